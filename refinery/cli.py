@@ -1,0 +1,53 @@
+"""`refinery <command> ...`: one console script, each command a module with `main(argv)`.
+
+Commands are imported lazily so `refinery train` never loads pyspark and
+`refinery extract` never loads torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from refinery.errors import RefineryError
+
+# command -> (module with main(argv), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sample-crawl": ("curation.sample_crawl", "write a deterministic synthetic crawl of .warc.gz files"),
+    "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
+    "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: refinery <command> [args...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "`refinery <command> --help` describes a command's arguments."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from refinery import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"refinery: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except RefineryError as err:
+        print(f"refinery {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Token shard format shared by the tokenize stage (writer) and the trainer (reader).
+
+`shard-NNNNN.bin`: a 64-byte little-endian header -- magic b"RFTOKENS", uint32 version (1),
+uint32 bytes per token (2 or 4), uint64 token count, uint64 document count, zero padding --
+then the token ids. `shard-NNNNN.idx`: uint64 end offset of each document.
+Imports only numpy, so a GPU node needs nothing of the curation stack to read shards.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"RFTOKENS"
+VERSION = 1
+HEADER_BYTES = 64
+_HEADER = struct.Struct("<8sIIQQ")  # magic, version, bytes per token, tokens, documents
+
+
+class ShardError(ValueError):
+    """A shard that does not match the format or its manifest entry."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: Path
+    tokens: np.ndarray  # memmap of uint16/uint32 ids
+    doc_ends: np.ndarray  # uint64 end offset (exclusive) of each document
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def num_docs(self) -> int:
+        return int(self.doc_ends.shape[0])
+
+    def document(self, i: int) -> np.ndarray:
+        start = int(self.doc_ends[i - 1]) if i > 0 else 0
+        return self.tokens[start : int(self.doc_ends[i])]
+
+
+def dtype_for_vocab(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
+
+
+def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> None:
+    """Write `path` (.bin) and its .idx atomically (temp files, then rename)."""
+    path = Path(path)
+    tokens = np.asarray(tokens)
+    if tokens.dtype not in (np.uint16, np.uint32):
+        raise ShardError(f"{path}: tokens must be uint16 or uint32, got {tokens.dtype}")
+    doc_ends = np.asarray(doc_ends, dtype="<u8")
+    if len(doc_ends) and (doc_ends[-1] != len(tokens) or np.any(np.diff(doc_ends) <= 0)):
+        raise ShardError(f"{path}: document end offsets must increase and end at the token count")
+    header = _HEADER.pack(MAGIC, VERSION, tokens.dtype.itemsize, len(tokens), len(doc_ends))
+    header = header.ljust(HEADER_BYTES, b"\0")
+    idx_path = path.with_suffix(".idx")
+    for target, parts in ((path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
+                          (idx_path, (doc_ends.tobytes(),))):
+        tmp = target.with_name(f".{target.name}.tmp")
+        with open(tmp, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+
+def read_header(path: str | Path) -> tuple[int, int, int]:
+    """Return (bytes per token, tokens, documents), checking magic, version and file size."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_BYTES)
+    except FileNotFoundError:
+        raise ShardError(f"{path}: shard file is missing") from None
+    if len(raw) < HEADER_BYTES:
+        raise ShardError(f"{path}: truncated header ({len(raw)} of {HEADER_BYTES} bytes)")
+    magic, version, width, n_tokens, n_docs = _HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise ShardError(f"{path}: bad magic {magic!r}, expected {MAGIC!r}: not a token shard")
+    if version != VERSION:
+        raise ShardError(f"{path}: shard version {version}, this reader knows {VERSION}")
+    if width not in (2, 4):
+        raise ShardError(f"{path}: {width} bytes per token; only 2 or 4 are valid")
+    expected = HEADER_BYTES + width * n_tokens
+    actual = path.stat().st_size
+    if actual != expected:
+        raise ShardError(
+            f"{path}: file is {actual} bytes, header promises {expected} "
+            f"({n_tokens} tokens of {width} bytes): truncated or corrupted"
+        )
+    return width, n_tokens, n_docs
+
+
+def open_shard(
+    path: str | Path, expect_tokens: int | None = None, expect_docs: int | None = None
+) -> Shard:
+    """Memory-map a shard and its .idx, validating both (and the manifest's counts if given)."""
+    path = Path(path)
+    width, n_tokens, n_docs = read_header(path)
+    if expect_tokens is not None and expect_tokens != n_tokens:
+        raise ShardError(f"{path}: holds {n_tokens} tokens, the manifest says {expect_tokens}")
+    if expect_docs is not None and expect_docs != n_docs:
+        raise ShardError(f"{path}: holds {n_docs} documents, the manifest says {expect_docs}")
+    dtype = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    tokens = np.memmap(path, dtype=dtype, mode="r", offset=HEADER_BYTES, shape=(n_tokens,))
+    idx_path = path.with_suffix(".idx")
+    if not idx_path.is_file():
+        raise ShardError(f"{idx_path}: index file is missing")
+    if idx_path.stat().st_size != 8 * n_docs:
+        raise ShardError(
+            f"{idx_path}: {idx_path.stat().st_size} bytes, expected {8 * n_docs} "
+            f"for {n_docs} documents: truncated or corrupted"
+        )
+    doc_ends = np.fromfile(idx_path, dtype="<u8")
+    if n_docs and (int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)):
+        raise ShardError(f"{idx_path}: document offsets do not increase to the token count")
+    return Shard(path=path, tokens=tokens, doc_ends=doc_ends)
