@@ -35,7 +35,8 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
     for item in overrides:
         key, value = parse_override(item)
         set_dotted(data, key, value)
-    where = f" (in {path})" if path is not None else ""
+    where = f" (in {path}" if path is not None else " (in defaults"
+    where += " + command-line overrides)" if overrides else ")"
     try:
         return from_dict(schema, data)
     except ConfigError as err:
@@ -90,7 +91,7 @@ def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     if unknown:
         key = unknown[0]
         close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
         known = ", ".join(fields)
         raise ConfigError(f"unknown config key '{prefix}{key}'{hint}; known keys here: {known}")
     values = {}
@@ -158,8 +159,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_hash(config: Any) -> str:
-    """Stable short hash of a resolved config, recorded in run.json and manifests."""
-    blob = json.dumps(to_dict(config), sort_keys=True, default=str).encode()
+    """Stable short hash of a resolved config (dataclass or dict), for run.json and manifests."""
+    data = to_dict(config) if dataclasses.is_dataclass(config) else config
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

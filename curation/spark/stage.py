@@ -1,0 +1,128 @@
+"""Write one stage's outcome rows into the run folder, atomically, with stats that add up.
+
+A stage produces a DataFrame of outcome rows (`outcome` = kept / rejected / error). This
+module splits it into OUT/<stage>/ (kept documents), OUT/rejected/stage=<stage>/ and
+OUT/errors/stage=<stage>/, counts it into OUT/stats/<stage>.json, and records the stage
+in OUT/run.json. Everything is written under OUT/_tmp/ first and renamed into place, the
+kept folder (with Spark's _SUCCESS) last, so a killed job never leaves a stage that looks done.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from curation.spark.fs import HadoopFS
+from refinery.config import config_hash
+from refinery.provenance import provenance
+
+ERROR_COLUMNS = ("source", "offset", "error")
+
+
+def stage_path(out: str, stage: str) -> str:
+    return f"{out.rstrip('/')}/{stage}"
+
+
+def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
+    return fs.exists(f"{stage_path(out, stage)}/_SUCCESS")
+
+
+def write_stage(
+    fs: HadoopFS,
+    out: str,
+    stage: str,
+    outcomes: DataFrame,
+    document_columns: list[str],
+    started: float,
+    rejected_extra: tuple[str, ...] = (),
+    per_source: bool = False,
+) -> dict[str, Any]:
+    """Materialise `outcomes` once and write every output of `stage`; return its stats.
+
+    Rejected rows keep the document columns plus `reason` and `rejected_extra` (such as
+    `kept_id`); `per_source` adds a per-input-file breakdown to the stats.
+    """
+    out = out.rstrip("/")
+    tmp = f"{out}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
+    rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
+        kept.write.parquet(f"{tmp}/kept")
+        rejected = rows.where(F.col("outcome") == "rejected")
+        rejected.select(*document_columns, "reason", *rejected_extra).write.parquet(f"{tmp}/rejected")
+        rows.where(F.col("outcome") == "error").select(*ERROR_COLUMNS).write.parquet(f"{tmp}/errors")
+        counts = rows.groupBy("source", "outcome", "reason").count().collect()
+    finally:
+        rows.unpersist()
+    stats = stage_stats(
+        [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
+    )
+    stats["seconds"] = round(time.time() - started, 3)
+    _commit(fs, out, stage, tmp, stats)
+    return stats
+
+
+def stage_stats(
+    counts: list[tuple[str, str, str | None, int]], per_source: bool = False
+) -> dict[str, Any]:
+    """{"input", "kept", "rejected": {reason: n}, "errors"} from (source, outcome, reason, n)."""
+
+    def summarise(items: list[tuple[str, str | None, int]]) -> dict[str, Any]:
+        rejected: Counter[str] = Counter()
+        kept = errors = 0
+        for outcome, reason, n in items:
+            if outcome == "kept":
+                kept += n
+            elif outcome == "rejected":
+                rejected[reason or "unknown"] += n
+            else:
+                errors += n
+        total = kept + sum(rejected.values()) + errors
+        return {"input": total, "kept": kept, "rejected": dict(sorted(rejected.items())), "errors": errors}
+
+    stats = summarise([(o, r, n) for _, o, r, n in counts])
+    if per_source:
+        by_source: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+        for source, outcome, reason, n in counts:
+            by_source[source].append((outcome, reason, n))
+        stats["files"] = {s: summarise(items) for s, items in sorted(by_source.items())}
+    return stats
+
+
+def _commit(fs: HadoopFS, out: str, stage: str, tmp: str, stats: dict[str, Any]) -> None:
+    final = stage_path(out, stage)
+    fs.delete(final)  # a stage being redone loses its _SUCCESS first
+    for part, target in (
+        ("rejected", f"{out}/rejected/stage={stage}"),
+        ("errors", f"{out}/errors/stage={stage}"),
+    ):
+        fs.delete(target)
+        fs.rename(f"{tmp}/{part}", target)
+    fs.write_json(f"{out}/stats/{stage}.json", stats)
+    fs.rename(f"{tmp}/kept", final)
+    fs.delete(tmp)
+    if fs.exists(f"{out}/_tmp") and not fs.list(f"{out}/_tmp"):
+        fs.delete(f"{out}/_tmp")
+
+
+def record_run(
+    fs: HadoopFS, out: str, config: dict[str, Any], stage: str, stats: dict[str, Any]
+) -> None:
+    """Merge this stage into OUT/run.json: resolved config, version + git SHA, stage timings."""
+    path = f"{out.rstrip('/')}/run.json"
+    run = fs.read_json(path) if fs.exists(path) else {"stages": {}}
+    run.update(config=config, config_hash=config_hash(config), **provenance())
+    run["stages"][stage] = {
+        "seconds": stats["seconds"],
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **{k: stats[k] for k in ("input", "kept", "errors")},
+    }
+    fs.write_json(path, run)
+

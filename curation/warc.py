@@ -1,0 +1,200 @@
+"""Stream records out of WARC, ARC and WET files without letting one bad record stop a file.
+
+`iter_records` yields a `Record` per archive record (headers parsed, payload still unread) or
+a `ReadError` where the file cannot be parsed. After an error in a seekable file it resyncs
+to the next record boundary (the next gzip member that starts a WARC record, or the next
+`WARC/1.x` line in an uncompressed file) and goes on; unseekable streams end at the error.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_WARC_LINES = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
+_RESYNC_WINDOW = 1 << 20
+
+
+@dataclass
+class Record:
+    """One archive record's headers and, if asked for, its raw HTTP body (or WET text)."""
+
+    offset: int  # byte offset of the record (its gzip member) in the file
+    warc_type: str
+    url: str | None
+    record_id: str | None
+    refers_to: str | None
+    fetch_time: datetime | None
+    http_status: int | None
+    content_type: str | None
+    content_encoding: str | None
+    transfer_encoding: str | None
+    identified_type: str | None
+    from_arc: bool = False  # ARC has no record ids (warcio invents random ones on conversion)
+    payload: bytes | None = None
+
+
+class TruncatedRecord(EOFError):
+    """The file ends before the record's declared Content-Length."""
+
+
+@dataclass
+class ReadError:
+    offset: int
+    error: str
+
+
+def iter_records(
+    stream: BinaryIO, payload_limit: Callable[[Record], int]
+) -> Iterator[Record | ReadError]:
+    """Records of one archive file, in order.
+
+    `payload_limit(record)` says how many payload bytes to read into `record.payload`
+    (0: skip it, so images and other unwanted payloads are never held in memory).
+    """
+    base = 0
+    while True:
+        if base:
+            stream.seek(base)
+        iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
+        last_good: int | None = None
+        try:
+            for warc_record in iterator:
+                record = _to_record(warc_record)
+                _read_payload(warc_record, record, payload_limit(record))
+                # Only now: warcio reads a record to its end to know where it started.
+                record.offset = base + iterator.get_record_offset()
+                yield record
+                last_good = record.offset
+            return
+        except Exception as err:  # noqa: BLE001 (warcio raises many types on bad input)
+            current = base if last_good is None else _after(stream, last_good)
+            yield ReadError(offset=current, error=_describe(err))
+        base = _next_boundary(stream, current + 1) if _seekable(stream) else None
+        if base is None:
+            return
+
+
+def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> None:
+    """Read up to `limit` payload bytes, drain the rest, and refuse a record cut short."""
+    raw = warc_record.raw_stream
+    if limit:
+        record.payload = raw.read(limit)
+    while raw.read(1 << 16):
+        pass
+    if getattr(raw, "limit", 0) > 0:
+        raise TruncatedRecord(
+            f"record truncated: {raw.limit} of its {warc_record.length} content bytes are missing"
+        )
+
+
+def _after(stream: BinaryIO, offset: int) -> int:
+    """Start of the record following the one at `offset` (best effort, for error reports)."""
+    if not _seekable(stream):
+        return offset + 1
+    found = _next_boundary(stream, offset + 1)
+    return offset + 1 if found is None else found
+
+
+def _to_record(record: ArcWarcRecord) -> Record:
+    headers = record.rec_headers
+    http = record.http_headers
+    content_type = http.get_header("Content-Type") if http else None
+    if content_type is None and record.rec_type in ("resource", "conversion"):
+        content_type = headers.get_header("Content-Type")
+    status = None
+    if http is not None and record.rec_type in ("response", "revisit"):
+        status = _status_code(http.get_statuscode())
+
+    return Record(
+        offset=-1,
+        warc_type=record.rec_type,
+        url=headers.get_header("WARC-Target-URI"),
+        record_id=headers.get_header("WARC-Record-ID"),
+        refers_to=headers.get_header("WARC-Refers-To"),
+        fetch_time=parse_warc_date(headers.get_header("WARC-Date")),
+        http_status=status,
+        content_type=content_type,
+        content_encoding=http.get_header("Content-Encoding") if http else None,
+        transfer_encoding=http.get_header("Transfer-Encoding") if http else None,
+        identified_type=headers.get_header("WARC-Identified-Payload-Type"),
+        from_arc=record.format in ("arc", "arc2warc"),
+    )
+
+
+def _status_code(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def parse_warc_date(value: str | None) -> datetime | None:
+    """WARC-Date (ISO 8601, UTC, 'Z' suffix, optional fraction) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _describe(err: Exception) -> str:
+    message = " ".join(str(err).split())
+    return f"{type(err).__name__}: {message}"[:1000] if message else type(err).__name__
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, OSError):
+        return False
+
+
+def _next_boundary(stream: BinaryIO, start: int) -> int | None:
+    """Offset of the next plausible record start at or after `start`, or None at end of file."""
+    stream.seek(0)
+    head = stream.read(2)
+    gzipped = head == _GZIP_MAGIC[:2]
+    position = start
+    while True:
+        stream.seek(position)
+        window = stream.read(_RESYNC_WINDOW + 16)
+        if not window:
+            return None
+        candidates = _candidate_offsets(window, gzipped)
+        for offset in candidates:
+            if offset >= _RESYNC_WINDOW:
+                break
+            if not gzipped or _starts_warc_member(window[offset:]):
+                return position + offset
+        if len(window) <= _RESYNC_WINDOW:
+            return None
+        position += _RESYNC_WINDOW
+
+
+def _candidate_offsets(window: bytes, gzipped: bool) -> Iterator[int]:
+    needles = (_GZIP_MAGIC,) if gzipped else _WARC_LINES
+    found = []
+    for needle in needles:
+        at = window.find(needle)
+        while at >= 0:
+            found.append(at)
+            at = window.find(needle, at + 1)
+    return iter(sorted(found))
+
+
+def _starts_warc_member(data: bytes) -> bool:
+    """True if a gzip member starts here and its first bytes are a WARC or ARC header."""
+    try:
+        head = zlib.decompressobj(31).decompress(data[:65536], 16)
+    except zlib.error:
+        return False
+    return head.startswith((b"WARC/", b"filedesc://", b"http://", b"https://", b"dns:"))
