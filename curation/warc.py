@@ -8,6 +8,7 @@ to the next record boundary (the next gzip member that starts a WARC record, or 
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from warcio.recordloader import ArcWarcRecord
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINES = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
 _RESYNC_WINDOW = 1 << 20
+# ARC v1 record header: URL IP-address archive-date(14 digits) content-type length
+_ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
 
 
 @dataclass
@@ -59,27 +62,73 @@ def iter_records(
     `payload_limit(record)` says how many payload bytes to read into `record.payload`
     (0: skip it, so images and other unwanted payloads are never held in memory).
     """
+    if _seekable(stream) and not _starts_like_archive(stream):
+        stream.seek(0)
+        yield ReadError(offset=0, error=f"not a WARC/ARC file: starts with {stream.read(40)!r}")
+        return
     base = 0
     while True:
         if base:
             stream.seek(base)
         iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
-        last_good: int | None = None
+        last_end: int | None = None  # where the last good record ended
         try:
             for warc_record in iterator:
                 record = _to_record(warc_record)
                 _read_payload(warc_record, record, payload_limit(record))
                 # Only now: warcio reads a record to its end to know where it started.
-                record.offset = base + iterator.get_record_offset()
+                # Its offsets are absolute: it counts from the stream's position.
+                record.offset = iterator.get_record_offset()
+                # A single-member gzip file gives negative lengths; resync from the record.
+                last_end = record.offset + max(iterator.get_record_length(), 1)
                 yield record
-                last_good = record.offset
-            return
         except Exception as err:  # noqa: BLE001 (warcio raises many types on bad input)
-            current = base if last_good is None else _after(stream, last_good)
+            current = base if last_end is None else _skip_separator(stream, last_end)
             yield ReadError(offset=current, error=_describe(err))
+        else:
+            tail = _unread_tail(stream, base if last_end is None else last_end)
+            if tail:
+                yield ReadError(offset=tail[0], error=tail[1])
+            return
         base = _next_boundary(stream, current + 1) if _seekable(stream) else None
         if base is None:
             return
+
+
+def _skip_separator(stream: BinaryIO, offset: int) -> int:
+    """Skip the blank lines that end an uncompressed record, to point at the next one."""
+    if not _seekable(stream):
+        return offset
+    stream.seek(offset)
+    head = stream.read(16)
+    return offset + len(head) - len(head.lstrip(b"\r\n"))
+
+
+def _starts_like_archive(stream: BinaryIO) -> bool:
+    """WARC or ARC by its first bytes (warcio would read any text file as ARC records)."""
+    stream.seek(0)
+    head = stream.read(4096)
+    stream.seek(0)
+    if head.startswith(_GZIP_MAGIC[:2]):
+        try:
+            head = zlib.decompressobj(31).decompress(head, 256)
+        except zlib.error:
+            return False
+    first_line = head.lstrip(b"\r\n").split(b"\n", 1)[0]
+    return first_line.startswith(b"WARC/") or bool(_ARC_HEADER.match(first_line))
+
+
+def _unread_tail(stream: BinaryIO, end: int) -> tuple[int, str] | None:
+    """An error for bytes after the last record that warcio skipped silently (a cut-off
+    gzip member, a record without its header), or None when the file ends cleanly."""
+    if not _seekable(stream):
+        return None
+    stream.seek(end)
+    rest = stream.read(_RESYNC_WINDOW)
+    if not rest.strip(b"\r\n\0 "):
+        return None
+    size = stream.seek(0, 2)
+    return end, f"{size - end} bytes after the last complete record could not be read (truncated?)"
 
 
 def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> None:
@@ -93,14 +142,6 @@ def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> Non
         raise TruncatedRecord(
             f"record truncated: {raw.limit} of its {warc_record.length} content bytes are missing"
         )
-
-
-def _after(stream: BinaryIO, offset: int) -> int:
-    """Start of the record following the one at `offset` (best effort, for error reports)."""
-    if not _seekable(stream):
-        return offset + 1
-    found = _next_boundary(stream, offset + 1)
-    return offset + 1 if found is None else found
 
 
 def _to_record(record: ArcWarcRecord) -> Record:

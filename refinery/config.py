@@ -34,7 +34,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
         data = read_yaml(path)
     for item in overrides:
         key, value = parse_override(item)
-        set_dotted(data, key, value)
+        set_dotted(data, _split_key(schema, key), value)
     where = f" (in {path}" if path is not None else " (in defaults"
     where += " + command-line overrides)" if overrides else ")"
     try:
@@ -70,8 +70,24 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+def _split_key(schema: type, key: str) -> list[str]:
+    """Split a dotted override key along the schema: inside a mapping-typed field (such as
+    `spark.conf`) the rest of the key is one entry, so `spark.conf.spark.executor.cores=4`
+    sets the entry "spark.executor.cores"."""
     parts = key.split(".")
+    node: Any = schema
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            break
+        tp = get_type_hints(node).get(part)
+        if get_origin(tp) is dict:
+            return [*parts[: i + 1], ".".join(parts[i + 1 :])] if i + 1 < len(parts) else parts
+        node = tp
+    return parts
+
+
+def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    key = ".".join(parts)
     node = data
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
@@ -84,7 +100,7 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     """Validate `data` against a dataclass schema, naming the first bad key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {_describe(data)}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_describe(data)}")
     fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
     hints = get_type_hints(schema)
     unknown = [k for k in data if k not in fields]

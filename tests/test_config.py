@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from curation.config import CONF_DIR, CurationConfig, load_curation_config
+from refinery.config import ConfigError, config_hash, parse_override, to_dict
+
+
+def test_every_shipped_curation_config_validates():
+    for path in sorted(CONF_DIR.glob("*.yaml")):
+        assert isinstance(load_curation_config(path), CurationConfig), path
+
+
+def test_default_yaml_matches_schema_defaults():
+    # default.yaml spells out the laptop defaults; drift from the code would mislead users.
+    loaded, defaults = to_dict(load_curation_config()), to_dict(CurationConfig())
+    loaded["spark"].pop("conf")  # Spark settings live only in the YAML
+    defaults["spark"].pop("conf")
+    assert loaded == defaults
+
+
+def test_overrides_apply_with_yaml_types():
+    config = load_curation_config(
+        overrides=["extract.timeout_seconds=2", "input.limit=3", "spark.conf.spark.x=1"]
+    )
+    assert config.extract.timeout_seconds == 2.0
+    assert isinstance(config.extract.timeout_seconds, float)
+    assert config.input.limit == 3
+    assert config.spark.conf["spark.x"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("extract.timout_seconds=2", "unknown config key 'extract.timout_seconds' (did you mean 'extract.timeout_seconds'?)"),
+        ("extract.timeout_seconds=fast", "extract.timeout_seconds: expected float, got str 'fast'"),
+        ("extract.trafilatura.fast=3", "extract.trafilatura.fast: expected bool, got int 3"),
+        ("pipeline.stages=[extract, nope]", "pipeline.stages[1]: must be one of"),
+        ("extract.timeout_seconds=0", "extract.timeout_seconds must be positive"),
+        ("input.limit=-1", "input.limit must be positive"),
+        ("extract=3", "extract: expected a mapping"),
+        ("noequals", "not of the form key=value"),
+    ],
+)
+def test_bad_keys_and_types_name_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_curation_config(overrides=[override])
+    assert message in str(err.value)
+
+
+def test_bad_file_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_curation_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extract: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_curation_config(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("extract:\n  max_html_byte: 5\n")
+    with pytest.raises(ConfigError, match=r"extract.max_html_byte.*\(in .*typo.yaml\)"):
+        load_curation_config(typo)
+
+
+def test_parse_override_reads_yaml_scalars():
+    assert parse_override("a.b=3") == ("a.b", 3)
+    assert parse_override("a=[x, y]") == ("a", ["x", "y"])
+    assert parse_override("a=null") == ("a", None)
+    assert parse_override("a=s3a://bucket/x") == ("a", "s3a://bucket/x")
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a, b = load_curation_config(), load_curation_config()
+    assert config_hash(a) == config_hash(b) == config_hash(to_dict(a))
+    assert config_hash(load_curation_config(overrides=["input.limit=2"])) != config_hash(a)

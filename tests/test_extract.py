@@ -1,0 +1,162 @@
+import gzip
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+
+from curation.config import ExtractConfig
+from curation.extract import (
+    document_id,
+    extract_file,
+    extract_record,
+    host_of,
+    looks_like_html,
+    payload_limit,
+    triage,
+)
+from curation.extractor import Extraction
+from curation.warc import Record
+from warcs import page, write_warc
+
+
+def record(**overrides) -> Record:
+    fields = dict(
+        offset=100,
+        warc_type="response",
+        url="https://www.News.example:8080/a?b=1",
+        record_id="<urn:uuid:1234>",
+        refers_to=None,
+        fetch_time=datetime(2024, 5, 1, tzinfo=UTC),
+        http_status=200,
+        content_type="text/html; charset=utf-8",
+        content_encoding=None,
+        transfer_encoding=None,
+        identified_type=None,
+        payload=page("Lake"),
+    )
+    fields.update(overrides)
+    return Record(**fields)
+
+
+class FakeExtractor:
+    """Returns a fixed Extraction and remembers what it was given."""
+
+    def __init__(self, result: Extraction):
+        self.result = result
+        self.calls = []
+
+    def extract(self, html, url):
+        self.calls.append((html, url))
+        return self.result
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({}, None),
+        ({"warc_type": "request"}, "record_type:request"),
+        ({"warc_type": "metadata"}, "record_type:metadata"),
+        ({"warc_type": "warcinfo", "url": None}, "record_type:warcinfo"),
+        ({"warc_type": "revisit"}, "revisit"),
+        ({"http_status": 301}, "redirect"),
+        ({"http_status": 404}, "http_status:404"),
+        ({"http_status": None}, "http_status:unknown"),
+        ({"content_type": "image/png"}, "non_html"),
+        ({"content_type": "application/pdf"}, "non_html"),
+        ({"content_type": "application/xhtml+xml"}, None),
+        ({"content_type": None}, None),  # sniffed from the payload later
+        ({"content_type": None, "identified_type": "image/jpeg"}, "non_html"),
+        ({"url": "dns:www.example.com"}, "non_http"),
+        ({"warc_type": "resource", "http_status": None}, None),
+        ({"warc_type": "conversion", "content_type": "text/plain", "http_status": None}, None),
+    ],
+)
+def test_triage(overrides, reason):
+    assert triage(record(**overrides)) == reason
+
+
+def test_payload_is_read_only_when_needed():
+    config = ExtractConfig(max_html_bytes=1000)
+    assert payload_limit(record(), config) == 1001
+    assert payload_limit(record(content_type="image/png"), config) == 0
+
+
+def test_document_ids_are_stable_and_shared_by_warc_and_wet():
+    response = record(record_id="<urn:uuid:abc>")
+    wet = record(warc_type="conversion", record_id="<urn:uuid:other>", refers_to="<urn:uuid:abc>")
+    assert document_id(response, "x.warc.gz") == hashlib.sha1(b"<urn:uuid:abc>").hexdigest()
+    assert document_id(wet, "x.wet.gz") == document_id(response, "x.warc.gz")
+    arc = record(from_arc=True, record_id="<urn:uuid:random>")
+    assert document_id(arc, "/data/a.arc.gz") == hashlib.sha1(b"a.arc.gz@100").hexdigest()
+
+
+def test_host_and_sniffing():
+    assert host_of("https://www.News.example:8080/a") == "www.news.example"
+    assert host_of("not a url") is None
+    assert looks_like_html(b"  <!DOCTYPE html><html>")
+    assert not looks_like_html(b"\x89PNG\r\n")
+
+
+def test_kept_record_has_the_document_columns():
+    extractor = FakeExtractor(Extraction("ok", text="  Lake text.  "))
+    row = extract_record(record(), "s.warc.gz", ExtractConfig(), extractor)
+    assert row["outcome"] == "kept"
+    assert row["text"] == "Lake text."
+    assert row["host"] == "www.news.example"
+    assert row["charset"] == "utf-8"
+    assert row["html_bytes"] == len(page("Lake"))
+    assert row["source"] == "s.warc.gz" and row["offset"] == 100
+    assert extractor.calls[0][1] == "https://www.News.example:8080/a?b=1"
+
+
+def test_encoded_chunked_payload_is_decoded_before_extraction():
+    body = gzip.compress(page("Lake"))
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    rec = record(payload=chunked, content_encoding="gzip", transfer_encoding="chunked")
+    extractor = FakeExtractor(Extraction("ok", text="t"))
+    assert extract_record(rec, "s", ExtractConfig(), extractor)["outcome"] == "kept"
+    assert "<title>Lake</title>" in extractor.calls[0][0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "result", "outcome", "reason"),
+    [
+        ({"payload": b"x" * 2001}, None, "rejected", "too_large"),
+        ({"payload": gzip.compress(b"<p>" + b"a" * 5000), "content_encoding": "gzip"}, None, "rejected", "too_large"),
+        ({}, Extraction("timeout"), "rejected", "extract_timeout"),
+        ({}, Extraction("ok", text="   "), "rejected", "empty_extraction"),
+        ({}, Extraction("ok", text=None), "rejected", "empty_extraction"),
+        ({"content_type": None, "payload": b"%PDF-1.4 ..."}, None, "rejected", "non_html"),
+        ({"payload": b"5\r\nab", "transfer_encoding": "chunked"}, None, "error", None),
+        ({}, Extraction("error", message="boom"), "error", None),
+    ],
+)
+def test_rejections_and_errors(overrides, result, outcome, reason):
+    extractor = FakeExtractor(result)
+    row = extract_record(record(**overrides), "s", ExtractConfig(max_html_bytes=2000), extractor)
+    assert (row["outcome"], row["reason"]) == (outcome, reason)
+    if outcome == "error":
+        assert row["error"]
+
+
+def test_wet_conversion_text_is_kept_without_extraction():
+    rec = record(warc_type="conversion", http_status=None, content_type="text/plain", payload="Grüße\n".encode())
+    extractor = FakeExtractor(None)
+    row = extract_record(rec, "s.wet.gz", ExtractConfig(), extractor)
+    assert (row["outcome"], row["text"]) == ("kept", "Grüße")
+    assert extractor.calls == []
+
+
+def test_extract_file_accounts_for_every_record(tmp_path):
+    path = tmp_path / "mixed.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(3)])
+    data = bytearray(path.read_bytes())
+    for i in range(offsets[1] + 40, offsets[1] + 80):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    rows = list(extract_file(str(path), ExtractConfig(), FakeExtractor(Extraction("ok", text="t"))))
+    assert [r["outcome"] for r in rows] == ["kept", "error", "kept"]
+    assert rows[1]["offset"] == offsets[1] and rows[1]["source"] == str(path)
+    missing = list(extract_file(str(tmp_path / "gone.warc.gz"), ExtractConfig(), None))
+    assert len(missing) == 1 and missing[0]["outcome"] == "error"
+    assert "cannot open" in missing[0]["error"]

@@ -1,0 +1,51 @@
+import time
+
+from curation.config import TrafilaturaConfig
+from curation.extractor import TimeLimitedExtractor
+
+
+def test_real_trafilatura_extracts_main_text_without_boilerplate():
+    article = " ".join(
+        f"Sentence {i} of the article explains how the river shaped the old town and its trade."
+        for i in range(30)
+    )
+    html = (
+        "<html><body><nav><a href='/'>Home</a> | <a href='/about'>About us</a></nav>"
+        f"<article><h1>The river town</h1><p>{article}</p></article>"
+        "<footer>Copyright 2024 Example Media. All rights reserved. Cookie policy.</footer>"
+        "</body></html>"
+    )
+    with TimeLimitedExtractor(TrafilaturaConfig(), timeout=30) as extractor:
+        result = extractor.extract(html, "https://news.example/river")
+    assert result.status == "ok"
+    assert "Sentence 29 of the article" in result.text
+    assert "All rights reserved" not in result.text
+    assert "About us" not in result.text
+
+
+def test_timeout_kills_the_child_and_the_next_document_still_works():
+    extractor = TimeLimitedExtractor(
+        TrafilaturaConfig(), timeout=1.0, function="extract_helpers:slow_on_marker"
+    )
+    with extractor:
+        assert extractor.extract("<p>warm up</p>", "u0").text == "text of u0"
+        started = time.monotonic()
+        result = extractor.extract("<p>SLOW</p>", "u1")
+        elapsed = time.monotonic() - started
+        assert result.status == "timeout"
+        assert 0.9 <= elapsed < 5
+        assert extractor.restarts == 1
+        assert extractor.extract("<p>fine</p>", "u2").text == "text of u2"
+
+
+def test_crash_and_exception_are_reported_per_document():
+    extractor = TimeLimitedExtractor(
+        TrafilaturaConfig(), timeout=10, function="extract_helpers:crash_on_marker"
+    )
+    with extractor:
+        crashed = extractor.extract("<p>CRASH</p>", "u1")
+        assert crashed.status == "error" and "died" in crashed.message
+        raised = extractor.extract("<p>RAISE</p>", "u2")
+        assert raised.status == "error"
+        assert raised.message == "ValueError: cannot parse this page"
+        assert extractor.extract("<p>ok</p>", "u3").text == "text of u3"

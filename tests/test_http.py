@@ -1,0 +1,118 @@
+import gzip
+import zlib
+
+import brotli
+import pytest
+
+from curation.http import (
+    PayloadError,
+    PayloadTooLarge,
+    content_type_charset,
+    decode_content,
+    decode_html,
+    dechunk,
+    normalise_charset,
+)
+
+PAGE = "<html><head><title>Grüße</title></head><body><p>Ça va — naïve café</p></body></html>"
+
+
+def chunked(data: bytes, size: int = 7) -> bytes:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    parts = [b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+def test_dechunk_round_trip_and_extensions():
+    data = PAGE.encode()
+    assert dechunk(chunked(data)) == data
+    assert dechunk(b"5;ext=1\r\nhello\r\n0\r\n\r\n") == b"hello"
+
+
+def test_dechunk_leaves_already_dechunked_body_alone():
+    # Crawlers that remove the chunking but keep the header: the body starts with markup.
+    assert dechunk(PAGE.encode()) == PAGE.encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"5\r\nhello\r\nzz\r\n", "bad chunk size"),
+        (b"ff\r\nshort\r\n0\r\n\r\n", "runs past the end"),
+        (b"5\r\nhelloXX0\r\n\r\n", "not followed by CRLF"),
+        (b"5\r\nhello\r\n", "without a last chunk"),
+    ],
+)
+def test_dechunk_rejects_broken_chunking(body, message):
+    with pytest.raises(PayloadError, match=message):
+        dechunk(body)
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as many servers send
+        ("br", brotli.compress),
+        ("identity", lambda b: b),
+    ],
+)
+def test_decode_content(coding, encode):
+    data = PAGE.encode()
+    assert decode_content(encode(data), coding, limit=10_000) == data
+
+
+def test_decode_content_stacked_codings_and_stale_header():
+    data = PAGE.encode()
+    assert decode_content(brotli.compress(gzip.compress(data)), "gzip, br", 10_000) == data
+    assert decode_content(data, "gzip", 10_000) == data  # already decoded, header kept
+
+
+def test_decode_content_caps_and_corruption():
+    big = b"<p>" + b"a" * 100_000
+    with pytest.raises(PayloadTooLarge):
+        decode_content(gzip.compress(big), "gzip", limit=1000)
+    with pytest.raises(PayloadTooLarge):
+        decode_content(big, None, limit=1000)
+    with pytest.raises(PayloadError, match="corrupt gzip"):
+        decode_content(gzip.compress(big)[:50], "gzip", limit=1_000_000)
+    with pytest.raises(PayloadError, match="corrupt br"):
+        decode_content(b"\x8b\x00garbage", "br", limit=1_000_000)
+    with pytest.raises(PayloadError, match="unsupported Content-Encoding 'zstd'"):
+        decode_content(b"\x28\xb5\x2f\xfd", "zstd", limit=1000)
+
+
+def test_charset_labels():
+    assert content_type_charset('text/html; charset="ISO-8859-1"') == "ISO-8859-1"
+    assert content_type_charset("text/html") is None
+    assert normalise_charset("ISO-8859-1") == "cp1252"  # WHATWG: latin-1 means windows-1252
+    assert normalise_charset("gb2312") == "gb18030"
+    assert normalise_charset("Shift_JIS") == "cp932"
+    assert normalise_charset("utf8") == "utf-8"
+    assert normalise_charset("no-such-charset") is None
+
+
+def test_decode_html_prefers_header_then_meta_then_detection():
+    latin = PAGE.encode("cp1252")
+    assert decode_html(latin, "windows-1252") == (PAGE, "cp1252")
+    meta = PAGE.replace("<head>", '<head><meta charset="iso-8859-1">')
+    assert decode_html(meta.encode("cp1252"), None) == (meta, "cp1252")
+    koi8 = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=koi8-r">'
+    koi8 += "</head><body>Привет, мир</body></html>"
+    assert decode_html(koi8.encode("koi8-r"), None) == (koi8, "koi8-r")
+    # Header wins over a contradicting meta tag, as in browsers.
+    assert decode_html(meta.encode("utf-8"), "utf-8") == (meta, "utf-8")
+
+
+def test_decode_html_falls_back_when_label_is_wrong_or_missing():
+    sentence = "Съешь же ещё этих мягких французских булок, да выпей чаю. "
+    russian = f"<html><body><p>{sentence * 20}</p></body></html>"
+    text, codec = decode_html(russian.encode("cp1251"), None)
+    assert text == russian and codec == "cp1251"
+    # Declared UTF-8 but really windows-1251: strict UTF-8 fails, detection recovers.
+    text, _ = decode_html(russian.encode("cp1251"), "utf-8")
+    assert "французских" in text
+    bom = b"\xef\xbb\xbf" + PAGE.encode()
+    assert decode_html(bom, "cp1252") == (PAGE, "utf-8")

@@ -1,0 +1,83 @@
+import gzip
+from pathlib import Path
+
+import pytest
+
+from curation.inputs import InputError, resolve_inputs
+
+
+@pytest.fixture
+def crawl_dir(tmp_path: Path) -> Path:
+    for name in ("b.warc.gz", "a.warc", "c.arc.gz", "d.warc.wet.gz", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "e.warc.gz").write_bytes(b"x")
+    return tmp_path
+
+
+def test_directory_is_searched_recursively_and_sorted(crawl_dir: Path):
+    names = [Path(p).relative_to(crawl_dir).as_posix() for p in resolve_inputs([str(crawl_dir)], "")]
+    assert names == ["a.warc", "b.warc.gz", "c.arc.gz", "d.warc.wet.gz", "sub/e.warc.gz"]
+
+
+def test_glob_single_file_and_limit(crawl_dir: Path):
+    assert len(resolve_inputs([str(crawl_dir / "*.warc*")], "")) == 3
+    assert resolve_inputs([str(crawl_dir / "a.warc")], "") == [str(crawl_dir / "a.warc")]
+    assert len(resolve_inputs([str(crawl_dir)], "", limit=2)) == 2
+
+
+def test_list_file_resolves_relative_entries(crawl_dir: Path):
+    listing = crawl_dir / "inputs.txt"
+    listing.write_text("# my files\na.warc\n\nsub/e.warc.gz\ns3a://commoncrawl/x.warc.gz\n")
+    assert resolve_inputs([str(listing)], "") == [
+        str(crawl_dir / "a.warc"),
+        str(crawl_dir / "sub" / "e.warc.gz"),
+        "s3a://commoncrawl/x.warc.gz",
+    ]
+
+
+def test_list_file_with_missing_entry_names_the_line(crawl_dir: Path):
+    listing = crawl_dir / "inputs.txt"
+    listing.write_text("a.warc\nmissing.warc.gz\n")
+    with pytest.raises(InputError, match=r"inputs.txt:2: listed input not found: missing.warc.gz"):
+        resolve_inputs([str(listing)], "")
+
+
+def test_common_crawl_manifest_gets_prefix_and_limit(tmp_path: Path):
+    manifest = tmp_path / "warc.paths.gz"
+    keys = [f"crawl-data/CC-MAIN-2024-51/segments/1/warc/CC-{i}.warc.gz" for i in range(5)]
+    manifest.write_bytes(gzip.compress("\n".join(keys).encode() + b"\n"))
+    got = resolve_inputs([str(manifest)], "s3a://commoncrawl/", limit=2)
+    assert got == [f"s3a://commoncrawl/{k}" for k in keys[:2]]
+    https = resolve_inputs([str(manifest)], "https://data.commoncrawl.org")
+    assert https[0] == f"https://data.commoncrawl.org/{keys[0]}"
+
+
+def test_duplicates_are_dropped(crawl_dir: Path):
+    one = str(crawl_dir / "a.warc")
+    assert resolve_inputs([one, one, str(crawl_dir / "a.*")], "") == [one]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("missing.warc.gz", "input not found"),
+        ("nothing-*.warc.gz", "matches no file"),
+        ("missing.paths.gz", "input manifest not found"),
+    ],
+)
+def test_nonexistent_inputs_fail_clearly(tmp_path: Path, spec: str, message: str):
+    with pytest.raises(InputError, match=message):
+        resolve_inputs([str(tmp_path / spec)], "")
+
+
+def test_empty_directory_fails(tmp_path: Path):
+    with pytest.raises(InputError, match="holds no .warc"):
+        resolve_inputs([str(tmp_path)], "")
+
+
+def test_binary_non_archive_file_fails(tmp_path: Path):
+    blob = tmp_path / "image.png"
+    blob.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(InputError, match="neither a WARC"):
+        resolve_inputs([str(blob)], "")

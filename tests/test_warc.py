@@ -1,0 +1,85 @@
+from pathlib import Path
+
+from curation.warc import ReadError, Record, iter_records, parse_warc_date
+from warcs import page, write_warc
+
+READ_ALL = lambda record: 10_000_000  # noqa: E731
+
+
+def read(path: Path, limit=READ_ALL):
+    with open(path, "rb") as stream:
+        return list(iter_records(stream, limit))
+
+
+def test_records_have_offsets_headers_and_payloads(tmp_path: Path):
+    path = tmp_path / "ok.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(3)])
+    items = read(path)
+    assert [r.offset for r in items] == offsets
+    first = items[0]
+    assert isinstance(first, Record)
+    assert first.warc_type == "response"
+    assert first.url == "https://site.example/0"
+    assert first.http_status == 200
+    assert first.content_type == "text/html; charset=utf-8"
+    assert first.record_id == "<urn:uuid:00000000-0000-0000-0000-000000000000>"
+    assert first.fetch_time.isoformat() == "2024-05-01T12:00:00+00:00"
+    assert first.payload == page("t0")
+
+
+def test_payload_limit_zero_skips_payload(tmp_path: Path):
+    path = tmp_path / "ok.warc.gz"
+    write_warc(path, [("https://site.example/", page("x"))])
+    (record,) = read(path, lambda record: 0)
+    assert record.payload is None
+    (record,) = read(path, lambda record: 10)
+    assert record.payload == page("x")[:10]
+
+
+def test_corrupt_member_in_the_middle_is_one_error_and_reading_goes_on(tmp_path: Path):
+    path = tmp_path / "mid.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(3)])
+    data = bytearray(path.read_bytes())
+    for i in range(offsets[1] + 40, offsets[1] + 80):  # garble the deflate stream of record 2
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    items = read(path)
+    assert [type(r).__name__ for r in items] == ["Record", "ReadError", "Record"]
+    assert items[1].offset == offsets[1]
+    assert items[2].offset == offsets[2] and items[2].payload == page("t2", 20)
+
+
+def test_truncated_last_member_is_an_error(tmp_path: Path):
+    path = tmp_path / "trunc.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)])
+    data = path.read_bytes()
+    path.write_bytes(data[: offsets[1] + (len(data) - offsets[1]) // 2])
+    items = read(path)
+    assert isinstance(items[0], Record)
+    assert isinstance(items[1], ReadError) and items[1].offset == offsets[1]
+    assert len(items) == 2
+
+
+def test_truncated_uncompressed_record_is_an_error(tmp_path: Path):
+    path = tmp_path / "trunc.warc"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)], gzip=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: offsets[1] + 600])
+    items = read(path)
+    assert isinstance(items[0], Record) and items[0].payload == page("t0", 20)
+    assert isinstance(items[1], ReadError)
+    assert items[1].offset == offsets[1]
+    assert "truncated" in items[1].error
+
+
+def test_garbage_file_gives_one_error(tmp_path: Path):
+    path = tmp_path / "junk.warc"
+    path.write_bytes(b"this is not a warc file\n" * 10)
+    items = read(path)
+    assert len(items) == 1 and isinstance(items[0], ReadError) and items[0].offset == 0
+
+
+def test_parse_warc_date():
+    assert parse_warc_date("2024-05-01T12:00:00.123456Z").microsecond == 123456
+    assert parse_warc_date("not a date") is None
+    assert parse_warc_date(None) is None
