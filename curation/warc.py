@@ -8,15 +8,21 @@ to the next record boundary (the next gzip member that starts a WARC record, or 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
+import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINES = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
@@ -239,3 +245,28 @@ def _starts_warc_member(data: bytes) -> bool:
     except zlib.error:
         return False
     return head.startswith((b"WARC/", b"filedesc://", b"http://", b"https://", b"dns:"))
+
+
+def write_response_warc(
+    path: str | Path,
+    pages: Iterable[tuple[str, bytes]],
+    gzip: bool = True,
+    content_type: str = "text/html; charset=utf-8",
+    date: str = "2024-05-01T12:00:00Z",
+) -> list[int]:
+    """Wrap (url, body) pages into a WARC of 200 responses, deterministically (record ids
+    from url and position); return each record's offset. For tests and benchmarks."""
+    offsets = []
+    with open(path, "wb") as stream:
+        writer = WARCWriter(stream, gzip=gzip)
+        for i, (url, body) in enumerate(pages):
+            offsets.append(stream.tell())
+            http = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
+            record_id = uuid.UUID(hashlib.md5(f"{i} {url}".encode()).hexdigest())
+            headers = {"WARC-Date": date, "WARC-Record-ID": f"<urn:uuid:{record_id}>"}
+            record = writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict=headers,
+            )
+            writer.write_record(record)
+    return offsets

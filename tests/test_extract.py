@@ -16,7 +16,8 @@ from curation.extract import (
 )
 from curation.extractor import Extraction
 from curation.warc import Record
-from warcs import page, write_warc
+from curation.warc import write_response_warc as write_warc
+from warcs import page
 
 
 def record(**overrides) -> Record:
