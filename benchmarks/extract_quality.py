@@ -26,12 +26,12 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from html_corpus import scrapinghub_pages  # noqa: E402
-
 from curation.config import TrafilaturaConfig, load_curation_config  # noqa: E402
 from curation.extractor import extract_text  # noqa: E402
 from curation.http import decode_html  # noqa: E402
 from curation.warc import write_response_warc  # noqa: E402
+
+from html_corpus import scrapinghub_pages  # noqa: E402
 
 TOKEN = re.compile(r"\w+")
 
@@ -46,7 +46,10 @@ ALTERNATIVES = {
 
 
 def prf(predicted: str | None, gold: str) -> tuple[float, float, float]:
-    got, want = Counter(TOKEN.findall((predicted or "").lower())), Counter(TOKEN.findall(gold.lower()))
+    got, want = (
+        Counter(TOKEN.findall((predicted or "").lower())),
+        Counter(TOKEN.findall(gold.lower())),
+    )
     overlap = sum((got & want).values())
     if not got or not want or not overlap:
         return 0.0, 0.0, 0.0
@@ -55,14 +58,17 @@ def prf(predicted: str | None, gold: str) -> tuple[float, float, float]:
 
 
 def summary(scores: list[tuple[float, float, float]]) -> dict[str, float]:
-    return {name: round(mean(s[i] for s in scores), 4) for i, name in enumerate(("precision", "recall", "f1"))}
+    return {
+        name: round(mean(s[i] for s in scores), 4)
+        for i, name in enumerate(("precision", "recall", "f1"))
+    }
 
 
 def job_texts(pages, workdir: Path) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
     from curation.spark.session import build_session
     from jobs.extract import run_extract
-
-    import pyarrow.parquet as pq
 
     warc = workdir / "aeb.warc.gz"
     write_response_warc(warc, [(url, html) for url, html, _ in pages])
@@ -73,7 +79,9 @@ def job_texts(pages, workdir: Path) -> dict[str, str]:
         run_extract(spark, config, [str(warc)], str(workdir / "out"))
     finally:
         spark.stop()
-    return {row["url"]: row["text"] for row in pq.read_table(workdir / "out" / "extract").to_pylist()}
+    return {
+        row["url"]: row["text"] for row in pq.read_table(workdir / "out" / "extract").to_pylist()
+    }
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from html_corpus import all_pages  # noqa: E402
-
 from curation.config import load_curation_config  # noqa: E402
 from curation.extractor import extract_text  # noqa: E402
 from curation.http import decode_html  # noqa: E402
 from curation.warc import write_response_warc  # noqa: E402
+
+from html_corpus import all_pages  # noqa: E402
 
 
 def corpus(records: int) -> list[tuple[str, bytes]]:
@@ -51,7 +51,9 @@ def bare_speed(pages: list[tuple[str, bytes]], options: dict) -> float:
     return len(pages) / (time.perf_counter() - started)
 
 
-def job_speed(pages: list[tuple[str, bytes]], cores: int, files: int, workdir: Path) -> tuple[float, dict]:
+def job_speed(
+    pages: list[tuple[str, bytes]], cores: int, files: int, workdir: Path
+) -> tuple[float, dict]:
     from curation.spark.session import build_session
     from jobs.extract import run_extract
 
@@ -59,7 +61,9 @@ def job_speed(pages: list[tuple[str, bytes]], cores: int, files: int, workdir: P
     crawl.mkdir()
     per_file = -(-len(pages) // files)
     for i in range(files):
-        write_response_warc(crawl / f"bench-{i:03d}.warc.gz", pages[i * per_file : (i + 1) * per_file])
+        write_response_warc(
+            crawl / f"bench-{i:03d}.warc.gz", pages[i * per_file : (i + 1) * per_file]
+        )
     config = load_curation_config(overrides=[f"spark.master=local[{cores}]"])
     spark = build_session(config.spark, "refinery-bench")
     spark.sparkContext.setLogLevel("ERROR")
@@ -102,7 +106,9 @@ def main() -> None:
         "errors": stats["errors"],
     }
     print(f"bare trafilatura, 1 process : {bare:7.1f} docs/s per core")
-    print(f"extract job, local[{args.cores}]      : {job:7.1f} docs/s = {job_per_core:.1f} per core")
+    print(
+        f"extract job, local[{args.cores}]      : {job:7.1f} docs/s = {job_per_core:.1f} per core"
+    )
     print(f"job / bare per core         : {figures['job_vs_bare']:.3f}  (target >= 0.85)")
     print(json.dumps(figures, indent=2))
     if args.json:

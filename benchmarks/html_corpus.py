@@ -31,7 +31,9 @@ def scrapinghub_pages(root: Path = SHARED_HTML) -> list[tuple[str, bytes, str]]:
 def all_pages(root: Path = SHARED_HTML) -> list[tuple[str, bytes]]:
     """Every real page: scrapinghub, trafilatura's evaluation pages, readability's test pages."""
     pages = [(url, html) for url, html, _ in scrapinghub_pages(root)]
-    evaldata = json.loads((require(root / "trafilatura" / "evaldata.json")).read_text(encoding="utf-8"))
+    evaldata = json.loads(
+        (require(root / "trafilatura" / "evaldata.json")).read_text(encoding="utf-8")
+    )
     for url, item in sorted(evaldata.items()):
         path = root / "trafilatura" / "pages" / f"{item['file']}.gz"
         if path.exists():
@@ -39,5 +41,7 @@ def all_pages(root: Path = SHARED_HTML) -> list[tuple[str, bytes]]:
     for folder in sorted((root / "readability").iterdir()):
         source = folder / "source.html.gz"
         if source.exists():
-            pages.append((f"https://readability.example/{folder.name}", gzip.decompress(source.read_bytes())))
+            pages.append(
+                (f"https://readability.example/{folder.name}", gzip.decompress(source.read_bytes()))
+            )
     return pages

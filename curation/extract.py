@@ -20,9 +20,9 @@ from curation.http import (
     PayloadError,
     PayloadTooLarge,
     content_type_charset,
+    dechunk,
     decode_content,
     decode_html,
-    dechunk,
 )
 from curation.inputs import open_input
 from curation.warc import ReadError, Record, iter_records
@@ -66,10 +66,8 @@ def triage(record: Record) -> str | None:
         return None
     if not (record.url or "").lower().startswith(("http://", "https://")):
         return "non_http"  # dns:, ftp:, whois: captures
-    if record.warc_type == "response":
+    if record.warc_type == "response" and record.http_status is not None:
         status = record.http_status
-        if status is None:
-            return "http_status:unknown"
         if 300 <= status < 400:
             return "redirect"
         if status != 200:
@@ -78,6 +76,11 @@ def triage(record: Record) -> str | None:
     if mime is not None and mime not in HTML_TYPES:
         return "non_html"
     return None
+
+
+def bad_http_headers(record: Record) -> bool:
+    """An HTTP response whose status line cannot be parsed: unreadable, not a rejection."""
+    return record.warc_type == "response" and record.http_status is None and triage(record) is None
 
 
 def looks_like_html(body: bytes) -> bool:
@@ -131,7 +134,7 @@ def error_row(source: str, offset: int | None, message: str) -> dict[str, Any]:
 
 def payload_limit(record: Record, config: ExtractConfig) -> int:
     """Payload bytes to read: none for records triage rejects, one past the cap otherwise."""
-    return 0 if triage(record) else config.max_html_bytes + 1
+    return 0 if triage(record) or bad_http_headers(record) else config.max_html_bytes + 1
 
 
 def extract_record(
@@ -139,6 +142,10 @@ def extract_record(
 ) -> dict[str, Any]:
     """The outcome row of one record whose payload was read per `payload_limit`."""
     row = base_row(record, source)
+    if bad_http_headers(record):
+        return dict(
+            row, outcome=ERROR, error=f"bad HTTP headers: status line {record.http_statusline!r}"
+        )
     reason = triage(record)
     if reason:
         return dict(row, outcome=REJECTED, reason=reason)
@@ -192,4 +199,3 @@ def extract_file(
                 yield error_row(source, item.offset, item.error)
             else:
                 yield extract_record(item, source, config, extractor)
-

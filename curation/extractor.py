@@ -86,7 +86,13 @@ class TimeLimitedExtractor:
         if self._child is None or self._child.poll() is not None:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "curation.extractor", self.function, json.dumps(self.options)],
+                [
+                    sys.executable,
+                    "-m",
+                    "curation.extractor",
+                    self.function,
+                    json.dumps(self.options),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,

@@ -58,7 +58,9 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
         return [os.path.abspath(p) for p in matches]
     path = Path(spec)
     if path.is_dir():
-        found = sorted(str(p.resolve()) for p in path.rglob("*") if p.is_file() and is_archive(p.name))
+        found = sorted(
+            str(p.resolve()) for p in path.rglob("*") if p.is_file() and is_archive(p.name)
+        )
         if not found:
             raise InputError(f"input directory {spec} holds no .warc/.arc/.wet(.gz) file")
         return found

@@ -42,6 +42,7 @@ class Record:
     refers_to: str | None
     fetch_time: datetime | None
     http_status: int | None
+    http_statusline: str | None
     content_type: str | None
     content_encoding: str | None
     transfer_encoding: str | None
@@ -168,6 +169,7 @@ def _to_record(record: ArcWarcRecord) -> Record:
         refers_to=headers.get_header("WARC-Refers-To"),
         fetch_time=parse_warc_date(headers.get_header("WARC-Date")),
         http_status=status,
+        http_statusline=http.statusline if http else None,
         content_type=content_type,
         content_encoding=http.get_header("Content-Encoding") if http else None,
         transfer_encoding=http.get_header("Transfer-Encoding") if http else None,
@@ -265,7 +267,10 @@ def write_response_warc(
             record_id = uuid.UUID(hashlib.md5(f"{i} {url}".encode()).hexdigest())
             headers = {"WARC-Date": date, "WARC-Record-ID": f"<urn:uuid:{record_id}>"}
             record = writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), http_headers=http,
+                url,
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=http,
                 warc_headers_dict=headers,
             )
             writer.write_record(record)

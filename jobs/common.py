@@ -18,10 +18,16 @@ def stage_parser(prog: str, description: str, needs_input: bool = True) -> argpa
         required=needs_input,
         metavar="IN",
         help="WARC/ARC/WET files, directories, globs, a text file of paths, or a "
-        "Common Crawl warc.paths.gz manifest" if needs_input else "documents Parquet",
+        "Common Crawl warc.paths.gz manifest"
+        if needs_input
+        else "documents Parquet",
     )
-    parser.add_argument("--output", required=True, metavar="OUT", help="run folder (local, hdfs://, s3a://)")
-    parser.add_argument("--config", metavar="FILE", help="YAML config (default: conf/curation/default.yaml)")
+    parser.add_argument(
+        "--output", required=True, metavar="OUT", help="run folder (local, hdfs://, s3a://)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML config (default: conf/curation/default.yaml)"
+    )
     parser.add_argument("--force", action="store_true", help="redo stages that already finished")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
@@ -32,7 +38,7 @@ def load_config(args: argparse.Namespace) -> CurationConfig:
 
 
 def run_main(main: Callable[[list[str] | None], int]) -> None:
-    """Entry point for `spark-submit jobs/<stage>.py`: user errors print a message, not a traceback."""
+    """`spark-submit jobs/<stage>.py` entry: user errors print a message, not a traceback."""
     try:
         code = main(sys.argv[1:])
     except RefineryError as err:

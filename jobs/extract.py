@@ -43,12 +43,8 @@ def run_extract(
     paths = spark.createDataFrame(
         spark.sparkContext.parallelize([(p,) for p in inputs], tasks), "path string"
     )
-    outcomes = paths.mapInArrow(
-        extract_batches(config.extract), spark_schema(EXTRACT_ARROW_SCHEMA)
-    )
-    stats = write_stage(
-        fs, out, STAGE, outcomes, list(DOCUMENT_FIELDS), started, per_source=True
-    )
+    outcomes = paths.mapInArrow(extract_batches(config.extract), spark_schema(EXTRACT_ARROW_SCHEMA))
+    stats = write_stage(fs, out, STAGE, outcomes, list(DOCUMENT_FIELDS), started, per_source=True)
     record_run(fs, out, to_dict(config), STAGE, stats)
     return stats
 

@@ -100,7 +100,9 @@ def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     """Validate `data` against a dataclass schema, naming the first bad key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_describe(data)}")
+        raise ConfigError(
+            f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_describe(data)}"
+        )
     fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
     hints = get_type_hints(schema)
     unknown = [k for k in data if k not in fields]
@@ -132,7 +134,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {_describe(value)} fits none of {tp}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{key}: {_describe(value)} fits none of {tp}"
+        )
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:

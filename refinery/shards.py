@@ -60,8 +60,10 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> N
     header = _HEADER.pack(MAGIC, VERSION, tokens.dtype.itemsize, len(tokens), len(doc_ends))
     header = header.ljust(HEADER_BYTES, b"\0")
     idx_path = path.with_suffix(".idx")
-    for target, parts in ((path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
-                          (idx_path, (doc_ends.tobytes(),))):
+    for target, parts in (
+        (path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
+        (idx_path, (doc_ends.tobytes(),)),
+    ):
         tmp = target.with_name(f".{target.name}.tmp")
         with open(tmp, "wb") as f:
             for part in parts:
@@ -119,6 +121,8 @@ def open_shard(
             f"for {n_docs} documents: truncated or corrupted"
         )
     doc_ends = np.fromfile(idx_path, dtype="<u8")
-    if n_docs and (int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)):
+    if n_docs and (
+        int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)
+    ):
         raise ShardError(f"{idx_path}: document offsets do not increase to the token count")
     return Shard(path=path, tokens=tokens, doc_ends=doc_ends)

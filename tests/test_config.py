@@ -32,7 +32,10 @@ def test_overrides_apply_with_yaml_types():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("extract.timout_seconds=2", "unknown config key 'extract.timout_seconds' (did you mean 'extract.timeout_seconds'?)"),
+        (
+            "extract.timout_seconds=2",
+            "unknown config key 'extract.timout_seconds' (did you mean 'extract.timeout_seconds'?)",
+        ),
         ("extract.timeout_seconds=fast", "extract.timeout_seconds: expected float, got str 'fast'"),
         ("extract.trafilatura.fast=3", "extract.trafilatura.fast: expected bool, got int 3"),
         ("pipeline.stages=[extract, nope]", "pipeline.stages[1]: must be one of"),

@@ -17,6 +17,7 @@ from curation.extract import (
 from curation.extractor import Extraction
 from curation.warc import Record
 from curation.warc import write_response_warc as write_warc
+
 from warcs import page
 
 
@@ -29,6 +30,7 @@ def record(**overrides) -> Record:
         refers_to=None,
         fetch_time=datetime(2024, 5, 1, tzinfo=UTC),
         http_status=200,
+        http_statusline="200 OK",
         content_type="text/html; charset=utf-8",
         content_encoding=None,
         transfer_encoding=None,
@@ -61,7 +63,7 @@ class FakeExtractor:
         ({"warc_type": "revisit"}, "revisit"),
         ({"http_status": 301}, "redirect"),
         ({"http_status": 404}, "http_status:404"),
-        ({"http_status": None}, "http_status:unknown"),
+        ({"http_status": None}, None),  # unreadable headers: an error, see below
         ({"content_type": "image/png"}, "non_html"),
         ({"content_type": "application/pdf"}, "non_html"),
         ({"content_type": "application/xhtml+xml"}, None),
@@ -123,13 +125,19 @@ def test_encoded_chunked_payload_is_decoded_before_extraction():
     ("overrides", "result", "outcome", "reason"),
     [
         ({"payload": b"x" * 2001}, None, "rejected", "too_large"),
-        ({"payload": gzip.compress(b"<p>" + b"a" * 5000), "content_encoding": "gzip"}, None, "rejected", "too_large"),
+        (
+            {"payload": gzip.compress(b"<p>" + b"a" * 5000), "content_encoding": "gzip"},
+            None,
+            "rejected",
+            "too_large",
+        ),
         ({}, Extraction("timeout"), "rejected", "extract_timeout"),
         ({}, Extraction("ok", text="   "), "rejected", "empty_extraction"),
         ({}, Extraction("ok", text=None), "rejected", "empty_extraction"),
         ({"content_type": None, "payload": b"%PDF-1.4 ..."}, None, "rejected", "non_html"),
         ({"payload": b"5\r\nab", "transfer_encoding": "chunked"}, None, "error", None),
         ({}, Extraction("error", message="boom"), "error", None),
+        ({"http_status": None, "http_statusline": "garbage"}, None, "error", None),
     ],
 )
 def test_rejections_and_errors(overrides, result, outcome, reason):
@@ -141,7 +149,12 @@ def test_rejections_and_errors(overrides, result, outcome, reason):
 
 
 def test_wet_conversion_text_is_kept_without_extraction():
-    rec = record(warc_type="conversion", http_status=None, content_type="text/plain", payload="Grüße\n".encode())
+    rec = record(
+        warc_type="conversion",
+        http_status=None,
+        content_type="text/plain",
+        payload="Grüße\n".encode(),
+    )
     extractor = FakeExtractor(None)
     row = extract_record(rec, "s.wet.gz", ExtractConfig(), extractor)
     assert (row["outcome"], row["text"]) == ("kept", "Grüße")

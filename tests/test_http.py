@@ -8,9 +8,9 @@ from curation.http import (
     PayloadError,
     PayloadTooLarge,
     content_type_charset,
+    dechunk,
     decode_content,
     decode_html,
-    dechunk,
     normalise_charset,
 )
 

@@ -16,7 +16,9 @@ def crawl_dir(tmp_path: Path) -> Path:
 
 
 def test_directory_is_searched_recursively_and_sorted(crawl_dir: Path):
-    names = [Path(p).relative_to(crawl_dir).as_posix() for p in resolve_inputs([str(crawl_dir)], "")]
+    names = [
+        Path(p).relative_to(crawl_dir).as_posix() for p in resolve_inputs([str(crawl_dir)], "")
+    ]
     assert names == ["a.warc", "b.warc.gz", "c.arc.gz", "d.warc.wet.gz", "sub/e.warc.gz"]
 
 

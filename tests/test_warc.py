@@ -2,6 +2,7 @@ from pathlib import Path
 
 from curation.warc import ReadError, Record, iter_records, parse_warc_date
 from curation.warc import write_response_warc as write_warc
+
 from warcs import page
 
 READ_ALL = lambda record: 10_000_000  # noqa: E731
@@ -63,7 +64,9 @@ def test_truncated_last_member_is_an_error(tmp_path: Path):
 
 def test_truncated_uncompressed_record_is_an_error(tmp_path: Path):
     path = tmp_path / "trunc.warc"
-    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)], gzip=False)
+    offsets = write_warc(
+        path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)], gzip=False
+    )
     data = path.read_bytes()
     path.write_bytes(data[: offsets[1] + 600])
     items = read(path)

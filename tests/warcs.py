@@ -1,4 +1,4 @@
-"""Small HTML pages for tests that write their own WARCs (with curation.warc.write_response_warc)."""
+"""Small HTML pages for tests that write their own WARCs (curation.warc.write_response_warc)."""
 
 
 def page(title: str, paragraphs: int = 3) -> bytes:
@@ -7,4 +7,5 @@ def page(title: str, paragraphs: int = 3) -> bytes:
         f"to the people of the town and why it mattered to them.</p>"
         for i in range(paragraphs)
     )
-    return f"<html><head><title>{title}</title></head><body><article>{body}</article></body></html>".encode()
+    head = f"<head><title>{title}</title></head>"
+    return f"<html>{head}<body><article>{body}</article></body></html>".encode()

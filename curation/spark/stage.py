@@ -56,8 +56,12 @@ def write_stage(
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
         kept.write.parquet(f"{tmp}/kept")
         rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, "reason", *rejected_extra).write.parquet(f"{tmp}/rejected")
-        rows.where(F.col("outcome") == "error").select(*ERROR_COLUMNS).write.parquet(f"{tmp}/errors")
+        rejected.select(*document_columns, "reason", *rejected_extra).write.parquet(
+            f"{tmp}/rejected"
+        )
+        rows.where(F.col("outcome") == "error").select(*ERROR_COLUMNS).write.parquet(
+            f"{tmp}/errors"
+        )
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
     finally:
         rows.unpersist()
@@ -85,7 +89,12 @@ def stage_stats(
             else:
                 errors += n
         total = kept + sum(rejected.values()) + errors
-        return {"input": total, "kept": kept, "rejected": dict(sorted(rejected.items())), "errors": errors}
+        return {
+            "input": total,
+            "kept": kept,
+            "rejected": dict(sorted(rejected.items())),
+            "errors": errors,
+        }
 
     stats = summarise([(o, r, n) for _, o, r, n in counts])
     if per_source:
@@ -125,4 +134,3 @@ def record_run(
         **{k: stats[k] for k in ("input", "kept", "errors")},
     }
     fs.write_json(path, run)
-

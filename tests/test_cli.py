@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+from refinery.cli import COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+
+
+def test_unknown_command_is_refused(capsys):
+    assert main(["extrat"]) == 2
+    assert "unknown command 'extrat'" in capsys.readouterr().err
+
+
+def test_missing_input_fails_before_spark_without_traceback(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "refinery",
+            "curate",
+            "--input",
+            str(tmp_path / "nope.warc.gz"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "refinery curate: error: input not found" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,152 @@
+"""The extract stage in local Spark: outputs, stats that add up, rerun behaviour, determinism."""
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curation.config import load_curation_config
+from curation.extract import DOCUMENT_FIELDS
+from curation.inputs import resolve_inputs
+from jobs.extract import run_extract
+
+from conftest import shared_data
+
+
+def read_table(path):
+    return pq.read_table(path).to_pylist()
+
+
+def test_outputs_follow_the_run_folder_contract(extract_run):
+    out, stats = extract_run
+    out = Path(out)
+    assert (out / "extract" / "_SUCCESS").exists()
+    assert (out / "rejected" / "stage=extract" / "_SUCCESS").exists()
+    assert (out / "errors" / "stage=extract" / "_SUCCESS").exists()
+    assert json.loads((out / "stats" / "extract.json").read_text()) == stats
+    assert not (out / "_tmp").exists()
+    kept = pq.read_table(out / "extract")
+    assert kept.column_names == list(DOCUMENT_FIELDS)
+    assert str(kept.schema.field("fetch_time").type).startswith("timestamp")
+    run = json.loads((out / "run.json").read_text())
+    assert run["stages"]["extract"]["kept"] == stats["kept"]
+    assert run["config"]["extract"]["timeout_seconds"] == 5.0
+    assert run["version"] and "git_sha" in run
+
+
+def test_stats_add_up_in_total_and_per_file(extract_run, sample_crawl):
+    out, stats = extract_run
+    assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    for counts in stats["files"].values():
+        assert (
+            counts["input"] == counts["kept"] + sum(counts["rejected"].values()) + counts["errors"]
+        )
+    assert sum(c["input"] for c in stats["files"].values()) == stats["input"]
+    kept = read_table(Path(out) / "extract")
+    rejected = read_table(Path(out) / "rejected" / "stage=extract")
+    errors = read_table(Path(out) / "errors" / "stage=extract")
+    assert len(kept) == stats["kept"]
+    assert len(rejected) == sum(stats["rejected"].values())
+    assert len(errors) == stats["errors"]
+    assert all(row["reason"] for row in rejected)
+    assert all(row["source"] and row["error"] for row in errors)
+
+
+KEPT_KINDS = {
+    "article",
+    "duplicate",
+    "near_duplicate",
+    "foreign",
+    "pii",
+    "spam",
+    "short",
+    "listy",
+    "blocklisted",
+}
+REJECTED_KINDS = {
+    "non_html": "non_html",
+    "redirect": "redirect",
+    "not_found": "http_status:404",
+    "revisit": "revisit",
+}
+
+
+def test_every_generated_record_is_accounted_for(extract_run, sample_crawl):
+    """The generator's ground truth: each record is kept, rejected or an error, as expected."""
+    out, stats = extract_run
+    expected = json.loads((sample_crawl / "expected.json").read_text())
+    outcomes = {}
+    for table, outcome in (
+        ("extract", "kept"),
+        ("rejected/stage=extract", "rejected"),
+        ("errors/stage=extract", "error"),
+    ):
+        for row in read_table(Path(out) / table):
+            key = (os.path.basename(row["source"]), row["offset"])
+            assert key not in outcomes, f"{key} has two outcomes"
+            outcomes[key] = (outcome, row.get("reason"))
+    records = [(f["file"], r) for f in expected["files"] for r in f["records"]]
+    assert stats["input"] == len(records) == len(outcomes)
+    for file, record in records:
+        outcome, reason = outcomes[(file, record["offset"])]
+        kind = record["kind"].split(":")[0]
+        if record["warc_type"] not in ("response", "revisit"):
+            assert (outcome, reason) == ("rejected", f"record_type:{record['warc_type']}")
+        elif kind in KEPT_KINDS:
+            assert outcome == "kept", record
+        elif kind in REJECTED_KINDS:
+            assert (outcome, reason) == ("rejected", REJECTED_KINDS[kind]), record
+        else:
+            assert kind == "broken" and outcome == "error", record
+
+
+def test_documents_have_ids_hosts_and_text(extract_run):
+    out, _ = extract_run
+    kept = read_table(Path(out) / "extract")
+    ids = [row["id"] for row in kept]
+    assert len(ids) == len(set(ids))
+    for row in kept:
+        assert row["text"].strip() and row["url"].startswith("http")
+        assert row["host"] == row["host"].lower()
+        assert row["warc_type"] == "response" and row["http_status"] == 200
+
+
+def test_rerun_skips_and_force_redoes_identically(spark, extract_run, sample_crawl, capsys):
+    out, stats = extract_run
+    config = load_curation_config()
+    inputs = resolve_inputs([str(sample_crawl)], "")
+    before = sorted(read_table(Path(out) / "extract"), key=lambda r: r["id"])
+    assert run_extract(spark, config, inputs, out) is None
+    assert "already done" in capsys.readouterr().out
+    again = run_extract(spark, config, inputs, out, force=True)
+    assert {k: v for k, v in again.items() if k != "seconds"} == {
+        k: v for k, v in stats.items() if k != "seconds"
+    }
+    after = sorted(read_table(Path(out) / "extract"), key=lambda r: r["id"])
+    assert after == before
+
+
+def test_shared_real_warcs_run_without_failing_the_job(spark, tmp_path):
+    warcs = shared_data("warc")
+    config = load_curation_config()
+    inputs = sorted(str(p) for p in warcs.rglob("*") if p.is_file())
+    stats = run_extract(spark, config, inputs, str(tmp_path / "out"))
+    assert len(stats["files"]) == len(inputs)
+    assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    assert stats["kept"] > 100
+    malformed = [s for s in stats["files"] if "/malformed/" in s]
+    assert sum(stats["files"][s]["errors"] for s in malformed) >= 3
+    kept = read_table(tmp_path / "out" / "extract")
+    wet = [r for r in kept if r["warc_type"] == "conversion"]
+    arc = [r for r in kept if r["source"].endswith(".arc.gz")]
+    assert wet and arc
+
+
+@pytest.mark.parametrize("bad", ["extract.timout_seconds=1", "input.limit=zero"])
+def test_cli_config_errors_fail_before_spark(bad, tmp_path, capsys):
+    from refinery.cli import main
+
+    assert main(["extract", "--input", str(tmp_path), "--output", str(tmp_path / "o"), bad]) == 2
+    assert bad.split("=")[0] in capsys.readouterr().err

@@ -1,0 +1,142 @@
+"""The jobs run as users run them: spark-submit locally and on a standalone cluster."""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+SPARK_HOME = Path(__import__("pyspark").__file__).parent
+
+
+def spark_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_HOME=str(SPARK_HOME),
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def submit(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SPARK_HOME / "bin" / "spark-submit"), *args],
+        cwd=REPO,
+        env=spark_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_spark_submit_extract_on_local_2(sample_crawl, tmp_path):
+    out = tmp_path / "out"
+    done = submit(
+        [
+            "--master",
+            "local[2]",
+            "jobs/extract.py",
+            "--input",
+            str(sample_crawl),
+            "--output",
+            str(out),
+        ]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads((out / "stats" / "extract.json").read_text())
+    assert stats["kept"] > 0 and "extract:" in done.stdout
+    assert (
+        json.loads((out / "run.json").read_text())["stages"]["extract"]["input"] == stats["input"]
+    )
+
+
+@pytest.mark.slow
+def test_spark_submit_reports_bad_input_without_traceback(tmp_path):
+    done = submit(
+        [
+            "--master",
+            "local[1]",
+            "jobs/extract.py",
+            "--input",
+            str(tmp_path / "none.warc.gz"),
+            "--output",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert done.returncode == 2
+    output = done.stdout + done.stderr  # spark-submit merges the script's streams into stdout
+    assert "error: input not found" in output and "Traceback" not in output
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listening on {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def spark_daemon(cls: str, args: list[str], log: Path):
+    """A standalone master or worker from pyspark's bin/spark-class, stopped on exit."""
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            [str(SPARK_HOME / "bin" / "spark-class"), f"org.apache.spark.deploy.{cls}", *args],
+            env=spark_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.mark.slow
+def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
+    """Master and one worker on 127.0.0.1, then spark-submit jobs/pipeline.py to them."""
+    port, master_ui, worker_ui = free_port(), free_port(), free_port()
+    url = f"spark://127.0.0.1:{port}"
+    master_args = ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)]
+    worker_args = ["--host", "127.0.0.1", "--cores", "2", "--memory", "2g"]
+    worker_args += ["--webui-port", str(worker_ui), "--work-dir", str(tmp_path / "work"), url]
+    with spark_daemon("master.Master", master_args, tmp_path / "master.log") as master:
+        wait_for_port(port, master)
+        with spark_daemon("worker.Worker", worker_args, tmp_path / "worker.log") as worker:
+            wait_for_port(worker_ui, worker)
+            out = tmp_path / "out"
+            done = submit(
+                ["--master", url, "--conf", "spark.executor.memory=1g", "jobs/pipeline.py"]
+                + ["--input", str(sample_crawl), "--output", str(out)]
+            )
+    worker_log = (tmp_path / "worker.log").read_text()[-2000:]
+    assert done.returncode == 0, done.stderr[-3000:] + worker_log
+    stats = json.loads((out / "stats" / "extract.json").read_text())
+    assert stats["kept"] > 0
+    assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    assert (out / "extract" / "_SUCCESS").exists()
