@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable
 
 from curation.config import CurationConfig, load_curation_config
 from refinery.errors import RefineryError
 
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
-def stage_parser(prog: str, description: str, needs_input: bool = True) -> argparse.ArgumentParser:
+
+def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--input",
         nargs="+",
-        required=needs_input,
+        required=True,
         metavar="IN",
         help="WARC/ARC/WET files, directories, globs, a text file of paths, or a "
-        "Common Crawl warc.paths.gz manifest"
-        if needs_input
-        else "documents Parquet",
+        "Common Crawl warc.paths.gz manifest",
     )
     parser.add_argument(
         "--output", required=True, metavar="OUT", help="run folder (local, hdfs://, s3a://)"
@@ -29,12 +31,28 @@ def stage_parser(prog: str, description: str, needs_input: bool = True) -> argpa
         "--config", metavar="FILE", help="YAML config (default: conf/curation/default.yaml)"
     )
     parser.add_argument("--force", action="store_true", help="redo stages that already finished")
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="take the first N input files (= input.limit=N)"
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
 
+def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, then hand back `key=value` words that `--input IN...` swallowed to the overrides
+    (`--input crawl/ extract.timeout_seconds=2` means what it says)."""
+    args = parser.parse_args(argv)
+    swallowed = [v for v in args.input if OVERRIDE.match(v) and not os.path.exists(v)]
+    args.input = [v for v in args.input if v not in swallowed]
+    args.overrides = [*swallowed, *args.overrides]
+    if not args.input:
+        parser.error("--input needs at least one file, folder, glob or manifest")
+    return args
+
+
 def load_config(args: argparse.Namespace) -> CurationConfig:
-    return load_curation_config(args.config, args.overrides)
+    limit = [f"input.limit={args.limit}"] if args.limit is not None else []
+    return load_curation_config(args.config, [*args.overrides, *limit])
 
 
 def run_main(main: Callable[[list[str] | None], int]) -> None:

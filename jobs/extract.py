@@ -24,7 +24,7 @@ from curation.spark.fs import HadoopFS
 from curation.spark.glue import EXTRACT_ARROW_SCHEMA, extract_batches, spark_schema
 from curation.spark.session import build_session
 from curation.spark.stage import record_run, stage_done, stage_path, write_stage
-from jobs.common import load_config, run_main, stage_parser
+from jobs.common import load_config, parse_stage_args, run_main, stage_parser
 from refinery.config import to_dict
 
 STAGE = "extract"
@@ -50,7 +50,7 @@ def run_extract(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = stage_parser("refinery extract", __doc__.splitlines()[0]).parse_args(argv)
+    args = parse_stage_args(stage_parser("refinery extract", __doc__.splitlines()[0]), argv)
     config = load_config(args)
     inputs = resolve_inputs(args.input, config.input.cc_prefix, config.input.limit)
     spark = build_session(config.spark, "refinery-extract")

@@ -17,12 +17,12 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.inputs import resolve_inputs
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
-from jobs.common import load_config, run_main, stage_parser
+from jobs.common import load_config, parse_stage_args, run_main, stage_parser
 from jobs.extract import run_extract, summary_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = stage_parser("refinery curate", __doc__.splitlines()[0]).parse_args(argv)
+    args = parse_stage_args(stage_parser("refinery curate", __doc__.splitlines()[0]), argv)
     config = load_config(args)
     inputs = resolve_inputs(args.input, config.input.cc_prefix, config.input.limit)
     out = args.output.rstrip("/")

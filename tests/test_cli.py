@@ -35,3 +35,16 @@ def test_missing_input_fails_before_spark_without_traceback(tmp_path):
     assert "refinery curate: error: input not found" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_stage_args_split_overrides_from_inputs(tmp_path):
+    from jobs.common import load_config, parse_stage_args, stage_parser
+
+    crawl = tmp_path / "a=b.warc.gz"  # an existing path with "=" stays an input
+    crawl.write_bytes(b"")
+    argv = ["--output", "o", "--input", str(crawl), "x.warc", "extract.timeout_seconds=2"]
+    args = parse_stage_args(stage_parser("t", "d"), [*argv, "--limit", "3", "input.cc_prefix=p/"])
+    assert args.input == [str(crawl), "x.warc"]
+    assert args.overrides == ["extract.timeout_seconds=2", "input.cc_prefix=p/"]
+    config = load_config(args)
+    assert (config.extract.timeout_seconds, config.input.limit) == (2.0, 3)

@@ -50,8 +50,9 @@ def test_stats_add_up_in_total_and_per_file(extract_run, sample_crawl):
     assert len(kept) == stats["kept"]
     assert len(rejected) == sum(stats["rejected"].values())
     assert len(errors) == stats["errors"]
-    assert all(row["reason"] for row in rejected)
-    assert all(row["source"] and row["error"] for row in errors)
+    assert all(row["reason"] and row["stage"] == "extract" for row in rejected)
+    assert all(row["source"] and row["error"] and row["stage"] == "extract" for row in errors)
+    assert list(errors[0]) == ["source", "offset", "stage", "error"]
 
 
 KEPT_KINDS = {

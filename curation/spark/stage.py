@@ -23,8 +23,6 @@ from curation.spark.fs import HadoopFS
 from refinery.config import config_hash
 from refinery.provenance import provenance
 
-ERROR_COLUMNS = ("source", "offset", "error")
-
 
 def stage_path(out: str, stage: str) -> str:
     return f"{out.rstrip('/')}/{stage}"
@@ -55,13 +53,15 @@ def write_stage(
     try:
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
         kept.write.parquet(f"{tmp}/kept")
+        # `stage` is stored in the files as well as in the partition folder name, so a
+        # single folder read alone still says where its rows come from.
+        stage_column = F.lit(stage).alias("stage")
         rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, "reason", *rejected_extra).write.parquet(
+        rejected.select(*document_columns, stage_column, "reason", *rejected_extra).write.parquet(
             f"{tmp}/rejected"
         )
-        rows.where(F.col("outcome") == "error").select(*ERROR_COLUMNS).write.parquet(
-            f"{tmp}/errors"
-        )
+        errors = rows.where(F.col("outcome") == "error")
+        errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
     finally:
         rows.unpersist()
