@@ -13,7 +13,10 @@ from refinery.errors import RefineryError
 
 # command -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "sample-crawl": ("curation.sample_crawl", "write a deterministic synthetic crawl of .warc.gz files"),
+    "sample-crawl": (
+        "curation.sample_crawl",
+        "write a deterministic synthetic crawl of .warc.gz files",
+    ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
 }

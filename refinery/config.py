@@ -115,7 +115,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {_describe(value)} fits none of {tp}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{key}: {_describe(value)} fits none of {tp}"
+        )
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:

@@ -3,7 +3,8 @@
 `shard-NNNNN.bin`: a 64-byte little-endian header -- magic b"RFTOKENS", uint32 version (1),
 uint32 bytes per token (2 or 4), uint64 token count, uint64 document count, zero padding --
 then the token ids. `shard-NNNNN.idx`: uint64 end offset of each document.
-Imports only numpy, so a GPU node needs nothing of the curation stack to read shards.
+Imports only numpy (and the stdlib-only error base), so a GPU node needs nothing of the
+curation stack to read shards.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from refinery.errors import RefineryError
+
 MAGIC = b"RFTOKENS"
 VERSION = 1
 HEADER_BYTES = 64
 _HEADER = struct.Struct("<8sIIQQ")  # magic, version, bytes per token, tokens, documents
 
 
-class ShardError(ValueError):
-    """A shard that does not match the format or its manifest entry."""
+class ShardError(RefineryError, ValueError):
+    """A shard that does not match the format or its manifest entry (printed without traceback)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,10 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> N
     header = _HEADER.pack(MAGIC, VERSION, tokens.dtype.itemsize, len(tokens), len(doc_ends))
     header = header.ljust(HEADER_BYTES, b"\0")
     idx_path = path.with_suffix(".idx")
-    for target, parts in ((path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
-                          (idx_path, (doc_ends.tobytes(),))):
+    for target, parts in (
+        (path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
+        (idx_path, (doc_ends.tobytes(),)),
+    ):
         tmp = target.with_name(f".{target.name}.tmp")
         with open(tmp, "wb") as f:
             for part in parts:
@@ -119,6 +124,8 @@ def open_shard(
             f"for {n_docs} documents: truncated or corrupted"
         )
     doc_ends = np.fromfile(idx_path, dtype="<u8")
-    if n_docs and (int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)):
+    if n_docs and (
+        int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)
+    ):
         raise ShardError(f"{idx_path}: document offsets do not increase to the token count")
     return Shard(path=path, tokens=tokens, doc_ends=doc_ends)
