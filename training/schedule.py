@@ -30,6 +30,6 @@ def lr_at(step: int, max_steps: int, lr: float, cfg: ScheduleConfig) -> float:
 
 
 def decay(lr: float, min_lr: float, progress: float, shape: str) -> float:
-    """linear: straight line to min_lr; 1-sqrt (Hägele et al. 2024): falls slowly, then fast."""
+    """linear: straight line to min_lr; 1-sqrt (Hägele et al. 2024): drops early, then flattens."""
     fraction = 1.0 - progress if shape == "linear" else 1.0 - math.sqrt(progress)
     return min_lr + (lr - min_lr) * fraction
