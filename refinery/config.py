@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -21,6 +22,7 @@ import yaml
 from refinery.errors import RefineryError
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(RefineryError, ValueError):
@@ -140,6 +142,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads `lr: 3e-4` (no dot) as a string
     if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # YAML reads `spark.executor.cores: 4` as int; Spark wants strings
     if tp in (int, float, str, bool):

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from training.synthetic import write_dataset
-
-REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "conf" / "train" / "tiny.yaml"
-QUIET = ["train.progress=false", "train.tensorboard=false"]
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +15,3 @@ def tokens(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "tokens"
     write_dataset(root, {"web": 30_000, "wiki": 15_000}, learnable=True, seed=3)
     return root
-
-
-def read_metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
-def train_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--config", str(TINY), f"data={data}", f"out={out}", *QUIET, *extra]
