@@ -17,8 +17,6 @@ import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
 from refinery.errors import RefineryError
 
 T = TypeVar("T")
@@ -45,6 +43,8 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -61,6 +61,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def parse_override(item: str) -> tuple[str, Any]:
     """`a.b=3` -> ("a.b", 3); the value is read as a YAML scalar or flow collection."""
+    import yaml
+
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form key=value")

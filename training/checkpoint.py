@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from refinery.errors import RefineryError
 
@@ -76,6 +75,8 @@ def save_checkpoint(
     tmp = out / f".tmp-ckpt-{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    from safetensors.torch import save_file
+
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / "model.safetensors"
     )
@@ -111,6 +112,8 @@ def load_config_dict(ckpt: Path) -> dict[str, Any]:
 
 
 def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     return load_file(ckpt / "model.safetensors")
 
 

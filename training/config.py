@@ -76,7 +76,8 @@ class TrainLoopConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
-    keep_last: int = 3  # checkpoints kept in `out`
+    keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
+    save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid
     eval_every: int = 0  # steps between validation runs; 0: only at the end
     eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks)
     log_every: int = 1

@@ -286,7 +286,8 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
         print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
 
     torch.manual_seed(cfg.seed)
-    model = Transformer(cfg.model).to(env.device)
+    with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy
+        model = Transformer(cfg.model)
     runner = wrap_parallel(model, cfg, env)
     optimizer = build_optimizer(model, cfg, env.device)
     loader = TokenLoader(
@@ -419,7 +420,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             every = cfg.train.eval_every
             if val_windows and (final or (every and done % every == 0)):
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
-            if cfg.ckpt_every and done % cfg.ckpt_every == 0 or final:
+            if cfg.ckpt_every and done % cfg.ckpt_every == 0 or (final and cfg.train.save_final):
                 save(done)
             log.write(record)
             progress.update(1)
@@ -432,16 +433,19 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     return out
 
 
+class _NoProgress:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **values) -> None: ...
+    def close(self) -> None: ...
+
+
 def _progress(cfg: TrainConfig, env: Distributed, start_step: int):
+    """tqdm on rank 0 (imported only then, so a bare torch install can run benchmarks)."""
+    if not (env.is_main and cfg.train.progress):
+        return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(
-        total=cfg.max_steps,
-        initial=start_step,
-        disable=not (env.is_main and cfg.train.progress),
-        desc="train",
-        dynamic_ncols=True,
-    )
+    return tqdm(total=cfg.max_steps, initial=start_step, desc="train", dynamic_ncols=True)
 
 
 def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
