@@ -126,3 +126,31 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
     a, b = (load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (4, 6))
     for name, tensor in averaged.items():
         assert tensor.allclose((a[name] + b[name]) / 2)
+
+
+def test_moe_preset_trains(tokens, tmp_path):
+    out = tmp_path / "moe"
+    moe = str(train_args(tokens, out)[2]).replace("tiny.yaml", "moe-tiny.yaml")
+    args = ["train", "--config", moe, f"data={tokens}", f"out={out}", "max_steps=3",
+            "train.progress=false", "train.tensorboard=false"]  # fmt: skip
+    assert refinery(args) == 0
+    rows = read_metrics(out)
+    assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
+    config = json.loads((out / "ckpt-3" / "config.json").read_text())
+    assert config["model"]["moe"]["num_experts"] == 4
+
+
+def test_anneal_refuses_a_different_tokenizer(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=1")) == 0
+    other = write_dataset(tmp_path / "other", {"web": 10_000}, vocab_size=300)
+    args = ["anneal", "--from", str(pre / "ckpt-1"), f"data={other.root}",
+            f"out={tmp_path / 'anneal'}", "max_steps=2", "loader.mixture=pretrain"]  # fmt: skip
+    assert refinery(args) == 2
+    assert "tokenizer sha256" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_starts_fresh(tokens, tmp_path):
+    out = tmp_path / "run"
+    assert refinery([*train_args(tokens, out, "max_steps=2"), "--resume"]) == 0
+    assert [r["step"] for r in read_metrics(out)] == [1, 2]
