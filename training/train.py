@@ -279,9 +279,15 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     out.mkdir(parents=True, exist_ok=True)
 
     source = None
-    if resume and ckpt.list_checkpoints(out):
-        source = ckpt.resolve_checkpoint(out)
+    existing = ckpt.list_checkpoints(out)
+    if resume and existing:
+        source = existing[-1][1]
         check_same_manifest(source, manifest, cfg.data)
+    elif existing:
+        raise ckpt.CheckpointError(
+            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
+            "to continue that run, or choose a new out="
+        )
     elif resume and env.is_main:
         print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
 
@@ -312,11 +318,12 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             torch.cuda.set_rng_state(state["rng_cuda"])
         if env.is_main:
             truncate_metrics(out / "metrics.jsonl", start_step)
-    elif init_from is not None:
-        check_same_tokenizer(init_from, manifest)
-        load_model_state(model, optimizer, init_from, with_optimizer=True)
-    elif env.is_main:
-        (out / "metrics.jsonl").unlink(missing_ok=True)
+    else:
+        if init_from is not None:
+            check_same_tokenizer(init_from, manifest)
+            load_model_state(model, optimizer, init_from, with_optimizer=True)
+        if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
+            (out / "metrics.jsonl").unlink(missing_ok=True)
 
     val_windows = validation_windows(
         manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world

@@ -154,3 +154,11 @@ def test_resume_without_a_checkpoint_starts_fresh(tokens, tmp_path):
     out = tmp_path / "run"
     assert refinery([*train_args(tokens, out, "max_steps=2"), "--resume"]) == 0
     assert [r["step"] for r in read_metrics(out)] == [1, 2]
+
+
+def test_a_fresh_run_refuses_an_out_folder_with_checkpoints(tokens, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=1")) == 0
+    assert refinery(train_args(tokens, out, "max_steps=2")) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(out)] == [1]
