@@ -91,6 +91,7 @@ class TokenLoader:
         self.rank, self.world = rank, world
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.wait_seconds = 0.0  # time the trainer spent blocked on data
 
@@ -182,7 +183,8 @@ class TokenLoader:
                 self._put(batch)
                 current = batch.cursor
 
-        threading.Thread(target=produce, daemon=True, name="token-loader").start()
+        self._thread = threading.Thread(target=produce, daemon=True, name="token-loader")
+        self._thread.start()
 
     def _put(self, item) -> None:
         while not self._stop.is_set():
@@ -201,7 +203,10 @@ class TokenLoader:
         return item
 
     def close(self) -> None:
+        """Stop and join the thread: one killed mid-torch-op at exit aborts the process."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
 
 def validation_windows(

@@ -44,3 +44,16 @@ def test_two_processes_match_one_at_the_same_global_batch(tokens, tmp_path, sing
     assert rows[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=1e-5)
     meta = (out / "ckpt-6" / "meta.json").read_text()
     assert '"world_size": 2' in meta
+
+
+@pytest.mark.slow
+def test_fsdp_resume_from_gathered_checkpoint_is_exact(tokens, tmp_path):
+    out = tmp_path / "fsdp"
+    args = train_args(tokens, out, *RUN, "ckpt_every=3", "train.parallel=fsdp")[1:]
+    assert torchrun(*args).returncode == 0
+    full = read_metrics(out)
+    shutil.rmtree(out / "ckpt-6")
+    result = torchrun(*args, "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = read_metrics(out)
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in full]
