@@ -255,6 +255,34 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def forward_backward(runner, model: Transformer, tokens: torch.Tensor, env: Distributed) -> float:
+    """Accumulate gradients over the micro-batches in `tokens` (accum, micro, T+1); return
+    the mean cross-entropy over micro-batches and ranks. Data-parallel gradients are
+    averaged once, on the last micro-batch (DDP no_sync)."""
+    accum = tokens.shape[0]
+    loss_sum = torch.zeros((), device=env.device)
+    no_sync = getattr(runner, "no_sync", None)
+    for micro in range(accum):
+        x, y = tokens[micro, :, :-1], tokens[micro, :, 1:]
+        last = micro == accum - 1
+        with contextlib.nullcontext() if last or no_sync is None else no_sync():
+            with autocast(env.device):
+                ce = runner(x, y)
+            ((ce + model.aux_loss()) / accum).backward()
+        loss_sum += ce.detach()
+    if env.world > 1:
+        dist.all_reduce(loss_sum)
+    return loss_sum.item() / accum / env.world
+
+
+def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
+    """Clip to `max_norm` (0: no clipping) and return the global norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+    if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
+        norm = norm.full_tensor()
+    return norm.item()
+
+
 def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -> Path:
     """Train per `cfg`; returns the out folder. `init_from`: start from a checkpoint's weights
     and optimizer state (annealing) when `out` has no checkpoint to resume."""
@@ -371,26 +399,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             wait_before = loader.wait_seconds
             batch = loader.next()
             tokens = batch.tokens.to(env.device, non_blocking=True)
-            loss_sum = torch.zeros((), device=env.device)
-            for micro in range(accum):
-                x, y = tokens[micro, :, :-1], tokens[micro, :, 1:]
-                last = micro == accum - 1
-                no_sync = getattr(runner, "no_sync", None)
-                sync = contextlib.nullcontext() if last or no_sync is None else no_sync()
-                with sync:
-                    with autocast(env.device):
-                        ce = runner(x, y)
-                    ((ce + model.aux_loss()) / accum).backward()
-                loss_sum += ce.detach()
-            if env.world > 1:
-                dist.all_reduce(loss_sum)
-            loss = loss_sum.item() / accum / env.world
+            loss = forward_backward(runner, model, tokens, env)
+            grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1
-            clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-            if hasattr(grad_norm, "full_tensor"):  # FSDP2 returns a DTensor
-                grad_norm = grad_norm.full_tensor()
-            grad_norm = grad_norm.item()
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
                 found = ckpt.list_checkpoints(out)
                 good = str(found[-1][1]) if found else "none (no checkpoint written yet)"
@@ -427,9 +438,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             every = cfg.train.eval_every
             if val_windows and (final or (every and done % every == 0)):
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
+            log.write(record)  # before the checkpoint: a resumed run never misses a line
             if cfg.ckpt_every and done % cfg.ckpt_every == 0 or (final and cfg.train.save_final):
                 save(done)
-            log.write(record)
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
             tick = time.perf_counter()  # checkpoint and eval time are not step time
