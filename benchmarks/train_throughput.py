@@ -54,7 +54,7 @@ GPU_CASES = [
         "gpt2-124m-compiled", GPT2_124M, micro_batch=32, accum=4, steps=15, warmup=4, compile=True
     ),
     Case("350m-compiled", M350, micro_batch=16, accum=4, steps=15, warmup=4, compile=True),
-    Case("1b-eager", B1, micro_batch=8, accum=1, steps=20, warmup=3, compile=False),
+    Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
     # extra, run only when time remains: a larger micro-batch for the 124M target
     Case(
         "gpt2-124m-compiled-b64",

@@ -100,3 +100,14 @@ def test_moe_capacity_drops_overflow_tokens():
     y = moe(x)
     served = (y.abs().sum(-1) > 0).sum().item()
     assert served == math.ceil(0.5 * 8 * 1 / 2)
+
+
+@pytest.mark.parametrize("moe", [0, 4])
+def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
+    # the GPU path: bf16 matmul outputs meet fp32 norm weights and the fp32 residual stream
+    model = Transformer(tiny(qk_norm=True, moe=MoEConfig(num_experts=moe)))
+    x = torch.randint(0, 128, (2, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x, x)
+    loss.backward()
+    assert torch.isfinite(loss) and model.embed.weight.grad is not None
