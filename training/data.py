@@ -9,8 +9,10 @@ is a pure function of (seed, step, cursor), the cursor is a short list of counts
 the checkpoint, and `cursor_at(step)` rebuilds it from (seed, step) alone.
 
 A bucket stops being sampled after `max_epochs` passes (the manifest's cap on upsampling); the
-remaining buckets share its weight. The step's windows are split into contiguous slices, one
-per data-parallel rank, so ranks never see the same window.
+remaining buckets share its weight. When every bucket is at its cap the run is asking for more
+tokens than the data allows: a warning says so and sampling goes on by the plain weights, so a
+small demo dataset still trains for max_steps. The step's windows are split into contiguous
+slices, one per data-parallel rank, so ranks never see the same window.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -29,8 +32,8 @@ from refinery.manifest import Manifest, Split
 from refinery.shards import open_shard
 
 
-class DataExhausted(RefineryError):
-    """Every bucket of the mixture has reached its max_epochs cap."""
+class NoTrainingData(RefineryError):
+    """No bucket of the mixture holds a single seq_len + 1 window."""
 
 
 class WindowedSplit:
@@ -78,9 +81,11 @@ class TokenLoader:
         self.names = sorted(weights)
         self.weights = np.array([weights[n] for n in self.names])
         self.buckets = [WindowedSplit(manifest.buckets[n], seq_len) for n in self.names]
-        for name, bucket in zip(self.names, self.buckets, strict=True):
-            if bucket.num_windows == 0:
-                raise DataExhausted(f"bucket {name!r} has fewer than seq_len+1 tokens per shard")
+        if not any(b.num_windows for b in self.buckets):
+            raise NoTrainingData(
+                f"mixture {mixture!r}: no shard of buckets {self.names} holds seq_len + 1 = "
+                f"{seq_len + 1} tokens; lower model.seq_len or add data"
+            )
         self.caps = np.array([int(manifest.max_epochs * b.num_windows) for b in self.buckets])
         self.seq_len, self.seed = seq_len, seed
         self.global_windows, self.accum_steps, self.micro_batch = (
@@ -94,6 +99,7 @@ class TokenLoader:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.wait_seconds = 0.0  # time the trainer spent blocked on data
+        self.warned_over_cap = False
 
     # ---- pure functions of (seed, step, cursor) ----------------------------------------
 
@@ -117,10 +123,14 @@ class TokenLoader:
     def _cdf(self, position: np.ndarray, step: int) -> np.ndarray:
         active = position < self.caps
         if not active.any():
-            raise DataExhausted(
-                f"step {step}: every bucket of the mixture reached the manifest's max_epochs "
-                "cap; lower max_steps or add data"
-            )
+            if not self.warned_over_cap and self.rank == 0:
+                warnings.warn(
+                    f"step {step}: every bucket reached the manifest's max_epochs cap; "
+                    "sampling on past it (fewer steps or more data avoid repeating data)",
+                    stacklevel=2,
+                )
+            self.warned_over_cap = True
+            active = np.array([b.num_windows > 0 for b in self.buckets])
         p = np.where(active, self.weights, 0.0)
         return np.cumsum(p / p.sum())
 

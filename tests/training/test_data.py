@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from refinery.manifest import read_manifest
-from training.data import DataExhausted, TokenLoader, validation_windows
+from training.data import NoTrainingData, TokenLoader, validation_windows
 from training.synthetic import write_dataset
 
 
@@ -105,8 +105,17 @@ def test_max_epochs_caps_a_bucket_then_others_take_its_share(tmp_path):
     consumed = loader.cursor_at(60)["consumed"]
     assert consumed["small"] == cap
     assert consumed["big"] == 60 * 16 - cap
-    with pytest.raises(DataExhausted, match="max_epochs"):
-        loader.cursor_at(1000)
+    with pytest.warns(UserWarning, match="max_epochs cap"):
+        consumed = loader.cursor_at(400)["consumed"]
+    big_cap = 2 * loader.buckets[loader.names.index("big")].num_windows
+    assert consumed["small"] > cap and consumed["big"] > big_cap
+    assert consumed["small"] + consumed["big"] == 400 * 16
+
+
+def test_a_mixture_without_one_full_window_is_refused(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 3_000})
+    with pytest.raises(NoTrainingData, match="seq_len"):
+        TokenLoader(manifest, "pretrain", 4096, 2, 1, 2, 0)
 
 
 def test_prefetch_thread_yields_the_same_batches(manifest):
