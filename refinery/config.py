@@ -94,7 +94,7 @@ def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     if unknown:
         key = unknown[0]
         close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
         known = ", ".join(fields)
         raise ConfigError(f"unknown config key '{prefix}{key}'{hint}; known keys here: {known}")
     values = {}
