@@ -71,8 +71,8 @@ class Attention(nn.Module):
         if self.q_norm is not None:  # back to v's dtype in case autocast runs norms in fp32
             q, k = self.q_norm(q).type_as(v), self.k_norm(k).type_as(v)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        grouped = self.n_kv_heads != self.n_heads
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=grouped)
+        grouped = {"enable_gqa": True} if self.n_kv_heads != self.n_heads else {}
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **grouped)
         return self.out(y.transpose(1, 2).reshape(B, T, C))
 
 

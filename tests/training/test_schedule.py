@@ -22,8 +22,9 @@ def test_warmup_is_linear_then_cosine_to_min():
 
 
 def test_wsd_is_flat_then_decays_in_the_last_fraction():
-    lrs = curve(kind="wsd", warmup_steps=5, decay_fraction=0.2, min_lr_ratio=0.0,
-                decay_shape="linear")  # fmt: skip
+    lrs = curve(
+        kind="wsd", warmup_steps=5, decay_fraction=0.2, min_lr_ratio=0.0, decay_shape="linear"
+    )
     assert lrs[5:80] == [1.0] * 75
     assert lrs[80] == pytest.approx(1.0)
     assert lrs[90] == pytest.approx(0.5)

@@ -29,8 +29,14 @@ def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
     newest = resolve_checkpoint(out)
     assert newest.name == "ckpt-8"
     names = {p.name for p in newest.iterdir()}
-    assert names == {"model.safetensors", "optimizer.pt", "state.pt", "config.json",
-                     "meta.json", "tokenizer.json"}  # fmt: skip
+    assert names == {
+        "model.safetensors",
+        "optimizer.pt",
+        "state.pt",
+        "config.json",
+        "meta.json",
+        "tokenizer.json",
+    }
     meta = json.loads((newest / "meta.json").read_text())
     assert meta["step"] == 8 and len(meta["manifest_fingerprint"]) == 64
     assert "embed.weight" in load_file(newest / "model.safetensors")
@@ -67,8 +73,15 @@ def test_truncated_shard_stops_with_a_clear_error(tmp_path, capsys):
 
 def test_nan_loss_stops_naming_step_and_last_checkpoint(tokens, tmp_path, capsys):
     out = tmp_path / "run"
-    args = train_args(tokens, out, "max_steps=20", "ckpt_every=1", "optim.lr=1e30",
-                      "schedule.warmup_steps=0", "optim.grad_clip=0")  # fmt: skip
+    args = train_args(
+        tokens,
+        out,
+        "max_steps=20",
+        "ckpt_every=1",
+        "optim.lr=1e30",
+        "schedule.warmup_steps=0",
+        "optim.grad_clip=0",
+    )
     assert refinery(args) == 2
     err = capsys.readouterr().err
     steps = [step for step, _ in list_checkpoints(out)]
@@ -109,8 +122,17 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
     pre = tmp_path / "pre"
     assert refinery(train_args(tokens, pre, "max_steps=4", "ckpt_every=2")) == 0
     out = tmp_path / "anneal"
-    args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={out}", "max_steps=6",
-            "ckpt_every=2", "anneal.average_last=2", "train.progress=false"]  # fmt: skip
+    args = [
+        "anneal",
+        "--from",
+        str(pre),
+        f"data={tokens}",
+        f"out={out}",
+        "max_steps=6",
+        "ckpt_every=2",
+        "anneal.average_last=2",
+        "train.progress=false",
+    ]
     assert refinery(args) == 0
     rows = read_metrics(out)
     lrs = [r["lr"] for r in rows]
@@ -131,8 +153,16 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
 def test_moe_preset_trains(tokens, tmp_path):
     out = tmp_path / "moe"
     moe = str(train_args(tokens, out)[2]).replace("tiny.yaml", "moe-tiny.yaml")
-    args = ["train", "--config", moe, f"data={tokens}", f"out={out}", "max_steps=3",
-            "train.progress=false", "train.tensorboard=false"]  # fmt: skip
+    args = [
+        "train",
+        "--config",
+        moe,
+        f"data={tokens}",
+        f"out={out}",
+        "max_steps=3",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
     assert refinery(args) == 0
     rows = read_metrics(out)
     assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
@@ -144,8 +174,15 @@ def test_anneal_refuses_a_different_tokenizer(tokens, tmp_path, capsys):
     pre = tmp_path / "pre"
     assert refinery(train_args(tokens, pre, "max_steps=1")) == 0
     other = write_dataset(tmp_path / "other", {"web": 10_000}, vocab_size=300)
-    args = ["anneal", "--from", str(pre / "ckpt-1"), f"data={other.root}",
-            f"out={tmp_path / 'anneal'}", "max_steps=2", "loader.mixture=pretrain"]  # fmt: skip
+    args = [
+        "anneal",
+        "--from",
+        str(pre / "ckpt-1"),
+        f"data={other.root}",
+        f"out={tmp_path / 'anneal'}",
+        "max_steps=2",
+        "loader.mixture=pretrain",
+    ]
     assert refinery(args) == 2
     assert "tokenizer sha256" in capsys.readouterr().err
 
