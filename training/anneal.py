@@ -37,7 +37,8 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
     cfg.loader.mixture = cfg.anneal.mixture
-    cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
+    if cfg.train.keep_last:  # 0 keeps every checkpoint already
+        cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
     return cfg
 
 

@@ -88,11 +88,8 @@ class TokenLoader:
             )
         self.caps = np.array([int(manifest.max_epochs * b.num_windows) for b in self.buckets])
         self.seq_len, self.seed = seq_len, seed
-        self.global_windows, self.accum_steps, self.micro_batch = (
-            global_windows,
-            accum_steps,
-            micro_batch,
-        )
+        self.global_windows = global_windows
+        self.accum_steps, self.micro_batch = accum_steps, micro_batch
         self.rank, self.world = rank, world
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self._queue: queue.Queue | None = None
@@ -113,7 +110,7 @@ class TokenLoader:
         cdf = self._cdf(position, step)
         plan = []
         for u in rng.random(self.global_windows):
-            b = min(int(np.searchsorted(cdf, u, side="right")), len(self.names) - 1)
+            b = int(np.searchsorted(cdf, u, side="right"))
             plan.append((b, int(position[b])))
             position[b] += 1
             if position[b] >= self.caps[b]:
@@ -131,8 +128,10 @@ class TokenLoader:
                 )
             self.warned_over_cap = True
             active = np.array([b.num_windows > 0 for b in self.buckets])
-        p = np.where(active, self.weights, 0.0)
-        return np.cumsum(p / p.sum())
+        cdf = np.cumsum(np.where(active, self.weights, 0.0))
+        return (
+            cdf / cdf[-1]
+        )  # exactly 1.0 from the last active bucket on: u < 1 never lands past it
 
     def window_index(self, bucket: int, position: int) -> int:
         n = self.buckets[bucket].num_windows
