@@ -181,7 +181,7 @@ def test_anneal_refuses_a_different_tokenizer(tokens, tmp_path, capsys):
         f"data={other.root}",
         f"out={tmp_path / 'anneal'}",
         "max_steps=2",
-        "loader.mixture=pretrain",
+        "anneal.mixture=pretrain",
     ]
     assert refinery(args) == 2
     assert "tokenizer sha256" in capsys.readouterr().err
