@@ -1,10 +1,11 @@
 """Annealing: `refinery anneal --from DIR_OR_CKPT data=... out=... max_steps=N [key=value ...]`.
 
 Continues a pretraining checkpoint (weights and AdamW moments) on the manifest's `anneal`
-mixture while the learning rate decays from `optim.lr` to zero over max_steps (linear, or
-1-sqrt with `anneal.decay=1-sqrt`), the cool-down of a warmup-stable-decay run. The source
-run's config is the base; command-line keys override it. With `anneal.average_last=K` the
-weights of the last K anneal checkpoints are averaged into `out/averaged/` at the end.
+mixture while the learning rate decays from `optim.lr` to zero over max_steps, or over
+`anneal.tokens` tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a
+warmup-stable-decay run. The source run's config is the base; command-line keys override it.
+With `anneal.average_last=K` the weights of the last K anneal checkpoints are averaged into
+`out/averaged/` at the end.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
     cfg.loader.mixture = cfg.anneal.mixture
+    if cfg.anneal.tokens:
+        cfg.max_steps = max(1, cfg.anneal.tokens // cfg.train.global_batch_tokens)
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
     return cfg

@@ -91,6 +91,7 @@ class TrainLoopConfig:
 class AnnealConfig:
     decay: Literal["linear", "1-sqrt"] = "linear"
     mixture: str = "anneal"
+    tokens: int = 0  # token budget of the decay; sets max_steps when > 0
     average_last: int = 0  # average the weights of the last K checkpoints at the end; 0: off
 
 

@@ -1,5 +1,6 @@
 """The trainer through its command line (in-process): metrics, checkpoints, guards, anneal."""
 
+import dataclasses
 import json
 import math
 
@@ -199,3 +200,19 @@ def test_a_fresh_run_refuses_an_out_folder_with_checkpoints(tokens, tmp_path, ca
     assert refinery(train_args(tokens, out, "max_steps=2")) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert [r["step"] for r in read_metrics(out)] == [1]
+
+
+def test_anneal_token_budget_sets_the_steps(tmp_path):
+    from training.anneal import anneal_config
+    from training.checkpoint import save_checkpoint
+    from training.config import TrainConfig
+
+    config = dataclasses.asdict(TrainConfig())
+    source = save_checkpoint(tmp_path, 5, {}, {}, {}, config, {}, None, keep_last=0)
+    cfg = anneal_config(source, ["anneal.tokens=40960", "train.global_batch_tokens=4096"])
+    assert cfg.max_steps == 10
+    assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio) == (
+        "linear",
+        0,
+        0.0,
+    )
