@@ -216,3 +216,12 @@ def test_anneal_token_budget_sets_the_steps(tmp_path):
         0,
         0.0,
     )
+
+
+def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
+    from training.train import truncate_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n{"step": 3, "lo')
+    truncate_metrics(path, 1)
+    assert path.read_text() == '{"step": 1, "loss": 2.0}\n'
