@@ -132,11 +132,14 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devi
 def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
     """Compile and shard/replicate. Returns the module to call; `model` keeps its parameters."""
     if env.world > 1 and cfg.train.parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+        # on GPU, gather bf16 parameters for compute and reduce gradients in fp32
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        options = {"mp_policy": mp} if env.device.type == "cuda" else {}
         for block in model.blocks:
-            fully_shard(block)
-        fully_shard(model)
+            fully_shard(block, **options)
+        fully_shard(model, **options)
     runner = torch.compile(model) if cfg.train.compile else model
     if env.world > 1 and cfg.train.parallel == "ddp":
         from torch.nn.parallel import DistributedDataParallel
