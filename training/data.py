@@ -1,7 +1,8 @@
 """Token loader: memory-mapped shards, mixture sampling, deterministic and disjoint across ranks.
 
-A bucket is cut into fixed windows of seq_len + 1 tokens (stride seq_len, nanoGPT style; a
-window never crosses a shard boundary). Each epoch of a bucket visits its windows in a
+A bucket is one token stream (its shards end to end; documents already end in eos) cut into
+windows of seq_len + 1 tokens at stride seq_len (nanoGPT style), so many small shards lose
+nothing at their edges. Each epoch of a bucket visits its windows in a
 permutation seeded by (seed, bucket, epoch). For step s, a generator seeded by (seed, s) draws
 the bucket of each of the step's global-batch windows from the mixture weights; bucket b's
 next window is the one after the `consumed[b]` it has already served. So the batch of a step
@@ -42,15 +43,21 @@ class WindowedSplit:
     def __init__(self, split: Split, seq_len: int):
         self.seq_len = seq_len
         self.shards = [open_shard(e.path, e.tokens, e.documents) for e in split.shards]
-        per_shard = [max(0, (s.num_tokens - 1) // seq_len) for s in self.shards]
-        self.ends = np.cumsum(per_shard, dtype=np.int64)
-        self.num_windows = int(self.ends[-1]) if len(self.ends) else 0
+        sizes = [s.num_tokens for s in self.shards]
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
+        self.num_windows = max(0, (int(self.starts[-1]) - 1) // seq_len)
 
     def window(self, i: int) -> np.ndarray:
-        shard = int(np.searchsorted(self.ends, i, side="right"))
-        first = i - (int(self.ends[shard - 1]) if shard else 0)
-        start = first * self.seq_len
-        return self.shards[shard].tokens[start : start + self.seq_len + 1]
+        """Tokens [i * seq_len, i * seq_len + seq_len + 1) of the stream, across shards."""
+        position, end = i * self.seq_len, i * self.seq_len + self.seq_len + 1
+        shard = int(np.searchsorted(self.starts, position, side="right")) - 1
+        pieces = []
+        while position < end:
+            offset = int(self.starts[shard])
+            stop = min(end, int(self.starts[shard + 1]))
+            pieces.append(self.shards[shard].tokens[position - offset : stop - offset])
+            position, shard = stop, shard + 1
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 @dataclass

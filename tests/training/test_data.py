@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from refinery.manifest import read_manifest
-from training.data import NoTrainingData, TokenLoader, validation_windows
+from refinery.manifest import ShardEntry, Split, read_manifest, write_documents_shard
+from training.data import NoTrainingData, TokenLoader, WindowedSplit, validation_windows
 from training.synthetic import write_dataset
 
 
@@ -28,20 +28,32 @@ def manifest(tmp_path_factory):
     return write_dataset(root, {"a": 20_000, "b": 10_000}, seed=5)
 
 
-def test_batches_are_windows_of_the_shards(manifest):
+def test_batches_are_windows_of_the_bucket_streams(manifest):
     loader = make_loader(manifest)
     (first,), _ = batches(loader, 1)
     assert first.shape == (2, 4, 33) and first.dtype == torch.int64
-    shard_tokens = [
-        np.asarray(loader.buckets[b].shards[s].tokens)
-        for b in range(2)
-        for s in range(len(loader.buckets[b].shards))
-    ]
-    window = first[0, 0].numpy()
-    assert any(
-        any(np.array_equal(t[i : i + 33], window) for i in range(0, len(t) - 32, 32))
-        for t in shard_tokens
-    )
+    streams = [np.concatenate([s.tokens for s in b.shards]) for b in loader.buckets]
+    for window in first.reshape(-1, 33).numpy():
+        assert any(
+            any(np.array_equal(t[i : i + 33], window) for i in range(0, len(t) - 32, 32))
+            for t in streams
+        )
+
+
+def test_windows_run_across_many_small_shards(tmp_path):
+    # shards far shorter than a window still train, and a window spans shard edges
+    rng = np.random.default_rng(0)
+    entries = []
+    for k in range(12):
+        docs = [rng.integers(0, 500, size=int(rng.integers(5, 30))) for _ in range(2)]
+        entry = write_documents_shard(tmp_path, f"a/shard-{k:05d}.bin", docs, "uint16", [1, 1])
+        entries.append(ShardEntry(tmp_path / entry["path"], entry["tokens"], 2, 2))
+    split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32)
+    stream = np.concatenate([s.tokens for s in split.shards])
+    assert min(e.tokens for e in entries) < 33 and split.num_windows > 5
+    assert split.num_windows == (len(stream) - 1) // 32
+    for i in range(split.num_windows):
+        assert np.array_equal(split.window(i), stream[i * 32 : i * 32 + 33])
 
 
 def test_deterministic_from_seed_and_step(manifest):
