@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from refinery.config import from_dict, parse_override, set_dotted
+from refinery.manifest import read_manifest
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.train import console, run
@@ -79,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     source = ckpt.resolve_checkpoint(args.source)
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     cfg = anneal_config(source, overrides)
+    mixtures = read_manifest(cfg.data).mixtures
+    if cfg.loader.mixture == "anneal" and "anneal" not in mixtures:
+        print(
+            f"{cfg.data}: the manifest has no `anneal` mixture; annealing on `pretrain`",
+            file=sys.stderr,
+        )
+        cfg.loader.mixture = "pretrain"
     out = run(cfg, resume=args.resume, init_from=source)
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":
         average_checkpoints(out, cfg.anneal.average_last)

@@ -225,3 +225,15 @@ def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
     path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n{"step": 3, "lo')
     truncate_metrics(path, 1)
     assert path.read_text() == '{"step": 1, "loss": 2.0}\n'
+
+
+def test_anneal_falls_back_to_pretrain_without_an_anneal_mixture(tmp_path, capsys):
+    data = write_dataset(tmp_path / "tokens", {"web": 10_000}, mixtures={"pretrain": {"web": 1}})
+    pre = tmp_path / "pre"
+    assert refinery(train_args(data.root, pre, "max_steps=1")) == 0
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(pre), f"data={data.root}", f"out={out}", "max_steps=2"]
+    assert refinery([*args, "train.progress=false"]) == 0
+    assert "no `anneal` mixture" in capsys.readouterr().err
+    config = json.loads((out / "ckpt-2" / "config.json").read_text())
+    assert config["loader"]["mixture"] == "pretrain"
