@@ -47,7 +47,16 @@ class Case:
 
 GPT2_124M = dict(d_model=768, n_layers=12, n_heads=12, seq_len=1024)
 M350 = dict(d_model=1024, n_layers=24, n_heads=16, seq_len=1024)
-B1 = dict(d_model=2048, n_layers=18, n_heads=16, n_kv_heads=8, seq_len=2048, tie_embeddings=False)
+B1 = dict(  # conf/train/1b.yaml's model
+    d_model=2048,
+    n_layers=18,
+    n_heads=16,
+    n_kv_heads=8,
+    seq_len=2048,
+    qk_norm=True,
+    tie_embeddings=False,
+    rope_theta=500000.0,
+)
 
 GPU_CASES = [
     Case("gpt2-124m-eager", GPT2_124M, micro_batch=32, accum=4, steps=12, warmup=3, compile=False),
