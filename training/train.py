@@ -14,7 +14,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -88,6 +90,34 @@ class SpikeGuard:
 
     def accept(self, loss: float) -> None:
         self.losses.append(loss)
+
+
+class StopRequest:
+    """SIGTERM (a scheduler preempting the job) asks for a checkpoint at the end of the step.
+
+    Ranks may receive the signal during different steps, so they agree (all-reduce max) before
+    acting: every rank saves and stops after the same step.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def agreed(self, env: Distributed) -> bool:
+        if env.world == 1:
+            return self.requested
+        flag = torch.tensor(float(self.requested), device=env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def resolve_vocab(cfg: TrainConfig, manifest: Manifest) -> None:
@@ -398,6 +428,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             dist.barrier()
 
     loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
+    stop = StopRequest()
     progress = _progress(cfg, env, start_step)
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
@@ -449,12 +480,23 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             if val_windows and (final or (every and done % every == 0)):
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
             log.write(record)  # before the checkpoint: a resumed run never misses a line
-            if cfg.ckpt_every and done % cfg.ckpt_every == 0 or (final and cfg.train.save_final):
+            preempted = stop.agreed(env)
+            scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0
+            if scheduled or (final and cfg.train.save_final) or preempted:
                 save(done)
+            if preempted:
+                if env.is_main:
+                    print(
+                        f"stopped by SIGTERM after step {done}, checkpoint saved; "
+                        "--resume continues",
+                        file=sys.stderr,
+                    )
+                break
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
             tick = time.perf_counter()  # checkpoint and eval time are not step time
     finally:
+        stop.restore()
         loader.close()
         progress.close()
         log.close()
