@@ -149,3 +149,11 @@ def test_validation_windows_split_evenly_across_ranks(manifest):
     r1 = validation_windows(m, 32, 1_000_000, rank=1, world=2)
     assert len(r0) == len(r1) == len(all_windows) // 2
     assert np.array_equal(r1[0], all_windows[1])
+
+
+def test_uint32_shards_for_large_vocabularies(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 5_000}, vocab_size=70_000)
+    assert manifest.dtype == "uint32"
+    loader = make_loader(manifest)
+    (tokens,), _ = batches(loader, 1)
+    assert tokens.max().item() > 65_535 and tokens.max().item() < 70_000
