@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
+    "train": ("training.train", "pretrain a language model on token shards (torch)"),
+    "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
 }
 
 

@@ -12,15 +12,15 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
 from refinery.errors import RefineryError
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(RefineryError, ValueError):
@@ -32,9 +32,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml(path)
-    for item in overrides:
-        key, value = parse_override(item)
-        set_dotted(data, _split_key(schema, key), value)
+    apply_overrides(schema, data, overrides)
     where = f" (in {path}" if path is not None else " (in defaults"
     where += " + command-line overrides)" if overrides else ")"
     try:
@@ -44,6 +42,8 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -58,8 +58,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each `key=value` of `overrides` in the raw config mapping `data` (in place)."""
+    for item in overrides:
+        key, value = parse_override(item)
+        set_dotted(data, _split_key(schema, key), value)
+    return data
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """`a.b=3` -> ("a.b", 3); the value is read as a YAML scalar or flow collection."""
+    import yaml
+
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -159,6 +169,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads `lr: 3e-4` (no dot) as a string
     if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # YAML reads `spark.executor.cores: 4` as int; Spark wants strings
     if tp in (int, float, str, bool):
@@ -186,6 +198,7 @@ def config_hash(config: Any) -> str:
 
 
 __all__ = [
+    "apply_overrides",
     "ConfigError",
     "config_hash",
     "from_dict",

@@ -3,7 +3,8 @@
 `shard-NNNNN.bin`: a 64-byte little-endian header -- magic b"RFTOKENS", uint32 version (1),
 uint32 bytes per token (2 or 4), uint64 token count, uint64 document count, zero padding --
 then the token ids. `shard-NNNNN.idx`: uint64 end offset of each document.
-Imports only numpy, so a GPU node needs nothing of the curation stack to read shards.
+Imports only numpy (and the stdlib-only error base), so a GPU node needs nothing of the
+curation stack to read shards.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from refinery.errors import RefineryError
+
 MAGIC = b"RFTOKENS"
 VERSION = 1
 HEADER_BYTES = 64
 _HEADER = struct.Struct("<8sIIQQ")  # magic, version, bytes per token, tokens, documents
 
 
-class ShardError(ValueError):
-    """A shard that does not match the format or its manifest entry."""
+class ShardError(RefineryError, ValueError):
+    """A shard that does not match the format or its manifest entry (printed without traceback)."""
 
 
 @dataclass(frozen=True)

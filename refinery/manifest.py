@@ -1,0 +1,267 @@
+"""The tokens `manifest.json`: what the tokenize stage wrote and what the trainer may sample.
+
+Version 1 layout (all paths relative to the tokens folder)::
+
+    {"version": 1,
+     "tokenizer": {"file": "tokenizer.json", "sha256": str, "vocab_size": int,
+                   "bos_id": int|null, "eos_id": int, "pad_id": int|null},
+     "dtype": "uint16"|"uint32",
+     "buckets": {NAME: {"tokens": int, "documents": int, "bytes": int,
+                        "shards": [{"path": "NAME/shard-00000.bin", "tokens": int,
+                                    "documents": int, "bytes": int}]}},
+     "validation": {"tokens": int, "documents": int, "bytes": int, "shards": [...]},
+     "mixtures": {"pretrain": {NAME: weight}, "anneal": {NAME: weight}},
+     "max_epochs": float,
+     "curation_config_hash": str}
+
+`bytes` counts the UTF-8 bytes of the documents' text, so a loss in nats per token converts
+to bits per byte. The fingerprint (a hash of the content) goes into every checkpoint, so a
+run never silently resumes on different data. Like `shards`, this imports only numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from refinery.errors import RefineryError
+from refinery.shards import write_shard
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+DTYPES = ("uint16", "uint32")
+
+
+class ManifestError(RefineryError, ValueError):
+    """A manifest.json that is missing, malformed or inconsistent with its shards."""
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    path: Path  # absolute
+    tokens: int
+    documents: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Split:
+    tokens: int
+    documents: int
+    bytes: int
+    shards: tuple[ShardEntry, ...]
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    file: str
+    sha256: str
+    vocab_size: int
+    bos_id: int | None
+    eos_id: int
+    pad_id: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    tokenizer: Tokenizer
+    dtype: str
+    buckets: dict[str, Split]
+    validation: Split
+    mixtures: dict[str, dict[str, float]]
+    max_epochs: float
+    curation_config_hash: str
+    fingerprint: str
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.root / self.tokenizer.file
+
+    def mixture(self, name: str) -> dict[str, float]:
+        """Weights of mixture `name`, normalised to sum to 1."""
+        if name not in self.mixtures:
+            known = ", ".join(self.mixtures) or "none"
+            raise ManifestError(
+                f"{self.root / MANIFEST_NAME}: no mixture {name!r} (mixtures: {known})"
+            )
+        weights = self.mixtures[name]
+        total = sum(weights.values())
+        return {bucket: w / total for bucket, w in weights.items()}
+
+
+def fingerprint(content: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON: equal content, equal fingerprint."""
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def read_manifest(data_dir: str | Path) -> Manifest:
+    """Read and validate `data_dir/manifest.json`; every error names the file and the key."""
+    root = Path(data_dir)
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found (is data= the tokens folder?)")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: not valid JSON: {err}") from None
+    return parse_manifest(content, root, path)
+
+
+def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -> Manifest:
+    check = _Checker(path)
+    check.mapping(content, "")
+    version = check.field(content, "version", int)
+    if version != MANIFEST_VERSION:
+        check.fail("version", f"is {version}, this reader knows {MANIFEST_VERSION}")
+    tok = check.field(content, "tokenizer", dict)
+    tokenizer = Tokenizer(
+        file=check.field(tok, "file", str, "tokenizer."),
+        sha256=check.field(tok, "sha256", str, "tokenizer."),
+        vocab_size=check.field(tok, "vocab_size", int, "tokenizer."),
+        bos_id=check.field(tok, "bos_id", int, "tokenizer.", optional=True),
+        eos_id=check.field(tok, "eos_id", int, "tokenizer."),
+        pad_id=check.field(tok, "pad_id", int, "tokenizer.", optional=True),
+    )
+    if tokenizer.vocab_size <= 0:
+        check.fail("tokenizer.vocab_size", "must be positive")
+    dtype = check.field(content, "dtype", str)
+    if dtype not in DTYPES:
+        check.fail("dtype", f"is {dtype!r}, expected one of {list(DTYPES)}")
+    if np.iinfo(dtype).max < tokenizer.vocab_size - 1:
+        check.fail("dtype", f"{dtype} cannot hold vocab_size {tokenizer.vocab_size}")
+    buckets_raw = check.field(content, "buckets", dict)
+    if not buckets_raw:
+        check.fail("buckets", "is empty")
+    buckets = {name: check.split(raw, f"buckets.{name}", root) for name, raw in buckets_raw.items()}
+    validation = check.split(check.field(content, "validation", dict), "validation", root)
+    mixtures_raw = check.field(content, "mixtures", dict)
+    if "pretrain" not in mixtures_raw:
+        check.fail("mixtures.pretrain", "is missing")
+    mixtures: dict[str, dict[str, float]] = {}
+    for mix_name, weights in mixtures_raw.items():
+        key = f"mixtures.{mix_name}"
+        check.mapping(weights, key)
+        if not weights:
+            check.fail(key, "is empty")
+        for bucket, weight in weights.items():
+            if bucket not in buckets:
+                check.fail(f"{key}.{bucket}", f"names no bucket (buckets: {', '.join(buckets)})")
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                check.fail(f"{key}.{bucket}", f"weight must be a positive number, got {weight!r}")
+        mixtures[mix_name] = {b: float(w) for b, w in weights.items()}
+    max_epochs = float(check.field(content, "max_epochs", (int, float)))
+    if max_epochs <= 0:
+        check.fail("max_epochs", "must be positive")
+    return Manifest(
+        root=root,
+        tokenizer=tokenizer,
+        dtype=dtype,
+        buckets=buckets,
+        validation=validation,
+        mixtures=mixtures,
+        max_epochs=max_epochs,
+        curation_config_hash=check.field(content, "curation_config_hash", str),
+        fingerprint=fingerprint(content),
+    )
+
+
+class _Checker:
+    """Type checks that raise a ManifestError naming the manifest file and the dotted key."""
+
+    def __init__(self, path: Path | str):
+        self.path = path
+
+    def fail(self, key: str, problem: str):
+        raise ManifestError(f"{self.path}: key {key!r} {problem}")
+
+    def mapping(self, value: Any, key: str) -> None:
+        if not isinstance(value, dict):
+            self.fail(key or "<top level>", f"must be a JSON object, got {type(value).__name__}")
+
+    def field(self, obj: dict, name: str, kind, prefix: str = "", optional: bool = False):
+        key = prefix + name
+        if name not in obj:
+            self.fail(key, "is missing")
+        value = obj[name]
+        if value is None and optional:
+            return None
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            names = "/".join(k.__name__ for k in kinds)
+            self.fail(key, f"must be {names}, got {value!r}")
+        return value
+
+    def split(self, raw: Any, key: str, root: Path) -> Split:
+        self.mapping(raw, key)
+        totals = {name: self.field(raw, name, int, key + ".") for name in _COUNTS}
+        shards_raw = self.field(raw, "shards", list, key + ".")
+        shards = []
+        for i, entry in enumerate(shards_raw):
+            where = f"{key}.shards[{i}]"
+            self.mapping(entry, where)
+            rel = self.field(entry, "path", str, where + ".")
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                self.fail(where + ".path", f"must be relative inside the tokens folder: {rel!r}")
+            counts = {name: self.field(entry, name, int, where + ".") for name in _COUNTS}
+            shards.append(ShardEntry(path=root / rel, **counts))
+        for name in _COUNTS:
+            total = sum(getattr(s, name) for s in shards)
+            if total != totals[name]:
+                self.fail(f"{key}.{name}", f"is {totals[name]} but its shards sum to {total}")
+        return Split(shards=tuple(shards), **totals)
+
+
+_COUNTS = ("tokens", "documents", "bytes")
+
+
+# ---- writing (the tokenize stage and tests) -------------------------------------------------
+
+
+def write_documents_shard(
+    root: str | Path, rel_path: str, documents: list[np.ndarray], dtype: str, doc_bytes: list[int]
+) -> dict[str, Any]:
+    """Write one shard of whole documents and return its manifest entry."""
+    docs = [np.asarray(d, dtype=dtype) for d in documents]
+    tokens = np.concatenate(docs) if docs else np.zeros(0, dtype=dtype)
+    ends = np.cumsum([len(d) for d in docs], dtype=np.uint64)
+    target = Path(root) / rel_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_shard(target, tokens, ends)
+    return {
+        "path": rel_path,
+        "tokens": int(len(tokens)),
+        "documents": len(docs),
+        "bytes": int(sum(doc_bytes)),
+    }
+
+
+def split_entry(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """A bucket or validation entry: its shards plus their summed counts."""
+    totals = {name: sum(s[name] for s in shards) for name in _COUNTS}
+    return {**totals, "shards": list(shards)}
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(data_dir: str | Path, content: dict[str, Any]) -> Manifest:
+    """Validate `content` and write it as `data_dir/manifest.json` (temp file, then rename)."""
+    root = Path(data_dir)
+    manifest = parse_manifest(content, root, root / MANIFEST_NAME)
+    tmp = root / f".{MANIFEST_NAME}.tmp"
+    tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, root / MANIFEST_NAME)
+    return manifest

@@ -1,0 +1,159 @@
+import numpy as np
+import pytest
+import torch
+
+from refinery.manifest import ShardEntry, Split, read_manifest, write_documents_shard
+from training.data import NoTrainingData, TokenLoader, WindowedSplit, validation_windows
+from training.synthetic import write_dataset
+
+
+def make_loader(manifest, seed=0, rank=0, world=1, accum=2, micro=4, mixture="pretrain"):
+    windows = world * accum * micro
+    return TokenLoader(manifest, mixture, 32, windows, accum, micro, seed, rank, world)
+
+
+def batches(loader, steps, cursor=None):
+    cursor = cursor or loader.initial_cursor()
+    out = []
+    for step in range(cursor["step"], cursor["step"] + steps):
+        batch = loader.make_batch(step, cursor)
+        out.append(batch.tokens)
+        cursor = batch.cursor
+    return out, cursor
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loader")
+    return write_dataset(root, {"a": 20_000, "b": 10_000}, seed=5)
+
+
+def test_batches_are_windows_of_the_bucket_streams(manifest):
+    loader = make_loader(manifest)
+    (first,), _ = batches(loader, 1)
+    assert first.shape == (2, 4, 33) and first.dtype == torch.int64
+    streams = [np.concatenate([s.tokens for s in b.shards]) for b in loader.buckets]
+    for window in first.reshape(-1, 33).numpy():
+        assert any(
+            any(np.array_equal(t[i : i + 33], window) for i in range(0, len(t) - 32, 32))
+            for t in streams
+        )
+
+
+def test_windows_run_across_many_small_shards(tmp_path):
+    # shards far shorter than a window still train, and a window spans shard edges
+    rng = np.random.default_rng(0)
+    entries = []
+    for k in range(12):
+        docs = [rng.integers(0, 500, size=int(rng.integers(5, 30))) for _ in range(2)]
+        entry = write_documents_shard(tmp_path, f"a/shard-{k:05d}.bin", docs, "uint16", [1, 1])
+        entries.append(ShardEntry(tmp_path / entry["path"], entry["tokens"], 2, 2))
+    split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32)
+    stream = np.concatenate([s.tokens for s in split.shards])
+    assert min(e.tokens for e in entries) < 33 and split.num_windows > 5
+    assert split.num_windows == (len(stream) - 1) // 32
+    for i in range(split.num_windows):
+        assert np.array_equal(split.window(i), stream[i * 32 : i * 32 + 33])
+
+
+def test_deterministic_from_seed_and_step(manifest):
+    a, cursor_a = batches(make_loader(manifest, seed=1), 6)
+    b, cursor_b = batches(make_loader(manifest, seed=1), 6)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert cursor_a == cursor_b
+    c, _ = batches(make_loader(manifest, seed=2), 6)
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    # the cursor at step 4 can be rebuilt from the seed alone, and resuming there matches
+    loader = make_loader(manifest, seed=1)
+    rebuilt = loader.cursor_at(4)
+    tail, _ = batches(loader, 2, rebuilt)
+    assert all(torch.equal(x, y) for x, y in zip(a[4:], tail, strict=True))
+
+
+def test_ranks_are_disjoint_and_cover_the_global_batch(manifest):
+    single, _ = batches(make_loader(manifest, world=1, accum=4), 3)
+    r0, c0 = batches(make_loader(manifest, rank=0, world=2, accum=2), 3)
+    r1, c1 = batches(make_loader(manifest, rank=1, world=2, accum=2), 3)
+    assert c0 == c1  # every rank tracks the same global cursor
+    for s in range(3):
+        both = torch.cat([r0[s].reshape(-1, 33), r1[s].reshape(-1, 33)])
+        assert torch.equal(both, single[s].reshape(-1, 33))
+        rows0 = {tuple(r) for r in r0[s].reshape(-1, 33).tolist()}
+        rows1 = {tuple(r) for r in r1[s].reshape(-1, 33).tolist()}
+        assert not rows0 & rows1
+
+
+def test_no_window_repeats_within_an_epoch(manifest):
+    loader = make_loader(manifest, accum=1, micro=8)
+    _, cursor = batches(loader, 0)
+    seen = set()
+    for step in range(40):
+        plan = loader.plan(step, np.array([cursor["consumed"][n] for n in loader.names]))
+        for b, pos in plan:
+            idx = loader.window_index(b, pos)
+            if pos < loader.buckets[b].num_windows:
+                assert (b, idx) not in seen
+                seen.add((b, idx))
+        cursor = loader.make_batch(step, cursor).cursor
+
+
+def test_mixture_proportions_follow_the_weights(tmp_path):
+    mixtures = {"pretrain": {"a": 3.0, "b": 1.0}}
+    manifest = write_dataset(tmp_path, {"a": 40_000, "b": 40_000}, mixtures=mixtures)
+    loader = make_loader(manifest, accum=1, micro=16)
+    consumed = loader.cursor_at(100)["consumed"]
+    total = consumed["a"] + consumed["b"]
+    assert total == 1600
+    assert consumed["a"] / total == pytest.approx(0.75, abs=0.03)
+
+
+def test_max_epochs_caps_a_bucket_then_others_take_its_share(tmp_path):
+    mixtures = {"pretrain": {"small": 1.0, "big": 1.0}}
+    manifest = write_dataset(
+        tmp_path, {"small": 2_000, "big": 60_000}, mixtures=mixtures, max_epochs=2.0
+    )
+    loader = make_loader(manifest, accum=1, micro=16)
+    cap = 2 * loader.buckets[loader.names.index("small")].num_windows
+    consumed = loader.cursor_at(60)["consumed"]
+    assert consumed["small"] == cap
+    assert consumed["big"] == 60 * 16 - cap
+    with pytest.warns(UserWarning, match="max_epochs cap"):
+        consumed = loader.cursor_at(400)["consumed"]
+    big_cap = 2 * loader.buckets[loader.names.index("big")].num_windows
+    assert consumed["small"] > cap and consumed["big"] > big_cap
+    assert consumed["small"] + consumed["big"] == 400 * 16
+
+
+def test_a_mixture_without_one_full_window_is_refused(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 3_000})
+    with pytest.raises(NoTrainingData, match="seq_len"):
+        TokenLoader(manifest, "pretrain", 4096, 2, 1, 2, 0)
+
+
+def test_prefetch_thread_yields_the_same_batches(manifest):
+    loader = make_loader(manifest)
+    expected, _ = batches(loader, 4)
+    loader.start(loader.initial_cursor(), prefetch=2, pin_memory=False)
+    try:
+        got = [loader.next() for _ in range(4)]
+    finally:
+        loader.close()
+    assert [b.step for b in got] == [0, 1, 2, 3]
+    assert all(torch.equal(b.tokens, e) for b, e in zip(got, expected, strict=True))
+
+
+def test_validation_windows_split_evenly_across_ranks(manifest):
+    m = read_manifest(manifest.root)
+    all_windows = validation_windows(m, 32, 1_000_000)
+    r0 = validation_windows(m, 32, 1_000_000, rank=0, world=2)
+    r1 = validation_windows(m, 32, 1_000_000, rank=1, world=2)
+    assert len(r0) == len(r1) == len(all_windows) // 2
+    assert np.array_equal(r1[0], all_windows[1])
+
+
+def test_uint32_shards_for_large_vocabularies(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 5_000}, vocab_size=70_000)
+    assert manifest.dtype == "uint32"
+    loader = make_loader(manifest)
+    (tokens,), _ = batches(loader, 1)
+    assert tokens.max().item() > 65_535 and tokens.max().item() < 70_000

@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+
+from refinery.manifest import ManifestError, fingerprint, read_manifest
+from refinery.shards import ShardError, open_shard
+from training.synthetic import write_dataset
+
+
+def test_round_trip_and_fingerprint(tmp_path):
+    written = write_dataset(tmp_path, {"a": 3000, "b": 2000}, seed=1)
+    read = read_manifest(tmp_path)
+    assert read.fingerprint == written.fingerprint
+    assert set(read.buckets) == {"a", "b"}
+    assert read.buckets["a"].tokens == sum(s.tokens for s in read.buckets["a"].shards)
+    assert read.mixture("pretrain") == {"a": 0.5, "b": 0.5}
+    content = json.loads((tmp_path / "manifest.json").read_text())
+    assert fingerprint(content) == read.fingerprint
+    content["max_epochs"] = 7.0
+    assert fingerprint(content) != read.fingerprint
+
+
+def _edit(root, change):
+    path = root / "manifest.json"
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: c.pop("dtype"), "'dtype' is missing"),
+        (lambda c: c["tokenizer"].update(eos_id="x"), "'tokenizer.eos_id' must be int"),
+        (lambda c: c["buckets"]["a"].update(tokens=1), "'buckets.a.tokens' is 1 but"),
+        (lambda c: c["mixtures"]["pretrain"].update(zz=1.0), "'mixtures.pretrain.zz' names no"),
+        (lambda c: c["mixtures"]["pretrain"].update(a=-1), "'mixtures.pretrain.a' weight"),
+        (lambda c: c.update(version=2), "'version' is 2"),
+        (lambda c: c["buckets"]["a"]["shards"][0].update(path="/etc/x"), "must be relative"),
+    ],
+)
+def test_invalid_manifest_names_file_and_key(tmp_path, change, key):
+    write_dataset(tmp_path, {"a": 3000, "b": 2000})
+    _edit(tmp_path, change)
+    with pytest.raises(ManifestError) as err:
+        read_manifest(tmp_path)
+    assert key in str(err.value)
+    assert str(tmp_path / "manifest.json") in str(err.value)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="manifest not found"):
+        read_manifest(tmp_path)
+
+
+def test_unknown_mixture_is_named(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 3000})
+    with pytest.raises(ManifestError, match="no mixture 'hq'"):
+        manifest.mixture("hq")
+
+
+def test_truncated_and_corrupted_shards_are_refused(tmp_path):
+    manifest = write_dataset(tmp_path, {"a": 3000}, shards_per_bucket=1)
+    entry = manifest.buckets["a"].shards[0]
+    shard = open_shard(entry.path, entry.tokens, entry.documents)
+    assert shard.num_docs == entry.documents
+    with pytest.raises(ShardError, match="the manifest says"):
+        open_shard(entry.path, entry.tokens + 1)
+    raw = entry.path.read_bytes()
+    entry.path.write_bytes(raw[:-10])
+    with pytest.raises(ShardError, match="truncated or corrupted"):
+        open_shard(entry.path)
+    entry.path.write_bytes(b"NOTTOKEN" + raw[8:])
+    with pytest.raises(ShardError, match="bad magic"):
+        open_shard(entry.path)
+    entry.path.write_bytes(raw)
+    idx = entry.path.with_suffix(".idx")
+    ends = np.fromfile(idx, dtype="<u8")
+    ends[[0, 1]] = ends[[1, 0]]
+    ends.tofile(idx)
+    with pytest.raises(ShardError, match="do not increase"):
+        open_shard(entry.path)

@@ -1,0 +1,113 @@
+import math
+
+import pytest
+import torch
+
+from training.config import ModelConfig, MoEConfig
+from training.model import MoE, Transformer, resolved_ffn_hidden
+
+
+def tiny(**kw) -> ModelConfig:
+    base = dict(vocab_size=128, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=16)
+    return ModelConfig(**{**base, **kw})
+
+
+def test_overfits_one_batch():
+    torch.manual_seed(0)
+    model = Transformer(tiny(qk_norm=True))
+    batch = torch.randint(0, 128, (4, 17))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
+    first = None
+    for _ in range(60):
+        loss = model(batch[:, :-1], batch[:, 1:])
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first > math.log(128) - 0.5
+    assert loss.item() < 0.05
+
+
+def test_flops_per_token_matches_hand_count():
+    cfg = tiny(tie_embeddings=False, ffn_hidden=96)
+    model = Transformer(cfg)
+    d, L, V, T, hd = 32, 2, 128, 16, 8
+    attn = d * (d + 2 * 2 * hd) + d * d  # fused qkv with 2 kv heads, output projection
+    ffn = d * 2 * 96 + 96 * d
+    norms = 2 * d
+    n_params = V * d + L * (attn + ffn + norms) + d + V * d  # embed, blocks, final norm, head
+    assert model.num_params() == n_params
+    matmul_params = n_params - V * d  # the embedding lookup is not a matmul
+    assert model.flops_per_token() == 6 * matmul_params + 12 * L * 4 * hd * T
+
+
+def test_tied_embeddings_share_one_matrix_and_count_the_head_flops():
+    untied, tied = Transformer(tiny(tie_embeddings=False)), Transformer(tiny())
+    assert untied.num_params() - tied.num_params() == 128 * 32
+    assert "lm_head.weight" not in tied.state_dict()
+    assert tied.flops_per_token() == untied.flops_per_token()
+
+
+def test_ffn_hidden_default_is_llama_rounded():
+    assert resolved_ffn_hidden(ModelConfig(d_model=768)) == 2048
+    assert resolved_ffn_hidden(ModelConfig(d_model=64)) == 192
+
+
+def test_attention_is_causal():
+    torch.manual_seed(0)
+    model = Transformer(tiny()).eval()
+    x = torch.randint(0, 128, (1, 16))
+    y = x.clone()
+    y[0, 10] = (x[0, 10] + 1) % 128
+    a, b = model(x), model(y)
+    assert torch.allclose(a[0, :10], b[0, :10], atol=1e-6)
+    assert not torch.allclose(a[0, 10:], b[0, 10:], atol=1e-6)
+
+
+def test_residual_projections_get_smaller_init():
+    torch.manual_seed(0)
+    model = Transformer(tiny(d_model=256, n_heads=4, n_layers=8, vocab_size=256))
+    std_q = model.blocks[0].attn.qkv.weight.std().item()
+    std_out = model.blocks[0].attn.out.weight.std().item()
+    assert std_q == pytest.approx(0.02, rel=0.05)
+    assert std_out == pytest.approx(0.02 / 4, rel=0.05)
+
+
+def test_moe_routes_top_k_with_aux_loss_and_capacity():
+    torch.manual_seed(0)
+    cfg = tiny(moe=MoEConfig(num_experts=4, top_k=2, capacity_factor=1.0))
+    model = Transformer(cfg)
+    x = torch.randint(0, 128, (2, 16))
+    loss = model(x, x)
+    aux = model.aux_loss()
+    assert torch.is_tensor(aux) and aux.item() > 0
+    (loss + aux).backward()
+    assert model.blocks[0].ffn.router.weight.grad.abs().sum() > 0
+    dense_flops = Transformer(tiny(ffn_hidden=resolved_ffn_hidden(cfg))).flops_per_token()
+    per_expert = 3 * 32 * resolved_ffn_hidden(cfg)
+    router = 32 * 4
+    # two active experts instead of one dense FFN, plus the router, in each of 2 layers
+    assert model.flops_per_token() == dense_flops + 6 * 2 * (per_expert + router)
+
+
+def test_moe_capacity_drops_overflow_tokens():
+    torch.manual_seed(0)
+    moe = MoE(tiny(moe=MoEConfig(num_experts=2, top_k=1, capacity_factor=0.5)))
+    with torch.no_grad():
+        moe.router.weight.zero_()
+        moe.router.weight[0] = 1.0  # every token prefers expert 0
+    x = torch.ones(1, 8, 32)
+    y = moe(x)
+    served = (y.abs().sum(-1) > 0).sum().item()
+    assert served == math.ceil(0.5 * 8 * 1 / 2)
+
+
+@pytest.mark.parametrize("moe", [0, 4])
+def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
+    # the GPU path: bf16 matmul outputs meet fp32 norm weights and the fp32 residual stream
+    model = Transformer(tiny(qk_norm=True, moe=MoEConfig(num_experts=moe)))
+    x = torch.randint(0, 128, (2, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x, x)
+    loss.backward()
+    assert torch.isfinite(loss) and model.embed.weight.grad is not None

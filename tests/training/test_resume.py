@@ -1,0 +1,72 @@
+"""Stop a run mid-way (SIGKILL, or SIGTERM from a scheduler), resume, and get bitwise the
+losses of an uninterrupted run (CPU)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from train_helpers import REPO, read_metrics, train_args
+
+from refinery.cli import main as refinery
+from training.checkpoint import list_checkpoints
+
+RUN = ["max_steps=40", "ckpt_every=5", "seed=7", "train.eval_every=0", "train.keep_last=2"]
+
+
+@pytest.fixture(scope="module")
+def reference(tokens, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    assert refinery(train_args(tokens, out, *RUN)) == 0
+    return read_metrics(out)
+
+
+def start_and_signal(tokens, out, sig: int, after_lines: int) -> subprocess.Popen:
+    """Run the CLI in a subprocess; send `sig` once `after_lines` steps are logged."""
+    cmd = [sys.executable, "-m", "refinery.cli", *train_args(tokens, out, *RUN)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= after_lines:
+            proc.send_signal(sig)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    return proc
+
+
+def assert_resume_matches(tokens, out, reference):
+    assert refinery([*train_args(tokens, out, *RUN), "--resume"]) == 0
+    resumed = read_metrics(out)
+    assert [r["step"] for r in resumed] == list(range(1, 41))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in reference]
+    assert [r["grad_norm"] for r in resumed] == [r["grad_norm"] for r in reference]
+    assert resumed[-1]["val_loss"] == reference[-1]["val_loss"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tokens, tmp_path, reference):
+    out = tmp_path / "killed"
+    proc = start_and_signal(tokens, out, signal.SIGKILL, after_lines=13)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    logged = len(read_metrics(out))
+    assert 13 <= logged < 40, "the kill should land mid-run"
+    newest = list_checkpoints(out)[-1][0]
+    assert newest % 5 == 0 and newest < 40
+    assert_resume_matches(tokens, out, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_then_resume_matches(tokens, tmp_path, reference):
+    out = tmp_path / "preempted"
+    proc = start_and_signal(tokens, out, signal.SIGTERM, after_lines=3)
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIGTERM" in stderr
+    logged = len(read_metrics(out))
+    assert logged < 40 and list_checkpoints(out)[-1][0] == logged
+    assert_resume_matches(tokens, out, reference)

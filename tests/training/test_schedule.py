@@ -1,0 +1,42 @@
+import math
+
+import pytest
+
+from training.config import ScheduleConfig
+from training.schedule import lr_at
+
+
+def curve(max_steps=100, lr=1.0, **kw):
+    cfg = ScheduleConfig(**kw)
+    return [lr_at(s, max_steps, lr, cfg) for s in range(max_steps)]
+
+
+def test_warmup_is_linear_then_cosine_to_min():
+    lrs = curve(kind="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert lrs[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    assert lrs[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    midpoint = 10 + 45
+    assert lrs[midpoint] == pytest.approx(0.1 + 0.9 * 0.5, abs=1e-9)
+    assert lrs[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_wsd_is_flat_then_decays_in_the_last_fraction():
+    lrs = curve(
+        kind="wsd", warmup_steps=5, decay_fraction=0.2, min_lr_ratio=0.0, decay_shape="linear"
+    )
+    assert lrs[5:80] == [1.0] * 75
+    assert lrs[80] == pytest.approx(1.0)
+    assert lrs[90] == pytest.approx(0.5)
+    assert lrs[99] == pytest.approx(0.05)
+
+
+def test_linear_and_one_minus_sqrt_decay_to_zero():
+    lin = curve(kind="linear", warmup_steps=0, min_lr_ratio=0.0)
+    sqrt = curve(kind="1-sqrt", warmup_steps=0, min_lr_ratio=0.0)
+    assert lin[0] == sqrt[0] == 1.0
+    assert lin[50] == pytest.approx(0.5)
+    assert sqrt[50] == pytest.approx(1 - math.sqrt(0.5))
+    assert lin[99] == pytest.approx(0.01)
+    assert all(s < lin_ for s, lin_ in zip(sqrt[1:], lin[1:], strict=True))  # 1-sqrt drops early
+    assert all(a > b for a, b in zip(lin, lin[1:], strict=False))

@@ -1,0 +1,239 @@
+"""The trainer through its command line (in-process): metrics, checkpoints, guards, anneal."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+from safetensors.torch import load_file
+from train_helpers import read_metrics, train_args
+
+from refinery.cli import main as refinery
+from training.checkpoint import list_checkpoints, resolve_checkpoint
+from training.synthetic import write_dataset
+from training.train import SpikeGuard
+
+
+def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
+    out = tmp_path / "run"
+    args = train_args(tokens, out, "max_steps=8", "ckpt_every=3", "seed=1", "train.keep_last=2")
+    assert refinery([*args, "train.eval_every=4", "train.tensorboard=true"]) == 0
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows] == list(range(1, 9))
+    for row in rows:
+        for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "data_wait"):
+            assert math.isfinite(row[key]), key
+        assert 0 <= row["data_wait"] <= 1
+    assert "val_loss" in rows[3] and "val_bpb" in rows[7] and "val_loss" not in rows[4]
+    assert rows[-1]["loss"] < rows[0]["loss"]  # the learnable bucket is being learnt
+    assert [step for step, _ in list_checkpoints(out)] == [6, 8]  # keep_last=2
+    newest = resolve_checkpoint(out)
+    assert newest.name == "ckpt-8"
+    names = {p.name for p in newest.iterdir()}
+    assert names == {
+        "model.safetensors",
+        "optimizer.pt",
+        "state.pt",
+        "config.json",
+        "meta.json",
+        "tokenizer.json",
+    }
+    meta = json.loads((newest / "meta.json").read_text())
+    assert meta["step"] == 8 and len(meta["manifest_fingerprint"]) == 64
+    assert "embed.weight" in load_file(newest / "model.safetensors")
+    assert any((out / "tensorboard").iterdir())
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=2")) == 0
+    last = read_metrics(out)[-1]
+    # synthetic documents count 4 bytes per token
+    assert last["val_bpb"] == pytest.approx(last["val_loss"] / math.log(2) / 4)
+
+
+def test_resume_refuses_a_different_manifest(tokens, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=2", "ckpt_every=1")) == 0
+    other = write_dataset(tmp_path / "other", {"web": 30_000, "wiki": 15_000}, seed=99)
+    assert refinery([*train_args(other.root, out, "max_steps=4"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to resume" in err and "fingerprint" in err
+    assert [r["step"] for r in read_metrics(out)] == [1, 2]
+
+
+def test_truncated_shard_stops_with_a_clear_error(tmp_path, capsys):
+    manifest = write_dataset(tmp_path / "tokens", {"web": 8_000})
+    shard = manifest.buckets["web"].shards[1].path
+    shard.write_bytes(shard.read_bytes()[:-100])
+    assert refinery(train_args(manifest.root, tmp_path / "run", "max_steps=2")) == 2
+    err = capsys.readouterr().err
+    assert str(shard) in err and "truncated" in err
+
+
+def test_nan_loss_stops_naming_step_and_last_checkpoint(tokens, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = train_args(
+        tokens,
+        out,
+        "max_steps=20",
+        "ckpt_every=1",
+        "optim.lr=1e30",
+        "schedule.warmup_steps=0",
+        "optim.grad_clip=0",
+    )
+    assert refinery(args) == 2
+    err = capsys.readouterr().err
+    steps = [step for step, _ in list_checkpoints(out)]
+    assert steps, "the first step should have produced a checkpoint before diverging"
+    failed = steps[-1] + 1
+    assert f"step {failed}:" in err and "diverged" in err
+    assert f"ckpt-{steps[-1]}" in err
+
+
+def test_spike_guard_skips_outliers_only_after_history():
+    guard = SpikeGuard(window=10, min_history=5, zscore=3.0)
+    for loss in (3.0, 3.1, 2.9, 3.05, 2.95):
+        assert not guard.is_spike(loss)
+        guard.accept(loss)
+    assert guard.is_spike(9.0)
+    assert not guard.is_spike(3.1)
+    assert not SpikeGuard(10, 5, 0.0, [3.0] * 5 + [3.1]).is_spike(100.0)  # disabled
+
+
+def test_a_spike_step_leaves_the_weights_unchanged(tokens, tmp_path, monkeypatch):
+    # force step 4 to look like a spike: the loop must skip that optimizer update only
+    calls = []
+    monkeypatch.setattr(
+        SpikeGuard, "is_spike", lambda self, loss: len(calls.append(loss) or calls) == 4
+    )
+    out = tmp_path / "run"
+    args = train_args(tokens, out, "max_steps=5", "ckpt_every=1", "train.keep_last=0")
+    assert refinery(args) == 0
+    rows = read_metrics(out)
+    assert [bool(r.get("skipped_spike")) for r in rows] == [False, False, False, True, False]
+    weights = [load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (3, 4, 5)]
+    assert all(weights[0][k].equal(weights[1][k]) for k in weights[0])
+    assert not all(weights[1][k].equal(weights[2][k]) for k in weights[1])
+    assert rows[3]["tokens"] == 4 * 2048  # the spike batch is consumed, not retried
+
+
+def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=4", "ckpt_every=2")) == 0
+    out = tmp_path / "anneal"
+    args = [
+        "anneal",
+        "--from",
+        str(pre),
+        f"data={tokens}",
+        f"out={out}",
+        "max_steps=6",
+        "ckpt_every=2",
+        "anneal.average_last=2",
+        "train.progress=false",
+    ]
+    assert refinery(args) == 0
+    rows = read_metrics(out)
+    lrs = [r["lr"] for r in rows]
+    assert lrs[0] == pytest.approx(3e-3) and lrs[-1] == pytest.approx(3e-3 / 6)
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    config = json.loads((out / "ckpt-6" / "config.json").read_text())
+    assert config["loader"]["mixture"] == "anneal" and config["schedule"]["kind"] == "linear"
+    # the anneal starts from the pretrained weights, not from a fresh init
+    fresh = tmp_path / "fresh"
+    assert refinery(train_args(tokens, fresh, "max_steps=1", "loader.mixture=anneal")) == 0
+    assert rows[0]["loss"] < read_metrics(fresh)[0]["loss"]
+    averaged = load_file(out / "averaged" / "model.safetensors")
+    a, b = (load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (4, 6))
+    for name, tensor in averaged.items():
+        assert tensor.allclose((a[name] + b[name]) / 2)
+
+
+def test_moe_preset_trains(tokens, tmp_path):
+    out = tmp_path / "moe"
+    moe = str(train_args(tokens, out)[2]).replace("tiny.yaml", "moe-tiny.yaml")
+    args = [
+        "train",
+        "--config",
+        moe,
+        f"data={tokens}",
+        f"out={out}",
+        "max_steps=3",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
+    assert refinery(args) == 0
+    rows = read_metrics(out)
+    assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
+    config = json.loads((out / "ckpt-3" / "config.json").read_text())
+    assert config["model"]["moe"]["num_experts"] == 4
+
+
+def test_anneal_refuses_a_different_tokenizer(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=1")) == 0
+    other = write_dataset(tmp_path / "other", {"web": 10_000}, vocab_size=300)
+    args = [
+        "anneal",
+        "--from",
+        str(pre / "ckpt-1"),
+        f"data={other.root}",
+        f"out={tmp_path / 'anneal'}",
+        "max_steps=2",
+        "anneal.mixture=pretrain",
+    ]
+    assert refinery(args) == 2
+    assert "tokenizer sha256" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_starts_fresh(tokens, tmp_path):
+    out = tmp_path / "run"
+    assert refinery([*train_args(tokens, out, "max_steps=2"), "--resume"]) == 0
+    assert [r["step"] for r in read_metrics(out)] == [1, 2]
+
+
+def test_a_fresh_run_refuses_an_out_folder_with_checkpoints(tokens, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=1")) == 0
+    assert refinery(train_args(tokens, out, "max_steps=2")) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(out)] == [1]
+
+
+def test_anneal_token_budget_sets_the_steps(tmp_path):
+    from training.anneal import anneal_config
+    from training.checkpoint import save_checkpoint
+    from training.config import TrainConfig
+
+    config = dataclasses.asdict(TrainConfig())
+    source = save_checkpoint(tmp_path, 5, {}, {}, {}, config, {}, None, keep_last=0)
+    cfg = anneal_config(source, ["anneal.tokens=40960", "train.global_batch_tokens=4096"])
+    assert cfg.max_steps == 10
+    assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio) == (
+        "linear",
+        0,
+        0.0,
+    )
+
+
+def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
+    from training.train import truncate_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n{"step": 3, "lo')
+    truncate_metrics(path, 1)
+    assert path.read_text() == '{"step": 1, "loss": 2.0}\n'
+
+
+def test_anneal_falls_back_to_pretrain_without_an_anneal_mixture(tmp_path, capsys):
+    data = write_dataset(tmp_path / "tokens", {"web": 10_000}, mixtures={"pretrain": {"web": 1}})
+    pre = tmp_path / "pre"
+    assert refinery(train_args(data.root, pre, "max_steps=1")) == 0
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(pre), f"data={data.root}", f"out={out}", "max_steps=2"]
+    assert refinery([*args, "train.progress=false"]) == 0
+    assert "no `anneal` mixture" in capsys.readouterr().err
+    config = json.loads((out / "ckpt-2" / "config.json").read_text())
+    assert config["loader"]["mixture"] == "pretrain"

@@ -1,0 +1,125 @@
+"""Checkpoint folders: `OUT/ckpt-<step>/`, written to a temp folder and renamed.
+
+Layout of one checkpoint::
+
+    model.safetensors   full (unsharded) fp32 weights
+    optimizer.pt        full optimizer state keyed by parameter name (torch.save of tensors)
+    state.pt            step, scheduler, RNG states, data-loader cursor, spike-guard window
+    config.json         the resolved training config
+    meta.json           step, manifest fingerprint, tokenizer hash, tokens seen
+    tokenizer.json      copy of the data folder's tokenizer, when it has one
+
+Loading never unpickles arbitrary objects: safetensors for weights and
+`torch.load(weights_only=True)` for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from refinery.errors import RefineryError
+
+CKPT_PATTERN = re.compile(r"^ckpt-(\d+)$")
+META = "meta.json"
+
+
+class CheckpointError(RefineryError):
+    """A missing, incomplete or incompatible checkpoint."""
+
+
+def list_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints in `out`, oldest first."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    found = []
+    for child in out.iterdir():
+        match = CKPT_PATTERN.match(child.name)
+        if match and (child / META).is_file():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder itself, or the newest checkpoint of a run folder."""
+    path = Path(path)
+    if (path / META).is_file():
+        return path
+    found = list_checkpoints(path)
+    if not found:
+        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with ckpt-<step>/")
+    return found[-1][1]
+
+
+def save_checkpoint(
+    out: str | Path,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    optimizer: dict[str, Any],
+    state: dict[str, Any],
+    config: dict[str, Any],
+    meta: dict[str, Any],
+    tokenizer: Path | None,
+    keep_last: int,
+) -> Path:
+    """Write `out/ckpt-<step>/` atomically and delete all but the newest `keep_last`."""
+    out = Path(out)
+    final = out / f"ckpt-{step}"
+    tmp = out / f".tmp-ckpt-{step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / "model.safetensors"
+    )
+    torch.save(optimizer, tmp / "optimizer.pt")
+    torch.save(state, tmp / "state.pt")
+    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if tokenizer is not None and tokenizer.is_file():
+        shutil.copyfile(tokenizer, tmp / "tokenizer.json")
+    # meta.json last: a folder without it is incomplete and never listed
+    (tmp / META).write_text(json.dumps({**meta, "step": step}, indent=2, sort_keys=True) + "\n")
+    _fsync_tree(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    if keep_last > 0:
+        for _, old in list_checkpoints(out)[:-keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _fsync_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        with open(child, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def load_meta(ckpt: Path) -> dict[str, Any]:
+    return json.loads((ckpt / META).read_text())
+
+
+def load_config_dict(ckpt: Path) -> dict[str, Any]:
+    return json.loads((ckpt / "config.json").read_text())
+
+
+def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(ckpt / "model.safetensors")
+
+
+def load_torch(ckpt: Path, name: str) -> dict[str, Any]:
+    """optimizer.pt or state.pt, without unpickling arbitrary objects."""
+    path = ckpt / name
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing from the checkpoint")
+    return torch.load(path, map_location="cpu", weights_only=True)

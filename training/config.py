@@ -1,0 +1,110 @@
+"""Training config schema: one small dataclass per component, loaded by `refinery.config`.
+
+The top-level keys `data`, `out`, `max_steps`, `seed` and `ckpt_every` are the command-line
+contract shared by every training command (`refinery train ... data=X out=Y max_steps=N`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class MoEConfig:
+    num_experts: int = 0  # 0: dense SwiGLU feed-forward
+    top_k: int = 2
+    capacity_factor: float = 1.25  # expert capacity = factor * tokens * top_k / experts
+    aux_loss_weight: float = 0.01  # Switch-Transformer load-balancing loss
+    ffn_hidden: int = 0  # per expert; 0: same as the dense ffn_hidden
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 0  # 0: the manifest's vocab_size rounded up to a multiple of 64
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 0  # 0: n_heads (no grouping); fewer heads = grouped-query attention
+    ffn_hidden: int = 0  # 0: 8/3 * d_model rounded up to a multiple of 64 (Llama)
+    seq_len: int = 64
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    qk_norm: bool = False
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+    moe: MoEConfig = field(default_factory=MoEConfig)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 0.1  # matrices only; norms and embeddings are not decayed
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+
+
+@dataclass
+class ScheduleConfig:
+    # cosine: warmup, then cosine to min_lr. wsd: warmup, constant, then decay over the last
+    # decay_fraction of steps. linear / 1-sqrt: decay from lr to min_lr over all steps (annealing).
+    kind: Literal["cosine", "wsd", "linear", "1-sqrt", "constant"] = "cosine"
+    warmup_steps: int = 10
+    min_lr_ratio: float = 0.1  # min_lr = ratio * lr
+    decay_fraction: float = 0.2  # wsd only
+    decay_shape: Literal["linear", "1-sqrt"] = "1-sqrt"  # wsd only
+
+
+@dataclass
+class LoaderConfig:
+    mixture: str = "pretrain"  # a mixture name from the manifest
+    prefetch: int = 2  # batches prepared ahead by a background thread
+
+
+@dataclass
+class SpikeConfig:
+    window: int = 50  # rolling window of recent losses
+    min_history: int = 20  # no spike decisions before this many losses
+    zscore: float = 6.0  # skip the update when (loss - mean) / std exceeds this; 0 disables
+
+
+@dataclass
+class TrainLoopConfig:
+    global_batch_tokens: int = 4096  # per optimizer step, all ranks and micro-steps together
+    micro_batch: int = 8  # sequences per rank per forward pass
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
+    keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
+    save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid
+    eval_every: int = 0  # steps between validation runs; 0: only at the end
+    eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks)
+    log_every: int = 1
+    tensorboard: bool = True
+    progress: bool = True  # tqdm bar on rank 0
+    peak_tflops: float = 989.0  # H100 SXM bf16 dense, for MFU
+    spike: SpikeConfig = field(default_factory=SpikeConfig)
+
+
+@dataclass
+class AnnealConfig:
+    decay: Literal["linear", "1-sqrt"] = "linear"
+    mixture: str = "anneal"
+    tokens: int = 0  # token budget of the decay; sets max_steps when > 0
+    average_last: int = 0  # average the weights of the last K checkpoints at the end; 0: off
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # tokens folder with manifest.json
+    out: str = ""  # run folder: metrics.jsonl, ckpt-<step>/
+    max_steps: int = 100
+    seed: int = 0
+    ckpt_every: int = 0  # 0: only the final checkpoint
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    anneal: AnnealConfig = field(default_factory=AnnealConfig)

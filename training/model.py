@@ -1,0 +1,225 @@
+"""Decoder-only transformer, Llama style: RoPE, RMSNorm, SwiGLU, grouped-query attention.
+
+Attention goes through `F.scaled_dot_product_attention`, which picks flash / cuDNN kernels on
+GPU. The feed-forward is either a dense SwiGLU or a top-k mixture of SwiGLU experts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.config import ModelConfig
+
+
+def resolved_ffn_hidden(cfg: ModelConfig) -> int:
+    """Llama's 2/3 * 4d hidden size, rounded up to a multiple of 64 for tensor-core shapes."""
+    if cfg.ffn_hidden:
+        return cfg.ffn_hidden
+    return 64 * math.ceil(8 * cfg.d_model / 3 / 64)
+
+
+def rope_tables(head_dim: int, seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), inv_freq)
+    return angles.cos().float(), angles.sin().float()  # (T, head_dim / 2)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[..., :half], x[..., half:]) by position-dependent angles; x is (B,H,T,D)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half].float(), x[..., half:].float()
+    out = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return out.type_as(x)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # weight in the input's dtype: bf16 q/k under autocast keep the fused kernel
+        return F.rms_norm(x, (x.shape[-1],), self.weight.to(x.dtype), self.eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.n_kv_heads = cfg.n_kv_heads or cfg.n_heads
+        if cfg.d_model % cfg.n_heads or self.n_heads % self.n_kv_heads:
+            raise ValueError("d_model must divide by n_heads, and n_heads by n_kv_heads")
+        self.head_dim = cfg.d_model // cfg.n_heads
+        kv_dim = self.n_kv_heads * self.head_dim
+        self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_dim, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.q_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        kv_dim = self.n_kv_heads * self.head_dim
+        q, k, v = self.qkv(x).split([C, kv_dim, kv_dim], dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if self.q_norm is not None:  # back to v's dtype in case autocast runs norms in fp32
+            q, k = self.q_norm(q).type_as(v), self.k_norm(k).type_as(v)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        grouped = {"enable_gqa": True} if self.n_kv_heads != self.n_heads else {}
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **grouped)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d_model: int, hidden: int):
+        super().__init__()
+        self.gate_up = nn.Linear(d_model, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class MoE(nn.Module):
+    """Top-k routed SwiGLU experts with a Switch-style load-balancing loss and a capacity cap.
+
+    Each expert takes at most capacity = ceil(capacity_factor * tokens * top_k / experts)
+    token assignments; assignments over capacity are dropped (the residual stream carries those
+    tokens unchanged through this layer).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        moe = cfg.moe
+        self.top_k = moe.top_k
+        self.capacity_factor = moe.capacity_factor
+        hidden = moe.ffn_hidden or resolved_ffn_hidden(cfg)
+        self.router = nn.Linear(cfg.d_model, moe.num_experts, bias=False)
+        self.experts = nn.ModuleList(SwiGLU(cfg.d_model, hidden) for _ in range(moe.num_experts))
+        self.aux_loss = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])
+        n_tokens, n_experts = x.shape[0], len(self.experts)
+        probs = self.router(x).float().softmax(dim=-1)
+        weights, chosen = probs.topk(self.top_k, dim=-1)  # (N, k)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        # load balancing (Switch Transformer eq. 4): experts * sum_e f_e * P_e
+        routed = F.one_hot(chosen, n_experts).float().sum(dim=1)  # (N, E)
+        fraction = routed.mean(dim=0) / self.top_k
+        self.aux_loss = n_experts * (fraction * probs.mean(dim=0)).sum()
+        capacity = math.ceil(self.capacity_factor * n_tokens * self.top_k / n_experts)
+        out = torch.zeros_like(x)
+        flat_expert = chosen.reshape(-1)
+        flat_token = torch.arange(n_tokens, device=x.device).repeat_interleave(self.top_k)
+        flat_weight = weights.reshape(-1)
+        for e, expert in enumerate(self.experts):
+            slots = (flat_expert == e).nonzero().squeeze(-1)[:capacity]
+            if slots.numel() == 0:
+                continue
+            tokens = flat_token[slots]
+            y = expert(x[tokens]) * flat_weight[slots, None].to(x.dtype)
+            out.index_add_(0, tokens, y)
+        return out.reshape(shape)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        if cfg.moe.num_experts:
+            self.ffn = MoE(cfg)
+        else:
+            self.ffn = SwiGLU(cfg.d_model, resolved_ffn_hidden(cfg))
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.vocab_size <= 0:
+            raise ValueError("model.vocab_size must be resolved before building the model")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        # tied: the output projection reuses embed.weight, so the state dict holds it once
+        self.lm_head = None
+        if not cfg.tie_embeddings:
+            self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.seq_len, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Normal(0, std) everywhere; residual output projections scaled by 1/sqrt(2 * layers)
+        (GPT-2) so the residual stream's variance does not grow with depth."""
+        std = self.cfg.init_std
+        for name, p in self.named_parameters():
+            if p.ndim < 2:
+                continue  # norm weights stay at 1
+            scale = 1.0
+            if name.endswith(("attn.out.weight", "down.weight")):
+                scale = 1.0 / math.sqrt(2 * self.cfg.n_layers)
+            nn.init.normal_(p, mean=0.0, std=std * scale)
+        for norm in self.modules():
+            if isinstance(norm, RMSNorm):
+                norm.weight.fill_(1.0)
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits for `tokens` (B, T); with `targets`, the mean cross-entropy instead. The MoE
+        load-balancing loss of this forward is then available from `aux_loss()`."""
+        T = tokens.shape[1]
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        x = self.norm(x)
+        weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
+        logits = F.linear(x, weight)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+    def aux_loss(self) -> torch.Tensor | float:
+        """Weighted MoE load-balancing loss of the last forward (0 for a dense model)."""
+        moe = self.cfg.moe
+        if not moe.num_experts or moe.aux_loss_weight == 0:
+            return 0.0
+        return moe.aux_loss_weight * sum(b.ffn.aux_loss for b in self.blocks) / len(self.blocks)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token: 6 * N_matmul + 12 * L * H * Q * T (PaLM appendix B).
+
+        N_matmul counts the weights a token multiplies with: everything except the embedding
+        lookup, but including the output projection (which is the embedding matrix when tied),
+        and for mixture-of-experts layers only the top_k experts a token is routed to.
+        """
+        cfg = self.cfg
+        n = self.num_params() - self.embed.weight.numel()
+        if self.lm_head is None:
+            n += self.embed.weight.numel()  # the tied output projection is a matmul
+        if cfg.moe.num_experts:
+            per_expert = sum(p.numel() for p in self.blocks[0].ffn.experts[0].parameters())
+            idle = cfg.moe.num_experts - cfg.moe.top_k
+            n -= cfg.n_layers * idle * per_expert
+        head_dim = cfg.d_model // cfg.n_heads
+        return 6 * n + 12 * cfg.n_layers * cfg.n_heads * head_dim * cfg.seq_len

@@ -1,0 +1,546 @@
+"""Pretraining loop: `refinery train --config conf/train/X.yaml [key=value ...] [--resume]`.
+
+Also `torchrun --nproc_per_node N -m training.train ...` (multi-node: add --nnodes and a
+rendezvous endpoint; the code path is the same). One process per device; DDP or FSDP2
+(`train.parallel`) when WORLD_SIZE > 1. Every optimizer step appends one JSON line to
+`out/metrics.jsonl`; checkpoints go to `out/ckpt-<step>/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+
+from refinery.config import ConfigError, load_config
+from refinery.errors import RefineryError
+from refinery.manifest import Manifest, read_manifest, sha256_file
+from training import checkpoint as ckpt
+from training.config import TrainConfig
+from training.data import TokenLoader, validation_windows
+from training.model import Transformer
+from training.schedule import lr_at
+
+
+class TrainingDiverged(RefineryError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+@dataclass
+class Distributed:
+    rank: int
+    local_rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_choice: str) -> Distributed:
+    """Join the torchrun process group when there is one; pick this process's device."""
+    use_cuda = device_choice == "cuda" or (device_choice == "auto" and torch.cuda.is_available())
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(rank=rank, local_rank=local_rank, world=world, device=device)
+
+
+class SpikeGuard:
+    """Skip an update whose loss sits more than `zscore` standard deviations above the mean
+    of the recent window (a bad batch or an instability); the window holds accepted losses."""
+
+    def __init__(self, window: int, min_history: int, zscore: float, history=()):
+        self.losses = deque(history, maxlen=window)
+        self.min_history, self.zscore = min_history, zscore
+
+    def is_spike(self, loss: float) -> bool:
+        if self.zscore <= 0 or len(self.losses) < max(2, self.min_history):
+            return False
+        mean = sum(self.losses) / len(self.losses)
+        std = math.sqrt(sum((x - mean) ** 2 for x in self.losses) / (len(self.losses) - 1))
+        return std > 0 and (loss - mean) / std > self.zscore
+
+    def accept(self, loss: float) -> None:
+        self.losses.append(loss)
+
+
+class StopRequest:
+    """SIGTERM (a scheduler preempting the job) asks for a checkpoint at the end of the step.
+
+    Ranks may receive the signal during different steps, so they agree (all-reduce max) before
+    acting: every rank saves and stops after the same step.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def agreed(self, env: Distributed) -> bool:
+        if env.world == 1:
+            return self.requested
+        flag = torch.tensor(float(self.requested), device=env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def resolve_vocab(cfg: TrainConfig, manifest: Manifest) -> None:
+    """Fill model.vocab_size from the manifest, rounded up to a multiple of 64 (GPU shapes)."""
+    vocab = manifest.tokenizer.vocab_size
+    if cfg.model.vocab_size == 0:
+        cfg.model.vocab_size = 64 * math.ceil(vocab / 64)
+    elif cfg.model.vocab_size < vocab:
+        raise ConfigError(f"model.vocab_size {cfg.model.vocab_size} < the tokenizer's {vocab}")
+
+
+def batch_shape(cfg: TrainConfig, world: int) -> tuple[int, int]:
+    """(global windows per step, accumulation steps) for the configured global batch."""
+    per_pass = cfg.train.micro_batch * cfg.model.seq_len * world
+    if cfg.train.global_batch_tokens % per_pass:
+        raise ConfigError(
+            f"train.global_batch_tokens {cfg.train.global_batch_tokens} must be a multiple of "
+            f"micro_batch * seq_len * world = {per_pass}"
+        )
+    accum = cfg.train.global_batch_tokens // per_pass
+    return cfg.train.global_batch_tokens // cfg.model.seq_len, accum
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """AdamW with weight decay on matrices only: norms and the embedding are not decayed."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": cfg.optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups,
+        lr=cfg.optim.lr,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
+        fused=device.type == "cuda",
+    )
+
+
+def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
+    """Compile and shard/replicate. Returns the module to call; `model` keeps its parameters."""
+    if env.world > 1 and cfg.train.parallel == "fsdp":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        # on GPU, gather bf16 parameters for compute and reduce gradients in fp32
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        options = {"mp_policy": mp} if env.device.type == "cuda" else {}
+        for block in model.blocks:
+            fully_shard(block, **options)
+        fully_shard(model, **options)
+    runner = torch.compile(model) if cfg.train.compile else model
+    if env.world > 1 and cfg.train.parallel == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [env.local_rank] if env.device.type == "cuda" else None
+        # an expert that receives no token in a micro-batch has no gradient
+        unused = cfg.model.moe.num_experts > 0
+        runner = DistributedDataParallel(runner, device_ids=ids, find_unused_parameters=unused)
+    return runner
+
+
+FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def load_model_state(model, optimizer, source: Path, with_optimizer: bool) -> None:
+    """Load full (unsharded) weights, and optionally optimizer state, from a checkpoint."""
+    options = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(model, ckpt.load_weights(source), options=options)
+    if with_optimizer:
+        state = ckpt.load_torch(source, "optimizer.pt")
+        set_optimizer_state_dict(model, optimizer, state, options=options)
+
+
+def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:
+    meta = ckpt.load_meta(source)
+    if meta.get("manifest_fingerprint") != manifest.fingerprint:
+        raise ckpt.CheckpointError(
+            f"refusing to resume: {source} was trained on a manifest with fingerprint "
+            f"{meta.get('manifest_fingerprint')}, but {data}/manifest.json has fingerprint "
+            f"{manifest.fingerprint}; point data= at the original tokens folder, or start a "
+            "new run (anneal with `refinery anneal --from` to change data on purpose)"
+        )
+
+
+def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
+    meta = ckpt.load_meta(source)
+    if meta.get("tokenizer_sha256") != manifest.tokenizer.sha256:
+        raise ckpt.CheckpointError(
+            f"{source} used tokenizer sha256 {meta.get('tokenizer_sha256')}, the data uses "
+            f"{manifest.tokenizer.sha256}: token ids would not mean the same thing"
+        )
+
+
+def verified_tokenizer(manifest: Manifest) -> Path | None:
+    """The data folder's tokenizer file (None if absent), checked against the manifest hash."""
+    path = manifest.tokenizer_path
+    if not path.is_file():
+        return None
+    if sha256_file(path) != manifest.tokenizer.sha256:
+        raise RefineryError(f"{path}: sha256 differs from manifest.json's tokenizer.sha256")
+    return path
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop lines after the checkpoint being resumed, so each step appears exactly once."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by the kill
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """metrics.jsonl (every line flushed, so a killed run keeps what it logged) + TensorBoard."""
+
+    def __init__(self, out: Path, start_step: int, enabled: bool, tensorboard: bool):
+        self.enabled = enabled
+        self.file = open(out / "metrics.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.tb = None
+        if enabled and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    self.tb.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+@torch.no_grad()
+def evaluate(runner, windows, cfg: TrainConfig, env: Distributed, manifest: Manifest) -> dict:
+    """Mean validation loss (nats/token) over all ranks' windows and bits per byte."""
+    runner.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=env.device)  # loss sum, token count
+    for i in range(0, len(windows), cfg.train.micro_batch):
+        batch = torch.from_numpy(np.stack(windows[i : i + cfg.train.micro_batch])).to(env.device)
+        with autocast(env.device):
+            loss = runner(batch[:, :-1], batch[:, 1:])
+        n = batch[:, 1:].numel()
+        total += torch.stack([loss.double() * n, torch.tensor(n, dtype=torch.float64)]).to(total)
+    if env.world > 1:
+        dist.all_reduce(total)
+    runner.train()
+    loss = (total[0] / total[1]).item()
+    val = manifest.validation
+    bpb = loss / math.log(2) * val.tokens / val.bytes if val.bytes else float("nan")
+    return {"val_loss": loss, "val_bpb": bpb}
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on GPU (weights and optimizer stay fp32); plain fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def forward_backward(runner, model: Transformer, tokens: torch.Tensor, env: Distributed) -> float:
+    """Accumulate gradients over the micro-batches in `tokens` (accum, micro, T+1); return
+    the mean cross-entropy over micro-batches and ranks. Data-parallel gradients are
+    averaged once, on the last micro-batch (DDP no_sync)."""
+    accum = tokens.shape[0]
+    loss_sum = torch.zeros((), device=env.device)
+    no_sync = getattr(runner, "no_sync", None)
+    for micro in range(accum):
+        x, y = tokens[micro, :, :-1], tokens[micro, :, 1:]
+        last = micro == accum - 1
+        with contextlib.nullcontext() if last or no_sync is None else no_sync():
+            with autocast(env.device):
+                ce = runner(x, y)
+            ((ce + model.aux_loss()) / accum).backward()
+        loss_sum += ce.detach()
+    if env.world > 1:
+        dist.all_reduce(loss_sum)
+    return loss_sum.item() / accum / env.world
+
+
+def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
+    """Clip to `max_norm` (0: no clipping) and return the global norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+    if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
+        norm = norm.full_tensor()
+    return norm.item()
+
+
+def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -> Path:
+    """Train per `cfg`; returns the out folder. `init_from`: start from a checkpoint's weights
+    and optimizer state (annealing) when `out` has no checkpoint to resume."""
+    if not cfg.data or not cfg.out:
+        raise ConfigError("data= (tokens folder) and out= (run folder) are required")
+    if cfg.max_steps <= 0:
+        raise ConfigError("max_steps must be positive")
+    env = setup_distributed(cfg.train.device)
+    try:
+        return _train(cfg, env, resume, init_from)
+    finally:
+        if env.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | None) -> Path:
+    manifest = read_manifest(cfg.data)
+    resolve_vocab(cfg, manifest)
+    global_windows, accum = batch_shape(cfg, env.world)
+    tokenizer = verified_tokenizer(manifest)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    source = None
+    existing = ckpt.list_checkpoints(out)
+    if resume and existing:
+        source = existing[-1][1]
+        check_same_manifest(source, manifest, cfg.data)
+    elif existing:
+        raise ckpt.CheckpointError(
+            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
+            "to continue that run, or choose a new out="
+        )
+    elif resume and env.is_main:
+        print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
+
+    torch.manual_seed(cfg.seed)
+    with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy
+        model = Transformer(cfg.model)
+    runner = wrap_parallel(model, cfg, env)
+    optimizer = build_optimizer(model, cfg, env.device)
+    loader = TokenLoader(
+        manifest,
+        cfg.loader.mixture,
+        cfg.model.seq_len,
+        global_windows,
+        accum,
+        cfg.train.micro_batch,
+        cfg.seed,
+        env.rank,
+        env.world,
+    )
+    cursor, start_step, history, tokens_seen = loader.initial_cursor(), 0, [], 0
+    if source is not None:
+        load_model_state(model, optimizer, source, with_optimizer=True)
+        state = ckpt.load_torch(source, "state.pt")
+        cursor, start_step = state["loader"], state["step"]
+        history, tokens_seen = state["spike_window"], state["tokens_seen"]
+        torch.set_rng_state(state["rng_cpu"])
+        if env.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        if env.is_main:
+            truncate_metrics(out / "metrics.jsonl", start_step)
+    else:
+        if init_from is not None:
+            check_same_tokenizer(init_from, manifest)
+            load_model_state(model, optimizer, init_from, with_optimizer=True)
+        if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+
+    val_windows = validation_windows(
+        manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world
+    )
+    flops_per_token = model.flops_per_token()
+    log = MetricsLog(out, start_step, env.is_main, cfg.train.tensorboard)
+    spike = cfg.train.spike
+    guard = SpikeGuard(spike.window, spike.min_history, spike.zscore, history)
+    params = list(model.parameters())
+    config_dict = dataclasses.asdict(cfg)
+
+    def save(step: int) -> None:
+        weights = get_model_state_dict(model, options=FULL)
+        optim_state = get_optimizer_state_dict(model, optimizer, options=FULL)
+        if env.is_main:
+            state = {
+                "step": step,
+                "loader": cursor,
+                "scheduler": {"kind": cfg.schedule.kind, "last_lr": lr},
+                "spike_window": list(guard.losses),
+                "tokens_seen": tokens_seen,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state() if env.device.type == "cuda" else None,
+            }
+            meta = {
+                "manifest_fingerprint": manifest.fingerprint,
+                "tokenizer_sha256": manifest.tokenizer.sha256,
+                "tokens_seen": tokens_seen,
+                "world_size": env.world,
+            }
+            parts = (weights, optim_state, state, config_dict, meta, tokenizer)
+            ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.train.keep_last)
+        if env.world > 1:
+            dist.barrier()
+
+    loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
+    stop = StopRequest()
+    progress = _progress(cfg, env, start_step)
+    lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
+    tick = time.perf_counter()
+    try:
+        for step in range(start_step, cfg.max_steps):
+            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            wait_before = loader.wait_seconds
+            batch = loader.next()
+            tokens = batch.tokens.to(env.device, non_blocking=True)
+            loss = forward_backward(runner, model, tokens, env)
+            grad_norm = clip_gradients(params, cfg.optim.grad_clip)
+            done = step + 1
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                found = ckpt.list_checkpoints(out)
+                good = str(found[-1][1]) if found else "none (no checkpoint written yet)"
+                raise TrainingDiverged(
+                    f"step {done}: loss {loss}, grad norm {grad_norm}: training diverged; "
+                    f"stopped without updating. Last good checkpoint: {good}"
+                )
+            skipped = guard.is_spike(loss)
+            if skipped:
+                optimizer.zero_grad(set_to_none=True)
+            else:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                guard.accept(loss)
+            cursor = batch.cursor
+            tokens_seen += cfg.train.global_batch_tokens
+
+            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm}
+            if skipped:
+                record["skipped_spike"] = True
+            now = time.perf_counter()
+            elapsed, tick = now - tick, now
+            tokens_per_s = cfg.train.global_batch_tokens / elapsed
+            record.update(
+                tokens=tokens_seen,
+                tokens_per_s=tokens_per_s,
+                mfu=flops_per_token * tokens_per_s / env.world / (cfg.train.peak_tflops * 1e12),
+                data_wait=(loader.wait_seconds - wait_before) / elapsed,
+                step_seconds=elapsed,
+            )
+            if env.device.type == "cuda":
+                record["peak_mem_gib"] = torch.cuda.max_memory_allocated(env.device) / 2**30
+            final = done == cfg.max_steps
+            every = cfg.train.eval_every
+            if val_windows and (final or (every and done % every == 0)):
+                record.update(evaluate(runner, val_windows, cfg, env, manifest))
+            log.write(record)  # before the checkpoint: a resumed run never misses a line
+            preempted = stop.agreed(env)
+            scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0
+            if scheduled or (final and cfg.train.save_final) or preempted:
+                save(done)
+            if preempted:
+                if env.is_main:
+                    print(
+                        f"stopped by SIGTERM after step {done}, checkpoint saved; "
+                        "--resume continues",
+                        file=sys.stderr,
+                    )
+                break
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            tick = time.perf_counter()  # checkpoint and eval time are not step time
+    finally:
+        stop.restore()
+        loader.close()
+        progress.close()
+        log.close()
+    return out
+
+
+class _NoProgress:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **values) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(cfg: TrainConfig, env: Distributed, start_step: int):
+    """tqdm on rank 0 (imported only then, so a bare torch install can run benchmarks)."""
+    if not (env.is_main and cfg.train.progress):
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_steps, initial=start_step, desc="train", dynamic_ncols=True)
+
+
+def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML config (conf/train/*.yaml)")
+    parser.add_argument("--resume", action="store_true", help="continue from out's newest ckpt")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv, "refinery train")
+    cfg = load_config(TrainConfig, args.config, args.overrides)
+    run(cfg, resume=args.resume)
+    return 0
+
+
+def console(entry) -> int:
+    """`python -m training.X` (torchrun) with the same error handling as `refinery X`."""
+    try:
+        return entry()
+    except RefineryError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(console(main))
