@@ -37,6 +37,8 @@ def all_pages(root: Path = SHARED_HTML) -> list[tuple[str, bytes]]:
     for url, item in sorted(evaldata.items()):
         path = root / "trafilatura" / "pages" / f"{item['file']}.gz"
         if path.exists():
+            if not url.startswith(("http://", "https://")):  # keys such as "hard::site.html"
+                url = f"https://trafilatura-eval.example/{url.replace(':', '_')}"
             pages.append((url, gzip.decompress(path.read_bytes())))
     for folder in sorted((root / "readability").iterdir()):
         source = folder / "source.html.gz"
