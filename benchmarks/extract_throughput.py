@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--files", type=int, default=16, help="WARC files (Spark tasks)")
     parser.add_argument(
-        "--bare-records", type=int, help="pages timed for bare speed (default: each page once)"
+        "--bare-records", type=int, help="records timed for bare speed (default: all, as the job)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -95,7 +95,7 @@ def main() -> None:
 
     pages = corpus(args.records)
     options = asdict(load_curation_config().extract.trafilatura)
-    bare = bare_speed(pages[: args.bare_records or len(all_pages())], options)
+    bare = bare_speed(pages[: args.bare_records or len(pages)], options)
     with tempfile.TemporaryDirectory() as tmp:
         (cold, warm), stats = job_speed(pages, args.cores, args.files, Path(tmp))
     figures = {
