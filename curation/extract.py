@@ -79,8 +79,9 @@ def triage(record: Record) -> str | None:
 
 
 def bad_http_headers(record: Record) -> bool:
-    """An HTTP response whose status line cannot be parsed: unreadable, not a rejection."""
-    return record.warc_type == "response" and record.http_status is None and triage(record) is None
+    """An HTTP response whose status line cannot be parsed: unreadable, not a rejection
+    (asked only of records that `triage` lets through)."""
+    return record.warc_type == "response" and record.http_status is None
 
 
 def looks_like_html(body: bytes) -> bool:
@@ -142,13 +143,13 @@ def extract_record(
 ) -> dict[str, Any]:
     """The outcome row of one record whose payload was read per `payload_limit`."""
     row = base_row(record, source)
+    reason = triage(record)
+    if reason:
+        return dict(row, outcome=REJECTED, reason=reason)
     if bad_http_headers(record):
         return dict(
             row, outcome=ERROR, error=f"bad HTTP headers: status line {record.http_statusline!r}"
         )
-    reason = triage(record)
-    if reason:
-        return dict(row, outcome=REJECTED, reason=reason)
     raw = record.payload or b""
     if len(raw) > config.max_html_bytes:
         return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))

@@ -39,13 +39,12 @@ def write_stage(
     outcomes: DataFrame,
     document_columns: list[str],
     started: float,
-    rejected_extra: tuple[str, ...] = (),
     per_source: bool = False,
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage`; return its stats.
 
-    Rejected rows keep the document columns plus `reason` and `rejected_extra` (such as
-    `kept_id`); `per_source` adds a per-input-file breakdown to the stats.
+    Rejected rows keep the document columns plus `stage` and `reason`; `per_source` adds a
+    per-input-file breakdown to the stats.
     """
     out = out.rstrip("/")
     tmp = f"{out}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
@@ -57,9 +56,7 @@ def write_stage(
         # single folder read alone still says where its rows come from.
         stage_column = F.lit(stage).alias("stage")
         rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, stage_column, "reason", *rejected_extra).write.parquet(
-            f"{tmp}/rejected"
-        )
+        rejected.select(*document_columns, stage_column, "reason").write.parquet(f"{tmp}/rejected")
         errors = rows.where(F.col("outcome") == "error")
         errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
