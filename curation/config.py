@@ -11,8 +11,9 @@ from refinery.config import ConfigError, load_config
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
 
-Stage = Literal["extract"]
-STAGE_ORDER: list[str] = ["extract"]
+# The default pipeline order fixed by DESIGN.md; `pipeline.stages` lists a subset, in this order.
+Stage = Literal["extract", "filter", "dedup", "classify", "mix", "tokenize"]
+STAGE_ORDER: list[str] = ["extract", "filter", "dedup", "classify", "mix", "tokenize"]
 
 
 @dataclass
@@ -74,7 +75,17 @@ class ExtractConfig:
 
 @dataclass
 class PipelineConfig:
-    stages: list[Stage] = field(default_factory=lambda: list(STAGE_ORDER))
+    # Stages run by `refinery curate`, each reading the previous one's kept documents.
+    stages: list[Stage] = field(default_factory=lambda: ["extract"])
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ConfigError("pipeline.stages must name at least one stage")
+        if self.stages != sorted(set(self.stages), key=STAGE_ORDER.index):
+            raise ConfigError(
+                f"pipeline.stages must be distinct and in the order {STAGE_ORDER}, "
+                f"got {self.stages}"
+            )
 
 
 @dataclass

@@ -46,6 +46,16 @@ def resolve_inputs(specs: Iterable[str], cc_prefix: str, limit: int | None = Non
     return files[:limit] if limit else files
 
 
+def resolve_documents(specs: Iterable[str]) -> list[str]:
+    """Documents Parquet inputs (files, folders, globs) for the stages after extract; remote
+    ones are taken as is, local ones must exist."""
+    paths = list(dict.fromkeys(specs))
+    for spec in paths:
+        if not is_remote(spec) and not glob.glob(spec):
+            raise InputError(f"documents input not found: {spec}")
+    return [p if is_remote(p) or any(c in p for c in "*?[") else os.path.abspath(p) for p in paths]
+
+
 def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
     if spec.lower().endswith(MANIFEST_SUFFIXES):
         return _read_manifest(spec, cc_prefix)

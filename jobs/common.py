@@ -7,8 +7,14 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig, load_curation_config
+from curation.inputs import resolve_documents
+from curation.spark.session import build_session
 from refinery.errors import RefineryError
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -21,8 +27,8 @@ def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="IN",
-        help="WARC/ARC/WET files, directories, globs, a text file of paths, or a "
-        "Common Crawl warc.paths.gz manifest",
+        help="extract: WARC/ARC/WET files, directories, globs, a text file of paths, or a "
+        "Common Crawl warc.paths.gz manifest; later stages: documents Parquet files or folders",
     )
     parser.add_argument(
         "--output", required=True, metavar="OUT", help="run folder (local, hdfs://, s3a://)"
@@ -53,6 +59,44 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None) ->
 def load_config(args: argparse.Namespace) -> CurationConfig:
     limit = [f"input.limit={args.limit}"] if args.limit is not None else []
     return load_curation_config(args.config, [*args.overrides, *limit])
+
+
+def _documents(specs: list[str], config: CurationConfig) -> list[str]:
+    return resolve_documents(specs)
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One curation stage as `jobs/pipeline.py` and its own entry point drive it."""
+
+    name: str
+    # (spark, config, inputs, OUT, force) -> stats, or None when skipped as already done
+    run: Callable[[SparkSession, CurationConfig, list[str], str, bool], dict[str, Any] | None]
+    # `--input` words -> the inputs `run` takes (checked before Spark starts)
+    resolve: Callable[[list[str], CurationConfig], list[str]] = _documents
+
+
+def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
+    """`refinery <stage>` / `spark-submit jobs/<stage>.py`: parse, validate, run one stage."""
+    args = parse_stage_args(stage_parser(f"refinery {job.name}", description), argv)
+    config = load_config(args)
+    inputs = job.resolve(args.input, config)
+    spark = build_session(config.spark, f"refinery-{job.name}")
+    try:
+        stats = job.run(spark, config, inputs, args.output.rstrip("/"), args.force)
+    finally:
+        spark.stop()
+    if stats:
+        print(summary_line(job.name, stats))
+    return 0
+
+
+def summary_line(stage: str, stats: dict[str, Any]) -> str:
+    rejected = sum(stats["rejected"].values())
+    return (
+        f"{stage}: {stats['input']} in, {stats['kept']} kept, {rejected} rejected, "
+        f"{stats['errors']} errors in {stats['seconds']:.1f} s"
+    )
 
 
 def run_main(main: Callable[[list[str] | None], int]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
@@ -20,12 +19,9 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.config import CurationConfig
 from curation.extract import DOCUMENT_FIELDS
 from curation.inputs import resolve_inputs
-from curation.spark.fs import HadoopFS
 from curation.spark.glue import EXTRACT_ARROW_SCHEMA, extract_batches, spark_schema
-from curation.spark.session import build_session
-from curation.spark.stage import record_run, stage_done, stage_path, write_stage
-from jobs.common import load_config, parse_stage_args, run_main, stage_parser
-from refinery.config import to_dict
+from curation.spark.stage import run_stage
+from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "extract"
 
@@ -34,41 +30,27 @@ def run_extract(
     spark, config: CurationConfig, inputs: list[str], out: str, force: bool = False
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/extract/_SUCCESS exists; return its stats (None if skipped)."""
-    fs = HadoopFS(spark)
-    if stage_done(fs, out, STAGE) and not force:
-        print(f"{STAGE}: already done ({stage_path(out, STAGE)}/_SUCCESS); --force redoes it")
-        return None
-    started = time.time()
-    tasks = math.ceil(len(inputs) / config.input.files_per_task)
-    paths = spark.createDataFrame(
-        spark.sparkContext.parallelize([(p,) for p in inputs], tasks), "path string"
-    )
-    outcomes = paths.mapInArrow(extract_batches(config.extract), spark_schema(EXTRACT_ARROW_SCHEMA))
-    stats = write_stage(fs, out, STAGE, outcomes, list(DOCUMENT_FIELDS), started, per_source=True)
-    record_run(fs, out, to_dict(config), STAGE, stats)
-    return stats
+
+    def outcomes():
+        tasks = math.ceil(len(inputs) / config.input.files_per_task)
+        paths = spark.createDataFrame(
+            spark.sparkContext.parallelize([(p,) for p in inputs], tasks), "path string"
+        )
+        schema = spark_schema(EXTRACT_ARROW_SCHEMA)
+        return paths.mapInArrow(extract_batches(config.extract), schema), list(DOCUMENT_FIELDS)
+
+    return run_stage(spark, config, out, STAGE, force, outcomes, per_source=True)
+
+
+def _warc_inputs(specs: list[str], config: CurationConfig) -> list[str]:
+    return resolve_inputs(specs, config.input.cc_prefix, config.input.limit)
+
+
+JOB = StageJob(STAGE, run_extract, _warc_inputs)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_stage_args(stage_parser("refinery extract", __doc__.splitlines()[0]), argv)
-    config = load_config(args)
-    inputs = resolve_inputs(args.input, config.input.cc_prefix, config.input.limit)
-    spark = build_session(config.spark, "refinery-extract")
-    try:
-        stats = run_extract(spark, config, inputs, args.output, args.force)
-    finally:
-        spark.stop()
-    if stats:
-        print(summary_line(STAGE, stats))
-    return 0
-
-
-def summary_line(stage: str, stats: dict[str, Any]) -> str:
-    rejected = sum(stats["rejected"].values())
-    return (
-        f"{stage}: {stats['input']} in, {stats['kept']} kept, {rejected} rejected, "
-        f"{stats['errors']} errors in {stats['seconds']:.1f} s"
-    )
+    return stage_main(JOB, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     spark-submit jobs/pipeline.py --input crawl/ --output runs/demo [--force] [key=value ...]
 
-Each stage reads the previous stage's kept documents from the run folder; a stage whose
-_SUCCESS marker exists is skipped unless --force.
+The first stage reads --input; each later stage reads the previous stage's kept documents
+from the run folder. A stage whose _SUCCESS marker exists is skipped unless --force, or
+unless a stage before it ran again (its input changed).
 """
 
 from __future__ import annotations
@@ -14,26 +15,34 @@ import sys
 if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from curation.inputs import resolve_inputs
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
-from jobs.common import load_config, parse_stage_args, run_main, stage_parser
-from jobs.extract import run_extract, summary_line
+from curation.spark.stage import stage_path
+from jobs import extract
+from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
+from refinery.config import ConfigError
+
+STAGES = {job.name: job for job in (extract.JOB,)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_stage_args(stage_parser("refinery curate", __doc__.splitlines()[0]), argv)
     config = load_config(args)
-    inputs = resolve_inputs(args.input, config.input.cc_prefix, config.input.limit)
+    missing = [s for s in config.pipeline.stages if s not in STAGES]
+    if missing:
+        raise ConfigError(f"pipeline.stages names stages not built yet: {missing}")
+    jobs = [STAGES[s] for s in config.pipeline.stages]
+    inputs = jobs[0].resolve(args.input, config)
     out = args.output.rstrip("/")
     spark = build_session(config.spark, "refinery-curate")
     try:
         fs = HadoopFS(spark)
-        for stage in config.pipeline.stages:
-            if stage == "extract":
-                stats = run_extract(spark, config, inputs, out, args.force)
-            stats = stats or fs.read_json(f"{out}/stats/{stage}.json")
-            print(summary_line(stage, stats))
+        force = args.force
+        for job in jobs:
+            stats = job.run(spark, config, inputs, out, force)
+            force = force or stats is not None
+            print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
+            inputs = [stage_path(out, job.name)]
     finally:
         spark.stop()
     print(f"documents: {out}/{config.pipeline.stages[-1]}/")

@@ -39,6 +39,8 @@ def test_overrides_apply_with_yaml_types():
         ("extract.timeout_seconds=fast", "extract.timeout_seconds: expected float, got str 'fast'"),
         ("extract.trafilatura.fast=3", "extract.trafilatura.fast: expected bool, got int 3"),
         ("pipeline.stages=[extract, nope]", "pipeline.stages[1]: must be one of"),
+        ("pipeline.stages=[dedup, extract]", "pipeline.stages must be distinct and in the order"),
+        ("pipeline.stages=[]", "pipeline.stages must name at least one stage"),
         ("extract.timeout_seconds=0", "extract.timeout_seconds must be positive"),
         ("input.limit=-1", "input.limit must be positive"),
         ("extract=3", "extract: expected a mapping"),

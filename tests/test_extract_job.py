@@ -151,3 +151,16 @@ def test_cli_config_errors_fail_before_spark(bad, tmp_path, capsys):
 
     assert main(["extract", "--input", str(tmp_path), "--output", str(tmp_path / "o"), bad]) == 2
     assert bad.split("=")[0] in capsys.readouterr().err
+
+
+def test_documents_without_required_columns_are_refused(spark, tmp_path):
+    from curation.inputs import InputError
+    from curation.spark.stage import read_documents
+
+    spark.createDataFrame([("a", "text")], "id string, text string").write.parquet(
+        str(tmp_path / "docs")
+    )
+    with pytest.raises(InputError, match=r"lacks the required columns \['url', 'host'"):
+        read_documents(spark, [str(tmp_path / "docs")])
+    with pytest.raises(InputError, match="cannot read documents Parquet"):
+        read_documents(spark, [str(tmp_path / "missing")])

@@ -83,3 +83,15 @@ def test_binary_non_archive_file_fails(tmp_path: Path):
     blob.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(InputError, match="neither a WARC"):
         resolve_inputs([str(blob)], "")
+
+
+def test_documents_inputs_must_exist_locally(tmp_path):
+    from curation.inputs import resolve_documents
+
+    (tmp_path / "docs").mkdir()
+    assert resolve_documents([str(tmp_path / "docs"), "s3a://b/run/extract"]) == [
+        str(tmp_path / "docs"),
+        "s3a://b/run/extract",
+    ]
+    with pytest.raises(InputError, match="documents input not found: .*nope"):
+        resolve_documents([str(tmp_path / "nope")])

@@ -12,16 +12,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
-from refinery.config import config_hash
+from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
+
+# Columns every documents Parquet has (DESIGN.md); `offset` locates a row's WARC record for errors/.
+REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time", "offset")
 
 
 def stage_path(out: str, stage: str) -> str:
@@ -30,6 +36,40 @@ def stage_path(out: str, stage: str) -> str:
 
 def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
     return fs.exists(f"{stage_path(out, stage)}/_SUCCESS")
+
+
+def read_documents(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """The documents Parquet at `paths`, refused with a clear error when it is not one."""
+    try:
+        docs = spark.read.parquet(*paths)
+    except AnalysisException as err:
+        raise InputError(f"cannot read documents Parquet {paths}: {err}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]
+    if missing:
+        raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")
+    return docs
+
+
+def run_stage(
+    spark: SparkSession,
+    config: Any,
+    out: str,
+    stage: str,
+    force: bool,
+    outcomes: Callable[[], tuple[DataFrame, list[str]]],
+    per_source: bool = False,
+) -> dict[str, Any] | None:
+    """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
+    when skipped. `outcomes()` builds the outcome rows and names the kept document columns."""
+    fs = HadoopFS(spark)
+    if stage_done(fs, out, stage) and not force:
+        print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
+        return None
+    started = time.time()
+    rows, document_columns = outcomes()
+    stats = write_stage(fs, out, stage, rows, document_columns, started, per_source)
+    record_run(fs, out, to_dict(config), stage, stats)
+    return stats
 
 
 def write_stage(
