@@ -1,0 +1,1 @@
+"""The filter stage's steps: one small class per filter, each a pure decision on one document."""

@@ -1,0 +1,43 @@
+"""What every filter step is: a named, pure decision on one document (DataTrove's BaseFilter).
+
+A document is the row as a plain dict (`id`, `url`, `host`, `text`, ... and the columns
+earlier steps added, such as `lang`). A step returns None to keep the document or a short
+stable reason to reject it (`blocklist:adult`, `gopher_repetition:top_2gram`). A step may
+rewrite the document in place when its rule is a cleaning one (C4 drops lines, PII is
+redacted) or annotate it (`lang`, `lang_score`, `pii_count`); the columns it adds are named
+in `adds`, with their Arrow types, so the Spark glue can carry them into the kept Parquet.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+Document = dict[str, Any]
+
+
+class DocumentFilter(ABC):
+    # Config key of the step and the prefix of its rejection reasons.
+    name: ClassVar[str]
+    # Columns this step adds to every document it sees: name -> Arrow type.
+    adds: ClassVar[dict[str, pa.DataType]] = {}
+
+    @abstractmethod
+    def filter(self, doc: Document) -> str | None:
+        """None to keep `doc` (possibly rewritten in place), else the reason to reject it."""
+
+    def reason(self, rule: str) -> str:
+        """`<name>:<rule>`, the form of every rejection reason with a rule inside a step."""
+        return f"{self.name}:{rule}"
+
+
+def words(text: str) -> list[str]:
+    """Words as Gopher, C4 and FineWeb count them: whitespace-separated."""
+    return text.split()
+
+
+def document_language(doc: Document, default: str = "en") -> str:
+    """The document's language from the language step, or `default` when that step did not run."""
+    return doc.get("lang") or default
