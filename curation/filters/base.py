@@ -6,11 +6,13 @@ stable reason to reject it (`blocklist:adult`, `gopher_repetition:top_2gram`). A
 rewrite the document in place when its rule is a cleaning one (C4 drops lines, PII is
 redacted) or annotate it (`lang`, `lang_score`, `pii_count`); the columns it adds are named
 in `adds`, with their Arrow types, so the Spark glue can carry them into the kept Parquet.
+Named counters (`count("pii:EMAIL", 2)`) are summed into OUT/stats/filter.json.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -31,6 +33,15 @@ class DocumentFilter(ABC):
     def reason(self, rule: str) -> str:
         """`<name>:<rule>`, the form of every rejection reason with a rule inside a step."""
         return f"{self.name}:{rule}"
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add `n` to a named counter reported in the stage's stats (beyond kept/rejected)."""
+        if n:
+            self.__dict__.setdefault("_counters", Counter())[key] += n
+
+    def drain_counters(self) -> Counter[str]:
+        """The counters since the last drain (the glue drains after each document)."""
+        return self.__dict__.pop("_counters", Counter())
 
 
 def words(text: str) -> list[str]:
