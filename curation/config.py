@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from curation.filters.badwords import BadWordsConfig
+from curation.filters.blocklist import BlocklistConfig
+from curation.filters.language import LanguageConfig
 from refinery.config import ConfigError, load_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
@@ -73,6 +76,23 @@ class ExtractConfig:
                 raise ConfigError(f"extract.{key} must be positive, got {getattr(self, key)}")
 
 
+FilterStep = Literal["blocklist", "language", "badwords"]
+
+
+@dataclass
+class FilterConfig:
+    # The chain, in order; the first step that rejects a document names its reason. Cheap,
+    # high-yield steps first (DataTrove/FineWeb order: URL, language, then content rules).
+    steps: list[FilterStep] = field(default_factory=lambda: ["blocklist", "language", "badwords"])
+    blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    badwords: BadWordsConfig = field(default_factory=BadWordsConfig)
+
+    def __post_init__(self) -> None:
+        if len(set(self.steps)) != len(self.steps):
+            raise ConfigError(f"filter.steps names a step twice: {self.steps}")
+
+
 @dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
@@ -93,6 +113,7 @@ class CurationConfig:
     spark: SparkConfig = field(default_factory=SparkConfig)
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 

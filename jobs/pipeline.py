@@ -19,10 +19,11 @@ from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
 from jobs import extract
+from jobs import filter as filter_job
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
 from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB,)}
+STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,18 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
         raise ConfigError(f"{err}{where}") from None
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A file a config names: absolute as given; relative from the working directory when it
+    exists there, else from the project root (where `conf/` ships defaults)."""
+    path = Path(path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return PROJECT_ROOT / path
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
 

@@ -100,14 +100,23 @@ def write_stage(
         errors = rows.where(F.col("outcome") == "error")
         errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
+        counters = _sum_counters(rows) if "counters" in rows.columns else {}
     finally:
         rows.unpersist()
     stats = stage_stats(
         [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
     )
+    if counters:
+        stats["counters"] = counters
     stats["seconds"] = round(time.time() - started, 3)
     _commit(fs, out, stage, tmp, stats)
     return stats
+
+
+def _sum_counters(rows: DataFrame) -> dict[str, int]:
+    """Totals of the per-row `counters` map (named counts beyond kept/rejected, e.g. pii:EMAIL)."""
+    totals = rows.select(F.explode("counters")).groupBy("key").agg(F.sum("value").alias("n"))
+    return {r["key"]: r["n"] for r in sorted(totals.collect(), key=lambda r: r["key"])}
 
 
 def stage_stats(

@@ -1,0 +1,107 @@
+"""Undesirable content: C4's bad-words filter as a density threshold, per document language.
+
+C4 (Raffel et al. 2020) dropped every page containing any word of the LDNOOBW list. That
+removes too much: Dodge et al. 2021 ("Documenting Large Webtext Corpora") show it removes
+text about and by minority groups and medical text disproportionately. So here a document is
+rejected only when bad words exceed a density (hits per 1,000 whitespace words), with the list
+of the document's language. Matching is case-insensitive, on word boundaries, and phrase-aware:
+text and entries are both cut into word tokens, and a hit is a run of tokens equal to an entry
+("2 girls 1 cup" matches across any whitespace or punctuation), found with set lookups rather
+than a regex alternation over the whole list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.filters.base import Document, DocumentFilter, document_language, words
+from curation.filters.blocklist import read_list
+from refinery.config import ConfigError, resolve_path
+
+
+@dataclass
+class BadWordsConfig:
+    # One file per language named by its code (en, de, ...), one word or phrase per line, as
+    # LDNOOBW ships them; conf/badwords/ has short lists, ../shared/data/badwords/ the full ones.
+    lists_dir: str = "conf/badwords"
+    # Reject above this many hits per 1,000 words. 5.0 keeps a medical or news article that
+    # names a body part a few times; pages built around such words exceed it by far.
+    max_per_1000_words: float = 5.0
+    # Language assumed when the language step did not run.
+    default_language: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.max_per_1000_words < 0:
+            raise ConfigError(
+                f"filter.badwords.max_per_1000_words must be >= 0, got {self.max_per_1000_words}"
+            )
+
+
+TOKEN = re.compile(r"\w+")
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+class WordList:
+    """An LDNOOBW list as sets of token tuples, grouped by length (1 = words, 2+ = phrases)."""
+
+    def __init__(self, entries: list[str]):
+        self.by_length: dict[int, set[tuple[str, ...]]] = {}
+        for entry in entries:
+            key = tuple(tokens(entry))
+            if key:
+                self.by_length.setdefault(len(key), set()).add(key)
+        # first tokens of the phrases, to skip building tuples at most positions
+        self.starts = {n: {k[0] for k in keys} for n, keys in self.by_length.items()}
+
+    def hits(self, text: str) -> int:
+        """Occurrences of any entry; overlapping ones ("ball gag" and "gag") each count."""
+        toks = tokens(text)
+        found = 0
+        for n, entries in self.by_length.items():
+            if n == 1:
+                found += sum(1 for t in toks if (t,) in entries)
+            else:
+                found += sum(
+                    1 for i in range(len(toks) - n + 1) if tuple(toks[i : i + n]) in entries
+                )
+        return found
+
+
+class BadWordsFilter(DocumentFilter):
+    """Reject with reason `badwords` when hits per 1,000 words exceed the threshold."""
+
+    name = "badwords"
+
+    def __init__(self, lists: dict[str, WordList], config: BadWordsConfig):
+        self.lists = lists
+        self.max_density = config.max_per_1000_words
+        self.default_language = config.default_language
+
+    @classmethod
+    def from_config(cls, config: BadWordsConfig) -> BadWordsFilter:
+        folder = resolve_path(config.lists_dir)
+        if not folder.is_dir():
+            raise ConfigError(f"filter.badwords.lists_dir: no folder {folder}")
+        # list files are named by language code alone (a README.md beside them is not a list)
+        files = [p for p in sorted(Path(folder).iterdir()) if p.is_file() and "." not in p.name]
+        lists = {p.name: read_list(p) for p in files}
+        return cls({lang: WordList(entries) for lang, entries in lists.items()}, config)
+
+    def hits(self, text: str, lang: str) -> int | None:
+        """Bad-word occurrences in `text` with `lang`'s list; None when there is no such list."""
+        words_list = self.lists.get(lang)
+        return None if words_list is None else words_list.hits(text)
+
+    def filter(self, doc: Document) -> str | None:
+        text = doc["text"] or ""
+        hits = self.hits(text, document_language(doc, self.default_language))
+        if hits is None:
+            self.count("badwords:no_list")
+            return None
+        self.count("badwords:hits", hits)
+        return "badwords" if hits * 1000 > self.max_density * max(len(words(text)), 1) else None

@@ -1,0 +1,151 @@
+"""URL blocklist: drop documents whose host or URL is listed (UT1 categories, plain domain lists).
+
+UT1 (Université Toulouse 1) publishes one folder per category with `domains` and `urls` files,
+as SquidGuard reads them; RefinedWeb and FineWeb filter Common Crawl with it. Lookups are set
+membership only: a host matches when it or any parent domain is listed (`a.b.example.com`
+matches `example.com`), a URL matches when a listed URL equals it or is a path-segment prefix
+of it, after both sides are normalised the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from curation.filters.base import Document, DocumentFilter
+from refinery.config import ConfigError, resolve_path
+
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
+
+
+@dataclass
+class BlocklistConfig:
+    # Folder of UT1-style category folders (<dir>/<category>/{domains,urls}); relative paths
+    # are read from the working directory, else from the project root (conf/ ships a small one).
+    lists_dir: str = "conf/blocklist"
+    # Categories whose documents are dropped, checked in this order (the first match names
+    # the reason `blocklist:<category>`).
+    categories: list[str] = field(
+        default_factory=lambda: ["adult", "gambling", "malware", "phishing"]
+    )
+    # Plain domain lists (one domain per line, # comments) added to a category:
+    # {category: [file, ...]}, e.g. {adult: [pi_blocklist_porn_top1m.list]}.
+    domain_files: dict[str, list[str]] = field(default_factory=dict)
+    # Words that drop a document when they appear among its URL's tokens (split on anything
+    # not a letter or digit); reason `blocklist:url_word`. Empty by default: words such as
+    # "sex" also name health pages, so this is opt-in (RefinedWeb pairs it with a soft list).
+    url_words: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.categories and not self.domain_files and not self.url_words:
+            raise ConfigError(
+                "filter.blocklist: name at least one category, domain file or URL word, "
+                "or drop `blocklist` from filter.steps"
+            )
+
+
+def normalize_host(host: str) -> str:
+    """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.)."""
+    host = host.strip().lower().rstrip(".")
+    return re.sub(r"^www\d*\.", "", host)
+
+
+def normalize_url(url: str) -> str:
+    """`host[:port]/path[?query]` with scheme, `www.`, case, default port, fragment and trailing
+    slash removed, so `HTTP://WWW.Example.com:80/a/` and `example.com/a` compare equal."""
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url.strip().lower())
+    host = normalize_host(parts.hostname or "")
+    try:
+        port = parts.port
+    except ValueError:  # a garbage port: keep it out of the key rather than fail
+        port = None
+    if port is not None and str(port) != DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def parent_domains(host: str) -> list[str]:
+    """`a.b.example.com` -> [a.b.example.com, b.example.com, example.com, com]; an IP address
+    is only itself."""
+    if ":" in host or host.replace(".", "").isdigit():
+        return [host]
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def url_prefixes(normalized: str) -> list[str]:
+    """Path-segment prefixes of a normalised URL, longest first: `h/a/b?q` -> [h/a/b?q, h/a/b,
+    h/a, h] (SquidGuard matches a listed URL against the start of the requested one)."""
+    base = normalized.split("?", 1)[0]
+    prefixes = [normalized] if base != normalized else []
+    segments = base.split("/")
+    prefixes += ["/".join(segments[:i]) for i in range(len(segments), 0, -1)]
+    return prefixes
+
+
+def read_list(path: Path) -> list[str]:
+    """Entries of a list file: one per line, blank lines and `#` comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise ConfigError(f"filter.blocklist: cannot read {path}: {err.strerror}") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+class BlocklistFilter(DocumentFilter):
+    """Reject documents on listed hosts or URLs; reason `blocklist:<category>`."""
+
+    name = "blocklist"
+
+    def __init__(self, domains: dict[str, str], urls: dict[str, str], url_words: list[str] = ()):
+        # normalised domain / URL -> category (the first configured category that lists it)
+        self.domains = domains
+        self.urls = urls
+        self.url_words = frozenset(w.lower() for w in url_words)
+
+    @classmethod
+    def from_config(cls, config: BlocklistConfig) -> BlocklistFilter:
+        """Load the configured categories (UT1 layout) and extra domain files; runs on the
+        driver, so a missing list fails before Spark starts."""
+        domains: dict[str, str] = {}
+        urls: dict[str, str] = {}
+        for category in config.categories:
+            folder = resolve_path(config.lists_dir) / category
+            if not folder.is_dir():
+                raise ConfigError(f"filter.blocklist: no category folder {folder}")
+            for kind, table, normalize in (
+                ("domains", domains, normalize_host),
+                ("urls", urls, normalize_url),
+            ):
+                if (folder / kind).exists():
+                    for entry in read_list(folder / kind):
+                        table.setdefault(normalize(entry), category)
+        for category, files in config.domain_files.items():
+            for name in files:
+                for entry in read_list(resolve_path(name)):
+                    domains.setdefault(normalize_host(entry), category)
+        return cls(domains, urls, config.url_words)
+
+    def match(self, url: str | None, host: str | None) -> str | None:
+        """The category (or `url_word`) that blocks this URL/host, else None."""
+        host = normalize_host(host or urlsplit(url or "").hostname or "")
+        if host:
+            for domain in parent_domains(host):
+                if domain in self.domains:
+                    return self.domains[domain]
+        if url and self.urls:
+            for prefix in url_prefixes(normalize_url(url)):
+                if prefix in self.urls:
+                    return self.urls[prefix]
+        words = URL_WORD_SPLIT.split(url.lower()) if url and self.url_words else ()
+        return "url_word" if not self.url_words.isdisjoint(words) else None
+
+    def filter(self, doc: Document) -> str | None:
+        category = self.match(doc.get("url"), doc.get("host"))
+        return self.reason(category) if category else None

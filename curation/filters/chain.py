@@ -1,0 +1,61 @@
+"""The filter stage's ordered chain of steps, built from `filter.steps` in the config.
+
+`FilterChain.apply(doc)` runs the steps in order until one rejects; the first reason wins.
+The chain is built on the driver (so a missing list or model file fails before Spark starts),
+then shipped to the executors, where the language model loads once per Python worker.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from curation.filters.badwords import BadWordsFilter
+from curation.filters.base import Document, DocumentFilter
+from curation.filters.blocklist import BlocklistFilter
+from curation.filters.language import LanguageFilter
+
+# step name -> how to build it from the `filter` config section
+BUILDERS: dict[str, Callable[[Any], DocumentFilter]] = {
+    "blocklist": lambda c: BlocklistFilter.from_config(c.blocklist),
+    "language": lambda c: LanguageFilter(c.language),
+    "badwords": lambda c: BadWordsFilter.from_config(c.badwords),
+}
+
+
+@dataclass
+class Verdict:
+    """What the chain decided for one document."""
+
+    reason: str | None  # None = kept
+    counters: Counter[str] = field(default_factory=Counter)
+
+
+class FilterChain:
+    def __init__(self, steps: list[DocumentFilter]):
+        self.steps = steps
+
+    @classmethod
+    def from_config(cls, config: Any) -> FilterChain:
+        """The steps named in `config.steps`, in that order (`config` is the `filter` section)."""
+        return cls([BUILDERS[name](config) for name in config.steps])
+
+    @property
+    def adds(self) -> dict[str, pa.DataType]:
+        """Columns the steps add, in step order."""
+        return {name: kind for step in self.steps for name, kind in step.adds.items()}
+
+    def apply(self, doc: Document) -> Verdict:
+        """Run the steps on `doc` (rewritten/annotated in place) until one rejects it."""
+        counters: Counter[str] = Counter()
+        reason = None
+        for step in self.steps:
+            reason = step.filter(doc)
+            counters.update(step.drain_counters())
+            if reason is not None:
+                break
+        return Verdict(reason, counters)

