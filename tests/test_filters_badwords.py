@@ -1,0 +1,68 @@
+import pytest
+
+from curation.filters.badwords import BadWordsConfig, BadWordsFilter, WordList
+from refinery.config import ConfigError
+
+from conftest import shared_data
+
+
+def test_word_boundaries_case_and_phrases():
+    words = WordList(["ass", "ball gag", "2 girls 1 cup", "f-word"])
+    assert words.hits("Class assignments pass.") == 0
+    assert words.hits("ASS, ass! (ass)") == 3
+    assert words.hits("a Ball\n  GAG here") == 1
+    assert words.hits("2 girls\t1 cup") == 1
+    assert words.hits("the F word, the f-word") == 2
+    assert words.hits("") == 0
+
+
+def test_unicode_lists():
+    words = WordList(["сука", "шлюха"])
+    assert words.hits("Сука! шлюхами") == 1  # inflected forms are other words
+
+
+def lists(tmp_path):
+    (tmp_path / "en").write_text("badword\nvery bad phrase\n")
+    (tmp_path / "de").write_text("schlimm\n")
+    (tmp_path / "README.md").write_text("not a list\n")
+    return str(tmp_path)
+
+
+def doc(hits, words, lang=None, word="badword"):
+    return {"text": " ".join([word] * hits + ["fine"] * (words - hits)), "lang": lang}
+
+
+def test_density_threshold_on_both_sides(tmp_path):
+    step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=lists(tmp_path)))
+    assert set(step.lists) == {"en", "de"}
+    assert step.filter(doc(5, 1000)) is None  # exactly 5 per 1,000 words is kept
+    assert step.filter(doc(6, 1000)) == "badwords"
+    assert step.filter(doc(1, 199)) == "badwords"
+    assert step.filter(doc(1, 200)) is None
+    assert step.drain_counters()["badwords:hits"] == 13
+
+
+def test_list_follows_the_document_language(tmp_path):
+    step = BadWordsFilter.from_config(
+        BadWordsConfig(lists_dir=lists(tmp_path), max_per_1000_words=0)
+    )
+    assert step.filter(doc(1, 10, lang="de")) is None  # English word, German list
+    assert step.filter(doc(1, 10, lang="de", word="schlimm")) == "badwords"
+    assert step.filter(doc(1, 10)) == "badwords"  # no lang: default English
+    assert step.filter(doc(1, 10, lang="ja")) is None
+    assert step.drain_counters()["badwords:no_list"] == 1
+    assert step.filter({"text": "", "lang": "en"}) is None
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="max_per_1000_words must be >= 0"):
+        BadWordsConfig(max_per_1000_words=-1)
+    with pytest.raises(ConfigError, match="no folder .*nope"):
+        BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path / "nope")))
+
+
+def test_shipped_and_ldnoobw_lists_load():
+    shipped = BadWordsFilter.from_config(BadWordsConfig())
+    assert {"en", "de", "es", "fr", "it", "nl", "pt", "ru"} <= set(shipped.lists)
+    full = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(shared_data("badwords"))))
+    assert full.hits("He said 2 girls 1 cup and then ASS.", "en") == 2

@@ -1,0 +1,129 @@
+import pytest
+
+from curation.filters.blocklist import (
+    BlocklistConfig,
+    BlocklistFilter,
+    normalize_host,
+    normalize_url,
+    parent_domains,
+    url_prefixes,
+)
+from curation.sample_crawl import BLOCKLIST
+from refinery.config import ConfigError
+
+from conftest import shared_data
+
+
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [
+        ("HTTP://WWW.Example.com:80/a/", "example.com/a"),
+        ("https://example.com:443/a", "example.com/a"),
+        ("https://example.com:8443/a", "example.com:8443/a"),
+        ("example.com/a/b/", "example.com/a/b"),
+        ("http://www2.example.com/", "example.com"),
+        ("http://example.com/a?x=1#frag", "example.com/a?x=1"),
+        ("http://example.com./", "example.com"),
+        ("http://example.com:bad/x", "example.com/x"),
+    ],
+)
+def test_urls_compare_equal_after_normalisation(url, normalized):
+    assert normalize_url(url) == normalized
+
+
+def test_parent_domains_and_ip_hosts():
+    assert parent_domains("a.b.example.com") == [
+        "a.b.example.com",
+        "b.example.com",
+        "example.com",
+        "com",
+    ]
+    assert parent_domains("178.128.25.172") == ["178.128.25.172"]
+    assert normalize_host("WWW.Example.COM.") == "example.com"
+
+
+def test_url_prefixes_stop_at_path_segments():
+    assert url_prefixes("h.com/a/b?q=1") == ["h.com/a/b?q=1", "h.com/a/b", "h.com/a", "h.com"]
+
+
+def lists(tmp_path, files):
+    for rel, lines in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_hosts_match_themselves_and_subdomains_but_not_lookalikes(tmp_path):
+    root = lists(tmp_path, {"adult/domains": ["# comment", "", "example.com", "WWW.Bad.test"]})
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["adult"]))
+    assert step.match("http://a.b.example.com/x", None) == "adult"
+    assert step.match("http://example.com/", "example.com") == "adult"
+    assert step.match("http://bad.test/", None) == "adult"
+    assert step.match("http://notexample.com/", None) is None
+    assert step.match("http://example.com.evil.org/", None) is None
+    assert step.filter({"url": "https://www.example.com/", "host": "www.example.com"}) == (
+        "blocklist:adult"
+    )
+    assert step.filter({"url": None, "host": None}) is None
+
+
+def test_urls_match_as_path_prefixes(tmp_path):
+    root = lists(tmp_path, {"malware/urls": ["files.example/dl/crack", "x.test/p?id=3"]})
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["malware"]))
+    assert step.match("https://www.files.example/dl/crack/setup.exe", None) == "malware"
+    assert step.match("http://FILES.example:80/dl/crack/", None) == "malware"
+    assert step.match("http://files.example/dl/cracked", None) is None
+    assert step.match("http://files.example/dl", None) is None
+    assert step.match("http://x.test/p?id=3", None) == "malware"
+    assert step.match("http://x.test/p?id=4", None) is None
+
+
+def test_first_configured_category_names_the_reason(tmp_path):
+    root = lists(tmp_path, {"adult/domains": ["both.test"], "gambling/domains": ["both.test"]})
+    config = BlocklistConfig(lists_dir=str(root), categories=["gambling", "adult"])
+    assert BlocklistFilter.from_config(config).match("http://both.test/", None) == "gambling"
+
+
+def test_plain_domain_files_and_url_words(tmp_path):
+    root = lists(tmp_path, {"adult/domains": ["a.test"], "porn.list": ["tube.example"]})
+    config = BlocklistConfig(
+        lists_dir=str(root),
+        categories=["adult"],
+        domain_files={"adult": [str(root / "porn.list")]},
+        url_words=["casino"],
+    )
+    step = BlocklistFilter.from_config(config)
+    assert step.match("http://m.tube.example/v", None) == "adult"
+    assert step.match("http://news.example/best-casino-2024", None) == "url_word"
+    assert step.match("http://news.example/casinos", None) is None
+
+
+def test_missing_lists_fail_naming_the_path(tmp_path):
+    with pytest.raises(ConfigError, match="no category folder .*nope"):
+        BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["nope"]))
+    config = BlocklistConfig(lists_dir=str(tmp_path), categories=[], domain_files={"x": ["gone"]})
+    with pytest.raises(ConfigError, match="cannot read .*gone"):
+        BlocklistFilter.from_config(config)
+    with pytest.raises(ConfigError, match="name at least one category"):
+        BlocklistConfig(categories=[])
+
+
+def test_shipped_lists_block_the_sample_crawl_hosts():
+    step = BlocklistFilter.from_config(BlocklistConfig())  # conf/blocklist from the project root
+    for category, entries in BLOCKLIST.items():
+        for domain in entries["domains"]:
+            assert step.match(f"https://sub.{domain}/page.html", None) == category
+        for url in entries["urls"]:
+            assert step.match(f"http://{url}/more", None) == category
+
+
+def test_real_ut1_lists_load_and_match():
+    root = shared_data("blocklist", "ut1")
+    step = BlocklistFilter.from_config(
+        BlocklistConfig(lists_dir=str(root), categories=["gambling", "adult", "phishing"])
+    )
+    assert len(step.domains) > 20_000
+    first = next(line for line in (root / "gambling" / "domains").read_text().splitlines() if line)
+    assert step.match(f"https://www.shop.{first}/", None) == "gambling"
+    assert step.match("https://en.wikipedia.org/wiki/Casino", None) is None

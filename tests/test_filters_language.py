@@ -1,0 +1,58 @@
+import pickle
+
+import pytest
+
+from curation.filters.language import LanguageConfig, LanguageFilter
+from refinery.config import ConfigError
+
+ENGLISH = "The committee published its annual report on the state of the river and the fish in it."
+FRENCH = "Le comité a publié son rapport annuel sur l'état de la rivière et des poissons."
+JAPANESE = "委員会は川とそこに住む魚の状態についての年次報告書を発表しました。"
+
+
+@pytest.fixture(scope="module")
+def step():
+    return LanguageFilter(LanguageConfig())
+
+
+def test_annotates_and_keeps_configured_languages(step):
+    for text, lang in ((ENGLISH, "en"), (FRENCH, "fr")):
+        doc = {"text": text}
+        assert step.filter(doc) is None
+        assert doc["lang"] == lang and 0.65 <= doc["lang_score"] <= 1.0
+
+
+def test_rejects_other_languages_but_still_annotates(step):
+    doc = {"text": JAPANESE}
+    assert step.filter(doc) == "lang"
+    assert doc["lang"] == "ja"
+
+
+def test_threshold_is_inclusive_on_both_sides():
+    lang, score = LanguageFilter(LanguageConfig()).predict(ENGLISH)
+    assert LanguageFilter(LanguageConfig(min_score=score)).filter({"text": ENGLISH}) is None
+    above = min(1.0, score + 1e-6)
+    assert LanguageFilter(LanguageConfig(min_score=above)).filter({"text": ENGLISH}) == "lang"
+
+
+def test_multi_line_empty_and_odd_text(step):
+    assert step.predict("first line\nsecond line of the English text\n")[0] == "en"
+    for text in ("", "   \n\t", "12345 67890", "😀😀😀"):
+        doc = {"text": text}
+        step.filter(doc)  # never raises; an unknown language is just rejected
+        assert isinstance(doc["lang"], str) and 0.0 <= doc["lang_score"] <= 1.0
+    assert step.filter({"text": None}) == "lang"
+
+
+def test_pickles_without_the_model(step):
+    step.predict(ENGLISH)  # loads the model
+    copy = pickle.loads(pickle.dumps(step))
+    assert copy._model is None
+    assert copy.predict(FRENCH)[0] == "fr"
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="min_score must be in"):
+        LanguageConfig(min_score=1.5)
+    with pytest.raises(ConfigError, match="no model file at .*missing.ftz"):
+        LanguageFilter(LanguageConfig(model="missing.ftz"))
