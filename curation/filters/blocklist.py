@@ -19,6 +19,7 @@ from refinery.config import ConfigError, resolve_path
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
+WWW = re.compile(r"^www\d*\.")
 
 
 @dataclass
@@ -50,7 +51,7 @@ class BlocklistConfig:
 def normalize_host(host: str) -> str:
     """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.)."""
     host = host.strip().lower().rstrip(".")
-    return re.sub(r"^www\d*\.", "", host)
+    return WWW.sub("", host, count=1) if host.startswith("www") else host
 
 
 def normalize_url(url: str) -> str:
