@@ -67,16 +67,21 @@ _VERSION_WORD = re.compile(r"\b(?:version|ver|v|release|build|firmware)\.?\s*$",
 
 # --- credit cards: ISO/IEC 7812 numbers, 13-19 digits, as printed or run together ----------
 # Groups of four (Visa, Mastercard, Discover, 13-19 digits), 4-6-5 / 4-6-4 (Amex, Diners).
+# Maestro also issues 12-digit numbers; a tenth of all 12-digit numbers pass Luhn, so those
+# count only next to a card word.
 _CARD = re.compile(
     r"(?=\d)(?<![\w-])"
     r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"
     r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5}"
-    r"|\d{13,19})"
+    r"|\d{12,19})"
     r"(?![\w-])"
 )
 # Major industry identifiers 1-6 are airlines, banking and finance; 7-9 (petroleum,
 # telecom, national) never issue payment cards, which also keeps ISBN-13s (978/979) out.
 _CARD_FIRST_DIGITS = "123456"
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex)\b", re.IGNORECASE
+)
 
 # --- US SSN: AAA-GG-SSSS; bare nine digits only next to an SSN word -------------------------
 _SSN = re.compile(
@@ -86,14 +91,16 @@ _SSN = re.compile(
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|ssns|social security)\b", re.IGNORECASE)
 
 # --- phone numbers ---------------------------------------------------------------------------
-# An optional international prefix (+CC or 00CC), an optional area code in parentheses
-# ("(0)" trunk digit, "(08)", "(602)", "(0161)"; not a 4-digit year), digit groups joined by
-# one consistent separator, and an optional extension. The look-aheads skip what cannot
-# start a number, and numbers with fewer than six digits, before the regex does any work.
+# An optional international prefix (+CC, or 00CC and a separator so that a run of digits
+# starting with 00 is no prefix; country codes never start with 0), an optional area code
+# in parentheses ("(0)" trunk digit, "(08)", "(602)", "(0161)"; not a 4-digit year), digit
+# groups joined by one consistent separator, and an optional extension. The look-aheads
+# skip what cannot start a number, and numbers with fewer than six digits, before the regex
+# does any work.
 _PHONE = re.compile(
     r"(?=[\d+(])(?<![\w+/.-])"
     r"(?=(?:[+(). -]*\d){6})"
-    r"(?P<intl>(?:\+|00)\d{1,3}[-. ]?)?"
+    r"(?P<intl>\+[1-9]\d{0,2}[-. ]?|00[1-9]\d{0,2}[-. ])?"
     r"(?P<area>\(0?\d{1,3}\)[-. ]?)?"
     r"(?P<body>\d{1,12}(?:(?P<sep>[-. ])\d{1,12}(?:(?P=sep)\d{1,12})*)?)"
     r"(?P<ext>[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?"
@@ -163,7 +170,7 @@ def _cards(text: str) -> list[PIISpan]:
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m[0])
         if (
-            13 <= len(digits) <= 19
+            (len(digits) >= 13 or _has_context(_CARD_CONTEXT, text, m.start(), m.end()))
             and digits[0] in _CARD_FIRST_DIGITS
             and len(set(digits)) > 1
             and luhn_valid(digits)
