@@ -12,11 +12,12 @@ more specific type wins (`PII_TYPES` order), then the earlier, then the longer s
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import pyarrow as pa
 
@@ -24,7 +25,8 @@ from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError
 
 # Most specific first: overlaps are resolved in this order.
-PII_TYPES = ("EMAIL", "IP", "CREDIT_CARD", "SSN", "PHONE")
+PIIType = Literal["EMAIL", "IP", "CREDIT_CARD", "SSN", "PHONE"]
+PII_TYPES: tuple[str, ...] = get_args(PIIType)
 
 
 class PIISpan(NamedTuple):
@@ -70,7 +72,7 @@ _VERSION_WORD = re.compile(r"\b(?:version|ver|v|release|build|firmware)\.?\s*$",
 # Maestro also issues 12-digit numbers; a tenth of all 12-digit numbers pass Luhn, so those
 # count only next to a card word.
 _CARD = re.compile(
-    r"(?=\d)(?<![\w-])"
+    r"(?=\d)(?<![\w+-])"
     r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"
     r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5}"
     r"|\d{12,19})"
@@ -130,11 +132,13 @@ def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
         candidates.extend(_FINDERS[kind](text))
     priority = {kind: i for i, kind in enumerate(PII_TYPES)}
     candidates.sort(key=lambda s: (priority[s.kind], s.start, s.start - s.end))
-    taken: list[PIISpan] = []
+    taken: list[PIISpan] = []  # disjoint, so sorted by start and by end alike
     for span in candidates:
-        if not any(span.start < t.end and t.start < span.end for t in taken):
-            taken.append(span)
-    return sorted(taken)
+        i = bisect.bisect_left(taken, span)
+        if (i and taken[i - 1].end > span.start) or (i < len(taken) and taken[i].start < span.end):
+            continue
+        taken.insert(i, span)
+    return taken
 
 
 def redact(text: str, kinds: tuple[str, ...] = PII_TYPES) -> tuple[str, dict[str, int]]:
@@ -299,13 +303,15 @@ def _has_context(words: re.Pattern[str], text: str, start: int, end: int) -> boo
 @dataclass
 class PIIConfig:
     # PII types to redact (all by default); the others stay in the text.
-    types: list[str] = field(default_factory=lambda: list(PII_TYPES))
+    types: list[PIIType] = field(default_factory=lambda: list(PII_TYPES))
     # A document with more hits than this is rejected as `pii_density` instead of redacted:
     # Dolma (Soldaini et al., 2024) masks PII in documents with at most 5 spans and removes
     # the rest, as such pages are mostly directories, contact lists and leaked dumps.
     max_hits: int = 5
 
     def __post_init__(self) -> None:
+        if not self.types:
+            raise ConfigError("pii.types must name at least one type (or leave out the pii step)")
         unknown = sorted(set(self.types) - set(PII_TYPES))
         if unknown:
             raise ConfigError(f"pii.types: unknown type(s) {unknown}, known: {list(PII_TYPES)}")

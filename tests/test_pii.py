@@ -129,6 +129,19 @@ def test_overlaps_go_to_the_more_specific_type():
     assert found("id 123-45-6789") == [("SSN", "123-45-6789")]
 
 
+def test_an_international_number_is_no_card_even_when_it_passes_luhn():
+    number = "+4930123456786"
+    assert luhn_valid(number[1:])
+    assert found(f"Call {number}") == [("PHONE", number)]
+
+
+def test_a_document_full_of_pii_is_redacted_whole():
+    text = "\n".join(f"user{i}@example.com 10.0.{i // 256}.{i % 256}" for i in range(20_000))
+    redacted, counts = redact(text)
+    assert counts == {"EMAIL": 20_000, "IP": 20_000}
+    assert set(redacted.split("\n")) == {"<EMAIL> <IP>"}
+
+
 def test_only_the_requested_types_are_redacted():
     text = "jane@example.com 10.0.0.1"
     assert redact(text, ("IP",)) == ("jane@example.com <IP>", {"IP": 1})
@@ -159,7 +172,7 @@ def test_very_long_lines_finish_and_still_find_pii(line):
     assert redacted.endswith(" write to <EMAIL>")
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="0123456789@:", codec="utf-8")))
+@given(st.text(alphabet=st.characters(exclude_characters="0123456789@:", codec="utf-8")))
 def test_text_without_digits_at_signs_or_colons_is_unchanged(text):
     if any(c.isdigit() for c in text):  # other scripts' digits are digits too
         return
@@ -229,5 +242,9 @@ def test_config_is_validated():
     assert from_dict(PIIConfig, {}).types == list(PII_TYPES)
     with pytest.raises(ConfigError, match="unknown type"):
         PIIConfig(types=["EMAIL", "FAX"])
+    with pytest.raises(ConfigError, match="at least one"):
+        PIIConfig(types=[])
+    with pytest.raises(ConfigError, match="FAX"):
+        from_dict(PIIConfig, {"types": ["FAX"]})
     with pytest.raises(ConfigError, match="max_hits"):
         PIIConfig(max_hits=-1)
