@@ -27,6 +27,7 @@ from refinery.config import ConfigError
 # Most specific first: overlaps are resolved in this order.
 PIIType = Literal["EMAIL", "IP", "CREDIT_CARD", "SSN", "PHONE"]
 PII_TYPES: tuple[str, ...] = get_args(PIIType)
+_PRIORITY = {kind: i for i, kind in enumerate(PII_TYPES)}
 
 
 class PIISpan(NamedTuple):
@@ -130,8 +131,7 @@ def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
     candidates: list[PIISpan] = []
     for kind in kinds:
         candidates.extend(_FINDERS[kind](text))
-    priority = {kind: i for i, kind in enumerate(PII_TYPES)}
-    candidates.sort(key=lambda s: (priority[s.kind], s.start, s.start - s.end))
+    candidates.sort(key=lambda s: (_PRIORITY[s.kind], s.start, s.start - s.end))
     taken: list[PIISpan] = []  # disjoint, so sorted by start and by end alike
     for span in candidates:
         i = bisect.bisect_left(taken, span)
@@ -142,7 +142,7 @@ def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
 
 
 def redact(text: str, kinds: tuple[str, ...] = PII_TYPES) -> tuple[str, dict[str, int]]:
-    """`text` with each PII span replaced by `<TYPE>`, and the number of spans per type."""
+    """`text` with each PII span replaced by `<TYPE>`, and the number of spans per type found."""
     spans = find_pii(text, kinds)
     if not spans:
         return text, {}
