@@ -259,6 +259,10 @@ def _national_grouping(groups: list[str], sep: str | None, n_digits: int) -> boo
     if lengths == [3, 2, 4] and sep == "-":  # the SSN shape; an invalid SSN is no phone
         return False
     if len(groups) >= 3 and n_digits >= 8 and 2 <= lengths[0] <= 5:
+        # Space-separated numbers are also how lists, scores and lottery draws are written:
+        # alone, only the trunk-0 national form (01 23 45 67 89) or NANP 555 123 4567 count.
+        if sep == " " and groups[0][0] != "0" and lengths[-3:] != [3, 3, 4]:
+            return False
         return max(lengths[1:]) <= 4 and min(lengths[1:]) >= 2
     if groups[0] == "1" and lengths[1:] == [3, 3, 4]:  # NANP with its trunk digit
         return True

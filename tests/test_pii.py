@@ -50,6 +50,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("PHONE", "(0161) 496 0000"),
         ("PHONE", "555-123-4567"),
         ("PHONE", "555.123.4567"),
+        ("PHONE", "555 123 4567"),
         ("PHONE", "1-800-555-0199"),
         ("PHONE", "555-0199"),
         ("PHONE", "555-123-4567 x 89"),
@@ -85,6 +86,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "Coordinates 51.5074, -0.1278 and 3.14159265358979.",
         "MAC 00:1A:2B:3C:4D:5E and std::vector<int>.",
         "He scored 61 51 81 in three rounds.",  # short groups without a phone word
+        "Winning numbers 12 34 56 78 90; items 100 200 300 400.",
         "Suite 541 6343 Main Street",  # unit number, street number
         "name@localhost and @handle and a@b",  # no e-mail without a dotted domain
         "",
@@ -101,6 +103,8 @@ def test_short_phone_shapes_need_a_phone_word():
     assert found("Mobile: 2813882583") == [("PHONE", "2813882583")]
     assert found("Ticket 2813882583") == []
     assert found("Berlin: 030 12345678") == []
+    assert found("Oslo 22 49 83 17") == []
+    assert found("Oslo tel 22 49 83 17") == [("PHONE", "22 49 83 17")]
     assert found("Berlin office: 030 12345678") == [("PHONE", "030 12345678")]
 
 
