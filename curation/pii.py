@@ -121,7 +121,9 @@ _PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 # A number right after an address unit word is a unit or box number ("Suite 541 6343 ...").
-_ADDRESS_UNIT = re.compile(r"\b(?:apt|apartment|suite|ste|unit|box|room|floor)\.?\s*$", re.I)
+_ADDRESS_UNIT = re.compile(
+    r"\b(?:apt|apartment|suite|ste|unit|box|room|floor)\.?\s*$", re.IGNORECASE
+)
 # How far around a candidate a context word may sit (characters before, after).
 _CONTEXT_WINDOW = (40, 20)
 
@@ -243,8 +245,8 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         return False
     if _national_grouping(groups, m["sep"], n_digits):
         return True
-    # Two groups, short grouped numbers and bare runs are also how counts, codes and ids
-    # are written: phones only next to a phone word.
+    # Two groups, short or space-separated groups and bare runs are also how counts, codes
+    # and ids are written: phones only next to a phone word.
     weak = (
         (len(groups) == 2 and min(lengths) >= 2 and n_digits >= 7)
         or (len(groups) >= 3 and min(lengths) >= 2)
