@@ -1,0 +1,344 @@
+"""PII redaction: e-mail, IP, phone, credit-card and US SSN spans become typed placeholders.
+
+Each type is a precompiled regex that finds candidates plus a structural check that a regex
+cannot express (Luhn, SSN number ranges, the grouping of a phone number, dates that look
+like phone numbers). Patterns follow the formats' own rules rather than any data set:
+RFC 5322 dot-atoms for e-mail, RFC 4291 text forms for IPv6, ISO/IEC 7812 for card numbers,
+the SSA's allocation rules for SSNs and ITU-T E.164 / national groupings for phones.
+Phone shapes that ordinary numbers also take (two groups, a bare run of digits) count only
+next to a phone word (Presidio's context enhancement). Where two candidates overlap, the
+more specific type wins (`PII_TYPES` order), then the earlier, then the longer span.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, get_args
+
+import pyarrow as pa
+
+from curation.filters.base import Document, DocumentFilter
+from refinery.config import ConfigError
+
+# Most specific first: overlaps are resolved in this order.
+PIIType = Literal["EMAIL", "IP", "CREDIT_CARD", "SSN", "PHONE"]
+PII_TYPES: tuple[str, ...] = get_args(PIIType)
+_PRIORITY = {kind: i for i, kind in enumerate(PII_TYPES)}
+
+
+class PIISpan(NamedTuple):
+    start: int
+    end: int
+    kind: str
+
+
+# --- e-mail: RFC 5322 dot-atom local part @ LDH domain labels, letters-only TLD ------------
+# Unicode word characters are allowed (RFC 6531 internationalised addresses); the rarely
+# used quoted local parts and the atext symbols other than % + - _ are not.
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])"
+    r"[\w%+-]+(?:\.[\w%+-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
+    r"(?![\w-])"
+)
+
+# --- IP addresses ---------------------------------------------------------------------------
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H = r"[0-9A-Fa-f]{1,4}"
+# RFC 4291 §2.2: the full form, every position of the `::` compression, and IPv4 tails.
+_IPV6 = "|".join(
+    [
+        rf"(?:{_H}:){{6}}{_IPV4}",
+        rf"(?:{_H}:){{1,5}}:(?:{_H}:){{0,4}}{_IPV4}",
+        rf"::(?:{_H}:){{0,5}}{_IPV4}",
+        rf"(?:{_H}:){{7}}{_H}",
+        *(rf"(?:{_H}:){{{k}}}(?::{_H}){{1,{7 - k}}}" for k in range(6, 0, -1)),
+        rf"(?:{_H}:){{1,7}}:",
+        rf"::{_H}(?::{_H}){{0,6}}",
+    ]
+)
+# The leading look-ahead (a colon, or 1-4 hex digits and a separator) lets the scan skip
+# ordinary words before trying the alternatives.
+_IP = re.compile(rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])(?<![\w.:])(?:{_IPV6}|{_IPV4})(?![\w:]|\.\d)")
+# A dotted number after one of these words is a version, not an address (1.2.3.4 releases).
+_VERSION_WORD = re.compile(r"\b(?:version|ver|v|release|build|firmware)\.?\s*$", re.IGNORECASE)
+
+# --- credit cards: ISO/IEC 7812 numbers, 13-19 digits, as printed or run together ----------
+# Groups of four (Visa, Mastercard, Discover, 13-19 digits), 4-6-5 / 4-6-4 (Amex, Diners).
+# Maestro also issues 12-digit numbers; a tenth of all 12-digit numbers pass Luhn, so those
+# count only next to a card word.
+_CARD = re.compile(
+    r"(?=\d)(?<![\w+-])"
+    r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"
+    r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5}"
+    r"|\d{12,19})"
+    r"(?![\w-])"
+)
+# Major industry identifiers 1-6 are airlines, banking and finance; 7-9 (petroleum,
+# telecom, national) never issue payment cards, which also keeps ISBN-13s (978/979) out.
+_CARD_FIRST_DIGITS = "123456"
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex)\b", re.IGNORECASE
+)
+
+# --- US SSN: AAA-GG-SSSS; bare nine digits only next to an SSN word -------------------------
+_SSN = re.compile(
+    r"(?=\d)(?<![\w-])(?P<area>\d{3})(?P<sep>[- ]?)(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})"
+    r"(?![\w]|-\d)"
+)
+_SSN_CONTEXT = re.compile(r"\b(?:ssn|ssns|social security)\b", re.IGNORECASE)
+
+# --- phone numbers ---------------------------------------------------------------------------
+# An optional international prefix (+CC, or 00CC and a separator so that a run of digits
+# starting with 00 is no prefix; country codes never start with 0), an optional area code
+# in parentheses ("(0)" trunk digit, "(08)", "(602)", "(0161)"; not a 4-digit year), digit
+# groups joined by one consistent separator, and an optional extension. The look-aheads
+# skip what cannot start a number, and numbers with fewer than six digits, before the regex
+# does any work.
+_PHONE = re.compile(
+    r"(?=[\d+(])(?<![\w+/.-])"
+    r"(?=(?:[+(). -]*\d){6})"
+    r"(?P<intl>\+[1-9]\d{0,2}[-. ]?|00[1-9]\d{0,2}[-. ])?"
+    r"(?P<area>\(0?\d{1,3}\)[-. ]?)?"
+    r"(?P<body>\d{1,12}(?:(?P<sep>[-. ])\d{1,12}(?:(?P=sep)\d{1,12})*)?)"
+    r"(?P<ext>[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?"
+    r"(?![\w@]|[-.]\d)",
+    re.IGNORECASE,
+)
+# ITU-T E.164: at most 15 digits with the country code. Six is the shortest subscriber
+# number (Greenland, the Faroes); such short ones need context anyway.
+_PHONE_DIGITS = (6, 15)
+# Presidio's PhoneRecognizer context words (without the over-general "number"), plus the
+# labels of contact blocks.
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:phone|telephone|tel|cell|cellphone|mobile|call|called|calling|fax|dial|sms|"
+    r"whatsapp|contact|reach|office|hotline)\b",
+    re.IGNORECASE,
+)
+# A number right after an address unit word is a unit or box number ("Suite 541 6343 ...").
+_ADDRESS_UNIT = re.compile(
+    r"\b(?:apt|apartment|suite|ste|unit|box|room|floor)\.?\s*$", re.IGNORECASE
+)
+# How far around a candidate a context word may sit (characters before, after).
+_CONTEXT_WINDOW = (40, 20)
+
+
+def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
+    """Non-overlapping PII spans of the given types, in text order."""
+    candidates: list[PIISpan] = []
+    for kind in kinds:
+        candidates.extend(_FINDERS[kind](text))
+    candidates.sort(key=lambda s: (_PRIORITY[s.kind], s.start, s.start - s.end))
+    taken: list[PIISpan] = []  # disjoint, so sorted by start and by end alike
+    for span in candidates:
+        i = bisect.bisect_left(taken, span)
+        if (i and taken[i - 1].end > span.start) or (i < len(taken) and taken[i].start < span.end):
+            continue
+        taken.insert(i, span)
+    return taken
+
+
+def redact(text: str, kinds: tuple[str, ...] = PII_TYPES) -> tuple[str, dict[str, int]]:
+    """`text` with each PII span replaced by `<TYPE>`, and the number of spans per type found."""
+    spans = find_pii(text, kinds)
+    if not spans:
+        return text, {}
+    pieces, last = [], 0
+    for span in spans:
+        pieces += [text[last : span.start], f"<{span.kind}>"]
+        last = span.end
+    pieces.append(text[last:])
+    return "".join(pieces), dict(Counter(span.kind for span in spans))
+
+
+def _emails(text: str) -> list[PIISpan]:
+    if "@" not in text:
+        return []
+    return [PIISpan(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
+
+
+def _ips(text: str) -> list[PIISpan]:
+    return [
+        PIISpan(m.start(), m.end(), "IP")
+        for m in _IP.finditer(text)
+        if not _after_version_word(text, m.start())
+        and (":" not in m[0] or any(c.isdigit() for c in m[0]))  # `dead::beef` is a word
+    ]
+
+
+def _cards(text: str) -> list[PIISpan]:
+    spans = []
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m[0])
+        if (
+            (len(digits) >= 13 or _has_context(_CARD_CONTEXT, text, m.start(), m.end()))
+            and digits[0] in _CARD_FIRST_DIGITS
+            and len(set(digits)) > 1
+            and luhn_valid(digits)
+        ):
+            spans.append(PIISpan(m.start(), m.end(), "CREDIT_CARD"))
+    return spans
+
+
+def _ssns(text: str) -> list[PIISpan]:
+    return [
+        PIISpan(m.start(), m.end(), "SSN")
+        for m in _SSN.finditer(text)
+        if ssn_valid(m["area"], m["group"], m["serial"])
+        and (m["sep"] or _has_context(_SSN_CONTEXT, text, m.start(), m.end()))
+    ]
+
+
+def _phones(text: str) -> list[PIISpan]:
+    return [
+        PIISpan(m.start(), m.end(), "PHONE") for m in _PHONE.finditer(text) if _is_phone(m, text)
+    ]
+
+
+_FINDERS = {"EMAIL": _emails, "IP": _ips, "CREDIT_CARD": _cards, "SSN": _ssns, "PHONE": _phones}
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn mod-10 checksum of ISO/IEC 7812 card numbers."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        d = int(char)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    """SSA rules: area never 000, 666 or 9xx (ITINs); group never 00; serial never 0000."""
+    return (
+        area not in ("000", "666")
+        and not area.startswith("9")
+        and group != "00"
+        and serial != "0000"
+    )
+
+
+def _is_phone(m: re.Match[str], text: str) -> bool:
+    groups = m["body"].split(m["sep"]) if m["sep"] else [m["body"]]
+    lengths = [len(g) for g in groups]
+    n_digits = sum(c.isdigit() for c in (m["intl"] or "") + (m["area"] or "") + m["body"])
+    if not _PHONE_DIGITS[0] <= n_digits <= _PHONE_DIGITS[1] or _after_currency(text, m.start()):
+        return False
+    if m["sep"] == "." and _after_version_word(text, m.start()):
+        return False
+    if m["intl"] or m["area"]:
+        # "+46 (0)8 928 571 38": after a prefix the first group may be a single digit.
+        return n_digits >= 8 and min(lengths[1:], default=2) >= 2
+    if m["ext"]:
+        return n_digits >= 7
+    if (
+        _looks_like_date(groups)
+        or _looks_like_thousands(groups, m["sep"])
+        or _ADDRESS_UNIT.search(text, max(0, m.start() - 12), m.start())
+    ):
+        return False
+    if _national_grouping(groups, m["sep"], n_digits):
+        return True
+    # Two groups, short or space-separated groups and bare runs are also how counts, codes
+    # and ids are written: phones only next to a phone word.
+    weak = (
+        (len(groups) == 2 and min(lengths) >= 2 and n_digits >= 7)
+        or (len(groups) >= 3 and min(lengths) >= 2)
+        or (len(groups) == 1 and 7 <= n_digits <= 11)
+    )
+    return weak and _has_context(_PHONE_CONTEXT, text, m.start(), m.end())
+
+
+def _national_grouping(groups: list[str], sep: str | None, n_digits: int) -> bool:
+    """Shapes that are phone numbers on their own (0490 75 40 81, 1-800-555-0199, 555-0199)."""
+    lengths = [len(g) for g in groups]
+    if lengths == [3, 2, 4] and sep == "-":  # the SSN shape; an invalid SSN is no phone
+        return False
+    if len(groups) >= 3 and n_digits >= 8 and 2 <= lengths[0] <= 5:
+        # Space-separated numbers are also how lists, scores and lottery draws are written:
+        # alone, only the trunk-0 national form (01 23 45 67 89) or NANP 555 123 4567 count.
+        if sep == " " and groups[0][0] != "0" and lengths[-3:] != [3, 3, 4]:
+            return False
+        return max(lengths[1:]) <= 4 and min(lengths[1:]) >= 2
+    if groups[0] == "1" and lengths[1:] == [3, 3, 4]:  # NANP with its trunk digit
+        return True
+    # NANP local number NXX-XXXX: the exchange never starts with 0 or 1.
+    return lengths == [3, 4] and groups[0][0] not in "01"
+
+
+def _looks_like_date(groups: list[str]) -> bool:
+    """YYYY-MM-DD, DD.MM.YYYY or MM DD YYYY with a plausible year, month and day."""
+    if [len(g) for g in groups] == [4, 2, 2]:
+        year, parts = groups[0], groups[1:]
+    elif [len(g) for g in groups] == [2, 2, 4]:
+        year, parts = groups[2], groups[:2]
+    else:
+        return False
+    a, b = (int(p) for p in parts)
+    plausible = (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)
+    return year[0] in "12" and plausible
+
+
+def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:
+    """12.345.678 (a European-style amount): dot-grouped threes are numbers, not phones."""
+    return sep == "." and len(groups) >= 2 and all(len(g) == 3 for g in groups[1:])
+
+
+def _after_version_word(text: str, start: int) -> bool:
+    return bool(_VERSION_WORD.search(text, max(0, start - 12), start))
+
+
+def _after_currency(text: str, start: int) -> bool:
+    before = text[max(0, start - 2) : start].rstrip()
+    return bool(before) and unicodedata.category(before[-1]) == "Sc"
+
+
+def _has_context(words: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    before, after = _CONTEXT_WINDOW
+    return bool(
+        words.search(text, max(0, start - before), start) or words.search(text, end, end + after)
+    )
+
+
+@dataclass
+class PIIConfig:
+    # PII types to redact (all by default); the others stay in the text.
+    types: list[PIIType] = field(default_factory=lambda: list(PII_TYPES))
+    # A document with more hits than this is rejected as `pii_density` instead of redacted:
+    # Dolma (Soldaini et al., 2024) masks PII in documents with at most 5 spans and removes
+    # the rest, as such pages are mostly directories, contact lists and leaked dumps.
+    max_hits: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.types:
+            raise ConfigError("pii.types must name at least one type (or leave out the pii step)")
+        unknown = sorted(set(self.types) - set(PII_TYPES))
+        if unknown:
+            raise ConfigError(f"pii.types: unknown type(s) {unknown}, known: {list(PII_TYPES)}")
+        if self.max_hits < 0:
+            raise ConfigError(f"pii.max_hits must be >= 0, got {self.max_hits}")
+
+
+class PIIFilter(DocumentFilter):
+    """Redacts PII in place, records `pii_count`, rejects PII-dense documents."""
+
+    name = "pii"
+    adds = {"pii_count": pa.int32()}
+
+    def __init__(self, config: PIIConfig | None = None) -> None:
+        self.config = config or PIIConfig()
+        self.kinds = tuple(kind for kind in PII_TYPES if kind in self.config.types)
+
+    def filter(self, doc: Document) -> str | None:
+        # Rejected rows are written out too, so they are redacted as well.
+        doc["text"], counts = redact(doc["text"], self.kinds)
+        doc["pii_count"] = sum(counts.values())
+        for kind, n in counts.items():
+            self.count(f"pii:{kind}", n)
+        return "pii_density" if doc["pii_count"] > self.config.max_hits else None

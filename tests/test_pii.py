@@ -1,0 +1,254 @@
+"""PII redaction: each type found in its usual spellings, and left alone in look-alikes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curation.pii import PII_TYPES, PIIConfig, PIIFilter, find_pii, luhn_valid, redact, ssn_valid
+from refinery.config import ConfigError, from_dict
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(span.kind, text[span.start : span.end]) for span in find_pii(text)]
+
+
+@pytest.mark.parametrize(
+    "kind, value",
+    [
+        ("EMAIL", "jane.doe@example.com"),
+        ("EMAIL", "J.Doe+news@mail.example.co.uk"),
+        ("EMAIL", "obrien_99@sub-domain.example.org"),
+        ("EMAIL", "müller@bücher.de"),
+        ("IP", "192.168.0.1"),
+        ("IP", "8.8.8.8"),
+        ("IP", "255.255.255.255"),
+        ("IP", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+        ("IP", "2001:db8::ff00:42:8329"),
+        ("IP", "fe80::1"),
+        ("IP", "::1"),
+        ("IP", "::ffff:192.0.2.128"),
+        ("IP", "2001:db8:1:2:3:4::"),
+        ("CREDIT_CARD", "4111 1111 1111 1111"),
+        ("CREDIT_CARD", "4111-1111-1111-1111"),
+        ("CREDIT_CARD", "4111111111111111"),
+        ("CREDIT_CARD", "3782 822463 10005"),  # Amex 4-6-5
+        ("CREDIT_CARD", "30569309025904"),  # Diners, 14 digits
+        ("CREDIT_CARD", "4222222222222"),  # Visa, 13 digits
+        ("CREDIT_CARD", "6011 0009 9013 9424"),
+        ("SSN", "123-45-6789"),
+        ("SSN", "078 05 1120"),
+        ("PHONE", "+1 (555) 123-4567"),
+        ("PHONE", "+1-984-182-0190"),
+        ("PHONE", "+44 20 7946 0958"),
+        ("PHONE", "+46 (0)8 928 571 38"),
+        ("PHONE", "+447700900123"),
+        ("PHONE", "0044 20 7946 0958"),
+        ("PHONE", "(555) 123-4567"),
+        ("PHONE", "(0161) 496 0000"),
+        ("PHONE", "555-123-4567"),
+        ("PHONE", "555.123.4567"),
+        ("PHONE", "555 123 4567"),
+        ("PHONE", "1-800-555-0199"),
+        ("PHONE", "555-0199"),
+        ("PHONE", "555-123-4567 x 89"),
+        ("PHONE", "555-123-4567ext.89"),
+        ("PHONE", "0490 75 40 81"),  # Belgian mobile
+        ("PHONE", "01 23 45 67 89"),  # French
+        ("PHONE", "02.27.96.63.08"),
+    ],
+)
+def test_finds_each_type_in_its_usual_spellings(kind, value):
+    assert found(f"Contact: {value}, thanks.") == [(kind, value)]
+    assert found(value) == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Upgrade to 1.2.3.4.5 today.",  # version numbers
+        "Fixed in version 1.2.3.4 and v10.0.0.1.",
+        "Released 2.10.15, then 10.15.20.",
+        "On 2023-01-15 and 15.01.2023 and 01/15/2023 and 15 01 2023.",  # dates
+        "The meeting is at 12:30:45 on 2019-12-31T23:59:59Z.",
+        "It costs $1,299.99, or €12.345.678, or £ 555 1234.",  # prices
+        "Revenue was 1 234 567 dollars and 12,345,678 euros.",
+        "ISBN 978-0-19-852663-6 and ISBN 0-19-852663-6.",  # ISBNs
+        "ISBN 9780198526636 and 9791034567897.",
+        "Order #112-3456789-1234567 shipped; order id 2023-000123.",  # order ids
+        "Invoice INV-20231115-0042, ticket 98765432.",
+        "Card 4111 1111 1111 1112 fails its checksum.",  # Luhn-invalid
+        "Serial 0000000000000 and 1111 1111 1111 1111.",
+        "SSN-like 000-12-3456, 666-12-3456, 912-34-5678, 123-00-4567, 123-45-0000.",
+        "Between 1990 2000 and 2010 people came; 1998-2017 was the era.",
+        "Coordinates 51.5074, -0.1278 and 3.14159265358979.",
+        "MAC 00:1A:2B:3C:4D:5E and std::vector<int>.",
+        "He scored 61 51 81 in three rounds.",  # short groups without a phone word
+        "Winning numbers 12 34 56 78 90; items 100 200 300 400.",
+        "Suite 541 6343 Main Street",  # unit number, street number
+        "name@localhost and @handle and a@b",  # no e-mail without a dotted domain
+        "",
+    ],
+)
+def test_leaves_look_alikes_alone(text):
+    assert redact(text) == (text, {})
+
+
+def test_short_phone_shapes_need_a_phone_word():
+    assert found("Scores were 99 668472 and 61 51 81") == []
+    assert found("Tel. 96 228011") == [("PHONE", "96 228011")]
+    assert found("61 51 81 office") == [("PHONE", "61 51 81")]
+    assert found("Mobile: 2813882583") == [("PHONE", "2813882583")]
+    assert found("Ticket 2813882583") == []
+    assert found("Berlin: 030 12345678") == []
+    assert found("Oslo 22 49 83 17") == []
+    assert found("Oslo tel 22 49 83 17") == [("PHONE", "22 49 83 17")]
+    assert found("Berlin office: 030 12345678") == [("PHONE", "030 12345678")]
+
+
+def test_bare_ssn_and_twelve_digit_card_need_their_word():
+    assert found("SSN 123456789") == [("SSN", "123456789")]
+    assert found("Ticket 123456789") == []
+    assert found("card 501864667909") == [("CREDIT_CARD", "501864667909")]
+    assert found("order 501864667909") == []
+
+
+def test_redact_replaces_spans_with_typed_placeholders_and_counts_them():
+    text = (
+        "Mail jane@example.com or bob@example.org, call +1 555 123 4567, "
+        "server 10.0.0.1, card 4111 1111 1111 1111, SSN 123-45-6789."
+    )
+    assert redact(text) == (
+        "Mail <EMAIL> or <EMAIL>, call <PHONE>, server <IP>, card <CREDIT_CARD>, SSN <SSN>.",
+        {"EMAIL": 2, "PHONE": 1, "IP": 1, "CREDIT_CARD": 1, "SSN": 1},
+    )
+
+
+def test_overlaps_go_to_the_more_specific_type():
+    # Each is also phone-shaped; the e-mail, the address and the SSN win.
+    assert found("5551234567@txt.example.com") == [("EMAIL", "5551234567@txt.example.com")]
+    assert found("host 192.168.100.200 up") == [("IP", "192.168.100.200")]
+    assert found("id 123-45-6789") == [("SSN", "123-45-6789")]
+
+
+def test_an_international_number_is_no_card_even_when_it_passes_luhn():
+    number = "+4930123456786"
+    assert luhn_valid(number[1:])
+    assert found(f"Call {number}") == [("PHONE", number)]
+
+
+def test_a_document_full_of_pii_is_redacted_whole():
+    text = "\n".join(f"user{i}@example.com 10.0.{i // 256}.{i % 256}" for i in range(20_000))
+    redacted, counts = redact(text)
+    assert counts == {"EMAIL": 20_000, "IP": 20_000}
+    assert set(redacted.split("\n")) == {"<EMAIL> <IP>"}
+
+
+def test_only_the_requested_types_are_redacted():
+    text = "jane@example.com 10.0.0.1"
+    assert redact(text, ("IP",)) == ("jane@example.com <IP>", {"IP": 1})
+
+
+def test_unicode_text_keeps_offsets_and_surroundings():
+    text = "联系 ☎ +49 30 1234567 或 邮件 jürgen.groß@example.de 🙂 ünïcödé"
+    assert redact(text) == ("联系 ☎ <PHONE> 或 邮件 <EMAIL> 🙂 ünïcödé", {"PHONE": 1, "EMAIL": 1})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1 " * 200_000,
+        "1.2." * 100_000,
+        "1-" * 200_000,
+        "a@" * 200_000,
+        "1:" * 200_000,
+        "a." * 200_000 + "@",
+        "x@" + "a." * 200_000 + "a",
+        "9" * 400_000,
+    ],
+)
+def test_very_long_lines_finish_and_still_find_pii(line):
+    text = line + " write to jane@example.com"
+    redacted, counts = redact(text)
+    assert counts == {"EMAIL": 1}
+    assert redacted.endswith(" write to <EMAIL>")
+
+
+@given(st.text(alphabet=st.characters(exclude_characters="0123456789@:", codec="utf-8")))
+def test_text_without_digits_at_signs_or_colons_is_unchanged(text):
+    if any(c.isdigit() for c in text):  # other scripts' digits are digits too
+        return
+    assert redact(text) == (text, {})
+
+
+@given(st.lists(st.integers(0, 9), min_size=11, max_size=17))
+def test_every_luhn_completed_number_is_a_card(body):
+    digits = "4" + "".join(map(str, body))
+    check = next(d for d in "0123456789" if luhn_valid(digits + d))
+    number = digits + check
+    assert found(f"paid with {number} yesterday") == [("CREDIT_CARD", number)]
+
+
+def test_luhn_and_ssn_rules():
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710")
+    assert ssn_valid("123", "45", "6789")
+    assert not any(
+        ssn_valid(*parts)
+        for parts in [
+            ("000", "45", "6789"),
+            ("666", "45", "6789"),
+            ("900", "45", "6789"),
+            ("123", "00", "6789"),
+            ("123", "45", "0000"),
+        ]
+    )
+
+
+def test_filter_redacts_counts_and_keeps_a_sparse_document():
+    step = PIIFilter(PIIConfig())
+    doc = {"id": "a", "text": "Write to jane@example.com or call 555-123-4567."}
+    assert step.filter(doc) is None
+    assert doc["text"] == "Write to <EMAIL> or call <PHONE>."
+    assert doc["pii_count"] == 2
+    assert step.drain_counters() == {"pii:EMAIL": 1, "pii:PHONE": 1}
+    assert step.name == "pii" and step.adds == {"pii_count": pa.int32()}
+
+
+def test_filter_rejects_a_dense_document_but_still_redacts_it():
+    emails = " ".join(f"user{i}@example.com" for i in range(6))
+    doc = {"id": "b", "text": f"Staff: {emails}"}
+    step = PIIFilter(PIIConfig(max_hits=5))
+    assert step.filter(doc) == "pii_density"
+    assert "@" not in doc["text"] and doc["pii_count"] == 6
+    assert step.drain_counters() == {"pii:EMAIL": 6}
+    doc = {"id": "c", "text": " ".join(f"user{i}@example.com" for i in range(5))}
+    assert step.filter(doc) is None
+
+
+def test_filter_without_pii_sets_a_zero_count_and_no_counters():
+    step = PIIFilter(PIIConfig(max_hits=0))
+    doc = {"id": "d", "text": "Nothing personal here."}
+    assert step.filter(doc) is None
+    assert doc == {"id": "d", "text": "Nothing personal here.", "pii_count": 0}
+    assert step.drain_counters() == {}
+
+
+def test_filter_redacts_only_configured_types():
+    step = PIIFilter(PIIConfig(types=["EMAIL"]))
+    doc = {"id": "e", "text": "jane@example.com 10.0.0.1"}
+    assert step.filter(doc) is None
+    assert doc["text"] == "<EMAIL> 10.0.0.1" and doc["pii_count"] == 1
+
+
+def test_config_is_validated():
+    assert from_dict(PIIConfig, {}).types == list(PII_TYPES)
+    with pytest.raises(ConfigError, match="unknown type"):
+        PIIConfig(types=["EMAIL", "FAX"])
+    with pytest.raises(ConfigError, match="at least one"):
+        PIIConfig(types=[])
+    with pytest.raises(ConfigError, match="FAX"):
+        from_dict(PIIConfig, {"types": ["FAX"]})
+    with pytest.raises(ConfigError, match="max_hits"):
+        PIIConfig(max_hits=-1)
