@@ -9,6 +9,7 @@ from typing import Literal
 from curation.filters.badwords import BadWordsConfig
 from curation.filters.blocklist import BlocklistConfig
 from curation.filters.language import LanguageConfig
+from curation.pii import PIIConfig
 from refinery.config import ConfigError, load_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
@@ -76,17 +77,21 @@ class ExtractConfig:
                 raise ConfigError(f"extract.{key} must be positive, got {getattr(self, key)}")
 
 
-FilterStep = Literal["blocklist", "language", "badwords"]
+FilterStep = Literal["blocklist", "language", "badwords", "pii"]
 
 
 @dataclass
 class FilterConfig:
     # The chain, in order; the first step that rejects a document names its reason. Cheap,
     # high-yield steps first (DataTrove/FineWeb order: URL, language, then content rules).
-    steps: list[FilterStep] = field(default_factory=lambda: ["blocklist", "language", "badwords"])
+    # PII last: only documents that survive every other step are redacted (DataTrove, Dolma).
+    steps: list[FilterStep] = field(
+        default_factory=lambda: ["blocklist", "language", "badwords", "pii"]
+    )
     blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     badwords: BadWordsConfig = field(default_factory=BadWordsConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
 
     def __post_init__(self) -> None:
         if len(set(self.steps)) != len(self.steps):
@@ -96,7 +101,7 @@ class FilterConfig:
 @dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(default_factory=lambda: ["extract"])
+    stages: list[Stage] = field(default_factory=lambda: ["extract", "filter"])
 
     def __post_init__(self) -> None:
         if not self.stages:

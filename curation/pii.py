@@ -317,12 +317,16 @@ class PIIConfig:
 
     def __post_init__(self) -> None:
         if not self.types:
-            raise ConfigError("pii.types must name at least one type (or leave out the pii step)")
+            raise ConfigError(
+                "filter.pii.types must name at least one type (or leave out the pii step)"
+            )
         unknown = sorted(set(self.types) - set(PII_TYPES))
         if unknown:
-            raise ConfigError(f"pii.types: unknown type(s) {unknown}, known: {list(PII_TYPES)}")
+            raise ConfigError(
+                f"filter.pii.types: unknown type(s) {unknown}, known: {list(PII_TYPES)}"
+            )
         if self.max_hits < 0:
-            raise ConfigError(f"pii.max_hits must be >= 0, got {self.max_hits}")
+            raise ConfigError(f"filter.pii.max_hits must be >= 0, got {self.max_hits}")
 
 
 class PIIFilter(DocumentFilter):

@@ -89,7 +89,8 @@ def test_stats_add_up_and_outputs_match_them(spark, filter_run, extract_run):
     rejected = spark.read.parquet(f"{out}/rejected").where("stage = 'filter'")
     assert kept.count() == stats["kept"]
     assert rejected.count() == sum(stats["rejected"].values())
-    assert {"lang", "lang_score"} <= set(kept.columns)
+    assert {"lang", "lang_score", "pii_count"} <= set(kept.columns)
+    assert stats["counters"]["pii:EMAIL"] > 0
     assert json.loads(Path(out, "stats", "filter.json").read_text()) == stats
     assert (
         json.loads(Path(out, "run.json").read_text())["stages"]["filter"]["kept"] == stats["kept"]
@@ -112,6 +113,9 @@ def test_decisions_match_the_crawl_ground_truth(spark, filter_run, sample_crawl)
             assert row["lang"] == kind.split(":")[1], url
         elif kind in ("article", "duplicate", "near_duplicate"):
             assert reason is None and row["lang"] == "en", url
+        elif kind == "pii" and reason is None:
+            assert row["pii_count"] >= len(truth[url]["pii"]) > 0, url
+            assert not [p for p in truth[url]["pii"] if p["value"] in row["text"]], url
 
 
 def test_rerun_is_skipped_and_force_gives_the_same_documents(spark, filter_run, extract_run):

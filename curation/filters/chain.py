@@ -18,12 +18,14 @@ from curation.filters.badwords import BadWordsFilter
 from curation.filters.base import Document, DocumentFilter
 from curation.filters.blocklist import BlocklistFilter
 from curation.filters.language import LanguageFilter
+from curation.pii import PIIFilter
 
 # step name -> how to build it from the `filter` config section
 BUILDERS: dict[str, Callable[[Any], DocumentFilter]] = {
     "blocklist": lambda c: BlocklistFilter.from_config(c.blocklist),
     "language": lambda c: LanguageFilter(c.language),
     "badwords": lambda c: BadWordsFilter.from_config(c.badwords),
+    "pii": lambda c: PIIFilter(c.pii),
 }
 
 
