@@ -121,6 +121,7 @@ def test_stop_words_need_two_distinct_ones_in_english():
     assert quality(english("the", "and"), lang="en") is None
     assert quality(english("the"), lang="en") == "gopher_quality:stop_words"
     assert quality(english("the", "the", "the"), lang="en") == "gopher_quality:stop_words"
+    assert quality(english("the", "The.", "(the)"), lang="en") == "gopher_quality:stop_words"
 
 
 def test_stop_words_ignore_case_and_surrounding_punctuation():
@@ -256,19 +257,23 @@ def test_top_ngram_defaults_name_the_first_rule_that_fires():
     assert repetition(with_ngram(2, 5)) is None
 
 
+def ngram_chars(measure, words: list[str], n: int) -> int:
+    """`measure` (top_ngram_chars or repeated_ngram_chars) on `words`."""
+    offsets = [0]
+    for word in words:
+        offsets.append(offsets[-1] + len(word))
+    return measure(words, n, offsets)
+
+
 def test_top_ngram_counts_overlapping_occurrences_once():
-    words = ["ha"] * 4  # ("ha", "ha") occurs 3 times over 4 words
-    offsets = [0, 2, 4, 6, 8]
-    assert top_ngram_chars(words, 2, offsets) == 8
-    words = ["ab", "cd"] * 3
-    assert top_ngram_chars(words, 2, [2 * i for i in range(7)]) == 12  # 3 disjoint "ab cd"
+    assert ngram_chars(top_ngram_chars, ["ha"] * 4, 2) == 8  # ("ha", "ha") 3 times in 4 words
+    assert ngram_chars(top_ngram_chars, ["ab", "cd"] * 3, 2) == 12  # 3 disjoint "ab cd"
+    assert ngram_chars(top_ngram_chars, ["a", "b", "a", "b", "a", "x"], 3) == 5  # "a b a" twice
 
 
 def test_top_ngram_without_a_repeat_covers_nothing():
-    words = unique(10)
-    offsets = [6 * i for i in range(11)]
-    assert top_ngram_chars(words, 2, offsets) == 0
-    assert top_ngram_chars(words[:1], 2, offsets[:2]) == 0
+    assert ngram_chars(top_ngram_chars, unique(10), 2) == 0
+    assert ngram_chars(top_ngram_chars, unique(1), 2) == 0
 
 
 def repeated_phrase(length: int, total: int = 100) -> str:
@@ -296,11 +301,10 @@ def test_duplicate_ngram_char_fraction(n, limit):
 
 def test_duplicate_ngrams_count_every_copy_after_the_first_and_overlaps_once():
     words = unique(5) * 3  # period 5: the copies cover words 5..14
-    offsets = [6 * i for i in range(16)]
-    assert repeated_ngram_chars(words, 5, offsets) == 60
-    assert repeated_ngram_chars(words, 10, offsets) == 60  # the 10-gram at 5 repeats the one at 0
-    assert repeated_ngram_chars(words, 11, offsets) == 0
-    assert repeated_ngram_chars(unique(15), 5, offsets) == 0
+    assert ngram_chars(repeated_ngram_chars, words, 5) == 60
+    assert ngram_chars(repeated_ngram_chars, words, 10) == 60  # the 10-gram at 5 repeats 0's
+    assert ngram_chars(repeated_ngram_chars, words, 11) == 0
+    assert ngram_chars(repeated_ngram_chars, unique(15), 5) == 0
 
 
 def test_repetition_keeps_empty_and_short_text():

@@ -87,23 +87,27 @@ class C4Filter(DocumentFilter):
         self.punctuation = PunctuationByLanguage(
             c.terminal_punctuation, c.terminal_punctuation_by_language
         )
-        self.policy_phrases = [phrase.lower() for phrase in c.policy_phrases]
+        javascript = ["javascript"] if c.drop_javascript_lines else []
+        self.line_phrases = javascript + [phrase.lower() for phrase in c.policy_phrases]
         self._sentence_ends: dict[tuple[str, ...], re.Pattern[str]] = {}
 
     def filter(self, doc: Document) -> str | None:
         c = self.config
         text = doc["text"]
-        if c.reject_lorem_ipsum and "lorem ipsum" in text.lower():
+        lowered = text.lower()
+        if c.reject_lorem_ipsum and "lorem ipsum" in lowered:
             return self.reason("lorem_ipsum")
         if c.reject_curly_bracket and "{" in text:
             return self.reason("curly_bracket")
         marks = self.punctuation.marks(document_language(doc))
+        # Lines are searched only for the phrases the page holds at all (usually none).
+        phrases = [phrase for phrase in self.line_phrases if phrase in lowered]
         kept: list[str] = []
         dropped: Counter[str] = Counter()
         for line in content_lines(text):
             if c.remove_citations and "[" in line:
                 line = CITATION.sub("", line).strip()
-            rule = self._line_rule(line, marks)
+            rule = self._line_rule(line, marks, phrases)
             if rule is None:
                 kept.append(line)
             else:
@@ -116,21 +120,21 @@ class C4Filter(DocumentFilter):
             self.count(f"c4_lines_dropped:{rule}", n)
         return None
 
-    def _line_rule(self, line: str, marks: tuple[str, ...]) -> str | None:
-        """The first line rule `line` fails, or None to keep it."""
+    def _line_rule(self, line: str, marks: tuple[str, ...], phrases: list[str]) -> str | None:
+        """The first line rule `line` fails, or None to keep it; `phrases` are the lower-cased
+        line-dropping phrases to look for."""
         c = self.config
         if not line.endswith(marks) or line.endswith(ELLIPSES):
             return "no_terminal_punct"
-        tokens = line.split()
-        if len(tokens) < c.min_words_per_line:
+        if len(line.split(maxsplit=c.min_words_per_line)) < c.min_words_per_line:
             return "min_words"
-        if max(map(len, tokens), default=0) > c.max_word_chars:
+        if len(line) > c.max_word_chars and max(map(len, line.split())) > c.max_word_chars:
             return "long_word"
-        lowered = line.lower()
-        if c.drop_javascript_lines and "javascript" in lowered:
-            return "javascript"
-        if any(phrase in lowered for phrase in self.policy_phrases):
-            return "policy"
+        if phrases:
+            lowered = line.lower()
+            for phrase in phrases:
+                if phrase in lowered:
+                    return "javascript" if phrase == "javascript" else "policy"
         return None
 
     def _count_sentences(self, text: str, marks: tuple[str, ...]) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, compress, count, repeat
+from operator import eq, mul, ne
 
 from curation.filters.base import Document, DocumentFilter, document_language, words
 from curation.filters.text_stats import (
@@ -23,8 +25,8 @@ from curation.filters.text_stats import (
 )
 from refinery.config import ConfigError
 
-# A letter in any script: a word character that is neither a digit nor "_".
-LETTER = re.compile(r"[^\W\d_]")
+# A whitespace-separated word without a letter of any script: digits, "_" and symbols only.
+WORD_WITHOUT_LETTER = re.compile(r"(?<!\S)(?:[\d_]|[^\w\s])+(?!\S)")
 PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 
 
@@ -121,8 +123,8 @@ class GopherQualityFilter(DocumentFilter):
         trailing_off = sum(line.endswith(ELLIPSES) for line in lines)
         if trailing_off / len(lines) > c.max_ellipsis_line_fraction:
             return self.reason("ellipsis_lines")
-        with_letter = sum(1 for token in tokens if LETTER.search(token))
-        if with_letter / n_words < c.min_alpha_word_fraction:
+        without_letter = len(WORD_WITHOUT_LETTER.findall(text))
+        if (n_words - without_letter) / n_words < c.min_alpha_word_fraction:
             return self.reason("alpha_words")
         stop_words = self.stop_words.get(document_language(doc))
         if stop_words is not None and not self._has_stop_words(tokens, stop_words):
@@ -180,19 +182,18 @@ class GopherRepetitionFilter(DocumentFilter):
             (4, c.max_top_4gram_char_fraction),
         ]
         dup_limits = [
-            (5, c.max_dup_5gram_char_fraction),
-            (6, c.max_dup_6gram_char_fraction),
-            (7, c.max_dup_7gram_char_fraction),
-            (8, c.max_dup_8gram_char_fraction),
-            (9, c.max_dup_9gram_char_fraction),
-            (10, c.max_dup_10gram_char_fraction),
+            c.max_dup_5gram_char_fraction,
+            c.max_dup_6gram_char_fraction,
+            c.max_dup_7gram_char_fraction,
+            c.max_dup_8gram_char_fraction,
+            c.max_dup_9gram_char_fraction,
+            c.max_dup_10gram_char_fraction,
         ]
-        # With each n, the lowest limit of n and every larger n: repeated (n+1)-grams cover a
-        # subset of what repeated n-grams cover, so once the fraction is under that floor no
-        # later rule can fire and the larger n are not counted.
+        # (n, limit, floor): the floor is the lowest limit of n and every larger n. Repeated
+        # (n+1)-grams cover a subset of what repeated n-grams cover, so once the fraction is
+        # under the floor no later rule can fire and the larger n are not counted.
         self.dup_ngram_limits = [
-            (n, limit, min(lim for _, lim in dup_limits[i:]))
-            for i, (n, limit) in enumerate(dup_limits)
+            (5 + i, limit, min(dup_limits[i:])) for i, limit in enumerate(dup_limits)
         ]
 
     def filter(self, doc: Document) -> str | None:
@@ -218,7 +219,13 @@ class GopherRepetitionFilter(DocumentFilter):
         # Prefix sums of word lengths: the characters of tokens[i:j] in O(1).
         offsets = list(accumulate(map(len, tokens), initial=0))
         total = offsets[-1]
+        # The most characters one word covers bounds the top n-gram: its n words occur at least
+        # as often as it does. Ordinary prose stays far under the limits and skips the counts.
+        word_counts = Counter(tokens)
+        heaviest_word = max(map(mul, word_counts.values(), map(len, word_counts)))
         for n, limit in self.top_ngram_limits:
+            if n * heaviest_word / total <= limit:
+                continue
             if top_ngram_chars(tokens, n, offsets) / total > limit:
                 return self.reason(f"top_{n}gram")
         for n, limit, floor in self.dup_ngram_limits:
@@ -246,30 +253,26 @@ def top_ngram_chars(tokens: list[str], n: int, offsets: list[int]) -> int:
     [(top, times)] = counts.most_common(1)
     if times < 2:
         return 0
-    length = sum(map(len, top))
     if not any(top[k:] == top[: n - k] for k in range(1, n)):
-        return times * length  # occurrences of an n-gram that cannot overlap itself are disjoint
-    covered, end = 0, 0
-    for i, gram in enumerate(ngrams(tokens, n)):
-        if gram == top:
-            covered += offsets[i + n] - offsets[max(i, end)]
-            end = i + n
-    return covered
+        return times * sum(map(len, top))  # it cannot overlap itself: occurrences are disjoint
+    starts = compress(count(), map(eq, ngrams(tokens, n), repeat(top)))
+    return span_chars(starts, n, offsets)
 
 
 def repeated_ngram_chars(tokens: list[str], n: int, offsets: list[int]) -> int:
     """Characters of the words covered by repeated n-grams (Gopher: "the fraction of characters
     contained within all duplicate n-grams"): every occurrence after an n-gram's first, words
     shared by overlapping occurrences counted once."""
-    grams = list(ngrams(tokens, n))
-    if len(set(grams)) == len(grams):
-        return 0
-    seen: set[tuple[str, ...]] = set()
-    covered, end = 0, 0
-    for i, gram in enumerate(grams):
-        if gram in seen:
-            covered += offsets[i + n] - offsets[max(i, end)]
-            end = i + n
-        else:
-            seen.add(gram)
+    first: dict[tuple[str, ...], int] = {}
+    # Where the n-gram at each position first occurs: elsewhere than here means a repeat.
+    firsts = map(first.setdefault, ngrams(tokens, n), count())
+    return span_chars(compress(count(), map(ne, firsts, count())), n, offsets)
+
+
+def span_chars(starts: Iterable[int], n: int, offsets: list[int]) -> int:
+    """Characters of the words in the union of the n-word spans at `starts` (ascending)."""
+    covered = end = 0
+    for start in starts:
+        covered += offsets[start + n] - offsets[max(start, end)]
+        end = start + n
     return covered
