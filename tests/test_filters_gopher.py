@@ -1,6 +1,8 @@
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from curation.filters.gopher import (
     GopherQualityConfig,
@@ -274,6 +276,70 @@ def test_top_ngram_counts_overlapping_occurrences_once():
 def test_top_ngram_without_a_repeat_covers_nothing():
     assert ngram_chars(top_ngram_chars, unique(10), 2) == 0
     assert ngram_chars(top_ngram_chars, unique(1), 2) == 0
+
+
+def test_frequent_words_that_never_form_the_ngram_are_not_rejected():
+    # "zzzzz0" and "zzzzz1" cover 0.24 of the characters together, but never side by side.
+    words = unique(50)
+    for k in range(6):
+        words[8 * k], words[8 * k + 3] = "zzzzz0", "zzzzz1"
+    assert repetition(" ".join(words), only(max_top_2gram_char_fraction=0.2)) is None
+
+
+def covered_reference(words: list[str], n: int, starts: list[int]) -> int:
+    """Characters of the words at positions inside any n-word span at `starts`."""
+    inside = {i for start in starts for i in range(start, start + n)}
+    return sum(len(words[i]) for i in inside)
+
+
+def top_reference(words: list[str], n: int) -> int:
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0
+    times = max(grams.count(g) for g in grams)
+    top = next(g for g in grams if grams.count(g) == times)
+    if times < 2:
+        return 0
+    return covered_reference(words, n, [i for i, g in enumerate(grams) if g == top])
+
+
+def repeated_reference(words: list[str], n: int) -> int:
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return covered_reference(words, n, [i for i, g in enumerate(grams) if g in grams[:i]])
+
+
+SMALL_TEXTS = st.lists(st.sampled_from(["a", "bb", "ccc", "a."]), max_size=40)
+
+
+@given(SMALL_TEXTS, st.integers(min_value=2, max_value=10))
+def test_ngram_measures_match_their_definitions(words, n):
+    assert ngram_chars(top_ngram_chars, words, n) == top_reference(words, n)
+    assert ngram_chars(repeated_ngram_chars, words, n) == repeated_reference(words, n)
+
+
+@given(SMALL_TEXTS)
+def test_repetition_decision_matches_the_rules_taken_one_by_one(words):
+    config = only(
+        max_top_2gram_char_fraction=0.5,
+        max_top_3gram_char_fraction=0.45,
+        max_top_4gram_char_fraction=0.4,
+        max_dup_5gram_char_fraction=0.6,
+        max_dup_6gram_char_fraction=0.55,
+        max_dup_7gram_char_fraction=0.5,
+        max_dup_8gram_char_fraction=0.45,
+        max_dup_9gram_char_fraction=0.4,
+        max_dup_10gram_char_fraction=0.35,
+    )
+    total = sum(map(len, words))
+    expected = None
+    for n in range(2, 11):
+        kind, measure = ("top", top_reference) if n < 5 else ("dup", repeated_reference)
+        if total and measure(words, n) / total > getattr(
+            config, f"max_{kind}_{n}gram_char_fraction"
+        ):
+            expected = f"gopher_repetition:{kind}_{n}gram"
+            break
+    assert repetition(" ".join(words), config) == expected
 
 
 def repeated_phrase(length: int, total: int = 100) -> str:

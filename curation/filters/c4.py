@@ -160,9 +160,11 @@ def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
     enders = sorted(sentence_marks(marks), key=len, reverse=True)
     any_mark = "(?:" + "|".join(map(re.escape, enders)) + ")"
     closers = "[" + re.escape("".join(sorted(CLOSERS))) + "]*"
-    spaced = rf"{any_mark}+{closers}(?=\s|$)"
+    pattern = rf"{any_mark}+{closers}(?=\s|$)"
     wide = [m for m in enders if not m.isascii()]
-    if not wide:
-        return re.compile(spaced)
-    wide_mark = "(?:" + "|".join(map(re.escape, wide)) + ")"
-    return re.compile(rf"{any_mark}*{wide_mark}{any_mark}*{closers}|{spaced}")
+    if wide:
+        wide_mark = "(?:" + "|".join(map(re.escape, wide)) + ")"
+        pattern = rf"{any_mark}*{wide_mark}{any_mark}*{closers}|{pattern}"
+    # A look at the first character rules out most positions before any alternative is tried.
+    first_chars = "[" + re.escape("".join(sorted({m[0] for m in enders}))) + "]"
+    return re.compile(rf"(?={first_chars})(?:{pattern})")

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count, repeat
+from itertools import accumulate, compress, count, filterfalse, repeat
 from operator import eq, mul, ne
 
 from curation.filters.base import Document, DocumentFilter, document_language, words
@@ -25,8 +25,6 @@ from curation.filters.text_stats import (
 )
 from refinery.config import ConfigError
 
-# A whitespace-separated word without a letter of any script: digits, "_" and symbols only.
-WORD_WITHOUT_LETTER = re.compile(r"(?<!\S)(?:[\d_]|[^\w\s])+(?!\S)")
 PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 
 
@@ -123,8 +121,7 @@ class GopherQualityFilter(DocumentFilter):
         trailing_off = sum(line.endswith(ELLIPSES) for line in lines)
         if trailing_off / len(lines) > c.max_ellipsis_line_fraction:
             return self.reason("ellipsis_lines")
-        without_letter = len(WORD_WITHOUT_LETTER.findall(text))
-        if (n_words - without_letter) / n_words < c.min_alpha_word_fraction:
+        if words_with_letters(tokens) / n_words < c.min_alpha_word_fraction:
             return self.reason("alpha_words")
         stop_words = self.stop_words.get(document_language(doc))
         if stop_words is not None and not self._has_stop_words(tokens, stop_words):
@@ -143,6 +140,13 @@ class GopherQualityFilter(DocumentFilter):
                 if len(found) >= self.config.min_stop_words:
                     return True
         return len(found) >= self.config.min_stop_words
+
+
+def words_with_letters(tokens: list[str]) -> int:
+    """How many words hold a letter of any script (Unicode L* categories, str.isalpha)."""
+    # All-letter words are most words and are counted in one C pass; only the rest are read.
+    rest = list(filterfalse(str.isalpha, tokens))
+    return len(tokens) - len(rest) + sum(1 for word in rest if any(map(str.isalpha, word)))
 
 
 @dataclass
@@ -219,12 +223,14 @@ class GopherRepetitionFilter(DocumentFilter):
         # Prefix sums of word lengths: the characters of tokens[i:j] in O(1).
         offsets = list(accumulate(map(len, tokens), initial=0))
         total = offsets[-1]
-        # The most characters one word covers bounds the top n-gram: its n words occur at least
-        # as often as it does. Ordinary prose stays far under the limits and skips the counts.
+        # What the top n-gram covers is made of occurrences of its (at most n distinct) words,
+        # so the n words covering the most characters bound it. Ordinary prose stays far under
+        # the limits that way and skips counting n-grams.
         word_counts = Counter(tokens)
-        heaviest_word = max(map(mul, word_counts.values(), map(len, word_counts)))
+        weights = sorted(map(mul, word_counts.values(), map(len, word_counts)), reverse=True)
+        heaviest = list(accumulate(weights[: self.top_ngram_limits[-1][0]]))
         for n, limit in self.top_ngram_limits:
-            if n * heaviest_word / total <= limit:
+            if heaviest[min(n, len(heaviest)) - 1] / total <= limit:
                 continue
             if top_ngram_chars(tokens, n, offsets) / total > limit:
                 return self.reason(f"top_{n}gram")
