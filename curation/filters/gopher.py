@@ -4,6 +4,8 @@ Methods, Analysis & Insights from Training Gopher", appendix A.1.1 and table A1)
 Words are whitespace-separated, as in the paper; lines are the non-blank lines of the text and
 paragraphs the blocks between blank lines. A "duplicate" is every copy of a line, paragraph or
 n-gram after its first occurrence: the share of the page that removing repetition would remove.
+Character fractions are of the characters of the words (n-gram rules) or of the stripped lines
+and paragraphs (line and paragraph rules), the whitespace between them left out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from curation.filters.text_stats import (
 from refinery.config import ConfigError
 
 PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+# Punctuation around a word that does not make it another word ("The", "(with,").
+WORD_PUNCTUATION = ".,;:!?\"'()[]“”‘’«»"
 
 
 @dataclass
@@ -77,7 +81,7 @@ class GopherQualityConfig:
         if not all(self.bullets):
             raise ConfigError(f"{section}.bullets must not hold an empty string")
         for lang, stop_words in self.stop_words.items():
-            if len(set(stop_words)) < self.min_stop_words:
+            if len({word.lower() for word in stop_words}) < self.min_stop_words:
                 raise ConfigError(
                     f"{section}.stop_words.{lang} lists fewer distinct words than "
                     f"min_stop_words ({self.min_stop_words}): no document could pass"
@@ -134,7 +138,7 @@ class GopherQualityFilter(DocumentFilter):
         for token in tokens:
             word = token.lower()
             if word not in stop_words:
-                word = word.strip(".,;:!?\"'()[]“”‘’«»")
+                word = word.strip(WORD_PUNCTUATION)
             if word in stop_words:
                 found.add(word)
                 if len(found) >= self.config.min_stop_words:
