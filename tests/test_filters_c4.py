@@ -34,6 +34,14 @@ def test_min_sentences_boundary():
     assert run("\n".join(GOOD[:2]), min_sentences=2)[0] is None
 
 
+def test_rejected_page_is_left_as_it_was_and_counts_no_dropped_lines():
+    text = "\n".join(["Menu", *GOOD[:4]])
+    reason, doc = run(text)
+    assert reason == "c4:min_sentences"
+    assert doc["text"] == text
+    assert doc["counters"] == {}
+
+
 def test_sentences_are_counted_within_lines():
     line = "One two three. Four five six! Seven eight nine? Ten eleven twelve. End of it."
     assert run(line)[0] is None
