@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from curation.filters.badwords import BadWordsConfig
 from curation.filters.blocklist import BlocklistConfig
+from curation.filters.c4 import C4Config
+from curation.filters.fineweb import FineWebConfig
+from curation.filters.gopher import GopherQualityConfig, GopherRepetitionConfig
 from curation.filters.language import LanguageConfig
 from curation.pii import PIIConfig
 from refinery.config import ConfigError, load_config
@@ -77,21 +80,32 @@ class ExtractConfig:
                 raise ConfigError(f"extract.{key} must be positive, got {getattr(self, key)}")
 
 
-FilterStep = Literal["blocklist", "language", "badwords", "pii"]
+FilterStep = Literal[
+    "blocklist",
+    "language",
+    "gopher_repetition",
+    "gopher_quality",
+    "c4",
+    "fineweb",
+    "badwords",
+    "pii",
+]
 
 
 @dataclass
 class FilterConfig:
-    # The chain, in order; the first step that rejects a document names its reason. Cheap,
-    # high-yield steps first (DataTrove/FineWeb order: URL, language, then content rules).
-    # PII last: only documents that survive every other step are redacted (DataTrove, Dolma).
-    steps: list[FilterStep] = field(
-        default_factory=lambda: ["blocklist", "language", "badwords", "pii"]
-    )
+    # The chain, in order; the first step that rejects a document names its reason. FineWeb's
+    # order: URL, language, Gopher repetition, Gopher quality, C4, FineWeb; then bad words on
+    # the cleaned text (as C4), and PII last so only surviving documents are redacted (Dolma).
+    steps: list[FilterStep] = field(default_factory=lambda: list(get_args(FilterStep)))
     blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     badwords: BadWordsConfig = field(default_factory=BadWordsConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
 
     def __post_init__(self) -> None:
         if len(set(self.steps)) != len(self.steps):

@@ -17,6 +17,9 @@ import pyarrow as pa
 from curation.filters.badwords import BadWordsFilter
 from curation.filters.base import Document, DocumentFilter
 from curation.filters.blocklist import BlocklistFilter
+from curation.filters.c4 import C4Filter
+from curation.filters.fineweb import FineWebFilter
+from curation.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
 from curation.filters.language import LanguageFilter
 from curation.pii import PIIFilter
 
@@ -24,6 +27,10 @@ from curation.pii import PIIFilter
 BUILDERS: dict[str, Callable[[Any], DocumentFilter]] = {
     "blocklist": lambda c: BlocklistFilter.from_config(c.blocklist),
     "language": lambda c: LanguageFilter(c.language),
+    "gopher_repetition": lambda c: GopherRepetitionFilter(c.gopher_repetition),
+    "gopher_quality": lambda c: GopherQualityFilter(c.gopher_quality),
+    "c4": lambda c: C4Filter(c.c4),
+    "fineweb": lambda c: FineWebFilter(c.fineweb),
     "badwords": lambda c: BadWordsFilter.from_config(c.badwords),
     "pii": lambda c: PIIFilter(c.pii),
 }

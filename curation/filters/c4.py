@@ -1,0 +1,170 @@
+"""C4's cleaning rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a
+Unified Text-to-Text Transformer", §2.2), line-level where the original is: lines that fail
+a line rule are dropped, then the page is judged on what is left and keeps only those lines.
+
+The bad-words rule of C4 is the `badwords` step; deduplication is the `dedup` stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from curation.filters.base import Document, DocumentFilter, document_language
+from curation.filters.text_stats import (
+    CLOSERS,
+    ELLIPSES,
+    TERMINAL_PUNCTUATION,
+    PunctuationByLanguage,
+    check_at_least,
+    check_marks,
+    content_lines,
+)
+from refinery.config import ConfigError
+
+# "citation markers (e.g. [1], [citation needed], etc.)" left by Wikipedia pages.
+CITATION = re.compile(r"\[(?:\d+|edit|citation needed)\]", re.IGNORECASE)
+
+
+@dataclass
+class C4Config:
+    # "We discarded any page with fewer than 5 sentences" (counted on the kept lines).
+    min_sentences: int = 5
+    # "only retained lines that contained at least 3 words"
+    min_words_per_line: int = 3
+    # Lines holding a word longer than this are dropped (C4's released code, TFDS c4_utils).
+    max_word_chars: int = 1000
+    # "removed any page where the phrase 'lorem ipsum' appeared" (placeholder text).
+    reject_lorem_ipsum: bool = True
+    # "removed any pages that contained a curly bracket" (code, which natural text lacks).
+    reject_curly_bracket: bool = True
+    # "removed any line with the word Javascript" (enable-Javascript warnings).
+    drop_javascript_lines: bool = True
+    # "removed any lines containing the strings ..." (policy notices); matched lower-cased.
+    policy_phrases: list[str] = field(
+        default_factory=lambda: [
+            "terms of use",
+            "privacy policy",
+            "cookie policy",
+            "uses cookies",
+            "use of cookies",
+            "use cookies",
+        ]
+    )
+    # "we removed any such [citation] markers"
+    remove_citations: bool = True
+    # "only retained lines that ended in a terminal punctuation mark (i.e. a period,
+    # exclamation mark, question mark, or end quotation mark)"; a line ending in an ellipsis
+    # is cut off, not ended (TFDS c4_utils). Other scripts' marks are in the default list.
+    terminal_punctuation: list[str] = field(default_factory=lambda: list(TERMINAL_PUNCTUATION))
+    terminal_punctuation_by_language: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        section = "filter.c4"
+        check_at_least(section, 1, min_sentences=self.min_sentences)
+        check_at_least(section, 0, min_words_per_line=self.min_words_per_line)
+        check_at_least(section, 1, max_word_chars=self.max_word_chars)
+        if not all(self.policy_phrases):
+            raise ConfigError(f"{section}.policy_phrases must not hold an empty string")
+        check_marks(section, self.terminal_punctuation, self.terminal_punctuation_by_language)
+        for marks in [self.terminal_punctuation, *self.terminal_punctuation_by_language.values()]:
+            if not sentence_marks(marks):
+                raise ConfigError(
+                    f"{section}: terminal punctuation {marks} has no sentence mark (only "
+                    "quotes or ellipses), so no page could reach min_sentences"
+                )
+
+
+class C4Filter(DocumentFilter):
+    """Keeps the lines of a page that read as sentences, then rejects the page if it holds
+    placeholder text or code, or fewer than `min_sentences` sentences remain."""
+
+    name = "c4"
+
+    def __init__(self, config: C4Config | None = None):
+        c = self.config = config or C4Config()
+        self.punctuation = PunctuationByLanguage(
+            c.terminal_punctuation, c.terminal_punctuation_by_language
+        )
+        javascript = ["javascript"] if c.drop_javascript_lines else []
+        self.line_phrases = javascript + [phrase.lower() for phrase in c.policy_phrases]
+        self._sentence_ends: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+    def filter(self, doc: Document) -> str | None:
+        c = self.config
+        text = doc["text"]
+        lowered = text.lower()
+        if c.reject_lorem_ipsum and "lorem ipsum" in lowered:
+            return self.reason("lorem_ipsum")
+        if c.reject_curly_bracket and "{" in text:
+            return self.reason("curly_bracket")
+        marks = self.punctuation.marks(document_language(doc))
+        # Lines are searched only for the phrases the page holds at all (usually none).
+        phrases = [phrase for phrase in self.line_phrases if phrase in lowered]
+        kept: list[str] = []
+        dropped: Counter[str] = Counter()
+        for line in content_lines(text):
+            if c.remove_citations and "[" in line:
+                line = CITATION.sub("", line).strip()
+            rule = self._line_rule(line, marks, phrases)
+            if rule is None:
+                kept.append(line)
+            else:
+                dropped[rule] += 1
+        cleaned = "\n".join(kept)
+        if self._count_sentences(cleaned, marks) < c.min_sentences:
+            return self.reason("min_sentences")
+        doc["text"] = cleaned
+        for rule, n in sorted(dropped.items()):
+            self.count(f"c4_lines_dropped:{rule}", n)
+        return None
+
+    def _line_rule(self, line: str, marks: tuple[str, ...], phrases: list[str]) -> str | None:
+        """The first line rule `line` fails, or None to keep it; `phrases` are the lower-cased
+        line-dropping phrases to look for."""
+        c = self.config
+        if not line.endswith(marks) or line.endswith(ELLIPSES):
+            return "no_terminal_punct"
+        if len(line.split(maxsplit=c.min_words_per_line)) < c.min_words_per_line:
+            return "min_words"
+        if len(line) > c.max_word_chars and max(map(len, line.split())) > c.max_word_chars:
+            return "long_word"
+        if phrases:
+            lowered = line.lower()
+            for phrase in phrases:
+                if phrase in lowered:
+                    return "javascript" if phrase == "javascript" else "policy"
+        return None
+
+    def _count_sentences(self, text: str, marks: tuple[str, ...]) -> int:
+        pattern = self._sentence_ends.get(marks)
+        if pattern is None:
+            pattern = self._sentence_ends[marks] = sentence_end_pattern(marks)
+        return sum(1 for _ in pattern.finditer(text))
+
+
+def sentence_marks(marks: list[str] | tuple[str, ...]) -> list[str]:
+    """The marks that end a sentence by themselves: not closing quotes, not ellipses."""
+    return [m for m in marks if m not in CLOSERS and m not in ELLIPSES]
+
+
+def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
+    """Where a sentence ends: a run of sentence marks (closing quotes may follow) that is
+    followed by whitespace or the end of the line, as in "Done. Next" (so "3.14" and
+    "example.com" do not end one), or that holds a non-ASCII mark such as 。 or ！, which end
+    sentences in scripts written without spaces between them.
+
+    C4 split sentences with a trained tokenizer; this counts the same ends for ordinary prose
+    and over-counts abbreviations ("Dr. Who"), which only matters near `min_sentences`."""
+    enders = sorted(sentence_marks(marks), key=len, reverse=True)
+    any_mark = "(?:" + "|".join(map(re.escape, enders)) + ")"
+    closers = "[" + re.escape("".join(sorted(CLOSERS))) + "]*"
+    pattern = rf"{any_mark}+{closers}(?=\s|$)"
+    wide = [m for m in enders if not m.isascii()]
+    if wide:
+        wide_mark = "(?:" + "|".join(map(re.escape, wide)) + ")"
+        pattern = rf"{any_mark}*{wide_mark}{any_mark}*{closers}|{pattern}"
+    # A look at the first character rules out most positions before any alternative is tried.
+    first_chars = "[" + re.escape("".join(sorted({m[0] for m in enders}))) + "]"
+    return re.compile(rf"(?={first_chars})(?:{pattern})")

@@ -1,0 +1,178 @@
+import pytest
+
+from curation.filters.c4 import C4Config, C4Filter, sentence_end_pattern
+from curation.filters.text_stats import TERMINAL_PUNCTUATION
+from refinery.config import ConfigError
+
+GOOD = [
+    "The river rises in the northern hills.",
+    "It flows south for about forty miles!",
+    "Did the old mill ever reopen?",
+    'The mayor said "we will rebuild it."',
+    "Fishing is allowed from the east bank.",
+]
+
+
+def run(text: str, lang: str | None = "en", **config) -> tuple[str | None, dict]:
+    """(reason, document after the filter) for C4 on `text`."""
+    doc = {"text": text, "lang": lang}
+    step = C4Filter(C4Config(**config))
+    reason = step.filter(doc)
+    doc["counters"] = dict(step.drain_counters())
+    return reason, doc
+
+
+def test_good_page_is_kept_unchanged():
+    reason, doc = run("\n".join(GOOD))
+    assert reason is None
+    assert doc["text"] == "\n".join(GOOD)
+
+
+def test_min_sentences_boundary():
+    assert run("\n".join(GOOD))[0] is None
+    assert run("\n".join(GOOD[:4]))[0] == "c4:min_sentences"
+    assert run("\n".join(GOOD[:2]), min_sentences=2)[0] is None
+
+
+def test_rejected_page_is_left_as_it_was_and_counts_no_dropped_lines():
+    text = "\n".join(["Menu", *GOOD[:4]])
+    reason, doc = run(text)
+    assert reason == "c4:min_sentences"
+    assert doc["text"] == text
+    assert doc["counters"] == {}
+
+
+def test_sentences_are_counted_within_lines():
+    line = "One two three. Four five six! Seven eight nine? Ten eleven twelve. End of it."
+    assert run(line)[0] is None
+    assert run(line.replace(" End of it.", ""))[0] == "c4:min_sentences"
+
+
+def count(text: str, marks=tuple(TERMINAL_PUNCTUATION)) -> int:
+    return sum(1 for _ in sentence_end_pattern(tuple(marks)).finditer(text))
+
+
+def test_sentence_ends():
+    assert count("Pi is 3.14 and example.com is a site.") == 1
+    assert count('He said "no." Then he left!') == 2
+    assert count("Wait... What?! Fine.") == 3
+    assert count("这是第一句。这是第二句！这是第三句？") == 3
+    assert count("यह पहला वाक्य है। यह दूसरा है।") == 2
+    assert count("No ending here") == 0
+    assert count("") == 0
+
+
+def test_lines_without_terminal_punctuation_are_dropped():
+    page = ["Home | About | Contact", *GOOD, "Read more...", "Continued …", "Share this page"]
+    reason, doc = run("\n".join(page))
+    assert reason is None
+    assert doc["text"] == "\n".join(GOOD)
+    assert doc["counters"] == {"c4_lines_dropped:no_terminal_punct": 4}
+
+
+def test_end_quotation_marks_end_a_line():
+    page = [*GOOD[:4], "She called it “the best view”"]
+    assert run("\n".join(page))[0] == "c4:min_sentences"  # the quote line ends no sentence
+    reason, doc = run("\n".join([*GOOD, "She called it “the best view”"]))
+    assert reason is None
+    assert doc["text"].endswith("“the best view”")
+
+
+def test_min_words_per_line_boundary():
+    reason, doc = run("\n".join([*GOOD, "Three words here.", "Two words."]))
+    assert reason is None
+    assert doc["text"].splitlines()[-1] == "Three words here."
+    assert doc["counters"] == {"c4_lines_dropped:min_words": 1}
+
+
+def test_word_length_boundary():
+    long_ok = "A " + "x" * 1000 + " word."
+    too_long = "A " + "y" * 1001 + " word."
+    reason, doc = run("\n".join([*GOOD, long_ok, too_long]))
+    assert reason is None
+    assert long_ok in doc["text"] and too_long not in doc["text"]
+    assert doc["counters"] == {"c4_lines_dropped:long_word": 1}
+
+
+def test_javascript_and_policy_lines_are_dropped():
+    noise = [
+        "Please enable JavaScript to view the comments.",
+        "By continuing you agree to our Privacy Policy.",
+        "This site uses cookies to improve your experience.",
+    ]
+    reason, doc = run("\n".join(noise[:1] + GOOD + noise[1:]))
+    assert reason is None
+    assert doc["text"] == "\n".join(GOOD)
+    assert doc["counters"] == {"c4_lines_dropped:javascript": 1, "c4_lines_dropped:policy": 2}
+    reason, doc = run("\n".join(noise + GOOD), drop_javascript_lines=False, policy_phrases=[])
+    assert doc["text"] == "\n".join(noise + GOOD)
+
+
+def test_lorem_ipsum_rejects_the_page_wherever_it_is():
+    assert run("\n".join([*GOOD, "Lorem Ipsum dolor sit amet"]))[0] == "c4:lorem_ipsum"
+    assert run("\n".join([*GOOD, "Lorem Ipsum"]), reject_lorem_ipsum=False)[0] is None
+
+
+def test_curly_bracket_rejects_the_page():
+    assert run("\n".join([*GOOD, "function f() { return 1; }"]))[0] == "c4:curly_bracket"
+    assert run("\n".join([*GOOD, "x = {1, 2}"]), reject_curly_bracket=False)[0] is None
+    assert run("\n".join([*GOOD, "Sets use (parentheses)."]))[0] is None
+
+
+def test_citation_markers_are_removed_before_the_line_is_judged():
+    reason, doc = run("\n".join([*GOOD, "It was founded in 1900.[1]", "Its size is unknown.[12]"]))
+    assert reason is None
+    assert doc["text"].splitlines()[-2:] == ["It was founded in 1900.", "Its size is unknown."]
+    text = "The bridge is older than the town.[citation needed]"
+    assert run("\n".join([*GOOD, text]))[1]["text"].endswith("older than the town.")
+    assert run("\n".join([*GOOD, text]), remove_citations=False)[1]["text"] == "\n".join(GOOD)
+
+
+def test_empty_text_has_no_sentences():
+    assert run("")[0] == "c4:min_sentences"
+    assert run(" \n \n")[0] == "c4:min_sentences"
+
+
+def test_lines_are_stripped_and_blank_lines_dropped():
+    reason, doc = run("\n\n".join("   " + line + "\t\r" for line in GOOD))
+    assert reason is None
+    assert doc["text"] == "\n".join(GOOD)
+
+
+def test_very_long_line_is_one_line():
+    line = " ".join(["word"] * 20_000) + ". " + " ".join(GOOD)
+    reason, doc = run(line)
+    assert reason is None
+    assert doc["text"] == line
+
+
+def test_other_scripts_use_their_own_marks():
+    hindi = ["यह पहला वाक्य है।", "यह दूसरा वाक्य है।", "यह तीसरा वाक्य है।"]
+    assert run("\n".join(hindi), lang="hi", min_sentences=3)[0] is None
+    chinese = "这是第一句。这是第二句！这是第三句？"
+    # Chinese has no spaces: a line is one whitespace word, so C4's word rule drops it.
+    assert run(chinese, lang="zh", min_sentences=3)[0] == "c4:min_sentences"
+    assert run(chinese, lang="zh", min_sentences=3, min_words_per_line=0)[0] is None
+
+
+def test_terminal_punctuation_per_language():
+    overrides = {"xx": ["!"]}
+    assert run("\n".join(GOOD), lang="xx", terminal_punctuation_by_language=overrides)[0] == (
+        "c4:min_sentences"
+    )
+    shouted = "\n".join(line.rstrip('.?!"') + "!" for line in GOOD)
+    assert run(shouted, lang="xx", terminal_punctuation_by_language=overrides)[0] is None
+    assert run("\n".join(GOOD), lang="en", terminal_punctuation_by_language=overrides)[0] is None
+
+
+def test_c4_config_validation():
+    with pytest.raises(ConfigError, match="min_sentences"):
+        C4Config(min_sentences=0)
+    with pytest.raises(ConfigError, match="max_word_chars"):
+        C4Config(max_word_chars=0)
+    with pytest.raises(ConfigError, match="terminal_punctuation_by_language.fr"):
+        C4Config(terminal_punctuation_by_language={"fr": []})
+    with pytest.raises(ConfigError, match="no sentence mark"):
+        C4Config(terminal_punctuation=['"', "…"])
+    with pytest.raises(ConfigError, match="policy_phrases"):
+        C4Config(policy_phrases=[""])
