@@ -47,28 +47,23 @@ def tokens(text: str) -> list[str]:
 
 
 class WordList:
-    """An LDNOOBW list as sets of token tuples, grouped by length (1 = words, 2+ = phrases)."""
+    """An LDNOOBW list as a set of words and a set of phrases (token tuples) by first token."""
 
     def __init__(self, entries: list[str]):
-        self.by_length: dict[int, set[tuple[str, ...]]] = {}
-        for entry in entries:
-            key = tuple(tokens(entry))
-            if key:
-                self.by_length.setdefault(len(key), set()).add(key)
-        # first tokens of the phrases, to skip building tuples at most positions
-        self.starts = {n: {k[0] for k in keys} for n, keys in self.by_length.items()}
+        keys = {tuple(tokens(entry)) for entry in entries} - {()}
+        self.words = {key[0] for key in keys if len(key) == 1}
+        self.phrases: dict[str, set[tuple[str, ...]]] = {}
+        for key in keys:
+            if len(key) > 1:
+                self.phrases.setdefault(key[0], set()).add(key)
 
     def hits(self, text: str) -> int:
         """Occurrences of any entry; overlapping ones ("ball gag" and "gag") each count."""
         toks = tokens(text)
-        found = 0
-        for n, entries in self.by_length.items():
-            if n == 1:
-                found += sum(1 for t in toks if (t,) in entries)
-            else:
-                found += sum(
-                    1 for i in range(len(toks) - n + 1) if tuple(toks[i : i + n]) in entries
-                )
+        found = sum(map(self.words.__contains__, toks))
+        if self.phrases:
+            for i in [i for i, tok in enumerate(toks) if tok in self.phrases]:
+                found += sum(1 for p in self.phrases[toks[i]] if tuple(toks[i : i + len(p)]) == p)
         return found
 
 
