@@ -17,49 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from refinery.config import ConfigError
+from refinery.config import ConfigError, read_yaml, resolve_path
 
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # labels become mix buckets and folders
-
-DEFAULT_RULES: dict[str, list[str]] = {
-    "encyclopedic": [
-        r"(^|\.)(wikipedia|wiktionary|wikibooks|wikivoyage)\.org/",
-        r"(^|\.)(britannica\.com|scholarpedia\.org|encyclopedia\.com|newworldencyclopedia\.org)/",
-        r"/wiki/",
-    ],
-    "news": [
-        r"(^|\.)(bbc\.co\.uk|bbc\.com|nytimes\.com|theguardian\.com|reuters\.com|apnews\.com)/",
-        r"(^|\.)(cnn\.com|washingtonpost\.com|aljazeera\.com|npr\.org|wsj\.com|ft\.com)/",
-        r"(news|times|tribune|herald|gazette|chronicle|daily)[^/]*/",
-        r"/(news|world|politics|business|local)/",
-    ],
-    "forum": [
-        r"(^|\.)(stackexchange\.com|stackoverflow\.com|superuser\.com|serverfault\.com)/",
-        r"(^|\.)(reddit\.com|quora\.com|answers\.yahoo\.com)/",
-        r"^forums?\.",
-        r"/(forum|forums|thread|threads|questions|viewtopic\.php|showthread\.php)",
-    ],
-    "code": [
-        r"(^|\.)(github\.com|gitlab\.com|bitbucket\.org|pypi\.org|npmjs\.com)/",
-        r"(^|\.)(readthedocs\.io|docs\.python\.org|developer\.mozilla\.org)/",
-        r"^(docs|developer|developers|api)\.",
-    ],
-    "science": [
-        r"(^|\.)(arxiv\.org|biorxiv\.org|nature\.com|sciencedirect\.com|springer\.com)/",
-        r"(^|\.)(ncbi\.nlm\.nih\.gov|plos\.org|pnas\.org|jstor\.org|acm\.org|ieee\.org)/",
-        r"\.edu/",
-        r"\.ac\.[a-z]{2}/",
-    ],
-    "books": [
-        r"(^|\.)(gutenberg\.org|goodreads\.com|fanfiction\.net|archiveofourown\.org)/",
-        r"/(chapter|chapters|fiction|novel|novels|stories)/",
-    ],
-    "commerce": [
-        r"(^|\.)(amazon|ebay|etsy|aliexpress|walmart)\.[a-z.]+/",
-        r"^(shop|store)\.",
-        r"/(shop|store|cart|product|products|checkout|deals)(/|$|\.)",
-    ],
-}
 
 
 @dataclass
@@ -78,7 +38,8 @@ class DomainConfig:
         ]
     )
     fallback: str = "other"
-    rules: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    # YAML file of label -> regexes on "host/path" (conf/domain_rules.yaml shows the form).
+    rules_file: str = "conf/domain_rules.yaml"
     # Weakly labelled documents per label brought to the driver to train the classifier.
     sample_per_label: int = 5000
     # Share of labelled hosts held out to measure the classifier on hosts it never saw.
@@ -94,21 +55,29 @@ class DomainConfig:
                 f"classify.domains.labels {bad}: labels name mix buckets (letters, digits, "
                 "_ . -; not `anneal`)"
             )
-        unknown = [n for n in [*self.rules, self.fallback] if n not in self.labels]
+        unknown = [n for n in [*self.rules(), self.fallback] if n not in self.labels]
         if unknown:
             raise ConfigError(f"classify.domains: {unknown} not in classify.domains.labels")
-        for label, patterns in self.rules.items():
-            for pattern in patterns:
-                try:
-                    re.compile(pattern)
-                except re.error as err:
-                    raise ConfigError(
-                        f"classify.domains.rules.{label}: bad regex {pattern!r}: {err}"
-                    ) from None
         if not 0.0 <= self.holdout_hosts < 1.0:
             raise ConfigError(
                 f"classify.domains.holdout_hosts must be in [0, 1), got {self.holdout_hosts}"
             )
+
+    def rules(self) -> dict[str, list[str]]:
+        """The rules file, checked: a mapping of label -> list of valid regexes."""
+        path = resolve_path(self.rules_file)
+        if not path.is_file():
+            raise ConfigError(f"classify.domains.rules_file: no file at {path}")
+        rules = read_yaml(path) or {}
+        for label, patterns in rules.items():
+            if not isinstance(patterns, list):
+                raise ConfigError(f"{path}: {label} must map to a list of regexes")
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except (re.error, TypeError) as err:
+                    raise ConfigError(f"{path}: {label}: bad regex {pattern!r}: {err}") from None
+        return rules
 
 
 class DomainRules:

@@ -58,7 +58,7 @@ def skip_reason(config: CurationConfig) -> str | None:
 def domain_labeller(docs: DataFrame, config: DomainConfig) -> tuple[DomainLabeller, dict]:
     """Rules + a classifier trained on up to `sample_per_label` rule-labelled documents per
     label, chosen by a seeded hash of their id (the same sample on every run)."""
-    rules = DomainRules(config.rules)
+    rules = DomainRules(config.rules())
     labelled = docs.select("id", "url", "host", F.substring("text", 1, SAMPLE_CHARS).alias("text"))
     labelled = labelled.mapInArrow(
         rule_label_batches(rules, None), with_columns(labelled.schema, DOMAIN_SCHEMA)

@@ -69,7 +69,7 @@ def run_mix(
             print("mix: input has no `domain` column (classify skipped); labelling by URL rules")
             domains = config.classify.domains
             docs = docs.mapInArrow(
-                rule_label_batches(DomainRules(domains.rules), domains.fallback),
+                rule_label_batches(DomainRules(domains.rules()), domains.fallback),
                 with_columns(docs.schema, DOMAIN_SCHEMA),
             )
         columns = [*docs.columns, "bucket"]
