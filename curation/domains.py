@@ -152,13 +152,10 @@ class DomainLabeller:
     def label(self, urls: list[str], hosts: list[str], texts: list[str]) -> list[str]:
         labels = [self.rules.label(u, h) for u, h in zip(urls, hosts, strict=True)]
         unruled = [i for i, label in enumerate(labels) if label is None]
-        guesses = (
-            self.classifier.predict([texts[i] or "" for i in unruled])
-            if (self.classifier and unruled)
-            else []
-        )
-        for i, (guess, p) in zip(unruled, guesses, strict=True):
-            labels[i] = guess if p >= self.min_confidence else None
+        if self.classifier is not None and unruled:
+            guesses = self.classifier.predict([texts[i] or "" for i in unruled])
+            for i, (guess, p) in zip(unruled, guesses, strict=True):
+                labels[i] = guess if p >= self.min_confidence else None
         return [label or self.fallback for label in labels]
 
 
