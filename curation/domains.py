@@ -115,7 +115,7 @@ class DomainClassifier:
             token_pattern=None,
             lowercase=False,
         )
-        self.model = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, random_state=seed)
+        self.model = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=100, random_state=seed)
 
     @staticmethod
     def prepare(text: str) -> str:

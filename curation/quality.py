@@ -42,9 +42,10 @@ _WIKI_HEADING = re.compile(r"^[ \t]*(=[ \t]*)+[^=\n]+?([ \t]*=)+[ \t]*\r?$", re.
 _WIKITEXT_JOIN = re.compile(r" @([-,.])@ ")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]")
 _DIGITS = re.compile(r"\d+")
-# Characters of raw text looked at per output token when scoring a prefix (generous: a token
-# averages ~5-6 characters with its space), so long pages are not normalised in full.
-CHARS_PER_TOKEN_BOUND = 16
+# Characters of raw text looked at per output token when scoring a prefix (generous: English
+# averages ~5 characters per token with its space), so long pages are not normalised in full:
+# tokenising is most of the scoring cost.
+CHARS_PER_TOKEN_BOUND = 8
 
 
 class QualityModelError(RefineryError):
@@ -57,7 +58,7 @@ def normalise(text: str) -> list[str]:
     text = _TAG.sub(" ", text)
     text = _WIKI_HEADING.sub(" ", text)
     text = _WIKITEXT_JOIN.sub(r"\1", text)
-    return [_DIGITS.sub("0", t) for t in _TOKEN.findall(text.lower())]
+    return _TOKEN.findall(_DIGITS.sub("0", text.lower()))
 
 
 def model_line(text: str, max_tokens: int) -> str:
