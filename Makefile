@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
 		--negatives runs/demo/extract --output runs/demo/quality-model
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
-		classify.quality.model=runs/demo/quality-model
+		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

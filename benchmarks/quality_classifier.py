@@ -118,7 +118,8 @@ def main() -> None:
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         print(
             f"scoring: {args.docs} docs (mean {mean_chars:,.0f} chars) in {wall:.2f} s wall, "
-            f"{cpu:.2f} s CPU: {args.docs / wall:,.0f} docs/s on one core"
+            f"{cpu:.2f} s CPU: {args.docs / wall:,.0f} docs/s wall, {args.docs / cpu:,.0f} docs/s "
+            "per core of CPU time (one thread)"
         )
 
 

@@ -32,7 +32,7 @@ class MixError(RefineryError):
 @dataclass
 class AnnealConfig:
     # Domains the annealing subset is drawn from (reference-like text, as Llama 3 / OLMo 2
-    # anneal on their highest-quality sources).
+    # anneal on their highest-quality sources); [] = every domain, by quality score alone.
     domains: list[str] = field(default_factory=lambda: ["encyclopedic", "science", "books"])
     # Share of those domains' documents (best quality scores first) moved into `anneal`.
     top_fraction: float = 0.1
@@ -151,10 +151,10 @@ def plan_mixture(
         },
         "unsampled_domains": sorted(d for d, w in weights.items() if w == 0.0),
     }
-    return {
-        "mixtures": {"pretrain": _rounded(pretrain), "anneal": _rounded(anneal)},
-        "report": report,
-    }
+    mixtures = {"pretrain": _rounded(pretrain)}
+    if anneal:  # none without anneal documents: the trainer then anneals on `pretrain`
+        mixtures["anneal"] = _rounded(anneal)
+    return {"mixtures": mixtures, "report": report}
 
 
 def _target(domain: str, targets: dict[str, float] | None, tokens: dict[str, int]) -> float:

@@ -88,6 +88,7 @@ from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_li
 
 MANIFEST_NAME = "expected.json"
 REFERENCE_NAME = "reference_articles.jsonl"
+REFERENCE_TOPICS = ("science", "history", "technology", "health")
 MANIFEST_VERSION = 1
 USER_AGENT = "CCBot/2.0 (https://commoncrawl.org/faq/)"
 
@@ -1243,14 +1244,16 @@ def write_sample_crawl(out_dir: Path, docs: int = 300, seed: int = 0, files: int
 
 
 def write_reference_articles(out_dir: Path, seed: int = 0, count: int = 75) -> Path:
-    """`reference_articles.jsonl`: clean articles, with no page around them, standing in for
-    the pages Wikipedia cites: the positives `make demo` trains its quality model on. A seed of
-    its own keeps the WARC bytes of a seed unchanged."""
+    """`reference_articles.jsonl`: clean articles on reference topics (science, history,
+    technology, health), standing in for the pages Wikipedia cites: the positives `make demo`
+    trains its quality model on against the crawl's own pages, which cover every topic and
+    include spam, lists and stubs. A seed of its own keeps the WARC bytes of a seed unchanged."""
     rng = random.Random(f"reference-articles:{seed}")
+    topics = [t for t in textgen.TOPICS if t.name in REFERENCE_TOPICS]
     path = Path(out_dir) / REFERENCE_NAME
     with path.open("w", encoding="utf-8") as out:
         for number in range(count):
-            article = textgen.write_article(rng)
+            article = textgen.write_article(rng, topic=rng.choice(topics))
             text = "\n\n".join([article.title, *article.paragraphs])
             record = {"url": f"https://reference.example/articles/{number}", "text": text}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -42,9 +42,10 @@ HASH_BUCKETS = 1_000_003  # a prime: seeded hash -> uniform draw in [0, 1)
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:
     """Which documents go to the anneal bucket: the top `top_fraction` of the annealing
-    domains by quality score; without scores, a seeded hash sample of the same size."""
+    domains (all, when none are named) by quality score; without scores, a seeded hash sample
+    of the same size."""
     anneal = config.anneal
-    candidate = F.col("domain").isin(anneal.domains)
+    candidate = F.col("domain").isin(anneal.domains) if anneal.domains else F.lit(True)
     if anneal.top_fraction == 0.0:
         return F.lit(False), None
     if "quality_score" not in docs.columns:

@@ -75,5 +75,5 @@ def test_plan_splits_each_domain_between_its_bucket_and_anneal():
 
 def test_no_anneal_documents_no_anneal_mixture():
     plan = plan_mixture({"a": 10, "b": 30}, {}, MixConfig())
-    assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}, "anneal": {}}
+    assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}}
     assert plan["report"]["domains"]["b"]["epochs"] == pytest.approx(1.0)
