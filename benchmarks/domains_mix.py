@@ -37,7 +37,11 @@ from curation.domains import (  # noqa: E402
 from curation.mix import ANNEAL, AnnealConfig, MixConfig, plan_mixture  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-TARGETS = {"encyclopedic": 0.3, "news": 0.3, "other": 0.4}
+# One set the corpus can meet, one that asks `other` (1% of tokens) for 40%: capped at 4 epochs.
+TARGET_SETS = {
+    "reachable": {"encyclopedic": 0.55, "news": 0.42, "other": 0.03},
+    "capped": {"encyclopedic": 0.3, "news": 0.3, "other": 0.4},
+}
 WINDOW_TOKENS = 512  # tokens per sampled training window in the simulation
 
 
@@ -98,27 +102,31 @@ def main() -> None:
     unruled = Counter(d["domain"] for d in docs if not d["label"])
     print(f"labels given to pages no rule knows: {dict(sorted(unruled.items()))}")
 
-    mix = MixConfig(targets=TARGETS, anneal=AnnealConfig(domains=["encyclopedic"]))
     tokens: Counter[str] = Counter()
     anneal: Counter[str] = Counter()
     rng = random.Random(args.seed)
     for d in docs:
-        n = -(-len(d["text"]) // int(mix.chars_per_token))
+        n = -(-len(d["text"]) // 4)  # mix.chars_per_token
         tokens[d["domain"]] += n
-        if d["domain"] in mix.anneal.domains and rng.random() < mix.anneal.top_fraction:
+        if d["domain"] == "encyclopedic" and rng.random() < 0.1:
             anneal[d["domain"]] += n  # stand-in for the top-quality-score selection
-    plan = plan_mixture(dict(tokens), dict(anneal), mix)
-    achieved = simulate(plan["mixtures"]["pretrain"], tokens, anneal, args.seed)
-    print(f"mixture (max_epochs {mix.max_epochs}, {plan['report']['tokens_per_pass']} tokens):")
-    print("  domain          tokens  before  target   after  sampled  epochs  capped")
-    for domain, row in plan["report"]["domains"].items():
+    for name, targets in TARGET_SETS.items():
+        mix = MixConfig(targets=targets, anneal=AnnealConfig(domains=["encyclopedic"]))
+        plan = plan_mixture(dict(tokens), dict(anneal), mix)
+        achieved = simulate(plan["mixtures"]["pretrain"], tokens, anneal, args.seed)
         print(
-            f"  {domain:<13} {row['tokens']:>8} {row['share_before']:>7.3f} {row['target']:>7.3f}"
-            f" {row['share_after']:>7.3f} {achieved.get(domain, 0):>8.3f} {row['epochs']:>7.2f}"
-            f"  {row['capped']}"
+            f"mixture '{name}' (max_epochs {mix.max_epochs}, "
+            f"{plan['report']['tokens_per_pass']} tokens per pass):"
         )
-    print(f"  pretrain weights: {plan['mixtures']['pretrain']}")
-    print(f"  anneal weights:   {plan['mixtures']['anneal']}")
+        print("  domain          tokens  before  target   after  sampled  epochs  capped")
+        for domain, row in plan["report"]["domains"].items():
+            print(
+                f"  {domain:<13} {row['tokens']:>8} {row['share_before']:>7.3f}"
+                f" {row['target']:>7.3f} {row['share_after']:>7.3f}"
+                f" {achieved.get(domain, 0):>8.3f} {row['epochs']:>7.2f}  {row['capped']}"
+            )
+        print(f"  pretrain weights: {plan['mixtures']['pretrain']}")
+        print(f"  anneal weights:   {plan['mixtures'].get('anneal')}")
 
 
 def held_out_hosts(labelled: list[dict], config: DomainConfig) -> set[str]:
