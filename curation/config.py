@@ -110,7 +110,7 @@ class ClassifyConfig:
 @dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(default_factory=lambda: ["extract"])
+    stages: list[Stage] = field(default_factory=lambda: ["extract", "filter", "classify", "mix"])
 
     def __post_init__(self) -> None:
         if not self.stages:
