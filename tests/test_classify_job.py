@@ -108,3 +108,34 @@ def test_mix_labels_by_url_rules_when_classify_was_skipped(spark, extract_run, t
     docs = read(str(tmp_path / "mix"))
     assert len(docs) == stats["kept"] and all(r["bucket"] and r["domain"] for r in docs)
     assert "quality_score" not in docs[0]
+
+
+class FlakyScorer:
+    """Scores by text length; fails on the text "boom" (a document the model cannot take)."""
+
+    def score(self, urls, hosts, texts):
+        if "boom" in texts:
+            raise ValueError("cannot score")
+        return [min(1.0, len(t) / 10) for t in texts], ["other"] * len(texts)
+
+
+def test_glue_isolates_a_failing_document_and_decides_the_rest():
+    import pyarrow as pa
+
+    from curation.quality import QualityDecision
+    from curation.spark.classify import _score_batch, decide_batches
+
+    batch = pa.RecordBatch.from_pylist(
+        [
+            {"id": i, "url": "u", "host": "h", "text": t}
+            for i, t in (("a", "long enough text"), ("b", "boom"), ("c", "ab"))
+        ]
+    )
+    scored = _score_batch(FlakyScorer(), batch)
+    assert scored["quality_score"] == [1.0, None, 0.2]
+    assert scored["error"][1] == "classify of document b: ValueError: cannot score"
+    columns = {**{n: batch.column(n) for n in batch.schema.names}, **scored}
+    rows = pa.RecordBatch.from_pydict(columns)
+    decided = next(decide_batches(QualityDecision("threshold", 0.25))(iter([rows])))
+    assert decided.column("outcome").to_pylist() == ["kept", "error", "rejected"]
+    assert decided.column("reason").to_pylist() == [None, None, "quality:threshold"]
