@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from curation.quality import model_line
 from refinery.config import ConfigError, read_yaml, resolve_path
 
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # labels become mix buckets and folders
@@ -119,8 +120,6 @@ class DomainClassifier:
 
     @staticmethod
     def prepare(text: str) -> str:
-        from curation.quality import model_line
-
         return model_line(text, DomainClassifier.MAX_TOKENS)
 
     def fit(self, texts: list[str], labels: list[str]) -> DomainClassifier:

@@ -139,3 +139,25 @@ def test_glue_isolates_a_failing_document_and_decides_the_rest():
     decided = next(decide_batches(QualityDecision("threshold", 0.25))(iter([rows])))
     assert decided.column("outcome").to_pylist() == ["kept", "error", "rejected"]
     assert decided.column("reason").to_pylist() == [None, None, "quality:threshold"]
+
+
+def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_before(
+    extract_run, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+
+    out, _ = extract_run
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "refinery", "curate", "--input", f"{out}/extract"]
+    argv += ["--output", str(run), "pipeline.stages=[classify, mix]", "spark.master=local[2]"]
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": repo}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=repo, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "classify: skipped, no quality model configured" in done.stdout
+    assert f"documents: {run}/mix/" in done.stdout
+    assert not (run / "classify").exists() and (run / "mix" / "_SUCCESS").exists()
+    mixed = json.loads((run / "stats" / "mix.json").read_text())
+    assert mixed["kept"] == json.loads(Path(f"{out}/stats/extract.json").read_text())["kept"]
