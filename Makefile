@@ -24,7 +24,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/refinery sample-crawl --out runs/sample-crawl --docs $(DEMO_DOCS) --seed 0
-	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
+	# The quality model: the crawl's reference articles vs its own extracted pages.
+	$(BIN)/refinery extract --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
+	$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
+		--negatives runs/demo/extract --output runs/demo/quality-model
+	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
+		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

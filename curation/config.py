@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from curation.domains import DomainConfig
 from curation.filters.badwords import BadWordsConfig
 from curation.filters.blocklist import BlocklistConfig
 from curation.filters.c4 import C4Config
 from curation.filters.fineweb import FineWebConfig
 from curation.filters.gopher import GopherQualityConfig, GopherRepetitionConfig
 from curation.filters.language import LanguageConfig
+from curation.mix import MixConfig
 from curation.pii import PIIConfig
+from curation.quality import QualityConfig
 from refinery.config import ConfigError, load_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
@@ -113,9 +116,20 @@ class FilterConfig:
 
 
 @dataclass
+class ClassifyConfig:
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    domains: DomainConfig = field(default_factory=DomainConfig)
+
+    def __post_init__(self) -> None:
+        path = self.quality.model_path()
+        if path is not None and not path.exists():
+            raise ConfigError(f"classify.quality.model: no quality model at {path}")
+
+
+@dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(default_factory=lambda: ["extract", "filter"])
+    stages: list[Stage] = field(default_factory=lambda: ["extract", "filter", "classify", "mix"])
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -133,7 +147,18 @@ class CurationConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def __post_init__(self) -> None:
+        labels = self.classify.domains.labels
+        named = [*(self.mix.targets or {}), *self.mix.anneal.domains]
+        unknown = sorted({d for d in named if d not in labels})
+        if unknown:
+            raise ConfigError(
+                f"mix.targets / mix.anneal.domains name {unknown}, not in classify.domains.labels"
+            )
 
 
 def load_curation_config(

@@ -8,8 +8,9 @@ languages and legacy charsets, pages full of PII, pages on blocklisted hosts (se
 
     refinery sample-crawl --out DIR [--docs 300] [--seed 0] [--files 4]
 
-writes `DIR/CC-SAMPLE-<seed>-0000N.warc.gz` (one gzip member per record, as Common Crawl)
-and `DIR/expected.json`. The same seed gives the same bytes: dates and record ids come from
+writes `DIR/CC-SAMPLE-<seed>-0000N.warc.gz` (one gzip member per record, as Common Crawl),
+`DIR/expected.json` and `DIR/reference_articles.jsonl` (clean articles: the demo's positives
+for the quality classifier). The same seed gives the same bytes: dates and record ids come from
 the seed, gzip members carry mtime 0. Every fetched page (`--docs` of them) is a request,
 a response (or revisit) and a metadata record; each file starts with a warcinfo record.
 The last fetch of the last file is cut in the middle of its response's gzip member.
@@ -86,6 +87,8 @@ from curation import textgen
 from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_list
 
 MANIFEST_NAME = "expected.json"
+REFERENCE_NAME = "reference_articles.jsonl"
+REFERENCE_TOPICS = ("science", "history", "technology", "health")
 MANIFEST_VERSION = 1
 USER_AGENT = "CCBot/2.0 (https://commoncrawl.org/faq/)"
 
@@ -1240,6 +1243,23 @@ def write_sample_crawl(out_dir: Path, docs: int = 300, seed: int = 0, files: int
     return [out_dir / f["file"] for f in manifest_files] + [manifest_path]
 
 
+def write_reference_articles(out_dir: Path, seed: int = 0, count: int = 75) -> Path:
+    """`reference_articles.jsonl`: clean articles on reference topics (science, history,
+    technology, health), standing in for the pages Wikipedia cites: the positives `make demo`
+    trains its quality model on against the crawl's own pages, which cover every topic and
+    include spam, lists and stubs. A seed of its own keeps the WARC bytes of a seed unchanged."""
+    rng = random.Random(f"reference-articles:{seed}")
+    topics = [t for t in textgen.TOPICS if t.name in REFERENCE_TOPICS]
+    path = Path(out_dir) / REFERENCE_NAME
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(count):
+            article = textgen.write_article(rng, topic=rng.choice(topics))
+            text = "\n\n".join([article.title, *article.paragraphs])
+            record = {"url": f"https://reference.example/articles/{number}", "text": text}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="refinery sample-crawl",
@@ -1255,6 +1275,7 @@ def main(argv: list[str]) -> int:
     if args.docs < MIN_DOCS or args.files < 1:
         parser.error(f"need --docs >= {MIN_DOCS} (one page of every kind) and --files >= 1")
     paths = write_sample_crawl(args.out, docs=args.docs, seed=args.seed, files=args.files)
+    paths.append(write_reference_articles(args.out, seed=args.seed, count=max(20, args.docs // 4)))
     for path in paths:
         print(path)
     return 0

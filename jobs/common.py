@@ -65,6 +65,10 @@ def _documents(specs: list[str], config: CurationConfig) -> list[str]:
     return resolve_documents(specs)
 
 
+def _never_skipped(config: CurationConfig) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class StageJob:
     """One curation stage as `jobs/pipeline.py` and its own entry point drive it."""
@@ -74,12 +78,18 @@ class StageJob:
     run: Callable[[SparkSession, CurationConfig, list[str], str, bool], dict[str, Any] | None]
     # `--input` words -> the inputs `run` takes (checked before Spark starts)
     resolve: Callable[[list[str], CurationConfig], list[str]] = _documents
+    # config -> why the stage does not run with it (printed; the next stage reads its input)
+    skip: Callable[[CurationConfig], str | None] = _never_skipped
 
 
 def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     """`refinery <stage>` / `spark-submit jobs/<stage>.py`: parse, validate, run one stage."""
     args = parse_stage_args(stage_parser(f"refinery {job.name}", description), argv)
     config = load_config(args)
+    reason = job.skip(config)
+    if reason:
+        print(reason)
+        return 0
     inputs = job.resolve(args.input, config)
     spark = build_session(config.spark, f"refinery-{job.name}")
     try:

@@ -3,8 +3,9 @@
     spark-submit jobs/pipeline.py --input crawl/ --output runs/demo [--force] [key=value ...]
 
 The first stage reads --input; each later stage reads the previous stage's kept documents
-from the run folder. A stage whose _SUCCESS marker exists is skipped unless --force, or
-unless a stage before it ran again (its input changed).
+from the run folder; a stage that skips itself (classify with no quality model) is passed
+over, and the next stage reads what it would have read. A stage whose _SUCCESS marker exists
+is skipped unless --force, or unless a stage before it ran again (its input changed).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
-from jobs import extract
+from jobs import classify, extract, mix
 from jobs import filter as filter_job
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
 from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB)}
+STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB, classify.JOB, mix.JOB)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,14 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fs = HadoopFS(spark)
         force = args.force
+        last = jobs[0].name
         for job in jobs:
+            reason = job.skip(config)
+            if reason:  # the next stage reads this one's input
+                print(reason)
+                continue
             stats = job.run(spark, config, inputs, out, force)
             force = force or stats is not None
             print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
             inputs = [stage_path(out, job.name)]
+            last = job.name
     finally:
         spark.stop()
-    print(f"documents: {out}/{config.pipeline.stages[-1]}/")
+    print(f"documents: {out}/{last}/")
     print(f"rejected:  {out}/rejected/   errors: {out}/errors/")
     print(f"stats:     {out}/stats/   run record: {out}/run.json")
     return 0

@@ -19,6 +19,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
     "filter": ("jobs.filter", "documents -> blocklist, language, bad words, ... filters (Spark)"),
+    "train-quality": (
+        "curation.quality_training",
+        "train the fastText quality classifier (Wikipedia-reference positives vs crawl)",
+    ),
+    "classify": ("jobs.classify", "documents -> quality score, keep rule, domain label (Spark)"),
+    "mix": ("jobs.mix", "documents -> mixture buckets + pretrain/anneal weights (Spark)"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),

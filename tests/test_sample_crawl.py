@@ -516,7 +516,10 @@ def test_cli_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     )
     printed = capsys.readouterr().out.split()
     assert [Path(p).name for p in printed] == [
-        "CC-SAMPLE-0-00000.warc.gz", "CC-SAMPLE-0-00001.warc.gz", "expected.json"
+        "CC-SAMPLE-0-00000.warc.gz", "CC-SAMPLE-0-00001.warc.gz", "expected.json",
+        "reference_articles.jsonl",
     ]  # fmt: skip
+    references = (tmp_path / "reference_articles.jsonl").read_text().splitlines()
+    assert len(references) == 20 and all(json.loads(r)["text"] for r in references)
     with pytest.raises(SystemExit):
         sample_crawl.main(["--out", str(tmp_path), "--docs", "3"])

@@ -58,16 +58,19 @@ def run_stage(
     force: bool,
     outcomes: Callable[[], tuple[DataFrame, list[str]]],
     per_source: bool = False,
+    stage_files: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
-    when skipped. `outcomes()` builds the outcome rows and names the kept document columns."""
+    when skipped. `outcomes()` builds the outcome rows and names the kept document columns;
+    `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage)."""
     fs = HadoopFS(spark)
     if stage_done(fs, out, stage) and not force:
         print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
         return None
     started = time.time()
     rows, document_columns = outcomes()
-    stats = write_stage(fs, out, stage, rows, document_columns, started, per_source)
+    files = stage_files() if stage_files else {}
+    stats = write_stage(fs, out, stage, rows, document_columns, started, per_source, files)
     record_run(fs, out, to_dict(config), stage, stats)
     return stats
 
@@ -80,18 +83,25 @@ def write_stage(
     document_columns: list[str],
     started: float,
     per_source: bool = False,
+    files: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage`; return its stats.
 
     Rejected rows keep the document columns plus `stage` and `reason`; `per_source` adds a
-    per-input-file breakdown to the stats.
+    per-input-file breakdown to the stats. `files` ({name: JSON content}) are written into the
+    kept folder before it is renamed into place, so they exist exactly when _SUCCESS does;
+    their names start with `_` so Parquet readers (Spark, pyarrow) skip them.
     """
+    if any(not name.startswith("_") for name in files or {}):
+        raise ValueError(f"stage files must start with `_`: {sorted(files)}")
     out = out.rstrip("/")
     tmp = f"{out}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
     rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
         kept.write.parquet(f"{tmp}/kept")
+        for name, content in (files or {}).items():
+            fs.write_json(f"{tmp}/kept/{name}", content)
         # `stage` is stored in the files as well as in the partition folder name, so a
         # single folder read alone still says where its rows come from.
         stage_column = F.lit(stage).alias("stage")

@@ -1,0 +1,373 @@
+"""`refinery train-quality`: build the Wikipedia-reference training set and train the fastText
+quality classifier (the LLaMA / RedPajama-v1 recipe), with a held-out evaluation.
+
+    refinery train-quality --positives wiki.txt [--positives refs.jsonl ...] \\
+        --negatives runs/demo/extract [--negatives c4.jsonl ...] --output models/quality
+
+Each source is a documents Parquet (file or folder), a JSONL file with a `text` field, or a
+plain-text file with one document per non-empty line. `--reference-urls FILE --corpus DOCS`
+adds as positives the corpus documents whose URL (normalised) a reference list names: pages
+Wikipedia cites. The set is built so that only content can separate the classes:
+  - every document is normalised (`curation.quality.normalise`) and cut into passages of at
+    most `max_tokens` tokens; passages shorter than `min_tokens` are dropped;
+  - exact duplicate passages are dropped (one seen in both classes is dropped from both);
+  - documents, not passages, are split into train and held out, so no document leaks;
+  - the classes are balanced by sampling, then each positive is paired with a negative and both
+    are cut to the shorter one's length: the two length distributions are the same.
+DIR gets model.bin + model.json (what `QualityModel.load(DIR)` reads), train.txt and
+heldout.txt (the exact sets), manifest.json (sources, counts, seed, parameters, hashes) and
+metrics.json (held-out precision, recall, ROC-AUC, score histograms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from curation.quality import (
+    MODEL_FILE,
+    NEGATIVE,
+    POSITIVE,
+    QualityModel,
+    normalise,
+    save_model_info,
+)
+from refinery.errors import RefineryError
+
+
+class TrainingSetError(RefineryError):
+    """A training source that cannot be read, or too little data to train on."""
+
+
+@dataclass
+class TrainParams:
+    max_tokens: int = 256  # passage length the classifier sees (train and score alike)
+    min_tokens: int = 20
+    heldout: float = 0.2  # share of documents held out for metrics
+    seed: int = 0
+    # fastText (Joulin et al. 2017) as CCNet / RedPajama use it: word bigrams, a small dim.
+    # 25 passes: a few hundred passages (the demo) stay near 0.5 everywhere with fewer; the
+    # real benchmark (thousands) is unchanged by them (docs/BENCHMARKS.md).
+    epoch: int = 25
+    lr: float = 0.5
+    dim: int = 64
+    word_ngrams: int = 2
+    min_count: int = 2
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def read_texts(path: str) -> Iterator[tuple[str, str]]:
+    """(key, text) of every document in a Parquet file/folder, JSONL file or text file."""
+    source = Path(path)
+    if not source.exists():
+        raise TrainingSetError(f"{path}: no such file or folder")
+    if source.is_dir() or source.suffix == ".parquet":
+        yield from _read_parquet(source)
+    elif source.suffix in (".jsonl", ".json"):
+        yield from _read_jsonl(source)
+    else:
+        with source.open(encoding="utf-8", errors="replace") as lines:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    yield f"{path}:{number}", line
+
+
+def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
+    import pyarrow.dataset as ds
+
+    try:
+        table = ds.dataset(str(source), format="parquet").to_table()
+    except Exception as err:  # pyarrow raises several types for unreadable input
+        raise TrainingSetError(f"{source}: not a documents Parquet: {err}") from None
+    if "text" not in table.column_names:
+        raise TrainingSetError(f"{source}: documents Parquet without a `text` column")
+    keys = table.column("id" if "id" in table.column_names else "text").to_pylist()
+    urls = table.column("url").to_pylist() if "url" in table.column_names else keys
+    for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
+        if text:
+            yield f"{source}:{key}|{url}", text
+
+
+def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
+    with source.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise TrainingSetError(f"{source}:{number}: not JSON: {err}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise TrainingSetError(f"{source}:{number}: no string `text` field")
+            yield f"{source}:{number}|{record.get('url', '')}", record["text"]
+
+
+def normalise_url(url: str) -> str:
+    """URL key for matching reference lists against crawled pages: scheme, `www.`, default
+    port, fragment, trailing slash, tracking parameters and query order do not matter."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    query = sorted((k, v) for k, v in parse_qsl(parts.query) if not k.startswith("utm_"))
+    path = parts.path.rstrip("/") or ""
+    return f"{host}{port}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def referenced_documents(reference_file: str, corpus: list[str]) -> Iterator[tuple[str, str]]:
+    """Documents of `corpus` whose URL appears (normalised) in the reference list."""
+    path = Path(reference_file)
+    if not path.is_file():
+        raise TrainingSetError(f"{reference_file}: no such reference-URL file")
+    wanted = {normalise_url(u) for u in path.read_text().split() if u}
+    for source in corpus:
+        for key, text in read_texts(source):
+            if normalise_url(key.rpartition("|")[2]) in wanted:
+                yield key, text
+
+
+# ----------------------------------------------------------------------------- training set
+
+
+@dataclass
+class Passage:
+    label: str
+    document: str  # key of the document it comes from
+    tokens: list[str]
+
+
+@dataclass
+class TrainingSet:
+    train: list[Passage]
+    heldout: list[Passage]
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def passages(label: str, key: str, text: str, params: TrainParams) -> list[Passage]:
+    """The document cut into consecutive passages of at most `max_tokens` tokens."""
+    tokens = normalise(text)
+    cuts = range(0, len(tokens), params.max_tokens)
+    pieces = [tokens[i : i + params.max_tokens] for i in cuts]
+    return [Passage(label, key, p) for p in pieces if len(p) >= params.min_tokens]
+
+
+def _is_heldout(document: str, params: TrainParams) -> bool:
+    digest = hashlib.sha1(f"{params.seed}:{document}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64 < params.heldout
+
+
+def build_training_set(
+    positives: list[tuple[str, str]], negatives: list[tuple[str, str]], params: TrainParams
+) -> TrainingSet:
+    """Balanced, deduplicated, length-matched train / held-out passages (see module doc)."""
+    pieces = [p for k, t in positives for p in passages(POSITIVE, k, t, params)]
+    pieces += [p for k, t in negatives for p in passages(NEGATIVE, k, t, params)]
+    by_text: dict[str, set[str]] = {}
+    for piece in pieces:
+        by_text.setdefault(" ".join(piece.tokens), set()).add(piece.label)
+    seen: set[str] = set()
+    unique = []
+    for piece in pieces:
+        text = " ".join(piece.tokens)
+        if len(by_text[text]) == 1 and text not in seen:
+            seen.add(text)
+            unique.append(piece)
+    rng = random.Random(params.seed)
+    counts = {"passages": _count(pieces), "unique": _count(unique)}
+    splits = {}
+    for split, heldout in (("train", False), ("heldout", True)):
+        chosen = [p for p in unique if _is_heldout(p.document, params) == heldout]
+        splits[split] = _balance_and_match(chosen, rng)
+        counts[split] = _count(splits[split])
+    return TrainingSet(splits["train"], splits["heldout"], counts)
+
+
+def _count(pieces: list[Passage]) -> dict[str, int]:
+    return {label: sum(p.label == label for p in pieces) for label in (POSITIVE, NEGATIVE)}
+
+
+def _balance_and_match(pieces: list[Passage], rng: random.Random) -> list[Passage]:
+    """As many positives as negatives, sampled; pair i-th with i-th and cut both to the
+    shorter length, so length alone cannot tell the classes apart."""
+    positive = [p for p in pieces if p.label == POSITIVE]
+    negative = [p for p in pieces if p.label == NEGATIVE]
+    rng.shuffle(positive)
+    rng.shuffle(negative)
+    matched = []
+    for pos, neg in zip(positive, negative, strict=False):
+        length = min(len(pos.tokens), len(neg.tokens))
+        matched += [
+            Passage(pos.label, pos.document, pos.tokens[:length]),
+            Passage(neg.label, neg.document, neg.tokens[:length]),
+        ]
+    rng.shuffle(matched)
+    return matched
+
+
+# ----------------------------------------------------------------------------- train + evaluate
+
+
+def write_fasttext_file(path: Path, pieces: list[Passage]) -> str:
+    """fastText's `__label__x token token ...` lines; returns the file's sha256."""
+    text = "".join(f"{p.label} {' '.join(p.tokens)}\n" for p in pieces)
+    path.write_text(text, encoding="utf-8")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def roc_auc(scores: list[float], labels: list[bool]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    ranked = sorted(zip(scores, labels, strict=True))
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return float("nan")
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        average_rank = (i + j + 1) / 2  # 1-based ranks i+1 .. j
+        rank_sum += average_rank * sum(label for _, label in ranked[i:j])
+        i = j
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def histogram(scores: list[float], bins: int = 10) -> list[int]:
+    counts = [0] * bins
+    for s in scores:
+        counts[min(bins - 1, int(s * bins))] += 1
+    return counts
+
+
+def evaluate(model: QualityModel, heldout: list[Passage]) -> dict:
+    """Held-out precision / recall / F1 at 0.5, ROC-AUC and per-class score histograms."""
+    scores = model.score_lines([" ".join(p.tokens) for p in heldout])
+    truth = [p.label == POSITIVE for p in heldout]
+    predicted = [s >= 0.5 for s in scores]
+    tp = sum(t and p for t, p in zip(truth, predicted, strict=True))
+    precision = tp / max(1, sum(predicted))
+    recall = tp / max(1, sum(truth))
+    return {
+        "heldout_passages": len(heldout),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / max(1e-12, precision + recall),
+        "accuracy": sum(t == p for t, p in zip(truth, predicted, strict=True)) / max(1, len(truth)),
+        "roc_auc": roc_auc(scores, truth),
+        "histogram_bins": [round(i / 10, 1) for i in range(11)],
+        "histogram_positive": histogram([s for s, t in zip(scores, truth, strict=True) if t]),
+        "histogram_negative": histogram([s for s, t in zip(scores, truth, strict=True) if not t]),
+    }
+
+
+def train_quality_model(
+    positives: list[tuple[str, str]],
+    negatives: list[tuple[str, str]],
+    output: Path,
+    params: TrainParams,
+    sources: dict[str, list[dict]] | None = None,
+) -> dict:
+    """Build the set, train (single thread: deterministic for a seed), evaluate, save; return
+    the metrics."""
+    import fasttext
+
+    data = build_training_set(positives, negatives, params)
+    if not data.train or len({p.label for p in data.train}) < 2:
+        raise TrainingSetError(
+            f"too little data to train: {data.counts} passages after dedup and balancing "
+            f"(need both classes; passages have >= {params.min_tokens} tokens)"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    hashes = {
+        "train.txt": write_fasttext_file(output / "train.txt", data.train),
+        "heldout.txt": write_fasttext_file(output / "heldout.txt", data.heldout),
+    }
+    ft = fasttext.train_supervised(
+        input=str(output / "train.txt"),
+        epoch=params.epoch,
+        lr=params.lr,
+        dim=params.dim,
+        wordNgrams=params.word_ngrams,
+        minCount=params.min_count,
+        thread=1,
+        seed=params.seed,
+        verbose=0,
+    )
+    ft.save_model(str(output / MODEL_FILE))
+    save_model_info(output, params.max_tokens)
+    model = QualityModel.load(output)
+    metrics = evaluate(model, data.heldout) if data.heldout else {"heldout_passages": 0}
+    manifest = {
+        "sources": sources or {},
+        "counts": data.counts,
+        "params": asdict(params),
+        "files": hashes,
+    }
+    (output / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _collect(paths: list[str]) -> tuple[list[tuple[str, str]], list[dict]]:
+    documents, described = [], []
+    for path in paths:
+        texts = list(read_texts(path))
+        documents += texts
+        described.append({"path": path, "documents": len(texts)})
+    return documents, described
+
+
+def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> list:
+    """A seeded random sample of at most `limit` documents (negatives: random crawl pages)."""
+    if limit is None or len(documents) <= limit:
+        return documents
+    return random.Random(seed).sample(documents, limit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="refinery train-quality", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--positives", action="append", default=[], metavar="P")
+    parser.add_argument("--negatives", action="append", default=[], metavar="N", required=True)
+    parser.add_argument("--reference-urls", metavar="FILE", help="URLs cited by Wikipedia")
+    parser.add_argument("--corpus", action="append", default=[], metavar="DOCS")
+    parser.add_argument("--output", required=True, metavar="DIR")
+    parser.add_argument("--max-negatives", type=int, metavar="N", help="random sample size")
+    defaults = TrainParams()
+    for name, value in asdict(defaults).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args(argv)
+    if bool(args.reference_urls) != bool(args.corpus):
+        parser.error("--reference-urls and --corpus go together")
+    if not args.positives and not args.reference_urls:
+        parser.error("give --positives and/or --reference-urls with --corpus")
+    params = TrainParams(**{k: getattr(args, k) for k in asdict(defaults)})
+    positives, positive_sources = _collect(args.positives)
+    if args.reference_urls:
+        referenced = list(referenced_documents(args.reference_urls, args.corpus))
+        positives += referenced
+        positive_sources.append(
+            {
+                "reference_urls": args.reference_urls,
+                "corpus": args.corpus,
+                "documents": len(referenced),
+            }
+        )
+    negatives, negative_sources = _collect(args.negatives)
+    negatives = _sample(negatives, args.max_negatives, params.seed)
+    sources = {"positives": positive_sources, "negatives": negative_sources}
+    metrics = train_quality_model(positives, negatives, Path(args.output), params, sources)
+    print(
+        f"quality model: {args.output} ({metrics['heldout_passages']} held-out passages, "
+        f"ROC-AUC {metrics.get('roc_auc', float('nan')):.3f}, "
+        f"precision {metrics.get('precision', 0):.3f}, recall {metrics.get('recall', 0):.3f})"
+    )
+    return 0

@@ -1,0 +1,96 @@
+"""mapInArrow glue of the classify and mix stages: score, decide, weak-label.
+
+Scoring and deciding are two passes so that a rule needing the whole score distribution
+(DCLM's top fraction) can get its threshold from Spark's approximate quantiles in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+from pyspark import Broadcast
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StructType
+
+from curation.classify import DocumentScorer
+from curation.domains import DomainRules
+from curation.quality import QualityDecision
+
+SCORE_SCHEMA = pa.schema(
+    [("quality_score", pa.float64()), ("domain", pa.string()), ("error", pa.string())]
+)
+DECISION_SCHEMA = pa.schema([("outcome", pa.string()), ("reason", pa.string())])
+DOMAIN_SCHEMA = pa.schema([("domain", pa.string())])
+
+
+def with_columns(documents: StructType, added: pa.Schema) -> StructType:
+    """The document schema with `added` appended (documents must not have them already)."""
+    return StructType([*documents.fields, *from_arrow_schema(added).fields])
+
+
+def _append(batch: pa.RecordBatch, columns: dict[str, list], schema: pa.Schema) -> pa.RecordBatch:
+    arrays = [*batch.columns, *(pa.array(columns[f.name], f.type) for f in schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([*batch.schema, *schema]))
+
+
+def score_batches(scorer: Broadcast):
+    """Documents -> the same rows + quality_score, domain, error (a document that cannot be
+    scored gets an error and no score; the rest of its batch is scored normally)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        documents: DocumentScorer = scorer.value
+        for batch in batches:
+            yield _append(batch, _score_batch(documents, batch), SCORE_SCHEMA)
+
+    return run
+
+
+def _score_batch(scorer: DocumentScorer, batch: pa.RecordBatch) -> dict[str, list]:
+    urls, hosts, texts, ids = (batch.column(c).to_pylist() for c in ("url", "host", "text", "id"))
+    try:
+        scores, domains = scorer.score(urls, hosts, texts)
+        return {"quality_score": scores, "domain": domains, "error": [None] * len(ids)}
+    except Exception:  # find the documents at fault, one by one
+        out: dict[str, list] = {"quality_score": [], "domain": [], "error": []}
+        for i, doc_id in enumerate(ids):
+            try:
+                (score,), (domain,) = scorer.score([urls[i]], [hosts[i]], [texts[i]])
+                out["quality_score"].append(score)
+                out["domain"].append(domain)
+                out["error"].append(None)
+            except Exception as err:
+                out["quality_score"].append(None)
+                out["domain"].append(None)
+                out["error"].append(f"classify of document {doc_id}: {type(err).__name__}: {err}")
+        return out
+
+
+def decide_batches(decision: QualityDecision):
+    """Scored rows -> + outcome, reason: kept, rejected by the keep rule, or error."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            ids, scores, errors = (
+                batch.column(c).to_pylist() for c in ("id", "quality_score", "error")
+            )
+            outcome, reason = [], []
+            for doc_id, score, error in zip(ids, scores, errors, strict=True):
+                verdict = None if error else decision.decide(doc_id, score)
+                outcome.append("error" if error else "kept" if verdict is None else "rejected")
+                reason.append(verdict)
+            yield _append(batch, {"outcome": outcome, "reason": reason}, DECISION_SCHEMA)
+
+    return run
+
+
+def rule_label_batches(rules: DomainRules, fallback: str | None):
+    """Documents -> + domain from the URL rules alone; unmatched get `fallback` (None: null)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            urls, hosts = batch.column("url").to_pylist(), batch.column("host").to_pylist()
+            labels = [rules.label(u, h) or fallback for u, h in zip(urls, hosts, strict=True)]
+            yield _append(batch, {"domain": labels}, DOMAIN_SCHEMA)
+
+    return run

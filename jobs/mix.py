@@ -1,0 +1,120 @@
+"""Mix stage: documents -> the same documents with a `bucket` column, and the mixture weights.
+
+    spark-submit jobs/mix.py --input runs/demo/classify --output runs/demo \\
+        mix.targets='{encyclopedic: 0.3, news: 0.2, other: 0.5}' [mix.max_epochs=4 ...]
+
+Each document is written once into OUT/mix/, in the bucket of its domain, or in `anneal` when
+it is among the best-scored documents of the annealing domains. OUT/mix/_mixture.json holds
+what the tokenize stage copies into its manifest and the trainer samples by:
+
+    {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
+     "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
+     "anneal": {"domains": [...], "threshold": score or null},
+     "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
+                target, share_after, epochs, capped}}, "unsampled_domains": [...]}}
+
+Input without a `domain` column (classify skipped) is labelled by the URL rules alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script by spark-submit
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from curation.config import CurationConfig
+from curation.domains import DomainRules
+from curation.mix import ANNEAL, MixConfig, plan_mixture
+from curation.spark.classify import DOMAIN_SCHEMA, rule_label_batches, with_columns
+from curation.spark.stage import read_documents, run_stage
+from jobs.common import StageJob, run_main, stage_main
+
+STAGE = "mix"
+QUANTILE_ERROR = 0.001
+HASH_BUCKETS = 1_000_003  # a prime: seeded hash -> uniform draw in [0, 1)
+
+
+def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:
+    """Which documents go to the anneal bucket: the top `top_fraction` of the annealing
+    domains (all, when none are named) by quality score; without scores, a seeded hash sample
+    of the same size."""
+    anneal = config.anneal
+    candidate = F.col("domain").isin(anneal.domains) if anneal.domains else F.lit(True)
+    if anneal.top_fraction == 0.0:
+        return F.lit(False), None
+    if "quality_score" not in docs.columns:
+        draw = F.pmod(F.xxhash64(F.lit(anneal.seed), "id"), F.lit(HASH_BUCKETS)) / HASH_BUCKETS
+        return candidate & (draw < anneal.top_fraction), None
+    scores = docs.where(candidate & F.col("quality_score").isNotNull())
+    quantiles = scores.approxQuantile("quality_score", [1.0 - anneal.top_fraction], QUANTILE_ERROR)
+    if not quantiles:
+        return F.lit(False), None
+    return candidate & (F.col("quality_score") >= quantiles[0]), quantiles[0]
+
+
+def run_mix(
+    spark: SparkSession, config: CurationConfig, inputs: list[str], out: str, force: bool = False
+) -> dict[str, Any] | None:
+    """Run the stage unless OUT/mix/_SUCCESS exists; return its stats (None if skipped)."""
+    mixture: dict[str, Any] = {}
+
+    def outcomes():
+        docs = read_documents(spark, inputs)
+        if "domain" not in docs.columns:
+            print("mix: input has no `domain` column (classify skipped); labelling by URL rules")
+            domains = config.classify.domains
+            docs = docs.mapInArrow(
+                rule_label_batches(DomainRules(domains.rules()), domains.fallback),
+                with_columns(docs.schema, DOMAIN_SCHEMA),
+            )
+        columns = [*docs.columns, "bucket"]
+        member, threshold = anneal_members(docs, config.mix)
+        tokens = F.ceil(F.length("text") / config.mix.chars_per_token)
+        docs = docs.withColumn("bucket", F.when(member, F.lit(ANNEAL)).otherwise(F.col("domain")))
+        totals = (
+            docs.groupBy("domain", "bucket")
+            .agg(F.count("*").alias("documents"), F.sum(tokens).alias("tokens"))
+            .collect()
+        )
+        domain_tokens: dict[str, int] = {}
+        anneal_tokens: dict[str, int] = {}
+        buckets: dict[str, dict[str, int]] = {}
+        for row in totals:
+            domain_tokens[row.domain] = domain_tokens.get(row.domain, 0) + row.tokens
+            if row.bucket == ANNEAL:
+                anneal_tokens[row.domain] = anneal_tokens.get(row.domain, 0) + row.tokens
+            bucket = buckets.setdefault(row.bucket, {"documents": 0, "tokens": 0})
+            bucket["documents"] += row.documents
+            bucket["tokens"] += row.tokens
+        if domain_tokens:
+            mixture.update(plan_mixture(domain_tokens, anneal_tokens, config.mix))
+        mixture["buckets"] = dict(sorted(buckets.items()))
+        mixture["anneal"] = {"domains": config.mix.anneal.domains, "threshold": threshold}
+        rows = docs.select(
+            *columns,
+            F.lit("kept").alias("outcome"),
+            F.lit(None).cast("string").alias("reason"),
+            F.lit(None).cast("string").alias("error"),
+        )
+        return rows, columns
+
+    return run_stage(
+        spark, config, out, STAGE, force, outcomes, stage_files=lambda: {"_mixture.json": mixture}
+    )
+
+
+JOB = StageJob(STAGE, run_mix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main(JOB, __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,163 @@
+"""The classify and mix stages end to end on the sample crawl's extracted documents."""
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from curation import textgen
+from curation.config import load_curation_config
+from curation.quality_training import TrainParams, read_texts, train_quality_model
+from curation.sample_crawl import write_reference_articles
+from curation.spark.stage import stage_path
+from jobs.classify import JOB as CLASSIFY
+from jobs.classify import run_classify
+from jobs.mix import run_mix
+
+
+def read(path: str) -> list[dict]:
+    return ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+@pytest.fixture(scope="module")
+def quality_model(tmp_path_factory) -> Path:
+    """Reference articles (as `make demo` has them) vs keyword spam and bare lists."""
+    folder = tmp_path_factory.mktemp("quality")
+    positives = list(read_texts(str(write_reference_articles(folder, seed=7, count=40))))
+    rng = random.Random(7)
+    negatives = []
+    for i in range(60):
+        title, paragraphs = textgen.keyword_spam(rng)
+        negatives.append((f"spam{i}", "\n".join([title, *paragraphs, *textgen.list_items(rng)])))
+    train_quality_model(positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5))
+    return folder / "model"
+
+
+@pytest.fixture(scope="module")
+def classify_run(spark, extract_run, quality_model):
+    out, _ = extract_run
+    config = load_curation_config(overrides=[f"classify.quality.model={quality_model}"])
+    stats = run_classify(spark, config, [stage_path(out, "extract")], out)
+    return out, stats, config
+
+
+def kinds(sample_crawl) -> dict[str, str]:
+    expected = json.loads((Path(sample_crawl) / "expected.json").read_text())
+    return {r["url"]: r["kind"] for f in expected["files"] for r in f["records"] if "url" in r}
+
+
+def test_classify_scores_every_document_and_rejected_rows_carry_the_score(
+    classify_run, sample_crawl
+):
+    out, stats, _ = classify_run
+    extracted = json.loads(Path(f"{out}/stats/extract.json").read_text())["kept"]
+    assert stats["input"] == extracted
+    assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    assert set(stats["rejected"]) <= {"quality:threshold"}
+    kept = read(stage_path(out, "classify"))
+    rejected = [r for r in read(f"{out}/rejected") if r["stage"] == "classify"]
+    assert len(kept) == stats["kept"] and len(rejected) == sum(stats["rejected"].values())
+    assert all(r["quality_score"] >= 0.25 for r in kept)
+    assert all(r["quality_score"] < 0.25 and r["reason"] == "quality:threshold" for r in rejected)
+    labels = set(load_curation_config().classify.domains.labels)
+    assert {r["domain"] for r in kept + rejected} <= labels
+    kind = kinds(sample_crawl)
+    scores: dict[str, list[float]] = {}
+    for r in kept + rejected:
+        scores.setdefault(kind[r["url"]], []).append(r["quality_score"])
+    mean = {k: sum(v) / len(v) for k, v in scores.items()}
+    assert mean["spam"] < 0.25 < mean["article"]
+    details = json.loads(Path(f"{out}/classify/_classify.json").read_text())
+    assert details["keep"] == "threshold" and details["threshold"] == 0.25
+    assert "labelled" in details["domains"]
+
+
+def test_top_fraction_keeps_about_that_share(spark, extract_run, quality_model, tmp_path):
+    out, _ = extract_run
+    overrides = [f"classify.quality.model={quality_model}", "classify.quality.keep=top_fraction"]
+    config = load_curation_config(overrides=[*overrides, "classify.quality.top_fraction=0.3"])
+    stats = run_classify(spark, config, [stage_path(out, "extract")], str(tmp_path))
+    assert abs(stats["kept"] / stats["input"] - 0.3) < 0.05
+    details = json.loads((tmp_path / "classify" / "_classify.json").read_text())
+    assert 0.0 < details["threshold"] < 1.0
+
+
+def test_mix_writes_every_document_once_with_a_bucket_and_the_weights(spark, classify_run):
+    out, classified, config = classify_run
+    stats = run_mix(spark, config, [stage_path(out, "classify")], out)
+    assert stats["input"] == stats["kept"] == classified["kept"]
+    docs = read(stage_path(out, "mix"))
+    assert sorted(r["id"] for r in docs) == sorted(r["id"] for r in read(f"{out}/classify"))
+    mixture = json.loads(Path(f"{out}/mix/_mixture.json").read_text())
+    buckets = {r["bucket"] for r in docs}
+    assert set(mixture["buckets"]) == buckets
+    assert sum(b["documents"] for b in mixture["buckets"].values()) == len(docs)
+    pretrain = mixture["mixtures"]["pretrain"]
+    assert set(pretrain) <= buckets and sum(pretrain.values()) == pytest.approx(1.0, abs=1e-6)
+    for domain, row in mixture["report"]["domains"].items():
+        assert row["epochs"] <= config.mix.max_epochs + 1e-9, domain
+
+
+def test_mix_labels_by_url_rules_when_classify_was_skipped(spark, extract_run, tmp_path):
+    out, _ = extract_run
+    config = load_curation_config()
+    assert "no quality model" in CLASSIFY.skip(config)
+    stats = run_mix(spark, config, [stage_path(out, "extract")], str(tmp_path))
+    docs = read(str(tmp_path / "mix"))
+    assert len(docs) == stats["kept"] and all(r["bucket"] and r["domain"] for r in docs)
+    assert "quality_score" not in docs[0]
+
+
+class FlakyScorer:
+    """Scores by text length; fails on the text "boom" (a document the model cannot take)."""
+
+    def score(self, urls, hosts, texts):
+        if "boom" in texts:
+            raise ValueError("cannot score")
+        return [min(1.0, len(t) / 10) for t in texts], ["other"] * len(texts)
+
+
+def test_glue_isolates_a_failing_document_and_decides_the_rest():
+    import pyarrow as pa
+
+    from curation.quality import QualityDecision
+    from curation.spark.classify import _score_batch, decide_batches
+
+    batch = pa.RecordBatch.from_pylist(
+        [
+            {"id": i, "url": "u", "host": "h", "text": t}
+            for i, t in (("a", "long enough text"), ("b", "boom"), ("c", "ab"))
+        ]
+    )
+    scored = _score_batch(FlakyScorer(), batch)
+    assert scored["quality_score"] == [1.0, None, 0.2]
+    assert scored["error"][1] == "classify of document b: ValueError: cannot score"
+    columns = {**{n: batch.column(n) for n in batch.schema.names}, **scored}
+    rows = pa.RecordBatch.from_pydict(columns)
+    decided = next(decide_batches(QualityDecision("threshold", 0.25))(iter([rows])))
+    assert decided.column("outcome").to_pylist() == ["kept", "error", "rejected"]
+    assert decided.column("reason").to_pylist() == [None, None, "quality:threshold"]
+
+
+def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_before(
+    extract_run, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+
+    out, _ = extract_run
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "refinery", "curate", "--input", f"{out}/extract"]
+    argv += ["--output", str(run), "pipeline.stages=[classify, mix]", "spark.master=local[2]"]
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": repo}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=repo, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "classify: skipped, no quality model configured" in done.stdout
+    assert f"documents: {run}/mix/" in done.stdout
+    assert not (run / "classify").exists() and (run / "mix" / "_SUCCESS").exists()
+    mixed = json.loads((run / "stats" / "mix.json").read_text())
+    assert mixed["kept"] == json.loads(Path(f"{out}/stats/extract.json").read_text())["kept"]

@@ -1,0 +1,79 @@
+"""Mixture planning: target proportions, the epoch cap, the anneal bucket, determinism."""
+
+import pytest
+
+from curation.mix import ANNEAL, AnnealConfig, MixConfig, MixError, domain_weights, plan_mixture
+from refinery.config import ConfigError
+
+SIZES = {"encyclopedic": 2_000_000, "news": 30_000_000, "forum": 8_000_000, "other": 60_000_000}
+
+
+def test_weights_hit_the_targets_when_no_cap_binds():
+    targets = {"encyclopedic": 0.05, "news": 0.35, "forum": 0.1, "other": 0.5}
+    weights, size = domain_weights(SIZES, targets, max_epochs=4.0)
+    assert size == sum(SIZES.values())
+    assert sum(weights.values()) == pytest.approx(1.0)
+    for domain, target in targets.items():
+        assert abs(weights[domain] - target) <= 0.01 * target
+
+
+def test_epoch_cap_holds_and_the_excess_goes_to_the_others_by_target():
+    targets = {"encyclopedic": 0.3, "news": 0.3, "forum": 0.1, "other": 0.3}
+    weights, size = domain_weights(SIZES, targets, max_epochs=4.0)
+    epochs = {d: weights[d] * size / SIZES[d] for d in SIZES}
+    assert max(epochs.values()) <= 4.0 + 1e-9
+    assert epochs["encyclopedic"] == pytest.approx(4.0)  # 0.3 would be 15 epochs
+    free = 1.0 - weights["encyclopedic"]
+    for domain in ("news", "forum", "other"):
+        assert weights[domain] == pytest.approx(free * targets[domain] / 0.7)
+    assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_cascading_caps_and_a_pass_larger_than_the_caps_allow():
+    sizes = {"a": 10, "b": 100, "c": 10_000}
+    weights, size = domain_weights(sizes, {"a": 0.4, "b": 0.4, "c": 0.2}, max_epochs=2.0)
+    assert weights["a"] * size / 10 == pytest.approx(2.0)
+    assert weights["b"] * size / 100 == pytest.approx(2.0)
+    weights, size = domain_weights(sizes, {"a": 1, "b": 1, "c": 1}, 2.0, total_tokens=10**9)
+    assert size == 2 * sum(sizes.values())  # shrunk: every domain at its cap
+    assert all(weights[d] * size / sizes[d] == pytest.approx(2.0) for d in sizes)
+
+
+def test_natural_proportions_targets_for_absent_domains_and_errors():
+    weights, _ = domain_weights(SIZES, None, 4.0)
+    assert weights["other"] == pytest.approx(0.6)
+    weights, _ = domain_weights({"a": 100, "b": 100}, {"a": 0.5, "science": 0.5}, 4.0)
+    assert weights == {"a": pytest.approx(1.0), "b": 0.0}  # renormalised over present domains
+    with pytest.raises(MixError, match="name none"):
+        domain_weights({"a": 100}, {"b": 1.0}, 4.0)
+    with pytest.raises(MixError, match="empty"):
+        domain_weights({"a": 0}, None, 4.0)
+    with pytest.raises(ConfigError):
+        MixConfig(targets={"anneal": 1.0})
+    with pytest.raises(ConfigError):
+        MixConfig(max_epochs=0)
+
+
+def test_plan_splits_each_domain_between_its_bucket_and_anneal():
+    config = MixConfig(
+        targets={"encyclopedic": 0.05, "news": 0.35, "forum": 0.1, "other": 0.5},
+        anneal=AnnealConfig(domains=["encyclopedic"], share=0.5),
+    )
+    plan = plan_mixture(SIZES, {"encyclopedic": 500_000}, config)
+    pretrain, anneal = plan["mixtures"]["pretrain"], plan["mixtures"]["anneal"]
+    assert sum(pretrain.values()) == pytest.approx(1.0)
+    assert sum(anneal.values()) == pytest.approx(1.0)
+    assert pretrain[ANNEAL] + pretrain["encyclopedic"] == pytest.approx(0.05)
+    assert pretrain[ANNEAL] == pytest.approx(0.05 * 0.25)  # a quarter of its tokens moved
+    assert anneal[ANNEAL] == pytest.approx(0.5 + 0.5 * pretrain[ANNEAL])
+    assert anneal["news"] == pytest.approx(0.5 * pretrain["news"])
+    report = plan["report"]["domains"]["encyclopedic"]
+    assert report["share_before"] == pytest.approx(0.02)
+    assert report["epochs"] == pytest.approx(0.05 / 0.02) and not report["capped"]
+    assert plan == plan_mixture(SIZES, {"encyclopedic": 500_000}, config)  # deterministic
+
+
+def test_no_anneal_documents_no_anneal_mixture():
+    plan = plan_mixture({"a": 10, "b": 30}, {}, MixConfig())
+    assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}}
+    assert plan["report"]["domains"]["b"]["epochs"] == pytest.approx(1.0)

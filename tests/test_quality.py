@@ -1,0 +1,237 @@
+"""Quality classifier: normalisation, training set, keep rules, fastText on tiny synthetic
+classes, and the `train-quality` command's inputs and outputs."""
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curation import textgen
+from curation.quality import (
+    NEGATIVE,
+    POSITIVE,
+    QualityDecision,
+    QualityModel,
+    QualityModelError,
+    normalise,
+    pareto_draw,
+    top_fraction_threshold,
+)
+from curation.quality_training import (
+    TrainingSetError,
+    TrainParams,
+    build_training_set,
+    main,
+    normalise_url,
+    read_texts,
+    roc_auc,
+    train_quality_model,
+)
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def test_normalise_removes_source_artefacts():
+    wikitext = " = = Early life = = \n The well @-@ known <unk> river , 1 @,@ 200 km long .\n"
+    web = "<p>The well-known river, 1,200 km long.</p>"
+    assert normalise(wikitext) == normalise(web)
+    assert normalise(web) == [
+        "the",
+        "well",
+        "-",
+        "known",
+        "river",
+        ",",
+        "0",
+        ",",
+        "0",
+        "km",
+        "long",
+        ".",
+    ]
+    assert normalise("Fish &amp; chips") == ["fish", "&", "chips"]
+
+
+# ----------------------------------------------------------------------------- keep rules
+
+
+def test_threshold_rule_drops_below_it():
+    rule = QualityDecision("threshold", threshold=0.25)
+    verdicts = [rule.decide(str(i), s) for i, s in enumerate([0.0, 0.24, 0.25, 0.9])]
+    assert verdicts == ["quality:threshold", "quality:threshold", None, None]
+    assert QualityDecision("all").decide("a", 0.0) is None
+
+
+def test_top_fraction_threshold_keeps_that_fraction():
+    scores = [i / 100 for i in range(100)]
+    random.Random(1).shuffle(scores)
+    threshold = top_fraction_threshold(scores, 0.1)
+    assert threshold == 0.9
+    rule = QualityDecision("top_fraction", threshold=threshold)
+    assert sum(rule.decide("x", s) is None for s in scores) == 10
+    assert rule.decide("x", 0.5) == "quality:top_fraction"
+
+
+def test_pareto_rule_is_seeded_and_follows_the_lomax_tail():
+    ids = [f"doc-{i}" for i in range(20000)]
+    rule = QualityDecision("pareto", pareto_alpha=9.0, seed=3)
+    kept = [i for i in ids if rule.decide(i, 0.5) is None]
+    # P(pareto(9) > 0.5) = 1.5 ** -9 = 0.026
+    assert abs(len(kept) / len(ids) - 1.5**-9) < 0.005
+    assert kept == [i for i in ids if rule.decide(i, 0.5) is None]  # same seed, same docs
+    other = QualityDecision("pareto", pareto_alpha=9.0, seed=4)
+    assert kept != [i for i in ids if other.decide(i, 0.5) is None]
+    assert all(rule.decide(i, 1.0) is None for i in ids[:1000])  # score 1: draw > 0
+    assert pareto_draw(3, "doc-1", 9.0) == pareto_draw(3, "doc-1", 9.0)
+
+
+# ----------------------------------------------------------------------------- training set
+
+
+def docs(prefix: str, lengths: list[int]) -> list[tuple[str, str]]:
+    rng = random.Random(prefix)
+    return [
+        (f"{prefix}{i}", " ".join("".join(rng.choices("abcdefgh", k=6)) for _ in range(n)))
+        for i, n in enumerate(lengths)
+    ]
+
+
+def test_training_set_is_balanced_length_matched_deduplicated_and_split_by_document():
+    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1)
+    positives = docs("p", [400] * 20)  # long: cut into 50-token passages
+    negatives = docs("n", [8, 12, 30, 45] * 30)  # short
+    shared = ("dup", "the same text in both classes is no evidence for either")
+    data = build_training_set([*positives, shared], [*negatives, shared], params)
+    for split in (data.train, data.heldout):
+        pos = [p for p in split if p.label == POSITIVE]
+        neg = [p for p in split if p.label == NEGATIVE]
+        assert len(pos) == len(neg) > 0
+        assert sorted(len(p.tokens) for p in pos) == sorted(len(p.tokens) for p in neg)
+        assert all(p.document != "dup" for p in split)
+    texts = [" ".join(p.tokens) for p in data.train + data.heldout]
+    assert len(texts) == len(set(texts))
+    assert not {p.document for p in data.train} & {p.document for p in data.heldout}
+    again = build_training_set([*positives, shared], [*negatives, shared], params)
+    assert [p.tokens for p in again.train] == [p.tokens for p in data.train]
+
+
+def test_roc_auc_on_known_lists():
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
+    assert roc_auc([0.5, 0.5], [True, False]) == 0.5
+
+
+def test_url_normalisation_matches_the_same_page():
+    same = [
+        "https://www.Example.org/a/b/?utm_source=x&y=2&x=1#top",
+        "http://example.org:80/a/b?x=1&y=2",
+    ]
+    assert len({normalise_url(u) for u in same}) == 1
+    assert normalise_url("https://example.org/a/c") != normalise_url(same[0])
+
+
+# ----------------------------------------------------------------------------- fastText
+
+
+def synthetic_classes(n: int = 60) -> tuple[list, list]:
+    """Articles from the text generator vs keyword spam and bare lists."""
+    rng = random.Random(5)
+    positives = [(f"a{i}", "\n".join(textgen.write_article(rng).paragraphs)) for i in range(n)]
+    negatives = []
+    for i in range(n):
+        title, paragraphs = textgen.keyword_spam(rng)
+        items = textgen.list_items(rng)
+        negatives.append((f"s{i}", "\n".join([title, *paragraphs, *items])))
+    return positives, negatives
+
+
+def spam_page(seed: int) -> str:
+    title, paragraphs = textgen.keyword_spam(random.Random(seed))
+    return "\n".join([title, *paragraphs])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quality")
+    positives, negatives = synthetic_classes()
+    params = TrainParams(max_tokens=64, min_tokens=10, epoch=5)
+    metrics = train_quality_model(positives, negatives, out, params)
+    return out, metrics, params
+
+
+def test_fasttext_separates_tiny_synthetic_classes(trained):
+    out, metrics, _ = trained
+    assert metrics["roc_auc"] > 0.95 and metrics["heldout_passages"] > 0
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["params"]["seed"] == 0
+    assert manifest["counts"]["train"][POSITIVE] == manifest["counts"]["train"][NEGATIVE]
+    model = QualityModel.load(out)
+    article = "\n".join(textgen.write_article(random.Random(99)).paragraphs)
+    good, bad = model.score([article, spam_page(99)])
+    assert good > 0.5 > bad
+    assert model.score([]) == [] and 0.0 <= model.score([""])[0] <= 1.0
+
+
+def test_training_is_deterministic(trained, tmp_path):
+    out, metrics, params = trained
+    positives, negatives = synthetic_classes()
+    again = train_quality_model(positives, negatives, tmp_path, params)
+    assert again == metrics
+    assert (tmp_path / "train.txt").read_bytes() == (out / "train.txt").read_bytes()
+    texts = [t for _, t in positives[:5] + negatives[:5]]
+    assert QualityModel.load(tmp_path).score(texts) == QualityModel.load(out).score(texts)
+
+
+def test_load_refuses_a_folder_without_a_model(tmp_path):
+    with pytest.raises(QualityModelError, match="not a quality model"):
+        QualityModel.load(tmp_path)
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
+    positives, negatives = synthetic_classes(40)
+    (tmp_path / "pos.txt").write_text("\n\n".join(t.replace("\n", " ") for _, t in positives[:20]))
+    with (tmp_path / "pos.jsonl").open("w") as out:
+        for key, text in positives[20:]:
+            out.write(json.dumps({"text": text, "url": f"https://x.example/{key}"}) + "\n")
+    rows = [{"id": k, "url": f"https://n.example/{k}", "text": t} for k, t in negatives]
+    (tmp_path / "neg").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "neg" / "part-0.parquet")
+    assert len(list(read_texts(str(tmp_path / "pos.txt")))) == 20
+    out = tmp_path / "model"
+    argv = ["--positives", str(tmp_path / "pos.txt"), "--positives", str(tmp_path / "pos.jsonl")]
+    argv += ["--negatives", str(tmp_path / "neg"), "--output", str(out), "--max-tokens", "64"]
+    assert main(argv) == 0
+    assert "ROC-AUC" in capsys.readouterr().out
+    sources = json.loads((out / "manifest.json").read_text())["sources"]
+    assert [s["documents"] for s in sources["positives"]] == [20, 20]
+    assert sources["negatives"][0]["documents"] == 40
+    assert QualityModel.load(out).max_tokens == 64
+
+
+def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
+    rows = [
+        {"id": "1", "url": "https://www.cited.example/page/", "text": "cited"},
+        {"id": "2", "url": "https://other.example/", "text": "not cited"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    (tmp_path / "refs.txt").write_text("http://cited.example/page\n")
+    from curation.quality_training import referenced_documents
+
+    found = list(referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")]))
+    assert [text for _, text in found] == ["cited"]
+
+
+def test_bad_sources_are_named(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
+    with pytest.raises(TrainingSetError, match=r"bad.jsonl:2: no string `text`"):
+        list(read_texts(str(tmp_path / "bad.jsonl")))
+    with pytest.raises(TrainingSetError, match="no such file"):
+        list(read_texts(str(tmp_path / "missing.txt")))
+    (tmp_path / "few.txt").write_text("too short\n")
+    with pytest.raises(TrainingSetError, match="too little data"):
+        train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())
