@@ -18,11 +18,11 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
-from jobs import extract
+from jobs import dedup, extract
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
 from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB,)}
+STAGES = {job.name: job for job in (extract.JOB, dedup.JOB)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write a deterministic synthetic crawl of .warc.gz files",
     ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
+    "dedup": ("jobs.dedup", "URL, exact and MinHash near-duplicate removal (Spark)"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),

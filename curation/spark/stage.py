@@ -58,16 +58,20 @@ def run_stage(
     force: bool,
     outcomes: Callable[[], tuple[DataFrame, list[str]]],
     per_source: bool = False,
+    rejected_columns: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
-    when skipped. `outcomes()` builds the outcome rows and names the kept document columns."""
+    when skipped. `outcomes()` builds the outcome rows and names the kept document columns;
+    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
     fs = HadoopFS(spark)
     if stage_done(fs, out, stage) and not force:
         print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
         return None
     started = time.time()
     rows, document_columns = outcomes()
-    stats = write_stage(fs, out, stage, rows, document_columns, started, per_source)
+    stats = write_stage(
+        fs, out, stage, rows, document_columns, started, per_source, rejected_columns
+    )
     record_run(fs, out, to_dict(config), stage, stats)
     return stats
 
@@ -80,11 +84,12 @@ def write_stage(
     document_columns: list[str],
     started: float,
     per_source: bool = False,
+    rejected_columns: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage`; return its stats.
 
-    Rejected rows keep the document columns plus `stage` and `reason`; `per_source` adds a
-    per-input-file breakdown to the stats.
+    Rejected rows keep the document columns plus `stage`, `reason` and `rejected_columns`;
+    `per_source` adds a per-input-file breakdown to the stats.
     """
     out = out.rstrip("/")
     tmp = f"{out}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
@@ -96,7 +101,9 @@ def write_stage(
         # single folder read alone still says where its rows come from.
         stage_column = F.lit(stage).alias("stage")
         rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, stage_column, "reason").write.parquet(f"{tmp}/rejected")
+        rejected.select(*document_columns, stage_column, "reason", *rejected_columns).write.parquet(
+            f"{tmp}/rejected"
+        )
         errors = rows.where(F.col("outcome") == "error")
         errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
