@@ -6,8 +6,8 @@
    14 x 8 permutations: datasketch (`update_batch`, one MinHash per document) vs the numpy
    implementation over batches. Target: numpy >= 3x datasketch.
 2. The whole dedup stage (jobs/dedup.py run_dedup: keys, URL/exact/near groups, components,
-   writing OUT/dedup, rejected/, stats) on `local[2]` for each size: a corpus of windows of
-   real text with ~10% planted near duplicates and ~5% exact duplicates, wall time and peak
+   writing OUT/dedup, rejected/, stats) on `local[2]` for each size: real sentences drawn at
+   random into documents, ~10% planted near duplicates and ~5% exact copies; wall time and peak
    resident memory of the driver, JVM and Python workers together; then the least-squares
    exponent of time vs documents (target <= 1.15).
 """
@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import math
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -54,10 +55,12 @@ def signature_rates(docs: list[str]) -> None:
         print(f"  {name:24} {len(docs) / seconds:8.0f} signatures/s per core")
 
 
-def windows(documents: list[str], count: int, seed: int) -> list[str]:
-    """`count` distinct texts of 200-800 words cut from the real documents, ~15% of them copies."""
+def synthetic_documents(documents: list[str], count: int, seed: int) -> list[str]:
+    """`count` texts of 200-800 words, each real sentences drawn at random from the corpus (so
+    unrelated texts share almost no 5-gram), ~5% exact copies and ~10% edited copies."""
     rng = random.Random(seed)
-    words = " ".join(documents).split()
+    sentences = [s.strip() for doc in documents for s in re.split(r"(?<=[.!?])\s+", doc)]
+    sentences = [s for s in sentences if len(s.split()) >= 5]
     texts: list[str] = []
     while len(texts) < count:
         roll = rng.random()
@@ -66,8 +69,11 @@ def windows(documents: list[str], count: int, seed: int) -> list[str]:
         elif texts and roll < 0.15:
             texts.append(edit(rng.choice(texts), rng, strength=0.02))
         else:
-            start = rng.randrange(len(words) - 800)
-            texts.append(" ".join(words[start : start + rng.randint(200, 800)]))
+            target, words, picked = rng.randint(200, 800), 0, []
+            while words < target:
+                picked.append(rng.choice(sentences))
+                words += len(picked[-1].split())
+            texts.append(" ".join(picked))
     return texts
 
 
@@ -134,7 +140,7 @@ def main() -> None:
     documents = base_documents()
     if not args.skip_signatures:
         print(f"signatures ({args.sign_docs} documents of 200-800 words, word 5-grams, 112 perms)")
-        signature_rates(windows(documents, args.sign_docs, seed=1))
+        signature_rates(synthetic_documents(documents, args.sign_docs, seed=1))
     config = load_curation_config(overrides=["spark.master=local[2]"])
     spark = build_session(config.spark, "dedup-scale")
     spark.sparkContext.setLogLevel("ERROR")
@@ -144,7 +150,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 corpus = Path(tmp) / "docs"
                 corpus.mkdir()
-                write_corpus(corpus, windows(documents, size, seed=size))
+                write_corpus(corpus, synthetic_documents(documents, size, seed=size))
                 with PeakMemory() as memory:
                     started = time.time()
                     stats = run_dedup(spark, config, [str(corpus)], f"{tmp}/out")

@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 
 from curation.config import DedupConfig, load_curation_config
 from curation.dedup.keep import UnionFind
+from curation.inputs import InputError
 from curation.spark.components import connected_components, star_edges
-from curation.spark.dedup import KEY_DDL, key_batches
+from curation.spark.dedup import KEY_DDL, dedup_outcomes, key_batches, verified
 
 
 def components(spark, edges: list[tuple[int, int]]) -> dict[int, int]:
@@ -68,6 +69,25 @@ def test_star_edges_link_each_member_to_the_bucket_minimum(spark):
     )
     edges = {(r["node"], r["parent"]) for r in star_edges(members, ["band", "key"]).collect()}
     assert edges == {("b", "a"), ("c", "a"), ("d", "a")}
+
+
+def test_verification_drops_edges_whose_signatures_disagree(spark):
+    signatures = spark.createDataFrame(
+        [("a", [1, 2, 3, 4]), ("b", [1, 2, 3, 9]), ("c", [1, 2, 8, 9])],
+        "id string, signature array<int>",
+    )
+    edges = spark.createDataFrame([("b", "a"), ("c", "a")], "node string, parent string")
+    kept = verified(edges, signatures, threshold=0.7).collect()
+    assert [(r["node"], r["parent"]) for r in kept] == [("b", "a")]  # 3/4 agree; c: 2/4
+
+
+def test_repeated_ids_are_refused(spark):
+    docs = spark.createDataFrame(
+        [("x", "https://a.test/", "same text"), ("x", "https://b.test/", "other text")],
+        "id string, url string, text string",
+    )
+    with pytest.raises(InputError, match="repeats the id 'x'"):
+        dedup_outcomes(docs, DedupConfig())
 
 
 def test_keys_identical_across_runs_and_partitionings(spark):
