@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 50_000, 100_000, 200_000])
     parser.add_argument("--sign-docs", type=int, default=2000)
     parser.add_argument("--skip-signatures", action="store_true")
+    parser.add_argument(
+        "--warmup", type=int, default=5000, help="documents run first, untimed (JVM JIT, workers)"
+    )
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"{SHARED} not present: this benchmark needs ../shared/data")
@@ -146,7 +149,8 @@ def main() -> None:
     spark.sparkContext.setLogLevel("ERROR")
     timings = []
     try:
-        for size in args.sizes:
+        runs = [args.warmup, *args.sizes] if args.warmup else args.sizes
+        for run, size in enumerate(runs):
             with tempfile.TemporaryDirectory() as tmp:
                 corpus = Path(tmp) / "docs"
                 corpus.mkdir()
@@ -155,6 +159,9 @@ def main() -> None:
                     started = time.time()
                     stats = run_dedup(spark, config, [str(corpus)], f"{tmp}/out")
                     seconds = time.time() - started
+                if args.warmup and run == 0:
+                    print(f"  warm-up run of {size} documents: {seconds:.1f} s")
+                    continue
                 timings.append(seconds)
                 print(
                     f"  {size:7d} docs  {seconds:7.1f} s  {size / seconds:6.0f} docs/s  "
