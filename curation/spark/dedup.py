@@ -37,7 +37,6 @@ KEY_SCHEMA = pa.schema(
     ]
 )
 KEY_DDL = "id string, url_key string, text_hash string, bands array<bigint>, signature array<int>"
-DECISION_COLUMNS = ("cluster_id", "kept_id", "reason")
 
 
 def key_batches(config: DedupConfig):
@@ -55,6 +54,7 @@ def key_batches(config: DedupConfig):
 
 
 def document_keys(batch: pa.RecordBatch, signer, config: DedupConfig) -> pa.RecordBatch:
+    """The keys of one batch of documents; signatures only when near dedup needs them."""
     texts = [t or "" for t in batch.column("text").to_pylist()]
     rows = len(texts)
     bands: list = [None] * rows
