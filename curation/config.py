@@ -127,9 +127,63 @@ class ClassifyConfig:
 
 
 @dataclass
+class MinHashConfig:
+    """MinHash-LSH defaults from FineWeb: word 5-grams, 14 bands x 8 rows (threshold near
+    (1/14)^(1/8) = 0.72). NeMo's alternative: shingle: char, ngram: 24, 20 bands x 13 rows."""
+
+    implementation: Literal["numpy", "datasketch"] = "numpy"
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = 5
+    bands: int = 14
+    rows: int = 8
+    seed: int = 1
+    # Documents signed per Arrow batch in a Spark task.
+    batch_rows: int = 512
+
+    def __post_init__(self) -> None:
+        for key in ("ngram", "bands", "rows", "batch_rows"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"dedup.minhash.{key} must be positive, got {getattr(self, key)}")
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+
+@dataclass
+class DedupConfig:
+    # Each step can be switched off; they run in this order on what the previous one kept.
+    url: bool = True
+    exact: bool = True
+    near: bool = True
+    # Which fetch of a URL seen several times survives.
+    url_keep: Literal["latest", "earliest"] = "latest"
+    # Which document of an exact group or near-duplicate component survives: the longest text,
+    # the earliest fetch, or the highest quality_score (longest when no stage scored quality).
+    keep: Literal["longest", "earliest", "quality"] = "longest"
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    # Drop candidate edges whose signatures agree on less than verify_threshold of their
+    # positions before components, so chains of weak matches do not merge unrelated pages.
+    verify: bool = True
+    verify_threshold: float = 0.7
+    # Large-star/small-star rounds before giving up (it needs O(log^2 n); tens at most).
+    max_iterations: int = 50
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.verify_threshold <= 1.0:
+            raise ConfigError(
+                f"dedup.verify_threshold must be in [0, 1], got {self.verify_threshold}"
+            )
+        if self.max_iterations <= 0:
+            raise ConfigError(f"dedup.max_iterations must be positive, got {self.max_iterations}")
+
+
+@dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(default_factory=lambda: ["extract", "filter", "classify", "mix"])
+    stages: list[Stage] = field(
+        default_factory=lambda: ["extract", "filter", "dedup", "classify", "mix"]
+    )
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -147,6 +201,7 @@ class CurationConfig:
     input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -19,12 +19,12 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
-from jobs import classify, extract, mix
+from jobs import classify, dedup, extract, mix
 from jobs import filter as filter_job
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
 from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB, classify.JOB, mix.JOB)}
+STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB, dedup.JOB, classify.JOB, mix.JOB)}
 
 
 def main(argv: list[str] | None = None) -> int:

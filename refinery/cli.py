@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
     "filter": ("jobs.filter", "documents -> blocklist, language, bad words, ... filters (Spark)"),
+    "dedup": ("jobs.dedup", "URL, exact and MinHash near-duplicate removal (Spark)"),
     "train-quality": (
         "curation.quality_training",
         "train the fastText quality classifier (Wikipedia-reference positives vs crawl)",

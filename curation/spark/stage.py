@@ -59,10 +59,12 @@ def run_stage(
     outcomes: Callable[[], tuple[DataFrame, list[str]]],
     per_source: bool = False,
     stage_files: Callable[[], dict[str, Any]] | None = None,
+    rejected_columns: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
     """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
     when skipped. `outcomes()` builds the outcome rows and names the kept document columns;
-    `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage)."""
+    `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage);
+    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
     fs = HadoopFS(spark)
     if stage_done(fs, out, stage) and not force:
         print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
@@ -70,7 +72,9 @@ def run_stage(
     started = time.time()
     rows, document_columns = outcomes()
     files = stage_files() if stage_files else {}
-    stats = write_stage(fs, out, stage, rows, document_columns, started, per_source, files)
+    stats = write_stage(
+        fs, out, stage, rows, document_columns, started, per_source, files, rejected_columns
+    )
     record_run(fs, out, to_dict(config), stage, stats)
     return stats
 
@@ -84,13 +88,14 @@ def write_stage(
     started: float,
     per_source: bool = False,
     files: dict[str, Any] | None = None,
+    rejected_columns: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage`; return its stats.
 
-    Rejected rows keep the document columns plus `stage` and `reason`; `per_source` adds a
-    per-input-file breakdown to the stats. `files` ({name: JSON content}) are written into the
-    kept folder before it is renamed into place, so they exist exactly when _SUCCESS does;
-    their names start with `_` so Parquet readers (Spark, pyarrow) skip them.
+    Rejected rows keep the document columns plus `stage`, `reason` and `rejected_columns`;
+    `per_source` adds a per-input-file breakdown to the stats. `files` ({name: JSON content})
+    are written into the kept folder before it is renamed into place, so they exist exactly
+    when _SUCCESS does; their names start with `_` so Parquet readers (Spark, pyarrow) skip them.
     """
     if any(not name.startswith("_") for name in files or {}):
         raise ValueError(f"stage files must start with `_`: {sorted(files)}")
@@ -106,7 +111,9 @@ def write_stage(
         # single folder read alone still says where its rows come from.
         stage_column = F.lit(stage).alias("stage")
         rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, stage_column, "reason").write.parquet(f"{tmp}/rejected")
+        rejected.select(*document_columns, stage_column, "reason", *rejected_columns).write.parquet(
+            f"{tmp}/rejected"
+        )
         errors = rows.where(F.col("outcome") == "error")
         errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()

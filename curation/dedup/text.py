@@ -1,0 +1,54 @@
+"""Keys that decide URL and exact duplicates: a normalised URL and a hash of normalised text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Query parameters that only track the visit (utm_*, click ids); they do not change the page.
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|gclid|fbclid|msclkid|mc_cid|mc_eid)$", re.IGNORECASE)
+WORDS = re.compile(r"\w+")  # punctuation and whitespace both end a word
+DIGITS = re.compile(r"\d")
+
+
+def normalized_words(text: str | None) -> list[str]:
+    """FineWeb's text simplification before hashing and shingling: NFKC, lower case, digits
+    folded to 0, punctuation and whitespace dropped between words."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    return WORDS.findall(DIGITS.sub("0", text))
+
+
+def normalize_text(text: str | None) -> str:
+    """The normalised words joined by single spaces."""
+    return " ".join(normalized_words(text))
+
+
+def text_hash(normalized: str) -> str:
+    """128-bit hex digest of normalised text: the exact-duplicate key."""
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def normalize_url(url: str | None) -> str:
+    """The URL-duplicate key: scheme and host lower-cased, default port, fragment, tracking
+    parameters and a trailing slash dropped, query parameters sorted. `http` and `https`
+    stay distinct (they can serve different pages); so do `www.` and the bare host."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a malformed port or IPv6 literal: the raw string is its own key
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    path = parts.path.rstrip("/") or "/"
+    query = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not TRACKING_PARAMS.match(k)
+    )
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))

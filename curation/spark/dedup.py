@@ -1,0 +1,185 @@
+"""The dedup stage's Spark glue: keys per document, then URL, exact and near duplicate groups.
+
+    keys (mapInArrow: normalised URL, text hash, LSH band keys, signature)   one pass, cached
+      -> URL groups      window per url_key, latest (or earliest) fetch first
+      -> exact groups    window per text_hash over the URL survivors, keep rule first
+      -> near groups     buckets (band, key) -> star edges -> [verify] -> components
+    every document -> (cluster_id, survivor of its cluster, reason)
+
+A document removed at an earlier step joins the cluster of the document that removed it, so
+every cluster has exactly one survivor, `kept_id` names it, and `cluster_id` is the smallest
+document id of the near-duplicate component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from curation.config import DedupConfig
+from curation.dedup.keep import keep_order
+from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
+from curation.dedup.text import normalize_text, normalize_url, text_hash
+from curation.inputs import InputError
+from curation.spark.components import connected_components, star_edges
+
+KEY_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url_key", pa.string()),
+        ("text_hash", pa.string()),
+        ("bands", pa.list_(pa.int64())),  # null: no shingles (or near dedup off)
+        ("signature", pa.list_(pa.int32())),  # null unless candidate edges are verified
+    ]
+)
+KEY_DDL = "id string, url_key string, text_hash string, bands array<bigint>, signature array<int>"
+
+
+def key_batches(config: DedupConfig):
+    """mapInArrow function: (id, url, text) batches -> KEY_SCHEMA batches."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        minhash = config.minhash
+        spec = ShingleSpec(minhash.shingle, minhash.ngram)
+        signer = make_signer(minhash.implementation, spec, minhash.num_perm, minhash.seed)
+        for batch in batches:
+            for first in range(0, batch.num_rows, minhash.batch_rows):
+                yield document_keys(batch.slice(first, minhash.batch_rows), signer, config)
+
+    return run
+
+
+def document_keys(batch: pa.RecordBatch, signer, config: DedupConfig) -> pa.RecordBatch:
+    """The keys of one batch of documents; signatures only when near dedup needs them."""
+    texts = [t or "" for t in batch.column("text").to_pylist()]
+    rows = len(texts)
+    bands: list = [None] * rows
+    signatures: list = [None] * rows
+    if config.near:
+        matrix = signer.signatures(texts)
+        keys = band_keys(matrix, config.minhash.bands, config.minhash.rows).tolist()
+        empty = (matrix == EMPTY).all(axis=1).tolist()
+        bands = [None if e else k for e, k in zip(empty, keys, strict=True)]
+        if config.verify:
+            signatures = matrix.view(np.int32).tolist()
+    columns = [
+        batch.column("id"),
+        pa.array([normalize_url(u) for u in batch.column("url").to_pylist()], pa.string()),
+        pa.array([text_hash(normalize_text(t)) for t in texts], pa.string()),
+        pa.array(bands, pa.list_(pa.int64())),
+        pa.array(signatures, pa.list_(pa.int32())),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=KEY_SCHEMA)
+
+
+def _order(rule_keys: list[tuple[str, bool]]) -> list[Column]:
+    return [
+        F.col(c).desc_nulls_last() if descending else F.col(c).asc_nulls_last()
+        for c, descending in rule_keys
+    ]
+
+
+def _first_by(df: DataFrame, group: str, order: list[Column], name: str) -> DataFrame:
+    """Adds `name`: the id of the first row of each `group` in `order`."""
+    return df.withColumn(name, F.first("id").over(Window.partitionBy(group).orderBy(*order)))
+
+
+def verified(edges: DataFrame, signatures: DataFrame, threshold: float) -> DataFrame:
+    """Candidate edges whose two signatures agree on at least `threshold` of their positions."""
+    node = signatures.select(F.col("id").alias("node"), F.col("signature").alias("a"))
+    parent = signatures.select(F.col("id").alias("parent"), F.col("signature").alias("b"))
+    agree = F.expr("size(filter(zip_with(a, b, (x, y) -> x = y), t -> t)) / size(a)")
+    return (
+        edges.join(node, "node")
+        .join(parent, "parent")
+        .where(agree >= threshold)
+        .select("node", "parent")
+    )
+
+
+def dedup_decisions(docs: DataFrame, config: DedupConfig) -> DataFrame:
+    """(id, cluster_id, kept_id, reason) for every document; reason is null for survivors."""
+    has_quality = "quality_score" in docs.columns
+    keep = _order(keep_order(config.keep, has_quality))
+    keys = docs.select("id", "url", "text").mapInArrow(key_batches(config), KEY_DDL)
+    facts = docs.select(
+        "id",
+        "fetch_time",
+        F.length("text").alias("text_length"),
+        (F.col("quality_score") if has_quality else F.lit(None).cast("double")).alias(
+            "quality_score"
+        ),
+    )
+    # Signatures are computed once; every step below reads this cached table.
+    info = facts.join(keys, "id").localCheckpoint(eager=True)
+
+    fetch = F.col("fetch_time")
+    url_order = [fetch.desc_nulls_last() if config.url_keep == "latest" else fetch.asc_nulls_last()]
+    if config.url:
+        info = _first_by(info, "url_key", [*url_order, F.col("id").asc()], "url_parent")
+    else:
+        info = info.withColumn("url_parent", F.col("id"))
+    unique_urls = info.where(F.col("id") == F.col("url_parent"))
+    if config.exact:
+        unique_urls = _first_by(unique_urls, "text_hash", keep, "exact_parent")
+    else:
+        unique_urls = unique_urls.withColumn("exact_parent", F.col("id"))
+    unique_texts = unique_urls.where(F.col("id") == F.col("exact_parent"))
+
+    components = _near_components(unique_texts, config)
+    near = unique_texts.join(
+        components, unique_texts["id"] == components["node"], "left"
+    ).withColumn("cluster_id", F.coalesce("component", "id"))
+    near = _first_by(near, "cluster_id", keep, "kept_id").select(
+        "id",
+        "cluster_id",
+        "kept_id",
+        F.when(F.col("id") != F.col("kept_id"), "near_duplicate").alias("reason"),
+    )
+    exact = _removed(unique_urls, "exact_parent", near, "exact_duplicate")
+    url = _removed(info, "url_parent", near.unionByName(exact), "url_duplicate")
+    return near.unionByName(exact).unionByName(url)
+
+
+def _removed(rows: DataFrame, parent: str, resolved: DataFrame, reason: str) -> DataFrame:
+    """Rows whose `parent` is another document take that document's cluster and survivor."""
+    clusters = resolved.select(F.col("id").alias(parent), "cluster_id", "kept_id")
+    return (
+        rows.where(F.col("id") != F.col(parent))
+        .join(clusters, parent)
+        .select("id", "cluster_id", "kept_id", F.lit(reason).alias("reason"))
+    )
+
+
+def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
+    """(node, component) for the documents with a near duplicate."""
+    members = unique_texts.where(F.col("bands").isNotNull()).select(
+        "id", F.posexplode("bands").alias("band", "key")
+    )
+    edges = star_edges(members, ["band", "key"])
+    if config.verify:
+        edges = verified(edges, unique_texts.select("id", "signature"), config.verify_threshold)
+    return connected_components(edges, config.max_iterations)
+
+
+def dedup_outcomes(docs: DataFrame, config: DedupConfig) -> tuple[DataFrame, list[str]]:
+    """Outcome rows for `write_stage` (kept / rejected + cluster_id, kept_id) and the kept
+    document columns (the input's, with cluster_id)."""
+    duplicated = docs.groupBy("id").count().where(F.col("count") > 1).select("id").head()
+    if duplicated is not None:
+        raise InputError(f"documents Parquet repeats the id {duplicated['id']!r}; ids are unique")
+    docs = docs.drop("cluster_id")
+    decisions = dedup_decisions(docs, config)
+    rows = docs.join(decisions, "id").select(
+        *docs.columns,
+        "cluster_id",
+        "kept_id",
+        "reason",
+        F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("outcome"),
+        F.lit(None).cast("string").alias("error"),
+    )
+    return rows, [*docs.columns, "cluster_id"]

@@ -1,0 +1,165 @@
+"""Dedup decisions without Spark: keys, signatures (numpy vs datasketch), LSH bands, keep rule."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import numpy as np
+import pytest
+
+from curation.config import load_curation_config
+from curation.dedup.keep import UnionFind, choose_kept, keep_order
+from curation.dedup.minhash import (
+    EMPTY,
+    DatasketchSigner,
+    NumpySigner,
+    ShingleSpec,
+    band_keys,
+    estimated_jaccard,
+    jaccard,
+    shingles,
+)
+from curation.dedup.text import normalize_text, normalize_url, text_hash
+from refinery.config import ConfigError
+
+WORD5 = ShingleSpec("word", 5)
+SIGNERS = [NumpySigner, DatasketchSigner]
+
+
+def word(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_lowercase, k=7))  # digits would fold to 0
+
+
+def vocabulary_text(rng: random.Random, words: int) -> list[str]:
+    return [word(rng) for _ in range(words)]
+
+
+def edited(words: list[str], rng: random.Random, changes: int) -> list[str]:
+    copy = list(words)
+    for i in rng.sample(range(len(copy)), changes):
+        copy[i] = word(rng)
+    return copy
+
+
+def pairs(seed: int = 0, count: int = 60) -> list[tuple[str, str, float]]:
+    """Document pairs with word substitutions spread over a wide Jaccard range."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        words = vocabulary_text(rng, 300)
+        copy = edited(words, rng, changes=i % 30)
+        a, b = " ".join(words), " ".join(copy)
+        out.append((a, b, jaccard(shingles(a, WORD5), shingles(b, WORD5))))
+    return out
+
+
+def test_normalize_text_folds_case_digits_punctuation_and_spaces():
+    assert normalize_text("Hello,  World!\n\tIt's 2024 — ÇA va?") == "hello world it s 0000 ça va"
+    assert normalize_text(None) == ""
+    assert text_hash(normalize_text("A  b.")) == text_hash(normalize_text("a b"))
+
+
+def test_normalize_url_folds_what_does_not_change_the_page():
+    same = [
+        "https://Example.TEST/a/b/?utm_source=x&b=2&a=1#top",
+        "https://example.test:443/a/b?a=1&b=2",
+    ]
+    assert len({normalize_url(u) for u in same}) == 1
+    assert normalize_url("http://example.test/a") != normalize_url("https://example.test/a")
+    assert normalize_url("https://www.example.test/") != normalize_url("https://example.test/")
+    assert normalize_url("https://example.test/a?page=2") != normalize_url("https://example.test/a")
+    assert normalize_url("http://[broken/") == "http://[broken/"
+
+
+def test_shingles_of_short_texts_and_characters():
+    assert shingles("one two", WORD5) == {"one two"}
+    assert shingles("", WORD5) == set()
+    assert shingles("abcdef", ShingleSpec("char", 4)) == {"abcd", "bcde", "cdef"}
+
+
+@pytest.mark.parametrize("signer_class", SIGNERS)
+def test_signatures_are_deterministic_and_batch_independent(signer_class):
+    texts = [a for a, _, _ in pairs(count=12)] + ["", "short text"]
+    signer = signer_class(WORD5, 112, seed=3)
+    whole = signer.signatures(texts)
+    one_by_one = np.vstack([signer_class(WORD5, 112, seed=3).signatures([t]) for t in texts])
+    assert whole.dtype == np.uint32 and whole.shape == (len(texts), 112)
+    assert np.array_equal(whole, one_by_one)
+    assert (whole[-2] == EMPTY).all() and not (whole[-1] == EMPTY).all()
+    assert not np.array_equal(whole, signer_class(WORD5, 112, seed=4).signatures(texts))
+
+
+def test_numpy_signatures_survive_chunking(monkeypatch):
+    texts = [a for a, _, _ in pairs(count=8)]
+    signer = NumpySigner(WORD5, 64, seed=1)
+    expected = signer.signatures(texts)
+    monkeypatch.setattr("curation.dedup.minhash.CHUNK_SHINGLES", 100)
+    assert np.array_equal(signer.signatures(texts), expected)
+
+
+@pytest.mark.parametrize("spec", [WORD5, ShingleSpec("char", 24)])
+def test_numpy_and_datasketch_estimate_jaccard_equally_well(spec):
+    errors = {cls: [] for cls in SIGNERS}
+    for a, b, _ in pairs(seed=1, count=40):
+        truth = jaccard(shingles(a, spec), shingles(b, spec))
+        for cls in SIGNERS:
+            sig = cls(spec, 128, seed=1).signatures([a, b])
+            errors[cls].append(estimated_jaccard(sig[0], sig[1]) - truth)
+    for cls, err in errors.items():
+        # Standard error of a 128-permutation estimate is at most sqrt(0.25 / 128) = 0.044.
+        assert abs(np.mean(err)) < 0.02, cls
+        assert np.sqrt(np.mean(np.square(err))) < 0.06, cls
+    rmse = [np.sqrt(np.mean(np.square(e))) for e in errors.values()]
+    assert max(rmse) < 1.5 * min(rmse)
+
+
+@pytest.mark.parametrize("signer_class", SIGNERS)
+def test_lsh_bands_catch_close_pairs_and_miss_distant_ones(signer_class):
+    """14 bands x 8 rows: P(candidate) is 0.9996 at Jaccard 0.9 and 0.001 at 0.3."""
+    signer = signer_class(WORD5, 14 * 8, seed=1)
+    rng = random.Random(5)
+    for changes, expect in [(1, True), (3, True), (60, False), (120, False)]:
+        for _ in range(10):
+            words = vocabulary_text(rng, 400)
+            a, b = " ".join(words), " ".join(edited(words, rng, changes))
+            truth = jaccard(shingles(a, WORD5), shingles(b, WORD5))
+            assert (truth >= 0.9) if expect else (truth <= 0.3)
+            keys = band_keys(signer.signatures([a, b]), 14, 8)
+            assert bool((keys[0] == keys[1]).any()) is expect, (changes, truth)
+
+
+def test_band_keys_depend_on_every_row_and_the_band():
+    sig = np.zeros((3, 4), dtype=np.uint32)
+    sig[1, 3] = 1
+    keys = band_keys(sig, 2, 2)
+    assert keys.dtype == np.int64
+    assert keys[0, 0] == keys[1, 0] and keys[0, 1] != keys[1, 1]
+    assert keys[0, 0] != keys[0, 1]  # identical values in different bands never collide
+
+
+def test_keep_rules():
+    docs = [
+        {"id": "b", "text_length": 10, "fetch_time": 2, "quality_score": 0.2},
+        {"id": "a", "text_length": 10, "fetch_time": 3, "quality_score": None},
+        {"id": "c", "text_length": 5, "fetch_time": 1, "quality_score": 0.9},
+    ]
+    assert choose_kept(docs, "longest")["id"] == "a"  # tie on length: smallest id
+    assert choose_kept(docs, "earliest")["id"] == "c"
+    assert choose_kept(docs, "quality")["id"] == "c"
+    unscored = [{**d, "quality_score": None} for d in docs]
+    assert choose_kept(unscored, "quality")["id"] == "a"
+    assert keep_order("quality", False) == keep_order("longest", False)
+
+
+def test_union_find_labels_by_smallest_member():
+    labels = UnionFind().components([(3, 4), (4, 5), (1, 2), (5, 0)])
+    assert labels == {3: 0, 4: 0, 5: 0, 0: 0, 1: 1, 2: 1}
+
+
+def test_dedup_config_is_validated():
+    config = load_curation_config(overrides=["dedup.minhash.bands=20", "dedup.minhash.rows=13"])
+    assert config.dedup.minhash.num_perm == 260
+    for bad in ["dedup.minhash.rows=0", "dedup.verify_threshold=1.5", "dedup.keep=random"]:
+        with pytest.raises(ConfigError):
+            load_curation_config(overrides=[bad])
