@@ -18,11 +18,11 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
-from jobs import extract
+from jobs import extract, tokenize
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
 from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB,)}
+STAGES = {job.name: job for job in (extract.JOB, tokenize.JOB)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             inputs = [stage_path(out, job.name)]
     finally:
         spark.stop()
-    print(f"documents: {out}/{config.pipeline.stages[-1]}/")
+    last = config.pipeline.stages[-1]
+    if last == tokenize.STAGE:
+        print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")
+    else:
+        print(f"documents: {out}/{last}/")
     print(f"rejected:  {out}/rejected/   errors: {out}/errors/")
     print(f"stats:     {out}/stats/   run record: {out}/run.json")
     return 0

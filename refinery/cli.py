@@ -18,6 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write a deterministic synthetic crawl of .warc.gz files",
     ),
     "extract": ("jobs.extract", "WARC/ARC/WET -> documents Parquet (Spark)"),
+    "train-tokenizer": (
+        "jobs.train_tokenizer",
+        "train the byte-level BPE tokenizer on a sample of documents (Spark)",
+    ),
+    "tokenize": ("jobs.tokenize", "documents -> token shards + manifest.json (Spark)"),
+    "inspect-shards": ("refinery.inspect_shards", "verify and summarise a tokens folder"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
