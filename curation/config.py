@@ -113,7 +113,7 @@ class TokenizeConfig:
 @dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(default_factory=lambda: ["extract"])
+    stages: list[Stage] = field(default_factory=lambda: ["extract", "tokenize"])
 
     def __post_init__(self) -> None:
         if not self.stages:
