@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -66,7 +67,8 @@ def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]
 
 
 def encode(docs: DataFrame, tokenizer_json: str, config: TokenizeConfig, dtype: str) -> DataFrame:
-    """Documents (with a `bucket` column) + ENCODED_FIELDS; rejected rows carry a reason."""
+    """Documents (with a `bucket` column) + ENCODED_FIELDS; rejected rows carry a reason,
+    kept rows carry tokens instead of text."""
     seed, share = config.seed, config.validation_share
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -87,6 +89,11 @@ def encode(docs: DataFrame, tokenizer_json: str, config: TokenizeConfig, dtype: 
                 for h, b in zip(hashes, buckets, strict=True)
             ]
             sizes = [len(t.encode()) if t is not None else 0 for t in texts]
+            # Kept rows drop their text (the tokens stand for it): the JVM then caches and
+            # moves a fraction of the bytes; rejected rows keep it for OUT/rejected/.
+            kept_mask = pa.array([r is None for r in reasons])
+            text = pc.if_else(kept_mask, pa.scalar(None, pa.string()), batch.column("text"))
+            batch = batch.set_column(batch.schema.get_field_index("text"), "text", text)
             columns = [reasons, prefixes, hashes, tokens, sizes]
             for name, kind, values in zip(ENCODED_FIELDS.names, ARROW_TYPES, columns, strict=True):
                 batch = batch.append_column(name, pa.array(values, kind))
