@@ -4,6 +4,8 @@ refused, reruns are deterministic, and the trainer trains on the result."""
 import json
 import math
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -202,3 +204,35 @@ def test_the_trainer_trains_on_the_stage_output(tokenized, tmp_path):
     assert (run / "ckpt-4" / "tokenizer.json").read_bytes() == (
         out / "tokens" / "tokenizer.json"
     ).read_bytes()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "refinery", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.slow
+def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_path):
+    out = tmp_path / "out"
+    done = run_cli(
+        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "tokens" / "manifest.json").is_file()
+    assert (out / "tokens" / "tokenizer.json").is_file()
+    assert read_manifest(out / "tokens").buckets["web"].tokens > 0
+    checked = run_cli("inspect-shards", str(out / "tokens"))
+    assert checked.returncode == 0, checked.stderr
+    trained = run_cli(
+        "train-tokenizer",
+        "--input",
+        str(out / "extract"),
+        "--output",
+        str(out),
+        "spark.master=local[2]",
+        "tokenize.vocab_size=600",
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "sha256:" in trained.stdout
+    assert load_tokenizer(out / "tokenizer" / "tokenizer.json").get_vocab_size() <= 600
