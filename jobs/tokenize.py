@@ -21,11 +21,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 if __package__ in (None, ""):  # run as a script by spark-submit
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
+    # shadow the standard library's tokenize module.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
@@ -74,6 +77,16 @@ def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> 
     os.replace(partial, target)
 
 
+def stage_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> Tokenizer:
+    """The configured tokenizer file copied to `target`, or one trained on `docs` there."""
+    if config.tokenizer:
+        load_tokenizer(config.tokenizer)  # refuse a broken file before any work
+        shutil.copyfile(config.tokenizer, target)
+    else:
+        trained_tokenizer(docs, config, target)
+    return load_tokenizer(target)
+
+
 def run_tokenize(
     spark: SparkSession, config: CurationConfig, inputs: list[str], out: str, force: bool = False
 ) -> dict[str, Any] | None:
@@ -91,14 +104,9 @@ def run_tokenize(
     staged = tmp / TOKENS
     staged.mkdir(parents=True)
     tokenizer_path = staged / "tokenizer.json"
-    if cfg.tokenizer:
-        load_tokenizer(cfg.tokenizer)  # refuse a broken file before any work
-        shutil.copyfile(cfg.tokenizer, tokenizer_path)
-    else:
-        trained_tokenizer(docs, cfg, tokenizer_path)
-    tokenizer = load_tokenizer(tokenizer_path)
-    dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
+    tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
     width = dtype_for_vocab(tokenizer.get_vocab_size()).itemsize
+    dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 
     rows = encode(docs, tokenizer_path.read_text(encoding="utf-8"), cfg, dtype)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
