@@ -92,7 +92,8 @@ def encode(docs: DataFrame, tokenizer_json: str, config: TokenizeConfig, dtype: 
             # Kept rows drop their text (the tokens stand for it): the JVM then caches and
             # moves a fraction of the bytes; rejected rows keep it for OUT/rejected/.
             kept_mask = pa.array([r is None for r in reasons])
-            text = pc.if_else(kept_mask, pa.scalar(None, pa.string()), batch.column("text"))
+            text = batch.column("text")
+            text = pc.if_else(kept_mask, pa.scalar(None, text.type), text)
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", text)
             columns = [reasons, prefixes, hashes, tokens, sizes]
             for name, kind, values in zip(ENCODED_FIELDS.names, ARROW_TYPES, columns, strict=True):
