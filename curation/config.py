@@ -179,11 +179,46 @@ class DedupConfig:
 
 
 @dataclass
+class TokenizeConfig:
+    # An existing tokenizer.json to apply; null = train one on a sample of the input first.
+    tokenizer: str | None = None
+    vocab_size: int = 32_768
+    # Text sampled (seeded) to train the tokenizer; BPE merges settle well before 100 MB.
+    sample_bytes: int = 100_000_000
+    # Tokens per shard: llm.c / modded-nanogpt FineWeb shards hold 100M tokens.
+    shard_tokens: int = 100_000_000
+    # Longer documents are split into pieces of this many tokens (Gopher's 100,000-word
+    # upper bound at ~1.3 tokens per word), so no index entry is unbounded.
+    max_document_tokens: int = 131_072
+    # Documents held out for validation, chosen by a seeded hash of their id.
+    validation_share: float = 0.01
+    seed: int = 0
+    # Tasks that write shards: shard contents depend on it, not on Spark's input splits.
+    partitions: int = 8
+    # Cap on repeating a bucket in training: up to ~4 epochs cost little versus fresh
+    # data (Muennighoff et al. 2023, "Scaling Data-Constrained Language Models").
+    max_epochs: float = 4.0
+
+    def __post_init__(self) -> None:
+        for key in ("vocab_size", "sample_bytes", "shard_tokens", "max_document_tokens"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"tokenize.{key} must be positive, got {getattr(self, key)}")
+        if self.vocab_size < 512:
+            raise ConfigError(f"tokenize.vocab_size must be at least 512, got {self.vocab_size}")
+        if self.max_document_tokens > self.shard_tokens:
+            raise ConfigError("tokenize.max_document_tokens must not exceed tokenize.shard_tokens")
+        if not 0 <= self.validation_share < 1:
+            raise ConfigError(
+                f"tokenize.validation_share must be in [0, 1), got {self.validation_share}"
+            )
+        if self.partitions <= 0 or self.max_epochs <= 0:
+            raise ConfigError("tokenize.partitions and tokenize.max_epochs must be positive")
+
+
+@dataclass
 class PipelineConfig:
     # Stages run by `refinery curate`, each reading the previous one's kept documents.
-    stages: list[Stage] = field(
-        default_factory=lambda: ["extract", "filter", "dedup", "classify", "mix"]
-    )
+    stages: list[Stage] = field(default_factory=lambda: list(STAGE_ORDER))
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -204,6 +239,7 @@ class CurationConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     mix: MixConfig = field(default_factory=MixConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def __post_init__(self) -> None:

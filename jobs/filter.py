@@ -13,7 +13,9 @@ import sys
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # The repo root replaces the script folder, where jobs/tokenize.py would shadow the
+    # standard library's tokenize module.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from pyspark.sql import SparkSession
 

@@ -23,7 +23,9 @@ import sys
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # The repo root replaces the script folder, where jobs/tokenize.py would shadow the
+    # standard library's tokenize module.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,6 +38,7 @@ from curation.spark.stage import read_documents, run_stage
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "mix"
+MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copies `mixtures`
 QUANTILE_ERROR = 0.001
 HASH_BUCKETS = 1_000_003  # a prime: seeded hash -> uniform draw in [0, 1)
 
@@ -105,7 +108,7 @@ def run_mix(
         return rows, columns
 
     return run_stage(
-        spark, config, out, STAGE, force, outcomes, stage_files=lambda: {"_mixture.json": mixture}
+        spark, config, out, STAGE, force, outcomes, stage_files=lambda: {MIXTURE_FILE: mixture}
     )
 
 

@@ -14,25 +14,26 @@ import os
 import sys
 
 if __package__ in (None, ""):  # run as a script by spark-submit
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
+    # shadow the standard library's tokenize module.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
-from jobs import classify, dedup, extract, mix
+from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
-from refinery.config import ConfigError
 
-STAGES = {job.name: job for job in (extract.JOB, filter_job.JOB, dedup.JOB, classify.JOB, mix.JOB)}
+STAGES = {
+    job.name: job
+    for job in (extract.JOB, filter_job.JOB, dedup.JOB, classify.JOB, mix.JOB, tokenize.JOB)
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_stage_args(stage_parser("refinery curate", __doc__.splitlines()[0]), argv)
     config = load_config(args)
-    missing = [s for s in config.pipeline.stages if s not in STAGES]
-    if missing:
-        raise ConfigError(f"pipeline.stages names stages not built yet: {missing}")
     jobs = [STAGES[s] for s in config.pipeline.stages]
     inputs = jobs[0].resolve(args.input, config)
     out = args.output.rstrip("/")
@@ -53,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             last = job.name
     finally:
         spark.stop()
-    print(f"documents: {out}/{last}/")
+    if last == tokenize.STAGE:
+        print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")
+    else:
+        print(f"documents: {out}/{last}/")
     print(f"rejected:  {out}/rejected/   errors: {out}/errors/")
     print(f"stats:     {out}/stats/   run record: {out}/run.json")
     return 0

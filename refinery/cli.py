@@ -26,6 +26,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "classify": ("jobs.classify", "documents -> quality score, keep rule, domain label (Spark)"),
     "mix": ("jobs.mix", "documents -> mixture buckets + pretrain/anneal weights (Spark)"),
+    "train-tokenizer": (
+        "jobs.train_tokenizer",
+        "train the byte-level BPE tokenizer on a sample of documents (Spark)",
+    ),
+    "tokenize": ("jobs.tokenize", "documents -> token shards + manifest.json (Spark)"),
+    "inspect-shards": ("refinery.inspect_shards", "verify and summarise a tokens folder"),
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),

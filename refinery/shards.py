@@ -104,11 +104,20 @@ def read_header(path: str | Path) -> tuple[int, int, int]:
 
 
 def open_shard(
-    path: str | Path, expect_tokens: int | None = None, expect_docs: int | None = None
+    path: str | Path,
+    expect_tokens: int | None = None,
+    expect_docs: int | None = None,
+    expect_dtype: str | None = None,
 ) -> Shard:
-    """Memory-map a shard and its .idx, validating both (and the manifest's counts if given)."""
+    """Memory-map a shard and its .idx, validating both (and the manifest's counts and dtype
+    if given)."""
     path = Path(path)
     width, n_tokens, n_docs = read_header(path)
+    if expect_dtype is not None and np.dtype(expect_dtype).itemsize != width:
+        raise ShardError(
+            f"{path}: {width} bytes per token, the manifest's dtype {expect_dtype} has "
+            f"{np.dtype(expect_dtype).itemsize}"
+        )
     if expect_tokens is not None and expect_tokens != n_tokens:
         raise ShardError(f"{path}: holds {n_tokens} tokens, the manifest says {expect_tokens}")
     if expect_docs is not None and expect_docs != n_docs:

@@ -1,8 +1,6 @@
 import subprocess
 import sys
 
-import pytest
-
 from refinery.cli import COMMANDS, main
 
 
@@ -50,23 +48,3 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     assert args.overrides == ["extract.timeout_seconds=2", "input.cc_prefix=p/"]
     config = load_config(args)
     assert (config.extract.timeout_seconds, config.input.limit) == (2.0, 3)
-
-
-def test_curate_refuses_stages_not_built_before_spark(sample_crawl, tmp_path, capsys):
-    from jobs.pipeline import STAGES
-    from jobs.pipeline import main as curate
-    from refinery.config import ConfigError
-
-    unbuilt = [s for s in ("filter", "dedup", "classify", "mix", "tokenize") if s not in STAGES]
-    if not unbuilt:
-        pytest.skip("every stage is built")
-    with pytest.raises(ConfigError, match="not built yet"):
-        curate(
-            [
-                "--input",
-                str(sample_crawl),
-                "--output",
-                str(tmp_path),
-                f"pipeline.stages=[{unbuilt[0]}]",
-            ]
-        )

@@ -140,3 +140,4 @@ def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
     assert stats["kept"] > 0
     assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
     assert (out / "extract" / "_SUCCESS").exists()
+    assert (out / "tokens" / "_SUCCESS").exists()  # executors wrote the shards

@@ -40,9 +40,9 @@ class NoTrainingData(RefineryError):
 class WindowedSplit:
     """The seq_len+1 token windows of a bucket (or the validation split), across its shards."""
 
-    def __init__(self, split: Split, seq_len: int):
+    def __init__(self, split: Split, seq_len: int, dtype: str | None = None):
         self.seq_len = seq_len
-        self.shards = [open_shard(e.path, e.tokens, e.documents) for e in split.shards]
+        self.shards = [open_shard(e.path, e.tokens, e.documents, dtype) for e in split.shards]
         sizes = [s.num_tokens for s in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
         self.num_windows = max(0, (int(self.starts[-1]) - 1) // seq_len)
@@ -87,7 +87,9 @@ class TokenLoader:
         weights = manifest.mixture(mixture)
         self.names = sorted(weights)
         self.weights = np.array([weights[n] for n in self.names])
-        self.buckets = [WindowedSplit(manifest.buckets[n], seq_len) for n in self.names]
+        self.buckets = [
+            WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype) for n in self.names
+        ]
         if not any(b.num_windows for b in self.buckets):
             raise NoTrainingData(
                 f"mixture {mixture!r}: no shard of buckets {self.names} holds seq_len + 1 = "
@@ -229,7 +231,7 @@ def validation_windows(
     manifest: Manifest, seq_len: int, max_tokens: int, rank: int = 0, world: int = 1
 ) -> list[np.ndarray]:
     """This rank's share of the first max_tokens // seq_len validation windows, in order."""
-    split = WindowedSplit(manifest.validation, seq_len)
+    split = WindowedSplit(manifest.validation, seq_len, manifest.dtype)
     count = min(split.num_windows, max_tokens // seq_len)
     count -= count % world  # equal shares: every rank runs the same number of forwards (FSDP)
     return [split.window(i).astype(np.int64) for i in range(rank, count, world)]

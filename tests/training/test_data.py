@@ -157,3 +157,16 @@ def test_uint32_shards_for_large_vocabularies(tmp_path):
     loader = make_loader(manifest)
     (tokens,), _ = batches(loader, 1)
     assert tokens.max().item() > 65_535 and tokens.max().item() < 70_000
+
+
+def test_shards_whose_width_disagrees_with_the_manifest_dtype_are_refused(tmp_path):
+    import json
+
+    from refinery.shards import ShardError
+
+    write_dataset(tmp_path, {"a": 5_000}, vocab_size=512)  # uint16 shards
+    content = json.loads((tmp_path / "manifest.json").read_text())
+    content["dtype"] = "uint32"
+    (tmp_path / "manifest.json").write_text(json.dumps(content))
+    with pytest.raises(ShardError, match="2 bytes per token, the manifest's dtype uint32"):
+        make_loader(read_manifest(tmp_path))

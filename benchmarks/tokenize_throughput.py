@@ -1,0 +1,122 @@
+"""Tokenize speed: bare `tokenizers` encode_batch in one process vs the Spark stage on local[N].
+
+    python benchmarks/tokenize_throughput.py [--mb 30] [--cores 2] [--json out.json]
+
+Real web and Wikipedia text (benchmarks/text_corpus.py) repeated to --mb megabytes becomes a
+documents Parquet; a 32,768-token tokenizer is trained once on the distinct text. Reported,
+in tokens per second per core:
+  bare:  `encode_batch_fast` on batches of 1,024 documents in this process, the library's
+         threads off (one core) and on (all cores, divided by their number);
+  job:   the tokenize stage on local[N] with that tokenizer: reading Parquet, encoding in
+         Python workers, the shuffle that orders documents by their seeded hash, shard and
+         manifest writes; timed as the stage's `seconds` (SparkSession start not counted),
+         cold (a fresh JVM) and warm (the same input again, --force).
+Each is reported twice: by wall clock (tokens / seconds / cores) and by CPU time (tokens /
+CPU-seconds of this process and all its children: the JVM, the Python workers), which stays
+meaningful when other work shares the machine.
+Target: job per-core speed >= 0.85 x bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from text_corpus import repeated, training_documents, write_documents  # noqa: E402
+
+from curation.config import load_curation_config  # noqa: E402
+from curation.spark.session import build_session  # noqa: E402
+from curation.tokenize import train_tokenizer  # noqa: E402
+from jobs.tokenize import run_tokenize  # noqa: E402
+from refinery.tokenizer import load_tokenizer  # noqa: E402
+
+BATCH = 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and every descendant (alive, or reaped by a live parent)."""
+    total = 0.0
+    for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def bare_speed(tokenizer_path: Path, texts: list[str], threads: bool) -> tuple[float, float, int]:
+    """(tokens per wall second, per CPU second, tokens) of encode_batch_fast over `texts`."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads else "false"
+    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer.encode_batch_fast(texts[:BATCH])  # warm up
+    started, cpu, tokens = time.perf_counter(), time.process_time(), 0
+    for i in range(0, len(texts), BATCH):
+        tokens += sum(len(e.ids) + 1 for e in tokenizer.encode_batch_fast(texts[i : i + BATCH]))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return tokens / wall, tokens / cpu, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=30, help="megabytes of text")
+    parser.add_argument("--cores", type=int, default=2, help="local[N] for the job")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    distinct = training_documents()
+    texts = repeated(distinct, int(args.mb * 1e6))
+    work = Path(tempfile.mkdtemp(prefix="tokenize-bench-"))
+    tokenizer_path = work / "tokenizer.json"
+    train_tokenizer(iter(distinct), 32_768).save(str(tokenizer_path))
+    write_documents(work / "docs", texts)
+    size = sum(len(t.encode()) for t in texts)
+    print(f"corpus: {len(texts)} documents, {size / 1e6:.1f} MB, in {work}")
+
+    one_core, one_core_cpu, tokens = bare_speed(tokenizer_path, texts, threads=False)
+    all_cores, all_cores_cpu, _ = bare_speed(tokenizer_path, texts, threads=True)
+    all_cores /= os.cpu_count()
+    print(f"{'':24}{'tokens/s/core (wall)':>22}{'tokens/CPU-s':>14}")
+    print(f"bare, 1 thread          {one_core:>22,.0f}{one_core_cpu:>14,.0f}  ({tokens:,} tokens)")
+    print(f"bare, {os.cpu_count()} threads         {all_cores:>22,.0f}{all_cores_cpu:>14,.0f}")
+
+    config = load_curation_config(
+        overrides=[f"spark.master=local[{args.cores}]", f"tokenize.tokenizer={tokenizer_path}"]
+    )
+    spark = build_session(config.spark, "tokenize-bench")
+    spark.sparkContext.setLogLevel("ERROR")
+    results = {"mb": size / 1e6, "tokens": tokens, "bare_1_thread": [one_core, one_core_cpu]}
+    results["bare_all_threads"] = [all_cores, all_cores_cpu]
+    try:
+        for run in ("cold", "warm"):
+            cpu = cpu_seconds()
+            stats = run_tokenize(spark, config, [str(work / "docs")], str(work / "out"), True)
+            cpu = cpu_seconds() - cpu
+            assert stats["tokens"] == tokens, (stats["tokens"], tokens)
+            per_core, per_cpu = stats["tokens"] / stats["seconds"] / args.cores, tokens / cpu
+            results[f"job_{run}"] = [per_core, per_cpu, stats["seconds"], cpu]
+            print(
+                f"job {run}, local[{args.cores}]      {per_core:>22,.0f}{per_cpu:>14,.0f}  "
+                f"({stats['seconds']:.1f} s, {cpu:.1f} CPU-s; x bare: {per_core / one_core:.2f} "
+                f"wall, {per_cpu / one_core_cpu:.2f} CPU)"
+            )
+    finally:
+        spark.stop()
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    started = time.time()
+    main()
+    print(f"total {time.time() - started:.0f} s")

@@ -1,0 +1,153 @@
+"""Tokenize stage logic: train the BPE tokenizer, encode documents, pack token shards.
+
+Plain functions and one small class, testable with Python lists; the Spark glue in
+curation/spark/tokens.py only moves Arrow batches in and out of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from refinery.errors import RefineryError
+from refinery.manifest import write_documents_shard
+from refinery.tokenizer import EOS, SPECIAL_TOKENS
+
+VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
+BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name on any filesystem
+
+
+class TokenizeError(RefineryError, ValueError):
+    """Input or output the tokenize stage cannot work with, explained."""
+
+
+def check_bucket_names(names: Iterable[str | None]) -> None:
+    """Bucket names become folders beside `validation/`: refuse any that cannot."""
+    bad = sorted(repr(n) for n in names if n is None or n == VALIDATION or not BUCKET_NAME.match(n))
+    if bad:
+        raise TokenizeError(
+            f"bucket names {', '.join(bad)} are not usable folder names "
+            f"(letters, digits, _ . -; not {VALIDATION!r})"
+        )
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Byte-level BPE (GPT-2: Radford et al. 2019) trained on `texts`.
+
+    No normaliser and no prefix space, and all 256 byte symbols in the base vocabulary, so
+    every UTF-8 string encodes and decodes back to itself exactly.
+    """
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.encode_special_tokens = True
+    return tokenizer
+
+
+def reject_reason(text: str | None) -> str | None:
+    """Why a document cannot be tokenized (None = keep): nothing to learn from empty text."""
+    if text is None or not text.strip():
+        return "empty"
+    return None
+
+
+def document_hash(doc_id: str, seed: int) -> int:
+    """A seeded 63-bit hash of the document id: decides the split and the order in shards."""
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def is_validation(doc_hash: int, share: float) -> bool:
+    """Held out when the hash falls in the lowest `share` of its range (same id, same answer)."""
+    return doc_hash < share * 2**63
+
+
+def encode_documents(tokenizer: Tokenizer, texts: list[str], dtype: np.dtype) -> list[np.ndarray]:
+    """Token ids of each text with EOS appended, as arrays of the shard dtype."""
+    eos = tokenizer.token_to_id(EOS)
+    return [
+        np.fromiter([*encoding.ids, eos], dtype=dtype)
+        for encoding in tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    ]
+
+
+def split_document(tokens: np.ndarray, cap: int) -> list[np.ndarray]:
+    """Pieces of at most `cap` tokens, in order: a long document is split, never truncated."""
+    return [tokens[start : start + cap] for start in range(0, len(tokens), cap)]
+
+
+@dataclass
+class ShardPacker:
+    """Packs document pieces, in arrival order, into shards of at most `shard_tokens` tokens.
+
+    Shards are named `<prefix>/part-<task>-<n>.bin` inside `root`; the stage renames them to
+    `shard-NNNNN.bin` once every task has finished.
+    """
+
+    root: Path
+    prefix: str
+    task: int
+    shard_tokens: int
+    dtype: str
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    _pieces: list[np.ndarray] = field(default_factory=list)
+    _bytes: list[int] = field(default_factory=list)
+    _tokens: int = 0
+
+    def add(self, piece: np.ndarray, text_bytes: int) -> None:
+        if self._tokens + len(piece) > self.shard_tokens:
+            self.flush()
+        self._pieces.append(piece)
+        self._bytes.append(text_bytes)
+        self._tokens += len(piece)
+
+    def flush(self) -> None:
+        if not self._pieces:
+            return
+        rel = f"{self.prefix}/part-{self.task:05d}-{len(self.entries):05d}.bin"
+        self.entries.append(
+            write_documents_shard(self.root, rel, self._pieces, self.dtype, self._bytes)
+        )
+        self._pieces, self._bytes, self._tokens = [], [], 0
+
+
+def pack_documents(
+    documents: Iterator[tuple[str, np.ndarray, int]],
+    root: Path,
+    task: int,
+    shard_tokens: int,
+    max_document_tokens: int,
+    dtype: str,
+) -> list[dict[str, Any]]:
+    """Write (prefix, tokens, text bytes) documents, grouped by prefix, into shards.
+
+    A document longer than `max_document_tokens` becomes several index entries; its text bytes
+    go with its last piece so bits per byte stays exact. Returns the shard entries with their
+    prefix, in write order.
+    """
+    packers: dict[str, ShardPacker] = {}
+    for prefix, tokens, text_bytes in documents:
+        if prefix not in packers:
+            packers[prefix] = ShardPacker(root, prefix, task, shard_tokens, dtype)
+        pieces = split_document(tokens, max_document_tokens)
+        for i, piece in enumerate(pieces):
+            packers[prefix].add(piece, text_bytes if i == len(pieces) - 1 else 0)
+    entries = []
+    for prefix, packer in sorted(packers.items()):
+        packer.flush()
+        entries += [{"prefix": prefix, **entry} for entry in packer.entries]
+    return entries

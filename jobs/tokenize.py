@@ -1,0 +1,244 @@
+"""Tokenize stage: documents Parquet -> OUT/tokens/ (shards, tokenizer.json, manifest.json).
+
+    spark-submit jobs/tokenize.py --input runs/demo/extract --output runs/demo [key=value ...]
+
+Without `tokenize.tokenizer` a byte-level BPE tokenizer is first trained on a seeded sample
+of the input (what `refinery train-tokenizer` does). Documents are encoded per bucket (the mix
+stage's `bucket` column, else one bucket `web`), EOS is appended to each,
+a seeded share is held out for validation, and tasks write shards in the format of
+refinery/shards.py. Empty documents go to OUT/rejected/stage=tokenize with reason `empty`.
+The manifest's mixtures are the mix stage's (its _mixture.json beside the input documents),
+else every bucket in its natural proportion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+if __package__ in (None, ""):  # run as a script by spark-submit
+    # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
+    # shadow the standard library's tokenize module.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from tokenizers import Tokenizer
+
+from curation.config import CurationConfig, TokenizeConfig
+from curation.spark.fs import HadoopFS
+from curation.spark.stage import read_documents, record_run, stage_stats
+from curation.spark.tokens import encode, sample_texts, write_shards
+from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names, train_tokenizer
+from jobs.common import StageJob, run_main, stage_main
+from jobs.mix import MIXTURE_FILE
+from refinery.config import config_hash, to_dict
+from refinery.manifest import sha256_file, split_entry, write_manifest
+from refinery.shards import dtype_for_vocab
+from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids
+
+STAGE = "tokenize"
+TOKENS = "tokens"
+DEFAULT_BUCKET = "web"  # every document, until the mix stage assigns buckets
+CHAT_TEMPLATE = "BOS, then per message <|role|> content <|end_of_turn|> (refinery.tokenizer)"
+
+
+def local_dir(out: str) -> Path:
+    """OUT as a local path: shards are memory-mapped, so they must live on a POSIX filesystem."""
+    parsed = urlparse(out)
+    if parsed.scheme not in ("", "file"):
+        raise TokenizeError(
+            f"{out}: the tokenize stage writes memory-mapped shards and needs OUT on a local or "
+            f"mounted filesystem (a plain path or file://), not {parsed.scheme}://"
+        )
+    return Path(parsed.path if parsed.scheme else out).resolve()
+
+
+def with_bucket(docs: DataFrame) -> DataFrame:
+    """Documents with a `bucket` column (the mix stage's, or DEFAULT_BUCKET), names checked."""
+    if "bucket" not in docs.columns:
+        return docs.withColumn("bucket", F.lit(DEFAULT_BUCKET))
+    check_bucket_names(row["bucket"] for row in docs.select("bucket").distinct().collect())
+    return docs
+
+
+def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> None:
+    """Train on a seeded sample of `docs` and save to `target` (`train-tokenizer` and here)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(
+        sample_texts(docs, config.sample_bytes, config.seed), config.vocab_size
+    )
+    partial = target.with_name(f".{target.name}.tmp")
+    tokenizer.save(str(partial))
+    os.replace(partial, target)
+
+
+def stage_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> Tokenizer:
+    """The configured tokenizer file copied to `target`, or one trained on `docs` there."""
+    if config.tokenizer:
+        load_tokenizer(config.tokenizer)  # refuse a broken file before any work
+        shutil.copyfile(config.tokenizer, target)
+    else:
+        trained_tokenizer(docs, config, target)
+    return load_tokenizer(target)
+
+
+def run_tokenize(
+    spark: SparkSession, config: CurationConfig, inputs: list[str], out: str, force: bool = False
+) -> dict[str, Any] | None:
+    """Run the stage unless OUT/tokens/_SUCCESS exists; return its stats (None if skipped)."""
+    root = local_dir(out)
+    final = root / TOKENS
+    if (final / "_SUCCESS").exists() and not force:
+        print(f"{STAGE}: already done ({final}/_SUCCESS); --force redoes it")
+        return None
+    started = time.time()
+    cfg = config.tokenize
+    raw = read_documents(spark, inputs)
+    docs = with_bucket(raw)
+    tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
+    staged = tmp / TOKENS
+    staged.mkdir(parents=True)
+    tokenizer_path = staged / "tokenizer.json"
+    tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
+    width = dtype_for_vocab(tokenizer.get_vocab_size()).itemsize
+    dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
+
+    rows = encode(docs, tokenizer_path.read_text(encoding="utf-8"), cfg, dtype)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rejected = rows.where(F.col("reason").isNotNull())
+        rejected.select(*raw.columns, F.lit(STAGE).alias("stage"), "reason").write.parquet(
+            f"{tmp.as_uri()}/rejected"
+        )
+        entries = write_shards(rows.where(F.col("reason").isNull()), staged, cfg, dtype)
+        long_docs = F.octet_length("tokens") > cfg.max_document_tokens * width
+        counts = (
+            rows.groupBy("reason")
+            .agg(F.count("*").alias("n"), F.sum(long_docs.cast("long")).alias("split"))
+            .collect()
+        )
+    finally:
+        rows.unpersist()
+
+    splits = name_shards(staged, entries)
+    buckets = {name: split for name, split in splits.items() if name != VALIDATION}
+    if not buckets:
+        raise TokenizeError(f"no non-empty training documents in {inputs}")
+    content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config)
+    content.update(planned_mixtures(inputs, buckets))
+    manifest = write_manifest(staged, content)
+    stats = stage_stats(
+        [("", "rejected" if r["reason"] else "kept", r["reason"], r["n"]) for r in counts]
+    )
+    stats.update(
+        tokens=sum(s["tokens"] for s in splits.values()),
+        bucket_tokens={name: s["tokens"] for name, s in buckets.items()},
+        validation_documents=manifest.validation.documents,
+        split_documents=sum(r["split"] or 0 for r in counts if r["reason"] is None),
+        seconds=round(time.time() - started, 3),
+    )
+    (staged / "_SUCCESS").touch()
+    fs = HadoopFS(spark)
+    _commit(fs, root, tmp, final, stats)
+    record_run(fs, root.as_uri(), to_dict(config), STAGE, stats)
+    return stats
+
+
+def name_shards(staged: Path, entries: list[dict]) -> dict[str, dict]:
+    """Rename the tasks' part files to `<prefix>/shard-NNNNN.bin` in (task, n) order; return
+    each prefix's split entry for the manifest."""
+    by_prefix: dict[str, list[dict]] = {}
+    for entry in sorted(entries, key=lambda e: e["path"]):
+        prefix = entry.pop("prefix")
+        shards = by_prefix.setdefault(prefix, [])
+        rel = f"{prefix}/shard-{len(shards):05d}.bin"
+        for suffix in (".bin", ".idx"):
+            src = (staged / entry["path"]).with_suffix(suffix)
+            os.replace(src, (staged / rel).with_suffix(suffix))
+        shards.append({**entry, "path": rel})
+    return {prefix: split_entry(shards) for prefix, shards in by_prefix.items()}
+
+
+def planned_mixtures(inputs: list[str], buckets: dict[str, dict]) -> dict[str, Any]:
+    """The mix stage's mixtures and epoch cap from its _mixture.json beside the input documents,
+    limited to the buckets that have shards; {} when the input is not the mix stage's."""
+    for spec in inputs:
+        parsed = urlparse(spec)
+        path = Path(parsed.path if parsed.scheme in ("", "file") else "/nonexistent")
+        if (path / MIXTURE_FILE).is_file():
+            plan = json.loads((path / MIXTURE_FILE).read_text(encoding="utf-8"))
+            mixtures = {
+                name: {b: w for b, w in weights.items() if b in buckets and w > 0}
+                for name, weights in plan.get("mixtures", {}).items()
+            }
+            mixtures = {name: weights for name, weights in mixtures.items() if weights}
+            if "pretrain" not in mixtures:
+                return {}
+            mixtures.setdefault("anneal", mixtures["pretrain"])
+            return {
+                "mixtures": mixtures,
+                "mixtures_note": f"from the mix stage ({path / MIXTURE_FILE})",
+                "max_epochs": plan["report"]["max_epochs"],
+            }
+    return {}
+
+
+def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> dict[str, Any]:
+    ids = special_ids(tokenizer)
+    total = sum(b["tokens"] for b in buckets.values())
+    # Natural proportions (each bucket by its token share); the mix stage will set weights.
+    natural = {name: b["tokens"] / total for name, b in sorted(buckets.items())}
+    return {
+        "version": 1,
+        "tokenizer": {
+            "file": path.name,
+            "sha256": sha256_file(path),
+            "vocab_size": tokenizer.get_vocab_size(),
+            "bos_id": ids[BOS],
+            "eos_id": ids[EOS],
+            "pad_id": ids[PAD],
+            "special_tokens": ids,
+            "chat_template": CHAT_TEMPLATE,
+        },
+        "dtype": dtype,
+        "buckets": buckets,
+        "validation": splits.get(VALIDATION, split_entry([])),
+        "mixtures": {"pretrain": natural, "anneal": natural},
+        "mixtures_note": "anneal = pretrain until the mix stage names an annealing bucket",
+        "max_epochs": config.tokenize.max_epochs,
+        "seed": config.tokenize.seed,
+        "curation_config_hash": config_hash(to_dict(config)),
+    }
+
+
+def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, Any]) -> None:
+    """Move rejected rows, stats and the tokens folder (with _SUCCESS, last) into place."""
+    shutil.rmtree(final, ignore_errors=True)  # a stage being redone loses its _SUCCESS first
+    target = f"{root.as_uri()}/rejected/stage={STAGE}"
+    fs.delete(target)
+    fs.rename(f"{tmp.as_uri()}/rejected", target)
+    fs.write_json(f"{root.as_uri()}/stats/{STAGE}.json", stats)
+    os.replace(tmp / TOKENS, final)
+    shutil.rmtree(tmp)
+    if not any((root / "_tmp").iterdir()):
+        (root / "_tmp").rmdir()
+
+
+JOB = StageJob(STAGE, run_tokenize)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main(JOB, __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,101 @@
+"""`refinery inspect-shards OUT/tokens`: verify a tokens folder, summarise it, show documents.
+
+Every shard is opened against its manifest entry (magic, version, dtype, sizes, document
+offsets, token ids below the vocabulary size) and the tokenizer file against its hash, so a
+damaged folder exits non-zero with the first problem named. No Spark, no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from refinery.manifest import Manifest, ManifestError, Split, read_manifest, sha256_file
+from refinery.shards import Shard, ShardError, open_shard
+from refinery.tokenizer import load_tokenizer
+
+
+def verify(manifest: Manifest) -> dict[str, list[Shard]]:
+    """Open every shard of every split, checked against the manifest; return them by split."""
+    path = manifest.tokenizer_path
+    if not path.is_file():
+        raise ManifestError(f"{path}: tokenizer file named by manifest.json is missing")
+    if sha256_file(path) != manifest.tokenizer.sha256:
+        raise ManifestError(f"{path}: sha256 differs from manifest.json's tokenizer.sha256")
+    opened = {}
+    for name, split in {**manifest.buckets, "validation": manifest.validation}.items():
+        shards = []
+        for entry in split.shards:
+            shard = open_shard(entry.path, entry.tokens, entry.documents, manifest.dtype)
+            if shard.num_tokens and int(shard.tokens.max()) >= manifest.tokenizer.vocab_size:
+                raise ShardError(
+                    f"{entry.path}: token id {int(shard.tokens.max())} is outside the "
+                    f"vocabulary of {manifest.tokenizer.vocab_size}: corrupted"
+                )
+            shards.append(shard)
+        opened[name] = shards
+    return opened
+
+
+def summary(manifest: Manifest) -> list[str]:
+    tok = manifest.tokenizer
+    lines = [
+        f"tokens folder  {manifest.root}",
+        f"tokenizer      {tok.file}  vocab {tok.vocab_size}  sha256 {tok.sha256[:16]}…  "
+        f"eos {tok.eos_id}  bos {tok.bos_id}  pad {tok.pad_id}",
+        f"dtype          {manifest.dtype}   max_epochs {manifest.max_epochs:g}   "
+        f"config {manifest.curation_config_hash[:16]}",
+        "",
+        f"{'split':<16}{'tokens':>14}{'documents':>12}{'shards':>8}{'bytes/token':>13}",
+    ]
+    splits: dict[str, Split] = {**manifest.buckets, "(validation)": manifest.validation}
+    for name, split in splits.items():
+        ratio = f"{split.bytes / split.tokens:.2f}" if split.tokens else "-"
+        lines.append(
+            f"{name:<16}{split.tokens:>14,}{split.documents:>12,}{len(split.shards):>8}{ratio:>13}"
+        )
+    lines.append("")
+    for mix in manifest.mixtures:
+        parts = ", ".join(f"{b} {w:.3f}" for b, w in manifest.mixture(mix).items())
+        lines.append(f"mixture {mix:<8} {parts}")
+    return lines
+
+
+def sample_documents(
+    opened: dict[str, list[Shard]], count: int, seed: int
+) -> list[tuple[str, Shard, int]]:
+    """`count` (split, shard, document index) drawn uniformly over all documents, seeded."""
+    everything = [(name, shard) for name, shards in opened.items() for shard in shards]
+    sizes = np.array([shard.num_docs for _, shard in everything], dtype=np.int64)
+    if not sizes.sum():
+        return []
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(int(sizes.sum()), size=min(count, int(sizes.sum())), replace=False)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    chosen = []
+    for pick in sorted(picks.tolist()):
+        i = int(np.searchsorted(starts, pick, side="right")) - 1
+        name, shard = everything[i]
+        chosen.append((name, shard, pick - int(starts[i])))
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="refinery inspect-shards", description=__doc__)
+    parser.add_argument("tokens", metavar="OUT/tokens", help="a tokens folder (manifest.json)")
+    parser.add_argument("--docs", type=int, default=3, help="documents to decode (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="which documents (default 0)")
+    parser.add_argument("--chars", type=int, default=400, help="characters shown per document")
+    args = parser.parse_args(argv)
+    manifest = read_manifest(args.tokens)
+    opened = verify(manifest)
+    print("\n".join(summary(manifest)))
+    tokenizer = load_tokenizer(manifest.tokenizer_path)
+    for name, shard, i in sample_documents(opened, args.docs, args.seed):
+        ids = shard.document(i)
+        text = tokenizer.decode(ids.tolist(), skip_special_tokens=False)
+        shown = text if len(text) <= args.chars else text[: args.chars] + " […]"
+        print(f"\n--- {name} {shard.path.name} document {i} ({len(ids)} tokens)\n{shown}")
+    print(f"\nok: {sum(len(s) for s in opened.values())} shards match manifest.json")
+    return 0

@@ -1,0 +1,80 @@
+"""The tokenizer contract: special tokens, the chat template, loading a `tokenizer.json`.
+
+Shared by the tokenize stage (which trains and applies the tokenizer), `inspect-shards` and
+post-training (the chat template). Imports only the `tokenizers` library: no Spark, no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from refinery.errors import RefineryError
+
+BOS = "<|begin_of_text|>"
+EOS = "<|end_of_text|>"  # appended to every pretraining document
+PAD = "<|pad|>"
+SYSTEM = "<|system|>"
+USER = "<|user|>"
+ASSISTANT = "<|assistant|>"
+END_OF_TURN = "<|end_of_turn|>"
+# Trained first, so they hold ids 0..6 in this order in every Refinery tokenizer.
+SPECIAL_TOKENS = (BOS, EOS, PAD, SYSTEM, USER, ASSISTANT, END_OF_TURN)
+ROLES = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
+
+
+class TokenizerError(RefineryError, ValueError):
+    """A tokenizer file that is missing, unreadable or lacks Refinery's special tokens."""
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load `path`, check its special tokens, and make document text unable to produce them.
+
+    With `encode_special_tokens` a document that contains the literal string "<|end_of_text|>"
+    encodes it as ordinary bytes, so only the stage itself ever inserts a special id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TokenizerError(f"{path}: tokenizer file not found")
+    return tokenizer_from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
+    """`load_tokenizer` for the file's content (Spark ships the text, not the path)."""
+    try:
+        tokenizer = Tokenizer.from_str(text)
+    except Exception as err:  # tokenizers raises a bare Exception on malformed JSON
+        raise TokenizerError(f"{where}: not a tokenizers JSON file: {err}") from None
+    missing = [t for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is None]
+    if missing:
+        raise TokenizerError(f"{where}: lacks the special tokens {missing}")
+    tokenizer.encode_special_tokens = True
+    return tokenizer
+
+
+def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
+    """Special token -> id."""
+    return {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
+
+
+def encode_chat(
+    tokenizer: Tokenizer, messages: list[dict[str, str]], generation_prompt: bool = False
+) -> list[int]:
+    """The chat template: BOS, then per message `<|role|>` content `<|end_of_turn|>`.
+
+    `generation_prompt` ends with `<|assistant|>`, where the model is to continue. Content is
+    encoded as text (never as special tokens), so a user cannot forge a turn boundary.
+    """
+    ids = special_ids(tokenizer)
+    out = [ids[BOS]]
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role not in ROLES:
+            raise TokenizerError(f"message {i}: role {role!r} is not one of {sorted(ROLES)}")
+        out.append(ids[ROLES[role]])
+        out += tokenizer.encode(message.get("content", "")).ids
+        out.append(ids[END_OF_TURN])
+    if generation_prompt:
+        out.append(ids[ASSISTANT])
+    return out

@@ -1,0 +1,179 @@
+"""Tokenize stage logic without Spark: tokenizer round trip, chat template, splitting, packing."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curation.tokenize import (
+    TokenizeError,
+    check_bucket_names,
+    document_hash,
+    encode_documents,
+    is_validation,
+    pack_documents,
+    reject_reason,
+    split_document,
+    train_tokenizer,
+)
+from refinery.shards import ShardError, open_shard, write_shard
+from refinery.tokenizer import (
+    ASSISTANT,
+    BOS,
+    END_OF_TURN,
+    EOS,
+    SPECIAL_TOKENS,
+    USER,
+    TokenizerError,
+    encode_chat,
+    load_tokenizer,
+    special_ids,
+)
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog. " * 20,
+    "Le renard brun rapide saute par-dessus le chien paresseux. " * 20,
+    "def main():\n    return 42  # code too\n" * 20,
+    "Zahlen 1234567890, Emoji 🦊🐶 und Umlaute äöü. " * 20,
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    train_tokenizer(iter(CORPUS), vocab_size=600).save(str(path))
+    return load_tokenizer(path)
+
+
+def round_trip(tokenizer, text: str) -> str:
+    return tokenizer.decode(tokenizer.encode(text).ids, skip_special_tokens=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+def test_any_unicode_text_round_trips_exactly(tokenizer, text):
+    assert round_trip(tokenizer, text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "🦊👩‍👩‍👧‍👦🏳️‍🌈",
+        "\x00\x01\x7f\ufffd\ufeff",
+        "tabs\tand\r\nwindows lines\n\n  leading spaces",
+        "invalid-looking bytes as text: \\xff\\xfe Ã©",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and 中文 and العربية",
+        f"a document quoting {EOS} and {USER} literally",
+    ],
+)
+def test_awkward_text_round_trips(tokenizer, text):
+    assert round_trip(tokenizer, text) == text
+
+
+def test_document_text_never_produces_special_ids(tokenizer):
+    ids = tokenizer.encode(f"{BOS} hello {EOS}{END_OF_TURN}").ids
+    assert not set(ids) & set(special_ids(tokenizer).values())
+
+
+def test_special_tokens_come_first_in_a_fixed_order(tokenizer):
+    assert [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
+    # every byte is in the base vocabulary; merges stop early on a corpus this small
+    assert 256 + len(SPECIAL_TOKENS) < tokenizer.get_vocab_size() <= 600
+
+
+def test_training_is_deterministic():
+    first = train_tokenizer(iter(CORPUS), vocab_size=600).to_str()
+    assert train_tokenizer(iter(CORPUS), vocab_size=600).to_str() == first
+
+
+def test_chat_template_marks_turns_with_special_tokens(tokenizer):
+    ids = special_ids(tokenizer)
+    messages = [
+        {"role": "user", "content": f"hi {ASSISTANT}"},
+        {"role": "assistant", "content": "yo"},
+    ]
+    chat = encode_chat(tokenizer, messages, generation_prompt=True)
+    assert chat[0] == ids[BOS] and chat[1] == ids[USER] and chat[-1] == ids[ASSISTANT]
+    assert chat.count(ids[END_OF_TURN]) == 2
+    assert chat.count(ids[ASSISTANT]) == 2  # the forged one in the content is plain text
+    with pytest.raises(TokenizerError, match="role 'robot'"):
+        encode_chat(tokenizer, [{"role": "robot", "content": "x"}])
+
+
+def test_tokenizer_files_without_special_tokens_are_refused(tmp_path, tokenizer):
+    bare = tmp_path / "bare.json"
+    content = json.loads(tokenizer.to_str())
+    content["added_tokens"] = []
+    del content["model"]["vocab"][EOS]
+    bare.write_text(json.dumps(content))
+    with pytest.raises(TokenizerError, match="lacks the special tokens"):
+        load_tokenizer(bare)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(TokenizerError, match="not a tokenizers JSON file"):
+        load_tokenizer(broken)
+    with pytest.raises(TokenizerError, match="not found"):
+        load_tokenizer(tmp_path / "missing.json")
+
+
+def test_encode_documents_appends_eos(tokenizer):
+    eos = tokenizer.token_to_id(EOS)
+    docs = encode_documents(tokenizer, ["hello world", "fox"], np.dtype(np.uint16))
+    assert [d[-1] for d in docs] == [eos, eos]
+    assert docs[0].dtype == np.uint16
+    assert tokenizer.decode(docs[0][:-1].tolist()) == "hello world"
+
+
+@pytest.mark.parametrize("text,reason", [("", "empty"), ("  \n\t ", "empty"), (None, "empty")])
+def test_empty_documents_are_rejected(text, reason):
+    assert reject_reason(text) == reason
+    assert reject_reason(" a ") is None
+
+
+def test_validation_split_is_seeded_and_close_to_its_share():
+    ids = [f"doc-{i}" for i in range(20_000)]
+    held = [is_validation(document_hash(d, seed=1), 0.1) for d in ids]
+    assert 0.09 < sum(held) / len(ids) < 0.11
+    assert held == [is_validation(document_hash(d, seed=1), 0.1) for d in ids]
+    assert held != [is_validation(document_hash(d, seed=2), 0.1) for d in ids]
+    assert not any(is_validation(document_hash(d, seed=1), 0.0) for d in ids)
+
+
+def test_long_documents_are_split_not_truncated():
+    tokens = np.arange(25, dtype=np.uint16)
+    pieces = split_document(tokens, 10)
+    assert [len(p) for p in pieces] == [10, 10, 5]
+    assert np.array_equal(np.concatenate(pieces), tokens)
+    assert len(split_document(tokens, 25)) == 1
+
+
+def test_pack_documents_writes_bounded_shards_that_read_back(tmp_path):
+    rng = np.random.default_rng(0)
+    docs = [("web", rng.integers(0, 500, size=n).astype(np.uint16), 4 * n) for n in (30, 7, 55)]
+    docs.insert(1, ("validation", np.arange(5, dtype=np.uint16), 20))
+    entries = pack_documents(
+        iter(docs), tmp_path, task=3, shard_tokens=40, max_document_tokens=25, dtype="uint16"
+    )
+    web = [e for e in entries if e["prefix"] == "web"]
+    assert all(e["tokens"] <= 40 for e in entries)
+    assert all(e["path"].startswith(f"{e['prefix']}/part-00003-") for e in entries)
+    assert sum(e["tokens"] for e in web) == 92 and sum(e["bytes"] for e in web) == 4 * 92
+    assert sum(e["documents"] for e in web) == 2 + 1 + 3  # 30 -> 25+5, 7, 55 -> 25+25+5
+    stream = np.concatenate([open_shard(tmp_path / e["path"]).tokens for e in web])
+    assert np.array_equal(stream, np.concatenate([d for p, d, _ in docs if p == "web"]))
+
+
+def test_shard_with_the_wrong_dtype_for_the_manifest_is_refused(tmp_path):
+    path = tmp_path / "shard-00000.bin"
+    write_shard(path, np.arange(10, dtype=np.uint32), np.array([10]))
+    with pytest.raises(ShardError, match="4 bytes per token, the manifest's dtype uint16"):
+        open_shard(path, 10, 1, "uint16")
+
+
+def test_bucket_names_must_be_folder_names():
+    check_bucket_names(["web", "wiki.en", "code_2"])
+    for bad in ("validation", "../x", "a/b", "", None):
+        with pytest.raises(TokenizeError, match="not usable folder names"):
+            check_bucket_names(["web", bad])

@@ -1,0 +1,238 @@
+"""The tokenize stage in local Spark: counts add up, shards decode to the input, damage is
+refused, reruns are deterministic, and the trainer trains on the result."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from curation.config import load_curation_config
+from jobs.tokenize import run_tokenize, trained_tokenizer
+from refinery.cli import main as refinery
+from refinery.manifest import read_manifest
+from refinery.shards import HEADER_BYTES, open_shard
+from refinery.tokenizer import EOS, load_tokenizer
+
+OVERRIDES = [
+    "tokenize.vocab_size=800",
+    "tokenize.validation_share=0.2",
+    "tokenize.max_document_tokens=3000",
+    "tokenize.shard_tokens=8000",
+    "tokenize.partitions=3",
+]
+TINY = Path(__file__).resolve().parent.parent / "conf" / "train" / "tiny.yaml"
+LONG_TEXT = "A very long page about nothing in particular, repeated. " * 1500
+
+
+@pytest.fixture(scope="module")
+def documents(spark, extract_run, tmp_path_factory):
+    """The extract stage's documents plus an empty, a blank and a very long document."""
+    out, _ = extract_run
+    kept = spark.read.parquet(str(Path(out) / "extract"))
+    extra = [row.asDict() for row in kept.limit(3).collect()]
+    for row, text in zip(extra, ["", "   \n ", LONG_TEXT], strict=True):
+        row.update(id=f"extra-{len(text)}", text=text)
+    folder = str(tmp_path_factory.mktemp("docs") / "extra")
+    spark.createDataFrame(extra, kept.schema).coalesce(1).write.parquet(folder)
+    return [str(Path(out) / "extract"), folder], kept.count() + len(extra)
+
+
+def tokenize(spark, inputs, out, *extra, force=False):
+    config = load_curation_config(overrides=[*OVERRIDES, *extra])
+    return run_tokenize(spark, config, inputs, str(out), force)
+
+
+@pytest.fixture(scope="module")
+def tokenized(spark, documents, tmp_path_factory):
+    inputs, _ = documents
+    out = tmp_path_factory.mktemp("run") / "out"
+    return out, tokenize(spark, inputs, out)
+
+
+def all_texts(inputs):
+    return [t for path in inputs for t in pq.read_table(path, columns=["text"])["text"].to_pylist()]
+
+
+def test_stats_and_manifest_add_up_to_the_input(tokenized, documents):
+    out, stats = tokenized
+    _, total = documents
+    assert stats["input"] == total
+    assert stats["rejected"] == {"empty": 2}
+    assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    assert json.loads((out / "stats" / "tokenize.json").read_text()) == stats
+    rejected = pq.read_table(out / "rejected" / "stage=tokenize").to_pylist()
+    assert sorted(r["reason"] for r in rejected) == ["empty", "empty"]
+    assert {r["stage"] for r in rejected} == {"tokenize"}
+    manifest = read_manifest(out / "tokens")
+    splits = [*manifest.buckets.values(), manifest.validation]
+    assert list(manifest.buckets) == ["web"] and manifest.validation.documents > 0
+    assert sum(s.tokens for s in splits) == stats["tokens"]
+    assert stats["split_documents"] >= 1  # LONG_TEXT at least; exact count checked below
+    assert manifest.mixture("pretrain") == {"web": 1.0} == manifest.mixture("anneal")
+    run = json.loads((out / "run.json").read_text())
+    assert run["stages"]["tokenize"]["kept"] == stats["kept"]
+    assert not (out / "_tmp").exists()
+
+
+def test_shards_decode_back_to_exactly_the_kept_documents(tokenized, documents):
+    out, stats = tokenized
+    manifest = read_manifest(out / "tokens")
+    tokenizer = load_tokenizer(manifest.tokenizer_path)
+    eos = tokenizer.token_to_id(EOS)
+    assert manifest.tokenizer.eos_id == eos
+    decoded, text_bytes = [], 0
+    for split in [*manifest.buckets.values(), manifest.validation]:
+        shards = [open_shard(e.path, e.tokens, e.documents, manifest.dtype) for e in split.shards]
+        assert all(s.num_tokens <= 8000 for s in shards)
+        stream = np.concatenate([s.tokens for s in shards])
+        assert stream[-1] == eos
+        for doc in np.split(stream, np.flatnonzero(stream == eos) + 1)[:-1]:
+            decoded.append(tokenizer.decode(doc[:-1].tolist(), skip_special_tokens=False))
+        text_bytes += split.bytes
+    inputs, _ = documents
+    kept = [t for t in all_texts(inputs) if t.strip()]
+    assert Counter(decoded) == Counter(kept)
+    assert text_bytes == sum(len(t.encode()) for t in kept)
+    # a document over 3000 tokens (EOS included) became 3000-token pieces, one index entry each
+    lengths = [len(ids) + 1 for ids in (e.ids for e in tokenizer.encode_batch(kept))]
+    pieces = sum(s.documents for s in [*manifest.buckets.values(), manifest.validation])
+    assert pieces == sum(math.ceil(n / 3000) for n in lengths)
+    assert stats["split_documents"] == sum(n > 3000 for n in lengths)
+    assert stats["tokens"] == sum(lengths)
+
+
+def test_rerun_skips_and_force_reproduces_identical_shards(spark, tokenized, documents, tmp_path):
+    out, _ = tokenized
+    inputs, _ = documents
+    assert tokenize(spark, inputs, out) is None  # _SUCCESS: skipped
+    again = tmp_path / "again"
+    tokenize(spark, inputs, again)
+    first, second = out / "tokens", again / "tokens"
+    names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_a_given_tokenizer_is_used_as_is(spark, tokenized, documents, tmp_path):
+    out, _ = tokenized
+    inputs, _ = documents
+    given = out / "tokens" / "tokenizer.json"
+    tokenize(spark, inputs[:1], tmp_path, f"tokenize.tokenizer={given}", "tokenize.seed=5")
+    manifest = read_manifest(tmp_path / "tokens")
+    assert manifest.tokenizer.sha256 == read_manifest(out / "tokens").tokenizer.sha256
+
+
+def test_train_tokenizer_samples_the_documents(spark, documents, tmp_path):
+    inputs, _ = documents
+    config = load_curation_config(overrides=["tokenize.vocab_size=600"])
+    target = tmp_path / "tokenizer" / "tokenizer.json"
+    trained_tokenizer(spark.read.parquet(*inputs), config.tokenize, target)
+    tokenizer = load_tokenizer(target)
+    assert 263 < tokenizer.get_vocab_size() <= 600
+    assert len(tokenizer.encode(LONG_TEXT).ids) < len(LONG_TEXT) / 3
+
+
+def test_inspect_shards_accepts_a_valid_folder(tokenized, capsys):
+    out, _ = tokenized
+    assert refinery(["inspect-shards", str(out / "tokens"), "--docs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "web" in printed and "(validation)" in printed and "ok: " in printed
+
+
+def damage_truncate(tokens: Path) -> str:
+    shard = sorted((tokens / "web").glob("*.bin"))[0]
+    shard.write_bytes(shard.read_bytes()[:-6])
+    return "truncated or corrupted"
+
+
+def damage_magic(tokens: Path) -> str:
+    shard = sorted((tokens / "web").glob("*.bin"))[0]
+    shard.write_bytes(b"NOTTOKEN" + shard.read_bytes()[8:])
+    return "bad magic"
+
+
+def damage_token_ids(tokens: Path) -> str:
+    shard = sorted((tokens / "validation").glob("*.bin"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[HEADER_BYTES : HEADER_BYTES + 2] = b"\xff\xff"
+    shard.write_bytes(bytes(raw))
+    return "outside the vocabulary"
+
+
+def damage_index(tokens: Path) -> str:
+    next(iter((tokens / "web").glob("*.idx"))).unlink()
+    return "index file is missing"
+
+
+def damage_tokenizer(tokens: Path) -> str:
+    with open(tokens / "tokenizer.json", "a") as f:
+        f.write(" ")
+    return "sha256 differs"
+
+
+@pytest.mark.parametrize(
+    "damage", [damage_truncate, damage_magic, damage_token_ids, damage_index, damage_tokenizer]
+)
+def test_inspect_shards_refuses_a_damaged_folder(tokenized, tmp_path, capsys, damage):
+    out, _ = tokenized
+    tokens = tmp_path / "tokens"
+    shutil.copytree(out / "tokens", tokens)
+    message = damage(tokens)
+    assert refinery(["inspect-shards", str(tokens)]) == 2
+    err = capsys.readouterr().err
+    assert "refinery inspect-shards: error:" in err and message in err, err
+
+
+@pytest.mark.slow
+def test_the_trainer_trains_on_the_stage_output(tokenized, tmp_path):
+    out, _ = tokenized
+    run = tmp_path / "train"
+    args = ["--config", str(TINY), f"data={out / 'tokens'}", f"out={run}", "max_steps=4"]
+    quiet = ["train.progress=false", "train.tensorboard=false", "train.eval_every=2"]
+    assert refinery(["train", *args, *quiet]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert np.isfinite(rows[-1]["val_loss"])
+    assert (run / "ckpt-4" / "tokenizer.json").read_bytes() == (
+        out / "tokens" / "tokenizer.json"
+    ).read_bytes()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "refinery", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.slow
+def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_path):
+    out = tmp_path / "out"
+    done = run_cli(
+        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "tokens" / "manifest.json").is_file()
+    assert (out / "tokens" / "tokenizer.json").is_file()
+    assert read_manifest(out / "tokens").buckets["web"].tokens > 0
+    checked = run_cli("inspect-shards", str(out / "tokens"))
+    assert checked.returncode == 0, checked.stderr
+    trained = run_cli(
+        "train-tokenizer",
+        "--input",
+        str(out / "extract"),
+        "--output",
+        str(out),
+        "spark.master=local[2]",
+        "tokenize.vocab_size=600",
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "sha256:" in trained.stdout
+    assert load_tokenizer(out / "tokenizer" / "tokenizer.json").get_vocab_size() <= 600
