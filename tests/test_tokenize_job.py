@@ -221,7 +221,14 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "tokens" / "manifest.json").is_file()
     assert (out / "tokens" / "tokenizer.json").is_file()
-    assert read_manifest(out / "tokens").buckets["web"].tokens > 0
+    manifest = read_manifest(out / "tokens")
+    mixture = json.loads((out / "mix" / "_mixture.json").read_text())
+    # every stage ran; buckets and weights are the mix stage's, limited to buckets with shards
+    assert set(manifest.buckets) <= set(mixture["buckets"]) and manifest.buckets
+    assert sum(b.tokens for b in manifest.buckets.values()) > 0
+    assert set(manifest.mixture("pretrain")) == set(manifest.buckets)
+    stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("dedup", "mix")}
+    assert stats["mix"]["input"] == stats["dedup"]["kept"]
     checked = run_cli("inspect-shards", str(out / "tokens"))
     assert checked.returncode == 0, checked.stderr
     trained = run_cli(
