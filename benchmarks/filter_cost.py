@@ -6,7 +6,8 @@ Pages: every real page in ../shared/data/html (the extract benchmarks' corpus). 
 decoded and extracted with trafilatura in this process (timed), then the configured filter
 chain runs on the extracted documents as the Spark stage runs it (stopping at the first
 rejection), and every step also runs alone on every document (its cost when nothing before
-it rejects). Target: chain time <= 10% of trafilatura's time on the same documents.
+it rejects). Each timing is the median of --repeats passes (the machine's load varies).
+Target: chain time <= 10% of trafilatura's time on the same documents.
 Also: URL-blocklist lookups per second with every UT1 list in ../shared/data/blocklist loaded.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import random
+import statistics
 import sys
 import time
 from dataclasses import asdict
@@ -35,36 +37,42 @@ from html_corpus import all_pages  # noqa: E402
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-def extracted_documents(options: dict) -> tuple[list[dict], float]:
-    """Documents trafilatura extracts from the real pages, and its total seconds."""
-    pages = all_pages()
-    extract_text(pages[0][1].decode("utf-8", "replace"), pages[0][0], options)  # warm imports
-    docs, seconds = [], 0.0
-    for i, (url, html) in enumerate(pages):
-        text, _ = decode_html(html, None)
+def extracted_documents(options: dict, repeats: int = 1) -> tuple[list[dict], float]:
+    """Documents trafilatura extracts from the real pages, and the median seconds it took
+    over `repeats` passes (pages that yield no text count: the stage pays for them too)."""
+    pages = [(url, decode_html(html, None)[0]) for url, html in all_pages()]
+    extract_text(pages[0][1], pages[0][0], options)  # warm imports
+    passes = []
+    for _ in range(repeats):
         started = time.perf_counter()
-        extracted = extract_text(text, url, options)
-        seconds += time.perf_counter() - started
-        if extracted and extracted.strip():
-            docs.append(
-                {"id": str(i), "url": url, "host": urlsplit(url).hostname, "text": extracted}
-            )
-    return docs, seconds
+        texts = [extract_text(text, url, options) for url, text in pages]
+        passes.append(time.perf_counter() - started)
+    docs = [
+        {"id": str(i), "url": url, "host": urlsplit(url).hostname, "text": text}
+        for i, ((url, _), text) in enumerate(zip(pages, texts, strict=True))
+        if text and text.strip()
+    ]
+    return docs, statistics.median(passes)
 
 
-def time_chain(chain: FilterChain, docs: list[dict]) -> tuple[float, dict[str, float]]:
-    """Seconds for the chain as the stage runs it, and for each step alone on every document."""
-    started = time.perf_counter()
-    for doc in copy.deepcopy(docs):
-        chain.apply(doc)
-    total = time.perf_counter() - started
-    alone = {}
-    for step in chain.steps:
+def median_seconds(run, docs: list[dict], repeats: int) -> float:
+    """Median seconds of `run(doc)` over every document (fresh copies each pass)."""
+    passes = []
+    for _ in range(repeats):
         batch = copy.deepcopy(docs)
         started = time.perf_counter()
         for doc in batch:
-            step.filter(doc)
-        alone[step.name] = time.perf_counter() - started
+            run(doc)
+        passes.append(time.perf_counter() - started)
+    return statistics.median(passes)
+
+
+def time_chain(
+    chain: FilterChain, docs: list[dict], repeats: int
+) -> tuple[float, dict[str, float]]:
+    """Seconds for the chain as the stage runs it, and for each step alone on every document."""
+    total = median_seconds(chain.apply, docs, repeats)
+    alone = {step.name: median_seconds(step.filter, docs, repeats) for step in chain.steps}
     return total, alone
 
 
@@ -90,13 +98,15 @@ def blocklist_lookups_per_second(urls: list[str], lookups: int = 200_000) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="curation YAML (default conf/curation/default.yaml)")
+    parser.add_argument("--repeats", type=int, default=3, help="passes per timing (median)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
     config = load_curation_config(args.config, args.overrides)
-    docs, trafilatura_seconds = extracted_documents(asdict(config.extract.trafilatura))
+    options = asdict(config.extract.trafilatura)
+    docs, trafilatura_seconds = extracted_documents(options, args.repeats)
     chain = FilterChain.from_config(config.filter)
     chain.apply(dict(docs[0]))  # load the language model outside the timing
-    total, alone = time_chain(chain, docs)
+    total, alone = time_chain(chain, docs, args.repeats)
     n = len(docs)
     print(f"documents extracted from real pages: {n}")
     print(f"trafilatura  : {trafilatura_seconds / n * 1e3:8.3f} ms/doc")
