@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except RefineryError as err:
         print(f"refinery {name}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `refinery inspect-shards ... | head`: the reader has had enough
+        sys.stdout = None  # nothing left to flush at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -48,3 +48,16 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     assert args.overrides == ["extract.timeout_seconds=2", "input.cc_prefix=p/"]
     config = load_config(args)
     assert (config.extract.timeout_seconds, config.input.limit) == (2.0, 3)
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error(tmp_path):
+    crawl = tmp_path / "crawl"
+    done = subprocess.run(
+        f"{sys.executable} -m refinery sample-crawl --out {crawl} --docs 80 --files 8 | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip().endswith(".warc.gz")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
