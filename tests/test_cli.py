@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from refinery.cli import COMMANDS, main
 
@@ -50,14 +51,13 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     assert (config.extract.timeout_seconds, config.input.limit) == (2.0, 3)
 
 
-def test_output_cut_short_by_the_reader_is_not_an_error(tmp_path):
-    crawl = tmp_path / "crawl"
-    done = subprocess.run(
-        f"{sys.executable} -m refinery sample-crawl --out {crawl} --docs 80 --files 8 | head -1",
-        shell=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.stdout.strip().endswith(".warc.gz")
-    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+def test_output_cut_short_by_the_reader_is_not_an_error(monkeypatch):
+    """`refinery inspect-shards OUT/tokens | head`: the closed pipe ends the command quietly."""
+
+    def cut_short(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(COMMANDS, "printer", ("printer", "prints a lot"))
+    monkeypatch.setattr("importlib.import_module", lambda name: SimpleNamespace(main=cut_short))
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored after the handler drops it
+    assert main(["printer"]) == 0
