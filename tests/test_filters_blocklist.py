@@ -4,8 +4,8 @@ from curation.filters.blocklist import (
     BlocklistConfig,
     BlocklistFilter,
     normalize_host,
-    normalize_url,
     parent_domains,
+    url_key,
     url_prefixes,
 )
 from curation.sample_crawl import BLOCKLIST
@@ -28,7 +28,7 @@ from conftest import shared_data
     ],
 )
 def test_urls_compare_equal_after_normalisation(url, normalized):
-    assert normalize_url(url) == normalized
+    assert url_key(url) == normalized
 
 
 def test_parent_domains_and_ip_hosts():

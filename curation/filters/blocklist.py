@@ -54,9 +54,10 @@ def normalize_host(host: str) -> str:
     return WWW.sub("", host, count=1) if host.startswith("www") else host
 
 
-def normalize_url(url: str) -> str:
+def url_key(url: str) -> str:
     """`host[:port]/path[?query]` with scheme, `www.`, case, default port, fragment and trailing
-    slash removed, so `HTTP://WWW.Example.com:80/a/` and `example.com/a` compare equal."""
+    slash removed, so `HTTP://WWW.Example.com:80/a/` and `example.com/a` compare equal (the
+    form UT1 lists URLs in). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
     if "://" not in url:
         url = "http://" + url
     parts = urlsplit(url.strip().lower())
@@ -122,7 +123,7 @@ class BlocklistFilter(DocumentFilter):
                 raise ConfigError(f"filter.blocklist: no category folder {folder}")
             for kind, table, normalize in (
                 ("domains", domains, normalize_host),
-                ("urls", urls, normalize_url),
+                ("urls", urls, url_key),
             ):
                 if (folder / kind).exists():
                     for entry in read_list(folder / kind):
@@ -141,7 +142,7 @@ class BlocklistFilter(DocumentFilter):
                 if domain in self.domains:
                     return self.domains[domain]
         if url and self.urls:
-            for prefix in url_prefixes(normalize_url(url)):
+            for prefix in url_prefixes(url_key(url)):
                 if prefix in self.urls:
                     return self.urls[prefix]
         words = URL_WORD_SPLIT.split(url.lower()) if url and self.url_words else ()
