@@ -181,17 +181,24 @@ class Transformer(nn.Module):
             if isinstance(norm, RMSNorm):
                 norm.weight.fill_(1.0)
 
-    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits for `tokens` (B, T); with `targets`, the mean cross-entropy instead. The MoE
-        load-balancing loss of this forward is then available from `aux_loss()`."""
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Final-norm hidden states (B, T, d_model): what the LM head, a reward model's score
+        head or PPO's value head read."""
         T = tokens.shape[1]
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x, cos, sin)
-        x = self.norm(x)
+        return self.norm(x)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
-        logits = F.linear(x, weight)
+        return F.linear(hidden, weight)
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits for `tokens` (B, T); with `targets`, the mean cross-entropy instead. The MoE
+        load-balancing loss of this forward is then available from `aux_loss()`."""
+        logits = self.logits(self.hidden(tokens))
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
