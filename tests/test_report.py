@@ -372,6 +372,15 @@ def test_report_is_deterministic(small_run, small_report):
     assert build_report(small_run).read_bytes() == first
 
 
+def test_folder_names_are_escaped_too(tmp_path):
+    folder = tmp_path / '"><script>x'
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert not [tag for tag, _ in page.tags if tag == "script"]
+    assert 'training-"><script>x' in page.ids
+
+
 def test_an_empty_folder_says_what_is_not_present(tmp_path):
     page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
     assert set(SECTIONS) <= page.ids
@@ -416,6 +425,10 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ReportError, match="filter.json: not valid JSON"):
         build_report(tmp_path)
     (tmp_path / "stats" / "filter.json").unlink()
+    (tmp_path / "run.json").write_text("[]")
+    with pytest.raises(ReportError, match="run.json: must be a JSON object"):
+        build_report(tmp_path)
+    (tmp_path / "run.json").unlink()
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 1, "loss": 2}\n{"step": 2,\n')
     with pytest.raises(ReportError, match=r"metrics.jsonl:2: not a JSON line"):

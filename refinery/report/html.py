@@ -69,11 +69,11 @@ def table(
 
 
 def section(anchor: str, title: str, body: Sequence[str]) -> str:
-    return f'<section id="{anchor}"><h2>{text(title)}</h2>{"".join(body)}</section>'
+    return f'<section id="{text(anchor)}"><h2>{text(title)}</h2>{"".join(body)}</section>'
 
 
 def heading(title: str, anchor: str = "") -> str:
-    attribute = f' id="{anchor}"' if anchor else ""
+    attribute = f' id="{text(anchor)}"' if anchor else ""
     return f"<h3{attribute}>{text(title)}</h3>"
 
 

@@ -33,9 +33,16 @@ class RunFolder:
         """A JSON file under OUT, or None when it does not exist."""
         return read_json(self.root.joinpath(*parts))
 
+    def run_record(self) -> dict[str, Any] | None:
+        """OUT/run.json (config, version, stage timings), or None before any stage ran."""
+        run = self.json("run.json")
+        if run is not None and not isinstance(run, dict):
+            raise ReportError(f"{self.root / 'run.json'}: must be a JSON object")
+        return run
+
     def pipeline(self) -> list[str]:
         """The configured stage order from run.json (empty when the run has none)."""
-        run = self.json("run.json") or {}
+        run = self.run_record() or {}
         configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
         stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
         return list(dict.fromkeys(stages))

@@ -44,7 +44,7 @@ def document_stages(run: RunFolder) -> list[str]:
 
 
 def run_section(run: RunFolder) -> str:
-    info = run.json("run.json")
+    info = run.run_record()
     if info is None:
         return h.section("run", "Run", [h.absent("run.json (no curation stage has run)")])
     fields = [[k, info.get(k)] for k in ("version", "git_sha", "config_hash") if k in info]
