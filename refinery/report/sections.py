@@ -146,7 +146,7 @@ def mixture_section(run: RunFolder) -> str:
         domains = mixture.get("report", {}).get("domains", {})
         if domains:
             shares = {
-                key: [d.get(key, 0.0) for d in domains.values()]
+                key: [d.get(key) or 0.0 for d in domains.values()]
                 for key in ("share_before", "target", "share_after")
             }
             figure = charts.shares_chart(list(domains), shares)
