@@ -190,14 +190,22 @@ def make_site(rng: random.Random, host: str) -> Site:
 
 def english_sites(rng: random.Random, count: int) -> list[Site]:
     """`count` distinct hosts such as www.golden-ledger.example or quietlab.test."""
+    # The word pairs give a few hundred distinct names; past that (crawls of several thousand
+    # docs) hosts are numbered, so the loop always ends.
+    word_names = len(
+        {f"{a}{j}{b}.{t}" for a in HOST_FIRST for b in HOST_SECOND for j in ("-", "") for t in TLDS}
+    )
     hosts: list[str] = []
+    bare_hosts: set[str] = set()
     while len(hosts) < count:
         first, second = rng.choice(HOST_FIRST), rng.choice(HOST_SECOND)
         joiner = rng.choice(["-", ""])
-        host = f"{first}{joiner}{second}.{rng.choice(TLDS)}"
+        number = str(len(hosts)) if len(bare_hosts) >= word_names else ""
+        host = f"{first}{joiner}{second}{number}.{rng.choice(TLDS)}"
         if rng.random() < 0.4:
             host = "www." + host
-        if host.removeprefix("www.") not in {h.removeprefix("www.") for h in hosts}:
+        if host.removeprefix("www.") not in bare_hosts:
+            bare_hosts.add(host.removeprefix("www."))
             hosts.append(host)
     return [make_site(rng, host) for host in hosts]
 

@@ -523,3 +523,15 @@ def test_cli_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert len(references) == 20 and all(json.loads(r)["text"] for r in references)
     with pytest.raises(SystemExit):
         sample_crawl.main(["--out", str(tmp_path), "--docs", "3"])
+
+
+def test_large_crawls_get_distinct_hosts_beyond_the_word_pairs():
+    """Past the word-pair names hosts are numbered: a 7,000-doc crawl used to loop forever."""
+    import random
+
+    from curation.sample_crawl import english_sites
+
+    sites = english_sites(random.Random(0), 3000)
+    bare = {s.host.removeprefix("www.") for s in sites}
+    assert len(bare) == 3000
+    assert any(any(c.isdigit() for c in host) for host in bare)
