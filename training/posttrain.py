@@ -51,6 +51,7 @@ from training.train import (
     build_optimizer,
     clip_gradients,
     load_model_state,
+    progress_bar,
     setup_distributed,
     truncate_metrics,
 )
@@ -375,7 +376,7 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
 
     log = MetricsLog(out, start_step, env.is_main, cfg.tensorboard)
     params = list(module.parameters())
-    progress = _progress(cfg, env, objective.name, start_step)
+    progress = progress_bar(env.is_main and cfg.progress, cfg.max_steps, start_step, objective.name)
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
@@ -466,20 +467,6 @@ def all_reduce_sums(sums: Counter, names: tuple[str, ...], env: Distributed) -> 
     values = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=env.device)
     dist.all_reduce(values)
     return dict(zip(keys, values.tolist(), strict=True))
-
-
-class _NoProgress:
-    def update(self, n: int) -> None: ...
-    def set_postfix(self, **values) -> None: ...
-    def close(self) -> None: ...
-
-
-def _progress(cfg: PostTrainConfig, env: Distributed, name: str, start_step: int):
-    if not (env.is_main and cfg.progress):
-        return _NoProgress()
-    from tqdm import tqdm
-
-    return tqdm(total=cfg.max_steps, initial=start_step, desc=name, dynamic_ncols=True)
 
 
 def main(objective_class: type[Objective], argv: list[str] | None, doc: str) -> int:
