@@ -310,7 +310,9 @@ def run(
             dist.destroy_process_group()
 
 
-def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed) -> Path:
+def _run(
+    objective: Objective, cfg: PostTrainConfig, source: str, resume: bool, env: Distributed
+) -> Path:
     out = Path(cfg.out)
     existing = ckpt.list_checkpoints(out)
     if existing and not resume:
@@ -367,7 +369,7 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
         weights = get_model_state_dict(module, options=FULL)
         optim_state = get_optimizer_state_dict(module, optimizer, options=FULL)
         if env.is_main:
-            state = {"step": step, "rng_cpu": torch.get_rng_state()}
+            state = {"step": step}  # batches are a function of (seed, step): nothing else
             config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
             parts = (weights, optim_state, state, config, meta, pretrained.tokenizer_path)
             ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
