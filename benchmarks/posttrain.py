@@ -98,9 +98,7 @@ def main() -> int:
     for name, path in PREFERENCES.items():
         out = work / f"rm-{name}"
         rm_runs[name] = out
-        stage(
-            f"rm {name}", ["rm", "--from", str(sft), f"data={SHARED / path}", f"out={out}", *common]
-        )
+        stage(f"rm {name}", out, ["rm", "--from", str(sft), f"data={SHARED / path}", *common])
     pairs = SHARED / PREFERENCES["hh-harmless"]
     stage("dpo", dpo, ["dpo", "--from", str(sft), f"data={pairs}", *common])
 
