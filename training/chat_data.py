@@ -388,8 +388,8 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
             counts[skip.reason] += 1
         except LayoutMismatch:
             raise ChatDataError(
-                f"{path} {where}: a {layout} record holds no chosen/rejected pair; {what} "
-                "needs a preference file"
+                f"{path} {where}: this {layout} record has no chosen/rejected pair; "
+                f"{what} need a preference file"
             ) from None
     report_skipped(path, counts, what)
     if skipped is not None:

@@ -203,7 +203,7 @@ def test_unknown_layout_names_file_and_line(tmp_path):
 
 def test_sft_records_are_not_preference_pairs(tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "a", "output": "b"}])
-    with pytest.raises(ChatDataError, match="a.jsonl line 1: a alpaca record holds no"):
+    with pytest.raises(ChatDataError, match="a.jsonl line 1: this alpaca record has no chosen"):
         read_preferences(path)
 
 
@@ -256,7 +256,7 @@ def test_real_shared_files(name):
     prompts = read_prompts(path)
     assert prompts and all(p[-1]["role"] == "user" for p in prompts)
     if layout in ("alpaca", "self_instruct"):
-        with pytest.raises(ChatDataError, match="holds no chosen/rejected pair"):
+        with pytest.raises(ChatDataError, match="has no chosen/rejected pair"):
             read_preferences(path)
         return
     skipped = Counter()
