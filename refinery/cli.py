@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
     "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
+    "sft": ("training.sft", "supervised fine-tuning on chat data, loss on assistant turns only"),
+    "rm": ("training.reward", "train a reward model (Bradley-Terry) on preference pairs"),
+    "dpo": ("training.dpo", "direct preference optimisation on preference pairs"),
 }
 
 
