@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
+    "generate": ("training.generate", "sample a completion from a checkpoint (KV cache)"),
+    "chat": ("training.chat", "talk to a checkpoint on stdin/stdout (chat template)"),
 }
 
 

@@ -8,12 +8,16 @@ values of everything before it (`training.model.KVCache`). Used by `refinery gen
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
+
 import torch
 
 from refinery.errors import RefineryError
-from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS
+from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat
 from training.model import Transformer
-from training.train import autocast
+from training.pretrained import load_pretrained
+from training.train import autocast, setup_distributed
 
 # Every Refinery tokenizer holds the special tokens at ids 0..6 in SPECIAL_TOKENS order
 # (refinery/tokenizer.py), so the end of a turn and the end of a document have fixed ids.
@@ -135,3 +139,68 @@ def generate(
             break
     rows = tokens[:, padded:].tolist()
     return [row[:n] for row, n in zip(rows, emitted.tolist(), strict=True)]
+
+
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `refinery generate` and `refinery chat`."""
+    parser.add_argument("--ckpt", required=True, help="checkpoint folder or run folder")
+    # defaults from Meta's Llama 2 chat example (temperature 0.6, top-p 0.9)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--temperature", type=float, default=0.6, help="0: greedy")
+    parser.add_argument("--top-k", type=int, default=0, help="0: no limit")
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+@dataclass
+class Sampler:
+    """A checkpoint ready to answer: model, tokenizer and the sampling settings of the flags."""
+
+    model: Transformer
+    tokenizer: object  # tokenizers.Tokenizer
+    args: argparse.Namespace
+    generator: torch.Generator
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Sampler:
+        check_settings(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
+        device = setup_distributed(args.device).device
+        loaded = load_pretrained(args.ckpt, device)
+        tokenizer = loaded.tokenizer()
+        generator = torch.Generator(device).manual_seed(args.seed)
+        return cls(loaded.model.eval(), tokenizer, args, generator)
+
+    def complete(self, prompt: list[int]) -> str:
+        """The text sampled after `prompt`, without the stop token that ended it."""
+        a = self.args
+        (out,) = generate(
+            self.model, [prompt], a.max_new_tokens, a.temperature, a.top_k, a.top_p,
+            generator=self.generator,
+        )  # fmt: skip
+        if out and out[-1] in DEFAULT_STOP_IDS:
+            out = out[:-1]
+        return self.tokenizer.decode(out, skip_special_tokens=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`refinery generate --ckpt CKPT --prompt TEXT [--chat]`: print one completion."""
+    parser = argparse.ArgumentParser(prog="refinery generate", description=main.__doc__)
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument(
+        "--chat", action="store_true", help="wrap the prompt as a user turn (chat template)"
+    )
+    parser.add_argument("--system", help="system message (with --chat)")
+    add_sampling_args(parser)
+    args = parser.parse_args(argv)
+    sampler = Sampler.from_args(args)
+    if args.chat:
+        messages = [{"role": "system", "content": args.system}] if args.system else []
+        messages.append({"role": "user", "content": args.prompt})
+        prompt = encode_chat(sampler.tokenizer, messages, generation_prompt=True)
+    else:
+        prompt = sampler.tokenizer.encode(args.prompt).ids
+        if not prompt:
+            raise GenerationError("--prompt is empty: give the text to continue")
+    print(sampler.complete(prompt))
+    return 0
