@@ -22,10 +22,11 @@ The core (`rollout`, `gae`, `ppo_update`) takes the reward as a function of the 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import math
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +35,31 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-from refinery.config import ConfigError, load_config
-from refinery.tokenizer import PAD, SPECIAL_TOKENS
-from training.config import OptimConfig, ScheduleConfig
+from refinery.config import ConfigError, load_config, resolve_path
+from refinery.tokenizer import encode_chat
+from training import checkpoint as ckpt
+from training.chat_data import read_prompts
+from training.config import ModelConfig, OptimConfig, ScheduleConfig
 from training.generate import generate
 from training.model import Transformer
-from training.train import autocast
-
-PAD_ID = SPECIAL_TOKENS.index(PAD)  # special tokens hold ids 0..6 in every Refinery tokenizer
+from training.posttrain import CHAT_TEMPLATE, PAD_ID, _progress, batch_indices
+from training.pretrained import Pretrained, load_pretrained
+from training.reward import load_reward_model
+from training.schedule import lr_at
+from training.train import (
+    FULL,
+    MetricsLog,
+    TrainingDiverged,
+    autocast,
+    build_optimizer,
+    clip_gradients,
+    console,
+    load_model_state,
+    setup_distributed,
+    truncate_metrics,
+)
 
 RewardFn = Callable[[list[list[int]], list[list[int]]], torch.Tensor]
 
@@ -58,7 +75,7 @@ class PPOHyper:
     whiten_rewards: bool = True  # scale per-token rewards to unit variance per batch
     ppo_epochs: int = 4  # passes over each batch of rollouts (InstructGPT, TRL)
     mini_batch: int = 8  # rollouts per optimizer update
-    max_new_tokens: int = 32
+    max_new_tokens: int = 24  # answers are scored where they stop or at this cut
     temperature: float = 1.0  # rollout sampling temperature; log-probs use the same
 
 
@@ -82,16 +99,26 @@ class PPOConfig:
     ppo: PPOHyper = field(default_factory=PPOHyper)
 
 
-class PolicyWithValue(nn.Module):
-    """The policy transformer and a scalar value head reading its final hidden states."""
+class PolicyWithValue(Transformer):
+    """The policy transformer with a scalar value head reading its final hidden states; its
+    state dict is the plain model's plus `value_head.*`."""
 
-    def __init__(self, model: Transformer):
-        super().__init__()
-        self.model = model
-        self.value_head = nn.Linear(model.cfg.d_model, 1)
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.value_head = nn.Linear(cfg.d_model, 1)
         # zero-initialised: every value estimate starts at 0 instead of random noise
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
+
+
+def policy_from(pretrained: Pretrained) -> PolicyWithValue:
+    """The checkpoint's model with its value head (zeros when it has none)."""
+    policy = PolicyWithValue(pretrained.config.model)
+    state = policy.state_dict()
+    state.update(pretrained.model.state_dict())
+    state.update({k: v for k, v in pretrained.weights.items() if k.startswith("value_head.")})
+    policy.load_state_dict(state)
+    return policy.to(pretrained.model.embed.weight.device)
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -198,7 +225,7 @@ class Rollouts:
     def rows(self, index: torch.Tensor) -> Rollouts:
         """The rollouts of `index`, cut to the columns they use."""
         width = int(self.mask[index].sum(dim=1).max())
-        length = int((self.positions[index, :width].max())) + 2
+        length = int(self.positions[index, :width].max()) + 2
         pick = {}
         for name in (f.name for f in dataclasses.fields(self)):
             value = getattr(self, name)
@@ -261,13 +288,11 @@ def rollout(
 ) -> Rollouts:
     """Sample answers, score them, and compute the KL-shaped rewards and advantages."""
     device = policy.value_head.weight.device
-    responses = generate(
-        policy.model, prompts, hp.max_new_tokens, hp.temperature, generator=generator
-    )
+    responses = generate(policy, prompts, hp.max_new_tokens, hp.temperature, generator=generator)
     tokens, positions, mask = layout(prompts, responses, device)
     with autocast(device):
         logprobs, values, entropy = answer_stats(
-            policy.model, policy.value_head, tokens, positions, hp.temperature
+            policy, policy.value_head, tokens, positions, hp.temperature
         )
         ref_logprobs, _, _ = answer_stats(reference, None, tokens, positions, hp.temperature)
     scores = reward_fn(prompts, responses).to(device).float()
@@ -289,8 +314,6 @@ def ppo_update(
     generator: torch.Generator,
 ) -> dict[str, float]:
     """`ppo_epochs` passes of shuffled mini-batches; returns the mean losses of the passes."""
-    from training.train import clip_gradients
-
     device = batch.tokens.device
     sums = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0}
     updates = 0
@@ -301,7 +324,7 @@ def ppo_update(
             mini = batch.rows(order[start : start + hp.mini_batch])
             with autocast(device):
                 logprobs, values, _ = answer_stats(
-                    policy.model, policy.value_head, mini.tokens, mini.positions, hp.temperature
+                    policy, policy.value_head, mini.tokens, mini.positions, hp.temperature
                 )
             pg, clipped = policy_loss(logprobs, mini.logprobs, mini.advantages, mini.mask, hp.clip)
             vf = value_loss(values, mini.values, mini.returns, mini.mask, hp.clip_value)
@@ -344,27 +367,163 @@ def ppo_step(
     return figures
 
 
-def frozen_copy(model: Transformer) -> Transformer:
-    reference = copy.deepcopy(model).eval()
-    reference.requires_grad_(False)
-    return reference
+def frozen(model: Transformer) -> Transformer:
+    """`model` in eval mode without gradients: the reference policy."""
+    model.eval().requires_grad_(False)
+    return model
 
 
-def is_finite(figures: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in figures.values())
+def check_config(cfg: PPOConfig, world: int) -> None:
+    if not cfg.data or not cfg.out or not cfg.reward:
+        raise ConfigError(
+            "data= (prompts), reward= (reward model checkpoint) and out= are required"
+        )
+    if world > 1:
+        raise ConfigError("refinery ppo runs on one process; launch it without torchrun")
+    hp = cfg.ppo
+    for key, value in (("max_steps", cfg.max_steps), ("batch_size", cfg.batch_size),
+                       ("ppo.mini_batch", hp.mini_batch), ("ppo.ppo_epochs", hp.ppo_epochs),
+                       ("ppo.max_new_tokens", hp.max_new_tokens)):  # fmt: skip
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
+    if hp.temperature <= 0 or hp.kl_coef < 0:
+        raise ConfigError("ppo.temperature must be > 0 and ppo.kl_coef >= 0")
+
+
+def encode_prompts(path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list[list[int]]:
+    """Chat-encoded prompts ending in `<|assistant|>`; a prompt over `max_tokens` is skipped."""
+    prompts = []
+    for conversation in read_prompts(path, skipped):
+        ids = encode_chat(tokenizer, conversation, generation_prompt=True)
+        if len(ids) > max_tokens:
+            skipped["prompt too long for the context"] += 1
+            continue
+        prompts.append(ids)
+    return prompts
+
+
+def check_same_tokenizer(policy: Path, reward: Path) -> None:
+    """The reward model must read token ids the way the policy writes them."""
+    ours = ckpt.load_meta(policy).get("tokenizer_sha256")
+    theirs = ckpt.load_meta(reward).get("tokenizer_sha256")
+    if ours and theirs and ours != theirs:
+        raise ckpt.CheckpointError(
+            f"{reward} was trained with tokenizer sha256 {theirs}, {policy} with {ours}: the "
+            "reward model would misread the policy's answers"
+        )
+
+
+def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
+    """PPO from the checkpoint `source` per `cfg`; returns the out folder."""
+    env = setup_distributed(cfg.device)
+    check_config(cfg, env.world)
+    out = Path(cfg.out)
+    existing = ckpt.list_checkpoints(out)
+    if existing and not resume:
+        raise ckpt.CheckpointError(
+            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
+            "to continue that run, or choose a new out="
+        )
+    torch.manual_seed(cfg.seed)
+    pretrained = load_pretrained(source, env.device)
+    tokenizer = pretrained.tokenizer()
+    policy = policy_from(pretrained)
+    reference = frozen(pretrained.model)  # the SFT model itself; the policy is a copy
+    reward_model = load_reward_model(cfg.reward, env.device)
+    reward_path = ckpt.resolve_checkpoint(cfg.reward)
+    check_same_tokenizer(pretrained.path, reward_path)
+
+    def reward_fn(prompts: list[list[int]], responses: list[list[int]]) -> torch.Tensor:
+        return reward_model.score([p + r for p, r in zip(prompts, responses, strict=True)])
+
+    skipped: Counter = Counter()
+    data = resolve_path(cfg.data)
+    max_prompt = pretrained.config.model.seq_len - cfg.ppo.max_new_tokens
+    prompts = encode_prompts(data, tokenizer, max_prompt, skipped)
+    if not prompts:
+        raise ConfigError(
+            f"{data}: no prompt fits {max_prompt} tokens (seq_len minus ppo.max_new_tokens); "
+            f"skipped: {dict(skipped)}"
+        )
+    print(f"ppo: {data}: {len(prompts)} prompts; skipped {dict(skipped)}", file=sys.stderr)
+
+    optimizer = build_optimizer(policy, cfg, env.device)
+    generator = torch.Generator(env.device).manual_seed(cfg.seed)
+    start_step = 0
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and existing:
+        last = existing[-1][1]
+        load_model_state(policy, optimizer, last, with_optimizer=True)
+        state = ckpt.load_torch(last, "state.pt")
+        start_step = state["step"]
+        generator.set_state(state["generator"])
+        truncate_metrics(out / "metrics.jsonl", start_step)
+    else:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+
+    meta = {
+        "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
+        "method": "ppo",
+        "source": str(pretrained.path),
+        "reward": str(reward_path),
+        "chat_template": CHAT_TEMPLATE,
+        "data": str(data),
+        "prompts": len(prompts),
+        "skipped": dict(skipped),
+        "ppo": dataclasses.asdict(cfg),
+    }
+
+    def save(step: int) -> None:
+        optim_state = get_optimizer_state_dict(policy, optimizer, options=FULL)
+        state = {"step": step, "generator": generator.get_state()}
+        config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
+        parts = (policy.state_dict(), optim_state, state, config, meta, pretrained.tokenizer_path)
+        ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
+
+    log = MetricsLog(out, start_step, True, cfg.tensorboard)
+    progress = _progress(cfg, env, "ppo", start_step)
+    try:
+        for step in range(start_step, cfg.max_steps):
+            tick = time.perf_counter()
+            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = [
+                prompts[i] for i in batch_indices(len(prompts), cfg.batch_size, step, cfg.seed)
+            ]
+            figures = ppo_step(policy, reference, optimizer, reward_fn, batch, cfg, generator)
+            done = step + 1
+            if not all(math.isfinite(v) for v in figures.values()):
+                raise TrainingDiverged(f"step {done}: non-finite figures {figures}; stopped")
+            record = {"step": done, **figures, "lr": lr}
+            record["step_seconds"] = time.perf_counter() - tick
+            log.write(record)
+            if done == cfg.max_steps or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
+                save(done)
+            progress.update(1)
+            progress.set_postfix(reward=f"{figures['reward']:.3f}", kl=f"{figures['kl']:.3f}")
+    finally:
+        progress.close()
+        log.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`refinery ppo --from SFT_CKPT reward=RM_CKPT data=PROMPTS out=DIR [key=value ...]`."""
     parser = argparse.ArgumentParser(prog="refinery ppo", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML config (conf/posttrain/ppo.yaml)")
-    parser.add_argument("--from", dest="source", required=True, help="SFT checkpoint")
+    parser.add_argument("--from", dest="source", required=True, help="SFT run or ckpt-<step>")
+    parser.add_argument(
+        "--config",
+        default=str(resolve_path("conf/posttrain/ppo.yaml")),
+        help="YAML config (default conf/posttrain/ppo.yaml)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue out's newest checkpoint")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
-    args = parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     cfg = load_config(PPOConfig, args.config, args.overrides)
-    if not cfg.data or not cfg.out or not cfg.reward:
-        raise ConfigError("data= (prompts), reward= (reward model) and out= are required")
-    raise NotImplementedError(Path(cfg.out))
+    run(cfg, args.source, resume=args.resume)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console(main))

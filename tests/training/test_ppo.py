@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 
 import pytest
 import torch
+from posttrain_helpers import posttrain_args, separable_pairs, write_jsonl
+from safetensors.torch import load_file
+from train_helpers import REPO, read_metrics
 
+from refinery.cli import main as refinery
+from training.checkpoint import resolve_checkpoint
 from training.config import ModelConfig
 from training.model import Transformer
 from training.ppo import (
     PolicyWithValue,
     PPOConfig,
-    frozen_copy,
+    frozen,
     gae,
     masked_whiten,
     policy_loss,
@@ -20,6 +27,7 @@ from training.ppo import (
     token_rewards,
     value_loss,
 )
+from training.pretrained import load_pretrained
 from training.train import build_optimizer
 
 
@@ -101,7 +109,7 @@ def train_toy(kl_coef: float, steps: int = 30) -> list[dict]:
     torch.manual_seed(0)
     shape = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=32)
     policy = PolicyWithValue(Transformer(shape))
-    reference = frozen_copy(policy.model)
+    reference = frozen(copy.deepcopy(policy))
     cfg = PPOConfig(batch_size=16)
     cfg.optim.lr = 3e-3
     cfg.ppo.max_new_tokens = 8
@@ -138,3 +146,54 @@ def test_ppo_learns_a_toy_reward_with_bounded_kl(default_run):
 def test_a_larger_kl_coefficient_keeps_the_policy_closer_to_the_reference(default_run):
     tight = train_toy(kl_coef=1.0)
     assert mean(tight[-10:], "kl") < 0.5 * mean(default_run[-10:], "kl")
+
+
+@pytest.fixture(scope="module")
+def reward_model(pretrained, tmp_path_factory):
+    """A reward model briefly trained from the tiny pretrained checkpoint."""
+    root = tmp_path_factory.mktemp("ppo-rm")
+    data = write_jsonl(root / "pairs.jsonl", separable_pairs(32))
+    out = root / "rm"
+    assert refinery(posttrain_args("rm", pretrained, data, out, "max_steps=4", "heldout=0")) == 0
+    return out
+
+
+def ppo_args(pretrained, reward, out, *extra):
+    prompts = REPO / "conf" / "posttrain" / "demo_sft.jsonl"
+    args = posttrain_args("ppo", pretrained, prompts, out, f"reward={reward}", "batch_size=4")
+    return [*args, "ppo.mini_batch=2", "ppo.ppo_epochs=2", "ppo.max_new_tokens=8", *extra]
+
+
+def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model, tmp_path):
+    out = tmp_path / "ppo"
+    assert refinery(ppo_args(pretrained, reward_model, out, "max_steps=2", "ckpt_every=1")) == 0
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        for key in ("loss", "reward", "kl", "entropy", "value_loss", "clip_fraction"):
+            assert math.isfinite(row[key]), key
+    saved = resolve_checkpoint(out)
+    assert saved.name == "ckpt-2"
+    assert "value_head.weight" in load_file(saved / "model.safetensors")
+    policy = load_pretrained(out)  # a plain language model again, tokenizer included
+    assert policy.tokenizer().token_to_id("<|end_of_turn|>") is not None
+    meta = json.loads((saved / "meta.json").read_text())
+    assert meta["method"] == "ppo"
+    assert meta["prompts"] + sum(meta["skipped"].values()) == 40  # the demo file's records
+
+    again = ["--resume", "max_steps=3"]
+    assert refinery([*ppo_args(pretrained, reward_model, out), *again]) == 0
+    resumed = read_metrics(out)
+    assert [r["step"] for r in resumed] == [1, 2, 3]
+    assert resolve_checkpoint(out).name == "ckpt-3"
+    straight = tmp_path / "straight"
+    assert refinery(ppo_args(pretrained, reward_model, straight, "max_steps=3")) == 0
+    for key in ("loss", "reward", "kl"):  # the resumed run continues exactly
+        assert read_metrics(straight)[2][key] == pytest.approx(resumed[2][key], rel=1e-5), key
+
+
+def test_refinery_ppo_refuses_a_reward_checkpoint_without_a_score_head(
+    pretrained, tmp_path, capsys
+):
+    assert refinery(ppo_args(pretrained, pretrained, tmp_path / "ppo", "max_steps=1")) == 2
+    assert "no score_head" in capsys.readouterr().err
