@@ -72,7 +72,7 @@ class PPOHyper:
     clip: float = 0.2  # policy ratio clip ε (Schulman et al. 2017)
     clip_value: float = 0.2  # value prediction clip around the rollout's values (TRL)
     value_coef: float = 0.1  # weight of the value loss in the shared-trunk loss (TRL vf_coef)
-    whiten_rewards: bool = True  # scale per-token rewards to unit variance per batch
+    whiten_rewards: bool = True  # rescale per-token rewards per batch (TRL option; issue 8)
     ppo_epochs: int = 4  # passes over each batch of rollouts (InstructGPT, TRL)
     mini_batch: int = 8  # rollouts per optimizer update
     max_new_tokens: int = 24  # answers are scored where they stop or at this cut
@@ -328,7 +328,7 @@ def ppo_update(
                 )
             pg, clipped = policy_loss(logprobs, mini.logprobs, mini.advantages, mini.mask, hp.clip)
             vf = value_loss(values, mini.values, mini.returns, mini.mask, hp.clip_value)
-            loss = pg + hp.value_coef * vf
+            loss = pg + hp.value_coef * vf + policy.aux_loss()  # MoE load balancing
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_gradients(params, grad_clip)

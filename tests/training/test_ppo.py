@@ -15,7 +15,6 @@ from train_helpers import REPO, read_metrics
 from refinery.cli import main as refinery
 from training.checkpoint import resolve_checkpoint
 from training.config import ModelConfig
-from training.model import Transformer
 from training.ppo import (
     PolicyWithValue,
     PPOConfig,
@@ -108,7 +107,7 @@ def train_toy(kl_coef: float, steps: int = 30) -> list[dict]:
     """PPO on a random tiny model rewarded for emitting TARGET; the figures of each step."""
     torch.manual_seed(0)
     shape = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=32)
-    policy = PolicyWithValue(Transformer(shape))
+    policy = PolicyWithValue(shape)
     reference = frozen(copy.deepcopy(policy))
     cfg = PPOConfig(batch_size=16)
     cfg.optim.lr = 3e-3
@@ -143,6 +142,7 @@ def test_ppo_learns_a_toy_reward_with_bounded_kl(default_run):
             assert math.isfinite(h[key]), key
 
 
+@pytest.mark.slow  # a second toy run
 def test_a_larger_kl_coefficient_keeps_the_policy_closer_to_the_reference(default_run):
     tight = train_toy(kl_coef=1.0)
     assert mean(tight[-10:], "kl") < 0.5 * mean(default_run[-10:], "kl")
@@ -164,6 +164,7 @@ def ppo_args(pretrained, reward, out, *extra):
     return [*args, "ppo.mini_batch=2", "ppo.ppo_epochs=2", "ppo.max_new_tokens=8", *extra]
 
 
+@pytest.mark.slow  # trains a reward model, then four short PPO runs
 def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model, tmp_path):
     out = tmp_path / "ppo"
     assert refinery(ppo_args(pretrained, reward_model, out, "max_steps=2", "ckpt_every=1")) == 0
