@@ -115,7 +115,7 @@ def generate(
         return [[] for _ in prompts]
     tokens = torch.zeros(len(prompts), padded + steps, dtype=torch.long, device=device)
     for i, prompt in enumerate(prompts):
-        tokens[i, pads[i] : padded] = torch.tensor(prompt, device=device)
+        tokens[i, padded - len(prompt) : padded] = torch.tensor(prompt, device=device)
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     budget = torch.tensor(budgets, device=device)
     done = budget == 0
@@ -129,8 +129,7 @@ def generate(
         else:  # the prompts once, then only the token sampled last
             start, context = (0 if step == 0 else end - 1), cache
         with autocast(device):
-            hidden = model.hidden(tokens[:, start:end], context)
-        logits = model.logits(hidden[:, -1]).float()
+            logits = model.logits(model.hidden(tokens[:, start:end], context)[:, -1]).float()
         new = sample_next(logits, temperature, top_k, top_p, generator)
         tokens[:, end] = new
         emitted += (~done).long()

@@ -319,7 +319,7 @@ def ppo_update(
     updates = 0
     params = [p for p in policy.parameters() if p.requires_grad]
     for _ in range(hp.ppo_epochs):
-        order = torch.randperm(len(batch.scores), generator=generator).to(device)
+        order = torch.randperm(len(batch.scores), generator=generator, device=generator.device)
         for start in range(0, len(order), hp.mini_batch):
             mini = batch.rows(order[start : start + hp.mini_batch])
             with autocast(device):
