@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", help="system message (with --chat)")
     add_sampling_args(parser)
     args = parser.parse_args(argv)
+    if args.system and not args.chat:
+        raise GenerationError("--system applies to a chat prompt: add --chat")
     sampler = Sampler.from_args(args)
     if args.chat:
         messages = [{"role": "system", "content": args.system}] if args.system else []
