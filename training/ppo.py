@@ -44,7 +44,7 @@ from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
 from training.generate import generate
 from training.model import Transformer
-from training.posttrain import CHAT_TEMPLATE, PAD_ID, _progress, batch_indices
+from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
 from training.schedule import lr_at
@@ -57,6 +57,7 @@ from training.train import (
     clip_gradients,
     console,
     load_model_state,
+    progress_bar,
     setup_distributed,
     truncate_metrics,
 )
@@ -481,7 +482,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
         ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
 
     log = MetricsLog(out, start_step, True, cfg.tensorboard)
-    progress = _progress(cfg, env, "ppo", start_step)
+    progress = progress_bar(cfg.progress, cfg.max_steps, start_step, "ppo")
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
