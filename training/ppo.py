@@ -42,7 +42,7 @@ from refinery.tokenizer import encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
-from training.generate import generate
+from training.generate import GenerationError, generate
 from training.model import Transformer
 from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices
 from training.pretrained import Pretrained, load_pretrained
@@ -290,6 +290,8 @@ def rollout(
     """Sample answers, score them, and compute the KL-shaped rewards and advantages."""
     device = policy.value_head.weight.device
     responses = generate(policy, prompts, hp.max_new_tokens, hp.temperature, generator=generator)
+    if not all(responses):
+        raise GenerationError("a prompt fills the model's context: no room for an answer to score")
     tokens, positions, mask = layout(prompts, responses, device)
     with autocast(device):
         logprobs, values, entropy = answer_stats(
