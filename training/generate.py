@@ -172,11 +172,16 @@ class Sampler:
 
     def complete(self, prompt: list[int]) -> str:
         """The text sampled after `prompt`, without the stop token that ended it."""
-        a = self.args
+        settings = self.args
         (out,) = generate(
-            self.model, [prompt], a.max_new_tokens, a.temperature, a.top_k, a.top_p,
+            self.model,
+            [prompt],
+            settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
             generator=self.generator,
-        )  # fmt: skip
+        )
         if out and out[-1] in DEFAULT_STOP_IDS:
             out = out[:-1]
         return self.tokenizer.decode(out, skip_special_tokens=True)
