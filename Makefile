@@ -30,6 +30,8 @@ demo: $(STAMP)
 		--negatives runs/demo/extract --output runs/demo/quality-model
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
 		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
+	# Last, so it sees every output above; its last line is the report's path.
+	$(BIN)/refinery report runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ppo": ("training.ppo", "RLHF: PPO against a reward model with a KL penalty to the reference"),
     "generate": ("training.generate", "sample a completion from a checkpoint (KV cache)"),
     "chat": ("training.chat", "talk to a checkpoint on stdin/stdout (chat template)"),
+    "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
 }
 
 

@@ -1,0 +1,38 @@
+"""`refinery report OUT [--seed N]`: write OUT/report.html and print its path (last line)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from refinery.report import html
+from refinery.report.runfolder import RunFolder
+from refinery.report.sections import Options, report_sections
+
+REPORT_NAME = "report.html"
+
+
+def build_report(out: str | Path, options: Options | None = None) -> Path:
+    """Render the report of run folder `out` into out/report.html (temp file, then rename)."""
+    run = RunFolder(out)
+    page = html.page(
+        f"Refinery run report: {run.root.name}", report_sections(run, options or Options())
+    )
+    target = run.root / REPORT_NAME
+    tmp = run.root / f".{REPORT_NAME}.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="refinery report", description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="the run folder (OUT of `refinery curate`, runs/<name>)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled documents")
+    parser.add_argument("--samples", type=int, default=5, help="kept documents to show")
+    args = parser.parse_args(argv)
+    path = build_report(args.out, Options(seed=args.seed, kept_samples=args.samples))
+    print(f"report: {path.stat().st_size:,} bytes")
+    print(path)
+    return 0

@@ -1,0 +1,136 @@
+"""Read what a run folder holds, with pyarrow and json only; absent inputs are None, not errors.
+
+A file that exists but cannot be read raises a ReportError naming it: a report silently
+missing a section because of a damaged file would look like a stage that never ran.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from refinery.report.aggregate import ReportError
+
+# Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
+# in the order the report shows them; any other folder with a metrics.jsonl follows.
+TRAINING_ORDER = ("train", "anneal", "sft", "rm", "dpo", "ppo")
+
+
+class RunFolder:
+    """Paths and readers for one run folder OUT."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ReportError(f"{self.root}: not a run folder (no such directory)")
+
+    def json(self, *parts: str) -> Any | None:
+        """A JSON file under OUT, or None when it does not exist."""
+        return read_json(self.root.joinpath(*parts))
+
+    def run_record(self) -> dict[str, Any] | None:
+        """OUT/run.json (config, version, stage timings), or None before any stage ran."""
+        run = self.json("run.json")
+        if run is not None and not isinstance(run, dict):
+            raise ReportError(f"{self.root / 'run.json'}: must be a JSON object")
+        return run
+
+    def pipeline(self) -> list[str]:
+        """The configured stage order from run.json (empty when the run has none)."""
+        run = self.run_record() or {}
+        configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
+        stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
+        return list(dict.fromkeys(stages))
+
+    def stats(self) -> dict[str, tuple[Any, Path]]:
+        """{stage: (stats JSON, its path)} for every OUT/stats/<stage>.json."""
+        folder = self.root / "stats"
+        paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        return {p.stem: (read_json(p), p) for p in paths}
+
+    def kept(self, stage: str) -> ds.Dataset | None:
+        """OUT/<stage>/: the documents a stage kept."""
+        return parquet_dataset(self.root / stage)
+
+    def rejected(self, stage: str) -> ds.Dataset | None:
+        return parquet_dataset(self.root / "rejected" / f"stage={stage}")
+
+    def errors(self, stage: str) -> ds.Dataset | None:
+        return parquet_dataset(self.root / "errors" / f"stage={stage}")
+
+    def training_folders(self) -> list[Path]:
+        """Subfolders of OUT holding a metrics.jsonl, in TRAINING_ORDER, then by name."""
+        found = {p.parent.name: p.parent for p in self.root.glob("*/metrics.jsonl")}
+        names = [n for n in TRAINING_ORDER if n in found]
+        names += sorted(set(found) - set(TRAINING_ORDER))
+        return [found[n] for n in names]
+
+    def eval_files(self) -> list[Path]:
+        folder = self.root / "eval"
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def read_json(path: Path) -> Any | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ReportError(f"{path}: not valid JSON: {err}") from None
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl, one JSON object per line (blank lines ignored)."""
+    records = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ReportError(f"{path}:{number}: not a JSON line: {err}") from None
+            if not isinstance(record, dict):
+                raise ReportError(f"{path}:{number}: a metrics line must be a JSON object")
+            records.append(record)
+    return records
+
+
+def parquet_dataset(folder: Path) -> ds.Dataset | None:
+    """The Parquet parts of a Spark output folder in name order (so row order, and with it
+    every seeded sample, is the same on every read), or None when there are none."""
+    if not folder.is_dir():
+        return None
+    parts = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(("_", ".")))
+    if not parts:
+        return None
+    try:
+        return ds.dataset([str(p) for p in parts], format="parquet")
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ReportError(f"{folder}: cannot read its Parquet files: {err}") from None
+
+
+def column(dataset: ds.Dataset | None, name: str) -> list[Any] | None:
+    """One column as a Python list, or None when the dataset or the column is absent."""
+    if dataset is None or name not in dataset.schema.names:
+        return None
+    return dataset.to_table(columns=[name]).column(name).to_pylist()
+
+
+def text_lengths(dataset: ds.Dataset | None) -> list[int] | None:
+    """Characters of each document's `text` (counted in Arrow, without building the strings)."""
+    if dataset is None or "text" not in dataset.schema.names:
+        return None
+    text = dataset.to_table(columns=["text"]).column("text")
+    return pc.utf8_length(text).to_pylist()
+
+
+def rows(dataset: ds.Dataset, indices: list[int], columns: list[str]) -> list[dict[str, Any]]:
+    """The rows at `indices` (row order of `parquet_dataset`), with the columns that exist."""
+    present = [c for c in columns if c in dataset.schema.names]
+    return dataset.take(indices, columns=present).to_pylist() if indices else []

@@ -1,0 +1,264 @@
+"""One function per report section. Each renders only what the run folder holds and says
+"Not present" (naming the missing input) instead of failing when a stage has not run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from refinery.report import charts
+from refinery.report import html as h
+from refinery.report.aggregate import (
+    cluster_sizes,
+    excerpt,
+    histogram,
+    json_tables,
+    metric_panels,
+    metric_series,
+    ordered_stages,
+    pick_samples,
+    stage_funnel,
+)
+from refinery.report.runfolder import RunFolder, column, read_metrics, rows, text_lengths
+
+HISTOGRAM_BINS = 30
+EXCERPT_CHARS = 1000
+MAX_ERRORS_SHOWN = 5  # per stage
+
+
+@dataclass(frozen=True)
+class Options:
+    seed: int = 0
+    kept_samples: int = 5
+    rejected_per_reason: int = 1
+
+
+def stages(run: RunFolder) -> list[str]:
+    """The stages that wrote stats, in pipeline order."""
+    return ordered_stages(run.stats(), run.pipeline())
+
+
+def document_stages(run: RunFolder) -> list[str]:
+    """The stages with kept documents in OUT/<stage>/ (tokenize writes shards instead)."""
+    return [s for s in stages(run) if run.kept(s) is not None]
+
+
+def run_section(run: RunFolder) -> str:
+    info = run.run_record()
+    if info is None:
+        return h.section("run", "Run", [h.absent("run.json (no curation stage has run)")])
+    fields = [[k, info.get(k)] for k in ("version", "git_sha", "config_hash") if k in info]
+    timings = info.get("stages", {})
+    timings = [
+        [s, *(timings[s].get(k) for k in ("input", "kept", "errors", "seconds", "finished"))]
+        for s in ordered_stages(timings, run.pipeline())
+    ]
+    header = ["stage", "input", "kept", "errors", "seconds", "finished"]
+    return h.section("run", "Run", [h.table([], fields), h.table(header, timings, "stages run")])
+
+
+def funnel_section(run: RunFolder) -> str:
+    stats = run.stats()
+    if not stats:
+        return h.section("funnel", "Curation funnel", [h.absent("OUT/stats/*.json")])
+    funnels = [stage_funnel(s, stats[s][0], str(stats[s][1])) for s in stages(run)]
+    header = ["stage / reason", "input", "kept", "rejected", "errors", "tokens kept", "seconds"]
+    body, classes = [], []
+    for f in funnels:
+        rejected = sum(f.rejected.values())
+        body.append([f.stage, f.input, f.kept, rejected, f.errors, f.tokens, f.seconds])
+        classes.append("stage")
+        for reason, n in f.rejected.items():
+            body.append([reason, None, None, n, None, None, None])
+            classes.append("reason")
+    note = (
+        "Every record a stage read is kept, rejected with a reason, or an error: "
+        "input = kept + rejected + errors. Extract counts WARC records, later stages documents."
+    )
+    figure = h.image(charts.funnel_chart(funnels), "kept, rejected and errors per stage")
+    return h.section(
+        "funnel", "Curation funnel", [h.paragraph(note), figure, h.table(header, body, "", classes)]
+    )
+
+
+# (anchor, column, title, x label, integer counts, log y)
+COLUMN_HISTOGRAMS = (
+    ("hist-quality", "quality_score", "Quality score", "quality score", False, False),
+    ("hist-lang", "lang_score", "Language score", "language ID probability", False, False),
+    ("hist-pii", "pii_count", "PII per document", "PII matches redacted", True, True),
+)
+
+
+def histograms_section(run: RunFolder) -> str:
+    docs = document_stages(run)
+    if not docs:
+        return h.section("histograms", "Histograms", [h.absent("documents in OUT/<stage>/")])
+    body = [_length_histogram(run, docs)]
+    for anchor, name, title, xlabel, integer, log_y in COLUMN_HISTOGRAMS:
+        stage = next((s for s in docs if name in run.kept(s).schema.names), None)
+        body.append(h.heading(title, anchor))
+        if stage is None:
+            body.append(h.absent(f"no stage wrote a `{name}` column"))
+            continue
+        series = {
+            f"{stage}: kept": column(run.kept(stage), name),
+            f"{stage}: rejected": column(run.rejected(stage), name) or [],
+        }
+        hist = histogram(series, HISTOGRAM_BINS, integer)
+        body.append(h.image(charts.histogram_chart(hist, xlabel, log_y), title))
+    body.append(_cluster_histogram(run, docs))
+    return h.section("histograms", "Histograms", body)
+
+
+def _length_histogram(run: RunFolder, docs: list[str]) -> str:
+    """Document length entering the pipeline (first stage) and leaving it (last stage)."""
+    ends = dict.fromkeys([docs[0], docs[-1]])
+    series = {f"{s}: kept": text_lengths(run.kept(s)) or [] for s in ends}
+    hist = histogram(series, HISTOGRAM_BINS, integer=False)
+    figure = h.image(charts.histogram_chart(hist, "characters of text", True), "document length")
+    return h.heading("Document length", "hist-length") + figure
+
+
+def _cluster_histogram(run: RunFolder, docs: list[str]) -> str:
+    title = h.heading("Duplicate-cluster sizes", "hist-clusters")
+    stage = next((s for s in docs if "cluster_id" in run.kept(s).schema.names), None)
+    if stage is None:
+        return title + h.absent("no stage wrote a `cluster_id` column (dedup)")
+    ids = column(run.kept(stage), "cluster_id") + (column(run.rejected(stage), "cluster_id") or [])
+    sizes = cluster_sizes(ids)
+    duplicated = [s for s in sizes if s > 1]
+    summary = (
+        f"{stage}: {len(sizes):,} clusters over {sum(sizes):,} documents; "
+        f"{len(duplicated):,} with duplicates, the largest of {max(sizes, default=0):,}."
+    )
+    hist = histogram({"clusters": sizes}, HISTOGRAM_BINS, integer=True)
+    figure = charts.histogram_chart(hist, "documents per cluster", True, ylabel="clusters")
+    return title + h.paragraph(summary) + h.image(figure, "duplicate-cluster sizes")
+
+
+def mixture_section(run: RunFolder) -> str:
+    mixture = run.json("mix", "_mixture.json")
+    manifest = run.json("tokens", "manifest.json")
+    body = [h.heading("Mix stage (OUT/mix/_mixture.json)")]
+    if mixture is None:
+        body.append(h.absent("OUT/mix/_mixture.json (the mix stage has not run)"))
+    else:
+        domains = mixture.get("report", {}).get("domains", {})
+        if domains:
+            shares = {
+                key: [d.get(key) or 0.0 for d in domains.values()]
+                for key in ("share_before", "target", "share_after")
+            }
+            figure = charts.shares_chart(list(domains), shares)
+            body.append(h.image(figure, "domain shares before and after mixing"))
+        for key in ("report", "buckets", "mixtures", "anneal"):
+            if key in mixture:
+                body += _tables(mixture[key], key)
+    body.append(h.heading("Token manifest (OUT/tokens/manifest.json)"))
+    if manifest is None:
+        body.append(h.absent("OUT/tokens/manifest.json (the tokenize stage has not run)"))
+    else:
+        splits = {**manifest.get("buckets", {}), "(validation)": manifest.get("validation", {})}
+        counts = [
+            [name, s.get("tokens"), s.get("documents"), s.get("bytes"), len(s.get("shards", []))]
+            for name, s in splits.items()
+        ]
+        body.append(h.table(["bucket", "tokens", "documents", "bytes", "shards"], counts))
+        body += _tables(manifest.get("mixtures", {}), "mixtures")
+    return h.section("mixture", "Domain mixture", body)
+
+
+def _tables(content: Any, caption: str) -> list[str]:
+    """Any JSON as HTML tables (see aggregate.json_tables)."""
+    return [h.table(head, body, title) for title, head, body in json_tables(content, caption)]
+
+
+def samples_section(run: RunFolder, options: Options) -> str:
+    docs = document_stages(run)
+    body = [h.heading("Kept documents", "samples-kept")]
+    if docs:
+        final = run.kept(docs[-1])
+        picked = pick_samples(["kept"] * final.count_rows(), options.kept_samples, options.seed)
+        fields = ["url", "domain", "bucket", "quality_score", "lang", "pii_count"]
+        body.append(
+            h.paragraph(f"{len(picked)} of the documents {docs[-1]} kept, seed {options.seed}")
+        )
+        body += [_document(row, fields) for row in rows(final, picked, [*fields, "text"])]
+    else:
+        body.append(h.absent("documents in OUT/<stage>/"))
+    body.append(h.heading("Rejected documents, by stage and reason", "samples-rejected"))
+    rejected_blocks = []
+    for stage in stages(run):
+        data = run.rejected(stage)
+        reasons = column(data, "reason")
+        if not reasons:
+            continue
+        picked = pick_samples(reasons, options.rejected_per_reason, options.seed)
+        fields = ["stage", "reason", "url", "kept_id", "quality_score", "lang", "lang_score"]
+        rejected_blocks += [_document(row, fields) for row in rows(data, picked, [*fields, "text"])]
+    body += rejected_blocks or [h.absent("rows in OUT/rejected/")]
+    body.append(h.heading("Errors", "samples-errors"))
+    error_rows = []
+    for stage in stages(run):
+        data = run.errors(stage)
+        sources = column(data, "source")
+        if sources:
+            picked = pick_samples(["error"] * len(sources), MAX_ERRORS_SHOWN, options.seed)
+            error_rows += [
+                [stage, r.get("source"), r.get("offset"), excerpt(r.get("error"), 300)]
+                for r in rows(data, picked, ["source", "offset", "error"])
+            ]
+    if error_rows:
+        body.append(h.table(["stage", "source", "offset", "error"], error_rows))
+    else:
+        body.append(h.absent("rows in OUT/errors/"))
+    return h.section("samples", "Sampled documents", body)
+
+
+def _document(row: dict[str, Any], fields: list[str]) -> str:
+    facts = [[f, row[f]] for f in fields if row.get(f) is not None]
+    text = excerpt(row.get("text"), EXCERPT_CHARS) or "(no text)"
+    return f'<div class="sample">{h.table([], facts)}{h.document(text)}</div>'
+
+
+def training_section(run: RunFolder) -> str:
+    folders = run.training_folders()
+    if not folders:
+        missing = "metrics.jsonl in OUT/train/, anneal/, sft/, rm/, dpo/ or ppo/"
+        return h.section("training", "Training curves", [h.absent(missing)])
+    body = []
+    for folder in folders:
+        body.append(h.heading(f"{folder.name}/", f"training-{folder.name}"))
+        records = read_metrics(folder / "metrics.jsonl")
+        series = metric_series(records)
+        if not series:
+            body.append(h.absent(f"numeric metrics in {folder / 'metrics.jsonl'}"))
+            continue
+        figure = charts.metrics_chart(series, metric_panels(list(series)))
+        body.append(h.image(figure, f"{folder.name} metrics"))
+        last = [[key, xs[-1], ys[-1]] for key, (xs, ys) in series.items()]
+        body.append(h.table(["metric", "step", "last value"], last, f"{len(records)} records"))
+    return h.section("training", "Training curves", body)
+
+
+def eval_section(run: RunFolder) -> str:
+    files = run.eval_files()
+    if not files:
+        return h.section("eval", "Evaluation", [h.absent("OUT/eval/*.json")])
+    body = []
+    for path in files:
+        body.append(h.heading(path.name))
+        body += _tables(run.json("eval", path.name), path.stem)
+    return h.section("eval", "Evaluation", body)
+
+
+def report_sections(run: RunFolder, options: Options) -> list[str]:
+    return [
+        run_section(run),
+        funnel_section(run),
+        histograms_section(run),
+        mixture_section(run),
+        samples_section(run, options),
+        training_section(run),
+        eval_section(run),
+    ]

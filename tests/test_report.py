@@ -1,0 +1,433 @@
+"""`refinery report`: the aggregation as plain functions, and the page checked by parsing it."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from refinery.report.aggregate import (
+    ReportError,
+    cluster_sizes,
+    excerpt,
+    histogram,
+    json_tables,
+    metric_panels,
+    metric_series,
+    ordered_stages,
+    pick_samples,
+    stage_funnel,
+)
+from refinery.report.command import build_report, main
+
+SECTIONS = ("run", "funnel", "histograms", "mixture", "samples", "training", "eval")
+HISTOGRAMS = ("hist-length", "hist-quality", "hist-lang", "hist-pii", "hist-clusters")
+INJECTION = '<script>alert("x")</script></pre><img src=x onerror=alert(1)>'
+
+# ---- aggregation -------------------------------------------------------------------------
+
+
+def test_stage_funnel_checks_the_accounting():
+    stats = {"input": 10, "kept": 6, "rejected": {"lang": 1, "a": 2}, "errors": 1, "tokens": 50}
+    funnel = stage_funnel("filter", stats, "stats/filter.json")
+    assert (funnel.input, funnel.kept, funnel.errors, funnel.tokens) == (10, 6, 1, 50)
+    assert list(funnel.rejected) == ["a", "lang"]
+    with pytest.raises(ReportError, match=r"stats/filter.json: input 11 != .* = 10"):
+        stage_funnel("filter", {**stats, "input": 11}, "stats/filter.json")
+    with pytest.raises(ReportError, match=r"stats/x.json: key 'kept' is missing"):
+        stage_funnel("x", {"input": 1, "rejected": {}, "errors": 0}, "stats/x.json")
+    with pytest.raises(ReportError, match=r"key 'rejected.lang' must be a count"):
+        stage_funnel("x", {**stats, "rejected": {"lang": "3"}}, "stats/x.json")
+
+
+def test_ordered_stages_follow_the_pipeline_then_names():
+    found = ["tokenize", "extract", "zeta", "alpha", "filter"]
+    assert ordered_stages(found, ["extract", "filter", "dedup", "tokenize"]) == [
+        "extract",
+        "filter",
+        "tokenize",
+        "alpha",
+        "zeta",
+    ]
+
+
+def test_histogram_shares_edges_and_counts_every_value():
+    hist = histogram({"a": [0.0, 0.5, 1.0, None], "b": [2.0, math.nan]}, bins=4, integer=False)
+    assert hist.edges == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert hist.counts == {"a": [1, 1, 1, 0], "b": [0, 0, 0, 1]}
+
+
+def test_integer_histogram_centres_bins_on_whole_numbers():
+    hist = histogram({"pii": [0, 0, 1, 3]}, bins=30, integer=True)
+    assert hist.edges == [-0.5, 0.5, 1.5, 2.5, 3.5]
+    assert hist.counts["pii"] == [2, 1, 0, 1]
+    wide = histogram({"n": list(range(100))}, bins=10, integer=True)
+    widths = {b - a for a, b in zip(wide.edges, wide.edges[1:], strict=False)}
+    assert widths == {10.0} and sum(wide.counts["n"]) == 100
+
+
+def test_histogram_of_nothing_and_of_one_value():
+    assert histogram({"a": [], "b": [None]}, bins=5, integer=False).counts == {}
+    single = histogram({"a": [0.7, 0.7]}, bins=2, integer=False)
+    assert single.edges[0] < 0.7 < single.edges[-1] and sum(single.counts["a"]) == 2
+
+
+def test_cluster_sizes_count_documents_per_cluster():
+    assert cluster_sizes(["a", "b", "a", None, "c", "a", "b"]) == [1, 2, 3]
+
+
+def test_pick_samples_is_seeded_and_capped_per_group():
+    groups = ["x"] * 50 + ["y"] * 2 + ["z"]
+    picked = pick_samples(groups, per_group=3, seed=1)
+    assert picked == pick_samples(groups, per_group=3, seed=1)
+    assert [groups[i] for i in picked] == ["x"] * 3 + ["y"] * 2 + ["z"]
+    draws = {tuple(pick_samples(groups, per_group=3, seed=s)[:3]) for s in range(5)}
+    assert len(draws) > 1
+
+
+def test_excerpt_cuts_and_marks():
+    assert excerpt("short", 10) == "short"
+    assert excerpt("a" * 20, 10) == "a" * 10 + " …"
+    assert excerpt(None, 10) == ""
+
+
+def test_metric_series_and_panels():
+    records = [
+        {"step": 1, "loss": 3.0, "lr": 0.1, "note": "warmup", "flag": True},
+        {"step": 2, "loss": 2.0, "val_loss": 2.5, "val_bpb": 1.2, "reward": 0.3},
+        {"loss": 1.5},
+    ]
+    series = metric_series(records)
+    assert list(series) == ["loss", "lr", "val_loss", "val_bpb", "reward"]
+    assert series["loss"] == ([1, 2, 3], [3.0, 2.0, 1.5])  # no step: its line number
+    panels = metric_panels(list(series))
+    assert panels == [["loss", "val_loss"], ["val_bpb"], ["lr"], ["reward"]]
+
+
+def test_json_tables_render_eval_results():
+    results = {
+        "model": "ckpt-20",
+        "mc": {"arc": {"n": 10, "acc": 0.3}, "hellaswag": {"n": 20, "acc_norm": 0.4}},
+        "bpb": {"wiki.txt": 1.7},
+        "extra": {"deep": {"deeper": {"x": 1}}},
+    }
+    tables = json_tables(results, "eval")
+    assert tables[0] == ("eval", ["key", "value"], [["model", "ckpt-20"]])
+    by_caption = {caption: (head, rows) for caption, head, rows in tables}
+    assert by_caption["eval.mc"] == (
+        ["", "n", "acc", "acc_norm"],
+        [["arc", 10, 0.3, None], ["hellaswag", 20, None, 0.4]],
+    )
+    assert by_caption["eval.bpb"] == (["key", "value"], [["wiki.txt", 1.7]])
+    assert by_caption["eval.extra.deep"] == (["", "x"], [["deeper", 1]])
+
+
+# ---- the page, parsed --------------------------------------------------------------------
+
+
+class Page(HTMLParser):
+    """What a test needs to know of the page: ids, tags, images, table cells, text."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.tags: list[tuple[str, dict]] = []
+        self.sections: dict[str, str] = {}  # section id -> its text
+        self.tables: list[list[list[str]]] = []
+        self.docs: list[str] = []
+        self._section: str | None = None
+        self._cell: list[str] | None = None
+        self._pre = False
+        self.feed(source)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "section":
+            self._section = attrs["id"]
+            self.sections[self._section] = ""
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "pre":
+            self._pre = True
+            self.docs.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "pre":
+            self._pre = False
+
+    def handle_data(self, data):
+        if self._section:
+            self.sections[self._section] += data
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._pre:
+            self.docs[-1] += data
+
+    def funnel_rows(self) -> dict[str, list[str]]:
+        """First-column label -> row, of the table whose head starts with 'stage / reason'."""
+        table = next(t for t in self.tables if t and t[0][:1] == ["stage / reason"])
+        return {row[0]: row for row in table[1:]}
+
+
+def number(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def write_parquet(folder: Path, columns: dict[str, list]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), folder / "part-00000.parquet")
+
+
+def documents(prefix: str, n: int, **extra: list) -> dict[str, list]:
+    texts = [f"Document {prefix}{i}. " + "words " * (20 * (i + 1)) for i in range(n)]
+    return {
+        "id": [f"{prefix}{i}" for i in range(n)],
+        "url": [f"https://example.test/{prefix}/{i}" for i in range(n)],
+        "text": texts,
+        **extra,
+    }
+
+
+STATS = {
+    "extract": {"input": 10, "kept": 6, "rejected": {"non_html": 3}, "errors": 1},
+    "filter": {"input": 6, "kept": 4, "rejected": {"blocklist:adult": 1, "lang": 1}, "errors": 0},
+    "dedup": {"input": 4, "kept": 3, "rejected": {"near_duplicate": 1}, "errors": 0},
+    "classify": {"input": 3, "kept": 2, "rejected": {"quality:threshold": 1}, "errors": 0},
+    "mix": {"input": 2, "kept": 2, "rejected": {}, "errors": 0},
+    "tokenize": {"input": 2, "kept": 2, "rejected": {}, "errors": 0, "tokens": 1234},
+}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """A run folder with every input the report reads: each curation stage's stats, kept,
+    rejected and errors Parquet (as the stages lay them out), the mixture, the manifest, a
+    pretraining and a DPO metrics.jsonl and an eval JSON. One rejected page holds markup."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    out.mkdir()
+    (out / "stats").mkdir()
+    for stage, stats in STATS.items():
+        (out / "stats" / f"{stage}.json").write_text(json.dumps({**stats, "seconds": 1.5}))
+    pipeline = list(STATS)
+    stages = {
+        s: {"input": v["input"], "kept": v["kept"], "errors": v["errors"]} for s, v in STATS.items()
+    }
+    run = {"config": {"pipeline": {"stages": pipeline}}, "version": "0.1.0", "stages": stages}
+    (out / "run.json").write_text(json.dumps(run))
+    filtered = {"lang": ["en"] * 4, "lang_score": [0.9, 0.8, 0.95, 0.7], "pii_count": [0, 2, 0, 1]}
+    write_parquet(out / "extract", documents("e", 6))
+    write_parquet(out / "rejected/stage=extract", {**documents("r", 3), "reason": ["non_html"] * 3})
+    write_parquet(
+        out / "errors/stage=extract", {"source": ["a.warc.gz"], "offset": [7], "error": ["<b>bad"]}
+    )
+    write_parquet(out / "filter", documents("f", 4, **filtered))
+    write_parquet(
+        out / "rejected/stage=filter",
+        {
+            **documents("x", 2),
+            "text": [INJECTION, "Ein deutscher Text."],
+            "lang": [None, "de"],
+            "lang_score": [None, 0.99],
+            "reason": ["blocklist:adult", "lang"],
+        },
+    )
+    clusters = {**filtered, "lang": ["en"] * 3, "cluster_id": ["f0", "f1", "f2"]}
+    clusters = {k: v[:3] for k, v in clusters.items()}
+    write_parquet(out / "dedup", documents("f", 3, **clusters))
+    write_parquet(
+        out / "rejected/stage=dedup",
+        {
+            **documents("f3", 1),
+            "cluster_id": ["f0"],
+            "kept_id": ["f0"],
+            "reason": ["near_duplicate"],
+        },
+    )
+    scored = {"quality_score": [0.8, 0.6], "domain": ["news", "other"]}
+    write_parquet(out / "classify", documents("f", 2, **scored))
+    write_parquet(
+        out / "rejected/stage=classify",
+        {**documents("f2", 1), "quality_score": [0.1], "reason": ["quality:threshold"]},
+    )
+    write_parquet(out / "mix", documents("f", 2, **scored, bucket=["news", "other"]))
+    domains = {
+        "news": {"tokens": 40, "share_before": 0.4, "target": 0.5, "share_after": 0.5},
+        "other": {"tokens": 60, "share_before": 0.6, "target": 0.5, "share_after": 0.5},
+    }
+    mixture = {
+        "mixtures": {"pretrain": {"news": 0.5, "other": 0.5}},
+        "buckets": {
+            "news": {"documents": 1, "tokens": 40},
+            "other": {"documents": 1, "tokens": 60},
+        },
+        "report": {"tokens_per_pass": 100, "max_epochs": 4.0, "domains": domains},
+    }
+    (out / "mix" / "_mixture.json").write_text(json.dumps(mixture))
+    (out / "tokens").mkdir()
+    split = {"tokens": 617, "documents": 1, "bytes": 2000, "shards": [{}]}
+    manifest = {
+        "buckets": {"news": split, "other": split},
+        "validation": {"tokens": 0, "documents": 0, "bytes": 0, "shards": []},
+        "mixtures": {"pretrain": {"news": 0.5, "other": 0.5}},
+    }
+    (out / "tokens" / "manifest.json").write_text(json.dumps(manifest))
+    for name, keys in (("train", ("loss", "lr")), ("dpo", ("loss", "reward_margin", "accuracy"))):
+        (out / name).mkdir()
+        lines = [{"step": s, **{k: 1.0 / s for k in keys}} for s in range(1, 6)]
+        lines[-1]["val_loss"] = 0.3
+        (out / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (out / "eval").mkdir()
+    results = {"mc": {"arc_easy": {"n": 40, "acc": 0.35, "acc_norm": 0.4, "acc_stderr": 0.07}}}
+    (out / "eval" / "ckpt-5.json").write_text(json.dumps({**results, "bpb": {"wiki": 1.9}}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_report(small_run) -> tuple[Path, Page]:
+    path = build_report(small_run)
+    return path, Page(path.read_text(encoding="utf-8"))
+
+
+def test_every_section_renders(small_report):
+    path, page = small_report
+    assert path.name == "report.html" and path.parent.name == "run"
+    assert set(SECTIONS) <= page.ids and set(HISTOGRAMS) <= page.ids
+    for section in SECTIONS:
+        assert "Not present" not in page.sections[section], section
+    assert {"training-train", "training-dpo"} <= page.ids
+
+
+def test_funnel_numbers_equal_the_stats(small_report):
+    _, page = small_report
+    rows = page.funnel_rows()
+    for stage, stats in STATS.items():
+        _, given, kept, rejected, errors, tokens, _ = rows[stage]
+        assert number(given) == stats["input"]
+        assert number(kept) == stats["kept"]
+        assert number(rejected) == sum(stats["rejected"].values())
+        assert number(errors) == stats["errors"]
+        assert number(given) == number(kept) + number(rejected) + number(errors)
+        if "tokens" in stats:
+            assert number(tokens) == stats["tokens"]
+        for reason, n in stats["rejected"].items():
+            assert number(rows[reason][3]) == n
+
+
+def test_page_is_self_contained_with_inline_images(small_report):
+    _, page = small_report
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    # funnel, 5 histograms, mixture shares, 2 training folders
+    assert len(images) == 9
+    assert all(a["src"].startswith("data:image/png;base64,") for a in images)
+    links = [v for _, attrs in page.tags for k, v in attrs.items() if k in ("src", "href")]
+    assert not [v for v in links if not v.startswith("data:")]
+
+
+def test_document_text_is_escaped_never_markup(small_report):
+    path, page = small_report
+    assert not [tag for tag, _ in page.tags if tag == "script"]
+    assert [tag for tag, attrs in page.tags if attrs.get("src") == "x"] == []
+    assert INJECTION in page.docs  # shown whole, as text
+    assert "<b>bad" in page.sections["samples"]  # error messages too
+    assert "&lt;script&gt;" in path.read_text(encoding="utf-8")
+
+
+def test_samples_show_every_rejection_reason(small_report):
+    _, page = small_report
+    samples = page.sections["samples"]
+    for stage, stats in STATS.items():
+        for reason in stats["rejected"]:
+            assert reason in samples, (stage, reason)
+    assert "https://example.test/f/0" in samples or "https://example.test/f/1" in samples
+
+
+def test_mixture_training_and_eval_tables(small_report):
+    _, page = small_report
+    assert "share_before" in page.sections["mixture"]
+    assert "tokens_per_pass" in page.sections["mixture"]
+    assert "reward_margin" in page.sections["training"]
+    eval_rows = {row[0]: row for table in page.tables for row in table}
+    assert eval_rows["arc_easy"][1:] == ["40", "0.35", "0.4", "0.07"]
+    assert eval_rows["wiki"] == ["wiki", "1.9"]
+
+
+def test_cli_rewrites_the_same_report_and_prints_its_path_last(small_run, small_report, capsys):
+    first = small_report[0].read_bytes()
+    assert main([str(small_run)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == str(small_run / "report.html")
+    assert (small_run / "report.html").read_bytes() == first  # deterministic
+
+
+def test_folder_names_are_escaped_too(tmp_path):
+    folder = tmp_path / '"><script>x'
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert not [tag for tag, _ in page.tags if tag == "script"]
+    assert 'training-"><script>x' in page.ids
+
+
+def test_an_empty_folder_says_what_is_not_present(tmp_path):
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert set(SECTIONS) <= page.ids
+    for section in SECTIONS:
+        assert "Not present" in page.sections[section], section
+    assert not [tag for tag, _ in page.tags if tag == "img"]
+
+
+def test_extract_only_run(extract_run, tmp_path):
+    """The real extract stage's output: its funnel, lengths and samples; no later sections."""
+    source, stats = extract_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    page = Page(build_report(out).read_text(encoding="utf-8"))
+    _, given, kept, rejected, errors, *_ = page.funnel_rows()["extract"]
+    assert [number(given), number(kept), number(errors)] == [
+        stats["input"],
+        stats["kept"],
+        stats["errors"],
+    ]
+    assert number(rejected) == sum(stats["rejected"].values())
+    assert "hist-length" in page.ids
+    assert "Not present" in page.sections["training"]
+    assert "no stage wrote a `quality_score` column" in page.sections["histograms"]
+    assert len(page.docs) == 5 + len(stats["rejected"])
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(ReportError, match="no such directory"):
+        build_report(tmp_path / "missing")
+    (tmp_path / "stats").mkdir()
+    bad = {"input": 5, "kept": 1, "rejected": {"lang": 1}, "errors": 0}
+    (tmp_path / "stats" / "filter.json").write_text(json.dumps(bad))
+    with pytest.raises(ReportError, match=r"filter.json: input 5 != kept \+ rejected"):
+        build_report(tmp_path)
+    (tmp_path / "stats" / "filter.json").write_text("{")
+    with pytest.raises(ReportError, match="filter.json: not valid JSON"):
+        build_report(tmp_path)
+    (tmp_path / "stats" / "filter.json").unlink()
+    (tmp_path / "run.json").write_text("[]")
+    with pytest.raises(ReportError, match="run.json: must be a JSON object"):
+        build_report(tmp_path)
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 1, "loss": 2}\n{"step": 2,\n')
+    with pytest.raises(ReportError, match=r"metrics.jsonl:2: not a JSON line"):
+        build_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()

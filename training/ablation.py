@@ -1,0 +1,196 @@
+"""Curation ablation, training side: the same small model on each arm's tokens, several seeds,
+equal token budgets, scored on one fixed reference set ("does the filtering help?").
+
+The Spark side (jobs/ablate.py) tokenizes every arm with one shared tokenizer; this module
+trains, scores and summarises. The verdict compares the difference of the arms' mean
+bits-per-byte with the seed-to-seed spread, so a gap that seeds alone produce is not
+reported as an effect (DataComp-LM and FineWeb ablations report seed variance the same way).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refinery.config import ConfigError, load_config, resolve_path
+from refinery.errors import RefineryError
+from refinery.manifest import Manifest
+from training import checkpoint as ckpt
+from training.config import TrainConfig
+
+
+@dataclass
+class AblationConfig:
+    out: str = ""  # ablation folder: tokenizer.json, arms/<name>/tokens, runs/, ablation.json
+    arms: dict[str, str] = field(default_factory=dict)  # name -> documents Parquet folder
+    reference: str = ""  # held-out text/JSONL/Parquet scored in bits per byte by every run
+    mc: str = ""  # optional multiple-choice benchmark file or folder
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    train_config: str = "conf/train/tiny.yaml"
+    train: list[str] = field(default_factory=list)  # key=value overrides of train_config
+    tokens: int = 0  # training tokens per run; 0: train_config's max_steps * global batch
+    tokenizer: str = ""  # a shared tokenizer.json; "": trained on a sample of the first arm
+    curation: list[str] = field(default_factory=list)  # key=value overrides for tokenizing
+    max_epochs: float = 50.0  # an arm may repeat this often to reach the budget
+
+    def __post_init__(self) -> None:
+        if len(self.arms) < 2:
+            raise ConfigError("arms: name at least two curation outputs to compare")
+        if not self.seeds:
+            raise ConfigError("seeds: at least one seed")
+        if not self.out or not self.reference:
+            raise ConfigError("out= (ablation folder) and reference= (text file) are required")
+
+
+def load_ablation_config(path: str | None, overrides: list[str]) -> AblationConfig:
+    return load_config(AblationConfig, path, overrides)
+
+
+def train_config(cfg: AblationConfig, tokens_dir: Path, out: Path, seed: int) -> TrainConfig:
+    """The arm's run: the base preset, its overrides, then data/out/seed and the shared budget."""
+    overrides = [*cfg.train, f"data={tokens_dir}", f"out={out}", f"seed={seed}"]
+    run = load_config(TrainConfig, resolve_path(cfg.train_config), overrides)
+    if cfg.tokens:
+        run.max_steps = max(1, cfg.tokens // run.train.global_batch_tokens)
+    run.loader.mixture = "pretrain"
+    return run
+
+
+class AblationError(RefineryError):
+    """An ablation that cannot give every arm the same token budget."""
+
+
+def budget_tokens(run: TrainConfig) -> int:
+    return run.max_steps * run.train.global_batch_tokens
+
+
+def budget_of(cfg: AblationConfig, tokens_dir: Path) -> int:
+    """Training tokens per run (the same for every arm and seed)."""
+    return budget_tokens(train_config(cfg, tokens_dir, Path(cfg.out), cfg.seeds[0]))
+
+
+def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
+    """Refuse before training when an arm cannot supply the budget within its epoch cap."""
+    weights = manifest.mixture("pretrain")
+    supply = sum(manifest.buckets[b].tokens for b in weights) * manifest.max_epochs
+    if tokens > supply:
+        raise AblationError(
+            f"arm {arm}: {tokens:,} training tokens per run exceed what its pretrain buckets "
+            f"supply ({supply:,.0f} = tokens × max_epochs {manifest.max_epochs:g}, in "
+            f"{manifest.root}); lower tokens= or raise max_epochs="
+        )
+
+
+def finished(out: Path, max_steps: int) -> bool:
+    found = ckpt.list_checkpoints(out)
+    return bool(found) and found[-1][0] == max_steps
+
+
+def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, list[Path]]:
+    """Train every (arm, seed) not finished yet; returns each arm's run folders in seed order."""
+    from training.train import run
+
+    runs: dict[str, list[Path]] = {}
+    for arm, tokens_dir in token_dirs.items():
+        runs[arm] = []
+        for seed in cfg.seeds:
+            out = Path(cfg.out) / "runs" / f"{arm}-seed{seed}"
+            run_cfg = train_config(cfg, tokens_dir, out, seed)
+            if not finished(out, run_cfg.max_steps):
+                print(f"ablate: training {arm} seed {seed} ({budget_tokens(run_cfg):,} tokens)")
+                run(run_cfg, resume=True)
+            runs[arm].append(out)
+    return runs
+
+
+def score_runs(cfg: AblationConfig, runs: dict[str, list[Path]]) -> dict[str, list[dict]]:
+    """Bits per byte on the reference (and MC accuracy) of each run's final checkpoint."""
+    from training.evaluation.bpb import bits_per_byte, read_texts
+    from training.pretrained import load_pretrained
+
+    reference = read_texts(resolve_path(cfg.reference))
+    benchmarks = {}
+    if cfg.mc:
+        from refinery.mc_data import read_benchmarks
+
+        benchmarks = read_benchmarks(resolve_path(cfg.mc))
+    scores: dict[str, list[dict]] = {}
+    for arm, outs in runs.items():
+        scores[arm] = []
+        for out in outs:
+            loaded = load_pretrained(out)
+            tokenizer = loaded.tokenizer()
+            row = {"run": str(out), "bpb": bits_per_byte(loaded.model, tokenizer, reference)["bpb"]}
+            if benchmarks:
+                from training.evaluation.mc import evaluate_benchmark
+
+                row["mc"] = {
+                    name: evaluate_benchmark(loaded.model, tokenizer, items)["acc"]
+                    for name, items in benchmarks.items()
+                }
+            scores[arm].append(row)
+    return scores
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single seed)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarise(scores: dict[str, list[dict]]) -> dict[str, Any]:
+    """Per arm mean ± std of bpb (and MC acc); pairwise: is the gap beyond the seed spread?
+
+    "Beyond the spread" means the two arms' seed ranges do not overlap and the gap exceeds
+    twice the larger standard deviation: with 3 seeds a cautious reading, not a test.
+    """
+    arms = {}
+    for arm, rows in scores.items():
+        bpb = [r["bpb"] for r in rows]
+        mean, std = mean_std(bpb)
+        entry = {"bpb_mean": mean, "bpb_std": std, "bpb_min": min(bpb), "bpb_max": max(bpb)}
+        entry["seeds"] = len(rows)
+        mc_names = sorted({name for r in rows for name in r.get("mc", {})})
+        for name in mc_names:
+            acc_mean, acc_std = mean_std([r["mc"][name] for r in rows])
+            entry.setdefault("mc", {})[name] = {"acc_mean": acc_mean, "acc_std": acc_std}
+        arms[arm] = entry
+    ranked = sorted(arms, key=lambda a: arms[a]["bpb_mean"])
+    comparisons = []
+    for i, better in enumerate(ranked):
+        for worse in ranked[i + 1 :]:
+            a, b = arms[better], arms[worse]
+            gap = b["bpb_mean"] - a["bpb_mean"]
+            separated = a["bpb_max"] < b["bpb_min"] and gap > 2 * max(a["bpb_std"], b["bpb_std"])
+            comparisons.append(
+                {"lower_bpb": better, "higher_bpb": worse, "gap": gap, "beyond_spread": separated}
+            )
+    return {"arms": arms, "ranking": ranked, "comparisons": comparisons}
+
+
+def write_results(out: Path, results: dict[str, Any]) -> Path:
+    target = out / "ablation.json"
+    tmp = target.with_name(".ablation.json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    lines = [f"{'arm':<16} {'bpb mean':>9} {'± std':>7}  seeds"]
+    for arm in summary["ranking"]:
+        s = summary["arms"][arm]
+        lines.append(f"{arm:<16} {s['bpb_mean']:>9.4f} {s['bpb_std']:>7.4f}  {s['seeds']}")
+    for c in summary["comparisons"]:
+        verdict = "beyond" if c["beyond_spread"] else "within"
+        lines.append(
+            f"{c['lower_bpb']} < {c['higher_bpb']} by {c['gap']:.4f} bpb: {verdict} "
+            "the seed-to-seed spread"
+        )
+    return "\n".join(lines)
