@@ -224,19 +224,25 @@ class Rollouts:
     returns: torch.Tensor | None = None
 
     def rows(self, index: torch.Tensor) -> Rollouts:
-        """The rollouts of `index`, cut to the columns they use."""
+        """The rollouts of `index` (advantages computed), cut to the columns they use."""
         width = int(self.mask[index].sum(dim=1).max())
-        length = int(self.positions[index, :width].max()) + 2
-        pick = {}
-        for name in (f.name for f in dataclasses.fields(self)):
-            value = getattr(self, name)
-            if value is None or name == "scores":
-                pick[name] = None if value is None else value[index]
-            elif name == "tokens":
-                pick[name] = value[index, :length]
-            else:
-                pick[name] = value[index, :width]
-        return Rollouts(**pick)
+        length = int(self.positions[index, :width].max()) + 2  # inputs and their next token
+
+        def cut(values: torch.Tensor) -> torch.Tensor:
+            return values[index, :width]
+
+        return Rollouts(
+            tokens=self.tokens[index, :length],
+            positions=cut(self.positions),
+            mask=cut(self.mask),
+            logprobs=cut(self.logprobs),
+            ref_logprobs=cut(self.ref_logprobs),
+            values=cut(self.values),
+            entropy=cut(self.entropy),
+            scores=self.scores[index],
+            advantages=cut(self.advantages),
+            returns=cut(self.returns),
+        )
 
 
 def layout(
