@@ -1,0 +1,130 @@
+"""Benchmark contamination: word 13-grams shared by evaluation items and training documents.
+
+Following GPT-3 (Brown et al. 2020, appendix C) and lm-evaluation-harness's decontamination,
+text is normalised (lowercased, Unicode punctuation deleted, split on whitespace) and an item
+counts as contaminated when any of its word 13-grams occurs in a training document. An item's
+text is its question followed by each answer choice in turn (`question choice_i`), so a page
+quoting the question, or the question with an answer, both match. An item with fewer than 13
+words in every such text has no 13-gram: it cannot be checked and is reported as too short,
+never as clean. N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be
+joined in Spark without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
+
+Pure functions; the Spark glue is curation/spark/contamination.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NGRAM = 13  # GPT-3 appendix C; lm-evaluation-harness `decontamination/janitor.py`
+
+_PUNCTUATION = None  # str.translate table of every Unicode punctuation code point, built once
+
+
+def _punctuation_table() -> dict[int, None]:
+    global _PUNCTUATION
+    if _PUNCTUATION is None:
+        _PUNCTUATION = {
+            code: None
+            for code in range(0x110000)
+            if unicodedata.category(chr(code)).startswith("P")
+        }
+    return _PUNCTUATION
+
+
+def normalise(text: str) -> list[str]:
+    """Lowercased words with punctuation deleted (not replaced: "don't" -> "dont", as the
+    harness's janitor does), split on whitespace."""
+    return text.lower().translate(_punctuation_table()).split()
+
+
+def ngrams(words: Sequence[str], n: int = NGRAM) -> list[str]:
+    """Every run of `n` consecutive words, space-joined; none when there are fewer words."""
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def ngram_hash(gram: str) -> int:
+    """A stable signed 64-bit hash (Spark's bigint) of one n-gram."""
+    digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def text_ngram_hashes(text: str, n: int = NGRAM) -> set[int]:
+    return {ngram_hash(g) for g in ngrams(normalise(text), n)}
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One evaluation item as the check sees it: where it comes from and its text."""
+
+    benchmark: str  # e.g. the benchmark file's stem
+    item_id: str  # unique within the benchmark
+    question: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}/{self.item_id}"
+
+
+def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:
+    """The hashed n-grams of `question choice_i` for every choice (of the question alone when
+    the item has no choices)."""
+    texts = [f"{item.question} {choice}" for choice in item.choices] or [item.question]
+    return set().union(*(text_ngram_hashes(t, n) for t in texts))
+
+
+@dataclass
+class ItemIndex:
+    """Hashed item n-grams -> the items that have them, plus what could not be checked."""
+
+    items: dict[str, list[str]]  # benchmark -> keys of its checked items
+    too_short: dict[str, list[str]]  # benchmark -> keys of items with no n-gram
+    ngrams: dict[int, list[str]]  # n-gram hash -> keys of the items that contain it
+
+
+def build_index(items: Iterable[EvalItem], n: int = NGRAM) -> ItemIndex:
+    checked: dict[str, list[str]] = defaultdict(list)
+    too_short: dict[str, list[str]] = defaultdict(list)
+    index: dict[int, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            raise ValueError(f"evaluation item {item.key} appears twice")
+        seen.add(item.key)
+        hashes = item_ngram_hashes(item, n)
+        (checked if hashes else too_short)[item.benchmark].append(item.key)
+        for h in hashes:
+            index[h].append(item.key)
+    for benchmark in too_short:
+        checked.setdefault(benchmark, [])
+    return ItemIndex(dict(checked), dict(too_short), dict(index))
+
+
+def overlapping_items(text: str, index: dict[int, list[str]], n: int = NGRAM) -> list[str]:
+    """Keys of the items sharing at least one n-gram with `text`, sorted."""
+    hits = {key for h in text_ngram_hashes(text, n) for key in index.get(h, ())}
+    return sorted(hits)
+
+
+def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[str, Any]:
+    """Per benchmark: items checked, too short, contaminated (their keys) and the share of
+    checked items that are contaminated."""
+    hit = set(contaminated)
+    report: dict[str, Any] = {}
+    for benchmark in sorted(index.items):
+        keys = index.items[benchmark]
+        found = sorted(k for k in keys if k in hit)
+        report[benchmark] = {
+            "items": len(keys),
+            "too_short": len(index.too_short.get(benchmark, [])),
+            "contaminated": len(found),
+            "share": len(found) / len(keys) if keys else 0.0,
+            "contaminated_items": found,
+        }
+    return report
