@@ -35,6 +35,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
+    "judge": (
+        "training.evaluation.judge",
+        "pairwise LLM-as-judge win rate of two answer sets, raw and length-controlled (torch)",
+    ),
+    "contamination": (
+        "jobs.contamination",
+        "13-gram overlap of benchmark items with training documents; decontaminated copy (Spark)",
+    ),
 }
 
 
