@@ -62,14 +62,10 @@ def text_ngram_hashes(text: str, n: int = NGRAM) -> set[int]:
 class EvalItem:
     """One evaluation item as the check sees it: where it comes from and its text."""
 
-    benchmark: str  # e.g. the benchmark file's stem
-    item_id: str  # unique within the benchmark
+    benchmark: str  # the benchmark file's stem
+    key: str  # unique across benchmarks: refinery.mc_data's `<stem>:<line>`
     question: str
     choices: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        return f"{self.benchmark}/{self.item_id}"
 
 
 def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:

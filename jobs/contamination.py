@@ -31,6 +31,7 @@ from curation.spark.contamination import (
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents, run_stage
 from jobs.common import run_main, summary_line
+from refinery.mc_data import read_benchmarks
 from refinery.results import write_results
 
 STAGE = "contamination"
@@ -47,6 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--benchmarks", required=True, metavar="FILE_OR_DIR",
         help="multiple-choice benchmark file or folder (formats of `refinery eval --mc`)",
     )  # fmt: skip
+    parser.add_argument(
+        "--include-flawed", action="store_true",
+        help="also check MMLU-Redux rows whose error_type is not `ok` (as `refinery eval`)",
+    )  # fmt: skip
     parser.add_argument("--out", metavar="FILE", help="write the report JSON here")
     parser.add_argument(
         "--decontaminate", metavar="OUT2",
@@ -62,14 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def eval_items(path: str) -> list[EvalItem]:
-    """Every multiple-choice item under `path`, keyed `<file stem>/<row number>`."""
-    from refinery.mc_data import read_benchmarks
-
+def eval_items(path: str, include_flawed: bool = False) -> list[EvalItem]:
+    """Every multiple-choice item under `path` that `refinery eval` scores (MMLU-Redux rows
+    annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`."""
     return [
-        EvalItem(stem, str(i), item.question, tuple(item.choices))
-        for stem, items in read_benchmarks(path).items()
-        for i, item in enumerate(items)
+        EvalItem(stem, item.id, item.question, tuple(item.choices))
+        for stem, items in read_benchmarks(path, include_flawed).items()
+        for item in items
     ]
 
 
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_curation_config(args.config, args.overrides)
     inputs = resolve_documents(args.input)
-    items = eval_items(args.benchmarks)
+    items = eval_items(args.benchmarks, args.include_flawed)
     spark = build_session(config.spark, f"refinery-{STAGE}")
     try:
         report = check_contamination(

@@ -23,18 +23,18 @@ QUESTION = (
     "compared with the others in the solar system?"
 )
 ITEMS = [
-    EvalItem("astro", "0", QUESTION, ("Venus", "Mars", "Jupiter", "Mercury")),
+    EvalItem("astro", "astro:0", QUESTION, ("Venus", "Mars", "Jupiter", "Mercury")),
     EvalItem(
         "astro",
-        "1",
+        "astro:1",
         "A rocket leaves the launch pad at dawn; how far has it travelled after ten "
         "minutes of constant acceleration from rest?",
         ("Far", "Near"),
     ),
-    EvalItem("astro", "2", "Is the sky blue?", ("Yes", "No")),  # 6 words with a choice
+    EvalItem("astro", "astro:2", "Is the sky blue?", ("Yes", "No")),  # 6 words with a choice
     EvalItem(
         "cooking",
-        "0",
+        "cooking:0",
         "To keep freshly baked bread soft for several days you should store it in",
         ("a paper bag on the counter", "an airtight bag in the fridge"),
     ),
@@ -61,7 +61,7 @@ def test_ngrams_need_n_words():
 def test_planted_question_is_found_despite_case_and_punctuation():
     index = build_index(ITEMS)
     planted = f"{FILLER} {QUESTION.upper().replace(' ', ' , ')} {FILLER}"
-    assert overlapping_items(planted, index.ngrams) == ["astro/0"]
+    assert overlapping_items(planted, index.ngrams) == ["astro:0"]
     assert overlapping_items(FILLER, index.ngrams) == []
 
 
@@ -69,25 +69,25 @@ def test_question_with_its_answer_matches_across_the_boundary():
     index = build_index(ITEMS)
     # the last 11 words of the question and the 2-word choice make a 13-gram of their own
     tail = " ".join(ITEMS[3].question.split()[-11:])
-    assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index.ngrams) == ["cooking/0"]
+    assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index.ngrams) == ["cooking:0"]
     assert overlapping_items(f"{FILLER} {tail} {FILLER}", index.ngrams) == []
 
 
 def test_short_items_are_reported_not_counted_clean():
     index = build_index(ITEMS)
-    report = contamination_report(index, ["astro/1"])
+    report = contamination_report(index, ["astro:1"])
     assert report["astro"] == {
         "items": 2,
         "too_short": 1,
         "contaminated": 1,
         "share": 0.5,
-        "contaminated_items": ["astro/1"],
+        "contaminated_items": ["astro:1"],
     }
     assert report["cooking"]["share"] == 0.0
 
 
 def test_duplicate_item_keys_are_refused():
-    with pytest.raises(ValueError, match="astro/0 appears twice"):
+    with pytest.raises(ValueError, match="astro:0 appears twice"):
         build_index([ITEMS[0], ITEMS[0]])
 
 
@@ -126,8 +126,8 @@ def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
     docs = read_documents(spark, [write_documents(tmp_path / "docs", PLANTED)])
     found = contaminated_documents(spark, docs, build_index(ITEMS), 13, broadcast_ngrams)
     rows = {r["id"]: r["contaminated_items"] for r in found.collect()}
-    assert rows == {"leak-question": ["astro/0"], "leak-two": ["astro/1", "cooking/0"]}
-    assert contaminated_item_keys(found) == ["astro/0", "astro/1", "cooking/0"]
+    assert rows == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
+    assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]
 
 
 def test_check_and_decontaminate_end_to_end(spark, tmp_path):
@@ -138,7 +138,7 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
     out2 = str(tmp_path / "clean")
     report = check_contamination(spark, load_curation_config(), [docs], ITEMS, decontaminate=out2)
     assert report["documents"] == {"input": 4, "contaminated": 2}
-    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro/0", "astro/1"]
+    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:0", "astro:1"]
     assert report["benchmarks"]["astro"]["share"] == 1.0  # 2 checkable items, both leaked
     assert report["benchmarks"]["cooking"]["share"] == 1.0
 
@@ -150,7 +150,7 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
     assert "contaminated_items" not in kept
     rejected = pq.read_table(tmp_path / "clean/rejected/stage=contamination").to_pydict()
     by_id = dict(zip(rejected["id"], rejected["contaminated_items"], strict=True))
-    assert by_id == {"leak-question": ["astro/0"], "leak-two": ["astro/1", "cooking/0"]}
+    assert by_id == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
     assert set(rejected["reason"]) == {"contaminated"}
     assert rejected["text"][0]  # whole documents, not just ids
 
@@ -159,3 +159,33 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
         spark, load_curation_config(), [str(tmp_path / "clean/contamination")], ITEMS
     )
     assert again["documents"]["contaminated"] == 0
+
+
+@pytest.mark.slow
+def test_contamination_command_reads_benchmark_files(tmp_path):
+    """`refinery contamination` as users run it: MMLU-style CSV through refinery.mc_data."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    with open(bench / "astro.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([QUESTION, "Venus", "Mars", "Jupiter", "Mercury", "A"])
+        writer.writerow([ITEMS[1].question, "Far", "Near", "Both", "Neither", "A"])
+    docs = write_documents(tmp_path / "docs", PLANTED)
+    report_path = tmp_path / "report.json"
+    command = [sys.executable, "-m", "refinery", "contamination", "--input", docs]
+    command += ["--benchmarks", str(bench), "--out", str(report_path)]
+    command += ["--decontaminate", str(tmp_path / "clean"), "spark.master=local[1]"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "contamination: 4 in, 2 kept, 2 rejected, 0 errors" in done.stdout
+    report = json.loads(report_path.read_text())
+    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:1", "astro:2"]
+    assert report["documents"] == {"input": 4, "contaminated": 2}
