@@ -70,9 +70,15 @@ class EvalItem:
 
 def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:
     """The hashed n-grams of `question choice_i` for every choice (of the question alone when
-    the item has no choices)."""
-    texts = [f"{item.question} {choice}" for choice in item.choices] or [item.question]
-    return set().union(*(text_ngram_hashes(t, n) for t in texts))
+    the item has no choices). The question's own n-grams are shared by every choice, so only
+    those reaching into a choice (the question's last n-1 words + the choice) are added per
+    choice: a long AGIEval passage is not re-hashed once per option."""
+    question = normalise(item.question)
+    grams = set(ngrams(question, n))
+    tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
+    for choice in item.choices:
+        grams.update(ngrams(tail + normalise(choice), n))
+    return {ngram_hash(g) for g in grams}
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""The contamination check's Spark glue: documents' hashed n-grams joined with the items'.
+"""The contamination check's Spark glue: documents' hashed n-grams against the items'.
 
-    documents (id, text) --mapInArrow: hashed word n-grams, distinct per document
-                           [only those in the broadcast item set, when it is small]-->
-    (id, ngram) --join (item ngram, key)--> (id, items) per contaminated document
+    item index small (the usual case: a few hundred thousand n-grams):
+        broadcast {ngram hash: item keys}; mapInArrow looks every document n-gram up and
+        emits (id, item) only for hits
+    item index large:
+        mapInArrow emits (id, ngram hash), distinct per document; join with (ngram, item)
+    then (id, item) -> groupBy id -> (id, contaminated_items)
 
 Only the contaminated documents' ids and item keys, and the matched item keys, reach the
 driver; the documents themselves never do.
@@ -18,33 +21,52 @@ from pyspark.sql import functions as F
 
 from curation.contamination import ItemIndex, text_ngram_hashes
 
-GRAM_SCHEMA = pa.schema([("id", pa.string()), ("ngram", pa.int64())])
-GRAM_DDL = "id string, ngram bigint"
-# Item n-gram sets up to this size are broadcast and filter documents' n-grams inside the
-# task (a Python set of a million ints is ~60 MB per worker); larger ones are only joined.
+# Item indexes up to this many n-grams are broadcast (a Python dict of a million ints to short
+# key lists is ~150 MB per worker); larger ones are joined as a DataFrame.
 BROADCAST_NGRAMS = 1_000_000
 CONTAMINATED_COLUMN = "contaminated_items"
+MATCH_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string())])
+NGRAM_SCHEMA = pa.schema([("id", pa.string()), ("ngram", pa.int64())])
 
 
-def ngram_batches(n: int, wanted=None):
-    """mapInArrow function: (id, text) batches -> (id, ngram hash) rows, distinct per document;
-    with `wanted` (a broadcast set of hashes) only the n-grams it holds."""
+def _documents(batch: pa.RecordBatch, n: int) -> Iterator[tuple[str, set[int]]]:
+    texts = batch.column("text").to_pylist()
+    for doc_id, text in zip(batch.column("id").to_pylist(), texts, strict=True):
+        yield doc_id, text_ngram_hashes(text or "", n)
+
+
+def match_batches(n: int, index):
+    """mapInArrow function: (id, text) -> (id, item) for every item sharing an n-gram with the
+    document; `index` is the broadcast {ngram hash: item keys}."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        keep = wanted.value if wanted is not None else None
+        lookup = index.value
+        for batch in batches:
+            ids: list[str] = []
+            items: list[str] = []
+            for doc_id, hashes in _documents(batch, n):
+                hits = sorted({key for h in hashes & lookup.keys() for key in lookup[h]})
+                ids += [doc_id] * len(hits)
+                items += hits
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(ids, pa.string()), pa.array(items, pa.string())], schema=MATCH_SCHEMA
+            )
+
+    return run
+
+
+def ngram_batches(n: int):
+    """mapInArrow function: (id, text) -> (id, ngram hash), distinct per document."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             ids: list[str] = []
             grams: list[int] = []
-            for doc_id, text in zip(
-                batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True
-            ):
-                hashes = text_ngram_hashes(text or "", n)
-                if keep is not None:
-                    hashes &= keep
+            for doc_id, hashes in _documents(batch, n):
                 ids += [doc_id] * len(hashes)
                 grams += sorted(hashes)
             yield pa.RecordBatch.from_arrays(
-                [pa.array(ids, pa.string()), pa.array(grams, pa.int64())], schema=GRAM_SCHEMA
+                [pa.array(ids, pa.string()), pa.array(grams, pa.int64())], schema=NGRAM_SCHEMA
             )
 
     return run
@@ -59,19 +81,18 @@ def contaminated_documents(
 ) -> DataFrame:
     """(id, contaminated_items: sorted item keys) for every document sharing an n-gram with an
     item; documents without overlap are absent."""
-    wanted = None
+    texts = docs.select("id", "text")
     if len(index.ngrams) <= broadcast_ngrams:
-        wanted = spark.sparkContext.broadcast(set(index.ngrams))
-    doc_grams = docs.select("id", "text").mapInArrow(ngram_batches(n, wanted), GRAM_DDL)
-    pairs = [(h, key) for h, keys in index.ngrams.items() for key in keys]
-    item_grams = spark.createDataFrame(pairs, "ngram bigint, item string")
-    if wanted is not None:
-        item_grams = F.broadcast(item_grams)
-    return (
-        doc_grams.join(item_grams, "ngram")
-        .groupBy("id")
-        .agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
-    )
+        lookup = spark.sparkContext.broadcast(index.ngrams)
+        matches = texts.mapInArrow(match_batches(n, lookup), "id string, item string")
+    else:
+        pairs = [(h, key) for h, keys in index.ngrams.items() for key in keys]
+        item_grams = spark.createDataFrame(
+            pa.table({"ngram": [p[0] for p in pairs], "item": [p[1] for p in pairs]})
+        )
+        doc_grams = texts.mapInArrow(ngram_batches(n), "id string, ngram bigint")
+        matches = doc_grams.join(item_grams, "ngram").select("id", "item")
+    return matches.groupBy("id").agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
 
 
 def contaminated_item_keys(contaminated: DataFrame) -> list[str]:
