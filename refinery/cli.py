@@ -35,6 +35,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
+    "sft": ("training.sft", "supervised fine-tuning on chat data, loss on assistant turns only"),
+    "rm": ("training.reward", "train a reward model (Bradley-Terry) on preference pairs"),
+    "dpo": ("training.dpo", "direct preference optimisation on preference pairs"),
+    "ppo": ("training.ppo", "RLHF: PPO against a reward model with a KL penalty to the reference"),
+    "generate": ("training.generate", "sample a completion from a checkpoint (KV cache)"),
+    "chat": ("training.chat", "talk to a checkpoint on stdin/stdout (chat template)"),
     "judge": (
         "training.evaluation.judge",
         "pairwise LLM-as-judge win rate of two answer sets, raw and length-controlled (torch)",

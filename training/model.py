@@ -2,6 +2,8 @@
 
 Attention goes through `F.scaled_dot_product_attention`, which picks flash / cuDNN kernels on
 GPU. The feed-forward is either a dense SwiGLU or a top-k mixture of SwiGLU experts.
+Generation passes a `KVCache`: each layer's keys and values are kept, so a new token attends to
+them instead of recomputing the whole prefix. Training never passes one and runs unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +38,57 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.type_as(x)
 
 
+class KVCache:
+    """Keys and values of every layer for a batch of left-padded sequences being generated.
+
+    Sequence i starts with `pads[i]` padding slots: they are never attended to, and its real
+    tokens take RoPE positions 0, 1, ... from the first real slot, so a padded sequence computes
+    exactly what it would alone. Keys are stored after RoPE with the model's `n_kv_heads`
+    (grouped-query attention keeps the cache n_heads / n_kv_heads times smaller).
+    """
+
+    def __init__(self, n_layers: int, pads: torch.Tensor, max_len: int, seq_len: int):
+        self.pads = pads  # (B,) padding slots in front of each sequence
+        self.max_len = max_len
+        self.seq_len = seq_len  # positions the RoPE tables hold
+        self.length = 0  # slots filled so far
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+        self.mask: torch.Tensor | None = None  # (B, 1, new, length + new) for the current step
+
+    def begin_step(self, new: int) -> torch.Tensor:
+        """Set the attention mask for `new` slots; return their RoPE positions (B, new)."""
+        end = self.length + new
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} slots; {end} requested")
+        device = self.pads.device
+        query = torch.arange(self.length, end, device=device)
+        key = torch.arange(end, device=device)
+        causal = key[None, :] <= query[:, None]  # (new, end)
+        real = key[None, :] >= self.pads[:, None]  # (B, end)
+        # a padding slot sees itself only: its output is ignored but must stay finite, since a
+        # query with no visible key gives NaN, which would reach real tokens through the values
+        itself = key[None, :] == query[:, None]
+        self.mask = (causal & (real[:, None] | itself))[:, None]
+        # a sequence that already ended keeps being fed (its outputs are ignored) and may run
+        # past the RoPE table: clamp. The caller stops real sequences at seq_len.
+        return (query[None, :] - self.pads[:, None]).clamp(0, self.seq_len - 1)
+
+    def store(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Write this step's keys/values (B, H_kv, new, D); return all of them so far."""
+        if self.keys[layer] is None:
+            shape = (k.shape[0], k.shape[1], self.max_len, k.shape[3])
+            self.keys[layer] = k.new_zeros(shape)
+            self.values[layer] = v.new_zeros(shape)
+        end = self.length + k.shape[2]
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def end_step(self, new: int) -> None:
+        self.length += new
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -61,7 +114,14 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
         self.k_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
         B, T, C = x.shape
         kv_dim = self.n_kv_heads * self.head_dim
         q, k, v = self.qkv(x).split([C, kv_dim, kv_dim], dim=-1)
@@ -72,7 +132,11 @@ class Attention(nn.Module):
             q, k = self.q_norm(q).type_as(v), self.k_norm(k).type_as(v)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         grouped = {"enable_gqa": True} if self.n_kv_heads != self.n_heads else {}
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **grouped)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **grouped)
+        else:
+            k, v = cache.store(layer, k, v)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=cache.mask, **grouped)
         return self.out(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -142,8 +206,8 @@ class Block(nn.Module):
         else:
             self.ffn = SwiGLU(cfg.d_model, resolved_ffn_hidden(cfg))
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+    def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, cache, layer)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -181,15 +245,25 @@ class Transformer(nn.Module):
             if isinstance(norm, RMSNorm):
                 norm.weight.fill_(1.0)
 
-    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+    def hidden(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Final-norm hidden states (B, T, d_model): what the LM head, a reward model's score
-        head or PPO's value head read."""
+        head or PPO's value head read. With `cache`, `tokens` continue the cached sequences."""
         T = tokens.shape[1]
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        if cache is None:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:  # per-sequence positions: (B, 1, T, head_dim / 2) broadcast over heads
+            positions = cache.begin_step(T)
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
         x = self.embed(tokens)
-        for block in self.blocks:
-            x = block(x, cos, sin)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, layer)
+        if cache is not None:
+            cache.end_step(T)
         return self.norm(x)
+
+    def new_cache(self, pads: torch.Tensor, max_len: int) -> KVCache:
+        """An empty cache for len(pads) sequences of at most `max_len` slots, padding included."""
+        return KVCache(self.cfg.n_layers, pads, max_len, self.cfg.seq_len)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         weight = self.embed.weight if self.lm_head is None else self.lm_head.weight

@@ -1,0 +1,86 @@
+"""`refinery generate` and `refinery chat`: the commands end to end, and the chat loop's rules."""
+
+from __future__ import annotations
+
+import io
+
+from refinery.cli import main as refinery
+from training.chat import chat_loop, fit_context
+
+
+def fake_encode(messages: list[dict]) -> list[int]:
+    """One token per word, plus one per message: enough to test the context rules."""
+    return [0 for m in messages for _ in [None, *m["content"].split()]]
+
+
+def test_generate_prints_a_deterministic_completion(pretrained, capsys):
+    args = ["generate", "--ckpt", str(pretrained), "--prompt", "The cat", "--max-new-tokens", "8"]
+    assert refinery([*args, "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert refinery([*args, "--seed", "3"]) == 0
+    assert capsys.readouterr().out == first and first.strip()
+    assert refinery([*args, "--chat", "--system", "Be brief.", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+
+
+def test_generate_reports_bad_settings_without_a_traceback(pretrained, capsys):
+    args = ["generate", "--ckpt", str(pretrained), "--prompt", "The cat", "--top-p", "1.5"]
+    assert refinery(args) == 2
+    assert "top_p must be in (0, 1]" in capsys.readouterr().err
+    assert refinery(["generate", "--ckpt", str(pretrained), "--prompt", ""]) == 2
+
+
+def test_chat_reads_turns_from_stdin_until_eof(pretrained, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello there\n/reset\nA dog sees\n"))
+    args = ["chat", "--ckpt", str(pretrained), "--max-new-tokens", "6", "--seed", "1"]
+    assert refinery(args) == 0
+    out = capsys.readouterr().out
+    assert "(new conversation)" in out
+    assert "> " not in out  # no prompt when stdin is not a terminal
+
+
+def test_chat_keeps_the_conversation_and_reset_clears_it():
+    seen = []
+
+    def reply(prompt):
+        seen.append(len(prompt))
+        return f"answer {len(seen)}"
+
+    said = []
+    lines = ["one two\n", "three\n", "/reset\n", "four\n", "/exit\n", "never read\n"]
+    final = chat_loop(lines, reply, fake_encode, seq_len=100, system="sys", say=said.append)
+    # prompts: [sys, u1] = 2+3; [sys, u1, a1, u2] = 2+3+3+2; after reset [sys, u3] = 2+2
+    assert seen == [5, 10, 4]
+    assert said == ["answer 1", "answer 2", "(new conversation)", "answer 3"]
+    assert final == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "four"},
+        {"role": "assistant", "content": "answer 3"},
+    ]
+
+
+def test_fit_context_drops_the_oldest_exchange_first_and_keeps_the_system_message():
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "a b c"},
+        {"role": "assistant", "content": "d e"},
+        {"role": "user", "content": "f"},
+    ]
+    kept, prompt = fit_context(messages, fake_encode, seq_len=20)
+    assert kept == messages and len(prompt) == 11
+    kept, prompt = fit_context(messages, fake_encode, seq_len=11)
+    assert kept == [messages[0], messages[3]] and len(prompt) == 4
+    kept, prompt = fit_context(messages, fake_encode, seq_len=3)
+    assert prompt == []
+
+
+def test_chat_says_when_turns_are_dropped_or_a_message_cannot_fit():
+    said = []
+    lines = ["far too many words for it\n", "a b\n", "c d\n"]
+    chat_loop(lines, lambda prompt: "x", fake_encode, seq_len=6, say=said.append)
+    assert said == [
+        "(that message does not fit the model's context of 6 tokens)",
+        "x",
+        "(the oldest turns were dropped to fit the model's context)",
+        "x",
+    ]

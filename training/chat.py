@@ -1,0 +1,97 @@
+"""`refinery chat --ckpt CKPT`: talk to a checkpoint on stdin/stdout with the chat template.
+
+Each line is a user turn; the reply is sampled after the whole conversation so far, encoded with
+`refinery.tokenizer.encode_chat`. `/reset` starts a new conversation; `/exit` or end of input
+ends the session, so a file or a pipe can drive it (`refinery chat --ckpt X < questions.txt`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Iterable
+
+from refinery.tokenizer import encode_chat
+from training.generate import Sampler, add_sampling_args
+
+RESET, EXIT = "/reset", "/exit"
+
+
+def fit_context(
+    messages: list[dict[str, str]], encode: Callable[[list[dict]], list[int]], seq_len: int
+) -> tuple[list[dict[str, str]], list[int]]:
+    """Drop the oldest turns (a system message stays) until the prompt leaves room for at least
+    one new token in `seq_len`. Returns the kept messages and their prompt; the prompt is empty
+    when even the last user turn alone does not fit."""
+    system = [m for m in messages if m["role"] == "system"][:1]
+    turns = [m for m in messages if m["role"] != "system"]
+    while turns:
+        prompt = encode(system + turns)
+        if len(prompt) < seq_len:
+            return system + turns, prompt
+        turns = turns[1:]
+        while turns and turns[0]["role"] != "user":  # a conversation starts with the user
+            turns = turns[1:]
+    return system, []
+
+
+def chat_loop(
+    lines: Iterable[str],
+    reply: Callable[[list[int]], str],
+    encode: Callable[[list[dict]], list[int]],
+    seq_len: int,
+    system: str | None = None,
+    say: Callable[[str], None] = print,
+) -> list[dict[str, str]]:
+    """Answer each line of `lines` with `reply(prompt)`; returns the last conversation."""
+    start = [{"role": "system", "content": system}] if system else []
+    messages = list(start)
+    for line in lines:
+        text = line.rstrip("\n")
+        if text.strip() == EXIT:
+            break
+        if text.strip() == RESET:
+            messages = list(start)
+            say("(new conversation)")
+            continue
+        if not text.strip():
+            continue
+        kept, prompt = fit_context([*messages, {"role": "user", "content": text}], encode, seq_len)
+        if not prompt:
+            say(f"(that message does not fit the model's context of {seq_len} tokens)")
+            continue
+        if len(kept) < len(messages) + 1:
+            say("(the oldest turns were dropped to fit the model's context)")
+        answer = reply(prompt)
+        messages = [*kept, {"role": "assistant", "content": answer}]
+        say(answer)
+    return messages
+
+
+def prompts_from(stream) -> Iterable[str]:
+    """Lines of `stream`, with a `> ` prompt when a person is typing."""
+    interactive = stream.isatty()
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = stream.readline()
+        if not line:
+            return
+        yield line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="refinery chat", description=__doc__.splitlines()[0])
+    parser.add_argument("--system", help="system message at the start of every conversation")
+    add_sampling_args(parser)
+    args = parser.parse_args(argv)
+    sampler = Sampler.from_args(args)
+
+    def encode(messages: list[dict]) -> list[int]:
+        return encode_chat(sampler.tokenizer, messages, generation_prompt=True)
+
+    seq_len = sampler.model.cfg.seq_len
+    say = functools.partial(print, flush=True)  # a pipe reader sees each answer at once
+    chat_loop(prompts_from(sys.stdin), sampler.complete, encode, seq_len, args.system, say)
+    return 0

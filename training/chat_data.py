@@ -1,0 +1,411 @@
+"""Chat and preference data: every layout of ../shared/data/sft/ and /preference/ as messages.
+
+Files are JSON arrays, JSONL or `.jsonl.gz` (`.json.gz` too). Each record's layout is
+recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO prompts:
+
+- alpaca: instruction, input?, output, system?, history? (Alpaca, AlpacaEval)
+- self_instruct: instruction, instances [{input, output}], one conversation per instance
+- messages: messages [{role, content}] (OpenAI / TRL)
+- sharegpt: conversations [{from, value}] with human/gpt/system (ShareGPT, LLaMA-Factory)
+- kto: messages + label (bool), unpaired feedback (LLaMA-Factory KTO)
+- dialog_pair: conversations/messages + chosen, rejected answer objects (LLaMA-Factory DPO)
+- prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format)
+- hh: chosen, rejected full "\\n\\nHuman: ...\\n\\nAssistant: ..." dialogues (Anthropic HH-RLHF)
+- pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
+
+A record that fits a layout but cannot be used (a tie, an empty answer, a malformed field) is
+skipped and counted by reason; the counts go to stderr and to the caller's `skipped` Counter.
+A record that fits no layout, or unparseable JSON, stops with the file and line/record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refinery.errors import RefineryError
+
+Message = dict[str, str]
+Conversation = list[Message]
+
+# ShareGPT speaker names -> chat roles (LLaMA-Factory's "human"/"gpt"; OpenAI's own names)
+SPEAKERS = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+}
+HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+HH_KEYS = ("chosen", "rejected")
+
+
+class ChatDataError(RefineryError):
+    """A chat/preference file that cannot be read, or a record that fits no known layout."""
+
+
+class Skip(Exception):
+    """A record of a known layout that yields nothing usable; `reason` is counted."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LayoutMismatch(Exception):
+    """A record of a known layout that has no preference pair (an SFT file given to DPO)."""
+
+
+@dataclass(frozen=True)
+class Preference:
+    prompt: Conversation  # the messages before the answer; ends with a user turn
+    chosen: str
+    rejected: str
+
+
+# ---------------------------------------------------------------- files
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each record: `line N` of JSONL, `record N` of a JSON array."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChatDataError(f"{path}: file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise ChatDataError(f"{path}: cannot read: {err}") from None
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ChatDataError(f"{path}: not valid JSON: {err}") from None
+        for i, record in enumerate(records, start=1):
+            yield f"record {i}", record
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"line {number}", json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ChatDataError(f"{path} line {number}: not valid JSON: {err}") from None
+
+
+def detect_layout(record: Any) -> str | None:
+    """The layout name of a record, or None when it fits none."""
+    if not isinstance(record, dict):
+        return None
+    keys = set(record)
+    if {"instruction", "instances"} <= keys:
+        return "self_instruct"
+    if {"chosen", "rejected"} <= keys:
+        if keys & {"conversations", "messages"}:
+            return "dialog_pair"
+        if "prompt" in keys:
+            return "prompt_pair"
+        if all(isinstance(record[k], str) and "\n\nAssistant:" in record[k] for k in HH_KEYS):
+            return "hh"
+        return None
+    if {"response1", "response2"} <= keys and "instruction" in keys:
+        return "pairwise"
+    if "messages" in keys:
+        return "kto" if "label" in keys else "messages"
+    if "conversations" in keys:
+        return "sharegpt"
+    if "instruction" in keys:
+        return "alpaca"
+    return None
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise Skip(f"malformed: {field} is {type(value).__name__}, not text")
+    return value
+
+
+def normalise_messages(items: Any, field: str) -> Conversation:
+    """[{role, content}] or [{from, value}] -> [{role, content}], roles system/user/assistant."""
+    if not isinstance(items, list):
+        raise Skip(f"malformed: {field} is not a list")
+    messages = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise Skip(f"malformed: {field}[{i}] is not an object")
+        speaker = item.get("role", item.get("from"))
+        role = SPEAKERS.get(speaker) if isinstance(speaker, str) else None
+        if role is None:
+            raise Skip(f"malformed: {field}[{i}] has role {speaker!r}")
+        content = _text(item.get("content", item.get("value")), f"{field}[{i}] content")
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+def check_turns(messages: Conversation) -> Conversation:
+    """System first (at most once), then user and assistant alternate from a user turn."""
+    body = messages[1:] if messages and messages[0]["role"] == "system" else messages
+    if not body:
+        raise Skip("empty")
+    for i, message in enumerate(body):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message["role"] != expected:
+            raise Skip(f"malformed: turn {i + 1} is {message['role']}, expected {expected}")
+    return messages
+
+
+def split_answer(conversation: Conversation) -> tuple[Conversation, str]:
+    """(prompt messages, final assistant answer) of a conversation ending with the answer."""
+    check_turns(conversation)
+    if conversation[-1]["role"] != "assistant":
+        raise Skip("no assistant answer")
+    answer = conversation[-1]["content"]
+    if not answer.strip():
+        raise Skip("empty")
+    return conversation[:-1], answer
+
+
+def _user_turn(instruction: str, extra: str) -> str:
+    """Alpaca's instruction and its optional input, one blank line apart (Taori et al. 2023)."""
+    return f"{instruction}\n\n{extra}" if extra.strip() else instruction
+
+
+def alpaca_prompt(record: dict, input_field: Any = None) -> Conversation:
+    """System (optional), history pairs (optional), then instruction + input as the user turn."""
+    messages: Conversation = []
+    if record.get("system"):
+        messages.append({"role": "system", "content": _text(record["system"], "system")})
+    history = record.get("history") or []
+    if not isinstance(history, list):
+        raise Skip("malformed: history is not a list")
+    for turn in history:
+        if not (isinstance(turn, list | tuple) and len(turn) == 2):
+            raise Skip("malformed: history item is not a [user, assistant] pair")
+        messages.append({"role": "user", "content": _text(turn[0], "history")})
+        messages.append({"role": "assistant", "content": _text(turn[1], "history")})
+    instruction = _text(record["instruction"], "instruction")
+    extra = _text(record.get("input", "") if input_field is None else input_field, "input")
+    if not instruction.strip():
+        raise Skip("empty")
+    messages.append({"role": "user", "content": _user_turn(instruction, extra)})
+    return messages
+
+
+def parse_hh(text: str) -> Conversation:
+    """ "\\n\\nHuman: a\\n\\nAssistant: b" -> [user a, assistant b] (Bai et al. 2022)."""
+    parts = HH_TURN.split(text)
+    if parts[0].strip():
+        raise Skip("malformed: dialogue does not start with a Human/Assistant turn")
+    return [
+        {"role": HH_ROLES[speaker], "content": content.strip()}
+        for speaker, content in zip(parts[1::2], parts[2::2], strict=True)
+    ]
+
+
+def hh_preference(chosen: str, rejected: str) -> Preference:
+    """The prompt is the shared prefix up to its last "Assistant:"; the rest are the answers."""
+    shared = os.path.commonprefix([chosen, rejected])
+    cut = shared.rfind("\n\nAssistant:")
+    if cut < 0:
+        raise Skip("malformed: chosen and rejected share no Assistant turn")
+    prompt = parse_hh(chosen[:cut])
+    answers = [parse_hh(text[cut:]) for text in (chosen, rejected)]
+    if any(len(a) != 1 or a[0]["role"] != "assistant" for a in answers):
+        raise Skip("malformed: the dialogues differ before their last turn")
+    check_turns(prompt)
+    return _preference(prompt, answers[0][0]["content"], answers[1][0]["content"])
+
+
+def pairwise_winner(labels: list[Any]) -> int | None:
+    """1 or 2 when a strict majority of annotators prefer that response; None for a tie
+    (PandaLM: label 0 = tie). Majority vote as in PandaLM's own evaluation."""
+    votes = Counter(labels)
+    label, count = votes.most_common(1)[0]
+    if label not in (1, 2) or count * 2 <= len(labels):
+        return None
+    return label
+
+
+def annotator_labels(record: dict) -> list[Any]:
+    keys = sorted((k for k in record if re.fullmatch(r"annotator\d+", k)), key=lambda k: int(k[9:]))
+    if not keys:
+        raise Skip("malformed: pairwise record without annotator labels")
+    return [record[k] for k in keys]
+
+
+def _answer(value: Any, field: str) -> str:
+    """A chosen/rejected answer: text, a {from, value} / {role, content} object, or messages
+    whose last turn is the answer."""
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list):
+        messages = normalise_messages(value, field)
+        if not messages or messages[-1]["role"] != "assistant":
+            raise Skip(f"malformed: {field} is not an assistant answer")
+        return messages[-1]["content"]
+    return _text(value, field)
+
+
+def _preference(prompt: Conversation, chosen: str, rejected: str) -> Preference:
+    if not chosen.strip() or not rejected.strip():
+        raise Skip("empty")
+    if chosen == rejected:
+        raise Skip("identical answers")
+    if not prompt or prompt[-1]["role"] != "user":
+        raise Skip("malformed: prompt does not end with a user turn")
+    return Preference(prompt, chosen, rejected)
+
+
+def _prompt_messages(value: Any, field: str) -> Conversation:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return normalise_messages(value, field)
+
+
+# ---------------------------------------------------------------- per-layout conversions
+
+
+def record_preferences(record: dict, layout: str) -> list[Preference]:
+    if layout == "hh":
+        return [hh_preference(_text(record["chosen"], "chosen"), record["rejected"])]
+    if layout == "dialog_pair":
+        field = "conversations" if "conversations" in record else "messages"
+        prompt = check_turns(normalise_messages(record[field], field))
+        chosen = _answer(record["chosen"], "chosen")
+        return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
+    if layout == "prompt_pair":
+        prompt = check_turns(_prompt_messages(record["prompt"], "prompt"))
+        chosen = _answer(record["chosen"], "chosen")
+        return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
+    if layout == "pairwise":
+        winner = pairwise_winner(annotator_labels(record))
+        if winner is None:
+            raise Skip("tie")
+        answers = [_text(record[f"response{i}"], f"response{i}") for i in (1, 2)]
+        prompt = alpaca_prompt(record)
+        return [_preference(prompt, answers[winner - 1], answers[2 - winner])]
+    if layout == "kto":
+        raise Skip("unpaired (KTO label without a rejected answer)")
+    raise LayoutMismatch(layout)
+
+
+def record_conversations(record: dict, layout: str) -> list[Conversation]:
+    if layout == "alpaca":
+        answer = _text(record.get("output", ""), "output")
+        return [_with_answer(alpaca_prompt(record), answer)]
+    if layout == "self_instruct":
+        instances = record["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise Skip("malformed: instances is not a non-empty list")
+        out = []
+        for i, instance in enumerate(instances):
+            if not isinstance(instance, dict):
+                raise Skip(f"malformed: instances[{i}] is not an object")
+            prompt = alpaca_prompt(record, instance.get("input", ""))
+            out.append(_with_answer(prompt, _text(instance.get("output", ""), "output")))
+        return out
+    if layout in ("messages", "sharegpt"):
+        field = "messages" if layout == "messages" else "conversations"
+        conversation = normalise_messages(record[field], field)
+        split_answer(conversation)
+        return [conversation]
+    if layout == "kto":
+        if record["label"] is not True:
+            raise Skip("undesirable (KTO label false)")
+        conversation = normalise_messages(record["messages"], "messages")
+        split_answer(conversation)
+        return [conversation]
+    # preference layouts: the conversation that ends with the chosen answer
+    return [
+        [*p.prompt, {"role": "assistant", "content": p.chosen}]
+        for p in record_preferences(record, layout)
+    ]
+
+
+def record_prompts(record: dict, layout: str) -> list[Conversation]:
+    if layout == "alpaca":
+        return [alpaca_prompt(record)]
+    if layout == "self_instruct":
+        return [conversation[:-1] for conversation in record_conversations(record, layout)]
+    if layout in ("messages", "sharegpt", "kto"):
+        field = "conversations" if layout == "sharegpt" else "messages"
+        conversation = check_turns(normalise_messages(record[field], field))
+        if conversation[-1]["role"] == "assistant":
+            conversation = conversation[:-1]
+        check_turns(conversation)
+        return [conversation]
+    if layout == "pairwise":  # the prompt is usable even when the annotators tie
+        return [alpaca_prompt(record)]
+    return [p.prompt for p in record_preferences(record, layout)]
+
+
+def _with_answer(prompt: Conversation, answer: str) -> Conversation:
+    if not answer.strip():
+        raise Skip("empty")
+    return [*prompt, {"role": "assistant", "content": answer}]
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list:
+    counts: Counter = Counter()
+    out: list = []
+    for where, record in iter_records(path):
+        layout = detect_layout(record)
+        if layout is None:
+            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+            raise ChatDataError(
+                f"{path} {where}: fits no chat/preference layout (keys {keys}); see "
+                "training/chat_data.py for the layouts read"
+            )
+        try:
+            out.extend(convert(record, layout))
+        except Skip as skip:
+            counts[skip.reason] += 1
+        except LayoutMismatch:
+            raise ChatDataError(
+                f"{path} {where}: a {layout} record holds no chosen/rejected pair; {what} "
+                "needs a preference file"
+            ) from None
+    report_skipped(path, counts, what)
+    if skipped is not None:
+        skipped.update(counts)
+    return out
+
+
+def report_skipped(path: str | Path, counts: Counter, what: str) -> None:
+    if counts:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+        print(
+            f"{path}: skipped {sum(counts.values())} records for {what} ({reasons})",
+            file=sys.stderr,
+        )
+
+
+def read_conversations(path: str | Path, skipped: Counter | None = None) -> list[Conversation]:
+    """Conversations ending with an assistant turn (SFT); preference files give the chosen."""
+    return _read(path, record_conversations, "conversations", skipped)
+
+
+def read_preferences(path: str | Path, skipped: Counter | None = None) -> list[Preference]:
+    """Preference pairs (reward model, DPO); ties, empty and malformed records are skipped."""
+    return _read(path, record_preferences, "preference pairs", skipped)
+
+
+def read_prompts(path: str | Path, skipped: Counter | None = None) -> list[Conversation]:
+    """Prompt messages without the final answer, from any layout (PPO, answer generation)."""
+    return _read(path, record_prompts, "prompts", skipped)

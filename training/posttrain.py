@@ -1,0 +1,494 @@
+"""The post-training loop shared by `refinery sft`, `rm` and `dpo`.
+
+Each command is an `Objective` (how records become token sequences, and the loss of a batch);
+this module does the rest: load `--from` with `load_pretrained`, hold out a share of the data,
+batch, optimise with the pretraining trainer's pieces (AdamW groups, LR schedule, clipping,
+autocast, metrics.jsonl, atomic checkpoints), and log held-out figures.
+
+Batching: one conversation (or answer) per row, no packing across conversations, so no token
+attends to another conversation and positions restart at 0 on every row. The model's attention
+stays the causal SDPA kernel (flash on GPU) instead of a materialised block-diagonal mask.
+Padding is kept small by sorting each optimizer step's sequences by length before cutting
+micro-batches (HF `group_by_length`). The loss is a sum over supervised tokens (SFT) or pairs
+(RM, DPO) divided by their count in the whole global batch, all micro-batches and ranks.
+
+The optimizer step's examples are a pure function of (seed, step): successive slices of a seeded
+permutation per epoch, so `--resume` continues the exact sequence of batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+
+from refinery.config import ConfigError, load_config, resolve_path
+from refinery.tokenizer import PAD, SPECIAL_TOKENS, encode_chat
+from training import checkpoint as ckpt
+from training.chat_data import Conversation, read_preferences
+from training.config import OptimConfig, ScheduleConfig
+from training.pretrained import Pretrained, load_pretrained
+from training.schedule import lr_at
+from training.train import (
+    FULL,
+    Distributed,
+    MetricsLog,
+    TrainingDiverged,
+    autocast,
+    build_optimizer,
+    clip_gradients,
+    load_model_state,
+    setup_distributed,
+    truncate_metrics,
+)
+
+# The chat template of refinery.tokenizer.encode_chat; recorded in every post-trained checkpoint.
+CHAT_TEMPLATE = "refinery-chat-v1"
+PAD_ID = SPECIAL_TOKENS.index(PAD)  # special tokens hold ids 0..6 in every Refinery tokenizer
+
+
+@dataclass
+class SFTConfig:
+    supervise: Literal["all", "last"] = "all"  # assistant turns in the loss: every one, or last
+
+
+@dataclass
+class RMConfig:
+    margin: float = 0.0  # Bradley–Terry margin: r_chosen must beat r_rejected by this much
+
+
+@dataclass
+class DPOConfig:
+    beta: float = 0.1  # Rafailov et al. 2023; strength of the implicit KL to the reference
+
+
+@dataclass
+class PostTrainConfig:
+    data: str = ""  # chat/preference file (JSON array, JSONL, .jsonl.gz; see chat_data.py)
+    out: str = ""  # run folder: metrics.jsonl, ckpt-<step>/
+    max_steps: int = 100
+    seed: int = 0
+    ckpt_every: int = 0  # 0: only the final checkpoint
+    batch_size: int = 16  # sequences (SFT) or pairs (RM, DPO) per optimizer step, all ranks
+    micro_batch: int = 8  # per forward pass and rank
+    heldout: float = 0.1  # share of the examples kept out of training for the val_ figures
+    eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    keep_last: int = 1  # checkpoints kept in `out`; 0 keeps all
+    progress: bool = True
+    tensorboard: bool = False
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    rm: RMConfig = field(default_factory=RMConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+
+
+# ---------------------------------------------------------------- examples and batches
+
+
+@dataclass
+class Example:
+    tokens: list[int]
+    mask: list[int]  # 1 on tokens the loss supervises (assistant content and end-of-turn)
+
+
+@dataclass
+class PairExample:
+    chosen: Example  # mask: the chosen answer's tokens
+    rejected: Example
+    reference: tuple[float, float] = (0.0, 0.0)  # DPO: reference log-probs of the two answers
+
+
+@dataclass
+class SequenceBatch:
+    tokens: torch.Tensor  # (B, T) right-padded with PAD
+    mask: torch.Tensor  # (B, T)
+
+
+@dataclass
+class PairBatch:
+    tokens: torch.Tensor  # (2B, T): the B chosen rows, then the B rejected rows
+    mask: torch.Tensor
+    reference: torch.Tensor  # (2B,) reference log-probs in the same order
+
+
+def encode_supervised(
+    tokenizer, conversation: Conversation, supervise: str = "all"
+) -> tuple[list[int], list[int]]:
+    """Chat-template token ids and the mask of the assistant turns to learn.
+
+    The template is concatenative, so an assistant turn's tokens are those between the prompt
+    up to `<|assistant|>` and the conversation through that turn's `<|end_of_turn|>`: the role
+    token is given, the content and the end-of-turn are learnt (so generation learns to stop).
+    """
+    ids = encode_chat(tokenizer, conversation)
+    mask = [0] * len(ids)
+    turns = [i for i, m in enumerate(conversation) if m["role"] == "assistant"]
+    for i in turns if supervise == "all" else turns[-1:]:
+        start = len(encode_chat(tokenizer, conversation[:i], generation_prompt=True))
+        end = len(encode_chat(tokenizer, conversation[: i + 1]))
+        mask[start:end] = [1] * (end - start)
+    return ids, mask
+
+
+def pad_rows(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(row) for row in rows)
+    return torch.tensor([row + [value] * (width - len(row)) for row in rows], dtype=torch.long)
+
+
+def token_logprobs(runner, tokens: torch.Tensor) -> torch.Tensor:
+    """log p(tokens[:, t] | tokens[:, :t]) for t >= 1: shape (B, T - 1), float32."""
+    logits = runner(tokens[:, :-1]).float()
+    return -F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """The examples of optimizer step `step` (0-based): consecutive slices of a seeded
+    permutation per epoch, so any step's batch is known without replaying earlier ones."""
+    chosen: list[int] = []
+    while len(chosen) < batch_size:
+        epoch, offset = divmod(step * batch_size + len(chosen), n)
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        chosen += order[offset : offset + batch_size - len(chosen)].tolist()
+    return chosen
+
+
+def split_heldout(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(train, held-out) by a seeded shuffle; at least one of each when there are two."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    count = min(len(examples) - 1, max(1, round(fraction * len(examples)))) if fraction else 0
+    held = sorted(order[:count].tolist())
+    keep = sorted(order[count:].tolist())
+    return [examples[i] for i in keep], [examples[i] for i in held]
+
+
+def micro_batches(examples: list, length, micro: int) -> list[list]:
+    """Sort by length (longest first), then cut into micro-batches: little padding per row."""
+    ordered = sorted(examples, key=length, reverse=True)
+    return [ordered[i : i + micro] for i in range(0, len(ordered), micro)]
+
+
+def pair_figures(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
+    """Sums over pairs: correct ranking, reward margin and the two rewards."""
+    return {
+        "accuracy": (chosen > rejected).sum().item(),
+        "margin": (chosen - rejected).sum().item(),
+        "chosen_reward": chosen.sum().item(),
+        "rejected_reward": rejected.sum().item(),
+    }
+
+
+# ---------------------------------------------------------------- objectives
+
+
+class Objective:
+    """What a post-training method decides; the loop in `run` does everything else."""
+
+    name = ""
+
+    def __init__(self, cfg: PostTrainConfig):
+        self.cfg = cfg
+        self.truncated = 0  # examples kept but cut to the model's context
+
+    def build(self, pretrained: Pretrained) -> torch.nn.Module:
+        """The module to train (its state dict is the checkpoint's model.safetensors)."""
+        return pretrained.model
+
+    def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
+        raise NotImplementedError
+
+    def prepare(self, module, examples: list, device: torch.device) -> None:
+        """Work before the first update (DPO: the reference log-probs)."""
+
+    def weight(self, example) -> int:
+        """The example's share of the loss normaliser (supervised tokens, or 1 per pair)."""
+        raise NotImplementedError
+
+    def length(self, example) -> int:
+        raise NotImplementedError
+
+    def collate(self, examples: list, device: torch.device):
+        raise NotImplementedError
+
+    def loss(self, runner, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """(sum of the loss over the batch's weight units, figures summed over the batch)."""
+        raise NotImplementedError
+
+    def report(self, sums: dict[str, float], weight: float) -> dict[str, float]:
+        """Per-step figures from sums over the global batch."""
+        return {key: value / weight for key, value in sums.items()}
+
+
+class PairObjective(Objective):
+    """Preference pairs: each answer is a sequence `prompt + answer` masked on the answer."""
+
+    def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
+        pairs = []
+        for preference in read_preferences(path, skipped):
+            sides, cut = [], False
+            for answer in (preference.chosen, preference.rejected):
+                conversation = [*preference.prompt, {"role": "assistant", "content": answer}]
+                tokens, mask = encode_supervised(tokenizer, conversation, "last")
+                sides.append(fit_answer(tokens, mask, max_tokens))
+                cut |= len(tokens) > max_tokens
+            if None in sides:
+                skipped["answer longer than the context"] += 1
+                continue
+            self.truncated += cut
+            pairs.append(PairExample(*sides))
+        return pairs
+
+    def weight(self, example: PairExample) -> int:
+        return 1
+
+    def length(self, example: PairExample) -> int:
+        return max(len(example.chosen.tokens), len(example.rejected.tokens))
+
+    def collate(self, examples: list[PairExample], device: torch.device) -> PairBatch:
+        rows = [e.chosen for e in examples] + [e.rejected for e in examples]
+        reference = [e.reference[0] for e in examples] + [e.reference[1] for e in examples]
+        return PairBatch(
+            pad_rows([r.tokens for r in rows], PAD_ID).to(device),
+            pad_rows([r.mask for r in rows], 0).to(device),
+            torch.tensor(reference, dtype=torch.float32, device=device),
+        )
+
+
+def fit_answer(tokens: list[int], mask: list[int], max_tokens: int) -> Example | None:
+    """Keep the last `max_tokens` tokens (the prompt loses its start); None when the answer
+    itself, with the token before it, does not fit."""
+    if sum(mask[-max_tokens + 1 :]) < sum(mask):
+        return None
+    return Example(tokens[-max_tokens:], mask[-max_tokens:])
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def check_config(cfg: PostTrainConfig, world: int) -> None:
+    if not cfg.data or not cfg.out:
+        raise ConfigError("data= (chat or preference file) and out= (run folder) are required")
+    if cfg.max_steps <= 0:
+        raise ConfigError("max_steps must be positive")
+    if not 0 <= cfg.heldout < 1:
+        raise ConfigError(f"heldout must be in [0, 1), got {cfg.heldout}")
+    if cfg.batch_size % (cfg.micro_batch * world):
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} must be a multiple of micro_batch * world = "
+            f"{cfg.micro_batch * world}"
+        )
+
+
+def run(
+    objective_class: type[Objective], cfg: PostTrainConfig, source: str, resume: bool = False
+) -> Path:
+    """Post-train the checkpoint `source` per `cfg`; returns the out folder."""
+    env = setup_distributed(cfg.device)
+    try:
+        check_config(cfg, env.world)
+        return _run(objective_class(cfg), cfg, source, resume, env)
+    finally:
+        if env.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed) -> Path:
+    out = Path(cfg.out)
+    existing = ckpt.list_checkpoints(out)
+    if existing and not resume:
+        raise ckpt.CheckpointError(
+            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
+            "to continue that run, or choose a new out="
+        )
+    torch.manual_seed(cfg.seed)
+    pretrained = load_pretrained(source, env.device)
+    tokenizer = pretrained.tokenizer()
+    module = objective.build(pretrained)
+    skipped: Counter = Counter()
+    data = resolve_path(cfg.data)
+    examples = objective.examples(data, tokenizer, pretrained.config.model.seq_len, skipped)
+    train, heldout = split_heldout(examples, cfg.heldout, cfg.seed)
+    if not train:
+        raise ConfigError(f"{data}: no usable {objective.name} examples (skipped: {dict(skipped)})")
+    objective.prepare(module, train + heldout, env.device)
+
+    runner = module
+    if env.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [env.local_rank] if env.device.type == "cuda" else None
+        runner = DistributedDataParallel(module, device_ids=ids)
+    optimizer = build_optimizer(module, cfg, env.device)
+    start_step = 0
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and existing:
+        last = existing[-1][1]
+        load_model_state(module, optimizer, last, with_optimizer=True)
+        start_step = ckpt.load_torch(last, "state.pt")["step"]
+        if env.is_main:
+            truncate_metrics(out / "metrics.jsonl", start_step)
+    elif env.is_main:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    if env.is_main:
+        print(describe_data(objective, data, train, heldout, skipped), file=sys.stderr)
+
+    meta = {
+        "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
+        "method": objective.name,
+        "source": str(pretrained.path),
+        "chat_template": CHAT_TEMPLATE,
+        "data": str(data),
+        "examples": {"train": len(train), "heldout": len(heldout)},
+        "skipped": dict(skipped),
+        "truncated": objective.truncated,
+        "posttrain": dataclasses.asdict(cfg),
+    }
+
+    def save(step: int) -> None:
+        weights = get_model_state_dict(module, options=FULL)
+        optim_state = get_optimizer_state_dict(module, optimizer, options=FULL)
+        if env.is_main:
+            state = {"step": step, "rng_cpu": torch.get_rng_state()}
+            config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
+            parts = (weights, optim_state, state, config, meta, pretrained.tokenizer_path)
+            ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
+        if env.world > 1:
+            dist.barrier()
+
+    log = MetricsLog(out, start_step, env.is_main, cfg.tensorboard)
+    params = list(module.parameters())
+    progress = _progress(cfg, env, objective.name, start_step)
+    try:
+        for step in range(start_step, cfg.max_steps):
+            tick = time.perf_counter()
+            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = [train[i] for i in batch_indices(len(train), cfg.batch_size, step, cfg.seed)]
+            figures = train_step(objective, runner, module, batch, env)
+            grad_norm = clip_gradients(params, cfg.optim.grad_clip)
+            done = step + 1
+            if not (math.isfinite(figures["loss"]) and math.isfinite(grad_norm)):
+                raise TrainingDiverged(
+                    f"step {done}: loss {figures['loss']}, grad norm {grad_norm}: diverged; "
+                    "stopped without updating"
+                )
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            record = {"step": done, **figures, "lr": lr, "grad_norm": grad_norm}
+            record["step_seconds"] = time.perf_counter() - tick
+            final = done == cfg.max_steps
+            if heldout and (final or (cfg.eval_every and done % cfg.eval_every == 0)):
+                held = evaluate(objective, runner, heldout, cfg.micro_batch, env)
+                record.update({f"val_{key}": value for key, value in held.items()})
+            log.write(record)
+            if final or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
+                save(done)
+            progress.update(1)
+            progress.set_postfix(loss=f"{figures['loss']:.4f}")
+    finally:
+        progress.close()
+        log.close()
+    return out
+
+
+def describe_data(objective: Objective, data: Path, train: list, heldout: list, skipped) -> str:
+    line = f"{objective.name}: {data}: {len(train)} train, {len(heldout)} held-out examples"
+    if objective.truncated:
+        line += f"; {objective.truncated} truncated to the context"
+    if skipped:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
+        line += f"; skipped {sum(skipped.values())} ({reasons})"
+    return line
+
+
+def train_step(objective: Objective, runner, module, batch: list, env: Distributed) -> dict:
+    """Accumulate gradients over this rank's micro-batches of the global `batch`; the loss is
+    divided by the weight of the whole global batch (supervised tokens or pairs, all ranks).
+    DDP averages gradients over ranks, hence the factor `world`."""
+    chunks = micro_batches(batch, objective.length, objective.cfg.micro_batch)[
+        env.rank :: env.world
+    ]
+    total_weight = float(sum(objective.weight(e) for e in batch))
+    sums: Counter = Counter()
+    no_sync = getattr(runner, "no_sync", None)
+    for i, chunk in enumerate(chunks):
+        last = i == len(chunks) - 1
+        with contextlib.nullcontext() if last or no_sync is None else no_sync():
+            with autocast(env.device):
+                loss_sum, figures = objective.loss(runner, objective.collate(chunk, env.device))
+            aux = module.aux_loss() / len(chunks)  # MoE load balancing, as in pretraining
+            (loss_sum * env.world / total_weight + aux).backward()
+        sums["loss"] += loss_sum.item()
+        sums.update(figures)
+    return objective.report(all_reduce_sums(sums, env), total_weight)
+
+
+@torch.no_grad()
+def evaluate(objective: Objective, runner, examples: list, micro: int, env: Distributed) -> dict:
+    """The objective's figures over all held-out examples (each rank takes every world-th)."""
+    runner.eval()
+    sums: Counter = Counter()
+    for chunk in micro_batches(examples, objective.length, micro)[env.rank :: env.world]:
+        with autocast(env.device):
+            loss_sum, figures = objective.loss(runner, objective.collate(chunk, env.device))
+        sums["loss"] += loss_sum.item()
+        sums.update(figures)
+    runner.train()
+    weight = float(sum(objective.weight(e) for e in examples))
+    return objective.report(all_reduce_sums(sums, env), weight)
+
+
+def all_reduce_sums(sums: Counter, env: Distributed) -> dict[str, float]:
+    if env.world == 1:
+        return dict(sums)
+    keys = sorted(sums)
+    values = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=env.device)
+    dist.all_reduce(values)
+    return dict(zip(keys, values.tolist(), strict=True))
+
+
+class _NoProgress:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **values) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(cfg: PostTrainConfig, env: Distributed, name: str, start_step: int):
+    if not (env.is_main and cfg.progress):
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_steps, initial=start_step, desc=name, dynamic_ncols=True)
+
+
+def main(objective_class: type[Objective], argv: list[str] | None, doc: str) -> int:
+    """`refinery <sft|rm|dpo> [--config FILE] --from CKPT [key=value ...] [--resume]`."""
+    name = objective_class.name
+    parser = argparse.ArgumentParser(prog=f"refinery {name}", description=doc.splitlines()[0])
+    parser.add_argument("--from", dest="source", required=True, help="run folder or ckpt-<step>")
+    parser.add_argument(
+        "--config",
+        default=str(resolve_path(f"conf/posttrain/{name}.yaml")),
+        help=f"YAML config (default conf/posttrain/{name}.yaml)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue out's newest checkpoint")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
+    cfg = load_config(PostTrainConfig, args.config, args.overrides)
+    run(objective_class, cfg, args.source, resume=args.resume)
+    return 0
