@@ -94,6 +94,8 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         for i, record in enumerate(records, start=1):
             yield f"record {i}", record
         return
+    if "\n" in text.strip() and _is_one_json_value(text):  # pretty-printed, not JSONL
+        raise ChatDataError(f"{path}: one JSON object; expected an array of records or JSONL")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -101,6 +103,14 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
             yield f"line {number}", json.loads(line)
         except json.JSONDecodeError as err:
             raise ChatDataError(f"{path} line {number}: not valid JSON: {err}") from None
+
+
+def _is_one_json_value(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def detect_layout(record: Any) -> str | None:

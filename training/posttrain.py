@@ -51,6 +51,7 @@ from training.train import (
     build_optimizer,
     clip_gradients,
     load_model_state,
+    progress_bar,
     setup_distributed,
     truncate_metrics,
 )
@@ -199,6 +200,7 @@ class Objective:
     """What a post-training method decides; the loop in `run` does everything else."""
 
     name = ""
+    figure_names: tuple[str, ...] = ()  # the keys of the figures `loss` returns
 
     def __init__(self, cfg: PostTrainConfig):
         self.cfg = cfg
@@ -235,6 +237,8 @@ class Objective:
 
 class PairObjective(Objective):
     """Preference pairs: each answer is a sequence `prompt + answer` masked on the answer."""
+
+    figure_names = ("accuracy", "margin", "chosen_reward", "rejected_reward")
 
     def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
         pairs = []
@@ -306,7 +310,9 @@ def run(
             dist.destroy_process_group()
 
 
-def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed) -> Path:
+def _run(
+    objective: Objective, cfg: PostTrainConfig, source: str, resume: bool, env: Distributed
+) -> Path:
     out = Path(cfg.out)
     existing = ckpt.list_checkpoints(out)
     if existing and not resume:
@@ -331,7 +337,8 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [env.local_rank] if env.device.type == "cuda" else None
-        runner = DistributedDataParallel(module, device_ids=ids)
+        unused = pretrained.config.model.moe.num_experts > 0  # an idle expert has no gradient
+        runner = DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
     optimizer = build_optimizer(module, cfg, env.device)
     start_step = 0
     out.mkdir(parents=True, exist_ok=True)
@@ -362,7 +369,7 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
         weights = get_model_state_dict(module, options=FULL)
         optim_state = get_optimizer_state_dict(module, optimizer, options=FULL)
         if env.is_main:
-            state = {"step": step, "rng_cpu": torch.get_rng_state()}
+            state = {"step": step}  # batches are a function of (seed, step): nothing else
             config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
             parts = (weights, optim_state, state, config, meta, pretrained.tokenizer_path)
             ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
@@ -371,7 +378,7 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
 
     log = MetricsLog(out, start_step, env.is_main, cfg.tensorboard)
     params = list(module.parameters())
-    progress = _progress(cfg, env, objective.name, start_step)
+    progress = progress_bar(env.is_main and cfg.progress, cfg.max_steps, start_step, objective.name)
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
@@ -393,7 +400,7 @@ def _run(objective: Objective, cfg, source: str, resume: bool, env: Distributed)
             record["step_seconds"] = time.perf_counter() - tick
             final = done == cfg.max_steps
             if heldout and (final or (cfg.eval_every and done % cfg.eval_every == 0)):
-                held = evaluate(objective, runner, heldout, cfg.micro_batch, env)
+                held = evaluate(objective, module, heldout, cfg.micro_batch, env)
                 record.update({f"val_{key}": value for key, value in held.items()})
             log.write(record)
             if final or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
@@ -435,45 +442,33 @@ def train_step(objective: Objective, runner, module, batch: list, env: Distribut
             (loss_sum * env.world / total_weight + aux).backward()
         sums["loss"] += loss_sum.item()
         sums.update(figures)
-    return objective.report(all_reduce_sums(sums, env), total_weight)
+    return objective.report(all_reduce_sums(sums, objective.figure_names, env), total_weight)
 
 
 @torch.no_grad()
-def evaluate(objective: Objective, runner, examples: list, micro: int, env: Distributed) -> dict:
-    """The objective's figures over all held-out examples (each rank takes every world-th)."""
-    runner.eval()
+def evaluate(objective: Objective, module, examples: list, micro: int, env: Distributed) -> dict:
+    """The objective's figures over all held-out examples (each rank takes every world-th
+    micro-batch; the bare module, as ranks may run different numbers of forwards)."""
+    module.eval()
     sums: Counter = Counter()
     for chunk in micro_batches(examples, objective.length, micro)[env.rank :: env.world]:
         with autocast(env.device):
-            loss_sum, figures = objective.loss(runner, objective.collate(chunk, env.device))
+            loss_sum, figures = objective.loss(module, objective.collate(chunk, env.device))
         sums["loss"] += loss_sum.item()
         sums.update(figures)
-    runner.train()
+    module.train()
     weight = float(sum(objective.weight(e) for e in examples))
-    return objective.report(all_reduce_sums(sums, env), weight)
+    return objective.report(all_reduce_sums(sums, objective.figure_names, env), weight)
 
 
-def all_reduce_sums(sums: Counter, env: Distributed) -> dict[str, float]:
+def all_reduce_sums(sums: Counter, names: tuple[str, ...], env: Distributed) -> dict:
+    """Sums of `loss` and the figures `names` over ranks (zeros from a rank without data)."""
+    keys = ["loss", *names]
     if env.world == 1:
-        return dict(sums)
-    keys = sorted(sums)
+        return {key: float(sums[key]) for key in keys}
     values = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=env.device)
     dist.all_reduce(values)
     return dict(zip(keys, values.tolist(), strict=True))
-
-
-class _NoProgress:
-    def update(self, n: int) -> None: ...
-    def set_postfix(self, **values) -> None: ...
-    def close(self) -> None: ...
-
-
-def _progress(cfg: PostTrainConfig, env: Distributed, name: str, start_step: int):
-    if not (env.is_main and cfg.progress):
-        return _NoProgress()
-    from tqdm import tqdm
-
-    return tqdm(total=cfg.max_steps, initial=start_step, desc=name, dynamic_ncols=True)
 
 
 def main(objective_class: type[Objective], argv: list[str] | None, doc: str) -> int:

@@ -35,6 +35,7 @@ def supervised_loss_sum(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Ten
 
 class SFTObjective(posttrain.Objective):
     name = "sft"
+    figure_names = ("target_tokens",)
 
     def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
         examples = []

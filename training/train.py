@@ -429,7 +429,8 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
 
     loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
     stop = StopRequest()
-    progress = _progress(cfg, env, start_step)
+    show = env.is_main and cfg.train.progress
+    progress = progress_bar(show, cfg.max_steps, start_step, "train")
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
     try:
@@ -509,13 +510,14 @@ class _NoProgress:
     def close(self) -> None: ...
 
 
-def _progress(cfg: TrainConfig, env: Distributed, start_step: int):
-    """tqdm on rank 0 (imported only then, so a bare torch install can run benchmarks)."""
-    if not (env.is_main and cfg.train.progress):
+def progress_bar(enabled: bool, total: int, initial: int, desc: str):
+    """tqdm when `enabled` (rank 0; imported only then, so a bare torch install can run
+    benchmarks), else a bar that does nothing."""
+    if not enabled:
         return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=cfg.max_steps, initial=start_step, desc="train", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True)
 
 
 def parse_args(argv: list[str], prog: str) -> argparse.Namespace:

@@ -207,6 +207,13 @@ def test_sft_records_are_not_preference_pairs(tmp_path):
         read_preferences(path)
 
 
+def test_one_pretty_printed_object_is_refused(tmp_path):
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps({"data": [{"instruction": "a", "output": "b"}]}, indent=2))
+    with pytest.raises(ChatDataError, match="one JSON object; expected an array"):
+        read_conversations(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ChatDataError, match="file not found"):
         read_conversations(tmp_path / "nope.jsonl")

@@ -171,3 +171,12 @@ def test_sft_refuses_to_overwrite_a_run_and_names_bad_data(pretrained, tmp_path,
     assert "batch_size 5 must be a multiple" in capsys.readouterr().err
     with pytest.raises(CheckpointError):
         load_pretrained(tmp_path / "x")
+
+
+@pytest.mark.parametrize("name", ["sft", "rm", "dpo"])
+def test_default_configs_train_on_the_demo_sets(name):
+    from refinery.config import load_config, resolve_path
+
+    cfg = load_config(PostTrainConfig, REPO / "conf" / "posttrain" / f"{name}.yaml")
+    assert resolve_path(cfg.data).is_file() and cfg.max_steps > 0
+    assert cfg.dpo.beta == 0.1
