@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def write_results(path: str | Path, content: dict[str, Any]) -> None:
+def write_results(path: str | Path, content: dict[str, Any] | list[Any]) -> None:
     """Write `content` as indented JSON through a temp file and a rename, so a reader never
     sees half a report."""
     path = Path(path)

@@ -81,7 +81,7 @@ def test_bad_answer_files_name_the_problem(tmp_path):
         read_answers(tmp_path / "missing.json")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "output": "y"}\n{"instruction": "z"}\n')
-    with pytest.raises(AnswersError, match="bad.jsonl: record 1 needs string"):
+    with pytest.raises(AnswersError, match="bad.jsonl: record 1 needs a string `output`"):
         read_answers(bad)
     twice = write_answers(tmp_path / "twice.json", ["a", "b"], instructions=["q", "q"])
     with pytest.raises(AnswersError, match="record 1 repeats the instruction"):
@@ -134,3 +134,59 @@ def test_judge_command_writes_results(pretrained, tmp_path):
     assert results["avg_len_a"] == pytest.approx(np.mean([12, 20, 8]))
     assert results["avg_len_b"] == pytest.approx(np.mean([7, 3, 4]))
     assert {"win_rate_stderr", "lc_win_rate_stderr", "first_position_preference"} <= set(results)
+
+
+def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
+    from refinery.cli import main as cli
+
+    b = write_answers(tmp_path / "b.json", ["Cherry.", "Hi.", "One."])
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(pretrained), "--b", str(b), "--instructions", str(b)]
+    args += ["--judge", str(pretrained), "--out", str(out), "--device", "cpu"]
+    assert cli([*args, "--max-new-tokens", "8"]) == 0
+    generated = read_answers(tmp_path / "results.a.json")
+    assert [g.instruction for g in generated] == INSTRUCTIONS
+    assert {g.generator for g in generated} == {"train"}  # the run folder's name
+    assert json.loads(out.read_text())["judge"]["n"] == 3
+    assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
+    assert "is a checkpoint: give --instructions FILE" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def reward_run(pretrained, tmp_path_factory):
+    """A reward model trained to prefer answers starting "yes" (posttrain_helpers)."""
+    from posttrain_helpers import posttrain_args, separable_pairs, write_jsonl
+
+    from refinery.cli import main as cli
+
+    root = tmp_path_factory.mktemp("rm")
+    data = write_jsonl(root / "pairs.jsonl", separable_pairs(60))
+    out = root / "rm"
+    assert cli([*posttrain_args("rm", pretrained, data, out, "max_steps=30"), "batch_size=16"]) == 0
+    return out
+
+
+def test_reward_judge_prefers_what_the_reward_model_learned(reward_run, tmp_path):
+    from posttrain_helpers import separable_pairs
+
+    from refinery.cli import main as cli
+
+    fresh = separable_pairs(12, seed=7)
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    a.write_text(
+        "".join(
+            json.dumps({"instruction": p["prompt"], "output": p["chosen"]}) + "\n" for p in fresh
+        )
+    )
+    b.write_text(
+        "".join(
+            json.dumps({"instruction": p["prompt"], "output": p["rejected"]}) + "\n" for p in fresh
+        )
+    )
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(reward_run), "--kind", "reward"]
+    assert cli([*args, "--out", str(out), "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())["judge"]
+    assert results["win_rate"] > 80
+    assert results["first_position_preference"] == pytest.approx(0.5)  # scored one at a time

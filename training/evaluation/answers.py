@@ -44,26 +44,56 @@ def read_records(path: str | Path) -> list[dict]:
     return records
 
 
+def _instruction(record: object, path: str | Path, i: int) -> str:
+    """The record's `instruction`, with its `input` appended when it has one (Alpaca)."""
+    if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
+        raise AnswersError(f"{path}: record {i} needs a string `instruction`")
+    if record.get("input"):
+        return f"{record['instruction']}\n\n{record['input']}"
+    return record["instruction"]
+
+
+def _unique(instructions: list[str], path: str | Path) -> None:
+    seen: set[str] = set()
+    for i, instruction in enumerate(instructions):
+        if instruction in seen:
+            raise AnswersError(f"{path}: record {i} repeats the instruction {instruction[:60]!r}")
+        seen.add(instruction)
+    if not instructions:
+        raise AnswersError(f"{path}: no records")
+
+
+def read_instructions(path: str | Path) -> list[str]:
+    """The instructions of a JSON/JSONL file of records with `instruction` (any other fields,
+    outputs included, are ignored): what `--a CKPT` answers."""
+    instructions = [_instruction(r, path, i) for i, r in enumerate(read_records(path))]
+    _unique(instructions, path)
+    return instructions
+
+
 def read_answers(path: str | Path) -> list[Answer]:
     """Every record of `path` as an Answer; a record without a string `instruction` and
     `output`, or a repeated instruction, is an error naming its position."""
     answers: list[Answer] = []
-    seen: set[str] = set()
     for i, record in enumerate(read_records(path)):
-        if not isinstance(record, dict):
-            raise AnswersError(f"{path}: record {i} is not an object")
-        instruction, output = record.get("instruction"), record.get("output")
-        if not isinstance(instruction, str) or not isinstance(output, str):
-            raise AnswersError(f"{path}: record {i} needs string `instruction` and `output`")
-        if record.get("input"):
-            instruction = f"{instruction}\n\n{record['input']}"
-        if instruction in seen:
-            raise AnswersError(f"{path}: record {i} repeats the instruction {instruction[:60]!r}")
-        seen.add(instruction)
-        answers.append(Answer(instruction, output, str(record.get("generator") or Path(path).stem)))
-    if not answers:
-        raise AnswersError(f"{path}: no answers")
+        instruction = _instruction(record, path, i)
+        if not isinstance(record.get("output"), str):
+            raise AnswersError(f"{path}: record {i} needs a string `output`")
+        generator = str(record.get("generator") or Path(path).stem)
+        answers.append(Answer(instruction, record["output"], generator))
+    _unique([a.instruction for a in answers], path)
     return answers
+
+
+def write_answers(path: str | Path, answers: list[Answer]) -> None:
+    """Answers in the AlpacaEval layout (what read_answers reads back)."""
+    from refinery.results import write_results
+
+    records = [
+        {"instruction": a.instruction, "output": a.output, "generator": a.generator}
+        for a in answers
+    ]
+    write_results(path, records)
 
 
 def pair_answers(a: list[Answer], b: list[Answer], where: str = "answer files") -> list[Pair]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,15 @@ import torch
 from refinery.errors import RefineryError
 from refinery.results import write_results
 from refinery.tokenizer import encode_chat
-from training.evaluation.answers import Pair, pair_answers, read_answers
+from training.evaluation.answers import (
+    Answer,
+    Pair,
+    pair_answers,
+    read_answers,
+    read_instructions,
+    write_answers,
+)
+from training.evaluation.respond import Sampling, answer_instructions
 from training.evaluation.winrate import win_rates
 
 # A terse pairwise prompt after AlpacaEval's and MT-Bench's judge templates (instruction, two
@@ -147,6 +156,32 @@ def judge_results(
     }
 
 
+class RewardJudge:
+    """A reward model scoring each (instruction, response) as the chat it was trained on;
+    P(first better) = sigma(r_first - r_second). Each response is scored alone, so positions
+    cannot matter; the swap still runs, and `first_position_preference` shows it is 0.5."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+
+    def scores(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        chats = [
+            encode_chat(
+                self.tokenizer,
+                [{"role": "user", "content": i}, {"role": "assistant", "content": r}],
+            )
+            for i, r in pairs
+        ]
+        return self.model.score(chats, self.batch_size)
+
+    def __call__(self, triples: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        first = self.scores([(i, f) for i, f, _ in triples])
+        second = self.scores([(i, s) for i, _, s in triples])
+        return torch.sigmoid(first - second).numpy().astype(float)
+
+
 def prompt_judge(path: str, device: torch.device, batch_size: int) -> PromptJudge:
     from training.pretrained import load_pretrained
 
@@ -154,27 +189,71 @@ def prompt_judge(path: str, device: torch.device, batch_size: int) -> PromptJudg
     return PromptJudge(pretrained.model, pretrained.tokenizer(), device, batch_size)
 
 
-JUDGES = {"prompt": prompt_judge}
+def reward_judge(path: str, device: torch.device, batch_size: int) -> RewardJudge:
+    from refinery.tokenizer import load_tokenizer
+    from training.checkpoint import CheckpointError, resolve_checkpoint
+    from training.reward import load_reward_model
+
+    model = load_reward_model(path, device)
+    tokenizer = resolve_checkpoint(path) / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise CheckpointError(f"{tokenizer.parent} has no tokenizer.json to encode answers with")
+    return RewardJudge(model, load_tokenizer(tokenizer), batch_size)
+
+
+JUDGES = {"prompt": prompt_judge, "reward": reward_judge}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="refinery judge", description=__doc__.splitlines()[0])
-    parser.add_argument("--a", required=True, metavar="ANSWERS_A", help="JSON/JSONL answers")
-    parser.add_argument("--b", required=True, metavar="ANSWERS_B", help="the baseline's answers")
+    parser.add_argument(
+        "--a", required=True, metavar="ANSWERS_A",
+        help="JSON/JSONL answers {instruction, output, generator}, or a checkpoint to answer "
+        "--instructions",
+    )  # fmt: skip
+    parser.add_argument("--b", required=True, metavar="ANSWERS_B", help="the baseline, as --a")
     parser.add_argument("--judge", required=True, metavar="CKPT", help="the judge's checkpoint")
     parser.add_argument("--kind", choices=sorted(JUDGES), default="prompt")
+    parser.add_argument(
+        "--instructions", metavar="FILE",
+        help="JSON/JSONL records with `instruction`, answered by a checkpoint given as --a/--b",
+    )  # fmt: skip
     parser.add_argument("--out", metavar="FILE", help="write the results JSON here")
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per forward")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampling and bootstrap")
+    sampling = Sampling()
+    parser.add_argument("--max-new-tokens", type=int, default=sampling.max_new_tokens)
+    parser.add_argument("--temperature", type=float, default=sampling.temperature)
+    parser.add_argument("--top-p", type=float, default=sampling.top_p)
     return parser.parse_args(argv)
+
+
+def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> list[Answer]:
+    """The answers of `--a` or `--b`: read from a file, or sampled from a checkpoint folder
+    (then also written beside `--out` as `<out stem>.<side>.json`)."""
+    spec = getattr(args, side)
+    if not Path(spec).is_dir():
+        return read_answers(spec)
+    if not args.instructions:
+        raise JudgeError(f"--{side} {spec} is a checkpoint: give --instructions FILE to answer")
+    sampling = Sampling(
+        args.max_new_tokens, args.temperature, args.top_p, args.seed, args.batch_size
+    )
+    answers = answer_instructions(spec, read_instructions(args.instructions), device, sampling)
+    if args.out:
+        out = Path(args.out)
+        write_answers(out.with_name(f"{out.stem}.{side}.json"), answers)
+    return answers
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    pairs = pair_answers(read_answers(args.a), read_answers(args.b), f"{args.a} vs {args.b}")
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if args.device == "auto" else args.device)
+    pairs = pair_answers(
+        side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"
+    )
     judge = JUDGES[args.kind](args.judge, device, args.batch_size)
     preference, first = swapped_preferences(judge, pairs)
     results = judge_results(pairs, preference, first, args.seed)
