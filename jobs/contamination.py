@@ -21,16 +21,18 @@ if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup
 
 from curation.config import load_curation_config
 from curation.contamination import NGRAM, EvalItem, build_index, contamination_report
-from curation.inputs import resolve_documents
+from curation.inputs import InputError, resolve_documents
 from curation.spark.contamination import (
     CONTAMINATED_COLUMN,
     contaminated_documents,
     contaminated_item_keys,
     decontamination_outcomes,
+    shard_documents,
 )
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents, run_stage
 from jobs.common import run_main, summary_line
+from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
 from refinery.results import write_results
 
@@ -42,7 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"refinery {STAGE}", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--input", nargs="+", required=True, metavar="DOCS",
-        help="training documents Parquet (a stage output such as OUT/dedup or OUT/mix)",
+        help="training documents Parquet (a stage output such as OUT/dedup or OUT/mix), or a "
+        "tokens folder (OUT/tokens: its training shards, decoded with its tokenizer)",
     )  # fmt: skip
     parser.add_argument(
         "--benchmarks", required=True, metavar="FILE_OR_DIR",
@@ -89,7 +92,13 @@ def check_contamination(
     """The report; with `decontaminate`, also the decontaminated copy (its stats in the
     report under "decontaminate", or null when that copy was already done)."""
     index = build_index(items, n)
-    docs = read_documents(spark, inputs)
+    tokens = len(inputs) == 1 and os.path.isfile(os.path.join(inputs[0], MANIFEST_NAME))
+    if tokens and decontaminate:
+        raise InputError(
+            f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
+            "(run it on the stage output the shards were made from, then tokenize again)"
+        )
+    docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
     contaminated = contaminated_documents(spark, docs, index, n).localCheckpoint()
     keys = contaminated_item_keys(contaminated)
     report: dict[str, Any] = {

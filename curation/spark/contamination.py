@@ -95,6 +95,39 @@ def contaminated_documents(
     return matches.groupBy("id").agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
 
 
+def shard_documents(spark: SparkSession, tokens_dir: str) -> DataFrame:
+    """(id, text) of every training document in a tokens folder (OUT/tokens: the manifest's
+    buckets; the validation split is never trained on and is left out), decoded in the tasks
+    with the manifest's tokenizer. An id is `<shard path>#<index>`. The tokenize stage cuts
+    documents longer than its max_document_tokens into pieces, so an n-gram across a cut is
+    not seen."""
+    from refinery.manifest import read_manifest
+
+    manifest = read_manifest(tokens_dir)
+    tokenizer_file = str(manifest.tokenizer_path)
+    tokenizer_json = manifest.tokenizer_path.read_text(encoding="utf-8")
+    dtype = manifest.dtype
+    shards = [
+        (str(entry.path), str(entry.path.relative_to(manifest.root)), entry.tokens, entry.documents)
+        for split in manifest.buckets.values()
+        for entry in split.shards
+    ]
+
+    def decode(shard: tuple[str, str, int, int]) -> Iterator[tuple[str, str]]:
+        from refinery.shards import open_shard
+        from refinery.tokenizer import tokenizer_from_json
+
+        path, name, tokens, documents = shard
+        tokenizer = tokenizer_from_json(tokenizer_json, tokenizer_file)
+        opened = open_shard(path, tokens, documents, dtype)
+        for i in range(opened.num_docs):
+            ids = opened.document(i).tolist()
+            yield f"{name}#{i}", tokenizer.decode(ids, skip_special_tokens=True)
+
+    rdd = spark.sparkContext.parallelize(shards, max(1, len(shards))).flatMap(decode)
+    return spark.createDataFrame(rdd, "id string, text string")
+
+
 def contaminated_item_keys(contaminated: DataFrame) -> list[str]:
     """The distinct item keys that any document overlaps (at most the number of items)."""
     rows = contaminated.select(F.explode(CONTAMINATED_COLUMN).alias("item")).distinct().collect()
