@@ -1,14 +1,14 @@
 """Contamination of ../shared/data/mc_eval/ items in a curated run, and recall on planted items.
 
     python -m refinery curate --input ../shared/data/warc --output /tmp/judge-warc-run
-    python benchmarks/contamination.py --run /tmp/judge-warc-run [--stages extract dedup mix]
+    python benchmarks/contamination.py --run /tmp/judge-warc-run [--stages extract dedup mix tokens]
 
-1. For each stage output of the run: the share of benchmark items (question + each choice,
-   word 13-grams, jobs/contamination.py) that overlap any document, per benchmark family, with
-   the wall time of the Spark pass (local[2]).
+1. For each stage output of the run (documents Parquet, or OUT/tokens decoded): the share of
+   benchmark items (question + each choice, word 13-grams, jobs/contamination.py) that overlap
+   any document, per benchmark family, with the wall time of the Spark pass (local[2]).
 2. Recall: `--plant` checkable items (not too short) drawn at random (seeded) are pasted,
-   question and their wordiest choice, into random documents of the last stage; every planted
-   item must be found (other items that share 13-grams with them are counted too).
+   question and their wordiest choice, into random documents of the last documents stage;
+   every planted item must be found (other items sharing 13-grams with them are counted too).
 """
 
 from __future__ import annotations
@@ -82,13 +82,18 @@ def plant(docs_dir: str, items, count: int, seed: int, out: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="/tmp/judge-warc-run", help="a curated run folder")
-    parser.add_argument("--stages", nargs="+", default=["extract", "dedup", "mix"])
+    parser.add_argument("--stages", nargs="+", default=["extract", "dedup", "mix", "tokens"])
     parser.add_argument("--benchmarks", default=str(SHARED / "mc_eval"))
     parser.add_argument("--plant", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     benchmark_dir = Path(args.benchmarks)
-    stages = [s for s in args.stages if (Path(args.run) / s / "_SUCCESS").exists()]
+    run = Path(args.run)
+    stages = [
+        s
+        for s in args.stages
+        if (run / s / "_SUCCESS").exists() or (run / s / "manifest.json").exists()
+    ]
     if not benchmark_dir.exists() or not stages:
         print(f"skipped: need {benchmark_dir} and a curated run at {args.run}")
         return 0
@@ -106,12 +111,13 @@ def main() -> int:
             print_report(report, benchmark_dir, time.time() - started)
         with tempfile.TemporaryDirectory() as tmp:
             planted_dir = Path(tmp) / "planted"
-            planted = plant(f"{args.run}/{stages[-1]}", items, args.plant, args.seed, planted_dir)
+            source = [s for s in stages if s != "tokens"][-1]
+            planted = plant(f"{args.run}/{source}", items, args.plant, args.seed, planted_dir)
             report = check_contamination(spark, config, [str(planted_dir)], items)
             found = {k for row in report["benchmarks"].values() for k in row["contaminated_items"]}
             recall = len(found & set(planted)) / len(planted)
             print(
-                f"planted {len(planted)} items into {stages[-1]}: recall {100 * recall:.1f}%, "
+                f"planted {len(planted)} items into {source}: recall {100 * recall:.1f}%, "
                 f"{len(found - set(planted))} other items hit"
             )
     finally:

@@ -102,8 +102,8 @@ def main() -> int:
         seconds = time.time() - started
         r = judge_results(pairs, preference, first, args.seed)
         print(
-            f"  prompted judge {args.judge}: raw {r['win_rate']:.1f} ± {r['win_rate_stderr']:.1f}, "
-            f"LC {r['lc_win_rate']:.1f} ± {r['lc_win_rate_stderr']:.1f}, first-position "
+            f"  prompted judge {args.judge}: raw {r['win_rate']:.2f} ± {r['win_rate_stderr']:.2f}, "
+            f"LC {r['lc_win_rate']:.2f} ± {r['lc_win_rate_stderr']:.2f}, first-position "
             f"preference {r['first_position_preference']:.3f}, {judge.truncated} of "
             f"{2 * len(pairs)} prompts cut to {judge.max_len} tokens, "
             f"{len(pairs) / seconds:.1f} pairs/s (both orders)"
