@@ -6,9 +6,9 @@
 1. For each stage output of the run (documents Parquet, or OUT/tokens decoded): the share of
    benchmark items (question + each choice, word 13-grams, jobs/contamination.py) that overlap
    any document, per benchmark family, with the wall time of the Spark pass (local[2]).
-2. Recall: `--plant` checkable items (not too short) drawn at random (seeded) are pasted,
-   question and their wordiest choice, into random documents of the last documents stage;
-   every planted item must be found (other items sharing 13-grams with them are counted too).
+2. Recall: `--plant` checkable items (with n-grams of their own) drawn at random (seeded) are
+   pasted, question and their wordiest choice, into random documents of the last documents
+   stage; every planted item must be found (other items sharing 13-grams with them count too).
 """
 
 from __future__ import annotations
@@ -44,19 +44,20 @@ def print_report(report: dict, benchmark_dir: Path, seconds: float) -> None:
     for stem, row in report["benchmarks"].items():
         total = totals[family(benchmark_dir, stem)]
         total[0] += row["items"]
-        total[1] += row["too_short"]
+        total[1] += row["unchecked"]
         total[2] += row["contaminated"]
         if row["contaminated"]:
             print(f"    {stem}: {row['contaminated_items']}")
     docs = report["documents"]
     print(
         f"  {docs['input']} documents, {docs['contaminated']} contaminated, "
+        f"{report['template_ngrams_ignored']} template n-grams ignored, "
         f"Spark pass {seconds:.1f} s"
     )
-    for name, (items, short, hit) in sorted(totals.items()):
+    for name, (items, unchecked, hit) in sorted(totals.items()):
         share = 100 * hit / items if items else 0.0
         print(
-            f"  {name:<12} {items:>6} items checked, {short:>4} too short, "
+            f"  {name:<12} {items:>6} items checked, {unchecked:>4} unchecked, "
             f"{hit:>3} hit = {share:.2f}%"
         )
 
@@ -66,8 +67,8 @@ def plant(docs_dir: str, items, count: int, seed: int, out: Path) -> list[str]:
     table = pq.read_table(docs_dir)
     texts = table.column("text").to_pylist()
     rng = random.Random(seed)
-    short = {key for keys in build_index(items).too_short.values() for key in keys}
-    chosen = rng.sample([i for i in items if i.choices and i.key not in short], count)
+    unchecked = {key for keys in build_index(items).unchecked.values() for key in keys}
+    chosen = rng.sample([i for i in items if i.choices and i.key not in unchecked], count)
     for item in chosen:
         doc = rng.randrange(len(texts))
         wordiest = max(item.choices, key=lambda c: len(normalise(c)))

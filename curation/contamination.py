@@ -4,10 +4,17 @@ Following GPT-3 (Brown et al. 2020, appendix C) and lm-evaluation-harness's deco
 text is normalised (lowercased, Unicode punctuation deleted, split on whitespace) and an item
 counts as contaminated when any of its word 13-grams occurs in a training document. An item's
 text is its question followed by each answer choice in turn (`question choice_i`), so a page
-quoting the question, or the question with an answer, both match. An item with fewer than 13
-words in every such text has no 13-gram: it cannot be checked and is reported as too short,
-never as clean. N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be
-joined in Spark without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
+quoting the question, or the question with an answer, both match.
+
+Template n-grams are ignored: an n-gram shared by more than MAX_ITEMS_PER_NGRAM items is the
+benchmark's boilerplate (every MMLU moral_scenarios item opens with the same 28-word question),
+and a page quoting it would otherwise flag them all. GPT-3 made the same call on the training
+side, ignoring 13-grams found in more than 10 training documents as common phrases. An item left
+with no n-gram of its own (fewer than 13 words, or only template) cannot be checked: it is
+reported as `unchecked`, never as clean.
+
+N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be joined in Spark
+without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
 
 Pure functions; the Spark glue is curation/spark/contamination.py.
 """
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NGRAM = 13  # GPT-3 appendix C; lm-evaluation-harness `decontamination/janitor.py`
+MAX_ITEMS_PER_NGRAM = 10  # GPT-3 appendix C's "more than 10 documents" cut, on the item side
 
 _PUNCTUATION = None  # str.translate table of every Unicode punctuation code point, built once
 
@@ -86,26 +94,34 @@ class ItemIndex:
     """Hashed item n-grams -> the items that have them, plus what could not be checked."""
 
     items: dict[str, list[str]]  # benchmark -> keys of its checked items
-    too_short: dict[str, list[str]]  # benchmark -> keys of items with no n-gram
+    unchecked: dict[str, list[str]]  # benchmark -> keys of items with no n-gram of their own
     ngrams: dict[int, list[str]]  # n-gram hash -> keys of the items that contain it
+    template_ngrams: int  # n-grams ignored as shared by more than max_items items
 
 
-def build_index(items: Iterable[EvalItem], n: int = NGRAM) -> ItemIndex:
-    checked: dict[str, list[str]] = defaultdict(list)
-    too_short: dict[str, list[str]] = defaultdict(list)
-    index: dict[int, list[str]] = defaultdict(list)
-    seen: set[str] = set()
+def build_index(
+    items: Iterable[EvalItem], n: int = NGRAM, max_items: int = MAX_ITEMS_PER_NGRAM
+) -> ItemIndex:
+    hashes: dict[str, set[int]] = {}
+    benchmark_of: dict[str, str] = {}
     for item in items:
-        if item.key in seen:
+        if item.key in hashes:
             raise ValueError(f"evaluation item {item.key} appears twice")
-        seen.add(item.key)
-        hashes = item_ngram_hashes(item, n)
-        (checked if hashes else too_short)[item.benchmark].append(item.key)
-        for h in hashes:
-            index[h].append(item.key)
-    for benchmark in too_short:
+        hashes[item.key] = item_ngram_hashes(item, n)
+        benchmark_of[item.key] = item.benchmark
+    holders: dict[int, list[str]] = defaultdict(list)
+    for key, own in hashes.items():
+        for h in own:
+            holders[h].append(key)
+    template = {h for h, keys in holders.items() if len(keys) > max_items}
+    checked: dict[str, list[str]] = defaultdict(list)
+    unchecked: dict[str, list[str]] = defaultdict(list)
+    for key, own in hashes.items():
+        (checked if own - template else unchecked)[benchmark_of[key]].append(key)
+    for benchmark in unchecked:
         checked.setdefault(benchmark, [])
-    return ItemIndex(dict(checked), dict(too_short), dict(index))
+    index = {h: keys for h, keys in holders.items() if h not in template}
+    return ItemIndex(dict(checked), dict(unchecked), index, len(template))
 
 
 def overlapping_items(text: str, index: dict[int, list[str]], n: int = NGRAM) -> list[str]:
@@ -115,7 +131,7 @@ def overlapping_items(text: str, index: dict[int, list[str]], n: int = NGRAM) ->
 
 
 def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[str, Any]:
-    """Per benchmark: items checked, too short, contaminated (their keys) and the share of
+    """Per benchmark: items checked, unchecked, contaminated (their keys) and the share of
     checked items that are contaminated."""
     hit = set(contaminated)
     report: dict[str, Any] = {}
@@ -124,7 +140,7 @@ def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[
         found = sorted(k for k in keys if k in hit)
         report[benchmark] = {
             "items": len(keys),
-            "too_short": len(index.too_short.get(benchmark, [])),
+            "unchecked": len(index.unchecked.get(benchmark, [])),
             "contaminated": len(found),
             "share": len(found) / len(keys) if keys else 0.0,
             "contaminated_items": found,

@@ -105,6 +105,7 @@ def check_contamination(
         "ngram": n,
         "normalisation": NORMALISATION,
         "item_text": "question followed by each choice",
+        "template_ngrams_ignored": index.template_ngrams,
         "documents": {"input": docs.count(), "contaminated": contaminated.count()},
         "benchmarks": contamination_report(index, keys),
     }
@@ -122,10 +123,10 @@ def check_contamination(
 
 
 def summary(report: dict[str, Any]) -> str:
-    lines = [f"{'benchmark':<40} {'items':>6} {'short':>6} {'hit':>5} {'share':>7}"]
+    lines = [f"{'benchmark':<40} {'items':>6} {'unchkd':>6} {'hit':>5} {'share':>7}"]
     for name, row in report["benchmarks"].items():
         lines.append(
-            f"{name:<40} {row['items']:>6} {row['too_short']:>6} {row['contaminated']:>5} "
+            f"{name:<40} {row['items']:>6} {row['unchecked']:>6} {row['contaminated']:>5} "
             f"{100 * row['share']:>6.2f}%"
         )
     docs = report["documents"]

@@ -78,12 +78,28 @@ def test_short_items_are_reported_not_counted_clean():
     report = contamination_report(index, ["astro:1"])
     assert report["astro"] == {
         "items": 2,
-        "too_short": 1,
+        "unchecked": 1,
         "contaminated": 1,
         "share": 0.5,
         "contaminated_items": ["astro:1"],
     }
     assert report["cooking"]["share"] == 0.0
+
+
+def test_template_shared_by_many_items_is_ignored():
+    template = "For which of these two scenarios does the main character do something clearly wrong"
+    items = [
+        EvalItem(
+            "moral", f"moral:{i}", f"{template} Scenario {i}: I {FILLER.split()[i]}", ("Wrong",)
+        )
+        for i in range(12)
+    ] + [EvalItem("moral", "moral:bare", template, ())]
+    index = build_index(items, max_items=10)
+    assert index.template_ngrams > 0
+    assert index.unchecked == {"moral": ["moral:bare"]}  # nothing of its own beyond the template
+    assert overlapping_items(f"{FILLER} {template} {FILLER}", index.ngrams) == []
+    assert overlapping_items(f"{template} Scenario 3: I word3 Wrong", index.ngrams) == ["moral:3"]
+    assert len(build_index(items, max_items=20).unchecked) == 0  # under the cut: kept
 
 
 def test_duplicate_item_keys_are_refused():
@@ -242,6 +258,7 @@ def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
     held_out = EvalItem("held", "held:0", text, ("yes",))
     tokens = write_tokens(tmp_path / "tokens", PLANTED, validation=held_out.question)
     report = check_contamination(spark, load_curation_config(), [tokens], [*ITEMS, held_out])
+    assert report["template_ngrams_ignored"] == 0
     assert report["documents"] == {"input": 4, "contaminated": 2}
     assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:0", "astro:1"]
     assert report["benchmarks"]["cooking"]["contaminated_items"] == ["cooking:0"]
