@@ -91,13 +91,13 @@ def check_contamination(
 ) -> dict[str, Any]:
     """The report; with `decontaminate`, also the decontaminated copy (its stats in the
     report under "decontaminate", or null when that copy was already done)."""
-    index = build_index(items, n)
     tokens = len(inputs) == 1 and os.path.isfile(os.path.join(inputs[0], MANIFEST_NAME))
     if tokens and decontaminate:
         raise InputError(
             f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
             "(run it on the stage output the shards were made from, then tokenize again)"
         )
+    index = build_index(items, n)
     docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
     contaminated = contaminated_documents(spark, docs, index, n).localCheckpoint()
     keys = contaminated_item_keys(contaminated)

@@ -190,3 +190,19 @@ def test_reward_judge_prefers_what_the_reward_model_learned(reward_run, tmp_path
     results = json.loads(out.read_text())["judge"]
     assert results["win_rate"] > 80
     assert results["first_position_preference"] == pytest.approx(0.5)  # scored one at a time
+
+
+def test_batched_verdicts_match_one_prompt_at_a_time(judge):
+    """Right padding in a batch leaves each prompt's verdict as if it ran alone."""
+    import torch
+
+    triples = [
+        (INSTRUCTIONS[0], "A dog.", "The cat sees the old house."),
+        (INSTRUCTIONS[1], "a", "b"),
+    ]
+    batched = judge(triples)
+    for triple, p in zip(triples, batched, strict=True):
+        ids = torch.tensor([judge.prompt(*triple)])
+        logits = judge.model(ids)[0, -1]
+        a, b = judge.verdict_ids
+        assert p == pytest.approx(torch.sigmoid(logits[a] - logits[b]).item(), abs=1e-5)

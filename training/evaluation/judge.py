@@ -24,7 +24,7 @@ import torch
 
 from refinery.errors import RefineryError
 from refinery.results import write_results
-from refinery.tokenizer import encode_chat
+from refinery.tokenizer import PAD, encode_chat
 from training.evaluation.answers import (
     Answer,
     Pair,
@@ -72,7 +72,7 @@ class PromptJudge:
         self.device = device
         self.batch_size = batch_size
         self.max_len = model.cfg.seq_len
-        self.pad_id = tokenizer.token_to_id("<|pad|>")
+        self.pad_id = tokenizer.token_to_id(PAD)
         self.verdict_ids = []
         for verdict in VERDICTS:
             ids = tokenizer.encode(verdict).ids
@@ -120,10 +120,10 @@ class PromptJudge:
             batch = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
             for row, ids in enumerate(prompts):  # right padding: causal attention ignores it
                 batch[row, : len(ids)] = torch.tensor(ids)
-            logits = self.model(batch.to(self.device)).float()
+            hidden = self.model.hidden(batch.to(self.device))
             last = torch.tensor([len(p) - 1 for p in prompts], device=self.device)
-            verdicts = logits[torch.arange(len(prompts), device=self.device), last]
-            verdicts = verdicts[:, self.verdict_ids]
+            final = hidden[torch.arange(len(prompts), device=self.device), last]
+            verdicts = self.model.logits(final).float()[:, self.verdict_ids]
             out.append(torch.sigmoid(verdicts[:, 0] - verdicts[:, 1]).cpu().numpy())
         return np.concatenate(out).astype(float) if out else np.zeros(0)
 
