@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
+    "eval": ("training.evaluate", "multiple-choice accuracy and bits-per-byte of a checkpoint"),
 }
 
 
