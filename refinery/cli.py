@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
     "eval": ("training.evaluate", "multiple-choice accuracy and bits-per-byte of a checkpoint"),
+    "export": ("training.export_hf", "write a checkpoint as a Hugging Face Llama model folder"),
 }
 
 
