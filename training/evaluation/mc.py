@@ -53,24 +53,19 @@ def context(item: MCItem, pool: Sequence[MCItem], shots: int) -> str:
     return describe(item) + FEWSHOT_DELIMITER.join([*solved, prompt(item)])
 
 
-def encode_pair(tokenizer: Tokenizer, ctx: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Context and continuation ids the harness's way: encode the joined string and split it
-    where the context's own encoding ends, so the continuation's tokens are the ones the model
-    would read in running text."""
-    whole = tokenizer.encode(ctx + continuation).ids
-    n_ctx = len(tokenizer.encode(ctx).ids)
-    return whole[:n_ctx], whole[n_ctx:]
-
-
 def requests_for(
     item: MCItem, ctx: str, tokenizer: Tokenizer, seq_len: int
 ) -> list[tuple[list[int], int]]:
-    """One (tokens, n) request per choice, left-truncated to the model's context as the
-    harness does (the oldest few-shot text goes first; the continuation is kept)."""
+    """One (tokens, n) request per choice, tokenised the harness's way: encode context and
+    choice joined, and split where the context's own encoding ends, so the choice's tokens are
+    the ones the model would read in running text. Left-truncated to the model's context as
+    the harness does (the oldest few-shot text goes first; the continuation is kept)."""
     prefix = tokenizer.token_to_id(EOS)  # documents follow EOS in pretraining
+    n_ctx = len(tokenizer.encode(ctx).ids)
+    joined = tokenizer.encode_batch([ctx + TARGET_DELIMITER + choice for choice in item.choices])
     out = []
-    for choice in item.choices:
-        ctx_ids, cont_ids = encode_pair(tokenizer, ctx, TARGET_DELIMITER + choice)
+    for choice, encoding in zip(item.choices, joined, strict=True):
+        ctx_ids, cont_ids = encoding.ids[:n_ctx], encoding.ids[n_ctx:]
         if not cont_ids:
             raise BenchmarkError(f"{item.id}: choice {choice!r} encodes to no tokens")
         tokens = [prefix, *ctx_ids, *cont_ids][-(seq_len + 1) :]
