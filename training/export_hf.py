@@ -1,6 +1,7 @@
 """Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama checkpoint.
 
 DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`,
+`generation_config.json` (generation stops at the end of a document or of a chat turn),
 and the tokenizer (`tokenizer.json`, `tokenizer_config.json` with a Jinja chat template equal to
 `refinery.tokenizer.encode_chat`, `special_tokens_map.json`), so lm-evaluation-harness and other
 Hugging Face tools run on a Refinery model. Our architecture is Llama's, so the mapping is one of
@@ -169,6 +170,12 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     tokenizer_config, special_map = tokenizer_configs(cfg.seq_len)
     files = {
         "config.json": llama_config(cfg, token_ids),
+        # a chat model's reply ends at <|end_of_turn|>, a document at <|end_of_text|>
+        "generation_config.json": {
+            "bos_token_id": token_ids[BOS],
+            "eos_token_id": [token_ids[EOS], token_ids[END_OF_TURN]],
+            "pad_token_id": token_ids[PAD],
+        },
         "tokenizer_config.json": tokenizer_config,
         "special_tokens_map.json": special_map,
     }

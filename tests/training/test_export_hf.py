@@ -47,6 +47,7 @@ def test_transformers_reproduces_our_logits(text_tokens, tmp_path, tied):
         got = theirs(tokens).logits
     assert expected.abs().max() > 1.0  # the comparison is not between near-zero logits
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert theirs.generation_config.eos_token_id == [1, 6]  # <|end_of_text|>, <|end_of_turn|>
 
 
 def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path):
@@ -100,6 +101,7 @@ def test_an_existing_folder_is_kept_unless_forced(text_tokens, tmp_path):
     export_hf(tmp_path / "run", tmp_path / "hf", force=True)
     assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == [
         "config.json",
+        "generation_config.json",
         "model.safetensors",
         "special_tokens_map.json",
         "tokenizer.json",
