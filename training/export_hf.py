@@ -52,8 +52,8 @@ def unsupported_features(cfg: ModelConfig) -> list[str]:
 
 
 def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
-    """config.json for LlamaForCausalLM, readable by transformers 4.x (rope_theta, torch_dtype)
-    and 5.x (rope_parameters, dtype)."""
+    """config.json for LlamaForCausalLM, with the keys transformers 4.x reads (rope_theta,
+    torch_dtype) and their 5.x spellings (rope_parameters, dtype); the test runs 5.x."""
     return {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
