@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "jobs.contamination",
         "13-gram overlap of benchmark items with training documents; decontaminated copy (Spark)",
     ),
+    "eval": ("training.evaluate", "multiple-choice accuracy and bits-per-byte of a checkpoint"),
+    "export": ("training.export_hf", "write a checkpoint as a Hugging Face Llama model folder"),
 }
 
 

@@ -109,8 +109,17 @@ def test_unreadable_documents_are_named(tmp_path, name, content, message):
     (tmp_path / name).write_text(content)
     with pytest.raises(DocumentsError, match=message):
         read_documents(tmp_path / name)
+
+
+def test_files_that_are_not_documents_are_named(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "d.parquet")
     with pytest.raises(DocumentsError, match="no 'text' column"):
         read_documents(tmp_path / "d.parquet")
     with pytest.raises(DocumentsError, match="no such file"):
         read_documents(tmp_path / "missing.txt")
+    (tmp_path / "e.txt").write_bytes(b"fine\nbad \xff byte\n")
+    with pytest.raises(DocumentsError, match=r"e.txt: line 2: byte 9 is not UTF-8"):
+        read_documents(tmp_path / "e.txt")
+    (tmp_path / "f.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DocumentsError, match="not a readable Parquet file"):
+        read_documents(tmp_path / "f.parquet")

@@ -36,34 +36,46 @@ def read_documents(path: str | Path) -> list[str]:
     if not path.is_file():
         raise DocumentsError(f"{path}: no such file")
     if path.suffix == ".txt":
-        return [path.read_text(encoding="utf-8", errors="replace")]
+        return [read_utf8(path)]
     if path.suffix == ".jsonl":
         return _jsonl_texts(path)
     if path.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except pa.ArrowException as err:
+            raise DocumentsError(f"{path}: not a readable Parquet file: {err}") from None
         if "text" not in table.column_names:
             raise DocumentsError(f"{path}: no 'text' column (columns: {table.column_names})")
         return [text or "" for text in table.column("text").to_pylist()]
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
 
 
+def read_utf8(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 would change the byte count, so they fail."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DocumentsError(f"{path}: line {line}: byte {err.start} is not UTF-8") from None
+
+
 def _jsonl_texts(path: Path) -> list[str]:
     texts = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as err:
-                raise DocumentsError(
-                    f"{path}: line {number}, column {err.colno}: {err.msg}"
-                ) from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise DocumentsError(f"{path}: line {number}: no string 'text' field")
-            texts.append(row["text"])
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            where = f"{path}: line {number}, column {err.colno}"
+            raise DocumentsError(f"{where}: {err.msg}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DocumentsError(f"{path}: line {number}: no string 'text' field")
+        texts.append(row["text"])
     return texts
 
 
