@@ -1,7 +1,7 @@
 """Generation tokens/s with and without the KV cache, random weights, on this machine's device.
 
     python benchmarks/generate_throughput.py [--preset tiny|gpt2-124m] [--batch 1 8]
-        [--prompt-len 16] [--new-tokens 48] [--threads N]
+        [--prompt-len 16] [--new-tokens 48] [--seq-len N] [--threads N]
 
 The model is the architecture of conf/train/<preset>.yaml (random weights: speed does not depend
 on what was learnt; vocab 384 for tiny, as the test tokenizer, 50,304 for GPT-2). Greedy
@@ -31,9 +31,10 @@ from training.model import Transformer  # noqa: E402
 VOCAB = {"tiny": 384, "gpt2-124m": 50304}
 
 
-def build(preset: str, device: torch.device) -> Transformer:
+def build(preset: str, device: torch.device, seq_len: int = 0) -> Transformer:
     shape = read_yaml(REPO / "conf" / "train" / f"{preset}.yaml")["model"]
-    cfg = from_dict(ModelConfig, {**shape, "vocab_size": VOCAB[preset]})
+    shape = {**shape, "vocab_size": VOCAB[preset], **({"seq_len": seq_len} if seq_len else {})}
+    cfg = from_dict(ModelConfig, shape)
     torch.manual_seed(0)
     return Transformer(cfg).to(device).eval()
 
@@ -55,6 +56,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--prompt-len", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--seq-len", type=int, default=0, help="context; 0: the preset's")
     parser.add_argument("--repeats", type=int, default=3, help="best of N timed runs")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: default")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -62,13 +64,14 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model = build(args.preset, device)
+    model = build(args.preset, device, args.seq_len)
     cfg = model.cfg
     if args.prompt_len + args.new_tokens > cfg.seq_len:
         raise SystemExit(f"prompt-len + new-tokens exceeds seq_len {cfg.seq_len}")
     print(
         f"{args.preset}: d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads "
-        f"({cfg.n_kv_heads or cfg.n_heads} kv), {model.num_params() / 1e6:.1f}M params; "
+        f"({cfg.n_kv_heads or cfg.n_heads} kv), seq_len {cfg.seq_len}, "
+        f"{model.num_params() / 1e6:.1f}M params; "
         f"device {device}, {torch.get_num_threads()} threads; prompt {args.prompt_len} tokens, "
         f"{args.new_tokens} new tokens, greedy, best of {args.repeats}"
     )

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "training"))  # write_text_dataset: the test fixture's
 
 from refinery.cli import main as refinery  # noqa: E402
+from training.checkpoint import list_checkpoints  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 BASE = [
@@ -60,13 +61,15 @@ def metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def stage(name: str, args: list[str]) -> float:
+def stage(name: str, out: Path, args: list[str]) -> None:
+    """Run `refinery <args> out=<out>`, unless an earlier run of the benchmark finished it."""
+    if list_checkpoints(out):
+        print(f"[{name}: done before, {out}]", flush=True)
+        return
     start = time.perf_counter()
-    if refinery(args) != 0:
+    if refinery([*args, f"out={out}"]) != 0:
         raise SystemExit(f"{name} failed: refinery {' '.join(args)}")
-    seconds = time.perf_counter() - start
-    print(f"[{name}: {seconds:.0f} s]", flush=True)
-    return seconds
+    print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
 
 
 def main() -> int:
@@ -88,18 +91,16 @@ def main() -> int:
     every = max(1, args.steps // 4)
     common = ["progress=false", f"max_steps={args.steps}", f"eval_every={every}"]
     train = ["train", "--config", str(REPO / "conf/train/tiny.yaml"), f"data={tokens}"]
-    stage("pretrain", [*train, f"out={base}", f"max_steps={args.pretrain_steps}", *BASE])
+    stage("pretrain", base, [*train, f"max_steps={args.pretrain_steps}", *BASE])
     alpaca = SHARED / "sft" / "alpaca_en_demo.json"
-    stage("sft", ["sft", "--from", str(base), f"data={alpaca}", f"out={sft}", *common])
+    stage("sft", sft, ["sft", "--from", str(base), f"data={alpaca}", *common])
     rm_runs = {}
     for name, path in PREFERENCES.items():
         out = work / f"rm-{name}"
         rm_runs[name] = out
-        stage(
-            f"rm {name}", ["rm", "--from", str(sft), f"data={SHARED / path}", f"out={out}", *common]
-        )
+        stage(f"rm {name}", out, ["rm", "--from", str(sft), f"data={SHARED / path}", *common])
     pairs = SHARED / PREFERENCES["hh-harmless"]
-    stage("dpo", ["dpo", "--from", str(sft), f"data={pairs}", f"out={dpo}", *common])
+    stage("dpo", dpo, ["dpo", "--from", str(sft), f"data={pairs}", *common])
 
     base_rows = metrics(base)
     print(f"\npretrain: loss {base_rows[0]['loss']:.3f} -> {base_rows[-1]['loss']:.3f}")

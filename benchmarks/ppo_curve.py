@@ -79,12 +79,12 @@ def rlhf(work: Path, pretrain_steps: int, steps: int, ppo_steps: int) -> None:
     common = ["progress=false", f"max_steps={steps}"]
     hh = SHARED / "preference" / "hh_rlhf_harmless_base_test.jsonl.gz"
     train = ["train", "--config", str(REPO / "conf/train/tiny.yaml"), f"data={tokens}"]
-    stage("pretrain", [*train, f"out={base}", f"max_steps={pretrain_steps}", *BASE])
+    stage("pretrain", base, [*train, f"max_steps={pretrain_steps}", *BASE])
     alpaca = SHARED / "sft" / "alpaca_en_demo.json"
-    stage("sft", ["sft", "--from", str(base), f"data={alpaca}", f"out={sft}", *common])
-    stage("rm", ["rm", "--from", str(sft), f"data={hh}", f"out={rm}", *common])
-    ppo_args = ["ppo", "--from", str(sft), f"reward={rm}", f"data={hh}", f"out={ppo}"]
-    stage("ppo", [*ppo_args, "progress=false", f"max_steps={ppo_steps}", "ppo.max_new_tokens=32"])
+    stage("sft", sft, ["sft", "--from", str(base), f"data={alpaca}", *common])
+    stage("rm", rm, ["rm", "--from", str(sft), f"data={hh}", *common])
+    ppo_args = ["ppo", "--from", str(sft), f"reward={rm}", f"data={hh}", "progress=false"]
+    stage("ppo", ppo, [*ppo_args, f"max_steps={ppo_steps}", "ppo.max_new_tokens=32"])
     last_rm = metrics(rm)[-1]
     print(
         f"\nreward model on HH harmless-base: val_accuracy {last_rm['val_accuracy']:.3f} "

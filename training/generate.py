@@ -115,7 +115,7 @@ def generate(
         return [[] for _ in prompts]
     tokens = torch.zeros(len(prompts), padded + steps, dtype=torch.long, device=device)
     for i, prompt in enumerate(prompts):
-        tokens[i, pads[i] : padded] = torch.tensor(prompt, device=device)
+        tokens[i, padded - len(prompt) : padded] = torch.tensor(prompt, device=device)
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     budget = torch.tensor(budgets, device=device)
     done = budget == 0
@@ -129,8 +129,7 @@ def generate(
         else:  # the prompts once, then only the token sampled last
             start, context = (0 if step == 0 else end - 1), cache
         with autocast(device):
-            hidden = model.hidden(tokens[:, start:end], context)
-        logits = model.logits(hidden[:, -1]).float()
+            logits = model.logits(model.hidden(tokens[:, start:end], context)[:, -1]).float()
         new = sample_next(logits, temperature, top_k, top_p, generator)
         tokens[:, end] = new
         emitted += (~done).long()
@@ -173,11 +172,16 @@ class Sampler:
 
     def complete(self, prompt: list[int]) -> str:
         """The text sampled after `prompt`, without the stop token that ended it."""
-        a = self.args
+        settings = self.args
         (out,) = generate(
-            self.model, [prompt], a.max_new_tokens, a.temperature, a.top_k, a.top_p,
+            self.model,
+            [prompt],
+            settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
             generator=self.generator,
-        )  # fmt: skip
+        )
         if out and out[-1] in DEFAULT_STOP_IDS:
             out = out[:-1]
         return self.tokenizer.decode(out, skip_special_tokens=True)
@@ -193,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", help="system message (with --chat)")
     add_sampling_args(parser)
     args = parser.parse_args(argv)
+    if args.system and not args.chat:
+        raise GenerationError("--system applies to a chat prompt: add --chat")
     sampler = Sampler.from_args(args)
     if args.chat:
         messages = [{"role": "system", "content": args.system}] if args.system else []

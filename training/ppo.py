@@ -42,9 +42,9 @@ from refinery.tokenizer import encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
-from training.generate import generate
+from training.generate import GenerationError, generate
 from training.model import Transformer
-from training.posttrain import CHAT_TEMPLATE, PAD_ID, _progress, batch_indices
+from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
 from training.schedule import lr_at
@@ -57,6 +57,7 @@ from training.train import (
     clip_gradients,
     console,
     load_model_state,
+    progress_bar,
     setup_distributed,
     truncate_metrics,
 )
@@ -289,6 +290,8 @@ def rollout(
     """Sample answers, score them, and compute the KL-shaped rewards and advantages."""
     device = policy.value_head.weight.device
     responses = generate(policy, prompts, hp.max_new_tokens, hp.temperature, generator=generator)
+    if not all(responses):
+        raise GenerationError("a prompt fills the model's context: no room for an answer to score")
     tokens, positions, mask = layout(prompts, responses, device)
     with autocast(device):
         logprobs, values, entropy = answer_stats(
@@ -319,7 +322,7 @@ def ppo_update(
     updates = 0
     params = [p for p in policy.parameters() if p.requires_grad]
     for _ in range(hp.ppo_epochs):
-        order = torch.randperm(len(batch.scores), generator=generator).to(device)
+        order = torch.randperm(len(batch.scores), generator=generator, device=generator.device)
         for start in range(0, len(order), hp.mini_batch):
             mini = batch.rows(order[start : start + hp.mini_batch])
             with autocast(device):
@@ -481,7 +484,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
         ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
 
     log = MetricsLog(out, start_step, True, cfg.tensorboard)
-    progress = _progress(cfg, env, "ppo", start_step)
+    progress = progress_bar(cfg.progress, cfg.max_steps, start_step, "ppo")
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()

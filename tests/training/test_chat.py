@@ -28,6 +28,8 @@ def test_generate_reports_bad_settings_without_a_traceback(pretrained, capsys):
     assert refinery(args) == 2
     assert "top_p must be in (0, 1]" in capsys.readouterr().err
     assert refinery(["generate", "--ckpt", str(pretrained), "--prompt", ""]) == 2
+    assert refinery([*args[:3], "--prompt", "x", "--system", "Be brief."]) == 2
+    assert "add --chat" in capsys.readouterr().err
 
 
 def test_chat_reads_turns_from_stdin_until_eof(pretrained, monkeypatch, capsys):

@@ -16,10 +16,13 @@ from refinery.cli import main as refinery
 from training.checkpoint import resolve_checkpoint
 from training.config import ModelConfig
 from training.ppo import (
+    PAD_ID,
     PolicyWithValue,
     PPOConfig,
+    answer_stats,
     frozen,
     gae,
+    layout,
     masked_whiten,
     policy_loss,
     ppo_step,
@@ -93,6 +96,23 @@ def test_masked_whiten_ignores_masked_entries():
     torch.testing.assert_close(
         masked_whiten(x, mask, shift_mean=False), torch.tensor([[1.0, 3.0, 0.0]]), atol=1e-4, rtol=0
     )
+
+
+def test_layout_and_answer_stats_read_the_answer_tokens_of_each_row():
+    prompts, answers = [[11, 12, 13], [14]], [[15, 16], [17, 18, 19]]
+    tokens, positions, mask = layout(prompts, answers, torch.device("cpu"))
+    assert tokens.tolist() == [[11, 12, 13, 15, 16], [14, 17, 18, 19, PAD_ID]]
+    assert positions.tolist() == [[2, 3, 0], [0, 1, 2]]
+    assert mask.tolist() == [[1, 1, 0], [1, 1, 1]]
+    torch.manual_seed(0)
+    shape = ModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=2, seq_len=16)
+    policy = PolicyWithValue(shape)
+    logprobs, values, entropy = answer_stats(policy, policy.value_head, tokens, positions, 1.0)
+    full = policy(tokens).log_softmax(dim=-1)  # the training forward
+    assert logprobs[0, 1].item() == pytest.approx(full[0, 3, 16].item(), abs=1e-5)
+    assert logprobs[1, 0].item() == pytest.approx(full[1, 0, 17].item(), abs=1e-5)
+    assert values.abs().max() == 0  # the zero-initialised value head
+    assert entropy.shape == (2, 3)
 
 
 TARGET = 9
