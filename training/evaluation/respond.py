@@ -55,9 +55,13 @@ def answer_instructions(
         batch = instructions[start : start + sampling.batch_size]
         prompts = [chat_prompt(tokenizer, text, room) for text in batch]
         outputs = generate(
-            model, prompts, sampling.max_new_tokens, sampling.temperature,
-            top_p=sampling.top_p, generator=generator,
-        )  # fmt: skip
+            model,
+            prompts,
+            max_new_tokens=sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            generator=generator,
+        )
         for text, out in zip(batch, outputs, strict=True):
             if out and out[-1] in DEFAULT_STOP_IDS:
                 out = out[:-1]
