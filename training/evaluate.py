@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 from refinery.mc_data import read_benchmarks
+from refinery.results import write_results
 from training.evaluation.bpb import bits_per_byte, read_documents
 from training.evaluation.loglik import resolve_device
 from training.evaluation.mc import FEWSHOT_SEED, score_benchmark
@@ -71,20 +70,12 @@ def evaluate(args: argparse.Namespace) -> dict:
     return results
 
 
-def write_json(path: Path, content: dict) -> None:
-    """Written beside its final name and renamed, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     results = evaluate(args)
     print(json.dumps(results, indent=2))
     if args.out:
-        write_json(Path(args.out), results)
+        write_results(args.out, results)
     return 0
 
 

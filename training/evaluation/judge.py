@@ -33,6 +33,7 @@ from training.evaluation.answers import (
     read_instructions,
     write_answers,
 )
+from training.evaluation.loglik import resolve_device
 from training.evaluation.respond import Sampling, answer_instructions
 from training.evaluation.winrate import win_rates
 
@@ -249,8 +250,7 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     pairs = pair_answers(
         side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"
     )
