@@ -42,6 +42,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("training.generate", "sample a completion from a checkpoint (KV cache)"),
     "chat": ("training.chat", "talk to a checkpoint on stdin/stdout (chat template)"),
     "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
+    "judge": (
+        "training.evaluation.judge",
+        "pairwise LLM-as-judge win rate of two answer sets, raw and length-controlled (torch)",
+    ),
+    "contamination": (
+        "jobs.contamination",
+        "13-gram overlap of benchmark items with training documents; decontaminated copy (Spark)",
+    ),
+    "eval": ("training.evaluate", "multiple-choice accuracy and bits-per-byte of a checkpoint"),
+    "export": ("training.export_hf", "write a checkpoint as a Hugging Face Llama model folder"),
 }
 
 

@@ -1,0 +1,148 @@
+"""Benchmark contamination: word 13-grams shared by evaluation items and training documents.
+
+Following GPT-3 (Brown et al. 2020, appendix C) and lm-evaluation-harness's decontamination,
+text is normalised (lowercased, Unicode punctuation deleted, split on whitespace) and an item
+counts as contaminated when any of its word 13-grams occurs in a training document. An item's
+text is its question followed by each answer choice in turn (`question choice_i`), so a page
+quoting the question, or the question with an answer, both match.
+
+Template n-grams are ignored: an n-gram shared by more than MAX_ITEMS_PER_NGRAM items is the
+benchmark's boilerplate (every MMLU moral_scenarios item opens with the same 28-word question),
+and a page quoting it would otherwise flag them all. GPT-3 made the same call on the training
+side, ignoring 13-grams found in more than 10 training documents as common phrases. An item left
+with no n-gram of its own (fewer than 13 words, or only template) cannot be checked: it is
+reported as `unchecked`, never as clean.
+
+N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be joined in Spark
+without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
+
+Pure functions; the Spark glue is curation/spark/contamination.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NGRAM = 13  # GPT-3 appendix C; lm-evaluation-harness `decontamination/janitor.py`
+MAX_ITEMS_PER_NGRAM = 10  # GPT-3 appendix C's "more than 10 documents" cut, on the item side
+
+_PUNCTUATION = None  # str.translate table of every Unicode punctuation code point, built once
+
+
+def _punctuation_table() -> dict[int, None]:
+    global _PUNCTUATION
+    if _PUNCTUATION is None:
+        _PUNCTUATION = {
+            code: None
+            for code in range(0x110000)
+            if unicodedata.category(chr(code)).startswith("P")
+        }
+    return _PUNCTUATION
+
+
+def normalise(text: str) -> list[str]:
+    """Lowercased words with punctuation deleted (not replaced: "don't" -> "dont", as the
+    harness's janitor does), split on whitespace."""
+    return text.lower().translate(_punctuation_table()).split()
+
+
+def ngrams(words: Sequence[str], n: int = NGRAM) -> list[str]:
+    """Every run of `n` consecutive words, space-joined; none when there are fewer words."""
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def ngram_hash(gram: str) -> int:
+    """A stable signed 64-bit hash (Spark's bigint) of one n-gram."""
+    digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def text_ngram_hashes(text: str, n: int = NGRAM) -> set[int]:
+    return {ngram_hash(g) for g in ngrams(normalise(text), n)}
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One evaluation item as the check sees it: where it comes from and its text."""
+
+    benchmark: str  # the benchmark file's stem
+    key: str  # unique across benchmarks: refinery.mc_data's `<stem>:<line>`
+    question: str
+    choices: tuple[str, ...] = ()
+
+
+def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:
+    """The hashed n-grams of `question choice_i` for every choice (of the question alone when
+    the item has no choices). The question's own n-grams are shared by every choice, so only
+    those reaching into a choice (the question's last n-1 words + the choice) are added per
+    choice: a long AGIEval passage is not re-hashed once per option."""
+    question = normalise(item.question)
+    grams = set(ngrams(question, n))
+    tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
+    for choice in item.choices:
+        grams.update(ngrams(tail + normalise(choice), n))
+    return {ngram_hash(g) for g in grams}
+
+
+@dataclass
+class ItemIndex:
+    """Hashed item n-grams -> the items that have them, plus what could not be checked."""
+
+    items: dict[str, list[str]]  # benchmark -> keys of its checked items
+    unchecked: dict[str, list[str]]  # benchmark -> keys of items with no n-gram of their own
+    ngrams: dict[int, list[str]]  # n-gram hash -> keys of the items that contain it
+    template_ngrams: int  # n-grams ignored as shared by more than max_items items
+
+
+def build_index(
+    items: Iterable[EvalItem], n: int = NGRAM, max_items: int = MAX_ITEMS_PER_NGRAM
+) -> ItemIndex:
+    hashes: dict[str, set[int]] = {}
+    benchmark_of: dict[str, str] = {}
+    for item in items:
+        if item.key in hashes:
+            raise ValueError(f"evaluation item {item.key} appears twice")
+        hashes[item.key] = item_ngram_hashes(item, n)
+        benchmark_of[item.key] = item.benchmark
+    holders: dict[int, list[str]] = defaultdict(list)
+    for key, own in hashes.items():
+        for h in own:
+            holders[h].append(key)
+    template = {h for h, keys in holders.items() if len(keys) > max_items}
+    checked: dict[str, list[str]] = defaultdict(list)
+    unchecked: dict[str, list[str]] = defaultdict(list)
+    for key, own in hashes.items():
+        (checked if own - template else unchecked)[benchmark_of[key]].append(key)
+    for benchmark in unchecked:
+        checked.setdefault(benchmark, [])
+    index = {h: keys for h, keys in holders.items() if h not in template}
+    return ItemIndex(dict(checked), dict(unchecked), index, len(template))
+
+
+def overlapping_items(text: str, index: dict[int, list[str]], n: int = NGRAM) -> list[str]:
+    """Keys of the items sharing at least one n-gram with `text`, sorted."""
+    hits = {key for h in text_ngram_hashes(text, n) for key in index.get(h, ())}
+    return sorted(hits)
+
+
+def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[str, Any]:
+    """Per benchmark: items checked, unchecked, contaminated (their keys) and the share of
+    checked items that are contaminated."""
+    hit = set(contaminated)
+    report: dict[str, Any] = {}
+    for benchmark in sorted(index.items):
+        keys = index.items[benchmark]
+        found = sorted(k for k in keys if k in hit)
+        report[benchmark] = {
+            "items": len(keys),
+            "unchecked": len(index.unchecked.get(benchmark, [])),
+            "contaminated": len(found),
+            "share": len(found) / len(keys) if keys else 0.0,
+            "contaminated_items": found,
+        }
+    return report

@@ -1,0 +1,158 @@
+"""Contamination check: which evaluation items share a word 13-gram with the training documents.
+
+    spark-submit jobs/contamination.py --input runs/demo/dedup --benchmarks ../shared/data/mc_eval \
+        [--out contamination.json] [--decontaminate runs/demo-clean] [key=value ...]
+
+Prints and writes, per benchmark, the share of items with any overlap and which items.
+`--decontaminate OUT2` writes the documents without the contaminated ones to OUT2/contamination/
+(the removed ones to OUT2/rejected/stage=contamination/, reason `contaminated`, with the keys of
+the items they overlap), with OUT2/stats/contamination.json adding up like any stage's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup.py)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from curation.config import load_curation_config
+from curation.contamination import NGRAM, EvalItem, build_index, contamination_report
+from curation.inputs import InputError, resolve_documents
+from curation.spark.contamination import (
+    CONTAMINATED_COLUMN,
+    contaminated_documents,
+    contaminated_item_keys,
+    decontamination_outcomes,
+    shard_documents,
+)
+from curation.spark.session import build_session
+from curation.spark.stage import read_documents, run_stage
+from jobs.common import run_main, summary_line
+from refinery.manifest import MANIFEST_NAME
+from refinery.mc_data import read_benchmarks
+from refinery.results import write_results
+
+STAGE = "contamination"
+NORMALISATION = "lowercase, Unicode punctuation deleted, whitespace-split words"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"refinery {STAGE}", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", nargs="+", required=True, metavar="DOCS",
+        help="training documents Parquet (a stage output such as OUT/dedup or OUT/mix), or a "
+        "tokens folder (OUT/tokens: its training shards, decoded with its tokenizer)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--benchmarks", required=True, metavar="FILE_OR_DIR",
+        help="multiple-choice benchmark file or folder (formats of `refinery eval --mc`)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--include-flawed", action="store_true",
+        help="also check MMLU-Redux rows whose error_type is not `ok` (as `refinery eval`)",
+    )  # fmt: skip
+    parser.add_argument("--out", metavar="FILE", help="write the report JSON here")
+    parser.add_argument(
+        "--decontaminate", metavar="OUT2",
+        help="run folder for a copy of the documents without the contaminated ones",
+    )  # fmt: skip
+    parser.add_argument("--ngram", type=int, default=NGRAM, help="words per n-gram (13)")
+    parser.add_argument("--config", metavar="FILE", help="curation YAML (its spark section)")
+    parser.add_argument("--force", action="store_true", help="redo a finished --decontaminate")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    args = parser.parse_args(argv)
+    if args.ngram < 1:
+        parser.error("--ngram must be at least 1")
+    return args
+
+
+def eval_items(path: str, include_flawed: bool = False) -> list[EvalItem]:
+    """Every multiple-choice item under `path` that `refinery eval` scores (MMLU-Redux rows
+    annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`."""
+    return [
+        EvalItem(stem, item.id, item.question, tuple(item.choices))
+        for stem, items in read_benchmarks(path, include_flawed).items()
+        for item in items
+    ]
+
+
+def check_contamination(
+    spark,
+    config,
+    inputs: list[str],
+    items: list[EvalItem],
+    n: int = NGRAM,
+    decontaminate: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """The report; with `decontaminate`, also the decontaminated copy (its stats in the
+    report under "decontaminate", or null when that copy was already done)."""
+    tokens = len(inputs) == 1 and os.path.isfile(os.path.join(inputs[0], MANIFEST_NAME))
+    if tokens and decontaminate:
+        raise InputError(
+            f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
+            "(run it on the stage output the shards were made from, then tokenize again)"
+        )
+    index = build_index(items, n)
+    docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
+    contaminated = contaminated_documents(spark, docs, index, n).localCheckpoint()
+    keys = contaminated_item_keys(contaminated)
+    report: dict[str, Any] = {
+        "ngram": n,
+        "normalisation": NORMALISATION,
+        "item_text": "question followed by each choice",
+        "template_ngrams_ignored": index.template_ngrams,
+        "documents": {"input": docs.count(), "contaminated": contaminated.count()},
+        "benchmarks": contamination_report(index, keys),
+    }
+    if decontaminate:
+
+        def outcomes():
+            return decontamination_outcomes(docs, contaminated)
+
+        out = decontaminate.rstrip("/")
+        stats = run_stage(
+            spark, config, out, STAGE, force, outcomes, rejected_columns=(CONTAMINATED_COLUMN,)
+        )
+        report["decontaminate"] = stats
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = [f"{'benchmark':<40} {'items':>6} {'unchkd':>6} {'hit':>5} {'share':>7}"]
+    for name, row in report["benchmarks"].items():
+        lines.append(
+            f"{name:<40} {row['items']:>6} {row['unchecked']:>6} {row['contaminated']:>5} "
+            f"{100 * row['share']:>6.2f}%"
+        )
+    docs = report["documents"]
+    lines.append(f"documents: {docs['input']} checked, {docs['contaminated']} contaminated")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = load_curation_config(args.config, args.overrides)
+    inputs = resolve_documents(args.input)
+    items = eval_items(args.benchmarks, args.include_flawed)
+    spark = build_session(config.spark, f"refinery-{STAGE}")
+    try:
+        report = check_contamination(
+            spark, config, inputs, items, args.ngram, args.decontaminate, args.force
+        )
+    finally:
+        spark.stop()
+    print(summary(report))
+    if report.get("decontaminate"):
+        print(summary_line(STAGE, report["decontaminate"]))
+    if args.out:
+        write_results(args.out, report)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

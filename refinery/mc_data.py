@@ -1,0 +1,303 @@
+"""Multiple-choice benchmark files -> `MCItem`s, in the layouts of `../shared/data/mc_eval/`.
+
+Imports only the standard library: `refinery eval` scores the items with torch, and the
+contamination job reads the same items inside Spark executors.
+
+Layouts (chosen by suffix, then by the fields present):
+
+* MMLU-style CSV: with a header (MMLU-Redux: `question, choices, answer, error_type, ...` in any
+  column order, `choices` a Python list literal, `answer` a 0-based index or a letter) or without
+  one (original MMLU: `question, A, B, C, D, answer-letter`). The delimiter (`,`, `;` or tab) is
+  the one that splits the first record into the most fields; undecodable bytes are read as
+  MacRoman (one file of MMLU-Redux has a MacRoman apostrophe). Rows whose `error_type`, normalised
+  as the MMLU-Redux authors advise (strip, lower case, `_` -> space), is not `ok` are flawed
+  questions and are left out unless `include_flawed`.
+* PIQA-style JSONL: `{goal, sol1, sol2}` with the 0/1 labels line-aligned in `<stem>-labels.lst`
+  beside it (or an inline `label`).
+* AGIEval-style JSONL: `{passage, question, options: ["(A)...", ...], label: "A"}`; the `(A)`
+  prefixes are removed so a choice is scored as its own text.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from refinery.errors import RefineryError
+
+SUFFIXES = (".csv", ".jsonl")
+LETTERS = "ABCDEFGHIJ"
+DELIMITERS = (",", ";", "\t")
+OPTION_PREFIX = re.compile(r"^\s*\(([A-J])\)\s*")
+
+
+class BenchmarkError(RefineryError, ValueError):
+    """A benchmark file that cannot be read as multiple-choice items."""
+
+
+@dataclass(frozen=True)
+class MCItem:
+    benchmark: str  # file stem: the key of the results
+    id: str  # "<stem>:<line>", stable across runs
+    question: str  # everything the answer follows: passage (if any), blank line, question
+    choices: list[str]
+    answer: int  # index into choices
+    subject: str | None = None  # MMLU subject, for the "questions about <subject>" header
+
+
+def read_benchmarks(path: str | Path, include_flawed: bool = False) -> dict[str, list[MCItem]]:
+    """Items of one benchmark file, or of every .csv/.jsonl under a folder, by file stem."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        if not files:
+            raise BenchmarkError(f"{path}: no .csv or .jsonl benchmark files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise BenchmarkError(f"{path}: no such file or folder")
+    benchmarks: dict[str, list[MCItem]] = {}
+    seen: dict[str, Path] = {}
+    for file in files:
+        if file.stem in seen:
+            raise BenchmarkError(
+                f"{file} and {seen[file.stem]} share the name {file.stem!r}: results are keyed "
+                "by file stem, so evaluate them separately"
+            )
+        seen[file.stem] = file
+        benchmarks[file.stem] = read_benchmark(file, include_flawed)
+    return benchmarks
+
+
+def read_benchmark(path: str | Path, include_flawed: bool = False) -> list[MCItem]:
+    """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return read_mmlu_csv(path, include_flawed)
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    raise BenchmarkError(f"{path}: unknown benchmark format (expected .csv or .jsonl)")
+
+
+def decode_lenient(raw: bytes) -> str:
+    """UTF-8, with any byte that is not valid UTF-8 read as MacRoman instead of failing."""
+    parts = []
+    while True:
+        try:
+            parts.append(raw.decode("utf-8"))
+            return "".join(parts)
+        except UnicodeDecodeError as err:
+            parts.append(raw[: err.start].decode("utf-8"))
+            parts.append(raw[err.start : err.end].decode("mac_roman"))
+            raw = raw[err.end :]
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first CSV record into the most fields (ties: comma)."""
+
+    def width(delimiter: str) -> int:
+        return len(next(csv.reader(io.StringIO(text), delimiter=delimiter), []))
+
+    return max(DELIMITERS, key=width)
+
+
+def normalise_error_type(value: str) -> str:
+    """MMLU-Redux spells labels inconsistently ("OK ", "Wrong Groundtruth", "wrong_groundtruth")."""
+    return value.strip().lower().replace("_", " ")
+
+
+def subject_of(stem: str) -> str:
+    """abstract_algebra for both mmlu_abstract_algebra (MMLU-Redux) and abstract_algebra_test."""
+    subject = stem.removeprefix("mmlu_")
+    for split in ("_test", "_dev", "_val"):
+        subject = subject.removesuffix(split)
+    return subject
+
+
+def parse_answer(value: object, n_choices: int, where: str) -> int:
+    """A 0-based index, its digit string, or a letter A.. -> index, checked against n_choices."""
+    text = str(value).strip() if value is not None else ""
+    if isinstance(value, bool) or not text:
+        raise BenchmarkError(f"{where}: answer {value!r} is neither an index nor a letter")
+    if text.isdigit():
+        index = int(text)
+    elif len(text) == 1 and text.upper() in LETTERS:
+        index = LETTERS.index(text.upper())
+    else:
+        raise BenchmarkError(f"{where}: answer {value!r} is neither an index nor a letter")
+    if index >= n_choices:
+        raise BenchmarkError(f"{where}: answer {value!r} but only {n_choices} choices")
+    return index
+
+
+def _records(text: str, delimiter: str):
+    """(first line number, fields) of each CSV record; quoted fields may span lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    for row in reader:
+        yield start, row
+        start = reader.line_num + 1
+
+
+def _is_header(row: list[str]) -> bool:
+    names = {cell.strip().lower() for cell in row}
+    return "question" in names and ("answer" in names or "choices" in names)
+
+
+def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
+    text = decode_lenient(path.read_bytes()).lstrip("\ufeff")
+    if not text.strip():
+        raise BenchmarkError(f"{path}: empty benchmark file")
+    records = _records(text, sniff_delimiter(text))
+    first_line, first = next(records)
+    header = [cell.strip().lower() for cell in first] if _is_header(first) else None
+    if header is None:
+        records = iter([(first_line, first), *records])
+    items = []
+    for line, row in records:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}: line {line}"
+        if header is None:
+            item = _headerless_row(row, where)
+        else:
+            item = _header_row(dict(zip(header, row, strict=False)), header, where, include_flawed)
+        if item is None:
+            continue
+        question, choices, answer = item
+        items.append(
+            MCItem(
+                path.stem, f"{path.stem}:{line}", question, choices, answer, subject_of(path.stem)
+            )
+        )
+    return items
+
+
+def _headerless_row(row: list[str], where: str) -> tuple[str, list[str], int]:
+    if len(row) < 4:
+        raise BenchmarkError(
+            f"{where}: {len(row)} columns; a CSV without a header needs question, at least two "
+            "choices and the answer letter (MMLU)"
+        )
+    choices = [cell.strip() for cell in row[1:-1]]
+    return (
+        row[0].strip(),
+        choices,
+        parse_answer(row[-1], len(choices), f"{where}, column {len(row)}"),
+    )
+
+
+def _header_row(
+    row: dict[str, str], header: list[str], where: str, include_flawed: bool
+) -> tuple[str, list[str], int] | None:
+    if not include_flawed and normalise_error_type(row.get("error_type") or "") not in ("", "ok"):
+        return None
+
+    def column(name: str) -> str:
+        return f"{where}, column {header.index(name) + 1} ({name!r})"
+
+    for name in ("question", "answer"):
+        if name not in header:
+            raise BenchmarkError(f"{where}: the header has no {name!r} column")
+    if "choices" in header:
+        choices = _choice_list(row.get("choices") or "", column("choices"))
+    else:
+        letters = [letter.lower() for letter in LETTERS if letter.lower() in header]
+        if len(letters) < 2:
+            raise BenchmarkError(f"{where}: the header has neither 'choices' nor columns A, B, ...")
+        choices = [(row.get(letter) or "").strip() for letter in letters]
+    answer = parse_answer(row.get("answer"), len(choices), column("answer"))
+    return (row.get("question") or "").strip(), choices, answer
+
+
+def _choice_list(value: str, where: str) -> list[str]:
+    """MMLU-Redux writes choices as a Python list literal: "['True, True', 'False, False']"."""
+    try:
+        choices = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError) as err:
+        raise BenchmarkError(f"{where}: choices are not a list literal: {err}") from None
+    if not isinstance(choices, list | tuple) or len(choices) < 2:
+        raise BenchmarkError(f"{where}: choices must be a list of at least two options")
+    return [str(choice).strip() for choice in choices]
+
+
+def read_jsonl(path: Path) -> list[MCItem]:
+    rows = []
+    for number, line in enumerate(decode_lenient(path.read_bytes()).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise BenchmarkError(f"{path}: line {number}, column {err.colno}: {err.msg}") from None
+        if not isinstance(row, dict):
+            raise BenchmarkError(f"{path}: line {number}: expected a JSON object")
+        rows.append((number, row))
+    if not rows:
+        raise BenchmarkError(f"{path}: empty benchmark file")
+    first = rows[0][1]
+    if {"goal", "sol1", "sol2"} <= first.keys():
+        return _piqa(path, rows)
+    if {"question", "options"} <= first.keys():
+        return [_agieval(path, number, row) for number, row in rows]
+    raise BenchmarkError(
+        f"{path}: line {rows[0][0]}: unknown layout with fields {sorted(first)}; expected PIQA "
+        "(goal, sol1, sol2) or AGIEval (passage, question, options, label)"
+    )
+
+
+def _piqa(path: Path, rows: list[tuple[int, dict]]) -> list[MCItem]:
+    labels_file = path.with_name(f"{path.stem}-labels.lst")
+    labels: list[tuple[str, object]]
+    if labels_file.is_file():
+        lines = labels_file.read_text(encoding="utf-8").splitlines()
+        labels = [(f"{labels_file}: line {i}", v) for i, v in enumerate(lines, 1) if v.strip()]
+        if len(labels) != len(rows):
+            raise BenchmarkError(
+                f"{labels_file}: {len(labels)} labels for the {len(rows)} questions of {path}"
+            )
+    else:
+        missing = [number for number, row in rows if "label" not in row]
+        if missing:
+            raise BenchmarkError(
+                f"{path}: line {missing[0]}: no 'label' field and no {labels_file.name} beside it"
+            )
+        labels = [(f"{path}: line {number}", row["label"]) for number, row in rows]
+    items = []
+    for (number, row), (where, label) in zip(rows, labels, strict=True):
+        for key in ("goal", "sol1", "sol2"):
+            if not isinstance(row.get(key), str):
+                raise BenchmarkError(f"{path}: line {number}: {key!r} must be a string")
+        choices = [row["sol1"].strip(), row["sol2"].strip()]
+        answer = parse_answer(label, 2, where)
+        items.append(
+            MCItem(path.stem, f"{path.stem}:{number}", row["goal"].strip(), choices, answer)
+        )
+    return items
+
+
+def _agieval(path: Path, number: int, row: dict) -> MCItem:
+    where = f"{path}: line {number}"
+    options = row.get("options")
+    if not isinstance(options, list) or len(options) < 2:
+        raise BenchmarkError(f"{where}: 'options' must be a list of at least two choices")
+    choices = []
+    for i, option in enumerate(options):
+        if not isinstance(option, str):
+            raise BenchmarkError(f"{where}: option {i + 1} is not a string")
+        prefix = OPTION_PREFIX.match(option)
+        if prefix and prefix.group(1) == LETTERS[i]:
+            option = option[prefix.end() :]
+        choices.append(option.strip())
+    if "label" not in row:
+        raise BenchmarkError(f"{where}: no 'label' field (the letter of the right option)")
+    answer = parse_answer(row["label"], len(choices), where)
+    passage = (row.get("passage") or "").strip()
+    question = str(row.get("question") or "").strip()
+    text = f"{passage}\n\n{question}" if passage else question
+    return MCItem(path.stem, f"{path.stem}:{number}", text, choices, answer)

@@ -1,0 +1,267 @@
+"""Contamination: n-gram overlap on planted benchmark text, plain functions and the Spark job."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curation.contamination import (
+    EvalItem,
+    build_index,
+    contamination_report,
+    ngrams,
+    normalise,
+    overlapping_items,
+)
+
+QUESTION = (
+    "Which of the following planets has the longest day measured in Earth hours when "
+    "compared with the others in the solar system?"
+)
+ITEMS = [
+    EvalItem("astro", "astro:0", QUESTION, ("Venus", "Mars", "Jupiter", "Mercury")),
+    EvalItem(
+        "astro",
+        "astro:1",
+        "A rocket leaves the launch pad at dawn; how far has it travelled after ten "
+        "minutes of constant acceleration from rest?",
+        ("Far", "Near"),
+    ),
+    EvalItem("astro", "astro:2", "Is the sky blue?", ("Yes", "No")),  # 6 words with a choice
+    EvalItem(
+        "cooking",
+        "cooking:0",
+        "To keep freshly baked bread soft for several days you should store it in",
+        ("a paper bag on the counter", "an airtight bag in the fridge"),
+    ),
+]
+FILLER = " ".join(f"word{i}" for i in range(40))
+
+
+def test_normalise_lowercases_and_deletes_punctuation():
+    assert normalise("Don't STOP, it's «fine»!\nNew-line") == [
+        "dont",
+        "stop",
+        "its",
+        "fine",
+        "newline",
+    ]
+
+
+def test_ngrams_need_n_words():
+    words = ["a", "b", "c", "d"]
+    assert ngrams(words, 3) == ["a b c", "b c d"]
+    assert ngrams(words, 5) == []
+
+
+def test_planted_question_is_found_despite_case_and_punctuation():
+    index = build_index(ITEMS)
+    planted = f"{FILLER} {QUESTION.upper().replace(' ', ' , ')} {FILLER}"
+    assert overlapping_items(planted, index.ngrams) == ["astro:0"]
+    assert overlapping_items(FILLER, index.ngrams) == []
+
+
+def test_question_with_its_answer_matches_across_the_boundary():
+    index = build_index(ITEMS)
+    # the last 11 words of the question and the 2-word choice make a 13-gram of their own
+    tail = " ".join(ITEMS[3].question.split()[-11:])
+    assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index.ngrams) == ["cooking:0"]
+    assert overlapping_items(f"{FILLER} {tail} {FILLER}", index.ngrams) == []
+
+
+def test_short_items_are_reported_not_counted_clean():
+    index = build_index(ITEMS)
+    report = contamination_report(index, ["astro:1"])
+    assert report["astro"] == {
+        "items": 2,
+        "unchecked": 1,
+        "contaminated": 1,
+        "share": 0.5,
+        "contaminated_items": ["astro:1"],
+    }
+    assert report["cooking"]["share"] == 0.0
+
+
+def test_template_shared_by_many_items_is_ignored():
+    template = "For which of these two scenarios does the main character do something clearly wrong"
+    items = [
+        EvalItem(
+            "moral", f"moral:{i}", f"{template} Scenario {i}: I {FILLER.split()[i]}", ("Wrong",)
+        )
+        for i in range(12)
+    ] + [EvalItem("moral", "moral:bare", template, ())]
+    index = build_index(items, max_items=10)
+    assert index.template_ngrams > 0
+    assert index.unchecked == {"moral": ["moral:bare"]}  # nothing of its own beyond the template
+    assert overlapping_items(f"{FILLER} {template} {FILLER}", index.ngrams) == []
+    assert overlapping_items(f"{template} Scenario 3: I word3 Wrong", index.ngrams) == ["moral:3"]
+    assert len(build_index(items, max_items=20).unchecked) == 0  # under the cut: kept
+
+
+def test_duplicate_item_keys_are_refused():
+    with pytest.raises(ValueError, match="astro:0 appears twice"):
+        build_index([ITEMS[0], ITEMS[0]])
+
+
+def write_documents(path, texts: dict[str, str]) -> str:
+    n = len(texts)
+    table = pa.table(
+        {
+            "id": list(texts),
+            "url": [f"https://example.com/{i}" for i in texts],
+            "host": ["example.com"] * n,
+            "text": list(texts.values()),
+            "source": ["crawl.warc.gz"] * n,
+            "record_id": [f"<urn:{i}>" for i in texts],
+            "fetch_time": [datetime(2024, 1, 1, tzinfo=UTC)] * n,
+            "offset": list(range(n)),
+        }
+    )
+    path.mkdir(parents=True)
+    pq.write_table(table, path / "part-0.parquet")
+    return str(path)
+
+
+PLANTED = {
+    "clean-1": FILLER,
+    "clean-2": "Bread is best eaten on the day it is baked. " + FILLER,
+    "leak-question": f"Quiz night! {QUESTION} Answer below. {FILLER}",
+    "leak-two": f"{ITEMS[1].question} {FILLER} {ITEMS[3].question} a paper bag",
+}
+
+
+@pytest.mark.parametrize("broadcast_ngrams", [1_000_000, 0])
+def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
+    from curation.spark.contamination import contaminated_documents, contaminated_item_keys
+    from curation.spark.stage import read_documents
+
+    docs = read_documents(spark, [write_documents(tmp_path / "docs", PLANTED)])
+    found = contaminated_documents(spark, docs, build_index(ITEMS), 13, broadcast_ngrams)
+    rows = {r["id"]: r["contaminated_items"] for r in found.collect()}
+    assert rows == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
+    assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]
+
+
+def test_check_and_decontaminate_end_to_end(spark, tmp_path):
+    from curation.config import load_curation_config
+    from jobs.contamination import check_contamination
+
+    docs = write_documents(tmp_path / "docs", PLANTED)
+    out2 = str(tmp_path / "clean")
+    report = check_contamination(spark, load_curation_config(), [docs], ITEMS, decontaminate=out2)
+    assert report["documents"] == {"input": 4, "contaminated": 2}
+    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:0", "astro:1"]
+    assert report["benchmarks"]["astro"]["share"] == 1.0  # 2 checkable items, both leaked
+    assert report["benchmarks"]["cooking"]["share"] == 1.0
+
+    stats = json.loads((tmp_path / "clean/stats/contamination.json").read_text())
+    assert stats["input"] == 4 and stats["kept"] == 2
+    assert stats["rejected"] == {"contaminated": 2} and stats["errors"] == 0
+    kept = pq.read_table(tmp_path / "clean/contamination").to_pydict()
+    assert sorted(kept["id"]) == ["clean-1", "clean-2"]
+    assert "contaminated_items" not in kept
+    rejected = pq.read_table(tmp_path / "clean/rejected/stage=contamination").to_pydict()
+    by_id = dict(zip(rejected["id"], rejected["contaminated_items"], strict=True))
+    assert by_id == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
+    assert set(rejected["reason"]) == {"contaminated"}
+    assert rejected["text"][0]  # whole documents, not just ids
+
+    # the decontaminated copy is clean
+    again = check_contamination(
+        spark, load_curation_config(), [str(tmp_path / "clean/contamination")], ITEMS
+    )
+    assert again["documents"]["contaminated"] == 0
+
+
+@pytest.mark.slow
+def test_contamination_command_reads_benchmark_files(tmp_path):
+    """`refinery contamination` as users run it: MMLU-style CSV through refinery.mc_data."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    with open(bench / "astro.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([QUESTION, "Venus", "Mars", "Jupiter", "Mercury", "A"])
+        writer.writerow([ITEMS[1].question, "Far", "Near", "Both", "Neither", "A"])
+    docs = write_documents(tmp_path / "docs", PLANTED)
+    report_path = tmp_path / "report.json"
+    command = [sys.executable, "-m", "refinery", "contamination", "--input", docs]
+    command += ["--benchmarks", str(bench), "--out", str(report_path)]
+    command += ["--decontaminate", str(tmp_path / "clean"), "spark.master=local[1]"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "contamination: 4 in, 2 kept, 2 rejected, 0 errors" in done.stdout
+    report = json.loads(report_path.read_text())
+    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:1", "astro:2"]
+    assert report["documents"] == {"input": 4, "contaminated": 2}
+
+
+def write_tokens(root, texts: dict[str, str], validation: str):
+    """A tokens folder in the manifest contract: one bucket of `texts`, one validation doc."""
+    import hashlib
+
+    import numpy as np
+
+    from curation.tokenize import train_tokenizer
+    from refinery.manifest import split_entry, write_documents_shard, write_manifest
+
+    root.mkdir(parents=True)
+    tokenizer = train_tokenizer([*texts.values(), validation], 300)
+    tokenizer.save(str(root / "tokenizer.json"))
+
+    def shard(name: str, part: list[str]) -> dict:
+        docs = [np.array([*tokenizer.encode(t).ids, 1]) for t in part]  # + EOS (id 1)
+        sizes = [len(t.encode()) for t in part]
+        return split_entry([write_documents_shard(root, name, docs, "uint16", sizes)])
+
+    write_manifest(
+        root,
+        {
+            "version": 1,
+            "tokenizer": {
+                "file": "tokenizer.json",
+                "sha256": hashlib.sha256((root / "tokenizer.json").read_bytes()).hexdigest(),
+                "vocab_size": tokenizer.get_vocab_size(),
+                "bos_id": 0,
+                "eos_id": 1,
+                "pad_id": 2,
+            },
+            "dtype": "uint16",
+            "buckets": {"web": shard("web/shard-00000.bin", list(texts.values()))},
+            "validation": shard("validation/shard-00000.bin", [validation]),
+            "mixtures": {"pretrain": {"web": 1.0}},
+            "max_epochs": 4.0,
+            "curation_config_hash": "test",
+        },
+    )
+    return str(root)
+
+
+def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
+    from curation.config import load_curation_config
+    from curation.inputs import InputError
+    from jobs.contamination import check_contamination
+
+    # the validation split leaks an item too, but it is never trained on: not reported
+    text = " ".join(f"held{i}" for i in range(20))
+    held_out = EvalItem("held", "held:0", text, ("yes",))
+    tokens = write_tokens(tmp_path / "tokens", PLANTED, validation=held_out.question)
+    report = check_contamination(spark, load_curation_config(), [tokens], [*ITEMS, held_out])
+    assert report["template_ngrams_ignored"] == 0
+    assert report["documents"] == {"input": 4, "contaminated": 2}
+    assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:0", "astro:1"]
+    assert report["benchmarks"]["cooking"]["contaminated_items"] == ["cooking:0"]
+    assert report["benchmarks"]["held"]["contaminated"] == 0
+    with pytest.raises(InputError, match="is a tokens folder: --decontaminate"):
+        check_contamination(spark, load_curation_config(), [tokens], ITEMS, decontaminate="x")

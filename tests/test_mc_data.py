@@ -1,0 +1,184 @@
+"""Benchmark readers: each layout of ../shared/data/mc_eval/ on inline samples, then real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from refinery.mc_data import BenchmarkError, MCItem, read_benchmark, read_benchmarks
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "mc_eval"
+
+REDUX_HEADER = "question,choices,answer,error_type,source,correct_answer,potential_reason"
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    path.write_bytes(text)
+    return path
+
+
+def test_mmlu_redux_csv_drops_flawed_rows_unless_asked(tmp_path):
+    csv_file = write(
+        tmp_path / "mmlu_astronomy.csv",
+        f"{REDUX_HEADER}\n"
+        "\"What is 2, plus 2?\",\"['3', '4', '5', '6']\",1,OK ,,,\n"
+        '"Multi-line\nquestion?","[\'a\', \'b\']",0,wrong_groundtruth,,1,"reason"\n'
+        'Plain?,"[\'x\', ""y\'s""]",1,Ok,,,\n',  # a doubled quote inside a quoted field
+    )
+    items = read_benchmark(csv_file)
+    assert items == [
+        MCItem("mmlu_astronomy", "mmlu_astronomy:2", "What is 2, plus 2?", ["3", "4", "5", "6"], 1,
+               "astronomy"),
+        MCItem("mmlu_astronomy", "mmlu_astronomy:5", "Plain?", ["x", "y's"], 1, "astronomy"),
+    ]  # fmt: skip
+    flawed = read_benchmark(csv_file, include_flawed=True)
+    assert [item.id for item in flawed] == [
+        "mmlu_astronomy:2",
+        "mmlu_astronomy:3",
+        "mmlu_astronomy:5",
+    ]
+    assert flawed[1].question == "Multi-line\nquestion?"
+
+
+def test_semicolon_csv_with_reordered_columns_and_a_macroman_byte(tmp_path):
+    raw = (
+        "question;choices;answer;correct_answer;error_type;source;potential_reason\n"
+        "My sister\xd5s head?;\"['Wrong, Wrong', 'Not wrong']\";1;;ok;;\n"
+    ).encode("latin-1")
+    (item,) = read_benchmark(write(tmp_path / "mmlu_moral.csv", raw))
+    assert item.question == "My sister\u2019s head?"  # 0xD5 is MacRoman's right quote
+    assert item.choices == ["Wrong, Wrong", "Not wrong"]
+    assert item.answer == 1
+
+
+def test_original_mmlu_csv_without_a_header(tmp_path):
+    csv_file = write(
+        tmp_path / "anatomy_test.csv",
+        '"Which bone; the longest?",femur,tibia,"ulna, arm",skull,A\nSecond?,a,b,c,d,d\n',
+    )
+    items = read_benchmark(csv_file)
+    assert [(i.question, i.answer, i.subject) for i in items] == [
+        ("Which bone; the longest?", 0, "anatomy"),
+        ("Second?", 3, "anatomy"),
+    ]
+    assert items[0].choices == ["femur", "tibia", "ulna, arm", "skull"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("Q?,\"['a', 'b'\",0,ok,,,", r"line 2, column 2 \('choices'\): choices are not a list"),
+        ("Q?,\"['a', 'b']\",2,ok,,,", r"line 2, column 3 \('answer'\): answer '2' but only 2"),
+        ("Q?,\"['a', 'b']\",maybe,ok,,,", r"line 2, column 3 .*neither an index nor a letter"),
+    ],
+)
+def test_bad_csv_rows_name_the_line_and_column(tmp_path, row, message):
+    csv_file = write(tmp_path / "mmlu_x.csv", f"{REDUX_HEADER}\n{row}\n")
+    with pytest.raises(BenchmarkError, match=message):
+        read_benchmark(csv_file)
+
+
+def test_piqa_labels_come_from_the_line_aligned_labels_file(tmp_path):
+    rows = [{"goal": "Open a jar", "sol1": "twist the lid ", "sol2": "eat the lid"}] * 2
+    jsonl = write(tmp_path / "valid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write(tmp_path / "valid-labels.lst", "0\n1\n")
+    items = read_benchmark(jsonl)
+    assert [(i.id, i.question, i.choices, i.answer) for i in items] == [
+        ("valid:1", "Open a jar", ["twist the lid", "eat the lid"], 0),
+        ("valid:2", "Open a jar", ["twist the lid", "eat the lid"], 1),
+    ]
+    write(tmp_path / "valid-labels.lst", "0\n")
+    with pytest.raises(BenchmarkError, match="1 labels for the 2 questions"):
+        read_benchmark(jsonl)
+    write(tmp_path / "valid-labels.lst", "0\n2\n")
+    with pytest.raises(BenchmarkError, match=r"valid-labels.lst: line 2: answer '2' but only 2"):
+        read_benchmark(jsonl)
+
+
+def test_piqa_with_an_inline_label_and_without_any(tmp_path):
+    row = {"goal": "g", "sol1": "a", "sol2": "b", "label": 1}
+    assert read_benchmark(write(tmp_path / "piqa.jsonl", json.dumps(row)))[0].answer == 1
+    del row["label"]
+    with pytest.raises(BenchmarkError, match="line 1: no 'label' field and no piqa-labels.lst"):
+        read_benchmark(write(tmp_path / "piqa.jsonl", json.dumps(row)))
+
+
+def test_agieval_options_lose_their_letter_prefix(tmp_path):
+    rows = [
+        {
+            "passage": None,
+            "question": "Pick.",
+            "options": ["(A)5", "(B) 6", "(C)(x)"],
+            "label": "C",
+        },
+        {"passage": "A text.", "question": "Q?", "options": ["(A)no", "(B)(A)yes"], "label": "b"},
+        {"passage": "", "question": "Q2?", "options": ["(B)first", "second"], "label": "A"},
+    ]
+    jsonl = write(tmp_path / "lsat-ar.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
+    items = read_benchmark(jsonl)
+    assert [(i.question, i.choices, i.answer) for i in items] == [
+        ("Pick.", ["5", "6", "(x)"], 2),
+        ("A text.\n\nQ?", ["no", "(A)yes"], 1),
+        ("Q2?", ["(B)first", "second"], 0),  # a prefix out of place is part of the text
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"question": "q", "options": ["(A)a", "(B)b"], "label": "C"}', "line 1: answer 'C'"),
+        ('{"question": "q", "options": ["(A)a", "(B)b"], "label": ["A", "B"]}', "neither an index"),
+        ('{"question": "q", "options": ["(A)a"], "label": "A"}', "at least two choices"),
+        ('{"question": "q", "options": ["a", "b"]}', "line 1: no 'label'"),
+        ('{"question": "q", "options": ["a", "b"], "label": 0}\n{"q": ', "line 2, column 7"),
+        ('{"text": "q"}', "unknown layout with fields"),
+        ("\n\n", "empty benchmark file"),
+    ],
+)  # fmt: skip
+def test_bad_jsonl_names_the_line(tmp_path, text, message):
+    with pytest.raises(BenchmarkError, match=message):
+        read_benchmark(write(tmp_path / "bench.jsonl", text))
+
+
+def test_a_folder_is_read_recursively_by_file_stem(tmp_path):
+    write(tmp_path / "a" / "mmlu_x.csv", f"{REDUX_HEADER}\nQ?,\"['a', 'b']\",0,ok,,,\n")
+    write(tmp_path / "b" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "B"}\n')
+    write(tmp_path / "b" / "notes.txt", "not a benchmark")
+    benchmarks = read_benchmarks(tmp_path)
+    assert sorted(benchmarks) == ["agi", "mmlu_x"]
+    assert benchmarks["agi"][0].answer == 1
+    write(tmp_path / "c" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "A"}\n')
+    with pytest.raises(BenchmarkError, match="share the name 'agi'"):
+        read_benchmarks(tmp_path)
+    with pytest.raises(BenchmarkError, match="no such file"):
+        read_benchmarks(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BenchmarkError, match="no .csv or .jsonl"):
+        read_benchmarks(tmp_path / "empty")
+
+
+def test_the_demo_set_shipped_in_conf():
+    (items,) = read_benchmarks(REPO / "conf" / "eval" / "demo_mc.jsonl").values()
+    assert len(items) == 20
+    assert all(len(item.choices) == 4 and not item.choices[0].startswith("(") for item in items)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mc_eval is absent")
+def test_every_shared_benchmark_file_reads():
+    ok = read_benchmarks(SHARED)
+    everything = read_benchmarks(SHARED, include_flawed=True)
+    assert len(ok) == 48  # 41 MMLU-Redux subjects, PIQA, 6 AGIEval subsets
+    assert len(ok["valid"]) == 1294 and len(ok["lsat-lr"]) == 351
+    assert sum(map(len, everything.values())) - sum(map(len, ok.values())) == 278
+    assert all(len(v) == 100 for k, v in everything.items() if k.startswith("mmlu_"))
+    for items in ok.values():
+        for item in items:
+            assert item.question and all(item.choices) and 0 <= item.answer < len(item.choices)
+            if not item.benchmark.startswith("mmlu_"):  # MMLU options may cite "(A)" in text
+                assert not any(choice.startswith("(A)") for choice in item.choices)

@@ -1,0 +1,67 @@
+"""`refinery eval` end to end on the tiny pretrained checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from refinery.cli import main as cli
+from training.checkpoint import resolve_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "conf" / "eval" / "demo_mc.jsonl"
+SHARED = REPO.parent / "shared" / "data" / "mc_eval"
+
+
+def test_eval_prints_and_writes_mc_and_bpb(pretrained, tmp_path, capsys):
+    docs = tmp_path / "held_out.jsonl"
+    docs.write_text('{"text": "The cat sees a red ball."}\n{"text": "A dog likes the sky."}\n')
+    out = tmp_path / "eval" / "results.json"
+    args = ["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--bpb", str(docs)]
+    assert cli([*args, "--shots", "2", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    demo = printed["mc"]["demo_mc"]
+    assert demo["n"] == 20 and 0 <= demo["acc"] <= 1 and 0 <= demo["acc_norm"] <= 1
+    assert demo["acc_stderr"] > 0
+    assert 0 < printed["bpb"][str(docs)] < 8 and printed["perplexity"][str(docs)] > 1
+    assert printed["shots"] == 2
+    assert cli([*args, "--shots", "2", "--out", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text()) == printed  # deterministic
+
+
+def test_a_checkpoint_with_an_extra_head_evaluates(pretrained, tmp_path, capsys):
+    source = resolve_checkpoint(pretrained)
+    reward = tmp_path / "rm" / source.name
+    shutil.copytree(source, reward)
+    weights = load_file(reward / "model.safetensors")
+    weights["score_head.weight"] = torch.zeros(1, 64)
+    save_file(weights, reward / "model.safetensors")
+    assert cli(["eval", "--ckpt", str(reward), "--mc", str(DEMO)]) == 0
+    assert json.loads(capsys.readouterr().out)["mc"]["demo_mc"]["n"] == 20
+
+
+def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsys):
+    bad = tmp_path / "bench.jsonl"
+    bad.write_text('{"question": "q", "options": ["a", "b"], "label": "Z"}\n')
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(bad)]) == 2
+    assert "bench.jsonl: line 1: answer 'Z'" in capsys.readouterr().err
+    assert cli(["eval", "--ckpt", str(tmp_path), "--mc", str(DEMO)]) == 2
+    assert "neither a checkpoint folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["eval", "--ckpt", str(pretrained)])
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mc_eval is absent")
+def test_mmlu_redux_flawed_rows_are_left_out_unless_asked(pretrained, capsys):
+    bench = str(SHARED / "mmlu_redux" / "mmlu_machine_learning.csv")
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", bench]) == 0
+    assert json.loads(capsys.readouterr().out)["mc"]["mmlu_machine_learning"]["n"] == 89
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", bench, "--include-flawed"]) == 0
+    assert json.loads(capsys.readouterr().out)["mc"]["mmlu_machine_learning"]["n"] == 100

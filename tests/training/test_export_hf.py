@@ -1,0 +1,109 @@
+"""`refinery export --hf`: transformers loads the folder as LlamaForCausalLM with our logits and
+our tokenizer's ids; architectures Llama cannot represent are refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from refinery.cli import main as cli
+from refinery.config import to_dict
+from refinery.tokenizer import encode_chat, load_tokenizer
+from training.checkpoint import save_checkpoint
+from training.config import ModelConfig, MoEConfig, TrainConfig
+from training.export_hf import ExportError, export_hf
+from training.model import Transformer
+
+transformers = pytest.importorskip("transformers")  # a dev dependency: CI always has it
+
+
+def write_checkpoint(root: Path, tokenizer: Path, **model) -> tuple[Path, Transformer]:
+    """A checkpoint of random weights, norms included, so a swapped or misplaced tensor shows."""
+    cfg = TrainConfig(model=ModelConfig(vocab_size=384, seq_len=32, **model))
+    torch.manual_seed(0)
+    net = Transformer(cfg.model)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * (0.3 if p.ndim == 1 else 0.05))
+    ckpt = save_checkpoint(root, 1, net.state_dict(), {}, {}, to_dict(cfg), {}, tokenizer, 0)
+    return ckpt, net.eval()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_transformers_reproduces_our_logits(text_tokens, tmp_path, tied):
+    ckpt, ours = write_checkpoint(
+        tmp_path / "run", text_tokens / "tokenizer.json", n_kv_heads=2, tie_embeddings=tied
+    )
+    assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 0
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["num_key_value_heads"] == 2 and config["tie_word_embeddings"] is tied
+    theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32)
+    tokens = torch.randint(0, 384, (3, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = ours(tokens)
+        got = theirs(tokens).logits
+    assert expected.abs().max() > 1.0  # the comparison is not between near-zero logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert theirs.generation_config.eos_token_id == [1, 6]  # <|end_of_text|>, <|end_of_turn|>
+
+
+def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    ours = load_tokenizer(text_tokens / "tokenizer.json")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert (theirs.bos_token, theirs.eos_token, theirs.pad_token) == (
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|pad|>",
+    )
+    for text in ["The cat sees a red ball.", "  two  spaces\nand a caf\u00e9 \u2014 ok", ""]:
+        assert theirs(text)["input_ids"] == ours.encode(text).ids
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Who sees the ball?"},
+        {"role": "assistant", "content": "The cat."},
+        {"role": "user", "content": "And the dog?"},
+    ]
+    for prompt in (False, True):
+        text = theirs.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+        ids = theirs(text, add_special_tokens=False)["input_ids"]
+        assert ids == encode_chat(ours, messages, generation_prompt=prompt)
+    with pytest.raises(Exception, match="role tool is not system, user or assistant"):
+        theirs.apply_chat_template([{"role": "tool", "content": "x"}], tokenize=False)
+
+
+@pytest.mark.parametrize(
+    ("model", "feature"),
+    [
+        ({"qk_norm": True}, "qk_norm"),
+        ({"moe": MoEConfig(num_experts=2, top_k=1)}, "mixture of experts"),
+    ],
+)
+def test_features_llama_lacks_are_refused_by_name(text_tokens, tmp_path, capsys, model, feature):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json", **model)
+    assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 2
+    assert f"cannot export as a Hugging Face Llama model: the model uses {feature}" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "hf").exists()
+
+
+def test_an_existing_folder_is_kept_unless_forced(text_tokens, tmp_path):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="exists and is not empty"):
+        export_hf(tmp_path / "run", tmp_path / "hf")
+    export_hf(tmp_path / "run", tmp_path / "hf", force=True)
+    assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == [
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]

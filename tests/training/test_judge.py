@@ -1,0 +1,208 @@
+"""Pairwise judging: answer files, position swapping, the prompted judge on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.evaluation.answers import AnswersError, Pair, pair_answers, read_answers
+from training.evaluation.judge import share_budget, swapped_preferences
+
+INSTRUCTIONS = ["Name a red fruit.", "Say hello.", "Count to three."]
+
+
+def first_position_lover(triples):
+    """Prefers whatever is shown first, however good it is."""
+    return np.full(len(triples), 0.9)
+
+
+def longer_with_bias(triples):
+    """Prefers the longer response, and adds a push towards the first position."""
+    return np.array([0.8 if len(f) > len(s) else 0.4 for _, f, s in triples])
+
+
+def test_position_bias_cancels_on_identical_answers():
+    pairs = [Pair(i, "same answer", "same answer") for i in INSTRUCTIONS]
+    preference, first = swapped_preferences(first_position_lover, pairs)
+    assert preference == pytest.approx([0.5] * 3)
+    assert first.mean() == pytest.approx(0.9)  # the bias is measured, not hidden
+
+
+def test_swapping_keeps_a_real_preference():
+    pairs = [Pair(i, "a long and careful answer", "short") for i in INSTRUCTIONS]
+    preference, _ = swapped_preferences(longer_with_bias, pairs)
+    assert preference == pytest.approx([0.7] * 3)  # (0.8 + (1 - 0.4)) / 2
+    reverse, _ = swapped_preferences(
+        longer_with_bias, [Pair(p.instruction, p.output_b, p.output_a) for p in pairs]
+    )
+    assert reverse == pytest.approx(1 - preference)
+
+
+def test_share_budget_water_fills():
+    assert share_budget([5, 100, 100], 45) == [5, 20, 20]
+    assert share_budget([5, 6, 7], 100) == [5, 6, 7]
+    assert sum(share_budget([50, 60, 70], 31)) <= 31
+
+
+def write_answers(path, outputs, generator="m", jsonl=False, instructions=INSTRUCTIONS):
+    records = [
+        {"instruction": i, "output": o, "generator": generator}
+        for i, o in zip(instructions, outputs, strict=True)
+    ]
+    if jsonl:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        path.write_text(json.dumps(records))
+    return path
+
+
+def test_answers_pair_by_instruction_across_formats(tmp_path):
+    a = write_answers(tmp_path / "a.json", ["apple", "hello", "1 2 3"])
+    b = write_answers(
+        tmp_path / "b.jsonl", ["hi", "one two three", "cherry"], jsonl=True,
+        instructions=[INSTRUCTIONS[1], INSTRUCTIONS[2], INSTRUCTIONS[0]],
+    )  # fmt: skip
+    pairs = pair_answers(read_answers(a), read_answers(b))
+    assert pairs[0] == Pair("Name a red fruit.", "apple", "cherry")
+    assert [p.output_b for p in pairs] == ["cherry", "hi", "one two three"]
+
+
+def test_alpaca_input_joins_the_instruction(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"instruction": "Translate.", "input": "chat", "output": "cat"}]))
+    (answer,) = read_answers(path)
+    assert answer.instruction == "Translate.\n\nchat" and answer.generator == "a"
+
+
+def test_bad_answer_files_name_the_problem(tmp_path):
+    with pytest.raises(AnswersError, match="not found"):
+        read_answers(tmp_path / "missing.json")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x", "output": "y"}\n{"instruction": "z"}\n')
+    with pytest.raises(AnswersError, match="bad.jsonl: record 1 needs a string `output`"):
+        read_answers(bad)
+    twice = write_answers(tmp_path / "twice.json", ["a", "b"], instructions=["q", "q"])
+    with pytest.raises(AnswersError, match="record 1 repeats the instruction"):
+        read_answers(twice)
+    a = write_answers(tmp_path / "a.json", ["x", "y", "z"])
+    b = write_answers(tmp_path / "b.json", ["x", "y"], instructions=INSTRUCTIONS[:2])
+    with pytest.raises(AnswersError, match="1 instructions of A have no answer in B"):
+        pair_answers(read_answers(a), read_answers(b))
+
+
+@pytest.fixture(scope="module")
+def judge(pretrained):
+    import torch
+
+    from training.evaluation.judge import PromptJudge
+    from training.pretrained import load_pretrained
+
+    model = load_pretrained(pretrained)
+    return PromptJudge(model.model, model.tokenizer(), torch.device("cpu"), batch_size=2)
+
+
+def test_prompted_judge_is_position_fair_on_identical_answers(judge):
+    pairs = [Pair(i, "The cat sees a red ball.", "The cat sees a red ball.") for i in INSTRUCTIONS]
+    preference, first = swapped_preferences(judge, pairs)
+    assert preference == pytest.approx([0.5] * 3, abs=1e-6)
+    assert np.all((first > 0) & (first < 1))
+
+
+def test_prompted_judge_cuts_long_prompts_to_its_context(judge):
+    long = "The teacher paints the old house. " * 40
+    ids = judge.prompt(INSTRUCTIONS[0], long, "A dog.")
+    assert len(ids) <= judge.max_len
+    assert ids[-1] == judge.tokenizer.token_to_id("<|assistant|>")
+    assert judge.truncated >= 1
+    preference = judge([(INSTRUCTIONS[0], long, "A dog."), (INSTRUCTIONS[1], "a", "b")])
+    assert preference.shape == (2,) and np.all((preference > 0) & (preference < 1))
+
+
+def test_judge_command_writes_results(pretrained, tmp_path):
+    from refinery.cli import main as cli
+
+    a = write_answers(tmp_path / "a.json", ["A red apple.", "Hello there, friend!", "1, 2, 3."])
+    b = write_answers(tmp_path / "b.jsonl", ["Cherry.", "Hi.", "One."], jsonl=True)
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(pretrained), "--out", str(out)]
+    assert cli([*args, "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())["judge"]
+    assert results["n"] == 3
+    assert 0 < results["win_rate"] < 100 and 0 < results["lc_win_rate"] < 100
+    assert results["avg_len_a"] == pytest.approx(np.mean([12, 20, 8]))
+    assert results["avg_len_b"] == pytest.approx(np.mean([7, 3, 4]))
+    assert {"win_rate_stderr", "lc_win_rate_stderr", "first_position_preference"} <= set(results)
+
+
+def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
+    from refinery.cli import main as cli
+
+    b = write_answers(tmp_path / "b.json", ["Cherry.", "Hi.", "One."])
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(pretrained), "--b", str(b), "--instructions", str(b)]
+    args += ["--judge", str(pretrained), "--out", str(out), "--device", "cpu"]
+    assert cli([*args, "--max-new-tokens", "8"]) == 0
+    generated = read_answers(tmp_path / "results.a.json")
+    assert [g.instruction for g in generated] == INSTRUCTIONS
+    assert {g.generator for g in generated} == {"train"}  # the run folder's name
+    assert json.loads(out.read_text())["judge"]["n"] == 3
+    assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
+    assert "is a checkpoint: give --instructions FILE" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def reward_run(pretrained, tmp_path_factory):
+    """A reward model trained to prefer answers starting "yes" (posttrain_helpers)."""
+    from posttrain_helpers import posttrain_args, separable_pairs, write_jsonl
+
+    from refinery.cli import main as cli
+
+    root = tmp_path_factory.mktemp("rm")
+    data = write_jsonl(root / "pairs.jsonl", separable_pairs(60))
+    out = root / "rm"
+    assert cli([*posttrain_args("rm", pretrained, data, out, "max_steps=30"), "batch_size=16"]) == 0
+    return out
+
+
+def test_reward_judge_prefers_what_the_reward_model_learned(reward_run, tmp_path):
+    from posttrain_helpers import separable_pairs
+
+    from refinery.cli import main as cli
+
+    fresh = separable_pairs(12, seed=7)
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    a.write_text(
+        "".join(
+            json.dumps({"instruction": p["prompt"], "output": p["chosen"]}) + "\n" for p in fresh
+        )
+    )
+    b.write_text(
+        "".join(
+            json.dumps({"instruction": p["prompt"], "output": p["rejected"]}) + "\n" for p in fresh
+        )
+    )
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(reward_run), "--kind", "reward"]
+    assert cli([*args, "--out", str(out), "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())["judge"]
+    assert results["win_rate"] > 80
+    assert results["first_position_preference"] == pytest.approx(0.5)  # scored one at a time
+
+
+def test_batched_verdicts_match_one_prompt_at_a_time(judge):
+    """Right padding in a batch leaves each prompt's verdict as if it ran alone."""
+    import torch
+
+    triples = [
+        (INSTRUCTIONS[0], "A dog.", "The cat sees the old house."),
+        (INSTRUCTIONS[1], "a", "b"),
+    ]
+    batched = judge(triples)
+    for triple, p in zip(triples, batched, strict=True):
+        ids = torch.tensor([judge.prompt(*triple)])
+        logits = judge.model(ids)[0, -1]
+        a, b = judge.verdict_ids
+        assert p == pytest.approx(torch.sigmoid(logits[a] - logits[b]).item(), abs=1e-5)

@@ -1,0 +1,83 @@
+"""Evaluation: `refinery eval --ckpt CKPT --mc FILE_OR_DIR [--shots K] [--bpb FILE ...]
+[--out results.json]`.
+
+Scores a checkpoint of any trainer (pretraining, anneal, SFT, DPO, a reward model: extra heads
+are ignored) on multiple-choice benchmarks by log-likelihood and on held-out documents by
+bits-per-byte, and prints the results as JSON::
+
+    {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr"}},
+     "bpb": {<file>: bits per byte}, "perplexity": {<file>: per-token perplexity}, ...}
+
+Without `../shared`, `--mc conf/eval/demo_mc.jsonl` is a small hand-written benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from refinery.mc_data import read_benchmarks
+from refinery.results import write_results
+from training.evaluation.bpb import bits_per_byte, read_documents
+from training.evaluation.loglik import resolve_device
+from training.evaluation.mc import FEWSHOT_SEED, score_benchmark
+from training.pretrained import load_pretrained
+from training.train import console
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="refinery eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="run folder (newest ckpt) or ckpt-<step>")
+    parser.add_argument("--mc", help="benchmark file (.csv/.jsonl) or folder of them")
+    parser.add_argument("--shots", type=int, default=0, help="few-shot examples per item")
+    parser.add_argument(
+        "--include-flawed",
+        action="store_true",
+        help="also score MMLU-Redux rows whose error_type is not 'ok'",
+    )
+    parser.add_argument(
+        "--bpb", nargs="+", action="extend", default=[], help="text/JSONL/Parquet documents"
+    )
+    parser.add_argument("--out", help="also write the results JSON here")
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
+    parser.add_argument("--seed", type=int, default=FEWSHOT_SEED, help="few-shot selection seed")
+    args = parser.parse_args(argv)
+    if not args.mc and not args.bpb:
+        parser.error("nothing to evaluate: give --mc FILE_OR_DIR and/or --bpb FILE")
+    if args.shots < 0 or args.batch_size < 1:
+        parser.error("--shots must be >= 0 and --batch-size >= 1")
+    return args
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    # read every input before loading the model: a bad file fails in a second, not minutes
+    benchmarks = read_benchmarks(args.mc, args.include_flawed) if args.mc else {}
+    documents = {path: read_documents(path) for path in args.bpb}
+    loaded = load_pretrained(args.ckpt, device=resolve_device(args.device))
+    tokenizer = loaded.tokenizer()
+    results: dict = {"ckpt": str(loaded.path), "shots": args.shots}
+    results.update(mc={}, bpb={}, perplexity={})
+    for name, items in benchmarks.items():
+        results["mc"][name] = score_benchmark(
+            loaded.model, tokenizer, items, args.shots, args.batch_size, args.seed
+        )
+    for path, texts in documents.items():
+        scores = bits_per_byte(loaded.model, tokenizer, texts, args.batch_size)
+        results["bpb"][path] = scores["bpb"]
+        results["perplexity"][path] = scores["perplexity"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    results = evaluate(args)
+    print(json.dumps(results, indent=2))
+    if args.out:
+        write_results(args.out, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(console(main))

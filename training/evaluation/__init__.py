@@ -1,0 +1,1 @@
+"""Evaluation of checkpoints: benchmarks, bits per byte, pairwise judges and win rates."""

@@ -1,0 +1,110 @@
+"""Answer files for pairwise judging: AlpacaEval-style JSON or JSONL records
+`{"instruction", "output", "generator"}`, paired across two files by instruction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from refinery.errors import RefineryError
+
+
+class AnswersError(RefineryError, ValueError):
+    """An answer file that cannot be read, or two that do not answer the same instructions."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    instruction: str  # with the record's `input` appended when it has one (Alpaca format)
+    output: str
+    generator: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    instruction: str
+    output_a: str
+    output_b: str
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """A JSON list of objects, or JSONL with one object per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnswersError(f"{path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise AnswersError(f"{path}: not JSON or JSONL: {err}") from None
+    return records
+
+
+def _instruction(record: object, path: str | Path, i: int) -> str:
+    """The record's `instruction`, with its `input` appended when it has one (Alpaca)."""
+    if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
+        raise AnswersError(f"{path}: record {i} needs a string `instruction`")
+    if record.get("input"):
+        return f"{record['instruction']}\n\n{record['input']}"
+    return record["instruction"]
+
+
+def _unique(instructions: list[str], path: str | Path) -> None:
+    seen: set[str] = set()
+    for i, instruction in enumerate(instructions):
+        if instruction in seen:
+            raise AnswersError(f"{path}: record {i} repeats the instruction {instruction[:60]!r}")
+        seen.add(instruction)
+    if not instructions:
+        raise AnswersError(f"{path}: no records")
+
+
+def read_instructions(path: str | Path) -> list[str]:
+    """The instructions of a JSON/JSONL file of records with `instruction` (any other fields,
+    outputs included, are ignored): what `--a CKPT` answers."""
+    instructions = [_instruction(r, path, i) for i, r in enumerate(read_records(path))]
+    _unique(instructions, path)
+    return instructions
+
+
+def read_answers(path: str | Path) -> list[Answer]:
+    """Every record of `path` as an Answer; a record without a string `instruction` and
+    `output`, or a repeated instruction, is an error naming its position."""
+    answers: list[Answer] = []
+    for i, record in enumerate(read_records(path)):
+        instruction = _instruction(record, path, i)
+        if not isinstance(record.get("output"), str):
+            raise AnswersError(f"{path}: record {i} needs a string `output`")
+        generator = str(record.get("generator") or Path(path).stem)
+        answers.append(Answer(instruction, record["output"], generator))
+    _unique([a.instruction for a in answers], path)
+    return answers
+
+
+def write_answers(path: str | Path, answers: list[Answer]) -> None:
+    """Answers in the AlpacaEval layout (what read_answers reads back)."""
+    from refinery.results import write_results
+
+    records = [
+        {"instruction": a.instruction, "output": a.output, "generator": a.generator}
+        for a in answers
+    ]
+    write_results(path, records)
+
+
+def pair_answers(a: list[Answer], b: list[Answer], where: str = "answer files") -> list[Pair]:
+    """Pairs in A's order; both files must answer exactly the same instructions."""
+    by_instruction = {answer.instruction: answer.output for answer in b}
+    missing_b = [x.instruction for x in a if x.instruction not in by_instruction]
+    missing_a = len(b) - (len(a) - len(missing_b))
+    if missing_b or missing_a:
+        example = missing_b[0] if missing_b else ""
+        raise AnswersError(
+            f"{where}: {len(missing_b)} instructions of A have no answer in B and {missing_a} "
+            f"of B none in A" + (f" (first missing in B: {example[:60]!r})" if example else "")
+        )
+    return [Pair(x.instruction, x.output, by_instruction[x.instruction]) for x in a]

@@ -1,0 +1,132 @@
+"""Multiple-choice accuracy by log-likelihood, the lm-evaluation-harness way.
+
+Each choice is scored as a continuation of the prompt, "Question: ...\\nAnswer:" + " " + choice
+(the harness's cloze format, as in its PIQA and MMLU-continuation tasks), after an optional
+subject description and K solved examples separated by blank lines. `acc` picks the choice with
+the highest summed log-likelihood; `acc_norm` divides it by the choice's length in characters
+first, so long answers are not penalised for having more tokens (the harness's `acc_norm`).
+Standard errors are the sample standard deviation over items / sqrt(n), as the harness reports.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from tokenizers import Tokenizer
+
+from refinery.mc_data import BenchmarkError, MCItem
+from refinery.tokenizer import EOS
+from training.evaluation.loglik import continuation_logprobs
+from training.model import Transformer
+
+FEWSHOT_SEED = 1234  # lm-evaluation-harness's default --fewshot_random_seed
+FEWSHOT_DELIMITER = "\n\n"  # the harness's fewshot_delimiter
+TARGET_DELIMITER = " "  # the harness's target_delimiter, between "Answer:" and the choice
+
+
+def describe(item: MCItem) -> str:
+    """The harness's MMLU description line, for items that carry a subject."""
+    if item.subject is None:
+        return ""
+    subject = item.subject.replace("_", " ")
+    return f"The following are questions (with answers) about {subject}.{FEWSHOT_DELIMITER}"
+
+
+def prompt(item: MCItem) -> str:
+    return f"Question: {item.question}\nAnswer:"
+
+
+def fewshot_pool(items: Sequence[MCItem], shots: int, seed: int = FEWSHOT_SEED) -> list[MCItem]:
+    """shots + 1 items drawn once per benchmark with a seed of its own: every item gets the
+    first `shots` of them that are not itself, so the examples are fixed across runs."""
+    if shots <= 0:
+        return []
+    rng = random.Random(f"{seed}:{items[0].benchmark}" if items else seed)
+    return rng.sample(list(items), min(shots + 1, len(items)))
+
+
+def context(item: MCItem, pool: Sequence[MCItem], shots: int) -> str:
+    examples = [ex for ex in pool if ex.id != item.id][:shots]
+    solved = [f"{prompt(ex)}{TARGET_DELIMITER}{ex.choices[ex.answer]}" for ex in examples]
+    return describe(item) + FEWSHOT_DELIMITER.join([*solved, prompt(item)])
+
+
+def requests_for(
+    item: MCItem, ctx: str, tokenizer: Tokenizer, seq_len: int
+) -> list[tuple[list[int], int]]:
+    """One (tokens, n) request per choice, tokenised the harness's way: encode context and
+    choice joined, and split where the context's own encoding ends, so the choice's tokens are
+    the ones the model would read in running text. Left-truncated to the model's context as
+    the harness does (the oldest few-shot text goes first; the continuation is kept)."""
+    prefix = tokenizer.token_to_id(EOS)  # documents follow EOS in pretraining
+    n_ctx = len(tokenizer.encode(ctx).ids)
+    joined = tokenizer.encode_batch([ctx + TARGET_DELIMITER + choice for choice in item.choices])
+    out = []
+    for choice, encoding in zip(item.choices, joined, strict=True):
+        ctx_ids, cont_ids = encoding.ids[:n_ctx], encoding.ids[n_ctx:]
+        if not cont_ids:
+            raise BenchmarkError(f"{item.id}: choice {choice!r} encodes to no tokens")
+        tokens = [prefix, *ctx_ids, *cont_ids][-(seq_len + 1) :]
+        out.append((tokens, min(len(cont_ids), len(tokens) - 1)))
+    return out
+
+
+def stderr(values: Sequence[float]) -> float | None:
+    """Sample standard deviation / sqrt(n) (the harness's `mean_stderr`); None below 2 items."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def first_argmax(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=lambda i: (values[i], -i))
+
+
+def mc_metrics(
+    loglikelihoods: Sequence[Sequence[float]],
+    choices: Sequence[Sequence[str]],
+    answers: Sequence[int],
+) -> dict[str, float | int | None]:
+    """{n, acc, acc_stderr, acc_norm, acc_norm_stderr} from per-choice log-likelihoods."""
+    correct, correct_norm = [], []
+    for lls, options, answer in zip(loglikelihoods, choices, answers, strict=True):
+        per_char = [ll / max(len(option), 1) for ll, option in zip(lls, options, strict=True)]
+        correct.append(float(first_argmax(lls) == answer))
+        correct_norm.append(float(first_argmax(per_char) == answer))
+    n = len(correct)
+    return {
+        "n": n,
+        "acc": sum(correct) / n if n else None,
+        "acc_stderr": stderr(correct),
+        "acc_norm": sum(correct_norm) / n if n else None,
+        "acc_norm_stderr": stderr(correct_norm),
+    }
+
+
+def score_benchmark(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    items: Sequence[MCItem],
+    shots: int = 0,
+    batch_size: int = 8,
+    seed: int = FEWSHOT_SEED,
+) -> dict[str, float | int | None]:
+    """Metrics of one benchmark's items, every choice of every item in one batched pass."""
+    pool = fewshot_pool(items, shots, seed)
+    requests, sizes = [], []
+    for item in items:
+        item_requests = requests_for(item, context(item, pool, shots), tokenizer, model.cfg.seq_len)
+        requests += item_requests
+        sizes.append(len(item_requests))
+    scores = continuation_logprobs(model, requests, batch_size)
+    loglikelihoods, start = [], 0
+    for size in sizes:
+        loglikelihoods.append(scores[start : start + size])
+        start += size
+    return mc_metrics(
+        loglikelihoods, [item.choices for item in items], [item.answer for item in items]
+    )

@@ -1,0 +1,69 @@
+"""Answers from a checkpoint: `refinery judge --a CKPT --instructions FILE` samples them.
+
+Each instruction becomes one user turn of the chat template; the model continues after the
+assistant tag until the end of its turn, `max_new_tokens`, or its context is full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from refinery.tokenizer import encode_chat
+from training.evaluation.answers import Answer
+from training.generate import DEFAULT_STOP_IDS, check_settings, generate
+from training.pretrained import load_pretrained
+
+
+@dataclass(frozen=True)
+class Sampling:
+    # defaults of `refinery generate` (Meta's Llama 2 chat example: temperature 0.6, top-p 0.9)
+    max_new_tokens: int = 128
+    temperature: float = 0.6
+    top_p: float = 0.9
+    seed: int = 0
+    batch_size: int = 16
+
+
+def chat_prompt(tokenizer, instruction: str, room: int) -> list[int]:
+    """The instruction as a user turn, its text cut at the end when the prompt would exceed
+    `room` tokens (a small model's context must leave space for the answer)."""
+    ids = encode_chat(tokenizer, [{"role": "user", "content": instruction}], True)
+    excess = len(ids) - room
+    if excess > 0:
+        words = tokenizer.encode(instruction).ids
+        instruction = tokenizer.decode(words[: max(0, len(words) - excess)])
+        ids = encode_chat(tokenizer, [{"role": "user", "content": instruction}], True)[:room]
+    return ids
+
+
+def answer_instructions(
+    ckpt: str | Path, instructions: list[str], device: torch.device, sampling: Sampling
+) -> list[Answer]:
+    """One sampled answer per instruction, seeded, in batches."""
+    check_settings(sampling.temperature, 0, sampling.top_p, sampling.max_new_tokens)
+    loaded = load_pretrained(ckpt, device)
+    model, tokenizer = loaded.model.eval(), loaded.tokenizer()
+    seq_len = model.cfg.seq_len
+    room = max(1, seq_len - min(sampling.max_new_tokens, seq_len // 2))
+    generator = torch.Generator(device).manual_seed(sampling.seed)
+    name = loaded.path.parent.name if loaded.path.name.startswith("ckpt-") else loaded.path.name
+    answers = []
+    for start in range(0, len(instructions), sampling.batch_size):
+        batch = instructions[start : start + sampling.batch_size]
+        prompts = [chat_prompt(tokenizer, text, room) for text in batch]
+        outputs = generate(
+            model,
+            prompts,
+            max_new_tokens=sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            generator=generator,
+        )
+        for text, out in zip(batch, outputs, strict=True):
+            if out and out[-1] in DEFAULT_STOP_IDS:
+                out = out[:-1]
+            answers.append(Answer(text, tokenizer.decode(out, skip_special_tokens=True), name))
+    return answers

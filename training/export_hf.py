@@ -1,0 +1,202 @@
+"""Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama checkpoint.
+
+DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`,
+`generation_config.json` (generation stops at the end of a document or of a chat turn),
+and the tokenizer (`tokenizer.json`, `tokenizer_config.json` with a Jinja chat template equal to
+`refinery.tokenizer.encode_chat`, `special_tokens_map.json`), so lm-evaluation-harness and other
+Hugging Face tools run on a Refinery model. Our architecture is Llama's, so the mapping is one of
+names and splits:
+
+* RoPE: `training.model.apply_rope` rotates the pairs (x[i], x[i + head_dim/2]), which is exactly
+  Hugging Face's `rotate_half` convention, with the same inverse frequencies; q and k need no
+  permutation (that is only needed for Meta's interleaved checkpoints).
+* the fused `qkv` projection splits into q/k/v_proj (grouped-query heads keep their order:
+  query head h reads kv head h // (n_heads / n_kv_heads) in both), `gate_up` into gate/up_proj.
+* tied embeddings are written once (`tie_word_embeddings`).
+
+Features Llama lacks are refused rather than exported wrong: q/k RMSNorm (qk_norm) and
+mixture-of-experts feed-forwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from refinery.errors import RefineryError
+from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
+from training.config import ModelConfig
+from training.model import resolved_ffn_hidden
+from training.pretrained import load_pretrained
+from training.train import console
+
+
+class ExportError(RefineryError):
+    """A checkpoint that cannot be written as a Hugging Face model."""
+
+
+def unsupported_features(cfg: ModelConfig) -> list[str]:
+    """What Hugging Face's Llama cannot represent (empty: the export is exact)."""
+    features = []
+    if cfg.qk_norm:
+        features.append("qk_norm (RMSNorm on queries and keys; Llama has none)")
+    if cfg.moe.num_experts:
+        features.append(f"mixture of experts ({cfg.moe.num_experts} experts; Llama is dense)")
+    return features
+
+
+def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
+    """config.json for LlamaForCausalLM, with the keys transformers 4.x reads (rope_theta,
+    torch_dtype) and their 5.x spellings (rope_parameters, dtype); the test runs 5.x."""
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.d_model,
+        "intermediate_size": resolved_ffn_hidden(cfg),
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads or cfg.n_heads,
+        "head_dim": cfg.d_model // cfg.n_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.seq_len,
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
+        "attention_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "initializer_range": cfg.init_std,
+        "bos_token_id": token_ids[BOS],
+        "eos_token_id": token_ids[EOS],
+        "pad_token_id": token_ids[PAD],
+        "torch_dtype": "float32",
+        "dtype": "float32",
+        "use_cache": True,
+    }
+
+
+def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """Our state dict under Hugging Face Llama names, fused projections split."""
+    head_dim = cfg.d_model // cfg.n_heads
+    kv_dim = (cfg.n_kv_heads or cfg.n_heads) * head_dim
+    hidden = resolved_ffn_hidden(cfg)
+    out = {
+        "model.embed_tokens.weight": state["embed.weight"],
+        "model.norm.weight": state["norm.weight"],
+    }
+    if not cfg.tie_embeddings:
+        out["lm_head.weight"] = state["lm_head.weight"]
+    for i in range(cfg.n_layers):
+        ours, theirs = f"blocks.{i}.", f"model.layers.{i}."
+        q, k, v = state[ours + "attn.qkv.weight"].split([cfg.d_model, kv_dim, kv_dim])
+        gate, up = state[ours + "ffn.gate_up.weight"].split([hidden, hidden])
+        out |= {
+            theirs + "input_layernorm.weight": state[ours + "attn_norm.weight"],
+            theirs + "self_attn.q_proj.weight": q,
+            theirs + "self_attn.k_proj.weight": k,
+            theirs + "self_attn.v_proj.weight": v,
+            theirs + "self_attn.o_proj.weight": state[ours + "attn.out.weight"],
+            theirs + "post_attention_layernorm.weight": state[ours + "ffn_norm.weight"],
+            theirs + "mlp.gate_proj.weight": gate,
+            theirs + "mlp.up_proj.weight": up,
+            theirs + "mlp.down_proj.weight": state[ours + "ffn.down.weight"],
+        }
+    return {name: tensor.detach().float().contiguous().clone() for name, tensor in out.items()}
+
+
+def chat_template() -> str:
+    """Jinja for `encode_chat`: BOS, then per message `<|role|>` content `<|end_of_turn|>`, and
+    `<|assistant|>` for a generation prompt; other roles raise, as encode_chat does."""
+    roles = ", ".join(f"'{role}': '{token}'" for role, token in ROLES.items())
+    return (
+        f"{{% set role_tokens = {{{roles}}} %}}"
+        "{{ bos_token }}"
+        "{% for message in messages %}"
+        "{% if message['role'] not in role_tokens %}"
+        "{{ raise_exception('role ' + message['role'] + ' is not system, user or assistant') }}"
+        "{% endif %}"
+        f"{{{{ role_tokens[message['role']] + message['content'] + '{END_OF_TURN}' }}}}"
+        "{% endfor %}"
+        f"{{% if add_generation_prompt %}}{{{{ '{ASSISTANT}' }}}}{{% endif %}}"
+    )
+
+
+def tokenizer_configs(seq_len: int) -> tuple[dict, dict]:
+    """tokenizer_config.json and special_tokens_map.json for PreTrainedTokenizerFast."""
+    extra = [token for token in SPECIAL_TOKENS if token not in (BOS, EOS, PAD)]
+    special = {"bos_token": BOS, "eos_token": EOS, "pad_token": PAD}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **special,
+        "additional_special_tokens": extra,
+        "add_bos_token": False,  # encode_chat adds BOS itself; documents never start with one
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": seq_len,
+        "chat_template": chat_template(),
+    }
+    return config, {**special, "additional_special_tokens": extra}
+
+
+def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
+    """Write the Hugging Face folder `out` (atomically: a temp folder renamed at the end)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
+    loaded = load_pretrained(ckpt)
+    cfg = loaded.config.model
+    refused = unsupported_features(cfg)
+    if refused:
+        raise ExportError(
+            f"{loaded.path}: cannot export as a Hugging Face Llama model: the model uses "
+            + "; ".join(refused)
+        )
+    tokenizer = loaded.tokenizer()  # a clear error when the checkpoint has none
+    from safetensors.torch import save_file
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = llama_weights(loaded.model.state_dict(), cfg)
+    save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+    token_ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
+    tokenizer_config, special_map = tokenizer_configs(cfg.seq_len)
+    files = {
+        "config.json": llama_config(cfg, token_ids),
+        # a chat model's reply ends at <|end_of_turn|>, a document at <|end_of_text|>
+        "generation_config.json": {
+            "bos_token_id": token_ids[BOS],
+            "eos_token_id": [token_ids[EOS], token_ids[END_OF_TURN]],
+            "pad_token_id": token_ids[PAD],
+        },
+        "tokenizer_config.json": tokenizer_config,
+        "special_tokens_map.json": special_map,
+    }
+    for name, content in files.items():
+        (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    shutil.copyfile(loaded.tokenizer_path, tmp / "tokenizer.json")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="refinery export", description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="run folder (newest ckpt) or ckpt-<step>")
+    parser.add_argument("--hf", required=True, help="output folder for the Hugging Face model")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty --hf folder")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    out = export_hf(args.ckpt, args.hf, args.force)
+    print(f"wrote {out} (LlamaForCausalLM + tokenizer)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(console(main))
