@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("jobs.pipeline", "run every curation stage in order (Spark)"),
     "train": ("training.train", "pretrain a language model on token shards (torch)"),
     "anneal": ("training.anneal", "continue a checkpoint with LR decay to zero on a mixture"),
+    "scaling": (
+        "training.scaling_sweep",
+        "sweep model sizes x token budgets, fit L(N, D), report the compute-optimal split",
+    ),
 }
 
 
