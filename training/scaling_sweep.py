@@ -171,22 +171,32 @@ def run(cfg: ScalingConfig, log=print) -> dict:
             f"val_loss={result['val_loss']:.4f} ({status})"
         )
         results.append({k: v for k, v in result.items() if k != "config"})
-    params = [r["params"] for r in results]
-    tokens = [r["tokens"] for r in results]
-    fitted = scaling.fit_with_intervals(params, tokens, [r["val_loss"] for r in results], cfg.fit)
-    compute = cfg.compute or max(6 * n * d for n, d in zip(params, tokens, strict=True))
+    report = write_report(out, results, cfg.fit, cfg.compute, dataclasses.asdict(cfg))
+    log(describe(report))
+    return report
+
+
+def write_report(
+    out: Path, points: list[dict], fit: scaling.FitConfig, compute: float = 0.0, config=None
+) -> dict:
+    """Fit `points` (params, tokens, val_loss each) and write out/scaling.json and
+    out/scaling.png; `compute` 0 takes the largest point's 6 N D as the budget."""
+    params = [p["params"] for p in points]
+    tokens = [p["tokens"] for p in points]
+    fitted = scaling.fit_with_intervals(params, tokens, [p["val_loss"] for p in points], fit)
+    compute = compute or max(6 * n * d for n, d in zip(params, tokens, strict=True))
     report = {
         "conventions": {"N": PARAMS_CONVENTION, "D": "tokens seen", "C": "6 N D FLOPs"},
         "compute": compute,
-        "points": results,
-        "fit": scaling.summary(fitted, compute, cfg.fit),
-        "config": dataclasses.asdict(cfg),
+        "points": points,
+        "fit": scaling.summary(fitted, compute, fit),
+        "config": config,
     }
+    out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".scaling.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out / "scaling.json")
-    scaling.plot(results, fitted.law, compute, out / "scaling.png")
-    log(describe(report))
+    scaling.plot(points, fitted.law, compute, out / "scaling.png")
     return report
 
 
