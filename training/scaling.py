@@ -81,10 +81,11 @@ class ScalingLaw:
     @property
     def has_optimum(self) -> bool:
         """Loss falls with both N and D, so a budget has a finite best split."""
-        return self.alpha > 0 and self.beta > 0
+        return self.alpha > 0 and self.beta > 0 and self.A > 0 and self.B > 0
 
     def optimum(self, compute: float) -> ComputeOptimal:
-        """Closed form of Hoffmann et al. 2022 (appendix D.2) for C = 6 N D."""
+        """Closed form of Hoffmann et al. 2022 (appendix D.2) for C = 6 N D, in log space:
+        a bootstrap refit far from the data can put N_opt beyond float range (then inf)."""
         if not compute > 0:
             raise ScalingFitError(f"compute budget must be positive, got {compute}")
         if not self.has_optimum:
@@ -93,11 +94,16 @@ class ScalingLaw:
                 f"beta={self.beta:.3g} must both be positive (loss must fall with N and D)"
             )
         total = self.alpha + self.beta
-        g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / total)
-        params = g * (compute / 6) ** (self.beta / total)
-        tokens = (compute / 6) ** (self.alpha / total) / g
-        loss = float(self.loss(params, tokens))
-        return ComputeOptimal(compute, params, tokens, tokens / params, loss)
+        log_g = (math.log(self.alpha * self.A) - math.log(self.beta * self.B)) / total
+        log_half = math.log(compute / 6)
+        log_params = log_g + self.beta / total * log_half
+        log_tokens = self.alpha / total * log_half - log_g
+        with np.errstate(over="ignore"):
+            params, tokens, ratio = np.exp([log_params, log_tokens, log_tokens - log_params])
+        model_term = math.exp(math.log(self.A) - self.alpha * log_params)
+        data_term = math.exp(math.log(self.B) - self.beta * log_tokens)
+        loss = self.E + model_term + data_term
+        return ComputeOptimal(compute, float(params), float(tokens), float(ratio), loss)
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)

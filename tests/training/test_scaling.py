@@ -140,6 +140,13 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
     assert points[-1].train.model.d_model == 64 and points[-1].train.train.progress is False
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "conf" / "scaling").glob("*.yaml")), ids=str)
+def test_every_shipped_sweep_config_plans(path, tmp_path):
+    cfg = load_config(ScalingConfig, path, [f"data={tmp_path}", f"out={tmp_path / 'out'}"])
+    points = plan(cfg)
+    assert len(points) == len(cfg.sizes) * len(cfg.tokens) >= len(scaling.PARAMS)
+
+
 SWEEP = [
     "sizes=[{d_model: 16, n_layers: 1, n_heads: 2, n_kv_heads: 2},"
     " {d_model: 32, n_layers: 1, n_heads: 2, n_kv_heads: 2}]",
