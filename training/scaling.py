@@ -167,8 +167,9 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.log(arrays[0]), np.log(arrays[1]), np.log(arrays[2])
 
 
-def _fit_arrays(logs, cfg: FitConfig, starts: int, extra_start=None) -> tuple[ScalingLaw, float]:
-    """Best L-BFGS fit from the `starts` best grid points (and `extra_start`, if given)."""
+def _fit_arrays(logs, cfg: FitConfig, starts: int, extra_start=None) -> tuple[torch.Tensor, float]:
+    """Best (a, b, e, alpha, beta) and objective from L-BFGS runs started at the `starts`
+    best grid points (and `extra_start`, if given)."""
     data = tuple(torch.from_numpy(x) for x in logs)
     grid = _grid()
     with torch.no_grad():
@@ -183,20 +184,32 @@ def _fit_arrays(logs, cfg: FitConfig, starts: int, extra_start=None) -> tuple[Sc
             best, best_value = theta, value
     if best is None:
         raise ScalingFitError("the fit diverged from every start (non-finite objective)")
-    a, b, e, alpha, beta = best.tolist()
-    return ScalingLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta), best_value
+    return best, best_value
 
 
-def _theta(law: ScalingLaw) -> torch.Tensor:
-    values = [math.log(law.A), math.log(law.B), math.log(law.E), law.alpha, law.beta]
-    return torch.tensor(values, dtype=torch.float64)
+def _law(theta: torch.Tensor) -> ScalingLaw:
+    a, b, e, alpha, beta = theta.tolist()
+    return ScalingLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta)
+
+
+def _check_config(cfg: FitConfig) -> None:
+    if not cfg.huber_delta > 0:
+        raise ScalingFitError(f"fit.huber_delta must be positive, got {cfg.huber_delta}")
+    if cfg.starts < 1 or cfg.max_iter < 1 or cfg.bootstrap < 0 or cfg.bootstrap_starts < 0:
+        raise ScalingFitError(
+            "fit.starts and fit.max_iter must be at least 1, fit.bootstrap and "
+            "fit.bootstrap_starts at least 0"
+        )
+    if not 0 < cfg.confidence < 1:
+        raise ScalingFitError(f"fit.confidence must be in (0, 1), got {cfg.confidence}")
 
 
 def fit(params, tokens, losses, cfg: FitConfig | None = None) -> ScalingLaw:
     """The best L-BFGS fit of L(N, D) to the points (no bootstrap)."""
     cfg = cfg or FitConfig()
-    law, _ = _fit_arrays(_log_points(params, tokens, losses), cfg, cfg.starts)
-    return law
+    _check_config(cfg)
+    theta, _ = _fit_arrays(_log_points(params, tokens, losses), cfg, cfg.starts)
+    return _law(theta)
 
 
 @dataclass(frozen=True)
@@ -210,17 +223,16 @@ class FitResult:
 def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> FitResult:
     """Fit, then refit `cfg.bootstrap` resamples (seeded) for percentile intervals."""
     cfg = cfg or FitConfig()
-    if not 0 < cfg.confidence < 1:
-        raise ScalingFitError(f"fit.confidence must be in (0, 1), got {cfg.confidence}")
+    _check_config(cfg)
     logs = _log_points(params, tokens, losses)
-    law, objective = _fit_arrays(logs, cfg, cfg.starts)
+    theta, objective = _fit_arrays(logs, cfg, cfg.starts)
     rng = np.random.default_rng(cfg.seed)
     refits = []
     for _ in range(cfg.bootstrap):
         pick = rng.integers(0, len(logs[0]), size=len(logs[0]))
         sample = tuple(x[pick] for x in logs)
-        refits.append(_fit_arrays(sample, cfg, cfg.bootstrap_starts, _theta(law))[0])
-    return FitResult(law, objective, _intervals(refits, cfg.confidence), refits)
+        refits.append(_law(_fit_arrays(sample, cfg, cfg.bootstrap_starts, theta)[0]))
+    return FitResult(_law(theta), objective, _intervals(refits, cfg.confidence), refits)
 
 
 def _intervals(laws: list[ScalingLaw], confidence: float) -> dict[str, list[float]]:
