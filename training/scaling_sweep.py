@@ -130,8 +130,11 @@ def run_point(point: Point) -> tuple[dict, bool]:
     done = out / "point.json"
     config = dataclasses.asdict(point.train)
     if done.is_file():
-        result = json.loads(done.read_text())
-        if result["config"] != config:
+        try:
+            result = json.loads(done.read_text())
+        except json.JSONDecodeError as err:
+            raise SweepError(f"{done} is not valid JSON ({err}); remove {out} to retrain it") from None
+        if result.get("config") != config:
             raise SweepError(
                 f"{done} was trained with a different config; remove {out} to retrain it, "
                 "or choose another out="
