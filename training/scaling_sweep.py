@@ -133,7 +133,8 @@ def run_point(point: Point) -> tuple[dict, bool]:
         try:
             result = json.loads(done.read_text())
         except json.JSONDecodeError as err:
-            raise SweepError(f"{done} is not valid JSON ({err}); remove {out} to retrain it") from None
+            message = f"{done} is not valid JSON ({err}); remove {out} to retrain it"
+            raise SweepError(message) from None
         if result.get("config") != config:
             raise SweepError(
                 f"{done} was trained with a different config; remove {out} to retrain it, "
