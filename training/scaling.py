@@ -192,7 +192,8 @@ def _law(theta: torch.Tensor) -> ScalingLaw:
     return ScalingLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta)
 
 
-def _check_config(cfg: FitConfig) -> None:
+def check_fit_config(cfg: FitConfig) -> None:
+    """Fail on impossible fit settings (a sweep checks them before anything trains)."""
     if not cfg.huber_delta > 0:
         raise ScalingFitError(f"fit.huber_delta must be positive, got {cfg.huber_delta}")
     if cfg.starts < 1 or cfg.max_iter < 1 or cfg.bootstrap < 0 or cfg.bootstrap_starts < 0:
@@ -207,7 +208,7 @@ def _check_config(cfg: FitConfig) -> None:
 def fit(params, tokens, losses, cfg: FitConfig | None = None) -> ScalingLaw:
     """The best L-BFGS fit of L(N, D) to the points (no bootstrap)."""
     cfg = cfg or FitConfig()
-    _check_config(cfg)
+    check_fit_config(cfg)
     theta, _ = _fit_arrays(_log_points(params, tokens, losses), cfg, cfg.starts)
     return _law(theta)
 
@@ -223,7 +224,7 @@ class FitResult:
 def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> FitResult:
     """Fit, then refit `cfg.bootstrap` resamples (seeded) for percentile intervals."""
     cfg = cfg or FitConfig()
-    _check_config(cfg)
+    check_fit_config(cfg)
     logs = _log_points(params, tokens, losses)
     theta, objective = _fit_arrays(logs, cfg, cfg.starts)
     rng = np.random.default_rng(cfg.seed)

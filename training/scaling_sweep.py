@@ -85,6 +85,7 @@ def plan(cfg: ScalingConfig) -> list[Point]:
         raise ConfigError("data= (tokens folder) and out= (sweep folder) are required")
     if not cfg.sizes or not cfg.tokens:
         raise ConfigError("sizes and tokens must each list at least one entry")
+    scaling.check_fit_config(cfg.fit)
     base = resolve_path(cfg.base)
     points, names = [], set()
     for size in cfg.sizes:

@@ -132,6 +132,8 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
     base = [f"data={tmp_path}", f"out={tmp_path / 'out'}"]
     with pytest.raises(ConfigError, match=r"tokens\[1\] = 3000 .*\(2048\)"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 3000]"]))
+    with pytest.raises(scaling.ScalingFitError, match="confidence"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "fit.confidence=2"]))
     with pytest.raises(ConfigError, match="twice"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 2048]"]))
     points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
