@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("training.evaluate", "multiple-choice accuracy and bits-per-byte of a checkpoint"),
     "export": ("training.export_hf", "write a checkpoint as a Hugging Face Llama model folder"),
+    "scaling": (
+        "training.scaling_sweep",
+        "sweep model sizes x token budgets, fit L(N, D), report the compute-optimal split",
+    ),
 }
 
 

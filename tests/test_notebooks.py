@@ -26,11 +26,8 @@ def train_run(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_executes(path, extract_run, train_run, monkeypatch):
-    out, _ = extract_run
-    monkeypatch.setenv("REFINERY_RUN", out)
-    monkeypatch.setenv("REFINERY_TRAIN", str(train_run))
+def execute(path: Path) -> list:
+    """Run every cell of the notebook at `path`; return the code cells' outputs."""
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook,
@@ -41,3 +38,32 @@ def test_notebook_executes(path, extract_run, train_run, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert outputs
+    return outputs
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_executes(path, extract_run, train_run, monkeypatch):
+    out, _ = extract_run
+    monkeypatch.setenv("REFINERY_RUN", out)
+    monkeypatch.setenv("REFINERY_TRAIN", str(train_run))
+    execute(path)
+
+
+def test_scaling_notebook_reads_a_sweep_report(tmp_path, monkeypatch):
+    """scaling_fit.ipynb on a scaling.json as `refinery scaling` writes it (points made up
+    from a known law, so no sweep has to train here)."""
+    from training.scaling import FitConfig, ScalingLaw
+    from training.scaling_sweep import write_report
+
+    law = ScalingLaw(E=2.0, A=50.0, B=80.0, alpha=0.4, beta=0.3)
+    sizes, budgets = (1e4, 3e4, 1e5), (2e4, 8e4, 3.2e5)
+    points = [
+        {"name": f"p{i}", "params": n, "tokens": d, "val_loss": float(law.loss(n, d))}
+        for i, (n, d) in enumerate((n, d) for n in sizes for d in budgets)
+    ]
+    write_report(tmp_path, points, FitConfig(starts=4, bootstrap=3), compute=1e11)
+    monkeypatch.setenv("REFINERY_SCALING", str(tmp_path / "scaling.json"))
+    outputs = execute(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("scaling_fit.ipynb")])
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "alpha=0.4" in text and "optimum for C=1e+11" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -1,0 +1,201 @@
+"""Scaling-law fit on points drawn from known constants, the optimum, and the sweep command."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+from train_helpers import REPO, read_metrics
+
+from refinery.cli import main as refinery
+from refinery.config import ConfigError, load_config
+from training import scaling
+from training.config import ModelConfig
+from training.model import Transformer
+from training.scaling_sweep import ScalingConfig, non_embedding_params, plan
+
+# Hoffmann et al. 2022, approach 3
+CHINCHILLA = scaling.ScalingLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+TINY_SWEEP = REPO / "conf" / "scaling" / "tiny.yaml"
+
+
+def chinchilla_points(noise: float = 0.0, seed: int = 0):
+    """An 8 x 8 grid of N in 1e6..1e9 and D in 1e8..1e11, with multiplicative noise."""
+    n, d = np.meshgrid(np.geomspace(1e6, 1e9, 8), np.geomspace(1e8, 1e11, 8))
+    n, d = n.ravel(), d.ravel()
+    loss = CHINCHILLA.loss(n, d)
+    loss = loss * (1 + noise * np.random.default_rng(seed).standard_normal(loss.shape))
+    return n, d, loss
+
+
+def relative_error(law: scaling.ScalingLaw, name: str) -> float:
+    return abs(getattr(law, name) / getattr(CHINCHILLA, name) - 1)
+
+
+def test_fit_recovers_the_constants_without_noise():
+    law = scaling.fit(*chinchilla_points())
+    assert relative_error(law, "alpha") < 0.05 and relative_error(law, "beta") < 0.05
+    for name in scaling.PARAMS:  # noiseless points pin every constant, not only the exponents
+        assert relative_error(law, name) < 1e-3, name
+
+
+def test_fit_recovers_the_exponents_with_two_percent_noise():
+    for seed in (0, 1, 2):
+        law = scaling.fit(*chinchilla_points(noise=0.02, seed=seed))
+        assert relative_error(law, "alpha") < 0.15, (seed, law)
+        assert relative_error(law, "beta") < 0.15, (seed, law)
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_fit():
+    points = chinchilla_points(noise=0.02, seed=4)
+    cfg = scaling.FitConfig(starts=4, bootstrap=6, seed=11)
+    first = scaling.fit_with_intervals(*points, cfg)
+    again = scaling.fit_with_intervals(*points, cfg)
+    assert first.intervals == again.intervals and len(first.bootstrap) == 6
+    other = scaling.fit_with_intervals(*points, dataclasses.replace(cfg, seed=12))
+    assert other.intervals != first.intervals
+    for name, (low, high) in first.intervals.items():
+        assert low < high, name
+    low, high = first.intervals["alpha"]
+    assert low <= CHINCHILLA.alpha <= high
+    summary = scaling.summary(first, 1e21, cfg)
+    optimum = summary["optimum"]
+    low, high = optimum["intervals"]["tokens_per_param"]
+    assert low <= optimum["tokens_per_param"] <= high
+    json.dumps(summary)  # what scaling.json stores
+
+
+@pytest.mark.parametrize("compute", [1e18, 5.76e23, 1e26])
+def test_optimum_spends_the_budget_and_minimises_the_loss(compute):
+    best = CHINCHILLA.optimum(compute)
+    assert 6 * best.params * best.tokens == pytest.approx(compute, rel=1e-12)
+    assert best.tokens_per_param == pytest.approx(best.tokens / best.params)
+    assert best.loss == pytest.approx(CHINCHILLA.loss(best.params, best.tokens))
+    # a numeric search along 6 N D = C lands on the closed form
+    params = best.params * np.geomspace(0.5, 2, 2001)
+    losses = CHINCHILLA.loss(params, compute / (6 * params))
+    assert params[np.argmin(losses)] == pytest.approx(best.params, rel=1e-3)
+    assert losses.min() >= best.loss - 1e-12
+
+
+def test_tokens_per_parameter_grows_with_compute_when_alpha_exceeds_beta():
+    # D_opt / N_opt ~ C^((alpha - beta) / (alpha + beta)) (Hoffmann et al. 2022)
+    small, large = CHINCHILLA.optimum(1e20), CHINCHILLA.optimum(1e24)
+    ratio = large.tokens_per_param / small.tokens_per_param
+    assert ratio == pytest.approx(1e4 ** ((0.34 - 0.28) / 0.62))
+
+
+def test_no_optimum_without_positive_exponents():
+    flat = dataclasses.replace(CHINCHILLA, beta=-0.1)
+    with pytest.raises(scaling.ScalingFitError, match="beta"):
+        flat.optimum(1e20)
+    result = scaling.FitResult(flat, 0.0, {}, [])
+    assert scaling.summary(result, 1e20, scaling.FitConfig())["optimum"] is None
+
+
+@pytest.mark.parametrize(
+    "points, message",
+    [
+        (([1e6] * 4, [1e9] * 4, [3.0] * 4), "at least 5 points"),
+        (([1e6] * 6, [1e9] * 6, [3.0, 2.0, 0.0, 1.0, 2.0, 2.0]), "losses"),
+        (([1e6] * 6, [1e9] * 5, [3.0] * 6), "same length"),
+        (([1e6] * 6, [1e9, math.nan, 1e9, 1e9, 1e9, 1e9], [3.0] * 6), "tokens"),
+    ],
+)
+def test_unfittable_points_raise_a_clear_error(points, message):
+    with pytest.raises(scaling.ScalingFitError, match=message):
+        scaling.fit(*points)
+
+
+def test_plot_writes_a_png(tmp_path):
+    n, d, loss = chinchilla_points()
+    points = [{"params": a, "tokens": b, "val_loss": c} for a, b, c in zip(n, d, loss, strict=True)]
+    scaling.plot(points, CHINCHILLA, 1e21, tmp_path / "fit.png")
+    scaling.plot(points, dataclasses.replace(CHINCHILLA, alpha=0.0), 1e21, tmp_path / "flat.png")
+    for name in ("fit.png", "flat.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_non_embedding_params_leave_out_the_vocabulary_matrices():
+    for tied in (True, False):
+        cfg = ModelConfig(vocab_size=512, d_model=32, n_layers=2, n_heads=4, tie_embeddings=tied)
+        model = Transformer(cfg)
+        vocab = model.embed.weight.numel() * (1 if tied else 2)
+        assert non_embedding_params(cfg) == model.num_params() - vocab
+        assert non_embedding_params(dataclasses.replace(cfg, vocab_size=0)) == (
+            model.num_params() - vocab
+        )
+
+
+def test_plan_checks_token_budgets_against_the_batch(tmp_path):
+    base = [f"data={tmp_path}", f"out={tmp_path / 'out'}"]
+    with pytest.raises(ConfigError, match=r"tokens\[1\] = 3000 .*\(2048\)"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 3000]"]))
+    with pytest.raises(scaling.ScalingFitError, match="confidence"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "fit.confidence=2"]))
+    with pytest.raises(ConfigError, match="twice"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 2048]"]))
+    points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
+    assert len(points) == 12 and points[0].train.max_steps == 10
+    assert points[0].train.out == str(tmp_path / "out" / "d16-l1-h2-kv2-D20480")
+    assert points[-1].train.model.d_model == 64 and points[-1].train.train.progress is False
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "conf" / "scaling").glob("*.yaml")), ids=str)
+def test_every_shipped_sweep_config_plans(path, tmp_path):
+    cfg = load_config(ScalingConfig, path, [f"data={tmp_path}", f"out={tmp_path / 'out'}"])
+    points = plan(cfg)
+    assert len(points) == len(cfg.sizes) * len(cfg.tokens) >= len(scaling.PARAMS)
+
+
+SWEEP = [
+    "sizes=[{d_model: 16, n_layers: 1, n_heads: 2, n_kv_heads: 2},"
+    " {d_model: 32, n_layers: 1, n_heads: 2, n_kv_heads: 2}]",
+    "tokens=[4096, 8192, 16384]",
+    "compute=1e10",
+    "fit.bootstrap=3",
+]
+
+
+def sweep_args(tokens, out, *extra):
+    return ["scaling", "--config", str(TINY_SWEEP), f"data={tokens}", f"out={out}", *SWEEP, *extra]
+
+
+@pytest.mark.slow
+def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert refinery(sweep_args(tokens, out)) == 0
+    report = json.loads((out / "scaling.json").read_text())
+    assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    points = report["points"]
+    assert len(points) == 6 and capsys.readouterr().out.count("trained in") == 6
+    for point in points:
+        final = read_metrics(out / point["name"])[-1]
+        assert point["val_loss"] == final["val_loss"] and point["tokens"] == final["tokens"]
+    assert sorted({p["tokens"] for p in points}) == [4096, 8192, 16384]
+    assert report["compute"] == 1e10 and "Kaplan" in report["conventions"]["N"]
+    fit = report["fit"]
+    assert set(fit["law"]) == set(scaling.PARAMS) and set(fit["intervals"]) == set(scaling.PARAMS)
+    law = scaling.ScalingLaw(**fit["law"])
+    optimum = fit["optimum"]  # the loss falls with N and with D, so there is one
+    assert 6 * optimum["params"] * optimum["tokens"] == pytest.approx(1e10)
+    predicted = law.loss([p["params"] for p in points], [p["tokens"] for p in points])
+    assert np.allclose(predicted, [p["val_loss"] for p in points], rtol=0.2)
+
+    # rerun: nothing trains; a point removed is the only one trained again
+    redo = out / points[2]["name"]
+    (redo / "point.json").unlink()
+    assert refinery(sweep_args(tokens, out)) == 0
+    log = capsys.readouterr().out
+    assert log.count("already finished") == 5 and log.count("trained in") == 1
+    assert f"{points[2]['name']}: " in log.split("trained in")[0].splitlines()[-1]
+    again = json.loads((out / "scaling.json").read_text())
+    assert [p["val_loss"] for p in again["points"]] == [p["val_loss"] for p in points]
+
+    # a changed preset does not silently reuse points trained with the old one
+    assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
+    assert "different config" in capsys.readouterr().err
+    (out / points[0]["name"] / "point.json").write_text("{not json")
+    assert refinery(sweep_args(tokens, out)) == 2
+    assert f"{points[0]['name']}/point.json is not valid JSON" in capsys.readouterr().err
