@@ -28,7 +28,6 @@ from curation.spark.stage import read_documents
 from curation.tokenize import BUCKET_NAME, TokenizeError
 from jobs.common import run_main
 from jobs.tokenize import local_dir, run_tokenize, trained_tokenizer
-from refinery.manifest import read_manifest
 from training import ablation
 
 
@@ -79,14 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         token_dirs = tokenize_arms(spark, cfg)
     finally:
         spark.stop()
-    for arm, tokens in token_dirs.items():
-        ablation.check_budget(arm, read_manifest(tokens), ablation.budget_of(cfg, tokens))
-    runs = ablation.train_arms(cfg, token_dirs)
-    summary = ablation.summarise(ablation.score_runs(cfg, runs))
-    summary["tokens_per_run"] = {arm: ablation.budget_of(cfg, t) for arm, t in token_dirs.items()}
-    target = ablation.write_results(local_dir(cfg.out), summary)
-    print(ablation.format_table(summary))
-    print(f"ablate: results in {target}")
+    ablation.run(cfg, token_dirs)
     return 0
 
 

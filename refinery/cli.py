@@ -41,7 +41,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ppo": ("training.ppo", "RLHF: PPO against a reward model with a KL penalty to the reference"),
     "generate": ("training.generate", "sample a completion from a checkpoint (KV cache)"),
     "chat": ("training.chat", "talk to a checkpoint on stdin/stdout (chat template)"),
-    "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
     "judge": (
         "training.evaluation.judge",
         "pairwise LLM-as-judge win rate of two answer sets, raw and length-controlled (torch)",
@@ -56,6 +55,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "training.scaling_sweep",
         "sweep model sizes x token budgets, fit L(N, D), report the compute-optimal split",
     ),
+    "ablate": ("jobs.ablate", "same model on several curation outputs, bpb at equal tokens"),
+    "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
 }
 
 

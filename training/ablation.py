@@ -9,9 +9,7 @@ reported as an effect (DataComp-LM and FineWeb ablations report seed variance th
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from refinery.config import ConfigError, load_config, resolve_path
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest
+from refinery.results import write_results
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 
@@ -109,15 +108,13 @@ def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, li
 
 def score_runs(cfg: AblationConfig, runs: dict[str, list[Path]]) -> dict[str, list[dict]]:
     """Bits per byte on the reference (and MC accuracy) of each run's final checkpoint."""
-    from training.evaluation.bpb import bits_per_byte, read_texts
+    from refinery.mc_data import read_benchmarks
+    from training.evaluation.bpb import bits_per_byte, read_documents
+    from training.evaluation.mc import score_benchmark
     from training.pretrained import load_pretrained
 
-    reference = read_texts(resolve_path(cfg.reference))
-    benchmarks = {}
-    if cfg.mc:
-        from refinery.mc_data import read_benchmarks
-
-        benchmarks = read_benchmarks(resolve_path(cfg.mc))
+    reference = read_documents(resolve_path(cfg.reference))
+    benchmarks = read_benchmarks(resolve_path(cfg.mc)) if cfg.mc else {}
     scores: dict[str, list[dict]] = {}
     for arm, outs in runs.items():
         scores[arm] = []
@@ -126,10 +123,8 @@ def score_runs(cfg: AblationConfig, runs: dict[str, list[Path]]) -> dict[str, li
             tokenizer = loaded.tokenizer()
             row = {"run": str(out), "bpb": bits_per_byte(loaded.model, tokenizer, reference)["bpb"]}
             if benchmarks:
-                from training.evaluation.mc import evaluate_benchmark
-
                 row["mc"] = {
-                    name: evaluate_benchmark(loaded.model, tokenizer, items)["acc"]
+                    name: score_benchmark(loaded.model, tokenizer, items)["acc"]
                     for name, items in benchmarks.items()
                 }
             scores[arm].append(row)
@@ -174,12 +169,22 @@ def summarise(scores: dict[str, list[dict]]) -> dict[str, Any]:
     return {"arms": arms, "ranking": ranked, "comparisons": comparisons}
 
 
-def write_results(out: Path, results: dict[str, Any]) -> Path:
-    target = out / "ablation.json"
-    tmp = target.with_name(".ablation.json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, target)
-    return target
+def run(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, Any]:
+    """Check every arm can supply the budget, train what is missing, score, write, print."""
+    from refinery.manifest import read_manifest
+
+    budget = budget_of(cfg, next(iter(token_dirs.values())))
+    for arm, tokens in token_dirs.items():
+        check_budget(arm, read_manifest(tokens), budget)
+    summary = summarise(score_runs(cfg, train_arms(cfg, token_dirs)))
+    summary["tokens_per_run"] = budget
+    summary["arms_input"] = dict(cfg.arms)
+    summary["reference"] = cfg.reference
+    target = Path(cfg.out) / "ablation.json"
+    write_results(target, summary)
+    print(format_table(summary))
+    print(f"ablate: results in {target}")
+    return summary
 
 
 def format_table(summary: dict[str, Any]) -> str:
