@@ -30,6 +30,20 @@ demo: $(STAMP)
 		--negatives runs/demo/extract --output runs/demo/quality-model
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
 		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
+	# Then the model, on CPU in a few minutes: tiny pretraining, annealing, SFT and DPO on the
+	# hand-written chat sets of conf/posttrain/, evaluation. A finished step is kept (--resume).
+	$(if $(FORCE),rm -rf runs/demo/train runs/demo/anneal runs/demo/sft runs/demo/dpo runs/demo/eval)
+	$(BIN)/refinery train --config conf/train/tiny.yaml data=runs/demo/tokens out=runs/demo/train \
+		train.progress=false --resume
+	$(BIN)/refinery anneal --from runs/demo/train out=runs/demo/anneal max_steps=20 \
+		train.progress=false --resume
+	$(BIN)/refinery sft --from runs/demo/anneal out=runs/demo/sft max_steps=40 \
+		progress=false --resume
+	$(BIN)/refinery dpo --from runs/demo/sft out=runs/demo/dpo max_steps=20 \
+		progress=false --resume
+	$(foreach model,train dpo,$(BIN)/refinery eval --ckpt runs/demo/$(model) \
+		--mc conf/eval/demo_mc.jsonl --bpb runs/sample-crawl/reference_articles.jsonl \
+		--out runs/demo/eval/$(model).json > /dev/null &&) true
 	# Last, so it sees every output above; its last line is the report's path.
 	$(BIN)/refinery report runs/demo
 
