@@ -20,14 +20,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "training"))  # write_text_dataset: the tests' tokens folder
 
 import torch  # noqa: E402
-from train_helpers import TINY, write_text_dataset  # noqa: E402
 
 from refinery.cli import main as cli  # noqa: E402
 from training.evaluation.bpb import bits_per_byte, read_documents  # noqa: E402
 from training.model import Transformer  # noqa: E402
+from training.synthetic import write_text_dataset  # noqa: E402
+
+TINY = REPO / "conf" / "train" / "tiny.yaml"
 from training.pretrained import load_pretrained  # noqa: E402
 
 WIKI = REPO.parent / "shared" / "data" / "wikipedia"

@@ -20,7 +20,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "training"))  # write_text_dataset: the test fixture's
 
 from refinery.cli import main as refinery  # noqa: E402
 from training.checkpoint import list_checkpoints  # noqa: E402
@@ -81,7 +80,7 @@ def main() -> int:
     if not SHARED.is_dir():
         print(f"{SHARED} absent: nothing to benchmark")
         return 0
-    from train_helpers import write_text_dataset
+    from training.synthetic import write_text_dataset
 
     work = args.work
     tokens = work / "tokens"

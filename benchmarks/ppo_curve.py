@@ -70,7 +70,7 @@ def print_curve(rows: list[dict], every: int) -> None:
 
 
 def rlhf(work: Path, pretrain_steps: int, steps: int, ppo_steps: int) -> None:
-    from train_helpers import write_text_dataset
+    from training.synthetic import write_text_dataset
 
     tokens = work / "tokens"
     if not (tokens / "manifest.json").is_file():

@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 from benchmarks.text_corpus import heldout_wikipedia, training_documents
-from curation.tokenize import encode_documents, train_tokenizer
 from refinery.config import load_config
-from refinery.manifest import sha256_file, split_entry, write_documents_shard, write_manifest
-from refinery.tokenizer import BOS, EOS, PAD, special_ids
+from refinery.manifest import read_manifest
 from training.scaling_sweep import ScalingConfig, run
+from training.synthetic import write_text_dataset
 
 SWEEP = Path(__file__).resolve().parent.parent / "conf" / "scaling" / "cpu.yaml"
 
@@ -32,34 +31,10 @@ def build_tokens(root: Path, vocab_size: int) -> None:
     """Shards of real text in the manifest format the trainer reads (one bucket, `web`)."""
     if (root / "manifest.json").is_file():
         return
-    train, heldout = training_documents(), heldout_wikipedia()
-    tokenizer = train_tokenizer(train, vocab_size)
-    root.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(root / "tokenizer.json"))
-
-    def shard(rel: str, texts: list[str]) -> dict:
-        docs = encode_documents(tokenizer, texts, "uint16")
-        return write_documents_shard(root, rel, docs, "uint16", [len(t.encode()) for t in texts])
-
-    ids = special_ids(tokenizer)
-    content = {
-        "version": 1,
-        "tokenizer": {
-            "file": "tokenizer.json",
-            "sha256": sha256_file(root / "tokenizer.json"),
-            "vocab_size": tokenizer.get_vocab_size(),
-            "bos_id": ids[BOS],
-            "eos_id": ids[EOS],
-            "pad_id": ids[PAD],
-        },
-        "dtype": "uint16",
-        "buckets": {"web": split_entry([shard("web/shard-00000.bin", train)])},
-        "validation": split_entry([shard("validation/shard-00000.bin", heldout)]),
-        "mixtures": {"pretrain": {"web": 1.0}},
-        "max_epochs": 4.0,
-        "curation_config_hash": "benchmark-scaling-sweep",
-    }
-    manifest = write_manifest(root, content)
+    write_text_dataset(
+        root, training_documents(), vocab_size, heldout_wikipedia(), "benchmark-scaling-sweep"
+    )
+    manifest = read_manifest(root)
     print(
         f"tokens: {manifest.buckets['web'].tokens} training, {manifest.validation.tokens} "
         f"validation (vocab {manifest.tokenizer.vocab_size})"

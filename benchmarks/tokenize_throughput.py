@@ -36,9 +36,8 @@ from text_corpus import repeated, training_documents, write_documents  # noqa: E
 
 from curation.config import load_curation_config  # noqa: E402
 from curation.spark.session import build_session  # noqa: E402
-from curation.tokenize import train_tokenizer  # noqa: E402
 from jobs.tokenize import run_tokenize  # noqa: E402
-from refinery.tokenizer import load_tokenizer  # noqa: E402
+from refinery.tokenizer import load_tokenizer, train_tokenizer  # noqa: E402
 
 BATCH = 1024
 

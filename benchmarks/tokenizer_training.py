@@ -4,7 +4,7 @@
 
 The distinct real text of benchmarks/text_corpus.py (C4 web pages + WikiText-2 articles,
 ~1.6 MB) is repeated to each size in MB and a byte-level BPE tokenizer of --vocab tokens is
-trained on it with `curation.tokenize.train_tokenizer` (the library's own threads on, as in
+trained on it with `refinery.tokenizer.train_tokenizer` (the library's own threads on, as in
 the stage). Then the compression of each trained tokenizer is measured as UTF-8 bytes per
 token on the LLaMA-Factory Wikipedia articles, which no tokenizer saw; GPT-2's tokenizer
 (50,257 tokens) gets about 4 bytes per token on English text.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from text_corpus import heldout_wikipedia, repeated, training_documents  # noqa: E402
 
-from curation.tokenize import train_tokenizer  # noqa: E402
+from refinery.tokenizer import train_tokenizer  # noqa: E402
 
 
 def bytes_per_token(tokenizer, texts: list[str]) -> float:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError
 from refinery.manifest import write_documents_shard
-from refinery.tokenizer import EOS, SPECIAL_TOKENS
+from refinery.tokenizer import EOS
 
 VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name on any filesystem
@@ -36,26 +36,6 @@ def check_bucket_names(names: Iterable[str | None]) -> None:
             f"bucket names {', '.join(bad)} are not usable folder names "
             f"(letters, digits, _ . -; not {VALIDATION!r})"
         )
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-    """Byte-level BPE (GPT-2: Radford et al. 2019) trained on `texts`.
-
-    No normaliser and no prefix space, and all 256 byte symbols in the base vocabulary, so
-    every UTF-8 string encodes and decodes back to itself exactly.
-    """
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    tokenizer.encode_special_tokens = True
-    return tokenizer
 
 
 def reject_reason(text: str | None) -> str | None:

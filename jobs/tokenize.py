@@ -37,13 +37,13 @@ from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, record_run, stage_stats
 from curation.spark.tokens import encode, sample_texts, write_shards
-from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names, train_tokenizer
+from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, run_main, stage_main
 from jobs.mix import MIXTURE_FILE
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
 from refinery.shards import dtype_for_vocab
-from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids
+from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids, train_tokenizer
 
 STAGE = "tokenize"
 TOKENS = "tokens"

@@ -1,4 +1,5 @@
-"""The tokenizer contract: special tokens, the chat template, loading a `tokenizer.json`.
+"""The tokenizer contract: special tokens, the chat template, training and loading a
+`tokenizer.json`.
 
 Shared by the tokenize stage (which trains and applies the tokenizer), `inspect-shards` and
 post-training (the chat template). Imports only the `tokenizers` library: no Spark, no torch.
@@ -6,9 +7,10 @@ post-training (the chat template). Imports only the `tokenizers` library: no Spa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from refinery.errors import RefineryError
 
@@ -26,6 +28,26 @@ ROLES = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
 
 class TokenizerError(RefineryError, ValueError):
     """A tokenizer file that is missing, unreadable or lacks Refinery's special tokens."""
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Byte-level BPE (GPT-2: Radford et al. 2019) trained on `texts`.
+
+    No normaliser and no prefix space, and all 256 byte symbols in the base vocabulary, so
+    every UTF-8 string encodes and decodes back to itself exactly.
+    """
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.encode_special_tokens = True
+    return tokenizer
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

@@ -209,43 +209,9 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
 
 def write_tokens(root, texts: dict[str, str], validation: str):
     """A tokens folder in the manifest contract: one bucket of `texts`, one validation doc."""
-    import hashlib
+    from training.synthetic import write_text_dataset
 
-    import numpy as np
-
-    from curation.tokenize import train_tokenizer
-    from refinery.manifest import split_entry, write_documents_shard, write_manifest
-
-    root.mkdir(parents=True)
-    tokenizer = train_tokenizer([*texts.values(), validation], 300)
-    tokenizer.save(str(root / "tokenizer.json"))
-
-    def shard(name: str, part: list[str]) -> dict:
-        docs = [np.array([*tokenizer.encode(t).ids, 1]) for t in part]  # + EOS (id 1)
-        sizes = [len(t.encode()) for t in part]
-        return split_entry([write_documents_shard(root, name, docs, "uint16", sizes)])
-
-    write_manifest(
-        root,
-        {
-            "version": 1,
-            "tokenizer": {
-                "file": "tokenizer.json",
-                "sha256": hashlib.sha256((root / "tokenizer.json").read_bytes()).hexdigest(),
-                "vocab_size": tokenizer.get_vocab_size(),
-                "bos_id": 0,
-                "eos_id": 1,
-                "pad_id": 2,
-            },
-            "dtype": "uint16",
-            "buckets": {"web": shard("web/shard-00000.bin", list(texts.values()))},
-            "validation": shard("validation/shard-00000.bin", [validation]),
-            "mixtures": {"pretrain": {"web": 1.0}},
-            "max_epochs": 4.0,
-            "curation_config_hash": "test",
-        },
-    )
-    return str(root)
+    return str(write_text_dataset(root, list(texts.values()), 300, [validation]))
 
 
 def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):

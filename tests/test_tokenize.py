@@ -16,7 +16,6 @@ from curation.tokenize import (
     pack_documents,
     reject_reason,
     split_document,
-    train_tokenizer,
 )
 from refinery.shards import ShardError, open_shard, write_shard
 from refinery.tokenizer import (
@@ -30,6 +29,7 @@ from refinery.tokenizer import (
     encode_chat,
     load_tokenizer,
     special_ids,
+    train_tokenizer,
 )
 
 CORPUS = [

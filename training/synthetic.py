@@ -1,7 +1,8 @@
-"""Random-token datasets in the real shard + manifest format, for tests and benchmarks.
+"""Datasets in the real shard + manifest format, for tests and benchmarks: random tokens, or
+real text with a real tokenizer.
 
-Documents are random ids ending in eos; a bucket can be made learnable (a repeated pattern)
-so short runs show a falling loss. Never used on real data.
+Random documents are ids ending in eos; a bucket can be made learnable (a repeated pattern)
+so short runs show a falling loss. Never used to train anything real.
 """
 
 from __future__ import annotations
@@ -86,3 +87,51 @@ def write_dataset(
         "curation_config_hash": f"synthetic-{seed}",
     }
     return write_manifest(root, content)
+
+
+def write_text_dataset(
+    root: str | Path,
+    texts: list[str],
+    vocab_size: int = 384,
+    validation: list[str] | None = None,
+    label: str = "text-dataset",
+) -> Path:
+    """A tokens folder of real text with a real byte-level BPE tokenizer (Refinery's special
+    tokens included) trained on it: one bucket `web`, and `validation` as the held-out split
+    (default: every tenth text, left out of `web`). For tests and benchmarks that need text,
+    not the Spark tokenize stage."""
+    from refinery.tokenizer import BOS, EOS, PAD, special_ids, train_tokenizer
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if validation is None:
+        texts, validation = [t for i, t in enumerate(texts) if i % 10], texts[::10]
+    tokenizer = train_tokenizer([*texts, *validation], vocab_size)
+    tokenizer.save(str(root / "tokenizer.json"))
+    ids = special_ids(tokenizer)
+    dtype = "uint16" if tokenizer.get_vocab_size() <= 2**16 else "uint32"
+
+    def shard(prefix: str, part: list[str]) -> dict:
+        docs = [np.array([*encoding.ids, ids[EOS]]) for encoding in tokenizer.encode_batch(part)]
+        sizes = [len(t.encode()) for t in part]
+        return split_entry([write_documents_shard(root, f"{prefix}/0.bin", docs, dtype, sizes)])
+
+    content = {
+        "version": 1,
+        "tokenizer": {
+            "file": "tokenizer.json",
+            "sha256": hashlib.sha256((root / "tokenizer.json").read_bytes()).hexdigest(),
+            "vocab_size": tokenizer.get_vocab_size(),
+            "bos_id": ids[BOS],
+            "eos_id": ids[EOS],
+            "pad_id": ids[PAD],
+        },
+        "dtype": dtype,
+        "buckets": {"web": shard("web", texts)},
+        "validation": shard("validation", validation),
+        "mixtures": {"pretrain": {"web": 1.0}, "anneal": {"web": 1.0}},
+        "max_epochs": 100.0,
+        "curation_config_hash": label,
+    }
+    write_manifest(root, content)
+    return root

@@ -20,7 +20,9 @@ def tokens(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def text_tokens(tmp_path_factory) -> Path:
     """A tokens folder of simple English with a real BPE tokenizer (special tokens included)."""
-    from train_helpers import english_texts, write_text_dataset
+    from train_helpers import english_texts
+
+    from training.synthetic import write_text_dataset
 
     return write_text_dataset(tmp_path_factory.mktemp("text") / "tokens", english_texts(400))
 
