@@ -17,7 +17,6 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
@@ -29,33 +28,13 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from posttrain import BASE, SHARED, metrics, pretraining_texts, stage  # noqa: E402
 
-from training.config import ModelConfig  # noqa: E402
-from training.ppo import PolicyWithValue, PPOConfig, frozen, ppo_step  # noqa: E402
-from training.train import build_optimizer  # noqa: E402
+from training.ppo import toy_run  # noqa: E402
 
 TARGET = 9
 
 
 def share_of_target(prompts, responses) -> torch.Tensor:
     return torch.tensor([sum(t == TARGET for t in r) / len(r) for r in responses])
-
-
-def toy_curve(kl_coef: float, steps: int) -> list[dict]:
-    torch.manual_seed(0)
-    shape = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=32)
-    policy = PolicyWithValue(shape)
-    reference = frozen(copy.deepcopy(policy))
-    cfg = PPOConfig(batch_size=16)
-    cfg.optim.lr = 3e-3
-    cfg.ppo.max_new_tokens = 8
-    cfg.ppo.kl_coef = kl_coef
-    optimizer = build_optimizer(policy, cfg, torch.device("cpu"))
-    generator = torch.Generator().manual_seed(0)
-    prompts = [[10 + i % 7, 20 + i % 5, 11] for i in range(cfg.batch_size)]
-    return [
-        ppo_step(policy, reference, optimizer, share_of_target, prompts, cfg, generator)
-        for _ in range(steps)
-    ]
 
 
 def print_curve(rows: list[dict], every: int) -> None:
@@ -108,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     for kl_coef in (0.0, 0.05, 0.2):
         print(f"\ntoy: reward = share of answer tokens equal to id {TARGET}, kl_coef {kl_coef}")
-        print_curve(toy_curve(kl_coef, args.toy_steps), max(1, args.toy_steps // 8))
+        print_curve(toy_run(share_of_target, kl_coef, args.toy_steps), max(1, args.toy_steps // 8))
     if args.toy_only:
         return 0
     if not SHARED.is_dir():

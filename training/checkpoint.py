@@ -58,6 +58,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found[-1][1]
 
 
+def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
+    """`out`'s checkpoints; an error when it has some and the command was not told --resume."""
+    existing = list_checkpoints(out)
+    if existing and not resume:
+        raise CheckpointError(
+            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
+            "to continue that run, or choose a new out="
+        )
+    return existing
+
+
 def save_checkpoint(
     out: str | Path,
     step: int,

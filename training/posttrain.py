@@ -314,12 +314,7 @@ def _run(
     objective: Objective, cfg: PostTrainConfig, source: str, resume: bool, env: Distributed
 ) -> Path:
     out = Path(cfg.out)
-    existing = ckpt.list_checkpoints(out)
-    if existing and not resume:
-        raise ckpt.CheckpointError(
-            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
-            "to continue that run, or choose a new out="
-        )
+    existing = ckpt.refuse_to_overwrite(out, resume)
     torch.manual_seed(cfg.seed)
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()

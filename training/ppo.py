@@ -22,6 +22,7 @@ The core (`rollout`, `gae`, `ppo_update`) takes the reward as a function of the 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import sys
@@ -382,6 +383,27 @@ def frozen(model: Transformer) -> Transformer:
     return model
 
 
+def toy_run(reward: RewardFn, kl_coef: float, steps: int) -> list[dict]:
+    """PPO on a random 32-id model with three-token prompts, rewarded by `reward`: the
+    seconds-long check (tests, benchmarks/ppo_curve.py) that updates raise the reward while
+    `kl_coef` holds the policy near its reference. The figures of each step."""
+    torch.manual_seed(0)
+    shape = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=32)
+    policy = PolicyWithValue(shape)
+    reference = frozen(copy.deepcopy(policy))
+    cfg = PPOConfig(batch_size=16)
+    cfg.optim.lr = 3e-3
+    cfg.ppo.max_new_tokens = 8
+    cfg.ppo.kl_coef = kl_coef
+    optimizer = build_optimizer(policy, cfg, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    prompts = [[10 + i % 7, 20 + i % 5, 11] for i in range(cfg.batch_size)]
+    return [
+        ppo_step(policy, reference, optimizer, reward, prompts, cfg, generator)
+        for _ in range(steps)
+    ]
+
+
 def check_config(cfg: PPOConfig, world: int) -> None:
     if not cfg.data or not cfg.out or not cfg.reward:
         raise ConfigError(
@@ -427,12 +449,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     env = setup_distributed(cfg.device)
     check_config(cfg, env.world)
     out = Path(cfg.out)
-    existing = ckpt.list_checkpoints(out)
-    if existing and not resume:
-        raise ckpt.CheckpointError(
-            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
-            "to continue that run, or choose a new out="
-        )
+    existing = ckpt.refuse_to_overwrite(out, resume)
     torch.manual_seed(cfg.seed)
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()

@@ -347,15 +347,10 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     out.mkdir(parents=True, exist_ok=True)
 
     source = None
-    existing = ckpt.list_checkpoints(out)
-    if resume and existing:
+    existing = ckpt.refuse_to_overwrite(out, resume)
+    if existing:
         source = existing[-1][1]
         check_same_manifest(source, manifest, cfg.data)
-    elif existing:
-        raise ckpt.CheckpointError(
-            f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
-            "to continue that run, or choose a new out="
-        )
     elif resume and env.is_main:
         print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
 

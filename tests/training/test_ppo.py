@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 
@@ -18,19 +17,16 @@ from training.config import ModelConfig
 from training.ppo import (
     PAD_ID,
     PolicyWithValue,
-    PPOConfig,
     answer_stats,
-    frozen,
     gae,
     layout,
     masked_whiten,
     policy_loss,
-    ppo_step,
     token_rewards,
+    toy_run,
     value_loss,
 )
 from training.pretrained import load_pretrained
-from training.train import build_optimizer
 
 
 def test_gae_matches_a_hand_computation():
@@ -125,21 +121,7 @@ def count_target(prompts, responses):
 
 def train_toy(kl_coef: float, steps: int = 30) -> list[dict]:
     """PPO on a random tiny model rewarded for emitting TARGET; the figures of each step."""
-    torch.manual_seed(0)
-    shape = ModelConfig(vocab_size=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, seq_len=32)
-    policy = PolicyWithValue(shape)
-    reference = frozen(copy.deepcopy(policy))
-    cfg = PPOConfig(batch_size=16)
-    cfg.optim.lr = 3e-3
-    cfg.ppo.max_new_tokens = 8
-    cfg.ppo.kl_coef = kl_coef
-    optimizer = build_optimizer(policy, cfg, torch.device("cpu"))
-    generator = torch.Generator().manual_seed(0)
-    prompts = [[10 + i % 7, 20 + i % 5, 11] for i in range(cfg.batch_size)]
-    return [
-        ppo_step(policy, reference, optimizer, count_target, prompts, cfg, generator)
-        for _ in range(steps)
-    ]
+    return toy_run(count_target, kl_coef, steps)
 
 
 def mean(history: list[dict], key: str) -> float:
