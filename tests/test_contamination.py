@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -185,7 +186,7 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
     import subprocess
     import sys
 
-    from conftest import REPO
+    repo = Path(__file__).resolve().parent.parent
 
     bench = tmp_path / "bench"
     bench.mkdir()
@@ -198,8 +199,8 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
     command = [sys.executable, "-m", "refinery", "contamination", "--input", docs]
     command += ["--benchmarks", str(bench), "--out", str(report_path)]
     command += ["--decontaminate", str(tmp_path / "clean"), "spark.master=local[1]"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "contamination: 4 in, 2 kept, 2 rejected, 0 errors" in done.stdout
     report = json.loads(report_path.read_text())
