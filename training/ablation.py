@@ -35,6 +35,7 @@ class AblationConfig:
     tokenizer: str = ""  # a shared tokenizer.json; "": trained on a sample of the first arm
     curation: list[str] = field(default_factory=list)  # key=value overrides for tokenizing
     max_epochs: float = 50.0  # an arm may repeat this often to reach the budget
+    eval_batch: int = 64  # sequences per forward pass when scoring the reference
 
     def __post_init__(self) -> None:
         if len(self.arms) < 2:
@@ -121,10 +122,11 @@ def score_runs(cfg: AblationConfig, runs: dict[str, list[Path]]) -> dict[str, li
         for out in outs:
             loaded = load_pretrained(out)
             tokenizer = loaded.tokenizer()
-            row = {"run": str(out), "bpb": bits_per_byte(loaded.model, tokenizer, reference)["bpb"]}
+            bpb = bits_per_byte(loaded.model, tokenizer, reference, cfg.eval_batch)["bpb"]
+            row = {"run": str(out), "bpb": bpb}
             if benchmarks:
                 row["mc"] = {
-                    name: score_benchmark(loaded.model, tokenizer, items)["acc"]
+                    name: score_benchmark(loaded.model, tokenizer, items, 0, cfg.eval_batch)["acc"]
                     for name, items in benchmarks.items()
                 }
             scores[arm].append(row)
