@@ -41,7 +41,7 @@ from training import checkpoint as ckpt
 from training.chat_data import Conversation, read_preferences
 from training.config import OptimConfig, ScheduleConfig
 from training.pretrained import Pretrained, load_pretrained
-from training.schedule import lr_at
+from training.schedule import set_lr
 from training.train import (
     FULL,
     Distributed,
@@ -377,9 +377,7 @@ def _run(
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
-            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_lr(optimizer, step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
             batch = [train[i] for i in batch_indices(len(train), cfg.batch_size, step, cfg.seed)]
             figures = train_step(objective, runner, module, batch, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)

@@ -48,7 +48,7 @@ from training.model import Transformer
 from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
-from training.schedule import lr_at
+from training.schedule import set_lr
 from training.train import (
     FULL,
     MetricsLog,
@@ -511,9 +511,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
-            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_lr(optimizer, step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
             batch = [
                 prompts[i] for i in batch_indices(len(prompts), cfg.batch_size, step, cfg.seed)
             ]

@@ -33,3 +33,11 @@ def decay(lr: float, min_lr: float, progress: float, shape: str) -> float:
     """linear: straight line to min_lr; 1-sqrt (Hägele et al. 2024): drops early, then flattens."""
     fraction = 1.0 - progress if shape == "linear" else 1.0 - math.sqrt(progress)
     return min_lr + (lr - min_lr) * fraction
+
+
+def set_lr(optimizer, step: int, max_steps: int, lr: float, cfg: ScheduleConfig) -> float:
+    """Give every parameter group step `step`'s learning rate; return it (for the metrics)."""
+    value = lr_at(step, max_steps, lr, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = value
+    return value

@@ -40,7 +40,7 @@ from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import TokenLoader, validation_windows
 from training.model import Transformer
-from training.schedule import lr_at
+from training.schedule import lr_at, set_lr
 
 
 class TrainingDiverged(RefineryError):
@@ -430,9 +430,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     tick = time.perf_counter()
     try:
         for step in range(start_step, cfg.max_steps):
-            lr = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_lr(optimizer, step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
             wait_before = loader.wait_seconds
             batch = loader.next()
             tokens = batch.tokens.to(env.device, non_blocking=True)
