@@ -24,6 +24,7 @@ import dataclasses
 import math
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +197,7 @@ def pair_figures(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, floa
 # ---------------------------------------------------------------- objectives
 
 
-class Objective:
+class Objective(ABC):
     """What a post-training method decides; the loop in `run` does everything else."""
 
     name = ""
@@ -210,25 +211,28 @@ class Objective:
         """The module to train (its state dict is the checkpoint's model.safetensors)."""
         return pretrained.model
 
+    @abstractmethod
     def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
-        raise NotImplementedError
+        """The training examples of the data file, encoded; records left out are counted."""
 
-    def prepare(self, module, examples: list, device: torch.device) -> None:
-        """Work before the first update (DPO: the reference log-probs)."""
+    def prepare(self, module, examples: list, device: torch.device) -> None:  # noqa: B027
+        """Work before the first update (DPO: the reference log-probs); none by default."""
 
+    @abstractmethod
     def weight(self, example) -> int:
         """The example's share of the loss normaliser (supervised tokens, or 1 per pair)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def length(self, example) -> int:
-        raise NotImplementedError
+        """Tokens of the example: micro-batches are cut from length-sorted examples."""
 
+    @abstractmethod
     def collate(self, examples: list, device: torch.device):
-        raise NotImplementedError
+        """Padded tensors of a micro-batch of examples, on `device`."""
 
+    @abstractmethod
     def loss(self, runner, batch) -> tuple[torch.Tensor, dict[str, float]]:
         """(sum of the loss over the batch's weight units, figures summed over the batch)."""
-        raise NotImplementedError
 
     def report(self, sums: dict[str, float], weight: float) -> dict[str, float]:
         """Per-step figures from sums over the global batch."""
