@@ -1,16 +1,17 @@
 """Tokenize speed: bare `tokenizers` encode_batch in one process vs the Spark stage on local[N].
 
-    python benchmarks/tokenize_throughput.py [--mb 30] [--cores 2] [--json out.json]
+    python benchmarks/tokenize_throughput.py [--mb 30] [--cores 2] [--repeats 3] [--json F]
 
 Real web and Wikipedia text (benchmarks/text_corpus.py) repeated to --mb megabytes becomes a
 documents Parquet; a 32,768-token tokenizer is trained once on the distinct text. Reported,
 in tokens per second per core:
   bare:  `encode_batch_fast` on batches of 1,024 documents in this process, the library's
          threads off (one core) and on (all cores, divided by their number);
-  job:   the tokenize stage on local[N] with that tokenizer: reading Parquet, encoding in
-         Python workers, the shuffle that orders documents by their seeded hash, shard and
-         manifest writes; timed as the stage's `seconds` (SparkSession start not counted),
-         cold (a fresh JVM) and warm (the same input again, --force).
+  job:   the tokenize stage on local[N] with that tokenizer: footers, then tasks that read
+         their row groups, encode in Python workers and write shards, the manifest; timed as
+         the stage's `seconds` (SparkSession start not counted), cold (a fresh JVM) and warm
+         (the same input again, --force); warm runs alternate with bare ones (--repeats
+         pairs), each compared with the bare run just before it.
 Each is reported twice: by wall clock (tokens / seconds / cores) and by CPU time (tokens /
 CPU-seconds of this process and all its children: the JVM, the Python workers), which stays
 meaningful when other work shares the machine.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -70,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=30, help="megabytes of text")
     parser.add_argument("--cores", type=int, default=2, help="local[N] for the job")
+    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     distinct = training_documents()
@@ -81,35 +84,51 @@ def main() -> None:
     size = sum(len(t.encode()) for t in texts)
     print(f"corpus: {len(texts)} documents, {size / 1e6:.1f} MB, in {work}")
 
-    one_core, one_core_cpu, tokens = bare_speed(tokenizer_path, texts, threads=False)
-    all_cores, all_cores_cpu, _ = bare_speed(tokenizer_path, texts, threads=True)
-    all_cores /= os.cpu_count()
+    all_cores, all_cores_cpu, tokens = bare_speed(tokenizer_path, texts, threads=True)
     print(f"{'':24}{'tokens/s/core (wall)':>22}{'tokens/CPU-s':>14}")
-    print(f"bare, 1 thread          {one_core:>22,.0f}{one_core_cpu:>14,.0f}  ({tokens:,} tokens)")
-    print(f"bare, {os.cpu_count()} threads         {all_cores:>22,.0f}{all_cores_cpu:>14,.0f}")
-
+    print(
+        f"bare, {os.cpu_count()} threads         {all_cores / os.cpu_count():>22,.0f}"
+        f"{all_cores_cpu:>14,.0f}  ({tokens:,} tokens)"
+    )
     config = load_curation_config(
         overrides=[f"spark.master=local[{args.cores}]", f"tokenize.tokenizer={tokenizer_path}"]
     )
     spark = build_session(config.spark, "tokenize-bench")
     spark.sparkContext.setLogLevel("ERROR")
-    results = {"mb": size / 1e6, "tokens": tokens, "bare_1_thread": [one_core, one_core_cpu]}
-    results["bare_all_threads"] = [all_cores, all_cores_cpu]
-    try:
-        for run in ("cold", "warm"):
-            cpu = cpu_seconds()
-            stats = run_tokenize(spark, config, [str(work / "docs")], str(work / "out"), True)
-            cpu = cpu_seconds() - cpu
-            assert stats["tokens"] == tokens, (stats["tokens"], tokens)
-            per_core, per_cpu = stats["tokens"] / stats["seconds"] / args.cores, tokens / cpu
-            results[f"job_{run}"] = [per_core, per_cpu, stats["seconds"], cpu]
-            print(
-                f"job {run}, local[{args.cores}]      {per_core:>22,.0f}{per_cpu:>14,.0f}  "
-                f"({stats['seconds']:.1f} s, {cpu:.1f} CPU-s; x bare: {per_core / one_core:.2f} "
-                f"wall, {per_cpu / one_core_cpu:.2f} CPU)"
+    results = {"mb": size / 1e6, "tokens": tokens, "runs": []}
+
+    def job(name: str, bare: tuple[float, float] | None) -> None:
+        cpu = cpu_seconds()
+        stats = run_tokenize(spark, config, [str(work / "docs")], str(work / "out"), True)
+        cpu = cpu_seconds() - cpu
+        assert stats["tokens"] == tokens, (stats["tokens"], tokens)
+        per_core, per_cpu = stats["tokens"] / stats["seconds"] / args.cores, tokens / cpu
+        run = {"run": name, "job": [per_core, per_cpu], "seconds": stats["seconds"], "cpu": cpu}
+        line = f"job {name}, local[{args.cores}]".ljust(24) + f"{per_core:>22,.0f}{per_cpu:>14,.0f}"
+        line += f"  ({stats['seconds']:.1f} s, {cpu:.1f} CPU-s"
+        if bare:
+            run.update(bare=list(bare), ratio=[per_core / bare[0], per_cpu / bare[1]])
+            line += (
+                f"; x the bare run before it: {run['ratio'][0]:.2f} wall, {run['ratio'][1]:.2f} CPU"
             )
+        print(line + ")", flush=True)
+        results["runs"].append(run)
+
+    try:
+        job("cold", None)
+        # Bare and warm job runs alternate, so both see the same load on a shared machine.
+        for _ in range(args.repeats):
+            one_core, one_core_cpu, _ = bare_speed(tokenizer_path, texts, threads=False)
+            print(f"bare, 1 thread          {one_core:>22,.0f}{one_core_cpu:>14,.0f}", flush=True)
+            job("warm", (one_core, one_core_cpu))
     finally:
         spark.stop()
+    ratios = [r["ratio"] for r in results["runs"] if "ratio" in r]
+    results["median_ratio"] = [statistics.median(r[k] for r in ratios) for k in (0, 1)]
+    print(
+        f"median x bare over {len(ratios)} warm runs: {results['median_ratio'][0]:.2f} wall, "
+        f"{results['median_ratio'][1]:.2f} CPU"
+    )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -21,6 +21,7 @@ from refinery.manifest import write_documents_shard
 from refinery.tokenizer import EOS
 
 VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
+DEFAULT_BUCKET = "web"  # every document, until the mix stage assigns buckets
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name on any filesystem
 
 
@@ -46,7 +47,7 @@ def reject_reason(text: str | None) -> str | None:
 
 
 def document_hash(doc_id: str, seed: int) -> int:
-    """A seeded 63-bit hash of the document id: decides the split and the order in shards."""
+    """A seeded 63-bit hash of the document id: decides whether it is held out."""
     digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
@@ -54,6 +55,23 @@ def document_hash(doc_id: str, seed: int) -> int:
 def is_validation(doc_hash: int, share: float) -> bool:
     """Held out when the hash falls in the lowest `share` of its range (same id, same answer)."""
     return doc_hash < share * 2**63
+
+
+def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
+    """Indices of `sizes` cut into at most `parts` contiguous runs of about equal total size.
+
+    Item i goes to the run its midpoint falls in, so the cut depends on the sizes and `parts`
+    only; runs that would be empty are left out.
+    """
+    if not any(sizes):
+        sizes = [1] * len(sizes)
+    total, start = sum(sizes), 0
+    runs: dict[int, list[int]] = {}
+    for i, size in enumerate(sizes):
+        run = min(parts - 1, int((start + size / 2) * parts / total))
+        runs.setdefault(run, []).append(i)
+        start += size
+    return [runs[k] for k in sorted(runs)]
 
 
 def encode_documents(tokenizer: Tokenizer, texts: list[str], dtype: np.dtype) -> list[np.ndarray]:

@@ -6,7 +6,9 @@ Without `tokenize.tokenizer` a byte-level BPE tokenizer is first trained on a se
 of the input (what `refinery train-tokenizer` does). Documents are encoded per bucket (the mix
 stage's `bucket` column, else one bucket `web`), EOS is appended to each,
 a seeded share is held out for validation, and tasks write shards in the format of
-refinery/shards.py. Empty documents go to OUT/rejected/stage=tokenize with reason `empty`.
+refinery/shards.py, each from a contiguous run of the input's row groups, documents in input
+order (curation/spark/tokens.py says why). Empty documents go to OUT/rejected/stage=tokenize
+with reason `empty`.
 The manifest's mixtures are the mix stage's (its _mixture.json beside the input documents),
 else every bucket in its natural proportion.
 """
@@ -19,6 +21,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,15 +31,13 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     # shadow the standard library's tokenize module.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, record_run, stage_stats
-from curation.spark.tokens import encode, sample_texts, write_shards
+from curation.spark.tokens import encode_and_write, sample_texts, task_reports
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, run_main, stage_main
 from jobs.mix import MIXTURE_FILE
@@ -47,7 +48,6 @@ from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids, train
 
 STAGE = "tokenize"
 TOKENS = "tokens"
-DEFAULT_BUCKET = "web"  # every document, until the mix stage assigns buckets
 CHAT_TEMPLATE = "BOS, then per message <|role|> content <|end_of_turn|> (refinery.tokenizer)"
 
 
@@ -62,12 +62,11 @@ def local_dir(out: str) -> Path:
     return Path(parsed.path if parsed.scheme else out).resolve()
 
 
-def with_bucket(docs: DataFrame) -> DataFrame:
-    """Documents with a `bucket` column (the mix stage's, or DEFAULT_BUCKET), names checked."""
-    if "bucket" not in docs.columns:
-        return docs.withColumn("bucket", F.lit(DEFAULT_BUCKET))
-    check_bucket_names(row["bucket"] for row in docs.select("bucket").distinct().collect())
-    return docs
+def check_buckets(docs: DataFrame) -> None:
+    """Refuse bucket names (the mix stage's `bucket` column) that cannot be folder names;
+    without the column every document goes to DEFAULT_BUCKET."""
+    if "bucket" in docs.columns:
+        check_bucket_names(row["bucket"] for row in docs.select("bucket").distinct().collect())
 
 
 def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> None:
@@ -102,32 +101,27 @@ def run_tokenize(
         return None
     started = time.time()
     cfg = config.tokenize
-    raw = read_documents(spark, inputs)
-    docs = with_bucket(raw)
+    docs = read_documents(spark, inputs)
+    check_buckets(docs)
     tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
     staged = tmp / TOKENS
     staged.mkdir(parents=True)
     tokenizer_path = staged / "tokenizer.json"
     tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
-    width = dtype_for_vocab(tokenizer.get_vocab_size()).itemsize
     dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 
-    rows = encode(docs, tokenizer_path.read_text(encoding="utf-8"), cfg, dtype)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        rejected = rows.where(F.col("reason").isNotNull())
-        rejected.select(*raw.columns, F.lit(STAGE).alias("stage"), "reason").write.parquet(
-            f"{tmp.as_uri()}/rejected"
-        )
-        entries = write_shards(rows.where(F.col("reason").isNull()), staged, cfg, dtype)
-        long_docs = F.octet_length("tokens") > cfg.max_document_tokens * width
-        counts = (
-            rows.groupBy("reason")
-            .agg(F.count("*").alias("n"), F.sum(long_docs.cast("long")).alias("split"))
-            .collect()
-        )
-    finally:
-        rows.unpersist()
+    tasks_dir = tmp / "_tasks"
+    tasks_dir.mkdir()
+    tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
+    rejected, tasks = encode_and_write(
+        spark, docs, tokenizer_json, cfg, dtype, staged, tasks_dir, STAGE
+    )
+    rejected.write.parquet(f"{tmp.as_uri()}/rejected")
+    reports = task_reports(tasks_dir, tasks)
+    entries = [entry for report in reports for entry in report["entries"]]
+    counts: Counter[str] = Counter()
+    for report in reports:
+        counts.update(report["counts"])
 
     splits = name_shards(staged, entries)
     buckets = {name: split for name, split in splits.items() if name != VALIDATION}
@@ -136,14 +130,17 @@ def run_tokenize(
     content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config)
     content.update(planned_mixtures(inputs, buckets))
     manifest = write_manifest(staged, content)
-    stats = stage_stats(
-        [("", "rejected" if r["reason"] else "kept", r["reason"], r["n"]) for r in counts]
-    )
+    outcomes = [("", "kept", None, counts["kept"])] + [
+        ("", "rejected", key.removeprefix("rejected:"), n)
+        for key, n in sorted(counts.items())
+        if key.startswith("rejected:")
+    ]
+    stats = stage_stats(outcomes)
     stats.update(
         tokens=sum(s["tokens"] for s in splits.values()),
         bucket_tokens={name: s["tokens"] for name, s in buckets.items()},
         validation_documents=manifest.validation.documents,
-        split_documents=sum(r["split"] or 0 for r in counts if r["reason"] is None),
+        split_documents=counts["split"],
         seconds=round(time.time() - started, 3),
     )
     (staged / "_SUCCESS").touch()
