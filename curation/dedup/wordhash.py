@@ -55,14 +55,13 @@ def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     starts, lengths = edges[0::2], edges[1::2] - edges[0::2]
     characters = codes[in_word].astype(np.uint64)
     first = np.cumsum(lengths) - lengths  # each word's first character in `characters`
-    position = np.arange(len(characters), dtype=np.uint64) - np.repeat(first, lengths).astype(
-        np.uint64
-    )
+    position = (np.arange(len(characters)) - np.repeat(first, lengths)).astype(np.uint64)
     # mix64 is a bijection, so distinct (code point, position) pairs give distinct terms, and
     # the position makes the sum order-sensitive ("ab" != "ba"). Two different words then share
-    # a sum mod 2^64 with probability ~2^-64, far below the 2^-32 of the 32-bit shingle hash
-    # built from these. The final mix hides the sum's linearity (h(ab) + h(cd) = h(ad) + h(cb)
-    # before it) from the XOR-and-mix shingle fold, and adds the length.
+    # a sum mod 2^64 with probability ~2^-64 (taking mix64 outputs as random), far below the
+    # 2^-32 of the 32-bit shingle hash built from these. The final mix hides the sum's
+    # linearity (h(ab) + h(cd) = h(ad) + h(cb) before it) from the XOR-and-mix shingle fold,
+    # and adds the length.
     terms = mix64(characters | (position << np.uint64(CODE_POINT_BITS)))
     sums = np.add.reduceat(terms, first) if len(first) else np.zeros(0, dtype=np.uint64)
     hashes = mix64(sums ^ lengths.astype(np.uint64))
