@@ -7,6 +7,8 @@ import string
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curation.config import load_curation_config
 from curation.dedup.keep import UnionFind, choose_kept, keep_order
@@ -20,11 +22,26 @@ from curation.dedup.minhash import (
     jaccard,
     shingles,
 )
-from curation.dedup.text import normalize_text, normalize_url, text_hash
+from curation.dedup.text import (
+    DIGITS,
+    WORDS,
+    normalize_text,
+    normalize_url,
+    normalized_words,
+    text_hash,
+)
+from curation.dedup.wordhash import CODE_POINTS, word_codes, word_hashes
 from refinery.config import ConfigError
 
 WORD5 = ShingleSpec("word", 5)
 SIGNERS = [NumpySigner, DatasketchSigner]
+MASK64 = (1 << 64) - 1
+# Characters where the regex words are easy to get wrong: non-ASCII digits (Arabic-Indic,
+# Devanagari), a superscript and a fraction NFKC rewrites, a ligature, İ (lower() gives two
+# code points), the underscore, combining marks, separators. (Hypothesis never draws lone
+# surrogates into text; test_word_hashes_edge_cases has one.)
+TRICKY = "0١५²½ﬁİ_\u0301\u200d \n\t-.ÇaZ"
+TEXTS = st.lists(st.text(st.one_of(st.characters(), st.sampled_from(TRICKY))), max_size=6)
 
 
 def word(rng: random.Random) -> str:
@@ -58,6 +75,56 @@ def test_normalize_text_folds_case_digits_punctuation_and_spaces():
     assert normalize_text("Hello,  World!\n\tIt's 2024 — ÇA va?") == "hello world it s 0000 ça va"
     assert normalize_text(None) == ""
     assert text_hash(normalize_text("A  b.")) == text_hash(normalize_text("a b"))
+
+
+def test_word_codes_match_the_regexes_on_every_code_point():
+    """The tables stand in for `\\w` and `\\d`: check them against `re` itself, exhaustively."""
+    expected = np.zeros(CODE_POINTS, dtype=np.uint32)
+    for point in range(CODE_POINTS):
+        char = chr(point)
+        if WORDS.fullmatch(char):
+            expected[point] = ord("0") if DIGITS.fullmatch(char) else point
+    assert np.array_equal(word_codes(), expected)
+
+
+def mix64_reference(x: int) -> int:
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & MASK64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
+
+
+def word_hash_reference(word: str) -> int:
+    """The word hash of curation/dedup/wordhash.py, one word at a time in plain Python."""
+    total = sum(mix64_reference(ord(c) | i << 21) for i, c in enumerate(word)) & MASK64
+    return mix64_reference(total ^ len(word))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(TEXTS)
+def test_vectorised_words_are_the_regex_words(texts):
+    hashes, counts = word_hashes(texts)
+    words = [normalized_words(t) for t in texts]
+    assert counts.tolist() == [len(w) for w in words]
+    assert hashes.tolist() == [word_hash_reference(w) for ws in words for w in ws]
+
+
+def test_word_hashes_edge_cases():
+    hashes, counts = word_hashes(["ab ba a b aa", "", "ab", "x\ud800y"])
+    assert counts.tolist() == [5, 0, 1, 2]  # a lone surrogate ends a word, as in the regex
+    assert normalized_words("x\ud800y") == ["x", "y"]
+    assert len(set(hashes[:5].tolist())) == 5 and hashes[0] == hashes[5]  # order, length
+    assert word_hashes([])[0].shape == (0,)
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(TEXTS)
+def test_numpy_signatures_of_any_text_do_not_depend_on_the_batch(texts):
+    signer = NumpySigner(ShingleSpec("word", 2), 16, seed=2)
+    alone = [signer.signatures([t]) for t in texts]
+    expected = np.vstack(alone) if alone else np.empty((0, 16), dtype=np.uint32)
+    assert np.array_equal(signer.signatures(texts), expected)
 
 
 def test_normalize_url_folds_what_does_not_change_the_page():

@@ -4,11 +4,12 @@ Two implementations of the same estimator, picked by `dedup.minhash.implementati
 
 * `DatasketchSigner`: the reference, datasketch's MinHash (SHA-1 of each shingle's bytes,
   then `update_batch`), one document at a time.
-* `NumpySigner`: a whole batch of documents at once. Tokens are hashed by pandas' vectorised
-  SipHash, a shingle's 32-bit hash is folded from its tokens' hashes with splitmix64, and each
-  permutation is the affine map a·x + b mod 2^32 with odd a (datasketch's own default scheme,
-  "affine32"), computed for all (shingle, permutation) pairs at once with the per-document
-  minimum taken by `np.minimum.reduceat`. Different hash functions, so the
+* `NumpySigner`: a whole batch of documents at once. Words are found and hashed over the
+  batch's code points by numpy (curation/dedup/wordhash.py; character n-grams by pandas'
+  vectorised SipHash), a shingle's 32-bit hash is folded from its units' hashes with
+  splitmix64, and each permutation is the affine map a·x + b mod 2^32 with odd a (datasketch's
+  own default scheme, "affine32"), computed for all (shingle, permutation) pairs at once with
+  the per-document minimum taken by `np.minimum.reduceat`. Different hash functions, so the
   signatures differ from datasketch's, but they estimate the same Jaccard similarity
   (tests/test_dedup_minhash.py compares the two).
 
@@ -27,6 +28,7 @@ from datasketch import MinHash
 from pandas.util import hash_array
 
 from curation.dedup.text import normalize_text, normalized_words
+from curation.dedup.wordhash import mix64, word_hashes
 
 EMPTY = np.uint32(0xFFFFFFFF)  # a signature value no shingle reached (a text without shingles)
 # Rows of the (shingles x permutations) matrix computed at once: bounds memory at ~16 MB.
@@ -102,15 +104,6 @@ class DatasketchSigner:
         return out
 
 
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser (Steele et al. 2014): every input bit flips half the output bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 class NumpySigner:
     """Vectorised signatures for a batch of documents (see the module docstring)."""
 
@@ -121,21 +114,30 @@ class NumpySigner:
         self.a = rng.integers(0, 2**31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
         self.b = rng.integers(0, 2**32, num_perm, dtype=np.uint32)
 
-    def shingle_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """32-bit hashes of every document's shingles, concatenated, and the shingle count of
-        each document (duplicates within a document are harmless to a minimum)."""
+    def unit_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """uint64 hashes of every document's units, concatenated, and the unit count of each.
+        Words take the vectorised route (curation/dedup/wordhash.py); character n-grams are
+        hashed as strings by pandas."""
+        if self.spec.kind == "word":
+            return word_hashes(texts)
         units = [self.spec.units(t) for t in texts]
         lengths = np.fromiter(map(len, units), dtype=np.int64, count=len(units))
         flat = np.fromiter(chain.from_iterable(units), dtype=object, count=int(lengths.sum()))
-        unit_hashes = hash_array(flat) if len(flat) else np.zeros(0, dtype=np.uint64)
+        return (hash_array(flat) if len(flat) else np.zeros(0, dtype=np.uint64)), lengths
+
+    def shingle_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """32-bit hashes of every document's shingles, concatenated, and the shingle count of
+        each document (duplicates within a document are harmless to a minimum)."""
+        unit_hashes, lengths = self.unit_hashes(texts)
         width = self.spec.width
-        position = np.arange(len(flat))
+        total = len(unit_hashes)
+        position = np.arange(total)
         starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
         ends = starts + np.repeat(lengths, lengths)
-        folded = np.zeros(len(flat), dtype=np.uint64)
+        folded = np.zeros(total, dtype=np.uint64)
         for k in range(width):
             inside = position + k < ends
-            following = unit_hashes[np.minimum(position + k, max(len(flat) - 1, 0))]
+            following = unit_hashes[np.minimum(position + k, max(total - 1, 0))]
             folded = np.where(inside, mix64(folded ^ following), folded)
         # A shingle starts wherever `width` units remain in its document, or at the start of a
         # document shorter than one shingle.
