@@ -8,7 +8,6 @@ with warcio and extracts main text with trafilatura under a hard per-document ti
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from typing import Any
@@ -19,10 +18,9 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import CurationConfig
-from curation.extract import DOCUMENT_FIELDS
 from curation.inputs import resolve_inputs
-from curation.spark.glue import EXTRACT_ARROW_SCHEMA, extract_batches, spark_schema
-from curation.spark.stage import run_stage
+from curation.spark.glue import extract_parts, extract_schemas
+from curation.spark.stage import run_task_stage
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "extract"
@@ -33,15 +31,17 @@ def run_extract(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/extract/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def outcomes():
-        tasks = math.ceil(len(inputs) / config.input.files_per_task)
-        paths = spark.createDataFrame(
-            spark.sparkContext.parallelize([(p,) for p in inputs], tasks), "path string"
+    def write_parts(tmp: str) -> list[tuple[str, str, str | None, int]]:
+        step = config.input.files_per_task
+        tasks = [
+            (i, inputs[start : start + step]) for i, start in enumerate(range(0, len(inputs), step))
+        ]
+        run = extract_parts(config.extract, STAGE, tmp)
+        return (
+            spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run).collect()
         )
-        schema = spark_schema(EXTRACT_ARROW_SCHEMA)
-        return paths.mapInArrow(extract_batches(config.extract), schema), list(DOCUMENT_FIELDS)
 
-    return run_stage(spark, config, out, STAGE, force, outcomes, per_source=True)
+    return run_task_stage(spark, config, out, STAGE, force, write_parts, extract_schemas(STAGE))
 
 
 def _warc_inputs(specs: list[str], config: CurationConfig) -> list[str]:

@@ -22,6 +22,10 @@ class HadoopFS:
     def _fs(self, path: str):
         return self._path(path).getFileSystem(self._conf)
 
+    def qualified(self, path: str) -> str:
+        """`path` as a full URI (file:/abs/..., hdfs://nn/...), as Spark's writers resolve it."""
+        return str(self._fs(path).makeQualified(self._path(path)))
+
     def exists(self, path: str) -> bool:
         return bool(self._fs(path).exists(self._path(path)))
 

@@ -1,12 +1,14 @@
-"""Apply curation functions to Spark DataFrames with mapInArrow: the per-stage glue.
+"""Apply curation functions inside Spark's Python workers: the per-stage glue.
 
-Each function here runs inside Spark's Python workers. Heavy state (the extraction
-process) is created once per worker and reused across tasks.
+Extract tasks write their own Parquet (task_parquet.py says why); the filter stage maps
+Arrow batches of documents with mapInArrow. Heavy state (the extraction process) is created
+once per worker and reused across tasks.
 """
 
 from __future__ import annotations
 
 import atexit
+from collections import Counter
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -15,9 +17,10 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from curation.config import ExtractConfig
-from curation.extract import OUTCOME_FIELDS, extract_file
+from curation.extract import DOCUMENT_FIELDS, ERROR, KEPT, OUTCOME_FIELDS, REJECTED, extract_file
 from curation.extractor import TimeLimitedExtractor
 from curation.filters.chain import FilterChain
+from curation.spark.task_parquet import TaskParquet
 
 # Arrow types of the extract outcome rows, in OUTCOME_FIELDS order.
 EXTRACT_ARROW_SCHEMA = pa.schema(
@@ -41,6 +44,7 @@ EXTRACT_ARROW_SCHEMA = pa.schema(
     ]
 )
 assert tuple(EXTRACT_ARROW_SCHEMA.names) == OUTCOME_FIELDS
+OUTCOME_FOLDERS = {KEPT: "kept", REJECTED: "rejected", ERROR: "errors"}
 
 _extractors: dict[tuple, TimeLimitedExtractor] = {}
 
@@ -53,21 +57,35 @@ def _extractor(config: ExtractConfig) -> TimeLimitedExtractor:
     return _extractors[key]
 
 
-def extract_batches(config: ExtractConfig):
-    """mapInArrow function: batches of `path` rows -> batches of extract outcome rows."""
+def extract_schemas(stage: str) -> dict[str, pa.Schema]:
+    """Arrow schemas of the extract stage's kept, rejected and errors part files."""
+    field = EXTRACT_ARROW_SCHEMA.field
+    documents = [field(name) for name in DOCUMENT_FIELDS]
+    stage_field = pa.field("stage", pa.string())
+    return {
+        "kept": pa.schema(documents),
+        "rejected": pa.schema([*documents, stage_field, field("reason")]),
+        "errors": pa.schema([field("source"), field("offset"), stage_field, field("error")]),
+    }
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+
+def extract_parts(config: ExtractConfig, stage: str, tmp: str):
+    """mapPartitions function: (task, WARC paths) -> (source, outcome, reason, n) counts; each
+    task writes its outcome rows itself into tmp/{kept,rejected,errors} (task_parquet.py)."""
+    schemas = extract_schemas(stage)
+
+    def run(tasks: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[str, str, str | None, int]]:
         extractor = _extractor(config)
-        rows = []
-        for batch in batches:
-            for source in batch.column("path").to_pylist():
-                for row in extract_file(source, config, extractor):
-                    rows.append(row)
-                    if len(rows) >= config.batch_rows:
-                        yield pa.RecordBatch.from_pylist(rows, schema=EXTRACT_ARROW_SCHEMA)
-                        rows = []
-        if rows:
-            yield pa.RecordBatch.from_pylist(rows, schema=EXTRACT_ARROW_SCHEMA)
+        for task, paths in tasks:
+            parts = TaskParquet(tmp, task, schemas, config.batch_rows)
+            counts: Counter[tuple[str, str, str | None]] = Counter()
+            for path in paths:
+                for row in extract_file(path, config, extractor):
+                    parts.add(OUTCOME_FOLDERS[row["outcome"]], {**row, "stage": stage})
+                    counts[row["source"], row["outcome"], row["reason"]] += 1
+            parts.close()
+            for (source, outcome, reason), n in counts.items():
+                yield source, outcome, reason, n
 
     return run
 

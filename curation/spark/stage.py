@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
+from curation.spark.task_parquet import finish_folders
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
 
@@ -66,8 +67,7 @@ def run_stage(
     `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage);
     `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
     fs = HadoopFS(spark)
-    if stage_done(fs, out, stage) and not force:
-        print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
+    if _skipped(fs, out, stage, force):
         return None
     started = time.time()
     rows, document_columns = outcomes()
@@ -77,6 +77,43 @@ def run_stage(
     )
     record_run(fs, out, to_dict(config), stage, stats)
     return stats
+
+
+def run_task_stage(
+    spark: SparkSession,
+    config: Any,
+    out: str,
+    stage: str,
+    force: bool,
+    write_parts: Callable[[str], list[tuple[str, str, str | None, int]]],
+    schemas: dict[str, Any],
+) -> dict[str, Any] | None:
+    """`run_stage` for a stage whose tasks write their own part files (task_parquet.py):
+    `write_parts(tmp)` fills tmp/{kept,rejected,errors} (`schemas`: their Arrow schemas) and
+    returns the (source, outcome, reason, n) counts. Stats are per source."""
+    fs = HadoopFS(spark)
+    if _skipped(fs, out, stage, force):
+        return None
+    started = time.time()
+    tmp = fs.qualified(_tmp_folder(out, stage))
+    counts = write_parts(tmp)
+    finish_folders(tmp, schemas)
+    stats = stage_stats(counts, per_source=True)
+    stats["seconds"] = round(time.time() - started, 3)
+    _commit(fs, out.rstrip("/"), stage, tmp, stats)
+    record_run(fs, out, to_dict(config), stage, stats)
+    return stats
+
+
+def _skipped(fs: HadoopFS, out: str, stage: str, force: bool) -> bool:
+    if stage_done(fs, out, stage) and not force:
+        print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
+        return True
+    return False
+
+
+def _tmp_folder(out: str, stage: str) -> str:
+    return f"{out.rstrip('/')}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
 
 
 def write_stage(
@@ -100,7 +137,7 @@ def write_stage(
     if any(not name.startswith("_") for name in files or {}):
         raise ValueError(f"stage files must start with `_`: {sorted(files)}")
     out = out.rstrip("/")
-    tmp = f"{out}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
+    tmp = _tmp_folder(out, stage)
     rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)

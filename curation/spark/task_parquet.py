@@ -1,0 +1,89 @@
+"""Parquet part files written by the Python tasks themselves.
+
+For the extract stage, the rows cost more to hand over than to write. Through the JVM each row
+would cross from Python as Arrow, be cached, be written by three Spark jobs and be counted by
+a fourth, and on two cores that cost 15-20% of trafilatura's own time (docs/BENCHMARKS.md).
+Instead each task writes its own part files through pyarrow's filesystem layer (local paths,
+HDFS, and S3; pyarrow knows s3a:// as s3://) and returns only its counts.
+Part files are named after the task, so a retried task overwrites its earlier attempt. On a
+local filesystem each part file appears whole, by rename. Object stores make an upload
+visible only when it completes.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+SUCCESS = "_SUCCESS"
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and path of a folder given as a path or URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return pafs.LocalFileSystem(), unquote(parsed.path) if parsed.scheme else uri
+    if parsed.scheme == "s3a":  # Hadoop's name for S3; pyarrow knows the same store as s3://
+        uri = "s3" + uri[len("s3a") :]
+    return pafs.FileSystem.from_uri(uri)
+
+
+def part_name(task: int) -> str:
+    return f"part-{task:05d}.parquet"
+
+
+class TaskParquet:
+    """One task's part file in each of several folders (`schemas`: folder name -> schema),
+    filled row by row, a row group every `batch_rows` rows; files without rows are not made."""
+
+    def __init__(self, root: str, task: int, schemas: dict[str, pa.Schema], batch_rows: int):
+        self.fs, self.root = filesystem(root)
+        self.task, self.schemas, self.batch_rows = task, schemas, batch_rows
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self._rows: dict[str, list[dict]] = {name: [] for name in schemas}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def add(self, folder: str, row: dict) -> None:
+        rows = self._rows[folder]
+        rows.append(row)
+        if len(rows) >= self.batch_rows:
+            self._flush(folder)
+
+    def close(self) -> None:
+        """Write what is buffered and make every part file visible."""
+        for folder in self.schemas:
+            self._flush(folder)
+        for folder, writer in self._writers.items():
+            writer.close()
+            if self.local:
+                self.fs.move(self._path(folder, partial=True), self._path(folder))
+
+    def _path(self, folder: str, partial: bool = False) -> str:
+        name = part_name(self.task)
+        return f"{self.root}/{folder}/{'.' + name + '.tmp' if partial else name}"
+
+    def _flush(self, folder: str) -> None:
+        rows = self._rows[folder]
+        if not rows:
+            return
+        if folder not in self._writers:
+            self.fs.create_dir(f"{self.root}/{folder}", recursive=True)
+            path = self._path(folder, partial=self.local)
+            self._writers[folder] = pq.ParquetWriter(path, self.schemas[folder], filesystem=self.fs)
+        self._writers[folder].write_batch(pa.RecordBatch.from_pylist(rows, self.schemas[folder]))
+        rows.clear()
+
+
+def finish_folders(root: str, schemas: dict[str, pa.Schema]) -> None:
+    """After every task: give a folder no task wrote to an empty part file with its schema, so
+    readers still see its columns, and mark each folder complete with _SUCCESS, as Spark does."""
+    fs, base = filesystem(root)
+    for folder, schema in schemas.items():
+        path = f"{base}/{folder}"
+        fs.create_dir(path, recursive=True)
+        if not fs.get_file_info(pafs.FileSelector(path)):
+            pq.write_table(schema.empty_table(), f"{path}/{part_name(0)}", filesystem=fs)
+        fs.open_output_stream(f"{path}/{SUCCESS}").close()
