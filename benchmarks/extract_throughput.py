@@ -1,15 +1,17 @@
 """Extraction speed: bare trafilatura in one process vs the Spark extract job on local[N].
 
-    python benchmarks/extract_throughput.py [--records 2000] [--cores 2] [--json out.json]
+    python benchmarks/extract_throughput.py [--records 2000] [--files 16] [--repeats 3] [--json F]
 
 Wraps the real pages of ../shared/data/html into WARCs (repeating pages under new URLs to
 reach --records), then reports documents per second per core for
   bare:  decode + trafilatura.extract in a loop, one process (the ceiling), and
   job:   the extract stage on local[N] (WARC parsing, HTTP decoding, the time-limited
          extraction process, Parquet writes, stats) from the first task to the committed
-         run folder; the SparkSession start is not counted. The stage runs twice in one
-         session: "cold" is the first run in a fresh JVM (it pays the JIT compiling Spark's
-         code paths, several CPU-seconds), "warm" the second, the steady state of a long job.
+         run folder; the SparkSession start is not counted. "cold" is the first run in a
+         fresh JVM (it pays the JIT compiling Spark's code paths), then warm runs alternate
+         with bare ones (--repeats pairs), each compared with the bare run just before it.
+Both by wall clock (documents / seconds / cores) and by CPU time (documents / CPU-seconds of
+this process and all it started: the JVM, Python workers, extraction processes).
 Target: job per-core speed >= 0.85 x bare (Spark overhead <= 15%).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cpu_time import cpu_seconds  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
 from curation.extractor import extract_text  # noqa: E402
@@ -43,42 +48,24 @@ def corpus(records: int) -> list[tuple[str, bytes]]:
     ]
 
 
-def bare_speed(pages: list[tuple[str, bytes]], options: dict) -> float:
-    """Documents per second of decode + trafilatura in this process (one core)."""
+def bare_speed(pages: list[tuple[str, bytes]], options: dict) -> tuple[float, float]:
+    """(documents per wall second, per CPU second) of decode + trafilatura in this process."""
     extract_text(pages[0][1].decode("utf-8", "replace"), pages[0][0], options)  # warm up imports
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for url, html in pages:
         text, _ = decode_html(html, None)
         extract_text(text, url, options)
-    return len(pages) / (time.perf_counter() - started)
+    return len(pages) / (time.perf_counter() - started), len(pages) / (time.process_time() - cpu)
 
 
-def job_speed(
-    pages: list[tuple[str, bytes]], cores: int, files: int, workdir: Path
-) -> tuple[float, dict]:
-    from curation.spark.session import build_session
-    from jobs.extract import run_extract
-
-    crawl = workdir / "crawl"
+def write_crawl(pages: list[tuple[str, bytes]], files: int, crawl: Path) -> list[str]:
     crawl.mkdir()
     per_file = -(-len(pages) // files)
     for i in range(files):
         write_response_warc(
             crawl / f"bench-{i:03d}.warc.gz", pages[i * per_file : (i + 1) * per_file]
         )
-    config = load_curation_config(overrides=[f"spark.master=local[{cores}]"])
-    spark = build_session(config.spark, "refinery-bench")
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
-        inputs = sorted(str(p) for p in crawl.iterdir())
-        speeds = []
-        for run in ("cold", "warm"):
-            started = time.perf_counter()
-            stats = run_extract(spark, config, inputs, str(workdir / run))
-            speeds.append(stats["input"] / (time.perf_counter() - started))
-    finally:
-        spark.stop()
-    return speeds, stats
+    return sorted(str(p) for p in crawl.iterdir())
 
 
 def main() -> None:
@@ -86,37 +73,55 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--files", type=int, default=16, help="WARC files (Spark tasks)")
-    parser.add_argument(
-        "--bare-records", type=int, help="records timed for bare speed (default: all, as the job)"
-    )
+    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from curation.spark.session import build_session
+    from jobs.extract import run_extract
 
     pages = corpus(args.records)
-    options = asdict(load_curation_config().extract.trafilatura)
-    bare = bare_speed(pages[: args.bare_records or len(pages)], options)
+    config = load_curation_config(overrides=[f"spark.master=local[{args.cores}]"])
+    options = asdict(config.extract.trafilatura)
+    figures: dict = {"records": args.records, "files": args.files, "cores": args.cores, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
-        (cold, warm), stats = job_speed(pages, args.cores, args.files, Path(tmp))
-    figures = {
-        "records": args.records,
-        "distinct_pages": len(all_pages()),
-        "cores": args.cores,
-        "bare_docs_per_s_per_core": round(bare, 2),
-        "kept": stats["kept"],
-        "rejected": stats["rejected"],
-        "errors": stats["errors"],
-    }
-    print(f"bare trafilatura, 1 process   : {bare:7.1f} docs/s per core")
-    for run, speed in (("cold", cold), ("warm", warm)):
-        per_core = speed / args.cores
-        figures[f"job_{run}_docs_per_s"] = round(speed, 2)
-        figures[f"job_{run}_vs_bare"] = round(per_core / bare, 3)
-        print(
-            f"extract job, local[{args.cores}], {run}: {speed:7.1f} docs/s = "
-            f"{per_core:.1f} per core = {per_core / bare:.3f} x bare (target >= 0.85)"
-        )
-    print(json.dumps(figures, indent=2))
+        inputs = write_crawl(pages, args.files, Path(tmp) / "crawl")
+        spark = build_session(config.spark, "refinery-bench")
+        spark.sparkContext.setLogLevel("ERROR")
+
+        def job(name: str, bare: tuple[float, float] | None) -> None:
+            started, cpu = time.perf_counter(), cpu_seconds()
+            stats = run_extract(spark, config, inputs, f"{tmp}/{name}", force=True)
+            wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            per_core, per_cpu = stats["input"] / wall / args.cores, stats["input"] / cpu
+            run = {"run": name, "job": [per_core, per_cpu], "seconds": wall, "cpu": cpu}
+            line = f"job {name}, local[{args.cores}]".ljust(22)
+            line += f"{per_core:10.1f}{per_cpu:12.1f}  ({wall:.1f} s, {cpu:.1f} CPU-s"
+            if bare:
+                run.update(bare=list(bare), ratio=[per_core / bare[0], per_cpu / bare[1]])
+                line += f"; x the bare run before it: {run['ratio'][0]:.2f} wall, "
+                line += f"{run['ratio'][1]:.2f} CPU"
+            print(line + ")", flush=True)
+            figures["runs"].append(run)
+            figures.update(kept=stats["kept"], rejected=stats["rejected"], errors=stats["errors"])
+
+        print(f"{'':22}{'docs/s/core':>10}{'docs/CPU-s':>12}  (wall / CPU time)")
+        try:
+            job("cold", None)
+            # Bare and warm job runs alternate, so both see the same load on a shared machine.
+            for i in range(args.repeats):
+                bare = bare_speed(pages, options)
+                print(f"bare trafilatura      {bare[0]:10.1f}{bare[1]:12.1f}", flush=True)
+                job(f"warm{i}", bare)
+        finally:
+            spark.stop()
+    ratios = [r["ratio"] for r in figures["runs"] if "ratio" in r]
+    figures["median_ratio"] = [statistics.median(r[k] for r in ratios) for k in (0, 1)]
+    print(
+        f"median x bare over {len(ratios)} warm runs: {figures['median_ratio'][0]:.2f} wall, "
+        f"{figures['median_ratio'][1]:.2f} CPU (target >= 0.85); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -29,11 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cpu_time import cpu_seconds  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -42,18 +41,6 @@ from jobs.tokenize import run_tokenize  # noqa: E402
 from refinery.tokenizer import load_tokenizer, train_tokenizer  # noqa: E402
 
 BATCH = 1024
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and every descendant (alive, or reaped by a live parent)."""
-    total = 0.0
-    for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
-        try:
-            t = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
 
 
 def bare_speed(tokenizer_path: Path, texts: list[str], threads: bool) -> tuple[float, float, int]:
