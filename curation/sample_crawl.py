@@ -92,6 +92,7 @@ from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_li
 MANIFEST_NAME = "expected.json"
 REFERENCE_NAME = "reference_articles.jsonl"
 REFERENCE_TOPICS = ("science", "history", "technology", "health")
+REFERENCE_GENRES = ("encyclopedic", "science")
 MANIFEST_VERSION = 1
 USER_AGENT = "CCBot/2.0 (https://commoncrawl.org/faq/)"
 
@@ -1322,13 +1323,18 @@ def write_reference_articles(out_dir: Path, seed: int = 0, count: int = 75) -> P
     """`reference_articles.jsonl`: clean articles on reference topics (science, history,
     technology, health), standing in for the pages Wikipedia cites: the positives `make demo`
     trains its quality model on against the crawl's own pages, which cover every topic and
-    include spam, lists and stubs. A seed of its own keeps the WARC bytes of a seed unchanged."""
+    include spam, lists and stubs. Like the pages Wikipedia cites, a third are encyclopedia
+    entries and a third papers (curation/genres.py), so the crawl's pages of those genres can
+    score high. A seed of its own keeps the WARC bytes of a seed unchanged."""
     rng = random.Random(f"reference-articles:{seed}")
     topics = [t for t in textgen.TOPICS if t.name in REFERENCE_TOPICS]
     path = Path(out_dir) / REFERENCE_NAME
     with path.open("w", encoding="utf-8") as out:
         for number in range(count):
-            article = textgen.write_article(rng, topic=rng.choice(topics))
+            if number % 3 == 0:
+                article = textgen.write_article(rng, topic=rng.choice(topics))
+            else:
+                article = genres.write_genre_article(rng, REFERENCE_GENRES[number % 3 - 1])
             text = "\n\n".join([article.title, *article.paragraphs])
             record = {"url": f"https://reference.example/articles/{number}", "text": text}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
