@@ -1,7 +1,7 @@
 """Domain classifier accuracy on hosts it never saw (host-grouped cross-validation), and
 mixture proportions achieved vs target, on real pages.
 
-    python benchmarks/domains_mix.py [--seed 0] [--folds 5]
+    python benchmarks/domains_mix.py [--seed 0] [--folds 5] [--documents OUT/dedup]
 
 Pages with their real URLs, from ../shared/data: the Zyte article-extraction benchmark (gold
 article text), the trafilatura evaluation pages (title + description + gold snippets), and the
@@ -13,7 +13,8 @@ per-label confusion, and the same figures for the model variants it was chosen a
 stage's `_classify.json` reports the shipped model's figures the same way). Then every page is
 labelled (rule, else classifier, else `other`), the mixture is planned for the targets below,
 and the trainer's sampling is simulated (windows drawn by bucket weight) to show the token
-shares it achieves and the implied repeats.
+shares it achieves and the implied repeats. `--documents` measures the same on a documents
+Parquet instead (e.g. a sample-crawl run's `OUT/dedup`, the classify stage's input).
 """
 
 from __future__ import annotations
@@ -75,16 +76,23 @@ def pages() -> list[dict]:
     return out
 
 
+def parquet_pages(path: str) -> list[dict]:
+    import pyarrow.dataset as ds
+
+    return ds.dataset(path, format="parquet").to_table(columns=["url", "host", "text"]).to_pylist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--documents", help="a documents Parquet folder instead of real pages")
     args = parser.parse_args()
-    if not DATA.exists():
+    if not args.documents and not DATA.exists():
         sys.exit(f"{DATA} is absent: nothing to benchmark")
     config = DomainConfig(cv_folds=args.folds, seed=args.seed)
     rules = DomainRules(config.rules())
-    docs = pages()
+    docs = parquet_pages(args.documents) if args.documents else pages()
     for d in docs:
         d["label"] = rules.label(d["url"], d["host"])
     labelled = [d for d in docs if d["label"]]

@@ -168,6 +168,12 @@ def label_scores(truth: list[str], predicted: list[str]) -> dict[str, Any]:
     }
 
 
+def in_canonical_order(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Samples sorted by content: SGD depends on the order of its rows, and the order in
+    which Spark collects them is not fixed, so the same sample gives the same model."""
+    return sorted(samples, key=lambda s: (s["host"], s["label"], s["text"]))
+
+
 def cross_validate(
     samples: list[dict[str, Any]],
     folds: int,
@@ -177,6 +183,7 @@ def cross_validate(
     """Host-grouped k-fold cross-validation: each host's pages are predicted once, by a model
     (`make(seed)`) trained on the other folds' hosts; the baseline predicts the training folds'
     most common label. None when the hosts fall in fewer than two folds."""
+    samples = in_canonical_order(samples)
     fold_of = [host_fold(s["host"], folds, seed) for s in samples]
     if len(set(fold_of)) < 2:
         return None
@@ -227,6 +234,7 @@ def train_domain_classifier(
     if len(pages) < 2:
         report["classifier"] = "not trained: fewer than two labels among rule-labelled pages"
         return None, report
+    samples = in_canonical_order(samples)
     report["cross_validation"] = cross_validate(samples, config.cv_folds, config.seed)
     classifier = DomainClassifier(config.seed).fit(
         [s["text"] for s in samples], [s["label"] for s in samples], [s["host"] for s in samples]

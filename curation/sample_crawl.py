@@ -172,17 +172,26 @@ LISTY_HOSTS = ["links-directory.example", "www.web-index-pages.test"]
 # by a slash would match the news rule.
 GENRE_SITES: dict[str, dict[str, list[str]]] = {
     "encyclopedic": {
-        "ruled": ["open-lexicon.example/wiki/{title}", "civic-almanac.test/wiki/{title}"],
+        "ruled": [
+            "open-lexicon.example/wiki/{title}",
+            "civic-almanac.test/wiki/{title}",
+            "wiki.heritage-atlas.invalid/wiki/{title}",
+        ],
         "unruled": ["world-compendium.example/entry/{slug}", "free-reference.test/topics/{slug}"],
     },
     "forum": {
-        "ruled": ["forum.garden-talk.example/t/{n}/{slug}", "bike-owners.test/threads/{n}/{slug}"],
+        "ruled": [
+            "forum.garden-talk.example/t/{n}/{slug}",
+            "bike-owners.test/threads/{n}/{slug}",
+            "forums.home-cooks.invalid/t/{n}/{slug}",
+        ],
         "unruled": ["fixit-corner.example/t/{n}/{slug}", "hobby-circle.test/discussion/{n}/{slug}"],
     },
     "code": {
         "ruled": [
             "docs.quickparse.example/en/latest/{slug}.html",
             "api.tinyweb.test/reference/{slug}",
+            "developer.sensorkit.invalid/guides/{slug}",
         ],
         "unruled": [
             "pyutils-handbook.example/manual/{slug}.html",
@@ -190,20 +199,29 @@ GENRE_SITES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "science": {
-        "ruled": ["preprint-hub.example/abs/{n}", "open-bio-letters.test/doi/10.5555/{n}"],
+        "ruled": [
+            "preprint-hub.example/abs/{n}",
+            "open-bio-letters.test/doi/10.5555/{n}",
+            "lab-meetings.invalid/proceedings/{n}/{slug}",
+        ],
         "unruled": [
             "field-studies.example/paper/{n}/{slug}",
             "research-notes.test/article/{n}/{slug}",
         ],
     },
     "books": {
-        "ruled": ["storyshelf.example/novels/{n}/{slug}", "free-fiction.test/stories/{n}/{slug}"],
+        "ruled": [
+            "storyshelf.example/novels/{n}/{slug}",
+            "free-fiction.test/stories/{n}/{slug}",
+            "serial-tales.invalid/chapters/{n}/{slug}",
+        ],
         "unruled": ["bookworm-reads.example/read/{n}/{slug}", "paper-lanterns.test/text/{slug}"],
     },
     "commerce": {
         "ruled": [
             "shop.kitchen-goods.example/p/{n}/{slug}",
             "gadget-outlet.test/product/{slug}-{n}",
+            "store.craft-corner.invalid/p/{n}/{slug}",
         ],
         "unruled": ["homeware-depot.example/item/{slug}-{n}", "music-gear-hub.test/buy/{n}/{slug}"],
     },
