@@ -222,14 +222,11 @@ def train_domain_classifier(
     Returns (classifier fitted on every sample, report); the classifier is None when fewer than
     two labels have samples (nothing to tell apart), with the reason in the report.
     """
-    pages: dict[str, int] = {}
-    hosts: dict[str, set[str]] = {}
-    for s in samples:
-        pages[s["label"]] = pages.get(s["label"], 0) + 1
-        hosts.setdefault(s["label"], set()).add(s["host"])
+    pages = Counter(s["label"] for s in samples)
+    hosts = Counter(label for label, _ in {(s["label"], s["host"]) for s in samples})
     report: dict[str, Any] = {
         "labelled": dict(sorted(pages.items())),
-        "labelled_hosts": {label: len(h) for label, h in sorted(hosts.items())},
+        "labelled_hosts": dict(sorted(hosts.items())),
     }
     if len(pages) < 2:
         report["classifier"] = "not trained: fewer than two labels among rule-labelled pages"
