@@ -816,8 +816,11 @@ class PageFactory:
         return page
 
     def copy_of(self, spec: Spec, article: Article, original: Page) -> Page:
+        # A copy goes to a site of the same look: extraction keeps the title on some skins and
+        # not others, which would turn an exact copy's text into a near duplicate.
         others = [s for s in self.sites if s.host != original.site.host]
-        page = self.article_page(spec, self.rng.choice(others), article)
+        same_look = [s for s in others if s.skin == original.site.skin]
+        page = self.article_page(spec, self.rng.choice(same_look or others), article)
         if "group" not in original.info:
             self.groups += 1
             original.info["group"] = f"dup-{self.groups:04d}"
