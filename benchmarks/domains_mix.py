@@ -1,16 +1,20 @@
-"""Domain classifier accuracy on hosts held out of training, and mixture proportions achieved
-vs target, on real pages.
+"""Domain classifier accuracy on hosts it never saw (host-grouped cross-validation), and
+mixture proportions achieved vs target, on real pages.
 
-    python benchmarks/domains_mix.py [--seed 0] [--holdout-hosts 0.3]
+    python benchmarks/domains_mix.py [--seed 0] [--folds 5] [--documents OUT/dedup]
 
 Pages with their real URLs, from ../shared/data: the Zyte article-extraction benchmark (gold
 article text), the trafilatura evaluation pages (title + description + gold snippets), and the
 Wikipedia articles (URL rebuilt from the title). The URL rules of conf/domain_rules.yaml label
-what they can; the classifier is trained on those labels from text only, with a share of hosts
-held out; accuracy is reported on the held-out hosts' pages next to the majority-label baseline.
-Then every page is labelled (rule, else classifier, else `other`), the mixture is planned for
-the targets below, and the trainer's sampling is simulated (windows drawn by bucket weight) to
-show the token shares it achieves and the implied repeats.
+what they can; the classifier is trained on those labels from text only and measured by
+host-grouped cross-validation (every labelled host's pages predicted once, by a model that never
+saw the host): accuracy, balanced accuracy and macro-F1 next to the majority-label baseline, the
+per-label confusion, and the same figures for the model variants it was chosen against (the
+stage's `_classify.json` reports the shipped model's figures the same way). Then every page is
+labelled (rule, else classifier, else `other`), the mixture is planned for the targets below,
+and the trainer's sampling is simulated (windows drawn by bucket weight) to show the token
+shares it achieves and the implied repeats. `--documents` measures the same on a documents
+Parquet instead (e.g. a sample-crawl run's `OUT/dedup`, the classify stage's input).
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from filter_quality import WIKITEXT_TITLE  # noqa: E402
 
 from curation.domains import (  # noqa: E402
+    DomainClassifier,
     DomainConfig,
     DomainLabeller,
     DomainRules,
+    cross_validate,
     train_domain_classifier,
 )
 from curation.mix import ANNEAL, AnnealConfig, MixConfig, plan_mixture  # noqa: E402
+from curation.quality import model_line  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # One set the corpus can meet, one that asks `other` (1% of tokens) for 40%: capped at 4 epochs.
@@ -69,16 +76,23 @@ def pages() -> list[dict]:
     return out
 
 
+def parquet_pages(path: str) -> list[dict]:
+    import pyarrow.dataset as ds
+
+    return ds.dataset(path, format="parquet").to_table(columns=["url", "host", "text"]).to_pylist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--holdout-hosts", type=float, default=0.3)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--documents", help="a documents Parquet folder instead of real pages")
     args = parser.parse_args()
-    if not DATA.exists():
+    if not args.documents and not DATA.exists():
         sys.exit(f"{DATA} is absent: nothing to benchmark")
-    config = DomainConfig(holdout_hosts=args.holdout_hosts, seed=args.seed)
+    config = DomainConfig(cv_folds=args.folds, seed=args.seed)
     rules = DomainRules(config.rules())
-    docs = pages()
+    docs = parquet_pages(args.documents) if args.documents else pages()
     for d in docs:
         d["label"] = rules.label(d["url"], d["host"])
     labelled = [d for d in docs if d["label"]]
@@ -87,14 +101,16 @@ def main() -> None:
         hosts = len({d["host"] for d in labelled if d["label"] == label})
         print(f"  {label:<13} {n:>4} pages on {hosts} hosts")
     classifier, report = train_domain_classifier(labelled, config)
-    print(
-        f"held-out hosts: {report['heldout_hosts']} ({report['heldout_documents']} pages); "
-        f"accuracy {report['heldout_accuracy']:.3f}"
-    )
-    heldout = [d for d in labelled if d["host"] in held_out_hosts(labelled, config)]
-    majority = Counter(d["label"] for d in labelled).most_common(1)[0][0]
-    baseline = sum(d["label"] == majority for d in heldout) / max(1, len(heldout))
-    print(f"majority-label baseline on the same pages ({majority}): {baseline:.3f}")
+    cv = report["cross_validation"]
+    print(f"host-grouped CV: {cv['folds']} folds, {cv['hosts']} hosts, {cv['documents']} pages")
+    print("  model                              accuracy  balanced  macro-F1")
+    print(f"  {'majority label of training folds':<34} {scores(cv['majority_baseline'])}")
+    print(f"  {'shipped (host-equal weights)':<34} {scores(cv)}")
+    for name, variant in VARIANTS.items():
+        print(f"  {name:<34} {scores(cross_validate(labelled, args.folds, args.seed, variant))}")
+    print("  confusion of the shipped model (true label: predicted counts):")
+    for label, row in cv["confusion"].items():
+        print(f"    {label:<13} {row}")
 
     labeller = DomainLabeller(rules, classifier, config.fallback, config.min_confidence)
     for d in docs:
@@ -129,11 +145,46 @@ def main() -> None:
         print(f"  anneal weights:   {plan['mixtures'].get('anneal')}")
 
 
-def held_out_hosts(labelled: list[dict], config: DomainConfig) -> set[str]:
-    from curation.domains import host_is_heldout
+def scores(row: dict) -> str:
+    return f"{row['accuracy']:>8.3f}  {row['balanced_accuracy']:>8.3f}  {row['macro_f1']:>8.3f}"
 
-    hosts = {d["host"] for d in labelled}
-    return {h for h in hosts if host_is_heldout(h, config.holdout_hosts, config.seed)}
+
+class PageWeighted(DomainClassifier):
+    """Every page weighs the same (the model before host-equal weights)."""
+
+    def fit_features(self, features, labels, hosts):
+        self.model.fit(features, labels)
+        return self
+
+
+class ClassBalanced(DomainClassifier):
+    """Host-equal weights and classes reweighted to equal total weight."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed)
+        self.model.set_params(class_weight="balanced")
+
+
+class CharNgrams(DomainClassifier):
+    """Host-equal weights, word 1-2-grams plus hashed char 3-5-grams (robust to inflection
+    and to the English/German mix)."""
+
+    def features(self, texts):
+        from scipy.sparse import hstack
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        chars = HashingVectorizer(
+            n_features=2**18, analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False
+        )
+        lines = [model_line(t, self.MAX_TOKENS) for t in texts]
+        return hstack([super().features(texts), chars.transform(lines)]).tocsr()
+
+
+VARIANTS = {
+    "every page weighs the same": PageWeighted,
+    "+ balanced class weights": ClassBalanced,
+    "+ char 3-5-grams": CharNgrams,
+}
 
 
 def simulate(weights: dict[str, float], tokens: Counter, anneal: Counter, seed: int) -> dict:

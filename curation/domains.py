@@ -4,18 +4,24 @@ Rules (`classify.domains.rules`, label -> regexes searched in `host/path`, first
 config order wins) label only the pages of hosts someone wrote a rule for. A scikit-learn
 classifier (hashed word uni/bigrams of the normalised text + a logistic-loss linear model)
 is trained on those weakly labelled pages, from their text alone, so it labels pages of hosts
-no rule knows. Its quality is measured where it matters: on pages of hosts held out of its
-training. A document keeps its rule label when it has one; otherwise it gets the classifier's
-label when the classifier is at least `min_confidence` sure, else the fallback label.
+no rule knows. Its quality is measured where it matters, on hosts it never saw: host-grouped
+cross-validation predicts every labelled host's pages with a model trained on the other folds'
+hosts, next to the majority-label baseline. A document keeps its rule label when it has one;
+otherwise it gets the classifier's label when the classifier is at least `min_confidence`
+sure, else the fallback label.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from curation.quality import model_line
 from refinery.config import ConfigError, read_yaml, resolve_path
@@ -43,8 +49,8 @@ class DomainConfig:
     rules_file: str = "conf/domain_rules.yaml"
     # Weakly labelled documents per label brought to the driver to train the classifier.
     sample_per_label: int = 5000
-    # Share of labelled hosts held out to measure the classifier on hosts it never saw.
-    holdout_hosts: float = 0.2
+    # Host-grouped cross-validation folds measuring the classifier on hosts it never saw.
+    cv_folds: int = 5
     # Below this probability an unruled document gets `fallback` rather than a guess.
     min_confidence: float = 0.6
     seed: int = 0
@@ -59,10 +65,8 @@ class DomainConfig:
         unknown = [n for n in [*self.rules(), self.fallback] if n not in self.labels]
         if unknown:
             raise ConfigError(f"classify.domains: {unknown} not in classify.domains.labels")
-        if not 0.0 <= self.holdout_hosts < 1.0:
-            raise ConfigError(
-                f"classify.domains.holdout_hosts must be in [0, 1), got {self.holdout_hosts}"
-            )
+        if self.cv_folds < 2:
+            raise ConfigError(f"classify.domains.cv_folds must be at least 2, got {self.cv_folds}")
 
     def rules(self) -> dict[str, list[str]]:
         """The rules file, checked: a mapping of label -> list of valid regexes."""
@@ -93,9 +97,10 @@ class DomainRules:
         return next((label for label, rule in self.rules if rule.search(where)), None)
 
 
-def host_is_heldout(host: str, share: float, seed: int) -> bool:
+def host_fold(host: str, folds: int, seed: int) -> int:
+    """The cross-validation fold of a host: a seeded hash, the same on every run."""
     digest = hashlib.sha1(f"{seed}:{host}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") / 2**64 < share
+    return int.from_bytes(digest[:8], "little") % folds
 
 
 class DomainClassifier:
@@ -118,25 +123,121 @@ class DomainClassifier:
         )
         self.model = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=100, random_state=seed)
 
-    @staticmethod
-    def prepare(text: str) -> str:
-        return model_line(text, DomainClassifier.MAX_TOKENS)
+    def features(self, texts: list[str]) -> Any:
+        """Sparse feature rows; stateless, so cross-validation computes them once."""
+        return self.vectorizer.transform([model_line(t, self.MAX_TOKENS) for t in texts])
 
-    def fit(self, texts: list[str], labels: list[str]) -> DomainClassifier:
-        self.model.fit(self.vectorizer.transform([self.prepare(t) for t in texts]), labels)
+    def fit(self, texts: list[str], labels: list[str], hosts: list[str]) -> DomainClassifier:
+        return self.fit_features(self.features(texts), labels, hosts)
+
+    def fit_features(self, features: Any, labels: list[str], hosts: list[str]) -> DomainClassifier:
+        """Each host weighs the same in the loss, however many pages it has: otherwise a label
+        learns one big host's style (Wikipedia's), not the genre. Chosen by host-grouped CV on
+        real pages (docs/BENCHMARKS.md, "Domain classifier and mixture")."""
+        pages = Counter(hosts)
+        weights = np.array([1.0 / pages[h] for h in hosts])
+        self.model.fit(features, labels, sample_weight=weights * len(weights) / weights.sum())
         return self
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(label, probability) per text."""
-        if not texts:
-            return []
-        probs = self.model.predict_proba(
-            self.vectorizer.transform([self.prepare(t) for t in texts])
-        )
+        return self.predict_features(self.features(texts)) if texts else []
+
+    def predict_features(self, features: Any) -> list[tuple[str, float]]:
+        probs = self.model.predict_proba(features)
         best = probs.argmax(axis=1)
         return [
             (str(self.model.classes_[i]), float(p[i])) for i, p in zip(best, probs, strict=True)
         ]
+
+
+def label_scores(truth: list[str], predicted: list[str]) -> dict[str, Any]:
+    """Accuracy, balanced accuracy (mean recall per true label), macro-F1 and the confusion
+    counts {true: {predicted: n}}: accuracy alone flatters a model that says the majority label."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    confusion: dict[str, dict[str, int]] = {}
+    for t, p in zip(truth, predicted, strict=True):
+        row = confusion.setdefault(t, {})
+        row[p] = row.get(p, 0) + 1
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "balanced_accuracy": round(float(balanced_accuracy_score(truth, predicted)), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
+        "confusion": {t: dict(sorted(row.items())) for t, row in sorted(confusion.items())},
+    }
+
+
+def in_canonical_order(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Samples sorted by content: SGD depends on the order of its rows, and the order in
+    which Spark collects them is not fixed, so the same sample gives the same model."""
+    return sorted(samples, key=lambda s: (s["host"], s["label"], s["text"]))
+
+
+def cross_validate(
+    samples: list[dict[str, Any]],
+    folds: int,
+    seed: int,
+    make: Callable[[int], DomainClassifier] = DomainClassifier,
+) -> dict[str, Any] | None:
+    """Host-grouped k-fold cross-validation: each host's pages are predicted once, by a model
+    (`make(seed)`) trained on the other folds' hosts; the baseline predicts the training folds'
+    most common label. None when the hosts fall in fewer than two folds."""
+    samples = in_canonical_order(samples)
+    fold_of = [host_fold(s["host"], folds, seed) for s in samples]
+    if len(set(fold_of)) < 2:
+        return None
+    labels = [s["label"] for s in samples]
+    features = make(seed).features([s["text"] for s in samples])
+    predicted, baseline = [""] * len(samples), [""] * len(samples)
+    for fold in sorted(set(fold_of)):
+        train = [i for i, f in enumerate(fold_of) if f != fold]
+        test = [i for i, f in enumerate(fold_of) if f == fold]
+        train_labels = [labels[i] for i in train]
+        majority = max(sorted(set(train_labels)), key=train_labels.count)
+        if len(set(train_labels)) < 2:  # one label to learn: a model could only say that
+            guesses = [majority] * len(test)
+        else:
+            train_hosts = [samples[i]["host"] for i in train]
+            model = make(seed).fit_features(features[train], train_labels, train_hosts)
+            guesses = [label for label, _ in model.predict_features(features[test])]
+        for i, guess in zip(test, guesses, strict=True):
+            predicted[i], baseline[i] = guess, majority
+    return {
+        "folds": folds,
+        "hosts": len({s["host"] for s in samples}),
+        "documents": len(samples),
+        **label_scores(labels, predicted),
+        "majority_baseline": {
+            k: v for k, v in label_scores(labels, baseline).items() if k != "confusion"
+        },
+    }
+
+
+def train_domain_classifier(
+    samples: list[dict[str, Any]], config: DomainConfig
+) -> tuple[DomainClassifier | None, dict[str, Any]]:
+    """Fit on weakly labelled samples ({host, text, label}); report host-grouped CV scores.
+
+    Returns (classifier fitted on every sample, report); the classifier is None when fewer than
+    two labels have samples (nothing to tell apart), with the reason in the report.
+    """
+    pages = Counter(s["label"] for s in samples)
+    hosts = Counter(label for label, _ in {(s["label"], s["host"]) for s in samples})
+    report: dict[str, Any] = {
+        "labelled": dict(sorted(pages.items())),
+        "labelled_hosts": dict(sorted(hosts.items())),
+    }
+    if len(pages) < 2:
+        report["classifier"] = "not trained: fewer than two labels among rule-labelled pages"
+        return None, report
+    samples = in_canonical_order(samples)
+    report["cross_validation"] = cross_validate(samples, config.cv_folds, config.seed)
+    classifier = DomainClassifier(config.seed).fit(
+        [s["text"] for s in samples], [s["label"] for s in samples], [s["host"] for s in samples]
+    )
+    report["classifier"] = "trained"
+    return classifier, report
 
 
 @dataclass
@@ -156,39 +257,3 @@ class DomainLabeller:
             for i, (guess, p) in zip(unruled, guesses, strict=True):
                 labels[i] = guess if p >= self.min_confidence else None
         return [label or self.fallback for label in labels]
-
-
-def train_domain_classifier(
-    samples: list[dict[str, Any]], config: DomainConfig
-) -> tuple[DomainClassifier | None, dict[str, Any]]:
-    """Fit on weakly labelled samples ({host, text, label}); report accuracy on held-out hosts.
-
-    Returns (classifier fitted on every sample, report); the classifier is None when fewer than
-    two labels have samples (nothing to tell apart), with the reason in the report.
-    """
-    counts: dict[str, int] = {}
-    for s in samples:
-        counts[s["label"]] = counts.get(s["label"], 0) + 1
-    report: dict[str, Any] = {"labelled": dict(sorted(counts.items()))}
-    if len(counts) < 2:
-        report["classifier"] = "not trained: fewer than two labels among rule-labelled pages"
-        return None, report
-    heldout = [host_is_heldout(s["host"], config.holdout_hosts, config.seed) for s in samples]
-    train = [s for s, h in zip(samples, heldout, strict=True) if not h]
-    test = [s for s, h in zip(samples, heldout, strict=True) if h]
-    if test and len({s["label"] for s in train}) >= 2:
-        probe = DomainClassifier(config.seed).fit(
-            [s["text"] for s in train], [s["label"] for s in train]
-        )
-        predicted = [label for label, _ in probe.predict([s["text"] for s in test])]
-        correct = sum(p == s["label"] for p, s in zip(predicted, test, strict=True))
-        report["heldout_hosts"] = len({s["host"] for s in test})
-        report["heldout_documents"] = len(test)
-        report["heldout_accuracy"] = correct / len(test)
-    else:
-        report["heldout_accuracy"] = None
-    classifier = DomainClassifier(config.seed).fit(
-        [s["text"] for s in samples], [s["label"] for s in samples]
-    )
-    report["classifier"] = "trained"
-    return classifier, report

@@ -2,9 +2,11 @@
 
 Unit and integration tests need WARCs that exercise every curation stage without network
 access or third-party data, so this module invents a crawl: English articles wrapped in
-boilerplate, exact and near duplicates, spam, short and listy pages, pages in six other
-languages and legacy charsets, pages full of PII, pages on blocklisted hosts (see
-`conf/blocklist/`), non-HTML responses, redirects, 404s, revisits, and a few broken records.
+boilerplate (a fifth of them on encyclopedia, forum, code, science, fiction and shop sites,
+most on hosts the domain rules know: see GENRE_SITES), exact and near duplicates, spam, short
+and listy pages, pages in six other languages and legacy charsets, pages full of PII, pages on
+blocklisted hosts (see `conf/blocklist/`), non-HTML responses, redirects, 404s, revisits, and a
+few broken records.
 
     refinery sample-crawl --out DIR [--docs 300] [--seed 0] [--files 4]
 
@@ -48,6 +50,7 @@ expected.json (version 1)::
                        before HTML escaping), to check decoding and extraction
       words            word count of the main text (articles and their copies)
       topic            article topic
+      genre            the kind of site an article is written for (curation/genres.py)
       group            shared by an article and its exact/near duplicates ("dup-0007")
       duplicate_of     url of the article a duplicate or near duplicate copies
       shingle_jaccard  word-5-gram Jaccard similarity of a near duplicate to its original
@@ -83,12 +86,13 @@ import brotli
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import GzippingWrapper, WARCWriter
 
-from curation import textgen
+from curation import genres, textgen
 from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_list
 
 MANIFEST_NAME = "expected.json"
 REFERENCE_NAME = "reference_articles.jsonl"
 REFERENCE_TOPICS = ("science", "history", "technology", "health")
+REFERENCE_GENRES = ("encyclopedic", "science")
 MANIFEST_VERSION = 1
 USER_AGENT = "CCBot/2.0 (https://commoncrawl.org/faq/)"
 
@@ -160,6 +164,68 @@ CHARSET_LABELS = {
 }
 SPAM_HOSTS = ["best-deals-4u.example", "cheap-stuff-online.test", "top-offers-now.example"]
 LISTY_HOSTS = ["links-directory.example", "www.web-index-pages.test"]
+
+# Sites that write one genre of curation/genres.py each: host + path template ({title},
+# {slug}, {n}). A ruled site's URLs match conf/domain_rules.yaml through a host prefix or a path
+# rule (so hosts stay invented); an unruled one's match no rule, and only the classify stage's
+# classifier can label its pages. The slug ends the path: a title word such as "daily" followed
+# by a slash would match the news rule.
+GENRE_SITES: dict[str, dict[str, list[str]]] = {
+    "encyclopedic": {
+        "ruled": [
+            "open-lexicon.example/wiki/{title}",
+            "civic-almanac.test/wiki/{title}",
+            "wiki.heritage-atlas.invalid/wiki/{title}",
+        ],
+        "unruled": ["world-compendium.example/entry/{slug}", "free-reference.test/topics/{slug}"],
+    },
+    "forum": {
+        "ruled": [
+            "forum.garden-talk.example/t/{n}/{slug}",
+            "bike-owners.test/threads/{n}/{slug}",
+            "forums.home-cooks.invalid/t/{n}/{slug}",
+        ],
+        "unruled": ["fixit-corner.example/t/{n}/{slug}", "hobby-circle.test/discussion/{n}/{slug}"],
+    },
+    "code": {
+        "ruled": [
+            "docs.quickparse.example/en/latest/{slug}.html",
+            "api.tinyweb.test/reference/{slug}",
+            "developer.sensorkit.invalid/guides/{slug}",
+        ],
+        "unruled": [
+            "pyutils-handbook.example/manual/{slug}.html",
+            "rustic-lib.test/book/{slug}.html",
+        ],
+    },
+    "science": {
+        "ruled": [
+            "preprint-hub.example/abs/{n}",
+            "open-bio-letters.test/doi/10.5555/{n}",
+            "lab-meetings.invalid/proceedings/{n}/{slug}",
+        ],
+        "unruled": [
+            "field-studies.example/paper/{n}/{slug}",
+            "research-notes.test/article/{n}/{slug}",
+        ],
+    },
+    "books": {
+        "ruled": [
+            "storyshelf.example/novels/{n}/{slug}",
+            "free-fiction.test/stories/{n}/{slug}",
+            "serial-tales.invalid/chapters/{n}/{slug}",
+        ],
+        "unruled": ["bookworm-reads.example/read/{n}/{slug}", "paper-lanterns.test/text/{slug}"],
+    },
+    "commerce": {
+        "ruled": [
+            "shop.kitchen-goods.example/p/{n}/{slug}",
+            "gadget-outlet.test/product/{slug}-{n}",
+            "store.craft-corner.invalid/p/{n}/{slug}",
+        ],
+        "unruled": ["homeware-depot.example/item/{slug}-{n}", "music-gear-hub.test/buy/{n}/{slug}"],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -513,6 +579,7 @@ class Spec:
     charset: str = "utf-8"
     charset_source: str = "header+meta"
     encodings: tuple[str, ...] = ()
+    genre: str = ""  # articles: a key of GENRE_SITES, variant "ruled" or "unruled"
 
 
 def _foreign(lang: str, charset: str, source: str, *encodings: str) -> Spec:
@@ -533,6 +600,7 @@ SPECIAL_SPECS = [
     Spec("article", encodings=("br", "chunked")),
     Spec("article", variant="upper_host"),
     Spec("article", variant="query"),
+    *[Spec("article", variant, genre=g) for g in GENRE_SITES for variant in ("ruled", "unruled")],
     _foreign("de", "windows-1252", "header"),
     _foreign("de", "utf-8", "meta", "gzip"),
     _foreign("fr", "iso-8859-1", "http-equiv"),
@@ -587,6 +655,7 @@ FILLER_SHARES = {
     "foreign": 0.05,
     "pii": 0.03,
     "blocklisted": 0.04,
+    "genre": 0.2,
 }
 MIN_DOCS = len(SPECIAL_SPECS) + 10
 ARTICLE_ENCODINGS = [((), 50), (("gzip",), 25), (("br",), 10), (("deflate",), 5),
@@ -610,6 +679,9 @@ def filler_spec(rng: random.Random, kind: str) -> Spec:
     if kind == "blocklisted":
         category = rng.choice(sorted(BLOCKLIST))
         return Spec(f"blocklisted:{category}", variant=rng.choice(["domain", "subdomain", "url"]))
+    if kind == "genre":
+        variant = rng.choice(["ruled", "ruled", "unruled"])
+        return Spec("article", variant, genre=rng.choice(sorted(GENRE_SITES)))
     if kind == "listy":
         return Spec("listy", variant=rng.choice(["link_farm", "lines"]))
     return Spec(kind)
@@ -708,9 +780,9 @@ class PageFactory:
         return getattr(self, f"make_{family}")(spec)
 
     def article_page(
-        self, spec: Spec, site: Site, article: Article, *, query: bool = False
+        self, spec: Spec, site: Site, article: Article, *, query: bool = False, path: str = ""
     ) -> Page:
-        url = self.url(site, self.article_path(site, article.title, query))
+        url = self.url(site, path or self.article_path(site, article.title, query))
         main = paragraphs_html(article.paragraphs, article.headings)
         page = self.html_page(spec, site, url, article.title, main)
         page.article = article
@@ -718,6 +790,8 @@ class PageFactory:
         return page
 
     def make_article(self, spec: Spec) -> Page:
+        if spec.genre:
+            return self.genre_page(spec)
         site = self.rng.choice(self.sites)
         page = self.article_page(
             spec, site, textgen.write_article(self.rng), query=spec.variant == "query"
@@ -729,9 +803,24 @@ class PageFactory:
             self.sources.append(page)
         return page
 
+    def genre_page(self, spec: Spec) -> Page:
+        host, _, template = self.rng.choice(GENRE_SITES[spec.genre][spec.variant]).partition("/")
+        article = genres.write_genre_article(self.rng, spec.genre)
+        title = article.title.replace(" ", "_")
+        path = "/" + template.format(
+            title=title, slug=slug(article.title), n=self.rng.randint(100, 99999)
+        )
+        page = self.article_page(spec, self.site(host), article, path=path)
+        page.info["genre"] = spec.genre
+        self.sources.append(page)
+        return page
+
     def copy_of(self, spec: Spec, article: Article, original: Page) -> Page:
+        # A copy goes to a site of the same look: extraction keeps the title on some skins and
+        # not others, which would turn an exact copy's text into a near duplicate.
         others = [s for s in self.sites if s.host != original.site.host]
-        page = self.article_page(spec, self.rng.choice(others), article)
+        same_look = [s for s in others if s.skin == original.site.skin]
+        page = self.article_page(spec, self.rng.choice(same_look or others), article)
         if "group" not in original.info:
             self.groups += 1
             original.info["group"] = f"dup-{self.groups:04d}"
@@ -1255,13 +1344,18 @@ def write_reference_articles(out_dir: Path, seed: int = 0, count: int = 75) -> P
     """`reference_articles.jsonl`: clean articles on reference topics (science, history,
     technology, health), standing in for the pages Wikipedia cites: the positives `make demo`
     trains its quality model on against the crawl's own pages, which cover every topic and
-    include spam, lists and stubs. A seed of its own keeps the WARC bytes of a seed unchanged."""
+    include spam, lists and stubs. Like the pages Wikipedia cites, a third are encyclopedia
+    entries and a third papers (curation/genres.py), so the crawl's pages of those genres can
+    score high. A seed of its own keeps the WARC bytes of a seed unchanged."""
     rng = random.Random(f"reference-articles:{seed}")
     topics = [t for t in textgen.TOPICS if t.name in REFERENCE_TOPICS]
     path = Path(out_dir) / REFERENCE_NAME
     with path.open("w", encoding="utf-8") as out:
         for number in range(count):
-            article = textgen.write_article(rng, topic=rng.choice(topics))
+            if number % 3 == 0:
+                article = textgen.write_article(rng, topic=rng.choice(topics))
+            else:
+                article = genres.write_genre_article(rng, REFERENCE_GENRES[number % 3 - 1])
             text = "\n\n".join([article.title, *article.paragraphs])
             record = {"url": f"https://reference.example/articles/{number}", "text": text}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -9,8 +9,10 @@ Everything takes a `random.Random`, so the same seed always gives the same text.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # ----------------------------------------------------------------------------- lexicon
@@ -333,8 +335,14 @@ class WordForms:
 
 GENERAL_FORMS = WordForms.of(GENERAL_NOUNS, GENERAL_ADJECTIVES, GENERAL_VERBS)
 TOPIC_FORMS = {t.name: WordForms.of(t.nouns, t.adjectives, t.verbs) for t in TOPICS}
-# Templates pre-split into [literal, slot, literal, slot, ..., literal].
-_TEMPLATE_PARTS = {t: re.split(r"\{(\w+)\}", t) for t in SENTENCE_TEMPLATES + TITLE_TEMPLATES}
+
+
+@functools.cache
+def template_parts(template: str) -> list[str]:
+    """A template split once into [literal, slot, literal, slot, ..., literal]."""
+    return re.split(r"\{(\w+)\}", template)
+
+
 SINGULAR_DETERMINERS = ["the", "the", "a", "this", "that", "every", "our", "their"]
 PLURAL_DETERMINERS = ["the", "many", "some", "these", "most", "several", "few", "our"]
 UNITS = ["days", "weeks", "months", "hours", "steps"]
@@ -347,6 +355,11 @@ class EnglishWriter:
     40% of verbs) and a general word otherwise, so articles stay on topic without
     repeating the same n-grams (Gopher's repetition rules).
     """
+
+    # Subclasses (curation/genres.py) write other kinds of page with other templates.
+    SENTENCES = SENTENCE_TEMPLATES
+    TITLES = TITLE_TEMPLATES
+    HEADINGS = SUBHEADINGS
 
     def __init__(self, rng: random.Random, topic: Topic):
         self.rng = rng
@@ -417,24 +430,26 @@ class EnglishWriter:
         return self._slots[slot]()
 
     def fill(self, template: str) -> str:
-        parts = _TEMPLATE_PARTS[template]
+        parts = template_parts(template)
         out = [parts[0]]
         for i in range(1, len(parts), 2):
             out += (self._slots[parts[i]](), parts[i + 1])
         text = "".join(out)
         return text[0].upper() + text[1:]
 
+    def template(self) -> str:
+        """The next sentence's template."""
+        return self._pick(self.SENTENCES)
+
     def sentence(self) -> str:
-        return fix_articles(self.fill(self._pick(SENTENCE_TEMPLATES)))
+        return fix_articles(self.fill(self.template()))
 
     def paragraph(self) -> str:
         count = self.rng.randint(3, 7)
-        return fix_articles(
-            " ".join(self.fill(self._pick(SENTENCE_TEMPLATES)) for _ in range(count))
-        )
+        return fix_articles(" ".join(self.fill(self.template()) for _ in range(count)))
 
     def title(self) -> str:
-        return title_case(fix_articles(self.fill(self._pick(TITLE_TEMPLATES))))
+        return title_case(fix_articles(self.fill(self._pick(self.TITLES))))
 
 
 @dataclass
@@ -461,18 +476,24 @@ def article_length(rng: random.Random, low: int = 150, high: int = 1500) -> int:
 
 
 def write_article(
-    rng: random.Random, length: int | None = None, topic: Topic | None = None
+    rng: random.Random,
+    length: int | None = None,
+    topic: Topic | None = None,
+    writer_type: Callable[[random.Random, Topic], EnglishWriter] = EnglishWriter,
 ) -> Article:
-    """An article of about `length` words (150-1500 by default) on a random topic."""
+    """An article of about `length` words (150-1500 by default) on a random topic, written by
+    `writer_type` (plain prose; curation/genres.py has encyclopedia entries, forum threads, ...)."""
     topic = topic or rng.choice(TOPICS)
     target = length or article_length(rng)
-    writer = EnglishWriter(rng, topic)
+    writer = writer_type(rng, topic)
     paragraphs: list[str] = []
     words = 0
     while words < target:
         paragraphs.append(writer.paragraph())
         words += len(paragraphs[-1].split())
-    headings = {i: rng.choice(SUBHEADINGS) for i in range(2, len(paragraphs), rng.randint(2, 4))}
+    headings = {
+        i: rng.choice(writer.HEADINGS) for i in range(2, len(paragraphs), rng.randint(2, 4))
+    }
     return Article(topic.name, writer.title(), paragraphs, headings)
 
 

@@ -5,7 +5,8 @@
 
 Skipped, with a line saying so, when no quality model is configured. The domain classifier
 is trained on the driver from a seeded sample of the input's rule-labelled documents (see
-curation/domains.py); its held-out-host accuracy, the keep rule and its threshold go to
+curation/domains.py); its host-grouped cross-validation scores (accuracy, balanced accuracy,
+macro-F1, majority baseline, confusion), the keep rule and its threshold go to
 OUT/classify/_classify.json. Rejected rows carry their quality_score and domain.
 """
 

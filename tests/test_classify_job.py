@@ -9,6 +9,7 @@ import pytest
 
 from curation import textgen
 from curation.config import load_curation_config
+from curation.domains import DomainRules
 from curation.quality_training import TrainParams, read_texts, train_quality_model
 from curation.sample_crawl import write_reference_articles
 from curation.spark.stage import stage_path
@@ -71,7 +72,29 @@ def test_classify_scores_every_document_and_rejected_rows_carry_the_score(
     assert mean["spam"] < 0.25 < mean["article"]
     details = json.loads(Path(f"{out}/classify/_classify.json").read_text())
     assert details["keep"] == "threshold" and details["threshold"] == 0.25
-    assert "labelled" in details["domains"]
+    domains = details["domains"]
+    assert domains["classifier"] == "trained"
+    assert {"encyclopedic", "forum", "code", "science", "books", "commerce"} <= set(
+        domains["labelled"]
+    )
+    cv = domains["cross_validation"]
+    assert cv["documents"] == sum(domains["labelled"].values())
+    assert sum(n for row in cv["confusion"].values() for n in row.values()) == cv["documents"]
+
+
+def test_the_classifier_labels_genre_pages_no_rule_knows(classify_run, sample_crawl):
+    """Pages of genre sites the rules do not know get labels from the classifier, and the
+    corpus reaches at least three domains."""
+    out, _, _ = classify_run
+    rows = read(stage_path(out, "classify")) + [
+        r for r in read(f"{out}/rejected") if r["stage"] == "classify"
+    ]
+    expected = json.loads((Path(sample_crawl) / "expected.json").read_text())
+    genre = {r["url"]: r["genre"] for f in expected["files"] for r in f["records"] if "genre" in r}
+    rules = DomainRules(load_curation_config().classify.domains.rules())
+    unruled = [r for r in rows if genre.get(r["url"]) and rules.label(r["url"], r["host"]) is None]
+    assert unruled and sum(r["domain"] != "other" for r in unruled) >= len(unruled) / 2
+    assert len({r["domain"] for r in rows}) >= 3
 
 
 def test_top_fraction_keeps_about_that_share(spark, extract_run, quality_model, tmp_path):

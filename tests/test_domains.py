@@ -1,4 +1,5 @@
-"""Domain labels: URL rules (weak labels), the text classifier on held-out hosts, the labeller."""
+"""Domain labels: URL rules (weak labels), the text classifier measured on hosts it never saw
+(host-grouped cross-validation), the labeller."""
 
 import random
 
@@ -6,10 +7,13 @@ import pytest
 
 from curation.config import load_curation_config
 from curation.domains import (
+    DomainClassifier,
     DomainConfig,
     DomainLabeller,
     DomainRules,
-    host_is_heldout,
+    cross_validate,
+    host_fold,
+    label_scores,
     train_domain_classifier,
 )
 from refinery.config import ConfigError
@@ -91,18 +95,75 @@ def samples(n_hosts: int = 60, per_host: int = 5, seed: int = 0) -> list[dict]:
 
 
 def test_classifier_is_measured_on_hosts_it_never_saw():
-    config = DomainConfig(holdout_hosts=0.3, seed=1)
+    config = DomainConfig(cv_folds=4, seed=1)
     data = samples()
     classifier, report = train_domain_classifier(data, config)
-    heldout_hosts = {s["host"] for s in data if host_is_heldout(s["host"], 0.3, 1)}
-    assert report["heldout_hosts"] == len(heldout_hosts) > 0
-    assert report["heldout_documents"] == 5 * len(heldout_hosts)
-    assert report["heldout_accuracy"] > 0.9
+    assert report["labelled_hosts"] == {"code": 20, "commerce": 20, "science": 20}
+    cv = report["cross_validation"]
+    assert cv["folds"] == 4 and cv["hosts"] == 60 and cv["documents"] == 300
+    assert sum(n for row in cv["confusion"].values() for n in row.values()) == 300
+    assert cv["accuracy"] > 0.9 and cv["macro_f1"] > 0.9
+    assert cv["majority_baseline"]["accuracy"] < 0.5  # three labels on 20 hosts each
     rng = random.Random(42)
     guesses = classifier.predict([page(rng, "science"), page(rng, "commerce")])
     assert [label for label, _ in guesses] == ["science", "commerce"]
-    again, _ = train_domain_classifier(data, config)
+    again, report_again = train_domain_classifier(data, config)
     assert again.predict([data[0]["text"]]) == classifier.predict([data[0]["text"]])
+    assert report_again == report
+
+
+class Spy(DomainClassifier):
+    """Records the hosts each cross-validation model is trained on."""
+
+    trained_on: list[set[str]] = []
+
+    def fit_features(self, features, labels, hosts):
+        Spy.trained_on.append(set(hosts))
+        return super().fit_features(features, labels, hosts)
+
+
+def test_cross_validation_predicts_each_host_with_a_model_that_never_saw_it():
+    data = samples(n_hosts=12)
+    Spy.trained_on.clear()
+    cv = cross_validate(data, folds=3, seed=5, make=Spy)
+    folds = {h: host_fold(h, 3, 5) for h in {s["host"] for s in data}}
+    assert len(Spy.trained_on) == len(set(folds.values()))
+    for trained in Spy.trained_on:
+        held_out = set(folds) - trained
+        assert held_out and len({folds[h] for h in held_out}) == 1
+    assert cv["documents"] == len(data)
+
+
+def test_hosts_weigh_the_same_in_training():
+    """Fifty science pages of one host do not outvote ten commerce hosts of one page each: on a
+    page that is half science, half commerce, the hosts' prior shows, not the pages'."""
+    rng = random.Random(0)
+    texts = [page(rng, "science") for _ in range(50)] + [page(rng, "commerce") for _ in range(10)]
+    labels = ["science"] * 50 + ["commerce"] * 10
+    # Common words with as many science as commerce words.
+    half = [
+        " ".join(rng.sample(COMMON.split() * 3, 50) + rng.sample(VOCAB["science"].split(), 5))
+        + " "
+        + " ".join(rng.sample(VOCAB["commerce"].split(), 5))
+        for _ in range(20)
+    ]
+
+    def p_commerce(hosts: list[str]) -> float:
+        model = DomainClassifier(0).fit(texts, labels, hosts)
+        probs = model.model.predict_proba(model.features(half))
+        return float(probs[:, list(model.model.classes_).index("commerce")].mean())
+
+    one_host = ["big.test"] * 50 + [f"shop{i}.test" for i in range(10)]
+    own_hosts = [f"site{i}.test" for i in range(60)]
+    assert p_commerce(one_host) > p_commerce(own_hosts) + 0.2
+
+
+def test_label_scores_on_known_predictions():
+    scores = label_scores(["a", "a", "a", "b"], ["a", "a", "b", "b"])
+    assert scores["accuracy"] == 0.75
+    assert scores["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+    assert scores["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2, abs=1e-4)
+    assert scores["confusion"] == {"a": {"a": 2, "b": 1}, "b": {"b": 1}}
 
 
 def test_one_label_is_not_enough_to_train():
