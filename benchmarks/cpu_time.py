@@ -6,6 +6,8 @@ wall-clock figures drift with the load.
 
 from __future__ import annotations
 
+import statistics
+
 import psutil
 
 
@@ -19,3 +21,14 @@ def cpu_seconds() -> float:
             continue
         total += t.user + t.system + t.children_user + t.children_system
     return total
+
+
+def median_ratios(runs: list[dict]) -> list[float]:
+    """Median (wall, CPU) ratio to bare over the runs that have one, printed and returned."""
+    ratios = [r["ratio"] for r in runs if "ratio" in r]
+    medians = [statistics.median(r[k] for r in ratios) for k in (0, 1)]
+    print(
+        f"median x bare over {len(ratios)} warm runs: {medians[0]:.2f} wall, {medians[1]:.2f} CPU"
+        " (target >= 0.85)"
+    )
+    return medians

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import cpu_seconds  # noqa: E402
+from cpu_time import cpu_seconds, median_ratios  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -110,12 +109,7 @@ def main() -> None:
             job("warm", (one_core, one_core_cpu))
     finally:
         spark.stop()
-    ratios = [r["ratio"] for r in results["runs"] if "ratio" in r]
-    results["median_ratio"] = [statistics.median(r[k] for r in ratios) for k in (0, 1)]
-    print(
-        f"median x bare over {len(ratios)} warm runs: {results['median_ratio'][0]:.2f} wall, "
-        f"{results['median_ratio'][1]:.2f} CPU"
-    )
+    results["median_ratio"] = median_ratios(results["runs"])
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
