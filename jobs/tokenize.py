@@ -37,7 +37,8 @@ from tokenizers import Tokenizer
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, record_run, stage_stats
-from curation.spark.tokens import encode_and_write, sample_texts, task_reports
+from curation.spark.task_parquet import finish_folders
+from curation.spark.tokens import REJECTED, encode_and_write, rejected_schema, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, run_main, stage_main
 from jobs.mix import MIXTURE_FILE
@@ -83,10 +84,10 @@ def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> 
 def stage_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> Tokenizer:
     """The configured tokenizer file copied to `target`, or one trained on `docs` there."""
     if config.tokenizer:
-        load_tokenizer(config.tokenizer)  # refuse a broken file before any work
+        tokenizer = load_tokenizer(config.tokenizer)  # refuses a broken file before any work
         shutil.copyfile(config.tokenizer, target)
-    else:
-        trained_tokenizer(docs, config, target)
+        return tokenizer
+    trained_tokenizer(docs, config, target)
     return load_tokenizer(target)
 
 
@@ -110,14 +111,9 @@ def run_tokenize(
     tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
     dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 
-    tasks_dir = tmp / "_tasks"
-    tasks_dir.mkdir()
     tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
-    rejected, tasks = encode_and_write(
-        spark, docs, tokenizer_json, cfg, dtype, staged, tasks_dir, STAGE
-    )
-    rejected.write.parquet(f"{tmp.as_uri()}/rejected")
-    reports = task_reports(tasks_dir, tasks)
+    reports = encode_and_write(spark, docs, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE)
+    finish_folders(str(tmp), {REJECTED: rejected_schema(docs.schema)})
     entries = [entry for report in reports for entry in report["entries"]]
     counts: Counter[str] = Counter()
     for report in reports:

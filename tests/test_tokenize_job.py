@@ -8,12 +8,15 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import types as T
 
 from curation.config import load_curation_config
+from curation.spark.tokens import DISCOVERY_THRESHOLD, row_group_slices
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -79,6 +82,34 @@ def test_stats_and_manifest_add_up_to_the_input(tokenized, documents):
     run = json.loads((out / "run.json").read_text())
     assert run["stages"]["tokenize"]["kept"] == stats["kept"]
     assert not (out / "_tmp").exists()
+
+
+def test_spark_reads_the_rejected_rows_with_the_document_columns(spark, tokenized, documents):
+    out, _ = tokenized
+    inputs, _ = documents
+    rejected = spark.read.parquet(str(out / "rejected" / "stage=tokenize"))
+    docs = spark.read.parquet(*inputs).schema
+    assert [(f.name, f.dataType) for f in rejected.schema.fields] == [
+        *((f.name, f.dataType) for f in docs.fields),
+        *((name, T.StringType()) for name in ("stage", "reason")),
+    ]
+    assert rejected.count() == 2
+
+
+def test_footers_read_in_a_job_cut_the_same_slices(spark, documents):
+    inputs, _ = documents
+    files = spark.read.parquet(*inputs).inputFiles()
+    on_driver = row_group_slices(spark, files, 3)
+    spark.conf.set(DISCOVERY_THRESHOLD, "0")
+    try:
+        assert row_group_slices(spark, files, 3) == on_driver
+    finally:
+        spark.conf.unset(DISCOVERY_THRESHOLD)
+    assert [g for run in on_driver for g in run] == [
+        (f, i)
+        for f in sorted(files)
+        for i in range(pq.ParquetFile(urlparse(f).path).num_row_groups)
+    ]
 
 
 def test_shards_decode_back_to_exactly_the_kept_documents(tokenized, documents):

@@ -4,15 +4,14 @@ Each task reads a contiguous run of the input's Parquet row groups with pyarrow,
 batches (`encode_batch_fast`; the tokenizer travels as its JSON text and is built once per
 Python worker) and writes its own shards: document text never crosses into the JVM and nothing
 is shuffled. Which row groups a task reads depends on the input files and
-`tokenize.partitions` only, so shard contents do not depend on the cluster's size. Rejected
-rows return to Spark, which writes OUT/rejected/ as every stage does; each task's shard
-entries and counts go to a small JSON file the driver reads once all tasks are done.
+`tokenize.partitions` only, so shard contents do not depend on the cluster's size. Tasks
+write their rejected rows too (task_parquet.py) and return only their shard entries and
+counts, so the stage is one Spark job over the input's row groups.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -26,10 +25,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructField, StructType
 from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
+from curation.spark.task_parquet import TaskParquet
 from curation.tokenize import (
     DEFAULT_BUCKET,
     VALIDATION,
@@ -44,7 +45,9 @@ from curation.tokenize import (
 from refinery.tokenizer import tokenizer_from_json
 
 BATCH_ROWS = 1024  # documents per encode_batch_fast call
-TASK_FILE = "task-{:05d}.json"
+REJECTED = "rejected"
+# Spark lists and reads the footers of fewer files than this on the driver, more in a job.
+DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 _tokenizers: dict[str, Tokenizer] = {}
 
@@ -85,32 +88,37 @@ def open_parquet(uri: str) -> pq.ParquetFile:
 
 def row_group_slices(spark: SparkSession, files: list[str], parts: int) -> list[list[tuple]]:
     """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
-    about equal bytes; the footers are read in Spark tasks."""
+    about equal bytes. Footers are read on the driver, or in a Spark job when there are more
+    files than Spark itself would list on the driver."""
 
     def row_groups(uri: str) -> list[tuple[str, int, int]]:
         meta = open_parquet(uri).metadata
         return [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
 
     files = sorted(files)
-    slices = max(1, min(len(files), spark.sparkContext.defaultParallelism))
-    groups = sorted(spark.sparkContext.parallelize(files, slices).flatMap(row_groups).collect())
+    if len(files) <= int(spark.conf.get(DISCOVERY_THRESHOLD, "32")):
+        groups = [group for uri in files for group in row_groups(uri)]
+    else:
+        slices = min(len(files), spark.sparkContext.defaultParallelism)
+        groups = sorted(spark.sparkContext.parallelize(files, slices).flatMap(row_groups).collect())
     runs = contiguous_slices([size for _, _, size in groups], parts)
     return [[groups[i][:2] for i in run] for run in runs]
 
 
-def rejected_schema(documents: StructType) -> StructType:
+def rejected_schema(documents: StructType) -> pa.Schema:
+    """The Arrow schema of rejected rows: the document columns, then `stage` and `reason`."""
     reasons = [StructField("stage", StringType()), StructField("reason", StringType())]
-    return StructType([*documents.fields, *reasons])
+    return to_arrow_schema(StructType([*documents.fields, *reasons]), timezone="UTC")
 
 
 class EncodeTask:
-    """One task's pass: its row groups' documents encoded into shards under `shards`; rejected
-    rows and counts kept for the driver."""
+    """One task's pass: its row groups' documents encoded into shards under `shards`, rejected
+    rows written to `rejected` (a TaskParquet with a `rejected` folder), counts kept."""
 
-    def __init__(self, tokenizer: Tokenizer, config: TokenizeConfig, dtype: str, columns, stage):
+    def __init__(self, tokenizer: Tokenizer, config: TokenizeConfig, dtype: str, rejected, stage):
         self.tokenizer, self.config, self.dtype = tokenizer, config, dtype
-        self.columns, self.stage = columns, stage
-        self.rejected: list[tuple] = []
+        self.rejected: TaskParquet = rejected
+        self.stage = stage
         self.counts: Counter[str] = Counter()
 
     def run(self, task: int, groups: list[tuple[str, int]], shards: Path) -> list[dict]:
@@ -141,7 +149,7 @@ class EncodeTask:
         if any(reasons):
             for row, reason in zip(batch.to_pylist(), reasons, strict=True):
                 if reason:
-                    self.rejected.append((*(row.get(c) for c in self.columns), self.stage, reason))
+                    self.rejected.add(REJECTED, {**row, "stage": self.stage, "reason": reason})
                     self.counts[f"rejected:{reason}"] += 1
         kept = [i for i, r in enumerate(reasons) if r is None]
         ids = batch.column("id").to_pylist()
@@ -163,37 +171,22 @@ def encode_and_write(
     config: TokenizeConfig,
     dtype: str,
     shards: Path,
-    tasks_dir: Path,
+    tmp: str,
     stage: str,
-) -> tuple[DataFrame, int]:
-    """The encode tasks over `docs`' files: (their rejected rows, the number of tasks).
-
-    Writing the rejected rows is the action that runs the tasks; `task_reports` then reads
-    what each task wrote to `tasks_dir`.
-    """
+) -> list[dict[str, Any]]:
+    """Run the encode tasks over `docs`' files: shards go to `shards`, rejected rows to
+    tmp/rejected/; return each task's report (its shard entries and counts), in task order."""
     tasks = list(enumerate(row_group_slices(spark, docs.inputFiles(), config.partitions)))
-    columns = docs.columns
+    schemas = {REJECTED: rejected_schema(docs.schema)}
 
-    def run(items: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[tuple]:
+    def run(items: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[dict[str, Any]]:
         tokenizer = _worker_tokenizer(tokenizer_json)
         for task, groups in items:
-            work = EncodeTask(tokenizer, config, dtype, columns, stage)
-            report = {"entries": work.run(task, groups, shards), "counts": dict(work.counts)}
-            partial = tasks_dir / f".{TASK_FILE.format(task)}.tmp"
-            partial.write_text(json.dumps(report), encoding="utf-8")
-            os.replace(partial, tasks_dir / TASK_FILE.format(task))
-            yield from work.rejected
+            rejected = TaskParquet(tmp, task, schemas, BATCH_ROWS)
+            work = EncodeTask(tokenizer, config, dtype, rejected, stage)
+            entries = work.run(task, groups, shards)
+            rejected.close()
+            yield {"task": task, "entries": entries, "counts": dict(work.counts)}
 
-    rows = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
-    return spark.createDataFrame(rows, rejected_schema(docs.schema)), len(tasks)
-
-
-def task_reports(tasks_dir: Path, tasks: int) -> list[dict[str, Any]]:
-    """Every task's report, refusing to go on if one is missing."""
-    reports = []
-    for task in range(tasks):
-        path = tasks_dir / TASK_FILE.format(task)
-        if not path.is_file():
-            raise TokenizeError(f"tokenize task {task} left no report at {path}")
-        reports.append(json.loads(path.read_text(encoding="utf-8")))
-    return reports
+    reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
+    return sorted(reports.collect(), key=lambda report: report["task"])
