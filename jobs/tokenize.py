@@ -37,8 +37,7 @@ from tokenizers import Tokenizer
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, record_run, stage_stats
-from curation.spark.task_parquet import finish_folders
-from curation.spark.tokens import REJECTED, encode_and_write, rejected_schema, sample_texts
+from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, run_main, stage_main
 from jobs.mix import MIXTURE_FILE
@@ -113,7 +112,6 @@ def run_tokenize(
 
     tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
     reports = encode_and_write(spark, docs, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE)
-    finish_folders(str(tmp), {REJECTED: rejected_schema(docs.schema)})
     entries = [entry for report in reports for entry in report["entries"]]
     counts: Counter[str] = Counter()
     for report in reports:

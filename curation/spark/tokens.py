@@ -30,7 +30,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
-from curation.spark.task_parquet import TaskParquet
+from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
     VALIDATION,
@@ -175,7 +175,8 @@ def encode_and_write(
     stage: str,
 ) -> list[dict[str, Any]]:
     """Run the encode tasks over `docs`' files: shards go to `shards`, rejected rows to
-    tmp/rejected/; return each task's report (its shard entries and counts), in task order."""
+    tmp/rejected/ (finished with _SUCCESS); return each task's report (its shard entries and
+    counts), in task order."""
     tasks = list(enumerate(row_group_slices(spark, docs.inputFiles(), config.partitions)))
     schemas = {REJECTED: rejected_schema(docs.schema)}
 
@@ -189,4 +190,6 @@ def encode_and_write(
             yield {"task": task, "entries": entries, "counts": dict(work.counts)}
 
     reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
-    return sorted(reports.collect(), key=lambda report: report["task"])
+    reports = sorted(reports.collect(), key=lambda report: report["task"])
+    finish_folders(tmp, schemas)
+    return reports
