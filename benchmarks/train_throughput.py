@@ -5,7 +5,8 @@
 
 Runs every configuration of issue 7 in one process through the real trainer (`training.train.
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
-shape eager and compiled, 350M compiled, and a ~1B model for 20 steps of 16K tokens. Figures
+shape eager and compiled, 350M compiled, and a ~1B model for 20 steps of 16K tokens; then,
+while `--budget` lasts, 350M eager and the slower-compiling `train.compile_mode`s. Figures
 are averaged over the steps after `warmup` (compilation, autotuning). MFU uses 6N + 12*L*H*Q*T
 FLOPs per token against 989 TFLOP/s (H100 SXM bf16 dense). Needs only torch and numpy.
 """
@@ -41,6 +42,7 @@ class Case:
     steps: int
     warmup: int
     compile: bool
+    compile_mode: str = "default"  # train.compile_mode
     seconds: float = 60  # rough cost on an H100, to skip extras that would overrun the budget
     extra: dict = field(default_factory=dict)
 
@@ -59,13 +61,49 @@ B1 = dict(  # conf/train/1b.yaml's model
 )
 
 GPU_CASES = [
+    # the four the targets need, then extras in order while the budget lasts
     Case("gpt2-124m-eager", GPT2_124M, micro_batch=32, accum=4, steps=12, warmup=3, compile=False),
     Case(
         "gpt2-124m-compiled", GPT2_124M, micro_batch=32, accum=4, steps=15, warmup=4, compile=True
     ),
     Case("350m-compiled", M350, micro_batch=16, accum=4, steps=15, warmup=4, compile=True),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
-    # extra, run only when time remains: a larger micro-batch for the 124M target
+    Case(
+        "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=40
+    ),
+    Case(
+        "gpt2-124m-coordinate-descent",  # the gpt2-124m preset's compile mode
+        GPT2_124M,
+        micro_batch=32,
+        accum=4,
+        steps=15,
+        warmup=4,
+        compile=True,
+        compile_mode="coordinate-descent",
+        seconds=180,
+    ),
+    Case(
+        "350m-coordinate-descent",
+        M350,
+        micro_batch=16,
+        accum=4,
+        steps=15,
+        warmup=4,
+        compile=True,
+        compile_mode="coordinate-descent",
+        seconds=240,
+    ),
+    Case(
+        "gpt2-124m-max-autotune",
+        GPT2_124M,
+        micro_batch=32,
+        accum=4,
+        steps=15,
+        warmup=4,
+        compile=True,
+        compile_mode="max-autotune",
+        seconds=300,
+    ),
     Case(
         "gpt2-124m-compiled-b64",
         GPT2_124M,
@@ -109,6 +147,7 @@ def make_config(case: Case, data: Path, out: Path) -> TrainConfig:
                 "global_batch_tokens": case.micro_batch * case.accum * seq_len,
                 "micro_batch": case.micro_batch,
                 "compile": case.compile,
+                "compile_mode": case.compile_mode,
                 "save_final": False,
                 "eval_tokens": 0,
                 "tensorboard": False,
@@ -128,7 +167,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
     mfu = sum(r["mfu"] * r["step_seconds"] for r in measured)
     return {
         "name": case.name,
-        "compile": case.compile,
+        "compile": case.compile_mode if case.compile else False,
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],
         "steps_measured": len(measured),
         "tokens_per_s": tokens / step_seconds,

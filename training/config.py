@@ -75,6 +75,10 @@ class TrainLoopConfig:
     micro_batch: int = 8  # sequences per rank per forward pass
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
+    # default: torch.compile's defaults. coordinate-descent: Inductor also tunes each generated
+    # kernel's launch configuration (slower compile, faster steps on GPU). max-autotune: also
+    # benchmarks GEMM backends, Triton templates included (mode max-autotune-no-cudagraphs).
+    compile_mode: Literal["default", "coordinate-descent", "max-autotune"] = "default"
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

@@ -159,6 +159,16 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devi
     )
 
 
+def compile_arguments(mode: str) -> dict:
+    """torch.compile keyword arguments for `train.compile_mode` (it takes a mode or options,
+    never both)."""
+    if mode == "coordinate-descent":
+        return {"options": {"coordinate_descent_tuning": True}}
+    if mode == "max-autotune":
+        return {"mode": "max-autotune-no-cudagraphs"}
+    return {}
+
+
 def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
     """Compile and shard/replicate. Returns the module to call; `model` keeps its parameters."""
     if env.world > 1 and cfg.train.parallel == "fsdp":
@@ -170,7 +180,10 @@ def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
         for block in model.blocks:
             fully_shard(block, **options)
         fully_shard(model, **options)
-    runner = torch.compile(model) if cfg.train.compile else model
+    if cfg.train.compile:
+        runner = torch.compile(model, **compile_arguments(cfg.train.compile_mode))
+    else:
+        runner = model
     if env.world > 1 and cfg.train.parallel == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 

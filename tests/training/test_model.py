@@ -111,3 +111,21 @@ def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
         loss = model(x, x)
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_compiles_as_one_graph_and_matches_eager():
+    # The GPU presets train through torch.compile: a graph break would split the forward
+    # (and lose fusions) without failing anything, so the dense model must compile whole.
+    torch.manual_seed(0)
+    model = Transformer(tiny(qk_norm=True))
+    batch = torch.randint(0, 128, (4, 17))
+    eager = model(batch[:, :-1], batch[:, 1:])
+    eager.backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    compiled = torch.compile(model, fullgraph=True)(batch[:, :-1], batch[:, 1:])
+    compiled.backward()
+    torch.testing.assert_close(compiled, eager)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, expected[name], msg=name)

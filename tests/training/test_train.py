@@ -5,13 +5,17 @@ import json
 import math
 
 import pytest
+import torch
 from safetensors.torch import load_file
-from train_helpers import read_metrics, train_args
+from train_helpers import REPO, read_metrics, train_args
 
 from refinery.cli import main as refinery
+from refinery.config import load_config
 from training.checkpoint import list_checkpoints, resolve_checkpoint
+from training.config import TrainConfig
+from training.model import Transformer
 from training.synthetic import write_dataset
-from training.train import SpikeGuard
+from training.train import SpikeGuard, batch_shape, compile_arguments
 
 
 def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
@@ -237,3 +241,29 @@ def test_anneal_falls_back_to_pretrain_without_an_anneal_mixture(tmp_path, capsy
     assert "no `anneal` mixture" in capsys.readouterr().err
     config = json.loads((out / "ckpt-2" / "config.json").read_text())
     assert config["loader"]["mixture"] == "pretrain"
+
+
+@pytest.mark.parametrize("mode", ["default", "coordinate-descent", "max-autotune"])
+def test_compile_modes_name_what_this_torch_knows(mode):
+    # torch.compile checks a mode or option only when it first compiles (on the GPU node)
+    import torch._inductor
+
+    arguments = compile_arguments(mode)
+    assert set(arguments) <= {"mode", "options"}
+    assert set(arguments.get("options", {})) <= set(torch._inductor.list_options())
+    if "mode" in arguments:
+        assert arguments["mode"] in torch._inductor.list_mode_options()
+
+
+PRESET_PARAMS = {"gpt2-124m": 124e6, "350m": 350e6, "1b": 1.0e9}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "train").glob("*.yaml")))
+def test_presets_load_build_and_are_the_size_they_say(name):
+    cfg = load_config(TrainConfig, REPO / "conf" / "train" / f"{name}.yaml")
+    cfg.model.vocab_size = cfg.model.vocab_size or 256  # tiny ones take the manifest's
+    batch_shape(cfg, world=1)  # the global batch divides into micro-batches
+    with torch.device("meta"):
+        params = Transformer(cfg.model).num_params()
+    if name in PRESET_PARAMS:
+        assert abs(params / PRESET_PARAMS[name] - 1) < 0.1, params
