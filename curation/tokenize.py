@@ -57,23 +57,6 @@ def is_validation(doc_hash: int, share: float) -> bool:
     return doc_hash < share * 2**63
 
 
-def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
-    """Indices of `sizes` cut into at most `parts` contiguous runs of about equal total size.
-
-    Item i goes to the run its midpoint falls in, so the cut depends on the sizes and `parts`
-    only; runs that would be empty are left out.
-    """
-    if not any(sizes):
-        sizes = [1] * len(sizes)
-    total, start = sum(sizes), 0
-    runs: dict[int, list[int]] = {}
-    for i, size in enumerate(sizes):
-        run = min(parts - 1, int((start + size / 2) * parts / total))
-        runs.setdefault(run, []).append(i)
-        start += size
-    return [runs[k] for k in sorted(runs)]
-
-
 def encode_documents(tokenizer: Tokenizer, texts: list[str], dtype: np.dtype) -> list[np.ndarray]:
     """Token ids of each text with EOS appended, as arrays of the shard dtype."""
     eos = tokenizer.token_to_id(EOS)

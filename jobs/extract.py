@@ -21,6 +21,7 @@ from curation.config import CurationConfig
 from curation.inputs import resolve_inputs
 from curation.spark.glue import extract_parts, extract_schemas
 from curation.spark.stage import run_task_stage
+from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "extract"
@@ -31,17 +32,19 @@ def run_extract(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/extract/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def write_parts(tmp: str) -> list[tuple[str, str, str | None, int]]:
+    def write_parts(tmp: str) -> tuple[list[tuple[str, str, str | None, int]], dict[str, int]]:
         step = config.input.files_per_task
         tasks = [
             (i, inputs[start : start + step]) for i, start in enumerate(range(0, len(inputs), step))
         ]
         run = extract_parts(config.extract, STAGE, tmp)
-        return (
+        counts = (
             spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run).collect()
         )
+        finish_folders(tmp, extract_schemas(STAGE))
+        return counts, {}
 
-    return run_task_stage(spark, config, out, STAGE, force, write_parts, extract_schemas(STAGE))
+    return run_task_stage(spark, config, out, STAGE, force, write_parts)
 
 
 def _warc_inputs(specs: list[str], config: CurationConfig) -> list[str]:

@@ -3,13 +3,16 @@
     spark-submit jobs/filter.py --input runs/demo/extract --output runs/demo [key=value ...]
 
 The chain (`filter.steps`: URL blocklist, language ID, bad words, ...) is built on the driver,
-so a missing list or model fails before any task runs, and broadcast to the executors.
+so a missing list or model fails before any task runs, and broadcast to the executors. Each
+task reads its share of the input's row groups and writes its kept, rejected and errors rows
+itself: one Spark job, no text through the JVM.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
@@ -21,8 +24,10 @@ from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig
 from curation.filters.chain import FilterChain
-from curation.spark.glue import FILTER_OUTCOME_SCHEMA, filter_batches, filter_output_schema
-from curation.spark.stage import read_documents, run_stage
+from curation.spark.glue import filter_parts, filter_schemas
+from curation.spark.row_groups import row_group_slices
+from curation.spark.stage import read_documents, run_task_stage
+from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "filter"
@@ -33,16 +38,22 @@ def run_filter(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/filter/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def outcomes():
+    def write_parts(tmp: str) -> tuple[list[tuple[str, str, str | None, int]], dict[str, int]]:
         chain = FilterChain.from_config(config.filter)
         docs = read_documents(spark, inputs)
-        schema = filter_output_schema(docs.schema, chain)
-        batches = filter_batches(spark.sparkContext.broadcast(chain), schema)
-        rows = docs.mapInArrow(batches, schema)
-        outcome_columns = FILTER_OUTCOME_SCHEMA.names
-        return rows, [c for c in schema.fieldNames() if c not in outcome_columns]
+        schemas = filter_schemas(docs.schema, chain, STAGE)
+        tasks = list(enumerate(row_group_slices(spark, docs.inputFiles())))
+        run = filter_parts(spark.sparkContext.broadcast(chain), schemas, STAGE, tmp)
+        reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
+        counts: list[tuple[str, str, str | None, int]] = []
+        counters: Counter[str] = Counter()
+        for task_counts, task_counters in reports.collect():
+            counts += task_counts
+            counters.update(task_counters)
+        finish_folders(tmp, schemas)
+        return counts, counters
 
-    return run_stage(spark, config, out, STAGE, force, outcomes)
+    return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)
 
 
 JOB = StageJob(STAGE, run_filter)

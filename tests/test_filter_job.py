@@ -1,15 +1,18 @@
 """The filter stage: the chain on plain dicts, the Arrow glue, and the Spark job end to end."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from curation.config import load_curation_config
 from curation.filters.base import DocumentFilter
 from curation.filters.chain import FilterChain
-from curation.spark.glue import _filter_batch, filter_output_schema
+from curation.inputs import InputError
+from curation.spark.glue import _filter_batch, filter_parts, filter_schemas
 from curation.spark.stage import stage_path
 
 
@@ -46,22 +49,65 @@ def test_arrow_glue_keeps_every_row_and_turns_exceptions_into_errors(spark):
     chain = FilterChain([Tag(), Drop()])
     batch = pa.RecordBatch.from_pylist(
         [
-            {"id": "a", "url": "u", "host": "h", "text": "hello", "offset": 1},
-            {"id": "b", "url": "u", "host": "h", "text": "no", "offset": 2},
-            {"id": "c", "url": "u", "host": "h", "text": "boom", "offset": 3},
+            {"id": "a", "url": "u", "host": "h", "text": "hello", "source": "s", "offset": 1},
+            {"id": "b", "url": "u", "host": "h", "text": "no", "source": "s", "offset": 2},
+            {"id": "c", "url": "u", "host": "h", "text": "boom", "source": "s", "offset": 3},
         ]
     )
     documents = spark.createDataFrame(
-        [], "id string, url string, host string, text string, offset bigint"
+        [], "id string, url string, host string, text string, source string, offset bigint"
     )
-    schema = filter_output_schema(documents.schema, chain)
-    out = _filter_batch(chain, batch, schema).to_pylist()
+    schemas = filter_schemas(documents.schema, chain, "filter")
+    assert schemas["kept"].names == ["id", "url", "host", "text", "source", "offset", "tag"]
+    table, counters = _filter_batch(chain, batch, schemas["kept"])
+    out = table.to_pylist()
     assert [r["outcome"] for r in out] == ["kept", "rejected", "error"]
     assert [r["text"] for r in out[:2]] == ["HELLO", "NO"]
     assert out[1]["reason"] == "drop:short" and out[1]["tag"] == "n"
     assert out[2]["error"] == "filter of document c: ValueError: cannot judge"
     assert [r["offset"] for r in out] == [1, 2, 3]
-    assert out[0]["counters"] == [("tag:seen", 1)]
+    assert counters == {"tag:seen": 2}  # the two documents the chain judged
+
+
+def test_filter_task_writes_each_outcome_to_its_folder(spark, tmp_path):
+    chain = FilterChain([Tag(), Drop()])
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {"id": i, "url": "u", "host": "h", "text": t, "source": "s", "offset": n, "time": now}
+        for n, (i, t) in enumerate([("a", "hello"), ("b", "no"), ("c", "boom"), ("d", "fine")])
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet", row_group_size=2)
+    documents = spark.read.parquet(str(tmp_path / "docs.parquet"))
+    schemas = filter_schemas(documents.schema, chain, "filter")
+    tasks = [(0, [(str(tmp_path / "docs.parquet"), 0), (str(tmp_path / "docs.parquet"), 1)])]
+    run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
+    [(counts, counters)] = list(run(iter(tasks)))
+    assert sorted(counts) == [("", "error", None, 1), ("", "kept", None, 2)] + [
+        ("", "rejected", "drop:short", 1)
+    ]
+    assert counters == {"tag:seen": 3}
+    read = {folder: pq.read_table(tmp_path / folder) for folder in ("kept", "rejected", "errors")}
+    for folder, table in read.items():
+        assert table.schema == schemas[folder], folder
+    assert read["kept"].column("text").to_pylist() == ["HELLO", "FINE"]
+    assert read["kept"].column("time").to_pylist() == [now, now]
+    assert read["rejected"].select(["id", "stage", "reason"]).to_pylist() == [
+        {"id": "b", "stage": "filter", "reason": "drop:short"}
+    ]
+    assert read["errors"].column("offset").to_pylist() == [2]
+
+
+def test_a_file_without_a_document_column_is_named(spark, tmp_path):
+    chain = FilterChain([Tag()])
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"id": ["a"], "url": ["u"], "host": ["h"], "text": ["t"]}), path)
+    documents = spark.createDataFrame([], "id string, url string, host string, text string")
+    schemas = filter_schemas(
+        documents.schema.add("source", "string").add("offset", "long"), chain, "filter"
+    )
+    run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
+    with pytest.raises(InputError, match=r"docs\.parquet: no column \['source', 'offset'\]"):
+        list(run(iter([(0, [(str(path), 0)])])))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from curation.tokenize import (
     TokenizeError,
     check_bucket_names,
-    contiguous_slices,
     document_hash,
     encode_documents,
     is_validation,
@@ -148,20 +147,6 @@ def test_long_documents_are_split_not_truncated():
     assert [len(p) for p in pieces] == [10, 10, 5]
     assert np.array_equal(np.concatenate(pieces), tokens)
     assert len(split_document(tokens, 25)) == 1
-
-
-@given(st.lists(st.integers(0, 1000), max_size=60), st.integers(1, 12))
-def test_row_groups_are_cut_into_contiguous_runs_that_cover_them(sizes, parts):
-    runs = contiguous_slices(sizes, parts)
-    assert [i for run in runs for i in run] == list(range(len(sizes)))
-    assert len(runs) <= parts and all(runs)
-
-
-def test_runs_have_about_equal_bytes():
-    runs = contiguous_slices([10] * 100, 8)
-    assert len(runs) == 8 and {len(run) for run in runs} <= {12, 13}
-    # One big item gets a run of its own; the small ones share the rest.
-    assert contiguous_slices([100, 1, 1, 1, 1], 2) == [[0], [1, 2, 3, 4]]
 
 
 def test_pack_documents_writes_bounded_shards_that_read_back(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import types as T
 
 from curation.config import load_curation_config
-from curation.spark.tokens import DISCOVERY_THRESHOLD, row_group_slices
+from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest

@@ -1,8 +1,8 @@
 """Apply curation functions inside Spark's Python workers: the per-stage glue.
 
-Extract tasks write their own Parquet (task_parquet.py says why); the filter stage maps
-Arrow batches of documents with mapInArrow. Heavy state (the extraction process) is created
-once per worker and reused across tasks.
+Extract and filter tasks write their own Parquet (task_parquet.py says why); filter tasks also
+read their own share of the input's row groups (row_groups.py). Heavy state (the extraction
+process) is created once per worker and reused across tasks.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import Broadcast
-from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from curation.config import ExtractConfig
 from curation.extract import DOCUMENT_FIELDS, ERROR, KEPT, OUTCOME_FIELDS, REJECTED, extract_file
 from curation.extractor import TimeLimitedExtractor
 from curation.filters.chain import FilterChain
+from curation.inputs import InputError
+from curation.spark.row_groups import read_batches
 from curation.spark.task_parquet import TaskParquet
 
 # Arrow types of the extract outcome rows, in OUTCOME_FIELDS order.
@@ -90,70 +93,100 @@ def extract_parts(config: ExtractConfig, stage: str, tmp: str):
     return run
 
 
-def spark_schema(arrow_schema: pa.Schema) -> StructType:
-    """The Spark schema mapInArrow needs, derived from the Arrow schema."""
-    return from_arrow_schema(arrow_schema)
-
-
-# Columns the filter stage appends to every document row, after the steps' own columns.
+# Columns the filter tags each document with before its rows go to their folders.
 FILTER_OUTCOME_SCHEMA = pa.schema(
-    [
-        ("outcome", pa.string()),
-        ("reason", pa.string()),
-        ("error", pa.string()),
-        ("counters", pa.map_(pa.string(), pa.int64())),
-    ]
+    [("outcome", pa.string()), ("reason", pa.string()), ("error", pa.string())]
 )
+FILTER_BATCH_ROWS = 1024  # documents read per batch, and rows per row group written
 
 
-def filter_output_schema(documents: StructType, chain: FilterChain) -> StructType:
-    """Input document columns, then the columns the steps add (unless already there), then
-    the outcome columns."""
-    added = [pa.field(n, t) for n, t in chain.adds.items() if n not in documents.fieldNames()]
-    extra = from_arrow_schema(pa.schema([*added, *FILTER_OUTCOME_SCHEMA]))
-    return StructType([*documents.fields, *extra.fields])
+def filter_schemas(documents: StructType, chain: FilterChain, stage: str) -> dict[str, pa.Schema]:
+    """Arrow schemas of the filter stage's kept, rejected and errors part files. Kept rows have
+    the input's document columns (with the steps' types for those they write), then the
+    columns the steps add; rejected rows add `stage` and `reason`."""
+    written = {"text": pa.string(), **chain.adds}
+    docs = to_arrow_schema(documents, timezone="UTC")
+    fields = [pa.field(f.name, written.get(f.name, f.type)) for f in docs]
+    fields += [pa.field(name, t) for name, t in chain.adds.items() if name not in docs.names]
+    kept = pa.schema(fields)
+    stage_field, reason, error = (pa.field(n, pa.string()) for n in ("stage", "reason", "error"))
+    return {
+        "kept": kept,
+        "rejected": pa.schema([*kept, stage_field, reason]),
+        "errors": pa.schema([kept.field("source"), kept.field("offset"), stage_field, error]),
+    }
 
 
-def filter_batches(chain: Broadcast, schema: StructType):
-    """mapInArrow function: document batches -> the same rows, `text` as the steps left it,
-    the steps' columns filled in, tagged kept / rejected / error with the chain's counters."""
+def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tmp: str):
+    """mapPartitions function: (task, row groups) -> one (counts, counters) per task. Each task
+    reads its row groups (row_groups.py), runs the chain on every document and writes its rows
+    into tmp/{kept,rejected,errors} itself (task_parquet.py); counts are (source, outcome,
+    reason, n) with an empty source (the filter's stats are not per file)."""
+    kept = schemas["kept"]
+    needed = [name for name in kept.names if name not in chain.value.adds]
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(tasks: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[tuple[list, dict]]:
         steps: FilterChain = chain.value
-        for batch in batches:
-            yield _filter_batch(steps, batch, schema)
+        for task, groups in tasks:
+            parts = TaskParquet(tmp, task, schemas, FILTER_BATCH_ROWS)
+            counts: Counter[tuple[str, str | None]] = Counter()
+            counters: Counter[str] = Counter()
+            for uri, batch in read_batches(groups, FILTER_BATCH_ROWS):
+                missing = [name for name in needed if name not in batch.schema.names]
+                if missing:
+                    raise InputError(f"{uri}: no column {missing} in this documents Parquet")
+                table, batch_counters = _filter_batch(steps, batch, kept)
+                counters.update(batch_counters)
+                _write_outcomes(parts, table, stage, counts)
+            parts.close()
+            yield [("", outcome, reason, n) for (outcome, reason), n in counts.items()], counters
 
     return run
 
 
-def _filter_batch(chain: FilterChain, batch: pa.RecordBatch, schema: StructType) -> pa.RecordBatch:
+def _filter_batch(
+    chain: FilterChain, batch: pa.RecordBatch, kept: pa.Schema
+) -> tuple[pa.Table, Counter[str]]:
+    """The batch's rows with `kept`'s columns (`text` as the steps left it, the steps' columns
+    filled in) tagged with FILTER_OUTCOME_SCHEMA, and the chain's counters summed over them."""
     read = ["id", "url", "host", "text", *(n for n in chain.adds if n in batch.schema.names)]
     columns = {name: batch.column(name).to_pylist() for name in read}
     written = {"text": pa.string(), **chain.adds}
     out: dict[str, list] = {name: [] for name in [*written, *FILTER_OUTCOME_SCHEMA.names]}
+    counters: Counter[str] = Counter()
     for i in range(batch.num_rows):
         doc = {name: values[i] for name, values in columns.items()}
         try:
             verdict = chain.apply(doc)
-            out["outcome"].append("kept" if verdict.reason is None else "rejected")
+            out["outcome"].append(KEPT if verdict.reason is None else REJECTED)
             out["reason"].append(verdict.reason)
             out["error"].append(None)
-            out["counters"].append(sorted(verdict.counters.items()))
+            counters.update(verdict.counters)
         except Exception as err:  # one bad document becomes an errors/ row, not a failed task
-            out["outcome"].append("error")
+            out["outcome"].append(ERROR)
             out["reason"].append(None)
             out["error"].append(f"filter of document {doc['id']}: {type(err).__name__}: {err}")
-            out["counters"].append([])
         for name in written:
             out[name].append(doc.get(name))
-    # Passed-through columns keep the Arrow types they arrived with; new ones get theirs.
-    types = {**written, **{f.name: f.type for f in FILTER_OUTCOME_SCHEMA}}
-    fields, arrays = [], []
-    for name in schema.fieldNames():
-        if name in out:
-            fields.append(pa.field(name, types[name]))
-            arrays.append(pa.array(out[name], types[name]))
-        else:
-            fields.append(batch.schema.field(name))
-            arrays.append(batch.column(name))
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+    # Passed-through columns keep the Arrow types they arrived with until the part file's cast.
+    arrays = {f.name: pa.array(out[f.name], f.type) if f.name in out else None for f in kept}
+    table = pa.table(
+        {name: batch.column(name) if array is None else array for name, array in arrays.items()}
+    )
+    for field in FILTER_OUTCOME_SCHEMA:
+        table = table.append_column(field, pa.array(out[field.name], field.type))
+    return table, counters
+
+
+def _write_outcomes(
+    parts: TaskParquet, table: pa.Table, stage: str, counts: Counter[tuple[str, str | None]]
+) -> None:
+    """Each row of `table` into the folder of its outcome; (outcome, reason) counted."""
+    outcomes = table.column("outcome")
+    counts.update(zip(outcomes.to_pylist(), table.column("reason").to_pylist(), strict=True))
+    for outcome, folder in OUTCOME_FOLDERS.items():
+        rows = table.filter(pc.equal(outcomes, outcome))
+        if rows.num_rows:
+            stage_column = pa.array([stage] * rows.num_rows, pa.string())
+            rows = rows.append_column("stage", stage_column)
+            parts.add_table(folder, rows.select(parts.schemas[folder].names))

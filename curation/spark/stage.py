@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
-from curation.spark.task_parquet import finish_folders
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
 
@@ -85,20 +84,21 @@ def run_task_stage(
     out: str,
     stage: str,
     force: bool,
-    write_parts: Callable[[str], list[tuple[str, str, str | None, int]]],
-    schemas: dict[str, Any],
+    write_parts: Callable[[str], tuple[list[tuple[str, str, str | None, int]], dict[str, int]]],
+    per_source: bool = True,
 ) -> dict[str, Any] | None:
     """`run_stage` for a stage whose tasks write their own part files (task_parquet.py):
-    `write_parts(tmp)` fills tmp/{kept,rejected,errors} (`schemas`: their Arrow schemas) and
-    returns the (source, outcome, reason, n) counts. Stats are per source."""
+    `write_parts(tmp)` fills and finishes tmp/{kept,rejected,errors} and returns the (source,
+    outcome, reason, n) counts and the named counters (e.g. pii:EMAIL) to add to the stats."""
     fs = HadoopFS(spark)
     if _skipped(fs, out, stage, force):
         return None
     started = time.time()
     tmp = fs.qualified(_tmp_folder(out, stage))
-    counts = write_parts(tmp)
-    finish_folders(tmp, schemas)
-    stats = stage_stats(counts, per_source=True)
+    counts, counters = write_parts(tmp)
+    stats = stage_stats(counts, per_source)
+    if counters:
+        stats["counters"] = dict(sorted(counters.items()))
     stats["seconds"] = round(time.time() - started, 3)
     _commit(fs, out.rstrip("/"), stage, tmp, stats)
     record_run(fs, out, to_dict(config), stage, stats)
@@ -154,23 +154,14 @@ def write_stage(
         errors = rows.where(F.col("outcome") == "error")
         errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
         counts = rows.groupBy("source", "outcome", "reason").count().collect()
-        counters = _sum_counters(rows) if "counters" in rows.columns else {}
     finally:
         rows.unpersist()
     stats = stage_stats(
         [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
     )
-    if counters:
-        stats["counters"] = counters
     stats["seconds"] = round(time.time() - started, 3)
     _commit(fs, out, stage, tmp, stats)
     return stats
-
-
-def _sum_counters(rows: DataFrame) -> dict[str, int]:
-    """Totals of the per-row `counters` map (named counts beyond kept/rejected, e.g. pii:EMAIL)."""
-    totals = rows.select(F.explode("counters")).groupBy("key").agg(F.sum("value").alias("n"))
-    return {r["key"]: r["n"] for r in sorted(totals.collect(), key=lambda r: r["key"])}
 
 
 def stage_stats(

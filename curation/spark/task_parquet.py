@@ -37,19 +37,30 @@ def part_name(task: int) -> str:
 
 class TaskParquet:
     """One task's part file in each of several folders (`schemas`: folder name -> schema),
-    filled row by row, a row group every `batch_rows` rows; files without rows are not made."""
+    filled with rows or Arrow tables, a row group every `batch_rows` rows; files without rows
+    are not made."""
 
     def __init__(self, root: str, task: int, schemas: dict[str, pa.Schema], batch_rows: int):
         self.fs, self.root = filesystem(root)
         self.task, self.schemas, self.batch_rows = task, schemas, batch_rows
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
         self._rows: dict[str, list[dict]] = {name: [] for name in schemas}
+        self._tables: dict[str, list[pa.Table]] = {name: [] for name in schemas}
+        self._buffered: dict[str, int] = dict.fromkeys(schemas, 0)
         self._writers: dict[str, pq.ParquetWriter] = {}
 
     def add(self, folder: str, row: dict) -> None:
-        rows = self._rows[folder]
-        rows.append(row)
-        if len(rows) >= self.batch_rows:
+        self._rows[folder].append(row)
+        self._buffered[folder] += 1
+        if self._buffered[folder] >= self.batch_rows:
+            self._flush(folder)
+
+    def add_table(self, folder: str, table: pa.Table) -> None:
+        """Rows already in Arrow form (cast to the folder's schema), after those added so far."""
+        self._tables_from_rows(folder)
+        self._tables[folder].append(table.cast(self.schemas[folder]))
+        self._buffered[folder] += table.num_rows
+        if self._buffered[folder] >= self.batch_rows:
             self._flush(folder)
 
     def close(self) -> None:
@@ -65,16 +76,24 @@ class TaskParquet:
         name = part_name(self.task)
         return f"{self.root}/{folder}/{'.' + name + '.tmp' if partial else name}"
 
-    def _flush(self, folder: str) -> None:
+    def _tables_from_rows(self, folder: str) -> None:
         rows = self._rows[folder]
-        if not rows:
+        if rows:
+            self._tables[folder].append(pa.Table.from_pylist(rows, self.schemas[folder]))
+            rows.clear()
+
+    def _flush(self, folder: str) -> None:
+        self._tables_from_rows(folder)
+        if not self._buffered[folder]:
             return
         if folder not in self._writers:
             self.fs.create_dir(f"{self.root}/{folder}", recursive=True)
             path = self._path(folder, partial=self.local)
             self._writers[folder] = pq.ParquetWriter(path, self.schemas[folder], filesystem=self.fs)
-        self._writers[folder].write_batch(pa.RecordBatch.from_pylist(rows, self.schemas[folder]))
-        rows.clear()
+        table = pa.concat_tables(self._tables[folder])
+        self._writers[folder].write_table(table, row_group_size=max(table.num_rows, 1))
+        self._tables[folder].clear()
+        self._buffered[folder] = 0
 
 
 def finish_folders(root: str, schemas: dict[str, pa.Schema]) -> None:

@@ -1,12 +1,12 @@
 """Spark glue of the tokenize stage: sample text, then encode and write shards in one pass.
 
-Each task reads a contiguous run of the input's Parquet row groups with pyarrow, encodes whole
-batches (`encode_batch_fast`; the tokenizer travels as its JSON text and is built once per
-Python worker) and writes its own shards: document text never crosses into the JVM and nothing
-is shuffled. Which row groups a task reads depends on the input files and
-`tokenize.partitions` only, so shard contents do not depend on the cluster's size. Tasks
-write their rejected rows too (task_parquet.py) and return only their shard entries and
-counts, so the stage is one Spark job over the input's row groups.
+Each task reads a contiguous run of the input's Parquet row groups with pyarrow (planned by
+row_groups.py), encodes whole batches (`encode_batch_fast`; the tokenizer travels as its JSON
+text and is built once per Python worker) and writes its own shards: document text never
+crosses into the JVM and nothing is shuffled. Which row groups a task reads depends on the
+input files and `tokenize.partitions` only, so shard contents do not depend on the cluster's
+size. Tasks write their rejected rows too (task_parquet.py) and return only their shard
+entries and counts, so the stage is one Spark job over the input's row groups.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -30,12 +27,12 @@ from pyspark.sql.types import StringType, StructField, StructType
 from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
+from curation.spark.row_groups import read_batches, row_group_slices
 from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
     VALIDATION,
     TokenizeError,
-    contiguous_slices,
     document_hash,
     encode_documents,
     is_validation,
@@ -46,8 +43,6 @@ from refinery.tokenizer import tokenizer_from_json
 
 BATCH_ROWS = 1024  # documents per encode_batch_fast call
 REJECTED = "rejected"
-# Spark lists and reads the footers of fewer files than this on the driver, more in a job.
-DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 _tokenizers: dict[str, Tokenizer] = {}
 
@@ -69,40 +64,6 @@ def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]
         texts = texts.sample(fraction=sample_bytes / total, seed=seed)
     for row in texts.toLocalIterator():
         yield row["text"]
-
-
-def open_parquet(uri: str) -> pq.ParquetFile:
-    """A Parquet file Spark listed (a path, file://, or any filesystem pyarrow knows)."""
-    parsed = urlparse(uri)
-    try:
-        if parsed.scheme in ("", "file"):
-            source = unquote(parsed.path) if parsed.scheme else uri
-        else:
-            filesystem, path = pafs.FileSystem.from_uri(uri)
-            source = filesystem.open_input_file(path)
-        # Spark writes timestamps as INT96 by default; microseconds are what it reads back.
-        return pq.ParquetFile(source, coerce_int96_timestamp_unit="us")
-    except (OSError, pa.ArrowException) as err:
-        raise TokenizeError(f"{uri}: cannot read it as Parquet: {err}") from None
-
-
-def row_group_slices(spark: SparkSession, files: list[str], parts: int) -> list[list[tuple]]:
-    """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
-    about equal bytes. Footers are read on the driver, or in a Spark job when there are more
-    files than Spark itself would list on the driver."""
-
-    def row_groups(uri: str) -> list[tuple[str, int, int]]:
-        meta = open_parquet(uri).metadata
-        return [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
-
-    files = sorted(files)
-    if len(files) <= int(spark.conf.get(DISCOVERY_THRESHOLD, "32")):
-        groups = [group for uri in files for group in row_groups(uri)]
-    else:
-        slices = min(len(files), spark.sparkContext.defaultParallelism)
-        groups = sorted(spark.sparkContext.parallelize(files, slices).flatMap(row_groups).collect())
-    runs = contiguous_slices([size for _, _, size in groups], parts)
-    return [[groups[i][:2] for i in run] for run in runs]
 
 
 def rejected_schema(documents: StructType) -> pa.Schema:
@@ -135,12 +96,11 @@ class EncodeTask:
 
     def documents(self, groups: list[tuple[str, int]]) -> Iterator[tuple[str, np.ndarray, int]]:
         """(bucket or `validation`, tokens with EOS, text bytes) of each kept document."""
-        for uri, index in groups:
-            for batch in open_parquet(uri).iter_batches(BATCH_ROWS, row_groups=[index]):
-                missing = [c for c in ("id", "text") if c not in batch.schema.names]
-                if missing:
-                    raise TokenizeError(f"{uri}: no column {missing} in this documents Parquet")
-                yield from self.encoded(batch)
+        for uri, batch in read_batches(groups, BATCH_ROWS):
+            missing = [c for c in ("id", "text") if c not in batch.schema.names]
+            if missing:
+                raise TokenizeError(f"{uri}: no column {missing} in this documents Parquet")
+            yield from self.encoded(batch)
 
     def encoded(self, batch: pa.RecordBatch) -> Iterator[tuple[str, np.ndarray, int]]:
         cfg = self.config

@@ -1,0 +1,90 @@
+"""Plan tasks that read their own share of a documents Parquet with pyarrow.
+
+The filter and tokenize stages do not scan their input through Spark: the driver lists the
+input's Parquet row groups from the footers and cuts them, in file order, into contiguous runs
+of about equal bytes; each task opens its run's files itself, so document text never enters
+the JVM. Which row groups a task reads depends on the input files and the number of runs only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
+
+from curation.inputs import InputError
+
+# Spark lists and reads the footers of fewer files than this on the driver, more in a job.
+DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+
+
+def open_parquet(uri: str) -> pq.ParquetFile:
+    """A Parquet file Spark listed (a path, file://, or any filesystem pyarrow knows)."""
+    parsed = urlparse(uri)
+    try:
+        if parsed.scheme in ("", "file"):
+            source = unquote(parsed.path) if parsed.scheme else uri
+        else:
+            filesystem, path = pafs.FileSystem.from_uri(uri)
+            source = filesystem.open_input_file(path)
+        # Spark writes timestamps as INT96 by default; microseconds are what it reads back.
+        return pq.ParquetFile(source, coerce_int96_timestamp_unit="us")
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"{uri}: cannot read it as Parquet: {err}") from None
+
+
+def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
+    """Indices of `sizes` cut into at most `parts` contiguous runs of about equal total size.
+
+    Item i goes to the run its midpoint falls in, so the cut depends on the sizes and `parts`
+    only; runs that would be empty are left out.
+    """
+    if not any(sizes):
+        sizes = [1] * len(sizes)
+    total, start = sum(sizes), 0
+    runs: dict[int, list[int]] = {}
+    for i, size in enumerate(sizes):
+        run = min(parts - 1, int((start + size / 2) * parts / total))
+        runs.setdefault(run, []).append(i)
+        start += size
+    return [runs[k] for k in sorted(runs)]
+
+
+def row_group_slices(
+    spark: SparkSession, files: list[str], parts: int | None = None
+) -> list[list[tuple[str, int]]]:
+    """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
+    about equal bytes. `parts=None` splits as Spark's own file scan would: a run per core at
+    least, and runs of at most spark.sql.files.maxPartitionBytes. Footers are read on the
+    driver, or in a Spark job when there are more files than Spark itself would list there."""
+
+    def row_groups(uri: str) -> list[tuple[str, int, int]]:
+        meta = open_parquet(uri).metadata
+        return [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
+
+    files = sorted(files)
+    context = spark.sparkContext
+    if len(files) <= int(spark.conf.get(DISCOVERY_THRESHOLD, "32")):
+        groups = [group for uri in files for group in row_groups(uri)]
+    else:
+        slices = min(len(files), context.defaultParallelism)
+        groups = sorted(context.parallelize(files, slices).flatMap(row_groups).collect())
+    sizes = [size for _, _, size in groups]
+    if parts is None:
+        max_bytes = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()
+        parts = max(context.defaultParallelism, math.ceil(sum(sizes) / max_bytes))
+    return [[groups[i][:2] for i in run] for run in contiguous_slices(sizes, parts)]
+
+
+def read_batches(
+    groups: list[tuple[str, int]], batch_rows: int
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(file, batch of at most `batch_rows` rows) over a run of row groups, in order."""
+    for uri, index in groups:
+        for batch in open_parquet(uri).iter_batches(batch_rows, row_groups=[index]):
+            yield uri, batch
