@@ -18,7 +18,6 @@ Target: job per-core speed >= 0.85 x bare (Spark overhead <= 15%).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import cpu_seconds, median_ratios  # noqa: E402
+from cpu_time import alternate_with_bare, finish  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
 from curation.extractor import extract_text  # noqa: E402
@@ -82,42 +81,25 @@ def main() -> None:
     pages = corpus(args.records)
     config = load_curation_config(overrides=[f"spark.master=local[{args.cores}]"])
     options = asdict(config.extract.trafilatura)
-    figures: dict = {"records": args.records, "files": args.files, "cores": args.cores, "runs": []}
+    figures: dict = {"records": args.records, "files": args.files, "cores": args.cores}
     with tempfile.TemporaryDirectory() as tmp:
         inputs = write_crawl(pages, args.files, Path(tmp) / "crawl")
         spark = build_session(config.spark, "refinery-bench")
         spark.sparkContext.setLogLevel("ERROR")
 
-        def job(name: str, bare: tuple[float, float] | None) -> None:
-            started, cpu = time.perf_counter(), cpu_seconds()
+        def job(name: str) -> tuple[int, float]:
+            started = time.perf_counter()
             stats = run_extract(spark, config, inputs, f"{tmp}/{name}", force=True)
-            wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-            per_core, per_cpu = stats["input"] / wall / args.cores, stats["input"] / cpu
-            run = {"run": name, "job": [per_core, per_cpu], "seconds": wall, "cpu": cpu}
-            line = f"job {name}, local[{args.cores}]".ljust(22)
-            line += f"{per_core:10.1f}{per_cpu:12.1f}  ({wall:.1f} s, {cpu:.1f} CPU-s"
-            if bare:
-                run.update(bare=list(bare), ratio=[per_core / bare[0], per_cpu / bare[1]])
-                line += f"; x the bare run before it: {run['ratio'][0]:.2f} wall, "
-                line += f"{run['ratio'][1]:.2f} CPU"
-            print(line + ")", flush=True)
-            figures["runs"].append(run)
             figures.update(kept=stats["kept"], rejected=stats["rejected"], errors=stats["errors"])
+            return stats["input"], time.perf_counter() - started
 
-        print(f"{'':22}{'docs/s/core':>10}{'docs/CPU-s':>12}  (wall / CPU time)")
         try:
-            job("cold", None)
-            # Bare and warm job runs alternate, so both see the same load on a shared machine.
-            for i in range(args.repeats):
-                bare = bare_speed(pages, options)
-                print(f"bare trafilatura      {bare[0]:10.1f}{bare[1]:12.1f}", flush=True)
-                job(f"warm{i}", bare)
+            runs = alternate_with_bare(
+                job, lambda: bare_speed(pages, options), args.cores, args.repeats
+            )
         finally:
             spark.stop()
-    figures["median_ratio"] = median_ratios(figures["runs"])
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    finish({**figures, "runs": runs}, args.json)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ Target: job per-core speed >= 0.85 x bare, as for the extract and tokenize stage
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import cpu_seconds, median_ratios  # noqa: E402
+from cpu_time import alternate_with_bare, finish  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -65,40 +63,26 @@ def main() -> None:
     bare_speed(chain, texts[:50])  # load the language-ID model, warm the regexes
     spark = build_session(config.spark, "filter-bench")
     spark.sparkContext.setLogLevel("ERROR")
-    results = {"mb": size / 1e6, "documents": len(texts), "runs": []}
-    print(f"{'':24}{'docs/s/core (wall)':>20}{'docs/CPU-s':>12}")
+    kept: set[int] = set()  # the job keeps what the bare chain keeps, every run
 
-    def job(name: str, bare: tuple[float, float, int] | None) -> None:
-        cpu = cpu_seconds()
+    def job(name: str) -> tuple[int, float]:
         stats = run_filter(spark, config, [str(work / "docs")], str(work / "out"), True)
-        cpu = cpu_seconds() - cpu
         assert stats["input"] == len(texts), (stats["input"], len(texts))
-        per_core, per_cpu = len(texts) / stats["seconds"] / args.cores, len(texts) / cpu
-        run = {"run": name, "job": [per_core, per_cpu], "seconds": stats["seconds"], "cpu": cpu}
-        line = f"job {name}, local[{args.cores}]".ljust(24) + f"{per_core:>20,.0f}{per_cpu:>12,.0f}"
-        line += f"  ({stats['seconds']:.1f} s, {cpu:.1f} CPU-s, {stats['kept']} kept"
-        if bare:
-            assert stats["kept"] == bare[2], (stats["kept"], bare[2])
-            run.update(bare=list(bare[:2]), ratio=[per_core / bare[0], per_cpu / bare[1]])
-            line += (
-                f"; x the bare run before it: {run['ratio'][0]:.2f} wall, {run['ratio'][1]:.2f} CPU"
-            )
-        print(line + ")", flush=True)
-        results["runs"].append(run)
+        kept.add(stats["kept"])
+        return len(texts), stats["seconds"]
+
+    def bare() -> tuple[float, float]:
+        wall, cpu, bare_kept = bare_speed(chain, texts)
+        kept.add(bare_kept)
+        return wall, cpu
 
     try:
-        job("cold", None)
-        # Bare and warm job runs alternate, so both see the same load on a shared machine.
-        for _ in range(args.repeats):
-            bare = bare_speed(chain, texts)
-            print(f"bare, 1 core            {bare[0]:>20,.0f}{bare[1]:>12,.0f}", flush=True)
-            job("warm", bare)
+        runs = alternate_with_bare(job, bare, args.cores, args.repeats)
     finally:
         spark.stop()
-    results["median_ratio"] = median_ratios(results["runs"])
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    assert len(kept) == 1, kept
+    print(f"{kept.pop()} of {len(texts)} documents kept by every run")
+    finish({"mb": size / 1e6, "documents": len(texts), "runs": runs}, args.json)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Target: job per-core speed >= 0.85 x bare.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import cpu_seconds, median_ratios  # noqa: E402
+from cpu_time import alternate_with_bare, finish  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -71,48 +70,29 @@ def main() -> None:
     print(f"corpus: {len(texts)} documents, {size / 1e6:.1f} MB, in {work}")
 
     all_cores, all_cores_cpu, tokens = bare_speed(tokenizer_path, texts, threads=True)
-    print(f"{'':24}{'tokens/s/core (wall)':>22}{'tokens/CPU-s':>14}")
     print(
-        f"bare, {os.cpu_count()} threads         {all_cores / os.cpu_count():>22,.0f}"
-        f"{all_cores_cpu:>14,.0f}  ({tokens:,} tokens)"
+        f"bare, {os.cpu_count()} threads: {all_cores / os.cpu_count():,.0f} tokens/s per core, "
+        f"{all_cores_cpu:,.0f} tokens/CPU-s ({tokens:,} tokens); in tokens:"
     )
     config = load_curation_config(
         overrides=[f"spark.master=local[{args.cores}]", f"tokenize.tokenizer={tokenizer_path}"]
     )
     spark = build_session(config.spark, "tokenize-bench")
     spark.sparkContext.setLogLevel("ERROR")
-    results = {"mb": size / 1e6, "tokens": tokens, "runs": []}
 
-    def job(name: str, bare: tuple[float, float] | None) -> None:
-        cpu = cpu_seconds()
+    def job(name: str) -> tuple[int, float]:
         stats = run_tokenize(spark, config, [str(work / "docs")], str(work / "out"), True)
-        cpu = cpu_seconds() - cpu
         assert stats["tokens"] == tokens, (stats["tokens"], tokens)
-        per_core, per_cpu = stats["tokens"] / stats["seconds"] / args.cores, tokens / cpu
-        run = {"run": name, "job": [per_core, per_cpu], "seconds": stats["seconds"], "cpu": cpu}
-        line = f"job {name}, local[{args.cores}]".ljust(24) + f"{per_core:>22,.0f}{per_cpu:>14,.0f}"
-        line += f"  ({stats['seconds']:.1f} s, {cpu:.1f} CPU-s"
-        if bare:
-            run.update(bare=list(bare), ratio=[per_core / bare[0], per_cpu / bare[1]])
-            line += (
-                f"; x the bare run before it: {run['ratio'][0]:.2f} wall, {run['ratio'][1]:.2f} CPU"
-            )
-        print(line + ")", flush=True)
-        results["runs"].append(run)
+        return tokens, stats["seconds"]
+
+    def bare() -> tuple[float, float]:
+        return bare_speed(tokenizer_path, texts, threads=False)[:2]
 
     try:
-        job("cold", None)
-        # Bare and warm job runs alternate, so both see the same load on a shared machine.
-        for _ in range(args.repeats):
-            one_core, one_core_cpu, _ = bare_speed(tokenizer_path, texts, threads=False)
-            print(f"bare, 1 thread          {one_core:>22,.0f}{one_core_cpu:>14,.0f}", flush=True)
-            job("warm", (one_core, one_core_cpu))
+        runs = alternate_with_bare(job, bare, args.cores, args.repeats)
     finally:
         spark.stop()
-    results["median_ratio"] = median_ratios(results["runs"])
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    finish({"mb": size / 1e6, "tokens": tokens, "runs": runs}, args.json)
 
 
 if __name__ == "__main__":
