@@ -39,6 +39,7 @@ from curation.quality import (
     save_model_info,
 )
 from refinery.errors import RefineryError
+from refinery.jsonl import json_objects
 
 
 class TrainingSetError(RefineryError):
@@ -98,15 +99,9 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
     with source.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise TrainingSetError(f"{source}:{number}: not JSON: {err}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise TrainingSetError(f"{source}:{number}: no string `text` field")
+        for number, record in json_objects(lines, source, TrainingSetError):
+            if not isinstance(record.get("text"), str):
+                raise TrainingSetError(f"{source}: line {number}: no string `text` field")
             yield f"{source}:{number}|{record.get('url', '')}", record["text"]
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import ast
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from refinery.errors import RefineryError
+from refinery.jsonl import json_objects
 
 SUFFIXES = (".csv", ".jsonl")
 LETTERS = "ABCDEFGHIJ"
@@ -227,17 +227,8 @@ def _choice_list(value: str, where: str) -> list[str]:
 
 
 def read_jsonl(path: Path) -> list[MCItem]:
-    rows = []
-    for number, line in enumerate(decode_lenient(path.read_bytes()).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise BenchmarkError(f"{path}: line {number}, column {err.colno}: {err.msg}") from None
-        if not isinstance(row, dict):
-            raise BenchmarkError(f"{path}: line {number}: expected a JSON object")
-        rows.append((number, row))
+    lines = decode_lenient(path.read_bytes()).splitlines()
+    rows = list(json_objects(lines, path, BenchmarkError))
     if not rows:
         raise BenchmarkError(f"{path}: empty benchmark file")
     first = rows[0][1]

@@ -228,7 +228,7 @@ def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
 
 def test_bad_sources_are_named(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
-    with pytest.raises(TrainingSetError, match=r"bad.jsonl:2: no string `text`"):
+    with pytest.raises(TrainingSetError, match=r"bad.jsonl: line 2: no string `text`"):
         list(read_texts(str(tmp_path / "bad.jsonl")))
     with pytest.raises(TrainingSetError, match="no such file"):
         list(read_texts(str(tmp_path / "missing.txt")))

@@ -431,6 +431,6 @@ def test_bad_inputs_are_named(tmp_path):
     (tmp_path / "run.json").unlink()
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 1, "loss": 2}\n{"step": 2,\n')
-    with pytest.raises(ReportError, match=r"metrics.jsonl:2: not a JSON line"):
+    with pytest.raises(ReportError, match=r"metrics.jsonl: line 2, column 12: not valid JSON"):
         build_report(tmp_path)
     assert not (tmp_path / "report.html").exists()

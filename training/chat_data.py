@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from refinery.errors import RefineryError
+from refinery.jsonl import json_lines
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -96,13 +97,8 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         return
     if "\n" in text.strip() and _is_one_json_value(text):  # pretty-printed, not JSONL
         raise ChatDataError(f"{path}: one JSON object; expected an array of records or JSONL")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield f"line {number}", json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ChatDataError(f"{path} line {number}: not valid JSON: {err}") from None
+    for number, record in json_lines(text.splitlines(), path, ChatDataError):
+        yield f"line {number}", record
 
 
 def _is_one_json_value(text: str) -> bool:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from refinery.jsonl import json_objects
 from refinery.report.aggregate import ReportError
 
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
@@ -86,19 +87,8 @@ def read_json(path: Path) -> Any | None:
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl, one JSON object per line (blank lines ignored)."""
-    records = []
     with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ReportError(f"{path}:{number}: not a JSON line: {err}") from None
-            if not isinstance(record, dict):
-                raise ReportError(f"{path}:{number}: a metrics line must be a JSON object")
-            records.append(record)
-    return records
+        return [record for _, record in json_objects(lines, path, ReportError)]
 
 
 def parquet_dataset(folder: Path) -> ds.Dataset | None:

@@ -193,7 +193,7 @@ def test_unknown_layout_names_file_and_line(tmp_path):
     with pytest.raises(ChatDataError, match=r"x.jsonl line 2: fits no .*\['q'\]"):
         read_conversations(path)
     path.write_text('{"messages": []}\n{not json\n')
-    with pytest.raises(ChatDataError, match="x.jsonl line 2: not valid JSON"):
+    with pytest.raises(ChatDataError, match="x.jsonl: line 2, column 2: not valid JSON"):
         read_conversations(path)
     array = tmp_path / "y.json"
     array.write_text(json.dumps([{"instruction": "a", "output": "b"}, [1, 2]]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from refinery.errors import RefineryError
+from refinery.jsonl import json_lines
 
 
 class AnswersError(RefineryError, ValueError):
@@ -34,14 +35,12 @@ def read_records(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise AnswersError(f"{path}: file not found")
     text = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("["):
+        return [record for _, record in json_lines(text.splitlines(), path, AnswersError)]
     try:
-        if text.lstrip().startswith("["):
-            records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise AnswersError(f"{path}: not JSON or JSONL: {err}") from None
-    return records
+        raise AnswersError(f"{path}: not a valid JSON array: {err}") from None
 
 
 def _instruction(record: object, path: str | Path, i: int) -> str:

@@ -11,7 +11,6 @@ lm-evaluation-harness's rolling log-likelihood starts from the prefix token).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError
+from refinery.jsonl import json_objects
 from refinery.tokenizer import EOS
 from training.evaluation.loglik import continuation_logprobs
 from training.model import Transformer
@@ -65,15 +65,8 @@ def read_utf8(path: Path) -> str:
 
 def _jsonl_texts(path: Path) -> list[str]:
     texts = []
-    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            where = f"{path}: line {number}, column {err.colno}"
-            raise DocumentsError(f"{where}: {err.msg}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+    for number, row in json_objects(read_utf8(path).splitlines(), path, DocumentsError):
+        if not isinstance(row.get("text"), str):
             raise DocumentsError(f"{path}: line {number}: no string 'text' field")
         texts.append(row["text"])
     return texts
