@@ -10,30 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from curation.inputs import InputError
+from curation.spark.task_parquet import filesystem
 
 # Spark lists and reads the footers of fewer files than this on the driver, more in a job.
 DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
 def open_parquet(uri: str) -> pq.ParquetFile:
-    """A Parquet file Spark listed (a path, file://, or any filesystem pyarrow knows)."""
-    parsed = urlparse(uri)
+    """A Parquet file Spark listed (a path, file://, s3a://, or any filesystem pyarrow knows)."""
     try:
-        if parsed.scheme in ("", "file"):
-            source = unquote(parsed.path) if parsed.scheme else uri
-        else:
-            filesystem, path = pafs.FileSystem.from_uri(uri)
-            source = filesystem.open_input_file(path)
+        fs, path = filesystem(uri)  # s3a://, as Spark lists files on S3, is read as s3://
         # Spark writes timestamps as INT96 by default; microseconds are what it reads back.
-        return pq.ParquetFile(source, coerce_int96_timestamp_unit="us")
+        return pq.ParquetFile(fs.open_input_file(path), coerce_int96_timestamp_unit="us")
     except (OSError, pa.ArrowException) as err:
         raise InputError(f"{uri}: cannot read it as Parquet: {err}") from None
 

@@ -1,0 +1,46 @@
+"""Planning tasks over a documents Parquet's row groups, and opening the files they read."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curation.inputs import InputError
+from curation.spark.row_groups import contiguous_slices, open_parquet, row_group_slices
+
+
+@given(st.lists(st.integers(0, 1000), max_size=60), st.integers(1, 12))
+def test_row_groups_are_cut_into_contiguous_runs_that_cover_them(sizes, parts):
+    runs = contiguous_slices(sizes, parts)
+    assert [i for run in runs for i in run] == list(range(len(sizes)))
+    assert len(runs) <= parts and all(runs)
+
+
+def test_runs_have_about_equal_bytes():
+    runs = contiguous_slices([10] * 100, 8)
+    assert len(runs) == 8 and {len(run) for run in runs} <= {12, 13}
+    # One big item gets a run of its own; the small ones share the rest.
+    assert contiguous_slices([100, 1, 1, 1, 1], 2) == [[0], [1, 2, 3, 4]]
+
+
+def test_paths_and_file_uris_open_and_other_files_are_named(tmp_path):
+    path = tmp_path / "a b.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), path)
+    assert open_parquet(str(path)).metadata.num_rows == 2
+    assert open_parquet(path.as_uri()).metadata.num_rows == 2  # file:///…/a%20b.parquet
+    (tmp_path / "notes.txt").write_text("not parquet")
+    with pytest.raises(InputError, match=r"notes.txt: cannot read it as Parquet"):
+        open_parquet(str(tmp_path / "notes.txt"))
+
+
+def test_without_a_count_there_is_a_run_per_core_at_least(spark, tmp_path):
+    files = []
+    for i in range(3):
+        files.append(str(tmp_path / f"part-{i}.parquet"))
+        pq.write_table(pa.table({"x": list(range(40))}), files[-1], row_group_size=10)
+    runs = row_group_slices(spark, files)
+    cores = spark.sparkContext.defaultParallelism
+    assert len(runs) == min(cores, 12)  # 12 small row groups: maxPartitionBytes never binds
+    assert [group for run in runs for group in run] == [(f, i) for f in files for i in range(4)]
+    assert len(row_group_slices(spark, files, 5)) == 5
