@@ -54,8 +54,8 @@ def row_group_slices(
 ) -> list[list[tuple[str, int]]]:
     """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
     about equal bytes. `parts=None` splits as Spark's own file scan would: a run per core at
-    least, and runs of at most spark.sql.files.maxPartitionBytes. Footers are read on the
-    driver, or in a Spark job when there are more files than Spark itself would list there."""
+    least, and as many as runs of spark.sql.files.maxPartitionBytes need. Footers are read on
+    the driver, or in a Spark job when there are more files than Spark itself would list there."""
 
     def row_groups(uri: str) -> list[tuple[str, int, int]]:
         meta = open_parquet(uri).metadata
