@@ -60,60 +60,35 @@ B1 = dict(  # conf/train/1b.yaml's model
     rope_theta=500000.0,
 )
 
+
+def compiled(name: str, model: dict, micro: int, accum: int, **extra) -> Case:
+    """A compiled case: 15 steps, the first 4 (compilation, autotuning) not measured."""
+    return Case(name, model, micro, accum, steps=15, warmup=4, compile=True, **extra)
+
+
 GPU_CASES = [
     # the four the targets need, then extras in order while the budget lasts
     Case("gpt2-124m-eager", GPT2_124M, micro_batch=32, accum=4, steps=12, warmup=3, compile=False),
-    Case(
-        "gpt2-124m-compiled", GPT2_124M, micro_batch=32, accum=4, steps=15, warmup=4, compile=True
-    ),
-    Case("350m-compiled", M350, micro_batch=16, accum=4, steps=15, warmup=4, compile=True),
+    compiled("gpt2-124m-compiled", GPT2_124M, 32, 4),
+    compiled("350m-compiled", M350, 16, 4),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
     Case(
         "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=40
     ),
-    Case(
-        "gpt2-124m-coordinate-descent",  # the gpt2-124m preset's compile mode
+    # the gpt2-124m preset's compile mode, then the others
+    compiled(
+        "gpt2-124m-coordinate-descent",
         GPT2_124M,
-        micro_batch=32,
-        accum=4,
-        steps=15,
-        warmup=4,
-        compile=True,
+        32,
+        4,
         compile_mode="coordinate-descent",
         seconds=180,
     ),
-    Case(
-        "350m-coordinate-descent",
-        M350,
-        micro_batch=16,
-        accum=4,
-        steps=15,
-        warmup=4,
-        compile=True,
-        compile_mode="coordinate-descent",
-        seconds=240,
+    compiled(
+        "350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=240
     ),
-    Case(
-        "gpt2-124m-max-autotune",
-        GPT2_124M,
-        micro_batch=32,
-        accum=4,
-        steps=15,
-        warmup=4,
-        compile=True,
-        compile_mode="max-autotune",
-        seconds=300,
-    ),
-    Case(
-        "gpt2-124m-compiled-b64",
-        GPT2_124M,
-        micro_batch=64,
-        accum=2,
-        steps=15,
-        warmup=4,
-        compile=True,
-        seconds=90,
-    ),
+    compiled("gpt2-124m-max-autotune", GPT2_124M, 32, 4, compile_mode="max-autotune", seconds=300),
+    compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2, seconds=90),
 ]
 TINY = dict(d_model=64, n_layers=2, n_heads=4, seq_len=64)
 SMOKE_CASES = [

@@ -151,7 +151,7 @@ def _filter_batch(
     filled in) tagged with FILTER_OUTCOME_SCHEMA, and the chain's counters summed over them."""
     read = ["id", "url", "host", "text", *(n for n in chain.adds if n in batch.schema.names)]
     columns = {name: batch.column(name).to_pylist() for name in read}
-    written = {"text": pa.string(), **chain.adds}
+    written = ["text", *chain.adds]  # their types are kept's
     out: dict[str, list] = {name: [] for name in [*written, *FILTER_OUTCOME_SCHEMA.names]}
     counters: Counter[str] = Counter()
     for i in range(batch.num_rows):
