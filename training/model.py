@@ -30,12 +30,34 @@ def rope_tables(head_dim: int, seq_len: int, theta: float) -> tuple[torch.Tensor
     return angles.cos().float(), angles.sin().float()  # (T, head_dim / 2)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x[..., :half], x[..., half:]) by position-dependent angles; x is (B,H,T,D)."""
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[..., :half], x[..., half:]) by the angles whose cos/sin broadcast over
+    x's leading dimensions, in fp32 at least (bf16 activations would round the angles)."""
     half = x.shape[-1] // 2
-    x1, x2 = x[..., :half].float(), x[..., half:].float()
-    out = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-    return out.type_as(x)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x1, x2 = x[..., :half].to(dtype), x[..., half:].to(dtype)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).type_as(x)
+
+
+class Rotation(torch.autograd.Function):
+    """RoPE with its backward written out: a rotation's transpose is the rotation by the
+    opposite angle. Compiled, that is one pointwise kernel each way; autograd's own backward of
+    the slices, products and cat took 20% of the attention block's time on an H200."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return rotate(grad, cos, -sin), None, None
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on x (B, T, heads, head_dim); cos/sin (T, 1, head_dim / 2) or (B, T, 1, ...)."""
+    return Rotation.apply(x, cos, sin)
 
 
 class KVCache:
@@ -124,13 +146,14 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         B, T, C = x.shape
         kv_dim = self.n_kv_heads * self.head_dim
-        q, k, v = self.qkv(x).split([C, kv_dim, kv_dim], dim=-1)
-        q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        qk, v = self.qkv(x).split([C + kv_dim, kv_dim], dim=-1)
+        # q and k as one (B, T, H + H_kv, D) tensor: one rotation, in the projection's layout
+        qk = qk.view(B, T, self.n_heads + self.n_kv_heads, self.head_dim)
         if self.q_norm is not None:  # back to v's dtype in case autocast runs norms in fp32
-            q, k = self.q_norm(q).type_as(v), self.k_norm(k).type_as(v)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            q, k = qk.split([self.n_heads, self.n_kv_heads], dim=2)
+            qk = torch.cat((self.q_norm(q).type_as(v), self.k_norm(k).type_as(v)), dim=2)
+        q, k = apply_rope(qk, cos, sin).transpose(1, 2).split([self.n_heads, self.n_kv_heads], 1)
+        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         grouped = {"enable_gqa": True} if self.n_kv_heads != self.n_heads else {}
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, **grouped)
@@ -256,11 +279,11 @@ class Transformer(nn.Module):
         """Final-norm hidden states (B, T, d_model): what the LM head, a reward model's score
         head or PPO's value head read. With `cache`, `tokens` continue the cached sequences."""
         T = tokens.shape[1]
-        if cache is None:
-            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        else:  # per-sequence positions: (B, 1, T, head_dim / 2) broadcast over heads
+        if cache is None:  # (T, 1, head_dim / 2), broadcast over batch and heads
+            cos, sin = self.rope_cos[:T, None], self.rope_sin[:T, None]
+        else:  # per-sequence positions: (B, T, 1, head_dim / 2)
             positions = cache.begin_step(T)
-            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+            cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
         x = self.embed(tokens)
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, layer)

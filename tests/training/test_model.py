@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from training.config import ModelConfig, MoEConfig
-from training.model import MoE, Transformer, resolved_ffn_hidden
+from training.model import MoE, Transformer, apply_rope, resolved_ffn_hidden, rope_tables, rotate
 
 
 def tiny(**kw) -> ModelConfig:
@@ -100,6 +100,24 @@ def test_moe_capacity_drops_overflow_tokens():
     y = moe(x)
     served = (y.abs().sum(-1) > 0).sum().item()
     assert served == math.ceil(0.5 * 8 * 1 / 2)
+
+
+def test_rope_backward_is_the_inverse_rotation():
+    # apply_rope's hand-written backward must be what autograd derives from the rotation
+    torch.manual_seed(0)
+    cos, sin = (t.double()[:, None] for t in rope_tables(8, 16, 10000.0))  # (T, 1, D/2)
+    x = torch.randn(2, 16, 3, 8, dtype=torch.float64, requires_grad=True)  # (B, T, H, D)
+    upstream = torch.randn(2, 16, 3, 8, dtype=torch.float64)
+    (apply_rope(x, cos, sin) * upstream).sum().backward()
+    written = x.grad.clone()
+    x.grad = None
+    (rotate(x, cos, sin) * upstream).sum().backward()
+    torch.testing.assert_close(written, x.grad)
+    assert torch.autograd.gradcheck(apply_rope, (x, cos, sin))
+    # a rotation keeps each pair's length, and position 0 is not rotated
+    rotated = apply_rope(x, cos, sin).detach()
+    torch.testing.assert_close(rotated.norm(dim=-1), x.detach().norm(dim=-1))
+    torch.testing.assert_close(rotated[:, 0], x.detach()[:, 0])
 
 
 @pytest.mark.parametrize("moe", [0, 4])
