@@ -44,7 +44,7 @@ class Case:
     warmup: int
     compile: bool
     compile_mode: str = "default"  # train.compile_mode
-    seconds: float = 60  # rough cost on an H100, to skip extras that would overrun the budget
+    seconds: float = 40  # rough cost on an H200, to skip extras that would overrun the budget
     extra: dict = field(default_factory=dict)
 
 
@@ -77,19 +77,24 @@ GPU_CASES = [
         32,
         4,
         compile_mode="coordinate-descent",
-        seconds=180,
+        seconds=90,
     ),
     compiled("350m-compiled", M350, 16, 4),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
-    compiled(
-        "350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=240
-    ),
+    compiled("350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=90),
     Case(
-        "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=40
+        "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=10
     ),
     compiled("gpt2-124m-compiled", GPT2_124M, 32, 4),
     compiled("gpt2-124m-max-autotune", GPT2_124M, 32, 4, compile_mode="max-autotune", seconds=300),
-    compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2, seconds=90),
+    compiled(
+        "gpt2-124m-coordinate-descent-b64",
+        GPT2_124M,
+        64,
+        2,
+        compile_mode="coordinate-descent",
+        seconds=90,
+    ),
 ]
 TINY = dict(d_model=64, n_layers=2, n_heads=4, seq_len=64)
 SMOKE_CASES = [
