@@ -6,7 +6,8 @@
 Each part is compiled on its own (default mode), run forward and backward under bf16 autocast
 at micro-batch 32 x 1024, and timed with CUDA events: the attention block (norm, QKV
 projection, RoPE, SDPA, output projection) as `training.model.Attention` has it and in the
-other formulations of `ATTENTION`, the SwiGLU block, and the LM head with each loss of `LOSSES`.
+other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.float8`'s linear
+layers, and the LM head with each loss of `LOSSES`.
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
 step's time goes and what a formulation is worth before it is tried in the whole trainer. The
 top kernels of each part are listed from torch.profiler.
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
+from training.float8 import convert_to_float8
 from training.model import (
     Attention,
     RMSNorm,
@@ -156,6 +158,12 @@ class Head(nn.Module):
         return self.loss(F.linear(self.norm(x), self.embed.weight), targets)
 
 
+def float8(block: nn.Module) -> nn.Module:
+    """The block with its linear layers as `train.float8` makes them."""
+    convert_to_float8(block)
+    return block
+
+
 def time_part(name: str, module: nn.Module, kernels: int) -> dict:
     """Mean ms of forward + backward over 20 iterations after 3 warm-ups, and top kernels."""
     torch._dynamo.reset()
@@ -238,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     parts = [(f"attention:{name}", AttentionBlock(f)) for name, f in ATTENTION.items()]
     parts += [("mlp", MLPBlock())]
+    parts += [("attention:model+float8", float8(AttentionBlock(None)))]
+    parts += [("mlp+float8", float8(MLPBlock()))]
     parts += [(f"head:{name}", Head(loss)) for name, loss in LOSSES.items()]
     results = []
     for name, module in parts:

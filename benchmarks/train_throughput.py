@@ -6,8 +6,9 @@
 Runs every configuration of issue 7 in one process through the real trainer (`training.train.
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled, and a ~1B
-model for 20 steps of 16K tokens; then, while `--budget` lasts, 350M in coordinate-descent
-mode and eager, 124M in the default mode, and the other extras. Figures
+model for 20 steps of 16K tokens; then, while `--budget` lasts, 124M and 350M with
+`train.float8`, 350M in coordinate-descent mode and eager, 124M in the default mode, and the
+other extras. Figures
 are averaged over the steps after `warmup` (compilation, autotuning). MFU uses 6N + 12*L*H*Q*T
 FLOPs per token against 989 TFLOP/s (H100 SXM bf16 dense). Needs only torch and numpy.
 """
@@ -81,6 +82,9 @@ GPU_CASES = [
     ),
     compiled("350m-compiled", M350, 16, 4),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
+    compiled("gpt2-124m-float8", GPT2_124M, 32, 4, extra={"float8": True}),
+    compiled("gpt2-124m-float8-b64", GPT2_124M, 64, 2, extra={"float8": True}),
+    compiled("350m-float8", M350, 16, 4, extra={"float8": True}),
     compiled("350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=90),
     Case(
         "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=10
@@ -99,6 +103,16 @@ GPU_CASES = [
 TINY = dict(d_model=64, n_layers=2, n_heads=4, seq_len=64)
 SMOKE_CASES = [
     Case("tiny-eager", TINY, micro_batch=4, accum=2, steps=5, warmup=1, compile=False),
+    Case(
+        "tiny-float8",
+        TINY,
+        micro_batch=4,
+        accum=2,
+        steps=4,
+        warmup=1,
+        compile=False,
+        extra={"float8": True},
+    ),
     Case(
         "tiny-moe",
         {**TINY, "moe": {"num_experts": 4}},
@@ -149,6 +163,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
     return {
         "name": case.name,
         "compile": case.compile_mode if case.compile else False,
+        "float8": case.extra.get("float8", False),
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],
         "steps_measured": len(measured),
         "tokens_per_s": tokens / step_seconds,
@@ -218,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_case(case, data, work)
             except torch.cuda.OutOfMemoryError as err:
                 result = {"name": case.name, "error": f"out of memory: {err}"[:500]}
+            except Exception as err:  # one failing case must not cost the others' device time
+                result = {"name": case.name, "error": f"{type(err).__name__}: {err}"[:500]}
             report["results"].append(result)
             print(format_result(result), flush=True)
             torch._dynamo.reset()

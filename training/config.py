@@ -79,6 +79,9 @@ class TrainLoopConfig:
     # kernel's launch configuration (slower compile, faster steps on GPU). max-autotune: also
     # benchmarks GEMM backends, Triton templates included (mode max-autotune-no-cudagraphs).
     compile_mode: Literal["default", "coordinate-descent", "max-autotune"] = "default"
+    # the blocks' linear layers multiply in float8 with per-tensor scales (training/float8.py);
+    # on CUDA that needs compute capability 8.9+ (Ada, Hopper)
+    float8: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

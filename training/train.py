@@ -39,6 +39,7 @@ from refinery.manifest import Manifest, read_manifest, sha256_file
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import TokenLoader, validation_windows
+from training.float8 import convert_to_float8
 from training.model import Transformer
 from training.schedule import lr_at, set_lr
 
@@ -157,6 +158,14 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devi
         eps=cfg.optim.eps,
         fused=device.type == "cuda",
     )
+
+
+def check_float8(device: torch.device) -> None:
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 9):
+        name = torch.cuda.get_device_name(device)
+        raise ConfigError(
+            f"train.float8 needs compute capability 8.9+ (Ada, Hopper); {name} lacks it"
+        )
 
 
 def compile_arguments(mode: str) -> dict:
@@ -370,6 +379,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     torch.manual_seed(cfg.seed)
     with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy
         model = Transformer(cfg.model)
+    if cfg.train.float8:
+        check_float8(env.device)
+        convert_to_float8(model.blocks)
     runner = wrap_parallel(model, cfg, env)
     optimizer = build_optimizer(model, cfg, env.device)
     loader = TokenLoader(

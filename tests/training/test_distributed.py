@@ -57,3 +57,14 @@ def test_fsdp_resume_from_gathered_checkpoint_is_exact(tokens, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = read_metrics(out)
     assert [r["loss"] for r in resumed] == [r["loss"] for r in full]
+
+
+@pytest.mark.slow
+def test_fsdp_shards_float8_layers(tokens, tmp_path):
+    # train.float8 swaps the blocks' linear layers before fully_shard wraps each block
+    out = tmp_path / "fsdp-float8"
+    args = train_args(tokens, out, *RUN, "train.parallel=fsdp", "train.float8=true")[1:]
+    result = torchrun(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(out)
+    assert len(rows) == 6 and rows[-1]["loss"] < rows[0]["loss"]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from training.config import ModelConfig, MoEConfig
+from training.float8 import convert_to_float8
 from training.model import MoE, Transformer, apply_rope, resolved_ffn_hidden, rope_tables, rotate
 
 
@@ -132,11 +133,15 @@ def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
 
 
 @pytest.mark.slow
-def test_compiles_as_one_graph_and_matches_eager():
+@pytest.mark.parametrize("float8", [False, True])
+def test_compiles_as_one_graph_and_matches_eager(float8):
     # The GPU presets train through torch.compile: a graph break would split the forward
-    # (and lose fusions) without failing anything, so the dense model must compile whole.
+    # (and lose fusions) without failing anything, so the dense model must compile whole,
+    # also with train.float8's linear layers.
     torch.manual_seed(0)
     model = Transformer(tiny(qk_norm=True))
+    if float8:
+        convert_to_float8(model.blocks)
     batch = torch.randint(0, 128, (4, 17))
     eager = model(batch[:, :-1], batch[:, 1:])
     eager.backward()

@@ -1,0 +1,114 @@
+"""Float8 linear layers: numerics against fp32, what gets converted, training through them."""
+
+import pytest
+import torch
+from train_helpers import read_metrics, train_args
+
+from refinery.cli import main as refinery
+from refinery.config import ConfigError
+from training.config import ModelConfig, MoEConfig
+from training.float8 import E4M3, E5M2, Float8Linear, Float8Matmul, convert_to_float8, to_float8
+from training.model import Transformer
+from training.train import check_float8
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return ((got.float() - want).norm() / want.norm()).item()
+
+
+def model(**kw) -> Transformer:
+    base = dict(vocab_size=128, d_model=32, n_layers=2, n_heads=4, seq_len=16)
+    return Transformer(ModelConfig(**{**base, **kw}))
+
+
+@pytest.mark.parametrize("dtype", [E4M3, E5M2])
+def test_to_float8_fills_the_range_and_scales_back(dtype):
+    x = torch.randn(64, 48) * 1e-3  # far below float8's range: the scale brings it up
+    scaled, inverse = to_float8(x, dtype)
+    assert scaled.dtype == dtype
+    assert scaled.float().abs().max().item() == torch.finfo(dtype).max
+    mantissa_bits = 3 if dtype == E4M3 else 2
+    assert relative_error(scaled.float() * inverse, x) < 2.0**-mantissa_bits
+    zeros, inverse = to_float8(torch.zeros(16, 16), dtype)  # no inf or nan from an all-zero x
+    assert torch.isfinite(inverse) and not zeros.float().any()
+
+
+def test_float8_matmul_is_close_to_fp32_forward_and_backward():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 64, requires_grad=True)
+    weight = torch.randn(96, 64, requires_grad=True)
+    upstream = torch.randn(4, 32, 96)
+    Float8Matmul.apply(x, weight).backward(upstream)
+    got = Float8Matmul.apply(x.detach(), weight.detach())
+    x_ref = x.detach().requires_grad_()
+    w_ref = weight.detach().requires_grad_()
+    want = x_ref @ w_ref.t()
+    want.backward(upstream)
+    # e4m3 keeps 3 mantissa bits, e5m2 (gradients) 2: a few percent over a whole tensor
+    assert relative_error(got, want.detach()) < 0.06
+    assert relative_error(x.grad, x_ref.grad) < 0.1
+    assert relative_error(weight.grad, w_ref.grad) < 0.1
+    assert x.grad.dtype == x.dtype and weight.grad.dtype == weight.dtype
+
+
+def test_float8_linear_under_autocast_outputs_bf16_and_keeps_fp32_weight_grads():
+    linear = torch.nn.Linear(64, 32, bias=False)
+    convert_to_float8(torch.nn.ModuleList([linear]))
+    x = torch.randn(8, 64, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear(x)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert linear.weight.grad.dtype == torch.float32 and x.grad.dtype == torch.float32
+
+
+def test_conversion_takes_the_blocks_linears_and_keeps_the_state_dict():
+    torch.manual_seed(0)
+    dense = model(tie_embeddings=False)
+    before = {k: v.clone() for k, v in dense.state_dict().items()}
+    assert convert_to_float8(dense.blocks) == 2 * 4  # qkv, out, gate_up, down per block
+    assert type(dense.lm_head) is torch.nn.Linear  # the output projection stays in bf16
+    assert isinstance(dense.blocks[0].attn.qkv, Float8Linear)
+    after = dense.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before)
+
+    moe = model(moe=MoEConfig(num_experts=4, top_k=2))
+    # 2 attention linears and 4 experts x 2 per block; the router stays
+    assert convert_to_float8(moe.blocks) == 2 * (2 + 4 * 2)
+    assert type(moe.blocks[0].ffn.router) is torch.nn.Linear
+
+    odd = torch.nn.ModuleList([torch.nn.Linear(24, 32, bias=False)])  # 24: not a multiple of 16
+    assert convert_to_float8(odd) == 0
+
+
+def test_a_float8_model_overfits_one_batch():
+    torch.manual_seed(0)
+    net = model()
+    convert_to_float8(net.blocks)
+    batch = torch.randint(0, 128, (4, 17))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = net(batch[:, :-1], batch[:, 1:])
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_trainer_runs_with_float8(tokens, tmp_path):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=6", "train.float8=true")) == 0
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert rows[-1]["loss"] < rows[0]["loss"]
+
+
+def test_float8_on_a_gpu_without_float8_matmuls_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (8, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA A100")
+    with pytest.raises(ConfigError, match="8.9.*A100"):
+        check_float8(torch.device("cuda"))
+    check_float8(torch.device("cpu"))  # CPU runs _scaled_mm itself: tests and smoke runs

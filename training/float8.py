@@ -1,0 +1,90 @@
+"""Float8 matmuls for the transformer blocks' linear layers (opt-in: `train.float8`).
+
+Hopper and Ada GPUs multiply float8 at twice their bf16 rate (by NVIDIA's datasheets). Each
+linear layer casts its input and weight to float8 e4m3 and, in the backward, its output
+gradient to e5m2 (more range, less precision, as gradients need), each with one scale per
+tensor from its absolute maximum ("dynamic tensorwise" scaling), and multiplies with
+`torch._scaled_mm`. Weights stay in their own dtype (fp32 master weights); the optimizer
+never sees float8. Compiled, the max, scale and cast fuse into the kernels around each matmul.
+
+`_scaled_mm` on CUDA takes its first operand row-major and its second column-major, with both
+dimensions multiples of 16; `convert_to_float8` leaves any layer whose shape does not fit.
+The embedding, the output projection (the tied embedding) and MoE routers stay in bf16.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+E4M3 = torch.float8_e4m3fn  # activations and weights
+E5M2 = torch.float8_e5m2  # gradients
+
+
+def to_float8(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """x scaled so its absolute maximum is dtype's largest value, in dtype; and the inverse
+    scale (fp32 scalar) that `_scaled_mm` multiplies back."""
+    largest = torch.finfo(dtype).max
+    amax = x.detach().abs().amax().float().clamp(min=1e-12)  # all-zero x: scale stays finite
+    scale = largest / amax
+    scaled = (x.float() * scale).clamp(-largest, largest).to(dtype)
+    return scaled, scale.reciprocal()
+
+
+def column_major(x: torch.Tensor) -> torch.Tensor:
+    """The same (rows, cols) matrix stored column by column: `_scaled_mm`'s second operand."""
+    return x.t().contiguous().t()
+
+
+class Float8Matmul(torch.autograd.Function):
+    """x @ weight.T with float8 operands, forward and backward; outputs in x's dtype."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        # contiguous rows in, contiguous float8 out: _scaled_mm's row-major first operand
+        x8, x_inverse = to_float8(x.reshape(-1, x.shape[-1]).contiguous(), E4M3)
+        w8, w_inverse = to_float8(weight, E4M3)
+        ctx.save_for_backward(x8, x_inverse, w8, w_inverse)  # float8: half bf16's memory
+        ctx.shapes = (x.shape, x.dtype, weight.dtype)
+        # w8 is (out, in) row-major, so w8.t() is (in, out) column-major
+        out = torch._scaled_mm(
+            x8, w8.t(), x_inverse, w_inverse, out_dtype=x.dtype, use_fast_accum=True
+        )
+        return out.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x8, x_inverse, w8, w_inverse = ctx.saved_tensors
+        x_shape, x_dtype, w_dtype = ctx.shapes
+        g8, g_inverse = to_float8(grad.reshape(-1, grad.shape[-1]).contiguous(), E5M2)
+        # full-precision accumulation (no fast accumulation): gradients sum over many rows
+        grad_x = torch._scaled_mm(g8, column_major(w8), g_inverse, w_inverse, out_dtype=x_dtype)
+        grad_w = torch._scaled_mm(
+            g8.t().contiguous(), column_major(x8), g_inverse, x_inverse, out_dtype=w_dtype
+        )
+        return grad_x.view(x_shape), grad_w
+
+
+class Float8Linear(nn.Linear):
+    """nn.Linear (no bias) whose matmul runs in float8: same parameter, same state dict."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))
+        return Float8Matmul.apply(x, self.weight)
+
+
+def fits(linear: nn.Linear) -> bool:
+    return linear.bias is None and linear.in_features % 16 == 0 and linear.out_features % 16 == 0
+
+
+def convert_to_float8(blocks: nn.Module) -> int:
+    """Turn the linear layers under `blocks` into Float8Linear in place (the class changes,
+    the parameter and its state-dict key stay); returns how many. MoE routers (few outputs,
+    and they decide the routing) and layers whose shape does not fit stay as they are."""
+    converted = 0
+    for name, module in blocks.named_modules():
+        if type(module) is nn.Linear and fits(module) and not name.endswith("router"):
+            module.__class__ = Float8Linear
+            converted += 1
+    return converted
