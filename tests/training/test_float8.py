@@ -112,3 +112,13 @@ def test_float8_on_a_gpu_without_float8_matmuls_is_refused(monkeypatch):
     with pytest.raises(ConfigError, match="8.9.*A100"):
         check_float8(torch.device("cuda"))
     check_float8(torch.device("cpu"))  # CPU runs _scaled_mm itself: tests and smoke runs
+
+
+def test_float8_run_resumes_exactly(tokens, tmp_path):
+    # the scales come from the tensors themselves: nothing to checkpoint, nothing to drift
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    common = ["seed=2", "train.float8=true", "ckpt_every=4"]
+    assert refinery(train_args(tokens, whole, "max_steps=8", *common)) == 0
+    assert refinery(train_args(tokens, split, "max_steps=4", *common)) == 0
+    assert refinery([*train_args(tokens, split, "max_steps=8", *common), "--resume"]) == 0
+    assert [r["loss"] for r in read_metrics(split)] == [r["loss"] for r in read_metrics(whole)]
