@@ -1,6 +1,6 @@
 """Training throughput on one GPU: tokens/s, MFU, peak memory and data-wait fraction.
 
-    python -m benchmarks.train_throughput --out benchmarks/results/h100.json
+    python -m benchmarks.train_throughput --out h200.json
     python -m benchmarks.train_throughput --smoke --out /tmp/smoke.json   # CPU, tiny shapes
 
 Runs every configuration of issue 7 in one process through the real trainer (`training.train.
@@ -8,9 +8,10 @@ run`) on random-token shards written with `refinery.shards` into a temp folder: 
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled, and a ~1B
 model for 20 steps of 16K tokens; then, while `--budget` lasts, 124M and 350M with
 `train.float8`, 350M in coordinate-descent mode and eager, 124M in the default mode, and the
-other extras. Figures
-are averaged over the steps after `warmup` (compilation, autotuning). MFU uses 6N + 12*L*H*Q*T
-FLOPs per token against 989 TFLOP/s (H100 SXM bf16 dense). Needs only torch and numpy.
+other extras. Figures are averaged over the steps after `warmup` (compilation, autotuning).
+MFU uses 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense).
+A case that fails is recorded with its error and the others still run. Needs only torch and
+numpy.
 """
 
 from __future__ import annotations
