@@ -7,8 +7,9 @@ Runs every configuration of issue 7 in one process through the real trainer (`tr
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled, and a ~1B
 model for 20 steps of 16K tokens; then, while `--budget` lasts, 124M and 350M with
-`train.float8`, 350M in coordinate-descent mode and eager, 124M in the default mode, and the
-other extras. Figures are averaged over the steps after `warmup` (compilation, autotuning).
+`train.float8`, 350M at micro-batch 32, 350M in coordinate-descent mode and eager, 124M in
+the default mode, and the other extras. Figures are averaged over the steps after `warmup`
+(compilation, autotuning).
 MFU uses 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense).
 A case that fails is recorded with its error and the others still run. Needs only torch and
 numpy.
@@ -86,6 +87,7 @@ GPU_CASES = [
     compiled("gpt2-124m-float8", GPT2_124M, 32, 4, extra={"float8": True}),
     compiled("gpt2-124m-float8-b64", GPT2_124M, 64, 2, extra={"float8": True}),
     compiled("350m-float8", M350, 16, 4, extra={"float8": True}),
+    compiled("350m-compiled-b32", M350, 32, 2),
     compiled("350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=90),
     Case(
         "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=10
