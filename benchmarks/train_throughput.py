@@ -9,10 +9,9 @@ shape eager and compiled in its preset's mode (coordinate-descent), 350M compile
 model for 20 steps of 16K tokens; then, while `--budget` lasts, 124M and 350M with
 `train.float8`, 350M at micro-batch 32, 350M in coordinate-descent mode and eager, 124M in
 the default mode, and the other extras. Figures are averaged over the steps after `warmup`
-(compilation, autotuning).
-MFU uses 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense).
-A case that fails is recorded with its error and the others still run. Needs only torch and
-numpy.
+(compilation, autotuning). MFU uses 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s
+(H100 and H200 SXM bf16 dense). A case that fails is recorded with its error and the others
+still run. Needs only torch and numpy.
 """
 
 from __future__ import annotations
