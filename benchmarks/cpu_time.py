@@ -7,6 +7,7 @@ wall-clock figures drift with the load.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -37,6 +38,13 @@ def median_ratios(runs: list[dict]) -> list[float]:
         " (target >= 0.85)"
     )
     return medians
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every stage throughput benchmark takes: --cores, --repeats, --json."""
+    parser.add_argument("--cores", type=int, default=2, help="local[N] for the job")
+    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
 
 
 def alternate_with_bare(

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import alternate_with_bare, finish  # noqa: E402
+from cpu_time import add_job_arguments, alternate_with_bare, finish  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
 from curation.extractor import extract_text  # noqa: E402
@@ -69,10 +69,8 @@ def write_crawl(pages: list[tuple[str, bytes]], files: int, crawl: Path) -> list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--cores", type=int, default=2)
+    add_job_arguments(parser)
     parser.add_argument("--files", type=int, default=16, help="WARC files (Spark tasks)")
-    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from curation.spark.session import build_session

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import alternate_with_bare, finish  # noqa: E402
+from cpu_time import add_job_arguments, alternate_with_bare, finish  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -48,9 +48,7 @@ def bare_speed(chain: FilterChain, texts: list[str]) -> tuple[float, float, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=40, help="megabytes of text")
-    parser.add_argument("--cores", type=int, default=2, help="local[N] for the job")
-    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
-    parser.add_argument("--json", help="write the figures here")
+    add_job_arguments(parser)
     args = parser.parse_args()
     texts = repeated(training_documents(), int(args.mb * 1e6))
     work = Path(tempfile.mkdtemp(prefix="filter-bench-"))

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_time import alternate_with_bare, finish  # noqa: E402
+from cpu_time import add_job_arguments, alternate_with_bare, finish  # noqa: E402
 from text_corpus import repeated, training_documents, write_documents  # noqa: E402
 
 from curation.config import load_curation_config  # noqa: E402
@@ -56,9 +56,7 @@ def bare_speed(tokenizer_path: Path, texts: list[str], threads: bool) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=30, help="megabytes of text")
-    parser.add_argument("--cores", type=int, default=2, help="local[N] for the job")
-    parser.add_argument("--repeats", type=int, default=3, help="bare + warm job pairs")
-    parser.add_argument("--json", help="write the figures here")
+    add_job_arguments(parser)
     args = parser.parse_args()
     distinct = training_documents()
     texts = repeated(distinct, int(args.mb * 1e6))
