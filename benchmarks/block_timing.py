@@ -32,6 +32,7 @@ from training.model import (
     RMSNorm,
     Rotation,
     SwiGLU,
+    next_token_loss,
     resolved_ffn_hidden,
     rope_tables,
     rotate,
@@ -100,10 +101,6 @@ ATTENTION: dict[str, Callable | None] = {
 }
 
 
-def model_loss(logits, targets):  # training.model.Transformer.forward's
-    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
-
-
 def logsumexp_loss(logits, targets):
     """Cross-entropy as logsumexp minus the target's logit: the backward recomputes the
     softmax from the bf16 logits and one saved value per row."""
@@ -112,7 +109,7 @@ def logsumexp_loss(logits, targets):
     return (torch.logsumexp(logits, dim=-1) - picked).mean()
 
 
-LOSSES: dict[str, Callable] = {"model": model_loss, "logsumexp": logsumexp_loss}
+LOSSES: dict[str, Callable] = {"model": next_token_loss, "logsumexp": logsumexp_loss}
 
 CONFIG = ModelConfig(vocab_size=VOCAB, d_model=D_MODEL, n_heads=HEADS, seq_len=SEQ)
 

@@ -60,6 +60,11 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return Rotation.apply(x, cos, sin)
 
 
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of (B, T, V) logits against (B, T) targets, in fp32."""
+    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
 class KVCache:
     """Keys and values of every layer for a batch of left-padded sequences being generated.
 
@@ -305,7 +310,7 @@ class Transformer(nn.Module):
         logits = self.logits(self.hidden(tokens))
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        return next_token_loss(logits, targets)
 
     def aux_loss(self) -> torch.Tensor | float:
         """Weighted MoE load-balancing loss of the last forward (0 for a dense model)."""
