@@ -1,13 +1,13 @@
 """GPU time of one layer's parts at the GPT-2-124M shape, with RoPE and loss variants A/B'd.
 
-    python -m benchmarks.block_timing [--out results.json] [--kernels 4]
+    python -m benchmarks.block_timing [--out results.json] [--kernels 4] [--parts head: mlp]
     python -m benchmarks.block_timing --check        # CPU: every variant matches the model's
 
 Each part is compiled on its own (default mode), run forward and backward under bf16 autocast
 at micro-batch 32 x 1024, and timed with CUDA events: the attention block (norm, QKV
 projection, RoPE, SDPA, output projection) as `training.model.Attention` has it and in the
 other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.float8`'s linear
-layers, and the LM head with each loss of `LOSSES`.
+layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`).
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
 step's time goes and what a formulation is worth before it is tried in the whole trainer. The
 top kernels of each part are listed from torch.profiler.
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
-from training.float8 import convert_to_float8
+from training.float8 import convert_to_float8, float8_linear
 from training.model import (
     Attention,
     RMSNorm,
@@ -109,7 +109,16 @@ def logsumexp_loss(logits, targets):
     return (torch.logsumexp(logits, dim=-1) - picked).mean()
 
 
-LOSSES: dict[str, Callable] = {"model": next_token_loss, "logsumexp": logsumexp_loss}
+def autograd_cross_entropy(logits, targets):
+    """The model's loss before 2026-12-04: F.cross_entropy with autograd's backward."""
+    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+LOSSES: dict[str, Callable] = {
+    "model": next_token_loss,
+    "autograd-cross-entropy": autograd_cross_entropy,
+    "logsumexp": logsumexp_loss,
+}
 
 CONFIG = ModelConfig(vocab_size=VOCAB, d_model=D_MODEL, n_heads=HEADS, seq_len=SEQ)
 
@@ -145,14 +154,15 @@ class MLPBlock(nn.Module):
 
 
 class Head(nn.Module):
-    def __init__(self, loss: Callable):
+    def __init__(self, loss: Callable, float8: bool = False):
         super().__init__()
         self.norm = RMSNorm(D_MODEL, 1e-5)
         self.embed = nn.Embedding(VOCAB, D_MODEL)
         self.loss = loss
+        self.project = float8_linear if float8 else F.linear  # as train.float8_head has it
 
     def forward(self, x, targets):
-        return self.loss(F.linear(self.norm(x), self.embed.weight), targets)
+        return self.loss(self.project(self.norm(x), self.embed.weight), targets)
 
 
 def float8(block: nn.Module) -> nn.Module:
@@ -223,7 +233,10 @@ def check() -> int:
             out.sum().backward()
             if reference is None:
                 reference = (out.detach(), inputs.grad)
-            same = torch.allclose(out, reference[0]) and torch.allclose(inputs.grad, reference[1])
+            # the losses upcast bf16 to fp32, which takes fp64 down to fp32: compare in fp64
+            same = torch.allclose(out.double(), reference[0].double()) and torch.allclose(
+                inputs.grad.double(), reference[1].double()
+            )
             failed += not same
             print(f"{kind}:{name:<40} {'matches' if same else 'DIFFERS'}")
     return int(failed > 0)
@@ -234,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="JSON file for the results")
     parser.add_argument("--kernels", type=int, default=4, help="top kernels listed per part")
     parser.add_argument("--check", action="store_true", help="CPU equivalence of the variants")
+    parser.add_argument("--parts", nargs="*", help="part names or prefixes to time (default: all)")
     args = parser.parse_args(argv)
     if args.check:
         return check()
@@ -246,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parts += [("attention:model+float8", float8(AttentionBlock(None)))]
     parts += [("mlp+float8", float8(MLPBlock()))]
     parts += [(f"head:{name}", Head(loss)) for name, loss in LOSSES.items()]
+    parts += [("head:model+float8", Head(next_token_loss, float8=True))]
+    if args.parts:
+        parts = [(n, m) for n, m in parts if any(n.startswith(p) for p in args.parts)]
     results = []
     for name, module in parts:
         try:

@@ -5,7 +5,8 @@
 
 Builds the scaling sweep's tokens folder from ../shared/data (C4 pages and WikiText-2 to train
 on, held-out Wikipedia to validate; or takes --tokens), then, for each of --seeds, trains the
-same model twice from that seed on the same batches, `train.float8=false` and `true`:
+same model twice from that seed on the same batches, `train.float8=false` and `true` (with
+`--head`, `train.float8_head=true` as well):
 conf/train/tiny.yaml with this script's defaults and any key=value overrides. Prints the mean
 training loss of both runs over windows of steps, their gap, each run's final validation loss
 and bits per byte, and how far the seeds' final losses spread, the noise to read a gap
@@ -37,10 +38,12 @@ DEFAULTS = [
 ]
 
 
-def train(tokens: Path, out: Path, float8: bool, seed: int, overrides: list[str]) -> list[dict]:
+def train(tokens: Path, out: Path, float8: bool, head: bool, seed: int, overrides: list[str]):
+    """One run's metrics rows; float8: the blocks' linear layers, and with head the LM head."""
     name = f"{'float8' if float8 else 'reference'}-seed{seed}"
     settings = [*DEFAULTS, *overrides, f"data={tokens}", f"out={out / name}", f"seed={seed}"]
-    cfg = load_config(TrainConfig, TINY, [*settings, f"train.float8={str(float8).lower()}"])
+    settings += [f"train.float8={str(float8).lower()}", f"train.float8_head={str(head).lower()}"]
+    cfg = load_config(TrainConfig, TINY, settings)
     started = time.perf_counter()
     run(cfg)
     rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", help="an existing tokens folder instead of ../shared/data")
     parser.add_argument("--window", type=int, default=50, help="steps per reported mean")
     parser.add_argument("--seeds", default="0,1", help="comma-separated; a pair of runs each")
+    parser.add_argument("--head", action="store_true", help="float8 LM head too (float8_head)")
     parser.add_argument("overrides", nargs="*", help="key=value on the training config")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -69,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
         build_tokens(tokens, vocab_size=512)
-    report = {"overrides": args.overrides, "window": args.window, "seeds": {}}
+    report = {"overrides": args.overrides, "head": args.head, "window": args.window, "seeds": {}}
     for seed in seeds:
-        runs = {flag: train(tokens, out, flag, seed, args.overrides) for flag in (False, True)}
+        runs = {
+            flag: train(tokens, out, flag, flag and args.head, seed, args.overrides)
+            for flag in (False, True)
+        }
         reference, float8 = (window_means(runs[flag], args.window) for flag in (False, True))
         print(f"seed {seed}\n{'steps':>11}  {'reference':>9}  {'float8':>9}  {'gap':>7}")
         for i, (a, b) in enumerate(zip(reference, float8, strict=True)):

@@ -7,11 +7,12 @@ Runs every configuration of issue 7 in one process through the real trainer (`tr
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled, and a ~1B
 model for 20 steps of 16K tokens; then, while `--budget` lasts, 124M and 350M with
-`train.float8`, 350M at micro-batch 32, 350M in coordinate-descent mode and eager, 124M in
-the default mode, and the other extras. Figures are averaged over the steps after `warmup`
-(compilation, autotuning). MFU uses 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s
-(H100 and H200 SXM bf16 dense). A case that fails is recorded with its error and the others
-still run. Needs only torch and numpy.
+`train.float8` (and `train.float8_head`) beside bf16 at the same batch, 350M at micro-batch
+32, 350M in coordinate-descent mode and eager, 124M in the default mode, and other extras.
+Figures are averaged over the steps after `warmup` (compilation, autotuning). MFU uses
+6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense; float8
+cases too). A case that fails is recorded with its error and the others still run. Needs
+only torch and numpy.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ B1 = dict(  # conf/train/1b.yaml's model
 )
 
 
+FLOAT8_ALL = {"float8": True, "float8_head": True}  # the blocks' linears and the LM head
+
+
 def compiled(name: str, model: dict, micro: int, accum: int, **extra) -> Case:
     """A compiled case: 15 steps, the first 4 (compilation, autotuning) not measured."""
     return Case(name, model, micro, accum, steps=15, warmup=4, compile=True, **extra)
@@ -83,9 +87,13 @@ GPU_CASES = [
     ),
     compiled("350m-compiled", M350, 16, 4),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
+    compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2),  # bf16 beside the float8 cases
     compiled("gpt2-124m-float8", GPT2_124M, 32, 4, extra={"float8": True}),
     compiled("gpt2-124m-float8-b64", GPT2_124M, 64, 2, extra={"float8": True}),
+    compiled("gpt2-124m-float8-head-b64", GPT2_124M, 64, 2, extra=FLOAT8_ALL),
     compiled("350m-float8", M350, 16, 4, extra={"float8": True}),
+    compiled("350m-float8-head", M350, 16, 4, extra=FLOAT8_ALL),
+    compiled("350m-float8-head-b32", M350, 32, 2, extra=FLOAT8_ALL),
     compiled("350m-compiled-b32", M350, 32, 2),
     compiled("350m-coordinate-descent", M350, 16, 4, compile_mode="coordinate-descent", seconds=90),
     Case(
@@ -113,7 +121,7 @@ SMOKE_CASES = [
         steps=4,
         warmup=1,
         compile=False,
-        extra={"float8": True},
+        extra=FLOAT8_ALL,
     ),
     Case(
         "tiny-moe",
@@ -166,6 +174,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
         "name": case.name,
         "compile": case.compile_mode if case.compile else False,
         "float8": case.extra.get("float8", False),
+        "float8_head": case.extra.get("float8_head", False),
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],
         "steps_measured": len(measured),
         "tokens_per_s": tokens / step_seconds,

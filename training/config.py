@@ -82,6 +82,9 @@ class TrainLoopConfig:
     # the blocks' linear layers multiply in float8 with per-tensor scales (training/float8.py);
     # on CUDA that needs compute capability 8.9+ (Ada, Hopper)
     float8: bool = False
+    # the output projection (LM head) in float8 too: the largest matmul of a small model, but
+    # the one whose errors reach the logits directly, so off unless asked for
+    float8_head: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

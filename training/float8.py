@@ -9,7 +9,8 @@ never sees float8. Compiled, the max, scale and cast fuse into the kernels aroun
 
 `_scaled_mm` on CUDA takes its first operand row-major and its second column-major, with both
 dimensions multiples of 16; `convert_to_float8` leaves any layer whose shape does not fit.
-The embedding, the output projection (the tied embedding) and MoE routers stay in bf16.
+The embedding and MoE routers stay in bf16; the output projection (LM head) too unless
+`train.float8_head` asks for it (`Transformer.float8_head`).
 """
 
 from __future__ import annotations
@@ -65,13 +66,19 @@ class Float8Matmul(torch.autograd.Function):
         return grad_x.view(x_shape), grad_w
 
 
+def float8_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """F.linear(x, weight) without bias, multiplied in float8. Under autocast x is first cast
+    to the autocast dtype, so the output's dtype is what autocast would give."""
+    if torch.is_autocast_enabled(x.device.type):
+        x = x.to(torch.get_autocast_dtype(x.device.type))
+    return Float8Matmul.apply(x, weight)
+
+
 class Float8Linear(nn.Linear):
     """nn.Linear (no bias) whose matmul runs in float8: same parameter, same state dict."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(x.device.type):
-            x = x.to(torch.get_autocast_dtype(x.device.type))
-        return Float8Matmul.apply(x, self.weight)
+        return float8_linear(x, self.weight)
 
 
 def fits(linear: nn.Linear) -> bool:

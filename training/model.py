@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
+from training.float8 import float8_linear
 
 
 def resolved_ffn_hidden(cfg: ModelConfig) -> int:
@@ -60,9 +61,32 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return Rotation.apply(x, cos, sin)
 
 
+class CrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of (N, V) logits against (N,) targets, in fp32 at least, with its
+    backward written out: softmax minus one-hot, from the saved logits and one logsumexp per
+    row. Compiled, that is one reduction over the logits forward and one pointwise pass back,
+    where autograd's log-softmax backward re-reads more than the logits."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        logsumexp = torch.logsumexp(logits.to(dtype), dim=-1)
+        picked = logits.gather(-1, targets[:, None]).squeeze(-1).to(dtype)
+        ctx.save_for_backward(logits, targets, logsumexp)
+        return (logsumexp - picked).mean()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logits, targets, logsumexp = ctx.saved_tensors
+        softmax = torch.exp(logits.to(logsumexp.dtype) - logsumexp[:, None])
+        vocab = torch.arange(logits.shape[-1], device=logits.device)
+        one_hot = (vocab == targets[:, None]).to(softmax.dtype)
+        return ((softmax - one_hot) * (grad / logits.shape[0])).to(logits.dtype), None
+
+
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of (B, T, V) logits against (B, T) targets, in fp32."""
-    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+    """Mean cross-entropy of (B, T, V) logits against (B, T) targets, in fp32 at least."""
+    return CrossEntropy.apply(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 class KVCache:
@@ -257,6 +281,7 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         # tied: the output projection reuses embed.weight, so the state dict holds it once
         self.lm_head = None
+        self.float8_head = False  # the output projection multiplies in float8 (train.float8_head)
         if not cfg.tie_embeddings:
             self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.seq_len, cfg.rope_theta)
@@ -302,6 +327,8 @@ class Transformer(nn.Module):
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
+        if self.float8_head:
+            return float8_linear(hidden, weight)
         return F.linear(hidden, weight)
 
     def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):

@@ -379,9 +379,11 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     torch.manual_seed(cfg.seed)
     with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy
         model = Transformer(cfg.model)
-    if cfg.train.float8:
+    if cfg.train.float8 or cfg.train.float8_head:
         check_float8(env.device)
+    if cfg.train.float8:
         convert_to_float8(model.blocks)
+    model.float8_head = cfg.train.float8_head
     runner = wrap_parallel(model, cfg, env)
     optimizer = build_optimizer(model, cfg, env.device)
     loader = TokenLoader(

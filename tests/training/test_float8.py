@@ -82,10 +82,12 @@ def test_conversion_takes_the_blocks_linears_and_keeps_the_state_dict():
     assert convert_to_float8(odd) == 0
 
 
-def test_a_float8_model_overfits_one_batch():
+@pytest.mark.parametrize("head", [False, True])
+def test_a_float8_model_overfits_one_batch(head):
     torch.manual_seed(0)
     net = model()
     convert_to_float8(net.blocks)
+    net.float8_head = head
     batch = torch.randint(0, 128, (4, 17))
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3)
     losses = []
@@ -98,9 +100,11 @@ def test_a_float8_model_overfits_one_batch():
     assert losses[-1] < 0.2 * losses[0]
 
 
-def test_trainer_runs_with_float8(tokens, tmp_path):
+@pytest.mark.parametrize("head", ["false", "true"])
+def test_trainer_runs_with_float8(tokens, tmp_path, head):
     out = tmp_path / "run"
-    assert refinery(train_args(tokens, out, "max_steps=6", "train.float8=true")) == 0
+    args = train_args(tokens, out, "max_steps=6", "train.float8=true", f"train.float8_head={head}")
+    assert refinery(args) == 0
     rows = read_metrics(out)
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert rows[-1]["loss"] < rows[0]["loss"]

@@ -5,7 +5,16 @@ import torch
 
 from training.config import ModelConfig, MoEConfig
 from training.float8 import convert_to_float8
-from training.model import MoE, Transformer, apply_rope, resolved_ffn_hidden, rope_tables, rotate
+from training.model import (
+    CrossEntropy,
+    MoE,
+    Transformer,
+    apply_rope,
+    next_token_loss,
+    resolved_ffn_hidden,
+    rope_tables,
+    rotate,
+)
 
 
 def tiny(**kw) -> ModelConfig:
@@ -121,6 +130,28 @@ def test_rope_backward_is_the_inverse_rotation():
     torch.testing.assert_close(rotated[:, 0], x.detach()[:, 0])
 
 
+def test_cross_entropy_backward_is_softmax_minus_one_hot():
+    # the loss's written-out backward must be what autograd derives from F.cross_entropy
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 11, (2, 5))
+    loss = next_token_loss(logits, targets)
+    (loss * 3).backward()
+    written = logits.grad.clone()
+    logits.grad = None
+    reference = torch.nn.functional.cross_entropy(logits.view(-1, 11), targets.view(-1))
+    (reference * 3).backward()
+    torch.testing.assert_close(loss, reference)
+    torch.testing.assert_close(written, logits.grad)
+    assert torch.autograd.gradcheck(CrossEntropy.apply, (logits.view(-1, 11), targets.view(-1)))
+    # bf16 logits (autocast): the loss is still computed in fp32, the gradient comes back bf16
+    half = logits.detach().bfloat16().requires_grad_()
+    low = next_token_loss(half, targets)
+    low.backward()
+    assert low.dtype == torch.float32 and half.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(low, next_token_loss(half.float(), targets))
+
+
 @pytest.mark.parametrize("moe", [0, 4])
 def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
     # the GPU path: bf16 matmul outputs meet fp32 norm weights and the fp32 residual stream
@@ -137,11 +168,12 @@ def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
 def test_compiles_as_one_graph_and_matches_eager(float8):
     # The GPU presets train through torch.compile: a graph break would split the forward
     # (and lose fusions) without failing anything, so the dense model must compile whole,
-    # also with train.float8's linear layers.
+    # also with train.float8's linear layers and output projection.
     torch.manual_seed(0)
     model = Transformer(tiny(qk_norm=True))
     if float8:
         convert_to_float8(model.blocks)
+        model.float8_head = True
     batch = torch.randint(0, 128, (4, 17))
     eager = model(batch[:, :-1], batch[:, 1:])
     eager.backward()
