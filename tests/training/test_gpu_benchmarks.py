@@ -1,0 +1,26 @@
+"""The GPU benchmark scripts run on a lent device with minutes to spare: their CPU modes must
+keep working, so a broken case is found here rather than on the device's clock."""
+
+import json
+
+from benchmarks import block_timing, train_throughput
+
+
+def test_block_timing_variants_match_the_model():
+    assert block_timing.check() == 0
+
+
+def test_train_throughput_smoke_runs_every_case(tmp_path):
+    out = tmp_path / "smoke.json"
+    assert train_throughput.main(["--smoke", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["name"] for r in results] == [c.name for c in train_throughput.SMOKE_CASES]
+    assert all("error" not in r and r["tokens_per_s"] > 0 for r in results)
+    assert results[1]["float8"] and results[1]["float8_head"]
+
+
+def test_gpu_cases_are_named_once_and_the_required_four_come_first():
+    names = [c.name for c in train_throughput.GPU_CASES]
+    assert len(set(names)) == len(names)  # --only selects by name
+    required = ["gpt2-124m-eager", "gpt2-124m-coordinate-descent", "350m-compiled", "1b-eager"]
+    assert names[:4] == required
