@@ -317,6 +317,33 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def count(n: float) -> str:
+    """12,345,678 -> '12.3M': sizes at a glance, from a CPU test's thousands to billions."""
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= limit:
+            return f"{n / limit:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
+def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int) -> str:
+    """The run in one line, printed before the first step: what a researcher checks before
+    leaving a job alone (size, batch arithmetic, parallelism, precision, compilation)."""
+    loop = cfg.train
+    precision = "bf16 autocast" if env.device.type == "cuda" else "fp32"
+    float8 = [name for name, on in (("blocks", loop.float8), ("head", loop.float8_head)) if on]
+    if float8:
+        precision += f", float8 {' + '.join(float8)}"
+    total = cfg.max_steps * loop.global_batch_tokens
+    return (
+        f"train: {count(model.num_params())} params, {count(model.flops_per_token())} FLOPs "
+        f"per token; {loop.global_batch_tokens:,} tokens per step = {accum} x "
+        f"{loop.micro_batch} x {cfg.model.seq_len} x {env.world} rank(s); "
+        f"{cfg.max_steps:,} steps, {count(total)} tokens; {env.device.type}"
+        f"{f' {loop.parallel}' if env.world > 1 else ''}, {precision}, "
+        f"compile {loop.compile_mode if loop.compile else 'off'}; out {cfg.out}"
+    )
+
+
 def forward_backward(runner, model: Transformer, tokens: torch.Tensor, env: Distributed) -> float:
     """Accumulate gradients over the micro-batches in `tokens` (accum, micro, T+1); return
     the mean cross-entropy over micro-batches and ranks. Data-parallel gradients are
@@ -408,6 +435,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             torch.cuda.set_rng_state(state["rng_cuda"])
         if env.is_main:
             truncate_metrics(out / "metrics.jsonl", start_step)
+            print(f"resuming from {source}: step {start_step}, {tokens_seen:,} tokens seen")
     else:
         if init_from is not None:
             check_same_tokenizer(init_from, manifest)
@@ -449,12 +477,15 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
         if env.world > 1:
             dist.barrier()
 
+    if env.is_main:
+        print(describe(cfg, model, env, accum), flush=True)
     loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
     stop = StopRequest()
     show = env.is_main and cfg.train.progress
     progress = progress_bar(show, cfg.max_steps, start_step, "train")
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
+    record, final = {}, False
     try:
         for step in range(start_step, cfg.max_steps):
             lr = set_lr(optimizer, step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
@@ -514,19 +545,31 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
                     )
                 break
             progress.update(1)
-            progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok/s": f"{tokens_per_s:,.0f}"}
+            progress.set_postfix({**shown, "mfu": f"{100 * record['mfu']:.1f}%"})
             tick = time.perf_counter()  # checkpoint and eval time are not step time
     finally:
         stop.restore()
         loader.close()
         progress.close()
         log.close()
+    if env.is_main and final:
+        print(finished(record, out), flush=True)
     return out
+
+
+def finished(record: dict, out: Path) -> str:
+    """The last step's line: its loss, the validation figures if it ran them, the checkpoint."""
+    line = f"train: step {record['step']} done, loss {record['loss']:.4f}"
+    if "val_loss" in record:
+        line += f", validation loss {record['val_loss']:.4f} ({record['val_bpb']:.3f} bits/byte)"
+    found = ckpt.list_checkpoints(out)
+    return line + (f"; newest checkpoint {found[-1][1]}" if found else "; no checkpoint saved")
 
 
 class _NoProgress:
     def update(self, n: int) -> None: ...
-    def set_postfix(self, **values) -> None: ...
+    def set_postfix(self, values: dict | None = None, **more) -> None: ...
     def close(self) -> None: ...
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -47,6 +48,23 @@ def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
     assert "embed.weight" in load_file(newest / "model.safetensors")
     assert any((out / "tensorboard").iterdir())
     assert not list(out.glob(".tmp-*"))
+
+
+def test_a_run_says_what_it_is_and_how_it_ended(tokens, tmp_path, capsys):
+    # before the first step: size, batch arithmetic, device, precision; after the last: the
+    # figures and the checkpoint. A resumed run says where it picked up.
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=4", "train.micro_batch=4")) == 0
+    first, last = capsys.readouterr().out.strip().splitlines()
+    assert re.match(r"train: \d+K params, \d+K FLOPs per token; ", first), first
+    assert "2,048 tokens per step = 8 x 4 x 64 x 1 rank(s); 4 steps, 8.19K tokens" in first
+    assert "cpu, fp32, compile off" in first
+    assert last.startswith("train: step 4 done, loss ") and last.endswith(f"{out / 'ckpt-4'}")
+    assert "validation loss" in last and "bits/byte" in last
+    args = train_args(tokens, out, "max_steps=6", "train.micro_batch=4")
+    assert refinery([*args, "--resume"]) == 0
+    resumed = capsys.readouterr().out
+    assert resumed.startswith(f"resuming from {out / 'ckpt-4'}: step 4, 8,192 tokens seen\n")
 
 
 def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
