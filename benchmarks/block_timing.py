@@ -10,7 +10,7 @@ other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.flo
 layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`).
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
 step's time goes and what a formulation is worth before it is tried in the whole trainer. The
-top kernels of each part are listed from torch.profiler.
+top kernels of each part are listed from torch.profiler; `--out` keeps all of them.
 """
 
 from __future__ import annotations
@@ -200,12 +200,13 @@ def time_part(name: str, module: nn.Module, kernels: int) -> dict:
         step()
         torch.cuda.synchronize()
     events = sorted(prof.key_averages(), key=lambda e: -e.self_device_time_total)
-    top = [[e.key[:90], round(e.self_device_time_total / 1000, 3)] for e in events[:kernels]]
+    every = [[e.key, round(e.self_device_time_total / 1000, 4)] for e in events]
     return {
         "part": name,
         "ms": start.elapsed_time(end) / 20,
         "compile_seconds": round(compile_seconds, 1),
-        "top_kernels_ms": top,
+        "top_kernels_ms": [[key[:90], ms] for key, ms in every[:kernels]],
+        "kernels_ms": [[key, ms] for key, ms in every if ms > 0],  # all of them, for later
     }
 
 
