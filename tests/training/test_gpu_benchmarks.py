@@ -4,6 +4,7 @@ keep working, so a broken case is found here rather than on the device's clock."
 import json
 
 from benchmarks import block_timing, train_throughput
+from benchmarks.train_profile import by_kind, kind
 
 
 def test_block_timing_variants_match_the_model():
@@ -24,3 +25,20 @@ def test_gpu_cases_are_named_once_and_the_required_four_come_first():
     assert len(set(names)) == len(names)  # --only selects by name
     required = ["gpt2-124m-eager", "gpt2-124m-coordinate-descent", "350m-compiled", "1b-eager"]
     assert names[:4] == required
+
+
+def test_profile_kinds_follow_kernel_names():
+    assert kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
+    assert kind("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_NNT") == "matmul"
+    # Inductor names a kernel after what it fuses: the ops around a float8 matmul, not one
+    assert kind("triton_poi_fused__fused_rms_norm__scaled_mm__to_copy_clamp") == "norm"
+    assert kind("triton_red_fused__to_copy_logsumexp_2") == "loss"
+    assert kind("triton_red_fused_abs_amax_view_6") == "triton reduction"
+    assert kind("void at::native::multi_tensor_apply_kernel<FusedAdamMathFunctor>") == (
+        "optimizer and clipping"
+    )
+    kernels = [{"name": "nvjet_a", "ms": 2.0}, {"name": "triton_poi_x", "ms": 3.0}]
+    assert by_kind([*kernels, {"name": "nvjet_b", "ms": 2.0}]) == {
+        "matmul": 4.0,
+        "triton pointwise": 3.0,
+    }
