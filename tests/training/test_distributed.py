@@ -61,9 +61,11 @@ def test_fsdp_resume_from_gathered_checkpoint_is_exact(tokens, tmp_path):
 
 @pytest.mark.slow
 def test_fsdp_shards_float8_layers(tokens, tmp_path):
-    # train.float8 swaps the blocks' linear layers before fully_shard wraps each block
+    # train.float8 swaps the blocks' linear layers before fully_shard wraps each block; the
+    # float8 head multiplies the tied embedding, which FSDP gathers for the root module
     out = tmp_path / "fsdp-float8"
-    args = train_args(tokens, out, *RUN, "train.parallel=fsdp", "train.float8=true")[1:]
+    float8 = ["train.float8=true", "train.float8_head=true"]
+    args = train_args(tokens, out, *RUN, "train.parallel=fsdp", *float8)[1:]
     result = torchrun(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(out)
