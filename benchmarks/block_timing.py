@@ -7,7 +7,9 @@ Each part is compiled on its own (default mode), run forward and backward under 
 at micro-batch 32 x 1024, and timed with CUDA events: the attention block (norm, QKV
 projection, RoPE, SDPA, output projection) as `training.model.Attention` has it and in the
 other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.float8`'s linear
-layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`).
+layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`); and
+the model's blocks and head with a bf16 residual stream instead of autocast's fp32 (what
+torchtitan's bf16 parameters give), to price that before the model changes.
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
 step's time goes and what a formulation is worth before it is tried in the whole trainer. The
 top kernels of each part are listed from torch.profiler; `--out` keeps all of them.
@@ -172,11 +174,14 @@ def float8(block: nn.Module) -> nn.Module:
 
 
 def time_part(name: str, module: nn.Module, kernels: int) -> dict:
-    """Mean ms of forward + backward over 20 iterations after 3 warm-ups, and top kernels."""
+    """Mean ms of forward + backward over 20 iterations after 3 warm-ups, and top kernels.
+    The residual stream comes in fp32, as the model's embedding gives it under autocast, or
+    in bf16 for the parts named `+bf16-residual`."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     module = module.cuda()
-    x = torch.randn(MICRO, SEQ, D_MODEL, device="cuda", requires_grad=True)
+    residual = torch.bfloat16 if name.endswith("+bf16-residual") else torch.float32
+    x = torch.randn(MICRO, SEQ, D_MODEL, device="cuda", dtype=residual, requires_grad=True)
     targets = torch.randint(0, VOCAB, (MICRO, SEQ), device="cuda")
     compiled = torch.compile(module)
 
@@ -262,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     parts += [("mlp+float8", float8(MLPBlock()))]
     parts += [(f"head:{name}", Head(loss)) for name, loss in LOSSES.items()]
     parts += [("head:model+float8", Head(next_token_loss, float8=True))]
+    parts += [
+        ("attention:model+bf16-residual", AttentionBlock(None)),
+        ("mlp+bf16-residual", MLPBlock()),
+    ]
+    parts += [("head:model+bf16-residual", Head(next_token_loss))]
     if args.parts:
         parts = [(n, m) for n, m in parts if any(n.startswith(p) for p in args.parts)]
     results = []
