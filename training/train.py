@@ -545,8 +545,14 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
                     )
                 break
             progress.update(1)
-            shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok/s": f"{tokens_per_s:,.0f}"}
-            progress.set_postfix({**shown, "mfu": f"{100 * record['mfu']:.1f}%"})
+            progress.set_postfix(  # a dict keeps this order; tqdm sorts keyword arguments
+                {
+                    "loss": f"{loss:.4f}",
+                    "lr": f"{lr:.2e}",
+                    "tok/s": f"{tokens_per_s:,.0f}",
+                    "mfu": f"{100 * record['mfu']:.1f}%",
+                }
+            )
             tick = time.perf_counter()  # checkpoint and eval time are not step time
     finally:
         stop.restore()
