@@ -98,6 +98,7 @@ GPU_CASES = [
     ),
     compiled("1b-compiled", B1, 8, 1, seconds=120),  # the 1b preset's micro-batch, one rank
     compiled("350m-float8-head", M350, 32, 2, extra=FLOAT8_ALL, seconds=120),
+    compiled("gpt2-124m-compiled-b128", GPT2_124M, 128, 1, seconds=50),  # ~62 GiB
     compiled("gpt2-124m-max-autotune", GPT2_124M, 32, 4, compile_mode="max-autotune", seconds=300),
     compiled(
         "350m-coordinate-descent", M350, 32, 2, compile_mode="coordinate-descent", seconds=120
