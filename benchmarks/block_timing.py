@@ -8,8 +8,8 @@ at micro-batch 32 x 1024, and timed with CUDA events: the attention block (norm,
 projection, RoPE, SDPA, output projection) as `training.model.Attention` has it and in the
 other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.float8`'s linear
 layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`); and
-the model's blocks and head with a bf16 residual stream instead of autocast's fp32 (what
-torchtitan's bf16 parameters give), to price that before the model changes.
+the model's blocks and head with a bf16 residual stream instead of fp32, as
+`train.autocast_residual` makes it.
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
 step's time goes and what a formulation is worth before it is tried in the whole trainer. The
 top kernels of each part are listed from torch.profiler; `--out` keeps all of them.

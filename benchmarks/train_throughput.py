@@ -7,8 +7,9 @@ Runs every configuration of issue 7 in one process through the real trainer (`tr
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled at its
 preset's micro-batch 32, and a ~1B model for 20 steps of 16K tokens; then, while `--budget`
-lasts, the 124M and 1B presets as they are, 350M with `train.float8` and `train.float8_head`,
-and other compile modes, batches and float8 cases.
+lasts, 124M with a bf16 residual stream (`train.autocast_residual`), the 124M and 1B presets
+as they are, 350M with `train.float8` and `train.float8_head`, and other compile modes,
+batches and float8 cases.
 Figures are averaged over the steps after `warmup` (compilation, autotuning). MFU uses
 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense; float8
 cases too). A case that fails is recorded with its error and the others still run. Needs
@@ -88,6 +89,15 @@ GPU_CASES = [
     ),
     compiled("350m-compiled", M350, 32, 2, seconds=60),
     Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
+    compiled(  # against gpt2-124m-coordinate-descent: the residual stream's dtype alone
+        "gpt2-124m-bf16-residual",
+        GPT2_124M,
+        32,
+        4,
+        compile_mode="coordinate-descent",
+        seconds=90,
+        extra={"autocast_residual": True},
+    ),
     compiled(  # the gpt2-124m preset
         "gpt2-124m-coordinate-descent-b64",
         GPT2_124M,
@@ -114,7 +124,16 @@ GPU_CASES = [
 ]
 TINY = dict(d_model=64, n_layers=2, n_heads=4, seq_len=64)
 SMOKE_CASES = [
-    Case("tiny-eager", TINY, micro_batch=4, accum=2, steps=5, warmup=1, compile=False),
+    Case(
+        "tiny-eager",
+        TINY,
+        micro_batch=4,
+        accum=2,
+        steps=5,
+        warmup=1,
+        compile=False,
+        extra={"autocast_residual": True},  # no autocast on CPU: exercises the flag only
+    ),
     Case(
         "tiny-float8",
         TINY,
@@ -177,6 +196,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
         "compile": case.compile_mode if case.compile else False,
         "float8": case.extra.get("float8", False),
         "float8_head": case.extra.get("float8_head", False),
+        "autocast_residual": case.extra.get("autocast_residual", False),
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],
         "steps_measured": len(measured),
         "tokens_per_s": tokens / step_seconds,

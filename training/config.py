@@ -85,6 +85,10 @@ class TrainLoopConfig:
     # the output projection (LM head) in float8 too: the largest matmul of a small model, but
     # the one whose errors reach the logits directly, so off unless asked for
     float8_head: bool = False
+    # the residual stream in bf16 under autocast (GPU), as bf16 parameters give it (torchtitan,
+    # Megatron's default), instead of fp32 from the fp32 embedding: half the traffic of the
+    # norms and residual adds, at bf16's rounding of the sum. CPU runs stay fp32 throughout.
+    autocast_residual: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

@@ -288,6 +288,9 @@ class Transformer(nn.Module):
         # tied: the output projection reuses embed.weight, so the state dict holds it once
         self.lm_head = None
         self.float8_head = False  # the output projection multiplies in float8 (train.float8_head)
+        # under autocast, the residual stream in autocast's dtype instead of the embedding's
+        # fp32 (train.autocast_residual)
+        self.autocast_residual = False
         if not cfg.tie_embeddings:
             self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.seq_len, cfg.rope_theta)
@@ -321,6 +324,8 @@ class Transformer(nn.Module):
             positions = cache.begin_step(T)
             cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
         x = self.embed(tokens)
+        if self.autocast_residual and torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, layer)
         if cache is not None:

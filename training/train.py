@@ -329,7 +329,9 @@ def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int)
     """The run in one line, printed before the first step: what a researcher checks before
     leaving a job alone (size, batch arithmetic, parallelism, precision, compilation)."""
     loop = cfg.train
-    precision = "bf16 autocast" if env.device.type == "cuda" else "fp32"
+    precision = "fp32"
+    if env.device.type == "cuda":
+        precision = f"bf16 autocast, {'bf16' if loop.autocast_residual else 'fp32'} residual"
     float8 = [name for name, on in (("blocks", loop.float8), ("head", loop.float8_head)) if on]
     if float8:
         precision += f", float8 {' + '.join(float8)}"
@@ -411,6 +413,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     if cfg.train.float8:
         convert_to_float8(model.blocks)
     model.float8_head = cfg.train.float8_head
+    model.autocast_residual = cfg.train.autocast_residual
     runner = wrap_parallel(model, cfg, env)
     optimizer = build_optimizer(model, cfg, env.device)
     loader = TokenLoader(

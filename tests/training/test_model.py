@@ -153,14 +153,24 @@ def test_cross_entropy_backward_is_softmax_minus_one_hot():
 
 
 @pytest.mark.parametrize("moe", [0, 4])
-def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe):
-    # the GPU path: bf16 matmul outputs meet fp32 norm weights and the fp32 residual stream
+@pytest.mark.parametrize("residual", [torch.float32, torch.bfloat16])
+def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe, residual):
+    # the GPU path: bf16 matmul outputs meet fp32 norm weights and the residual stream, fp32
+    # from the embedding or bf16 with autocast_residual, and it stays that dtype block to block
     model = Transformer(tiny(qk_norm=True, moe=MoEConfig(num_experts=moe)))
+    model.autocast_residual = residual == torch.bfloat16
+    seen = []
+    for block in model.blocks:
+        block.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     x = torch.randint(0, 128, (2, 16))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = model(x, x)
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad is not None
+    assert seen == [residual] * len(model.blocks)
+    assert model.embed.weight.grad.dtype == torch.float32  # master weights stay fp32
+    model.zero_grad()
+    assert model(x, x).dtype == torch.float32  # without autocast nothing changes: fp32 on CPU
 
 
 @pytest.mark.slow
