@@ -6,6 +6,8 @@ gradient to e5m2 (more range, less precision, as gradients need), each with one 
 tensor from its absolute maximum ("dynamic tensorwise" scaling), and multiplies with
 `torch._scaled_mm`. Weights stay in their own dtype (fp32 master weights); the optimizer
 never sees float8. Compiled, the max, scale and cast fuse into the kernels around each matmul.
+Those passes cost the same per element whatever the layer's width while the multiply's saving
+grows with it: on an H200, +5.6% tokens/s at 350M (d=1024), nothing at 124M (d=768).
 
 `_scaled_mm` on CUDA takes its first operand row-major and its second column-major, with both
 dimensions multiples of 16; `convert_to_float8` leaves any layer whose shape does not fit.
