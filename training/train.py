@@ -37,7 +37,7 @@ from refinery.config import ConfigError, load_config
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, read_manifest, sha256_file
 from training import checkpoint as ckpt
-from training.config import TrainConfig
+from training.config import TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
 from training.float8 import convert_to_float8
 from training.model import Transformer
@@ -166,6 +166,17 @@ def check_float8(device: torch.device) -> None:
         raise ConfigError(
             f"train.float8 needs compute capability 8.9+ (Ada, Hopper); {name} lacks it"
         )
+
+
+def set_precision(model: Transformer, loop: TrainLoopConfig, device: torch.device) -> None:
+    """Apply the train.* precision choices to a freshly built model: float8 linear layers in
+    the blocks and/or the output projection, and the residual stream's dtype under autocast."""
+    if loop.float8 or loop.float8_head:
+        check_float8(device)
+    if loop.float8:
+        convert_to_float8(model.blocks)
+    model.float8_head = loop.float8_head
+    model.autocast_residual = loop.autocast_residual
 
 
 def compile_arguments(mode: str) -> dict:
@@ -408,12 +419,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     torch.manual_seed(cfg.seed)
     with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy
         model = Transformer(cfg.model)
-    if cfg.train.float8 or cfg.train.float8_head:
-        check_float8(env.device)
-    if cfg.train.float8:
-        convert_to_float8(model.blocks)
-    model.float8_head = cfg.train.float8_head
-    model.autocast_residual = cfg.train.autocast_residual
+    set_precision(model, cfg.train, env.device)
     runner = wrap_parallel(model, cfg, env)
     optimizer = build_optimizer(model, cfg, env.device)
     loader = TokenLoader(
