@@ -22,8 +22,8 @@ import torch
 
 import training.model as model_module
 from refinery.config import from_dict
-from training.config import ModelConfig
-from training.float8 import convert_to_float8
+from training.config import ModelConfig, TrainLoopConfig
+from training.train import set_precision
 
 # kind -> name fragments (lower case), first match wins. Inductor's kernels (triton_*) are
 # named after the ops they fuse, `_scaled_mm` included, so they are sorted among themselves;
@@ -52,7 +52,8 @@ def by_kind(kernels: list[dict]) -> dict[str, float]:
     """ms per kind, largest first."""
     totals: dict[str, float] = {}
     for kernel in kernels:
-        totals[kind(kernel["name"])] = totals.get(kind(kernel["name"]), 0.0) + kernel["ms"]
+        name = kind(kernel["name"])
+        totals[name] = totals.get(name, 0.0) + kernel["ms"]
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
@@ -75,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         model_module.apply_rope = lambda x, cos, sin: x
     torch.manual_seed(0)
     model = model_module.Transformer(from_dict(ModelConfig, SHAPE)).cuda()
-    if args.float8:
-        convert_to_float8(model.blocks)
-        model.float8_head = True
+    precision = TrainLoopConfig(float8=args.float8, float8_head=args.float8)
+    set_precision(model, precision, torch.device("cuda"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=True)
     runner = torch.compile(model)
     tokens = torch.randint(0, SHAPE["vocab_size"], (ACCUM, args.micro, SHAPE["seq_len"] + 1))

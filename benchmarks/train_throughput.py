@@ -74,11 +74,16 @@ def compiled(name: str, model: dict, micro: int, accum: int, **extra) -> Case:
     return Case(name, model, micro, accum, steps=15, warmup=4, compile=True, **extra)
 
 
+def eager(name: str, model: dict, micro: int, accum: int, steps: int, warmup: int, **extra):
+    """An uncompiled case of `steps`, the first `warmup` not measured."""
+    return Case(name, model, micro, accum, steps=steps, warmup=warmup, compile=False, **extra)
+
+
 GPU_CASES = [
     # the four the targets need, in their presets' settings (124M at the nanoGPT comparison's
     # batch 32), then extras while the budget lasts: first what no session has measured yet,
     # then the float8 and mode comparisons an earlier table already holds
-    Case("gpt2-124m-eager", GPT2_124M, micro_batch=32, accum=4, steps=12, warmup=3, compile=False),
+    eager("gpt2-124m-eager", GPT2_124M, 32, 4, steps=12, warmup=3),
     compiled(
         "gpt2-124m-coordinate-descent",
         GPT2_124M,
@@ -88,7 +93,7 @@ GPU_CASES = [
         seconds=90,
     ),
     compiled("350m-compiled", M350, 32, 2, seconds=60),
-    Case("1b-eager", B1, micro_batch=4, accum=2, steps=20, warmup=3, compile=False),
+    eager("1b-eager", B1, 4, 2, steps=20, warmup=3),
     compiled(  # against gpt2-124m-coordinate-descent: the residual stream's dtype alone
         "gpt2-124m-bf16-residual",
         GPT2_124M,
@@ -117,42 +122,15 @@ GPU_CASES = [
     compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2),
     compiled("gpt2-124m-float8-head-b64", GPT2_124M, 64, 2, extra=FLOAT8_ALL, seconds=60),
     compiled("350m-compiled-b16", M350, 16, 4, seconds=70),
-    Case(
-        "350m-eager", M350, micro_batch=16, accum=4, steps=10, warmup=3, compile=False, seconds=10
-    ),
+    eager("350m-eager", M350, 16, 4, steps=10, warmup=3, seconds=10),
     compiled("gpt2-124m-compiled", GPT2_124M, 32, 4),
 ]
 TINY = dict(d_model=64, n_layers=2, n_heads=4, seq_len=64)
 SMOKE_CASES = [
-    Case(
-        "tiny-eager",
-        TINY,
-        micro_batch=4,
-        accum=2,
-        steps=5,
-        warmup=1,
-        compile=False,
-        extra={"autocast_residual": True},  # no autocast on CPU: exercises the flag only
-    ),
-    Case(
-        "tiny-float8",
-        TINY,
-        micro_batch=4,
-        accum=2,
-        steps=4,
-        warmup=1,
-        compile=False,
-        extra=FLOAT8_ALL,
-    ),
-    Case(
-        "tiny-moe",
-        {**TINY, "moe": {"num_experts": 4}},
-        micro_batch=4,
-        accum=1,
-        steps=4,
-        warmup=1,
-        compile=False,
-    ),
+    # no autocast on CPU: autocast_residual goes through the config and changes nothing
+    eager("tiny-eager", TINY, 4, 2, steps=5, warmup=1, extra={"autocast_residual": True}),
+    eager("tiny-float8", TINY, 4, 2, steps=4, warmup=1, extra=FLOAT8_ALL),
+    eager("tiny-moe", {**TINY, "moe": {"num_experts": 4}}, 4, 1, steps=4, warmup=1),
 ]
 
 
