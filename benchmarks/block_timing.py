@@ -7,7 +7,8 @@ Each part is compiled on its own (default mode), run forward and backward under 
 at micro-batch 32 x 1024, and timed with CUDA events: the attention block (norm, QKV
 projection, RoPE, SDPA, output projection) as `training.model.Attention` has it and in the
 other formulations of `ATTENTION`, the SwiGLU block, both blocks with `train.float8`'s linear
-layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`); and
+layers, and the LM head with each loss of `LOSSES` and in float8 (`train.float8_head`: projection
+and loss fused); and
 the model's blocks and head with a bf16 residual stream instead of fp32, as
 `train.autocast_residual` makes it.
 12 x (attention + MLP) + head is about one micro-batch of the model, so the table says where a
@@ -28,13 +29,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
-from training.float8 import convert_to_float8, float8_linear
+from training.float8 import convert_to_float8, float8_head_loss
+from training.loss import next_token_loss
 from training.model import (
     Attention,
     RMSNorm,
     Rotation,
     SwiGLU,
-    next_token_loss,
     resolved_ffn_hidden,
     rope_tables,
     rotate,
@@ -156,15 +157,17 @@ class MLPBlock(nn.Module):
 
 
 class Head(nn.Module):
-    def __init__(self, loss: Callable, float8: bool = False):
+    def __init__(self, loss: Callable | None):
+        """`loss` of the logits; None: projection and loss as `train.float8_head` has them."""
         super().__init__()
         self.norm = RMSNorm(D_MODEL, 1e-5)
         self.embed = nn.Embedding(VOCAB, D_MODEL)
         self.loss = loss
-        self.project = float8_linear if float8 else F.linear  # as train.float8_head has it
 
     def forward(self, x, targets):
-        return self.loss(self.project(self.norm(x), self.embed.weight), targets)
+        if self.loss is None:
+            return float8_head_loss(self.norm(x), self.embed.weight, targets)
+        return self.loss(F.linear(self.norm(x), self.embed.weight), targets)
 
 
 def float8(block: nn.Module) -> nn.Module:
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parts += [("attention:model+float8", float8(AttentionBlock(None)))]
     parts += [("mlp+float8", float8(MLPBlock()))]
     parts += [(f"head:{name}", Head(loss)) for name, loss in LOSSES.items()]
-    parts += [("head:model+float8", Head(next_token_loss, float8=True))]
+    parts += [("head:model+float8", Head(None))]
     parts += [
         ("attention:model+bf16-residual", AttentionBlock(None)),
         ("mlp+bf16-residual", MLPBlock()),

@@ -12,7 +12,10 @@ grows with it: on an H200, +5.6% tokens/s at 350M (d=1024), nothing at 124M (d=7
 `_scaled_mm` on CUDA takes its first operand row-major and its second column-major, with both
 dimensions multiples of 16; `convert_to_float8` leaves any layer whose shape does not fit.
 The embedding and MoE routers stay in bf16; the output projection (LM head) too unless
-`train.float8_head` asks for it (`Transformer.float8_head`).
+`train.float8_head` asks for it (`Transformer.float8_head`). Then the projection and the loss
+are one function, `float8_head_loss`, and the logits' gradient needs no absolute maximum:
+softmax minus one-hot lies in [-1, 1] whatever the logits, so its scale is known in advance
+and the cast fuses into the one pass that computes it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from training.loss import cross_entropy_parts, softmax_minus_one_hot
+
 E4M3 = torch.float8_e4m3fn  # activations and weights
 E5M2 = torch.float8_e5m2  # gradients
+# softmax minus one-hot times this fits e5m2 (largest 57,344) with room for rounding up, and
+# keeps probabilities down to 2^-31 (e5m2's smallest, 2^-16, over 2^15)
+LOGITS_GRADIENT_SCALE = 2.0**15
 
 
 def to_float8(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,9 +79,54 @@ class Float8Matmul(torch.autograd.Function):
 def float8_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """F.linear(x, weight) without bias, multiplied in float8. Under autocast x is first cast
     to the autocast dtype, so the output's dtype is what autocast would give."""
+    return Float8Matmul.apply(autocast_input(x), weight)
+
+
+def autocast_input(x: torch.Tensor) -> torch.Tensor:
+    """x in the autocast dtype when autocast is on, so outputs get the dtype it would give."""
     if torch.is_autocast_enabled(x.device.type):
-        x = x.to(torch.get_autocast_dtype(x.device.type))
-    return Float8Matmul.apply(x, weight)
+        return x.to(torch.get_autocast_dtype(x.device.type))
+    return x
+
+
+class Float8HeadLoss(torch.autograd.Function):
+    """Mean cross-entropy of hidden @ weight.T against targets, the projection in float8 both
+    ways. Forward as `Float8Matmul` then `CrossEntropy`; backward, the logits' gradient goes
+    straight to e5m2 with the fixed `LOGITS_GRADIENT_SCALE`, in the pass that computes it."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+        x8, x_inverse = to_float8(hidden, E4M3)
+        w8, w_inverse = to_float8(weight, E4M3)
+        logits = torch._scaled_mm(
+            x8, w8.t(), x_inverse, w_inverse, out_dtype=hidden.dtype, use_fast_accum=True
+        )
+        loss, logsumexp = cross_entropy_parts(logits, targets)
+        ctx.save_for_backward(x8, x_inverse, w8, w_inverse, logits, targets, logsumexp)
+        ctx.dtypes = (hidden.dtype, weight.dtype)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x8, x_inverse, w8, w_inverse, logits, targets, logsumexp = ctx.saved_tensors
+        hidden_dtype, weight_dtype = ctx.dtypes
+        gradient = softmax_minus_one_hot(logits, targets, logsumexp)
+        g8 = gradient.mul_(LOGITS_GRADIENT_SCALE).to(E5M2)
+        g_inverse = grad.float() / (logits.shape[0] * LOGITS_GRADIENT_SCALE)  # and the mean
+        grad_x = torch._scaled_mm(
+            g8, column_major(w8), g_inverse, w_inverse, out_dtype=hidden_dtype
+        )
+        grad_w = torch._scaled_mm(
+            g8.t().contiguous(), column_major(x8), g_inverse, x_inverse, out_dtype=weight_dtype
+        )
+        return grad_x, grad_w, None
+
+
+def float8_head_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+    """Mean next-token cross-entropy of (B, T, d) hidden states projected by (V, d) weight
+    against (B, T) targets: `next_token_loss(F.linear(hidden, weight), targets)` in float8."""
+    rows = autocast_input(hidden).reshape(-1, hidden.shape[-1]).contiguous()
+    return Float8HeadLoss.apply(rows, weight, targets.reshape(-1))
 
 
 class Float8Linear(nn.Linear):

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
-from training.float8 import float8_linear
+from training.float8 import float8_head_loss, float8_linear
+from training.loss import next_token_loss
 
 
 def resolved_ffn_hidden(cfg: ModelConfig) -> int:
@@ -59,40 +60,6 @@ class Rotation(torch.autograd.Function):
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """RoPE on x (B, T, heads, head_dim); cos/sin (T, 1, head_dim / 2) or (B, T, 1, ...)."""
     return Rotation.apply(x, cos, sin)
-
-
-class CrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of (N, V) logits against (N,) targets, in fp32 at least, with its
-    backward written out: softmax minus one-hot, from the saved logits and one logsumexp per
-    row. Compiled, that is one reduction over the logits forward and one pointwise pass back,
-    where autograd's log-softmax backward re-reads more than the logits."""
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        dtype = torch.promote_types(logits.dtype, torch.float32)
-        logsumexp = torch.logsumexp(logits.to(dtype), dim=-1)
-        picked = logits.gather(-1, targets[:, None]).squeeze(-1).to(dtype)
-        ctx.save_for_backward(logits, targets, logsumexp)
-        return (logsumexp - picked).mean()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        logits, targets, logsumexp = ctx.saved_tensors
-        scale = grad / logits.shape[0]
-        if torch.compiler.is_compiling():  # one pointwise kernel, the one-hot as a comparison
-            softmax = torch.exp(logits.to(logsumexp.dtype) - logsumexp[:, None])
-            vocab = torch.arange(logits.shape[-1], device=logits.device)
-            one_hot = (vocab == targets[:, None]).to(softmax.dtype)
-            return ((softmax - one_hot) * scale).to(logits.dtype), None
-        # eager: one logits-sized buffer in fp32, updated in place
-        softmax = logits.to(logsumexp.dtype, copy=True).sub_(logsumexp[:, None]).exp_()
-        softmax.scatter_add_(1, targets[:, None], torch.full_like(logsumexp[:, None], -1.0))
-        return softmax.mul_(scale).to(logits.dtype), None
-
-
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of (B, T, V) logits against (B, T) targets, in fp32 at least."""
-    return CrossEntropy.apply(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 class KVCache:
@@ -336,19 +303,23 @@ class Transformer(nn.Module):
         """An empty cache for len(pads) sequences of at most `max_len` slots, padding included."""
         return KVCache(self.cfg.n_layers, pads, max_len, self.cfg.seq_len)
 
+    def output_weight(self) -> torch.Tensor:
+        return self.embed.weight if self.lm_head is None else self.lm_head.weight
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
         if self.float8_head:
-            return float8_linear(hidden, weight)
-        return F.linear(hidden, weight)
+            return float8_linear(hidden, self.output_weight())
+        return F.linear(hidden, self.output_weight())
 
     def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):
         """Logits for `tokens` (B, T); with `targets`, the mean cross-entropy instead. The MoE
         load-balancing loss of this forward is then available from `aux_loss()`."""
-        logits = self.logits(self.hidden(tokens))
+        hidden = self.hidden(tokens)
         if targets is None:
-            return logits
-        return next_token_loss(logits, targets)
+            return self.logits(hidden)
+        if self.float8_head:  # projection and loss fused: no absolute maximum of the gradient
+            return float8_head_loss(hidden, self.output_weight(), targets)
+        return next_token_loss(self.logits(hidden), targets)
 
     def aux_loss(self) -> torch.Tensor | float:
         """Weighted MoE load-balancing loss of the last forward (0 for a dense model)."""

@@ -7,7 +7,17 @@ from train_helpers import read_metrics, train_args
 from refinery.cli import main as refinery
 from refinery.config import ConfigError
 from training.config import ModelConfig, MoEConfig
-from training.float8 import E4M3, E5M2, Float8Linear, Float8Matmul, convert_to_float8, to_float8
+from training.float8 import (
+    E4M3,
+    E5M2,
+    Float8Linear,
+    Float8Matmul,
+    convert_to_float8,
+    float8_head_loss,
+    float8_linear,
+    to_float8,
+)
+from training.loss import next_token_loss
 from training.model import Transformer
 from training.train import check_float8
 
@@ -49,6 +59,49 @@ def test_float8_matmul_is_close_to_fp32_forward_and_backward():
     assert relative_error(x.grad, x_ref.grad) < 0.1
     assert relative_error(weight.grad, w_ref.grad) < 0.1
     assert x.grad.dtype == x.dtype and weight.grad.dtype == weight.dtype
+
+
+def test_float8_head_loss_is_close_to_fp32_forward_and_backward():
+    torch.manual_seed(0)
+    hidden = (torch.randn(2, 24, 64) * 0.3).requires_grad_()
+    weight = torch.randn(160, 64, requires_grad=True)
+    targets = torch.randint(0, 160, (2, 24))
+    loss = float8_head_loss(hidden, weight, targets)
+    (loss * 3).backward()  # the upstream gradient (accumulation, loss weights) scales it all
+    h_ref, w_ref = hidden.detach().requires_grad_(), weight.detach().requires_grad_()
+    want = next_token_loss(h_ref @ w_ref.t(), targets)
+    (want * 3).backward()
+    assert abs(loss.item() - want.item()) < 0.02 * want.item()
+    assert relative_error(hidden.grad, h_ref.grad) < 0.1
+    assert relative_error(weight.grad, w_ref.grad) < 0.1
+    assert hidden.grad.dtype == weight.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("sharpness", [1.0, 100.0])
+def test_the_fixed_gradient_scale_matches_a_measured_one(sharpness):
+    # against the float8 projection with the gradient's scale from its absolute maximum: at
+    # sharpness 100 softmax is one-hot, every entry at the edge of [-1, 1], and the fixed
+    # scale must neither overflow e5m2 nor lose the gradient
+    torch.manual_seed(0)
+    hidden = (torch.randn(2, 24, 64) * sharpness).requires_grad_()
+    weight = torch.randn(160, 64, requires_grad=True)
+    targets = torch.randint(0, 160, (2, 24))
+    (float8_head_loss(hidden, weight, targets) * 3).backward()
+    h_ref, w_ref = hidden.detach().requires_grad_(), weight.detach().requires_grad_()
+    (next_token_loss(float8_linear(h_ref, w_ref), targets) * 3).backward()
+    assert torch.isfinite(hidden.grad).all() and torch.isfinite(weight.grad).all()
+    assert relative_error(hidden.grad, h_ref.grad) < 0.05
+    assert relative_error(weight.grad, w_ref.grad) < 0.05
+
+
+def test_float8_head_loss_under_autocast_keeps_an_fp32_loss_and_weight_grad():
+    hidden = torch.randn(2, 8, 32, requires_grad=True)
+    weight = torch.randn(64, 32, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = float8_head_loss(hidden, weight, torch.randint(0, 64, (2, 8)))
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert weight.grad.dtype == torch.float32 and hidden.grad.dtype == torch.float32
 
 
 def test_float8_linear_under_autocast_outputs_bf16_and_keeps_fp32_weight_grads():

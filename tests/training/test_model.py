@@ -5,12 +5,11 @@ import torch
 
 from training.config import ModelConfig, MoEConfig
 from training.float8 import convert_to_float8
+from training.loss import CrossEntropy, next_token_loss
 from training.model import (
-    CrossEntropy,
     MoE,
     Transformer,
     apply_rope,
-    next_token_loss,
     resolved_ffn_hidden,
     rope_tables,
     rotate,
