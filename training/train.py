@@ -311,7 +311,8 @@ def evaluate(runner, windows, cfg: TrainConfig, env: Distributed, manifest: Mani
         with autocast(env.device):
             loss = runner(batch[:, :-1], batch[:, 1:])
         n = batch[:, 1:].numel()
-        total += torch.stack([loss.double() * n, torch.tensor(n, dtype=torch.float64)]).to(total)
+        total[0] += loss.double() * n
+        total[1] += n
     if env.world > 1:
         dist.all_reduce(total)
     runner.train()
