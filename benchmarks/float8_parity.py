@@ -2,15 +2,17 @@
 
     python -m benchmarks.float8_parity --out /tmp/float8-parity [key=value ...]
     python -m benchmarks.float8_parity --tokens OUT/tokens --out DIR model.d_model=256 ...
+    python -m benchmarks.float8_parity --out DIR --candidate train.float8_head=true \
+        --candidate train.autocast_residual=true ...
 
 Builds the scaling sweep's tokens folder from ../shared/data (C4 pages and WikiText-2 to train
 on, held-out Wikipedia to validate; or takes --tokens), then, for each of --seeds, trains the
 same model twice from that seed on the same batches, `train.float8=false` and `true` (with
-`--head`, `train.float8_head=true` as well):
-conf/train/tiny.yaml with this script's defaults and any key=value overrides. Prints the mean
-training loss of both runs over windows of steps, their gap, each run's final validation loss
-and bits per byte, and how far the seeds' final losses spread, the noise to read a gap
-against. On CPU the reference run is fp32; on a GPU it is bf16 autocast.
+`--head`, `train.float8_head=true` as well; `--candidate` names the second run's settings
+instead): conf/train/tiny.yaml with this script's defaults and any key=value overrides.
+Prints the mean training loss of both runs over windows of steps, their gap, each run's final
+validation loss and bits per byte, and how far the seeds' final losses spread, the noise to
+read a gap against. On CPU the reference run is fp32; on a GPU it is bf16 autocast.
 """
 
 from __future__ import annotations
@@ -38,11 +40,10 @@ DEFAULTS = [
 ]
 
 
-def train(tokens: Path, out: Path, float8: bool, head: bool, seed: int, overrides: list[str]):
-    """One run's metrics rows; float8: the blocks' linear layers, and with head the LM head."""
-    name = f"{'float8' if float8 else 'reference'}-seed{seed}"
-    settings = [*DEFAULTS, *overrides, f"data={tokens}", f"out={out / name}", f"seed={seed}"]
-    settings += [f"train.float8={str(float8).lower()}", f"train.float8_head={str(head).lower()}"]
+def train(tokens: Path, out: Path, name: str, seed: int, settings: list[str]):
+    """One run's metrics rows."""
+    name = f"{name}-seed{seed}"
+    settings = [*DEFAULTS, *settings, f"data={tokens}", f"out={out / name}", f"seed={seed}"]
     cfg = load_config(TrainConfig, TINY, settings)
     started = time.perf_counter()
     run(cfg)
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=50, help="steps per reported mean")
     parser.add_argument("--seeds", default="0,1", help="comma-separated; a pair of runs each")
     parser.add_argument("--head", action="store_true", help="float8 LM head too (float8_head)")
+    parser.add_argument(
+        "--candidate", action="append", help="a key=value of the second run (repeatable)"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value on the training config")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -73,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
         build_tokens(tokens, vocab_size=512)
-    report = {"overrides": args.overrides, "head": args.head, "window": args.window, "seeds": {}}
+    candidate = args.candidate or ["train.float8=true", f"train.float8_head={args.head}".lower()]
+    report = {"overrides": args.overrides, "candidate": candidate, "window": args.window}
+    report["seeds"] = {}
     for seed in seeds:
         runs = {
-            flag: train(tokens, out, flag, flag and args.head, seed, args.overrides)
-            for flag in (False, True)
+            False: train(tokens, out, "reference", seed, args.overrides),
+            True: train(tokens, out, "float8", seed, [*args.overrides, *candidate]),
         }
         reference, float8 = (window_means(runs[flag], args.window) for flag in (False, True))
         print(f"seed {seed}\n{'steps':>11}  {'reference':>9}  {'float8':>9}  {'gap':>7}")

@@ -1,14 +1,16 @@
 """Where a training step's GPU time goes: a bare compiled loop at the GPT-2-124M shape.
 
-    python -m benchmarks.train_profile [--no-rope] [--float8] [--micro 32] [--top 8] [--out F]
+    python -m benchmarks.train_profile [--no-rope] [--micro 32] [--accum 4] [--top 8] [--out F]
+        [--float8] [--float8-head] [--bf16-residual]
 
-Forward/backward over 4 micro-batches of 32 (--micro) x 1024 tokens with bf16 autocast,
+Forward/backward over 4 (--accum) micro-batches of 32 (--micro) x 1024 tokens with bf16 autocast,
 gradient clipping and fused AdamW, exactly as the trainer does, without the trainer around it:
 its tokens/s against `benchmarks/train_throughput.py` shows what the loop itself costs, and
 the torch.profiler table of one step shows which kernels dominate, summed by kind (matmul,
 attention, ... as their names say) and listed whole in `--out`, so that one device call
 answers later questions too. `--no-rope` replaces RoPE by the identity, an upper bound for
-what a faster RoPE kernel could gain. GPU only.
+what a faster RoPE kernel could gain; `--float8`, `--float8-head` and `--bf16-residual` are
+`train.float8`, `train.float8_head` and `train.autocast_residual`. GPU only.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ def by_kind(kernels: list[dict]) -> dict[str, float]:
 
 
 SHAPE = dict(vocab_size=50304, d_model=768, n_layers=12, n_heads=12, seq_len=1024)
-ACCUM = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=8, help="kernels to list")
     parser.add_argument("--out", help="JSON file: tokens/s and every kernel of one step")
     parser.add_argument("--micro", type=int, default=32, help="sequences per micro-batch")
-    parser.add_argument("--float8", action="store_true", help="train.float8 and float8_head")
+    parser.add_argument("--accum", type=int, default=4, help="micro-batches per step")
+    parser.add_argument("--float8", action="store_true", help="train.float8")
+    parser.add_argument("--float8-head", action="store_true", help="train.float8_head")
+    parser.add_argument("--bf16-residual", action="store_true", help="train.autocast_residual")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("needs a CUDA device", file=sys.stderr)
@@ -76,18 +80,21 @@ def main(argv: list[str] | None = None) -> int:
         model_module.apply_rope = lambda x, cos, sin: x
     torch.manual_seed(0)
     model = model_module.Transformer(from_dict(ModelConfig, SHAPE)).cuda()
-    precision = TrainLoopConfig(float8=args.float8, float8_head=args.float8)
+    precision = TrainLoopConfig(
+        float8=args.float8, float8_head=args.float8_head, autocast_residual=args.bf16_residual
+    )
     set_precision(model, precision, torch.device("cuda"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=True)
     runner = torch.compile(model)
-    tokens = torch.randint(0, SHAPE["vocab_size"], (ACCUM, args.micro, SHAPE["seq_len"] + 1))
+    accum = args.accum
+    tokens = torch.randint(0, SHAPE["vocab_size"], (accum, args.micro, SHAPE["seq_len"] + 1))
     tokens = tokens.cuda()
 
     def step() -> None:
-        for micro in range(ACCUM):
+        for micro in range(accum):
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 loss = runner(tokens[micro, :, :-1], tokens[micro, :, 1:])
-            (loss / ACCUM).backward()
+            (loss / accum).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()  # the trainer's sync
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - started) / 8
-    tokens_per_s = args.micro * ACCUM * SHAPE["seq_len"] / seconds
+    tokens_per_s = args.micro * accum * SHAPE["seq_len"] / seconds
     print(f"{tokens_per_s:,.0f} tokens/s, {1000 * seconds:.1f} ms/step")
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
         step()

@@ -7,9 +7,10 @@ Runs every configuration of issue 7 in one process through the real trainer (`tr
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled at its
 preset's micro-batch 32, and a ~1B model for 20 steps of 16K tokens; then, while `--budget`
-lasts, 124M with a bf16 residual stream (`train.autocast_residual`), the 124M and 1B presets
-as they are, 350M with `train.float8` and `train.float8_head`, and other compile modes,
-batches and float8 cases.
+lasts, 124M with the float8 head (`train.float8_head`) and a bf16 residual stream
+(`train.autocast_residual`), alone and together, also at the preset's 0.5M-token step; the
+124M and 1B presets as they are, 350M with `train.float8` and `train.float8_head`, and other
+compile modes, batches and float8 cases.
 Figures are averaged over the steps after `warmup` (compilation, autotuning). MFU uses
 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense; float8
 cases too). A case that fails is recorded with its error and the others still run. Needs
@@ -67,6 +68,9 @@ B1 = dict(  # conf/train/1b.yaml's model
 
 
 FLOAT8_ALL = {"float8": True, "float8_head": True}  # the blocks' linears and the LM head
+FLOAT8_HEAD = {"float8_head": True}
+BF16_RESIDUAL = {"autocast_residual": True}
+FAST = FLOAT8_HEAD | BF16_RESIDUAL
 
 
 def compiled(name: str, model: dict, micro: int, accum: int, **extra) -> Case:
@@ -94,15 +98,14 @@ GPU_CASES = [
     ),
     compiled("350m-compiled", M350, 32, 2, seconds=60),
     eager("1b-eager", B1, 4, 2, steps=20, warmup=3),
-    compiled(  # against gpt2-124m-coordinate-descent: the residual stream's dtype alone
-        "gpt2-124m-bf16-residual",
-        GPT2_124M,
-        32,
-        4,
-        compile_mode="coordinate-descent",
-        seconds=90,
-        extra={"autocast_residual": True},
-    ),
+    # 124M at micro-batch 64 in default mode: the float8 head (projection and loss fused) and
+    # the bf16 residual stream alone and together, then at the preset's 0.5M-token step
+    compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2),
+    compiled("gpt2-124m-float8-head-b64", GPT2_124M, 64, 2, extra=FLOAT8_HEAD, seconds=50),
+    compiled("gpt2-124m-bf16-residual-b64", GPT2_124M, 64, 2, extra=BF16_RESIDUAL),
+    compiled("gpt2-124m-float8-head-bf16-residual-b64", GPT2_124M, 64, 2, extra=FAST, seconds=50),
+    compiled("gpt2-124m-b64x8", GPT2_124M, 64, 8, seconds=50),
+    compiled("gpt2-124m-float8-head-bf16-residual-b64x8", GPT2_124M, 64, 8, extra=FAST, seconds=60),
     compiled(  # the gpt2-124m preset
         "gpt2-124m-coordinate-descent-b64",
         GPT2_124M,
@@ -113,14 +116,16 @@ GPU_CASES = [
     ),
     compiled("1b-compiled", B1, 8, 1, seconds=120),  # the 1b preset's micro-batch, one rank
     compiled("350m-float8-head", M350, 32, 2, extra=FLOAT8_ALL, seconds=120),
+    compiled(
+        "350m-float8-head-bf16-residual", M350, 32, 2, extra=FLOAT8_ALL | BF16_RESIDUAL, seconds=120
+    ),
     compiled("gpt2-124m-compiled-b128", GPT2_124M, 128, 1, seconds=50),  # ~62 GiB
     compiled("gpt2-124m-max-autotune", GPT2_124M, 32, 4, compile_mode="max-autotune", seconds=300),
     compiled(
         "350m-coordinate-descent", M350, 32, 2, compile_mode="coordinate-descent", seconds=120
     ),
     compiled("350m-float8", M350, 32, 2, extra={"float8": True}, seconds=120),
-    compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2),
-    compiled("gpt2-124m-float8-head-b64", GPT2_124M, 64, 2, extra=FLOAT8_ALL, seconds=60),
+    compiled("gpt2-124m-float8-all-b64", GPT2_124M, 64, 2, extra=FLOAT8_ALL, seconds=60),
     compiled("350m-compiled-b16", M350, 16, 4, seconds=70),
     eager("350m-eager", M350, 16, 4, steps=10, warmup=3, seconds=10),
     compiled("gpt2-124m-compiled", GPT2_124M, 32, 4),

@@ -3,7 +3,7 @@ keep working, so a broken case is found here rather than on the device's clock."
 
 import json
 
-from benchmarks import block_timing, train_throughput
+from benchmarks import block_timing, float8_parity, train_throughput
 from benchmarks.train_profile import by_kind, kind
 
 
@@ -42,3 +42,14 @@ def test_profile_kinds_follow_kernel_names():
         "matmul": 4.0,
         "triton pointwise": 3.0,
     }
+
+
+def test_parity_runs_a_named_candidate_against_the_reference(tokens, tmp_path):
+    # on CPU the residual stream is fp32 either way: the two runs must agree exactly
+    args = ["--out", str(tmp_path), "--tokens", str(tokens), "--seeds", "0", "--window", "2"]
+    args += ["--candidate", "train.autocast_residual=true", "max_steps=4"]
+    assert float8_parity.main(args) == 0
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["candidate"] == ["train.autocast_residual=true"]
+    means = report["seeds"]["0"]["window_means"]
+    assert len(means["reference"]) == 2 and means["reference"] == means["float8"]
