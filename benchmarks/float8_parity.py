@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for the runs (and tokens/)")
     parser.add_argument("--tokens", help="an existing tokens folder instead of ../shared/data")
+    parser.add_argument("--vocab", type=int, default=512, help="BPE vocabulary when building")
     parser.add_argument("--window", type=int, default=50, help="steps per reported mean")
     parser.add_argument("--seeds", default="0,1", help="comma-separated; a pair of runs each")
     parser.add_argument("--head", action="store_true", help="float8 LM head too (float8_head)")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
-        build_tokens(tokens, vocab_size=512)
+        build_tokens(tokens, vocab_size=args.vocab)
     candidate = args.candidate or ["train.float8=true", f"train.float8_head={args.head}".lower()]
     report = {"overrides": args.overrides, "candidate": candidate, "window": args.window}
     report["seeds"] = {}

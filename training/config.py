@@ -84,7 +84,7 @@ class TrainLoopConfig:
     float8: bool = False
     # the output projection (LM head) and the loss as one float8 function: the largest matmul
     # of a small model, but the one whose errors reach the logits directly, so off unless
-    # asked for (+9.2% at 124M on an H200; a short run's loss fell slower in one seed of three)
+    # asked for (+9.2% at 124M on an H200; a short GPU run's loss fell slower in one seed of 3)
     float8_head: bool = False
     # the residual stream in bf16 under autocast (GPU), as bf16 parameters give it (torchtitan,
     # Megatron's default), instead of fp32 from the fp32 embedding: half the traffic of the
