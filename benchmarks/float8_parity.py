@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
         build_tokens(tokens, vocab_size=args.vocab)
-    candidate = args.candidate or ["train.float8=true", f"train.float8_head={args.head}".lower()]
+    candidate = args.candidate or [
+        "train.float8=true",
+        f"train.float8_head={str(args.head).lower()}",
+    ]
     report = {"overrides": args.overrides, "candidate": candidate, "window": args.window}
     report["seeds"] = {}
     for seed in seeds:

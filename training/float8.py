@@ -47,32 +47,50 @@ def column_major(x: torch.Tensor) -> torch.Tensor:
     return x.t().contiguous().t()
 
 
+def autocast_input(x: torch.Tensor) -> torch.Tensor:
+    """x in the autocast dtype when autocast is on, so outputs get the dtype it would give."""
+    if torch.is_autocast_enabled(x.device.type):
+        return x.to(torch.get_autocast_dtype(x.device.type))
+    return x
+
+
+def float8_product(x: torch.Tensor, weight: torch.Tensor):
+    """x @ weight.T in x's dtype for contiguous (N, in) rows x and (out, in) weight, both cast
+    to e4m3; and what the backward needs: (x8, x_inverse, w8, w_inverse)."""
+    x8, x_inverse = to_float8(x, E4M3)  # contiguous rows: _scaled_mm's row-major first operand
+    w8, w_inverse = to_float8(weight, E4M3)
+    # w8 is (out, in) row-major, so w8.t() is (in, out) column-major
+    out = torch._scaled_mm(x8, w8.t(), x_inverse, w_inverse, out_dtype=x.dtype, use_fast_accum=True)
+    return out, (x8, x_inverse, w8, w_inverse)
+
+
+def float8_gradients(g8, g_inverse, saved, x_dtype: torch.dtype, w_dtype: torch.dtype):
+    """The input's and the weight's gradients of `float8_product` from the output's gradient
+    g8 (N, out) in float8 with its inverse scale; `saved` is what the forward returned."""
+    x8, x_inverse, w8, w_inverse = saved
+    # full-precision accumulation (no fast accumulation): gradients sum over many rows
+    grad_x = torch._scaled_mm(g8, column_major(w8), g_inverse, w_inverse, out_dtype=x_dtype)
+    grad_w = torch._scaled_mm(
+        g8.t().contiguous(), column_major(x8), g_inverse, x_inverse, out_dtype=w_dtype
+    )
+    return grad_x, grad_w
+
+
 class Float8Matmul(torch.autograd.Function):
     """x @ weight.T with float8 operands, forward and backward; outputs in x's dtype."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # contiguous rows in, contiguous float8 out: _scaled_mm's row-major first operand
-        x8, x_inverse = to_float8(x.reshape(-1, x.shape[-1]).contiguous(), E4M3)
-        w8, w_inverse = to_float8(weight, E4M3)
-        ctx.save_for_backward(x8, x_inverse, w8, w_inverse)  # float8: half bf16's memory
+        out, saved = float8_product(x.reshape(-1, x.shape[-1]).contiguous(), weight)
+        ctx.save_for_backward(*saved)  # float8: half bf16's memory
         ctx.shapes = (x.shape, x.dtype, weight.dtype)
-        # w8 is (out, in) row-major, so w8.t() is (in, out) column-major
-        out = torch._scaled_mm(
-            x8, w8.t(), x_inverse, w_inverse, out_dtype=x.dtype, use_fast_accum=True
-        )
         return out.view(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x8, x_inverse, w8, w_inverse = ctx.saved_tensors
         x_shape, x_dtype, w_dtype = ctx.shapes
         g8, g_inverse = to_float8(grad.reshape(-1, grad.shape[-1]).contiguous(), E5M2)
-        # full-precision accumulation (no fast accumulation): gradients sum over many rows
-        grad_x = torch._scaled_mm(g8, column_major(w8), g_inverse, w_inverse, out_dtype=x_dtype)
-        grad_w = torch._scaled_mm(
-            g8.t().contiguous(), column_major(x8), g_inverse, x_inverse, out_dtype=w_dtype
-        )
+        grad_x, grad_w = float8_gradients(g8, g_inverse, ctx.saved_tensors, x_dtype, w_dtype)
         return grad_x.view(x_shape), grad_w
 
 
@@ -82,13 +100,6 @@ def float8_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return Float8Matmul.apply(autocast_input(x), weight)
 
 
-def autocast_input(x: torch.Tensor) -> torch.Tensor:
-    """x in the autocast dtype when autocast is on, so outputs get the dtype it would give."""
-    if torch.is_autocast_enabled(x.device.type):
-        return x.to(torch.get_autocast_dtype(x.device.type))
-    return x
-
-
 class Float8HeadLoss(torch.autograd.Function):
     """Mean cross-entropy of hidden @ weight.T against targets, the projection in float8 both
     ways. Forward as `Float8Matmul` then `CrossEntropy`; backward, the logits' gradient goes
@@ -96,30 +107,19 @@ class Float8HeadLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
-        x8, x_inverse = to_float8(hidden, E4M3)
-        w8, w_inverse = to_float8(weight, E4M3)
-        logits = torch._scaled_mm(
-            x8, w8.t(), x_inverse, w_inverse, out_dtype=hidden.dtype, use_fast_accum=True
-        )
+        logits, saved = float8_product(hidden, weight)
         loss, logsumexp = cross_entropy_parts(logits, targets)
-        ctx.save_for_backward(x8, x_inverse, w8, w_inverse, logits, targets, logsumexp)
+        ctx.save_for_backward(*saved, logits, targets, logsumexp)
         ctx.dtypes = (hidden.dtype, weight.dtype)
         return loss
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x8, x_inverse, w8, w_inverse, logits, targets, logsumexp = ctx.saved_tensors
-        hidden_dtype, weight_dtype = ctx.dtypes
+        *saved, logits, targets, logsumexp = ctx.saved_tensors
         gradient = softmax_minus_one_hot(logits, targets, logsumexp)
         g8 = gradient.mul_(LOGITS_GRADIENT_SCALE).to(E5M2)
         g_inverse = grad.float() / (logits.shape[0] * LOGITS_GRADIENT_SCALE)  # and the mean
-        grad_x = torch._scaled_mm(
-            g8, column_major(w8), g_inverse, w_inverse, out_dtype=hidden_dtype
-        )
-        grad_w = torch._scaled_mm(
-            g8.t().contiguous(), column_major(x8), g_inverse, x_inverse, out_dtype=weight_dtype
-        )
-        return grad_x, grad_w, None
+        return *float8_gradients(g8, g_inverse, saved, *ctx.dtypes), None
 
 
 def float8_head_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
