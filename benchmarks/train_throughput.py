@@ -7,7 +7,8 @@ Runs every configuration of issue 7 in one process through the real trainer (`tr
 run`) on random-token shards written with `refinery.shards` into a temp folder: GPT-2-124M
 shape eager and compiled in its preset's mode (coordinate-descent), 350M compiled at its
 preset's micro-batch 32, and a ~1B model for 20 steps of 16K tokens; then, while `--budget`
-lasts, 124M with the float8 head (`train.float8_head`) and a bf16 residual stream
+lasts, that 1B model with activation checkpointing (`train.activation_checkpointing`), 124M
+with the float8 head (`train.float8_head`) and a bf16 residual stream
 (`train.autocast_residual`), alone and together, also at the preset's 0.5M-token step; the
 124M and 1B presets as they are, 350M with `train.float8` and `train.float8_head`, and other
 compile modes, batches and float8 cases.
@@ -71,6 +72,7 @@ FLOAT8_ALL = {"float8": True, "float8_head": True}  # the blocks' linears and th
 FLOAT8_HEAD = {"float8_head": True}
 BF16_RESIDUAL = {"autocast_residual": True}
 FAST = FLOAT8_HEAD | BF16_RESIDUAL
+RECOMPUTE = {"activation_checkpointing": True}
 
 
 def compiled(name: str, model: dict, micro: int, accum: int, **extra) -> Case:
@@ -98,6 +100,10 @@ GPU_CASES = [
     ),
     compiled("350m-compiled", M350, 32, 2, seconds=60),
     eager("1b-eager", B1, 4, 2, steps=20, warmup=3),
+    # the same 1B steps recomputing each block in the backward: the memory it saves, the time
+    # it costs; then 4x the micro-batch in one pass
+    eager("1b-eager-checkpointing", B1, 4, 2, steps=20, warmup=3, extra=RECOMPUTE),
+    eager("1b-eager-checkpointing-b16", B1, 16, 1, steps=10, warmup=3, extra=RECOMPUTE),
     # 124M at micro-batch 64 in default mode: the float8 head (projection and loss fused) and
     # the bf16 residual stream alone and together, then at the preset's 0.5M-token step
     compiled("gpt2-124m-compiled-b64", GPT2_124M, 64, 2),
@@ -136,6 +142,7 @@ SMOKE_CASES = [
     eager("tiny-eager", TINY, 4, 2, steps=5, warmup=1, extra={"autocast_residual": True}),
     eager("tiny-float8", TINY, 4, 2, steps=4, warmup=1, extra=FLOAT8_ALL),
     eager("tiny-moe", {**TINY, "moe": {"num_experts": 4}}, 4, 1, steps=4, warmup=1),
+    eager("tiny-checkpointing", TINY, 4, 2, steps=4, warmup=1, extra=RECOMPUTE),
 ]
 
 
@@ -180,6 +187,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
         "float8": case.extra.get("float8", False),
         "float8_head": case.extra.get("float8_head", False),
         "autocast_residual": case.extra.get("autocast_residual", False),
+        "activation_checkpointing": case.extra.get("activation_checkpointing", False),
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],
         "steps_measured": len(measured),
         "tokens_per_s": tokens / step_seconds,

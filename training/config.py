@@ -90,6 +90,10 @@ class TrainLoopConfig:
     # Megatron's default), instead of fp32 from the fp32 embedding: half the traffic of the
     # norms and residual adds, at bf16's rounding of the sum. CPU runs stay fp32 throughout.
     autocast_residual: bool = False
+    # recompute each block's activations in the backward instead of keeping them (torchtitan's
+    # full activation checkpointing): about a third more compute for the activation memory of
+    # one block instead of all, for models or micro-batches that do not fit otherwise
+    activation_checkpointing: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from training.config import ModelConfig
 from training.float8 import float8_head_loss, float8_linear
@@ -258,6 +259,8 @@ class Transformer(nn.Module):
         # under autocast, the residual stream in autocast's dtype instead of the embedding's
         # fp32 (train.autocast_residual)
         self.autocast_residual = False
+        # in training, recompute each block in the backward (train.activation_checkpointing)
+        self.checkpoint_blocks = False
         if not cfg.tie_embeddings:
             self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.seq_len, cfg.rope_theta)
@@ -293,8 +296,12 @@ class Transformer(nn.Module):
         x = self.embed(tokens)
         if self.autocast_residual and torch.is_autocast_enabled(x.device.type):
             x = x.to(torch.get_autocast_dtype(x.device.type))
+        recompute = self.checkpoint_blocks and torch.is_grad_enabled() and cache is None
         for layer, block in enumerate(self.blocks):
-            x = block(x, cos, sin, cache, layer)
+            if recompute:
+                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, cache, layer)
         if cache is not None:
             cache.end_step(T)
         return self.norm(x)

@@ -169,14 +169,16 @@ def check_float8(device: torch.device) -> None:
 
 
 def set_precision(model: Transformer, loop: TrainLoopConfig, device: torch.device) -> None:
-    """Apply the train.* precision choices to a freshly built model: float8 linear layers in
-    the blocks and/or the output projection, and the residual stream's dtype under autocast."""
+    """Apply the train.* choices of how (not what) a freshly built model computes: float8
+    linear layers in the blocks and/or the output projection, the residual stream's dtype under
+    autocast, and activation checkpointing."""
     if loop.float8 or loop.float8_head:
         check_float8(device)
     if loop.float8:
         convert_to_float8(model.blocks)
     model.float8_head = loop.float8_head
     model.autocast_residual = loop.autocast_residual
+    model.checkpoint_blocks = loop.activation_checkpointing
 
 
 def compile_arguments(mode: str) -> dict:
@@ -347,6 +349,8 @@ def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int)
     float8 = [name for name, on in (("blocks", loop.float8), ("head", loop.float8_head)) if on]
     if float8:
         precision += f", float8 {' + '.join(float8)}"
+    if loop.activation_checkpointing:
+        precision += ", blocks recomputed in the backward"
     total = cfg.max_steps * loop.global_batch_tokens
     return (
         f"train: {count(model.num_params())} params, {count(model.flops_per_token())} FLOPs "

@@ -29,11 +29,15 @@ def single(tokens, tmp_path_factory):
     return read_metrics(out)
 
 
+# recompute: FSDP gathers each block's weights a second time, for the backward's recomputation
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_processes_match_one_at_the_same_global_batch(tokens, tmp_path, single, parallel):
+@pytest.mark.parametrize("parallel, recompute", [("ddp", False), ("fsdp", False), ("fsdp", True)])
+def test_two_processes_match_one_at_the_same_global_batch(
+    tokens, tmp_path, single, parallel, recompute
+):
     out = tmp_path / parallel
-    args = train_args(tokens, out, *RUN, f"train.parallel={parallel}")[1:]  # drop "train"
+    settings = [f"train.parallel={parallel}", f"train.activation_checkpointing={recompute}"]
+    args = train_args(tokens, out, *RUN, *settings)[1:]  # drop "train"
     result = torchrun(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(out)

@@ -172,17 +172,53 @@ def test_runs_under_bf16_autocast_with_qk_norm_and_gqa(moe, residual):
     assert model(x, x).dtype == torch.float32  # without autocast nothing changes: fp32 on CPU
 
 
+@pytest.mark.parametrize("moe", [0, 4])
+def test_activation_checkpointing_keeps_the_gradients_and_saves_only_block_inputs(moe):
+    # train.activation_checkpointing: the same loss and gradients, while the backward keeps
+    # only what the embedding and the head save (each block recomputes its own)
+    torch.manual_seed(0)
+    model = Transformer(tiny(n_layers=4, qk_norm=True, moe=MoEConfig(num_experts=moe)))
+    batch = torch.randint(0, 128, (8, 17))
+
+    def train_step(recompute: bool):
+        model.checkpoint_blocks = recompute
+        saved = []
+
+        def pack(tensor):
+            saved.append(tensor.numel() * tensor.element_size())
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss = model(batch[:, :-1], batch[:, 1:]) + model.aux_loss()
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        model.zero_grad()
+        return loss.detach(), grads, sum(saved)
+
+    loss, grads, kept = train_step(recompute=False)
+    loss_ac, grads_ac, kept_ac = train_step(recompute=True)
+    torch.testing.assert_close(loss_ac, loss)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grads_ac[name], grad, msg=name)
+    assert kept_ac < kept / 4, (kept_ac, kept)
+    with torch.no_grad():  # evaluation and generation never recompute
+        evaluated = model(batch[:, :-1], batch[:, 1:]) + model.aux_loss()
+    torch.testing.assert_close(evaluated, loss)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("float8", [False, True])
-def test_compiles_as_one_graph_and_matches_eager(float8):
+@pytest.mark.parametrize("variant", ["plain", "float8", "activation-checkpointing"])
+def test_compiles_as_one_graph_and_matches_eager(variant):
     # The GPU presets train through torch.compile: a graph break would split the forward
     # (and lose fusions) without failing anything, so the dense model must compile whole,
-    # also with train.float8's linear layers and output projection.
+    # also with train.float8's linear layers and output projection, and with each block
+    # recomputed in the backward.
     torch.manual_seed(0)
     model = Transformer(tiny(qk_norm=True))
-    if float8:
+    if variant == "float8":
         convert_to_float8(model.blocks)
         model.float8_head = True
+    model.checkpoint_blocks = variant == "activation-checkpointing"
     batch = torch.randint(0, 128, (4, 17))
     eager = model(batch[:, :-1], batch[:, 1:])
     eager.backward()

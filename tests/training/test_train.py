@@ -67,6 +67,19 @@ def test_a_run_says_what_it_is_and_how_it_ended(tokens, tmp_path, capsys):
     assert resumed.startswith(f"resuming from {out / 'ckpt-4'}: step 4, 8,192 tokens seen\n")
 
 
+def test_activation_checkpointing_trains_the_same_run(tokens, tmp_path, capsys):
+    plain, recomputed = tmp_path / "plain", tmp_path / "recomputed"
+    assert refinery(train_args(tokens, plain, "max_steps=4")) == 0
+    capsys.readouterr()
+    args = train_args(tokens, recomputed, "max_steps=4", "train.activation_checkpointing=true")
+    assert refinery(args) == 0
+    assert "blocks recomputed in the backward" in capsys.readouterr().out.splitlines()[0]
+    for row, reference in zip(read_metrics(recomputed), read_metrics(plain), strict=True):
+        for key in ("loss", "grad_norm", "val_loss"):
+            if key in reference:
+                assert row[key] == pytest.approx(reference[key], rel=1e-6), (row["step"], key)
+
+
 def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
     out = tmp_path / "run"
     assert refinery(train_args(tokens, out, "max_steps=2")) == 0
