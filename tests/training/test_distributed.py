@@ -1,7 +1,9 @@
-"""Data parallel on CPU: 2 gloo processes under torchrun vs 1 process, same global batch."""
+"""Data parallel on CPU: 2 gloo processes under torchrun (one node, or two joined by a
+rendezvous) vs 1 process, same global batch."""
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +16,18 @@ from refinery.cli import main as refinery
 RUN = ["max_steps=6", "seed=3", "train.eval_every=3"]
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def launch(options: list[str], args: tuple[str, ...]) -> list[str]:
     launcher = Path(sys.executable).with_name("torchrun")
-    cmd = [str(launcher) if launcher.exists() else shutil.which("torchrun")]
-    cmd += ["--standalone", "--nproc_per_node", "2", "-m", "training.train", *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    command = [str(launcher) if launcher.exists() else shutil.which("torchrun"), *options]
+    return [*command, "-m", "training.train", *args]
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    command = launch(["--standalone", "--nproc_per_node", "2"], args)
+    return subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +56,29 @@ def test_two_processes_match_one_at_the_same_global_batch(
     assert rows[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=1e-5)
     meta = (out / "ckpt-6" / "meta.json").read_text()
     assert '"world_size": 2' in meta
+
+
+@pytest.mark.slow
+def test_two_nodes_joined_by_a_c10d_rendezvous_match_one_process(tokens, tmp_path, single):
+    # multi-node as docs/TRAINING.md launches it: the same command on each node, here two
+    # nodes of one process each, so a rank's RANK (data, logging) differs from its LOCAL_RANK
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rendezvous = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d"]
+    rendezvous += ["--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "two-nodes"]
+    out = tmp_path / "nodes"
+    command = launch(rendezvous, tuple(train_args(tokens, out, *RUN)[1:]))
+    nodes = [
+        subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for node in nodes:
+        _, err = node.communicate(timeout=300)
+        assert node.returncode == 0, err.decode()[-3000:]
+    rows = read_metrics(out)
+    assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in single], rel=1e-5)
+    assert '"world_size": 2' in (out / "ckpt-6" / "meta.json").read_text()
 
 
 @pytest.mark.slow
