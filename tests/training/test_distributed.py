@@ -37,15 +37,21 @@ def single(tokens, tmp_path_factory):
     return read_metrics(out)
 
 
-# recompute: FSDP gathers each block's weights a second time, for the backward's recomputation
+VARIANTS = {
+    "ddp": ["train.parallel=ddp"],
+    "fsdp": ["train.parallel=fsdp"],
+    # FSDP gathers each block's weights a second time, for the backward's recomputation
+    "fsdp-recompute": ["train.parallel=fsdp", "train.activation_checkpointing=true"],
+    # the 1b preset's setting: the sharded model compiled whole
+    "fsdp-compiled": ["train.parallel=fsdp", "train.compile=true"],
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel, recompute", [("ddp", False), ("fsdp", False), ("fsdp", True)])
-def test_two_processes_match_one_at_the_same_global_batch(
-    tokens, tmp_path, single, parallel, recompute
-):
-    out = tmp_path / parallel
-    settings = [f"train.parallel={parallel}", f"train.activation_checkpointing={recompute}"]
-    args = train_args(tokens, out, *RUN, *settings)[1:]  # drop "train"
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_two_processes_match_one_at_the_same_global_batch(tokens, tmp_path, single, variant):
+    out = tmp_path / variant
+    args = train_args(tokens, out, *RUN, *VARIANTS[variant])[1:]  # drop "train"
     result = torchrun(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(out)
