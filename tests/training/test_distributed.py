@@ -3,15 +3,18 @@ rendezvous) vs 1 process, same global batch."""
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from train_helpers import REPO, read_metrics, train_args
 
 from refinery.cli import main as refinery
+from training.checkpoint import list_checkpoints
 
 RUN = ["max_steps=6", "seed=3", "train.eval_every=3"]
 
@@ -85,6 +88,50 @@ def test_two_nodes_joined_by_a_c10d_rendezvous_match_one_process(tokens, tmp_pat
     rows = read_metrics(out)
     assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in single], rel=1e-5)
     assert '"world_size": 2' in (out / "ckpt-6" / "meta.json").read_text()
+
+
+def worker_pid(agent: subprocess.Popen, rank: int) -> int:
+    """The pid of the torchrun worker that has RANK=`rank` (Linux /proc)."""
+    children = Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split()
+    for pid in children:
+        if f"RANK={rank}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+            return int(pid)
+    raise AssertionError(f"no worker with RANK={rank} among torchrun's children {children}")
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step(tokens, tmp_path):
+    # a preemption signal reaches the nodes at different times: here only rank 1 gets it, and
+    # rank 0 must still save the same step's checkpoint and stop with it
+    settings = ["max_steps=60", "seed=5", "ckpt_every=50", "train.eval_every=0"]
+    out = tmp_path / "preempted"
+    args = tuple(train_args(tokens, out, *settings)[1:])
+    command = launch(["--standalone", "--nproc_per_node", "2"], args)
+    agent = subprocess.Popen(
+        command, cwd=REPO, env=ENV, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:  # a rank left waiting for the other would hang: never leave the group running
+        metrics, deadline = out / "metrics.jsonl", time.monotonic() + 120
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+            assert agent.poll() is None and time.monotonic() < deadline, "no steps logged"
+            time.sleep(0.005)
+        os.kill(worker_pid(agent, 1), signal.SIGTERM)
+        _, err = agent.communicate(timeout=120)
+    finally:
+        if agent.poll() is None:
+            os.killpg(agent.pid, signal.SIGKILL)
+    assert agent.returncode == 0, err[-3000:]
+    assert "stopped by SIGTERM after step" in err  # printed by rank 0
+    logged = len(read_metrics(out))
+    assert logged < 60 and list_checkpoints(out)[-1][0] == logged
+
+    result = torchrun(*args, "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    straight = tmp_path / "straight"
+    assert refinery(train_args(tokens, straight, *settings)) == 0
+    resumed, reference = read_metrics(out), read_metrics(straight)
+    assert [r["step"] for r in resumed] == list(range(1, 61))
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in reference], rel=1e-5)
 
 
 @pytest.mark.slow
