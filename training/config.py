@@ -94,6 +94,11 @@ class TrainLoopConfig:
     # full activation checkpointing): about a third more compute for the activation memory of
     # one block instead of all, for models or micro-batches that do not fit otherwise
     activation_checkpointing: bool = False
+    # torch.profiler over steps profile_start .. profile_start + profile_steps - 1, a trace
+    # and a table of the costliest operators per rank in out/profile/ (training/profiler.py);
+    # 0: off
+    profile_start: int = 0
+    profile_steps: int = 2
     parallel: Literal["ddp", "fsdp"] = "ddp"  # used when launched with torchrun, WORLD_SIZE > 1
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid

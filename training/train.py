@@ -41,6 +41,7 @@ from training.config import TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
 from training.float8 import convert_to_float8
 from training.model import Transformer
+from training.profiler import StepProfiler
 from training.schedule import lr_at, set_lr
 
 
@@ -495,6 +496,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
         print(describe(cfg, model, env, accum), flush=True)
     loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
     stop = StopRequest()
+    profiler = StepProfiler(
+        cfg.train.profile_start, cfg.train.profile_steps, out, env.rank, env.device.type == "cuda"
+    )
     show = env.is_main and cfg.train.progress
     progress = progress_bar(show, cfg.max_steps, start_step, "train")
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
@@ -502,6 +506,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     record, final = {}, False
     try:
         for step in range(start_step, cfg.max_steps):
+            profiler.begin(step + 1)
             lr = set_lr(optimizer, step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
             wait_before = loader.wait_seconds
             batch = loader.next()
@@ -529,6 +534,8 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm}
             if skipped:
                 record["skipped_spike"] = True
+            if profiler.profiling:
+                record["profiled"] = True
             now = time.perf_counter()
             elapsed, tick = now - tick, now
             tokens_per_s = cfg.train.global_batch_tokens / elapsed
@@ -546,6 +553,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             if val_windows and (final or (every and done % every == 0)):
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
             log.write(record)  # before the checkpoint: a resumed run never misses a line
+            profiler.end(done)
             preempted = stop.agreed(env)
             scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0
             if scheduled or (final and cfg.train.save_final) or preempted:
@@ -569,6 +577,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             )
             tick = time.perf_counter()  # checkpoint and eval time are not step time
     finally:
+        profiler.close()
         stop.restore()
         loader.close()
         progress.close()

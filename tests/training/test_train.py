@@ -80,6 +80,24 @@ def test_activation_checkpointing_trains_the_same_run(tokens, tmp_path, capsys):
                 assert row[key] == pytest.approx(reference[key], rel=1e-6), (row["step"], key)
 
 
+def test_profiled_steps_leave_a_trace_and_a_table_of_operators(tokens, tmp_path):
+    out = tmp_path / "run"
+    window = ["train.profile_start=2", "train.profile_steps=2"]
+    assert refinery(train_args(tokens, out, "max_steps=5", *window)) == 0
+    profiled = [r.get("profiled", False) for r in read_metrics(out)]
+    assert profiled == [False, True, True, False, False]
+    trace = json.loads((out / "profile" / "rank0-steps2-3.json").read_text())
+    assert "aten::mm" in {event.get("name") for event in trace["traceEvents"]}
+    assert "aten::mm" in (out / "profile" / "rank0-steps2-3.txt").read_text()
+    # a run that ends inside the window still writes what it captured
+    short = tmp_path / "short"
+    assert refinery(train_args(tokens, short, "max_steps=2", *window)) == 0
+    assert sorted(p.name for p in (short / "profile").iterdir()) == [
+        "rank0-steps2-2.json",
+        "rank0-steps2-2.txt",
+    ]
+
+
 def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
     out = tmp_path / "run"
     assert refinery(train_args(tokens, out, "max_steps=2")) == 0
