@@ -45,9 +45,11 @@ def device(request) -> str:
 
 
 def settings(device: str, *extra: str) -> list[str]:
-    """A 20-step tiny pretraining with checkpoints and validation every 10 steps."""
+    """A 20-step tiny pretraining with checkpoints and validation every 10 steps, profiling
+    steps 5 and 6."""
     every = ["ckpt_every=10", "train.keep_last=0", "train.eval_every=10"]
-    return [f"max_steps={STEPS}", *every, f"train.device={device}", *extra]
+    profile = ["train.profile_start=5", "train.profile_steps=2"]
+    return [f"max_steps={STEPS}", *every, *profile, f"train.device={device}", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,8 @@ def test_training_follows_the_cpu_run(device, run):
         assert rows[-1]["peak_mem_gib"] > 0
         assert state["rng_cuda"] is not None  # restored on resume
     assert all(0 <= r["data_wait"] < 1 for r in rows)
+    table = (out / "profile" / "rank0-steps5-6.txt").read_text()
+    assert ("Self CUDA" in table) == (device == "cuda")  # the GPU's kernels, timed
 
 
 def test_resume_continues_the_run(device, run, tokens, tmp_path):
