@@ -1,4 +1,5 @@
-"""Pretraining and annealing: model, data loader, trainer loop, checkpoints (torch, no pyspark).
+"""The model side: pretraining, annealing, post-training (SFT, reward model, DPO, PPO),
+generation and evaluation (torch, never pyspark).
 
 Kept free of imports so `import training` stays cheap; import the submodules you need.
 """
