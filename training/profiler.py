@@ -20,6 +20,9 @@ TOP = 30  # operators in the text table
 
 
 class StepProfiler:
+    """Starts torch.profiler before step `start` and writes its files after the window's last
+    step; does nothing when `start` is 0."""
+
     def __init__(self, start: int, steps: int, out: Path, rank: int, cuda: bool):
         self.first, self.last = start, start + steps - 1
         self.enabled = start > 0 and steps > 0
