@@ -179,3 +179,22 @@ def test_float8_run_resumes_exactly(tokens, tmp_path):
     assert refinery(train_args(tokens, split, "max_steps=4", *common)) == 0
     assert refinery([*train_args(tokens, split, "max_steps=8", *common), "--resume"]) == 0
     assert [r["loss"] for r in read_metrics(split)] == [r["loss"] for r in read_metrics(whole)]
+
+
+def test_rounding_benchmark_rounds_as_the_head_does_and_its_stochastic_rounding_is_unbiased():
+    from benchmarks import float8_rounding
+
+    generator = torch.Generator().manual_seed(0)
+    exact = float8_rounding.gradient_rows(512, 8, (0.1, 0.5), generator)
+    assert exact.sum(-1).abs().max() < 1e-12  # softmax minus one-hot: rows sum to zero
+    nearest = float8_rounding.rounded(exact, "e5m2", generator)
+    head = (exact.float() * 2.0**15).to(E5M2).double() / 2.0**15  # Float8HeadLoss's cast
+    assert torch.equal(nearest, head)
+    bf16_error, _ = float8_rounding.measure(exact, float8_rounding.rounded(exact, "bf16", None))
+    assert bf16_error < float8_rounding.measure(exact, nearest)[0] / 5
+    # stochastic rounding lands on one of the two neighbouring e5m2 values, x on average
+    x = torch.full((200_000,), 0.3, dtype=torch.float64)
+    draws = float8_rounding.rounded(x, "e5m2 stochastic", generator)
+    assert set(draws.unique().tolist()) == {0.25, 0.3125}  # e5m2 in [0.25, 0.5): steps of 1/16
+    assert draws.mean().item() == pytest.approx(0.3, rel=1e-3)
+    assert float8_rounding.main(["--vocab", "256", "--rows", "4"]) == 0
