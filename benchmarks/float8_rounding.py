@@ -6,10 +6,12 @@
 keeps it in bf16 (7). This prints, for rows whose target probability falls in each band, the
 relative error of the rounded gradient (its norm against the exact one's) and the bias of
 its non-target part (the rounded probabilities' sum against their exact sum, which is the
-amount the gradient pushes the other tokens down), for bf16, e5m2 as `training.float8` casts
-it (round to nearest), and e5m2 with stochastic rounding (the candidate fix: unbiased in
-expectation). Rows are synthetic: a Zipf tail (exponent 1.1, a language model's) over the
-vocabulary with noise, and the target's probability drawn uniformly within the band.
+amount the gradient pushes the other tokens down), for bf16, for e5m2 rounded to nearest
+(the head's default) and for e5m2 rounded stochastically
+(`train.float8_head_rounding=stochastic`: unbiased in expectation), each cast as
+`training.float8` casts it. Rows are synthetic: a Zipf tail (exponent 1.1, a language
+model's) over the vocabulary with noise, and the target's probability drawn uniformly within
+the band.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 
 import torch
 
-from training.float8 import E5M2, LOGITS_GRADIENT_SCALE
+from training.float8 import E5M2, LOGITS_GRADIENT_SCALE, round_stochastically
 
 BANDS = [(0.001, 0.01), (0.01, 0.1), (0.1, 0.5), (0.5, 0.9), (0.9, 0.99)]
 
@@ -41,22 +43,13 @@ def gradient_rows(vocab: int, rows: int, band: tuple[float, float], generator) -
     return gradient
 
 
-def e5m2_step(x: torch.Tensor) -> torch.Tensor:
-    """The spacing of e5m2 values around each x (2 mantissa bits; subnormal below 2^-14)."""
-    exponent = torch.floor(torch.log2(x.abs().clamp(min=2.0**-16))).clamp(min=-14)
-    return torch.exp2(exponent - 2)
-
-
-def rounded(gradient: torch.Tensor, how: str, generator) -> torch.Tensor:
+def rounded(gradient: torch.Tensor, how: str) -> torch.Tensor:
+    """`gradient` (float64) through bf16 or e5m2 as the heads cast it, back in float64."""
     if how == "bf16":
         return gradient.bfloat16().double()
-    x = gradient * LOGITS_GRADIENT_SCALE
-    if how == "e5m2 stochastic":  # up to the next e5m2 value with the remainder's probability
-        step = e5m2_step(x)
-        below = torch.floor(x.abs() / step) * step
-        up = torch.rand(x.shape, generator=generator, dtype=x.dtype) < (x.abs() - below) / step
-        x = x.sign() * (below + step * up)
-    return x.float().to(E5M2).double() / LOGITS_GRADIENT_SCALE
+    x = (gradient * LOGITS_GRADIENT_SCALE).float()
+    x8 = round_stochastically(x) if how == "e5m2 stochastic" else x.to(E5M2)
+    return x8.double() / LOGITS_GRADIENT_SCALE
 
 
 def measure(exact: torch.Tensor, approx: torch.Tensor) -> tuple[float, float]:
@@ -74,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     generator = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # stochastic rounding draws from the global generator
     kinds = ["bf16", "e5m2", "e5m2 stochastic"]
     print("p(target)    " + "".join(f"| {k}: error, bias " for k in kinds))
     for band in BANDS:
         exact = gradient_rows(args.vocab, args.rows, band, generator)
         cells = []
         for how in kinds:
-            error, bias = measure(exact, rounded(exact, how, generator))
+            error, bias = measure(exact, rounded(exact, how))
             cells.append(f"| {100 * error:5.2f}%, {100 * bias:+6.3f}% ")
         print(f"{band[0]:.3f}-{band[1]:.2f}  " + "".join(cells))
     return 0

@@ -110,6 +110,15 @@ GPU_CASES = [
     compiled("gpt2-124m-float8-head-b64", GPT2_124M, 64, 2, extra=FLOAT8_HEAD, seconds=50),
     compiled("gpt2-124m-bf16-residual-b64", GPT2_124M, 64, 2, extra=BF16_RESIDUAL),
     compiled("gpt2-124m-float8-head-bf16-residual-b64", GPT2_124M, 64, 2, extra=FAST, seconds=50),
+    # the head's gradient rounded stochastically (train.float8_head_rounding): its cost
+    compiled(
+        "gpt2-124m-float8-head-stochastic-bf16-residual-b64",
+        GPT2_124M,
+        64,
+        2,
+        extra=FAST | {"float8_head_rounding": "stochastic"},
+        seconds=50,
+    ),
     compiled("gpt2-124m-b64x8", GPT2_124M, 64, 8, seconds=50),
     compiled("gpt2-124m-float8-head-bf16-residual-b64x8", GPT2_124M, 64, 8, extra=FAST, seconds=60),
     compiled(  # the gpt2-124m preset
@@ -186,6 +195,7 @@ def summarize(case: Case, rows: list[dict], seconds: float) -> dict:
         "compile": case.compile_mode if case.compile else False,
         "float8": case.extra.get("float8", False),
         "float8_head": case.extra.get("float8_head", False),
+        "float8_head_rounding": case.extra.get("float8_head_rounding", "nearest"),
         "autocast_residual": case.extra.get("autocast_residual", False),
         "activation_checkpointing": case.extra.get("activation_checkpointing", False),
         "tokens_per_step": case.micro_batch * case.accum * case.model["seq_len"],

@@ -30,6 +30,7 @@ E5M2 = torch.float8_e5m2  # gradients
 # softmax minus one-hot times this fits e5m2 (largest 57,344) with room for rounding up, and
 # keeps probabilities down to 2^-31 (e5m2's smallest, 2^-16, over 2^15)
 LOGITS_GRADIENT_SCALE = 2.0**15
+DROPPED_BITS = 21  # fp32's mantissa bits that e5m2 lacks (23 - 2)
 
 
 def to_float8(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,6 +41,17 @@ def to_float8(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.
     scale = largest / amax
     scaled = (x.float() * scale).clamp(-largest, largest).to(dtype)
     return scaled, scale.reciprocal()
+
+
+def round_stochastically(x: torch.Tensor) -> torch.Tensor:
+    """x in e5m2, rounded up or down at random with the probability of the remainder, so its
+    expected value is x. Rounding to nearest shifts sums of many small values (the logits'
+    gradient's tail: benchmarks/float8_rounding.py). Random bits added below e5m2's 2 of fp32's
+    23 mantissa bits, then cut: the sign-magnitude layout makes it symmetric, and a carry moves
+    into the exponent as rounding up should (exact for e5m2's normal range)."""
+    bits = x.float().view(torch.int32)
+    noise = torch.randint_like(bits, 0, 1 << DROPPED_BITS)
+    return ((bits + noise) & ~((1 << DROPPED_BITS) - 1)).view(torch.float32).to(E5M2)
 
 
 def column_major(x: torch.Tensor) -> torch.Tensor:
@@ -103,30 +115,33 @@ def float8_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 class Float8HeadLoss(torch.autograd.Function):
     """Mean cross-entropy of hidden @ weight.T against targets, the projection in float8 both
     ways. Forward as `Float8Matmul` then `CrossEntropy`; backward, the logits' gradient goes
-    straight to e5m2 with the fixed `LOGITS_GRADIENT_SCALE`, in the pass that computes it."""
+    straight to e5m2 with the fixed `LOGITS_GRADIENT_SCALE`, in the pass that computes it,
+    rounded to nearest or stochastically."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+    def forward(ctx, hidden, weight, targets, stochastic: bool):
         logits, saved = float8_product(hidden, weight)
         loss, logsumexp = cross_entropy_parts(logits, targets)
         ctx.save_for_backward(*saved, logits, targets, logsumexp)
         ctx.dtypes = (hidden.dtype, weight.dtype)
+        ctx.stochastic = stochastic
         return loss
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         *saved, logits, targets, logsumexp = ctx.saved_tensors
-        gradient = softmax_minus_one_hot(logits, targets, logsumexp)
-        g8 = gradient.mul_(LOGITS_GRADIENT_SCALE).to(E5M2)
+        gradient = softmax_minus_one_hot(logits, targets, logsumexp).mul_(LOGITS_GRADIENT_SCALE)
+        g8 = round_stochastically(gradient) if ctx.stochastic else gradient.to(E5M2)
         g_inverse = grad.float() / (logits.shape[0] * LOGITS_GRADIENT_SCALE)  # and the mean
-        return *float8_gradients(g8, g_inverse, saved, *ctx.dtypes), None
+        return *float8_gradients(g8, g_inverse, saved, *ctx.dtypes), None, None
 
 
-def float8_head_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+def float8_head_loss(hidden, weight, targets, rounding: str = "nearest") -> torch.Tensor:
     """Mean next-token cross-entropy of (B, T, d) hidden states projected by (V, d) weight
-    against (B, T) targets: `next_token_loss(F.linear(hidden, weight), targets)` in float8."""
+    against (B, T) targets: `next_token_loss(F.linear(hidden, weight), targets)` in float8;
+    `rounding` (nearest, stochastic) of the logits' gradient to e5m2."""
     rows = autocast_input(hidden).reshape(-1, hidden.shape[-1]).contiguous()
-    return Float8HeadLoss.apply(rows, weight, targets.reshape(-1))
+    return Float8HeadLoss.apply(rows, weight, targets.reshape(-1), rounding == "stochastic")
 
 
 class Float8Linear(nn.Linear):

@@ -256,6 +256,9 @@ class Transformer(nn.Module):
         # tied: the output projection reuses embed.weight, so the state dict holds it once
         self.lm_head = None
         self.float8_head = False  # the output projection multiplies in float8 (train.float8_head)
+        self.float8_head_rounding = (
+            "nearest"  # of its logits' gradient (train.float8_head_rounding)
+        )
         # under autocast, the residual stream in autocast's dtype instead of the embedding's
         # fp32 (train.autocast_residual)
         self.autocast_residual = False
@@ -325,7 +328,8 @@ class Transformer(nn.Module):
         if targets is None:
             return self.logits(hidden)
         if self.float8_head:  # projection and loss fused: no absolute maximum of the gradient
-            return float8_head_loss(hidden, self.output_weight(), targets)
+            weight = self.output_weight()
+            return float8_head_loss(hidden, weight, targets, self.float8_head_rounding)
         return next_token_loss(self.logits(hidden), targets)
 
     def aux_loss(self) -> torch.Tensor | float:

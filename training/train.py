@@ -178,6 +178,7 @@ def set_precision(model: Transformer, loop: TrainLoopConfig, device: torch.devic
     if loop.float8:
         convert_to_float8(model.blocks)
     model.float8_head = loop.float8_head
+    model.float8_head_rounding = loop.float8_head_rounding
     model.autocast_residual = loop.autocast_residual
     model.checkpoint_blocks = loop.activation_checkpointing
 
@@ -347,7 +348,8 @@ def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int)
     precision = "fp32"
     if env.device.type == "cuda":
         precision = f"bf16 autocast, {'bf16' if loop.autocast_residual else 'fp32'} residual"
-    float8 = [name for name, on in (("blocks", loop.float8), ("head", loop.float8_head)) if on]
+    head = "head, stochastically rounded" if loop.float8_head_rounding == "stochastic" else "head"
+    float8 = [name for name, on in (("blocks", loop.float8), (head, loop.float8_head)) if on]
     if float8:
         precision += f", float8 {' + '.join(float8)}"
     if loop.activation_checkpointing:

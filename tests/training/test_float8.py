@@ -15,6 +15,7 @@ from training.float8 import (
     convert_to_float8,
     float8_head_loss,
     float8_linear,
+    round_stochastically,
     to_float8,
 )
 from training.loss import next_token_loss
@@ -61,12 +62,13 @@ def test_float8_matmul_is_close_to_fp32_forward_and_backward():
     assert x.grad.dtype == x.dtype and weight.grad.dtype == weight.dtype
 
 
-def test_float8_head_loss_is_close_to_fp32_forward_and_backward():
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_float8_head_loss_is_close_to_fp32_forward_and_backward(rounding):
     torch.manual_seed(0)
     hidden = (torch.randn(2, 24, 64) * 0.3).requires_grad_()
     weight = torch.randn(160, 64, requires_grad=True)
     targets = torch.randint(0, 160, (2, 24))
-    loss = float8_head_loss(hidden, weight, targets)
+    loss = float8_head_loss(hidden, weight, targets, rounding)
     (loss * 3).backward()  # the upstream gradient (accumulation, loss weights) scales it all
     h_ref, w_ref = hidden.detach().requires_grad_(), weight.detach().requires_grad_()
     want = next_token_loss(h_ref @ w_ref.t(), targets)
@@ -135,12 +137,13 @@ def test_conversion_takes_the_blocks_linears_and_keeps_the_state_dict():
     assert convert_to_float8(odd) == 0
 
 
-@pytest.mark.parametrize("head", [False, True])
+@pytest.mark.parametrize("head", [None, "nearest", "stochastic"])
 def test_a_float8_model_overfits_one_batch(head):
     torch.manual_seed(0)
     net = model()
     convert_to_float8(net.blocks)
-    net.float8_head = head
+    net.float8_head = head is not None
+    net.float8_head_rounding = head or "nearest"
     batch = torch.randint(0, 128, (4, 17))
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3)
     losses = []
@@ -153,11 +156,20 @@ def test_a_float8_model_overfits_one_batch(head):
     assert losses[-1] < 0.2 * losses[0]
 
 
-@pytest.mark.parametrize("head", ["false", "true"])
-def test_trainer_runs_with_float8(tokens, tmp_path, head):
+@pytest.mark.parametrize("head", [None, "nearest", "stochastic"])
+def test_trainer_runs_with_float8(tokens, tmp_path, capsys, head):
     out = tmp_path / "run"
-    args = train_args(tokens, out, "max_steps=6", "train.float8=true", f"train.float8_head={head}")
+    args = train_args(tokens, out, "max_steps=6", "train.float8=true")
+    if head:
+        args += ["train.float8_head=true", f"train.float8_head_rounding={head}"]
     assert refinery(args) == 0
+    said = capsys.readouterr().out.splitlines()[0]  # the run's one-line description
+    float8 = {
+        None: "float8 blocks",
+        "nearest": "float8 blocks + head",
+        "stochastic": "float8 blocks + head, stochastically rounded",
+    }[head]
+    assert f"fp32, {float8}, compile off" in said, said
     rows = read_metrics(out)
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert rows[-1]["loss"] < rows[0]["loss"]
@@ -171,30 +183,39 @@ def test_float8_on_a_gpu_without_float8_matmuls_is_refused(monkeypatch):
     check_float8(torch.device("cpu"))  # CPU runs _scaled_mm itself: tests and smoke runs
 
 
-def test_float8_run_resumes_exactly(tokens, tmp_path):
-    # the scales come from the tensors themselves: nothing to checkpoint, nothing to drift
+@pytest.mark.parametrize(
+    "head", [[], ["train.float8_head=true", "train.float8_head_rounding=stochastic"]]
+)
+def test_float8_run_resumes_exactly(tokens, tmp_path, head):
+    # the scales come from the tensors themselves: nothing to checkpoint, nothing to drift;
+    # stochastic rounding draws from the RNG, whose state the checkpoint restores
     whole, split = tmp_path / "whole", tmp_path / "split"
-    common = ["seed=2", "train.float8=true", "ckpt_every=4"]
+    common = ["seed=2", "train.float8=true", "ckpt_every=4", *head]
     assert refinery(train_args(tokens, whole, "max_steps=8", *common)) == 0
     assert refinery(train_args(tokens, split, "max_steps=4", *common)) == 0
     assert refinery([*train_args(tokens, split, "max_steps=8", *common), "--resume"]) == 0
     assert [r["loss"] for r in read_metrics(split)] == [r["loss"] for r in read_metrics(whole)]
 
 
-def test_rounding_benchmark_rounds_as_the_head_does_and_its_stochastic_rounding_is_unbiased():
+def test_stochastic_rounding_lands_on_a_neighbour_and_is_right_on_average():
+    torch.manual_seed(0)
+    for value in (0.3, -0.3):
+        draws = round_stochastically(torch.full((200_000,), value)).float()
+        neighbours = {0.25, 0.3125}  # e5m2 in [0.25, 0.5): steps of 1/16
+        assert set(draws.abs().unique().tolist()) == neighbours
+        assert draws.mean().item() == pytest.approx(value, rel=1e-3)
+    exact = torch.tensor([0.0, 0.3125, -1.0, 2.0**-14])  # representable: never moved
+    assert torch.equal(round_stochastically(exact).float(), exact)
+
+
+def test_rounding_benchmark_casts_as_the_head_does():
     from benchmarks import float8_rounding
 
-    generator = torch.Generator().manual_seed(0)
-    exact = float8_rounding.gradient_rows(512, 8, (0.1, 0.5), generator)
+    exact = float8_rounding.gradient_rows(512, 8, (0.1, 0.5), torch.Generator().manual_seed(0))
     assert exact.sum(-1).abs().max() < 1e-12  # softmax minus one-hot: rows sum to zero
-    nearest = float8_rounding.rounded(exact, "e5m2", generator)
+    nearest = float8_rounding.rounded(exact, "e5m2")
     head = (exact.float() * 2.0**15).to(E5M2).double() / 2.0**15  # Float8HeadLoss's cast
     assert torch.equal(nearest, head)
-    bf16_error, _ = float8_rounding.measure(exact, float8_rounding.rounded(exact, "bf16", None))
+    bf16_error, _ = float8_rounding.measure(exact, float8_rounding.rounded(exact, "bf16"))
     assert bf16_error < float8_rounding.measure(exact, nearest)[0] / 5
-    # stochastic rounding lands on one of the two neighbouring e5m2 values, x on average
-    x = torch.full((200_000,), 0.3, dtype=torch.float64)
-    draws = float8_rounding.rounded(x, "e5m2 stochastic", generator)
-    assert set(draws.unique().tolist()) == {0.25, 0.3125}  # e5m2 in [0.25, 0.5): steps of 1/16
-    assert draws.mean().item() == pytest.approx(0.3, rel=1e-3)
     assert float8_rounding.main(["--vocab", "256", "--rows", "4"]) == 0

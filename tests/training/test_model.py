@@ -206,8 +206,11 @@ def test_activation_checkpointing_keeps_the_gradients_and_saves_only_block_input
     torch.testing.assert_close(evaluated, loss)
 
 
+VARIANTS = ["plain", "float8", "float8-stochastic-head", "activation-checkpointing"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["plain", "float8", "activation-checkpointing"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_compiles_as_one_graph_and_matches_eager(variant):
     # The GPU presets train through torch.compile: a graph break would split the forward
     # (and lose fusions) without failing anything, so the dense model must compile whole,
@@ -215,9 +218,11 @@ def test_compiles_as_one_graph_and_matches_eager(variant):
     # recomputed in the backward.
     torch.manual_seed(0)
     model = Transformer(tiny(qk_norm=True))
-    if variant == "float8":
+    if variant.startswith("float8"):
         convert_to_float8(model.blocks)
         model.float8_head = True
+        if variant == "float8-stochastic-head":  # random bits drawn inside the compiled graph
+            model.float8_head_rounding = "stochastic"
     model.checkpoint_blocks = variant == "activation-checkpointing"
     batch = torch.randint(0, 128, (4, 17))
     eager = model(batch[:, :-1], batch[:, 1:])
@@ -228,4 +233,8 @@ def test_compiles_as_one_graph_and_matches_eager(variant):
     compiled.backward()
     torch.testing.assert_close(compiled, eager)
     for name, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, expected[name], msg=name)
+        if variant == "float8-stochastic-head":  # two independent draws of the rounding:
+            error = (p.grad - expected[name]).norm() / expected[name].norm()  # Inductor's own
+            assert error < 0.25, (name, error.item())
+        else:
+            torch.testing.assert_close(p.grad, expected[name], msg=name)
