@@ -87,7 +87,7 @@ class TrainLoopConfig:
     # asked for (+9.2% at 124M on an H200; a short GPU run's loss fell slower in one seed of 3)
     float8_head: bool = False
     # how the float8 head casts the logits' gradient to e5m2: to nearest (slightly biased: the
-    # other tokens are pushed down 0.1-0.4% too weakly), or stochastically (unbiased, 1.3-2.9x
+    # other tokens are pushed down 0.1-0.35% too weakly), or stochastically (unbiased, 1.3-2.7x
     # the rounding noise); benchmarks/float8_rounding.py measures both
     float8_head_rounding: Literal["nearest", "stochastic"] = "nearest"
     # the residual stream in bf16 under autocast (GPU), as bf16 parameters give it (torchtitan,
