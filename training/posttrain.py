@@ -89,6 +89,9 @@ class PostTrainConfig:
     heldout: float = 0.1  # share of the examples kept out of training for the val_ figures
     eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # each block recomputed in the backward (train.activation_checkpointing; TRL's
+    # gradient_checkpointing): long conversations on a large model in less memory
+    activation_checkpointing: bool = False
     keep_last: int = 1  # checkpoints kept in `out`; 0 keeps all
     progress: bool = True
     tensorboard: bool = False
@@ -323,6 +326,7 @@ def _run(
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()
     module = objective.build(pretrained)
+    module.checkpoint_blocks = cfg.activation_checkpointing
     skipped: Counter = Counter()
     data = resolve_path(cfg.data)
     examples = objective.examples(data, tokenizer, pretrained.config.model.seq_len, skipped)

@@ -10,6 +10,7 @@ import torch
 from posttrain_helpers import posttrain_args, write_jsonl
 from train_helpers import REPO, read_metrics
 
+import training.model as model_module
 from refinery.cli import main as refinery
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, SYSTEM, USER, special_ids
 from training.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint
@@ -155,6 +156,28 @@ def test_sft_command_end_to_end_and_resume(pretrained, tmp_path):
     assert refinery([*args, "keep_last=0", "eval_every=3", "--resume"]) == 0
     assert [r["loss"] for r in read_metrics(out)] == [r["loss"] for r in rows]
     assert [step for step, _ in list_checkpoints(out)] == [3, 6]
+
+
+DATA = {"sft": "demo_sft.jsonl", "dpo": "demo_preferences.jsonl"}
+
+
+@pytest.mark.parametrize("command", list(DATA))
+def test_activation_checkpointing_trains_the_same_run(pretrained, tmp_path, monkeypatch, command):
+    recomputed = []
+    checkpoint = model_module.checkpoint
+    monkeypatch.setattr(
+        model_module, "checkpoint", lambda *a, **k: recomputed.append(1) or checkpoint(*a, **k)
+    )
+    data = REPO / "conf" / "posttrain" / DATA[command]
+    runs = {}
+    for recompute in (False, True):
+        out = tmp_path / str(recompute)
+        args = posttrain_args(command, pretrained, data, out, "max_steps=3")
+        assert refinery([*args, f"activation_checkpointing={recompute}"]) == 0
+        runs[recompute] = read_metrics(out)
+        assert bool(recomputed) == recompute  # the blocks did go through torch's checkpoint
+    for row, reference in zip(runs[True], runs[False], strict=True):
+        assert row["loss"] == pytest.approx(reference["loss"], rel=1e-6), row["step"]
 
 
 def test_sft_refuses_to_overwrite_a_run_and_names_bad_data(pretrained, tmp_path, capsys):

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import REPO, read_metrics, train_args
 
+import training.model as model_module
 from refinery.cli import main as refinery
 from refinery.config import load_config
 from training.checkpoint import list_checkpoints, resolve_checkpoint
@@ -67,13 +68,19 @@ def test_a_run_says_what_it_is_and_how_it_ended(tokens, tmp_path, capsys):
     assert resumed.startswith(f"resuming from {out / 'ckpt-4'}: step 4, 8,192 tokens seen\n")
 
 
-def test_activation_checkpointing_trains_the_same_run(tokens, tmp_path, capsys):
+def test_activation_checkpointing_trains_the_same_run(tokens, tmp_path, capsys, monkeypatch):
     plain, recomputed = tmp_path / "plain", tmp_path / "recomputed"
     assert refinery(train_args(tokens, plain, "max_steps=4")) == 0
     capsys.readouterr()
+    calls = []
+    checkpoint = model_module.checkpoint
+    monkeypatch.setattr(
+        model_module, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k)
+    )
     args = train_args(tokens, recomputed, "max_steps=4", "train.activation_checkpointing=true")
     assert refinery(args) == 0
     assert "blocks recomputed in the backward" in capsys.readouterr().out.splitlines()[0]
+    assert len(calls) == 4 * 2 * 2  # steps x micro-batches x blocks
     for row, reference in zip(read_metrics(recomputed), read_metrics(plain), strict=True):
         for key in ("loss", "grad_norm", "val_loss"):
             if key in reference:
