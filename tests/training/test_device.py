@@ -1,7 +1,7 @@
 """The trainer, post-training and evaluation on a CUDA GPU, each checked against the same run
 on the CPU: the code paths no CPU test reaches (bf16 autocast, fused AdamW, pinned-memory
-prefetch, the CUDA RNG state in checkpoints, compile and float8 on the GPU, generation's KV
-cache under autocast). A lent device runs them in one call:
+prefetch, the CUDA RNG state in checkpoints, compile, float8 and activation checkpointing on
+the GPU, generation's KV cache under autocast). A lent device runs them in one call:
 
     python -m pytest -m gpu tests/training/test_device.py
 
@@ -137,11 +137,18 @@ def test_compiled_training_follows_eager(device, run):
     assert_losses_follow(read_metrics(run(device, "train.compile=true")), read_metrics(run(device)))
 
 
-def test_float8_training_follows_bf16(device, run):
+def test_activation_checkpointing_follows_the_plain_run(device, run):
+    rows = read_metrics(run(device, "train.activation_checkpointing=true"))
+    for row, reference in zip(rows, read_metrics(run(device)), strict=True):
+        assert row["loss"] == pytest.approx(reference["loss"], rel=1e-3), row["step"]
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_float8_training_follows_bf16(device, run, rounding):
     if device == "cuda" and torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("float8 matmuls need compute capability 8.9 (Ada, Hopper)")
     fast = ["train.float8=true", "train.float8_head=true", "train.autocast_residual=true"]
-    rows = read_metrics(run(device, *fast))
+    rows = read_metrics(run(device, *fast, f"train.float8_head_rounding={rounding}"))
     reference = read_metrics(run(device))
     assert rows[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=0.05)
     assert rows[-1]["val_loss"] == pytest.approx(reference[-1]["val_loss"], rel=0.05)

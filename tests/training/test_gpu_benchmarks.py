@@ -20,9 +20,11 @@ def test_train_throughput_smoke_runs_every_case(tmp_path):
     assert results[1]["float8"] and results[1]["float8_head"]
 
 
-def test_gpu_cases_are_named_once_and_the_required_four_come_first():
+def test_gpu_cases_are_named_once_and_the_required_four_come_first(tmp_path):
     names = [c.name for c in train_throughput.GPU_CASES]
     assert len(set(names)) == len(names)  # --only selects by name
+    for case in train_throughput.GPU_CASES:  # every setting a valid config key and value
+        train_throughput.make_config(case, tmp_path, tmp_path / case.name)
     required = ["gpt2-124m-eager", "gpt2-124m-coordinate-descent", "350m-compiled", "1b-eager"]
     assert names[:4] == required
 
