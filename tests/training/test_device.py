@@ -132,8 +132,6 @@ def test_resume_continues_the_run(device, run, tokens, tmp_path):
 
 
 def test_compiled_training_follows_eager(device, run):
-    if device == "cpu":
-        pytest.skip("compiled CPU training: test_model and test_train")
     assert_losses_follow(read_metrics(run(device, "train.compile=true")), read_metrics(run(device)))
 
 
