@@ -8,9 +8,8 @@ import math
 import pytest
 import torch
 from posttrain_helpers import posttrain_args, write_jsonl
-from train_helpers import REPO, read_metrics
+from train_helpers import REPO, count_recomputed_blocks, read_metrics
 
-import training.model as model_module
 from refinery.cli import main as refinery
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, SYSTEM, USER, special_ids
 from training.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint
@@ -163,11 +162,7 @@ DATA = {"sft": "demo_sft.jsonl", "dpo": "demo_preferences.jsonl"}
 
 @pytest.mark.parametrize("command", list(DATA))
 def test_activation_checkpointing_trains_the_same_run(pretrained, tmp_path, monkeypatch, command):
-    recomputed = []
-    checkpoint = model_module.checkpoint
-    monkeypatch.setattr(
-        model_module, "checkpoint", lambda *a, **k: recomputed.append(1) or checkpoint(*a, **k)
-    )
+    recomputed = count_recomputed_blocks(monkeypatch)
     data = REPO / "conf" / "posttrain" / DATA[command]
     runs = {}
     for recompute in (False, True):

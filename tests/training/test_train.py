@@ -8,9 +8,8 @@ import re
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import REPO, read_metrics, train_args
+from train_helpers import REPO, count_recomputed_blocks, read_metrics, train_args
 
-import training.model as model_module
 from refinery.cli import main as refinery
 from refinery.config import load_config
 from training.checkpoint import list_checkpoints, resolve_checkpoint
@@ -72,11 +71,7 @@ def test_activation_checkpointing_trains_the_same_run(tokens, tmp_path, capsys, 
     plain, recomputed = tmp_path / "plain", tmp_path / "recomputed"
     assert refinery(train_args(tokens, plain, "max_steps=4")) == 0
     capsys.readouterr()
-    calls = []
-    checkpoint = model_module.checkpoint
-    monkeypatch.setattr(
-        model_module, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k)
-    )
+    calls = count_recomputed_blocks(monkeypatch)
     args = train_args(tokens, recomputed, "max_steps=4", "train.activation_checkpointing=true")
     assert refinery(args) == 0
     assert "blocks recomputed in the backward" in capsys.readouterr().out.splitlines()[0]

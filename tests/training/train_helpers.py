@@ -36,3 +36,16 @@ def english_texts(count: int, seed: int = 0) -> list[str]:
         ]
         texts.append(" ".join(sentences))
     return texts
+
+
+def count_recomputed_blocks(monkeypatch) -> list:
+    """A list that grows by one each time a block goes through torch's checkpoint (activation
+    checkpointing), which still runs."""
+    import training.model as model_module
+
+    calls = []
+    checkpoint = model_module.checkpoint
+    monkeypatch.setattr(
+        model_module, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k)
+    )
+    return calls
