@@ -119,6 +119,21 @@ def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+def drop_unknown_keys(schema: type, data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Remove (in place) the keys of `data` that `schema` does not know, at every level;
+    returns their dotted names. For configs an older version wrote (a checkpoint's)."""
+    fields = {f.name for f in dataclasses.fields(schema) if f.init}
+    hints = get_type_hints(schema)
+    dropped = []
+    for key in list(data):
+        if key not in fields:
+            del data[key]
+            dropped.append(f"{prefix}{key}")
+        elif dataclasses.is_dataclass(hints[key]) and isinstance(data[key], dict):
+            dropped += drop_unknown_keys(hints[key], data[key], f"{prefix}{key}.")
+    return dropped
+
+
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     """Validate `data` against a dataclass schema, naming the first bad key."""
     if not isinstance(data, dict):

@@ -55,7 +55,7 @@ def train_config(cfg: AblationConfig, tokens_dir: Path, out: Path, seed: int) ->
     overrides = [*cfg.train, f"data={tokens_dir}", f"out={out}", f"seed={seed}"]
     run = load_config(TrainConfig, resolve_path(cfg.train_config), overrides)
     if cfg.tokens:
-        run.max_steps = max(1, cfg.tokens // run.train.global_batch_tokens)
+        run.max_steps = run.steps_for_tokens(cfg.tokens)
     run.loader.mixture = "pretrain"
     return run
 

@@ -19,6 +19,8 @@ import json
 import os
 import re
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from refinery.errors import RefineryError
 
 CKPT_PATTERN = re.compile(r"^ckpt-(\d+)$")
 META = "meta.json"
+_WARNED: set[Path] = set()  # config.json files whose unknown keys were named once already
 
 
 class CheckpointError(RefineryError):
@@ -115,22 +118,46 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def load_meta(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / META).read_text())
+    return _read(ckpt / META, lambda path: json.loads(path.read_text()))
 
 
 def load_config_dict(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / "config.json").read_text())
+    """The checkpoint's training config, less the keys this version no longer has (named on
+    stderr), so that checkpoints outlive a config change."""
+    from refinery.config import drop_unknown_keys
+    from training.config import TrainConfig
+
+    path = ckpt / "config.json"
+    data = _read(path, lambda path: json.loads(path.read_text()))
+    dropped = sorted(drop_unknown_keys(TrainConfig, data))
+    if dropped and path not in _WARNED:
+        _WARNED.add(path)
+        print(
+            f"{path}: ignoring keys this version does not know: {', '.join(dropped)}",
+            file=sys.stderr,
+        )
+    return data
 
 
 def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return load_file(ckpt / "model.safetensors")
+    return _read(ckpt / "model.safetensors", load_file)
 
 
 def load_torch(ckpt: Path, name: str) -> dict[str, Any]:
     """optimizer.pt or state.pt, without unpickling arbitrary objects."""
-    path = ckpt / name
+    return _read(ckpt / name, lambda path: torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _read(path: Path, load: Callable[[Path], Any]) -> Any:
+    """`load(path)`, with a missing or damaged file named in a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing from the checkpoint")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return load(path)
+    except Exception as err:  # each format raises its own: JSON, safetensors, torch's zip
+        raise CheckpointError(
+            f"{path}: unreadable ({type(err).__name__}: {err}); the checkpoint is damaged: "
+            f"remove {path.parent} to use the one before it"
+        ) from None

@@ -108,7 +108,6 @@ class TrainLoopConfig:
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid
     eval_every: int = 0  # steps between validation runs; 0: only at the end
     eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks)
-    log_every: int = 1
     tensorboard: bool = True
     progress: bool = True  # tqdm bar on rank 0
     peak_tflops: float = 989.0  # H100 SXM bf16 dense, for MFU
@@ -136,3 +135,7 @@ class TrainConfig:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     anneal: AnnealConfig = field(default_factory=AnnealConfig)
+
+    def steps_for_tokens(self, tokens: int) -> int:
+        """Optimizer steps that train on `tokens` tokens (at least one)."""
+        return max(1, tokens // self.train.global_batch_tokens)

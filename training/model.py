@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from refinery.config import ConfigError
 from training.config import ModelConfig
-from training.float8 import float8_head_loss, float8_linear
+from training.float8 import autocast_input, float8_head_loss, float8_linear
 from training.loss import next_token_loss
 
 
@@ -131,7 +132,10 @@ class Attention(nn.Module):
         self.n_heads = cfg.n_heads
         self.n_kv_heads = cfg.n_kv_heads or cfg.n_heads
         if cfg.d_model % cfg.n_heads or self.n_heads % self.n_kv_heads:
-            raise ValueError("d_model must divide by n_heads, and n_heads by n_kv_heads")
+            raise ConfigError(
+                f"model.d_model ({cfg.d_model}) must divide by model.n_heads ({cfg.n_heads}), "
+                f"and model.n_heads by model.n_kv_heads ({self.n_kv_heads})"
+            )
         self.head_dim = cfg.d_model // cfg.n_heads
         kv_dim = self.n_kv_heads * self.head_dim
         self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_dim, bias=False)
@@ -297,8 +301,8 @@ class Transformer(nn.Module):
             positions = cache.begin_step(T)
             cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
         x = self.embed(tokens)
-        if self.autocast_residual and torch.is_autocast_enabled(x.device.type):
-            x = x.to(torch.get_autocast_dtype(x.device.type))
+        if self.autocast_residual:
+            x = autocast_input(x)
         recompute = self.checkpoint_blocks and torch.is_grad_enabled() and cache is None
         for layer, block in enumerate(self.blocks):
             if recompute:

@@ -13,7 +13,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 
 from refinery.config import ConfigError, load_config, resolve_path
 from refinery.errors import RefineryError
+from refinery.results import write_results
 from training import scaling
 from training.checkpoint import list_checkpoints
 from training.config import ModelConfig, TrainConfig
@@ -156,9 +156,7 @@ def run_point(point: Point) -> tuple[dict, bool]:
         "seconds": time.perf_counter() - started,
         "config": config,
     }
-    tmp = done.with_name(".point.json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, done)
+    write_results(done, result)
     return result, True
 
 
@@ -197,10 +195,7 @@ def write_report(
         "fit": scaling.summary(fitted, compute, fit),
         "config": config,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".scaling.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out / "scaling.json")
+    write_results(out / "scaling.json", report)
     scaling.plot(points, fitted.law, compute, out / "scaling.png")
     return report
 

@@ -241,6 +241,36 @@ def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:
         )
 
 
+def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
+    """The settings `cfg` changes from `source`'s config ("key: then -> now"); a different
+    model shape is an error, since its weights could not load."""
+    then = flat_settings(ckpt.load_config_dict(source))
+    now = flat_settings(dataclasses.asdict(cfg))
+    changed = [
+        f"{key}: {then.get(key)} -> {now.get(key)}"
+        for key in sorted(set(then) | set(now))
+        if key not in ("data", "out") and then.get(key) != now.get(key)
+    ]
+    shape = [change for change in changed if change.startswith("model.")]
+    if shape:
+        raise ckpt.CheckpointError(
+            f"{source} holds a different model ({'; '.join(shape)}): drop those model.* "
+            "overrides, or start a new run"
+        )
+    return changed
+
+
+def flat_settings(config: dict, prefix: str = "") -> dict:
+    """A nested config as {"section.key": value}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
     meta = ckpt.load_meta(source)
     if meta.get("tokenizer_sha256") != manifest.tokenizer.sha256:
@@ -400,6 +430,8 @@ def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -
         raise ConfigError("data= (tokens folder) and out= (run folder) are required")
     if cfg.max_steps <= 0:
         raise ConfigError("max_steps must be positive")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise ConfigError(f"out={cfg.out} is a file; the run folder must be a folder")
     env = setup_distributed(cfg.train.device)
     try:
         return _train(cfg, env, resume, init_from)
@@ -421,6 +453,12 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     if existing:
         source = existing[-1][1]
         check_same_manifest(source, manifest, cfg.data)
+        changed = settings_changed(source, cfg)
+        if changed and env.is_main:
+            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+    elif init_from is not None:
+        check_same_tokenizer(init_from, manifest)
+        settings_changed(init_from, cfg)
     elif resume and env.is_main:
         print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
 
@@ -447,6 +485,15 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
         state = ckpt.load_torch(source, "state.pt")
         cursor, start_step = state["loader"], state["step"]
         history, tokens_seen = state["spike_window"], state["tokens_seen"]
+        if start_step > cfg.max_steps:
+            raise ConfigError(
+                f"{source} is at step {start_step}, past max_steps={cfg.max_steps}: raise "
+                "max_steps to train on, or evaluate that checkpoint"
+            )
+        if start_step == cfg.max_steps:
+            if env.is_main:
+                print(f"{source} is at max_steps={cfg.max_steps} already: nothing to train")
+            return out
         torch.set_rng_state(state["rng_cpu"])
         if env.device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
@@ -455,8 +502,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             print(f"resuming from {source}: step {start_step}, {tokens_seen:,} tokens seen")
     else:
         if init_from is not None:
-            check_same_tokenizer(init_from, manifest)
             load_model_state(model, optimizer, init_from, with_optimizer=True)
+            if env.is_main:
+                print(f"starting from the weights and optimizer state of {init_from}")
         if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
             (out / "metrics.jsonl").unlink(missing_ok=True)
 
@@ -488,6 +536,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
                 "tokenizer_sha256": manifest.tokenizer.sha256,
                 "tokens_seen": tokens_seen,
                 "world_size": env.world,
+                "init_from": str(init_from) if init_from else None,
             }
             parts = (weights, optim_state, state, config_dict, meta, tokenizer)
             ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.train.keep_last)
@@ -569,14 +618,12 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
                     )
                 break
             progress.update(1)
-            progress.set_postfix(  # a dict keeps this order; tqdm sorts keyword arguments
-                {
-                    "loss": f"{loss:.4f}",
-                    "lr": f"{lr:.2e}",
-                    "tok/s": f"{tokens_per_s:,.0f}",
-                    "mfu": f"{100 * record['mfu']:.1f}%",
-                }
-            )
+            # a dict keeps this order (tqdm sorts keyword arguments); MFU against a GPU's
+            # peak means nothing on a CPU
+            postfix = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok/s": f"{tokens_per_s:,.0f}"}
+            if env.device.type == "cuda":
+                postfix["mfu"] = f"{100 * record['mfu']:.1f}%"
+            progress.set_postfix(postfix)
             tick = time.perf_counter()  # checkpoint and eval time are not step time
     finally:
         profiler.close()
@@ -615,7 +662,13 @@ def progress_bar(enabled: bool, total: int, initial: int, desc: str):
 
 
 def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.splitlines()[0],
+        epilog="data= (tokens folder) and out= (run folder) are required; every key and "
+        "preset is in docs/TRAINING.md. Example: refinery train --config conf/train/tiny.yaml "
+        "data=runs/demo/tokens out=runs/tiny max_steps=200",
+    )
     parser.add_argument("--config", help="YAML config (conf/train/*.yaml)")
     parser.add_argument("--resume", action="store_true", help="continue from out's newest ckpt")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")

@@ -1,0 +1,98 @@
+"""What the trainer does with what it finds: a run folder to resume, a checkpoint to anneal
+from, and the ways either can disagree with the command (clear errors, exit status 2)."""
+
+import json
+import shutil
+
+import pytest
+from train_helpers import read_metrics, train_args
+
+from refinery.cli import main as refinery
+
+RUN = ["max_steps=4", "ckpt_every=2", "train.keep_last=0"]
+
+
+@pytest.fixture(scope="module")
+def finished(tokens, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert refinery(train_args(tokens, out, *RUN)) == 0
+    return out
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    """A copy of the finished 4-step run, checkpoints at steps 2 and 4, for a test to alter."""
+    return shutil.copytree(finished, tmp_path / "run")
+
+
+def resume(tokens, run, *extra: str) -> int:
+    return refinery([*train_args(tokens, run, *RUN, *extra), "--resume"])
+
+
+def test_resume_refuses_another_model_shape(tokens, run, capsys):
+    assert resume(tokens, run, "max_steps=6", "model.d_model=128") == 2
+    assert "holds a different model (model.d_model: 64 -> 128)" in capsys.readouterr().err
+
+
+def test_resume_names_the_settings_it_changes(tokens, run, capsys):
+    assert resume(tokens, run, "max_steps=6", "optim.lr=1e-3") == 0
+    err = capsys.readouterr().err
+    assert "resuming with changed settings: max_steps: 4 -> 6; optim.lr: 0.003 -> 0.001" in err
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_at_max_steps_has_nothing_to_train(tokens, run, capsys):
+    before = (run / "metrics.jsonl").read_text()
+    assert resume(tokens, run) == 0
+    assert "is at max_steps=4 already: nothing to train" in capsys.readouterr().out
+    assert (run / "metrics.jsonl").read_text() == before
+    assert resume(tokens, run, "max_steps=3") == 2
+    assert "ckpt-4 is at step 4, past max_steps=3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.pt", "state.pt", "meta.json"])
+def test_a_damaged_checkpoint_file_is_named(tokens, run, capsys, name):
+    path = run / "ckpt-4" / name
+    path.write_bytes(path.read_bytes()[:100])
+    assert resume(tokens, run, "max_steps=6") == 2
+    err = capsys.readouterr().err
+    assert f"{path}: unreadable" in err and "remove" in err and "Traceback" not in err
+
+
+def test_a_checkpoint_from_an_older_config_still_loads(tokens, run, tmp_path, capsys):
+    config_path = run / "ckpt-4" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["retired"], config["train"]["log_every"] = 1, 1  # keys a later version removed
+    config_path.write_text(json.dumps(config))
+    args = ["anneal", "--from", str(run), f"out={tmp_path / 'anneal'}", "max_steps=1"]
+    assert refinery([*args, "train.progress=false"]) == 0
+    err = capsys.readouterr().err
+    assert "ignoring keys this version does not know: retired, train.log_every" in err
+
+
+def test_out_must_be_a_folder(tokens, tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("not a run\n")
+    assert refinery(train_args(tokens, file, "max_steps=1")) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_anneal_writes_only_to_its_own_out(tokens, run, capsys):
+    before = sorted(p.name for p in run.iterdir())
+    assert refinery(["anneal", "--from", str(run), "max_steps=2"]) == 2
+    assert "out= (the anneal's own run folder) is required" in capsys.readouterr().err
+    assert refinery(["anneal", "--from", str(run / "ckpt-2"), f"out={run}", "max_steps=2"]) == 2
+    assert "is the run annealed from" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(run / "ckpt-2"), f"out={out}", "max_steps=1"]
+    assert refinery([*args, "train.progress=false"]) == 0
+    assert f"starting from the weights and optimizer state of {run / 'ckpt-2'}" in (
+        capsys.readouterr().out
+    )
+    assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == str(
+        run / "ckpt-2"
+    )
