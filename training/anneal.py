@@ -4,8 +4,9 @@ Continues a pretraining checkpoint (weights and AdamW moments) on the manifest's
 mixture while the learning rate decays from `optim.lr` to zero over max_steps, or over
 `anneal.tokens` tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a
 warmup-stable-decay run. The source run's config is the base; command-line keys override it.
-With `anneal.average_last=K` the weights of the last K anneal checkpoints are averaged into
-`out/averaged/` at the end.
+The last step trains at optim.lr / max_steps (zero would be the step after it). With
+`anneal.average_last=K` (K >= 2) the weights of the last K anneal checkpoints, written every
+`ckpt_every` steps, are averaged into `out/averaged/` once the anneal reaches max_steps.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from refinery.config import apply_overrides, from_dict
+from refinery.config import ConfigError, apply_overrides, from_dict
 from refinery.manifest import read_manifest
 from training import checkpoint as ckpt
 from training.config import TrainConfig
@@ -30,19 +31,43 @@ from training.train import console, run
 def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     """The source run's config + overrides, switched to a decay-to-zero schedule."""
     data = ckpt.load_config_dict(source)
-    for key in ("max_steps", "ckpt_every"):
-        data.pop(key)  # the anneal's own budget, not the pretraining one
+    for key in ("out", "max_steps", "ckpt_every"):
+        data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
     apply_overrides(TrainConfig, data, overrides)
     cfg = from_dict(TrainConfig, data)
+    if not cfg.out:
+        raise ConfigError("out= (the anneal's own run folder) is required")
+    if Path(cfg.out).resolve() == source.parent.resolve():
+        raise ConfigError(f"out={cfg.out} is the run annealed from: choose a new folder")
     cfg.schedule.kind = cfg.anneal.decay
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
     cfg.loader.mixture = cfg.anneal.mixture
     if cfg.anneal.tokens:
-        cfg.max_steps = max(1, cfg.anneal.tokens // cfg.train.global_batch_tokens)
+        cfg.max_steps = cfg.steps_for_tokens(cfg.anneal.tokens)
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
+    check_averaging(cfg)
     return cfg
+
+
+def check_averaging(cfg: TrainConfig) -> None:
+    """Refuse an `average_last` the anneal's checkpoints cannot supply (an average of fewer
+    checkpoints than asked for would pass silently)."""
+    k = cfg.anneal.average_last
+    if k < 2:
+        return
+    if not cfg.train.save_final:
+        raise ConfigError(
+            f"anneal.average_last={k} averages up to the last step: it needs train.save_final=true"
+        )
+    every = cfg.ckpt_every
+    written = (cfg.max_steps // every + bool(cfg.max_steps % every)) if every else 1
+    if written < k:
+        raise ConfigError(
+            f"anneal.average_last={k} needs {k} checkpoints, but ckpt_every={every} over "
+            f"max_steps={cfg.max_steps} writes {written}: set ckpt_every <= {cfg.max_steps // k}"
+        )
 
 
 def average_checkpoints(out: Path, k: int) -> Path:
@@ -88,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg.loader.mixture = "pretrain"
     out = run(cfg, resume=args.resume, init_from=source)
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":
-        average_checkpoints(out, cfg.anneal.average_last)
+        newest = ckpt.list_checkpoints(out)[-1][0]
+        if newest == cfg.max_steps:
+            average_checkpoints(out, cfg.anneal.average_last)
+        else:  # stopped early (SIGTERM): --resume finishes the anneal, then averages
+            print(f"{out}: stopped at step {newest} of {cfg.max_steps}; not averaged yet")
     return 0
 
 

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,12 +12,13 @@ from safetensors.torch import load_file
 from train_helpers import REPO, count_recomputed_blocks, read_metrics, train_args
 
 from refinery.cli import main as refinery
-from refinery.config import load_config
-from training.checkpoint import list_checkpoints, resolve_checkpoint
+from refinery.config import ConfigError, load_config
+from training.anneal import anneal_config
+from training.checkpoint import list_checkpoints, resolve_checkpoint, save_checkpoint
 from training.config import TrainConfig
 from training.model import Transformer
 from training.synthetic import write_dataset
-from training.train import SpikeGuard, batch_shape, compile_arguments
+from training.train import SpikeGuard, StopRequest, batch_shape, compile_arguments
 
 
 def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
@@ -125,6 +127,12 @@ def test_truncated_shard_stops_with_a_clear_error(tmp_path, capsys):
     assert refinery(train_args(manifest.root, tmp_path / "run", "max_steps=2")) == 2
     err = capsys.readouterr().err
     assert str(shard) in err and "truncated" in err
+
+
+@pytest.mark.parametrize("heads", ["model.n_heads=3", "model.n_kv_heads=3"])
+def test_an_impossible_head_count_is_a_config_error(tokens, tmp_path, capsys, heads):
+    assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", heads)) == 2
+    assert "model.d_model (64) must divide by model.n_heads" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_naming_step_and_last_checkpoint(tokens, tmp_path, capsys):
@@ -257,14 +265,15 @@ def test_a_fresh_run_refuses_an_out_folder_with_checkpoints(tokens, tmp_path, ca
     assert [r["step"] for r in read_metrics(out)] == [1]
 
 
-def test_anneal_token_budget_sets_the_steps(tmp_path):
-    from training.anneal import anneal_config
-    from training.checkpoint import save_checkpoint
-    from training.config import TrainConfig
-
+def anneal_defaults(tmp_path: Path, *overrides: str) -> TrainConfig:
+    """The anneal config of a checkpoint that holds only the default config."""
     config = dataclasses.asdict(TrainConfig())
-    source = save_checkpoint(tmp_path, 5, {}, {}, {}, config, {}, None, keep_last=0)
-    cfg = anneal_config(source, ["anneal.tokens=40960", "train.global_batch_tokens=4096"])
+    source = save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
+    return anneal_config(source, [f"out={tmp_path / 'anneal'}", *overrides])
+
+
+def test_anneal_token_budget_sets_the_steps(tmp_path):
+    cfg = anneal_defaults(tmp_path, "anneal.tokens=40960", "train.global_batch_tokens=4096")
     assert cfg.max_steps == 10
     assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio) == (
         "linear",
@@ -318,3 +327,35 @@ def test_presets_load_build_and_are_the_size_they_say(name):
         params = Transformer(cfg.model).num_params()
     if name in PRESET_PARAMS:
         assert abs(params / PRESET_PARAMS[name] - 1) < 0.1, params
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["max_steps=6", "anneal.average_last=3"], "ckpt_every=0 over max_steps=6 writes 1"),
+        (["max_steps=6", "ckpt_every=4", "anneal.average_last=3"], "set ckpt_every <= 2"),
+        (["ckpt_every=1", "anneal.average_last=2", "train.save_final=false"], "save_final"),
+    ],
+)
+def test_anneal_refuses_an_average_its_checkpoints_cannot_supply(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        anneal_defaults(tmp_path, *overrides)
+    assert anneal_defaults(tmp_path, "max_steps=6", "ckpt_every=2", "anneal.average_last=3")
+
+
+def test_a_preempted_anneal_averages_only_once_resumed_to_the_end(
+    tokens, tmp_path, monkeypatch, capsys
+):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={out}", "max_steps=4"]
+    args += ["ckpt_every=2", "anneal.average_last=2", "train.progress=false"]
+    with monkeypatch.context() as patch:  # SIGTERM arrived before the first step ended
+        patch.setattr(StopRequest, "agreed", lambda self, env: True)
+        assert refinery(args) == 0
+    assert "stopped at step 1 of 4; not averaged yet" in capsys.readouterr().out
+    assert not (out / "averaged").exists()
+    assert refinery([*args, "--resume"]) == 0
+    meta = json.loads((out / "averaged" / "meta.json").read_text())
+    assert meta["averaged_steps"] == [2, 4]
