@@ -10,9 +10,11 @@ preset's micro-batch 32, and a ~1B model for 20 steps of 16K tokens; then, while
 lasts, that 1B model with activation checkpointing (`train.activation_checkpointing`), 124M
 with the float8 head (`train.float8_head`) and a bf16 residual stream
 (`train.autocast_residual`), alone and together, also at the preset's 0.5M-token step; the
-124M and 1B presets as they are, 350M with `train.float8` and `train.float8_head`, and other
-compile modes, batches and float8 cases.
-Figures are averaged over the steps after `warmup` (compilation, autotuning). MFU uses
+124M and 1B presets' micro-batch and compile mode, 350M with `train.float8` and
+`train.float8_head`, and other compile modes, batches and float8 cases.
+`--only NAME ...` runs those cases in this order; the first four of them always run, the rest
+while the budget lasts. Figures are averaged over the steps after `warmup` (compilation,
+autotuning). MFU uses
 6N + 12*L*H*Q*T FLOPs per token against 989 TFLOP/s (H100 and H200 SXM bf16 dense; float8
 cases too). A case that fails is recorded with its error and the others still run. Needs
 only torch and numpy.
@@ -121,7 +123,7 @@ GPU_CASES = [
     ),
     compiled("gpt2-124m-b64x8", GPT2_124M, 64, 8, seconds=50),
     compiled("gpt2-124m-float8-head-bf16-residual-b64x8", GPT2_124M, 64, 8, extra=FAST, seconds=60),
-    compiled(  # the gpt2-124m preset
+    compiled(  # the gpt2-124m preset's micro-batch and mode, at 2 micro-batches a step, not 8
         "gpt2-124m-coordinate-descent-b64",
         GPT2_124M,
         64,
@@ -236,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cases = SMOKE_CASES if args.smoke else GPU_CASES
     if args.only:
+        unknown = sorted(set(args.only) - {c.name for c in cases})
+        if unknown:  # a typo must not cost a device session its case
+            known = ", ".join(c.name for c in cases)
+            print(f"unknown case {', '.join(unknown)}; the cases: {known}", file=sys.stderr)
+            return 2
         cases = [c for c in cases if c.name in args.only]
     if not args.smoke and not torch.cuda.is_available():
         print("no CUDA device: use --smoke for a CPU check", file=sys.stderr)

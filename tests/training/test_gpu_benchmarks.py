@@ -29,6 +29,13 @@ def test_gpu_cases_are_named_once_and_the_required_four_come_first(tmp_path):
     assert names[:4] == required
 
 
+def test_only_refuses_a_case_name_it_does_not_know(tmp_path, capsys):
+    args = ["--smoke", "--out", str(tmp_path / "x.json"), "--only", "tiny-eager", "tiny-eagre"]
+    assert train_throughput.main(args) == 2
+    assert "unknown case tiny-eagre" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_profile_kinds_follow_kernel_names():
     assert kind("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
     assert kind("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_NNT") == "matmul"
