@@ -13,6 +13,11 @@ instead): conf/train/tiny.yaml with this script's defaults and any key=value ove
 Prints the mean training loss of both runs over windows of steps, their gap, each run's final
 validation loss and bits per byte, and how far the seeds' final losses spread, the noise to
 read a gap against. On CPU the reference run is fp32; on a GPU it is bf16 autocast.
+
+Each run's final weights are then measured again, on the last window's training batches and on
+the validation windows, once as the reference computes and once as the candidate does: a gap
+that stays when both runs are measured the same way is in the weights, not in a noisier
+float8 forward.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from benchmarks.scaling_sweep import build_tokens
 from refinery.config import load_config
-from training.config import TrainConfig
-from training.train import run
+from refinery.manifest import read_manifest
+from training.config import TrainConfig, TrainLoopConfig
+from training.data import TokenLoader, validation_windows
+from training.pretrained import load_pretrained
+from training.train import Distributed, batch_shape, evaluate, run, set_precision
 
 TINY = Path(__file__).resolve().parent.parent / "conf" / "train" / "tiny.yaml"
 DEFAULTS = [
@@ -36,12 +46,12 @@ DEFAULTS = [
     "train.eval_tokens=16384",
     "train.progress=false",
     "train.tensorboard=false",
-    "train.save_final=false",
+    "train.keep_last=1",  # the final weights, measured again at the end
 ]
 
 
 def train(tokens: Path, out: Path, name: str, seed: int, settings: list[str]):
-    """One run's metrics rows."""
+    """One run's metrics rows and config."""
     name = f"{name}-seed{seed}"
     settings = [*DEFAULTS, *settings, f"data={tokens}", f"out={out / name}", f"seed={seed}"]
     cfg = load_config(TrainConfig, TINY, settings)
@@ -49,7 +59,38 @@ def train(tokens: Path, out: Path, name: str, seed: int, settings: list[str]):
     run(cfg)
     rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
     print(f"{name}: {len(rows)} steps in {time.perf_counter() - started:.0f}s", flush=True)
-    return rows
+    return rows, cfg
+
+
+def remeasure(cfg: TrainConfig, window: int, precisions: dict[str, TrainLoopConfig]) -> dict:
+    """Mean loss of `cfg.out`'s final weights on its last `window` steps' training batches and
+    on the validation windows, computed as each of `precisions` (train.* settings) has it."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    env = Distributed(rank=0, local_rank=0, world=1, device=device)
+    manifest = read_manifest(cfg.data)
+    global_windows, accum = batch_shape(cfg, 1)
+    loader = TokenLoader(
+        manifest, cfg.loader.mixture, cfg.model.seq_len, global_windows, accum,
+        cfg.train.micro_batch, cfg.seed, 0, 1,
+    )  # fmt: skip
+    cursor, train_windows = loader.cursor_at(cfg.max_steps - window), []
+    for step in range(cfg.max_steps - window, cfg.max_steps):
+        batch = loader.make_batch(step, cursor)
+        cursor = batch.cursor
+        train_windows += list(batch.tokens.flatten(0, 1).numpy())
+    splits = {
+        "train": train_windows,
+        "val": validation_windows(manifest, cfg.model.seq_len, cfg.train.eval_tokens, 0, 1),
+    }
+    figures = {}
+    for name, loop in precisions.items():
+        model = load_pretrained(cfg.out, device).model
+        set_precision(model, loop, device)
+        figures[name] = {
+            split: evaluate(model, windows, cfg, env, manifest)["val_loss"]
+            for split, windows in splits.items()
+        }
+    return figures
 
 
 def window_means(rows: list[dict], window: int) -> list[float]:
@@ -85,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"overrides": args.overrides, "candidate": candidate, "window": args.window}
     report["seeds"] = {}
     for seed in seeds:
-        runs = {
-            False: train(tokens, out, "reference", seed, args.overrides),
-            True: train(tokens, out, "float8", seed, [*args.overrides, *candidate]),
-        }
+        (reference_rows, reference_cfg) = train(tokens, out, "reference", seed, args.overrides)
+        float8_rows, float8_cfg = train(tokens, out, "float8", seed, [*args.overrides, *candidate])
+        runs = {False: reference_rows, True: float8_rows}
         reference, float8 = (window_means(runs[flag], args.window) for flag in (False, True))
         print(f"seed {seed}\n{'steps':>11}  {'reference':>9}  {'float8':>9}  {'gap':>7}")
         for i, (a, b) in enumerate(zip(reference, float8, strict=True)):
@@ -100,9 +140,19 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name, final in finals.items():
             print(f"{name}: final val loss {final['val_loss']:.4f}, {final['val_bpb']:.4f} bpb")
+        precisions = {"as reference": reference_cfg.train, "as candidate": float8_cfg.train}
+        again = {
+            name: remeasure(cfg, args.window, precisions)
+            for name, cfg in (("reference", reference_cfg), ("float8", float8_cfg))
+        }
+        print(f"final weights, last {args.window} steps' batches / validation:")
+        for name, figures in again.items():
+            cells = [f"{f['train']:.4f} / {f['val']:.4f} {how}" for how, f in figures.items()]
+            print(f"  {name}: {'; '.join(cells)}")
         report["seeds"][seed] = {
             **finals,
             "window_means": {"reference": reference, "float8": float8},
+            "final_weights": again,
         }
     if len(seeds) > 1:  # how far apart seeds land, to read the float8 gap against
         for name in ("reference", "float8"):

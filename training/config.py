@@ -84,7 +84,8 @@ class TrainLoopConfig:
     float8: bool = False
     # the output projection (LM head) and the loss as one float8 function: the largest matmul
     # of a small model, but the one whose errors reach the logits directly, so off unless
-    # asked for (+9.2% at 124M on an H200; a short GPU run's loss fell slower in one seed of 3)
+    # asked for (+9.2% at 124M on an H200; a short GPU run's loss may have fallen slower in one
+    # seed of 3)
     float8_head: bool = False
     # how the float8 head casts the logits' gradient to e5m2: to nearest (slightly biased: the
     # other tokens are pushed down 0.1-0.35% too weakly), or stochastically (unbiased, 1.3-2.7x

@@ -3,6 +3,8 @@ keep working, so a broken case is found here rather than on the device's clock."
 
 import json
 
+import pytest
+
 from benchmarks import block_timing, float8_parity, train_throughput
 from benchmarks.train_profile import by_kind, kind
 
@@ -62,3 +64,19 @@ def test_parity_runs_a_named_candidate_against_the_reference(tokens, tmp_path):
     assert report["candidate"] == ["train.autocast_residual=true"]
     means = report["seeds"]["0"]["window_means"]
     assert len(means["reference"]) == 2 and means["reference"] == means["float8"]
+    again = report["seeds"]["0"]["final_weights"]
+    figures = [again[run][how] for run in again for how in again[run]]
+    assert len(figures) == 4 and all(f == figures[0] for f in figures)
+    assert again["reference"]["as reference"]["val"] == pytest.approx(
+        report["seeds"]["0"]["reference"]["val_loss"]  # the run's own final validation
+    )
+
+
+def test_parity_measures_the_final_weights_as_each_run_computes(tokens, tmp_path):
+    args = ["--out", str(tmp_path), "--tokens", str(tokens), "--seeds", "0", "--window", "2"]
+    args += ["--candidate", "train.float8_head=true", "max_steps=4"]
+    assert float8_parity.main(args) == 0
+    again = json.loads((tmp_path / "parity.json").read_text())["seeds"]["0"]["final_weights"]
+    for run in ("reference", "float8"):  # the float8 head's forward moves a loss, a little
+        exact, float8 = (again[run][how]["train"] for how in ("as reference", "as candidate"))
+        assert exact != float8 and float8 == pytest.approx(exact, rel=0.01)
