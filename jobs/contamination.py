@@ -34,7 +34,7 @@ from curation.spark.stage import read_documents, run_stage
 from jobs.common import run_main, summary_line
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
-from refinery.results import write_results
+from refinery.results import check_results_path, write_results
 
 STAGE = "contamination"
 NORMALISATION = "lowercase, Unicode punctuation deleted, whitespace-split words"
@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.ngram < 1:
         parser.error("--ngram must be at least 1")
+    if args.out:
+        check_results_path(args.out)
     return args
 
 

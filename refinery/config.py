@@ -134,6 +134,23 @@ def drop_unknown_keys(schema: type, data: dict[str, Any], prefix: str = "") -> l
     return dropped
 
 
+RANGES = {
+    "> 0": lambda value: value > 0,
+    ">= 0": lambda value: value >= 0,
+    "in [0, 1]": lambda value: 0 <= value <= 1,
+}
+
+
+def check_ranges(section: str, config: Any, rules: dict[str, str]) -> None:
+    """Refuse a field of `config` outside its range; `rules` maps a field to a key of RANGES.
+    For a dataclass's __post_init__, `section` being its place in the config ("optim")."""
+    for name, rule in rules.items():
+        value = getattr(config, name)
+        if not RANGES[rule](value):
+            key = f"{section}.{name}" if section else name
+            raise ConfigError(f"{key} must be {rule}, got {value}")
+
+
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     """Validate `data` against a dataclass schema, naming the first bad key."""
     if not isinstance(data, dict):

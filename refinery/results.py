@@ -7,6 +7,22 @@ import os
 from pathlib import Path
 from typing import Any
 
+from refinery.errors import RefineryError
+
+
+def check_results_path(path: str | Path) -> Path:
+    """Refuse, before any work, a results path that cannot be written as a file or that lies
+    inside a checkpoint folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise RefineryError(f"--out {path}: is a folder; name a .json file")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RefineryError(f"--out {path}: {blocking} is a file, not a folder")
+    if (path.parent / "model.safetensors").is_file():
+        raise RefineryError(f"--out {path}: {path.parent} is a checkpoint; write elsewhere")
+    return path
+
 
 def write_results(path: str | Path, content: dict[str, Any] | list[Any]) -> None:
     """Write `content` as indented JSON through a temp file and a rename, so a reader never
@@ -16,4 +32,7 @@ def write_results(path: str | Path, content: dict[str, Any] | list[Any]) -> None
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when the rename failed

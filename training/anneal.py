@@ -37,8 +37,7 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     cfg = from_dict(TrainConfig, data)
     if not cfg.out:
         raise ConfigError("out= (the anneal's own run folder) is required")
-    if Path(cfg.out).resolve() == source.parent.resolve():
-        raise ConfigError(f"out={cfg.out} is the run annealed from: choose a new folder")
+    ckpt.refuse_source_as_out(Path(cfg.out), source)
     cfg.schedule.kind = cfg.anneal.decay
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0

@@ -62,7 +62,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
-    """`out`'s checkpoints; an error when it has some and the command was not told --resume."""
+    """`out`'s checkpoints; an error when it has some and the command was not told --resume,
+    or when `out` is a file."""
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"out={out} is a file; the run folder must be a folder")
     existing = list_checkpoints(out)
     if existing and not resume:
         raise CheckpointError(
@@ -70,6 +73,73 @@ def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
             "to continue that run, or choose a new out="
         )
     return existing
+
+
+def refuse_source_as_out(out: Path, source: Path) -> None:
+    """A run never writes into the checkpoint it starts from, nor into that checkpoint's run
+    (whose checkpoints keep_last would delete)."""
+    out, source = out.resolve(), source.resolve()
+    if out in (source, source.parent) or source in out.parents:
+        raise CheckpointError(
+            f"{out} holds {source}, the checkpoint read from: choose another output folder"
+        )
+
+
+def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dict[str, Any]:
+    """Resuming `out` continues its own run: its newest checkpoint `last` must come from a run
+    of `method` started from the same `sources` (meta.json key -> checkpoint). Returns the
+    checkpoint's meta."""
+    meta = load_meta(last)
+    found = meta.get("method", "pretraining")
+    if found != method:
+        raise CheckpointError(
+            f"{last.parent} holds a {found} run, not {method}: choose another "
+            "out=, or the command that wrote it"
+        )
+    for key, path in sources.items():
+        if meta.get(key) is None or Path(meta[key]).resolve() != path.resolve():
+            raise CheckpointError(
+                f"{last.parent} continues {key} {meta.get(key)}, not {path}: "
+                "resume it from the same checkpoint, or choose another out="
+            )
+    return meta
+
+
+def resume_step(state: dict[str, Any], last: Path, max_steps: int, say: bool) -> int | None:
+    """The step that `last`'s `state` resumes from, or None when the run already reached
+    max_steps (said on stdout when `say`); an error past it."""
+    step = state["step"]
+    if step > max_steps:
+        raise CheckpointError(
+            f"{last} is at step {step}, past max_steps={max_steps}: raise "
+            "max_steps to train on, or evaluate that checkpoint"
+        )
+    if step == max_steps:
+        if say:
+            print(f"{last} is at max_steps={max_steps} already: nothing to train")
+        return None
+    return step
+
+
+def changed_settings(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The settings that differ between two nested configs, as "key: then -> now"."""
+    then, now = flat_settings(then), flat_settings(now)
+    return [
+        f"{key}: {then.get(key)} -> {now.get(key)}"
+        for key in sorted(set(then) | set(now))
+        if key not in ("data", "out") and then.get(key) != now.get(key)
+    ]
+
+
+def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {"section.key": value}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def save_checkpoint(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from refinery.config import check_ranges
+
 
 @dataclass
 class MoEConfig:
@@ -17,6 +19,9 @@ class MoEConfig:
     capacity_factor: float = 1.25  # expert capacity = factor * tokens * top_k / experts
     aux_loss_weight: float = 0.01  # Switch-Transformer load-balancing loss
     ffn_hidden: int = 0  # per expert; 0: same as the dense ffn_hidden
+
+    def __post_init__(self) -> None:
+        check_ranges("model.moe", self, {"num_experts": ">= 0", "top_k": "> 0"})
 
 
 @dataclass
@@ -44,6 +49,10 @@ class OptimConfig:
     weight_decay: float = 0.1  # matrices only; norms and embeddings are not decayed
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
 
+    def __post_init__(self) -> None:
+        rules = {"lr": "> 0", "eps": "> 0", "weight_decay": ">= 0", "grad_clip": ">= 0"}
+        check_ranges("optim", self, rules)
+
 
 @dataclass
 class ScheduleConfig:
@@ -54,6 +63,10 @@ class ScheduleConfig:
     min_lr_ratio: float = 0.1  # min_lr = ratio * lr
     decay_fraction: float = 0.2  # wsd only
     decay_shape: Literal["linear", "1-sqrt"] = "1-sqrt"  # wsd only
+
+    def __post_init__(self) -> None:
+        rules = {"warmup_steps": ">= 0", "min_lr_ratio": "in [0, 1]", "decay_fraction": "in [0, 1]"}
+        check_ranges("schedule", self, rules)
 
 
 @dataclass
@@ -108,11 +121,16 @@ class TrainLoopConfig:
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid
     eval_every: int = 0  # steps between validation runs; 0: only at the end
-    eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks)
+    eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks); 0: none
     tensorboard: bool = True
     progress: bool = True  # tqdm bar on rank 0
     peak_tflops: float = 989.0  # H100 SXM bf16 dense, for MFU
     spike: SpikeConfig = field(default_factory=SpikeConfig)
+
+    def __post_init__(self) -> None:
+        rules = {"global_batch_tokens": "> 0", "micro_batch": "> 0", "keep_last": ">= 0"}
+        rules |= {"eval_every": ">= 0", "eval_tokens": ">= 0", "profile_start": ">= 0"}
+        check_ranges("train", self, rules | {"profile_steps": "> 0", "peak_tflops": "> 0"})
 
 
 @dataclass
@@ -121,6 +139,9 @@ class AnnealConfig:
     mixture: str = "anneal"
     tokens: int = 0  # token budget of the decay; sets max_steps when > 0
     average_last: int = 0  # average the weights of the last K checkpoints at the end; 0: off
+
+    def __post_init__(self) -> None:
+        check_ranges("anneal", self, {"tokens": ">= 0", "average_last": ">= 0"})
 
 
 @dataclass
@@ -136,6 +157,9 @@ class TrainConfig:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     anneal: AnnealConfig = field(default_factory=AnnealConfig)
+
+    def __post_init__(self) -> None:
+        check_ranges("", self, {"seed": ">= 0", "ckpt_every": ">= 0"})
 
     def steps_for_tokens(self, tokens: int) -> int:
         """Optimizer steps that train on `tokens` tokens (at least one)."""

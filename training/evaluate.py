@@ -18,7 +18,7 @@ import json
 import sys
 
 from refinery.mc_data import read_benchmarks
-from refinery.results import write_results
+from refinery.results import check_results_path, write_results
 from training.evaluation.bpb import bits_per_byte, read_documents
 from training.evaluation.loglik import resolve_device
 from training.evaluation.mc import FEWSHOT_SEED, score_benchmark
@@ -48,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("nothing to evaluate: give --mc FILE_OR_DIR and/or --bpb FILE")
     if args.shots < 0 or args.batch_size < 1:
         parser.error("--shots must be >= 0 and --batch-size >= 1")
+    if args.out:
+        check_results_path(args.out)
     return args
 
 

@@ -31,6 +31,7 @@ import torch
 
 from refinery.errors import RefineryError
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
+from training.checkpoint import refuse_source_as_out, resolve_checkpoint
 from training.config import ModelConfig
 from training.model import resolved_ffn_hidden
 from training.pretrained import load_pretrained
@@ -148,6 +149,9 @@ def tokenizer_configs(seq_len: int) -> tuple[dict, dict]:
 def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write the Hugging Face folder `out` (atomically: a temp folder renamed at the end)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: is a file, not a folder for the Hugging Face model")
+    refuse_source_as_out(out, resolve_checkpoint(ckpt))
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
     loaded = load_pretrained(ckpt)

@@ -36,7 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-from refinery.config import ConfigError, load_config, resolve_path
+from refinery.config import ConfigError, check_ranges, load_config, resolve_path
 from refinery.tokenizer import PAD, SPECIAL_TOKENS, encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import Conversation, read_preferences
@@ -76,6 +76,9 @@ class RMConfig:
 class DPOConfig:
     beta: float = 0.1  # Rafailov et al. 2023; strength of the implicit KL to the reference
 
+    def __post_init__(self) -> None:
+        check_ranges("dpo", self, {"beta": "> 0"})
+
 
 @dataclass
 class PostTrainConfig:
@@ -100,6 +103,10 @@ class PostTrainConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     rm: RMConfig = field(default_factory=RMConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+
+    def __post_init__(self) -> None:
+        rules = {"seed": ">= 0", "ckpt_every": ">= 0", "batch_size": "> 0", "micro_batch": "> 0"}
+        check_ranges("", self, rules | {"eval_every": ">= 0", "keep_last": ">= 0"})
 
 
 # ---------------------------------------------------------------- examples and batches
@@ -322,6 +329,17 @@ def _run(
 ) -> Path:
     out = Path(cfg.out)
     existing = ckpt.refuse_to_overwrite(out, resume)
+    ckpt.refuse_source_as_out(out, ckpt.resolve_checkpoint(source))
+    if resume and existing:
+        last = existing[-1][1]
+        sources = {"source": ckpt.resolve_checkpoint(source)}
+        then = ckpt.check_continuation(last, objective.name, sources).get("posttrain", {})
+        changed = ckpt.changed_settings(then, dataclasses.asdict(cfg))
+        if changed and env.is_main:
+            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+        state = ckpt.load_torch(last, "state.pt")
+        if ckpt.resume_step(state, last, cfg.max_steps, say=env.is_main) is None:
+            return out
     torch.manual_seed(cfg.seed)
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()
@@ -346,9 +364,8 @@ def _run(
     start_step = 0
     out.mkdir(parents=True, exist_ok=True)
     if resume and existing:
-        last = existing[-1][1]
         load_model_state(module, optimizer, last, with_optimizer=True)
-        start_step = ckpt.load_torch(last, "state.pt")["step"]
+        start_step = state["step"]
         if env.is_main:
             truncate_metrics(out / "metrics.jsonl", start_step)
     elif env.is_main:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-from refinery.config import ConfigError, load_config, resolve_path
+from refinery.config import ConfigError, check_ranges, load_config, resolve_path
 from refinery.tokenizer import encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
@@ -80,6 +80,12 @@ class PPOHyper:
     max_new_tokens: int = 24  # answers are scored where they stop or at this cut
     temperature: float = 1.0  # rollout sampling temperature; log-probs use the same
 
+    def __post_init__(self) -> None:
+        rules = {"kl_coef": ">= 0", "gamma": "in [0, 1]", "lam": "in [0, 1]", "clip": "> 0"}
+        rules |= {"clip_value": "> 0", "value_coef": ">= 0", "ppo_epochs": "> 0"}
+        rules |= {"mini_batch": "> 0", "max_new_tokens": "> 0", "temperature": "> 0"}
+        check_ranges("ppo", self, rules)
+
 
 @dataclass
 class PPOConfig:
@@ -99,6 +105,10 @@ class PPOConfig:
         default_factory=lambda: ScheduleConfig(kind="constant", warmup_steps=0)
     )
     ppo: PPOHyper = field(default_factory=PPOHyper)
+
+    def __post_init__(self) -> None:
+        rules = {"seed": ">= 0", "ckpt_every": ">= 0", "batch_size": "> 0", "keep_last": ">= 0"}
+        check_ranges("", self, rules)
 
 
 class PolicyWithValue(Transformer):
@@ -411,14 +421,7 @@ def check_config(cfg: PPOConfig, world: int) -> None:
         )
     if world > 1:
         raise ConfigError("refinery ppo runs on one process; launch it without torchrun")
-    hp = cfg.ppo
-    for key, value in (("max_steps", cfg.max_steps), ("batch_size", cfg.batch_size),
-                       ("ppo.mini_batch", hp.mini_batch), ("ppo.ppo_epochs", hp.ppo_epochs),
-                       ("ppo.max_new_tokens", hp.max_new_tokens)):  # fmt: skip
-        if value <= 0:
-            raise ConfigError(f"{key} must be positive, got {value}")
-    if hp.temperature <= 0 or hp.kl_coef < 0:
-        raise ConfigError("ppo.temperature must be > 0 and ppo.kl_coef >= 0")
+    check_ranges("", cfg, {"max_steps": "> 0"})
 
 
 def encode_prompts(path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list[list[int]]:
@@ -450,13 +453,28 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     check_config(cfg, env.world)
     out = Path(cfg.out)
     existing = ckpt.refuse_to_overwrite(out, resume)
+    sources = {
+        "source": ckpt.resolve_checkpoint(source),
+        "reward": ckpt.resolve_checkpoint(cfg.reward),
+    }
+    for path in sources.values():
+        ckpt.refuse_source_as_out(out, path)
+    if resume and existing:
+        last = existing[-1][1]
+        then = ckpt.check_continuation(last, "ppo", sources).get("ppo", {})
+        changed = ckpt.changed_settings(then, dataclasses.asdict(cfg))
+        if changed:
+            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+        state = ckpt.load_torch(last, "state.pt")
+        if ckpt.resume_step(state, last, cfg.max_steps, say=True) is None:
+            return out
     torch.manual_seed(cfg.seed)
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()
     policy = policy_from(pretrained)
     reference = frozen(pretrained.model)  # the SFT model itself; the policy is a copy
     reward_model = load_reward_model(cfg.reward, env.device)
-    reward_path = ckpt.resolve_checkpoint(cfg.reward)
+    reward_path = sources["reward"]
     check_same_tokenizer(pretrained.path, reward_path)
 
     def reward_fn(prompts: list[list[int]], responses: list[list[int]]) -> torch.Tensor:
@@ -478,9 +496,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     start_step = 0
     out.mkdir(parents=True, exist_ok=True)
     if resume and existing:
-        last = existing[-1][1]
         load_model_state(policy, optimizer, last, with_optimizer=True)
-        state = ckpt.load_torch(last, "state.pt")
         start_step = state["step"]
         generator.set_state(state["generator"])
         truncate_metrics(out / "metrics.jsonl", start_step)

@@ -244,13 +244,7 @@ def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:
 def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
     """The settings `cfg` changes from `source`'s config ("key: then -> now"); a different
     model shape is an error, since its weights could not load."""
-    then = flat_settings(ckpt.load_config_dict(source))
-    now = flat_settings(dataclasses.asdict(cfg))
-    changed = [
-        f"{key}: {then.get(key)} -> {now.get(key)}"
-        for key in sorted(set(then) | set(now))
-        if key not in ("data", "out") and then.get(key) != now.get(key)
-    ]
+    changed = ckpt.changed_settings(ckpt.load_config_dict(source), dataclasses.asdict(cfg))
     shape = [change for change in changed if change.startswith("model.")]
     if shape:
         raise ckpt.CheckpointError(
@@ -258,17 +252,6 @@ def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
             "overrides, or start a new run"
         )
     return changed
-
-
-def flat_settings(config: dict, prefix: str = "") -> dict:
-    """A nested config as {"section.key": value}."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flat_settings(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
@@ -430,8 +413,6 @@ def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -
         raise ConfigError("data= (tokens folder) and out= (run folder) are required")
     if cfg.max_steps <= 0:
         raise ConfigError("max_steps must be positive")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise ConfigError(f"out={cfg.out} is a file; the run folder must be a folder")
     env = setup_distributed(cfg.train.device)
     try:
         return _train(cfg, env, resume, init_from)
@@ -446,10 +427,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     global_windows, accum = batch_shape(cfg, env.world)
     tokenizer = verified_tokenizer(manifest)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-
     source = None
     existing = ckpt.refuse_to_overwrite(out, resume)
+    out.mkdir(parents=True, exist_ok=True)
     if existing:
         source = existing[-1][1]
         check_same_manifest(source, manifest, cfg.data)
@@ -483,17 +463,10 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     if source is not None:
         load_model_state(model, optimizer, source, with_optimizer=True)
         state = ckpt.load_torch(source, "state.pt")
+        if ckpt.resume_step(state, source, cfg.max_steps, say=env.is_main) is None:
+            return out
         cursor, start_step = state["loader"], state["step"]
         history, tokens_seen = state["spike_window"], state["tokens_seen"]
-        if start_step > cfg.max_steps:
-            raise ConfigError(
-                f"{source} is at step {start_step}, past max_steps={cfg.max_steps}: raise "
-                "max_steps to train on, or evaluate that checkpoint"
-            )
-        if start_step == cfg.max_steps:
-            if env.is_main:
-                print(f"{source} is at max_steps={cfg.max_steps} already: nothing to train")
-            return out
         torch.set_rng_state(state["rng_cpu"])
         if env.device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])

@@ -82,7 +82,7 @@ def test_anneal_writes_only_to_its_own_out(tokens, run, capsys):
     assert refinery(["anneal", "--from", str(run), "max_steps=2"]) == 2
     assert "out= (the anneal's own run folder) is required" in capsys.readouterr().err
     assert refinery(["anneal", "--from", str(run / "ckpt-2"), f"out={run}", "max_steps=2"]) == 2
-    assert "is the run annealed from" in capsys.readouterr().err
+    assert "the checkpoint read from" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == before
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from refinery.errors import RefineryError
-from refinery.results import write_results
+from refinery.results import check_results_path, write_results
 from refinery.tokenizer import PAD, encode_chat
 from training.evaluation.answers import (
     Answer,
@@ -250,6 +250,8 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.out:
+        check_results_path(args.out)
     device = resolve_device(args.device)
     pairs = pair_answers(
         side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"

@@ -1,0 +1,126 @@
+"""Post-training, export and eval against run folders they must not touch or cannot use: the
+source run, another method's run, a finished run, a file (clear errors, exit status 2)."""
+
+import shutil
+
+import pytest
+from posttrain_helpers import posttrain_args
+from train_helpers import REPO, read_metrics, train_args
+
+from refinery.cli import main as refinery
+
+SFT_DATA = REPO / "conf" / "posttrain" / "demo_sft.jsonl"
+PAIRS = REPO / "conf" / "posttrain" / "demo_preferences.jsonl"
+
+
+@pytest.fixture(scope="module")
+def sft_run(pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sft") / "sft"
+    assert refinery(sft(pretrained, out, "max_steps=2")) == 0
+    return out
+
+
+def sft(source, out, *extra: str) -> list[str]:
+    return posttrain_args("sft", source, SFT_DATA, out, *extra)
+
+
+@pytest.fixture
+def source_copy(pretrained, tmp_path):
+    return shutil.copytree(pretrained, tmp_path / "pre")
+
+
+def test_sft_never_writes_into_the_run_it_starts_from(source_copy, capsys):
+    before = sorted(p.name for p in source_copy.iterdir())
+    for out in (source_copy, source_copy / "ckpt-30"):
+        assert refinery([*sft(source_copy, out, "max_steps=32"), "--resume"]) == 2
+        assert "the checkpoint read from" in capsys.readouterr().err
+    assert sorted(p.name for p in source_copy.iterdir()) == before
+
+
+def test_a_resume_continues_only_its_own_method_and_source(
+    pretrained, source_copy, sft_run, tmp_path, capsys
+):
+    out = shutil.copytree(sft_run, tmp_path / "sft")
+    dpo = posttrain_args("dpo", pretrained, PAIRS, out, "max_steps=4")
+    assert refinery([*dpo, "--resume"]) == 2
+    assert "holds a sft run, not dpo" in capsys.readouterr().err
+    assert refinery([*sft(source_copy, out, "max_steps=4"), "--resume"]) == 2
+    assert f"not {source_copy / 'ckpt-30'}" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(out)] == [1, 2]
+
+
+def test_an_sft_resume_reports_changes_and_knows_when_it_is_done(
+    pretrained, sft_run, tmp_path, capsys
+):
+    out = shutil.copytree(sft_run, tmp_path / "sft")
+    assert refinery([*sft(pretrained, out, "max_steps=2"), "--resume"]) == 0
+    assert "is at max_steps=2 already: nothing to train" in capsys.readouterr().out
+    assert refinery([*sft(pretrained, out, "max_steps=1"), "--resume"]) == 2
+    assert "past max_steps=1" in capsys.readouterr().err
+    assert refinery([*sft(pretrained, out, "max_steps=3", "optim.lr=1e-4"), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming with changed settings: max_steps: 2 -> 3; optim.lr:" in err
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "message"),
+    [
+        ("sft", "micro_batch=0", "micro_batch must be > 0, got 0"),
+        ("sft", "optim.lr=-1", "optim.lr must be > 0, got -1"),
+        ("dpo", "dpo.beta=0", "dpo.beta must be > 0, got 0"),
+        ("sft", "keep_last=-1", "keep_last must be >= 0, got -1"),
+    ],
+)
+def test_post_training_refuses_values_out_of_range(
+    pretrained, tmp_path, capsys, command, setting, message
+):
+    data = PAIRS if command == "dpo" else SFT_DATA
+    assert refinery(posttrain_args(command, pretrained, data, tmp_path / "out", setting)) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("seed=-1", "seed must be >= 0, got -1"),
+        ("schedule.min_lr_ratio=2", "schedule.min_lr_ratio must be in [0, 1], got 2"),
+        ("train.micro_batch=0", "train.micro_batch must be > 0, got 0"),
+    ],
+)
+def test_training_refuses_values_out_of_range(tokens, tmp_path, capsys, setting, message):
+    assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", setting)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_post_training_out_must_be_a_folder(pretrained, tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("not a run\n")
+    assert refinery(sft(pretrained, file, "max_steps=1")) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_export_never_replaces_its_source(source_copy, tmp_path, capsys):
+    before = sorted(p.name for p in source_copy.iterdir())
+    for hf in (source_copy, source_copy / "ckpt-30"):
+        assert refinery(["export", "--ckpt", str(source_copy), "--hf", str(hf), "--force"]) == 2
+        assert "the checkpoint read from" in capsys.readouterr().err
+    assert sorted(p.name for p in source_copy.iterdir()) == before
+    file = tmp_path / "file"
+    file.write_text("x\n")
+    assert refinery(["export", "--ckpt", str(source_copy), "--hf", str(file)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_eval_checks_its_out_before_evaluating(pretrained, tmp_path, capsys):
+    mc = REPO / "conf" / "eval" / "demo_mc.jsonl"
+    meta = pretrained / "ckpt-30" / "meta.json"
+    for out, message in (
+        (tmp_path, "is a folder"),
+        (meta, "is a checkpoint"),
+        (meta / "results.json", "is a file, not a folder"),
+    ):
+        args = ["eval", "--ckpt", str(pretrained), "--mc", str(mc), "--out", str(out)]
+        assert refinery(args) == 2
+        assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
