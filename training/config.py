@@ -121,7 +121,9 @@ class TrainLoopConfig:
     keep_last: int = 3  # checkpoints kept in `out`; 0 keeps all
     save_final: bool = True  # checkpoint at max_steps even off the ckpt_every grid
     eval_every: int = 0  # steps between validation runs; 0: only at the end
-    eval_tokens: int = 8192  # validation tokens per evaluation (whole sequences, all ranks); 0: none
+    eval_tokens: int = (
+        8192  # validation tokens per evaluation (whole sequences, all ranks); 0: none
+    )
     tensorboard: bool = True
     progress: bool = True  # tqdm bar on rank 0
     peak_tflops: float = 989.0  # H100 SXM bf16 dense, for MFU

@@ -432,6 +432,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     out.mkdir(parents=True, exist_ok=True)
     if existing:
         source = existing[-1][1]
+        ckpt.check_continuation(source, "pretraining", {})  # not a post-training run's out
         check_same_manifest(source, manifest, cfg.data)
         changed = settings_changed(source, cfg)
         if changed and env.is_main:

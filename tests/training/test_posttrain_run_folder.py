@@ -38,7 +38,7 @@ def test_sft_never_writes_into_the_run_it_starts_from(source_copy, capsys):
 
 
 def test_a_resume_continues_only_its_own_method_and_source(
-    pretrained, source_copy, sft_run, tmp_path, capsys
+    pretrained, source_copy, sft_run, tokens, tmp_path, capsys
 ):
     out = shutil.copytree(sft_run, tmp_path / "sft")
     dpo = posttrain_args("dpo", pretrained, PAIRS, out, "max_steps=4")
@@ -46,6 +46,8 @@ def test_a_resume_continues_only_its_own_method_and_source(
     assert "holds a sft run, not dpo" in capsys.readouterr().err
     assert refinery([*sft(source_copy, out, "max_steps=4"), "--resume"]) == 2
     assert f"not {source_copy / 'ckpt-30'}" in capsys.readouterr().err
+    assert refinery([*train_args(tokens, out, "max_steps=4"), "--resume"]) == 2
+    assert "holds a sft run, not pretraining" in capsys.readouterr().err
     assert [r["step"] for r in read_metrics(out)] == [1, 2]
 
 
