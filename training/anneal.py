@@ -103,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     source = ckpt.resolve_checkpoint(args.source)
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     cfg = anneal_config(source, overrides)
+    trained = ckpt.load_config_dict(source)["schedule"]["kind"]
+    if trained != "wsd":
+        print(
+            f"{source} was trained with schedule.kind={trained}: the anneal starts again at "
+            f"optim.lr={cfg.optim.lr:g} (warmup-stable-decay runs are the ones made to anneal)",
+            file=sys.stderr,
+        )
     mixtures = read_manifest(cfg.data).mixtures
     if cfg.loader.mixture == "anneal" and "anneal" not in mixtures:
         print(

@@ -90,9 +90,9 @@ def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
     out = tmp_path / "anneal"
     args = ["anneal", "--from", str(run / "ckpt-2"), f"out={out}", "max_steps=1"]
     assert refinery([*args, "train.progress=false"]) == 0
-    assert f"starting from the weights and optimizer state of {run / 'ckpt-2'}" in (
-        capsys.readouterr().out
-    )
+    said = capsys.readouterr()
+    assert f"starting from the weights and optimizer state of {run / 'ckpt-2'}" in said.out
+    assert "was trained with schedule.kind=cosine: the anneal starts again at" in said.err
     assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == str(
         run / "ckpt-2"
     )
