@@ -95,10 +95,14 @@ def test_training_refuses_values_out_of_range(tokens, tmp_path, capsys, setting,
     assert message in capsys.readouterr().err
 
 
-def test_post_training_out_must_be_a_folder(pretrained, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["train", "sft"])
+def test_out_must_be_a_folder(pretrained, tokens, tmp_path, capsys, command):
     file = tmp_path / "file"
     file.write_text("not a run\n")
-    assert refinery(sft(pretrained, file, "max_steps=1")) == 2
+    if command == "train":
+        assert refinery(train_args(tokens, file, "max_steps=1")) == 2
+    else:
+        assert refinery(sft(pretrained, file, "max_steps=1")) == 2
     assert "is a file" in capsys.readouterr().err
 
 

@@ -70,13 +70,6 @@ def test_a_checkpoint_from_an_older_config_still_loads(tokens, run, tmp_path, ca
     assert "ignoring keys this version does not know: retired, train.log_every" in err
 
 
-def test_out_must_be_a_folder(tokens, tmp_path, capsys):
-    file = tmp_path / "file"
-    file.write_text("not a run\n")
-    assert refinery(train_args(tokens, file, "max_steps=1")) == 2
-    assert "is a file" in capsys.readouterr().err
-
-
 def test_anneal_writes_only_to_its_own_out(tokens, run, capsys):
     before = sorted(p.name for p in run.iterdir())
     assert refinery(["anneal", "--from", str(run), "max_steps=2"]) == 2
