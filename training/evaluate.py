@@ -5,7 +5,7 @@ Scores a checkpoint of any trainer (pretraining, anneal, SFT, DPO, a reward mode
 are ignored) on multiple-choice benchmarks by log-likelihood and on held-out documents by
 bits-per-byte, and prints the results as JSON::
 
-    {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr"}},
+    {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr", "shots"}},
      "bpb": {<file>: bits per byte}, "perplexity": {<file>: per-token perplexity}, ...}
 
 Without `../shared`, `--mc conf/eval/demo_mc.jsonl` is a small hand-written benchmark.

@@ -102,10 +102,10 @@ def test_a_model_that_prefers_the_right_words_scores_every_item(tokenizer):
         item(1, "And then?", [right[1], wrong[1]], answer=0),
         item(2, "Again?", [wrong[1], wrong[0], right[0]], answer=2),
     ]
-    for shots in (0, 2):
+    for shots in (0, 2, 1000):  # at most the other two items as examples
         metrics = score_benchmark(FixedPreferences(bias), tokenizer, items, shots, batch_size=2)
         assert metrics["n"] == 3 and metrics["acc"] == 1.0 and metrics["acc_norm"] == 1.0
-        assert metrics["acc_stderr"] == 0.0
+        assert metrics["acc_stderr"] == 0.0 and metrics["shots"] == min(shots, 2)
     uniform = score_benchmark(FixedPreferences(torch.zeros_like(bias)), tokenizer, items)
     n_tokens = [[len(tokenizer.encode(" " + c).ids) for c in it.choices] for it in items]
     fewest = [min(range(len(n)), key=n.__getitem__) for n in n_tokens]  # uniform: fewest wins

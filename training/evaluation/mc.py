@@ -127,6 +127,8 @@ def score_benchmark(
     for size in sizes:
         loglikelihoods.append(scores[start : start + size])
         start += size
-    return mc_metrics(
+    metrics = mc_metrics(
         loglikelihoods, [item.choices for item in items], [item.answer for item in items]
     )
+    metrics["shots"] = min(shots, len(items) - 1)  # the examples an item gets: not itself
+    return metrics
