@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refinery.errors import RefineryError
+from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
 
 Message = dict[str, str]
@@ -80,7 +80,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     """(where, record) for each record: `line N` of JSONL, `record N` of a JSON array."""
     path = Path(path)
     if not path.is_file():
-        raise ChatDataError(f"{path}: file not found")
+        raise ChatDataError(f"{path}: {unreadable_file(path)}")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:

@@ -360,6 +360,18 @@ def _run(
         ids = [env.local_rank] if env.device.type == "cuda" else None
         unused = pretrained.config.model.moe.num_experts > 0  # an idle expert has no gradient
         runner = DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
+    meta = {
+        "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
+        "method": objective.name,
+        "source": str(pretrained.path),
+        "chat_template": CHAT_TEMPLATE,
+        "data": str(data),
+        "examples": {"train": len(train), "heldout": len(heldout)},
+        "skipped": dict(skipped),
+        "truncated": objective.truncated,
+        "posttrain": dataclasses.asdict(cfg),
+    }
+
     optimizer = build_optimizer(module, cfg, env.device)
     start_step = 0
     out.mkdir(parents=True, exist_ok=True)
@@ -372,18 +384,6 @@ def _run(
         (out / "metrics.jsonl").unlink(missing_ok=True)
     if env.is_main:
         print(describe_data(objective, data, train, heldout, skipped), file=sys.stderr)
-
-    meta = {
-        "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
-        "method": objective.name,
-        "source": str(pretrained.path),
-        "chat_template": CHAT_TEMPLATE,
-        "data": str(data),
-        "examples": {"train": len(train), "heldout": len(heldout)},
-        "skipped": dict(skipped),
-        "truncated": objective.truncated,
-        "posttrain": dataclasses.asdict(cfg),
-    }
 
     def save(step: int) -> None:
         weights = get_model_state_dict(module, options=FULL)

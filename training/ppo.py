@@ -491,18 +491,6 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
         )
     print(f"ppo: {data}: {len(prompts)} prompts; skipped {dict(skipped)}", file=sys.stderr)
 
-    optimizer = build_optimizer(policy, cfg, env.device)
-    generator = torch.Generator(env.device).manual_seed(cfg.seed)
-    start_step = 0
-    out.mkdir(parents=True, exist_ok=True)
-    if resume and existing:
-        load_model_state(policy, optimizer, last, with_optimizer=True)
-        start_step = state["step"]
-        generator.set_state(state["generator"])
-        truncate_metrics(out / "metrics.jsonl", start_step)
-    else:
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": "ppo",
@@ -514,6 +502,18 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
         "skipped": dict(skipped),
         "ppo": dataclasses.asdict(cfg),
     }
+
+    optimizer = build_optimizer(policy, cfg, env.device)
+    generator = torch.Generator(env.device).manual_seed(cfg.seed)
+    start_step = 0
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and existing:
+        load_model_state(policy, optimizer, last, with_optimizer=True)
+        start_step = state["step"]
+        generator.set_state(state["generator"])
+        truncate_metrics(out / "metrics.jsonl", start_step)
+    else:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
 
     def save(step: int) -> None:
         optim_state = get_optimizer_state_dict(policy, optimizer, options=FULL)

@@ -115,8 +115,10 @@ def test_files_that_are_not_documents_are_named(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "d.parquet")
     with pytest.raises(DocumentsError, match="no 'text' column"):
         read_documents(tmp_path / "d.parquet")
-    with pytest.raises(DocumentsError, match="no such file"):
+    with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
+    with pytest.raises(DocumentsError, match="is a folder, not a file"):
+        read_documents(tmp_path)
     (tmp_path / "e.txt").write_bytes(b"fine\nbad \xff byte\n")
     with pytest.raises(DocumentsError, match=r"e.txt: line 2: byte 9 is not UTF-8"):
         read_documents(tmp_path / "e.txt")

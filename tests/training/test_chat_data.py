@@ -217,6 +217,8 @@ def test_one_pretty_printed_object_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ChatDataError, match="file not found"):
         read_conversations(tmp_path / "nope.jsonl")
+    with pytest.raises(ChatDataError, match="is a folder, not a file"):
+        read_conversations(tmp_path)
 
 
 def test_demo_sets_in_conf():

@@ -95,6 +95,14 @@ def test_training_refuses_values_out_of_range(tokens, tmp_path, capsys, setting,
     assert message in capsys.readouterr().err
 
 
+def test_a_damaged_source_leaves_no_out_folder(source_copy, tmp_path, capsys):
+    meta = source_copy / "ckpt-30" / "meta.json"
+    meta.write_text(meta.read_text()[:20])
+    assert refinery(sft(source_copy, tmp_path / "sft", "max_steps=1")) == 2
+    assert f"{meta}: unreadable" in capsys.readouterr().err
+    assert not (tmp_path / "sft").exists()
+
+
 @pytest.mark.parametrize("command", ["train", "sft"])
 def test_out_must_be_a_folder(pretrained, tokens, tmp_path, capsys, command):
     file = tmp_path / "file"

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from refinery.errors import RefineryError
+from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
 
 
@@ -33,7 +33,7 @@ def read_records(path: str | Path) -> list[dict]:
     """A JSON list of objects, or JSONL with one object per line."""
     path = Path(path)
     if not path.is_file():
-        raise AnswersError(f"{path}: file not found")
+        raise AnswersError(f"{path}: {unreadable_file(path)}")
     text = path.read_text(encoding="utf-8")
     if not text.lstrip().startswith("["):
         return [record for _, record in json_lines(text.splitlines(), path, AnswersError)]

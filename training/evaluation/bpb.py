@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from refinery.errors import RefineryError
+from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_objects
 from refinery.tokenizer import EOS
 from training.evaluation.loglik import continuation_logprobs
@@ -34,7 +34,7 @@ def read_documents(path: str | Path) -> list[str]:
     one per line in its `text` field, Parquet one per row of its `text` column."""
     path = Path(path)
     if not path.is_file():
-        raise DocumentsError(f"{path}: no such file")
+        raise DocumentsError(f"{path}: {unreadable_file(path)}")
     if path.suffix == ".txt":
         return [read_utf8(path)]
     if path.suffix == ".jsonl":
