@@ -2,11 +2,14 @@
 keep working, so a broken case is found here rather than on the device's clock."""
 
 import json
+import sys
 
 import pytest
 
-from benchmarks import block_timing, float8_parity, train_throughput
+from benchmarks import block_timing, device_session, float8_parity, train_throughput
 from benchmarks.train_profile import by_kind, kind
+from refinery.config import load_config
+from training.config import TrainConfig
 
 
 def test_block_timing_variants_match_the_model():
@@ -80,3 +83,34 @@ def test_parity_measures_the_final_weights_as_each_run_computes(tokens, tmp_path
     for run in ("reference", "float8"):  # the float8 head's forward moves a loss, a little
         exact, float8 = (again[run][how]["train"] for how in ("as reference", "as candidate"))
         assert exact != float8 and float8 == pytest.approx(exact, rel=0.01)
+
+
+def test_device_session_parts_are_valid_settings(tmp_path, capsys):
+    parts = device_session.parts(tmp_path)
+    parity = parts["parity-stochastic"][0]
+    assert parity[-len(device_session.PARITY_SHAPE) :] == device_session.PARITY_SHAPE
+    candidate = [parity[i + 1] for i, arg in enumerate(parity) if arg == "--candidate"]
+    settings = [*float8_parity.DEFAULTS, *device_session.PARITY_SHAPE, *candidate]
+    cfg = load_config(TrainConfig, float8_parity.TINY, [*settings, f"data={tmp_path}", "out=x"])
+    assert cfg.train.float8_head and cfg.train.float8_head_rounding == "stochastic"
+    assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.seq_len) == (768, 12, 1024)
+    throughput = parts["throughput"][0]
+    names = throughput[throughput.index("--only") + 1 :]
+    assert set(names) <= {case.name for case in train_throughput.GPU_CASES}
+    assert all(limit < 600 for _, limit in parts.values())  # the device tool's per-call limit
+    dry_run = ["run", "checks", "parity-nearest", "--dry-run", "--out", str(tmp_path / "o")]
+    assert device_session.main(dry_run) == 0
+    assert "train.float8_head_rounding=nearest" in capsys.readouterr().out
+    assert not (tmp_path / "o").exists()
+    assert device_session.main(["run", "chekcs", "--out", str(tmp_path)]) == 2
+    assert "unknown part chekcs" in capsys.readouterr().err
+
+
+def test_device_session_stops_a_part_at_its_limit_and_keeps_its_log(tmp_path, capsys):
+    sleeper = [sys.executable, "-c", "print('started', flush=True); import time; time.sleep(60)"]
+    status = device_session.run_logged(sleeper, 1, tmp_path / "part.log")
+    assert status == "timed out at 1 s"
+    assert (tmp_path / "part.log").read_text() == "started\n"
+    assert "started" in capsys.readouterr().out
+    failing = [sys.executable, "-c", "raise SystemExit(3)"]
+    assert device_session.run_logged(failing, 10, tmp_path / "x.log") == "failed with status 3"
