@@ -70,8 +70,9 @@ def check_averaging(cfg: TrainConfig) -> None:
 
 
 def average_checkpoints(out: Path, k: int) -> Path:
-    """Uniform average of the weights of the newest `k` checkpoints in `out` -> out/averaged/."""
-    found = ckpt.list_checkpoints(out)[-k:]
+    """Uniform average of the weights of the newest `k` scheduled checkpoints in `out` (a
+    preemption checkpoint between them is not one) -> out/averaged/."""
+    found = ckpt.scheduled_checkpoints(out)[-k:]
     total: dict[str, torch.Tensor] = {}
     for _, path in found:
         for name, tensor in ckpt.load_weights(path).items():

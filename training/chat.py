@@ -12,6 +12,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 
+from refinery.errors import RefineryError
 from refinery.tokenizer import encode_chat
 from training.generate import Sampler, add_sampling_args
 
@@ -46,6 +47,11 @@ def chat_loop(
 ) -> list[dict[str, str]]:
     """Answer each line of `lines` with `reply(prompt)`; returns the last conversation."""
     start = [{"role": "system", "content": system}] if system else []
+    if system and not fit_context([*start, {"role": "user", "content": "?"}], encode, seq_len)[1]:
+        raise RefineryError(
+            f"the system message is {len(encode(start))} tokens: with a turn it does not fit "
+            f"the model's context of {seq_len} tokens"
+        )
     messages = list(start)
     for line in lines:
         text = line.rstrip("\n")

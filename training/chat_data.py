@@ -144,6 +144,12 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
+def _required_text(record: dict, field: str) -> str:
+    if field not in record:
+        raise Skip(f"malformed: no {field}")
+    return _text(record[field], field)
+
+
 def normalise_messages(items: Any, field: str) -> Conversation:
     """[{role, content}] or [{from, value}] -> [{role, content}], roles system/user/assistant."""
     if not isinstance(items, list):
@@ -249,7 +255,10 @@ def annotator_labels(record: dict) -> list[Any]:
     keys = sorted((k for k in record if re.fullmatch(r"annotator\d+", k)), key=lambda k: int(k[9:]))
     if not keys:
         raise Skip("malformed: pairwise record without annotator labels")
-    return [record[k] for k in keys]
+    labels = [record[k] for k in keys]
+    if not all(type(label) is int for label in labels):
+        raise Skip("malformed: annotator labels are not whole numbers (0 tie, 1, 2)")
+    return labels
 
 
 def _answer(value: Any, field: str) -> str:
@@ -310,8 +319,7 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
 
 def record_conversations(record: dict, layout: str) -> list[Conversation]:
     if layout == "alpaca":
-        answer = _text(record.get("output", ""), "output")
-        return [_with_answer(alpaca_prompt(record), answer)]
+        return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
     if layout == "self_instruct":
         instances = record["instances"]
         if not isinstance(instances, list) or not instances:
@@ -321,7 +329,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation]:
             if not isinstance(instance, dict):
                 raise Skip(f"malformed: instances[{i}] is not an object")
             prompt = alpaca_prompt(record, instance.get("input", ""))
-            out.append(_with_answer(prompt, _text(instance.get("output", ""), "output")))
+            out.append(_with_answer(prompt, _required_text(instance, "output")))
         return out
     if layout in ("messages", "sharegpt"):
         field = "messages" if layout == "messages" else "conversations"
@@ -329,7 +337,9 @@ def record_conversations(record: dict, layout: str) -> list[Conversation]:
         split_answer(conversation)
         return [conversation]
     if layout == "kto":
-        if record["label"] is not True:
+        if not isinstance(record["label"], bool):
+            raise Skip(f"malformed: label is {type(record['label']).__name__}, not true/false")
+        if not record["label"]:
             raise Skip("undesirable (KTO label false)")
         conversation = normalise_messages(record["messages"], "messages")
         split_answer(conversation)

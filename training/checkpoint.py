@@ -77,11 +77,16 @@ def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
 
 def refuse_source_as_out(out: Path, source: Path) -> None:
     """A run never writes into the checkpoint it starts from, nor into that checkpoint's run
-    (whose checkpoints keep_last would delete)."""
+    (whose checkpoints keep_last would delete) or below it (where removing or copying that run
+    would take this one along): runs sit side by side, as runs/<name>/train, sft, ...."""
     out, source = out.resolve(), source.resolve()
     if out in (source, source.parent) or source in out.parents:
         raise CheckpointError(
             f"{out} holds {source}, the checkpoint read from: choose another output folder"
+        )
+    if source.parent in out.parents:
+        raise CheckpointError(
+            f"{out} lies inside {source.parent}, the run read from: choose a folder beside it"
         )
 
 
@@ -153,7 +158,7 @@ def save_checkpoint(
     tokenizer: Path | None,
     keep_last: int,
 ) -> Path:
-    """Write `out/ckpt-<step>/` atomically and delete all but the newest `keep_last`."""
+    """Write `out/ckpt-<step>/` atomically, then `prune` the older ones."""
     out = Path(out)
     final = out / f"ckpt-{step}"
     tmp = out / f".tmp-ckpt-{step}"
@@ -176,9 +181,33 @@ def save_checkpoint(
         shutil.rmtree(final)
     os.replace(tmp, final)
     if keep_last > 0:
-        for _, old in list_checkpoints(out)[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune(out, keep_last)
     return final
+
+
+def is_preemption(ckpt: Path) -> bool:
+    """Whether `ckpt` was written off the run's schedule because the job was stopped."""
+    try:
+        return bool(json.loads((ckpt / META).read_text()).get("preemption"))
+    except (OSError, ValueError):
+        return False
+
+
+def scheduled_checkpoints(out: Path) -> list[tuple[int, Path]]:
+    """`out`'s checkpoints on the run's schedule (every ckpt_every, the final), oldest first:
+    what keep_last counts and an anneal averages, so that a preempted run keeps the same ones
+    as an uninterrupted run."""
+    return [(step, path) for step, path in list_checkpoints(out) if not is_preemption(path)]
+
+
+def prune(out: Path, keep_last: int) -> None:
+    """Keep the newest `keep_last` scheduled checkpoints, and a preemption checkpoint only while
+    it is the newest (the one --resume needs)."""
+    found = list_checkpoints(out)
+    keep = {path for _, path in scheduled_checkpoints(out)[-keep_last:]} | {found[-1][1]}
+    for _, path in found:
+        if path not in keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -57,7 +57,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     # read every input before loading the model: a bad file fails in a second, not minutes
     benchmarks = read_benchmarks(args.mc, args.include_flawed) if args.mc else {}
     documents = {path: read_documents(path) for path in args.bpb}
-    loaded = load_pretrained(args.ckpt, device=resolve_device(args.device))
+    loaded = load_pretrained(args.ckpt, resolve_device(args.device), accept_reward_model=True)
     tokenizer = loaded.tokenizer()
     results: dict = {"ckpt": str(loaded.path), "shots": args.shots}
     results.update(mc={}, bpb={}, perplexity={})

@@ -328,8 +328,8 @@ def _run(
     objective: Objective, cfg: PostTrainConfig, source: str, resume: bool, env: Distributed
 ) -> Path:
     out = Path(cfg.out)
-    existing = ckpt.refuse_to_overwrite(out, resume)
     ckpt.refuse_source_as_out(out, ckpt.resolve_checkpoint(source))
+    existing = ckpt.refuse_to_overwrite(out, resume)
     if resume and existing:
         last = existing[-1][1]
         sources = {"source": ckpt.resolve_checkpoint(source)}
@@ -341,7 +341,7 @@ def _run(
         if ckpt.resume_step(state, last, cfg.max_steps, say=env.is_main) is None:
             return out
     torch.manual_seed(cfg.seed)
-    pretrained = load_pretrained(source, env.device)
+    pretrained = load_pretrained(source, env.device, accept_reward_model=objective.name == "rm")
     tokenizer = pretrained.tokenizer()
     module = objective.build(pretrained)
     module.checkpoint_blocks = cfg.activation_checkpointing

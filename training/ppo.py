@@ -452,13 +452,13 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     env = setup_distributed(cfg.device)
     check_config(cfg, env.world)
     out = Path(cfg.out)
-    existing = ckpt.refuse_to_overwrite(out, resume)
     sources = {
         "source": ckpt.resolve_checkpoint(source),
         "reward": ckpt.resolve_checkpoint(cfg.reward),
     }
     for path in sources.values():
         ckpt.refuse_source_as_out(out, path)
+    existing = ckpt.refuse_to_overwrite(out, resume)
     if resume and existing:
         last = existing[-1][1]
         then = ckpt.check_continuation(last, "ppo", sources).get("ppo", {})

@@ -45,12 +45,22 @@ def load_config(path: Path) -> TrainConfig:
         raise ckpt.CheckpointError(f"{path}/config.json: {err}") from None
 
 
-def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> Pretrained:
+def load_pretrained(
+    path: str | Path, device: str | torch.device = "cpu", accept_reward_model: bool = False
+) -> Pretrained:
     """The transformer of `path` with its weights. Weights of extra heads (a reward model's
-    score head, a value head) stay in `weights` for the caller that owns them."""
+    score head, a value head) stay in `weights` for the caller that owns them. A reward model
+    is refused unless `accept_reward_model`: its LM head was never what it trained, so sampling
+    from it, exporting it or post-training it as a language model would be silently wrong
+    (`refinery eval` accepts one, to measure what language modelling it kept)."""
     source = ckpt.resolve_checkpoint(path)
     cfg = load_config(source)
     weights = ckpt.load_weights(source)
+    if not accept_reward_model and any(name.startswith("score_head.") for name in weights):
+        raise ckpt.CheckpointError(
+            f"{source} is a reward model (refinery rm): it scores text and does not predict "
+            "tokens; give a language model's checkpoint (train, anneal, sft, dpo or ppo)"
+        )
     model = Transformer(cfg.model)
     own = model.state_dict()
     body = {name: tensor for name, tensor in weights.items() if name in own}

@@ -75,7 +75,7 @@ def reward_model_from(pretrained: Pretrained) -> RewardModel:
 
 def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> RewardModel:
     """A reward model written by `refinery rm` (run folder or ckpt-<step>), in eval mode."""
-    pretrained = load_pretrained(path, device)
+    pretrained = load_pretrained(path, device, accept_reward_model=True)
     if not any(name.startswith("score_head.") for name in pretrained.weights):
         raise CheckpointError(
             f"{pretrained.path}/model.safetensors has no score_head.* weights: not a reward "

@@ -492,7 +492,7 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     params = list(model.parameters())
     config_dict = dataclasses.asdict(cfg)
 
-    def save(step: int) -> None:
+    def save(step: int, preemption: bool = False) -> None:
         weights = get_model_state_dict(model, options=FULL)
         optim_state = get_optimizer_state_dict(model, optimizer, options=FULL)
         if env.is_main:
@@ -512,6 +512,8 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
                 "world_size": env.world,
                 "init_from": str(init_from) if init_from else None,
             }
+            if preemption:
+                meta["preemption"] = True
             parts = (weights, optim_state, state, config_dict, meta, tokenizer)
             ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.train.keep_last)
         if env.world > 1:
@@ -581,8 +583,9 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             profiler.end(done)
             preempted = stop.agreed(env)
             scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0
-            if scheduled or (final and cfg.train.save_final) or preempted:
-                save(done)
+            on_schedule = scheduled or (final and cfg.train.save_final)
+            if on_schedule or preempted:
+                save(done, preemption=not on_schedule)
             if preempted:
                 if env.is_main:
                     print(

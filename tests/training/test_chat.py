@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from refinery.cli import main as refinery
+from refinery.errors import RefineryError
 from training.chat import chat_loop, fit_context
 
 
@@ -86,3 +89,11 @@ def test_chat_says_when_turns_are_dropped_or_a_message_cannot_fit():
         "(the oldest turns were dropped to fit the model's context)",
         "x",
     ]
+
+
+def test_a_system_message_too_long_for_the_context_is_an_error_before_any_turn():
+    said = []
+    with pytest.raises(RefineryError, match="the system message is 6 tokens"):
+        system = "one two three four five"
+        chat_loop(["hi\n"], lambda prompt: "x", fake_encode, 6, system, said.append)
+    assert said == []

@@ -135,6 +135,7 @@ def test_pandalm_majority_vote_and_ties(tmp_path):
         {**base, "annotator1": 0, "annotator2": 0, "annotator3": 1},
         {**base, "annotator1": 1, "annotator2": 2, "annotator3": 0},
         {**base, "response1": True, "annotator1": 1, "annotator2": 1, "annotator3": 1},
+        {**base, "annotator1": [1], "annotator2": 1},
     ]
     path = tmp_path / "pandalm.json"
     path.write_text(json.dumps(records))
@@ -142,8 +143,12 @@ def test_pandalm_majority_vote_and_ties(tmp_path):
     pairs = read_preferences(path, skipped)
     assert [(p.chosen, p.rejected) for p in pairs] == [("the", "tea"), ("tea", "the")]
     assert pairs[0].prompt == [user("Fix:\n\nteh")]
-    assert skipped == {"tie": 2, "malformed: response1 is bool, not text": 1}
-    assert len(read_prompts(path)) == 5  # a tie still has a usable prompt
+    assert skipped == {
+        "tie": 2,
+        "malformed: response1 is bool, not text": 1,
+        "malformed: annotator labels are not whole numbers (0 tie, 1, 2)": 1,
+    }
+    assert len(read_prompts(path)) == 6  # a tie still has a usable prompt
 
 
 def test_pairwise_winner():
@@ -158,14 +163,30 @@ def test_kto_keeps_desirable_answers_for_sft_and_counts_the_rest(tmp_path):
     records = [
         {"messages": [user("Q"), assistant("good")], "label": True},
         {"messages": [user("Q"), assistant("bad")], "label": False},
+        {"messages": [user("Q"), assistant("good?")], "label": "true"},
     ]
     path = write_jsonl(tmp_path / "kto.jsonl", records)
     skipped = Counter()
     assert read_conversations(path, skipped) == [[user("Q"), assistant("good")]]
-    assert skipped == {"undesirable (KTO label false)": 1}
+    assert skipped == {
+        "undesirable (KTO label false)": 1,
+        "malformed: label is str, not true/false": 1,
+    }
     skipped.clear()
     assert read_preferences(path, skipped) == []
-    assert skipped == {"unpaired (KTO label without a rejected answer)": 2}
+    assert skipped == {"unpaired (KTO label without a rejected answer)": 3}
+
+
+def test_an_instruction_without_an_output_is_malformed_not_empty(tmp_path):
+    records = [
+        {"instruction": "Q"},
+        {"instruction": "Q", "output": ""},
+        {"instruction": "Q", "instances": [{"input": "x"}]},
+        {"instruction": "Q", "output": "A"},
+    ]
+    skipped = Counter()
+    assert len(read_conversations(write_jsonl(tmp_path / "a.jsonl", records), skipped)) == 1
+    assert skipped == {"malformed: no output": 2, "empty": 1}
 
 
 def test_skips_are_counted_and_reported(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -81,15 +82,18 @@ def test_bad_answer_files_name_the_problem(tmp_path):
         read_answers(tmp_path / "missing.json")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "output": "y"}\n{"instruction": "z"}\n')
-    with pytest.raises(AnswersError, match="bad.jsonl: record 1 needs a string `output`"):
+    with pytest.raises(AnswersError, match="bad.jsonl: record 2 needs a string `output`"):
         read_answers(bad)
     twice = write_answers(tmp_path / "twice.json", ["a", "b"], instructions=["q", "q"])
-    with pytest.raises(AnswersError, match="record 1 repeats the instruction"):
+    with pytest.raises(AnswersError, match="record 2 repeats the instruction"):
         read_answers(twice)
     a = write_answers(tmp_path / "a.json", ["x", "y", "z"])
     b = write_answers(tmp_path / "b.json", ["x", "y"], instructions=INSTRUCTIONS[:2])
     with pytest.raises(AnswersError, match="1 instructions of A have no answer in B"):
         pair_answers(read_answers(a), read_answers(b))
+    only_b = re.escape(f"1 of B none in A (first missing in A: {INSTRUCTIONS[2]!r})")
+    with pytest.raises(AnswersError, match=only_b):
+        pair_answers(read_answers(b), read_answers(a))  # the one only B answers is named
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +154,35 @@ def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
     assert json.loads(out.read_text())["judge"]["n"] == 3
     assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
     assert "is a checkpoint: give --instructions FILE" in capsys.readouterr().err
+
+
+def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):
+    from refinery.cli import main as cli
+
+    a = write_answers(tmp_path / "a.json", ["A red apple.", "Hello there, friend!", "1, 2, 3."])
+    b = write_answers(tmp_path / "b.json", ["Cherry.", "Hi.", "One."])
+    before = a.read_text()
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(pretrained), "--device", "cpu"]
+    assert cli([*args, "--out", str(a)]) == 2
+    assert f"would overwrite --a {a}" in capsys.readouterr().err
+    sampled = ["judge", "--a", str(pretrained), "--b", str(b), "--instructions", str(b)]
+    sampled += ["--judge", str(pretrained), "--device", "cpu"]
+    assert cli([*sampled, "--out", str(tmp_path / "b.json")]) == 2  # and its sampled answers
+    over_b = ["--out", str(tmp_path / "r.json"), "--b", str(tmp_path / "r.a.json")]
+    assert cli([*sampled, *over_b]) == 2
+    assert "would overwrite --b" in capsys.readouterr().err
+    assert a.read_text() == before
+
+
+def test_a_cut_instruction_keeps_the_assistant_tag(pretrained):
+    from training.evaluation.respond import chat_prompt
+    from training.pretrained import load_pretrained
+
+    tokenizer = load_pretrained(pretrained).tokenizer()
+    for instruction in ("请解释一下量子力学的基本原理。" * 8, "The teacher paints a house. " * 20):
+        ids = chat_prompt(tokenizer, instruction, 32)
+        assert len(ids) <= 32
+        assert ids[-1] == tokenizer.token_to_id("<|assistant|>")
 
 
 @pytest.fixture(scope="module")

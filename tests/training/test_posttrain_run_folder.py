@@ -32,8 +32,11 @@ def source_copy(pretrained, tmp_path):
 def test_sft_never_writes_into_the_run_it_starts_from(source_copy, capsys):
     before = sorted(p.name for p in source_copy.iterdir())
     for out in (source_copy, source_copy / "ckpt-30"):
-        assert refinery([*sft(source_copy, out, "max_steps=32"), "--resume"]) == 2
-        assert "the checkpoint read from" in capsys.readouterr().err
+        for resume in ([], ["--resume"]):  # named as the source either way, not "pass --resume"
+            assert refinery([*sft(source_copy, out, "max_steps=32"), *resume]) == 2
+            assert "the checkpoint read from" in capsys.readouterr().err
+    assert refinery(sft(source_copy, source_copy / "sft", "max_steps=1")) == 2
+    assert f"inside {source_copy}, the run read from" in capsys.readouterr().err
     assert sorted(p.name for p in source_copy.iterdir()) == before
 
 

@@ -62,7 +62,7 @@ def test_load_reward_model_scores_chosen_above_rejected(reward_run, pretrained):
     out, _ = reward_run
     model = load_reward_model(out)
     assert isinstance(model, RewardModel) and not model.training
-    tokenizer = load_pretrained(out).tokenizer()
+    tokenizer = load_pretrained(out, accept_reward_model=True).tokenizer()
     fresh = separable_pairs(20, seed=7)  # never seen in training
     sequences = []
     for pair in fresh:
@@ -77,4 +77,17 @@ def test_load_reward_model_scores_chosen_above_rejected(reward_run, pretrained):
     assert (scores[0::2] > scores[1::2]).float().mean() > 0.9
     with pytest.raises(CheckpointError, match="no score_head"):
         load_reward_model(pretrained)
-    assert "score_head.weight" in load_pretrained(resolve_checkpoint(out)).weights
+    loaded = load_pretrained(resolve_checkpoint(out), accept_reward_model=True)
+    assert "score_head.weight" in loaded.weights
+
+
+def test_a_reward_model_is_refused_where_a_language_model_is_expected(reward_run, tmp_path, capsys):
+    out, pairs = reward_run
+    assert refinery(posttrain_args("dpo", out, pairs, tmp_path / "dpo", "max_steps=1")) == 2
+    assert "is a reward model (refinery rm)" in capsys.readouterr().err
+    assert not (tmp_path / "dpo").exists()
+    assert refinery(["generate", "--ckpt", str(out), "--prompt", "Hi", "--chat"]) == 2
+    assert "is a reward model" in capsys.readouterr().err
+    # a reward model continues as one
+    more = posttrain_args("rm", out, pairs, tmp_path / "rm", "max_steps=1", "batch_size=16")
+    assert refinery(more) == 0

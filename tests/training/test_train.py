@@ -359,3 +359,25 @@ def test_a_preempted_anneal_averages_only_once_resumed_to_the_end(
     assert refinery([*args, "--resume"]) == 0
     meta = json.loads((out / "averaged" / "meta.json").read_text())
     assert meta["averaged_steps"] == [2, 4]
+
+
+def test_a_preemption_checkpoint_changes_neither_keep_last_nor_the_average(
+    tokens, tmp_path, monkeypatch
+):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
+    args = ["anneal", "--from", str(pre), f"data={tokens}", "max_steps=6", "ckpt_every=2"]
+    args += ["anneal.average_last=2", "train.keep_last=2", "train.progress=false"]
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert refinery([*args, f"out={whole}"]) == 0
+    calls = iter(range(1, 7))
+    with monkeypatch.context() as patch:  # SIGTERM during step 5, between two scheduled saves
+        patch.setattr(StopRequest, "agreed", lambda self, env: next(calls) == 5)
+        assert refinery([*args, f"out={stopped}"]) == 0
+    assert [step for step, _ in list_checkpoints(stopped)] == [2, 4, 5]
+    assert refinery([*args, f"out={stopped}", "--resume"]) == 0
+    assert [step for step, _ in list_checkpoints(stopped)] == [4, 6]  # ckpt-5 was temporary
+    for run in (whole, stopped):
+        assert json.loads((run / "averaged" / "meta.json").read_text())["averaged_steps"] == [4, 6]
+    averaged = [load_file(run / "averaged" / "model.safetensors") for run in (whole, stopped)]
+    assert all(torch.equal(averaged[0][k], averaged[1][k]) for k in averaged[0])

@@ -54,7 +54,7 @@ def _instruction(record: object, path: str | Path, i: int) -> str:
 
 def _unique(instructions: list[str], path: str | Path) -> None:
     seen: set[str] = set()
-    for i, instruction in enumerate(instructions):
+    for i, instruction in enumerate(instructions, start=1):
         if instruction in seen:
             raise AnswersError(f"{path}: record {i} repeats the instruction {instruction[:60]!r}")
         seen.add(instruction)
@@ -65,16 +65,17 @@ def _unique(instructions: list[str], path: str | Path) -> None:
 def read_instructions(path: str | Path) -> list[str]:
     """The instructions of a JSON/JSONL file of records with `instruction` (any other fields,
     outputs included, are ignored): what `--a CKPT` answers."""
-    instructions = [_instruction(r, path, i) for i, r in enumerate(read_records(path))]
+    records = enumerate(read_records(path), start=1)
+    instructions = [_instruction(r, path, i) for i, r in records]
     _unique(instructions, path)
     return instructions
 
 
 def read_answers(path: str | Path) -> list[Answer]:
     """Every record of `path` as an Answer; a record without a string `instruction` and
-    `output`, or a repeated instruction, is an error naming its position."""
+    `output`, or a repeated instruction, is an error naming its position (from 1)."""
     answers: list[Answer] = []
-    for i, record in enumerate(read_records(path)):
+    for i, record in enumerate(read_records(path), start=1):
         instruction = _instruction(record, path, i)
         if not isinstance(record.get("output"), str):
             raise AnswersError(f"{path}: record {i} needs a string `output`")
@@ -98,12 +99,17 @@ def write_answers(path: str | Path, answers: list[Answer]) -> None:
 def pair_answers(a: list[Answer], b: list[Answer], where: str = "answer files") -> list[Pair]:
     """Pairs in A's order; both files must answer exactly the same instructions."""
     by_instruction = {answer.instruction: answer.output for answer in b}
+    in_a = {answer.instruction for answer in a}
     missing_b = [x.instruction for x in a if x.instruction not in by_instruction]
-    missing_a = len(b) - (len(a) - len(missing_b))
+    missing_a = [x.instruction for x in b if x.instruction not in in_a]
     if missing_b or missing_a:
-        example = missing_b[0] if missing_b else ""
+        firsts = [
+            f"first missing in {side}: {missing[0][:60]!r}"
+            for side, missing in (("B", missing_b), ("A", missing_a))
+            if missing
+        ]
         raise AnswersError(
-            f"{where}: {len(missing_b)} instructions of A have no answer in B and {missing_a} "
-            f"of B none in A" + (f" (first missing in B: {example[:60]!r})" if example else "")
+            f"{where}: {len(missing_b)} instructions of A have no answer in B and "
+            f"{len(missing_a)} of B none in A ({'; '.join(firsts)})"
         )
     return [Pair(x.instruction, x.output, by_instruction[x.instruction]) for x in a]

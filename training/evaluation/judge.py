@@ -248,10 +248,22 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
     return answers
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """`--out`, and the answers it writes beside itself for a checkpoint side, must not
+    replace an input file."""
+    out = check_results_path(args.out)
+    sampled = [side for side in ("a", "b") if Path(getattr(args, side)).is_dir()]
+    outputs = {out.resolve(), *(out.with_name(f"{out.stem}.{s}.json").resolve() for s in sampled)}
+    for flag in ("a", "b", "instructions"):
+        value = getattr(args, flag)
+        if value and Path(value).resolve() in outputs:
+            raise JudgeError(f"--out {out} would overwrite --{flag} {value}: name another file")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out:
-        check_results_path(args.out)
+        check_outputs(args)
     device = resolve_device(args.device)
     pairs = pair_answers(
         side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"

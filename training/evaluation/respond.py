@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from refinery.errors import RefineryError
 from refinery.tokenizer import encode_chat
 from training.evaluation.answers import Answer
 from training.generate import DEFAULT_STOP_IDS, check_settings, generate
@@ -29,13 +30,17 @@ class Sampling:
 
 def chat_prompt(tokenizer, instruction: str, room: int) -> list[int]:
     """The instruction as a user turn, its text cut at the end when the prompt would exceed
-    `room` tokens (a small model's context must leave space for the answer)."""
+    `room` tokens (a small model's context must leave space for the answer). The template's
+    tags are never cut: the prompt always ends with the assistant tag."""
     ids = encode_chat(tokenizer, [{"role": "user", "content": instruction}], True)
-    excess = len(ids) - room
-    if excess > 0:
-        words = tokenizer.encode(instruction).ids
-        instruction = tokenizer.decode(words[: max(0, len(words) - excess)])
-        ids = encode_chat(tokenizer, [{"role": "user", "content": instruction}], True)[:room]
+    words = tokenizer.encode(instruction).ids
+    keep = len(words)
+    while len(ids) > room:
+        if keep == 0:
+            raise RefineryError(f"a context of {room} tokens cannot hold the chat template")
+        keep = max(0, keep - (len(ids) - room))  # a cut text can re-encode a little longer
+        text = tokenizer.decode(words[:keep])
+        ids = encode_chat(tokenizer, [{"role": "user", "content": text}], True)
     return ids
 
 
