@@ -11,28 +11,44 @@ from refinery.errors import RefineryError
 
 
 def check_results_path(path: str | Path) -> Path:
-    """Refuse, before any work, a results path that cannot be written as a file or that lies
-    inside a checkpoint folder."""
+    """Refuse, before any work, a results path that cannot be written as a regular file (a
+    folder, a device such as /dev/null that the final rename would replace, a place without
+    write access) or that lies inside a checkpoint folder."""
     path = Path(path)
     if path.is_dir():
         raise RefineryError(f"--out {path}: is a folder; name a .json file")
+    if path.exists() and not path.is_file():
+        raise RefineryError(f"--out {path}: is not a regular file; name a .json file")
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise RefineryError(f"--out {path}: {blocking} is a file, not a folder")
     if (path.parent / "model.safetensors").is_file():
         raise RefineryError(f"--out {path}: {path.parent} is a checkpoint; write elsewhere")
+    if path.parent.is_dir():  # a folder still to be made is checked when it is made
+        probe = temp_path(path)
+        try:
+            probe.touch()
+            probe.unlink()
+        except OSError as err:
+            raise RefineryError(f"--out {path}: cannot write there ({err.strerror})") from None
     return path
+
+
+def temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def write_results(path: str | Path, content: dict[str, Any] | list[Any]) -> None:
     """Write `content` as indented JSON through a temp file and a rename, so a reader never
     sees half a report."""
     path = Path(path)
-    if path.parent != Path():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    tmp = temp_path(path)
     try:
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as err:
+        raise RefineryError(f"{path}: cannot write the results ({err.strerror})") from None
     finally:
         tmp.unlink(missing_ok=True)  # left only when the rename failed

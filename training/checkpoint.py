@@ -15,6 +15,8 @@ Loading never unpickles arbitrary objects: safetensors for weights and
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -63,9 +65,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
     """`out`'s checkpoints; an error when it has some and the command was not told --resume,
-    or when `out` is a file."""
+    or when `out` is a file, a checkpoint or inside one."""
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"out={out} is a file; the run folder must be a folder")
+    inside = next((p for p in (out, *out.absolute().parents) if (p / META).is_file()), None)
+    if inside is not None:
+        raise CheckpointError(f"out={out}: {inside} is a checkpoint; a run folder holds them")
     existing = list_checkpoints(out)
     if existing and not resume:
         raise CheckpointError(
@@ -73,6 +78,27 @@ def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
             "to continue that run, or choose a new out="
         )
     return existing
+
+
+@contextlib.contextmanager
+def run_lock(out: Path, hold: bool = True):
+    """Create `out` and hold `out/.lock` while the run writes there (`hold`: on rank 0), so that
+    a second job started on the same out= stops at once instead of mixing its metrics and
+    checkpoints with the first's. A POSIX record lock: released when the process dies, shared
+    within one process."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not hold:
+        yield
+        return
+    with open(out / ".lock", "a") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CheckpointError(
+                f"{out} is in use by another run (it holds {out / '.lock'}): wait for it to "
+                "end, or choose another out="
+            ) from None
+        yield
 
 
 def refuse_source_as_out(out: Path, source: Path) -> None:
@@ -256,7 +282,8 @@ def _read(path: Path, load: Callable[[Path], Any]) -> Any:
     try:
         return load(path)
     except Exception as err:  # each format raises its own: JSON, safetensors, torch's zip
+        first_line = next(iter(str(err).splitlines()), "")  # torch's messages run to pages
         raise CheckpointError(
-            f"{path}: unreadable ({type(err).__name__}: {err}); the checkpoint is damaged: "
-            f"remove {path.parent} to use the one before it"
+            f"{path}: unreadable ({type(err).__name__}: {first_line}); the checkpoint is "
+            f"damaged: remove {path.parent} to use the one before it"
         ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from refinery.config import check_ranges
+from refinery.config import ConfigError, check_ranges
 
 
 @dataclass
@@ -21,7 +21,12 @@ class MoEConfig:
     ffn_hidden: int = 0  # per expert; 0: same as the dense ffn_hidden
 
     def __post_init__(self) -> None:
-        check_ranges("model.moe", self, {"num_experts": ">= 0", "top_k": "> 0"})
+        rules = {"num_experts": ">= 0", "top_k": "> 0", "capacity_factor": "> 0"}
+        check_ranges("model.moe", self, rules | {"aux_loss_weight": ">= 0", "ffn_hidden": ">= 0"})
+        if self.num_experts and self.top_k > self.num_experts:
+            raise ConfigError(
+                f"model.moe.top_k {self.top_k} exceeds model.moe.num_experts {self.num_experts}"
+            )
 
 
 @dataclass
@@ -40,6 +45,12 @@ class ModelConfig:
     init_std: float = 0.02
     moe: MoEConfig = field(default_factory=MoEConfig)
 
+    def __post_init__(self) -> None:
+        rules = {"vocab_size": ">= 0", "n_kv_heads": ">= 0", "ffn_hidden": ">= 0"}
+        positive = ("d_model", "n_layers", "n_heads", "seq_len", "rope_theta", "norm_eps")
+        rules |= {name: "> 0" for name in (*positive, "init_std")}
+        check_ranges("model", self, rules)
+
 
 @dataclass
 class OptimConfig:
@@ -52,6 +63,8 @@ class OptimConfig:
     def __post_init__(self) -> None:
         rules = {"lr": "> 0", "eps": "> 0", "weight_decay": ">= 0", "grad_clip": ">= 0"}
         check_ranges("optim", self, rules)
+        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
 
 
 @dataclass
@@ -144,6 +157,8 @@ class AnnealConfig:
 
     def __post_init__(self) -> None:
         check_ranges("anneal", self, {"tokens": ">= 0", "average_last": ">= 0"})
+        if self.average_last == 1:
+            raise ConfigError("anneal.average_last must be 0 (off) or at least 2, got 1")
 
 
 @dataclass
@@ -162,6 +177,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges("", self, {"seed": ">= 0", "ckpt_every": ">= 0"})
+        if 0 < self.train.eval_tokens < self.model.seq_len:
+            raise ConfigError(
+                f"train.eval_tokens={self.train.eval_tokens} holds no whole sequence of "
+                f"model.seq_len={self.model.seq_len}: raise it, or 0 for no validation"
+            )
 
     def steps_for_tokens(self, tokens: int) -> int:
         """Optimizer steps that train on `tokens` tokens (at least one)."""

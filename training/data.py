@@ -30,7 +30,7 @@ import torch
 
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, Split
-from refinery.shards import open_shard
+from refinery.shards import ShardError, open_shard
 
 
 class NoTrainingData(RefineryError):
@@ -40,8 +40,9 @@ class NoTrainingData(RefineryError):
 class WindowedSplit:
     """The seq_len+1 token windows of a bucket (or the validation split), across its shards."""
 
-    def __init__(self, split: Split, seq_len: int, dtype: str | None = None):
+    def __init__(self, split: Split, seq_len: int, dtype: str | None = None, vocab_size: int = 0):
         self.seq_len = seq_len
+        self.vocab_size = vocab_size  # ids at or above it are corruption (0: unchecked)
         self.shards = [open_shard(e.path, e.tokens, e.documents, dtype) for e in split.shards]
         sizes = [s.num_tokens for s in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
@@ -55,9 +56,19 @@ class WindowedSplit:
         while position < end:
             offset = int(self.starts[shard])
             stop = min(end, int(self.starts[shard + 1]))
-            pieces.append(self.shards[shard].tokens[position - offset : stop - offset])
+            piece = self.shards[shard].tokens[position - offset : stop - offset]
+            if self.vocab_size and int(piece.max()) >= self.vocab_size:
+                self._corrupted(shard, piece, position - offset)
+            pieces.append(piece)
             position, shard = stop, shard + 1
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _corrupted(self, shard: int, piece: np.ndarray, start: int) -> None:
+        at = int(np.argmax(piece >= self.vocab_size))
+        raise ShardError(
+            f"{self.shards[shard].path}: token {start + at} has id {int(piece[at])}, outside the "
+            f"tokenizer's vocabulary of {self.vocab_size}: the shard is corrupted"
+        )
 
 
 @dataclass
@@ -85,10 +96,11 @@ class TokenLoader:
         if global_windows != world * accum_steps * micro_batch:
             raise ValueError("global_windows must equal world * accum_steps * micro_batch")
         weights = manifest.mixture(mixture)
+        vocab = manifest.tokenizer.vocab_size
         self.names = sorted(weights)
         self.weights = np.array([weights[n] for n in self.names])
         self.buckets = [
-            WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype) for n in self.names
+            WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype, vocab) for n in self.names
         ]
         if not any(b.num_windows for b in self.buckets):
             raise NoTrainingData(
@@ -231,7 +243,8 @@ def validation_windows(
     manifest: Manifest, seq_len: int, max_tokens: int, rank: int = 0, world: int = 1
 ) -> list[np.ndarray]:
     """This rank's share of the first max_tokens // seq_len validation windows, in order."""
-    split = WindowedSplit(manifest.validation, seq_len, manifest.dtype)
+    vocab = manifest.tokenizer.vocab_size
+    split = WindowedSplit(manifest.validation, seq_len, manifest.dtype, vocab)
     count = min(split.num_windows, max_tokens // seq_len)
     count -= count % world  # equal shares: every rank runs the same number of forwards (FSDP)
     return [split.window(i).astype(np.int64) for i in range(rank, count, world)]

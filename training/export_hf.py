@@ -1,11 +1,11 @@
-"""Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama checkpoint.
+"""Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama (or Qwen3) model.
 
-DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`,
-`generation_config.json` (generation stops at the end of a document or of a chat turn),
-and the tokenizer (`tokenizer.json`, `tokenizer_config.json` with a Jinja chat template equal to
-`refinery.tokenizer.encode_chat`, `special_tokens_map.json`), so lm-evaluation-harness and other
-Hugging Face tools run on a Refinery model. Our architecture is Llama's, so the mapping is one of
-names and splits:
+DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`
+(`Qwen3ForCausalLM` for a model with QK-norm), `generation_config.json` (generation stops at
+the end of a document or of a chat turn), and the tokenizer (`tokenizer.json`,
+`tokenizer_config.json` with a Jinja chat template equal to `refinery.tokenizer.encode_chat`,
+`special_tokens_map.json`), so lm-evaluation-harness and other Hugging Face tools run on a
+Refinery model. Our architecture is Llama's, so the mapping is one of names and splits:
 
 * RoPE: `training.model.apply_rope` rotates the pairs (x[i], x[i + head_dim/2]), which is exactly
   Hugging Face's `rotate_half` convention, with the same inverse frequencies; q and k need no
@@ -13,9 +13,11 @@ names and splits:
 * the fused `qkv` projection splits into q/k/v_proj (grouped-query heads keep their order:
   query head h reads kv head h // (n_heads / n_kv_heads) in both), `gate_up` into gate/up_proj.
 * tied embeddings are written once (`tie_word_embeddings`).
+* QK-norm (`model.qk_norm`, the `tiny` and `1b` presets): Llama has none, Qwen3 is Llama with
+  exactly ours, an RMSNorm over each head's query and key before RoPE with the model's
+  epsilon, so such a model is written as Qwen3 (`q_norm`, `k_norm`).
 
-Features Llama lacks are refused rather than exported wrong: q/k RMSNorm (qk_norm) and
-mixture-of-experts feed-forwards.
+Mixture-of-experts feed-forwards are refused rather than exported wrong.
 """
 
 from __future__ import annotations
@@ -43,21 +45,26 @@ class ExportError(RefineryError):
 
 
 def unsupported_features(cfg: ModelConfig) -> list[str]:
-    """What Hugging Face's Llama cannot represent (empty: the export is exact)."""
+    """What Hugging Face's Llama and Qwen3 cannot represent (empty: the export is exact)."""
     features = []
-    if cfg.qk_norm:
-        features.append("qk_norm (RMSNorm on queries and keys; Llama has none)")
     if cfg.moe.num_experts:
         features.append(f"mixture of experts ({cfg.moe.num_experts} experts; Llama is dense)")
     return features
 
 
+def architecture(cfg: ModelConfig) -> str:
+    return "Qwen3ForCausalLM" if cfg.qk_norm else "LlamaForCausalLM"
+
+
 def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
-    """config.json for LlamaForCausalLM, with the keys transformers 4.x reads (rope_theta,
-    torch_dtype) and their 5.x spellings (rope_parameters, dtype); the test runs 5.x."""
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+    """config.json for LlamaForCausalLM (Qwen3ForCausalLM with QK-norm), with the keys
+    transformers 4.x reads (rope_theta, torch_dtype) and their 5.x spellings
+    (rope_parameters, dtype); the test runs 5.x."""
+    qwen3 = {"use_sliding_window": False, "sliding_window": None, "attention_dropout": 0.0}
+    qwen3["layer_types"] = ["full_attention"] * cfg.n_layers
+    return (qwen3 if cfg.qk_norm else {}) | {
+        "architectures": [architecture(cfg)],
+        "model_type": "qwen3" if cfg.qk_norm else "llama",
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.d_model,
         "intermediate_size": resolved_ffn_hidden(cfg),
@@ -109,6 +116,9 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
             theirs + "mlp.up_proj.weight": up,
             theirs + "mlp.down_proj.weight": state[ours + "ffn.down.weight"],
         }
+        if cfg.qk_norm:
+            out[theirs + "self_attn.q_norm.weight"] = state[ours + "attn.q_norm.weight"]
+            out[theirs + "self_attn.k_norm.weight"] = state[ours + "attn.k_norm.weight"]
     return {name: tensor.detach().float().contiguous().clone() for name, tensor in out.items()}
 
 
@@ -159,7 +169,7 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     refused = unsupported_features(cfg)
     if refused:
         raise ExportError(
-            f"{loaded.path}: cannot export as a Hugging Face Llama model: the model uses "
+            f"{loaded.path}: cannot export as a Hugging Face model: the model uses "
             + "; ".join(refused)
         )
     tokenizer = loaded.tokenizer()  # a clear error when the checkpoint has none
@@ -198,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace a non-empty --hf folder")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     out = export_hf(args.ckpt, args.hf, args.force)
-    print(f"wrote {out} (LlamaForCausalLM + tokenizer)")
+    written = json.loads((out / "config.json").read_text())["architectures"][0]
+    print(f"wrote {out} ({written} + tokenizer)")
     return 0
 
 

@@ -318,14 +318,20 @@ def run(
     env = setup_distributed(cfg.device)
     try:
         check_config(cfg, env.world)
-        return _run(objective_class(cfg), cfg, source, resume, env)
+        with contextlib.ExitStack() as held:
+            return _run(objective_class(cfg), cfg, source, resume, env, held)
     finally:
         if env.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
 def _run(
-    objective: Objective, cfg: PostTrainConfig, source: str, resume: bool, env: Distributed
+    objective: Objective,
+    cfg: PostTrainConfig,
+    source: str,
+    resume: bool,
+    env: Distributed,
+    held: contextlib.ExitStack,
 ) -> Path:
     out = Path(cfg.out)
     ckpt.refuse_source_as_out(out, ckpt.resolve_checkpoint(source))
@@ -374,7 +380,7 @@ def _run(
 
     optimizer = build_optimizer(module, cfg, env.device)
     start_step = 0
-    out.mkdir(parents=True, exist_ok=True)
+    held.enter_context(ckpt.run_lock(out, env.is_main))
     if resume and existing:
         load_model_state(module, optimizer, last, with_optimizer=True)
         start_step = state["step"]

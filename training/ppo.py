@@ -22,6 +22,7 @@ The core (`rollout`, `gae`, `ppo_update`) takes the reward as a function of the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import math
@@ -51,6 +52,7 @@ from training.reward import load_reward_model
 from training.schedule import set_lr
 from training.train import (
     FULL,
+    Distributed,
     MetricsLog,
     TrainingDiverged,
     autocast,
@@ -451,6 +453,13 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     """PPO from the checkpoint `source` per `cfg`; returns the out folder."""
     env = setup_distributed(cfg.device)
     check_config(cfg, env.world)
+    with contextlib.ExitStack() as held:
+        return _run(cfg, source, resume, env, held)
+
+
+def _run(
+    cfg: PPOConfig, source: str, resume: bool, env: Distributed, held: contextlib.ExitStack
+) -> Path:
     out = Path(cfg.out)
     sources = {
         "source": ckpt.resolve_checkpoint(source),
@@ -506,7 +515,7 @@ def run(cfg: PPOConfig, source: str, resume: bool = False) -> Path:
     optimizer = build_optimizer(policy, cfg, env.device)
     generator = torch.Generator(env.device).manual_seed(cfg.seed)
     start_step = 0
-    out.mkdir(parents=True, exist_ok=True)
+    held.enter_context(ckpt.run_lock(out))
     if resume and existing:
         load_model_state(policy, optimizer, last, with_optimizer=True)
         start_step = state["step"]

@@ -63,6 +63,8 @@ class Distributed:
 
 def setup_distributed(device_choice: str) -> Distributed:
     """Join the torchrun process group when there is one; pick this process's device."""
+    if device_choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device=cuda, but this torch ({torch.__version__}) sees no CUDA GPU")
     use_cuda = device_choice == "cuda" or (device_choice == "auto" and torch.cuda.is_available())
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -95,20 +97,33 @@ class SpikeGuard:
 
 
 class StopRequest:
-    """SIGTERM (a scheduler preempting the job) asks for a checkpoint at the end of the step.
+    """SIGTERM (a scheduler preempting the job) or a first Ctrl-C (SIGINT) asks for a
+    checkpoint at the end of the step; a second Ctrl-C stops at once, as without this.
 
     Ranks may receive the signal during different steps, so they agree (all-reduce max) before
     acting: every rank saves and stops after the same step.
     """
 
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
     def __init__(self):
         self.requested = False
-        self.previous = None
+        self.received: str | None = None  # the signal's name, on the rank that got it
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def _handle(self, signum, frame) -> None:
+        if signum == signal.SIGINT:
+            if self.requested:
+                raise KeyboardInterrupt
+            print(
+                "\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)",
+                file=sys.stderr,
+                flush=True,
+            )
         self.requested = True
+        self.received = signal.Signals(signum).name
 
     def agreed(self, env: Distributed) -> bool:
         if env.world == 1:
@@ -118,8 +133,8 @@ class StopRequest:
         return bool(flag.item())
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
 
 
 def resolve_vocab(cfg: TrainConfig, manifest: Manifest) -> None:
@@ -415,13 +430,20 @@ def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -
         raise ConfigError("max_steps must be positive")
     env = setup_distributed(cfg.train.device)
     try:
-        return _train(cfg, env, resume, init_from)
+        with contextlib.ExitStack() as held:
+            return _train(cfg, env, resume, init_from, held)
     finally:
         if env.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | None) -> Path:
+def _train(
+    cfg: TrainConfig,
+    env: Distributed,
+    resume: bool,
+    init_from: Path | None,
+    held: contextlib.ExitStack,
+) -> Path:
     manifest = read_manifest(cfg.data)
     resolve_vocab(cfg, manifest)
     global_windows, accum = batch_shape(cfg, env.world)
@@ -429,10 +451,12 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
     out = Path(cfg.out)
     source = None
     existing = ckpt.refuse_to_overwrite(out, resume)
-    out.mkdir(parents=True, exist_ok=True)
+    held.enter_context(ckpt.run_lock(out, env.is_main))
     if existing:
         source = existing[-1][1]
-        ckpt.check_continuation(source, "pretraining", {})  # not a post-training run's out
+        # not a post-training run's out; an anneal continues only from its own --from
+        sources = {"init_from": init_from} if init_from else {}
+        ckpt.check_continuation(source, "pretraining", sources)
         check_same_manifest(source, manifest, cfg.data)
         changed = settings_changed(source, cfg)
         if changed and env.is_main:
@@ -589,8 +613,8 @@ def _train(cfg: TrainConfig, env: Distributed, resume: bool, init_from: Path | N
             if preempted:
                 if env.is_main:
                     print(
-                        f"stopped by SIGTERM after step {done}, checkpoint saved; "
-                        "--resume continues",
+                        f"stopped by {stop.received or 'a signal to another rank'} after "
+                        f"step {done}, checkpoint saved; --resume continues",
                         file=sys.stderr,
                     )
                 break

@@ -121,7 +121,7 @@ def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step(tokens, tmp_pa
         if agent.poll() is None:
             os.killpg(agent.pid, signal.SIGKILL)
     assert agent.returncode == 0, err[-3000:]
-    assert "stopped by SIGTERM after step" in err  # printed by rank 0
+    assert "stopped by a signal to another rank after step" in err  # printed by rank 0
     logged = len(read_metrics(out))
     assert logged < 60 and list_checkpoints(out)[-1][0] == logged
 

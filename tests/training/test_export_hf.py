@@ -1,5 +1,5 @@
-"""`refinery export --hf`: transformers loads the folder as LlamaForCausalLM with our logits and
-our tokenizer's ids; architectures Llama cannot represent are refused by name."""
+"""`refinery export --hf`: transformers loads the folder as LlamaForCausalLM (Qwen3ForCausalLM
+with QK-norm) with our logits and our tokenizer's ids; mixture-of-experts is refused by name."""
 
 from __future__ import annotations
 
@@ -32,15 +32,26 @@ def write_checkpoint(root: Path, tokenizer: Path, **model) -> tuple[Path, Transf
     return ckpt, net.eval()
 
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_transformers_reproduces_our_logits(text_tokens, tmp_path, tied):
+@pytest.mark.parametrize(
+    ("tied", "qk_norm", "architecture"),
+    [(True, False, "LlamaForCausalLM"), (False, False, "LlamaForCausalLM")]
+    + [(True, True, "Qwen3ForCausalLM")],  # QK-norm: Qwen3 is Llama with exactly ours
+)
+def test_transformers_reproduces_our_logits(text_tokens, tmp_path, tied, qk_norm, architecture):
     ckpt, ours = write_checkpoint(
-        tmp_path / "run", text_tokens / "tokenizer.json", n_kv_heads=2, tie_embeddings=tied
+        tmp_path / "run",
+        text_tokens / "tokenizer.json",
+        n_kv_heads=2,
+        tie_embeddings=tied,
+        qk_norm=qk_norm,
     )
     assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 0
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["num_key_value_heads"] == 2 and config["tie_word_embeddings"] is tied
-    theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32)
+    assert config["architectures"] == [architecture]
+    auto = transformers.AutoModelForCausalLM
+    theirs = auto.from_pretrained(tmp_path / "hf", dtype=torch.float32)
+    assert type(theirs).__name__ == architecture
     tokens = torch.randint(0, 384, (3, 32), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = ours(tokens)
@@ -76,17 +87,11 @@ def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path
         theirs.apply_chat_template([{"role": "tool", "content": "x"}], tokenize=False)
 
 
-@pytest.mark.parametrize(
-    ("model", "feature"),
-    [
-        ({"qk_norm": True}, "qk_norm"),
-        ({"moe": MoEConfig(num_experts=2, top_k=1)}, "mixture of experts"),
-    ],
-)
-def test_features_llama_lacks_are_refused_by_name(text_tokens, tmp_path, capsys, model, feature):
+def test_mixture_of_experts_is_refused_by_name(text_tokens, tmp_path, capsys):
+    model = {"moe": MoEConfig(num_experts=2, top_k=1)}
     write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json", **model)
     assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 2
-    assert f"cannot export as a Hugging Face Llama model: the model uses {feature}" in (
+    assert "cannot export as a Hugging Face model: the model uses mixture of experts" in (
         capsys.readouterr().err
     )
     assert not (tmp_path / "hf").exists()

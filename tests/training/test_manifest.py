@@ -81,3 +81,18 @@ def test_truncated_and_corrupted_shards_are_refused(tmp_path):
     ends.tofile(idx)
     with pytest.raises(ShardError, match="do not increase"):
         open_shard(entry.path)
+
+
+def test_a_token_id_outside_the_vocabulary_names_its_shard(tmp_path):
+    from training.data import TokenLoader, validation_windows
+
+    manifest = write_dataset(tmp_path, {"a": 3000}, shards_per_bucket=1)
+    entry = manifest.buckets["a"].shards[0]
+    raw = bytearray(entry.path.read_bytes())
+    raw[64 : 64 + 400] = b"\xff" * 400  # the first 200 ids of the body (2 bytes each)
+    entry.path.write_bytes(bytes(raw))
+    loader = TokenLoader(manifest, "pretrain", 32, 4, 1, 4, seed=0)
+    with pytest.raises(ShardError, match=rf"{entry.path.name}: token \d+ has id 65535, outside"):
+        for step in range(60):  # until a window reaches the damaged stretch
+            loader.make_batch(step, loader.cursor_at(step))
+    assert validation_windows(manifest, 32, 256)  # the other shards still read

@@ -4,6 +4,7 @@ source run, another method's run, a finished run, a file (clear errors, exit sta
 import shutil
 
 import pytest
+import torch
 from posttrain_helpers import posttrain_args
 from train_helpers import REPO, read_metrics, train_args
 
@@ -91,11 +92,32 @@ def test_post_training_refuses_values_out_of_range(
         ("seed=-1", "seed must be >= 0, got -1"),
         ("schedule.min_lr_ratio=2", "schedule.min_lr_ratio must be in [0, 1], got 2"),
         ("train.micro_batch=0", "train.micro_batch must be > 0, got 0"),
+        ("model.seq_len=0", "model.seq_len must be > 0, got 0"),
+        ("model.n_layers=0", "model.n_layers must be > 0, got 0"),
+        ("model.init_std=-1", "model.init_std must be > 0, got -1"),
+        ("optim.betas=[0.9]", "optim.betas must be two numbers in [0, 1), got [0.9]"),
+        ("optim.betas=[1.5,0.9]", "optim.betas must be two numbers in [0, 1)"),
+        ("model.moe.num_experts=4 model.moe.top_k=8", "model.moe.top_k 8 exceeds"),
+        ("train.eval_tokens=10", "train.eval_tokens=10 holds no whole sequence"),
+        ("anneal.average_last=1", "anneal.average_last must be 0 (off) or at least 2"),
     ],
 )
 def test_training_refuses_values_out_of_range(tokens, tmp_path, capsys, setting, message):
-    assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", setting)) == 2
+    settings = setting.split()
+    assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", *settings)) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tokens, pretrained, tmp_path, capsys):
+    assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", "train.device=cuda")) == 2
+    assert "device=cuda, but this torch" in capsys.readouterr().err
+    mc = REPO / "conf" / "eval" / "demo_mc.jsonl"
+    for device, message in (("cuda", "sees no CUDA GPU"), ("gpu", "expected auto, cpu, cuda")):
+        args = ["eval", "--ckpt", str(pretrained), "--mc", str(mc), "--device", device]
+        assert refinery(args) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_a_damaged_source_leaves_no_out_folder(source_copy, tmp_path, capsys):

@@ -39,6 +39,16 @@ def start_and_signal(tokens, out, sig: int, after_lines: int) -> subprocess.Pope
     return proc
 
 
+@pytest.mark.slow
+def test_a_first_ctrl_c_stops_after_the_step_with_a_checkpoint(tokens, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = start_and_signal(tokens, out, signal.SIGINT, after_lines=3)
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    assert "Ctrl-C: stopping after this step" in stderr and "stopped by SIGINT" in stderr
+    assert list_checkpoints(out)[-1][0] == len(read_metrics(out)) < 40
+
+
 def assert_resume_matches(tokens, out, reference):
     assert refinery([*train_args(tokens, out, *RUN), "--resume"]) == 0
     resumed = read_metrics(out)

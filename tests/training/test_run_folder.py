@@ -89,3 +89,35 @@ def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
     assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == str(
         run / "ckpt-2"
     )
+    args[2] = str(run / "ckpt-4")  # the same anneal, continued from another checkpoint
+    assert refinery([*args, "max_steps=2", "--resume"]) == 2
+    assert f"continues init_from {run / 'ckpt-2'}, not {run / 'ckpt-4'}" in capsys.readouterr().err
+
+
+def test_out_is_never_a_checkpoint_or_inside_one(tokens, run, capsys):
+    for out in (run / "ckpt-2", run / "ckpt-2" / "again"):
+        assert refinery(train_args(tokens, out, "max_steps=1")) == 2
+        said = capsys.readouterr().err
+        assert f"{run / 'ckpt-2'} is a checkpoint; a run folder holds them" in said
+    assert not (run / "ckpt-2" / "again").exists()
+
+
+def test_a_second_process_on_the_same_out_stops_at_once(tokens, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+    holder += "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    with subprocess.Popen(
+        [sys.executable, "-c", holder, str(out / ".lock")], stdout=subprocess.PIPE, text=True
+    ) as other:
+        try:
+            assert other.stdout.readline() == "held\n"
+            assert refinery(train_args(tokens, out, "max_steps=1")) == 2
+            assert f"{out} is in use by another run" in capsys.readouterr().err
+        finally:
+            other.kill()
+    assert not (out / "metrics.jsonl").exists()
+    assert refinery(train_args(tokens, out, "max_steps=1")) == 0  # free once it ended

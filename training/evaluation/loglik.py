@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from refinery.config import ConfigError
 from training.model import Transformer
 from training.train import autocast
 
@@ -24,7 +25,13 @@ def resolve_device(choice: str) -> torch.device:
     """`auto`: the GPU when there is one (lm-evaluation-harness runs on cuda when present)."""
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise ConfigError(f"--device {choice}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {choice}: this torch ({torch.__version__}) sees no CUDA GPU")
+    return device
 
 
 @torch.no_grad()
