@@ -10,7 +10,11 @@
 ../shared. Device calls carry it (`carry: [".device"]`). Each part runs as a subprocess under
 its own time limit, its output in `$OUT/<part>.log` (the last lines on stdout); a part that
 fails or runs out of time is reported and the next one still runs. A call stays under 600 s:
-`checks` and a parity part take about 3 minutes each on an H200, `throughput` its `--budget`.
+`checks` and a parity part should take 2-3 minutes each on an H200 (estimates: no machine has
+run them yet), `throughput` its `--budget`. A session's 15 device minutes include the
+machine's start, so they rarely hold all four parts: the order above is by value, and a
+second call made at once finds the machine still warm (the same GPU for both halves of the
+parity A/B); run `throughput` only with time to spare.
 
 The parts (docs/BENCHMARKS.md, "Training throughput", says what each answers):
 - `checks`: `pytest -m gpu tests/training/test_device.py`, every CUDA path against the CPU.
