@@ -14,6 +14,7 @@ OUT/ablation.json; finished tokenizations and runs are reused, so a stopped abla
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -59,6 +60,29 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
     return dirs
 
 
+def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
+    """OUT's tokenizer and arm tokens are reused only when made with the same settings: a rerun
+    with other curation= overrides, tokenizer or max_epochs, or an arm name pointing at other
+    documents, would otherwise silently train on the old tokens. New arms may join."""
+    record = Path(local_dir(cfg.out)) / "tokenization.json"
+    settings = {"tokenizer": cfg.tokenizer, "curation": cfg.curation, "max_epochs": cfg.max_epochs}
+    then = json.loads(record.read_text()) if record.is_file() else {**settings, "arms": {}}
+    changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
+    changed += [
+        f"arms.{arm}: {then['arms'][arm]} -> {path}"
+        for arm, path in cfg.arms.items()
+        if then["arms"].get(arm, path) != path
+    ]
+    if changed:
+        raise TokenizeError(
+            f"{record.parent} was tokenized with other settings ({'; '.join(changed)}); "
+            "choose another out="
+        )
+    record.parent.mkdir(parents=True, exist_ok=True)
+    arms = {**then["arms"], **cfg.arms}
+    record.write_text(json.dumps({**settings, "arms": arms}, indent=2, sort_keys=True) + "\n")
+
+
 def check_arm_names(cfg: ablation.AblationConfig) -> None:
     bad = [arm for arm in cfg.arms if not BUCKET_NAME.match(arm)]
     if bad:
@@ -69,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery ablate", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML config (conf/ablate/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     cfg = ablation.load_ablation_config(args.config, args.overrides)
     check_arm_names(cfg)
+    ablation.check_inputs(cfg)
+    check_tokenization_settings(cfg)
     curation = load_curation_config(None, cfg.curation)
     spark = build_session(curation.spark, "refinery-ablate")
     try:

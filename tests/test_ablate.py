@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from curation.sample_crawl import write_reference_articles
-from jobs.ablate import tokenize_arms
+from curation.tokenize import TokenizeError
+from jobs.ablate import check_tokenization_settings, tokenize_arms
 from training import ablation
 
 
@@ -48,3 +50,17 @@ def test_ablation_end_to_end(spark, extract_run, tmp_path):
     # finished runs are reused: a second call trains nothing and gives the same figures
     again = ablation.run(cfg, token_dirs)
     assert again["arms"] == summary["arms"]
+
+
+def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path):
+    def config(*extra):
+        base = [f"out={tmp_path}", "reference=r", "arms.a=x", "arms.b=y", *extra]
+        return ablation.load_ablation_config(None, base)
+
+    check_tokenization_settings(config())
+    check_tokenization_settings(config())  # the same settings reuse the tokens
+    check_tokenization_settings(config("arms.c=z"))  # an arm may join
+    with pytest.raises(TokenizeError, match=r"curation: \[\] -> \['tokenize.vocab_size=512'\]"):
+        check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
+    with pytest.raises(TokenizeError, match="arms.b: y -> w"):
+        check_tokenization_settings(config("arms.b=w"))

@@ -10,7 +10,7 @@ reported as an effect (DataComp-LM and FineWeb ablations report seed variance th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class AblationConfig:
             raise ConfigError("arms: name at least two curation outputs to compare")
         if not self.seeds:
             raise ConfigError("seeds: at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must differ (one run per seed), got {self.seeds}")
         if not self.out or not self.reference:
             raise ConfigError("out= (ablation folder) and reference= (text file) are required")
 
@@ -90,8 +92,26 @@ def finished(out: Path, max_steps: int) -> bool:
     return bool(found) and found[-1][0] == max_steps
 
 
+def check_same_settings(out: Path, run_cfg: TrainConfig, manifest: Manifest) -> None:
+    """A run folder from an earlier ablation is reused only when it trains the same run: another
+    budget would resume a schedule that has already decayed, another preset a different run."""
+    from training.train import resolve_vocab
+
+    found = ckpt.list_checkpoints(out)
+    if not found:
+        return
+    resolve_vocab(run_cfg, manifest)  # as the trainer fills it in
+    changed = ckpt.changed_settings(ckpt.load_config_dict(found[-1][1]), asdict(run_cfg))
+    if changed:
+        raise AblationError(
+            f"{out} was trained with other settings ({'; '.join(changed)}); choose another "
+            "out= or remove that run"
+        )
+
+
 def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, list[Path]]:
     """Train every (arm, seed) not finished yet; returns each arm's run folders in seed order."""
+    from refinery.manifest import read_manifest
     from training.train import run
 
     runs: dict[str, list[Path]] = {}
@@ -100,11 +120,23 @@ def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, li
         for seed in cfg.seeds:
             out = Path(cfg.out) / "runs" / f"{arm}-seed{seed}"
             run_cfg = train_config(cfg, tokens_dir, out, seed)
+            check_same_settings(out, run_cfg, read_manifest(tokens_dir))
             if not finished(out, run_cfg.max_steps):
                 print(f"ablate: training {arm} seed {seed} ({budget_tokens(run_cfg):,} tokens)")
                 run(run_cfg, resume=True)
+                ckpt.check_finished(out, run_cfg.max_steps)
             runs[arm].append(out)
     return runs
+
+
+def check_inputs(cfg: AblationConfig) -> None:
+    """Read the reference and benchmark files before any tokenizing or training."""
+    from refinery.mc_data import read_benchmarks
+    from training.evaluation.bpb import read_documents
+
+    read_documents(resolve_path(cfg.reference))
+    if cfg.mc:
+        read_benchmarks(resolve_path(cfg.mc))
 
 
 def score_runs(cfg: AblationConfig, runs: dict[str, list[Path]]) -> dict[str, list[dict]]:
@@ -145,7 +177,8 @@ def summarise(scores: dict[str, list[dict]]) -> dict[str, Any]:
     """Per arm mean ± std of bpb (and MC acc); pairwise: is the gap beyond the seed spread?
 
     "Beyond the spread" means the two arms' seed ranges do not overlap and the gap exceeds
-    twice the larger standard deviation: with 3 seeds a cautious reading, not a test.
+    twice the larger standard deviation: with 3 seeds a cautious reading, not a test. With one
+    seed there is no spread to read a gap against: `beyond_spread` is None.
     """
     arms = {}
     for arm, rows in scores.items():
@@ -165,6 +198,8 @@ def summarise(scores: dict[str, list[dict]]) -> dict[str, Any]:
             a, b = arms[better], arms[worse]
             gap = b["bpb_mean"] - a["bpb_mean"]
             separated = a["bpb_max"] < b["bpb_min"] and gap > 2 * max(a["bpb_std"], b["bpb_std"])
+            if min(a["seeds"], b["seeds"]) < 2:
+                separated = None
             comparisons.append(
                 {"lower_bpb": better, "higher_bpb": worse, "gap": gap, "beyond_spread": separated}
             )
@@ -195,9 +230,9 @@ def format_table(summary: dict[str, Any]) -> str:
         s = summary["arms"][arm]
         lines.append(f"{arm:<16} {s['bpb_mean']:>9.4f} {s['bpb_std']:>7.4f}  {s['seeds']}")
     for c in summary["comparisons"]:
-        verdict = "beyond" if c["beyond_spread"] else "within"
-        lines.append(
-            f"{c['lower_bpb']} < {c['higher_bpb']} by {c['gap']:.4f} bpb: {verdict} "
-            "the seed-to-seed spread"
-        )
+        if c["beyond_spread"] is None:
+            verdict = "one seed, no spread to read it against"
+        else:
+            verdict = f"{'beyond' if c['beyond_spread'] else 'within'} the seed-to-seed spread"
+        lines.append(f"{c['lower_bpb']} < {c['higher_bpb']} by {c['gap']:.4f} bpb: {verdict}")
     return "\n".join(lines)

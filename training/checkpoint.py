@@ -101,6 +101,18 @@ def run_lock(out: Path, hold: bool = True):
         yield
 
 
+def check_finished(out: Path, max_steps: int) -> None:
+    """For a command that trains several runs in turn (ablate, scaling): a run that returned
+    before max_steps was stopped (SIGTERM, Ctrl-C) and must not be scored as finished."""
+    found = list_checkpoints(out)
+    step = found[-1][0] if found else 0
+    if step != max_steps:
+        raise CheckpointError(
+            f"{out}: training stopped at step {step} of {max_steps}; rerun the same command "
+            "to continue it"
+        )
+
+
 def refuse_source_as_out(out: Path, source: Path) -> None:
     """A run never writes into the checkpoint it starts from, nor into that checkpoint's run
     (whose checkpoints keep_last would delete) or below it (where removing or copying that run

@@ -24,7 +24,7 @@ from refinery.config import ConfigError, load_config, resolve_path
 from refinery.errors import RefineryError
 from refinery.results import write_results
 from training import scaling
-from training.checkpoint import list_checkpoints
+from training.checkpoint import check_finished, list_checkpoints
 from training.config import ModelConfig, TrainConfig
 from training.model import Transformer
 from training.train import run as train_run
@@ -86,6 +86,14 @@ def plan(cfg: ScalingConfig) -> list[Point]:
     if not cfg.sizes or not cfg.tokens:
         raise ConfigError("sizes and tokens must each list at least one entry")
     scaling.check_fit_config(cfg.fit)
+    if cfg.compute < 0:
+        raise ConfigError(f"compute must be >= 0 (0: the largest point's 6 N D), got {cfg.compute}")
+    if len(cfg.sizes) * len(cfg.tokens) < len(scaling.PARAMS):
+        raise ConfigError(
+            f"{len(cfg.sizes)} sizes x {len(cfg.tokens)} token budgets make "
+            f"{len(cfg.sizes) * len(cfg.tokens)} points; fitting L(N, D)'s "
+            f"{len(scaling.PARAMS)} parameters needs at least {len(scaling.PARAMS)}"
+        )
     base = resolve_path(cfg.base)
     points, names = [], set()
     for size in cfg.sizes:
@@ -145,6 +153,7 @@ def run_point(point: Point) -> tuple[dict, bool]:
     started = time.perf_counter()
     resume = bool(list_checkpoints(out))  # a point cut short continues from its checkpoint
     train_run(copy.deepcopy(point.train), resume=resume)
+    check_finished(out, point.train.max_steps)
     record = final_record(out)
     result = {
         "name": point.name,

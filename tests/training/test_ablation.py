@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from refinery.config import ConfigError
-from training.ablation import AblationConfig, AblationError, check_budget, summarise
+from training.ablation import AblationConfig, AblationError, check_budget, summarise, train_arms
+from training.checkpoint import CheckpointError
+from training.train import StopRequest
 
 
 def rows(*bpb: float) -> list[dict]:
@@ -46,6 +48,34 @@ def test_config_needs_two_arms_a_reference_and_seeds():
         AblationConfig(out="o", arms={"a": "x", "b": "y"})
     with pytest.raises(ConfigError, match="seed"):
         AblationConfig(out="o", reference="r", arms={"a": "x", "b": "y"}, seeds=[])
+    with pytest.raises(ConfigError, match="seeds must differ"):
+        AblationConfig(out="o", reference="r", arms={"a": "x", "b": "y"}, seeds=[0, 0])
+
+
+def test_one_seed_claims_no_spread():
+    summary = summarise({"a": rows(1.40), "b": rows(1.50)})
+    assert summary["comparisons"][0]["beyond_spread"] is None
+
+
+def ablation(tmp_path, *extra: str) -> AblationConfig:
+    from refinery.config import load_config
+
+    arms = ["arms.a=x", "arms.b=y", "seeds=[0]", "train=[train.progress=false]"]
+    return load_config(AblationConfig, None, [f"out={tmp_path}", "reference=r", *arms, *extra])
+
+
+def test_a_stopped_run_is_not_scored_and_another_budget_is_not_resumed(
+    tokens, tmp_path, monkeypatch
+):
+    cfg = ablation(tmp_path, "tokens=4096")
+    with monkeypatch.context() as patch:  # SIGTERM or Ctrl-C during the first step
+        patch.setattr(StopRequest, "agreed", lambda self, env: True)
+        with pytest.raises(CheckpointError, match="a-seed0: training stopped at step 1 of 2"):
+            train_arms(cfg, {"a": tokens, "b": tokens})
+    runs = train_arms(cfg, {"a": tokens, "b": tokens})  # the rerun finishes it
+    assert [p.name for p in runs["a"]] == ["a-seed0"]
+    with pytest.raises(AblationError, match="trained with other settings .*max_steps: 2 -> 4"):
+        train_arms(ablation(tmp_path, "tokens=8192"), {"a": tokens, "b": tokens})
 
 
 def test_a_budget_beyond_the_epoch_cap_is_refused(tokens):

@@ -136,6 +136,10 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "fit.confidence=2"]))
     with pytest.raises(ConfigError, match="twice"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 2048]"]))
+    with pytest.raises(ConfigError, match="4 sizes x 1 token budgets make 4 points"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048]"]))
+    with pytest.raises(ConfigError, match="compute must be >= 0"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "compute=-5"]))
     points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
     assert len(points) == 12 and points[0].train.max_steps == 10
     assert points[0].train.out == str(tmp_path / "out" / "d16-l1-h2-kv2-D20480")
