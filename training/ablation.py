@@ -57,6 +57,12 @@ def train_config(cfg: AblationConfig, tokens_dir: Path, out: Path, seed: int) ->
     overrides = [*cfg.train, f"data={tokens_dir}", f"out={out}", f"seed={seed}"]
     run = load_config(TrainConfig, resolve_path(cfg.train_config), overrides)
     if cfg.tokens:
+        batch = run.train.global_batch_tokens
+        if cfg.tokens % batch:
+            raise ConfigError(
+                f"tokens={cfg.tokens} must be a multiple of the preset's "
+                f"train.global_batch_tokens ({batch}): every run trains whole steps"
+            )
         run.max_steps = run.steps_for_tokens(cfg.tokens)
     run.loader.mixture = "pretrain"
     return run
@@ -130,10 +136,12 @@ def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, li
 
 
 def check_inputs(cfg: AblationConfig) -> None:
-    """Read the reference and benchmark files before any tokenizing or training."""
+    """Check the budget and read the reference and benchmark files before any tokenizing or
+    training."""
     from refinery.mc_data import read_benchmarks
     from training.evaluation.bpb import read_documents
 
+    budget_of(cfg, Path(cfg.out))  # the token budget makes whole steps
     read_documents(resolve_path(cfg.reference))
     if cfg.mc:
         read_benchmarks(resolve_path(cfg.mc))

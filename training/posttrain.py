@@ -52,6 +52,7 @@ from training.train import (
     build_optimizer,
     clip_gradients,
     load_model_state,
+    lock_out,
     progress_bar,
     setup_distributed,
     truncate_metrics,
@@ -380,7 +381,7 @@ def _run(
 
     optimizer = build_optimizer(module, cfg, env.device)
     start_step = 0
-    held.enter_context(ckpt.run_lock(out, env.is_main))
+    lock_out(out, env, held)
     if resume and existing:
         load_model_state(module, optimizer, last, with_optimizer=True)
         start_step = state["step"]

@@ -137,6 +137,23 @@ class StopRequest:
             signal.signal(sig, previous)
 
 
+def lock_out(out: Path, env: Distributed, held: contextlib.ExitStack) -> None:
+    """Rank 0 takes `out`'s run lock (`checkpoint.run_lock`) for the rest of the run; every
+    rank learns whether it could, so that none goes on alone into the collectives."""
+    refused = None
+    try:
+        held.enter_context(ckpt.run_lock(out, env.is_main))
+    except ckpt.CheckpointError as err:
+        refused = err
+    if env.world > 1:
+        flag = torch.tensor(float(refused is not None), device=env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and refused is None:
+            refused = ckpt.CheckpointError(f"{out} is in use by another run (rank 0 said why)")
+    if refused is not None:
+        raise refused
+
+
 def resolve_vocab(cfg: TrainConfig, manifest: Manifest) -> None:
     """Fill model.vocab_size from the manifest, rounded up to a multiple of 64 (GPU shapes)."""
     vocab = manifest.tokenizer.vocab_size
@@ -451,7 +468,7 @@ def _train(
     out = Path(cfg.out)
     source = None
     existing = ckpt.refuse_to_overwrite(out, resume)
-    held.enter_context(ckpt.run_lock(out, env.is_main))
+    lock_out(out, env, held)
     if existing:
         source = existing[-1][1]
         # not a post-training run's out; an anneal continues only from its own --from

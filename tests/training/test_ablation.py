@@ -64,6 +64,13 @@ def ablation(tmp_path, *extra: str) -> AblationConfig:
     return load_config(AblationConfig, None, [f"out={tmp_path}", "reference=r", *arms, *extra])
 
 
+def test_a_budget_of_part_steps_is_refused_before_anything_runs(tmp_path):
+    from training.ablation import check_inputs
+
+    with pytest.raises(ConfigError, match="tokens=1000 must be a multiple of .* \\(2048\\)"):
+        check_inputs(ablation(tmp_path, "tokens=1000"))
+
+
 def test_a_stopped_run_is_not_scored_and_another_budget_is_not_resumed(
     tokens, tmp_path, monkeypatch
 ):

@@ -158,3 +158,23 @@ def test_fsdp_shards_float8_layers(tokens, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(out)
     assert len(rows) == 6 and rows[-1]["loss"] < rows[0]["loss"]
+
+
+@pytest.mark.slow
+def test_every_rank_stops_when_out_is_in_use(tokens, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+    holder += "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"
+    with subprocess.Popen(
+        [sys.executable, "-c", holder, str(out / ".lock")], stdout=subprocess.PIPE, text=True
+    ) as other:
+        try:
+            assert other.stdout.readline() == "held\n"
+            result = torchrun(*train_args(tokens, out, "max_steps=2")[1:])
+        finally:
+            other.kill()
+    assert result.returncode != 0
+    assert f"{out} is in use by another run" in result.stderr
+    assert "rank 0 said why" in result.stderr  # rank 1 stopped too, not in a collective
+    assert not (out / "metrics.jsonl").exists()
