@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from train_helpers import REPO, read_metrics, train_args
+from train_helpers import REPO, another_run_holding, read_metrics, train_args
 
 from refinery.cli import main as refinery
 from training.checkpoint import list_checkpoints
@@ -163,17 +163,8 @@ def test_fsdp_shards_float8_layers(tokens, tmp_path):
 @pytest.mark.slow
 def test_every_rank_stops_when_out_is_in_use(tokens, tmp_path):
     out = tmp_path / "busy"
-    out.mkdir()
-    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
-    holder += "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"
-    with subprocess.Popen(
-        [sys.executable, "-c", holder, str(out / ".lock")], stdout=subprocess.PIPE, text=True
-    ) as other:
-        try:
-            assert other.stdout.readline() == "held\n"
-            result = torchrun(*train_args(tokens, out, "max_steps=2")[1:])
-        finally:
-            other.kill()
+    with another_run_holding(out):
+        result = torchrun(*train_args(tokens, out, "max_steps=2")[1:])
     assert result.returncode != 0
     assert f"{out} is in use by another run" in result.stderr
     assert "rank 0 said why" in result.stderr  # rank 1 stopped too, not in a collective

@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from train_helpers import read_metrics, train_args
+from train_helpers import another_run_holding, read_metrics, train_args
 
 from refinery.cli import main as refinery
 
@@ -103,21 +103,9 @@ def test_out_is_never_a_checkpoint_or_inside_one(tokens, run, capsys):
 
 
 def test_a_second_process_on_the_same_out_stops_at_once(tokens, tmp_path, capsys):
-    import subprocess
-    import sys
-
     out = tmp_path / "busy"
-    out.mkdir()
-    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
-    holder += "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
-    with subprocess.Popen(
-        [sys.executable, "-c", holder, str(out / ".lock")], stdout=subprocess.PIPE, text=True
-    ) as other:
-        try:
-            assert other.stdout.readline() == "held\n"
-            assert refinery(train_args(tokens, out, "max_steps=1")) == 2
-            assert f"{out} is in use by another run" in capsys.readouterr().err
-        finally:
-            other.kill()
+    with another_run_holding(out):
+        assert refinery(train_args(tokens, out, "max_steps=1")) == 2
+        assert f"{out} is in use by another run" in capsys.readouterr().err
     assert not (out / "metrics.jsonl").exists()
     assert refinery(train_args(tokens, out, "max_steps=1")) == 0  # free once it ended

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,3 +52,18 @@ def count_recomputed_blocks(monkeypatch) -> list:
         model_module, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k)
     )
     return calls
+
+
+@contextlib.contextmanager
+def another_run_holding(out: Path):
+    """A separate process holding `out`'s run lock, as a second job's trainer would."""
+    out.mkdir(parents=True, exist_ok=True)
+    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+    holder += "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(300)"
+    command = [sys.executable, "-c", holder, str(out / ".lock")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as other:
+        try:
+            assert other.stdout.readline() == "held\n"
+            yield
+        finally:
+            other.kill()
