@@ -93,11 +93,6 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
         )
 
 
-def finished(out: Path, max_steps: int) -> bool:
-    found = ckpt.list_checkpoints(out)
-    return bool(found) and found[-1][0] == max_steps
-
-
 def check_same_settings(out: Path, run_cfg: TrainConfig, manifest: Manifest) -> None:
     """A run folder from an earlier ablation is reused only when it trains the same run: another
     budget would resume a schedule that has already decayed, another preset a different run."""
@@ -127,7 +122,7 @@ def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, li
             out = Path(cfg.out) / "runs" / f"{arm}-seed{seed}"
             run_cfg = train_config(cfg, tokens_dir, out, seed)
             check_same_settings(out, run_cfg, read_manifest(tokens_dir))
-            if not finished(out, run_cfg.max_steps):
+            if ckpt.newest_step(out) != run_cfg.max_steps:
                 print(f"ablate: training {arm} seed {seed} ({budget_tokens(run_cfg):,} tokens)")
                 run(run_cfg, resume=True)
                 ckpt.check_finished(out, run_cfg.max_steps)

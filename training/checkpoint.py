@@ -101,11 +101,16 @@ def run_lock(out: Path, hold: bool = True):
         yield
 
 
+def newest_step(out: Path) -> int:
+    """The step of `out`'s newest checkpoint (0: none yet)."""
+    found = list_checkpoints(out)
+    return found[-1][0] if found else 0
+
+
 def check_finished(out: Path, max_steps: int) -> None:
     """For a command that trains several runs in turn (ablate, scaling): a run that returned
     before max_steps was stopped (SIGTERM, Ctrl-C) and must not be scored as finished."""
-    found = list_checkpoints(out)
-    step = found[-1][0] if found else 0
+    step = newest_step(out)
     if step != max_steps:
         raise CheckpointError(
             f"{out}: training stopped at step {step} of {max_steps}; rerun the same command "
@@ -241,11 +246,10 @@ def scheduled_checkpoints(out: Path) -> list[tuple[int, Path]]:
 def prune(out: Path, keep_last: int) -> None:
     """Keep the newest `keep_last` scheduled checkpoints, and a preemption checkpoint only while
     it is the newest (the one --resume needs)."""
-    found = list_checkpoints(out)
-    keep = {path for _, path in scheduled_checkpoints(out)[-keep_last:]} | {found[-1][1]}
-    for _, path in found:
-        if path not in keep:
-            shutil.rmtree(path, ignore_errors=True)
+    found = [path for _, path in list_checkpoints(out)]
+    scheduled = [path for path in found if not is_preemption(path)]
+    for path in set(found) - set(scheduled[-keep_last:]) - {found[-1]}:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:

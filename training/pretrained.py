@@ -45,6 +45,11 @@ def load_config(path: Path) -> TrainConfig:
         raise ckpt.CheckpointError(f"{path}/config.json: {err}") from None
 
 
+def is_reward_model(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether the weights hold `refinery rm`'s score head."""
+    return any(name.startswith("score_head.") for name in weights)
+
+
 def load_pretrained(
     path: str | Path, device: str | torch.device = "cpu", accept_reward_model: bool = False
 ) -> Pretrained:
@@ -56,7 +61,7 @@ def load_pretrained(
     source = ckpt.resolve_checkpoint(path)
     cfg = load_config(source)
     weights = ckpt.load_weights(source)
-    if not accept_reward_model and any(name.startswith("score_head.") for name in weights):
+    if not accept_reward_model and is_reward_model(weights):
         raise ckpt.CheckpointError(
             f"{source} is a reward model (refinery rm): it scores text and does not predict "
             "tokens; give a language model's checkpoint (train, anneal, sft, dpo or ppo)"

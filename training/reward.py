@@ -21,7 +21,7 @@ from training.checkpoint import CheckpointError
 from training.config import ModelConfig
 from training.model import Transformer
 from training.posttrain import PAD_ID
-from training.pretrained import Pretrained, load_pretrained
+from training.pretrained import Pretrained, is_reward_model, load_pretrained
 from training.train import console
 
 
@@ -76,7 +76,7 @@ def reward_model_from(pretrained: Pretrained) -> RewardModel:
 def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> RewardModel:
     """A reward model written by `refinery rm` (run folder or ckpt-<step>), in eval mode."""
     pretrained = load_pretrained(path, device, accept_reward_model=True)
-    if not any(name.startswith("score_head.") for name in pretrained.weights):
+    if not is_reward_model(pretrained.weights):
         raise CheckpointError(
             f"{pretrained.path}/model.safetensors has no score_head.* weights: not a reward "
             "model (train one with `refinery rm --from CKPT data=PAIRS out=DIR`)"
