@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import types
 from pathlib import Path
@@ -215,6 +216,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return float(value)
     if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         return float(value)  # YAML 1.1 reads `lr: 3e-4` (no dot) as a string
+    if tp is float and _not_finite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # YAML reads `spark.executor.cores: 4` as int; Spark wants strings
     if tp in (int, float, str, bool):
@@ -224,6 +227,18 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected {tp.__name__}, got {_describe(value)}")
         return value
     raise ConfigError(f"{key}: unsupported schema type {tp}")  # a bug in the schema, not the file
+
+
+def _not_finite(value: Any) -> bool:
+    """NaN or infinity, as YAML reads `.nan` / `.inf` or as the words `nan` / `inf`: no
+    setting means either, and a NaN passes every range check unnoticed."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, str) and value.strip().lower().lstrip("+-") in {
+        "nan",
+        "inf",
+        "infinity",
+    }
 
 
 def _describe(value: Any) -> str:

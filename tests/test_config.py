@@ -42,6 +42,15 @@ def test_overrides_apply_with_yaml_types():
         ("pipeline.stages=[dedup, extract]", "pipeline.stages must be distinct and in the order"),
         ("pipeline.stages=[]", "pipeline.stages must name at least one stage"),
         ("extract.timeout_seconds=0", "extract.timeout_seconds must be positive"),
+        (
+            "extract.timeout_seconds=nan",
+            "must be a finite number, got 'nan'",
+        ),
+        (
+            "extract.timeout_seconds=.inf",
+            "timeout_seconds: must be a finite number, got inf",
+        ),
+        ("extract.timeout_seconds=-Infinity", "must be a finite number, got '-Infinity'"),
         ("input.limit=-1", "input.limit must be positive"),
         ("extract=3", "extract: expected a mapping"),
         ("noequals", "not of the form key=value"),
