@@ -11,18 +11,14 @@ import argparse
 
 import numpy as np
 
-from refinery.manifest import Manifest, ManifestError, Split, read_manifest, sha256_file
+from refinery.manifest import Manifest, Split, read_manifest, verified_tokenizer
 from refinery.shards import Shard, ShardError, open_shard
 from refinery.tokenizer import load_tokenizer
 
 
 def verify(manifest: Manifest) -> dict[str, list[Shard]]:
     """Open every shard of every split, checked against the manifest; return them by split."""
-    path = manifest.tokenizer_path
-    if not path.is_file():
-        raise ManifestError(f"{path}: tokenizer file named by manifest.json is missing")
-    if sha256_file(path) != manifest.tokenizer.sha256:
-        raise ManifestError(f"{path}: sha256 differs from manifest.json's tokenizer.sha256")
+    verified_tokenizer(manifest)
     opened = {}
     for name, split in {**manifest.buckets, "validation": manifest.validation}.items():
         shards = []

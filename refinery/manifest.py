@@ -257,6 +257,17 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def verified_tokenizer(manifest: Manifest) -> Path:
+    """The tokens folder's tokenizer file, checked against the manifest's hash: token ids mean
+    nothing without it, and a checkpoint copies it."""
+    path = manifest.tokenizer_path
+    if not path.is_file():
+        raise ManifestError(f"{path}: tokenizer file named by manifest.json is missing")
+    if sha256_file(path) != manifest.tokenizer.sha256:
+        raise ManifestError(f"{path}: sha256 differs from manifest.json's tokenizer.sha256")
+    return path
+
+
 def write_manifest(data_dir: str | Path, content: dict[str, Any]) -> Manifest:
     """Validate `content` and write it as `data_dir/manifest.json` (temp file, then rename)."""
     root = Path(data_dir)

@@ -10,10 +10,11 @@ is a pure function of (seed, step, cursor), the cursor is a short list of counts
 the checkpoint, and `cursor_at(step)` rebuilds it from (seed, step) alone.
 
 A bucket stops being sampled after `max_epochs` passes (the manifest's cap on upsampling); the
-remaining buckets share its weight. When every bucket is at its cap the run is asking for more
-tokens than the data allows: a warning says so and sampling goes on by the plain weights, so a
-small demo dataset still trains for max_steps. The step's windows are split into contiguous
-slices, one per data-parallel rank, so ranks never see the same window.
+remaining buckets share its weight, as they share the weight of a bucket too small for one
+window (`unsampled`). When every bucket is at its cap the run is asking for more tokens than
+the data allows: sampling goes on by the plain weights, so a small demo dataset still trains
+for max_steps, and `past_cap` tells the trainer to say so. The step's windows are split into
+contiguous slices, one per data-parallel rank, so ranks never see the same window.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -108,6 +108,12 @@ class TokenLoader:
                 f"{seq_len + 1} tokens; lower model.seq_len or add data"
             )
         self.caps = np.array([int(manifest.max_epochs * b.num_windows) for b in self.buckets])
+        # buckets the mixture weighs but that cannot fill one window: never sampled
+        self.unsampled = {  # name -> its share of the mixture
+            n: float(w / self.weights.sum())
+            for n, w, b in zip(self.names, self.weights, self.buckets, strict=True)
+            if w > 0 and not b.num_windows
+        }
         self.seq_len, self.seed = seq_len, seed
         self.global_windows = global_windows
         self.accum_steps, self.micro_batch = accum_steps, micro_batch
@@ -117,7 +123,6 @@ class TokenLoader:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.wait_seconds = 0.0  # time the trainer spent blocked on data
-        self.warned_over_cap = False
 
     # ---- pure functions of (seed, step, cursor) ----------------------------------------
 
@@ -128,31 +133,31 @@ class TokenLoader:
         """(bucket, position) of each global-batch window of `step`, in rank-slice order."""
         rng = np.random.default_rng((self.seed, step))
         position = consumed.copy()
-        cdf = self._cdf(position, step)
+        cdf = self._cdf(position)
         plan = []
         for u in rng.random(self.global_windows):
             b = int(np.searchsorted(cdf, u, side="right"))
             plan.append((b, int(position[b])))
             position[b] += 1
             if position[b] >= self.caps[b]:
-                cdf = self._cdf(position, step)
+                cdf = self._cdf(position)
         return plan
 
-    def _cdf(self, position: np.ndarray, step: int) -> np.ndarray:
+    def _cdf(self, position: np.ndarray) -> np.ndarray:
         active = position < self.caps
-        if not active.any():
-            if not self.warned_over_cap and self.rank == 0:
-                warnings.warn(
-                    f"step {step}: every bucket reached the manifest's max_epochs cap; "
-                    "sampling on past it (fewer steps or more data avoid repeating data)",
-                    stacklevel=2,
-                )
-            self.warned_over_cap = True
+        if not active.any():  # past every cap: on by the plain weights (`past_cap`)
             active = np.array([b.num_windows > 0 for b in self.buckets])
         cdf = np.cumsum(np.where(active, self.weights, 0.0))
         return (
             cdf / cdf[-1]
         )  # exactly 1.0 from the last active bucket on: u < 1 never lands past it
+
+    def past_cap(self, cursor: dict) -> bool:
+        """Whether the steps up to `cursor` drew some bucket past its max_epochs cap, which
+        happens only once every bucket is at its cap."""
+        return any(
+            cursor["consumed"][n] > cap for n, cap in zip(self.names, self.caps, strict=True)
+        )
 
     def window_index(self, bucket: int, position: int) -> int:
         n = self.buckets[bucket].num_windows

@@ -41,7 +41,6 @@ def write_dataset(
     max_epochs: float = 4.0,
     seed: int = 0,
     learnable: bool = False,
-    tokenizer: bool = True,
 ):
     """Write shards, a fake tokenizer.json and manifest.json under `root`; return the Manifest.
 
@@ -66,8 +65,7 @@ def write_dataset(
 
     tok_text = json.dumps({"model": {"type": "synthetic", "vocab_size": vocab_size}})
     tok_path = root / "tokenizer.json"
-    if tokenizer:
-        tok_path.write_text(tok_text)
+    tok_path.write_text(tok_text)
     names = list(buckets)
     content = {
         "version": 1,

@@ -35,7 +35,7 @@ from torch.distributed.checkpoint.state_dict import (
 
 from refinery.config import ConfigError, load_config
 from refinery.errors import RefineryError
-from refinery.manifest import Manifest, read_manifest, sha256_file
+from refinery.manifest import Manifest, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
@@ -295,14 +295,36 @@ def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
         )
 
 
-def verified_tokenizer(manifest: Manifest) -> Path | None:
-    """The data folder's tokenizer file (None if absent), checked against the manifest hash."""
-    path = manifest.tokenizer_path
-    if not path.is_file():
-        return None
-    if sha256_file(path) != manifest.tokenizer.sha256:
-        raise RefineryError(f"{path}: sha256 differs from manifest.json's tokenizer.sha256")
-    return path
+def continued_cursor(source: Path, manifest: Manifest, loader: TokenLoader) -> dict:
+    """Where an anneal starts reading. On its source run's own tokens each bucket goes on after
+    the windows pretraining already trained on (and counts them against max_epochs), instead
+    of replaying the start of every bucket; on other tokens, from each bucket's start."""
+    cursor = loader.initial_cursor()
+    if ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint:
+        consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
+        cursor["consumed"] = {n: int(consumed.get(n, 0)) for n in loader.names}
+    return cursor
+
+
+def data_notes(
+    cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, validates: bool, world: int
+) -> list[str]:
+    """What the data will not give this run: buckets of the mixture too small for one window,
+    and validation figures when the held-out split cannot fill a window per rank."""
+    window = cfg.model.seq_len + 1
+    notes = [
+        f"{cfg.data}: bucket {name!r} ({share:.1%} of mixture {cfg.loader.mixture!r}) holds "
+        f"fewer than seq_len + 1 = {window} tokens: it is never sampled, and the other buckets "
+        "share its weight"
+        for name, share in loader.unsampled.items()
+    ]
+    if cfg.train.eval_tokens and not validates:
+        notes.append(
+            f"{cfg.data}: the validation split holds {manifest.validation.tokens} tokens, less "
+            f"than {world} window(s) of {window}: no val_loss or val_bpb will be logged (more "
+            "documents, or a larger tokenize.validation_share, give one)"
+        )
+    return notes
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
@@ -518,14 +540,22 @@ def _train(
     else:
         if init_from is not None:
             load_model_state(model, optimizer, init_from, with_optimizer=True)
+            cursor = continued_cursor(init_from, manifest, loader)
             if env.is_main:
-                print(f"starting from the weights and optimizer state of {init_from}")
+                went_on = cursor != loader.initial_cursor()
+                print(
+                    f"starting from the weights and optimizer state of {init_from}"
+                    + (", reading on where its data stopped" if went_on else "")
+                )
         if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
             (out / "metrics.jsonl").unlink(missing_ok=True)
 
     val_windows = validation_windows(
         manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world
     )
+    if env.is_main:
+        for note in data_notes(cfg, manifest, loader, bool(val_windows), env.world):
+            print(note, file=sys.stderr)
     flops_per_token = model.flops_per_token()
     log = MetricsLog(out, start_step, env.is_main, cfg.train.tensorboard)
     spike = cfg.train.spike
@@ -571,7 +601,7 @@ def _train(
     progress = progress_bar(show, cfg.max_steps, start_step, "train")
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
-    record, final = {}, False
+    record, final, warned_past_cap = {}, False, False
     try:
         for step in range(start_step, cfg.max_steps):
             profiler.begin(step + 1)
@@ -582,6 +612,15 @@ def _train(
             loss = forward_backward(runner, model, tokens, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1
+            if not warned_past_cap and loader.past_cap(batch.cursor):
+                warned_past_cap = True
+                if env.is_main:
+                    print(
+                        f"step {done}: every bucket of mixture {cfg.loader.mixture!r} has been "
+                        f"read max_epochs={manifest.max_epochs:g} times; sampling goes on past "
+                        "that cap, repeating data (fewer steps or more data avoid it)",
+                        file=sys.stderr,
+                    )
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
                 found = ckpt.list_checkpoints(out)
                 good = str(found[-1][1]) if found else "none (no checkpoint written yet)"

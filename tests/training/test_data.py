@@ -114,11 +114,14 @@ def test_max_epochs_caps_a_bucket_then_others_take_its_share(tmp_path):
     )
     loader = make_loader(manifest, accum=1, micro=16)
     cap = 2 * loader.buckets[loader.names.index("small")].num_windows
-    consumed = loader.cursor_at(60)["consumed"]
+    at_60 = loader.cursor_at(60)
+    consumed = at_60["consumed"]
     assert consumed["small"] == cap
     assert consumed["big"] == 60 * 16 - cap
-    with pytest.warns(UserWarning, match="max_epochs cap"):
-        consumed = loader.cursor_at(400)["consumed"]
+    assert not loader.past_cap(at_60)
+    at_400 = loader.cursor_at(400)
+    assert loader.past_cap(at_400)
+    consumed = at_400["consumed"]
     big_cap = 2 * loader.buckets[loader.names.index("big")].num_windows
     assert consumed["small"] > cap and consumed["big"] > big_cap
     assert consumed["small"] + consumed["big"] == 400 * 16

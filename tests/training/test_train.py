@@ -16,6 +16,7 @@ from refinery.config import ConfigError, load_config
 from training.anneal import anneal_config
 from training.checkpoint import list_checkpoints, resolve_checkpoint, save_checkpoint
 from training.config import TrainConfig
+from training.data import TokenLoader
 from training.model import Transformer
 from training.synthetic import write_dataset
 from training.train import SpikeGuard, StopRequest, batch_shape, compile_arguments
@@ -208,10 +209,67 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
     fresh = tmp_path / "fresh"
     assert refinery(train_args(tokens, fresh, "max_steps=1", "loader.mixture=anneal")) == 0
     assert rows[0]["loss"] < read_metrics(fresh)[0]["loss"]
+    # on the same tokens, the anneal reads on after the windows pretraining trained on
+    read = {
+        step: torch.load(run / f"ckpt-{step}" / "state.pt")["loader"]
+        for run, step in [(pre, 4), (out, 6)]
+    }
+    assert read[6]["consumed"] == {"web": read[4]["consumed"]["web"] + 6 * 32}  # 32 windows a step
     averaged = load_file(out / "averaged" / "model.safetensors")
     a, b = (load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (4, 6))
     for name, tensor in averaged.items():
         assert tensor.allclose((a[name] + b[name]) / 2)
+
+
+def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
+    # a bucket of the mixture too small for one window, a validation split too small for one
+    mixtures = {"pretrain": {"web": 3.0, "scraps": 1.0}}
+    data = write_dataset(
+        tmp_path / "tokens", {"web": 20_000, "scraps": 40}, validation_tokens=40, mixtures=mixtures
+    )
+    assert data.buckets["scraps"].tokens < 513 and data.validation.tokens < 513
+    out = tmp_path / "run"
+    longer = ["model.seq_len=512", "train.micro_batch=4"]  # 4 windows a step
+    assert refinery(train_args(data.root, out, "max_steps=2", *longer)) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"{data.root}: bucket 'scraps' (25.0% of mixture 'pretrain') holds fewer than "
+        "seq_len + 1 = 513 tokens: it is never sampled" in err
+    )
+    assert "the validation split holds" in err and "no val_loss or val_bpb will be logged" in err
+    assert "val_loss" not in read_metrics(out)[-1]
+    consumed = torch.load(out / "ckpt-2" / "state.pt")["loader"]["consumed"]
+    assert consumed == {"scraps": 0, "web": 8}
+
+
+def test_repeating_data_past_max_epochs_is_said_at_the_step_that_does_it(tmp_path, capsys):
+    data = write_dataset(tmp_path / "tokens", {"web": 6_000}, max_epochs=1.0)
+    loader = TokenLoader(data, "pretrain", 64, 32, 2, 16, seed=0)
+    cursor, first_past = loader.initial_cursor(), None
+    for step in range(10):
+        cursor = loader.make_batch(step, cursor).cursor
+        if first_past is None and loader.past_cap(cursor):
+            first_past = step + 1  # as metrics.jsonl counts steps
+    assert first_past and first_past > 1
+    # the loader prepares steps ahead of the run; only the steps trained count
+    before = train_args(data.root, tmp_path / "before", f"max_steps={first_past - 1}")
+    assert refinery(before) == 0
+    assert "max_epochs" not in capsys.readouterr().err
+    assert refinery(train_args(data.root, tmp_path / "past", f"max_steps={first_past + 1}")) == 0
+    err = capsys.readouterr().err
+    assert err.count("max_epochs") == 1
+    assert (
+        f"step {first_past}: every bucket of mixture 'pretrain' has been read max_epochs=1" in err
+    )
+
+
+def test_a_tokens_folder_without_its_tokenizer_is_refused(tmp_path, capsys):
+    data = write_dataset(tmp_path / "tokens", {"web": 6_000})
+    data.tokenizer_path.unlink()
+    assert refinery(train_args(data.root, tmp_path / "run", "max_steps=1")) == 2
+    err = capsys.readouterr().err
+    assert f"{data.tokenizer_path}: tokenizer file named by manifest.json is missing" in err
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").glob("ckpt-*"))
 
 
 def test_moe_preset_trains(tokens, tmp_path):
