@@ -141,6 +141,13 @@ def run_tokenize(
     fs = HadoopFS(spark)
     _commit(fs, root, tmp, final, stats)
     record_run(fs, root.as_uri(), to_dict(config), STAGE, stats)
+    if cfg.validation_share and not manifest.validation.documents:
+        print(
+            f"{STAGE}: warning: none of {counts['kept']} documents fell in the validation split "
+            f"(tokenize.validation_share={cfg.validation_share:g}): the trainer will log no "
+            "validation loss; raise the share or add documents",
+            file=sys.stderr,
+        )
     return stats
 
 

@@ -161,6 +161,17 @@ def test_a_given_tokenizer_is_used_as_is(spark, tokenized, documents, tmp_path):
     assert manifest.tokenizer.sha256 == read_manifest(out / "tokens").tokenizer.sha256
 
 
+def test_an_empty_validation_split_is_said(spark, tokenized, documents, tmp_path, capsys):
+    out, _ = tokenized
+    inputs, _ = documents
+    given = f"tokenize.tokenizer={out / 'tokens' / 'tokenizer.json'}"
+    tokenize(spark, inputs[:1], tmp_path, given, "tokenize.validation_share=1e-9")
+    assert read_manifest(tmp_path / "tokens").validation.documents == 0
+    assert "fell in the validation split (tokenize.validation_share=1e-09)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_train_tokenizer_samples_the_documents(spark, documents, tmp_path):
     inputs, _ = documents
     config = load_curation_config(overrides=["tokenize.vocab_size=600"])

@@ -18,6 +18,10 @@ from pyspark.sql import SparkSession
 from curation.inputs import InputError
 from curation.spark.task_parquet import filesystem
 
+# A row's WARC record offset, for errors/ rows: Refinery's documents carry it, DESIGN.md does
+# not require it, and documents made elsewhere read as if it were null.
+OFFSET = "offset"
+
 # Spark lists and reads the footers of fewer files than this on the driver, more in a job.
 DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
@@ -81,4 +85,6 @@ def read_batches(
     """(file, batch of at most `batch_rows` rows) over a run of row groups, in order."""
     for uri, index in groups:
         for batch in open_parquet(uri).iter_batches(batch_rows, row_groups=[index]):
+            if OFFSET not in batch.schema.names:  # as `read_documents` reads it
+                batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch

@@ -23,11 +23,12 @@ from pyspark.sql import functions as F
 
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
+from curation.spark.row_groups import OFFSET
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
 
-# Columns every documents Parquet has (DESIGN.md); `offset` locates a row's WARC record for errors/.
-REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time", "offset")
+# Columns every documents Parquet has (DESIGN.md).
+REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time")
 
 
 def stage_path(out: str, stage: str) -> str:
@@ -47,6 +48,8 @@ def read_documents(spark: SparkSession, paths: list[str]) -> DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]
     if missing:
         raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")
+    if OFFSET not in docs.columns:  # documents made elsewhere: errors/ rows get a null offset
+        docs = docs.withColumn(OFFSET, F.lit(None).cast("long"))
     return docs
 
 

@@ -1,0 +1,45 @@
+"""DESIGN.md: any stage runs alone on any documents Parquet that has its seven columns."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curation.config import load_curation_config
+from curation.spark.stage import REQUIRED_COLUMNS, stage_path
+from jobs.dedup import run_dedup
+from jobs.filter import run_filter
+from jobs.mix import run_mix
+from jobs.tokenize import run_tokenize
+from refinery.manifest import read_manifest
+
+
+@pytest.fixture(scope="module")
+def design_documents(extract_run, tmp_path_factory) -> tuple[str, int]:
+    """The extract stage's documents with DESIGN's required columns only (no `offset`)."""
+    out, _ = extract_run
+    table = pq.read_table(stage_path(out, "extract"), columns=list(REQUIRED_COLUMNS))
+    folder = tmp_path_factory.mktemp("design") / "docs"
+    folder.mkdir()
+    pq.write_table(table, folder / "part-0.parquet")
+    return str(folder), table.num_rows
+
+
+def rows(path: Path) -> int:
+    return pq.read_table(path).num_rows if path.exists() else 0
+
+
+@pytest.mark.parametrize("run", [run_filter, run_dedup, run_mix, run_tokenize])
+def test_each_stage_runs_alone_on_design_columns(spark, design_documents, tmp_path, run):
+    docs, count = design_documents
+    overrides = ["tokenize.vocab_size=600", "tokenize.validation_share=0.2"]
+    stats = run(spark, load_curation_config(overrides=overrides), [docs], str(tmp_path))
+    assert (
+        stats["input"] == count == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
+    )
+    stage = run.__name__.removeprefix("run_")
+    if stage == "tokenize":
+        assert read_manifest(tmp_path / "tokens").validation.documents > 0
+    else:
+        assert rows(tmp_path / stage) == stats["kept"]
+        assert rows(tmp_path / "rejected" / f"stage={stage}") == sum(stats["rejected"].values())
