@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.recordloader import ArcWarcRecord
+from warcio.recordloader import ARC2WARCHeadersParser, ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -29,6 +29,18 @@ _WARC_LINES = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
 _RESYNC_WINDOW = 1 << 20
 # ARC v1 record header: URL IP-address archive-date(14 digits) content-type length
 _ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
+
+
+class _MarkedArcHeaders(ARC2WARCHeadersParser):
+    """warcio's ARC-to-WARC header conversion, marking the record as converted: warcio then
+    reports it as format `warc`, with a random record id invented for it."""
+
+    def _get_protocol_and_headers(self, headerline, parts):
+        protocol, headers = super()._get_protocol_and_headers(headerline, parts)
+        return protocol, [*headers, (_FROM_ARC, "1")]
+
+
+_FROM_ARC = "Refinery-From-ARC"
 
 
 @dataclass
@@ -78,6 +90,7 @@ def iter_records(
         if base:
             stream.seek(base)
         iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
+        iterator.loader.arc_parser = _MarkedArcHeaders()
         last_end: int | None = None  # where the last good record ended
         try:
             for warc_record in iterator:
@@ -174,7 +187,7 @@ def _to_record(record: ArcWarcRecord) -> Record:
         content_encoding=http.get_header("Content-Encoding") if http else None,
         transfer_encoding=http.get_header("Transfer-Encoding") if http else None,
         identified_type=headers.get_header("WARC-Identified-Payload-Type"),
-        from_arc=record.format in ("arc", "arc2warc"),
+        from_arc=headers.get_header(_FROM_ARC) is not None,
     )
 
 

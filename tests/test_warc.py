@@ -87,3 +87,32 @@ def test_parse_warc_date():
     assert parse_warc_date("2024-05-01T12:00:00.123456Z").microsecond == 123456
     assert parse_warc_date("not a date") is None
     assert parse_warc_date(None) is None
+
+
+def write_arc(path: Path, pages: list[tuple[str, bytes]]) -> None:
+    """An ARC v1 file: its version block, then one record per (url, HTTP response)."""
+
+    def record(header: str, body: bytes) -> bytes:
+        return f"{header} {len(body)}\n".encode() + body + b"\n"
+
+    version = b"1 0 Test\nURL IP-address Archive-date Content-type Archive-length\n\n"
+    parts = [record("filedesc://test.arc 0.0.0.0 20240501120000 text/plain", version)]
+    for url, html in pages:
+        http = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n" + html
+        parts.append(record(f"{url} 192.0.2.1 20240501120000 text/html", http))
+    path.write_bytes(b"".join(parts))
+
+
+def test_arc_records_say_they_came_from_arc(tmp_path: Path):
+    # warcio converts ARC records to WARC ones with random record ids; the extract stage must
+    # know, to key their documents by file and offset instead
+    path = tmp_path / "old.arc"
+    write_arc(path, [("http://site.example/a", page("a")), ("http://site.example/b", page("b"))])
+    items = read(path)
+    assert [r.warc_type for r in items] == ["warcinfo", "response", "response"]
+    assert all(r.from_arc for r in items)
+    assert items[1].payload == page("a") and items[1].url == "http://site.example/a"
+    assert [r.record_id for r in read(path)] != [r.record_id for r in items]  # random each read
+    warc = tmp_path / "new.warc.gz"
+    write_warc(warc, [("https://site.example/", page("x"))])
+    assert not any(r.from_arc for r in read(warc))
