@@ -91,9 +91,10 @@ def looks_like_html(body: bytes) -> bool:
 
 
 def document_id(record: Record, source: str) -> str:
-    """sha1 of the WARC record id; a WET record uses the id of the response it was made from,
-    so WARC and WET of one capture give one id. ARC records have none: file name + offset."""
-    key = record.refers_to if record.warc_type == "conversion" else record.record_id
+    """sha1 of the WARC record id, unique per record: a WET conversion has its own, so a
+    capture read from both its WARC and its WET gives two documents of one URL, which dedup
+    resolves. ARC records have none: file name + offset."""
+    key = record.record_id
     if record.from_arc or not key:
         key = f"{os.path.basename(source)}@{record.offset}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
