@@ -137,6 +137,7 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert normalize_url("https://www.example.test/") != normalize_url("https://example.test/")
     assert normalize_url("https://example.test/a?page=2") != normalize_url("https://example.test/a")
     assert normalize_url("http://[broken/") == "http://[broken/"
+    assert normalize_url(None) is None and normalize_url("  ") is None  # no URL, no key
 
 
 def test_shingles_of_short_texts_and_characters():

@@ -16,7 +16,13 @@ from curation.config import DedupConfig, load_curation_config
 from curation.dedup.keep import UnionFind
 from curation.inputs import InputError
 from curation.spark.components import connected_components, star_edges
-from curation.spark.dedup import KEY_DDL, dedup_outcomes, key_batches, verified
+from curation.spark.dedup import (
+    KEY_DDL,
+    dedup_decisions,
+    dedup_outcomes,
+    key_batches,
+    verified,
+)
 
 
 def components(spark, edges: list[tuple[int, int]]) -> dict[int, int]:
@@ -88,6 +94,22 @@ def test_repeated_ids_are_refused(spark):
     )
     with pytest.raises(InputError, match="repeats the id 'x'"):
         dedup_outcomes(docs, DedupConfig())
+
+
+def test_documents_without_a_url_are_not_url_duplicates_of_each_other(spark):
+    rows = [
+        ("a", None, "a first text about one thing"),
+        ("b", None, "a second text about another"),
+        ("c", " ", "a third text about a third"),
+        ("d", "https://x.test/page/", "the page as fetched first"),
+        ("e", "https://x.test/page", "the page as fetched again"),
+    ]
+    docs = spark.createDataFrame(rows, "id string, url string, text string").withColumn(
+        "fetch_time", F.lit(None).cast("timestamp")
+    )
+    decided = dedup_decisions(docs, DedupConfig()).collect()
+    reasons = {r["id"]: r["reason"] for r in decided}
+    assert reasons == {"a": None, "b": None, "c": None, "d": None, "e": "url_duplicate"}
 
 
 def test_keys_identical_across_runs_and_partitionings(spark):

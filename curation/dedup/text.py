@@ -31,12 +31,12 @@ def text_hash(normalized: str) -> str:
     return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def normalize_url(url: str | None) -> str:
+def normalize_url(url: str | None) -> str | None:
     """The URL-duplicate key: scheme and host lower-cased, default port, fragment, tracking
     parameters and a trailing slash dropped, query parameters sorted. `http` and `https`
     stay distinct (they can serve different pages); so do `www.` and the bare host."""
-    if not url:
-        return ""
+    if not url or not url.strip():
+        return None  # no URL: no URL duplicate either
     try:
         parts = urlsplit(url.strip())
         port = parts.port

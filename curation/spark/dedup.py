@@ -121,6 +121,11 @@ def dedup_decisions(docs: DataFrame, config: DedupConfig) -> DataFrame:
     url_order = [fetch.desc_nulls_last() if config.url_keep == "latest" else fetch.asc_nulls_last()]
     if config.url:
         info = _first_by(info, "url_key", [*url_order, F.col("id").asc()], "url_parent")
+        # documents without a URL share the null key, not a page: each is its own
+        no_url = F.col("url_key").isNull()
+        info = info.withColumn(
+            "url_parent", F.when(no_url, F.col("id")).otherwise(F.col("url_parent"))
+        )
     else:
         info = info.withColumn("url_parent", F.col("id"))
     unique_urls = info.where(F.col("id") == F.col("url_parent"))
