@@ -118,6 +118,11 @@ _SUPERSETS = {
     "shift_jis": "cp932",
     "euc_kr": "cp949",
 }
+_UTF16 = {"utf-16", "utf-16-le", "utf-16-be"}
+# A UTF-8 page with at most this share of invalid sequences among its non-ASCII characters is
+# UTF-8 with a few stray bytes. Legacy encodings misread as UTF-8 show over 50% invalid (CJK)
+# and usually nearly 100% (single-byte codes such as windows-1252).
+_MAX_INVALID_UTF8 = 0.1
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -126,9 +131,16 @@ def content_type_charset(content_type: str | None) -> str | None:
 
 
 def meta_charset(html: bytes) -> str | None:
-    """The charset a page declares in a <meta> tag within its first 4 KB."""
+    """The charset a page declares in a <meta> tag within its first 4 KB.
+
+    A declared UTF-16 means UTF-8, as in WHATWG's prescan: the tag could only be found because
+    the page is ASCII-compatible, which UTF-16 is not.
+    """
     match = _META_CHARSET.search(html[:4096])
-    return match.group(1).decode("ascii", "ignore") if match else None
+    if not match:
+        return None
+    label = match.group(1).decode("ascii", "ignore")
+    return "utf-8" if normalise_charset(label) in _UTF16 else label
 
 
 def normalise_charset(label: str | None) -> str | None:
@@ -147,17 +159,62 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
 
     Order as browsers do: byte-order mark, HTTP header, <meta>, then detection. A declared
     charset that does not decode cleanly falls back to UTF-8, then to detection, so a wrong
-    label costs a little accuracy, never the document.
+    label costs a little accuracy, never the document. UTF-8 tolerates a few invalid bytes
+    (replaced by U+FFFD, as browsers do), so one stray byte does not garble a whole page.
     """
     for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16")):
         if body.startswith(bom):
             return body.decode(codec, errors="replace").lstrip("\ufeff"), codec
-    candidates = [normalise_charset(header_charset), normalise_charset(meta_charset(body)), "utf-8"]
+    candidates = [
+        _header_codec(body, header_charset),
+        normalise_charset(meta_charset(body)),
+        "utf-8",
+    ]
     for codec in dict.fromkeys(c for c in candidates if c):
-        try:
-            return body.decode(codec), codec
-        except (UnicodeDecodeError, LookupError):
-            continue
+        text = _decode(body, codec)
+        if text is not None:
+            return text, codec
     best = charset_normalizer.from_bytes(body).best()
     codec = normalise_charset(best.encoding if best else None) or "cp1252"
     return body.decode(codec, errors="replace"), codec
+
+
+def _header_codec(body: bytes, header_charset: str | None) -> str | None:
+    """The header's codec, but UTF-8 for a UTF-16 label on bytes that are ASCII-compatible.
+
+    UTF-16 without a byte-order mark is real only if the bytes look like it; otherwise the label
+    is wrong and, as with a <meta> UTF-16, the page is read as UTF-8.
+    """
+    codec = normalise_charset(header_charset)
+    if codec in _UTF16 and not _looks_like_utf16(body):
+        return "utf-8"
+    return codec
+
+
+def _looks_like_utf16(body: bytes) -> bool:
+    """True when NULs fill alternate positions (over a quarter of them in the first 1 KB), as
+    the ASCII markup of a UTF-16 page does; ASCII-compatible pages have next to no NULs."""
+    head = body[:1024]
+    return max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 8
+
+
+def _decode(body: bytes, codec: str) -> str | None:
+    """`body` decoded with `codec`, or None when it does not fit."""
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError:
+        return _mostly_utf8(body) if codec == "utf-8" else None
+    except LookupError:
+        return None
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """`body` as UTF-8 with U+FFFD for invalid sequences, or None if there are too many.
+
+    A few (see _MAX_INVALID_UTF8) are stray bytes in a UTF-8 page; many mean another charset,
+    left to the other candidates and detection.
+    """
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return text if invalid <= _MAX_INVALID_UTF8 * non_ascii else None

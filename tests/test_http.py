@@ -116,3 +116,39 @@ def test_decode_html_falls_back_when_label_is_wrong_or_missing():
     assert "французских" in text
     bom = b"\xef\xbb\xbf" + PAGE.encode()
     assert decode_html(bom, "cp1252") == (PAGE, "utf-8")
+
+
+@pytest.mark.parametrize("header", ["utf-8", None])
+def test_decode_html_keeps_utf8_with_a_few_stray_bytes(header):
+    page = "<p>Über die Straße, Bücher, café 日本語</p>" * 5
+    damaged = page.encode().replace("日".encode(), b"\xff" + "日".encode(), 1)
+    # Strict UTF-8 fails on the stray byte; detection would garble every other character.
+    assert decode_html(damaged, header) == (page.replace("日", "\ufffd日", 1), "utf-8")
+    meta = b'<meta charset="utf-8">' + damaged
+    assert decode_html(meta, None)[1] == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("text", "charset"),
+    [
+        ("日本語のテキストです。東京は日本の首都であり、多くの人々が住んでいます。", "shift_jis"),
+        ("Über die Straße fahren Bücher für Größe und Ärger, ça va. ", "cp1252"),
+    ],
+)
+def test_decode_html_still_detects_legacy_pages_labelled_utf8(text, charset):
+    page = f"<html><body><p>{text * 10}</p></body></html>"
+    decoded, codec = decode_html(page.encode(charset), "utf-8")
+    assert codec != "utf-8" and decoded == page
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-16be"])
+def test_decode_html_reads_a_utf16_label_on_ascii_compatible_bytes_as_utf8(label):
+    page = f'<html><head><meta charset="{label}"><title>Grüße</title></head><body>Ça va</body>'
+    page += " " * (len(page.encode()) % 2)  # an even length decodes "cleanly" as UTF-16
+    assert decode_html(page.encode(), None) == (page, "utf-8")  # WHATWG: meta UTF-16 is UTF-8
+    assert decode_html(page.encode(), label) == (page, "utf-8")
+
+
+def test_decode_html_trusts_a_utf16_header_on_utf16_bytes():
+    assert decode_html(PAGE.encode("utf-16-le"), "utf-16le") == (PAGE, "utf-16-le")
+    assert decode_html(PAGE.encode("utf-16-be"), "UTF-16BE") == (PAGE, "utf-16-be")
