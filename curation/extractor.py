@@ -3,8 +3,10 @@
 Trafilatura hangs on some pages inside lxml's C code, where signals cannot interrupt it
 (FineWeb, DataTrove). So extraction runs in a child process that lives across documents
 (start-up cost is paid once per Spark Python worker) and is killed and replaced when a
-document exceeds the limit. Messages are length-prefixed pickles over the child's stdin and
-stdout; the child is our own code, so unpickling its replies is safe.
+document exceeds the limit. The limit starts once the child says it is ready (imports done,
+one warm-up extraction run), so start-up never counts against a document. Messages are
+length-prefixed pickles over the child's stdin and stdout; the child is our own code, so
+unpickling its replies is safe.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any, BinaryIO
 from curation.config import TrafilaturaConfig
 
 _LENGTH = struct.Struct("<Q")
+START_TIMEOUT = 120.0  # seconds; generous, as many workers may start children at once
+_WARM_UP_PAGE = "<html><body><p>Warm-up page.</p></body></html>"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class Extraction:
     status: str  # "ok", "timeout" or "error"
     text: str | None = None
     message: str | None = None
+
+
+class ExtractorStartError(RuntimeError):
+    """The extraction process did not become ready: a broken setup, not a bad document."""
 
 
 class TimeLimitedExtractor:
@@ -42,11 +50,13 @@ class TimeLimitedExtractor:
         options: TrafilaturaConfig,
         timeout: float,
         function: str = "curation.extractor:extract_text",
+        start_timeout: float = START_TIMEOUT,
     ):
         """`function` ("module:name", called as f(html, url, options)) runs in the child."""
         self.options = asdict(options)
         self.timeout = timeout
         self.function = function
+        self.start_timeout = start_timeout
         self._child: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 
@@ -84,20 +94,29 @@ class TimeLimitedExtractor:
 
     def _ensure_child(self) -> subprocess.Popen[bytes]:
         if self._child is None or self._child.poll() is not None:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-            self._child = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "curation.extractor",
-                    self.function,
-                    json.dumps(self.options),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-            )
+            self._child = self._start()
         return self._child
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """A new child, returned once it is ready; raises ExtractorStartError otherwise."""
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "curation.extractor", self.function, json.dumps(self.options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            _receive(child.stdout, deadline=time.monotonic() + self.start_timeout)
+        except TimeoutError:
+            problem = f"did not start within {self.start_timeout:g} s"
+        except (EOFError, OSError):
+            problem = f"exited while starting ({child.wait()}); see its stderr"
+        else:
+            return child
+        child.kill()
+        child.wait()
+        raise ExtractorStartError(f"extraction process for {self.function} {problem}")
 
     def _kill(self) -> None:
         if self._child is not None:
@@ -153,11 +172,17 @@ def _config() -> Any:
 
 
 def _serve(function: str, options: dict[str, Any]) -> None:
-    """Child loop: read (html, url), answer ("ok", text) or ("error", message)."""
+    """Child loop: say "ready", then read (html, url), answer ("ok", text) or ("error", message).
+
+    The warm-up extraction pays for lazy imports and set-up (trafilatura's first call) before
+    "ready", so they do not count against the first document's time limit.
+    """
     module, _, name = function.partition(":")
     extract = getattr(importlib.import_module(module), name)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print from a library must not corrupt the protocol
+    extract(_WARM_UP_PAGE, None, options)
+    _send(stdout, "ready")
     while True:
         try:
             html, url = _receive(stdin)

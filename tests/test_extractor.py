@@ -1,7 +1,23 @@
+import functools
 import time
 
+import pytest
+
 from curation.config import TrafilaturaConfig
-from curation.extractor import TimeLimitedExtractor
+from curation.extractor import ExtractorStartError, TimeLimitedExtractor
+
+from extract_helpers import slow_on_marker
+
+
+@functools.cache
+def _set_up() -> None:
+    time.sleep(1.0)  # like trafilatura's imports and first call on a busy worker
+
+
+def slow_to_start(html, url, options):
+    """slow_on_marker behind a slow first call; the child runs it as test_extractor:..."""
+    _set_up()
+    return slow_on_marker(html, url, options)
 
 
 def test_real_trafilatura_extracts_main_text_without_boilerplate():
@@ -49,3 +65,30 @@ def test_crash_and_exception_are_reported_per_document():
         assert raised.status == "error"
         assert raised.message == "ValueError: cannot parse this page"
         assert extractor.extract("<p>ok</p>", "u3").text == "text of u3"
+
+
+def test_start_up_does_not_count_against_the_time_limit():
+    extractor = TimeLimitedExtractor(
+        TrafilaturaConfig(), timeout=0.5, function="test_extractor:slow_to_start"
+    )
+    with extractor:
+        assert extractor.extract("<p>first</p>", "u0").text == "text of u0"
+        assert extractor.extract("<p>SLOW</p>", "u1").status == "timeout"
+        assert extractor.restarts == 1
+        assert extractor.extract("<p>after the restart</p>", "u2").text == "text of u2"
+
+
+@pytest.mark.parametrize(
+    ("function", "start_timeout", "problem"),
+    [
+        ("test_extractor:slow_to_start", 0.2, "did not start within 0.2 s"),
+        ("extract_helpers:no_such_function", 60, "exited while starting"),
+    ],
+)
+def test_a_child_that_cannot_start_is_an_error_not_a_timeout(function, start_timeout, problem):
+    extractor = TimeLimitedExtractor(
+        TrafilaturaConfig(), timeout=10, function=function, start_timeout=start_timeout
+    )
+    with extractor, pytest.raises(ExtractorStartError, match=problem):
+        extractor.extract("<p>page</p>", "u0")
+    assert extractor.restarts == 0
