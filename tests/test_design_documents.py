@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,4 +43,6 @@ def test_each_stage_runs_alone_on_design_columns(spark, design_documents, tmp_pa
         assert read_manifest(tmp_path / "tokens").validation.documents > 0
     else:
         assert rows(tmp_path / stage) == stats["kept"]
+        part = next((tmp_path / stage).glob("*.parquet"))
+        assert pq.read_schema(part).field("fetch_time").type == pa.timestamp("us", tz="UTC")
         assert rows(tmp_path / "rejected" / f"stage={stage}") == sum(stats["rejected"].values())

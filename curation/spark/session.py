@@ -103,10 +103,16 @@ def build_session(config: SparkConfig, app_name: str | None = None):
         if config.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf.setAppName(app_name or config.app_name)
-    for key, value in config.conf.items():
+    for key, value in {**CONTRACT_CONF, **config.conf}.items():
         if not conf.contains(key):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
+
+
+# Settings the run folder's contract depends on (a config or spark-submit --conf may still set
+# them): `fetch_time` is written as UTC microseconds by every stage, as the stages that write
+# with pyarrow do; Spark's default, INT96, reads back without its time zone.
+CONTRACT_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
 
 
 if __name__ == "__main__":
