@@ -330,10 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="refinery train-quality", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--positives", action="append", default=[], metavar="P")
-    parser.add_argument("--negatives", action="append", default=[], metavar="N", required=True)
+    # `--positives A B` and `--positives A --positives B` both work (the README shows P…)
+    sources = {"action": "extend", "nargs": "+", "default": []}
+    parser.add_argument("--positives", metavar="P", **sources)
+    parser.add_argument("--negatives", metavar="N", required=True, **sources)
     parser.add_argument("--reference-urls", metavar="FILE", help="URLs cited by Wikipedia")
-    parser.add_argument("--corpus", action="append", default=[], metavar="DOCS")
+    parser.add_argument("--corpus", metavar="DOCS", **sources)
     parser.add_argument("--output", required=True, metavar="DIR")
     parser.add_argument("--max-negatives", type=int, metavar="N", help="random sample size")
     defaults = TrainParams()

@@ -203,7 +203,8 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "neg" / "part-0.parquet")
     assert len(list(read_texts(str(tmp_path / "pos.txt")))) == 20
     out = tmp_path / "model"
-    argv = ["--positives", str(tmp_path / "pos.txt"), "--positives", str(tmp_path / "pos.jsonl")]
+    # one flag with two sources, as the README writes it (repeating the flag works too)
+    argv = ["--positives", str(tmp_path / "pos.txt"), str(tmp_path / "pos.jsonl")]
     argv += ["--negatives", str(tmp_path / "neg"), "--output", str(out), "--max-tokens", "64"]
     assert main(argv) == 0
     assert "ROC-AUC" in capsys.readouterr().out
