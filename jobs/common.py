@@ -6,9 +6,12 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
@@ -56,6 +59,27 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None) ->
     return args
 
 
+class OutputError(RefineryError):
+    """An --output that cannot hold a run folder."""
+
+
+def check_output(out: str) -> None:
+    """Create a local OUT now and prove it writable, so a bad --output fails before Spark
+    starts, not as a task's traceback after a stage's work. Remote OUTs are Hadoop's to check."""
+    parsed = urlparse(out)
+    if parsed.scheme not in ("", "file"):
+        return
+    path = Path(parsed.path if parsed.scheme else out)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--output {out} is a file; OUT is a run folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise OutputError(f"--output {out}: cannot write there ({err.strerror or err})") from None
+
+
 def load_config(args: argparse.Namespace) -> CurationConfig:
     limit = [f"input.limit={args.limit}"] if args.limit is not None else []
     return load_curation_config(args.config, [*args.overrides, *limit])
@@ -91,6 +115,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         print(reason)
         return 0
     inputs = job.resolve(args.input, config)
+    check_output(args.output)
     spark = build_session(config.spark, f"refinery-{job.name}")
     try:
         stats = job.run(spark, config, inputs, args.output.rstrip("/"), args.force)

@@ -23,7 +23,14 @@ from curation.spark.session import build_session
 from curation.spark.stage import stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
-from jobs.common import load_config, parse_stage_args, run_main, stage_parser, summary_line
+from jobs.common import (
+    check_output,
+    load_config,
+    parse_stage_args,
+    run_main,
+    stage_parser,
+    summary_line,
+)
 
 STAGES = {
     job.name: job
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [STAGES[s] for s in config.pipeline.stages]
     inputs = jobs[0].resolve(args.input, config)
     out = args.output.rstrip("/")
+    check_output(out)
     spark = build_session(config.spark, "refinery-curate")
     try:
         fs = HadoopFS(spark)

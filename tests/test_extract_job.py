@@ -153,6 +153,27 @@ def test_cli_config_errors_fail_before_spark(bad, tmp_path, capsys):
     assert bad.split("=")[0] in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["extract", "curate"])
+def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
+    command, sample_crawl, tmp_path, capsys, monkeypatch
+):
+    import jobs.common
+    import jobs.pipeline
+    from refinery.cli import main
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr(jobs.common, "build_session", no_spark)
+    monkeypatch.setattr(jobs.pipeline, "build_session", no_spark)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for out, message in [(afile, "is a file; OUT is a run folder"), (afile / "x", "cannot write")]:
+        assert main([command, "--input", str(sample_crawl), "--output", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--output {out}" in err and message in err
+
+
 def test_documents_without_required_columns_are_refused(spark, tmp_path):
     from curation.inputs import InputError
     from curation.spark.stage import read_documents
