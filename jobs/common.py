@@ -93,6 +93,10 @@ def _never_skipped(config: CurationConfig) -> str | None:
     return None
 
 
+def _nothing_to_check(config: CurationConfig) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class StageJob:
     """One curation stage as `jobs/pipeline.py` and its own entry point drive it."""
@@ -104,6 +108,9 @@ class StageJob:
     resolve: Callable[[list[str], CurationConfig], list[str]] = _documents
     # config -> why the stage does not run with it (printed; the next stage reads its input)
     skip: Callable[[CurationConfig], str | None] = _never_skipped
+    # config -> raises when a file the stage will read is missing (before Spark starts, so a
+    # typo fails the pipeline at once, not after the stages before this one)
+    check: Callable[[CurationConfig], None] = _nothing_to_check
 
 
 def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
@@ -114,6 +121,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     if reason:
         print(reason)
         return 0
+    job.check(config)
     inputs = job.resolve(args.input, config)
     check_output(args.output)
     spark = build_session(config.spark, f"refinery-{job.name}")

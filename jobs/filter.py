@@ -56,7 +56,7 @@ def run_filter(
     return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)
 
 
-JOB = StageJob(STAGE, run_filter)
+JOB = StageJob(STAGE, run_filter, check=lambda config: FilterChain.check_files(config.filter))
 
 
 def main(argv: list[str] | None = None) -> int:

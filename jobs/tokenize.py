@@ -231,7 +231,13 @@ def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, A
         (root / "_tmp").rmdir()
 
 
-JOB = StageJob(STAGE, run_tokenize)
+def check_tokenizer(config: CurationConfig) -> None:
+    """A configured tokenizer file must exist and load (before Spark starts)."""
+    if config.tokenize.tokenizer:
+        load_tokenizer(config.tokenize.tokenizer)
+
+
+JOB = StageJob(STAGE, run_tokenize, check=check_tokenizer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -174,6 +174,36 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
         assert f"--output {out}" in err and message in err
 
 
+@pytest.mark.parametrize(
+    ("command", "override", "message"),
+    [
+        ("curate", "tokenize.tokenizer=/nonexistent/tok.json", "tokenizer file not found"),
+        ("curate", "filter.blocklist.lists_dir=/nonexistent/ut1", "no category folder"),
+        ("curate", "filter.badwords.lists_dir=/nonexistent/words", "no folder"),
+        ("curate", "filter.language.model=/nonexistent/lid.bin", "no model file"),
+        ("filter", "filter.blocklist.domain_files={adult: [/nonexistent.list]}", "no file"),
+        ("tokenize", "tokenize.tokenizer=/nonexistent/tok.json", "tokenizer file not found"),
+    ],
+)
+def test_a_missing_file_of_a_later_stage_fails_before_spark(
+    command, override, message, sample_crawl, tmp_path, capsys, monkeypatch
+):
+    import jobs.common
+    import jobs.pipeline
+    from refinery.cli import main
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr(jobs.common, "build_session", no_spark)
+    monkeypatch.setattr(jobs.pipeline, "build_session", no_spark)
+    inputs = str(sample_crawl) if command == "curate" else str(tmp_path)
+    out = str(tmp_path / "out")
+    assert main([command, "--input", inputs, "--output", out, override]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "/nonexistent" in err
+
+
 def test_documents_without_required_columns_are_refused(spark, tmp_path):
     from curation.inputs import InputError
     from curation.spark.stage import read_documents

@@ -103,7 +103,7 @@ def test_missing_lists_fail_naming_the_path(tmp_path):
     with pytest.raises(ConfigError, match="no category folder .*nope"):
         BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["nope"]))
     config = BlocklistConfig(lists_dir=str(tmp_path), categories=[], domain_files={"x": ["gone"]})
-    with pytest.raises(ConfigError, match="cannot read .*gone"):
+    with pytest.raises(ConfigError, match="domain_files.x: no file .*gone"):
         BlocklistFilter.from_config(config)
     with pytest.raises(ConfigError, match="name at least one category"):
         BlocklistConfig(categories=[])

@@ -67,6 +67,14 @@ class WordList:
         return found
 
 
+def lists_folder(config: BadWordsConfig) -> Path:
+    """The word lists' folder, checked to exist (jobs call this before Spark starts)."""
+    folder = resolve_path(config.lists_dir)
+    if not folder.is_dir():
+        raise ConfigError(f"filter.badwords.lists_dir: no folder {folder}")
+    return folder
+
+
 class BadWordsFilter(DocumentFilter):
     """Reject with reason `badwords` when hits per 1,000 words exceed the threshold."""
 
@@ -79,9 +87,7 @@ class BadWordsFilter(DocumentFilter):
 
     @classmethod
     def from_config(cls, config: BadWordsConfig) -> BadWordsFilter:
-        folder = resolve_path(config.lists_dir)
-        if not folder.is_dir():
-            raise ConfigError(f"filter.badwords.lists_dir: no folder {folder}")
+        folder = lists_folder(config)
         # list files are named by language code alone (a README.md beside them is not a list)
         files = [p for p in sorted(Path(folder).iterdir()) if p.is_file() and "." not in p.name]
         lists = {p.name: read_list(p) for p in files}

@@ -100,6 +100,20 @@ def read_list(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(category, folder) of each configured UT1 category and (category, file) of each extra
+    domain list, every one checked to exist: cheap, so jobs call it before Spark starts."""
+    folders = [(c, resolve_path(config.lists_dir) / c) for c in config.categories]
+    for _, folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"filter.blocklist: no category folder {folder}")
+    files = [(c, resolve_path(n)) for c, names in config.domain_files.items() for n in names]
+    for category, path in files:
+        if not path.is_file():
+            raise ConfigError(f"filter.blocklist.domain_files.{category}: no file {path}")
+    return folders, files
+
+
 class BlocklistFilter(DocumentFilter):
     """Reject documents on listed hosts or URLs; reason `blocklist:<category>`."""
 
@@ -117,10 +131,8 @@ class BlocklistFilter(DocumentFilter):
         driver, so a missing list fails before Spark starts."""
         domains: dict[str, str] = {}
         urls: dict[str, str] = {}
-        for category in config.categories:
-            folder = resolve_path(config.lists_dir) / category
-            if not folder.is_dir():
-                raise ConfigError(f"filter.blocklist: no category folder {folder}")
+        folders, domain_files = list_files(config)
+        for category, folder in folders:
             for kind, table, normalize in (
                 ("domains", domains, normalize_host),
                 ("urls", urls, url_key),
@@ -128,10 +140,9 @@ class BlocklistFilter(DocumentFilter):
                 if (folder / kind).exists():
                     for entry in read_list(folder / kind):
                         table.setdefault(normalize(entry), category)
-        for category, files in config.domain_files.items():
-            for name in files:
-                for entry in read_list(resolve_path(name)):
-                    domains.setdefault(normalize_host(entry), category)
+        for category, path in domain_files:
+            for entry in read_list(path):
+                domains.setdefault(normalize_host(entry), category)
         return cls(domains, urls, config.url_words)
 
     def match(self, url: str | None, host: str | None) -> str | None:

@@ -1,8 +1,8 @@
 """The filter stage's ordered chain of steps, built from `filter.steps` in the config.
 
 `FilterChain.apply(doc)` runs the steps in order until one rejects; the first reason wins.
-The chain is built on the driver (so a missing list or model file fails before Spark starts),
-then shipped to the executors, where the language model loads once per Python worker.
+Jobs check the steps' files before Spark starts (`check_files`); the chain is built on the
+driver, then shipped to the executors, where the language model loads once per Python worker.
 """
 
 from __future__ import annotations
@@ -14,14 +14,21 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.filters.badwords import BadWordsFilter
+from curation.filters.badwords import BadWordsFilter, lists_folder
 from curation.filters.base import Document, DocumentFilter
-from curation.filters.blocklist import BlocklistFilter
+from curation.filters.blocklist import BlocklistFilter, list_files
 from curation.filters.c4 import C4Filter
 from curation.filters.fineweb import FineWebFilter
 from curation.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
-from curation.filters.language import LanguageFilter
+from curation.filters.language import LanguageFilter, model_file
 from curation.pii import PIIFilter
+
+# step name -> how to check the files it reads exist, cheaply (before Spark starts)
+FILE_CHECKS: dict[str, Callable[[Any], object]] = {
+    "blocklist": lambda c: list_files(c.blocklist),
+    "language": lambda c: model_file(c.language),
+    "badwords": lambda c: lists_folder(c.badwords),
+}
 
 # step name -> how to build it from the `filter` config section
 BUILDERS: dict[str, Callable[[Any], DocumentFilter]] = {
@@ -52,6 +59,12 @@ class FilterChain:
     def from_config(cls, config: Any) -> FilterChain:
         """The steps named in `config.steps`, in that order (`config` is the `filter` section)."""
         return cls([BUILDERS[name](config) for name in config.steps])
+
+    @staticmethod
+    def check_files(config: Any) -> None:
+        """Raise ConfigError when a configured step's list or model file is missing."""
+        for name in config.steps:
+            FILE_CHECKS.get(name, lambda c: None)(config)
 
     @property
     def adds(self) -> dict[str, pa.DataType]:

@@ -54,6 +54,14 @@ def bundled_model() -> Path:
     return Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
 
 
+def model_file(config: LanguageConfig) -> Path:
+    """The fastText model to load, checked to exist (jobs call this before Spark starts)."""
+    path = resolve_path(config.model) if config.model else bundled_model()
+    if not path.is_file():
+        raise ConfigError(f"filter.language.model: no model file at {path}")
+    return path
+
+
 class LanguageFilter(DocumentFilter):
     """Set `lang`, `lang_score` from the whole text; reject with reason `lang` when the top
     language is not configured or scores below the threshold."""
@@ -62,9 +70,7 @@ class LanguageFilter(DocumentFilter):
     adds = {"lang": pa.string(), "lang_score": pa.float32()}
 
     def __init__(self, config: LanguageConfig):
-        self.model_path = str(resolve_path(config.model) if config.model else bundled_model())
-        if not Path(self.model_path).is_file():
-            raise ConfigError(f"filter.language.model: no model file at {self.model_path}")
+        self.model_path = str(model_file(config))
         self.languages = frozenset(config.languages)
         self.min_score = config.min_score
         self.max_chars = config.max_chars
