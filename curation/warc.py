@@ -8,8 +8,10 @@ to the next record boundary (the next gzip member that starts a WARC record, or 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import itertools
 import re
 import uuid
 import zlib
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ARC2WARCHeadersParser, ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -85,7 +88,7 @@ def iter_records(
         stream.seek(0)
         yield ReadError(offset=0, error=f"not a WARC/ARC file: starts with {stream.read(40)!r}")
         return
-    base = 0
+    base, read = 0, 0
     while True:
         if base:
             stream.seek(base)
@@ -101,8 +104,12 @@ def iter_records(
                 record.offset = iterator.get_record_offset()
                 # A single-member gzip file gives negative lengths; resync from the record.
                 last_end = record.offset + max(iterator.get_record_length(), 1)
+                read += 1
                 yield record
         except Exception as err:  # noqa: BLE001 (warcio raises many types on bad input)
+            if base == 0 and _one_gzip_member(err) and _seekable(stream):
+                yield from _one_member_records(stream, payload_limit, skip=read)
+                return
             current = base if last_end is None else _skip_separator(stream, last_end)
             yield ReadError(offset=current, error=_describe(err))
         else:
@@ -113,6 +120,38 @@ def iter_records(
         base = _next_boundary(stream, current + 1) if _seekable(stream) else None
         if base is None:
             return
+
+
+def _one_gzip_member(err: Exception) -> bool:
+    """warcio's complaint about a file gzipped whole (`gzip x.warc`) instead of per record."""
+    return isinstance(err, ArchiveLoadFailed) and "non-chunked gzip" in str(err)
+
+
+def _one_member_records(
+    stream: BinaryIO, payload_limit: Callable[[Record], int], skip: int
+) -> Iterator[Record | ReadError]:
+    """The records of a file gzipped whole, after the first `skip` (already yielded): warcio
+    cannot seek in one gzip member, so they are read from the decompressed stream, in order,
+    with offsets counted in decompressed bytes."""
+    stream.seek(0)
+    records = iter_records(_ForwardOnly(gzip.GzipFile(fileobj=stream)), payload_limit)
+    yield from itertools.islice(records, skip, None)
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A readable stream that says it cannot seek, so warcio and `iter_records` read it as a
+    stream (a GzipFile can seek, but only by decompressing again, and not from the end)."""
+
+    def __init__(self, inner: BinaryIO):
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _skip_separator(stream: BinaryIO, offset: int) -> int:

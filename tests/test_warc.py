@@ -116,3 +116,17 @@ def test_arc_records_say_they_came_from_arc(tmp_path: Path):
     warc = tmp_path / "new.warc.gz"
     write_warc(warc, [("https://site.example/", page("x"))])
     assert not any(r.from_arc for r in read(warc))
+
+
+def test_a_file_gzipped_whole_yields_every_record(tmp_path: Path):
+    # `gzip x.warc` makes one gzip member, which warcio refuses after the first record
+    import gzip
+
+    per_record = tmp_path / "ok.warc.gz"
+    write_warc(per_record, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(4)])
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(gzip.decompress(per_record.read_bytes())))
+    expected, got = read(per_record), read(whole)
+    assert len(got) == 4 and all(isinstance(r, Record) for r in got)
+    assert [(r.record_id, r.payload) for r in got] == [(r.record_id, r.payload) for r in expected]
+    assert got[0].offset == 0 and got[1].offset > 0  # decompressed offsets
