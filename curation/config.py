@@ -81,6 +81,8 @@ class ExtractConfig:
         for key in ("timeout_seconds", "max_html_bytes", "batch_rows"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"extract.{key} must be positive, got {getattr(self, key)}")
+        if self.min_text_chars < 0:
+            raise ConfigError(f"extract.min_text_chars must be >= 0, got {self.min_text_chars}")
 
 
 FilterStep = Literal[

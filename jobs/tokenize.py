@@ -184,7 +184,8 @@ def planned_mixtures(inputs: list[str], buckets: dict[str, dict]) -> dict[str, A
             mixtures.setdefault("anneal", mixtures["pretrain"])
             return {
                 "mixtures": mixtures,
-                "mixtures_note": f"from the mix stage ({path / MIXTURE_FILE})",
+                # the file by its stage folder, not its absolute path: same run, same manifest
+                "mixtures_note": f"from the mix stage ({path.name}/{MIXTURE_FILE})",
                 "max_epochs": plan["report"]["max_epochs"],
             }
     return {}

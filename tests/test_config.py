@@ -52,6 +52,7 @@ def test_overrides_apply_with_yaml_types():
         ),
         ("extract.timeout_seconds=-Infinity", "must be a finite number, got '-Infinity'"),
         ("input.limit=-1", "input.limit must be positive"),
+        ("extract.min_text_chars=-5", "extract.min_text_chars must be >= 0, got -5"),
         ("extract=3", "extract: expected a mapping"),
         ("noequals", "not of the form key=value"),
     ],

@@ -66,6 +66,7 @@ def test_hosts_match_themselves_and_subdomains_but_not_lookalikes(tmp_path):
         "blocklist:adult"
     )
     assert step.filter({"url": None, "host": None}) is None
+    assert step.filter({"url": "http://[broken/", "host": None}) is None  # not an error row
 
 
 def test_urls_match_as_path_prefixes(tmp_path):
@@ -77,6 +78,7 @@ def test_urls_match_as_path_prefixes(tmp_path):
     assert step.match("http://files.example/dl", None) is None
     assert step.match("http://x.test/p?id=3", None) == "malware"
     assert step.match("http://x.test/p?id=4", None) is None
+    assert step.match("http://[broken/dl/crack", None) is None  # unparsable, not an error
 
 
 def test_first_configured_category_names_the_reason(tmp_path):

@@ -54,13 +54,24 @@ def normalize_host(host: str) -> str:
     return WWW.sub("", host, count=1) if host.startswith("www") else host
 
 
+def url_host(url: str | None) -> str:
+    """The URL's host, or "" when it has none or cannot be parsed."""
+    try:
+        return urlsplit(url or "").hostname or ""
+    except ValueError:
+        return ""
+
+
 def url_key(url: str) -> str:
     """`host[:port]/path[?query]` with scheme, `www.`, case, default port, fragment and trailing
     slash removed, so `HTTP://WWW.Example.com:80/a/` and `example.com/a` compare equal (the
     form UT1 lists URLs in). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
     if "://" not in url:
         url = "http://" + url
-    parts = urlsplit(url.strip().lower())
+    try:
+        parts = urlsplit(url.strip().lower())
+    except ValueError:  # a malformed IPv6 literal: the URL matches no listed entry
+        return url.strip().lower()
     host = normalize_host(parts.hostname or "")
     try:
         port = parts.port
@@ -147,7 +158,7 @@ class BlocklistFilter(DocumentFilter):
 
     def match(self, url: str | None, host: str | None) -> str | None:
         """The category (or `url_word`) that blocks this URL/host, else None."""
-        host = normalize_host(host or urlsplit(url or "").hostname or "")
+        host = normalize_host(host or url_host(url))
         if host:
             for domain in parent_domains(host):
                 if domain in self.domains:
