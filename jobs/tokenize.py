@@ -36,7 +36,7 @@ from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
-from curation.spark.stage import read_documents, record_run, stage_stats
+from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, run_main, stage_main
@@ -228,8 +228,7 @@ def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, A
     fs.write_json(f"{root.as_uri()}/stats/{STAGE}.json", stats)
     os.replace(tmp / TOKENS, final)
     shutil.rmtree(tmp)
-    if not any((root / "_tmp").iterdir()):
-        (root / "_tmp").rmdir()
+    drop_abandoned_attempts(fs, root.as_uri(), STAGE)
 
 
 def check_tokenizer(config: CurationConfig) -> None:

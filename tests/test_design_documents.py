@@ -1,4 +1,5 @@
-"""DESIGN.md: any stage runs alone on any documents Parquet that has its seven columns."""
+"""DESIGN.md: any stage runs alone on any documents Parquet that has its seven columns (and
+cleans up after attempts at it that were killed)."""
 
 from pathlib import Path
 
@@ -33,12 +34,17 @@ def rows(path: Path) -> int:
 @pytest.mark.parametrize("run", [run_filter, run_dedup, run_mix, run_tokenize])
 def test_each_stage_runs_alone_on_design_columns(spark, design_documents, tmp_path, run):
     docs, count = design_documents
+    stage = run.__name__.removeprefix("run_")
+    # what killed attempts left: this stage's goes once it commits, another stage's stays
+    for name in (f"{stage}-killed0123", "other-killed4567"):
+        (tmp_path / "_tmp" / name).mkdir(parents=True)
+        (tmp_path / "_tmp" / name / "part-0.parquet").write_bytes(b"partial")
     overrides = ["tokenize.vocab_size=600", "tokenize.validation_share=0.2"]
     stats = run(spark, load_curation_config(overrides=overrides), [docs], str(tmp_path))
+    assert [p.name for p in (tmp_path / "_tmp").iterdir()] == ["other-killed4567"]
     assert (
         stats["input"] == count == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
     )
-    stage = run.__name__.removeprefix("run_")
     if stage == "tokenize":
         assert read_manifest(tmp_path / "tokens").validation.documents > 0
     else:

@@ -211,8 +211,20 @@ def _commit(fs: HadoopFS, out: str, stage: str, tmp: str, stats: dict[str, Any])
     fs.write_json(f"{out}/stats/{stage}.json", stats)
     fs.rename(f"{tmp}/kept", final)
     fs.delete(tmp)
-    if fs.exists(f"{out}/_tmp") and not fs.list(f"{out}/_tmp"):
-        fs.delete(f"{out}/_tmp")
+    drop_abandoned_attempts(fs, out, stage)
+
+
+def drop_abandoned_attempts(fs: HadoopFS, out: str, stage: str) -> None:
+    """Once `stage` is committed, delete what killed attempts at it left in OUT/_tmp/ (nothing
+    reads them any more), and OUT/_tmp/ itself when it is empty."""
+    scratch = f"{out}/_tmp"
+    if not fs.exists(scratch):
+        return
+    for path in fs.list(scratch):
+        if path.rstrip("/").rsplit("/", 1)[-1].startswith(f"{stage}-"):
+            fs.delete(path)
+    if not fs.list(scratch):
+        fs.delete(scratch)
 
 
 def record_run(
