@@ -153,19 +153,26 @@ def test_cli_config_errors_fail_before_spark(bad, tmp_path, capsys):
     assert bad.split("=")[0] in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["extract", "curate"])
-def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
-    command, sample_crawl, tmp_path, capsys, monkeypatch
-):
+@pytest.fixture
+def no_spark(monkeypatch):
+    """A command that starts Spark fails the test: its checks must come first."""
     import jobs.common
     import jobs.pipeline
-    from refinery.cli import main
 
-    def no_spark(*args, **kwargs):
+    def refuse(*args, **kwargs):
         raise AssertionError("Spark started")
 
-    monkeypatch.setattr(jobs.common, "build_session", no_spark)
-    monkeypatch.setattr(jobs.pipeline, "build_session", no_spark)
+    monkeypatch.setattr(jobs.common, "build_session", refuse)
+    monkeypatch.setattr(jobs.pipeline, "build_session", refuse)
+
+
+@pytest.mark.usefixtures("no_spark")
+@pytest.mark.parametrize("command", ["extract", "curate"])
+def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
+    command, sample_crawl, tmp_path, capsys
+):
+    from refinery.cli import main
+
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
     for out, message in [(afile, "is a file; OUT is a run folder"), (afile / "x", "cannot write")]:
@@ -174,6 +181,7 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
         assert f"--output {out}" in err and message in err
 
 
+@pytest.mark.usefixtures("no_spark")
 @pytest.mark.parametrize(
     ("command", "override", "message"),
     [
@@ -186,17 +194,10 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
     ],
 )
 def test_a_missing_file_of_a_later_stage_fails_before_spark(
-    command, override, message, sample_crawl, tmp_path, capsys, monkeypatch
+    command, override, message, sample_crawl, tmp_path, capsys
 ):
-    import jobs.common
-    import jobs.pipeline
     from refinery.cli import main
 
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark started")
-
-    monkeypatch.setattr(jobs.common, "build_session", no_spark)
-    monkeypatch.setattr(jobs.pipeline, "build_session", no_spark)
     inputs = str(sample_crawl) if command == "curate" else str(tmp_path)
     out = str(tmp_path / "out")
     assert main([command, "--input", inputs, "--output", out, override]) == 2
