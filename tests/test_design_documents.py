@@ -3,6 +3,7 @@ cleans up after attempts at it that were killed)."""
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -52,3 +53,7 @@ def test_each_stage_runs_alone_on_design_columns(spark, design_documents, tmp_pa
         part = next((tmp_path / stage).glob("*.parquet"))
         assert pq.read_schema(part).field("fetch_time").type == pa.timestamp("us", tz="UTC")
         assert rows(tmp_path / "rejected" / f"stage={stage}") == sum(stats["rejected"].values())
+        # the README's way to read every stage's rejected rows with pandas
+        rejected = pd.read_parquet(tmp_path / "rejected", partitioning=None)
+        assert len(rejected) == sum(stats["rejected"].values())
+        assert set(rejected["stage"]) <= {stage}
