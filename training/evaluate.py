@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from refinery.mc_data import read_benchmarks
 from refinery.results import check_results_path, write_results
@@ -62,14 +63,27 @@ def evaluate(args: argparse.Namespace) -> dict:
     results: dict = {"ckpt": str(loaded.path), "shots": args.shots}
     results.update(mc={}, bpb={}, perplexity={})
     for name, items in benchmarks.items():
-        results["mc"][name] = score_benchmark(
+        say(f"{name}: {len(items):,} items, {args.shots} shots ...")
+        started = time.perf_counter()
+        scores = score_benchmark(
             loaded.model, tokenizer, items, args.shots, args.batch_size, args.seed
         )
+        results["mc"][name] = scores
+        say(f"{name}: acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}", started)
     for path, texts in documents.items():
+        say(f"{path}: bits per byte of {len(texts):,} documents ...")
+        started = time.perf_counter()
         scores = bits_per_byte(loaded.model, tokenizer, texts, args.batch_size)
         results["bpb"][path] = scores["bpb"]
         results["perplexity"][path] = scores["perplexity"]
+        say(f"{path}: {scores['bpb']:.4f} bits per byte", started)
     return results
+
+
+def say(line: str, started: float | None = None) -> None:
+    """Progress on stderr (stdout holds the results JSON): a long evaluation says where it is."""
+    took = f" ({time.perf_counter() - started:.1f} s)" if started is not None else ""
+    print(f"eval: {line}{took}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,12 @@ def test_eval_prints_and_writes_mc_and_bpb(pretrained, tmp_path, capsys):
     out = tmp_path / "eval" / "results.json"
     args = ["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--bpb", str(docs)]
     assert cli([*args, "--shots", "2", "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
     assert printed == json.loads(out.read_text())
+    # progress on stderr: what is being scored, then its figures and time
+    assert "eval: demo_mc: 20 items, 2 shots ..." in captured.err
+    assert f"eval: {docs}: bits per byte of 2 documents ..." in captured.err
     demo = printed["mc"]["demo_mc"]
     assert demo["n"] == 20 and 0 <= demo["acc"] <= 1 and 0 <= demo["acc_norm"] <= 1
     assert demo["acc_stderr"] > 0
