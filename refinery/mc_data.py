@@ -36,14 +36,24 @@ DELIMITERS = (",", ";", "\t")
 OPTION_PREFIX = re.compile(r"^\s*\(([A-J])\)\s*")
 
 
+# File stems that name a split, not a benchmark (PIQA ships `valid.jsonl`)
+SPLIT_STEMS = frozenset({"train", "dev", "valid", "validation", "test"})
+
+
+def benchmark_name(path: Path) -> str:
+    """The results key of a benchmark file: its stem, or `<folder>/<stem>` when the stem only
+    names a split (`piqa/valid`, not `valid`)."""
+    return f"{path.parent.name}/{path.stem}" if path.stem in SPLIT_STEMS else path.stem
+
+
 class BenchmarkError(RefineryError, ValueError):
     """A benchmark file that cannot be read as multiple-choice items."""
 
 
 @dataclass(frozen=True)
 class MCItem:
-    benchmark: str  # file stem: the key of the results
-    id: str  # "<stem>:<line>", stable across runs
+    benchmark: str  # benchmark_name of its file: the key of the results
+    id: str  # "<name>:<line>", stable across runs
     question: str  # everything the answer follows: passage (if any), blank line, question
     choices: list[str]
     answer: int  # index into choices
@@ -64,13 +74,14 @@ def read_benchmarks(path: str | Path, include_flawed: bool = False) -> dict[str,
     benchmarks: dict[str, list[MCItem]] = {}
     seen: dict[str, Path] = {}
     for file in files:
-        if file.stem in seen:
+        name = benchmark_name(file)
+        if name in seen:
             raise BenchmarkError(
-                f"{file} and {seen[file.stem]} share the name {file.stem!r}: results are keyed "
+                f"{file} and {seen[name]} share the name {name!r}: results are keyed "
                 "by file stem, so evaluate them separately"
             )
-        seen[file.stem] = file
-        benchmarks[file.stem] = read_benchmark(file, include_flawed)
+        seen[name] = file
+        benchmarks[name] = read_benchmark(file, include_flawed)
     return benchmarks
 
 
@@ -172,7 +183,12 @@ def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
         question, choices, answer = item
         items.append(
             MCItem(
-                path.stem, f"{path.stem}:{line}", question, choices, answer, subject_of(path.stem)
+                benchmark_name(path),
+                f"{benchmark_name(path)}:{line}",
+                question,
+                choices,
+                answer,
+                subject_of(path.stem),
             )
         )
     return items
@@ -243,6 +259,7 @@ def read_jsonl(path: Path) -> list[MCItem]:
 
 
 def _piqa(path: Path, rows: list[tuple[int, dict]]) -> list[MCItem]:
+    name = benchmark_name(path)
     labels_file = path.with_name(f"{path.stem}-labels.lst")
     labels: list[tuple[str, object]]
     if labels_file.is_file():
@@ -266,9 +283,7 @@ def _piqa(path: Path, rows: list[tuple[int, dict]]) -> list[MCItem]:
                 raise BenchmarkError(f"{path}: line {number}: {key!r} must be a string")
         choices = [row["sol1"].strip(), row["sol2"].strip()]
         answer = parse_answer(label, 2, where)
-        items.append(
-            MCItem(path.stem, f"{path.stem}:{number}", row["goal"].strip(), choices, answer)
-        )
+        items.append(MCItem(name, f"{name}:{number}", row["goal"].strip(), choices, answer))
     return items
 
 
@@ -291,4 +306,5 @@ def _agieval(path: Path, number: int, row: dict) -> MCItem:
     passage = (row.get("passage") or "").strip()
     question = str(row.get("question") or "").strip()
     text = f"{passage}\n\n{question}" if passage else question
-    return MCItem(path.stem, f"{path.stem}:{number}", text, choices, answer)
+    name = benchmark_name(path)
+    return MCItem(name, f"{name}:{number}", text, choices, answer)

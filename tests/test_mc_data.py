@@ -86,17 +86,18 @@ def test_bad_csv_rows_name_the_line_and_column(tmp_path, row, message):
 
 def test_piqa_labels_come_from_the_line_aligned_labels_file(tmp_path):
     rows = [{"goal": "Open a jar", "sol1": "twist the lid ", "sol2": "eat the lid"}] * 2
-    jsonl = write(tmp_path / "valid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    write(tmp_path / "valid-labels.lst", "0\n1\n")
+    folder = tmp_path / "piqa"
+    jsonl = write(folder / "valid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write(folder / "valid-labels.lst", "0\n1\n")
     items = read_benchmark(jsonl)
     assert [(i.id, i.question, i.choices, i.answer) for i in items] == [
-        ("valid:1", "Open a jar", ["twist the lid", "eat the lid"], 0),
-        ("valid:2", "Open a jar", ["twist the lid", "eat the lid"], 1),
+        ("piqa/valid:1", "Open a jar", ["twist the lid", "eat the lid"], 0),
+        ("piqa/valid:2", "Open a jar", ["twist the lid", "eat the lid"], 1),
     ]
-    write(tmp_path / "valid-labels.lst", "0\n")
+    write(folder / "valid-labels.lst", "0\n")
     with pytest.raises(BenchmarkError, match="1 labels for the 2 questions"):
         read_benchmark(jsonl)
-    write(tmp_path / "valid-labels.lst", "0\n2\n")
+    write(folder / "valid-labels.lst", "0\n2\n")
     with pytest.raises(BenchmarkError, match=r"valid-labels.lst: line 2: answer '2' but only 2"):
         read_benchmark(jsonl)
 
@@ -150,8 +151,11 @@ def test_a_folder_is_read_recursively_by_file_stem(tmp_path):
     write(tmp_path / "a" / "mmlu_x.csv", f"{REDUX_HEADER}\nQ?,\"['a', 'b']\",0,ok,,,\n")
     write(tmp_path / "b" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "B"}\n')
     write(tmp_path / "b" / "notes.txt", "not a benchmark")
+    write(tmp_path / "b" / "piqa" / "valid.jsonl", '{"goal": "g", "sol1": "a", "sol2": "b"}\n')
+    write(tmp_path / "b" / "piqa" / "valid-labels.lst", "1\n")
     benchmarks = read_benchmarks(tmp_path)
-    assert sorted(benchmarks) == ["agi", "mmlu_x"]
+    assert sorted(benchmarks) == ["agi", "mmlu_x", "piqa/valid"]  # a split's name says whose
+    assert benchmarks["piqa/valid"][0].id == "piqa/valid:1"
     assert benchmarks["agi"][0].answer == 1
     write(tmp_path / "c" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "A"}\n')
     with pytest.raises(BenchmarkError, match="share the name 'agi'"):
@@ -174,7 +178,7 @@ def test_every_shared_benchmark_file_reads():
     ok = read_benchmarks(SHARED)
     everything = read_benchmarks(SHARED, include_flawed=True)
     assert len(ok) == 48  # 41 MMLU-Redux subjects, PIQA, 6 AGIEval subsets
-    assert len(ok["valid"]) == 1294 and len(ok["lsat-lr"]) == 351
+    assert len(ok["piqa/valid"]) == 1294 and len(ok["lsat-lr"]) == 351
     assert sum(map(len, everything.values())) - sum(map(len, ok.values())) == 278
     assert all(len(v) == 100 for k, v in everything.items() if k.startswith("mmlu_"))
     for items in ok.values():
