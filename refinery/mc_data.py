@@ -78,7 +78,7 @@ def read_benchmarks(path: str | Path, include_flawed: bool = False) -> dict[str,
         if name in seen:
             raise BenchmarkError(
                 f"{file} and {seen[name]} share the name {name!r}: results are keyed "
-                "by file stem, so evaluate them separately"
+                "by that name, so evaluate them separately"
             )
         seen[name] = file
         benchmarks[name] = read_benchmark(file, include_flawed)
