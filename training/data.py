@@ -7,14 +7,17 @@ permutation seeded by (seed, bucket, epoch). For step s, a generator seeded by (
 the bucket of each of the step's global-batch windows from the mixture weights; bucket b's
 next window is the one after the `consumed[b]` it has already served. So the batch of a step
 is a pure function of (seed, step, cursor), the cursor is a short list of counts that goes into
-the checkpoint, and `cursor_at(step)` rebuilds it from (seed, step) alone.
+the checkpoint, and `cursor_at(step)` rebuilds it from (seed, step) alone. The cursor counts
+every bucket of the manifest, those outside the mixture carried through unchanged, so a run
+that continues another (an anneal of an anneal) knows where each bucket stopped.
 
 A bucket stops being sampled after `max_epochs` passes (the manifest's cap on upsampling); the
 remaining buckets share its weight, as they share the weight of a bucket too small for one
 window (`unsampled`). When every bucket is at its cap the run is asking for more tokens than
 the data allows: sampling goes on by the plain weights, so a small demo dataset still trains
-for max_steps, and `past_cap` tells the trainer to say so. The step's windows are split into
-contiguous slices, one per data-parallel rank, so ranks never see the same window.
+for max_steps, and the batch's `past_cap` tells the trainer to say so. The step's windows are
+split into contiguous slices, one per data-parallel rank, so ranks never see the same
+window.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Batch:
     step: int
     tokens: torch.Tensor  # (accum_steps, micro_batch, seq_len + 1) int64, this rank's share
     cursor: dict  # loader cursor after this step: what a checkpoint at this step records
+    past_cap: bool = False  # some window was drawn with every bucket at its max_epochs cap
 
 
 class TokenLoader:
@@ -98,6 +102,7 @@ class TokenLoader:
         weights = manifest.mixture(mixture)
         vocab = manifest.tokenizer.vocab_size
         self.names = sorted(weights)
+        self.all_names = sorted(manifest.buckets)  # what a cursor counts
         self.weights = np.array([weights[n] for n in self.names])
         self.buckets = [
             WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype, vocab) for n in self.names
@@ -127,37 +132,37 @@ class TokenLoader:
     # ---- pure functions of (seed, step, cursor) ----------------------------------------
 
     def initial_cursor(self) -> dict:
-        return {"step": 0, "consumed": {n: 0 for n in self.names}}
+        return {"step": 0, "consumed": {n: 0 for n in self.all_names}}
 
     def plan(self, step: int, consumed: np.ndarray) -> list[tuple[int, int]]:
         """(bucket, position) of each global-batch window of `step`, in rank-slice order."""
+        return self._draw(step, consumed)[0]
+
+    def _draw(self, step: int, consumed: np.ndarray) -> tuple[list[tuple[int, int]], bool]:
+        """The plan of `step`, and whether some draw came with every bucket at its cap."""
         rng = np.random.default_rng((self.seed, step))
         position = consumed.copy()
-        cdf = self._cdf(position)
-        plan = []
+        cdf, past_cap = self._cdf(position)
+        plan, any_past_cap = [], False
         for u in rng.random(self.global_windows):
+            any_past_cap |= past_cap
             b = int(np.searchsorted(cdf, u, side="right"))
             plan.append((b, int(position[b])))
             position[b] += 1
             if position[b] >= self.caps[b]:
-                cdf = self._cdf(position)
-        return plan
+                cdf, past_cap = self._cdf(position)
+        return plan, any_past_cap
 
-    def _cdf(self, position: np.ndarray) -> np.ndarray:
+    def _cdf(self, position: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The buckets' cumulative weights for the next draw, and whether every bucket is at
+        its cap (then all of them are drawn from again, by the plain weights)."""
         active = position < self.caps
-        if not active.any():  # past every cap: on by the plain weights (`past_cap`)
+        past_cap = not active.any()
+        if past_cap:
             active = np.array([b.num_windows > 0 for b in self.buckets])
         cdf = np.cumsum(np.where(active, self.weights, 0.0))
-        return (
-            cdf / cdf[-1]
-        )  # exactly 1.0 from the last active bucket on: u < 1 never lands past it
-
-    def past_cap(self, cursor: dict) -> bool:
-        """Whether the steps up to `cursor` drew some bucket past its max_epochs cap, which
-        happens only once every bucket is at its cap."""
-        return any(
-            cursor["consumed"][n] > cap for n, cap in zip(self.names, self.caps, strict=True)
-        )
+        # exactly 1.0 from the last active bucket on: u < 1 never lands past it
+        return cdf / cdf[-1], past_cap
 
     def window_index(self, bucket: int, position: int) -> int:
         n = self.buckets[bucket].num_windows
@@ -174,7 +179,7 @@ class TokenLoader:
         if cursor["step"] != step:
             raise ValueError(f"cursor is at step {cursor['step']}, asked for step {step}")
         consumed = np.array([cursor["consumed"][n] for n in self.names], dtype=np.int64)
-        plan = self.plan(step, consumed)
+        plan, past_cap = self._draw(step, consumed)
         share = self.global_windows // self.world
         mine = plan[self.rank * share : (self.rank + 1) * share]
         windows = [self.buckets[b].window(self.window_index(b, pos)) for b, pos in mine]
@@ -182,11 +187,9 @@ class TokenLoader:
         tokens = torch.from_numpy(array).view(self.accum_steps, self.micro_batch, -1)
         for b, _ in plan:
             consumed[b] += 1
-        after = {
-            "step": step + 1,
-            "consumed": dict(zip(self.names, consumed.tolist(), strict=True)),
-        }
-        return Batch(step=step, tokens=tokens, cursor=after)
+        drawn = dict(zip(self.names, consumed.tolist(), strict=True))
+        after = {"step": step + 1, "consumed": {**cursor["consumed"], **drawn}}
+        return Batch(step=step, tokens=tokens, cursor=after, past_cap=past_cap)
 
     def cursor_at(self, step: int) -> dict:
         """The cursor at `step`, rebuilt from the seed alone (tests; recovery without state)."""
@@ -196,7 +199,7 @@ class TokenLoader:
             for b, _ in self.plan(s, consumed):
                 consumed[b] += 1
         cursor["step"] = step
-        cursor["consumed"] = dict(zip(self.names, consumed.tolist(), strict=True))
+        cursor["consumed"].update(zip(self.names, consumed.tolist(), strict=True))
         return cursor
 
     # ---- background prefetch ------------------------------------------------------------

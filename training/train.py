@@ -295,34 +295,43 @@ def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
         )
 
 
-def continued_cursor(source: Path, manifest: Manifest, loader: TokenLoader) -> dict:
-    """Where an anneal starts reading. On its source run's own tokens each bucket goes on after
-    the windows pretraining already trained on (and counts them against max_epochs), instead
-    of replaying the start of every bucket; on other tokens, from each bucket's start."""
+def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader: TokenLoader):
+    """Where an anneal starts reading. On its source run's own tokens and seed (the same
+    shuffle of each bucket) each bucket goes on after the windows the source already trained
+    on, and counts them against max_epochs, instead of replaying the start of every bucket;
+    otherwise from each bucket's start."""
     cursor = loader.initial_cursor()
-    if ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint:
+    same_data = ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint
+    if same_data and ckpt.load_config_dict(source).get("seed") == cfg.seed:
         consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
-        cursor["consumed"] = {n: int(consumed.get(n, 0)) for n in loader.names}
+        cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in manifest.buckets)
     return cursor
 
 
-def data_notes(
-    cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, validates: bool, world: int
-) -> list[str]:
+def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, world: int) -> list[str]:
     """What the data will not give this run: buckets of the mixture too small for one window,
-    and validation figures when the held-out split cannot fill a window per rank."""
-    window = cfg.model.seq_len + 1
+    and validation figures when the held-out split, or `train.eval_tokens`, cannot give each
+    rank a window (see `validation_windows`)."""
+    seq_len = cfg.model.seq_len
     notes = [
         f"{cfg.data}: bucket {name!r} ({share:.1%} of mixture {cfg.loader.mixture!r}) holds "
-        f"fewer than seq_len + 1 = {window} tokens: it is never sampled, and the other buckets "
-        "share its weight"
+        f"fewer than seq_len + 1 = {seq_len + 1} tokens: it is never sampled, and the other "
+        "buckets share its weight"
         for name, share in loader.unsampled.items()
     ]
-    if cfg.train.eval_tokens and not validates:
+    held_out = max(0, (manifest.validation.tokens - 1) // seq_len)
+    if cfg.train.eval_tokens and held_out < world:
         notes.append(
-            f"{cfg.data}: the validation split holds {manifest.validation.tokens} tokens, less "
-            f"than {world} window(s) of {window}: no val_loss or val_bpb will be logged (more "
-            "documents, or a larger tokenize.validation_share, give one)"
+            f"{cfg.data}: the validation split holds {manifest.validation.tokens} tokens, "
+            f"{held_out} window(s) of seq_len + 1 = {seq_len + 1} for {world} rank(s): no "
+            "val_loss or val_bpb will be logged (more documents, or a larger "
+            "tokenize.validation_share, give one)"
+        )
+    elif cfg.train.eval_tokens and cfg.train.eval_tokens // seq_len < world:
+        notes.append(
+            f"train.eval_tokens={cfg.train.eval_tokens} is {cfg.train.eval_tokens // seq_len} "
+            f"window(s) of {seq_len} tokens for {world} ranks: no val_loss or val_bpb will be "
+            f"logged (raise it to {world * seq_len} or more)"
         )
     return notes
 
@@ -540,7 +549,7 @@ def _train(
     else:
         if init_from is not None:
             load_model_state(model, optimizer, init_from, with_optimizer=True)
-            cursor = continued_cursor(init_from, manifest, loader)
+            cursor = continued_cursor(init_from, cfg, manifest, loader)
             if env.is_main:
                 went_on = cursor != loader.initial_cursor()
                 print(
@@ -554,7 +563,7 @@ def _train(
         manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world
     )
     if env.is_main:
-        for note in data_notes(cfg, manifest, loader, bool(val_windows), env.world):
+        for note in data_notes(cfg, manifest, loader, env.world):
             print(note, file=sys.stderr)
     flops_per_token = model.flops_per_token()
     log = MetricsLog(out, start_step, env.is_main, cfg.train.tensorboard)
@@ -612,7 +621,7 @@ def _train(
             loss = forward_backward(runner, model, tokens, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1
-            if not warned_past_cap and loader.past_cap(batch.cursor):
+            if not warned_past_cap and batch.past_cap:
                 warned_past_cap = True
                 if env.is_main:
                     print(

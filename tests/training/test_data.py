@@ -114,17 +114,30 @@ def test_max_epochs_caps_a_bucket_then_others_take_its_share(tmp_path):
     )
     loader = make_loader(manifest, accum=1, micro=16)
     cap = 2 * loader.buckets[loader.names.index("small")].num_windows
-    at_60 = loader.cursor_at(60)
-    consumed = at_60["consumed"]
+    consumed = loader.cursor_at(60)["consumed"]
     assert consumed["small"] == cap
     assert consumed["big"] == 60 * 16 - cap
-    assert not loader.past_cap(at_60)
-    at_400 = loader.cursor_at(400)
-    assert loader.past_cap(at_400)
-    consumed = at_400["consumed"]
+    # a batch says whether it drew past every cap: not while `big` has windows left
+    cursor, flags = loader.initial_cursor(), []
+    for step in range(400):
+        batch = loader.make_batch(step, cursor)
+        cursor = batch.cursor
+        flags.append(batch.past_cap)
     big_cap = 2 * loader.buckets[loader.names.index("big")].num_windows
+    first = flags.index(True)
+    assert (first * 16 < cap + big_cap <= (first + 1) * 16) and all(flags[first:])
+    consumed = loader.cursor_at(400)["consumed"]
     assert consumed["small"] > cap and consumed["big"] > big_cap
     assert consumed["small"] + consumed["big"] == 400 * 16
+
+
+def test_the_cursor_carries_the_buckets_outside_the_mixture(manifest):
+    # the `anneal` mixture reads only bucket a; b's count passes through for a later run
+    loader = make_loader(manifest, mixture="anneal")
+    cursor = {"step": 0, "consumed": {"a": 5, "b": 7}}
+    after = loader.make_batch(0, cursor).cursor
+    assert after["consumed"] == {"a": 5 + 8, "b": 7}
+    assert loader.initial_cursor()["consumed"] == {"a": 0, "b": 0}
 
 
 def test_a_mixture_without_one_full_window_is_refused(tmp_path):

@@ -19,7 +19,13 @@ from training.config import TrainConfig
 from training.data import TokenLoader
 from training.model import Transformer
 from training.synthetic import write_dataset
-from training.train import SpikeGuard, StopRequest, batch_shape, compile_arguments
+from training.train import (
+    SpikeGuard,
+    StopRequest,
+    batch_shape,
+    compile_arguments,
+    data_notes,
+)
 
 
 def test_train_writes_metrics_and_checkpoints(tokens, tmp_path):
@@ -214,11 +220,41 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
         step: torch.load(run / f"ckpt-{step}" / "state.pt")["loader"]
         for run, step in [(pre, 4), (out, 6)]
     }
-    assert read[6]["consumed"] == {"web": read[4]["consumed"]["web"] + 6 * 32}  # 32 windows a step
+    web, wiki = read[4]["consumed"]["web"], read[4]["consumed"]["wiki"]  # 32 windows a step:
+    assert read[6]["consumed"] == {"web": web + 6 * 32, "wiki": wiki}  # wiki carried through
     averaged = load_file(out / "averaged" / "model.safetensors")
     a, b = (load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (4, 6))
     for name, tensor in averaged.items():
         assert tensor.allclose((a[name] + b[name]) / 2)
+
+
+def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
+    # pretraining reads only `web`, past its cap; the anneal adds `wiki`; a second anneal
+    # returns to `web` alone
+    mixtures = {"pretrain": {"web": 1.0}, "anneal": {"web": 1.0, "wiki": 1.0}}
+    data = write_dataset(
+        tmp_path / "tokens", {"web": 4_000, "wiki": 6_000}, max_epochs=1.0, mixtures=mixtures
+    )
+    pre, first, second = (tmp_path / name for name in ("pre", "first", "second"))
+    assert refinery(train_args(data.root, pre, "max_steps=3", "ckpt_every=3")) == 0
+    assert "step 3: every bucket of mixture 'pretrain'" in capsys.readouterr().err
+
+    def anneal(source, out, *extra):
+        args = ["anneal", "--from", str(source), f"data={data.root}", f"out={out}"]
+        assert refinery([*args, "max_steps=1", "train.progress=false", *extra]) == 0
+        return torch.load(out / "ckpt-1" / "state.pt")["loader"]["consumed"]
+
+    before = torch.load(pre / "ckpt-3" / "state.pt")["loader"]["consumed"]
+    assert before == {"web": 96, "wiki": 0}
+    after = anneal(pre, first)
+    # `web` is past its cap, `wiki` is not: only `wiki` is read, and nothing is repeated
+    assert after == {"web": 96, "wiki": 32}
+    captured = capsys.readouterr()
+    assert "reading on where its data stopped" in captured.out and "max_epochs" not in captured.err
+    assert anneal(first, second, "anneal.mixture=pretrain") == {"web": 128, "wiki": 32}
+    # another seed shuffles each bucket anew: positions from the start of the new shuffle
+    reseeded = anneal(pre, tmp_path / "reseeded", "seed=7")
+    assert reseeded["web"] < 32 and reseeded["web"] + reseeded["wiki"] == 32
 
 
 def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
@@ -242,13 +278,25 @@ def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
     assert consumed == {"scraps": 0, "web": 8}
 
 
+def test_too_few_eval_tokens_for_the_ranks_is_named(tmp_path):
+    # under torchrun each rank evaluates whole windows: 64 tokens are one window, for 2 ranks
+    data = write_dataset(tmp_path / "tokens", {"web": 6_000})
+    overrides = [f"data={data.root}", "train.eval_tokens=64"]
+    cfg = load_config(TrainConfig, REPO / "conf" / "train" / "tiny.yaml", overrides)
+    loader = TokenLoader(data, "pretrain", 64, 32, 2, 16, seed=0)
+    assert data_notes(cfg, data, loader, world=1) == []
+    (note,) = data_notes(cfg, data, loader, world=2)
+    assert note.startswith("train.eval_tokens=64 is 1 window(s) of 64 tokens for 2 ranks")
+
+
 def test_repeating_data_past_max_epochs_is_said_at_the_step_that_does_it(tmp_path, capsys):
     data = write_dataset(tmp_path / "tokens", {"web": 6_000}, max_epochs=1.0)
     loader = TokenLoader(data, "pretrain", 64, 32, 2, 16, seed=0)
     cursor, first_past = loader.initial_cursor(), None
     for step in range(10):
-        cursor = loader.make_batch(step, cursor).cursor
-        if first_past is None and loader.past_cap(cursor):
+        batch = loader.make_batch(step, cursor)
+        cursor = batch.cursor
+        if first_past is None and batch.past_cap:
             first_past = step + 1  # as metrics.jsonl counts steps
     assert first_past and first_past > 1
     # the loader prepares steps ahead of the run; only the steps trained count
