@@ -63,15 +63,19 @@ _IPV6 = "|".join(
     ]
 )
 # The leading look-ahead (a colon, or 1-4 hex digits and a separator) lets the scan skip
-# ordinary words before trying the alternatives.
-_IP = re.compile(rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])(?<![\w.:])(?:{_IPV6}|{_IPV4})(?![\w:]|\.\d)")
+# ordinary words before trying the alternatives. An IPv6 address must not run on into a colon
+# (it would be cut short); an IPv4 address may, as before its port (`10.0.0.5:22`).
+_IP = re.compile(
+    rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])(?<![\w.:])"
+    rf"(?:(?:{_IPV6})(?![\w:]|\.\d)|{_IPV4}(?!\w|\.\d))"
+)
 # A dotted number after one of these words is a version, not an address (1.2.3.4 releases).
 _VERSION_WORD = re.compile(r"\b(?:version|ver|v|release|build|firmware)\.?\s*$", re.IGNORECASE)
 
 # --- credit cards: ISO/IEC 7812 numbers, 13-19 digits, as printed or run together ----------
 # Groups of four (Visa, Mastercard, Discover, 13-19 digits), 4-6-5 / 4-6-4 (Amex, Diners).
 # Maestro also issues 12-digit numbers; a tenth of all 12-digit numbers pass Luhn, so those
-# count only next to a card word.
+# count only next to a card word, as do unseparated runs inside a URL or path (`_in_url`).
 _CARD = re.compile(
     r"(?=\d)(?<![\w+-])"
     r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"
@@ -175,14 +179,24 @@ def _cards(text: str) -> list[PIISpan]:
     spans = []
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m[0])
+        bare = len(digits) < 13 or (digits == m[0] and _in_url(text, m.start(), m.end()))
         if (
-            (len(digits) >= 13 or _has_context(_CARD_CONTEXT, text, m.start(), m.end()))
+            (not bare or _has_context(_CARD_CONTEXT, text, m.start(), m.end()))
             and digits[0] in _CARD_FIRST_DIGITS
             and len(set(digits)) > 1
             and luhn_valid(digits)
         ):
             spans.append(PIISpan(m.start(), m.end(), "CREDIT_CARD"))
     return spans
+
+
+def _in_url(text: str, start: int, end: int) -> bool:
+    """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?id=...`): long
+    numbers there are timestamps and ids, a tenth of which pass Luhn."""
+    token_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    ends = [i for i in (text.find(" ", end), text.find("\n", end)) if i >= 0]
+    token = text[token_start : min(ends, default=len(text))]
+    return "/" in token or "=" in token
 
 
 def _ssns(text: str) -> list[PIISpan]:

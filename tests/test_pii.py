@@ -108,6 +108,33 @@ def test_short_phone_shapes_need_a_phone_word():
     assert found("Berlin office: 030 12345678") == [("PHONE", "030 12345678")]
 
 
+def test_an_ipv4_address_before_its_port_is_found():
+    assert found("Server at 8.8.8.8:53") == [("IP", "8.8.8.8")]
+    assert found("open http://192.168.1.1:8080/admin") == [("IP", "192.168.1.1")]
+    assert found("listen [2001:db8::1]:443") == [("IP", "2001:db8::1")]
+
+
+def test_long_numbers_in_urls_need_a_card_word():
+    # Wayback timestamps, status ids and the like: a tenth of them pass Luhn, as these do
+    stamp, status, millis = (
+        luhn_completed(n) for n in ("2000022912334", "12345678901234", "170000000000")
+    )
+    for text in [
+        f"See https://web.archive.org/web/{stamp}/http://www.example.com/",
+        f"https://x.example/a/status/{status}",
+        f"/show?ts={millis}",
+    ]:
+        assert found(text) == [], text
+    assert found(f"paid {stamp} today") == [("CREDIT_CARD", stamp)]  # not in a URL: a card
+    assert found("card: https://x.example/pay/4111111111111111") == [
+        ("CREDIT_CARD", "4111111111111111")
+    ]
+
+
+def luhn_completed(digits: str) -> str:
+    return digits + next(d for d in "0123456789" if luhn_valid(digits + d))
+
+
 def test_bare_ssn_and_twelve_digit_card_need_their_word():
     assert found("SSN 123456789") == [("SSN", "123456789")]
     assert found("Ticket 123456789") == []
