@@ -86,13 +86,30 @@ class QualityModel:
                 f"{path}: not a quality model (expected {MODEL_FILE} and {INFO_FILE}; "
                 "`refinery train-quality` writes them)"
             )
-        info = json.loads(info_path.read_text())
+        try:
+            info = json.loads(info_path.read_text())
+        except ValueError as err:
+            raise QualityModelError(f"{info_path}: not JSON ({err})") from None
+        if not isinstance(info, dict) or not isinstance(info.get("max_tokens"), int):
+            raise QualityModelError(f"{info_path}: no integer max_tokens; not a quality model")
         if info.get("normalisation") != NORMALISATION_VERSION:
             raise QualityModelError(
                 f"{info_path}: trained with normalisation {info.get('normalisation')}, this "
                 f"code scores with {NORMALISATION_VERSION}; retrain it"
             )
-        return cls(fasttext.load_model(str(folder / MODEL_FILE)), int(info["max_tokens"]))
+        try:
+            model = fasttext.load_model(str(folder / MODEL_FILE))
+        except (ValueError, MemoryError, RuntimeError) as err:  # fastText's C++ errors
+            raise QualityModelError(
+                f"{folder / MODEL_FILE}: not a fastText model ({err})"
+            ) from None
+        labels = model.get_labels()
+        if POSITIVE not in labels:  # every score would be 0: the stage would reject all
+            raise QualityModelError(
+                f"{folder / MODEL_FILE}: no {POSITIVE} label (its labels: {labels[:5]}); "
+                "`refinery train-quality` trains one"
+            )
+        return cls(model, info["max_tokens"])
 
     def score(self, texts: list[str]) -> list[float]:
         """P(high quality) per text, predicted in one batch."""

@@ -3,6 +3,7 @@ classes, and the `train-quality` command's inputs and outputs."""
 
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -186,6 +187,42 @@ def test_training_is_deterministic(trained, tmp_path):
 
 def test_load_refuses_a_folder_without_a_model(tmp_path):
     with pytest.raises(QualityModelError, match="not a quality model"):
+        QualityModel.load(tmp_path)
+
+
+def damaged(trained, tmp_path, name: str, content: bytes) -> Path:
+    out, _, _ = trained
+    for file in ("model.bin", "model.json"):
+        (tmp_path / file).write_bytes((out / file).read_bytes())
+    (tmp_path / name).write_bytes(content)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("model.bin", bytes(range(256)) * 4, "model.bin: not a fastText model"),
+        ("model.json", b"{bad", "model.json: not JSON"),
+        ("model.json", b'{"normalisation": 1}', "no integer max_tokens"),
+    ],
+)
+def test_load_names_a_damaged_file(trained, tmp_path, name, content, message):
+    with pytest.raises(QualityModelError, match=message):
+        QualityModel.load(damaged(trained, tmp_path, name, content))
+
+
+def test_load_refuses_a_model_without_the_quality_label(trained, tmp_path):
+    # a fastText model trained elsewhere (__label__1 / __label__0) would score every text 0
+    import fasttext
+
+    out, _, _ = trained
+    relabelled = tmp_path / "train.txt"
+    text = (out / "train.txt").read_text()
+    relabelled.write_text(text.replace("__label__hq", "__label__1"))
+    model = fasttext.train_supervised(str(relabelled), epoch=1, verbose=0)
+    model.save_model(str(tmp_path / "model.bin"))
+    (tmp_path / "model.json").write_bytes((out / "model.json").read_bytes())
+    with pytest.raises(QualityModelError, match="no __label__hq label"):
         QualityModel.load(tmp_path)
 
 
