@@ -89,10 +89,15 @@ def read_benchmark(path: str | Path, include_flawed: bool = False) -> list[MCIte
     """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`."""
     path = Path(path)
     if path.suffix == ".csv":
-        return read_mmlu_csv(path, include_flawed)
-    if path.suffix == ".jsonl":
-        return read_jsonl(path)
-    raise BenchmarkError(f"{path}: unknown benchmark format (expected .csv or .jsonl)")
+        items = read_mmlu_csv(path, include_flawed)
+    elif path.suffix == ".jsonl":
+        items = read_jsonl(path)
+    else:
+        raise BenchmarkError(f"{path}: unknown benchmark format (expected .csv or .jsonl)")
+    if not items:  # a benchmark asked for must not vanish from the results
+        flawed = "" if include_flawed else " (rows not annotated `ok` were left out)"
+        raise BenchmarkError(f"{path}: no items to score{flawed}")
+    return items
 
 
 def decode_lenient(raw: bytes) -> str:

@@ -147,6 +147,18 @@ def test_bad_jsonl_names_the_line(tmp_path, text, message):
         read_benchmark(write(tmp_path / "bench.jsonl", text))
 
 
+def test_a_file_without_items_to_score_is_refused(tmp_path):
+    # a benchmark asked for must not vanish from eval or contamination results
+    with pytest.raises(BenchmarkError, match="header.csv: no items to score"):
+        read_benchmark(write(tmp_path / "header.csv", f"{REDUX_HEADER}\n"))
+    flawed = write(
+        tmp_path / "flawed.csv", f"{REDUX_HEADER}\nQ?,\"['a', 'b']\",0,wrong_groundtruth,,,\n"
+    )
+    with pytest.raises(BenchmarkError, match="no items to score .rows not annotated `ok`"):
+        read_benchmark(flawed)
+    assert len(read_benchmark(flawed, include_flawed=True)) == 1
+
+
 def test_a_folder_is_read_recursively_by_file_stem(tmp_path):
     write(tmp_path / "a" / "mmlu_x.csv", f"{REDUX_HEADER}\nQ?,\"['a', 'b']\",0,ok,,,\n")
     write(tmp_path / "b" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "B"}\n')
