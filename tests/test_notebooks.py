@@ -67,3 +67,19 @@ def test_scaling_notebook_reads_a_sweep_report(tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert "alpha=0.4" in text and "optimum for C=1e+11" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_explore_notebook_reads_a_run_that_starts_after_extract(spark, extract_run, tmp_path):
+    """explore_run.ipynb on a run whose first stage is `filter` (documents Parquet input)."""
+    from curation.config import load_curation_config
+    from curation.spark.stage import stage_path
+    from jobs.filter import run_filter
+
+    out, _ = extract_run
+    run_filter(spark, load_curation_config(), [stage_path(out, "extract")], str(tmp_path))
+    assert not (tmp_path / "extract").exists()
+    path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("explore_run.ipynb")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REFINERY_RUN", str(tmp_path))
+        outputs = execute(path)
+    assert "filter :" in "".join(o.get("text", "") for o in outputs)
