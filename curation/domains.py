@@ -8,7 +8,8 @@ no rule knows. Its quality is measured where it matters, on hosts it never saw: 
 cross-validation predicts every labelled host's pages with a model trained on the other folds'
 hosts, next to the majority-label baseline. A document keeps its rule label when it has one;
 otherwise it gets the classifier's label when the classifier is at least `min_confidence`
-sure, else the fallback label.
+sure, else the fallback label. A classifier that does not beat the majority baseline on unseen
+hosts (or cannot be measured) is not used: unruled pages get the fallback label.
 """
 
 from __future__ import annotations
@@ -219,8 +220,9 @@ def train_domain_classifier(
 ) -> tuple[DomainClassifier | None, dict[str, Any]]:
     """Fit on weakly labelled samples ({host, text, label}); report host-grouped CV scores.
 
-    Returns (classifier fitted on every sample, report); the classifier is None when fewer than
-    two labels have samples (nothing to tell apart), with the reason in the report.
+    Returns (classifier fitted on every sample, report); the classifier is None, with the
+    reason in the report, when fewer than two labels have samples (nothing to tell apart) or
+    when cross-validation does not show it beating the majority label on unseen hosts.
     """
     pages = Counter(s["label"] for s in samples)
     hosts = Counter(label for label, _ in {(s["label"], s["host"]) for s in samples})
@@ -232,7 +234,20 @@ def train_domain_classifier(
         report["classifier"] = "not trained: fewer than two labels among rule-labelled pages"
         return None, report
     samples = in_canonical_order(samples)
-    report["cross_validation"] = cross_validate(samples, config.cv_folds, config.seed)
+    cv = cross_validate(samples, config.cv_folds, config.seed)
+    report["cross_validation"] = cv
+    if cv is None:
+        report["classifier"] = (
+            "not used: the labelled hosts fall in one fold, so it cannot be measured"
+        )
+        return None, report
+    score, baseline = cv["balanced_accuracy"], cv["majority_baseline"]["balanced_accuracy"]
+    if score <= baseline:
+        report["classifier"] = (
+            f"not used: on unseen hosts its balanced accuracy {score} does not beat the "
+            f"majority label's {baseline}"
+        )
+        return None, report
     classifier = DomainClassifier(config.seed).fit(
         [s["text"] for s in samples], [s["label"] for s in samples], [s["host"] for s in samples]
     )

@@ -172,6 +172,24 @@ def test_one_label_is_not_enough_to_train():
     assert classifier is None and "not trained" in report["classifier"]
 
 
+@pytest.mark.parametrize(("score", "used"), [(0.5, False), (0.45, False), (0.55, True)])
+def test_a_classifier_must_beat_the_majority_label_on_unseen_hosts(monkeypatch, score, used):
+    import curation.domains
+
+    measured = {"balanced_accuracy": score, "majority_baseline": {"balanced_accuracy": 0.5}}
+    monkeypatch.setattr(curation.domains, "cross_validate", lambda *args: measured)
+    classifier, report = train_domain_classifier(samples(n_hosts=10), DomainConfig())
+    assert (classifier is not None) is used
+    assert report["classifier"] == "trained" if used else "does not beat" in report["classifier"]
+
+
+def test_a_classifier_that_cannot_be_measured_is_not_used():
+    # every labelled page on one host: no unseen host to measure it on
+    one_host = [{**row, "host": "one.test"} for row in samples(n_hosts=10)]
+    classifier, report = train_domain_classifier(one_host, DomainConfig())
+    assert classifier is None and "cannot be measured" in report["classifier"]
+
+
 def test_labeller_rule_first_then_confident_guess_then_fallback(rules):
     classifier, _ = train_domain_classifier(samples(), DomainConfig())
     labeller = DomainLabeller(rules, classifier, "other", min_confidence=0.6)
