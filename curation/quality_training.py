@@ -43,7 +43,7 @@ from refinery.jsonl import json_objects
 
 
 class TrainingSetError(RefineryError):
-    """A training source that cannot be read, or too little data to train on."""
+    """A training source that cannot be read, too little data, or settings it cannot use."""
 
 
 @dataclass
@@ -60,6 +60,19 @@ class TrainParams:
     dim: int = 64
     word_ngrams: int = 2
     min_count: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heldout < 1:
+            raise TrainingSetError(f"--heldout must be in (0, 1), got {self.heldout}")
+        if not 0 < self.min_tokens <= self.max_tokens:
+            raise TrainingSetError(
+                f"--min-tokens ({self.min_tokens}) must be in 1..--max-tokens ({self.max_tokens})"
+            )
+        for name in ("epoch", "dim", "word_ngrams", "min_count"):
+            if getattr(self, name) < 1:
+                raise TrainingSetError(f"--{name.replace('_', '-')} must be at least 1")
+        if not self.lr > 0:
+            raise TrainingSetError(f"--lr must be positive, got {self.lr}")
 
 
 # ----------------------------------------------------------------------------- sources
@@ -346,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reference-urls and --corpus go together")
     if not args.positives and not args.reference_urls:
         parser.error("give --positives and/or --reference-urls with --corpus")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        parser.error(f"--output {args.output} is a file; the model goes in a folder")
     params = TrainParams(**{k: getattr(args, k) for k in asdict(defaults)})
     positives, positive_sources = _collect(args.positives)
     if args.reference_urls:

@@ -251,6 +251,28 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     assert QualityModel.load(out).max_tokens == 64
 
 
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        (["--heldout", "1.5"], "--heldout must be in (0, 1), got 1.5"),
+        (["--min-tokens", "0"], "--min-tokens (0) must be in 1..--max-tokens"),
+        (["--epoch", "0"], "--epoch must be at least 1"),
+    ],
+)
+def test_command_refuses_settings_it_cannot_train_with(tmp_path, capsys, argument, message):
+    from refinery.cli import main as refinery
+
+    (tmp_path / "p.txt").write_text("some text")
+    sources = ["--positives", str(tmp_path / "p.txt"), "--negatives", str(tmp_path / "p.txt")]
+    assert refinery(["train-quality", *sources, "--output", str(tmp_path / "m"), *argument]) == 2
+    assert message in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(SystemExit) as stopped:  # argparse's usage error
+        refinery(["train-quality", *sources, "--output", str(afile)])
+    assert stopped.value.code == 2 and "is a file" in capsys.readouterr().err
+
+
 def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
     rows = [
         {"id": "1", "url": "https://www.cited.example/page/", "text": "cited"},
