@@ -150,6 +150,9 @@ def plan_mixture(
             for d, t in sorted(domain_tokens.items())
         },
         "unsampled_domains": sorted(d for d, w in weights.items() if w == 0.0),
+        # targets the run cannot meet at all: no document has the domain (the others share
+        # their weight)
+        "absent_targets": sorted(d for d in config.targets or {} if not domain_tokens.get(d)),
     }
     mixtures = {"pretrain": _rounded(pretrain)}
     if anneal:  # none without anneal documents: the trainer then anneals on `pretrain`

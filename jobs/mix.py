@@ -11,7 +11,8 @@ what the tokenize stage copies into its manifest and the trainer samples by:
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
      "anneal": {"domains": [...], "threshold": score or null},
      "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
-                target, share_after, epochs, capped}}, "unsampled_domains": [...]}}
+                target, share_after, epochs, capped}}, "unsampled_domains": [...],
+                "absent_targets": [domains with a target but no documents]}}
 
 Input without a `domain` column (classify skipped) is labelled by the URL rules alone.
 """
@@ -97,6 +98,9 @@ def run_mix(
             bucket["tokens"] += row.tokens
         if domain_tokens:
             mixture.update(plan_mixture(domain_tokens, anneal_tokens, config.mix))
+            absent = mixture["report"]["absent_targets"]
+            if absent:
+                print(f"mix: no documents of {absent}: their targets go to the other domains")
         mixture["buckets"] = dict(sorted(buckets.items()))
         mixture["anneal"] = {"domains": config.mix.anneal.domains, "threshold": threshold}
         rows = docs.select(

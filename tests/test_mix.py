@@ -71,6 +71,9 @@ def test_plan_splits_each_domain_between_its_bucket_and_anneal():
     assert report["share_before"] == pytest.approx(0.02)
     assert report["epochs"] == pytest.approx(0.05 / 0.02) and not report["capped"]
     assert plan == plan_mixture(SIZES, {"encyclopedic": 500_000}, config)  # deterministic
+    assert plan["report"]["absent_targets"] == []
+    config.targets["science"] = 0.2  # no science documents: the report names the target
+    assert plan_mixture(SIZES, {}, config)["report"]["absent_targets"] == ["science"]
 
 
 def test_no_anneal_documents_no_anneal_mixture():
