@@ -65,7 +65,7 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
         matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
         if not matches:
             raise InputError(f"input glob {spec!r} matches no file")
-        return [os.path.abspath(p) for p in matches]
+        return [str(Path(p).resolve()) for p in matches]  # as a directory lists them
     path = Path(spec)
     if path.is_dir():
         found = sorted(

@@ -60,6 +60,14 @@ def test_duplicates_are_dropped(crawl_dir: Path):
     assert resolve_inputs([one, one, str(crawl_dir / "a.*")], "") == [one]
 
 
+def test_a_file_named_twice_through_a_link_is_read_once(crawl_dir: Path, tmp_path_factory):
+    # a folder of links to crawl files, and a glob over the same links: one name per file
+    links = tmp_path_factory.mktemp("links")
+    (links / "a.warc").symlink_to(crawl_dir / "a.warc")
+    files = resolve_inputs([str(links), str(links / "*.warc")], "")
+    assert files == [str((crawl_dir / "a.warc").resolve())]
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
