@@ -69,8 +69,13 @@ _IP = re.compile(
     rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])(?<![\w.:])"
     rf"(?:(?:{_IPV6})(?![\w:]|\.\d)|{_IPV4}(?!\w|\.\d))"
 )
-# A dotted number after one of these words is a version, not an address (1.2.3.4 releases).
-_VERSION_WORD = re.compile(r"\b(?:version|ver|v|release|build|firmware)\.?\s*$", re.IGNORECASE)
+# A dotted number after one of these words is a version or a section, not an address
+# (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
+_VERSION_WORD = re.compile(
+    r"(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§)\.?\s*$",
+    re.IGNORECASE,
+)
+_VERSION_AFTER = re.compile(r"\s*(?:firmware|release)\b", re.IGNORECASE)
 
 # --- credit cards: ISO/IEC 7812 numbers, 13-19 digits, as printed or run together ----------
 # Groups of four (Visa, Mastercard, Discover, 13-19 digits), 4-6-5 / 4-6-4 (Amex, Diners).
@@ -170,7 +175,7 @@ def _ips(text: str) -> list[PIISpan]:
     return [
         PIISpan(m.start(), m.end(), "IP")
         for m in _IP.finditer(text)
-        if not _after_version_word(text, m.start())
+        if not _after_version_word(text, m.start(), m.end())
         and (":" not in m[0] or any(c.isdigit() for c in m[0]))  # `dead::beef` is a word
     ]
 
@@ -244,7 +249,7 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
     n_digits = sum(c.isdigit() for c in (m["intl"] or "") + (m["area"] or "") + m["body"])
     if not _PHONE_DIGITS[0] <= n_digits <= _PHONE_DIGITS[1] or _after_currency(text, m.start()):
         return False
-    if m["sep"] == "." and _after_version_word(text, m.start()):
+    if m["sep"] == "." and _after_version_word(text, m.start(), m.end()):
         return False
     if m["intl"] or m["area"]:
         # "+46 (0)8 928 571 38": after a prefix the first group may be a single digit.
@@ -304,8 +309,12 @@ def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:
     return sep == "." and len(groups) >= 2 and all(len(g) == 3 for g in groups[1:])
 
 
-def _after_version_word(text: str, start: int) -> bool:
-    return bool(_VERSION_WORD.search(text, max(0, start - 12), start))
+def _after_version_word(text: str, start: int, end: int) -> bool:
+    """Whether a version or section word names the dotted number at text[start:end]."""
+    return bool(
+        _VERSION_WORD.search(text, max(0, start - 12), start)
+        or _VERSION_AFTER.match(text, end, end + 12)
+    )
 
 
 def _after_currency(text: str, start: int) -> bool:

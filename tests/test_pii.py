@@ -70,6 +70,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
     [
         "Upgrade to 1.2.3.4.5 today.",  # version numbers
         "Fixed in version 1.2.3.4 and v10.0.0.1.",
+        "Section 3.2.1.4 and § 1.2.3.4 say so; update to the 10.0.0.1 firmware.",  # sections
         "Released 2.10.15, then 10.15.20.",
         "On 2023-01-15 and 15.01.2023 and 01/15/2023 and 15 01 2023.",  # dates
         "The meeting is at 12:30:45 on 2019-12-31T23:59:59Z.",
