@@ -219,7 +219,7 @@ def test_load_refuses_a_model_without_the_quality_label(trained, tmp_path):
     relabelled = tmp_path / "train.txt"
     text = (out / "train.txt").read_text()
     relabelled.write_text(text.replace("__label__hq", "__label__1"))
-    model = fasttext.train_supervised(str(relabelled), epoch=1, verbose=0)
+    model = fasttext.train_supervised(str(relabelled), epoch=1, lr=0.1, thread=1, verbose=0)
     model.save_model(str(tmp_path / "model.bin"))
     (tmp_path / "model.json").write_bytes((out / "model.json").read_bytes())
     with pytest.raises(QualityModelError, match="no __label__hq label"):
