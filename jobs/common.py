@@ -63,13 +63,20 @@ class OutputError(RefineryError):
     """An --output that cannot hold a run folder."""
 
 
+def local_path(out: str) -> Path | None:
+    """OUT as a local path (a plain path or file://), or None for hdfs://, s3a:// and such."""
+    parsed = urlparse(out)
+    if parsed.scheme not in ("", "file"):
+        return None
+    return Path(parsed.path if parsed.scheme else out)
+
+
 def check_output(out: str) -> None:
     """Create a local OUT now and prove it writable, so a bad --output fails before Spark
     starts, not as a task's traceback after a stage's work. Remote OUTs are Hadoop's to check."""
-    parsed = urlparse(out)
-    if parsed.scheme not in ("", "file"):
+    path = local_path(out)
+    if path is None:
         return
-    path = Path(parsed.path if parsed.scheme else out)
     if path.exists() and not path.is_dir():
         raise OutputError(f"--output {out} is a file; OUT is a run folder")
     try:

@@ -39,7 +39,7 @@ from curation.spark.fs import HadoopFS
 from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
-from jobs.common import StageJob, run_main, stage_main
+from jobs.common import StageJob, local_path, run_main, stage_main
 from jobs.mix import MIXTURE_FILE
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
@@ -53,13 +53,13 @@ CHAT_TEMPLATE = "BOS, then per message <|role|> content <|end_of_turn|> (refiner
 
 def local_dir(out: str) -> Path:
     """OUT as a local path: shards are memory-mapped, so they must live on a POSIX filesystem."""
-    parsed = urlparse(out)
-    if parsed.scheme not in ("", "file"):
+    path = local_path(out)
+    if path is None:
         raise TokenizeError(
             f"{out}: the tokenize stage writes memory-mapped shards and needs OUT on a local or "
-            f"mounted filesystem (a plain path or file://), not {parsed.scheme}://"
+            f"mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
         )
-    return Path(parsed.path if parsed.scheme else out).resolve()
+    return path.resolve()
 
 
 def check_buckets(docs: DataFrame) -> None:

@@ -174,6 +174,7 @@ def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
     header = [cell.strip().lower() for cell in first] if _is_header(first) else None
     if header is None:
         records = iter([(first_line, first), *records])
+    name, subject = benchmark_name(path), subject_of(path.stem)
     items = []
     for line, row in records:
         if not any(cell.strip() for cell in row):
@@ -186,16 +187,7 @@ def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
         if item is None:
             continue
         question, choices, answer = item
-        items.append(
-            MCItem(
-                benchmark_name(path),
-                f"{benchmark_name(path)}:{line}",
-                question,
-                choices,
-                answer,
-                subject_of(path.stem),
-            )
-        )
+        items.append(MCItem(name, f"{name}:{line}", question, choices, answer, subject))
     return items
 
 
