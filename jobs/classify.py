@@ -75,6 +75,12 @@ def domain_labeller(docs: DataFrame, config: DomainConfig) -> tuple[DomainLabell
     return labeller, report
 
 
+def check_quality_model(config: CurationConfig) -> None:
+    """Load the model once before Spark starts: a damaged one fails the pipeline at once."""
+    if config.classify.quality.model is not None:
+        QualityModel.load(config.classify.quality.model_path())
+
+
 def quality_decision(scored: DataFrame, config: QualityConfig) -> QualityDecision:
     """The keep rule; top_fraction becomes the score threshold at the (1 - fraction) quantile."""
     threshold = config.threshold
@@ -100,7 +106,6 @@ def run_classify(
 
     def outcomes():
         model_path = settings.quality.model_path()
-        QualityModel.load(model_path)  # a bad model folder fails here, before any task
         docs = read_documents(spark, inputs)
         docs = docs.drop(*[c for c in ("quality_score", "domain") if c in docs.columns])
         labeller, domain_report = domain_labeller(docs, settings.domains)
@@ -136,7 +141,7 @@ def run_classify(
             frame.unpersist()
 
 
-JOB = StageJob(STAGE, run_classify, skip=skip_reason)
+JOB = StageJob(STAGE, run_classify, skip=skip_reason, check=check_quality_model)
 
 
 def main(argv: list[str] | None = None) -> int:

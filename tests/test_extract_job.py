@@ -205,6 +205,20 @@ def test_a_missing_file_of_a_later_stage_fails_before_spark(
     assert message in err and "/nonexistent" in err
 
 
+@pytest.mark.usefixtures("no_spark")
+@pytest.mark.parametrize("command", ["curate", "classify"])
+def test_a_damaged_quality_model_fails_before_spark(command, sample_crawl, tmp_path, capsys):
+    from refinery.cli import main
+
+    model = tmp_path / "quality"
+    model.mkdir()
+    (model / "model.bin").write_bytes(b"not a fastText model")
+    inputs = str(sample_crawl) if command == "curate" else str(tmp_path)
+    override = f"classify.quality.model={model}"
+    assert main([command, "--input", inputs, "--output", str(tmp_path / "out"), override]) == 2
+    assert f"{model}: not a quality model" in capsys.readouterr().err
+
+
 def test_documents_without_required_columns_are_refused(spark, tmp_path):
     from curation.inputs import InputError
     from curation.spark.stage import read_documents
