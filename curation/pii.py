@@ -258,6 +258,7 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         return n_digits >= 7
     if (
         _looks_like_date(groups)
+        or _looks_like_years(groups)
         or _looks_like_thousands(groups, m["sep"])
         or _ADDRESS_UNIT.search(text, max(0, m.start() - 12), m.start())
     ):
@@ -302,6 +303,16 @@ def _looks_like_date(groups: list[str]) -> bool:
     a, b = (int(p) for p in parts)
     plausible = (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)
     return year[0] in "12" and plausible
+
+
+def _looks_like_years(groups: list[str]) -> bool:
+    """2019-2020-2021: a run of rising years, as seasons and editions are written."""
+    years = [int(g) for g in groups if len(g) == 4]
+    return (
+        len(years) == len(groups)
+        and all(1800 <= y <= 2100 for y in years)
+        and years == sorted(set(years))
+    )
 
 
 def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:

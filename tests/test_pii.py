@@ -84,6 +84,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "Serial 0000000000000 and 1111 1111 1111 1111.",
         "SSN-like 000-12-3456, 666-12-3456, 912-34-5678, 123-00-4567, 123-45-0000.",
         "Between 1990 2000 and 2010 people came; 1998-2017 was the era.",
+        "The 2019-2020-2021 seasons and the 1999.2000.2001 editions.",  # year runs
         "Coordinates 51.5074, -0.1278 and 3.14159265358979.",
         "MAC 00:1A:2B:3C:4D:5E and std::vector<int>.",
         "He scored 61 51 81 in three rounds.",  # short groups without a phone word
