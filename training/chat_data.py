@@ -5,8 +5,9 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 
 - alpaca: instruction, input?, output, system?, history? (Alpaca, AlpacaEval)
 - self_instruct: instruction, instances [{input, output}], one conversation per instance
-- messages: messages [{role, content}] (OpenAI / TRL)
-- sharegpt: conversations [{from, value}] with human/gpt/system (ShareGPT, LLaMA-Factory)
+- messages: messages [{role, content}], system? (OpenAI / TRL)
+- sharegpt: conversations [{from, value}] with human/gpt/system, system? (ShareGPT,
+  LLaMA-Factory)
 - kto: messages + label (bool), unpaired feedback (LLaMA-Factory KTO)
 - dialog_pair: conversations/messages + chosen, rejected answer objects (LLaMA-Factory DPO)
 - prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format)
@@ -14,7 +15,8 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 - pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
 
 A record that fits a layout but cannot be used (a tie, an empty answer, a malformed field) is
-skipped and counted by reason; the counts go to stderr and to the caller's `skipped` Counter.
+skipped and counted by reason (a Self-Instruct instance on its own); the counts go to stderr
+and to the caller's `skipped` Counter.
 A record that fits no layout, or unparseable JSON, stops with the file and line/record.
 """
 
@@ -167,6 +169,21 @@ def normalise_messages(items: Any, field: str) -> Conversation:
     return messages
 
 
+def record_messages(record: dict, field: str) -> Conversation:
+    """`record[field]` as messages, after the record's top-level `system` prompt if it has one
+    (LLaMA-Factory's ShareGPT layout keeps the system prompt beside the conversation)."""
+    messages = normalise_messages(record[field], field)
+    system = record.get("system")
+    if system:
+        system = _text(system, "system")
+        if messages and messages[0]["role"] == "system":
+            if messages[0]["content"] != system:
+                raise Skip("malformed: a system field and a different system turn")
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
 def check_turns(messages: Conversation) -> Conversation:
     """System first (at most once), then user and assistant alternate from a user turn."""
     body = messages[1:] if messages and messages[0]["role"] == "system" else messages
@@ -275,7 +292,7 @@ def _answer(value: Any, field: str) -> str:
 
 
 def _preference(prompt: Conversation, chosen: str, rejected: str) -> Preference:
-    if not chosen.strip() or not rejected.strip():
+    if not chosen.strip():  # an empty rejected answer is a real failure to answer: kept
         raise Skip("empty")
     if chosen == rejected:
         raise Skip("identical answers")
@@ -298,7 +315,7 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
         return [hh_preference(_text(record["chosen"], "chosen"), record["rejected"])]
     if layout == "dialog_pair":
         field = "conversations" if "conversations" in record else "messages"
-        prompt = check_turns(normalise_messages(record[field], field))
+        prompt = check_turns(record_messages(record, field))
         chosen = _answer(record["chosen"], "chosen")
         return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
     if layout == "prompt_pair":
@@ -317,7 +334,7 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
     raise LayoutMismatch(layout)
 
 
-def record_conversations(record: dict, layout: str) -> list[Conversation]:
+def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]:
     if layout == "alpaca":
         return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
     if layout == "self_instruct":
@@ -326,14 +343,17 @@ def record_conversations(record: dict, layout: str) -> list[Conversation]:
             raise Skip("malformed: instances is not a non-empty list")
         out = []
         for i, instance in enumerate(instances):
-            if not isinstance(instance, dict):
-                raise Skip(f"malformed: instances[{i}] is not an object")
-            prompt = alpaca_prompt(record, instance.get("input", ""))
-            out.append(_with_answer(prompt, _required_text(instance, "output")))
+            try:
+                if not isinstance(instance, dict):
+                    raise Skip(f"malformed: instances[{i}] is not an object")
+                prompt = alpaca_prompt(record, instance.get("input", ""))
+                out.append(_with_answer(prompt, _required_text(instance, "output")))
+            except Skip as skip:  # one bad instance costs only itself
+                out.append(skip)
         return out
     if layout in ("messages", "sharegpt"):
         field = "messages" if layout == "messages" else "conversations"
-        conversation = normalise_messages(record[field], field)
+        conversation = record_messages(record, field)
         split_answer(conversation)
         return [conversation]
     if layout == "kto":
@@ -341,7 +361,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation]:
             raise Skip(f"malformed: label is {type(record['label']).__name__}, not true/false")
         if not record["label"]:
             raise Skip("undesirable (KTO label false)")
-        conversation = normalise_messages(record["messages"], "messages")
+        conversation = record_messages(record, "messages")
         split_answer(conversation)
         return [conversation]
     # preference layouts: the conversation that ends with the chosen answer
@@ -351,20 +371,26 @@ def record_conversations(record: dict, layout: str) -> list[Conversation]:
     ]
 
 
-def record_prompts(record: dict, layout: str) -> list[Conversation]:
+def record_prompts(record: dict, layout: str) -> list[Conversation | Skip]:
     if layout == "alpaca":
         return [alpaca_prompt(record)]
     if layout == "self_instruct":
-        return [conversation[:-1] for conversation in record_conversations(record, layout)]
+        return [c if isinstance(c, Skip) else c[:-1] for c in record_conversations(record, layout)]
     if layout in ("messages", "sharegpt", "kto"):
         field = "conversations" if layout == "sharegpt" else "messages"
-        conversation = check_turns(normalise_messages(record[field], field))
+        conversation = check_turns(record_messages(record, field))
         if conversation[-1]["role"] == "assistant":
             conversation = conversation[:-1]
         check_turns(conversation)
         return [conversation]
     if layout == "pairwise":  # the prompt is usable even when the annotators tie
         return [alpaca_prompt(record)]
+    if layout == "hh":  # the prompt is usable whatever its answers are
+        chosen = _text(record["chosen"], "chosen")
+        prompt = check_turns(parse_hh(chosen[: chosen.rfind("\n\nAssistant:")]))
+        if prompt[-1]["role"] != "user":
+            raise Skip("malformed: prompt does not end with a user turn")
+        return [prompt]
     return [p.prompt for p in record_preferences(record, layout)]
 
 
@@ -389,14 +415,20 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
                 "training/chat_data.py for the layouts read"
             )
         try:
-            out.extend(convert(record, layout))
+            items = convert(record, layout)
         except Skip as skip:
             counts[skip.reason] += 1
+            continue
         except LayoutMismatch:
             raise ChatDataError(
                 f"{path} {where}: this {layout} record has no chosen/rejected pair; "
                 f"{what} need a preference file"
             ) from None
+        for item in items:  # a record of several examples returns the Skip of a bad one
+            if isinstance(item, Skip):
+                counts[item.reason] += 1
+            else:
+                out.append(item)
     report_skipped(path, counts, what)
     if skipped is not None:
         skipped.update(counts)

@@ -99,7 +99,7 @@ def test_hh_dialogue_shared_prefix_is_the_prompt(tmp_path):
     )
     assert skipped == {"empty": 1}
     assert read_conversations(path)[0][-1] == assistant("Mix flour, water, yeast; knead; bake.")
-    assert read_prompts(path) == [pair.prompt]
+    assert read_prompts(path) == [pair.prompt] * 2  # a prompt needs no usable answer
 
 
 def test_llamafactory_dpo_pairs(tmp_path):
@@ -115,6 +115,31 @@ def test_llamafactory_dpo_pairs(tmp_path):
     assert (pair.chosen, pair.rejected) == ("good", "bad")
 
 
+def test_a_top_level_system_prompt_opens_the_conversation(tmp_path):
+    """LLaMA-Factory's ShareGPT layout keeps the system prompt beside the conversation."""
+    turns = [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]
+    system = {"role": "system", "content": "Be a pirate."}
+    records = [
+        {"conversations": turns, "system": "Be a pirate."},
+        {"messages": [system, user("Q"), assistant("A")], "system": "Be a pirate."},
+        {"messages": [user("Q"), assistant("A")], "system": "Be a pirate."},
+        {"messages": [system, user("Q"), assistant("A")], "system": "Be a parrot."},
+    ]
+    skipped = Counter()
+    conversations = read_conversations(write_jsonl(tmp_path / "s.jsonl", records), skipped)
+    assert conversations == [[system, user("Q"), assistant("A")]] * 3
+    assert skipped == {"malformed: a system field and a different system turn": 1}
+    pair = {
+        "conversations": turns[:1],
+        "system": "Be a pirate.",
+        "chosen": {"from": "gpt", "value": "Arr"},
+        "rejected": {"from": "gpt", "value": "Hello"},
+    }
+    path = write_jsonl(tmp_path / "p.jsonl", [pair])
+    assert read_preferences(path) == [Preference([system, user("Q")], "Arr", "Hello")]
+    assert read_prompts(path) == [[system, user("Q")]]
+
+
 def test_prompt_pairs_with_text_or_messages(tmp_path):
     records = [
         {"prompt": "Q", "chosen": "good", "rejected": "bad"},
@@ -125,6 +150,17 @@ def test_prompt_pairs_with_text_or_messages(tmp_path):
     pairs = read_preferences(write_jsonl(tmp_path / "p.jsonl", records), skipped)
     assert pairs == [Preference([user("Q")], "good", "bad")] * 2
     assert skipped == {"identical answers": 1}
+
+
+def test_an_empty_rejected_answer_is_a_pair_an_empty_chosen_one_is_not(tmp_path):
+    records = [
+        {"prompt": "Q", "chosen": "good", "rejected": ""},
+        {"prompt": "Q", "chosen": " ", "rejected": "bad"},
+    ]
+    skipped = Counter()
+    pairs = read_preferences(write_jsonl(tmp_path / "p.jsonl", records), skipped)
+    assert pairs == [Preference([user("Q")], "good", "")]
+    assert skipped == {"empty": 1}
 
 
 def test_pandalm_majority_vote_and_ties(tmp_path):
@@ -187,6 +223,32 @@ def test_an_instruction_without_an_output_is_malformed_not_empty(tmp_path):
     skipped = Counter()
     assert len(read_conversations(write_jsonl(tmp_path / "a.jsonl", records), skipped)) == 1
     assert skipped == {"malformed: no output": 2, "empty": 1}
+
+
+def test_a_bad_self_instruct_instance_costs_only_itself(tmp_path):
+    instances = [{"input": "1+1", "output": "2"}, {"input": "2+2", "output": ""}, "3+3"]
+    path = write_jsonl(tmp_path / "s.jsonl", [{"instruction": "Add.", "instances": instances}])
+    skipped = Counter()
+    conversations = read_conversations(path, skipped)
+    assert conversations == [[user("Add.\n\n1+1"), assistant("2")]]
+    assert skipped == {"empty": 1, "malformed: instances[2] is not an object": 1}
+    skipped.clear()
+    assert read_prompts(path, skipped) == [[user("Add.\n\n1+1")]]
+    assert sum(skipped.values()) == 2
+
+
+def test_hh_prompts_of_dialogues_that_differ_before_their_last_turn(tmp_path):
+    """The prompt is the chosen dialogue's up to its last Assistant turn."""
+    dialogue = "\n\nHuman: Hi\n\nAssistant: {}\n\nHuman: Help me\n\nAssistant: {}"
+    record = {
+        "chosen": dialogue.format("Hello", "Sure."),
+        "rejected": dialogue.format("Bye", "No."),
+    }
+    path = write_jsonl(tmp_path / "hh.jsonl", [record])
+    assert read_prompts(path) == [[user("Hi"), assistant("Hello"), user("Help me")]]
+    skipped = Counter()
+    assert read_preferences(path, skipped) == []
+    assert skipped == {"malformed: the dialogues differ before their last turn": 1}
 
 
 def test_skips_are_counted_and_reported(tmp_path, capsys):
@@ -254,11 +316,19 @@ SHARED_FILES = {
     "sft/alpaca_eval_example_outputs.json": ("alpaca", 570, None),
     "sft/self_instruct_seed_tasks.jsonl": ("self_instruct", 122, None),
     "sft/self_instruct_user_oriented.jsonl": ("self_instruct", 167, None),
-    # 9 of 1631 skipped: 4 empty answers, 5 with doubled or diverging Assistant turns
+    # 9 of 1631 skipped: 4 empty chosen answers, 5 with doubled or diverging Assistant turns
+    # (as prompts, only those 5)
     "preference/hh_rlhf_harmless_base_test.jsonl.gz": ("hh", 1622, 1622),
     "preference/llamafactory_dpo_en_demo.json": ("dialog_pair", 206, 206),
     "preference/llamafactory_kto_en_demo.json": ("kto", 103, 0),
     "preference/pandalm_testset_v1.json": ("pairwise", None, None),
+}
+
+# Prompts need no usable answer: only HH's 5 malformed dialogues and 1 empty PandaLM
+# instruction are skipped.
+SHARED_PROMPTS = {
+    "preference/hh_rlhf_harmless_base_test.jsonl.gz": 1626,
+    "preference/pandalm_testset_v1.json": 690,
 }
 
 
@@ -278,6 +348,7 @@ def test_real_shared_files(name):
         assert conversation[-1]["role"] == "assistant" and conversation[-1]["content"].strip()
     prompts = read_prompts(path)
     assert prompts and all(p[-1]["role"] == "user" for p in prompts)
+    assert len(prompts) == SHARED_PROMPTS.get(name, len(prompts))
     if layout in ("alpaca", "self_instruct"):
         with pytest.raises(ChatDataError, match="has no chosen/rejected pair"):
             read_preferences(path)
@@ -286,5 +357,7 @@ def test_real_shared_files(name):
     found_pairs = read_preferences(path, skipped)
     if pairs is not None:
         assert len(found_pairs) == pairs
-    if layout == "pairwise":  # 691 judgements: 62 unanimous ties among them
+    if layout == "pairwise":  # 691 judgements: 62 unanimous ties among them; 38 pairs of a
+        # majority answer and an empty one are kept
         assert skipped["tie"] >= 62 and len(found_pairs) + sum(skipped.values()) == 691
+        assert sum(not p.rejected.strip() for p in found_pairs) == 38
