@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from refinery.errors import RefineryError
+from refinery.manifest import sha256_file
 
 CKPT_PATTERN = re.compile(r"^ckpt-(\d+)$")
 META = "meta.json"
@@ -151,6 +152,17 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
                 "resume it from the same checkpoint, or choose another out="
             )
     return meta
+
+
+def check_same_data(meta: dict[str, Any], last: Path, data: Path) -> None:
+    """A post-training run resumes on the file it started on: its batches are a function of
+    (seed, step) over that file's examples. A moved copy is the same data."""
+    then = meta.get("data_sha256")
+    if then and data.is_file() and sha256_file(data) != then:
+        raise CheckpointError(
+            f"{data} is not the data {last.parent} was trained on ({meta.get('data')}, "
+            "whose sha256 differs): resume with that file, or choose another out="
+        )
 
 
 def resume_step(state: dict[str, Any], last: Path, max_steps: int, say: bool) -> int | None:

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
 from refinery.config import ConfigError, check_ranges, load_config, resolve_path
+from refinery.manifest import sha256_file
 from refinery.tokenizer import PAD, SPECIAL_TOKENS, encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import Conversation, read_preferences
@@ -340,8 +341,9 @@ def _run(
     if resume and existing:
         last = existing[-1][1]
         sources = {"source": ckpt.resolve_checkpoint(source)}
-        then = ckpt.check_continuation(last, objective.name, sources).get("posttrain", {})
-        changed = ckpt.changed_settings(then, dataclasses.asdict(cfg))
+        meta_then = ckpt.check_continuation(last, objective.name, sources)
+        ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
+        changed = ckpt.changed_settings(meta_then.get("posttrain", {}), dataclasses.asdict(cfg))
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")
@@ -373,6 +375,7 @@ def _run(
         "source": str(pretrained.path),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
+        "data_sha256": sha256_file(data),
         "examples": {"train": len(train), "heldout": len(heldout)},
         "skipped": dict(skipped),
         "truncated": objective.truncated,

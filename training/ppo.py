@@ -40,6 +40,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
 from refinery.config import ConfigError, check_ranges, load_config, resolve_path
+from refinery.manifest import sha256_file
 from refinery.tokenizer import encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
@@ -470,8 +471,9 @@ def _run(
     existing = ckpt.refuse_to_overwrite(out, resume)
     if resume and existing:
         last = existing[-1][1]
-        then = ckpt.check_continuation(last, "ppo", sources).get("ppo", {})
-        changed = ckpt.changed_settings(then, dataclasses.asdict(cfg))
+        meta_then = ckpt.check_continuation(last, "ppo", sources)
+        ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
+        changed = ckpt.changed_settings(meta_then.get("ppo", {}), dataclasses.asdict(cfg))
         if changed:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")
@@ -507,6 +509,7 @@ def _run(
         "reward": str(reward_path),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
+        "data_sha256": sha256_file(data),
         "prompts": len(prompts),
         "skipped": dict(skipped),
         "ppo": dataclasses.asdict(cfg),

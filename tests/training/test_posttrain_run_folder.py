@@ -69,6 +69,22 @@ def test_an_sft_resume_reports_changes_and_knows_when_it_is_done(
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
 
 
+def test_an_sft_resume_refuses_other_data_and_follows_a_moved_copy(
+    pretrained, sft_run, tmp_path, capsys
+):
+    out = shutil.copytree(sft_run, tmp_path / "sft")
+    other = tmp_path / "other.jsonl"
+    other.write_text(SFT_DATA.read_text().replace("the", "a"))
+    resumed = posttrain_args("sft", pretrained, other, out, "max_steps=3")
+    assert refinery([*resumed, "--resume"]) == 2
+    assert f"{other} is not the data {out} was trained on ({SFT_DATA}" in capsys.readouterr().err
+    moved = shutil.copy(SFT_DATA, tmp_path / "moved.jsonl")
+    assert (
+        refinery([*posttrain_args("sft", pretrained, moved, out, "max_steps=3"), "--resume"]) == 0
+    )
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
+
+
 @pytest.mark.parametrize(
     ("command", "setting", "message"),
     [
