@@ -394,6 +394,9 @@ def _run(
         (out / "metrics.jsonl").unlink(missing_ok=True)
     if env.is_main:
         print(describe_data(objective, data, train, heldout, skipped), file=sys.stderr)
+        seq_len = pretrained.config.model.seq_len
+        for warning in data_warnings(len(train), len(heldout), skipped, cfg.batch_size, seq_len):
+            print(f"warning: {data}: {warning}", file=sys.stderr)
 
     def save(step: int) -> None:
         weights = get_model_state_dict(module, options=FULL)
@@ -449,6 +452,26 @@ def describe_data(objective: Objective, data: Path, train: list, heldout: list, 
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
         line += f"; skipped {sum(skipped.values())} ({reasons})"
     return line
+
+
+def data_warnings(
+    train: int, heldout: int, skipped: Counter, batch_size: int, room: int
+) -> list[str]:
+    """What makes a post-training run train on far less than its file: most records skipped
+    (typically answers longer than the context), or fewer examples than one batch."""
+    warnings = []
+    lost, used = sum(skipped.values()), train + heldout
+    if lost > used:
+        reason, count = skipped.most_common(1)[0]
+        line = f"{lost} of {lost + used} records skipped, {count} of them for {reason!r}"
+        if "context" in reason:
+            line += f" (at most {room} tokens fit; a model with a longer seq_len keeps more)"
+        warnings.append(line)
+    if 0 < train < batch_size:
+        warnings.append(
+            f"{train} train examples, fewer than batch_size={batch_size}: every step repeats them"
+        )
+    return warnings
 
 
 def train_step(objective: Objective, runner, module, batch: list, env: Distributed) -> dict:

@@ -47,7 +47,7 @@ from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
 from training.generate import GenerationError, generate
 from training.model import Transformer
-from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices
+from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices, data_warnings
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
 from training.schedule import set_lr
@@ -501,6 +501,8 @@ def _run(
             f"skipped: {dict(skipped)}"
         )
     print(f"ppo: {data}: {len(prompts)} prompts; skipped {dict(skipped)}", file=sys.stderr)
+    for warning in data_warnings(len(prompts), 0, skipped, cfg.batch_size, max_prompt):
+        print(f"warning: {data}: {warning}", file=sys.stderr)
 
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from training.posttrain import (
     CHAT_TEMPLATE,
     PostTrainConfig,
     batch_indices,
+    data_warnings,
     encode_supervised,
     fit_answer,
     split_heldout,
@@ -198,3 +200,14 @@ def test_default_configs_train_on_the_demo_sets(name):
     cfg = load_config(PostTrainConfig, REPO / "conf" / "posttrain" / f"{name}.yaml")
     assert resolve_path(cfg.data).is_file() and cfg.max_steps > 0
     assert cfg.dpo.beta == 0.1
+
+
+def test_a_run_on_far_less_than_its_file_says_so():
+    skipped = Counter({"answer longer than the context": 204, "tie": 1})
+    (most, small) = data_warnings(1, 1, skipped, batch_size=16, room=64)
+    assert most == (
+        "205 of 207 records skipped, 204 of them for 'answer longer than the context' "
+        "(at most 64 tokens fit; a model with a longer seq_len keeps more)"
+    )
+    assert small == "1 train examples, fewer than batch_size=16: every step repeats them"
+    assert data_warnings(20, 2, Counter(tie=5), batch_size=16, room=64) == []
