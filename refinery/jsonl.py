@@ -1,8 +1,10 @@
 """JSON Lines as every JSONL reader here reads them: one JSON value per line.
 
-Blank lines are skipped. A line that does not parse stops the reader with the file, the line
-and the column in the message, raised as the caller's error type so that each command
-reports it the way it reports its other input errors.
+Lines end at "\n" alone: JSON text may hold U+2028, U+0085 and the other characters at which
+`str.splitlines()` also breaks, so a reader hands over its text whole. Blank lines are
+skipped. A line that does not parse stops the reader with the file, the line and the column
+in the message, raised as the caller's error type so that each command reports it the way it
+reports its other input errors.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 
 def json_lines(
-    lines: Iterable[str], path: str | Path, error: type[Exception]
+    text: str | Iterable[str], path: str | Path, error: type[Exception]
 ) -> Iterator[tuple[int, Any]]:
-    """(line number, value) of each non-blank line of `path` (`lines`: its text, split)."""
+    """(line number, value) of each non-blank line of `path` (`text`: all of it, or an open
+    file's lines)."""
+    lines = text.split("\n") if isinstance(text, str) else text
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -29,10 +33,10 @@ def json_lines(
 
 
 def json_objects(
-    lines: Iterable[str], path: str | Path, error: type[Exception]
+    text: str | Iterable[str], path: str | Path, error: type[Exception]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """`json_lines` whose every value must be a JSON object."""
-    for number, value in json_lines(lines, path, error):
+    for number, value in json_lines(text, path, error):
         if not isinstance(value, dict):
             kind = type(value).__name__
             raise error(f"{path}: line {number}: expected a JSON object, found a {kind}")

@@ -240,8 +240,7 @@ def _choice_list(value: str, where: str) -> list[str]:
 
 
 def read_jsonl(path: Path) -> list[MCItem]:
-    lines = decode_lenient(path.read_bytes()).splitlines()
-    rows = list(json_objects(lines, path, BenchmarkError))
+    rows = list(json_objects(decode_lenient(path.read_bytes()), path, BenchmarkError))
     if not rows:
         raise BenchmarkError(f"{path}: empty benchmark file")
     first = rows[0][1]

@@ -99,7 +99,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         return
     if "\n" in text.strip() and _is_one_json_value(text):  # pretty-printed, not JSONL
         raise ChatDataError(f"{path}: one JSON object; expected an array of records or JSONL")
-    for number, record in json_lines(text.splitlines(), path, ChatDataError):
+    for number, record in json_lines(text, path, ChatDataError):
         yield f"line {number}", record
 
 

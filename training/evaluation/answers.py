@@ -36,7 +36,7 @@ def read_records(path: str | Path) -> list[dict]:
         raise AnswersError(f"{path}: {unreadable_file(path)}")
     text = path.read_text(encoding="utf-8")
     if not text.lstrip().startswith("["):
-        return [record for _, record in json_lines(text.splitlines(), path, AnswersError)]
+        return [record for _, record in json_lines(text, path, AnswersError)]
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

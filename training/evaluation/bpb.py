@@ -65,7 +65,7 @@ def read_utf8(path: Path) -> str:
 
 def _jsonl_texts(path: Path) -> list[str]:
     texts = []
-    for number, row in json_objects(read_utf8(path).splitlines(), path, DocumentsError):
+    for number, row in json_objects(read_utf8(path), path, DocumentsError):
         if not isinstance(row.get("text"), str):
             raise DocumentsError(f"{path}: line {number}: no string 'text' field")
         texts.append(row["text"])
