@@ -103,6 +103,9 @@ def test_documents_from_text_jsonl_and_parquet(tmp_path):
         ("bad.jsonl", '{"text": "ok"}\n{"text": 3}\n', "line 2: no string 'text' field"),
         ("bad.jsonl", '{"text": "ok"}\n{"text"\n', "line 2, column 8"),
         ("bad.csv", "text\nhello\n", "expected a .txt, .jsonl or .parquet"),
+        ("empty.jsonl", "", r"empty.jsonl: no text to score \(0 empty documents\)"),
+        ("blank.jsonl", '{"text": ""}\n', r"no text to score \(1 empty documents\)"),
+        ("empty.txt", "", "empty.txt: no text to score"),
     ],
 )
 def test_unreadable_documents_are_named(tmp_path, name, content, message):

@@ -31,8 +31,16 @@ class DocumentsError(RefineryError, ValueError):
 
 def read_documents(path: str | Path) -> list[str]:
     """Documents of a file: a .txt file is one document (WikiText is scored whole), JSONL has
-    one per line in its `text` field, Parquet one per row of its `text` column."""
+    one per line in its `text` field, Parquet one per row of its `text` column. A file with
+    no text at all is refused here, before any model is loaded."""
     path = Path(path)
+    texts = _texts(path)
+    if not any(texts):
+        raise DocumentsError(f"{path}: no text to score ({len(texts)} empty documents)")
+    return texts
+
+
+def _texts(path: Path) -> list[str]:
     if not path.is_file():
         raise DocumentsError(f"{path}: {unreadable_file(path)}")
     if path.suffix == ".txt":
