@@ -154,6 +154,15 @@ def _lbfgs(start: torch.Tensor, data, delta: float, max_iter: int) -> tuple[torc
     return theta.detach(), value
 
 
+# E + A/N^alpha + B/D^beta is identifiable only from 3 or more distinct N and D: with two, A,
+# alpha and E (or B, beta and E) trade off exactly, and the fit returns any of them.
+MIN_LEVELS = 3
+LEVELS_WHY = (
+    f"fitting L(N, D) = E + A/N^alpha + B/D^beta needs at least {MIN_LEVELS} model sizes and "
+    f"{MIN_LEVELS} token budgets"
+)
+
+
 def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log N, log D, log L after checking the points can be fitted."""
     arrays = [np.asarray(x, dtype=np.float64).ravel() for x in (params, tokens, losses)]
@@ -164,6 +173,11 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
     for name, x in zip(("params", "tokens", "losses"), arrays, strict=True):
         if not np.all(np.isfinite(x)) or np.any(x <= 0):
             raise ScalingFitError(f"{name} must be finite and positive, got {x.tolist()}")
+    for name, x in zip(("params", "tokens"), arrays, strict=False):
+        if len(np.unique(x)) < MIN_LEVELS:
+            raise ScalingFitError(
+                f"{name} takes {len(np.unique(x))} distinct value(s); {LEVELS_WHY}"
+            )
     return np.log(arrays[0]), np.log(arrays[1]), np.log(arrays[2])
 
 

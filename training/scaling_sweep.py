@@ -88,12 +88,6 @@ def plan(cfg: ScalingConfig) -> list[Point]:
     scaling.check_fit_config(cfg.fit)
     if cfg.compute < 0:
         raise ConfigError(f"compute must be >= 0 (0: the largest point's 6 N D), got {cfg.compute}")
-    if len(cfg.sizes) * len(cfg.tokens) < len(scaling.PARAMS):
-        raise ConfigError(
-            f"{len(cfg.sizes)} sizes x {len(cfg.tokens)} token budgets make "
-            f"{len(cfg.sizes) * len(cfg.tokens)} points; fitting L(N, D)'s "
-            f"{len(scaling.PARAMS)} parameters needs at least {len(scaling.PARAMS)}"
-        )
     base = resolve_path(cfg.base)
     points, names = [], set()
     for size in cfg.sizes:
@@ -114,6 +108,10 @@ def plan(cfg: ScalingConfig) -> list[Point]:
             for key in ("d_model", "n_layers", "n_heads", "n_kv_heads"):
                 setattr(train.model, key, getattr(size, key))
             points.append(Point(name, size, train))
+    if min(len(cfg.sizes), len(cfg.tokens)) < scaling.MIN_LEVELS:
+        raise ConfigError(
+            f"{len(cfg.sizes)} sizes and {len(cfg.tokens)} token budgets: {scaling.LEVELS_WHY}"
+        )
     return points
 
 

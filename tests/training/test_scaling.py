@@ -101,6 +101,8 @@ def test_no_optimum_without_positive_exponents():
         (([1e6] * 6, [1e9] * 6, [3.0, 2.0, 0.0, 1.0, 2.0, 2.0]), "losses"),
         (([1e6] * 6, [1e9] * 5, [3.0] * 6), "same length"),
         (([1e6] * 6, [1e9, math.nan, 1e9, 1e9, 1e9, 1e9], [3.0] * 6), "tokens"),
+        (([1e6] * 5, [1e9, 2e9, 4e9, 8e9, 16e9], [3.0] * 5), "params takes 1"),
+        (([1e6, 2e6, 4e6] * 2, [1e9] * 3 + [2e9] * 3, [3.0] * 6), "tokens takes 2 distinct"),
     ],
 )
 def test_unfittable_points_raise_a_clear_error(points, message):
@@ -136,8 +138,9 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "fit.confidence=2"]))
     with pytest.raises(ConfigError, match="twice"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048, 2048]"]))
-    with pytest.raises(ConfigError, match="4 sizes x 1 token budgets make 4 points"):
-        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "tokens=[2048]"]))
+    for tokens in ("[2048]", "[2048, 4096]"):
+        with pytest.raises(ConfigError, match=r"4 sizes and \d token budgets: .* at least 3"):
+            plan(load_config(ScalingConfig, TINY_SWEEP, [*base, f"tokens={tokens}"]))
     with pytest.raises(ConfigError, match="compute must be >= 0"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "compute=-5"]))
     points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
@@ -155,7 +158,8 @@ def test_every_shipped_sweep_config_plans(path, tmp_path):
 
 SWEEP = [
     "sizes=[{d_model: 16, n_layers: 1, n_heads: 2, n_kv_heads: 2},"
-    " {d_model: 32, n_layers: 1, n_heads: 2, n_kv_heads: 2}]",
+    " {d_model: 32, n_layers: 1, n_heads: 2, n_kv_heads: 2},"
+    " {d_model: 32, n_layers: 2, n_heads: 2, n_kv_heads: 2}]",
     "tokens=[4096, 8192, 16384]",
     "compute=1e10",
     "fit.bootstrap=3",
@@ -173,7 +177,7 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     report = json.loads((out / "scaling.json").read_text())
     assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
     points = report["points"]
-    assert len(points) == 6 and capsys.readouterr().out.count("trained in") == 6
+    assert len(points) == 9 and capsys.readouterr().out.count("trained in") == 9
     for point in points:
         final = read_metrics(out / point["name"])[-1]
         assert point["val_loss"] == final["val_loss"] and point["tokens"] == final["tokens"]
@@ -192,7 +196,7 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     (redo / "point.json").unlink()
     assert refinery(sweep_args(tokens, out)) == 0
     log = capsys.readouterr().out
-    assert log.count("already finished") == 5 and log.count("trained in") == 1
+    assert log.count("already finished") == 8 and log.count("trained in") == 1
     assert f"{points[2]['name']}: " in log.split("trained in")[0].splitlines()[-1]
     again = json.loads((out / "scaling.json").read_text())
     assert [p["val_loss"] for p in again["points"]] == [p["val_loss"] for p in points]
