@@ -24,6 +24,7 @@ import ast
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,11 @@ class MCItem:
     subject: str | None = None  # MMLU subject, for the "questions about <subject>" header
 
 
-def read_benchmarks(path: str | Path, include_flawed: bool = False) -> dict[str, list[MCItem]]:
-    """Items of one benchmark file, or of every .csv/.jsonl under a folder, by file stem."""
+def read_benchmarks(
+    path: str | Path, include_flawed: bool = False, left_out: dict[str, Counter] | None = None
+) -> dict[str, list[MCItem]]:
+    """Items of one benchmark file, or of every .csv/.jsonl under a folder, by file stem;
+    `left_out` gets each benchmark's flawed rows left out, by error type."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
@@ -81,15 +85,21 @@ def read_benchmarks(path: str | Path, include_flawed: bool = False) -> dict[str,
                 "by that name, so evaluate them separately"
             )
         seen[name] = file
-        benchmarks[name] = read_benchmark(file, include_flawed)
+        flawed: Counter = Counter()
+        benchmarks[name] = read_benchmark(file, include_flawed, flawed)
+        if left_out is not None and flawed:
+            left_out[name] = flawed
     return benchmarks
 
 
-def read_benchmark(path: str | Path, include_flawed: bool = False) -> list[MCItem]:
-    """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`."""
+def read_benchmark(
+    path: str | Path, include_flawed: bool = False, left_out: Counter | None = None
+) -> list[MCItem]:
+    """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`, which
+    are otherwise counted in `left_out` by their error type."""
     path = Path(path)
     if path.suffix == ".csv":
-        items = read_mmlu_csv(path, include_flawed)
+        items = read_mmlu_csv(path, include_flawed, left_out)
     elif path.suffix == ".jsonl":
         items = read_jsonl(path)
     else:
@@ -165,7 +175,9 @@ def _is_header(row: list[str]) -> bool:
     return "question" in names and ("answer" in names or "choices" in names)
 
 
-def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
+def read_mmlu_csv(
+    path: Path, include_flawed: bool = False, left_out: Counter | None = None
+) -> list[MCItem]:
     text = decode_lenient(path.read_bytes()).lstrip("\ufeff")
     if not text.strip():
         raise BenchmarkError(f"{path}: empty benchmark file")
@@ -181,12 +193,15 @@ def read_mmlu_csv(path: Path, include_flawed: bool = False) -> list[MCItem]:
             continue
         where = f"{path}: line {line}"
         if header is None:
-            item = _headerless_row(row, where)
+            question, choices, answer = _headerless_row(row, where)
         else:
-            item = _header_row(dict(zip(header, row, strict=False)), header, where, include_flawed)
-        if item is None:
-            continue
-        question, choices, answer = item
+            fields = dict(zip(header, row, strict=False))
+            error_type = normalise_error_type(fields.get("error_type") or "")
+            if not include_flawed and error_type not in ("", "ok"):
+                if left_out is not None:
+                    left_out[error_type] += 1
+                continue
+            question, choices, answer = _header_row(fields, header, where)
         items.append(MCItem(name, f"{name}:{line}", question, choices, answer, subject))
     return items
 
@@ -205,12 +220,7 @@ def _headerless_row(row: list[str], where: str) -> tuple[str, list[str], int]:
     )
 
 
-def _header_row(
-    row: dict[str, str], header: list[str], where: str, include_flawed: bool
-) -> tuple[str, list[str], int] | None:
-    if not include_flawed and normalise_error_type(row.get("error_type") or "") not in ("", "ok"):
-        return None
-
+def _header_row(row: dict[str, str], header: list[str], where: str) -> tuple[str, list[str], int]:
     def column(name: str) -> str:
         return f"{where}, column {header.index(name) + 1} ({name!r})"
 

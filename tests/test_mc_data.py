@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def test_mmlu_redux_csv_drops_flawed_rows_unless_asked(tmp_path):
         '"Multi-line\nquestion?","[\'a\', \'b\']",0,wrong_groundtruth,,1,"reason"\n'
         'Plain?,"[\'x\', ""y\'s""]",1,Ok,,,\n',  # a doubled quote inside a quoted field
     )
-    items = read_benchmark(csv_file)
+    left_out = Counter()
+    items = read_benchmark(csv_file, left_out=left_out)
+    assert left_out == {"wrong groundtruth": 1}
     assert items == [
         MCItem("mmlu_astronomy", "mmlu_astronomy:2", "What is 2, plus 2?", ["3", "4", "5", "6"], 1,
                "astronomy"),
@@ -187,8 +190,10 @@ def test_the_demo_set_shipped_in_conf():
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mc_eval is absent")
 def test_every_shared_benchmark_file_reads():
-    ok = read_benchmarks(SHARED)
+    left_out = {}
+    ok = read_benchmarks(SHARED, left_out=left_out)
     everything = read_benchmarks(SHARED, include_flawed=True)
+    assert sum(sum(c.values()) for c in left_out.values()) == 278
     assert len(ok) == 48  # 41 MMLU-Redux subjects, PIQA, 6 AGIEval subsets
     assert len(ok["piqa/valid"]) == 1294 and len(ok["lsat-lr"]) == 351
     assert sum(map(len, everything.values())) - sum(map(len, ok.values())) == 278

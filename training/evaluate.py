@@ -5,7 +5,8 @@ Scores a checkpoint of any trainer (pretraining, anneal, SFT, DPO, a reward mode
 are ignored) on multiple-choice benchmarks by log-likelihood and on held-out documents by
 bits-per-byte, and prints the results as JSON::
 
-    {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr", "shots"}},
+    {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr", "shots",
+                          "left_out": {<MMLU-Redux error type>: rows}}},
      "bpb": {<file>: bits per byte}, "perplexity": {<file>: per-token perplexity}, ...}
 
 Without `../shared`, `--mc conf/eval/demo_mc.jsonl` is a small hand-written benchmark.
@@ -56,18 +57,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def evaluate(args: argparse.Namespace) -> dict:
     # read every input before loading the model: a bad file fails in a second, not minutes
-    benchmarks = read_benchmarks(args.mc, args.include_flawed) if args.mc else {}
+    left_out: dict = {}
+    benchmarks = read_benchmarks(args.mc, args.include_flawed, left_out) if args.mc else {}
     documents = {path: read_documents(path) for path in args.bpb}
     loaded = load_pretrained(args.ckpt, resolve_device(args.device), accept_reward_model=True)
     tokenizer = loaded.tokenizer()
     results: dict = {"ckpt": str(loaded.path), "shots": args.shots}
     results.update(mc={}, bpb={}, perplexity={})
     for name, items in benchmarks.items():
-        say(f"{name}: {len(items):,} items, {args.shots} shots ...")
+        flawed = left_out.get(name, {})
+        note = f" ({sum(flawed.values())} flawed rows left out)" if flawed else ""
+        say(f"{name}: {len(items):,} items{note}, {args.shots} shots ...")
         started = time.perf_counter()
         scores = score_benchmark(
             loaded.model, tokenizer, items, args.shots, args.batch_size, args.seed
         )
+        if flawed:
+            scores["left_out"] = dict(sorted(flawed.items()))
         results["mc"][name] = scores
         say(f"{name}: acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}", started)
     for path, texts in documents.items():

@@ -66,6 +66,10 @@ def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsy
 def test_mmlu_redux_flawed_rows_are_left_out_unless_asked(pretrained, capsys):
     bench = str(SHARED / "mmlu_redux" / "mmlu_machine_learning.csv")
     assert cli(["eval", "--ckpt", str(pretrained), "--mc", bench]) == 0
-    assert json.loads(capsys.readouterr().out)["mc"]["mmlu_machine_learning"]["n"] == 89
+    out, err = capsys.readouterr()
+    scores = json.loads(out)["mc"]["mmlu_machine_learning"]
+    assert scores["n"] == 89 and sum(scores["left_out"].values()) == 11
+    assert "89 items (11 flawed rows left out)" in err
     assert cli(["eval", "--ckpt", str(pretrained), "--mc", bench, "--include-flawed"]) == 0
-    assert json.loads(capsys.readouterr().out)["mc"]["mmlu_machine_learning"]["n"] == 100
+    scores = json.loads(capsys.readouterr().out)["mc"]["mmlu_machine_learning"]
+    assert scores["n"] == 100 and "left_out" not in scores
