@@ -6,6 +6,7 @@ are ignored) on multiple-choice benchmarks by log-likelihood and on held-out doc
 bits-per-byte, and prints the results as JSON::
 
     {"mc": {<file stem>: {"n", "acc", "acc_norm", "acc_stderr", "acc_norm_stderr", "shots",
+                          "truncated", "choice_truncated" (items cut to the model's context),
                           "left_out": {<MMLU-Redux error type>: rows}}},
      "bpb": {<file>: bits per byte}, "perplexity": {<file>: per-token perplexity}, ...}
 
@@ -75,7 +76,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         if flawed:
             scores["left_out"] = dict(sorted(flawed.items()))
         results["mc"][name] = scores
-        say(f"{name}: acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}", started)
+        cut = f", {scores['truncated']} cut to the context" if scores["truncated"] else ""
+        say(f"{name}: acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}{cut}", started)
     for path, texts in documents.items():
         say(f"{path}: bits per byte of {len(texts):,} documents ...")
         started = time.perf_counter()

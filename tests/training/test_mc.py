@@ -4,6 +4,7 @@ preferences are known."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -82,7 +83,11 @@ def test_loglikelihoods_are_sums_over_the_continuation_tokens(tokenizer):
     model = FixedPreferences(bias, seq_len=8)
     logp = bias.log_softmax(-1).double()
     target = item(0, "The cat sees", ["a red ball.", "the old house and a short poem."])
-    requests = requests_for(target, context(target, [], 0), tokenizer, seq_len=8)
+    cuts = Counter()
+    requests = requests_for(target, context(target, [], 0), tokenizer, seq_len=8, cuts=cuts)
+    assert cuts == {"context": 1, "choice": 1}  # the long choice alone exceeds 8 tokens
+    requests_for(target, context(target, [], 0), tokenizer, seq_len=64, cuts=cuts)
+    assert cuts == {"context": 1, "choice": 1}
     scores = continuation_logprobs(model, requests, batch_size=1)
     for choice, score, (tokens, n) in zip(target.choices, scores, requests, strict=True):
         ids = tokenizer.encode(" " + choice).ids
@@ -126,3 +131,5 @@ def test_the_pretrained_model_prefers_its_training_text(pretrained):
     items.append(item(3, "word " * 300 + "The dog", ["sees the blue sky.", "sky blue the sees"]))
     metrics = score_benchmark(loaded.model, tokenizer, items, shots=1, batch_size=3)
     assert metrics["n"] == 4 and metrics["acc"] == 1.0
+    # the passage, and every item that has it as its one solved example
+    assert metrics["truncated"] >= 1 and metrics["choice_truncated"] == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Sequence
 
 from tokenizers import Tokenizer
@@ -54,22 +55,29 @@ def context(item: MCItem, pool: Sequence[MCItem], shots: int) -> str:
 
 
 def requests_for(
-    item: MCItem, ctx: str, tokenizer: Tokenizer, seq_len: int
+    item: MCItem, ctx: str, tokenizer: Tokenizer, seq_len: int, cuts: Counter | None = None
 ) -> list[tuple[list[int], int]]:
     """One (tokens, n) request per choice, tokenised the harness's way: encode context and
     choice joined, and split where the context's own encoding ends, so the choice's tokens are
     the ones the model would read in running text. Left-truncated to the model's context as
-    the harness does (the oldest few-shot text goes first; the continuation is kept)."""
+    the harness does (the oldest few-shot text goes first; the continuation is kept); `cuts`
+    counts the item under "context" when its context lost tokens, under "choice" when a
+    choice did too (then only the choice's end is scored)."""
     prefix = tokenizer.token_to_id(EOS)  # documents follow EOS in pretraining
     n_ctx = len(tokenizer.encode(ctx).ids)
     joined = tokenizer.encode_batch([ctx + TARGET_DELIMITER + choice for choice in item.choices])
-    out = []
+    out, cut_context, cut_choice = [], False, False
     for choice, encoding in zip(item.choices, joined, strict=True):
         ctx_ids, cont_ids = encoding.ids[:n_ctx], encoding.ids[n_ctx:]
         if not cont_ids:
             raise BenchmarkError(f"{item.id}: choice {choice!r} encodes to no tokens")
-        tokens = [prefix, *ctx_ids, *cont_ids][-(seq_len + 1) :]
+        full = [prefix, *ctx_ids, *cont_ids]
+        tokens = full[-(seq_len + 1) :]
         out.append((tokens, min(len(cont_ids), len(tokens) - 1)))
+        cut_context = cut_context or len(full) > len(tokens)
+        cut_choice = cut_choice or len(cont_ids) > len(tokens) - 1
+    if cuts is not None:
+        cuts.update(context=int(cut_context), choice=int(cut_choice))
     return out
 
 
@@ -115,11 +123,13 @@ def score_benchmark(
     batch_size: int = 8,
     seed: int = FEWSHOT_SEED,
 ) -> dict[str, float | int | None]:
-    """Metrics of one benchmark's items, every choice of every item in one batched pass."""
+    """Metrics of one benchmark's items, every choice of every item in one batched pass, with
+    the items cut to the model's context: `truncated` (context), `choice_truncated`."""
     pool = fewshot_pool(items, shots, seed)
-    requests, sizes = [], []
+    requests, sizes, cuts = [], [], Counter()
     for item in items:
-        item_requests = requests_for(item, context(item, pool, shots), tokenizer, model.cfg.seq_len)
+        ctx = context(item, pool, shots)
+        item_requests = requests_for(item, ctx, tokenizer, model.cfg.seq_len, cuts)
         requests += item_requests
         sizes.append(len(item_requests))
     scores = continuation_logprobs(model, requests, batch_size)
@@ -131,4 +141,5 @@ def score_benchmark(
         loglikelihoods, [item.choices for item in items], [item.answer for item in items]
     )
     metrics["shots"] = min(shots, len(items) - 1)  # the examples an item gets: not itself
+    metrics.update(truncated=cuts["context"], choice_truncated=cuts["choice"])
     return metrics
