@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     add_sampling_args(parser)
     args = parser.parse_args(argv)
     sampler = Sampler.from_args(args)
+    if not sampler.chat_template:
+        print(
+            f"note: {args.ckpt} was not post-trained (no chat_template in its meta.json): it "
+            "continues text and has not learnt the chat template; `refinery sft` teaches it",
+            file=sys.stderr,
+        )
 
     def encode(messages: list[dict]) -> list[int]:
         return encode_chat(sampler.tokenizer, messages, generation_prompt=True)

@@ -9,12 +9,14 @@ values of everything before it (`training.model.KVCache`). Used by `refinery gen
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 
 import torch
 
 from refinery.errors import RefineryError
 from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat
+from training import checkpoint as ckpt
 from training.model import Transformer
 from training.pretrained import load_pretrained
 from training.train import autocast, setup_distributed
@@ -160,6 +162,7 @@ class Sampler:
     tokenizer: object  # tokenizers.Tokenizer
     args: argparse.Namespace
     generator: torch.Generator
+    chat_template: str | None  # what post-training taught it (meta.json); None: a base model
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Sampler:
@@ -168,7 +171,8 @@ class Sampler:
         loaded = load_pretrained(args.ckpt, device)
         tokenizer = loaded.tokenizer()
         generator = torch.Generator(device).manual_seed(args.seed)
-        return cls(loaded.model.eval(), tokenizer, args, generator)
+        template = ckpt.load_meta(loaded.path).get("chat_template")
+        return cls(loaded.model.eval(), tokenizer, args, generator, template)
 
     def complete(self, prompt: list[int]) -> str:
         """The text sampled after `prompt`, without the stop token that ended it."""
@@ -200,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.system and not args.chat:
         raise GenerationError("--system applies to a chat prompt: add --chat")
     sampler = Sampler.from_args(args)
+    if sampler.chat_template and not args.chat:
+        print(
+            f"note: {args.ckpt} was post-trained on the chat template "
+            f"({sampler.chat_template}); --chat asks it as a user turn",
+            file=sys.stderr,
+        )
     if args.chat:
         messages = [{"role": "system", "content": args.system}] if args.system else []
         messages.append({"role": "user", "content": args.prompt})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 
 import pytest
 
 from refinery.cli import main as refinery
 from refinery.errors import RefineryError
 from training.chat import chat_loop, fit_context
+from training.posttrain import CHAT_TEMPLATE
 
 
 def fake_encode(messages: list[dict]) -> list[int]:
@@ -39,9 +42,22 @@ def test_chat_reads_turns_from_stdin_until_eof(pretrained, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("Hello there\n/reset\nA dog sees\n"))
     args = ["chat", "--ckpt", str(pretrained), "--max-new-tokens", "6", "--seed", "1"]
     assert refinery(args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "(new conversation)" in out
     assert "> " not in out  # no prompt when stdin is not a terminal
+    assert "was not post-trained (no chat_template" in err  # a base model
+
+
+def test_generate_notes_a_chat_model_asked_without_the_template(pretrained, tmp_path, capsys):
+    run = shutil.copytree(pretrained, tmp_path / "sft")
+    (meta_path,) = run.glob("ckpt-*/meta.json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "chat_template": CHAT_TEMPLATE}))
+    args = ["generate", "--ckpt", str(run), "--prompt", "The cat", "--max-new-tokens", "2"]
+    assert refinery(args) == 0
+    assert f"post-trained on the chat template ({CHAT_TEMPLATE}); --chat" in capsys.readouterr().err
+    assert refinery([*args, "--chat"]) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_chat_keeps_the_conversation_and_reset_clears_it():
