@@ -57,3 +57,36 @@ def test_each_stage_runs_alone_on_design_columns(spark, design_documents, tmp_pa
         rejected = pd.read_parquet(tmp_path / "rejected", partitioning=None)
         assert len(rejected) == sum(stats["rejected"].values())
         assert set(rejected["stage"]) <= {stage}
+
+
+@pytest.mark.parametrize("files_on_the_driver", [True, False])
+def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
+    spark, design_documents, tmp_path, files_on_the_driver
+):
+    """A stray file, or pandas' default nanosecond timestamps, fail in one line naming the
+    file, before any stage work (they failed in a task, with a JVM traceback)."""
+    from curation.inputs import InputError
+    from curation.spark.row_groups import DISCOVERY_THRESHOLD
+    from curation.spark.stage import read_documents
+
+    docs, _ = design_documents
+    table = pq.read_table(docs)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    pq.write_table(table, folder / "part-0.parquet")
+    (folder / "part-x.json").write_text("{}")
+    before = spark.conf.get(DISCOVERY_THRESHOLD)
+    spark.conf.set(DISCOVERY_THRESHOLD, "32" if files_on_the_driver else "1")
+    try:
+        with pytest.raises(InputError, match=r"part-x.json: cannot read it as Parquet"):
+            read_documents(spark, [str(folder)])
+        (folder / "part-x.json").unlink()
+        frame = table.to_pandas()
+        frame["fetch_time"] = frame["fetch_time"].astype("datetime64[ns, UTC]")  # pandas' default
+        frame.to_parquet(folder / "part-1.parquet")
+        with pytest.raises(InputError, match=r"part-1.parquet: fetch_time holds nanosecond"):
+            read_documents(spark, [str(folder / "part-1.parquet"), str(folder / "part-0.parquet")])
+        with pytest.raises(InputError, match=r"coerce_timestamps='us'"):  # Spark's own schema read
+            read_documents(spark, [str(folder / "part-1.parquet")])
+    finally:
+        spark.conf.set(DISCOVERY_THRESHOLD, before)

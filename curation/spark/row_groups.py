@@ -9,7 +9,8 @@ the JVM. Which row groups a task reads depends on the input files and the number
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +18,9 @@ from pyspark.sql import SparkSession
 
 from curation.inputs import InputError
 from curation.spark.task_parquet import filesystem
+
+T = TypeVar("T")
+MICROS_ADVICE = "write timestamps in microseconds (pandas: to_parquet(..., coerce_timestamps='us'))"
 
 # A row's WARC record offset, for errors/ rows: Refinery's documents carry it, DESIGN.md does
 # not require it, and documents made elsewhere read as if it were null.
@@ -34,6 +38,40 @@ def open_parquet(uri: str) -> pq.ParquetFile:
         return pq.ParquetFile(fs.open_input_file(path), coerce_int96_timestamp_unit="us")
     except (OSError, pa.ArrowException) as err:
         raise InputError(f"{uri}: cannot read it as Parquet: {err}") from None
+
+
+def on_each_file(spark: SparkSession, files: list[str], read: Callable[[str], T]) -> list[T]:
+    """`read(file)` for each file, in file order: on the driver, or in a Spark job when there
+    are more files than Spark itself would list on the driver."""
+    files = sorted(files)
+    if len(files) <= int(spark.conf.get(DISCOVERY_THRESHOLD, "32")):
+        return [read(uri) for uri in files]
+    slices = min(len(files), spark.sparkContext.defaultParallelism)
+    return spark.sparkContext.parallelize(files, slices).map(read).collect()
+
+
+def footer_problem(uri: str) -> str | None:
+    """Why a file of a documents input cannot be read as documents Parquet, or None."""
+    try:
+        schema = open_parquet(uri).schema_arrow
+    except InputError as err:
+        return str(err)
+    nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    if nanos:
+        return (
+            f"{uri}: {', '.join(nanos)} holds nanosecond timestamps, which Spark cannot read; "
+            f"{MICROS_ADVICE}"
+        )
+    return None
+
+
+def check_footers(spark: SparkSession, files: list[str]) -> None:
+    """Every file of a documents input must be Parquet that Spark reads: otherwise a task
+    fails deep in the stage with a JVM traceback, and Spark names no file."""
+    problems = [p for p in on_each_file(spark, files, footer_problem) if p]
+    if problems:
+        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more)
 
 
 def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
@@ -65,13 +103,8 @@ def row_group_slices(
         meta = open_parquet(uri).metadata
         return [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
 
-    files = sorted(files)
+    groups = sorted(group for found in on_each_file(spark, files, row_groups) for group in found)
     context = spark.sparkContext
-    if len(files) <= int(spark.conf.get(DISCOVERY_THRESHOLD, "32")):
-        groups = [group for uri in files for group in row_groups(uri)]
-    else:
-        slices = min(len(files), context.defaultParallelism)
-        groups = sorted(context.parallelize(files, slices).flatMap(row_groups).collect())
     sizes = [size for _, _, size in groups]
     if parts is None:
         max_bytes = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
-from curation.spark.row_groups import OFFSET
+from curation.spark.row_groups import MICROS_ADVICE, OFFSET, check_footers
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
 
@@ -44,7 +44,9 @@ def read_documents(spark: SparkSession, paths: list[str]) -> DataFrame:
     try:
         docs = spark.read.parquet(*paths)
     except AnalysisException as err:
-        raise InputError(f"cannot read documents Parquet {paths}: {err}") from None
+        hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
+        raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
+    check_footers(spark, docs.inputFiles())
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]
     if missing:
         raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")
