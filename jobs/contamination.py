@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.ngram < 1:
         parser.error("--ngram must be at least 1")
     if args.out:
-        check_results_path(args.out)
+        check_results_path(args.out, reads=[*args.input, args.benchmarks])
     return args
 
 

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from refinery.errors import RefineryError
 
 
-def check_results_path(path: str | Path) -> Path:
+def check_results_path(path: str | Path, reads: Iterable[str | Path] = ()) -> Path:
     """Refuse, before any work, a results path that cannot be written as a regular file (a
     folder, a device such as /dev/null that the final rename would replace, a place without
-    write access) or that lies inside a checkpoint folder."""
+    write access) or that lies inside a checkpoint folder or a folder the command `reads` (a
+    run, a documents folder that every later read would find the report in; a checkpoint's
+    run too)."""
     path = Path(path)
+    folders = [Path(r) for r in reads if Path(r).is_dir()]
+    folders += [f.parent for f in folders if (f / "model.safetensors").is_file()]
+    inside = next((f for f in folders if _within(path, f)), None)
+    if inside is not None:
+        raise RefineryError(
+            f"--out {path}: inside {inside}, which this command reads; write elsewhere"
+        )
     if path.is_dir():
         raise RefineryError(f"--out {path}: is a folder; name a .json file")
     if path.exists() and not path.is_file():
@@ -32,6 +42,10 @@ def check_results_path(path: str | Path) -> Path:
         except OSError as err:
             raise RefineryError(f"--out {path}: cannot write there ({err.strerror})") from None
     return path
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def temp_path(path: Path) -> Path:

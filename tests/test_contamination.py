@@ -232,3 +232,15 @@ def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
     assert report["benchmarks"]["held"]["contaminated"] == 0
     with pytest.raises(InputError, match="is a tokens folder: --decontaminate"):
         check_contamination(spark, load_curation_config(), [tokens], ITEMS, decontaminate="x")
+
+
+def test_the_report_may_not_go_inside_the_documents_it_checks(tmp_path):
+    from jobs.contamination import parse_args
+    from refinery.errors import RefineryError
+
+    docs = tmp_path / "dedup"
+    docs.mkdir()
+    command = ["--input", str(docs), "--benchmarks", str(tmp_path / "b.csv")]
+    with pytest.raises(RefineryError, match=f"inside {docs}, which this command reads"):
+        parse_args([*command, "--out", str(docs / "part-x.json")])
+    assert parse_args([*command, "--out", str(tmp_path / "report.json")]).out

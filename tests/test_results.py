@@ -33,3 +33,20 @@ def test_results_are_written_and_the_probe_leaves_nothing(tmp_path):
     assert out.read_text() == '{\n  "a": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert check_results_path(tmp_path / "new" / "r.json")  # a folder still to be made
+
+
+def test_a_report_inside_a_folder_the_command_reads_is_refused(tmp_path):
+    run = tmp_path / "run"
+    ckpt = run / "ckpt-10"
+    ckpt.mkdir(parents=True)
+    (ckpt / "model.safetensors").write_bytes(b"")
+    docs = tmp_path / "dedup"
+    docs.mkdir()
+    for out, reads, inside in [
+        (run / "eval.json", [ckpt], run),  # a checkpoint's run folder too
+        (run / "sub" / "eval.json", [run], run),
+        (docs / "part-x.json", [docs, tmp_path / "bench.jsonl"], docs),
+    ]:
+        with pytest.raises(RefineryError, match=f"inside {inside}, which this command reads"):
+            check_results_path(out, reads=reads)
+    assert check_results_path(tmp_path / "eval.json", reads=[ckpt, docs])

@@ -52,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.shots < 0 or args.batch_size < 1:
         parser.error("--shots must be >= 0 and --batch-size >= 1")
     if args.out:
-        check_results_path(args.out)
+        check_results_path(args.out, reads=[args.ckpt])
     return args
 
 

@@ -60,6 +60,9 @@ def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsy
     with pytest.raises(SystemExit):
         cli(["eval", "--ckpt", str(pretrained)])
     assert "nothing to evaluate" in capsys.readouterr().err
+    inside = pretrained / "eval.json"
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--out", str(inside)]) == 2
+    assert f"inside {pretrained}, which this command reads" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mc_eval is absent")

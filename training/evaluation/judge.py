@@ -251,7 +251,7 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
 def check_outputs(args: argparse.Namespace) -> None:
     """`--out`, and the answers it writes beside itself for a checkpoint side, must not
     replace an input file."""
-    out = check_results_path(args.out)
+    out = check_results_path(args.out, reads=[args.judge, args.a, args.b])
     sampled = [side for side in ("a", "b") if Path(getattr(args, side)).is_dir()]
     outputs = {out.resolve(), *(out.with_name(f"{out.stem}.{s}.json").resolve() for s in sampled)}
     for flag in ("a", "b", "instructions"):
