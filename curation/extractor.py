@@ -4,7 +4,11 @@ Trafilatura hangs on some pages inside lxml's C code, where signals cannot inter
 (FineWeb, DataTrove). So extraction runs in a child process that lives across documents
 (start-up cost is paid once per Spark Python worker) and is killed and replaced when a
 document exceeds the limit. The limit starts once the child says it is ready (imports done,
-one warm-up extraction run), so start-up never counts against a document. Messages are
+one warm-up extraction run), so start-up never counts against a document. It counts the
+child's CPU seconds (Linux /proc), so a loaded machine does not turn slow pages into timeouts
+and the same input gives the same documents; a child that waits without computing is still
+stopped at WALL_FACTOR times the limit of wall-clock time (and where /proc is missing, at the
+limit itself). Messages are
 length-prefixed pickles over the child's stdin and stdout; the child is our own code, so
 unpickling its replies is safe.
 """
@@ -21,6 +25,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
@@ -28,6 +33,7 @@ from curation.config import TrafilaturaConfig
 
 _LENGTH = struct.Struct("<Q")
 START_TIMEOUT = 120.0  # seconds; generous, as many workers may start children at once
+WALL_FACTOR = 10.0  # wall-clock cap of a document, in multiples of its CPU-time limit
 _WARM_UP_PAGE = "<html><body><p>Warm-up page.</p></body></html>"
 
 
@@ -62,12 +68,14 @@ class TimeLimitedExtractor:
 
     def extract(self, html: str, url: str | None) -> Extraction:
         child = self._ensure_child()
+        budget = DocumentBudget(child.pid, self.timeout)
         try:
             _send(child.stdin, (html, url))
-            reply = _receive(child.stdout, deadline=time.monotonic() + self.timeout)
+            reply = _receive(child.stdout, budget.remaining)
         except TimeoutError:
+            message = f"extraction exceeded {budget.spent()}"  # while the child is there to ask
             self._kill()
-            return Extraction("timeout", message=f"extraction exceeded {self.timeout:g} s")
+            return Extraction("timeout", message=message)
         except (EOFError, BrokenPipeError, OSError) as err:
             code = child.poll()
             self._kill()
@@ -106,8 +114,9 @@ class TimeLimitedExtractor:
             stdout=subprocess.PIPE,
             env=env,
         )
+        deadline = time.monotonic() + self.start_timeout
         try:
-            _receive(child.stdout, deadline=time.monotonic() + self.start_timeout)
+            _receive(child.stdout, lambda: deadline - time.monotonic())
         except TimeoutError:
             problem = f"did not start within {self.start_timeout:g} s"
         except (EOFError, OSError):
@@ -132,19 +141,58 @@ def _send(stream: BinaryIO, message: Any) -> None:
     stream.flush()
 
 
-def _receive(stream: BinaryIO, deadline: float | None = None) -> Any:
-    header = _read_exactly(stream, _LENGTH.size, deadline)
-    return pickle.loads(_read_exactly(stream, _LENGTH.unpack(header)[0], deadline))
+class DocumentBudget:
+    """The time one document may still take: `limit` CPU seconds of the child, and at most
+    WALL_FACTOR times that of wall-clock time (only `limit` where /proc does not say)."""
+
+    def __init__(self, pid: int, limit: float):
+        self.pid, self.limit = pid, limit
+        self.cpu_start = cpu_seconds(pid)
+        self.wall_start = time.monotonic()
+        self.wall_limit = limit if self.cpu_start is None else limit * WALL_FACTOR
+
+    def remaining(self) -> float:
+        """Seconds before the limit is reached, at the child's full speed; <= 0: reached."""
+        wall = self.wall_limit - (time.monotonic() - self.wall_start)
+        cpu = cpu_seconds(self.pid) if self.cpu_start is not None else None
+        if cpu is None:
+            return wall
+        return min(self.limit - (cpu - self.cpu_start), wall)
+
+    def spent(self) -> str:
+        cpu = cpu_seconds(self.pid) if self.cpu_start is not None else None
+        if cpu is not None and cpu - self.cpu_start >= self.limit:
+            return f"{self.limit:g} s of CPU time"
+        return f"{self.wall_limit:g} s"
 
 
-def _read_exactly(stream: BinaryIO, size: int, deadline: float | None) -> bytes:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` from /proc, or None where it cannot say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # the name may hold spaces
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _receive(stream: BinaryIO, remaining: Callable[[], float] | None = None) -> Any:
+    """One message; `remaining()` gives the seconds left to wait for it (TimeoutError at 0)."""
+    header = _read_exactly(stream, _LENGTH.size, remaining)
+    return pickle.loads(_read_exactly(stream, _LENGTH.unpack(header)[0], remaining))
+
+
+def _read_exactly(stream: BinaryIO, size: int, remaining: Callable[[], float] | None) -> bytes:
     chunks = []
     fd = stream.fileno()
     while size:
-        if deadline is not None:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
+        while remaining is not None:  # the budget may grow back while the child waits for CPU
+            left = remaining()
+            if left <= 0:
                 raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                break
         chunk = os.read(fd, min(size, 1 << 20))
         if not chunk:
             raise EOFError("extraction process closed its output")

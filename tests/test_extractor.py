@@ -1,10 +1,16 @@
 import functools
+import os
 import time
 
 import pytest
 
 from curation.config import TrafilaturaConfig
-from curation.extractor import ExtractorStartError, TimeLimitedExtractor
+from curation.extractor import (
+    WALL_FACTOR,
+    ExtractorStartError,
+    TimeLimitedExtractor,
+    cpu_seconds,
+)
 
 from extract_helpers import slow_on_marker
 
@@ -49,9 +55,34 @@ def test_timeout_kills_the_child_and_the_next_document_still_works():
         result = extractor.extract("<p>SLOW</p>", "u1")
         elapsed = time.monotonic() - started
         assert result.status == "timeout"
-        assert 0.9 <= elapsed < 5
+        assert result.message == "extraction exceeded 1 s of CPU time"
+        assert 0.9 <= elapsed < 10  # the CPU second, on a loaded machine maybe more wall time
         assert extractor.restarts == 1
         assert extractor.extract("<p>fine</p>", "u2").text == "text of u2"
+
+
+@pytest.mark.skipif(cpu_seconds(os.getpid()) is None, reason="needs Linux /proc")
+def test_the_limit_counts_cpu_time_and_a_waiting_child_stops_at_the_wall_cap():
+    """A loaded machine slows the wall clock, not the CPU seconds a page costs."""
+    extractor = TimeLimitedExtractor(
+        TrafilaturaConfig(), timeout=0.3, function="extract_helpers:slow_on_marker"
+    )
+    with extractor:
+        assert extractor.extract("<p>warm up</p>", "u0").text == "text of u0"
+        started = time.monotonic()
+        result = extractor.extract("<p>STUCK</p>", "u1")
+        elapsed = time.monotonic() - started
+    assert result.message == f"extraction exceeded {0.3 * WALL_FACTOR:g} s"
+    assert 0.3 * WALL_FACTOR <= elapsed < 0.3 * WALL_FACTOR + 5
+
+
+def test_cpu_seconds_reads_a_process_of_its_own():
+    spent = cpu_seconds(os.getpid())
+    if spent is None:
+        pytest.skip("needs Linux /proc")
+    sum(i * i for i in range(2_000_000))
+    assert cpu_seconds(os.getpid()) > spent
+    assert cpu_seconds(2**22 + 7) is None  # no such process
 
 
 def test_crash_and_exception_are_reported_per_document():
