@@ -33,7 +33,8 @@ def doc(hits, words, lang=None, word="badword"):
 
 
 def test_density_threshold_on_both_sides(tmp_path):
-    step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=lists(tmp_path)))
+    config = BadWordsConfig(lists_dir=lists(tmp_path), min_distinct=1)
+    step = BadWordsFilter.from_config(config)
     assert set(step.lists) == {"en", "de"}
     assert step.filter(doc(5, 1000)) is None  # exactly 5 per 1,000 words is kept
     assert step.filter(doc(6, 1000)) == "badwords"
@@ -44,7 +45,7 @@ def test_density_threshold_on_both_sides(tmp_path):
 
 def test_list_follows_the_document_language(tmp_path):
     step = BadWordsFilter.from_config(
-        BadWordsConfig(lists_dir=lists(tmp_path), max_per_1000_words=0)
+        BadWordsConfig(lists_dir=lists(tmp_path), max_per_1000_words=0, min_distinct=1)
     )
     assert step.filter(doc(1, 10, lang="de")) is None  # English word, German list
     assert step.filter(doc(1, 10, lang="de", word="schlimm")) == "badwords"
@@ -57,6 +58,8 @@ def test_list_follows_the_document_language(tmp_path):
 def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="max_per_1000_words must be >= 0"):
         BadWordsConfig(max_per_1000_words=-1)
+    with pytest.raises(ConfigError, match="min_distinct must be >= 1, got 0"):
+        BadWordsConfig(min_distinct=0)
     with pytest.raises(ConfigError, match="no folder .*nope"):
         BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path / "nope")))
 
@@ -65,4 +68,16 @@ def test_shipped_and_ldnoobw_lists_load():
     shipped = BadWordsFilter.from_config(BadWordsConfig())
     assert {"en", "de", "es", "fr", "it", "nl", "pt", "ru"} <= set(shipped.lists)
     full = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(shared_data("badwords"))))
-    assert full.hits("He said 2 girls 1 cup and then ASS.", "en") == 2
+    assert sum(full.found("He said 2 girls 1 cup and then ASS.", "en").values()) == 2
+
+
+def test_one_word_repeated_is_news_or_medicine_many_words_are_a_page_built_on_them():
+    """Dutch "kanker" is cancer; a report on a rape trial repeats one word; a porn page uses
+    many. The shipped lists and defaults."""
+    step = BadWordsFilter.from_config(BadWordsConfig())
+    cancer = "De patiënt heeft kanker . " * 20
+    assert step.filter({"text": cancer, "lang": "nl"}) is None
+    trial = "The court heard the rape case again today and the jury listened. " * 10
+    assert step.filter({"text": trial, "lang": "en"}) is None
+    page = "Free porn videos, hot milf and xxx clips. " * 10
+    assert step.filter({"text": page, "lang": "en"}) == "badwords"

@@ -3,8 +3,10 @@
 C4 (Raffel et al. 2020) dropped every page containing any word of the LDNOOBW list. That
 removes too much: Dodge et al. 2021 ("Documenting Large Webtext Corpora") show it removes
 text about and by minority groups and medical text disproportionately. So here a document is
-rejected only when bad words exceed a density (hits per 1,000 whitespace words), with the list
-of the document's language. Matching is case-insensitive, on word boundaries, and phrase-aware:
+rejected only when bad words exceed a density (hits per 1,000 whitespace words) and at least
+two different entries occur, with the list of the document's language: news and medical text
+repeat one word of a list (rape, Dutch "kanker" = cancer, "anal fin"), pages built around such
+words use many. Matching is case-insensitive, on word boundaries, and phrase-aware:
 text and entries are both cut into word tokens, and a hit is a run of tokens equal to an entry
 ("2 girls 1 cup" matches across any whitespace or punctuation), found with set lookups rather
 than a regex alternation over the whole list.
@@ -13,6 +15,7 @@ than a regex alternation over the whole list.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,8 @@ class BadWordsConfig:
     # Reject above this many hits per 1,000 words. 5.0 keeps a medical or news article that
     # names a body part a few times; pages built around such words exceed it by far.
     max_per_1000_words: float = 5.0
+    # ...and only when this many different entries occur (1: the density alone decides).
+    min_distinct: int = 2
     # Language assumed when the language step did not run.
     default_language: str = "en"
 
@@ -37,6 +42,8 @@ class BadWordsConfig:
             raise ConfigError(
                 f"filter.badwords.max_per_1000_words must be >= 0, got {self.max_per_1000_words}"
             )
+        if self.min_distinct < 1:
+            raise ConfigError(f"filter.badwords.min_distinct must be >= 1, got {self.min_distinct}")
 
 
 TOKEN = re.compile(r"\w+")
@@ -57,14 +64,17 @@ class WordList:
             if len(key) > 1:
                 self.phrases.setdefault(key[0], set()).add(key)
 
-    def hits(self, text: str) -> int:
-        """Occurrences of any entry; overlapping ones ("ball gag" and "gag") each count."""
+    def found(self, text: str) -> Counter[tuple[str, ...]]:
+        """Occurrences by entry; overlapping ones ("ball gag" and "gag") each count."""
         toks = tokens(text)
-        found = sum(map(self.words.__contains__, toks))
+        found = Counter((tok,) for tok in toks if tok in self.words)
         if self.phrases:
             for i in [i for i, tok in enumerate(toks) if tok in self.phrases]:
-                found += sum(1 for p in self.phrases[toks[i]] if tuple(toks[i : i + len(p)]) == p)
+                found.update(p for p in self.phrases[toks[i]] if tuple(toks[i : i + len(p)]) == p)
         return found
+
+    def hits(self, text: str) -> int:
+        return sum(self.found(text).values())
 
 
 def lists_folder(config: BadWordsConfig) -> Path:
@@ -76,13 +86,15 @@ def lists_folder(config: BadWordsConfig) -> Path:
 
 
 class BadWordsFilter(DocumentFilter):
-    """Reject with reason `badwords` when hits per 1,000 words exceed the threshold."""
+    """Reject with reason `badwords` when hits per 1,000 words exceed the threshold, from at
+    least `min_distinct` different entries."""
 
     name = "badwords"
 
     def __init__(self, lists: dict[str, WordList], config: BadWordsConfig):
         self.lists = lists
         self.max_density = config.max_per_1000_words
+        self.min_distinct = config.min_distinct
         self.default_language = config.default_language
 
     @classmethod
@@ -93,16 +105,18 @@ class BadWordsFilter(DocumentFilter):
         lists = {p.name: read_list(p) for p in files}
         return cls({lang: WordList(entries) for lang, entries in lists.items()}, config)
 
-    def hits(self, text: str, lang: str) -> int | None:
-        """Bad-word occurrences in `text` with `lang`'s list; None when there is no such list."""
+    def found(self, text: str, lang: str) -> Counter[tuple[str, ...]] | None:
+        """Bad-word occurrences in `text` by entry of `lang`'s list; None without such a list."""
         words_list = self.lists.get(lang)
-        return None if words_list is None else words_list.hits(text)
+        return None if words_list is None else words_list.found(text)
 
     def filter(self, doc: Document) -> str | None:
         text = doc["text"] or ""
-        hits = self.hits(text, document_language(doc, self.default_language))
-        if hits is None:
+        found = self.found(text, document_language(doc, self.default_language))
+        if found is None:
             self.count("badwords:no_list")
             return None
+        hits = sum(found.values())
         self.count("badwords:hits", hits)
-        return "badwords" if hits * 1000 > self.max_density * max(len(words(text)), 1) else None
+        dense = hits * 1000 > self.max_density * max(len(words(text)), 1)
+        return "badwords" if dense and len(found) >= self.min_distinct else None
