@@ -107,13 +107,20 @@ def main() -> None:
     chain = FilterChain.from_config(config.filter)
     print(f"steps: {config.filter.steps}")
     for name, texts in sets().items():
-        reasons = Counter()
+        reasons, chars = Counter(), Counter()
         for i, text in enumerate(texts):
-            reason = chain.apply({"id": str(i), "url": None, "host": None, "text": text}).reason
+            doc = {"id": str(i), "url": None, "host": None, "text": text}
+            reason = chain.apply(doc).reason
             reasons[reason or "kept"] += 1
+            if reason is None:  # the line rules (C4) may have cut the kept text
+                chars.update(before=len(text), after=len(doc["text"]))
         kept = reasons.pop("kept", 0)
+        text_kept = chars["after"] / chars["before"] if chars["before"] else 0.0
         top = ", ".join(f"{r} {n}" for r, n in reasons.most_common(6))
-        print(f"{name:<10} {len(texts):5d} docs  kept {kept / len(texts):6.1%}  rejected: {top}")
+        print(
+            f"{name:<10} {len(texts):5d} docs  kept {kept / len(texts):6.1%} (their text "
+            f"{text_kept:6.1%})  rejected: {top}"
+        )
     language = next((s for s in chain.steps if isinstance(s, LanguageFilter)), None)
     if language:
         pages = labelled_languages()

@@ -176,3 +176,18 @@ def test_c4_config_validation():
         C4Config(terminal_punctuation=['"', "…"])
     with pytest.raises(ConfigError, match="policy_phrases"):
         C4Config(policy_phrases=[""])
+
+
+def test_without_the_terminal_punctuation_rule_headings_stay_for_fineweb_to_judge():
+    """FineWeb's recipe (DataTrove's filter_no_terminal_punct=False): C4 keeps headings and
+    list items; FineWeb's page-level punctuation ratio then sees them."""
+    from curation.filters.fineweb import FineWebFilter
+
+    text = "\n".join(["The River Town Today", *GOOD, "Fishing rules for the east bank"])
+    reason, doc = run(text, filter_no_terminal_punct=False)
+    assert reason is None and doc["text"] == text
+    assert run(text)[1]["text"] == "\n".join(GOOD)  # C4 as published drops both
+    menu = "\n".join([*(f"Menu entry number {i} here" for i in range(40)), *GOOD])
+    reason, doc = run(menu, filter_no_terminal_punct=False)
+    assert reason is None
+    assert FineWebFilter().filter(doc) == "fineweb:line_punct_ratio"

@@ -57,6 +57,10 @@ class C4Config:
     # "only retained lines that ended in a terminal punctuation mark (i.e. a period,
     # exclamation mark, question mark, or end quotation mark)"; a line ending in an ellipsis
     # is cut off, not ended (TFDS c4_utils). Other scripts' marks are in the default list.
+    # FineWeb runs C4 without this line rule (DataTrove's filter_no_terminal_punct=False):
+    # it removed headings, list items and captions, ~30% of tokens, and its own page-level
+    # fineweb:line_punct_ratio judges the same signal; conf/curation/default.yaml does too.
+    filter_no_terminal_punct: bool = True
     terminal_punctuation: list[str] = field(default_factory=lambda: list(TERMINAL_PUNCTUATION))
     terminal_punctuation_by_language: dict[str, list[str]] = field(default_factory=dict)
 
@@ -124,7 +128,7 @@ class C4Filter(DocumentFilter):
         """The first line rule `line` fails, or None to keep it; `phrases` are the lower-cased
         line-dropping phrases to look for."""
         c = self.config
-        if not line.endswith(marks) or line.endswith(ELLIPSES):
+        if c.filter_no_terminal_punct and (not line.endswith(marks) or line.endswith(ELLIPSES)):
             return "no_terminal_punct"
         if len(line.split(maxsplit=c.min_words_per_line)) < c.min_words_per_line:
             return "min_words"
