@@ -1,6 +1,9 @@
 """C4's cleaning rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a
 Unified Text-to-Text Transformer", §2.2), line-level where the original is: lines that fail
-a line rule are dropped, then the page is judged on what is left and keeps only those lines.
+a line rule are dropped, then the page keeps only those lines if enough sentences are left.
+"lorem ipsum" and a curly bracket reject the page wherever they are, dropped lines included,
+as the paper words it ("removed any page that contained a curly bracket"); TFDS's c4_utils
+and DataTrove look at the kept lines only.
 
 The bad-words rule of C4 is the `badwords` step; deduplication is the `dedup` stage.
 """
@@ -169,6 +172,9 @@ def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
     if wide:
         wide_mark = "(?:" + "|".join(map(re.escape, wide)) + ")"
         pattern = rf"{any_mark}*{wide_mark}{any_mark}*{closers}|{pattern}"
-    # A look at the first character rules out most positions before any alternative is tried.
+    # A look at the first character rules out most positions before any alternative is tried;
+    # a match starts only where a run of marks starts (one fixed-width look-behind per mark),
+    # else a run of n marks not followed by a space is tried from each of its n positions.
     first_chars = "[" + re.escape("".join(sorted({m[0] for m in enders}))) + "]"
-    return re.compile(rf"(?={first_chars})(?:{pattern})")
+    run_start = "".join(f"(?<!{re.escape(m)})" for m in enders)
+    return re.compile(rf"(?={first_chars}){run_start}(?:{pattern})")
