@@ -1,5 +1,7 @@
-"""`refinery train-quality`: build the Wikipedia-reference training set and train the fastText
-quality classifier (the LLaMA / RedPajama-v1 recipe), with a held-out evaluation.
+"""`refinery train-quality`: train the fastText quality classifier on a Wikipedia-reference set.
+
+Builds the training set and trains the classifier as LLaMA / RedPajama-v1 did, with a held-out
+evaluation.
 
     refinery train-quality --positives wiki.txt [--positives refs.jsonl ...] \\
         --negatives runs/demo/extract [--negatives c4.jsonl ...] --output models/quality
