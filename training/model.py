@@ -216,9 +216,9 @@ class MoE(nn.Module):
         flat_token = torch.arange(n_tokens, device=x.device).repeat_interleave(self.top_k)
         flat_weight = weights.reshape(-1)
         for e, expert in enumerate(self.experts):
+            # an expert with no tokens still runs, on zero rows: its gradient is zero, not
+            # missing, so every rank of FSDP reduce-scatters the same parameters
             slots = (flat_expert == e).nonzero().squeeze(-1)[:capacity]
-            if slots.numel() == 0:
-                continue
             tokens = flat_token[slots]
             y = expert(x[tokens]) * flat_weight[slots, None].to(x.dtype)
             out.index_add_(0, tokens, y)

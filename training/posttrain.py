@@ -367,8 +367,7 @@ def _run(
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [env.local_rank] if env.device.type == "cuda" else None
-        unused = pretrained.config.model.moe.num_experts > 0  # an idle expert has no gradient
-        runner = DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
+        runner = DistributedDataParallel(module, device_ids=ids)  # idle experts run on 0 rows
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": objective.name,

@@ -244,9 +244,7 @@ def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [env.local_rank] if env.device.type == "cuda" else None
-        # an expert that receives no token in a micro-batch has no gradient
-        unused = cfg.model.moe.num_experts > 0
-        runner = DistributedDataParallel(runner, device_ids=ids, find_unused_parameters=unused)
+        runner = DistributedDataParallel(runner, device_ids=ids)  # idle experts run on 0 rows
     return runner
 
 

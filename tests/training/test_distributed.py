@@ -68,6 +68,19 @@ def test_two_processes_match_one_at_the_same_global_batch(tokens, tmp_path, sing
 
 
 @pytest.mark.slow
+def test_ddp_and_fsdp_train_a_moe_whose_experts_idle_on_one_rank(tokens, tmp_path):
+    """8 experts, top-1, 2 sequences per rank: some expert gets no token on a rank."""
+    moe = [*RUN[:2], "model.moe.num_experts=8", "model.moe.top_k=1", "train.micro_batch=2"]
+    assert refinery(train_args(tokens, tmp_path / "one", *moe)) == 0
+    one = [r["loss"] for r in read_metrics(tmp_path / "one")]
+    for parallel in ("ddp", "fsdp"):
+        out = tmp_path / parallel
+        result = torchrun(*train_args(tokens, out, *moe, f"train.parallel={parallel}")[1:])
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert [r["loss"] for r in read_metrics(out)] == pytest.approx(one, rel=1e-5)
+
+
+@pytest.mark.slow
 def test_two_nodes_joined_by_a_c10d_rendezvous_match_one_process(tokens, tmp_path, single):
     # multi-node as docs/TRAINING.md launches it: the same command on each node, here two
     # nodes of one process each, so a rank's RANK (data, logging) differs from its LOCAL_RANK

@@ -111,6 +111,20 @@ def test_moe_capacity_drops_overflow_tokens():
     assert served == math.ceil(0.5 * 8 * 1 / 2)
 
 
+def test_an_expert_without_tokens_gets_a_zero_gradient_not_none():
+    """FSDP reduce-scatters the parameters that have a gradient: a missing one on one rank
+    mismatched the collective (gloo failed; NCCL could hang)."""
+    torch.manual_seed(0)
+    moe = MoE(tiny(moe=MoEConfig(num_experts=3, top_k=1)))
+    with torch.no_grad():
+        moe.router.weight.zero_()
+        moe.router.weight[0] = 1.0  # every token prefers expert 0
+    moe(torch.ones(1, 8, 32)).sum().backward()
+    idle = [p.grad for expert in moe.experts[1:] for p in expert.parameters()]
+    assert all(g is not None and not g.any() for g in idle)
+    assert all(p.grad.any() for p in moe.experts[0].parameters())
+
+
 def test_rope_backward_is_the_inverse_rotation():
     # apply_rope's hand-written backward must be what autograd derives from the rotation
     torch.manual_seed(0)
