@@ -93,6 +93,18 @@ class SpikeConfig:
     window: int = 50  # rolling window of recent losses
     min_history: int = 20  # no spike decisions before this many losses
     zscore: float = 6.0  # skip the update when (loss - mean) / std exceeds this; 0 disables
+    # stop after this many skipped updates in a row: the loss has moved to a new level, and
+    # skipping on would spend the rest of the run on nothing (0: never stop)
+    max_skips_in_a_row: int = 10
+
+    def __post_init__(self) -> None:
+        rules = {"window": "> 0", "min_history": ">= 0", "zscore": ">= 0"}
+        check_ranges("train.spike", self, rules | {"max_skips_in_a_row": ">= 0"})
+        if self.zscore and self.window < max(2, self.min_history):
+            raise ConfigError(
+                f"train.spike.window={self.window} holds fewer losses than min_history="
+                f"{self.min_history} (and 2) needs: the guard would never decide"
+            )
 
 
 @dataclass

@@ -29,6 +29,24 @@ def lr_at(step: int, max_steps: int, lr: float, cfg: ScheduleConfig) -> float:
     return decay(lr, min_lr, progress, cfg.kind)
 
 
+def schedule_note(max_steps: int, cfg: ScheduleConfig) -> str | None:
+    """What a warmup too long for the run does to the schedule, or None when it fits."""
+    if cfg.warmup_steps >= max_steps:
+        return (
+            f"schedule: warmup_steps={cfg.warmup_steps} >= max_steps={max_steps}: the learning "
+            f"rate never reaches optim.lr and never decays"
+        )
+    if cfg.kind == "wsd":
+        decay_steps = max(1, round(cfg.decay_fraction * max_steps))
+        if cfg.warmup_steps > max_steps - decay_steps:
+            return (
+                f"schedule: the warmup ({cfg.warmup_steps} steps) runs into the wsd decay "
+                f"({decay_steps} of {max_steps} steps), which shrinks to "
+                f"{max_steps - cfg.warmup_steps} steps"
+            )
+    return None
+
+
 def decay(lr: float, min_lr: float, progress: float, shape: str) -> float:
     """linear: straight line to min_lr; 1-sqrt (Hägele et al. 2024): drops early, then flattens."""
     fraction = 1.0 - progress if shape == "linear" else 1.0 - math.sqrt(progress)

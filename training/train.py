@@ -42,7 +42,7 @@ from training.data import TokenLoader, validation_windows
 from training.float8 import convert_to_float8
 from training.model import Transformer
 from training.profiler import StepProfiler
-from training.schedule import lr_at, set_lr
+from training.schedule import lr_at, schedule_note, set_lr
 
 
 class TrainingDiverged(RefineryError):
@@ -81,9 +81,10 @@ class SpikeGuard:
     """Skip an update whose loss sits more than `zscore` standard deviations above the mean
     of the recent window (a bad batch or an instability); the window holds accepted losses."""
 
-    def __init__(self, window: int, min_history: int, zscore: float, history=()):
+    def __init__(self, window: int, min_history: int, zscore: float, history=(), skips: int = 0):
         self.losses = deque(history, maxlen=window)
         self.min_history, self.zscore = min_history, zscore
+        self.skips_in_a_row = skips
 
     def is_spike(self, loss: float) -> bool:
         if self.zscore <= 0 or len(self.losses) < max(2, self.min_history):
@@ -94,6 +95,18 @@ class SpikeGuard:
 
     def accept(self, loss: float) -> None:
         self.losses.append(loss)
+        self.skips_in_a_row = 0
+
+    def skip(self) -> None:
+        self.skips_in_a_row += 1
+
+    def mean(self) -> float:
+        return sum(self.losses) / len(self.losses)
+
+
+def last_good(out: Path) -> str:
+    found = ckpt.list_checkpoints(out)
+    return f"Last good checkpoint: {found[-1][1] if found else 'none (no checkpoint written yet)'}"
 
 
 class StopRequest:
@@ -530,7 +543,7 @@ def _train(
         env.rank,
         env.world,
     )
-    cursor, start_step, history, tokens_seen = loader.initial_cursor(), 0, [], 0
+    cursor, start_step, history, skips, tokens_seen = loader.initial_cursor(), 0, [], 0, 0
     if source is not None:
         load_model_state(model, optimizer, source, with_optimizer=True)
         state = ckpt.load_torch(source, "state.pt")
@@ -538,6 +551,7 @@ def _train(
             return out
         cursor, start_step = state["loader"], state["step"]
         history, tokens_seen = state["spike_window"], state["tokens_seen"]
+        skips = state.get("spike_skips_in_a_row", 0)  # absent in checkpoints before 2026-12-05
         torch.set_rng_state(state["rng_cpu"])
         if env.device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
@@ -561,12 +575,16 @@ def _train(
         manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world
     )
     if env.is_main:
-        for note in data_notes(cfg, manifest, loader, env.world):
+        notes = [
+            *data_notes(cfg, manifest, loader, env.world),
+            schedule_note(cfg.max_steps, cfg.schedule),
+        ]
+        for note in filter(None, notes):
             print(note, file=sys.stderr)
     flops_per_token = model.flops_per_token()
     log = MetricsLog(out, start_step, env.is_main, cfg.train.tensorboard)
     spike = cfg.train.spike
-    guard = SpikeGuard(spike.window, spike.min_history, spike.zscore, history)
+    guard = SpikeGuard(spike.window, spike.min_history, spike.zscore, history, skips)
     params = list(model.parameters())
     config_dict = dataclasses.asdict(cfg)
 
@@ -579,6 +597,7 @@ def _train(
                 "loader": cursor,
                 "scheduler": {"kind": cfg.schedule.kind, "last_lr": lr},
                 "spike_window": list(guard.losses),
+                "spike_skips_in_a_row": guard.skips_in_a_row,
                 "tokens_seen": tokens_seen,
                 "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state() if env.device.type == "cuda" else None,
@@ -629,15 +648,20 @@ def _train(
                         file=sys.stderr,
                     )
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                found = ckpt.list_checkpoints(out)
-                good = str(found[-1][1]) if found else "none (no checkpoint written yet)"
                 raise TrainingDiverged(
                     f"step {done}: loss {loss}, grad norm {grad_norm}: training diverged; "
-                    f"stopped without updating. Last good checkpoint: {good}"
+                    f"stopped without updating. {last_good(out)}"
                 )
             skipped = guard.is_spike(loss)
             if skipped:
                 optimizer.zero_grad(set_to_none=True)
+                guard.skip()
+                if guard.skips_in_a_row == spike.max_skips_in_a_row:
+                    raise TrainingDiverged(
+                        f"step {done}: {guard.skips_in_a_row} updates in a row skipped as loss "
+                        f"spikes (loss {loss:.4g}, recent accepted mean {guard.mean():.4g}): the "
+                        f"loss has moved to a new level; stopped. {last_good(out)}"
+                    )
             else:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

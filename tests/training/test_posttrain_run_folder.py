@@ -116,6 +116,9 @@ def test_post_training_refuses_values_out_of_range(
         ("model.moe.num_experts=4 model.moe.top_k=8", "model.moe.top_k 8 exceeds"),
         ("train.eval_tokens=10", "train.eval_tokens=10 holds no whole sequence"),
         ("anneal.average_last=1", "anneal.average_last must be 0 (off) or at least 2"),
+        ("train.spike.window=-1", "train.spike.window must be > 0, got -1"),
+        ("train.spike.window=8", "train.spike.window=8 holds fewer losses than min_history=20"),
+        ("train.spike.max_skips_in_a_row=-2", "max_skips_in_a_row must be >= 0, got -2"),
     ],
 )
 def test_training_refuses_values_out_of_range(tokens, tmp_path, capsys, setting, message):

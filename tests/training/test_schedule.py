@@ -3,7 +3,7 @@ import math
 import pytest
 
 from training.config import ScheduleConfig
-from training.schedule import lr_at
+from training.schedule import lr_at, schedule_note
 
 
 def curve(max_steps=100, lr=1.0, **kw):
@@ -40,3 +40,17 @@ def test_linear_and_one_minus_sqrt_decay_to_zero():
     assert lin[99] == pytest.approx(0.01)
     assert all(s < lin_ for s, lin_ in zip(sqrt[1:], lin[1:], strict=True))  # 1-sqrt drops early
     assert all(a > b for a, b in zip(lin, lin[1:], strict=False))
+
+
+def test_a_warmup_too_long_for_the_run_is_named():
+    cosine = ScheduleConfig(kind="cosine", warmup_steps=30)
+    assert "warmup_steps=30 >= max_steps=20: the learning rate never reaches" in schedule_note(
+        20, cosine
+    )
+    wsd = ScheduleConfig(kind="wsd", warmup_steps=18, decay_fraction=0.5)
+    assert schedule_note(20, wsd) == (
+        "schedule: the warmup (18 steps) runs into the wsd decay (10 of 20 steps), which "
+        "shrinks to 2 steps"
+    )
+    assert schedule_note(100, wsd) is None
+    assert schedule_note(20, ScheduleConfig(kind="cosine", warmup_steps=5)) is None

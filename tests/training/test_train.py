@@ -189,6 +189,22 @@ def test_a_spike_step_leaves_the_weights_unchanged(tokens, tmp_path, monkeypatch
     assert rows[3]["tokens"] == 4 * 2048  # the spike batch is consumed, not retried
 
 
+def test_a_loss_that_moved_to_a_new_level_stops_the_run(tokens, tmp_path, monkeypatch, capsys):
+    """Every step after the third looks like a spike: the guard would skip the rest of the
+    run; after max_skips_in_a_row it stops instead, naming the last good checkpoint."""
+    calls = []
+    monkeypatch.setattr(
+        SpikeGuard, "is_spike", lambda self, loss: len(calls.append(loss) or calls) > 3
+    )
+    out = tmp_path / "run"
+    args = ["max_steps=20", "ckpt_every=2", "train.spike.max_skips_in_a_row=4"]
+    assert refinery(train_args(tokens, out, *args)) == 2
+    err = capsys.readouterr().err
+    assert "step 7: 4 updates in a row skipped as loss spikes" in err
+    assert f"Last good checkpoint: {out / 'ckpt-6'}" in err
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6]
+
+
 def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
     pre = tmp_path / "pre"
     assert refinery(train_args(tokens, pre, "max_steps=4", "ckpt_every=2")) == 0
