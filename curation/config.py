@@ -165,7 +165,8 @@ class DedupConfig:
     keep: Literal["longest", "earliest", "quality"] = "longest"
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
     # Drop candidate edges whose signatures agree on less than verify_threshold of their
-    # positions before components, so chains of weak matches do not merge unrelated pages.
+    # positions before components, so one weak LSH match does not merge unrelated pages
+    # (a chain of strong matches still joins its ends, as in FineWeb).
     verify: bool = True
     verify_threshold: float = 0.7
     # Large-star/small-star rounds before giving up (it needs O(log^2 n); tens at most).

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from curation.config import DedupConfig, load_curation_config
 from curation.dedup.keep import UnionFind
 from curation.inputs import InputError
-from curation.spark.components import connected_components, star_edges
+from curation.spark.components import connected_components, pair_edges, star_edges
 from curation.spark.dedup import (
     KEY_DDL,
     dedup_decisions,
@@ -75,6 +75,33 @@ def test_star_edges_link_each_member_to_the_bucket_minimum(spark):
     )
     edges = {(r["node"], r["parent"]) for r in star_edges(members, ["band", "key"]).collect()}
     assert edges == {("b", "a"), ("c", "a"), ("d", "a")}
+
+
+def test_small_buckets_give_every_pair_large_ones_a_star(spark):
+    members = spark.createDataFrame(
+        [("c", 0, 7), ("a", 0, 7), ("b", 0, 7), ("a", 1, 9), ("d", 1, 9), ("e", 1, 8)],
+        "id string, band int, key long",
+    )
+    pairs = {(r["node"], r["parent"]) for r in pair_edges(members, ["band", "key"], 3).collect()}
+    assert pairs == {("b", "a"), ("c", "a"), ("c", "b"), ("d", "a")}
+    star = {(r["node"], r["parent"]) for r in pair_edges(members, ["band", "key"], 2).collect()}
+    assert star == {("b", "a"), ("c", "a"), ("d", "a")}
+
+
+def test_two_near_duplicates_are_linked_whatever_shares_their_bucket(spark):
+    """A snippet with the smallest id shares one LSH band with two near-duplicate pages: a
+    star would check both pages against the snippet only, and link neither."""
+    from curation.spark.dedup import _near_components
+
+    pages = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    rows = [
+        ("a_snippet", [5], [1, 2, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("b_page", [5], pages),
+        ("c_page", [5], [*pages[:8], 0, 0]),  # 8 of 10 positions agree with b_page
+    ]
+    unique = spark.createDataFrame(rows, "id string, bands array<bigint>, signature array<int>")
+    found = {r["node"]: r["component"] for r in _near_components(unique, DedupConfig()).collect()}
+    assert found == {"c_page": "b_page", "b_page": "b_page"}
 
 
 def test_verification_drops_edges_whose_signatures_disagree(spark):

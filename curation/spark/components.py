@@ -2,7 +2,9 @@
 
 Edges are (node, parent) pairs with parent < node. `star_edges` links every member of an
 LSH bucket to the bucket's smallest member: one edge per member, so edges grow linearly with
-bucket size instead of quadratically. `connected_components` alternates large-star and
+bucket size instead of quadratically. Where each edge is verified, a star would test each
+member against whichever document has the smallest id, so `pair_edges` gives small buckets
+(nearly all of them) every pair instead. `connected_components` alternates large-star and
 small-star (Kiveris et al., "Connected Components in MapReduce and Beyond", SoCC 2014) until
 an iteration changes nothing; the graph is then one star per component around its smallest
 node. Every iteration's edges are checkpointed so the lineage stays short, and nothing but
@@ -36,6 +38,23 @@ def star_edges(members: DataFrame, bucket: list[str]) -> DataFrame:
         .select(F.col("id").alias("node"), "parent")
         .distinct()
     )
+
+
+def pair_edges(members: DataFrame, bucket: list[str], max_members: int) -> DataFrame:
+    """(node, parent) edges for every pair of members of a bucket of at most `max_members`
+    (the pairs that collided, each checked on its own when edges are verified), and star
+    edges for larger buckets, whose pairs would grow quadratically."""
+    sizes = members.groupBy(*bucket).agg(F.count("*").alias("size"))
+    sized = members.join(sizes, bucket)
+    small = sized.where(F.col("size") <= max_members).select("id", *bucket)
+    other = small.select(F.col("id").alias("parent"), *bucket)
+    pairs = (
+        small.join(other, bucket)
+        .where(F.col("parent") < F.col("id"))
+        .select(F.col("id").alias("node"), "parent")
+    )
+    large = star_edges(sized.where(F.col("size") > max_members).select("id", *bucket), bucket)
+    return pairs.unionByName(large).distinct()
 
 
 def large_star(edges: DataFrame) -> DataFrame:

@@ -25,7 +25,11 @@ from curation.dedup.keep import keep_order
 from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
 from curation.dedup.text import normalize_text, normalize_url, text_hash
 from curation.inputs import InputError
-from curation.spark.components import connected_components, star_edges
+from curation.spark.components import connected_components, pair_edges, star_edges
+
+# LSH buckets of up to this many documents have every pair verified (at most 120 pairs);
+# larger ones, rare outside boilerplate, link each member to the smallest id.
+PAIRED_BUCKET = 16
 
 KEY_SCHEMA = pa.schema(
     [
@@ -165,9 +169,11 @@ def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
     members = unique_texts.where(F.col("bands").isNotNull()).select(
         "id", F.posexplode("bands").alias("band", "key")
     )
-    edges = star_edges(members, ["band", "key"])
-    if config.verify:
+    if config.verify:  # each pair that collided is checked, not each member against one
+        edges = pair_edges(members, ["band", "key"], PAIRED_BUCKET)
         edges = verified(edges, unique_texts.select("id", "signature"), config.verify_threshold)
+    else:
+        edges = star_edges(members, ["band", "key"])
     return connected_components(edges, config.max_iterations)
 
 
