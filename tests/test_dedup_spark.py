@@ -121,6 +121,12 @@ def test_repeated_ids_are_refused(spark):
     )
     with pytest.raises(InputError, match="repeats the id 'x'"):
         dedup_outcomes(docs, DedupConfig())
+    docs = spark.createDataFrame(
+        [(None, "https://a.test/", "same text"), ("z", "https://b.test/", "other text")],
+        "id string, url string, text string",
+    )
+    with pytest.raises(InputError, match="a document without an id"):
+        dedup_outcomes(docs, DedupConfig())
 
 
 def test_documents_without_a_url_are_not_url_duplicates_of_each_other(spark):

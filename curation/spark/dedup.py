@@ -180,7 +180,10 @@ def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
 def dedup_outcomes(docs: DataFrame, config: DedupConfig) -> tuple[DataFrame, list[str]]:
     """Outcome rows for `write_stage` (kept / rejected + cluster_id, kept_id) and the kept
     document columns (the input's, with cluster_id)."""
-    duplicated = docs.groupBy("id").count().where(F.col("count") > 1).select("id").head()
+    counts = docs.groupBy("id").count()  # decisions are joined back by id: each must be one
+    duplicated = counts.where((F.col("count") > 1) | F.col("id").isNull()).select("id").head()
+    if duplicated is not None and duplicated["id"] is None:
+        raise InputError("documents Parquet holds a document without an id; every one needs one")
     if duplicated is not None:
         raise InputError(f"documents Parquet repeats the id {duplicated['id']!r}; ids are unique")
     docs = docs.drop("cluster_id")
