@@ -18,13 +18,6 @@ def check_results_path(path: str | Path, reads: Iterable[str | Path] = ()) -> Pa
     run, a documents folder that every later read would find the report in; a checkpoint's
     run too)."""
     path = Path(path)
-    folders = [Path(r) for r in reads if Path(r).is_dir()]
-    folders += [f.parent for f in folders if (f / "model.safetensors").is_file()]
-    inside = next((f for f in folders if _within(path, f)), None)
-    if inside is not None:
-        raise RefineryError(
-            f"--out {path}: inside {inside}, which this command reads; write elsewhere"
-        )
     if path.is_dir():
         raise RefineryError(f"--out {path}: is a folder; name a .json file")
     if path.exists() and not path.is_file():
@@ -32,6 +25,13 @@ def check_results_path(path: str | Path, reads: Iterable[str | Path] = ()) -> Pa
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise RefineryError(f"--out {path}: {blocking} is a file, not a folder")
+    folders = [Path(r) for r in reads if Path(r).is_dir()]
+    folders += [f.parent for f in folders if (f / "model.safetensors").is_file()]
+    inside = next((f for f in folders if _within(path, f)), None)
+    if inside is not None:
+        raise RefineryError(
+            f"--out {path}: inside {inside}, which this command reads; write elsewhere"
+        )
     if (path.parent / "model.safetensors").is_file():
         raise RefineryError(f"--out {path}: {path.parent} is a checkpoint; write elsewhere")
     if path.parent.is_dir():  # a folder still to be made is checked when it is made

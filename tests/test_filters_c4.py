@@ -64,7 +64,7 @@ def test_sentence_ends():
 
 def test_lines_without_terminal_punctuation_are_dropped():
     page = ["Home | About | Contact", *GOOD, "Read more...", "Continued …", "Share this page"]
-    reason, doc = run("\n".join(page))
+    reason, doc = run("\n".join(page), filter_no_terminal_punct=True)
     assert reason is None
     assert doc["text"] == "\n".join(GOOD)
     assert doc["counters"] == {"c4_lines_dropped:no_terminal_punct": 4}
@@ -125,7 +125,8 @@ def test_citation_markers_are_removed_before_the_line_is_judged():
     assert doc["text"].splitlines()[-2:] == ["It was founded in 1900.", "Its size is unknown."]
     text = "The bridge is older than the town.[citation needed]"
     assert run("\n".join([*GOOD, text]))[1]["text"].endswith("older than the town.")
-    assert run("\n".join([*GOOD, text]), remove_citations=False)[1]["text"] == "\n".join(GOOD)
+    kept = run("\n".join([*GOOD, text]), remove_citations=False, filter_no_terminal_punct=True)
+    assert kept[1]["text"] == "\n".join(GOOD)
 
 
 def test_empty_text_has_no_sentences():
@@ -184,11 +185,12 @@ def test_without_the_terminal_punctuation_rule_headings_stay_for_fineweb_to_judg
     from curation.filters.fineweb import FineWebFilter
 
     text = "\n".join(["The River Town Today", *GOOD, "Fishing rules for the east bank"])
-    reason, doc = run(text, filter_no_terminal_punct=False)
+    reason, doc = run(text)
     assert reason is None and doc["text"] == text
-    assert run(text)[1]["text"] == "\n".join(GOOD)  # C4 as published drops both
+    published = run(text, filter_no_terminal_punct=True)  # C4 as published drops both
+    assert published[1]["text"] == "\n".join(GOOD)
     menu = "\n".join([*(f"Menu entry number {i} here" for i in range(40)), *GOOD])
-    reason, doc = run(menu, filter_no_terminal_punct=False)
+    reason, doc = run(menu)
     assert reason is None
     assert FineWebFilter().filter(doc) == "fineweb:line_punct_ratio"
 

@@ -60,10 +60,10 @@ class C4Config:
     # "only retained lines that ended in a terminal punctuation mark (i.e. a period,
     # exclamation mark, question mark, or end quotation mark)"; a line ending in an ellipsis
     # is cut off, not ended (TFDS c4_utils). Other scripts' marks are in the default list.
-    # FineWeb runs C4 without this line rule (DataTrove's filter_no_terminal_punct=False):
-    # it removed headings, list items and captions, ~30% of tokens, and its own page-level
-    # fineweb:line_punct_ratio judges the same signal; conf/curation/default.yaml does too.
-    filter_no_terminal_punct: bool = True
+    # Off by default, as FineWeb runs C4 (DataTrove's filter_no_terminal_punct=False): the
+    # rule removed headings, list items and captions, ~30% of tokens, and the page-level
+    # fineweb:line_punct_ratio judges the same signal. True is C4 as published.
+    filter_no_terminal_punct: bool = False
     terminal_punctuation: list[str] = field(default_factory=lambda: list(TERMINAL_PUNCTUATION))
     terminal_punctuation_by_language: dict[str, list[str]] = field(default_factory=dict)
 

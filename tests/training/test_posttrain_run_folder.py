@@ -175,7 +175,7 @@ def test_eval_checks_its_out_before_evaluating(pretrained, tmp_path, capsys):
     meta = pretrained / "ckpt-30" / "meta.json"
     for out, message in (
         (tmp_path, "is a folder"),
-        (meta, "is a checkpoint"),
+        (meta, "which this command reads"),
         (meta / "results.json", "is a file, not a folder"),
     ):
         args = ["eval", "--ckpt", str(pretrained), "--mc", str(mc), "--out", str(out)]
