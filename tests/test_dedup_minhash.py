@@ -136,6 +136,8 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert normalize_url("http://example.test/a") != normalize_url("https://example.test/a")
     assert normalize_url("https://www.example.test/") != normalize_url("https://example.test/")
     assert normalize_url("https://example.test/a?page=2") != normalize_url("https://example.test/a")
+    assert normalize_url("http://x.test/#!/page1") != normalize_url("http://x.test/#!/page2")
+    assert normalize_url("http://x.test/#!/page1") == normalize_url("HTTP://x.test#!/page1")
     assert normalize_url("http://[broken/") == "http://[broken/"
     assert normalize_url(None) is None and normalize_url("  ") is None  # no URL, no key
 

@@ -34,7 +34,8 @@ def text_hash(normalized: str) -> str:
 def normalize_url(url: str | None) -> str | None:
     """The URL-duplicate key: scheme and host lower-cased, default port, fragment, tracking
     parameters and a trailing slash dropped, query parameters sorted. `http` and `https`
-    stay distinct (they can serve different pages); so do `www.` and the bare host."""
+    stay distinct (they can serve different pages); so do `www.` and the bare host, and
+    `#!` fragments (Google's AJAX-crawling scheme: each names a page a crawler fetched)."""
     if not url or not url.strip():
         return None  # no URL: no URL duplicate either
     try:
@@ -51,4 +52,5 @@ def normalize_url(url: str | None) -> str | None:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not TRACKING_PARAMS.match(k)
     )
-    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((scheme, netloc, path, urlencode(query), fragment))
