@@ -226,7 +226,8 @@ def alpaca_prompt(record: dict, input_field: Any = None) -> Conversation:
         messages.append({"role": "user", "content": _text(turn[0], "history")})
         messages.append({"role": "assistant", "content": _text(turn[1], "history")})
     instruction = _text(record["instruction"], "instruction")
-    extra = _text(record.get("input", "") if input_field is None else input_field, "input")
+    extra = record.get("input") if input_field is None else input_field
+    extra = _text("" if extra is None else extra, "input")  # null: no input (LLaMA-Factory)
     if not instruction.strip():
         raise Skip("empty")
     messages.append({"role": "user", "content": _user_turn(instruction, extra)})

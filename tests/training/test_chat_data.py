@@ -56,6 +56,8 @@ def test_alpaca_with_input_system_and_history(tmp_path):
     ]
     assert second == [user("Say hi."), assistant("Hi")]
     assert read_prompts(path)[1] == [user("Say hi.")]
+    path.write_text(json.dumps([{"instruction": "Say hi.", "input": None, "output": "Hi"}]))
+    assert read_conversations(path) == [second]  # a null input is no input
 
 
 def test_messages_and_sharegpt_give_the_same_conversation(tmp_path):
