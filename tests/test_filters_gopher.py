@@ -111,8 +111,18 @@ def test_alpha_words():
 
 def test_alpha_words_count_letters_of_any_script_but_not_digits_or_underscores():
     assert quality(" ".join(["привет"] * 25 + ["ciudad"] * 25)) is None
-    assert quality(" ".join(["___"] * 11 + unique(39))) == "gopher_quality:alpha_words"
+    assert quality(" ".join(["1_2"] * 11 + unique(39))) == "gopher_quality:alpha_words"
     assert quality(" ".join(["١٢٣"] * 11 + unique(39))) == "gopher_quality:alpha_words"
+
+
+def test_markup_tokens_are_not_words():
+    """Table rules and dashes that extraction leaves (`| a | b |`, `|---|`, ` — `) hold no
+    letter or digit: they neither count as words nor as words without letters."""
+    cells = unique(40)
+    rows = [f"| {cells[i]} | {cells[i + 1]} |" for i in range(0, 40, 2)]
+    table = "\n".join(["| --- | --- |", *rows])
+    assert quality(english() + "\n" + table) is None
+    assert quality(" ".join(["—"] * 11 + unique(45))) == "gopher_quality:min_words"
 
 
 def english(*extra: str) -> str:

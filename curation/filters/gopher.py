@@ -1,7 +1,8 @@
 """Gopher's quality and repetition rules (Rae et al. 2021, "Scaling Language Models:
 Methods, Analysis & Insights from Training Gopher", appendix A.1.1 and table A1).
 
-Words are whitespace-separated, as in the paper; lines are the non-blank lines of the text and
+Words are whitespace-separated, as in the paper (the quality rules leave out tokens without a
+letter or digit, such as table rules and dashes); lines are the non-blank lines of the text and
 paragraphs the blocks between blank lines. A "duplicate" is every copy of a line, paragraph or
 n-gram after its first occurrence: the share of the page that removing repetition would remove.
 Character fractions are of the characters of the words (n-gram rules) or of the stripped lines
@@ -28,6 +29,7 @@ from curation.filters.text_stats import (
 from refinery.config import ConfigError
 
 PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # \w is letters, digits and "_"
 # Punctuation around a word that does not make it another word ("The", "(with,").
 WORD_PUNCTUATION = ".,;:!?\"'()[]“”‘’«»"
 
@@ -106,12 +108,13 @@ class GopherQualityFilter(DocumentFilter):
         c = self.config
         text = doc["text"]
         tokens = words(text)
-        n_words = len(tokens)
-        if n_words < c.min_words:
+        counts = WordCounts.of(tokens)
+        n_words = counts.words
+        if n_words < max(c.min_words, 1):
             return self.reason("min_words")
         if n_words > c.max_words:
             return self.reason("max_words")
-        mean_length = sum(map(len, tokens)) / n_words
+        mean_length = counts.chars / n_words
         if not c.min_mean_word_length <= mean_length <= c.max_mean_word_length:
             return self.reason("mean_word_length")
         if text.count("#") / n_words > c.max_hash_word_ratio:
@@ -125,7 +128,7 @@ class GopherQualityFilter(DocumentFilter):
         trailing_off = sum(line.endswith(ELLIPSES) for line in lines)
         if trailing_off / len(lines) > c.max_ellipsis_line_fraction:
             return self.reason("ellipsis_lines")
-        if words_with_letters(tokens) / n_words < c.min_alpha_word_fraction:
+        if counts.with_letters / n_words < c.min_alpha_word_fraction:
             return self.reason("alpha_words")
         stop_words = self.stop_words.get(document_language(doc))
         if stop_words is not None and not self._has_stop_words(tokens, stop_words):
@@ -146,11 +149,24 @@ class GopherQualityFilter(DocumentFilter):
         return len(found) >= self.config.min_stop_words
 
 
-def words_with_letters(tokens: list[str]) -> int:
-    """How many words hold a letter of any script (Unicode L* categories, str.isalpha)."""
-    # All-letter words are most words and are counted in one C pass; only the rest are read.
-    rest = list(filterfalse(str.isalpha, tokens))
-    return len(tokens) - len(rest) + sum(1 for word in rest if any(map(str.isalpha, word)))
+@dataclass(frozen=True)
+class WordCounts:
+    """Words, their characters, and words holding a letter of any script (str.isalpha). A
+    token without a letter or digit (a table rule `|---|` from extraction, a dash, a lone
+    bullet) is markup, not a word: DataTrove leaves such tokens out too."""
+
+    words: int
+    chars: int
+    with_letters: int
+
+    @classmethod
+    def of(cls, tokens: list[str]) -> WordCounts:
+        # All-letter tokens are most tokens and pass through C loops; only the rest are read.
+        rest = list(filterfalse(str.isalpha, tokens))
+        markup = list(filterfalse(LETTER_OR_DIGIT.search, rest))
+        lettered = len(tokens) - len(rest) + sum(1 for t in rest if any(map(str.isalpha, t)))
+        chars = sum(map(len, tokens)) - sum(map(len, markup))
+        return cls(len(tokens) - len(markup), chars, lettered)
 
 
 @dataclass
