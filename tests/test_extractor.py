@@ -45,15 +45,24 @@ def test_real_trafilatura_extracts_main_text_without_boilerplate():
     assert "About us" not in result.text
 
 
+NEEDS_PROC = pytest.mark.skipif(cpu_seconds(os.getpid()) is None, reason="needs Linux /proc")
+
+
+def warm_then_time(extractor: TimeLimitedExtractor, page: str):
+    """(result, wall seconds) of `page`, after a warm-up document."""
+    assert extractor.extract("<p>warm up</p>", "u0").text == "text of u0"
+    started = time.monotonic()
+    result = extractor.extract(page, "u1")
+    return result, time.monotonic() - started
+
+
+@NEEDS_PROC
 def test_timeout_kills_the_child_and_the_next_document_still_works():
     extractor = TimeLimitedExtractor(
         TrafilaturaConfig(), timeout=1.0, function="extract_helpers:slow_on_marker"
     )
     with extractor:
-        assert extractor.extract("<p>warm up</p>", "u0").text == "text of u0"
-        started = time.monotonic()
-        result = extractor.extract("<p>SLOW</p>", "u1")
-        elapsed = time.monotonic() - started
+        result, elapsed = warm_then_time(extractor, "<p>SLOW</p>")
         assert result.status == "timeout"
         assert result.message == "extraction exceeded 1 s of CPU time"
         assert 0.9 <= elapsed < 10  # the CPU second, on a loaded machine maybe more wall time
@@ -61,25 +70,21 @@ def test_timeout_kills_the_child_and_the_next_document_still_works():
         assert extractor.extract("<p>fine</p>", "u2").text == "text of u2"
 
 
-@pytest.mark.skipif(cpu_seconds(os.getpid()) is None, reason="needs Linux /proc")
+@NEEDS_PROC
 def test_the_limit_counts_cpu_time_and_a_waiting_child_stops_at_the_wall_cap():
     """A loaded machine slows the wall clock, not the CPU seconds a page costs."""
     extractor = TimeLimitedExtractor(
         TrafilaturaConfig(), timeout=0.3, function="extract_helpers:slow_on_marker"
     )
     with extractor:
-        assert extractor.extract("<p>warm up</p>", "u0").text == "text of u0"
-        started = time.monotonic()
-        result = extractor.extract("<p>STUCK</p>", "u1")
-        elapsed = time.monotonic() - started
+        result, elapsed = warm_then_time(extractor, "<p>STUCK</p>")
     assert result.message == f"extraction exceeded {0.3 * WALL_FACTOR:g} s"
     assert 0.3 * WALL_FACTOR <= elapsed < 0.3 * WALL_FACTOR + 5
 
 
+@NEEDS_PROC
 def test_cpu_seconds_reads_a_process_of_its_own():
     spent = cpu_seconds(os.getpid())
-    if spent is None:
-        pytest.skip("needs Linux /proc")
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) > spent
     assert cpu_seconds(2**22 + 7) is None  # no such process
