@@ -40,7 +40,7 @@ def run_filter(
 
     def write_parts(tmp: str) -> tuple[list[tuple[str, str, str | None, int]], dict[str, int]]:
         chain = FilterChain.from_config(config.filter)
-        docs = read_documents(spark, inputs)
+        docs = read_documents(spark, inputs, footers=False)
         schemas = filter_schemas(docs.schema, chain, STAGE)
         tasks = list(enumerate(row_group_slices(spark, docs.inputFiles())))
         run = filter_parts(spark.sparkContext.broadcast(chain), schemas, STAGE, tmp)

@@ -36,6 +36,7 @@ from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
+from curation.spark.row_groups import row_group_slices
 from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
@@ -101,7 +102,8 @@ def run_tokenize(
         return None
     started = time.time()
     cfg = config.tokenize
-    docs = read_documents(spark, inputs)
+    docs = read_documents(spark, inputs, footers=False)
+    slices = row_group_slices(spark, docs.inputFiles(), cfg.partitions)  # checks every footer
     check_buckets(docs)
     tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
     staged = tmp / TOKENS
@@ -111,7 +113,9 @@ def run_tokenize(
     dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 
     tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
-    reports = encode_and_write(spark, docs, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE)
+    reports = encode_and_write(
+        spark, docs, slices, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE
+    )
     entries = [entry for report in reports for entry in report["entries"]]
     counts: Counter[str] = Counter()
     for report in reports:

@@ -66,7 +66,7 @@ def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
     """A stray file, or pandas' default nanosecond timestamps, fail in one line naming the
     file, before any stage work (they failed in a task, with a JVM traceback)."""
     from curation.inputs import InputError
-    from curation.spark.row_groups import DISCOVERY_THRESHOLD
+    from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
     from curation.spark.stage import read_documents
 
     docs, _ = design_documents
@@ -80,12 +80,20 @@ def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
     try:
         with pytest.raises(InputError, match=r"part-x.json: cannot read it as Parquet"):
             read_documents(spark, [str(folder)])
+        # The filter and tokenize stages leave the footers to row_group_slices (one read each).
+        files = read_documents(spark, [str(folder)], footers=False).inputFiles()
+        with pytest.raises(InputError, match=r"part-x.json: cannot read it as Parquet"):
+            row_group_slices(spark, files)
         (folder / "part-x.json").unlink()
         frame = table.to_pandas()
         frame["fetch_time"] = frame["fetch_time"].astype("datetime64[ns, UTC]")  # pandas' default
         frame.to_parquet(folder / "part-1.parquet")
         with pytest.raises(InputError, match=r"part-1.parquet: fetch_time holds nanosecond"):
             read_documents(spark, [str(folder / "part-1.parquet"), str(folder / "part-0.parquet")])
+        with pytest.raises(InputError, match=r"part-1.parquet: fetch_time holds nanosecond"):
+            row_group_slices(
+                spark, [str(folder / "part-1.parquet"), str(folder / "part-0.parquet")]
+            )
         with pytest.raises(InputError, match=r"coerce_timestamps='us'"):  # Spark's own schema read
             read_documents(spark, [str(folder / "part-1.parquet")])
     finally:

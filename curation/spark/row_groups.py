@@ -50,28 +50,33 @@ def on_each_file(spark: SparkSession, files: list[str], read: Callable[[str], T]
     return spark.sparkContext.parallelize(files, slices).map(read).collect()
 
 
-def footer_problem(uri: str) -> str | None:
-    """Why a file of a documents input cannot be read as documents Parquet, or None."""
+def footer(uri: str) -> tuple[str | None, list[tuple[str, int, int]]]:
+    """(why the file cannot be read as documents Parquet, or None; its row groups as
+    (file, index, bytes)): one read of the footer serves both."""
     try:
-        schema = open_parquet(uri).schema_arrow
+        parquet = open_parquet(uri)
     except InputError as err:
-        return str(err)
+        return str(err), []
+    schema = parquet.schema_arrow
     nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
     if nanos:
         return (
             f"{uri}: {', '.join(nanos)} holds nanosecond timestamps, which Spark cannot read; "
             f"{MICROS_ADVICE}"
-        )
-    return None
+        ), []
+    meta = parquet.metadata
+    return None, [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
 
 
-def check_footers(spark: SparkSession, files: list[str]) -> None:
-    """Every file of a documents input must be Parquet that Spark reads: otherwise a task
-    fails deep in the stage with a JVM traceback, and Spark names no file."""
-    problems = [p for p in on_each_file(spark, files, footer_problem) if p]
+def checked_row_groups(spark: SparkSession, files: list[str]) -> list[tuple[str, int, int]]:
+    """The row groups of every file, in file order. Every file must be Parquet that Spark
+    reads: otherwise a task fails deep in the stage with a JVM traceback naming no file."""
+    footers = on_each_file(spark, files, footer)
+    problems = [problem for problem, _ in footers if problem]
     if problems:
         more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
         raise InputError(problems[0] + more)
+    return sorted(group for _, groups in footers for group in groups)
 
 
 def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
@@ -97,13 +102,10 @@ def row_group_slices(
     """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
     about equal bytes. `parts=None` splits as Spark's own file scan would: a run per core at
     least, and as many as runs of spark.sql.files.maxPartitionBytes need. Footers are read on
-    the driver, or in a Spark job when there are more files than Spark itself would list there."""
+    the driver, or in a Spark job when there are more files than Spark itself would list there;
+    a file that is not documents Parquet is refused (`checked_row_groups`)."""
 
-    def row_groups(uri: str) -> list[tuple[str, int, int]]:
-        meta = open_parquet(uri).metadata
-        return [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
-
-    groups = sorted(group for found in on_each_file(spark, files, row_groups) for group in found)
+    groups = checked_row_groups(spark, files)
     context = spark.sparkContext
     sizes = [size for _, _, size in groups]
     if parts is None:

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
-from curation.spark.row_groups import MICROS_ADVICE, OFFSET, check_footers
+from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
 
@@ -39,14 +39,17 @@ def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
     return fs.exists(f"{stage_path(out, stage)}/_SUCCESS")
 
 
-def read_documents(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """The documents Parquet at `paths`, refused with a clear error when it is not one."""
+def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
+    """The documents Parquet at `paths`, refused with a clear error when it is not one.
+    `footers=False` leaves every file's footer to the caller, which reads them anyway
+    (`row_group_slices` checks them as it lists row groups)."""
     try:
         docs = spark.read.parquet(*paths)
     except AnalysisException as err:
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
-    check_footers(spark, docs.inputFiles())
+    if footers:
+        checked_row_groups(spark, docs.inputFiles())
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]
     if missing:
         raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")

@@ -27,7 +27,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
-from curation.spark.row_groups import read_batches, row_group_slices
+from curation.spark.row_groups import read_batches
 from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
@@ -127,6 +127,7 @@ class EncodeTask:
 def encode_and_write(
     spark: SparkSession,
     docs: DataFrame,
+    slices: list[list[tuple[str, int]]],
     tokenizer_json: str,
     config: TokenizeConfig,
     dtype: str,
@@ -134,10 +135,10 @@ def encode_and_write(
     tmp: str,
     stage: str,
 ) -> list[dict[str, Any]]:
-    """Run the encode tasks over `docs`' files: shards go to `shards`, rejected rows to
-    tmp/rejected/ (finished with _SUCCESS); return each task's report (its shard entries and
-    counts), in task order."""
-    tasks = list(enumerate(row_group_slices(spark, docs.inputFiles(), config.partitions)))
+    """Run one encode task per slice of `docs`' row groups (`row_group_slices`): shards go
+    to `shards`, rejected rows to tmp/rejected/ (finished with _SUCCESS); return each task's
+    report (its shard entries and counts), in task order."""
+    tasks = list(enumerate(slices))
     schemas = {REJECTED: rejected_schema(docs.schema)}
 
     def run(items: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[dict[str, Any]]:
