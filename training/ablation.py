@@ -10,7 +10,7 @@ reported as an effect (DataComp-LM and FineWeb ablations report seed variance th
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def check_same_settings(out: Path, run_cfg: TrainConfig, manifest: Manifest) -> 
     if not found:
         return
     resolve_vocab(run_cfg, manifest)  # as the trainer fills it in
-    changed = ckpt.changed_settings(ckpt.load_config_dict(found[-1][1]), asdict(run_cfg))
+    changed = ckpt.changed_settings(ckpt.load_config_dict(found[-1][1]), run_cfg)
     if changed:
         raise AblationError(
             f"{out} was trained with other settings ({'; '.join(changed)}); choose another "

@@ -16,6 +16,7 @@ Loading never unpickles arbitrary objects: safetensors for weights and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -181,9 +182,13 @@ def resume_step(state: dict[str, Any], last: Path, max_steps: int, say: bool) ->
     return step
 
 
-def changed_settings(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """The settings that differ between two nested configs, as "key: then -> now"."""
-    then, now = flat_settings(then), flat_settings(now)
+def changed_settings(then: dict[str, Any], now: Any) -> list[str]:
+    """The settings of config dataclass `now` that differ from a checkpoint's saved config
+    `then`, as "key: then -> now". A setting `then` lacks (saved before the setting existed)
+    counts as its default: the run behaves as it did."""
+    defaults = flat_settings(dataclasses.asdict(type(now)()))
+    now = flat_settings(dataclasses.asdict(now))
+    then = {key: defaults[key] for key in now if key in defaults} | flat_settings(then)
     return [
         f"{key}: {then.get(key)} -> {now.get(key)}"
         for key in sorted(set(then) | set(now))

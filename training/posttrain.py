@@ -343,7 +343,7 @@ def _run(
         sources = {"source": ckpt.resolve_checkpoint(source)}
         meta_then = ckpt.check_continuation(last, objective.name, sources)
         ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
-        changed = ckpt.changed_settings(meta_then.get("posttrain", {}), dataclasses.asdict(cfg))
+        changed = ckpt.changed_settings(meta_then.get("posttrain", {}), cfg)
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")

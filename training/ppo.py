@@ -473,7 +473,7 @@ def _run(
         last = existing[-1][1]
         meta_then = ckpt.check_continuation(last, "ppo", sources)
         ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
-        changed = ckpt.changed_settings(meta_then.get("ppo", {}), dataclasses.asdict(cfg))
+        changed = ckpt.changed_settings(meta_then.get("ppo", {}), cfg)
         if changed:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")

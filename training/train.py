@@ -287,7 +287,7 @@ def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:
 def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
     """The settings `cfg` changes from `source`'s config ("key: then -> now"); a different
     model shape is an error, since its weights could not load."""
-    changed = ckpt.changed_settings(ckpt.load_config_dict(source), dataclasses.asdict(cfg))
+    changed = ckpt.changed_settings(ckpt.load_config_dict(source), cfg)
     shape = [change for change in changed if change.startswith("model.")]
     if shape:
         raise ckpt.CheckpointError(

@@ -41,6 +41,19 @@ def test_resume_names_the_settings_it_changes(tokens, run, capsys):
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
 
 
+def test_settings_a_checkpoint_predates_count_as_their_defaults(tokens, run, capsys):
+    """A checkpoint saved before a setting existed resumes as it ran: the setting at its
+    default is no change, and a model option at its default is the same model."""
+    path = run / "ckpt-4" / "config.json"
+    config = json.loads(path.read_text())
+    del config["train"]["spike"]["max_skips_in_a_row"], config["model"]["rope_theta"]
+    path.write_text(json.dumps(config))
+    assert resume(tokens, run, "max_steps=6") == 0
+    assert "resuming with changed settings: max_steps: 4 -> 6\n" in capsys.readouterr().err
+    assert resume(tokens, run, "max_steps=8", "model.rope_theta=5e5") == 2
+    assert "different model (model.rope_theta: 10000.0 -> 500000.0)" in capsys.readouterr().err
+
+
 def test_resume_at_max_steps_has_nothing_to_train(tokens, run, capsys):
     before = (run / "metrics.jsonl").read_text()
     assert resume(tokens, run) == 0
