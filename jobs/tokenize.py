@@ -219,8 +219,14 @@ def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> d
         "mixtures_note": "anneal = pretrain until the mix stage names an annealing bucket",
         "max_epochs": config.tokenize.max_epochs,
         "seed": config.tokenize.seed,
-        "curation_config_hash": config_hash(to_dict(config)),
+        "curation_config_hash": config_hash(data_settings(config)),
     }
+
+
+def data_settings(config: CurationConfig) -> dict[str, Any]:
+    """The settings that shape the data: the `spark` section says where a run went, and the
+    same shards made on another cluster keep their fingerprint (the trainer resumes on it)."""
+    return {section: value for section, value in to_dict(config).items() if section != "spark"}
 
 
 def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from curation.config import load_curation_config
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
+from curation.spark.tokens import sample_texts
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -144,7 +145,7 @@ def test_rerun_skips_and_force_reproduces_identical_shards(spark, tokenized, doc
     inputs, _ = documents
     assert tokenize(spark, inputs, out) is None  # _SUCCESS: skipped
     again = tmp_path / "again"
-    tokenize(spark, inputs, again)
+    tokenize(spark, inputs, again, "spark.conf={spark.executor.memory: 3g}")  # not the data's
     first, second = out / "tokens", again / "tokens"
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
@@ -180,6 +181,18 @@ def test_train_tokenizer_samples_the_documents(spark, documents, tmp_path):
     tokenizer = load_tokenizer(target)
     assert 263 < tokenizer.get_vocab_size() <= 600
     assert len(tokenizer.encode(LONG_TEXT).ids) < len(LONG_TEXT) / 3
+
+
+def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documents):
+    inputs, _ = documents
+    docs = spark.read.parquet(*inputs)
+    total = sum(len(row["text"].encode()) for row in docs.select("text").collect())
+    samples = [
+        sorted(sample_texts(docs.repartition(parts), total // 2, seed=3)) for parts in (1, 5)
+    ]
+    assert samples[0] == samples[1]
+    assert 0.25 * total < sum(len(t.encode()) for t in samples[0]) < 0.75 * total
+    assert sorted(sample_texts(docs, total // 2, seed=4)) != samples[0]
 
 
 def test_inspect_shards_accepts_a_valid_folder(tokenized, capsys):

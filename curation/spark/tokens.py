@@ -56,13 +56,22 @@ def _worker_tokenizer(json_text: str) -> Tokenizer:
     return _tokenizers[key]
 
 
+SAMPLE_SCALE = 1 << 40  # the resolution of the sample fraction
+
+
 def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]:
-    """A seeded sample of about `sample_bytes` of non-empty text (all of it if smaller)."""
-    texts = docs.select("text").where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    """A seeded sample of about `sample_bytes` of non-empty text (all of it if smaller).
+
+    A document is in the sample when a seeded hash of its id falls below the fraction, so
+    the sample, and the tokenizer trained on it, do not depend on how Spark partitions the
+    input (DataFrame.sample seeds each partition apart: another core count, another sample).
+    """
+    texts = docs.select("id", "text").where(F.col("text").isNotNull() & (F.trim("text") != ""))
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
-        texts = texts.sample(fraction=sample_bytes / total, seed=seed)
-    for row in texts.toLocalIterator():
+        draw = F.pmod(F.xxhash64(F.lit(f"tokenizer-sample:{seed}"), "id"), F.lit(SAMPLE_SCALE))
+        texts = texts.where(draw < F.lit(int(sample_bytes / total * SAMPLE_SCALE)))
+    for row in texts.select("text").toLocalIterator():
         yield row["text"]
 
 
