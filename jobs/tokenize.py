@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -71,11 +72,29 @@ def check_buckets(docs: DataFrame) -> None:
 
 
 def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> None:
-    """Train on a seeded sample of `docs` and save to `target` (`train-tokenizer` and here)."""
+    """Train on a seeded sample of `docs` and save to `target` (`train-tokenizer` and here).
+    No text is an error; a vocabulary smaller than asked (a sample with no more pairs to
+    merge) is said on stderr."""
+    sampled: Counter[str] = Counter()
+
+    def texts() -> Iterator[str]:
+        for text in sample_texts(docs, config.sample_bytes, config.seed):
+            sampled.update(documents=1, bytes=len(text.encode()))
+            yield text
+
+    tokenizer = train_tokenizer(texts(), config.vocab_size)
+    if not sampled:
+        files = sorted(docs.inputFiles())
+        where = files[0] + (f" and {len(files) - 1} more files" if len(files) > 1 else "")
+        raise TokenizeError(f"no non-empty text to train a tokenizer on in {where}")
+    if tokenizer.get_vocab_size() < config.vocab_size:
+        print(
+            f"tokenizer: {tokenizer.get_vocab_size()} tokens, fewer than "
+            f"tokenize.vocab_size={config.vocab_size}: the sample ({sampled['documents']} "
+            f"documents, {sampled['bytes']:,} bytes) has no more pairs to merge",
+            file=sys.stderr,
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(
-        sample_texts(docs, config.sample_bytes, config.seed), config.vocab_size
-    )
     partial = target.with_name(f".{target.name}.tmp")
     tokenizer.save(str(partial))
     os.replace(partial, target)

@@ -13,11 +13,13 @@ from urllib.parse import urlparse
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curation.config import load_curation_config
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
+from curation.tokenize import TokenizeError
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -181,6 +183,24 @@ def test_train_tokenizer_samples_the_documents(spark, documents, tmp_path):
     tokenizer = load_tokenizer(target)
     assert 263 < tokenizer.get_vocab_size() <= 600
     assert len(tokenizer.encode(LONG_TEXT).ids) < len(LONG_TEXT) / 3
+
+
+def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said(
+    spark, documents, tmp_path, capsys
+):
+    inputs, _ = documents
+    extra = spark.read.parquet(inputs[1])  # "", "   \n " and LONG_TEXT
+    target = tmp_path / "tokenizer.json"
+    config = load_curation_config(overrides=["tokenize.vocab_size=600"]).tokenize
+    with pytest.raises(TokenizeError, match=r"no non-empty text to train a tokenizer on in .*"):
+        trained_tokenizer(extra.where(F.length(F.trim("text")) < 1000), config, target)
+    assert not target.exists()
+    trained_tokenizer(extra, config, target)
+    size = load_tokenizer(target).get_vocab_size()
+    assert size < 600 and (
+        f"tokenizer: {size} tokens, fewer than tokenize.vocab_size=600: the sample (1 documents,"
+        in capsys.readouterr().err
+    )
 
 
 def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documents):

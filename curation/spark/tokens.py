@@ -66,7 +66,7 @@ def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]
     the sample, and the tokenizer trained on it, do not depend on how Spark partitions the
     input (DataFrame.sample seeds each partition apart: another core count, another sample).
     """
-    texts = docs.select("id", "text").where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    texts = docs.select("id", "text").where(F.col("text").rlike(r"(?U)\S"))  # not blank
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
         draw = F.pmod(F.xxhash64(F.lit(f"tokenizer-sample:{seed}"), "id"), F.lit(SAMPLE_SCALE))
