@@ -1,8 +1,9 @@
 """`refinery inspect-shards OUT/tokens`: verify a tokens folder, summarise it, show documents.
 
 Every shard is opened against its manifest entry (magic, version, dtype, sizes, document
-offsets, token ids below the vocabulary size) and the tokenizer file against its hash, so a
-damaged folder exits non-zero with the first problem named. No Spark, no torch.
+offsets, token ids below the vocabulary size), and the tokenizer file against its hash and
+the manifest's vocabulary size and special ids, so a damaged folder exits non-zero with the
+first problem named. No Spark, no torch.
 """
 
 from __future__ import annotations
@@ -10,15 +11,43 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from tokenizers import Tokenizer
 
-from refinery.manifest import Manifest, Split, read_manifest, verified_tokenizer
+from refinery.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    Split,
+    read_manifest,
+    verified_tokenizer,
+)
 from refinery.shards import Shard, ShardError, open_shard
-from refinery.tokenizer import load_tokenizer
+from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids
+
+
+def check_tokenizer_fields(manifest: Manifest, tokenizer: Tokenizer) -> None:
+    """The manifest's vocabulary size and special ids are the tokenizer file's: the trainer
+    sizes its embedding by them and checks token ids against them."""
+    ids = special_ids(tokenizer)
+    file_says = {
+        "vocab_size": tokenizer.get_vocab_size(),
+        "bos_id": ids[BOS],
+        "eos_id": ids[EOS],
+        "pad_id": ids[PAD],
+    }
+    wrong = [
+        f"tokenizer.{key} is {getattr(manifest.tokenizer, key)}, the file says {value}"
+        for key, value in file_says.items()
+        if getattr(manifest.tokenizer, key) != value
+    ]
+    if wrong:
+        raise ManifestError(f"{manifest.root / MANIFEST_NAME}: {'; '.join(wrong)}")
 
 
 def verify(manifest: Manifest) -> dict[str, list[Shard]]:
-    """Open every shard of every split, checked against the manifest; return them by split."""
-    verified_tokenizer(manifest)
+    """Open every shard of every split, checked against the manifest and its tokenizer file;
+    return them by split."""
+    check_tokenizer_fields(manifest, load_tokenizer(verified_tokenizer(manifest)))
     opened = {}
     for name, split in {**manifest.buckets, "validation": manifest.validation}.items():
         shards = []

@@ -51,6 +51,15 @@ def dtype_for_vocab(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
 
 
+def offsets_valid(doc_ends: np.ndarray, n_tokens: int) -> bool:
+    """Document end offsets rise strictly from above 0 to the token count: no empty document,
+    and no token outside one."""
+    ends = np.asarray(doc_ends).astype(np.int64)  # unsigned differences would wrap round
+    if not len(ends):
+        return n_tokens == 0
+    return int(ends[-1]) == n_tokens and bool(np.all(np.diff(ends, prepend=0) > 0))
+
+
 def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> None:
     """Write `path` (.bin) and its .idx atomically (temp files, then rename)."""
     path = Path(path)
@@ -58,7 +67,7 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> N
     if tokens.dtype not in (np.uint16, np.uint32):
         raise ShardError(f"{path}: tokens must be uint16 or uint32, got {tokens.dtype}")
     doc_ends = np.asarray(doc_ends, dtype="<u8")
-    if len(doc_ends) and (doc_ends[-1] != len(tokens) or np.any(np.diff(doc_ends) <= 0)):
+    if not offsets_valid(doc_ends, len(tokens)):
         raise ShardError(f"{path}: document end offsets must increase and end at the token count")
     header = _HEADER.pack(MAGIC, VERSION, tokens.dtype.itemsize, len(tokens), len(doc_ends))
     header = header.ljust(HEADER_BYTES, b"\0")
@@ -133,8 +142,6 @@ def open_shard(
             f"for {n_docs} documents: truncated or corrupted"
         )
     doc_ends = np.fromfile(idx_path, dtype="<u8")
-    if n_docs and (
-        int(doc_ends[-1]) != n_tokens or np.any(np.diff(doc_ends.astype(np.int64)) <= 0)
-    ):
+    if not offsets_valid(doc_ends, n_tokens):
         raise ShardError(f"{idx_path}: document offsets do not increase to the token count")
     return Shard(path=path, tokens=tokens, doc_ends=doc_ends)

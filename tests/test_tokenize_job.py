@@ -253,8 +253,29 @@ def damage_tokenizer(tokens: Path) -> str:
     return "sha256 differs"
 
 
+def damage_manifest_vocabulary(tokens: Path) -> str:
+    """A larger vocabulary than the tokenizer's: ids beyond it would pass the id check."""
+    manifest = json.loads((tokens / "manifest.json").read_text())
+    size = manifest["tokenizer"]["vocab_size"]
+    manifest["tokenizer"].update(vocab_size=size + 1000, eos_id=5)
+    (tokens / "manifest.json").write_text(json.dumps(manifest))
+    eos = manifest["tokenizer"]["special_tokens"][EOS]
+    return (
+        f"tokenizer.vocab_size is {size + 1000}, the file says {size}; "
+        f"tokenizer.eos_id is 5, the file says {eos}"
+    )
+
+
 @pytest.mark.parametrize(
-    "damage", [damage_truncate, damage_magic, damage_token_ids, damage_index, damage_tokenizer]
+    "damage",
+    [
+        damage_truncate,
+        damage_magic,
+        damage_token_ids,
+        damage_index,
+        damage_tokenizer,
+        damage_manifest_vocabulary,
+    ],
 )
 def test_inspect_shards_refuses_a_damaged_folder(tokenized, tmp_path, capsys, damage):
     out, _ = tokenized

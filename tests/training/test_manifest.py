@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from refinery.manifest import ManifestError, fingerprint, read_manifest
-from refinery.shards import ShardError, open_shard
+from refinery.shards import ShardError, open_shard, write_shard
 from training.synthetic import write_dataset
 
 
@@ -81,6 +81,17 @@ def test_truncated_and_corrupted_shards_are_refused(tmp_path):
     ends.tofile(idx)
     with pytest.raises(ShardError, match="do not increase"):
         open_shard(entry.path)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "ends"),
+    [(10, [5, 3, 10]), (10, []), (10, [0, 10]), (0, [0])],
+    ids=["decreasing", "no documents", "an empty document", "a document of no tokens"],
+)
+def test_the_writer_refuses_offsets_the_reader_would(tmp_path, tokens, ends):
+    with pytest.raises(ShardError, match="offsets must increase and end at the token count"):
+        write_shard(tmp_path / "s.bin", np.arange(tokens, dtype=np.uint16), ends)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_token_id_outside_the_vocabulary_names_its_shard(tmp_path):
