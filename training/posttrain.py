@@ -259,17 +259,20 @@ class PairObjective(Objective):
     def examples(self, path: Path, tokenizer, max_tokens: int, skipped: Counter) -> list:
         pairs = []
         for preference in read_preferences(path, skipped):
-            sides, cut = [], False
-            for answer in (preference.chosen, preference.rejected):
-                conversation = [*preference.prompt, {"role": "assistant", "content": answer}]
-                tokens, mask = encode_supervised(tokenizer, conversation, "last")
-                sides.append(fit_answer(tokens, mask, max_tokens))
-                cut |= len(tokens) > max_tokens
-            if None in sides:
+            sides = [
+                encode_supervised(
+                    tokenizer,
+                    [*preference.prompt, {"role": "assistant", "content": answer}],
+                    "last",
+                )
+                for answer in (preference.chosen, preference.rejected)
+            ]
+            fitted = fit_pair(sides, max_tokens)
+            if fitted is None:
                 skipped["answer longer than the context"] += 1
                 continue
-            self.truncated += cut
-            pairs.append(PairExample(*sides))
+            self.truncated += max(len(tokens) for tokens, _ in sides) > max_tokens
+            pairs.append(PairExample(*fitted))
         return pairs
 
     def weight(self, example: PairExample) -> int:
@@ -288,12 +291,18 @@ class PairObjective(Objective):
         )
 
 
-def fit_answer(tokens: list[int], mask: list[int], max_tokens: int) -> Example | None:
-    """Keep the last `max_tokens` tokens (the prompt loses its start); None when the answer
-    itself, with the token before it, does not fit."""
-    if sum(mask[-max_tokens + 1 :]) < sum(mask):
+def fit_pair(
+    sides: list[tuple[list[int], list[int]]], max_tokens: int
+) -> tuple[Example, Example] | None:
+    """Both sides of a pair (tokens, mask) within `max_tokens`: the prompt loses its start, by
+    as much as the longer side needs and the same on both, so the two answers are compared
+    under one prompt (TRL cuts the prompt once for both, by the longer answer). None when
+    the longer answer itself, with the token before it, does not fit."""
+    cut = max(0, max(len(tokens) for tokens, _ in sides) - max_tokens)
+    if any(sum(mask[: cut + 1]) for _, mask in sides):
         return None
-    return Example(tokens[-max_tokens:], mask[-max_tokens:])
+    chosen, rejected = (Example(tokens[cut:], mask[cut:]) for tokens, mask in sides)
+    return chosen, rejected
 
 
 # ---------------------------------------------------------------- the loop

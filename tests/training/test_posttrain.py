@@ -20,7 +20,7 @@ from training.posttrain import (
     batch_indices,
     data_warnings,
     encode_supervised,
-    fit_answer,
+    fit_pair,
     split_heldout,
     train_step,
 )
@@ -129,9 +129,14 @@ def test_truncation_keeps_answers_whole():
     # SFT keeps the start; None when no supervised target is left
     assert fit_conversation([1, 2, 3, 4], [0, 0, 1, 1], 3).tokens == [1, 2, 3]
     assert fit_conversation([1, 2, 3, 4], [0, 0, 0, 1], 3) is None
-    # pairs keep the end (the answer) and drop pairs whose answer does not fit
-    assert fit_answer([1, 2, 3, 4, 5], [0, 0, 0, 1, 1], 3).tokens == [3, 4, 5]
-    assert fit_answer([1, 2, 3, 4, 5], [0, 0, 1, 1, 1], 3) is None
+    # pairs keep the end (the answers), cut by the longer side, and drop pairs whose longer
+    # answer does not fit with the token before it
+    short, long = ([1, 2, 3, 4], [0, 0, 0, 1]), ([1, 2, 3, 4, 5, 6], [0, 0, 0, 1, 1, 1])
+    chosen, rejected = fit_pair([short, long], 5)
+    assert (chosen.tokens, rejected.tokens) == ([2, 3, 4], [2, 3, 4, 5, 6])  # one prompt: 2, 3
+    assert rejected.mask == [0, 0, 1, 1, 1]
+    assert fit_pair([long, short], 3) is None  # 3 answer tokens and the one before: 4
+    assert [side.tokens for side in fit_pair([short, short], 3)] == [[2, 3, 4]] * 2
 
 
 def test_sft_command_end_to_end_and_resume(pretrained, tmp_path):
