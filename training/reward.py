@@ -1,6 +1,6 @@
 """Reward model: `refinery rm --from CKPT data=PAIRS out=DIR max_steps=N [key=value ...]`.
 
-The transformer with a scalar `score_head` reading the final hidden state of the last non-pad
+The transformer with a scalar `score_head` reading the final hidden state of the last real
 token, trained with the Bradley–Terry loss −log σ(r_chosen − r_rejected − margin) (Ouyang et
 al. 2022; the margin as in Llama 2, Touvron et al. 2023). Held-out pairwise accuracy is logged
 as `val_accuracy`. The head is saved as `score_head.*` in the checkpoint's model.safetensors, so
@@ -35,10 +35,11 @@ class RewardModel(Transformer):
         nn.init.zeros_(self.score_head.weight)
         nn.init.zeros_(self.score_head.bias)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) read at each row's last real token, `lengths - 1`: given, not counted
+        from PAD ids, since a sampled answer may hold a PAD id before its end."""
         hidden = self.hidden(tokens)
-        last = (tokens != PAD_ID).sum(dim=1) - 1
-        picked = hidden[torch.arange(tokens.shape[0], device=tokens.device), last]
+        picked = hidden[torch.arange(tokens.shape[0], device=tokens.device), lengths - 1]
         return self.score_head(picked).squeeze(-1).float()
 
     @torch.no_grad()
@@ -51,7 +52,8 @@ class RewardModel(Transformer):
         scores = []
         for i in range(0, len(token_lists), batch_size):
             rows = [ids[-self.cfg.seq_len :] for ids in token_lists[i : i + batch_size]]
-            scores.append(self(posttrain.pad_rows(rows, PAD_ID).to(device)).cpu())
+            lengths = torch.tensor([len(row) for row in rows], device=device)
+            scores.append(self(posttrain.pad_rows(rows, PAD_ID).to(device), lengths).cpu())
         self.train(was_training)
         return torch.cat(scores) if scores else torch.zeros(0)
 
@@ -93,7 +95,9 @@ class RewardObjective(posttrain.PairObjective):
         return reward_model_from(pretrained)
 
     def loss(self, runner, batch: posttrain.PairBatch):
-        scores = runner(batch.tokens)
+        # A pair's answer, and so its last supervised token, ends each row.
+        lengths = batch.mask.shape[1] - batch.mask.flip(1).argmax(dim=1)
+        scores = runner(batch.tokens, lengths)
         chosen, rejected = scores.chunk(2)
         losses = bradley_terry_loss(chosen, rejected, self.cfg.rm.margin)
         return losses.sum(), posttrain.pair_figures(chosen.detach(), rejected.detach())

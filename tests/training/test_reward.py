@@ -24,18 +24,23 @@ def test_bradley_terry_loss():
     torch.testing.assert_close(with_margin[1], torch.tensor(math.log(2)))
 
 
-def test_score_reads_the_last_non_pad_token(pretrained):
+def test_score_reads_the_last_real_token(pretrained):
     pre = load_pretrained(pretrained)
     model = RewardModel(pre.config.model)
     torch.nn.init.normal_(model.score_head.weight)
     tokens = torch.tensor([[0, 10, 11, 12, 6], [0, 10, 11, 6, PAD_ID]])
-    scores = model(tokens)
-    alone = model(tokens[1:, :4])
+    scores = model(tokens, torch.tensor([5, 4]))
+    alone = model(tokens[1:, :4], torch.tensor([4]))
     torch.testing.assert_close(scores[1], alone[0], rtol=1e-5, atol=1e-6)
     # the score is the head applied to the hidden state of the last real token
     hidden = model.hidden(tokens[:1])[0, -1]
     torch.testing.assert_close(scores[0], model.score_head(hidden)[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(model.score([[0, 10, 11, 6], [0, 10, 11, 12, 6]]), scores.flip(0))
+    # a sampled answer may hold a PAD id: the score is still read at its end
+    sampled = [0, 10, PAD_ID, 12, 6]
+    hidden = model.hidden(torch.tensor([sampled]))[0, -1]
+    expected = model.score_head(hidden)[0]
+    torch.testing.assert_close(model.score([sampled, [0, 10]])[0], expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
