@@ -45,7 +45,7 @@ from refinery.tokenizer import encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
-from training.generate import GenerationError, generate
+from training.generate import DEFAULT_STOP_IDS, GenerationError, generate
 from training.model import Transformer
 from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices, data_warnings
 from training.pretrained import Pretrained, load_pretrained
@@ -77,7 +77,10 @@ class PPOHyper:
     clip: float = 0.2  # policy ratio clip ε (Schulman et al. 2017)
     clip_value: float = 0.2  # value prediction clip around the rollout's values (TRL)
     value_coef: float = 0.1  # weight of the value loss in the shared-trunk loss (TRL vf_coef)
-    whiten_rewards: bool = True  # rescale per-token rewards per batch (TRL option; issue 8)
+    whiten_rewards: bool = True  # per-token rewards to unit std per batch (TRL option; issue 8)
+    # Subtracted from the score of an answer cut at max_new_tokens (no stop token): the reward
+    # model only ever scored answers that end in one (TRL's missing_eos_penalty); 0 is off.
+    missing_eos_penalty: float = 0.0
     ppo_epochs: int = 4  # passes over each batch of rollouts (InstructGPT, TRL)
     mini_batch: int = 8  # rollouts per optimizer update
     max_new_tokens: int = 24  # answers are scored where they stop or at this cut
@@ -87,6 +90,7 @@ class PPOHyper:
         rules = {"kl_coef": ">= 0", "gamma": "in [0, 1]", "lam": "in [0, 1]", "clip": "> 0"}
         rules |= {"clip_value": "> 0", "value_coef": ">= 0", "ppo_epochs": "> 0"}
         rules |= {"mini_batch": "> 0", "max_new_tokens": "> 0", "temperature": "> 0"}
+        rules |= {"missing_eos_penalty": ">= 0"}
         check_ranges("ppo", self, rules)
 
 
@@ -144,7 +148,8 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
-    """(x − mean) / std over the masked entries; `shift_mean=False` only rescales (TRL)."""
+    """(x − mean) / std over the masked entries; `shift_mean=False` keeps the mean and only
+    scales the spread to unit std (TRL's masked_whiten)."""
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     whitened = (x - mean) * torch.rsqrt(var + 1e-8)
@@ -234,6 +239,7 @@ class Rollouts:
     values: torch.Tensor
     entropy: torch.Tensor
     scores: torch.Tensor  # (B,) reward function
+    stopped: torch.Tensor  # (B,) bool: the answer ends in a stop token (not cut)
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
 
@@ -254,6 +260,7 @@ class Rollouts:
             values=cut(self.values),
             entropy=cut(self.entropy),
             scores=self.scores[index],
+            stopped=self.stopped[index],
             advantages=cut(self.advantages),
             returns=cut(self.returns),
         )
@@ -319,8 +326,12 @@ def rollout(
         )
         ref_logprobs, _, _ = answer_stats(reference, None, tokens, positions, hp.temperature)
     scores = reward_fn(prompts, responses).to(device).float()
-    batch = Rollouts(tokens, positions, mask, logprobs, ref_logprobs, values, entropy, scores)
-    rewards = token_rewards(scores, logprobs, ref_logprobs, mask, hp.kl_coef)
+    stopped = torch.tensor([r[-1] in DEFAULT_STOP_IDS for r in responses], device=device)
+    batch = Rollouts(
+        tokens, positions, mask, logprobs, ref_logprobs, values, entropy, scores, stopped
+    )
+    shaped = scores - hp.missing_eos_penalty * (~stopped).float()
+    rewards = token_rewards(shaped, logprobs, ref_logprobs, mask, hp.kl_coef)
     if hp.whiten_rewards:
         rewards = masked_whiten(rewards, mask, shift_mean=False)
     advantages, batch.returns = gae(rewards, values, mask, hp.gamma, hp.lam)
@@ -364,13 +375,16 @@ def ppo_update(
 
 
 def rollout_figures(batch: Rollouts) -> dict[str, float]:
-    """Reward, KL to the reference (summed over an answer's tokens, k1 estimator), entropy."""
+    """Reward (the reward function's, before any missing-EOS penalty), KL to the reference
+    (summed over an answer's tokens, k1 estimator), entropy, and the share of answers that
+    end in a stop token rather than at max_new_tokens."""
     kl = ((batch.logprobs - batch.ref_logprobs) * batch.mask).sum(dim=1)
     return {
         "reward": batch.scores.mean().item(),
         "kl": kl.mean().item(),
         "entropy": masked_mean(batch.entropy, batch.mask).item(),
         "answer_tokens": batch.mask.sum(dim=1).mean().item(),
+        "stopped": batch.stopped.float().mean().item(),
     }
 
 

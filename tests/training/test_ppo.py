@@ -14,14 +14,18 @@ from train_helpers import REPO, read_metrics
 from refinery.cli import main as refinery
 from training.checkpoint import resolve_checkpoint
 from training.config import ModelConfig
+from training.generate import DEFAULT_STOP_IDS
 from training.ppo import (
     PAD_ID,
     PolicyWithValue,
+    PPOHyper,
     answer_stats,
     gae,
     layout,
     masked_whiten,
     policy_loss,
+    rollout,
+    rollout_figures,
     token_rewards,
     toy_run,
     value_loss,
@@ -109,6 +113,25 @@ def test_layout_and_answer_stats_read_the_answer_tokens_of_each_row():
     assert logprobs[1, 0].item() == pytest.approx(full[1, 0, 17].item(), abs=1e-5)
     assert values.abs().max() == 0  # the zero-initialised value head
     assert entropy.shape == (2, 3)
+
+
+def test_an_answer_cut_without_a_stop_token_pays_the_missing_eos_penalty():
+    torch.manual_seed(0)
+    shape = ModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=2, seq_len=16)
+    policy = PolicyWithValue(shape)
+    with torch.no_grad():  # stop tokens (EOS, end of turn) about as likely as any other
+        policy.embed.weight[: len(DEFAULT_STOP_IDS) + 5] *= 0
+    hp = PPOHyper(kl_coef=0.0, whiten_rewards=False, lam=1.0, missing_eos_penalty=2.5)
+    hp.max_new_tokens = 3
+    prompts = [[10 + i % 7, 11] for i in range(32)]
+    batch = rollout(
+        policy, policy, lambda p, r: torch.zeros(len(r)), prompts, hp, torch.Generator()
+    )
+    assert 0 < batch.stopped.sum() < len(prompts)
+    # zero values, γ = λ = 1: the return at an answer's first token is its shaped score
+    expected = torch.where(batch.stopped, 0.0, -2.5)
+    torch.testing.assert_close(batch.returns[:, 0], expected)
+    assert rollout_figures(batch)["stopped"] == batch.stopped.float().mean().item()
 
 
 TARGET = 9
