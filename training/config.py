@@ -16,12 +16,13 @@ from refinery.config import ConfigError, check_ranges
 class MoEConfig:
     num_experts: int = 0  # 0: dense SwiGLU feed-forward
     top_k: int = 2
-    capacity_factor: float = 1.25  # expert capacity = factor * tokens * top_k / experts
+    # expert capacity in training = factor * tokens * top_k / experts; 0: no cap (dropless)
+    capacity_factor: float = 1.25
     aux_loss_weight: float = 0.01  # Switch-Transformer load-balancing loss
     ffn_hidden: int = 0  # per expert; 0: same as the dense ffn_hidden
 
     def __post_init__(self) -> None:
-        rules = {"num_experts": ">= 0", "top_k": "> 0", "capacity_factor": "> 0"}
+        rules = {"num_experts": ">= 0", "top_k": "> 0", "capacity_factor": ">= 0"}
         check_ranges("model.moe", self, rules | {"aux_loss_weight": ">= 0", "ffn_hidden": ">= 0"})
         if self.num_experts and self.top_k > self.num_experts:
             raise ConfigError(

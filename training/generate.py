@@ -92,9 +92,8 @@ def generate(
     sees why it ended), after `max_new_tokens`, or when prompt + output fill the model's
     `seq_len`: the context has no room for another token, so the output is cut there (a prompt
     longer than seq_len is an error). `use_cache=False` recomputes every position at each step;
-    it gives the same tokens, slower, and is what the cache is tested against. For a
-    mixture-of-experts model, expert capacity depends on how many tokens pass at once, so a
-    dropped token can make the two differ.
+    it gives the same tokens, slower, and is what the cache is tested against (a
+    mixture-of-experts model in eval mode drops no tokens, so this holds for it too).
     """
     check_settings(temperature, top_k, top_p, max_new_tokens)
     if not prompts:

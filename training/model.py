@@ -184,9 +184,12 @@ class SwiGLU(nn.Module):
 class MoE(nn.Module):
     """Top-k routed SwiGLU experts with a Switch-style load-balancing loss and a capacity cap.
 
-    Each expert takes at most capacity = ceil(capacity_factor * tokens * top_k / experts)
-    token assignments; assignments over capacity are dropped (the residual stream carries those
-    tokens unchanged through this layer).
+    In training, each expert takes at most capacity = ceil(capacity_factor * tokens * top_k /
+    experts) token assignments; assignments over capacity are dropped (the residual stream
+    carries those tokens unchanged through this layer). Which are dropped depends on the other
+    tokens of the forward, pads included, so the cap holds in training only, and not at all
+    with `capacity_factor=0` (`make_dropless`): in eval mode (validation, evaluation,
+    generation, reference log-probs) a token's output depends on its own sequence alone.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -210,7 +213,9 @@ class MoE(nn.Module):
         routed = F.one_hot(chosen, n_experts).float().sum(dim=1)  # (N, E)
         fraction = routed.mean(dim=0) / self.top_k
         self.aux_loss = n_experts * (fraction * probs.mean(dim=0)).sum()
-        capacity = math.ceil(self.capacity_factor * n_tokens * self.top_k / n_experts)
+        capacity = n_tokens  # an expert gets each token once at most
+        if self.training and self.capacity_factor:
+            capacity = math.ceil(self.capacity_factor * n_tokens * self.top_k / n_experts)
         out = torch.zeros_like(x)
         flat_expert = chosen.reshape(-1)
         flat_token = torch.arange(n_tokens, device=x.device).repeat_interleave(self.top_k)
@@ -223,6 +228,15 @@ class MoE(nn.Module):
             y = expert(x[tokens]) * flat_weight[slots, None].to(x.dtype)
             out.index_add_(0, tokens, y)
         return out.reshape(shape)
+
+
+def make_dropless(model: nn.Module) -> None:
+    """No expert capacity cap in `model`'s MoE layers, in training too: post-training needs a
+    row's output to depend on that row alone (DPO's pair against its reference, PPO's ratio
+    against the rollout, a gradient that does not depend on the micro-batch split)."""
+    for module in model.modules():
+        if isinstance(module, MoE):
+            module.capacity_factor = 0.0
 
 
 class Block(nn.Module):

@@ -42,6 +42,7 @@ from refinery.tokenizer import PAD, SPECIAL_TOKENS, encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import Conversation, read_preferences
 from training.config import OptimConfig, ScheduleConfig
+from training.model import make_dropless
 from training.pretrained import Pretrained, load_pretrained
 from training.schedule import set_lr
 from training.train import (
@@ -362,6 +363,7 @@ def _run(
     pretrained = load_pretrained(source, env.device, accept_reward_model=objective.name == "rm")
     tokenizer = pretrained.tokenizer()
     module = objective.build(pretrained)
+    make_dropless(module)
     module.checkpoint_blocks = cfg.activation_checkpointing
     skipped: Counter = Counter()
     data = resolve_path(cfg.data)

@@ -46,7 +46,7 @@ from training import checkpoint as ckpt
 from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
 from training.generate import DEFAULT_STOP_IDS, GenerationError, generate
-from training.model import Transformer
+from training.model import Transformer, make_dropless
 from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices, data_warnings
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
@@ -497,6 +497,7 @@ def _run(
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()
     policy = policy_from(pretrained)
+    make_dropless(policy)
     reference = frozen(pretrained.model)  # the SFT model itself; the policy is a copy
     reward_model = load_reward_model(cfg.reward, env.device)
     reward_path = sources["reward"]

@@ -10,6 +10,7 @@ from training.model import (
     MoE,
     Transformer,
     apply_rope,
+    make_dropless,
     resolved_ffn_hidden,
     rope_tables,
     rotate,
@@ -109,6 +110,25 @@ def test_moe_capacity_drops_overflow_tokens():
     y = moe(x)
     served = (y.abs().sum(-1) > 0).sum().item()
     assert served == math.ceil(0.5 * 8 * 1 / 2)
+    # eval mode, or a dropless layer, serves every token
+    assert (moe.eval()(x).abs().sum(-1) > 0).all()
+    make_dropless(moe.train())
+    assert (moe(x).abs().sum(-1) > 0).all()
+
+
+def test_an_moe_row_in_eval_or_dropless_does_not_depend_on_the_rows_beside_it():
+    """Capacity is shared by a forward's tokens, pads included: post-training's pairs, its
+    reference log-probs and PPO's ratios need each row's output to be its own."""
+    torch.manual_seed(0)
+    model = Transformer(tiny(moe=MoEConfig(num_experts=4, top_k=1, capacity_factor=1.0)))
+    rows = torch.randint(0, 128, (8, 16))
+    rows[0, 1:] = rows[0, 0]  # a row whose tokens all go to one expert
+    alone, beside = (lambda: model(rows[:1])[0]), (lambda: model(rows)[0])
+    assert not torch.allclose(alone(), beside())  # training mode: capacity drops
+    model.eval()
+    torch.testing.assert_close(alone(), beside(), rtol=1e-5, atol=1e-5)
+    make_dropless(model.train())
+    torch.testing.assert_close(alone(), beside(), rtol=1e-5, atol=1e-5)
 
 
 def test_an_expert_without_tokens_gets_a_zero_gradient_not_none():
