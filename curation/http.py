@@ -108,17 +108,72 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
 )
-# WHATWG encoding rules: labels browsers decode as a superset.
-_SUPERSETS = {
-    "ascii": "cp1252",
-    "latin_1": "cp1252",
-    "iso8859_1": "cp1252",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "shift_jis": "cp932",
-    "euc_kr": "cp949",
+# The WHATWG Encoding Standard's labels (https://encoding.spec.whatwg.org/#names-and-labels),
+# by the Python codec that decodes them as browsers do (legacy labels widened to the superset
+# browsers use: latin-1 and ASCII are windows-1252, GBK is gb18030, EUC-KR is cp949). A page
+# may name only these: Python would also accept "undefined", "utf-7", "unicode_escape" or
+# "rot13", which are not page encodings. "replacement" and "x-user-defined" are left out.
+_WHATWG_LABELS = {
+    "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8",
+    "cp866": "866 cp866 csibm866 ibm866",
+    "iso8859-2": "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 "
+    "iso_8859-2:1987 l2 latin2",
+    "iso8859-3": "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 "
+    "iso_8859-3:1988 l3 latin3",
+    "iso8859-4": "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 "
+    "iso_8859-4:1988 l4 latin4",
+    "iso8859-5": "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 "
+    "iso_8859-5 iso_8859-5:1988",
+    "iso8859-6": "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 "
+    "iso-8859-6-e iso-8859-6-i iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
+    "iso8859-7": "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 "
+    "iso8859-7 iso88597 iso_8859-7 iso_8859-7:1987 sun_eu_greek",
+    "iso8859-8": "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 "
+    "iso8859-8 iso88598 iso_8859-8 iso_8859-8:1988 visual csiso88598i iso-8859-8-i logical",
+    "iso8859-10": "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6",
+    "iso8859-13": "iso-8859-13 iso8859-13 iso885913",
+    "iso8859-14": "iso-8859-14 iso8859-14 iso885914",
+    "iso8859-15": "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9",
+    "iso8859-16": "iso-8859-16",
+    "koi8-r": "cskoi8r koi koi8 koi8-r koi8_r",
+    "koi8-u": "koi8-ru koi8-u",
+    "mac-roman": "csmacintosh mac macintosh x-mac-roman",
+    "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    "cp1250": "cp1250 windows-1250 x-cp1250",
+    "cp1251": "cp1251 windows-1251 x-cp1251",
+    "cp1252": "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 "
+    "iso8859-1 iso88591 iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
+    "cp1253": "cp1253 windows-1253 x-cp1253",
+    "cp1254": "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 "
+    "iso_8859-9:1989 l5 latin5 windows-1254 x-cp1254",
+    "cp1255": "cp1255 windows-1255 x-cp1255",
+    "cp1256": "cp1256 windows-1256 x-cp1256",
+    "cp1257": "cp1257 windows-1257 x-cp1257",
+    "cp1258": "cp1258 windows-1258 x-cp1258",
+    "mac-cyrillic": "x-mac-cyrillic x-mac-ukrainian",
+    "gb18030": "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk "
+    "gb18030",
+    "big5hkscs": "big5 big5-hkscs cn-big5 csbig5 x-x-big5",
+    "euc_jp": "cseucpkdfmtjapanese euc-jp x-euc-jp",
+    "iso2022_jp": "csiso2022jp iso-2022-jp",
+    "cp932": "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    "cp949": "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 "
+    "ksc5601 ksc_5601 windows-949",
+    "utf-16-be": "unicodefffe utf-16be",
+    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le",
 }
-_UTF16 = {"utf-16", "utf-16-le", "utf-16-be"}
+_CODEC_BY_LABEL = {
+    label: codec for codec, labels in _WHATWG_LABELS.items() for label in labels.split()
+}
+_UTF16 = {"utf-16-le", "utf-16-be"}
+# WHATWG's windows-1252 is Python's cp1252 with the five bytes cp1252 leaves undefined (0x81,
+# 0x8D, 0x8F, 0x90, 0x9D) read as the C1 controls of the same number, so it decodes any bytes.
+_WINDOWS_1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 # A UTF-8 page with at most this share of invalid sequences among its non-ASCII characters is
 # UTF-8 with a few stray bytes. Legacy encodings misread as UTF-8 show over 50% invalid (CJK)
 # and usually nearly 100% (single-byte codes such as windows-1252).
@@ -144,27 +199,27 @@ def meta_charset(html: bytes) -> str | None:
 
 
 def normalise_charset(label: str | None) -> str | None:
-    """Python codec name for a charset label, widened to the browser superset; None if unknown."""
-    if not label:
-        return None
-    try:
-        name = codecs.lookup(label.strip().lower()).name
-    except LookupError:
-        return None
-    return _SUPERSETS.get(name.replace("-", "_"), name)
+    """Python codec for a WHATWG charset label; None for any other label, which browsers
+    ignore too, so the next source of the charset (<meta>, detection) decides."""
+    return _CODEC_BY_LABEL.get((label or "").strip().lower())
 
 
 def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     """Decode a page to text; returns (text, codec used).
 
-    Order as browsers do: byte-order mark, HTTP header, <meta>, then detection. A declared
-    charset that does not decode cleanly falls back to UTF-8, then to detection, so a wrong
-    label costs a little accuracy, never the document. UTF-8 tolerates a few invalid bytes
-    (replaced by U+FFFD, as browsers do), so one stray byte does not garble a whole page.
+    Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
+    label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
+    try it first too); HTTP header; <meta>; then detection. A declared charset that does not
+    decode cleanly falls back to UTF-8, then to detection, so a wrong label costs a little
+    accuracy, never the document. UTF-8 tolerates a few invalid bytes (replaced by U+FFFD, as
+    browsers do), so one stray byte does not garble a whole page.
     """
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16")):
+    for bom, codec in _BOMS:
         if body.startswith(bom):
             return body.decode(codec, errors="replace").lstrip("\ufeff"), codec
+    text = _strict_utf8(body)
+    if text is not None:
+        return text, "utf-8"
     candidates = [
         _header_codec(body, header_charset),
         normalise_charset(meta_charset(body)),
@@ -174,9 +229,19 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
         text = _decode(body, codec)
         if text is not None:
             return text, codec
-    best = charset_normalizer.from_bytes(body).best()
-    codec = normalise_charset(best.encoding if best else None) or "cp1252"
-    return body.decode(codec, errors="replace"), codec
+    codec = _detected_codec(body)
+    return _decode_as(body, codec, errors="replace"), codec
+
+
+def _strict_utf8(body: bytes) -> str | None:
+    """`body` as UTF-8 if it has non-ASCII bytes and all are valid UTF-8, else None. Pure ASCII
+    is left to the label, which may name a 7-bit code such as ISO-2022-JP."""
+    if body.isascii():
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _header_codec(body: bytes, header_charset: str | None) -> str | None:
@@ -198,14 +263,28 @@ def _looks_like_utf16(body: bytes) -> bool:
     return max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 8
 
 
+def _detected_codec(body: bytes) -> str:
+    """charset_normalizer's guess, widened as its label would be (it names Python codecs)."""
+    best = charset_normalizer.from_bytes(body).best()
+    if best is None:
+        return "cp1252"
+    name = codecs.lookup(best.encoding).name
+    return normalise_charset(name.replace("_", "-")) or name
+
+
 def _decode(body: bytes, codec: str) -> str | None:
     """`body` decoded with `codec`, or None when it does not fit."""
     try:
-        return body.decode(codec)
-    except UnicodeDecodeError:
+        return _decode_as(body, codec)
+    except UnicodeError:
         return _mostly_utf8(body) if codec == "utf-8" else None
-    except LookupError:
-        return None
+
+
+def _decode_as(body: bytes, codec: str, errors: str = "strict") -> str:
+    """`body.decode(codec, errors)`, with cp1252 read as WHATWG's windows-1252."""
+    if codec == "cp1252":
+        return codecs.charmap_decode(body, errors, _WINDOWS_1252)[0]
+    return body.decode(codec, errors)
 
 
 def _mostly_utf8(body: bytes) -> str | None:
