@@ -37,14 +37,21 @@ class PIISpan(NamedTuple):
 
 
 # --- e-mail: RFC 5322 dot-atom local part @ LDH domain labels, letters-only TLD ------------
-# Unicode word characters are allowed (RFC 6531 internationalised addresses); the rarely
-# used quoted local parts and the atext symbols other than % + - _ are not.
+# Unicode word characters are allowed (RFC 6531 internationalised addresses), and combining
+# marks, which `\w` lacks, so a name in NFD (e + U+0301) is one word; the rarely used quoted
+# local parts and the atext symbols other than % + - _ are not.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])"
-    r"[\w%+-]+(?:\.[\w%+-]+)*"
-    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
-    r"(?![\w-])"
+    rf"(?<![\w{_MARKS}.%+-])"
+    rf"[\w{_MARKS}%+-]+(?:\.[\w{_MARKS}%+-]+)*"
+    rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+[^\W\d_]{{2,63}}"
+    rf"(?![\w{_MARKS}-])"
 )
+# Han, kana and Hangul are word characters, and Chinese, Japanese and Korean put no space
+# between words: an address written among them would take the words beside it along.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_THEN_OTHER = re.compile(rf"^.*[{_CJK}](?=[^{_CJK}])")  # up to the last CJK before others
+_OTHER_THEN_CJK = re.compile(rf"(?<=[^{_CJK}.])[{_CJK}].*$")  # from the first CJK after others
 
 # --- IP addresses ---------------------------------------------------------------------------
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
@@ -168,7 +175,26 @@ def redact(text: str, kinds: tuple[str, ...] = PII_TYPES) -> tuple[str, dict[str
 def _emails(text: str) -> list[PIISpan]:
     if "@" not in text:
         return []
-    return [PIISpan(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
+    spans = (_without_cjk_neighbours(m.group(), m.start()) for m in _EMAIL.finditer(text))
+    return [span for span in spans if span]
+
+
+def _without_cjk_neighbours(found: str, start: int) -> PIISpan | None:
+    """The address in a match that ran into CJK text around it: a local part loses what
+    precedes its last CJK character when other characters follow it, the domain what
+    follows its first CJK character after others (電話はtanaka@example.jpまで). An address
+    written in CJK alone (用户@例子.广告) stays whole."""
+    local, domain = found.split("@", 1)
+    head = _CJK_THEN_OTHER.match(local)
+    cut_local = local[head.end() :] if head else local
+    cut_domain = _OTHER_THEN_CJK.sub("", domain)
+    if (cut_local, cut_domain) == (local, domain):
+        return PIISpan(start, start + len(found), "EMAIL")
+    address = f"{cut_local}@{cut_domain}"
+    if not _EMAIL.fullmatch(address):
+        return None
+    begin = start + len(local) - len(cut_local)
+    return PIISpan(begin, begin + len(address), "EMAIL")
 
 
 def _ips(text: str) -> list[PIISpan]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -183,6 +185,26 @@ def test_only_the_requested_types_are_redacted():
 def test_unicode_text_keeps_offsets_and_surroundings():
     text = "联系 ☎ +49 30 1234567 或 邮件 jürgen.groß@example.de 🙂 ünïcödé"
     assert redact(text) == ("联系 ☎ <PHONE> 或 邮件 <EMAIL> 🙂 ünïcödé", {"PHONE": 1, "EMAIL": 1})
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("電話はtanaka@example.co.jpまで", "電話は<EMAIL>まで"),
+        ("联系邮箱zhang.wei@example.com谢谢", "联系邮箱<EMAIL>谢谢"),
+        ("메일kim@example.kr로", "메일<EMAIL>로"),
+        ("用户@例子.广告", "<EMAIL>"),  # an address in CJK alone stays whole
+        ("user名@example.com", "<EMAIL>"),
+    ],
+)
+def test_an_address_among_cjk_words_leaves_them(text, redacted):
+    assert redact(text) == (redacted, {"EMAIL": 1})
+
+
+@pytest.mark.parametrize("address", ["josé.müller@example.com", "rené@exämple.de", "x@café.fr"])
+def test_an_address_with_decomposed_accents_is_found_whole(address):
+    text = f"write to {unicodedata.normalize('NFD', address)} today"
+    assert redact(text) == ("write to <EMAIL> today", {"EMAIL": 1})
 
 
 @pytest.mark.parametrize(
