@@ -200,4 +200,15 @@ def extract_file(
             if isinstance(item, ReadError):
                 yield error_row(source, item.offset, item.error)
             else:
-                yield extract_record(item, source, config, extractor)
+                yield _extract_or_error(item, source, config, extractor)
+
+
+def _extract_or_error(
+    record: Record, source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
+) -> dict[str, Any]:
+    """`extract_record`, with an unexpected failure on this record (a bug, a library's surprise
+    on one odd page) made its error row: one record must never fail a whole file's task."""
+    try:
+        return extract_record(record, source, config, extractor)
+    except Exception as err:  # noqa: BLE001 (anything: it is reported with the record's offset)
+        return error_row(source, record.offset, f"unexpected {type(err).__name__}: {err}"[:1000])

@@ -13,6 +13,8 @@ import zlib
 import brotli
 import charset_normalizer
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
 
 class PayloadError(ValueError):
     """A payload whose coding is broken (bad chunk sizes, corrupt gzip/deflate/brotli)."""
@@ -27,6 +29,8 @@ def dechunk(body: bytes) -> bytes:
 
     A body whose first line is not a hex chunk size was stored already de-chunked (the header
     is stale) and is returned unchanged; a body that starts chunked and then breaks is an error.
+    A body cut short (no last chunk, or a chunk missing its end) keeps the data that is there,
+    as RFC 9112 section 8 allows and warcio does.
     """
     first_line = body.split(b"\r\n", 1)[0].split(b";", 1)[0].strip()
     if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", first_line):
@@ -36,7 +40,7 @@ def dechunk(body: bytes) -> bytes:
     while True:
         line_end = body.find(b"\r\n", pos)
         if line_end < 0:
-            raise PayloadError(f"chunked body ends without a last chunk at byte {pos}")
+            return bytes(out)  # cut before the last chunk
         size_text = body[pos:line_end].split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)
@@ -45,14 +49,13 @@ def dechunk(body: bytes) -> bytes:
         if size == 0:
             return bytes(out)
         start = line_end + 2
-        if start + size > len(body):
-            raise PayloadError(f"chunk of {size} bytes at byte {pos} runs past the end of the body")
         out += body[start : start + size]
         pos = start + size
-        if body[pos : pos + 2] == b"\r\n":
-            pos += 2
-        else:
+        if pos >= len(body):
+            return bytes(out)  # cut within (or right after) this chunk
+        if body[pos : pos + 2] != b"\r\n":
             raise PayloadError(f"chunk at byte {start} is not followed by CRLF")
+        pos += 2
 
 
 def decode_content(body: bytes, content_encoding: str | None, limit: int) -> bytes:
@@ -63,23 +66,35 @@ def decode_content(body: bytes, content_encoding: str | None, limit: int) -> byt
             continue
         if coding not in ("gzip", "x-gzip", "deflate", "br"):
             raise PayloadError(f"unsupported Content-Encoding {coding!r}")
-        if not _looks_encoded(body, coding):
-            continue  # stored decoded with a stale header, as some crawlers do
-        body = _decompress(body, coding, limit)
+        body = _undo_coding(body, coding, limit)
     if len(body) > limit:
         raise PayloadTooLarge(f"{len(body)} bytes > cap {limit}")
     return body
 
 
-def _looks_encoded(body: bytes, coding: str) -> bool:
-    head = body[:512].lstrip().lower()
-    return not head.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml"))
+def _undo_coding(body: bytes, coding: str, limit: int) -> bytes:
+    """One coding undone, or `body` itself when it was stored decoded under a stale header, as
+    some crawlers do (warcio then reads it as is too): gzip by its magic bytes; deflate and br,
+    which may have none, when they fail to decompress and the body starts like a page."""
+    if coding in ("gzip", "x-gzip"):
+        return _decompress(body, coding, limit) if body.startswith(_GZIP_MAGIC) else body
+    try:
+        return _decompress(body, coding, limit)
+    except PayloadError:
+        if _starts_like_page(body):
+            return body
+        raise
+
+
+def _starts_like_page(body: bytes) -> bool:
+    """Markup first, after a UTF-8 byte-order mark and white space: a page, not compressed data."""
+    return body.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<")
 
 
 def _decompress(body: bytes, coding: str, limit: int) -> bytes:
     try:
         if coding == "br":
-            out = brotli.decompress(body)
+            out = _unbrotli(body, limit)
         else:
             wbits = 31 if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
             out = _inflate(body, wbits, limit)
@@ -102,6 +117,20 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
         out = stream.decompress(body, limit + 1)
     if not stream.eof and len(out) <= limit:
         raise zlib.error("stream is truncated")
+    return out
+
+
+def _unbrotli(body: bytes, limit: int) -> bytes:
+    """Brotli decompressed only a little past `limit`: a few KB can inflate to gigabytes.
+
+    brotli >= 1.2 (the fix for CVE-2025-6176) stops growing its output once it passes the
+    buffer limit (by up to one block, about twice the limit), so output of at most `limit`
+    bytes from an unfinished stream means the input ended early.
+    """
+    stream = brotli.Decompressor()
+    out = stream.process(body, output_buffer_limit=limit + 1)
+    if not stream.is_finished() and len(out) <= limit:
+        raise brotli.error("stream is truncated")
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import sys
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -68,17 +69,36 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
         return [str(Path(p).resolve()) for p in matches]  # as a directory lists them
     path = Path(spec)
     if path.is_dir():
-        found = sorted(
-            str(p.resolve()) for p in path.rglob("*") if p.is_file() and is_archive(p.name)
-        )
-        if not found:
-            raise InputError(f"input directory {spec} holds no .warc/.arc/.wet(.gz) file")
-        return found
+        return _archives_in(path)
     if not path.exists():
         raise InputError(f"input not found: {spec}")
     if is_archive(path.name):
         return [str(path.resolve())]
     return _read_path_list(path)
+
+
+def _archives_in(folder: Path) -> list[str]:
+    """The archive files under `folder`, sorted; the other files are skipped, but said on
+    stderr (a `x.warc.gz.bad` or `x.warc.gz.tmp` may be data the user meant to read)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    found = [str(p.resolve()) for p in files if is_archive(p.name)]
+    if not found:
+        raise InputError(f"input directory {folder} holds no .warc/.arc/.wet(.gz) file")
+    skipped = [str(p.relative_to(folder)) for p in files if not is_archive(p.name)]
+    if skipped:
+        print(_skipped_message(folder, skipped), file=sys.stderr)
+    return sorted(found)
+
+
+def _skipped_message(folder: Path, skipped: list[str]) -> str:
+    """One line: how many files were skipped, naming the first two."""
+    named = ", ".join(skipped[:2])
+    if len(skipped) > 2:
+        named += f" and {len(skipped) - 2} more"
+    return (
+        f"input directory {folder}: skipped {len(skipped)} file(s) whose names are not "
+        f".warc/.arc/.wet(.gz): {named}"
+    )
 
 
 def _read_path_list(path: Path) -> list[str]:

@@ -3,7 +3,7 @@
 `iter_records` yields a `Record` per archive record (headers parsed, payload still unread) or
 a `ReadError` where the file cannot be parsed. After an error in a seekable file it resyncs
 to the next record boundary (the next gzip member that starts a WARC record, or the next
-`WARC/1.x` line in an uncompressed file) and goes on; unseekable streams end at the error.
+`WARC/<version>` line in an uncompressed file) and goes on; unseekable streams end at the error.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
-_WARC_LINES = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
+# Where a record may start, to resync after damage: a gzip member, or the version line of
+# any WARC version (warcio reads 0.17 and 0.18 as well as 1.0 and 1.1).
+_GZIP_MEMBER = re.compile(re.escape(_GZIP_MAGIC))
+_WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d+\r\n")
 _RESYNC_WINDOW = 1 << 20
 # ARC v1 record header: URL IP-address archive-date(14 digits) content-type length
 _ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
@@ -238,13 +241,18 @@ def _status_code(raw: str | None) -> int | None:
 
 
 def parse_warc_date(value: str | None) -> datetime | None:
-    """WARC-Date (ISO 8601, UTC, 'Z' suffix, optional fraction) as an aware datetime."""
+    """WARC-Date (ISO 8601, UTC, 'Z' suffix, optional fraction) as an aware datetime.
+
+    WARC-Date is UTC by definition, so a value without a zone is UTC too, never the worker's
+    local time.
+    """
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).astimezone(UTC)
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _describe(err: Exception) -> str:
@@ -282,14 +290,8 @@ def _next_boundary(stream: BinaryIO, start: int) -> int | None:
 
 
 def _candidate_offsets(window: bytes, gzipped: bool) -> Iterator[int]:
-    needles = (_GZIP_MAGIC,) if gzipped else _WARC_LINES
-    found = []
-    for needle in needles:
-        at = window.find(needle)
-        while at >= 0:
-            found.append(at)
-            at = window.find(needle, at + 1)
-    return iter(sorted(found))
+    pattern = _GZIP_MEMBER if gzipped else _WARC_VERSION_LINE
+    return (match.start() for match in pattern.finditer(window))
 
 
 def _starts_warc_member(data: bytes) -> bool:

@@ -136,7 +136,7 @@ def test_encoded_chunked_payload_is_decoded_before_extraction():
         ({}, Extraction("ok", text="   "), "rejected", "empty_extraction"),
         ({}, Extraction("ok", text=None), "rejected", "empty_extraction"),
         ({"content_type": None, "payload": b"%PDF-1.4 ..."}, None, "rejected", "non_html"),
-        ({"payload": b"5\r\nab", "transfer_encoding": "chunked"}, None, "error", None),
+        ({"payload": b"5\r\nabcdeXX", "transfer_encoding": "chunked"}, None, "error", None),
         ({}, Extraction("error", message="boom"), "error", None),
         ({"http_status": None, "http_statusline": "garbage"}, None, "error", None),
     ],
@@ -147,6 +147,13 @@ def test_rejections_and_errors(overrides, result, outcome, reason):
     assert (row["outcome"], row["reason"]) == (outcome, reason)
     if outcome == "error":
         assert row["error"]
+
+
+def test_a_page_with_a_charset_python_cannot_decode_is_kept():
+    extractor = FakeExtractor(Extraction("ok", text="t"))
+    rec = record(content_type="text/html; charset=undefined", payload="<p>Café</p>".encode())
+    row = extract_record(rec, "s", ExtractConfig(), extractor)
+    assert (row["outcome"], row["charset"]) == ("kept", "utf-8")
 
 
 def test_wet_conversion_text_is_kept_without_extraction():
@@ -175,3 +182,26 @@ def test_extract_file_accounts_for_every_record(tmp_path):
     missing = list(extract_file(str(tmp_path / "gone.warc.gz"), ExtractConfig(), None))
     assert len(missing) == 1 and missing[0]["outcome"] == "error"
     assert "cannot open" in missing[0]["error"]
+
+
+class ExtractorFailingOn(FakeExtractor):
+    """Raises, as no extractor should, for one URL."""
+
+    def __init__(self, url: str):
+        super().__init__(Extraction("ok", text="t"))
+        self.url = url
+
+    def extract(self, html, url):
+        if url == self.url:
+            raise RuntimeError("surprise")
+        return super().extract(html, url)
+
+
+def test_a_record_that_raises_is_an_error_row_and_the_file_goes_on(tmp_path):
+    path = tmp_path / "three.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(3)])
+    extractor = ExtractorFailingOn("https://site.example/1")
+    rows = list(extract_file(str(path), ExtractConfig(), extractor))
+    assert [r["outcome"] for r in rows] == ["kept", "error", "kept"]
+    assert (rows[1]["source"], rows[1]["offset"]) == (str(path), offsets[1])
+    assert rows[1]["error"] == "unexpected RuntimeError: surprise"

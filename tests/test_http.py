@@ -1,4 +1,6 @@
+import codecs
 import gzip
+import tracemalloc
 import zlib
 
 import brotli
@@ -38,14 +40,26 @@ def test_dechunk_leaves_already_dechunked_body_alone():
     ("body", "message"),
     [
         (b"5\r\nhello\r\nzz\r\n", "bad chunk size"),
-        (b"ff\r\nshort\r\n0\r\n\r\n", "runs past the end"),
         (b"5\r\nhelloXX0\r\n\r\n", "not followed by CRLF"),
-        (b"5\r\nhello\r\n", "without a last chunk"),
     ],
 )
 def test_dechunk_rejects_broken_chunking(body, message):
     with pytest.raises(PayloadError, match=message):
         dechunk(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        (b"5\r\nhello\r\n", b"hello"),  # no last chunk
+        (b"5\r\nhello\r\n3", b"hello"),  # cut in a chunk-size line
+        (b"5\r\nhello", b"hello"),  # cut before a chunk's CRLF
+        (b"5\r\nhello\r\n6\r\n worl", b"hello worl"),  # cut within a chunk
+    ],
+)
+def test_dechunk_keeps_the_data_of_a_body_cut_short(body, kept):
+    # RFC 9112 section 8: an incomplete message may be used; warcio keeps these bytes too
+    assert dechunk(body) == kept
 
 
 @pytest.mark.parametrize(
@@ -84,6 +98,35 @@ def test_decode_content_caps_and_corruption():
         decode_content(b"\x28\xb5\x2f\xfd", "zstd", limit=1000)
 
 
+def test_brotli_is_decompressed_only_up_to_the_cap():
+    bomb = brotli.compress(b"<p>" + b" " * (20 << 20), quality=1)  # 4 KB that inflate to 20 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLarge):
+            decode_content(bomb, "br", limit=1000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_truncated_brotli_is_corrupt():
+    data = PAGE.encode() * 50
+    with pytest.raises(PayloadError, match="corrupt br content: stream is truncated"):
+        decode_content(brotli.compress(data)[:-10], "br", limit=1_000_000)
+    assert decode_content(brotli.compress(data), "br", limit=len(data)) == data
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+@pytest.mark.parametrize(
+    "body",
+    [codecs.BOM_UTF8 + PAGE.encode(), b'\n <meta charset="utf-8"><p>Stored decoded</p>'],
+)
+def test_stale_content_encoding_on_any_decoded_page(coding, body):
+    # crawlers that store the decoded body keep the header; the page need not start <html>
+    assert decode_content(body, coding, limit=10_000) == body
+
+
 def test_charset_labels():
     assert content_type_charset('text/html; charset="ISO-8859-1"') == "ISO-8859-1"
     assert content_type_charset("text/html") is None
@@ -91,7 +134,41 @@ def test_charset_labels():
     assert normalise_charset("gb2312") == "gb18030"
     assert normalise_charset("Shift_JIS") == "cp932"
     assert normalise_charset("utf8") == "utf-8"
+    assert normalise_charset(" Latin1 ") == "cp1252"
+    assert normalise_charset("big5") == "big5hkscs"  # WHATWG Big5 includes HKSCS
+    assert normalise_charset("utf-16") == "utf-16-le"
     assert normalise_charset("no-such-charset") is None
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["undefined", "unicode_escape", "utf-7", "punycode", "rot13", "replacement", "x-user-defined"],
+)
+def test_decode_html_ignores_labels_that_are_not_web_encodings(label):
+    # Python knows these codecs, browsers do not; "undefined" raised a bare UnicodeError
+    assert normalise_charset(label) is None
+    page = PAGE.replace("<head>", '<head><meta charset="windows-1252">')
+    assert decode_html(page.encode("cp1252"), label) == (page, "cp1252")  # the <meta> decides
+
+
+@pytest.mark.parametrize("label", ["iso-8859-1", "windows-1252", "ascii", "koi8-r"])
+def test_decode_html_reads_valid_utf8_as_utf8_whatever_the_label(label):
+    page = "<p>Café crème, Straße</p>"
+    assert decode_html(page.encode(), label) == (page, "utf-8")
+    meta = f'<meta charset="{label}">{page}'
+    assert decode_html(meta.encode(), None) == (meta, "utf-8")
+
+
+def test_decode_html_reads_a_7bit_page_by_its_label():
+    page = "<p>日本語のテキストです。</p>"  # ISO-2022-JP is all ASCII bytes, and valid UTF-8
+    assert decode_html(page.encode("iso-2022-jp"), "iso-2022-jp") == (page, "iso2022_jp")
+
+
+@pytest.mark.parametrize("label", ["windows-1252", "iso-8859-1", "latin1", "us-ascii"])
+def test_decode_html_windows_1252_maps_its_undefined_bytes_to_c1_controls(label):
+    # WHATWG's windows-1252; Python's cp1252 rejects these five bytes, so detection took over
+    body = b"<p>Caf\xe9 cr\xe8me \x81\x8d\x8f\x90\x9d</p>"
+    assert decode_html(body, label) == ("<p>Café crème \x81\x8d\x8f\x90\x9d</p>", "cp1252")
 
 
 def test_decode_html_prefers_header_then_meta_then_detection():
@@ -116,6 +193,7 @@ def test_decode_html_falls_back_when_label_is_wrong_or_missing():
     assert "французских" in text
     bom = b"\xef\xbb\xbf" + PAGE.encode()
     assert decode_html(bom, "cp1252") == (PAGE, "utf-8")
+    assert decode_html(codecs.BOM_UTF16_BE + PAGE.encode("utf-16-be"), "utf-16") == (PAGE, "utf-16")
 
 
 @pytest.mark.parametrize("header", ["utf-8", None])

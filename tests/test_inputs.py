@@ -22,6 +22,15 @@ def test_directory_is_searched_recursively_and_sorted(crawl_dir: Path):
     assert names == ["a.warc", "b.warc.gz", "c.arc.gz", "d.warc.wet.gz", "sub/e.warc.gz"]
 
 
+def test_directory_says_on_stderr_which_files_it_skipped(crawl_dir: Path, capsys):
+    for name in ("x.warc.gz.bad", "y.warc.gz.tmp"):
+        (crawl_dir / name).write_bytes(b"x")
+    assert len(resolve_inputs([str(crawl_dir)], "")) == 5  # still skipped
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "skipped 3 file(s)" in err and "notes.txt, x.warc.gz.bad and 1 more" in err
+
+
 def test_glob_single_file_and_limit(crawl_dir: Path):
     assert len(resolve_inputs([str(crawl_dir / "*.warc*")], "")) == 3
     assert resolve_inputs([str(crawl_dir / "a.warc")], "") == [str(crawl_dir / "a.warc")]

@@ -1,4 +1,7 @@
+import time
 from pathlib import Path
+
+import pytest
 
 from curation.warc import ReadError, Record, iter_records, parse_warc_date
 from curation.warc import write_response_warc as write_warc
@@ -83,10 +86,39 @@ def test_garbage_file_gives_one_error(tmp_path: Path):
     assert len(items) == 1 and isinstance(items[0], ReadError) and items[0].offset == 0
 
 
+def test_uncompressed_warc_0_17_resyncs_after_a_damaged_record(tmp_path: Path):
+    # old crawls (e.g. Heritrix 1) wrote WARC/0.17; after damage the next record must be found
+    path = tmp_path / "old.warc"
+    write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(3)], gzip=False)
+    data = path.read_bytes().replace(b"WARC/1.0\r\n", b"WARC/0.17\r\n")
+    second = data.index(b"WARC/0.17", 1)
+    path.write_bytes(data[:second] + b"XXXX" + data[second + 4 :])  # record 2's version line
+    items = read(path)
+    assert [type(r).__name__ for r in items] == ["Record", "ReadError", "Record"]
+    assert items[1].offset == second
+    assert items[2].url == "https://site.example/2" and items[2].payload == page("t2")
+
+
 def test_parse_warc_date():
     assert parse_warc_date("2024-05-01T12:00:00.123456Z").microsecond == 123456
     assert parse_warc_date("not a date") is None
     assert parse_warc_date(None) is None
+
+
+@pytest.fixture
+def tz_five_hours_west(monkeypatch):
+    """The process's local time zone set to UTC-5 (a POSIX rule: needs no tz database)."""
+    monkeypatch.setenv("TZ", "XST+05")
+    time.tzset()
+    assert time.timezone == 5 * 3600
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_warc_date_without_a_zone_is_utc_not_local_time(tz_five_hours_west):
+    assert parse_warc_date("2024-05-01T12:00:00").isoformat() == "2024-05-01T12:00:00+00:00"
+    assert parse_warc_date("2024-05-01T12:00:00+02:00").isoformat() == "2024-05-01T10:00:00+00:00"
 
 
 def write_arc(path: Path, pages: list[tuple[str, bytes]]) -> None:
