@@ -83,7 +83,7 @@ def domain_weights(
 
     Targets are renormalised over the domains that have tokens; a domain is capped at
     max_epochs * T_d / D and its excess goes to the uncapped domains by their targets. When
-    even every domain at its cap cannot fill D, D shrinks to what the caps allow.
+    even every targeted domain at its cap cannot fill D, D shrinks to what the caps allow.
     """
     present = {d: t for d, t in tokens.items() if t > 0}
     if not present:
@@ -93,10 +93,12 @@ def domain_weights(
         raise MixError(
             f"mix.targets {targets} name none of the domains with documents: {sorted(present)}"
         )
-    corpus = sum(present.values())
-    size = total_tokens or corpus
-    if max_epochs * corpus < size:  # the caps cannot fill the pass: shrink it
-        size = int(max_epochs * corpus)
+    size = total_tokens or sum(present.values())
+    # Only domains with a target fill the pass: when even those at their caps cannot, shrink
+    # it (the untargeted ones' tokens would not fill it, and the weights would not sum to 1).
+    sampled = sum(t for d, t in present.items() if wanted[d] > 0)
+    if max_epochs * sampled < size:
+        size = int(max_epochs * sampled)
     caps = {d: max_epochs * t / size for d, t in present.items()}
     capped: dict[str, float] = {}
     while True:
@@ -161,6 +163,9 @@ def plan_mixture(
 
 
 def _target(domain: str, targets: dict[str, float] | None, tokens: dict[str, int]) -> float:
+    """The domain's target renormalised over the domains with tokens (0 for one without)."""
+    if not tokens.get(domain):
+        return 0.0
     if targets is None:
         return tokens[domain] / sum(tokens.values())
     present = sum(v for d, v in targets.items() if tokens.get(d, 0) > 0)

@@ -39,6 +39,17 @@ def test_cascading_caps_and_a_pass_larger_than_the_caps_allow():
     assert all(weights[d] * size / sizes[d] == pytest.approx(2.0) for d in sizes)
 
 
+def test_untargeted_domains_do_not_fill_the_pass_past_the_targeted_ones_caps():
+    """Every targeted domain at its cap with untargeted tokens left: the pass shrinks, so the
+    weights still sum to 1 (the manifest rescaled 0.04 to 1, 25 times past the cap)."""
+    weights, size = domain_weights({"a": 100, "b": 10_000}, {"a": 1.0}, max_epochs=4.0)
+    assert (weights, size) == ({"a": 1.0, "b": 0.0}, 400)
+    sizes = {"a": 100, "b": 50, "c": 10_000}
+    weights, size = domain_weights(sizes, {"a": 0.5, "b": 0.5}, max_epochs=4.0)
+    assert sum(weights.values()) == pytest.approx(1.0) and weights["c"] == 0.0
+    assert all(weights[d] * size / sizes[d] <= 4.0 + 1e-9 for d in ("a", "b"))
+
+
 def test_natural_proportions_targets_for_absent_domains_and_errors():
     weights, _ = domain_weights(SIZES, None, 4.0)
     assert weights["other"] == pytest.approx(0.6)
@@ -74,6 +85,9 @@ def test_plan_splits_each_domain_between_its_bucket_and_anneal():
     assert plan["report"]["absent_targets"] == []
     config.targets["science"] = 0.2  # no science documents: the report names the target
     assert plan_mixture(SIZES, {}, config)["report"]["absent_targets"] == ["science"]
+    report = plan_mixture({**SIZES, "science": 0}, {}, config)["report"]  # a 0-token domain
+    assert report["domains"]["science"]["target"] == 0.0
+    assert sum(d["target"] for d in report["domains"].values()) == pytest.approx(1.0)
 
 
 def test_no_anneal_documents_no_anneal_mixture():
