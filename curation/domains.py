@@ -87,15 +87,33 @@ class DomainConfig:
 
 
 class DomainRules:
-    """The weak labeller: first label whose regex matches `host/path`."""
+    """The weak labeller: the first label whose regex matches `host/` alone, else the first
+    whose regex matches `host/path`: what a site is (github.com) outweighs what a path looks
+    like (/wiki/), whatever the order of the labels."""
 
     def __init__(self, rules: dict[str, list[str]]):
         self.rules = [(label, re.compile(p)) for label, ps in rules.items() for p in ps]
 
     def label(self, url: str | None, host: str | None = None) -> str | None:
-        parts = urlsplit(url or "")
-        where = f"{(host or parts.hostname or '').lower()}{parts.path.lower() or '/'}"
-        return next((label for label, rule in self.rules if rule.search(where)), None)
+        try:
+            parts = urlsplit(url or "")
+            url_host, path = parts.hostname, parts.path
+        except ValueError:  # e.g. "http://[bad/x": label by the host column alone
+            url_host, path = None, ""
+        site = bare_host(host or url_host or "")
+        for where in (f"{site}/", f"{site}{path.lower() or '/'}"):
+            found = next((label for label, rule in self.rules if rule.search(where)), None)
+            if found:
+                return found
+        return None
+
+
+def bare_host(host: str) -> str:
+    """A host as rules match it: lower case, without a port or the root's trailing dot."""
+    host = host.strip().lower()
+    if not host.startswith("["):  # an IPv6 literal keeps its colons
+        host = re.sub(r":\d*$", "", host)
+    return host.rstrip(".")
 
 
 def host_fold(host: str, folds: int, seed: int) -> int:

@@ -39,17 +39,30 @@ def rules():
         ("https://shop.example.com/", "commerce"),
         ("https://example.com/products/kettle", "commerce"),
         ("https://quiet-harvest.example/2021/05/my-garden/", None),
+        # the site outweighs what its path looks like; words match at their boundaries
+        ("https://github.com/pytorch/pytorch/wiki/Home", "code"),
+        ("https://www.reddit.com/r/news/comments/1", "forum"),
+        ("https://sometimeshop.com/products/shoe", "commerce"),
+        ("https://dailymotion.com/video/x7", None),
+        ("https://example.com/thread-safety-in-python", None),
+        ("https://www.pcgamer.com/through-the-darkest-of-times-review/", None),
+        ("https://www.nytimes.com/2020/01/01/x.html", "news"),
+        # ports, the root's trailing dot, and a URL Python cannot split
+        ("https://www.bbc.co.uk:8080/sport", "news"),
+        ("https://www.bbc.co.uk./sport", "news"),
+        ("http://[bad/x", None),
     ],
 )
 def test_weak_label_rules(rules, url, label):
     assert rules.label(url) == label
 
 
-def test_first_label_in_config_order_wins():
-    rules = DomainRules({"a": ["/wiki/"], "b": [r"example\.org/"]})
-    assert rules.label("https://example.org/wiki/x") == "a"
-    assert rules.label("https://example.org/x") == "b"
+def test_a_host_match_wins_then_the_first_label_in_config_order():
+    rules = DomainRules({"a": ["/wiki/"], "b": [r"example\.org/"], "c": ["/w"]})
+    assert rules.label("https://example.org/wiki/x") == "b"  # the site, over a path
+    assert rules.label("https://other.org/wiki/x") == "a"  # two path matches: config order
     assert rules.label("https://example.org/x", host="other.test") is None  # host column wins
+    assert rules.label("http://[bad/x", host="www.example.org:8080") == "b"
 
 
 def test_rules_file_and_labels_are_validated(tmp_path):
