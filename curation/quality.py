@@ -116,14 +116,17 @@ class QualityModel:
         return self.score_lines([model_line(t or "", self.max_tokens) for t in texts])
 
     def score_lines(self, lines: list[str]) -> list[float]:
-        """P(high quality) of already normalised lines (what `model_line` returns)."""
+        """P(high quality) of already normalised lines (what `model_line` returns); 0 for a
+        line without a word the model knows, which fastText reads as its end-of-line token
+        alone and scores as whatever that token learned (1.0 for some models)."""
         if not lines:
             return []
         labels, probs = self.model.predict(lines, k=2)
         scores = []
-        for names, values in zip(labels, probs, strict=True):
+        for line, names, values in zip(lines, labels, probs, strict=True):
             positive = dict(zip(names, values, strict=True)).get(POSITIVE, 0.0)
-            scores.append(float(min(max(positive, 0.0), 1.0)))
+            known = any(self.model.get_word_id(word) >= 0 for word in line.split())
+            scores.append(float(min(max(positive, 0.0), 1.0)) if known else 0.0)
         return scores
 
 
