@@ -81,7 +81,9 @@ class TrainParams:
 
 
 def read_texts(path: str) -> Iterator[tuple[str, str]]:
-    """(key, text) of every document in a Parquet file/folder, JSONL file or text file."""
+    """(key, text) of every document in a Parquet file/folder, JSONL file or text file. Keys
+    name the file, not the path as written, so the held-out split (a hash of the key) is the
+    same however the path is spelled."""
     source = Path(path)
     if not source.exists():
         raise TrainingSetError(f"{path}: no such file or folder")
@@ -93,7 +95,7 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
         with source.open(encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, 1):
                 if line.strip():
-                    yield f"{path}:{number}", line
+                    yield f"{source.name}:{number}", line
 
 
 def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
@@ -109,7 +111,7 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
     urls = table.column("url").to_pylist() if "url" in table.column_names else keys
     for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
         if text:
-            yield f"{source}:{key}|{url}", text
+            yield f"{source.name}:{key}|{url}", text
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
@@ -117,7 +119,7 @@ def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
         for number, record in json_objects(lines, source, TrainingSetError):
             if not isinstance(record.get("text"), str):
                 raise TrainingSetError(f"{source}: line {number}: no string `text` field")
-            yield f"{source}:{number}|{record.get('url', '')}", record["text"]
+            yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
 
 
 def normalise_url(url: str) -> str:

@@ -292,6 +292,12 @@ def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
     assert [text for _, text in found] == ["cited"]
 
 
+def test_the_heldout_split_does_not_depend_on_how_the_path_is_written(tmp_path, monkeypatch):
+    (tmp_path / "docs.txt").write_text("first document\nsecond document\n")
+    monkeypatch.chdir(tmp_path)
+    assert list(read_texts("docs.txt")) == list(read_texts(str(tmp_path / "docs.txt")))
+
+
 def test_bad_sources_are_named(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
     with pytest.raises(TrainingSetError, match=r"bad.jsonl: line 2: no string `text`"):
