@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from refinery.errors import RefineryError
+from refinery.errors import user_message
 
 # command -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     try:
         return int(module.main(rest) or 0)
-    except RefineryError as err:
-        print(f"refinery {name}: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `refinery inspect-shards ... | head`: the reader has had enough
         sys.stdout = None  # nothing left to flush at exit
         return 0
+    except Exception as err:
+        message = user_message(err)
+        if message is None:
+            raise
+        print(f"refinery {name}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

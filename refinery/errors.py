@@ -1,8 +1,34 @@
 """User-facing errors: the CLI prints their message and exits non-zero, without a traceback."""
 
+import errno
+
+# Operating-system errors on a path the user named that the user can fix (a read-only or full
+# disk, no permission, a file where a folder belongs): one line, not a traceback. Others, a
+# missing file among them, are left to the code that knows what the path was for.
+_USER_FIXABLE = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+}
+
 
 class RefineryError(Exception):
     """Bad input, config or run folder, explained in the message."""
+
+
+def user_message(err: BaseException) -> str | None:
+    """The one line to print for an error the user can fix, or None (a bug: the traceback
+    is what helps then)."""
+    if isinstance(err, RefineryError):
+        return str(err)
+    if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
+        return f"{err.filename}: {err.strerror}"
+    return None
 
 
 def unreadable_file(path) -> str:

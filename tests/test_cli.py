@@ -1,8 +1,10 @@
+import errno
 import subprocess
 import sys
 from types import SimpleNamespace
 
 from refinery.cli import COMMANDS, main
+from refinery.errors import RefineryError, user_message
 
 
 def test_help_lists_every_command(capsys):
@@ -61,3 +63,19 @@ def test_output_cut_short_by_the_reader_is_not_an_error(monkeypatch):
     monkeypatch.setattr("importlib.import_module", lambda name: SimpleNamespace(main=cut_short))
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored after the handler drops it
     assert main(["printer"]) == 0
+
+
+def test_a_path_the_user_can_fix_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "crawl"
+    assert main(["sample-crawl", "--out", str(out), "--docs", "80"]) == 2
+    assert capsys.readouterr().err == f"refinery sample-crawl: error: {out}: Not a directory\n"
+
+
+def test_only_user_fixable_os_errors_become_messages():
+    read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/run")
+    assert user_message(read_only) == "/mnt/ro/run: Read-only file system"
+    assert user_message(RefineryError("bad config")) == "bad config"
+    assert user_message(FileNotFoundError(errno.ENOENT, "No such file", "/x")) is None  # a bug's
+    assert user_message(OSError(errno.EACCES, "Permission denied")) is None  # no path to name
+    assert user_message(ValueError("bug")) is None

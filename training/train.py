@@ -34,7 +34,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from refinery.config import ConfigError, load_config
-from refinery.errors import RefineryError
+from refinery.errors import RefineryError, user_message
 from refinery.manifest import Manifest, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import TrainConfig, TrainLoopConfig
@@ -774,8 +774,11 @@ def console(entry) -> int:
     """`python -m training.X` (torchrun) with the same error handling as `refinery X`."""
     try:
         return entry()
-    except RefineryError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = user_message(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 
