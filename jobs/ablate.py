@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import CurationConfig, load_curation_config
-from curation.inputs import resolve_documents
+from curation.inputs import InputError, resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
 from curation.tokenize import BUCKET_NAME, TokenizeError
@@ -83,10 +83,17 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     record.write_text(json.dumps({**settings, "arms": arms}, indent=2, sort_keys=True) + "\n")
 
 
-def check_arm_names(cfg: ablation.AblationConfig) -> None:
+def check_arms(cfg: ablation.AblationConfig) -> None:
+    """Arm names that make folder names, and documents that exist, before anything is
+    recorded in OUT or Spark starts."""
     bad = [arm for arm in cfg.arms if not BUCKET_NAME.match(arm)]
     if bad:
         raise TokenizeError(f"arm names {bad} are not usable folder names (letters, digits, _ . -)")
+    for arm, path in cfg.arms.items():
+        try:
+            resolve_documents([path])
+        except InputError as err:
+            raise InputError(f"arms.{arm}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_intermixed_args(argv)
     cfg = ablation.load_ablation_config(args.config, args.overrides)
-    check_arm_names(cfg)
+    check_arms(cfg)
     ablation.check_inputs(cfg)
     check_tokenization_settings(cfg)
     curation = load_curation_config(None, cfg.curation)

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from curation.sample_crawl import write_reference_articles
 from curation.tokenize import TokenizeError
 from jobs.ablate import check_tokenization_settings, tokenize_arms
+from refinery.cli import main as refinery
 from training import ablation
 
 
@@ -64,3 +65,14 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path):
         check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
     with pytest.raises(TokenizeError, match="arms.b: y -> w"):
         check_tokenization_settings(config("arms.b=w"))
+
+
+def test_an_arm_without_documents_is_refused_before_out_records_it(tmp_path, capsys):
+    (tmp_path / "docs").mkdir()
+    out = tmp_path / "ablation"
+    reference = tmp_path / "reference.txt"
+    reference.write_text("A reference document about ablations.\n")
+    args = [f"out={out}", f"reference={reference}", f"arms.a={tmp_path / 'docs'}"]
+    assert refinery(["ablate", *args, f"arms.b={tmp_path / 'nope'}"]) == 2
+    assert f"arms.b: documents input not found: {tmp_path / 'nope'}" in capsys.readouterr().err
+    assert not (out / "tokenization.json").exists()  # a corrected rerun is not refused
