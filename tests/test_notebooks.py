@@ -46,7 +46,9 @@ def test_notebook_executes(path, extract_run, train_run, monkeypatch):
     out, _ = extract_run
     monkeypatch.setenv("REFINERY_RUN", out)
     monkeypatch.setenv("REFINERY_TRAIN", str(train_run))
-    execute(path)
+    outputs = execute(path)
+    # every figure is shown (a non-interactive backend set in a notebook hid them all)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
 def test_scaling_notebook_reads_a_sweep_report(tmp_path, monkeypatch):
