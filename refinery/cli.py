@@ -6,6 +6,7 @@ Commands are imported lazily so `refinery train` never loads pyspark and
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -58,6 +59,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("jobs.ablate", "same model on several curation outputs, bpb at equal tokens"),
     "report": ("refinery.report.command", "run folder -> OUT/report.html (funnel, curves, evals)"),
 }
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts and seeds: a negative one is a usage error (exit 2), not a
+    traceback from numpy deep inside the command."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
 
 
 def usage() -> str:

@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 from tokenizers import Tokenizer
 
+from refinery.cli import non_negative_int
 from refinery.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -109,9 +110,10 @@ def sample_documents(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery inspect-shards", description=__doc__)
     parser.add_argument("tokens", metavar="OUT/tokens", help="a tokens folder (manifest.json)")
-    parser.add_argument("--docs", type=int, default=3, help="documents to decode (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="which documents (default 0)")
-    parser.add_argument("--chars", type=int, default=400, help="characters shown per document")
+    count = non_negative_int
+    parser.add_argument("--docs", type=count, default=3, help="documents to decode (default 3)")
+    parser.add_argument("--seed", type=count, default=0, help="which documents (default 0)")
+    parser.add_argument("--chars", type=count, default=400, help="characters per document (400)")
     args = parser.parse_args(argv)
     manifest = read_manifest(args.tokens)
     opened = verify(manifest)

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from refinery.cli import COMMANDS, main
 from refinery.errors import RefineryError, user_message
 
@@ -79,3 +81,13 @@ def test_only_user_fixable_os_errors_become_messages():
     assert user_message(FileNotFoundError(errno.ENOENT, "No such file", "/x")) is None  # a bug's
     assert user_message(OSError(errno.EACCES, "Permission denied")) is None  # no path to name
     assert user_message(ValueError("bug")) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["report", "run", "--samples", "-1"], ["inspect-shards", "tokens", "--docs", "-1"]],
+)
+def test_a_negative_count_is_a_usage_error(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and "-1 is negative" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from refinery.cli import non_negative_int
 from refinery.report import html
 from refinery.report.runfolder import RunFolder
 from refinery.report.sections import Options, report_sections
@@ -29,8 +30,12 @@ def build_report(out: str | Path, options: Options | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery report", description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the run folder (OUT of `refinery curate`, runs/<name>)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled documents")
-    parser.add_argument("--samples", type=int, default=5, help="kept documents to show")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the sampled documents"
+    )
+    parser.add_argument(
+        "--samples", type=non_negative_int, default=5, help="kept documents to show (default 5)"
+    )
     args = parser.parse_args(argv)
     path = build_report(args.out, Options(seed=args.seed, kept_samples=args.samples))
     print(f"report: {path.stat().st_size:,} bytes")
