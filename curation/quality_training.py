@@ -62,6 +62,9 @@ class TrainParams:
     dim: int = 64
     word_ngrams: int = 2
     min_count: int = 2
+    # Hash buckets of the word n-grams (fastText's default): the model file is about
+    # buckets * dim * 4 bytes, 512 MB here; a small training set (the demo) needs far fewer.
+    buckets: int = 2_000_000
 
     def __post_init__(self) -> None:
         if not 0 < self.heldout < 1:
@@ -70,7 +73,7 @@ class TrainParams:
             raise TrainingSetError(
                 f"--min-tokens ({self.min_tokens}) must be in 1..--max-tokens ({self.max_tokens})"
             )
-        for name in ("epoch", "dim", "word_ngrams", "min_count"):
+        for name in ("epoch", "dim", "word_ngrams", "min_count", "buckets"):
             if getattr(self, name) < 1:
                 raise TrainingSetError(f"--{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
@@ -308,6 +311,7 @@ def train_quality_model(
         dim=params.dim,
         wordNgrams=params.word_ngrams,
         minCount=params.min_count,
+        bucket=params.buckets,
         thread=1,
         seed=params.seed,
         verbose=0,
@@ -336,6 +340,20 @@ def _collect(paths: list[str]) -> tuple[list[tuple[str, str]], list[dict]]:
     return documents, described
 
 
+PARAM_HELP = {
+    "max_tokens": "tokens of a passage, at training and scoring",
+    "min_tokens": "shorter passages are left out of training",
+    "heldout": "share of documents held out for the metrics",
+    "seed": "seed of the split, the sample and fastText",
+    "epoch": "fastText passes",
+    "lr": "fastText learning rate",
+    "dim": "fastText vector size",
+    "word_ngrams": "fastText word n-grams",
+    "min_count": "fastText's least word count",
+    "buckets": "fastText n-gram hash buckets (model ~ buckets * dim * 4 bytes)",
+}
+
+
 def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> list:
     """A seeded random sample of at most `limit` documents (negatives: random crawl pages)."""
     if limit is None or len(documents) <= limit:
@@ -345,19 +363,33 @@ def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="refinery train-quality", description=__doc__.splitlines()[0]
+        prog="refinery train-quality",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # `--positives A B` and `--positives A --positives B` both work (the README shows P…)
     sources = {"action": "extend", "nargs": "+", "default": []}
-    parser.add_argument("--positives", metavar="P", **sources)
-    parser.add_argument("--negatives", metavar="N", required=True, **sources)
+    documents = "documents Parquet, JSONL with `text`, or text with a document per line"
+    parser.add_argument(
+        "--positives",
+        metavar="P",
+        help=f"high-quality {documents} (or --reference-urls)",
+        **sources,
+    )
+    parser.add_argument(
+        "--negatives", metavar="N", required=True, help=f"random web {documents}", **sources
+    )
     parser.add_argument("--reference-urls", metavar="FILE", help="URLs cited by Wikipedia")
-    parser.add_argument("--corpus", metavar="DOCS", **sources)
-    parser.add_argument("--output", required=True, metavar="DIR")
+    parser.add_argument(
+        "--corpus", metavar="DOCS", help="documents the URLs are found in", **sources
+    )
+    parser.add_argument("--output", required=True, metavar="DIR", help="model folder to write")
     parser.add_argument("--max-negatives", type=int, metavar="N", help="random sample size")
     defaults = TrainParams()
     for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=type(value), default=value, help=PARAM_HELP[name]
+        )
     args = parser.parse_args(argv)
     if bool(args.reference_urls) != bool(args.corpus):
         parser.error("--reference-urls and --corpus go together")
