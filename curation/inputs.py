@@ -54,7 +54,32 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
     for spec in paths:
         if not is_remote(spec) and not glob.glob(spec):
             raise InputError(f"documents input not found: {spec}")
+        if not is_remote(spec) and not any(c in spec for c in "*?[") and not _holds_parquet(spec):
+            raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(spec)}")
     return [p if is_remote(p) or any(c in p for c in "*?[") else os.path.abspath(p) for p in paths]
+
+
+def _holds_parquet(spec: str) -> bool:
+    """A local file that starts as Parquet does, or a folder with one (Spark would otherwise
+    start, then fail with a JVM traceback on a folder of WARCs or shards)."""
+    path = Path(spec)
+    files = [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if not file.name.startswith((".", "_")):
+            with file.open("rb") as stream:
+                if stream.read(4) == b"PAR1":
+                    return True
+    return False
+
+
+def _what_it_is(spec: str) -> str:
+    """A hint for a documents input that is something else Refinery makes or reads."""
+    path = Path(spec)
+    if (path / "manifest.json").is_file():
+        return " (a tokens folder: the trainer's data=, not a stage's input)"
+    if path.is_dir() and any(is_archive(p.name) for p in path.rglob("*")):
+        return " (WARC files: `refinery extract` or `curate` reads them)"
+    return ""
 
 
 def _resolve_one(spec: str, cc_prefix: str) -> list[str]:

@@ -1,6 +1,8 @@
 import gzip
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from curation.inputs import InputError, resolve_inputs
@@ -106,9 +108,24 @@ def test_documents_inputs_must_exist_locally(tmp_path):
     from curation.inputs import resolve_documents
 
     (tmp_path / "docs").mkdir()
+    pq.write_table(pa.table({"id": ["a"]}), tmp_path / "docs" / "part-0.parquet")
     assert resolve_documents([str(tmp_path / "docs"), "s3a://b/run/extract"]) == [
         str(tmp_path / "docs"),
         "s3a://b/run/extract",
     ]
     with pytest.raises(InputError, match="documents input not found: .*nope"):
         resolve_documents([str(tmp_path / "nope")])
+
+
+def test_a_documents_input_without_parquet_is_named_before_spark_starts(crawl_dir, tmp_path):
+    from curation.inputs import resolve_documents
+
+    with pytest.raises(InputError, match=r"holds no Parquet file \(WARC files: `refinery extract`"):
+        resolve_documents([str(crawl_dir)])
+    with pytest.raises(InputError, match=r"notes.txt holds no Parquet file$"):
+        resolve_documents([str(crawl_dir / "notes.txt")])
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "manifest.json").write_text("{}")
+    with pytest.raises(InputError, match=r"\(a tokens folder: the trainer's data="):
+        resolve_documents([str(tokens)])
