@@ -1337,6 +1337,10 @@ def write_sample_crawl(out_dir: Path, docs: int = 300, seed: int = 0, files: int
     manifest_path.write_text(
         json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    written = {f["file"] for f in manifest_files}
+    for stale in out_dir.glob("CC-SAMPLE-*.warc.gz"):  # an earlier crawl's (another seed or
+        if stale.name not in written:  # more files): extract would read it, expected.json not
+            stale.unlink()
     return [out_dir / f["file"] for f in manifest_files] + [manifest_path]
 
 

@@ -114,6 +114,15 @@ def test_other_seed_gives_other_bytes(tmp_path: Path):
     assert a[0].read_bytes() != b[0].read_bytes()
 
 
+def test_a_rewritten_crawl_leaves_no_file_of_the_earlier_one(tmp_path: Path):
+    write_sample_crawl(tmp_path, docs=MIN_DOCS, seed=1, files=3)
+    (tmp_path / "notes.txt").write_text("mine")
+    paths = write_sample_crawl(tmp_path, docs=MIN_DOCS, seed=2, files=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [p.name for p in paths] + ["notes.txt"]
+    )
+
+
 def test_gzip_members_have_zero_mtime(crawl: Path, manifest: dict):
     for entry_file in manifest["files"]:
         data = (crawl / entry_file["file"]).read_bytes()
