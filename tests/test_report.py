@@ -383,7 +383,8 @@ def test_folder_names_are_escaped_too(tmp_path):
     assert 'training-"><script>x' in page.ids
 
 
-def test_an_empty_folder_says_what_is_not_present(tmp_path):
+def test_a_run_before_its_stages_says_what_is_not_present(tmp_path):
+    (tmp_path / "stats").mkdir()
     page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
     assert set(SECTIONS) <= page.ids
     for section in SECTIONS:
@@ -416,6 +417,13 @@ def test_extract_only_run(extract_run, tmp_path):
 def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ReportError, match="no such directory"):
         build_report(tmp_path / "missing")
+    with pytest.raises(ReportError, match=r"not a run folder \(no run.json, stats/ or stage"):
+        build_report(tmp_path)  # empty: no report of nothing written into it
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 1, "loss": 2}\n')
+    with pytest.raises(ReportError, match=f"a training run, .*: refinery report {tmp_path}$"):
+        build_report(tmp_path / "train")
+    shutil.rmtree(tmp_path / "train")
     (tmp_path / "stats").mkdir()
     bad = {"input": 5, "kept": 1, "rejected": {"lang": 1}, "errors": 0}
     (tmp_path / "stats" / "filter.json").write_text(json.dumps(bad))

@@ -20,15 +20,30 @@ from refinery.report.aggregate import ReportError
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
 # in the order the report shows them; any other folder with a metrics.jsonl follows.
 TRAINING_ORDER = ("train", "anneal", "sft", "rm", "dpo", "ppo")
+# What a run folder holds at least one of: a report of any other folder would be all "Not
+# present", written into a folder that is not a run.
+RUN_MARKS = ("run.json", "stats", "extract", "tokens", "eval", *TRAINING_ORDER)
+
+
+def _what_it_is(folder: Path) -> str:
+    if (folder / "metrics.jsonl").is_file():
+        return (
+            " (no run.json, stats/ or stage folder); it holds a training run, which the report "
+            f"shows from its run folder: refinery report {folder.parent}"
+        )
+    return " (no run.json, stats/ or stage folder)"
 
 
 class RunFolder:
     """Paths and readers for one run folder OUT."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # `report .` is named by its folder
         if not self.root.is_dir():
             raise ReportError(f"{self.root}: not a run folder (no such directory)")
+        marks = [self.root / name for name in RUN_MARKS] + list(self.root.glob("*/metrics.jsonl"))
+        if not any(mark.exists() for mark in marks):
+            raise ReportError(f"{self.root}: not a run folder{_what_it_is(self.root)}")
 
     def json(self, *parts: str) -> Any | None:
         """A JSON file under OUT, or None when it does not exist."""
