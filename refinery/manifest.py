@@ -107,7 +107,7 @@ def read_manifest(data_dir: str | Path) -> Manifest:
     root = Path(data_dir)
     path = root / MANIFEST_NAME
     if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found (is data= the tokens folder?)")
+        raise ManifestError(f"{path}: manifest not found (is it the tokens folder, OUT/tokens?)")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -33,7 +33,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="refinery eval", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True, help="run folder (newest ckpt) or ckpt-<step>")
     parser.add_argument("--mc", help="benchmark file (.csv/.jsonl) or folder of them")
-    parser.add_argument("--shots", type=int, default=0, help="few-shot examples per item")
+    parser.add_argument(
+        "--shots", type=int, default=0, help="few-shot examples per item (default 0)"
+    )
     parser.add_argument(
         "--include-flawed",
         action="store_true",
@@ -43,7 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--bpb", nargs="+", action="extend", default=[], help="text/JSONL/Parquet documents"
     )
     parser.add_argument("--out", help="also write the results JSON here")
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="sequences per forward pass (default 8)"
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
     parser.add_argument("--seed", type=int, default=FEWSHOT_SEED, help="few-shot selection seed")
     args = parser.parse_args(argv)

@@ -145,11 +145,11 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `refinery generate` and `refinery chat`."""
     parser.add_argument("--ckpt", required=True, help="checkpoint folder or run folder")
     # defaults from Meta's Llama 2 chat example (temperature 0.6, top-p 0.9)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--temperature", type=float, default=0.6, help="0: greedy")
-    parser.add_argument("--top-k", type=int, default=0, help="0: no limit")
-    parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=int, default=128, help="(default 128)")
+    parser.add_argument("--temperature", type=float, default=0.6, help="0: greedy (default 0.6)")
+    parser.add_argument("--top-k", type=int, default=0, help="0: no limit (default)")
+    parser.add_argument("--top-p", type=float, default=0.9, help="nucleus share (default 0.9)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 

@@ -757,7 +757,10 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
         "preset is in docs/TRAINING.md. Example: refinery train --config conf/train/tiny.yaml "
         "data=runs/demo/tokens out=runs/tiny max_steps=200",
     )
-    parser.add_argument("--config", help="YAML config (conf/train/*.yaml)")
+    parser.add_argument(
+        "--config",
+        help="YAML config (conf/train/*.yaml); without it, the defaults of training/config.py",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from out's newest ckpt")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     return parser.parse_intermixed_args(argv)
