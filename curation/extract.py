@@ -91,12 +91,15 @@ def looks_like_html(body: bytes) -> bool:
 
 
 def document_id(record: Record, source: str) -> str:
-    """sha1 of the WARC record id, unique per record: a WET conversion has its own, so a
-    capture read from both its WARC and its WET gives two documents of one URL, which dedup
-    resolves. ARC records have none: file name + offset."""
-    key = record.record_id
-    if record.from_arc or not key:
+    """sha1 of the WARC record id and the record's offset in its file, unique per record: a
+    WET conversion has its own record id, so a capture read from both its WARC and its WET
+    gives two documents of one URL, which dedup resolves; the offset parts records that share
+    an id (wget writes one WARC-Record-ID on several, and repeated ids fail dedup). ARC
+    records have no id: file name + offset."""
+    if record.from_arc or not record.record_id:
         key = f"{os.path.basename(source)}@{record.offset}"
+    else:
+        key = f"{record.record_id}@{record.offset}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 

@@ -87,9 +87,13 @@ def test_payload_is_read_only_when_needed():
 def test_document_ids_are_stable_and_unique_per_record():
     response = record(record_id="<urn:uuid:abc>")
     wet = record(warc_type="conversion", record_id="<urn:uuid:other>", refers_to="<urn:uuid:abc>")
-    assert document_id(response, "x.warc.gz") == hashlib.sha1(b"<urn:uuid:abc>").hexdigest()
+    assert document_id(response, "x.warc.gz") == hashlib.sha1(b"<urn:uuid:abc>@100").hexdigest()
+    assert document_id(response, "/elsewhere/x.warc.gz") == document_id(response, "x.warc.gz")
     # the WET text of the same capture is another document (ids are unique; dedup sees the URL)
-    assert document_id(wet, "x.wet.gz") == hashlib.sha1(b"<urn:uuid:other>").hexdigest()
+    assert document_id(wet, "x.wet.gz") == hashlib.sha1(b"<urn:uuid:other>@100").hexdigest()
+    # wget repeats a WARC-Record-ID on several records: the offset tells them apart
+    again = record(record_id="<urn:uuid:abc>", offset=2048)
+    assert document_id(again, "x.warc.gz") != document_id(response, "x.warc.gz")
     arc = record(from_arc=True, record_id="<urn:uuid:random>")
     assert document_id(arc, "/data/a.arc.gz") == hashlib.sha1(b"a.arc.gz@100").hexdigest()
 
