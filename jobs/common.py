@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 from curation.config import CurationConfig, load_curation_config
 from curation.inputs import resolve_documents
 from curation.spark.session import build_session
-from refinery.errors import RefineryError, user_message
+from refinery.errors import RefineryError, with_user_errors
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
@@ -151,12 +151,4 @@ def summary_line(stage: str, stats: dict[str, Any]) -> str:
 
 def run_main(main: Callable[[list[str] | None], int]) -> None:
     """`spark-submit jobs/<stage>.py` entry: user errors print a message, not a traceback."""
-    try:
-        code = main(sys.argv[1:])
-    except Exception as err:
-        message = user_message(err)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        code = 2
-    sys.exit(code)
+    sys.exit(with_user_errors(lambda: main(sys.argv[1:])))

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from refinery.errors import user_message
+from refinery.errors import with_user_errors
 
 # command -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -96,17 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refinery: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    try:
-        return int(module.main(rest) or 0)
-    except BrokenPipeError:  # `refinery inspect-shards ... | head`: the reader has had enough
-        sys.stdout = None  # nothing left to flush at exit
-        return 0
-    except Exception as err:
-        message = user_message(err)
-        if message is None:
-            raise
-        print(f"refinery {name}: error: {message}", file=sys.stderr)
-        return 2
+
+    def run() -> int:
+        try:
+            return int(module.main(rest) or 0)
+        except BrokenPipeError:  # `refinery inspect-shards ... | head`: the reader had enough
+            sys.stdout = None  # nothing left to flush at exit
+            return 0
+
+    return with_user_errors(run, f"refinery {name}: error")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """User-facing errors: the CLI prints their message and exits non-zero, without a traceback."""
 
 import errno
+import sys
+from collections.abc import Callable
 
 # Operating-system errors on a path the user named that the user can fix (a read-only or full
 # disk, no permission, a file where a folder belongs): one line, not a traceback. Others, a
@@ -29,6 +31,19 @@ def user_message(err: BaseException) -> str | None:
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
         return f"{err.filename}: {err.strerror}"
     return None
+
+
+def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:
+    """`entry()` for a command's entry point: an error the user can fix is one line on
+    stderr, `prefix: message`, and exit status 2; any other error raises, traceback and all."""
+    try:
+        return entry()
+    except Exception as err:
+        message = user_message(err)
+        if message is None:
+            raise
+        print(f"{prefix}: {message}", file=sys.stderr)
+        return 2
 
 
 def unreadable_file(path) -> str:

@@ -34,7 +34,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from refinery.config import ConfigError, load_config
-from refinery.errors import RefineryError, user_message
+from refinery.errors import RefineryError, with_user_errors
 from refinery.manifest import Manifest, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import TrainConfig, TrainLoopConfig
@@ -775,14 +775,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def console(entry) -> int:
     """`python -m training.X` (torchrun) with the same error handling as `refinery X`."""
-    try:
-        return entry()
-    except Exception as err:
-        message = user_message(err)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    return with_user_errors(entry)
 
 
 if __name__ == "__main__":
