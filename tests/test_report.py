@@ -442,3 +442,14 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ReportError, match=r"metrics.jsonl: line 2, column 12: not valid JSON"):
         build_report(tmp_path)
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_stage_that_kept_nothing_says_so_instead_of_an_empty_chart(tmp_path):
+    (tmp_path / "stats").mkdir()
+    stats = {"input": 2, "kept": 0, "rejected": {"lang": 2}, "errors": 0}
+    (tmp_path / "stats" / "filter.json").write_text(json.dumps(stats))
+    (tmp_path / "filter").mkdir()
+    empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    pq.write_table(empty, tmp_path / "filter" / "part-00000.parquet")
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert "Not present: document length: no values" in page.sections["histograms"]

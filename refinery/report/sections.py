@@ -9,6 +9,7 @@ from typing import Any
 from refinery.report import charts
 from refinery.report import html as h
 from refinery.report.aggregate import (
+    Histogram,
     cluster_sizes,
     excerpt,
     histogram,
@@ -105,7 +106,7 @@ def histograms_section(run: RunFolder) -> str:
             f"{stage}: rejected": column(run.rejected(stage), name) or [],
         }
         hist = histogram(series, HISTOGRAM_BINS, integer)
-        body.append(h.image(charts.histogram_chart(hist, xlabel, log_y), title))
+        body.append(_histogram_image(hist, title, xlabel, log_y))
     body.append(_cluster_histogram(run, docs))
     return h.section("histograms", "Histograms", body)
 
@@ -115,8 +116,17 @@ def _length_histogram(run: RunFolder, docs: list[str]) -> str:
     ends = dict.fromkeys([docs[0], docs[-1]])
     series = {f"{s}: kept": text_lengths(run.kept(s)) or [] for s in ends}
     hist = histogram(series, HISTOGRAM_BINS, integer=False)
-    figure = h.image(charts.histogram_chart(hist, "characters of text", True), "document length")
+    figure = _histogram_image(hist, "document length", "characters of text", True)
     return h.heading("Document length", "hist-length") + figure
+
+
+def _histogram_image(
+    hist: Histogram, title: str, xlabel: str, log_y: bool, ylabel: str = "documents"
+) -> str:
+    """The chart, or the line saying there is nothing to draw (a stage that kept nothing)."""
+    if not hist.counts:
+        return h.absent(f"{title}: no values (no documents, or none with the column set)")
+    return h.image(charts.histogram_chart(hist, xlabel, log_y, ylabel=ylabel), title)
 
 
 def _cluster_histogram(run: RunFolder, docs: list[str]) -> str:
@@ -132,8 +142,10 @@ def _cluster_histogram(run: RunFolder, docs: list[str]) -> str:
         f"{len(duplicated):,} with duplicates, the largest of {max(sizes, default=0):,}."
     )
     hist = histogram({"clusters": sizes}, HISTOGRAM_BINS, integer=True)
-    figure = charts.histogram_chart(hist, "documents per cluster", True, ylabel="clusters")
-    return title + h.paragraph(summary) + h.image(figure, "duplicate-cluster sizes")
+    figure = _histogram_image(
+        hist, "duplicate-cluster sizes", "documents per cluster", True, ylabel="clusters"
+    )
+    return title + h.paragraph(summary) + figure
 
 
 def mixture_section(run: RunFolder) -> str:
