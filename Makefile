@@ -27,7 +27,7 @@ demo: $(STAMP)
 	# The quality model: the crawl's reference articles vs its own extracted pages.
 	$(BIN)/refinery extract --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
 	$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
-		--negatives runs/demo/extract --output runs/demo/quality-model --buckets 100000
+		--negatives runs/demo/extract --output runs/demo/quality-model
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
 		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
 	# Then the model, on CPU in a few minutes: tiny pretraining, annealing, SFT and DPO on the

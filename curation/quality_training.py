@@ -62,9 +62,6 @@ class TrainParams:
     dim: int = 64
     word_ngrams: int = 2
     min_count: int = 2
-    # Hash buckets of the word n-grams (fastText's default): the model file is about
-    # buckets * dim * 4 bytes, 512 MB here; a small training set (the demo) needs far fewer.
-    buckets: int = 2_000_000
 
     def __post_init__(self) -> None:
         if not 0 < self.heldout < 1:
@@ -73,7 +70,7 @@ class TrainParams:
             raise TrainingSetError(
                 f"--min-tokens ({self.min_tokens}) must be in 1..--max-tokens ({self.max_tokens})"
             )
-        for name in ("epoch", "dim", "word_ngrams", "min_count", "buckets"):
+        for name in ("epoch", "dim", "word_ngrams", "min_count"):
             if getattr(self, name) < 1:
                 raise TrainingSetError(f"--{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
@@ -311,7 +308,6 @@ def train_quality_model(
         dim=params.dim,
         wordNgrams=params.word_ngrams,
         minCount=params.min_count,
-        bucket=params.buckets,
         thread=1,
         seed=params.seed,
         verbose=0,
@@ -350,7 +346,6 @@ PARAM_HELP = {
     "dim": "fastText vector size",
     "word_ngrams": "fastText word n-grams",
     "min_count": "fastText's least word count",
-    "buckets": "fastText n-gram hash buckets (model ~ buckets * dim * 4 bytes)",
 }
 
 

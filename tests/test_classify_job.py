@@ -32,9 +32,7 @@ def quality_model(tmp_path_factory) -> Path:
     for i in range(60):
         title, paragraphs = textgen.keyword_spam(rng)
         negatives.append((f"spam{i}", "\n".join([title, *paragraphs, *textgen.list_items(rng)])))
-    train_quality_model(
-        positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5, buckets=50_000)
-    )
+    train_quality_model(positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5))
     return folder / "model"
 
 
