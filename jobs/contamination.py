@@ -82,6 +82,17 @@ def eval_items(path: str, include_flawed: bool = False) -> list[EvalItem]:
     ]
 
 
+def is_tokens_folder(inputs: list[str]) -> bool:
+    return len(inputs) == 1 and os.path.isfile(os.path.join(inputs[0], MANIFEST_NAME))
+
+
+def resolve_contamination_inputs(specs: list[str]) -> list[str]:
+    """One tokens folder (its manifest.json) as it is, or documents Parquet inputs."""
+    if is_tokens_folder(specs):
+        return [os.path.abspath(specs[0])]
+    return resolve_documents(specs)
+
+
 def check_contamination(
     spark,
     config,
@@ -93,7 +104,7 @@ def check_contamination(
 ) -> dict[str, Any]:
     """The report; with `decontaminate`, also the decontaminated copy (its stats in the
     report under "decontaminate", or null when that copy was already done)."""
-    tokens = len(inputs) == 1 and os.path.isfile(os.path.join(inputs[0], MANIFEST_NAME))
+    tokens = is_tokens_folder(inputs)
     if tokens and decontaminate:
         raise InputError(
             f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
@@ -139,7 +150,7 @@ def summary(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_curation_config(args.config, args.overrides)
-    inputs = resolve_documents(args.input)
+    inputs = resolve_contamination_inputs(args.input)
     items = eval_items(args.benchmarks, args.include_flawed)
     spark = build_session(config.spark, f"refinery-{STAGE}")
     try:

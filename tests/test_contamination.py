@@ -234,6 +234,16 @@ def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
         check_contamination(spark, load_curation_config(), [tokens], ITEMS, decontaminate="x")
 
 
+def test_the_command_takes_a_tokens_folder_or_documents(tmp_path):
+    from curation.inputs import InputError
+    from jobs.contamination import resolve_contamination_inputs
+
+    tokens = write_tokens(tmp_path / "tokens", PLANTED, validation="held out")
+    assert resolve_contamination_inputs([tokens]) == [tokens]
+    with pytest.raises(InputError, match="holds no Parquet file"):
+        resolve_contamination_inputs([tokens, str(tmp_path)])  # a tokens folder goes alone
+
+
 def test_the_report_may_not_go_inside_the_documents_it_checks(tmp_path):
     from jobs.contamination import parse_args
     from refinery.errors import RefineryError
