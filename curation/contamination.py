@@ -1,10 +1,12 @@
 """Benchmark contamination: word 13-grams shared by evaluation items and training documents.
 
 Following GPT-3 (Brown et al. 2020, appendix C) and lm-evaluation-harness's decontamination,
-text is normalised (lowercased, Unicode punctuation deleted, split on whitespace) and an item
-counts as contaminated when any of its word 13-grams occurs in a training document. An item's
-text is its question followed by each answer choice in turn (`question choice_i`), so a page
-quoting the question, or the question with an answer, both match.
+text is normalised (see `normalise`) and an item counts as contaminated when any of its word
+13-grams occurs in a training document. An item's text is its question followed by each
+answer choice in turn (`question choice_i`), also with the choice's letter or "answer"
+between them (`question B choice_i`, `question Answer: choice_i`), so a page quoting the
+question, the question with an answer, or the item as an evaluation prompt lists it, all
+match.
 
 Template n-grams are ignored: an n-gram shared by more than MAX_ITEMS_PER_NGRAM items is the
 benchmark's boilerplate (every MMLU moral_scenarios item opens with the same 28-word question),
@@ -22,6 +24,8 @@ Pure functions; the Spark glue is curation/spark/contamination.py.
 from __future__ import annotations
 
 import hashlib
+import html
+import string
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,24 +35,31 @@ from typing import Any
 NGRAM = 13  # GPT-3 appendix C; lm-evaluation-harness `decontamination/janitor.py`
 MAX_ITEMS_PER_NGRAM = 10  # GPT-3 appendix C's "more than 10 documents" cut, on the item side
 
-_PUNCTUATION = None  # str.translate table of every Unicode punctuation code point, built once
+_TABLE = None  # str.translate table over every code point, built once
+APOSTROPHES = "'\u2019\u02bc"  # deleted, so "don't", "don’t" and "dont" are one word
 
 
-def _punctuation_table() -> dict[int, None]:
-    global _PUNCTUATION
-    if _PUNCTUATION is None:
-        _PUNCTUATION = {
-            code: None
-            for code in range(0x110000)
-            if unicodedata.category(chr(code)).startswith("P")
-        }
-    return _PUNCTUATION
+def _table() -> dict[int, str | None]:
+    """Punctuation becomes a space ("a,b" and "a, b", "x-y" and "x - y" give the same words);
+    apostrophes and format characters (soft hyphen, zero-width space) are deleted."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = {}
+        for code in range(0x110000):
+            category = unicodedata.category(chr(code))
+            if category == "Cf" or chr(code) in APOSTROPHES:
+                _TABLE[code] = None
+            elif category.startswith("P"):
+                _TABLE[code] = " "
+    return _TABLE
 
 
 def normalise(text: str) -> list[str]:
-    """Lowercased words with punctuation deleted (not replaced: "don't" -> "dont", as the
-    harness's janitor does), split on whitespace."""
-    return text.lower().translate(_punctuation_table()).split()
+    """Words to compare: HTML entities an extraction left decoded, NFKC (composed accents,
+    full-width forms, ligatures, NBSP), lowercased, punctuation as spaces, apostrophes and
+    format characters deleted, split on whitespace."""
+    text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
+    return text.translate(_table()).split()
 
 
 def ngrams(words: Sequence[str], n: int = NGRAM) -> list[str]:
@@ -78,14 +89,17 @@ class EvalItem:
 
 def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:
     """The hashed n-grams of `question choice_i` for every choice (of the question alone when
-    the item has no choices). The question's own n-grams are shared by every choice, so only
-    those reaching into a choice (the question's last n-1 words + the choice) are added per
-    choice: a long AGIEval passage is not re-hashed once per option."""
+    the item has no choices), and of the same with the choice's letter or "answer" between
+    them, as evaluation prompts write items. The question's own n-grams are shared by every
+    choice, so only those reaching into a choice (the question's last n-1 words + the choice)
+    are added per choice: a long AGIEval passage is not re-hashed once per option."""
     question = normalise(item.question)
     grams = set(ngrams(question, n))
     tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
-    for choice in item.choices:
-        grams.update(ngrams(tail + normalise(choice), n))
+    for letter, choice in zip(string.ascii_lowercase, item.choices, strict=False):
+        words = normalise(choice)
+        for label in ([], [letter], ["answer"]):
+            grams.update(ngrams(tail + label + words, n))
     return {ngram_hash(g) for g in grams}
 
 

@@ -30,7 +30,7 @@ from curation.spark.contamination import (
     shard_documents,
 )
 from curation.spark.session import build_session
-from curation.spark.stage import read_documents, run_stage
+from curation.spark.stage import check_unique_ids, read_documents, run_stage
 from jobs.common import run_main, summary_line
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
@@ -125,6 +125,7 @@ def check_contamination(
     if decontaminate:
 
         def outcomes():
+            check_unique_ids(docs)  # the flags are joined back by id
             return decontamination_outcomes(docs, contaminated)
 
         out = decontaminate.rstrip("/")

@@ -43,14 +43,20 @@ ITEMS = [
 FILLER = " ".join(f"word{i}" for i in range(40))
 
 
-def test_normalise_lowercases_and_deletes_punctuation():
-    assert normalise("Don't STOP, it's «fine»!\nNew-line") == [
+def test_normalise_lowercases_and_spaces_punctuation():
+    assert normalise("Don\u2019t STOP,it's «fine»!\nNew-line") == [
         "dont",
         "stop",
         "its",
         "fine",
-        "newline",
+        "new",
+        "line",
     ]
+    # what extraction leaves: entities, NBSP, soft hyphens, decomposed accents, full width
+    assert normalise("Jose\u0301&#39;s x&nbsp;y encyclo\u00adpedia ＡＢ") == normalise(
+        "José's x y encyclopedia AB"
+    )
+    assert normalise("a,b x - y") == normalise("a, b x-y")
 
 
 def test_ngrams_need_n_words():
@@ -72,6 +78,21 @@ def test_question_with_its_answer_matches_across_the_boundary():
     tail = " ".join(ITEMS[3].question.split()[-11:])
     assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index.ngrams) == ["cooking:0"]
     assert overlapping_items(f"{FILLER} {tail} {FILLER}", index.ngrams) == []
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Question: {q}\nA. {c0}\nB. {c1}\nAnswer: B",  # lm-evaluation-harness's MMLU prompt
+        "Question: {q} Answer: {c1}",
+    ],
+)
+def test_an_item_written_as_an_evaluation_prompt_is_found(prompt):
+    question = "Which planet of our solar system is known as the red planet"  # 12 words
+    item = EvalItem("quiz", "quiz:0", question, ("Venus", "Mars"))
+    index = build_index([item])
+    text = prompt.format(q=item.question, c0="Venus", c1="Mars")
+    assert overlapping_items(f"{FILLER} {text} {FILLER}", index.ngrams) == ["quiz:0"]
 
 
 def test_short_items_are_reported_not_counted_clean():

@@ -24,8 +24,8 @@ from curation.config import DedupConfig
 from curation.dedup.keep import keep_order
 from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
 from curation.dedup.text import normalize_text, normalize_url, text_hash
-from curation.inputs import InputError
 from curation.spark.components import connected_components, pair_edges, star_edges
+from curation.spark.stage import check_unique_ids
 
 # LSH buckets of up to this many documents have every pair verified (at most 120 pairs);
 # larger ones, rare outside boilerplate, link each member to the smallest id.
@@ -180,12 +180,7 @@ def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
 def dedup_outcomes(docs: DataFrame, config: DedupConfig) -> tuple[DataFrame, list[str]]:
     """Outcome rows for `write_stage` (kept / rejected + cluster_id, kept_id) and the kept
     document columns (the input's, with cluster_id)."""
-    counts = docs.groupBy("id").count()  # decisions are joined back by id: each must be one
-    duplicated = counts.where((F.col("count") > 1) | F.col("id").isNull()).select("id").head()
-    if duplicated is not None and duplicated["id"] is None:
-        raise InputError("documents Parquet holds a document without an id; every one needs one")
-    if duplicated is not None:
-        raise InputError(f"documents Parquet repeats the id {duplicated['id']!r}; ids are unique")
+    check_unique_ids(docs)  # decisions are joined back by id: each must be one document
     docs = docs.drop("cluster_id")
     decisions = dedup_decisions(docs, config)
     rows = docs.join(decisions, "id").select(

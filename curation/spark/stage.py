@@ -58,6 +58,17 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     return docs
 
 
+def check_unique_ids(docs: DataFrame) -> None:
+    """Refuse a null or repeated id, for a stage that joins its decisions back by id (a null
+    one would vanish from the outcomes, a repeated one take another document's decision)."""
+    counts = docs.groupBy("id").count()
+    duplicated = counts.where((F.col("count") > 1) | F.col("id").isNull()).select("id").head()
+    if duplicated is not None and duplicated["id"] is None:
+        raise InputError("documents Parquet holds a document without an id; every one needs one")
+    if duplicated is not None:
+        raise InputError(f"documents Parquet repeats the id {duplicated['id']!r}; ids are unique")
+
+
 def run_stage(
     spark: SparkSession,
     config: Any,
