@@ -86,6 +86,7 @@ def run_mix(
             .agg(F.count("*").alias("documents"), F.sum(tokens).alias("tokens"))
             .collect()
         )
+        totals.sort(key=lambda row: (row.domain, row.bucket))  # sums in one order on any cluster
         domain_tokens: dict[str, int] = {}
         anneal_tokens: dict[str, int] = {}
         buckets: dict[str, dict[str, int]] = {}
@@ -112,7 +113,14 @@ def run_mix(
         return rows, columns
 
     return run_stage(
-        spark, config, out, STAGE, force, outcomes, stage_files=lambda: {MIXTURE_FILE: mixture}
+        spark,
+        config,
+        out,
+        STAGE,
+        force,
+        outcomes,
+        stage_files=lambda: {MIXTURE_FILE: mixture},
+        kept_in_id_order=True,  # the tokens' order then depends on no cluster setting
     )
 
 

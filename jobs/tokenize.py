@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig
 from curation.spark.fs import HadoopFS
-from curation.spark.row_groups import row_group_slices
+from curation.spark.row_groups import row_slices
 from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
@@ -122,7 +122,7 @@ def run_tokenize(
     started = time.time()
     cfg = config.tokenize
     docs = read_documents(spark, inputs, footers=False)
-    slices = row_group_slices(spark, docs.inputFiles(), cfg.partitions)  # checks every footer
+    slices = row_slices(spark, docs.inputFiles(), cfg.partitions)  # checks every footer
     check_buckets(docs)
     tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
     staged = tmp / TOKENS

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from curation import textgen
@@ -113,6 +114,12 @@ def test_mix_writes_every_document_once_with_a_bucket_and_the_weights(spark, cla
     assert stats["input"] == stats["kept"] == classified["kept"]
     docs = read(stage_path(out, "mix"))
     assert sorted(r["id"] for r in docs) == sorted(r["id"] for r in read(f"{out}/classify"))
+    # in id order across the part files, read in name order: the order tokenize keeps
+    parts = sorted(Path(stage_path(out, "mix")).glob("part-*.parquet"))
+    ids = [
+        i for part in parts for i in pq.read_table(part, columns=["id"]).column("id").to_pylist()
+    ]
+    assert ids == sorted(ids)
     mixture = json.loads(Path(f"{out}/mix/_mixture.json").read_text())
     buckets = {r["bucket"] for r in docs}
     assert set(mixture["buckets"]) == buckets

@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curation.inputs import InputError
-from curation.spark.row_groups import contiguous_slices, open_parquet, row_group_slices
+from curation.spark.row_groups import (
+    contiguous_slices,
+    open_parquet,
+    read_batches,
+    row_group_slices,
+    row_slices,
+)
 
 
 @given(st.lists(st.integers(0, 1000), max_size=60), st.integers(1, 12))
@@ -42,5 +48,38 @@ def test_without_a_count_there_is_a_run_per_core_at_least(spark, tmp_path):
     runs = row_group_slices(spark, files)
     cores = spark.sparkContext.defaultParallelism
     assert len(runs) == min(cores, 12)  # 12 small row groups: maxPartitionBytes never binds
-    assert [group for run in runs for group in run] == [(f, i) for f in files for i in range(4)]
+    assert [piece for run in runs for piece in run] == [
+        (f, i, 0, 10) for f in files for i in range(4)
+    ]
     assert len(row_group_slices(spark, files, 5)) == 5
+
+
+def write_rows(folder, rows: int, files: int, group: int) -> list[str]:
+    """`rows` numbered rows in `files` Parquet files of row groups of `group` rows."""
+    folder.mkdir()
+    paths, start = [], 0
+    for k in range(files):
+        end = rows * (k + 1) // files
+        paths.append(str(folder / f"part-{k}.parquet"))
+        pq.write_table(pa.table({"x": list(range(start, end))}), paths[-1], row_group_size=group)
+        start = end
+    return paths
+
+
+def read_runs(runs) -> list[list[int]]:
+    return [[x for _, b in read_batches(run, 7) for x in b.column("x").to_pylist()] for run in runs]
+
+
+def test_row_slices_cut_the_rows_the_same_whatever_the_files_and_row_groups(spark, tmp_path):
+    one = read_runs(row_slices(spark, write_rows(tmp_path / "a", 103, 1, 1000), 4))
+    assert one == [
+        list(range(0, 25)),
+        list(range(25, 51)),
+        list(range(51, 77)),
+        list(range(77, 103)),
+    ]
+    for files, group in ((3, 10), (5, 7), (2, 1)):
+        layout = write_rows(tmp_path / f"f{files}-{group}", 103, files, group)
+        assert read_runs(row_slices(spark, layout, 4)) == one, (files, group)
+    few = read_runs(row_slices(spark, write_rows(tmp_path / "few", 2, 2, 1), 4))
+    assert few == [[0], [1]]  # no empty runs

@@ -22,7 +22,7 @@ from curation.extract import DOCUMENT_FIELDS, ERROR, KEPT, OUTCOME_FIELDS, REJEC
 from curation.extractor import TimeLimitedExtractor
 from curation.filters.chain import FilterChain
 from curation.inputs import InputError
-from curation.spark.row_groups import read_batches
+from curation.spark.row_groups import Piece, read_batches
 from curation.spark.task_parquet import TaskParquet
 
 # Arrow types of the extract outcome rows, in OUTCOME_FIELDS order.
@@ -125,7 +125,7 @@ def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tm
     kept = schemas["kept"]
     needed = [name for name in kept.names if name not in chain.value.adds]
 
-    def run(tasks: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[tuple[list, dict]]:
+    def run(tasks: Iterator[tuple[int, list[Piece]]]) -> Iterator[tuple[list, dict]]:
         steps: FilterChain = chain.value
         for task, groups in tasks:
             parts = TaskParquet(tmp, task, schemas, FILTER_BATCH_ROWS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +20,17 @@ from curation.inputs import InputError
 from curation.spark.task_parquet import filesystem
 
 T = TypeVar("T")
+# A task's share of one row group: (file, row group index, first row, end row) within it.
+Piece = tuple[str, int, int, int]
+
+
+class RowGroup(NamedTuple):
+    uri: str
+    index: int
+    bytes: int
+    rows: int
+
+
 MICROS_ADVICE = "write timestamps in microseconds (pandas: to_parquet(..., coerce_timestamps='us'))"
 
 # A row's WARC record offset, for errors/ rows: Refinery's documents carry it, DESIGN.md does
@@ -50,9 +61,9 @@ def on_each_file(spark: SparkSession, files: list[str], read: Callable[[str], T]
     return spark.sparkContext.parallelize(files, slices).map(read).collect()
 
 
-def footer(uri: str) -> tuple[str | None, list[tuple[str, int, int]]]:
-    """(why the file cannot be read as documents Parquet, or None; its row groups as
-    (file, index, bytes)): one read of the footer serves both."""
+def footer(uri: str) -> tuple[str | None, list[RowGroup]]:
+    """(why the file cannot be read as documents Parquet, or None; its row groups): one read
+    of the footer serves both."""
     try:
         parquet = open_parquet(uri)
     except InputError as err:
@@ -65,10 +76,11 @@ def footer(uri: str) -> tuple[str | None, list[tuple[str, int, int]]]:
             f"{MICROS_ADVICE}"
         ), []
     meta = parquet.metadata
-    return None, [(uri, i, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    return None, [RowGroup(uri, i, g.total_byte_size, g.num_rows) for i, g in enumerate(groups)]
 
 
-def checked_row_groups(spark: SparkSession, files: list[str]) -> list[tuple[str, int, int]]:
+def checked_row_groups(spark: SparkSession, files: list[str]) -> list[RowGroup]:
     """The row groups of every file, in file order. Every file must be Parquet that Spark
     reads: otherwise a task fails deep in the stage with a JVM traceback naming no file."""
     footers = on_each_file(spark, files, footer)
@@ -98,8 +110,8 @@ def contiguous_slices(sizes: list[int], parts: int) -> list[list[int]]:
 
 def row_group_slices(
     spark: SparkSession, files: list[str], parts: int | None = None
-) -> list[list[tuple[str, int]]]:
-    """The input's row groups, (file, index) in file order, cut into at most `parts` runs of
+) -> list[list[Piece]]:
+    """The input's row groups, whole and in file order, cut into at most `parts` runs of
     about equal bytes. `parts=None` splits as Spark's own file scan would: a run per core at
     least, and as many as runs of spark.sql.files.maxPartitionBytes need. Footers are read on
     the driver, or in a Spark job when there are more files than Spark itself would list there;
@@ -107,19 +119,46 @@ def row_group_slices(
 
     groups = checked_row_groups(spark, files)
     context = spark.sparkContext
-    sizes = [size for _, _, size in groups]
+    sizes = [group.bytes for group in groups]
     if parts is None:
         max_bytes = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()
         parts = max(context.defaultParallelism, math.ceil(sum(sizes) / max_bytes))
-    return [[groups[i][:2] for i in run] for run in contiguous_slices(sizes, parts)]
+    runs = contiguous_slices(sizes, parts)
+    return [[(g.uri, g.index, 0, g.rows) for g in (groups[i] for i in run)] for run in runs]
 
 
-def read_batches(
-    groups: list[tuple[str, int]], batch_rows: int
-) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """(file, batch of at most `batch_rows` rows) over a run of row groups, in order."""
-    for uri, index in groups:
+def row_slices(spark: SparkSession, files: list[str], parts: int) -> list[list[Piece]]:
+    """The input's rows, in file order, cut into `parts` runs of equal row counts (empty runs
+    left out): where the cuts fall depends on the order of the rows alone, not on how files
+    and row groups hold them, so a task's rows are the same on any cluster (tokenize)."""
+    groups = checked_row_groups(spark, files)
+    total = sum(group.rows for group in groups)
+    bounds = [total * k // parts for k in range(parts + 1)]
+    runs: list[list[Piece]] = [[] for _ in range(parts)]
+    start, run = 0, 0
+    for group in groups:
+        end = start + group.rows
+        while run < parts and bounds[run] < end:
+            first, last = max(start, bounds[run]), min(end, bounds[run + 1])
+            if first < last:
+                runs[run].append((group.uri, group.index, first - start, last - start))
+            if bounds[run + 1] > end:
+                break  # this run goes on in the next row group
+            run += 1
+        start = end
+    return [pieces for pieces in runs if pieces]
+
+
+def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(file, batch of at most `batch_rows` rows) over a run of row-group pieces, in order."""
+    for uri, index, first, end in pieces:
+        seen = 0
         for batch in open_parquet(uri).iter_batches(batch_rows, row_groups=[index]):
+            lo, hi = max(first - seen, 0), min(end - seen, batch.num_rows)
+            seen += batch.num_rows
+            if lo >= hi:
+                continue
+            batch = batch.slice(lo, hi - lo)
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch

@@ -79,11 +79,14 @@ def run_stage(
     per_source: bool = False,
     stage_files: Callable[[], dict[str, Any]] | None = None,
     rejected_columns: tuple[str, ...] = (),
+    kept_in_id_order: bool = False,
 ) -> dict[str, Any] | None:
     """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
     when skipped. `outcomes()` builds the outcome rows and names the kept document columns;
     `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage);
-    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
+    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`);
+    `kept_in_id_order` writes the kept documents sorted by id across the part files, an order
+    no cluster setting changes (the mix stage: the tokenize stage's shards follow its order)."""
     fs = HadoopFS(spark)
     if _skipped(fs, out, stage, force):
         return None
@@ -91,7 +94,16 @@ def run_stage(
     rows, document_columns = outcomes()
     files = stage_files() if stage_files else {}
     stats = write_stage(
-        fs, out, stage, rows, document_columns, started, per_source, files, rejected_columns
+        fs,
+        out,
+        stage,
+        rows,
+        document_columns,
+        started,
+        per_source,
+        files,
+        rejected_columns,
+        kept_in_id_order,
     )
     record_run(fs, out, to_dict(config), stage, stats)
     return stats
@@ -145,6 +157,7 @@ def write_stage(
     per_source: bool = False,
     files: dict[str, Any] | None = None,
     rejected_columns: tuple[str, ...] = (),
+    kept_in_id_order: bool = False,
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage`; return its stats.
 
@@ -160,7 +173,7 @@ def write_stage(
     rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
-        kept.write.parquet(f"{tmp}/kept")
+        (kept.orderBy("id") if kept_in_id_order else kept).write.parquet(f"{tmp}/kept")
         for name, content in (files or {}).items():
             fs.write_json(f"{tmp}/kept/{name}", content)
         # `stage` is stored in the files as well as in the partition folder name, so a

@@ -27,7 +27,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
-from curation.spark.row_groups import read_batches
+from curation.spark.row_groups import Piece, read_batches
 from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
@@ -91,7 +91,7 @@ class EncodeTask:
         self.stage = stage
         self.counts: Counter[str] = Counter()
 
-    def run(self, task: int, groups: list[tuple[str, int]], shards: Path) -> list[dict]:
+    def run(self, task: int, groups: list[Piece], shards: Path) -> list[dict]:
         """Write the shards; return their entries."""
         cfg = self.config
         return pack_documents(
@@ -103,7 +103,7 @@ class EncodeTask:
             self.dtype,
         )
 
-    def documents(self, groups: list[tuple[str, int]]) -> Iterator[tuple[str, np.ndarray, int]]:
+    def documents(self, groups: list[Piece]) -> Iterator[tuple[str, np.ndarray, int]]:
         """(bucket or `validation`, tokens with EOS, text bytes) of each kept document."""
         for uri, batch in read_batches(groups, BATCH_ROWS):
             missing = [c for c in ("id", "text") if c not in batch.schema.names]
@@ -136,7 +136,7 @@ class EncodeTask:
 def encode_and_write(
     spark: SparkSession,
     docs: DataFrame,
-    slices: list[list[tuple[str, int]]],
+    slices: list[list[Piece]],
     tokenizer_json: str,
     config: TokenizeConfig,
     dtype: str,
@@ -144,13 +144,13 @@ def encode_and_write(
     tmp: str,
     stage: str,
 ) -> list[dict[str, Any]]:
-    """Run one encode task per slice of `docs`' row groups (`row_group_slices`): shards go
+    """Run one encode task per slice of `docs`' row groups (`row_slices`): shards go
     to `shards`, rejected rows to tmp/rejected/ (finished with _SUCCESS); return each task's
     report (its shard entries and counts), in task order."""
     tasks = list(enumerate(slices))
     schemas = {REJECTED: rejected_schema(docs.schema)}
 
-    def run(items: Iterator[tuple[int, list[tuple[str, int]]]]) -> Iterator[dict[str, Any]]:
+    def run(items: Iterator[tuple[int, list[Piece]]]) -> Iterator[dict[str, Any]]:
         tokenizer = _worker_tokenizer(tokenizer_json)
         for task, groups in items:
             rejected = TaskParquet(tmp, task, schemas, BATCH_ROWS)
