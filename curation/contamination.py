@@ -87,20 +87,22 @@ class EvalItem:
     choices: tuple[str, ...] = ()
 
 
-def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> set[int]:
+def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> tuple[set[int], set[int]]:
     """The hashed n-grams of `question choice_i` for every choice (of the question alone when
-    the item has no choices), and of the same with the choice's letter or "answer" between
-    them, as evaluation prompts write items. The question's own n-grams are shared by every
-    choice, so only those reaching into a choice (the question's last n-1 words + the choice)
-    are added per choice: a long AGIEval passage is not re-hashed once per option."""
+    the item has no choices), and those the same text has only with the choice's letter or
+    "answer" between question and choice, as evaluation prompts write items. The question's
+    own n-grams are shared by every choice, so only those reaching into a choice (the
+    question's last n-1 words + the choice) are added per choice: a long AGIEval passage is
+    not re-hashed once per option."""
     question = normalise(item.question)
-    grams = set(ngrams(question, n))
+    plain, labelled = set(ngrams(question, n)), set()
     tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
     for letter, choice in zip(string.ascii_lowercase, item.choices, strict=False):
         words = normalise(choice)
-        for label in ([], [letter], ["answer"]):
-            grams.update(ngrams(tail + label + words, n))
-    return {ngram_hash(g) for g in grams}
+        plain.update(ngrams(tail + words, n))
+        for label in ([letter], ["answer"]):
+            labelled.update(ngrams(tail + [*label, *words], n))
+    return {ngram_hash(g) for g in plain}, {ngram_hash(g) for g in labelled - plain}
 
 
 @dataclass
@@ -116,25 +118,36 @@ class ItemIndex:
 def build_index(
     items: Iterable[EvalItem], n: int = NGRAM, max_items: int = MAX_ITEMS_PER_NGRAM
 ) -> ItemIndex:
-    hashes: dict[str, set[int]] = {}
+    plain: dict[str, set[int]] = {}
+    labelled: dict[str, set[int]] = {}
     benchmark_of: dict[str, str] = {}
     for item in items:
-        if item.key in hashes:
+        if item.key in plain:
             raise ValueError(f"evaluation item {item.key} appears twice")
-        hashes[item.key] = item_ngram_hashes(item, n)
+        plain[item.key], labelled[item.key] = item_ngram_hashes(item, n)
         benchmark_of[item.key] = item.benchmark
     holders: dict[int, list[str]] = defaultdict(list)
-    for key, own in hashes.items():
-        for h in own:
-            holders[h].append(key)
+    for hashes in (plain, labelled):
+        for key, own in hashes.items():
+            for h in own:
+                holders[h].append(key)
     template = {h for h, keys in holders.items() if len(keys) > max_items}
     checked: dict[str, list[str]] = defaultdict(list)
     unchecked: dict[str, list[str]] = defaultdict(list)
-    for key, own in hashes.items():
+    for key, own in plain.items():
         (checked if own - template else unchecked)[benchmark_of[key]].append(key)
     for benchmark in unchecked:
         checked.setdefault(benchmark, [])
-    index = {h: keys for h, keys in holders.items() if h not in template}
+    # An item is checked, and so can be hit, by the n-grams of its own text: one too short
+    # for them is not made checkable by the labels alone (the share would count it as clean
+    # when its plain text is in a document).
+    unchecked_keys = {key for keys in unchecked.values() for key in keys}
+    index = {
+        h: [key for key in keys if key not in unchecked_keys]
+        for h, keys in holders.items()
+        if h not in template
+    }
+    index = {h: keys for h, keys in index.items() if keys}
     return ItemIndex(dict(checked), dict(unchecked), index, len(template))
 
 
