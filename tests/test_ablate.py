@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
@@ -69,6 +71,7 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path):
 
 def test_an_arm_without_documents_is_refused_before_out_records_it(tmp_path, capsys):
     (tmp_path / "docs").mkdir()
+    pq.write_table(pa.table({"id": ["a"], "text": ["x"]}), tmp_path / "docs" / "part-0.parquet")
     out = tmp_path / "ablation"
     reference = tmp_path / "reference.txt"
     reference.write_text("A reference document about ablations.\n")

@@ -79,7 +79,8 @@ def test_filter_task_writes_each_outcome_to_its_folder(spark, tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet", row_group_size=2)
     documents = spark.read.parquet(str(tmp_path / "docs.parquet"))
     schemas = filter_schemas(documents.schema, chain, "filter")
-    tasks = [(0, [(str(tmp_path / "docs.parquet"), 0), (str(tmp_path / "docs.parquet"), 1)])]
+    docs = str(tmp_path / "docs.parquet")
+    tasks = [(0, [(docs, 0, 0, 2), (docs, 1, 0, 2)])]  # (file, row group, first row, end row)
     run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
     [(counts, counters)] = list(run(iter(tasks)))
     assert sorted(counts) == [("", "error", None, 1), ("", "kept", None, 2)] + [
@@ -107,7 +108,7 @@ def test_a_file_without_a_document_column_is_named(spark, tmp_path):
     )
     run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
     with pytest.raises(InputError, match=r"docs\.parquet: no column \['source'\]"):
-        list(run(iter([(0, [(str(path), 0)])])))
+        list(run(iter([(0, [(str(path), 0, 0, 1)])])))
 
 
 @pytest.fixture(scope="module")
