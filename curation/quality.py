@@ -176,7 +176,7 @@ def pareto_draw(seed: int, doc_id: str, alpha: float) -> float:
 
 def top_fraction_threshold(scores: list[float], fraction: float) -> float:
     """The score at the (1 - fraction) quantile: keeping score >= it keeps ~`fraction`.
-    (The Spark job gets the same figure from approxQuantile.)"""
+    (The Spark stages call it on every score, or on a seeded sample of them.)"""
     if not scores:
         return 0.0
     ordered = sorted(scores)

@@ -36,6 +36,7 @@ from curation.spark.classify import (
     decide_batches,
     rule_label_batches,
     score_batches,
+    top_fraction_score,
     with_columns,
 )
 from curation.spark.stage import read_documents, run_stage
@@ -43,8 +44,6 @@ from jobs.common import StageJob, run_main, stage_main
 from refinery.config import ConfigError
 
 STAGE = "classify"
-# Relative error of Spark's approxQuantile for the top-fraction threshold.
-QUANTILE_ERROR = 0.001
 # Characters of each sampled document brought to the driver for the domain classifier.
 SAMPLE_CHARS = 4000
 
@@ -86,10 +85,8 @@ def quality_decision(scored: DataFrame, config: QualityConfig) -> QualityDecisio
     threshold = config.threshold
     if config.keep == "top_fraction":
         scores = scored.where(F.col("error").isNull())
-        quantiles = scores.approxQuantile(
-            "quality_score", [1.0 - config.top_fraction], QUANTILE_ERROR
-        )
-        threshold = quantiles[0] if quantiles else 0.0
+        found = top_fraction_score(scores, "quality_score", config.top_fraction, config.seed)
+        threshold = 0.0 if found is None else found
     return QualityDecision(config.keep, threshold, config.pareto_alpha, config.seed)
 
 

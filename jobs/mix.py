@@ -34,14 +34,17 @@ from pyspark.sql import functions as F
 from curation.config import CurationConfig
 from curation.domains import DomainRules
 from curation.mix import ANNEAL, MixConfig, plan_mixture
-from curation.spark.classify import DOMAIN_SCHEMA, rule_label_batches, with_columns
-from curation.spark.stage import read_documents, run_stage
+from curation.spark.classify import (
+    DOMAIN_SCHEMA,
+    rule_label_batches,
+    top_fraction_score,
+    with_columns,
+)
+from curation.spark.stage import read_documents, run_stage, seeded_draw
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "mix"
 MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copies `mixtures`
-QUANTILE_ERROR = 0.001
-HASH_BUCKETS = 1_000_003  # a prime: seeded hash -> uniform draw in [0, 1)
 
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:
@@ -53,13 +56,12 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | 
     if anneal.top_fraction == 0.0:
         return F.lit(False), None
     if "quality_score" not in docs.columns:
-        draw = F.pmod(F.xxhash64(F.lit(anneal.seed), "id"), F.lit(HASH_BUCKETS)) / HASH_BUCKETS
-        return candidate & (draw < anneal.top_fraction), None
-    scores = docs.where(candidate & F.col("quality_score").isNotNull())
-    quantiles = scores.approxQuantile("quality_score", [1.0 - anneal.top_fraction], QUANTILE_ERROR)
-    if not quantiles:
+        return candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction), None
+    scores = docs.where(candidate)
+    threshold = top_fraction_score(scores, "quality_score", anneal.top_fraction, anneal.seed)
+    if threshold is None:
         return F.lit(False), None
-    return candidate & (F.col("quality_score") >= quantiles[0]), quantiles[0]
+    return candidate & (F.col("quality_score") >= threshold), threshold
 
 
 def run_mix(

@@ -191,3 +191,22 @@ def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_befor
     assert not (run / "classify").exists() and (run / "mix" / "_SUCCESS").exists()
     mixed = json.loads((run / "stats" / "mix.json").read_text())
     assert mixed["kept"] == json.loads(Path(f"{out}/stats/extract.json").read_text())["kept"]
+
+
+def test_the_top_fraction_score_is_the_same_however_the_scores_are_partitioned(spark, monkeypatch):
+    from curation.quality import top_fraction_threshold
+    from curation.spark import classify as glue
+
+    rng = random.Random(0)
+    rows = [(f"d{i}", rng.random()) for i in range(2000)] + [("none", None)]
+    docs = spark.createDataFrame(rows, "id string, quality_score double")
+    exact = top_fraction_threshold([s for _, s in rows if s is not None], 0.1)
+    for parts in (1, 7):
+        assert glue.top_fraction_score(docs.repartition(parts), "quality_score", 0.1, 0) == exact
+    monkeypatch.setattr(glue, "QUANTILE_SAMPLE", 500)  # a seeded sample of the ids
+    sampled = {
+        glue.top_fraction_score(docs.repartition(parts), "quality_score", 0.1, 0)
+        for parts in (1, 7)
+    }
+    assert len(sampled) == 1 and abs(sampled.pop() - exact) < 0.05
+    assert glue.top_fraction_score(docs.where("id = 'none'"), "quality_score", 0.1, 0) is None

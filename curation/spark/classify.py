@@ -1,7 +1,7 @@
 """mapInArrow glue of the classify and mix stages: score, decide, weak-label.
 
 Scoring and deciding are two passes so that a rule needing the whole score distribution
-(DCLM's top fraction) can get its threshold from Spark's approximate quantiles in between.
+(DCLM's top fraction) can get its threshold in between (`top_fraction_score`).
 """
 
 from __future__ import annotations
@@ -10,18 +10,41 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from pyspark import Broadcast
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from curation.classify import DocumentScorer
 from curation.domains import DomainRules
-from curation.quality import QualityDecision
+from curation.quality import QualityDecision, top_fraction_threshold
+from curation.spark.stage import seeded_draw
 
 SCORE_SCHEMA = pa.schema(
     [("quality_score", pa.float64()), ("domain", pa.string()), ("error", pa.string())]
 )
 DECISION_SCHEMA = pa.schema([("outcome", pa.string()), ("reason", pa.string())])
 DOMAIN_SCHEMA = pa.schema([("domain", pa.string())])
+
+
+# Scores a top-fraction threshold is computed from, at most: beyond, a sample of about this
+# many, chosen by a seeded hash of the id (the threshold's sampling error is then ~0.1%).
+QUANTILE_SAMPLE = 1_000_000
+
+
+def top_fraction_score(docs: DataFrame, column: str, fraction: float, seed: int) -> float | None:
+    """The score that keeps about `fraction` of `docs` by `column` (None without scores):
+    exact over every score, or over a seeded hash sample of the ids when there are more
+    than QUANTILE_SAMPLE, so the same on any cluster (Spark's approxQuantile merges
+    per-partition summaries, and its answer moves with the partitioning)."""
+    scores = docs.where(F.col(column).isNotNull())
+    total = scores.count()
+    if not total:
+        return None
+    if total > QUANTILE_SAMPLE:
+        scores = scores.where(seeded_draw(f"quantile:{seed}") < QUANTILE_SAMPLE / total)
+    values = [row[0] for row in scores.select(column).collect()]
+    return top_fraction_threshold(values, fraction)
 
 
 def with_columns(documents: StructType, added: pa.Schema) -> StructType:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from curation.inputs import InputError
@@ -26,6 +26,8 @@ from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
 from refinery.config import config_hash, to_dict
 from refinery.provenance import provenance
+
+DRAW_SCALE = 1 << 40  # resolution of `seeded_draw`
 
 # Columns every documents Parquet has (DESIGN.md).
 REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time")
@@ -56,6 +58,13 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     if OFFSET not in docs.columns:  # documents made elsewhere: errors/ rows get a null offset
         docs = docs.withColumn(OFFSET, F.lit(None).cast("long"))
     return docs
+
+
+def seeded_draw(seed: str) -> Column:
+    """A uniform draw in [0, 1) fixed by `seed` and the document's id: samples taken with it
+    hold the same documents however the input is partitioned (DataFrame.sample seeds each
+    partition apart, so another core count takes another sample)."""
+    return F.pmod(F.xxhash64(F.lit(seed), "id"), F.lit(DRAW_SCALE)) / DRAW_SCALE
 
 
 def check_unique_ids(docs: DataFrame) -> None:

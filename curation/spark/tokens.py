@@ -28,6 +28,7 @@ from tokenizers import Tokenizer
 
 from curation.config import TokenizeConfig
 from curation.spark.row_groups import Piece, read_batches
+from curation.spark.stage import seeded_draw
 from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
@@ -56,21 +57,16 @@ def _worker_tokenizer(json_text: str) -> Tokenizer:
     return _tokenizers[key]
 
 
-SAMPLE_SCALE = 1 << 40  # the resolution of the sample fraction
-
-
 def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]:
     """A seeded sample of about `sample_bytes` of non-empty text (all of it if smaller).
 
-    A document is in the sample when a seeded hash of its id falls below the fraction, so
-    the sample, and the tokenizer trained on it, do not depend on how Spark partitions the
-    input (DataFrame.sample seeds each partition apart: another core count, another sample).
+    A document is in the sample by a seeded hash of its id (`seeded_draw`), so the sample,
+    and the tokenizer trained on it, do not depend on how Spark partitions the input.
     """
     texts = docs.select("id", "text").where(F.col("text").rlike(r"(?U)\S"))  # not blank
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
-        draw = F.pmod(F.xxhash64(F.lit(f"tokenizer-sample:{seed}"), "id"), F.lit(SAMPLE_SCALE))
-        texts = texts.where(draw < F.lit(int(sample_bytes / total * SAMPLE_SCALE)))
+        texts = texts.where(seeded_draw(f"tokenizer-sample:{seed}") < sample_bytes / total)
     for row in texts.select("text").toLocalIterator():
         yield row["text"]
 
