@@ -151,9 +151,9 @@ def extract_record(
     if reason:
         return dict(row, outcome=REJECTED, reason=reason)
     if bad_http_headers(record):
-        return dict(
-            row, outcome=ERROR, error=f"bad HTTP headers: status line {record.http_statusline!r}"
-        )
+        line = record.http_statusline
+        why = "no HTTP status line (an empty block?)" if not line else f"status line {line!r}"
+        return dict(row, outcome=ERROR, error=f"bad HTTP headers: {why}")
     raw = record.payload or b""
     if len(raw) > config.max_html_bytes:
         return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))

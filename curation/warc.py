@@ -256,8 +256,13 @@ def parse_warc_date(value: str | None) -> datetime | None:
 
 
 def _describe(err: Exception) -> str:
+    """The error row's message. warcio trips over a header cut short with a bare Python error
+    (AttributeError on None, say): those say what it means first."""
     message = " ".join(str(err).split())
-    return f"{type(err).__name__}: {message}"[:1000] if message else type(err).__name__
+    described = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    if isinstance(err, AttributeError | TypeError | IndexError | KeyError):
+        described = f"record headers unreadable, cut short or damaged (warcio: {described})"
+    return described[:1000]
 
 
 def _seekable(stream: BinaryIO) -> bool:

@@ -153,6 +153,16 @@ def test_rejections_and_errors(overrides, result, outcome, reason):
         assert row["error"]
 
 
+@pytest.mark.parametrize(
+    ("statusline", "message"),
+    [("garbage", "status line 'garbage'"), (None, "no HTTP status line (an empty block?)")],
+)
+def test_bad_http_headers_say_what_was_there(statusline, message):
+    rec = record(http_status=None, http_statusline=statusline)
+    row = extract_record(rec, "s", ExtractConfig(), FakeExtractor(None))
+    assert row["error"] == f"bad HTTP headers: {message}"
+
+
 def test_a_page_with_a_charset_python_cannot_decode_is_kept():
     extractor = FakeExtractor(Extraction("ok", text="t"))
     rec = record(content_type="text/html; charset=undefined", payload="<p>Café</p>".encode())

@@ -1,4 +1,5 @@
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,16 @@ def test_truncated_uncompressed_record_is_an_error(tmp_path: Path):
     assert isinstance(items[1], ReadError)
     assert items[1].offset == offsets[1]
     assert "truncated" in items[1].error
+
+
+def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
+    path = tmp_path / "cut.warc.gz"
+    stream = zlib.compressobj(wbits=31)  # a gzip member that ends inside the WARC headers
+    head = b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 100\r\nContent-Type: appl"
+    path.write_bytes(stream.compress(head) + stream.flush(zlib.Z_SYNC_FLUSH))
+    (item,) = read(path)
+    assert isinstance(item, ReadError) and item.offset == 0
+    assert item.error.startswith("record headers unreadable, cut short or damaged (warcio: ")
 
 
 def test_garbage_file_gives_one_error(tmp_path: Path):
