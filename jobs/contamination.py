@@ -74,10 +74,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def eval_items(path: str, include_flawed: bool = False) -> list[EvalItem]:
     """Every multiple-choice item under `path` that `refinery eval` scores (MMLU-Redux rows
-    annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`."""
+    annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`.
+    Answers are not read: a test split whose labels are hidden is checked as well."""
     return [
         EvalItem(stem, item.id, item.question, tuple(item.choices))
-        for stem, items in read_benchmarks(path, include_flawed).items()
+        for stem, items in read_benchmarks(path, include_flawed, answers=False).items()
         for item in items
     ]
 

@@ -57,15 +57,20 @@ class MCItem:
     id: str  # "<name>:<line>", stable across runs
     question: str  # everything the answer follows: passage (if any), blank line, question
     choices: list[str]
-    answer: int  # index into choices
+    answer: int | None  # index into choices; None only when read with answers=False
     subject: str | None = None  # MMLU subject, for the "questions about <subject>" header
 
 
 def read_benchmarks(
-    path: str | Path, include_flawed: bool = False, left_out: dict[str, Counter] | None = None
+    path: str | Path,
+    include_flawed: bool = False,
+    left_out: dict[str, Counter] | None = None,
+    answers: bool = True,
 ) -> dict[str, list[MCItem]]:
     """Items of one benchmark file, or of every .csv/.jsonl under a folder, by file stem;
-    `left_out` gets each benchmark's flawed rows left out, by error type."""
+    `left_out` gets each benchmark's flawed rows left out, by error type. `answers=False`
+    reads no answer (a test split whose labels are hidden; the contamination check needs
+    only the text), and every item's answer is None."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
@@ -86,22 +91,25 @@ def read_benchmarks(
             )
         seen[name] = file
         flawed: Counter = Counter()
-        benchmarks[name] = read_benchmark(file, include_flawed, flawed)
+        benchmarks[name] = read_benchmark(file, include_flawed, flawed, answers)
         if left_out is not None and flawed:
             left_out[name] = flawed
     return benchmarks
 
 
 def read_benchmark(
-    path: str | Path, include_flawed: bool = False, left_out: Counter | None = None
+    path: str | Path,
+    include_flawed: bool = False,
+    left_out: Counter | None = None,
+    answers: bool = True,
 ) -> list[MCItem]:
     """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`, which
     are otherwise counted in `left_out` by their error type."""
     path = Path(path)
     if path.suffix == ".csv":
-        items = read_mmlu_csv(path, include_flawed, left_out)
+        items = read_mmlu_csv(path, include_flawed, left_out, answers)
     elif path.suffix == ".jsonl":
-        items = read_jsonl(path)
+        items = read_jsonl(path, answers)
     else:
         raise BenchmarkError(f"{path}: unknown benchmark format (expected .csv or .jsonl)")
     if not items:  # a benchmark asked for must not vanish from the results
@@ -145,6 +153,11 @@ def subject_of(stem: str) -> str:
     return subject
 
 
+def answer_of(value: object, n_choices: int, where: str, answers: bool) -> int | None:
+    """`parse_answer`, or None when the answers are not read."""
+    return parse_answer(value, n_choices, where) if answers else None
+
+
 def parse_answer(value: object, n_choices: int, where: str) -> int:
     """A 0-based index, its digit string, or a letter A.. -> index, checked against n_choices."""
     text = str(value).strip() if value is not None else ""
@@ -176,7 +189,7 @@ def _is_header(row: list[str]) -> bool:
 
 
 def read_mmlu_csv(
-    path: Path, include_flawed: bool = False, left_out: Counter | None = None
+    path: Path, include_flawed: bool = False, left_out: Counter | None = None, answers: bool = True
 ) -> list[MCItem]:
     text = decode_lenient(path.read_bytes()).lstrip("\ufeff")
     if not text.strip():
@@ -193,7 +206,7 @@ def read_mmlu_csv(
             continue
         where = f"{path}: line {line}"
         if header is None:
-            question, choices, answer = _headerless_row(row, where)
+            question, choices, answer = _headerless_row(row, where, answers)
         else:
             fields = dict(zip(header, row, strict=False))
             error_type = normalise_error_type(fields.get("error_type") or "")
@@ -201,12 +214,12 @@ def read_mmlu_csv(
                 if left_out is not None:
                     left_out[error_type] += 1
                 continue
-            question, choices, answer = _header_row(fields, header, where)
+            question, choices, answer = _header_row(fields, header, where, answers)
         items.append(MCItem(name, f"{name}:{line}", question, choices, answer, subject))
     return items
 
 
-def _headerless_row(row: list[str], where: str) -> tuple[str, list[str], int]:
+def _headerless_row(row: list[str], where: str, answers: bool) -> tuple[str, list[str], int | None]:
     if len(row) < 4:
         raise BenchmarkError(
             f"{where}: {len(row)} columns; a CSV without a header needs question, at least two "
@@ -216,15 +229,17 @@ def _headerless_row(row: list[str], where: str) -> tuple[str, list[str], int]:
     return (
         row[0].strip(),
         choices,
-        parse_answer(row[-1], len(choices), f"{where}, column {len(row)}"),
+        answer_of(row[-1], len(choices), f"{where}, column {len(row)}", answers),
     )
 
 
-def _header_row(row: dict[str, str], header: list[str], where: str) -> tuple[str, list[str], int]:
+def _header_row(
+    row: dict[str, str], header: list[str], where: str, answers: bool
+) -> tuple[str, list[str], int | None]:
     def column(name: str) -> str:
         return f"{where}, column {header.index(name) + 1} ({name!r})"
 
-    for name in ("question", "answer"):
+    for name in ("question", "answer") if answers else ("question",):
         if name not in header:
             raise BenchmarkError(f"{where}: the header has no {name!r} column")
     if "choices" in header:
@@ -234,7 +249,7 @@ def _header_row(row: dict[str, str], header: list[str], where: str) -> tuple[str
         if len(letters) < 2:
             raise BenchmarkError(f"{where}: the header has neither 'choices' nor columns A, B, ...")
         choices = [(row.get(letter) or "").strip() for letter in letters]
-    answer = parse_answer(row.get("answer"), len(choices), column("answer"))
+    answer = parse_answer(row.get("answer"), len(choices), column("answer")) if answers else None
     return (row.get("question") or "").strip(), choices, answer
 
 
@@ -249,26 +264,28 @@ def _choice_list(value: str, where: str) -> list[str]:
     return [str(choice).strip() for choice in choices]
 
 
-def read_jsonl(path: Path) -> list[MCItem]:
+def read_jsonl(path: Path, answers: bool = True) -> list[MCItem]:
     rows = list(json_objects(decode_lenient(path.read_bytes()), path, BenchmarkError))
     if not rows:
         raise BenchmarkError(f"{path}: empty benchmark file")
     first = rows[0][1]
     if {"goal", "sol1", "sol2"} <= first.keys():
-        return _piqa(path, rows)
+        return _piqa(path, rows, answers)
     if {"question", "options"} <= first.keys():
-        return [_agieval(path, number, row) for number, row in rows]
+        return [_agieval(path, number, row, answers) for number, row in rows]
     raise BenchmarkError(
         f"{path}: line {rows[0][0]}: unknown layout with fields {sorted(first)}; expected PIQA "
         "(goal, sol1, sol2) or AGIEval (passage, question, options, label)"
     )
 
 
-def _piqa(path: Path, rows: list[tuple[int, dict]]) -> list[MCItem]:
+def _piqa(path: Path, rows: list[tuple[int, dict]], answers: bool) -> list[MCItem]:
     name = benchmark_name(path)
     labels_file = path.with_name(f"{path.stem}-labels.lst")
     labels: list[tuple[str, object]]
-    if labels_file.is_file():
+    if not answers:
+        labels = [(f"{path}: line {number}", None) for number, _ in rows]
+    elif labels_file.is_file():
         lines = labels_file.read_text(encoding="utf-8").splitlines()
         labels = [(f"{labels_file}: line {i}", v) for i, v in enumerate(lines, 1) if v.strip()]
         if len(labels) != len(rows):
@@ -288,12 +305,12 @@ def _piqa(path: Path, rows: list[tuple[int, dict]]) -> list[MCItem]:
             if not isinstance(row.get(key), str):
                 raise BenchmarkError(f"{path}: line {number}: {key!r} must be a string")
         choices = [row["sol1"].strip(), row["sol2"].strip()]
-        answer = parse_answer(label, 2, where)
+        answer = answer_of(label, 2, where, answers)
         items.append(MCItem(name, f"{name}:{number}", row["goal"].strip(), choices, answer))
     return items
 
 
-def _agieval(path: Path, number: int, row: dict) -> MCItem:
+def _agieval(path: Path, number: int, row: dict, answers: bool) -> MCItem:
     where = f"{path}: line {number}"
     options = row.get("options")
     if not isinstance(options, list) or len(options) < 2:
@@ -306,9 +323,9 @@ def _agieval(path: Path, number: int, row: dict) -> MCItem:
         if prefix and prefix.group(1) == LETTERS[i]:
             option = option[prefix.end() :]
         choices.append(option.strip())
-    if "label" not in row:
+    if answers and "label" not in row:
         raise BenchmarkError(f"{where}: no 'label' field (the letter of the right option)")
-    answer = parse_answer(row["label"], len(choices), where)
+    answer = answer_of(row.get("label"), len(choices), where, answers)
     passage = (row.get("passage") or "").strip()
     question = str(row.get("question") or "").strip()
     text = f"{passage}\n\n{question}" if passage else question

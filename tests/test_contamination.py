@@ -275,3 +275,20 @@ def test_the_report_may_not_go_inside_the_documents_it_checks(tmp_path):
     with pytest.raises(RefineryError, match=f"inside {docs}, which this command reads"):
         parse_args([*command, "--out", str(docs / "part-x.json")])
     assert parse_args([*command, "--out", str(tmp_path / "report.json")]).out
+
+
+def test_a_benchmark_whose_labels_are_hidden_is_checked_all_the_same(tmp_path):
+    """PIQA's test split ships without labels: eval refuses it, contamination reads it."""
+    from jobs.contamination import eval_items
+    from refinery.mc_data import BenchmarkError, read_benchmarks
+
+    rows = [{"goal": "Keep bread fresh", "sol1": "Bag it", "sol2": "Wet it"}]
+    (tmp_path / "piqa_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(BenchmarkError, match="no 'label' field"):
+        read_benchmarks(tmp_path)
+    (item,) = eval_items(str(tmp_path))
+    assert (item.key, item.question, item.choices) == (
+        "piqa_test:1",
+        "Keep bread fresh",
+        ("Bag it", "Wet it"),
+    )
