@@ -27,9 +27,19 @@ from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.train import console, run
 
+# Settings the anneal sets itself: an override of one is said, not silently dropped.
+OWN_SETTINGS = ("schedule.kind", "schedule.warmup_steps", "schedule.min_lr_ratio")
+
 
 def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     """The source run's config + overrides, switched to a decay-to-zero schedule."""
+    ignored = [o for o in overrides if o.split("=", 1)[0] in OWN_SETTINGS]
+    if ignored:
+        print(
+            f"anneal: {', '.join(ignored)} ignored: the anneal decays to zero from optim.lr "
+            "(anneal.decay picks linear or 1-sqrt)",
+            file=sys.stderr,
+        )
     data = ckpt.load_config_dict(source)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
@@ -43,6 +53,11 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     cfg.schedule.min_lr_ratio = 0.0
     cfg.loader.mixture = cfg.anneal.mixture
     if cfg.anneal.tokens:
+        if any(o.startswith("max_steps=") for o in overrides):
+            print(
+                f"anneal: max_steps ignored: anneal.tokens={cfg.anneal.tokens} sets the length",
+                file=sys.stderr,
+            )
         cfg.max_steps = cfg.steps_for_tokens(cfg.anneal.tokens)
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
@@ -94,6 +109,26 @@ def average_checkpoints(out: Path, k: int) -> Path:
     return target
 
 
+def say_starting_lr(source: Path, cfg: TrainConfig) -> None:
+    """The anneal decays from optim.lr: say so when the source did not end near it (a
+    finished WSD decay, or another schedule), since that warms the model back up."""
+    trained = ckpt.load_config_dict(source)["schedule"]["kind"]
+    last_lr = ckpt.load_torch(source, "state.pt").get("scheduler", {}).get("last_lr")
+    if trained != "wsd":
+        print(
+            f"{source} was trained with schedule.kind={trained}: the anneal starts again at "
+            f"optim.lr={cfg.optim.lr:g} (warmup-stable-decay runs are the ones made to anneal)",
+            file=sys.stderr,
+        )
+    elif last_lr is not None and last_lr < 0.9 * cfg.optim.lr:
+        print(
+            f"{source} ended at lr {last_lr:g}, past its stable phase (its own decay had begun): "
+            f"the anneal starts again at optim.lr={cfg.optim.lr:g}; anneal from a checkpoint "
+            "of the stable phase, or set optim.lr",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery anneal", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, help="run folder or ckpt-<step>")
@@ -102,15 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     source = ckpt.resolve_checkpoint(args.source)
+    if not (source / "optimizer.pt").is_file() and "averaged_steps" in ckpt.load_meta(source):
+        raise ckpt.CheckpointError(
+            f"{source} is an average of checkpoints, weights only: an anneal continues a "
+            "training checkpoint's optimizer and data; --from one of its run's ckpt-<step>"
+        )
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     cfg = anneal_config(source, overrides)
-    trained = ckpt.load_config_dict(source)["schedule"]["kind"]
-    if trained != "wsd":
-        print(
-            f"{source} was trained with schedule.kind={trained}: the anneal starts again at "
-            f"optim.lr={cfg.optim.lr:g} (warmup-stable-decay runs are the ones made to anneal)",
-            file=sys.stderr,
-        )
+    say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures
     if cfg.loader.mixture == "anneal" and "anneal" not in mixtures:
         print(
@@ -122,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":
         newest = ckpt.list_checkpoints(out)[-1][0]
         if newest == cfg.max_steps:
-            average_checkpoints(out, cfg.anneal.average_last)
+            averaged = average_checkpoints(out, cfg.anneal.average_last)
+            print(
+                f"averaged the last {cfg.anneal.average_last} checkpoints: {averaged} "
+                f"(--from {averaged} uses it; --from {out} is the newest checkpoint)"
+            )
         else:  # stopped early (SIGTERM): --resume finishes the anneal, then averages
             print(f"{out}: stopped at step {newest} of {cfg.max_steps}; not averaged yet")
     return 0

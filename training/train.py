@@ -35,7 +35,7 @@ from torch.distributed.checkpoint.state_dict import (
 
 from refinery.config import ConfigError, load_config
 from refinery.errors import RefineryError, with_user_errors
-from refinery.manifest import Manifest, read_manifest, verified_tokenizer
+from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
@@ -312,11 +312,41 @@ def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader:
     on, and counts them against max_epochs, instead of replaying the start of every bucket;
     otherwise from each bucket's start."""
     cursor = loader.initial_cursor()
-    same_data = ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint
-    if same_data and ckpt.load_config_dict(source).get("seed") == cfg.seed:
-        consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
-        cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in manifest.buckets)
+    then = ckpt.load_config_dict(source)
+    if then.get("seed") != cfg.seed:
+        return cursor  # another shuffle of every bucket: its counts would mean nothing
+    consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
+    if ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint:
+        same = set(manifest.buckets)
+    else:  # other mixtures over the same shards keep their place; changed buckets start over
+        same = same_buckets(then.get("data"), manifest)
+        started = sorted(n for n, c in consumed.items() if c and n in manifest.buckets)
+        if [n for n in started if n not in same]:
+            print(
+                f"{cfg.data} differs from {source}'s data: buckets "
+                f"{[n for n in started if n not in same]} are read from their start",
+                file=sys.stderr,
+            )
+    cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in same)
     return cursor
+
+
+def same_buckets(source_data: str | None, manifest: Manifest) -> set[str]:
+    """The buckets of `manifest` whose shards are those of the same bucket in the tokens
+    folder `source_data` (names, token and document counts; the tokenizer is checked apart)."""
+    try:
+        then = read_manifest(source_data) if source_data else None
+    except ManifestError:
+        return set()
+    if then is None:
+        return set()
+
+    def shards(m: Manifest, name: str) -> list[tuple[str, int, int]]:
+        return [(e.path.name, e.tokens, e.documents) for e in m.buckets[name].shards]
+
+    return {
+        n for n in manifest.buckets if n in then.buckets and shards(then, n) == shards(manifest, n)
+    }
 
 
 def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, world: int) -> list[str]:
@@ -607,7 +637,7 @@ def _train(
                 "tokenizer_sha256": manifest.tokenizer.sha256,
                 "tokens_seen": tokens_seen,
                 "world_size": env.world,
-                "init_from": str(init_from) if init_from else None,
+                "init_from": str(init_from.resolve()) if init_from else None,  # any cwd resumes
             }
             if preemption:
                 meta["preemption"] = True

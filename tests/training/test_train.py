@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -205,7 +206,7 @@ def test_a_loss_that_moved_to_a_new_level_stops_the_run(tokens, tmp_path, monkey
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6]
 
 
-def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
+def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path, capsys):
     pre = tmp_path / "pre"
     assert refinery(train_args(tokens, pre, "max_steps=4", "ckpt_every=2")) == 0
     out = tmp_path / "anneal"
@@ -242,6 +243,40 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path):
     a, b = (load_file(out / f"ckpt-{s}" / "model.safetensors") for s in (4, 6))
     for name, tensor in averaged.items():
         assert tensor.allclose((a[name] + b[name]) / 2)
+    assert f"averaged the last 2 checkpoints: {out / 'averaged'}" in capsys.readouterr().out
+    # an average is weights only: no optimizer or data position to anneal on from
+    again = ["anneal", "--from", str(out / "averaged"), f"data={tokens}", f"out={tmp_path / 'x'}"]
+    assert refinery([*again, "max_steps=2"]) == 2
+    assert "is an average of checkpoints, weights only" in capsys.readouterr().err
+
+
+def test_an_anneal_on_other_mixtures_over_the_same_shards_reads_on(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=2", "ckpt_every=2")) == 0
+    other = tmp_path / "tokens"
+    shutil.copytree(tokens, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["mixtures"]["anneal"] = {"web": 2.0, "wiki": 1.0}  # other weights, same shards
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(pre), f"data={other}", f"out={out}", "max_steps=1"]
+    assert refinery([*args, "train.progress=false", "schedule.kind=cosine"]) == 0
+    before = torch.load(pre / "ckpt-2" / "state.pt")["loader"]["consumed"]
+    after = torch.load(out / "ckpt-1" / "state.pt")["loader"]["consumed"]
+    assert all(after[b] >= before[b] for b in before)  # each bucket goes on, not from 0
+    assert sum(after.values()) == sum(before.values()) + 32
+    err = capsys.readouterr().err
+    assert "schedule.kind=cosine ignored" in err and "read from their start" not in err
+    meta = json.loads((out / "ckpt-1" / "meta.json").read_text())
+    assert meta["init_from"] == str((pre / "ckpt-2").resolve())  # resumable from any cwd
+
+
+def test_an_anneal_from_the_end_of_a_wsd_decay_says_it_warms_up_again(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=4", "schedule.kind=wsd")) == 0
+    args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={tmp_path / 'anneal'}"]
+    assert refinery([*args, "max_steps=1", "train.progress=false"]) == 0
+    assert "past its stable phase (its own decay had begun)" in capsys.readouterr().err
 
 
 def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
