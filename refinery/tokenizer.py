@@ -71,6 +71,16 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     missing = [t for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is None]
     if missing:
         raise TokenizerError(f"{where}: lacks the special tokens {missing}")
+    # Generation stops, and post-training pads, at these ids (training.generate, posttrain):
+    # a tokenizer with the tokens elsewhere would stop at whatever text token holds them.
+    moved = {t: tokenizer.token_to_id(t) for i, t in enumerate(SPECIAL_TOKENS)}
+    moved = {t: i for t, i in moved.items() if i != SPECIAL_TOKENS.index(t)}
+    if moved:
+        raise TokenizerError(
+            f"{where}: the special tokens must have ids 0-{len(SPECIAL_TOKENS) - 1} in the order "
+            f"{list(SPECIAL_TOKENS)}; it has {moved} (train it with them first, as "
+            "`refinery train-tokenizer` does)"
+        )
     tokenizer.encode_special_tokens = True
     return tokenizer
 

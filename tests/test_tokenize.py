@@ -118,6 +118,21 @@ def test_tokenizer_files_without_special_tokens_are_refused(tmp_path, tokenizer)
         load_tokenizer(tmp_path / "missing.json")
 
 
+def test_a_tokenizer_with_its_special_tokens_at_other_ids_is_refused(tmp_path):
+    """Generation stops at ids 1 and 6: special tokens added after training sit elsewhere."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    late = Tokenizer(models.BPE())
+    late.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=alphabet, show_progress=False)
+    late.train_from_iterator(["some text to learn from"] * 10, trainer=trainer)
+    late.add_special_tokens(list(SPECIAL_TOKENS))
+    late.save(str(tmp_path / "late.json"))
+    with pytest.raises(TokenizerError, match=r"must have ids 0-6 in the order .*it has \{"):
+        load_tokenizer(tmp_path / "late.json")
+
+
 def test_encode_documents_appends_eos(tokenizer):
     eos = tokenizer.token_to_id(EOS)
     docs = encode_documents(tokenizer, ["hello world", "fox"], np.dtype(np.uint16))

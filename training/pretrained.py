@@ -45,6 +45,10 @@ def load_config(path: Path) -> TrainConfig:
         raise ckpt.CheckpointError(f"{path}/config.json: {err}") from None
 
 
+# Heads other commands add to the transformer and own (rm's score head, ppo's value head).
+EXTRA_HEADS = ("score_head.", "value_head.")
+
+
 def is_reward_model(weights: dict[str, torch.Tensor]) -> bool:
     """Whether the weights hold `refinery rm`'s score head."""
     return any(name.startswith("score_head.") for name in weights)
@@ -69,6 +73,12 @@ def load_pretrained(
     model = Transformer(cfg.model)
     own = model.state_dict()
     body = {name: tensor for name, tensor in weights.items() if name in own}
+    unknown = sorted(n for n in weights if n not in own and not n.startswith(EXTRA_HEADS))
+    if unknown:  # another shape than config.json says (more layers, an untied LM head)
+        raise ckpt.CheckpointError(
+            f"{source}/model.safetensors holds {len(unknown)} weights the model its config.json "
+            f"describes does not have (first: {unknown[0]})"
+        )
     missing = sorted(set(own) - set(body))
     if missing:
         raise ckpt.CheckpointError(

@@ -40,6 +40,17 @@ def test_refuses_weights_that_do_not_match_the_config(run, tmp_path):
     save_file(weights, broken / "model.safetensors")
     with pytest.raises(CheckpointError, match="lacks 1 weights"):
         load_pretrained(broken)
+    # a weight the config does not describe (an untied head under a tied config) is refused;
+    # the heads other commands own stay in `weights`
+    weights["norm.weight"] = torch.ones(weights["blocks.0.attn_norm.weight"].shape)
+    weights["lm_head.weight"] = weights["embed.weight"].clone()
+    save_file(weights, broken / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"holds 1 weights .* \(first: lm_head.weight\)"):
+        load_pretrained(broken)
+    del weights["lm_head.weight"]
+    weights["value_head.weight"] = torch.zeros(1, weights["embed.weight"].shape[1])
+    save_file(weights, broken / "model.safetensors")
+    assert "value_head.weight" in load_pretrained(broken).weights
 
 
 def test_the_tokenizer_comes_with_the_checkpoint(run, tmp_path):
