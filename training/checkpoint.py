@@ -240,8 +240,7 @@ def save_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    if keep_last > 0:
-        prune(out, keep_last)
+    prune(out, keep_last)
     return final
 
 
@@ -261,11 +260,12 @@ def scheduled_checkpoints(out: Path) -> list[tuple[int, Path]]:
 
 
 def prune(out: Path, keep_last: int) -> None:
-    """Keep the newest `keep_last` scheduled checkpoints, and a preemption checkpoint only while
-    it is the newest (the one --resume needs)."""
+    """Keep the newest `keep_last` scheduled checkpoints (every one for 0), and a preemption
+    checkpoint only while it is the newest (the one --resume needs)."""
     found = [path for _, path in list_checkpoints(out)]
     scheduled = [path for path in found if not is_preemption(path)]
-    for path in set(found) - set(scheduled[-keep_last:]) - {found[-1]}:
+    kept = scheduled[-keep_last:] if keep_last > 0 else scheduled
+    for path in set(found) - set(kept) - {found[-1]}:
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -538,3 +538,14 @@ def test_a_preemption_checkpoint_changes_neither_keep_last_nor_the_average(
         assert json.loads((run / "averaged" / "meta.json").read_text())["averaged_steps"] == [4, 6]
     averaged = [load_file(run / "averaged" / "model.safetensors") for run in (whole, stopped)]
     assert all(torch.equal(averaged[0][k], averaged[1][k]) for k in averaged[0])
+
+
+def test_with_keep_last_0_a_preemption_checkpoint_goes_once_a_later_one_is_written(tmp_path):
+    def save(step: int, preemption: bool = False):
+        meta = {"preemption": True} if preemption else {}
+        save_checkpoint(tmp_path, step, {}, {}, {}, {}, meta, None, keep_last=0)
+
+    save(2), save(3, preemption=True)
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [2, 3]  # --resume needs ckpt-3
+    save(4)
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [2, 4]  # every scheduled one
