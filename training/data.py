@@ -164,6 +164,15 @@ class TokenLoader:
         # exactly 1.0 from the last active bucket on: u < 1 never lands past it
         return cdf / cdf[-1], past_cap
 
+    def capped(self, cursor: dict) -> list[str]:
+        """The buckets of the mixture (weight > 0) read max_epochs times by `cursor`: the
+        others share their weight from then on."""
+        return [
+            name
+            for name, weight, cap in zip(self.names, self.weights, self.caps, strict=True)
+            if weight > 0 and cap > 0 and cursor["consumed"][name] >= cap
+        ]
+
     def window_index(self, bucket: int, position: int) -> int:
         n = self.buckets[bucket].num_windows
         epoch, offset = divmod(position, n)

@@ -658,6 +658,7 @@ def _train(
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
     record, final, warned_past_cap = {}, False, False
+    capped = set(loader.capped(cursor))  # buckets at their epoch cap: said when one joins
     try:
         for step in range(start_step, cfg.max_steps):
             profiler.begin(step + 1)
@@ -668,6 +669,15 @@ def _train(
             loss = forward_backward(runner, model, tokens, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1
+            newly_capped = [n for n in loader.capped(batch.cursor) if n not in capped]
+            if newly_capped and not batch.past_cap and env.is_main:
+                print(
+                    f"step {done}: {newly_capped} read max_epochs={manifest.max_epochs:g} times; "
+                    f"the other buckets of mixture {cfg.loader.mixture!r} share "
+                    "their weight until every bucket is",
+                    file=sys.stderr,
+                )
+            capped.update(newly_capped)
             if not warned_past_cap and batch.past_cap:
                 warned_past_cap = True
                 if env.is_main:

@@ -549,3 +549,14 @@ def test_with_keep_last_0_a_preemption_checkpoint_goes_once_a_later_one_is_writt
     assert [step for step, _ in list_checkpoints(tmp_path)] == [2, 3]  # --resume needs ckpt-3
     save(4)
     assert [step for step, _ in list_checkpoints(tmp_path)] == [2, 4]  # every scheduled one
+
+
+def test_a_bucket_reaching_its_epoch_cap_is_said_when_it_does(tmp_path, capsys):
+    mixtures = {"pretrain": {"web": 1.0, "wiki": 1.0}}
+    data = write_dataset(
+        tmp_path / "tokens", {"web": 4_000, "wiki": 60_000}, max_epochs=1.0, mixtures=mixtures
+    )
+    assert refinery(train_args(data.root, tmp_path / "run", "max_steps=6")) == 0
+    err = capsys.readouterr().err
+    assert "['web'] read max_epochs=1 times; the other buckets of mixture 'pretrain'" in err
+    assert "every bucket of mixture" not in err
