@@ -453,3 +453,18 @@ def test_a_stage_that_kept_nothing_says_so_instead_of_an_empty_chart(tmp_path):
     pq.write_table(empty, tmp_path / "filter" / "part-00000.parquet")
     page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
     assert "Not present: document length: no values" in page.sections["histograms"]
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "reads"),
+    [
+        ("run.json", {"stages": ["extract"]}, "run.json"),
+        ("mix/_mixture.json", {"report": {"domains": ["news"]}}, "mix/_mixture.json"),
+    ],
+)
+def test_a_file_of_another_shape_is_named_not_a_traceback(tmp_path, path, content, reads):
+    (tmp_path / "stats").mkdir()
+    (tmp_path / path).parent.mkdir(exist_ok=True)
+    (tmp_path / path).write_text(json.dumps(content))
+    with pytest.raises(ReportError, match=f"{reads}.* holds something of another shape"):
+        build_report(tmp_path)

@@ -10,6 +10,7 @@ from refinery.report import charts
 from refinery.report import html as h
 from refinery.report.aggregate import (
     Histogram,
+    ReportError,
     cluster_sizes,
     excerpt,
     histogram,
@@ -265,12 +266,25 @@ def eval_section(run: RunFolder) -> str:
 
 
 def report_sections(run: RunFolder, options: Options) -> list[str]:
-    return [
-        run_section(run),
-        funnel_section(run),
-        histograms_section(run),
-        mixture_section(run),
-        samples_section(run, options),
-        training_section(run),
-        eval_section(run),
+    """Every section; one whose files parse but hold another shape than the stages write (a
+    list where an object belongs, hand-edited or from another version) is a ReportError
+    naming what it reads, not a traceback."""
+    sections = [
+        (run_section, "run.json"),
+        (funnel_section, "stats/*.json"),
+        (histograms_section, "OUT/<stage>/ Parquet"),
+        (mixture_section, "mix/_mixture.json and tokens/manifest.json"),
+        (lambda run: samples_section(run, options), "OUT/<stage>/ and rejected/ Parquet"),
+        (training_section, "*/metrics.jsonl"),
+        (eval_section, "eval/*.json"),
     ]
+    built = []
+    for section, reads in sections:
+        try:
+            built.append(section(run))
+        except (TypeError, AttributeError, KeyError, IndexError) as err:
+            raise ReportError(
+                f"{run.root}: {reads} holds something of another shape than the stages write "
+                f"({type(err).__name__}: {err})"
+            ) from None
+    return built
