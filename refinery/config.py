@@ -58,6 +58,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder: name a .yaml file in it")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:

@@ -66,6 +66,8 @@ def test_bad_keys_and_types_name_the_key(override, message):
 def test_bad_file_errors(tmp_path: Path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_curation_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a folder: name a .yaml file in it"):
+        load_curation_config(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("extract: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
