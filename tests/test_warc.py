@@ -103,7 +103,7 @@ def test_uncompressed_warc_0_17_resyncs_after_a_damaged_record(tmp_path: Path):
     write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(3)], gzip=False)
     data = path.read_bytes().replace(b"WARC/1.0\r\n", b"WARC/0.17\r\n")
     second = data.index(b"WARC/0.17", 1)
-    path.write_bytes(data[:second] + b"XXXX" + data[second + 4 :])  # record 2's version line
+    path.write_bytes(data[:second] + b"XXXX" + data[second + 4 :])  # damage record 2's "WARC"
     items = read(path)
     assert [type(r).__name__ for r in items] == ["Record", "ReadError", "Record"]
     assert items[1].offset == second

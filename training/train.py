@@ -307,10 +307,10 @@ def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
 
 
 def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader: TokenLoader):
-    """Where an anneal starts reading. On its source run's own tokens and seed (the same
-    shuffle of each bucket) each bucket goes on after the windows the source already trained
-    on, and counts them against max_epochs, instead of replaying the start of every bucket;
-    otherwise from each bucket's start."""
+    """Where an anneal starts reading. With its source run's seed (the same shuffle of each
+    bucket), each bucket whose shards are the source's goes on after the windows the source
+    already trained on, and counts them against max_epochs, instead of replaying its start;
+    other buckets, or another seed, start from the beginning."""
     cursor = loader.initial_cursor()
     then = ckpt.load_config_dict(source)
     if then.get("seed") != cfg.seed:
@@ -320,11 +320,13 @@ def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader:
         same = set(manifest.buckets)
     else:  # other mixtures over the same shards keep their place; changed buckets start over
         same = same_buckets(then.get("data"), manifest)
-        started = sorted(n for n, c in consumed.items() if c and n in manifest.buckets)
-        if [n for n in started if n not in same]:
+        restarted = sorted(
+            n for n, c in consumed.items() if c and n in set(manifest.buckets) - same
+        )
+        if restarted:
             print(
-                f"{cfg.data} differs from {source}'s data: buckets "
-                f"{[n for n in started if n not in same]} are read from their start",
+                f"{cfg.data} differs from {source}'s data: buckets {restarted} are read from "
+                "their start",
                 file=sys.stderr,
             )
     cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in same)
@@ -334,11 +336,11 @@ def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader:
 def same_buckets(source_data: str | None, manifest: Manifest) -> set[str]:
     """The buckets of `manifest` whose shards are those of the same bucket in the tokens
     folder `source_data` (names, token and document counts; the tokenizer is checked apart)."""
-    try:
-        then = read_manifest(source_data) if source_data else None
-    except ManifestError:
+    if not source_data:
         return set()
-    if then is None:
+    try:
+        then = read_manifest(source_data)
+    except ManifestError:
         return set()
 
     def shards(m: Manifest, name: str) -> list[tuple[str, int, int]]:

@@ -44,7 +44,7 @@ def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
 def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
     """The documents Parquet at `paths`, refused with a clear error when it is not one.
     `footers=False` leaves every file's footer to the caller, which reads them anyway
-    (`row_group_slices` checks them as it lists row groups)."""
+    (`row_group_slices` and `row_slices` check them as they list row groups)."""
     try:
         docs = spark.read.parquet(*paths)
     except AnalysisException as err:
