@@ -23,6 +23,7 @@ ASSISTANT = "<|assistant|>"
 END_OF_TURN = "<|end_of_turn|>"
 # Trained first, so they hold ids 0..6 in this order in every Refinery tokenizer.
 SPECIAL_TOKENS = (BOS, EOS, PAD, SYSTEM, USER, ASSISTANT, END_OF_TURN)
+PAD_ID = SPECIAL_TOKENS.index(PAD)  # special tokens hold ids 0..6 in every Refinery tokenizer
 ROLES = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
 
 

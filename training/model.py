@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from refinery.config import ConfigError
+from refinery.tokenizer import PAD_ID
 from training.config import ModelConfig
 from training.float8 import autocast_input, float8_head_loss, float8_linear
 from training.loss import next_token_loss
@@ -190,6 +191,7 @@ class MoE(nn.Module):
     tokens of the forward, pads included, so the cap holds in training only, and not at all
     with `capacity_factor=0` (`make_dropless`): in eval mode (validation, evaluation,
     generation, reference log-probs) a token's output depends on its own sequence alone.
+    The load-balancing statistics count the tokens `counted` marks (not post-training's pads).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -202,17 +204,21 @@ class MoE(nn.Module):
         self.experts = nn.ModuleList(SwiGLU(cfg.d_model, hidden) for _ in range(moe.num_experts))
         self.aux_loss = torch.zeros(())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, counted: torch.Tensor | None = None) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])
         n_tokens, n_experts = x.shape[0], len(self.experts)
         probs = self.router(x).float().softmax(dim=-1)
         weights, chosen = probs.topk(self.top_k, dim=-1)  # (N, k)
         weights = weights / weights.sum(dim=-1, keepdim=True)
-        # load balancing (Switch Transformer eq. 4): experts * sum_e f_e * P_e
+        # load balancing (Switch Transformer eq. 4): experts * sum_e f_e * P_e over counted tokens
         routed = F.one_hot(chosen, n_experts).float().sum(dim=1)  # (N, E)
-        fraction = routed.mean(dim=0) / self.top_k
-        self.aux_loss = n_experts * (fraction * probs.mean(dim=0)).sum()
+        if counted is None:
+            fraction, mean_prob = routed.mean(dim=0) / self.top_k, probs.mean(dim=0)
+        else:
+            share = counted.reshape(-1, 1).float() / counted.sum().clamp(min=1)
+            fraction, mean_prob = (routed * share).sum(dim=0) / self.top_k, (probs * share).sum(0)
+        self.aux_loss = n_experts * (fraction * mean_prob).sum()
         capacity = n_tokens  # an expert gets each token once at most
         if self.training and self.capacity_factor:
             capacity = math.ceil(self.capacity_factor * n_tokens * self.top_k / n_experts)
@@ -245,7 +251,8 @@ class Block(nn.Module):
         self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = Attention(cfg)
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        if cfg.moe.num_experts:
+        self.routed = bool(cfg.moe.num_experts)
+        if self.routed:
             self.ffn = MoE(cfg)
         else:
             self.ffn = SwiGLU(cfg.d_model, resolved_ffn_hidden(cfg))
@@ -257,9 +264,11 @@ class Block(nn.Module):
         sin: torch.Tensor,
         cache: KVCache | None = None,
         layer: int = 0,
+        counted: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin, cache, layer)
-        return x + self.ffn(self.ffn_norm(x))
+        h = self.ffn_norm(x)
+        return x + (self.ffn(h, counted) if self.routed else self.ffn(h))
 
 
 class Transformer(nn.Module):
@@ -317,12 +326,13 @@ class Transformer(nn.Module):
         x = self.embed(tokens)
         if self.autocast_residual:
             x = autocast_input(x)
+        counted = tokens != PAD_ID if self.cfg.moe.num_experts else None  # MoE balance
         recompute = self.checkpoint_blocks and torch.is_grad_enabled() and cache is None
         for layer, block in enumerate(self.blocks):
             if recompute:
-                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+                x = checkpoint(block, x, cos, sin, None, layer, counted, use_reentrant=False)
             else:
-                x = block(x, cos, sin, cache, layer)
+                x = block(x, cos, sin, cache, layer, counted)
         if cache is not None:
             cache.end_step(T)
         return self.norm(x)

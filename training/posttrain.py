@@ -38,7 +38,7 @@ from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_op
 
 from refinery.config import ConfigError, check_ranges, load_config, resolve_path
 from refinery.manifest import sha256_file
-from refinery.tokenizer import PAD, SPECIAL_TOKENS, encode_chat
+from refinery.tokenizer import PAD_ID, encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import Conversation, read_preferences
 from training.config import OptimConfig, ScheduleConfig
@@ -62,7 +62,6 @@ from training.train import (
 
 # The chat template of refinery.tokenizer.encode_chat; recorded in every post-trained checkpoint.
 CHAT_TEMPLATE = "refinery-chat-v1"
-PAD_ID = SPECIAL_TOKENS.index(PAD)  # special tokens hold ids 0..6 in every Refinery tokenizer
 
 
 @dataclass

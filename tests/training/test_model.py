@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from refinery.tokenizer import PAD_ID
 from training.config import ModelConfig, MoEConfig
 from training.float8 import convert_to_float8
 from training.loss import CrossEntropy, next_token_loss
@@ -272,3 +273,16 @@ def test_compiles_as_one_graph_and_matches_eager(variant):
             assert error < 0.25, (name, error.item())
         else:
             torch.testing.assert_close(p.grad, expected[name], msg=name)
+
+
+def test_moe_balance_statistics_leave_out_pads():
+    """Post-training pads its rows with PAD: the load-balancing loss of a padded batch is
+    that of its tokens alone, as in pretraining."""
+    torch.manual_seed(0)
+    model = Transformer(tiny(moe=MoEConfig(num_experts=4, top_k=2)))
+    row = torch.randint(PAD_ID + 1, 128, (1, 9))
+    model(row)
+    alone = model.aux_loss()
+    padded = torch.cat([row, torch.full((1, 7), PAD_ID)], dim=1)
+    model(padded)
+    torch.testing.assert_close(model.aux_loss(), alone)
