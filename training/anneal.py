@@ -1,10 +1,12 @@
 """Annealing: `refinery anneal --from DIR_OR_CKPT data=... out=... max_steps=N [key=value ...]`.
 
 Continues a pretraining checkpoint (weights and AdamW moments) on the manifest's `anneal`
-mixture while the learning rate decays from `optim.lr` to zero over max_steps, or over
-`anneal.tokens` tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a
-warmup-stable-decay run. The source run's config is the base; command-line keys override it.
-The last step trains at optim.lr / max_steps (zero would be the step after it). With
+mixture while the learning rate decays from the one the checkpoint last trained at (or from
+`optim.lr=X` given on the command line) to zero over max_steps, or over `anneal.tokens`
+tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a warmup-stable-decay
+run, or of a cosine run cut short, as OLMo 2 and Llama 3 anneal. The source run's config is
+the base; command-line keys override it. The last step trains at start lr / max_steps (zero
+would be the step after it). With
 `anneal.average_last=K` (K >= 2) the weights of the last K anneal checkpoints, written every
 `ckpt_every` steps, are averaged into `out/averaged/` once the anneal reaches max_steps.
 """
@@ -36,8 +38,8 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     ignored = [o for o in overrides if o.split("=", 1)[0] in OWN_SETTINGS]
     if ignored:
         print(
-            f"anneal: {', '.join(ignored)} ignored: the anneal decays to zero from optim.lr "
-            "(anneal.decay picks linear or 1-sqrt)",
+            f"anneal: {', '.join(ignored)} ignored: the anneal decays to zero from its "
+            "source's last lr or optim.lr= (anneal.decay picks linear or 1-sqrt)",
             file=sys.stderr,
         )
     data = ckpt.load_config_dict(source)
@@ -48,6 +50,8 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     if not cfg.out:
         raise ConfigError("out= (the anneal's own run folder) is required")
     ckpt.refuse_source_as_out(Path(cfg.out), source)
+    if not any(o.startswith("optim.lr=") for o in overrides):
+        cfg.optim.lr = last_lr(source) or cfg.optim.lr
     cfg.schedule.kind = cfg.anneal.decay
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
@@ -109,24 +113,27 @@ def average_checkpoints(out: Path, k: int) -> Path:
     return target
 
 
+def last_lr(source: Path) -> float | None:
+    """The learning rate `source`'s last step trained at (None in a checkpoint without it)."""
+    return ckpt.load_torch(source, "state.pt").get("scheduler", {}).get("last_lr")
+
+
 def say_starting_lr(source: Path, cfg: TrainConfig) -> None:
-    """The anneal decays from optim.lr: say so when the source did not end near it (a
-    finished WSD decay, or another schedule), since that warms the model back up."""
-    trained = ckpt.load_config_dict(source)["schedule"]["kind"]
-    last_lr = ckpt.load_torch(source, "state.pt").get("scheduler", {}).get("last_lr")
-    if trained != "wsd":
-        print(
-            f"{source} was trained with schedule.kind={trained}: the anneal starts again at "
-            f"optim.lr={cfg.optim.lr:g} (warmup-stable-decay runs are the ones made to anneal)",
-            file=sys.stderr,
+    """Where the decay starts, and why it may be far from the source run's peak: a source
+    stopped in its warmup or decay (a finished WSD or cosine run is already cooled), or an
+    optim.lr= that warms the model back up."""
+    peak, then = ckpt.load_config_dict(source)["optim"]["lr"], last_lr(source)
+    line = f"anneal: lr {cfg.optim.lr:g} -> 0 over {cfg.max_steps} steps"
+    if then is None:
+        line += f" (optim.lr: {source} does not record its last lr)"
+    elif cfg.optim.lr > 1.1 * then:
+        line += f"; {source} ended at lr {then:g}, so this warms the model back up"
+    elif cfg.optim.lr == then and then < 0.9 * peak:
+        line += (
+            f" (where {source} stopped, {then / peak:.0%} of its peak {peak:g}; "
+            "optim.lr= starts elsewhere)"
         )
-    elif last_lr is not None and last_lr < 0.9 * cfg.optim.lr:
-        print(
-            f"{source} ended at lr {last_lr:g}, past its stable phase (its own decay had begun): "
-            f"the anneal starts again at optim.lr={cfg.optim.lr:g}; anneal from a checkpoint "
-            "of the stable phase, or set optim.lr",
-            file=sys.stderr,
-        )
+    print(line, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

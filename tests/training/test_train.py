@@ -224,7 +224,8 @@ def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path, capsys):
     assert refinery(args) == 0
     rows = read_metrics(out)
     lrs = [r["lr"] for r in rows]
-    assert lrs[0] == pytest.approx(3e-3) and lrs[-1] == pytest.approx(3e-3 / 6)
+    start = torch.load(pre / "ckpt-4" / "state.pt")["scheduler"]["last_lr"]  # in its warmup
+    assert lrs[0] == pytest.approx(start) and lrs[-1] == pytest.approx(start / 6)
     assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
     config = json.loads((out / "ckpt-6" / "config.json").read_text())
     assert config["loader"]["mixture"] == "anneal" and config["schedule"]["kind"] == "linear"
@@ -271,12 +272,27 @@ def test_an_anneal_on_other_mixtures_over_the_same_shards_reads_on(tokens, tmp_p
     assert meta["init_from"] == str((pre / "ckpt-2").resolve())  # resumable from any cwd
 
 
-def test_an_anneal_from_the_end_of_a_wsd_decay_says_it_warms_up_again(tokens, tmp_path, capsys):
+def test_an_anneal_decays_from_the_lr_its_source_stopped_at(tokens, tmp_path, capsys):
+    """OLMo 2 and Llama 3 anneal from where pretraining's schedule stopped: a cosine run cut
+    short goes on down to zero, not back up to its peak; optim.lr= sets another start."""
     pre = tmp_path / "pre"
-    assert refinery(train_args(tokens, pre, "max_steps=4", "schedule.kind=wsd")) == 0
-    args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={tmp_path / 'anneal'}"]
-    assert refinery([*args, "max_steps=1", "train.progress=false"]) == 0
-    assert "past its stable phase (its own decay had begun)" in capsys.readouterr().err
+    assert (
+        refinery(train_args(tokens, pre, "max_steps=4", "optim.lr=0.01", "schedule.warmup_steps=0"))
+        == 0
+    )
+    stopped = torch.load(pre / "ckpt-4" / "state.pt")["scheduler"]["last_lr"]
+    assert stopped < 0.005
+    args = ["anneal", "--from", str(pre), f"data={tokens}", "max_steps=2", "train.progress=false"]
+    assert refinery([*args, f"out={tmp_path / 'anneal'}"]) == 0
+    lrs = [m["lr"] for m in read_metrics(tmp_path / "anneal")]
+    assert lrs == pytest.approx([stopped, stopped / 2])
+    said = capsys.readouterr().err
+    assert f"anneal: lr {stopped:g} -> 0 over 2 steps (where {pre / 'ckpt-4'} stopped" in said
+    assert "of its peak 0.01; optim.lr= starts elsewhere)" in said
+    assert refinery([*args, f"out={tmp_path / 'warm'}", "optim.lr=0.01"]) == 0
+    lrs = [m["lr"] for m in read_metrics(tmp_path / "warm")]
+    assert lrs == pytest.approx([0.01, 0.005])
+    assert "so this warms the model back up" in capsys.readouterr().err
 
 
 def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
