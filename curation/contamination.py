@@ -11,9 +11,12 @@ match.
 Template n-grams are ignored: an n-gram shared by more than MAX_ITEMS_PER_NGRAM items is the
 benchmark's boilerplate (every MMLU moral_scenarios item opens with the same 28-word question),
 and a page quoting it would otherwise flag them all. GPT-3 made the same call on the training
-side, ignoring 13-grams found in more than 10 training documents as common phrases. An item left
-with no n-gram of its own (fewer than 13 words, or only template) cannot be checked: it is
-reported as `unchecked`, never as clean.
+side, ignoring 13-grams found in more than 10 training documents as common phrases.
+
+A text of SHORTEST to 12 words (a short question with its choice) is one n-gram whole, as
+GPT-3 shortened n for short items down to 8 words; documents are then hashed at each length
+the index holds. An item left with no n-gram of its own (fewer than SHORTEST words, or only
+template) cannot be checked: it is reported as `unchecked`, never as clean.
 
 N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be joined in Spark
 without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NGRAM = 13  # GPT-3 appendix C; lm-evaluation-harness `decontamination/janitor.py`
+SHORTEST = 8  # GPT-3 appendix C: shorter items are checked whole, down to 8 words
 MAX_ITEMS_PER_NGRAM = 10  # GPT-3 appendix C's "more than 10 documents" cut, on the item side
 
 _TABLE = None  # str.translate table over every code point, built once
@@ -73,8 +77,17 @@ def ngram_hash(gram: str) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-def text_ngram_hashes(text: str, n: int = NGRAM) -> set[int]:
-    return {ngram_hash(g) for g in ngrams(normalise(text), n)}
+def grams(words: Sequence[str], n: int, shortest: int) -> list[str]:
+    """The n-grams of `words`; a text of `shortest` to n - 1 words is one gram, whole."""
+    if len(words) >= n or len(words) < shortest:
+        return ngrams(words, n)
+    return [" ".join(words)]
+
+
+def text_ngram_hashes(text: str, lengths: Iterable[int] = (NGRAM,)) -> set[int]:
+    """The hashed n-grams of `text` for each n in `lengths` (an index's `lengths`)."""
+    words = normalise(text)
+    return {ngram_hash(g) for n in lengths for g in ngrams(words, n)}
 
 
 @dataclass(frozen=True)
@@ -87,22 +100,24 @@ class EvalItem:
     choices: tuple[str, ...] = ()
 
 
-def item_ngram_hashes(item: EvalItem, n: int = NGRAM) -> tuple[set[int], set[int]]:
-    """The hashed n-grams of `question choice_i` for every choice (of the question alone when
-    the item has no choices), and those the same text has only with the choice's letter or
-    "answer" between question and choice, as evaluation prompts write items. The question's
-    own n-grams are shared by every choice, so only those reaching into a choice (the
-    question's last n-1 words + the choice) are added per choice: a long AGIEval passage is
-    not re-hashed once per option."""
+def item_ngrams(item: EvalItem, n: int, shortest: int) -> tuple[set[str], set[str]]:
+    """The n-grams (`grams`) of `question choice_i` for every choice and of the question
+    alone, and those the same text has only with the choice's letter or "answer" between
+    question and choice, as evaluation prompts write items. The question's own n-grams are
+    shared by every choice, so only those reaching into a choice (the question's last n-1
+    words + the choice) are added per choice: a long AGIEval passage is not re-hashed once
+    per option. A tail shorter than the question is not a whole text, so it is never one
+    short gram."""
     question = normalise(item.question)
-    plain, labelled = set(ngrams(question, n)), set()
+    plain, labelled = set(grams(question, n, shortest)), set()
     tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
+    whole = shortest if len(tail) == len(question) else n
     for letter, choice in zip(string.ascii_lowercase, item.choices, strict=False):
         words = normalise(choice)
-        plain.update(ngrams(tail + words, n))
+        plain.update(grams(tail + words, n, whole))
         for label in ([letter], ["answer"]):
-            labelled.update(ngrams(tail + [*label, *words], n))
-    return {ngram_hash(g) for g in plain}, {ngram_hash(g) for g in labelled - plain}
+            labelled.update(grams(tail + [*label, *words], n, whole))
+    return plain, labelled - plain
 
 
 @dataclass
@@ -113,18 +128,26 @@ class ItemIndex:
     unchecked: dict[str, list[str]]  # benchmark -> keys of items with no n-gram of their own
     ngrams: dict[int, list[str]]  # n-gram hash -> keys of the items that contain it
     template_ngrams: int  # n-grams ignored as shared by more than max_items items
+    lengths: tuple[int, ...]  # the n-gram lengths in words the index holds: hash documents at each
 
 
 def build_index(
-    items: Iterable[EvalItem], n: int = NGRAM, max_items: int = MAX_ITEMS_PER_NGRAM
+    items: Iterable[EvalItem],
+    n: int = NGRAM,
+    max_items: int = MAX_ITEMS_PER_NGRAM,
+    shortest: int = SHORTEST,
 ) -> ItemIndex:
     plain: dict[str, set[int]] = {}
     labelled: dict[str, set[int]] = {}
     benchmark_of: dict[str, str] = {}
+    lengths = {n}
     for item in items:
         if item.key in plain:
             raise ValueError(f"evaluation item {item.key} appears twice")
-        plain[item.key], labelled[item.key] = item_ngram_hashes(item, n)
+        own, prompted = item_ngrams(item, n, min(shortest, n))
+        lengths.update(g.count(" ") + 1 for g in own | prompted)
+        plain[item.key] = {ngram_hash(g) for g in own}
+        labelled[item.key] = {ngram_hash(g) for g in prompted}
         benchmark_of[item.key] = item.benchmark
     holders: dict[int, list[str]] = defaultdict(list)
     for hashes in (plain, labelled):
@@ -148,13 +171,13 @@ def build_index(
         if h not in template
     }
     index = {h: keys for h, keys in index.items() if keys}
-    return ItemIndex(dict(checked), dict(unchecked), index, len(template))
+    return ItemIndex(dict(checked), dict(unchecked), index, len(template), tuple(sorted(lengths)))
 
 
-def overlapping_items(text: str, index: dict[int, list[str]], n: int = NGRAM) -> list[str]:
+def overlapping_items(text: str, index: ItemIndex) -> list[str]:
     """Keys of the items sharing at least one n-gram with `text`, sorted."""
-    hits = {key for h in text_ngram_hashes(text, n) for key in index.get(h, ())}
-    return sorted(hits)
+    hashes = text_ngram_hashes(text, index.lengths)
+    return sorted({key for h in hashes for key in index.ngrams.get(h, ())})
 
 
 def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[str, Any]:

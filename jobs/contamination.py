@@ -20,7 +20,13 @@ if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import load_curation_config
-from curation.contamination import NGRAM, EvalItem, build_index, contamination_report
+from curation.contamination import (
+    NGRAM,
+    SHORTEST,
+    EvalItem,
+    build_index,
+    contamination_report,
+)
 from curation.inputs import InputError, resolve_documents
 from curation.spark.contamination import (
     CONTAMINATED_COLUMN,
@@ -60,7 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--decontaminate", metavar="OUT2",
         help="run folder for a copy of the documents without the contaminated ones",
     )  # fmt: skip
-    parser.add_argument("--ngram", type=int, default=NGRAM, help="words per n-gram (13)")
+    parser.add_argument(
+        "--ngram",
+        type=int,
+        default=NGRAM,
+        help=f"words per n-gram ({NGRAM}; an item text of {SHORTEST} or more words counts whole)",
+    )
     parser.add_argument("--config", metavar="FILE", help="curation YAML (its spark section)")
     parser.add_argument("--force", action="store_true", help="redo a finished --decontaminate")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
@@ -113,12 +124,13 @@ def check_contamination(
         )
     index = build_index(items, n)
     docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
-    contaminated = contaminated_documents(spark, docs, index, n).localCheckpoint()
+    contaminated = contaminated_documents(spark, docs, index).localCheckpoint()
     keys = contaminated_item_keys(contaminated)
     report: dict[str, Any] = {
         "ngram": n,
+        "ngram_lengths": list(index.lengths),  # n, and the lengths of short items checked whole
         "normalisation": NORMALISATION,
-        "item_text": "question followed by each choice",
+        "item_text": f"question followed by each choice, whole when {SHORTEST} to n - 1 words",
         "template_ngrams_ignored": index.template_ngrams,
         "documents": {"input": docs.count(), "contaminated": contaminated.count()},
         "benchmarks": contamination_report(index, keys),

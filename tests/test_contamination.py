@@ -68,16 +68,16 @@ def test_ngrams_need_n_words():
 def test_planted_question_is_found_despite_case_and_punctuation():
     index = build_index(ITEMS)
     planted = f"{FILLER} {QUESTION.upper().replace(' ', ' , ')} {FILLER}"
-    assert overlapping_items(planted, index.ngrams) == ["astro:0"]
-    assert overlapping_items(FILLER, index.ngrams) == []
+    assert overlapping_items(planted, index) == ["astro:0"]
+    assert overlapping_items(FILLER, index) == []
 
 
 def test_question_with_its_answer_matches_across_the_boundary():
     index = build_index(ITEMS)
     # the last 11 words of the question and the 2-word choice make a 13-gram of their own
     tail = " ".join(ITEMS[3].question.split()[-11:])
-    assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index.ngrams) == ["cooking:0"]
-    assert overlapping_items(f"{FILLER} {tail} {FILLER}", index.ngrams) == []
+    assert overlapping_items(f"{FILLER} {tail} an airtight {FILLER}", index) == ["cooking:0"]
+    assert overlapping_items(f"{FILLER} {tail} {FILLER}", index) == []
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_an_item_written_as_an_evaluation_prompt_is_found(prompt):
     item = EvalItem("quiz", "quiz:0", question, ("Venus", "Mars"))
     index = build_index([item])
     text = prompt.format(q=item.question, c0="Venus", c1="Mars")
-    assert overlapping_items(f"{FILLER} {text} {FILLER}", index.ngrams) == ["quiz:0"]
+    assert overlapping_items(f"{FILLER} {text} {FILLER}", index) == ["quiz:0"]
 
 
 def test_short_items_are_reported_not_counted_clean():
@@ -108,6 +108,21 @@ def test_short_items_are_reported_not_counted_clean():
     assert report["cooking"]["share"] == 0.0
 
 
+def test_a_short_item_is_one_ngram_whole():
+    """GPT-3 checked items under 13 words whole, down to 8: a page holding the question, or the
+    question and its answer, flags it; a page holding part of it does not."""
+    item = EvalItem("quiz", "quiz:0", "What gas do plants take in from the air?", ("Oxygen", "CO2"))
+    index = build_index([item])
+    assert index.unchecked == {} and index.items == {"quiz": ["quiz:0"]}
+    assert index.lengths == (9, 10, 11, 13)  # the question; with a choice; with its letter too
+    assert overlapping_items(f"{FILLER} {item.question} CO2. {FILLER}", index) == ["quiz:0"]
+    assert overlapping_items(f"{FILLER} {item.question} {FILLER}", index) == ["quiz:0"]
+    assert overlapping_items(f"{FILLER} what gas do plants take in {FILLER}", index) == []
+    # the tail of a long question is not a whole text: an empty choice adds no 12-word gram
+    long = EvalItem("quiz", "quiz:1", QUESTION, ("",))
+    assert build_index([long]).lengths == (13,)
+
+
 def test_template_shared_by_many_items_is_ignored():
     template = "For which of these two scenarios does the main character do something clearly wrong"
     items = [
@@ -119,8 +134,8 @@ def test_template_shared_by_many_items_is_ignored():
     index = build_index(items, max_items=10)
     assert index.template_ngrams > 0
     assert index.unchecked == {"moral": ["moral:bare"]}  # nothing of its own beyond the template
-    assert overlapping_items(f"{FILLER} {template} {FILLER}", index.ngrams) == []
-    assert overlapping_items(f"{template} Scenario 3: I word3 Wrong", index.ngrams) == ["moral:3"]
+    assert overlapping_items(f"{FILLER} {template} {FILLER}", index) == []
+    assert overlapping_items(f"{template} Scenario 3: I word3 Wrong", index) == ["moral:3"]
     assert len(build_index(items, max_items=20).unchecked) == 0  # under the cut: kept
 
 
@@ -162,7 +177,7 @@ def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
     from curation.spark.stage import read_documents
 
     docs = read_documents(spark, [write_documents(tmp_path / "docs", PLANTED)])
-    found = contaminated_documents(spark, docs, build_index(ITEMS), 13, broadcast_ngrams)
+    found = contaminated_documents(spark, docs, build_index(ITEMS), broadcast_ngrams)
     rows = {r["id"]: r["contaminated_items"] for r in found.collect()}
     assert rows == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
     assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]

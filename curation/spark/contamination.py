@@ -29,13 +29,13 @@ MATCH_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string())])
 NGRAM_SCHEMA = pa.schema([("id", pa.string()), ("ngram", pa.int64())])
 
 
-def _documents(batch: pa.RecordBatch, n: int) -> Iterator[tuple[str, set[int]]]:
+def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tuple[str, set[int]]]:
     texts = batch.column("text").to_pylist()
     for doc_id, text in zip(batch.column("id").to_pylist(), texts, strict=True):
-        yield doc_id, text_ngram_hashes(text or "", n)
+        yield doc_id, text_ngram_hashes(text or "", lengths)
 
 
-def match_batches(n: int, index):
+def match_batches(lengths: tuple[int, ...], index):
     """mapInArrow function: (id, text) -> (id, item) for every item sharing an n-gram with the
     document; `index` is the broadcast {ngram hash: item keys}."""
 
@@ -44,7 +44,7 @@ def match_batches(n: int, index):
         for batch in batches:
             ids: list[str] = []
             items: list[str] = []
-            for doc_id, hashes in _documents(batch, n):
+            for doc_id, hashes in _documents(batch, lengths):
                 hits = sorted({key for h in hashes & lookup.keys() for key in lookup[h]})
                 ids += [doc_id] * len(hits)
                 items += hits
@@ -55,14 +55,14 @@ def match_batches(n: int, index):
     return run
 
 
-def ngram_batches(n: int):
+def ngram_batches(lengths: tuple[int, ...]):
     """mapInArrow function: (id, text) -> (id, ngram hash), distinct per document."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             ids: list[str] = []
             grams: list[int] = []
-            for doc_id, hashes in _documents(batch, n):
+            for doc_id, hashes in _documents(batch, lengths):
                 ids += [doc_id] * len(hashes)
                 grams += sorted(hashes)
             yield pa.RecordBatch.from_arrays(
@@ -76,21 +76,20 @@ def contaminated_documents(
     spark: SparkSession,
     docs: DataFrame,
     index: ItemIndex,
-    n: int,
     broadcast_ngrams: int = BROADCAST_NGRAMS,
 ) -> DataFrame:
     """(id, contaminated_items: sorted item keys) for every document sharing an n-gram with an
-    item; documents without overlap are absent."""
+    item (of any length in `index.lengths`); documents without overlap are absent."""
     texts = docs.select("id", "text")
     if len(index.ngrams) <= broadcast_ngrams:
         lookup = spark.sparkContext.broadcast(index.ngrams)
-        matches = texts.mapInArrow(match_batches(n, lookup), "id string, item string")
+        matches = texts.mapInArrow(match_batches(index.lengths, lookup), "id string, item string")
     else:
         pairs = [(h, key) for h, keys in index.ngrams.items() for key in keys]
         item_grams = spark.createDataFrame(
             pa.table({"ngram": [p[0] for p in pairs], "item": [p[1] for p in pairs]})
         )
-        doc_grams = texts.mapInArrow(ngram_batches(n), "id string, ngram bigint")
+        doc_grams = texts.mapInArrow(ngram_batches(index.lengths), "id string, ngram bigint")
         matches = doc_grams.join(item_grams, "ngram").select("id", "item")
     return matches.groupBy("id").agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
 
