@@ -265,12 +265,18 @@ FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
 def load_model_state(model, optimizer, source: Path, with_optimizer: bool) -> None:
-    """Load full (unsharded) weights, and optionally optimizer state, from a checkpoint."""
+    """Load full (unsharded) weights, and optionally optimizer state, from a checkpoint. The
+    optimizer keeps its own settings (betas, eps, weight decay, fused): loading would put the
+    checkpoint's back, so an override on resume or anneal, or a CUDA resume of a CPU run's
+    checkpoint, would be named and then not take effect."""
     options = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, ckpt.load_weights(source), options=options)
     if with_optimizer:
         state = ckpt.load_torch(source, "optimizer.pt")
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         set_optimizer_state_dict(model, optimizer, state, options=options)
+        for group, own in zip(optimizer.param_groups, settings, strict=True):
+            group.update(own)
 
 
 def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:

@@ -2,6 +2,7 @@
 losses of an uninterrupted run (CPU)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,3 +81,17 @@ def test_sigterm_saves_a_checkpoint_then_resume_matches(tokens, tmp_path, refere
     logged = len(read_metrics(out))
     assert logged < 40 and list_checkpoints(out)[-1][0] == logged
     assert_resume_matches(tokens, out, reference)
+
+
+def test_a_resume_trains_with_its_optimizer_overrides(tokens, tmp_path, capsys):
+    """Loading the optimizer's state put the checkpoint's betas, eps and weight decay back:
+    the override was named as a change and then not applied."""
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=4", "ckpt_every=2")) == 0
+    before = [row["loss"] for row in read_metrics(out)]
+    shutil.rmtree(out / "ckpt-4")
+    args = train_args(tokens, out, "max_steps=4", "ckpt_every=2", "optim.eps=0.5")
+    assert refinery([*args, "--resume"]) == 0
+    assert "optim.eps: 1e-08 -> 0.5" in capsys.readouterr().err
+    after = [row["loss"] for row in read_metrics(out)]
+    assert after[:3] == before[:3] and after[3] != before[3]
