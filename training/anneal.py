@@ -5,8 +5,8 @@ mixture while the learning rate decays from the one the checkpoint last trained 
 `optim.lr=X` given on the command line) to zero over max_steps, or over `anneal.tokens`
 tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a warmup-stable-decay
 run, or of a cosine run cut short, as OLMo 2 and Llama 3 anneal. The source run's config is
-the base; command-line keys override it. The last step trains at start lr / max_steps (zero
-would be the step after it). With
+the base; command-line keys override it. The last step trains at start lr / max_steps with a
+linear decay, about half that with 1-sqrt (zero would be the step after it). With
 `anneal.average_last=K` (K >= 2) the weights of the last K anneal checkpoints, written every
 `ckpt_every` steps, are averaged into `out/averaged/` once the anneal reaches max_steps.
 """
@@ -62,7 +62,19 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
                 f"anneal: max_steps ignored: anneal.tokens={cfg.anneal.tokens} sets the length",
                 file=sys.stderr,
             )
+        step = cfg.train.global_batch_tokens
+        if cfg.anneal.tokens < step:
+            raise ConfigError(
+                f"anneal.tokens={cfg.anneal.tokens} is less than one step of "
+                f"train.global_batch_tokens={step}"
+            )
         cfg.max_steps = cfg.steps_for_tokens(cfg.anneal.tokens)
+        if cfg.anneal.tokens % step:
+            print(
+                f"anneal: anneal.tokens={cfg.anneal.tokens} is {cfg.max_steps} whole steps of "
+                f"{step} tokens: {cfg.max_steps * step} tokens",
+                file=sys.stderr,
+            )
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
     check_averaging(cfg)
@@ -81,6 +93,11 @@ def check_averaging(cfg: TrainConfig) -> None:
         )
     every = cfg.ckpt_every
     written = (cfg.max_steps // every + bool(cfg.max_steps % every)) if every else 1
+    if cfg.max_steps < k:
+        raise ConfigError(
+            f"anneal.average_last={k} needs {k} checkpoints, but max_steps={cfg.max_steps} "
+            f"writes at most {cfg.max_steps} (one per step)"
+        )
     if written < k:
         raise ConfigError(
             f"anneal.average_last={k} needs {k} checkpoints, but ckpt_every={every} over "
@@ -92,6 +109,12 @@ def average_checkpoints(out: Path, k: int) -> Path:
     """Uniform average of the weights of the newest `k` scheduled checkpoints in `out` (a
     preemption checkpoint between them is not one) -> out/averaged/."""
     found = ckpt.scheduled_checkpoints(out)[-k:]
+    if len(found) < k:  # an earlier launch of this anneal kept fewer (train.keep_last)
+        raise ckpt.CheckpointError(
+            f"anneal.average_last={k}, but {out} holds {len(found)} checkpoints of its schedule "
+            f"(steps {[step for step, _ in found]}): average those with "
+            f"anneal.average_last={len(found)} --resume, or keep more with train.keep_last"
+        )
     total: dict[str, torch.Tensor] = {}
     for _, path in found:
         for name, tensor in ckpt.load_weights(path).items():

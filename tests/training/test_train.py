@@ -14,8 +14,13 @@ from train_helpers import REPO, count_recomputed_blocks, read_metrics, train_arg
 
 from refinery.cli import main as refinery
 from refinery.config import ConfigError, load_config
-from training.anneal import anneal_config
-from training.checkpoint import list_checkpoints, resolve_checkpoint, save_checkpoint
+from training.anneal import anneal_config, average_checkpoints
+from training.checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from training.config import TrainConfig
 from training.data import TokenLoader
 from training.model import Transformer
@@ -445,9 +450,14 @@ def anneal_defaults(tmp_path: Path, *overrides: str) -> TrainConfig:
     return anneal_config(source, [f"out={tmp_path / 'anneal'}", *overrides])
 
 
-def test_anneal_token_budget_sets_the_steps(tmp_path):
+def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
     cfg = anneal_defaults(tmp_path, "anneal.tokens=40960", "train.global_batch_tokens=4096")
-    assert cfg.max_steps == 10
+    assert cfg.max_steps == 10 and capsys.readouterr().err == ""
+    cfg = anneal_defaults(tmp_path, "anneal.tokens=30000", "train.global_batch_tokens=4096")
+    assert cfg.max_steps == 7
+    assert "anneal.tokens=30000 is 7 whole steps of 4096 tokens: 28672" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="anneal.tokens=1000 is less than one step"):
+        anneal_defaults(tmp_path, "anneal.tokens=1000", "train.global_batch_tokens=4096")
     assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio) == (
         "linear",
         0,
@@ -508,6 +518,7 @@ def test_presets_load_build_and_are_the_size_they_say(name):
         (["max_steps=6", "anneal.average_last=3"], "ckpt_every=0 over max_steps=6 writes 1"),
         (["max_steps=6", "ckpt_every=4", "anneal.average_last=3"], "set ckpt_every <= 2"),
         (["ckpt_every=1", "anneal.average_last=2", "train.save_final=false"], "save_final"),
+        (["max_steps=2", "ckpt_every=1", "anneal.average_last=3"], "writes at most 2 \\(one per"),
     ],
 )
 def test_anneal_refuses_an_average_its_checkpoints_cannot_supply(tmp_path, overrides, message):
@@ -532,6 +543,11 @@ def test_a_preempted_anneal_averages_only_once_resumed_to_the_end(
     assert refinery([*args, "--resume"]) == 0
     meta = json.loads((out / "averaged" / "meta.json").read_text())
     assert meta["averaged_steps"] == [2, 4]
+    # asking for more checkpoints than the run holds is an error, not a smaller mean
+    with pytest.raises(
+        CheckpointError, match=r"holds 2 checkpoints of its schedule \(steps \[2, 4\]\)"
+    ):
+        average_checkpoints(out, 3)
 
 
 def test_a_preemption_checkpoint_changes_neither_keep_last_nor_the_average(
