@@ -24,11 +24,11 @@ from curation.dedup.minhash import (
 )
 from curation.dedup.text import (
     DIGITS,
-    WORDS,
     normalize_text,
     normalize_url,
     normalized_words,
     text_hash,
+    words_pattern,
 )
 from curation.dedup.wordhash import CODE_POINTS, word_codes, word_hashes
 from refinery.config import ConfigError
@@ -77,12 +77,18 @@ def test_normalize_text_folds_case_digits_punctuation_and_spaces():
     assert text_hash(normalize_text("A  b.")) == text_hash(normalize_text("a b"))
 
 
+def test_combining_marks_stay_in_their_words():
+    """Vowel signs and viramas are marks, not letters: they neither split a word nor vanish."""
+    assert normalize_text("हिन्दी में, ภาษาไทย!") == "हिन्दी में ภาษาไทย"
+    assert text_hash(normalize_text("कि")) != text_hash(normalize_text("का"))
+
+
 def test_word_codes_match_the_regexes_on_every_code_point():
     """The tables stand in for `\\w` and `\\d`: check them against `re` itself, exhaustively."""
     expected = np.zeros(CODE_POINTS, dtype=np.uint32)
     for point in range(CODE_POINTS):
         char = chr(point)
-        if WORDS.fullmatch(char):
+        if words_pattern().fullmatch(char):
             expected[point] = ord("0") if DIGITS.fullmatch(char) else point
     assert np.array_equal(word_codes(), expected)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -10,15 +11,31 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Query parameters that only track the visit (utm_*, click ids); they do not change the page.
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|gclid|fbclid|msclkid|mc_cid|mc_eid)$", re.IGNORECASE)
-WORDS = re.compile(r"\w+")  # punctuation and whitespace both end a word
 DIGITS = re.compile(r"\d")
+
+
+@functools.cache
+def words_pattern() -> re.Pattern:
+    """Runs of `\\w` or combining marks: punctuation and whitespace end a word, a vowel sign
+    or virama (Devanagari, Thai, Tamil, ...) does not, and is kept (`\\w` alone split "हिन्दी"
+    into "ह", "न", "द" and dropped its signs, so words that differ only in them were equal).
+    Built on first use (~0.3 s)."""
+    marks, start = [], None
+    for point in range(0x110001):
+        is_mark = point < 0x110000 and unicodedata.category(chr(point)).startswith("M")
+        if is_mark and start is None:
+            start = point
+        elif not is_mark and start is not None:
+            marks.append(f"{re.escape(chr(start))}-{re.escape(chr(point - 1))}")
+            start = None
+    return re.compile(rf"[\w{''.join(marks)}]+")
 
 
 def normalized_words(text: str | None) -> list[str]:
     """FineWeb's text simplification before hashing and shingling: NFKC, lower case, digits
     folded to 0, punctuation and whitespace dropped between words."""
     text = unicodedata.normalize("NFKC", text or "").lower()
-    return WORDS.findall(DIGITS.sub("0", text))
+    return words_pattern().findall(DIGITS.sub("0", text))
 
 
 def normalize_text(text: str | None) -> str:

@@ -4,7 +4,8 @@ The words are exactly those of `normalized_words` (curation/dedup/text.py), foun
 regexes: per text only NFKC and lower() (C calls); the batch is joined, encoded once as UTF-32
 and read as code points, and two facts about Python's `re` on str patterns turn the rest into
 one table look-up: `\\w` is `ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's
-SRE_UNI_IS_WORD and SRE_UNI_IS_DIGIT; tests/test_dedup_minhash.py checks every code point).
+SRE_UNI_IS_WORD and SRE_UNI_IS_DIGIT), and the words pattern adds combining marks
+(tests/test_dedup_minhash.py checks every code point).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 def _word_code(point: int) -> int:
     char = chr(point)
-    if not (char.isalnum() or char == "_"):
+    if not (char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")):
         return 0  # U+0000 is no word character, so 0 is free to mean "not in a word"
     return ZERO if char.isdecimal() else point
 
