@@ -27,11 +27,12 @@ def test_bradley_terry_loss():
 def test_score_reads_the_last_real_token(pretrained):
     pre = load_pretrained(pretrained)
     model = RewardModel(pre.config.model)
+    torch.manual_seed(0)  # the head, not whatever the global generator holds after other tests
     torch.nn.init.normal_(model.score_head.weight)
     tokens = torch.tensor([[0, 10, 11, 12, 6], [0, 10, 11, 6, PAD_ID]])
     scores = model(tokens, torch.tensor([5, 4]))
     alone = model(tokens[1:, :4], torch.tensor([4]))
-    torch.testing.assert_close(scores[1], alone[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(scores[1], alone[0], rtol=1e-4, atol=1e-5)  # batched vs alone
     # the score is the head applied to the hidden state of the last real token
     hidden = model.hidden(tokens[:1])[0, -1]
     torch.testing.assert_close(scores[0], model.score_head(hidden)[0], rtol=1e-5, atol=1e-6)
