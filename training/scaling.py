@@ -250,24 +250,35 @@ def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> 
     return FitResult(_law(theta), objective, _intervals(refits, cfg.confidence), refits)
 
 
-def _intervals(laws: list[ScalingLaw], confidence: float) -> dict[str, list[float]]:
-    if not laws:
+def _percentiles(rows: list[dict[str, float]], keys, confidence: float) -> dict[str, list[float]]:
+    """Per key, the two-sided percentile interval over the rows whose values are all finite: a
+    refit far from the data can put an optimum at infinity, and inf - inf made a tail NaN."""
+    rows = [row for row in rows if all(math.isfinite(row[k]) for k in keys)]
+    if not rows:
         return {}
     tails = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
-    return {
-        name: np.percentile([getattr(law, name) for law in laws], tails).tolist() for name in PARAMS
-    }
+    return {k: np.percentile([row[k] for row in rows], tails).tolist() for k in keys}
+
+
+def _intervals(laws: list[ScalingLaw], confidence: float) -> dict[str, list[float]]:
+    return _percentiles([law.as_dict() for law in laws], PARAMS, confidence)
 
 
 def optimum_intervals(result: FitResult, compute: float, confidence: float) -> dict:
     """Percentile intervals of the compute-optimal allocation over the bootstrap refits
-    (refits whose exponents are not positive have no optimum and are left out)."""
+    (refits whose exponents are not positive, or whose optimum is not finite, have none and
+    are left out: `summary` counts them)."""
     optima = [law.optimum(compute) for law in result.bootstrap if law.has_optimum]
-    if not optima:
-        return {}
-    tails = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
     keys = ("params", "tokens", "tokens_per_param", "loss")
-    return {k: np.percentile([getattr(o, k) for o in optima], tails).tolist() for k in keys}
+    return _percentiles([dataclasses.asdict(o) for o in optima], keys, confidence)
+
+
+def refits_without_optimum(result: FitResult, compute: float) -> int:
+    """Bootstrap refits with no finite compute-optimal allocation for `compute`."""
+    return sum(
+        not (law.has_optimum and all(map(math.isfinite, dataclasses.astuple(law.optimum(compute)))))
+        for law in result.bootstrap
+    )
 
 
 def summary(result: FitResult, compute: float, cfg: FitConfig) -> dict:
@@ -277,6 +288,7 @@ def summary(result: FitResult, compute: float, cfg: FitConfig) -> dict:
     if result.law.has_optimum:
         optimum = dataclasses.asdict(result.law.optimum(compute))
         optimum["intervals"] = optimum_intervals(result, compute, cfg.confidence)
+        optimum["refits_without_optimum"] = refits_without_optimum(result, compute)
     return {
         "law": result.law.as_dict(),
         "objective": result.objective,

@@ -112,6 +112,13 @@ def plan(cfg: ScalingConfig) -> list[Point]:
         raise ConfigError(
             f"{len(cfg.sizes)} sizes and {len(cfg.tokens)} token budgets: {scaling.LEVELS_WHY}"
         )
+    counts = {non_embedding_params(p.train.model): p.size.name for p in points}
+    if len(counts) < scaling.MIN_LEVELS:  # sizes that differ only in their heads
+        raise ConfigError(
+            f"the sizes have {len(counts)} distinct {PARAMS_CONVENTION} counts "
+            f"({', '.join(f'{name}: {n:,}' for n, name in sorted(counts.items()))}): "
+            f"{scaling.LEVELS_WHY}"
+        )
     return points
 
 
@@ -196,7 +203,12 @@ def write_report(
     fitted = scaling.fit_with_intervals(params, tokens, [p["val_loss"] for p in points], fit)
     compute = compute or max(6 * n * d for n, d in zip(params, tokens, strict=True))
     report = {
-        "conventions": {"N": PARAMS_CONVENTION, "D": "tokens seen", "C": "6 N D FLOPs"},
+        "conventions": {
+            "N": PARAMS_CONVENTION,
+            "D": "tokens seen",
+            "C": "6 N D with that N (Kaplan's C), not the trainer's FLOPs: "
+            "flops_per_token also counts the output projection and attention",
+        },
         "compute": compute,
         "points": points,
         "fit": scaling.summary(fitted, compute, fit),

@@ -143,6 +143,15 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
             plan(load_config(ScalingConfig, TINY_SWEEP, [*base, f"tokens={tokens}"]))
     with pytest.raises(ConfigError, match="compute must be >= 0"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "compute=-5"]))
+    heads_only = (  # without QK-norm, heads change no parameter count: 2 distinct N
+        "sizes=[{d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 4},"
+        " {d_model: 32, n_layers: 2, n_heads: 2, n_kv_heads: 2},"
+        " {d_model: 64, n_layers: 2, n_heads: 4, n_kv_heads: 2}]"
+    )
+    cfg = load_config(ScalingConfig, TINY_SWEEP, [*base, heads_only])
+    cfg.overrides.append("model.qk_norm=false")
+    with pytest.raises(ConfigError, match=r"2 distinct non-embedding parameters .* counts"):
+        plan(cfg)
     points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
     assert len(points) == 12 and points[0].train.max_steps == 10
     assert points[0].train.out == str(tmp_path / "out" / "d16-l1-h2-kv2-D20480")
@@ -207,3 +216,17 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     (out / points[0]["name"] / "point.json").write_text("{not json")
     assert refinery(sweep_args(tokens, out)) == 2
     assert f"{points[0]['name']}/point.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_a_refit_whose_optimum_is_infinite_leaves_the_intervals_finite():
+    """np.percentile between two infinite optima gave NaN, which the report wrote as bare
+    `NaN`, not JSON; such refits are left out and counted."""
+    law = scaling.ScalingLaw(3.0, 60.0, 900.0, 0.35, 0.45)
+    far = scaling.ScalingLaw(3.0, 60.0, 1.0, 1e-3, 1e-3)
+    assert math.isinf(far.optimum(1e11).params)
+    result = scaling.FitResult(law, 0.0, {}, [law] * 18 + [far] * 2)
+    intervals = scaling.optimum_intervals(result, 1e11, 0.9)
+    assert all(math.isfinite(v) for pair in intervals.values() for v in pair)
+    summary = scaling.summary(result, 1e11, scaling.FitConfig())
+    assert summary["optimum"]["refits_without_optimum"] == 2
+    json.loads(json.dumps(summary, allow_nan=False))
