@@ -124,7 +124,7 @@ def test_prompted_judge_cuts_long_prompts_to_its_context(judge):
     assert preference.shape == (2,) and np.all((preference > 0) & (preference < 1))
 
 
-def test_judge_command_writes_results(pretrained, tmp_path):
+def test_judge_command_writes_results(pretrained, tmp_path, capsys):
     from refinery.cli import main as cli
 
     a = write_answers(tmp_path / "a.json", ["A red apple.", "Hello there, friend!", "1, 2, 3."])
@@ -138,6 +138,8 @@ def test_judge_command_writes_results(pretrained, tmp_path):
     assert results["avg_len_a"] == pytest.approx(np.mean([12, 20, 8]))
     assert results["avg_len_b"] == pytest.approx(np.mean([7, 3, 4]))
     assert {"win_rate_stderr", "lc_win_rate_stderr", "first_position_preference"} <= set(results)
+    assert results["a_longer_share"] == 1.0  # so the LC rate is an extrapolation, and says so
+    assert "A's answer is the longer in every pair" in capsys.readouterr().err
 
 
 def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):

@@ -15,6 +15,7 @@ Judges:
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ def judge_results(
         "lc_win_rate_stderr": rates.lc_win_rate_stderr,
         "avg_len_a": float(len_a.mean()),
         "avg_len_b": float(len_b.mean()),
+        "a_longer_share": float(np.mean(len_a > len_b) + 0.5 * np.mean(len_a == len_b)),
         "length_coefficient": rates.glm.phi,
         "first_position_preference": float(first.mean()),
     }
@@ -280,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         f" % over {results['n']} instructions (avg length A {results['avg_len_a']:.0f}, "
         f"B {results['avg_len_b']:.0f} chars)"
     )
+    if results["n"] > 1 and results["a_longer_share"] in (0.0, 1.0):
+        longer = "A" if results["a_longer_share"] else "B"
+        print(
+            f"judge: {longer}'s answer is the longer in every pair, so the length-controlled "
+            "rate extrapolates the fit to equal lengths it never saw: read it with care",
+            file=sys.stderr,
+        )
     if args.out:
         write_results(args.out, {"judge": results})
     return 0
