@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     cfg = anneal_config(source, overrides)
-    say_starting_lr(source, cfg)
+    if os.environ.get("RANK", "0") == "0":
+        say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures
     if cfg.loader.mixture == "anneal" and "anneal" not in mixtures:
         print(
