@@ -192,6 +192,10 @@ class MoE(nn.Module):
     with `capacity_factor=0` (`make_dropless`): in eval mode (validation, evaluation,
     generation, reference log-probs) a token's output depends on its own sequence alone.
     The load-balancing statistics count the tokens `counted` marks (not post-training's pads).
+    Top-k weights are renormalised over the chosen experts (Mixtral) when k > 1; with k = 1
+    the expert's output is scaled by its gate probability (Switch), else the router would
+    learn from the balancing loss alone. `dropped` is the share of assignments the last
+    forward dropped over capacity.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -203,6 +207,7 @@ class MoE(nn.Module):
         self.router = nn.Linear(cfg.d_model, moe.num_experts, bias=False)
         self.experts = nn.ModuleList(SwiGLU(cfg.d_model, hidden) for _ in range(moe.num_experts))
         self.aux_loss = torch.zeros(())
+        self.dropped = 0.0
 
     def forward(self, x: torch.Tensor, counted: torch.Tensor | None = None) -> torch.Tensor:
         shape = x.shape
@@ -210,7 +215,8 @@ class MoE(nn.Module):
         n_tokens, n_experts = x.shape[0], len(self.experts)
         probs = self.router(x).float().softmax(dim=-1)
         weights, chosen = probs.topk(self.top_k, dim=-1)  # (N, k)
-        weights = weights / weights.sum(dim=-1, keepdim=True)
+        if self.top_k > 1:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
         # load balancing (Switch Transformer eq. 4): experts * sum_e f_e * P_e over counted tokens
         routed = F.one_hot(chosen, n_experts).float().sum(dim=1)  # (N, E)
         if counted is None:
@@ -226,13 +232,17 @@ class MoE(nn.Module):
         flat_expert = chosen.reshape(-1)
         flat_token = torch.arange(n_tokens, device=x.device).repeat_interleave(self.top_k)
         flat_weight = weights.reshape(-1)
+        dropped = 0
         for e, expert in enumerate(self.experts):
             # an expert with no tokens still runs, on zero rows: its gradient is zero, not
             # missing, so every rank of FSDP reduce-scatters the same parameters
-            slots = (flat_expert == e).nonzero().squeeze(-1)[:capacity]
+            routed_here = (flat_expert == e).nonzero().squeeze(-1)
+            slots = routed_here[:capacity]
+            dropped += routed_here.numel() - slots.numel()
             tokens = flat_token[slots]
             y = expert(x[tokens]) * flat_weight[slots, None].to(x.dtype)
             out.index_add_(0, tokens, y)
+        self.dropped = dropped / flat_expert.numel()
         return out.reshape(shape)
 
 
@@ -366,6 +376,13 @@ class Transformer(nn.Module):
         if not moe.num_experts or moe.aux_loss_weight == 0:
             return 0.0
         return moe.aux_loss_weight * sum(b.ffn.aux_loss for b in self.blocks) / len(self.blocks)
+
+    def moe_stats(self) -> tuple[torch.Tensor, float]:
+        """The last forward's unweighted load-balancing loss (1 when balanced) and share of
+        expert assignments dropped over capacity, each a mean over the MoE layers."""
+        layers = [b.ffn for b in self.blocks]
+        balance = sum(layer.aux_loss for layer in layers) / len(layers)
+        return balance, sum(layer.dropped for layer in layers) / len(layers)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

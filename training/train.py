@@ -290,11 +290,20 @@ def check_same_manifest(source: Path, manifest: Manifest, data: str) -> None:
         )
 
 
+# model.* keys that shape no weight: how experts are trained, which a resume or an anneal may
+# change (dropless for the anneal, another balancing weight)
+TRAINING_ONLY_MODEL_KEYS = ("model.moe.capacity_factor", "model.moe.aux_loss_weight")
+
+
 def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
     """The settings `cfg` changes from `source`'s config ("key: then -> now"); a different
-    model shape is an error, since its weights could not load."""
+    model is an error, since its weights could not load or would compute another function."""
     changed = ckpt.changed_settings(ckpt.load_config_dict(source), cfg)
-    shape = [change for change in changed if change.startswith("model.")]
+    shape = [
+        change
+        for change in changed
+        if change.startswith("model.") and not change.startswith(TRAINING_ONLY_MODEL_KEYS)
+    ]
     if shape:
         raise ckpt.CheckpointError(
             f"{source} holds a different model ({'; '.join(shape)}): drop those model.* "
@@ -490,12 +499,16 @@ def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int)
     )
 
 
-def forward_backward(runner, model: Transformer, tokens: torch.Tensor, env: Distributed) -> float:
+def forward_backward(
+    runner, model: Transformer, tokens: torch.Tensor, env: Distributed
+) -> tuple[float, dict[str, float]]:
     """Accumulate gradients over the micro-batches in `tokens` (accum, micro, T+1); return
-    the mean cross-entropy over micro-batches and ranks. Data-parallel gradients are
-    averaged once, on the last micro-batch (DDP no_sync)."""
+    the mean cross-entropy over micro-batches and ranks, and for a mixture of experts the
+    means of its unweighted balancing loss and dropped share (router collapse shows there).
+    Data-parallel gradients are averaged once, on the last micro-batch (DDP no_sync)."""
     accum = tokens.shape[0]
-    loss_sum = torch.zeros((), device=env.device)
+    moe = bool(model.cfg.moe.num_experts)
+    sums = torch.zeros(3 if moe else 1, device=env.device)  # cross-entropy, balance, dropped
     no_sync = getattr(runner, "no_sync", None)
     for micro in range(accum):
         x, y = tokens[micro, :, :-1], tokens[micro, :, 1:]
@@ -504,10 +517,15 @@ def forward_backward(runner, model: Transformer, tokens: torch.Tensor, env: Dist
             with autocast(env.device):
                 ce = runner(x, y)
             ((ce + model.aux_loss()) / accum).backward()
-        loss_sum += ce.detach()
+        sums[0] += ce.detach()
+        if moe:
+            balance, dropped = model.moe_stats()
+            sums[1] += balance.detach()
+            sums[2] += dropped
     if env.world > 1:
-        dist.all_reduce(loss_sum)
-    return loss_sum.item() / accum / env.world
+        dist.all_reduce(sums)
+    means = (sums / accum / env.world).tolist()
+    return means[0], {"moe_balance_loss": means[1], "moe_dropped": means[2]} if moe else {}
 
 
 def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
@@ -674,7 +692,7 @@ def _train(
             wait_before = loader.wait_seconds
             batch = loader.next()
             tokens = batch.tokens.to(env.device, non_blocking=True)
-            loss = forward_backward(runner, model, tokens, env)
+            loss, moe_figures = forward_backward(runner, model, tokens, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1
             newly_capped = [n for n in loader.capped(batch.cursor) if n not in capped]
@@ -717,7 +735,7 @@ def _train(
             cursor = batch.cursor
             tokens_seen += cfg.train.global_batch_tokens
 
-            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm}
+            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm, **moe_figures}
             if skipped:
                 record["skipped_spike"] = True
             if profiler.profiling:

@@ -72,12 +72,15 @@ def test_ddp_and_fsdp_train_a_moe_whose_experts_idle_on_one_rank(tokens, tmp_pat
     """8 experts, top-1, 2 sequences per rank: some expert gets no token on a rank."""
     moe = [*RUN[:2], "model.moe.num_experts=8", "model.moe.top_k=1", "train.micro_batch=2"]
     assert refinery(train_args(tokens, tmp_path / "one", *moe)) == 0
-    one = [r["loss"] for r in read_metrics(tmp_path / "one")]
+    figures = ("loss", "moe_balance_loss", "moe_dropped")  # the router's, summed over ranks too
+    one = [[r[key] for key in figures] for r in read_metrics(tmp_path / "one")]
     for parallel in ("ddp", "fsdp"):
         out = tmp_path / parallel
         result = torchrun(*train_args(tokens, out, *moe, f"train.parallel={parallel}")[1:])
         assert result.returncode == 0, result.stderr[-3000:]
-        assert [r["loss"] for r in read_metrics(out)] == pytest.approx(one, rel=1e-5)
+        rows = [[r[key] for key in figures] for r in read_metrics(out)]
+        assert [row[0] for row in rows] == pytest.approx([row[0] for row in one], rel=1e-5)
+        assert [row[1:] for row in rows] == [pytest.approx(row[1:], rel=1e-5) for row in one]
 
 
 @pytest.mark.slow

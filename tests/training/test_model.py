@@ -286,3 +286,25 @@ def test_moe_balance_statistics_leave_out_pads():
     padded = torch.cat([row, torch.full((1, 7), PAD_ID)], dim=1)
     model(padded)
     torch.testing.assert_close(model.aux_loss(), alone)
+
+
+def test_a_top_1_router_learns_from_the_language_model_loss():
+    """Renormalising one chosen weight made it 1: the gate never scaled the expert's output,
+    so the router's only gradient was the balancing loss's (Switch scales by the gate)."""
+    torch.manual_seed(0)
+    model = Transformer(tiny(moe=MoEConfig(num_experts=4, top_k=1, aux_loss_weight=0.0)))
+    x = torch.randint(0, 128, (2, 16))
+    model(x, x).backward()
+    assert model.blocks[0].ffn.router.weight.grad.abs().max() > 1e-6  # was ~1e-10: rounding
+
+
+def test_moe_reports_the_share_of_assignments_dropped_over_capacity():
+    torch.manual_seed(0)
+    moe = MoE(tiny(moe=MoEConfig(num_experts=2, top_k=1, capacity_factor=0.5)))
+    with torch.no_grad():
+        moe.router.weight.zero_()
+        moe.router.weight[0] = 1.0  # every token prefers expert 0: 2 of 8 served
+    moe(torch.ones(1, 8, 32))
+    assert moe.dropped == 6 / 8
+    moe.eval()(torch.ones(1, 8, 32))
+    assert moe.dropped == 0.0

@@ -31,6 +31,7 @@ from training.train import (
     batch_shape,
     compile_arguments,
     data_notes,
+    settings_changed,
 )
 
 
@@ -408,8 +409,26 @@ def test_moe_preset_trains(tokens, tmp_path):
     assert refinery(args) == 0
     rows = read_metrics(out)
     assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
+    # router collapse shows in the log: balancing loss (1 when balanced) and capacity drops
+    assert all(0.5 < r["moe_balance_loss"] < 4 and 0 <= r["moe_dropped"] < 1 for r in rows)
     config = json.loads((out / "ckpt-3" / "config.json").read_text())
     assert config["model"]["moe"]["num_experts"] == 4
+
+
+def test_how_experts_train_may_change_on_resume_or_anneal_but_not_the_model(tmp_path):
+    """capacity_factor and aux_loss_weight shape no weight (an anneal may go dropless);
+    top_k changes what the weights compute."""
+    config = dataclasses.asdict(TrainConfig())
+    source = save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
+    cfg = TrainConfig()
+    cfg.model.moe.capacity_factor, cfg.model.moe.aux_loss_weight = 0.0, 0.02
+    assert settings_changed(source, cfg) == [
+        "model.moe.aux_loss_weight: 0.01 -> 0.02",
+        "model.moe.capacity_factor: 1.25 -> 0.0",
+    ]
+    cfg.model.moe.top_k = 1
+    with pytest.raises(CheckpointError, match=r"different model \(model.moe.top_k: 2 -> 1\)"):
+        settings_changed(source, cfg)
 
 
 def test_anneal_refuses_a_different_tokenizer(tokens, tmp_path, capsys):
