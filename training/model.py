@@ -187,8 +187,10 @@ class MoE(nn.Module):
 
     In training, each expert takes at most capacity = ceil(capacity_factor * tokens * top_k /
     experts) token assignments; assignments over capacity are dropped (the residual stream
-    carries those tokens unchanged through this layer). Which are dropped depends on the other
-    tokens of the forward, pads included, so the cap holds in training only, and not at all
+    carries those tokens unchanged through this layer): an expert keeps its first assignments
+    in the micro-batch's token order, a token's second choice alike with others' first
+    (Megablocks' order, not GShard's first-choice priority). Which are dropped depends on the
+    other tokens of the forward, pads included, so the cap holds in training only, and not at all
     with `capacity_factor=0` (`make_dropless`): in eval mode (validation, evaluation,
     generation, reference log-probs) a token's output depends on its own sequence alone.
     The load-balancing statistics count the tokens `counted` marks (not post-training's pads).
