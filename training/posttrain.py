@@ -49,6 +49,7 @@ from training.train import (
     FULL,
     Distributed,
     MetricsLog,
+    StopRequest,
     TrainingDiverged,
     autocast,
     build_optimizer,
@@ -407,13 +408,14 @@ def _run(
         for warning in data_warnings(len(train), len(heldout), skipped, cfg.batch_size, seq_len):
             print(f"warning: {data}: {warning}", file=sys.stderr)
 
-    def save(step: int) -> None:
+    def save(step: int, preemption: bool = False) -> None:
         weights = get_model_state_dict(module, options=FULL)
         optim_state = get_optimizer_state_dict(module, optimizer, options=FULL)
         if env.is_main:
             state = {"step": step}  # batches are a function of (seed, step): nothing else
             config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
-            parts = (weights, optim_state, state, config, meta, pretrained.tokenizer_path)
+            written = {**meta, "preemption": True} if preemption else meta
+            parts = (weights, optim_state, state, config, written, pretrained.tokenizer_path)
             ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
         if env.world > 1:
             dist.barrier()
@@ -421,6 +423,7 @@ def _run(
     log = MetricsLog(out, start_step, env.is_main, cfg.tensorboard)
     params = list(module.parameters())
     progress = progress_bar(env.is_main and cfg.progress, cfg.max_steps, start_step, objective.name)
+    stop = StopRequest()  # SIGTERM or a first Ctrl-C: a checkpoint after the step, as pretraining
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
@@ -443,11 +446,18 @@ def _run(
                 held = evaluate(objective, module, heldout, cfg.micro_batch, env)
                 record.update({f"val_{key}": value for key, value in held.items()})
             log.write(record)
-            if final or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
-                save(done)
+            preempted = stop.agreed(env)
+            on_schedule = final or (cfg.ckpt_every and done % cfg.ckpt_every == 0)
+            if on_schedule or preempted:
+                save(done, preemption=not on_schedule)
+            if preempted:
+                if env.is_main:
+                    print(stop.stopped(done), file=sys.stderr)
+                break
             progress.update(1)
             progress.set_postfix(loss=f"{figures['loss']:.4f}")
     finally:
+        stop.restore()
         progress.close()
         log.close()
     return out

@@ -55,6 +55,7 @@ from training.train import (
     FULL,
     Distributed,
     MetricsLog,
+    StopRequest,
     TrainingDiverged,
     autocast,
     build_optimizer,
@@ -510,10 +511,12 @@ def _run(
     data = resolve_path(cfg.data)
     max_prompt = pretrained.config.model.seq_len - cfg.ppo.max_new_tokens
     prompts = encode_prompts(data, tokenizer, max_prompt, skipped)
+    if not prompts and not skipped:
+        raise ConfigError(f"{data}: no prompts in the file")
     if not prompts:
         raise ConfigError(
-            f"{data}: no prompt fits {max_prompt} tokens (seq_len minus ppo.max_new_tokens); "
-            f"skipped: {dict(skipped)}"
+            f"{data}: no usable prompt (skipped: {dict(skipped)}); at most "
+            f"{max_prompt} tokens fit (seq_len minus ppo.max_new_tokens)"
         )
     print(f"ppo: {data}: {len(prompts)} prompts; skipped {dict(skipped)}", file=sys.stderr)
     for warning in data_warnings(len(prompts), 0, skipped, cfg.batch_size, max_prompt):
@@ -544,15 +547,24 @@ def _run(
     else:
         (out / "metrics.jsonl").unlink(missing_ok=True)
 
-    def save(step: int) -> None:
+    def save(step: int, preemption: bool = False) -> None:
         optim_state = get_optimizer_state_dict(policy, optimizer, options=FULL)
         state = {"step": step, "generator": generator.get_state()}
         config = dataclasses.asdict(pretrained.config)  # the architecture load_pretrained reads
-        parts = (policy.state_dict(), optim_state, state, config, meta, pretrained.tokenizer_path)
+        written = {**meta, "preemption": True} if preemption else meta
+        parts = (
+            policy.state_dict(),
+            optim_state,
+            state,
+            config,
+            written,
+            pretrained.tokenizer_path,
+        )
         ckpt.save_checkpoint(out, step, *parts, keep_last=cfg.keep_last)
 
     log = MetricsLog(out, start_step, True, cfg.tensorboard)
     progress = progress_bar(cfg.progress, cfg.max_steps, start_step, "ppo")
+    stop = StopRequest()  # SIGTERM or a first Ctrl-C: a checkpoint after the step, as pretraining
     try:
         for step in range(start_step, cfg.max_steps):
             tick = time.perf_counter()
@@ -567,11 +579,17 @@ def _run(
             record = {"step": done, **figures, "lr": lr}
             record["step_seconds"] = time.perf_counter() - tick
             log.write(record)
-            if done == cfg.max_steps or (cfg.ckpt_every and done % cfg.ckpt_every == 0):
-                save(done)
+            on_schedule = done == cfg.max_steps or (cfg.ckpt_every and done % cfg.ckpt_every == 0)
+            preempted = stop.agreed()
+            if on_schedule or preempted:
+                save(done, preemption=not on_schedule)
+            if preempted:
+                print(stop.stopped(done), file=sys.stderr)
+                break
             progress.update(1)
             progress.set_postfix(reward=f"{figures['reward']:.3f}", kl=f"{figures['kl']:.3f}")
     finally:
+        stop.restore()
         progress.close()
         log.close()
     return out

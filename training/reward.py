@@ -34,6 +34,11 @@ class RewardModel(Transformer):
         self.score_head = nn.Linear(cfg.d_model, 1)
         nn.init.zeros_(self.score_head.weight)
         nn.init.zeros_(self.score_head.bias)
+        # Bradley-Terry sees score differences only: the bias gets rounding noise, which AdamW
+        # scaled into an offset that moved with the batch split; it stays 0 (as TRL's has none)
+        self.score_head.bias.requires_grad_(False)
+        if self.lm_head is not None:  # untied: unused by the score, and DDP needs every
+            self.lm_head.requires_grad_(False)  # trained parameter in the loss
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scores (B,) read at each row's last real token, `lengths - 1`: given, not counted

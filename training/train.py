@@ -138,12 +138,19 @@ class StopRequest:
         self.requested = True
         self.received = signal.Signals(signum).name
 
-    def agreed(self, env: Distributed) -> bool:
-        if env.world == 1:
+    def agreed(self, env: Distributed | None = None) -> bool:
+        """Whether to stop after this step (`env` None: a single-process run)."""
+        if env is None or env.world == 1:
             return self.requested
         flag = torch.tensor(float(self.requested), device=env.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
+
+    def stopped(self, step: int) -> str:
+        return (
+            f"stopped by {self.received or 'a signal to another rank'} after step {step}, "
+            "checkpoint saved; --resume continues"
+        )
 
     def restore(self) -> None:
         for sig, previous in self.previous.items():
@@ -765,11 +772,7 @@ def _train(
                 save(done, preemption=not on_schedule)
             if preempted:
                 if env.is_main:
-                    print(
-                        f"stopped by {stop.received or 'a signal to another rank'} after "
-                        f"step {done}, checkpoint saved; --resume continues",
-                        file=sys.stderr,
-                    )
+                    print(stop.stopped(done), file=sys.stderr)
                 break
             progress.update(1)
             # a dict keeps this order (tqdm sorts keyword arguments); MFU against a GPU's

@@ -26,7 +26,7 @@ from training.posttrain import (
 )
 from training.pretrained import load_pretrained
 from training.sft import SFTObjective, fit_conversation
-from training.train import Distributed
+from training.train import Distributed, StopRequest
 
 CONVERSATION = [
     {"role": "system", "content": "Be kind."},
@@ -216,3 +216,22 @@ def test_a_run_on_far_less_than_its_file_says_so():
     )
     assert small == "1 train examples, fewer than batch_size=16: every step repeats them"
     assert data_warnings(20, 2, Counter(tie=5), batch_size=16, room=64) == []
+
+
+def test_a_preempted_sft_saves_after_the_step_and_resumes_exactly(
+    pretrained, tmp_path, monkeypatch, capsys
+):
+    """SIGTERM or a first Ctrl-C left no checkpoint: a preempted job lost all its steps."""
+    data = REPO / "conf" / "posttrain" / "demo_sft.jsonl"
+    straight = tmp_path / "straight"
+    assert refinery(posttrain_args("sft", pretrained, data, straight, "max_steps=3")) == 0
+    out = tmp_path / "sft"
+    args = posttrain_args("sft", pretrained, data, out, "max_steps=3")
+    with monkeypatch.context() as patch:  # the signal arrived during step 1
+        patch.setattr(StopRequest, "agreed", lambda self, env=None: True)
+        assert refinery(args) == 0
+    assert "after step 1, checkpoint saved; --resume continues" in capsys.readouterr().err
+    assert json.loads((out / "ckpt-1" / "meta.json").read_text())["preemption"] is True
+    assert refinery([*args, "--resume"]) == 0
+    assert [r["loss"] for r in read_metrics(out)] == [r["loss"] for r in read_metrics(straight)]
+    assert [step for step, _ in list_checkpoints(out)] == [3]  # the preemption one is gone

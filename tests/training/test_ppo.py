@@ -31,6 +31,7 @@ from training.ppo import (
     value_loss,
 )
 from training.pretrained import load_pretrained
+from training.train import StopRequest
 
 
 def test_gae_matches_a_hand_computation():
@@ -223,3 +224,15 @@ def test_refinery_ppo_refuses_a_reward_checkpoint_without_a_score_head(
 ):
     assert refinery(ppo_args(pretrained, pretrained, tmp_path / "ppo", "max_steps=1")) == 2
     assert "no score_head" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_preempted_ppo_run_saves_after_the_step(pretrained, reward_model, tmp_path, monkeypatch):
+    out = tmp_path / "ppo"
+    with monkeypatch.context() as patch:
+        patch.setattr(StopRequest, "agreed", lambda self, env=None: True)
+        assert refinery(ppo_args(pretrained, reward_model, out, "max_steps=3")) == 0
+    assert [r["step"] for r in read_metrics(out)] == [1]
+    assert json.loads((out / "ckpt-1" / "meta.json").read_text())["preemption"] is True
+    assert refinery([*ppo_args(pretrained, reward_model, out, "max_steps=3"), "--resume"]) == 0
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -97,3 +98,15 @@ def test_a_reward_model_is_refused_where_a_language_model_is_expected(reward_run
     # a reward model continues as one
     more = posttrain_args("rm", out, pairs, tmp_path / "rm", "max_steps=1", "batch_size=16")
     assert refinery(more) == 0
+
+
+def test_every_trained_parameter_of_a_reward_model_gets_a_gradient(pretrained):
+    """DDP fails at its second step on a trained parameter the loss never used: an untied
+    model's lm_head. The score bias only takes rounding noise from Bradley-Terry: it stays 0."""
+    config = dataclasses.replace(load_pretrained(pretrained).config.model, tie_embeddings=False)
+    model = RewardModel(config)
+    torch.nn.init.normal_(model.score_head.weight)
+    model(torch.tensor([[0, 10, 11, 6]]), torch.tensor([4])).sum().backward()
+    trained = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert "lm_head.weight" not in trained and "score_head.bias" not in trained
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
