@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOKENS = ROOT / ".device" / "tokens8k"
 PYTHON = sys.executable
-TAIL_LINES = 40
+TAIL_LINES = 80  # a 3-seed parity log's tables and summary
 
 # The third session's GPU parity run (docs/BENCHMARKS.md, "Does it train as well?"): the 124M
 # shape on an 8,192-entry vocabulary, 400 eager steps of 8 x 1024 tokens.
@@ -68,9 +68,11 @@ THROUGHPUT_CASES = [
 
 
 def parity(rounding: str, out: Path) -> list[str]:
-    """float8_parity: bf16 against the float8 head rounding its gradient `rounding`."""
+    """float8_parity: bf16 against the float8 head rounding its gradient `rounding`. The runs'
+    checkpoints (1.1 GB each at this shape) stay outside $OUT, which gets parity.json."""
     candidate = ["train.float8_head=true", f"train.float8_head_rounding={rounding}"]
     command = [PYTHON, "-m", "benchmarks.float8_parity", "--out", str(out / f"parity-{rounding}")]
+    command += ["--runs", f"/tmp/refinery-parity-{rounding}"]
     command += ["--tokens", str(TOKENS), "--seeds", "0,1,2", "--window", "50"]
     for setting in candidate:
         command += ["--candidate", setting]
@@ -80,7 +82,13 @@ def parity(rounding: str, out: Path) -> list[str]:
 def parts(out: Path) -> dict[str, tuple[list[str], int]]:
     """Each part's command and time limit in seconds."""
     checks = [PYTHON, "-m", "pytest", "-m", "gpu", "-q", "tests/training/test_device.py"]
-    throughput = [PYTHON, "-m", "benchmarks.train_throughput", "--out", str(out / "h200.json")]
+    throughput = [
+        PYTHON,
+        "-m",
+        "benchmarks.train_throughput",
+        "--out",
+        str(out / "throughput.json"),
+    ]
     return {
         "checks": (checks, 280),
         "parity-stochastic": (parity("stochastic", out), 260),
@@ -125,11 +133,14 @@ def run(names: list[str], out: Path, dry_run: bool) -> int:
 
 
 def run_logged(command: list[str], limit: int, log: Path) -> str:
-    """Run `command` from the repository root into `log`, killing its process group at `limit`
-    seconds; print the log's last lines (the device tool returns only the output's tail)."""
+    """Run `command` from the repository root into `log`, unbuffered, killing its process
+    group at `limit` seconds; print the log's last lines (the device tool returns only the
+    output's tail). The group stays in the caller's session, so the device tool's own timeout
+    ends it too (a new session would run on, holding the GPU)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("w") as sink:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, process_group=0
         )
         try:
             status = process.wait(timeout=limit)

@@ -103,7 +103,8 @@ def window_means(rows: list[dict], window: int) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="folder for the runs (and tokens/)")
+    parser.add_argument("--out", required=True, help="folder for parity.json (and tokens/)")
+    parser.add_argument("--runs", help="folder for the runs' checkpoints (default: --out)")
     parser.add_argument("--tokens", help="an existing tokens folder instead of ../shared/data")
     parser.add_argument("--vocab", type=int, default=512, help="BPE vocabulary when building")
     parser.add_argument("--window", type=int, default=50, help="steps per reported mean")
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_dir = Path(args.runs) if args.runs else out
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
         build_tokens(tokens, vocab_size=args.vocab)
@@ -126,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"overrides": args.overrides, "candidate": candidate, "window": args.window}
     report["seeds"] = {}
     for seed in seeds:
-        (reference_rows, reference_cfg) = train(tokens, out, "reference", seed, args.overrides)
-        float8_rows, float8_cfg = train(tokens, out, "float8", seed, [*args.overrides, *candidate])
+        reference_rows, reference_cfg = train(tokens, runs_dir, "reference", seed, args.overrides)
+        settings = [*args.overrides, *candidate]
+        float8_rows, float8_cfg = train(tokens, runs_dir, "float8", seed, settings)
         runs = {False: reference_rows, True: float8_rows}
         reference, float8 = (window_means(runs[flag], args.window) for flag in (False, True))
         print(f"seed {seed}\n{'steps':>11}  {'reference':>9}  {'float8':>9}  {'gap':>7}")
@@ -154,11 +158,18 @@ def main(argv: list[str] | None = None) -> int:
             "window_means": {"reference": reference, "float8": float8},
             "final_weights": again,
         }
+        # after every seed: a run cut short by a time limit keeps the seeds it finished
+        (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    for seed, figures in report["seeds"].items():  # last, where a log's tail keeps them
+        gap = figures["window_means"]["float8"][-1] - figures["window_means"]["reference"][-1]
+        print(
+            f"seed {seed}: last window gap {gap:+.4f}; final val loss reference "
+            f"{figures['reference']['val_loss']:.4f}, float8 {figures['float8']['val_loss']:.4f}"
+        )
     if len(seeds) > 1:  # how far apart seeds land, to read the float8 gap against
         for name in ("reference", "float8"):
             losses = [report["seeds"][seed][name]["val_loss"] for seed in seeds]
             print(f"{name}: final val loss over seeds {min(losses):.4f} to {max(losses):.4f}")
-    (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -60,10 +60,13 @@ def test_profile_kinds_follow_kernel_names():
 
 def test_parity_runs_a_named_candidate_against_the_reference(tokens, tmp_path):
     # on CPU the residual stream is fp32 either way: the two runs must agree exactly
-    args = ["--out", str(tmp_path), "--tokens", str(tokens), "--seeds", "0", "--window", "2"]
-    args += ["--candidate", "train.autocast_residual=true", "max_steps=4"]
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    args = ["--out", str(out), "--tokens", str(tokens), "--seeds", "0", "--window", "2"]
+    args += ["--runs", str(runs), "--candidate", "train.autocast_residual=true", "max_steps=4"]
     assert float8_parity.main(args) == 0
-    report = json.loads((tmp_path / "parity.json").read_text())
+    assert [p.name for p in out.iterdir()] == ["parity.json"]  # checkpoints stay in --runs
+    assert (runs / "float8-seed0" / "ckpt-4").is_dir()
+    report = json.loads((out / "parity.json").read_text())
     assert report["candidate"] == ["train.autocast_residual=true"]
     means = report["seeds"]["0"]["window_means"]
     assert len(means["reference"]) == 2 and means["reference"] == means["float8"]
@@ -89,6 +92,8 @@ def test_device_session_parts_are_valid_settings(tmp_path, capsys):
     parts = device_session.parts(tmp_path)
     parity = parts["parity-stochastic"][0]
     assert parity[-len(device_session.PARITY_SHAPE) :] == device_session.PARITY_SHAPE
+    # 1.1 GB checkpoints per run stay out of $OUT, whose files the device tool brings back
+    assert not parity[parity.index("--runs") + 1].startswith(str(tmp_path))
     candidate = [parity[i + 1] for i, arg in enumerate(parity) if arg == "--candidate"]
     settings = [*float8_parity.DEFAULTS, *device_session.PARITY_SHAPE, *candidate]
     cfg = load_config(TrainConfig, float8_parity.TINY, [*settings, f"data={tmp_path}", "out=x"])
