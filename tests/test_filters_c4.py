@@ -71,11 +71,22 @@ def test_lines_without_terminal_punctuation_are_dropped():
 
 
 def test_end_quotation_marks_end_a_line():
-    page = [*GOOD[:4], "She called it “the best view”"]
-    assert run("\n".join(page))[0] == "c4:min_sentences"  # the quote line ends no sentence
-    reason, doc = run("\n".join([*GOOD, "She called it “the best view”"]))
-    assert reason is None
-    assert doc["text"].endswith("“the best view”")
+    strict = {"filter_no_terminal_punct": True}
+    for quote in ("“the best view”", "'the best view'"):  # as DataTrove's C4 and FineWeb
+        reason, doc = run("\n".join([*GOOD, f"She called it {quote}"]), **strict)
+        assert reason is None and doc["text"].endswith(quote)
+    reason, doc = run("\n".join([*GOOD, "She called it the best view"]), **strict)
+    assert doc["text"] == "\n".join(GOOD)  # no final mark: dropped
+
+
+def test_a_kept_line_without_a_final_mark_is_one_sentence():
+    """With the terminal-punctuation rule off (the default), headings and list lines stay;
+    each is at least one sentence, as DataTrove's splitter counts it (they counted none, and
+    a news article of short paragraphs fell under min_sentences)."""
+    lines = [f"Heading number {i} about the new bridge" for i in range(5)]
+    assert run("\n".join(lines))[0] is None
+    assert run("\n".join(lines[:4]))[0] == "c4:min_sentences"
+    assert run("\n".join(["One. Two. Three. Four and five.", lines[0]]))[0] is None
 
 
 def test_min_words_per_line_boundary():
@@ -157,13 +168,11 @@ def test_other_scripts_use_their_own_marks():
 
 
 def test_terminal_punctuation_per_language():
-    overrides = {"xx": ["!"]}
-    assert run("\n".join(GOOD), lang="xx", terminal_punctuation_by_language=overrides)[0] == (
-        "c4:min_sentences"
-    )
+    marks = {"terminal_punctuation_by_language": {"xx": ["!"]}, "filter_no_terminal_punct": True}
+    assert run("\n".join(GOOD), lang="xx", **marks)[0] == "c4:min_sentences"
     shouted = "\n".join(line.rstrip('.?!"') + "!" for line in GOOD)
-    assert run(shouted, lang="xx", terminal_punctuation_by_language=overrides)[0] is None
-    assert run("\n".join(GOOD), lang="en", terminal_punctuation_by_language=overrides)[0] is None
+    assert run(shouted, lang="xx", **marks)[0] is None
+    assert run("\n".join(GOOD), lang="en", **marks)[0] is None
 
 
 def test_c4_config_validation():

@@ -19,9 +19,10 @@ def test_prose_is_kept():
 
 
 def test_line_punct_ratio_boundary():
+    """DataTrove's boundaries: rejected at <= 0.12 (here and for >= 0.67 and >= 0.01 below)."""
     lines = [unique_line(i) for i in range(25)]
-    assert fineweb([line + "." for line in lines[:3]] + lines[3:]) is None  # 3 / 25 = 0.12
-    assert fineweb([line + "!" for line in lines[:2]] + lines[2:]) == "fineweb:line_punct_ratio"
+    assert fineweb([line + "." for line in lines[:4]] + lines[4:]) is None  # 4 / 25 = 0.16
+    assert fineweb([line + "!" for line in lines[:3]] + lines[3:]) == "fineweb:line_punct_ratio"
 
 
 def test_line_punct_counts_other_scripts_and_quotes():
@@ -46,15 +47,15 @@ def short_and_long(short: int, total: int = 100) -> list[str]:
 
 
 def test_short_line_ratio_boundary():
-    assert fineweb(short_and_long(67)) is None
-    assert fineweb(short_and_long(68)) == "fineweb:short_line_ratio"
-    assert fineweb(short_and_long(68), short_line_max_chars=29) is None
+    assert fineweb(short_and_long(66)) is None
+    assert fineweb(short_and_long(67)) == "fineweb:short_line_ratio"
+    assert fineweb(short_and_long(67), short_line_max_chars=29) is None
 
 
 def test_dup_line_char_ratio_boundary():
-    lines = [unique_line(i) + "." for i in range(100)]  # equal lengths
-    assert fineweb(lines[:99] + lines[:1]) is None  # 1 / 100
-    assert fineweb(lines[:98] + lines[:2]) == "fineweb:dup_line_char_ratio"
+    lines = [unique_line(i) + "." for i in range(101)]  # equal lengths
+    assert fineweb(lines[:101]) is None
+    assert fineweb(lines[:99] + lines[:1]) == "fineweb:dup_line_char_ratio"  # 1 / 100
 
 
 def test_newline_word_ratio_boundary():

@@ -342,7 +342,7 @@ def test_repetition_decision_matches_the_rules_taken_one_by_one(words):
         max_dup_9gram_char_fraction=0.4,
         max_dup_10gram_char_fraction=0.35,
     )
-    total = sum(map(len, words))
+    total = len(" ".join(words))  # fractions of the whole text, spaces included (DataTrove)
     expected = None
     for n in range(2, 11):
         kind, measure = ("top", top_reference) if n < 5 else ("dup", repeated_reference)
@@ -361,10 +361,11 @@ def repeated_phrase(length: int, total: int = 100) -> str:
 
 
 def test_duplicate_10gram_default_boundary():
-    # A repeated 10-gram covers 10 of 100 words (0.10): under every limit.
-    assert repetition(repeated_phrase(10)) is None
-    # A repeated 11-gram covers 0.11: still under the 5..9-gram limits, over the 10-gram one.
-    assert repetition(repeated_phrase(11)) == "gopher_repetition:dup_10gram"
+    # 100 words of 6 letters and 99 spaces: 699 characters, the denominator, as in DataTrove.
+    # A repeated 11-gram covers 66 of them (0.094): under every limit.
+    assert repetition(repeated_phrase(11)) is None
+    # A repeated 12-gram covers 0.103: under the 5..9-gram limits, over the 10-gram one.
+    assert repetition(repeated_phrase(12)) == "gopher_repetition:dup_10gram"
 
 
 @pytest.mark.parametrize(
@@ -372,7 +373,7 @@ def test_duplicate_10gram_default_boundary():
 )
 def test_duplicate_ngram_char_fraction(n, limit):
     config = only(**{f"max_dup_{n}gram_char_fraction": limit})
-    kept = round(limit * 100)  # repeated words of 100
+    kept = int(limit * 699 / 6)  # repeated 6-letter words of 699 characters
     assert repetition(repeated_phrase(kept), config) is None
     assert repetition(repeated_phrase(kept + 1), config) == f"gopher_repetition:dup_{n}gram"
 

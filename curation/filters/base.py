@@ -45,7 +45,10 @@ class DocumentFilter(ABC):
 
 
 def words(text: str) -> list[str]:
-    """Words as Gopher, C4 and FineWeb count them: whitespace-separated."""
+    """Whitespace-separated words, as the Gopher paper counts them. DataTrove counts with
+    nltk's word_tokenize, where punctuation is a token of its own: its FineWeb newline ratio
+    and Gopher alpha_words share then differ from these (deliberate: no trained sentence
+    model to download, the same split for every language, a word stays one n-gram item)."""
     return text.split()
 
 

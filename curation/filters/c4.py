@@ -120,7 +120,7 @@ class C4Filter(DocumentFilter):
             else:
                 dropped[rule] += 1
         cleaned = "\n".join(kept)
-        if self._count_sentences(cleaned, marks) < c.min_sentences:
+        if self._count_sentences(kept, marks) < c.min_sentences:
             return self.reason("min_sentences")
         doc["text"] = cleaned
         for rule, n in sorted(dropped.items()):
@@ -144,11 +144,14 @@ class C4Filter(DocumentFilter):
                     return "javascript" if phrase == "javascript" else "policy"
         return None
 
-    def _count_sentences(self, text: str, marks: tuple[str, ...]) -> int:
+    def _count_sentences(self, lines: list[str], marks: tuple[str, ...]) -> int:
+        """Sentence ends per kept line, and at least one for a line: a line without its final
+        mark (kept when filter_no_terminal_punct is off) is still a sentence, as DataTrove's
+        sentence splitter counts it."""
         pattern = self._sentence_ends.get(marks)
         if pattern is None:
             pattern = self._sentence_ends[marks] = sentence_end_pattern(marks)
-        return sum(1 for _ in pattern.finditer(text))
+        return sum(max(1, sum(1 for _ in pattern.finditer(line))) for line in lines)
 
 
 def sentence_marks(marks: list[str] | tuple[str, ...]) -> list[str]:

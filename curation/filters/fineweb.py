@@ -21,12 +21,13 @@ from curation.filters.text_stats import (
 
 @dataclass
 class FineWebConfig:
-    # Reject when fewer than 12% of the lines end in terminal punctuation.
+    # Reject when at most 12% of the lines end in terminal punctuation. The boundaries are
+    # DataTrove's (<= 0.12, >= 0.67, >= 0.01; > 0.3 newlines per word).
     min_line_punct_ratio: float = 0.12
-    # Reject when more than 67% of the lines are at most 30 characters long.
+    # Reject when at least 67% of the lines are at most 30 characters long.
     max_short_line_ratio: float = 0.67
     short_line_max_chars: int = 30
-    # Reject when more than 1% of the characters are in repeated lines (every copy after the
+    # Reject when at least 1% of the characters are in repeated lines (every copy after the
     # first), the threshold of FineWeb's released pipeline.
     max_dup_line_char_ratio: float = 0.01
     # Reject when there are more than 0.3 newlines per word (FineWeb's released pipeline).
@@ -67,13 +68,13 @@ class FineWebFilter(DocumentFilter):
         # A page without lines has none ending in punctuation: it is rejected by that rule.
         marks = self.punctuation.marks(document_language(doc))
         ended = sum(line.endswith(marks) for line in lines)
-        if not lines or ended / len(lines) < c.min_line_punct_ratio:
+        if not lines or ended / len(lines) <= c.min_line_punct_ratio:
             return self.reason("line_punct_ratio")
         short = sum(len(line) <= c.short_line_max_chars for line in lines)
-        if short / len(lines) > c.max_short_line_ratio:
+        if short / len(lines) >= c.max_short_line_ratio:
             return self.reason("short_line_ratio")
         _, dup_chars = repeated(lines)
-        if dup_chars / sum(map(len, lines)) > c.max_dup_line_char_ratio:
+        if dup_chars / sum(map(len, lines)) >= c.max_dup_line_char_ratio:
             return self.reason("dup_line_char_ratio")
         if text.count("\n") / len(words(text)) > c.max_newline_word_ratio:
             return self.reason("newline_word_ratio")

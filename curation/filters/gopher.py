@@ -5,8 +5,12 @@ Words are whitespace-separated, as in the paper (the quality rules leave out tok
 letter or digit, such as table rules and dashes); lines are the non-blank lines of the text and
 paragraphs the blocks between blank lines. A "duplicate" is every copy of a line, paragraph or
 n-gram after its first occurrence: the share of the page that removing repetition would remove.
-Character fractions are of the characters of the words (n-gram rules) or of the stripped lines
-and paragraphs (line and paragraph rules), the whitespace between them left out.
+Character fractions are of the whole text, whitespace included, as DataTrove divides them
+(the duplicated characters are the words' or the stripped lines' and paragraphs'): leaving the
+whitespace out made every fraction 15-20% larger and rejected a WikiText-2 featured article as
+dup_9gram at 0.113 (0.094 of the text). Duplicate n-grams count each character once however
+many repeats cover it, as the paper words it; DataTrove counts repeats greedily, n words on
+after each, which covers somewhat less.
 """
 
 from __future__ import annotations
@@ -228,21 +232,21 @@ class GopherRepetitionFilter(DocumentFilter):
             count, chars = repeated(lines)
             if count / len(lines) > c.max_dup_line_fraction:
                 return self.reason("dup_line_fraction")
-            if chars / sum(map(len, lines)) > c.max_dup_line_char_fraction:
+            if chars / len(text) > c.max_dup_line_char_fraction:
                 return self.reason("dup_line_char_fraction")
         paragraphs = [p for p in map(str.strip, PARAGRAPH_BREAK.split(text)) if p]
         if paragraphs:
             count, chars = repeated(paragraphs)
             if count / len(paragraphs) > c.max_dup_para_fraction:
                 return self.reason("dup_para_fraction")
-            if chars / sum(map(len, paragraphs)) > c.max_dup_para_char_fraction:
+            if chars / len(text) > c.max_dup_para_char_fraction:
                 return self.reason("dup_para_char_fraction")
         tokens = words(text)
         if not tokens:
             return None
         # Prefix sums of word lengths: the characters of tokens[i:j] in O(1).
         offsets = list(accumulate(map(len, tokens), initial=0))
-        total = offsets[-1]
+        total = len(text)
         # What the top n-gram covers is made of occurrences of its (at most n distinct) words,
         # so the n words covering the most characters bound it. Ordinary prose stays far under
         # the limits that way and skips counting n-grams.

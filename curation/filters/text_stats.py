@@ -1,8 +1,11 @@
 """Measurements the heuristic filters share: lines, repeated items, line-final punctuation.
 
-Gopher, C4 and FineWeb all judge a page line by line; they agree on what a line is (the text
-between newlines, surrounding spaces ignored, blank lines not counted) and on what makes a
-line or sentence end (terminal punctuation), so both live here once.
+Gopher, C4 and FineWeb all judge a page line by line. Here a line is the text between
+newlines, surrounding spaces ignored and blank lines not counted, for all three; DataTrove
+keeps blank lines in FineWeb's and Gopher's line counts and tests unstripped line ends, so a
+page with many blank lines or trailing spaces there scores lower on punctuated and short
+lines than here (deliberate: blank lines separate, they say nothing). What ends a line or a
+sentence (terminal punctuation) lives here once as well.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from collections.abc import Iterable
 from refinery.config import ConfigError
 
 # Marks that end a line of prose in common scripts. Latin/Cyrillic ". ! ?" and the end
-# quotation mark (C4 keeps lines ending in these, Raffel et al. 2020 §2.2), closing quotes
-# ”»」』, the ellipsis, CJK full-width 。！？, Devanagari danda । and double danda ॥,
-# Arabic question mark ؟, Urdu full stop ۔, Armenian full stop ։ and Ethiopic full stop ።.
+# quotation marks " and ' (C4 keeps lines ending in these, Raffel et al. 2020 §2.2, as
+# DataTrove's C4 and FineWeb filters do), closing quotes ”’»」』, the ellipsis, CJK
+# full-width 。！？, Devanagari danda । and double danda ॥, Arabic question mark ؟, Urdu full
+# stop ۔, Armenian full stop ։ and Ethiopic full stop ።.
 TERMINAL_PUNCTUATION = [
-    ".", "!", "?", '"', "”", "»", "」", "』", "…",
+    ".", "!", "?", '"', "'", "”", "’", "»", "」", "』", "…",
     "。", "！", "？", "।", "॥", "؟", "۔", "։", "።",
 ]  # fmt: skip
 
