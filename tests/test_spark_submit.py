@@ -68,6 +68,23 @@ def test_spark_submit_extract_on_local_2(sample_crawl, tmp_path):
 
 
 @pytest.mark.slow
+def test_spark_submit_master_and_conf_win_over_the_config(tmp_path):
+    """A SparkConf made before the gateway was up read none of spark-submit's settings, so
+    the config's local[*] and its spark.conf ran instead of --master and --conf."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from curation.config import load_curation_config\n"
+        "from curation.spark.session import build_session\n"
+        "spark = build_session(load_curation_config().spark, 'probe')\n"
+        "print('master', spark.sparkContext.master)\n"
+        "print('partitions', spark.conf.get('spark.sql.shuffle.partitions'))\n"
+    )
+    done = submit(["--master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3", str(probe)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "master local[1]" in done.stdout and "partitions 3" in done.stdout
+
+
+@pytest.mark.slow
 def test_spark_submit_reports_bad_input_without_traceback(tmp_path):
     done = submit(
         [
@@ -141,3 +158,7 @@ def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
     assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
     assert (out / "extract" / "_SUCCESS").exists()
     assert (out / "tokens" / "_SUCCESS").exists()  # executors wrote the shards
+    # the job ran on the cluster, not in a local master of its own (the config's local[*]
+    # once won over spark-submit's --master)
+    assert "Registering app refinery-curate" in (tmp_path / "master.log").read_text()
+    assert any((tmp_path / "work").glob("app-*"))

@@ -94,14 +94,18 @@ def build_session(config: SparkConfig, app_name: str | None = None):
     """A SparkSession; a master set by spark-submit (or the environment) wins over the config."""
     ensure_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark import SparkConf
+    if config.master.startswith("local"):  # before a JVM starts here; spark-submit's has
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    conf = SparkConf()  # holds spark-submit's --master/--conf when run through it
+    # Under spark-submit the JVM holds its --master and --conf as system properties; a
+    # SparkConf made before the gateway is up reads none of them (and the config's master
+    # won), so connect first: the SparkConf then loads them.
+    SparkContext._ensure_initialized()
+    conf = SparkConf()
     if not conf.contains("spark.master"):
         conf.setMaster(config.master)
-        if config.master.startswith("local"):
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf.setAppName(app_name or config.app_name)
     for key, value in {**CONTRACT_CONF, **config.conf}.items():
         if not conf.contains(key):
