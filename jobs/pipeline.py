@@ -5,7 +5,8 @@
 The first stage reads --input; each later stage reads the previous stage's kept documents
 from the run folder; a stage that skips itself (classify with no quality model) is passed
 over, and the next stage reads what it would have read. A stage whose _SUCCESS marker exists
-is skipped unless --force, or unless a stage before it ran again (its input changed).
+is skipped unless --force, or unless a stage before it ran again (its input changed): in this
+application, or since, by a stage job run alone (run.json's `finished` times say which).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
-from curation.spark.stage import stage_path
+from curation.spark.stage import stage_done, stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
@@ -52,17 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fs = HadoopFS(spark)
         force = args.force
-        last = jobs[0].name
+        last, upstream = jobs[0].name, None
         for job in jobs:
             reason = job.skip(config)
             if reason:  # the next stage reads this one's input
                 print(reason)
                 continue
+            if not force and upstream and stage_done(fs, out, job.name):
+                stale = ran_since(read_stage_times(fs, out), job.name, upstream)
+                if stale:
+                    print(stale)
+                    force = True
             stats = job.run(spark, config, inputs, out, force)
             force = force or stats is not None
             print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
             inputs = [stage_path(out, job.name)]
-            last = job.name
+            last = upstream = job.name
     finally:
         spark.stop()
     if last == tokenize.STAGE:
@@ -72,6 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rejected:  {out}/rejected/   errors: {out}/errors/")
     print(f"stats:     {out}/stats/   run record: {out}/run.json")
     return 0
+
+
+def read_stage_times(fs: HadoopFS, out: str) -> dict:
+    path = f"{out}/run.json"
+    return fs.read_json(path).get("stages", {}) if fs.exists(path) else {}
+
+
+def ran_since(stages: dict, stage: str, upstream: str) -> str | None:
+    """Why a finished `stage` is out of date: the stage it reads (`upstream`) finished after it
+    did (run again alone, with --force or other input); None when it is not, or unknown."""
+    mine = stages.get(stage, {}).get("finished")
+    theirs = stages.get(upstream, {}).get("finished")
+    if mine and theirs and theirs > mine:
+        return (
+            f"{stage}: {upstream} ran again ({theirs}) after {stage} ({mine}): redoing "
+            f"{stage} and the stages after it"
+        )
+    return None
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from curation.config import load_curation_config
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError
+from jobs.pipeline import ran_since
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -362,3 +363,27 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "sha256:" in trained.stdout
     assert load_tokenizer(out / "tokenizer" / "tokenizer.json").get_vocab_size() <= 600
+    # a stage run again alone makes the next curate redo the stages after it: they were
+    # skipped as done, and their stats no longer followed from its output
+    refiltered = run_cli(
+        "filter", "--input", str(out / "extract"), "--output", str(out), "--force",
+        "spark.master=local[2]", "filter.gopher_quality.min_words=150",
+    )  # fmt: skip
+    assert refiltered.returncode == 0, refiltered.stderr[-3000:]
+    again = run_cli(
+        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]",
+        "filter.gopher_quality.min_words=150",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "filter: already done" in again.stdout and "dedup: filter ran again" in again.stdout
+    stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
+    assert stats["dedup"]["input"] == stats["filter"]["kept"]
+
+
+def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
+    times = {"filter": {"finished": "2026-12-05T12:00:09+00:00"}}
+    times["dedup"] = {"finished": "2026-12-05T12:00:05+00:00"}
+    assert "dedup: filter ran again" in ran_since(times, "dedup", "filter")
+    times["dedup"]["finished"] = "2026-12-05T12:00:09+00:00"  # the same second: in order
+    assert ran_since(times, "dedup", "filter") is None
+    assert ran_since({}, "dedup", "filter") is None  # a run folder from before run.json times
