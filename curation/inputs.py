@@ -152,8 +152,13 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
     """Common Crawl's warc.paths.gz: relative keys such as crawl-data/CC-MAIN-.../x.warc.gz."""
     if not is_remote(spec) and not Path(spec).is_file():
         raise InputError(f"input manifest not found: {spec}")
-    with open_input(spec) as raw:
-        data = raw.read()
+    try:
+        with open_input(spec) as raw:
+            data = raw.read()
+    except OSError as err:  # urllib's URLError and HTTPError are OSErrors too
+        raise InputError(
+            f"cannot read input manifest {spec}: {getattr(err, 'reason', err)}"
+        ) from None
     if spec.lower().endswith(".gz"):
         try:
             data = gzip.decompress(data)

@@ -66,6 +66,16 @@ def test_common_crawl_manifest_gets_prefix_and_limit(tmp_path: Path):
     assert https[0] == f"https://data.commoncrawl.org/{keys[0]}"
 
 
+def test_an_unreachable_manifest_url_is_one_line_naming_it():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: refused at once, offline too
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/warc.paths.gz"
+    with pytest.raises(InputError, match=f"cannot read input manifest {url}: .*refused"):
+        resolve_inputs([url], "https://data.commoncrawl.org")
+
+
 def test_duplicates_are_dropped(crawl_dir: Path):
     one = str(crawl_dir / "a.warc")
     assert resolve_inputs([one, one, str(crawl_dir / "a.*")], "") == [one]
