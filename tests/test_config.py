@@ -70,8 +70,11 @@ def test_bad_file_errors(tmp_path: Path):
         load_curation_config(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("extract: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml:2:1 is not valid YAML: expected ',' or ']'"
+    ) as err:
         load_curation_config(bad)
+    assert "\n" not in str(err.value)  # one line, where and what
     typo = tmp_path / "typo.yaml"
     typo.write_text("extract:\n  max_html_byte: 5\n")
     with pytest.raises(ConfigError, match=r"extract.max_html_byte.*\(in .*typo.yaml\)"):
