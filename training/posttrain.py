@@ -446,13 +446,8 @@ def _run(
                 held = evaluate(objective, module, heldout, cfg.micro_batch, env)
                 record.update({f"val_{key}": value for key, value in held.items()})
             log.write(record)
-            preempted = stop.agreed(env)
             on_schedule = final or (cfg.ckpt_every and done % cfg.ckpt_every == 0)
-            if on_schedule or preempted:
-                save(done, preemption=not on_schedule)
-            if preempted:
-                if env.is_main:
-                    print(stop.stopped(done), file=sys.stderr)
+            if stop.save_or_stop(env, done, on_schedule, save):
                 break
             progress.update(1)
             progress.set_postfix(loss=f"{figures['loss']:.4f}")

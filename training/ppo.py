@@ -580,11 +580,7 @@ def _run(
             record["step_seconds"] = time.perf_counter() - tick
             log.write(record)
             on_schedule = done == cfg.max_steps or (cfg.ckpt_every and done % cfg.ckpt_every == 0)
-            preempted = stop.agreed()
-            if on_schedule or preempted:
-                save(done, preemption=not on_schedule)
-            if preempted:
-                print(stop.stopped(done), file=sys.stderr)
+            if stop.save_or_stop(None, done, on_schedule, save):
                 break
             progress.update(1)
             progress.set_postfix(reward=f"{figures['reward']:.3f}", kl=f"{figures['kl']:.3f}")

@@ -146,11 +146,19 @@ class StopRequest:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
-    def stopped(self, step: int) -> str:
-        return (
-            f"stopped by {self.received or 'a signal to another rank'} after step {step}, "
-            "checkpoint saved; --resume continues"
-        )
+    def save_or_stop(self, env: Distributed | None, step: int, on_schedule: bool, save) -> bool:
+        """After `step`: `save(step, preemption=...)` when on schedule or when the ranks agree
+        to stop (a preemption checkpoint, off the schedule); True when the run should stop."""
+        stopping = self.agreed(env)
+        if on_schedule or stopping:
+            save(step, preemption=not on_schedule)
+        if stopping and (env is None or env.is_main):
+            print(
+                f"stopped by {self.received or 'a signal to another rank'} after step {step}, "
+                "checkpoint saved; --resume continues",
+                file=sys.stderr,
+            )
+        return stopping
 
     def restore(self) -> None:
         for sig, previous in self.previous.items():
@@ -765,14 +773,8 @@ def _train(
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
             log.write(record)  # before the checkpoint: a resumed run never misses a line
             profiler.end(done)
-            preempted = stop.agreed(env)
             scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0
-            on_schedule = scheduled or (final and cfg.train.save_final)
-            if on_schedule or preempted:
-                save(done, preemption=not on_schedule)
-            if preempted:
-                if env.is_main:
-                    print(stop.stopped(done), file=sys.stderr)
+            if stop.save_or_stop(env, done, scheduled or (final and cfg.train.save_final), save):
                 break
             progress.update(1)
             # a dict keeps this order (tqdm sorts keyword arguments); MFU against a GPU's
