@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
-from curation.spark.stage import stage_done, stage_path
+from curation.spark.stage import stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if reason:  # the next stage reads this one's input
                 print(reason)
                 continue
-            if not force and upstream and stage_done(fs, out, job.name):
+            if not force and upstream:  # run.json's times, for tokenize (tokens/) too
                 stale = ran_since(read_stage_times(fs, out), job.name, upstream)
                 if stale:
                     print(stale)

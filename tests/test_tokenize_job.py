@@ -378,6 +378,16 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert "filter: already done" in again.stdout and "dedup: filter ran again" in again.stdout
     stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
     assert stats["dedup"]["input"] == stats["filter"]["kept"]
+    remixed = run_cli(
+        "mix", "--input", str(out / "dedup"), "--output", str(out), "--force",
+        "spark.master=local[2]",
+    )  # fmt: skip
+    assert remixed.returncode == 0, remixed.stderr[-3000:]
+    third = run_cli(
+        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]",
+        "filter.gopher_quality.min_words=150",
+    )  # fmt: skip
+    assert "tokenize: mix ran again" in third.stdout, third.stdout[-2000:]  # its folder: tokens/
 
 
 def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
