@@ -363,31 +363,25 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "sha256:" in trained.stdout
     assert load_tokenizer(out / "tokenizer" / "tokenizer.json").get_vocab_size() <= 600
+
     # a stage run again alone makes the next curate redo the stages after it: they were
     # skipped as done, and their stats no longer followed from its output
-    refiltered = run_cli(
-        "filter", "--input", str(out / "extract"), "--output", str(out), "--force",
-        "spark.master=local[2]", "filter.gopher_quality.min_words=150",
-    )  # fmt: skip
-    assert refiltered.returncode == 0, refiltered.stderr[-3000:]
-    again = run_cli(
-        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]",
-        "filter.gopher_quality.min_words=150",
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "filter: already done" in again.stdout and "dedup: filter ran again" in again.stdout
+    def again(command: str, source: Path, *extra: str) -> str:
+        done = run_cli(
+            command, "--input", str(source), "--output", str(out), "spark.master=local[2]", *extra
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    stricter = "filter.gopher_quality.min_words=150"
+    again("filter", out / "extract", "--force", stricter)
+    second = again("curate", sample_crawl, stricter)
+    assert "filter: already done" in second and "dedup: filter ran again" in second
     stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
     assert stats["dedup"]["input"] == stats["filter"]["kept"]
-    remixed = run_cli(
-        "mix", "--input", str(out / "dedup"), "--output", str(out), "--force",
-        "spark.master=local[2]",
-    )  # fmt: skip
-    assert remixed.returncode == 0, remixed.stderr[-3000:]
-    third = run_cli(
-        "curate", "--input", str(sample_crawl), "--output", str(out), "spark.master=local[2]",
-        "filter.gopher_quality.min_words=150",
-    )  # fmt: skip
-    assert "tokenize: mix ran again" in third.stdout, third.stdout[-2000:]  # its folder: tokens/
+    again("mix", out / "dedup", "--force")
+    third = again("curate", sample_crawl, stricter)
+    assert "tokenize: mix ran again" in third, third[-2000:]  # its folder: tokens/
 
 
 def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
