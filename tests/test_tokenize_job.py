@@ -368,8 +368,8 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     # skipped as done, and their stats no longer followed from its output
     def again(command: str, source: Path, *extra: str) -> str:
         done = run_cli(
-            command, "--input", str(source), "--output", str(out), "spark.master=local[2]", *extra
-        )
+            command, "--input", str(source), "--output", str(out), *extra, "spark.master=local[2]"
+        )  # flags first: the key=value overrides must stay together
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
