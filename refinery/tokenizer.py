@@ -14,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from refinery.errors import RefineryError
 
+TOKENIZER_FILE = "tokenizer.json"  # its name in OUT/tokens/ and in checkpoints
 BOS = "<|begin_of_text|>"
 EOS = "<|end_of_text|>"  # appended to every pretraining document
 PAD = "<|pad|>"
@@ -81,6 +82,22 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
             f"{where}: the special tokens must have ids 0-{len(SPECIAL_TOKENS) - 1} in the order "
             f"{list(SPECIAL_TOKENS)}; it has {moved} (train it with them first, as "
             "`refinery train-tokenizer` does)"
+        )
+    # encode_special_tokens protects only tokens marked special: one that is not would let
+    # document text encode to it.
+    added = tokenizer.get_added_tokens_decoder()
+    unmarked = [t for i, t in enumerate(SPECIAL_TOKENS) if not added[i].special]
+    if unmarked:
+        raise TokenizerError(
+            f'{where}: the tokens {unmarked} are not marked "special": true, so document text '
+            "could encode to them"
+        )
+    # A normaliser rewrites text before it is encoded ("ﬁ" -> "fi" under NFKC), so shards
+    # would no longer decode to their documents.
+    if tokenizer.normalizer is not None:
+        raise TokenizerError(
+            f"{where}: has a normalizer ({type(tokenizer.normalizer).__name__}); Refinery "
+            "tokenizers have none, so every text decodes back to itself"
         )
     tokenizer.encode_special_tokens = True
     return tokenizer

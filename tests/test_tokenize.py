@@ -133,6 +133,22 @@ def test_a_tokenizer_with_its_special_tokens_at_other_ids_is_refused(tmp_path):
         load_tokenizer(tmp_path / "late.json")
 
 
+def test_a_tokenizer_whose_special_tokens_text_could_produce_is_refused(tmp_path, tokenizer):
+    """Only tokens marked special are protected from document text; a normaliser would
+    rewrite text so shards no longer decode to their documents."""
+    unmarked = json.loads(tokenizer.to_str())
+    for token in unmarked["added_tokens"]:
+        token["special"] = token["content"] not in (EOS, USER)
+    (tmp_path / "unmarked.json").write_text(json.dumps(unmarked))
+    with pytest.raises(TokenizerError, match=r"\|user\|>.\] are not marked"):
+        load_tokenizer(tmp_path / "unmarked.json")
+    normalised = json.loads(tokenizer.to_str())
+    normalised["normalizer"] = {"type": "NFKC"}
+    (tmp_path / "nfkc.json").write_text(json.dumps(normalised))
+    with pytest.raises(TokenizerError, match="has a normalizer"):
+        load_tokenizer(tmp_path / "nfkc.json")
+
+
 def test_encode_documents_appends_eos(tokenizer):
     eos = tokenizer.token_to_id(EOS)
     docs = encode_documents(tokenizer, ["hello world", "fox"], np.dtype(np.uint16))
@@ -141,10 +157,11 @@ def test_encode_documents_appends_eos(tokenizer):
     assert tokenizer.decode(docs[0][:-1].tolist()) == "hello world"
 
 
-@pytest.mark.parametrize("text,reason", [("", "empty"), ("  \n\t ", "empty"), (None, "empty")])
-def test_empty_documents_are_rejected(text, reason):
-    assert reject_reason(text) == reason
+@pytest.mark.parametrize("text", ["", "  \n\t ", "\u3000\u2028\xa0\x85", None])
+def test_blank_documents_are_rejected(text):
+    assert reject_reason(text) == "empty"
     assert reject_reason(" a ") is None
+    assert reject_reason("\x1c\x1f") is None  # str.strip's extra separators are not White_Space
 
 
 def test_validation_split_is_seeded_and_close_to_its_share():
@@ -189,6 +206,6 @@ def test_shard_with_the_wrong_dtype_for_the_manifest_is_refused(tmp_path):
 
 def test_bucket_names_must_be_folder_names():
     check_bucket_names(["web", "wiki.en", "code_2"])
-    for bad in ("validation", "../x", "a/b", "", None):
+    for bad in ("validation", "manifest.json", "tokenizer.json", "../x", "a/b", "", None):
         with pytest.raises(TokenizeError, match="not usable folder names"):
             check_bucket_names(["web", bad])
