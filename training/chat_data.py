@@ -415,6 +415,9 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
                 f"{path} {where}: fits no chat/preference layout (keys {keys}); see "
                 "training/chat_data.py for the layouts read"
             )
+        if not utf8_encodable(record):  # the tokenizer cannot encode its text
+            counts["malformed: text with a lone surrogate (\\ud800-\\udfff escape)"] += 1
+            continue
         try:
             items = convert(record, layout)
         except Skip as skip:
@@ -434,6 +437,16 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
     if skipped is not None:
         skipped.update(counts)
     return out
+
+
+def utf8_encodable(record: Any) -> bool:
+    """False when a string in `record` holds a lone surrogate: JSON's "\\ud83d" escape
+    without its pair decodes to one, which is not Unicode text."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def report_skipped(path: str | Path, counts: Counter, what: str) -> None:

@@ -260,17 +260,19 @@ def test_skips_are_counted_and_reported(tmp_path, capsys):
         {"messages": [assistant("A"), user("Q"), assistant("A")]},
         {"messages": [{"role": "tool", "content": "x"}, assistant("A")]},
         {"messages": [user("Q"), assistant("A")]},
+        {"messages": [user("Q \ud83d"), assistant("A")]},  # json.dumps writes "\\ud83d"
     ]
     skipped = Counter()
     path = write_jsonl(tmp_path / "m.jsonl", records)
     assert len(read_conversations(path, skipped)) == 1
     assert skipped == {
+        "malformed: text with a lone surrogate (\\ud800-\\udfff escape)": 1,
         "empty": 1,
         "no assistant answer": 1,
         "malformed: turn 1 is assistant, expected user": 1,
         "malformed: messages[0] has role 'tool'": 1,
     }
-    assert f"{path}: skipped 4 records" in capsys.readouterr().err
+    assert f"{path}: skipped 5 records" in capsys.readouterr().err
 
 
 def test_unknown_layout_names_file_and_line(tmp_path):
