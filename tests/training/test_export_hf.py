@@ -73,6 +73,9 @@ def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path
     )
     for text in ["The cat sees a red ball.", "  two  spaces\nand a caf\u00e9 \u2014 ok", ""]:
         assert theirs(text)["input_ids"] == ours.encode(text).ids
+    literal = "a page quoting <|end_of_text|> and <|user|>"  # HF makes them special tokens
+    assert theirs(literal, split_special_tokens=True)["input_ids"] == ours.encode(literal).ids
+    assert theirs(literal)["input_ids"] != ours.encode(literal).ids
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Who sees the ball?"},
