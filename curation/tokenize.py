@@ -17,12 +17,21 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError
-from refinery.manifest import write_documents_shard
-from refinery.tokenizer import EOS
+from refinery.manifest import MANIFEST_NAME, write_documents_shard
+from refinery.tokenizer import EOS, TOKENIZER_FILE
 
 VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
 DEFAULT_BUCKET = "web"  # every document, until the mix stage assigns buckets
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name on any filesystem
+# Names already taken in OUT/tokens/ beside the bucket folders.
+RESERVED_NAMES = (VALIDATION, MANIFEST_NAME, TOKENIZER_FILE)
+# Unicode's White_Space characters, which Java's (?U)\s matches: the stage and the tokenizer
+# sample (a Spark filter) call the same texts blank. Python's str.strip also strips \x1c-\x1f.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class TokenizeError(RefineryError, ValueError):
@@ -31,17 +40,19 @@ class TokenizeError(RefineryError, ValueError):
 
 def check_bucket_names(names: Iterable[str | None]) -> None:
     """Bucket names become folders beside `validation/`: refuse any that cannot."""
-    bad = sorted(repr(n) for n in names if n is None or n == VALIDATION or not BUCKET_NAME.match(n))
+    bad = sorted(
+        repr(n) for n in names if n is None or n in RESERVED_NAMES or not BUCKET_NAME.match(n)
+    )
     if bad:
         raise TokenizeError(
             f"bucket names {', '.join(bad)} are not usable folder names "
-            f"(letters, digits, _ . -; not {VALIDATION!r})"
+            f"(letters, digits, _ . -; not {', '.join(RESERVED_NAMES)})"
         )
 
 
 def reject_reason(text: str | None) -> str | None:
-    """Why a document cannot be tokenized (None = keep): nothing to learn from empty text."""
-    if text is None or not text.strip():
+    """Why a document cannot be tokenized (None = keep): nothing to learn from blank text."""
+    if text is None or not text.strip(WHITE_SPACE):
         return "empty"
     return None
 

@@ -46,7 +46,15 @@ from jobs.mix import MIXTURE_FILE
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
 from refinery.shards import dtype_for_vocab
-from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids, train_tokenizer
+from refinery.tokenizer import (
+    BOS,
+    EOS,
+    PAD,
+    TOKENIZER_FILE,
+    load_tokenizer,
+    special_ids,
+    train_tokenizer,
+)
 
 STAGE = "tokenize"
 TOKENS = "tokens"
@@ -68,6 +76,10 @@ def check_buckets(docs: DataFrame) -> None:
     """Refuse bucket names (the mix stage's `bucket` column) that cannot be folder names;
     without the column every document goes to DEFAULT_BUCKET."""
     if "bucket" in docs.columns:
+        kind = docs.schema["bucket"].dataType.simpleString()
+        if kind != "string":
+            files = sorted(docs.inputFiles())
+            raise TokenizeError(f"{files[0]}: the bucket column is {kind}, not string (names)")
         check_bucket_names(row["bucket"] for row in docs.select("bucket").distinct().collect())
 
 
@@ -127,7 +139,7 @@ def run_tokenize(
     tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
     staged = tmp / TOKENS
     staged.mkdir(parents=True)
-    tokenizer_path = staged / "tokenizer.json"
+    tokenizer_path = staged / TOKENIZER_FILE
     tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
     dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 

@@ -230,3 +230,11 @@ def test_documents_without_required_columns_are_refused(spark, tmp_path):
         read_documents(spark, [str(tmp_path / "docs")])
     with pytest.raises(InputError, match="cannot read documents Parquet"):
         read_documents(spark, [str(tmp_path / "missing")])
+    columns = "id string, url string, host string, text binary, source string, record_id string"
+    spark.createDataFrame(
+        [("a", "u", "h", b"t", "s", "r", 5)], f"{columns}, fetch_time int"
+    ).write.parquet(str(tmp_path / "typed"))
+    with pytest.raises(
+        InputError, match=r"text is binary, not string; fetch_time is int, not timestamp"
+    ):
+        read_documents(spark, [str(tmp_path / "typed")])

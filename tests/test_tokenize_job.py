@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from curation.config import load_curation_config
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
-from curation.tokenize import TokenizeError
+from curation.tokenize import TokenizeError, reject_reason
 from jobs.pipeline import ran_since
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
@@ -188,6 +188,18 @@ def test_a_given_tokenizer_is_used_as_is(spark, tokenized, documents, tmp_path):
     assert manifest.tokenizer.sha256 == read_manifest(out / "tokens").tokenizer.sha256
 
 
+def test_buckets_that_are_not_names_are_refused_before_any_work(spark, documents, tmp_path):
+    inputs, _ = documents
+    docs = spark.read.parquet(inputs[0])
+    docs.withColumn("bucket", F.lit(3)).write.parquet(str(tmp_path / "numbered"))
+    with pytest.raises(TokenizeError, match="the bucket column is int, not string"):
+        tokenize(spark, [str(tmp_path / "numbered")], tmp_path / "out")
+    docs.withColumn("bucket", F.lit("manifest.json")).write.parquet(str(tmp_path / "named"))
+    with pytest.raises(TokenizeError, match="'manifest.json' are not usable folder names"):
+        tokenize(spark, [str(tmp_path / "named")], tmp_path / "out")
+    assert not (tmp_path / "out" / "tokens").exists()
+
+
 def test_an_empty_validation_split_is_said(spark, tokenized, documents, tmp_path, capsys):
     out, _ = tokenized
     inputs, _ = documents
@@ -237,6 +249,16 @@ def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documen
     assert samples[0] == samples[1]
     assert 0.25 * total < sum(len(t.encode()) for t in samples[0]) < 0.75 * total
     assert sorted(sample_texts(docs, total // 2, seed=4)) != samples[0]
+
+
+def test_the_tokenizer_sample_and_the_stage_call_the_same_texts_blank(spark):
+    """The sample is a Spark filter, the stage's `empty` reason Python: one White_Space set."""
+    texts = ["\u3000\u2028\xa0 \t", "\x1c\x1d\x1e\x1f", "\u200b", " a "]
+    rows = [(f"d{i}", text) for i, text in enumerate(texts)]
+    docs = spark.createDataFrame(rows, "id string, text string")
+    sampled = sorted(sample_texts(docs, 1 << 20, seed=0))
+    assert sampled == sorted(t for t in texts if reject_reason(t) is None)
+    assert sampled == sorted(texts[1:])  # U+200B and the separators are not White_Space
 
 
 def test_inspect_shards_accepts_a_valid_folder(tokenized, capsys):

@@ -31,6 +31,9 @@ DRAW_SCALE = 1 << 40  # resolution of `seeded_draw`
 
 # Columns every documents Parquet has (DESIGN.md).
 REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time")
+_REQUIRED_TYPES = {name: "string" for name in REQUIRED_COLUMNS} | {
+    "fetch_time": "timestamp or timestamp_ntz"
+}
 
 
 def stage_path(out: str, stage: str) -> str:
@@ -55,6 +58,14 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]
     if missing:
         raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")
+    mistyped = [
+        f"{field.name} is {field.dataType.simpleString()}, not {_REQUIRED_TYPES[field.name]}"
+        for field in docs.schema.fields
+        if field.name in REQUIRED_COLUMNS
+        and field.dataType.simpleString() not in _REQUIRED_TYPES[field.name].split(" or ")
+    ]
+    if mistyped:  # stages would fail inside a task (an int text has no .encode)
+        raise InputError(f"documents Parquet {paths}: {'; '.join(mistyped)}")
     if OFFSET not in docs.columns:  # documents made elsewhere: errors/ rows get a null offset
         docs = docs.withColumn(OFFSET, F.lit(None).cast("long"))
     return docs

@@ -33,6 +33,7 @@ from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
     VALIDATION,
+    WHITE_SPACE,
     TokenizeError,
     document_hash,
     encode_documents,
@@ -63,7 +64,7 @@ def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]
     A document is in the sample by a seeded hash of its id (`seeded_draw`), so the sample,
     and the tokenizer trained on it, do not depend on how Spark partitions the input.
     """
-    texts = docs.select("id", "text").where(F.col("text").rlike(r"(?U)\S"))  # not blank
+    texts = docs.select("id", "text").where(F.col("text").rlike(f"[^{WHITE_SPACE}]"))
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
         texts = texts.where(seeded_draw(f"tokenizer-sample:{seed}") < sample_bytes / total)
