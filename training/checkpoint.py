@@ -121,11 +121,12 @@ def check_finished(out: Path, max_steps: int) -> None:
 
 
 def refuse_source_as_out(out: Path, source: Path) -> None:
-    """A run never writes into the checkpoint it starts from, nor into that checkpoint's run
-    (whose checkpoints keep_last would delete) or below it (where removing or copying that run
+    """A run never writes into the checkpoint it starts from, nor into a folder holding it
+    (its run, whose checkpoints keep_last would delete, or one above, which `export --force`
+    would replace), nor below that run (where removing or copying that run
     would take this one along): runs sit side by side, as runs/<name>/train, sft, ...."""
     out, source = out.resolve(), source.resolve()
-    if out in (source, source.parent) or source in out.parents:
+    if out == source or out in source.parents or source in out.parents:
         raise CheckpointError(
             f"{out} holds {source}, the checkpoint read from: choose another output folder"
         )

@@ -58,7 +58,10 @@ def sample_next(
     softmax(logits / temperature) after the top-k / top-p filters."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = filter_logits(logits.float() / temperature, top_k, top_p)
+    logits = logits.float()
+    # Shifted so the largest logit is 0: a tiny temperature then sends the others to -inf
+    # (a near-greedy draw), where dividing first overflowed to inf - inf = nan.
+    logits = filter_logits((logits - logits.amax(dim=-1, keepdim=True)) / temperature, top_k, top_p)
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
@@ -193,7 +196,9 @@ class Sampler:
 def main(argv: list[str] | None = None) -> int:
     """`refinery generate --ckpt CKPT --prompt TEXT [--chat]`: print one completion."""
     parser = argparse.ArgumentParser(prog="refinery generate", description=main.__doc__)
-    parser.add_argument("--prompt", required=True)
+    parser.add_argument(
+        "--prompt", required=True, help="text to continue ('' samples a document from its start)"
+    )
     parser.add_argument(
         "--chat", action="store_true", help="wrap the prompt as a user turn (chat template)"
     )
@@ -213,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         messages = [{"role": "system", "content": args.system}] if args.system else []
         messages.append({"role": "user", "content": args.prompt})
         prompt = encode_chat(sampler.tokenizer, messages, generation_prompt=True)
-    else:
-        prompt = sampler.tokenizer.encode(args.prompt).ids
-        if not prompt:
-            raise GenerationError("--prompt is empty: give the text to continue")
+    else:  # after EOS, as every pretraining document follows one (and eval conditions on it)
+        prompt = [SPECIAL_TOKENS.index(EOS), *sampler.tokenizer.encode(args.prompt).ids]
     print(sampler.complete(prompt))
     return 0

@@ -27,13 +27,15 @@ def test_generate_prints_a_deterministic_completion(pretrained, capsys):
     assert capsys.readouterr().out == first and first.strip()
     assert refinery([*args, "--chat", "--system", "Be brief.", "--temperature", "0"]) == 0
     assert capsys.readouterr().out.endswith("\n")
+    # an empty prompt samples a document from its start (after EOS, as in pretraining)
+    assert refinery(["generate", "--ckpt", str(pretrained), "--prompt", "", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
 
 
 def test_generate_reports_bad_settings_without_a_traceback(pretrained, capsys):
     args = ["generate", "--ckpt", str(pretrained), "--prompt", "The cat", "--top-p", "1.5"]
     assert refinery(args) == 2
     assert "top_p must be in (0, 1]" in capsys.readouterr().err
-    assert refinery(["generate", "--ckpt", str(pretrained), "--prompt", ""]) == 2
     assert refinery([*args[:3], "--prompt", "x", "--system", "Be brief."]) == 2
     assert "add --chat" in capsys.readouterr().err
 

@@ -12,7 +12,7 @@ import torch
 from refinery.cli import main as cli
 from refinery.config import to_dict
 from refinery.tokenizer import encode_chat, load_tokenizer
-from training.checkpoint import save_checkpoint
+from training.checkpoint import CheckpointError, save_checkpoint
 from training.config import ModelConfig, MoEConfig, TrainConfig
 from training.export_hf import ExportError, export_hf
 from training.model import Transformer
@@ -115,3 +115,19 @@ def test_an_existing_folder_is_kept_unless_forced(text_tokens, tmp_path):
         "tokenizer.json",
         "tokenizer_config.json",
     ]
+
+
+def test_a_folder_holding_the_checkpoint_is_never_replaced(text_tokens, tmp_path, monkeypatch):
+    """`--force` replaces the output folder: one above the checkpoint's run would take the
+    checkpoint (and its neighbours) with it."""
+    project = tmp_path / "project"
+    write_checkpoint(project / "runs" / "train", text_tokens / "tokenizer.json")
+    (project / "notes.txt").write_text("mine")
+    for out in (project, project / "runs"):
+        with pytest.raises(CheckpointError, match="the checkpoint read from"):
+            export_hf(project / "runs" / "train", out, force=True)
+    assert (project / "notes.txt").exists() and (project / "runs" / "train").is_dir()
+    (project / "hf").mkdir()
+    monkeypatch.chdir(project / "hf")
+    export_hf(project / "runs" / "train", ".", force=True)  # `--hf .` in the folder itself
+    assert (project / "hf" / "model.safetensors").is_file()
