@@ -14,9 +14,9 @@ from refinery.errors import RefineryError
 def check_results_path(path: str | Path, reads: Iterable[str | Path] = ()) -> Path:
     """Refuse, before any work, a results path that cannot be written as a regular file (a
     folder, a device such as /dev/null that the final rename would replace, a place without
-    write access) or that lies inside a checkpoint folder or a folder the command `reads` (a
-    run, a documents folder that every later read would find the report in; a checkpoint's
-    run too)."""
+    write access), that is a file the command `reads`, or that lies inside a checkpoint folder
+    or a folder the command `reads` (a run, a documents folder that every later read would find
+    the report in; a checkpoint's run too)."""
     path = Path(path)
     if path.is_dir():
         raise RefineryError(f"--out {path}: is a folder; name a .json file")
@@ -25,6 +25,8 @@ def check_results_path(path: str | Path, reads: Iterable[str | Path] = ()) -> Pa
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise RefineryError(f"--out {path}: {blocking} is a file, not a folder")
+    if any(Path(r).is_file() and Path(r).resolve() == path.resolve() for r in reads):
+        raise RefineryError(f"--out {path}: is a file this command reads; write elsewhere")
     folders = [Path(r) for r in reads if Path(r).is_dir()]
     folders += [f.parent for f in folders if (f / "model.safetensors").is_file()]
     inside = next((f for f in folders if _within(path, f)), None)

@@ -50,3 +50,8 @@ def test_a_report_inside_a_folder_the_command_reads_is_refused(tmp_path):
         with pytest.raises(RefineryError, match=f"inside {inside}, which this command reads"):
             check_results_path(out, reads=reads)
     assert check_results_path(tmp_path / "eval.json", reads=[ckpt, docs])
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("{}\n")
+    with pytest.raises(RefineryError, match="is a file this command reads"):
+        check_results_path(bench, reads=[ckpt, bench])

@@ -56,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.shots < 0 or args.batch_size < 1:
         parser.error("--shots must be >= 0 and --batch-size >= 1")
     if args.out:
-        check_results_path(args.out, reads=[args.ckpt])
+        check_results_path(args.out, reads=[args.ckpt, *filter(None, [args.mc]), *args.bpb])
     return args
 
 
@@ -81,7 +81,8 @@ def evaluate(args: argparse.Namespace) -> dict:
             scores["left_out"] = dict(sorted(flawed.items()))
         results["mc"][name] = scores
         cut = f", {scores['truncated']} cut to the context" if scores["truncated"] else ""
-        say(f"{name}: acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}{cut}", started)
+        figures = f"acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}"
+        say(f"{name}: {figures} (chance {scores['chance']:.4f}){cut}", started)
     for path, texts in documents.items():
         say(f"{path}: bits per byte of {len(texts):,} documents ...")
         started = time.perf_counter()

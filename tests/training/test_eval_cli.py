@@ -32,7 +32,7 @@ def test_eval_prints_and_writes_mc_and_bpb(pretrained, tmp_path, capsys):
     assert f"eval: {docs}: bits per byte of 2 documents ..." in captured.err
     demo = printed["mc"]["demo_mc"]
     assert demo["n"] == 20 and 0 <= demo["acc"] <= 1 and 0 <= demo["acc_norm"] <= 1
-    assert demo["acc_stderr"] > 0
+    assert demo["acc_stderr"] > 0 and demo["chance"] == 0.25  # four options per item
     assert 0 < printed["bpb"][str(docs)] < 8 and printed["perplexity"][str(docs)] > 1
     assert printed["shots"] == 2
     assert cli([*args, "--shots", "2", "--out", str(tmp_path / "again.json")]) == 0
@@ -63,6 +63,10 @@ def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsy
     inside = pretrained / "eval.json"
     assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--out", str(inside)]) == 2
     assert f"inside {pretrained}, which this command reads" in capsys.readouterr().err
+    bench = Path(shutil.copy(DEMO, tmp_path / "mine.jsonl"))
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(bench), "--out", str(bench)]) == 2
+    assert "is a file this command reads" in capsys.readouterr().err
+    assert bench.read_bytes() == DEMO.read_bytes()
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mc_eval is absent")

@@ -140,6 +140,8 @@ def score_benchmark(
     metrics = mc_metrics(
         loglikelihoods, [item.choices for item in items], [item.answer for item in items]
     )
+    # what guessing scores: a model below it has learnt nothing the benchmark measures
+    metrics["chance"] = sum(1 / len(item.choices) for item in items) / len(items)
     metrics["shots"] = min(shots, len(items) - 1)  # the examples an item gets: not itself
     metrics.update(truncated=cuts["context"], choice_truncated=cuts["choice"])
     return metrics
