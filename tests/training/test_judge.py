@@ -81,8 +81,8 @@ def test_bad_answer_files_name_the_problem(tmp_path):
     with pytest.raises(AnswersError, match="not found"):
         read_answers(tmp_path / "missing.json")
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"instruction": "x", "output": "y"}\n{"instruction": "z"}\n')
-    with pytest.raises(AnswersError, match="bad.jsonl: record 2 needs a string `output`"):
+    bad.write_text('{"instruction": "x", "output": "y"}\n\n{"instruction": "z"}\n')
+    with pytest.raises(AnswersError, match="bad.jsonl: line 3 needs a string `output`"):
         read_answers(bad)
     twice = write_answers(tmp_path / "twice.json", ["a", "b"], instructions=["q", "q"])
     with pytest.raises(AnswersError, match="record 2 repeats the instruction"):
@@ -166,7 +166,7 @@ def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):
     before = a.read_text()
     args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(pretrained), "--device", "cpu"]
     assert cli([*args, "--out", str(a)]) == 2
-    assert f"would overwrite --a {a}" in capsys.readouterr().err
+    assert f"--out {a}: is a file this command reads" in capsys.readouterr().err
     sampled = ["judge", "--a", str(pretrained), "--b", str(b), "--instructions", str(b)]
     sampled += ["--judge", str(pretrained), "--device", "cpu"]
     assert cli([*sampled, "--out", str(tmp_path / "b.json")]) == 2  # and its sampled answers

@@ -29,34 +29,36 @@ class Pair:
     output_b: str
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """A JSON list of objects, or JSONL with one object per line."""
+def read_records(path: str | Path) -> list[tuple[str, object]]:
+    """(where, record) of a JSON list of objects (`record N`) or JSONL (`line N`)."""
     path = Path(path)
     if not path.is_file():
         raise AnswersError(f"{path}: {unreadable_file(path)}")
     text = path.read_text(encoding="utf-8")
     if not text.lstrip().startswith("["):
-        return [record for _, record in json_lines(text, path, AnswersError)]
+        return [(f"line {n}", record) for n, record in json_lines(text, path, AnswersError)]
     try:
-        return json.loads(text)
+        records = json.loads(text)
     except json.JSONDecodeError as err:
         raise AnswersError(f"{path}: not a valid JSON array: {err}") from None
+    return [(f"record {i}", record) for i, record in enumerate(records, start=1)]
 
 
-def _instruction(record: object, path: str | Path, i: int) -> str:
+def _instruction(record: object, path: str | Path, where: str) -> str:
     """The record's `instruction`, with its `input` appended when it has one (Alpaca)."""
     if not isinstance(record, dict) or not isinstance(record.get("instruction"), str):
-        raise AnswersError(f"{path}: record {i} needs a string `instruction`")
+        raise AnswersError(f"{path}: {where} needs a string `instruction`")
     if record.get("input"):
         return f"{record['instruction']}\n\n{record['input']}"
     return record["instruction"]
 
 
-def _unique(instructions: list[str], path: str | Path) -> None:
+def _unique(instructions: list[tuple[str, str]], path: str | Path) -> None:
+    """(where, instruction) pairs: a repeated instruction is an error naming its place."""
     seen: set[str] = set()
-    for i, instruction in enumerate(instructions, start=1):
+    for where, instruction in instructions:
         if instruction in seen:
-            raise AnswersError(f"{path}: record {i} repeats the instruction {instruction[:60]!r}")
+            raise AnswersError(f"{path}: {where} repeats the instruction {instruction[:60]!r}")
         seen.add(instruction)
     if not instructions:
         raise AnswersError(f"{path}: no records")
@@ -65,23 +67,24 @@ def _unique(instructions: list[str], path: str | Path) -> None:
 def read_instructions(path: str | Path) -> list[str]:
     """The instructions of a JSON/JSONL file of records with `instruction` (any other fields,
     outputs included, are ignored): what `--a CKPT` answers."""
-    records = enumerate(read_records(path), start=1)
-    instructions = [_instruction(r, path, i) for i, r in records]
+    instructions = [(where, _instruction(r, path, where)) for where, r in read_records(path)]
     _unique(instructions, path)
-    return instructions
+    return [instruction for _, instruction in instructions]
 
 
 def read_answers(path: str | Path) -> list[Answer]:
     """Every record of `path` as an Answer; a record without a string `instruction` and
-    `output`, or a repeated instruction, is an error naming its position (from 1)."""
+    `output`, or a repeated instruction, is an error naming its line (JSONL) or position."""
     answers: list[Answer] = []
-    for i, record in enumerate(read_records(path), start=1):
-        instruction = _instruction(record, path, i)
+    places: list[str] = []
+    for where, record in read_records(path):
+        instruction = _instruction(record, path, where)
         if not isinstance(record.get("output"), str):
-            raise AnswersError(f"{path}: record {i} needs a string `output`")
+            raise AnswersError(f"{path}: {where} needs a string `output`")
         generator = str(record.get("generator") or Path(path).stem)
         answers.append(Answer(instruction, record["output"], generator))
-    _unique([a.instruction for a in answers], path)
+        places.append(where)
+    _unique(list(zip(places, [a.instruction for a in answers], strict=True)), path)
     return answers
 
 
