@@ -8,7 +8,7 @@ Layouts (chosen by suffix, then by the fields present):
 * MMLU-style CSV: with a header (MMLU-Redux: `question, choices, answer, error_type, ...` in any
   column order, `choices` a Python list literal, `answer` a 0-based index or a letter) or without
   one (original MMLU: `question, A, B, C, D, answer-letter`). The delimiter (`,`, `;` or tab) is
-  the one that splits the first record into the most fields; undecodable bytes are read as
+  the one that splits the first records evenly into the most fields; undecodable bytes are read as
   MacRoman (one file of MMLU-Redux has a MacRoman apostrophe). Rows whose `error_type`, normalised
   as the MMLU-Redux authors advise (strip, lower case, `_` -> space), is not `ok` are flawed
   questions and are left out unless `include_flawed`.
@@ -131,13 +131,19 @@ def decode_lenient(raw: bytes) -> str:
             raw = raw[err.end :]
 
 
-def sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the first CSV record into the most fields (ties: comma)."""
+def sniff_delimiter(text: str, records: int = 20) -> str:
+    """The delimiter that splits the first `records` CSV records into the same number of
+    fields, the most such (ties: comma); when none does, the one that splits the first record
+    most. A question holding `;` or tabs splits into more fields than its neighbours do."""
 
-    def width(delimiter: str) -> int:
-        return len(next(csv.reader(io.StringIO(text), delimiter=delimiter), []))
+    def widths(delimiter: str) -> list[int]:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = (row for row in reader if any(cell.strip() for cell in row))
+        return [len(row) for _, row in zip(range(records), rows, strict=False)] or [0]
 
-    return max(DELIMITERS, key=width)
+    found = {delimiter: widths(delimiter) for delimiter in DELIMITERS}
+    even = [d for d in DELIMITERS if found[d][0] > 1 and len(set(found[d])) == 1]
+    return max(even or DELIMITERS, key=lambda d: found[d][0])
 
 
 def normalise_error_type(value: str) -> str:
@@ -206,6 +212,11 @@ def read_mmlu_csv(
             continue
         where = f"{path}: line {line}"
         if header is None:
+            if len(row) != len(first):  # a lost answer column would read a choice as the answer
+                raise BenchmarkError(
+                    f"{where}: {len(row)} columns where line {first_line} has {len(first)} "
+                    "(question, choices, answer letter)"
+                )
             question, choices, answer = _headerless_row(row, where, answers)
         else:
             fields = dict(zip(header, row, strict=False))
@@ -215,8 +226,18 @@ def read_mmlu_csv(
                     left_out[error_type] += 1
                 continue
             question, choices, answer = _header_row(fields, header, where, answers)
+        check_texts(question, choices, where)
         items.append(MCItem(name, f"{name}:{line}", question, choices, answer, subject))
     return items
+
+
+def check_texts(question: str, choices: list[str], where: str) -> None:
+    """An item scores its choices' text after its question's: neither may be empty."""
+    if not question:
+        raise BenchmarkError(f"{where}: the question is empty")
+    empty = next((i for i, choice in enumerate(choices) if not choice), None)
+    if empty is not None:
+        raise BenchmarkError(f"{where}: choice {empty + 1} is empty")
 
 
 def _headerless_row(row: list[str], where: str, answers: bool) -> tuple[str, list[str], int | None]:
@@ -305,6 +326,7 @@ def _piqa(path: Path, rows: list[tuple[int, dict]], answers: bool) -> list[MCIte
             if not isinstance(row.get(key), str):
                 raise BenchmarkError(f"{path}: line {number}: {key!r} must be a string")
         choices = [row["sol1"].strip(), row["sol2"].strip()]
+        check_texts(row["goal"].strip(), choices, f"{path}: line {number}")
         answer = answer_of(label, 2, where, answers)
         items.append(MCItem(name, f"{name}:{number}", row["goal"].strip(), choices, answer))
     return items
@@ -328,6 +350,7 @@ def _agieval(path: Path, number: int, row: dict, answers: bool) -> MCItem:
     answer = answer_of(row.get("label"), len(choices), where, answers)
     passage = (row.get("passage") or "").strip()
     question = str(row.get("question") or "").strip()
+    check_texts(question, choices, where)
     text = f"{passage}\n\n{question}" if passage else question
     name = benchmark_name(path)
     return MCItem(name, f"{name}:{number}", text, choices, answer)

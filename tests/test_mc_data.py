@@ -73,12 +73,30 @@ def test_original_mmlu_csv_without_a_header(tmp_path):
     assert items[0].choices == ["femur", "tibia", "ulna, arm", "skull"]
 
 
+
+def test_a_headerless_csv_is_split_by_the_delimiter_that_splits_every_row_alike(tmp_path):
+    """The first question's semicolons outnumber its commas; the rows still split on commas."""
+    text = "Which is sorted: 1; 2; 3; 4; 5; 6; 7?,yes,no,maybe,never,A\nQ2,a,b,c,d,B\n"
+    items = read_benchmark(write(tmp_path / "sorting_test.csv", text))
+    assert [(i.question, i.choices, i.answer) for i in items] == [
+        ("Which is sorted: 1; 2; 3; 4; 5; 6; 7?", ["yes", "no", "maybe", "never"], 0),
+        ("Q2", ["a", "b", "c", "d"], 1),
+    ]
+    lost = write(tmp_path / "lost_test.csv", "Q1,a,b,c,d,A\nQ2,a,b,c,d\n")
+    with pytest.raises(BenchmarkError, match="line 2: 5 columns where line 1 has 6"):
+        read_benchmark(lost)
+    with pytest.raises(BenchmarkError, match="line 1: choice 2 is empty"):
+        read_benchmark(write(tmp_path / "gap_test.csv", "Q1,a,,c,d,A\n"))
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
         ("Q?,\"['a', 'b'\",0,ok,,,", r"line 2, column 2 \('choices'\): choices are not a list"),
         ("Q?,\"['a', 'b']\",2,ok,,,", r"line 2, column 3 \('answer'\): answer '2' but only 2"),
         ("Q?,\"['a', 'b']\",maybe,ok,,,", r"line 2, column 3 .*neither an index nor a letter"),
+        ("Q?,\"['a', '']\",1,ok,,,", r"line 2: choice 2 is empty"),
+        (",\"['a', 'b']\",1,ok,,,", r"line 2: the question is empty"),
     ],
 )
 def test_bad_csv_rows_name_the_line_and_column(tmp_path, row, message):
@@ -143,6 +161,9 @@ def test_agieval_options_lose_their_letter_prefix(tmp_path):
         ('{"question": "q", "options": ["a", "b"], "label": 0}\n{"q": ', "line 2, column 7"),
         ('{"text": "q"}', "unknown layout with fields"),
         ("\n\n", "empty benchmark file"),
+        ('{"question": "q", "options": ["(A)", "b"], "label": "B"}', "line 1: choice 1 is empty"),
+        ('{"question": " ", "options": ["a", "b"], "label": "B"}', "the question is empty"),
+        ('{"goal": "g", "sol1": "", "sol2": "b", "label": 1}', "line 1: choice 1 is empty"),
     ],
 )  # fmt: skip
 def test_bad_jsonl_names_the_line(tmp_path, text, message):
