@@ -16,6 +16,7 @@ from refinery.report.aggregate import (
     ReportError,
     cluster_sizes,
     excerpt,
+    funnel_warnings,
     histogram,
     json_tables,
     metric_panels,
@@ -55,6 +56,19 @@ def test_ordered_stages_follow_the_pipeline_then_names():
         "alpha",
         "zeta",
     ]
+
+
+def test_funnel_warnings_name_stages_that_do_not_follow_on():
+    def funnel(stage, given, kept):
+        return stage_funnel(stage, {"input": given, "kept": kept, "rejected": {"x": given - kept},
+                                    "errors": 0}, stage)  # fmt: skip
+
+    funnels = [funnel("filter", 10, 8), funnel("dedup", 8, 6), funnel("classify", 7, 5)]
+    warnings = funnel_warnings(funnels, {"filter": True, "dedup": False, "classify": True})
+    assert warnings[0].startswith("stats/dedup.json has no finished dedup output")
+    assert warnings[1].startswith("classify read 7 documents where dedup kept 6")
+    assert len(warnings) == 2
+    assert funnel_warnings(funnels[:2], {}) == []
 
 
 def test_histogram_shares_edges_and_counts_every_value():
@@ -287,6 +301,8 @@ def small_run(tmp_path_factory) -> Path:
         "mixtures": {"pretrain": {"news": 0.5, "other": 0.5}},
     }
     (out / "tokens" / "manifest.json").write_text(json.dumps(manifest))
+    for stage in ("extract", "filter", "dedup", "classify", "mix", "tokens"):
+        (out / stage / "_SUCCESS").touch()  # each stage committed
     for name, keys in (("train", ("loss", "lr")), ("dpo", ("loss", "reward_margin", "accuracy"))):
         (out / name).mkdir()
         lines = [{"step": s, **{k: 1.0 / s for k in keys}} for s in range(1, 6)]
@@ -383,6 +399,35 @@ def test_folder_names_are_escaped_too(tmp_path):
     assert 'training-"><script>x' in page.ids
 
 
+def test_a_funnel_that_does_not_add_up_across_stages_is_flagged(small_run, tmp_path):
+    """`refinery filter --force` alone redoes filter; dedup still holds what it read before.
+    A stage killed while committing leaves stats without its _SUCCESS."""
+    run = shutil.copytree(small_run, tmp_path / "run")
+    redone = {"input": 6, "kept": 3, "rejected": {"blocklist:adult": 1, "lang": 2}, "errors": 0}
+    (run / "stats" / "filter.json").write_text(json.dumps(redone))
+    (run / "classify" / "_SUCCESS").unlink()
+    funnel = Page(build_report(run).read_text(encoding="utf-8")).sections["funnel"]
+    assert "Warning: dedup read 4 documents where filter kept 3" in funnel
+    assert "Warning: stats/classify.json has no finished classify output" in funnel
+    assert "Warning" not in Page(build_report(small_run).read_text()).sections["funnel"]
+
+
+def test_without_run_json_stages_keep_the_standard_order(small_run, tmp_path):
+    run = shutil.copytree(small_run, tmp_path / "run")
+    (run / "run.json").unlink()
+    page = Page(build_report(run).read_text(encoding="utf-8"))
+    assert list(page.funnel_rows())[:3] == ["extract", "non_html", "filter"]
+    assert "dedup: 3 clusters over 4 documents" in page.sections["histograms"]  # not classify
+
+
+def test_metric_names_with_dollar_signs_are_drawn_as_written(small_run, tmp_path):
+    run = shutil.copytree(small_run, tmp_path / "run")
+    with open(run / "train" / "metrics.jsonl", "a") as metrics:
+        metrics.write(json.dumps({"step": 6, "x$\\foo$": 1.0}) + "\n")  # not math matplotlib parses
+    page = Page(build_report(run).read_text(encoding="utf-8"))
+    assert "x$\\foo$" in page.sections["training"]
+
+
 def test_a_run_before_its_stages_says_what_is_not_present(tmp_path):
     (tmp_path / "stats").mkdir()
     page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
@@ -424,6 +469,12 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ReportError, match=f"a training run, .*: refinery report {tmp_path}$"):
         build_report(tmp_path / "train")
     shutil.rmtree(tmp_path / "train")
+    tokens = tmp_path / "tokens"
+    (tokens / "anneal").mkdir(parents=True)  # a bucket named like a training folder
+    (tokens / "manifest.json").write_text("{}")
+    with pytest.raises(ReportError, match=f"token shards, .*: refinery report {tmp_path}$"):
+        build_report(tokens)
+    shutil.rmtree(tokens)
     (tmp_path / "stats").mkdir()
     bad = {"input": 5, "kept": 1, "rejected": {"lang": 1}, "errors": 0}
     (tmp_path / "stats" / "filter.json").write_text(json.dumps(bad))

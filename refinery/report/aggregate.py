@@ -63,6 +63,27 @@ def stage_funnel(stage: str, stats: Any, source: str) -> StageFunnel:
     return funnel
 
 
+def funnel_warnings(funnels: Sequence[StageFunnel], finished: dict[str, bool]) -> list[str]:
+    """What makes the funnel (stats/*.json, in pipeline order) disagree with the run's data:
+    a stage that read another count than the stage before it kept (one of them was redone
+    alone), and stats whose stage output is not finished (`finished`: its _SUCCESS exists)."""
+    warnings = [
+        f"stats/{f.stage}.json has no finished {f.stage} output beside it (_SUCCESS): "
+        "the stage was killed while committing or its output was removed; rerun it"
+        for f in funnels
+        if not finished.get(f.stage, True)
+    ]
+    for before, after in zip(funnels, funnels[1:], strict=False):
+        if after.input != before.kept:
+            warnings.append(
+                f"{after.stage} read {after.input:,} documents where {before.stage} kept "
+                f"{before.kept:,}: they come from different runs of {before.stage} (a stage "
+                f"redone alone, or {after.stage} run on other input); `refinery curate` redoes "
+                "every stage after one that ran again"
+            )
+    return warnings
+
+
 def ordered_stages(found: Iterable[str], pipeline: Sequence[str]) -> list[str]:
     """`found` stages in pipeline order, any others after them alphabetically."""
     found = set(found)

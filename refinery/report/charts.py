@@ -13,11 +13,17 @@ from refinery.report.aggregate import Histogram, StageFunnel
 COLORS = ("#3b75af", "#ef8636", "#529e3e", "#c53932", "#8d69b8", "#84584e")
 
 
+def plain(label: str) -> str:
+    """`label` shown as written: matplotlib reads text between two `$` as a formula, and one
+    it cannot parse (a metric named `x$\\foo$`) would stop the report."""
+    return str(label).replace("$", r"\$")
+
+
 def funnel_chart(funnels: Sequence[StageFunnel]) -> Figure:
     """Stacked bars per stage: kept, rejected and errors out of its input."""
     figure = Figure(figsize=(8, 0.5 + 0.45 * len(funnels)))
     axes = figure.subplots()
-    names = [f.stage for f in funnels][::-1]
+    names = [plain(f.stage) for f in funnels][::-1]
     kept = np.array([f.kept for f in funnels][::-1])
     rejected = np.array([sum(f.rejected.values()) for f in funnels][::-1])
     errors = np.array([f.errors for f in funnels][::-1])
@@ -37,7 +43,9 @@ def histogram_chart(
     axes = figure.subplots()
     edges = np.array(hist.edges)
     for color, (label, counts) in zip(COLORS, hist.counts.items(), strict=False):
-        axes.stairs(counts, edges, label=f"{label} ({sum(counts):,})", color=color, linewidth=1.5)
+        axes.stairs(
+            counts, edges, label=f"{plain(label)} ({sum(counts):,})", color=color, linewidth=1.5
+        )
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     if log_y:
@@ -53,8 +61,8 @@ def shares_chart(labels: Sequence[str], shares: dict[str, Sequence[float]]) -> F
     x = np.arange(len(labels))
     width = 0.8 / max(1, len(shares))
     for i, (name, values) in enumerate(shares.items()):
-        axes.bar(x + i * width, values, width, label=name, color=COLORS[i % len(COLORS)])
-    axes.set_xticks(x + width * (len(shares) - 1) / 2, labels, rotation=20)
+        axes.bar(x + i * width, values, width, label=plain(name), color=COLORS[i % len(COLORS)])
+    axes.set_xticks(x + width * (len(shares) - 1) / 2, [plain(s) for s in labels], rotation=20)
     axes.set_ylabel("share of tokens")
     axes.legend(fontsize=8)
     return figure
@@ -72,8 +80,8 @@ def metrics_chart(
         for color, key in zip(COLORS, keys, strict=False):
             steps, values = series[key]
             marker = "o" if len(steps) < 3 else None  # a lone val_loss point stays visible
-            axes.plot(steps, values, label=key, color=color, marker=marker, markersize=3)
-        axes.set_title(", ".join(keys), fontsize=9)
+            axes.plot(steps, values, label=plain(key), color=color, marker=marker, markersize=3)
+        axes.set_title(plain(", ".join(keys)), fontsize=9)
         axes.set_xlabel("step", fontsize=8)
         axes.tick_params(labelsize=7)
         if len(keys) > 1:

@@ -23,6 +23,7 @@ th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.reason td:first-child { padding-left: 2em; color: #555; }
 p.absent { color: #888; font-style: italic; }
+p.warning { color: #a33; font-weight: bold; }
 pre.doc { white-space: pre-wrap; background: #fafafa; border: 1px solid #eee; padding: 0.5em;
           max-height: 14em; overflow: auto; font-size: 12px; }
 img { max-width: 100%; }
@@ -84,6 +85,11 @@ def paragraph(words: str) -> str:
 def absent(what: str) -> str:
     """The line a section shows instead of its content when the run has no inputs for it."""
     return f'<p class="absent">Not present: {text(what)}</p>'
+
+
+def warning(words: str) -> str:
+    """A line saying the numbers shown do not belong together (a stage redone alone, say)."""
+    return f'<p class="warning">Warning: {text(words)}</p>'
 
 
 def document(body: str) -> str:

@@ -14,18 +14,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from curation.config import STAGE_ORDER
 from refinery.jsonl import json_objects
 from refinery.report.aggregate import ReportError
 
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
 # in the order the report shows them; any other folder with a metrics.jsonl follows.
 TRAINING_ORDER = ("train", "anneal", "sft", "rm", "dpo", "ppo")
-# What a run folder holds at least one of: a report of any other folder would be all "Not
+# What a run folder holds at least one of (or a training folder's `*/metrics.jsonl`; a folder
+# named `anneal` alone may be a token bucket): a report of any other folder would be all "Not
 # present", written into a folder that is not a run.
-RUN_MARKS = ("run.json", "stats", "extract", "tokens", "eval", *TRAINING_ORDER)
+RUN_MARKS = ("run.json", "stats", "extract", "tokens", "eval")
 
 
 def _what_it_is(folder: Path) -> str:
+    if (folder / "manifest.json").is_file():
+        return (
+            " (no run.json, stats/ or stage folder); it holds token shards, which the report "
+            f"shows from their run folder: refinery report {folder.parent}"
+        )
     if (folder / "metrics.jsonl").is_file():
         return (
             " (no run.json, stats/ or stage folder); it holds a training run, which the report "
@@ -57,17 +64,21 @@ class RunFolder:
         return run
 
     def pipeline(self) -> list[str]:
-        """The configured stage order from run.json (empty when the run has none)."""
+        """The configured stage order from run.json, else the standard one."""
         run = self.run_record() or {}
         configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
         stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
-        return list(dict.fromkeys(stages))
+        return list(dict.fromkeys(stages + STAGE_ORDER))
 
     def stats(self) -> dict[str, tuple[Any, Path]]:
         """{stage: (stats JSON, its path)} for every OUT/stats/<stage>.json."""
         folder = self.root / "stats"
         paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
         return {p.stem: (read_json(p), p) for p in paths}
+
+    def finished(self, stage: str) -> bool:
+        """Whether the stage's output folder is committed (_SUCCESS; tokenize's is tokens/)."""
+        return (self.root / ("tokens" if stage == "tokenize" else stage) / "_SUCCESS").is_file()
 
     def kept(self, stage: str) -> ds.Dataset | None:
         """OUT/<stage>/: the documents a stage kept."""
@@ -131,8 +142,10 @@ def text_lengths(dataset: ds.Dataset | None) -> list[int] | None:
     """Characters of each document's `text` (counted in Arrow, without building the strings)."""
     if dataset is None or "text" not in dataset.schema.names:
         return None
-    text = dataset.to_table(columns=["text"]).column("text")
-    return pc.utf8_length(text).to_pylist()
+    lengths: list[int] = []
+    for batch in dataset.to_batches(columns=["text"]):  # a batch at a time: stages can be large
+        lengths += pc.utf8_length(batch.column("text")).to_pylist()
+    return lengths
 
 
 def rows(dataset: ds.Dataset, indices: list[int], columns: list[str]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from refinery.report.aggregate import (
     ReportError,
     cluster_sizes,
     excerpt,
+    funnel_warnings,
     histogram,
     json_tables,
     metric_panels,
@@ -78,9 +79,10 @@ def funnel_section(run: RunFolder) -> str:
         "input = kept + rejected + errors. Extract counts WARC records, later stages documents."
     )
     figure = h.image(charts.funnel_chart(funnels), "kept, rejected and errors per stage")
-    return h.section(
-        "funnel", "Curation funnel", [h.paragraph(note), figure, h.table(header, body, "", classes)]
-    )
+    finished = {f.stage: run.finished(f.stage) for f in funnels}
+    warnings = [h.warning(w) for w in funnel_warnings(funnels, finished)]
+    table = h.table(header, body, "", classes)
+    return h.section("funnel", "Curation funnel", [*warnings, h.paragraph(note), figure, table])
 
 
 # (anchor, column, title, x label, integer counts, log y)
