@@ -1,9 +1,9 @@
 """`refinery inspect-shards OUT/tokens`: verify a tokens folder, summarise it, show documents.
 
 Every shard is opened against its manifest entry (magic, version, dtype, sizes, document
-offsets, token ids below the vocabulary size), and the tokenizer file against its hash and
-the manifest's vocabulary size and special ids, so a damaged folder exits non-zero with the
-first problem named. No Spark, no torch.
+offsets, token ids below the vocabulary size, the sha256 of its bytes), and the tokenizer file
+against its hash and the manifest's vocabulary size and special ids, so a damaged folder exits
+non-zero with the first problem named. No Spark, no torch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from refinery.manifest import (
     ManifestError,
     Split,
     read_manifest,
+    shard_sha256,
     verified_tokenizer,
 )
 from refinery.shards import Shard, ShardError, open_shard
@@ -58,6 +59,11 @@ def verify(manifest: Manifest) -> dict[str, list[Shard]]:
                 raise ShardError(
                     f"{entry.path}: token id {int(shard.tokens.max())} is outside the "
                     f"vocabulary of {manifest.tokenizer.vocab_size}: corrupted"
+                )
+            if entry.sha256 is not None and shard_sha256(entry.path) != entry.sha256:
+                raise ShardError(
+                    f"{entry.path}: its bytes differ from the sha256 manifest.json records: "
+                    "damaged since the tokenize stage wrote it"
                 )
             shards.append(shard)
         opened[name] = shards

@@ -8,15 +8,17 @@ Version 1 layout (all paths relative to the tokens folder)::
      "dtype": "uint16"|"uint32",
      "buckets": {NAME: {"tokens": int, "documents": int, "bytes": int,
                         "shards": [{"path": "NAME/shard-00000.bin", "tokens": int,
-                                    "documents": int, "bytes": int}]}},
+                                    "documents": int, "bytes": int, "sha256": str}]}},
      "validation": {"tokens": int, "documents": int, "bytes": int, "shards": [...]},
      "mixtures": {"pretrain": {NAME: weight}, "anneal": {NAME: weight}},
      "max_epochs": float,
      "curation_config_hash": str}
 
 `bytes` counts the UTF-8 bytes of the documents' text, so a loss in nats per token converts
-to bits per byte. The fingerprint (a hash of the content) goes into every checkpoint, so a
-run never silently resumes on different data. Like `shards`, this imports only numpy.
+to bits per byte. A shard's `sha256` (of its .bin, then its .idx) lets `inspect-shards` find
+damage that leaves every count and token id plausible; manifests written before it had none.
+The fingerprint (a hash of the content) goes into every checkpoint, so a run never silently
+resumes on different data. Like `shards`, this imports only numpy.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ShardEntry:
     tokens: int
     documents: int
     bytes: int
+    sha256: str | None = None  # of the .bin, then the .idx (shard_sha256)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -
         eos_id=check.field(tok, "eos_id", int, "tokenizer."),
         pad_id=check.field(tok, "pad_id", int, "tokenizer.", optional=True),
     )
+    if Path(tokenizer.file).is_absolute() or ".." in Path(tokenizer.file).parts:
+        check.fail(
+            "tokenizer.file", f"must be relative inside the tokens folder: {tokenizer.file!r}"
+        )
     if tokenizer.vocab_size <= 0:
         check.fail("tokenizer.vocab_size", "must be positive")
     dtype = check.field(content, "dtype", str)
@@ -142,6 +149,13 @@ def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -
         check.fail("buckets", "is empty")
     buckets = {name: check.split(raw, f"buckets.{name}", root) for name, raw in buckets_raw.items()}
     validation = check.split(check.field(content, "validation", dict), "validation", root)
+    listed: dict[Path, str] = {}
+    splits = {**{f"buckets.{b}": split for b, split in buckets.items()}, "validation": validation}
+    for name, split in splits.items():
+        for i, entry in enumerate(split.shards):
+            if entry.path in listed:  # a validation shard trained on, or one sampled twice
+                check.fail(f"{name}.shards[{i}].path", f"is also a shard of {listed[entry.path]}")
+            listed[entry.path] = name
     mixtures_raw = check.field(content, "mixtures", dict)
     if "pretrain" not in mixtures_raw:
         check.fail("mixtures.pretrain", "is missing")
@@ -211,7 +225,8 @@ class _Checker:
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
                 self.fail(where + ".path", f"must be relative inside the tokens folder: {rel!r}")
             counts = {name: self.field(entry, name, int, where + ".") for name in _COUNTS}
-            shards.append(ShardEntry(path=root / rel, **counts))
+            sha = self.field(entry, "sha256", str, where + ".") if "sha256" in entry else None
+            shards.append(ShardEntry(path=root / rel, **counts, sha256=sha))
         for name in _COUNTS:
             total = sum(getattr(s, name) for s in shards)
             if total != totals[name]:
@@ -240,6 +255,7 @@ def write_documents_shard(
         "tokens": int(len(tokens)),
         "documents": len(docs),
         "bytes": int(sum(doc_bytes)),
+        "sha256": shard_sha256(target),
     }
 
 
@@ -249,12 +265,20 @@ def split_entry(shards: list[dict[str, Any]]) -> dict[str, Any]:
     return {**totals, "shards": list(shards)}
 
 
-def sha256_file(path: str | Path) -> str:
+def sha256_file(*paths: str | Path) -> str:
+    """sha256 of the files' bytes, one after the other."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def shard_sha256(path: str | Path) -> str:
+    """A shard's manifest hash: its .bin, then its .idx."""
+    path = Path(path)
+    return sha256_file(path.with_suffix(".bin"), path.with_suffix(".idx"))
 
 
 def verified_tokenizer(manifest: Manifest) -> Path:

@@ -288,6 +288,27 @@ def damage_token_ids(tokens: Path) -> str:
     return "outside the vocabulary"
 
 
+def damage_in_range(tokens: Path) -> str:
+    """Token id 5 and an index byte: every count and id still plausible."""
+    shard = sorted((tokens / "web").glob("*.bin"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[HEADER_BYTES + 100 : HEADER_BYTES + 102] = b"\x05\x00"
+    shard.write_bytes(bytes(raw))
+    return "its bytes differ from the sha256 manifest.json records"
+
+
+def damage_validation_listing(tokens: Path) -> str:
+    """The validation split names a training shard: held-out loss on trained-on text."""
+    manifest = json.loads((tokens / "manifest.json").read_text())
+    shard = manifest["buckets"]["web"]["shards"][0]
+    validation = manifest["validation"]
+    validation["shards"].append(shard)
+    for key in ("tokens", "documents", "bytes"):
+        validation[key] += shard[key]
+    (tokens / "manifest.json").write_text(json.dumps(manifest))
+    return "is also a shard of buckets.web"
+
+
 def damage_index(tokens: Path) -> str:
     next(iter((tokens / "web").glob("*.idx"))).unlink()
     return "index file is missing"
@@ -318,6 +339,8 @@ def damage_manifest_vocabulary(tokens: Path) -> str:
         damage_truncate,
         damage_magic,
         damage_token_ids,
+        damage_in_range,
+        damage_validation_listing,
         damage_index,
         damage_tokenizer,
         damage_manifest_vocabulary,

@@ -38,6 +38,8 @@ def _edit(root, change):
         (lambda c: c["mixtures"]["pretrain"].update(a=-1), "'mixtures.pretrain.a' weight"),
         (lambda c: c.update(version=2), "'version' is 2"),
         (lambda c: c["buckets"]["a"]["shards"][0].update(path="/etc/x"), "must be relative"),
+        (lambda c: c["tokenizer"].update(file="/etc/passwd"), "'tokenizer.file' must be rel"),
+        (lambda c: c["buckets"].update(b=c["buckets"]["a"]), "is also a shard of buckets.a"),
     ],
 )
 def test_invalid_manifest_names_file_and_key(tmp_path, change, key):
