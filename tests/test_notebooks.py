@@ -1,6 +1,8 @@
 """Notebooks run against the session's small run and a real tiny training run, so they never
 rot."""
 
+import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -80,8 +82,46 @@ def test_explore_notebook_reads_a_run_that_starts_after_extract(spark, extract_r
     out, _ = extract_run
     run_filter(spark, load_curation_config(), [stage_path(out, "extract")], str(tmp_path))
     assert not (tmp_path / "extract").exists()
+    assert "filter :" in explore_text(tmp_path)
+
+
+def explore_copy(extract_run, tmp_path) -> Path:
+    """A copy of the session's extract run that a test may break."""
+    out, _ = extract_run
+    shutil.copytree(out, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def explore_text(run: Path) -> str:
     path = NOTEBOOKS[[p.name for p in NOTEBOOKS].index("explore_run.ipynb")]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REFINERY_RUN", str(tmp_path))
+        patch.setenv("REFINERY_RUN", str(run))
         outputs = execute(path)
-    assert "filter :" in "".join(o.get("text", "") for o in outputs)
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_explore_notebook_reads_a_run_with_nothing_kept_or_rejected(extract_run, tmp_path):
+    """A first stage that kept no document, no rejected/ folder, and a stage in run.json
+    without its stats file: each is a note, not an error."""
+    import pyarrow.parquet as pq
+
+    run = explore_copy(extract_run, tmp_path)
+    parts = sorted((run / "extract").glob("*.parquet"))
+    schema = pq.read_schema(parts[0])
+    for part in parts:
+        part.unlink()
+    pq.write_table(schema.empty_table(), run / "extract" / "part-00000.parquet")
+    shutil.rmtree(run / "rejected")
+    meta = json.loads((run / "run.json").read_text())
+    meta["stages"]["filter"] = meta["stages"]["extract"]
+    (run / "run.json").write_text(json.dumps(meta))
+    text = explore_text(run)
+    assert "extract : kept no documents" in text
+    assert "no rejected documents" in text
+    assert "filter: no stats/filter.json" in text
+
+
+def test_explore_notebook_reads_a_run_with_no_finished_stage(extract_run, tmp_path):
+    run = explore_copy(extract_run, tmp_path)
+    (run / "extract" / "_SUCCESS").unlink()
+    assert "no stage has finished yet" in explore_text(run)
