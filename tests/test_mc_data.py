@@ -73,7 +73,6 @@ def test_original_mmlu_csv_without_a_header(tmp_path):
     assert items[0].choices == ["femur", "tibia", "ulna, arm", "skull"]
 
 
-
 def test_a_headerless_csv_is_split_by_the_delimiter_that_splits_every_row_alike(tmp_path):
     """The first question's semicolons outnumber its commas; the rows still split on commas."""
     text = "Which is sorted: 1; 2; 3; 4; 5; 6; 7?,yes,no,maybe,never,A\nQ2,a,b,c,d,B\n"
