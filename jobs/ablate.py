@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ablation.check_inputs(cfg)
     check_tokenization_settings(cfg)
     curation = load_curation_config(None, cfg.curation)
-    spark = build_session(curation.spark, "refinery-ablate")
+    spark = build_session(curation.spark, "ablate")
     try:
         token_dirs = tokenize_arms(spark, cfg)
     finally:

@@ -131,7 +131,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     job.check(config)
     inputs = job.resolve(args.input, config)
     check_output(args.output)
-    spark = build_session(config.spark, f"refinery-{job.name}")
+    spark = build_session(config.spark, job.name)
     try:
         stats = job.run(spark, config, inputs, args.output.rstrip("/"), args.force)
     finally:

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_curation_config(args.config, args.overrides)
     inputs = resolve_contamination_inputs(args.input)
     items = eval_items(args.benchmarks, args.include_flawed)
-    spark = build_session(config.spark, f"refinery-{STAGE}")
+    spark = build_session(config.spark, STAGE)
     try:
         report = check_contamination(
             spark, config, inputs, items, args.ngram, args.decontaminate, args.force

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = jobs[0].resolve(args.input, config)
     out = args.output.rstrip("/")
     check_output(out)
-    spark = build_session(config.spark, "refinery-curate")
+    spark = build_session(config.spark, "curate")
     try:
         fs = HadoopFS(spark)
         force = args.force

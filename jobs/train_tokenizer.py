@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
     inputs = resolve_documents(args.input)
     started = time.time()
-    spark = build_session(config.spark, "refinery-train-tokenizer")
+    spark = build_session(config.spark, "train-tokenizer")
     try:
         trained_tokenizer(read_documents(spark, inputs), config.tokenize, target)
     finally:

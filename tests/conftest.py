@@ -30,7 +30,7 @@ def spark():
     from curation.spark.session import build_session
 
     config = load_curation_config(overrides=["spark.master=local[2]"])
-    session = build_session(config.spark, "refinery-tests")
+    session = build_session(config.spark, "tests")
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

