@@ -23,7 +23,12 @@ from refinery.errors import RefineryError, with_user_errors
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
-def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def stage_parser(
+    prog: str, description: str, archives: bool = False, local_output: bool = False
+) -> argparse.ArgumentParser:
+    """The curation commands' arguments; `--limit` for those that read archives (extract,
+    curate), whose input files it cuts; `local_output` for those that write memory-mapped
+    shards (tokenize, train-tokenizer)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--input",
@@ -33,16 +38,16 @@ def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="extract: WARC/ARC/WET files, directories, globs, a text file of paths, or a "
         "Common Crawl warc.paths.gz manifest; later stages: documents Parquet files or folders",
     )
-    parser.add_argument(
-        "--output", required=True, metavar="OUT", help="run folder (local, hdfs://, s3a://)"
-    )
+    where = "a local or mounted folder" if local_output else "local, hdfs://, s3a://"
+    parser.add_argument("--output", required=True, metavar="OUT", help=f"run folder ({where})")
     parser.add_argument(
         "--config", metavar="FILE", help="YAML config (default: conf/curation/default.yaml)"
     )
     parser.add_argument("--force", action="store_true", help="redo stages that already finished")
-    parser.add_argument(
-        "--limit", type=int, metavar="N", help="take the first N input files (= input.limit=N)"
-    )
+    if archives:
+        parser.add_argument(
+            "--limit", type=int, metavar="N", help="take the first N archive files (input.limit=N)"
+        )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
@@ -74,6 +79,8 @@ def local_path(out: str) -> Path | None:
 def check_output(out: str) -> None:
     """Create a local OUT now and prove it writable, so a bad --output fails before Spark
     starts, not as a task's traceback after a stage's work. Remote OUTs are Hadoop's to check."""
+    if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
+        raise OutputError(f"--output {out!r}: name a run folder, not the filesystem root")
     path = local_path(out)
     if path is None:
         return
@@ -88,7 +95,7 @@ def check_output(out: str) -> None:
 
 
 def load_config(args: argparse.Namespace) -> CurationConfig:
-    limit = [f"input.limit={args.limit}"] if args.limit is not None else []
+    limit = [f"input.limit={args.limit}"] if getattr(args, "limit", None) is not None else []
     return load_curation_config(args.config, [*args.overrides, *limit])
 
 
@@ -118,11 +125,16 @@ class StageJob:
     # config -> raises when a file the stage will read is missing (before Spark starts, so a
     # typo fails the pipeline at once, not after the stages before this one)
     check: Callable[[CurationConfig], None] = _nothing_to_check
+    # OUT must be local or mounted (tokenize memory-maps its shards)
+    local_output: bool = False
 
 
 def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     """`refinery <stage>` / `spark-submit jobs/<stage>.py`: parse, validate, run one stage."""
-    args = parse_stage_args(stage_parser(f"refinery {job.name}", description), argv)
+    parser = stage_parser(
+        f"refinery {job.name}", description, job.resolve is not _documents, job.local_output
+    )
+    args = parse_stage_args(parser, argv)
     config = load_config(args)
     reason = job.skip(config)
     if reason:

@@ -40,15 +40,17 @@ STAGES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_stage_args(stage_parser("refinery curate", __doc__.splitlines()[0]), argv)
+    args = parse_stage_args(
+        stage_parser("refinery curate", __doc__.splitlines()[0], archives=True), argv
+    )
     config = load_config(args)
     jobs = [STAGES[s] for s in config.pipeline.stages]
     for job in jobs:
         if not job.skip(config):
             job.check(config)
     inputs = jobs[0].resolve(args.input, config)
+    check_output(args.output)
     out = args.output.rstrip("/")
-    check_output(out)
     spark = build_session(config.spark, "curate")
     try:
         fs = HadoopFS(spark)

@@ -278,7 +278,7 @@ def check_tokenizer(config: CurationConfig) -> None:
         load_tokenizer(config.tokenize.tokenizer)
 
 
-JOB = StageJob(STAGE, run_tokenize, check=check_tokenizer)
+JOB = StageJob(STAGE, run_tokenize, check=check_tokenizer, local_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,10 +28,13 @@ from refinery.tokenizer import load_tokenizer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("refinery train-tokenizer", __doc__.splitlines()[0])
+    parser = stage_parser("refinery train-tokenizer", __doc__.splitlines()[0], local_output=True)
     args = parse_stage_args(parser, argv)
     config = load_config(args)
     target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
+    if target.is_file() and not args.force:  # as a finished stage is kept
+        print(f"train-tokenizer: already done ({target}); --force redoes it")
+        return 0
     inputs = resolve_documents(args.input)
     started = time.time()
     spark = build_session(config.spark, "train-tokenizer")

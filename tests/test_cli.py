@@ -48,7 +48,8 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     crawl = tmp_path / "a=b.warc.gz"  # an existing path with "=" stays an input
     crawl.write_bytes(b"")
     argv = ["--output", "o", "--input", str(crawl), "x.warc", "extract.timeout_seconds=2"]
-    args = parse_stage_args(stage_parser("t", "d"), [*argv, "--limit", "3", "input.cc_prefix=p/"])
+    parser = stage_parser("t", "d", archives=True)
+    args = parse_stage_args(parser, [*argv, "--limit", "3", "input.cc_prefix=p/"])
     assert args.input == [str(crawl), "x.warc"]
     assert args.overrides == ["extract.timeout_seconds=2", "input.cc_prefix=p/"]
     config = load_config(args)

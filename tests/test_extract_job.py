@@ -179,6 +179,9 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
         assert main([command, "--input", str(sample_crawl), "--output", str(out)]) == 2
         err = capsys.readouterr().err
         assert f"--output {out}" in err and message in err
+    for root in ("", "/"):  # stages would write /extract, /stats, ...
+        assert main([command, "--input", str(sample_crawl), "--output", root]) == 2
+        assert f"--output {root!r}: name a run folder" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("no_spark")

@@ -408,6 +408,8 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "sha256:" in trained.stdout
     assert load_tokenizer(out / "tokenizer" / "tokenizer.json").get_vocab_size() <= 600
+    rerun = run_cli("train-tokenizer", "--input", str(out / "extract"), "--output", str(out))
+    assert "train-tokenizer: already done" in rerun.stdout  # as a finished stage is kept
 
     # a stage run again alone makes the next curate redo the stages after it: they were
     # skipped as done, and their stats no longer followed from its output
