@@ -15,7 +15,6 @@ else every bucket in its natural proportion.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -157,7 +156,8 @@ def run_tokenize(
     if not buckets:
         raise TokenizeError(f"no non-empty training documents in {inputs}")
     content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config)
-    content.update(planned_mixtures(inputs, buckets))
+    fs = HadoopFS(spark)
+    content.update(planned_mixtures(fs, inputs, buckets, cfg.max_epochs))
     manifest = write_manifest(staged, content)
     outcomes = [("", "kept", None, counts["kept"])] + [
         ("", "rejected", key.removeprefix("rejected:"), n)
@@ -173,7 +173,6 @@ def run_tokenize(
         seconds=round(time.time() - started, 3),
     )
     (staged / "_SUCCESS").touch()
-    fs = HadoopFS(spark)
     _commit(fs, root, tmp, final, stats)
     record_run(fs, root.as_uri(), to_dict(config), STAGE, stats)
     if cfg.validation_share and not manifest.validation.documents:
@@ -201,28 +200,41 @@ def name_shards(staged: Path, entries: list[dict]) -> dict[str, dict]:
     return {prefix: split_entry(shards) for prefix, shards in by_prefix.items()}
 
 
-def planned_mixtures(inputs: list[str], buckets: dict[str, dict]) -> dict[str, Any]:
-    """The mix stage's mixtures and epoch cap from its _mixture.json beside the input documents,
-    limited to the buckets that have shards; {} when the input is not the mix stage's."""
+def planned_mixtures(
+    fs: HadoopFS, inputs: list[str], buckets: dict[str, dict], max_epochs: float
+) -> dict[str, Any]:
+    """The mix stage's mixtures and epoch cap from its _mixture.json beside the input documents
+    (on any filesystem: s3a://.../mix too), limited to the buckets that have shards; {} when
+    the input is not the mix stage's. Its cap wins over `max_epochs` (tokenize.max_epochs),
+    as its weights were planned under it; a different one is said."""
     for spec in inputs:
-        parsed = urlparse(spec)
-        path = Path(parsed.path if parsed.scheme in ("", "file") else "/nonexistent")
-        if (path / MIXTURE_FILE).is_file():
-            plan = json.loads((path / MIXTURE_FILE).read_text(encoding="utf-8"))
-            mixtures = {
-                name: {b: w for b, w in weights.items() if b in buckets and w > 0}
-                for name, weights in plan.get("mixtures", {}).items()
-            }
-            mixtures = {name: weights for name, weights in mixtures.items() if weights}
-            if "pretrain" not in mixtures:
-                return {}
-            mixtures.setdefault("anneal", mixtures["pretrain"])
-            return {
-                "mixtures": mixtures,
-                # the file by its stage folder, not its absolute path: same run, same manifest
-                "mixtures_note": f"from the mix stage ({path.name}/{MIXTURE_FILE})",
-                "max_epochs": plan["report"]["max_epochs"],
-            }
+        plan_file = f"{spec.rstrip('/')}/{MIXTURE_FILE}"
+        if any(c in spec for c in "*?[") or not fs.exists(plan_file):
+            continue
+        plan = fs.read_json(plan_file)
+        mixtures = {
+            name: {b: w for b, w in weights.items() if b in buckets and w > 0}
+            for name, weights in plan.get("mixtures", {}).items()
+        }
+        mixtures = {name: weights for name, weights in mixtures.items() if weights}
+        if "pretrain" not in mixtures:
+            return {}
+        mixtures.setdefault("anneal", mixtures["pretrain"])
+        planned = plan["report"]["max_epochs"]
+        if planned != max_epochs:
+            print(
+                f"{STAGE}: max_epochs {planned:g} from the mix stage's plan ({plan_file}), "
+                f"not tokenize.max_epochs={max_epochs:g}: its weights were planned under it "
+                "(set mix.max_epochs and rerun mix to change it)",
+                file=sys.stderr,
+            )
+        folder = Path(urlparse(spec).path.rstrip("/")).name
+        return {
+            "mixtures": mixtures,
+            # the file by its stage folder, not its absolute path: same run, same manifest
+            "mixtures_note": f"from the mix stage ({folder}/{MIXTURE_FILE})",
+            "max_epochs": planned,
+        }
     return {}
 
 

@@ -188,6 +188,8 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
     from jobs.contamination import check_contamination
 
     docs = write_documents(tmp_path / "docs", PLANTED)
+    plan = {"mixtures": {"pretrain": {"web": 1.0}}, "report": {"max_epochs": 4.0}}
+    (Path(docs) / "_mixture.json").write_text(json.dumps(plan))  # as if OUT/mix
     out2 = str(tmp_path / "clean")
     report = check_contamination(spark, load_curation_config(), [docs], ITEMS, decontaminate=out2)
     assert report["documents"] == {"input": 4, "contaminated": 2}
@@ -201,6 +203,7 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
     kept = pq.read_table(tmp_path / "clean/contamination").to_pydict()
     assert sorted(kept["id"]) == ["clean-1", "clean-2"]
     assert "contaminated_items" not in kept
+    assert json.loads((tmp_path / "clean/contamination/_mixture.json").read_text()) == plan
     rejected = pq.read_table(tmp_path / "clean/rejected/stage=contamination").to_pydict()
     by_id = dict(zip(rejected["id"], rejected["contaminated_items"], strict=True))
     assert by_id == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}

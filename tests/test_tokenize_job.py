@@ -22,7 +22,7 @@ from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError, reject_reason
 from jobs.pipeline import ran_since
-from jobs.tokenize import run_tokenize, trained_tokenizer
+from jobs.tokenize import planned_mixtures, run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
 from refinery.shards import HEADER_BYTES, open_shard
@@ -198,6 +198,29 @@ def test_buckets_that_are_not_names_are_refused_before_any_work(spark, documents
     with pytest.raises(TokenizeError, match="'manifest.json' are not usable folder names"):
         tokenize(spark, [str(tmp_path / "named")], tmp_path / "out")
     assert not (tmp_path / "out" / "tokens").exists()
+
+
+def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
+    spark, tmp_path, capsys
+):
+    """`--input s3a://.../mix`: the plan was read from local paths only, so a cluster run got
+    natural proportions; the mix stage's epoch cap wins over tokenize.max_epochs."""
+    from curation.spark.fs import HadoopFS
+
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    plan = {"mixtures": {"pretrain": {"news": 0.7, "web": 0.3, "gone": 0.1}}}
+    (mix / "_mixture.json").write_text(json.dumps({**plan, "report": {"max_epochs": 6.0}}))
+    buckets = {"news": {}, "web": {}}
+    for spec in (str(mix), mix.as_uri() + "/"):
+        planned = planned_mixtures(HadoopFS(spark), [spec], buckets, 4.0)
+        assert planned["mixtures"]["pretrain"] == {"news": 0.7, "web": 0.3}
+        assert planned["mixtures"]["anneal"] == planned["mixtures"]["pretrain"]
+        assert planned["max_epochs"] == 6.0 and planned["mixtures_note"].endswith(
+            "(mix/_mixture.json)"
+        )
+        assert "max_epochs 6 from the mix stage's plan" in capsys.readouterr().err
+    assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
 
 
 def test_an_empty_validation_split_is_said(spark, tokenized, documents, tmp_path, capsys):
