@@ -6,6 +6,7 @@
 1. For each stage output of the run (documents Parquet, or OUT/tokens decoded): the share of
    benchmark items (question + each choice, word 13-grams, jobs/contamination.py) that overlap
    any document, per benchmark family, with the wall time of the Spark pass (local[2]).
+   It prints the size of the item index the job broadcasts first.
 2. Recall: `--plant` checkable items (with n-grams of their own) drawn at random (seeded) are
    pasted, question and their wordiest choice, into random documents of the last documents
    stage; every planted item must be found (other items sharing 13-grams with them count too).
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import pickle
 import random
 import sys
 import tempfile
@@ -102,6 +104,9 @@ def main() -> int:
     started = time.time()
     items = eval_items(str(benchmark_dir))
     print(f"{len(items)} benchmark items read in {time.time() - started:.1f} s")
+    index = build_index(items)
+    size = len(pickle.dumps(index.ngrams)) / 1e6
+    print(f"index: {len(index.ngrams):,} distinct n-gram hashes, broadcast {size:.1f} MB pickled")
     spark = build_session(config.spark, "benchmark-contamination")
     spark.sparkContext.setLogLevel("ERROR")
     try:

@@ -66,7 +66,7 @@ class TrafilaturaConfig:
 
 @dataclass
 class ExtractConfig:
-    # Hard wall-clock limit per document; the extraction process is killed past it
+    # Hard limit per document in CPU seconds; the extraction process is killed past it
     # (FineWeb: trafilatura hangs on some pages, and signals cannot interrupt lxml).
     timeout_seconds: float = 5.0
     # Decoded HTML larger than this is rejected as `too_large` before parsing.

@@ -81,6 +81,13 @@ def run_mix(
             )
         columns = [*docs.columns, "bucket"]
         member, threshold = anneal_members(docs, config.mix)
+        if "quality_score" not in docs.columns and config.mix.anneal.top_fraction:
+            print(
+                f"{STAGE}: no quality_score column (classify ran without a quality model): the "
+                f"anneal bucket is a seeded random {config.mix.anneal.top_fraction:.0%} of the "
+                "annealing domains, not their best-scored documents",
+                file=sys.stderr,
+            )
         tokens = F.ceil(F.length("text") / config.mix.chars_per_token)
         docs = docs.withColumn("bucket", F.when(member, F.lit(ANNEAL)).otherwise(F.col("domain")))
         totals = (
