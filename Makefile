@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/refinery sample-crawl --out runs/sample-crawl --docs $(DEMO_DOCS) --seed 0
-	# The quality model: the crawl's reference articles vs its own extracted pages.
+	# The quality model: the crawl's reference articles vs its own extracted pages (kept once
+	# metrics.json, written last, exists, as a finished stage is, unless FORCE=1).
 	$(BIN)/refinery extract --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
-	$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
+	$(if $(FORCE),,test -f runs/demo/quality-model/metrics.json ||) \
+		$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
 		--negatives runs/demo/extract --output runs/demo/quality-model
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
 		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
