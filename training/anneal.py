@@ -42,6 +42,12 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
             "source's last lr or optim.lr= (anneal.decay picks linear or 1-sqrt)",
             file=sys.stderr,
         )
+    if any(o.split("=", 1)[0] == "loader.mixture" for o in overrides):
+        print(
+            "anneal: loader.mixture= ignored: the anneal reads the manifest's mixture named by "
+            "anneal.mixture (default `anneal`); set that instead",
+            file=sys.stderr,
+        )
     data = ckpt.load_config_dict(source)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
@@ -51,7 +57,7 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
         raise ConfigError("out= (the anneal's own run folder) is required")
     ckpt.refuse_source_as_out(Path(cfg.out), source)
     if not any(o.startswith("optim.lr=") for o in overrides):
-        cfg.optim.lr = last_lr(source) or cfg.optim.lr
+        cfg.optim.lr = ckpt.last_lr(source) or cfg.optim.lr
     cfg.schedule.kind = cfg.anneal.decay
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
@@ -136,16 +142,11 @@ def average_checkpoints(out: Path, k: int) -> Path:
     return target
 
 
-def last_lr(source: Path) -> float | None:
-    """The learning rate `source`'s last step trained at (None in a checkpoint without it)."""
-    return ckpt.load_torch(source, "state.pt").get("scheduler", {}).get("last_lr")
-
-
 def say_starting_lr(source: Path, cfg: TrainConfig) -> None:
     """Where the decay starts, and why it may be far from the source run's peak: a source
     stopped in its warmup or decay (a finished WSD or cosine run is already cooled), or an
     optim.lr= that warms the model back up."""
-    peak, then = ckpt.load_config_dict(source)["optim"]["lr"], last_lr(source)
+    peak, then = ckpt.load_config_dict(source)["optim"]["lr"], ckpt.last_lr(source)
     line = f"anneal: lr {cfg.optim.lr:g} -> 0 over {cfg.max_steps} steps"
     if then is None:
         line += f" (optim.lr: {source} does not record its last lr)"

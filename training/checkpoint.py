@@ -304,6 +304,11 @@ def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     return _read(ckpt / "model.safetensors", load_file)
 
 
+def last_lr(ckpt: Path) -> float | None:
+    """The learning rate the checkpoint's last step trained at (None when it does not say)."""
+    return load_torch(ckpt, "state.pt").get("scheduler", {}).get("last_lr")
+
+
 def load_torch(ckpt: Path, name: str) -> dict[str, Any]:
     """optimizer.pt or state.pt, without unpickling arbitrary objects."""
     return _read(ckpt / name, lambda path: torch.load(path, map_location="cpu", weights_only=True))

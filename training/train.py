@@ -327,6 +327,26 @@ def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
     return changed
 
 
+def lr_jump(source: Path, cfg: TrainConfig) -> str | None:
+    """What a resume's changed settings do to the learning rate, when they raise it above
+    what the run's own schedule had for the next step: the schedule is a function of the step
+    and max_steps, so a longer max_steps moves a cosine or decaying run back up its curve."""
+    then = ckpt.load_config_dict(source)
+    step = ckpt.load_meta(source)["step"]
+    if step >= cfg.max_steps:
+        return None
+    planned = lr_at(step, then["max_steps"], then["optim"]["lr"], cfg.schedule)
+    now = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
+    if now <= 1.05 * planned:
+        return None
+    return (
+        f"resume: step {step + 1} trains at lr {now:g}, where the run's schedule had "
+        f"{planned:g}: the {cfg.schedule.kind} schedule over max_steps={cfg.max_steps} warms "
+        "the model back up. To go on from where it stopped, `refinery anneal --from` it (or "
+        "plan runs that may grow with schedule.kind=wsd, whose lr stays flat until its decay)"
+    )
+
+
 def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
     meta = ckpt.load_meta(source)
     if meta.get("tokenizer_sha256") != manifest.tokenizer.sha256:
@@ -591,6 +611,9 @@ def _train(
         changed = settings_changed(source, cfg)
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+            jump = lr_jump(source, cfg)
+            if jump:
+                print(jump, file=sys.stderr)
     elif init_from is not None:
         check_same_tokenizer(init_from, manifest)
         settings_changed(init_from, cfg)

@@ -156,6 +156,10 @@ def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
     assert json.loads(out.read_text())["judge"]["n"] == 3
     assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
     assert "is a checkpoint: give --instructions FILE" in capsys.readouterr().err
+    zero = ["judge", "--a", str(b), "--b", str(b), "--judge", str(pretrained), "--batch-size", "0"]
+    with pytest.raises(SystemExit):
+        cli(zero)
+    assert "--batch-size must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):

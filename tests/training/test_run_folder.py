@@ -41,6 +41,18 @@ def test_resume_names_the_settings_it_changes(tokens, run, capsys):
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_resume_that_raises_the_lr_says_so(tokens, tmp_path, capsys):
+    """A finished cosine run resumed with a longer max_steps climbs back up its curve."""
+    out = tmp_path / "cosine"
+    cosine = ["ckpt_every=2", "schedule.warmup_steps=0"]
+    assert refinery(train_args(tokens, out, "max_steps=4", *cosine)) == 0
+    assert refinery([*train_args(tokens, out, "max_steps=8", *cosine), "--resume"]) == 0
+    assert "resume: step 5 trains at lr 0.00165, where the run's schedule had 0.0003" in (
+        capsys.readouterr().err
+    )
+    assert [r["step"] for r in read_metrics(out)] == list(range(1, 9))
+
+
 def test_settings_a_checkpoint_predates_count_as_their_defaults(tokens, run, capsys):
     """A checkpoint saved before a setting existed resumes as it ran: the setting at its
     default is no change, and a model option at its default is the same model."""

@@ -267,13 +267,16 @@ def test_an_anneal_on_other_mixtures_over_the_same_shards_reads_on(tokens, tmp_p
     (other / "manifest.json").write_text(json.dumps(manifest))
     out = tmp_path / "anneal"
     args = ["anneal", "--from", str(pre), f"data={other}", f"out={out}", "max_steps=1"]
-    assert refinery([*args, "train.progress=false", "schedule.kind=cosine"]) == 0
+    ignored = ["schedule.kind=cosine", "loader.mixture=pretrain"]
+    assert refinery([*args, "train.progress=false", *ignored]) == 0
     before = torch.load(pre / "ckpt-2" / "state.pt")["loader"]["consumed"]
     after = torch.load(out / "ckpt-1" / "state.pt")["loader"]["consumed"]
     assert all(after[b] >= before[b] for b in before)  # each bucket goes on, not from 0
     assert sum(after.values()) == sum(before.values()) + 32
     err = capsys.readouterr().err
     assert "schedule.kind=cosine ignored" in err and "read from their start" not in err
+    assert "loader.mixture= ignored: the anneal reads the manifest's mixture named by" in err
+    assert json.loads((out / "ckpt-1" / "config.json").read_text())["loader"]["mixture"] == "anneal"
     meta = json.loads((out / "ckpt-1" / "meta.json").read_text())
     assert meta["init_from"] == str((pre / "ckpt-2").resolve())  # resumable from any cwd
 

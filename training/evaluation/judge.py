@@ -229,7 +229,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=sampling.max_new_tokens)
     parser.add_argument("--temperature", type=float, default=sampling.temperature)
     parser.add_argument("--top-p", type=float, default=sampling.top_p)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    return args
 
 
 def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> list[Answer]:
