@@ -279,13 +279,16 @@ def drop_abandoned_attempts(fs: HadoopFS, out: str, stage: str) -> None:
 def record_run(
     fs: HadoopFS, out: str, config: dict[str, Any], stage: str, stats: dict[str, Any]
 ) -> None:
-    """Merge this stage into OUT/run.json: resolved config, version + git SHA, stage timings."""
+    """Merge this stage into OUT/run.json: resolved config, version + git SHA, stage timings.
+    The top level holds the last stage's config; each stage keeps its own config's hash, so
+    stages run under different configs show it."""
     path = f"{out.rstrip('/')}/run.json"
     run = fs.read_json(path) if fs.exists(path) else {"stages": {}}
     run.update(config=config, config_hash=config_hash(config), **provenance())
     run["stages"][stage] = {
         "seconds": stats["seconds"],
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_hash": run["config_hash"],
         **{k: stats[k] for k in ("input", "kept", "errors")},
     }
     fs.write_json(path, run)

@@ -51,12 +51,13 @@ def run_section(run: RunFolder) -> str:
     if info is None:
         return h.section("run", "Run", [h.absent("run.json (no curation stage has run)")])
     fields = [[k, info.get(k)] for k in ("version", "git_sha", "config_hash") if k in info]
-    timings = info.get("stages", {})
+    stages_run = info.get("stages", {})
+    keys = ("input", "kept", "errors", "seconds", "finished")
     timings = [
-        [s, *(timings[s].get(k) for k in ("input", "kept", "errors", "seconds", "finished"))]
-        for s in ordered_stages(timings, run.pipeline())
-    ]
-    header = ["stage", "input", "kept", "errors", "seconds", "finished"]
+        [s, *(stages_run[s].get(k) for k in keys), (stages_run[s].get("config_hash") or "")[:12]]
+        for s in ordered_stages(stages_run, run.pipeline())
+    ]  # a stage run under another config than the others shows another hash
+    header = ["stage", *keys, "config hash"]
     return h.section("run", "Run", [h.table([], fields), h.table(header, timings, "stages run")])
 
 
