@@ -32,7 +32,7 @@ def test_outputs_follow_the_run_folder_contract(extract_run):
     assert str(kept.schema.field("fetch_time").type).startswith("timestamp")
     run = json.loads((out / "run.json").read_text())
     assert run["stages"]["extract"]["kept"] == stats["kept"]
-    assert len(run["stages"]["extract"]["config_hash"]) == 64  # each stage's own config
+    assert len(run["stages"]["extract"]["config_hash"]) == len(run["config_hash"])  # its own
     assert run["config"]["extract"]["timeout_seconds"] == 5.0
     assert run["version"] and "git_sha" in run
 

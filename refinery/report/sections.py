@@ -54,7 +54,7 @@ def run_section(run: RunFolder) -> str:
     stages_run = info.get("stages", {})
     keys = ("input", "kept", "errors", "seconds", "finished")
     timings = [
-        [s, *(stages_run[s].get(k) for k in keys), (stages_run[s].get("config_hash") or "")[:12]]
+        [s, *(stages_run[s].get(k) for k in keys), stages_run[s].get("config_hash")]
         for s in ordered_stages(stages_run, run.pipeline())
     ]  # a stage run under another config than the others shows another hash
     header = ["stage", *keys, "config hash"]
