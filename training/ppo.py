@@ -149,10 +149,12 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
-    """(x − mean) / std over the masked entries; `shift_mean=False` keeps the mean and only
-    scales the spread to unit std (TRL's masked_whiten)."""
+    """(x − mean) / std over the masked entries, std with Bessel's correction as TRL's
+    masked_var has it; `shift_mean=False` keeps the mean and only scales the spread to unit
+    std (TRL's masked_whiten)."""
     mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
+    count = mask.sum()
+    var = masked_mean((x - mean) ** 2, mask) * count / (count - 1).clamp(min=1)
     whitened = (x - mean) * torch.rsqrt(var + 1e-8)
     if not shift_mean:
         whitened = whitened + mean
@@ -203,7 +205,8 @@ def policy_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The clipped surrogate −min(r·A, clip(r, 1−ε, 1+ε)·A) (PPO, Schulman et al. 2017) and
     the fraction of tokens whose ratio r was clipped."""
-    ratio = (logprobs - old_logprobs).exp()
+    # padded slots hold any log-probs: zeroed before exp, so no inf can reach the masked mean
+    ratio = (logprobs - old_logprobs).masked_fill(mask == 0, 0.0).exp()
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - clip, 1 + clip)
     loss = masked_mean(torch.maximum(unclipped, clipped), mask)

@@ -89,14 +89,26 @@ def test_value_loss_takes_the_worse_of_clipped_and_unclipped():
 
 
 def test_masked_whiten_ignores_masked_entries():
+    """The std has Bessel's correction, as TRL's masked_var: [1, 3] has variance 2."""
     x = torch.tensor([[1.0, 3.0, 100.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
+    half = 2**-0.5
     torch.testing.assert_close(
-        masked_whiten(x, mask), torch.tensor([[-1.0, 1.0, 0.0]]), atol=1e-4, rtol=0
+        masked_whiten(x, mask), torch.tensor([[-half, half, 0.0]]), atol=1e-4, rtol=0
     )
+    kept_mean = torch.tensor([[2.0 - half, 2.0 + half, 0.0]])
     torch.testing.assert_close(
-        masked_whiten(x, mask, shift_mean=False), torch.tensor([[1.0, 3.0, 0.0]]), atol=1e-4, rtol=0
+        masked_whiten(x, mask, shift_mean=False), kept_mean, atol=1e-4, rtol=0
     )
+
+
+def test_padded_slots_cannot_make_the_policy_loss_nan():
+    """A padded slot's log-probs are whatever the forward gave: exp of a large gap is inf,
+    and inf × 0 would be nan."""
+    new, old = torch.tensor([[0.0, 1000.0]]), torch.zeros(1, 2)
+    advantages = torch.tensor([[1.0, -1.0]])  # -A·r = +inf in the padded slot
+    loss, fraction = policy_loss(new, old, advantages, torch.tensor([[1.0, 0.0]]), 0.2)
+    assert loss.item() == -1.0 and fraction.item() == 0.0
 
 
 def test_layout_and_answer_stats_read_the_answer_tokens_of_each_row():
