@@ -41,11 +41,11 @@ from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
 from refinery.config import ConfigError, check_ranges, load_config, resolve_path
 from refinery.manifest import sha256_file
-from refinery.tokenizer import encode_chat
+from refinery.tokenizer import END_OF_TURN, SPECIAL_TOKENS, encode_chat
 from training import checkpoint as ckpt
 from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
-from training.generate import DEFAULT_STOP_IDS, GenerationError, generate
+from training.generate import GenerationError, generate
 from training.model import Transformer, make_dropless
 from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices, data_warnings
 from training.pretrained import Pretrained, load_pretrained
@@ -70,6 +70,9 @@ from training.train import (
 RewardFn = Callable[[list[list[int]], list[list[int]]], torch.Tensor]
 
 
+END_OF_TURN_ID = SPECIAL_TOKENS.index(END_OF_TURN)  # ids 0..6 are fixed (refinery/tokenizer.py)
+
+
 @dataclass
 class PPOHyper:
     kl_coef: float = 0.05  # per-token KL penalty to the reference (issue 8; InstructGPT β ~ 0.02)
@@ -79,8 +82,9 @@ class PPOHyper:
     clip_value: float = 0.2  # value prediction clip around the rollout's values (TRL)
     value_coef: float = 0.1  # weight of the value loss in the shared-trunk loss (TRL vf_coef)
     whiten_rewards: bool = True  # per-token rewards to unit std per batch (TRL option; issue 8)
-    # Subtracted from the score of an answer cut at max_new_tokens (no stop token): the reward
-    # model only ever scored answers that end in one (TRL's missing_eos_penalty); 0 is off.
+    # Subtracted from the score of an answer that does not end its turn (cut at max_new_tokens,
+    # or ended with <|end_of_text|>): the reward model only ever scored answers that end in
+    # <|end_of_turn|> (TRL's missing_eos_penalty); 0 is off.
     missing_eos_penalty: float = 0.0
     ppo_epochs: int = 4  # passes over each batch of rollouts (InstructGPT, TRL)
     mini_batch: int = 8  # rollouts per optimizer update
@@ -243,7 +247,7 @@ class Rollouts:
     values: torch.Tensor
     entropy: torch.Tensor
     scores: torch.Tensor  # (B,) reward function
-    stopped: torch.Tensor  # (B,) bool: the answer ends in a stop token (not cut)
+    stopped: torch.Tensor  # (B,) bool: the answer ends its turn (<|end_of_turn|>)
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
 
@@ -330,7 +334,9 @@ def rollout(
         )
         ref_logprobs, _, _ = answer_stats(reference, None, tokens, positions, hp.temperature)
     scores = reward_fn(prompts, responses).to(device).float()
-    stopped = torch.tensor([r[-1] in DEFAULT_STOP_IDS for r in responses], device=device)
+    # a chat answer ends its turn; one that ends the document (or was cut) is what the reward
+    # model never scored, and what missing_eos_penalty is for
+    stopped = torch.tensor([r[-1] == END_OF_TURN_ID for r in responses], device=device)
     batch = Rollouts(
         tokens, positions, mask, logprobs, ref_logprobs, values, entropy, scores, stopped
     )

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from train_helpers import REPO, read_metrics
 
 from refinery.cli import main as refinery
+from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS
 from training.checkpoint import resolve_checkpoint
 from training.config import ModelConfig
 from training.generate import DEFAULT_STOP_IDS
@@ -141,6 +142,10 @@ def test_an_answer_cut_without_a_stop_token_pays_the_missing_eos_penalty():
         policy, policy, lambda p, r: torch.zeros(len(r)), prompts, hp, torch.Generator()
     )
     assert 0 < batch.stopped.sum() < len(prompts)
+    # only an answer that ends its turn counts as stopped: one ending the document does not
+    last = batch.tokens[torch.arange(len(prompts)), 1 + batch.mask.sum(1).long()]
+    assert torch.equal(batch.stopped, last == SPECIAL_TOKENS.index(END_OF_TURN))
+    assert (last == SPECIAL_TOKENS.index(EOS)).any()
     # zero values, γ = λ = 1: the return at an answer's first token is its shaped score
     expected = torch.where(batch.stopped, 0.0, -2.5)
     torch.testing.assert_close(batch.returns[:, 0], expected)
