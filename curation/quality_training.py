@@ -178,7 +178,10 @@ def _is_heldout(document: str, params: TrainParams) -> bool:
 def build_training_set(
     positives: list[tuple[str, str]], negatives: list[tuple[str, str]], params: TrainParams
 ) -> TrainingSet:
-    """Balanced, deduplicated, length-matched train / held-out passages (see module doc)."""
+    """Balanced, deduplicated, length-matched train / held-out passages (see module doc).
+    The documents are taken in sorted order: the seeded shuffles then give the same model
+    whatever order the inputs were listed or their rows stored in."""
+    positives, negatives = sorted(positives), sorted(negatives)
     pieces = [p for k, t in positives for p in passages(POSITIVE, k, t, params)]
     pieces += [p for k, t in negatives for p in passages(NEGATIVE, k, t, params)]
     by_text: dict[str, set[str]] = {}
@@ -353,7 +356,7 @@ def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> l
     """A seeded random sample of at most `limit` documents (negatives: random crawl pages)."""
     if limit is None or len(documents) <= limit:
         return documents
-    return random.Random(seed).sample(documents, limit)
+    return random.Random(seed).sample(sorted(documents), limit)  # not the inputs' order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -267,9 +267,12 @@ def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> d
 
 
 def data_settings(config: CurationConfig) -> dict[str, Any]:
-    """The settings that shape the data: the `spark` section says where a run went, and the
-    same shards made on another cluster keep their fingerprint (the trainer resumes on it)."""
-    return {section: value for section, value in to_dict(config).items() if section != "spark"}
+    """The settings that shape the data: the `spark` section and `input.files_per_task` say
+    how a run was split into work, and the same shards made on another cluster keep their
+    fingerprint (the trainer resumes on it)."""
+    settings = {section: value for section, value in to_dict(config).items() if section != "spark"}
+    settings["input"] = {k: v for k, v in settings["input"].items() if k != "files_per_task"}
+    return settings
 
 
 def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, Any]) -> None:

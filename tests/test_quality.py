@@ -116,6 +116,9 @@ def test_training_set_is_balanced_length_matched_deduplicated_and_split_by_docum
     assert not {p.document for p in data.train} & {p.document for p in data.heldout}
     again = build_training_set([*positives, shared], [*negatives, shared], params)
     assert [p.tokens for p in again.train] == [p.tokens for p in data.train]
+    # the inputs listed or stored in another order give the same training set
+    shuffled = build_training_set([shared, *positives[::-1]], [*negatives[::-1], shared], params)
+    assert [p.tokens for p in shuffled.train] == [p.tokens for p in data.train]
 
 
 def test_roc_auc_on_known_lists():

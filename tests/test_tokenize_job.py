@@ -149,7 +149,8 @@ def test_rerun_skips_and_force_reproduces_identical_shards(spark, tokenized, doc
     inputs, _ = documents
     assert tokenize(spark, inputs, out) is None  # _SUCCESS: skipped
     again = tmp_path / "again"
-    tokenize(spark, inputs, again, "spark.conf={spark.executor.memory: 3g}")  # not the data's
+    how = ["spark.conf={spark.executor.memory: 3g}", "input.files_per_task=4"]  # not the data
+    tokenize(spark, inputs, again, *how)
     first, second = out / "tokens", again / "tokens"
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
