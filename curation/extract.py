@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,16 +91,17 @@ def looks_like_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--"))
 
 
-def document_id(record: Record, source: str) -> str:
-    """sha1 of the WARC record id and the record's offset in its file, unique per record: a
-    WET conversion has its own record id, so a capture read from both its WARC and its WET
-    gives two documents of one URL, which dedup resolves; the offset parts records that share
-    an id (wget writes one WARC-Record-ID on several, and repeated ids fail dedup). ARC
-    records have no id: file name + offset."""
+def document_id(record: Record, source: str, repeat: int = 0) -> str:
+    """sha1 of the WARC record id: the same capture has the same id however its WARC files
+    were cut or named (the id breaks dedup's ties and seeds every sampled decision). A WET
+    conversion has its own record id, so a capture read from both its WARC and its WET gives
+    two documents of one URL, which dedup resolves. `repeat` parts records of one file that
+    share an id (wget writes one WARC-Record-ID on several, and repeated ids fail dedup): the
+    n-th repeat in the file gets `#n`. ARC records have no id: file name + offset."""
     if record.from_arc or not record.record_id:
         key = f"{os.path.basename(source)}@{record.offset}"
     else:
-        key = f"{record.record_id}@{record.offset}"
+        key = record.record_id + (f"#{repeat}" if repeat else "")
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
@@ -110,9 +112,9 @@ def host_of(url: str | None) -> str | None:
         return None
 
 
-def base_row(record: Record, source: str) -> dict[str, Any]:
+def base_row(record: Record, source: str, repeat: int = 0) -> dict[str, Any]:
     return {
-        "id": document_id(record, source),
+        "id": document_id(record, source, repeat),
         "url": record.url,
         "host": host_of(record.url),
         "text": None,
@@ -143,10 +145,15 @@ def payload_limit(record: Record, config: ExtractConfig) -> int:
 
 
 def extract_record(
-    record: Record, source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
+    record: Record,
+    source: str,
+    config: ExtractConfig,
+    extractor: TimeLimitedExtractor,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """The outcome row of one record whose payload was read per `payload_limit`."""
-    row = base_row(record, source)
+    """The outcome row of one record whose payload was read per `payload_limit`; `repeat`:
+    how many records before it in its file had its record id."""
+    row = base_row(record, source, repeat)
     reason = triage(record)
     if reason:
         return dict(row, outcome=REJECTED, reason=reason)
@@ -198,20 +205,27 @@ def extract_file(
     except Exception as err:  # noqa: BLE001 (missing file, S3 or HTTP failure: reported, not fatal)
         yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
         return
+    seen: Counter[str | None] = Counter()  # record ids so far: a repeated one gets `#n`
     with stream:
         for item in iter_records(stream, lambda record: payload_limit(record, config)):
             if isinstance(item, ReadError):
                 yield error_row(source, item.offset, item.error)
             else:
-                yield _extract_or_error(item, source, config, extractor)
+                repeat = seen[item.record_id]
+                seen[item.record_id] += 1
+                yield _extract_or_error(item, source, config, extractor, repeat)
 
 
 def _extract_or_error(
-    record: Record, source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
+    record: Record,
+    source: str,
+    config: ExtractConfig,
+    extractor: TimeLimitedExtractor,
+    repeat: int,
 ) -> dict[str, Any]:
     """`extract_record`, with an unexpected failure on this record (a bug, a library's surprise
     on one odd page) made its error row: one record must never fail a whole file's task."""
     try:
-        return extract_record(record, source, config, extractor)
+        return extract_record(record, source, config, extractor, repeat)
     except Exception as err:  # noqa: BLE001 (anything: it is reported with the record's offset)
         return error_row(source, record.offset, f"unexpected {type(err).__name__}: {err}"[:1000])

@@ -87,13 +87,17 @@ def test_payload_is_read_only_when_needed():
 def test_document_ids_are_stable_and_unique_per_record():
     response = record(record_id="<urn:uuid:abc>")
     wet = record(warc_type="conversion", record_id="<urn:uuid:other>", refers_to="<urn:uuid:abc>")
-    assert document_id(response, "x.warc.gz") == hashlib.sha1(b"<urn:uuid:abc>@100").hexdigest()
+    assert document_id(response, "x.warc.gz") == hashlib.sha1(b"<urn:uuid:abc>").hexdigest()
     assert document_id(response, "/elsewhere/x.warc.gz") == document_id(response, "x.warc.gz")
+    # the same capture at another place of another file (WARCs cut differently): the same id
+    moved = record(record_id="<urn:uuid:abc>", offset=2048)
+    assert document_id(moved, "y.warc.gz") == document_id(response, "x.warc.gz")
     # the WET text of the same capture is another document (ids are unique; dedup sees the URL)
-    assert document_id(wet, "x.wet.gz") == hashlib.sha1(b"<urn:uuid:other>@100").hexdigest()
-    # wget repeats a WARC-Record-ID on several records: the offset tells them apart
-    again = record(record_id="<urn:uuid:abc>", offset=2048)
-    assert document_id(again, "x.warc.gz") != document_id(response, "x.warc.gz")
+    assert document_id(wet, "x.wet.gz") == hashlib.sha1(b"<urn:uuid:other>").hexdigest()
+    # wget repeats a WARC-Record-ID on several records of a file: the repeat tells them apart
+    assert (
+        document_id(moved, "x.warc.gz", repeat=1) == hashlib.sha1(b"<urn:uuid:abc>#1").hexdigest()
+    )
     arc = record(from_arc=True, record_id="<urn:uuid:random>")
     assert document_id(arc, "/data/a.arc.gz") == hashlib.sha1(b"a.arc.gz@100").hexdigest()
 
@@ -196,6 +200,27 @@ def test_extract_file_accounts_for_every_record(tmp_path):
     missing = list(extract_file(str(tmp_path / "gone.warc.gz"), ExtractConfig(), None))
     assert len(missing) == 1 and missing[0]["outcome"] == "error"
     assert "cannot open" in missing[0]["error"]
+
+
+def test_ids_follow_the_record_not_its_file_and_repeats_in_a_file_stay_apart(tmp_path):
+    """The same records written twice into one file (wget repeats ids) get `#1` ids; the
+    same records in another file, at other offsets, keep their ids."""
+    alone = tmp_path / "alone.warc.gz"
+    write_warc(alone, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(3)])
+    padded = tmp_path / "padded.warc.gz"
+    write_warc(padded, [("https://other.example/", page("x", 20))])
+    padded.write_bytes(padded.read_bytes() + alone.read_bytes())  # the 3 at other offsets
+    twice = tmp_path / "twice.warc.gz"
+    twice.write_bytes(alone.read_bytes() * 2)
+    extractor = FakeExtractor(Extraction("ok", text="t"))
+
+    def ids(path):
+        return [row["id"] for row in extract_file(str(path), ExtractConfig(), extractor)]
+
+    first = ids(alone)
+    assert ids(padded)[1:] == first
+    doubled = ids(twice)
+    assert doubled[:3] == first and len(set(doubled)) == 6
 
 
 class ExtractorFailingOn(FakeExtractor):
