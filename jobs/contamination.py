@@ -152,16 +152,8 @@ def check_contamination(
             return {MIXTURE_FILE: fs.read_json(found[0])} if found else {}
 
         out = decontaminate.rstrip("/")
-        stats = run_stage(
-            spark,
-            config,
-            out,
-            STAGE,
-            force,
-            outcomes,
-            stage_files=mixture_plan,
-            rejected_columns=(CONTAMINATED_COLUMN,),
-        )
+        options = {"stage_files": mixture_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
+        stats = run_stage(spark, config, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report
 
