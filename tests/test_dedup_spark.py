@@ -119,7 +119,9 @@ def test_repeated_ids_are_refused(spark):
         [("x", "https://a.test/", "same text"), ("x", "https://b.test/", "other text")],
         "id string, url string, text string",
     )
-    with pytest.raises(InputError, match="repeats the id 'x'"):
+    with pytest.raises(
+        InputError, match=r"repeats the id 'x' \(url https://a.test/; url https://b"
+    ):
         dedup_outcomes(docs, DedupConfig())
     docs = spark.createDataFrame(
         [(None, "https://a.test/", "same text"), ("z", "https://b.test/", "other text")],

@@ -86,7 +86,13 @@ def check_unique_ids(docs: DataFrame) -> None:
     if duplicated is not None and duplicated["id"] is None:
         raise InputError("documents Parquet holds a document without an id; every one needs one")
     if duplicated is not None:
-        raise InputError(f"documents Parquet repeats the id {duplicated['id']!r}; ids are unique")
+        where = [c for c in ("source", "offset", "url") if c in docs.columns]
+        rows = docs.where(F.col("id") == duplicated["id"]).select(*where).limit(2).collect()
+        seen = "; ".join(", ".join(f"{c} {row[c]}" for c in where) for row in rows)
+        raise InputError(
+            f"documents Parquet repeats the id {duplicated['id']!r} ({seen}); ids are unique "
+            "(extract gives each WARC record one: the same record read from two input files?)"
+        )
 
 
 def run_stage(
