@@ -39,7 +39,7 @@ from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
 from jobs.common import run_main, summary_line
-from jobs.mix import MIXTURE_FILE
+from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
 from refinery.results import check_results_path, write_results
@@ -143,16 +143,14 @@ def check_contamination(
             check_unique_ids(docs)  # the flags are joined back by id
             return decontamination_outcomes(docs, contaminated)
 
-        def mixture_plan() -> dict[str, Any]:
+        def carried_plan() -> dict[str, Any]:
             """The mix stage's plan travels with its documents, so the clean copy of OUT/mix
             is tokenized with the same weights."""
-            fs = HadoopFS(spark)
-            plans = [f"{spec.rstrip('/')}/{MIXTURE_FILE}" for spec in inputs]
-            found = [plan for plan in plans if fs.exists(plan)]
-            return {MIXTURE_FILE: fs.read_json(found[0])} if found else {}
+            found = mixture_plan(HadoopFS(spark), inputs)
+            return {MIXTURE_FILE: found[1]} if found else {}
 
         out = decontaminate.rstrip("/")
-        options = {"stage_files": mixture_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
+        options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
         stats = run_stage(spark, config, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report

@@ -40,11 +40,22 @@ from curation.spark.classify import (
     top_fraction_score,
     with_columns,
 )
+from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, run_stage, seeded_draw
 from jobs.common import StageJob, run_main, stage_main
 
 STAGE = "mix"
 MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copies `mixtures`
+
+
+def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """(its path, its content) of the mix stage's plan beside the first input documents that
+    have one, on any filesystem (s3a://.../mix too); None when no input is the mix stage's."""
+    for spec in inputs:
+        path = f"{spec.rstrip('/')}/{MIXTURE_FILE}"
+        if not any(c in spec for c in "*?[") and fs.exists(path):
+            return path, fs.read_json(path)
+    return None
 
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:

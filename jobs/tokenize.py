@@ -41,7 +41,7 @@ from curation.spark.stage import drop_abandoned_attempts, read_documents, record
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, local_path, run_main, stage_main
-from jobs.mix import MIXTURE_FILE
+from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
 from refinery.shards import dtype_for_vocab
@@ -207,35 +207,33 @@ def planned_mixtures(
     (on any filesystem: s3a://.../mix too), limited to the buckets that have shards; {} when
     the input is not the mix stage's. Its cap wins over `max_epochs` (tokenize.max_epochs),
     as its weights were planned under it; a different one is said."""
-    for spec in inputs:
-        plan_file = f"{spec.rstrip('/')}/{MIXTURE_FILE}"
-        if any(c in spec for c in "*?[") or not fs.exists(plan_file):
-            continue
-        plan = fs.read_json(plan_file)
-        mixtures = {
-            name: {b: w for b, w in weights.items() if b in buckets and w > 0}
-            for name, weights in plan.get("mixtures", {}).items()
-        }
-        mixtures = {name: weights for name, weights in mixtures.items() if weights}
-        if "pretrain" not in mixtures:
-            return {}
-        mixtures.setdefault("anneal", mixtures["pretrain"])
-        planned = plan["report"]["max_epochs"]
-        if planned != max_epochs:
-            print(
-                f"{STAGE}: max_epochs {planned:g} from the mix stage's plan ({plan_file}), "
-                f"not tokenize.max_epochs={max_epochs:g}: its weights were planned under it "
-                "(set mix.max_epochs and rerun mix to change it)",
-                file=sys.stderr,
-            )
-        folder = Path(urlparse(spec).path.rstrip("/")).name
-        return {
-            "mixtures": mixtures,
-            # the file by its stage folder, not its absolute path: same run, same manifest
-            "mixtures_note": f"from the mix stage ({folder}/{MIXTURE_FILE})",
-            "max_epochs": planned,
-        }
-    return {}
+    found = mixture_plan(fs, inputs)
+    if found is None:
+        return {}
+    plan_file, plan = found
+    mixtures = {
+        name: {b: w for b, w in weights.items() if b in buckets and w > 0}
+        for name, weights in plan.get("mixtures", {}).items()
+    }
+    mixtures = {name: weights for name, weights in mixtures.items() if weights}
+    if "pretrain" not in mixtures:
+        return {}
+    mixtures.setdefault("anneal", mixtures["pretrain"])
+    planned = plan["report"]["max_epochs"]
+    if planned != max_epochs:
+        print(
+            f"{STAGE}: max_epochs {planned:g} from the mix stage's plan ({plan_file}), "
+            f"not tokenize.max_epochs={max_epochs:g}: its weights were planned under it "
+            "(set mix.max_epochs and rerun mix to change it)",
+            file=sys.stderr,
+        )
+    folder = Path(urlparse(plan_file).path).parent.name
+    return {
+        "mixtures": mixtures,
+        # the file by its stage folder, not its absolute path: same run, same manifest
+        "mixtures_note": f"from the mix stage ({folder}/{MIXTURE_FILE})",
+        "max_epochs": planned,
+    }
 
 
 def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> dict[str, Any]:

@@ -31,8 +31,8 @@ DRAW_SCALE = 1 << 40  # resolution of `seeded_draw`
 
 # Columns every documents Parquet has (DESIGN.md).
 REQUIRED_COLUMNS = ("id", "url", "host", "text", "source", "record_id", "fetch_time")
-_REQUIRED_TYPES = {name: "string" for name in REQUIRED_COLUMNS} | {
-    "fetch_time": "timestamp or timestamp_ntz"
+_REQUIRED_TYPES = {name: ("string",) for name in REQUIRED_COLUMNS} | {
+    "fetch_time": ("timestamp", "timestamp_ntz")
 }
 
 
@@ -59,10 +59,11 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     if missing:
         raise InputError(f"documents Parquet {paths} lacks the required columns {missing}")
     mistyped = [
-        f"{field.name} is {field.dataType.simpleString()}, not {_REQUIRED_TYPES[field.name]}"
+        f"{field.name} is {field.dataType.simpleString()}, not "
+        + " or ".join(_REQUIRED_TYPES[field.name])
         for field in docs.schema.fields
         if field.name in REQUIRED_COLUMNS
-        and field.dataType.simpleString() not in _REQUIRED_TYPES[field.name].split(" or ")
+        and field.dataType.simpleString() not in _REQUIRED_TYPES[field.name]
     ]
     if mistyped:  # stages would fail inside a task (an int text has no .encode)
         raise InputError(f"documents Parquet {paths}: {'; '.join(mistyped)}")
