@@ -92,9 +92,9 @@ def generate(
     """The tokens sampled after each prompt (the prompt itself not included).
 
     A sequence ends after it emits a token of `stop_ids` (kept as its last token, so the caller
-    sees why it ended), after `max_new_tokens`, or when prompt + output fill the model's
-    `seq_len`: the context has no room for another token, so the output is cut there (a prompt
-    longer than seq_len is an error). `use_cache=False` recomputes every position at each step;
+    sees why it ended), after `max_new_tokens`, or once the model has read `seq_len` tokens:
+    prompt + output then hold seq_len + 1 tokens, the last one sampled but never fed back, and
+    the context has no room for another (a prompt longer than seq_len is an error). `use_cache=False` recomputes every position at each step;
     it gives the same tokens, slower, and is what the cache is tested against (a
     mixture-of-experts model in eval mode drops no tokens, so this holds for it too).
     """
@@ -113,7 +113,8 @@ def generate(
     lengths = torch.tensor([len(p) for p in prompts], device=device)
     padded = max(len(p) for p in prompts)
     pads = padded - lengths
-    budgets = [min(max_new_tokens, seq_len - len(p)) for p in prompts]
+    # the token sampled last is never fed back, so a prompt of seq_len tokens still gets one
+    budgets = [min(max_new_tokens, seq_len + 1 - len(p)) for p in prompts]
     steps = max(budgets, default=0)
     if steps == 0:
         return [[] for _ in prompts]

@@ -114,8 +114,10 @@ def test_generation_stops_at_the_context_length(model):
     seq_len = model.cfg.seq_len
     near_full = [20] * (seq_len - 3)
     out = generate(model, [near_full, [20]], 10, temperature=0, stop_ids=())
-    assert [len(o) for o in out] == [3, 10]
-    assert generate(model, [[20] * seq_len], 5) == [[]]
+    assert [len(o) for o in out] == [4, 10]  # the model reads seq_len tokens, one more is drawn
+    read = torch.tensor([near_full + out[0][:-1]])
+    assert read.shape[1] == seq_len and model(read)[0, -1].argmax().item() == out[0][-1]
+    assert len(generate(model, [[20] * seq_len], 5, stop_ids=())[0]) == 1
     with pytest.raises(GenerationError, match="more than the model's seq_len"):
         generate(model, [[20] * (seq_len + 1)], 5)
     with pytest.raises(GenerationError, match="prompt 1 is empty"):
