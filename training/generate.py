@@ -94,9 +94,10 @@ def generate(
     A sequence ends after it emits a token of `stop_ids` (kept as its last token, so the caller
     sees why it ended), after `max_new_tokens`, or once the model has read `seq_len` tokens:
     prompt + output then hold seq_len + 1 tokens, the last one sampled but never fed back, and
-    the context has no room for another (a prompt longer than seq_len is an error). `use_cache=False` recomputes every position at each step;
-    it gives the same tokens, slower, and is what the cache is tested against (a
-    mixture-of-experts model in eval mode drops no tokens, so this holds for it too).
+    the context has no room for another (a prompt longer than seq_len is an error).
+    `use_cache=False` recomputes every position at each step; it gives the same tokens, slower,
+    and is what the cache is tested against (a mixture-of-experts model in eval mode drops no
+    tokens, so this holds for it too).
     """
     check_settings(temperature, top_k, top_p, max_new_tokens)
     if not prompts:

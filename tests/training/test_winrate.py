@@ -62,6 +62,14 @@ def test_one_side_winning_everything_stays_finite():
     assert 95 < result.lc_win_rate < 100
 
 
+def test_one_judgement_has_no_standard_error():
+    result = win_rates([0.8], [500.0], [300.0])
+    assert result.win_rate == 80 and result.n == 1
+    assert result.win_rate_stderr is None and result.lc_win_rate_stderr is None
+    two = win_rates([0.8, 0.6], [500.0, 200.0], [300.0, 300.0])
+    assert two.win_rate_stderr > 0 and two.lc_win_rate_stderr > 0
+
+
 def test_bootstrap_is_seeded():
     preference, model, baseline = judgements(theta=0.3, phi=1.0, mean_extra=100, n=200)
     first = win_rates(preference, model, baseline, seed=5)

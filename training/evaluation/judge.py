@@ -265,6 +265,11 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise JudgeError(f"--out {out} would overwrite --{flag} {value}: name another file")
 
 
+def _rate(results: dict[str, Any], key: str) -> str:
+    stderr = results[f"{key}_stderr"]
+    return f"{results[key]:.1f}" + ("" if stderr is None else f" ± {stderr:.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out:
@@ -280,10 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(judge, PromptJudge):
         results["truncated_prompts"] = judge.truncated
     print(
-        f"judge ({args.kind}): A wins {results['win_rate']:.1f} ± {results['win_rate_stderr']:.1f}"
-        f" %, length-controlled {results['lc_win_rate']:.1f} ± {results['lc_win_rate_stderr']:.1f}"
-        f" % over {results['n']} instructions (avg length A {results['avg_len_a']:.0f}, "
-        f"B {results['avg_len_b']:.0f} chars)"
+        f"judge ({args.kind}): A wins {_rate(results, 'win_rate')} %, length-controlled "
+        f"{_rate(results, 'lc_win_rate')} % over {results['n']} instructions (avg length A "
+        f"{results['avg_len_a']:.0f}, B {results['avg_len_b']:.0f} chars)"
     )
     if results["n"] > 1 and results["a_longer_share"] in (0.0, 1.0):
         longer = "A" if results["a_longer_share"] else "B"

@@ -44,9 +44,9 @@ class LengthGLM:
 class WinRates:
     n: int
     win_rate: float  # x100
-    win_rate_stderr: float  # x100: sd of the preferences / sqrt(n), as AlpacaEval reports it
+    win_rate_stderr: float | None  # x100: sd of the preferences / sqrt(n), as AlpacaEval has it
     lc_win_rate: float  # x100: sigma(theta)
-    lc_win_rate_stderr: float  # x100: sd of sigma(theta) over bootstrap resamples of instructions
+    lc_win_rate_stderr: float | None  # x100: sd of sigma(theta) over bootstrap resamples
     glm: LengthGLM
 
 
@@ -105,7 +105,8 @@ def win_rates(
 ) -> WinRates:
     """Raw and length-controlled win rates (x100) of the model over the baseline, one judgement
     per instruction. The LC standard error resamples instructions with replacement (seeded)
-    and refits, sd(dlen) included, so it covers the whole estimator."""
+    and refits, sd(dlen) included, so it covers the whole estimator. One judgement has no
+    spread to estimate: both standard errors are then None (the harness's rule for accuracy)."""
     y, a, b = _check(preference, len_model, len_baseline)
     n = y.size
     glm = fit_length_glm(y, a, b)
@@ -117,8 +118,8 @@ def win_rates(
     return WinRates(
         n=n,
         win_rate=100 * float(y.mean()),
-        win_rate_stderr=100 * float(y.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
+        win_rate_stderr=100 * float(y.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
         lc_win_rate=100 * float(_sigmoid(glm.theta)),
-        lc_win_rate_stderr=100 * float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0,
+        lc_win_rate_stderr=100 * float(np.std(boot, ddof=1)) if len(boot) > 1 else None,
         glm=glm,
     )
