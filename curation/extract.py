@@ -96,8 +96,9 @@ def document_id(record: Record, source: str, repeat: int = 0) -> str:
     were cut or named (the id breaks dedup's ties and seeds every sampled decision). A WET
     conversion has its own record id, so a capture read from both its WARC and its WET gives
     two documents of one URL, which dedup resolves. `repeat` parts records of one file that
-    share an id (wget writes one WARC-Record-ID on several, and repeated ids fail dedup): the
-    n-th repeat in the file gets `#n`. ARC records have no id: file name + offset."""
+    share an id (wget writes one WARC-Record-ID on several captures, which dedup would take
+    for copies of one record): the n-th repeat in the file gets `#n`. ARC records have no id:
+    file name + offset."""
     if record.from_arc or not record.record_id:
         key = f"{os.path.basename(source)}@{record.offset}"
     else:

@@ -23,6 +23,7 @@ from curation.spark.dedup import (
     key_batches,
     verified,
 )
+from curation.spark.stage import check_unique_ids
 
 
 def components(spark, edges: list[tuple[int, int]]) -> dict[int, int]:
@@ -114,7 +115,36 @@ def test_verification_drops_edges_whose_signatures_disagree(spark):
     assert [(r["node"], r["parent"]) for r in kept] == [("b", "a")]  # 3/4 agree; c: 2/4
 
 
-def test_repeated_ids_are_refused(spark):
+def test_other_copies_of_a_repeated_id_are_rejected_as_duplicate_records(spark):
+    docs = spark.createDataFrame(
+        [
+            ("x", "b.warc.gz", 7, "https://a.test/", "one page of text"),
+            ("x", "a.warc.gz", 90, "https://a.test/", "one page of text"),
+            ("x", "c.warc.gz", 3, "https://a.test/", "one page of text"),
+            ("y", "a.warc.gz", 5, "https://y.test/", "another page entirely"),
+        ],
+        "id string, source string, offset long, url string, text string",
+    ).withColumn("fetch_time", F.to_timestamp(F.lit("2024-01-01 00:00:00")))
+    rows, _ = dedup_outcomes(docs, DedupConfig())
+    found = sorted(
+        (r["source"], r["outcome"], r["reason"], r["kept_id"], r["cluster_id"])
+        for r in rows.collect()
+    )
+    assert found == [
+        ("a.warc.gz", "kept", None, "x", "x"),  # the first copy by (source, offset)
+        ("a.warc.gz", "kept", None, "y", "y"),
+        ("b.warc.gz", "rejected", "duplicate_record", "x", "x"),
+        ("c.warc.gz", "rejected", "duplicate_record", "x", "x"),
+    ]
+    docs = spark.createDataFrame(
+        [(None, "https://a.test/", "same text"), ("z", "https://b.test/", "other text")],
+        "id string, url string, text string",
+    )
+    with pytest.raises(InputError, match="a document without an id"):
+        dedup_outcomes(docs, DedupConfig())
+
+
+def test_a_stage_joining_by_id_refuses_a_repeated_one(spark):
     docs = spark.createDataFrame(
         [("x", "https://a.test/", "same text"), ("x", "https://b.test/", "other text")],
         "id string, url string, text string",
@@ -122,13 +152,7 @@ def test_repeated_ids_are_refused(spark):
     with pytest.raises(
         InputError, match=r"repeats the id 'x' \(url https://a.test/; url https://b"
     ):
-        dedup_outcomes(docs, DedupConfig())
-    docs = spark.createDataFrame(
-        [(None, "https://a.test/", "same text"), ("z", "https://b.test/", "other text")],
-        "id string, url string, text string",
-    )
-    with pytest.raises(InputError, match="a document without an id"):
-        dedup_outcomes(docs, DedupConfig())
+        check_unique_ids(docs)
 
 
 def test_documents_without_a_url_are_not_url_duplicates_of_each_other(spark):

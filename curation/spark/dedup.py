@@ -25,7 +25,7 @@ from curation.dedup.keep import keep_order
 from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
 from curation.dedup.text import normalize_text, normalize_url, text_hash
 from curation.spark.components import connected_components, pair_edges, star_edges
-from curation.spark.stage import check_unique_ids
+from curation.spark.stage import split_repeated_ids
 
 # LSH buckets of up to this many documents have every pair verified (at most 120 pairs);
 # larger ones, rare outside boilerplate, link each member to the smallest id.
@@ -179,16 +179,27 @@ def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
 
 def dedup_outcomes(docs: DataFrame, config: DedupConfig) -> tuple[DataFrame, list[str]]:
     """Outcome rows for `write_stage` (kept / rejected + cluster_id, kept_id) and the kept
-    document columns (the input's, with cluster_id)."""
-    check_unique_ids(docs)  # decisions are joined back by id: each must be one document
-    docs = docs.drop("cluster_id")
+    document columns (the input's, with cluster_id). The other copies of a repeated id (one
+    WARC record read twice) are rejected as `duplicate_record`, in the first copy's cluster."""
+    docs, copies = split_repeated_ids(docs.drop("cluster_id"))  # decisions join back by id
     decisions = dedup_decisions(docs, config)
+    error = F.lit(None).cast("string").alias("error")
     rows = docs.join(decisions, "id").select(
         *docs.columns,
         "cluster_id",
         "kept_id",
         "reason",
         F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("outcome"),
-        F.lit(None).cast("string").alias("error"),
+        error,
     )
+    if copies is not None:
+        repeated = copies.join(decisions, "id").select(
+            *docs.columns,
+            "cluster_id",
+            "kept_id",
+            F.lit("duplicate_record").alias("reason"),
+            F.lit("rejected").alias("outcome"),
+            error,
+        )
+        rows = rows.unionByName(repeated)
     return rows, [*docs.columns, "cluster_id"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from curation.inputs import InputError
@@ -79,13 +79,17 @@ def seeded_draw(seed: str) -> Column:
     return F.pmod(F.xxhash64(F.lit(seed), "id"), F.lit(DRAW_SCALE)) / DRAW_SCALE
 
 
+def _refuse_null_id(counts: DataFrame) -> None:
+    if counts.where(F.col("id").isNull()).head() is not None:
+        raise InputError("documents Parquet holds a document without an id; every one needs one")
+
+
 def check_unique_ids(docs: DataFrame) -> None:
     """Refuse a null or repeated id, for a stage that joins its decisions back by id (a null
     one would vanish from the outcomes, a repeated one take another document's decision)."""
     counts = docs.groupBy("id").count()
-    duplicated = counts.where((F.col("count") > 1) | F.col("id").isNull()).select("id").head()
-    if duplicated is not None and duplicated["id"] is None:
-        raise InputError("documents Parquet holds a document without an id; every one needs one")
+    _refuse_null_id(counts)
+    duplicated = counts.where(F.col("count") > 1).select("id").head()
     if duplicated is not None:
         where = [c for c in ("source", "offset", "url") if c in docs.columns]
         rows = docs.where(F.col("id") == duplicated["id"]).select(*where).limit(2).collect()
@@ -94,6 +98,27 @@ def check_unique_ids(docs: DataFrame) -> None:
             f"documents Parquet repeats the id {duplicated['id']!r} ({seen}); ids are unique "
             "(extract gives each WARC record one: the same record read from two input files?)"
         )
+
+
+def split_repeated_ids(docs: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+    """(documents with distinct ids, the other copies of each repeated id or None if none).
+
+    Extract gives a WARC record one id however its files are cut, so a record read from two
+    input files (one crawl listed twice, overlapping segments) comes twice. The copy kept is
+    the first by (source, offset, text): the same whatever the partitioning. A null id is
+    refused."""
+    counts = docs.groupBy("id").count()
+    _refuse_null_id(counts)
+    repeated = counts.where(F.col("count") > 1).select("id")
+    if repeated.head() is None:  # the common case costs one aggregation of the ids
+        return docs, None
+    copies = docs.join(repeated, "id", "left_semi")
+    order = [F.col(c).asc_nulls_last() for c in ("source", OFFSET, "text") if c in docs.columns]
+    first = Window.partitionBy("id").orderBy(*order)
+    ranked = copies.withColumn("_copy", F.row_number().over(first))
+    firsts = ranked.where(F.col("_copy") == 1).drop("_copy")
+    others = ranked.where(F.col("_copy") > 1).drop("_copy")
+    return docs.join(repeated, "id", "left_anti").unionByName(firsts), others
 
 
 def run_stage(
