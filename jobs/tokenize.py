@@ -89,7 +89,7 @@ def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> 
     sampled: Counter[str] = Counter()
 
     def texts() -> Iterator[str]:
-        for text in sample_texts(docs, config.sample_bytes, config.seed):
+        for text in sample_texts(docs, config.sample_bytes, config.seed, config.validation_share):
             sampled.update(documents=1, bytes=len(text.encode()))
             yield text
 

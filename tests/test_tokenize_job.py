@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from curation.config import load_curation_config
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
-from curation.tokenize import TokenizeError, reject_reason
+from curation.tokenize import TokenizeError, document_hash, is_validation, reject_reason
 from jobs.pipeline import ran_since
 from jobs.tokenize import planned_mixtures, run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
@@ -268,11 +268,21 @@ def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documen
     docs = spark.read.parquet(*inputs)
     total = sum(len(row["text"].encode()) for row in docs.select("text").collect())
     samples = [
-        sorted(sample_texts(docs.repartition(parts), total // 2, seed=3)) for parts in (1, 5)
+        sorted(sample_texts(docs.repartition(parts), total // 2, seed=3, validation_share=0))
+        for parts in (1, 5)
     ]
     assert samples[0] == samples[1]
     assert 0.25 * total < sum(len(t.encode()) for t in samples[0]) < 0.75 * total
-    assert sorted(sample_texts(docs, total // 2, seed=4)) != samples[0]
+    assert sorted(sample_texts(docs, total // 2, seed=4, validation_share=0)) != samples[0]
+
+
+def test_the_tokenizer_sample_leaves_out_the_validation_documents(spark):
+    rows = [(f"doc-{i}", f"text number {i}") for i in range(200)]
+    docs = spark.createDataFrame(rows, "id string, text string")
+    sampled = set(sample_texts(docs, 1 << 20, seed=7, validation_share=0.25))
+    held_out = {t for i, t in rows if is_validation(document_hash(i, 7), 0.25)}
+    assert 25 < len(held_out) < 75  # the stage's own rule, same seed and share
+    assert sampled == {t for _, t in rows} - held_out
 
 
 def test_the_tokenizer_sample_and_the_stage_call_the_same_texts_blank(spark):
@@ -280,7 +290,7 @@ def test_the_tokenizer_sample_and_the_stage_call_the_same_texts_blank(spark):
     texts = ["\u3000\u2028\xa0 \t", "\x1c\x1d\x1e\x1f", "\u200b", " a "]
     rows = [(f"d{i}", text) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "id string, text string")
-    sampled = sorted(sample_texts(docs, 1 << 20, seed=0))
+    sampled = sorted(sample_texts(docs, 1 << 20, seed=0, validation_share=0))
     assert sampled == sorted(t for t in texts if reject_reason(t) is None)
     assert sampled == sorted(texts[1:])  # U+200B and the separators are not White_Space
 

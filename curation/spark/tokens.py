@@ -58,13 +58,22 @@ def _worker_tokenizer(json_text: str) -> Tokenizer:
     return _tokenizers[key]
 
 
-def sample_texts(docs: DataFrame, sample_bytes: int, seed: int) -> Iterator[str]:
-    """A seeded sample of about `sample_bytes` of non-empty text (all of it if smaller).
+def sample_texts(
+    docs: DataFrame, sample_bytes: int, seed: int, validation_share: float
+) -> Iterator[str]:
+    """A seeded sample of about `sample_bytes` of non-empty training text (all of it if
+    smaller). The documents the stage holds out for validation (`is_validation` with the same
+    seed and share) are left out, so the tokenizer is not fitted on the text its bits per
+    byte are measured on.
 
     A document is in the sample by a seeded hash of its id (`seeded_draw`), so the sample,
     and the tokenizer trained on it, do not depend on how Spark partitions the input.
     """
     texts = docs.select("id", "text").where(F.col("text").rlike(f"[^{WHITE_SPACE}]"))
+    if validation_share > 0:
+        share = validation_share
+        held_out = F.udf(lambda i: is_validation(document_hash(i, seed), share), "boolean")
+        texts = texts.where(~held_out("id"))
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
         texts = texts.where(seeded_draw(f"tokenizer-sample:{seed}") < sample_bytes / total)
