@@ -87,6 +87,36 @@ def test_first_configured_category_names_the_reason(tmp_path):
     assert BlocklistFilter.from_config(config).match("http://both.test/", None) == "gambling"
 
 
+def test_the_first_configured_category_wins_across_domains_and_urls(tmp_path):
+    root = lists(
+        tmp_path,
+        {
+            "adult/domains": ["example.com"],
+            "gambling/domains": ["a.example.com"],
+            "gambling/urls": ["b.test/casino"],
+            "malware/domains": ["b.test"],
+        },
+    )
+    config = BlocklistConfig(lists_dir=str(root), categories=["adult", "gambling", "malware"])
+    step = BlocklistFilter.from_config(config)
+    assert step.match("http://a.example.com/", None) == "adult"  # the parent, listed first
+    assert step.match("http://b.test/casino/x", None) == "gambling"  # the URL, listed first
+    assert step.match("http://b.test/other", None) == "malware"
+
+
+def test_internationalised_and_scheme_less_hosts_match(tmp_path):
+    root = lists(tmp_path, {"gambling/domains": ["xn--bstcasino-v2a.eu", "bücher.test"]})
+    step = BlocklistFilter.from_config(
+        BlocklistConfig(lists_dir=str(root), categories=["gambling"])
+    )
+    assert normalize_host("WWW.Bästcasino.EU.") == "xn--bstcasino-v2a.eu"
+    assert step.match("http://bästcasino.eu/", "bästcasino.eu") == "gambling"
+    assert step.match("http://xn--bcher-kva.test/", None) == "gambling"  # a Unicode entry
+    assert step.match("bästcasino.eu/page", None) == "gambling"  # no scheme, no host column
+    too_long = "ä" * 70 + ".test"  # no valid IDNA label: kept as it is, matching nothing
+    assert normalize_host(too_long) == too_long and step.match(f"http://{too_long}/", None) is None
+
+
 def test_plain_domain_files_and_url_words(tmp_path):
     root = lists(tmp_path, {"adult/domains": ["a.test"], "porn.list": ["tube.example"]})
     config = BlocklistConfig(

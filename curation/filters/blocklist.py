@@ -4,7 +4,8 @@ UT1 (Université Toulouse 1) publishes one folder per category with `domains` an
 as SquidGuard reads them; RefinedWeb and FineWeb filter Common Crawl with it. Lookups are set
 membership only: a host matches when it or any parent domain is listed (`a.b.example.com`
 matches `example.com`), a URL matches when a listed URL equals it or is a path-segment prefix
-of it, after both sides are normalised the same way.
+of it, after both sides are normalised the same way (internationalised hosts in punycode, as
+UT1 lists them). A document matched by several categories is named by the first configured.
 """
 
 from __future__ import annotations
@@ -49,13 +50,26 @@ class BlocklistConfig:
 
 
 def normalize_host(host: str) -> str:
-    """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.)."""
+    """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.), Unicode labels in
+    punycode (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form the lists hold)."""
     host = host.strip().lower().rstrip(".")
+    if not host.isascii():
+        host = ".".join(_ascii_label(label) for label in host.split("."))
     return WWW.sub("", host, count=1) if host.startswith("www") else host
 
 
+def _ascii_label(label: str) -> str:
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDNA label: it matches no listed entry as it is
+        return label
+
+
 def url_host(url: str | None) -> str:
-    """The URL's host, or "" when it has none or cannot be parsed."""
+    """The URL's host (a URL without a scheme read as http), or "" when it has none or cannot
+    be parsed."""
+    if url and "://" not in url:
+        url = "http://" + url
     try:
         return urlsplit(url or "").hostname or ""
     except ValueError:
@@ -130,11 +144,19 @@ class BlocklistFilter(DocumentFilter):
 
     name = "blocklist"
 
-    def __init__(self, domains: dict[str, str], urls: dict[str, str], url_words: list[str] = ()):
+    def __init__(
+        self,
+        domains: dict[str, str],
+        urls: dict[str, str],
+        url_words: list[str] = (),
+        categories: list[str] = (),
+    ):
         # normalised domain / URL -> category (the first configured category that lists it)
         self.domains = domains
         self.urls = urls
         self.url_words = frozenset(w.lower() for w in url_words)
+        # which category names a document several match (unlisted ones after, in match order)
+        self.rank = {category: i for i, category in enumerate(categories)}
 
     @classmethod
     def from_config(cls, config: BlocklistConfig) -> BlocklistFilter:
@@ -154,19 +176,19 @@ class BlocklistFilter(DocumentFilter):
         for category, path in domain_files:
             for entry in read_list(path):
                 domains.setdefault(normalize_host(entry), category)
-        return cls(domains, urls, config.url_words)
+        order = [*config.categories, *config.domain_files]
+        return cls(domains, urls, config.url_words, order)
 
     def match(self, url: str | None, host: str | None) -> str | None:
-        """The category (or `url_word`) that blocks this URL/host, else None."""
+        """The category (or `url_word`) that blocks this URL/host, else None: of several
+        matching categories (a listed subdomain, its listed parent, a listed URL), the first
+        configured."""
         host = normalize_host(host or url_host(url))
-        if host:
-            for domain in parent_domains(host):
-                if domain in self.domains:
-                    return self.domains[domain]
+        found = [self.domains[d] for d in parent_domains(host) if d in self.domains] if host else []
         if url and self.urls:
-            for prefix in url_prefixes(url_key(url)):
-                if prefix in self.urls:
-                    return self.urls[prefix]
+            found += [self.urls[p] for p in url_prefixes(url_key(url)) if p in self.urls]
+        if found:
+            return min(found, key=lambda category: self.rank.get(category, len(self.rank)))
         words = URL_WORD_SPLIT.split(url.lower()) if url and self.url_words else ()
         return "url_word" if not self.url_words.isdisjoint(words) else None
 
