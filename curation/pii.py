@@ -108,6 +108,8 @@ _SSN = re.compile(
     r"(?![\w]|-\d)"
 )
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|ssns|social security)\b", re.IGNORECASE)
+# A country code just before: "+49 555 12 3456" is a phone number grouped 3-2-4.
+_COUNTRY_CODE_BEFORE = re.compile(r"(?:\+[1-9]\d{0,2}|\b00[1-9]\d{0,2})[-. ]?$")
 
 # --- phone numbers ---------------------------------------------------------------------------
 # An optional international prefix (+CC, or 00CC and a separator so that a run of digits
@@ -236,6 +238,7 @@ def _ssns(text: str) -> list[PIISpan]:
         for m in _SSN.finditer(text)
         if ssn_valid(m["area"], m["group"], m["serial"])
         and (m["sep"] or _has_context(_SSN_CONTEXT, text, m.start(), m.end()))
+        and not _COUNTRY_CODE_BEFORE.search(text, max(0, m.start() - 6), m.start())
     ]
 
 

@@ -164,6 +164,11 @@ def test_overlaps_go_to_the_more_specific_type():
     assert found("id 123-45-6789") == [("SSN", "123-45-6789")]
 
 
+@pytest.mark.parametrize("number", ["+49 555 12 3456", "+33 612 34 5678", "0049 555-12-3456"])
+def test_a_phone_number_grouped_like_an_ssn_after_a_country_code_is_a_phone(number):
+    assert found(f"Tel {number} today") == [("PHONE", number)]
+
+
 def test_an_international_number_is_no_card_even_when_it_passes_luhn():
     number = "+4930123456786"
     assert luhn_valid(number[1:])
