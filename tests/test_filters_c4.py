@@ -1,6 +1,6 @@
 import pytest
 
-from curation.filters.c4 import C4Config, C4Filter, sentence_end_pattern
+from curation.filters.c4 import C4Config, C4Filter, count_sentence_ends, sentence_end_pattern
 from curation.filters.text_stats import TERMINAL_PUNCTUATION
 from refinery.config import ConfigError
 
@@ -49,13 +49,16 @@ def test_sentences_are_counted_within_lines():
 
 
 def count(text: str, marks=tuple(TERMINAL_PUNCTUATION)) -> int:
-    return sum(1 for _ in sentence_end_pattern(tuple(marks)).finditer(text))
+    return count_sentence_ends(sentence_end_pattern(tuple(marks)), text)
 
 
 def test_sentence_ends():
     assert count("Pi is 3.14 and example.com is a site.") == 1
     assert count('He said "no." Then he left!') == 2
     assert count("Wait... What?! Fine.") == 3
+    assert count("Wait… What?! Fine.") == 3
+    assert count("So... we waited... and waited… and nothing... happened... at all") == 0
+    assert count("It trailed off...") == 1 and count("It trailed off… and then") == 0
     assert count("这是第一句。这是第二句！这是第三句？") == 3
     assert count("यह पहला वाक्य है। यह दूसरा है।") == 2
     assert count("No ending here") == 0

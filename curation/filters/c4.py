@@ -151,7 +151,7 @@ class C4Filter(DocumentFilter):
         pattern = self._sentence_ends.get(marks)
         if pattern is None:
             pattern = self._sentence_ends[marks] = sentence_end_pattern(marks)
-        return sum(max(1, sum(1 for _ in pattern.finditer(line))) for line in lines)
+        return sum(max(1, count_sentence_ends(pattern, line)) for line in lines)
 
 
 def sentence_marks(marks: list[str] | tuple[str, ...]) -> list[str]:
@@ -160,15 +160,17 @@ def sentence_marks(marks: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
-    """Where a sentence ends: a run of sentence marks (closing quotes may follow) that is
+    """Where a sentence may end: a run of sentence marks (closing quotes may follow) that is
     followed by whitespace or the end of the line, as in "Done. Next" (so "3.14" and
     "example.com" do not end one), or that holds a non-ASCII mark such as 。 or ！, which end
-    sentences in scripts written without spaces between them.
+    sentences in scripts written without spaces between them. A run ending in an ellipsis
+    (`...`, or `…` when it is a mark) is a candidate that `count_sentence_ends` judges.
 
     C4 split sentences with a trained tokenizer; this counts the same ends for ordinary prose
     and over-counts abbreviations ("Dr. Who"), which only matters near `min_sentences`."""
     enders = sorted(sentence_marks(marks), key=len, reverse=True)
-    any_mark = "(?:" + "|".join(map(re.escape, enders)) + ")"
+    spaced = enders + ["…"] * ("…" in marks)  # the wide branch never takes an ellipsis alone
+    any_mark = "(?:" + "|".join(map(re.escape, spaced)) + ")"
     closers = "[" + re.escape("".join(sorted(CLOSERS))) + "]*"
     pattern = rf"{any_mark}+{closers}(?=\s|$)"
     wide = [m for m in enders if not m.isascii()]
@@ -178,6 +180,22 @@ def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
     # A look at the first character rules out most positions before any alternative is tried;
     # a match starts only where a run of marks starts (one fixed-width look-behind per mark),
     # else a run of n marks not followed by a space is tried from each of its n positions.
-    first_chars = "[" + re.escape("".join(sorted({m[0] for m in enders}))) + "]"
-    run_start = "".join(f"(?<!{re.escape(m)})" for m in enders)
+    first_chars = "[" + re.escape("".join(sorted({m[0] for m in spaced}))) + "]"
+    run_start = "".join(f"(?<!{re.escape(m)})" for m in spaced)
     return re.compile(rf"(?={first_chars}){run_start}(?:{pattern})")
+
+
+_CLOSER_CHARS = "".join(CLOSERS)
+_NEXT_CHAR = re.compile(r"\s*(\S?)")
+
+
+def count_sentence_ends(pattern: re.Pattern[str], line: str) -> int:
+    """Sentence ends in `line` found by `pattern` (`sentence_end_pattern`). An ellipsis ends
+    one only when the next word does not start in lower case, Punkt's orthographic rule:
+    "So... we waited... and waited" is one sentence, "Wait... What?!" two."""
+    ends = 0
+    for match in pattern.finditer(line):
+        ellipsis = match.group().rstrip(_CLOSER_CHARS).endswith(ELLIPSES)
+        if not (ellipsis and _NEXT_CHAR.match(line, match.end())[1].islower()):
+            ends += 1
+    return ends
