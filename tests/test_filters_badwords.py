@@ -16,6 +16,14 @@ def test_word_boundaries_case_and_phrases():
     assert words.hits("") == 0
 
 
+def test_ampersand_entries_are_one_word_and_symbol_entries_count_where_they_stand():
+    words = WordList(["s&m", "🖕", "da's kloten"])
+    assert words.hits("The company's M&A team met Mr. S. M. Smith.") == 0
+    assert words.hits("S&M clubs; s&m") == 2
+    assert words.hits("🖕🖕 to you, 🖕") == 3
+    assert words.hits("da's kloten, Da ’s kloten") == 2
+
+
 def test_unicode_lists():
     words = WordList(["сука", "шлюха"])
     assert words.hits("Сука! шлюхами") == 1  # inflected forms are other words

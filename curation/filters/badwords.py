@@ -9,7 +9,9 @@ repeat one word of a list (rape, Dutch "kanker" = cancer, "anal fin"), pages bui
 words use many. Matching is case-insensitive, on word boundaries, and phrase-aware:
 text and entries are both cut into word tokens, and a hit is a run of tokens equal to an entry
 ("2 girls 1 cup" matches across any whitespace or punctuation), found with set lookups rather
-than a regex alternation over the whole list.
+than a regex alternation over the whole list. `&` joins letters into one token, so the entry
+`s&m` is not the phrase "s m" that "company's M&A" holds; an entry without a word character
+(an emoji) is counted where the text holds it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class BadWordsConfig:
             raise ConfigError(f"filter.badwords.min_distinct must be >= 1, got {self.min_distinct}")
 
 
-TOKEN = re.compile(r"\w+")
+TOKEN = re.compile(r"\w+(?:&\w+)*")
 
 
 def tokens(text: str) -> list[str]:
@@ -58,6 +60,7 @@ class WordList:
 
     def __init__(self, entries: list[str]):
         keys = {tuple(tokens(entry)) for entry in entries} - {()}
+        self.symbols = sorted({entry.strip() for entry in entries if not tokens(entry)} - {""})
         self.words = {key[0] for key in keys if len(key) == 1}
         self.phrases: dict[str, set[tuple[str, ...]]] = {}
         for key in keys:
@@ -71,6 +74,9 @@ class WordList:
         if self.phrases:
             for i in [i for i, tok in enumerate(toks) if tok in self.phrases]:
                 found.update(p for p in self.phrases[toks[i]] if tuple(toks[i : i + len(p)]) == p)
+        for symbol in self.symbols:
+            if symbol in text:
+                found[(symbol,)] += text.count(symbol)
         return found
 
     def hits(self, text: str) -> int:
