@@ -4,7 +4,8 @@ Gopher, C4 and FineWeb all judge a page line by line. Here a line is the text be
 newlines, surrounding spaces ignored and blank lines not counted, for all three; DataTrove
 keeps blank lines in FineWeb's and Gopher's line counts and tests unstripped line ends, so a
 page with many blank lines or trailing spaces there scores lower on punctuated and short
-lines than here (deliberate: blank lines separate, they say nothing). What ends a line or a
+lines than here (deliberate: blank lines separate, they say nothing). FineWeb's newlines per
+word is no line count: it counts every newline, as DataTrove does. What ends a line or a
 sentence (terminal punctuation) lives here once as well.
 """
 
