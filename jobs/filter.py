@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig
-from curation.filters.chain import FilterChain
+from curation.filters.chain import FilterChain, unspaced_language_warning
 from curation.spark.glue import filter_parts, filter_schemas
 from curation.spark.row_groups import row_group_slices
 from curation.spark.stage import read_documents, run_task_stage
@@ -56,7 +56,16 @@ def run_filter(
     return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)
 
 
-JOB = StageJob(STAGE, run_filter, check=lambda config: FilterChain.check_files(config.filter))
+def check(config: CurationConfig) -> None:
+    """Missing lists or models fail before Spark starts; a configuration that rejects a kept
+    language wholesale is said."""
+    FilterChain.check_files(config.filter)
+    warning = unspaced_language_warning(config.filter)
+    if warning:
+        print(f"{STAGE}: warning: {warning}", file=sys.stderr)
+
+
+JOB = StageJob(STAGE, run_filter, check=check)
 
 
 def main(argv: list[str] | None = None) -> int:

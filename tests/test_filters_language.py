@@ -2,6 +2,8 @@ import pickle
 
 import pytest
 
+from curation.config import FilterConfig
+from curation.filters.chain import unspaced_language_warning
 from curation.filters.language import LanguageConfig, LanguageFilter
 from refinery.config import ConfigError
 
@@ -56,3 +58,12 @@ def test_config_errors():
         LanguageConfig(min_score=1.5)
     with pytest.raises(ConfigError, match="no model file at .*missing.ftz"):
         LanguageFilter(LanguageConfig(model="missing.ftz"))
+
+
+def test_keeping_a_language_written_without_spaces_under_word_counts_is_said():
+    config = FilterConfig(language=LanguageConfig(languages=["en", "ja", "zh"]))
+    warning = unspaced_language_warning(config)
+    assert "keeps ja, zh" in warning and "gopher_quality and c4 count words" in warning
+    assert unspaced_language_warning(FilterConfig()) is None  # the default languages
+    without = FilterConfig(steps=["language", "fineweb"], language=LanguageConfig(languages=["zh"]))
+    assert unspaced_language_warning(without) is None

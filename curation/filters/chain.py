@@ -30,6 +30,29 @@ FILE_CHECKS: dict[str, Callable[[Any], object]] = {
     "badwords": lambda c: lists_folder(c.badwords),
 }
 
+# lid.176 codes of languages written without spaces between words
+UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
+WORD_COUNTING_STEPS = ("gopher_quality", "c4")
+
+
+def unspaced_language_warning(config: Any) -> str | None:
+    """Gopher's and C4's rules count words split on whitespace (as the papers did for
+    English), so a kept language written without spaces makes a page of it a handful of
+    "words": nearly all its documents fail `min_words`. Said before the stage runs."""
+    steps = [s for s in WORD_COUNTING_STEPS if s in config.steps]
+    if "language" not in config.steps or not steps:
+        return None
+    unspaced = [lang for lang in config.language.languages if lang in UNSPACED_LANGUAGES]
+    if not unspaced:
+        return None
+    return (
+        f"filter.language.languages keeps {', '.join(unspaced)}, written without spaces, but "
+        f"{' and '.join(steps)} count words split on whitespace: nearly every such document "
+        "fails their word counts (gopher_quality:min_words, c4:min_sentences); drop those "
+        "steps or lower filter.gopher_quality.min_words and filter.c4.min_words_per_line"
+    )
+
+
 # step name -> how to build it from the `filter` config section
 BUILDERS: dict[str, Callable[[Any], DocumentFilter]] = {
     "blocklist": lambda c: BlocklistFilter.from_config(c.blocklist),
