@@ -63,8 +63,8 @@ def model_file(config: LanguageConfig) -> Path:
 
 
 class LanguageFilter(DocumentFilter):
-    """Set `lang`, `lang_score` from the whole text; reject with reason `lang` when the top
-    language is not configured or scores below the threshold."""
+    """Set `lang`, `lang_score` from the text (its first `max_chars`); reject with reason
+    `lang` when the top language is not configured or scores below the threshold."""
 
     name = "language"
     adds = {"lang": pa.string(), "lang_score": pa.float32()}
