@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from curation.config import ExtractConfig
-from curation.extractor import TimeLimitedExtractor
+from curation.extractor import ExtractorStartError, TimeLimitedExtractor
 from curation.http import (
     PayloadError,
     PayloadTooLarge,
@@ -225,8 +225,11 @@ def _extract_or_error(
     repeat: int,
 ) -> dict[str, Any]:
     """`extract_record`, with an unexpected failure on this record (a bug, a library's surprise
-    on one odd page) made its error row: one record must never fail a whole file's task."""
+    on one odd page) made its error row: one record must never fail a whole file's task. An
+    extraction process that cannot start is no record's fault: it fails the task."""
     try:
         return extract_record(record, source, config, extractor, repeat)
+    except ExtractorStartError:  # a broken setup fails the task, not every record after it
+        raise
     except Exception as err:  # noqa: BLE001 (anything: it is reported with the record's offset)
         return error_row(source, record.offset, f"unexpected {type(err).__name__}: {err}"[:1000])

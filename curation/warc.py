@@ -8,7 +8,6 @@ to the next record boundary (the next gzip member that starts a WARC record, or 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import itertools
@@ -35,6 +34,9 @@ _WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d+\r\n")
 _RESYNC_WINDOW = 1 << 20
 # ARC v1 record header: URL IP-address archive-date(14 digits) content-type length
 _ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
+# A whole ARC v1 record line (URL IP date type length), where an uncompressed ARC resyncs.
+_ARC_RECORD_LINE = re.compile(rb"(?<=\n)\S+://\S* \S+ \d{8,14} \S+ \d+\r?\n")
+_RESYNC_OVERLAP = 4096  # windows overlap by a long header line, so none is cut in two
 
 
 class _MarkedArcHeaders(ARC2WARCHeadersParser):
@@ -73,6 +75,30 @@ class TruncatedRecord(EOFError):
     """The file ends before the record's declared Content-Length."""
 
 
+class BadRecordHeaders(ValueError):
+    """Record headers warcio reads without complaint but that cannot delimit a record."""
+
+
+class RecordLengthWrong(ValueError):
+    """A record whose Content-Length does not end where the record does."""
+
+    def __init__(self, offset: int):
+        super().__init__(
+            "the record's Content-Length does not end where it does (no blank line follows "
+            "it): its text would be cut short or run into the next record"
+        )
+        self.offset = offset
+
+
+def _check_headers(warc_record: ArcWarcRecord, record: Record) -> None:
+    """Refuse a record without a type, or a WARC record without a Content-Length: warcio then
+    reads the records after it as its content, so they would vanish into it."""
+    if not record.warc_type:
+        raise BadRecordHeaders("record without a WARC-Type")
+    if warc_record.length is None and not record.from_arc:
+        raise BadRecordHeaders("record without a Content-Length: where it ends is unknown")
+
+
 @dataclass
 class ReadError:
     offset: int
@@ -91,9 +117,10 @@ def iter_records(
         stream.seek(0)
         yield ReadError(offset=0, error=f"not a WARC/ARC file: starts with {stream.read(40)!r}")
         return
-    base, read = 0, 0
+    # blank lines before the first record (warcio would read them as a record of no type)
+    base, read = _skip_separator(stream, 0), 0
     while True:
-        if base:
+        if _seekable(stream):
             stream.seek(base)
         iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
         iterator.loader.arc_parser = _MarkedArcHeaders()
@@ -101,19 +128,26 @@ def iter_records(
         try:
             for warc_record in iterator:
                 record = _to_record(warc_record)
+                _check_headers(warc_record, record)
                 _read_payload(warc_record, record, payload_limit(record))
                 # Only now: warcio reads a record to its end to know where it started.
                 # Its offsets are absolute: it counts from the stream's position.
+                warnings = iterator.err_count
                 record.offset = iterator.get_record_offset()
                 # A single-member gzip file gives negative lengths; resync from the record.
                 last_end = record.offset + max(iterator.get_record_length(), 1)
                 read += 1
+                if iterator.err_count > warnings:  # warcio found no blank line after it
+                    raise RecordLengthWrong(record.offset)
                 yield record
         except Exception as err:  # noqa: BLE001 (warcio raises many types on bad input)
             if base == 0 and _one_gzip_member(err) and _seekable(stream):
                 yield from _one_member_records(stream, payload_limit, skip=read)
                 return
-            current = base if last_end is None else _skip_separator(stream, last_end)
+            if isinstance(err, RecordLengthWrong):  # its end is unknown: resync from its start
+                current = err.offset
+            else:
+                current = base if last_end is None else _skip_separator(stream, last_end)
             yield ReadError(offset=current, error=_describe(err))
         else:
             tail = _unread_tail(stream, base if last_end is None else last_end)
@@ -137,24 +171,58 @@ def _one_member_records(
     cannot seek in one gzip member, so they are read from the decompressed stream, in order,
     with offsets counted in decompressed bytes."""
     stream.seek(0)
-    records = iter_records(_ForwardOnly(gzip.GzipFile(fileobj=stream)), payload_limit)
+    records = iter_records(_Gunzip(stream), payload_limit)
     yield from itertools.islice(records, skip, None)
 
 
-class _ForwardOnly(io.RawIOBase):
-    """A readable stream that says it cannot seek, so warcio and `iter_records` read it as a
-    stream (a GzipFile can seek, but only by decompressing again, and not from the end)."""
+class GzipCutShort(OSError):
+    """A gzip stream that ends inside a member (not EOFError: warcio takes that for the end)."""
+
+
+class _Gunzip(io.RawIOBase):
+    """The decompressed bytes of a gzip stream, members one after another, forward only (so
+    warcio and `iter_records` read it as a stream). Unlike GzipFile, a stream cut short gives
+    every byte before the cut, then GzipCutShort: GzipFile's EOFError dropped the bytes it had
+    decompressed, and warcio took it for the end of the file, so whole records went unseen."""
 
     def __init__(self, inner: BinaryIO):
         self.inner = inner
+        self.decompressor = zlib.decompressobj(31)
+        self.pending = b""
+        self.compressed = 0  # compressed bytes read so far
 
     def readable(self) -> bool:
         return True
 
+    def _more(self) -> bytes:
+        data = self.inner.read(1 << 16)
+        self.compressed += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
-        data = self.inner.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        while not self.pending:
+            if self.decompressor.eof:  # a member ended: another may follow (zero padding may)
+                data = self.decompressor.unused_data.lstrip(b"\0") or self._more().lstrip(b"\0")
+                if not data:
+                    return 0
+                self.decompressor = zlib.decompressobj(31)
+            else:
+                data = self._more()
+                if not data:
+                    raise GzipCutShort(
+                        f"gzip stream cut short after {self.compressed} bytes: the record "
+                        "there is incomplete"
+                    )
+            try:
+                self.pending = self.decompressor.decompress(data)
+            except zlib.error as err:
+                raise GzipCutShort(
+                    f"gzip data damaged near byte {self.compressed}: {err}"
+                ) from None
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
 
 
 def _skip_separator(stream: BinaryIO, offset: int) -> int:
@@ -234,10 +302,12 @@ def _to_record(record: ArcWarcRecord) -> Record:
 
 
 def _status_code(raw: str | None) -> int | None:
+    """The HTTP status, or None when it is no 3-digit code (the record is then an error)."""
     try:
-        return int(raw) if raw else None
+        code = int(raw) if raw else None
     except ValueError:
         return None
+    return code if code is not None and 100 <= code <= 999 else None
 
 
 def parse_warc_date(value: str | None) -> datetime | None:
@@ -275,16 +345,22 @@ def _seekable(stream: BinaryIO) -> bool:
 def _next_boundary(stream: BinaryIO, start: int) -> int | None:
     """Offset of the next plausible record start at or after `start`, or None at end of file."""
     stream.seek(0)
-    head = stream.read(2)
-    gzipped = head == _GZIP_MAGIC[:2]
+    head = stream.read(4096)
+    gzipped = head.startswith(_GZIP_MAGIC[:2])
+    pattern = (
+        _GZIP_MEMBER
+        if gzipped
+        else _ARC_RECORD_LINE
+        if _ARC_HEADER.match(head.lstrip(b"\r\n"))
+        else _WARC_VERSION_LINE
+    )
     position = start
     while True:
         stream.seek(position)
-        window = stream.read(_RESYNC_WINDOW + 16)
+        window = stream.read(_RESYNC_WINDOW + _RESYNC_OVERLAP)
         if not window:
             return None
-        candidates = _candidate_offsets(window, gzipped)
-        for offset in candidates:
+        for offset in (match.start() for match in pattern.finditer(window)):
             if offset >= _RESYNC_WINDOW:
                 break
             if not gzipped or _starts_warc_member(window[offset:]):
@@ -292,11 +368,6 @@ def _next_boundary(stream: BinaryIO, start: int) -> int | None:
         if len(window) <= _RESYNC_WINDOW:
             return None
         position += _RESYNC_WINDOW
-
-
-def _candidate_offsets(window: bytes, gzipped: bool) -> Iterator[int]:
-    pattern = _GZIP_MEMBER if gzipped else _WARC_VERSION_LINE
-    return (match.start() for match in pattern.finditer(window))
 
 
 def _starts_warc_member(data: bytes) -> bool:

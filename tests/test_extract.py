@@ -14,7 +14,7 @@ from curation.extract import (
     payload_limit,
     triage,
 )
-from curation.extractor import Extraction
+from curation.extractor import Extraction, ExtractorStartError
 from curation.warc import Record
 from curation.warc import write_response_warc as write_warc
 
@@ -244,3 +244,15 @@ def test_a_record_that_raises_is_an_error_row_and_the_file_goes_on(tmp_path):
     assert [r["outcome"] for r in rows] == ["kept", "error", "kept"]
     assert (rows[1]["source"], rows[1]["offset"]) == (str(path), offsets[1])
     assert rows[1]["error"] == "unexpected RuntimeError: surprise"
+
+
+class ExtractorThatCannotStart(FakeExtractor):
+    def extract(self, html, url):
+        raise ExtractorStartError("extraction process for x:y exited while starting")
+
+
+def test_an_extractor_that_cannot_start_fails_the_task_not_each_record(tmp_path):
+    path = tmp_path / "two.warc.gz"
+    write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(2)])
+    with pytest.raises(ExtractorStartError, match="exited while starting"):
+        list(extract_file(str(path), ExtractConfig(), ExtractorThatCannotStart(None)))

@@ -173,3 +173,91 @@ def test_a_file_gzipped_whole_yields_every_record(tmp_path: Path):
     assert len(got) == 4 and all(isinstance(r, Record) for r in got)
     assert [(r.record_id, r.payload) for r in got] == [(r.record_id, r.payload) for r in expected]
     assert got[0].offset == 0 and got[1].offset > 0  # decompressed offsets
+
+
+def kinds(items) -> list[str]:
+    return [type(r).__name__ for r in items]
+
+
+def uncompressed(path: Path, n: int, words: int = 20) -> tuple[bytes, list[int]]:
+    pages = [(f"https://site.example/{i}", page(f"t{i}", words)) for i in range(n)]
+    offsets = write_warc(path, pages, gzip=False)
+    return path.read_bytes(), offsets
+
+
+def test_a_file_gzipped_whole_and_cut_short_keeps_every_complete_record(tmp_path: Path):
+    """GzipFile's EOFError dropped what it had decompressed and warcio took it for the end of
+    the file: 3 records cut in the third gave 1 record and no error."""
+    import gzip
+
+    data, _ = uncompressed(tmp_path / "plain.warc", 3)
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(data)[:-40])
+    items = read(whole)
+    assert kinds(items) == ["Record", "Record", "ReadError"]
+    assert [r.payload for r in items[:2]] == [page("t0", 20), page("t1", 20)]
+    assert "gzip stream cut short" in items[2].error
+    padded = tmp_path / "padded.warc.gz"  # zero padding after the member is no record
+    padded.write_bytes(gzip.compress(data) + b"\0" * 64)
+    assert kinds(read(padded)) == ["Record"] * 3
+
+
+def test_a_content_length_too_small_is_an_error_not_a_cut_text(tmp_path: Path):
+    path = tmp_path / "short.warc"
+    data, offsets = uncompressed(path, 3)
+    record = data[offsets[1] : offsets[2]]
+    length = int(record.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    damaged = record.replace(
+        f"Content-Length: {length}".encode(), b"Content-Length: %d" % (length - 200)
+    )
+    path.write_bytes(data[: offsets[1]] + damaged + data[offsets[2] :])
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError", "Record"]
+    assert items[1].offset == offsets[1] and "Content-Length does not end" in items[1].error
+    assert items[2].url == "https://site.example/2" and items[2].payload == page("t2", 20)
+
+
+def test_a_record_without_a_content_length_does_not_swallow_the_next_ones(tmp_path: Path):
+    path = tmp_path / "nolength.warc"
+    data, offsets = uncompressed(path, 4)
+    record = data[offsets[1] : offsets[2]]
+    start = record.index(b"Content-Length: ")
+    damaged = record[:start] + record[record.index(b"\r\n", start) + 2 :]
+    path.write_bytes(data[: offsets[1]] + damaged + data[offsets[2] :])
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError", "Record", "Record"]
+    assert "without a Content-Length" in items[1].error
+    assert [r.url for r in items[2:]] == ["https://site.example/2", "https://site.example/3"]
+
+
+def test_blank_lines_before_the_first_record_are_skipped(tmp_path: Path):
+    path = tmp_path / "blank.warc"
+    data, offsets = uncompressed(path, 3)
+    path.write_bytes(b"\r\n" + data)
+    items = read(path)
+    assert kinds(items) == ["Record"] * 3
+    assert [r.offset for r in items] == [o + 2 for o in offsets]
+
+
+def test_an_http_status_out_of_range_is_no_status(tmp_path: Path):
+    path = tmp_path / "status.warc"
+    data, _ = uncompressed(path, 1)
+    path.write_bytes(data.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 9999 K"))
+    (record,) = read(path)
+    assert record.http_status is None
+
+
+def test_an_uncompressed_arc_resyncs_after_a_damaged_length(tmp_path: Path):
+    path = tmp_path / "damaged.arc"
+    pages = [(f"http://site.example/{i}", page(f"p{i}")) for i in range(4)]
+    write_arc(path, pages)
+    data = path.read_bytes()
+    line_start = data.index(b"http://site.example/1 ")
+    line_end = data.index(b"\n", line_start)
+    header = data[line_start:line_end].rsplit(b" ", 1)
+    longer = header[0] + b" %d" % (int(header[1]) + 30)
+    path.write_bytes(data[:line_start] + longer + data[line_end:])
+    items = read(path)
+    urls = [r.url for r in items if isinstance(r, Record)]
+    assert "http://site.example/2" in urls and "http://site.example/3" in urls
+    assert sum(isinstance(r, ReadError) for r in items) == 1
