@@ -69,7 +69,7 @@ def triage(record: Record) -> str | None:
         return "non_http"  # dns:, ftp:, whois: captures
     if record.warc_type == "response" and record.http_status is not None:
         status = record.http_status
-        if 300 <= status < 400:
+        if 300 <= status < 400 and status != 304:  # 304 Not Modified redirects nowhere
             return "redirect"
         if status != 200:
             return f"http_status:{status}"

@@ -62,6 +62,7 @@ class FakeExtractor:
         ({"warc_type": "warcinfo", "url": None}, "record_type:warcinfo"),
         ({"warc_type": "revisit"}, "revisit"),
         ({"http_status": 301}, "redirect"),
+        ({"http_status": 304}, "http_status:304"),
         ({"http_status": 404}, "http_status:404"),
         ({"http_status": None}, None),  # unreadable headers: an error, see below
         ({"content_type": "image/png"}, "non_html"),
