@@ -16,7 +16,7 @@ from curation.filters.language import LanguageConfig
 from curation.mix import MixConfig
 from curation.pii import PIIConfig
 from curation.quality import QualityConfig
-from refinery.config import ConfigError, load_config
+from refinery.config import ConfigError, check_seed, load_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
@@ -146,6 +146,7 @@ class MinHashConfig:
         for key in ("ngram", "bands", "rows", "batch_rows"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"dedup.minhash.{key} must be positive, got {getattr(self, key)}")
+        check_seed("dedup.minhash.seed", self.seed)
 
     @property
     def num_perm(self) -> int:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from curation.quality import model_line
-from refinery.config import ConfigError, read_yaml, resolve_path
+from refinery.config import ConfigError, check_ranges, check_seed, read_yaml, resolve_path
 
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # labels become mix buckets and folders
 
@@ -68,6 +68,8 @@ class DomainConfig:
             raise ConfigError(f"classify.domains: {unknown} not in classify.domains.labels")
         if self.cv_folds < 2:
             raise ConfigError(f"classify.domains.cv_folds must be at least 2, got {self.cv_folds}")
+        check_ranges("classify.domains", self, {"min_confidence": "in [0, 1]"})
+        check_seed("classify.domains.seed", self.seed)
 
     def rules(self) -> dict[str, list[str]]:
         """The rules file, checked: a mapping of label -> list of valid regexes."""

@@ -54,8 +54,62 @@ def resolve_path(path: str | Path) -> Path:
     return PROJECT_ROOT / path
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+_LOADER = None
+
+
+def _yaml_loader():
+    """PyYAML's safe loader with YAML 1.2's plainer numbers: no octal (`010` is not 8), no
+    base-60 (`1:30` is not 90), no dates, no leading zeros (`001` stays text), and `3e-4`
+    is a float; true/false (and yes/no, on/off) are booleans. A mapping that repeats a key
+    is an error, not the last one silently winning."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
     import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
+
+    tags = {f"tag:yaml.org,2002:{name}": name for name in ("bool", "int", "float", "timestamp")}
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"repeats the key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in tags]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    words = "true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(f"^(?:{words})$"), list("tTfFyYnNoO")
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+    )
+    number = r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    special = r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(f"^(?:{number}|{special})$"), list("-+0123456789.")
+    )
+    _LOADER = Loader
+    return Loader
+
+
+def load_yaml_text(text: str) -> Any:
+    """`text` read by the config loader (see `_yaml_loader`)."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader subclass)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
 
     path = Path(path)
     if path.is_dir():
@@ -63,7 +117,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
+        ) from None
     except yaml.YAMLError as err:  # PyYAML's own text spans lines: line:column and problem
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -77,10 +135,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set each `key=value` of `overrides` in the raw config mapping `data` (in place)."""
+    """Set each `key=value` of `overrides` in the raw config mapping `data` (in place). A
+    text setting takes the text as typed (`out=runs/x #2`, `data=001`), not as YAML reads it;
+    an optional one is unset by `null`, `~` or nothing."""
     for item in overrides:
         key, value = parse_override(item)
-        set_dotted(data, _split_key(schema, key), value)
+        parts = _split_key(schema, key)
+        text = _text_setting(schema, parts)
+        if text is not None:
+            raw = item.partition("=")[2].strip()
+            value = None if text == "optional" and raw in ("", "null", "~", "None") else raw
+        set_dotted(data, parts, value)
     return data
 
 
@@ -92,10 +157,19 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
+
+
+def _optional_of(tp: Any) -> Any:
+    """X for `X | None`, else `tp` itself."""
+    if get_origin(tp) in (Union, types.UnionType):
+        options = [t for t in get_args(tp) if t is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return tp
 
 
 def _split_key(schema: type, key: str) -> list[str]:
@@ -107,18 +181,42 @@ def _split_key(schema: type, key: str) -> list[str]:
     for i, part in enumerate(parts):
         if not dataclasses.is_dataclass(node):
             break
-        tp = get_type_hints(node).get(part)
+        tp = _optional_of(get_type_hints(node).get(part))
         if get_origin(tp) is dict:
             return [*parts[: i + 1], ".".join(parts[i + 1 :])] if i + 1 < len(parts) else parts
         node = tp
     return parts
 
 
+def _text_setting(schema: type, parts: list[str]) -> str | None:
+    """ "text" or "optional" (text or None) when the override at `parts` sets a string, else
+    None (a number, a list, a section, or a key the schema does not know)."""
+    node: Any = schema
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            return None
+        tp = get_type_hints(node).get(part)
+        if tp is None:
+            return None
+        inner = _optional_of(tp)
+        if get_origin(inner) is dict and i == len(parts) - 2:  # an entry of a mapping field
+            tp = inner = get_args(inner)[1]
+            return "text" if inner is str else None
+        if i == len(parts) - 1:
+            if inner is str:
+                return "optional" if inner is not tp else "text"
+            return None
+        node = inner
+    return None
+
+
 def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
     key = ".".join(parts)
     node = data
     for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        if node.get(part) is None:  # an unset optional mapping (`mix.targets: null`)
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"override {key!r}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
@@ -155,6 +253,12 @@ def check_ranges(section: str, config: Any, rules: dict[str, str]) -> None:
         if not RANGES[rule](value):
             key = f"{section}.{name}" if section else name
             raise ConfigError(f"{key} must be {rule}, got {value}")
+
+
+def check_seed(key: str, seed: int) -> None:
+    """Refuse a seed NumPy, scikit-learn or datasketch would refuse mid-run (0 .. 2^32 - 1)."""
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"{key} must be in 0 .. 2^32 - 1, got {seed}")
 
 
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
@@ -220,10 +324,14 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)  # YAML 1.1 reads `lr: 3e-4` (no dot) as a string
-    if tp is float and _not_finite(value):
+        value = float(value)  # a config read elsewhere (PyYAML's 1.1 reads `3e-4` as text)
+    if tp is float and _not_finite(value):  # `1e400` is infinity once converted
         raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # `mix.total_tokens=1e9`
+    if tp is str and isinstance(value, bool):
+        return "true" if value else "false"  # Spark's spelling: `spark.speculation: true`
+    if tp is str and isinstance(value, int | float):
         return str(value)  # YAML reads `spark.executor.cores: 4` as int; Spark wants strings
     if tp in (int, float, str, bool):
         if isinstance(value, bool) and tp is not bool:

@@ -52,6 +52,9 @@ def test_overrides_apply_with_yaml_types():
         ),
         ("extract.timeout_seconds=-Infinity", "must be a finite number, got '-Infinity'"),
         ("input.limit=-1", "input.limit must be positive"),
+        ("dedup.minhash.seed=-1", "dedup.minhash.seed must be in 0 .. 2^32 - 1, got -1"),
+        ("classify.domains.seed=4294967296", "classify.domains.seed must be in 0 .. 2^32 - 1"),
+        ("classify.domains.min_confidence=2", "min_confidence must be in [0, 1], got 2.0"),
         ("extract.min_text_chars=-5", "extract.min_text_chars must be >= 0, got -5"),
         ("extract=3", "extract: expected a mapping"),
         ("noequals", "not of the form key=value"),
@@ -92,3 +95,54 @@ def test_config_hash_is_stable_and_sensitive():
     a, b = load_curation_config(), load_curation_config()
     assert config_hash(a) == config_hash(b) == config_hash(to_dict(a))
     assert config_hash(load_curation_config(overrides=["input.limit=2"])) != config_hash(a)
+
+
+def test_text_overrides_keep_the_text_as_typed(tmp_path: Path):
+    from refinery.config import load_config
+    from training.config import TrainConfig
+
+    typed = ["out=runs/x #2", "data=001", "loader.mixture=1.10"]
+    config = load_config(TrainConfig, None, typed)
+    assert (config.out, config.data, config.loader.mixture) == ("runs/x #2", "001", "1.10")
+    curation = load_curation_config(
+        overrides=["tokenize.tokenizer=0.50", "spark.conf.spark.sql.shuffle.partitions=010"]
+    )
+    assert curation.tokenize.tokenizer == "0.50"
+    assert curation.spark.conf["spark.sql.shuffle.partitions"] == "010"
+    assert load_curation_config(overrides=["tokenize.tokenizer=null"]).tokenize.tokenizer is None
+
+
+def test_numbers_read_as_yaml_1_2_and_spark_booleans_as_text(tmp_path: Path):
+    with pytest.raises(ConfigError, match="expected int, got str '010'"):
+        load_curation_config(overrides=["input.limit=010"])  # not octal 8
+    with pytest.raises(ConfigError, match="expected int, got str '1:00'"):
+        load_curation_config(overrides=["input.limit=1:00"])  # not base-60
+    assert load_curation_config(overrides=["input.limit=1e3"]).input.limit == 1000
+    with pytest.raises(ConfigError, match="must be a finite number, got inf"):
+        load_curation_config(overrides=["extract.timeout_seconds=1e400"])
+    spark = load_curation_config(overrides=["spark.conf.spark.speculation=true"]).spark
+    assert spark.conf["spark.speculation"] == "true"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("tokenize:\n  tokenizer: 001\nspark:\n  conf:\n    spark.speculation: false\n")
+    config = load_curation_config(plain)
+    assert config.tokenize.tokenizer == "001" and config.spark.conf["spark.speculation"] == "false"
+
+
+def test_an_optional_mapping_takes_dotted_entries():
+    from refinery.config import apply_overrides
+
+    config = load_curation_config(overrides=["mix.targets.news=0.5"])
+    assert config.mix.targets == {"news": 0.5}
+    raw = apply_overrides(CurationConfig, {"mix": {"targets": None}}, ["mix.targets.web.x=0.25"])
+    assert raw == {"mix": {"targets": {"web.x": 0.25}}}  # a dotted bucket label is one entry
+
+
+def test_a_file_repeating_a_key_or_not_in_utf8_is_refused(tmp_path: Path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("extract:\n  min_text_chars: 5\nextract:\n  max_html_bytes: 9\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml:3:1 is not valid YAML: repeats the key"):
+        load_curation_config(twice)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"# caf\xe9\nextract:\n  min_text_chars: 5\n")
+    with pytest.raises(ConfigError, match=r"latin.yaml is not UTF-8 text \(byte 5: 0xe9\)"):
+        load_curation_config(latin)

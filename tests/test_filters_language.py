@@ -4,7 +4,7 @@ import pytest
 
 from curation.config import FilterConfig
 from curation.filters.chain import unspaced_language_warning
-from curation.filters.language import LanguageConfig, LanguageFilter
+from curation.filters.language import LanguageConfig, LanguageFilter, check_languages
 from refinery.config import ConfigError
 
 ENGLISH = "The committee published its annual report on the state of the river and the fish in it."
@@ -67,3 +67,9 @@ def test_keeping_a_language_written_without_spaces_under_word_counts_is_said():
     assert unspaced_language_warning(FilterConfig()) is None  # the default languages
     without = FilterConfig(steps=["language", "fineweb"], language=LanguageConfig(languages=["zh"]))
     assert unspaced_language_warning(without) is None
+
+
+def test_languages_not_among_the_model_labels_are_refused_before_any_work():
+    assert check_languages(LanguageConfig(languages=["en", "zh"])).name == "lid.176.ftz"
+    with pytest.raises(ConfigError, match=r"'EN' \(did you mean 'en'\?\), 'xx' not among"):
+        check_languages(LanguageConfig(languages=["EN", "de", "xx"]))

@@ -33,16 +33,28 @@ from training.train import console, run
 OWN_SETTINGS = ("schedule.kind", "schedule.warmup_steps", "schedule.min_lr_ratio")
 
 
+def _sets(given: dict, key: str) -> bool:
+    """Whether the overrides `given` (as `apply_overrides` nests them) set the dotted `key`,
+    however they were spelt (`optim.lr =1e-4`, `optim={lr: 1e-4}`)."""
+    node: object = given
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     """The source run's config + overrides, switched to a decay-to-zero schedule."""
-    ignored = [o for o in overrides if o.split("=", 1)[0] in OWN_SETTINGS]
+    given = apply_overrides(TrainConfig, {}, overrides)  # what the command line sets, nested
+    ignored = [key for key in OWN_SETTINGS if _sets(given, key)]
     if ignored:
         print(
             f"anneal: {', '.join(ignored)} ignored: the anneal decays to zero from its "
             "source's last lr or optim.lr= (anneal.decay picks linear or 1-sqrt)",
             file=sys.stderr,
         )
-    if any(o.split("=", 1)[0] == "loader.mixture" for o in overrides):
+    if _sets(given, "loader.mixture"):
         print(
             "anneal: loader.mixture= ignored: the anneal reads the manifest's mixture named by "
             "anneal.mixture (default `anneal`); set that instead",
@@ -56,14 +68,14 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     if not cfg.out:
         raise ConfigError("out= (the anneal's own run folder) is required")
     ckpt.refuse_source_as_out(Path(cfg.out), source)
-    if not any(o.startswith("optim.lr=") for o in overrides):
+    if not _sets(given, "optim.lr"):
         cfg.optim.lr = ckpt.last_lr(source) or cfg.optim.lr
     cfg.schedule.kind = cfg.anneal.decay
     cfg.schedule.warmup_steps = 0
     cfg.schedule.min_lr_ratio = 0.0
     cfg.loader.mixture = cfg.anneal.mixture
     if cfg.anneal.tokens:
-        if any(o.startswith("max_steps=") for o in overrides):
+        if _sets(given, "max_steps"):
             print(
                 f"anneal: max_steps ignored: anneal.tokens={cfg.anneal.tokens} sets the length",
                 file=sys.stderr,

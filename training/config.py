@@ -51,6 +51,13 @@ class ModelConfig:
         positive = ("d_model", "n_layers", "n_heads", "seq_len", "rope_theta", "norm_eps")
         rules |= {name: "> 0" for name in (*positive, "init_std")}
         check_ranges("model", self, rules)
+        kv_heads = self.n_kv_heads or self.n_heads
+        head_dim, odd = divmod(self.d_model, self.n_heads)
+        if odd or head_dim % 2 or self.n_heads % kv_heads:  # RoPE rotates pairs of dimensions
+            raise ConfigError(
+                f"model.d_model ({self.d_model}) must be model.n_heads ({self.n_heads}) times an "
+                f"even head size, and model.n_heads divide by model.n_kv_heads ({kv_heads})"
+            )
 
 
 @dataclass

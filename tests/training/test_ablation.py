@@ -50,6 +50,13 @@ def test_config_needs_two_arms_a_reference_and_seeds():
         AblationConfig(out="o", reference="r", arms={"a": "x", "b": "y"}, seeds=[])
     with pytest.raises(ConfigError, match="seeds must differ"):
         AblationConfig(out="o", reference="r", arms={"a": "x", "b": "y"}, seeds=[0, 0])
+    two = {"out": "o", "reference": "r", "arms": {"a": "x", "b": "y"}}
+    with pytest.raises(ConfigError, match=r"seeds must be >= 0, got \[0, -1\]"):
+        AblationConfig(**two, seeds=[0, -1])
+    with pytest.raises(ConfigError, match="eval_batch must be > 0, got 0"):
+        AblationConfig(**two, eval_batch=0)
+    with pytest.raises(ConfigError, match="max_epochs must be > 0, got -1"):
+        AblationConfig(**two, max_epochs=-1)
 
 
 def test_one_seed_claims_no_spread():

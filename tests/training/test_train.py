@@ -143,10 +143,13 @@ def test_truncated_shard_stops_with_a_clear_error(tmp_path, capsys):
     assert str(shard) in err and "truncated" in err
 
 
-@pytest.mark.parametrize("heads", ["model.n_heads=3", "model.n_kv_heads=3"])
+@pytest.mark.parametrize(
+    "heads",
+    ["model.n_heads=3", "model.n_kv_heads=3", "model.d_model=68"],  # 68 / 4 = 17: odd
+)
 def test_an_impossible_head_count_is_a_config_error(tokens, tmp_path, capsys, heads):
     assert refinery(train_args(tokens, tmp_path / "run", "max_steps=1", heads)) == 2
-    assert "model.d_model (64) must divide by model.n_heads" in capsys.readouterr().err
+    assert "times an even head size, and model.n_heads divide by" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_naming_step_and_last_checkpoint(tokens, tmp_path, capsys):
@@ -274,7 +277,7 @@ def test_an_anneal_on_other_mixtures_over_the_same_shards_reads_on(tokens, tmp_p
     assert all(after[b] >= before[b] for b in before)  # each bucket goes on, not from 0
     assert sum(after.values()) == sum(before.values()) + 32
     err = capsys.readouterr().err
-    assert "schedule.kind=cosine ignored" in err and "read from their start" not in err
+    assert "schedule.kind ignored" in err and "read from their start" not in err
     assert "loader.mixture= ignored: the anneal reads the manifest's mixture named by" in err
     assert json.loads((out / "ckpt-1" / "config.json").read_text())["loader"]["mixture"] == "anneal"
     meta = json.loads((out / "ckpt-1" / "meta.json").read_text())
@@ -485,6 +488,13 @@ def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
         0,
         0.0,
     )
+
+
+@pytest.mark.parametrize("spelt", ["optim.lr =0.002", "optim={lr: 0.002}"])
+def test_anneal_settings_are_found_however_they_are_spelt(tmp_path, capsys, spelt):
+    cfg = anneal_defaults(tmp_path, spelt, "schedule.kind =cosine")
+    assert cfg.optim.lr == 0.002  # not the source's last lr
+    assert "schedule.kind ignored" in capsys.readouterr().err
 
 
 def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
