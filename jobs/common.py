@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +54,20 @@ def stage_parser(
 
 
 def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse, then hand back `key=value` words that `--input IN...` swallowed to the overrides
-    (`--input crawl/ extract.timeout_seconds=2` means what it says)."""
-    args = parser.parse_args(argv)
+    """Parse (overrides may stand between options, as for the training commands), then hand
+    back `key=value` words that `--input IN...` swallowed to the overrides (`--input crawl/
+    extract.timeout_seconds=2` means what it says), all in command-line order: the last
+    setting of a key wins."""
+    words = sys.argv[1:] if argv is None else argv
+    args = parser.parse_intermixed_args(words)
     swallowed = [v for v in args.input if OVERRIDE.match(v) and not os.path.exists(v)]
     args.input = [v for v in args.input if v not in swallowed]
-    args.overrides = [*swallowed, *args.overrides]
+    pending = Counter([*swallowed, *args.overrides])
+    args.overrides = []
+    for word in words:
+        if pending[word]:
+            pending[word] -= 1
+            args.overrides.append(word)
     if not args.input:
         parser.error("--input needs at least one file, folder, glob or manifest")
     return args

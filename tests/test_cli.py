@@ -54,6 +54,10 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     assert args.overrides == ["extract.timeout_seconds=2", "input.cc_prefix=p/"]
     config = load_config(args)
     assert (config.extract.timeout_seconds, config.input.limit) == (2.0, 3)
+    mixed = ["--output", "o", "input.limit=10", "--input", "x", "input.limit=3", "--force", "a=1"]
+    args = parse_stage_args(stage_parser("t", "d"), mixed)
+    assert args.force and args.input == ["x"]
+    assert args.overrides == ["input.limit=10", "input.limit=3", "a=1"]  # as typed: 3 wins
 
 
 def test_output_cut_short_by_the_reader_is_not_an_error(monkeypatch):
