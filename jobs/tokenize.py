@@ -265,11 +265,18 @@ def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> d
 
 
 def data_settings(config: CurationConfig) -> dict[str, Any]:
-    """The settings that shape the data: the `spark` section and `input.files_per_task` say
-    how a run was split into work, and the same shards made on another cluster keep their
-    fingerprint (the trainer resumes on it)."""
-    settings = {section: value for section, value in to_dict(config).items() if section != "spark"}
-    settings["input"] = {k: v for k, v in settings["input"].items() if k != "files_per_task"}
+    """The settings that shape the data. Those that say how a run was split into work (the
+    `spark` section, `input.files_per_task`, Arrow batch sizes) or which stages one command
+    ran (`pipeline`) are left out, and the kept languages are a set, so the same shards made
+    another way keep their fingerprint (the trainer resumes on it)."""
+    settings = to_dict(config)
+    for section in ("spark", "pipeline"):
+        settings.pop(section)
+    settings["input"].pop("files_per_task")
+    settings["extract"].pop("batch_rows")
+    settings["dedup"]["minhash"].pop("batch_rows")
+    language = settings["filter"]["language"]
+    language["languages"] = sorted(language["languages"])
     return settings
 
 

@@ -472,3 +472,23 @@ def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
     times["dedup"]["finished"] = "2026-12-05T12:00:09+00:00"  # the same second: in order
     assert ran_since(times, "dedup", "filter") is None
     assert ran_since({}, "dedup", "filter") is None  # a run folder from before run.json times
+
+
+def test_the_data_hash_ignores_how_the_work_was_split():
+    from curation.config import load_curation_config
+    from jobs.tokenize import data_settings
+    from refinery.config import config_hash
+
+    def data_hash(*overrides):
+        return config_hash(data_settings(load_curation_config(overrides=list(overrides))))
+
+    base = data_hash()
+    assert base == data_hash(
+        "extract.batch_rows=4096",
+        "dedup.minhash.batch_rows=64",
+        "pipeline.stages=[tokenize]",
+        "input.files_per_task=3",
+        "filter.language.languages=[ru, pt, nl, it, fr, es, de, en]",
+    )
+    assert base != data_hash("filter.language.min_score=0.5")
+    assert base != data_hash("filter.language.languages=[en]")
