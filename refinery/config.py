@@ -261,6 +261,12 @@ def check_seed(key: str, seed: int) -> None:
         raise ConfigError(f"{key} must be in 0 .. 2^32 - 1, got {seed}")
 
 
+def set_sections(config: Any, names: tuple[str, ...]) -> list[str]:
+    """The sections among `names` that `config` sets away from their defaults: for a command
+    to say that it ignores another command's settings (`refinery sft dpo.beta=5`)."""
+    return [name for name in names if getattr(config, name) != type(getattr(config, name))()]
+
+
 def from_dict(schema: type[T], data: Any, prefix: str = "") -> T:
     """Validate `data` against a dataclass schema, naming the first bad key."""
     if not isinstance(data, dict):

@@ -36,7 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-from refinery.config import ConfigError, check_ranges, load_config, resolve_path
+from refinery.config import ConfigError, check_ranges, load_config, resolve_path, set_sections
 from refinery.manifest import sha256_file
 from refinery.tokenizer import PAD_ID, encode_chat
 from training import checkpoint as ckpt
@@ -550,5 +550,11 @@ def main(objective_class: type[Objective], argv: list[str] | None, doc: str) -> 
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     cfg = load_config(PostTrainConfig, args.config, args.overrides)
+    others = tuple(section for section in ("sft", "rm", "dpo") if section != name)
+    for section in set_sections(cfg, others):
+        print(
+            f"{name}: the {section}.* settings are ignored: `refinery {section}` reads them",
+            file=sys.stderr,
+        )
     run(objective_class, cfg, args.source, resume=args.resume)
     return 0

@@ -33,7 +33,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from refinery.config import ConfigError, load_config
+from refinery.config import ConfigError, load_config, set_sections
 from refinery.errors import RefineryError, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
@@ -863,6 +863,11 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, "refinery train")
     cfg = load_config(TrainConfig, args.config, args.overrides)
+    if set_sections(cfg, ("anneal",)):
+        print(
+            "train: the anneal.* settings are ignored: `refinery anneal --from RUN` reads them",
+            file=sys.stderr,
+        )
     run(cfg, resume=args.resume)
     return 0
 

@@ -624,3 +624,17 @@ def test_a_bucket_reaching_its_epoch_cap_is_said_when_it_does(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "['web'] read max_epochs=1 times; the other buckets of mixture 'pretrain'" in err
     assert "every bucket of mixture" not in err
+
+
+def test_train_says_it_ignores_the_anneal_settings(tokens, tmp_path, capsys):
+    args = train_args(tokens, tmp_path / "run", "max_steps=1", "anneal.average_last=3")
+    assert refinery([*args, "train.progress=false"]) == 0
+    assert "train: the anneal.* settings are ignored" in capsys.readouterr().err
+
+
+def test_post_training_sections_set_for_another_command_are_named():
+    from refinery.config import load_config, set_sections
+    from training.posttrain import PostTrainConfig
+
+    cfg = load_config(PostTrainConfig, None, ["dpo.beta=5", "sft.supervise=last"])
+    assert set_sections(cfg, ("rm", "dpo")) == ["dpo"]
