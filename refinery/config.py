@@ -29,9 +29,12 @@ class ConfigError(RefineryError, ValueError):
 
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
-    """Build a `schema` instance from its defaults, an optional YAML file and overrides."""
+    """Build a `schema` instance from its defaults, an optional YAML file (a relative path
+    not found from the working directory is read from the project root, as `conf/` presets
+    are) and overrides."""
     data: dict[str, Any] = {}
     if path is not None:
+        path = resolve_path(path)
         data = read_yaml(path)
     apply_overrides(schema, data, overrides)
     where = f" (in {path}" if path is not None else " (in defaults"

@@ -95,6 +95,9 @@ class LoaderConfig:
     mixture: str = "pretrain"  # a mixture name from the manifest
     prefetch: int = 2  # batches prepared ahead by a background thread
 
+    def __post_init__(self) -> None:
+        check_ranges("loader", self, {"prefetch": ">= 0"})
+
 
 @dataclass
 class SpikeConfig:
