@@ -97,23 +97,6 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
         )
 
 
-def check_same_settings(out: Path, run_cfg: TrainConfig, manifest: Manifest) -> None:
-    """A run folder from an earlier ablation is reused only when it trains the same run: another
-    budget would resume a schedule that has already decayed, another preset a different run."""
-    from training.train import resolve_vocab
-
-    found = ckpt.list_checkpoints(out)
-    if not found:
-        return
-    resolve_vocab(run_cfg, manifest)  # as the trainer fills it in
-    changed = ckpt.changed_settings(ckpt.load_config_dict(found[-1][1]), run_cfg)
-    if changed:
-        raise AblationError(
-            f"{out} was trained with other settings ({'; '.join(changed)}); choose another "
-            "out= or remove that run"
-        )
-
-
 def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, list[Path]]:
     """Train every (arm, seed) not finished yet; returns each arm's run folders in seed order."""
     from refinery.manifest import read_manifest
@@ -125,7 +108,7 @@ def train_arms(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, li
         for seed in cfg.seeds:
             out = Path(cfg.out) / "runs" / f"{arm}-seed{seed}"
             run_cfg = train_config(cfg, tokens_dir, out, seed)
-            check_same_settings(out, run_cfg, read_manifest(tokens_dir))
+            ckpt.refuse_other_settings(out, run_cfg, read_manifest(tokens_dir))
             if ckpt.newest_step(out) != run_cfg.max_steps:
                 print(f"ablate: training {arm} seed {seed} ({budget_tokens(run_cfg):,} tokens)")
                 run(run_cfg, resume=True)

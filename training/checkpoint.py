@@ -16,6 +16,7 @@ Loading never unpickles arbitrary objects: safetensors for weights and
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import fcntl
 import json
@@ -195,6 +196,29 @@ def changed_settings(then: dict[str, Any], now: Any) -> list[str]:
         for key in sorted(set(then) | set(now))
         if key not in ("data", "out") and then.get(key) != now.get(key)
     ]
+
+
+class OtherSettings(CheckpointError):
+    """A run folder that a sweep or an ablation would reuse holds a run of other settings."""
+
+
+def refuse_other_settings(out: Path, run_cfg: Any, manifest: Any) -> None:
+    """A run folder from an earlier sweep point or ablation run is resumed or reused only when
+    it trains the same run: another budget would resume a schedule that has already decayed,
+    another preset or lr would mix two runs in one, and its results would name only one."""
+    from training.train import resolve_vocab
+
+    found = list_checkpoints(out)
+    if not found:
+        return
+    run_cfg = copy.deepcopy(run_cfg)
+    resolve_vocab(run_cfg, manifest)  # as the trainer fills it in
+    changed = changed_settings(load_config_dict(found[-1][1]), run_cfg)
+    if changed:
+        raise OtherSettings(
+            f"{out} was trained with other settings ({'; '.join(changed)}); choose another "
+            "out= or remove that run"
+        )
 
 
 def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -22,9 +22,10 @@ import torch
 
 from refinery.config import ConfigError, load_config, resolve_path
 from refinery.errors import RefineryError
+from refinery.manifest import read_manifest
 from refinery.results import write_results
 from training import scaling
-from training.checkpoint import check_finished, list_checkpoints
+from training.checkpoint import check_finished, list_checkpoints, refuse_other_settings
 from training.config import ModelConfig, TrainConfig
 from training.model import Transformer
 from training.train import run as train_run
@@ -157,6 +158,8 @@ def run_point(point: Point) -> tuple[dict, bool]:
         return result, False
     started = time.perf_counter()
     resume = bool(list_checkpoints(out))  # a point cut short continues from its checkpoint
+    if resume:
+        refuse_other_settings(out, point.train, read_manifest(point.train.data))
     train_run(copy.deepcopy(point.train), resume=resume)
     check_finished(out, point.train.max_steps)
     record = final_record(out)

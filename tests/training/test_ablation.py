@@ -6,7 +6,7 @@ import pytest
 
 from refinery.config import ConfigError
 from training.ablation import AblationConfig, AblationError, check_budget, summarise, train_arms
-from training.checkpoint import CheckpointError
+from training.checkpoint import CheckpointError, OtherSettings
 from training.train import StopRequest
 
 
@@ -88,7 +88,7 @@ def test_a_stopped_run_is_not_scored_and_another_budget_is_not_resumed(
             train_arms(cfg, {"a": tokens, "b": tokens})
     runs = train_arms(cfg, {"a": tokens, "b": tokens})  # the rerun finishes it
     assert [p.name for p in runs["a"]] == ["a-seed0"]
-    with pytest.raises(AblationError, match="trained with other settings .*max_steps: 2 -> 4"):
+    with pytest.raises(OtherSettings, match="trained with other settings .*max_steps: 2 -> 4"):
         train_arms(ablation(tmp_path, "tokens=8192"), {"a": tokens, "b": tokens})
 
 

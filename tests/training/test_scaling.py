@@ -213,6 +213,10 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     # a changed preset does not silently reuse points trained with the old one
     assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
     assert "different config" in capsys.readouterr().err
+    # ...nor resume one cut short (its checkpoint is there, its point.json not yet)
+    (out / points[0]["name"] / "point.json").unlink()
+    assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
+    assert "trained with other settings (optim.lr: " in capsys.readouterr().err
     (out / points[0]["name"] / "point.json").write_text("{not json")
     assert refinery(sweep_args(tokens, out)) == 2
     assert f"{points[0]['name']}/point.json is not valid JSON" in capsys.readouterr().err
