@@ -173,6 +173,8 @@ def summarise(scores: dict[str, list[dict]]) -> dict[str, Any]:
     arms = {}
     for arm, rows in scores.items():
         bpb = [r["bpb"] for r in rows]
+        if not all(math.isfinite(b) for b in bpb):  # NaN would scramble the ranking
+            raise AblationError(f"arm {arm}: a run scored a bits per byte that is not finite {bpb}")
         mean, std = mean_std(bpb)
         entry = {"bpb_mean": mean, "bpb_std": std, "bpb_min": min(bpb), "bpb_max": max(bpb)}
         entry["seeds"] = len(rows)

@@ -24,6 +24,11 @@ def test_a_gap_beyond_the_seed_spread_is_reported_as_one():
     assert comparison["beyond_spread"]
 
 
+def test_a_run_that_scored_nan_is_refused_not_ranked():
+    with pytest.raises(AblationError, match=r"arm diverged: .* not finite \[nan, 1.3, 1.3\]"):
+        summarise({"a": rows(1.40, 1.42, 1.41), "diverged": rows(float("nan"), 1.3, 1.3)})
+
+
 def test_overlapping_seeds_are_within_the_spread():
     summary = summarise({"a": rows(1.40, 1.48, 1.44), "b": rows(1.45, 1.50, 1.43)})
     (comparison,) = summary["comparisons"]
