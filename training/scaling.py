@@ -244,10 +244,22 @@ def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> 
     rng = np.random.default_rng(cfg.seed)
     refits = []
     for _ in range(cfg.bootstrap):
-        pick = rng.integers(0, len(logs[0]), size=len(logs[0]))
+        pick = _identifiable_resample(rng, logs)
         sample = tuple(x[pick] for x in logs)
         refits.append(_law(_fit_arrays(sample, cfg, cfg.bootstrap_starts, theta)[0]))
     return FitResult(_law(theta), objective, _intervals(refits, cfg.confidence), refits)
+
+
+def _identifiable_resample(rng: np.random.Generator, logs, tries: int = 1000) -> np.ndarray:
+    """Indices of a resample with replacement that keeps MIN_LEVELS distinct N and D, drawn
+    again until it does: the main fit refuses fewer, where A, alpha and E trade off exactly
+    and a refit returns any of them (alpha 19, A 1e80), which widened the intervals."""
+    n = len(logs[0])
+    for _ in range(tries):
+        pick = rng.integers(0, n, size=n)
+        if all(len(np.unique(x[pick])) >= MIN_LEVELS for x in logs[:2]):
+            return pick
+    return np.arange(n)  # too few points to resample at all: the points themselves
 
 
 def _percentiles(rows: list[dict[str, float]], keys, confidence: float) -> dict[str, list[float]]:

@@ -234,3 +234,12 @@ def test_a_refit_whose_optimum_is_infinite_leaves_the_intervals_finite():
     summary = scaling.summary(result, 1e11, scaling.FitConfig())
     assert summary["optimum"]["refits_without_optimum"] == 2
     json.loads(json.dumps(summary, allow_nan=False))
+
+
+def test_bootstrap_resamples_keep_three_sizes_and_budgets():
+    grid = [(n, d) for n in (1e3, 1e4, 1e5) for d in (1e6, 1e7, 1e8)]
+    logs = (np.log([n for n, _ in grid]), np.log([d for _, d in grid]), np.zeros(9))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        pick = scaling._identifiable_resample(rng, logs)
+        assert len(set(logs[0][pick])) == 3 and len(set(logs[1][pick])) == 3
