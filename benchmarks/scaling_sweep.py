@@ -21,18 +21,24 @@ from pathlib import Path
 from benchmarks.text_corpus import heldout_wikipedia, training_documents
 from refinery.config import load_config
 from refinery.manifest import read_manifest
+from refinery.tokenizer import PRETOKENIZERS
 from training.scaling_sweep import ScalingConfig, run
 from training.synthetic import write_text_dataset
 
 SWEEP = Path(__file__).resolve().parent.parent / "conf" / "scaling" / "cpu.yaml"
 
 
-def build_tokens(root: Path, vocab_size: int) -> None:
+def build_tokens(root: Path, vocab_size: int, pretokenizer: str) -> None:
     """Shards of real text in the manifest format the trainer reads (one bucket, `web`)."""
     if (root / "manifest.json").is_file():
         return
     write_text_dataset(
-        root, training_documents(), vocab_size, heldout_wikipedia(), "benchmark-scaling-sweep"
+        root,
+        training_documents(),
+        vocab_size,
+        heldout_wikipedia(),
+        "benchmark-scaling-sweep",
+        pretokenizer,
     )
     manifest = read_manifest(root)
     print(
@@ -46,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="sweep folder (and tokens/ when built)")
     parser.add_argument("--tokens", help="an existing tokens folder instead of ../shared/data")
     parser.add_argument("--vocab", type=int, default=512, help="BPE vocabulary when building")
+    parser.add_argument("--pretokenizer", choices=PRETOKENIZERS, default="llama3")
     parser.add_argument("--config", default=str(SWEEP), help="sweep config (conf/scaling/)")
     parser.add_argument("overrides", nargs="*", help="key=value on the sweep config")
     args = parser.parse_args(argv)
     out = Path(args.out)
     tokens = Path(args.tokens) if args.tokens else out / "tokens"
     if not args.tokens:
-        build_tokens(tokens, args.vocab)
+        build_tokens(tokens, args.vocab, args.pretokenizer)
     cfg = load_config(
         ScalingConfig, args.config, [*args.overrides, f"data={tokens}", f"out={out / 'sweep'}"]
     )

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from text_corpus import heldout_wikipedia, repeated, training_documents  # noqa: E402
 
-from refinery.tokenizer import train_tokenizer  # noqa: E402
+from refinery.tokenizer import PRETOKENIZERS, train_tokenizer  # noqa: E402
 
 
 def bytes_per_token(tokenizer, texts: list[str]) -> float:
@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[10, 30, 100], help="MB")
     parser.add_argument("--vocab", type=int, default=32_768)
+    parser.add_argument("--pretokenizer", choices=PRETOKENIZERS, default="llama3")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     distinct, heldout = training_documents(), heldout_wikipedia()
@@ -47,7 +48,7 @@ def main() -> None:
     for mb in args.sizes:
         texts = repeated(distinct, int(mb * 1e6))
         started, cpu = time.perf_counter(), time.process_time()
-        tokenizer = train_tokenizer(iter(texts), args.vocab)
+        tokenizer = train_tokenizer(iter(texts), args.vocab, args.pretokenizer)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         ratio = bytes_per_token(tokenizer, heldout)
         vocab = tokenizer.get_vocab_size()

@@ -187,6 +187,9 @@ class TokenizeConfig:
     # An existing tokenizer.json to apply; null = train one on a sample of the input first.
     tokenizer: str | None = None
     vocab_size: int = 32_768
+    # How text is cut before BPE: Llama 3's regex (numbers in groups of at most 3 digits), or
+    # `gpt2`, GPT-2's (numbers whole; the default before 2026-12-05).
+    pretokenizer: Literal["llama3", "gpt2"] = "llama3"
     # Text sampled (seeded) to train the tokenizer; BPE merges settle well before 100 MB.
     sample_bytes: int = 100_000_000
     # Tokens per shard: llm.c / modded-nanogpt FineWeb shards hold 100M tokens.

@@ -93,7 +93,7 @@ def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> 
             sampled.update(documents=1, bytes=len(text.encode()))
             yield text
 
-    tokenizer = train_tokenizer(texts(), config.vocab_size)
+    tokenizer = train_tokenizer(texts(), config.vocab_size, config.pretokenizer)
     if not sampled:
         files = sorted(docs.inputFiles())
         where = files[0] + (f" and {len(files) - 1} more files" if len(files) > 1 else "")

@@ -34,26 +34,35 @@ PRETOKENIZE_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+PRETOKENIZERS = ("llama3", "gpt2")  # gpt2: GPT-2's own regex, the default before 2026-12-05
 
 
 class TokenizerError(RefineryError, ValueError):
     """A tokenizer file that is missing, unreadable or lacks Refinery's special tokens."""
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, pretokenizer: str = "llama3"
+) -> Tokenizer:
     """Byte-level BPE (GPT-2: Radford et al. 2019) trained on `texts`, text cut into pieces by
-    `PRETOKENIZE_PATTERN` first, as Llama 3's tokenizer.
+    `PRETOKENIZE_PATTERN` first, as Llama 3's tokenizer (`pretokenizer="gpt2"`: GPT-2's
+    regex, which keeps numbers whole).
 
     No normaliser and no prefix space, and all 256 byte symbols in the base vocabulary, so
     every UTF-8 string encodes and decodes back to itself exactly.
     """
+    if pretokenizer not in PRETOKENIZERS:
+        raise TokenizerError(f"pretokenizer {pretokenizer!r}: one of {list(PRETOKENIZERS)}")
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    if pretokenizer == "gpt2":
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -209,3 +209,13 @@ def test_bucket_names_must_be_folder_names():
     for bad in ("validation", "manifest.json", "tokenizer.json", "../x", "a/b", "", None):
         with pytest.raises(TokenizeError, match="not usable folder names"):
             check_bucket_names(["web", bad])
+
+
+def test_numbers_are_cut_into_groups_of_three_digits_unless_gpt2_is_asked():
+    corpus = [f"In {year} it cost {year * 7919} coins." for year in range(1900, 2100)] * 3
+    llama3 = train_tokenizer(iter(corpus), vocab_size=600)
+    pieces = [llama3.decode([i]) for i in llama3.encode("paid 1234567 in 2024").ids]
+    assert all(len(p.strip()) <= 3 for p in pieces if p.strip().isdigit())
+    assert llama3.decode(llama3.encode("paid 1234567 in 2024").ids) == "paid 1234567 in 2024"
+    gpt2 = train_tokenizer(iter(corpus), vocab_size=600, pretokenizer="gpt2")
+    assert any(len(gpt2.decode([i]).strip()) > 3 for i in gpt2.encode(" 2024 2025").ids)

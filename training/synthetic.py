@@ -93,6 +93,7 @@ def write_text_dataset(
     vocab_size: int = 384,
     validation: list[str] | None = None,
     label: str = "text-dataset",
+    pretokenizer: str = "llama3",
 ) -> Path:
     """A tokens folder of real text with a real byte-level BPE tokenizer (Refinery's special
     tokens included) trained on it: one bucket `web`, and `validation` as the held-out split
@@ -104,7 +105,7 @@ def write_text_dataset(
     root.mkdir(parents=True, exist_ok=True)
     if validation is None:
         texts, validation = [t for i, t in enumerate(texts) if i % 10], texts[::10]
-    tokenizer = train_tokenizer([*texts, *validation], vocab_size)
+    tokenizer = train_tokenizer([*texts, *validation], vocab_size, pretokenizer)
     tokenizer.save(str(root / "tokenizer.json"))
     ids = special_ids(tokenizer)
     dtype = "uint16" if tokenizer.get_vocab_size() <= 2**16 else "uint32"
