@@ -318,8 +318,12 @@ def parse_warc_date(value: str | None) -> datetime | None:
     """
     if not value:
         return None
+    value = value.strip()
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if value.isdigit() and len(value) == 14:  # ARC's YYYYMMDDhhmmss, found in old WARCs
+            parsed = datetime.strptime(value, "%Y%m%d%H%M%S")
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -114,6 +114,8 @@ def test_parse_warc_date():
     assert parse_warc_date("2024-05-01T12:00:00.123456Z").microsecond == 123456
     assert parse_warc_date("not a date") is None
     assert parse_warc_date(None) is None
+    assert parse_warc_date("20240501120000").isoformat() == "2024-05-01T12:00:00+00:00"  # ARC's
+    assert parse_warc_date("20241399120000") is None
 
 
 @pytest.fixture
