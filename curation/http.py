@@ -117,6 +117,15 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
         out = stream.decompress(body, limit + 1)
     if not stream.eof and len(out) <= limit:
         raise zlib.error("stream is truncated")
+    # gzip members may follow one another (RFC 1952; `cat a.gz b.gz`): browsers read them all
+    while (
+        wbits == 31 and stream.eof and stream.unused_data[:2] == b"\x1f\x8b" and len(out) <= limit
+    ):
+        rest = stream.unused_data
+        stream = zlib.decompressobj(wbits)
+        out += stream.decompress(rest, limit + 1 - len(out))
+        if not stream.eof and len(out) <= limit:
+            raise zlib.error("stream is truncated")
     return out
 
 

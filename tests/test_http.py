@@ -84,6 +84,16 @@ def test_decode_content_stacked_codings_and_stale_header():
     assert decode_content(data, "gzip", 10_000) == data  # already decoded, header kept
 
 
+def test_gzip_members_one_after_another_are_all_decoded():
+    first, second = PAGE.encode(), b"<p>the second member</p>"
+    body = gzip.compress(first) + gzip.compress(second)
+    assert decode_content(body, "gzip", limit=10_000) == first + second
+    with pytest.raises(PayloadTooLarge):
+        decode_content(body, "gzip", limit=len(first) + 5)
+    with pytest.raises(PayloadError, match="corrupt gzip"):
+        decode_content(body[:-12], "gzip", limit=10_000)
+
+
 def test_decode_content_caps_and_corruption():
     big = b"<p>" + b"a" * 100_000
     with pytest.raises(PayloadTooLarge):
