@@ -49,6 +49,13 @@ class _MarkedArcHeaders(ARC2WARCHeadersParser):
 
 
 _FROM_ARC = "Refinery-From-ARC"
+# Target URIs whose block warcio parses as HTTP. Schemes are case-insensitive (RFC 3986);
+# warcio matches lower case only, so an `HTTPS://` capture lost its HTTP headers.
+_HTTP_SCHEMES = tuple(
+    spelling
+    for scheme in ("http:", "https:")
+    for spelling in (scheme, scheme.upper(), scheme.title())
+)
 
 
 @dataclass
@@ -124,6 +131,7 @@ def iter_records(
             stream.seek(base)
         iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
         iterator.loader.arc_parser = _MarkedArcHeaders()
+        iterator.loader.HTTP_SCHEMES = _HTTP_SCHEMES
         last_end: int | None = None  # where the last good record ended
         try:
             for warc_record in iterator:

@@ -263,3 +263,12 @@ def test_an_uncompressed_arc_resyncs_after_a_damaged_length(tmp_path: Path):
     urls = [r.url for r in items if isinstance(r, Record)]
     assert "http://site.example/2" in urls and "http://site.example/3" in urls
     assert sum(isinstance(r, ReadError) for r in items) == 1
+
+
+def test_an_upper_case_scheme_still_has_its_http_headers_read(tmp_path: Path):
+    path = tmp_path / "upper.warc"
+    data, _ = uncompressed(path, 1)
+    path.write_bytes(data.replace(b"WARC-Target-URI: https://", b"WARC-Target-URI: HTTPS://"))
+    (record,) = read(path)
+    assert record.url.startswith("HTTPS://") and record.http_status == 200
+    assert record.payload == page("t0", 20)
