@@ -9,8 +9,9 @@ collapse to `0` so numbers do not fragment the vocabulary.
 
 Keep rules (`classify.quality.keep`):
   threshold     keep score >= 0.25 (LLaMA, Touvron et al. 2023)
-  top_fraction  keep the best ~10% by score (DCLM, Li et al. 2024); the job turns the fraction
-                into a threshold with Spark's approximate quantiles
+  top_fraction  keep the best 10% by score (DCLM, Li et al. 2024); the job turns the fraction
+                into a cut (score, then a seeded tie-break by id) from every score, or a
+                seeded sample of a million
   pareto        keep when pareto(alpha=9) > 1 - score (GPT-3, Brown et al. 2020), the draw
                 seeded by (seed, document id) so a rerun keeps the same documents
   all           score only
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -174,13 +176,26 @@ def pareto_draw(seed: int, doc_id: str, alpha: float) -> float:
     return (1.0 - u) ** (-1.0 / alpha) - 1.0
 
 
-def top_fraction_threshold(scores: list[float], fraction: float) -> float:
-    """The score at the (1 - fraction) quantile: keeping score >= it keeps ~`fraction`.
-    (The Spark stages call it on every score, or on a seeded sample of them.)"""
-    if not scores:
-        return 0.0
-    ordered = sorted(scores)
-    return ordered[min(len(ordered) - 1, int((1.0 - fraction) * len(ordered)))]
+def tie_break(seed: int, doc_id: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, id) that orders documents of equal score
+    (fastText's scores saturate at both ends, so many tie). `tie_break_column` in the Spark
+    glue computes the same number: sha256's first 13 hex digits over 16^13."""
+    return int(hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest()[:13], 16) / 16**13
+
+
+Cut = tuple[float, float]  # (score, tie_break): a document is kept when its pair is >= it
+
+
+def top_fraction_threshold(scored: list[Cut], fraction: float) -> Cut | None:
+    """The cut that keeps the best ceil(fraction * n) of `scored` (score, tie_break) pairs:
+    ties at the cut are broken by the seeded draw, so the fraction holds whatever the
+    scores. None without scores. (The Spark stages call it on every score, or on a seeded
+    sample of them.)"""
+    if not scored:
+        return None
+    ordered = sorted(scored, reverse=True)
+    keep = max(1, min(len(ordered), math.ceil(round(fraction * len(ordered), 9))))
+    return ordered[keep - 1]
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,7 @@ class QualityDecision:
     threshold: float = 0.0
     pareto_alpha: float = 9.0
     seed: int = 0
+    tie: float = 0.0  # top_fraction: the cut's tie_break, for documents scored `threshold`
 
     @property
     def reason(self) -> str:
@@ -203,6 +219,8 @@ class QualityDecision:
             return None
         if self.rule == "pareto":
             keep = pareto_draw(self.seed, doc_id, self.pareto_alpha) > 1.0 - score
+        elif self.rule == "top_fraction":
+            keep = (score, tie_break(self.seed, doc_id)) >= (self.threshold, self.tie)
         else:
             keep = score >= self.threshold
         return None if keep else self.reason

@@ -82,12 +82,12 @@ def check_quality_model(config: CurationConfig) -> None:
 
 def quality_decision(scored: DataFrame, config: QualityConfig) -> QualityDecision:
     """The keep rule; top_fraction becomes the score threshold at the (1 - fraction) quantile."""
-    threshold = config.threshold
+    threshold, tie = config.threshold, 0.0
     if config.keep == "top_fraction":
         scores = scored.where(F.col("error").isNull())
         found = top_fraction_score(scores, "quality_score", config.top_fraction, config.seed)
-        threshold = 0.0 if found is None else found
-    return QualityDecision(config.keep, threshold, config.pareto_alpha, config.seed)
+        threshold, tie = (0.0, 0.0) if found is None else found
+    return QualityDecision(config.keep, threshold, config.pareto_alpha, config.seed, tie)
 
 
 def run_classify(

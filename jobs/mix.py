@@ -36,6 +36,7 @@ from curation.domains import DomainRules
 from curation.mix import ANNEAL, MixConfig, plan_mixture
 from curation.spark.classify import (
     DOMAIN_SCHEMA,
+    kept_by_cut,
     rule_label_batches,
     top_fraction_score,
     with_columns,
@@ -69,10 +70,10 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | 
     if "quality_score" not in docs.columns:
         return candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction), None
     scores = docs.where(candidate)
-    threshold = top_fraction_score(scores, "quality_score", anneal.top_fraction, anneal.seed)
-    if threshold is None:
+    cut = top_fraction_score(scores, "quality_score", anneal.top_fraction, anneal.seed)
+    if cut is None:
         return F.lit(False), None
-    return candidate & (F.col("quality_score") >= threshold), threshold
+    return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut[0]
 
 
 def run_mix(

@@ -194,13 +194,13 @@ def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_befor
 
 
 def test_the_top_fraction_score_is_the_same_however_the_scores_are_partitioned(spark, monkeypatch):
-    from curation.quality import top_fraction_threshold
+    from curation.quality import tie_break, top_fraction_threshold
     from curation.spark import classify as glue
 
     rng = random.Random(0)
     rows = [(f"d{i}", rng.random()) for i in range(2000)] + [("none", None)]
     docs = spark.createDataFrame(rows, "id string, quality_score double")
-    exact = top_fraction_threshold([s for _, s in rows if s is not None], 0.1)
+    exact = top_fraction_threshold([(s, tie_break(0, i)) for i, s in rows if s is not None], 0.1)
     for parts in (1, 7):
         assert glue.top_fraction_score(docs.repartition(parts), "quality_score", 0.1, 0) == exact
     monkeypatch.setattr(glue, "QUANTILE_SAMPLE", 500)  # a seeded sample of the ids
@@ -208,5 +208,17 @@ def test_the_top_fraction_score_is_the_same_however_the_scores_are_partitioned(s
         glue.top_fraction_score(docs.repartition(parts), "quality_score", 0.1, 0)
         for parts in (1, 7)
     }
-    assert len(sampled) == 1 and abs(sampled.pop() - exact) < 0.05
+    assert len(sampled) == 1 and abs(sampled.pop()[0] - exact[0]) < 0.05
     assert glue.top_fraction_score(docs.where("id = 'none'"), "quality_score", 0.1, 0) is None
+
+
+def test_the_spark_cut_keeps_the_fraction_of_tied_scores_as_python_does(spark):
+    from curation.quality import tie_break
+    from curation.spark import classify as glue
+
+    rows = [(f"doc-{i}", 1.0 if i % 4 else 0.5) for i in range(400)]  # 300 tie at 1.0
+    docs = spark.createDataFrame(rows, "id string, quality_score double")
+    ties = docs.select("id", glue.tie_break_column(5).alias("t")).collect()
+    assert all(row["t"] == tie_break(5, row["id"]) for row in ties)  # one number, two engines
+    cut = glue.top_fraction_score(docs, "quality_score", 0.1, 5)
+    assert cut[0] == 1.0 and docs.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40

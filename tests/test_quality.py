@@ -2,6 +2,7 @@
 classes, and the `train-quality` command's inputs and outputs."""
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from curation.quality import (
     QualityModelError,
     normalise,
     pareto_draw,
+    tie_break,
     top_fraction_threshold,
 )
 from curation.quality_training import (
@@ -65,14 +67,29 @@ def test_threshold_rule_drops_below_it():
     assert QualityDecision("all").decide("a", 0.0) is None
 
 
-def test_top_fraction_threshold_keeps_that_fraction():
+def test_top_fraction_keeps_that_fraction():
     scores = [i / 100 for i in range(100)]
     random.Random(1).shuffle(scores)
-    threshold = top_fraction_threshold(scores, 0.1)
-    assert threshold == 0.9
-    rule = QualityDecision("top_fraction", threshold=threshold)
-    assert sum(rule.decide("x", s) is None for s in scores) == 10
+    cut = top_fraction_threshold([(s, tie_break(0, f"d{i}")) for i, s in enumerate(scores)], 0.1)
+    assert cut[0] == 0.9
+    rule = QualityDecision("top_fraction", threshold=cut[0], tie=cut[1])
+    assert sum(rule.decide(f"d{i}", s) is None for i, s in enumerate(scores)) == 10
     assert rule.decide("x", 0.5) == "quality:top_fraction"
+    assert top_fraction_threshold([], 0.1) is None
+
+
+@pytest.mark.parametrize(("fraction", "n"), [(0.9, 10), (0.8, 100), (0.8, 1000), (0.1, 133)])
+def test_top_fraction_keeps_ceil_of_the_fraction_even_when_scores_tie(fraction, n):
+    """fastText saturates: many documents score exactly the floor or 1.0. `score >= quantile`
+    kept them all (0.9 of 384 kept 384), and (1 - 0.9) * 10 = 0.0999... kept one too many."""
+    ids = [f"doc-{i}" for i in range(n)]
+    scores = [1e-5 if i % 3 else 1.0 for i in range(n)]  # two values only
+    cut = top_fraction_threshold(
+        [(s, tie_break(7, d)) for s, d in zip(scores, ids, strict=True)], fraction
+    )
+    rule = QualityDecision("top_fraction", threshold=cut[0], seed=7, tie=cut[1])
+    kept = sum(rule.decide(d, s) is None for s, d in zip(scores, ids, strict=True))
+    assert kept == math.ceil(round(fraction * n, 9))
 
 
 def test_pareto_rule_is_seeded_and_follows_the_lomax_tail():

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from pyspark import Broadcast
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from curation.classify import DocumentScorer
 from curation.domains import DomainRules
-from curation.quality import QualityDecision, top_fraction_threshold
+from curation.quality import Cut, QualityDecision, tie_break, top_fraction_threshold
 from curation.spark.stage import seeded_draw
 
 SCORE_SCHEMA = pa.schema(
@@ -32,19 +32,31 @@ DOMAIN_SCHEMA = pa.schema([("domain", pa.string())])
 QUANTILE_SAMPLE = 1_000_000
 
 
-def top_fraction_score(docs: DataFrame, column: str, fraction: float, seed: int) -> float | None:
-    """The score that keeps about `fraction` of `docs` by `column` (None without scores):
-    exact over every score, or over a seeded hash sample of the ids when there are more
-    than QUANTILE_SAMPLE, so the same on any cluster (Spark's approxQuantile merges
-    per-partition summaries, and its answer moves with the partitioning)."""
+def top_fraction_score(docs: DataFrame, column: str, fraction: float, seed: int) -> Cut | None:
+    """The cut (score, tie_break) that keeps the best `fraction` of `docs` by `column` (None
+    without scores): exact over every score, or over a seeded hash sample of the ids when
+    there are more than QUANTILE_SAMPLE, so the same on any cluster (Spark's approxQuantile
+    merges per-partition summaries, and its answer moves with the partitioning)."""
     scores = docs.where(F.col(column).isNotNull())
     total = scores.count()
     if not total:
         return None
     if total > QUANTILE_SAMPLE:
         scores = scores.where(seeded_draw(f"quantile:{seed}") < QUANTILE_SAMPLE / total)
-    values = [row[0] for row in scores.select(column).collect()]
-    return top_fraction_threshold(values, fraction)
+    pairs = [(row[0], tie_break(seed, row[1])) for row in scores.select(column, "id").collect()]
+    return top_fraction_threshold(pairs, fraction)
+
+
+def tie_break_column(seed: int) -> Column:
+    """`curation.quality.tie_break` as a Spark column over `id`."""
+    digits = F.substring(F.sha2(F.concat(F.lit(f"{seed}:"), F.col("id")), 256), 1, 13)
+    return F.conv(digits, 16, 10).cast("double") / float(16**13)
+
+
+def kept_by_cut(column: str, cut: Cut, seed: int) -> Column:
+    """Whether a document's (score, tie_break) is at or above `cut`."""
+    score, tie = cut
+    return (F.col(column) > score) | ((F.col(column) == score) & (tie_break_column(seed) >= tie))
 
 
 def with_columns(documents: StructType, added: pa.Schema) -> StructType:
