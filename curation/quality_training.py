@@ -13,7 +13,11 @@ Wikipedia cites. The set is built so that only content can separate the classes:
   - every document is normalised (`curation.quality.normalise`) and cut into passages of at
     most `max_tokens` tokens; passages shorter than `min_tokens` are dropped;
   - exact duplicate passages are dropped (one seen in both classes is dropped from both);
-  - documents, not passages, are split into train and held out, so no document leaks;
+  - documents, not passages, are split into train and held out, so no document leaks, and a
+    negative crawl page goes where every page of its host goes: a site's pages share their
+    boilerplate, which would score held-out pages of a site trained on (positives, reference
+    text usually of one site such as Wikipedia, are split by document);
+  - a reference-URL positive found among the negatives too is left out of the negatives;
   - the classes are balanced by sampling, then each positive is paired with a negative and both
     are cut to the shorter one's length: the two length distributions are the same.
 DIR gets model.bin + model.json (what `QualityModel.load(DIR)` reads), train.txt and
@@ -170,9 +174,21 @@ def passages(label: str, key: str, text: str, params: TrainParams) -> list[Passa
     return [Passage(label, key, p) for p in pieces if len(p) >= params.min_tokens]
 
 
-def _is_heldout(document: str, params: TrainParams) -> bool:
-    digest = hashlib.sha1(f"{params.seed}:{document}".encode()).digest()
+def _is_heldout(piece: Passage, params: TrainParams) -> bool:
+    """Held out by a seeded hash of the document key, or of a negative page's host."""
+    group = piece.document
+    if piece.label == NEGATIVE:
+        host = _host(piece.document.rpartition("|")[2])
+        group = f"host:{host}" if host else group
+    digest = hashlib.sha1(f"{params.seed}:{group}".encode()).digest()
     return int.from_bytes(digest[:8], "little") / 2**64 < params.heldout
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
 
 
 def build_training_set(
@@ -198,7 +214,7 @@ def build_training_set(
     counts = {"passages": _count(pieces), "unique": _count(unique)}
     splits = {}
     for split, heldout in (("train", False), ("heldout", True)):
-        chosen = [p for p in unique if _is_heldout(p.document, params) == heldout]
+        chosen = [p for p in unique if _is_heldout(p, params) == heldout]
         splits[split] = _balance_and_match(chosen, rng)
         counts[split] = _count(splits[split])
     return TrainingSet(splits["train"], splits["heldout"], counts)
@@ -352,6 +368,27 @@ PARAM_HELP = {
 }
 
 
+def without_positives(
+    negatives: list[tuple[str, str]], positives: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], int]:
+    """The negatives that are not also positives (by key, or by URL: a page a reference list
+    names, found in a crawl that also gives the negatives), and how many were left out. Kept
+    in both, its passages would be dropped from both classes as seen with both labels."""
+    keys = {key for key, _ in positives}
+    urls = {_url_of(key) for key in keys} - {""}
+    kept = [(key, text) for key, text in negatives if key not in keys and _url_of(key) not in urls]
+    return kept, len(negatives) - len(kept)
+
+
+def _url_of(key: str) -> str:
+    """The normalised URL of a document key (`source:id|url`), or "" without one."""
+    url = key.rpartition("|")[2]
+    try:
+        return normalise_url(url) if "://" in url else ""
+    except ValueError:  # a malformed port or IPv6 literal
+        return ""
+
+
 def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> list:
     """A seeded random sample of at most `limit` documents (negatives: random crawl pages)."""
     if limit is None or len(documents) <= limit:
@@ -408,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     negatives, negative_sources = _collect(args.negatives)
+    negatives, left_out = without_positives(negatives, positives)
+    if left_out:
+        negative_sources.append({"left_out_as_positives": left_out})
     negatives = _sample(negatives, args.max_negatives, params.seed)
     sources = {"positives": positive_sources, "negatives": negative_sources}
     metrics = train_quality_model(positives, negatives, Path(args.output), params, sources)

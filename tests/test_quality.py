@@ -31,6 +31,7 @@ from curation.quality_training import (
     read_texts,
     roc_auc,
     train_quality_model,
+    without_positives,
 )
 
 # ----------------------------------------------------------------------------- normalisation
@@ -114,6 +115,28 @@ def docs(prefix: str, lengths: list[int]) -> list[tuple[str, str]]:
         (f"{prefix}{i}", " ".join("".join(rng.choices("abcdefgh", k=6)) for _ in range(n)))
         for i, n in enumerate(lengths)
     ]
+
+
+def test_negative_pages_of_one_host_are_all_trained_on_or_all_held_out():
+    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1)
+    positives = docs("wiki", [60] * 40)
+    pages = docs("page", [60] * 120)
+    negatives = [
+        (f"crawl:{k}|https://site{i % 12}.example/{k}", t) for i, (k, t) in enumerate(pages)
+    ]
+    data = build_training_set(positives, negatives, params)
+    host = {k: k.split("|")[1].split("/")[2] for k, _ in negatives}
+    train_hosts = {host[p.document] for p in data.train if p.label == NEGATIVE}
+    heldout_hosts = {host[p.document] for p in data.heldout if p.label == NEGATIVE}
+    assert train_hosts and heldout_hosts and not train_hosts & heldout_hosts
+
+
+def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
+    page = ("extract:abc|https://www.news.example/story/", "a cited story")
+    cited = ("extract:abc|https://www.news.example/story/", "a cited story")
+    copy = ("other:9|http://news.example/story", "the same page from another source")
+    kept, left_out = without_positives([page, copy, ("c4:1|", "web text")], [cited])
+    assert kept == [("c4:1|", "web text")] and left_out == 2
 
 
 def test_training_set_is_balanced_length_matched_deduplicated_and_split_by_document():
