@@ -10,7 +10,11 @@ its share goes to the other domains in proportion to their targets (water-fillin
 stay bounded (Muennighoff et al. 2023: up to ~4 epochs are worth almost as much as new data).
 
 Anneal documents are drawn out of their domains, so the pretrain weight of domain d is split
-between its bucket and the anneal bucket by tokens: sampling is unchanged per document.
+between its bucket and the anneal bucket by tokens. With natural proportions (`targets`
+unset) sampling is then unchanged per document. With targets it is not quite: the one
+anneal bucket is read uniformly, so its documents are drawn at the anneal bucket's average
+rate, not their domains' (a domain with a low target is read a little more than its target
+when part of it is in `anneal`, one with a high target a little less).
 """
 
 from __future__ import annotations
