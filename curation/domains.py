@@ -68,7 +68,9 @@ class DomainConfig:
             raise ConfigError(f"classify.domains: {unknown} not in classify.domains.labels")
         if self.cv_folds < 2:
             raise ConfigError(f"classify.domains.cv_folds must be at least 2, got {self.cv_folds}")
-        check_ranges("classify.domains", self, {"min_confidence": "in [0, 1]"})
+        check_ranges(
+            "classify.domains", self, {"min_confidence": "in [0, 1]", "sample_per_label": "> 0"}
+        )
         check_seed("classify.domains.seed", self.seed)
 
     def rules(self) -> dict[str, list[str]]:
@@ -243,7 +245,9 @@ def train_domain_classifier(
     Returns (classifier fitted on every sample, report); the classifier is None, with the
     reason in the report, when fewer than two labels have samples (nothing to tell apart) or
     when cross-validation does not show it beating the majority label on unseen hosts.
+    A sample without a host (a URL without one) is a host of its own: "".
     """
+    samples = [{**s, "host": s["host"] or ""} for s in samples]
     pages = Counter(s["label"] for s in samples)
     hosts = Counter(label for label, _ in {(s["label"], s["host"]) for s in samples})
     report: dict[str, Any] = {

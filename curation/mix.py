@@ -102,7 +102,7 @@ def domain_weights(
     # it (the untargeted ones' tokens would not fill it, and the weights would not sum to 1).
     sampled = sum(t for d, t in present.items() if wanted[d] > 0)
     if max_epochs * sampled < size:
-        size = int(max_epochs * sampled)
+        size = int(max_epochs * sampled) or max_epochs * sampled  # under a token: not 0
     caps = {d: max_epochs * t / size for d, t in present.items()}
     capped: dict[str, float] = {}
     while True:

@@ -430,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reference-urls and --corpus go together")
     if not args.positives and not args.reference_urls:
         parser.error("give --positives and/or --reference-urls with --corpus")
+    if args.max_negatives is not None and args.max_negatives < 1:
+        parser.error(f"--max-negatives must be at least 1, got {args.max_negatives}")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         parser.error(f"--output {args.output} is a file; the model goes in a folder")
     params = TrainParams(**{k: getattr(args, k) for k in asdict(defaults)})

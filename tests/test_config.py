@@ -55,6 +55,7 @@ def test_overrides_apply_with_yaml_types():
         ("dedup.minhash.seed=-1", "dedup.minhash.seed must be in 0 .. 2^32 - 1, got -1"),
         ("classify.domains.seed=4294967296", "classify.domains.seed must be in 0 .. 2^32 - 1"),
         ("classify.domains.min_confidence=2", "min_confidence must be in [0, 1], got 2.0"),
+        ("classify.domains.sample_per_label=0", "sample_per_label must be > 0, got 0"),
         ("extract.min_text_chars=-5", "extract.min_text_chars must be >= 0, got -5"),
         ("extract=3", "extract: expected a mapping"),
         ("noequals", "not of the form key=value"),

@@ -216,3 +216,16 @@ def test_labeller_rule_first_then_confident_guess_then_fallback(rules):
     ]
     bare = DomainLabeller(rules, None, "other", 0.6)
     assert bare.label(urls[:2], [None, None], texts[:2]) == ["code", "other"]
+
+
+def test_a_sample_without_a_host_is_a_host_of_its_own():
+    samples = [
+        {
+            "host": None if i == 0 else f"h{i % 7}.example",
+            "label": ["news", "science"][i % 2],
+            "text": f"text {i} " + "word " * 20,
+        }
+        for i in range(40)
+    ]
+    classifier, report = train_domain_classifier(samples, DomainConfig())
+    assert report["cross_validation"]["hosts"] == 8  # seven named hosts and ""

@@ -94,3 +94,8 @@ def test_no_anneal_documents_no_anneal_mixture():
     plan = plan_mixture({"a": 10, "b": 30}, {}, MixConfig())
     assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}}
     assert plan["report"]["domains"]["b"]["epochs"] == pytest.approx(1.0)
+
+
+def test_a_corpus_smaller_than_a_token_per_pass_still_gets_weights_summing_to_one():
+    weights, size = domain_weights({"a": 1}, None, 0.5)  # int(0.5) was a pass of 0 tokens
+    assert weights == {"a": 1.0} and size == 0.5
