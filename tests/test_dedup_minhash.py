@@ -148,6 +148,21 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert normalize_url(None) is None and normalize_url("  ") is None  # no URL, no key
 
 
+def test_normalize_url_keeps_pages_that_differ_apart():
+    # Latin-1 escapes: decoded with replacement, both were ...?name=Jos%EF%BF%BD
+    assert normalize_url("http://x.test/s?name=Jos%E9") != normalize_url(
+        "http://x.test/s?name=Jos%E8"
+    )
+    assert normalize_url("http://x.test/s?q=caf%C3%A9") == normalize_url("http://x.test/s?q=café")
+    assert normalize_url("http://x.test/s?q=a+b") == normalize_url("http://x.test/s?q=a%20b")
+    assert normalize_url("http://[::1]:8080/a") == "http://[::1]:8080/a"
+    assert normalize_url("http://[::1]:8080/a") != normalize_url("http://[::1:8080]/a")
+
+
+def test_invisible_characters_inside_words_are_no_difference():
+    assert normalize_text("An exam\u00adple\u200b te\u2060xt\ufeff") == "an example text"
+
+
 def test_shingles_of_short_texts_and_characters():
     assert shingles("one two", WORD5) == {"one two"}
     assert shingles("", WORD5) == set()

@@ -12,6 +12,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Query parameters that only track the visit (utm_*, click ids); they do not change the page.
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|gclid|fbclid|msclkid|mc_cid|mc_eid)$", re.IGNORECASE)
 DIGITS = re.compile(r"\d")
+# Invisible characters that may sit inside a word (soft hyphen, zero-width space and joiners,
+# word joiner, BOM): two copies of a page differing only in them are the same text.
+INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 
 
 @functools.cache
@@ -31,11 +34,16 @@ def words_pattern() -> re.Pattern:
     return re.compile(rf"[\w{''.join(marks)}]+")
 
 
+def simplified(text: str) -> str:
+    """NFKC, invisible characters dropped ("exam\u00adple" is "example"), lower case: the
+    string both word finders read (this module's regex, wordhash.py's table)."""
+    return INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
 def normalized_words(text: str | None) -> list[str]:
-    """FineWeb's text simplification before hashing and shingling: NFKC, lower case, digits
+    """FineWeb's text simplification before hashing and shingling: `simplified`, digits
     folded to 0, punctuation and whitespace dropped between words."""
-    text = unicodedata.normalize("NFKC", text or "").lower()
-    return words_pattern().findall(DIGITS.sub("0", text))
+    return words_pattern().findall(DIGITS.sub("0", simplified(text or "")))
 
 
 def normalize_text(text: str | None) -> str:
@@ -62,12 +70,14 @@ def normalize_url(url: str | None) -> str | None:
         return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # an IPv6 literal keeps its brackets: [::1]:8080 is not [::1:8080]
+        host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     path = parts.path.rstrip("/") or "/"
-    query = sorted(
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not TRACKING_PARAMS.match(k)
-    )
+    # Escapes that are not UTF-8 (Latin-1 `?q=M%FCnchen`) survive as their bytes: decoded with
+    # replacement they all became U+FFFD, and different pages one key.
+    pairs = parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
+    query = sorted((k, v) for k, v in pairs if not TRACKING_PARAMS.match(k))
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
-    return urlunsplit((scheme, netloc, path, urlencode(query), fragment))
+    encoded = urlencode(query, encoding="utf-8", errors="surrogateescape")
+    return urlunsplit((scheme, netloc, path, encoded, fragment))

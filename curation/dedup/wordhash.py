@@ -1,11 +1,12 @@
 """A 64-bit hash of every normalised word of a batch of texts, computed with numpy.
 
 The words are exactly those of `normalized_words` (curation/dedup/text.py), found without its
-regexes: per text only NFKC and lower() (C calls); the batch is joined, encoded once as UTF-32
-and read as code points, and two facts about Python's `re` on str patterns turn the rest into
-one table look-up: `\\w` is `ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's
-SRE_UNI_IS_WORD and SRE_UNI_IS_DIGIT), and the words pattern adds combining marks
-(tests/test_dedup_minhash.py checks every code point).
+word regex: per text only `simplified` (NFKC, one regex substitution, lower(): C calls); the
+batch is joined, encoded once as UTF-32 and read as code points, and two facts about
+Python's `re` on str patterns turn the rest into one table look-up: `\\w` is
+`ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's SRE_UNI_IS_WORD and
+SRE_UNI_IS_DIGIT), and the words pattern adds combining marks (tests/test_dedup_minhash.py
+checks every code point).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import functools
 import unicodedata
 
 import numpy as np
+
+from curation.dedup.text import simplified
 
 SEPARATOR = "\n"  # not a word character, so no word spans two texts
 CODE_POINTS = 0x110000
@@ -47,7 +50,7 @@ def word_codes() -> np.ndarray:
 def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hashes of every text's normalised words, concatenated in order, and the number of
     words of each text. A word's hash depends on the word alone, never on the batch."""
-    normalized = [unicodedata.normalize("NFKC", text).lower() for text in texts]
+    normalized = [simplified(text) for text in texts]
     # surrogatepass: a lone surrogate (text decoded with surrogateescape) is one code unit too.
     joined = SEPARATOR.join(normalized).encode("utf-32-le", "surrogatepass")
     codes = word_codes()[np.frombuffer(joined, dtype=np.uint32)]
