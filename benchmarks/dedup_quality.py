@@ -1,6 +1,6 @@
 """Near-duplicate detection quality: pair precision and recall of the dedup stage.
 
-    python benchmarks/dedup_quality.py [--families 400] [--copies 4] [--seed 0]
+    python benchmarks/dedup_quality.py [--families 400] [--copies 6] [--seed 0]
 
 1. Planted corpus: real documents (benchmarks/dedup_corpus.py) each followed by `--copies`
    edited copies (word substitutions, deletions, insertions, boilerplate, reordered
