@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -57,20 +58,15 @@ def resolve_path(path: str | Path) -> Path:
     return PROJECT_ROOT / path
 
 
-_LOADER = None
-
-
+@functools.cache
 def _yaml_loader():
     """PyYAML's safe loader with YAML 1.2's plainer numbers: no octal (`010` is not 8), no
     base-60 (`1:30` is not 90), no dates, no leading zeros (`001` stays text), and `3e-4`
     is a float; true/false (and yes/no, on/off) are booleans. A mapping that repeats a key
     is an error, not the last one silently winning."""
-    global _LOADER
-    if _LOADER is not None:
-        return _LOADER
     import yaml  # here, not at the top: a GPU node running a benchmark may lack PyYAML
 
-    tags = {f"tag:yaml.org,2002:{name}": name for name in ("bool", "int", "float", "timestamp")}
+    tags = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")}
 
     class Loader(yaml.SafeLoader):
         def construct_mapping(self, node, deep=False):
@@ -100,7 +96,6 @@ def _yaml_loader():
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float", re.compile(f"^(?:{number}|{special})$"), list("-+0123456789.")
     )
-    _LOADER = Loader
     return Loader
 
 
