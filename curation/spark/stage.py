@@ -79,23 +79,29 @@ def seeded_draw(seed: str) -> Column:
     return F.pmod(F.xxhash64(F.lit(seed), "id"), F.lit(DRAW_SCALE)) / DRAW_SCALE
 
 
-def _refuse_null_id(counts: DataFrame) -> None:
-    if counts.where(F.col("id").isNull()).head() is not None:
+def _unusual_ids(docs: DataFrame) -> DataFrame | None:
+    """The ids of `docs` that are null or repeated (None when there are none: one Spark job);
+    a null one is refused (it would vanish from outcomes joined back by id)."""
+    counts = docs.groupBy("id").count()
+    unusual = counts.where((F.col("count") > 1) | F.col("id").isNull()).select("id")
+    if unusual.head() is None:
+        return None
+    if unusual.where(F.col("id").isNull()).head() is not None:
         raise InputError("documents Parquet holds a document without an id; every one needs one")
+    return unusual
 
 
 def check_unique_ids(docs: DataFrame) -> None:
     """Refuse a null or repeated id, for a stage that joins its decisions back by id (a null
     one would vanish from the outcomes, a repeated one take another document's decision)."""
-    counts = docs.groupBy("id").count()
-    _refuse_null_id(counts)
-    duplicated = counts.where(F.col("count") > 1).select("id").head()
-    if duplicated is not None:
+    repeated = _unusual_ids(docs)
+    if repeated is not None:
+        duplicated = repeated.head()["id"]
         where = [c for c in ("source", "offset", "url") if c in docs.columns]
-        rows = docs.where(F.col("id") == duplicated["id"]).select(*where).limit(2).collect()
+        rows = docs.where(F.col("id") == duplicated).select(*where).limit(2).collect()
         seen = "; ".join(", ".join(f"{c} {row[c]}" for c in where) for row in rows)
         raise InputError(
-            f"documents Parquet repeats the id {duplicated['id']!r} ({seen}); ids are unique "
+            f"documents Parquet repeats the id {duplicated!r} ({seen}); ids are unique "
             "(extract gives each WARC record one: the same record read from two input files?)"
         )
 
@@ -107,10 +113,8 @@ def split_repeated_ids(docs: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     input files (one crawl listed twice, overlapping segments) comes twice. The copy kept is
     the first by (source, offset, text): the same whatever the partitioning. A null id is
     refused."""
-    counts = docs.groupBy("id").count()
-    _refuse_null_id(counts)
-    repeated = counts.where(F.col("count") > 1).select("id")
-    if repeated.head() is None:  # the common case costs one aggregation of the ids
+    repeated = _unusual_ids(docs)
+    if repeated is None:
         return docs, None
     copies = docs.join(repeated, "id", "left_semi")
     order = [F.col(c).asc_nulls_last() for c in ("source", OFFSET, "text") if c in docs.columns]
