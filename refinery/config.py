@@ -134,14 +134,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Set each `key=value` of `overrides` in the raw config mapping `data` (in place). A
-    text setting takes the text as typed (`out=runs/x #2`, `data=001`), not as YAML reads it;
-    an optional one is unset by `null`, `~` or nothing."""
+    text setting takes the text as typed (`out=runs/x #2`, `data=001`), not as YAML reads it
+    (in quotes, as YAML reads the quoted text); an optional one is unset by `null`, `~` or
+    nothing."""
     for item in overrides:
         key, value = parse_override(item)
         parts = _split_key(schema, key)
         text = _text_setting(schema, parts)
         if text is not None:
             raw = item.partition("=")[2].strip()
+            if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and isinstance(value, str):
+                raw = value  # quoted as YAML quotes text: `spark.x="false"` is false
             value = None if text == "optional" and raw in ("", "null", "~", "None") else raw
         set_dotted(data, parts, value)
     return data

@@ -110,6 +110,8 @@ def test_text_overrides_keep_the_text_as_typed(tmp_path: Path):
     )
     assert curation.tokenize.tokenizer == "0.50"
     assert curation.spark.conf["spark.sql.shuffle.partitions"] == "010"
+    quoted = load_curation_config(overrides=['spark.conf.spark.x="false"', "spark.conf.y='a #b'"])
+    assert quoted.spark.conf["spark.x"] == "false" and quoted.spark.conf["y"] == "a #b"
     assert load_curation_config(overrides=["tokenize.tokenizer=null"]).tokenize.tokenizer is None
 
 
