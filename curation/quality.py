@@ -220,7 +220,9 @@ class QualityDecision:
         if self.rule == "pareto":
             keep = pareto_draw(self.seed, doc_id, self.pareto_alpha) > 1.0 - score
         elif self.rule == "top_fraction":
-            keep = (score, tie_break(self.seed, doc_id)) >= (self.threshold, self.tie)
+            keep = score > self.threshold or (
+                score == self.threshold and tie_break(self.seed, doc_id) >= self.tie
+            )  # the hash only for a document at the cut
         else:
             keep = score >= self.threshold
         return None if keep else self.reason
