@@ -70,15 +70,12 @@ def sample_texts(
     and the tokenizer trained on it, do not depend on how Spark partitions the input.
     """
     texts = docs.select("id", "text").where(F.col("text").rlike(f"[^{WHITE_SPACE}]"))
-    if validation_share > 0:
-        share = validation_share
-        held_out = F.udf(lambda i: is_validation(document_hash(i, seed), share), "boolean")
-        texts = texts.where(~held_out("id"))
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
         texts = texts.where(seeded_draw(f"tokenizer-sample:{seed}") < sample_bytes / total)
-    for row in texts.select("text").toLocalIterator():
-        yield row["text"]
+    for row in texts.toLocalIterator():  # the held-out test on the sample only, not the input
+        if not is_validation(document_hash(row["id"], seed), validation_share):
+            yield row["text"]
 
 
 def rejected_schema(documents: StructType) -> pa.Schema:
