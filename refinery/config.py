@@ -139,13 +139,13 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
     nothing."""
     for item in overrides:
         key, value = parse_override(item)
-        parts = _split_key(schema, key)
-        text = _text_setting(schema, parts)
-        if text is not None:
+        parts, setting = _split_key(schema, key)
+        if _optional_of(setting) is str:
             raw = item.partition("=")[2].strip()
             if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and isinstance(value, str):
                 raw = value  # quoted as YAML quotes text: `spark.x="false"` is false
-            value = None if text == "optional" and raw in ("", "null", "~", "None") else raw
+            optional = setting is not str
+            value = None if optional and raw in ("", "null", "~", "None") else raw
         set_dotted(data, parts, value)
     return data
 
@@ -173,42 +173,22 @@ def _optional_of(tp: Any) -> Any:
     return tp
 
 
-def _split_key(schema: type, key: str) -> list[str]:
-    """Split a dotted override key along the schema: inside a mapping-typed field (such as
-    `spark.conf`) the rest of the key is one entry, so `spark.conf.spark.executor.cores=4`
-    sets the entry "spark.executor.cores"."""
+def _split_key(schema: type, key: str) -> tuple[list[str], Any]:
+    """Split a dotted override key along the schema, and the type of what it sets (None for a
+    key the schema does not know). Inside a mapping-typed field (such as `spark.conf`) the rest
+    of the key is one entry, so `spark.conf.spark.executor.cores=4` sets the entry
+    "spark.executor.cores", of the mapping's value type."""
     parts = key.split(".")
     node: Any = schema
     for i, part in enumerate(parts):
         if not dataclasses.is_dataclass(node):
-            break
-        tp = _optional_of(get_type_hints(node).get(part))
-        if get_origin(tp) is dict:
-            return [*parts[: i + 1], ".".join(parts[i + 1 :])] if i + 1 < len(parts) else parts
+            return parts, None
+        hint = get_type_hints(node).get(part)
+        tp = _optional_of(hint)
+        if get_origin(tp) is dict and i + 1 < len(parts):
+            return [*parts[: i + 1], ".".join(parts[i + 1 :])], get_args(tp)[1]
         node = tp
-    return parts
-
-
-def _text_setting(schema: type, parts: list[str]) -> str | None:
-    """ "text" or "optional" (text or None) when the override at `parts` sets a string, else
-    None (a number, a list, a section, or a key the schema does not know)."""
-    node: Any = schema
-    for i, part in enumerate(parts):
-        if not dataclasses.is_dataclass(node):
-            return None
-        tp = get_type_hints(node).get(part)
-        if tp is None:
-            return None
-        inner = _optional_of(tp)
-        if get_origin(inner) is dict and i == len(parts) - 2:  # an entry of a mapping field
-            tp = inner = get_args(inner)[1]
-            return "text" if inner is str else None
-        if i == len(parts) - 1:
-            if inner is str:
-                return "optional" if inner is not tp else "text"
-            return None
-        node = inner
-    return None
+    return parts, hint
 
 
 def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
