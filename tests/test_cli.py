@@ -15,6 +15,12 @@ def test_help_lists_every_command(capsys):
     assert all(name in out for name in COMMANDS)
 
 
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "no command given" in err and "curate" in err
+
+
 def test_unknown_command_is_refused(capsys):
     assert main(["extrat"]) == 2
     assert "unknown command 'extrat'" in capsys.readouterr().err
