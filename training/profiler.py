@@ -21,7 +21,8 @@ TOP = 30  # operators in the text table
 
 class StepProfiler:
     """Starts torch.profiler before step `start` and writes its files after the window's last
-    step; does nothing when `start` is 0."""
+    step; does nothing when `start` is 0. A run resumed inside the window profiles the rest
+    of it."""
 
     def __init__(self, start: int, steps: int, out: Path, rank: int, cuda: bool):
         self.first, self.last = start, start + steps - 1
@@ -29,11 +30,17 @@ class StepProfiler:
         self.folder = out / "profile"
         self.rank, self.cuda = rank, cuda
         self.active: profile | None = None
+        self.begun = 0  # the first step begun under the profiler
         self.step = 0  # the last step begun under the profiler
+
+    def missed(self, start_step: int) -> bool:
+        """Whether a run resumed after `start_step` steps has left the whole window behind."""
+        return self.enabled and start_step >= self.last
 
     def begin(self, step: int) -> None:
         """Called before step `step` (1-based) runs."""
-        if self.enabled and step == self.first:
+        if self.enabled and self.active is None and self.first <= step <= self.last:
+            self.begun = step
             activities = [ProfilerActivity.CPU]
             if self.cuda:
                 activities.append(ProfilerActivity.CUDA)
@@ -59,7 +66,7 @@ class StepProfiler:
             torch.cuda.synchronize()
         self.active.stop()
         self.folder.mkdir(parents=True, exist_ok=True)
-        stem = self.folder / f"rank{self.rank}-steps{self.first}-{self.step}"
+        stem = self.folder / f"rank{self.rank}-steps{self.begun}-{self.step}"
         tmp = stem.with_suffix(".tmp")
         self.active.export_chrome_trace(str(tmp))
         os.replace(tmp, stem.with_suffix(".json"))

@@ -578,6 +578,11 @@ def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -
         raise ConfigError("data= (tokens folder) and out= (run folder) are required")
     if cfg.max_steps <= 0:
         raise ConfigError("max_steps must be positive")
+    if cfg.train.profile_start > cfg.max_steps:
+        raise ConfigError(
+            f"train.profile_start={cfg.train.profile_start} is after max_steps={cfg.max_steps}: "
+            "no step would be profiled"
+        )
     env = setup_distributed(cfg.train.device)
     try:
         with contextlib.ExitStack() as held:
@@ -717,6 +722,12 @@ def _train(
     profiler = StepProfiler(
         cfg.train.profile_start, cfg.train.profile_steps, out, env.rank, env.device.type == "cuda"
     )
+    if profiler.missed(start_step) and env.is_main:
+        print(
+            f"train.profile_start={cfg.train.profile_start}: resumed at step {start_step}, "
+            "past the profiled steps; nothing is profiled",
+            file=sys.stderr,
+        )
     show = env.is_main and cfg.train.progress
     progress = progress_bar(show, cfg.max_steps, start_step, "train")
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)

@@ -116,6 +116,27 @@ def test_profiled_steps_leave_a_trace_and_a_table_of_operators(tokens, tmp_path)
     ]
 
 
+def test_a_resumed_run_profiles_what_is_left_of_the_window(tokens, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=2")) == 0
+    window = ["train.profile_start=2", "train.profile_steps=2"]
+    assert refinery([*train_args(tokens, out, "max_steps=4", *window), "--resume"]) == 0
+    assert sorted(p.name for p in (out / "profile").iterdir()) == [
+        "rank0-steps3-3.json",
+        "rank0-steps3-3.txt",
+    ]
+    capsys.readouterr()
+    early = ["train.profile_start=1", "train.profile_steps=2"]
+    assert refinery([*train_args(tokens, out, "max_steps=5", *early), "--resume"]) == 0
+    assert "past the profiled steps; nothing is profiled" in capsys.readouterr().err
+
+
+def test_a_profile_window_after_the_last_step_is_refused(tokens, tmp_path, capsys):
+    args = train_args(tokens, tmp_path / "run", "max_steps=2", "train.profile_start=3")
+    assert refinery(args) == 2
+    assert "train.profile_start=3 is after max_steps=2" in capsys.readouterr().err
+
+
 def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
     out = tmp_path / "run"
     assert refinery(train_args(tokens, out, "max_steps=2")) == 0
