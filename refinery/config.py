@@ -8,6 +8,7 @@ the schema before anything expensive starts, so a typo fails with the key's full
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
@@ -202,6 +203,18 @@ def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:
             raise ConfigError(f"override {key!r}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def merge_mapping(data: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """Lay the nested mapping `layer` over `data` (in place): a section merges key by key,
+    anything else replaces. For a config file laid over another config (`refinery anneal
+    --config` over its source run's)."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            merge_mapping(data[key], value)
+        else:
+            data[key] = copy.deepcopy(value)
+    return data
 
 
 def drop_unknown_keys(schema: type, data: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,11 +1,12 @@
-"""Annealing: `refinery anneal --from DIR_OR_CKPT data=... out=... max_steps=N [key=value ...]`.
+"""Annealing: `refinery anneal --from DIR_OR_CKPT [--config FILE] data=... out=... max_steps=N`.
 
 Continues a pretraining checkpoint (weights and AdamW moments) on the manifest's `anneal`
 mixture while the learning rate decays from the one the checkpoint last trained at (or from
 `optim.lr=X` given on the command line) to zero over max_steps, or over `anneal.tokens`
 tokens (linear, or 1-sqrt with `anneal.decay=1-sqrt`): the cool-down of a warmup-stable-decay
 run, or of a cosine run cut short, as OLMo 2 and Llama 3 anneal. The source run's config is
-the base; command-line keys override it. The last step trains at start lr / max_steps with a
+the base; a `--config` YAML file of train settings is laid over it, then the command-line
+keys. The last step trains at start lr / max_steps with a
 linear decay, about half that with 1-sqrt (zero would be the step after it). With
 `anneal.average_last=K` (K >= 2) the weights of the last K anneal checkpoints, written every
 `ckpt_every` steps, are averaged into `out/averaged/` once the anneal reaches max_steps.
@@ -14,6 +15,7 @@ linear decay, about half that with 1-sqrt (zero would be the step after it). Wit
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -23,7 +25,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from refinery.config import ConfigError, apply_overrides, from_dict
+from refinery.config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    merge_mapping,
+    read_yaml,
+    resolve_path,
+)
 from refinery.manifest import read_manifest
 from training import checkpoint as ckpt
 from training.config import TrainConfig
@@ -44,9 +53,10 @@ def _sets(given: dict, key: str) -> bool:
     return True
 
 
-def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
-    """The source run's config + overrides, switched to a decay-to-zero schedule."""
-    given = apply_overrides(TrainConfig, {}, overrides)  # what the command line sets, nested
+def anneal_config(source: Path, overrides: list[str], layer: dict | None = None) -> TrainConfig:
+    """The source run's config + the `layer` of a config file + overrides, switched to a
+    decay-to-zero schedule."""
+    given = apply_overrides(TrainConfig, copy.deepcopy(layer or {}), overrides)  # set, nested
     ignored = [key for key in OWN_SETTINGS if _sets(given, key)]
     if ignored:
         print(
@@ -63,6 +73,7 @@ def anneal_config(source: Path, overrides: list[str]) -> TrainConfig:
     data = ckpt.load_config_dict(source)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
+    merge_mapping(data, layer or {})
     apply_overrides(TrainConfig, data, overrides)
     cfg = from_dict(TrainConfig, data)
     if not cfg.out:
@@ -175,6 +186,9 @@ def say_starting_lr(source: Path, cfg: TrainConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery anneal", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, help="run folder or ckpt-<step>")
+    parser.add_argument(
+        "--config", help="YAML file of train settings laid over the source run's config"
+    )
     parser.add_argument("--data", help="tokens folder (same as data=...)")
     parser.add_argument("--resume", action="store_true", help="continue out's newest anneal ckpt")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
@@ -186,7 +200,16 @@ def main(argv: list[str] | None = None) -> int:
             "training checkpoint's optimizer and data; --from one of its run's ckpt-<step>"
         )
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
-    cfg = anneal_config(source, overrides)
+    layer = None
+    if args.config:
+        args.config = resolve_path(args.config)
+        layer = read_yaml(args.config)
+    try:
+        cfg = anneal_config(source, overrides, layer)
+    except ConfigError as err:
+        if not args.config:
+            raise
+        raise ConfigError(f"{err} (in {source}'s config + {args.config} + overrides)") from None
     if os.environ.get("RANK", "0") == "0":
         say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures

@@ -489,11 +489,11 @@ def test_a_fresh_run_refuses_an_out_folder_with_checkpoints(tokens, tmp_path, ca
     assert [r["step"] for r in read_metrics(out)] == [1]
 
 
-def anneal_defaults(tmp_path: Path, *overrides: str) -> TrainConfig:
+def anneal_defaults(tmp_path: Path, *overrides: str, layer: dict | None = None) -> TrainConfig:
     """The anneal config of a checkpoint that holds only the default config."""
     config = dataclasses.asdict(TrainConfig())
     source = save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
-    return anneal_config(source, [f"out={tmp_path / 'anneal'}", *overrides])
+    return anneal_config(source, [f"out={tmp_path / 'anneal'}", *overrides], layer)
 
 
 def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
@@ -516,6 +516,28 @@ def test_anneal_settings_are_found_however_they_are_spelt(tmp_path, capsys, spel
     cfg = anneal_defaults(tmp_path, spelt, "schedule.kind =cosine")
     assert cfg.optim.lr == 0.002  # not the source's last lr
     assert "schedule.kind ignored" in capsys.readouterr().err
+
+
+def test_an_anneal_config_file_lies_between_the_source_config_and_the_overrides(tmp_path, capsys):
+    layer = {"anneal": {"decay": "1-sqrt", "tokens": 40960}, "optim": {"lr": 0.002}}
+    layer["train"] = {"global_batch_tokens": 4096}
+    cfg = anneal_defaults(tmp_path, "optim.lr=0.003", layer=layer)
+    assert (cfg.schedule.kind, cfg.max_steps, cfg.optim.lr) == ("1-sqrt", 10, 0.003)
+    assert cfg.model == TrainConfig().model  # the source's, untouched by the file
+    cfg = anneal_defaults(tmp_path, layer={"schedule": {"kind": "cosine"}})
+    assert cfg.schedule.kind == "linear"
+    assert "schedule.kind ignored" in capsys.readouterr().err
+
+
+def test_anneal_names_its_config_file_with_a_bad_key(tokens, tmp_path, capsys):
+    source = tmp_path / "pre"
+    assert refinery(train_args(tokens, source, "max_steps=1")) == 0
+    config = tmp_path / "anneal.yaml"
+    config.write_text("anneal:\n  decay: linear\n  averge_last: 2\n")
+    args = ["anneal", "--from", str(source), "--config", str(config), f"out={tmp_path / 'a'}"]
+    assert refinery(args) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'anneal.averge_last'" in err and str(config) in err
 
 
 def test_truncate_metrics_drops_later_and_torn_lines(tmp_path):
