@@ -51,6 +51,15 @@ def rules():
         ("https://www.bbc.co.uk:8080/sport", "news"),
         ("https://www.bbc.co.uk./sport", "news"),
         ("http://[bad/x", None),
+        # site rules match the host, not a path or a host that only begins with the name
+        ("https://www.amazon.co.uk/dp/1", "commerce"),
+        ("https://www.amazon.com.au/dp/1", "commerce"),
+        ("https://amazon.com.example.org/dp/1", None),
+        ("https://example.com/files/report.edu/x", None),
+        ("https://example.com/mirror.news/x", None),
+        ("https://www.ox.ac.uk/research", "science"),
+        ("https://www.forum.example/t/1", "forum"),
+        ("https://www.docs.example/a", "code"),
     ],
 )
 def test_weak_label_rules(rules, url, label):
