@@ -144,6 +144,8 @@ def test_bare_ssn_and_twelve_digit_card_need_their_word():
     assert found("Ticket 123456789") == []
     assert found("card 501864667909") == [("CREDIT_CARD", "501864667909")]
     assert found("order 501864667909") == []
+    assert found("Maestro card 5018 6466 7909") == [("CREDIT_CARD", "5018 6466 7909")]
+    assert found("order 5018 6466 7909") == []
 
 
 def test_redact_replaces_spans_with_typed_placeholders_and_counts_them():
