@@ -163,8 +163,9 @@ def extract_record(
         why = "no HTTP status line (an empty block?)" if not line else f"status line {line!r}"
         return dict(row, outcome=ERROR, error=f"bad HTTP headers: {why}")
     raw = record.payload or b""
-    if len(raw) > config.max_html_bytes:
-        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))
+    stored = len(raw) if record.payload_bytes is None else record.payload_bytes
+    if len(raw) > config.max_html_bytes:  # only the cap + 1 bytes were read
+        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=stored)
     if record.warc_type == "conversion":  # WET: the crawler already extracted UTF-8 text
         return _finish(row, raw.decode("utf-8", errors="replace"), config, charset="utf-8")
     try:
@@ -172,8 +173,8 @@ def extract_record(
         if "chunked" in (record.transfer_encoding or "").lower():
             body = dechunk(body)
         body = decode_content(body, record.content_encoding, config.max_html_bytes)
-    except PayloadTooLarge:
-        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=len(raw))
+    except PayloadTooLarge:  # decoded past the cap: its size as stored is what is known
+        return dict(row, outcome=REJECTED, reason="too_large", html_bytes=stored)
     except PayloadError as err:
         return dict(row, outcome=ERROR, error=f"PayloadError: {err}")
     row["html_bytes"] = len(body)

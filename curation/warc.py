@@ -76,6 +76,7 @@ class Record:
     identified_type: str | None
     from_arc: bool = False  # ARC has no record ids (warcio invents random ones on conversion)
     payload: bytes | None = None
+    payload_bytes: int | None = None  # the whole payload's size, read or not
 
 
 class TruncatedRecord(EOFError):
@@ -272,10 +273,13 @@ def _unread_tail(stream: BinaryIO, end: int) -> tuple[int, str] | None:
 def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> None:
     """Read up to `limit` payload bytes, drain the rest, and refuse a record cut short."""
     raw = warc_record.raw_stream
+    size = 0
     if limit:
         record.payload = raw.read(limit)
-    while raw.read(1 << 16):
-        pass
+        size = len(record.payload)
+    while chunk := raw.read(1 << 16):
+        size += len(chunk)
+    record.payload_bytes = size
     if getattr(raw, "limit", 0) > 0:
         raise TruncatedRecord(
             f"record truncated: {raw.limit} of its {warc_record.length} content bytes are missing"

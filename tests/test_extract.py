@@ -203,6 +203,19 @@ def test_extract_file_accounts_for_every_record(tmp_path):
     assert "cannot open" in missing[0]["error"]
 
 
+def test_a_page_over_the_cap_reports_its_whole_size(tmp_path):
+    path = tmp_path / "big.warc.gz"
+    big, small = page("t", 400), page("s", 5)
+    write_warc(path, [("https://site.example/big", big), ("https://site.example/s", small)])
+    config = ExtractConfig(max_html_bytes=len(big) // 3)
+    rows = list(extract_file(str(path), config, FakeExtractor(Extraction("ok", text="t"))))
+    assert [(r["outcome"], r["reason"]) for r in rows] == [
+        ("rejected", "too_large"),
+        ("kept", None),
+    ]
+    assert rows[0]["html_bytes"] == len(big)  # not the cap + 1 bytes read of it
+
+
 def test_ids_follow_the_record_not_its_file_and_repeats_in_a_file_stay_apart(tmp_path):
     """The same records written twice into one file (wget repeats ids) get `#1` ids; the
     same records in another file, at other offsets, keep their ids."""
