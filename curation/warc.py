@@ -98,13 +98,27 @@ class RecordLengthWrong(ValueError):
         self.offset = offset
 
 
+# Headers the WARC standard allows once per record: twice means two records' headers merged.
+_ONCE_PER_RECORD = ("WARC-Type", "WARC-Record-ID", "WARC-Date")
+
+
 def _check_headers(warc_record: ArcWarcRecord, record: Record) -> None:
-    """Refuse a record without a type, or a WARC record without a Content-Length: warcio then
-    reads the records after it as its content, so they would vanish into it."""
+    """Refuse a record without a type, a WARC record without a Content-Length (warcio then
+    reads the records after it as its content, so they would vanish into it), or one whose
+    headers run into the next record's (which would vanish into it too)."""
     if not record.warc_type:
         raise BadRecordHeaders("record without a WARC-Type")
-    if warc_record.length is None and not record.from_arc:
+    if record.from_arc:
+        return
+    if warc_record.length is None:
         raise BadRecordHeaders("record without a Content-Length: where it ends is unknown")
+    names = [name.lower() for name, _ in warc_record.rec_headers.headers]
+    for name in _ONCE_PER_RECORD:
+        if names.count(name.lower()) > 1:
+            raise BadRecordHeaders(
+                f"{name} twice in one record's headers: a header block cut short runs into "
+                "the next record's"
+            )
 
 
 @dataclass

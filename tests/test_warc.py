@@ -232,6 +232,17 @@ def test_a_record_without_a_content_length_does_not_swallow_the_next_ones(tmp_pa
     assert [r.url for r in items[2:]] == ["https://site.example/2", "https://site.example/3"]
 
 
+def test_a_header_block_cut_short_does_not_swallow_the_next_record(tmp_path: Path):
+    path = tmp_path / "cut.warc"
+    data, offsets = uncompressed(path, 3)
+    cut = data[offsets[1] : offsets[1] + data[offsets[1] :].index(b"WARC-Type: ") + 12]
+    path.write_bytes(data[: offsets[1]] + cut + b"\r\n" + data[offsets[2] :])
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError", "Record"]
+    assert items[1].offset == offsets[1] and "WARC-Type twice" in items[1].error
+    assert items[2].url == "https://site.example/2" and items[2].payload == page("t2", 20)
+
+
 def test_blank_lines_before_the_first_record_are_skipped(tmp_path: Path):
     path = tmp_path / "blank.warc"
     data, offsets = uncompressed(path, 3)
