@@ -198,6 +198,22 @@ def changed_settings(then: dict[str, Any], now: Any) -> list[str]:
     ]
 
 
+def refuse_another_order(
+    source: Path, changed: list[str], keys: tuple[str, ...], what: str
+) -> None:
+    """Refuse a resume that changes a setting of `keys`, which fix `what` (the order of the
+    data, and for post-training the held-out split): a checkpoint's place in the data means
+    something only under the order it was trained in, and under another the rest of the run
+    would train some examples twice, skip others, or train on ones held out before."""
+    hits = [change for change in changed if change.split(":", 1)[0] in keys]
+    if hits:
+        raise CheckpointError(
+            f"cannot resume {source} with {'; '.join(hits)}: {what} follows "
+            f"{' and '.join(keys)}, so its place in the data would mean nothing. Resume with "
+            "the run's values, or start a new run"
+        )
+
+
 class OtherSettings(CheckpointError):
     """A run folder that a sweep or an ablation would reuse holds a run of other settings."""
 

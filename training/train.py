@@ -614,6 +614,7 @@ def _train(
         ckpt.check_continuation(source, "pretraining", sources)
         check_same_manifest(source, manifest, cfg.data)
         changed = settings_changed(source, cfg)
+        ckpt.refuse_another_order(source, changed, ("seed",), "each bucket's shuffle")
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
             jump = lr_jump(source, cfg)

@@ -67,6 +67,10 @@ def test_an_sft_resume_reports_changes_and_knows_when_it_is_done(
     err = capsys.readouterr().err
     assert "resuming with changed settings: max_steps: 2 -> 3; optim.lr:" in err
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
+    assert refinery([*sft(pretrained, out, "max_steps=4", "seed=1"), "--resume"]) == 2
+    assert "with seed: 0 -> 1: the held-out split and the batches follow" in (
+        capsys.readouterr().err
+    )
 
 
 def test_an_sft_resume_refuses_other_data_and_follows_a_moved_copy(

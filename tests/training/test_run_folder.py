@@ -34,6 +34,13 @@ def test_resume_refuses_another_model_shape(tokens, run, capsys):
     assert "holds a different model (model.d_model: 64 -> 128)" in capsys.readouterr().err
 
 
+def test_resume_refuses_another_seed(tokens, run, capsys):
+    """The data cursor counts windows of the seed's shuffle: under another one the rest of
+    the epoch would repeat some windows and skip others."""
+    assert resume(tokens, run, "max_steps=6", "seed=1") == 2
+    assert "with seed: 0 -> 1: each bucket's shuffle follows seed" in capsys.readouterr().err
+
+
 def test_resume_names_the_settings_it_changes(tokens, run, capsys):
     assert resume(tokens, run, "max_steps=6", "optim.lr=1e-3") == 0
     err = capsys.readouterr().err
