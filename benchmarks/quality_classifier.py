@@ -1,6 +1,6 @@
 """Quality classifier on real data: held-out ROC-AUC, score distributions, scoring throughput.
 
-    python benchmarks/quality_classifier.py [--seed 0] [--docs 5000]
+    python benchmarks/quality_classifier.py [--seed 0] [--docs 5000] [--bucket N ...]
 
 Positives: ../shared/data/wikipedia/ (WikiText-2 test articles split at " = Title = "
 headings, the WikiText-2 validation articles in their tokenised form with <unk>, and 24 plain
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from filter_quality import wikitext_articles  # noqa: E402
 
-from curation.quality import QualityModel  # noqa: E402
+from curation.quality import MODEL_FILE, QualityModel  # noqa: E402
 from curation.quality_training import TrainParams, read_texts, train_quality_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -79,7 +79,8 @@ def train_and_report(pos: list, neg: list, folder: Path, params: TrainParams) ->
     trained = time.perf_counter() - started
     counts = json.loads((folder / "manifest.json").read_text())["counts"]
     print(f"passages train {counts['train']}, held out {counts['heldout']}")
-    print(f"trained in {trained:.1f} s (build + fastText, 1 thread)")
+    size = (folder / MODEL_FILE).stat().st_size
+    print(f"trained in {trained:.1f} s (build + fastText, 1 thread); model {size / 2**20:,.1f} MiB")
     for key in ("roc_auc", "precision", "recall", "f1", "accuracy"):
         print(f"held-out {key:<9} {metrics[key]:.3f}")
     print("score histogram (10 bins over [0, 1]):")
@@ -91,6 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--docs", type=int, default=5000, help="documents scored for throughput")
+    parser.add_argument(
+        "--bucket", type=int, nargs="+", default=[TrainParams.bucket], help="fastText buckets"
+    )
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: nothing to benchmark")
@@ -102,9 +106,11 @@ def main() -> None:
         print("negatives: " + ", ".join(f"{k} {len(v)}" for k, v in neg_sets.items()))
         web = neg_sets["warc_pages"] + neg_sets["c4"]
         runs = {"all negatives": web + neg_sets["sms"], "web pages only (warc + c4)": web}
-        for name, neg in runs.items():
-            print(f"--- {name}")
-            train_and_report(pos, neg, work / "model", TrainParams(seed=args.seed))
+        for bucket in args.bucket:
+            for name, neg in runs.items():
+                print(f"--- {name}, {bucket:,} buckets")
+                params = TrainParams(seed=args.seed, bucket=bucket)
+                train_and_report(pos, neg, work / "model", params)
 
         model = QualityModel.load(work / "model")
         texts = [t for _, t in pos + web]

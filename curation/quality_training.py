@@ -66,6 +66,8 @@ class TrainParams:
     dim: int = 64
     word_ngrams: int = 2
     min_count: int = 2
+    # hash buckets of the word n-grams: the model file is about bucket x dim x 4 bytes
+    bucket: int = 2_000_000
 
     def __post_init__(self) -> None:
         if not 0 < self.heldout < 1:
@@ -74,7 +76,7 @@ class TrainParams:
             raise TrainingSetError(
                 f"--min-tokens ({self.min_tokens}) must be in 1..--max-tokens ({self.max_tokens})"
             )
-        for name in ("epoch", "dim", "word_ngrams", "min_count"):
+        for name in ("epoch", "dim", "word_ngrams", "min_count", "bucket"):
             if getattr(self, name) < 1:
                 raise TrainingSetError(f"--{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
@@ -327,6 +329,7 @@ def train_quality_model(
         dim=params.dim,
         wordNgrams=params.word_ngrams,
         minCount=params.min_count,
+        bucket=params.bucket,
         thread=1,
         seed=params.seed,
         verbose=0,
@@ -365,6 +368,7 @@ PARAM_HELP = {
     "dim": "fastText vector size",
     "word_ngrams": "fastText word n-grams",
     "min_count": "fastText's least word count",
+    "bucket": "fastText hash buckets of word n-grams (model size ~ bucket x dim x 4 bytes)",
 }
 
 

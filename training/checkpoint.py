@@ -88,7 +88,9 @@ def run_lock(out: Path, hold: bool = True):
     """Create `out` and hold `out/.lock` while the run writes there (`hold`: on rank 0), so that
     a second job started on the same out= stops at once instead of mixing its metrics and
     checkpoints with the first's. A POSIX record lock: released when the process dies, shared
-    within one process."""
+    within one process. Held, it removes the half-written checkpoints of a run killed while
+    saving: no one else writes there, and a run resumed from an older step may never save
+    that step again."""
     out.mkdir(parents=True, exist_ok=True)
     if not hold:
         yield
@@ -101,6 +103,8 @@ def run_lock(out: Path, hold: bool = True):
                 f"{out} is in use by another run (it holds {out / '.lock'}): wait for it to "
                 "end, or choose another out="
             ) from None
+        for partial in out.glob(".tmp-ckpt-*"):
+            shutil.rmtree(partial, ignore_errors=True)
         yield
 
 

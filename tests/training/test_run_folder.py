@@ -141,3 +141,14 @@ def test_a_second_process_on_the_same_out_stops_at_once(tokens, tmp_path, capsys
         assert f"{out} is in use by another run" in capsys.readouterr().err
     assert not (out / "metrics.jsonl").exists()
     assert refinery(train_args(tokens, out, "max_steps=1")) == 0  # free once it ended
+
+
+def test_a_resume_clears_what_a_run_killed_while_saving_left(tokens, run):
+    """A SIGKILL during a (preemption) save leaves `.tmp-ckpt-<step>`: the run resumed from an
+    older checkpoint may never save that step again, so the lock holder removes it."""
+    partial = run / ".tmp-ckpt-3"
+    shutil.copytree(run / "ckpt-2", partial)
+    (partial / "meta.json").unlink()
+    assert resume(tokens, run, "max_steps=6") == 0
+    assert not partial.exists()
+    assert sorted(p.name for p in run.glob("*ckpt*")) == ["ckpt-2", "ckpt-4", "ckpt-6"]
