@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,13 @@ def read_manifest(data_dir: str | Path) -> Manifest:
     return parse_manifest(content, root, path)
 
 
+def _positive_number(value: Any) -> bool:
+    """A finite number above 0 (JSON readers accept NaN and Infinity, which pass `> 0` or
+    `<= 0` tests alike: a NaN weight drew every window from one bucket)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
 def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -> Manifest:
     check = _Checker(path)
     check.mapping(content, "")
@@ -168,12 +176,12 @@ def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -
         for bucket, weight in weights.items():
             if bucket not in buckets:
                 check.fail(f"{key}.{bucket}", f"names no bucket (buckets: {', '.join(buckets)})")
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+            if not _positive_number(weight):
                 check.fail(f"{key}.{bucket}", f"weight must be a positive number, got {weight!r}")
         mixtures[mix_name] = {b: float(w) for b, w in weights.items()}
     max_epochs = float(check.field(content, "max_epochs", (int, float)))
-    if max_epochs <= 0:
-        check.fail("max_epochs", "must be positive")
+    if not _positive_number(max_epochs):
+        check.fail("max_epochs", f"must be a positive number, got {max_epochs!r}")
     return Manifest(
         root=root,
         tokenizer=tokenizer,

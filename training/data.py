@@ -60,7 +60,7 @@ class WindowedSplit:
             offset = int(self.starts[shard])
             stop = min(end, int(self.starts[shard + 1]))
             piece = self.shards[shard].tokens[position - offset : stop - offset]
-            if self.vocab_size and int(piece.max()) >= self.vocab_size:
+            if self.vocab_size and piece.size and int(piece.max()) >= self.vocab_size:
                 self._corrupted(shard, piece, position - offset)
             pieces.append(piece)
             position, shard = stop, shard + 1

@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -36,6 +37,10 @@ def _edit(root, change):
         (lambda c: c["buckets"]["a"].update(tokens=1), "'buckets.a.tokens' is 1 but"),
         (lambda c: c["mixtures"]["pretrain"].update(zz=1.0), "'mixtures.pretrain.zz' names no"),
         (lambda c: c["mixtures"]["pretrain"].update(a=-1), "'mixtures.pretrain.a' weight"),
+        (lambda c: c["mixtures"]["pretrain"].update(a=math.nan), "'mixtures.pretrain.a' weight"),
+        (lambda c: c["mixtures"]["pretrain"].update(a=math.inf), "'mixtures.pretrain.a' weight"),
+        (lambda c: c.update(max_epochs=math.inf), "'max_epochs' must be a positive number"),
+        (lambda c: c.update(max_epochs=math.nan), "'max_epochs' must be a positive number"),
         (lambda c: c.update(version=2), "'version' is 2"),
         (lambda c: c["buckets"]["a"]["shards"][0].update(path="/etc/x"), "must be relative"),
         (lambda c: c["tokenizer"].update(file="/etc/passwd"), "'tokenizer.file' must be rel"),
@@ -109,3 +114,22 @@ def test_a_token_id_outside_the_vocabulary_names_its_shard(tmp_path):
         for step in range(60):  # until a window reaches the damaged stretch
             loader.make_batch(step, loader.cursor_at(step))
     assert validation_windows(manifest, 32, 256)  # the other shards still read
+
+
+def test_a_window_reads_across_an_empty_shard(tmp_path):
+    from refinery.manifest import ShardEntry, Split
+    from training.data import WindowedSplit
+
+    parts = [
+        np.arange(10, dtype=np.uint16),
+        np.array([], np.uint16),
+        np.arange(10, 30, dtype=np.uint16),
+    ]
+    entries = []
+    for i, tokens in enumerate(parts):
+        path = tmp_path / f"s{i}.bin"
+        write_shard(path, tokens, np.array([len(tokens)] if len(tokens) else [], np.int64))
+        entries.append(ShardEntry(path, len(tokens), int(len(tokens) > 0), 4 * len(tokens)))
+    split = Split(30, 2, 120, tuple(entries))
+    windows = WindowedSplit(split, seq_len=8, dtype="uint16", vocab_size=64)
+    assert windows.window(1).tolist() == [8, 9, *range(10, 17)]
