@@ -141,7 +141,8 @@ def open_shard(
             f"{idx_path}: {idx_path.stat().st_size} bytes, expected {8 * n_docs} "
             f"for {n_docs} documents: truncated or corrupted"
         )
-    doc_ends = np.fromfile(idx_path, dtype="<u8")
+    # mapped, not read: a trainer never looks up documents, and every rank opens every shard
+    doc_ends = np.memmap(idx_path, dtype="<u8", mode="r") if n_docs else np.empty(0, "<u8")
     if not offsets_valid(doc_ends, n_tokens):
         raise ShardError(f"{idx_path}: document offsets do not increase to the token count")
     return Shard(path=path, tokens=tokens, doc_ends=doc_ends)
