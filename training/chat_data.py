@@ -8,9 +8,12 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 - messages: messages [{role, content}], system? (OpenAI / TRL)
 - sharegpt: conversations [{from, value}] with human/gpt/system, system? (ShareGPT,
   LLaMA-Factory)
-- kto: messages + label (bool), unpaired feedback (LLaMA-Factory KTO)
+- kto: messages or conversations + label or kto_tag (bool), unpaired feedback (LLaMA-Factory
+  KTO)
 - dialog_pair: conversations/messages + chosen, rejected answer objects (LLaMA-Factory DPO)
-- prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format)
+- prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format); a text
+  prompt that is an HH dialogue ("\\n\\nHuman: ...\\n\\nAssistant:", Dahoas rm-static) is read
+  as its turns
 - hh: chosen, rejected full "\\n\\nHuman: ...\\n\\nAssistant: ..." dialogues (Anthropic HH-RLHF)
 - pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
 
@@ -27,6 +30,7 @@ import json
 import os
 import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +54,7 @@ SPEAKERS = {
 HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 HH_KEYS = ("chosen", "rejected")
+KTO_KEYS = ("label", "kto_tag")  # LLaMA-Factory's KTO feedback, as its docs and data name it
 
 
 class ChatDataError(RefineryError):
@@ -87,7 +92,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     try:
         with opener(path, "rt", encoding="utf-8") as f:
             text = f.read()
-    except (OSError, UnicodeDecodeError, EOFError) as err:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
         raise ChatDataError(f"{path}: cannot read: {err}") from None
     if text.lstrip().startswith("["):
         try:
@@ -128,10 +133,10 @@ def detect_layout(record: Any) -> str | None:
         return None
     if {"response1", "response2"} <= keys and "instruction" in keys:
         return "pairwise"
-    if "messages" in keys:
-        return "kto" if "label" in keys else "messages"
-    if "conversations" in keys:
-        return "sharegpt"
+    if keys & {"messages", "conversations"}:
+        if keys & set(KTO_KEYS):
+            return "kto"
+        return "messages" if "messages" in keys else "sharegpt"
     if "instruction" in keys:
         return "alpaca"
     return None
@@ -303,6 +308,11 @@ def _preference(prompt: Conversation, chosen: str, rejected: str) -> Preference:
 
 
 def _prompt_messages(value: Any, field: str) -> Conversation:
+    if isinstance(value, str) and value.lstrip(" ").startswith("\n\nHuman:"):
+        turns = parse_hh(value)  # a whole HH dialogue as text, up to the answer's "Assistant:"
+        if turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
+            turns.pop()
+        return turns
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     return normalise_messages(value, field)
@@ -335,6 +345,12 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
     raise LayoutMismatch(layout)
 
 
+def _turns_field(record: dict) -> str:
+    """Where a messages, sharegpt or kto record keeps its turns (`messages` first, as
+    `detect_layout` reads it)."""
+    return "messages" if "messages" in record else "conversations"
+
+
 def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]:
     if layout == "alpaca":
         return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
@@ -353,16 +369,16 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
                 out.append(skip)
         return out
     if layout in ("messages", "sharegpt"):
-        field = "messages" if layout == "messages" else "conversations"
-        conversation = record_messages(record, field)
+        conversation = record_messages(record, _turns_field(record))
         split_answer(conversation)
         return [conversation]
     if layout == "kto":
-        if not isinstance(record["label"], bool):
-            raise Skip(f"malformed: label is {type(record['label']).__name__}, not true/false")
-        if not record["label"]:
-            raise Skip("undesirable (KTO label false)")
-        conversation = record_messages(record, "messages")
+        key = next(k for k in KTO_KEYS if k in record)
+        if not isinstance(record[key], bool):
+            raise Skip(f"malformed: {key} is {type(record[key]).__name__}, not true/false")
+        if not record[key]:
+            raise Skip(f"undesirable (KTO {key} false)")
+        conversation = record_messages(record, _turns_field(record))
         split_answer(conversation)
         return [conversation]
     # preference layouts: the conversation that ends with the chosen answer
@@ -378,8 +394,7 @@ def record_prompts(record: dict, layout: str) -> list[Conversation | Skip]:
     if layout == "self_instruct":
         return [c if isinstance(c, Skip) else c[:-1] for c in record_conversations(record, layout)]
     if layout in ("messages", "sharegpt", "kto"):
-        field = "conversations" if layout == "sharegpt" else "messages"
-        conversation = check_turns(record_messages(record, field))
+        conversation = check_turns(record_messages(record, _turns_field(record)))
         if conversation[-1]["role"] == "assistant":
             conversation = conversation[:-1]
         check_turns(conversation)

@@ -154,6 +154,17 @@ def test_prompt_pairs_with_text_or_messages(tmp_path):
     assert skipped == {"identical answers": 1}
 
 
+def test_a_text_prompt_holding_an_hh_dialogue_is_read_as_its_turns(tmp_path):
+    """Dahoas rm-static / full-hh-rlhf: the dialogue up to "Assistant:" in `prompt`."""
+    prompt = "\n\nHuman: Bake bread?\n\nAssistant: Flour, water.\n\nHuman: How long?\n\nAssistant:"
+    records = [
+        {"prompt": prompt, "response": " An hour.", "chosen": " An hour.", "rejected": " Ages."}
+    ]
+    (pair,) = read_preferences(write_jsonl(tmp_path / "d.jsonl", records))
+    assert pair.prompt == [user("Bake bread?"), assistant("Flour, water."), user("How long?")]
+    assert (pair.chosen, pair.rejected) == (" An hour.", " Ages.")
+
+
 def test_an_empty_rejected_answer_is_a_pair_an_empty_chosen_one_is_not(tmp_path):
     records = [
         {"prompt": "Q", "chosen": "good", "rejected": ""},
@@ -213,6 +224,20 @@ def test_kto_keeps_desirable_answers_for_sft_and_counts_the_rest(tmp_path):
     skipped.clear()
     assert read_preferences(path, skipped) == []
     assert skipped == {"unpaired (KTO label without a rejected answer)": 3}
+
+
+@pytest.mark.parametrize("turns", ["messages", "conversations"])
+@pytest.mark.parametrize("flag", ["label", "kto_tag"])
+def test_kto_in_every_layout_llamafactory_names(tmp_path, turns, flag):
+    def record(answer, good):
+        dialogue = [{"from": "human", "value": "Q"}, {"from": "gpt", "value": answer}]
+        return {turns: dialogue, flag: good}
+
+    path = write_jsonl(tmp_path / "kto.jsonl", [record("good", True), record("bad", False)])
+    skipped = Counter()
+    assert read_conversations(path, skipped) == [[user("Q"), assistant("good")]]
+    assert skipped == {f"undesirable (KTO {flag} false)": 1}
+    assert read_prompts(path) == [[user("Q")]] * 2
 
 
 def test_an_instruction_without_an_output_is_malformed_not_empty(tmp_path):
@@ -306,6 +331,17 @@ def test_missing_file(tmp_path):
         read_conversations(tmp_path / "nope.jsonl")
     with pytest.raises(ChatDataError, match="is a folder, not a file"):
         read_conversations(tmp_path)
+
+
+def test_a_damaged_gzip_file_is_named(tmp_path):
+    path = tmp_path / "d.jsonl.gz"
+    data = bytearray(
+        gzip.compress(b"".join(b'{"instruction": "Q%d", "output": "A"}\n' % i for i in range(2000)))
+    )
+    data[200:260] = bytes(60)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChatDataError, match=f"{path}: cannot read"):
+        read_conversations(path)
 
 
 def test_demo_sets_in_conf():
