@@ -25,11 +25,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/refinery sample-crawl --out runs/sample-crawl --docs $(DEMO_DOCS) --seed 0
 	# The quality model: the crawl's reference articles vs its own extracted pages (kept once
-	# metrics.json, written last, exists, as a finished stage is, unless FORCE=1).
+	# metrics.json, written last, exists, as a finished stage is, unless FORCE=1); 200,000
+	# hash buckets (53 MB) are plenty for a few hundred passages, fastText's 2 million 490 MB.
 	$(BIN)/refinery extract --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
 	$(if $(FORCE),,test -f runs/demo/quality-model/metrics.json ||) \
 		$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
-		--negatives runs/demo/extract --output runs/demo/quality-model
+		--negatives runs/demo/extract --output runs/demo/quality-model --bucket 200000
 	$(BIN)/refinery curate --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force) \
 		classify.quality.model=runs/demo/quality-model 'mix.anneal.domains=[]'
 	# Then the model, on CPU in a few minutes: tiny pretraining, annealing, SFT and DPO on the

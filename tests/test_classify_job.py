@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from test_quality import BUCKET
 
 from curation import textgen
 from curation.config import load_curation_config
@@ -33,7 +34,9 @@ def quality_model(tmp_path_factory) -> Path:
     for i in range(60):
         title, paragraphs = textgen.keyword_spam(rng)
         negatives.append((f"spam{i}", "\n".join([title, *paragraphs, *textgen.list_items(rng)])))
-    train_quality_model(positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5))
+    train_quality_model(
+        positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5, bucket=BUCKET)
+    )
     return folder / "model"
 
 

@@ -34,6 +34,9 @@ from curation.quality_training import (
     without_positives,
 )
 
+# fastText's 2 million hash buckets make a 490 MB model; the tests' few passages need few
+BUCKET = 200_000
+
 # ----------------------------------------------------------------------------- normalisation
 
 
@@ -118,7 +121,7 @@ def docs(prefix: str, lengths: list[int]) -> list[tuple[str, str]]:
 
 
 def test_negative_pages_of_one_host_are_all_trained_on_or_all_held_out():
-    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1)
+    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1, bucket=BUCKET)
     positives = docs("wiki", [60] * 40)
     pages = docs("page", [60] * 120)
     negatives = [
@@ -140,7 +143,7 @@ def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
 
 
 def test_training_set_is_balanced_length_matched_deduplicated_and_split_by_document():
-    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1)
+    params = TrainParams(max_tokens=50, min_tokens=5, heldout=0.3, seed=1, bucket=BUCKET)
     positives = docs("p", [400] * 20)  # long: cut into 50-token passages
     negatives = docs("n", [8, 12, 30, 45] * 30)  # short
     shared = ("dup", "the same text in both classes is no evidence for either")
@@ -199,7 +202,7 @@ def spam_page(seed: int) -> str:
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("quality")
     positives, negatives = synthetic_classes()
-    params = TrainParams(max_tokens=64, min_tokens=10, epoch=5)
+    params = TrainParams(max_tokens=64, min_tokens=10, epoch=5, bucket=BUCKET)
     metrics = train_quality_model(positives, negatives, out, params)
     return out, metrics, params
 
@@ -292,7 +295,7 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     # one flag with two sources, as the README writes it (repeating the flag works too)
     argv = ["--positives", str(tmp_path / "pos.txt"), str(tmp_path / "pos.jsonl")]
     argv += ["--negatives", str(tmp_path / "neg"), "--output", str(out), "--max-tokens", "64"]
-    assert main(argv) == 0
+    assert main([*argv, "--bucket", str(BUCKET)]) == 0
     assert "ROC-AUC" in capsys.readouterr().out
     sources = json.loads((out / "manifest.json").read_text())["sources"]
     assert [s["documents"] for s in sources["positives"]] == [20, 20]
