@@ -1,7 +1,8 @@
-"""Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama (or Qwen3) model.
+"""Export: `refinery export --ckpt CKPT --hf DIR` writes a Hugging Face Llama-family model.
 
 DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`
-(`Qwen3ForCausalLM` for a model with QK-norm), `generation_config.json` (generation stops at
+(`Qwen3ForCausalLM` for a model with QK-norm; a mixture of experts as `Qwen3MoeForCausalLM`,
+or `MixtralForCausalLM` without QK-norm), `generation_config.json` (generation stops at
 the end of a document or of a chat turn), and the tokenizer (`tokenizer.json`,
 `tokenizer_config.json` with a Jinja chat template equal to `refinery.tokenizer.encode_chat`,
 `special_tokens_map.json`), so lm-evaluation-harness and other Hugging Face tools run on a
@@ -14,10 +15,13 @@ Refinery model. Our architecture is Llama's, so the mapping is one of names and 
   query head h reads kv head h // (n_heads / n_kv_heads) in both), `gate_up` into gate/up_proj.
 * tied embeddings are written once (`tie_word_embeddings`).
 * QK-norm (`model.qk_norm`, the `tiny` and `1b` presets): Llama has none, Qwen3 is Llama with
-  exactly ours, an RMSNorm over each head's query and key before RoPE with the model's
   epsilon, so such a model is written as Qwen3 (`q_norm`, `k_norm`).
-
-Mixture-of-experts feed-forwards are refused rather than exported wrong.
+* mixture of experts: our router is theirs (softmax over every expert, the top k, their
+  weights renormalised when k > 1): Qwen3-MoE's `norm_topk_prob` says whether to renormalise,
+  Mixtral always does, so a top-1 model without QK-norm, whose expert output is scaled by its
+  gate probability, is refused rather than exported wrong. The expert capacity cap is a
+  training device: in eval mode neither ours nor theirs drops a token. Experts are written
+  one by one under the names the Hub's checkpoints use (transformers 5 fuses them on load).
 """
 
 from __future__ import annotations
@@ -45,15 +49,46 @@ class ExportError(RefineryError):
 
 
 def unsupported_features(cfg: ModelConfig) -> list[str]:
-    """What Hugging Face's Llama and Qwen3 cannot represent (empty: the export is exact)."""
-    features = []
-    if cfg.moe.num_experts:
-        features.append(f"mixture of experts ({cfg.moe.num_experts} experts; Llama is dense)")
-    return features
+    """What the Hugging Face architectures we write cannot represent (empty: the export is
+    exact)."""
+    if cfg.moe.num_experts and cfg.moe.top_k == 1 and not cfg.qk_norm:
+        return [
+            "top-1 mixture of experts without QK-norm (Mixtral renormalises the gate to 1; "
+            "Qwen3-MoE, which does not, needs QK-norm)"
+        ]
+    return []
 
 
 def architecture(cfg: ModelConfig) -> str:
+    if cfg.moe.num_experts:
+        return "Qwen3MoeForCausalLM" if cfg.qk_norm else "MixtralForCausalLM"
     return "Qwen3ForCausalLM" if cfg.qk_norm else "LlamaForCausalLM"
+
+
+def _model_type(cfg: ModelConfig) -> str:
+    return {
+        "Qwen3MoeForCausalLM": "qwen3_moe",
+        "MixtralForCausalLM": "mixtral",
+        "Qwen3ForCausalLM": "qwen3",
+        "LlamaForCausalLM": "llama",
+    }[architecture(cfg)]
+
+
+def _moe_config(cfg: ModelConfig) -> dict:
+    """The mixture-of-experts keys of config.json, as Qwen3-MoE or Mixtral names them."""
+    moe = cfg.moe
+    hidden = moe.ffn_hidden or resolved_ffn_hidden(cfg)
+    shared = {"num_experts_per_tok": moe.top_k, "router_aux_loss_coef": moe.aux_loss_weight}
+    shared["output_router_logits"] = False
+    if not cfg.qk_norm:
+        return shared | {"num_local_experts": moe.num_experts, "intermediate_size": hidden}
+    return shared | {
+        "num_experts": moe.num_experts,
+        "moe_intermediate_size": hidden,
+        "norm_topk_prob": moe.top_k > 1,
+        "decoder_sparse_step": 1,
+        "mlp_only_layers": [],
+    }
 
 
 def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
@@ -62,9 +97,12 @@ def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
     (rope_parameters, dtype); the test runs 5.x."""
     qwen3 = {"use_sliding_window": False, "sliding_window": None, "attention_dropout": 0.0}
     qwen3["layer_types"] = ["full_attention"] * cfg.n_layers
-    return (qwen3 if cfg.qk_norm else {}) | {
+    extra = qwen3 if cfg.qk_norm else {}
+    if cfg.moe.num_experts:
+        extra = extra | {"sliding_window": None, "attention_dropout": 0.0} | _moe_config(cfg)
+    return {
         "architectures": [architecture(cfg)],
-        "model_type": "qwen3" if cfg.qk_norm else "llama",
+        "model_type": _model_type(cfg),
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.d_model,
         "intermediate_size": resolved_ffn_hidden(cfg),
@@ -87,11 +125,12 @@ def llama_config(cfg: ModelConfig, token_ids: dict[str, int]) -> dict:
         "torch_dtype": "float32",
         "dtype": "float32",
         "use_cache": True,
-    }
+    } | extra
 
 
 def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """Our state dict under Hugging Face Llama names, fused projections split."""
+    """Our state dict under Hugging Face names (Llama's, Qwen3's, Qwen3-MoE's or Mixtral's),
+    fused projections split."""
     head_dim = cfg.d_model // cfg.n_heads
     kv_dim = (cfg.n_kv_heads or cfg.n_heads) * head_dim
     hidden = resolved_ffn_hidden(cfg)
@@ -104,7 +143,6 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
     for i in range(cfg.n_layers):
         ours, theirs = f"blocks.{i}.", f"model.layers.{i}."
         q, k, v = state[ours + "attn.qkv.weight"].split([cfg.d_model, kv_dim, kv_dim])
-        gate, up = state[ours + "ffn.gate_up.weight"].split([hidden, hidden])
         out |= {
             theirs + "input_layernorm.weight": state[ours + "attn_norm.weight"],
             theirs + "self_attn.q_proj.weight": q,
@@ -112,14 +150,41 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
             theirs + "self_attn.v_proj.weight": v,
             theirs + "self_attn.o_proj.weight": state[ours + "attn.out.weight"],
             theirs + "post_attention_layernorm.weight": state[ours + "ffn_norm.weight"],
-            theirs + "mlp.gate_proj.weight": gate,
-            theirs + "mlp.up_proj.weight": up,
-            theirs + "mlp.down_proj.weight": state[ours + "ffn.down.weight"],
         }
+        out |= _feed_forward(state, cfg, ours + "ffn.", theirs, hidden)
         if cfg.qk_norm:
             out[theirs + "self_attn.q_norm.weight"] = state[ours + "attn.q_norm.weight"]
             out[theirs + "self_attn.k_norm.weight"] = state[ours + "attn.k_norm.weight"]
     return {name: tensor.detach().float().contiguous().clone() for name, tensor in out.items()}
+
+
+def _feed_forward(
+    state: dict[str, torch.Tensor], cfg: ModelConfig, ours: str, theirs: str, hidden: int
+) -> dict[str, torch.Tensor]:
+    """One layer's feed-forward under Hugging Face names: the dense SwiGLU, or the router and
+    each expert's SwiGLU (Mixtral's w1 gate, w3 up, w2 down)."""
+    if not cfg.moe.num_experts:
+        gate, up = state[ours + "gate_up.weight"].split([hidden, hidden])
+        down = state[ours + "down.weight"]
+        return {
+            f"{theirs}mlp.{n}_proj.weight": w for n, w in zip(PROJ, (gate, up, down), strict=True)
+        }
+    names = MIXTRAL_PROJ if not cfg.qk_norm else tuple(f"{n}_proj" for n in PROJ)
+    block = f"{theirs}block_sparse_moe." if not cfg.qk_norm else f"{theirs}mlp."
+    out = {f"{block}gate.weight": state[ours + "router.weight"]}
+    expert_hidden = cfg.moe.ffn_hidden or hidden
+    for e in range(cfg.moe.num_experts):
+        gate, up = state[f"{ours}experts.{e}.gate_up.weight"].split([expert_hidden] * 2)
+        down = state[f"{ours}experts.{e}.down.weight"]
+        out |= {
+            f"{block}experts.{e}.{n}.weight": w
+            for n, w in zip(names, (gate, up, down), strict=True)
+        }
+    return out
+
+
+PROJ = ("gate", "up", "down")
+MIXTRAL_PROJ = ("w1", "w3", "w2")  # gate, up, down
 
 
 def chat_template() -> str:

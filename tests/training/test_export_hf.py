@@ -1,5 +1,6 @@
 """`refinery export --hf`: transformers loads the folder as LlamaForCausalLM (Qwen3ForCausalLM
-with QK-norm) with our logits and our tokenizer's ids; mixture-of-experts is refused by name."""
+with QK-norm; Qwen3MoeForCausalLM or MixtralForCausalLM for a mixture of experts) with our
+logits and our tokenizer's ids; what none of them can represent is refused by name."""
 
 from __future__ import annotations
 
@@ -33,17 +34,23 @@ def write_checkpoint(root: Path, tokenizer: Path, **model) -> tuple[Path, Transf
 
 
 @pytest.mark.parametrize(
-    ("tied", "qk_norm", "architecture"),
-    [(True, False, "LlamaForCausalLM"), (False, False, "LlamaForCausalLM")]
-    + [(True, True, "Qwen3ForCausalLM")],  # QK-norm: Qwen3 is Llama with exactly ours
+    ("tied", "qk_norm", "moe", "architecture"),
+    [(True, False, None, "LlamaForCausalLM"), (False, False, None, "LlamaForCausalLM")]
+    + [(True, True, None, "Qwen3ForCausalLM")]  # QK-norm: Qwen3 is Llama with exactly ours
+    + [(True, True, MoEConfig(num_experts=4, top_k=2), "Qwen3MoeForCausalLM")]
+    + [(True, True, MoEConfig(num_experts=3, top_k=1, ffn_hidden=48), "Qwen3MoeForCausalLM")]
+    + [(False, False, MoEConfig(num_experts=4, top_k=2), "MixtralForCausalLM")],
 )
-def test_transformers_reproduces_our_logits(text_tokens, tmp_path, tied, qk_norm, architecture):
+def test_transformers_reproduces_our_logits(
+    text_tokens, tmp_path, tied, qk_norm, moe, architecture
+):
     ckpt, ours = write_checkpoint(
         tmp_path / "run",
         text_tokens / "tokenizer.json",
         n_kv_heads=2,
         tie_embeddings=tied,
         qk_norm=qk_norm,
+        moe=moe or MoEConfig(),
     )
     assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 0
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
@@ -90,13 +97,13 @@ def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path
         theirs.apply_chat_template([{"role": "tool", "content": "x"}], tokenize=False)
 
 
-def test_mixture_of_experts_is_refused_by_name(text_tokens, tmp_path, capsys):
+def test_a_top_1_mixture_of_experts_without_qk_norm_is_refused_by_name(
+    text_tokens, tmp_path, capsys
+):
     model = {"moe": MoEConfig(num_experts=2, top_k=1)}
     write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json", **model)
     assert cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", str(tmp_path / "hf")]) == 2
-    assert "cannot export as a Hugging Face model: the model uses mixture of experts" in (
-        capsys.readouterr().err
-    )
+    assert "the model uses top-1 mixture of experts without QK-norm" in capsys.readouterr().err
     assert not (tmp_path / "hf").exists()
 
 
