@@ -145,6 +145,16 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert normalize_url("http://x.test/#!/page1") != normalize_url("http://x.test/#!/page2")
     assert normalize_url("http://x.test/#!/page1") == normalize_url("HTTP://x.test#!/page1")
     assert normalize_url("http://[broken/") == "http://[broken/"
+    # the path's escapes as RFC 3986 normalises them, an internationalised host as punycode
+    tilde = [
+        "http://x.test/%7Euser/caf%c3%a9",
+        "http://x.test/~user/café",
+        "http://x.test/%7euser/caf%C3%A9",
+    ]
+    assert len({normalize_url(u) for u in tilde}) == 1
+    assert normalize_url("http://x.test/a%2Fb") != normalize_url("http://x.test/a/b")
+    assert normalize_url("http://x.test/a b") == normalize_url("http://x.test/a%20b")
+    assert normalize_url("https://Bücher.example/x") == "https://xn--bcher-kva.example/x"
     assert normalize_url(None) is None and normalize_url("  ") is None  # no URL, no key
 
 

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Query parameters that only track the visit (utm_*, click ids); they do not change the page.
@@ -15,6 +15,9 @@ DIGITS = re.compile(r"\d")
 # Invisible characters that may sit inside a word (soft hyphen, zero-width space and joiners,
 # word joiner, BOM): two copies of a page differing only in them are the same text.
 INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+PATH_SAFE = "/%:@!$&'()*+,;="  # RFC 3986 pchar and "/" (letters, digits and -._~ always are)
 
 
 @functools.cache
@@ -57,8 +60,10 @@ def text_hash(normalized: str) -> str:
 
 
 def normalize_url(url: str | None) -> str | None:
-    """The URL-duplicate key: scheme and host lower-cased, default port, fragment, tracking
-    parameters and a trailing slash dropped, query parameters sorted. `http` and `https`
+    """The URL-duplicate key: scheme and host lower-cased (an internationalised host in
+    punycode), default port, fragment, tracking parameters and a trailing slash dropped, the
+    path's escapes normalised (RFC 3986 6.2.2: `%7E` is `~`, `/café` is `/caf%C3%A9`),
+    query parameters sorted. `http` and `https`
     stay distinct (they can serve different pages); so do `www.` and the bare host, and
     `#!` fragments (Google's AJAX-crawling scheme: each names a page a crawler fetched)."""
     if not url or not url.strip():
@@ -69,11 +74,11 @@ def normalize_url(url: str | None) -> str | None:
     except ValueError:  # a malformed port or IPv6 literal: the raw string is its own key
         return url.strip()
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
+    host = _ascii_host((parts.hostname or "").rstrip("."))
     if ":" in host:  # an IPv6 literal keeps its brackets: [::1]:8080 is not [::1:8080]
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    path = parts.path.rstrip("/") or "/"
+    path = _normal_path(parts.path).rstrip("/") or "/"
     # Escapes that are not UTF-8 (Latin-1 `?q=M%FCnchen`) survive as their bytes: decoded with
     # replacement they all became U+FFFD, and different pages one key.
     pairs = parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
@@ -81,3 +86,25 @@ def normalize_url(url: str | None) -> str | None:
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
     encoded = urlencode(query, encoding="utf-8", errors="surrogateescape")
     return urlunsplit((scheme, netloc, path, encoded, fragment))
+
+
+def _ascii_host(host: str) -> str:
+    """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
+    as a crawler may record it); a host IDNA refuses stays as it is."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def _normal_path(path: str) -> str:
+    """Characters outside ASCII as UTF-8 escapes, escapes of unreserved characters decoded
+    and the others' hex in upper case: the forms RFC 3986 calls the same path."""
+
+    def escape(match: re.Match) -> str:
+        char = chr(int(match[1], 16))
+        return char if char in UNRESERVED else f"%{match[1].upper()}"
+
+    return ESCAPE.sub(escape, quote(path, safe=PATH_SAFE, errors="surrogateescape"))
