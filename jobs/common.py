@@ -85,16 +85,27 @@ def local_path(out: str) -> Path | None:
     return Path(parsed.path if parsed.scheme else out)
 
 
-def check_output(out: str) -> None:
+def check_output(out: str, local: str | None = None) -> None:
     """Create a local OUT now and prove it writable, so a bad --output fails before Spark
-    starts, not as a task's traceback after a stage's work. Remote OUTs are Hadoop's to check."""
+    starts, not as a task's traceback after a stage's work (or after hours of the stages
+    before the one that needs OUT `local`, named). Remote OUTs are Hadoop's to check."""
     if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
         raise OutputError(f"--output {out!r}: name a run folder, not the filesystem root")
     path = local_path(out)
+    if path is None and local:
+        raise OutputError(
+            f"--output {out}: the {local} stage writes memory-mapped files and needs OUT on a "
+            f"local or mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
+        )
     if path is None:
         return
     if path.exists() and not path.is_dir():
         raise OutputError(f"--output {out} is a file; OUT is a run folder")
+    if (path / "_SUCCESS").exists() or next(path.glob("part-*"), None):
+        raise OutputError(
+            f"--output {out} holds a stage's documents (_SUCCESS, part files); OUT is the run "
+            f"folder that holds the stage folders ({path.parent}?)"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -151,7 +162,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         return 0
     job.check(config)
     inputs = job.resolve(args.input, config)
-    check_output(args.output)
+    check_output(args.output, job.name if job.local_output else None)
     spark = build_session(config.spark, job.name)
     try:
         stats = job.run(spark, config, inputs, args.output.rstrip("/"), args.force)

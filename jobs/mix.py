@@ -84,6 +84,8 @@ def run_mix(
 
     def outcomes():
         docs = read_documents(spark, inputs)
+        if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
+            docs = docs.drop("bucket")
         if "domain" not in docs.columns:
             print("mix: input has no `domain` column (classify skipped); labelling by URL rules")
             domains = config.classify.domains

@@ -4,15 +4,18 @@
 
 The first stage reads --input; each later stage reads the previous stage's kept documents
 from the run folder; a stage that skips itself (classify with no quality model) is passed
-over, and the next stage reads what it would have read. A stage whose _SUCCESS marker exists
-is skipped unless --force, or unless a stage before it ran again (its input changed): in this
-application, or since, by a stage job run alone (run.json's `finished` times say which).
+over, and the next stage reads what it would have read (if an earlier run of OUT ran it,
+only with --force, which removes its output and redoes the stages after it). A stage whose
+_SUCCESS marker exists is skipped unless --force, or unless a stage before it ran again (its
+input changed): in this application, or since, by a stage job run alone (run.json's
+`finished` times say which).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
     # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
@@ -21,10 +24,11 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
-from curation.spark.stage import stage_path
+from curation.spark.stage import remove_stage, stage_outputs, stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
+    OutputError,
     check_output,
     load_config,
     parse_stage_args,
@@ -49,17 +53,22 @@ def main(argv: list[str] | None = None) -> int:
         if not job.skip(config):
             job.check(config)
     inputs = jobs[0].resolve(args.input, config)
-    check_output(args.output)
+    local = [job.name for job in jobs if job.local_output and not job.skip(config)]
+    check_output(args.output, local[0] if local else None)
     out = args.output.rstrip("/")
     spark = build_session(config.spark, "curate")
     try:
         fs = HadoopFS(spark)
+        check_no_skipped_leftovers(fs, out, jobs, config, args.force)
         force = args.force
         last, upstream = jobs[0].name, None
         for job in jobs:
             reason = job.skip(config)
             if reason:  # the next stage reads this one's input
                 print(reason)
+                if stage_outputs(fs, out, job.name):  # an earlier run's (--force: see above)
+                    remove_stage(fs, out, job.name)
+                    print(f"{job.name}: removed what an earlier run of it left in {out}")
                 continue
             if not force and upstream:  # run.json's times, for tokenize (tokens/) too
                 stale = ran_since(read_stage_times(fs, out), job.name, upstream)
@@ -80,6 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rejected:  {out}/rejected/   errors: {out}/errors/")
     print(f"stats:     {out}/stats/   run record: {out}/run.json")
     return 0
+
+
+def check_no_skipped_leftovers(
+    fs: HadoopFS, out: str, jobs: list, config: Any, force: bool
+) -> None:
+    """Refuse, unless --force, a run that skips a stage an earlier run of OUT did not (classify
+    with its quality model forgotten): the stages after it were built on its output, and its
+    rejections would count documents they keep. --force removes that output and redoes them."""
+    if force:
+        return
+    for job in jobs:
+        reason = job.skip(config)
+        if reason and stage_outputs(fs, out, job.name):
+            raise OutputError(
+                f"{reason.rstrip('.')}, but {stage_path(out, job.name)} holds an earlier run's "
+                f"output of it, which the stages after it read. Give its settings again, or "
+                f"--force to remove that output and redo the stages after it"
+            )
 
 
 def read_stage_times(fs: HadoopFS, out: str) -> dict:

@@ -173,8 +173,7 @@ def run_tokenize(
         seconds=round(time.time() - started, 3),
     )
     (staged / "_SUCCESS").touch()
-    _commit(fs, root, tmp, final, stats)
-    record_run(fs, root.as_uri(), to_dict(config), STAGE, stats)
+    _commit(fs, root, to_dict(config), tmp, final, stats)
     if cfg.validation_share and not manifest.validation.documents:
         print(
             f"{STAGE}: warning: none of {counts['kept']} documents fell in the validation split "
@@ -280,13 +279,18 @@ def data_settings(config: CurationConfig) -> dict[str, Any]:
     return settings
 
 
-def _commit(fs: HadoopFS, root: Path, tmp: Path, final: Path, stats: dict[str, Any]) -> None:
-    """Move rejected rows, stats and the tokens folder (with _SUCCESS, last) into place."""
-    shutil.rmtree(final, ignore_errors=True)  # a stage being redone loses its _SUCCESS first
+def _commit(
+    fs: HadoopFS, root: Path, config: dict[str, Any], tmp: Path, final: Path, stats: dict[str, Any]
+) -> None:
+    """Move rejected rows, stats, the run.json entry and the tokens folder (with _SUCCESS,
+    last) into place, as `curation.spark.stage` commits a stage."""
+    (final / "_SUCCESS").unlink(missing_ok=True)  # a stage being redone loses it first
+    shutil.rmtree(final, ignore_errors=True)
     target = f"{root.as_uri()}/rejected/stage={STAGE}"
     fs.delete(target)
     fs.rename(f"{tmp.as_uri()}/rejected", target)
     fs.write_json(f"{root.as_uri()}/stats/{STAGE}.json", stats)
+    record_run(fs, root.as_uri(), config, STAGE, stats)
     os.replace(tmp / TOKENS, final)
     shutil.rmtree(tmp)
     drop_abandoned_attempts(fs, root.as_uri(), STAGE)

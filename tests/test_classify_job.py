@@ -196,6 +196,32 @@ def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_befor
     assert mixed["kept"] == json.loads(Path(f"{out}/stats/extract.json").read_text())["kept"]
 
 
+def test_a_skipped_stage_an_earlier_run_ran_is_refused_then_removed_with_force(spark, tmp_path):
+    """Classify with its quality model forgotten: mix and tokenize were built on its output,
+    and its rejections would count documents they keep."""
+    from curation.spark.fs import HadoopFS
+    from curation.spark.stage import remove_stage
+    from jobs.common import OutputError
+    from jobs.pipeline import STAGES, check_no_skipped_leftovers
+
+    out = tmp_path / "run"
+    for folder in ("classify", "rejected/stage=classify", "rejected/stage=dedup", "stats"):
+        (out / folder).mkdir(parents=True)
+    (out / "classify" / "_SUCCESS").touch()
+    (out / "stats" / "classify.json").write_text("{}")
+    finished = {"finished": "2026-12-05T10:00:00+00:00"}
+    (out / "run.json").write_text(json.dumps({"stages": {"dedup": finished, "classify": finished}}))
+    fs, config, jobs = HadoopFS(spark), load_curation_config(), list(STAGES.values())
+    with pytest.raises(OutputError, match=r"no quality model configured.*, but .*holds an earlier"):
+        check_no_skipped_leftovers(fs, str(out), jobs, config, force=False)
+    check_no_skipped_leftovers(fs, str(out), jobs, config, force=True)
+    remove_stage(fs, str(out), "classify")
+    assert sorted(p.name for p in (out / "rejected").iterdir()) == ["stage=dedup"]
+    assert not (out / "classify").exists() and not (out / "stats" / "classify.json").exists()
+    assert json.loads((out / "run.json").read_text()) == {"stages": {"dedup": finished}}
+    check_no_skipped_leftovers(fs, str(out), jobs, config, force=False)
+
+
 def test_the_top_fraction_score_is_the_same_however_the_scores_are_partitioned(spark, monkeypatch):
     from curation.quality import tie_break, top_fraction_threshold
     from curation.spark import classify as glue

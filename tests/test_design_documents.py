@@ -98,3 +98,65 @@ def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
             read_documents(spark, [str(folder / "part-1.parquet")])
     finally:
         spark.conf.set(DISCOVERY_THRESHOLD, before)
+
+
+def test_a_stage_reads_documents_that_carry_its_own_or_outcome_columns(
+    spark, design_documents, tmp_path, capsys
+):
+    """Mixed documents mixed again (other targets), rejected rows read back as documents:
+    the stage's own column and the outcome columns are replaced, not a Spark traceback."""
+    from curation.spark.stage import read_documents
+
+    docs, count = design_documents
+    config = load_curation_config()
+    run_mix(spark, config, [docs], str(tmp_path / "first"))
+    again = run_mix(spark, config, [stage_path(str(tmp_path / "first"), "mix")], str(tmp_path))
+    assert again["input"] == count and again["kept"] == count
+    table = pq.read_table(docs)
+    for name in ("reason", "stage", "kept_id"):
+        table = table.append_column(name, pa.array(["x"] * table.num_rows))
+    rejected = tmp_path / "rejected-as-input"
+    rejected.mkdir()
+    pq.write_table(table, rejected / "part-0.parquet")
+    capsys.readouterr()
+    read = read_documents(spark, [str(rejected)])
+    assert not {"reason", "stage", "kept_id"} & set(read.columns)
+    assert "the columns ['reason', 'stage', 'kept_id'] are left out" in capsys.readouterr().out
+
+
+def test_a_commit_records_the_stage_before_its_success_marker_appears(spark, tmp_path):
+    """Killed between the two, the stage is redone (no _SUCCESS) and run.json's newer time
+    redoes the stages after it; _SUCCESS goes first when a finished stage is replaced."""
+    from curation.spark import stage as stage_module
+    from curation.spark.fs import HadoopFS
+
+    class Recording(HadoopFS):
+        def __init__(self, spark):
+            super().__init__(spark)
+            self.calls = []
+
+        def delete(self, path):
+            self.calls.append(("delete", path.removeprefix(str(tmp_path))))
+            super().delete(path)
+
+        def rename(self, src, dst):
+            self.calls.append(("rename", dst.removeprefix(str(tmp_path))))
+            super().rename(src, dst)
+
+        def write_json(self, path, data):
+            self.calls.append(("write", path.removeprefix(str(tmp_path))))
+            super().write_json(path, data)
+
+    out = str(tmp_path)
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "_SUCCESS").touch()
+    for part in ("kept", "rejected", "errors"):
+        (tmp_path / "_tmp" / "mix-0" / part).mkdir(parents=True)
+    fs = Recording(spark)
+    stats = {"input": 0, "kept": 0, "rejected": {}, "errors": 0, "seconds": 0.0}
+    stage_module._commit(fs, out, {}, "mix", f"{out}/_tmp/mix-0", stats)
+    steps = [("delete", "/mix/_SUCCESS"), ("write", "/run.json"), ("rename", "/mix")]
+    assert [call for call in fs.calls if call in steps] == steps
+    assert (tmp_path / "mix").is_dir() and "mix" in stage_module.HadoopFS(spark).read_json(
+        f"{out}/run.json"
+    )["stages"]

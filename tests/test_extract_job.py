@@ -183,6 +183,23 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
     for root in ("", "/"):  # stages would write /extract, /stats, ...
         assert main([command, "--input", str(sample_crawl), "--output", root]) == 2
         assert f"--output {root!r}: name a run folder" in capsys.readouterr().err
+    stage = tmp_path / "run" / "dedup"  # a stage folder, not the run folder above it
+    stage.mkdir(parents=True)
+    (stage / "_SUCCESS").touch()
+    assert main([command, "--input", str(sample_crawl), "--output", str(stage)]) == 2
+    assert "holds a stage's documents (_SUCCESS, part files)" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_a_remote_output_for_the_tokenize_stage_fails_before_spark(sample_crawl, capsys):
+    """Not after hours of the stages before tokenize, which memory-maps its shards."""
+    from refinery.cli import main
+
+    assert main(["curate", "--input", str(sample_crawl), "--output", "s3a://bucket/run"]) == 2
+    assert "the tokenize stage writes memory-mapped files" in capsys.readouterr().err
+    skipped = "pipeline.stages=[extract, filter]"
+    with pytest.raises(AssertionError, match="Spark started"):  # no tokenize: Hadoop's to check
+        main(["curate", "--input", str(sample_crawl), "--output", "s3a://bucket/run", skipped])
 
 
 @pytest.mark.usefixtures("no_spark")

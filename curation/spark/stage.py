@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.errors import AnalysisException
+from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -36,6 +36,11 @@ _REQUIRED_TYPES = {name: ("string",) for name in REQUIRED_COLUMNS} | {
 }
 
 
+# Columns of outcome rows (rejected/, dedup's kept_id), not of documents: rejected rows read
+# back as documents would collide with the ones a stage adds.
+OUTCOME_COLUMNS = ("outcome", "reason", "error", "stage", "kept_id")
+
+
 def stage_path(out: str, stage: str) -> str:
     return f"{out.rstrip('/')}/{stage}"
 
@@ -50,7 +55,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     (`row_group_slices` and `row_slices` check them as they list row groups)."""
     try:
         docs = spark.read.parquet(*paths)
-    except AnalysisException as err:
+    except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
     if footers:
@@ -67,6 +72,10 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     ]
     if mistyped:  # stages would fail inside a task (an int text has no .encode)
         raise InputError(f"documents Parquet {paths}: {'; '.join(mistyped)}")
+    carried = [c for c in OUTCOME_COLUMNS if c in docs.columns]
+    if carried:  # rejected rows given as input: the stage writes its own outcome columns
+        print(f"documents Parquet {paths}: the columns {carried} are left out (a stage's own)")
+        docs = docs.drop(*carried)
     if OFFSET not in docs.columns:  # documents made elsewhere: errors/ rows get a null offset
         docs = docs.withColumn(OFFSET, F.lit(None).cast("long"))
     return docs
@@ -149,9 +158,10 @@ def run_stage(
     started = time.time()
     rows, document_columns = outcomes()
     files = stage_files() if stage_files else {}
-    stats = write_stage(
+    return write_stage(
         fs,
         out,
+        to_dict(config),
         stage,
         rows,
         document_columns,
@@ -161,8 +171,6 @@ def run_stage(
         rejected_columns,
         kept_in_id_order,
     )
-    record_run(fs, out, to_dict(config), stage, stats)
-    return stats
 
 
 def run_task_stage(
@@ -187,8 +195,7 @@ def run_task_stage(
     if counters:
         stats["counters"] = dict(sorted(counters.items()))
     stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out.rstrip("/"), stage, tmp, stats)
-    record_run(fs, out, to_dict(config), stage, stats)
+    _commit(fs, out.rstrip("/"), to_dict(config), stage, tmp, stats)
     return stats
 
 
@@ -206,6 +213,7 @@ def _tmp_folder(out: str, stage: str) -> str:
 def write_stage(
     fs: HadoopFS,
     out: str,
+    config: dict[str, Any],
     stage: str,
     outcomes: DataFrame,
     document_columns: list[str],
@@ -215,7 +223,8 @@ def write_stage(
     rejected_columns: tuple[str, ...] = (),
     kept_in_id_order: bool = False,
 ) -> dict[str, Any]:
-    """Materialise `outcomes` once and write every output of `stage`; return its stats.
+    """Materialise `outcomes` once and write every output of `stage` (and its entry in
+    run.json, under `config`); return its stats.
 
     Rejected rows keep the document columns plus `stage`, `reason` and `rejected_columns`;
     `per_source` adds a per-input-file breakdown to the stats. `files` ({name: JSON content})
@@ -248,7 +257,7 @@ def write_stage(
         [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
     )
     stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out, stage, tmp, stats)
+    _commit(fs, out, config, stage, tmp, stats)
     return stats
 
 
@@ -284,9 +293,16 @@ def stage_stats(
     return stats
 
 
-def _commit(fs: HadoopFS, out: str, stage: str, tmp: str, stats: dict[str, Any]) -> None:
+def _commit(
+    fs: HadoopFS, out: str, config: dict[str, Any], stage: str, tmp: str, stats: dict[str, Any]
+) -> None:
+    """Move the stage's outputs into place, the kept folder with its _SUCCESS last. run.json
+    learns the stage finished before that: killed in between, the stage is redone (no
+    _SUCCESS), and with a newer finish time than the stages after it, they are redone too;
+    the other order left them built on the old output with nothing to say so."""
     final = stage_path(out, stage)
-    fs.delete(final)  # a stage being redone loses its _SUCCESS first
+    fs.delete(f"{final}/_SUCCESS")  # a stage being redone loses its _SUCCESS first
+    fs.delete(final)
     for part, target in (
         ("rejected", f"{out}/rejected/stage={stage}"),
         ("errors", f"{out}/errors/stage={stage}"),
@@ -294,6 +310,7 @@ def _commit(fs: HadoopFS, out: str, stage: str, tmp: str, stats: dict[str, Any])
         fs.delete(target)
         fs.rename(f"{tmp}/{part}", target)
     fs.write_json(f"{out}/stats/{stage}.json", stats)
+    record_run(fs, out, config, stage, stats)
     fs.rename(f"{tmp}/kept", final)
     fs.delete(tmp)
     drop_abandoned_attempts(fs, out, stage)
@@ -310,6 +327,37 @@ def drop_abandoned_attempts(fs: HadoopFS, out: str, stage: str) -> None:
             fs.delete(path)
     if not fs.list(scratch):
         fs.delete(scratch)
+
+
+def stage_outputs(fs: HadoopFS, out: str, stage: str) -> list[str]:
+    """What a run of `stage` left in OUT: its documents (_SUCCESS first), rejected and errors
+    partitions and stats, and run.json when it records the stage."""
+    out = out.rstrip("/")
+    paths = [
+        f"{stage_path(out, stage)}/_SUCCESS",
+        stage_path(out, stage),
+        f"{out}/rejected/stage={stage}",
+        f"{out}/errors/stage={stage}",
+        f"{out}/stats/{stage}.json",
+    ]
+    found = [path for path in paths if fs.exists(path)]
+    run_path = f"{out}/run.json"
+    if fs.exists(run_path) and stage in fs.read_json(run_path).get("stages", {}):
+        found.append(run_path)
+    return found
+
+
+def remove_stage(fs: HadoopFS, out: str, stage: str) -> None:
+    """Delete `stage_outputs` (from run.json, only the stage's entry). For a stage the
+    pipeline now skips: left there, its rejections would count documents that later stages
+    keep, and its stats break the chain from the stage before it to the one after."""
+    for path in stage_outputs(fs, out, stage):
+        if path.endswith("/run.json"):
+            run = fs.read_json(path)
+            del run["stages"][stage]
+            fs.write_json(path, run)
+        else:
+            fs.delete(path)
 
 
 def record_run(
