@@ -15,8 +15,9 @@ side, ignoring 13-grams found in more than 10 training documents as common phras
 
 A text of SHORTEST to 12 words (a short question with its choice) is one n-gram whole, as
 GPT-3 shortened n for short items down to 8 words; documents are then hashed at each length
-the index holds. An item left with no n-gram of its own (fewer than SHORTEST words, or only
-template) cannot be checked: it is reported as `unchecked`, never as clean.
+the index holds. An item whose question, or its question with one of the choices (perhaps
+the right one), has no n-gram of its own (fewer than SHORTEST words, or only template) cannot
+be checked: it is reported as `unchecked`, never as clean.
 
 N-grams are compared as 64-bit hashes (blake2b), so documents' n-grams can be joined in Spark
 without carrying strings; a collision needs ~2^32 distinct n-grams to be likely.
@@ -44,8 +45,9 @@ APOSTROPHES = "'\u2019\u02bc"  # deleted, so "don't", "don’t" and "dont" are o
 
 
 def _table() -> dict[int, str | None]:
-    """Punctuation becomes a space ("a,b" and "a, b", "x-y" and "x - y" give the same words);
-    apostrophes and format characters (soft hyphen, zero-width space) are deleted."""
+    """Punctuation and symbols become spaces ("a,b" and "a, b", "x-y" and "x - y", "x+y" and
+    "x + y", a hyphen and the minus sign give the same words); apostrophes and format
+    characters (soft hyphen, zero-width space) are deleted."""
     global _TABLE
     if _TABLE is None:
         _TABLE = {}
@@ -53,15 +55,15 @@ def _table() -> dict[int, str | None]:
             category = unicodedata.category(chr(code))
             if category == "Cf" or chr(code) in APOSTROPHES:
                 _TABLE[code] = None
-            elif category.startswith("P"):
+            elif category.startswith(("P", "S")):
                 _TABLE[code] = " "
     return _TABLE
 
 
 def normalise(text: str) -> list[str]:
     """Words to compare: HTML entities an extraction left decoded, NFKC (composed accents,
-    full-width forms, ligatures, NBSP), lowercased, punctuation as spaces, apostrophes and
-    format characters deleted, split on whitespace."""
+    full-width forms, ligatures, NBSP), lowercased, punctuation and symbols as spaces,
+    apostrophes and format characters deleted, split on whitespace."""
     text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
     return text.translate(_table()).split()
 
@@ -85,9 +87,12 @@ def grams(words: Sequence[str], n: int, shortest: int) -> list[str]:
 
 
 def text_ngram_hashes(text: str, lengths: Iterable[int] = (NGRAM,)) -> set[int]:
-    """The hashed n-grams of `text` for each n in `lengths` (an index's `lengths`)."""
+    """The hashed n-grams of `text` for each n in `lengths` (an index's `lengths`), hashed
+    one window at a time: a book-sized document never holds all its n-gram strings."""
     words = normalise(text)
-    return {ngram_hash(g) for n in lengths for g in ngrams(words, n)}
+    return {
+        ngram_hash(" ".join(words[i : i + n])) for n in lengths for i in range(len(words) - n + 1)
+    }
 
 
 @dataclass(frozen=True)
@@ -100,24 +105,24 @@ class EvalItem:
     choices: tuple[str, ...] = ()
 
 
-def item_ngrams(item: EvalItem, n: int, shortest: int) -> tuple[set[str], set[str]]:
-    """The n-grams (`grams`) of `question choice_i` for every choice and of the question
-    alone, and those the same text has only with the choice's letter or "answer" between
-    question and choice, as evaluation prompts write items. The question's own n-grams are
-    shared by every choice, so only those reaching into a choice (the question's last n-1
-    words + the choice) are added per choice: a long AGIEval passage is not re-hashed once
-    per option. A tail shorter than the question is not a whole text, so it is never one
-    short gram."""
+def item_ngrams(item: EvalItem, n: int, shortest: int) -> tuple[set[str], list[set[str]], set[str]]:
+    """The n-grams (`grams`) of the question alone, of `question choice_i` for each choice,
+    and those the same text has only with the choice's letter or "answer" between question
+    and choice, as evaluation prompts write items. The question's own n-grams are shared by
+    every choice, so only those reaching into a choice (the question's last n-1 words + the
+    choice) are a choice's: a long AGIEval passage is not re-hashed once per option. A tail
+    shorter than the question is not a whole text, so it is never one short gram."""
     question = normalise(item.question)
-    plain, labelled = set(grams(question, n, shortest)), set()
     tail = question[max(0, len(question) - (n - 1)) :] if n > 1 else []
     whole = shortest if len(tail) == len(question) else n
+    per_choice, labelled = [], set()
     for letter, choice in zip(string.ascii_lowercase, item.choices, strict=False):
         words = normalise(choice)
-        plain.update(grams(tail + words, n, whole))
+        per_choice.append(set(grams(tail + words, n, whole)))
         for label in ([letter], ["answer"]):
             labelled.update(grams(tail + [*label, *words], n, whole))
-    return plain, labelled - plain
+    own = set(grams(question, n, shortest))
+    return own, per_choice, labelled - own.union(*per_choice)
 
 
 @dataclass
@@ -138,15 +143,18 @@ def build_index(
     shortest: int = SHORTEST,
 ) -> ItemIndex:
     plain: dict[str, set[int]] = {}
+    parts: dict[str, list[set[int]]] = {}  # the question's n-grams, then each choice's
     labelled: dict[str, set[int]] = {}
     benchmark_of: dict[str, str] = {}
     lengths = {n}
     for item in items:
         if item.key in plain:
             raise ValueError(f"evaluation item {item.key} appears twice")
-        own, prompted = item_ngrams(item, n, min(shortest, n))
+        question, choices, prompted = item_ngrams(item, n, min(shortest, n))
+        own = question.union(*choices)
         lengths.update(g.count(" ") + 1 for g in own | prompted)
-        plain[item.key] = {ngram_hash(g) for g in own}
+        parts[item.key] = [{ngram_hash(g) for g in p} for p in (question, *choices)]
+        plain[item.key] = set().union(*parts[item.key])
         labelled[item.key] = {ngram_hash(g) for g in prompted}
         benchmark_of[item.key] = item.benchmark
     holders: dict[int, list[str]] = defaultdict(list)
@@ -157,13 +165,16 @@ def build_index(
     template = {h for h, keys in holders.items() if len(keys) > max_items}
     checked: dict[str, list[str]] = defaultdict(list)
     unchecked: dict[str, list[str]] = defaultdict(list)
-    for key, own in plain.items():
-        (checked if own - template else unchecked)[benchmark_of[key]].append(key)
+    for key, (question, *choices) in parts.items():
+        # checked: its text with the right answer, whichever that is, has an n-gram of its own
+        # (the question's, or every choice's: a short question whose answer is short is not)
+        whole = question - template or (choices and all(c - template for c in choices))
+        (checked if whole else unchecked)[benchmark_of[key]].append(key)
     for benchmark in unchecked:
         checked.setdefault(benchmark, [])
     # An item is checked, and so can be hit, by the n-grams of its own text: one too short
-    # for them is not made checkable by the labels alone (the share would count it as clean
-    # when its plain text is in a document).
+    # for them is not made checkable by the labels alone, nor by its longer choices (the
+    # share would count it as clean when its text with the right answer is in a document).
     unchecked_keys = {key for keys in unchecked.values() for key in keys}
     index = {
         h: [key for key in keys if key not in unchecked_keys]
@@ -182,7 +193,7 @@ def overlapping_items(text: str, index: ItemIndex) -> list[str]:
 
 def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[str, Any]:
     """Per benchmark: items checked, unchecked, contaminated (their keys) and the share of
-    checked items that are contaminated."""
+    checked items that are contaminated (None when none could be checked: not clean)."""
     hit = set(contaminated)
     report: dict[str, Any] = {}
     for benchmark in sorted(index.items):
@@ -192,7 +203,7 @@ def contamination_report(index: ItemIndex, contaminated: Iterable[str]) -> dict[
             "items": len(keys),
             "unchecked": len(index.unchecked.get(benchmark, [])),
             "contaminated": len(found),
-            "share": len(found) / len(keys) if keys else 0.0,
+            "share": len(found) / len(keys) if keys else None,
             "contaminated_items": found,
         }
     return report

@@ -87,7 +87,8 @@ _VERSION_AFTER = re.compile(r"\s*(?:firmware|release)\b", re.IGNORECASE)
 # --- credit cards: ISO/IEC 7812 numbers, 13-19 digits, as printed or run together ----------
 # Groups of four (Visa, Mastercard, Discover, 13-19 digits), 4-6-5 / 4-6-4 (Amex, Diners).
 # Maestro also issues 12-digit numbers (4-4-4 or run together); a tenth of all 12-digit
-# numbers pass Luhn, so those count only next to a card word, as do unseparated runs inside a URL or path (`_in_url`).
+# numbers pass Luhn, so those count only next to a card word, as do unseparated runs inside
+# a URL or path (`_in_url`).
 _CARD = re.compile(
     r"(?=\d)(?<![\w+-])"
     r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"

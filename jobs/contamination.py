@@ -45,7 +45,10 @@ from refinery.mc_data import read_benchmarks
 from refinery.results import check_results_path, write_results
 
 STAGE = "contamination"
-NORMALISATION = "lowercase, Unicode punctuation deleted, whitespace-split words"
+NORMALISATION = (
+    "HTML entities decoded, NFKC, lowercase, Unicode punctuation and symbols as spaces, "
+    "apostrophes and format characters deleted, whitespace-split words"
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -134,7 +137,10 @@ def check_contamination(
         "normalisation": NORMALISATION,
         "item_text": f"question followed by each choice, whole when {SHORTEST} to n - 1 words",
         "template_ngrams_ignored": index.template_ngrams,
-        "documents": {"input": docs.count(), "contaminated": contaminated.count()},
+        "documents": {
+            "input": docs.select("id").distinct().count(),  # as contaminated ones are counted
+            "contaminated": contaminated.count(),
+        },
         "benchmarks": contamination_report(index, keys),
     }
     if decontaminate:
@@ -151,6 +157,7 @@ def check_contamination(
 
         out = decontaminate.rstrip("/")
         options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
+        options["kept_in_id_order"] = True  # a clean OUT/mix tokenizes in a fixed order
         stats = run_stage(spark, config, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report
@@ -159,9 +166,10 @@ def check_contamination(
 def summary(report: dict[str, Any]) -> str:
     lines = [f"{'benchmark':<40} {'items':>6} {'unchkd':>6} {'hit':>5} {'share':>7}"]
     for name, row in report["benchmarks"].items():
+        share = "n/a" if row["share"] is None else f"{100 * row['share']:.2f}%"
         lines.append(
             f"{name:<40} {row['items']:>6} {row['unchecked']:>6} {row['contaminated']:>5} "
-            f"{100 * row['share']:>6.2f}%"
+            f"{share:>7}"
         )
     docs = report["documents"]
     lines.append(f"documents: {docs['input']} checked, {docs['contaminated']} contaminated")

@@ -24,6 +24,7 @@ import ast
 import csv
 import io
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,17 +119,27 @@ def read_benchmark(
     return items
 
 
-def decode_lenient(raw: bytes) -> str:
-    """UTF-8, with any byte that is not valid UTF-8 read as MacRoman instead of failing."""
-    parts = []
+def decode_lenient(path: Path) -> str:
+    """The file as UTF-8, with any byte that is not valid UTF-8 read as MacRoman instead of
+    failing (MMLU's CSVs have such quotes), said on stderr: a file in another encoding
+    (Windows-1252) reads garbled, and its items can no longer match their text."""
+    raw, parts, odd = path.read_bytes(), [], 0
     while True:
         try:
             parts.append(raw.decode("utf-8"))
-            return "".join(parts)
+            break
         except UnicodeDecodeError as err:
             parts.append(raw[: err.start].decode("utf-8"))
             parts.append(raw[err.start : err.end].decode("mac_roman"))
+            odd += err.end - err.start
             raw = raw[err.end :]
+    if odd:
+        print(
+            f"{path}: {odd} bytes are not UTF-8, read as MacRoman; convert a file in another "
+            "encoding to UTF-8 (iconv -f cp1252 -t utf-8)",
+            file=sys.stderr,
+        )
+    return "".join(parts)
 
 
 def sniff_delimiter(text: str, records: int = 20) -> str:
@@ -197,7 +208,7 @@ def _is_header(row: list[str]) -> bool:
 def read_mmlu_csv(
     path: Path, include_flawed: bool = False, left_out: Counter | None = None, answers: bool = True
 ) -> list[MCItem]:
-    text = decode_lenient(path.read_bytes()).lstrip("\ufeff")
+    text = decode_lenient(path).lstrip("\ufeff")
     if not text.strip():
         raise BenchmarkError(f"{path}: empty benchmark file")
     records = _records(text, sniff_delimiter(text))
@@ -286,7 +297,7 @@ def _choice_list(value: str, where: str) -> list[str]:
 
 
 def read_jsonl(path: Path, answers: bool = True) -> list[MCItem]:
-    rows = list(json_objects(decode_lenient(path.read_bytes()), path, BenchmarkError))
+    rows = list(json_objects(decode_lenient(path), path, BenchmarkError))
     if not rows:
         raise BenchmarkError(f"{path}: empty benchmark file")
     first = rows[0][1]
@@ -348,8 +359,10 @@ def _agieval(path: Path, number: int, row: dict, answers: bool) -> MCItem:
     if answers and "label" not in row:
         raise BenchmarkError(f"{where}: no 'label' field (the letter of the right option)")
     answer = answer_of(row.get("label"), len(choices), where, answers)
-    passage = (row.get("passage") or "").strip()
-    question = str(row.get("question") or "").strip()
+    passage, question = (row.get(field) or "" for field in ("passage", "question"))
+    if not isinstance(passage, str) or not isinstance(question, str):
+        raise BenchmarkError(f"{where}: 'passage' and 'question' must be text")
+    passage, question = passage.strip(), question.strip()
     check_texts(question, choices, where)
     text = f"{passage}\n\n{question}" if passage else question
     name = benchmark_name(path)

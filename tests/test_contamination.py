@@ -59,6 +59,13 @@ def test_normalise_lowercases_and_spaces_punctuation():
     assert normalise("a,b x - y") == normalise("a, b x-y")
 
 
+def test_symbols_are_spaces_like_punctuation():
+    """Maths items: `x+y` and `x + y`, a hyphen and the minus sign (as Wikipedia writes it)."""
+    assert normalise("9^3-7 = x+y, $5") == normalise("9 ^ 3 \u2212 7=x + y 5") == [
+        "9", "3", "7", "x", "y", "5"
+    ]  # fmt: skip
+
+
 def test_ngrams_need_n_words():
     words = ["a", "b", "c", "d"]
     assert ngrams(words, 3) == ["a b c", "b c d"]
@@ -106,6 +113,8 @@ def test_short_items_are_reported_not_counted_clean():
         "contaminated_items": ["astro:1"],
     }
     assert report["cooking"]["share"] == 0.0
+    short = build_index([EvalItem("tiny", "tiny:0", "Is it?", ("Yes", "No"))])
+    assert contamination_report(short, [])["tiny"]["share"] is None  # nothing checked: not clean
 
 
 def test_a_short_item_is_one_ngram_whole():
@@ -121,6 +130,17 @@ def test_a_short_item_is_one_ngram_whole():
     # the tail of a long question is not a whole text: an empty choice adds no 12-word gram
     long = EvalItem("quiz", "quiz:1", QUESTION, ("",))
     assert build_index([long]).lengths == (13,)
+
+
+def test_an_item_whose_question_and_some_choice_are_too_short_is_unchecked():
+    """Its text with that choice, perhaps the right one, has no n-gram: a page quoting it
+    could not flag it, so the item is not counted clean."""
+    question = "A diffraction grating relies on light"  # 6 words
+    long_choices = ("refraction through a very thick prism of glass", "diffraction by many slits")
+    item = EvalItem("phys", "phys:0", question, ("interference", *long_choices))
+    assert build_index([item]).unchecked == {"phys": ["phys:0"]}
+    every = EvalItem("phys", "phys:1", question, long_choices)
+    assert build_index([every]).items == {"phys": ["phys:1"]}
 
 
 def test_template_shared_by_many_items_is_ignored():
@@ -178,6 +198,9 @@ def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
 
     docs = read_documents(spark, [write_documents(tmp_path / "docs", PLANTED)])
     found = contaminated_documents(spark, docs, build_index(ITEMS), broadcast_ngrams)
+    if not broadcast_ngrams:  # the documents' n-grams are never broadcast (their Parquet is
+        plan = found._jdf.queryExecution().executedPlan().toString()  # small, they are not)
+        assert "BroadcastExchange" not in plan
     rows = {r["id"]: r["contaminated_items"] for r in found.collect()}
     assert rows == {"leak-question": ["astro:0"], "leak-two": ["astro:1", "cooking:0"]}
     assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]

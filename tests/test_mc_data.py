@@ -49,13 +49,14 @@ def test_mmlu_redux_csv_drops_flawed_rows_unless_asked(tmp_path):
     assert flawed[1].question == "Multi-line\nquestion?"
 
 
-def test_semicolon_csv_with_reordered_columns_and_a_macroman_byte(tmp_path):
+def test_semicolon_csv_with_reordered_columns_and_a_macroman_byte(tmp_path, capsys):
     raw = (
         "question;choices;answer;correct_answer;error_type;source;potential_reason\n"
         "My sister\xd5s head?;\"['Wrong, Wrong', 'Not wrong']\";1;;ok;;\n"
     ).encode("latin-1")
     (item,) = read_benchmark(write(tmp_path / "mmlu_moral.csv", raw))
     assert item.question == "My sister\u2019s head?"  # 0xD5 is MacRoman's right quote
+    assert "mmlu_moral.csv: 1 bytes are not UTF-8, read as MacRoman" in capsys.readouterr().err
     assert item.choices == ["Wrong, Wrong", "Not wrong"]
     assert item.answer == 1
 
@@ -157,6 +158,8 @@ def test_agieval_options_lose_their_letter_prefix(tmp_path):
         ('{"question": "q", "options": ["(A)a", "(B)b"], "label": ["A", "B"]}', "neither an index"),
         ('{"question": "q", "options": ["(A)a"], "label": "A"}', "at least two choices"),
         ('{"question": "q", "options": ["a", "b"]}', "line 1: no 'label'"),
+        ('{"passage": 3, "question": "q", "options": ["a", "b"], "label": "A"}', "must be text"),
+        ('{"question": 12, "options": ["a", "b"], "label": "A"}', "must be text"),
         ('{"question": "q", "options": ["a", "b"], "label": 0}\n{"q": ', "line 2, column 7"),
         ('{"text": "q"}', "unknown layout with fields"),
         ("\n\n", "empty benchmark file"),

@@ -90,7 +90,10 @@ def contaminated_documents(
             pa.table({"ngram": [p[0] for p in pairs], "item": [p[1] for p in pairs]})
         )
         doc_grams = texts.mapInArrow(ngram_batches(index.lengths), "id string, ngram bigint")
-        matches = doc_grams.join(item_grams, "ngram").select("id", "item")
+        # Spark sizes the documents by their Parquet, a fraction of their n-grams, and would
+        # broadcast them to the driver's death: hash the items' side, shuffle both
+        items = item_grams.hint("shuffle_hash")
+        matches = doc_grams.join(items, "ngram").select("id", "item")
     return matches.groupBy("id").agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
 
 
