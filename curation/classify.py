@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from curation.domains import DomainLabeller
-from curation.quality import QualityModel
+from curation.quality import QualityModel, QualityModelError
+from refinery.errors import ExecutorSetupError
 
 
 class DocumentScorer:
@@ -26,8 +27,11 @@ class DocumentScorer:
 
     @property
     def model(self) -> QualityModel:
-        if self._model is None:
-            self._model = QualityModel.load(self.model_path)
+        if self._model is None:  # checked on the driver: missing here is the executor's setup
+            try:
+                self._model = QualityModel.load(self.model_path)
+            except QualityModelError as err:
+                raise ExecutorSetupError("classify.quality.model cannot be loaded", err) from None
         return self._model
 
     def score(

@@ -1,6 +1,9 @@
 """User-facing errors: the CLI prints their message and exits non-zero, without a traceback."""
 
 import errno
+import os
+import re
+import socket
 import sys
 from collections.abc import Callable
 
@@ -23,11 +26,34 @@ class RefineryError(Exception):
     """Bad input, config or run folder, explained in the message."""
 
 
+class ExecutorSetupError(RuntimeError):
+    """What a Spark task needs and cannot find where it runs (a model file not on the
+    executor): no document's fault, so it fails the task instead of making every document an
+    errors/ row, and the driver prints its message (`user_message`)."""
+
+    def __init__(self, what: str, err: BaseException | str):
+        super().__init__(
+            f"{what} (on host {socket.gethostname()}, working folder {os.getcwd()}): {err}. "
+            "Executors read it themselves: give a path every executor sees (a shared "
+            "filesystem, or a path inside the shipped venv), or ship it with --files / "
+            "--archives and give its name"
+        )
+
+
+# A task failure as the driver sees it: Spark's exception text holds the task's traceback,
+# whose last line names the error raised in the task.
+_TASK_FATAL = re.compile(r"\b(?:ExecutorSetupError|ExtractorStartError): ([^\n]+)")
+
+
 def user_message(err: BaseException) -> str | None:
     """The one line to print for an error the user can fix, or None (a bug: the traceback
     is what helps then)."""
     if isinstance(err, RefineryError):
         return str(err)
+    if type(err).__module__.startswith(("pyspark", "py4j")):
+        found = _TASK_FATAL.search(str(err))
+        if found:
+            return f"a Spark task failed: {found.group(1)}"
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
         return f"{err.filename}: {err.strerror}"
     return None

@@ -102,3 +102,15 @@ def test_a_negative_count_is_a_usage_error(args, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert exit_.value.code == 2 and "-1 is negative" in capsys.readouterr().err
+
+
+def test_a_spark_task_failed_by_an_executor_setup_error_is_one_line():
+    class CapturedException(Exception):  # as pyspark raises a task's failure on the driver
+        __module__ = "pyspark.errors.exceptions.captured"
+
+    trace = "Job aborted ... Traceback (most recent call last):\n  File ...\n"
+    trace += "refinery.errors.ExecutorSetupError: classify.quality.model cannot be loaded: x\n"
+    assert user_message(CapturedException(trace)) == (
+        "a Spark task failed: classify.quality.model cannot be loaded: x"
+    )
+    assert user_message(CapturedException("some other failure")) is None

@@ -53,6 +53,23 @@ def test_pickles_without_the_model(step):
     assert copy.predict(FRENCH)[0] == "fr"
 
 
+def test_a_model_an_executor_cannot_find_fails_the_task_with_where_it_looked(tmp_path):
+    """Not one errors/ row per document of a stage that then "succeeds": the path the driver
+    checked may not exist where the task runs (a relative path, another venv)."""
+    from curation.filters.language import bundled_model
+    from refinery.errors import ExecutorSetupError
+
+    model = tmp_path / "lid.ftz"
+    model.write_bytes(bundled_model().read_bytes())
+    step = LanguageFilter(LanguageConfig(model=str(model)))
+    assert step.model_path == str(model)
+    model.unlink()  # as on an executor without it
+    with pytest.raises(ExecutorSetupError, match=r"lid.ftz cannot be loaded \(on host .*--files"):
+        step.filter({"text": ENGLISH})
+    # the bundled model is found where the filter runs, not at the driver's venv path
+    assert LanguageFilter(LanguageConfig()).model_path is None
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="min_score must be in"):
         LanguageConfig(min_score=1.5)

