@@ -1,9 +1,9 @@
 """Turn `--input` arguments into a sorted list of WARC/ARC/WET files, and open them.
 
 Accepted forms: a file, a directory (searched recursively), a glob, a text file listing
-paths, a Common Crawl `warc.paths(.gz)` manifest (relative paths joined to a prefix), or a
-remote URL (s3://, s3a://, http(s)://) taken as is. Local inputs that do not exist fail here,
-before Spark starts.
+paths, a Common Crawl `warc.paths(.gz)` manifest (relative paths joined to a prefix; under a
+local prefix they must exist), or a remote URL (s3://, s3a://, http(s)://) taken as is.
+Local inputs that do not exist fail here, before Spark starts.
 """
 
 from __future__ import annotations
@@ -48,15 +48,22 @@ def resolve_inputs(specs: Iterable[str], cc_prefix: str, limit: int | None = Non
 
 
 def resolve_documents(specs: Iterable[str]) -> list[str]:
-    """Documents Parquet inputs (files, folders, globs) for the stages after extract; remote
-    ones are taken as is, local ones must exist."""
+    """Documents Parquet inputs (files, folders, globs) for the stages after extract: on a
+    filesystem Spark reaches by URL (hdfs://, s3a://, ...) taken as is, local ones (a path or
+    file://) must exist."""
     paths = list(dict.fromkeys(specs))
+    resolved = []
     for spec in paths:
-        if not is_remote(spec) and not glob.glob(spec):
+        if "://" in spec and not spec.startswith("file://"):  # Hadoop's to find
+            resolved.append(spec)
+            continue
+        local = spec.removeprefix("file://")
+        if not glob.glob(local):
             raise InputError(f"documents input not found: {spec}")
-        if not is_remote(spec) and not any(c in spec for c in "*?[") and not _holds_parquet(spec):
-            raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(spec)}")
-    return [p if is_remote(p) or any(c in p for c in "*?[") else os.path.abspath(p) for p in paths]
+        if not any(c in local for c in "*?[") and not _holds_parquet(local):
+            raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(local)}")
+        resolved.append(local if any(c in local for c in "*?[") else os.path.abspath(local))
+    return resolved
 
 
 def _holds_parquet(spec: str) -> bool:
@@ -165,8 +172,18 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
         except (OSError, EOFError) as err:
             raise InputError(f"manifest {spec} is not valid gzip: {err}") from None
     prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
+    local = not is_remote(prefix)
+    if local:  # executors open the files from their own working folder: make it absolute
+        prefix = os.path.abspath(prefix.removeprefix("file://")).rstrip("/") + "/"
     entries = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
-    return [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
+    files = [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
+    missing = [f for f in files if local and not is_remote(f) and not os.path.isfile(f)]
+    if missing:
+        raise InputError(
+            f"manifest {spec}: {len(missing)} of {len(files)} listed files not found under "
+            f"input.cc_prefix={cc_prefix!r}, the first {missing[0]}"
+        )
+    return files
 
 
 def open_input(path: str) -> BinaryIO:
@@ -183,7 +200,8 @@ def _open_s3(path: str) -> BinaryIO:
         import boto3
     except ImportError:
         raise InputError(
-            f"reading {path} needs boto3 on the executors: pip install 'refinery[cluster]'"
+            f"reading {path} needs boto3 where it is read (the driver for a warc.paths "
+            "manifest, the executors for WARC files): pip install 'refinery[cluster]'"
         ) from None
     bucket, _, key = path.split("://", 1)[1].partition("/")
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]  # streams on read()

@@ -66,6 +66,23 @@ def test_common_crawl_manifest_gets_prefix_and_limit(tmp_path: Path):
     assert https[0] == f"https://data.commoncrawl.org/{keys[0]}"
 
 
+def test_a_manifest_under_a_local_prefix_lists_files_that_exist(tmp_path, monkeypatch):
+    """Executors open them from their own working folder: the prefix becomes absolute, and
+    a key with no file fails before Spark starts (it was an errors/ row per file)."""
+    manifest = tmp_path / "warc.paths"
+    manifest.write_text("crawl/a.warc.gz\ncrawl/b.warc.gz\n")
+    (tmp_path / "crawl").mkdir()
+    (tmp_path / "crawl" / "a.warc.gz").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"1 of 2 listed files not found under .*b.warc.gz"):
+        resolve_inputs([str(manifest)], "./")
+    (tmp_path / "crawl" / "b.warc.gz").write_bytes(b"")
+    assert resolve_inputs([str(manifest)], "./") == [
+        str(tmp_path / "crawl" / "a.warc.gz"),
+        str(tmp_path / "crawl" / "b.warc.gz"),
+    ]
+
+
 def test_an_unreachable_manifest_url_is_one_line_naming_it():
     import socket
 
@@ -119,12 +136,13 @@ def test_documents_inputs_must_exist_locally(tmp_path):
 
     (tmp_path / "docs").mkdir()
     pq.write_table(pa.table({"id": ["a"]}), tmp_path / "docs" / "part-0.parquet")
-    assert resolve_documents([str(tmp_path / "docs"), "s3a://b/run/extract"]) == [
-        str(tmp_path / "docs"),
-        "s3a://b/run/extract",
-    ]
+    remote = ["s3a://b/run/extract", "hdfs://namenode:8020/run/extract"]  # Hadoop's to find
+    assert resolve_documents([str(tmp_path / "docs"), *remote]) == [str(tmp_path / "docs")] + remote
+    assert resolve_documents([f"file://{tmp_path}/docs"]) == [str(tmp_path / "docs")]
     with pytest.raises(InputError, match="documents input not found: .*nope"):
         resolve_documents([str(tmp_path / "nope")])
+    with pytest.raises(InputError, match="documents input not found: file://.*nope"):
+        resolve_documents([f"file://{tmp_path}/nope"])
 
 
 def test_a_documents_input_without_parquet_is_named_before_spark_starts(crawl_dir, tmp_path):
