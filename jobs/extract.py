@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 from curation.config import CurationConfig
 from curation.inputs import resolve_inputs
-from curation.spark.glue import extract_parts, extract_schemas
+from curation.spark.glue import extract_parts, extract_schemas, rows_by_folder
 from curation.spark.stage import run_task_stage
 from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
@@ -41,7 +41,7 @@ def run_extract(
         counts = (
             spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run).collect()
         )
-        finish_folders(tmp, extract_schemas(STAGE))
+        finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts))
         return counts, {}
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts)

@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig
 from curation.filters.chain import FilterChain, unspaced_language_warning
-from curation.spark.glue import filter_parts, filter_schemas
+from curation.spark.glue import filter_parts, filter_schemas, rows_by_folder
 from curation.spark.row_groups import row_group_slices
 from curation.spark.stage import read_documents, run_task_stage
 from curation.spark.task_parquet import finish_folders
@@ -50,7 +50,7 @@ def run_filter(
         for task_counts, task_counters in reports.collect():
             counts += task_counts
             counters.update(task_counters)
-        finish_folders(tmp, schemas)
+        finish_folders(tmp, schemas, rows_by_folder(counts))
         return counts, counters
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)

@@ -50,6 +50,15 @@ EXTRACT_ARROW_SCHEMA = pa.schema(
 assert tuple(EXTRACT_ARROW_SCHEMA.names) == OUTCOME_FIELDS
 OUTCOME_FOLDERS = {KEPT: "kept", REJECTED: "rejected", ERROR: "errors"}
 
+
+def rows_by_folder(counts: list[tuple[str, str, str | None, int]]) -> dict[str, int]:
+    """The tasks' (source, outcome, reason, n) counts as rows per part-file folder."""
+    rows: dict[str, int] = dict.fromkeys(OUTCOME_FOLDERS.values(), 0)
+    for _, outcome, _, n in counts:
+        rows[OUTCOME_FOLDERS[outcome]] += n
+    return rows
+
+
 _extractors: dict[tuple, TimeLimitedExtractor] = {}
 
 

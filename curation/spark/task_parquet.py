@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from refinery.errors import RefineryError
+
 SUCCESS = "_SUCCESS"
 
 
@@ -96,13 +98,25 @@ class TaskParquet:
         self._buffered[folder] = 0
 
 
-def finish_folders(root: str, schemas: dict[str, pa.Schema]) -> None:
+class PartsNotFound(RefineryError):
+    """Rows the tasks wrote that the driver cannot see: OUT is not storage they share."""
+
+
+def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int]) -> None:
     """After every task: give a folder no task wrote to an empty part file with its schema, so
-    readers still see its columns, and mark each folder complete with _SUCCESS, as Spark does."""
+    readers still see its columns, and mark each folder complete with _SUCCESS, as Spark does.
+    `rows`: how many rows the tasks said they wrote to each folder; one the driver finds empty
+    is refused (each executor wrote to its own local disk), not marked complete."""
     fs, base = filesystem(root)
     for folder, schema in schemas.items():
         path = f"{base}/{folder}"
         fs.create_dir(path, recursive=True)
         if not fs.get_file_info(pafs.FileSelector(path)):
+            if rows.get(folder):
+                raise PartsNotFound(
+                    f"{root}/{folder}: the tasks wrote {rows[folder]} rows there, and the driver "
+                    "finds no file: OUT must be storage the driver and every executor share "
+                    "(HDFS, S3, a mounted filesystem), not a path on each node's own disk"
+                )
             pq.write_table(schema.empty_table(), f"{path}/{part_name(0)}", filesystem=fs)
         fs.open_output_stream(f"{path}/{SUCCESS}").close()

@@ -164,5 +164,8 @@ def encode_and_write(
 
     reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
     reports = sorted(reports.collect(), key=lambda report: report["task"])
-    finish_folders(tmp, schemas)
+    rejected = sum(
+        n for r in reports for key, n in r["counts"].items() if key.startswith("rejected:")
+    )
+    finish_folders(tmp, schemas, {REJECTED: rejected})
     return reports
