@@ -187,3 +187,15 @@ def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
     # once won over spark-submit's --master)
     assert "Registering app refinery-curate" in (tmp_path / "master.log").read_text()
     assert any((tmp_path / "work").glob("app-*"))
+
+
+def test_launch_settings_spark_submit_did_not_get_are_said():
+    from pyspark import SparkConf
+
+    from curation.spark.session import launch_settings_missed
+
+    running = SparkConf(loadDefaults=False).set("spark.driver.memory", "8g")
+    settings = {"spark.driver.memory": "8g", "spark.jars.packages": "org.x:y:1", "spark.a": "1"}
+    (line,) = launch_settings_missed(settings, running)
+    assert line.startswith("spark.jars.packages=org.x:y:1 (config) is not in effect")
+    assert line.endswith("(--packages org.x:y:1)")

@@ -113,6 +113,8 @@ def build_session(config: SparkConfig, job: str | None = None):
         # SparkConf made before the gateway is up reads none of them (and the config's master
         # won), so connect first: the SparkConf then loads them.
         SparkContext._ensure_initialized()
+        for line in launch_settings_missed(config.conf, SparkConf()):
+            print(f"warning: {line}", file=sys.stderr)
     conf = SparkConf()
     if not conf.contains("spark.master"):
         conf.setMaster(config.master)
@@ -121,6 +123,27 @@ def build_session(config: SparkConfig, job: str | None = None):
         if not conf.contains(key):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
+
+
+# Settings the driver's JVM reads when it starts, and the spark-submit flag that gives each.
+LAUNCH_FLAGS = {
+    "spark.driver.memory": "--driver-memory",
+    "spark.jars.packages": "--packages",
+    "spark.jars": "--jars",
+    "spark.driver.extraJavaOptions": "--driver-java-options",
+    "spark.driver.extraClassPath": "--driver-class-path",
+}
+
+
+def launch_settings_missed(settings: dict[str, str], running) -> list[str]:
+    """The config's launch-time settings that the JVM spark-submit started does not have (a
+    missing hadoop-aws package fails only at the first s3a:// path, as a JVM traceback)."""
+    return [
+        f"{key}={value} (config) is not in effect: spark-submit started the JVM before the "
+        f"config was read; give it to spark-submit ({LAUNCH_FLAGS[key]} {value})"
+        for key, value in settings.items()
+        if key in LAUNCH_FLAGS and running.get(key, None) != str(value)
+    ]
 
 
 # Settings the run folder's contract depends on (a config or spark-submit --conf may still set
