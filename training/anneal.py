@@ -104,6 +104,8 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
                 f"{step} tokens: {cfg.max_steps * step} tokens",
                 file=sys.stderr,
             )
+    if not _sets(given, "train.profile_start"):  # the source's window, in its own steps
+        cfg.train.profile_start = 0
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
     check_averaging(cfg)

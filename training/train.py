@@ -33,11 +33,11 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from refinery.config import ConfigError, load_config, set_sections
+from refinery.config import ConfigError, from_dict, load_config, set_sections
 from refinery.errors import RefineryError, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
-from training.config import TrainConfig, TrainLoopConfig
+from training.config import ScheduleConfig, TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
 from training.float8 import convert_to_float8
 from training.model import Transformer
@@ -329,13 +329,15 @@ def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
 
 def lr_jump(source: Path, cfg: TrainConfig) -> str | None:
     """What a resume's changed settings do to the learning rate, when they raise it above
-    what the run's own schedule had for the next step: the schedule is a function of the step
-    and max_steps, so a longer max_steps moves a cosine or decaying run back up its curve."""
+    what the run's own schedule (its checkpoint's) had for the next step: the schedule is a
+    function of the step and max_steps, so a longer max_steps moves a cosine or decaying run
+    back up its curve, as does another schedule."""
     then = ckpt.load_config_dict(source)
     step = ckpt.load_meta(source)["step"]
     if step >= cfg.max_steps:
         return None
-    planned = lr_at(step, then["max_steps"], then["optim"]["lr"], cfg.schedule)
+    schedule_then = from_dict(ScheduleConfig, then.get("schedule", {}), "schedule.")
+    planned = lr_at(step, then["max_steps"], then["optim"]["lr"], schedule_then)
     now = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     if now <= 1.05 * planned:
         return None
@@ -772,7 +774,8 @@ def _train(
             if skipped:
                 optimizer.zero_grad(set_to_none=True)
                 guard.skip()
-                if guard.skips_in_a_row == spike.max_skips_in_a_row:
+                # >=: a resume may lower the limit below the count its checkpoint restored
+                if 0 < spike.max_skips_in_a_row <= guard.skips_in_a_row:
                     raise TrainingDiverged(
                         f"step {done}: {guard.skips_in_a_row} updates in a row skipped as loss "
                         f"spikes (loss {loss:.4g}, recent accepted mean {guard.mean():.4g}): the "

@@ -58,6 +58,14 @@ def test_a_resume_that_raises_the_lr_says_so(tokens, tmp_path, capsys):
         capsys.readouterr().err
     )
     assert [r["step"] for r in read_metrics(out)] == list(range(1, 9))
+    # another schedule is measured against the checkpoint's own, not against itself
+    shutil.rmtree(out / "ckpt-8")
+    shutil.rmtree(out / "ckpt-6")
+    flat = [*cosine, "schedule.kind=constant"]
+    assert refinery([*train_args(tokens, out, "max_steps=8", *flat), "--resume"]) == 0
+    assert "resume: step 5 trains at lr 0.003, where the run's schedule had 0.0003" in (
+        capsys.readouterr().err
+    )
 
 
 def test_settings_a_checkpoint_predates_count_as_their_defaults(tokens, run, capsys):

@@ -234,6 +234,10 @@ def test_a_loss_that_moved_to_a_new_level_stops_the_run(tokens, tmp_path, monkey
     assert "step 7: 4 updates in a row skipped as loss spikes" in err
     assert f"Last good checkpoint: {out / 'ckpt-6'}" in err
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6]
+    # resumed with a limit under the count ckpt-6 restored (3): it stops at once
+    lowered = ["max_steps=20", "ckpt_every=2", "train.spike.max_skips_in_a_row=2"]
+    assert refinery([*train_args(tokens, out, *lowered), "--resume"]) == 2
+    assert "step 7: 4 updates in a row skipped as loss spikes" in capsys.readouterr().err
 
 
 def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path, capsys):
