@@ -264,3 +264,14 @@ def test_dedup_config_is_validated():
     for bad in ["dedup.minhash.rows=0", "dedup.verify_threshold=1.5", "dedup.keep=random"]:
         with pytest.raises(ConfigError):
             load_curation_config(overrides=[bad])
+
+
+def test_a_document_longer_than_a_chunk_is_signed_slice_by_slice(monkeypatch):
+    """Its (permutations x shingles) matrix was made whole: 448 MB for a million shingles."""
+    from curation.dedup import minhash
+
+    texts = ["short one here", " ".join(f"w{i % 997} x{i % 13}" for i in range(3000)), "tail"]
+    signer = NumpySigner(WORD5, 112, seed=4)
+    whole = signer.signatures(texts)
+    monkeypatch.setattr(minhash, "CHUNK_SHINGLES", 500)
+    assert np.array_equal(signer.signatures(texts), whole)

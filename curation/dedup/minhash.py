@@ -31,7 +31,8 @@ from curation.dedup.text import normalize_text, normalized_words
 from curation.dedup.wordhash import mix64, word_hashes
 
 EMPTY = np.uint32(0xFFFFFFFF)  # a signature value no shingle reached (a text without shingles)
-# Rows of the (shingles x permutations) matrix computed at once: bounds memory at ~16 MB.
+# Shingles of the (permutations x shingles) matrix computed at once, a long document's in
+# slices: bounds its memory at ~16 MB.
 CHUNK_SHINGLES = 1 << 15
 
 
@@ -165,12 +166,24 @@ class NumpySigner:
         chunk = hashes[begin : int(doc_end[last - 1])]
         if not len(chunk):
             return
+        if len(chunk) > CHUNK_SHINGLES:  # one long document: its minima slice by slice
+            out[first] = EMPTY
+            for start in range(0, len(chunk), CHUNK_SHINGLES):
+                permuted = self._permuted(chunk[start : start + CHUNK_SHINGLES])
+                np.minimum(out[first], permuted.min(axis=1), out=out[first])
+            return
         # (permutations x shingles): each row's minimum per document is a contiguous reduce.
-        permuted = self.a[:, None] * chunk[None, :]  # wraps mod 2^32
-        permuted += self.b[:, None]
+        permuted = self._permuted(chunk)
         docs = np.arange(first, last)[counts[first:last] > 0]
         offsets = (doc_end[docs] - counts[docs]) - begin
         out[docs] = np.minimum.reduceat(permuted, offsets, axis=1).T
+
+    def _permuted(self, hashes: np.ndarray) -> np.ndarray:
+        """(permutations x shingles) a * h + b, wrapping mod 2^32 (at most CHUNK_SHINGLES
+        shingles: 112 permutations of them are 14 MB)."""
+        permuted = self.a[:, None] * hashes[None, :]
+        permuted += self.b[:, None]
+        return permuted
 
 
 def make_signer(implementation: str, spec: ShingleSpec, num_perm: int, seed: int):
