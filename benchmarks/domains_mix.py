@@ -100,7 +100,9 @@ def main() -> None:
         hosts = len({d["host"] for d in labelled if d["label"] == label})
         print(f"  {label:<13} {n:>4} pages on {hosts} hosts")
     classifier, report = train_domain_classifier(labelled, config)
-    cv = report["cross_validation"]
+    cv = report.get("cross_validation")
+    if cv is None:  # fewer than two labels, or their hosts in one fold: nothing to measure
+        sys.exit(f"no cross-validation: {report['classifier']}")
     print(f"host-grouped CV: {cv['folds']} folds, {cv['hosts']} hosts, {cv['documents']} pages")
     print("  model                              accuracy  balanced  macro-F1")
     print(f"  {'majority label of training folds':<34} {scores(cv['majority_baseline'])}")

@@ -28,7 +28,7 @@ from training.synthetic import write_text_dataset
 SWEEP = Path(__file__).resolve().parent.parent / "conf" / "scaling" / "cpu.yaml"
 
 
-def build_tokens(root: Path, vocab_size: int, pretokenizer: str) -> None:
+def build_tokens(root: Path, vocab_size: int, pretokenizer: str = PRETOKENIZERS[0]) -> None:
     """Shards of real text in the manifest format the trainer reads (one bucket, `web`)."""
     if (root / "manifest.json").is_file():
         return
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="sweep folder (and tokens/ when built)")
     parser.add_argument("--tokens", help="an existing tokens folder instead of ../shared/data")
     parser.add_argument("--vocab", type=int, default=512, help="BPE vocabulary when building")
-    parser.add_argument("--pretokenizer", choices=PRETOKENIZERS, default="llama3")
+    parser.add_argument("--pretokenizer", choices=PRETOKENIZERS, default=PRETOKENIZERS[0])
     parser.add_argument("--config", default=str(SWEEP), help="sweep config (conf/scaling/)")
     parser.add_argument("overrides", nargs="*", help="key=value on the sweep config")
     args = parser.parse_args(argv)

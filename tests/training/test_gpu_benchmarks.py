@@ -119,3 +119,23 @@ def test_device_session_stops_a_part_at_its_limit_and_keeps_its_log(tmp_path, ca
     assert "started" in capsys.readouterr().out
     failing = [sys.executable, "-c", "raise SystemExit(3)"]
     assert device_session.run_logged(failing, 10, tmp_path / "x.log") == "failed with status 3"
+
+
+def test_the_device_session_and_parity_build_their_own_tokens(tmp_path, monkeypatch):
+    """`device_session prepare` is the device plan's first step and `float8_parity` without
+    --tokens its documented form: both build a tokens folder (from ../shared/data; here from a
+    small text set standing in for it)."""
+    from benchmarks import scaling_sweep
+
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(words[(7 * d + k) % 300] for k in range(120)) for d in range(60)]
+    monkeypatch.setattr(scaling_sweep, "training_documents", lambda: texts[:50])
+    monkeypatch.setattr(scaling_sweep, "heldout_wikipedia", lambda: texts[50:])
+    monkeypatch.setattr(device_session, "TOKENS", tmp_path / "device-tokens")
+    assert device_session.prepare() == 0
+    assert (tmp_path / "device-tokens" / "manifest.json").is_file()
+    out = tmp_path / "parity"
+    args = ["--out", str(out), "--seeds", "0", "--window", "1", "--vocab", "320"]
+    args += ["--candidate", "train.autocast_residual=true", "max_steps=2", "model.seq_len=32"]
+    assert float8_parity.main(args) == 0
+    assert (out / "tokens" / "manifest.json").is_file() and (out / "parity.json").is_file()
