@@ -21,7 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from curation.sample_crawl import write_reference_articles, write_sample_crawl  # noqa: E402
+from curation.sample_crawl import (  # noqa: E402
+    MIN_DOCS,
+    write_reference_articles,
+    write_sample_crawl,
+)
 from curation.warc import write_response_warc  # noqa: E402
 
 from html_corpus import SHARED_HTML, all_pages  # noqa: E402
@@ -35,6 +39,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000, help="sample-crawl fetches")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.docs < MIN_DOCS:  # before anything is written into --out
+        parser.error(f"--docs must be at least {MIN_DOCS} so every page kind appears")
     args.out.mkdir(parents=True, exist_ok=True)
     pages = [(url.strip().replace(" ", "%20"), html) for url, html in all_pages()]
     write_response_warc(args.out / "real-pages.warc.gz", pages)
