@@ -1,6 +1,7 @@
 import errno
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -114,3 +115,24 @@ def test_a_spark_task_failed_by_an_executor_setup_error_is_one_line():
         "a Spark task failed: classify.quality.model cannot be loaded: x"
     )
     assert user_message(CapturedException("some other failure")) is None
+
+
+def test_an_installed_wheel_carries_the_presets_and_lists(tmp_path):
+    """A venv made with `pip install .` (the one shipped to a cluster) finds conf/ beside the
+    packages, as a checkout has it: the default curation config, blocklists, word lists."""
+    import shutil
+    import zipfile
+
+    repo, source = Path(__file__).resolve().parent.parent, tmp_path / "source"
+    source.mkdir()  # a copy: setuptools leaves build/ in the tree it builds
+    for name in ("pyproject.toml", "README.md", "refinery", "curation", "jobs", "training", "conf"):
+        copy = shutil.copytree if (repo / name).is_dir() else shutil.copyfile
+        copy(repo / name, source / name)
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation"]
+    done = subprocess.run([*build, "-q", "-w", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("refinery-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = ["conf/curation/default.yaml", "conf/train/tiny.yaml", "conf/domain_rules.yaml"]
+    assert all(name in names for name in expected)
+    assert "conf/blocklist/adult/domains" in names and "conf/badwords/en" in names
