@@ -2,8 +2,8 @@
 
 Accepted forms: a file, a directory (searched recursively), a glob, a text file listing
 paths, a Common Crawl `warc.paths(.gz)` manifest (relative paths joined to a prefix; under a
-local prefix they must exist), or a remote URL (s3://, s3a://, http(s)://) taken as is.
-Local inputs that do not exist fail here, before Spark starts.
+local prefix the files taken, after input.limit, must exist), or a remote URL (s3://, s3a://,
+http(s)://) taken as is. Local inputs that do not exist fail here, before Spark starts.
 """
 
 from __future__ import annotations
@@ -44,7 +44,14 @@ def resolve_inputs(specs: Iterable[str], cc_prefix: str, limit: int | None = Non
     files = list(dict.fromkeys(files))
     if not files:
         raise InputError(f"no WARC/ARC/WET files found in input {list(specs)}")
-    return files[:limit] if limit else files
+    files = files[:limit] if limit else files
+    missing = [f for f in files if not is_remote(f) and not os.path.isfile(f)]
+    if missing:  # a warc.paths manifest's keys under a local input.cc_prefix
+        raise InputError(
+            f"{len(missing)} of the {len(files)} input files not found (a warc.paths "
+            f"manifest under input.cc_prefix={cc_prefix!r}?), the first {missing[0]}"
+        )
+    return files
 
 
 def resolve_documents(specs: Iterable[str]) -> list[str]:
@@ -172,18 +179,10 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
         except (OSError, EOFError) as err:
             raise InputError(f"manifest {spec} is not valid gzip: {err}") from None
     prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
-    local = not is_remote(prefix)
-    if local:  # executors open the files from their own working folder: make it absolute
+    if not is_remote(prefix):  # executors open them from their own working folder: absolute
         prefix = os.path.abspath(prefix.removeprefix("file://")).rstrip("/") + "/"
     entries = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
-    files = [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
-    missing = [f for f in files if local and not is_remote(f) and not os.path.isfile(f)]
-    if missing:
-        raise InputError(
-            f"manifest {spec}: {len(missing)} of {len(files)} listed files not found under "
-            f"input.cc_prefix={cc_prefix!r}, the first {missing[0]}"
-        )
-    return files
+    return [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
 
 
 def open_input(path: str) -> BinaryIO:

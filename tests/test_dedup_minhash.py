@@ -155,6 +155,8 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert normalize_url("http://x.test/a%2Fb") != normalize_url("http://x.test/a/b")
     assert normalize_url("http://x.test/a b") == normalize_url("http://x.test/a%20b")
     assert normalize_url("https://Bücher.example/x") == "https://xn--bcher-kva.example/x"
+    assert normalize_url("http://straße.de/a") == normalize_url("http://xn--strae-oqa.de/a")
+    assert normalize_url("http://straße.de/a") != normalize_url("http://strasse.de/a")
     assert normalize_url(None) is None and normalize_url("  ") is None  # no URL, no key
 
 

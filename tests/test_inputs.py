@@ -74,8 +74,10 @@ def test_a_manifest_under_a_local_prefix_lists_files_that_exist(tmp_path, monkey
     (tmp_path / "crawl").mkdir()
     (tmp_path / "crawl" / "a.warc.gz").write_bytes(b"")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match=r"1 of 2 listed files not found under .*b.warc.gz"):
+    with pytest.raises(InputError, match=r"1 of the 2 input files not found .*b.warc.gz"):
         resolve_inputs([str(manifest)], "./")
+    # the first file alone, as input.limit=1 takes it (the others not copied yet)
+    assert resolve_inputs([str(manifest)], "./", limit=1) == [str(tmp_path / "crawl" / "a.warc.gz")]
     (tmp_path / "crawl" / "b.warc.gz").write_bytes(b"")
     assert resolve_inputs([str(manifest)], "./") == [
         str(tmp_path / "crawl" / "a.warc.gz"),

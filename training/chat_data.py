@@ -134,12 +134,19 @@ def detect_layout(record: Any) -> str | None:
     if {"response1", "response2"} <= keys and "instruction" in keys:
         return "pairwise"
     if keys & {"messages", "conversations"}:
-        if keys & set(KTO_KEYS):
-            return "kto"
-        return "messages" if "messages" in keys else "sharegpt"
+        return "kto" if _kto_feedback(record) else "messages" if "messages" in keys else "sharegpt"
     if "instruction" in keys:
         return "alpaca"
     return None
+
+
+def _kto_feedback(record: dict) -> bool:
+    """Whether a chat record carries KTO feedback: a `kto_tag`, or a `label` that is true or
+    false (as JSON or as text: a malformed one is counted, not trained on); a `label` naming a
+    category is not feedback."""
+    label = record.get("label")
+    text = isinstance(label, str) and label.strip().lower() in ("true", "false")
+    return "kto_tag" in record or isinstance(label, bool) or text
 
 
 # ---------------------------------------------------------------- messages

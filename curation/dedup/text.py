@@ -90,12 +90,16 @@ def normalize_url(url: str | None) -> str | None:
 
 def _ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
-    as a crawler may record it); a host IDNA refuses stays as it is."""
+    as a crawler may record it) by IDNA 2008 with UTS 46, as browsers write them: Python's
+    own codec is IDNA 2003, which makes `straße.de` the other site `strasse.de`. A host IDNA
+    refuses stays as it is."""
     if host.isascii():
         return host
+    import idna
+
     try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
         return host
 
 

@@ -68,6 +68,12 @@ def test_messages_and_sharegpt_give_the_same_conversation(tmp_path):
     assert read_prompts(path) == [[user("Q")]] * 2
 
 
+def test_a_chat_record_whose_label_names_a_category_is_not_kto(tmp_path):
+    dialogue = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]
+    path = write_jsonl(tmp_path / "sg.jsonl", [{"conversations": dialogue, "label": "greeting"}])
+    assert read_conversations(path) == [[user("Hi"), assistant("Hello!")]]
+
+
 def test_self_instruct_gives_one_conversation_per_instance(tmp_path):
     record = {
         "id": "t1",
