@@ -187,6 +187,15 @@ def uncompressed(path: Path, n: int, words: int = 20) -> tuple[bytes, list[int]]
     return path.read_bytes(), offsets
 
 
+def second_record_damaged(path: Path, n: int, damage) -> tuple[list, list[int]]:
+    """Read an uncompressed file of `n` records whose second is `damage(record bytes)`."""
+    data, offsets = uncompressed(path, n)
+    path.write_bytes(
+        data[: offsets[1]] + damage(data[offsets[1] : offsets[2]]) + data[offsets[2] :]
+    )
+    return read(path), offsets
+
+
 def test_a_file_gzipped_whole_and_cut_short_keeps_every_complete_record(tmp_path: Path):
     """GzipFile's EOFError dropped what it had decompressed and warcio took it for the end of
     the file: 3 records cut in the third gave 1 record and no error."""
@@ -205,39 +214,34 @@ def test_a_file_gzipped_whole_and_cut_short_keeps_every_complete_record(tmp_path
 
 
 def test_a_content_length_too_small_is_an_error_not_a_cut_text(tmp_path: Path):
-    path = tmp_path / "short.warc"
-    data, offsets = uncompressed(path, 3)
-    record = data[offsets[1] : offsets[2]]
-    length = int(record.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-    damaged = record.replace(
-        f"Content-Length: {length}".encode(), b"Content-Length: %d" % (length - 200)
-    )
-    path.write_bytes(data[: offsets[1]] + damaged + data[offsets[2] :])
-    items = read(path)
+    def shorter(record: bytes) -> bytes:
+        length = int(record.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        return record.replace(
+            b"Content-Length: %d" % length, b"Content-Length: %d" % (length - 200)
+        )
+
+    items, offsets = second_record_damaged(tmp_path / "short.warc", 3, shorter)
     assert kinds(items) == ["Record", "ReadError", "Record"]
     assert items[1].offset == offsets[1] and "Content-Length does not end" in items[1].error
     assert items[2].url == "https://site.example/2" and items[2].payload == page("t2", 20)
 
 
 def test_a_record_without_a_content_length_does_not_swallow_the_next_ones(tmp_path: Path):
-    path = tmp_path / "nolength.warc"
-    data, offsets = uncompressed(path, 4)
-    record = data[offsets[1] : offsets[2]]
-    start = record.index(b"Content-Length: ")
-    damaged = record[:start] + record[record.index(b"\r\n", start) + 2 :]
-    path.write_bytes(data[: offsets[1]] + damaged + data[offsets[2] :])
-    items = read(path)
+    def without_length(record: bytes) -> bytes:
+        start = record.index(b"Content-Length: ")
+        return record[:start] + record[record.index(b"\r\n", start) + 2 :]
+
+    items, _ = second_record_damaged(tmp_path / "nolength.warc", 4, without_length)
     assert kinds(items) == ["Record", "ReadError", "Record", "Record"]
     assert "without a Content-Length" in items[1].error
     assert [r.url for r in items[2:]] == ["https://site.example/2", "https://site.example/3"]
 
 
 def test_a_header_block_cut_short_does_not_swallow_the_next_record(tmp_path: Path):
-    path = tmp_path / "cut.warc"
-    data, offsets = uncompressed(path, 3)
-    cut = data[offsets[1] : offsets[1] + data[offsets[1] :].index(b"WARC-Type: ") + 12]
-    path.write_bytes(data[: offsets[1]] + cut + b"\r\n" + data[offsets[2] :])
-    items = read(path)
+    def cut_in_its_headers(record: bytes) -> bytes:
+        return record[: record.index(b"WARC-Type: ") + 12] + b"\r\n"
+
+    items, offsets = second_record_damaged(tmp_path / "cut.warc", 3, cut_in_its_headers)
     assert kinds(items) == ["Record", "ReadError", "Record"]
     assert items[1].offset == offsets[1] and "WARC-Type twice" in items[1].error
     assert items[2].url == "https://site.example/2" and items[2].payload == page("t2", 20)
