@@ -67,9 +67,12 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
         local = spec.removeprefix("file://")
         if not glob.glob(local):
             raise InputError(f"documents input not found: {spec}")
-        if not any(c in local for c in "*?[") and not _holds_parquet(local):
+        if any(c in local for c in "*?["):  # a glob: Spark expands it
+            resolved.append(local)
+            continue
+        if not _holds_parquet(local):
             raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(local)}")
-        resolved.append(local if any(c in local for c in "*?[") else os.path.abspath(local))
+        resolved.append(os.path.abspath(local))
     return resolved
 
 

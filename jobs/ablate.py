@@ -27,8 +27,8 @@ from curation.inputs import InputError, resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
 from curation.tokenize import BUCKET_NAME, TokenizeError
-from jobs.common import run_main
-from jobs.tokenize import local_dir, run_tokenize, trained_tokenizer
+from jobs.common import local_dir, run_main
+from jobs.tokenize import run_tokenize, trained_tokenizer
 from training import ablation
 
 

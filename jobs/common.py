@@ -85,18 +85,27 @@ def local_path(out: str) -> Path | None:
     return Path(parsed.path if parsed.scheme else out)
 
 
+def local_dir(out: str, stage: str = "tokenize") -> Path:
+    """OUT as a local path, for a stage that memory-maps what it writes (shards must live on a
+    POSIX filesystem)."""
+    path = local_path(out)
+    if path is None:
+        raise OutputError(
+            f"{out}: the {stage} stage writes memory-mapped files and needs OUT on a "
+            f"local or mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
+        )
+    return path.resolve()
+
+
 def check_output(out: str, local: str | None = None) -> None:
     """Create a local OUT now and prove it writable, so a bad --output fails before Spark
     starts, not as a task's traceback after a stage's work (or after hours of the stages
     before the one that needs OUT `local`, named). Remote OUTs are Hadoop's to check."""
     if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
         raise OutputError(f"--output {out!r}: name a run folder, not the filesystem root")
+    if local:
+        local_dir(out, local)
     path = local_path(out)
-    if path is None and local:
-        raise OutputError(
-            f"--output {out}: the {local} stage writes memory-mapped files and needs OUT on a "
-            f"local or mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
-        )
     if path is None:
         return
     if path.exists() and not path.is_dir():

@@ -40,7 +40,7 @@ from curation.spark.row_groups import row_slices
 from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
-from jobs.common import StageJob, local_path, run_main, stage_main
+from jobs.common import StageJob, local_dir, run_main, stage_main
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
@@ -58,17 +58,6 @@ from refinery.tokenizer import (
 STAGE = "tokenize"
 TOKENS = "tokens"
 CHAT_TEMPLATE = "BOS, then per message <|role|> content <|end_of_turn|> (refinery.tokenizer)"
-
-
-def local_dir(out: str) -> Path:
-    """OUT as a local path: shards are memory-mapped, so they must live on a POSIX filesystem."""
-    path = local_path(out)
-    if path is None:
-        raise TokenizeError(
-            f"{out}: the tokenize stage writes memory-mapped shards and needs OUT on a local or "
-            f"mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
-        )
-    return path.resolve()
 
 
 def check_buckets(docs: DataFrame) -> None:

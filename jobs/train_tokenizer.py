@@ -21,8 +21,8 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.inputs import resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
-from jobs.common import load_config, parse_stage_args, run_main, stage_parser
-from jobs.tokenize import local_dir, trained_tokenizer
+from jobs.common import load_config, local_dir, parse_stage_args, run_main, stage_parser
+from jobs.tokenize import trained_tokenizer
 from refinery.manifest import sha256_file
 from refinery.tokenizer import load_tokenizer
 
