@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             reason = job.skip(config)
             if reason:  # the next stage reads this one's input
                 print(reason)
-                if stage_outputs(fs, out, job.name):  # an earlier run's (--force: see above)
-                    remove_stage(fs, out, job.name)
+                if remove_stage(fs, out, job.name):  # an earlier run's (--force: see above)
                     print(f"{job.name}: removed what an earlier run of it left in {out}")
                 continue
             if not force and upstream:  # run.json's times, for tokenize (tokens/) too

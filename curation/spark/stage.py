@@ -347,17 +347,20 @@ def stage_outputs(fs: HadoopFS, out: str, stage: str) -> list[str]:
     return found
 
 
-def remove_stage(fs: HadoopFS, out: str, stage: str) -> None:
-    """Delete `stage_outputs` (from run.json, only the stage's entry). For a stage the
-    pipeline now skips: left there, its rejections would count documents that later stages
-    keep, and its stats break the chain from the stage before it to the one after."""
-    for path in stage_outputs(fs, out, stage):
+def remove_stage(fs: HadoopFS, out: str, stage: str) -> bool:
+    """Delete `stage_outputs` (from run.json, only the stage's entry); whether there were
+    any. For a stage the pipeline now skips: left there, its rejections would count documents
+    that later stages keep, and its stats break the chain from the stage before it to the one
+    after."""
+    found = stage_outputs(fs, out, stage)
+    for path in found:
         if path.endswith("/run.json"):
             run = fs.read_json(path)
             del run["stages"][stage]
             fs.write_json(path, run)
         else:
             fs.delete(path)
+    return bool(found)
 
 
 def record_run(
