@@ -39,7 +39,7 @@ from refinery.errors import RefineryError
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
 from training.checkpoint import refuse_source_as_out, resolve_checkpoint
 from training.config import ModelConfig
-from training.model import resolved_ffn_hidden
+from training.model import resolved_expert_hidden, resolved_ffn_hidden
 from training.pretrained import load_pretrained
 from training.train import console
 
@@ -77,7 +77,7 @@ def _model_type(cfg: ModelConfig) -> str:
 def _moe_config(cfg: ModelConfig) -> dict:
     """The mixture-of-experts keys of config.json, as Qwen3-MoE or Mixtral names them."""
     moe = cfg.moe
-    hidden = moe.ffn_hidden or resolved_ffn_hidden(cfg)
+    hidden = resolved_expert_hidden(cfg)
     shared = {"num_experts_per_tok": moe.top_k, "router_aux_loss_coef": moe.aux_loss_weight}
     shared["output_router_logits"] = False
     if not cfg.qk_norm:
@@ -133,7 +133,6 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
     fused projections split."""
     head_dim = cfg.d_model // cfg.n_heads
     kv_dim = (cfg.n_kv_heads or cfg.n_heads) * head_dim
-    hidden = resolved_ffn_hidden(cfg)
     out = {
         "model.embed_tokens.weight": state["embed.weight"],
         "model.norm.weight": state["norm.weight"],
@@ -151,7 +150,7 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
             theirs + "self_attn.o_proj.weight": state[ours + "attn.out.weight"],
             theirs + "post_attention_layernorm.weight": state[ours + "ffn_norm.weight"],
         }
-        out |= _feed_forward(state, cfg, ours + "ffn.", theirs, hidden)
+        out |= _feed_forward(state, cfg, ours + "ffn.", theirs)
         if cfg.qk_norm:
             out[theirs + "self_attn.q_norm.weight"] = state[ours + "attn.q_norm.weight"]
             out[theirs + "self_attn.k_norm.weight"] = state[ours + "attn.k_norm.weight"]
@@ -159,27 +158,24 @@ def llama_weights(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
 
 
 def _feed_forward(
-    state: dict[str, torch.Tensor], cfg: ModelConfig, ours: str, theirs: str, hidden: int
+    state: dict[str, torch.Tensor], cfg: ModelConfig, ours: str, theirs: str
 ) -> dict[str, torch.Tensor]:
     """One layer's feed-forward under Hugging Face names: the dense SwiGLU, or the router and
     each expert's SwiGLU (Mixtral's w1 gate, w3 up, w2 down)."""
+
+    def swiglu(prefix: str, names: tuple[str, ...], to: str) -> dict[str, torch.Tensor]:
+        gate, up = state[prefix + "gate_up.weight"].chunk(2)  # as SwiGLU.forward splits it
+        weights = (gate, up, state[prefix + "down.weight"])
+        return {f"{to}{n}.weight": w for n, w in zip(names, weights, strict=True)}
+
+    projections = tuple(f"{n}_proj" for n in PROJ)
     if not cfg.moe.num_experts:
-        gate, up = state[ours + "gate_up.weight"].split([hidden, hidden])
-        down = state[ours + "down.weight"]
-        return {
-            f"{theirs}mlp.{n}_proj.weight": w for n, w in zip(PROJ, (gate, up, down), strict=True)
-        }
-    names = MIXTRAL_PROJ if not cfg.qk_norm else tuple(f"{n}_proj" for n in PROJ)
-    block = f"{theirs}block_sparse_moe." if not cfg.qk_norm else f"{theirs}mlp."
+        return swiglu(ours, projections, f"{theirs}mlp.")
+    names = projections if cfg.qk_norm else MIXTRAL_PROJ
+    block = f"{theirs}mlp." if cfg.qk_norm else f"{theirs}block_sparse_moe."
     out = {f"{block}gate.weight": state[ours + "router.weight"]}
-    expert_hidden = cfg.moe.ffn_hidden or hidden
     for e in range(cfg.moe.num_experts):
-        gate, up = state[f"{ours}experts.{e}.gate_up.weight"].split([expert_hidden] * 2)
-        down = state[f"{ours}experts.{e}.down.weight"]
-        out |= {
-            f"{block}experts.{e}.{n}.weight": w
-            for n, w in zip(names, (gate, up, down), strict=True)
-        }
+        out |= swiglu(f"{ours}experts.{e}.", names, f"{block}experts.{e}.")
     return out
 
 

@@ -28,6 +28,11 @@ def resolved_ffn_hidden(cfg: ModelConfig) -> int:
     return 64 * math.ceil(8 * cfg.d_model / 3 / 64)
 
 
+def resolved_expert_hidden(cfg: ModelConfig) -> int:
+    """Each expert's SwiGLU hidden size: `moe.ffn_hidden`, else the dense one."""
+    return cfg.moe.ffn_hidden or resolved_ffn_hidden(cfg)
+
+
 def rope_tables(head_dim: int, seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), inv_freq)
@@ -199,7 +204,7 @@ class MoE(nn.Module):
         moe = cfg.moe
         self.top_k = moe.top_k
         self.capacity_factor = moe.capacity_factor
-        hidden = moe.ffn_hidden or resolved_ffn_hidden(cfg)
+        hidden = resolved_expert_hidden(cfg)
         self.router = nn.Linear(cfg.d_model, moe.num_experts, bias=False)
         self.experts = nn.ModuleList(SwiGLU(cfg.d_model, hidden) for _ in range(moe.num_experts))
         self.aux_loss = torch.zeros(())
