@@ -3,9 +3,10 @@
     spark-submit jobs/pipeline.py --input crawl/ --output runs/demo [--force] [key=value ...]
 
 The first stage reads --input; each later stage reads the previous stage's kept documents
-from the run folder; a stage that skips itself (classify with no quality model) is passed
-over, and the next stage reads what it would have read (if an earlier run of OUT ran it,
-only with --force, which removes its output and redoes the stages after it). A stage whose
+from the run folder; a stage that skips itself (classify with no quality model), or one left
+out between the first and last stage listed, is passed over, and the next stage reads what it
+would have read (if an earlier run of OUT ran it, only with --force, which removes its output
+and redoes the stages after it). A stage whose
 _SUCCESS marker exists is skipped unless --force, or unless a stage before it ran again (its
 input changed): in this application, or since, by a stage job run alone (run.json's
 `finished` times say which).
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
     # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
     # shadow the standard library's tokenize module.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from curation.config import CurationConfig
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import remove_stage, stage_outputs, stage_path
@@ -29,6 +30,7 @@ from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
     OutputError,
+    StageJob,
     check_output,
     load_config,
     parse_stage_args,
@@ -48,22 +50,22 @@ def main(argv: list[str] | None = None) -> int:
         stage_parser("refinery curate", __doc__.splitlines()[0], archives=True), argv
     )
     config = load_config(args)
-    jobs = [STAGES[s] for s in config.pipeline.stages]
-    for job in jobs:
-        if not job.skip(config):
+    plan = stage_plan(config)
+    for job, reason in plan:
+        if not reason:
             job.check(config)
+    jobs = [job for job, _ in plan]
     inputs = jobs[0].resolve(args.input, config)
-    local = [job.name for job in jobs if job.local_output and not job.skip(config)]
+    local = [job.name for job, reason in plan if job.local_output and not reason]
     check_output(args.output, local[0] if local else None)
     out = args.output.rstrip("/")
     spark = build_session(config.spark, "curate")
     try:
         fs = HadoopFS(spark)
-        check_no_skipped_leftovers(fs, out, jobs, config, args.force)
+        check_no_skipped_leftovers(fs, out, plan, args.force)
         force = args.force
         last, upstream = jobs[0].name, None
-        for job in jobs:
-            reason = job.skip(config)
+        for job, reason in plan:
             if reason:  # the next stage reads this one's input
                 print(reason)
                 if remove_stage(fs, out, job.name):  # an earlier run's (--force: see above)
@@ -90,16 +92,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stage_plan(config: CurationConfig) -> list[tuple[StageJob, str | None]]:
+    """Each stage from the first listed in pipeline.stages to the last, with why it does not
+    run (it skips itself, or is left out of the list), or None when it runs."""
+    listed = config.pipeline.stages
+    names = list(STAGES)[list(STAGES).index(listed[0]) : list(STAGES).index(listed[-1]) + 1]
+    return [
+        (
+            STAGES[name],
+            STAGES[name].skip(config)
+            if name in listed
+            else f"{name}: skipped, left out of pipeline.stages",
+        )
+        for name in names
+    ]
+
+
 def check_no_skipped_leftovers(
-    fs: HadoopFS, out: str, jobs: list, config: Any, force: bool
+    fs: HadoopFS, out: str, plan: list[tuple[StageJob, str | None]], force: bool
 ) -> None:
-    """Refuse, unless --force, a run that skips a stage an earlier run of OUT did not (classify
-    with its quality model forgotten): the stages after it were built on its output, and its
-    rejections would count documents they keep. --force removes that output and redoes them."""
+    """Refuse, unless --force, a run that passes over a stage an earlier run of OUT ran
+    (classify with its quality model forgotten, or left out of the list): the stages after it
+    were built on its output, and its rejections would count documents they keep. --force
+    removes that output and redoes them."""
     if force:
         return
-    for job in jobs:
-        reason = job.skip(config)
+    for job, reason in plan:
         if reason and stage_outputs(fs, out, job.name):
             raise OutputError(
                 f"{reason.rstrip('.')}, but {stage_path(out, job.name)} holds an earlier run's "

@@ -197,12 +197,12 @@ def test_curate_without_a_quality_model_skips_classify_and_mixes_the_stage_befor
 
 
 def test_a_skipped_stage_an_earlier_run_ran_is_refused_then_removed_with_force(spark, tmp_path):
-    """Classify with its quality model forgotten: mix and tokenize were built on its output,
-    and its rejections would count documents they keep."""
+    """Classify with its quality model forgotten, or left out of pipeline.stages: mix and
+    tokenize were built on its output, and its rejections would count documents they keep."""
     from curation.spark.fs import HadoopFS
     from curation.spark.stage import remove_stage
     from jobs.common import OutputError
-    from jobs.pipeline import STAGES, check_no_skipped_leftovers
+    from jobs.pipeline import check_no_skipped_leftovers, stage_plan
 
     out = tmp_path / "run"
     for folder in ("classify", "rejected/stage=classify", "rejected/stage=dedup", "stats"):
@@ -211,15 +211,33 @@ def test_a_skipped_stage_an_earlier_run_ran_is_refused_then_removed_with_force(s
     (out / "stats" / "classify.json").write_text("{}")
     finished = {"finished": "2026-12-05T10:00:00+00:00"}
     (out / "run.json").write_text(json.dumps({"stages": {"dedup": finished, "classify": finished}}))
-    fs, config, jobs = HadoopFS(spark), load_curation_config(), list(STAGES.values())
-    with pytest.raises(OutputError, match=r"no quality model configured.*, but .*holds an earlier"):
-        check_no_skipped_leftovers(fs, str(out), jobs, config, force=False)
-    check_no_skipped_leftovers(fs, str(out), jobs, config, force=True)
+    fs = HadoopFS(spark)
+    left_out = load_curation_config(None, ["pipeline.stages=[dedup, mix]"])
+    for config, reason in (
+        (load_curation_config(), r"no quality model configured \(.*\)"),
+        (left_out, "classify: skipped, left out of pipeline.stages"),
+    ):
+        with pytest.raises(OutputError, match=rf"{reason}, but .*holds an earlier"):
+            check_no_skipped_leftovers(fs, str(out), stage_plan(config), force=False)
+        check_no_skipped_leftovers(fs, str(out), stage_plan(config), force=True)
     remove_stage(fs, str(out), "classify")
     assert sorted(p.name for p in (out / "rejected").iterdir()) == ["stage=dedup"]
     assert not (out / "classify").exists() and not (out / "stats" / "classify.json").exists()
     assert json.loads((out / "run.json").read_text()) == {"stages": {"dedup": finished}}
-    check_no_skipped_leftovers(fs, str(out), jobs, config, force=False)
+    check_no_skipped_leftovers(fs, str(out), stage_plan(load_curation_config()), force=False)
+
+
+def test_the_stage_plan_runs_from_the_first_stage_listed_to_the_last():
+    from jobs.pipeline import stage_plan
+
+    config = load_curation_config(None, ["pipeline.stages=[filter, mix]"])
+    plan = [(job.name, reason) for job, reason in stage_plan(config)]
+    assert plan == [
+        ("filter", None),
+        ("dedup", "dedup: skipped, left out of pipeline.stages"),
+        ("classify", "classify: skipped, left out of pipeline.stages"),
+        ("mix", None),
+    ]
 
 
 def test_the_top_fraction_score_is_the_same_however_the_scores_are_partitioned(spark, monkeypatch):
