@@ -46,6 +46,7 @@ from refinery.config import ConfigError
 STAGE = "classify"
 # Characters of each sampled document brought to the driver for the domain classifier.
 SAMPLE_CHARS = 4000
+GROUP_LIMIT_THRESHOLD = "spark.sql.optimizer.windowGroupLimitThreshold"
 
 
 def skip_reason(config: CurationConfig) -> str | None:
@@ -58,20 +59,31 @@ def skip_reason(config: CurationConfig) -> str | None:
 
 
 def domain_labeller(docs: DataFrame, config: DomainConfig) -> tuple[DomainLabeller, dict]:
-    """Rules + a classifier trained on up to `sample_per_label` rule-labelled documents per
-    label, chosen by a seeded hash of their id (the same sample on every run)."""
+    """Rules + a classifier trained on `domain_sample`, collected to the driver."""
     rules = DomainRules(config.rules())
+    rows = domain_sample(docs, rules, config).collect()
+    classifier, report = train_domain_classifier([r.asDict() for r in rows], config)
+    labeller = DomainLabeller(rules, classifier, config.fallback, config.min_confidence)
+    return labeller, report
+
+
+def domain_sample(docs: DataFrame, rules: DomainRules, config: DomainConfig) -> DataFrame:
+    """(host, text, label) of up to `sample_per_label` rule-labelled documents per label,
+    chosen by a seeded hash of their id (the same sample on every run)."""
     labelled = docs.select("id", "url", "host", F.substring("text", 1, SAMPLE_CHARS).alias("text"))
     labelled = labelled.mapInArrow(
         rule_label_batches(rules, None), with_columns(labelled.schema, DOMAIN_SCHEMA)
     ).where(F.col("domain").isNotNull())
+    # Spark keeps each input partition's first `sample_per_label` rows of a label before the
+    # shuffle (WindowGroupLimit) only up to this threshold (1000 by default); past it, every
+    # labelled document of a label went to one task to be sorted.
+    conf = docs.sparkSession.conf
+    if int(conf.get(GROUP_LIMIT_THRESHOLD)) < config.sample_per_label:
+        conf.set(GROUP_LIMIT_THRESHOLD, str(config.sample_per_label))
     order = Window.partitionBy("domain").orderBy(F.xxhash64(F.lit(config.seed), "id"), "id")
     sample = labelled.withColumn("n", F.row_number().over(order))
     sample = sample.where(F.col("n") <= config.sample_per_label)
-    rows = sample.select("host", "text", F.col("domain").alias("label")).collect()
-    classifier, report = train_domain_classifier([r.asDict() for r in rows], config)
-    labeller = DomainLabeller(rules, classifier, config.fallback, config.min_confidence)
-    return labeller, report
+    return sample.select("host", "text", F.col("domain").alias("label"))
 
 
 def check_quality_model(config: CurationConfig) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import functions as F
 from test_quality import BUCKET
 
 from curation import textgen
@@ -237,6 +238,27 @@ def test_the_stage_plan_runs_from_the_first_stage_listed_to_the_last():
         ("dedup", "dedup: skipped, left out of pipeline.stages"),
         ("classify", "classify: skipped, left out of pipeline.stages"),
         ("mix", None),
+    ]
+
+
+def test_the_domain_sample_keeps_each_labels_lowest_hashes_before_the_shuffle(spark):
+    """Past Spark's default WindowGroupLimit threshold (1000 rows) every document of a label
+    went to one task to be sorted; the stage raises it to sample_per_label."""
+    from jobs.classify import domain_sample
+
+    config = load_curation_config(None, ["classify.domains.sample_per_label=1500"]).classify
+    rows = [
+        (f"d{i}", f"https://{'en.wikipedia.org' if i % 2 else 'bbc.com'}/p{i}", "text")
+        for i in range(4000)
+    ]
+    docs = spark.createDataFrame(rows, "id string, url string, text string").repartition(4)
+    docs = docs.withColumn("host", F.regexp_extract("url", "//([^/]+)/", 1))
+    sample = domain_sample(docs, DomainRules(config.domains.rules()), config.domains)
+    assert "WindowGroupLimit" in sample._jdf.queryExecution().executedPlan().toString()
+    chosen = sample.groupBy("label").count().collect()
+    assert sorted((r["label"], r["count"]) for r in chosen) == [
+        ("encyclopedic", 1500),
+        ("news", 1500),
     ]
 
 
