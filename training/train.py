@@ -256,11 +256,9 @@ def compile_arguments(mode: str) -> dict:
 def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
     """Compile and shard/replicate. Returns the module to call; `model` keeps its parameters."""
     if env.world > 1 and cfg.train.parallel == "fsdp":
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        from torch.distributed.fsdp import fully_shard
 
-        # on GPU, gather bf16 parameters for compute and reduce gradients in fp32
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-        options = {"mp_policy": mp} if env.device.type == "cuda" else {}
+        options = {"mp_policy": fsdp_mixed_precision()} if env.device.type == "cuda" else {}
         for block in model.blocks:
             fully_shard(block, **options)
         fully_shard(model, **options)
@@ -272,8 +270,20 @@ def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [env.local_rank] if env.device.type == "cuda" else None
-        runner = DistributedDataParallel(runner, device_ids=ids)  # idle experts run on 0 rows
+        # idle experts run on 0 rows; the only buffers, RoPE's tables, are the same on every rank
+        runner = DistributedDataParallel(runner, device_ids=ids, broadcast_buffers=False)
     return runner
+
+
+def fsdp_mixed_precision():
+    """Gather bf16 parameters for compute and reduce gradients in fp32. Block inputs keep
+    their dtype (FSDP would cast them to bf16): the residual stream is fp32 unless
+    train.autocast_residual, and RoPE's cos/sin stay fp32, as under DDP."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    return MixedPrecisionPolicy(
+        param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False
+    )
 
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -542,7 +552,8 @@ def forward_backward(
     """Accumulate gradients over the micro-batches in `tokens` (accum, micro, T+1); return
     the mean cross-entropy over micro-batches and ranks, and for a mixture of experts the
     means of its unweighted balancing loss and dropped share (router collapse shows there).
-    Data-parallel gradients are averaged once, on the last micro-batch (DDP no_sync)."""
+    DDP averages gradients once, on the last micro-batch (no_sync); FSDP reduce-scatters
+    each micro-batch's."""
     accum = tokens.shape[0]
     moe = bool(model.cfg.moe.num_experts)
     sums = torch.zeros(3 if moe else 1, device=env.device)  # cross-entropy, balance, dropped

@@ -185,3 +185,36 @@ def test_every_rank_stops_when_out_is_in_use(tokens, tmp_path):
     assert f"{out} is in use by another run" in result.stderr
     assert "rank 0 said why" in result.stderr  # rank 1 stopped too, not in a collective
     assert not (out / "metrics.jsonl").exists()
+
+
+FSDP_DTYPES = """
+import sys, torch, torch.distributed as dist
+from torch.distributed.fsdp import fully_shard
+from training.config import ModelConfig
+from training.model import Transformer
+from training.train import fsdp_mixed_precision
+
+dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=0, world_size=1)
+model = Transformer(ModelConfig(vocab_size=64, seq_len=16, n_layers=2, d_model=32, n_heads=4))
+model.autocast_residual = sys.argv[2] == "bf16"
+seen = []
+for block in model.blocks:
+    fully_shard(block, mp_policy=fsdp_mixed_precision())
+    block.register_forward_pre_hook(lambda m, args: seen.append((args[0].dtype, args[1].dtype)))
+fully_shard(model, mp_policy=fsdp_mixed_precision())
+with torch.autocast("cpu", dtype=torch.bfloat16):
+    model(torch.randint(0, 64, (2, 16)))
+print(sorted({str(x) for pair in seen for x in pair}))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("residual", ["fp32", "bf16"])
+def test_fsdp_mixed_precision_keeps_the_residual_and_rope_tables_in_their_dtype(tmp_path, residual):
+    """FSDP's bf16 parameters on GPU (its policy, run here on CPU) left the residual stream
+    bf16 whatever train.autocast_residual said, and rounded RoPE's cos/sin to bf16."""
+    command = [sys.executable, "-c", FSDP_DTYPES, str(tmp_path / "store"), residual]
+    done = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = ["torch.float32"] if residual == "fp32" else ["torch.bfloat16", "torch.float32"]
+    assert done.stdout.split("\n")[-2] == str(expected)
