@@ -25,7 +25,7 @@ from curation.http import (
     decode_content,
     decode_html,
 )
-from curation.inputs import open_input
+from curation.inputs import InputReadError, is_transient, open_input
 from curation.warc import ReadError, Record, iter_records
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -204,18 +204,32 @@ def extract_file(
     parsed further gives an error row and the caller goes on with the next file."""
     try:
         stream = open_input(source)
-    except Exception as err:  # noqa: BLE001 (missing file, S3 or HTTP failure: reported, not fatal)
+    except Exception as err:  # noqa: BLE001 (a missing file, a refused S3 key: reported)
+        if is_transient(err):
+            raise InputReadError(f"{source}: cannot open: {_network(err)}") from err
         yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
         return
     seen: Counter[str | None] = Counter()  # record ids so far: a repeated one gets `#n`
+    last = None  # the offset of the last record read
     with stream:
-        for item in iter_records(stream, lambda record: payload_limit(record, config)):
-            if isinstance(item, ReadError):
-                yield error_row(source, item.offset, item.error)
-            else:
-                repeat = seen[item.record_id]
-                seen[item.record_id] += 1
-                yield _extract_or_error(item, source, config, extractor, repeat)
+        try:
+            for item in iter_records(stream, lambda record: payload_limit(record, config)):
+                last = item.offset
+                if isinstance(item, ReadError):
+                    yield error_row(source, item.offset, item.error)
+                else:
+                    repeat = seen[item.record_id]
+                    seen[item.record_id] += 1
+                    yield _extract_or_error(item, source, config, extractor, repeat)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            where = "before its first record" if last is None else f"after offset {last}"
+            raise InputReadError(f"{source}: reading failed {where}: {_network(err)}") from err
+
+
+def _network(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err} (a network failure: Spark runs the task again)"
 
 
 def _extract_or_error(

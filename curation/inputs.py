@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import glob
 import gzip
+import http.client
 import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +28,53 @@ REMOTE_SCHEMES = ("s3://", "s3a://", "http://", "https://")
 
 class InputError(RefineryError):
     """An input that does not exist or cannot be listed."""
+
+
+class InputReadError(RuntimeError):
+    """Reading an input file failed on the network (a reset connection, a timeout, a server
+    error): the task fails, and Spark runs it again (spark.task.maxFailures), where an error
+    row would have stood for the rest of the file, lost."""
+
+
+# botocore's network failures (its ClientError is the service's answer, judged by status)
+_BOTO_NETWORK = {
+    "ConnectionError",
+    "ConnectionClosedError",
+    "EndpointConnectionError",
+    "ReadTimeoutError",
+    "ConnectTimeoutError",
+    "ResponseStreamingError",
+    "IncompleteReadError",
+}
+
+
+def is_transient(err: BaseException) -> bool:
+    """A network failure, which the same read may not meet again, anywhere in the error's
+    chain (warcio and boto3 wrap what the socket raised)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _transient(err: BaseException) -> bool:
+    if isinstance(err, ConnectionError | TimeoutError | http.client.HTTPException):
+        return True
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500 or err.code == 429
+    module = type(err).__module__
+    if module.startswith("urllib3."):  # ProtocolError, ReadTimeoutError, ...
+        return True
+    if module.startswith("botocore."):
+        if {cls.__name__ for cls in type(err).__mro__} & _BOTO_NETWORK:
+            return True
+        status = getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status is not None and (status >= 500 or status == 429)
+    return False
 
 
 def is_remote(path: str) -> bool:

@@ -26,6 +26,8 @@ from warcio.recordloader import ARC2WARCHeadersParser, ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from curation.inputs import is_transient
+
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 # Where a record may start, to resync after damage: a gzip member, or the version line of
 # any WARC version (warcio reads 0.17 and 0.18 as well as 1.0 and 1.1).
@@ -164,6 +166,8 @@ def iter_records(
                     raise RecordLengthWrong(record.offset)
                 yield record
         except Exception as err:  # noqa: BLE001 (warcio raises many types on bad input)
+            if is_transient(err):  # not the file's fault: the caller fails the task
+                raise
             if base == 0 and _one_gzip_member(err) and _seekable(stream):
                 yield from _one_member_records(stream, payload_limit, skip=read)
                 return

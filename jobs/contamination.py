@@ -19,6 +19,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup.py)
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from pyspark import StorageLevel
+
 from curation.config import load_curation_config
 from curation.contamination import (
     NGRAM,
@@ -129,7 +131,8 @@ def check_contamination(
         )
     index = build_index(items, n)
     docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
-    contaminated = contaminated_documents(spark, docs, index).localCheckpoint()
+    # read three times below; recomputed from the documents for an executor lost
+    contaminated = contaminated_documents(spark, docs, index).persist(StorageLevel.MEMORY_AND_DISK)
     keys = contaminated_item_keys(contaminated)
     report: dict[str, Any] = {
         "ngram": n,

@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import CurationConfig
+from curation.spark.checkpoints import checkpoints
 from curation.spark.dedup import dedup_outcomes
 from curation.spark.stage import read_documents, run_stage
 from jobs.common import StageJob, run_main, stage_main
@@ -31,10 +32,12 @@ def run_dedup(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/dedup/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def outcomes():
-        return dedup_outcomes(read_documents(spark, inputs), config.dedup)
+    with checkpoints(spark, config.spark.checkpoints, out, STAGE) as checkpoint:
 
-    return run_stage(spark, config, out, STAGE, force, outcomes, rejected_columns=("kept_id",))
+        def outcomes():
+            return dedup_outcomes(read_documents(spark, inputs), config.dedup, checkpoint)
+
+        return run_stage(spark, config, out, STAGE, force, outcomes, rejected_columns=("kept_id",))
 
 
 JOB = StageJob(STAGE, run_dedup)

@@ -42,7 +42,7 @@ class ExecutorSetupError(RuntimeError):
 
 # A task failure as the driver sees it: Spark's exception text holds the task's traceback,
 # whose last line names the error raised in the task.
-_TASK_FATAL = re.compile(r"\b(?:ExecutorSetupError|ExtractorStartError): ([^\n]+)")
+_TASK_FATAL = re.compile(r"\b(?:ExecutorSetupError|ExtractorStartError|InputReadError): ([^\n]+)")
 
 
 def user_message(err: BaseException) -> str | None:

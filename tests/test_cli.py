@@ -114,6 +114,10 @@ def test_a_spark_task_failed_by_an_executor_setup_error_is_one_line():
     assert user_message(CapturedException(trace)) == (
         "a Spark task failed: classify.quality.model cannot be loaded: x"
     )
+    retried = "curation.inputs.InputReadError: s3://b/x.warc.gz: reading failed after offset 9: e\n"
+    assert user_message(CapturedException(f"Job aborted ... {retried}")) == (
+        "a Spark task failed: s3://b/x.warc.gz: reading failed after offset 9: e"
+    )
     assert user_message(CapturedException("some other failure")) is None
 
 

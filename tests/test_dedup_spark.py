@@ -261,3 +261,21 @@ def test_dedup_rerun_is_skipped_and_url_duplicates_keep_the_latest_fetch(
     assert stats["rejected"]["url_duplicate"] == len(url_dups)
     # The earlier fetches are the ones removed.
     assert len(url_dups) == 5 and not any(r["id"].endswith("-refetch") for r in url_dups)
+
+
+def test_reliable_checkpoints_give_the_same_components_and_leave_nothing_in_out(spark, tmp_path):
+    """spark.checkpoints=reliable (cluster.yaml): rows cut from the lineage are files in
+    OUT/_checkpoints/, which a lost executor does not take with it, removed after the stage."""
+    from curation.spark.checkpoints import checkpoints
+
+    edges = [*chain([5, 3, 9, 1, 7]), (20, 21), (21, 22)]
+    rows = [(max(a, b), min(a, b)) for a, b in edges]
+    df = spark.createDataFrame(rows, "node long, parent long")
+    out = tmp_path / "run"
+    with checkpoints(spark, "reliable", str(out), "dedup") as checkpoint:
+        found = {
+            r["node"]: r["component"] for r in connected_components(df, 50, checkpoint).collect()
+        }
+        assert list((out / "_checkpoints").glob("dedup-*/*/rdd-*"))
+    assert found == reference(edges)
+    assert not (out / "_checkpoints").exists()

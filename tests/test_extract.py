@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+import io
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +16,7 @@ from curation.extract import (
     triage,
 )
 from curation.extractor import Extraction, ExtractorStartError
+from curation.inputs import InputReadError, is_transient
 from curation.warc import Record
 from curation.warc import write_response_warc as write_warc
 
@@ -270,3 +272,84 @@ def test_an_extractor_that_cannot_start_fails_the_task_not_each_record(tmp_path)
     write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(2)])
     with pytest.raises(ExtractorStartError, match="exited while starting"):
         list(extract_file(str(path), ExtractConfig(), ExtractorThatCannotStart(None)))
+
+
+class ResetAfter(io.RawIOBase):
+    """An S3 body: read-only, not seekable, and its connection resets after `limit` bytes."""
+
+    def __init__(self, data: bytes, limit: int):
+        self.data, self.limit, self.at = data, limit, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.at >= self.limit:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        n = min(len(buffer), self.limit - self.at)
+        buffer[:n] = self.data[self.at : self.at + n]
+        self.at += n
+        return n
+
+
+def test_a_connection_reset_mid_file_fails_the_task_for_spark_to_retry(tmp_path, monkeypatch):
+    """An error row would have stood for the rest of the file, lost, and the task succeeded:
+    spark.task.maxFailures never came into play."""
+    import curation.extract as extract
+
+    path = tmp_path / "five.warc.gz"
+    urls = [f"https://site.example/{i}" for i in range(5)]
+    offsets = write_warc(path, [(url, page(f"t{i}", 20)) for i, url in enumerate(urls)])
+    data = path.read_bytes()
+    source = "s3://bucket/five.warc.gz"
+    monkeypatch.setattr(extract, "open_input", lambda _: ResetAfter(data, offsets[3] - 10))
+    rows = []
+    with pytest.raises(InputReadError, match=rf"{source}: reading failed after offset \d+: "):
+        for row in extract_file(source, ExtractConfig(), FakeExtractor(Extraction("ok", text="t"))):
+            rows.append(row)
+    assert [r["outcome"] for r in rows] == ["kept"] * len(rows) and 1 <= len(rows) <= 3
+
+    def refused(_):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(extract, "open_input", refused)
+    with pytest.raises(InputReadError, match=rf"{source}: cannot open: ConnectionRefusedError"):
+        list(extract_file(source, ExtractConfig(), None))
+
+
+def test_network_failures_are_told_from_damaged_files():
+    import urllib.error
+    import zlib
+
+    from warcio.exceptions import ArchiveLoadFailed
+
+    def boto(name: str, status: int | None = None) -> Exception:
+        cls = type(name, (Exception,), {"__module__": "botocore.exceptions"})
+        err = cls("x")
+        if status:
+            err.response = {"ResponseMetadata": {"HTTPStatusCode": status}}
+        return err
+
+    try:
+        try:
+            raise ConnectionResetError(104, "reset")
+        except OSError:
+            raise ArchiveLoadFailed("Unknown archive format") from None
+    except ArchiveLoadFailed as wrapped:  # `from None` keeps the reset as its context
+        assert is_transient(wrapped)
+    for err in (
+        TimeoutError(),
+        urllib.error.HTTPError("u", 503, "Slow Down", {}, None),
+        boto("ResponseStreamingError"),
+        boto("ClientError", 500),
+    ):
+        assert is_transient(err), err
+    for err in (
+        zlib.error("invalid stored block lengths"),
+        gzip.BadGzipFile("Not a gzipped file"),
+        EOFError("Compressed file ended before the end-of-stream marker"),
+        urllib.error.HTTPError("u", 404, "Not Found", {}, None),
+        boto("ClientError", 404),
+        boto("NoCredentialsError"),
+    ):
+        assert not is_transient(err), err

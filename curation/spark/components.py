@@ -13,20 +13,15 @@ edge counts reaches the driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from curation.spark.checkpoints import Checkpoint, local_checkpoint
 from refinery.errors import RefineryError
 
 
 class ComponentsDidNotConverge(RefineryError):
     """Large-star/small-star ran out of iterations (raise dedup.max_iterations)."""
-
-
-def local_checkpoint(df: DataFrame) -> DataFrame:
-    return df.localCheckpoint(eager=True)
 
 
 def star_edges(members: DataFrame, bucket: list[str]) -> DataFrame:
@@ -85,7 +80,7 @@ def small_star(edges: DataFrame) -> DataFrame:
 def connected_components(
     edges: DataFrame,
     max_iterations: int = 50,
-    checkpoint: Callable[[DataFrame], DataFrame] = local_checkpoint,
+    checkpoint: Checkpoint = local_checkpoint,
 ) -> DataFrame:
     """(node, component) for every node on an edge, a component named by its smallest node
     (a node on no edge is a component of its own, left to the caller)."""

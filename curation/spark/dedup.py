@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -24,6 +25,7 @@ from curation.config import DedupConfig
 from curation.dedup.keep import keep_order
 from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
 from curation.dedup.text import normalize_text, normalize_url, text_hash
+from curation.spark.checkpoints import Checkpoint, local_checkpoint
 from curation.spark.components import connected_components, pair_edges, star_edges
 from curation.spark.stage import split_repeated_ids
 
@@ -105,7 +107,9 @@ def verified(edges: DataFrame, signatures: DataFrame, threshold: float) -> DataF
     )
 
 
-def dedup_decisions(docs: DataFrame, config: DedupConfig) -> DataFrame:
+def dedup_decisions(
+    docs: DataFrame, config: DedupConfig, checkpoint: Checkpoint = local_checkpoint
+) -> DataFrame:
     """(id, cluster_id, kept_id, reason) for every document; reason is null for survivors."""
     has_quality = "quality_score" in docs.columns
     keep = _order(keep_order(config.keep, has_quality))
@@ -118,8 +122,10 @@ def dedup_decisions(docs: DataFrame, config: DedupConfig) -> DataFrame:
             "quality_score"
         ),
     )
-    # Signatures are computed once; every step below reads this cached table.
-    info = facts.join(keys, "id").localCheckpoint(eager=True)
+    # Signatures are computed once; every step below reads this cached table (recomputed
+    # from its input for an executor lost).
+    info = facts.join(keys, "id").persist(StorageLevel.MEMORY_AND_DISK)
+    info.count()
 
     fetch = F.col("fetch_time")
     url_order = [fetch.desc_nulls_last() if config.url_keep == "latest" else fetch.asc_nulls_last()]
@@ -139,7 +145,7 @@ def dedup_decisions(docs: DataFrame, config: DedupConfig) -> DataFrame:
         unique_urls = unique_urls.withColumn("exact_parent", F.col("id"))
     unique_texts = unique_urls.where(F.col("id") == F.col("exact_parent"))
 
-    components = _near_components(unique_texts, config)
+    components = _near_components(unique_texts, config, checkpoint)
     near = unique_texts.join(
         components, unique_texts["id"] == components["node"], "left"
     ).withColumn("cluster_id", F.coalesce("component", "id"))
@@ -164,7 +170,9 @@ def _removed(rows: DataFrame, parent: str, resolved: DataFrame, reason: str) -> 
     )
 
 
-def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
+def _near_components(
+    unique_texts: DataFrame, config: DedupConfig, checkpoint: Checkpoint = local_checkpoint
+) -> DataFrame:
     """(node, component) for the documents with a near duplicate."""
     members = unique_texts.where(F.col("bands").isNotNull()).select(
         "id", F.posexplode("bands").alias("band", "key")
@@ -174,15 +182,17 @@ def _near_components(unique_texts: DataFrame, config: DedupConfig) -> DataFrame:
         edges = verified(edges, unique_texts.select("id", "signature"), config.verify_threshold)
     else:
         edges = star_edges(members, ["band", "key"])
-    return connected_components(edges, config.max_iterations)
+    return connected_components(edges, config.max_iterations, checkpoint)
 
 
-def dedup_outcomes(docs: DataFrame, config: DedupConfig) -> tuple[DataFrame, list[str]]:
+def dedup_outcomes(
+    docs: DataFrame, config: DedupConfig, checkpoint: Checkpoint = local_checkpoint
+) -> tuple[DataFrame, list[str]]:
     """Outcome rows for `write_stage` (kept / rejected + cluster_id, kept_id) and the kept
     document columns (the input's, with cluster_id). The other copies of a repeated id (one
     WARC record read twice) are rejected as `duplicate_record`, in the first copy's cluster."""
     docs, copies = split_repeated_ids(docs.drop("cluster_id"))  # decisions join back by id
-    decisions = dedup_decisions(docs, config)
+    decisions = dedup_decisions(docs, config, checkpoint)
     error = F.lit(None).cast("string").alias("error")
     rows = docs.join(decisions, "id").select(
         *docs.columns,
