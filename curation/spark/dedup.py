@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -122,10 +121,8 @@ def dedup_decisions(
             "quality_score"
         ),
     )
-    # Signatures are computed once; every step below reads this cached table (recomputed
-    # from its input for an executor lost).
-    info = facts.join(keys, "id").persist(StorageLevel.MEMORY_AND_DISK)
-    info.count()
+    # Signatures are computed once; every step below reads this checkpointed table.
+    info = checkpoint(facts.join(keys, "id"))
 
     fetch = F.col("fetch_time")
     url_order = [fetch.desc_nulls_last() if config.url_keep == "latest" else fetch.asc_nulls_last()]
