@@ -233,7 +233,12 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
     prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
     if not is_remote(prefix):  # executors open them from their own working folder: absolute
         prefix = os.path.abspath(prefix.removeprefix("file://")).rstrip("/") + "/"
-    entries = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(f"manifest {spec}: line {line} is not UTF-8 text") from None
+    entries = [line.strip() for line in text.splitlines() if line.strip()]
     return [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
 
 

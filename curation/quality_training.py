@@ -105,6 +105,7 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
 
 
 def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     try:
@@ -113,6 +114,9 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
         raise TrainingSetError(f"{source}: not a documents Parquet: {err}") from None
     if "text" not in table.column_names:
         raise TrainingSetError(f"{source}: documents Parquet without a `text` column")
+    kind = table.schema.field("text").type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise TrainingSetError(f"{source}: its `text` column is {kind}, not string")
     keys = table.column("id" if "id" in table.column_names else "text").to_pylist()
     urls = table.column("url").to_pylist() if "url" in table.column_names else keys
     for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
@@ -121,11 +125,18 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
-    with source.open(encoding="utf-8") as lines:
-        for number, record in json_objects(lines, source, TrainingSetError):
-            if not isinstance(record.get("text"), str):
-                raise TrainingSetError(f"{source}: line {number}: no string `text` field")
-            yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
+    number = 0
+    try:
+        with source.open(encoding="utf-8") as lines:
+            for number, record in json_objects(lines, source, TrainingSetError):
+                if not isinstance(record.get("text"), str):
+                    raise TrainingSetError(f"{source}: line {number}: no string `text` field")
+                yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start : err.start + 1]
+        raise TrainingSetError(
+            f"{source}: not UTF-8 text (byte {byte!r} after line {number}; JSON Lines are UTF-8)"
+        ) from None
 
 
 def normalise_url(url: str) -> str:

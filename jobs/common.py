@@ -97,22 +97,22 @@ def local_dir(out: str, stage: str = "tokenize") -> Path:
     return path.resolve()
 
 
-def check_output(out: str, local: str | None = None) -> None:
-    """Create a local OUT now and prove it writable, so a bad --output fails before Spark
+def check_output(out: str, local: str | None = None, flag: str = "--output") -> None:
+    """Create a local OUT now and prove it writable, so a bad `flag` fails before Spark
     starts, not as a task's traceback after a stage's work (or after hours of the stages
     before the one that needs OUT `local`, named). Remote OUTs are Hadoop's to check."""
     if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
-        raise OutputError(f"--output {out!r}: name a run folder, not the filesystem root")
+        raise OutputError(f"{flag} {out!r}: name a run folder, not the filesystem root")
     if local:
         local_dir(out, local)
     path = local_path(out)
     if path is None:
         return
     if path.exists() and not path.is_dir():
-        raise OutputError(f"--output {out} is a file; OUT is a run folder")
+        raise OutputError(f"{flag} {out} is a file; OUT is a run folder")
     if (path / "_SUCCESS").exists() or next(path.glob("part-*"), None):
         raise OutputError(
-            f"--output {out} holds a stage's documents (_SUCCESS, part files); OUT is the run "
+            f"{flag} {out} holds a stage's documents (_SUCCESS, part files); OUT is the run "
             f"folder that holds the stage folders ({path.parent}?)"
         )
     try:
@@ -120,7 +120,7 @@ def check_output(out: str, local: str | None = None) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise OutputError(f"--output {out}: cannot write there ({err.strerror or err})") from None
+        raise OutputError(f"{flag} {out}: cannot write there ({err.strerror or err})") from None
 
 
 def load_config(args: argparse.Namespace) -> CurationConfig:

@@ -40,7 +40,7 @@ from curation.spark.contamination import (
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
-from jobs.common import run_main, summary_line
+from jobs.common import check_output, run_main, summary_line
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_curation_config(args.config, args.overrides)
     inputs = resolve_contamination_inputs(args.input)
+    if args.decontaminate:  # before the scan, not after it
+        check_output(args.decontaminate, flag="--decontaminate")
     items = eval_items(args.benchmarks, args.include_flawed)
     spark = build_session(config.spark, STAGE)
     try:

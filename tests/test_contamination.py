@@ -281,6 +281,7 @@ def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
     from curation.config import load_curation_config
     from curation.inputs import InputError
     from jobs.contamination import check_contamination
+    from refinery.shards import ShardError
 
     # the validation split leaks an item too, but it is never trained on: not reported
     text = " ".join(f"held{i}" for i in range(20))
@@ -294,6 +295,10 @@ def test_tokens_folder_is_decoded_and_checked(spark, tmp_path):
     assert report["benchmarks"]["held"]["contaminated"] == 0
     with pytest.raises(InputError, match="is a tokens folder: --decontaminate"):
         check_contamination(spark, load_curation_config(), [tokens], ITEMS, decontaminate="x")
+    shard = Path(tokens) / "web" / "0.bin"  # damaged: named on the driver
+    shard.write_bytes(b"XXTOKENS" + shard.read_bytes()[8:])
+    with pytest.raises(ShardError, match=rf"{shard}: bad magic"):
+        check_contamination(spark, load_curation_config(), [tokens], ITEMS)
 
 
 def test_the_command_takes_a_tokens_folder_or_documents(tmp_path):
@@ -333,3 +338,17 @@ def test_a_benchmark_whose_labels_are_hidden_is_checked_all_the_same(tmp_path):
         "Keep bread fresh",
         ("Bag it", "Wet it"),
     )
+
+
+def test_a_decontaminate_folder_that_cannot_be_written_fails_before_the_scan(tmp_path):
+    from jobs.common import OutputError
+    from jobs.contamination import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pq.write_table(pa.table({"id": ["a"], "url": ["u"], "text": ["t"]}), docs / "part-0.parquet")
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    argv = ["--input", str(docs), "--benchmarks", str(tmp_path / "unread.jsonl")]
+    with pytest.raises(OutputError, match=rf"--decontaminate {taken} is a file"):
+        main([*argv, "--decontaminate", str(taken)])

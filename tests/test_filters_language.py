@@ -90,3 +90,10 @@ def test_languages_not_among_the_model_labels_are_refused_before_any_work():
     assert check_languages(LanguageConfig(languages=["en", "zh"])).name == "lid.176.ftz"
     with pytest.raises(ConfigError, match=r"'EN' \(did you mean 'en'\?\), 'xx' not among"):
         check_languages(LanguageConfig(languages=["EN", "de", "xx"]))
+
+
+def test_a_language_model_file_that_is_not_fasttext_is_refused_by_name(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model\n")
+    with pytest.raises(ConfigError, match=rf"{notes} is not a fastText model"):
+        check_languages(LanguageConfig(model=str(notes)))

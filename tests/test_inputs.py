@@ -64,6 +64,9 @@ def test_common_crawl_manifest_gets_prefix_and_limit(tmp_path: Path):
     assert got == [f"s3a://commoncrawl/{k}" for k in keys[:2]]
     https = resolve_inputs([str(manifest)], "https://data.commoncrawl.org")
     assert https[0] == f"https://data.commoncrawl.org/{keys[0]}"
+    manifest.write_bytes(gzip.compress(keys[0].encode() + b"\ncaf\xe9.warc.gz\n"))
+    with pytest.raises(InputError, match=r"warc.paths.gz: line 2 is not UTF-8 text"):
+        resolve_inputs([str(manifest)], "s3a://commoncrawl/")
 
 
 def test_a_manifest_under_a_local_prefix_lists_files_that_exist(tmp_path, monkeypatch):

@@ -350,6 +350,12 @@ def test_bad_sources_are_named(tmp_path):
         list(read_texts(str(tmp_path / "bad.jsonl")))
     with pytest.raises(TrainingSetError, match="no such file"):
         list(read_texts(str(tmp_path / "missing.txt")))
+    (tmp_path / "latin1.jsonl").write_bytes('{"text": "ok"}\n{"text": "café"}\n'.encode("latin-1"))
+    with pytest.raises(TrainingSetError, match=r"latin1.jsonl: not UTF-8 text \(byte b'\\xe9'"):
+        list(read_texts(str(tmp_path / "latin1.jsonl")))
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
+    with pytest.raises(TrainingSetError, match=r"ints.parquet: its `text` column is int64"):
+        list(read_texts(str(tmp_path / "ints.parquet")))
     (tmp_path / "few.txt").write_text("too short\n")
     with pytest.raises(TrainingSetError, match="too little data"):
         train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())

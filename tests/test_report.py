@@ -519,3 +519,13 @@ def test_a_file_of_another_shape_is_named_not_a_traceback(tmp_path, path, conten
     (tmp_path / path).write_text(json.dumps(content))
     with pytest.raises(ReportError, match=f"{reads}.* holds something of another shape"):
         build_report(tmp_path)
+
+
+def test_a_metrics_line_cut_short_by_a_kill_is_left_out(tmp_path):
+    from refinery.report.runfolder import read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2}\n{"step": 2, "lo')  # no newline: being written
+    assert read_metrics(path) == [{"step": 1, "loss": 2}]
+    path.write_text('{"step": 1, "loss": 2}\n{"step": 2, "loss": 1.5}')  # whole, no newline
+    assert [r["step"] for r in read_metrics(path)] == [1, 2]

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from refinery.errors import RefineryError
-from refinery.tokenizer import encode_chat
+from refinery.tokenizer import encode_chat, is_utf8
 from training.generate import Sampler, add_sampling_args
 
 RESET, EXIT = "/reset", "/exit"
@@ -46,6 +46,8 @@ def chat_loop(
     say: Callable[[str], None] = print,
 ) -> list[dict[str, str]]:
     """Answer each line of `lines` with `reply(prompt)`; returns the last conversation."""
+    if system and not is_utf8(system):
+        raise RefineryError(f"--system is not UTF-8 text: {system!r}")
     start = [{"role": "system", "content": system}] if system else []
     if system and not fit_context([*start, {"role": "user", "content": "?"}], encode, seq_len)[1]:
         raise RefineryError(
@@ -62,6 +64,9 @@ def chat_loop(
             say("(new conversation)")
             continue
         if not text.strip():
+            continue
+        if not is_utf8(text):
+            say(f"(that message is not UTF-8 text: {text!r})")
             continue
         kept, prompt = fit_context([*messages, {"role": "user", "content": text}], encode, seq_len)
         if not prompt:

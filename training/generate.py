@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from refinery.errors import RefineryError
-from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat
+from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat, is_utf8
 from training import checkpoint as ckpt
 from training.model import Transformer
 from training.pretrained import load_pretrained
@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.system and not args.chat:
         raise GenerationError("--system applies to a chat prompt: add --chat")
+    for flag, text in (("--prompt", args.prompt), ("--system", args.system or "")):
+        if not is_utf8(text):
+            raise GenerationError(f"{flag} is not UTF-8 text: {text!r}")
     sampler = Sampler.from_args(args)
     if sampler.chat_template and not args.chat:
         print(

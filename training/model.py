@@ -335,10 +335,8 @@ class Transformer(nn.Module):
             positions = cache.begin_step(T)
             cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]
         x = self.embed(tokens)
-        if self.autocast_residual:
-            x = autocast_input(x)
-        else:  # FSDP on GPU gathers the embedding in bf16
-            x = x.float()
+        # fp32 unless autocast_residual: FSDP on GPU gathers the embedding in bf16
+        x = autocast_input(x) if self.autocast_residual else x.float()
         counted = tokens != PAD_ID if self.cfg.moe.num_experts else None  # MoE balance
         recompute = self.checkpoint_blocks and torch.is_grad_enabled() and cache is None
         for layer, block in enumerate(self.blocks):

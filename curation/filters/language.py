@@ -70,7 +70,13 @@ def check_languages(config: LanguageConfig) -> Path:
     import fasttext
 
     path = model_file(config)
-    labels = {label.removeprefix("__label__") for label in fasttext.load_model(str(path)).labels}
+    try:
+        model = fasttext.load_model(str(path))
+    except (ValueError, MemoryError, RuntimeError) as err:  # fastText's C++ errors
+        raise ConfigError(
+            f"filter.language.model: {path} is not a fastText model ({err})"
+        ) from None
+    labels = {label.removeprefix("__label__") for label in model.labels}
     unknown = [lang for lang in config.languages if lang not in labels]
     if unknown:
         hints = {lang: difflib.get_close_matches(lang.lower(), labels, n=1) for lang in unknown}

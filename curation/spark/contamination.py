@@ -104,6 +104,7 @@ def shard_documents(spark: SparkSession, tokens_dir: str) -> DataFrame:
     documents longer than its max_document_tokens into pieces, so an n-gram across a cut is
     not seen."""
     from refinery.manifest import read_manifest
+    from refinery.shards import open_shard
 
     manifest = read_manifest(tokens_dir)
     tokenizer_file = str(manifest.tokenizer_path)
@@ -114,9 +115,10 @@ def shard_documents(spark: SparkSession, tokens_dir: str) -> DataFrame:
         for split in manifest.buckets.values()
         for entry in split.shards
     ]
+    for path, _, tokens, documents in shards:  # damage named here, not in a task's traceback
+        open_shard(path, tokens, documents, dtype)
 
     def decode(shard: tuple[str, str, int, int]) -> Iterator[tuple[str, str]]:
-        from refinery.shards import open_shard
         from refinery.tokenizer import tokenizer_from_json
 
         path, name, tokens, documents = shard

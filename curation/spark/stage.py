@@ -9,6 +9,7 @@ kept folder (with Spark's _SUCCESS) last, so a killed job never leaves a stage t
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -41,6 +43,12 @@ _REQUIRED_TYPES = {name: ("string",) for name in REQUIRED_COLUMNS} | {
 OUTCOME_COLUMNS = ("outcome", "reason", "error", "stage", "kept_id")
 
 
+# Spark's FAILED_READ_FILE error, raised when a single file's footer cannot be read
+_UNREADABLE_FILE = re.compile(
+    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (\S+?)\.\s"
+)
+
+
 def stage_path(out: str, stage: str) -> str:
     return f"{out.rstrip('/')}/{stage}"
 
@@ -58,6 +66,13 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
+    except Py4JJavaError as err:  # a file whose footer the schema is read from
+        damaged = _UNREADABLE_FILE.search(str(err))
+        if damaged is None:
+            raise
+        raise InputError(
+            f"{damaged.group(1)}: cannot read it as Parquet (its footer is cut short or damaged)"
+        ) from None
     if footers:
         checked_row_groups(spark, docs.inputFiles())
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]

@@ -112,9 +112,19 @@ def read_json(path: Path) -> Any | None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl, one JSON object per line (blank lines ignored)."""
-    with open(path, encoding="utf-8") as lines:
-        return [record for _, record in json_objects(lines, path, ReportError)]
+    """The records of a metrics.jsonl, one JSON object per line (blank lines ignored). A last
+    line without its newline that does not parse is a write cut short by a kill, and left out
+    (`--resume` trims it the same way)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ReportError(f"{path}: not UTF-8 text: {err}") from None
+    head, _, last = text.rpartition("\n")
+    try:
+        json.loads(last or "null")
+    except json.JSONDecodeError:
+        text = head
+    return [record for _, record in json_objects(text, path, ReportError)]
 
 
 def parquet_dataset(folder: Path) -> ds.Dataset | None:

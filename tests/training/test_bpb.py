@@ -118,6 +118,9 @@ def test_files_that_are_not_documents_are_named(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "d.parquet")
     with pytest.raises(DocumentsError, match="no 'text' column"):
         read_documents(tmp_path / "d.parquet")
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
+    with pytest.raises(DocumentsError, match="its 'text' column is int64, not string"):
+        read_documents(tmp_path / "ints.parquet")
     with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
     with pytest.raises(DocumentsError, match="is a folder, not a file"):

@@ -38,6 +38,9 @@ def test_generate_reports_bad_settings_without_a_traceback(pretrained, capsys):
     assert "top_p must be in (0, 1]" in capsys.readouterr().err
     assert refinery([*args[:3], "--prompt", "x", "--system", "Be brief."]) == 2
     assert "add --chat" in capsys.readouterr().err
+    # bytes that were not UTF-8, as Python keeps them from argv: the tokenizer's TypeError
+    assert refinery([*args[:3], "--prompt", "caf\udce9"]) == 2
+    assert "--prompt is not UTF-8 text: 'caf\\udce9'" in capsys.readouterr().err
 
 
 def test_chat_reads_turns_from_stdin_until_eof(pretrained, monkeypatch, capsys):
@@ -115,3 +118,12 @@ def test_a_system_message_too_long_for_the_context_is_an_error_before_any_turn()
         system = "one two three four five"
         chat_loop(["hi\n"], lambda prompt: "x", fake_encode, 6, system, said.append)
     assert said == []
+
+
+def test_a_line_that_is_not_utf8_is_said_and_the_chat_goes_on():
+    said = []
+    lines = ["caf\udce9\n", "a b\n"]  # from a C-locale stdin
+    chat_loop(lines, lambda prompt: "x", fake_encode, seq_len=6, say=said.append)
+    assert said == ["(that message is not UTF-8 text: 'caf\\udce9')", "x"]
+    with pytest.raises(RefineryError, match="--system is not UTF-8 text"):
+        chat_loop([], lambda prompt: "x", fake_encode, 6, "caf\udce9", said.append)

@@ -57,6 +57,9 @@ def _texts(path: Path) -> list[str]:
             raise DocumentsError(f"{path}: not a readable Parquet file: {err}") from None
         if "text" not in table.column_names:
             raise DocumentsError(f"{path}: no 'text' column (columns: {table.column_names})")
+        kind = table.schema.field("text").type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise DocumentsError(f"{path}: its 'text' column is {kind}, not string")
         return [text or "" for text in table.column("text").to_pylist()]
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
 
