@@ -268,12 +268,27 @@ def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documen
     docs = spark.read.parquet(*inputs)
     total = sum(len(row["text"].encode()) for row in docs.select("text").collect())
     samples = [
-        sorted(sample_texts(docs.repartition(parts), total // 2, seed=3, validation_share=0))
+        list(sample_texts(docs.repartition(parts), total // 2, seed=3, validation_share=0))
         for parts in (1, 5)
     ]
-    assert samples[0] == samples[1]
+    assert samples[0] == samples[1]  # in the same order too
     assert 0.25 * total < sum(len(t.encode()) for t in samples[0]) < 0.75 * total
-    assert sorted(sample_texts(docs, total // 2, seed=4, validation_share=0)) != samples[0]
+    assert sorted(sample_texts(docs, total // 2, seed=4, validation_share=0)) != sorted(samples[0])
+
+
+def test_the_tokenizer_sample_is_drawn_in_one_parallel_scan(spark, documents):
+    """toLocalIterator on the input's own partitions scanned them one job after another."""
+    from curation.spark.tokens import SAMPLE_PARTITIONS
+
+    inputs, _ = documents
+    docs = spark.read.parquet(*inputs).repartition(3 * SAMPLE_PARTITIONS)
+    spark.sparkContext.setJobGroup("tokenizer-sample", "the sample's jobs")
+    try:
+        assert list(sample_texts(docs, 1 << 30, seed=0, validation_share=0))
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup("tokenizer-sample")
+    assert len(jobs) < 3 * SAMPLE_PARTITIONS  # one job per input partition, and more, before
 
 
 def test_the_tokenizer_sample_leaves_out_the_validation_documents(spark):

@@ -44,6 +44,7 @@ from curation.tokenize import (
 from refinery.tokenizer import tokenizer_from_json
 
 BATCH_ROWS = 1024  # documents per encode_batch_fast call
+SAMPLE_PARTITIONS = 8  # of the tokenizer's training sample, brought to the driver in turn
 REJECTED = "rejected"
 
 _tokenizers: dict[str, Tokenizer] = {}
@@ -73,6 +74,10 @@ def sample_texts(
     total = texts.select(F.sum(F.octet_length("text"))).first()[0] or 0
     if total > sample_bytes:
         texts = texts.where(seeded_draw(f"tokenizer-sample:{seed}") < sample_bytes / total)
+    # One parallel scan draws the sample into a few partitions; toLocalIterator then runs one
+    # small job per partition. On the input's own partitions it ran a whole-partition scan
+    # per partition, one after another.
+    texts = texts.repartition(SAMPLE_PARTITIONS, "id").sortWithinPartitions("id")
     for row in texts.toLocalIterator():  # the held-out test on the sample only, not the input
         if not is_validation(document_hash(row["id"], seed), validation_share):
             yield row["text"]
