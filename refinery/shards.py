@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> N
         (path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
         (idx_path, (doc_ends.tobytes(),)),
     ):
-        tmp = target.with_name(f".{target.name}.tmp")
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # one per writer
         with open(tmp, "wb") as f:
             for part in parts:
                 f.write(part)

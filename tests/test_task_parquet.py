@@ -24,3 +24,17 @@ def test_rows_the_driver_cannot_see_are_refused_not_marked_complete(tmp_path):
     with pytest.raises(PartsNotFound, match=r"kept: the tasks wrote 64 rows there, and the driver"):
         finish_folders(str(tmp_path), SCHEMAS, {"kept": 64, "errors": 0})
     assert not (tmp_path / "kept" / "_SUCCESS").exists()
+
+
+def test_two_attempts_of_one_task_each_leave_a_whole_part_file(tmp_path):
+    """A speculative copy of a task (cluster.yaml turns speculation on) writes the same part
+    file on a shared mount: each attempt writes its own temp file, and the part file is one
+    of them whole (they shared one temp file, each truncating what the other wrote)."""
+    first, second = (TaskParquet(str(tmp_path), 7, SCHEMAS, 2) for _ in range(2))
+    for i in range(6):
+        first.add("kept", {"id": f"a{i}"})
+        second.add("kept", {"id": f"b{i}"})
+    first.close()
+    second.close()
+    (part,) = (tmp_path / "kept").glob("part-*")
+    assert pq.read_table(part)["id"].to_pylist() == [f"b{i}" for i in range(6)]

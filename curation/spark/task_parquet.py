@@ -6,12 +6,14 @@ a fourth, and on two cores that cost 15-20% of trafilatura's own time (docs/BENC
 Instead each task writes its own part files through pyarrow's filesystem layer (local paths,
 HDFS, and S3; pyarrow knows s3a:// as s3://) and returns only its counts.
 Part files are named after the task, so a retried task overwrites its earlier attempt. On a
-local filesystem each part file appears whole, by rename. Object stores make an upload
-visible only when it completes.
+local filesystem each part file appears whole, by rename from a temp file of its attempt's
+own (a speculative copy of the task writes beside it, not into it). Object stores make an
+upload visible only when it completes.
 """
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -46,6 +48,7 @@ class TaskParquet:
         self.fs, self.root = filesystem(root)
         self.task, self.schemas, self.batch_rows = task, schemas, batch_rows
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.attempt = uuid.uuid4().hex
         self._rows: dict[str, list[dict]] = {name: [] for name in schemas}
         self._tables: dict[str, list[pa.Table]] = {name: [] for name in schemas}
         self._buffered: dict[str, int] = dict.fromkeys(schemas, 0)
@@ -76,7 +79,7 @@ class TaskParquet:
 
     def _path(self, folder: str, partial: bool = False) -> str:
         name = part_name(self.task)
-        return f"{self.root}/{folder}/{'.' + name + '.tmp' if partial else name}"
+        return f"{self.root}/{folder}/{f'.{name}.{self.attempt}.tmp' if partial else name}"
 
     def _tables_from_rows(self, folder: str) -> None:
         rows = self._rows[folder]
