@@ -83,3 +83,19 @@ def test_row_slices_cut_the_rows_the_same_whatever_the_files_and_row_groups(spar
         assert read_runs(row_slices(spark, layout, 4)) == one, (files, group)
     few = read_runs(row_slices(spark, write_rows(tmp_path / "few", 2, 2, 1), 4))
     assert few == [[0], [1]]  # no empty runs
+
+
+def test_a_files_row_groups_are_read_through_one_open(tmp_path, monkeypatch):
+    """Each row group reopened the file and parsed its footer again: time grew with the
+    square of its row groups (800 of them: 9.6 s against 0.07 s)."""
+    import curation.spark.row_groups as row_groups
+
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"x": list(range(50))}), path, row_group_size=5)
+    opened = []
+    monkeypatch.setattr(
+        row_groups, "open_parquet", lambda uri: opened.append(uri) or pq.ParquetFile(uri)
+    )
+    pieces = [(str(path), index, 0, 5) for index in range(10)]
+    rows = [x for _, batch in read_batches(pieces, 3) for x in batch.column("x").to_pylist()]
+    assert rows == list(range(50)) and opened == [str(path)]

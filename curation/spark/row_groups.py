@@ -151,9 +151,12 @@ def row_slices(spark: SparkSession, files: list[str], parts: int) -> list[list[P
 
 def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa.RecordBatch]]:
     """(file, batch of at most `batch_rows` rows) over a run of row-group pieces, in order."""
-    for uri, index, first, end in pieces:
+    uri_open, opened = None, None  # a file's row groups are read through one open: its
+    for uri, index, first, end in pieces:  # footer parsed once, not once per row group
+        if uri != uri_open:
+            uri_open, opened = uri, open_parquet(uri)
         seen = 0
-        for batch in open_parquet(uri).iter_batches(batch_rows, row_groups=[index]):
+        for batch in opened.iter_batches(batch_rows, row_groups=[index]):
             lo, hi = max(first - seen, 0), min(end - seen, batch.num_rows)
             seen += batch.num_rows
             if lo >= hi:
