@@ -366,7 +366,14 @@ def _read(path: Path, load: Callable[[Path], Any]) -> Any:
         return load(path)
     except Exception as err:  # each format raises its own: JSON, safetensors, torch's zip
         first_line = next(iter(str(err).splitlines()), "")  # torch's messages run to pages
+        if first_line.startswith("Weights only load failed"):  # then advice to unpickle it
+            first_line = "not tensors and plain containers alone"
+        ckpt = path.parent
+        named = CKPT_PATTERN.match(ckpt.name)
+        step = int(named.group(1)) if named else None
+        earlier = [p for s, p in list_checkpoints(ckpt.parent) if step is not None and s < step]
+        hint = f": remove it to use {earlier[-1].name}, the one before it" if earlier else ""
         raise CheckpointError(
-            f"{path}: unreadable ({type(err).__name__}: {first_line}); the checkpoint is "
-            f"damaged: remove {path.parent} to use the one before it"
+            f"{path}: unreadable ({type(err).__name__}: {first_line}); the checkpoint {ckpt} "
+            f"is damaged{hint}"
         ) from None
