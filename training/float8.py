@@ -20,6 +20,8 @@ and the cast fuses into the one pass that computes it.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
@@ -41,6 +43,14 @@ def to_float8(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.
     scale = largest / amax
     scaled = (x.float() * scale).clamp(-largest, largest).to(dtype)
     return scaled, scale.reciprocal()
+
+
+def rounding_seed(seed: int, rank: int, step: int) -> int:
+    """The RNG seed for one step's stochastic rounding on one rank: data-parallel ranks draw
+    their own noise (with one stream the ranks' rounding errors are alike, and averaging the
+    gradients does not shrink them), and a resumed run draws what the whole one did."""
+    digest = hashlib.sha256(f"float8-rounding:{seed}:{rank}:{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def round_stochastically(x: torch.Tensor) -> torch.Tensor:

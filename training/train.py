@@ -39,7 +39,7 @@ from refinery.manifest import Manifest, ManifestError, read_manifest, verified_t
 from training import checkpoint as ckpt
 from training.config import ScheduleConfig, TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
-from training.float8 import convert_to_float8
+from training.float8 import convert_to_float8, rounding_seed
 from training.model import Transformer
 from training.profiler import StepProfiler
 from training.schedule import lr_at, schedule_note, set_lr
@@ -747,6 +747,7 @@ def _train(
     lr = lr_at(start_step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
     tick = time.perf_counter()
     record, final, warned_past_cap = {}, False, False
+    loop_stochastic = cfg.train.float8_head and cfg.train.float8_head_rounding == "stochastic"
     capped = set(loader.capped(cursor))  # buckets at their epoch cap: said when one joins
     try:
         for step in range(start_step, cfg.max_steps):
@@ -755,6 +756,8 @@ def _train(
             wait_before = loader.wait_seconds
             batch = loader.next()
             tokens = batch.tokens.to(env.device, non_blocking=True)
+            if loop_stochastic:
+                torch.manual_seed(rounding_seed(cfg.seed, env.rank, step))
             loss, moe_figures = forward_backward(runner, model, tokens, env)
             grad_norm = clip_gradients(params, cfg.optim.grad_clip)
             done = step + 1

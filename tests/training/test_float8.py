@@ -188,13 +188,32 @@ def test_float8_on_a_gpu_without_float8_matmuls_is_refused(monkeypatch):
 )
 def test_float8_run_resumes_exactly(tokens, tmp_path, head):
     # the scales come from the tensors themselves: nothing to checkpoint, nothing to drift;
-    # stochastic rounding draws from the RNG, whose state the checkpoint restores
+    # stochastic rounding draws from the RNG, seeded each step from (seed, rank, step)
     whole, split = tmp_path / "whole", tmp_path / "split"
     common = ["seed=2", "train.float8=true", "ckpt_every=4", *head]
     assert refinery(train_args(tokens, whole, "max_steps=8", *common)) == 0
     assert refinery(train_args(tokens, split, "max_steps=4", *common)) == 0
     assert refinery([*train_args(tokens, split, "max_steps=8", *common), "--resume"]) == 0
     assert [r["loss"] for r in read_metrics(split)] == [r["loss"] for r in read_metrics(whole)]
+
+
+def test_each_rank_and_step_rounds_with_its_own_noise():
+    """One RNG stream on every rank made the ranks' rounding errors alike: averaging the
+    gradients over ranks did not shrink them."""
+    from training.float8 import rounding_seed
+
+    seeds = {
+        rounding_seed(seed, rank, step) for seed in (0, 1) for rank in (0, 1, 2) for step in (0, 1)
+    }
+    assert len(seeds) == 12 and all(0 <= s < 2**63 for s in seeds)
+    gradient = torch.rand(4096) * 1e-3
+    rounded = []
+    for rank in (0, 1):
+        torch.manual_seed(rounding_seed(0, rank, 5))
+        rounded.append(round_stochastically(gradient).float())
+    assert not torch.equal(rounded[0], rounded[1])
+    torch.manual_seed(rounding_seed(0, 1, 5))
+    assert torch.equal(round_stochastically(gradient).float(), rounded[1])
 
 
 def test_stochastic_rounding_lands_on_a_neighbour_and_is_right_on_average():
