@@ -354,8 +354,8 @@ def _run(
         meta_then = ckpt.check_continuation(last, objective.name, sources)
         ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
         changed = ckpt.changed_settings(meta_then.get("posttrain", {}), cfg)
-        what = "the held-out split and the batches"
-        ckpt.refuse_another_order(last, changed, ("seed", "heldout"), what)
+        what = "the held-out split and the batches"  # a step's batch: step × batch_size on
+        ckpt.refuse_another_order(last, changed, ("seed", "heldout", "batch_size"), what)
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")

@@ -498,6 +498,8 @@ def _run(
         meta_then = ckpt.check_continuation(last, "ppo", sources)
         ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
         changed = ckpt.changed_settings(meta_then.get("ppo", {}), cfg)
+        what = "the prompt order"  # a step's prompts: step × batch_size on in the seed's order
+        ckpt.refuse_another_order(last, changed, ("seed", "batch_size"), what)
         if changed:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")

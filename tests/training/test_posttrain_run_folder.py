@@ -71,6 +71,8 @@ def test_an_sft_resume_reports_changes_and_knows_when_it_is_done(
     assert "with seed: 0 -> 1: the held-out split and the batches follow" in (
         capsys.readouterr().err
     )
+    assert refinery([*sft(pretrained, out, "max_steps=4", "batch_size=8"), "--resume"]) == 2
+    assert "with batch_size: " in capsys.readouterr().err
 
 
 def test_an_sft_resume_refuses_other_data_and_follows_a_moved_copy(

@@ -226,6 +226,8 @@ def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model
     assert meta["prompts"] + sum(meta["skipped"].values()) == 40  # the demo file's records
 
     again = ["--resume", "max_steps=3"]
+    for other in ("seed=5", "batch_size=16"):  # the prompts after the checkpoint would differ
+        assert refinery([*ppo_args(pretrained, reward_model, out), *again, other]) == 2
     assert refinery([*ppo_args(pretrained, reward_model, out), *again]) == 0
     resumed = read_metrics(out)
     assert [r["step"] for r in resumed] == [1, 2, 3]
