@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/refinery sample-crawl --out runs/sample-crawl --docs $(DEMO_DOCS) --seed 0
 	# The quality model: the crawl's reference articles vs its own extracted pages (kept once
 	# metrics.json, written last, exists, as a finished stage is, unless FORCE=1); 200,000
-	# hash buckets (53 MB) are plenty for a few hundred passages, fastText's 2 million 490 MB.
+	# hash buckets (51 MB) are plenty for a few hundred passages, fastText's 2 million 512 MB.
 	$(BIN)/refinery extract --input runs/sample-crawl --output runs/demo $(if $(FORCE),--force)
 	$(if $(FORCE),,test -f runs/demo/quality-model/metrics.json ||) \
 		$(BIN)/refinery train-quality --positives runs/sample-crawl/reference_articles.jsonl \
