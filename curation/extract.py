@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +34,9 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource", "conversion")
 
 KEPT, REJECTED, ERROR = "kept", "rejected", "error"
+# A file read again after a network failure (from its start, on past the records given), with
+# a pause of READ_RETRY_SECONDS × attempt; in local mode Spark itself retries no task.
+READ_ATTEMPTS, READ_RETRY_SECONDS = 3, 2.0
 
 # Document columns written by extract (DESIGN.md's required ones first), then the outcome.
 DOCUMENT_FIELDS = (
@@ -201,35 +205,49 @@ def extract_file(
     source: str, config: ExtractConfig, extractor: TimeLimitedExtractor
 ) -> Iterator[dict[str, Any]]:
     """Outcome rows of every record in one archive file; a file that cannot be opened or
-    parsed further gives an error row and the caller goes on with the next file."""
-    try:
-        stream = open_input(source)
-    except Exception as err:  # noqa: BLE001 (a missing file, a refused S3 key: reported)
-        if is_transient(err):
-            raise InputReadError(f"{source}: cannot open: {_network(err)}") from err
-        yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
-        return
+    parsed further gives an error row and the caller goes on with the next file. A network
+    failure (`is_transient`) opens the file again and reads on past the records already
+    given, up to READ_ATTEMPTS times; then it fails the task, for Spark to run again."""
     seen: Counter[str | None] = Counter()  # record ids so far: a repeated one gets `#n`
-    last = None  # the offset of the last record read
-    with stream:
+    given, last = 0, None  # records and read errors handed on; the last one's offset
+    for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            for item in iter_records(stream, lambda record: payload_limit(record, config)):
-                last = item.offset
-                if isinstance(item, ReadError):
-                    yield error_row(source, item.offset, item.error)
-                else:
-                    repeat = seen[item.record_id]
-                    seen[item.record_id] += 1
-                    yield _extract_or_error(item, source, config, extractor, repeat)
-        except Exception as err:
+            stream = open_input(source)
+        except Exception as err:  # noqa: BLE001 (a missing file, a refused S3 key: reported)
             if not is_transient(err):
-                raise
-            where = "before its first record" if last is None else f"after offset {last}"
-            raise InputReadError(f"{source}: reading failed {where}: {_network(err)}") from err
+                yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
+                return
+            failure = f"cannot open: {_named(err)}"
+        else:
+            with stream:
+                try:
+                    records = iter_records(stream, lambda record: payload_limit(record, config))
+                    for index, item in enumerate(records):
+                        if index < given:  # read again after a network failure
+                            continue
+                        given, last = given + 1, item.offset
+                        if isinstance(item, ReadError):
+                            yield error_row(source, item.offset, item.error)
+                        else:
+                            repeat = seen[item.record_id]
+                            seen[item.record_id] += 1
+                            yield _extract_or_error(item, source, config, extractor, repeat)
+                    return
+                except Exception as err:
+                    if not is_transient(err):
+                        raise
+                    where = "before its first record" if last is None else f"after offset {last}"
+                    failure = f"reading failed {where}: {_named(err)}"
+        if attempt < READ_ATTEMPTS:
+            time.sleep(READ_RETRY_SECONDS * attempt)
+    raise InputReadError(
+        f"{source}: {failure}; {READ_ATTEMPTS} attempts failed on the network (Spark runs "
+        "the task again, up to spark.task.maxFailures)"
+    )
 
 
-def _network(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err} (a network failure: Spark runs the task again)"
+def _named(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def _extract_or_error(

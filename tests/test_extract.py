@@ -284,6 +284,8 @@ class ResetAfter(io.RawIOBase):
         return True
 
     def readinto(self, buffer):
+        if self.at >= len(self.data):
+            return 0
         if self.at >= self.limit:
             raise ConnectionResetError(104, "Connection reset by peer")
         n = min(len(buffer), self.limit - self.at)
@@ -292,19 +294,36 @@ class ResetAfter(io.RawIOBase):
         return n
 
 
-def test_a_connection_reset_mid_file_fails_the_task_for_spark_to_retry(tmp_path, monkeypatch):
-    """An error row would have stood for the rest of the file, lost, and the task succeeded:
-    spark.task.maxFailures never came into play."""
+def test_a_connection_reset_mid_file_reads_on_from_a_new_connection(tmp_path, monkeypatch):
+    """An error row stood for the rest of the file, lost: a non-seekable S3 stream cannot
+    resync. The file is opened again and read on past the records already given."""
     import curation.extract as extract
 
     path = tmp_path / "five.warc.gz"
     urls = [f"https://site.example/{i}" for i in range(5)]
     offsets = write_warc(path, [(url, page(f"t{i}", 20)) for i, url in enumerate(urls)])
     data = path.read_bytes()
+    streams = iter([ResetAfter(data, offsets[3] - 10), ResetAfter(data, len(data))])
+    monkeypatch.setattr(extract, "open_input", lambda _: next(streams))
+    monkeypatch.setattr(extract, "READ_RETRY_SECONDS", 0.0)
+    fake = FakeExtractor(Extraction("ok", text="t"))
+    rows = list(extract_file("s3://bucket/five.warc.gz", ExtractConfig(), fake))
+    assert [r["url"] for r in rows] == urls and {r["outcome"] for r in rows} == {"kept"}
+    assert len({r["id"] for r in rows}) == 5  # none given twice, none taken as a repeat
+
+
+def test_a_file_the_network_keeps_failing_fails_the_task_for_spark_to_retry(tmp_path, monkeypatch):
+    import curation.extract as extract
+
+    path = tmp_path / "five.warc.gz"
+    offsets = write_warc(path, [(f"https://s.example/{i}", page(f"t{i}", 20)) for i in range(5)])
+    data = path.read_bytes()
     source = "s3://bucket/five.warc.gz"
+    monkeypatch.setattr(extract, "READ_RETRY_SECONDS", 0.0)
     monkeypatch.setattr(extract, "open_input", lambda _: ResetAfter(data, offsets[3] - 10))
     rows = []
-    with pytest.raises(InputReadError, match=rf"{source}: reading failed after offset \d+: "):
+    message = rf"{source}: reading failed after offset \d+: ConnectionResetError.*; 3 attempts"
+    with pytest.raises(InputReadError, match=message):
         for row in extract_file(source, ExtractConfig(), FakeExtractor(Extraction("ok", text="t"))):
             rows.append(row)
     assert [r["outcome"] for r in rows] == ["kept"] * len(rows) and 1 <= len(rows) <= 3
