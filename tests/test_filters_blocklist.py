@@ -159,3 +159,14 @@ def test_real_ut1_lists_load_and_match():
     first = next(line for line in (root / "gambling" / "domains").read_text().splitlines() if line)
     assert step.match(f"https://www.shop.{first}/", None) == "gambling"
     assert step.match("https://en.wikipedia.org/wiki/Casino", None) is None
+
+
+def test_the_entry_table_finds_what_a_dict_would_and_nothing_else():
+    from curation.filters.blocklist import EntryTable
+
+    listed = {f"site{i}.example": ("adult", "gambling")[i % 2] for i in range(500)}
+    table = EntryTable(listed)
+    assert len(table) == 500 and table.categories == ["adult", "gambling"]
+    assert all(table.get(key) == category for key, category in listed.items())
+    assert [table.get(k) for k in ("site500.example", "example", "")] == [None] * 3
+    assert EntryTable({}).get("x") is None

@@ -90,6 +90,15 @@ def test_plan_splits_each_domain_between_its_bucket_and_anneal():
     assert sum(d["target"] for d in report["domains"].values()) == pytest.approx(1.0)
 
 
+def test_the_report_names_unsampled_and_capped_domains():
+    config = MixConfig(targets={"a": 0.9, "b": 0.1}, max_epochs=2.0)
+    report = plan_mixture({"a": 10, "b": 1_000, "c": 500}, {}, config)["report"]
+    assert report["unsampled_domains"] == ["c"]  # documents, but no target
+    assert report["domains"]["a"]["capped"] and report["domains"]["a"]["epochs"] == 2.0
+    assert not report["domains"]["b"]["capped"] and report["domains"]["b"]["epochs"] < 2.0
+    assert not report["domains"]["c"]["capped"] and report["domains"]["c"]["epochs"] == 0.0
+
+
 def test_no_anneal_documents_no_anneal_mixture():
     plan = plan_mixture({"a": 10, "b": 30}, {}, MixConfig())
     assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}}

@@ -310,3 +310,9 @@ def test_config_is_validated():
         from_dict(PIIConfig, {"types": ["FAX"]})
     with pytest.raises(ConfigError, match="max_hits"):
         PIIConfig(max_hits=-1)
+
+
+def test_only_a_plausible_date_is_taken_for_a_date_not_a_phone():
+    assert found("Tel. 2020-12-13") == [] and found("Tel. 12.11.2020") == []
+    for phone in ("2020-13-13", "2020-12-32", "13.13.2020", "3020-12-13"):
+        assert found(f"Tel. {phone}") == [("PHONE", phone)], phone

@@ -338,10 +338,29 @@ def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
     assert [text for _, text in found] == ["cited"]
 
 
-def test_the_heldout_split_does_not_depend_on_how_the_path_is_written(tmp_path, monkeypatch):
-    (tmp_path / "docs.txt").write_text("first document\nsecond document\n")
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("docs.txt", ["docs.txt:1", "docs.txt:2"]),
+        ("docs.jsonl", ["docs.jsonl:1|", "docs.jsonl:2|"]),
+        ("docs.parquet", ["docs.parquet:a|u1", "docs.parquet:b|u2"]),
+    ],
+)
+def test_the_heldout_split_does_not_depend_on_how_the_path_is_written(
+    tmp_path, monkeypatch, name, keys
+):
+    texts = ["first document", "second document"]
+    if name.endswith(".txt"):
+        (tmp_path / name).write_text("".join(t + "\n" for t in texts))
+    elif name.endswith(".jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    else:
+        table = pa.table({"id": ["a", "b"], "url": ["u1", "u2"], "text": texts})
+        pq.write_table(table, tmp_path / name)
     monkeypatch.chdir(tmp_path)
-    assert list(read_texts("docs.txt")) == list(read_texts(str(tmp_path / "docs.txt")))
+    read = list(read_texts(name))
+    assert read == list(read_texts(str(tmp_path / name)))
+    assert [key for key, _ in read] == keys  # the file's name, not the path as written
 
 
 def test_bad_sources_are_named(tmp_path):

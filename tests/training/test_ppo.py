@@ -53,6 +53,18 @@ def test_gae_matches_a_hand_computation():
     torch.testing.assert_close(returns, (expected + values) * mask)
 
 
+def test_gae_discounts_by_gamma():
+    rewards = torch.tensor([[1.0, 0.0, 2.0]])
+    values = torch.tensor([[0.5, 1.0, 1.5]])
+    gamma, lam = 0.9, 0.95
+    advantages, _ = gae(rewards, values, torch.ones(1, 3), gamma, lam)
+    # deltas: 1 + 0.9 * 1 - 0.5 = 1.4, 0 + 0.9 * 1.5 - 1 = 0.35, 2 + 0 - 1.5 = 0.5
+    a2 = 0.5
+    a1 = 0.35 + 0.9 * 0.95 * a2
+    a0 = 1.4 + 0.9 * 0.95 * a1
+    torch.testing.assert_close(advantages, torch.tensor([[a0, a1, a2]]))
+
+
 def test_gae_with_lambda_one_gives_monte_carlo_returns():
     rewards = torch.tensor([[1.0, 2.0, 3.0]])
     values = torch.tensor([[0.3, -1.0, 4.0]])

@@ -42,6 +42,23 @@ def test_linear_and_one_minus_sqrt_decay_to_zero():
     assert all(a > b for a, b in zip(lin, lin[1:], strict=False))
 
 
+def test_wsd_linear_and_one_minus_sqrt_decay_to_their_floor():
+    floor = 0.1
+    wsd = curve(
+        kind="wsd", warmup_steps=0, decay_fraction=0.2, min_lr_ratio=floor, decay_shape="linear"
+    )
+    lin = curve(kind="linear", warmup_steps=0, min_lr_ratio=floor)
+    sqrt = curve(kind="1-sqrt", warmup_steps=0, min_lr_ratio=floor)
+    assert wsd[90] == pytest.approx(floor + (1 - floor) * 0.5)
+    assert lin[50] == pytest.approx(floor + (1 - floor) * 0.5)
+    assert sqrt[50] == pytest.approx(floor + (1 - floor) * (1 - math.sqrt(0.5)))
+    # the last step is one step short of the end of the decay
+    assert wsd[-1] == pytest.approx(floor + (1 - floor) * (1 - 19 / 20))
+    assert lin[-1] == pytest.approx(floor + (1 - floor) * (1 - 99 / 100))
+    assert sqrt[-1] == pytest.approx(floor + (1 - floor) * (1 - math.sqrt(99 / 100)))
+    assert min(wsd + lin + sqrt) >= floor
+
+
 def test_a_warmup_too_long_for_the_run_is_named():
     cosine = ScheduleConfig(kind="cosine", warmup_steps=30)
     assert "warmup_steps=30 >= max_steps=20: the learning rate never reaches" in schedule_note(
