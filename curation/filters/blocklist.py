@@ -10,7 +10,10 @@ UT1 lists them). A document matched by several categories is named by the first 
 
 from __future__ import annotations
 
+import hashlib
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -139,6 +142,35 @@ def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tu
     return folders, files
 
 
+class EntryTable:
+    """Normalised list entries -> category, held as sorted 64-bit hashes in an `array` with a
+    category index each: 10 bytes an entry, where a dict of strings took about 94. Every
+    Python worker of every executor holds one (the full UT1 adult list has millions of
+    domains), and the driver broadcasts it. Two entries whose hashes collide (odds about
+    n / 2^64 a lookup) share one category."""
+
+    def __init__(self, entries: dict[str, str]):
+        self.categories = list(dict.fromkeys(entries.values()))
+        code = {category: i for i, category in enumerate(self.categories)}
+        pairs = sorted((entry_hash(key), code[category]) for key, category in entries.items())
+        self.hashes = array("Q", (h for h, _ in pairs))
+        self.codes = array("H", (c for _, c in pairs))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def get(self, key: str) -> str | None:
+        wanted = entry_hash(key)
+        i = bisect_left(self.hashes, wanted)
+        if i < len(self.hashes) and self.hashes[i] == wanted:
+            return self.categories[self.codes[i]]
+        return None
+
+
+def entry_hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
 class BlocklistFilter(DocumentFilter):
     """Reject documents on listed hosts or URLs; reason `blocklist:<category>`."""
 
@@ -152,8 +184,8 @@ class BlocklistFilter(DocumentFilter):
         categories: list[str] = (),
     ):
         # normalised domain / URL -> category (the first configured category that lists it)
-        self.domains = domains
-        self.urls = urls
+        self.domains = EntryTable(domains)
+        self.urls = EntryTable(urls)
         self.url_words = frozenset(w.lower() for w in url_words)
         # which category names a document several match (unlisted ones after, in match order)
         self.rank = {category: i for i, category in enumerate(categories)}
@@ -184,9 +216,10 @@ class BlocklistFilter(DocumentFilter):
         matching categories (a listed subdomain, its listed parent, a listed URL), the first
         configured."""
         host = normalize_host(host or url_host(url))
-        found = [self.domains[d] for d in parent_domains(host) if d in self.domains] if host else []
+        found = [self.domains.get(d) for d in parent_domains(host)] if host else []
         if url and self.urls:
-            found += [self.urls[p] for p in url_prefixes(url_key(url)) if p in self.urls]
+            found += [self.urls.get(p) for p in url_prefixes(url_key(url))]
+        found = [category for category in found if category is not None]
         if found:
             return min(found, key=lambda category: self.rank.get(category, len(self.rank)))
         words = URL_WORD_SPLIT.split(url.lower()) if url and self.url_words else ()
