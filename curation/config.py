@@ -33,7 +33,7 @@ class SparkConfig:
     app_name: str = "refinery"
     # Passed to SparkSession.builder.config as strings (spark.executor.memory, packages, ...).
     conf: dict[str, str] = field(default_factory=dict)
-    # Where dedup's iterations keep the rows that cut their lineage (curation/spark/checkpoints):
+    # Where dedup's signatures and iterations keep the rows that cut their lineage (checkpoints.py):
     # local = executors' disks, reliable = OUT/_checkpoints/, which survives a lost executor.
     checkpoints: Literal["local", "reliable"] = "local"
 

@@ -8,6 +8,7 @@ exactly one row of `OUTCOME_FIELDS`; `outcome` says which output it belongs to.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -34,9 +35,10 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource", "conversion")
 
 KEPT, REJECTED, ERROR = "kept", "rejected", "error"
-# A file read again after a network failure (from its start, on past the records given), with
-# a pause of READ_RETRY_SECONDS × attempt; in local mode Spark itself retries no task.
-READ_ATTEMPTS, READ_RETRY_SECONDS = 3, 2.0
+# A file read again after a network failure (from its start, on past the records given), after
+# a pause of READ_RETRY_SECONDS × 2^(attempt - 1) (2, 4, 8, 16 s: a server that answered 503
+# asks for one); in local mode Spark itself runs no task twice.
+READ_ATTEMPTS, READ_RETRY_SECONDS = 5, 2.0
 
 # Document columns written by extract (DESIGN.md's required ones first), then the outcome.
 DOCUMENT_FIELDS = (
@@ -219,27 +221,29 @@ def extract_file(
                 return
             failure = f"cannot open: {_named(err)}"
         else:
-            with stream:
-                try:
-                    records = iter_records(stream, lambda record: payload_limit(record, config))
-                    for index, item in enumerate(records):
-                        if index < given:  # read again after a network failure
-                            continue
-                        given, last = given + 1, item.offset
-                        if isinstance(item, ReadError):
-                            yield error_row(source, item.offset, item.error)
-                        else:
-                            repeat = seen[item.record_id]
-                            seen[item.record_id] += 1
-                            yield _extract_or_error(item, source, config, extractor, repeat)
-                    return
-                except Exception as err:
-                    if not is_transient(err):
-                        raise
-                    where = "before its first record" if last is None else f"after offset {last}"
-                    failure = f"reading failed {where}: {_named(err)}"
+            try:
+                records = iter_records(stream, lambda record: payload_limit(record, config))
+                for index, item in enumerate(records):
+                    if index < given:  # read again after a network failure
+                        continue
+                    given, last = given + 1, item.offset
+                    if isinstance(item, ReadError):
+                        yield error_row(source, item.offset, item.error)
+                    else:
+                        repeat = seen[item.record_id]
+                        seen[item.record_id] += 1
+                        yield _extract_or_error(item, source, config, extractor, repeat)
+                return
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                where = "before its first record" if last is None else f"after offset {last}"
+                failure = f"reading failed {where}: {_named(err)}"
+            finally:  # closing a connection that just failed can raise again
+                with contextlib.suppress(Exception):
+                    stream.close()
         if attempt < READ_ATTEMPTS:
-            time.sleep(READ_RETRY_SECONDS * attempt)
+            time.sleep(READ_RETRY_SECONDS * 2 ** (attempt - 1))
     raise InputReadError(
         f"{source}: {failure}; {READ_ATTEMPTS} attempts failed on the network (Spark runs "
         "the task again, up to spark.task.maxFailures)"

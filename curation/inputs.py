@@ -12,6 +12,7 @@ import glob
 import gzip
 import http.client
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -64,11 +65,13 @@ def is_transient(err: BaseException) -> bool:
 def _transient(err: BaseException) -> bool:
     if isinstance(err, ConnectionError | TimeoutError | http.client.HTTPException):
         return True
+    if isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError):  # TLS cut mid-read
+        return True
     if isinstance(err, urllib.error.HTTPError):
         return err.code >= 500 or err.code == 429
     module = type(err).__module__
-    if module.startswith("urllib3."):  # ProtocolError, ReadTimeoutError, ...
-        return True
+    if module.startswith("urllib3."):  # ProtocolError, ReadTimeoutError, ... not a bad URL
+        return "Location" not in type(err).__name__
     if module.startswith("botocore."):
         if {cls.__name__ for cls in type(err).__mro__} & _BOTO_NETWORK:
             return True

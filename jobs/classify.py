@@ -76,9 +76,9 @@ def domain_sample(docs: DataFrame, rules: DomainRules, config: DomainConfig) -> 
     ).where(F.col("domain").isNotNull())
     # Spark keeps each input partition's first `sample_per_label` rows of a label before the
     # shuffle (WindowGroupLimit) only up to this threshold (1000 by default); past it, every
-    # labelled document of a label went to one task to be sorted.
+    # labelled document of a label went to one task to be sorted. -1 (turned off) is left.
     conf = docs.sparkSession.conf
-    if int(conf.get(GROUP_LIMIT_THRESHOLD)) < config.sample_per_label:
+    if 0 <= int(conf.get(GROUP_LIMIT_THRESHOLD)) < config.sample_per_label:
         conf.set(GROUP_LIMIT_THRESHOLD, str(config.sample_per_label))
     order = Window.partitionBy("domain").orderBy(F.xxhash64(F.lit(config.seed), "id"), "id")
     sample = labelled.withColumn("n", F.row_number().over(order))

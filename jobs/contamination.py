@@ -112,6 +112,14 @@ def resolve_contamination_inputs(specs: list[str]) -> list[str]:
     return resolve_documents(specs)
 
 
+def refuse_decontaminating_tokens(inputs: list[str], decontaminate: str | None) -> None:
+    if decontaminate and is_tokens_folder(inputs):
+        raise InputError(
+            f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
+            "(run it on the stage output the shards were made from, then tokenize again)"
+        )
+
+
 def check_contamination(
     spark,
     config,
@@ -124,11 +132,7 @@ def check_contamination(
     """The report; with `decontaminate`, also the decontaminated copy (its stats in the
     report under "decontaminate", or null when that copy was already done)."""
     tokens = is_tokens_folder(inputs)
-    if tokens and decontaminate:
-        raise InputError(
-            f"{inputs[0]} is a tokens folder: --decontaminate rewrites a documents Parquet "
-            "(run it on the stage output the shards were made from, then tokenize again)"
-        )
+    refuse_decontaminating_tokens(inputs, decontaminate)
     index = build_index(items, n)
     docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
     # read three times below; recomputed from the documents for an executor lost
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_curation_config(args.config, args.overrides)
     inputs = resolve_contamination_inputs(args.input)
     if args.decontaminate:  # before the scan, not after it
+        refuse_decontaminating_tokens(inputs, args.decontaminate)
         check_output(args.decontaminate, flag="--decontaminate")
     items = eval_items(args.benchmarks, args.include_flawed)
     spark = build_session(config.spark, STAGE)

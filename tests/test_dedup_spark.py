@@ -272,7 +272,9 @@ def test_reliable_checkpoints_give_the_same_components_and_leave_nothing_in_out(
     rows = [(max(a, b), min(a, b)) for a, b in edges]
     df = spark.createDataFrame(rows, "node long, parent long")
     out = tmp_path / "run"
+    (out / "_checkpoints" / "dedup-killed").mkdir(parents=True)  # a killed run's
     with checkpoints(spark, "reliable", str(out), "dedup") as checkpoint:
+        assert not (out / "_checkpoints" / "dedup-killed").exists()
         found = {
             r["node"]: r["component"] for r in connected_components(df, 50, checkpoint).collect()
         }

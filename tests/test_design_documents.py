@@ -96,9 +96,9 @@ def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
             )
         with pytest.raises(InputError, match=r"coerce_timestamps='us'"):  # Spark's own schema read
             read_documents(spark, [str(folder / "part-1.parquet")])
-        cut = folder / "cut.parquet"  # a file alone: Spark reads its footer for the schema
+        cut = folder / "a cut.parquet"  # alone: Spark reads its footer for the schema
         cut.write_bytes((folder / "part-0.parquet").read_bytes()[:-100])
-        with pytest.raises(InputError, match=r"cut.parquet: cannot read it as Parquet \(its"):
+        with pytest.raises(InputError, match=r"/a cut.parquet: cannot read it as Parquet \(its"):
             read_documents(spark, [str(cut)])
     finally:
         spark.conf.set(DISCOVERY_THRESHOLD, before)

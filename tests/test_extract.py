@@ -294,6 +294,15 @@ class ResetAfter(io.RawIOBase):
         return n
 
 
+class ResetAgainOnClose(ResetAfter):
+    """Closing the connection that just failed raises the network error again (once)."""
+
+    def close(self):
+        if not self.closed:
+            super().close()
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+
 def test_a_connection_reset_mid_file_reads_on_from_a_new_connection(tmp_path, monkeypatch):
     """An error row stood for the rest of the file, lost: a non-seekable S3 stream cannot
     resync. The file is opened again and read on past the records already given."""
@@ -303,7 +312,7 @@ def test_a_connection_reset_mid_file_reads_on_from_a_new_connection(tmp_path, mo
     urls = [f"https://site.example/{i}" for i in range(5)]
     offsets = write_warc(path, [(url, page(f"t{i}", 20)) for i, url in enumerate(urls)])
     data = path.read_bytes()
-    streams = iter([ResetAfter(data, offsets[3] - 10), ResetAfter(data, len(data))])
+    streams = iter([ResetAgainOnClose(data, offsets[3] - 10), ResetAfter(data, len(data))])
     monkeypatch.setattr(extract, "open_input", lambda _: next(streams))
     monkeypatch.setattr(extract, "READ_RETRY_SECONDS", 0.0)
     fake = FakeExtractor(Extraction("ok", text="t"))
@@ -322,7 +331,7 @@ def test_a_file_the_network_keeps_failing_fails_the_task_for_spark_to_retry(tmp_
     monkeypatch.setattr(extract, "READ_RETRY_SECONDS", 0.0)
     monkeypatch.setattr(extract, "open_input", lambda _: ResetAfter(data, offsets[3] - 10))
     rows = []
-    message = rf"{source}: reading failed after offset \d+: ConnectionResetError.*; 3 attempts"
+    message = rf"{source}: reading failed after offset \d+: ConnectionResetError.*; 5 attempts"
     with pytest.raises(InputReadError, match=message):
         for row in extract_file(source, ExtractConfig(), FakeExtractor(Extraction("ok", text="t"))):
             rows.append(row)

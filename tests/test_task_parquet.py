@@ -38,3 +38,6 @@ def test_two_attempts_of_one_task_each_leave_a_whole_part_file(tmp_path):
     second.close()
     (part,) = (tmp_path / "kept").glob("part-*")
     assert pq.read_table(part)["id"].to_pylist() == [f"b{i}" for i in range(6)]
+    (tmp_path / "kept" / ".part-00007.parquet.dead.tmp").write_bytes(b"a killed attempt's")
+    finish_folders(str(tmp_path), SCHEMAS, {"kept": 6, "errors": 0})
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["_SUCCESS", part.name]

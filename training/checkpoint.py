@@ -213,7 +213,8 @@ def refuse_another_order(
     if hits:
         raise CheckpointError(
             f"cannot resume {source} with {'; '.join(hits)}: {what} follows "
-            f"{' and '.join(keys)}, so its place in the data would mean nothing. Resume with "
+            f"{', '.join(keys[:-1])}{' and ' if len(keys) > 1 else ''}{keys[-1]}, so its place "
+            "in the data would mean nothing. Resume with "
             "the run's values, or start a new run"
         )
 
@@ -372,7 +373,7 @@ def _read(path: Path, load: Callable[[Path], Any]) -> Any:
         named = CKPT_PATTERN.match(ckpt.name)
         step = int(named.group(1)) if named else None
         earlier = [p for s, p in list_checkpoints(ckpt.parent) if step is not None and s < step]
-        hint = f": remove it to use {earlier[-1].name}, the one before it" if earlier else ""
+        hint = f" ({earlier[-1].name} is the one before it)" if earlier else ""
         raise CheckpointError(
             f"{path}: unreadable ({type(err).__name__}: {first_line}); the checkpoint {ckpt} "
             f"is damaged{hint}"

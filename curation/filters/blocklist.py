@@ -144,17 +144,17 @@ def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tu
 
 class EntryTable:
     """Normalised list entries -> category, held as sorted 64-bit hashes in an `array` with a
-    category index each: 10 bytes an entry, where a dict of strings took about 94. Every
-    Python worker of every executor holds one (the full UT1 adult list has millions of
-    domains), and the driver broadcasts it. Two entries whose hashes collide (odds about
-    n / 2^64 a lookup) share one category."""
+    category index each: about 13 bytes an entry (benchmarks/blocklist_memory.py), where a
+    dict of strings took about 94. Every Python worker of every executor holds one (the full
+    UT1 adult list has millions of domains), and the driver broadcasts it. Two entries whose
+    hashes collide (odds about n / 2^64 a lookup) share one category."""
 
     def __init__(self, entries: dict[str, str]):
         self.categories = list(dict.fromkeys(entries.values()))
         code = {category: i for i, category in enumerate(self.categories)}
         pairs = sorted((entry_hash(key), code[category]) for key, category in entries.items())
-        self.hashes = array("Q", (h for h, _ in pairs))
-        self.codes = array("H", (c for _, c in pairs))
+        self.hashes = array("Q", [h for h, _ in pairs])  # from lists: no spare capacity
+        self.codes = array("H", [c for _, c in pairs])
 
     def __len__(self) -> int:
         return len(self.hashes)

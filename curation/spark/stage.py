@@ -45,7 +45,7 @@ OUTCOME_COLUMNS = ("outcome", "reason", "error", "stage", "kept_id")
 
 # Spark's FAILED_READ_FILE error, raised when a single file's footer cannot be read
 _UNREADABLE_FILE = re.compile(
-    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (\S+?)\.\s"
+    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (.+?)\.\s+[A-Z]"
 )
 
 

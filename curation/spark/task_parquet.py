@@ -114,6 +114,9 @@ def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int
     for folder, schema in schemas.items():
         path = f"{base}/{folder}"
         fs.create_dir(path, recursive=True)
+        for info in fs.get_file_info(pafs.FileSelector(path)):  # failed attempts' temp files
+            if info.base_name.startswith(".part-") and info.base_name.endswith(".tmp"):
+                fs.delete_file(info.path)
         if not fs.get_file_info(pafs.FileSelector(path)):
             if rows.get(folder):
                 raise PartsNotFound(

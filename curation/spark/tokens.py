@@ -12,6 +12,7 @@ entries and counts, so the stage is one Spark job over the input's row groups.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +45,9 @@ from curation.tokenize import (
 from refinery.tokenizer import tokenizer_from_json
 
 BATCH_ROWS = 1024  # documents per encode_batch_fast call
-SAMPLE_PARTITIONS = 8  # of the tokenizer's training sample, brought to the driver in turn
+# The tokenizer's training sample is brought to the driver a partition at a time: at least
+# SAMPLE_PARTITIONS of them, each about SAMPLE_PARTITION_BYTES at most.
+SAMPLE_PARTITIONS, SAMPLE_PARTITION_BYTES = 8, 64 << 20
 REJECTED = "rejected"
 
 _tokenizers: dict[str, Tokenizer] = {}
@@ -77,7 +80,8 @@ def sample_texts(
     # One parallel scan draws the sample into a few partitions; toLocalIterator then runs one
     # small job per partition. On the input's own partitions it ran a whole-partition scan
     # per partition, one after another.
-    texts = texts.repartition(SAMPLE_PARTITIONS, "id").sortWithinPartitions("id")
+    parts = max(SAMPLE_PARTITIONS, math.ceil(min(total, sample_bytes) / SAMPLE_PARTITION_BYTES))
+    texts = texts.repartition(parts, "id").sortWithinPartitions("id")
     for row in texts.toLocalIterator():  # the held-out test on the sample only, not the input
         if not is_validation(document_hash(row["id"], seed), validation_share):
             yield row["text"]

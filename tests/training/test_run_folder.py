@@ -97,7 +97,7 @@ def test_a_damaged_checkpoint_file_is_named(tokens, run, capsys, name):
     assert resume(tokens, run, "max_steps=6") == 2
     err = capsys.readouterr().err
     assert f"{path}: unreadable" in err and "Traceback" not in err
-    assert f"{run / 'ckpt-4'} is damaged: remove it to use ckpt-2, the one before it" in err
+    assert f"{run / 'ckpt-4'} is damaged (ckpt-2 is the one before it)" in err
 
 
 def test_a_checkpoint_from_an_older_config_still_loads(tokens, run, tmp_path, capsys):
