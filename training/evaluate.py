@@ -42,7 +42,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also score MMLU-Redux rows whose error_type is not 'ok'",
     )
     parser.add_argument(
-        "--bpb", nargs="+", action="extend", default=[], help="text/JSONL/Parquet documents"
+        "--bpb",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="text/JSONL/Parquet documents, or a folder of Parquet parts (a stage output)",
     )
     parser.add_argument("--out", help="also write the results JSON here")
     parser.add_argument(

@@ -123,11 +123,22 @@ def test_files_that_are_not_documents_are_named(tmp_path):
         read_documents(tmp_path / "ints.parquet")
     with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
-    with pytest.raises(DocumentsError, match="is a folder, not a file"):
-        read_documents(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DocumentsError, match="empty: a folder without Parquet parts"):
+        read_documents(tmp_path / "empty")
     (tmp_path / "e.txt").write_bytes(b"fine\nbad \xff byte\n")
     with pytest.raises(DocumentsError, match=r"e.txt: line 2: byte 9 is not UTF-8"):
         read_documents(tmp_path / "e.txt")
     (tmp_path / "f.parquet").write_bytes(b"not parquet")
     with pytest.raises(DocumentsError, match="not a readable Parquet file"):
         read_documents(tmp_path / "f.parquet")
+
+
+def test_a_stage_folder_is_read_part_by_part_in_name_order(tmp_path):
+    """`--bpb OUT/dedup`: a curation stage's output is a folder of Parquet parts."""
+    stage = tmp_path / "dedup"
+    stage.mkdir()
+    pq.write_table(pa.table({"text": ["b1", "b2"]}), stage / "part-00001.parquet")
+    pq.write_table(pa.table({"text": ["a1"]}), stage / "part-00000.parquet")
+    (stage / "_SUCCESS").touch()
+    assert read_documents(stage) == ["a1", "b1", "b2"]

@@ -31,10 +31,17 @@ class DocumentsError(RefineryError, ValueError):
 
 def read_documents(path: str | Path) -> list[str]:
     """Documents of a file: a .txt file is one document (WikiText is scored whole), JSONL has
-    one per line in its `text` field, Parquet one per row of its `text` column. A file with
-    no text at all is refused here, before any model is loaded."""
+    one per line in its `text` field, Parquet one per row of its `text` column; or of a
+    folder of Parquet parts (a curation stage's output), in name order. A file with no text
+    at all is refused here, before any model is loaded."""
     path = Path(path)
-    texts = _texts(path)
+    if path.is_dir():
+        parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith(("_", ".")))
+        if not parts:
+            raise DocumentsError(f"{path}: a folder without Parquet parts")
+        texts = [text for part in parts for text in _texts(part)]
+    else:
+        texts = _texts(path)
     if not any(texts):
         raise DocumentsError(f"{path}: no text to score ({len(texts)} empty documents)")
     return texts
