@@ -57,6 +57,7 @@ from training.train import (
     load_model_state,
     lock_out,
     progress_bar,
+    schedule_jump,
     setup_distributed,
     truncate_metrics,
 )
@@ -337,6 +338,12 @@ def run(
             dist.destroy_process_group()
 
 
+# what to do instead of warming a post-trained model back up (anneal continues pretraining)
+POSTTRAIN_ADVICE = (
+    "To go on from where it stopped at its own rate, start a new run --from its checkpoint"
+)
+
+
 def _run(
     objective: Objective,
     cfg: PostTrainConfig,
@@ -358,6 +365,10 @@ def _run(
         ckpt.refuse_another_order(last, changed, ("seed", "heldout", "batch_size"), what)
         if changed and env.is_main:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+            then = meta_then.get("posttrain", {})
+            jump = schedule_jump(meta_then["step"], then, cfg, POSTTRAIN_ADVICE)
+            if jump:
+                print(jump, file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")
         if ckpt.resume_step(state, last, cfg.max_steps, say=env.is_main) is None:
             return out

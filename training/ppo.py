@@ -47,7 +47,13 @@ from training.chat_data import read_prompts
 from training.config import ModelConfig, OptimConfig, ScheduleConfig
 from training.generate import GenerationError, generate
 from training.model import Transformer, make_dropless
-from training.posttrain import CHAT_TEMPLATE, PAD_ID, batch_indices, data_warnings
+from training.posttrain import (
+    CHAT_TEMPLATE,
+    PAD_ID,
+    POSTTRAIN_ADVICE,
+    batch_indices,
+    data_warnings,
+)
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
 from training.schedule import set_lr
@@ -63,6 +69,7 @@ from training.train import (
     console,
     load_model_state,
     progress_bar,
+    schedule_jump,
     setup_distributed,
     truncate_metrics,
 )
@@ -502,6 +509,9 @@ def _run(
         ckpt.refuse_another_order(last, changed, ("seed", "batch_size"), what)
         if changed:
             print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+            jump = schedule_jump(meta_then["step"], meta_then.get("ppo", {}), cfg, POSTTRAIN_ADVICE)
+            if jump:
+                print(jump, file=sys.stderr)
         state = ckpt.load_torch(last, "state.pt")
         if ckpt.resume_step(state, last, cfg.max_steps, say=True) is None:
             return out

@@ -338,12 +338,22 @@ def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
 
 
 def lr_jump(source: Path, cfg: TrainConfig) -> str | None:
+    """`schedule_jump` for a pretraining checkpoint, whose config.json holds its settings."""
+    return schedule_jump(ckpt.load_meta(source)["step"], ckpt.load_config_dict(source), cfg)
+
+
+PRETRAINING_ADVICE = (
+    "To go on from where it stopped, `refinery anneal --from` it (or plan runs that may grow "
+    "with schedule.kind=wsd, whose lr stays flat until its decay)"
+)
+
+
+def schedule_jump(step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE) -> str | None:
     """What a resume's changed settings do to the learning rate, when they raise it above
-    what the run's own schedule (its checkpoint's) had for the next step: the schedule is a
-    function of the step and max_steps, so a longer max_steps moves a cosine or decaying run
-    back up its curve, as does another schedule."""
-    then = ckpt.load_config_dict(source)
-    step = ckpt.load_meta(source)["step"]
+    what the run's own schedule (`then`: the checkpoint's max_steps, optim and schedule
+    settings) had for the next step: the schedule is a function of the step and max_steps,
+    so a longer max_steps moves a cosine or decaying run back up its curve, as does another
+    schedule. `cfg`: a TrainConfig or a PostTrainConfig (max_steps, optim.lr, schedule)."""
     if step >= cfg.max_steps:
         return None
     schedule_then = from_dict(ScheduleConfig, then.get("schedule", {}), "schedule.")
@@ -354,8 +364,7 @@ def lr_jump(source: Path, cfg: TrainConfig) -> str | None:
     return (
         f"resume: step {step + 1} trains at lr {now:g}, where the run's schedule had "
         f"{planned:g}: the {cfg.schedule.kind} schedule over max_steps={cfg.max_steps} warms "
-        "the model back up. To go on from where it stopped, `refinery anneal --from` it (or "
-        "plan runs that may grow with schedule.kind=wsd, whose lr stays flat until its decay)"
+        f"the model back up. {advice}"
     )
 
 

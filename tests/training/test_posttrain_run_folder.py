@@ -75,6 +75,15 @@ def test_an_sft_resume_reports_changes_and_knows_when_it_is_done(
     assert "with batch_size: " in capsys.readouterr().err
 
 
+def test_an_sft_resume_that_raises_the_learning_rate_says_so(pretrained, tmp_path, capsys):
+    """A longer max_steps moves the cosine back up its curve: pretraining said so, not SFT."""
+    out, warm = tmp_path / "sft", "schedule.warmup_steps=0"
+    assert refinery(sft(pretrained, out, "max_steps=3", warm)) == 0
+    assert refinery([*sft(pretrained, out, "max_steps=12", warm), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "resume: step 4 trains at lr" in err and "start a new run --from" in err
+
+
 def test_an_sft_resume_refuses_other_data_and_follows_a_moved_copy(
     pretrained, sft_run, tmp_path, capsys
 ):
