@@ -57,7 +57,7 @@ from training.train import (
     load_model_state,
     lock_out,
     progress_bar,
-    schedule_jump,
+    say_changed_settings,
     setup_distributed,
     truncate_metrics,
 )
@@ -363,12 +363,9 @@ def _run(
         changed = ckpt.changed_settings(meta_then.get("posttrain", {}), cfg)
         what = "the held-out split and the batches"  # a step's batch: step × batch_size on
         ckpt.refuse_another_order(last, changed, ("seed", "heldout", "batch_size"), what)
-        if changed and env.is_main:
-            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+        if env.is_main:
             then = meta_then.get("posttrain", {})
-            jump = schedule_jump(meta_then["step"], then, cfg, POSTTRAIN_ADVICE)
-            if jump:
-                print(jump, file=sys.stderr)
+            say_changed_settings(changed, meta_then["step"], then, cfg, POSTTRAIN_ADVICE)
         state = ckpt.load_torch(last, "state.pt")
         if ckpt.resume_step(state, last, cfg.max_steps, say=env.is_main) is None:
             return out

@@ -69,7 +69,7 @@ from training.train import (
     console,
     load_model_state,
     progress_bar,
-    schedule_jump,
+    say_changed_settings,
     setup_distributed,
     truncate_metrics,
 )
@@ -507,11 +507,8 @@ def _run(
         changed = ckpt.changed_settings(meta_then.get("ppo", {}), cfg)
         what = "the prompt order"  # a step's prompts: step × batch_size on in the seed's order
         ckpt.refuse_another_order(last, changed, ("seed", "batch_size"), what)
-        if changed:
-            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
-            jump = schedule_jump(meta_then["step"], meta_then.get("ppo", {}), cfg, POSTTRAIN_ADVICE)
-            if jump:
-                print(jump, file=sys.stderr)
+        then = meta_then.get("ppo", {})
+        say_changed_settings(changed, meta_then["step"], then, cfg, POSTTRAIN_ADVICE)
         state = ckpt.load_torch(last, "state.pt")
         if ckpt.resume_step(state, last, cfg.max_steps, say=True) is None:
             return out

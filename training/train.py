@@ -337,15 +337,23 @@ def settings_changed(source: Path, cfg: TrainConfig) -> list[str]:
     return changed
 
 
-def lr_jump(source: Path, cfg: TrainConfig) -> str | None:
-    """`schedule_jump` for a pretraining checkpoint, whose config.json holds its settings."""
-    return schedule_jump(ckpt.load_meta(source)["step"], ckpt.load_config_dict(source), cfg)
-
-
 PRETRAINING_ADVICE = (
     "To go on from where it stopped, `refinery anneal --from` it (or plan runs that may grow "
     "with schedule.kind=wsd, whose lr stays flat until its decay)"
 )
+
+
+def say_changed_settings(
+    changed: list[str], step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE
+) -> None:
+    """On stderr: the settings a resume changes from its checkpoint's (`then`), and what they
+    do to the learning rate (`schedule_jump`)."""
+    if not changed:
+        return
+    print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
+    jump = schedule_jump(step, then, cfg, advice)
+    if jump:
+        print(jump, file=sys.stderr)
 
 
 def schedule_jump(step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE) -> str | None:
@@ -638,10 +646,8 @@ def _train(
         changed = settings_changed(source, cfg)
         ckpt.refuse_another_order(source, changed, ("seed",), "each bucket's shuffle")
         if changed and env.is_main:
-            print(f"resuming with changed settings: {'; '.join(changed)}", file=sys.stderr)
-            jump = lr_jump(source, cfg)
-            if jump:
-                print(jump, file=sys.stderr)
+            step = ckpt.load_meta(source)["step"]
+            say_changed_settings(changed, step, ckpt.load_config_dict(source), cfg)
     elif init_from is not None:
         check_same_tokenizer(init_from, manifest)
         settings_changed(init_from, cfg)

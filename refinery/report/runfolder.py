@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 
 from curation.config import STAGE_ORDER
 from refinery.jsonl import json_objects
+from refinery.parquet_parts import parquet_parts
 from refinery.report.aggregate import ReportError
 
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
@@ -132,7 +133,7 @@ def parquet_dataset(folder: Path) -> ds.Dataset | None:
     every seeded sample, is the same on every read), or None when there are none."""
     if not folder.is_dir():
         return None
-    parts = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(("_", ".")))
+    parts = parquet_parts(folder)
     if not parts:
         return None
     try:

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_objects
+from refinery.parquet_parts import parquet_parts
 from refinery.tokenizer import EOS
 from training.evaluation.loglik import continuation_logprobs
 from training.model import Transformer
@@ -36,7 +37,7 @@ def read_documents(path: str | Path) -> list[str]:
     at all is refused here, before any model is loaded."""
     path = Path(path)
     if path.is_dir():
-        parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith(("_", ".")))
+        parts = parquet_parts(path)
         if not parts:
             raise DocumentsError(f"{path}: a folder without Parquet parts")
         texts = [text for part in parts for text in _texts(part)]
