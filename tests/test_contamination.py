@@ -14,9 +14,12 @@ from curation.contamination import (
     EvalItem,
     build_index,
     contamination_report,
+    gram_hashes,
+    grams,
     ngrams,
     normalise,
     overlapping_items,
+    text_ngram_hashes,
 )
 
 QUESTION = (
@@ -70,6 +73,26 @@ def test_ngrams_need_n_words():
     words = ["a", "b", "c", "d"]
     assert ngrams(words, 3) == ["a b c", "b c d"]
     assert ngrams(words, 5) == []
+
+
+def test_a_text_hashes_its_ngrams_as_the_index_hashes_them():
+    """Documents' n-gram hashes come from a running sum over word hashes, items' from their
+    gram strings: the two must agree on every gram, of every wanted length, and on no other."""
+    text = "Ünïcode café x y, a b a b! \ud800 done " + FILLER
+    words = normalise(text)
+    lengths = (1, 3, 8, 13)
+    expected = gram_hashes([g for n in lengths for g in ngrams(words, n)])
+    assert text_ngram_hashes(text, lengths).tolist() == sorted(set(expected))
+    assert len(set(expected)) == len(set(g for n in lengths for g in ngrams(words, n)))
+    assert text_ngram_hashes(text, (len(words) + 1,)).size == 0
+    assert text_ngram_hashes("", lengths).size == 0
+
+
+def test_ngram_hashes_depend_on_word_order_and_boundaries():
+    hashes = gram_hashes(["a b", "b a", "ab", "a ba", "ab a", "a b c", "b c a"])
+    assert len(set(hashes)) == len(hashes)
+    assert gram_hashes(grams(["x"] * 9, 13, 8)) != gram_hashes(grams(["x"] * 10, 13, 8))
+    assert all(-(2**63) <= h < 2**63 for h in hashes)  # Spark's bigint
 
 
 def test_planted_question_is_found_despite_case_and_punctuation():
@@ -162,6 +185,16 @@ def test_template_shared_by_many_items_is_ignored():
 def test_duplicate_item_keys_are_refused():
     with pytest.raises(ValueError, match="astro:0 appears twice"):
         build_index([ITEMS[0], ITEMS[0]])
+
+
+def test_lookup_in_an_empty_index_finds_nothing():
+    import numpy as np
+
+    from curation.spark.contamination import known_hashes
+
+    hashes = np.array([-5, 3, 7], dtype=np.int64)
+    assert known_hashes(hashes, np.zeros(0, dtype=np.int64)).tolist() == []
+    assert known_hashes(hashes, np.array([-5, 7, 9], dtype=np.int64)).tolist() == [-5, 7]
 
 
 def write_documents(path, texts: dict[str, str]) -> str:

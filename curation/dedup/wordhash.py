@@ -33,6 +33,23 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def fold_words(characters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """uint64 hash of each word, given the code points of the words one after another and the
+    number of code points (at least one) in each word."""
+    characters = characters.astype(np.uint64)
+    first = np.cumsum(lengths) - lengths  # each word's first character in `characters`
+    position = (np.arange(len(characters)) - np.repeat(first, lengths)).astype(np.uint64)
+    # mix64 is a bijection, so distinct (code point, position) pairs give distinct terms, and
+    # the position makes the sum order-sensitive ("ab" != "ba"). Two different words then share
+    # a sum mod 2^64 with probability ~2^-64 (taking mix64 outputs as random), far below the
+    # 2^-32 of the 32-bit shingle hash built from these. The final mix hides the sum's
+    # linearity (h(ab) + h(cd) = h(ad) + h(cb) before it) from the XOR-and-mix shingle fold,
+    # and adds the length.
+    terms = mix64(characters | (position << np.uint64(CODE_POINT_BITS)))
+    sums = np.add.reduceat(terms, first) if len(first) else np.zeros(0, dtype=np.uint64)
+    return mix64(sums ^ np.asarray(lengths).astype(np.uint64))
+
+
 def _word_code(point: int) -> int:
     char = chr(point)
     if not (char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")):
@@ -57,18 +74,7 @@ def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     in_word = codes != 0
     edges = np.flatnonzero(np.diff(in_word, prepend=False, append=False))
     starts, lengths = edges[0::2], edges[1::2] - edges[0::2]
-    characters = codes[in_word].astype(np.uint64)
-    first = np.cumsum(lengths) - lengths  # each word's first character in `characters`
-    position = (np.arange(len(characters)) - np.repeat(first, lengths)).astype(np.uint64)
-    # mix64 is a bijection, so distinct (code point, position) pairs give distinct terms, and
-    # the position makes the sum order-sensitive ("ab" != "ba"). Two different words then share
-    # a sum mod 2^64 with probability ~2^-64 (taking mix64 outputs as random), far below the
-    # 2^-32 of the 32-bit shingle hash built from these. The final mix hides the sum's
-    # linearity (h(ab) + h(cd) = h(ad) + h(cb) before it) from the XOR-and-mix shingle fold,
-    # and adds the length.
-    terms = mix64(characters | (position << np.uint64(CODE_POINT_BITS)))
-    sums = np.add.reduceat(terms, first) if len(first) else np.zeros(0, dtype=np.uint64)
-    hashes = mix64(sums ^ lengths.astype(np.uint64))
+    hashes = fold_words(codes[in_word], lengths)
     sizes = np.fromiter(map(len, normalized), dtype=np.int64, count=len(normalized)) + 1
     first_word = np.searchsorted(starts, np.cumsum(sizes) - sizes)  # of each text
     return hashes, np.diff(first_word, append=len(starts))

@@ -1,8 +1,8 @@
 """The contamination check's Spark glue: documents' hashed n-grams against the items'.
 
     item index small (the usual case: a few hundred thousand n-grams):
-        broadcast {ngram hash: item keys}; mapInArrow looks every document n-gram up and
-        emits (id, item) only for hits
+        broadcast {ngram hash: item keys} and its sorted hashes; mapInArrow looks every
+        document n-gram up (numpy searchsorted) and emits (id, item) only for hits
     item index large:
         mapInArrow emits (id, ngram hash), distinct per document; join with (ngram, item)
     then (id, item) -> groupBy id -> (id, contaminated_items)
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,23 +30,32 @@ MATCH_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string())])
 NGRAM_SCHEMA = pa.schema([("id", pa.string()), ("ngram", pa.int64())])
 
 
-def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tuple[str, set[int]]]:
+def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tuple[str, np.ndarray]]:
     texts = batch.column("text").to_pylist()
     for doc_id, text in zip(batch.column("id").to_pylist(), texts, strict=True):
         yield doc_id, text_ngram_hashes(text or "", lengths)
 
 
+def known_hashes(hashes: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The `hashes` that are in `known` (sorted)."""
+    if not len(known):
+        return hashes[:0]
+    at = np.searchsorted(known, hashes).clip(max=len(known) - 1)
+    return hashes[known[at] == hashes]
+
+
 def match_batches(lengths: tuple[int, ...], index):
     """mapInArrow function: (id, text) -> (id, item) for every item sharing an n-gram with the
-    document; `index` is the broadcast {ngram hash: item keys}."""
+    document; `index` is the broadcast ({ngram hash: item keys}, its hashes sorted as int64)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        lookup = index.value
+        lookup, known = index.value
         for batch in batches:
             ids: list[str] = []
             items: list[str] = []
             for doc_id, hashes in _documents(batch, lengths):
-                hits = sorted({key for h in hashes & lookup.keys() for key in lookup[h]})
+                found = known_hashes(hashes, known).tolist()
+                hits = sorted({key for h in found for key in lookup[h]})
                 ids += [doc_id] * len(hits)
                 items += hits
             yield pa.RecordBatch.from_arrays(
@@ -61,12 +71,13 @@ def ngram_batches(lengths: tuple[int, ...]):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             ids: list[str] = []
-            grams: list[int] = []
+            grams = [np.zeros(0, dtype=np.int64)]
             for doc_id, hashes in _documents(batch, lengths):
                 ids += [doc_id] * len(hashes)
-                grams += sorted(hashes)
+                grams.append(hashes)
             yield pa.RecordBatch.from_arrays(
-                [pa.array(ids, pa.string()), pa.array(grams, pa.int64())], schema=NGRAM_SCHEMA
+                [pa.array(ids, pa.string()), pa.array(np.concatenate(grams))],
+                schema=NGRAM_SCHEMA,
             )
 
     return run
@@ -82,7 +93,8 @@ def contaminated_documents(
     item (of any length in `index.lengths`); documents without overlap are absent."""
     texts = docs.select("id", "text")
     if len(index.ngrams) <= broadcast_ngrams:
-        lookup = spark.sparkContext.broadcast(index.ngrams)
+        known = np.array(sorted(index.ngrams), dtype=np.int64)
+        lookup = spark.sparkContext.broadcast((index.ngrams, known))
         matches = texts.mapInArrow(match_batches(index.lengths, lookup), "id string, item string")
     else:
         pairs = [(h, key) for h, keys in index.ngrams.items() for key in keys]
