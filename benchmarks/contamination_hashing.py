@@ -39,10 +39,11 @@ def main() -> None:
     docs = [" ".join(words[i : i + step]) for i in range(0, len(words) - step, step)]
     docs = docs[: args.documents]
     normalise("warm-up")  # builds the translation table once per process
+    hashing = f"n-gram hashes, lengths {LENGTHS[0]}-{LENGTHS[-1]}"
     for label, work in (
-        ("normalise only", lambda doc: normalise(doc)),
-        (f"n-gram hashes, lengths {LENGTHS[0]}-{LENGTHS[-1]}", lambda doc: text_ngram_hashes(doc, LENGTHS)),
-    ):  # fmt: skip
+        ("normalise only", normalise),
+        (hashing, lambda doc: text_ngram_hashes(doc, LENGTHS)),
+    ):
         start = time.perf_counter()
         hashes = sum(len(work(doc)) for doc in docs)
         seconds = time.perf_counter() - start
