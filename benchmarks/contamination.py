@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from curation.config import load_curation_config  # noqa: E402
 from curation.contamination import build_index, normalise  # noqa: E402
+from curation.spark.contamination import broadcast_index  # noqa: E402
 from curation.spark.session import build_session  # noqa: E402
 from jobs.contamination import check_contamination, eval_items  # noqa: E402
 
@@ -105,7 +106,7 @@ def main() -> int:
     items = eval_items(str(benchmark_dir))
     print(f"{len(items)} benchmark items read in {time.time() - started:.1f} s")
     index = build_index(items)
-    size = len(pickle.dumps(index.ngrams)) / 1e6
+    size = len(pickle.dumps(broadcast_index(index))) / 1e6
     print(f"index: {len(index.ngrams):,} distinct n-gram hashes, broadcast {size:.1f} MB pickled")
     spark = build_session(config.spark, "benchmark-contamination")
     spark.sparkContext.setLogLevel("ERROR")

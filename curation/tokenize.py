@@ -17,7 +17,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError
-from refinery.manifest import MANIFEST_NAME, write_documents_shard
+from refinery.manifest import MANIFEST_NAME, shard_entry
+from refinery.shards import ShardWriter
 from refinery.tokenizer import EOS, TOKENIZER_FILE
 
 VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
@@ -84,7 +85,8 @@ def split_document(tokens: np.ndarray, cap: int) -> list[np.ndarray]:
 
 @dataclass
 class ShardPacker:
-    """Packs document pieces, in arrival order, into shards of at most `shard_tokens` tokens.
+    """Packs document pieces, in arrival order, into shards of at most `shard_tokens` tokens,
+    written as they come (ShardWriter: a shard's tokens are never all in memory).
 
     Shards are named `<prefix>/part-<task>-<n>.bin` inside `root`; the stage renames them to
     `shard-NNNNN.bin` once every task has finished.
@@ -96,25 +98,33 @@ class ShardPacker:
     shard_tokens: int
     dtype: str
     entries: list[dict[str, Any]] = field(default_factory=list)
-    _pieces: list[np.ndarray] = field(default_factory=list)
-    _bytes: list[int] = field(default_factory=list)
-    _tokens: int = 0
+    _writer: ShardWriter | None = None
+    _rel: str = ""
+    _bytes: int = 0
 
     def add(self, piece: np.ndarray, text_bytes: int) -> None:
-        if self._tokens + len(piece) > self.shard_tokens:
+        if self._writer and self._writer.tokens + len(piece) > self.shard_tokens:
             self.flush()
-        self._pieces.append(piece)
-        self._bytes.append(text_bytes)
-        self._tokens += len(piece)
+        if self._writer is None:
+            self._rel = f"{self.prefix}/part-{self.task:05d}-{len(self.entries):05d}.bin"
+            target = self.root / self._rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = ShardWriter(target, self.dtype)
+        self._writer.add(piece)
+        self._bytes += text_bytes
 
     def flush(self) -> None:
-        if not self._pieces:
+        if self._writer is None:
             return
-        rel = f"{self.prefix}/part-{self.task:05d}-{len(self.entries):05d}.bin"
-        self.entries.append(
-            write_documents_shard(self.root, rel, self._pieces, self.dtype, self._bytes)
-        )
-        self._pieces, self._bytes, self._tokens = [], [], 0
+        self._writer.close()
+        self.entries.append(shard_entry(self.root, self._rel, self._writer, self._bytes))
+        self._writer, self._bytes = None, 0
+
+    def discard(self) -> None:
+        """Remove the shard being written (the task failed)."""
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None
 
 
 def pack_documents(
@@ -132,12 +142,17 @@ def pack_documents(
     prefix, in write order.
     """
     packers: dict[str, ShardPacker] = {}
-    for prefix, tokens, text_bytes in documents:
-        if prefix not in packers:
-            packers[prefix] = ShardPacker(root, prefix, task, shard_tokens, dtype)
-        pieces = split_document(tokens, max_document_tokens)
-        for i, piece in enumerate(pieces):
-            packers[prefix].add(piece, text_bytes if i == len(pieces) - 1 else 0)
+    try:
+        for prefix, tokens, text_bytes in documents:
+            if prefix not in packers:
+                packers[prefix] = ShardPacker(root, prefix, task, shard_tokens, dtype)
+            pieces = split_document(tokens, max_document_tokens)
+            for i, piece in enumerate(pieces):
+                packers[prefix].add(piece, text_bytes if i == len(pieces) - 1 else 0)
+    except BaseException:
+        for packer in packers.values():
+            packer.discard()
+        raise
     entries = []
     for prefix, packer in sorted(packers.items()):
         packer.flush()

@@ -44,7 +44,7 @@ from jobs.common import StageJob, local_dir, run_main, stage_main
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import sha256_file, split_entry, write_manifest
-from refinery.shards import dtype_for_vocab
+from refinery.shards import dtype_for_vocab, remove_unfinished
 from refinery.tokenizer import (
     BOS,
     EOS,
@@ -135,6 +135,7 @@ def run_tokenize(
     reports = encode_and_write(
         spark, docs, slices, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE
     )
+    remove_unfinished(staged)
     entries = [entry for report in reports for entry in report["entries"]]
     counts: Counter[str] = Counter()
     for report in reports:

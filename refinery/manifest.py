@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from refinery.errors import RefineryError
-from refinery.shards import write_shard
+from refinery.shards import ShardWriter
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -252,18 +252,23 @@ def write_documents_shard(
     root: str | Path, rel_path: str, documents: list[np.ndarray], dtype: str, doc_bytes: list[int]
 ) -> dict[str, Any]:
     """Write one shard of whole documents and return its manifest entry."""
-    docs = [np.asarray(d, dtype=dtype) for d in documents]
-    tokens = np.concatenate(docs) if docs else np.zeros(0, dtype=dtype)
-    ends = np.cumsum([len(d) for d in docs], dtype=np.uint64)
     target = Path(root) / rel_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_shard(target, tokens, ends)
+    writer = ShardWriter(target, dtype)
+    for document in documents:
+        writer.add(document)
+    writer.close()
+    return shard_entry(root, rel_path, writer, sum(doc_bytes))
+
+
+def shard_entry(root: str | Path, rel_path: str, writer: ShardWriter, text_bytes: int) -> dict:
+    """The manifest entry of a shard `writer` has closed at root/rel_path."""
     return {
         "path": rel_path,
-        "tokens": int(len(tokens)),
-        "documents": len(docs),
-        "bytes": int(sum(doc_bytes)),
-        "sha256": shard_sha256(target),
+        "tokens": writer.tokens,
+        "documents": writer.documents,
+        "bytes": int(text_bytes),
+        "sha256": shard_sha256(Path(root) / rel_path),
     }
 
 

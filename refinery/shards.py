@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,29 +62,85 @@ def offsets_valid(doc_ends: np.ndarray, n_tokens: int) -> bool:
     return int(ends[-1]) == n_tokens and bool(np.all(np.diff(ends, prepend=0) > 0))
 
 
+def _temp_name(target: Path) -> Path:
+    """A temp file beside `target`, one per writer (a speculative task copy has its own)."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+
+
+class ShardWriter:
+    """Writes one shard a document at a time: the tokens go straight to a temp file and only
+    the documents' end offsets stay in memory, so a task packing shards of 100M tokens holds
+    none of them. `close` writes the header and the .idx and renames both into place (atomic:
+    a reader sees the whole shard or none); `discard` removes what a failed task wrote."""
+
+    def __init__(self, path: str | Path, dtype: str | np.dtype):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.uint16, np.uint32):
+            raise ShardError(f"{self.path}: tokens must be uint16 or uint32, got {self.dtype}")
+        self.tokens = 0
+        self._ends = array("Q")  # 8 bytes a document, not a Python int's 32
+        self._tmp = _temp_name(self.path)
+        self._file = open(self._tmp, "wb", buffering=1 << 20)  # noqa: SIM115 (open until close)
+        self._file.write(b"\0" * HEADER_BYTES)  # the counts are known at close
+
+    @property
+    def documents(self) -> int:
+        return len(self._ends)
+
+    def add(self, document: np.ndarray) -> None:
+        """Append one non-empty document's token ids (cast to the shard's dtype)."""
+        if not len(document):
+            raise ShardError(f"{self.path}: a document must hold at least one token")
+        little = np.ascontiguousarray(document, dtype=self.dtype.newbyteorder("<"))
+        self._file.write(little.data)
+        self.tokens += len(little)
+        self._ends.append(self.tokens)
+
+    def close(self) -> None:
+        header = _HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self.tokens, self.documents)
+        self._file.seek(0)
+        self._file.write(header.ljust(HEADER_BYTES, b"\0"))
+        _finish(self._file)
+        idx_tmp = _temp_name(self.path.with_suffix(".idx"))
+        with open(idx_tmp, "wb") as f:
+            f.write(np.asarray(self._ends, dtype="<u8").tobytes())
+            _finish(f)
+        os.replace(self._tmp, self.path)
+        os.replace(idx_tmp, self.path.with_suffix(".idx"))
+
+    def discard(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def remove_unfinished(root: str | Path) -> list[Path]:
+    """Remove the temp files under `root` of shard writers that never closed (a task attempt
+    killed mid-shard, whose retry wrote the shard again); return them."""
+    stale = sorted(Path(root).rglob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _finish(f) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+
+
 def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> None:
-    """Write `path` (.bin) and its .idx atomically (temp files, then rename)."""
-    path = Path(path)
+    """Write `path` (.bin) and its .idx atomically, from all the tokens and their documents'
+    end offsets at once."""
     tokens = np.asarray(tokens)
-    if tokens.dtype not in (np.uint16, np.uint32):
-        raise ShardError(f"{path}: tokens must be uint16 or uint32, got {tokens.dtype}")
-    doc_ends = np.asarray(doc_ends, dtype="<u8")
+    doc_ends = np.asarray(doc_ends).astype(np.int64)
     if not offsets_valid(doc_ends, len(tokens)):
         raise ShardError(f"{path}: document end offsets must increase and end at the token count")
-    header = _HEADER.pack(MAGIC, VERSION, tokens.dtype.itemsize, len(tokens), len(doc_ends))
-    header = header.ljust(HEADER_BYTES, b"\0")
-    idx_path = path.with_suffix(".idx")
-    for target, parts in (
-        (path, (header, tokens.astype(tokens.dtype.newbyteorder("<")).tobytes())),
-        (idx_path, (doc_ends.tobytes(),)),
-    ):
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # one per writer
-        with open(tmp, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+    writer = ShardWriter(path, tokens.dtype)
+    starts = np.concatenate([[0], doc_ends])[:-1]
+    for start, end in zip(starts, doc_ends, strict=True):
+        writer.add(tokens[start:end])
+    writer.close()
 
 
 def read_header(path: str | Path) -> tuple[int, int, int]:

@@ -197,6 +197,59 @@ def test_pack_documents_writes_bounded_shards_that_read_back(tmp_path):
     assert np.array_equal(stream, np.concatenate([d for p, d, _ in docs if p == "web"]))
 
 
+def test_packed_shards_are_the_bytes_a_whole_shard_write_gives(tmp_path):
+    """Shards are written a document at a time; the file must not depend on that."""
+    docs = [np.arange(n, dtype=np.int64) + 60_000 for n in (3, 1, 8)]  # cast to the shard dtype
+    entries = pack_documents(
+        iter([("web", d, 1) for d in docs]), tmp_path / "packed", 0, 100, 100, "uint16"
+    )
+    whole = tmp_path / "whole.bin"
+    write_shard(whole, np.concatenate(docs).astype(np.uint16), np.cumsum([3, 1, 8]))
+    packed = tmp_path / "packed" / entries[0]["path"]
+    for suffix in (".bin", ".idx"):
+        assert packed.with_suffix(suffix).read_bytes() == whole.with_suffix(suffix).read_bytes()
+    assert entries[0] | {"sha256": None} == {
+        "prefix": "web", "path": "web/part-00000-00000.bin", "tokens": 12, "documents": 3,
+        "bytes": 3, "sha256": None,
+    }  # fmt: skip
+
+
+def test_a_task_that_fails_mid_shard_leaves_only_its_finished_shards(tmp_path):
+    def documents():
+        for _ in range(5):
+            yield "web", np.arange(1, 11, dtype=np.uint16), 10
+        raise OSError("connection reset while reading the input")
+
+    with pytest.raises(OSError, match="connection reset"):
+        pack_documents(documents(), tmp_path, 2, 20, 20, "uint16")
+    left = sorted(p.name for p in (tmp_path / "web").iterdir())
+    assert left == [f"part-00002-0000{n}.{s}" for n in (0, 1) for s in ("bin", "idx")]
+
+
+def test_temp_files_of_a_killed_attempt_are_removed(tmp_path):
+    from refinery.shards import ShardWriter, remove_unfinished
+
+    (tmp_path / "web").mkdir()
+    write_shard(tmp_path / "web" / "part-00000-00000.bin", np.arange(3, dtype=np.uint16), [3])
+    killed = ShardWriter(tmp_path / "web" / "part-00001-00000.bin", "uint16")
+    killed.add(np.arange(5, dtype=np.uint16))  # never closed: the process died here
+    assert [p.name for p in remove_unfinished(tmp_path)] == [killed._tmp.name]
+    killed._file.close()
+    assert sorted(p.name for p in (tmp_path / "web").iterdir()) == [
+        "part-00000-00000.bin", "part-00000-00000.idx"
+    ]  # fmt: skip
+
+
+def test_an_empty_document_is_refused(tmp_path):
+    from refinery.shards import ShardWriter
+
+    writer = ShardWriter(tmp_path / "s.bin", "uint16")
+    with pytest.raises(ShardError, match="at least one token"):
+        writer.add(np.zeros(0, dtype=np.uint16))
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shard_with_the_wrong_dtype_for_the_manifest_is_refused(tmp_path):
     path = tmp_path / "shard-00000.bin"
     write_shard(path, np.arange(10, dtype=np.uint32), np.array([10]))

@@ -36,6 +36,11 @@ def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tupl
         yield doc_id, text_ngram_hashes(text or "", lengths)
 
 
+def broadcast_index(index: ItemIndex) -> tuple[dict[int, list[str]], np.ndarray]:
+    """What `match_batches` looks documents up in: {ngram hash: item keys}, hashes sorted."""
+    return index.ngrams, np.array(sorted(index.ngrams), dtype=np.int64)
+
+
 def known_hashes(hashes: np.ndarray, known: np.ndarray) -> np.ndarray:
     """The `hashes` that are in `known` (sorted)."""
     if not len(known):
@@ -93,8 +98,7 @@ def contaminated_documents(
     item (of any length in `index.lengths`); documents without overlap are absent."""
     texts = docs.select("id", "text")
     if len(index.ngrams) <= broadcast_ngrams:
-        known = np.array(sorted(index.ngrams), dtype=np.int64)
-        lookup = spark.sparkContext.broadcast((index.ngrams, known))
+        lookup = spark.sparkContext.broadcast(broadcast_index(index))
         matches = texts.mapInArrow(match_batches(index.lengths, lookup), "id string, item string")
     else:
         pairs = [(h, key) for h, keys in index.ngrams.items() for key in keys]
