@@ -197,6 +197,25 @@ def test_lookup_in_an_empty_index_finds_nothing():
     assert known_hashes(hashes, np.array([-5, 7, 9], dtype=np.int64)).tolist() == [-5, 7]
 
 
+def test_a_large_index_sends_only_the_hits_to_the_join():
+    """Above BROADCAST_NGRAMS the tasks emit (id, n-gram) for n-grams the index holds, never
+    every n-gram of every document."""
+    from types import SimpleNamespace
+
+    from curation.spark.contamination import hit_batches, sorted_hashes
+
+    index = build_index(ITEMS)
+    known = SimpleNamespace(value=sorted_hashes(index))
+    batch = pa.RecordBatch.from_pydict(
+        {"id": ["clean", "leak"], "text": [FILLER, f"{FILLER} {QUESTION} {FILLER}"]}
+    )
+    (out,) = hit_batches(index.lengths, known)(iter([batch]))
+    assert set(out.column("id").to_pylist()) == {"leak"}
+    hits = out.column("ngram").to_pylist()
+    assert len(hits) == len(set(hits)) > 0
+    assert {key for h in hits for key in index.ngrams[h]} == {"astro:0"}
+
+
 def write_documents(path, texts: dict[str, str]) -> str:
     n = len(texts)
     table = pa.table(

@@ -4,8 +4,11 @@
         broadcast {ngram hash: item keys} and its sorted hashes; mapInArrow looks every
         document n-gram up (numpy searchsorted) and emits (id, item) only for hits
     item index large:
-        mapInArrow emits (id, ngram hash), distinct per document; join with (ngram, item)
+        broadcast its sorted hashes alone (8 bytes an n-gram); mapInArrow emits (id, ngram
+        hash) for hits only, joined with (ngram, item) as a DataFrame
     then (id, item) -> groupBy id -> (id, contaminated_items)
+
+No path shuffles every n-gram of every document (about 4,000 rows per web page).
 
 Only the contaminated documents' ids and item keys, and the matched item keys, reach the
 driver; the documents themselves never do.
@@ -22,8 +25,9 @@ from pyspark.sql import functions as F
 
 from curation.contamination import ItemIndex, text_ngram_hashes
 
-# Item indexes up to this many n-grams are broadcast (a Python dict of a million ints to short
-# key lists is ~150 MB per worker); larger ones are joined as a DataFrame.
+# Item indexes up to this many n-grams are broadcast whole (a Python dict of a million ints to
+# short key lists is ~150 MB per worker); larger ones as their sorted hashes (8 MB a million),
+# the hits then joined with the items as a DataFrame.
 BROADCAST_NGRAMS = 1_000_000
 CONTAMINATED_COLUMN = "contaminated_items"
 MATCH_SCHEMA = pa.schema([("id", pa.string()), ("item", pa.string())])
@@ -36,9 +40,13 @@ def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tupl
         yield doc_id, text_ngram_hashes(text or "", lengths)
 
 
+def sorted_hashes(index: ItemIndex) -> np.ndarray:
+    return np.array(sorted(index.ngrams), dtype=np.int64)
+
+
 def broadcast_index(index: ItemIndex) -> tuple[dict[int, list[str]], np.ndarray]:
     """What `match_batches` looks documents up in: {ngram hash: item keys}, hashes sorted."""
-    return index.ngrams, np.array(sorted(index.ngrams), dtype=np.int64)
+    return index.ngrams, sorted_hashes(index)
 
 
 def known_hashes(hashes: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -70,16 +78,19 @@ def match_batches(lengths: tuple[int, ...], index):
     return run
 
 
-def ngram_batches(lengths: tuple[int, ...]):
-    """mapInArrow function: (id, text) -> (id, ngram hash), distinct per document."""
+def hit_batches(lengths: tuple[int, ...], known):
+    """mapInArrow function: (id, text) -> (id, ngram hash) for each distinct n-gram of the
+    document that the index holds; `known` is the broadcast sorted hashes."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        hashes_known = known.value
         for batch in batches:
             ids: list[str] = []
             grams = [np.zeros(0, dtype=np.int64)]
             for doc_id, hashes in _documents(batch, lengths):
-                ids += [doc_id] * len(hashes)
-                grams.append(hashes)
+                hits = known_hashes(hashes, hashes_known)
+                ids += [doc_id] * len(hits)
+                grams.append(hits)
             yield pa.RecordBatch.from_arrays(
                 [pa.array(ids, pa.string()), pa.array(np.concatenate(grams))],
                 schema=NGRAM_SCHEMA,
@@ -105,11 +116,12 @@ def contaminated_documents(
         item_grams = spark.createDataFrame(
             pa.table({"ngram": [p[0] for p in pairs], "item": [p[1] for p in pairs]})
         )
-        doc_grams = texts.mapInArrow(ngram_batches(index.lengths), "id string, ngram bigint")
-        # Spark sizes the documents by their Parquet, a fraction of their n-grams, and would
-        # broadcast them to the driver's death: hash the items' side, shuffle both
+        known = spark.sparkContext.broadcast(sorted_hashes(index))
+        hits = texts.mapInArrow(hit_batches(index.lengths, known), "id string, ngram bigint")
+        # Spark cannot size the hits (it guesses from the documents' Parquet) and might
+        # broadcast them: hash the items' side, shuffle both
         items = item_grams.hint("shuffle_hash")
-        matches = doc_grams.join(items, "ngram").select("id", "item")
+        matches = hits.join(items, "ngram").select("id", "item")
     return matches.groupBy("id").agg(F.sort_array(F.collect_set("item")).alias(CONTAMINATED_COLUMN))
 
 
