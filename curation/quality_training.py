@@ -98,10 +98,9 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
     elif source.suffix in (".jsonl", ".json"):
         yield from _read_jsonl(source)
     else:
-        with source.open(encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines, 1):
-                if line.strip():
-                    yield f"{source.name}:{number}", line
+        for number, line in enumerate(_utf8_lines(source), 1):
+            if line.strip():
+                yield f"{source.name}:{number}", line
 
 
 def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
@@ -125,17 +124,25 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
+    for number, record in json_objects(_utf8_lines(source), source, TrainingSetError):
+        if not isinstance(record.get("text"), str):
+            raise TrainingSetError(f"{source}: line {number}: no string `text` field")
+        yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
+
+
+def _utf8_lines(source: Path) -> Iterator[str]:
+    """The file's lines. A byte that is not UTF-8 stops the read, as every other reader here
+    does: replacing it would train the classifier on text no document holds."""
     number = 0
     try:
         with source.open(encoding="utf-8") as lines:
-            for number, record in json_objects(lines, source, TrainingSetError):
-                if not isinstance(record.get("text"), str):
-                    raise TrainingSetError(f"{source}: line {number}: no string `text` field")
-                yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
+            for line in lines:
+                yield line
+                number += 1
     except UnicodeDecodeError as err:
         byte = err.object[err.start : err.start + 1]
         raise TrainingSetError(
-            f"{source}: not UTF-8 text (byte {byte!r} after line {number}; JSON Lines are UTF-8)"
+            f"{source}: not UTF-8 text (byte {byte!r} after line {number}; convert it to UTF-8)"
         ) from None
 
 

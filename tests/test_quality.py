@@ -372,6 +372,9 @@ def test_bad_sources_are_named(tmp_path):
     (tmp_path / "latin1.jsonl").write_bytes('{"text": "ok"}\n{"text": "café"}\n'.encode("latin-1"))
     with pytest.raises(TrainingSetError, match=r"latin1.jsonl: not UTF-8 text \(byte b'\\xe9'"):
         list(read_texts(str(tmp_path / "latin1.jsonl")))
+    (tmp_path / "latin1.txt").write_bytes("a fine line\ncafé\n".encode("latin-1"))
+    with pytest.raises(TrainingSetError, match=r"latin1.txt: not UTF-8 text \(byte b'\\xe9'"):
+        list(read_texts(str(tmp_path / "latin1.txt")))
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
     with pytest.raises(TrainingSetError, match=r"ints.parquet: its `text` column is int64"):
         list(read_texts(str(tmp_path / "ints.parquet")))
