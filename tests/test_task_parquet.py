@@ -4,7 +4,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.spark.task_parquet import PartsNotFound, TaskParquet, finish_folders
+from curation.spark.task_parquet import (
+    OBJECT_STORES,
+    PartsNotFound,
+    TaskParquet,
+    finish_folders,
+)
 
 SCHEMAS = {"kept": pa.schema([("id", pa.string())]), "errors": pa.schema([("error", pa.string())])}
 
@@ -41,3 +46,39 @@ def test_two_attempts_of_one_task_each_leave_a_whole_part_file(tmp_path):
     (tmp_path / "kept" / ".part-00007.parquet.dead.tmp").write_bytes(b"a killed attempt's")
     finish_folders(str(tmp_path), SCHEMAS, {"kept": 6, "errors": 0})
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["_SUCCESS", part.name]
+
+
+def test_on_hdfs_a_part_file_appears_whole_by_rename(tmp_path, monkeypatch):
+    """Any filesystem but an object store (HDFS here stood in for by pyarrow's mock) gets the
+    temp file and the rename: a speculative loser killed mid-write after the winner finished
+    must not leave the part file cut short."""
+    from datetime import datetime
+
+    import pyarrow.fs as pafs
+
+    from curation.spark import task_parquet
+
+    mock = pafs._MockFileSystem(datetime(2026, 1, 1))
+    monkeypatch.setattr(task_parquet, "filesystem", lambda uri: (mock, "run"))
+    winner, loser = (TaskParquet("hdfs://nn/run", 2, SCHEMAS, 2) for _ in range(2))
+    for i in range(4):
+        winner.add("kept", {"id": f"w{i}"})
+    winner.close()
+    for i in range(4):
+        loser.add("kept", {"id": f"l{i}"})  # flushed into its own temp file, then killed
+    names = [i.base_name for i in mock.get_file_info(pafs.FileSelector("run/kept"))]
+    assert sorted(names) == [f".part-00002.parquet.{loser.attempt}.tmp", "part-00002.parquet"]
+    assert pq.read_table("run/kept/part-00002.parquet", filesystem=mock)["id"].to_pylist() == [
+        f"w{i}" for i in range(4)
+    ]
+    finish_folders("hdfs://nn/run", SCHEMAS, {"kept": 4, "errors": 0})
+    names = [i.base_name for i in mock.get_file_info(pafs.FileSelector("run/kept"))]
+    assert sorted(names) == ["_SUCCESS", "part-00002.parquet"]
+
+
+def test_object_stores_write_the_part_under_its_own_name():
+    import pyarrow.fs as pafs
+
+    assert pafs.S3FileSystem in OBJECT_STORES
+    assert not issubclass(pafs.LocalFileSystem, OBJECT_STORES)
+    assert not issubclass(pafs.HadoopFileSystem, OBJECT_STORES)

@@ -6,9 +6,11 @@ a fourth, and on two cores that cost 15-20% of trafilatura's own time (docs/BENC
 Instead each task writes its own part files through pyarrow's filesystem layer (local paths,
 HDFS, and S3; pyarrow knows s3a:// as s3://) and returns only its counts.
 Part files are named after the task, so a retried task overwrites its earlier attempt. On a
-local filesystem each part file appears whole, by rename from a temp file of its attempt's
-own (a speculative copy of the task writes beside it, not into it). Object stores make an
-upload visible only when it completes.
+local filesystem or HDFS each part file appears whole, by rename from a temp file of its
+attempt's own: a speculative copy of the task writes beside it, not into it, so a loser
+killed mid-write cannot truncate the winner's file. Object stores (S3, GCS, Azure) make an
+upload visible only when it completes, and a rename there is a copy: the part is written
+under its own name.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ import pyarrow.parquet as pq
 from refinery.errors import RefineryError
 
 SUCCESS = "_SUCCESS"
+OBJECT_STORES = tuple(
+    getattr(pafs, name)
+    for name in ("S3FileSystem", "GcsFileSystem", "AzureFileSystem")
+    if hasattr(pafs, name)  # pyarrow may be built without one
+)
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -47,7 +54,7 @@ class TaskParquet:
     def __init__(self, root: str, task: int, schemas: dict[str, pa.Schema], batch_rows: int):
         self.fs, self.root = filesystem(root)
         self.task, self.schemas, self.batch_rows = task, schemas, batch_rows
-        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.renames = not isinstance(self.fs, OBJECT_STORES)
         self.attempt = uuid.uuid4().hex
         self._rows: dict[str, list[dict]] = {name: [] for name in schemas}
         self._tables: dict[str, list[pa.Table]] = {name: [] for name in schemas}
@@ -74,7 +81,7 @@ class TaskParquet:
             self._flush(folder)
         for folder, writer in self._writers.items():
             writer.close()
-            if self.local:
+            if self.renames:  # replacing an earlier attempt's part file
                 self.fs.move(self._path(folder, partial=True), self._path(folder))
 
     def _path(self, folder: str, partial: bool = False) -> str:
@@ -93,7 +100,7 @@ class TaskParquet:
             return
         if folder not in self._writers:
             self.fs.create_dir(f"{self.root}/{folder}", recursive=True)
-            path = self._path(folder, partial=self.local)
+            path = self._path(folder, partial=self.renames)
             self._writers[folder] = pq.ParquetWriter(path, self.schemas[folder], filesystem=self.fs)
         table = pa.concat_tables(self._tables[folder])
         self._writers[folder].write_table(table, row_group_size=max(table.num_rows, 1))
