@@ -51,15 +51,16 @@ _BOTO_NETWORK = {
 
 def is_transient(err: BaseException) -> bool:
     """A network failure, which the same read may not meet again, anywhere in the error's
-    chain (warcio and boto3 wrap what the socket raised)."""
-    seen: set[int] = set()
+    chain (warcio and boto3 wrap what the socket raised). A certificate the client refuses
+    is no such failure, however its wrapper is named: retrying it only waits."""
+    chain: list[BaseException] = []
     current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if _transient(current):
-            return True
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         current = current.__cause__ or current.__context__
-    return False
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+        return False
+    return any(_transient(e) for e in chain)
 
 
 def _transient(err: BaseException) -> bool:

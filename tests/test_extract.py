@@ -358,6 +358,20 @@ def test_network_failures_are_told_from_damaged_files():
             err.response = {"ResponseMetadata": {"HTTPStatusCode": status}}
         return err
 
+    def refused_certificate() -> Exception:
+        """What urllib3 raises (its SSLError counts as a network failure) for a bad certificate."""
+        import ssl
+
+        from urllib3.exceptions import SSLError
+
+        try:
+            try:
+                raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+            except ssl.SSLError as cause:
+                raise SSLError(cause) from cause
+        except SSLError as err:
+            return err
+
     try:
         try:
             raise ConnectionResetError(104, "reset")
@@ -379,5 +393,6 @@ def test_network_failures_are_told_from_damaged_files():
         urllib.error.HTTPError("u", 404, "Not Found", {}, None),
         boto("ClientError", 404),
         boto("NoCredentialsError"),
+        refused_certificate(),
     ):
         assert not is_transient(err), err
