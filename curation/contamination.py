@@ -23,7 +23,8 @@ N-grams are compared as 64-bit hashes, so documents' n-grams can be joined in Sp
 carrying strings; a collision needs ~2^32 distinct n-grams to be likely. A document's are
 computed by numpy: each word is hashed once (dedup's word fold), and an n-gram's hash is a
 mixed sum of its words' hashes, each mixed with its place in the n-gram, so the sums of every
-length come from one running sum (about 20 times faster than hashing each n-gram's string).
+length come from one running sum (per document, normalisation included, about 7 times
+faster than hashing each n-gram's string: docs/BENCHMARKS.md).
 
 Pure functions; the Spark glue is curation/spark/contamination.py.
 """
@@ -110,7 +111,7 @@ def gram_hashes(grams: Sequence[str]) -> list[int]:
     # Arrow splits and numbers the words in C++: overlapping n-grams share their words, and
     # each distinct word is hashed once (bytes: a lone surrogate from a JSON escape survives)
     encoded = [gram.encode("utf-8", "surrogatepass") for gram in grams]
-    split = pc.split_pattern(pa.array(encoded, pa.binary()), b" ")
+    split = pc.split_pattern(pa.array(encoded, pa.large_binary()), b" ")  # may pass 2 GiB
     sizes = pc.list_value_length(split).to_numpy().astype(np.int64)
     words = pc.list_flatten(split).dictionary_encode()
     first = np.cumsum(sizes) - sizes

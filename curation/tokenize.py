@@ -149,12 +149,14 @@ def pack_documents(
             pieces = split_document(tokens, max_document_tokens)
             for i, piece in enumerate(pieces):
                 packers[prefix].add(piece, text_bytes if i == len(pieces) - 1 else 0)
+        for packer in packers.values():
+            packer.flush()
     except BaseException:
         for packer in packers.values():
             packer.discard()
         raise
-    entries = []
-    for prefix, packer in sorted(packers.items()):
-        packer.flush()
-        entries += [{"prefix": prefix, **entry} for entry in packer.entries]
-    return entries
+    return [
+        {"prefix": prefix, **entry}
+        for prefix, packer in sorted(packers.items())
+        for entry in packer.entries
+    ]

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from refinery.errors import RefineryError
-from refinery.shards import ShardWriter
+from refinery.shards import ShardWriter, write_documents
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -254,10 +254,7 @@ def write_documents_shard(
     """Write one shard of whole documents and return its manifest entry."""
     target = Path(root) / rel_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    writer = ShardWriter(target, dtype)
-    for document in documents:
-        writer.add(document)
-    writer.close()
+    writer = write_documents(target, documents, dtype)
     return shard_entry(root, rel_path, writer, sum(doc_bytes))
 
 

@@ -9,10 +9,12 @@ curation stack to read shards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import uuid
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,20 +100,41 @@ class ShardWriter:
         self._ends.append(self.tokens)
 
     def close(self) -> None:
-        header = _HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self.tokens, self.documents)
-        self._file.seek(0)
-        self._file.write(header.ljust(HEADER_BYTES, b"\0"))
-        _finish(self._file)
+        """Finish the shard; on failure (a full disk) remove its temp files and re-raise."""
         idx_tmp = _temp_name(self.path.with_suffix(".idx"))
-        with open(idx_tmp, "wb") as f:
-            f.write(np.asarray(self._ends, dtype="<u8").tobytes())
-            _finish(f)
+        try:
+            header = _HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self.tokens, self.documents)
+            self._file.seek(0)
+            self._file.write(header.ljust(HEADER_BYTES, b"\0"))
+            _finish(self._file)
+            with open(idx_tmp, "wb") as f:
+                f.write(np.asarray(self._ends, dtype="<u8").tobytes())
+                _finish(f)
+        except BaseException:
+            self.discard()
+            idx_tmp.unlink(missing_ok=True)
+            raise
         os.replace(self._tmp, self.path)
         os.replace(idx_tmp, self.path.with_suffix(".idx"))
 
     def discard(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # flushing what is buffered may fail again
+            self._file.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def write_documents(path: str | Path, documents: Iterable[np.ndarray], dtype) -> ShardWriter:
+    """Write a shard of `documents` (nothing is left behind if one is refused); return its
+    closed writer, which holds the counts."""
+    writer = ShardWriter(path, dtype)
+    try:
+        for document in documents:
+            writer.add(document)
+    except BaseException:
+        writer.discard()
+        raise
+    writer.close()
+    return writer
 
 
 def remove_unfinished(root: str | Path) -> list[Path]:
@@ -136,11 +159,9 @@ def write_shard(path: str | Path, tokens: np.ndarray, doc_ends: np.ndarray) -> N
     doc_ends = np.asarray(doc_ends).astype(np.int64)
     if not offsets_valid(doc_ends, len(tokens)):
         raise ShardError(f"{path}: document end offsets must increase and end at the token count")
-    writer = ShardWriter(path, tokens.dtype)
     starts = np.concatenate([[0], doc_ends])[:-1]
-    for start, end in zip(starts, doc_ends, strict=True):
-        writer.add(tokens[start:end])
-    writer.close()
+    ranges = zip(starts, doc_ends, strict=True)
+    write_documents(path, (tokens[start:end] for start, end in ranges), tokens.dtype)
 
 
 def read_header(path: str | Path) -> tuple[int, int, int]:

@@ -197,17 +197,19 @@ def test_pack_documents_writes_bounded_shards_that_read_back(tmp_path):
     assert np.array_equal(stream, np.concatenate([d for p, d, _ in docs if p == "web"]))
 
 
-def test_packed_shards_are_the_bytes_a_whole_shard_write_gives(tmp_path):
-    """Shards are written a document at a time; the file must not depend on that."""
+def test_packed_shards_hold_the_bytes_the_format_specifies(tmp_path):
+    """Shards are written a document at a time; the bytes are DESIGN.md's, spelled out here
+    independently of the writer: header, little-endian ids, uint64 end offsets."""
     docs = [np.arange(n, dtype=np.int64) + 60_000 for n in (3, 1, 8)]  # cast to the shard dtype
-    entries = pack_documents(
-        iter([("web", d, 1) for d in docs]), tmp_path / "packed", 0, 100, 100, "uint16"
+    entries = pack_documents(iter([("web", d, 1) for d in docs]), tmp_path, 0, 100, 100, "uint16")
+    header = b"RFTOKENS" + (1).to_bytes(4, "little") + (2).to_bytes(4, "little")
+    header += (12).to_bytes(8, "little") + (3).to_bytes(8, "little")
+    ids = b"".join(int(t).to_bytes(2, "little") for d in docs for t in d)
+    shard = tmp_path / entries[0]["path"]
+    assert shard.read_bytes() == header.ljust(64, b"\0") + ids
+    assert shard.with_suffix(".idx").read_bytes() == b"".join(
+        end.to_bytes(8, "little") for end in (3, 4, 12)
     )
-    whole = tmp_path / "whole.bin"
-    write_shard(whole, np.concatenate(docs).astype(np.uint16), np.cumsum([3, 1, 8]))
-    packed = tmp_path / "packed" / entries[0]["path"]
-    for suffix in (".bin", ".idx"):
-        assert packed.with_suffix(suffix).read_bytes() == whole.with_suffix(suffix).read_bytes()
     assert entries[0] | {"sha256": None} == {
         "prefix": "web", "path": "web/part-00000-00000.bin", "tokens": 12, "documents": 3,
         "bytes": 3, "sha256": None,
@@ -224,6 +226,24 @@ def test_a_task_that_fails_mid_shard_leaves_only_its_finished_shards(tmp_path):
         pack_documents(documents(), tmp_path, 2, 20, 20, "uint16")
     left = sorted(p.name for p in (tmp_path / "web").iterdir())
     assert left == [f"part-00002-0000{n}.{s}" for n in (0, 1) for s in ("bin", "idx")]
+
+
+def test_a_shard_that_cannot_be_finished_leaves_nothing_behind(tmp_path, monkeypatch):
+    from refinery import shards
+    from refinery.manifest import write_documents_shard
+
+    with pytest.raises(ShardError, match="at least one token"):
+        write_documents_shard(tmp_path, "a/s.bin", [np.arange(3), np.zeros(0)], "uint16", [1, 1])
+    assert list((tmp_path / "a").iterdir()) == []
+
+    def full_disk(f):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shards, "_finish", full_disk)  # the last flush of every bucket fails
+    docs = [("a", np.arange(1, 4, dtype=np.uint16), 3), ("b", np.arange(1, 3, dtype=np.uint16), 2)]
+    with pytest.raises(OSError, match="No space left"):
+        pack_documents(iter(docs), tmp_path / "task", 0, 100, 100, "uint16")
+    assert [p for p in (tmp_path / "task").rglob("*") if p.is_file()] == []
 
 
 def test_temp_files_of_a_killed_attempt_are_removed(tmp_path):
