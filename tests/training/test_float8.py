@@ -180,7 +180,7 @@ def test_float8_on_a_gpu_without_float8_matmuls_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA A100")
     with pytest.raises(ConfigError, match="8.9.*A100"):
         check_float8(torch.device("cuda"))
-    check_float8(torch.device("cpu"))  # CPU runs _scaled_mm itself: tests and smoke runs
+    check_float8(torch.device("cpu"))  # CPU multiplies upcast float8: tests and smoke runs
 
 
 @pytest.mark.parametrize(
