@@ -370,10 +370,11 @@ def test_bad_sources_are_named(tmp_path):
     with pytest.raises(TrainingSetError, match="no such file"):
         list(read_texts(str(tmp_path / "missing.txt")))
     (tmp_path / "latin1.jsonl").write_bytes('{"text": "ok"}\n{"text": "café"}\n'.encode("latin-1"))
-    with pytest.raises(TrainingSetError, match=r"latin1.jsonl: not UTF-8 text \(byte b'\\xe9'"):
+    with pytest.raises(TrainingSetError, match=r"latin1.jsonl: line 2: byte b'\\xe9' is not UTF"):
         list(read_texts(str(tmp_path / "latin1.jsonl")))
-    (tmp_path / "latin1.txt").write_bytes("a fine line\ncafé\n".encode("latin-1"))
-    with pytest.raises(TrainingSetError, match=r"latin1.txt: not UTF-8 text \(byte b'\\xe9'"):
+    lines = "a fine line\n" * 3000 + "café\n"  # far past the first 8 KiB a text reader decodes
+    (tmp_path / "latin1.txt").write_bytes(lines.encode("latin-1"))
+    with pytest.raises(TrainingSetError, match=r"latin1.txt: line 3001: byte b'\\xe9' is not"):
         list(read_texts(str(tmp_path / "latin1.txt")))
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
     with pytest.raises(TrainingSetError, match=r"ints.parquet: its `text` column is int64"):

@@ -89,13 +89,14 @@ def scaled_mm(
     """(a @ b) * a_inverse * b_inverse in out_dtype, from float8 operands: `_scaled_mm`'s
     kernels on CUDA. Elsewhere the operands are upcast to fp32, which holds every float8 value
     and product exactly: torch's CPU `_scaled_mm` is a reference loop, on some CPUs 50 times
-    slower than that (a Sapphire Rapids VM: 0.7 s against 17 ms at 256 x 256 x 256) for the
-    same sums."""
+    slower than that (a Sapphire Rapids VM: 0.7 s against 17 ms at 256 x 256 x 256) for sums
+    that differ in their last bits. Autocast is off for it, as `_scaled_mm` ignores autocast."""
     if a.is_cuda:
         return torch._scaled_mm(
             a, b, a_inverse, b_inverse, out_dtype=out_dtype, use_fast_accum=use_fast_accum
         )
-    return ((a.float() @ b.float()) * (a_inverse * b_inverse)).to(out_dtype)
+    with torch.autocast(a.device.type, enabled=False):
+        return ((a.float() @ b.float()) * (a_inverse * b_inverse)).to(out_dtype)
 
 
 def float8_product(x: torch.Tensor, weight: torch.Tensor):

@@ -112,17 +112,11 @@ class PartsNotFound(RefineryError):
     """Rows the tasks wrote that the driver cannot see: OUT is not storage they share."""
 
 
-class PartsMismatch(RefineryError):
-    """Part files holding other rows than the tasks reported: the stats would not add up."""
-
-
 def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int]) -> None:
     """After every task: give a folder no task wrote to an empty part file with its schema, so
     readers still see its columns, and mark each folder complete with _SUCCESS, as Spark does.
-    `rows`: how many rows the tasks said they wrote to each folder. A folder the driver finds
-    empty is refused (each executor wrote to its own local disk), and so is one whose part
-    files' footers count other rows (a part file lost or replaced by another attempt of its
-    task, such as a speculative copy killed mid-rename): neither is marked complete."""
+    `rows`: how many rows the tasks said they wrote to each folder; one the driver finds empty
+    is refused (each executor wrote to its own local disk), not marked complete."""
     fs, base = filesystem(root)
     for folder, schema in schemas.items():
         path = f"{base}/{folder}"
@@ -130,16 +124,7 @@ def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int
         for info in fs.get_file_info(pafs.FileSelector(path)):  # failed attempts' temp files
             if info.base_name.startswith(".part-") and info.base_name.endswith(".tmp"):
                 fs.delete_file(info.path)
-        parts = fs.get_file_info(pafs.FileSelector(path))
-        if parts and folder in rows:
-            held = sum(_footer_rows(fs, i.path) for i in parts if i.base_name.startswith("part-"))
-            if held != rows[folder]:
-                raise PartsMismatch(
-                    f"{root}/{folder}: the part files hold {held} rows and the tasks reported "
-                    f"{rows[folder]}: a task's file was lost or replaced by another attempt of "
-                    "the task; run the stage again"
-                )
-        if not parts:
+        if not fs.get_file_info(pafs.FileSelector(path)):
             if rows.get(folder):
                 raise PartsNotFound(
                     f"{root}/{folder}: the tasks wrote {rows[folder]} rows there, and the driver "
@@ -148,8 +133,3 @@ def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int
                 )
             pq.write_table(schema.empty_table(), f"{path}/{part_name(0)}", filesystem=fs)
         fs.open_output_stream(f"{path}/{SUCCESS}").close()
-
-
-def _footer_rows(fs: pafs.FileSystem, path: str) -> int:
-    with fs.open_input_file(path) as f:
-        return pq.ParquetFile(f).metadata.num_rows

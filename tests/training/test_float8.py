@@ -44,6 +44,21 @@ def test_to_float8_fills_the_range_and_scales_back(dtype):
     assert torch.isfinite(inverse) and not zeros.float().any()
 
 
+def test_the_cpu_float8_product_keeps_fp32_sums_under_autocast():
+    """Off CUDA the float8 operands are multiplied upcast; autocast must not turn that into a
+    bf16 matmul (`_scaled_mm`, which CUDA runs, ignores autocast)."""
+    from training.float8 import scaled_mm
+
+    torch.manual_seed(0)
+    a, a_inverse = to_float8(torch.randn(64, 256), E4M3)
+    b, b_inverse = to_float8(torch.randn(96, 256), E4M3)
+    exact = (a.double() @ b.double().t()) * (a_inverse.double() * b_inverse.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = scaled_mm(a, b.t(), a_inverse, b_inverse, torch.float32)
+    assert out.dtype == torch.float32
+    assert ((out.double() - exact).abs().max() / exact.abs().max()).item() < 1e-6
+
+
 def test_float8_matmul_is_close_to_fp32_forward_and_backward():
     torch.manual_seed(0)
     x = torch.randn(4, 32, 64, requires_grad=True)
