@@ -41,7 +41,7 @@ def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tupl
 
 
 def sorted_hashes(index: ItemIndex) -> np.ndarray:
-    return np.array(sorted(index.ngrams), dtype=np.int64)
+    return np.sort(np.fromiter(index.ngrams, dtype=np.int64, count=len(index.ngrams)))
 
 
 def broadcast_index(index: ItemIndex) -> tuple[dict[int, list[str]], np.ndarray]:
