@@ -85,8 +85,9 @@ def ngrams(words: Sequence[str], n: int = NGRAM) -> list[str]:
     return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
-def word_hashes(words: Sequence[str]) -> np.ndarray:
-    """uint64 hash of each word (non-empty, as `normalise` gives them)."""
+def hash_words(words: Sequence[str]) -> np.ndarray:
+    """uint64 hash of each word (non-empty, as `normalise` gives them): dedup's fold of its
+    code points, over a list of words where dedup's `word_hashes` finds them in texts."""
     # surrogatepass: a lone surrogate (text decoded with surrogateescape) is one code unit too.
     joined = "".join(words).encode("utf-32-le", "surrogatepass")
     sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
@@ -117,7 +118,7 @@ def gram_hashes(grams: Sequence[str]) -> list[int]:
     first = np.cumsum(sizes) - sizes
     places = np.arange(len(words)) - np.repeat(first, sizes)
     distinct = [word.decode("utf-8", "surrogatepass") for word in words.dictionary.to_pylist()]
-    hashes = word_hashes(distinct)[words.indices.to_numpy()]
+    hashes = hash_words(distinct)[words.indices.to_numpy()]
     sums = np.add.reduceat(_placed(hashes, places), first)
     return _finished(sums, sizes).tolist()
 
@@ -133,7 +134,7 @@ def text_ngram_hashes(text: str, lengths: Iterable[int] = (NGRAM,)) -> np.ndarra
     """The distinct hashed n-grams of `text` for each n in `lengths` (an index's `lengths`),
     sorted int64. The sums of the n-grams starting at each word grow one place at a time, and
     those of a wanted length are kept: no n-gram string is ever built."""
-    hashes = word_hashes(normalise(text))
+    hashes = hash_words(normalise(text))
     wanted = set(lengths)
     count = len(hashes)
     sums = np.zeros(count, dtype=np.uint64)

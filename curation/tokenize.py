@@ -107,9 +107,7 @@ class ShardPacker:
             self.flush()
         if self._writer is None:
             self._rel = f"{self.prefix}/part-{self.task:05d}-{len(self.entries):05d}.bin"
-            target = self.root / self._rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = ShardWriter(target, self.dtype)
+            self._writer = ShardWriter(self.root / self._rel, self.dtype)
         self._writer.add(piece)
         self._bytes += text_bytes
 

@@ -252,9 +252,7 @@ def write_documents_shard(
     root: str | Path, rel_path: str, documents: list[np.ndarray], dtype: str, doc_bytes: list[int]
 ) -> dict[str, Any]:
     """Write one shard of whole documents and return its manifest entry."""
-    target = Path(root) / rel_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    writer = write_documents(target, documents, dtype)
+    writer = write_documents(Path(root) / rel_path, documents, dtype)
     return shard_entry(root, rel_path, writer, sum(doc_bytes))
 
 

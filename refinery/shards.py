@@ -83,6 +83,7 @@ class ShardWriter:
         self.tokens = 0
         self._ends = array("Q")  # 8 bytes a document, not a Python int's 32
         self._tmp = _temp_name(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self._tmp, "wb", buffering=1 << 20)  # noqa: SIM115 (open until close)
         self._file.write(b"\0" * HEADER_BYTES)  # the counts are known at close
 
