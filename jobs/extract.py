@@ -38,10 +38,12 @@ def run_extract(
             (i, inputs[start : start + step]) for i, start in enumerate(range(0, len(inputs), step))
         ]
         run = extract_parts(config.extract, STAGE, tmp)
-        counts = (
+        reports = (
             spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run).collect()
         )
-        finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts))
+        counts = [count for _, task_counts in reports for count in task_counts]
+        attempts = [attempt for attempt, _ in reports]
+        finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts), attempts)
         return counts, {}
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts)

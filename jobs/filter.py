@@ -47,10 +47,12 @@ def run_filter(
         reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
         counts: list[tuple[str, str, str | None, int]] = []
         counters: Counter[str] = Counter()
-        for task_counts, task_counters in reports.collect():
+        attempts = []
+        for attempt, task_counts, task_counters in reports.collect():
+            attempts.append(attempt)
             counts += task_counts
             counters.update(task_counters)
-        finish_folders(tmp, schemas, rows_by_folder(counts))
+        finish_folders(tmp, schemas, rows_by_folder(counts), attempts)
         return counts, counters
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)

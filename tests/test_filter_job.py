@@ -82,7 +82,10 @@ def test_filter_task_writes_each_outcome_to_its_folder(spark, tmp_path):
     docs = str(tmp_path / "docs.parquet")
     tasks = [(0, [(docs, 0, 0, 2), (docs, 1, 0, 2)])]  # (file, row group, first row, end row)
     run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
-    [(counts, counters)] = list(run(iter(tasks)))
+    [(attempt, counts, counters)] = list(run(iter(tasks)))
+    assert [p.name for p in (tmp_path / "kept").glob("*.parquet")] == [
+        f"part-00000-{attempt}.parquet"
+    ]
     assert sorted(counts) == [("", "error", None, 1), ("", "kept", None, 2)] + [
         ("", "rejected", "drop:short", 1)
     ]

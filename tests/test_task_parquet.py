@@ -18,7 +18,7 @@ def test_finished_folders_hold_the_rows_or_an_empty_part_with_the_schema(tmp_pat
     parts = TaskParquet(str(tmp_path), 3, SCHEMAS, 10)
     parts.add_table("kept", pa.table({"id": ["a", "b"]}))
     parts.close()
-    finish_folders(str(tmp_path), SCHEMAS, {"kept": 2, "errors": 0})
+    finish_folders(str(tmp_path), SCHEMAS, {"kept": 2, "errors": 0}, [parts.attempt])
     assert pq.read_table(tmp_path / "kept")["id"].to_pylist() == ["a", "b"]
     assert pq.read_table(tmp_path / "errors").schema == SCHEMAS["errors"]
     assert (tmp_path / "kept" / "_SUCCESS").exists() and (tmp_path / "errors" / "_SUCCESS").exists()
@@ -27,31 +27,36 @@ def test_finished_folders_hold_the_rows_or_an_empty_part_with_the_schema(tmp_pat
 def test_rows_the_driver_cannot_see_are_refused_not_marked_complete(tmp_path):
     """OUT on each node's own disk: the executors' parts are not where the driver looks."""
     with pytest.raises(PartsNotFound, match=r"kept: the tasks wrote 64 rows there, and the driver"):
-        finish_folders(str(tmp_path), SCHEMAS, {"kept": 64, "errors": 0})
+        finish_folders(str(tmp_path), SCHEMAS, {"kept": 64, "errors": 0}, ["0123"])
     assert not (tmp_path / "kept" / "_SUCCESS").exists()
 
 
-def test_two_attempts_of_one_task_each_leave_a_whole_part_file(tmp_path):
-    """A speculative copy of a task (cluster.yaml turns speculation on) writes the same part
-    file on a shared mount: each attempt writes its own temp file, and the part file is one
-    of them whole (they shared one temp file, each truncating what the other wrote)."""
-    first, second = (TaskParquet(str(tmp_path), 7, SCHEMAS, 2) for _ in range(2))
-    for i in range(6):
-        first.add("kept", {"id": f"a{i}"})
-        second.add("kept", {"id": f"b{i}"})
-    first.close()
-    second.close()
-    (part,) = (tmp_path / "kept").glob("part-*")
-    assert pq.read_table(part)["id"].to_pylist() == [f"b{i}" for i in range(6)]
-    (tmp_path / "kept" / ".part-00007.parquet.dead.tmp").write_bytes(b"a killed attempt's")
-    finish_folders(str(tmp_path), SCHEMAS, {"kept": 6, "errors": 0})
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["_SUCCESS", part.name]
+def _fill(parts: TaskParquet, prefix: str, n: int) -> TaskParquet:
+    for i in range(n):
+        parts.add("kept", {"id": f"{prefix}{i}"})
+    return parts
+
+
+def test_only_the_reported_attempt_of_a_task_is_kept(tmp_path):
+    """Two attempts at task 7 (a retry, or a speculative copy: cluster.yaml turns speculation
+    on) that wrote different rows (an extraction timeout in one): the folder holds the rows of
+    the attempt whose counts the driver took, whichever finished last, and nothing of the
+    other or of a killed attempt's temp file."""
+    reported = _fill(TaskParquet(str(tmp_path), 7, SCHEMAS, 2), "a", 6)
+    other = _fill(TaskParquet(str(tmp_path), 7, SCHEMAS, 2), "b", 5)
+    reported.close()
+    other.close()
+    _fill(TaskParquet(str(tmp_path), 7, SCHEMAS, 2), "killed", 4)  # flushed, never closed
+    assert len(list((tmp_path / "kept").glob("part-00007-*.parquet"))) == 2
+    finish_folders(str(tmp_path), SCHEMAS, {"kept": 6, "errors": 0}, [reported.attempt])
+    names = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert names == ["_SUCCESS", f"part-00007-{reported.attempt}.parquet"]
+    assert pq.read_table(tmp_path / "kept")["id"].to_pylist() == [f"a{i}" for i in range(6)]
 
 
 def test_on_hdfs_a_part_file_appears_whole_by_rename(tmp_path, monkeypatch):
     """Any filesystem but an object store (HDFS here stood in for by pyarrow's mock) gets the
-    temp file and the rename: a speculative loser killed mid-write after the winner finished
-    must not leave the part file cut short."""
+    temp file and the rename: an attempt killed mid-write leaves only a hidden file."""
     from datetime import datetime
 
     import pyarrow.fs as pafs
@@ -60,20 +65,19 @@ def test_on_hdfs_a_part_file_appears_whole_by_rename(tmp_path, monkeypatch):
 
     mock = pafs._MockFileSystem(datetime(2026, 1, 1))
     monkeypatch.setattr(task_parquet, "filesystem", lambda uri: (mock, "run"))
-    winner, loser = (TaskParquet("hdfs://nn/run", 2, SCHEMAS, 2) for _ in range(2))
-    for i in range(4):
-        winner.add("kept", {"id": f"w{i}"})
+    winner = _fill(TaskParquet("hdfs://nn/run", 2, SCHEMAS, 2), "w", 4)
     winner.close()
-    for i in range(4):
-        loser.add("kept", {"id": f"l{i}"})  # flushed into its own temp file, then killed
+    loser = _fill(TaskParquet("hdfs://nn/run", 2, SCHEMAS, 2), "l", 4)  # then killed
     names = [i.base_name for i in mock.get_file_info(pafs.FileSelector("run/kept"))]
-    assert sorted(names) == [f".part-00002.parquet.{loser.attempt}.tmp", "part-00002.parquet"]
-    assert pq.read_table("run/kept/part-00002.parquet", filesystem=mock)["id"].to_pylist() == [
-        f"w{i}" for i in range(4)
+    assert sorted(names) == [
+        f".part-00002-{loser.attempt}.parquet.tmp",
+        f"part-00002-{winner.attempt}.parquet",
     ]
-    finish_folders("hdfs://nn/run", SCHEMAS, {"kept": 4, "errors": 0})
+    finish_folders("hdfs://nn/run", SCHEMAS, {"kept": 4, "errors": 0}, [winner.attempt])
     names = [i.base_name for i in mock.get_file_info(pafs.FileSelector("run/kept"))]
-    assert sorted(names) == ["_SUCCESS", "part-00002.parquet"]
+    assert sorted(names) == ["_SUCCESS", f"part-00002-{winner.attempt}.parquet"]
+    table = pq.read_table(f"run/kept/part-00002-{winner.attempt}.parquet", filesystem=mock)
+    assert table["id"].to_pylist() == [f"w{i}" for i in range(4)]
 
 
 def test_object_stores_write_the_part_under_its_own_name():

@@ -83,11 +83,12 @@ def extract_schemas(stage: str) -> dict[str, pa.Schema]:
 
 
 def extract_parts(config: ExtractConfig, stage: str, tmp: str):
-    """mapPartitions function: (task, WARC paths) -> (source, outcome, reason, n) counts; each
-    task writes its outcome rows itself into tmp/{kept,rejected,errors} (task_parquet.py)."""
+    """mapPartitions function: (task, WARC paths) -> one (attempt, counts) per task, counts
+    being (source, outcome, reason, n); each task writes its outcome rows itself into
+    tmp/{kept,rejected,errors} (task_parquet.py)."""
     schemas = extract_schemas(stage)
 
-    def run(tasks: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[str, str, str | None, int]]:
+    def run(tasks: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[str, list]]:
         extractor = _extractor(config)
         for task, paths in tasks:
             parts = TaskParquet(tmp, task, schemas, config.batch_rows)
@@ -97,8 +98,7 @@ def extract_parts(config: ExtractConfig, stage: str, tmp: str):
                     parts.add(OUTCOME_FOLDERS[row["outcome"]], {**row, "stage": stage})
                     counts[row["source"], row["outcome"], row["reason"]] += 1
             parts.close()
-            for (source, outcome, reason), n in counts.items():
-                yield source, outcome, reason, n
+            yield parts.attempt, [(*key, n) for key, n in counts.items()]
 
     return run
 
@@ -128,14 +128,14 @@ def filter_schemas(documents: StructType, chain: FilterChain, stage: str) -> dic
 
 
 def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tmp: str):
-    """mapPartitions function: (task, row groups) -> one (counts, counters) per task. Each task
-    reads its row groups (row_groups.py), runs the chain on every document and writes its rows
-    into tmp/{kept,rejected,errors} itself (task_parquet.py); counts are (source, outcome,
-    reason, n) with an empty source (the filter's stats are not per file)."""
+    """mapPartitions function: (task, row groups) -> one (attempt, counts, counters) per task.
+    Each task reads its row groups (row_groups.py), runs the chain on every document and writes
+    its rows into tmp/{kept,rejected,errors} itself (task_parquet.py); counts are (source,
+    outcome, reason, n) with an empty source (the filter's stats are not per file)."""
     kept = schemas["kept"]
     needed = [name for name in kept.names if name not in chain.value.adds]
 
-    def run(tasks: Iterator[tuple[int, list[Piece]]]) -> Iterator[tuple[list, dict]]:
+    def run(tasks: Iterator[tuple[int, list[Piece]]]) -> Iterator[tuple[str, list, dict]]:
         steps: FilterChain = chain.value
         for task, groups in tasks:
             parts = TaskParquet(tmp, task, schemas, FILTER_BATCH_ROWS)
@@ -149,7 +149,8 @@ def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tm
                 counters.update(batch_counters)
                 _write_outcomes(parts, table, stage, counts)
             parts.close()
-            yield [("", outcome, reason, n) for (outcome, reason), n in counts.items()], counters
+            rows = [("", outcome, reason, n) for (outcome, reason), n in counts.items()]
+            yield parts.attempt, rows, counters
 
     return run
 

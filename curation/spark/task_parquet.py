@@ -5,17 +5,22 @@ would cross from Python as Arrow, be cached, be written by three Spark jobs and 
 a fourth, and on two cores that cost 15-20% of trafilatura's own time (docs/BENCHMARKS.md).
 Instead each task writes its own part files through pyarrow's filesystem layer (local paths,
 HDFS, and S3; pyarrow knows s3a:// as s3://) and returns only its counts.
-Part files are named after the task, so a retried task overwrites its earlier attempt. On a
-local filesystem or HDFS each part file appears whole, by rename from a temp file of its
-attempt's own: a speculative copy of the task writes beside it, not into it, so a loser
-killed mid-write cannot truncate the winner's file. Object stores (S3, GCS, Azure) make an
-upload visible only when it completes, and a rename there is a copy: the part is written
-under its own name.
+
+Each attempt at a task names its part files after itself (`part-<task>-<attempt>.parquet`)
+and reports its attempt with its counts. The driver keeps only the files of the attempts whose
+reports it took (one per task) and deletes the others: a retried task's earlier attempt, a
+speculative copy, an attempt that wrote its files but died before reporting. So the files hold
+exactly the rows the stats count, even where two attempts differ (an extraction timeout). On
+a local filesystem or HDFS each part file appears whole, by rename from a hidden temp file, so
+a copy killed mid-write leaves nothing a reader takes for data. Object stores (S3, GCS, Azure)
+make an upload visible only when it completes, and a rename there is a copy: the part is
+written under its own name.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -42,20 +47,27 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(uri)
 
 
-def part_name(task: int) -> str:
-    return f"part-{task:05d}.parquet"
+def part_name(task: int, attempt: str) -> str:
+    return f"part-{task:05d}-{attempt}.parquet"
+
+
+def _attempt_of(name: str) -> str | None:
+    """The attempt in a part file's name; None for another file (_SUCCESS, a temp file)."""
+    if not (name.startswith("part-") and name.endswith(".parquet")):
+        return None
+    return name[: -len(".parquet")].rsplit("-", 1)[-1]
 
 
 class TaskParquet:
     """One task's part file in each of several folders (`schemas`: folder name -> schema),
     filled with rows or Arrow tables, a row group every `batch_rows` rows; files without rows
-    are not made."""
+    are not made. The task reports `attempt` with its counts (`finish_folders`)."""
 
     def __init__(self, root: str, task: int, schemas: dict[str, pa.Schema], batch_rows: int):
         self.fs, self.root = filesystem(root)
         self.task, self.schemas, self.batch_rows = task, schemas, batch_rows
         self.renames = not isinstance(self.fs, OBJECT_STORES)
-        self.attempt = uuid.uuid4().hex
+        self.attempt = uuid.uuid4().hex[:16]
         self._rows: dict[str, list[dict]] = {name: [] for name in schemas}
         self._tables: dict[str, list[pa.Table]] = {name: [] for name in schemas}
         self._buffered: dict[str, int] = dict.fromkeys(schemas, 0)
@@ -81,12 +93,12 @@ class TaskParquet:
             self._flush(folder)
         for folder, writer in self._writers.items():
             writer.close()
-            if self.renames:  # replacing an earlier attempt's part file
+            if self.renames:
                 self.fs.move(self._path(folder, partial=True), self._path(folder))
 
     def _path(self, folder: str, partial: bool = False) -> str:
-        name = part_name(self.task)
-        return f"{self.root}/{folder}/{f'.{name}.{self.attempt}.tmp' if partial else name}"
+        name = part_name(self.task, self.attempt)
+        return f"{self.root}/{folder}/{f'.{name}.tmp' if partial else name}"
 
     def _tables_from_rows(self, folder: str) -> None:
         rows = self._rows[folder]
@@ -112,17 +124,23 @@ class PartsNotFound(RefineryError):
     """Rows the tasks wrote that the driver cannot see: OUT is not storage they share."""
 
 
-def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int]) -> None:
-    """After every task: give a folder no task wrote to an empty part file with its schema, so
-    readers still see its columns, and mark each folder complete with _SUCCESS, as Spark does.
-    `rows`: how many rows the tasks said they wrote to each folder; one the driver finds empty
-    is refused (each executor wrote to its own local disk), not marked complete."""
+def finish_folders(
+    root: str, schemas: dict[str, pa.Schema], rows: dict[str, int], attempts: Iterable[str]
+) -> None:
+    """After every task: keep only the part files of `attempts` (those whose reports the driver
+    took), give a folder no task wrote to an empty part file with its schema, so readers still
+    see its columns, and mark each folder complete with _SUCCESS, as Spark does.
+    `rows`: how many rows the reported attempts wrote to each folder; one the driver finds
+    empty is refused (each executor wrote to its own local disk), not marked complete."""
     fs, base = filesystem(root)
+    reported = set(attempts)
     for folder, schema in schemas.items():
         path = f"{base}/{folder}"
         fs.create_dir(path, recursive=True)
-        for info in fs.get_file_info(pafs.FileSelector(path)):  # failed attempts' temp files
-            if info.base_name.startswith(".part-") and info.base_name.endswith(".tmp"):
+        for info in fs.get_file_info(pafs.FileSelector(path)):
+            unfinished = info.base_name.startswith(".part-") and info.base_name.endswith(".tmp")
+            attempt = _attempt_of(info.base_name)
+            if unfinished or (attempt is not None and attempt not in reported):
                 fs.delete_file(info.path)
         if not fs.get_file_info(pafs.FileSelector(path)):
             if rows.get(folder):
@@ -131,5 +149,6 @@ def finish_folders(root: str, schemas: dict[str, pa.Schema], rows: dict[str, int
                     "finds no file: OUT must be storage the driver and every executor share "
                     "(HDFS, S3, a mounted filesystem), not a path on each node's own disk"
                 )
-            pq.write_table(schema.empty_table(), f"{path}/{part_name(0)}", filesystem=fs)
+            empty = f"{path}/{part_name(0, 'empty')}"
+            pq.write_table(schema.empty_table(), empty, filesystem=fs)
         fs.open_output_stream(f"{path}/{SUCCESS}").close()

@@ -158,7 +158,7 @@ def encode_and_write(
 ) -> list[dict[str, Any]]:
     """Run one encode task per slice of `docs`' row groups (`row_slices`): shards go
     to `shards`, rejected rows to tmp/rejected/ (finished with _SUCCESS); return each task's
-    report (its shard entries and counts), in task order."""
+    report (its attempt, shard entries and counts), in task order."""
     tasks = list(enumerate(slices))
     schemas = {REJECTED: rejected_schema(docs.schema)}
 
@@ -169,12 +169,17 @@ def encode_and_write(
             work = EncodeTask(tokenizer, config, dtype, rejected, stage)
             entries = work.run(task, groups, shards)
             rejected.close()
-            yield {"task": task, "entries": entries, "counts": dict(work.counts)}
+            yield {
+                "task": task,
+                "attempt": rejected.attempt,
+                "entries": entries,
+                "counts": dict(work.counts),
+            }
 
     reports = spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run)
     reports = sorted(reports.collect(), key=lambda report: report["task"])
     rejected = sum(
         n for r in reports for key, n in r["counts"].items() if key.startswith("rejected:")
     )
-    finish_folders(tmp, schemas, {REJECTED: rejected})
+    finish_folders(tmp, schemas, {REJECTED: rejected}, [r["attempt"] for r in reports])
     return reports
