@@ -140,6 +140,16 @@ def base_row(record: Record, source: str, repeat: int = 0) -> dict[str, Any]:
     }
 
 
+CANNOT_OPEN = "cannot open: "  # the error of a file that could not be opened at all
+
+
+def could_not_open(row: dict[str, Any]) -> bool:
+    """Whether `row` says its file could not be opened (no record of it was read)."""
+    return (
+        row["outcome"] == ERROR and row["offset"] is None and row["error"].startswith(CANNOT_OPEN)
+    )
+
+
 def error_row(source: str, offset: int | None, message: str) -> dict[str, Any]:
     row = dict.fromkeys(OUTCOME_FIELDS)
     row.update(source=source, offset=offset, outcome=ERROR, error=message)
@@ -217,9 +227,9 @@ def extract_file(
             stream = open_input(source)
         except Exception as err:  # noqa: BLE001 (a missing file, a refused S3 key: reported)
             if not is_transient(err):
-                yield error_row(source, None, f"cannot open: {type(err).__name__}: {err}")
+                yield error_row(source, None, f"{CANNOT_OPEN}{_named(err)}")
                 return
-            failure = f"cannot open: {_named(err)}"
+            failure = f"{CANNOT_OPEN}{_named(err)}"
         else:
             try:
                 records = iter_records(stream, lambda record: payload_limit(record, config))

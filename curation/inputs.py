@@ -12,6 +12,7 @@ import glob
 import gzip
 import http.client
 import os
+import socket
 import ssl
 import sys
 import urllib.error
@@ -66,10 +67,14 @@ def is_transient(err: BaseException) -> bool:
 def _transient(err: BaseException) -> bool:
     if isinstance(err, ConnectionError | TimeoutError | http.client.HTTPException):
         return True
+    if isinstance(err, socket.gaierror):  # a name lookup: a flaky resolver, or no such host
+        return True
     if isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError):  # TLS cut mid-read
         return True
     if isinstance(err, urllib.error.HTTPError):
         return err.code >= 500 or err.code == 429
+    if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException):
+        return _transient(err.reason)  # what the socket raised, kept as the reason
     module = type(err).__module__
     if module.startswith("urllib3."):  # ProtocolError, ReadTimeoutError, ... not a bad URL
         return "Location" not in type(err).__name__

@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import CurationConfig
-from curation.inputs import resolve_inputs
+from curation.inputs import InputError, resolve_inputs
 from curation.spark.glue import extract_parts, extract_schemas, rows_by_folder
 from curation.spark.stage import run_task_stage
 from curation.spark.task_parquet import finish_folders
@@ -41,8 +41,14 @@ def run_extract(
         reports = (
             spark.sparkContext.parallelize(tasks, max(1, len(tasks))).mapPartitions(run).collect()
         )
-        counts = [count for _, task_counts in reports for count in task_counts]
-        attempts = [attempt for attempt, _ in reports]
+        counts = [count for _, task_counts, _ in reports for count in task_counts]
+        unopened = [error for _, _, errors in reports for error in errors]
+        if inputs and len(unopened) == len(inputs):
+            raise InputError(
+                f"none of the {len(inputs)} input files could be opened, so nothing is "
+                f"written; the first: {unopened[0]}"
+            )
+        attempts = [attempt for attempt, _, _ in reports]
         finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts), attempts)
         return counts, {}
 

@@ -1,6 +1,7 @@
 import gzip
 import hashlib
 import io
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -381,6 +382,7 @@ def test_network_failures_are_told_from_damaged_files():
         assert is_transient(wrapped)
     for err in (
         TimeoutError(),
+        urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")),
         urllib.error.HTTPError("u", 503, "Slow Down", {}, None),
         boto("ResponseStreamingError"),
         boto("ClientError", 500),
@@ -391,6 +393,7 @@ def test_network_failures_are_told_from_damaged_files():
         gzip.BadGzipFile("Not a gzipped file"),
         EOFError("Compressed file ended before the end-of-stream marker"),
         urllib.error.HTTPError("u", 404, "Not Found", {}, None),
+        urllib.error.URLError(FileNotFoundError(2, "No such file")),
         boto("ClientError", 404),
         boto("NoCredentialsError"),
         refused_certificate(),

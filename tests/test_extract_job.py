@@ -9,7 +9,7 @@ import pytest
 
 from curation.config import load_curation_config
 from curation.extract import DOCUMENT_FIELDS
-from curation.inputs import resolve_inputs
+from curation.inputs import InputError, resolve_inputs
 from jobs.extract import run_extract
 
 from conftest import shared_data
@@ -128,6 +128,20 @@ def test_rerun_skips_and_force_redoes_identically(spark, extract_run, sample_cra
     }
     after = sorted(read_table(Path(out) / "extract"), key=lambda r: r["id"])
     assert after == before
+
+
+def test_a_run_where_no_input_file_opens_fails_instead_of_passing(spark, sample_crawl, tmp_path):
+    """No credentials for s3://, a crawl name mistyped in the prefix: every file is an error
+    row, and a stage that passed would be skipped as done on the next run."""
+    config = load_curation_config()
+    gone = [str(tmp_path / "gone" / f"{n}.warc.gz") for n in range(2)]
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"none of the 2 input files could be opened.*0\.warc"):
+        run_extract(spark, config, gone, str(out))
+    assert not (out / "extract").exists()
+    one = resolve_inputs([str(sample_crawl)], "")[:1]
+    stats = run_extract(spark, config, [*one, gone[0]], str(out))
+    assert stats["errors"] == 1 and stats["kept"] > 0
 
 
 def test_shared_real_warcs_run_without_failing_the_job(spark, tmp_path):

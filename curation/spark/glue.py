@@ -18,7 +18,15 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from curation.config import ExtractConfig
-from curation.extract import DOCUMENT_FIELDS, ERROR, KEPT, OUTCOME_FIELDS, REJECTED, extract_file
+from curation.extract import (
+    DOCUMENT_FIELDS,
+    ERROR,
+    KEPT,
+    OUTCOME_FIELDS,
+    REJECTED,
+    could_not_open,
+    extract_file,
+)
 from curation.extractor import TimeLimitedExtractor
 from curation.filters.chain import FilterChain
 from curation.inputs import InputError
@@ -83,22 +91,25 @@ def extract_schemas(stage: str) -> dict[str, pa.Schema]:
 
 
 def extract_parts(config: ExtractConfig, stage: str, tmp: str):
-    """mapPartitions function: (task, WARC paths) -> one (attempt, counts) per task, counts
-    being (source, outcome, reason, n); each task writes its outcome rows itself into
-    tmp/{kept,rejected,errors} (task_parquet.py)."""
+    """mapPartitions function: (task, WARC paths) -> one (attempt, counts, errors of the files
+    that could not be opened) per task, counts being (source, outcome, reason, n); each task
+    writes its outcome rows itself into tmp/{kept,rejected,errors} (task_parquet.py)."""
     schemas = extract_schemas(stage)
 
-    def run(tasks: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[str, list]]:
+    def run(tasks: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[str, list, list[str]]]:
         extractor = _extractor(config)
         for task, paths in tasks:
             parts = TaskParquet(tmp, task, schemas, config.batch_rows)
             counts: Counter[tuple[str, str, str | None]] = Counter()
+            unopened: list[str] = []
             for path in paths:
                 for row in extract_file(path, config, extractor):
                     parts.add(OUTCOME_FOLDERS[row["outcome"]], {**row, "stage": stage})
                     counts[row["source"], row["outcome"], row["reason"]] += 1
+                    if could_not_open(row):
+                        unopened.append(f"{path}: {row['error']}")
             parts.close()
-            yield parts.attempt, [(*key, n) for key, n in counts.items()]
+            yield parts.attempt, [(*key, n) for key, n in counts.items()], unopened
 
     return run
 
