@@ -276,14 +276,15 @@ def _commit(
     last) into place, as `curation.spark.stage` commits a stage."""
     (final / "_SUCCESS").unlink(missing_ok=True)  # a stage being redone loses it first
     shutil.rmtree(final, ignore_errors=True)
-    target = f"{root.as_uri()}/rejected/stage={STAGE}"
+    run = fs.local(root)
+    target = f"{run}/rejected/stage={STAGE}"
     fs.delete(target)
-    fs.rename(f"{tmp.as_uri()}/rejected", target)
-    fs.write_json(f"{root.as_uri()}/stats/{STAGE}.json", stats)
-    record_run(fs, root.as_uri(), config, STAGE, stats)
+    fs.rename(f"{fs.local(tmp)}/rejected", target)
+    fs.write_json(f"{run}/stats/{STAGE}.json", stats)
+    record_run(fs, run, config, STAGE, stats)
     os.replace(tmp / TOKENS, final)
     shutil.rmtree(tmp)
-    drop_abandoned_attempts(fs, root.as_uri(), STAGE)
+    drop_abandoned_attempts(fs, run, STAGE)
 
 
 def check_tokenizer(config: CurationConfig) -> None:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curation.config import load_curation_config
+from curation.inputs import resolve_inputs
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError, document_hash, is_validation, reject_reason
@@ -187,6 +188,37 @@ def test_a_given_tokenizer_is_used_as_is(spark, tokenized, documents, tmp_path):
     tokenize(spark, inputs[:1], tmp_path, f"tokenize.tokenizer={given}", "tokenize.seed=5")
     manifest = read_manifest(tmp_path / "tokens")
     assert manifest.tokenizer.sha256 == read_manifest(out / "tokens").tokenizer.sha256
+
+
+def test_a_run_folder_named_with_hash_percent_and_space_holds_every_stage(
+    spark, tokenized, sample_crawl, tmp_path
+):
+    """Tasks write through pyarrow, which reads URIs (`#` starts a fragment, `%20` is a space),
+    and the driver commits through Hadoop, which does not: both must name the same folder."""
+    from jobs.dedup import run_dedup
+    from jobs.extract import run_extract
+    from jobs.filter import run_filter
+
+    out = tmp_path / "run #1 %20é"
+    config = load_curation_config(
+        overrides=[*OVERRIDES, f"tokenize.tokenizer={tokenized[0] / 'tokens' / 'tokenizer.json'}"]
+    )
+    inputs = resolve_inputs([str(sample_crawl)], "")[:1]
+    counts = {}
+    for stage, run in (("extract", run_extract), ("filter", run_filter), ("dedup", run_dedup)):
+        counts[stage] = run(spark, config, inputs, str(out))["kept"]
+        assert len(pq.read_table(out / stage)) == counts[stage] > 0, stage
+        inputs = [str(out / stage)]
+    stats = run_tokenize(spark, config, inputs, str(out))
+    assert stats["input"] == counts["dedup"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    assert not (out / "_tmp").exists()
+    assert json.loads((out / "run.json").read_text())["stages"].keys() == {
+        "extract",
+        "filter",
+        "dedup",
+        "tokenize",
+    }
 
 
 def test_buckets_that_are_not_names_are_refused_before_any_work(spark, documents, tmp_path):

@@ -22,9 +22,17 @@ class HadoopFS:
     def _fs(self, path: str):
         return self._path(path).getFileSystem(self._conf)
 
-    def qualified(self, path: str) -> str:
-        """`path` as a full URI (file:/abs/..., hdfs://nn/...), as Spark's writers resolve it."""
-        return str(self._fs(path).makeQualified(self._path(path)))
+    @staticmethod
+    def local(path) -> str:
+        """Hadoop's name for a local path, whatever fs.defaultFS is. Not `Path.as_uri()`:
+        Hadoop takes the `%23` of file:///o%23x for three characters of the name."""
+        return f"file:{path}"
+
+    def uri(self, path: str) -> str:
+        """`path` as a full URI (file:///abs/..., hdfs://nn/...) with `#`, `%`, spaces and
+        non-ASCII characters escaped, as pyarrow's filesystems read a URI. Hadoop's own form
+        (file:/o#x) is not one: parsed as a URI, `#x` was a fragment and `%20` a space."""
+        return str(self._fs(path).makeQualified(self._path(path)).toUri().toASCIIString())
 
     def exists(self, path: str) -> bool:
         return bool(self._fs(path).exists(self._path(path)))

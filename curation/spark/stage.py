@@ -198,14 +198,15 @@ def run_task_stage(
     per_source: bool = True,
 ) -> dict[str, Any] | None:
     """`run_stage` for a stage whose tasks write their own part files (task_parquet.py):
-    `write_parts(tmp)` fills and finishes tmp/{kept,rejected,errors} and returns the (source,
-    outcome, reason, n) counts and the named counters (e.g. pii:EMAIL) to add to the stats."""
+    `write_parts(tmp)` fills and finishes tmp/{kept,rejected,errors} (`tmp` is a URI, as
+    pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts and
+    the named counters (e.g. pii:EMAIL) to add to the stats."""
     fs = HadoopFS(spark)
     if _skipped(fs, out, stage, force):
         return None
     started = time.time()
-    tmp = fs.qualified(_tmp_folder(out, stage))
-    counts, counters = write_parts(tmp)
+    tmp = _tmp_folder(out, stage)
+    counts, counters = write_parts(fs.uri(tmp))
     stats = stage_stats(counts, per_source)
     if counters:
         stats["counters"] = dict(sorted(counters.items()))
