@@ -18,7 +18,9 @@ from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig, load_curation_config
 from curation.inputs import resolve_documents
+from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
+from curation.spark.stage import stage_path
 from refinery.errors import RefineryError, with_user_errors
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -172,14 +174,51 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     job.check(config)
     inputs = job.resolve(args.input, config)
     check_output(args.output, job.name if job.local_output else None)
+    out = args.output.rstrip("/")
     spark = build_session(config.spark, job.name)
     try:
-        stats = job.run(spark, config, inputs, args.output.rstrip("/"), args.force)
+        stale = None if args.force else read_since(HadoopFS(spark), out, job.name, inputs)
+        if stale:
+            print(stale)
+        stats = job.run(spark, config, inputs, out, args.force or stale is not None)
     finally:
         spark.stop()
     if stats:
         print(summary_line(job.name, stats))
     return 0
+
+
+def read_stage_times(fs: HadoopFS, out: str) -> dict:
+    path = f"{out}/run.json"
+    return fs.read_json(path).get("stages", {}) if fs.exists(path) else {}
+
+
+def ran_since(stages: dict, stage: str, upstream: str) -> str | None:
+    """Why a finished `stage` is out of date: the stage it reads (`upstream`) finished after it
+    did (run again alone, with --force or other input); None when it is not, or unknown."""
+    mine = stages.get(stage, {}).get("finished")
+    theirs = stages.get(upstream, {}).get("finished")
+    if mine and theirs and theirs > mine:
+        return f"{stage}: {upstream} ran again ({theirs}) after {stage} ({mine}): redoing {stage}"
+    return None
+
+
+def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | None:
+    """`ran_since` for a stage run alone: whether one of `inputs` is the folder of a stage of
+    OUT that finished after `stage` did (`refinery filter --force`, then `refinery dedup`)."""
+    times = read_stage_times(fs, out)
+    for upstream in times:
+        if any(_same_path(path, stage_path(out, upstream)) for path in inputs):
+            why = ran_since(times, stage, upstream)
+            if why:
+                return why
+    return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def summary_line(stage: str, stats: dict[str, Any]) -> str:

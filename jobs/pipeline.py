@@ -34,6 +34,7 @@ from jobs.common import (
     check_output,
     load_config,
     parse_stage_args,
+    read_since,
     run_main,
     stage_parser,
     summary_line,
@@ -64,23 +65,23 @@ def main(argv: list[str] | None = None) -> int:
         fs = HadoopFS(spark)
         check_no_skipped_leftovers(fs, out, plan, args.force)
         force = args.force
-        last, upstream = jobs[0].name, None
+        last = jobs[0].name
         for job, reason in plan:
             if reason:  # the next stage reads this one's input
                 print(reason)
                 if remove_stage(fs, out, job.name):  # an earlier run's (--force: see above)
                     print(f"{job.name}: removed what an earlier run of it left in {out}")
                 continue
-            if not force and upstream:  # run.json's times, for tokenize (tokens/) too
-                stale = ran_since(read_stage_times(fs, out), job.name, upstream)
+            if not force:  # run.json's times, for tokenize (tokens/) too
+                stale = read_since(fs, out, job.name, inputs)
                 if stale:
-                    print(stale)
+                    print(f"{stale} and the stages after it")
                     force = True
             stats = job.run(spark, config, inputs, out, force)
             force = force or stats is not None
             print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
             inputs = [stage_path(out, job.name)]
-            last = upstream = job.name
+            last = job.name
     finally:
         spark.stop()
     if last == tokenize.STAGE:
@@ -124,24 +125,6 @@ def check_no_skipped_leftovers(
                 f"output of it, which the stages after it read. Give its settings again, or "
                 f"--force to remove that output and redo the stages after it"
             )
-
-
-def read_stage_times(fs: HadoopFS, out: str) -> dict:
-    path = f"{out}/run.json"
-    return fs.read_json(path).get("stages", {}) if fs.exists(path) else {}
-
-
-def ran_since(stages: dict, stage: str, upstream: str) -> str | None:
-    """Why a finished `stage` is out of date: the stage it reads (`upstream`) finished after it
-    did (run again alone, with --force or other input); None when it is not, or unknown."""
-    mine = stages.get(stage, {}).get("finished")
-    theirs = stages.get(upstream, {}).get("finished")
-    if mine and theirs and theirs > mine:
-        return (
-            f"{stage}: {upstream} ran again ({theirs}) after {stage} ({mine}): redoing "
-            f"{stage} and the stages after it"
-        )
-    return None
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from curation.inputs import resolve_inputs
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError, document_hash, is_validation, reject_reason
-from jobs.pipeline import ran_since
+from jobs.common import ran_since
 from jobs.tokenize import planned_mixtures, run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -507,6 +507,13 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert "filter: already done" in second and "dedup: filter ran again" in second
     stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
     assert stats["dedup"]["input"] == stats["filter"]["kept"]
+    # and so does a stage run alone on the output of one that ran again after it
+    again("filter", out / "extract", "--force")
+    alone = again("dedup", out / "filter")
+    assert "dedup: filter ran again" in alone and "dedup: already done" not in alone
+    stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
+    assert stats["dedup"]["input"] == stats["filter"]["kept"]
+    assert "dedup: already done" in again("dedup", out / "filter")
     again("mix", out / "dedup", "--force")
     third = again("curate", sample_crawl, stricter)
     assert "tokenize: mix ran again" in third, third[-2000:]  # its folder: tokens/
