@@ -42,7 +42,14 @@ class ExecutorSetupError(RuntimeError):
 
 # A task failure as the driver sees it: Spark's exception text holds the task's traceback,
 # whose last line names the error raised in the task.
-_TASK_FATAL = re.compile(r"\b(?:ExecutorSetupError|ExtractorStartError|InputReadError): ([^\n]+)")
+_TASK_FATAL = re.compile(
+    r"\b(?:ExecutorSetupError|ExtractorStartError|InputReadError|InputError): ([^\n]+)"
+)
+# Spark's FAILED_READ_FILE error: a file its Parquet reader could not read, then its causes
+UNREADABLE_FILE = re.compile(
+    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (.+?)\.\s+[A-Z]"
+)
+_CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
 
 
 def user_message(err: BaseException) -> str | None:
@@ -54,6 +61,11 @@ def user_message(err: BaseException) -> str | None:
         found = _TASK_FATAL.search(str(err))
         if found:
             return f"a Spark task failed: {found.group(1)}"
+        damaged = UNREADABLE_FILE.search(str(err))
+        if damaged:  # a data page, as the reader met it in a job (a footer is checked before)
+            causes = _CAUSE.findall(str(err))
+            why = f" ({causes[-1]})" if causes else ""
+            return f"{damaged.group(1)}: cannot read it as Parquet, it is damaged{why}"
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
         return f"{err.filename}: {err.strerror}"
     return None

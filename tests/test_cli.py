@@ -95,6 +95,16 @@ def test_only_user_fixable_os_errors_become_messages():
     assert user_message(ValueError("bug")) is None
 
 
+def test_a_task_that_refused_its_input_is_one_line():
+    from pyspark.errors import PythonException
+
+    raised = (
+        "Traceback (most recent call last):\n  File x\ncuration.inputs.InputError: f: row group 0"
+    )
+    failed = PythonException(message=f"An exception was thrown from the Python worker.\n{raised}\n")
+    assert user_message(failed) == "a Spark task failed: f: row group 0"
+
+
 @pytest.mark.parametrize(
     "args",
     [["report", "run", "--samples", "-1"], ["inspect-shards", "tokens", "--docs", "-1"]],

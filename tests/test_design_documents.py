@@ -104,6 +104,38 @@ def test_a_documents_folder_with_a_file_spark_cannot_read_is_named(
         spark.conf.set(DISCOVERY_THRESHOLD, before)
 
 
+def damaged_page(path) -> None:
+    """A documents Parquet whose footer reads well and whose first data pages do not."""
+    import random
+
+    rng = random.Random(0)
+    words = ["".join(rng.choices("abcdefghij", k=8)) for _ in range(3000)]
+    table = pa.table({"id": [str(i) for i in range(3000)], "text": words})
+    pq.write_table(table, path, compression="snappy")
+    data = bytearray(path.read_bytes())
+    data[200:1200] = bytes(1000)
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).metadata.num_rows == 3000
+
+
+def test_a_damaged_data_page_is_named_by_its_file(spark, tmp_path):
+    """A page read in a job (its footer was read well before any work): pyarrow's tasks and
+    Spark's reader both end in one line naming the file, not a traceback."""
+    from curation.inputs import InputError
+    from curation.spark.row_groups import read_batches
+    from refinery.errors import user_message
+
+    path = tmp_path / "docs" / "part-0.parquet"
+    path.parent.mkdir()
+    damaged_page(path)
+    with pytest.raises(InputError, match=r"part-0.parquet: row group 0: cannot read it as Parq"):
+        list(read_batches([(str(path), 0, 0, 3000)], 1024))
+    with pytest.raises(Exception) as failed:
+        spark.read.parquet(str(path.parent)).select("id").collect()
+    message = user_message(failed.value)
+    assert message and message.startswith(f"file://{path}: cannot read it as Parquet, it is dam")
+
+
 def test_a_stage_reads_documents_that_carry_its_own_or_outcome_columns(
     spark, design_documents, tmp_path, capsys
 ):

@@ -156,7 +156,7 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
         if uri != uri_open:
             uri_open, opened = uri, open_parquet(uri)
         seen = 0
-        for batch in opened.iter_batches(batch_rows, row_groups=[index]):
+        for batch in _checked(opened.iter_batches(batch_rows, row_groups=[index]), uri, index):
             lo, hi = max(first - seen, 0), min(end - seen, batch.num_rows)
             seen += batch.num_rows
             if lo >= hi:
@@ -165,3 +165,14 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch
+
+
+def _checked(batches: Iterator[pa.RecordBatch], uri: str, index: int) -> Iterator[pa.RecordBatch]:
+    """`batches`, with a damaged page (its footer read well) named by file and row group."""
+    try:
+        yield from batches
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(
+            f"{uri}: row group {index}: cannot read it as Parquet, it is damaged "
+            f"({type(err).__name__}: {err})"
+        ) from None

@@ -9,7 +9,6 @@ kept folder (with Spark's _SUCCESS) last, so a killed job never leaves a stage t
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
 from refinery.config import config_hash, to_dict
+from refinery.errors import UNREADABLE_FILE
 from refinery.provenance import provenance
 
 DRAW_SCALE = 1 << 40  # resolution of `seeded_draw`
@@ -41,12 +41,6 @@ _REQUIRED_TYPES = {name: ("string",) for name in REQUIRED_COLUMNS} | {
 # Columns of outcome rows (rejected/, dedup's kept_id), not of documents: rejected rows read
 # back as documents would collide with the ones a stage adds.
 OUTCOME_COLUMNS = ("outcome", "reason", "error", "stage", "kept_id")
-
-
-# Spark's FAILED_READ_FILE error, raised when a single file's footer cannot be read
-_UNREADABLE_FILE = re.compile(
-    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (.+?)\.\s+[A-Z]"
-)
 
 
 def stage_path(out: str, stage: str) -> str:
@@ -67,7 +61,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
     except Py4JJavaError as err:  # a file whose footer the schema is read from
-        damaged = _UNREADABLE_FILE.search(str(err))
+        damaged = UNREADABLE_FILE.search(str(err))
         if damaged is None:
             raise
         raise InputError(
