@@ -335,23 +335,36 @@ def train_quality_model(
             f"too little data to train: {data.counts} passages after dedup and balancing "
             f"(need both classes; passages have >= {params.min_tokens} tokens)"
         )
+    made = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     hashes = {
         "train.txt": write_fasttext_file(output / "train.txt", data.train),
         "heldout.txt": write_fasttext_file(output / "heldout.txt", data.heldout),
     }
-    ft = fasttext.train_supervised(
-        input=str(output / "train.txt"),
-        epoch=params.epoch,
-        lr=params.lr,
-        dim=params.dim,
-        wordNgrams=params.word_ngrams,
-        minCount=params.min_count,
-        bucket=params.bucket,
-        thread=1,
-        seed=params.seed,
-        verbose=0,
-    )
+    try:
+        ft = fasttext.train_supervised(
+            input=str(output / "train.txt"),
+            epoch=params.epoch,
+            lr=params.lr,
+            dim=params.dim,
+            wordNgrams=params.word_ngrams,
+            minCount=params.min_count,
+            bucket=params.bucket,
+            thread=1,
+            seed=params.seed,
+            verbose=0,
+        )
+    except RuntimeError as err:  # fastText stops on a diverged loss: "Encountered NaN."
+        for name in hashes:  # nothing is left that looks like a model folder
+            (output / name).unlink()
+        if made:
+            output.rmdir()
+        if "NaN" not in str(err):
+            raise
+        raise TrainingSetError(
+            f"fastText's loss diverged (NaN) at --lr {params.lr} with --bucket "
+            f"{params.bucket}: raise --bucket (fewer n-grams share a row), or lower --lr"
+        ) from None
     ft.save_model(str(output / MODEL_FILE))
     save_model_info(output, params.max_tokens)
     model = QualityModel.load(output)

@@ -303,6 +303,21 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     assert QualityModel.load(out).max_tokens == 64
 
 
+def test_a_diverged_training_is_said_and_leaves_no_folder(tmp_path, monkeypatch):
+    import fasttext
+
+    def diverge(**kwargs):
+        assert (tmp_path / "model" / "train.txt").exists()
+        raise RuntimeError("Encountered NaN.")
+
+    monkeypatch.setattr(fasttext, "train_supervised", diverge)
+    positives, negatives = synthetic_classes(20)
+    params = TrainParams(max_tokens=64, min_tokens=10, bucket=100)
+    with pytest.raises(TrainingSetError, match=r"diverged \(NaN\) at --lr 0.5 with --bucket 100"):
+        train_quality_model(positives, negatives, tmp_path / "model", params)
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
