@@ -84,7 +84,13 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     if not path.is_file():
         raise TokenizerError(f"{path}: tokenizer file not found")
-    return tokenizer_from_json(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise TokenizerError(
+            f"{path}: not a tokenizers JSON file (byte {err.start} is not UTF-8)"
+        ) from None
+    return tokenizer_from_json(text, str(path))
 
 
 def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:

@@ -114,6 +114,10 @@ def test_tokenizer_files_without_special_tokens_are_refused(tmp_path, tokenizer)
     broken.write_text("{not json")
     with pytest.raises(TokenizerError, match="not a tokenizers JSON file"):
         load_tokenizer(broken)
+    binary = tmp_path / "model.parquet"
+    binary.write_bytes(b"PAR1\x15\xcc\x00")
+    with pytest.raises(TokenizerError, match=r"model.parquet: not a tokenizers JSON file \(byte 5"):
+        load_tokenizer(binary)
     with pytest.raises(TokenizerError, match="not found"):
         load_tokenizer(tmp_path / "missing.json")
 
