@@ -166,7 +166,7 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
         matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
         if not matches:
             raise InputError(f"input glob {spec!r} matches no file")
-        return [str(Path(p).resolve()) for p in matches]  # as a directory lists them
+        return _archives_among([Path(p) for p in matches], f"input glob {spec!r}")
     path = Path(spec)
     if path.is_dir():
         return _archives_in(path)
@@ -178,26 +178,31 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
 
 
 def _archives_in(folder: Path) -> list[str]:
-    """The archive files under `folder`, sorted; the other files are skipped, but said on
-    stderr (a `x.warc.gz.bad` or `x.warc.gz.tmp` may be data the user meant to read)."""
+    """The archive files under `folder`, sorted (`_archives_among`)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return _archives_among(files, f"input directory {folder}", folder)
+
+
+def _archives_among(files: list[Path], where: str, base: Path | None = None) -> list[str]:
+    """The archive files among `files` (those `where` found), resolved and sorted; the others
+    are skipped, but said on stderr (a `x.warc.gz.bad` or `x.warc.gz.tmp` may be data the
+    user meant to read), named relative to `base` or as found."""
     found = [str(p.resolve()) for p in files if is_archive(p.name)]
     if not found:
-        raise InputError(f"input directory {folder} holds no .warc/.arc/.wet(.gz) file")
-    skipped = [str(p.relative_to(folder)) for p in files if not is_archive(p.name)]
+        raise InputError(f"{where} holds no .warc/.arc/.wet(.gz) file")
+    skipped = [str(p.relative_to(base) if base else p) for p in files if not is_archive(p.name)]
     if skipped:
-        print(_skipped_message(folder, skipped), file=sys.stderr)
+        print(_skipped_message(where, skipped), file=sys.stderr)
     return sorted(found)
 
 
-def _skipped_message(folder: Path, skipped: list[str]) -> str:
+def _skipped_message(where: str, skipped: list[str]) -> str:
     """One line: how many files were skipped, naming the first two."""
     named = ", ".join(skipped[:2])
     if len(skipped) > 2:
         named += f" and {len(skipped) - 2} more"
     return (
-        f"input directory {folder}: skipped {len(skipped)} file(s) whose names are not "
-        f".warc/.arc/.wet(.gz): {named}"
+        f"{where}: skipped {len(skipped)} file(s) whose names are not .warc/.arc/.wet(.gz): {named}"
     )
 
 

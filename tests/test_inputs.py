@@ -33,6 +33,16 @@ def test_directory_says_on_stderr_which_files_it_skipped(crawl_dir: Path, capsys
     assert "skipped 3 file(s)" in err and "notes.txt, x.warc.gz.bad and 1 more" in err
 
 
+def test_a_glob_takes_the_archives_it_matches_and_says_what_it_skipped(crawl_dir: Path, capsys):
+    """`crawl/*` as a directory is read: notes.txt is not an input record with an error."""
+    found = resolve_inputs([str(crawl_dir / "*")], "")
+    assert [Path(p).name for p in found] == ["a.warc", "b.warc.gz", "c.arc.gz", "d.warc.wet.gz"]
+    err = capsys.readouterr().err
+    assert f"input glob '{crawl_dir}/*': skipped 1 file(s)" in err and "notes.txt" in err
+    with pytest.raises(InputError, match=r"input glob .*\*\.txt' holds no \.warc"):
+        resolve_inputs([str(crawl_dir / "*.txt")], "")
+
+
 def test_glob_single_file_and_limit(crawl_dir: Path):
     assert len(resolve_inputs([str(crawl_dir / "*.warc*")], "")) == 3
     assert resolve_inputs([str(crawl_dir / "a.warc")], "") == [str(crawl_dir / "a.warc")]
