@@ -10,7 +10,7 @@ import pytest
 
 from curation.config import load_curation_config
 from curation.filters.base import DocumentFilter
-from curation.filters.chain import FilterChain
+from curation.filters.chain import FilterChain, Verdict
 from curation.inputs import InputError
 from curation.spark.glue import _filter_batch, filter_parts, filter_schemas
 from curation.spark.stage import stage_path
@@ -43,6 +43,13 @@ def test_first_rejecting_step_wins_and_counters_add_up():
     assert (verdict.reason, doc) == ("drop:short", {"text": "OK", "tag": "o"})
     assert verdict.counters == {"tag:seen": 1}
     assert chain.adds == {"tag": pa.string()}
+
+
+@pytest.mark.parametrize("text", [None, "", " \n\u3000"])
+def test_a_document_without_text_is_empty_before_any_step(text):
+    """Not `lang` (the language step's reason) nor a step's error on None."""
+    assert FilterChain([Tag(), Drop()]).apply({"text": text}) == Verdict("empty")
+    assert FilterChain([]).apply({"text": text}).reason == "empty"
 
 
 def test_arrow_glue_keeps_every_row_and_turns_exceptions_into_errors(spark):

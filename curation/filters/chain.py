@@ -30,6 +30,8 @@ FILE_CHECKS: dict[str, Callable[[Any], object]] = {
     "badwords": lambda c: lists_folder(c.badwords),
 }
 
+EMPTY = "empty"  # the reason of a document whose text is null or blank
+
 # lid.176 codes of languages written without spaces between words
 UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
 WORD_COUNTING_STEPS = ("gopher_quality", "c4")
@@ -95,7 +97,11 @@ class FilterChain:
         return {name: kind for step in self.steps for name, kind in step.adds.items()}
 
     def apply(self, doc: Document) -> Verdict:
-        """Run the steps on `doc` (rewritten/annotated in place) until one rejects it."""
+        """Run the steps on `doc` (rewritten/annotated in place) until one rejects it. A
+        document without text is `empty` before any step: none could judge it (the language
+        step named it `lang`, as if it were in another language)."""
+        if not (doc.get("text") or "").strip():
+            return Verdict(EMPTY)
         counters: Counter[str] = Counter()
         reason = None
         for step in self.steps:
