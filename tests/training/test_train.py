@@ -500,6 +500,18 @@ def anneal_defaults(tmp_path: Path, *overrides: str, layer: dict | None = None) 
     return anneal_config(source, [f"out={tmp_path / 'anneal'}", *overrides], layer)
 
 
+def test_an_anneal_of_an_anneal_takes_neither_its_budget_nor_its_averaging(tmp_path, capsys):
+    """The source's anneal.tokens overrode the max_steps asked for; its average_last
+    refused a run that writes one checkpoint."""
+    config = dataclasses.asdict(TrainConfig())
+    config["anneal"].update(tokens=40960, average_last=3, mixture="hq", decay="1-sqrt")
+    source = save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
+    cfg = anneal_config(source, [f"out={tmp_path / 'again'}", "max_steps=6"])
+    assert (cfg.max_steps, cfg.anneal.tokens, cfg.anneal.average_last) == (6, 0, 0)
+    assert (cfg.anneal.mixture, cfg.schedule.kind) == ("hq", "1-sqrt")  # settings, kept
+    assert capsys.readouterr().err == ""
+
+
 def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
     cfg = anneal_defaults(tmp_path, "anneal.tokens=40960", "train.global_batch_tokens=4096")
     assert cfg.max_steps == 10 and capsys.readouterr().err == ""
