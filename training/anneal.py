@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{source} is an average of checkpoints, weights only: an anneal continues a "
             "training checkpoint's optimizer and data; --from one of its run's ckpt-<step>"
         )
+    given = [
+        o.split("=", 1)[1].strip() for o in args.overrides if o.split("=")[0].strip() == "data"
+    ]
+    if args.data and any(data != args.data for data in given):
+        raise ConfigError(f"--data {args.data} and data={given[-1]} name two tokens folders")
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     layer = None
     if args.config:

@@ -512,6 +512,14 @@ def test_an_anneal_of_an_anneal_takes_neither_its_budget_nor_its_averaging(tmp_p
     assert capsys.readouterr().err == ""
 
 
+def test_anneal_refuses_two_different_tokens_folders(tmp_path, capsys):
+    config = dataclasses.asdict(TrainConfig())
+    save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
+    args = ["anneal", "--from", str(tmp_path / "pre"), "--data", "a", "data=b"]
+    assert refinery([*args, f"out={tmp_path / 'x'}"]) == 2
+    assert "--data a and data=b name two tokens folders" in capsys.readouterr().err
+
+
 def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
     cfg = anneal_defaults(tmp_path, "anneal.tokens=40960", "train.global_batch_tokens=4096")
     assert cfg.max_steps == 10 and capsys.readouterr().err == ""
