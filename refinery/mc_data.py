@@ -63,27 +63,29 @@ class MCItem:
 
 
 def read_benchmarks(
-    path: str | Path,
+    paths: str | Path | list[str | Path],
     include_flawed: bool = False,
     left_out: dict[str, Counter] | None = None,
     answers: bool = True,
 ) -> dict[str, list[MCItem]]:
-    """Items of one benchmark file, or of every .csv/.jsonl under a folder, by file stem;
+    """Items of each benchmark file, or of every .csv/.jsonl under a folder, by file stem;
     `left_out` gets each benchmark's flawed rows left out, by error type. `answers=False`
     reads no answer (a test split whose labels are hidden; the contamination check needs
     only the text), and every item's answer is None."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-        if not files:
-            raise BenchmarkError(f"{path}: no .csv or .jsonl benchmark files")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise BenchmarkError(f"{path}: no such file or folder")
+    files: list[Path] = []
+    for path in map(Path, paths if isinstance(paths, list) else [paths]):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            if not found:
+                raise BenchmarkError(f"{path}: no .csv or .jsonl benchmark files")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise BenchmarkError(f"{path}: no such file or folder")
     benchmarks: dict[str, list[MCItem]] = {}
     seen: dict[str, Path] = {}
-    for file in files:
+    for file in dict.fromkeys(files):  # a file given twice is read once
         name = benchmark_name(file)
         if name in seen:
             raise BenchmarkError(

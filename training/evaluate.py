@@ -1,4 +1,4 @@
-"""Evaluation: `refinery eval --ckpt CKPT --mc FILE_OR_DIR [--shots K] [--bpb FILE ...]
+"""Evaluation: `refinery eval --ckpt CKPT --mc FILE_OR_DIR ... [--shots K] [--bpb FILE ...]
 [--out results.json]`.
 
 Scores a checkpoint of any trainer (pretraining, anneal, SFT, DPO, a reward model: extra heads
@@ -32,7 +32,13 @@ from training.train import console
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="refinery eval", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True, help="run folder (newest ckpt) or ckpt-<step>")
-    parser.add_argument("--mc", help="benchmark file (.csv/.jsonl) or folder of them")
+    parser.add_argument(
+        "--mc",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="benchmark files (.csv/.jsonl) or folders of them",
+    )
     parser.add_argument(
         "--shots", type=int, default=0, help="few-shot examples per item (default 0)"
     )
@@ -60,7 +66,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.shots < 0 or args.batch_size < 1:
         parser.error("--shots must be >= 0 and --batch-size >= 1")
     if args.out:
-        check_results_path(args.out, reads=[args.ckpt, *filter(None, [args.mc]), *args.bpb])
+        check_results_path(args.out, reads=[args.ckpt, *args.mc, *args.bpb])
     return args
 
 

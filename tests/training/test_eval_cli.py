@@ -39,6 +39,19 @@ def test_eval_prints_and_writes_mc_and_bpb(pretrained, tmp_path, capsys):
     assert json.loads((tmp_path / "again.json").read_text()) == printed  # deterministic
 
 
+def test_every_benchmark_given_is_scored(pretrained, tmp_path, capsys):
+    """--mc given twice scored only the last one (as --bpb, it takes several)."""
+    other = tmp_path / "other.jsonl"
+    shutil.copy(DEMO, other)
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--mc", str(other)]) == 0
+    scores = json.loads(capsys.readouterr().out)["mc"]
+    assert sorted(scores) == ["demo_mc", "other"] and scores["demo_mc"] == scores["other"]
+    (tmp_path / "copy").mkdir()
+    shutil.copy(DEMO, tmp_path / "copy" / DEMO.name)
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), str(tmp_path / "copy")]) == 2
+    assert "share the name 'demo_mc'" in capsys.readouterr().err
+
+
 def test_a_checkpoint_with_an_extra_head_evaluates(pretrained, tmp_path, capsys):
     source = resolve_checkpoint(pretrained)
     reward = tmp_path / "rm" / source.name
