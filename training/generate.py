@@ -9,6 +9,7 @@ values of everything before it (`training.model.KVCache`). Used by `refinery gen
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ def sample_next(
 
 
 def check_settings(temperature: float, top_k: int, top_p: float, max_new_tokens: int) -> None:
-    if temperature < 0:
+    if not (math.isfinite(temperature) and temperature >= 0):
         raise GenerationError(f"temperature must be >= 0 (0: greedy), got {temperature}")
     if top_k < 0:
         raise GenerationError(f"top_k must be >= 0 (0: no limit), got {top_k}")
