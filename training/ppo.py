@@ -527,7 +527,15 @@ def _run(
 
     skipped: Counter = Counter()
     data = resolve_path(cfg.data)
-    max_prompt = pretrained.config.model.seq_len - cfg.ppo.max_new_tokens
+    seq_len = pretrained.config.model.seq_len
+    max_prompt = seq_len - cfg.ppo.max_new_tokens
+    shortest = len(encode_chat(tokenizer, [{"role": "user", "content": ""}], True))
+    if max_prompt < shortest:  # not the prompts' fault: every one would be skipped
+        raise ConfigError(
+            f"ppo.max_new_tokens={cfg.ppo.max_new_tokens} leaves {max_prompt} of the policy's "
+            f"{seq_len} positions (model.seq_len) for a prompt, and the chat template alone "
+            f"takes {shortest}: lower ppo.max_new_tokens"
+        )
     prompts = encode_prompts(data, tokenizer, max_prompt, skipped)
     if not prompts and not skipped:
         raise ConfigError(f"{data}: no prompts in the file")

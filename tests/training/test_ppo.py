@@ -220,8 +220,11 @@ def ppo_args(pretrained, reward, out, *extra):
 
 
 @pytest.mark.slow  # trains a reward model, then four short PPO runs
-def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model, tmp_path):
+def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model, tmp_path, capsys):
     out = tmp_path / "ppo"
+    # answers as long as the context: a setting to change, not prompts to blame
+    assert refinery(ppo_args(pretrained, reward_model, out, "ppo.max_new_tokens=64")) == 2
+    assert "ppo.max_new_tokens=64 leaves 0 of the policy's 64 positions" in capsys.readouterr().err
     assert refinery(ppo_args(pretrained, reward_model, out, "max_steps=2", "ckpt_every=1")) == 0
     rows = read_metrics(out)
     assert [r["step"] for r in rows] == [1, 2]
