@@ -780,8 +780,8 @@ def _train(
             if newly_capped and not batch.past_cap and env.is_main:
                 print(
                     f"step {done}: {newly_capped} read max_epochs={manifest.max_epochs:g} times; "
-                    f"the other buckets of mixture {cfg.loader.mixture!r} share "
-                    "their weight until every bucket is",
+                    f"its weight goes to the other buckets of mixture {cfg.loader.mixture!r} "
+                    "until they reach the cap too",
                     file=sys.stderr,
                 )
             capped.update(newly_capped)
