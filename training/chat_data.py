@@ -90,7 +90,8 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         raise ChatDataError(f"{path}: {unreadable_file(path)}")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark, as Windows tools write, is dropped, not a JSON error
+        with opener(path, "rt", encoding="utf-8-sig") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
         raise ChatDataError(f"{path}: cannot read: {err}") from None

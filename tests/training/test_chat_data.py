@@ -68,6 +68,15 @@ def test_messages_and_sharegpt_give_the_same_conversation(tmp_path):
     assert read_prompts(path) == [[user("Q")]] * 2
 
 
+def test_a_file_that_starts_with_a_byte_order_mark_is_read(tmp_path):
+    bom = "\ufeff"
+    array = tmp_path / "a.json"
+    array.write_text(bom + json.dumps([{"instruction": "Q", "output": "A"}]), encoding="utf-8")
+    lines = tmp_path / "l.jsonl"
+    lines.write_text(bom + json.dumps({"messages": [user("Q"), assistant("A")]}), encoding="utf-8")
+    assert read_conversations(array) == read_conversations(lines) == [[user("Q"), assistant("A")]]
+
+
 def test_a_chat_record_whose_label_names_a_category_is_not_kto(tmp_path):
     dialogue = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]
     path = write_jsonl(tmp_path / "sg.jsonl", [{"conversations": dialogue, "label": "greeting"}])
