@@ -72,7 +72,8 @@ def test_answers_pair_by_instruction_across_formats(tmp_path):
 
 def test_alpaca_input_joins_the_instruction(tmp_path):
     path = tmp_path / "a.json"
-    path.write_text(json.dumps([{"instruction": "Translate.", "input": "chat", "output": "cat"}]))
+    record = {"instruction": "Translate.", "input": "chat", "output": "cat"}
+    path.write_text("\ufeff" + json.dumps([record]), encoding="utf-8")  # a byte-order mark too
     (answer,) = read_answers(path)
     assert answer.instruction == "Translate.\n\nchat" and answer.generator == "a"
 
@@ -80,6 +81,10 @@ def test_alpaca_input_joins_the_instruction(tmp_path):
 def test_bad_answer_files_name_the_problem(tmp_path):
     with pytest.raises(AnswersError, match="not found"):
         read_answers(tmp_path / "missing.json")
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'[{"instruction": "caf\xe9", "output": "y"}]')
+    with pytest.raises(AnswersError, match=r"latin.json: not UTF-8 \(byte 21\)"):
+        read_answers(latin)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "output": "y"}\n\n{"instruction": "z"}\n')
     with pytest.raises(AnswersError, match="bad.jsonl: line 3 needs a string `output`"):

@@ -34,7 +34,10 @@ def read_records(path: str | Path) -> list[tuple[str, object]]:
     path = Path(path)
     if not path.is_file():
         raise AnswersError(f"{path}: {unreadable_file(path)}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is dropped
+    except UnicodeDecodeError as err:
+        raise AnswersError(f"{path}: not UTF-8 (byte {err.start})") from None
     if not text.lstrip().startswith("["):
         return [(f"line {n}", record) for n, record in json_lines(text, path, AnswersError)]
     try:
