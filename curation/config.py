@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from curation.domains import DomainConfig
 from curation.filters.badwords import BadWordsConfig
@@ -16,7 +17,7 @@ from curation.filters.language import LanguageConfig
 from curation.mix import MixConfig
 from curation.pii import PIIConfig
 from curation.quality import QualityConfig
-from refinery.config import ConfigError, check_seed, load_config
+from refinery.config import ConfigError, check_seed, config_hash, load_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
@@ -267,3 +268,40 @@ def load_curation_config(
 ) -> CurationConfig:
     """Defaults <- `path` (conf/curation/default.yaml when None) <- key=value overrides."""
     return load_config(CurationConfig, path or DEFAULT_CONFIG, overrides)
+
+
+# The config sections whose settings make each stage's output, within `data_settings`.
+STAGE_SECTIONS = {
+    "extract": ("input", "extract"),
+    "filter": ("filter",),
+    "dedup": ("dedup",),
+    "classify": ("classify",),
+    "mix": ("mix",),
+    "tokenize": ("tokenize",),
+}
+
+
+def data_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a resolved config (`to_dict`) that shape the data, in a copy. Those
+    that say how a run was split into work (the `spark` section, `input.files_per_task`,
+    Arrow batch sizes) or which stages one command ran (`pipeline`) are left out, and the kept
+    languages are a set, so the same shards made another way keep their fingerprint (the
+    trainer resumes on it)."""
+    settings = copy.deepcopy(config)
+    for section in ("spark", "pipeline"):
+        settings.pop(section)
+    settings["input"].pop("files_per_task")
+    settings["extract"].pop("batch_rows")
+    settings["dedup"]["minhash"].pop("batch_rows")
+    language = settings["filter"]["language"]
+    language["languages"] = sorted(language["languages"])
+    return settings
+
+
+def stage_settings_hash(config: dict[str, Any], stage: str) -> str | None:
+    """The hash of the data settings `stage`'s output depends on (None: not a curation stage)."""
+    sections = STAGE_SECTIONS.get(stage)
+    if sections is None:
+        return None
+    settings = data_settings(config)
+    return config_hash({section: settings[section] for section in sections})

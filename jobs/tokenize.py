@@ -34,10 +34,16 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from pyspark.sql import DataFrame, SparkSession
 from tokenizers import Tokenizer
 
-from curation.config import CurationConfig, TokenizeConfig
+from curation.config import CurationConfig, TokenizeConfig, data_settings
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import row_slices
-from curation.spark.stage import drop_abandoned_attempts, read_documents, record_run, stage_stats
+from curation.spark.stage import (
+    drop_abandoned_attempts,
+    other_settings,
+    read_documents,
+    record_run,
+    stage_stats,
+)
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, local_dir, run_main, stage_main
@@ -118,6 +124,9 @@ def run_tokenize(
     final = root / TOKENS
     if (final / "_SUCCESS").exists() and not force:
         print(f"{STAGE}: already done ({final}/_SUCCESS); --force redoes it")
+        note = other_settings(HadoopFS(spark), HadoopFS.local(root), STAGE, to_dict(config))
+        if note:
+            print(note)
         return None
     started = time.time()
     cfg = config.tokenize
@@ -249,24 +258,8 @@ def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> d
         "mixtures_note": "anneal = pretrain until the mix stage names an annealing bucket",
         "max_epochs": config.tokenize.max_epochs,
         "seed": config.tokenize.seed,
-        "curation_config_hash": config_hash(data_settings(config)),
+        "curation_config_hash": config_hash(data_settings(to_dict(config))),
     }
-
-
-def data_settings(config: CurationConfig) -> dict[str, Any]:
-    """The settings that shape the data. Those that say how a run was split into work (the
-    `spark` section, `input.files_per_task`, Arrow batch sizes) or which stages one command
-    ran (`pipeline`) are left out, and the kept languages are a set, so the same shards made
-    another way keep their fingerprint (the trainer resumes on it)."""
-    settings = to_dict(config)
-    for section in ("spark", "pipeline"):
-        settings.pop(section)
-    settings["input"].pop("files_per_task")
-    settings["extract"].pop("batch_rows")
-    settings["dedup"]["minhash"].pop("batch_rows")
-    language = settings["filter"]["language"]
-    language["languages"] = sorted(language["languages"])
-    return settings
 
 
 def _commit(

@@ -517,6 +517,9 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     again("mix", out / "dedup", "--force")
     third = again("curate", sample_crawl, stricter)
     assert "tokenize: mix ran again" in third, third[-2000:]  # its folder: tokens/
+    # the filter's output, made without `stricter` since, is kept, and that is said
+    assert "filter: note: it ran with other filter.* settings than these" in third
+    assert "note:" not in second and third.count("note:") == 1
 
 
 def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
@@ -528,13 +531,29 @@ def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
     assert ran_since({}, "dedup", "filter") is None  # a run folder from before run.json times
 
 
+def test_a_stages_settings_hash_follows_its_own_sections_only():
+    from curation.config import load_curation_config, stage_settings_hash
+    from refinery.config import to_dict
+
+    def hashes(*overrides):
+        config = to_dict(load_curation_config(overrides=list(overrides)))
+        return {s: stage_settings_hash(config, s) for s in ("extract", "filter", "dedup")}
+
+    base = hashes()
+    assert hashes("input.files_per_task=7", "spark.master=local[1]") == base
+    changed = hashes("filter.gopher_quality.min_words=150")
+    assert [s for s in base if changed[s] != base[s]] == ["filter"]
+    assert hashes("input.limit=1")["extract"] != base["extract"]
+    assert stage_settings_hash(to_dict(load_curation_config()), "contamination") is None
+
+
 def test_the_data_hash_ignores_how_the_work_was_split():
-    from curation.config import load_curation_config
-    from jobs.tokenize import data_settings
-    from refinery.config import config_hash
+    from curation.config import data_settings, load_curation_config
+    from refinery.config import config_hash, to_dict
 
     def data_hash(*overrides):
-        return config_hash(data_settings(load_curation_config(overrides=list(overrides))))
+        config = load_curation_config(overrides=list(overrides))
+        return config_hash(data_settings(to_dict(config)))
 
     base = data_hash()
     assert base == data_hash(

@@ -22,6 +22,7 @@ from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from curation.config import STAGE_SECTIONS, stage_settings_hash
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
@@ -162,7 +163,7 @@ def run_stage(
     `kept_in_id_order` writes the kept documents sorted by id across the part files, an order
     no cluster setting changes (the mix stage: the tokenize stage's shards follow its order)."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force):
+    if _skipped(fs, out, stage, force, to_dict(config)):
         return None
     started = time.time()
     rows, document_columns = outcomes()
@@ -196,7 +197,7 @@ def run_task_stage(
     pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts and
     the named counters (e.g. pii:EMAIL) to add to the stats."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force):
+    if _skipped(fs, out, stage, force, to_dict(config)):
         return None
     started = time.time()
     tmp = _tmp_folder(out, stage)
@@ -209,9 +210,12 @@ def run_task_stage(
     return stats
 
 
-def _skipped(fs: HadoopFS, out: str, stage: str, force: bool) -> bool:
+def _skipped(fs: HadoopFS, out: str, stage: str, force: bool, config: dict[str, Any]) -> bool:
     if stage_done(fs, out, stage) and not force:
         print(f"{stage}: already done ({stage_path(out, stage)}/_SUCCESS); --force redoes it")
+        note = other_settings(fs, out, stage, config)
+        if note:
+            print(note)
         return True
     return False
 
@@ -386,6 +390,23 @@ def record_run(
         "seconds": stats["seconds"],
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": run["config_hash"],
+        "settings_hash": stage_settings_hash(config, stage),
         **{k: stats[k] for k in ("input", "kept", "errors")},
     }
     fs.write_json(path, run)
+
+
+def other_settings(fs: HadoopFS, out: str, stage: str, config: dict[str, Any]) -> str | None:
+    """A note for a finished `stage` skipped under other settings of its own sections
+    (STAGE_SECTIONS) than it ran with, or None: skipped, it keeps the output of those."""
+    path = f"{out.rstrip('/')}/run.json"
+    if not fs.exists(path):
+        return None
+    then = fs.read_json(path).get("stages", {}).get(stage, {}).get("settings_hash")
+    if then is None or then == stage_settings_hash(config, stage):
+        return None
+    sections = " and ".join(f"{name}.*" for name in STAGE_SECTIONS[stage])
+    return (
+        f"{stage}: note: it ran with other {sections} settings than these, and its output "
+        "is kept as it is; --force redoes it with these"
+    )
