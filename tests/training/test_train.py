@@ -689,7 +689,8 @@ def test_a_bucket_reaching_its_epoch_cap_is_said_when_it_does(tmp_path, capsys):
     )
     assert refinery(train_args(data.root, tmp_path / "run", "max_steps=6")) == 0
     err = capsys.readouterr().err
-    assert "['web'] read max_epochs=1 times; the other buckets of mixture 'pretrain'" in err
+    said = "['web'] read max_epochs=1 times; its weight goes to the other buckets of mixture"
+    assert f"{said} 'pretrain' until they reach the cap too" in err
     assert "every bucket of mixture" not in err
 
 
