@@ -205,20 +205,18 @@ def ran_since(stages: dict, stage: str, upstream: str) -> str | None:
 
 def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | None:
     """`ran_since` for a stage run alone: whether one of `inputs` is the folder of a stage of
-    OUT that finished after `stage` did (`refinery filter --force`, then `refinery dedup`)."""
+    OUT that finished after `stage` did (`refinery filter --force`, then `refinery dedup`).
+    Paths are compared as Hadoop qualifies them (OUT may be given as file:///… or hdfs://…)."""
     times = read_stage_times(fs, out)
+    if stage not in times:
+        return None
+    read = {fs.uri(path.rstrip("/")) for path in inputs if not any(c in path for c in "*?[")}
     for upstream in times:
-        if any(_same_path(path, stage_path(out, upstream)) for path in inputs):
+        if fs.uri(stage_path(out, upstream)) in read:
             why = ran_since(times, stage, upstream)
             if why:
                 return why
     return None
-
-
-def _same_path(a: str, b: str) -> bool:
-    if "://" in a or "://" in b:
-        return a.rstrip("/") == b.rstrip("/")
-    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def summary_line(stage: str, stats: dict[str, Any]) -> str:

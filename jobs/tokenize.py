@@ -225,7 +225,8 @@ def planned_mixtures(
             "(set mix.max_epochs and rerun mix to change it)",
             file=sys.stderr,
         )
-    folder = Path(urlparse(plan_file).path).parent.name
+    path = urlparse(plan_file).path if "://" in plan_file else plan_file  # `#` in a path
+    folder = Path(path).parent.name
     return {
         "mixtures": mixtures,
         # the file by its stage folder, not its absolute path: same run, same manifest

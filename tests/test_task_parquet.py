@@ -8,6 +8,7 @@ from curation.spark.task_parquet import (
     OBJECT_STORES,
     PartsNotFound,
     TaskParquet,
+    filesystem,
     finish_folders,
 )
 
@@ -86,3 +87,13 @@ def test_object_stores_write_the_part_under_its_own_name():
     assert pafs.S3FileSystem in OBJECT_STORES
     assert not issubclass(pafs.LocalFileSystem, OBJECT_STORES)
     assert not issubclass(pafs.HadoopFileSystem, OBJECT_STORES)
+
+
+def test_a_uri_names_its_path_unescaped_whatever_its_characters():
+    """As Spark lists files: `#`, `%` and spaces escaped, a non-ASCII character as it is,
+    which Arrow's URI parser (any scheme but file:) refused."""
+    _, path = filesystem("mock:///run%20%231%20%2520\u00e9/part-0.parquet")
+    assert path == "run #1 %20\u00e9/part-0.parquet"
+    _, local = filesystem("file:///tmp/run%20%231%20%2520\u00e9")
+    assert local == "/tmp/run #1 %20\u00e9"
+    assert filesystem("/tmp/run #1")[1] == "/tmp/run #1"  # a path is not a URI

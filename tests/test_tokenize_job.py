@@ -531,6 +531,21 @@ def test_a_done_stage_is_stale_when_the_stage_it_reads_finished_after_it():
     assert ran_since({}, "dedup", "filter") is None  # a run folder from before run.json times
 
 
+def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_path):
+    from curation.spark.fs import HadoopFS
+    from jobs.common import read_since
+
+    times = {"filter": {"finished": "2026-12-05T12:00:09+00:00"}}
+    times["dedup"] = {"finished": "2026-12-05T12:00:05+00:00"}
+    (tmp_path / "run.json").write_text(json.dumps({"stages": times}))
+    fs = HadoopFS(spark)
+    for out in (str(tmp_path), f"file://{tmp_path}", f"file:{tmp_path}/"):
+        for read in (str(tmp_path / "filter"), f"file://{tmp_path}/filter/"):
+            assert "dedup: filter ran again" in read_since(fs, out, "dedup", [read]), (out, read)
+    assert read_since(fs, str(tmp_path), "dedup", [str(tmp_path / "extract")]) is None
+    assert read_since(fs, str(tmp_path), "mix", [str(tmp_path / "filter")]) is None  # not run
+
+
 def test_a_stages_settings_hash_follows_its_own_sections_only():
     from curation.config import load_curation_config, stage_settings_hash
     from refinery.config import to_dict

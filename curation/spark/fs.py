@@ -31,8 +31,12 @@ class HadoopFS:
     def uri(self, path: str) -> str:
         """`path` as a full URI (file:///abs/..., hdfs://nn/...) with `#`, `%`, spaces and
         non-ASCII characters escaped, as pyarrow's filesystems read a URI. Hadoop's own form
-        (file:/o#x) is not one: parsed as a URI, `#x` was a fragment and `%20` a space."""
-        return str(self._fs(path).makeQualified(self._path(path)).toUri().toASCIIString())
+        (file:/o#x) is not one: parsed as a URI, `#x` was a fragment and `%20` a space. One
+        path has one URI, so they compare (file:/x and file:///x are both file:///x)."""
+        uri = str(self._fs(path).makeQualified(self._path(path)).toUri().toASCIIString())
+        if uri.startswith("file:/") and not uri.startswith("file://"):  # file:/x, as given
+            uri = f"file://{uri[len('file:') :]}"
+        return uri
 
     def exists(self, path: str) -> bool:
         return bool(self._fs(path).exists(self._path(path)))

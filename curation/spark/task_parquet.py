@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -44,7 +44,9 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), unquote(parsed.path) if parsed.scheme else uri
     if parsed.scheme == "s3a":  # Hadoop's name for S3; pyarrow knows the same store as s3://
         uri = "s3" + uri[len("s3a") :]
-    return pafs.FileSystem.from_uri(uri)
+    # Spark's URIs escape `#`, `%` and spaces but leave non-ASCII characters, which Arrow's
+    # URI parser refuses: they are escaped too (Arrow unescapes the path it returns).
+    return pafs.FileSystem.from_uri("".join(c if c.isascii() else quote(c) for c in uri))
 
 
 def part_name(task: int, attempt: str) -> str:
