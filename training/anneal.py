@@ -73,8 +73,9 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
     data = ckpt.load_config_dict(source)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
-    for key in ("tokens", "average_last"):  # nor an annealed source's budget and averaging
-        data.get("anneal", {}).pop(key, None)
+    if "init_from" in ckpt.load_meta(source):  # an anneal's: its budget and averaging were
+        for key in ("tokens", "average_last"):  # its own (a pretraining run's plan them)
+            data.get("anneal", {}).pop(key, None)
     merge_mapping(data, layer or {})
     apply_overrides(TrainConfig, data, overrides)
     cfg = from_dict(TrainConfig, data)

@@ -505,11 +505,16 @@ def test_an_anneal_of_an_anneal_takes_neither_its_budget_nor_its_averaging(tmp_p
     refused a run that writes one checkpoint."""
     config = dataclasses.asdict(TrainConfig())
     config["anneal"].update(tokens=40960, average_last=3, mixture="hq", decay="1-sqrt")
-    source = save_checkpoint(tmp_path / "pre", 5, {}, {}, {}, config, {}, None, keep_last=0)
+    meta = {"init_from": str(tmp_path / "pre" / "ckpt-9")}
+    source = save_checkpoint(tmp_path / "anneal", 5, {}, {}, {}, config, meta, None, keep_last=0)
     cfg = anneal_config(source, [f"out={tmp_path / 'again'}", "max_steps=6"])
     assert (cfg.max_steps, cfg.anneal.tokens, cfg.anneal.average_last) == (6, 0, 0)
     assert (cfg.anneal.mixture, cfg.schedule.kind) == ("hq", "1-sqrt")  # settings, kept
     assert capsys.readouterr().err == ""
+    # a pretraining run's config may plan its anneal: that plan is the base
+    source = save_checkpoint(tmp_path / "pre", 9, {}, {}, {}, config, {}, None, keep_last=0)
+    cfg = anneal_config(source, [f"out={tmp_path / 'planned'}", "ckpt_every=2"])
+    assert (cfg.anneal.tokens, cfg.anneal.average_last, cfg.max_steps) == (40960, 3, 10)
 
 
 def test_anneal_refuses_two_different_tokens_folders(tmp_path, capsys):
