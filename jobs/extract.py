@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.config import CurationConfig
 from curation.inputs import InputError, resolve_inputs
 from curation.spark.glue import extract_parts, extract_schemas, rows_by_folder
-from curation.spark.stage import run_task_stage
+from curation.spark.stage import TaskReports, run_task_stage
 from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
 
@@ -32,7 +32,7 @@ def run_extract(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/extract/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def write_parts(tmp: str) -> tuple[list[tuple[str, str, str | None, int]], dict[str, int]]:
+    def write_parts(tmp: str) -> TaskReports:
         step = config.input.files_per_task
         tasks = [
             (i, inputs[start : start + step]) for i, start in enumerate(range(0, len(inputs), step))
@@ -50,7 +50,7 @@ def run_extract(
             )
         attempts = [attempt for attempt, _, _ in reports]
         finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts), attempts)
-        return counts, {}
+        return counts, {}, attempts
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts)
 

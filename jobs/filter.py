@@ -26,7 +26,7 @@ from curation.config import CurationConfig
 from curation.filters.chain import FilterChain, unspaced_language_warning
 from curation.spark.glue import filter_parts, filter_schemas, rows_by_folder
 from curation.spark.row_groups import row_group_slices
-from curation.spark.stage import read_documents, run_task_stage
+from curation.spark.stage import TaskReports, read_documents, run_task_stage
 from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
 
@@ -38,7 +38,7 @@ def run_filter(
 ) -> dict[str, Any] | None:
     """Run the stage unless OUT/filter/_SUCCESS exists; return its stats (None if skipped)."""
 
-    def write_parts(tmp: str) -> tuple[list[tuple[str, str, str | None, int]], dict[str, int]]:
+    def write_parts(tmp: str) -> TaskReports:
         chain = FilterChain.from_config(config.filter)
         docs = read_documents(spark, inputs, footers=False)
         schemas = filter_schemas(docs.schema, chain, STAGE)
@@ -53,7 +53,7 @@ def run_filter(
             counts += task_counts
             counters.update(task_counters)
         finish_folders(tmp, schemas, rows_by_folder(counts), attempts)
-        return counts, counters
+        return counts, counters, attempts
 
     return run_task_stage(spark, config, out, STAGE, force, write_parts, per_source=False)
 

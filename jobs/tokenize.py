@@ -44,6 +44,7 @@ from curation.spark.stage import (
     record_run,
     stage_stats,
 )
+from curation.spark.task_parquet import drop_unreported
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
 from jobs.common import StageJob, local_dir, run_main, stage_main
@@ -173,6 +174,7 @@ def run_tokenize(
     )
     (staged / "_SUCCESS").touch()
     _commit(fs, root, to_dict(config), tmp, final, stats)
+    drop_unreported(str(root / "rejected" / f"stage={STAGE}"), [r["attempt"] for r in reports])
     if cfg.validation_share and not manifest.validation.documents:
         print(
             f"{STAGE}: warning: none of {counts['kept']} documents fell in the validation split "

@@ -8,6 +8,7 @@ from curation.spark.task_parquet import (
     OBJECT_STORES,
     PartsNotFound,
     TaskParquet,
+    drop_unreported,
     filesystem,
     finish_folders,
 )
@@ -53,6 +54,23 @@ def test_only_the_reported_attempt_of_a_task_is_kept(tmp_path):
     names = sorted(p.name for p in (tmp_path / "kept").iterdir())
     assert names == ["_SUCCESS", f"part-00007-{reported.attempt}.parquet"]
     assert pq.read_table(tmp_path / "kept")["id"].to_pylist() == [f"a{i}" for i in range(6)]
+
+
+def test_a_copy_that_finished_after_the_listing_is_dropped_once_committed(tmp_path):
+    """Spark kills the other attempts of a task that succeeded, but a Python worker may run
+    on for a moment: one that renamed its part file after finish_folders listed the folder
+    is deleted by the sweep after the commit, when no attempt can reach the folder."""
+    root = str(tmp_path / "tmp")
+    winner = _fill(TaskParquet(root, 1, SCHEMAS, 2), "w", 2)
+    winner.close()
+    finish_folders(root, SCHEMAS, {"kept": 2, "errors": 0}, [winner.attempt])
+    _fill(TaskParquet(root, 1, SCHEMAS, 2), "late", 2).close()
+    (tmp_path / "tmp" / "kept").rename(tmp_path / "final")
+    drop_unreported(str(tmp_path / "final"), [winner.attempt])
+    names = sorted(p.name for p in (tmp_path / "final").iterdir())
+    assert names == ["_SUCCESS", f"part-00001-{winner.attempt}.parquet"]
+    drop_unreported(f"{root}/errors", [winner.attempt])  # the placeholder of an empty folder
+    assert pq.read_table(f"{root}/errors").schema == SCHEMAS["errors"]
 
 
 def test_on_hdfs_a_part_file_appears_whole_by_rename(tmp_path, monkeypatch):

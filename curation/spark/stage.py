@@ -26,6 +26,7 @@ from curation.config import STAGE_SECTIONS, stage_settings_hash
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
+from curation.spark.task_parquet import drop_unreported
 from refinery.config import config_hash, to_dict
 from refinery.errors import UNREADABLE_FILE
 from refinery.provenance import provenance
@@ -38,6 +39,10 @@ _REQUIRED_TYPES = {name: ("string",) for name in REQUIRED_COLUMNS} | {
     "fetch_time": ("timestamp", "timestamp_ntz")
 }
 
+
+# What the tasks of a stage that writes its own part files report, summed: (source, outcome,
+# reason, n) counts, named counters, and the attempts whose part files are kept.
+TaskReports = tuple[list[tuple[str, str, str | None, int]], dict[str, int], list[str]]
 
 # Columns of outcome rows (rejected/, dedup's kept_id), not of documents: rejected rows read
 # back as documents would collide with the ones a stage adds.
@@ -189,24 +194,27 @@ def run_task_stage(
     out: str,
     stage: str,
     force: bool,
-    write_parts: Callable[[str], tuple[list[tuple[str, str, str | None, int]], dict[str, int]]],
+    write_parts: Callable[[str], TaskReports],
     per_source: bool = True,
 ) -> dict[str, Any] | None:
     """`run_stage` for a stage whose tasks write their own part files (task_parquet.py):
     `write_parts(tmp)` fills and finishes tmp/{kept,rejected,errors} (`tmp` is a URI, as
-    pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts and
-    the named counters (e.g. pii:EMAIL) to add to the stats."""
+    pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts,
+    the named counters (e.g. pii:EMAIL) to add to the stats and the reported attempts."""
     fs = HadoopFS(spark)
     if _skipped(fs, out, stage, force, to_dict(config)):
         return None
     started = time.time()
+    out = out.rstrip("/")
     tmp = _tmp_folder(out, stage)
-    counts, counters = write_parts(fs.uri(tmp))
+    counts, counters, attempts = write_parts(fs.uri(tmp))
     stats = stage_stats(counts, per_source)
     if counters:
         stats["counters"] = dict(sorted(counters.items()))
     stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out.rstrip("/"), to_dict(config), stage, tmp, stats)
+    _commit(fs, out, to_dict(config), stage, tmp, stats)
+    for folder in (stage_path(out, stage), *_outcome_paths(out, stage)):
+        drop_unreported(fs.uri(folder), attempts)
     return stats
 
 
@@ -317,10 +325,7 @@ def _commit(
     final = stage_path(out, stage)
     fs.delete(f"{final}/_SUCCESS")  # a stage being redone loses its _SUCCESS first
     fs.delete(final)
-    for part, target in (
-        ("rejected", f"{out}/rejected/stage={stage}"),
-        ("errors", f"{out}/errors/stage={stage}"),
-    ):
+    for part, target in zip(("rejected", "errors"), _outcome_paths(out, stage), strict=True):
         fs.delete(target)
         fs.rename(f"{tmp}/{part}", target)
     fs.write_json(f"{out}/stats/{stage}.json", stats)
@@ -328,6 +333,11 @@ def _commit(
     fs.rename(f"{tmp}/kept", final)
     fs.delete(tmp)
     drop_abandoned_attempts(fs, out, stage)
+
+
+def _outcome_paths(out: str, stage: str) -> tuple[str, str]:
+    """The stage's rejected/ and errors/ partitions in OUT."""
+    return f"{out}/rejected/stage={stage}", f"{out}/errors/stage={stage}"
 
 
 def drop_abandoned_attempts(fs: HadoopFS, out: str, stage: str) -> None:

@@ -9,8 +9,10 @@ HDFS, and S3; pyarrow knows s3a:// as s3://) and returns only its counts.
 Each attempt at a task names its part files after itself (`part-<task>-<attempt>.parquet`)
 and reports its attempt with its counts. The driver keeps only the files of the attempts whose
 reports it took (one per task) and deletes the others: a retried task's earlier attempt, a
-speculative copy, an attempt that wrote its files but died before reporting. So the files hold
-exactly the rows the stats count, even where two attempts differ (an extraction timeout). On
+speculative copy, an attempt that wrote its files but died before reporting. It sweeps again
+once the stage is committed (renamed where no attempt writes), for a copy Spark was still
+killing. So the files hold exactly the rows the stats count, even where two attempts differ
+(an extraction timeout). On
 a local filesystem or HDFS each part file appears whole, by rename from a hidden temp file, so
 a copy killed mid-write leaves nothing a reader takes for data. Object stores (S3, GCS, Azure)
 make an upload visible only when it completes, and a rename there is a copy: the part is
@@ -126,6 +128,9 @@ class PartsNotFound(RefineryError):
     """Rows the tasks wrote that the driver cannot see: OUT is not storage they share."""
 
 
+EMPTY = "empty"  # the attempt named by the part file a folder no task wrote to gets
+
+
 def finish_folders(
     root: str, schemas: dict[str, pa.Schema], rows: dict[str, int], attempts: Iterable[str]
 ) -> None:
@@ -135,15 +140,11 @@ def finish_folders(
     `rows`: how many rows the reported attempts wrote to each folder; one the driver finds
     empty is refused (each executor wrote to its own local disk), not marked complete."""
     fs, base = filesystem(root)
-    reported = set(attempts)
+    attempts = set(attempts)
     for folder, schema in schemas.items():
         path = f"{base}/{folder}"
         fs.create_dir(path, recursive=True)
-        for info in fs.get_file_info(pafs.FileSelector(path)):
-            unfinished = info.base_name.startswith(".part-") and info.base_name.endswith(".tmp")
-            attempt = _attempt_of(info.base_name)
-            if unfinished or (attempt is not None and attempt not in reported):
-                fs.delete_file(info.path)
+        _drop_unreported(fs, path, attempts)
         if not fs.get_file_info(pafs.FileSelector(path)):
             if rows.get(folder):
                 raise PartsNotFound(
@@ -151,6 +152,22 @@ def finish_folders(
                     "finds no file: OUT must be storage the driver and every executor share "
                     "(HDFS, S3, a mounted filesystem), not a path on each node's own disk"
                 )
-            empty = f"{path}/{part_name(0, 'empty')}"
+            empty = f"{path}/{part_name(0, EMPTY)}"
             pq.write_table(schema.empty_table(), empty, filesystem=fs)
         fs.open_output_stream(f"{path}/{SUCCESS}").close()
+
+
+def drop_unreported(folder: str, attempts: Iterable[str]) -> None:
+    """Delete the part files in `folder` (a path or URI) of attempts other than `attempts`, and
+    temp files attempts left unfinished. Run again once the folder is committed (renamed out
+    of the attempts' reach): a copy Spark was killing may have finished in between."""
+    _drop_unreported(*filesystem(folder), attempts)
+
+
+def _drop_unreported(fs: pafs.FileSystem, path: str, attempts: Iterable[str]) -> None:
+    reported = {*attempts, EMPTY}
+    for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        unfinished = info.base_name.startswith(".part-") and info.base_name.endswith(".tmp")
+        attempt = _attempt_of(info.base_name)
+        if unfinished or (attempt is not None and attempt not in reported):
+            fs.delete_file(info.path)
