@@ -67,8 +67,8 @@ def is_transient(err: BaseException) -> bool:
 def _transient(err: BaseException) -> bool:
     if isinstance(err, ConnectionError | TimeoutError | http.client.HTTPException):
         return True
-    if isinstance(err, socket.gaierror):  # a name lookup: a flaky resolver, or no such host
-        return True
+    if isinstance(err, socket.gaierror):  # "try again": the resolver did not answer, where
+        return err.errno == socket.EAI_AGAIN  # no such host would fail every read the same
     if isinstance(err, ssl.SSLEOFError | ssl.SSLZeroReturnError):  # TLS cut mid-read
         return True
     if isinstance(err, urllib.error.HTTPError):

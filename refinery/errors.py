@@ -47,7 +47,7 @@ _TASK_FATAL = re.compile(
 )
 # Spark's FAILED_READ_FILE error: a file its Parquet reader could not read, then its causes
 UNREADABLE_FILE = re.compile(
-    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (.+?)\.\s+[A-Z]"
+    r"\[FAILED_READ_FILE(?:\.(\w+))?\] Encountered error while reading file (.+?)\.\s+[A-Z]"
 )
 _CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
 
@@ -61,11 +61,14 @@ def user_message(err: BaseException) -> str | None:
         found = _TASK_FATAL.search(str(err))
         if found:
             return f"a Spark task failed: {found.group(1)}"
-        damaged = UNREADABLE_FILE.search(str(err))
-        if damaged:  # a data page, as the reader met it in a job (a footer is checked before)
+        unreadable = UNREADABLE_FILE.search(str(err))
+        if unreadable:  # as the reader met it in a job (a footer is checked before any work)
+            kind, path = unreadable.groups()
             causes = _CAUSE.findall(str(err))
             why = f" ({causes[-1]})" if causes else ""
-            return f"{damaged.group(1)}: cannot read it as Parquet, it is damaged{why}"
+            if kind in (None, "NO_HINT"):  # a page that does not decode
+                return f"{path}: cannot read it as Parquet, it is damaged{why}"
+            return f"{path}: cannot read it ({kind}){why}"  # FILE_NOT_EXIST, a type mismatch
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
         return f"{err.filename}: {err.strerror}"
     return None

@@ -105,6 +105,21 @@ def test_a_task_that_refused_its_input_is_one_line():
     assert user_message(failed) == "a Spark task failed: f: row group 0"
 
 
+def test_a_file_spark_could_not_read_is_named_with_why():
+    from pyspark.errors import PythonException
+
+    def failed(kind: str) -> PythonException:
+        return PythonException(
+            message=f"[FAILED_READ_FILE.{kind}] Encountered error while reading file "
+            "file:///d/p.parquet.  SQLSTATE: KD001\nCaused by: java.io.IOException: why\n"
+        )
+
+    damaged = "file:///d/p.parquet: cannot read it as Parquet, it is damaged"
+    assert user_message(failed("NO_HINT")) == f"{damaged} (java.io.IOException: why)"
+    gone = "file:///d/p.parquet: cannot read it (FILE_NOT_EXIST) (java.io.IOException: why)"
+    assert user_message(failed("FILE_NOT_EXIST")) == gone
+
+
 @pytest.mark.parametrize(
     "args",
     [["report", "run", "--samples", "-1"], ["inspect-shards", "tokens", "--docs", "-1"]],

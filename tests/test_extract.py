@@ -382,7 +382,7 @@ def test_network_failures_are_told_from_damaged_files():
         assert is_transient(wrapped)
     for err in (
         TimeoutError(),
-        urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")),
+        urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name")),
         urllib.error.HTTPError("u", 503, "Slow Down", {}, None),
         boto("ResponseStreamingError"),
         boto("ClientError", 500),
@@ -394,6 +394,7 @@ def test_network_failures_are_told_from_damaged_files():
         EOFError("Compressed file ended before the end-of-stream marker"),
         urllib.error.HTTPError("u", 404, "Not Found", {}, None),
         urllib.error.URLError(FileNotFoundError(2, "No such file")),
+        urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known")),
         boto("ClientError", 404),
         boto("NoCredentialsError"),
         refused_certificate(),

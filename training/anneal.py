@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     given = [
         o.split("=", 1)[1].strip() for o in args.overrides if o.split("=")[0].strip() == "data"
     ]
-    if args.data and any(data != args.data for data in given):
+    if args.data and any(os.path.realpath(d) != os.path.realpath(args.data) for d in given):
         raise ConfigError(f"--data {args.data} and data={given[-1]} name two tokens folders")
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     layer = None

@@ -69,7 +69,7 @@ def sample_next(
 
 def check_settings(temperature: float, top_k: int, top_p: float, max_new_tokens: int) -> None:
     if not (math.isfinite(temperature) and temperature >= 0):
-        raise GenerationError(f"temperature must be >= 0 (0: greedy), got {temperature}")
+        raise GenerationError(f"temperature must be a number >= 0 (0: greedy), got {temperature}")
     if top_k < 0:
         raise GenerationError(f"top_k must be >= 0 (0: no limit), got {top_k}")
     if not 0 < top_p <= 1:

@@ -168,11 +168,10 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
 
 
 def _checked(batches: Iterator[pa.RecordBatch], uri: str, index: int) -> Iterator[pa.RecordBatch]:
-    """`batches`, with a damaged page (its footer read well) named by file and row group."""
+    """`batches`, with a page that cannot be read (damaged, or a network failure on a remote
+    file; its footer was read well) named by file and row group."""
     try:
         yield from batches
     except (OSError, pa.ArrowException) as err:
-        raise InputError(
-            f"{uri}: row group {index}: cannot read it as Parquet, it is damaged "
-            f"({type(err).__name__}: {err})"
-        ) from None
+        why = f"{type(err).__name__}: {err}"
+        raise InputError(f"{uri}: row group {index}: cannot read it: {why}") from None

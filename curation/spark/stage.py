@@ -71,7 +71,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
         if damaged is None:
             raise
         raise InputError(
-            f"{damaged.group(1)}: cannot read it as Parquet (its footer is cut short or damaged)"
+            f"{damaged.group(2)}: cannot read it as Parquet (its footer is cut short or damaged)"
         ) from None
     if footers:
         checked_row_groups(spark, docs.inputFiles())

@@ -37,7 +37,7 @@ def test_generate_reports_bad_settings_without_a_traceback(pretrained, capsys):
     assert refinery(args) == 2
     assert "top_p must be in (0, 1]" in capsys.readouterr().err
     assert refinery([*args[:5], "--temperature", "nan"]) == 2  # NaN passed `< 0`
-    assert "temperature must be >= 0 (0: greedy), got nan" in capsys.readouterr().err
+    assert "temperature must be a number >= 0 (0: greedy), got nan" in capsys.readouterr().err
     assert refinery([*args[:3], "--prompt", "x", "--system", "Be brief."]) == 2
     assert "add --chat" in capsys.readouterr().err
     # bytes that were not UTF-8, as Python keeps them from argv: the tokenizer's TypeError

@@ -523,6 +523,9 @@ def test_anneal_refuses_two_different_tokens_folders(tmp_path, capsys):
     args = ["anneal", "--from", str(tmp_path / "pre"), "--data", "a", "data=b"]
     assert refinery([*args, f"out={tmp_path / 'x'}"]) == 2
     assert "--data a and data=b name two tokens folders" in capsys.readouterr().err
+    args = ["anneal", "--from", str(tmp_path / "pre"), "--data", "a", "data=./a/"]
+    assert refinery([*args, f"out={tmp_path / 'x'}"]) == 2  # the same folder: on to the data
+    assert "two tokens folders" not in capsys.readouterr().err
 
 
 def test_anneal_token_budget_sets_the_steps(tmp_path, capsys):
