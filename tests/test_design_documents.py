@@ -14,6 +14,7 @@ from jobs.dedup import run_dedup
 from jobs.filter import run_filter
 from jobs.mix import run_mix
 from jobs.tokenize import run_tokenize
+from refinery.config import to_dict
 from refinery.manifest import read_manifest
 
 
@@ -190,7 +191,8 @@ def test_a_commit_records_the_stage_before_its_success_marker_appears(spark, tmp
         (tmp_path / "_tmp" / "mix-0" / part).mkdir(parents=True)
     fs = Recording(spark)
     stats = {"input": 0, "kept": 0, "rejected": {}, "errors": 0, "seconds": 0.0}
-    stage_module._commit(fs, out, {}, "mix", f"{out}/_tmp/mix-0", stats)
+    config = to_dict(load_curation_config())
+    stage_module._commit(fs, out, config, "mix", f"{out}/_tmp/mix-0", stats)
     steps = [("delete", "/mix/_SUCCESS"), ("write", "/run.json"), ("rename", "/mix")]
     assert [call for call in fs.calls if call in steps] == steps
     assert (tmp_path / "mix").is_dir() and "mix" in stage_module.HadoopFS(spark).read_json(
