@@ -122,7 +122,7 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
         if "://" in spec and not spec.startswith("file://"):  # Hadoop's to find
             resolved.append(spec)
             continue
-        local = spec.removeprefix("file://")
+        local = local_path(spec)
         if not glob.glob(local):
             raise InputError(f"documents input not found: {spec}")
         if any(c in local for c in "*?["):  # a glob: Spark expands it
@@ -157,7 +157,15 @@ def _what_it_is(spec: str) -> str:
     return ""
 
 
+def local_path(spec: str) -> str:
+    """A local input as a path: file:///x (a URI as typed, not escaped) and file:/x are /x."""
+    if spec.startswith("file://"):
+        return spec[len("file://") :]
+    return spec[len("file:") :] if spec.startswith("file:/") else spec
+
+
 def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
+    spec = local_path(spec)
     if spec.lower().endswith(MANIFEST_SUFFIXES):
         return _read_manifest(spec, cc_prefix)
     if is_remote(spec):
@@ -216,7 +224,7 @@ def _read_path_list(path: Path) -> list[str]:
         ) from None
     files: list[str] = []
     for number, line in enumerate(lines, 1):
-        entry = line.strip()
+        entry = local_path(line.strip())
         if not entry or entry.startswith("#"):
             continue
         if not is_remote(entry):

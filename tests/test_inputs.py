@@ -43,6 +43,16 @@ def test_a_glob_takes_the_archives_it_matches_and_says_what_it_skipped(crawl_dir
         resolve_inputs([str(crawl_dir / "*.txt")], "")
 
 
+def test_file_uris_name_the_same_inputs_as_paths(crawl_dir: Path):
+    """As every later stage takes them (and as Hadoop writes them, file:/x)."""
+    plain = resolve_inputs([str(crawl_dir)], "")
+    assert resolve_inputs([f"file://{crawl_dir}/"], "") == plain
+    assert resolve_inputs([f"file:{crawl_dir}/*.arc.gz"], "") == [str(crawl_dir / "c.arc.gz")]
+    listing = crawl_dir / "list.txt"
+    listing.write_text(f"file://{crawl_dir}/a.warc\n")
+    assert resolve_inputs([f"file://{listing}"], "") == [str(crawl_dir / "a.warc")]
+
+
 def test_glob_single_file_and_limit(crawl_dir: Path):
     assert len(resolve_inputs([str(crawl_dir / "*.warc*")], "")) == 3
     assert resolve_inputs([str(crawl_dir / "a.warc")], "") == [str(crawl_dir / "a.warc")]
