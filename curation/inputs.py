@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from refinery.config import local_path
 from refinery.errors import RefineryError
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
@@ -155,13 +156,6 @@ def _what_it_is(spec: str) -> str:
     if path.is_dir() and any(is_archive(p.name) for p in path.rglob("*")):
         return " (WARC files: `refinery extract` or `curate` reads them)"
     return ""
-
-
-def local_path(spec: str) -> str:
-    """A local input as a path: file:///x (a URI as typed, not escaped) and file:/x are /x."""
-    if spec.startswith("file://"):
-        return spec[len("file://") :]
-    return spec[len("file:") :] if spec.startswith("file:/") else spec
 
 
 def _resolve_one(spec: str, cc_prefix: str) -> list[str]:

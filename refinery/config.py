@@ -50,10 +50,19 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def local_path(spec: str) -> str:
+    """A local path given as one or as a file: URI (file:///x as typed, not escaped, or
+    Hadoop's file:/x), as a path: /x."""
+    if spec.startswith("file://"):
+        return spec[len("file://") :]
+    return spec[len("file:") :] if spec.startswith("file:/") else spec
+
+
 def resolve_path(path: str | Path) -> Path:
-    """A file a config names: absolute as given; relative from the working directory when it
-    exists there, else from the project root (where `conf/` ships defaults)."""
-    path = Path(path).expanduser()
+    """A file a config names: absolute as given (or as a file: URI); relative from the working
+    directory when it exists there, else from the project root (where `conf/` ships
+    defaults)."""
+    path = Path(local_path(str(path))).expanduser()
     if path.is_absolute() or path.exists():
         return path
     return PROJECT_ROOT / path

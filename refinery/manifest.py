@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from refinery.config import local_path
 from refinery.errors import RefineryError
 from refinery.shards import ShardWriter, write_documents
 
@@ -107,8 +108,9 @@ def fingerprint(content: dict[str, Any]) -> str:
 
 
 def read_manifest(data_dir: str | Path) -> Manifest:
-    """Read and validate `data_dir/manifest.json`; every error names the file and the key."""
-    root = Path(data_dir)
+    """Read and validate `data_dir/manifest.json` (a path or a file: URI); every error names
+    the file and the key."""
+    root = Path(local_path(str(data_dir)))
     path = root / MANIFEST_NAME
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found (is it the tokens folder, OUT/tokens?)")

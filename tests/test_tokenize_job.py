@@ -347,6 +347,10 @@ def test_inspect_shards_accepts_a_valid_folder(tokenized, capsys):
     assert refinery(["inspect-shards", str(out / "tokens"), "--docs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "web" in printed and "(validation)" in printed and "ok: " in printed
+    # as `refinery curate` names it when OUT was given as a file: URI
+    for uri in (f"file://{out / 'tokens'}/", f"file:{out / 'tokens'}"):
+        assert refinery(["inspect-shards", uri, "--docs", "0"]) == 0
+        assert "ok: " in capsys.readouterr().out
 
 
 def damage_truncate(tokens: Path) -> str:
