@@ -35,8 +35,8 @@ class ExecutorSetupError(RuntimeError):
         super().__init__(
             f"{what} (on host {socket.gethostname()}, working folder {os.getcwd()}): {err}. "
             "Executors read it themselves: give a path every executor sees (a shared "
-            "filesystem, or a path inside the shipped venv), or ship it with --files / "
-            "--archives and give its name"
+            "filesystem, or a path inside the shipped venv), or, in cluster deploy mode, ship "
+            "it with --files / --archives and give its name"
         )
 
 
@@ -50,6 +50,10 @@ UNREADABLE_FILE = re.compile(
     r"\[FAILED_READ_FILE(?:\.(\w+))?\] Encountered error while reading file (.+?)\.\s+[A-Z]"
 )
 _CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
+# A Hadoop filesystem the JVM has no class for (s3a:// without hadoop-aws on its classpath)
+_NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not found")
+# A filesystem's server that refused the connection (hdfs:// to a stopped namenode)
+_REFUSED = re.compile(r"java\.net\.ConnectException: ([^\n]+)")
 
 
 def user_message(err: BaseException) -> str | None:
@@ -61,6 +65,16 @@ def user_message(err: BaseException) -> str | None:
         found = _TASK_FATAL.search(str(err))
         if found:
             return f"a Spark task failed: {found.group(1)}"
+        missing = _NO_FILESYSTEM.search(str(err))
+        if missing:
+            return (
+                f"the JVM has no {missing.group(1)}: give Spark its package (for s3a://, "
+                "--packages org.apache.hadoop:hadoop-aws:<Spark's Hadoop version> on the "
+                "spark-submit line, as conf/curation/cluster.yaml shows)"
+            )
+        refused = _REFUSED.search(str(err))
+        if refused:
+            return f"a filesystem refused the connection: {refused.group(1)}"
         unreadable = UNREADABLE_FILE.search(str(err))
         if unreadable:  # as the reader met it in a job (a footer is checked before any work)
             kind, path = unreadable.groups()

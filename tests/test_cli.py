@@ -105,6 +105,20 @@ def test_a_task_that_refused_its_input_is_one_line():
     assert user_message(failed) == "a Spark task failed: f: row group 0"
 
 
+def test_a_filesystem_the_jvm_lacks_or_cannot_reach_is_one_line():
+    from pyspark.errors import PythonException
+
+    lacking = "java.lang.RuntimeException: java.lang.ClassNotFoundException: Class "
+    lacking += "org.apache.hadoop.fs.s3a.S3AFileSystem not found\n\tat org.apache..."
+    said = user_message(PythonException(message=lacking))
+    assert said.startswith("the JVM has no org.apache.hadoop.fs.s3a.S3AFileSystem: give")
+    assert "hadoop-aws" in said
+    refused = "java.net.ConnectException: Call From h/127.0.0.1 to 127.0.0.1:1 failed\n\tat x"
+    assert user_message(PythonException(message=refused)) == (
+        "a filesystem refused the connection: Call From h/127.0.0.1 to 127.0.0.1:1 failed"
+    )
+
+
 def test_a_file_spark_could_not_read_is_named_with_why():
     from pyspark.errors import PythonException
 
