@@ -248,7 +248,7 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
             raise InputError(f"manifest {spec} is not valid gzip: {err}") from None
     prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
     if not is_remote(prefix):  # executors open them from their own working folder: absolute
-        prefix = os.path.abspath(prefix.removeprefix("file://")).rstrip("/") + "/"
+        prefix = os.path.abspath(local_path(prefix)).rstrip("/") + "/"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

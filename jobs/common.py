@@ -21,6 +21,7 @@ from curation.inputs import resolve_documents
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import stage_path
+from refinery.config import local_path
 from refinery.errors import RefineryError, with_user_errors
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -79,18 +80,17 @@ class OutputError(RefineryError):
     """An --output that cannot hold a run folder."""
 
 
-def local_path(out: str) -> Path | None:
-    """OUT as a local path (a plain path or file://), or None for hdfs://, s3a:// and such."""
-    parsed = urlparse(out)
-    if parsed.scheme not in ("", "file"):
+def local_out(out: str) -> Path | None:
+    """OUT as a local path (a plain path or file:), or None for hdfs://, s3a:// and such."""
+    if urlparse(out).scheme not in ("", "file"):
         return None
-    return Path(parsed.path if parsed.scheme else out)
+    return Path(local_path(out))
 
 
 def local_dir(out: str, stage: str = "tokenize") -> Path:
     """OUT as a local path, for a stage that memory-maps what it writes (shards must live on a
     POSIX filesystem)."""
-    path = local_path(out)
+    path = local_out(out)
     if path is None:
         raise OutputError(
             f"{out}: the {stage} stage writes memory-mapped files and needs OUT on a "
@@ -107,7 +107,7 @@ def check_output(out: str, local: str | None = None, flag: str = "--output") -> 
         raise OutputError(f"{flag} {out!r}: name a run folder, not the filesystem root")
     if local:
         local_dir(out, local)
-    path = local_path(out)
+    path = local_out(out)
     if path is None:
         return
     if path.exists() and not path.is_dir():
@@ -210,7 +210,10 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
     times = read_stage_times(fs, out)
     if stage not in times:
         return None
-    read = {fs.uri(path.rstrip("/")) for path in inputs if not any(c in path for c in "*?[")}
+    # Only inputs named like a stage folder are qualified: a JVM call each, and WARC inputs
+    # (s3://, read by boto3) may be on no filesystem Hadoop has.
+    named = [path.rstrip("/") for path in inputs if path.rstrip("/").rsplit("/", 1)[-1] in times]
+    read = {fs.uri(path) for path in named}
     for upstream in times:
         if fs.uri(stage_path(out, upstream)) in read:
             why = ran_since(times, stage, upstream)

@@ -54,7 +54,8 @@ def local_path(spec: str) -> str:
     """A local path given as one or as a file: URI (file:///x as typed, not escaped, or
     Hadoop's file:/x), as a path: /x."""
     if spec.startswith("file://"):
-        return spec[len("file://") :]
+        rest = spec[len("file://") :]
+        return rest[len("localhost") :] if rest.startswith("localhost/") else rest
     return spec[len("file:") :] if spec.startswith("file:/") else spec
 
 

@@ -52,8 +52,8 @@ UNREADABLE_FILE = re.compile(
 _CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
 # A Hadoop filesystem the JVM has no class for (s3a:// without hadoop-aws on its classpath)
 _NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not found")
-# A filesystem's server that refused the connection (hdfs:// to a stopped namenode)
-_REFUSED = re.compile(r"java\.net\.ConnectException: ([^\n]+)")
+# A filesystem's server that refused the connection (Hadoop IPC: hdfs:// to a stopped namenode)
+_REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
 
 
 def user_message(err: BaseException) -> str | None:
@@ -80,7 +80,7 @@ def user_message(err: BaseException) -> str | None:
             kind, path = unreadable.groups()
             causes = _CAUSE.findall(str(err))
             why = f" ({causes[-1]})" if causes else ""
-            if kind in (None, "NO_HINT"):  # a page that does not decode
+            if kind in (None, "NO_HINT", "CANNOT_READ_FILE_FOOTER"):  # bytes that do not decode
                 return f"{path}: cannot read it as Parquet, it is damaged{why}"
             return f"{path}: cannot read it ({kind}){why}"  # FILE_NOT_EXIST, a type mismatch
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:

@@ -117,6 +117,8 @@ def test_a_filesystem_the_jvm_lacks_or_cannot_reach_is_one_line():
     assert user_message(PythonException(message=refused)) == (
         "a filesystem refused the connection: Call From h/127.0.0.1 to 127.0.0.1:1 failed"
     )
+    shuffle = "FetchFailed ... java.net.ConnectException: Connection refused: host/10.0.0.2:7337"
+    assert user_message(PythonException(message=shuffle)) is None  # a lost executor, not OUT
 
 
 def test_a_file_spark_could_not_read_is_named_with_why():

@@ -149,3 +149,12 @@ def test_a_file_repeating_a_key_or_not_in_utf8_is_refused(tmp_path: Path):
     latin.write_bytes(b"# caf\xe9\nextract:\n  min_text_chars: 5\n")
     with pytest.raises(ConfigError, match=r"latin.yaml is not UTF-8 text \(byte 5: 0xe9\)"):
         load_curation_config(latin)
+
+
+def test_a_local_path_may_be_given_as_a_file_uri():
+    from refinery.config import local_path
+
+    for spec in ("/x/y", "file:///x/y", "file:/x/y", "file://localhost/x/y"):
+        assert local_path(spec) == "/x/y", spec
+    assert local_path("runs/demo") == "runs/demo"
+    assert local_path("s3a://bucket/x") == "s3a://bucket/x"

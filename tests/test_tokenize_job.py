@@ -548,6 +548,8 @@ def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_pat
             assert "dedup: filter ran again" in read_since(fs, out, "dedup", [read]), (out, read)
     assert read_since(fs, str(tmp_path), "dedup", [str(tmp_path / "extract")]) is None
     assert read_since(fs, str(tmp_path), "mix", [str(tmp_path / "filter")]) is None  # not run
+    warcs = [f"s3://bucket/crawl/{n}.warc.gz" for n in range(3)]  # boto3's, not Hadoop's
+    assert read_since(fs, str(tmp_path), "dedup", warcs) is None
 
 
 def test_a_stages_settings_hash_follows_its_own_sections_only():

@@ -29,6 +29,7 @@ from refinery.config import (
     ConfigError,
     apply_overrides,
     from_dict,
+    local_path,
     merge_mapping,
     read_yaml,
     resolve_path,
@@ -73,7 +74,7 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
     data = ckpt.load_config_dict(source)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
-    if "init_from" in ckpt.load_meta(source):  # an anneal's: its budget and averaging were
+    if ckpt.load_meta(source).get("init_from"):  # an anneal's: its budget and averaging were
         for key in ("tokens", "average_last"):  # its own (a pretraining run's plan them)
             data.get("anneal", {}).pop(key, None)
     merge_mapping(data, layer or {})
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     given = [
         o.split("=", 1)[1].strip() for o in args.overrides if o.split("=")[0].strip() == "data"
     ]
-    if args.data and any(os.path.realpath(d) != os.path.realpath(args.data) for d in given):
+    folder = os.path.realpath(local_path(args.data or ""))
+    if args.data and any(os.path.realpath(local_path(d)) != folder for d in given):
         raise ConfigError(f"--data {args.data} and data={given[-1]} name two tokens folders")
     overrides = ([f"data={args.data}"] if args.data else []) + args.overrides
     layer = None

@@ -67,12 +67,13 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
     except Py4JJavaError as err:  # a file whose footer the schema is read from
-        damaged = UNREADABLE_FILE.search(str(err))
-        if damaged is None:
+        unreadable = UNREADABLE_FILE.search(str(err))
+        if unreadable is None:
             raise
-        raise InputError(
-            f"{damaged.group(2)}: cannot read it as Parquet (its footer is cut short or damaged)"
-        ) from None
+        kind, path = unreadable.groups()
+        damaged = kind in (None, "NO_HINT", "CANNOT_READ_FILE_FOOTER")
+        why = "its footer is cut short or damaged" if damaged else kind
+        raise InputError(f"{path}: cannot read it as Parquet ({why})") from None
     if footers:
         checked_row_groups(spark, docs.inputFiles())
     missing = [c for c in REQUIRED_COLUMNS if c not in docs.columns]

@@ -512,7 +512,8 @@ def test_an_anneal_of_an_anneal_takes_neither_its_budget_nor_its_averaging(tmp_p
     assert (cfg.anneal.mixture, cfg.schedule.kind) == ("hq", "1-sqrt")  # settings, kept
     assert capsys.readouterr().err == ""
     # a pretraining run's config may plan its anneal: that plan is the base
-    source = save_checkpoint(tmp_path / "pre", 9, {}, {}, {}, config, {}, None, keep_last=0)
+    meta = {"init_from": None}  # as the trainer writes it for a run from scratch
+    source = save_checkpoint(tmp_path / "pre", 9, {}, {}, {}, config, meta, None, keep_last=0)
     cfg = anneal_config(source, [f"out={tmp_path / 'planned'}", "ckpt_every=2"])
     assert (cfg.anneal.tokens, cfg.anneal.average_last, cfg.max_steps) == (40960, 3, 10)
 
