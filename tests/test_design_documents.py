@@ -191,10 +191,16 @@ def test_a_commit_records_the_stage_before_its_success_marker_appears(spark, tmp
         (tmp_path / "_tmp" / "mix-0" / part).mkdir(parents=True)
     fs = Recording(spark)
     stats = {"input": 0, "kept": 0, "rejected": {}, "errors": 0, "seconds": 0.0}
-    config = to_dict(load_curation_config())
+    config = to_dict(
+        load_curation_config(overrides=["spark.conf.spark.sql.shuffle.partitions=2000"])
+    )
     stage_module._commit(fs, out, config, "mix", f"{out}/_tmp/mix-0", stats)
     steps = [("delete", "/mix/_SUCCESS"), ("write", "/run.json"), ("rename", "/mix")]
     assert [call for call in fs.calls if call in steps] == steps
-    assert (tmp_path / "mix").is_dir() and "mix" in stage_module.HadoopFS(spark).read_json(
-        f"{out}/run.json"
-    )["stages"]
+    run = stage_module.HadoopFS(spark).read_json(f"{out}/run.json")
+    assert (tmp_path / "mix").is_dir() and "mix" in run["stages"]
+    # what the session ran with, not the config's 2000 (spark-submit's --conf would win too)
+    ran = run["spark_in_effect"]
+    assert ran["spark.sql.shuffle.partitions"] == spark.conf.get("spark.sql.shuffle.partitions")
+    assert ran["spark.sql.shuffle.partitions"] != "2000"
+    assert ran["spark.master"] == spark.conf.get("spark.master")

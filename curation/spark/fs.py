@@ -15,6 +15,12 @@ class HadoopFS:
     def __init__(self, spark):
         self._jvm = spark._jvm
         self._conf = spark._jsc.hadoopConfiguration()
+        self._spark_conf = spark.conf
+
+    def spark_settings(self, keys) -> dict[str, str | None]:
+        """The values the session runs with (spark-submit's --master and --conf win over a
+        config's), None for a key that is not set."""
+        return {key: self._spark_conf.get(key, None) for key in keys}
 
     def _path(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)

@@ -392,11 +392,15 @@ def record_run(
     fs: HadoopFS, out: str, config: dict[str, Any], stage: str, stats: dict[str, Any]
 ) -> None:
     """Merge this stage into OUT/run.json: resolved config, version + git SHA, stage timings.
-    The top level holds the last stage's config; each stage keeps its own config's hash, so
-    stages run under different configs show it."""
+    The top level holds the last stage's config, and in `spark_in_effect` the values its
+    session ran with for the master and the config's `spark.conf` keys (spark-submit's flags
+    win over the config's); each stage keeps its own config's hash, so stages run under
+    different configs show it."""
     path = f"{out.rstrip('/')}/run.json"
     run = fs.read_json(path) if fs.exists(path) else {"stages": {}}
     run.update(config=config, config_hash=config_hash(config), **provenance())
+    keys = ["spark.master", *config.get("spark", {}).get("conf", {})]
+    run["spark_in_effect"] = fs.spark_settings(keys)
     run["stages"][stage] = {
         "seconds": stats["seconds"],
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
