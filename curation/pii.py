@@ -7,8 +7,9 @@ RFC 5322 dot-atoms for e-mail, RFC 4291 text forms for IPv6, ISO/IEC 7812 for ca
 the SSA's allocation rules for SSNs and ITU-T E.164 / national groupings for phones.
 Phone shapes that ordinary numbers also take (two groups, a bare run of digits) count only
 next to a phone word (Presidio's context enhancement); of two groups, the NANP local number
-NXX-XXXX counts alone, with a space too (two numbers in a row, as in "224 4966 Bond Street",
-are taken for one: a trade measured in docs/BENCHMARKS.md). Where two candidates overlap, the
+(555-0199: a 3-digit exchange, then 4 digits) counts alone, with a space too (two numbers in
+a row, as in "224 4966 Bond Street", are taken for one: a trade measured in
+docs/BENCHMARKS.md). Where two candidates overlap, the
 more specific type wins (`PII_TYPES` order), then the earlier, then the longer span.
 """
 
@@ -321,7 +322,7 @@ def _national_grouping(groups: list[str], sep: str | None, n_digits: int) -> boo
         return max(lengths[1:]) <= 4 and min(lengths[1:]) >= 2
     if groups[0] == "1" and lengths[1:] == [3, 3, 4]:  # NANP with its trunk digit
         return True
-    # NANP local number NXX-XXXX: the exchange never starts with 0 or 1. With a space as well:
+    # NANP local number 555-0199: the exchange never starts with 0 or 1. With a space as well:
     # needing a phone word there cost 5 of the 159 labelled phones for 4 false ones (street
     # numbers) of `benchmarks/pii_quality.py`, recall 0.956 -> 0.925 against a 0.95 target.
     return lengths == [3, 4] and groups[0][0] not in "01"
