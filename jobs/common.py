@@ -212,9 +212,9 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
         return None
     # Only inputs named like a stage folder are qualified: a JVM call each, and WARC inputs
     # (s3://, read by boto3) may be on no filesystem Hadoop has.
-    named = [path.rstrip("/") for path in inputs if path.rstrip("/").rsplit("/", 1)[-1] in times]
+    named = {path.rstrip("/") for path in inputs if path.rstrip("/").rsplit("/", 1)[-1] in times}
     read = {fs.uri(path) for path in named}
-    for upstream in times:
+    for upstream in sorted({path.rsplit("/", 1)[-1] for path in named}):
         if fs.uri(stage_path(out, upstream)) in read:
             why = ran_since(times, stage, upstream)
             if why:

@@ -31,6 +31,7 @@ from refinery.config import (
     from_dict,
     local_path,
     merge_mapping,
+    parse_override,
     read_yaml,
     resolve_path,
 )
@@ -205,9 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{source} is an average of checkpoints, weights only: an anneal continues a "
             "training checkpoint's optimizer and data; --from one of its run's ckpt-<step>"
         )
-    given = [
-        o.split("=", 1)[1].strip() for o in args.overrides if o.split("=")[0].strip() == "data"
-    ]
+    given = [str(value) for key, value in map(parse_override, args.overrides) if key == "data"]
     folder = os.path.realpath(local_path(args.data or ""))
     if args.data and any(os.path.realpath(local_path(d)) != folder for d in given):
         raise ConfigError(f"--data {args.data} and data={given[-1]} name two tokens folders")

@@ -12,11 +12,10 @@ reports it took (one per task) and deletes the others: a retried task's earlier 
 speculative copy, an attempt that wrote its files but died before reporting. It sweeps again
 once the stage is committed (renamed where no attempt writes), for a copy Spark was still
 killing. So the files hold exactly the rows the stats count, even where two attempts differ
-(an extraction timeout). On
-a local filesystem or HDFS each part file appears whole, by rename from a hidden temp file, so
-a copy killed mid-write leaves nothing a reader takes for data. Object stores (S3, GCS, Azure)
-make an upload visible only when it completes, and a rename there is a copy: the part is
-written under its own name.
+(an extraction timeout). On a local filesystem or HDFS each part file appears whole, by rename
+from a hidden temp file, so a copy killed mid-write leaves nothing a reader takes for data.
+Object stores (S3, GCS, Azure) make an upload visible only when it completes, and a rename
+there is a copy: the part is written under its own name.
 """
 
 from __future__ import annotations
