@@ -126,11 +126,6 @@ class ClassifyConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     domains: DomainConfig = field(default_factory=DomainConfig)
 
-    def __post_init__(self) -> None:
-        path = self.quality.model_path()
-        if path is not None and not path.exists():
-            raise ConfigError(f"classify.quality.model: no quality model at {path}")
-
 
 @dataclass
 class MinHashConfig:

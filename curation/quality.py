@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from refinery.config import ConfigError, resolve_path
+from refinery.config import ConfigError
 from refinery.errors import RefineryError
 
 MODEL_FILE = "model.bin"
@@ -163,9 +163,6 @@ class QualityConfig:
             raise ConfigError(
                 f"classify.quality.pareto_alpha must be positive, got {self.pareto_alpha}"
             )
-
-    def model_path(self) -> Path | None:
-        return resolve_path(self.model) if self.model else None
 
 
 def pareto_draw(seed: int, doc_id: str, alpha: float) -> float:

@@ -29,6 +29,7 @@ from curation.classify import DocumentScorer
 from curation.config import CurationConfig
 from curation.domains import DomainConfig, DomainLabeller, DomainRules, train_domain_classifier
 from curation.quality import QualityConfig, QualityDecision, QualityModel
+from curation.shipped import locate
 from curation.spark.classify import (
     DECISION_SCHEMA,
     DOMAIN_SCHEMA,
@@ -87,9 +88,15 @@ def domain_sample(docs: DataFrame, rules: DomainRules, config: DomainConfig) -> 
 
 
 def check_quality_model(config: CurationConfig) -> None:
-    """Load the model once before Spark starts: a damaged one fails the pipeline at once."""
-    if config.classify.quality.model is not None:
-        QualityModel.load(config.classify.quality.model_path())
+    """Load the model once before Spark starts: a missing or damaged one fails the pipeline
+    at once (one inside an archive spark-submit ships is the tasks' to find)."""
+    if config.classify.quality.model is None:
+        return
+    here = locate(config.classify.quality.model).here
+    if here is not None and not here.exists():
+        raise ConfigError(f"classify.quality.model: no quality model at {here}")
+    if here is not None:
+        QualityModel.load(here)
 
 
 def quality_decision(scored: DataFrame, config: QualityConfig) -> QualityDecision:
@@ -114,7 +121,7 @@ def run_classify(
     cached: list[DataFrame] = []
 
     def outcomes():
-        model_path = settings.quality.model_path()
+        model_path = locate(settings.quality.model).tasks
         docs = read_documents(spark, inputs)
         docs = docs.drop(*[c for c in ("quality_score", "domain") if c in docs.columns])
         labeller, domain_report = domain_labeller(docs, settings.domains)

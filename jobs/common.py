@@ -18,8 +18,9 @@ from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig, load_curation_config
 from curation.inputs import resolve_documents
+from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
-from curation.spark.session import build_session
+from curation.spark.session import build_session, shipped_files
 from curation.spark.stage import stage_path
 from refinery.config import local_path
 from refinery.errors import RefineryError, with_user_errors
@@ -171,6 +172,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     if reason:
         print(reason)
         return 0
+    register_shipped(shipped_files(config.spark))
     job.check(config)
     inputs = job.resolve(args.input, config)
     check_output(args.output, job.name if job.local_output else None)

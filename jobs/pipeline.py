@@ -23,8 +23,9 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from curation.config import CurationConfig
+from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
-from curation.spark.session import build_session
+from curation.spark.session import build_session, shipped_files
 from curation.spark.stage import remove_stage, stage_outputs, stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     config = load_config(args)
     plan = stage_plan(config)
+    register_shipped(shipped_files(config.spark))
     for job, reason in plan:
         if not reason:
             job.check(config)

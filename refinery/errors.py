@@ -35,8 +35,8 @@ class ExecutorSetupError(RuntimeError):
         super().__init__(
             f"{what} (on host {socket.gethostname()}, working folder {os.getcwd()}): {err}. "
             "Executors read it themselves: give a path every executor sees (a shared "
-            "filesystem, or a path inside the shipped venv), or, in cluster deploy mode, ship "
-            "it with --files / --archives and give its name"
+            "filesystem), or ship it with --files / --archives and give the name it gets in "
+            "their working folder"
         )
 
 

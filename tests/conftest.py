@@ -58,3 +58,28 @@ def extract_run(spark, sample_crawl, tmp_path_factory):
     inputs = resolve_inputs([str(sample_crawl)], config.input.cc_prefix)
     stats = run_extract(spark, config, inputs, out)
     return out, stats
+
+
+@pytest.fixture(scope="session")
+def quality_model(tmp_path_factory) -> Path:
+    """A quality model folder: reference articles (as `make demo` has them) vs keyword spam
+    and bare lists."""
+    import random
+
+    from test_quality import BUCKET
+
+    from curation import textgen
+    from curation.quality_training import TrainParams, read_texts, train_quality_model
+    from curation.sample_crawl import write_reference_articles
+
+    folder = tmp_path_factory.mktemp("quality")
+    positives = list(read_texts(str(write_reference_articles(folder, seed=7, count=40))))
+    rng = random.Random(7)
+    negatives = []
+    for i in range(60):
+        title, paragraphs = textgen.keyword_spam(rng)
+        negatives.append((f"spam{i}", "\n".join([title, *paragraphs, *textgen.list_items(rng)])))
+    train_quality_model(
+        positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5, bucket=BUCKET)
+    )
+    return folder / "model"

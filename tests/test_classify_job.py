@@ -8,13 +8,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
-from test_quality import BUCKET
 
-from curation import textgen
 from curation.config import load_curation_config
 from curation.domains import DomainRules
-from curation.quality_training import TrainParams, read_texts, train_quality_model
-from curation.sample_crawl import write_reference_articles
 from curation.spark.stage import stage_path
 from jobs.classify import JOB as CLASSIFY
 from jobs.classify import run_classify
@@ -23,22 +19,6 @@ from jobs.mix import run_mix
 
 def read(path: str) -> list[dict]:
     return ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pylist()
-
-
-@pytest.fixture(scope="module")
-def quality_model(tmp_path_factory) -> Path:
-    """Reference articles (as `make demo` has them) vs keyword spam and bare lists."""
-    folder = tmp_path_factory.mktemp("quality")
-    positives = list(read_texts(str(write_reference_articles(folder, seed=7, count=40))))
-    rng = random.Random(7)
-    negatives = []
-    for i in range(60):
-        title, paragraphs = textgen.keyword_spam(rng)
-        negatives.append((f"spam{i}", "\n".join([title, *paragraphs, *textgen.list_items(rng)])))
-    train_quality_model(
-        positives, negatives, folder / "model", TrainParams(max_tokens=64, epoch=5, bucket=BUCKET)
-    )
-    return folder / "model"
 
 
 @pytest.fixture(scope="module")

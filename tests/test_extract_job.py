@@ -252,6 +252,9 @@ def test_a_damaged_quality_model_fails_before_spark(command, sample_crawl, tmp_p
     override = f"classify.quality.model={model}"
     assert main([command, "--input", inputs, "--output", str(tmp_path / "out"), override]) == 2
     assert f"{model}: not a quality model" in capsys.readouterr().err
+    missing = f"classify.quality.model={tmp_path / 'missing'}"
+    assert main([command, "--input", inputs, "--output", str(tmp_path / "out"), missing]) == 2
+    assert f"no quality model at {tmp_path / 'missing'}" in capsys.readouterr().err
 
 
 def test_documents_without_required_columns_are_refused(spark, tmp_path):

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -160,8 +161,18 @@ def spark_daemon(cls: str, args: list[str], log: Path):
 
 
 @pytest.mark.slow
-def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
-    """Master and one worker on 127.0.0.1, then spark-submit jobs/pipeline.py to them."""
+def test_pipeline_on_a_standalone_cluster(sample_crawl, quality_model, tmp_path):
+    """Master and one worker on 127.0.0.1, then spark-submit jobs/pipeline.py to them in
+    client mode, with the models shipped (--files, --archives) and named as executors see
+    them: the driver's working folder holds neither name."""
+    from curation.filters.language import bundled_model
+
+    lid = tmp_path / "models" / "lid.ftz"
+    lid.parent.mkdir()
+    lid.write_bytes(bundled_model().read_bytes())
+    quality = shutil.make_archive(str(tmp_path / "quality"), "zip", root_dir=quality_model)
+    shipping = ["--files", str(lid), "--archives", f"{quality}#quality"]
+    models = ["filter.language.model=lid.ftz", "classify.quality.model=quality"]
     port, master_ui, worker_ui = free_port(), free_port(), free_port()
     url = f"spark://127.0.0.1:{port}"
     master_args = ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)]
@@ -173,16 +184,20 @@ def test_pipeline_on_a_standalone_cluster(sample_crawl, tmp_path):
             wait_for_port(worker_ui, worker)
             out = tmp_path / "out"
             done = submit(
-                ["--master", url, "--conf", "spark.executor.memory=1g", "jobs/pipeline.py"]
-                + ["--input", str(sample_crawl), "--output", str(out)]
+                ["--master", url, "--conf", "spark.executor.memory=1g", *shipping]
+                + ["jobs/pipeline.py", "--input", str(sample_crawl), "--output", str(out)]
+                + models
             )
     worker_log = (tmp_path / "worker.log").read_text()[-2000:]
-    assert done.returncode == 0, done.stderr[-3000:] + worker_log
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:] + worker_log
     stats = json.loads((out / "stats" / "extract.json").read_text())
     assert stats["kept"] > 0
     assert stats["input"] == stats["kept"] + sum(stats["rejected"].values()) + stats["errors"]
     assert (out / "extract" / "_SUCCESS").exists()
     assert (out / "tokens" / "_SUCCESS").exists()  # executors wrote the shards
+    # executors scored with the model they unpacked from the archive
+    assert json.loads((out / "stats" / "classify.json").read_text())["kept"] > 0
+    assert json.loads((out / "classify" / "_classify.json").read_text())["model"] == "quality"
     # the job ran on the cluster, not in a local master of its own (the config's local[*]
     # once won over spark-submit's --master)
     assert "Registering app refinery-curate" in (tmp_path / "master.log").read_text()

