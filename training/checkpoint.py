@@ -66,15 +66,30 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found[-1][1]
 
 
-def refuse_to_overwrite(out: Path, resume: bool) -> list[tuple[int, Path]]:
+def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple[int, Path]]:
     """`out`'s checkpoints; an error when it has some and the command was not told --resume,
-    or when `out` is a file, a checkpoint or inside one."""
+    or when `out` is a file, a checkpoint or inside one. Checkpoint folders without meta.json
+    (saves are atomic: a copy cut short) are passed over, and said (`say`: on rank 0)."""
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"out={out} is a file; the run folder must be a folder")
     inside = next((p for p in (out, *out.absolute().parents) if (p / META).is_file()), None)
     if inside is not None:
         raise CheckpointError(f"out={out}: {inside} is a checkpoint; a run folder holds them")
     existing = list_checkpoints(out)
+    complete = {path for _, path in existing}
+    partial = sorted(
+        (int(m.group(1)), child.name)
+        for child in (out.iterdir() if out.is_dir() else ())
+        if (m := CKPT_PATTERN.match(child.name)) and child.is_dir() and child not in complete
+    )
+    if partial and say:
+        names = ", ".join(name for _, name in partial)
+        since = f"; resuming from {existing[-1][1].name}" if resume and existing else ""
+        print(
+            f"warning: {out}: {names} {'lacks' if len(partial) == 1 else 'lack'} {META} "
+            f"(copied in part?), passed over{since}",
+            file=sys.stderr,
+        )
     if existing and not resume:
         raise CheckpointError(
             f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "

@@ -354,7 +354,7 @@ def _run(
 ) -> Path:
     out = Path(cfg.out)
     ckpt.refuse_source_as_out(out, ckpt.resolve_checkpoint(source))
-    existing = ckpt.refuse_to_overwrite(out, resume)
+    existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
     if resume and existing:
         last = existing[-1][1]
         sources = {"source": ckpt.resolve_checkpoint(source)}

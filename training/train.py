@@ -635,7 +635,7 @@ def _train(
     tokenizer = verified_tokenizer(manifest)
     out = Path(cfg.out)
     source = None
-    existing = ckpt.refuse_to_overwrite(out, resume)
+    existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
     lock_out(out, env, held)
     if existing:
         source = existing[-1][1]

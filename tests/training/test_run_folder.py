@@ -161,3 +161,14 @@ def test_a_resume_clears_what_a_run_killed_while_saving_left(tokens, run):
     assert resume(tokens, run, "max_steps=6") == 0
     assert not partial.exists()
     assert sorted(p.name for p in run.glob("*ckpt*")) == ["ckpt-2", "ckpt-4", "ckpt-6"]
+
+
+def test_a_checkpoint_copied_without_its_meta_is_passed_over_and_said(tokens, run, capsys):
+    """Saves are atomic, so only a copy cut short leaves ckpt-<step>/ without meta.json: the
+    resume goes on from the one before it, saying so, and saves that step again."""
+    (run / "ckpt-4" / "meta.json").unlink()
+    assert resume(tokens, run) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {run}: ckpt-4 lacks meta.json (copied in part?), passed over" in err
+    assert "resuming from ckpt-2" in err
+    assert (run / "ckpt-4" / "meta.json").is_file()
