@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from curation.mix import ANNEAL
 from curation.quality import model_line
 from refinery.config import ConfigError, check_ranges, check_seed, read_yaml, resolve_path
-
-BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # labels become mix buckets and folders
+from refinery.manifest import RESERVED_NAMES, unusable_bucket_names
 
 
 @dataclass
@@ -57,11 +57,13 @@ class DomainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        bad = [n for n in self.labels if not BUCKET_NAME.match(n) or n == "anneal"]
+        bad = unusable_bucket_names(n for n in self.labels if n != ANNEAL)
+        bad += [repr(ANNEAL)] if ANNEAL in self.labels else []
         if bad:
             raise ConfigError(
-                f"classify.domains.labels {bad}: labels name mix buckets (letters, digits, "
-                "_ . -; not `anneal`)"
+                f"classify.domains.labels {', '.join(bad)}: labels name mix buckets and their "
+                f"folders (letters, digits, _ . -, starting with a letter or digit; not "
+                f"{', '.join((ANNEAL, *RESERVED_NAMES))})"
             )
         unknown = [n for n in [*self.rules(), self.fallback] if n not in self.labels]
         if unknown:

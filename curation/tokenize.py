@@ -7,7 +7,6 @@ curation/spark/tokens.py only moves Arrow batches in and out of them.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,11 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from refinery.errors import RefineryError
-from refinery.manifest import MANIFEST_NAME, shard_entry
+from refinery.manifest import RESERVED_NAMES, shard_entry, unusable_bucket_names
 from refinery.shards import ShardWriter
-from refinery.tokenizer import EOS, TOKENIZER_FILE
+from refinery.tokenizer import EOS
 
-VALIDATION = "validation"  # the held-out split's folder, so no bucket may take this name
 DEFAULT_BUCKET = "web"  # every document, until the mix stage assigns buckets
-BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name on any filesystem
-# Names already taken in OUT/tokens/ beside the bucket folders.
-RESERVED_NAMES = (VALIDATION, MANIFEST_NAME, TOKENIZER_FILE)
 # Unicode's White_Space characters, which Java's (?U)\s matches: the stage and the tokenizer
 # sample (a Spark filter) call the same texts blank. Python's str.strip also strips \x1c-\x1f.
 WHITE_SPACE = (
@@ -41,9 +36,7 @@ class TokenizeError(RefineryError, ValueError):
 
 def check_bucket_names(names: Iterable[str | None]) -> None:
     """Bucket names become folders beside `validation/`: refuse any that cannot."""
-    bad = sorted(
-        repr(n) for n in names if n is None or n in RESERVED_NAMES or not BUCKET_NAME.match(n)
-    )
+    bad = unusable_bucket_names(names)
     if bad:
         raise TokenizeError(
             f"bucket names {', '.join(bad)} are not usable folder names "

@@ -26,9 +26,10 @@ from curation.config import CurationConfig, load_curation_config
 from curation.inputs import InputError, resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
-from curation.tokenize import BUCKET_NAME, TokenizeError
+from curation.tokenize import TokenizeError
 from jobs.common import local_dir, run_main
 from jobs.tokenize import run_tokenize, trained_tokenizer
+from refinery.manifest import BUCKET_NAME
 from training import ablation
 
 

@@ -46,17 +46,22 @@ from curation.spark.stage import (
 )
 from curation.spark.task_parquet import drop_unreported
 from curation.spark.tokens import encode_and_write, sample_texts
-from curation.tokenize import VALIDATION, TokenizeError, check_bucket_names
+from curation.tokenize import TokenizeError, check_bucket_names
 from jobs.common import StageJob, local_dir, run_main, stage_main
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
-from refinery.manifest import sha256_file, split_entry, write_manifest
+from refinery.manifest import (
+    TOKENIZER_FILE,
+    VALIDATION,
+    sha256_file,
+    split_entry,
+    write_manifest,
+)
 from refinery.shards import dtype_for_vocab, remove_unfinished
 from refinery.tokenizer import (
     BOS,
     EOS,
     PAD,
-    TOKENIZER_FILE,
     load_tokenizer,
     special_ids,
     train_tokenizer,
@@ -211,11 +216,14 @@ def planned_mixtures(
     if found is None:
         return {}
     plan_file, plan = found
-    mixtures = {
-        name: {b: w for b, w in weights.items() if b in buckets and w > 0}
-        for name, weights in plan.get("mixtures", {}).items()
-    }
-    mixtures = {name: weights for name, weights in mixtures.items() if weights}
+    mixtures = {}
+    for name, weights in plan.get("mixtures", {}).items():
+        kept = {b: w for b, w in weights.items() if b in buckets and w > 0}
+        lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
+        if lost:
+            print(f"{STAGE}: warning: {lost_buckets_line(name, lost, kept)}", file=sys.stderr)
+        if kept:
+            mixtures[name] = {b: w / sum(kept.values()) for b, w in kept.items()}
     if "pretrain" not in mixtures:
         return {}
     mixtures.setdefault("anneal", mixtures["pretrain"])
@@ -235,6 +243,22 @@ def planned_mixtures(
         "mixtures_note": f"from the mix stage ({folder}/{MIXTURE_FILE})",
         "max_epochs": planned,
     }
+
+
+def lost_buckets_line(mixture: str, lost: dict[str, float], kept: dict[str, float]) -> str:
+    """What a mixture loses when buckets the mix stage weighted hold no shards here (every
+    document of them rejected on the way, or in the validation split)."""
+    names = ", ".join(f"{b} ({w:.3g})" for b, w in sorted(lost.items()))
+    then = (
+        "the rest are scaled to sum to 1"
+        if kept
+        else "none of its buckets is left"
+        + (": the anneal mixture is the pretrain one" if mixture == "anneal" else "")
+    )
+    return (
+        f"the mix stage's {mixture!r} mixture weights {names}, which hold no documents here "
+        f"(rejected after mix, or all in the validation split): {then}"
+    )
 
 
 def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> dict[str, Any]:

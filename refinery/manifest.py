@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,19 @@ from refinery.shards import ShardWriter, write_documents
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DTYPES = ("uint16", "uint32")
+TOKENIZER_FILE = "tokenizer.json"  # its name in the tokens folder and in checkpoints
+VALIDATION = "validation"  # the held-out split's folder
+# Bucket names become folders beside these, on any filesystem.
+BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RESERVED_NAMES = (VALIDATION, MANIFEST_NAME, TOKENIZER_FILE)
+
+
+def unusable_bucket_names(names) -> list[str]:
+    """The names (repr'd) that cannot be bucket folders: the mix stage's labels are checked
+    with this when configured, the tokenize stage's buckets before it writes."""
+    return sorted(
+        repr(n) for n in names if n is None or n in RESERVED_NAMES or not BUCKET_NAME.match(n)
+    )
 
 
 class ManifestError(RefineryError, ValueError):

@@ -14,7 +14,6 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from refinery.errors import RefineryError
 
-TOKENIZER_FILE = "tokenizer.json"  # its name in OUT/tokens/ and in checkpoints
 BOS = "<|begin_of_text|>"
 EOS = "<|end_of_text|>"  # appended to every pretraining document
 PAD = "<|pad|>"

@@ -84,6 +84,9 @@ def test_rules_file_and_labels_are_validated(tmp_path):
         DomainConfig(rules_file=str(bad))
     with pytest.raises(ConfigError, match="anneal"):
         DomainConfig(labels=["anneal", "other"])
+    # the tokenize stage's folder rule, checked before any stage runs, not after mix
+    with pytest.raises(ConfigError, match=r"labels '\.\.', 'validation': labels name mix"):
+        DomainConfig(labels=["validation", "..", "other"])
     with pytest.raises(ConfigError, match="mix.targets"):
         load_curation_config(overrides=["mix.targets={gossip: 1.0}"])
 

@@ -33,7 +33,6 @@ from curation.spark.stage import seeded_draw
 from curation.spark.task_parquet import TaskParquet, finish_folders
 from curation.tokenize import (
     DEFAULT_BUCKET,
-    VALIDATION,
     WHITE_SPACE,
     TokenizeError,
     document_hash,
@@ -42,6 +41,7 @@ from curation.tokenize import (
     pack_documents,
     reject_reason,
 )
+from refinery.manifest import VALIDATION
 from refinery.tokenizer import tokenizer_from_json
 
 BATCH_ROWS = 1024  # documents per encode_batch_fast call
