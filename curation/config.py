@@ -271,9 +271,13 @@ STAGE_SECTIONS = {
     "filter": ("filter",),
     "dedup": ("dedup",),
     "classify": ("classify",),
-    "mix": ("mix",),
+    "mix": ("mix", "classify.domains"),  # its URL rules label documents classify did not
     "tokenize": ("tokenize",),
+    # not the config's: the contamination command's benchmarks, n-gram and inputs
+    "contamination": ("contamination",),
 }
+# How a skip note names the settings of a stage whose section holds a command's flags.
+COMMAND_SETTINGS = {"contamination": "--input, --benchmarks or --ngram"}
 
 
 def data_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +300,13 @@ def data_settings(config: dict[str, Any]) -> dict[str, Any]:
 def stage_settings_hash(config: dict[str, Any], stage: str) -> str | None:
     """The hash of the data settings `stage`'s output depends on (None: not a curation stage)."""
     sections = STAGE_SECTIONS.get(stage)
-    if sections is None:
+    if sections is None or any(_section(config, s) is None for s in sections):
         return None
     settings = data_settings(config)
-    return config_hash({section: settings[section] for section in sections})
+    return config_hash({section: _section(settings, section) for section in sections})
+
+
+def _section(settings: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        settings = settings.get(key) if isinstance(settings, dict) else None
+    return settings

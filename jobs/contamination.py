@@ -12,8 +12,10 @@ the items they overlap), with OUT2/stats/contamination.json adding up like any s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup.py)
@@ -42,6 +44,7 @@ from curation.spark.session import build_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
 from jobs.common import check_output, run_main, summary_line
 from jobs.mix import MIXTURE_FILE, mixture_plan
+from refinery.config import config_hash, to_dict
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
 from refinery.results import check_results_path, write_results
@@ -165,9 +168,22 @@ def check_contamination(
         out = decontaminate.rstrip("/")
         options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
         options["kept_in_id_order"] = True  # a clean OUT/mix tokenizes in a fixed order
-        stats = run_stage(spark, config, out, STAGE, force, outcomes, **options)
+        settings = {**to_dict(config), STAGE: check_settings(inputs, items, n)}
+        stats = run_stage(spark, settings, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report
+
+
+def check_settings(inputs: list[str], items: list[EvalItem], n: int) -> dict[str, Any]:
+    """What the decontaminated copy depends on besides the config, recorded in run.json: a
+    rerun into the same folder with other benchmarks or input says it kept the old copy."""
+    counts = Counter(item.benchmark for item in items)
+    return {
+        "inputs": inputs,
+        "ngram": n,
+        "benchmarks": dict(sorted(counts.items())),
+        "items_hash": config_hash([dataclasses.astuple(item) for item in items]),
+    }
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -258,7 +258,7 @@ def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
     assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]
 
 
-def test_check_and_decontaminate_end_to_end(spark, tmp_path):
+def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
     from curation.config import load_curation_config
     from jobs.contamination import check_contamination
 
@@ -290,6 +290,14 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path):
         spark, load_curation_config(), [str(tmp_path / "clean/contamination")], ITEMS
     )
     assert again["documents"]["contaminated"] == 0
+
+    # the same folder again with other benchmarks keeps the copy, and says it was made so
+    check_contamination(spark, load_curation_config(), [docs], ITEMS[:1], decontaminate=out2)
+    assert "contamination: note: it ran with other --input, --benchmarks or --ngram" in (
+        capsys.readouterr().out
+    )
+    recorded = json.loads((tmp_path / "clean/run.json").read_text())["config"]["contamination"]
+    assert recorded["benchmarks"] == {"astro": 3, "cooking": 1} and recorded["ngram"] == 13
 
 
 @pytest.mark.slow

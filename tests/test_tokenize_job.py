@@ -252,8 +252,32 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
         assert planned["max_epochs"] == 6.0 and planned["mixtures_note"].endswith(
             "(mix/_mixture.json)"
         )
-        assert "max_epochs 6 from the mix stage's plan" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "max_epochs 6 from the mix stage's plan" in err
+        assert "'pretrain' mixture weights gone (0.1), which hold no documents here" in err
     assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
+
+
+def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scaled(
+    spark, tmp_path, capsys
+):
+    """A decontaminated copy of mix's output can lose every document of a bucket: the weights
+    summed to less than 1 and an anneal mixture of that bucket alone became the pretrain one,
+    both without a word."""
+    from curation.spark.fs import HadoopFS
+
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    weights = {"pretrain": {"news": 0.6, "web": 0.3, "anneal": 0.1}, "anneal": {"anneal": 1.0}}
+    plan = {"mixtures": weights, "report": {"max_epochs": 4.0}}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    planned = planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {}, "web": {}}, 4.0)
+    assert planned["mixtures"]["pretrain"] == pytest.approx({"news": 2 / 3, "web": 1 / 3})
+    assert planned["mixtures"]["anneal"] == planned["mixtures"]["pretrain"]
+    err = capsys.readouterr().err
+    assert "'pretrain' mixture weights anneal (0.1), which hold no documents here" in err
+    assert "the rest are scaled to sum to 1" in err
+    assert "none of its buckets is left: the anneal mixture is the pretrain one" in err
 
 
 def test_an_empty_validation_split_is_said(spark, tokenized, documents, tmp_path, capsys):
@@ -565,6 +589,11 @@ def test_a_stages_settings_hash_follows_its_own_sections_only():
     changed = hashes("filter.gopher_quality.min_words=150")
     assert [s for s in base if changed[s] != base[s]] == ["filter"]
     assert hashes("input.limit=1")["extract"] != base["extract"]
+    # mix labels by the URL rules the documents classify did not label
+    config = to_dict(load_curation_config(overrides=["classify.domains.fallback=news"]))
+    assert stage_settings_hash(config, "mix") != stage_settings_hash(
+        to_dict(load_curation_config()), "mix"
+    )
     assert stage_settings_hash(to_dict(load_curation_config()), "contamination") is None
 
 

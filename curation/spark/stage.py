@@ -22,7 +22,7 @@ from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from curation.config import STAGE_SECTIONS, stage_settings_hash
+from curation.config import COMMAND_SETTINGS, STAGE_SECTIONS, stage_settings_hash
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
@@ -150,6 +150,12 @@ def split_repeated_ids(docs: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     return docs.join(repeated, "id", "left_anti").unionByName(firsts), others
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A resolved config as run.json records it: a dataclass as a dict, or a dict as is (a
+    command whose own flags are stage settings adds them as a section)."""
+    return config if isinstance(config, dict) else to_dict(config)
+
+
 def run_stage(
     spark: SparkSession,
     config: Any,
@@ -169,7 +175,7 @@ def run_stage(
     `kept_in_id_order` writes the kept documents sorted by id across the part files, an order
     no cluster setting changes (the mix stage: the tokenize stage's shards follow its order)."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force, to_dict(config)):
+    if _skipped(fs, out, stage, force, config_dict(config)):
         return None
     started = time.time()
     rows, document_columns = outcomes()
@@ -177,7 +183,7 @@ def run_stage(
     return write_stage(
         fs,
         out,
-        to_dict(config),
+        config_dict(config),
         stage,
         rows,
         document_columns,
@@ -421,7 +427,8 @@ def other_settings(fs: HadoopFS, out: str, stage: str, config: dict[str, Any]) -
     if then is None or then == stage_settings_hash(config, stage):
         return None
     sections = " and ".join(f"{name}.*" for name in STAGE_SECTIONS[stage])
+    what = COMMAND_SETTINGS.get(stage, f"{sections} settings")
     return (
-        f"{stage}: note: it ran with other {sections} settings than these, and its output "
-        "is kept as it is; --force redoes it with these"
+        f"{stage}: note: it ran with other {what} than these, and its output is kept as it "
+        "is; --force redoes it with these"
     )
