@@ -529,3 +529,28 @@ def test_a_metrics_line_cut_short_by_a_kill_is_left_out(tmp_path):
     assert read_metrics(path) == [{"step": 1, "loss": 2}]
     path.write_text('{"step": 1, "loss": 2}\n{"step": 2, "loss": 1.5}')  # whole, no newline
     assert [r["step"] for r in read_metrics(path)] == [1, 2]
+
+
+def test_a_decontaminated_copy_reads_before_tokenize_and_carries_the_plan(tmp_path):
+    """OUT2 of `refinery contamination --decontaminate OUT2`, then `refinery tokenize` on it:
+    run.json lists contamination first, after the configured pipeline's tokenize."""
+    (tmp_path / "stats").mkdir()
+    for stage, counts in {"contamination": (6, 5), "tokenize": (5, 5)}.items():
+        stats = {"input": counts[0], "kept": counts[1], "errors": 0}
+        stats["rejected"] = {"contaminated": 1} if stage == "contamination" else {}
+        (tmp_path / "stats" / f"{stage}.json").write_text(json.dumps(stats))
+    pipeline = {"stages": ["extract", "filter", "dedup", "classify", "mix", "tokenize"]}
+    run = {"config": {"pipeline": pipeline}, "stages": {"contamination": {}, "tokenize": {}}}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    for folder in ("contamination", "tokens"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "_SUCCESS").touch()
+    plan = {"mixtures": {"pretrain": {"web": 1.0}}, "report": {"max_epochs": 4.0}}
+    (tmp_path / "contamination" / "_mixture.json").write_text(json.dumps(plan))
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert [r for r in page.funnel_rows() if r in ("contamination", "tokenize")] == [
+        "contamination",
+        "tokenize",
+    ]
+    assert "Warning" not in page.sections["funnel"]
+    assert "Mix stage (OUT/contamination/_mixture.json)" in page.sections["mixture"]

@@ -65,11 +65,16 @@ class RunFolder:
         return run
 
     def pipeline(self) -> list[str]:
-        """The configured stage order from run.json, else the standard one."""
+        """The configured stage order from run.json, else the standard one; a decontaminated
+        copy (`refinery contamination --decontaminate`) is what tokenize reads."""
         run = self.run_record() or {}
         configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
         stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
-        return list(dict.fromkeys(stages + STAGE_ORDER))
+        order = list(dict.fromkeys(stages + STAGE_ORDER))
+        if "contamination" in order and "tokenize" in order:
+            order.remove("contamination")
+            order.insert(order.index("tokenize"), "contamination")
+        return order
 
     def stats(self) -> dict[str, tuple[Any, Path]]:
         """{stage: (stats JSON, its path)} for every OUT/stats/<stage>.json."""

@@ -153,9 +153,11 @@ def _cluster_histogram(run: RunFolder, docs: list[str]) -> str:
 
 
 def mixture_section(run: RunFolder) -> str:
-    mixture = run.json("mix", "_mixture.json")
+    # a decontaminated copy of OUT/mix carries the plan (refinery contamination --decontaminate)
+    where = next((s for s in ("mix", "contamination") if run.json(s, "_mixture.json")), "mix")
+    mixture = run.json(where, "_mixture.json")
     manifest = run.json("tokens", "manifest.json")
-    body = [h.heading("Mix stage (OUT/mix/_mixture.json)")]
+    body = [h.heading(f"Mix stage (OUT/{where}/_mixture.json)")]
     if mixture is None:
         body.append(h.absent("OUT/mix/_mixture.json (the mix stage has not run)"))
     else:
