@@ -166,6 +166,28 @@ def plan_mixture(
     return {"mixtures": mixtures, "report": report}
 
 
+def unmet_targets(report: dict[str, Any], off_by: float = 0.01) -> str | None:
+    """The domains whose weight misses its target by more than `off_by` (capped at
+    max_epochs repeats of their tokens, or given a capped domain's excess), in one line; None
+    when every target is met."""
+    missed = {
+        d: r
+        for d, r in report["domains"].items()
+        if r["tokens"] and abs(r["share_after"] - r["target"]) > off_by
+    }
+    if not missed:
+        return None
+    listed = ", ".join(
+        f"{d} {r['target']:.3f} -> {r['share_after']:.3f}" + (" (capped)" if r["capped"] else "")
+        for d, r in missed.items()
+    )
+    return (
+        f"targets not met with at most mix.max_epochs={report['max_epochs']:g} repeats of a "
+        f"domain in a pass of {report['tokens_per_pass']:,} tokens: {listed}; raise "
+        "mix.max_epochs or lower mix.total_tokens to meet them"
+    )
+
+
 def _target(domain: str, targets: dict[str, float] | None, tokens: dict[str, int]) -> float:
     """The domain's target renormalised over the domains with tokens (0 for one without)."""
     if not tokens.get(domain):

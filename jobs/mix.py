@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from curation.config import CurationConfig
 from curation.domains import DomainRules
-from curation.mix import ANNEAL, MixConfig, plan_mixture
+from curation.mix import ANNEAL, MixConfig, plan_mixture, unmet_targets
 from curation.spark.classify import (
     DOMAIN_SCHEMA,
     kept_by_cut,
@@ -125,6 +125,9 @@ def run_mix(
             absent = mixture["report"]["absent_targets"]
             if absent:
                 print(f"mix: no documents of {absent}: their targets go to the other domains")
+            missed = unmet_targets(mixture["report"])
+            if missed:
+                print(f"{STAGE}: note: {missed}")
         mixture["buckets"] = dict(sorted(buckets.items()))
         mixture["anneal"] = {"domains": config.mix.anneal.domains, "threshold": threshold}
         rows = docs.select(

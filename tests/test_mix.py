@@ -2,7 +2,15 @@
 
 import pytest
 
-from curation.mix import ANNEAL, AnnealConfig, MixConfig, MixError, domain_weights, plan_mixture
+from curation.mix import (
+    ANNEAL,
+    AnnealConfig,
+    MixConfig,
+    MixError,
+    domain_weights,
+    plan_mixture,
+    unmet_targets,
+)
 from refinery.config import ConfigError
 
 SIZES = {"encyclopedic": 2_000_000, "news": 30_000_000, "forum": 8_000_000, "other": 60_000_000}
@@ -97,6 +105,18 @@ def test_the_report_names_unsampled_and_capped_domains():
     assert report["domains"]["a"]["capped"] and report["domains"]["a"]["epochs"] == 2.0
     assert not report["domains"]["b"]["capped"] and report["domains"]["b"]["epochs"] < 2.0
     assert not report["domains"]["c"]["capped"] and report["domains"]["c"]["epochs"] == 0.0
+
+
+def test_targets_a_cap_keeps_from_being_met_are_said():
+    config = MixConfig(targets={"a": 0.9, "b": 0.1}, max_epochs=2.0)
+    report = plan_mixture({"a": 10, "b": 1_000, "c": 500}, {}, config)["report"]
+    line = unmet_targets(report)
+    assert line.startswith("targets not met with at most mix.max_epochs=2 repeats of a domain")
+    assert "a 0.900 -> 0.013 (capped), b 0.100 -> 0.987;" in line
+    config = MixConfig(targets={"a": 0.5, "b": 0.5}, max_epochs=2.0)
+    assert unmet_targets(plan_mixture({"a": 10, "b": 10}, {}, config)["report"]) is None
+    natural = plan_mixture({"a": 10, "b": 30}, {}, MixConfig(max_epochs=1.0, total_tokens=10**6))
+    assert unmet_targets(natural["report"]) is None
 
 
 def test_no_anneal_documents_no_anneal_mixture():
