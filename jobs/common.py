@@ -57,15 +57,21 @@ def stage_parser(
     return parser
 
 
-def parse_stage_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+def parse_stage_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None, lists: tuple[str, ...] = ("input",)
+) -> argparse.Namespace:
     """Parse (overrides may stand between options, as for the training commands), then hand
-    back `key=value` words that `--input IN...` swallowed to the overrides (`--input crawl/
-    extract.timeout_seconds=2` means what it says), all in command-line order: the last
-    setting of a key wins."""
+    back `key=value` words that `--input IN...` (or another of the `lists` options) swallowed
+    to the overrides (`--input crawl/ extract.timeout_seconds=2` means what it says), all in
+    command-line order: the last setting of a key wins."""
     words = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(words)
-    swallowed = [v for v in args.input if OVERRIDE.match(v) and not os.path.exists(v)]
-    args.input = [v for v in args.input if v not in swallowed]
+    swallowed = []
+    for name in lists:
+        values = getattr(args, name)
+        found = [v for v in values if OVERRIDE.match(v) and not os.path.exists(v)]
+        setattr(args, name, [v for v in values if v not in found])
+        swallowed += found
     pending = Counter([*swallowed, *args.overrides])
     args.overrides = []
     for word in words:

@@ -42,7 +42,7 @@ from curation.spark.contamination import (
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
-from jobs.common import check_output, run_main, summary_line
+from jobs.common import check_output, parse_stage_args, run_main, summary_line
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import MANIFEST_NAME
@@ -64,8 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "tokens folder (OUT/tokens: its training shards, decoded with its tokenizer)",
     )  # fmt: skip
     parser.add_argument(
-        "--benchmarks", required=True, metavar="FILE_OR_DIR",
-        help="multiple-choice benchmark file or folder (formats of `refinery eval --mc`)",
+        "--benchmarks", required=True, nargs="+", action="extend", metavar="FILE_OR_DIR",
+        help="multiple-choice benchmark files or folders (formats of `refinery eval --mc`)",
     )  # fmt: skip
     parser.add_argument(
         "--include-flawed", action="store_true",
@@ -85,21 +85,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", metavar="FILE", help="curation YAML (its spark section)")
     parser.add_argument("--force", action="store_true", help="redo a finished --decontaminate")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv, lists=("input", "benchmarks"))
+    if not args.benchmarks:
+        parser.error("--benchmarks needs at least one file or folder")
     if args.ngram < 1:
         parser.error("--ngram must be at least 1")
     if args.out:
-        check_results_path(args.out, reads=[*args.input, args.benchmarks])
+        check_results_path(args.out, reads=[*args.input, *args.benchmarks])
     return args
 
 
-def eval_items(path: str, include_flawed: bool = False) -> list[EvalItem]:
-    """Every multiple-choice item under `path` that `refinery eval` scores (MMLU-Redux rows
+def eval_items(paths: str | list[str], include_flawed: bool = False) -> list[EvalItem]:
+    """Every multiple-choice item under `paths` that `refinery eval` scores (MMLU-Redux rows
     annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`.
     Answers are not read: a test split whose labels are hidden is checked as well."""
     return [
         EvalItem(stem, item.id, item.question, tuple(item.choices))
-        for stem, items in read_benchmarks(path, include_flawed, answers=False).items()
+        for stem, items in read_benchmarks(paths, include_flawed, answers=False).items()
         for item in items
     ]
 

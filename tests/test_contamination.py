@@ -412,3 +412,16 @@ def test_a_decontaminate_folder_that_cannot_be_written_fails_before_the_scan(tmp
     argv = ["--input", str(docs), "--benchmarks", str(tmp_path / "unread.jsonl")]
     with pytest.raises(OutputError, match=rf"--decontaminate {taken} is a file"):
         main([*argv, "--decontaminate", str(taken)])
+
+
+def test_several_benchmarks_and_overrides_anywhere_on_the_command_line():
+    """A second --benchmarks path was taken as a malformed override, and an override after
+    --input as one more input."""
+    from jobs.contamination import parse_args
+
+    args = parse_args(
+        ["--input", "docs", "spark.master=local[1]", "--benchmarks", "a.jsonl", "conf/eval"]
+        + ["--benchmarks", "c.csv", "spark.app_name=x"]
+    )
+    assert args.input == ["docs"] and args.benchmarks == ["a.jsonl", "conf/eval", "c.csv"]
+    assert args.overrides == ["spark.master=local[1]", "spark.app_name=x"]
