@@ -76,6 +76,14 @@ class MixConfig:
         if self.total_tokens is not None and self.total_tokens <= 0:
             raise ConfigError(f"mix.total_tokens must be positive or null, got {self.total_tokens}")
 
+    def anneal_only_domains(self) -> list[str]:
+        """Annealing domains targeted at 0 in pretraining: their documents reach training
+        through the anneal bucket only (meant for anneal-only sources; said, as a typo in
+        either list gives the same)."""
+        if self.targets is None:
+            return []
+        return [d for d in self.anneal.domains if not self.targets.get(d)]
+
 
 def domain_weights(
     tokens: dict[str, int],

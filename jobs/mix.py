@@ -125,6 +125,13 @@ def run_mix(
             absent = mixture["report"]["absent_targets"]
             if absent:
                 print(f"mix: no documents of {absent}: their targets go to the other domains")
+            only = config.mix.anneal_only_domains()
+            if only:
+                print(
+                    f"{STAGE}: note: mix.anneal.domains names {', '.join(only)}, targeted at 0 "
+                    "in mix.targets: their best documents are trained on in the anneal bucket "
+                    "only"
+                )
             missed = unmet_targets(mixture["report"])
             if missed:
                 print(f"{STAGE}: note: {missed}")

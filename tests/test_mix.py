@@ -119,6 +119,12 @@ def test_targets_a_cap_keeps_from_being_met_are_said():
     assert unmet_targets(natural["report"]) is None
 
 
+def test_annealing_domains_targeted_at_zero_are_named():
+    config = MixConfig(targets={"news": 0.5, "science": 0.5, "books": 0.0})
+    assert config.anneal_only_domains() == ["encyclopedic", "books"]
+    assert MixConfig().anneal_only_domains() == []  # natural proportions: every domain
+
+
 def test_no_anneal_documents_no_anneal_mixture():
     plan = plan_mixture({"a": 10, "b": 30}, {}, MixConfig())
     assert plan["mixtures"] == {"pretrain": {"a": 0.25, "b": 0.75}}
