@@ -114,6 +114,12 @@ def resolve_contamination_inputs(specs: list[str]) -> list[str]:
     """One tokens folder (its manifest.json) as it is, or documents Parquet inputs."""
     if is_tokens_folder(specs):
         return [os.path.abspath(specs[0])]
+    tokens = [s for s in specs if is_tokens_folder([s])]
+    if tokens:
+        raise InputError(
+            f"--input {tokens[0]} is a tokens folder: the check reads one at a time, without "
+            "other inputs; run it once per folder"
+        )
     return resolve_documents(specs)
 
 

@@ -367,8 +367,10 @@ def test_the_command_takes_a_tokens_folder_or_documents(tmp_path):
 
     tokens = write_tokens(tmp_path / "tokens", PLANTED, validation="held out")
     assert resolve_contamination_inputs([tokens]) == [tokens]
-    with pytest.raises(InputError, match="holds no Parquet file"):
+    with pytest.raises(InputError, match=rf"--input {tokens} is a tokens folder: .* one at a"):
         resolve_contamination_inputs([tokens, str(tmp_path)])  # a tokens folder goes alone
+    with pytest.raises(InputError, match="holds no Parquet file"):
+        resolve_contamination_inputs([str(tmp_path / "tokens" / "web")])
 
 
 def test_the_report_may_not_go_inside_the_documents_it_checks(tmp_path):
