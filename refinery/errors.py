@@ -49,6 +49,11 @@ _TASK_FATAL = re.compile(
 UNREADABLE_FILE = re.compile(
     r"\[FAILED_READ_FILE(?:\.(\w+))?\] Encountered error while reading file (.+?)\.\s+[A-Z]"
 )
+# gloo's and NCCL's words for a peer process that went away mid-collective
+_PEER_GONE = re.compile(
+    r"Connection closed by peer|Connection reset by peer|remote process exited|"
+    r"NCCL communicator was aborted"
+)
 _CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
 # A Hadoop filesystem the JVM has no class for (s3a:// without hadoop-aws on its classpath)
 _NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not found")
@@ -83,9 +88,21 @@ def user_message(err: BaseException) -> str | None:
             if kind in (None, "NO_HINT", "CANNOT_READ_FILE_FOOTER"):  # bytes that do not decode
                 return f"{path}: cannot read it as Parquet, it is damaged{why}"
             return f"{path}: cannot read it ({kind}){why}"  # FILE_NOT_EXIST, a type mismatch
+    if isinstance(err, RuntimeError) and peer_gone(str(err)):
+        return (
+            f"rank {os.environ.get('RANK', '?')}: another rank stopped, and with it the "
+            "collective this rank was in (its own error is above, or in its log); stopping too"
+        )
     if isinstance(err, OSError) and err.errno in _USER_FIXABLE and err.filename:
         return f"{err.filename}: {err.strerror}"
     return None
+
+
+def peer_gone(message: str) -> bool:
+    """Whether a collective failed because another torchrun worker's process ended (gloo's
+    closed connection, NCCL's exited remote): that worker printed why; a traceback here only
+    buries it."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and bool(_PEER_GONE.search(message))
 
 
 def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:

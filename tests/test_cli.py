@@ -162,6 +162,18 @@ def test_a_spark_task_failed_by_an_executor_setup_error_is_one_line():
     assert user_message(CapturedException("some other failure")) is None
 
 
+def test_a_collective_a_crashed_rank_left_is_one_line_on_the_others(monkeypatch):
+    """torchrun: the rank that met a corrupted shard says so and exits 2; the others' gloo
+    error was a traceback that buried it."""
+    gloo = RuntimeError("[.../gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert user_message(gloo).startswith("rank 0: another rank stopped")
+    assert user_message(RuntimeError("shape mismatch")) is None  # a bug keeps its traceback
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert user_message(gloo) is None
+
+
 def test_an_installed_wheel_carries_the_presets_and_lists(tmp_path):
     """A venv made with `pip install .` (the one shipped to a cluster) finds conf/ beside the
     packages, as a checkout has it: the default curation config, blocklists, word lists."""
