@@ -156,6 +156,17 @@ def refuse_source_as_out(out: Path, source: Path) -> None:
         )
 
 
+def refuse_data_as_out(out: Path, data: Path) -> None:
+    """A run never writes into the tokens folder it reads: its checkpoints would sit among
+    the shards, and rebuilding the tokens (`refinery curate --force`) would delete them."""
+    out, data = out.resolve(), data.resolve()
+    if out == data or data in out.parents:
+        raise CheckpointError(
+            f"out={out} lies in {data}, the tokens folder read from (data=): choose a folder "
+            "beside it, as runs/<name>/train"
+        )
+
+
 def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dict[str, Any]:
     """Resuming `out` continues its own run: its newest checkpoint `last` must come from a run
     of `method` started from the same `sources` (meta.json key -> checkpoint). Returns the

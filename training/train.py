@@ -33,7 +33,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from refinery.config import ConfigError, from_dict, load_config, set_sections
+from refinery.config import ConfigError, from_dict, load_config, local_path, set_sections
 from refinery.errors import RefineryError, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
@@ -635,6 +635,7 @@ def _train(
     tokenizer = verified_tokenizer(manifest)
     out = Path(cfg.out)
     source = None
+    ckpt.refuse_data_as_out(out, Path(local_path(cfg.data)))
     existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
     lock_out(out, env, held)
     if existing:

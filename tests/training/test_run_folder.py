@@ -143,6 +143,13 @@ def test_out_is_never_a_checkpoint_or_inside_one(tokens, run, capsys):
     assert not (run / "ckpt-2" / "again").exists()
 
 
+def test_out_is_never_the_tokens_folder_or_inside_it(tokens, capsys):
+    for out in (tokens, tokens / "train"):
+        assert refinery(train_args(tokens, out, "max_steps=1")) == 2
+        assert f"lies in {tokens.resolve()}, the tokens folder read from" in capsys.readouterr().err
+    assert not (tokens / "train").exists() and not list(tokens.glob("ckpt-*"))
+
+
 def test_a_second_process_on_the_same_out_stops_at_once(tokens, tmp_path, capsys):
     out = tmp_path / "busy"
     with another_run_holding(out):
