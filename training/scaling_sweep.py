@@ -25,7 +25,12 @@ from refinery.errors import RefineryError
 from refinery.manifest import read_manifest
 from refinery.results import write_results
 from training import scaling
-from training.checkpoint import check_finished, list_checkpoints, refuse_other_settings
+from training.checkpoint import (
+    changed_settings,
+    check_finished,
+    list_checkpoints,
+    refuse_other_settings,
+)
 from training.config import ModelConfig, TrainConfig
 from training.model import Transformer
 from training.train import run as train_run
@@ -144,16 +149,22 @@ def run_point(point: Point) -> tuple[dict, bool]:
     out = Path(point.train.out)
     done = out / "point.json"
     config = dataclasses.asdict(point.train)
+    fingerprint = read_manifest(point.train.data).fingerprint
     if done.is_file():
         try:
             result = json.loads(done.read_text())
         except json.JSONDecodeError as err:
             message = f"{done} is not valid JSON ({err}); remove {out} to retrain it"
             raise SweepError(message) from None
-        if result.get("config") != config:
+        # data= and out= as written aside (the same folders another way, a sweep moved): the
+        # settings, and the tokens by their manifest's fingerprint
+        changed = changed_settings(result.get("config", {}), point.train)
+        if result.get("manifest_fingerprint", fingerprint) != fingerprint:
+            changed.append(f"data: tokens with another manifest ({point.train.data})")
+        if changed:
             raise SweepError(
-                f"{done} was trained with a different config; remove {out} to retrain it, "
-                "or choose another out="
+                f"{done} was trained with other settings ({'; '.join(changed)}); choose another "
+                "out=, or remove that sweep's points to retrain them"
             )
         return result, False
     started = time.perf_counter()
@@ -172,6 +183,7 @@ def run_point(point: Point) -> tuple[dict, bool]:
         "val_bpb": record["val_bpb"],
         "seconds": time.perf_counter() - started,
         "config": config,
+        "manifest_fingerprint": fingerprint,
     }
     write_results(done, result)
     return result, True

@@ -212,7 +212,13 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
 
     # a changed preset does not silently reuse points trained with the old one
     assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
-    assert "different config" in capsys.readouterr().err
+    assert "was trained with other settings (optim.lr: " in capsys.readouterr().err
+    # the same folders written another way, or the sweep moved, reuse every point
+    moved = out.parent / "moved"
+    out.rename(moved)
+    assert refinery(sweep_args(f"{tokens}/", moved)) == 0
+    assert capsys.readouterr().out.count("already finished") == 9
+    moved.rename(out)
     # ...nor resume one cut short (its checkpoint is there, its point.json not yet)
     (out / points[0]["name"] / "point.json").unlink()
     assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
