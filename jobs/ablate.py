@@ -14,6 +14,8 @@ OUT/ablation.json; finished tokenizations and runs are reused, so a stopped abla
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
 import json
 import os
 import sys
@@ -56,31 +58,53 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
     dirs = {}
     for arm, path in cfg.arms.items():
         root = local_dir(cfg.out) / "arms" / arm
-        run_tokenize(spark, curation, resolve_documents([path]), str(root))
+        if (root / "tokens" / "_SUCCESS").is_file():  # tokenization.json says it is the same
+            print(f"ablate: arms.{arm}: reusing its tokens ({root / 'tokens'})")
+        else:
+            run_tokenize(spark, curation, resolve_documents([path]), str(root))
         dirs[arm] = root / "tokens"
     return dirs
 
 
+def arm_documents(spec: str) -> dict[str, str]:
+    """An arm as tokenization.json knows it: its documents as resolved here (`./x` and `x`
+    alike), and for local ones a digest of their Parquet files' names and sizes, which a
+    re-curated folder does not keep."""
+    (resolved,) = resolve_documents([spec])
+    if "://" in resolved:  # Hadoop's to list
+        return {"path": resolved}
+    files = sorted(glob.glob(resolved)) if any(c in resolved for c in "*?[") else [resolved]
+    found = [Path(f) for f in files if Path(f).is_file()]
+    for folder in (Path(f) for f in files if Path(f).is_dir()):
+        found += sorted(p for p in folder.rglob("*.parquet") if p.is_file())
+    listing = "\n".join(f"{p.resolve()} {p.stat().st_size}" for p in found)
+    return {"path": resolved, "files": hashlib.sha256(listing.encode()).hexdigest()[:16]}
+
+
 def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     """OUT's tokenizer and arm tokens are reused only when made with the same settings: a rerun
-    with other curation= overrides, tokenizer or max_epochs, or an arm name pointing at other
-    documents, would otherwise silently train on the old tokens. New arms may join."""
+    with other curation= overrides, tokenizer or max_epochs, or an arm whose documents are
+    others (another folder, or the same one curated again), would otherwise silently train on
+    the old tokens. New arms may join."""
     record = Path(local_dir(cfg.out)) / "tokenization.json"
     settings = {"tokenizer": cfg.tokenizer, "curation": cfg.curation, "max_epochs": cfg.max_epochs}
     then = json.loads(record.read_text()) if record.is_file() else {**settings, "arms": {}}
     changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
-    changed += [
-        f"arms.{arm}: {then['arms'][arm]} -> {path}"
-        for arm, path in cfg.arms.items()
-        if then["arms"].get(arm, path) != path
-    ]
+    arms = {arm: arm_documents(path) for arm, path in cfg.arms.items()}
+    for arm, now in arms.items():
+        before = then["arms"].get(arm, now)
+        if isinstance(before, str):  # an older record: the path as given
+            before = now if before == cfg.arms[arm] else {"path": before}
+        if before != now:
+            what = "other files" if before["path"] == now["path"] else before["path"]
+            changed.append(f"arms.{arm}: {what} -> {now['path']}")
     if changed:
         raise TokenizeError(
             f"{record.parent} was tokenized with other settings ({'; '.join(changed)}); "
-            "choose another out="
+            "choose another out=, or remove its arms/<arm>/ and runs/<arm>-seed*/ to redo an arm"
         )
     record.parent.mkdir(parents=True, exist_ok=True)
-    arms = {**then["arms"], **cfg.arms}
+    arms = {**then["arms"], **arms}
     record.write_text(json.dumps({**settings, "arms": arms}, indent=2, sort_keys=True) + "\n")
 
 

@@ -55,18 +55,30 @@ def test_ablation_end_to_end(spark, extract_run, tmp_path):
     assert again["arms"] == summary["arms"]
 
 
-def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path):
+def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypatch):
+    def documents(name, texts=("x",)):
+        (tmp_path / name).mkdir(exist_ok=True)
+        table = pa.table({"id": [str(i) for i in range(len(texts))], "text": list(texts)})
+        pq.write_table(table, tmp_path / name / "part-0.parquet")
+
     def config(*extra):
-        base = [f"out={tmp_path}", "reference=r", "arms.a=x", "arms.b=y", *extra]
+        base = [f"out={tmp_path / 'out'}", "reference=r", "arms.a=x", "arms.b=y", *extra]
         return ablation.load_ablation_config(None, base)
 
+    for name in "xyzw":
+        documents(name)
+    monkeypatch.chdir(tmp_path)
     check_tokenization_settings(config())
     check_tokenization_settings(config())  # the same settings reuse the tokens
+    check_tokenization_settings(config("arms.a=./x/", f"arms.b={tmp_path / 'y'}"))  # written so
     check_tokenization_settings(config("arms.c=z"))  # an arm may join
     with pytest.raises(TokenizeError, match=r"curation: \[\] -> \['tokenize.vocab_size=512'\]"):
         check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
-    with pytest.raises(TokenizeError, match="arms.b: y -> w"):
+    with pytest.raises(TokenizeError, match=rf"arms.b: {tmp_path / 'y'} -> {tmp_path / 'w'}"):
         check_tokenization_settings(config("arms.b=w"))
+    documents("x", ("curated again", "into the same folder"))
+    with pytest.raises(TokenizeError, match=rf"arms.a: other files -> {tmp_path / 'x'}"):
+        check_tokenization_settings(config())
 
 
 def test_an_arm_without_documents_is_refused_before_out_records_it(tmp_path, capsys):
