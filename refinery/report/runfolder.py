@@ -48,7 +48,18 @@ class RunFolder:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()  # `report .` is named by its folder
         if not self.root.is_dir():
-            raise ReportError(f"{self.root}: not a run folder (no such directory)")
+            what = "a file" if self.root.exists() else "no such directory"
+            raise ReportError(f"{self.root}: not a run folder ({what})")
+        if any(self.root.glob("*/point.json")) or (self.root / "tokenization.json").is_file():
+            command, made = (
+                ("scaling", "scaling.json and scaling.png")
+                if any(self.root.glob("*/point.json"))
+                else ("ablate", "ablation.json")
+            )
+            raise ReportError(
+                f"{self.root}: a `refinery {command}` folder, not a run folder: its {made} "
+                "are its report"
+            )
         marks = [self.root / name for name in RUN_MARKS] + list(self.root.glob("*/metrics.jsonl"))
         if not any(mark.exists() for mark in marks):
             raise ReportError(f"{self.root}: not a run folder{_what_it_is(self.root)}")
