@@ -276,8 +276,11 @@ STAGE_SECTIONS = {
     # not the config's: the contamination command's benchmarks, n-gram and inputs
     "contamination": ("contamination",),
 }
+# Sections a stage's hash covered in run.json files written before STAGE_SECTIONS grew: such
+# a hash still matches, so no note says the settings changed when only the record did.
+EARLIER_SECTIONS = {"mix": ("mix",)}
 # How a skip note names the settings of a stage whose section holds a command's flags.
-COMMAND_SETTINGS = {"contamination": "--input, --benchmarks or --ngram"}
+COMMAND_SETTINGS = {"contamination": "--input, --benchmarks, --include-flawed or --ngram"}
 
 
 def data_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -297,9 +300,12 @@ def data_settings(config: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def stage_settings_hash(config: dict[str, Any], stage: str) -> str | None:
-    """The hash of the data settings `stage`'s output depends on (None: not a curation stage)."""
-    sections = STAGE_SECTIONS.get(stage)
+def stage_settings_hash(
+    config: dict[str, Any], stage: str, sections: tuple[str, ...] | None = None
+) -> str | None:
+    """The hash of the data settings `stage`'s output depends on (its STAGE_SECTIONS unless
+    `sections`; None: not a curation stage)."""
+    sections = sections or STAGE_SECTIONS.get(stage)
     if sections is None or any(_section(config, s) is None for s in sections):
         return None
     settings = data_settings(config)

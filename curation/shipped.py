@@ -1,11 +1,13 @@
 """Model files shipped with spark-submit, which a config may name as executors see them.
 
-`--files /a/lid.bin` (or `/a/lid.bin#langid.bin`) puts `lid.bin` (`langid.bin`) in every
-executor's working folder, and `--archives /a/q.zip#quality` unpacks there as `quality/`.
-Executors open such a model by that name. In client mode the driver's working folder holds
-neither, so the driver checks the file given to --files instead, and leaves a model inside
-an archive to the tasks (they fail the stage, naming where they looked, when it is not
-there). The Spark glue registers what the session ships before the stages check their files.
+`--files /a/lid.bin` (or, on YARN, `/a/lid.bin#langid.bin`) puts `lid.bin` (`langid.bin`) in
+every executor's working folder, and `--archives /a/q.zip#quality` unpacks there as
+`quality/`. Executors open such a model by that name. In client mode the driver's working
+folder holds neither, so the driver checks the local file given to --files instead, and
+leaves a model inside an archive, or one Spark fetches from hdfs:// or s3a://, to the tasks
+(they fail the stage, naming where they looked, when it is not there). The jobs' entry points
+(`jobs/common.stage_main`, `jobs/pipeline.main`) register what the session ships before the
+stages check their files.
 """
 
 from __future__ import annotations
@@ -65,12 +67,13 @@ def locate(spec: str) -> ModelFile:
     ships stays a name (each executor has its own copy in its working folder); any other
     path is resolved here, and tasks get it absolute (a shared filesystem)."""
     found = resolve_path(spec).absolute()
-    if spec in _session.files:
+    name = PurePosixPath(spec).as_posix()  # ./lid.bin is lid.bin
+    if name in _session.files:
         if found.exists():  # cluster deploy mode: the driver has its copy here too
-            return ModelFile(found, spec)
-        source = local_path(_session.files[spec])
+            return ModelFile(found, name)
+        source = local_path(_session.files[name])
         remote = urlsplit(source).scheme != ""  # hdfs://, s3a://: Spark fetches it
-        return ModelFile(None if remote else resolve_path(source), spec)
+        return ModelFile(None if remote else resolve_path(source), name)
     if spec and PurePosixPath(spec).parts[0] in _session.archives:
-        return ModelFile(found if found.exists() else None, spec)
+        return ModelFile(found if found.exists() else None, name)
     return ModelFile(found, str(found))

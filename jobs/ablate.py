@@ -66,11 +66,20 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
     return dirs
 
 
+def arm_path(spec: str) -> str | None:
+    """Documents an older tokenization.json named, as `resolve_documents` finds them now
+    (None: they are gone)."""
+    try:
+        return resolve_documents([spec])[0]
+    except InputError:
+        return None
+
+
 def arm_documents(spec: str) -> dict[str, str]:
     """An arm as tokenization.json knows it: its documents as resolved here (`./x` and `x`
     alike), and for local ones a digest of their Parquet files' names and sizes, which a
     re-curated folder does not keep."""
-    (resolved,) = resolve_documents([spec])
+    (resolved,) = resolve_documents([spec])  # check_arms found them
     if "://" in resolved:  # Hadoop's to list
         return {"path": resolved}
     files = sorted(glob.glob(resolved)) if any(c in resolved for c in "*?[") else [resolved]
@@ -93,8 +102,9 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     arms = {arm: arm_documents(path) for arm, path in cfg.arms.items()}
     for arm, now in arms.items():
         before = then["arms"].get(arm, now)
-        if isinstance(before, str):  # an older record: the path as given
-            before = now if before == cfg.arms[arm] else {"path": before}
+        if isinstance(before, str):  # an older record: the path as given, without a digest
+            same = before in (cfg.arms[arm], now["path"]) or arm_path(before) == now["path"]
+            before = now if same else {"path": before}
         if before != now:
             what = "other files" if before["path"] == now["path"] else before["path"]
             changed.append(f"arms.{arm}: {what} -> {now['path']}")

@@ -128,9 +128,9 @@ def run_mix(
             only = config.mix.anneal_only_domains()
             if only:
                 print(
-                    f"{STAGE}: note: mix.anneal.domains names {', '.join(only)}, targeted at 0 "
-                    "in mix.targets: their best documents are trained on in the anneal bucket "
-                    "only"
+                    f"{STAGE}: note: mix.anneal.domains names {', '.join(only)}, which "
+                    "mix.targets gives no weight: their best documents are trained on in the "
+                    "anneal bucket only"
                 )
             missed = unmet_targets(mixture["report"])
             if missed:

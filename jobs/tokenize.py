@@ -222,8 +222,10 @@ def planned_mixtures(
         lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
         if lost:
             print(f"{STAGE}: warning: {lost_buckets_line(name, lost, kept)}", file=sys.stderr)
+        if kept and lost:  # as the mix stage rounds them
+            kept = {b: round(w / sum(kept.values()), 9) for b, w in kept.items()}
         if kept:
-            mixtures[name] = {b: w / sum(kept.values()) for b, w in kept.items()}
+            mixtures[name] = kept
     if "pretrain" not in mixtures:
         return {}
     mixtures.setdefault("anneal", mixtures["pretrain"])

@@ -88,7 +88,7 @@ def user_message(err: BaseException) -> str | None:
             if kind in (None, "NO_HINT", "CANNOT_READ_FILE_FOOTER"):  # bytes that do not decode
                 return f"{path}: cannot read it as Parquet, it is damaged{why}"
             return f"{path}: cannot read it ({kind}){why}"  # FILE_NOT_EXIST, a type mismatch
-    if isinstance(err, RuntimeError) and peer_gone(str(err)):
+    if isinstance(err, RuntimeError) and _peer_gone(str(err)):
         return (
             f"rank {os.environ.get('RANK', '?')}: another rank stopped, and with it the "
             "collective this rank was in (its own error is above, or in its log); stopping too"
@@ -98,11 +98,11 @@ def user_message(err: BaseException) -> str | None:
     return None
 
 
-def peer_gone(message: str) -> bool:
+def _peer_gone(message: str) -> bool:
     """Whether a collective failed because another torchrun worker's process ended (gloo's
     closed connection, NCCL's exited remote): that worker printed why; a traceback here only
     buries it."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and bool(_PEER_GONE.search(message))
+    return os.environ.get("WORLD_SIZE", "1") not in ("", "1") and bool(_PEER_GONE.search(message))
 
 
 def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:

@@ -76,6 +76,11 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypat
         check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
     with pytest.raises(TokenizeError, match=rf"arms.b: {tmp_path / 'y'} -> {tmp_path / 'w'}"):
         check_tokenization_settings(config("arms.b=w"))
+    # a record of the previous version (arms by path as given) matches the folder written so
+    record = tmp_path / "out" / "tokenization.json"
+    legacy = json.loads(record.read_text())
+    record.write_text(json.dumps({**legacy, "arms": {"a": "x", "b": "y"}}))
+    check_tokenization_settings(config("arms.a=./x"))
     documents("x", ("curated again", "into the same folder"))
     with pytest.raises(TokenizeError, match=rf"arms.a: other files -> {tmp_path / 'x'}"):
         check_tokenization_settings(config())

@@ -556,12 +556,10 @@ def test_a_decontaminated_copy_reads_before_tokenize_and_carries_the_plan(tmp_pa
     assert "Mix stage (OUT/contamination/_mixture.json)" in page.sections["mixture"]
 
 
-def test_a_file_or_a_sweep_folder_is_named_as_such(tmp_path):
+def test_a_file_or_an_ablation_folder_is_named_as_such(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(ReportError, match=r"manifest.json: not a run folder \(a file\)"):
         build_report(tmp_path / "manifest.json")
-    (tmp_path / "d16-l1" / "metrics.jsonl").parent.mkdir()
-    (tmp_path / "d16-l1" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
-    (tmp_path / "d16-l1" / "point.json").write_text("{}")
-    with pytest.raises(ReportError, match="a `refinery scaling` folder, not a run folder"):
+    (tmp_path / "tokenization.json").write_text("{}")
+    with pytest.raises(ReportError, match="a `refinery ablate` folder, not a run folder"):
         build_report(tmp_path)

@@ -42,6 +42,7 @@ def test_a_shipped_name_stays_a_name_for_tasks_and_the_driver_checks_the_file_gi
     source = tmp_path / "models" / "lid.bin"
     ships(ShippedFiles(files={"lid.bin": f"file:{source}", "q.bin": "hdfs://nn/q.bin"}))
     assert locate("lid.bin") == shipped.ModelFile(source, "lid.bin")
+    assert locate("./lid.bin") == shipped.ModelFile(source, "lid.bin")
     assert locate("q.bin") == shipped.ModelFile(None, "q.bin")  # Spark fetches it; not here
     # cluster deploy mode: the driver's working folder holds its own copy
     (tmp_path / "lid.bin").write_text("x")

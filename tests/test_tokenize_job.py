@@ -278,6 +278,14 @@ def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scale
     assert "'pretrain' mixture weights anneal (0.1), which hold no documents here" in err
     assert "the rest are scaled to sum to 1" in err
     assert "none of its buckets is left: the anneal mixture is the pretrain one" in err
+    # nothing lost: the plan's weights as written (the manifest fingerprint stays the same)
+    third = {"a": 0.333333333, "b": 0.333333333, "c": 0.333333334}
+    plan = {"mixtures": {"pretrain": third}, "report": {"max_epochs": 4.0}}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    buckets = {"a": {}, "b": {}, "c": {}}
+    assert planned_mixtures(HadoopFS(spark), [str(mix)], buckets, 4.0)["mixtures"]["pretrain"] == (
+        third
+    )
 
 
 def test_an_empty_validation_split_is_said(spark, tokenized, documents, tmp_path, capsys):
@@ -589,7 +597,25 @@ def test_a_stages_settings_hash_follows_its_own_sections_only():
     changed = hashes("filter.gopher_quality.min_words=150")
     assert [s for s in base if changed[s] != base[s]] == ["filter"]
     assert hashes("input.limit=1")["extract"] != base["extract"]
-    # mix labels by the URL rules the documents classify did not label
+    # mix labels by the URL rules the documents classify did not label; a run.json written
+    # when its hash covered mix.* alone still matches
+    from curation.spark.stage import other_settings
+
+    class Recorded:  # run.json as HadoopFS reads it
+        def __init__(self, stages):
+            self.stages = stages
+
+        def exists(self, path):
+            return True
+
+        def read_json(self, path):
+            return {"stages": self.stages}
+
+    now = to_dict(load_curation_config())
+    earlier = stage_settings_hash(now, "mix", ("mix",))
+    assert other_settings(Recorded({"mix": {"settings_hash": earlier}}), "o", "mix", now) is None
+    stale = {"mix": {"settings_hash": "0" * 16}}
+    assert "mix.* and classify.domains.*" in other_settings(Recorded(stale), "o", "mix", now)
     config = to_dict(load_curation_config(overrides=["classify.domains.fallback=news"]))
     assert stage_settings_hash(config, "mix") != stage_settings_hash(
         to_dict(load_curation_config()), "mix"

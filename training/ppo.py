@@ -499,7 +499,7 @@ def _run(
     }
     for path in sources.values():
         ckpt.refuse_source_as_out(out, path)
-    existing = ckpt.refuse_to_overwrite(out, resume)
+    existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
     if resume and existing:
         last = existing[-1][1]
         meta_then = ckpt.check_continuation(last, "ppo", sources)

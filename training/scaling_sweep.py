@@ -13,6 +13,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from refinery.config import ConfigError, load_config, resolve_path
+from refinery.config import ConfigError, load_config, local_path, resolve_path
 from refinery.errors import RefineryError
 from refinery.manifest import read_manifest
 from refinery.results import write_results
@@ -144,12 +145,22 @@ def final_record(out: Path) -> dict:
     return record
 
 
+def other_tokens(result: dict, data: str) -> bool:
+    """Whether a finished point was trained on other tokens than `data` (not known when the
+    tokens are gone: a rerun that only refits reads the points' records)."""
+    if not os.path.isdir(local_path(data)):
+        return False
+    if "manifest_fingerprint" in result:
+        return result["manifest_fingerprint"] != read_manifest(data).fingerprint
+    then = result.get("config", {}).get("data", data)
+    return os.path.realpath(local_path(then)) != os.path.realpath(local_path(data))
+
+
 def run_point(point: Point) -> tuple[dict, bool]:
     """Train one point unless finished; returns (its result, whether it trained now)."""
     out = Path(point.train.out)
     done = out / "point.json"
     config = dataclasses.asdict(point.train)
-    fingerprint = read_manifest(point.train.data).fingerprint
     if done.is_file():
         try:
             result = json.loads(done.read_text())
@@ -157,10 +168,11 @@ def run_point(point: Point) -> tuple[dict, bool]:
             message = f"{done} is not valid JSON ({err}); remove {out} to retrain it"
             raise SweepError(message) from None
         # data= and out= as written aside (the same folders another way, a sweep moved): the
-        # settings, and the tokens by their manifest's fingerprint
+        # settings, and the tokens by their manifest's fingerprint (a record without one, by
+        # their folder)
         changed = changed_settings(result.get("config", {}), point.train)
-        if result.get("manifest_fingerprint", fingerprint) != fingerprint:
-            changed.append(f"data: tokens with another manifest ({point.train.data})")
+        if other_tokens(result, point.train.data):
+            changed.append(f"data: other tokens than {point.train.data}")
         if changed:
             raise SweepError(
                 f"{done} was trained with other settings ({'; '.join(changed)}); choose another "
@@ -183,7 +195,7 @@ def run_point(point: Point) -> tuple[dict, bool]:
         "val_bpb": record["val_bpb"],
         "seconds": time.perf_counter() - started,
         "config": config,
-        "manifest_fingerprint": fingerprint,
+        "manifest_fingerprint": read_manifest(point.train.data).fingerprint,
     }
     write_results(done, result)
     return result, True

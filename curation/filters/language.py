@@ -59,7 +59,8 @@ def bundled_model() -> Path:
 
 def model_file(config: LanguageConfig) -> Path | None:
     """The fastText model to load here, checked to exist (jobs call this before Spark
-    starts); None for one inside an archive spark-submit ships, which only tasks see."""
+    starts); None for one spark-submit ships that only tasks see (inside an archive, or
+    fetched from hdfs:// or s3a://)."""
     path = locate(config.model).here if config.model else bundled_model()
     if path is None:
         return None

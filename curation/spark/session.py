@@ -136,8 +136,8 @@ def build_session(config: SparkConfig, job: str | None = None):
 
 def shipped_files(config: SparkConfig) -> ShippedFiles:
     """What the session about to start ships to executors' working folders: spark-submit's
-    --files and --archives (its JVM is up: read them there), else the config's. None in local
-    mode, where tasks run beside the driver and open its paths."""
+    --files and --archives (its JVM is up: read them there), else the config's. Nothing in
+    local mode, where tasks run beside the driver and open its paths."""
     settings = {"spark.master": config.master, **config.conf}
     if jvm_launched():
         from pyspark import SparkConf, SparkContext

@@ -22,7 +22,12 @@ from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from curation.config import COMMAND_SETTINGS, STAGE_SECTIONS, stage_settings_hash
+from curation.config import (
+    COMMAND_SETTINGS,
+    EARLIER_SECTIONS,
+    STAGE_SECTIONS,
+    stage_settings_hash,
+)
 from curation.inputs import InputError
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import MICROS_ADVICE, OFFSET, checked_row_groups
@@ -424,7 +429,8 @@ def other_settings(fs: HadoopFS, out: str, stage: str, config: dict[str, Any]) -
     if not fs.exists(path):
         return None
     then = fs.read_json(path).get("stages", {}).get(stage, {}).get("settings_hash")
-    if then is None or then == stage_settings_hash(config, stage):
+    same = (STAGE_SECTIONS[stage], EARLIER_SECTIONS.get(stage))
+    if then is None or any(then == stage_settings_hash(config, stage, s) for s in same if s):
         return None
     sections = " and ".join(f"{name}.*" for name in STAGE_SECTIONS[stage])
     what = COMMAND_SETTINGS.get(stage, f"{sections} settings")

@@ -50,15 +50,10 @@ class RunFolder:
         if not self.root.is_dir():
             what = "a file" if self.root.exists() else "no such directory"
             raise ReportError(f"{self.root}: not a run folder ({what})")
-        if any(self.root.glob("*/point.json")) or (self.root / "tokenization.json").is_file():
-            command, made = (
-                ("scaling", "scaling.json and scaling.png")
-                if any(self.root.glob("*/point.json"))
-                else ("ablate", "ablation.json")
-            )
+        if (self.root / "tokenization.json").is_file():
             raise ReportError(
-                f"{self.root}: a `refinery {command}` folder, not a run folder: its {made} "
-                "are its report"
+                f"{self.root}: a `refinery ablate` folder, not a run folder: its ablation.json "
+                "is its report"
             )
         marks = [self.root / name for name in RUN_MARKS] + list(self.root.glob("*/metrics.jsonl"))
         if not any(mark.exists() for mark in marks):

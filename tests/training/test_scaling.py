@@ -219,6 +219,15 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     assert refinery(sweep_args(f"{tokens}/", moved)) == 0
     assert capsys.readouterr().out.count("already finished") == 9
     moved.rename(out)
+    # a point recorded before fingerprints were: its tokens known by their folder
+    record = json.loads((out / points[1]["name"] / "point.json").read_text())
+    del record["manifest_fingerprint"]
+    record["config"]["data"] = str(out)  # some other folder
+    (out / points[1]["name"] / "point.json").write_text(json.dumps(record))
+    assert refinery(sweep_args(tokens, out)) == 2
+    assert f"(data: other tokens than {tokens})" in capsys.readouterr().err
+    record["config"]["data"] = f"{tokens}/."
+    (out / points[1]["name"] / "point.json").write_text(json.dumps(record))
     # ...nor resume one cut short (its checkpoint is there, its point.json not yet)
     (out / points[0]["name"] / "point.json").unlink()
     assert refinery([*sweep_args(tokens, out), "overrides=[optim.lr=1e-3]"]) == 2
