@@ -37,7 +37,10 @@ def run_dedup(
         def outcomes():
             return dedup_outcomes(read_documents(spark, inputs), config.dedup, checkpoint)
 
-        return run_stage(spark, config, out, STAGE, force, outcomes, rejected_columns=("kept_id",))
+        # in id order: its joins place rows by spark.sql.shuffle.partitions, and the shards
+        # of a pipeline without mix (tokenize keeps its input order) would follow them
+        options = {"rejected_columns": ("kept_id",), "kept_in_id_order": True}
+        return run_stage(spark, config, out, STAGE, force, outcomes, **options)
 
 
 JOB = StageJob(STAGE, run_dedup)

@@ -281,3 +281,25 @@ def test_reliable_checkpoints_give_the_same_components_and_leave_nothing_in_out(
         assert list((out / "_checkpoints").glob("dedup-*/*/rdd-*"))
     assert found == reference(edges)
     assert not (out / "_checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_kept_documents_are_in_the_same_order_however_many_shuffle_partitions(
+    spark, extract_run, tmp_path
+):
+    """Tokenize keeps its input's order: without mix, dedup's order was its joins' partitions,
+    so the shards (and the manifest fingerprint a resume checks) followed a Spark setting."""
+    from jobs.dedup import run_dedup
+
+    out, _ = extract_run
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    orders = []
+    try:
+        for partitions in (3, 7):
+            spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+            run_dedup(spark, load_curation_config(), [f"{out}/extract"], str(tmp_path / "p"), True)
+            ids = pads.dataset(str(tmp_path / "p" / "dedup")).to_table(columns=["id"])
+            orders.append(ids.column("id").to_pylist())
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
+    assert orders[0] == orders[1] == sorted(orders[0])
