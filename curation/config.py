@@ -267,7 +267,7 @@ def load_curation_config(
 
 # The config sections whose settings make each stage's output, within `data_settings`.
 STAGE_SECTIONS = {
-    "extract": ("input", "extract"),
+    "extract": ("input", "extract", "inputs"),  # inputs: the files read (jobs/extract.py)
     "filter": ("filter",),
     "dedup": ("dedup",),
     "classify": ("classify",),
@@ -278,9 +278,12 @@ STAGE_SECTIONS = {
 }
 # Sections a stage's hash covered in run.json files written before STAGE_SECTIONS grew: such
 # a hash still matches, so no note says the settings changed when only the record did.
-EARLIER_SECTIONS = {"mix": ("mix",)}
+EARLIER_SECTIONS = {"mix": ("mix",), "extract": ("input", "extract")}
 # How a skip note names the settings of a stage whose section holds a command's flags.
-COMMAND_SETTINGS = {"contamination": "--input, --benchmarks, --include-flawed or --ngram"}
+COMMAND_SETTINGS = {
+    "contamination": "--input, --benchmarks, --include-flawed or --ngram",
+    "extract": "input files (--input), input.* or extract.* settings",
+}
 
 
 def data_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ with warcio and extracts main text with trafilatura under a hard per-document ti
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from typing import Any
@@ -23,6 +24,7 @@ from curation.spark.glue import extract_parts, extract_schemas, rows_by_folder
 from curation.spark.stage import TaskReports, run_task_stage
 from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
+from refinery.config import to_dict
 
 STAGE = "extract"
 
@@ -52,7 +54,15 @@ def run_extract(
         finish_folders(tmp, extract_schemas(STAGE), rows_by_folder(counts), attempts)
         return counts, {}, attempts
 
-    return run_task_stage(spark, config, out, STAGE, force, write_parts)
+    settings = {**to_dict(config), "inputs": input_files(inputs)}
+    return run_task_stage(spark, settings, out, STAGE, force, write_parts)
+
+
+def input_files(inputs: list[str]) -> dict[str, Any]:
+    """The files a run read, as run.json records them: a rerun on other files into the same
+    folder says it kept the old output."""
+    digest = hashlib.sha256("\n".join(sorted(inputs)).encode()).hexdigest()[:16]
+    return {"count": len(inputs), "sha256": digest}
 
 
 def _warc_inputs(specs: list[str], config: CurationConfig) -> list[str]:

@@ -293,7 +293,7 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
 
     # the same folder again with other benchmarks keeps the copy, and says it was made so
     check_contamination(spark, load_curation_config(), [docs], ITEMS[:1], decontaminate=out2)
-    assert "contamination: note: it ran with other --input, --benchmarks or --ngram" in (
+    assert "contamination: note: it ran with other --input, --benchmarks, --include-flawed" in (
         capsys.readouterr().out
     )
     recorded = json.loads((tmp_path / "clean/run.json").read_text())["config"]["contamination"]

@@ -121,7 +121,13 @@ def test_rerun_skips_and_force_redoes_identically(spark, extract_run, sample_cra
     inputs = resolve_inputs([str(sample_crawl)], "")
     before = sorted(read_table(Path(out) / "extract"), key=lambda r: r["id"])
     assert run_extract(spark, config, inputs, out) is None
-    assert "already done" in capsys.readouterr().out
+    skipped = capsys.readouterr().out
+    assert "already done" in skipped and "note" not in skipped
+    # other files into the same folder keep the old output, and say so
+    assert run_extract(spark, config, list(reversed(inputs)), out) is None  # the same files
+    assert "note" not in capsys.readouterr().out
+    assert run_extract(spark, config, inputs[:1], out) is None
+    assert "extract: note: it ran with other input files (--input)" in capsys.readouterr().out
     again = run_extract(spark, config, inputs, out, force=True)
     assert {k: v for k, v in again.items() if k != "seconds"} == {
         k: v for k, v in stats.items() if k != "seconds"

@@ -214,7 +214,7 @@ def run_task_stage(
     pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts,
     the named counters (e.g. pii:EMAIL) to add to the stats and the reported attempts."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force, to_dict(config)):
+    if _skipped(fs, out, stage, force, config_dict(config)):
         return None
     started = time.time()
     out = out.rstrip("/")
@@ -224,7 +224,7 @@ def run_task_stage(
     if counters:
         stats["counters"] = dict(sorted(counters.items()))
     stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out, to_dict(config), stage, tmp, stats)
+    _commit(fs, out, config_dict(config), stage, tmp, stats)
     for folder in (stage_path(out, stage), *_outcome_paths(out, stage)):
         drop_unreported(fs.uri(folder), attempts)
     return stats
