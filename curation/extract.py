@@ -104,9 +104,12 @@ def document_id(record: Record, source: str, repeat: int = 0) -> str:
     two documents of one URL, which dedup resolves. `repeat` parts records of one file that
     share an id (wget writes one WARC-Record-ID on several captures, which dedup would take
     for copies of one record): the n-th repeat in the file gets `#n`. ARC records have no id:
-    file name + offset."""
+    file name + offset, with the capture's URL and time, since files of one name sit in many
+    folders (2008/part-00000.arc.gz, 2009/part-00000.arc.gz) and their records at one offset
+    are other pages."""
     if record.from_arc or not record.record_id:
-        key = f"{os.path.basename(source)}@{record.offset}"
+        when = record.fetch_time.isoformat() if record.fetch_time else ""
+        key = f"{os.path.basename(source)}@{record.offset} {record.url or ''} {when}"
     else:
         key = record.record_id + (f"#{repeat}" if repeat else "")
     return hashlib.sha1(key.encode("utf-8")).hexdigest()

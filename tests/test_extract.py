@@ -103,7 +103,13 @@ def test_document_ids_are_stable_and_unique_per_record():
         document_id(moved, "x.warc.gz", repeat=1) == hashlib.sha1(b"<urn:uuid:abc>#1").hexdigest()
     )
     arc = record(from_arc=True, record_id="<urn:uuid:random>")
-    assert document_id(arc, "/data/a.arc.gz") == hashlib.sha1(b"a.arc.gz@100").hexdigest()
+    when = arc.fetch_time.isoformat() if arc.fetch_time else ""
+    key = f"a.arc.gz@100 {arc.url} {when}".encode()
+    assert document_id(arc, "/data/a.arc.gz") == hashlib.sha1(key).hexdigest()
+    # a file of the same name in another folder, another page at the same offset
+    other = record(from_arc=True, url="http://beta.example.net/report")
+    assert document_id(other, "/data/2009/a.arc.gz") != document_id(arc, "/data/2008/a.arc.gz")
+    assert document_id(arc, "/data/2009/a.arc.gz") == document_id(arc, "/data/2008/a.arc.gz")
 
 
 def test_host_and_sniffing():
