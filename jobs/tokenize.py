@@ -173,7 +173,7 @@ def run_tokenize(
     stats.update(
         tokens=sum(s["tokens"] for s in splits.values()),
         bucket_tokens={name: s["tokens"] for name, s in buckets.items()},
-        validation_documents=manifest.validation.documents,
+        validation_documents=counts["validation"],  # documents; the manifest counts pieces
         split_documents=counts["split"],
         seconds=round(time.time() - started, 3),
     )

@@ -143,6 +143,12 @@ def test_shards_decode_back_to_exactly_the_kept_documents(tokenized, documents):
     assert pieces == sum(math.ceil(n / 3000) for n in lengths)
     assert stats["split_documents"] == sum(n > 3000 for n in lengths)
     assert stats["tokens"] == sum(lengths)
+    # validation documents are counted as documents (one EOS each), not as the pieces the
+    # manifest counts
+    shards = manifest.validation.shards
+    held = [open_shard(e.path, e.tokens, e.documents, manifest.dtype) for e in shards]
+    ends = sum(int((s.tokens == eos).sum()) for s in held)
+    assert stats["validation_documents"] == ends > 0
 
 
 def test_rerun_skips_and_force_reproduces_identical_shards(spark, tokenized, documents, tmp_path):

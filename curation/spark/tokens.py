@@ -142,6 +142,7 @@ class EncodeTask:
             prefix = VALIDATION if held_out else (buckets[i] if buckets else DEFAULT_BUCKET)
             self.counts["kept"] += 1
             self.counts["split"] += len(tokens) > cfg.max_document_tokens
+            self.counts["validation"] += held_out
             yield prefix, tokens, len(texts[i].encode())
 
 
