@@ -179,12 +179,25 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
             "out=, or the command that wrote it"
         )
     for key, path in sources.items():
-        if meta.get(key) is None or Path(meta[key]).resolve() != path.resolve():
+        if meta.get(key) is None or not _same_source(meta[key], last.parent, path):
             raise CheckpointError(
                 f"{last.parent} continues {key} {meta.get(key)}, not {path}: "
                 "resume it from the same checkpoint, or choose another out="
             )
     return meta
+
+
+def source_record(source: Path, out: Path) -> str:
+    """A checkpoint a run starts from, as its meta.json records it: relative to the run's own
+    folder, so a run moved or copied along with its source (a checkout, runs/<name>/) still
+    resumes from it."""
+    return os.path.relpath(source.resolve(), out.resolve())
+
+
+def _same_source(recorded: str, run: Path, given: Path) -> bool:
+    """Whether `recorded` (relative to the run folder; from earlier versions, relative to the
+    working folder or absolute) names the checkpoint `given`."""
+    return any(p.resolve() == given.resolve() for p in (run / recorded, Path(recorded)))
 
 
 def check_same_data(meta: dict[str, Any], last: Path, data: Path) -> None:

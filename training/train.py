@@ -736,7 +736,7 @@ def _train(
                 "tokenizer_sha256": manifest.tokenizer.sha256,
                 "tokens_seen": tokens_seen,
                 "world_size": env.world,
-                "init_from": str(init_from.resolve()) if init_from else None,  # any cwd resumes
+                "init_from": ckpt.source_record(init_from, out) if init_from else None,
             }
             if preemption:
                 meta["preemption"] = True

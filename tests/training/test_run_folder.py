@@ -127,12 +127,18 @@ def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
     said = capsys.readouterr()
     assert f"starting from the weights and optimizer state of {run / 'ckpt-2'}" in said.out
     assert "anneal: lr " in said.err and "-> 0 over 1 steps" in said.err
-    assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == str(
-        run / "ckpt-2"
-    )
+    # recorded relative to the anneal's folder: a copy of both runs resumes
+    assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == "../run/ckpt-2"
     args[2] = str(run / "ckpt-4")  # the same anneal, continued from another checkpoint
     assert refinery([*args, "max_steps=2", "--resume"]) == 2
-    assert f"continues init_from {run / 'ckpt-2'}, not {run / 'ckpt-4'}" in capsys.readouterr().err
+    assert f"continues init_from ../run/ckpt-2, not {run / 'ckpt-4'}" in capsys.readouterr().err
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("run", "anneal"):
+        shutil.copytree(tmp_path / name, copy / name)
+    moved = ["anneal", "--from", str(copy / "run" / "ckpt-2"), f"out={copy / 'anneal'}"]
+    assert refinery([*moved, "max_steps=2", "train.progress=false", "--resume"]) == 0
+    assert (copy / "anneal" / "ckpt-2").is_dir()
 
 
 def test_out_is_never_a_checkpoint_or_inside_one(tokens, run, capsys):
