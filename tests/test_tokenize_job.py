@@ -592,10 +592,12 @@ def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_pat
 
 def test_a_stages_settings_hash_follows_its_own_sections_only():
     from curation.config import load_curation_config, stage_settings_hash
+    from jobs.extract import input_files
     from refinery.config import to_dict
 
-    def hashes(*overrides):
+    def hashes(*overrides, inputs=("a.warc.gz", "b.warc.gz")):
         config = to_dict(load_curation_config(overrides=list(overrides)))
+        config["inputs"] = input_files(list(inputs))  # as extract records them
         return {s: stage_settings_hash(config, s) for s in ("extract", "filter", "dedup")}
 
     base = hashes()
@@ -603,6 +605,8 @@ def test_a_stages_settings_hash_follows_its_own_sections_only():
     changed = hashes("filter.gopher_quality.min_words=150")
     assert [s for s in base if changed[s] != base[s]] == ["filter"]
     assert hashes("input.limit=1")["extract"] != base["extract"]
+    assert hashes(inputs=("b.warc.gz", "a.warc.gz")) == base
+    assert hashes(inputs=("a.warc.gz",))["extract"] != base["extract"]
     # mix labels by the URL rules the documents classify did not label; a run.json written
     # when its hash covered mix.* alone still matches
     from curation.spark.stage import other_settings
