@@ -175,7 +175,6 @@ def check_contamination(
 
         out = decontaminate.rstrip("/")
         options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
-        options["kept_in_id_order"] = True  # a clean OUT/mix tokenizes in a fixed order
         settings = {**to_dict(config), STAGE: check_settings(inputs, items, n)}
         stats = run_stage(spark, settings, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats

@@ -37,10 +37,7 @@ def run_dedup(
         def outcomes():
             return dedup_outcomes(read_documents(spark, inputs), config.dedup, checkpoint)
 
-        # in id order: its joins place rows by spark.sql.shuffle.partitions, and the shards
-        # of a pipeline without mix (tokenize keeps its input order) would follow them
-        options = {"rejected_columns": ("kept_id",), "kept_in_id_order": True}
-        return run_stage(spark, config, out, STAGE, force, outcomes, **options)
+        return run_stage(spark, config, out, STAGE, force, outcomes, rejected_columns=("kept_id",))
 
 
 JOB = StageJob(STAGE, run_dedup)

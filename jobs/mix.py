@@ -153,7 +153,6 @@ def run_mix(
         force,
         outcomes,
         stage_files=lambda: {MIXTURE_FILE: mixture},
-        kept_in_id_order=True,  # the tokens' order then depends on no cluster setting
     )
 
 

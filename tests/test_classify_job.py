@@ -271,3 +271,11 @@ def test_the_spark_cut_keeps_the_fraction_of_tied_scores_as_python_does(spark):
     assert all(row["t"] == tie_break(5, row["id"]) for row in ties)  # one number, two engines
     cut = glue.top_fraction_score(docs, "quality_score", 0.1, 5)
     assert cut[0] == 1.0 and docs.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40
+
+
+def test_kept_documents_are_written_in_id_order(classify_run):
+    """Spark reads a stage's input splits largest first, cut by core count: written in that
+    order, the shards of a pipeline whose tokenize reads classify would follow the cluster."""
+    out, _, _ = classify_run
+    ids = ds.dataset(f"{out}/classify", format="parquet").to_table(columns=["id"])
+    assert ids.column("id").to_pylist() == sorted(ids.column("id").to_pylist())

@@ -171,14 +171,11 @@ def run_stage(
     per_source: bool = False,
     stage_files: Callable[[], dict[str, Any]] | None = None,
     rejected_columns: tuple[str, ...] = (),
-    kept_in_id_order: bool = False,
 ) -> dict[str, Any] | None:
     """Run `stage` unless OUT/<stage>/_SUCCESS exists (or `force`); return its stats, or None
     when skipped. `outcomes()` builds the outcome rows and names the kept document columns;
     `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage);
-    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`);
-    `kept_in_id_order` writes the kept documents sorted by id across the part files, an order
-    no cluster setting changes (the mix stage: the tokenize stage's shards follow its order)."""
+    `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
     fs = HadoopFS(spark)
     if _skipped(fs, out, stage, force, config_dict(config)):
         return None
@@ -196,7 +193,6 @@ def run_stage(
         per_source,
         files,
         rejected_columns,
-        kept_in_id_order,
     )
 
 
@@ -255,7 +251,6 @@ def write_stage(
     per_source: bool = False,
     files: dict[str, Any] | None = None,
     rejected_columns: tuple[str, ...] = (),
-    kept_in_id_order: bool = False,
 ) -> dict[str, Any]:
     """Materialise `outcomes` once and write every output of `stage` (and its entry in
     run.json, under `config`); return its stats.
@@ -272,7 +267,10 @@ def write_stage(
     rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
-        (kept.orderBy("id") if kept_in_id_order else kept).write.parquet(f"{tmp}/kept")
+        # sorted by id across the part files: the order joins and Spark's input splits (by
+        # size, by core count) gave follows cluster settings, and the tokenize stage's shards
+        # (and the manifest fingerprint a resume checks) follow the order of what they read
+        kept.orderBy("id").write.parquet(f"{tmp}/kept")
         for name, content in (files or {}).items():
             fs.write_json(f"{tmp}/kept/{name}", content)
         # `stage` is stored in the files as well as in the partition folder name, so a
