@@ -279,6 +279,9 @@ STAGE_SECTIONS = {
 # Sections a stage's hash covered in run.json files written before STAGE_SECTIONS grew: such
 # a hash still matches, so no note says the settings changed when only the record did.
 EARLIER_SECTIONS = {"mix": ("mix",), "extract": ("input", "extract")}
+# Sections a command adds to its stage's settings (not config keys): hashed with the stage's
+# settings, recorded in its run.json entry, kept out of the recorded config and its hash.
+COMMAND_SECTIONS = ("inputs", "contamination")
 # How a skip note names the settings of a stage whose section holds a command's flags.
 COMMAND_SETTINGS = {
     "contamination": "--input, --benchmarks, --include-flawed or --ngram",

@@ -296,7 +296,9 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
     assert "contamination: note: it ran with other --input, --benchmarks, --include-flawed" in (
         capsys.readouterr().out
     )
-    recorded = json.loads((tmp_path / "clean/run.json").read_text())["config"]["contamination"]
+    run = json.loads((tmp_path / "clean/run.json").read_text())
+    assert "contamination" not in run["config"]  # the stage's entry has it, not the config
+    recorded = run["stages"]["contamination"]["contamination"]
     assert recorded["benchmarks"] == {"astro": 3, "cooking": 1} and recorded["ngram"] == 13
 
 

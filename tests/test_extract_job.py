@@ -128,6 +128,8 @@ def test_rerun_skips_and_force_redoes_identically(spark, extract_run, sample_cra
     assert "note" not in capsys.readouterr().out
     assert run_extract(spark, config, inputs[:1], out) is None
     assert "extract: note: it ran with other input files (--input)" in capsys.readouterr().out
+    run = json.loads((Path(out) / "run.json").read_text())
+    assert "inputs" not in run["config"] and run["stages"]["extract"]["inputs"]["count"] == 3
     again = run_extract(spark, config, inputs, out, force=True)
     assert {k: v for k, v in again.items() if k != "seconds"} == {
         k: v for k, v in stats.items() if k != "seconds"

@@ -179,25 +179,29 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
             "out=, or the command that wrote it"
         )
     for key, path in sources.items():
-        if meta.get(key) is None or not _same_source(meta[key], last.parent, path):
+        recorded = [meta.get(key), meta.get(f"{key}_absolute")]
+        if meta.get(key) is None or not _same_source(recorded, last.parent, path):
+            then = (last.parent / meta[key]).resolve() if meta.get(key) else None
             raise CheckpointError(
-                f"{last.parent} continues {key} {meta.get(key)}, not {path}: "
+                f"{last.parent} continues {key} {then}, not {path}: "
                 "resume it from the same checkpoint, or choose another out="
             )
     return meta
 
 
-def source_record(source: Path, out: Path) -> str:
+def source_record(key: str, source: Path, out: Path) -> dict[str, str]:
     """A checkpoint a run starts from, as its meta.json records it: relative to the run's own
     folder, so a run moved or copied along with its source (a checkout, runs/<name>/) still
-    resumes from it."""
-    return os.path.relpath(source.resolve(), out.resolve())
+    resumes from it, and absolute, so a run moved alone does."""
+    relative = os.path.relpath(source.resolve(), out.resolve())
+    return {key: relative, f"{key}_absolute": str(source.resolve())}
 
 
-def _same_source(recorded: str, run: Path, given: Path) -> bool:
-    """Whether `recorded` (relative to the run folder; from earlier versions, relative to the
-    working folder or absolute) names the checkpoint `given`."""
-    return any(p.resolve() == given.resolve() for p in (run / recorded, Path(recorded)))
+def _same_source(recorded: list[str | None], run: Path, given: Path) -> bool:
+    """Whether a recorded path (relative to the run folder, or absolute; from earlier
+    versions, relative to the working folder) names the checkpoint `given`."""
+    paths = [p for r in recorded if r for p in (run / r, Path(r))]
+    return any(p.resolve() == given.resolve() for p in paths)
 
 
 def check_same_data(meta: dict[str, Any], last: Path, data: Path) -> None:

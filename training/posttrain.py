@@ -392,7 +392,7 @@ def _run(
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": objective.name,
-        "source": ckpt.source_record(pretrained.path, out),
+        **ckpt.source_record("source", pretrained.path, out),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
         "data_sha256": sha256_file(data),

@@ -551,8 +551,8 @@ def _run(
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": "ppo",
-        "source": ckpt.source_record(pretrained.path, out),
-        "reward": ckpt.source_record(reward_path, out),
+        **ckpt.source_record("source", pretrained.path, out),
+        **ckpt.source_record("reward", reward_path, out),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
         "data_sha256": sha256_file(data),

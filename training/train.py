@@ -736,7 +736,11 @@ def _train(
                 "tokenizer_sha256": manifest.tokenizer.sha256,
                 "tokens_seen": tokens_seen,
                 "world_size": env.world,
-                "init_from": ckpt.source_record(init_from, out) if init_from else None,
+                **(
+                    ckpt.source_record("init_from", init_from, out)
+                    if init_from
+                    else {"init_from": None}  # from scratch
+                ),
             }
             if preemption:
                 meta["preemption"] = True

@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from curation.config import (
+    COMMAND_SECTIONS,
     COMMAND_SETTINGS,
     EARLIER_SECTIONS,
     STAGE_SECTIONS,
@@ -404,17 +405,20 @@ def record_run(
     The top level holds the last stage's config, and in `spark_in_effect` the values its
     session ran with for the master and the config's `spark.conf` keys (spark-submit's flags
     win over the config's); each stage keeps its own config's hash, so stages run under
-    different configs show it."""
+    different configs show it, and the settings its command added (COMMAND_SECTIONS)."""
     path = f"{out.rstrip('/')}/run.json"
     run = fs.read_json(path) if fs.exists(path) else {"stages": {}}
-    run.update(config=config, config_hash=config_hash(config), **provenance())
-    keys = ["spark.master", *config.get("spark", {}).get("conf", {})]
+    command = {k: v for k, v in config.items() if k in COMMAND_SECTIONS}
+    resolved = {k: v for k, v in config.items() if k not in COMMAND_SECTIONS}
+    run.update(config=resolved, config_hash=config_hash(resolved), **provenance())
+    keys = ["spark.master", *resolved.get("spark", {}).get("conf", {})]
     run["spark_in_effect"] = fs.spark_settings(keys)
     run["stages"][stage] = {
         "seconds": stats["seconds"],
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": run["config_hash"],
         "settings_hash": stage_settings_hash(config, stage),
+        **command,
         **{k: stats[k] for k in ("input", "kept", "errors")},
     }
     fs.write_json(path, run)

@@ -131,7 +131,8 @@ def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
     assert json.loads((out / "ckpt-1" / "meta.json").read_text())["init_from"] == "../run/ckpt-2"
     args[2] = str(run / "ckpt-4")  # the same anneal, continued from another checkpoint
     assert refinery([*args, "max_steps=2", "--resume"]) == 2
-    assert f"continues init_from ../run/ckpt-2, not {run / 'ckpt-4'}" in capsys.readouterr().err
+    then = (run / "ckpt-2").resolve()
+    assert f"continues init_from {then}, not {run / 'ckpt-4'}" in capsys.readouterr().err
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in ("run", "anneal"):
@@ -139,6 +140,11 @@ def test_an_anneal_records_where_it_started(tokens, run, tmp_path, capsys):
     moved = ["anneal", "--from", str(copy / "run" / "ckpt-2"), f"out={copy / 'anneal'}"]
     assert refinery([*moved, "max_steps=2", "train.progress=false", "--resume"]) == 0
     assert (copy / "anneal" / "ckpt-2").is_dir()
+    # the anneal moved alone, its source where it was
+    (tmp_path / "deeper").mkdir()
+    (copy / "anneal").rename(tmp_path / "deeper" / "alone")
+    alone = ["anneal", "--from", str(copy / "run" / "ckpt-2"), f"out={tmp_path / 'deeper/alone'}"]
+    assert refinery([*alone, "max_steps=3", "train.progress=false", "--resume"]) == 0
 
 
 def test_out_is_never_a_checkpoint_or_inside_one(tokens, run, capsys):
