@@ -186,7 +186,7 @@ def check_settings(inputs: list[str], items: list[EvalItem], n: int) -> dict[str
     rerun into the same folder with other benchmarks or input says it kept the old copy."""
     counts = Counter(item.benchmark for item in items)
     return {
-        "inputs": inputs,
+        "inputs": [i if "://" in i else os.path.abspath(i) for i in inputs],  # ./d/* is d/*
         "ngram": n,
         "benchmarks": dict(sorted(counts.items())),
         "items_hash": config_hash([dataclasses.astuple(item) for item in items]),
