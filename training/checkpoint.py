@@ -56,14 +56,34 @@ def list_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder itself, or the newest checkpoint of a run folder."""
+    """A checkpoint folder itself, or the newest checkpoint of a run folder (folders without
+    meta.json passed over, and said)."""
     path = Path(path)
     if (path / META).is_file():
         return path
+    if CKPT_PATTERN.match(path.name) and path.is_dir():
+        raise CheckpointError(f"{path}: no {META} (a copy cut short?): not a whole checkpoint")
     found = list_checkpoints(path)
     if not found:
         raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with ckpt-<step>/")
+    newer = [name for step, name in partial_checkpoints(path) if step > found[-1][0]]
+    if newer:
+        print(
+            f"warning: {path}: {', '.join(newer)} without {META} (copied in part?) passed "
+            f"over; using {found[-1][1].name}",
+            file=sys.stderr,
+        )
     return found[-1][1]
+
+
+def partial_checkpoints(out: Path) -> list[tuple[int, str]]:
+    """ckpt-<step> folders of `out` without meta.json (step, name), oldest first."""
+    complete = {path for _, path in list_checkpoints(out)}
+    return sorted(
+        (int(m.group(1)), child.name)
+        for child in (out.iterdir() if out.is_dir() else ())
+        if (m := CKPT_PATTERN.match(child.name)) and child.is_dir() and child not in complete
+    )
 
 
 def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple[int, Path]]:
@@ -76,12 +96,7 @@ def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple
     if inside is not None:
         raise CheckpointError(f"out={out}: {inside} is a checkpoint; a run folder holds them")
     existing = list_checkpoints(out)
-    complete = {path for _, path in existing}
-    partial = sorted(
-        (int(m.group(1)), child.name)
-        for child in (out.iterdir() if out.is_dir() else ())
-        if (m := CKPT_PATTERN.match(child.name)) and child.is_dir() and child not in complete
-    )
+    partial = partial_checkpoints(out)
     if partial and say:
         names = ", ".join(name for _, name in partial)
         since = f"; resuming from {existing[-1][1].name}" if resume and existing else ""
@@ -179,11 +194,15 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
             "out=, or the command that wrote it"
         )
     for key, path in sources.items():
-        recorded = [meta.get(key), meta.get(f"{key}_absolute")]
-        if meta.get(key) is None or not _same_source(recorded, last.parent, path):
-            then = (last.parent / meta[key]).resolve() if meta.get(key) else None
+        if meta.get(key) is None:
             raise CheckpointError(
-                f"{last.parent} continues {key} {then}, not {path}: "
+                f"{last.parent} holds a run that did not start from a checkpoint ({key} is "
+                "not recorded): choose another out="
+            )
+        places = recorded_places(meta, key, last.parent)
+        if all(place != path.resolve() for place in places):
+            raise CheckpointError(
+                f"{last.parent} continues {key} {places[-1]}, not {path.resolve()}: "
                 "resume it from the same checkpoint, or choose another out="
             )
     return meta
@@ -197,11 +216,13 @@ def source_record(key: str, source: Path, out: Path) -> dict[str, str]:
     return {key: relative, f"{key}_absolute": str(source.resolve())}
 
 
-def _same_source(recorded: list[str | None], run: Path, given: Path) -> bool:
-    """Whether a recorded path (relative to the run folder, or absolute; from earlier
-    versions, relative to the working folder) names the checkpoint `given`."""
-    paths = [p for r in recorded if r for p in (run / r, Path(r))]
-    return any(p.resolve() == given.resolve() for p in paths)
+def recorded_places(meta: dict[str, Any], key: str, run: Path) -> list[Path]:
+    """Where the checkpoint a run recorded under `key` may be now, the one it was at last:
+    beside the run as it was then, or where it was (source_record); a record of an earlier
+    version is one path, absolute or relative to the working folder it ran from."""
+    if f"{key}_absolute" in meta:
+        return [(run / meta[key]).resolve(), Path(meta[f"{key}_absolute"]).resolve()]
+    return [Path(meta[key]).resolve()]
 
 
 def check_same_data(meta: dict[str, Any], last: Path, data: Path) -> None:

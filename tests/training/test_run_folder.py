@@ -191,3 +191,35 @@ def test_a_checkpoint_copied_without_its_meta_is_passed_over_and_said(tokens, ru
     assert f"warning: {run}: ckpt-4 lacks meta.json (copied in part?), passed over" in err
     assert "resuming from ckpt-2" in err
     assert (run / "ckpt-4" / "meta.json").is_file()
+
+
+def test_a_resume_checks_its_source_where_the_run_recorded_it(
+    tokens, run, tmp_path, capsys, monkeypatch
+):
+    """The relative record is read beside the run, never from the working folder: from
+    another tree's `../run`, another run's checkpoint passed for the one it started from."""
+    anneal = tmp_path / "a" / "anneal"
+    shutil.copytree(run, tmp_path / "a" / "run")
+    args = ["anneal", "--from", str(tmp_path / "a" / "run" / "ckpt-2"), f"out={anneal}"]
+    assert refinery([*args, "max_steps=1", "train.progress=false"]) == 0
+    shutil.copytree(run, tmp_path / "b" / "run")
+    (tmp_path / "b" / "x").mkdir()
+    monkeypatch.chdir(tmp_path / "b" / "x")
+    other = ["anneal", "--from", "../run/ckpt-2", f"out={anneal}", "max_steps=2", "--resume"]
+    assert refinery(other) == 2
+    err = capsys.readouterr().err
+    recorded, given = tmp_path / "a" / "run" / "ckpt-2", tmp_path / "b" / "run" / "ckpt-2"
+    assert f"continues init_from {recorded.resolve()}, not {given.resolve()}" in err
+    # a pretraining run is no anneal to resume
+    assert refinery(["anneal", "--from", str(given), f"out={run}", "--resume"]) == 2
+    assert "holds a run that did not start from a checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_without_meta_is_named_wherever_it_is_read(run, capsys):
+    from training.checkpoint import CheckpointError, resolve_checkpoint
+
+    (run / "ckpt-4" / "meta.json").unlink()
+    assert resolve_checkpoint(run) == run / "ckpt-2"
+    assert "ckpt-4 without meta.json (copied in part?) passed over" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="ckpt-4: no meta.json"):
+        resolve_checkpoint(run / "ckpt-4")
