@@ -103,8 +103,7 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     for arm, now in arms.items():
         before = then["arms"].get(arm, now)
         if isinstance(before, str):  # an older record: the path as given, without a digest
-            same = before in (cfg.arms[arm], now["path"]) or arm_path(before) == now["path"]
-            before = now if same else {"path": before}
+            before = now if arm_path(before) == now["path"] else {"path": before}
         if before != now:
             what = "other files" if before["path"] == now["path"] else before["path"]
             changed.append(f"arms.{arm}: {what} -> {now['path']}")

@@ -369,13 +369,14 @@ def _describe(value: Any) -> str:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """A resolved config as a dict (one already, as a command that adds its own settings
+    passes it, as is)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
 
 
 def config_hash(config: Any) -> str:
     """Stable short hash of a resolved config (dataclass or dict), for run.json and manifests."""
-    data = to_dict(config) if dataclasses.is_dataclass(config) else config
-    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    blob = json.dumps(to_dict(config), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -156,12 +156,6 @@ def split_repeated_ids(docs: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     return docs.join(repeated, "id", "left_anti").unionByName(firsts), others
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    """A resolved config as run.json records it: a dataclass as a dict, or a dict as is (a
-    command whose own flags are stage settings adds them as a section)."""
-    return config if isinstance(config, dict) else to_dict(config)
-
-
 def run_stage(
     spark: SparkSession,
     config: Any,
@@ -178,7 +172,7 @@ def run_stage(
     `stage_files()`, called after it, gives JSON files to put in OUT/<stage>/ (see write_stage);
     `rejected_columns` are outcome columns only rejected rows carry (dedup's `kept_id`)."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force, config_dict(config)):
+    if _skipped(fs, out, stage, force, to_dict(config)):
         return None
     started = time.time()
     rows, document_columns = outcomes()
@@ -186,7 +180,7 @@ def run_stage(
     return write_stage(
         fs,
         out,
-        config_dict(config),
+        to_dict(config),
         stage,
         rows,
         document_columns,
@@ -211,7 +205,7 @@ def run_task_stage(
     pyarrow reads one: `HadoopFS.uri`) and returns the (source, outcome, reason, n) counts,
     the named counters (e.g. pii:EMAIL) to add to the stats and the reported attempts."""
     fs = HadoopFS(spark)
-    if _skipped(fs, out, stage, force, config_dict(config)):
+    if _skipped(fs, out, stage, force, to_dict(config)):
         return None
     started = time.time()
     out = out.rstrip("/")
@@ -221,7 +215,7 @@ def run_task_stage(
     if counters:
         stats["counters"] = dict(sorted(counters.items()))
     stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out, config_dict(config), stage, tmp, stats)
+    _commit(fs, out, to_dict(config), stage, tmp, stats)
     for folder in (stage_path(out, stage), *_outcome_paths(out, stage)):
         drop_unreported(fs.uri(folder), attempts)
     return stats
