@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from refinery.config import local_path
 from refinery.errors import RefineryError
+from refinery.utf8 import decode_utf8
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
 MANIFEST_SUFFIXES = (".paths", ".paths.gz")
@@ -249,11 +250,7 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
     prefix = cc_prefix if cc_prefix.endswith("/") else cc_prefix + "/"
     if not is_remote(prefix):  # executors open them from their own working folder: absolute
         prefix = os.path.abspath(local_path(prefix)).rstrip("/") + "/"
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise InputError(f"manifest {spec}: line {line} is not UTF-8 text") from None
+    text = decode_utf8(data, f"manifest {spec}", InputError)
     entries = [line.strip() for line in text.splitlines() if line.strip()]
     return [e if is_remote(e) else prefix + e.lstrip("/") for e in entries]
 

@@ -46,6 +46,7 @@ from curation.quality import (
 )
 from refinery.errors import RefineryError
 from refinery.jsonl import json_objects
+from refinery.utf8 import utf8_lines
 
 
 class TrainingSetError(RefineryError):
@@ -98,7 +99,7 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
     elif source.suffix in (".jsonl", ".json"):
         yield from _read_jsonl(source)
     else:
-        for number, line in enumerate(_utf8_lines(source), 1):
+        for number, line in enumerate(utf8_lines(source, TrainingSetError), 1):
             if line.strip():
                 yield f"{source.name}:{number}", line
 
@@ -124,26 +125,12 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
-    for number, record in json_objects(_utf8_lines(source), source, TrainingSetError):
+    for number, record in json_objects(
+        utf8_lines(source, TrainingSetError), source, TrainingSetError
+    ):
         if not isinstance(record.get("text"), str):
             raise TrainingSetError(f"{source}: line {number}: no string `text` field")
         yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
-
-
-def _utf8_lines(source: Path) -> Iterator[str]:
-    """The file's lines, split at "\n" alone (refinery/jsonl.py says why). A byte that is not
-    UTF-8 stops the read, naming its line, as every other reader here does: replacing it would
-    train the classifier on text no document holds."""
-    with source.open("rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                byte = raw[err.start : err.start + 1]
-                raise TrainingSetError(
-                    f"{source}: line {number}: byte {byte!r} is not UTF-8 (convert it to UTF-8)"
-                ) from None
-            yield line
 
 
 def normalise_url(url: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from refinery.errors import RefineryError
+from refinery.utf8 import read_utf8
 
 T = TypeVar("T")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -125,12 +126,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is a folder: name a .yaml file in it")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    text = read_utf8(path, ConfigError)
     try:
-        data = load_yaml_text(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
-        ) from None
+        data = load_yaml_text(text)
     except yaml.YAMLError as err:  # PyYAML's own text spans lines: line:column and problem
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -85,7 +85,9 @@ def test_common_crawl_manifest_gets_prefix_and_limit(tmp_path: Path):
     https = resolve_inputs([str(manifest)], "https://data.commoncrawl.org")
     assert https[0] == f"https://data.commoncrawl.org/{keys[0]}"
     manifest.write_bytes(gzip.compress(keys[0].encode() + b"\ncaf\xe9.warc.gz\n"))
-    with pytest.raises(InputError, match=r"warc.paths.gz: line 2 is not UTF-8 text"):
+    with pytest.raises(
+        InputError, match=r"manifest .*warc.paths.gz: line 2: byte b'\\xe9' is not UTF-8"
+    ):
         resolve_inputs([str(manifest)], "s3a://commoncrawl/")
 
 

@@ -18,6 +18,7 @@ from curation.config import STAGE_ORDER
 from refinery.jsonl import json_objects
 from refinery.parquet_parts import parquet_parts
 from refinery.report.aggregate import ReportError
+from refinery.utf8 import read_utf8
 
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
 # in the order the report shows them; any other folder with a metrics.jsonl follows.
@@ -127,10 +128,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl, one JSON object per line (blank lines ignored). A last
     line without its newline that does not parse is a write cut short by a kill, and left out
     (`--resume` trims it the same way)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ReportError(f"{path}: not UTF-8 text: {err}") from None
+    text = read_utf8(path, ReportError)
     head, _, last = text.rpartition("\n")
     try:
         json.loads(last or "null")

@@ -127,7 +127,7 @@ def test_files_that_are_not_documents_are_named(tmp_path):
     with pytest.raises(DocumentsError, match="empty: a folder without Parquet parts"):
         read_documents(tmp_path / "empty")
     (tmp_path / "e.txt").write_bytes(b"fine\nbad \xff byte\n")
-    with pytest.raises(DocumentsError, match=r"e.txt: line 2: byte 9 is not UTF-8"):
+    with pytest.raises(DocumentsError, match=r"e.txt: line 2: byte b'\\xff' is not UTF-8"):
         read_documents(tmp_path / "e.txt")
     (tmp_path / "f.parquet").write_bytes(b"not parquet")
     with pytest.raises(DocumentsError, match="not a readable Parquet file"):

@@ -83,7 +83,7 @@ def test_bad_answer_files_name_the_problem(tmp_path):
         read_answers(tmp_path / "missing.json")
     latin = tmp_path / "latin.json"
     latin.write_bytes(b'[{"instruction": "caf\xe9", "output": "y"}]')
-    with pytest.raises(AnswersError, match=r"latin.json: not UTF-8 \(byte 21\)"):
+    with pytest.raises(AnswersError, match=r"latin.json: line 1: byte b'\\xe9' is not UTF-8"):
         read_answers(latin)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "output": "y"}\n\n{"instruction": "z"}\n')

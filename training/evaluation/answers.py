@@ -9,6 +9,7 @@ from pathlib import Path
 
 from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
+from refinery.utf8 import read_utf8
 
 
 class AnswersError(RefineryError, ValueError):
@@ -34,10 +35,7 @@ def read_records(path: str | Path) -> list[tuple[str, object]]:
     path = Path(path)
     if not path.is_file():
         raise AnswersError(f"{path}: {unreadable_file(path)}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is dropped
-    except UnicodeDecodeError as err:
-        raise AnswersError(f"{path}: not UTF-8 (byte {err.start})") from None
+    text = read_utf8(path, AnswersError)
     if not text.lstrip().startswith("["):
         return [(f"line {n}", record) for n, record in json_lines(text, path, AnswersError)]
     try:

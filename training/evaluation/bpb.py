@@ -22,6 +22,7 @@ from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_objects
 from refinery.parquet_parts import parquet_parts
 from refinery.tokenizer import EOS
+from refinery.utf8 import read_utf8
 from training.evaluation.loglik import continuation_logprobs
 from training.model import Transformer
 
@@ -52,7 +53,7 @@ def _texts(path: Path) -> list[str]:
     if not path.is_file():
         raise DocumentsError(f"{path}: {unreadable_file(path)}")
     if path.suffix == ".txt":
-        return [read_utf8(path)]
+        return [read_utf8(path, DocumentsError)]
     if path.suffix == ".jsonl":
         return _jsonl_texts(path)
     if path.suffix == ".parquet":
@@ -72,19 +73,9 @@ def _texts(path: Path) -> list[str]:
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
 
 
-def read_utf8(path: Path) -> str:
-    """The file's text; bytes that are not UTF-8 would change the byte count, so they fail."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DocumentsError(f"{path}: line {line}: byte {err.start} is not UTF-8") from None
-
-
 def _jsonl_texts(path: Path) -> list[str]:
     texts = []
-    for number, row in json_objects(read_utf8(path), path, DocumentsError):
+    for number, row in json_objects(read_utf8(path, DocumentsError), path, DocumentsError):
         if not isinstance(row.get("text"), str):
             raise DocumentsError(f"{path}: line {number}: no string 'text' field")
         texts.append(row["text"])
