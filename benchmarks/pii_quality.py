@@ -4,8 +4,9 @@ r"""PII redaction quality on labelled spans, its false-positive cost on Wikipedi
 
 Labelled data: ../shared/data/pii/presidio_*.json (presidio-research, synthetic sentences
 with character spans). Label types map to ours: EMAIL_ADDRESS -> EMAIL, IP_ADDRESS -> IP,
-PHONE_NUMBER -> PHONE, CREDIT_CARD -> CREDIT_CARD, US_SSN -> SSN; all other labels (names,
-addresses, dates, IBANs, ZIP codes, ...) are the negatives a redactor must leave alone.
+IBAN_CODE -> IBAN, PHONE_NUMBER -> PHONE, CREDIT_CARD -> CREDIT_CARD, US_SSN -> SSN; all
+other labels (names, addresses, dates, ZIP codes, ...) are the negatives a redactor must
+leave alone.
 
 - Recall (per labelled type): a labelled span counts as found when its text no longer
   appears in the redacted output (the issue's definition: the value is gone, whatever
@@ -46,6 +47,7 @@ NAIVE_PHONE = re.compile(r"\+?\d[\d\- ]{8,}\d")
 LABELS = {
     "EMAIL_ADDRESS": "EMAIL",
     "IP_ADDRESS": "IP",
+    "IBAN_CODE": "IBAN",
     "PHONE_NUMBER": "PHONE",
     "CREDIT_CARD": "CREDIT_CARD",
     "US_SSN": "SSN",

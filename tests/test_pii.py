@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curation.pii import PII_TYPES, PIIConfig, PIIFilter, find_pii, luhn_valid, redact, ssn_valid
+from curation.pii import (
+    PII_TYPES,
+    PIIConfig,
+    PIIFilter,
+    find_pii,
+    iban_valid,
+    luhn_valid,
+    redact,
+    ssn_valid,
+)
 from refinery.config import ConfigError, from_dict
 
 
@@ -24,6 +33,11 @@ def found(text: str) -> list[tuple[str, str]]:
         ("EMAIL", "J.Doe+news@mail.example.co.uk"),
         ("EMAIL", "obrien_99@sub-domain.example.org"),
         ("EMAIL", "müller@bücher.de"),
+        ("EMAIL", "o'brien@example.ie"),
+        ("IBAN", "NL91 ABNA 0417 1643 00"),
+        ("IBAN", "DE89370400440532013000"),
+        ("IBAN", "FI21 1234 5600 0007 85"),
+        ("IBAN", "MT84 MALT 0110 0001 2345 MTLC AST0 01S"),
         ("IP", "192.168.0.1"),
         ("IP", "8.8.8.8"),
         ("IP", "255.255.255.255"),
@@ -93,6 +107,10 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "Winning numbers 12 34 56 78 90; items 100 200 300 400.",
         "Suite 541 6343 Main Street",  # unit number, street number
         "name@localhost and @handle and a@b",  # no e-mail without a dotted domain
+        "<img src=logo@2x.png> and icon@3x.webp",  # image files at a resolution
+        "PO Box 29244, San Francisco, CA 94129-0244",  # ZIP+4 after a state code
+        "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
+        "Digest 9e107d9d372bb6826bd81d3542a419d6 and d41d8cd98f00b204e9800998ecf8427e.",
         "",
     ],
 )
@@ -110,6 +128,23 @@ def test_short_phone_shapes_need_a_phone_word():
     assert found("Oslo 22 49 83 17") == []
     assert found("Oslo tel 22 49 83 17") == [("PHONE", "22 49 83 17")]
     assert found("Berlin office: 030 12345678") == [("PHONE", "030 12345678")]
+
+
+@pytest.mark.parametrize(
+    "word", ["Telefono", "Teléfono", "Telefoon", "Telefon", "Téléphone", "Handy", "Телефон"]
+)
+def test_phone_words_of_the_languages_kept_by_default_count(word):
+    """The language filter keeps de, es, fr, it, nl, pl, ru, ... pages: their own words."""
+    assert found(f"{word}: 641 572 459") == [("PHONE", "641 572 459")]
+    assert found("Tabelle: 641 572 459") == []
+
+
+def test_a_lowercase_iban_needs_an_iban_word_and_a_bank_code_is_not_split_among_types():
+    assert found("my iban is gb50mvfc38361978683032") == [("IBAN", "gb50mvfc38361978683032")]
+    assert found("commit gb50mvfc38361978683032") == []
+    # its last 16 digits pass Luhn: before IBANs were a type, they were a card and "DE80 "
+    assert redact("IBAN DE80 2648 4756 4696 0623 07") == ("IBAN <IBAN>", {"IBAN": 1})
+    assert not iban_valid("NL91 ABNA 0417 1643 01") and not iban_valid("XX91ABNA0417164300")
 
 
 def test_an_ipv4_address_before_its_port_is_found():
@@ -187,6 +222,14 @@ def test_a_document_full_of_pii_is_redacted_whole():
 def test_only_the_requested_types_are_redacted():
     text = "jane@example.com 10.0.0.1"
     assert redact(text, ("IP",)) == ("jane@example.com <IP>", {"IP": 1})
+
+
+def test_a_type_left_out_stays_as_written_and_no_other_type_takes_its_values():
+    text = "ping 192.168.10.20, ssn 078-05-1120, IBAN NL91 ABNA 0417 1643 00, call 555-0199"
+    assert redact(text, ("EMAIL", "PHONE")) == (
+        "ping 192.168.10.20, ssn 078-05-1120, IBAN NL91 ABNA 0417 1643 00, call <PHONE>",
+        {"PHONE": 1},
+    )
 
 
 def test_unicode_text_keeps_offsets_and_surroundings():
