@@ -33,7 +33,16 @@ class SparkConfig:
     master: str = "local[*]"
     app_name: str = "refinery"
     # Passed to SparkSession.builder.config as strings (spark.executor.memory, packages, ...).
-    conf: dict[str, str] = field(default_factory=dict)
+    # A config file's `conf` replaces these laptop defaults whole; a key=value override of
+    # one entry joins them.
+    conf: dict[str, str] = field(
+        default_factory=lambda: {
+            "spark.driver.memory": "2g",
+            "spark.sql.shuffle.partitions": "8",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.showConsoleProgress": "false",
+        }
+    )
     # Where dedup's signatures and iterations keep the rows that cut their lineage (checkpoints.py):
     # local = executors' disks, reliable = OUT/_checkpoints/, which survives a lost executor.
     checkpoints: Literal["local", "reliable"] = "local"

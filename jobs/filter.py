@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from pyspark.sql import SparkSession
 
 from curation.config import CurationConfig
-from curation.filters.chain import FilterChain, unspaced_language_warning
+from curation.filters.chain import FilterChain, warnings
 from curation.spark.glue import filter_parts, filter_schemas, rows_by_folder
 from curation.spark.row_groups import row_group_slices
 from curation.spark.stage import TaskReports, read_documents, run_task_stage
@@ -60,10 +60,9 @@ def run_filter(
 
 def check(config: CurationConfig) -> None:
     """Missing lists or models fail before Spark starts; a configuration that rejects a kept
-    language wholesale is said."""
+    language wholesale, or leaves one unchecked, is said."""
     FilterChain.check_files(config.filter)
-    warning = unspaced_language_warning(config.filter)
-    if warning:
+    for warning in warnings(config.filter):
         print(f"{STAGE}: warning: {warning}", file=sys.stderr)
 
 

@@ -149,6 +149,7 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
     for item in overrides:
         key, value = parse_override(item)
         parts, setting = _split_key(schema, key)
+        _seed_mapping(schema, data, parts)
         if _optional_of(setting) is str:
             raw = item.partition("=")[2].strip()
             if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and isinstance(value, str):
@@ -198,6 +199,32 @@ def _split_key(schema: type, key: str) -> tuple[list[str], Any]:
             return [*parts[: i + 1], ".".join(parts[i + 1 :])], get_args(tp)[1]
         node = tp
     return parts, hint
+
+
+def _seed_mapping(schema: type, data: dict[str, Any], parts: list[str]) -> None:
+    """Before an override sets one entry of a mapping-typed field (`spark.conf.X=...`) that
+    the config file leaves out, start that mapping from the field's default: the entry joins
+    the default entries instead of replacing them all."""
+    node: Any = schema
+    for depth, part in enumerate(parts[:-1]):
+        if not dataclasses.is_dataclass(node):
+            return
+        setting = {f.name: f for f in dataclasses.fields(node)}.get(part)
+        if setting is None:
+            return
+        tp = _optional_of(get_type_hints(node)[part])
+        if get_origin(tp) is dict:
+            if setting.default_factory is dataclasses.MISSING:
+                return
+            raw = data
+            for section in parts[:depth]:
+                raw = raw.setdefault(section, {})
+                if not isinstance(raw, dict):
+                    return  # set_dotted says the section is not one
+            if part not in raw:
+                raw[part] = copy.deepcopy(setting.default_factory())
+            return
+        node = tp
 
 
 def set_dotted(data: dict[str, Any], parts: list[str], value: Any) -> None:

@@ -1,6 +1,9 @@
 import pytest
 
+from curation.config import FilterConfig
 from curation.filters.badwords import BadWordsConfig, BadWordsFilter, WordList
+from curation.filters.chain import unlisted_language_warning
+from curation.filters.language import LanguageConfig
 from refinery.config import ConfigError
 
 from conftest import shared_data
@@ -70,6 +73,29 @@ def test_config_errors(tmp_path):
         BadWordsConfig(min_distinct=0)
     with pytest.raises(ConfigError, match="no folder .*nope"):
         BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path / "nope")))
+
+
+def test_lists_named_with_txt_load_and_a_folder_without_lists_fails(tmp_path):
+    (tmp_path / "en.txt").write_text("badword\n")
+    (tmp_path / "README.md").write_text("not a list\n")
+    step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
+    assert set(step.lists) == {"en"}
+    (tmp_path / "en.txt").unlink()
+    with pytest.raises(ConfigError, match=r"holds no word lists \(files named by language"):
+        BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
+
+
+def test_kept_languages_without_a_list_are_said(tmp_path):
+    (tmp_path / "en").write_text("badword\n")
+    config = FilterConfig(
+        steps=["language", "badwords"],
+        language=LanguageConfig(languages=["en", "de"]),
+        badwords=BadWordsConfig(lists_dir=str(tmp_path)),
+    )
+    assert "has no word list for de: those documents" in unlisted_language_warning(config)
+    config.steps = ["badwords"]  # without the language step: the default language only
+    assert unlisted_language_warning(config) is None
+    assert unlisted_language_warning(FilterConfig()) is None  # the shipped lists
 
 
 def test_shipped_and_ldnoobw_lists_load():

@@ -3,6 +3,7 @@ import pytest
 from curation.filters.blocklist import (
     BlocklistConfig,
     BlocklistFilter,
+    domain_entry,
     normalize_host,
     parent_domains,
     url_key,
@@ -129,6 +130,49 @@ def test_plain_domain_files_and_url_words(tmp_path):
     assert step.match("http://m.tube.example/v", None) == "adult"
     assert step.match("http://news.example/best-casino-2024", None) == "url_word"
     assert step.match("http://news.example/casinos", None) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "host"),
+    [
+        ("EXAMPLE-UPPER.COM", "example-upper.com"),
+        ("trailing-dot.com.", "trailing-dot.com"),
+        ("192.0.2.55", "192.0.2.55"),
+        ("withport.com:8080", "withport.com"),
+        ("0.0.0.0 hostsformat.com", "hostsformat.com"),
+        ("127.0.0.1\ttabhosts.com", "tabhosts.com"),
+        ("::1 v6host.com", "v6host.com"),
+        ("inline-comment.com # bad site", "inline-comment.com"),
+        ("*.wildcard.com", "wildcard.com"),
+        (".leadingdot.com", "leadingdot.com"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("two words", None),
+        ("http://x.com/a", None),  # a URL blocks one page, not its host
+        ("bad!host.com", None),
+    ],
+)
+def test_domain_lists_are_read_in_the_forms_other_lists_are_written_in(line, host):
+    assert domain_entry(line) == host
+
+
+def test_a_domain_list_line_that_names_no_domain_is_said(tmp_path, capsys):
+    root = lists(tmp_path, {"x.list": ["# hosts", "0.0.0.0 ads.test", "two words", "a b c"]})
+    config = BlocklistConfig(
+        lists_dir=str(root), categories=[], domain_files={"ads": [str(root / "x.list")]}
+    )
+    step = BlocklistFilter.from_config(config)
+    assert step.match("http://www.ads.test/", None) == "ads"
+    assert len(step.domains) == 1
+    err = capsys.readouterr().err
+    assert "x.list: 2 line(s) name no domain and block nothing (line 3: 'two words')" in err
+
+
+def test_a_category_folder_without_lists_fails_naming_what_it_holds(tmp_path):
+    lists(tmp_path, {"adult/domains.gz": ["x"], "empty/.keep": [""]})
+    with pytest.raises(ConfigError, match=r"adult has neither .* \(it holds domains.gz; unpack"):
+        BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["adult"]))
+    with pytest.raises(ConfigError, match="empty has neither"):
+        BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["empty"]))
 
 
 def test_missing_lists_fail_naming_the_path(tmp_path):

@@ -28,8 +28,9 @@ from refinery.config import ConfigError, resolve_path
 
 @dataclass
 class BadWordsConfig:
-    # One file per language named by its code (en, de, ...), one word or phrase per line, as
-    # LDNOOBW ships them; conf/badwords/ has short lists, ../shared/data/badwords/ the full ones.
+    # One file per language named by its code (en, de, ..., or en.txt), one word or phrase per
+    # line, as LDNOOBW ships them; conf/badwords/ has short lists, ../shared/data/badwords/ the
+    # full ones.
     lists_dir: str = "conf/badwords"
     # Reject above this many hits per 1,000 words. 5.0 keeps a medical or news article that
     # names a body part a few times; pages built around such words exceed it by far.
@@ -83,12 +84,24 @@ class WordList:
         return sum(self.found(text).values())
 
 
-def lists_folder(config: BadWordsConfig) -> Path:
-    """The word lists' folder, checked to exist (jobs call this before Spark starts)."""
+def word_list_files(config: BadWordsConfig) -> dict[str, Path]:
+    """Language code -> its word list, from files named by the code alone or with `.txt` (a
+    README.md beside them is no list). A folder without any fails, since the step would
+    keep every document as `badwords:no_list`; cheap, so jobs call it before Spark starts."""
     folder = resolve_path(config.lists_dir)
     if not folder.is_dir():
         raise ConfigError(f"filter.badwords.lists_dir: no folder {folder}")
-    return folder
+    files = {
+        path.name.removesuffix(".txt"): path
+        for path in sorted(folder.iterdir())
+        if path.is_file() and "." not in path.name.removesuffix(".txt")
+    }
+    if not files:
+        raise ConfigError(
+            f"filter.badwords.lists_dir: {folder} holds no word lists (files named by "
+            "language code: en, de, ... or en.txt)"
+        )
+    return files
 
 
 class BadWordsFilter(DocumentFilter):
@@ -105,11 +118,8 @@ class BadWordsFilter(DocumentFilter):
 
     @classmethod
     def from_config(cls, config: BadWordsConfig) -> BadWordsFilter:
-        folder = lists_folder(config)
-        # list files are named by language code alone (a README.md beside them is not a list)
-        files = [p for p in sorted(Path(folder).iterdir()) if p.is_file() and "." not in p.name]
-        lists = {p.name: read_list(p) for p in files}
-        return cls({lang: WordList(entries) for lang, entries in lists.items()}, config)
+        lists = {lang: WordList(read_list(path)) for lang, path in word_list_files(config).items()}
+        return cls(lists, config)
 
     def found(self, text: str, lang: str) -> Counter[tuple[str, ...]] | None:
         """Bad-word occurrences in `text` by entry of `lang`'s list; None without such a list."""

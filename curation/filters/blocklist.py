@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -22,8 +23,12 @@ from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+LIST_KINDS = ("domains", "urls")  # the files of a UT1 category folder
 URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
 WWW = re.compile(r"^www\d*\.")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-f:]*:[0-9a-f:.]*")  # a name, IPv4 or IPv6
+HOSTS_FILE_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]*")
 
 
 @dataclass
@@ -36,8 +41,9 @@ class BlocklistConfig:
     categories: list[str] = field(
         default_factory=lambda: ["adult", "gambling", "malware", "phishing"]
     )
-    # Plain domain lists (one domain per line, # comments) added to a category:
-    # {category: [file, ...]}, e.g. {adult: [pi_blocklist_porn_top1m.list]}.
+    # Plain domain lists added to a category: {category: [file, ...]}, e.g.
+    # {adult: [pi_blocklist_porn_top1m.list]}. One domain per line, # comments; hosts-file
+    # lines (0.0.0.0 example.com), `*.example.com` and `.example.com` are read too.
     domain_files: dict[str, list[str]] = field(default_factory=dict)
     # Words that drop a document when they appear among its URL's tokens (split on anything
     # not a letter or digit); reason `blocklist:url_word`. Empty by default: words such as
@@ -119,13 +125,56 @@ def url_prefixes(normalized: str) -> list[str]:
     return prefixes
 
 
+def domain_entry(line: str) -> str | None:
+    """The normalised host a domain-list line names, or None when it names none. Besides a
+    bare domain, the forms other lists are written in: a hosts file's `0.0.0.0 example.com`,
+    a comment after the entry, a port, and squid's or dnsmasq's `.example.com` and
+    `*.example.com` (it and its subdomains, which is how every listed domain matches here)."""
+    fields = line.split("#", 1)[0].split()
+    if len(fields) == 2 and HOSTS_FILE_ADDRESS.fullmatch(fields[0]):
+        fields = fields[1:]
+    if len(fields) != 1 or "/" in fields[0]:  # a URL blocks a page, not its whole host
+        return None
+    host = fields[0].lower().removeprefix("*.").lstrip(".")
+    if host.count(":") == 1:  # a port; IPv6 addresses hold several colons
+        host = host.split(":", 1)[0]
+    host = normalize_host(host)
+    return host if HOST.fullmatch(host) else None
+
+
+def read_domains(path: Path) -> list[str]:
+    """The hosts a domain list names (`domain_entry`). Its lines that name none are said, with
+    the first of them, since they would block nothing without a word."""
+    hosts, unusable = [], []
+    for number, line in enumerate(_lines(path), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            host = domain_entry(line)
+            if host:
+                hosts.append(host)
+            else:
+                unusable.append((number, line.strip()))
+    if unusable:
+        number, line = unusable[0]
+        print(
+            f"filter: warning: {path}: {len(unusable)} line(s) name no domain and block "
+            f"nothing (line {number}: {line[:80]!r})",
+            file=sys.stderr,
+        )
+    return hosts
+
+
 def read_list(path: Path) -> list[str]:
     """Entries of a list file: one per line, blank lines and `#` comments skipped."""
+    return [
+        line.strip() for line in _lines(path) if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def _lines(path: Path) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as err:
         raise ConfigError(f"filter.blocklist: cannot read {path}: {err.strerror}") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
@@ -135,6 +184,12 @@ def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tu
     for _, folder in folders:
         if not folder.is_dir():
             raise ConfigError(f"filter.blocklist: no category folder {folder}")
+        if not any((folder / kind).is_file() for kind in LIST_KINDS):
+            held = ", ".join(sorted(p.name for p in folder.iterdir())[:5]) or "nothing"
+            raise ConfigError(
+                f"filter.blocklist: category folder {folder} has neither a `domains` nor a "
+                f"`urls` file, the UT1 layout (it holds {held}; unpack a .gz one)"
+            )
     files = [(c, resolve_path(n)) for c, names in config.domain_files.items() for n in names]
     for category, path in files:
         if not path.is_file():
@@ -198,16 +253,15 @@ class BlocklistFilter(DocumentFilter):
         urls: dict[str, str] = {}
         folders, domain_files = list_files(config)
         for category, folder in folders:
-            for kind, table, normalize in (
-                ("domains", domains, normalize_host),
-                ("urls", urls, url_key),
-            ):
-                if (folder / kind).exists():
-                    for entry in read_list(folder / kind):
-                        table.setdefault(normalize(entry), category)
+            if (folder / "domains").is_file():
+                for host in read_domains(folder / "domains"):
+                    domains.setdefault(host, category)
+            if (folder / "urls").is_file():
+                for entry in read_list(folder / "urls"):
+                    urls.setdefault(url_key(entry), category)
         for category, path in domain_files:
-            for entry in read_list(path):
-                domains.setdefault(normalize_host(entry), category)
+            for host in read_domains(path):
+                domains.setdefault(host, category)
         order = [*config.categories, *config.domain_files]
         return cls(domains, urls, config.url_words, order)
 

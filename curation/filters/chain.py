@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.filters.badwords import BadWordsFilter, lists_folder
+from curation.filters.badwords import BadWordsFilter, word_list_files
 from curation.filters.base import Document, DocumentFilter
 from curation.filters.blocklist import BlocklistFilter, list_files
 from curation.filters.c4 import C4Filter
@@ -27,7 +27,7 @@ from curation.pii import PIIFilter
 FILE_CHECKS: dict[str, Callable[[Any], object]] = {
     "blocklist": lambda c: list_files(c.blocklist),
     "language": lambda c: check_languages(c.language),
-    "badwords": lambda c: lists_folder(c.badwords),
+    "badwords": lambda c: word_list_files(c.badwords),
 }
 
 EMPTY = "empty"  # the reason of a document whose text is null or blank
@@ -53,6 +53,29 @@ def unspaced_language_warning(config: Any) -> str | None:
         "fails their word counts (gopher_quality:min_words, c4:min_sentences); drop those "
         "steps or lower filter.gopher_quality.min_words and filter.c4.min_words_per_line"
     )
+
+
+def unlisted_language_warning(config: Any) -> str | None:
+    """Kept languages the bad-words lists lack: their documents pass the step unchecked
+    (counted as `badwords:no_list`). Said before the stage runs."""
+    if "badwords" not in config.steps:
+        return None
+    kept = config.language.languages if "language" in config.steps else []
+    languages = kept or [config.badwords.default_language]
+    missing = [lang for lang in languages if lang not in word_list_files(config.badwords)]
+    if not missing:
+        return None
+    return (
+        f"filter.badwords.lists_dir ({config.badwords.lists_dir}) has no word list for "
+        f"{', '.join(missing)}: those documents are not checked for bad words "
+        "(counted as badwords:no_list)"
+    )
+
+
+def warnings(config: Any) -> list[str]:
+    """What the filter config does that a user may not mean, said before the stage runs."""
+    found = (unspaced_language_warning(config), unlisted_language_warning(config))
+    return [warning for warning in found if warning]
 
 
 # step name -> how to build it from the `filter` config section
