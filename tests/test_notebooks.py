@@ -2,6 +2,7 @@
 rot."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -127,3 +128,44 @@ def test_explore_notebook_reads_a_run_with_no_finished_stage(extract_run, tmp_pa
     for marker in run.glob("*/_SUCCESS"):  # other tests add stages to the shared run
         marker.unlink()
     assert "no stage has finished yet" in explore_text(run)
+
+
+def test_explore_notebook_reads_a_relative_path_from_the_project_root_and_a_tokens_only_run(
+    extract_run, tmp_path
+):
+    """The README's `REFINERY_RUN=runs/demo` is relative to the project root, while Jupyter
+    runs the kernel in notebooks/; a run of tokenize alone has no document stage to show,
+    and a decontaminated copy (stage `contamination`) is a stage like the others."""
+    run = explore_copy(extract_run, tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta["stages"] = {"tokenize": meta["stages"]["extract"]}
+    (run / "run.json").write_text(json.dumps(meta))
+    for stats in (run / "stats").glob("*.json"):
+        stats.rename(run / "stats" / "tokenize.json") if stats.stem == "extract" else stats.unlink()
+    (run / "extract").rename(run / "tokens")
+    text = explore_text(Path(os.path.relpath(run, REPO)))
+    assert "no document stage here: tokenize keeps token shards" in text
+    shutil.rmtree(run / "tokens")
+    meta["stages"] = {"contamination": meta["stages"]["tokenize"]}
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "stats" / "tokenize.json").rename(run / "stats" / "contamination.json")
+    shutil.copytree(Path(extract_run[0]) / "extract", run / "contamination")
+    assert "contamination :" in explore_text(run)
+
+
+def test_notebooks_name_a_folder_or_file_they_cannot_read(extract_run, tmp_path):
+    run = explore_copy(extract_run, tmp_path)
+    stats = json.loads((run / "stats" / "extract.json").read_text())
+    stats["kept"] += 1
+    (run / "stats" / "extract.json").write_text(json.dumps(stats))
+    with pytest.raises(Exception, match=r"extract.json: input \d+ != kept \+ rejected"):
+        explore_text(run)
+    (tmp_path / "scaling.json").write_text('{"arms": []}')
+    for value, message in [
+        (tmp_path / "scaling.json", "not a scaling.json of `refinery scaling`"),
+        (tmp_path / "nowhere", "nowhere: not found"),
+    ]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("REFINERY_SCALING", str(value))
+            with pytest.raises(Exception, match=message):
+                execute(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("scaling_fit.ipynb")])

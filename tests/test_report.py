@@ -563,3 +563,12 @@ def test_a_file_or_an_ablation_folder_is_named_as_such(tmp_path):
     (tmp_path / "tokenization.json").write_text("{}")
     with pytest.raises(ReportError, match="a `refinery ablate` folder, not a run folder"):
         build_report(tmp_path)
+
+
+def test_a_scaling_sweep_folder_is_named_as_such(tmp_path):
+    """Its points' metrics.jsonl made it pass for a run: a report of all "Not present"."""
+    (tmp_path / "p0").mkdir()
+    (tmp_path / "p0" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    (tmp_path / "scaling.json").write_text("{}")
+    with pytest.raises(ReportError, match="a `refinery scaling` folder, not a run folder"):
+        build_report(tmp_path)

@@ -25,6 +25,7 @@ from refinery.config import ConfigError, load_config, local_path, resolve_path
 from refinery.errors import RefineryError
 from refinery.manifest import read_manifest
 from refinery.results import write_results
+from refinery.utf8 import read_utf8
 from training import scaling
 from training.checkpoint import (
     changed_settings,
@@ -243,6 +244,24 @@ def write_report(
     }
     write_results(out / "scaling.json", report)
     scaling.plot(points, fitted.law, compute, out / "scaling.png")
+    return report
+
+
+def read_report(path: str | Path) -> dict:
+    """The scaling.json at `path`, or in the sweep folder `path`, checked to be one."""
+    path = resolve_path(path)
+    if path.is_dir():
+        path = path / "scaling.json"
+    if not path.is_file():
+        raise RefineryError(f"{path}: not found (refinery scaling writes it into its out= folder)")
+    try:
+        report = json.loads(read_utf8(path, RefineryError))
+    except json.JSONDecodeError as err:
+        raise RefineryError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(report, dict) or not {"fit", "points", "compute"} <= set(report):
+        raise RefineryError(
+            f"{path}: not a scaling.json of `refinery scaling` (no fit, points and compute)"
+        )
     return report
 
 

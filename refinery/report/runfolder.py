@@ -56,6 +56,11 @@ class RunFolder:
                 f"{self.root}: a `refinery ablate` folder, not a run folder: its ablation.json "
                 "is its report"
             )
+        if (self.root / "scaling.json").is_file():
+            raise ReportError(
+                f"{self.root}: a `refinery scaling` folder, not a run folder: its scaling.json "
+                "and scaling.png are its report (notebooks/scaling_fit.ipynb shows them)"
+            )
         marks = [self.root / name for name in RUN_MARKS] + list(self.root.glob("*/metrics.jsonl"))
         if not any(mark.exists() for mark in marks):
             raise ReportError(f"{self.root}: not a run folder{_what_it_is(self.root)}")
