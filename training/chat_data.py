@@ -143,11 +143,11 @@ def detect_layout(record: Any) -> str | None:
 
 def _kto_feedback(record: dict) -> bool:
     """Whether a chat record carries KTO feedback: a `kto_tag`, or a `label` that is true or
-    false (as JSON or as text: a malformed one is counted, not trained on); a `label` naming a
-    category is not feedback."""
+    false (as JSON, as 1 or 0, which a boolean column becomes through pandas, or as text: a
+    malformed one is counted, not trained on); a `label` naming a category is not feedback."""
     label = record.get("label")
     text = isinstance(label, str) and label.strip().lower() in ("true", "false")
-    return "kto_tag" in record or isinstance(label, bool) or text
+    return "kto_tag" in record or label in (0, 1) or text
 
 
 # ---------------------------------------------------------------- messages
@@ -287,8 +287,8 @@ def annotator_labels(record: dict) -> list[Any]:
     if not keys:
         raise Skip("malformed: pairwise record without annotator labels")
     labels = [record[k] for k in keys]
-    if not all(type(label) is int for label in labels):
-        raise Skip("malformed: annotator labels are not whole numbers (0 tie, 1, 2)")
+    if not all(type(label) is int and label in (0, 1, 2) for label in labels):
+        raise Skip("malformed: annotator labels are not 0 (tie), 1 or 2")
     return labels
 
 
@@ -382,7 +382,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
         return [conversation]
     if layout == "kto":
         key = next(k for k in KTO_KEYS if k in record)
-        if not isinstance(record[key], bool):
+        if not isinstance(record[key], bool) and record[key] not in (0, 1):
             raise Skip(f"malformed: {key} is {type(record[key]).__name__}, not true/false")
         if not record[key]:
             raise Skip(f"undesirable (KTO {key} false)")

@@ -379,6 +379,8 @@ def _run(
     data = resolve_path(cfg.data)
     examples = objective.examples(data, tokenizer, pretrained.config.model.seq_len, skipped)
     train, heldout = split_heldout(examples, cfg.heldout, cfg.seed)
+    if not train and not examples and not skipped:
+        raise ConfigError(f"{data}: no records in the file")
     if not train:
         raise ConfigError(f"{data}: no usable {objective.name} examples (skipped: {dict(skipped)})")
     objective.prepare(module, train + heldout, env.device)

@@ -128,6 +128,12 @@ class PPOConfig:
     def __post_init__(self) -> None:
         rules = {"seed": ">= 0", "ckpt_every": ">= 0", "batch_size": "> 0", "keep_last": ">= 0"}
         check_ranges("", self, rules)
+        if self.batch_size % self.ppo.mini_batch:  # as TRL requires
+            raise ConfigError(
+                f"ppo.mini_batch ({self.ppo.mini_batch}) must divide batch_size "
+                f"({self.batch_size}): each epoch's last update would learn from the "
+                f"{self.batch_size % self.ppo.mini_batch} rollouts left over alone"
+            )
 
 
 class PolicyWithValue(Transformer):

@@ -200,6 +200,8 @@ def test_pandalm_majority_vote_and_ties(tmp_path):
         {**base, "annotator1": 1, "annotator2": 2, "annotator3": 0},
         {**base, "response1": True, "annotator1": 1, "annotator2": 1, "annotator3": 1},
         {**base, "annotator1": [1], "annotator2": 1},
+        {**base, "annotator1": 3, "annotator2": 3, "annotator3": 3},  # no such label: no tie
+        {**base, "annotator1": 1, "annotator2": 1, "annotator3": 7},
     ]
     path = tmp_path / "pandalm.json"
     path.write_text(json.dumps(records))
@@ -210,9 +212,9 @@ def test_pandalm_majority_vote_and_ties(tmp_path):
     assert skipped == {
         "tie": 2,
         "malformed: response1 is bool, not text": 1,
-        "malformed: annotator labels are not whole numbers (0 tie, 1, 2)": 1,
+        "malformed: annotator labels are not 0 (tie), 1 or 2": 3,
     }
-    assert len(read_prompts(path)) == 6  # a tie still has a usable prompt
+    assert len(read_prompts(path)) == 8  # a tie still has a usable prompt
 
 
 def test_pairwise_winner():
@@ -228,17 +230,23 @@ def test_kto_keeps_desirable_answers_for_sft_and_counts_the_rest(tmp_path):
         {"messages": [user("Q"), assistant("good")], "label": True},
         {"messages": [user("Q"), assistant("bad")], "label": False},
         {"messages": [user("Q"), assistant("good?")], "label": "true"},
+        # a boolean column through pandas: 1 and 0 (a 0 was trained on as a good answer)
+        {"messages": [user("Q"), assistant("good 1")], "label": 1},
+        {"messages": [user("Q"), assistant("bad 0")], "label": 0},
     ]
     path = write_jsonl(tmp_path / "kto.jsonl", records)
     skipped = Counter()
-    assert read_conversations(path, skipped) == [[user("Q"), assistant("good")]]
+    assert read_conversations(path, skipped) == [
+        [user("Q"), assistant("good")],
+        [user("Q"), assistant("good 1")],
+    ]
     assert skipped == {
-        "undesirable (KTO label false)": 1,
+        "undesirable (KTO label false)": 2,
         "malformed: label is str, not true/false": 1,
     }
     skipped.clear()
     assert read_preferences(path, skipped) == []
-    assert skipped == {"unpaired (KTO label without a rejected answer)": 3}
+    assert skipped == {"unpaired (KTO label without a rejected answer)": 5}
 
 
 @pytest.mark.parametrize("turns", ["messages", "conversations"])

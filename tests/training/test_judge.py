@@ -161,6 +161,9 @@ def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
     assert json.loads(out.read_text())["judge"]["n"] == 3
     assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
     assert "is a checkpoint: give --instructions FILE" in capsys.readouterr().err
+    files = ["judge", "--a", str(b), "--b", str(b), "--judge", str(pretrained)]
+    assert cli([*files, "--instructions", str(tmp_path / "missing.json")]) == 2
+    assert "is answered only by a checkpoint given as --a or --b" in capsys.readouterr().err
     zero = ["judge", "--a", str(b), "--b", str(b), "--judge", str(pretrained), "--batch-size", "0"]
     with pytest.raises(SystemExit):
         cli(zero)
@@ -234,6 +237,24 @@ def test_reward_judge_prefers_what_the_reward_model_learned(reward_run, tmp_path
     results = json.loads(out.read_text())["judge"]
     assert results["win_rate"] > 80
     assert results["first_position_preference"] == pytest.approx(0.5)  # scored one at a time
+    assert results["truncated_answers"] == 0
+
+
+def test_reward_judge_counts_and_says_the_chats_it_cut(reward_run, tmp_path, capsys):
+    """Scored on their last seq_len tokens, two answers with one long tail score alike: a
+    50 % win rate that would otherwise look like a verdict."""
+    from refinery.cli import main as cli
+
+    tail = " the same long tail" * 80
+    a = write_answers(tmp_path / "a.json", ["yes, right." + tail, "ok.", "1, 2, 3."])
+    b = write_answers(tmp_path / "b.json", ["no, wrong." + tail, "ok!", "one."])
+    out = tmp_path / "results.json"
+    args = ["judge", "--a", str(a), "--b", str(b), "--judge", str(reward_run), "--kind", "reward"]
+    assert cli([*args, "--out", str(out), "--device", "cpu"]) == 0
+    assert json.loads(out.read_text())["judge"]["truncated_answers"] == 4  # 2 chats, twice
+    assert "judge: 4 of the 12 scored chats did not fit the judge's context of" in (
+        capsys.readouterr().err
+    )
 
 
 def test_batched_verdicts_match_one_prompt_at_a_time(judge):

@@ -191,6 +191,10 @@ def test_sft_refuses_to_overwrite_a_run_and_names_bad_data(pretrained, tmp_path,
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"question": "?"}])
     assert refinery(posttrain_args("sft", pretrained, bad, tmp_path / "x", "max_steps=1")) == 2
     assert "bad.jsonl line 1: fits no chat/preference layout" in capsys.readouterr().err
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]\n")
+    assert refinery(posttrain_args("sft", pretrained, empty, tmp_path / "e", "max_steps=1")) == 2
+    assert "empty.json: no records in the file" in capsys.readouterr().err
     args = posttrain_args("sft", pretrained, data, tmp_path / "y", "batch_size=5")
     assert refinery(args) == 2
     assert "batch_size 5 must be a multiple" in capsys.readouterr().err

@@ -186,6 +186,16 @@ def default_run():
     return train_toy(kl_coef=0.05)
 
 
+def test_a_mini_batch_that_does_not_divide_the_batch_is_refused():
+    from refinery.config import ConfigError
+    from training.ppo import PPOConfig, PPOHyper
+
+    with pytest.raises(ConfigError, match=r"ppo.mini_batch \(3\) must divide batch_size \(4\)"):
+        PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=3))
+    with pytest.raises(ConfigError, match=r"the 4 rollouts left over alone"):
+        PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=8))
+
+
 def test_ppo_learns_a_toy_reward_with_bounded_kl(default_run):
     assert mean(default_run[:5], "reward") < 0.1  # 1/32 of the tokens by chance
     assert mean(default_run[-5:], "reward") > 0.3

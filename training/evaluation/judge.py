@@ -162,12 +162,15 @@ def judge_results(
 class RewardJudge:
     """A reward model scoring each (instruction, response) as the chat it was trained on;
     P(first better) = sigma(r_first - r_second). Each response is scored alone, so positions
-    cannot matter; the swap still runs, and `first_position_preference` shows it is 0.5."""
+    cannot matter; the swap still runs, and `first_position_preference` shows it is 0.5. A
+    chat longer than the model's context is scored on its end alone, and counted in
+    `truncated`: two answers with the same long tail would score alike."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.truncated = 0
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
         chats = [
@@ -177,6 +180,7 @@ class RewardJudge:
             )
             for i, r in pairs
         ]
+        self.truncated += sum(len(chat) > self.model.cfg.seq_len for chat in chats)
         return self.model.score(chats, self.batch_size)
 
     def __call__(self, triples: Sequence[tuple[str, str, str]]) -> np.ndarray:
@@ -272,6 +276,11 @@ def _rate(results: dict[str, Any], key: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.instructions and not any(Path(getattr(args, s)).is_dir() for s in ("a", "b")):
+        raise JudgeError(
+            f"--instructions {args.instructions} is answered only by a checkpoint given as --a "
+            "or --b, and both are answer files: leave it out"
+        )
     if args.out:
         check_outputs(args)
     device = resolve_device(args.device)
@@ -282,8 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     preference, first = swapped_preferences(judge, pairs)
     results = judge_results(pairs, preference, first, args.seed)
     results.update(kind=args.kind, checkpoint=args.judge, a=args.a, b=args.b)
+    # each pair is judged in both orders: 2n prompts, or 2n chats of each side's answer
     if isinstance(judge, PromptJudge):
-        results["truncated_prompts"] = judge.truncated
+        key, pieces, total = "truncated_prompts", "judging prompts", 2 * len(pairs)
+    else:
+        key, pieces, total = "truncated_answers", "scored chats", 4 * len(pairs)
+    results[key] = judge.truncated
+    if judge.truncated:
+        print(
+            f"judge: {judge.truncated} of the {total} {pieces} did not fit the judge's context "
+            f"of {judge.model.cfg.seq_len} tokens and were cut: its verdicts saw only part of them",
+            file=sys.stderr,
+        )
     print(
         f"judge ({args.kind}): A wins {_rate(results, 'win_rate')} %, length-controlled "
         f"{_rate(results, 'lc_win_rate')} % over {results['n']} instructions (avg length A "
