@@ -456,8 +456,9 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
                 counts[item.reason] += 1
             else:
                 out.append(item)
-    report_skipped(path, counts, what)
-    if skipped is not None:
+    if skipped is None:
+        report_skipped(path, counts, what)
+    else:  # the caller says them, with what else it dropped
         skipped.update(counts)
     return out
 

@@ -474,10 +474,15 @@ def describe_data(objective: Objective, data: Path, train: list, heldout: list, 
     line = f"{objective.name}: {data}: {len(train)} train, {len(heldout)} held-out examples"
     if objective.truncated:
         line += f"; {objective.truncated} truncated to the context"
-    if skipped:
-        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
-        line += f"; skipped {sum(skipped.values())} ({reasons})"
-    return line
+    return line + skip_counts(skipped)
+
+
+def skip_counts(skipped: Counter) -> str:
+    """`; skipped N (reason: n, ...)`, or nothing when no record was skipped."""
+    if not skipped:
+        return ""
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
+    return f"; skipped {sum(skipped.values())} ({reasons})"
 
 
 def data_warnings(

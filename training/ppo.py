@@ -53,6 +53,7 @@ from training.posttrain import (
     POSTTRAIN_ADVICE,
     batch_indices,
     data_warnings,
+    skip_counts,
 )
 from training.pretrained import Pretrained, load_pretrained
 from training.reward import load_reward_model
@@ -550,7 +551,7 @@ def _run(
             f"{data}: no usable prompt (skipped: {dict(skipped)}); at most "
             f"{max_prompt} tokens fit (seq_len minus ppo.max_new_tokens)"
         )
-    print(f"ppo: {data}: {len(prompts)} prompts; skipped {dict(skipped)}", file=sys.stderr)
+    print(f"ppo: {data}: {len(prompts)} prompts{skip_counts(skipped)}", file=sys.stderr)
     for warning in data_warnings(len(prompts), 0, skipped, cfg.batch_size, max_prompt):
         print(f"warning: {data}: {warning}", file=sys.stderr)
 

@@ -320,6 +320,8 @@ def test_skips_are_counted_and_reported(tmp_path, capsys):
         "malformed: turn 1 is assistant, expected user": 1,
         "malformed: messages[0] has role 'tool'": 1,
     }
+    assert capsys.readouterr().err == ""  # the caller says them, with its own drops
+    assert len(read_conversations(path)) == 1
     assert f"{path}: skipped 5 records" in capsys.readouterr().err
 
 
