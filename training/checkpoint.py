@@ -63,6 +63,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     if CKPT_PATTERN.match(path.name) and path.is_dir():
         raise CheckpointError(f"{path}: no {META} (a copy cut short?): not a whole checkpoint")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint or run folder")
     found = list_checkpoints(path)
     if not found:
         raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with ckpt-<step>/")

@@ -70,6 +70,8 @@ def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsy
     assert "bench.jsonl: line 1: answer 'Z'" in capsys.readouterr().err
     assert cli(["eval", "--ckpt", str(tmp_path), "--mc", str(DEMO)]) == 2
     assert "neither a checkpoint folder" in capsys.readouterr().err
+    assert cli(["eval", "--ckpt", str(tmp_path / "gone"), "--mc", str(DEMO)]) == 2
+    assert "gone: no such checkpoint or run folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["eval", "--ckpt", str(pretrained)])
     assert "nothing to evaluate" in capsys.readouterr().err
