@@ -157,6 +157,7 @@ def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
     assert cli([*args, "--max-new-tokens", "8"]) == 0
     generated = read_answers(tmp_path / "results.a.json")
     assert [g.instruction for g in generated] == INSTRUCTIONS
+    assert "instructions did not fit" not in capsys.readouterr().err
     assert {g.generator for g in generated} == {"train"}  # the run folder's name
     assert json.loads(out.read_text())["judge"]["n"] == 3
     assert cli(["judge", "--a", str(pretrained), "--b", str(b), "--judge", str(pretrained)]) == 2
@@ -197,6 +198,18 @@ def test_a_cut_instruction_keeps_the_assistant_tag(pretrained):
         ids = chat_prompt(tokenizer, instruction, 32)
         assert len(ids) <= 32
         assert ids[-1] == tokenizer.token_to_id("<|assistant|>")
+
+
+def test_instructions_cut_to_answer_them_are_said(pretrained, capsys):
+    import torch
+
+    from training.evaluation.respond import Sampling, answer_instructions
+
+    long = "The teacher paints a house. " * 40
+    sampling = Sampling(max_new_tokens=4)
+    answers = answer_instructions(pretrained, [long, "Hi."], torch.device("cpu"), sampling)
+    assert len(answers) == 2 and answers[0].instruction == long  # the record keeps it whole
+    assert "1 of the 2 instructions did not fit its context of" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ assistant tag until the end of its turn, `max_new_tokens`, or its context is ful
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +56,14 @@ def answer_instructions(
     room = max(1, seq_len - min(sampling.max_new_tokens, seq_len // 2))
     generator = torch.Generator(device).manual_seed(sampling.seed)
     name = loaded.path.parent.name if loaded.path.name.startswith("ckpt-") else loaded.path.name
-    answers = []
+    answers, cut = [], 0
     for start in range(0, len(instructions), sampling.batch_size):
         batch = instructions[start : start + sampling.batch_size]
         prompts = [chat_prompt(tokenizer, text, room) for text in batch]
+        cut += sum(
+            len(encode_chat(tokenizer, [{"role": "user", "content": text}], True)) > room
+            for text in batch
+        )
         outputs = generate(
             model,
             prompts,
@@ -71,4 +76,10 @@ def answer_instructions(
             if out and out[-1] in DEFAULT_STOP_IDS:
                 out = out[:-1]
             answers.append(Answer(text, tokenizer.decode(out, skip_special_tokens=True), name))
+    if cut:
+        print(
+            f"{name}: {cut} of the {len(instructions)} instructions did not fit its context of "
+            f"{seq_len} tokens less the answer's room, and were cut at their end to answer",
+            file=sys.stderr,
+        )
     return answers
