@@ -185,10 +185,12 @@ def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tu
         if not folder.is_dir():
             raise ConfigError(f"filter.blocklist: no category folder {folder}")
         if not any((folder / kind).is_file() for kind in LIST_KINDS):
-            held = ", ".join(sorted(p.name for p in folder.iterdir())[:5]) or "nothing"
+            names = sorted(p.name for p in folder.iterdir())
+            unpack = "; unpack the .gz ones" if any(n.endswith(".gz") for n in names) else ""
             raise ConfigError(
                 f"filter.blocklist: category folder {folder} has neither a `domains` nor a "
-                f"`urls` file, the UT1 layout (it holds {held}; unpack a .gz one)"
+                f"`urls` file, the UT1 layout (it holds {', '.join(names[:5]) or 'nothing'}"
+                f"{unpack})"
             )
     files = [(c, resolve_path(n)) for c, names in config.domain_files.items() for n in names]
     for category, path in files:
