@@ -6,10 +6,11 @@ evaluation.
     refinery train-quality --positives wiki.txt [--positives refs.jsonl ...] \\
         --negatives runs/demo/extract [--negatives c4.jsonl ...] --output models/quality
 
-Each source is a documents Parquet (file or folder), a JSONL file with a `text` field, or a
-plain-text file with one document per non-empty line. `--reference-urls FILE --corpus DOCS`
-adds as positives the corpus documents whose URL (normalised) a reference list names: pages
-Wikipedia cites. The set is built so that only content can separate the classes:
+Each source is a documents Parquet (file or folder), a JSONL file with a `text` field (.jsonl,
+.json or .ndjson, any case), or a plain-text file with one document per non-empty line.
+`--reference-urls FILE --corpus DOCS` adds as positives the corpus documents whose URL
+(normalised) a reference list names: pages Wikipedia cites. The set is built so that only
+content can separate the classes:
   - every document is normalised (`curation.quality.normalise`) and cut into passages of at
     most `max_tokens` tokens; passages shorter than `min_tokens` are dropped;
   - exact duplicate passages are dropped (one seen in both classes is dropped from both);
@@ -31,6 +32,7 @@ import argparse
 import hashlib
 import json
 import random
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,14 +96,37 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
     source = Path(path)
     if not source.exists():
         raise TrainingSetError(f"{path}: no such file or folder")
-    if source.is_dir() or source.suffix == ".parquet":
+    suffix = source.suffix.lower()
+    if source.is_dir() or suffix == ".parquet":
         yield from _read_parquet(source)
-    elif source.suffix in (".jsonl", ".json"):
+    elif suffix in JSONL_SUFFIXES:
         yield from _read_jsonl(source)
+    elif suffix in (".gz", ".zst", ".bz2", ".xz", ".zip", ".csv", ".tsv"):
+        raise TrainingSetError(
+            f"{path}: a {suffix} file is not read here: give documents Parquet, JSONL with a "
+            "`text` field, or plain text with one document per line (decompress it, or "
+            "convert a table's text column)"
+        )
     else:
         for number, line in enumerate(utf8_lines(source, TrainingSetError), 1):
+            if number == 1 and _json_object(line):  # its braces and keys would be learned
+                raise TrainingSetError(
+                    f"{path}: line 1 is a JSON object: name a JSON Lines file .jsonl (read "
+                    "as text, every document would carry its keys and quotes)"
+                )
             if line.strip():
                 yield f"{source.name}:{number}", line
+
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+FEW_HELDOUT = 100  # held-out passages under which the printed metrics are said to be rough
+
+
+def _json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
@@ -391,13 +416,17 @@ PARAM_HELP = {
 
 
 def without_positives(
-    negatives: list[tuple[str, str]], positives: list[tuple[str, str]]
+    negatives: list[tuple[str, str]],
+    positives: list[tuple[str, str]],
+    referenced: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], int]:
-    """The negatives that are not also positives (by key, or by URL: a page a reference list
-    names, found in a crawl that also gives the negatives), and how many were left out. Kept
-    in both, its passages would be dropped from both classes as seen with both labels."""
-    keys = {key for key, _ in positives}
-    urls = {_url_of(key) for key in keys} - {""}
+    """The negatives that are not also positives, and how many were left out: by URL (a
+    page both sides hold), or for the `referenced` positives found in --corpus, by key (the
+    same row of the same documents). Other keys only name a file and a line, which another
+    file shares (line 7 of pos/train.jsonl is not line 7 of neg/train.jsonl). Kept in both,
+    its passages would be dropped from both classes as seen with both labels."""
+    keys = {key for key, _ in referenced}
+    urls = {_url_of(key) for key, _ in positives} - {""}
     kept = [(key, text) for key, text in negatives if key not in keys and _url_of(key) not in urls]
     return kept, len(negatives) - len(kept)
 
@@ -458,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--output {args.output} is a file; the model goes in a folder")
     params = TrainParams(**{k: getattr(args, k) for k in asdict(defaults)})
     positives, positive_sources = _collect(args.positives)
+    referenced = []
     if args.reference_urls:
         referenced = list(referenced_documents(args.reference_urls, args.corpus))
         positives += referenced
@@ -469,15 +499,28 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     negatives, negative_sources = _collect(args.negatives)
-    negatives, left_out = without_positives(negatives, positives)
+    negatives, left_out = without_positives(negatives, positives, referenced)
     if left_out:
         negative_sources.append({"left_out_as_positives": left_out})
     negatives = _sample(negatives, args.max_negatives, params.seed)
     sources = {"positives": positive_sources, "negatives": negative_sources}
     metrics = train_quality_model(positives, negatives, Path(args.output), params, sources)
+    heldout = metrics["heldout_passages"]
+    if not heldout:
+        print(
+            f"quality model: {args.output} (not evaluated: no passage was held out; raise "
+            "--heldout or give more documents)"
+        )
+        return 0
     print(
-        f"quality model: {args.output} ({metrics['heldout_passages']} held-out passages, "
-        f"ROC-AUC {metrics.get('roc_auc', float('nan')):.3f}, "
-        f"precision {metrics.get('precision', 0):.3f}, recall {metrics.get('recall', 0):.3f})"
+        f"quality model: {args.output} ({heldout} held-out passages, "
+        f"ROC-AUC {metrics['roc_auc']:.3f}, "
+        f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f})"
     )
+    if heldout < FEW_HELDOUT:
+        print(
+            f"quality model: warning: the metrics rest on {heldout} held-out passages (negatives "
+            "are held out by host: a crawl of few hosts holds out few); read them with care",
+            file=sys.stderr,
+        )
     return 0

@@ -138,8 +138,20 @@ def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
     page = ("extract:abc|https://www.news.example/story/", "a cited story")
     cited = ("extract:abc|https://www.news.example/story/", "a cited story")
     copy = ("other:9|http://news.example/story", "the same page from another source")
-    kept, left_out = without_positives([page, copy, ("c4:1|", "web text")], [cited])
+    kept, left_out = without_positives([page, copy, ("c4:1|", "web text")], [cited], [cited])
     assert kept == [("c4:1|", "web text")] and left_out == 2
+
+
+def test_same_named_files_of_the_two_classes_leave_no_negative_out(tmp_path):
+    """Keys of lines name the file and the line: line 1 of pos/train.jsonl dropped line 1
+    of neg/train.jsonl as if it were the same document."""
+    for side, texts in (("pos", ["a cited article"]), ("neg", ["a web page", "another page"])):
+        (tmp_path / side).mkdir()
+        lines = "".join(json.dumps({"text": t}) + "\n" for t in texts)
+        (tmp_path / side / "train.jsonl").write_text(lines)
+    positives = list(read_texts(str(tmp_path / "pos" / "train.jsonl")))
+    negatives = list(read_texts(str(tmp_path / "neg" / "train.jsonl")))
+    assert without_positives(negatives, positives, []) == (negatives, 0)
 
 
 def test_training_set_is_balanced_length_matched_deduplicated_and_split_by_document():
@@ -287,7 +299,7 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     with (tmp_path / "pos.jsonl").open("w") as out:
         for key, text in positives[20:]:
             out.write(json.dumps({"text": text, "url": f"https://x.example/{key}"}) + "\n")
-    rows = [{"id": k, "url": f"https://n.example/{k}", "text": t} for k, t in negatives]
+    rows = [{"id": k, "url": f"https://{k}.n.example/", "text": t} for k, t in negatives]
     (tmp_path / "neg").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "neg" / "part-0.parquet")
     assert len(list(read_texts(str(tmp_path / "pos.txt")))) == 20
@@ -295,12 +307,17 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     # one flag with two sources, as the README writes it (repeating the flag works too)
     argv = ["--positives", str(tmp_path / "pos.txt"), str(tmp_path / "pos.jsonl")]
     argv += ["--negatives", str(tmp_path / "neg"), "--output", str(out), "--max-tokens", "64"]
-    assert main([*argv, "--bucket", str(BUCKET)]) == 0
-    assert "ROC-AUC" in capsys.readouterr().out
+    assert main([*argv, "--bucket", str(BUCKET), "--heldout", "0.3"]) == 0
+    said = capsys.readouterr()
+    assert "ROC-AUC" in said.out
+    assert "warning: the metrics rest on " in said.err  # 40 documents a class hold out few
     sources = json.loads((out / "manifest.json").read_text())["sources"]
     assert [s["documents"] for s in sources["positives"]] == [20, 20]
     assert sources["negatives"][0]["documents"] == 40
     assert QualityModel.load(out).max_tokens == 64
+    argv[argv.index(str(out))] = str(tmp_path / "unevaluated")
+    assert main([*argv, "--bucket", str(BUCKET), "--heldout", "0.0001"]) == 0
+    assert "(not evaluated: no passage was held out" in capsys.readouterr().out
 
 
 def test_a_diverged_training_is_said_and_leaves_no_folder(tmp_path, monkeypatch):
@@ -394,6 +411,15 @@ def test_bad_sources_are_named(tmp_path):
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
     with pytest.raises(TrainingSetError, match=r"ints.parquet: its `text` column is int64"):
         list(read_texts(str(tmp_path / "ints.parquet")))
+    (tmp_path / "web.NDJSON").write_text('{"text": "read as JSON Lines"}\n')
+    assert [t for _, t in read_texts(str(tmp_path / "web.NDJSON"))] == ["read as JSON Lines"]
+    (tmp_path / "web.txt").write_text('{"text": "JSON named as text"}\n')
+    with pytest.raises(TrainingSetError, match=r"web.txt: line 1 is a JSON object: name a JSON"):
+        list(read_texts(str(tmp_path / "web.txt")))
+    for name in ("web.jsonl.gz", "sms.tsv"):
+        (tmp_path / name).write_bytes(b"\x1f\x8b")
+        with pytest.raises(TrainingSetError, match=rf"{name}: a .\w+ file is not read here"):
+            list(read_texts(str(tmp_path / name)))
     (tmp_path / "few.txt").write_text("too short\n")
     with pytest.raises(TrainingSetError, match="too little data"):
         train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())
