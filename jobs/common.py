@@ -22,6 +22,7 @@ from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, shipped_files
 from curation.spark.stage import stage_path
+from curation.spark.task_parquet import sweep_scratch
 from refinery.config import local_path
 from refinery.errors import RefineryError, with_user_errors
 
@@ -185,12 +186,15 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     out = args.output.rstrip("/")
     spark = build_session(config.spark, job.name)
     try:
-        stale = None if args.force else read_since(HadoopFS(spark), out, job.name, inputs)
+        fs = HadoopFS(spark)
+        scratch = fs.uri(f"{out}/_tmp")
+        stale = None if args.force else read_since(fs, out, job.name, inputs)
         if stale:
             print(stale)
         stats = job.run(spark, config, inputs, out, args.force or stale is not None)
     finally:
         spark.stop()
+    sweep_scratch(scratch, [job.name])
     if stats:
         print(summary_line(job.name, stats))
     return 0

@@ -27,6 +27,7 @@ from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, shipped_files
 from curation.spark.stage import remove_stage, stage_outputs, stage_path
+from curation.spark.task_parquet import sweep_scratch
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(config.spark, "curate")
     try:
         fs = HadoopFS(spark)
+        scratch = fs.uri(f"{out}/_tmp")
         check_no_skipped_leftovers(fs, out, plan, args.force)
         force = args.force
         last = jobs[0].name
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             last = job.name
     finally:
         spark.stop()
+    sweep_scratch(scratch, [job.name for job in jobs])
     if last == tokenize.STAGE:
         print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")
     else:

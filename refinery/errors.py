@@ -59,6 +59,8 @@ _CAUSE = re.compile(r"^Caused by: ([^\n]+)", re.MULTILINE)
 _NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not found")
 # A filesystem's server that refused the connection (Hadoop IPC: hdfs:// to a stopped namenode)
 _REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
+# A local checkpoint's blocks gone with the executor that held them (dedup's iterations)
+_CHECKPOINT_LOST = re.compile(r"CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND\]? ?(Checkpoint block \S+)")
 
 
 def user_message(err: BaseException) -> str | None:
@@ -80,6 +82,14 @@ def user_message(err: BaseException) -> str | None:
         refused = _REFUSED.search(str(err))
         if refused:
             return f"a filesystem refused the connection: {refused.group(1)}"
+        lost = _CHECKPOINT_LOST.search(str(err))
+        if lost:
+            return (
+                f"an executor was lost with what dedup had checkpointed on its disk "
+                f"({lost.group(1)} not found): rerun, and where executors can be lost "
+                "(preemptible nodes, a shared cluster) set spark.checkpoints=reliable, which "
+                "keeps them in OUT/_checkpoints/"
+            )
         unreadable = UNREADABLE_FILE.search(str(err))
         if unreadable:  # as the reader met it in a job (a footer is checked before any work)
             kind, path = unreadable.groups()

@@ -121,6 +121,17 @@ def test_a_filesystem_the_jvm_lacks_or_cannot_reach_is_one_line():
     assert user_message(PythonException(message=shuffle)) is None  # a lost executor, not OUT
 
 
+def test_a_local_checkpoint_lost_with_its_executor_points_to_reliable_checkpoints():
+    from pyspark.errors import PythonException
+
+    lost = "org.apache.spark.SparkException: [CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND] Checkpoint "
+    lost += "block rdd_24_1 not found! Either the executor that originally checkpointed ..."
+    said = user_message(PythonException(message=lost))
+    assert said.startswith("an executor was lost with what dedup had checkpointed on its disk")
+    assert "(Checkpoint block rdd_24_1 not found)" in said
+    assert "set spark.checkpoints=reliable" in said
+
+
 def test_a_file_spark_could_not_read_is_named_with_why():
     from pyspark.errors import PythonException
 

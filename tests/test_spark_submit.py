@@ -79,10 +79,15 @@ def test_spark_submit_master_and_conf_win_over_the_config(tmp_path):
         "spark = build_session(load_curation_config().spark, 'probe')\n"
         "print('master', spark.sparkContext.master)\n"
         "print('partitions', spark.conf.get('spark.sql.shuffle.partitions'))\n"
+        "print('memory', spark.sparkContext.getConf().get('spark.driver.memory', 'unset'))\n"
     )
     done = submit(["--master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3", str(probe)])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "master local[1]" in done.stdout and "partitions 3" in done.stdout
+    # the config's 2g came too late for spark-submit's JVM: said, and not recorded as in effect
+    assert "memory unset" in done.stdout and "spark.driver.memory=2g (config) is not in effect" in (
+        done.stdout + done.stderr
+    )
 
 
 @pytest.mark.slow
@@ -96,7 +101,10 @@ def test_the_configs_launch_settings_reach_a_jvm_it_starts(tmp_path):
         "from curation.spark.session import build_session\n"
         "memory = 'spark.conf.spark.driver.memory=1500m'\n"
         "progress = 'spark.conf.spark.ui.showConsoleProgress=\"false\"'\n"
-        "spark = build_session(load_curation_config(None, [memory, progress]).spark, 'probe')\n"
+        "master = 'spark.master=local[1]'\n"
+        "config = load_curation_config(None, [memory, progress, master])\n"
+        "spark = build_session(config.spark, 'probe')\n"
+        "print('master', spark.sparkContext.master)\n"
         "heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()\n"
         "print('heap MiB', heap // 2**20)\n"
         "print('progress', spark.conf.get('spark.ui.showConsoleProgress'))\n"
@@ -107,6 +115,8 @@ def test_the_configs_launch_settings_reach_a_jvm_it_starts(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "heap MiB 1500" in done.stdout and "progress false" in done.stdout
+    # pyspark's launch set local[*], which won: a run configured for a cluster ran locally
+    assert "master local[1]" in done.stdout
     assert "app refinery-probe" in done.stdout  # spark.app_name, then the job
 
 

@@ -11,6 +11,7 @@ from curation.spark.task_parquet import (
     drop_unreported,
     filesystem,
     finish_folders,
+    sweep_scratch,
 )
 
 SCHEMAS = {"kept": pa.schema([("id", pa.string())]), "errors": pa.schema([("error", pa.string())])}
@@ -115,3 +116,16 @@ def test_a_uri_names_its_path_unescaped_whatever_its_characters():
     _, local = filesystem("file:///tmp/run%20%231%20%2520\u00e9")
     assert local == "/tmp/run #1 %20\u00e9"
     assert filesystem("/tmp/run #1")[1] == "/tmp/run #1"  # a path is not a URI
+
+
+def test_sweep_scratch_removes_the_stages_scratch_folders_and_then_the_scratch_folder(tmp_path):
+    """A killed speculative copy's worker wrote _tmp/filter-<id>/kept/ anew after the commit."""
+    late = tmp_path / "_tmp" / "filter-6b49fa6a8ae1" / "kept"
+    late.mkdir(parents=True)
+    (late / "part-00000-a98ea55b11e64de3.parquet").write_bytes(b"late")
+    (tmp_path / "_tmp" / "dedup-0123456789ab").mkdir()
+    sweep_scratch((tmp_path / "_tmp").as_uri(), ["extract", "filter"])
+    assert sorted(p.name for p in (tmp_path / "_tmp").iterdir()) == ["dedup-0123456789ab"]
+    sweep_scratch((tmp_path / "_tmp").as_uri(), ["dedup"])
+    assert not (tmp_path / "_tmp").exists()
+    sweep_scratch((tmp_path / "_tmp").as_uri(), ["dedup"])  # nothing there: nothing to do

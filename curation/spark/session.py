@@ -110,13 +110,16 @@ def build_session(config: SparkConfig, job: str | None = None):
     from pyspark.sql import SparkSession
 
     settings = {**CONTRACT_CONF, **config.conf}
-    if not jvm_launched():
+    launched_here = not jvm_launched()
+    if launched_here:
         # This process starts the JVM: settings read only at launch (spark.driver.memory,
         # spark.jars.packages) go to its spark-submit, and ours replace the defaults pyspark's
-        # shell launch sets (spark.ui.showConsoleProgress).
-        SparkContext._ensure_initialized(
-            conf=SparkConf(loadDefaults=False).setAll(settings.items())
-        )
+        # shell launch sets (spark.ui.showConsoleProgress, and spark.master=local[*], which
+        # would otherwise win over the config's: a run meant for yarn ran on the laptop).
+        launch = dict(settings)
+        if not master_from_environment():
+            launch["spark.master"] = config.master
+        SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(launch.items()))
     else:
         # Under spark-submit the JVM holds its --master and --conf as system properties; a
         # SparkConf made before the gateway is up reads none of them (and the config's master
@@ -129,9 +132,18 @@ def build_session(config: SparkConfig, job: str | None = None):
         conf.setMaster(config.master)
     conf.setAppName(f"{config.app_name}-{job}" if job else config.app_name)
     for key, value in settings.items():
-        if not conf.contains(key):
+        # a launch setting the running JVM lacks is not in effect (warned above): set here,
+        # run.json's spark_in_effect would record it as if it were
+        if not conf.contains(key) and (launched_here or key not in LAUNCH_FLAGS):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
+
+
+def master_from_environment() -> bool:
+    """Whether the environment names a master for the JVM this process starts: MASTER, or
+    --master in PYSPARK_SUBMIT_ARGS (both read by pyspark's launch); they win over the
+    config's, as spark-submit's --master does."""
+    return bool(os.environ.get("MASTER")) or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
 
 
 def shipped_files(config: SparkConfig) -> ShippedFiles:

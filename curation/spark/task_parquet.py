@@ -170,3 +170,20 @@ def _drop_unreported(fs: pafs.FileSystem, path: str, attempts: Iterable[str]) ->
         attempt = _attempt_of(info.base_name)
         if unfinished or (attempt is not None and attempt not in reported):
             fs.delete_file(info.path)
+
+
+def sweep_scratch(scratch: str, stages: Iterable[str]) -> None:
+    """Delete OUT/_tmp/<stage>-*/ of `stages` (`scratch`: OUT/_tmp as a URI), and OUT/_tmp
+    when nothing else is left in it. Run once the session has stopped: a speculative copy
+    Spark killed keeps its Python worker writing its partition, and its first write after the
+    stage's commit made the stage's scratch folder anew, where nothing would remove it."""
+    fs, path = filesystem(scratch)
+    prefixes = tuple(f"{stage}-" for stage in stages)
+    left = []
+    for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        if info.type == pafs.FileType.Directory and info.base_name.startswith(prefixes):
+            fs.delete_dir(info.path)
+        else:
+            left.append(info)
+    if not left and fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)
