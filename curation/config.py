@@ -33,12 +33,11 @@ class SparkConfig:
     master: str = "local[*]"
     app_name: str = "refinery"
     # Passed to SparkSession.builder.config as strings (spark.executor.memory, packages, ...).
-    # A config file's `conf` replaces these laptop defaults whole; a key=value override of
-    # one entry joins them.
+    # A config file's `conf` replaces these whole; a key=value override of one entry joins
+    # them. Sizes (driver memory, shuffle partitions) are the machine's: default.yaml sets a
+    # laptop's, and a config file without `conf` runs with Spark's or spark-submit's.
     conf: dict[str, str] = field(
         default_factory=lambda: {
-            "spark.driver.memory": "2g",
-            "spark.sql.shuffle.partitions": "8",
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.showConsoleProgress": "false",
         }

@@ -48,7 +48,7 @@ from curation.quality import (
 )
 from refinery.errors import RefineryError
 from refinery.jsonl import json_objects
-from refinery.utf8 import utf8_lines
+from refinery.utf8 import read_utf8, utf8_lines
 
 
 class TrainingSetError(RefineryError):
@@ -174,7 +174,7 @@ def referenced_documents(reference_file: str, corpus: list[str]) -> Iterator[tup
     path = Path(reference_file)
     if not path.is_file():
         raise TrainingSetError(f"{reference_file}: no such reference-URL file")
-    wanted = {normalise_url(u) for u in path.read_text().split() if u}
+    wanted = {normalise_url(u) for u in read_utf8(path, TrainingSetError).split() if u}
     for source in corpus:
         for key, text in read_texts(source):
             if normalise_url(key.rpartition("|")[2]) in wanted:

@@ -77,9 +77,16 @@ def test_config_errors(tmp_path):
 
 def test_lists_named_with_txt_load_and_a_folder_without_lists_fails(tmp_path):
     (tmp_path / "en.txt").write_text("badword\n")
-    (tmp_path / "README.md").write_text("not a list\n")
+    (tmp_path / "fr-CA-u-sd-caqc").write_text("mot\n")
+    for other in ("README.md", "notes.txt", "README"):
+        (tmp_path / other).write_text("not a list\n")
     step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
-    assert set(step.lists) == {"en"}
+    assert set(step.lists) == {"en", "fr-CA-u-sd-caqc"}
+    (tmp_path / "en").write_text("other\n")
+    with pytest.raises(ConfigError, match=r"en and en.txt in .* are both the en list"):
+        BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
+    (tmp_path / "en").unlink()
+    (tmp_path / "fr-CA-u-sd-caqc").unlink()
     (tmp_path / "en.txt").unlink()
     with pytest.raises(ConfigError, match=r"holds no word lists \(files named by language"):
         BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))

@@ -149,6 +149,14 @@ def test_plain_domain_files_and_url_words(tmp_path):
         ("two words", None),
         ("http://x.com/a", None),  # a URL blocks one page, not its host
         ("bad!host.com", None),
+        ("www.Example.com", "example.com"),
+        ("bästcasino.eu", "xn--bstcasino-v2a.eu"),
+        # a hosts file's header lines name the machine itself: nothing to block, nothing said
+        ("127.0.0.1 localhost", ""),
+        ("::1 localhost", ""),
+        ("FE80::1%lo0 localhost", ""),
+        ("0.0.0.0 0.0.0.0", ""),
+        ("255.255.255.255 broadcasthost", ""),
     ],
 )
 def test_domain_lists_are_read_in_the_forms_other_lists_are_written_in(line, host):

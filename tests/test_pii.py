@@ -110,7 +110,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "<img src=logo@2x.png> and icon@3x.webp",  # image files at a resolution
         "PO Box 29244, San Francisco, CA 94129-0244",  # ZIP+4 after a state code
         "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
-        "Digest 9e107d9d372bb6826bd81d3542a419d6 and d41d8cd98f00b204e9800998ecf8427e.",
+        "Digest gb50mvfc38361978683032 of the file (its checks pass; lowercase, no IBAN word).",
         "",
     ],
 )
@@ -137,6 +137,27 @@ def test_phone_words_of_the_languages_kept_by_default_count(word):
     """The language filter keeps de, es, fr, it, nl, pl, ru, ... pages: their own words."""
     assert found(f"{word}: 641 572 459") == [("PHONE", "641 572 459")]
     assert found("Tabelle: 641 572 459") == []
+
+
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        ("Call 415-555-0199: ask for Bob.", "415-555-0199"),
+        ("Toll free 1-800-555-0199: 24/7 support", "1-800-555-0199"),
+        ("Fax 0490 75 40 81: accounts", "0490 75 40 81"),
+        ("Reception 555-0199: front desk", "555-0199"),  # falling: no range
+        ("Phone 256-9999: Bob", "256-9999"),  # rising, with a phone word
+    ],
+)
+def test_a_phone_number_before_its_label_is_found(text, number):
+    """Only a rising NXX-XXXX label without a phone word is taken for a range of codes."""
+    assert found(text) == [("PHONE", number)]
+
+
+def test_letters_outside_ascii_never_reach_the_iban_check():
+    """Case folding matched the Kelvin sign and a dotted capital I, which base 36 refuses."""
+    assert found("iban de89 3704 0044 \u212a532 0130 00") == []
+    assert found("IBAN TR34\u0130STANBULANKARA12") == []
 
 
 def test_a_lowercase_iban_needs_an_iban_word_and_a_bank_code_is_not_split_among_types():

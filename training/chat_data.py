@@ -18,8 +18,9 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 - pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
 
 A record that fits a layout but cannot be used (a tie, an empty answer, a malformed field) is
-skipped and counted by reason (a Self-Instruct instance on its own); the counts go to stderr
-and to the caller's `skipped` Counter.
+skipped and counted by reason (a Self-Instruct instance on its own); the counts go to the
+caller's `skipped` Counter, which the command says with its other counts, or, without one,
+to stderr.
 A record that fits no layout, or unparseable JSON, stops with the file and line/record.
 """
 

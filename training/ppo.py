@@ -130,10 +130,15 @@ class PPOConfig:
         rules = {"seed": ">= 0", "ckpt_every": ">= 0", "batch_size": "> 0", "keep_last": ">= 0"}
         check_ranges("", self, rules)
         if self.batch_size % self.ppo.mini_batch:  # as TRL requires
+            left = self.batch_size % self.ppo.mini_batch
+            why = (
+                f"each epoch's last update would learn from the {left} rollouts left over alone"
+                if self.ppo.mini_batch < self.batch_size
+                else "a step has fewer rollouts than one mini-batch"
+            )
             raise ConfigError(
                 f"ppo.mini_batch ({self.ppo.mini_batch}) must divide batch_size "
-                f"({self.batch_size}): each epoch's last update would learn from the "
-                f"{self.batch_size % self.ppo.mini_batch} rollouts left over alone"
+                f"({self.batch_size}): {why}"
             )
 
 

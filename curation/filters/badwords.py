@@ -50,6 +50,8 @@ class BadWordsConfig:
 
 
 TOKEN = re.compile(r"\w+(?:&\w+)*")
+# A list file's name: an ISO 639 code, and optionally a region or variant after a hyphen
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9-]+)?")
 
 
 def tokens(text: str) -> list[str]:
@@ -85,17 +87,24 @@ class WordList:
 
 
 def word_list_files(config: BadWordsConfig) -> dict[str, Path]:
-    """Language code -> its word list, from files named by the code alone or with `.txt` (a
-    README.md beside them is no list). A folder without any fails, since the step would
-    keep every document as `badwords:no_list`; cheap, so jobs call it before Spark starts."""
+    """Language code -> its word list, from files named by the code (en, fil, fr-CA-u-sd-caqc:
+    LDNOOBW's names), alone or with `.txt`; a README.md or notes.txt beside them is no list.
+    A folder without any fails, since the step would keep every document as
+    `badwords:no_list`; cheap, so jobs call it before Spark starts."""
     folder = resolve_path(config.lists_dir)
     if not folder.is_dir():
         raise ConfigError(f"filter.badwords.lists_dir: no folder {folder}")
-    files = {
-        path.name.removesuffix(".txt"): path
-        for path in sorted(folder.iterdir())
-        if path.is_file() and "." not in path.name.removesuffix(".txt")
-    }
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        code = path.name.removesuffix(".txt")
+        if not (path.is_file() and LANGUAGE_CODE.fullmatch(code)):
+            continue
+        if code in files:
+            raise ConfigError(
+                f"filter.badwords.lists_dir: {files[code].name} and {path.name} in {folder} "
+                f"are both the {code} list: keep one"
+            )
+        files[code] = path
     if not files:
         raise ConfigError(
             f"filter.badwords.lists_dir: {folder} holds no word lists (files named by "

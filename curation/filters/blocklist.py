@@ -28,7 +28,11 @@ URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
 WWW = re.compile(r"^www\d*\.")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-f:]*:[0-9a-f:.]*")  # a name, IPv4 or IPv6
-HOSTS_FILE_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]*")
+HOSTS_FILE_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]*(?:%\w+)?")
+# The names a hosts file maps for the machine itself (its header lines), not blocked hosts
+HOSTS_FILE_OWN = frozenset(
+    ["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "0.0.0.0"]
+)
 
 
 @dataclass
@@ -129,13 +133,19 @@ def domain_entry(line: str) -> str | None:
     """The normalised host a domain-list line names, or None when it names none. Besides a
     bare domain, the forms other lists are written in: a hosts file's `0.0.0.0 example.com`,
     a comment after the entry, a port, and squid's or dnsmasq's `.example.com` and
-    `*.example.com` (it and its subdomains, which is how every listed domain matches here)."""
-    fields = line.split("#", 1)[0].split()
+    `*.example.com` (it and its subdomains, which is how every listed domain matches here).
+    A hosts file's own names (localhost, broadcasthost) give "": they block nothing."""
+    bare = line.strip().lower()
+    if HOST.fullmatch(bare) and ":" not in bare:  # most lines: a domain as it is
+        return normalize_host(bare)
+    fields = bare.split("#", 1)[0].split()
     if len(fields) == 2 and HOSTS_FILE_ADDRESS.fullmatch(fields[0]):
+        if fields[1] in HOSTS_FILE_OWN:
+            return ""
         fields = fields[1:]
     if len(fields) != 1 or "/" in fields[0]:  # a URL blocks a page, not its whole host
         return None
-    host = fields[0].lower().removeprefix("*.").lstrip(".")
+    host = fields[0].removeprefix("*.").lstrip(".")
     if host.count(":") == 1:  # a port; IPv6 addresses hold several colons
         host = host.split(":", 1)[0]
     host = normalize_host(host)
@@ -151,7 +161,7 @@ def read_domains(path: Path) -> list[str]:
             host = domain_entry(line)
             if host:
                 hosts.append(host)
-            else:
+            elif host is None:
                 unusable.append((number, line.strip()))
     if unusable:
         number, line = unusable[0]

@@ -62,7 +62,8 @@ def unlisted_language_warning(config: Any) -> str | None:
         return None
     kept = config.language.languages if "language" in config.steps else []
     languages = kept or [config.badwords.default_language]
-    missing = [lang for lang in languages if lang not in word_list_files(config.badwords)]
+    listed = word_list_files(config.badwords)
+    missing = [lang for lang in languages if lang not in listed]
     if not missing:
         return None
     return (

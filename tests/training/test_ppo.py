@@ -192,7 +192,7 @@ def test_a_mini_batch_that_does_not_divide_the_batch_is_refused():
 
     with pytest.raises(ConfigError, match=r"ppo.mini_batch \(3\) must divide batch_size \(4\)"):
         PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=3))
-    with pytest.raises(ConfigError, match=r"the 4 rollouts left over alone"):
+    with pytest.raises(ConfigError, match=r"fewer rollouts than one mini-batch"):
         PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=8))
 
 

@@ -276,7 +276,7 @@ def _rate(results: dict[str, Any], key: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.instructions and not any(Path(getattr(args, s)).is_dir() for s in ("a", "b")):
+    if args.instructions and all(Path(getattr(args, s)).is_file() for s in ("a", "b")):
         raise JudgeError(
             f"--instructions {args.instructions} is answered only by a checkpoint given as --a "
             "or --b, and both are answer files: leave it out"
