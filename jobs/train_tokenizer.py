@@ -4,27 +4,38 @@
 
 Writes OUT/tokenizer/tokenizer.json (a HF `tokenizers` file) and prints its sha256; pass it
 to the tokenize stage with `tokenize.tokenizer=OUT/tokenizer/tokenizer.json`. The tokenize
-stage runs the same training itself when no tokenizer is configured.
+stage runs the same training itself when no tokenizer is configured. A tokenizer already
+there is kept (as a finished stage is), and said to come from other settings or input when
+OUT/tokenizer/training.json, written beside it, records others.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script by spark-submit
     # The repo root replaces the script's folder on the path, where jobs/tokenize.py would
     # shadow the standard library's tokenize module.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from curation.config import TokenizeConfig
 from curation.inputs import resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
 from jobs.common import load_config, local_dir, parse_stage_args, run_main, stage_parser
 from jobs.tokenize import trained_tokenizer
+from refinery.config import to_dict
+from refinery.errors import RefineryError
 from refinery.manifest import sha256_file
+from refinery.results import write_results
 from refinery.tokenizer import load_tokenizer
+from refinery.utf8 import read_utf8
+
+TRAINING_RECORD = "training.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,20 +43,49 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_stage_args(parser, argv)
     config = load_config(args)
     target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
+    inputs = resolve_documents(args.input)  # a missing input is said, skipped or not
+    record = training_record(config.tokenize, inputs)
     if target.is_file() and not args.force:  # as a finished stage is kept
         print(f"train-tokenizer: already done ({target}); --force redoes it")
+        if other_training(target.parent / TRAINING_RECORD, record):
+            print(
+                "train-tokenizer: note: it was trained with other tokenize.* settings or "
+                "--input than these, and is kept as it is; --force trains it again"
+            )
+        print(f"sha256:    {sha256_file(target)}")
         return 0
-    inputs = resolve_documents(args.input)
     started = time.time()
     spark = build_session(config.spark, "train-tokenizer")
     try:
         trained_tokenizer(read_documents(spark, inputs), config.tokenize, target)
     finally:
         spark.stop()
+    write_results(target.parent / TRAINING_RECORD, record)
     vocab = load_tokenizer(target).get_vocab_size()
     print(f"tokenizer: {target} ({vocab} tokens, {time.time() - started:.1f} s)")
     print(f"sha256:    {sha256_file(target)}")
     return 0
+
+
+def training_record(tokenize: TokenizeConfig, inputs: list[str]) -> dict:
+    """What shapes the tokenizer: the tokenize section (vocabulary, pre-tokenizer, sample,
+    seed, validation share; not the tokenizer file that stage would take instead) and the
+    documents read."""
+    return {
+        "tokenize": {k: v for k, v in to_dict(tokenize).items() if k != "tokenizer"},
+        "inputs": sorted(i if "://" in i else os.path.abspath(i) for i in inputs),
+    }
+
+
+def other_training(path: Path, record: dict) -> bool:
+    """Whether the recorded training differs from `record` (False without a record: a
+    tokenizer trained before records were kept is not second-guessed)."""
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(read_utf8(path, RefineryError)) != record
+    except (json.JSONDecodeError, RefineryError):  # a damaged record records nothing
+        return True
 
 
 if __name__ == "__main__":

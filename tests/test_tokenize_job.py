@@ -29,6 +29,8 @@ from refinery.manifest import read_manifest
 from refinery.shards import HEADER_BYTES, open_shard
 from refinery.tokenizer import EOS, load_tokenizer
 
+from conftest import REPO
+
 OVERRIDES = [
     "tokenize.vocab_size=800",
     "tokenize.validation_share=0.2",
@@ -313,6 +315,31 @@ def test_train_tokenizer_samples_the_documents(spark, documents, tmp_path):
     tokenizer = load_tokenizer(target)
     assert 263 < tokenizer.get_vocab_size() <= 600
     assert len(tokenizer.encode(LONG_TEXT).ids) < len(LONG_TEXT) / 3
+
+
+def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
+    documents, tmp_path, capsys
+):
+    """A rerun with another vocabulary size or input kept the old tokenizer without a word;
+    a missing input was not said either (the skip came first)."""
+    from jobs.train_tokenizer import TRAINING_RECORD, training_record
+
+    inputs, _ = documents
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    shutil.copy(REPO / "conf" / "posttrain" / "demo_sft.jsonl", folder / "tokenizer.json")
+    args = ["train-tokenizer", "--input", inputs[0], "--output", str(tmp_path)]
+    assert refinery(args) == 0  # trained before records were kept: not second-guessed
+    said = capsys.readouterr().out
+    assert "already done" in said and "sha256:" in said and "note:" not in said
+    record = training_record(load_curation_config().tokenize, [inputs[0]])
+    (folder / TRAINING_RECORD).write_text(json.dumps(record))
+    assert refinery(args) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert refinery([*args, "tokenize.vocab_size=4096"]) == 0
+    assert "it was trained with other tokenize.* settings or --input" in capsys.readouterr().out
+    assert refinery([*args[:2], str(tmp_path / "gone"), *args[3:]]) == 2
+    assert "gone" in capsys.readouterr().err
 
 
 def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said(
