@@ -174,6 +174,8 @@ _PHONE_CONTEXT = re.compile(
     r"movil|cellulare|celular|kontakt|contacto|contatto|телефон|тел)\b",
     re.IGNORECASE,
 )
+# A number range as a label, as registries list code ranges ("0-255: Expert Review")
+_RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
 _STATE_BEFORE = re.compile(r"\b[A-Z]{2}\.?\s+$")
 # A number right after an address unit word is a unit or box number ("Suite 541 6343 ...").
@@ -431,13 +433,15 @@ def _looks_like_years(groups: list[str]) -> bool:
 
 def _looks_like_range_label(groups: list[str], sep: str | None, text: str, start: int, end: int):
     """256-9999: (IANA's registries label code ranges so): the NANP local shape, rising, as a
-    label, with no phone word near."""
+    label, with no phone word near, in a text that labels another range so (0-255: ...): a
+    lone "555-1234: ask for Bob" is a phone number."""
     return (
         sep == "-"
         and [len(g) for g in groups] == [3, 4]
         and int(groups[1]) > int(groups[0])
         and text.startswith(":", end)
         and not _has_context(_PHONE_CONTEXT, text, start, end)
+        and len(_RANGE_LABEL.findall(text)) >= 2
     )
 
 

@@ -194,10 +194,27 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         stats = job.run(spark, config, inputs, out, args.force or stale is not None)
     finally:
         spark.stop()
-    sweep_scratch(scratch, [job.name])
+    sweep_late_writes(scratch, [job.name])
     if stats:
         print(summary_line(job.name, stats))
     return 0
+
+
+# Stages whose Python tasks write their own part files (curation/spark/task_parquet.py)
+TASK_WRITTEN = ("extract", "filter", "tokenize")
+
+
+def sweep_late_writes(scratch: str, stages: list[str]) -> None:
+    """`sweep_scratch` for the stages run whose tasks write themselves (only their killed
+    copies write late). Housekeeping after the commit: a filesystem pyarrow cannot open from
+    the driver (hdfs:// without libhdfs) is said, and the next commit of the stage tidies."""
+    written = [stage for stage in stages if stage in TASK_WRITTEN]
+    if not written:
+        return
+    try:
+        sweep_scratch(scratch, written)
+    except Exception as err:  # noqa: BLE001 (pyarrow raises several types, none of them ours)
+        print(f"warning: could not tidy {scratch} ({err}); the next run of the stage will")
 
 
 def read_stage_times(fs: HadoopFS, out: str) -> dict:

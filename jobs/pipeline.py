@@ -27,7 +27,6 @@ from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, shipped_files
 from curation.spark.stage import remove_stage, stage_outputs, stage_path
-from curation.spark.task_parquet import sweep_scratch
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
 from jobs.common import (
@@ -40,6 +39,7 @@ from jobs.common import (
     run_main,
     stage_parser,
     summary_line,
+    sweep_late_writes,
 )
 
 STAGES = {
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             last = job.name
     finally:
         spark.stop()
-    sweep_scratch(scratch, [job.name for job in jobs])
+    sweep_late_writes(scratch, [job.name for job in jobs])
     if last == tokenize.STAGE:
         print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")
     else:

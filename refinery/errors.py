@@ -85,10 +85,10 @@ def user_message(err: BaseException) -> str | None:
         lost = _CHECKPOINT_LOST.search(str(err))
         if lost:
             return (
-                f"an executor was lost with what dedup had checkpointed on its disk "
-                f"({lost.group(1)} not found): rerun, and where executors can be lost "
-                "(preemptible nodes, a shared cluster) set spark.checkpoints=reliable, which "
-                "keeps them in OUT/_checkpoints/"
+                f"rows dedup had checkpointed on an executor's disk are gone ({lost.group(1)} "
+                "not found), as when the executor is lost: rerun, and where executors can be "
+                "lost (preemptible nodes, a shared cluster) set spark.checkpoints=reliable, "
+                "which keeps them in OUT/_checkpoints/ (in local mode, a bug: report it)"
             )
         unreadable = UNREADABLE_FILE.search(str(err))
         if unreadable:  # as the reader met it in a job (a footer is checked before any work)

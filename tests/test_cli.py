@@ -127,7 +127,7 @@ def test_a_local_checkpoint_lost_with_its_executor_points_to_reliable_checkpoint
     lost = "org.apache.spark.SparkException: [CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND] Checkpoint "
     lost += "block rdd_24_1 not found! Either the executor that originally checkpointed ..."
     said = user_message(PythonException(message=lost))
-    assert said.startswith("an executor was lost with what dedup had checkpointed on its disk")
+    assert said.startswith("rows dedup had checkpointed on an executor's disk are gone")
     assert "(Checkpoint block rdd_24_1 not found)" in said
     assert "set spark.checkpoints=reliable" in said
 

@@ -146,11 +146,13 @@ def test_phone_words_of_the_languages_kept_by_default_count(word):
         ("Toll free 1-800-555-0199: 24/7 support", "1-800-555-0199"),
         ("Fax 0490 75 40 81: accounts", "0490 75 40 81"),
         ("Reception 555-0199: front desk", "555-0199"),  # falling: no range
+        ("Front desk 555-1234: ask", "555-1234"),  # rising, but no other range labelled
         ("Phone 256-9999: Bob", "256-9999"),  # rising, with a phone word
     ],
 )
 def test_a_phone_number_before_its_label_is_found(text, number):
-    """Only a rising NXX-XXXX label without a phone word is taken for a range of codes."""
+    """Only a rising NXX-XXXX label without a phone word, beside another range label, is
+    taken for a range of codes."""
     assert found(text) == [("PHONE", number)]
 
 

@@ -224,3 +224,33 @@ def test_launch_settings_spark_submit_did_not_get_are_said():
     (line,) = launch_settings_missed(settings, running)
     assert line.startswith("spark.jars.packages=org.x:y:1 (config) is not in effect")
     assert line.endswith("(--packages org.x:y:1)")
+
+
+def test_the_environment_names_the_master_before_the_config(monkeypatch, tmp_path):
+    """spark-submit's own order: --master (here PYSPARK_SUBMIT_ARGS), MASTER, then
+    spark-defaults.conf (an EMR gateway's names yarn); the config's only after them."""
+    from curation.spark.session import environment_master
+
+    for name in ("PYSPARK_SUBMIT_ARGS", "MASTER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert environment_master() is None
+    (tmp_path / "spark-defaults.conf").write_text("# site\nspark.master  yarn\n")
+    assert environment_master() == "yarn"
+    monkeypatch.setenv("MASTER", "local[3]")
+    assert environment_master() == "local[3]"
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master spark://h:7077 pyspark-shell")
+    assert environment_master() == "spark://h:7077"
+
+
+def test_yarn_without_its_hadoop_config_is_one_line(monkeypatch):
+    from curation.spark.session import check_yarn
+    from refinery.errors import RefineryError
+
+    for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RefineryError, match="neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set"):
+        check_yarn("yarn")
+    check_yarn("local[2]")
+    monkeypatch.setenv("HADOOP_CONF_DIR", "/etc/hadoop/conf")
+    check_yarn("yarn")

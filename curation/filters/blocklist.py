@@ -31,7 +31,9 @@ HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-f:]*:[0-9a-f:.]*")  # a name,
 HOSTS_FILE_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]*(?:%\w+)?")
 # The names a hosts file maps for the machine itself (its header lines), not blocked hosts
 HOSTS_FILE_OWN = frozenset(
-    ["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "0.0.0.0"]
+    ["localhost", "localhost.localdomain", "local", "broadcasthost", "0.0.0.0", "ip6-localhost"]
+    + [f"ip6-{name}" for name in ("loopback", "localnet", "mcastprefix", "allnodes")]
+    + [f"ip6-{name}" for name in ("allrouters", "allhosts")]
 )
 
 

@@ -117,8 +117,9 @@ def build_session(config: SparkConfig, job: str | None = None):
         # shell launch sets (spark.ui.showConsoleProgress, and spark.master=local[*], which
         # would otherwise win over the config's: a run meant for yarn ran on the laptop).
         launch = dict(settings)
-        if not master_from_environment():
-            launch["spark.master"] = config.master
+        if environment_master() is None:
+            launch.setdefault("spark.master", config.master)  # spark.conf's own wins too
+        check_yarn(launch.get("spark.master", ""))
         SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(launch.items()))
     else:
         # Under spark-submit the JVM holds its --master and --conf as system properties; a
@@ -132,25 +133,56 @@ def build_session(config: SparkConfig, job: str | None = None):
         conf.setMaster(config.master)
     conf.setAppName(f"{config.app_name}-{job}" if job else config.app_name)
     for key, value in settings.items():
-        # a launch setting the running JVM lacks is not in effect (warned above): set here,
-        # run.json's spark_in_effect would record it as if it were
-        if not conf.contains(key) and (launched_here or key not in LAUNCH_FLAGS):
+        # a driver launch setting the running JVM lacks is not in effect (warned above): set
+        # here, run.json's spark_in_effect would record it as if it were (spark.jars still
+        # ships its jars to the executors when the context starts)
+        late = key in LAUNCH_FLAGS and key != "spark.jars"
+        if not conf.contains(key) and (launched_here or not late):
             conf.set(key, value)
     return SparkSession.builder.config(conf=conf).getOrCreate()
 
 
-def master_from_environment() -> bool:
-    """Whether the environment names a master for the JVM this process starts: MASTER, or
-    --master in PYSPARK_SUBMIT_ARGS (both read by pyspark's launch); they win over the
-    config's, as spark-submit's --master does."""
-    return bool(os.environ.get("MASTER")) or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+def environment_master() -> str | None:
+    """The master the environment names for a JVM this process starts, which wins over the
+    config's as spark-submit's --master does: --master in PYSPARK_SUBMIT_ARGS, MASTER, or
+    spark.master in spark-defaults.conf (an EMR gateway's names yarn)."""
+    args = os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
+    if "--master" in args[:-1]:
+        return args[args.index("--master") + 1]
+    if os.environ.get("MASTER"):
+        return os.environ["MASTER"]
+    return _spark_defaults().get("spark.master")
+
+
+def _spark_defaults() -> dict[str, str]:
+    import pyspark
+
+    home = os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__)
+    path = Path(os.environ.get("SPARK_CONF_DIR") or Path(home) / "conf") / "spark-defaults.conf"
+    if not path.is_file():
+        return {}
+    pairs = (line.split(None, 1) for line in path.read_text(errors="replace").splitlines())
+    return {p[0]: p[1].strip() for p in pairs if len(p) == 2 and not p[0].startswith("#")}
+
+
+def check_yarn(master: str) -> None:
+    """Spark on YARN finds the cluster through its Hadoop config folder; without one the
+    launch fails in a JVM traceback."""
+    if master.startswith("yarn") and not (
+        os.environ.get("HADOOP_CONF_DIR") or os.environ.get("YARN_CONF_DIR")
+    ):
+        raise RefineryError(
+            f"spark.master is {master}, but neither HADOOP_CONF_DIR nor YARN_CONF_DIR is set: "
+            "Spark finds the YARN cluster through them (or run where they are, or set another "
+            "spark.master)"
+        )
 
 
 def shipped_files(config: SparkConfig) -> ShippedFiles:
     """What the session about to start ships to executors' working folders: spark-submit's
     --files and --archives (its JVM is up: read them there), else the config's. Nothing in
     local mode, where tasks run beside the driver and open its paths."""
-    settings = {"spark.master": config.master, **config.conf}
+    settings = {"spark.master": environment_master() or config.master, **config.conf}
     if jvm_launched():
         from pyspark import SparkConf, SparkContext
 
