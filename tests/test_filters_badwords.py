@@ -92,6 +92,20 @@ def test_lists_named_with_txt_load_and_a_folder_without_lists_fails(tmp_path):
         BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
 
 
+def test_a_list_named_by_another_code_than_lid_176_gives_is_used(tmp_path):
+    """LDNOOBW's Filipino list is `fil`; lid.176 tags Filipino pages `tl`."""
+    (tmp_path / "fil").write_text("putang ina\nputa\n")
+    step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path), min_distinct=1))
+    assert set(step.lists) == {"tl"}
+    assert step.filter({"text": "puta " * 3, "lang": "tl"}) == "badwords"
+    config = FilterConfig(
+        steps=["language", "badwords"],
+        language=LanguageConfig(languages=["tl"]),
+        badwords=BadWordsConfig(lists_dir=str(tmp_path)),
+    )
+    assert unlisted_language_warning(config) is None
+
+
 def test_kept_languages_without_a_list_are_said(tmp_path):
     (tmp_path / "en").write_text("badword\n")
     config = FilterConfig(

@@ -50,6 +50,8 @@ class BadWordsConfig:
 
 
 TOKEN = re.compile(r"\w+(?:&\w+)*")
+# LDNOOBW names a list by the code lid.176 does not use for its language (Filipino: Tagalog)
+LID_CODES = {"fil": "tl"}
 # A list file's name: an ISO 639 code, and optionally a region or variant after a hyphen
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9-]+)?")
 
@@ -127,7 +129,10 @@ class BadWordsFilter(DocumentFilter):
 
     @classmethod
     def from_config(cls, config: BadWordsConfig) -> BadWordsFilter:
-        lists = {lang: WordList(read_list(path)) for lang, path in word_list_files(config).items()}
+        lists = {
+            LID_CODES.get(code, code): WordList(read_list(path))
+            for code, path in word_list_files(config).items()
+        }
         return cls(lists, config)
 
     def found(self, text: str, lang: str) -> Counter[tuple[str, ...]] | None:

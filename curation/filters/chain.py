@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.filters.badwords import BadWordsFilter, word_list_files
+from curation.filters.badwords import LID_CODES, BadWordsFilter, word_list_files
 from curation.filters.base import Document, DocumentFilter
 from curation.filters.blocklist import BlocklistFilter, list_files
 from curation.filters.c4 import C4Filter
@@ -62,7 +62,7 @@ def unlisted_language_warning(config: Any) -> str | None:
         return None
     kept = config.language.languages if "language" in config.steps else []
     languages = kept or [config.badwords.default_language]
-    listed = word_list_files(config.badwords)
+    listed = {LID_CODES.get(code, code) for code in word_list_files(config.badwords)}
     missing = [lang for lang in languages if lang not in listed]
     if not missing:
         return None
