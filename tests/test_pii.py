@@ -151,8 +151,8 @@ def test_phone_words_of_the_languages_kept_by_default_count(word):
     ],
 )
 def test_a_phone_number_before_its_label_is_found(text, number):
-    """Only a rising NXX-XXXX label without a phone word, beside another range label, is
-    taken for a range of codes."""
+    """Only a rising 3-and-4-digit label (256-9999:) without a phone word, beside another
+    range label, is taken for a range of codes."""
     assert found(text) == [("PHONE", number)]
 
 

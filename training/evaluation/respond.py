@@ -59,11 +59,12 @@ def answer_instructions(
     answers, cut = [], 0
     for start in range(0, len(instructions), sampling.batch_size):
         batch = instructions[start : start + sampling.batch_size]
-        prompts = [chat_prompt(tokenizer, text, room) for text in batch]
-        cut += sum(
-            len(encode_chat(tokenizer, [{"role": "user", "content": text}], True)) > room
-            for text in batch
-        )
+        whole = [encode_chat(tokenizer, [{"role": "user", "content": t}], True) for t in batch]
+        cut += sum(len(ids) > room for ids in whole)
+        prompts = [  # only a prompt past the room is encoded again, cut
+            ids if len(ids) <= room else chat_prompt(tokenizer, text, room)
+            for ids, text in zip(whole, batch, strict=True)
+        ]
         outputs = generate(
             model,
             prompts,
