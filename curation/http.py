@@ -204,6 +204,9 @@ _CODEC_BY_LABEL = {
     label: codec for codec, labels in _WHATWG_LABELS.items() for label in labels.split()
 }
 _UTF16 = {"utf-16-le", "utf-16-be"}
+# What detection may guess: the codecs above, in charset_normalizer's spelling. Left to all of
+# Python's, it names DOS and Mac code pages (cp775, mac-latin2, ptcp154) that no page is in.
+_DETECTABLE = [codecs.lookup(codec).name.replace("-", "_") for codec in _WHATWG_LABELS]
 # WHATWG's windows-1252 is Python's cp1252 with the five bytes cp1252 leaves undefined (0x81,
 # 0x8D, 0x8F, 0x90, 0x9D) read as the C1 controls of the same number, so it decodes any bytes.
 _WINDOWS_1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
@@ -216,6 +219,11 @@ _BOMS = (
 # UTF-8 with a few stray bytes. Legacy encodings misread as UTF-8 show over 50% invalid (CJK)
 # and usually nearly 100% (single-byte codes such as windows-1252).
 _MAX_INVALID_UTF8 = 0.1
+# A page in its declared charset keeps up to this many bytes that do not fit, or this share of
+# its non-ASCII characters, whichever is more; more mean the label is wrong.
+_MAX_DAMAGE, _MAX_DAMAGE_SHARE = 2, 0.01
+# ISO-2022-JP's switches to and from JIS X 0208 (ESC $ @, ESC $ B, ESC ( B, ESC ( J).
+_ISO2022_JP_ESCAPE = re.compile(rb"\x1b\$[@B][^\x1b]*\x1b\([BJ]")
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -247,10 +255,11 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
 
     Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
     label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
-    try it first too); HTTP header; <meta>; then detection. A declared charset that does not
-    decode cleanly falls back to UTF-8, then to detection, so a wrong label costs a little
-    accuracy, never the document. UTF-8 tolerates a few invalid bytes (replaced by U+FFFD, as
-    browsers do), so one stray byte does not garble a whole page.
+    try it first too); ISO-2022-JP for 7-bit bytes with its escapes; HTTP header; <meta>; UTF-8
+    with a few invalid bytes; the declared charset with a few bytes that do not fit (a page cut
+    inside a character); then detection. So a wrong label costs a little accuracy, never the
+    document, and a stray byte or a cut does not garble a whole page: the bytes that do not fit
+    are U+FFFD, as browsers write them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -258,13 +267,17 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     text = _strict_utf8(body)
     if text is not None:
         return text, "utf-8"
-    candidates = [
-        _header_codec(body, header_charset),
-        normalise_charset(meta_charset(body)),
-        "utf-8",
-    ]
-    for codec in dict.fromkeys(c for c in candidates if c):
+    declared = [_header_codec(body, header_charset), normalise_charset(meta_charset(body))]
+    declared = list(dict.fromkeys(c for c in declared if c))
+    # 7-bit bytes with ISO-2022-JP's escapes are that, whatever the label: read as ASCII or
+    # UTF-8, the escapes would be text
+    sniffed = ["iso2022_jp"] if body.isascii() and _ISO2022_JP_ESCAPE.search(body) else []
+    for codec in dict.fromkeys(sniffed + declared + ["utf-8"]):
         text = _decode(body, codec)
+        if text is not None:
+            return text, codec
+    for codec in declared:
+        text = _decode_damaged(body, codec)
         if text is not None:
             return text, codec
     codec = _detected_codec(body)
@@ -302,9 +315,14 @@ def _looks_like_utf16(body: bytes) -> bool:
 
 
 def _detected_codec(body: bytes) -> str:
-    """charset_normalizer's guess, widened as its label would be (it names Python codecs)."""
-    best = charset_normalizer.from_bytes(body).best()
-    if best is None:
+    """charset_normalizer's guess among the web's encodings, widened as its label would be.
+
+    Where windows-1252 reads the sampled text as the guess does, it wins: it is what browsers
+    assume of an undeclared page in the West. With nothing clean, it is windows-1252.
+    """
+    matches = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE)
+    best = matches.best()
+    if best is None or "cp1252" in best.could_be_from_charset:
         return "cp1252"
     name = codecs.lookup(best.encoding).name
     return normalise_charset(name.replace("_", "-")) or name
@@ -316,6 +334,16 @@ def _decode(body: bytes, codec: str) -> str | None:
         return _decode_as(body, codec)
     except UnicodeError:
         return _mostly_utf8(body) if codec == "utf-8" else None
+
+
+def _decode_damaged(body: bytes, codec: str) -> str | None:
+    """`body` in its declared `codec` with U+FFFD for the bytes that do not fit, when they are a
+    few (see _MAX_DAMAGE): a page cut inside a character by a crawler's size cap, a stray byte.
+    Detection would guess another codec from the whole page and garble all of it."""
+    text = _decode_as(body, codec, errors="replace")
+    invalid = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return text if invalid <= max(_MAX_DAMAGE, _MAX_DAMAGE_SHARE * non_ascii) else None
 
 
 def _decode_as(body: bytes, codec: str, errors: str = "strict") -> str:

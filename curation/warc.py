@@ -107,7 +107,11 @@ _ONCE_PER_RECORD = ("WARC-Type", "WARC-Record-ID", "WARC-Date")
 def _check_headers(warc_record: ArcWarcRecord, record: Record) -> None:
     """Refuse a record without a type, a WARC record without a Content-Length (warcio then
     reads the records after it as its content, so they would vanish into it), or one whose
-    headers run into the next record's (which would vanish into it too)."""
+    headers run into the next record's (which would vanish into it too). Headers that the file
+    ends inside are a cut file, said as such."""
+    lacking = not record.warc_type or (not record.from_arc and warc_record.length is None)
+    if lacking and warc_record.raw_stream.read(1) == b"":
+        raise TruncatedRecord("the file ends inside a record's headers: it is cut short")
     if not record.warc_type:
         raise BadRecordHeaders("record without a WARC-Type")
     if record.from_arc:

@@ -240,3 +240,68 @@ def test_decode_html_reads_a_utf16_label_on_ascii_compatible_bytes_as_utf8(label
 def test_decode_html_trusts_a_utf16_header_on_utf16_bytes():
     assert decode_html(PAGE.encode("utf-16-le"), "utf-16le") == (PAGE, "utf-16-le")
     assert decode_html(PAGE.encode("utf-16-be"), "UTF-16BE") == (PAGE, "utf-16-be")
+
+
+@pytest.mark.parametrize(
+    ("page", "charset", "label"),
+    [
+        (
+            "<p>東京は日本の首都であり、世界で最も人口の多い都市圏の一つです。",
+            "shift_jis",
+            "Shift_JIS",
+        ),
+        ("<p>서울은 대한민국의 수도이며 가장 큰 도시입니다. 박물관", "euc_kr", "EUC-KR"),
+        ("<p>北京是中华人民共和国的首都，也是全国的政治和文化中心。", "gbk", "GBK"),
+    ],
+)
+def test_decode_html_keeps_the_declared_charset_of_a_page_cut_inside_a_character(
+    page, charset, label
+):
+    # A crawler's size cap cuts the last character in half: detection found nothing clean
+    # and read the whole page as windows-1252
+    cut = page.encode(charset)[:-1]
+    assert decode_html(cut, label) == (page[:-1] + "\ufffd", normalise_charset(label))
+    meta = f'<meta charset="{label}">'.encode() + cut
+    assert decode_html(meta, None)[1] == normalise_charset(label)
+
+
+def test_decode_html_keeps_the_declared_charset_of_a_page_with_a_stray_byte():
+    page = "<p>Київ є столицею України та її найбільшим містом.</p>"
+    body = page.encode("cp1251").replace(" є ".encode("cp1251"), b" \x98\xba ")  # 0x98: no letter
+    # detection guessed ptcp154, a Kazakh code page, and swapped every є and ї
+    assert decode_html(body, "windows-1251") == (page.replace(" є ", " \ufffdє "), "cp1251")
+
+
+def test_decode_html_damage_beyond_a_few_bytes_is_a_wrong_label():
+    page = "<p>Київ є столицею України та її найбільшим містом.</p>" * 3
+    body = page.encode("cp1251").replace(" є ".encode("cp1251"), b" \x98\xba ")  # three
+    assert decode_html(body, "windows-1251")[1] != "cp1251"
+
+
+@pytest.mark.parametrize(
+    ("page", "charset", "before"),
+    [
+        (
+            "<p>Opening hours are 9am–5pm.</p><p>She said the résumé had been sent.</p>",
+            "cp1252",
+            "mac-latin2",
+        ),
+        ("<p>Müze uzun bir onarımın ardından yeniden açıldı.</p>" * 2, "cp1254", "cp775"),
+        (
+            "<p>Квитки коштують дванадцять гривень, є знижки. Міська рада зібралася у вівторок, "
+            "щоб обговорити новий бюджет.</p>" * 2,
+            "cp1251",
+            "kz1048",
+        ),
+    ],
+)
+def test_decode_html_detects_only_the_web_s_encodings(page, charset, before):
+    # Left to all of Python's codecs, detection picked DOS and Mac code pages (`before`)
+    page = f"<html><head><title>Page</title></head><body>{page}</body></html>"
+    assert decode_html(page.encode(charset), None) == (page, charset)
+
+
+@pytest.mark.parametrize("label", [None, "utf-8", "iso-8859-1"])
+def test_decode_html_reads_iso_2022_jp_by_its_escapes(label):
+    page = "<p>東京は日本の首都です。</p>"  # 7-bit: the escapes read as UTF-8 were the text
+    assert decode_html(page.encode("iso-2022-jp"), label) == (page, "iso2022_jp")

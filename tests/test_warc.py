@@ -90,6 +90,20 @@ def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
     assert item.error.startswith("record headers unreadable, cut short or damaged (warcio: ")
 
 
+@pytest.mark.parametrize("header", [b"WARC-Record-ID: <", b"Z\r\n"])
+def test_a_file_that_ends_inside_a_record_s_headers_is_said_to_be_cut(tmp_path: Path, header):
+    path = tmp_path / "cut.warc"
+    data, offsets = uncompressed(path, 2)
+    record = data[offsets[1] :]
+    # the last record's headers end in the middle: the record lacks its type or its length
+    path.write_bytes(data[: offsets[1]] + record[: record.index(header) + len(header)])
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError"] and items[1].offset == offsets[1]
+    assert items[1].error == (
+        "TruncatedRecord: the file ends inside a record's headers: it is cut short"
+    )
+
+
 def test_garbage_file_gives_one_error(tmp_path: Path):
     path = tmp_path / "junk.warc"
     path.write_bytes(b"this is not a warc file\n" * 10)

@@ -1,0 +1,183 @@
+"""How often extract's decoding returns the text a page was written in, when the page declares
+no charset and is not UTF-8 (detection decides), and when it declares one but was cut inside
+a character by a crawler's size cap.
+
+    python -m benchmarks.charset_detection [--pages 30] [--seed 0]
+
+Pages: for each language, `--pages` seeded pages of 1-4 repeats of a sample of its sentences
+(hand-written here: news-style sentences, the kind of prose a crawl holds), encoded in the
+legacy charset the web used for it. A page counts as right when `decode_html` gives back
+exactly the page written; the codecs it chose are listed. Cut pages lose their last byte of
+a multi-byte charset and must come back in the declared charset with one U+FFFD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import Counter
+
+from curation.http import decode_html, normalise_charset
+
+SENTENCES = {
+    "en": (
+        "cp1252",
+        "The museum café reopened last week after a long renovation. Tickets cost "
+        "£12 for adults. She said the résumé had been sent. “We are proud,” the teacher said. "
+        "Opening hours are 9am–5pm. Parking is free after six o’clock.",
+    ),
+    "de": (
+        "cp1252",
+        "Die Gemeinde hat am Dienstag über den neuen Haushalt beraten. Während des "
+        "Festes müssen die Anwohner außerhalb parken. Der Eintritt kostet 12 € für "
+        "Erwachsene. „Wir sind stolz“, sagte die Schulleiterin.",
+    ),
+    "fr": (
+        "cp1252",
+        "Le conseil municipal s’est réuni mardi. Pendant la fête, les habitants "
+        "doivent garer leur voiture à l’extérieur. Le musée a rouvert après une longue "
+        "rénovation. « Nous sommes très fiers », a déclaré la directrice. Les élèves ont "
+        "présenté leurs œuvres.",
+    ),
+    "es": (
+        "cp1252",
+        "El ayuntamiento se reunió el martes. Durante la fiesta, los vecinos deben "
+        "aparcar fuera. ¿Cuánto cuesta la entrada? Son 12 € para niños. «Estamos muy "
+        "orgullosos», dijo la directora.",
+    ),
+    "pt": (
+        "cp1252",
+        "A câmara municipal reuniu-se na terça-feira para discutir o orçamento. O "
+        "museu reabriu depois de uma longa renovação. A entrada custa 12 € para crianças e "
+        "não há estacionamento.",
+    ),
+    "pl": (
+        "cp1250",
+        "Rada miasta zebrała się we wtorek, aby omówić nowy budżet. Podczas święta "
+        "mieszkańcy muszą parkować poza centrum. Muzeum zostało ponownie otwarte po długim "
+        "remoncie. Bilety kosztują dwanaście złotych.",
+    ),
+    "cs": (
+        "cp1250",
+        "Městská rada se sešla v úterý, aby projednala nový rozpočet. Během "
+        "slavností musí obyvatelé parkovat mimo centrum. Muzeum bylo znovu otevřeno po "
+        "dlouhé rekonstrukci. Vstupenky stojí dvanáct korun.",
+    ),
+    "hu": (
+        "iso8859-2",
+        "A városi tanács kedden ülésezett az új költségvetésről. Az ünnep alatt "
+        "a lakóknak a központon kívül kell parkolniuk. A múzeum hosszú felújítás után újra "
+        "megnyílt. A jegyek tizenkét euróba kerülnek.",
+    ),
+    "ru": (
+        "cp1251",
+        "Городской совет собрался во вторник, чтобы обсудить новый бюджет. Во "
+        "время праздника жители должны парковаться за пределами центра. Музей вновь "
+        "открылся после долгого ремонта. Билеты стоят двенадцать рублей.",
+    ),
+    "uk": (
+        "cp1251",
+        "Міська рада зібралася у вівторок, щоб обговорити новий бюджет. Під час "
+        "свята мешканці мають паркуватися за межами центру. Музей знову відкрився після "
+        "тривалого ремонту. Квитки коштують дванадцять гривень, є знижки.",
+    ),
+    "ru/koi8": (
+        "koi8-r",
+        "Городской совет собрался во вторник, чтобы обсудить новый бюджет. "
+        "Во время праздника жители должны парковаться за пределами центра. Музей "
+        "вновь открылся после долгого ремонта.",
+    ),
+    "el": (
+        "cp1253",
+        "Το δημοτικό συμβούλιο συνεδρίασε την Τρίτη για να συζητήσει τον νέο "
+        "προϋπολογισμό. Κατά τη διάρκεια της γιορτής οι κάτοικοι πρέπει να σταθμεύουν έξω "
+        "από το κέντρο. Το μουσείο άνοιξε ξανά.",
+    ),
+    "tr": (
+        "cp1254",
+        "Belediye meclisi yeni bütçeyi görüşmek için salı günü toplandı. Bayram "
+        "süresince bölge sakinleri araçlarını şehir merkezinin dışına park etmek zorunda. "
+        "Müze uzun bir onarımın ardından yeniden açıldı.",
+    ),
+    "ja": (
+        "cp932",
+        "東京は日本の首都であり、世界で最も人口の多い都市圏の一つです。博物館は長い"
+        "改修工事の後、先週再開しました。入場料は大人千二百円です。",
+    ),
+    "ja/euc": (
+        "euc_jp",
+        "東京は日本の首都であり、世界で最も人口の多い都市圏の一つです。博物館は"
+        "長い改修工事の後、先週再開しました。入場料は大人千二百円です。",
+    ),
+    "ko": (
+        "cp949",
+        "서울은 대한민국의 수도이며 가장 큰 도시입니다. 박물관은 오랜 보수 공사 끝에 "
+        "지난주 다시 문을 열었습니다. 입장료는 성인 만 이천 원입니다.",
+    ),
+    "zh": (
+        "gb18030",
+        "北京是中华人民共和国的首都，也是全国的政治和文化中心。博物馆经过长时间的"
+        "修缮，上周重新开放。成人门票十二元。",
+    ),
+    "zh/big5": (
+        "big5hkscs",
+        "臺北是中華民國的首都，也是全國的政治和文化中心。博物館經過長時間的"
+        "修繕，上週重新開放。成人門票十二元。",
+    ),
+}
+# The labels pages declare the multi-byte charsets by.
+MULTI_BYTE = {
+    "cp932": "Shift_JIS",
+    "euc_jp": "EUC-JP",
+    "cp949": "EUC-KR",
+    "gb18030": "GBK",
+    "big5hkscs": "Big5",
+}
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in text.replace("。", "。|").replace(". ", ".|").split("|") if s]
+
+
+def pages(text: str, n: int, rng: random.Random) -> list[str]:
+    parts = sentences(text)
+    out = []
+    for _ in range(n):
+        body = rng.sample(parts, rng.randint(1, len(parts))) * rng.randint(1, 4)
+        paragraphs = "".join(f"<p>{s}</p>" for s in body)
+        out.append(f"<html><head><title>Page</title></head><body>{paragraphs}</body></html>")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=30, help="pages per language")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    wrong_total = cut_wrong = cut_total = 0
+    print(f"{'language':10} {'charset':10} undeclared wrong  codecs chosen")
+    for language, (charset, text) in SENTENCES.items():
+        chosen: Counter[str] = Counter()
+        wrong = 0
+        for page in pages(text, args.pages, rng):
+            decoded, codec = decode_html(page.encode(charset), None)
+            chosen[codec] += 1
+            wrong += decoded != page
+            if charset in MULTI_BYTE:  # declared, and cut inside its last character
+                head = page.removesuffix("</p></body></html>").rstrip(".")  # ends in a letter
+                cut = head.encode(charset)[:-1]
+                body = head[:-1] + "\ufffd"
+                cut_total += 1
+                label = MULTI_BYTE[charset]
+                cut_wrong += decode_html(cut, label) != (body, normalise_charset(label))
+        wrong_total += wrong
+        codecs_chosen = ", ".join(f"{c} {n}" for c, n in chosen.most_common())
+        print(f"{language:10} {charset:10} {wrong:3}/{args.pages}  {codecs_chosen}")
+    total = args.pages * len(SENTENCES)
+    print(f"undeclared pages decoded wrong: {wrong_total}/{total}")
+    print(f"declared pages cut inside a character, decoded wrong: {cut_wrong}/{cut_total}")
+
+
+if __name__ == "__main__":
+    main()
