@@ -24,10 +24,10 @@ from curation.dedup.minhash import (
 )
 from curation.dedup.text import (
     DIGITS,
+    exact_key,
     normalize_text,
     normalize_url,
     normalized_words,
-    text_hash,
     words_pattern,
 )
 from curation.dedup.wordhash import CODE_POINTS, word_codes, word_hashes
@@ -74,13 +74,21 @@ def pairs(seed: int = 0, count: int = 60) -> list[tuple[str, str, float]]:
 def test_normalize_text_folds_case_digits_punctuation_and_spaces():
     assert normalize_text("Hello,  World!\n\tIt's 2024 — ÇA va?") == "hello world it s 0000 ça va"
     assert normalize_text(None) == ""
-    assert text_hash(normalize_text("A  b.")) == text_hash(normalize_text("a b"))
+
+
+def test_exact_key_folds_case_and_punctuation_but_keeps_numbers():
+    assert exact_key("A  b.") == exact_key("a b") == exact_key("A, B!")
+    # two scores, two doses: shingles fold digits (FineWeb), the exact key must not
+    assert exact_key("Arsenal 3, Chelsea 1.") != exact_key("Arsenal 0, Chelsea 2.")
+    assert exact_key("take 500 mg every 4 hours") != exact_key("take 100 mg every 8 hours")
+    # a text without words is nobody's copy (they all hashed "", one key for all of them)
+    assert exact_key(None) is exact_key("") is exact_key("🎉🎉 🥳") is exact_key("∑ ∫ √") is None
 
 
 def test_combining_marks_stay_in_their_words():
     """Vowel signs and viramas are marks, not letters: they neither split a word nor vanish."""
     assert normalize_text("हिन्दी में, ภาษาไทย!") == "हिन्दी में ภาษาไทย"
-    assert text_hash(normalize_text("कि")) != text_hash(normalize_text("का"))
+    assert exact_key("कि") != exact_key("का")
 
 
 def test_word_codes_match_the_regexes_on_every_code_point():

@@ -171,6 +171,31 @@ def test_documents_without_a_url_are_not_url_duplicates_of_each_other(spark):
     assert reasons == {"a": None, "b": None, "c": None, "d": None, "e": "url_duplicate"}
 
 
+def test_exact_duplicates_differ_in_no_number_and_texts_without_words_stand_alone(spark):
+    rows = [
+        ("a", "https://x.test/a", "Final score: Arsenal 3, Chelsea 1. Attendance 60,123."),
+        ("b", "https://x.test/b", "Final score: Arsenal 0, Chelsea 2. Attendance 58,004."),
+        ("c", "https://x.test/c", "final score -- ARSENAL 3 Chelsea 1; attendance 60,123"),
+        ("d", "https://x.test/d", "🎉🎉🎉 🥳"),
+        ("e", "https://x.test/e", "∑ ∫ √ ≈"),
+        ("f", "https://x.test/f", None),
+    ]
+    docs = spark.createDataFrame(rows, "id string, url string, text string").withColumn(
+        "fetch_time", F.lit(None).cast("timestamp")
+    )
+    decided = dedup_decisions(docs, DedupConfig(near=False)).collect()
+    reasons = {r["id"]: (r["reason"], r["kept_id"]) for r in decided}
+    # digits were folded to 0, so b was a's copy; every wordless text was one text
+    assert reasons == {
+        "a": (None, "a"),
+        "b": (None, "b"),
+        "c": ("exact_duplicate", "a"),
+        "d": (None, "d"),
+        "e": (None, "e"),
+        "f": (None, "f"),
+    }
+
+
 def test_keys_identical_across_runs_and_partitionings(spark):
     rng = random.Random(3)
     words = [f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(400)]

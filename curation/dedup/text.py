@@ -1,4 +1,5 @@
-"""Keys that decide URL and exact duplicates: a normalised URL and a hash of normalised text."""
+"""Keys that decide URL and exact duplicates (a normalised URL, a hash of simplified text)
+and the normalised words that near dedup shingles."""
 
 from __future__ import annotations
 
@@ -54,9 +55,15 @@ def normalize_text(text: str | None) -> str:
     return " ".join(normalized_words(text))
 
 
-def text_hash(normalized: str) -> str:
-    """128-bit hex digest of normalised text: the exact-duplicate key."""
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
+def exact_key(text: str | None) -> str | None:
+    """The exact-duplicate key: a 128-bit digest of the `simplified` words, digits as written.
+    Copies that differ in case, spacing or punctuation are one text; texts that differ in a
+    number (a score, a dose, a sum) are not, unlike shingles, which fold digits (FineWeb). A
+    text without a word (empty, emoji, symbols) has no key: it is nobody's copy."""
+    words = words_pattern().findall(simplified(text or ""))
+    if not words:
+        return None
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
 
 
 def normalize_url(url: str | None) -> str | None:

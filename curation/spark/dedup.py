@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from curation.config import DedupConfig
 from curation.dedup.keep import keep_order
 from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
-from curation.dedup.text import normalize_text, normalize_url, text_hash
+from curation.dedup.text import exact_key, normalize_url
 from curation.spark.checkpoints import Checkpoint, local_checkpoint
 from curation.spark.components import connected_components, pair_edges, star_edges
 from curation.spark.stage import split_repeated_ids
@@ -74,7 +74,7 @@ def document_keys(batch: pa.RecordBatch, signer, config: DedupConfig) -> pa.Reco
     columns = [
         batch.column("id"),
         pa.array([normalize_url(u) for u in batch.column("url").to_pylist()], pa.string()),
-        pa.array([text_hash(normalize_text(t)) for t in texts], pa.string()),
+        pa.array([exact_key(t) for t in texts], pa.string()),
         pa.array(bands, pa.list_(pa.int64())),
         pa.array(signatures, pa.list_(pa.int32())),
     ]
@@ -89,8 +89,10 @@ def _order(rule_keys: list[tuple[str, bool]]) -> list[Column]:
 
 
 def _first_by(df: DataFrame, group: str, order: list[Column], name: str) -> DataFrame:
-    """Adds `name`: the id of the first row of each `group` in `order`."""
-    return df.withColumn(name, F.first("id").over(Window.partitionBy(group).orderBy(*order)))
+    """Adds `name`: the id of the first row of each `group` in `order`. Rows without a
+    `group` key (no URL, no words) share no page or text: each is its own first."""
+    first = F.first("id").over(Window.partitionBy(group).orderBy(*order))
+    return df.withColumn(name, F.when(F.col(group).isNull(), F.col("id")).otherwise(first))
 
 
 def verified(edges: DataFrame, signatures: DataFrame, threshold: float) -> DataFrame:
@@ -128,11 +130,6 @@ def dedup_decisions(
     url_order = [fetch.desc_nulls_last() if config.url_keep == "latest" else fetch.asc_nulls_last()]
     if config.url:
         info = _first_by(info, "url_key", [*url_order, F.col("id").asc()], "url_parent")
-        # documents without a URL share the null key, not a page: each is its own
-        no_url = F.col("url_key").isNull()
-        info = info.withColumn(
-            "url_parent", F.when(no_url, F.col("id")).otherwise(F.col("url_parent"))
-        )
     else:
         info = info.withColumn("url_parent", F.col("id"))
     unique_urls = info.where(F.col("id") == F.col("url_parent"))
