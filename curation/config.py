@@ -292,7 +292,8 @@ EARLIER_SECTIONS = {"mix": ("mix",), "extract": ("input", "extract")}
 COMMAND_SECTIONS = ("inputs", "contamination")
 # How a skip note names the settings of a stage whose section holds a command's flags.
 COMMAND_SETTINGS = {
-    "contamination": "--input, --benchmarks, --include-flawed or --ngram",
+    "contamination": "--input (or its files written since), --benchmarks, --include-flawed or "
+    "--ngram",
     "extract": "input files (--input), input.* or extract.* settings",
 }
 

@@ -175,18 +175,21 @@ def check_contamination(
 
         out = decontaminate.rstrip("/")
         options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}
-        settings = {**to_dict(config), STAGE: check_settings(inputs, items, n)}
+        files = HadoopFS(spark).folders_digest(docs.inputFiles())
+        settings = {**to_dict(config), STAGE: check_settings(inputs, items, n, files)}
         stats = run_stage(spark, settings, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report
 
 
-def check_settings(inputs: list[str], items: list[EvalItem], n: int) -> dict[str, Any]:
+def check_settings(inputs: list[str], items: list[EvalItem], n: int, files: str) -> dict[str, Any]:
     """What the decontaminated copy depends on besides the config, recorded in run.json: a
-    rerun into the same folder with other benchmarks or input says it kept the old copy."""
+    rerun into the same folder with other benchmarks or input, or on input files written
+    again since (`files`, HadoopFS.folders_digest), says it kept the old copy."""
     counts = Counter(item.benchmark for item in items)
     return {
         "inputs": [i if "://" in i else os.path.abspath(i) for i in inputs],  # ./d/* is d/*
+        "input_files": files,
         "ngram": n,
         "benchmarks": dict(sorted(counts.items())),
         "items_hash": config_hash([dataclasses.astuple(item) for item in items]),

@@ -6,6 +6,7 @@ The same calls work for a local folder, HDFS and s3a://, so the run folder contr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -53,6 +54,16 @@ class HadoopFS:
 
     def list(self, path: str) -> list[str]:
         return [str(s.getPath()) for s in self._fs(path).listStatus(self._path(path))]
+
+    def folders_digest(self, files: list[str]) -> str:
+        """A digest of the names, sizes and modification times of everything in the folders
+        holding `files` (one listing a folder): it changes when they are written again."""
+        entries = []
+        for folder in sorted({f.rsplit("/", 1)[0] for f in files}):
+            for status in self._fs(folder).listStatus(self._path(folder)):
+                name = str(status.getPath().getName())
+                entries.append(f"{folder}/{name} {status.getLen()} {status.getModificationTime()}")
+        return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
 
     def mkdirs(self, path: str) -> None:
         self._fs(path).mkdirs(self._path(path))
