@@ -153,7 +153,7 @@ def check_contamination(
         "ngram": n,
         "ngram_lengths": list(index.lengths),  # n, and the lengths of short items checked whole
         "normalisation": NORMALISATION,
-        "item_text": f"question followed by each choice, whole when {SHORTEST} to n - 1 words",
+        "item_text": item_text(n),
         "template_ngrams_ignored": index.template_ngrams,
         "documents": {
             "input": docs.select("id").distinct().count(),  # as contaminated ones are counted
@@ -180,6 +180,14 @@ def check_contamination(
         stats = run_stage(spark, settings, out, STAGE, force, outcomes, **options)
         report["decontaminate"] = stats
     return report
+
+
+def item_text(n: int) -> str:
+    """What of an item is checked: with n-grams shorter than SHORTEST words, no item is
+    checked whole (it has n-grams of its own down to n words)."""
+    shortest = min(SHORTEST, n)
+    whole = f", whole when {shortest} to {n - 1} words" if shortest < n else ""
+    return f"question followed by each choice{whole}"
 
 
 def check_settings(inputs: list[str], items: list[EvalItem], n: int, files: str) -> dict[str, Any]:

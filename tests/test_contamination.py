@@ -439,3 +439,10 @@ def test_several_benchmarks_and_overrides_anywhere_on_the_command_line():
     )
     assert args.input == ["docs"] and args.benchmarks == ["a.jsonl", "conf/eval", "c.csv"]
     assert args.overrides == ["spark.master=local[1]", "spark.app_name=x"]
+
+
+def test_the_report_says_which_items_are_checked_whole_at_its_n_gram():
+    from jobs.contamination import item_text
+
+    assert item_text(13) == "question followed by each choice, whole when 8 to 12 words"
+    assert item_text(5) == "question followed by each choice"  # 5 to 7 words have 5-grams

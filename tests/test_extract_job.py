@@ -265,6 +265,17 @@ def test_a_damaged_quality_model_fails_before_spark(command, sample_crawl, tmp_p
     assert f"no quality model at {tmp_path / 'missing'}" in capsys.readouterr().err
 
 
+def test_a_run_folder_given_for_documents_names_its_stage_folders(spark, extract_run):
+    from curation.inputs import InputError
+    from curation.spark.stage import read_documents
+
+    out, _ = extract_run  # Spark read its stage=... folders as partitions and said basePath
+    with pytest.raises(
+        InputError, match=rf"{out} is a run folder, not documents: .*\({out}/extract\)"
+    ):
+        read_documents(spark, [out])
+
+
 def test_documents_without_required_columns_are_refused(spark, tmp_path):
     from curation.inputs import InputError
     from curation.spark.stage import read_documents

@@ -70,6 +70,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     try:
         docs = spark.read.parquet(*paths)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
+        refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
     except Py4JJavaError as err:  # a file whose footer the schema is read from
@@ -101,6 +102,20 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     if OFFSET not in docs.columns:  # documents made elsewhere: errors/ rows get a null offset
         docs = docs.withColumn(OFFSET, F.lit(None).cast("long"))
     return docs
+
+
+def refuse_run_folders(fs: HadoopFS, paths: list[str]) -> None:
+    """Say a run folder given for documents as such, with its stage folders: Spark reads its
+    stage=... subfolders as partitions and advises a `basePath` option no command has."""
+    for path in paths:
+        if fs.exists(f"{path.rstrip('/')}/run.json"):
+            stages = fs.read_json(f"{path.rstrip('/')}/run.json").get("stages", {})
+            folders = [stage_path(path, stage) for stage in stages if stage != "tokenize"]
+            example = ", ".join(folders) or "none has finished"
+            raise InputError(
+                f"{path} is a run folder, not documents: give one of its stages' folders "
+                f"({example})"
+            )
 
 
 def seeded_draw(seed: str) -> Column:
