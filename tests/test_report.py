@@ -311,6 +311,10 @@ def small_run(tmp_path_factory) -> Path:
     (out / "eval").mkdir()
     results = {"mc": {"arc_easy": {"n": 40, "acc": 0.35, "acc_norm": 0.4, "acc_stderr": 0.07}}}
     (out / "eval" / "ckpt-5.json").write_text(json.dumps({**results, "bpb": {"wiki": 1.9}}))
+    # `refinery judge --a CKPT --out eval/judge.json` writes the answers it sampled beside it
+    (out / "eval" / "judge.json").write_text(json.dumps({"win_rate": 0.5}))
+    answer = {"generator": "ckpt-5", "instruction": "Name a colour.", "output": "Blue-green."}
+    (out / "eval" / "judge.a.json").write_text(json.dumps([answer] * 3))
     return out
 
 
@@ -381,6 +385,10 @@ def test_mixture_training_and_eval_tables(small_report):
     eval_rows = {row[0]: row for table in page.tables for row in table}
     assert eval_rows["arc_easy"][1:] == ["40", "0.35", "0.4", "0.07"]
     assert eval_rows["wiki"] == ["wiki", "1.9"]
+    assert eval_rows["win_rate"] == ["win_rate", "0.5"]
+    # the answers are named, not tabled as a result (they were: every text in one cell)
+    assert "judge.a.json: 3 answers sampled for the judge" in page.sections["eval"]
+    assert "Blue-green" not in page.sections["eval"]
 
 
 def test_cli_rewrites_the_same_report_and_prints_its_path_last(small_run, small_report, capsys):

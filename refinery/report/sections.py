@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from refinery.report import charts
@@ -22,7 +23,14 @@ from refinery.report.aggregate import (
     pick_samples,
     stage_funnel,
 )
-from refinery.report.runfolder import RunFolder, column, read_metrics, rows, text_lengths
+from refinery.report.runfolder import (
+    RunFolder,
+    column,
+    read_json,
+    read_metrics,
+    rows,
+    text_lengths,
+)
 
 HISTOGRAM_BINS = 30
 EXCERPT_CHARS = 1000
@@ -265,9 +273,23 @@ def eval_section(run: RunFolder) -> str:
         return h.section("eval", "Evaluation", [h.absent("OUT/eval/*.json")])
     body = []
     for path in files:
+        answers = judge_answers(path)
+        if answers is not None:  # the judge's sampled side: named, not a table of its texts
+            body.append(h.paragraph(f"{path.name}: {answers} answers sampled for the judge"))
+            continue
         body.append(h.heading(path.name))
         body += _tables(run.json("eval", path.name), path.stem)
     return h.section("eval", "Evaluation", body)
+
+
+def judge_answers(path: Path) -> int | None:
+    """How many answers `path` holds when it is the answers file `refinery judge` writes
+    beside its result (`<out>.a.json` / `<out>.b.json`: a list), else None."""
+    stem, dot, side = path.stem.rpartition(".")
+    if not dot or side not in ("a", "b") or not path.with_name(f"{stem}.json").is_file():
+        return None
+    data = read_json(path)
+    return len(data) if isinstance(data, list) else None
 
 
 def report_sections(run: RunFolder, options: Options) -> list[str]:
