@@ -82,6 +82,16 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        status = _command(argv)
+        sys.stdout.flush()  # here, where a reader that had enough is caught, not at exit
+        return status
+    except BrokenPipeError:  # `refinery --help | head`: the reader had enough
+        sys.stdout = None  # nothing left to flush at exit
+        return 0
+
+
+def _command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:  # a script that forgot its command must not pass for a run that worked
         print(f"refinery: no command given\n\n{usage()}", file=sys.stderr)
@@ -100,14 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
 
-    def run() -> int:
-        try:
-            return int(module.main(rest) or 0)
-        except BrokenPipeError:  # `refinery inspect-shards ... | head`: the reader had enough
-            sys.stdout = None  # nothing left to flush at exit
-            return 0
-
-    return with_user_errors(run, f"refinery {name}: error")
+    return with_user_errors(lambda: int(module.main(rest) or 0), f"refinery {name}: error")
 
 
 if __name__ == "__main__":

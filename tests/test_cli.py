@@ -79,6 +79,20 @@ def test_output_cut_short_by_the_reader_is_not_an_error(monkeypatch):
     assert main(["printer"]) == 0
 
 
+def test_usage_cut_short_by_the_reader_is_not_an_error(monkeypatch):
+    """`refinery --help | head -2`: it raised from print(usage()), a traceback."""
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["--help"]) == 0
+
+
 def test_a_path_the_user_can_fix_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "a-file").write_text("")
     out = tmp_path / "a-file" / "crawl"
