@@ -391,12 +391,13 @@ class Transformer(nn.Module):
     def flops_per_token(self) -> int:
         """Training FLOPs per token: 6 * N_matmul + 12 * L * H * Q * T (PaLM appendix B).
 
-        N_matmul counts the weights a token multiplies with: everything except the embedding
-        lookup, but including the output projection (which is the embedding matrix when tied),
+        N_matmul counts the weights a token multiplies with: every matrix except the embedding
+        lookup (not the norms' gains), but including the output projection (which is the embedding matrix when tied),
         and for mixture-of-experts layers only the top_k experts a token is routed to.
         """
         cfg = self.cfg
-        n = self.num_params() - self.embed.weight.numel()
+        matmul = sum(p.numel() for p in self.parameters() if p.ndim >= 2)  # not the norms' gains
+        n = matmul - self.embed.weight.numel()
         if self.lm_head is None:
             n += self.embed.weight.numel()  # the tied output projection is a matmul
         if cfg.moe.num_experts:

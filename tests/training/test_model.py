@@ -48,8 +48,12 @@ def test_flops_per_token_matches_hand_count():
     norms = 2 * d
     n_params = V * d + L * (attn + ffn + norms) + d + V * d  # embed, blocks, final norm, head
     assert model.num_params() == n_params
-    matmul_params = n_params - V * d  # the embedding lookup is not a matmul
+    # neither the embedding lookup nor the norms' gains are a matmul
+    matmul_params = n_params - V * d - (L * norms + d)
     assert model.flops_per_token() == 6 * matmul_params + 12 * L * 4 * hd * T
+    with_qk_norm = Transformer(tiny(tie_embeddings=False, ffn_hidden=96, qk_norm=True))
+    assert with_qk_norm.num_params() > model.num_params()
+    assert with_qk_norm.flops_per_token() == model.flops_per_token()
 
 
 def test_tied_embeddings_share_one_matrix_and_count_the_head_flops():
