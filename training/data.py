@@ -259,9 +259,16 @@ class TokenLoader:
 def validation_windows(
     manifest: Manifest, seq_len: int, max_tokens: int, rank: int = 0, world: int = 1
 ) -> list[np.ndarray]:
-    """This rank's share of the first max_tokens // seq_len validation windows, in order."""
-    vocab = manifest.tokenizer.vocab_size
-    split = WindowedSplit(manifest.validation, seq_len, manifest.dtype, vocab)
-    count = min(split.num_windows, max_tokens // seq_len)
-    count -= count % world  # equal shares: every rank runs the same number of forwards (FSDP)
+    """This rank's share of the first max_tokens // seq_len validation windows, in order:
+    every world-th one, so shares differ by at most one and the windows are the same
+    whatever the number of ranks (the evaluation pads the short shares' forwards)."""
+    split = WindowedSplit(
+        manifest.validation, seq_len, manifest.dtype, manifest.tokenizer.vocab_size
+    )
+    count = validation_count(manifest, seq_len, max_tokens)
     return [split.window(i).astype(np.int64) for i in range(rank, count, world)]
+
+
+def validation_count(manifest: Manifest, seq_len: int, max_tokens: int) -> int:
+    """How many validation windows all ranks together evaluate."""
+    return min(max(0, (manifest.validation.tokens - 1) // seq_len), max_tokens // seq_len)

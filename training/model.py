@@ -391,9 +391,10 @@ class Transformer(nn.Module):
     def flops_per_token(self) -> int:
         """Training FLOPs per token: 6 * N_matmul + 12 * L * H * Q * T (PaLM appendix B).
 
-        N_matmul counts the weights a token multiplies with: every matrix except the embedding
-        lookup (not the norms' gains), but including the output projection (which is the embedding matrix when tied),
-        and for mixture-of-experts layers only the top_k experts a token is routed to.
+        N_matmul counts the weights a token multiplies with: every matrix (not the norms'
+        gains) except the embedding lookup, but including the output projection (which is the
+        embedding matrix when tied), and for mixture-of-experts layers only the top_k experts
+        a token is routed to.
         """
         cfg = self.cfg
         matmul = sum(p.numel() for p in self.parameters() if p.ndim >= 2)  # not the norms' gains

@@ -38,7 +38,7 @@ from refinery.errors import RefineryError, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import ScheduleConfig, TrainConfig, TrainLoopConfig
-from training.data import TokenLoader, validation_windows
+from training.data import TokenLoader, validation_count, validation_windows
 from training.float8 import convert_to_float8, rounding_seed
 from training.model import Transformer
 from training.profiler import StepProfiler
@@ -430,10 +430,10 @@ def same_buckets(source_data: str | None, manifest: Manifest) -> set[str]:
     }
 
 
-def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, world: int) -> list[str]:
+def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader) -> list[str]:
     """What the data will not give this run: buckets of the mixture too small for one window,
-    and validation figures when the held-out split, or `train.eval_tokens`, cannot give each
-    rank a window (see `validation_windows`)."""
+    and validation figures when the held-out split holds no window (an `eval_tokens` under
+    one is refused with the config)."""
     seq_len = cfg.model.seq_len
     notes = [
         f"{cfg.data}: bucket {name!r} ({share:.1%} of mixture {cfg.loader.mixture!r}) holds "
@@ -442,18 +442,11 @@ def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, world:
         for name, share in loader.unsampled.items()
     ]
     held_out = max(0, (manifest.validation.tokens - 1) // seq_len)
-    if cfg.train.eval_tokens and held_out < world:
+    if cfg.train.eval_tokens and not held_out:
         notes.append(
             f"{cfg.data}: the validation split holds {manifest.validation.tokens} tokens, "
-            f"{held_out} window(s) of seq_len + 1 = {seq_len + 1} for {world} rank(s): no "
-            "val_loss or val_bpb will be logged (more documents, or a larger "
-            "tokenize.validation_share, give one)"
-        )
-    elif cfg.train.eval_tokens and cfg.train.eval_tokens // seq_len < world:
-        notes.append(
-            f"train.eval_tokens={cfg.train.eval_tokens} is {cfg.train.eval_tokens // seq_len} "
-            f"window(s) of {seq_len} tokens for {world} ranks: no val_loss or val_bpb will be "
-            f"logged (raise it to {world * seq_len} or more)"
+            f"less than one window of seq_len + 1 = {seq_len + 1}: no val_loss or val_bpb "
+            "will be logged (more documents, or a larger tokenize.validation_share, give one)"
         )
     return notes
 
@@ -505,16 +498,27 @@ class MetricsLog:
 
 @torch.no_grad()
 def evaluate(runner, windows, cfg: TrainConfig, env: Distributed, manifest: Manifest) -> dict:
-    """Mean validation loss (nats/token) over all ranks' windows and bits per byte."""
+    """Mean validation loss (nats/token) over all ranks' windows and bits per byte. A rank
+    with fewer windows than another runs as many forwards, on padding that counts for
+    nothing: FSDP gathers each layer's weights in every rank's forward together."""
     runner.eval()
+    micro = cfg.train.micro_batch
+    forwards = torch.tensor([math.ceil(len(windows) / micro)], device=env.device)
+    if env.world > 1:
+        dist.all_reduce(forwards, op=dist.ReduceOp.MAX)
     total = torch.zeros(2, dtype=torch.float64, device=env.device)  # loss sum, token count
-    for i in range(0, len(windows), cfg.train.micro_batch):
-        batch = torch.from_numpy(np.stack(windows[i : i + cfg.train.micro_batch])).to(env.device)
+    for i in range(int(forwards.item())):
+        chunk = windows[i * micro : (i + 1) * micro]
+        padding = not chunk
+        if padding:
+            chunk = [np.zeros(cfg.model.seq_len + 1, dtype=np.int64)]
+        batch = torch.from_numpy(np.stack(chunk)).to(env.device)
         with autocast(env.device):
             loss = runner(batch[:, :-1], batch[:, 1:])
-        n = batch[:, 1:].numel()
-        total[0] += loss.double() * n
-        total[1] += n
+        if not padding:
+            n = batch[:, 1:].numel()
+            total[0] += loss.double() * n
+            total[1] += n
     if env.world > 1:
         dist.all_reduce(total)
     runner.train()
@@ -703,9 +707,11 @@ def _train(
     val_windows = validation_windows(
         manifest, cfg.model.seq_len, cfg.train.eval_tokens, env.rank, env.world
     )
+    # on every rank alike, whether its own share holds a window or not
+    validates = validation_count(manifest, cfg.model.seq_len, cfg.train.eval_tokens) > 0
     if env.is_main:
         notes = [
-            *data_notes(cfg, manifest, loader, env.world),
+            *data_notes(cfg, manifest, loader),
             schedule_note(cfg.max_steps, cfg.schedule),
         ]
         for note in filter(None, notes):
@@ -841,7 +847,7 @@ def _train(
                 record["peak_mem_gib"] = torch.cuda.max_memory_allocated(env.device) / 2**30
             final = done == cfg.max_steps
             every = cfg.train.eval_every
-            if val_windows and (final or (every and done % every == 0)):
+            if validates and (final or (every and done % every == 0)):
                 record.update(evaluate(runner, val_windows, cfg, env, manifest))
             log.write(record)  # before the checkpoint: a resumed run never misses a line
             profiler.end(done)

@@ -158,13 +158,20 @@ def test_prefetch_thread_yields_the_same_batches(manifest):
     assert all(torch.equal(b.tokens, e) for b, e in zip(got, expected, strict=True))
 
 
-def test_validation_windows_split_evenly_across_ranks(manifest):
+def test_validation_windows_are_shared_by_the_ranks_whole(manifest):
     m = read_manifest(manifest.root)
     all_windows = validation_windows(m, 32, 1_000_000)
-    r0 = validation_windows(m, 32, 1_000_000, rank=0, world=2)
-    r1 = validation_windows(m, 32, 1_000_000, rank=1, world=2)
-    assert len(r0) == len(r1) == len(all_windows) // 2
-    assert np.array_equal(r1[0], all_windows[1])
+    for world in (2, 3):
+        shares = [validation_windows(m, 32, 1_000_000, rank, world) for rank in range(world)]
+        # every window once, whatever the number of ranks (a remainder was left out)
+        by_index = {
+            i: w
+            for rank, share in enumerate(shares)
+            for i, w in zip(range(rank, 10**6, world), share, strict=False)
+        }
+        assert sorted(by_index) == list(range(len(all_windows)))
+        assert all(np.array_equal(by_index[i], w) for i, w in enumerate(all_windows))
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
 def test_uint32_shards_for_large_vocabularies(tmp_path):

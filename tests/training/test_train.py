@@ -30,7 +30,6 @@ from training.train import (
     StopRequest,
     batch_shape,
     compile_arguments,
-    data_notes,
     settings_changed,
 )
 
@@ -380,17 +379,6 @@ def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
     assert "val_loss" not in read_metrics(out)[-1]
     consumed = torch.load(out / "ckpt-2" / "state.pt")["loader"]["consumed"]
     assert consumed == {"scraps": 0, "web": 8}
-
-
-def test_too_few_eval_tokens_for_the_ranks_is_named(tmp_path):
-    # under torchrun each rank evaluates whole windows: 64 tokens are one window, for 2 ranks
-    data = write_dataset(tmp_path / "tokens", {"web": 6_000})
-    overrides = [f"data={data.root}", "train.eval_tokens=64"]
-    cfg = load_config(TrainConfig, REPO / "conf" / "train" / "tiny.yaml", overrides)
-    loader = TokenLoader(data, "pretrain", 64, 32, 2, 16, seed=0)
-    assert data_notes(cfg, data, loader, world=1) == []
-    (note,) = data_notes(cfg, data, loader, world=2)
-    assert note.startswith("train.eval_tokens=64 is 1 window(s) of 64 tokens for 2 ranks")
 
 
 def test_repeating_data_past_max_epochs_is_said_at_the_step_that_does_it(tmp_path, capsys):
