@@ -30,6 +30,8 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 class ConfigError(RefineryError, ValueError):
     """A config file or override that does not match its schema."""
 
+    every_rank = True
+
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
     """Build a `schema` instance from its defaults, an optional YAML file (a relative path

@@ -25,6 +25,11 @@ _USER_FIXABLE = {
 class RefineryError(Exception):
     """Bad input, config or run folder, explained in the message."""
 
+    # Raised alike by every torchrun worker (the same config, files and all-reduced figures):
+    # said by rank 0 alone, not once per rank. A worker's own error (a shard only it reads)
+    # keeps this False, so it is said where it happened.
+    every_rank = False
+
 
 class ExecutorSetupError(RuntimeError):
     """What a Spark task needs and cannot find where it runs (a model file not on the
@@ -124,7 +129,8 @@ def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:
         message = user_message(err)
         if message is None:
             raise
-        print(f"{prefix}: {message}", file=sys.stderr)
+        if not (getattr(err, "every_rank", False) and os.environ.get("RANK", "0") != "0"):
+            print(f"{prefix}: {message}", file=sys.stderr)
         return 2
 
 

@@ -218,3 +218,24 @@ def test_an_installed_wheel_carries_the_presets_and_lists(tmp_path):
     expected = ["conf/curation/default.yaml", "conf/train/tiny.yaml", "conf/domain_rules.yaml"]
     assert all(name in names for name in expected)
     assert "conf/blocklist/adult/domains" in names and "conf/badwords/en" in names
+
+
+def test_under_torchrun_an_error_every_rank_meets_is_said_by_rank_0_alone(monkeypatch, capsys):
+    from refinery.config import ConfigError
+    from refinery.errors import with_user_errors
+
+    def fail(error):
+        def entry():
+            raise error
+
+        return entry
+
+    same = ConfigError("train.global_batch_tokens 2048 must be a multiple of 3072")
+    own = RefineryError("shard-00003.bin: damaged")  # a shard only this rank reads
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    for rank, said in (("0", [same, own]), ("2", [own])):
+        monkeypatch.setenv("RANK", rank)
+        for error in (same, own):
+            assert with_user_errors(fail(error)) == 2
+            printed = capsys.readouterr().err
+            assert printed == (f"error: {error}\n" if error in said else "")

@@ -108,10 +108,12 @@ def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple
             file=sys.stderr,
         )
     if existing and not resume:
-        raise CheckpointError(
+        error = CheckpointError(
             f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
             "to continue that run, or choose a new out="
         )
+        error.every_rank = True  # rank 0 writes them: it sees them if any rank does
+        raise error
     return existing
 
 

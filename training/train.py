@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -47,6 +48,8 @@ from training.schedule import lr_at, schedule_note, set_lr
 
 class TrainingDiverged(RefineryError):
     """The loss or the gradient norm became NaN or infinite."""
+
+    every_rank = True  # both are all-reduced: every rank stops at the same step
 
 
 @dataclass
@@ -130,11 +133,12 @@ class StopRequest:
         if signum == signal.SIGINT:
             if self.requested:
                 raise KeyboardInterrupt
-            print(
-                "\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)",
-                file=sys.stderr,
-                flush=True,
-            )
+            if os.environ.get("RANK", "0") == "0":  # a terminal's Ctrl-C reaches every rank
+                print(
+                    "\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         self.requested = True
         self.received = signal.Signals(signum).name
 
@@ -270,8 +274,11 @@ def wrap_parallel(model: torch.nn.Module, cfg: TrainConfig, env: Distributed):
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [env.local_rank] if env.device.type == "cuda" else None
-        # idle experts run on 0 rows; the only buffers, RoPE's tables, are the same on every rank
-        runner = DistributedDataParallel(runner, device_ids=ids, broadcast_buffers=False)
+        # idle experts run on 0 rows; the only buffers, RoPE's tables, are the same on every
+        # rank: no broadcast before each forward (torch 2.13 renamed the switch)
+        renamed = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        no_sync = {"forward_sync_buffers" if renamed else "broadcast_buffers": False}
+        runner = DistributedDataParallel(runner, device_ids=ids, **no_sync)
     return runner
 
 
@@ -543,9 +550,10 @@ def count(n: float) -> str:
     return f"{n:.3g}"
 
 
-def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int) -> str:
+def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int, total: int) -> str:
     """The run in one line, printed before the first step: what a researcher checks before
-    leaving a job alone (size, batch arithmetic, parallelism, precision, compilation)."""
+    leaving a job alone (size, batch arithmetic, parallelism, precision, compilation). `total`
+    is the tokens seen at max_steps (a resume's, at the batch it trained under so far)."""
     loop = cfg.train
     precision = "fp32"
     if env.device.type == "cuda":
@@ -556,7 +564,6 @@ def describe(cfg: TrainConfig, model: Transformer, env: Distributed, accum: int)
         precision += f", float8 {' + '.join(float8)}"
     if loop.activation_checkpointing:
         precision += ", blocks recomputed in the backward"
-    total = cfg.max_steps * loop.global_batch_tokens
     return (
         f"train: {count(model.num_params())} params, {count(model.flops_per_token())} FLOPs "
         f"per token; {loop.global_batch_tokens:,} tokens per step = {accum} x "
@@ -756,7 +763,8 @@ def _train(
             dist.barrier()
 
     if env.is_main:
-        print(describe(cfg, model, env, accum), flush=True)
+        total = tokens_seen + (cfg.max_steps - start_step) * cfg.train.global_batch_tokens
+        print(describe(cfg, model, env, accum, total), flush=True)
     loader.start(cursor, cfg.loader.prefetch, pin_memory=env.device.type == "cuda")
     stop = StopRequest()
     profiler = StepProfiler(
@@ -805,7 +813,9 @@ def _train(
                         "that cap, repeating data (fewer steps or more data avoid it)",
                         file=sys.stderr,
                     )
+            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm, **moe_figures}
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                log.write({**record, "stopped": "diverged"})  # the step that stopped it too
                 raise TrainingDiverged(
                     f"step {done}: loss {loss}, grad norm {grad_norm}: training diverged; "
                     f"stopped without updating. {last_good(out)}"
@@ -816,6 +826,7 @@ def _train(
                 guard.skip()
                 # >=: a resume may lower the limit below the count its checkpoint restored
                 if 0 < spike.max_skips_in_a_row <= guard.skips_in_a_row:
+                    log.write({**record, "skipped_spike": True, "stopped": "spikes"})
                     raise TrainingDiverged(
                         f"step {done}: {guard.skips_in_a_row} updates in a row skipped as loss "
                         f"spikes (loss {loss:.4g}, recent accepted mean {guard.mean():.4g}): the "
@@ -828,7 +839,6 @@ def _train(
             cursor = batch.cursor
             tokens_seen += cfg.train.global_batch_tokens
 
-            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm, **moe_figures}
             if skipped:
                 record["skipped_spike"] = True
             if profiler.profiling:

@@ -95,3 +95,17 @@ def test_a_resume_trains_with_its_optimizer_overrides(tokens, tmp_path, capsys):
     assert "optim.eps: 1e-08 -> 0.5" in capsys.readouterr().err
     after = [row["loss"] for row in read_metrics(out)]
     assert after[:3] == before[:3] and after[3] != before[3]
+
+
+def test_a_resume_under_another_global_batch_states_the_tokens_it_will_reach(
+    tokens, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    assert refinery(train_args(tokens, out, "max_steps=4", "ckpt_every=2")) == 0
+    shutil.rmtree(out / "ckpt-4")
+    capsys.readouterr()
+    args = train_args(tokens, out, "max_steps=4", "train.global_batch_tokens=4096")
+    assert refinery([*args, "--resume"]) == 0
+    # 2 steps of 2,048 tokens, then 2 of 4,096: it said 4 x 4,096 = 16.4K
+    assert "4 steps, 12.3K tokens;" in capsys.readouterr().out
+    assert read_metrics(out)[-1]["tokens"] == 12_288

@@ -190,6 +190,8 @@ def test_nan_loss_stops_naming_step_and_last_checkpoint(tokens, tmp_path, capsys
     failed = steps[-1] + 1
     assert f"step {failed}:" in err and "diverged" in err
     assert f"ckpt-{steps[-1]}" in err
+    last = read_metrics(out)[-1]  # the step that stopped it is logged too (it was not)
+    assert last["step"] == failed and last["stopped"] == "diverged"
 
 
 def test_spike_guard_skips_outliers_only_after_history():
@@ -232,11 +234,14 @@ def test_a_loss_that_moved_to_a_new_level_stops_the_run(tokens, tmp_path, monkey
     err = capsys.readouterr().err
     assert "step 7: 4 updates in a row skipped as loss spikes" in err
     assert f"Last good checkpoint: {out / 'ckpt-6'}" in err
-    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6]
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[-1]["stopped"] == "spikes" and rows[-1]["skipped_spike"]
     # resumed with a limit under the count ckpt-6 restored (3): it stops at once
     lowered = ["max_steps=20", "ckpt_every=2", "train.spike.max_skips_in_a_row=2"]
     assert refinery([*train_args(tokens, out, *lowered), "--resume"]) == 2
     assert "step 7: 4 updates in a row skipped as loss spikes" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5, 6, 7]  # 7 once
 
 
 def test_anneal_decays_to_zero_on_the_anneal_mixture(tokens, tmp_path, capsys):
