@@ -14,6 +14,7 @@ OUT/ablation.json; finished tokenizations and runs are reused, so a stopped abla
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import hashlib
 import json
@@ -41,10 +42,20 @@ def shared_tokenizer(spark, cfg: ablation.AblationConfig, curation: CurationConf
         return Path(cfg.tokenizer).resolve()
     target = local_dir(cfg.out) / "tokenizer.json"
     if not target.is_file():
-        first = next(iter(cfg.arms.values()))
-        docs = read_documents(spark, resolve_documents([first]))
-        trained_tokenizer(docs, curation.tokenize, target)
+        first, path = next(iter(cfg.arms.items()))
+        with named_arm(first):
+            docs = read_documents(spark, resolve_documents([path]))
+            trained_tokenizer(docs, curation.tokenize, target)
     return target
+
+
+@contextlib.contextmanager
+def named_arm(arm: str):
+    """An arm's tokenizing error says which arm (an empty one, say)."""
+    try:
+        yield
+    except (TokenizeError, InputError) as err:
+        raise type(err)(f"arms.{arm}: {err}") from None
 
 
 def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
@@ -61,7 +72,8 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
         if (root / "tokens" / "_SUCCESS").is_file():  # tokenization.json says it is the same
             print(f"ablate: arms.{arm}: reusing its tokens ({root / 'tokens'})")
         else:
-            run_tokenize(spark, curation, resolve_documents([path]), str(root))
+            with named_arm(arm):
+                run_tokenize(spark, curation, resolve_documents([path]), str(root))
         dirs[arm] = root / "tokens"
     return dirs
 
@@ -94,14 +106,19 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     """OUT's tokenizer and arm tokens are reused only when made with the same settings: a rerun
     with other curation= overrides, tokenizer or max_epochs, or an arm whose documents are
     others (another folder, or the same one curated again), would otherwise silently train on
-    the old tokens. New arms may join."""
-    record = Path(local_dir(cfg.out)) / "tokenization.json"
+    the old tokens. New arms may join; an arm whose arms/<arm>/ was removed is made anew, and
+    so is everything once arms/ and tokenizer.json are gone."""
+    root = Path(local_dir(cfg.out))
+    record = root / "tokenization.json"
     settings = {"tokenizer": cfg.tokenizer, "curation": cfg.curation, "max_epochs": cfg.max_epochs}
     then = json.loads(record.read_text()) if record.is_file() else {**settings, "arms": {}}
-    changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
+    made = {arm: spec for arm, spec in then["arms"].items() if (root / "arms" / arm).exists()}
+    changed = []
+    if made or (root / "tokenizer.json").is_file():
+        changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
     arms = {arm: arm_documents(path) for arm, path in cfg.arms.items()}
     for arm, now in arms.items():
-        before = then["arms"].get(arm, now)
+        before = made.get(arm, now)
         if isinstance(before, str):  # an older record: the path as given, without a digest
             before = now if arm_path(before) == now["path"] else {"path": before}
         if before != now:
@@ -109,11 +126,12 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
             changed.append(f"arms.{arm}: {what} -> {now['path']}")
     if changed:
         raise TokenizeError(
-            f"{record.parent} was tokenized with other settings ({'; '.join(changed)}); "
-            "choose another out=, or remove its arms/<arm>/ and runs/<arm>-seed*/ to redo an arm"
+            f"{root} was tokenized with other settings ({'; '.join(changed)}); choose another "
+            "out=, or remove its arms/<arm>/ and runs/<arm>-seed*/ to redo an arm (all of "
+            "arms/, runs/ and tokenizer.json for other curation=, tokenizer= or max_epochs=)"
         )
     record.parent.mkdir(parents=True, exist_ok=True)
-    arms = {**then["arms"], **arms}
+    arms = {**made, **arms}
     record.write_text(json.dumps({**settings, "arms": arms}, indent=2, sort_keys=True) + "\n")
 
 
@@ -138,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ablation.load_ablation_config(args.config, args.overrides)
     check_arms(cfg)
     ablation.check_inputs(cfg)
+    curation = load_curation_config(None, cfg.curation)  # a mistyped key, before OUT records it
     check_tokenization_settings(cfg)
-    curation = load_curation_config(None, cfg.curation)
     spark = build_session(curation.spark, "ablate")
     try:
         token_dirs = tokenize_arms(spark, cfg)

@@ -110,7 +110,15 @@ def _command(argv: list[str] | None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
 
-    return with_user_errors(lambda: int(module.main(rest) or 0), f"refinery {name}: error")
+    try:
+        return with_user_errors(lambda: int(module.main(rest) or 0), f"refinery {name}: error")
+    except KeyboardInterrupt:  # a second Ctrl-C in training, any in a Spark job or a sweep
+        print(
+            f"\nrefinery {name}: stopped by Ctrl-C; what was finished is kept (finished "
+            "stages, arms and checkpoints): the same command goes on from there",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

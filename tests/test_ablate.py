@@ -4,6 +4,7 @@ each, scored in bits per byte on one reference file."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ from curation.sample_crawl import write_reference_articles
 from curation.tokenize import TokenizeError
 from jobs.ablate import check_tokenization_settings, tokenize_arms
 from refinery.cli import main as refinery
+from refinery.config import ConfigError
 from training import ablation
 
 
@@ -61,21 +63,44 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypat
         table = pa.table({"id": [str(i) for i in range(len(texts))], "text": list(texts)})
         pq.write_table(table, tmp_path / name / "part-0.parquet")
 
-    def config(*extra):
-        base = [f"out={tmp_path / 'out'}", "reference=r", "arms.a=x", "arms.b=y", *extra]
-        return ablation.load_ablation_config(None, base)
+    def config(*extra):  # arms a=x and b=y unless `extra` points them elsewhere
+        arms = {"a": "x", "b": "y"} | dict(e[5:].split("=", 1) for e in extra if e[:5] == "arms.")
+        rest = [e for e in extra if e[:5] != "arms."]
+        named = [f"arms.{arm}={path}" for arm, path in arms.items()]
+        return ablation.load_ablation_config(
+            None, [f"out={tmp_path / 'out'}", "reference=r", *rest, *named]
+        )
+
+    def tokenized(*arms):  # as tokenize_arms leaves them
+        for arm in arms:
+            (tmp_path / "out" / "arms" / arm / "tokens").mkdir(parents=True, exist_ok=True)
 
     for name in "xyzw":
         documents(name)
     monkeypatch.chdir(tmp_path)
     check_tokenization_settings(config())
+    tokenized("a", "b")
     check_tokenization_settings(config())  # the same settings reuse the tokens
     check_tokenization_settings(config("arms.a=./x/", f"arms.b={tmp_path / 'y'}"))  # written so
     check_tokenization_settings(config("arms.c=z"))  # an arm may join
+    tokenized("c")
     with pytest.raises(TokenizeError, match=r"curation: \[\] -> \['tokenize.vocab_size=512'\]"):
         check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
     with pytest.raises(TokenizeError, match=rf"arms.b: {tmp_path / 'y'} -> {tmp_path / 'w'}"):
         check_tokenization_settings(config("arms.b=w"))
+    # the message's remedies work: an arm removed is made anew; everything removed, any
+    # settings (they were refused again after the removal)
+    shutil.rmtree(tmp_path / "out" / "arms" / "b")
+    check_tokenization_settings(config("arms.b=w"))
+    tokenized("b")
+    with pytest.raises(TokenizeError, match=r"max_epochs: 50.0 -> 8.0"):
+        check_tokenization_settings(config("arms.b=w", "max_epochs=8"))
+    shutil.rmtree(tmp_path / "out" / "arms")
+    check_tokenization_settings(config("arms.b=w", "max_epochs=8"))
+    tokenized("a", "b")
+    shutil.rmtree(tmp_path / "out" / "arms")
+    check_tokenization_settings(config())
+    tokenized("a", "b")
     # a record of the previous version (arms by path as given) matches the folder written so
     record = tmp_path / "out" / "tokenization.json"
     legacy = json.loads(record.read_text())
@@ -96,3 +121,15 @@ def test_an_arm_without_documents_is_refused_before_out_records_it(tmp_path, cap
     assert refinery(["ablate", *args, f"arms.b={tmp_path / 'nope'}"]) == 2
     assert f"arms.b: documents input not found: {tmp_path / 'nope'}" in capsys.readouterr().err
     assert not (out / "tokenization.json").exists()  # a corrected rerun is not refused
+    # nor is one after a mistyped curation= key (OUT recorded it, then the key failed)
+    typo = "curation=[tokenize.vocab_sise=512]"
+    assert refinery(["ablate", *args, f"arms.b={tmp_path / 'docs'}", typo]) == 2
+    assert "unknown config key 'tokenize.vocab_sise'" in capsys.readouterr().err
+    assert not (out / "tokenization.json").exists()
+
+
+def test_an_arm_named_twice_is_refused(tmp_path):
+    # the later path replaced the earlier, and its arm vanished from the comparison
+    overrides = [f"out={tmp_path}", "reference=r", "arms.a=x", "arms.a=y", "arms.b=z"]
+    with pytest.raises(ConfigError, match="arms.a given twice: each arm needs a name of its own"):
+        ablation.load_ablation_config(None, overrides)

@@ -239,3 +239,14 @@ def test_under_torchrun_an_error_every_rank_meets_is_said_by_rank_0_alone(monkey
             assert with_user_errors(fail(error)) == 2
             printed = capsys.readouterr().err
             assert printed == (f"error: {error}\n" if error in said else "")
+
+
+def test_ctrl_c_in_a_command_is_one_line_saying_what_is_kept(monkeypatch, capsys):
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(COMMANDS, "slow", ("slow", "takes a while"))
+    monkeypatch.setattr("importlib.import_module", lambda name: SimpleNamespace(main=interrupted))
+    assert main(["slow"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().startswith("refinery slow: stopped by Ctrl-C; what was finished is kept")

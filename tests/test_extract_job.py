@@ -295,3 +295,18 @@ def test_documents_without_required_columns_are_refused(spark, tmp_path):
         InputError, match=r"text is binary, not string; fetch_time is int, not timestamp"
     ):
         read_documents(spark, [str(tmp_path / "typed")])
+
+
+def test_ctrl_c_in_a_spark_job_leaves_py4j_s_reentrant_call_unlogged(spark):
+    """pyspark's SIGINT handler cancels the jobs through Py4J while the main thread waits in
+    a Py4J call; Py4J logged that at ERROR with two tracebacks before the command's line."""
+    import logging
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # pyspark's handler: cancel, then interrupt
+            handler(signal.SIGINT, None)
+        assert logging.root.manager.disable == logging.CRITICAL
+    finally:
+        logging.disable(logging.NOTSET)

@@ -53,6 +53,12 @@ class AblationConfig:
 
 
 def load_ablation_config(path: str | None, overrides: list[str]) -> AblationConfig:
+    """The config; an arm named twice on the command line is refused (the later path would
+    replace the earlier one, and its arm vanish from the comparison)."""
+    named = [o.split("=", 1)[0].strip() for o in overrides if o.strip().startswith("arms.")]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise ConfigError(f"{', '.join(twice)} given twice: each arm needs a name of its own")
     return load_config(AblationConfig, path, overrides)
 
 
@@ -93,7 +99,8 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
         raise AblationError(
             f"arm {arm}: {tokens:,} training tokens per run exceed what its pretrain buckets "
             f"supply ({supply:,.0f} = tokens × max_epochs {manifest.max_epochs:g}, in "
-            f"{manifest.root}); lower tokens= or raise max_epochs="
+            f"{manifest.root}); lower tokens=, or raise max_epochs= (the arms' tokens carry it: "
+            "remove OUT's arms/ and runs/, or choose another out=)"
         )
 
 

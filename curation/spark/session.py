@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from curation.config import SparkConfig
@@ -139,7 +142,24 @@ def build_session(config: SparkConfig, job: str | None = None):
         late = key in LAUNCH_FLAGS and key != "spark.jars"
         if not conf.contains(key) and (launched_here or not late):
             conf.set(key, value)
-    return SparkSession.builder.config(conf=conf).getOrCreate()
+    session = SparkSession.builder.config(conf=conf).getOrCreate()
+    quiet_interrupts()
+    return session
+
+
+def quiet_interrupts() -> None:
+    """Ctrl-C in a job: pyspark's SIGINT handler cancels the Spark jobs through Py4J while the
+    main thread waits in a Py4J call, and Py4J logs that reentrant call, tracebacks and all,
+    before the command says it stopped. The same handler, with logging off once it runs."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler) or threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupted(signum, frame):
+        logging.disable(logging.CRITICAL)
+        handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def environment_master() -> str | None:
