@@ -133,3 +133,23 @@ def test_an_arm_named_twice_is_refused(tmp_path):
     overrides = [f"out={tmp_path}", "reference=r", "arms.a=x", "arms.a=y", "arms.b=z"]
     with pytest.raises(ConfigError, match="arms.a given twice: each arm needs a name of its own"):
         ablation.load_ablation_config(None, overrides)
+
+
+def test_an_empty_arm_is_named(spark, extract_run, tmp_path):
+    out, _ = extract_run
+    empty = tmp_path / "empty"  # a filter that kept nothing
+    spark.read.parquet(f"{out}/extract").limit(0).write.parquet(str(empty))
+    for arms in (
+        [f"arms.empty={empty}", f"arms.all={out}/extract"],
+        [f"arms.all={out}/extract", f"arms.empty={empty}"],
+    ):
+        overrides = [
+            f"out={tmp_path / 'ablation'}",
+            "reference=r",
+            *arms,
+            "curation=[tokenize.vocab_size=512]",
+        ]
+        cfg = ablation.load_ablation_config("conf/ablate/tiny.yaml", overrides)
+        # first, no text to train the tokenizer; later, no documents: neither named the arm
+        with pytest.raises(TokenizeError, match=r"^arms\.empty: no non-empty"):
+            tokenize_arms(spark, cfg)
