@@ -25,6 +25,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from pyspark.sql import functions as F
+
 from curation.config import CurationConfig, load_curation_config
 from curation.inputs import InputError, resolve_documents
 from curation.spark.session import build_session
@@ -32,6 +34,7 @@ from curation.spark.stage import read_documents
 from curation.tokenize import TokenizeError
 from jobs.common import local_dir, run_main
 from jobs.tokenize import run_tokenize, trained_tokenizer
+from refinery.config import resolve_path
 from refinery.manifest import BUCKET_NAME
 from training import ablation
 
@@ -148,6 +151,41 @@ def check_arms(cfg: ablation.AblationConfig) -> None:
             raise InputError(f"arms.{arm}: {err}") from None
 
 
+# A reference line this long is prose, not boilerplate two pages share by chance.
+LEAK_WORDS = 20
+# Above this share of the reference's long lines found in an arm, its score is not held out.
+LEAK_SHARE = 0.01
+STRIPPED = " \t\r\f\v"  # around a line, in Python and Spark alike
+
+
+def reference_lines(reference: str) -> set[str]:
+    """sha256 of the reference's lines of LEAK_WORDS or more words, stripped as Spark strips."""
+    from training.evaluation.bpb import read_documents as reference_documents
+
+    documents = reference_documents(resolve_path(reference))
+    lines = [line.strip(STRIPPED) for doc in documents for line in doc.split("\n")]
+    long = [line for line in lines if len(line.split()) >= LEAK_WORDS]
+    return {hashlib.sha256(line.encode()).hexdigest() for line in long}
+
+
+def reference_leaks(spark, cfg: ablation.AblationConfig) -> dict[str, int]:
+    """Per arm, how many of the reference's long lines its documents hold word for word, when
+    over LEAK_SHARE: bits per byte on text an arm trained on measure memory, not quality."""
+    hashes = reference_lines(cfg.reference)
+    if not hashes:
+        return {}
+    found = {}
+    for arm, path in cfg.arms.items():
+        docs = read_documents(spark, resolve_documents([path]))
+        lines = docs.select(F.explode(F.split("text", "\n")).alias("line"))
+        stripped = F.trim("line", F.lit(STRIPPED))
+        hashed = lines.select(F.sha2(stripped, 256).alias("h")).distinct()
+        n = hashed.where(F.col("h").isin(list(hashes))).count()
+        if n > LEAK_SHARE * len(hashes):
+            found[arm] = n
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery ablate", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML config (conf/ablate/*.yaml)")
@@ -161,8 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(curation.spark, "ablate")
     try:
         token_dirs = tokenize_arms(spark, cfg)
+        leaks = reference_leaks(spark, cfg)
     finally:
         spark.stop()
+    for arm, n in leaks.items():
+        print(
+            f"ablate: warning: arms.{arm} holds {n} of the reference's lines of "
+            f"{LEAK_WORDS}+ words word for word: the reference is not held out from it, and "
+            "its bits per byte reward having seen them",
+            file=sys.stderr,
+        )
     ablation.run(cfg, token_dirs)
     return 0
 

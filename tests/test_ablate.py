@@ -153,3 +153,21 @@ def test_an_empty_arm_is_named(spark, extract_run, tmp_path):
         # first, no text to train the tokenizer; later, no documents: neither named the arm
         with pytest.raises(TokenizeError, match=r"^arms\.empty: no non-empty"):
             tokenize_arms(spark, cfg)
+
+
+def test_a_reference_an_arm_trained_on_is_found(spark, extract_run, tmp_path):
+    from jobs.ablate import reference_leaks
+
+    out, _ = extract_run
+    texts = spark.read.parquet(f"{out}/extract").select("text").limit(20).toPandas()["text"]
+    leaked = tmp_path / "leaked.jsonl"  # the arm's own pages, as the reference
+    leaked.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    held_out = write_reference_articles(tmp_path, count=5)
+    arms = [f"arms.all={out}/extract", f"arms.other={tmp_path / 'other'}"]
+    spark.createDataFrame([], spark.read.parquet(f"{out}/extract").schema).write.parquet(
+        str(tmp_path / "other")
+    )
+    for reference, expected in ((leaked, ["all"]), (held_out, [])):
+        overrides = [f"out={tmp_path / 'ablation'}", f"reference={reference}", *arms]
+        cfg = ablation.load_ablation_config("conf/ablate/tiny.yaml", overrides)
+        assert sorted(reference_leaks(spark, cfg)) == expected
