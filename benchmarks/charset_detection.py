@@ -8,7 +8,10 @@ Pages: for each language, `--pages` seeded pages of 1-4 repeats of a sample of i
 (hand-written here: news-style sentences, the kind of prose a crawl holds), encoded in the
 legacy charset the web used for it. A page counts as right when `decode_html` gives back
 exactly the page written; the codecs it chose are listed. Cut pages lose their last byte of
-a multi-byte charset and must come back in the declared charset with one U+FFFD.
+a multi-byte charset and must come back in the declared charset with one U+FFFD. Each page is
+also declared under the WRONG_LABELS that are not its own: right when its text comes back
+all the same (a wrong label that decodes cleanly wins, as in browsers; the count says how
+often a page survives one).
 """
 
 from __future__ import annotations
@@ -125,6 +128,9 @@ SENTENCES = {
         "修繕，上週重新開放。成人門票十二元。",
     ),
 }
+# Labels a page may wrongly declare: UTF-8 (a server's default), windows-1252 (a template's),
+# Shift_JIS and windows-1251 (another site's copied header).
+WRONG_LABELS = ("utf-8", "windows-1252", "Shift_JIS", "windows-1251")
 # The labels pages declare the multi-byte charsets by.
 MULTI_BYTE = {
     "cp932": "Shift_JIS",
@@ -155,7 +161,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    wrong_total = cut_wrong = cut_total = 0
+    wrong_total = cut_wrong = cut_total = mislabelled_wrong = mislabelled_total = 0
     print(f"{'language':10} {'charset':10} undeclared wrong  codecs chosen")
     for language, (charset, text) in SENTENCES.items():
         chosen: Counter[str] = Counter()
@@ -164,6 +170,10 @@ def main() -> None:
             decoded, codec = decode_html(page.encode(charset), None)
             chosen[codec] += 1
             wrong += decoded != page
+            for label in WRONG_LABELS:  # declared, wrongly
+                if normalise_charset(label) != charset:
+                    mislabelled_total += 1
+                    mislabelled_wrong += decode_html(page.encode(charset), label)[0] != page
             if charset in MULTI_BYTE:  # declared, and cut inside its last character
                 head = page.removesuffix("</p></body></html>").rstrip(".")  # ends in a letter
                 cut = head.encode(charset)[:-1]
@@ -177,6 +187,9 @@ def main() -> None:
     total = args.pages * len(SENTENCES)
     print(f"undeclared pages decoded wrong: {wrong_total}/{total}")
     print(f"declared pages cut inside a character, decoded wrong: {cut_wrong}/{cut_total}")
+    print(
+        f"pages declared in another charset, decoded wrong: {mislabelled_wrong}/{mislabelled_total}"
+    )
 
 
 if __name__ == "__main__":

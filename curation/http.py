@@ -207,9 +207,24 @@ _UTF16 = {"utf-16-le", "utf-16-be"}
 # What detection may guess: the codecs above, in charset_normalizer's spelling. Left to all of
 # Python's, it names DOS and Mac code pages (cp775, mac-latin2, ptcp154) that no page is in.
 _DETECTABLE = [codecs.lookup(codec).name.replace("-", "_") for codec in _WHATWG_LABELS]
-# WHATWG's windows-1252 is Python's cp1252 with the five bytes cp1252 leaves undefined (0x81,
-# 0x8D, 0x8F, 0x90, 0x9D) read as the C1 controls of the same number, so it decodes any bytes.
-_WINDOWS_1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
+
+
+def _c1_filled(codec: str) -> str:
+    """A charmap for `codec` as WHATWG's index reads it: Python's, with the bytes 0x80-0x9F it
+    leaves undefined (cp1252's 0x81, 0x8D, 0x8F, 0x90, 0x9D; cp1251's 0x98) read as the C1
+    controls of the same number; any other undefined byte stays so (U+FFFE)."""
+    chars = []
+    for byte in range(256):
+        try:
+            chars.append(bytes([byte]).decode(codec))
+        except UnicodeDecodeError:
+            chars.append(chr(byte) if 0x80 <= byte <= 0x9F else "\ufffe")
+    return "".join(chars)
+
+
+# The windows-* codes, whose holes browsers fill so: one stray byte (a 0x98 in a windows-1251
+# page) decodes, where Python's codec fails the page and detection garbles all of it.
+_WINDOWS = {codec: _c1_filled(codec) for codec in ("cp874", *(f"cp125{i}" for i in range(9)))}
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -219,11 +234,10 @@ _BOMS = (
 # UTF-8 with a few stray bytes. Legacy encodings misread as UTF-8 show over 50% invalid (CJK)
 # and usually nearly 100% (single-byte codes such as windows-1252).
 _MAX_INVALID_UTF8 = 0.1
-# A page in its declared charset keeps up to this many bytes that do not fit, or this share of
-# its non-ASCII characters, whichever is more; more mean the label is wrong.
-_MAX_DAMAGE, _MAX_DAMAGE_SHARE = 2, 0.01
-# ISO-2022-JP's switches to and from JIS X 0208 (ESC $ @, ESC $ B, ESC ( B, ESC ( J).
-_ISO2022_JP_ESCAPE = re.compile(rb"\x1b\$[@B][^\x1b]*\x1b\([BJ]")
+# Charsets whose characters take several bytes: a payload cut short can end inside one.
+_MULTI_BYTE = {"gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949"}
+# ISO-2022-JP's switch to JIS X 0208 (ESC $ @, ESC $ B): in 7-bit bytes, nothing else.
+_ISO2022_JP_ESCAPE = re.compile(rb"\x1b\$[@B]")
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -256,10 +270,10 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
     label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
     try it first too); ISO-2022-JP for 7-bit bytes with its escapes; HTTP header; <meta>; UTF-8
-    with a few invalid bytes; the declared charset with a few bytes that do not fit (a page cut
-    inside a character); then detection. So a wrong label costs a little accuracy, never the
-    document, and a stray byte or a cut does not garble a whole page: the bytes that do not fit
-    are U+FFFD, as browsers write them.
+    with a few invalid bytes; a multi-byte charset sniffed or declared whose only misfit is a
+    last character cut short; then detection. So a wrong label costs a little accuracy, never
+    the document, and neither a stray UTF-8 byte nor a cut garbles a whole page: the bytes
+    that do not fit are U+FFFD, as browsers write them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -274,10 +288,12 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     sniffed = ["iso2022_jp"] if body.isascii() and _ISO2022_JP_ESCAPE.search(body) else []
     for codec in dict.fromkeys(sniffed + declared + ["utf-8"]):
         text = _decode(body, codec)
+        if text is None and codec in sniffed:  # cut short: UTF-8 would read it next, escapes
+            text = _decode_cut(body, codec)
         if text is not None:
             return text, codec
     for codec in declared:
-        text = _decode_damaged(body, codec)
+        text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
     codec = _detected_codec(body)
@@ -315,14 +331,10 @@ def _looks_like_utf16(body: bytes) -> bool:
 
 
 def _detected_codec(body: bytes) -> str:
-    """charset_normalizer's guess among the web's encodings, widened as its label would be.
-
-    Where windows-1252 reads the sampled text as the guess does, it wins: it is what browsers
-    assume of an undeclared page in the West. With nothing clean, it is windows-1252.
-    """
-    matches = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE)
-    best = matches.best()
-    if best is None or "cp1252" in best.could_be_from_charset:
+    """charset_normalizer's guess among the web's encodings, widened as its label would be;
+    with nothing clean, windows-1252 (what browsers assume of an undeclared page)."""
+    best = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE).best()
+    if best is None:
         return "cp1252"
     name = codecs.lookup(best.encoding).name
     return normalise_charset(name.replace("_", "-")) or name
@@ -336,20 +348,22 @@ def _decode(body: bytes, codec: str) -> str | None:
         return _mostly_utf8(body) if codec == "utf-8" else None
 
 
-def _decode_damaged(body: bytes, codec: str) -> str | None:
-    """`body` in its declared `codec` with U+FFFD for the bytes that do not fit, when they are a
-    few (see _MAX_DAMAGE): a page cut inside a character by a crawler's size cap, a stray byte.
-    Detection would guess another codec from the whole page and garble all of it."""
-    text = _decode_as(body, codec, errors="replace")
-    invalid = text.count("\ufffd")
-    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
-    return text if invalid <= max(_MAX_DAMAGE, _MAX_DAMAGE_SHARE * non_ascii) else None
+def _decode_cut(body: bytes, codec: str) -> str | None:
+    """`body` in `codec` when all that does not fit is its last character, cut short (a
+    crawler's size cap ends a payload anywhere), with U+FFFD for it; else None. Detection
+    would have guessed another codec from the whole page and garbled all of it."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    try:
+        text = decoder.decode(body, final=False)
+    except UnicodeDecodeError:
+        return None
+    return text + "\ufffd" if decoder.getstate()[0] else text
 
 
 def _decode_as(body: bytes, codec: str, errors: str = "strict") -> str:
-    """`body.decode(codec, errors)`, with cp1252 read as WHATWG's windows-1252."""
-    if codec == "cp1252":
-        return codecs.charmap_decode(body, errors, _WINDOWS_1252)[0]
+    """`body.decode(codec, errors)`, with the windows-* codes read as WHATWG reads them."""
+    if codec in _WINDOWS:
+        return codecs.charmap_decode(body, errors, _WINDOWS[codec])[0]
     return body.decode(codec, errors)
 
 

@@ -109,8 +109,9 @@ def _check_headers(warc_record: ArcWarcRecord, record: Record) -> None:
     reads the records after it as its content, so they would vanish into it), or one whose
     headers run into the next record's (which would vanish into it too). Headers that the file
     ends inside are a cut file, said as such."""
-    lacking = not record.warc_type or (not record.from_arc and warc_record.length is None)
-    if lacking and warc_record.raw_stream.read(1) == b"":
+    # no length: warcio read to the end of the file for the content, so nothing left is a cut
+    # (a record of length 0 reads nothing either, and is no cut)
+    if not record.from_arc and warc_record.length is None and warc_record.raw_stream.read(1) == b"":
         raise TruncatedRecord("the file ends inside a record's headers: it is cut short")
     if not record.warc_type:
         raise BadRecordHeaders("record without a WARC-Type")

@@ -261,6 +261,17 @@ def test_a_header_block_cut_short_does_not_swallow_the_next_record(tmp_path: Pat
     assert items[2].url == "https://site.example/2" and items[2].payload == page("t2", 20)
 
 
+def test_a_typeless_empty_record_in_mid_file_is_no_cut(tmp_path: Path):
+    def typeless_and_empty(record: bytes) -> bytes:
+        head = record[: record.index(b"\r\n\r\n")].split(b"\r\n")
+        head = [h for h in head if not h.startswith((b"WARC-Type", b"Content-Length"))]
+        return b"\r\n".join([*head, b"Content-Length: 0"]) + b"\r\n\r\n\r\n\r\n"
+
+    items, _ = second_record_damaged(tmp_path / "typeless.warc", 3, typeless_and_empty)
+    assert kinds(items) == ["Record", "ReadError", "Record"]
+    assert items[1].error == "BadRecordHeaders: record without a WARC-Type"
+
+
 def test_blank_lines_before_the_first_record_are_skipped(tmp_path: Path):
     path = tmp_path / "blank.warc"
     data, offsets = uncompressed(path, 3)
