@@ -61,6 +61,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# What a command stopped half way keeps, for the one-line Ctrl-C message.
+_STAGES = "; finished stages are kept: the same command goes on from the first one not done"
+_CHECKPOINTS = "; checkpoints are kept: --resume goes on from the newest"
+RESUMES = {
+    **dict.fromkeys(("extract", "filter", "dedup", "classify", "mix", "tokenize"), _STAGES),
+    **dict.fromkeys(("curate", "contamination"), _STAGES),
+    **dict.fromkeys(("train", "anneal", "sft", "rm", "dpo", "ppo"), _CHECKPOINTS),
+    "ablate": "; finished arms and runs are kept: the same command goes on from there",
+    "scaling": "; finished points are kept: the same command goes on from there",
+}
+
+
 def non_negative_int(text: str) -> int:
     """argparse type of counts and seeds: a negative one is a usage error (exit 2), not a
     traceback from numpy deep inside the command."""
@@ -113,11 +125,7 @@ def _command(argv: list[str] | None) -> int:
     try:
         return with_user_errors(lambda: int(module.main(rest) or 0), f"refinery {name}: error")
     except KeyboardInterrupt:  # a second Ctrl-C in training, any in a Spark job or a sweep
-        print(
-            f"\nrefinery {name}: stopped by Ctrl-C; what was finished is kept (finished "
-            "stages, arms and checkpoints): the same command goes on from there",
-            file=sys.stderr,
-        )
+        print(f"\nrefinery {name}: stopped by Ctrl-C{RESUMES.get(name, '')}", file=sys.stderr)
         return 130
 
 

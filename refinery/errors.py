@@ -25,9 +25,9 @@ _USER_FIXABLE = {
 class RefineryError(Exception):
     """Bad input, config or run folder, explained in the message."""
 
-    # Raised alike by every torchrun worker (the same config, files and all-reduced figures):
-    # said by rank 0 alone, not once per rank. A worker's own error (a shard only it reads)
-    # keeps this False, so it is said where it happened.
+    # Raised alike by every torchrun worker of a node (the same config, files and all-reduced
+    # figures): said by its local rank 0 alone, not once per rank. A worker's own error (a
+    # shard only it reads) keeps this False, so it is said where it happened.
     every_rank = False
 
 
@@ -129,7 +129,8 @@ def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:
         message = user_message(err)
         if message is None:
             raise
-        if not (getattr(err, "every_rank", False) and os.environ.get("RANK", "0") != "0"):
+        # each node's first process: one that only a node meets (its files, its GPUs) is said
+        if not (getattr(err, "every_rank", False) and os.environ.get("LOCAL_RANK", "0") != "0"):
             print(f"{prefix}: {message}", file=sys.stderr)
         return 2
 

@@ -220,7 +220,7 @@ def test_an_installed_wheel_carries_the_presets_and_lists(tmp_path):
     assert "conf/blocklist/adult/domains" in names and "conf/badwords/en" in names
 
 
-def test_under_torchrun_an_error_every_rank_meets_is_said_by_rank_0_alone(monkeypatch, capsys):
+def test_under_torchrun_an_error_every_rank_meets_is_said_once_a_node(monkeypatch, capsys):
     from refinery.config import ConfigError
     from refinery.errors import with_user_errors
 
@@ -232,9 +232,14 @@ def test_under_torchrun_an_error_every_rank_meets_is_said_by_rank_0_alone(monkey
 
     same = ConfigError("train.global_batch_tokens 2048 must be a multiple of 3072")
     own = RefineryError("shard-00003.bin: damaged")  # a shard only this rank reads
-    monkeypatch.setenv("WORLD_SIZE", "3")
-    for rank, said in (("0", [same, own]), ("2", [own])):
+    monkeypatch.setenv("WORLD_SIZE", "6")  # two nodes of three: each node's first says it
+    for rank, local_rank, said in (
+        ("0", "0", [same, own]),
+        ("2", "2", [own]),
+        ("3", "0", [same, own]),
+    ):
         monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
         for error in (same, own):
             assert with_user_errors(fail(error)) == 2
             printed = capsys.readouterr().err
@@ -245,8 +250,9 @@ def test_ctrl_c_in_a_command_is_one_line_saying_what_is_kept(monkeypatch, capsys
     def interrupted(argv):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(COMMANDS, "slow", ("slow", "takes a while"))
     monkeypatch.setattr("importlib.import_module", lambda name: SimpleNamespace(main=interrupted))
-    assert main(["slow"]) == 130
-    err = capsys.readouterr().err
-    assert err.strip().startswith("refinery slow: stopped by Ctrl-C; what was finished is kept")
+    assert main(["dedup"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("refinery dedup: stopped by Ctrl-C; finished stages are kept")
+    assert main(["chat"]) == 130  # nothing to go on with
+    assert capsys.readouterr().err.strip() == "refinery chat: stopped by Ctrl-C"

@@ -264,7 +264,7 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
     from curation.config import load_curation_config
     from jobs.contamination import check_contamination
 
-    docs = write_documents(tmp_path / "docs", PLANTED)
+    docs = write_documents(tmp_path / "my docs", PLANTED)  # a URI writes the space as %20
     plan = {"mixtures": {"pretrain": {"web": 1.0}}, "report": {"max_epochs": 4.0}}
     (Path(docs) / "_mixture.json").write_text(json.dumps(plan))  # as if OUT/mix
     out2 = str(tmp_path / "clean")

@@ -294,7 +294,8 @@ class OtherSettings(CheckpointError):
 def refuse_other_settings(out: Path, run_cfg: Any, manifest: Any) -> None:
     """A run folder from an earlier sweep point or ablation run is resumed or reused only when
     it trains the same run: another budget would resume a schedule that has already decayed,
-    another preset or lr would mix two runs in one, and its results would name only one."""
+    another preset or lr would mix two runs in one, and its results would name only one; a
+    finished run on tokens made anew since (an arm re-curated) would be scored as theirs."""
     from training.train import resolve_vocab
 
     found = list_checkpoints(out)
@@ -307,6 +308,12 @@ def refuse_other_settings(out: Path, run_cfg: Any, manifest: Any) -> None:
         raise OtherSettings(
             f"{out} was trained with other settings ({'; '.join(changed)}); choose another "
             "out= or remove that run"
+        )
+    then = load_meta(found[-1][1]).get("manifest_fingerprint")
+    if then not in (None, manifest.fingerprint):  # its data= folder tokenized anew since
+        raise OtherSettings(
+            f"{out} was trained on other tokens (manifest fingerprint {then}; "
+            f"{run_cfg.data} now has {manifest.fingerprint}): remove that run to train on them"
         )
 
 

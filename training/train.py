@@ -133,7 +133,7 @@ class StopRequest:
         if signum == signal.SIGINT:
             if self.requested:
                 raise KeyboardInterrupt
-            if os.environ.get("RANK", "0") == "0":  # a terminal's Ctrl-C reaches every rank
+            if os.environ.get("LOCAL_RANK", "0") == "0":  # a terminal's reaches a node's ranks
                 print(
                     "\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)",
                     file=sys.stderr,
@@ -448,8 +448,7 @@ def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader) -> lis
         "buckets share its weight"
         for name, share in loader.unsampled.items()
     ]
-    held_out = max(0, (manifest.validation.tokens - 1) // seq_len)
-    if cfg.train.eval_tokens and not held_out:
+    if cfg.train.eval_tokens and not validation_count(manifest, seq_len, cfg.train.eval_tokens):
         notes.append(
             f"{cfg.data}: the validation split holds {manifest.validation.tokens} tokens, "
             f"less than one window of seq_len + 1 = {seq_len + 1}: no val_loss or val_bpb "

@@ -56,10 +56,11 @@ def normalize_text(text: str | None) -> str:
 
 
 def exact_key(text: str | None) -> str | None:
-    """The exact-duplicate key: a 128-bit digest of the `simplified` words, digits as written.
-    Copies that differ in case, spacing or punctuation are one text; texts that differ in a
-    number (a score, a dose, a sum) are not, unlike shingles, which fold digits (FineWeb). A
-    text without a word (empty, emoji, symbols) has no key: it is nobody's copy."""
+    """The exact-duplicate key: a 128-bit digest of the `simplified` words, their digits as
+    written. Copies that differ in case, spacing or punctuation are one text (so are `-5` and
+    `5`, `1.2` and `1/2`); texts whose digits differ (a score, a dose, a sum) are not, unlike
+    shingles, which fold digits (FineWeb). A text without a word (empty, emoji, symbols) has
+    no key: it is nobody's copy."""
     words = words_pattern().findall(simplified(text or ""))
     if not words:
         return None

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
+
+# What FileStatus.toString says of a file that changes when it is written again (its access
+# time and owner are left out: reading or chown is no new content).
+_FILE_STATUS = re.compile(r"path=(.*?); isDirectory=\w+; length=(\d+);.*?modification_time=(\d+)")
 
 
 class HadoopFS:
@@ -57,13 +62,15 @@ class HadoopFS:
 
     def folders_digest(self, files: list[str]) -> str:
         """A digest of the names, sizes and modification times of everything in the folders
-        holding `files` (one listing a folder): it changes when they are written again."""
+        holding `files` (URIs, as DataFrame.inputFiles gives them: `%20` for a space): it
+        changes when they are written again. A listing a folder, one JVM call a file."""
         entries = []
         for folder in sorted({f.rsplit("/", 1)[0] for f in files}):
-            for status in self._fs(folder).listStatus(self._path(folder)):
-                name = str(status.getPath().getName())
-                entries.append(f"{folder}/{name} {status.getLen()} {status.getModificationTime()}")
-        return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
+            path = self._jvm.org.apache.hadoop.fs.Path(self._jvm.java.net.URI(folder))
+            for status in path.getFileSystem(self._conf).listStatus(path):
+                entries += _FILE_STATUS.findall(status.toString())
+        listing = "\n".join(" ".join(entry) for entry in sorted(entries))
+        return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
     def mkdirs(self, path: str) -> None:
         self._fs(path).mkdirs(self._path(path))

@@ -105,3 +105,20 @@ def test_a_budget_beyond_the_epoch_cap_is_refused(tokens):
     check_budget("ok", manifest, int(supply))
     with pytest.raises(AblationError, match="arm small: .* exceed"):
         check_budget("small", manifest, int(supply) + 1)
+
+
+def test_a_finished_run_on_tokens_made_anew_is_not_reused(tokens, tmp_path):
+    """An arm re-curated and tokenized again into arms/<arm>/ while runs/<arm>-seed*/ stayed:
+    the finished run was scored as if trained on the new tokens."""
+    import shutil
+
+    from training.synthetic import write_dataset
+
+    cfg = ablation(tmp_path / "ablation", "tokens=4096")
+    arm = tmp_path / "arm-tokens"
+    shutil.copytree(tokens, arm)
+    train_arms(cfg, {"a": arm, "b": tokens})
+    shutil.rmtree(arm)
+    write_dataset(arm, {"web": 30_000, "wiki": 15_000}, learnable=True, seed=4)  # other tokens
+    with pytest.raises(OtherSettings, match="a-seed0 was trained on other tokens"):
+        train_arms(cfg, {"a": arm, "b": tokens})
