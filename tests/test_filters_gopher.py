@@ -401,3 +401,14 @@ def test_repetition_config_validation():
         GopherRepetitionConfig(max_top_2gram_char_fraction=1.2)
     with pytest.raises(ConfigError, match="max_dup_line_fraction"):
         GopherRepetitionConfig(max_dup_line_fraction=-0.1)
+
+
+def test_emoji_and_symbols_count_against_the_alpha_word_fraction():
+    """A page of emoji between its words: left out of the fraction as markup, they could
+    never fail it (the paper: 80% of words hold a letter; DataTrove counts every word)."""
+    words = unique(60)  # 50 words are the minimum: emoji are no words for that count
+    emoji = ["🌊", "✨", "★", "😂"] * 4  # 16 of 76 words: 0.79
+    assert quality(" ".join(words + emoji)) == "gopher_quality:alpha_words"
+    assert quality(" ".join(words + emoji[:12])) is None  # 12 of 72: 0.83
+    dashes = ["—", "|", "|---|", "-"] * 4  # punctuation and table rules still are not words
+    assert quality(" ".join(words + dashes)) is None

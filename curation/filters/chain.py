@@ -34,13 +34,18 @@ EMPTY = "empty"  # the reason of a document whose text is null or blank
 
 # lid.176 codes of languages written without spaces between words
 UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
-WORD_COUNTING_STEPS = ("gopher_quality", "c4")
+# steps whose rules count words split on whitespace, and the rule such text fails there
+WORD_COUNTING_STEPS = {
+    "gopher_quality": "gopher_quality:min_words",
+    "c4": "c4:min_sentences",
+    "fineweb": "fineweb:newline_word_ratio",  # a line of such text is about one "word"
+}
 
 
 def unspaced_language_warning(config: Any) -> str | None:
-    """Gopher's and C4's rules count words split on whitespace (as the papers did for
-    English), so a kept language written without spaces makes a page of it a handful of
-    "words": nearly all its documents fail `min_words`. Said before the stage runs."""
+    """Gopher's, C4's and FineWeb's rules count words split on whitespace (as the papers did
+    for English), so a kept language written without spaces makes a page of it a handful of
+    "words": nearly all its documents fail them. Said before the stage runs."""
     steps = [s for s in WORD_COUNTING_STEPS if s in config.steps]
     if "language" not in config.steps or not steps:
         return None
@@ -49,9 +54,10 @@ def unspaced_language_warning(config: Any) -> str | None:
         return None
     return (
         f"filter.language.languages keeps {', '.join(unspaced)}, written without spaces, but "
-        f"{' and '.join(steps)} count words split on whitespace: nearly every such document "
-        "fails their word counts (gopher_quality:min_words, c4:min_sentences); drop those "
-        "steps or lower filter.gopher_quality.min_words and filter.c4.min_words_per_line"
+        f"{', '.join(steps)} count words split on whitespace: nearly every such document "
+        f"fails their word counts ({', '.join(WORD_COUNTING_STEPS[s] for s in steps)}); drop "
+        "those steps, or for gopher_quality and c4 lower filter.gopher_quality.min_words and "
+        "filter.c4.min_words_per_line"
     )
 
 

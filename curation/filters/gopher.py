@@ -16,6 +16,7 @@ after each, which covers somewhat less.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class GopherQualityFilter(DocumentFilter):
         trailing_off = sum(line.endswith(ELLIPSES) for line in lines)
         if trailing_off / len(lines) > c.max_ellipsis_line_fraction:
             return self.reason("ellipsis_lines")
-        if counts.with_letters / n_words < c.min_alpha_word_fraction:
+        if counts.with_letters / counts.alpha_denominator < c.min_alpha_word_fraction:
             return self.reason("alpha_words")
         stop_words = self.stop_words.get(document_language(doc))
         if stop_words is not None and not self._has_stop_words(tokens, stop_words):
@@ -157,11 +158,16 @@ class GopherQualityFilter(DocumentFilter):
 class WordCounts:
     """Words, their characters, and words holding a letter of any script (str.isalpha). A
     token without a letter or digit (a table rule `|---|` from extraction, a dash, a lone
-    bullet) is markup, not a word: DataTrove leaves such tokens out too."""
+    bullet, an emoji) is markup, not a word, for the word count and mean word length, as
+    DataTrove counts them. The alpha-word fraction is the paper's over whitespace words, of
+    which only those of punctuation and ASCII symbols are left out (`—`, `|`, `|---|`, a
+    table's rules as extraction writes them): emoji and other symbols count against it, or a
+    page of them could never fail it."""
 
     words: int
     chars: int
     with_letters: int
+    alpha_denominator: int  # tokens that are not punctuation alone
 
     @classmethod
     def of(cls, tokens: list[str]) -> WordCounts:
@@ -170,7 +176,13 @@ class WordCounts:
         markup = list(filterfalse(LETTER_OR_DIGIT.search, rest))
         lettered = len(tokens) - len(rest) + sum(1 for t in rest if any(map(str.isalpha, t)))
         chars = sum(map(len, tokens)) - sum(map(len, markup))
-        return cls(len(tokens) - len(markup), chars, lettered)
+        punctuation = sum(1 for t in markup if all(map(_is_punctuation, t)))
+        return cls(len(tokens) - len(markup), chars, lettered, len(tokens) - punctuation)
+
+
+def _is_punctuation(char: str) -> bool:
+    """Punctuation of any script, or an ASCII symbol (`|`, `+`, `=` of a table's rules)."""
+    return char.isascii() or unicodedata.category(char)[0] == "P"
 
 
 @dataclass
