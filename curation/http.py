@@ -225,6 +225,8 @@ def _c1_filled(codec: str) -> str:
 # The windows-* codes, whose holes browsers fill so: one stray byte (a 0x98 in a windows-1251
 # page) decodes, where Python's codec fails the page and detection garbles all of it.
 _WINDOWS = {codec: _c1_filled(codec) for codec in ("cp874", *(f"cp125{i}" for i in range(9)))}
+# and one byte Python's cp1255 lacks above them: WHATWG's 0xCA is HEBREW POINT HOLAM HASER FOR VAV
+_WINDOWS["cp1255"] = _WINDOWS["cp1255"][:0xCA] + "\u05ba" + _WINDOWS["cp1255"][0xCB:]
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -270,8 +272,9 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
     label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
     try it first too); ISO-2022-JP for 7-bit bytes with its escapes; HTTP header; <meta>; UTF-8
-    with a few invalid bytes; a multi-byte charset sniffed or declared whose only misfit is a
-    last character cut short; then detection. So a wrong label costs a little accuracy, never
+    with a few invalid bytes; a declared windows-* code with the bytes Python leaves undefined
+    read as WHATWG reads them, or a multi-byte charset whose only misfit is a last character
+    cut short; then detection. So a wrong label costs a little accuracy, never
     the document, and neither a stray UTF-8 byte nor a cut garbles a whole page: the bytes
     that do not fit are U+FFFD, as browsers write them.
     """
@@ -292,7 +295,11 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
             text = _decode_cut(body, codec)
         if text is not None:
             return text, codec
+    # Only now the declared label's bytes Python leaves undefined: before UTF-8 with a stray
+    # byte, a windows-* label (which then decodes any bytes) would garble mislabelled UTF-8.
     for codec in declared:
+        if codec in _WINDOWS:
+            return _decode_as(body, codec), codec
         text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
@@ -341,9 +348,9 @@ def _detected_codec(body: bytes) -> str:
 
 
 def _decode(body: bytes, codec: str) -> str | None:
-    """`body` decoded with `codec`, or None when it does not fit."""
+    """`body` decoded with `codec` (Python's table: strict), or None when it does not fit."""
     try:
-        return _decode_as(body, codec)
+        return body.decode(codec)
     except UnicodeError:
         return _mostly_utf8(body) if codec == "utf-8" else None
 

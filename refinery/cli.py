@@ -62,11 +62,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 # What a command stopped half way keeps, for the one-line Ctrl-C message.
-_STAGES = "; finished stages are kept: the same command goes on from the first one not done"
+_STAGE = "; a stage stopped half way keeps nothing: the same command does it again"
 _CHECKPOINTS = "; checkpoints are kept: --resume goes on from the newest"
 RESUMES = {
-    **dict.fromkeys(("extract", "filter", "dedup", "classify", "mix", "tokenize"), _STAGES),
-    **dict.fromkeys(("curate", "contamination"), _STAGES),
+    **dict.fromkeys(("extract", "filter", "dedup", "classify", "mix", "tokenize"), _STAGE),
+    "contamination": _STAGE,
+    "curate": "; finished stages are kept: the same command goes on from the first one not done",
     **dict.fromkeys(("train", "anneal", "sft", "rm", "dpo", "ppo"), _CHECKPOINTS),
     "ablate": "; finished arms and runs are kept: the same command goes on from there",
     "scaling": "; finished points are kept: the same command goes on from there",

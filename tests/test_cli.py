@@ -253,6 +253,6 @@ def test_ctrl_c_in_a_command_is_one_line_saying_what_is_kept(monkeypatch, capsys
     monkeypatch.setattr("importlib.import_module", lambda name: SimpleNamespace(main=interrupted))
     assert main(["dedup"]) == 130
     err = capsys.readouterr().err.strip()
-    assert err.startswith("refinery dedup: stopped by Ctrl-C; finished stages are kept")
+    assert err.startswith("refinery dedup: stopped by Ctrl-C; a stage stopped half way keeps")
     assert main(["chat"]) == 130  # nothing to go on with
     assert capsys.readouterr().err.strip() == "refinery chat: stopped by Ctrl-C"

@@ -937,8 +937,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console(entry) -> int:
-    """`python -m training.X` (torchrun) with the same error handling as `refinery X`."""
-    return with_user_errors(entry)
+    """`python -m training.X` (torchrun) with the same error handling as `refinery X`; a
+    second Ctrl-C, which stops at once, is one line from each node, not a traceback a rank."""
+    from refinery.cli import COMMANDS, RESUMES
+
+    try:
+        return with_user_errors(entry)
+    except KeyboardInterrupt:
+        module = entry.__module__
+        if module == "__main__":  # python -m training.X
+            module = getattr(sys.modules["__main__"].__spec__, "name", module)
+        name = next((c for c, (m, _) in COMMANDS.items() if m == module), "")
+        if os.environ.get("LOCAL_RANK", "0") == "0":
+            said = f"{name}: stopped by Ctrl-C" if name else "stopped by Ctrl-C"
+            print(f"\n{said}{RESUMES.get(name, '')}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ EMPTY = "empty"  # the reason of a document whose text is null or blank
 
 # lid.176 codes of languages written without spaces between words
 UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
-# steps whose rules count words split on whitespace, and the rule such text fails there
+# steps whose rules count words split on whitespace: the rule such text fails there, and the
+# setting that lets it pass
 WORD_COUNTING_STEPS = {
-    "gopher_quality": "gopher_quality:min_words",
-    "c4": "c4:min_sentences",
-    "fineweb": "fineweb:newline_word_ratio",  # a line of such text is about one "word"
+    "gopher_quality": ("gopher_quality:min_words", "lower filter.gopher_quality.min_words"),
+    "c4": ("c4:min_sentences", "lower filter.c4.min_words_per_line"),
+    # a line of such text is about one "word"
+    "fineweb": ("fineweb:newline_word_ratio", "raise filter.fineweb.max_newline_word_ratio"),
 }
 
 
@@ -52,12 +54,14 @@ def unspaced_language_warning(config: Any) -> str | None:
     unspaced = [lang for lang in config.language.languages if lang in UNSPACED_LANGUAGES]
     if not unspaced:
         return None
+    rules = ", ".join(WORD_COUNTING_STEPS[step][0] for step in steps)
+    settings = " and ".join(WORD_COUNTING_STEPS[step][1] for step in steps)
+    one = len(steps) == 1
     return (
         f"filter.language.languages keeps {', '.join(unspaced)}, written without spaces, but "
-        f"{', '.join(steps)} count words split on whitespace: nearly every such document "
-        f"fails their word counts ({', '.join(WORD_COUNTING_STEPS[s] for s in steps)}); drop "
-        "those steps, or for gopher_quality and c4 lower filter.gopher_quality.min_words and "
-        "filter.c4.min_words_per_line"
+        f"{', '.join(steps)} {'counts' if one else 'count'} words split on whitespace: nearly "
+        f"every such document fails ({rules}); drop {'that step' if one else 'those steps'}, "
+        f"or {settings}"
     )
 
 

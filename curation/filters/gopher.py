@@ -181,8 +181,10 @@ class WordCounts:
 
 
 def _is_punctuation(char: str) -> bool:
-    """Punctuation of any script, or an ASCII symbol (`|`, `+`, `=` of a table's rules)."""
-    return char.isascii() or unicodedata.category(char)[0] == "P"
+    """Punctuation of any script, an ASCII symbol (`|`, `+`, `=` of a table's rules), or an
+    invisible format character (a zero-width space, a soft hyphen) left in a text input."""
+    category = unicodedata.category(char)
+    return char.isascii() or category[0] == "P" or category == "Cf"
 
 
 @dataclass

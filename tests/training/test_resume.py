@@ -109,3 +109,23 @@ def test_a_resume_under_another_global_batch_states_the_tokens_it_will_reach(
     # 2 steps of 2,048 tokens, then 2 of 4,096: it said 4 x 4,096 = 16.4K
     assert "4 steps, 12.3K tokens;" in capsys.readouterr().out
     assert read_metrics(out)[-1]["tokens"] == 12_288
+
+
+def test_a_ctrl_c_that_stops_at_once_is_one_line_from_each_node(monkeypatch, capsys):
+    """`python -m training.sft` under torchrun: a second Ctrl-C raised a traceback a rank."""
+    from training import sft
+    from training.train import console
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    interrupted.__module__ = sft.__name__
+    for local_rank, said in (("0", True), ("1", False)):
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+        assert console(interrupted) == 130
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            "sft: stopped by Ctrl-C; checkpoints are kept: --resume goes on from the newest"
+            if said
+            else ""
+        )
