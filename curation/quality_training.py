@@ -142,11 +142,15 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
     kind = table.schema.field("text").type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise TrainingSetError(f"{source}: its `text` column is {kind}, not string")
-    keys = table.column("id" if "id" in table.column_names else "text").to_pylist()
+    has_id = "id" in table.column_names
+    keys = table.column("id" if has_id else "text").to_pylist()
     urls = table.column("url").to_pylist() if "url" in table.column_names else keys
+    # an id names its document whatever part file holds it: Spark cuts a stage's output into
+    # parts by its settings, and the order keys give the seeded sample and split must not
+    prefix = "" if has_id else f"{source.name}:"
     for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
         if text:
-            yield f"{source.name}:{key}|{url}", text
+            yield f"{prefix}{key}|{url}", text
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:

@@ -364,10 +364,17 @@ def parse_warc_date(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+# How warcio's "Unknown archive format, first line: [...]" quotes a gzip member's magic bytes
+_GZIP_FIRST_LINE = re.compile(r"first line: \[.\\x1f\\x8b")
+
+
 def _describe(err: Exception) -> str:
     """The error row's message. warcio trips over a header cut short with a bare Python error
     (AttributeError on None, say): those say what it means first."""
     message = " ".join(str(err).split())
+    if isinstance(err, ArchiveLoadFailed) and _GZIP_FIRST_LINE.search(message):
+        # warcio reads a member it cannot inflate as plain text, and quotes its bytes
+        return "corrupt gzip member: its compressed data does not inflate (warcio: not a record)"
     described = f"{type(err).__name__}: {message}" if message else type(err).__name__
     if isinstance(err, AttributeError | TypeError | IndexError | KeyError):
         described = f"record headers unreadable, cut short or damaged (warcio: {described})"

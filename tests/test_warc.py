@@ -53,6 +53,8 @@ def test_corrupt_member_in_the_middle_is_one_error_and_reading_goes_on(tmp_path:
     assert [type(r).__name__ for r in items] == ["Record", "ReadError", "Record"]
     assert items[1].offset == offsets[1]
     assert items[2].offset == offsets[2] and items[2].payload == page("t2", 20)
+    # warcio called it "Unknown archive format" and quoted 1,000 compressed bytes
+    assert items[1].error.startswith("corrupt gzip member: its compressed data does not inflate")
 
 
 def test_truncated_last_member_is_an_error(tmp_path: Path):

@@ -173,6 +173,18 @@ def text_lengths(dataset: ds.Dataset | None) -> list[int] | None:
     return lengths
 
 
+def content_order(dataset: ds.Dataset) -> list[int]:
+    """Row indices in the order of the rows' content (their id, else source and offset), not
+    of the part files, which Spark cuts by its settings: samples drawn in it are the same for
+    the same rows however they were written."""
+    keys = [c for c in ("id", "source", "offset") if c in dataset.schema.names]
+    if not keys:
+        return list(range(dataset.count_rows()))
+    table = dataset.to_table(columns=keys)
+    values = [table.column(k).to_pylist() for k in keys]
+    return sorted(range(table.num_rows), key=lambda i: [(v[i] is None, v[i] or 0) for v in values])
+
+
 def rows(dataset: ds.Dataset, indices: list[int], columns: list[str]) -> list[dict[str, Any]]:
     """The rows at `indices` (row order of `parquet_dataset`), with the columns that exist."""
     present = [c for c in columns if c in dataset.schema.names]

@@ -26,6 +26,7 @@ from refinery.report.aggregate import (
 from refinery.report.runfolder import (
     RunFolder,
     column,
+    content_order,
     read_json,
     read_metrics,
     rows,
@@ -204,7 +205,7 @@ def samples_section(run: RunFolder, options: Options) -> str:
     body = [h.heading("Kept documents", "samples-kept")]
     if docs:
         final = run.kept(docs[-1])
-        picked = pick_samples(["kept"] * final.count_rows(), options.kept_samples, options.seed)
+        picked = sampled(final, None, options.kept_samples, options.seed)
         fields = ["url", "domain", "bucket", "quality_score", "lang", "pii_count"]
         body.append(
             h.paragraph(f"{len(picked)} of the documents {docs[-1]} kept, seed {options.seed}")
@@ -219,7 +220,7 @@ def samples_section(run: RunFolder, options: Options) -> str:
         reasons = column(data, "reason")
         if not reasons:
             continue
-        picked = pick_samples(reasons, options.rejected_per_reason, options.seed)
+        picked = sampled(data, reasons, options.rejected_per_reason, options.seed)
         fields = ["stage", "reason", "url", "kept_id", "quality_score", "lang", "lang_score"]
         rejected_blocks += [_document(row, fields) for row in rows(data, picked, [*fields, "text"])]
     body += rejected_blocks or [h.absent("rows in OUT/rejected/")]
@@ -229,7 +230,7 @@ def samples_section(run: RunFolder, options: Options) -> str:
         data = run.errors(stage)
         sources = column(data, "source")
         if sources:
-            picked = pick_samples(["error"] * len(sources), MAX_ERRORS_SHOWN, options.seed)
+            picked = sampled(data, None, MAX_ERRORS_SHOWN, options.seed)
             error_rows += [
                 [stage, r.get("source"), r.get("offset"), excerpt(r.get("error"), 300)]
                 for r in rows(data, picked, ["source", "offset", "error"])
@@ -239,6 +240,13 @@ def samples_section(run: RunFolder, options: Options) -> str:
     else:
         body.append(h.absent("rows in OUT/errors/"))
     return h.section("samples", "Sampled documents", body)
+
+
+def sampled(data, groups: list[str] | None, per_group: int, seed: int) -> list[int]:
+    """`pick_samples` over the rows in content order (`content_order`); one group if None."""
+    order = content_order(data)
+    labels = ["all"] * len(order) if groups is None else [groups[i] for i in order]
+    return [order[i] for i in pick_samples(labels, per_group, seed)]
 
 
 def _document(row: dict[str, Any], fields: list[str]) -> str:
