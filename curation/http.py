@@ -271,12 +271,13 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
 
     Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
     label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
-    try it first too); ISO-2022-JP for 7-bit bytes with its escapes; HTTP header; <meta>; UTF-8
-    with a few invalid bytes; a declared windows-* code with the bytes Python leaves undefined
-    read as WHATWG reads them, or a multi-byte charset whose only misfit is a last character
-    cut short; then detection. So a wrong label costs a little accuracy, never
-    the document, and neither a stray UTF-8 byte nor a cut garbles a whole page: the bytes
-    that do not fit are U+FFFD, as browsers write them.
+    try it first too); ISO-2022-JP for 7-bit bytes with its escapes; UTF-8 with a few invalid
+    bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
+    label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
+    code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
+    charset whose only misfit is a last character cut short; then detection. So a wrong
+    label costs a little accuracy, never the document, and neither a stray UTF-8 byte nor a
+    cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers write them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -284,22 +285,26 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     text = _strict_utf8(body)
     if text is not None:
         return text, "utf-8"
+    if body.isascii():
+        # 7-bit bytes with ISO-2022-JP's escapes are that, whatever the label: read as ASCII
+        # or UTF-8, the escapes would be text
+        if _ISO2022_JP_ESCAPE.search(body):
+            text = _decode(body, "iso2022_jp") or _decode_cut(body, "iso2022_jp")
+            if text is not None:
+                return text, "iso2022_jp"
+    else:
+        text = _mostly_utf8(body)
+        if text is not None:
+            return text, "utf-8"
     declared = [_header_codec(body, header_charset), normalise_charset(meta_charset(body))]
     declared = list(dict.fromkeys(c for c in declared if c))
-    # 7-bit bytes with ISO-2022-JP's escapes are that, whatever the label: read as ASCII or
-    # UTF-8, the escapes would be text
-    sniffed = ["iso2022_jp"] if body.isascii() and _ISO2022_JP_ESCAPE.search(body) else []
-    for codec in dict.fromkeys(sniffed + declared + ["utf-8"]):
+    for codec in dict.fromkeys([*declared, "utf-8"]):
         text = _decode(body, codec)
-        if text is None and codec in sniffed:  # cut short: UTF-8 would read it next, escapes
-            text = _decode_cut(body, codec)
         if text is not None:
             return text, codec
-    # Only now the declared label's bytes Python leaves undefined: before UTF-8 with a stray
-    # byte, a windows-* label (which then decodes any bytes) would garble mislabelled UTF-8.
     for codec in declared:
-        if codec in _WINDOWS:
-            return _decode_as(body, codec), codec
+        if codec in _WINDOWS:  # the bytes Python leaves undefined, and U+FFFD for WHATWG's
+            return _decode_as(body, codec, errors="replace"), codec
         text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
@@ -352,7 +357,7 @@ def _decode(body: bytes, codec: str) -> str | None:
     try:
         return body.decode(codec)
     except UnicodeError:
-        return _mostly_utf8(body) if codec == "utf-8" else None
+        return None
 
 
 def _decode_cut(body: bytes, codec: str) -> str | None:

@@ -91,8 +91,9 @@ class TrainParams:
 
 def read_texts(path: str) -> Iterator[tuple[str, str]]:
     """(key, text) of every document in a Parquet file/folder, JSONL file or text file. Keys
-    name the file, not the path as written, so the held-out split (a hash of the key) is the
-    same however the path is spelled."""
+    name a Parquet document by its id (else the file and the text), a JSONL or text line by
+    the file's name and line, never by the path as written, so the held-out split (a hash of
+    the key) is the same however the path is spelled or a stage's output is cut into parts."""
     source = Path(path)
     if not source.exists():
         raise TrainingSetError(f"{path}: no such file or folder")
@@ -145,8 +146,9 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
     has_id = "id" in table.column_names
     keys = table.column("id" if has_id else "text").to_pylist()
     urls = table.column("url").to_pylist() if "url" in table.column_names else keys
-    # an id names its document whatever part file holds it: Spark cuts a stage's output into
-    # parts by its settings, and the order keys give the seeded sample and split must not
+    # an id names its document whatever file or folder holds it: a glob of a stage's part
+    # files (which Spark cuts by its settings) or a folder of another name must not change the
+    # order keys give the seeded sample and the held-out split
     prefix = "" if has_id else f"{source.name}:"
     for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
         if text:

@@ -180,7 +180,8 @@ def iter_records(
                 current = err.offset
             else:
                 current = base if last_end is None else _skip_separator(stream, last_end)
-            yield ReadError(offset=current, error=_describe(err))
+            corrupt = _seekable(stream) and _corrupt_member(stream, current)
+            yield ReadError(offset=current, error=corrupt or _describe(err))
         else:
             tail = _unread_tail(stream, base if last_end is None else last_end)
             if tail:
@@ -274,8 +275,8 @@ def _starts_like_archive(stream: BinaryIO) -> bool:
     if head.startswith(_GZIP_MAGIC[:2]):
         try:
             head = zlib.decompressobj(31).decompress(head, 256)
-        except zlib.error:
-            return False
+        except zlib.error:  # a corrupt first member: an error row, and the records after it
+            return head.startswith(_GZIP_MAGIC)
     first_line = head.lstrip(b"\r\n").split(b"\n", 1)[0]
     return first_line.startswith(b"WARC/") or bool(_ARC_HEADER.match(first_line))
 
@@ -365,7 +366,28 @@ def parse_warc_date(value: str | None) -> datetime | None:
 
 
 # How warcio's "Unknown archive format, first line: [...]" quotes a gzip member's magic bytes
+# (a stream that cannot seek back to the member to try it)
 _GZIP_FIRST_LINE = re.compile(r"first line: \[.\\x1f\\x8b")
+_CORRUPT_MEMBER = "corrupt gzip member: its compressed data does not inflate"
+_MEMBER_PEEK = 4 << 20  # compressed bytes tried: a crawl's members are under 1 MiB
+
+
+def _corrupt_member(stream: BinaryIO, offset: int) -> str | None:
+    """The error row's message when the gzip member at `offset` does not inflate (warcio then
+    reads its bytes as a record, and says "Unknown archive format" or a wrong length), or None
+    when it inflates, ends past _MEMBER_PEEK, or is no gzip member."""
+    stream.seek(offset)
+    data = stream.read(_MEMBER_PEEK)
+    if not data.startswith(_GZIP_MAGIC):
+        return None
+    inflate = zlib.decompressobj(31)
+    try:
+        while data and not inflate.eof:
+            inflate.decompress(data, 1 << 20)
+            data = inflate.unconsumed_tail
+    except zlib.error as err:
+        return f"{_CORRUPT_MEMBER} (zlib: {err})"
+    return None
 
 
 def _describe(err: Exception) -> str:
@@ -374,7 +396,7 @@ def _describe(err: Exception) -> str:
     message = " ".join(str(err).split())
     if isinstance(err, ArchiveLoadFailed) and _GZIP_FIRST_LINE.search(message):
         # warcio reads a member it cannot inflate as plain text, and quotes its bytes
-        return "corrupt gzip member: its compressed data does not inflate (warcio: not a record)"
+        return f"{_CORRUPT_MEMBER} (warcio: not a record)"
     described = f"{type(err).__name__}: {message}" if message else type(err).__name__
     if isinstance(err, AttributeError | TypeError | IndexError | KeyError):
         described = f"record headers unreadable, cut short or damaged (warcio: {described})"

@@ -314,14 +314,28 @@ def test_decode_html_a_wrong_label_with_few_misfits_is_still_detected(page, char
     assert text == page and codec != normalise_charset(label)
 
 
-@pytest.mark.parametrize("label", ["windows-1251", "windows-1250", "windows-1252"])
-def test_decode_html_reads_utf8_with_a_stray_byte_under_a_windows_label_as_utf8(label):
-    # a windows-* label read as WHATWG reads it decodes any bytes: tried before UTF-8 with a
-    # stray byte, it garbled the whole page ("И" and "Ё" hold bytes the labels leave undefined,
-    # 0x98 and 0x81, so Python's tables refuse the page; a label that fits all wins, as ever)
+@pytest.mark.parametrize(
+    "label", ["windows-1251", "windows-1250", "windows-1252", "iso-8859-1", "koi8-r", "Shift_JIS"]
+)
+def test_decode_html_reads_utf8_with_a_stray_byte_as_utf8_whatever_the_label(label):
+    # a single-byte label fits any bytes (windows-* as WHATWG reads them): tried before UTF-8
+    # with a stray byte, it garbled the whole page
     page = "<p>Иван Ёлкин: Київ є столицею України. Über die Straße, café.</p>" * 5
     damaged = page.encode().replace("є".encode(), b"\xff" + "є".encode(), 1)
     assert decode_html(damaged, label) == (page.replace("є", "\ufffdє", 1), "utf-8")
+    french = "<p>Le café de la gare, crème brûlée à emporter.</p>" * 3
+    assert decode_html(french.encode() + b"\xe9", label) == (french + "\ufffd", "utf-8")
+
+
+@pytest.mark.parametrize(
+    ("label", "byte"), [("windows-1257", 0xA5), ("windows-1253", 0xAA), ("windows-874", 0xFC)]
+)
+def test_decode_html_a_byte_whatwg_leaves_undefined_is_u_fffd_not_a_lost_page(label, byte):
+    # it raised UnicodeDecodeError, and extract made the record an error row
+    page = "<p>Vilnius yra Lietuvos sostinė, didžiausias šalies miestas.</p>"
+    body = page.encode("cp1257", errors="replace") + bytes([byte])
+    text, codec = decode_html(body, label)
+    assert text.endswith("\ufffd") and codec == normalise_charset(label)
 
 
 def test_decode_html_reads_windows_1255_as_whatwg_does():

@@ -396,21 +396,30 @@ def test_the_heldout_split_does_not_depend_on_how_the_path_is_written(
 
 
 def test_a_stage_output_cut_into_other_parts_trains_the_same_model(tmp_path):
-    """Part files are cut by Spark's settings: keys named after them made the seeded sample
-    and the held-out split, and so the model, follow the layout (ROC-AUC 0.852 vs 0.866)."""
+    """`--negatives A/extract/*.parquet`: the keys named each part file, which Spark cuts by
+    its settings, so the seeded sample and held-out split (and the model: ROC-AUC 0.852 vs
+    0.866) followed the layout of identical documents."""
     rows = [
         {"id": f"id{i:03d}", "url": f"https://x.test/{i}", "text": f"page {i}"} for i in range(40)
     ]
-    (tmp_path / "four").mkdir()
-    (tmp_path / "two").mkdir()
-    for i in range(4):
-        pq.write_table(pa.Table.from_pylist(rows[i::4]), tmp_path / "four" / f"part-{i}.parquet")
-    for i in range(2):
-        pq.write_table(
-            pa.Table.from_pylist(rows[i * 20 : i * 20 + 20]), tmp_path / "two" / f"part-{i}.parquet"
+    for run, parts in (("A", 4), ("B", 2)):
+        folder = tmp_path / run / "extract"
+        folder.mkdir(parents=True)
+        for i in range(parts):
+            pq.write_table(pa.Table.from_pylist(rows[i::parts]), folder / f"part-{i}.parquet")
+    keys = {
+        run: sorted(
+            k for p in sorted((tmp_path / run / "extract").iterdir()) for k, _ in read_texts(str(p))
         )
-    four = sorted(read_texts(str(tmp_path / "four")))
-    assert four == sorted(read_texts(str(tmp_path / "two")))
+        for run in ("A", "B")
+    }
+    assert keys["A"] == keys["B"]
+    # and a folder of another name
+    assert sorted(read_texts(str(tmp_path / "A" / "extract"))) == sorted(
+        (k, t)
+        for p in sorted((tmp_path / "B" / "extract").iterdir())
+        for k, t in read_texts(str(p))
+    )
 
 
 def test_bad_sources_are_named(tmp_path):

@@ -57,6 +57,20 @@ def test_corrupt_member_in_the_middle_is_one_error_and_reading_goes_on(tmp_path:
     assert items[1].error.startswith("corrupt gzip member: its compressed data does not inflate")
 
 
+def test_a_corrupt_first_member_loses_only_its_record(tmp_path: Path):
+    """It made the whole file "not a WARC/ARC file": one error row, the other records unread."""
+    path = tmp_path / "first.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(3)])
+    data = bytearray(path.read_bytes())
+    for i in range(40, 80):  # garble the deflate stream of record 1
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    items = read(path)
+    assert kinds(items) == ["ReadError", "Record", "Record"]
+    assert items[0].offset == 0 and items[0].error.startswith("corrupt gzip member")
+    assert [r.offset for r in items[1:]] == offsets[1:]
+
+
 def test_truncated_last_member_is_an_error(tmp_path: Path):
     path = tmp_path / "trunc.warc.gz"
     offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)])

@@ -37,7 +37,10 @@ UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
 # steps whose rules count words split on whitespace: the rule such text fails there, and the
 # setting that lets it pass
 WORD_COUNTING_STEPS = {
-    "gopher_quality": ("gopher_quality:min_words", "lower filter.gopher_quality.min_words"),
+    "gopher_quality": (
+        "gopher_quality:min_words",
+        "lower filter.gopher_quality.min_words and raise its max_mean_word_length",
+    ),
     "c4": ("c4:min_sentences", "lower filter.c4.min_words_per_line"),
     # a line of such text is about one "word"
     "fineweb": ("fineweb:newline_word_ratio", "raise filter.fineweb.max_newline_word_ratio"),

@@ -181,8 +181,8 @@ def content_order(dataset: ds.Dataset) -> list[int]:
     if not keys:
         return list(range(dataset.count_rows()))
     table = dataset.to_table(columns=keys)
-    values = [table.column(k).to_pylist() for k in keys]
-    return sorted(range(table.num_rows), key=lambda i: [(v[i] is None, v[i] or 0) for v in values])
+    order = pc.sort_indices(table, [(key, "ascending") for key in keys])  # nulls last
+    return order.to_pylist()
 
 
 def rows(dataset: ds.Dataset, indices: list[int], columns: list[str]) -> list[dict[str, Any]]:
