@@ -9,6 +9,7 @@ non-zero with the first problem named. No Spark, no torch.
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -113,6 +114,32 @@ def sample_documents(
     return chosen
 
 
+def shown_text(tokenizer: Tokenizer, ids: list[int]) -> str:
+    """A document as a terminal may show it: its special tokens as ⟦<|name|>⟧, which text
+    cannot spell (text spelling `<|end_of_text|>` shows as written), control characters other
+    than newline and tab escaped (an ANSI escape in a page recoloured the terminal)."""
+    specials = {i: token for token, i in special_ids(tokenizer).items()}
+    parts, run = [], []
+    for i in [*ids, None]:
+        if i is None or i in specials:
+            if run:
+                parts.append(_CONTROL.sub(_escaped, tokenizer.decode(run)))
+                run = []
+            if i is not None:
+                parts.append(f"⟦{specials[i]}⟧")
+        else:
+            run.append(i)
+    return "".join(parts)
+
+
+# control characters but newline and tab: C0, DEL and C1
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery inspect-shards", description=__doc__)
     parser.add_argument("tokens", metavar="OUT/tokens", help="a tokens folder (manifest.json)")
@@ -125,10 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     opened = verify(manifest)
     print("\n".join(summary(manifest)))
     tokenizer = load_tokenizer(manifest.tokenizer_path)
+    eos = special_ids(tokenizer)[EOS]
     for name, shard, i in sample_documents(opened, args.docs, args.seed):
-        ids = shard.document(i)
-        text = tokenizer.decode(ids.tolist(), skip_special_tokens=False)
+        ids = shard.document(i).tolist()
+        text = shown_text(tokenizer, ids)
         shown = text if len(text) <= args.chars else text[: args.chars] + " […]"
-        print(f"\n--- {name} {shard.path.name} document {i} ({len(ids)} tokens)\n{shown}")
+        piece = [
+            "goes on from the previous" if i and shard.document(i - 1)[-1] != eos else "",
+            "goes on in the next" if ids[-1] != eos else "",
+        ]
+        where = f"; a piece of a longer document: {' and '.join(filter(None, piece))}"
+        where = where if any(piece) else ""
+        print(f"\n--- {name} {shard.path.name} document {i} ({len(ids)} tokens{where})\n{shown}")
     print(f"\nok: {sum(len(s) for s in opened.values())} shards match manifest.json")
     return 0

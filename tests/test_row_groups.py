@@ -99,3 +99,14 @@ def test_a_files_row_groups_are_read_through_one_open(tmp_path, monkeypatch):
     pieces = [(str(path), index, 0, 5) for index in range(10)]
     rows = [x for _, batch in read_batches(pieces, 3) for x in batch.column("x").to_pylist()]
     assert rows == list(range(50)) and opened == [str(path)]
+
+
+def test_strings_that_are_not_utf8_are_named_by_file_and_row_group(tmp_path):
+    """A writer that does not check UTF-8 (Arrow built from raw buffers) left bytes that
+    failed deep inside tokenize's and filter's tasks: a 180-line traceback, no file named."""
+    raw = pa.array([b"fine", b"bad byte \xff here"], pa.binary())
+    text = pa.Array.from_buffers(pa.string(), 2, raw.buffers())  # not validated
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": text}), path)
+    with pytest.raises(InputError, match=rf"{path}: row group 0: .*UTF8.* \(not UTF-8\)"):
+        list(read_batches([(str(path), 0, 0, 2)], 10))

@@ -418,6 +418,21 @@ def test_inspect_shards_accepts_a_valid_folder(tokenized, capsys):
         assert "ok: " in capsys.readouterr().out
 
 
+def test_inspect_shards_shows_special_tokens_pieces_and_control_characters_apart(tokenized, capsys):
+    """A literal `<|end_of_text|>` in a page looked like the real EOS, an ANSI escape
+    recoloured the terminal, and a piece of a split document looked like a whole one."""
+    from refinery.inspect_shards import shown_text
+    from refinery.tokenizer import EOS, load_tokenizer, special_ids
+
+    out, _ = tokenized
+    tokenizer = load_tokenizer(out / "tokens" / "tokenizer.json")
+    ids = tokenizer.encode("a <|end_of_text|> \x1b[31m red").ids + [special_ids(tokenizer)[EOS]]
+    assert shown_text(tokenizer, ids) == "a <|end_of_text|> \\x1b[31m red⟦<|end_of_text|>⟧"
+    assert refinery(["inspect-shards", str(out / "tokens"), "--docs", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "⟦<|end_of_text|>⟧" in printed and "a piece of a longer document: " in printed
+
+
 def damage_truncate(tokens: Path) -> str:
     shard = sorted((tokens / "web").glob("*.bin"))[0]
     shard.write_bytes(shard.read_bytes()[:-6])

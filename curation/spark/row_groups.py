@@ -162,6 +162,10 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
             if lo >= hi:
                 continue
             batch = batch.slice(lo, hi - lo)
+            try:  # a writer that does not check UTF-8 leaves strings that fail in to_pylist
+                batch.validate(full=True)
+            except pa.ArrowInvalid as err:
+                raise InputError(f"{uri}: row group {index}: {err} (not UTF-8)") from None
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch
