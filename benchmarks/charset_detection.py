@@ -162,6 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     wrong_total = cut_wrong = cut_total = mislabelled_wrong = mislabelled_total = 0
+    declared_wrong = 0
     print(f"{'language':10} {'charset':10} undeclared wrong  codecs chosen")
     for language, (charset, text) in SENTENCES.items():
         chosen: Counter[str] = Counter()
@@ -170,6 +171,8 @@ def main() -> None:
             decoded, codec = decode_html(page.encode(charset), None)
             chosen[codec] += 1
             wrong += decoded != page
+            own = MULTI_BYTE.get(charset, charset)  # declared rightly
+            declared_wrong += decode_html(page.encode(charset), own)[0] != page
             for label in WRONG_LABELS:  # declared, wrongly
                 if normalise_charset(label) != charset:
                     mislabelled_total += 1
@@ -186,6 +189,7 @@ def main() -> None:
         print(f"{language:10} {charset:10} {wrong:3}/{args.pages}  {codecs_chosen}")
     total = args.pages * len(SENTENCES)
     print(f"undeclared pages decoded wrong: {wrong_total}/{total}")
+    print(f"pages declared in their own charset, decoded wrong: {declared_wrong}/{total}")
     print(f"declared pages cut inside a character, decoded wrong: {cut_wrong}/{cut_total}")
     print(
         f"pages declared in another charset, decoded wrong: {mislabelled_wrong}/{mislabelled_total}"

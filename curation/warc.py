@@ -375,16 +375,22 @@ _MEMBER_PEEK = 4 << 20  # compressed bytes tried: a crawl's members are under 1 
 def _corrupt_member(stream: BinaryIO, offset: int) -> str | None:
     """The error row's message when the gzip member at `offset` does not inflate (warcio then
     reads its bytes as a record, and says "Unknown archive format" or a wrong length), or None
-    when it inflates, ends past _MEMBER_PEEK, or is no gzip member."""
+    when it inflates, runs past _MEMBER_PEEK, or is no gzip member (an uncompressed file's
+    record: three bytes read)."""
     stream.seek(offset)
-    data = stream.read(_MEMBER_PEEK)
-    if not data.startswith(_GZIP_MAGIC):
+    if stream.read(len(_GZIP_MAGIC)) != _GZIP_MAGIC:
         return None
-    inflate = zlib.decompressobj(31)
+    stream.seek(offset)
+    inflate, read = zlib.decompressobj(31), 0
     try:
-        while data and not inflate.eof:
-            inflate.decompress(data, 1 << 20)
-            data = inflate.unconsumed_tail
+        while not inflate.eof and read < _MEMBER_PEEK:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                return None  # cut short: warcio says so
+            read += len(chunk)
+            inflate.decompress(chunk, 1 << 20)
+            while inflate.unconsumed_tail and not inflate.eof:  # output capped: go on with it
+                inflate.decompress(inflate.unconsumed_tail, 1 << 20)
     except zlib.error as err:
         return f"{_CORRUPT_MEMBER} (zlib: {err})"
     return None

@@ -114,6 +114,16 @@ def sample_documents(
     return chosen
 
 
+def previous_document(shards: list[Shard], shard: Shard, i: int) -> np.ndarray | None:
+    """The document before document `i` of `shard` in its split: in the shard before for the
+    first (the tokenize stage starts a new shard between pieces of one document)."""
+    if i:
+        return shard.document(i - 1)
+    k = next(k for k, s in enumerate(shards) if s is shard)
+    earlier = [s for s in shards[:k] if s.num_docs]
+    return earlier[-1].document(earlier[-1].num_docs - 1) if earlier else None
+
+
 def shown_text(tokenizer: Tokenizer, ids: list[int]) -> str:
     """A document as a terminal may show it: its special tokens as ⟦<|name|>⟧, which text
     cannot spell (text spelling `<|end_of_text|>` shows as written), control characters other
@@ -157,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         ids = shard.document(i).tolist()
         text = shown_text(tokenizer, ids)
         shown = text if len(text) <= args.chars else text[: args.chars] + " […]"
+        before = previous_document(opened[name], shard, i)  # a piece may begin a shard
         piece = [
-            "goes on from the previous" if i and shard.document(i - 1)[-1] != eos else "",
+            "goes on from the previous" if before is not None and before[-1] != eos else "",
             "goes on in the next" if ids[-1] != eos else "",
         ]
         where = f"; a piece of a longer document: {' and '.join(filter(None, piece))}"

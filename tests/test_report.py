@@ -610,3 +610,13 @@ def test_samples_are_the_same_rows_however_spark_cut_the_parts(tmp_path):
         reasons = data.to_table(columns=["reason"]).column("reason").to_pylist()
         picks.append(rows(data, sampled(data, reasons, 2, seed=0), ["id", "reason"]))
     assert picks[0] == picks[1] and len(picks[0]) == 6
+
+
+def test_content_order_reads_dictionary_ids(tmp_path):
+    import pyarrow.dataset as ds
+
+    from refinery.report.runfolder import content_order
+
+    ids = pa.array(["b", "a", None, "c"]).dictionary_encode()  # pyarrow keeps this in Parquet
+    pq.write_table(pa.table({"id": ids}), tmp_path / "part-0.parquet")
+    assert content_order(ds.dataset(str(tmp_path))) == [1, 0, 3, 2]

@@ -693,3 +693,23 @@ def test_the_data_hash_ignores_how_the_work_was_split():
     )
     assert base != data_hash("filter.language.min_score=0.5")
     assert base != data_hash("filter.language.languages=[en]")
+
+
+def test_a_piece_that_begins_a_shard_goes_on_from_the_shard_before():
+    """The stage starts a new shard between pieces of one document: document 0 of a shard
+    can be a middle or last piece, and was shown as a whole document."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from refinery.inspect_shards import previous_document
+
+    def shard(*documents):
+        return SimpleNamespace(num_docs=len(documents), document=lambda i: np.array(documents[i]))
+
+    eos = 9
+    first, empty, second = shard([1, eos], [2, 3]), shard(), shard([4, eos])
+    shards = [first, empty, second]
+    assert previous_document(shards, first, 0) is None
+    assert previous_document(shards, first, 1).tolist() == [1, eos]
+    assert previous_document(shards, second, 0).tolist() == [2, 3]  # no EOS: a piece

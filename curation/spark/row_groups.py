@@ -162,13 +162,23 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
             if lo >= hi:
                 continue
             batch = batch.slice(lo, hi - lo)
-            try:  # a writer that does not check UTF-8 leaves strings that fail in to_pylist
-                batch.validate(full=True)
-            except pa.ArrowInvalid as err:
-                raise InputError(f"{uri}: row group {index}: {err} (not UTF-8)") from None
+            _check_utf8(batch, uri, index)
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch
+
+
+def _check_utf8(batch: pa.RecordBatch, uri: str, index: int) -> None:
+    """Refuse string columns whose bytes are not UTF-8 (a writer that does not check them):
+    they failed inside a task's to_pylist, a traceback naming no file."""
+    for field, column in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid as err:
+                raise InputError(
+                    f"{uri}: row group {index}: column {field.name} is not UTF-8 ({err})"
+                ) from None
 
 
 def _checked(batches: Iterator[pa.RecordBatch], uri: str, index: int) -> Iterator[pa.RecordBatch]:

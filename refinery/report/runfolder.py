@@ -181,6 +181,8 @@ def content_order(dataset: ds.Dataset) -> list[int]:
     if not keys:
         return list(range(dataset.count_rows()))
     table = dataset.to_table(columns=keys)
+    decoded = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table]
+    table = pa.table(decoded, names=keys)  # Arrow sorts no dictionary column
     order = pc.sort_indices(table, [(key, "ascending") for key in keys])  # nulls last
     return order.to_pylist()
 
