@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from curation.inputs import InputError
 from curation.spark.row_groups import (
+    check_utf8,
     contiguous_slices,
     open_parquet,
     read_batches,
@@ -108,5 +109,9 @@ def test_strings_that_are_not_utf8_are_named_by_file_and_row_group(tmp_path):
     text = pa.Array.from_buffers(pa.string(), 2, raw.buffers())  # not validated
     path = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"text": text}), path)
-    with pytest.raises(InputError, match=rf"{path}: row group 0: column text is not UTF-8 \("):
+    with pytest.raises(InputError, match=rf"{path}: row group 0: row 1: column text is not UTF-8"):
         list(read_batches([(str(path), 0, 0, 2)], 10))
+    # read by Spark's JVM instead (dedup, classify, contamination): the document is named
+    ids = pa.array(["a", "b"])
+    with pytest.raises(InputError, match=r"^dedup: document 'b': column text is not UTF-8"):
+        check_utf8(pa.record_batch({"id": ids, "text": text}), "dedup")

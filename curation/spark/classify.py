@@ -18,6 +18,7 @@ from pyspark.sql.types import StructType
 from curation.classify import DocumentScorer
 from curation.domains import DomainRules
 from curation.quality import Cut, QualityDecision, tie_break, top_fraction_threshold
+from curation.spark.row_groups import check_utf8
 from curation.spark.stage import seeded_draw
 from refinery.errors import ExecutorSetupError
 
@@ -83,6 +84,7 @@ def score_batches(scorer: Broadcast):
 
 
 def _score_batch(scorer: DocumentScorer, batch: pa.RecordBatch) -> dict[str, list]:
+    check_utf8(batch, "classify")
     urls, hosts, texts, ids = (batch.column(c).to_pylist() for c in ("url", "host", "text", "id"))
     try:
         scores, domains = scorer.score(urls, hosts, texts)

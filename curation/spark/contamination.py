@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from curation.contamination import ItemIndex, text_ngram_hashes
+from curation.spark.row_groups import check_utf8
 
 # Item indexes up to this many n-grams are broadcast whole (a Python dict of a million ints to
 # short key lists is ~150 MB per worker); larger ones as their sorted hashes (8 MB a million),
@@ -35,6 +36,7 @@ NGRAM_SCHEMA = pa.schema([("id", pa.string()), ("ngram", pa.int64())])
 
 
 def _documents(batch: pa.RecordBatch, lengths: tuple[int, ...]) -> Iterator[tuple[str, np.ndarray]]:
+    check_utf8(batch, "contamination")
     texts = batch.column("text").to_pylist()
     for doc_id, text in zip(batch.column("id").to_pylist(), texts, strict=True):
         yield doc_id, text_ngram_hashes(text or "", lengths)

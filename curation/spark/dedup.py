@@ -26,6 +26,7 @@ from curation.dedup.minhash import EMPTY, ShingleSpec, band_keys, make_signer
 from curation.dedup.text import exact_key, normalize_url
 from curation.spark.checkpoints import Checkpoint, local_checkpoint
 from curation.spark.components import connected_components, pair_edges, star_edges
+from curation.spark.row_groups import check_utf8
 from curation.spark.stage import split_repeated_ids
 
 # LSH buckets of up to this many documents have every pair verified (at most 120 pairs);
@@ -60,6 +61,7 @@ def key_batches(config: DedupConfig):
 
 def document_keys(batch: pa.RecordBatch, signer, config: DedupConfig) -> pa.RecordBatch:
     """The keys of one batch of documents; signatures only when near dedup needs them."""
+    check_utf8(batch, "dedup")
     texts = [t or "" for t in batch.column("text").to_pylist()]
     rows = len(texts)
     bands: list = [None] * rows

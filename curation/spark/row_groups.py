@@ -162,23 +162,40 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
             if lo >= hi:
                 continue
             batch = batch.slice(lo, hi - lo)
-            _check_utf8(batch, uri, index)
+            check_utf8(batch, f"{uri}: row group {index}")
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch
 
 
-def _check_utf8(batch: pa.RecordBatch, uri: str, index: int) -> None:
-    """Refuse string columns whose bytes are not UTF-8 (a writer that does not check them):
-    they failed inside a task's to_pylist, a traceback naming no file."""
+def check_utf8(batch: pa.RecordBatch, where: str) -> None:
+    """Refuse string columns whose bytes are not UTF-8 (a writer that does not check them),
+    naming `where` and the document: they failed inside a task's to_pylist, a traceback
+    naming neither. Arrow's check runs at memory speed; the document is found only then."""
     for field, column in zip(batch.schema, batch.columns, strict=True):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            try:
-                column.validate(full=True)
-            except pa.ArrowInvalid as err:
-                raise InputError(
-                    f"{uri}: row group {index}: column {field.name} is not UTF-8 ({err})"
-                ) from None
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid as err:
+            ids = batch.column("id") if "id" in batch.schema.names else None
+            row = next(i for i in range(len(column)) if not _decodes(column, i))
+            which = (
+                f"document {ids[row].as_py()!r}"
+                if ids is not None and field.name != "id"
+                else f"row {row}"
+            )
+            raise InputError(
+                f"{where}: {which}: column {field.name} is not UTF-8 ({err})"
+            ) from None
+
+
+def _decodes(column: pa.Array, row: int) -> bool:
+    try:
+        column[row].as_py()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _checked(batches: Iterator[pa.RecordBatch], uri: str, index: int) -> Iterator[pa.RecordBatch]:
