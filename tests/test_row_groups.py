@@ -111,7 +111,22 @@ def test_strings_that_are_not_utf8_are_named_by_file_and_row_group(tmp_path):
     pq.write_table(pa.table({"text": text}), path)
     with pytest.raises(InputError, match=rf"{path}: row group 0: row 1: column text is not UTF-8"):
         list(read_batches([(str(path), 0, 0, 2)], 10))
+    # in a row group read in batches from a piece's middle: its row in the row group
+    rows = [b"ok"] * 10
+    rows[7] = b"bad \xff"
+    raw = pa.array(rows, pa.binary())
+    ten = pa.Array.from_buffers(pa.string(), 10, raw.buffers())
+    pq.write_table(pa.table({"text": ten}), tmp_path / "ten.parquet")
+    for piece, batch_rows in (
+        ((str(tmp_path / "ten.parquet"), 0, 0, 10), 3),
+        ((str(tmp_path / "ten.parquet"), 0, 5, 10), 10),
+    ):
+        with pytest.raises(InputError, match=r": row group 0: row 7: column text"):
+            list(read_batches([piece], batch_rows))
     # read by Spark's JVM instead (dedup, classify, contamination): the document is named
     ids = pa.array(["a", "b"])
     with pytest.raises(InputError, match=r"^dedup: document 'b': column text is not UTF-8"):
         check_utf8(pa.record_batch({"id": ids, "text": text}), "dedup")
+    # an id no better than the text: the row, not a decoding error of the id
+    with pytest.raises(InputError, match=r"^dedup: row 1: column text is not UTF-8"):
+        check_utf8(pa.record_batch({"text": text, "id": text}), "dedup")

@@ -162,16 +162,17 @@ def read_batches(pieces: list[Piece], batch_rows: int) -> Iterator[tuple[str, pa
             if lo >= hi:
                 continue
             batch = batch.slice(lo, hi - lo)
-            check_utf8(batch, f"{uri}: row group {index}")
+            check_utf8(batch, f"{uri}: row group {index}", seen - hi + lo)
             if OFFSET not in batch.schema.names:  # as `read_documents` reads it
                 batch = batch.append_column(OFFSET, pa.nulls(batch.num_rows, pa.int64()))
             yield uri, batch
 
 
-def check_utf8(batch: pa.RecordBatch, where: str) -> None:
+def check_utf8(batch: pa.RecordBatch, where: str, first_row: int = 0) -> None:
     """Refuse string columns whose bytes are not UTF-8 (a writer that does not check them),
-    naming `where` and the document: they failed inside a task's to_pylist, a traceback
-    naming neither. Arrow's check runs at memory speed; the document is found only then."""
+    naming `where` and the document, else its row (`first_row` is the batch's first row's
+    number there): they failed inside a task's to_pylist, a traceback naming neither.
+    Arrow's check runs at memory speed; the document is found only then."""
     for field, column in zip(batch.schema, batch.columns, strict=True):
         if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             continue
@@ -180,11 +181,8 @@ def check_utf8(batch: pa.RecordBatch, where: str) -> None:
         except pa.ArrowInvalid as err:
             ids = batch.column("id") if "id" in batch.schema.names else None
             row = next(i for i in range(len(column)) if not _decodes(column, i))
-            which = (
-                f"document {ids[row].as_py()!r}"
-                if ids is not None and field.name != "id"
-                else f"row {row}"
-            )
+            named = ids is not None and field.name != "id" and _decodes(ids, row)
+            which = f"document {ids[row].as_py()!r}" if named else f"row {first_row + row}"
             raise InputError(
                 f"{where}: {which}: column {field.name} is not UTF-8 ({err})"
             ) from None
