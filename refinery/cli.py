@@ -126,8 +126,14 @@ def _command(argv: list[str] | None) -> int:
     try:
         return with_user_errors(lambda: int(module.main(rest) or 0), f"refinery {name}: error")
     except KeyboardInterrupt:  # a second Ctrl-C in training, any in a Spark job or a sweep
-        print(f"\nrefinery {name}: stopped by Ctrl-C{RESUMES.get(name, '')}", file=sys.stderr)
+        print(f"\n{stopped_by_ctrl_c(f'refinery {name}', name)}", file=sys.stderr)
         return 130
+
+
+def stopped_by_ctrl_c(said_as: str, command: str) -> str:
+    """The line a command stopped by Ctrl-C ends with: what it keeps (RESUMES)."""
+    head = f"{said_as}: " if said_as else ""
+    return f"{head}stopped by Ctrl-C{RESUMES.get(command, '')}"
 
 
 if __name__ == "__main__":

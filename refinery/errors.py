@@ -120,6 +120,12 @@ def _peer_gone(message: str) -> bool:
     return os.environ.get("WORLD_SIZE", "1") not in ("", "1") and bool(_PEER_GONE.search(message))
 
 
+def first_on_node() -> bool:
+    """Whether this is a node's first torchrun worker (local rank 0), or no worker at all: the
+    one that says what every worker of the node would say alike."""
+    return os.environ.get("LOCAL_RANK", "0") == "0"
+
+
 def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:
     """`entry()` for a command's entry point: an error the user can fix is one line on
     stderr, `prefix: message`, and exit status 2; any other error raises, traceback and all."""
@@ -130,7 +136,7 @@ def with_user_errors(entry: Callable[[], int], prefix: str = "error") -> int:
         if message is None:
             raise
         # each node's first process: one that only a node meets (its files, its GPUs) is said
-        if not (getattr(err, "every_rank", False) and os.environ.get("LOCAL_RANK", "0") != "0"):
+        if first_on_node() or not getattr(err, "every_rank", False):
             print(f"{prefix}: {message}", file=sys.stderr)
         return 2
 

@@ -35,7 +35,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from refinery.config import ConfigError, from_dict, load_config, local_path, set_sections
-from refinery.errors import RefineryError, with_user_errors
+from refinery.errors import RefineryError, first_on_node, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
 from training.config import ScheduleConfig, TrainConfig, TrainLoopConfig
@@ -133,7 +133,7 @@ class StopRequest:
         if signum == signal.SIGINT:
             if self.requested:
                 raise KeyboardInterrupt
-            if os.environ.get("LOCAL_RANK", "0") == "0":  # a terminal's reaches a node's ranks
+            if first_on_node():  # a terminal's Ctrl-C reaches all of a node's ranks
                 print(
                     "\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)",
                     file=sys.stderr,
@@ -939,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
 def console(entry) -> int:
     """`python -m training.X` (torchrun) with the same error handling as `refinery X`; a
     second Ctrl-C, which stops at once, is one line from each node, not a traceback a rank."""
-    from refinery.cli import COMMANDS, RESUMES
+    from refinery.cli import COMMANDS, stopped_by_ctrl_c
 
     try:
         return with_user_errors(entry)
@@ -948,9 +948,8 @@ def console(entry) -> int:
         if module == "__main__":  # python -m training.X
             module = getattr(sys.modules["__main__"].__spec__, "name", module)
         name = next((c for c, (m, _) in COMMANDS.items() if m == module), "")
-        if os.environ.get("LOCAL_RANK", "0") == "0":
-            said = f"{name}: stopped by Ctrl-C" if name else "stopped by Ctrl-C"
-            print(f"\n{said}{RESUMES.get(name, '')}", file=sys.stderr)
+        if first_on_node():
+            print(f"\n{stopped_by_ctrl_c(name, name)}", file=sys.stderr)
         return 130
 
 
