@@ -7,11 +7,13 @@ a character by a crawler's size cap.
 Pages: for each language, `--pages` seeded pages of 1-4 repeats of a sample of its sentences
 (hand-written here: news-style sentences, the kind of prose a crawl holds), encoded in the
 legacy charset the web used for it. A page counts as right when `decode_html` gives back
-exactly the page written; the codecs it chose are listed. Cut pages lose their last byte of
-a multi-byte charset and must come back in the declared charset with one U+FFFD. Each page is
-also declared under the WRONG_LABELS that are not its own: right when its text comes back
-all the same (a wrong label that decodes cleanly wins, as in browsers; the count says how
-often a page survives one).
+exactly the page written; the codecs it chose are listed, first for a page with no URL (a
+generic domain: the bytes alone decide), then for the page on its country's domain; pages in
+a Latin script are also counted on a domain of a country with another Latin code. Cut
+pages lose their last byte of a multi-byte charset and must come back in the declared charset
+with one U+FFFD. Each page is also declared under the WRONG_LABELS that are not its own:
+right when its text comes back all the same (a wrong label that decodes cleanly wins, as in
+browsers; the count says how often a page survives one).
 """
 
 from __future__ import annotations
@@ -128,6 +130,16 @@ SENTENCES = {
         "修繕，上週重新開放。成人門票十二元。",
     ),
 }
+# A country whose domain each language's pages sit on, for the undeclared pages on it: the
+# domain is what browsers weigh when bytes fit several charsets alike.
+COUNTRY = {
+    "en": "uk", "de": "de", "fr": "fr", "es": "es", "pt": "br", "pl": "pl", "cs": "cz",
+    "hu": "hu", "ru": "ru", "uk": "ua", "ru/koi8": "ru", "el": "gr", "tr": "tr", "ja": "jp",
+    "ja/euc": "jp", "ko": "kr", "zh": "cn", "zh/big5": "tw",
+}  # fmt: skip
+# And a country with another Latin code, for the Latin languages' pages (a Czech page on .de):
+# what the domain costs when it misleads.
+FOREIGN = {"cp1252": "pl", "cp1250": "de", "iso8859-2": "de", "cp1254": "de"}
 # Labels a page may wrongly declare: UTF-8 (a server's default), windows-1252 (a template's),
 # Shift_JIS and windows-1251 (another site's copied header).
 WRONG_LABELS = ("utf-8", "windows-1252", "Shift_JIS", "windows-1251")
@@ -161,16 +173,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    wrong_total = cut_wrong = cut_total = mislabelled_wrong = mislabelled_total = 0
-    declared_wrong = 0
-    print(f"{'language':10} {'charset':10} undeclared wrong  codecs chosen")
+    wrong_total = country_wrong_total = cut_wrong = cut_total = 0
+    mislabelled_wrong = mislabelled_total = declared_wrong = 0
+    foreign_wrong = foreign_total = 0
+    print(f"{'language':10} {'charset':10} undeclared wrong, codecs chosen: no URL | on .tld")
     for language, (charset, text) in SENTENCES.items():
         chosen: Counter[str] = Counter()
-        wrong = 0
+        country_chosen: Counter[str] = Counter()
+        wrong = country_wrong = 0
+        url = f"http://www.example.{COUNTRY[language]}/page"
         for page in pages(text, args.pages, rng):
             decoded, codec = decode_html(page.encode(charset), None)
             chosen[codec] += 1
             wrong += decoded != page
+            decoded, codec = decode_html(page.encode(charset), None, url)
+            country_chosen[codec] += 1
+            country_wrong += decoded != page
+            if charset in FOREIGN:
+                foreign_total += 1
+                foreign_url = f"http://www.example.{FOREIGN[charset]}/page"
+                foreign_wrong += decode_html(page.encode(charset), None, foreign_url)[0] != page
             own = MULTI_BYTE.get(charset, charset)  # declared rightly
             declared_wrong += decode_html(page.encode(charset), own)[0] != page
             for label in WRONG_LABELS:  # declared, wrongly
@@ -185,10 +207,22 @@ def main() -> None:
                 label = MULTI_BYTE[charset]
                 cut_wrong += decode_html(cut, label) != (body, normalise_charset(label))
         wrong_total += wrong
+        country_wrong_total += country_wrong
         codecs_chosen = ", ".join(f"{c} {n}" for c, n in chosen.most_common())
-        print(f"{language:10} {charset:10} {wrong:3}/{args.pages}  {codecs_chosen}")
+        codecs_country = ", ".join(f"{c} {n}" for c, n in country_chosen.most_common())
+        print(
+            f"{language:10} {charset:10} {wrong:3}/{args.pages}  {codecs_chosen} | "
+            f"{COUNTRY[language]}: {country_wrong}/{args.pages}  {codecs_country}"
+        )
     total = args.pages * len(SENTENCES)
     print(f"undeclared pages decoded wrong: {wrong_total}/{total}")
+    print(
+        f"undeclared pages on their country's domain decoded wrong: {country_wrong_total}/{total}"
+    )
+    print(
+        "undeclared Latin-script pages on a country's domain with another code, decoded wrong: "
+        f"{foreign_wrong}/{foreign_total}"
+    )
     print(f"pages declared in their own charset, decoded wrong: {declared_wrong}/{total}")
     print(f"declared pages cut inside a character, decoded wrong: {cut_wrong}/{cut_total}")
     print(

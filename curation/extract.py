@@ -199,7 +199,7 @@ def extract_record(
     row["html_bytes"] = len(body)
     if mime_type(record.content_type) is None and not looks_like_html(body):
         return dict(row, outcome=REJECTED, reason="non_html")
-    html, charset = decode_html(body, content_type_charset(record.content_type))
+    html, charset = decode_html(body, content_type_charset(record.content_type), record.url)
     row["charset"] = charset
     result = extractor.extract(html, record.url)
     if result.status == "timeout":

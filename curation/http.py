@@ -9,9 +9,11 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
+from urllib.parse import urlsplit
 
 import brotli
 import charset_normalizer
+from charset_normalizer.md import mess_ratio
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -240,6 +242,24 @@ _MAX_INVALID_UTF8 = 0.1
 _MULTI_BYTE = {"gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949"}
 # ISO-2022-JP's switch to JIS X 0208 (ESC $ @, ESC $ B): in 7-bit bytes, nothing else.
 _ISO2022_JP_ESCAPE = re.compile(rb"\x1b\$[@B]")
+# The single-byte codes that read Latin-script text: a page in one (Portuguese in windows-1252,
+# Polish in windows-1250) usually decodes just as cleanly in the others, so the bytes cannot
+# tell them apart. Other scripts' codes they do tell apart, by the letters' frequencies.
+_LATIN_CODECS = {
+    "cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "mac-roman", "iso8859-2", "iso8859-3",
+    "iso8859-4", "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16",
+}  # fmt: skip
+# The Latin code a country's undeclared pages were mostly written in, by its top-level
+# domain: how browsers guess between them (Firefox's chardetng weighs the TLD so).
+_COUNTRY_CODECS = {
+    "cp1252": "ad ar at au be bo br ca ch cl co cr de dk do ec es fi fo fr gl gt hn ie is it "
+    "li lu mx ni nl no nz pa pe pr pt py se sv uk uy ve za",
+    "cp1250": "ba cz hr hu pl ro si sk",
+    "cp1254": "az tr",
+    "cp1257": "ee lt lv",
+    "cp1258": "vn",
+}
+_CODEC_BY_TLD = {tld: codec for codec, tlds in _COUNTRY_CODECS.items() for tld in tlds.split()}
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -266,7 +286,7 @@ def normalise_charset(label: str | None) -> str | None:
     return _CODEC_BY_LABEL.get((label or "").strip().lower())
 
 
-def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
+def decode_html(body: bytes, header_charset: str | None, url: str | None = None) -> tuple[str, str]:
     """Decode a page to text; returns (text, codec used).
 
     Order: byte-order mark; UTF-8 when the non-ASCII bytes are all valid UTF-8, whatever the
@@ -275,7 +295,8 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
     label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
     code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
-    charset whose only misfit is a last character cut short; then detection. So a wrong
+    charset whose only misfit is a last character cut short; then detection, which between
+    Latin-script codes takes the one of the `url`'s country when it fits as well. So a wrong
     label costs a little accuracy, never the document, and neither a stray UTF-8 byte nor a
     cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers write them.
     """
@@ -308,7 +329,7 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
         text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
-    codec = _detected_codec(body)
+    codec = _detected_codec(body, _country_codec(url))
     return _decode_as(body, codec, errors="replace"), codec
 
 
@@ -342,14 +363,35 @@ def _looks_like_utf16(body: bytes) -> bool:
     return max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 8
 
 
-def _detected_codec(body: bytes) -> str:
+def _country_codec(url: str | None) -> str | None:
+    """The Latin code of the country whose top-level domain `url` is on, if any."""
+    try:
+        host = urlsplit(url or "").hostname or ""
+    except ValueError:  # a malformed URL gives no hint
+        return None
+    return _CODEC_BY_TLD.get(host.rstrip(".").rpartition(".")[2])
+
+
+def _detected_codec(body: bytes, country_codec: str | None) -> str:
     """charset_normalizer's guess among the web's encodings, widened as its label would be;
-    with nothing clean, windows-1252 (what browsers assume of an undeclared page)."""
+    with nothing clean, windows-1252 (what browsers assume of an undeclared page).
+
+    A Latin guess gives way to the Latin `country_codec` of the page's domain when that reads
+    the page with no more mess (charset_normalizer's measure of unlikely characters): then
+    both fit, and the country tells best which one the page was written in.
+    """
     best = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE).best()
     if best is None:
         return "cp1252"
     name = codecs.lookup(best.encoding).name
-    return normalise_charset(name.replace("_", "-")) or name
+    guess = normalise_charset(name.replace("_", "-")) or name
+    if guess not in _LATIN_CODECS or country_codec in (None, guess):
+        return guess
+    try:
+        text = _decode_as(body, country_codec)
+    except UnicodeError:
+        return guess
+    return country_codec if mess_ratio(text, 1.0) <= mess_ratio(str(best), 1.0) else guess
 
 
 def _decode(body: bytes, codec: str) -> str | None:

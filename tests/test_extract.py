@@ -184,6 +184,16 @@ def test_a_page_with_a_charset_python_cannot_decode_is_kept():
     assert (row["outcome"], row["charset"]) == ("kept", "utf-8")
 
 
+def test_an_undeclared_legacy_page_is_decoded_in_its_country_s_latin_code():
+    extractor = FakeExtractor(Extraction("ok", text="t"))
+    html = "<p>A câmara reuniu-se na terça-feira para discutir o orçamento.</p>"
+    rec = record(
+        url="http://www.jornal.com.br/", content_type="text/html", payload=html.encode("cp1252")
+    )
+    row = extract_record(rec, "s", ExtractConfig(), extractor)
+    assert (row["charset"], extractor.calls[0][0]) == ("cp1252", html)  # not windows-1250's ă
+
+
 def test_wet_conversion_text_is_kept_without_extraction():
     rec = record(
         warc_type="conversion",

@@ -342,3 +342,37 @@ def test_decode_html_reads_windows_1255_as_whatwg_does():
     # 0xCA: HEBREW POINT HOLAM HASER FOR VAV, which Python's cp1255 leaves undefined
     body = "<p>שָׁלוֹם</p>".encode("cp1255") + b"\xca"
     assert decode_html(body, "windows-1255") == ("<p>שָׁלוֹם</p>\u05ba", "cp1255")
+
+
+PORTUGUESE = (
+    "<html><body><p>A câmara municipal reuniu-se na terça-feira para discutir o orçamento. O "
+    "museu reabriu depois de uma longa renovação.</p></body></html>"
+)
+POLISH = "<html><body><p>Bilety kosztują dwanaście złotych.</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("page", "charset", "url"),
+    [
+        (PORTUGUESE, "cp1252", "http://www.exemplo.com.br/noticias"),
+        (PORTUGUESE, "cp1252", "https://user@jornal.pt.:8080/x"),  # userinfo, port, root dot
+        (POLISH, "cp1250", "http://gazeta.PL/artykul"),
+    ],
+)
+def test_decode_html_between_latin_codes_the_country_domain_decides(page, charset, url):
+    # both fit these bytes; without the domain, detection read them as windows-1250 (or -1252)
+    assert decode_html(page.encode(charset), None)[1] != charset
+    assert decode_html(page.encode(charset), None, url) == (page, charset)
+
+
+@pytest.mark.parametrize("url", [None, "http://example.com/", "not a url", "http://[::1/x"])
+def test_decode_html_without_a_country_domain_detection_alone_decides(url):
+    assert decode_html(PORTUGUESE.encode("cp1252"), None, url) == decode_html(
+        PORTUGUESE.encode("cp1252"), None
+    )
+
+
+def test_decode_html_a_country_domain_never_overrides_another_script():
+    page = "<p>Городской совет собрался во вторник, чтобы обсудить новый бюджет.</p>" * 2
+    for charset in ("cp1251", "koi8-r"):  # Russian on a Portuguese domain stays Russian
+        assert decode_html(page.encode(charset), None, "http://noticias.pt/") == (page, charset)
