@@ -249,8 +249,18 @@ def _ips(text: str) -> list[PIISpan]:
         PIISpan(m.start(), m.end(), "IP")
         for m in _IP.finditer(text)
         if not _after_version_word(text, m.start(), m.end())
-        and (":" not in m[0] or any(c.isdigit() for c in m[0]))  # `dead::beef` is a word
+        and (":" not in m[0] or _ipv6_address(m[0]))
     ]
+
+
+def _ipv6_address(found: str) -> bool:
+    """False for IPv6 shapes that are code or words: `dead::beef` (no digit), and groups of
+    at most two decimal digits, as Python's slices write them (`a[::2]`, `x[1::3]`); the
+    loopback `::1` is still an address."""
+    if not any(c.isdigit() for c in found):
+        return False
+    groups = [g for g in found.split(":") if g]
+    return found == "::1" or not all(len(g) <= 2 and g.isdigit() for g in groups)
 
 
 def _ibans(text: str) -> list[PIISpan]:
@@ -362,7 +372,10 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
     if m["sep"] == "." and _after_version_word(text, m.start(), m.end()):
         return False
     if m["intl"] or m["area"]:
-        # "+46 (0)8 928 571 38": after a prefix the first group may be a single digit.
+        # "+46 (0)8 928 571 38": after a prefix the first group may be a single digit. A "00"
+        # prefix leaves a subscriber number of six digits or more: "0028-0836" is an ISSN.
+        if (m["intl"] or "").startswith("00") and sum(map(len, groups)) < 6:
+            return False
         return n_digits >= 8 and min(lengths[1:], default=2) >= 2
     if m["ext"]:
         return n_digits >= 7

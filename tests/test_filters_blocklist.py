@@ -20,7 +20,7 @@ from conftest import shared_data
     [
         ("HTTP://WWW.Example.com:80/a/", "example.com/a"),
         ("https://example.com:443/a", "example.com/a"),
-        ("https://example.com:8443/a", "example.com:8443/a"),
+        ("https://example.com:8443/a", "example.com/a"),  # SquidGuard drops any port
         ("example.com/a/b/", "example.com/a/b"),
         ("http://www2.example.com/", "example.com"),
         ("http://example.com/a?x=1#frag", "example.com/a?x=1"),
@@ -75,6 +75,9 @@ def test_urls_match_as_path_prefixes(tmp_path):
     step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["malware"]))
     assert step.match("https://www.files.example/dl/crack/setup.exe", None) == "malware"
     assert step.match("http://FILES.example:80/dl/crack/", None) == "malware"
+    # a port other than the scheme's let every listed URL of the site through
+    assert step.match("https://files.example:8443/dl/crack/x", None) == "malware"
+    assert step.match("http://[2001:db8::1]:8080/dl/crack", None) is None
     assert step.match("http://files.example/dl/cracked", None) is None
     assert step.match("http://files.example/dl", None) is None
     assert step.match("http://x.test/p?id=3", None) == "malware"
@@ -116,6 +119,19 @@ def test_internationalised_and_scheme_less_hosts_match(tmp_path):
     assert step.match("bästcasino.eu/page", None) == "gambling"  # no scheme, no host column
     too_long = "ä" * 70 + ".test"  # no valid IDNA label: kept as it is, matching nothing
     assert normalize_host(too_long) == too_long and step.match(f"http://{too_long}/", None) is None
+
+
+def test_hosts_convert_by_idna_2008_as_registries_and_browsers_do(tmp_path):
+    # Python's IDNA 2003 codec made straße.de the other site strasse.de
+    root = lists(tmp_path, {"gambling/domains": ["xn--strae-oqa.de", "fußball.de"]})
+    step = BlocklistFilter.from_config(
+        BlocklistConfig(lists_dir=str(root), categories=["gambling"])
+    )
+    assert normalize_host("Straße.de") == "xn--strae-oqa.de"
+    assert step.match("http://straße.de/", None) == "gambling"
+    assert step.match("http://xn--fuball-cta.de/", None) == "gambling"
+    assert step.match("http://strasse.de/", None) is None
+    assert step.match("http://bad_label.fußball.de/", None) == "gambling"  # its parent converts
 
 
 def test_plain_domain_files_and_url_words(tmp_path):

@@ -82,7 +82,7 @@ def normalize_url(url: str | None) -> str | None:
     except ValueError:  # a malformed port or IPv6 literal: the raw string is its own key
         return url.strip()
     scheme = parts.scheme.lower()
-    host = _ascii_host((parts.hostname or "").rstrip("."))
+    host = ascii_host((parts.hostname or "").rstrip("."))
     if ":" in host:  # an IPv6 literal keeps its brackets: [::1]:8080 is not [::1:8080]
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
@@ -96,19 +96,22 @@ def normalize_url(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, path, encoded, fragment))
 
 
-def _ascii_host(host: str) -> str:
+def ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
-    as a crawler may record it) by IDNA 2008 with UTS 46, as browsers write them: Python's
-    own codec is IDNA 2003, which makes `straße.de` the other site `strasse.de`. A host IDNA
-    refuses stays as it is."""
+    as a crawler and UT1's lists may record it) by IDNA 2008 with UTS 46, as browsers write
+    them: Python's own codec is IDNA 2003, which makes `straße.de` the other site
+    `strasse.de`. A label IDNA refuses stays as it is, so its parents still convert."""
     if host.isascii():
         return host
     import idna
 
-    try:
-        return idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        return host
+    def label(text: str) -> str:
+        try:
+            return idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return text
+
+    return ".".join(label(part) if part else part for part in host.split("."))
 
 
 def _normal_path(path: str) -> str:

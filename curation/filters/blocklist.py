@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from curation.dedup.text import ascii_host
 from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
-DEFAULT_PORTS = {"http": "80", "https": "443"}
 LIST_KINDS = ("domains", "urls")  # the files of a UT1 category folder
 URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
 WWW = re.compile(r"^www\d*\.")
@@ -67,17 +67,8 @@ class BlocklistConfig:
 def normalize_host(host: str) -> str:
     """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.), Unicode labels in
     punycode (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form the lists hold)."""
-    host = host.strip().lower().rstrip(".")
-    if not host.isascii():
-        host = ".".join(_ascii_label(label) for label in host.split("."))
+    host = ascii_host(host.strip().lower().rstrip("."))
     return WWW.sub("", host, count=1) if host.startswith("www") else host
-
-
-def _ascii_label(label: str) -> str:
-    try:
-        return label.encode("idna").decode("ascii")
-    except UnicodeError:  # not a valid IDNA label: it matches no listed entry as it is
-        return label
 
 
 def url_host(url: str | None) -> str:
@@ -92,9 +83,10 @@ def url_host(url: str | None) -> str:
 
 
 def url_key(url: str) -> str:
-    """`host[:port]/path[?query]` with scheme, `www.`, case, default port, fragment and trailing
-    slash removed, so `HTTP://WWW.Example.com:80/a/` and `example.com/a` compare equal (the
-    form UT1 lists URLs in). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
+    """`host/path[?query]` with scheme, `www.`, case, port, fragment and trailing slash
+    removed, so `HTTP://WWW.Example.com:8080/a/` and `example.com/a` compare equal: the form
+    UT1 lists URLs in, and SquidGuard's rule for them (a port on the listed site's URL still
+    names the listed page). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
     if "://" not in url:
         url = "http://" + url
     try:
@@ -102,12 +94,6 @@ def url_key(url: str) -> str:
     except ValueError:  # a malformed IPv6 literal: the URL matches no listed entry
         return url.strip().lower()
     host = normalize_host(parts.hostname or "")
-    try:
-        port = parts.port
-    except ValueError:  # a garbage port: keep it out of the key rather than fail
-        port = None
-    if port is not None and str(port) != DEFAULT_PORTS.get(parts.scheme):
-        host = f"{host}:{port}"
     path = parts.path.rstrip("/")
     return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
 
