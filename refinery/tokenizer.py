@@ -136,16 +136,6 @@ def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
     return {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
 
 
-def is_utf8(text: str) -> bool:
-    """False for a str holding lone surrogates: bytes that were not UTF-8, as Python keeps
-    them from argv or a C-locale stdin. The tokenizer refuses such a str with a TypeError."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def encode_chat(
     tokenizer: Tokenizer, messages: list[dict[str, str]], generation_prompt: bool = False
 ) -> list[int]:

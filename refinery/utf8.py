@@ -6,10 +6,31 @@ classifier's training text, a config value) without a word.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _FIX = "convert the file to UTF-8, e.g. iconv -f cp1252 -t utf-8"
+# What a JSON reader says of a value `is_unicode` refuses.
+LONE_SURROGATE = (
+    "holds a lone surrogate escape (a \\ud800-\\udfff without its pair): not Unicode text"
+)
+
+
+def is_unicode(value: Any) -> bool:
+    """False when a string in `value` (a str, or the strings of a JSON value) holds a lone
+    surrogate: JSON's "\\ud83d" escape without its pair decodes to one, and so do the bytes
+    that were not UTF-8 in argv or a C-locale stdin. The tokenizer refuses such a str with a
+    bare TypeError."""
+    try:
+        if isinstance(value, str):
+            value.encode("utf-8")
+        else:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_utf8(raw: bytes, path: str | Path, error: type[Exception]) -> str:

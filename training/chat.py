@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable, Iterable
 
 from refinery.errors import RefineryError
-from refinery.tokenizer import encode_chat, is_utf8
+from refinery.tokenizer import encode_chat
+from refinery.utf8 import is_unicode
 from training.generate import Sampler, add_sampling_args
 
 RESET, EXIT = "/reset", "/exit"
@@ -46,7 +47,7 @@ def chat_loop(
     say: Callable[[str], None] = print,
 ) -> list[dict[str, str]]:
     """Answer each line of `lines` with `reply(prompt)`; returns the last conversation."""
-    if system and not is_utf8(system):
+    if system and not is_unicode(system):
         raise RefineryError(f"--system is not UTF-8 text: {system!r}")
     start = [{"role": "system", "content": system}] if system else []
     if system and not fit_context([*start, {"role": "user", "content": "?"}], encode, seq_len)[1]:
@@ -65,7 +66,7 @@ def chat_loop(
             continue
         if not text.strip():
             continue
-        if not is_utf8(text):
+        if not is_unicode(text):
             say(f"(that message is not UTF-8 text: {text!r})")
             continue
         kept, prompt = fit_context([*messages, {"role": "user", "content": text}], encode, seq_len)

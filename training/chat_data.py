@@ -40,6 +40,7 @@ from typing import Any
 
 from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
+from refinery.utf8 import is_unicode
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -106,7 +107,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         return
     if "\n" in text.strip() and _is_one_json_value(text):  # pretty-printed, not JSONL
         raise ChatDataError(f"{path}: one JSON object; expected an array of records or JSONL")
-    for number, record in json_lines(text, path, ChatDataError):
+    for number, record in json_lines(text, path, ChatDataError, lone_surrogates=True):
         yield f"line {number}", record
 
 
@@ -439,7 +440,7 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
                 f"{path} {where}: fits no chat/preference layout (keys {keys}); see "
                 "training/chat_data.py for the layouts read"
             )
-        if not utf8_encodable(record):  # the tokenizer cannot encode its text
+        if not is_unicode(record):  # the tokenizer cannot encode its text
             counts["malformed: text with a lone surrogate (\\ud800-\\udfff escape)"] += 1
             continue
         try:
@@ -462,16 +463,6 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
     else:  # the caller says them, with what else it dropped
         skipped.update(counts)
     return out
-
-
-def utf8_encodable(record: Any) -> bool:
-    """False when a string in `record` holds a lone surrogate: JSON's "\\ud83d" escape
-    without its pair decodes to one, which is not Unicode text."""
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def report_skipped(path: str | Path, counts: Counter, what: str) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from refinery.errors import RefineryError
-from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat, is_utf8
+from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat
+from refinery.utf8 import is_unicode
 from training import checkpoint as ckpt
 from training.model import Transformer
 from training.pretrained import load_pretrained
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.system and not args.chat:
         raise GenerationError("--system applies to a chat prompt: add --chat")
     for flag, text in (("--prompt", args.prompt), ("--system", args.system or "")):
-        if not is_utf8(text):
+        if not is_unicode(text):
             raise GenerationError(f"{flag} is not UTF-8 text: {text!r}")
     sampler = Sampler.from_args(args)
     if sampler.chat_template and not args.chat:

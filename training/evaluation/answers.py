@@ -9,7 +9,7 @@ from pathlib import Path
 
 from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
-from refinery.utf8 import read_utf8
+from refinery.utf8 import LONE_SURROGATE, is_unicode, read_utf8
 
 
 class AnswersError(RefineryError, ValueError):
@@ -42,6 +42,9 @@ def read_records(path: str | Path) -> list[tuple[str, object]]:
         records = json.loads(text)
     except json.JSONDecodeError as err:
         raise AnswersError(f"{path}: not a valid JSON array: {err}") from None
+    for i, record in enumerate(records, start=1):
+        if not is_unicode(record):
+            raise AnswersError(f"{path}: record {i} {LONE_SURROGATE}")
     return [(f"record {i}", record) for i, record in enumerate(records, start=1)]
 
 
