@@ -36,6 +36,8 @@ from refinery.tokenizer import load_tokenizer
 from refinery.utf8 import read_utf8
 
 TRAINING_RECORD = "training.json"
+# The tokenize settings the trained tokenizer depends on; the others shape only the shards.
+SHAPING = ("vocab_size", "pretokenizer", "sample_bytes", "validation_share", "seed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,11 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def training_record(tokenize: TokenizeConfig, inputs: list[str]) -> dict:
-    """What shapes the tokenizer: the tokenize section (vocabulary, pre-tokenizer, sample,
-    seed, validation share; not the tokenizer file that stage would take instead) and the
-    documents read."""
+    """What shapes the tokenizer: the SHAPING tokenize settings and the documents read."""
     return {
-        "tokenize": {k: v for k, v in to_dict(tokenize).items() if k != "tokenizer"},
+        "tokenize": {k: v for k, v in to_dict(tokenize).items() if k in SHAPING},
         "inputs": sorted(i if "://" in i else os.path.abspath(i) for i in inputs),
     }
 
@@ -83,9 +83,12 @@ def other_training(path: Path, record: dict) -> bool:
     if not path.is_file():
         return False
     try:
-        return json.loads(read_utf8(path, RefineryError)) != record
-    except (json.JSONDecodeError, RefineryError):  # a damaged record records nothing
-        return True
+        recorded = json.loads(read_utf8(path, RefineryError))
+        # a record of before 2026-12-06 holds every tokenize setting: those that shape it count
+        settings = {k: v for k, v in recorded["tokenize"].items() if k in SHAPING}
+        return {**recorded, "tokenize": settings} != record
+    except (json.JSONDecodeError, RefineryError, KeyError, TypeError, AttributeError):
+        return True  # a damaged record records nothing
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 import re
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, decoders
 
 from refinery.cli import non_negative_int
 from refinery.manifest import (
@@ -133,7 +133,7 @@ def shown_text(tokenizer: Tokenizer, ids: list[int]) -> str:
     for i in [*ids, None]:
         if i is None or i in specials:
             if run:
-                parts.append(_CONTROL.sub(_escaped, tokenizer.decode(run)))
+                parts.append(_CONTROL.sub(_escaped, _decoded(tokenizer, run)))
                 run = []
             if i is not None:
                 parts.append(f"⟦{specials[i]}⟧")
@@ -142,6 +142,25 @@ def shown_text(tokenizer: Tokenizer, ids: list[int]) -> str:
     return "".join(parts)
 
 
+def _decoded(tokenizer: Tokenizer, ids: list[int]) -> str:
+    """`ids` as text, where a piece of a split document begins or ends inside a character
+    (the split is by tokens) its stray bytes as `\\xNN`: decoding shows them as U+FFFD,
+    which reads as damage the shards do not have."""
+    if not isinstance(tokenizer.decoder, decoders.ByteLevel):
+        return tokenizer.decode(ids)
+    raw = bytes(_BYTE_OF[c] for i in ids for c in tokenizer.id_to_token(i))
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _byte_of_char() -> dict[str, int]:
+    """GPT-2's byte-level alphabet reversed: the printable Latin-1 bytes stand for
+    themselves, the others for the characters from U+0100 on, in byte order."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
+    moved = [b for b in range(256) if b not in kept]
+    return {chr(b): b for b in kept} | {chr(256 + n): b for n, b in enumerate(moved)}
+
+
+_BYTE_OF = _byte_of_char()
 # control characters but newline and tab: C0, DEL and C1
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

@@ -323,6 +323,7 @@ def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
     """A rerun with another vocabulary size or input kept the old tokenizer without a word;
     a missing input was not said either (the skip came first)."""
     from jobs.train_tokenizer import TRAINING_RECORD, training_record
+    from refinery.config import to_dict
 
     inputs, _ = documents
     folder = tmp_path / "tokenizer"
@@ -335,6 +336,13 @@ def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
     record = training_record(load_curation_config().tokenize, [inputs[0]])
     (folder / TRAINING_RECORD).write_text(json.dumps(record))
     assert refinery(args) == 0
+    assert "note:" not in capsys.readouterr().out
+    # settings that shape only the shards are no other training (they were said to be)
+    assert refinery([*args, "tokenize.max_epochs=2", "tokenize.partitions=3"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    old = {**record, "tokenize": to_dict(load_curation_config().tokenize)}  # all settings
+    (folder / TRAINING_RECORD).write_text(json.dumps(old))
+    assert refinery([*args, "tokenize.max_epochs=2"]) == 0
     assert "note:" not in capsys.readouterr().out
     assert refinery([*args, "tokenize.vocab_size=4096"]) == 0
     assert "it was trained with other tokenize.* settings or --input" in capsys.readouterr().out
@@ -428,6 +436,12 @@ def test_inspect_shards_shows_special_tokens_pieces_and_control_characters_apart
     tokenizer = load_tokenizer(out / "tokens" / "tokenizer.json")
     ids = tokenizer.encode("a <|end_of_text|> \x1b[31m red").ids + [special_ids(tokenizer)[EOS]]
     assert shown_text(tokenizer, ids) == "a <|end_of_text|> \\x1b[31m red⟦<|end_of_text|>⟧"
+    # a piece cut inside a character: its stray bytes as written, not as U+FFFD (damage)
+    ids = tokenizer.encode("東京 and more").ids
+    cut = next(n for n in range(1, len(ids)) if tokenizer.decode(ids[n:]).startswith("\ufffd"))
+    assert shown_text(tokenizer, ids[cut:]).startswith("\\x")
+    assert "\ufffd" not in shown_text(tokenizer, ids[cut:])
+    assert shown_text(tokenizer, ids) == "東京 and more"
     assert refinery(["inspect-shards", str(out / "tokens"), "--docs", "200"]) == 0
     printed = capsys.readouterr().out
     assert "⟦<|end_of_text|>⟧" in printed and "a piece of a longer document: " in printed
