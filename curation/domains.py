@@ -57,13 +57,14 @@ class DomainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        bad = unusable_bucket_names(n for n in self.labels if n != ANNEAL)
-        bad += [repr(ANNEAL)] if ANNEAL in self.labels else []
+        anneal = [n for n in self.labels if n == ANNEAL or n.startswith(f"{ANNEAL}.")]
+        bad = unusable_bucket_names(n for n in self.labels if n not in anneal)
+        bad += [repr(n) for n in anneal]
         if bad:
             raise ConfigError(
                 f"classify.domains.labels {', '.join(bad)}: labels name mix buckets and their "
                 f"folders (letters, digits, _ . -, starting with a letter or digit; not "
-                f"{', '.join((ANNEAL, *RESERVED_NAMES))})"
+                f"{', '.join((ANNEAL, f'{ANNEAL}.*', *RESERVED_NAMES))})"
             )
         unknown = [n for n in [*self.rules(), self.fallback] if n not in self.labels]
         if unknown:

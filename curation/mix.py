@@ -1,20 +1,20 @@
 """Mixture planning: per-domain sampling weights from target token proportions, capped so that
 no domain is repeated more than `max_epochs` times, and the annealing mixture.
 
-Every document is written once, into one bucket (its domain, or `anneal` when it is in the
-small high-quality annealing subset); proportions are realised by the trainer sampling buckets
-by weight (DESIGN.md). With D the tokens one pass of the mixture trains on (`total_tokens`,
+Every document is written once, into one bucket: its domain, or `anneal.<domain>` when it is
+in the small high-quality annealing subset; proportions are realised by the trainer sampling
+buckets by weight (DESIGN.md). With D the tokens one pass of the mixture trains on (`total_tokens`,
 default: the corpus size) and T_d a domain's tokens, weight w_d means w_d * D / T_d epochs of
 the domain. A domain whose target would exceed `max_epochs` is held at its cap and the rest of
 its share goes to the other domains in proportion to their targets (water-filling), so repeats
 stay bounded (Muennighoff et al. 2023: up to ~4 epochs are worth almost as much as new data).
 
 Anneal documents are drawn out of their domains, so the pretrain weight of domain d is split
-between its bucket and the anneal bucket by tokens. With natural proportions (`targets`
-unset) sampling is then unchanged per document. With targets it is not quite: the one
-anneal bucket is read uniformly, so its documents are drawn at the anneal bucket's average
-rate, not their domains' (a domain with a low target is read a little more than its target
-when part of it is in `anneal`, one with a high target a little less).
+between its bucket and `anneal.<d>` by tokens: every document is read at its domain's rate,
+and a domain targeted at 0 is not pretrained on at all, its anneal documents included (one
+`anneal` bucket for all domains, read uniformly, pretrained on them at the bucket's average
+rate). The anneal mixture gives the anneal buckets `share` by their tokens, the annealing
+subset read uniformly, and every bucket the rest by its pretrain weight.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ ANNEAL = "anneal"
 TOLERANCE = 1e-12
 
 
+def anneal_bucket(domain: str) -> str:
+    """The bucket of a domain's documents in the annealing subset."""
+    return f"{ANNEAL}.{domain}"
+
+
 class MixError(RefineryError):
-    """Targets that no document can satisfy."""
+    """Targets that no document can satisfy, or mixture plans that do not go together."""
 
 
 @dataclass
@@ -38,9 +43,9 @@ class AnnealConfig:
     # Domains the annealing subset is drawn from (reference-like text, as Llama 3 / OLMo 2
     # anneal on their highest-quality sources); [] = every domain, by quality score alone.
     domains: list[str] = field(default_factory=lambda: ["encyclopedic", "science", "books"])
-    # Share of those domains' documents (best quality scores first) moved into `anneal`.
+    # Share of those domains' documents (best quality scores first) moved to `anneal.<domain>`.
     top_fraction: float = 0.1
-    # Weight of the anneal bucket in the anneal mixture; the rest follows the pretrain weights.
+    # Weight of the anneal buckets in the anneal mixture; the rest follows the pretrain weights.
     share: float = 0.5
     seed: int = 0
 
@@ -78,8 +83,8 @@ class MixConfig:
 
     def anneal_only_domains(self) -> list[str]:
         """Annealing domains targeted at 0 in pretraining: their documents reach training
-        through the anneal bucket only (meant for anneal-only sources; said, as a typo in
-        either list gives the same)."""
+        through their anneal buckets in annealing only (meant for anneal-only sources; said,
+        as a typo in either list gives the same)."""
         if self.targets is None:
             return []
         return [d for d in self.anneal.domains if not self.targets.get(d)]
@@ -131,7 +136,7 @@ def plan_mixture(
     """Pretrain and anneal mixtures over buckets, with the report (see module doc).
 
     `domain_tokens`: tokens per domain, anneal documents included; `anneal_tokens`: tokens per
-    domain moved into the anneal bucket.
+    domain moved into its anneal bucket.
     """
     weights, size = domain_weights(
         domain_tokens, config.targets, config.max_epochs, config.total_tokens
@@ -142,12 +147,15 @@ def plan_mixture(
         if moved < 1.0:
             pretrain[domain] = weight * (1.0 - moved)
         if moved > 0.0:
-            pretrain[ANNEAL] = pretrain.get(ANNEAL, 0.0) + weight * moved
+            pretrain[anneal_bucket(domain)] = weight * moved
     anneal: dict[str, float] = {}
-    if sum(anneal_tokens.values()) > 0:
+    moved_tokens = sum(anneal_tokens.values())
+    if moved_tokens > 0:
         share = config.anneal.share
-        anneal = {b: w * (1.0 - share) for b, w in pretrain.items() if b != ANNEAL}
-        anneal[ANNEAL] = share + pretrain.get(ANNEAL, 0.0) * (1.0 - share)
+        anneal = {b: w * (1.0 - share) for b, w in pretrain.items()}
+        for domain, t in anneal_tokens.items():
+            if t:
+                anneal[anneal_bucket(domain)] += share * t / moved_tokens
     corpus = sum(domain_tokens.values())
     report = {
         "tokens_per_pass": size,

@@ -3,9 +3,10 @@
     spark-submit jobs/mix.py --input runs/demo/classify --output runs/demo \\
         mix.targets='{encyclopedic: 0.3, news: 0.2, other: 0.5}' [mix.max_epochs=4 ...]
 
-Each document is written once into OUT/mix/, in the bucket of its domain, or in `anneal` when
-it is among the best-scored documents of the annealing domains. OUT/mix/_mixture.json holds
-what the tokenize stage copies into its manifest and the trainer samples by:
+Each document is written once into OUT/mix/, in the bucket of its domain, or in
+`anneal.<domain>` when it is among the best-scored documents of the annealing domains.
+OUT/mix/_mixture.json holds what the tokenize stage copies into its manifest and the trainer
+samples by:
 
     {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
@@ -33,7 +34,7 @@ from pyspark.sql import functions as F
 
 from curation.config import CurationConfig
 from curation.domains import DomainRules
-from curation.mix import ANNEAL, MixConfig, plan_mixture, unmet_targets
+from curation.mix import ANNEAL, MixConfig, MixError, plan_mixture, unmet_targets
 from curation.spark.classify import (
     DOMAIN_SCHEMA,
     kept_by_cut,
@@ -50,17 +51,37 @@ MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copie
 
 
 def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """(its path, its content) of the mix stage's plan beside the first input documents that
-    have one, on any filesystem (s3a://.../mix too); None when no input is the mix stage's."""
-    for spec in inputs:
+    """(its path, its content) of the mix stage's plan beside the input documents, on any
+    filesystem (s3a://.../mix too); None when no input is the mix stage's (a glob names no
+    folder). Inputs with different plans, or with and without one, are refused: the plan's
+    weights are for its own buckets and tokens, so the first one found weighted the others'
+    documents wrongly or not at all, without a word."""
+    folders = [spec for spec in inputs if not any(c in spec for c in "*?[")]
+    plans = {}
+    for spec in folders:
         path = f"{spec.rstrip('/')}/{MIXTURE_FILE}"
-        if not any(c in spec for c in "*?[") and fs.exists(path):
-            return path, fs.read_json(path)
-    return None
+        if fs.exists(path):
+            plans[path] = fs.read_json(path)
+    if not plans:
+        return None
+    (first, plan), *others = plans.items()
+    different = [path for path, other in others if other != plan]
+    if different:
+        raise MixError(
+            f"{first} and {different[0]} are different mixture plans: mix their documents "
+            f"together (refinery mix --input A B) and use that output"
+        )
+    unplanned = [spec for spec in folders if f"{spec.rstrip('/')}/{MIXTURE_FILE}" not in plans]
+    if unplanned:
+        raise MixError(
+            f"{unplanned[0]} has no {MIXTURE_FILE} beside {first}: the mix stage's weights "
+            "would give its documents none; mix them together (refinery mix --input A B)"
+        )
+    return first, plan
 
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:
-    """Which documents go to the anneal bucket: the top `top_fraction` of the annealing
+    """Which documents go to the anneal buckets: the top `top_fraction` of the annealing
     domains (all, when none are named) by quality score; without scores, a seeded hash sample
     of the same size."""
     anneal = config.anneal
@@ -98,12 +119,13 @@ def run_mix(
         if "quality_score" not in docs.columns and config.mix.anneal.top_fraction:
             print(
                 f"{STAGE}: no quality_score column (classify ran without a quality model): the "
-                f"anneal bucket is a seeded random {config.mix.anneal.top_fraction:.0%} of the "
+                f"anneal buckets are a seeded random {config.mix.anneal.top_fraction:.0%} of the "
                 "annealing domains, not their best-scored documents",
                 file=sys.stderr,
             )
         tokens = F.ceil(F.length("text") / config.mix.chars_per_token)
-        docs = docs.withColumn("bucket", F.when(member, F.lit(ANNEAL)).otherwise(F.col("domain")))
+        anneal_bucket = F.concat(F.lit(f"{ANNEAL}."), F.col("domain"))  # mix.anneal_bucket
+        docs = docs.withColumn("bucket", F.when(member, anneal_bucket).otherwise(F.col("domain")))
         totals = (
             docs.groupBy("domain", "bucket")
             .agg(F.count("*").alias("documents"), F.sum(tokens).alias("tokens"))
@@ -115,7 +137,7 @@ def run_mix(
         buckets: dict[str, dict[str, int]] = {}
         for row in totals:
             domain_tokens[row.domain] = domain_tokens.get(row.domain, 0) + row.tokens
-            if row.bucket == ANNEAL:
+            if row.bucket != row.domain:  # anneal.<domain>
                 anneal_tokens[row.domain] = anneal_tokens.get(row.domain, 0) + row.tokens
             bucket = buckets.setdefault(row.bucket, {"documents": 0, "tokens": 0})
             bucket["documents"] += row.documents
@@ -129,8 +151,8 @@ def run_mix(
             if only:
                 print(
                     f"{STAGE}: note: mix.anneal.domains names {', '.join(only)}, which "
-                    "mix.targets gives no weight: their best documents are trained on in the "
-                    "anneal bucket only"
+                    "mix.targets gives no weight: their best documents are trained on in "
+                    "annealing only (their anneal.<domain> buckets have no pretrain weight)"
                 )
             missed = unmet_targets(mixture["report"])
             if missed:

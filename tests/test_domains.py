@@ -84,6 +84,8 @@ def test_rules_file_and_labels_are_validated(tmp_path):
         DomainConfig(rules_file=str(bad))
     with pytest.raises(ConfigError, match="anneal"):
         DomainConfig(labels=["anneal", "other"])
+    with pytest.raises(ConfigError, match="'anneal.news'"):  # the news domain's anneal bucket
+        DomainConfig(labels=["news", "anneal.news", "other"])
     # the tokenize stage's folder rule, checked before any stage runs, not after mix
     with pytest.raises(ConfigError, match=r"labels '\.\.', 'validation': labels name mix"):
         DomainConfig(labels=["validation", "..", "other"])

@@ -3,10 +3,10 @@
 import pytest
 
 from curation.mix import (
-    ANNEAL,
     AnnealConfig,
     MixConfig,
     MixError,
+    anneal_bucket,
     domain_weights,
     plan_mixture,
     unmet_targets,
@@ -80,11 +80,13 @@ def test_plan_splits_each_domain_between_its_bucket_and_anneal():
     )
     plan = plan_mixture(SIZES, {"encyclopedic": 500_000}, config)
     pretrain, anneal = plan["mixtures"]["pretrain"], plan["mixtures"]["anneal"]
+    moved = anneal_bucket("encyclopedic")
+    assert moved == "anneal.encyclopedic"
     assert sum(pretrain.values()) == pytest.approx(1.0)
     assert sum(anneal.values()) == pytest.approx(1.0)
-    assert pretrain[ANNEAL] + pretrain["encyclopedic"] == pytest.approx(0.05)
-    assert pretrain[ANNEAL] == pytest.approx(0.05 * 0.25)  # a quarter of its tokens moved
-    assert anneal[ANNEAL] == pytest.approx(0.5 + 0.5 * pretrain[ANNEAL])
+    assert pretrain[moved] + pretrain["encyclopedic"] == pytest.approx(0.05)
+    assert pretrain[moved] == pytest.approx(0.05 * 0.25)  # a quarter of its tokens moved
+    assert anneal[moved] == pytest.approx(0.5 + 0.5 * pretrain[moved])
     assert anneal["news"] == pytest.approx(0.5 * pretrain["news"])
     report = plan["report"]["domains"]["encyclopedic"]
     assert report["share_before"] == pytest.approx(0.02)
@@ -117,6 +119,25 @@ def test_targets_a_cap_keeps_from_being_met_are_said():
     assert unmet_targets(plan_mixture({"a": 10, "b": 10}, {}, config)["report"]) is None
     natural = plan_mixture({"a": 10, "b": 30}, {}, MixConfig(max_epochs=1.0, total_tokens=10**6))
     assert unmet_targets(natural["report"]) is None
+
+
+def test_each_anneal_document_is_pretrained_on_at_its_domain_s_rate():
+    """One `anneal` bucket read uniformly pretrained a domain targeted at 0 through its
+    anneal documents (about 1% of a run's tokens in a trial) and a high-target domain's
+    anneal documents below their rate."""
+    sizes = {"news": 4_000_000, "science": 1_000_000, "books": 1_000_000}
+    config = MixConfig(targets={"news": 0.7, "books": 0.3, "science": 0.0})
+    plan = plan_mixture(sizes, {"science": 100_000, "books": 300_000}, config)
+    pretrain, anneal = plan["mixtures"]["pretrain"], plan["mixtures"]["anneal"]
+    assert "anneal.science" not in pretrain and "science" not in pretrain  # weight 0
+    for domain, moved in (("books", 300_000), ("news", 0)):  # weight per token, either bucket
+        rate = pretrain[domain] / (sizes[domain] - moved)
+        if moved:
+            assert pretrain[f"anneal.{domain}"] / moved == pytest.approx(rate)
+    # annealing reads the annealing subset uniformly in its share, as one bucket did
+    assert anneal["anneal.science"] == pytest.approx(0.5 * 100_000 / 400_000)
+    assert anneal["anneal.books"] == pytest.approx(0.5 * 300_000 / 400_000 + 0.5 * 0.3 * 0.3)
+    assert anneal["news"] == pytest.approx(0.5 * 0.7) and sum(anneal.values()) == pytest.approx(1)
 
 
 def test_annealing_domains_targeted_at_zero_are_named():

@@ -23,6 +23,7 @@ from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError, document_hash, is_validation, reject_reason
 from jobs.common import ran_since
+from jobs.mix import mixture_plan
 from jobs.tokenize import planned_mixtures, run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
 from refinery.manifest import read_manifest
@@ -264,6 +265,27 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
         assert "max_epochs 6 from the mix stage's plan" in err
         assert "'pretrain' mixture weights gone (0.1), which hold no documents here" in err
     assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
+
+
+def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path):
+    """Two mix outputs (other targets) tokenized together took the first one's weights for
+    the buckets of both, and documents of an input without a plan got no weight at all."""
+    from curation.mix import MixError
+    from curation.spark.fs import HadoopFS
+
+    plans = [{"mixtures": {"pretrain": {"news": w, "web": 1 - w}}} for w in (0.7, 0.2, 0.7)]
+    for name, plan in zip("abc", plans, strict=True):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "_mixture.json").write_text(json.dumps(plan))
+    (tmp_path / "plain").mkdir()
+    fs = HadoopFS(spark)
+    folders = {name: str(tmp_path / name) for name in ("a", "b", "c", "plain")}
+    assert mixture_plan(fs, [folders["a"], folders["c"]])[1] == plans[0]  # the same plan
+    with pytest.raises(MixError, match=r"a/_mixture.json and .*b/_mixture.json are different"):
+        mixture_plan(fs, [folders["a"], folders["b"]])
+    with pytest.raises(MixError, match=r"plain has no _mixture.json beside .*a/_mixture.json"):
+        mixture_plan(fs, [folders["a"], folders["plain"]])
+    assert mixture_plan(fs, [folders["plain"]]) is None
 
 
 def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scaled(
