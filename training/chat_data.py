@@ -11,10 +11,11 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 - kto: messages or conversations + label or kto_tag (bool), unpaired feedback (LLaMA-Factory
   KTO)
 - dialog_pair: conversations/messages + chosen, rejected answer objects (LLaMA-Factory DPO)
-- prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format); a text
-  prompt that is an HH dialogue ("\\n\\nHuman: ...\\n\\nAssistant:", Dahoas rm-static) is read
-  as its turns
-- hh: chosen, rejected full "\\n\\nHuman: ...\\n\\nAssistant: ..." dialogues (Anthropic HH-RLHF)
+- prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format), other
+  keys ignored (UltraFeedback-binarized's messages); a text prompt that is an HH dialogue
+  ("\\n\\nHuman: ...\\n\\nAssistant:", Dahoas rm-static) is read as its turns
+- hh: chosen, rejected full "\\n\\nHuman: ...\\n\\nAssistant: ..." dialogues (Anthropic HH-RLHF;
+  the first "\\n\\n" may be stripped)
 - pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
 
 A record that fits a layout but cannot be used (a tie, an empty answer, a malformed field) is
@@ -40,7 +41,7 @@ from typing import Any
 
 from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
-from refinery.utf8 import is_unicode
+from refinery.utf8 import decode_utf8, is_unicode
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -92,11 +93,11 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
         raise ChatDataError(f"{path}: {unreadable_file(path)}")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        # utf-8-sig: a byte-order mark, as Windows tools write, is dropped, not a JSON error
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as err:
         raise ChatDataError(f"{path}: cannot read: {err}") from None
+    text = decode_utf8(raw, path, ChatDataError)  # a byte that is not UTF-8: its line
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -127,10 +128,10 @@ def detect_layout(record: Any) -> str | None:
     if {"instruction", "instances"} <= keys:
         return "self_instruct"
     if {"chosen", "rejected"} <= keys:
+        if "prompt" in keys:  # TRL's columns, whatever else a record has (UltraFeedback's
+            return "prompt_pair"  # binarized sets add the chosen dialogue as `messages`)
         if keys & {"conversations", "messages"}:
             return "dialog_pair"
-        if "prompt" in keys:
-            return "prompt_pair"
         if all(isinstance(record[k], str) and "\n\nAssistant:" in record[k] for k in HH_KEYS):
             return "hh"
         return None
@@ -250,7 +251,10 @@ def alpaca_prompt(record: dict, input_field: Any = None) -> Conversation:
 
 
 def parse_hh(text: str) -> Conversation:
-    """ "\\n\\nHuman: a\\n\\nAssistant: b" -> [user a, assistant b] (Bai et al. 2022)."""
+    """ "\\n\\nHuman: a\\n\\nAssistant: b" -> [user a, assistant b] (Bai et al. 2022); the
+    leading "\\n\\n" may be missing, as copies of HH-RLHF that strip their text have it."""
+    if text.lstrip().startswith("Human:"):
+        text = "\n\n" + text.lstrip()
     parts = HH_TURN.split(text)
     if parts[0].strip():
         raise Skip("malformed: dialogue does not start with a Human/Assistant turn")
@@ -318,7 +322,12 @@ def _preference(prompt: Conversation, chosen: str, rejected: str) -> Preference:
 
 
 def _prompt_messages(value: Any, field: str) -> Conversation:
-    if isinstance(value, str) and value.lstrip(" ").startswith("\n\nHuman:"):
+    # an HH dialogue as text: "\n\nHuman:" first, or "Human:" in a copy that stripped it
+    is_hh = isinstance(value, str) and (
+        value.lstrip(" ").startswith("\n\nHuman:")
+        or (value.lstrip().startswith("Human:") and "\n\nAssistant:" in value)
+    )
+    if is_hh:
         turns = parse_hh(value)  # a whole HH dialogue as text, up to the answer's "Assistant:"
         if turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
             turns.pop()

@@ -426,3 +426,51 @@ def test_real_shared_files(name):
         # majority answer and an empty one are kept
         assert skipped["tie"] >= 62 and len(found_pairs) + sum(skipped.values()) == 691
         assert sum(not p.rejected.strip() for p in found_pairs) == 38
+
+
+def test_hh_dialogues_whose_leading_newlines_were_stripped_are_read_alike(tmp_path):
+    """Without "\\n\\n" before the first "Human:", a prompt was one user turn holding the whole
+    transcript, and chosen/rejected dialogues were skipped as not starting with a turn."""
+    prompt = "Human: Bake bread?\n\nAssistant: Flour, water.\n\nHuman: How long?\n\nAssistant:"
+    records = [{"prompt": prompt, "chosen": " An hour.", "rejected": " Ages."}]
+    (pair,) = read_preferences(write_jsonl(tmp_path / "d.jsonl", records))
+    assert pair.prompt == [user("Bake bread?"), assistant("Flour, water."), user("How long?")]
+    stripped = {"chosen": "Human: 2+2?\n\nAssistant: 4", "rejected": "Human: 2+2?\n\nAssistant: 5"}
+    (pair,) = read_preferences(write_jsonl(tmp_path / "hh.jsonl", [stripped]))
+    assert pair == Preference([user("2+2?")], "4", "5")
+    plain = [{"prompt": "Human: resources, please", "chosen": "a", "rejected": "b"}]
+    assert read_preferences(write_jsonl(tmp_path / "p.jsonl", plain))[0].prompt == [
+        user("Human: resources, please")  # no Assistant turn: plain text
+    ]
+
+
+def test_trl_columns_win_over_an_extra_messages_column(tmp_path):
+    """HuggingFaceH4/ultrafeedback_binarized adds the chosen dialogue as `messages`: it was
+    taken for the prompt, and every record skipped ("prompt does not end with a user turn")."""
+    question = [user("What is 2+2?")]
+    record = {
+        "prompt": "What is 2+2?",
+        "prompt_id": "0",
+        "chosen": [*question, assistant("4")],
+        "rejected": [*question, assistant("5")],
+        "messages": [*question, assistant("4")],
+        "score_chosen": 8.0,
+        "score_rejected": 3.0,
+    }
+    path = write_jsonl(tmp_path / "uf.jsonl", [record])
+    assert read_preferences(path) == [Preference(question, "4", "5")]
+    assert read_conversations(path) == [[*question, assistant("4")]]
+    assert read_prompts(path) == [question]
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
+    path = tmp_path / "cp1252.jsonl"
+    path.write_bytes(
+        b'{"instruction": "Q", "output": "A"}\n{"instruction": "caf\xe9", "output": "A"}\n'
+    )
+    with pytest.raises(ChatDataError, match=r"cp1252.jsonl: line 2: byte b'\\xe9' is not UTF-8"):
+        read_conversations(path)
+    gz = tmp_path / "cp1252.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(ChatDataError, match=r"line 2: byte b'\\xe9' is not UTF-8"):
+        read_conversations(gz)
