@@ -60,6 +60,17 @@ def test_prompts_and_fixed_fewshot_examples():
     assert fewshot_pool(items, 0) == [] and len(fewshot_pool(items[:2], 5)) == 2
 
 
+def test_a_copy_of_the_item_under_another_id_is_no_example():
+    """MMLU-Redux's us_foreign_policy repeats one question (lines 83 and 84): from about 20
+    shots on, one copy's prompt showed the other solved."""
+    items = [item(i, f"Q{i}?", [f"right{i}", f"wrong{i}"]) for i in range(6)]
+    items.append(item(6, "Q2?", ["right2", "wrong2"]))  # items[2] again, another id
+    pool = items
+    for target in (items[2], items[6]):
+        text = context(target, pool, 6)
+        assert text.count("Question: Q2?") == 1 and "right2" not in text
+
+
 class FixedPreferences(nn.Module):
     """A stand-in model whose next-token log-probabilities ignore the context: token t gets
     logit `bias[t]` everywhere, so a continuation's log-likelihood is a sum we can check."""

@@ -49,7 +49,12 @@ def fewshot_pool(items: Sequence[MCItem], shots: int, seed: int = FEWSHOT_SEED) 
 
 
 def context(item: MCItem, pool: Sequence[MCItem], shots: int) -> str:
-    examples = [ex for ex in pool if ex.id != item.id][:shots]
+    """The item's prompt after up to `shots` solved examples of the pool: never the item, nor
+    a copy of it under another id (MMLU-Redux repeats a few questions; lm-eval-harness drops
+    examples equal to the item too), which would show its answer."""
+    asked = (item.question, item.choices)
+    examples = [ex for ex in pool if ex.id != item.id and (ex.question, ex.choices) != asked]
+    examples = examples[:shots]
     solved = [f"{prompt(ex)}{TARGET_DELIMITER}{ex.choices[ex.answer]}" for ex in examples]
     return describe(item) + FEWSHOT_DELIMITER.join([*solved, prompt(item)])
 
