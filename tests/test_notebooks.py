@@ -169,3 +169,18 @@ def test_notebooks_name_a_folder_or_file_they_cannot_read(extract_run, tmp_path)
             patch.setenv("REFINERY_SCALING", str(value))
             with pytest.raises(Exception, match=message):
                 execute(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("scaling_fit.ipynb")])
+
+
+def test_explore_notebook_warns_when_a_stage_read_other_documents_than_the_one_before_kept(
+    extract_run, tmp_path
+):
+    """The report warned; the notebook's funnel showed 62 documents coming out of 61."""
+    run = explore_copy(extract_run, tmp_path)
+    kept = json.loads((run / "stats" / "extract.json").read_text())["kept"]
+    stats = {"input": kept + 1, "kept": kept + 1, "rejected": {}, "errors": 0}
+    (run / "stats" / "filter.json").write_text(json.dumps(stats))
+    meta = json.loads((run / "run.json").read_text())
+    meta["stages"]["filter"] = meta["stages"]["extract"]
+    (run / "run.json").write_text(json.dumps(meta))
+    text = explore_text(run)
+    assert f"warning: filter read {kept + 1:,} documents where extract kept {kept:,}" in text

@@ -377,6 +377,31 @@ def test_samples_show_every_rejection_reason(small_report):
     assert "https://example.test/f/0" in samples or "https://example.test/f/1" in samples
 
 
+def test_sampled_errors_and_estimated_tokens_say_so(small_report, small_run, monkeypatch):
+    """An errors table of 5 rows stood for 8 errors without a word; the mix stage's token
+    estimates sat beside the manifest's counts unlabelled; a histogram legend counted only
+    the rejected documents that had the column (17 of 75 had none, rejected earlier)."""
+    from refinery.report import charts, sections
+    from refinery.report.runfolder import RunFolder
+
+    _, page = small_report
+    assert (
+        "errors shown, seed 0: extract: 1 of 1 (every one is in OUT/errors/"
+        in (page.sections["samples"])
+    )
+    assert "Tokens in _mixture.json are the mix stage's estimates" in page.sections["mixture"]
+    labels = []
+    drawn = charts.histogram_chart
+    monkeypatch.setattr(
+        charts,
+        "histogram_chart",
+        lambda hist, *a, **k: labels.extend(hist.counts) or drawn(hist, *a, **k),
+    )
+    sections.histograms_section(RunFolder(small_run))
+    assert "filter: rejected with a lang_score" in labels  # one of the two has none
+    assert "classify: rejected" in labels  # every one scored: the plain label
+
+
 def test_mixture_training_and_eval_tables(small_report):
     _, page = small_report
     assert "share_before" in page.sections["mixture"]

@@ -114,9 +114,12 @@ def histograms_section(run: RunFolder) -> str:
         if stage is None:
             body.append(h.absent(f"no stage wrote a `{name}` column"))
             continue
+        rejected = column(run.rejected(stage), name) or []
+        # documents rejected before the step that sets the column have none: not counted
+        scored = all(v is not None and v == v for v in rejected)
         series = {
             f"{stage}: kept": column(run.kept(stage), name),
-            f"{stage}: rejected": column(run.rejected(stage), name) or [],
+            f"{stage}: rejected" + ("" if scored else f" with a {name}"): rejected,
         }
         hist = histogram(series, HISTOGRAM_BINS, integer)
         body.append(_histogram_image(hist, title, xlabel, log_y))
@@ -178,6 +181,12 @@ def mixture_section(run: RunFolder) -> str:
             }
             figure = charts.shares_chart(list(domains), shares)
             body.append(h.image(figure, "domain shares before and after mixing"))
+        body.append(
+            h.paragraph(
+                "Tokens in _mixture.json are the mix stage's estimates (characters / "
+                "mix.chars_per_token, before tokenizing); the manifest below counts them."
+            )
+        )
         for key in ("report", "buckets", "mixtures", "anneal"):
             if key in mixture:
                 body += _tables(mixture[key], key)
@@ -225,7 +234,7 @@ def samples_section(run: RunFolder, options: Options) -> str:
         rejected_blocks += [_document(row, fields) for row in rows(data, picked, [*fields, "text"])]
     body += rejected_blocks or [h.absent("rows in OUT/rejected/")]
     body.append(h.heading("Errors", "samples-errors"))
-    error_rows = []
+    error_rows, shown = [], []
     for stage in stages(run):
         data = run.errors(stage)
         sources = column(data, "source")
@@ -235,7 +244,10 @@ def samples_section(run: RunFolder, options: Options) -> str:
                 [stage, r.get("source"), r.get("offset"), excerpt(r.get("error"), 300)]
                 for r in rows(data, picked, ["source", "offset", "error"])
             ]
+            shown.append(f"{stage}: {len(picked):,} of {len(sources):,}")
     if error_rows:
+        where = "every one is in OUT/errors/stage=<stage>/"
+        body.append(h.paragraph(f"errors shown, seed {options.seed}: {'; '.join(shown)} ({where})"))
         body.append(h.table(["stage", "source", "offset", "error"], error_rows))
     else:
         body.append(h.absent("rows in OUT/errors/"))
