@@ -182,6 +182,23 @@ def plan_mixture(
     return {"mixtures": mixtures, "report": report}
 
 
+def counted_plan(settings: dict[str, Any], bucket_tokens: dict[str, int]) -> dict[str, Any]:
+    """`plan_mixture` again, by the mix stage's `settings` (its MixConfig as a dict),
+    on the tokens the tokenize stage counted per bucket: the mix stage plans on estimates
+    (characters / chars_per_token, validation documents included), whose error differs by
+    domain (code and prose), so copied weights drew each domain's documents at rates 7% apart
+    under natural proportions."""
+    config = MixConfig(**{**settings, "anneal": AnnealConfig(**settings["anneal"])})
+    domain_tokens: dict[str, int] = {}
+    anneal_tokens: dict[str, int] = {}
+    for bucket, tokens in sorted(bucket_tokens.items()):
+        domain = bucket.removeprefix(f"{ANNEAL}.")
+        domain_tokens[domain] = domain_tokens.get(domain, 0) + tokens
+        if domain != bucket:
+            anneal_tokens[domain] = anneal_tokens.get(domain, 0) + tokens
+    return plan_mixture(domain_tokens, anneal_tokens, config)
+
+
 def unmet_targets(report: dict[str, Any], off_by: float = 0.01) -> str | None:
     """The domains whose weight misses its target by more than `off_by` (capped at
     max_epochs repeats of their tokens, or given a capped domain's excess), in one line; None

@@ -11,6 +11,7 @@ samples by:
     {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
      "anneal": {"domains": [...], "threshold": score or null},
+     "settings": the mix section (the tokenize stage plans again on the tokens it counts),
      "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
                 target, share_after, epochs, capped}}, "unsampled_domains": [...],
                 "absent_targets": [domains with a target but no documents]}}
@@ -45,6 +46,7 @@ from curation.spark.classify import (
 from curation.spark.fs import HadoopFS
 from curation.spark.stage import read_documents, run_stage, seeded_draw
 from jobs.common import StageJob, run_main, stage_main
+from refinery.config import to_dict
 
 STAGE = "mix"
 MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copies `mixtures`
@@ -159,6 +161,7 @@ def run_mix(
                 print(f"{STAGE}: note: {missed}")
         mixture["buckets"] = dict(sorted(buckets.items()))
         mixture["anneal"] = {"domains": config.mix.anneal.domains, "threshold": threshold}
+        mixture["settings"] = to_dict(config.mix)  # the tokenize stage plans on its counts
         rows = docs.select(
             *columns,
             F.lit("kept").alias("outcome"),

@@ -35,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig, data_settings
+from curation.mix import counted_plan
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import row_slices
 from curation.spark.stage import (
@@ -209,23 +210,26 @@ def planned_mixtures(
     fs: HadoopFS, inputs: list[str], buckets: dict[str, dict], max_epochs: float
 ) -> dict[str, Any]:
     """The mix stage's mixtures and epoch cap from its _mixture.json beside the input documents
-    (on any filesystem: s3a://.../mix too), limited to the buckets that have shards; {} when
-    the input is not the mix stage's. Its cap wins over `max_epochs` (tokenize.max_epochs),
-    as its weights were planned under it; a different one is said."""
+    (on any filesystem: s3a://.../mix too): planned again by its settings on the tokens of the
+    buckets that have shards (`counted_plan`); {} when the input is not the mix stage's.
+    Its cap wins over `max_epochs` (tokenize.max_epochs), as its weights were planned under
+    it; a different one is said."""
     found = mixture_plan(fs, inputs)
     if found is None:
         return {}
     plan_file, plan = found
-    mixtures = {}
-    for name, weights in plan.get("mixtures", {}).items():
-        kept = {b: w for b, w in weights.items() if b in buckets and w > 0}
-        lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
-        if lost:
-            print(f"{STAGE}: warning: {lost_buckets_line(name, lost, kept)}", file=sys.stderr)
-        if kept and lost:  # as the mix stage rounds them
-            kept = {b: round(w / sum(kept.values()), 9) for b, w in kept.items()}
-        if kept:
-            mixtures[name] = kept
+    path = urlparse(plan_file).path if "://" in plan_file else plan_file  # `#` in a path
+    folder = Path(path).parent.name
+    if "settings" in plan:  # the file by its stage folder: same run, same manifest
+        counted = counted_plan(plan["settings"], {n: b["tokens"] for n, b in buckets.items()})
+        mixtures = counted["mixtures"]
+        absent = counted["report"]["absent_targets"]
+        if absent:  # every document of them rejected after mix, or in the validation split
+            print(f"{STAGE}: no training documents of {absent}: their targets go to the others")
+        note = f"planned by the mix stage's settings ({folder}/{MIXTURE_FILE}) on counted tokens"
+    else:  # a plan written before 2026-12-06: its weights as they are
+        mixtures = copied_mixtures(plan, buckets)
+        note = f"from the mix stage ({folder}/{MIXTURE_FILE})"
     if "pretrain" not in mixtures:
         return {}
     mixtures.setdefault("anneal", mixtures["pretrain"])
@@ -237,14 +241,22 @@ def planned_mixtures(
             "(set mix.max_epochs and rerun mix to change it)",
             file=sys.stderr,
         )
-    path = urlparse(plan_file).path if "://" in plan_file else plan_file  # `#` in a path
-    folder = Path(path).parent.name
-    return {
-        "mixtures": mixtures,
-        # the file by its stage folder, not its absolute path: same run, same manifest
-        "mixtures_note": f"from the mix stage ({folder}/{MIXTURE_FILE})",
-        "max_epochs": planned,
-    }
+    return {"mixtures": mixtures, "mixtures_note": note, "max_epochs": planned}
+
+
+def copied_mixtures(plan: dict[str, Any], buckets: dict[str, dict]) -> dict[str, dict]:
+    """A plan's mixtures limited to the buckets that have shards, the rest scaled to 1."""
+    mixtures = {}
+    for name, weights in plan.get("mixtures", {}).items():
+        kept = {b: w for b, w in weights.items() if b in buckets and w > 0}
+        lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
+        if lost:
+            print(f"{STAGE}: warning: {lost_buckets_line(name, lost, kept)}", file=sys.stderr)
+        if kept and lost:  # as the mix stage rounds them
+            kept = {b: round(w / sum(kept.values()), 9) for b, w in kept.items()}
+        if kept:
+            mixtures[name] = kept
+    return mixtures
 
 
 def lost_buckets_line(mixture: str, lost: dict[str, float], kept: dict[str, float]) -> str:

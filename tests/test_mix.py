@@ -7,6 +7,7 @@ from curation.mix import (
     MixConfig,
     MixError,
     anneal_bucket,
+    counted_plan,
     domain_weights,
     plan_mixture,
     unmet_targets,
@@ -155,3 +156,22 @@ def test_no_anneal_documents_no_anneal_mixture():
 def test_a_corpus_smaller_than_a_token_per_pass_still_gets_weights_summing_to_one():
     weights, size = domain_weights({"a": 1}, None, 0.5)  # int(0.5) was a pass of 0 tokens
     assert weights == {"a": 1.0} and size == 0.5
+
+
+def test_the_tokenize_stage_plans_again_on_counted_tokens():
+    """The mix stage plans on characters / 4, whose error differs by domain: copied weights
+    drew books' documents at 0.93 and other's at 1.01 of the uniform rate in a trial."""
+    from refinery.config import to_dict
+
+    natural = to_dict(MixConfig())
+    counted = {"books": 300, "news": 500, "anneal.books": 100, "anneal.news": 100}
+    plan = counted_plan(natural, counted)
+    pretrain = plan["mixtures"]["pretrain"]
+    assert pretrain == pytest.approx({bucket: t / 1000 for bucket, t in counted.items()})
+    assert plan["mixtures"]["anneal"]["anneal.books"] == pytest.approx(0.5 * 0.5 + 0.5 * 0.1)
+    targeted = to_dict(MixConfig(targets={"books": 0.5, "news": 0.5, "code": 0.1}))
+    plan = counted_plan(targeted, counted)
+    pretrain = plan["mixtures"]["pretrain"]
+    assert pretrain["books"] + pretrain["anneal.books"] == pytest.approx(0.5)
+    assert pretrain["anneal.books"] / 100 == pytest.approx(pretrain["books"] / 300)
+    assert plan["report"]["absent_targets"] == ["code"]

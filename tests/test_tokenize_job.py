@@ -267,6 +267,26 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
     assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
 
 
+def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, tmp_path, capsys):
+    from curation.mix import MixConfig
+    from curation.spark.fs import HadoopFS
+    from refinery.config import to_dict
+
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    estimated = {"pretrain": {"news": 0.5, "web": 0.5}}  # what characters / 4 gave
+    settings = to_dict(MixConfig(targets={"news": 0.5, "web": 0.5, "gone": 0.2}))
+    plan = {"mixtures": estimated, "report": {"max_epochs": 4.0}, "settings": settings}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    buckets = {"news": {"tokens": 300}, "web": {"tokens": 100}, "anneal.web": {"tokens": 100}}
+    planned = planned_mixtures(HadoopFS(spark), [str(mix)], buckets, 4.0)
+    assert planned["mixtures"]["pretrain"] == {"anneal.web": 0.25, "news": 0.5, "web": 0.25}
+    assert planned["mixtures_note"] == (
+        "planned by the mix stage's settings (mix/_mixture.json) on counted tokens"
+    )
+    assert "no training documents of ['gone']" in capsys.readouterr().out
+
+
 def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path):
     """Two mix outputs (other targets) tokenized together took the first one's weights for
     the buckets of both, and documents of an input without a plan got no weight at all."""
