@@ -249,15 +249,22 @@ def _ips(text: str) -> list[PIISpan]:
         PIISpan(m.start(), m.end(), "IP")
         for m in _IP.finditer(text)
         if not _after_version_word(text, m.start(), m.end())
-        and (":" not in m[0] or _ipv6_address(m[0]))
+        and (":" not in m[0] or _ipv6_address(m[0], text, m.start()))
     ]
 
 
-def _ipv6_address(found: str) -> bool:
-    """False for IPv6 shapes that are code or words: `dead::beef` (no digit), and groups of
-    at most two decimal digits, as Python's slices write them (`a[::2]`, `x[1::3]`); the
-    loopback `::1` is still an address."""
+# An open subscript before a match: `name[`, `)[` or `][`, then anything but brackets
+_SUBSCRIPT = re.compile(r"[\w)\]]\[[^\[\]\n]*$")
+
+
+def _ipv6_address(found: str, text: str, start: int) -> bool:
+    """False for IPv6 shapes that are code or words: `dead::beef` (no digit), a slice in a
+    subscript (`a[::2]`, `x[1::3]`, `arr[:, ::100]`; a URL's `http://[::1]/` opens its bracket
+    after a slash), and groups of at most two decimal digits elsewhere; the loopback `::1` is
+    still an address there."""
     if not any(c.isdigit() for c in found):
+        return False
+    if _SUBSCRIPT.search(text, max(0, start - 80), start):
         return False
     groups = [g for g in found.split(":") if g]
     return found == "::1" or not all(len(g) <= 2 and g.isdigit() for g in groups)

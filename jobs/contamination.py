@@ -144,6 +144,9 @@ def check_contamination(
     report under "decontaminate", or null when that copy was already done)."""
     tokens = is_tokens_folder(inputs)
     refuse_decontaminating_tokens(inputs, decontaminate)
+    # the mix stage's plan travels with its documents, so the clean copy of OUT/mix is
+    # tokenized with the same weights (inputs whose plans do not go together: before the scan)
+    plan = mixture_plan(HadoopFS(spark), inputs) if decontaminate else None
     index = build_index(items, n)
     docs = shard_documents(spark, inputs[0]) if tokens else read_documents(spark, inputs)
     # read three times below; recomputed from the documents for an executor lost
@@ -168,10 +171,7 @@ def check_contamination(
             return decontamination_outcomes(docs, contaminated)
 
         def carried_plan() -> dict[str, Any]:
-            """The mix stage's plan travels with its documents, so the clean copy of OUT/mix
-            is tokenized with the same weights."""
-            found = mixture_plan(HadoopFS(spark), inputs)
-            return {MIXTURE_FILE: found[1]} if found else {}
+            return {MIXTURE_FILE: plan[1]} if plan else {}
 
         out = decontaminate.rstrip("/")
         options = {"stage_files": carried_plan, "rejected_columns": (CONTAMINATED_COLUMN,)}

@@ -59,6 +59,7 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     weights are for its own buckets and tokens, so the first one found weighted the others'
     documents wrongly or not at all, without a word."""
     folders = [spec for spec in inputs if not any(c in spec for c in "*?[")]
+    globs = [spec for spec in inputs if spec not in folders]
     plans = {}
     for spec in folders:
         path = f"{spec.rstrip('/')}/{MIXTURE_FILE}"
@@ -70,14 +71,15 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     different = [path for path, other in others if other != plan]
     if different:
         raise MixError(
-            f"{first} and {different[0]} are different mixture plans: mix their documents "
-            f"together (refinery mix --input A B) and use that output"
+            f"{first} and {different[0]} are different mixture plans: their documents cannot "
+            "be weighted together; mix them together first (refinery mix --input A B)"
         )
     unplanned = [spec for spec in folders if f"{spec.rstrip('/')}/{MIXTURE_FILE}" not in plans]
-    if unplanned:
+    if unplanned or globs:
         raise MixError(
-            f"{unplanned[0]} has no {MIXTURE_FILE} beside {first}: the mix stage's weights "
-            "would give its documents none; mix them together (refinery mix --input A B)"
+            f"{(unplanned or globs)[0]} has no {MIXTURE_FILE} beside {first} (a glob names "
+            "no folder to hold one): the mix stage's weights would give its documents none; "
+            "mix them together first (refinery mix --input A B)"
         )
     return first, plan
 

@@ -148,7 +148,10 @@ def _decoded(tokenizer: Tokenizer, ids: list[int]) -> str:
     which reads as damage the shards do not have."""
     if not isinstance(tokenizer.decoder, decoders.ByteLevel):
         return tokenizer.decode(ids)
-    raw = bytes(_BYTE_OF[c] for i in ids for c in tokenizer.id_to_token(i))
+    try:
+        raw = bytes(_BYTE_OF[c] for i in ids for c in tokenizer.id_to_token(i))
+    except KeyError:  # an added token written as text, not in the byte alphabet
+        return tokenizer.decode(ids)
     return raw.decode("utf-8", errors="backslashreplace")
 
 

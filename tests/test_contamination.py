@@ -260,6 +260,28 @@ def test_spark_finds_planted_documents(spark, tmp_path, broadcast_ngrams):
     assert contaminated_item_keys(found) == ["astro:0", "astro:1", "cooking:0"]
 
 
+def test_inputs_whose_plans_do_not_go_together_are_refused_before_the_scan(
+    spark, tmp_path, monkeypatch
+):
+    """A mix output and another documents folder: refused after the whole scan, the
+    report's counts thrown away."""
+    from curation.config import load_curation_config
+    from curation.mix import MixError
+    from jobs import contamination
+
+    mixed = write_documents(tmp_path / "mix", PLANTED)
+    plan = {"mixtures": {"pretrain": {"web": 1.0}}, "report": {"max_epochs": 4.0}}
+    (Path(mixed) / "_mixture.json").write_text(json.dumps(plan))
+    other = write_documents(tmp_path / "dedup", PLANTED)
+    scanned = []
+    monkeypatch.setattr(contamination, "build_index", lambda *a: scanned.append(a))
+    with pytest.raises(MixError, match="dedup has no _mixture.json beside"):
+        contamination.check_contamination(
+            spark, load_curation_config(), [mixed, other], ITEMS, decontaminate=str(tmp_path / "c")
+        )
+    assert not scanned
+
+
 def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
     from curation.config import load_curation_config
     from jobs.contamination import check_contamination

@@ -77,7 +77,6 @@ def test_urls_match_as_path_prefixes(tmp_path):
     assert step.match("http://FILES.example:80/dl/crack/", None) == "malware"
     # a port other than the scheme's let every listed URL of the site through
     assert step.match("https://files.example:8443/dl/crack/x", None) == "malware"
-    assert step.match("http://[2001:db8::1]:8080/dl/crack", None) is None
     assert step.match("http://files.example/dl/cracked", None) is None
     assert step.match("http://files.example/dl", None) is None
     assert step.match("http://x.test/p?id=3", None) == "malware"
@@ -132,6 +131,26 @@ def test_hosts_convert_by_idna_2008_as_registries_and_browsers_do(tmp_path):
     assert step.match("http://xn--fuball-cta.de/", None) == "gambling"
     assert step.match("http://strasse.de/", None) is None
     assert step.match("http://bad_label.fußball.de/", None) == "gambling"  # its parent converts
+
+
+def test_labels_idna_2008_refuses_convert_as_browsers_do(tmp_path):
+    """IDNA 2008 refuses symbol and emoji labels, which browsers (and IDNA 2003) convert: a
+    listed `xn--n3h.net` no longer matched `☃.net`, and a `☃.net` line blocked nothing."""
+    root = lists(
+        tmp_path,
+        {"adult/domains": ["xn--ls8h.la", "☃.net"], "adult/urls": ["xn--i-7iq.ws/page"]},
+    )
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["adult"]))
+    assert step.match("http://💩.la/", None) == "adult"
+    assert step.match("http://xn--n3h.net/x", None) == "adult"
+    assert step.match("http://i❤.ws/page/1", None) == "adult"
+
+
+def test_a_listed_url_on_an_ipv6_host_matches_with_any_port(tmp_path):
+    root = lists(tmp_path, {"malware/urls": ["[2001:db8::1]/dl/crack"]})
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["malware"]))
+    assert step.match("http://[2001:db8::1]:8080/dl/crack/x", None) == "malware"
+    assert step.match("http://[2001:db8::2]/dl/crack", None) is None
 
 
 def test_plain_domain_files_and_url_words(tmp_path):

@@ -372,6 +372,17 @@ def test_decode_html_without_a_country_domain_detection_alone_decides(url):
     )
 
 
+def test_decode_html_a_country_domain_leaves_an_iso_guess_its_windows_code_moved_letters_of():
+    # ISO-8859-2's š, ž, ť are ą, ľ, » in windows-1250, which the mess measure does not mind
+    page = (
+        "<html><body><p>Příliš žluťoučký kůň úpěl ďábelské ódy. Šťastný Čech, řeka, žába."
+        "</p></body></html>"
+    )
+    assert decode_html(page.encode("iso8859-2"), None) == (page, "iso8859-2")
+    assert decode_html(page.encode("iso8859-2"), None, "http://noviny.cz/a") == (page, "iso8859-2")
+    assert decode_html(page.encode("cp1250"), None, "http://noviny.cz/a") == (page, "cp1250")
+
+
 def test_decode_html_a_country_domain_never_overrides_another_script():
     page = "<p>Городской совет собрался во вторник, чтобы обсудить новый бюджет.</p>" * 2
     for charset in ("cp1251", "koi8-r"):  # Russian on a Portuguese domain stays Russian

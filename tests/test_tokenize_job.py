@@ -305,6 +305,8 @@ def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path
         mixture_plan(fs, [folders["a"], folders["b"]])
     with pytest.raises(MixError, match=r"plain has no _mixture.json beside .*a/_mixture.json"):
         mixture_plan(fs, [folders["a"], folders["plain"]])
+    with pytest.raises(MixError, match=r"plain/\*.parquet has no _mixture.json beside .*glob"):
+        mixture_plan(fs, [folders["a"], f"{folders['plain']}/*.parquet"])
     assert mixture_plan(fs, [folders["plain"]]) is None
 
 
@@ -484,6 +486,11 @@ def test_inspect_shards_shows_special_tokens_pieces_and_control_characters_apart
     assert shown_text(tokenizer, ids[cut:]).startswith("\\x")
     assert "\ufffd" not in shown_text(tokenizer, ids[cut:])
     assert shown_text(tokenizer, ids) == "東京 and more"
+    from tokenizers import AddedToken
+
+    tokenizer.add_tokens([AddedToken("    ", normalized=False)])  # text, not byte-level
+    spaced = tokenizer.encode("a    b").ids
+    assert shown_text(tokenizer, spaced) == tokenizer.decode(spaced)  # was a KeyError
     assert refinery(["inspect-shards", str(out / "tokens"), "--docs", "200"]) == 0
     printed = capsys.readouterr().out
     assert "⟦<|end_of_text|>⟧" in printed and "a piece of a longer document: " in printed

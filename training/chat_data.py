@@ -128,9 +128,12 @@ def detect_layout(record: Any) -> str | None:
     if {"instruction", "instances"} <= keys:
         return "self_instruct"
     if {"chosen", "rejected"} <= keys:
+        dialog = keys & {"conversations", "messages"}
+        if dialog and isinstance(record["chosen"], dict):  # LLaMA-Factory: one answer object
+            return "dialog_pair"
         if "prompt" in keys:  # TRL's columns, whatever else a record has (UltraFeedback's
             return "prompt_pair"  # binarized sets add the chosen dialogue as `messages`)
-        if keys & {"conversations", "messages"}:
+        if dialog:
             return "dialog_pair"
         if all(isinstance(record[k], str) and "\n\nAssistant:" in record[k] for k in HH_KEYS):
             return "hh"

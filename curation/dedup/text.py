@@ -100,7 +100,8 @@ def ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
     as a crawler and UT1's lists may record it) by IDNA 2008 with UTS 46, as browsers write
     them: Python's own codec is IDNA 2003, which makes `straße.de` the other site
-    `strasse.de`. A label IDNA refuses stays as it is, so its parents still convert."""
+    `strasse.de`. A label IDNA 2008 refuses (`☃`, emoji) is converted as IDNA 2003 and
+    browsers still convert it (`xn--n3h`), else stays as it is; its parents convert alike."""
     if host.isascii():
         return host
     import idna
@@ -109,6 +110,10 @@ def ascii_host(host: str) -> str:
         try:
             return idna.encode(text, uts46=True).decode("ascii")
         except idna.IDNAError:
+            pass
+        try:
+            return text.encode("idna").decode("ascii")
+        except UnicodeError:
             return text
 
     return ".".join(label(part) if part else part for part in host.split("."))

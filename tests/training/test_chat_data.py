@@ -461,6 +461,16 @@ def test_trl_columns_win_over_an_extra_messages_column(tmp_path):
     assert read_preferences(path) == [Preference(question, "4", "5")]
     assert read_conversations(path) == [[*question, assistant("4")]]
     assert read_prompts(path) == [question]
+    # LLaMA-Factory DPO (answers as single objects) with a `prompt` key: its dialogue decides
+    turns = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "2+2?"}]
+    factory = {
+        "conversations": turns,
+        "chosen": {"from": "gpt", "value": "4"},
+        "rejected": {"from": "gpt", "value": "5"},
+        "prompt": "2+2?",
+    }
+    (pair,) = read_preferences(write_jsonl(tmp_path / "lf.jsonl", [factory]))
+    assert pair.prompt == [{"role": "system", "content": "Be brief."}, user("2+2?")]
 
 
 def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
