@@ -152,6 +152,9 @@ def iter_records(
         if _seekable(stream):
             stream.seek(base)
         iterator = ArchiveIterator(stream, arc2warc=True, check_digests=False)
+        # warcio's "Record not followed by newline" on stderr names no file: the record's
+        # RecordLengthWrong error row below says it, with the file and offset
+        iterator.INC_RECORD = ""
         iterator.loader.arc_parser = _MarkedArcHeaders()
         iterator.loader.HTTP_SCHEMES = _HTTP_SCHEMES
         last_end: int | None = None  # where the last good record ended
