@@ -232,4 +232,6 @@ def _target(domain: str, targets: dict[str, float] | None, tokens: dict[str, int
 
 
 def _rounded(weights: dict[str, float]) -> dict[str, float]:
-    return {b: round(w, 9) for b, w in sorted(weights.items()) if w > 0}
+    """To 9 decimals; a weight that rounds to 0 is left out (a manifest weight is positive)."""
+    rounded = {b: round(w, 9) for b, w in sorted(weights.items())}
+    return {b: w for b, w in rounded.items() if w > 0}

@@ -259,15 +259,16 @@ _SUBSCRIPT = re.compile(r"[\w)\]]\[[^\[\]\n]*$")
 
 def _ipv6_address(found: str, text: str, start: int) -> bool:
     """False for IPv6 shapes that are code or words: `dead::beef` (no digit), a slice in a
-    subscript (`a[::2]`, `x[1::3]`, `arr[:, ::100]`; a URL's `http://[::1]/` opens its bracket
-    after a slash), and groups of at most two decimal digits elsewhere; the loopback `::1` is
-    still an address there."""
+    subscript (`a[::2]`, `x[1::3]`, `arr[:, ::100]`: at most two groups, all decimal; a URL's
+    `http://[::1]/` opens its bracket after a slash, and `ip[fe80::1]` is no slice), and
+    groups of at most two decimal digits elsewhere; the loopback `::1` is an address there."""
     if not any(c.isdigit() for c in found):
         return False
-    if _SUBSCRIPT.search(text, max(0, start - 80), start):
-        return False
     groups = [g for g in found.split(":") if g]
-    return found == "::1" or not all(len(g) <= 2 and g.isdigit() for g in groups)
+    decimal = all(g.isdigit() for g in groups)
+    if decimal and len(groups) <= 2 and _SUBSCRIPT.search(text, max(0, start - 80), start):
+        return False
+    return found == "::1" or not (decimal and all(len(g) <= 2 for g in groups))
 
 
 def _ibans(text: str) -> list[PIISpan]:

@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tokenizers import Tokenizer
 
 from curation.config import CurationConfig, TokenizeConfig, data_settings
-from curation.mix import counted_plan
+from curation.mix import MixError, counted_plan, unmet_targets
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import row_slices
 from curation.spark.stage import (
@@ -220,16 +220,26 @@ def planned_mixtures(
     plan_file, plan = found
     path = urlparse(plan_file).path if "://" in plan_file else plan_file  # `#` in a path
     folder = Path(path).parent.name
-    if "settings" in plan:  # the file by its stage folder: same run, same manifest
-        counted = counted_plan(plan["settings"], {n: b["tokens"] for n, b in buckets.items()})
-        mixtures = counted["mixtures"]
-        absent = counted["report"]["absent_targets"]
-        if absent:  # every document of them rejected after mix, or in the validation split
-            print(f"{STAGE}: no training documents of {absent}: their targets go to the others")
-        note = f"planned by the mix stage's settings ({folder}/{MIXTURE_FILE}) on counted tokens"
-    else:  # a plan written before 2026-12-06: its weights as they are
-        mixtures = copied_mixtures(plan, buckets)
-        note = f"from the mix stage ({folder}/{MIXTURE_FILE})"
+    # the file by its stage folder, not its absolute path: same run, same manifest
+    note = f"from the mix stage ({folder}/{MIXTURE_FILE})"
+    mixtures = copied_mixtures(plan, buckets)  # and what it loses said
+    if "settings" in plan:  # written since 2026-12-06: planned again on counted tokens
+        try:
+            counted = counted_plan(plan["settings"], {n: b["tokens"] for n, b in buckets.items()})
+        except MixError as err:  # its targeted domains all lost after mix: the copy stands
+            print(
+                f"{STAGE}: warning: {plan_file}: its settings plan nothing on these documents "
+                f"({err}); its weights are kept for the buckets left",
+                file=sys.stderr,
+            )
+        else:
+            mixtures = counted["mixtures"]
+            note = (
+                f"planned by the mix stage's settings ({folder}/{MIXTURE_FILE}) on counted tokens"
+            )
+            missed = unmet_targets(counted["report"])
+            if missed:
+                print(f"{STAGE}: note: on the counted tokens, {missed}")
     if "pretrain" not in mixtures:
         return {}
     mixtures.setdefault("anneal", mixtures["pretrain"])
@@ -245,7 +255,8 @@ def planned_mixtures(
 
 
 def copied_mixtures(plan: dict[str, Any], buckets: dict[str, dict]) -> dict[str, dict]:
-    """A plan's mixtures limited to the buckets that have shards, the rest scaled to 1."""
+    """A plan's mixtures limited to the buckets that have shards, the rest scaled to 1; the
+    buckets it weights that hold no shards here are said."""
     mixtures = {}
     for name, weights in plan.get("mixtures", {}).items():
         kept = {b: w for b, w in weights.items() if b in buckets and w > 0}

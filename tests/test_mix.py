@@ -175,3 +175,6 @@ def test_the_tokenize_stage_plans_again_on_counted_tokens():
     assert pretrain["books"] + pretrain["anneal.books"] == pytest.approx(0.5)
     assert pretrain["anneal.books"] / 100 == pytest.approx(pretrain["books"] / 300)
     assert plan["report"]["absent_targets"] == ["code"]
+    # a weight that rounds to 0 is left out: a manifest refuses a weight of 0
+    tiny = counted_plan(natural, {"web": 3_000_000_000, "science": 900, "anneal.science": 1})
+    assert "anneal.science" not in tiny["mixtures"]["pretrain"]

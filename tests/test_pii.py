@@ -111,7 +111,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "PO Box 29244, San Francisco, CA 94129-0244",  # ZIP+4 after a state code
         "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
         "a[::2] keeps every second item, x[1::3] every third, arr[:, ::4] a column in four.",
-        "data[::100] and m[2][::1000] and f(x)[1::256] are slices too.",
+        "data[::100] and m[2][::1000] and f(x)[1::256] and x[::1] are slices too.",
         "Nature (ISSN 0028-0836), Science (ISSN 0036-8075) and PRL (ISSN 0031-9007).",
         "Digest gb50mvfc38361978683032 of the file (its checks pass; lowercase, no IBAN word).",
         "",
@@ -385,3 +385,18 @@ def test_only_a_plausible_date_is_taken_for_a_date_not_a_phone():
     assert found("Tel. 2020-12-13") == [] and found("Tel. 12.11.2020") == []
     for phone in ("2020-13-13", "2020-12-32", "13.13.2020", "3020-12-13"):
         assert found(f"Tel. {phone}") == [("PHONE", phone)], phone
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "addresses[fe80::1]",
+        "ip[2001:db8::1]",
+        "Home[2001:0db8:85a3:0000:0000:8a2e:0370:7334]",
+        "Notes[unclosed the gateway is 2001:db8:85a3::8a2e:370:7334 ok",
+        "see http://[::1]:8080/ now",
+    ],
+)
+def test_an_address_after_an_open_bracket_is_still_an_address(text):
+    # only slice shapes (two decimal groups at most) in a subscript are code
+    assert found(text) and found(text)[0][0] == "IP"

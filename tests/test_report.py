@@ -389,7 +389,7 @@ def test_sampled_errors_and_estimated_tokens_say_so(small_report, small_run, mon
         "errors shown, seed 0: extract: 1 of 1 (every one is in OUT/errors/"
         in (page.sections["samples"])
     )
-    assert "Tokens in _mixture.json are the mix stage's estimates" in page.sections["mixture"]
+    assert "_mixture.json is the mix stage's plan, on estimated tokens" in page.sections["mixture"]
     labels = []
     drawn = charts.histogram_chart
     monkeypatch.setattr(

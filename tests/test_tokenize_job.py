@@ -284,7 +284,26 @@ def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, 
     assert planned["mixtures_note"] == (
         "planned by the mix stage's settings (mix/_mixture.json) on counted tokens"
     )
-    assert "no training documents of ['gone']" in capsys.readouterr().out
+    assert "note: on the counted tokens, targets not met" not in capsys.readouterr().out
+    # every document of the targeted domain lost after mix (a decontaminated copy): it failed
+    # at the end of tokenize, blaming mix.targets; now the copy stands, and the loss is said
+    lost = {"pretrain": {"anneal.science": 1.0}, "anneal": {"anneal.science": 1.0}}
+    settings = to_dict(MixConfig(targets={"science": 1.0}))
+    plan = {"mixtures": lost, "report": {"max_epochs": 4.0}, "settings": settings}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    assert planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {"tokens": 9}}, 4.0) == {}
+    err = capsys.readouterr().err
+    assert "its settings plan nothing on these documents (mix.targets" in err
+    assert "'anneal' mixture weights anneal.science (1), which hold no documents here" in err
+    # natural proportions losing the anneal subset: said too (it was silent)
+    natural = {"pretrain": {"news": 0.9, "anneal.news": 0.1}, "anneal": {"anneal.news": 1.0}}
+    plan = {"mixtures": natural, "report": {"max_epochs": 4.0}, "settings": to_dict(MixConfig())}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    planned = planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {"tokens": 9}}, 4.0)
+    assert planned["mixtures"] == {"pretrain": {"news": 1.0}, "anneal": {"news": 1.0}}
+    assert "'anneal' mixture weights anneal.news (1), which hold no documents" in (
+        capsys.readouterr().err
+    )
 
 
 def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path):

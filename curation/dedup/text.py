@@ -100,8 +100,9 @@ def ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
     as a crawler and UT1's lists may record it) by IDNA 2008 with UTS 46, as browsers write
     them: Python's own codec is IDNA 2003, which makes `straße.de` the other site
-    `strasse.de`. A label IDNA 2008 refuses (`☃`, emoji) is converted as IDNA 2003 and
-    browsers still convert it (`xn--n3h`), else stays as it is; its parents convert alike."""
+    `strasse.de`. A label IDNA 2008 refuses (`☃`, emoji) is mapped by UTS 46 alone and
+    punycoded, as browsers still do (`xn--n3h`); one even that refuses stays as it is. Each
+    label on its own, so the parents of a bad one convert."""
     if host.isascii():
         return host
     import idna
@@ -112,9 +113,13 @@ def ascii_host(host: str) -> str:
         except idna.IDNAError:
             pass
         try:
-            return text.encode("idna").decode("ascii")
-        except UnicodeError:
+            mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
+            ascii_label = (
+                mapped if mapped.isascii() else f"xn--{mapped.encode('punycode').decode()}"
+            )
+        except (idna.IDNAError, UnicodeError):
             return text
+        return ascii_label if len(ascii_label) <= 63 else text  # DNS's longest label
 
     return ".".join(label(part) if part else part for part in host.split("."))
 

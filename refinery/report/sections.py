@@ -183,8 +183,9 @@ def mixture_section(run: RunFolder) -> str:
             body.append(h.image(figure, "domain shares before and after mixing"))
         body.append(
             h.paragraph(
-                "Tokens in _mixture.json are the mix stage's estimates (characters / "
-                "mix.chars_per_token, before tokenizing); the manifest below counts them."
+                "_mixture.json is the mix stage's plan, on estimated tokens (characters / "
+                "mix.chars_per_token, before tokenizing); the tokenize stage plans it again on "
+                "the tokens it counted: the manifest's mixtures below are what training samples."
             )
         )
         for key in ("report", "buckets", "mixtures", "anneal"):
