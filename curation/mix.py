@@ -81,14 +81,6 @@ class MixConfig:
         if self.total_tokens is not None and self.total_tokens <= 0:
             raise ConfigError(f"mix.total_tokens must be positive or null, got {self.total_tokens}")
 
-    def anneal_only_domains(self) -> list[str]:
-        """Annealing domains targeted at 0 in pretraining: their documents reach training
-        through their anneal buckets in annealing only (meant for anneal-only sources; said,
-        as a typo in either list gives the same)."""
-        if self.targets is None:
-            return []
-        return [d for d in self.anneal.domains if not self.targets.get(d)]
-
 
 def domain_weights(
     tokens: dict[str, int],
@@ -172,6 +164,12 @@ def plan_mixture(
             for d, t in sorted(domain_tokens.items())
         },
         "unsampled_domains": sorted(d for d, w in weights.items() if w == 0.0),
+        # domains with anneal documents but no pretrain weight: trained on in annealing only
+        # (meant for anneal-only sources; said, as a domain left out of mix.targets gives the
+        # same, and mix.anneal.domains=[] draws from every domain)
+        "anneal_only_domains": sorted(
+            d for d, t in anneal_tokens.items() if t and not weights.get(d)
+        ),
         # targets the run cannot meet at all: no document has the domain (the others share
         # their weight)
         "absent_targets": sorted(d for d in config.targets or {} if not domain_tokens.get(d)),

@@ -14,6 +14,7 @@ samples by:
      "settings": the mix section (the tokenize stage plans again on the tokens it counts),
      "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
                 target, share_after, epochs, capped}}, "unsampled_domains": [...],
+                "anneal_only_domains": [...],
                 "absent_targets": [domains with a target but no documents]}}
 
 Input without a `domain` column (classify skipped) is labelled by the URL rules alone.
@@ -151,12 +152,12 @@ def run_mix(
             absent = mixture["report"]["absent_targets"]
             if absent:
                 print(f"mix: no documents of {absent}: their targets go to the other domains")
-            only = config.mix.anneal_only_domains()
+            only = mixture["report"]["anneal_only_domains"]
             if only:
                 print(
-                    f"{STAGE}: note: mix.anneal.domains names {', '.join(only)}, which "
-                    "mix.targets gives no weight: their best documents are trained on in "
-                    "annealing only (their anneal.<domain> buckets have no pretrain weight)"
+                    f"{STAGE}: note: {', '.join(only)} have anneal documents but no weight in "
+                    "mix.targets: their best documents are trained on in annealing only "
+                    "(their anneal.<domain> buckets have no pretrain weight)"
                 )
             missed = unmet_targets(mixture["report"])
             if missed:

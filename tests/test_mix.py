@@ -141,10 +141,17 @@ def test_each_anneal_document_is_pretrained_on_at_its_domain_s_rate():
     assert anneal["news"] == pytest.approx(0.5 * 0.7) and sum(anneal.values()) == pytest.approx(1)
 
 
-def test_annealing_domains_targeted_at_zero_are_named():
+def test_domains_trained_on_in_annealing_only_are_named():
+    """Named from the plan: with mix.anneal.domains=[] (every domain, the demo's) a domain
+    left out of the targets became the largest anneal bucket without a word."""
+    sizes = {"news": 100, "science": 100, "books": 100}
+    anneal = {"science": 10, "books": 10}
     config = MixConfig(targets={"news": 0.5, "science": 0.5, "books": 0.0})
-    assert config.anneal_only_domains() == ["encyclopedic", "books"]
-    assert MixConfig().anneal_only_domains() == []  # natural proportions: every domain
+    assert plan_mixture(sizes, anneal, config)["report"]["anneal_only_domains"] == ["books"]
+    config.targets = {"news": 1.0}  # books and science left out: no weight either
+    report = plan_mixture(sizes, anneal, config)["report"]
+    assert report["anneal_only_domains"] == ["books", "science"]
+    assert plan_mixture(sizes, anneal, MixConfig())["report"]["anneal_only_domains"] == []
 
 
 def test_no_anneal_documents_no_anneal_mixture():

@@ -415,6 +415,13 @@ def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader:
                 "their start",
                 file=sys.stderr,
             )
+        gone = sorted(n for n, c in consumed.items() if c and n not in manifest.buckets)
+        if gone:  # a bucket renamed (one `anneal` became `anneal.<domain>`) starts over too
+            print(
+                f"{cfg.data} has no buckets {gone}, which {source} read: their documents, "
+                "if here under other names, are read from their start",
+                file=sys.stderr,
+            )
     cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in same)
     return cursor
 
@@ -707,6 +714,17 @@ def _train(
                     f"starting from the weights and optimizer state of {init_from}"
                     + (", reading on where its data stopped" if went_on else "")
                 )
+                read_out = loader.capped(cursor)
+                if read_out:  # never sampled, so never said at a step
+                    total = loader.weights.sum()
+                    shares = dict(zip(loader.names, loader.weights / total, strict=True))
+                    listed = ", ".join(f"{n} ({shares[n]:.1%})" for n in read_out)
+                    print(
+                        f"{init_from} already read {listed} of mixture {cfg.loader.mixture!r} "
+                        f"max_epochs={manifest.max_epochs:g} times: they are not sampled, and "
+                        "the other buckets share their weight",
+                        file=sys.stderr,
+                    )
         if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
             (out / "metrics.jsonl").unlink(missing_ok=True)
 

@@ -103,8 +103,26 @@ def test_a_budget_beyond_the_epoch_cap_is_refused(tokens):
     manifest = read_manifest(tokens)
     supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
     check_budget("ok", manifest, int(supply))
-    with pytest.raises(AblationError, match="arm small: .* exceed"):
+    with pytest.raises(AblationError, match="arm small: .* exceed.*raise max_epochs="):
         check_budget("small", manifest, int(supply) + 1)
+
+
+def test_a_mix_arm_s_budget_refusal_names_the_mix_stage_s_cap(tokens, tmp_path):
+    """The mix stage's cap wins over max_epochs=: raising it, as advised, changed nothing."""
+    import json
+    import shutil
+
+    from refinery.manifest import read_manifest
+
+    mixed = tmp_path / "tokens"
+    shutil.copytree(tokens, mixed)
+    content = json.loads((mixed / "manifest.json").read_text())
+    content["mixtures_note"] = "planned by the mix stage's settings (mix/_mixture.json) on ..."
+    (mixed / "manifest.json").write_text(json.dumps(content))
+    manifest = read_manifest(mixed)
+    supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
+    with pytest.raises(AblationError, match="raise mix.max_epochs and mix that arm"):
+        check_budget("mixed", manifest, int(supply) + 1)
 
 
 def test_a_finished_run_on_tokens_made_anew_is_not_reused(tokens, tmp_path):

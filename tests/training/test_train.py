@@ -358,8 +358,25 @@ def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
     # `web` is past its cap, `wiki` is not: only `wiki` is read, and nothing is repeated
     assert after == {"web": 96, "wiki": 32}
     captured = capsys.readouterr()
-    assert "reading on where its data stopped" in captured.out and "max_epochs" not in captured.err
+    assert "reading on where its data stopped" in captured.out
+    # a bucket read out before the anneal's first step was never said (28% of a mixture)
+    assert (
+        f"{pre / 'ckpt-3'} already read web (50.0%) of mixture 'anneal' max_epochs=1 times: "
+        "they are not sampled, and the other buckets share their weight" in captured.err
+    )
     assert anneal(first, second, "anneal.mixture=pretrain") == {"web": 128, "wiki": 32}
+    # a bucket the source read that the data no longer has (renamed) was not named
+    renamed = write_dataset(
+        tmp_path / "renamed",
+        {"web.new": 4_000, "wiki": 6_000},
+        max_epochs=1.0,
+        mixtures={"pretrain": {"web.new": 1.0}, "anneal": {"web.new": 1.0, "wiki": 1.0}},
+    )
+    args = ["anneal", "--from", str(pre), f"data={renamed.root}", f"out={tmp_path / 'renamed-run'}"]
+    assert refinery([*args, "max_steps=1", "train.progress=false"]) == 0
+    assert f"{renamed.root} has no buckets ['web'], which {pre / 'ckpt-3'} read" in (
+        capsys.readouterr().err
+    )
     # another seed shuffles each bucket anew: positions from the start of the new shuffle
     reseeded = anneal(pre, tmp_path / "reseeded", "seed=7")
     assert reseeded["web"] < 32 and reseeded["web"] + reseeded["wiki"] == 32
