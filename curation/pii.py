@@ -259,16 +259,17 @@ _SUBSCRIPT = re.compile(r"[\w)\]]\[[^\[\]\n]*$")
 
 def _ipv6_address(found: str, text: str, start: int) -> bool:
     """False for IPv6 shapes that are code or words: `dead::beef` (no digit), a slice in a
-    subscript (`a[::2]`, `x[1::3]`, `arr[:, ::100]`: at most two groups, all decimal; a URL's
+    subscript (`a[::2]`, `x[1::3]`, `xs[a::2]`: at most two groups, numbers or short names; a URL's
     `http://[::1]/` opens its bracket after a slash, and `ip[fe80::1]` is no slice), and
     groups of at most two decimal digits elsewhere; the loopback `::1` is an address there."""
     if not any(c.isdigit() for c in found):
         return False
     groups = [g for g in found.split(":") if g]
-    decimal = all(g.isdigit() for g in groups)
-    if decimal and len(groups) <= 2 and _SUBSCRIPT.search(text, max(0, start - 80), start):
+    # a slice's bounds and step: numbers or short names (`xs[a::2]`), never `fe80` or `db8`
+    bounds = all(g.isdigit() or len(g) <= 2 for g in groups)
+    if bounds and len(groups) <= 2 and _SUBSCRIPT.search(text, max(0, start - 80), start):
         return False
-    return found == "::1" or not (decimal and all(len(g) <= 2 for g in groups))
+    return found == "::1" or not all(g.isdigit() and len(g) <= 2 for g in groups)
 
 
 def _ibans(text: str) -> list[PIISpan]:

@@ -211,7 +211,9 @@ def planned_mixtures(
 ) -> dict[str, Any]:
     """The mix stage's mixtures and epoch cap from its _mixture.json beside the input documents
     (on any filesystem: s3a://.../mix too): planned again by its settings on the tokens of the
-    buckets that have shards (`counted_plan`); {} when the input is not the mix stage's.
+    buckets that have shards (`counted_plan`), or, for a plan without settings or whose
+    settings plan nothing here, its weights for those buckets; {} when the input is not the
+    mix stage's, or none of the buckets it weights is left (then natural proportions, said).
     Its cap wins over `max_epochs` (tokenize.max_epochs), as its weights were planned under
     it; a different one is said."""
     found = mixture_plan(fs, inputs)
@@ -220,27 +222,37 @@ def planned_mixtures(
     plan_file, plan = found
     path = urlparse(plan_file).path if "://" in plan_file else plan_file  # `#` in a path
     folder = Path(path).parent.name
-    # the file by its stage folder, not its absolute path: same run, same manifest
-    note = f"from the mix stage ({folder}/{MIXTURE_FILE})"
-    mixtures = copied_mixtures(plan, buckets)  # and what it loses said
+    counted = None
     if "settings" in plan:  # written since 2026-12-06: planned again on counted tokens
         try:
             counted = counted_plan(plan["settings"], {n: b["tokens"] for n, b in buckets.items()})
-        except MixError as err:  # its targeted domains all lost after mix: the copy stands
+        except MixError as err:  # its targeted domains all lost after mix
             print(
                 f"{STAGE}: warning: {plan_file}: its settings plan nothing on these documents "
-                f"({err}); its weights are kept for the buckets left",
+                f"({err}); its weights are used for the buckets left",
                 file=sys.stderr,
             )
-        else:
-            mixtures = counted["mixtures"]
-            note = (
-                f"planned by the mix stage's settings ({folder}/{MIXTURE_FILE}) on counted tokens"
-            )
-            missed = unmet_targets(counted["report"])
-            if missed:
-                print(f"{STAGE}: note: on the counted tokens, {missed}")
+    if counted is not None:
+        mixtures = counted["mixtures"]
+        # the file by its stage folder, not its absolute path: same run, same manifest
+        note = f"planned by the mix stage's settings ({folder}/{MIXTURE_FILE}) on counted tokens"
+        missed = unmet_targets(counted["report"])
+        if missed:
+            print(f"{STAGE}: note: on the counted tokens, {missed}")
+    else:
+        mixtures = copied_mixtures(plan, buckets)
+        note = f"from the mix stage ({folder}/{MIXTURE_FILE})"
+    for name, weights in plan.get("mixtures", {}).items():
+        lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
+        if lost:
+            line = lost_buckets_line(name, lost, mixtures, replanned=counted is not None)
+            print(f"{STAGE}: warning: {line}", file=sys.stderr)
     if "pretrain" not in mixtures:
+        print(
+            f"{STAGE}: warning: no bucket {plan_file} weights holds training documents here: "
+            f"the manifest weighs the buckets by their tokens, with tokenize.max_epochs",
+            file=sys.stderr,
+        )
         return {}
     mixtures.setdefault("anneal", mixtures["pretrain"])
     planned = plan["report"]["max_epochs"]
@@ -255,34 +267,33 @@ def planned_mixtures(
 
 
 def copied_mixtures(plan: dict[str, Any], buckets: dict[str, dict]) -> dict[str, dict]:
-    """A plan's mixtures limited to the buckets that have shards, the rest scaled to 1; the
-    buckets it weights that hold no shards here are said."""
+    """A plan's mixtures limited to the buckets that have shards, the rest scaled to 1."""
     mixtures = {}
     for name, weights in plan.get("mixtures", {}).items():
         kept = {b: w for b, w in weights.items() if b in buckets and w > 0}
-        lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
-        if lost:
-            print(f"{STAGE}: warning: {lost_buckets_line(name, lost, kept)}", file=sys.stderr)
-        if kept and lost:  # as the mix stage rounds them
+        if kept and len(kept) < sum(w > 0 for w in weights.values()):  # as mix rounds them
             kept = {b: round(w / sum(kept.values()), 9) for b, w in kept.items()}
         if kept:
             mixtures[name] = kept
     return mixtures
 
 
-def lost_buckets_line(mixture: str, lost: dict[str, float], kept: dict[str, float]) -> str:
+def lost_buckets_line(
+    mixture: str, lost: dict[str, float], mixtures: dict[str, dict], replanned: bool
+) -> str:
     """What a mixture loses when buckets the mix stage weighted hold no shards here (every
-    document of them rejected on the way, or in the validation split)."""
+    document of them rejected on the way, or all in the validation split); `mixtures`: what
+    the manifest gets."""
     names = ", ".join(f"{b} ({w:.3g})" for b, w in sorted(lost.items()))
-    then = (
-        "the rest are scaled to sum to 1"
-        if kept
-        else "none of its buckets is left"
-        + (": the anneal mixture is the pretrain one" if mixture == "anneal" else "")
-    )
+    if mixture not in mixtures:
+        then = "none of its buckets is left" + (
+            ": the anneal mixture is the pretrain one" if mixture == "anneal" else ""
+        )
+    else:
+        then = "planned again without them" if replanned else "the rest are scaled to sum to 1"
     return (
-        f"the mix stage's {mixture!r} mixture weights {names}, which hold no documents here "
-        f"(rejected after mix, or all in the validation split): {then}"
+        f"the mix stage's {mixture!r} mixture weights {names}, which hold no training documents "
+        f"here (rejected after mix, or all in the validation split): {then}"
     )
 
 

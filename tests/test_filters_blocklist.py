@@ -146,6 +146,8 @@ def test_labels_idna_2008_refuses_convert_as_browsers_do(tmp_path):
     assert step.match("http://i❤.ws/page/1", None) == "adult"
     # UTS 46 keeps ß beside a symbol (IDNA 2003 made it ss: another host)
     assert normalize_host("straße☃.de") == "xn--strae-oqa1767d.de"
+    # an ideographic or fullwidth full stop separates labels, as "." does
+    assert normalize_host("☃。com") == "xn--n3h.com" == normalize_host("☃．com")
 
 
 def test_a_listed_url_on_an_ipv6_host_matches_with_any_port(tmp_path):

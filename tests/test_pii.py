@@ -112,6 +112,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
         "a[::2] keeps every second item, x[1::3] every third, arr[:, ::4] a column in four.",
         "data[::100] and m[2][::1000] and f(x)[1::256] and x[::1] are slices too.",
+        "xs[a::2], row[b::2] + row[c::3], arr[e::10] and buf[ab::4] slice by names.",
         "Nature (ISSN 0028-0836), Science (ISSN 0036-8075) and PRL (ISSN 0031-9007).",
         "Digest gb50mvfc38361978683032 of the file (its checks pass; lowercase, no IBAN word).",
         "",

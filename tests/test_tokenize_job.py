@@ -263,7 +263,7 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
         )
         err = capsys.readouterr().err
         assert "max_epochs 6 from the mix stage's plan" in err
-        assert "'pretrain' mixture weights gone (0.1), which hold no documents here" in err
+        assert "'pretrain' mixture weights gone (0.1), which hold no training documents here" in err
     assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
 
 
@@ -285,6 +285,13 @@ def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, 
         "planned by the mix stage's settings (mix/_mixture.json) on counted tokens"
     )
     assert "note: on the counted tokens, targets not met" not in capsys.readouterr().out
+    capped = to_dict(MixConfig(targets={"news": 0.1, "web": 0.9}, max_epochs=1.0))
+    plan = {"mixtures": estimated, "report": {"max_epochs": 1.0}, "settings": capped}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    planned_mixtures(HadoopFS(spark), [str(mix)], buckets, 1.0)
+    assert "note: on the counted tokens, targets not met with at most mix.max_epochs=1" in (
+        capsys.readouterr().out
+    )
     # every document of the targeted domain lost after mix (a decontaminated copy): it failed
     # at the end of tokenize, blaming mix.targets; now the copy stands, and the loss is said
     lost = {"pretrain": {"anneal.science": 1.0}, "anneal": {"anneal.science": 1.0}}
@@ -294,14 +301,29 @@ def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, 
     assert planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {"tokens": 9}}, 4.0) == {}
     err = capsys.readouterr().err
     assert "its settings plan nothing on these documents (mix.targets" in err
-    assert "'anneal' mixture weights anneal.science (1), which hold no documents here" in err
+    assert (
+        "'anneal' mixture weights anneal.science (1), which hold no training documents here" in err
+    )
+    assert "none of its buckets is left: the anneal mixture is the pretrain one" in err
+    assert "the manifest weighs the buckets by their tokens, with tokenize.max_epochs" in err
+    # some buckets lost and the rest planned again: said so, not "scaled"
+    partial = {"pretrain": {"news": 0.45, "anneal.news": 0.05, "web": 0.5}}
+    settings = to_dict(MixConfig(targets={"news": 0.5, "web": 0.5}))
+    plan = {"mixtures": partial, "report": {"max_epochs": 4.0}, "settings": settings}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    buckets = {"news": {"tokens": 90}, "web": {"tokens": 100}}
+    planned = planned_mixtures(HadoopFS(spark), [str(mix)], buckets, 4.0)
+    assert planned["mixtures"]["pretrain"] == {"news": 0.5, "web": 0.5}
+    err = capsys.readouterr().err
+    assert "weights anneal.news (0.05), which hold no training documents here" in err
+    assert "all in the validation split): planned again without them" in err
     # natural proportions losing the anneal subset: said too (it was silent)
     natural = {"pretrain": {"news": 0.9, "anneal.news": 0.1}, "anneal": {"anneal.news": 1.0}}
     plan = {"mixtures": natural, "report": {"max_epochs": 4.0}, "settings": to_dict(MixConfig())}
     (mix / "_mixture.json").write_text(json.dumps(plan))
     planned = planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {"tokens": 9}}, 4.0)
     assert planned["mixtures"] == {"pretrain": {"news": 1.0}, "anneal": {"news": 1.0}}
-    assert "'anneal' mixture weights anneal.news (1), which hold no documents" in (
+    assert "'anneal' mixture weights anneal.news (1), which hold no training documents" in (
         capsys.readouterr().err
     )
 
@@ -346,7 +368,7 @@ def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scale
     assert planned["mixtures"]["pretrain"] == pytest.approx({"news": 2 / 3, "web": 1 / 3})
     assert planned["mixtures"]["anneal"] == planned["mixtures"]["pretrain"]
     err = capsys.readouterr().err
-    assert "'pretrain' mixture weights anneal (0.1), which hold no documents here" in err
+    assert "'pretrain' mixture weights anneal (0.1), which hold no training documents here" in err
     assert "the rest are scaled to sum to 1" in err
     assert "none of its buckets is left: the anneal mixture is the pretrain one" in err
     # nothing lost: the plan's weights as written (the manifest fingerprint stays the same)

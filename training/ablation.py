@@ -102,7 +102,7 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
         remedy = (
             "raise mix.max_epochs and mix that arm's documents again (the mix stage's cap "
             "wins over max_epochs=)"
-            if "mix stage" in note
+            if note.startswith(("from the mix stage", "planned by the mix stage"))
             else "raise max_epochs= (the arms' tokens carry it: remove OUT's arms/ and runs/, "
             "or choose another out=)"
         )

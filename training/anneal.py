@@ -225,10 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures
     if cfg.loader.mixture == "anneal" and "anneal" not in mixtures:
-        print(
-            f"{cfg.data}: the manifest has no `anneal` mixture; annealing on `pretrain`",
-            file=sys.stderr,
-        )
+        if os.environ.get("RANK", "0") == "0":
+            print(
+                f"{cfg.data}: the manifest has no `anneal` mixture; annealing on `pretrain`",
+                file=sys.stderr,
+            )
         cfg.loader.mixture = "pretrain"
     out = run(cfg, resume=args.resume, init_from=source)
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":

@@ -392,11 +392,14 @@ def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
         )
 
 
-def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader: TokenLoader):
+def continued_cursor(
+    source: Path, cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, say: bool = True
+):
     """Where an anneal starts reading. With its source run's seed (the same shuffle of each
     bucket), each bucket whose shards are the source's goes on after the windows the source
     already trained on, and counts them against max_epochs, instead of replaying its start;
-    other buckets, or another seed, start from the beginning."""
+    other buckets, or another seed, start from the beginning. `say`: print what starts over
+    (one worker of the job does)."""
     cursor = loader.initial_cursor()
     then = ckpt.load_config_dict(source)
     if then.get("seed") != cfg.seed:
@@ -409,14 +412,14 @@ def continued_cursor(source: Path, cfg: TrainConfig, manifest: Manifest, loader:
         restarted = sorted(
             n for n, c in consumed.items() if c and n in set(manifest.buckets) - same
         )
-        if restarted:
+        if restarted and say:
             print(
                 f"{cfg.data} differs from {source}'s data: buckets {restarted} are read from "
                 "their start",
                 file=sys.stderr,
             )
         gone = sorted(n for n, c in consumed.items() if c and n not in manifest.buckets)
-        if gone:  # a bucket renamed (one `anneal` became `anneal.<domain>`) starts over too
+        if gone and say:  # a bucket renamed (one `anneal` became `anneal.<domain>`) starts over
             print(
                 f"{cfg.data} has no buckets {gone}, which {source} read: their documents, "
                 "if here under other names, are read from their start",
@@ -707,7 +710,7 @@ def _train(
     else:
         if init_from is not None:
             load_model_state(model, optimizer, init_from, with_optimizer=True)
-            cursor = continued_cursor(init_from, cfg, manifest, loader)
+            cursor = continued_cursor(init_from, cfg, manifest, loader, say=env.is_main)
             if env.is_main:
                 went_on = cursor != loader.initial_cursor()
                 print(
@@ -715,7 +718,11 @@ def _train(
                     + (", reading on where its data stopped" if went_on else "")
                 )
                 read_out = loader.capped(cursor)
-                if read_out:  # never sampled, so never said at a step
+                # never sampled, so never said at a step (all of them: sampling goes on past
+                # the cap, and the first step says so)
+                weighted = zip(loader.names, loader.weights, loader.caps, strict=True)
+                readable = [n for n, weight, cap in weighted if weight > 0 and cap > 0]
+                if read_out and len(read_out) < len(readable):
                     total = loader.weights.sum()
                     shares = dict(zip(loader.names, loader.weights / total, strict=True))
                     listed = ", ".join(f"{n} ({shares[n]:.1%})" for n in read_out)

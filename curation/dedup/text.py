@@ -96,6 +96,10 @@ def normalize_url(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, path, encoded, fragment))
 
 
+# The full stops UTS 46 reads as label separators besides ".": ideographic, fullwidth, halfwidth
+IDEOGRAPHIC_DOTS = re.compile("[\u3002\uff0e\uff61]")
+
+
 def ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
     as a crawler and UT1's lists may record it) by IDNA 2008 with UTS 46, as browsers write
@@ -121,6 +125,7 @@ def ascii_host(host: str) -> str:
             return text
         return ascii_label if len(ascii_label) <= 63 else text  # DNS's longest label
 
+    host = IDEOGRAPHIC_DOTS.sub(".", host)  # label separators to UTS 46 too
     return ".".join(label(part) if part else part for part in host.split("."))
 
 

@@ -117,12 +117,18 @@ def test_a_mix_arm_s_budget_refusal_names_the_mix_stage_s_cap(tokens, tmp_path):
     mixed = tmp_path / "tokens"
     shutil.copytree(tokens, mixed)
     content = json.loads((mixed / "manifest.json").read_text())
-    content["mixtures_note"] = "planned by the mix stage's settings (mix/_mixture.json) on ..."
-    (mixed / "manifest.json").write_text(json.dumps(content))
-    manifest = read_manifest(mixed)
-    supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
-    with pytest.raises(AblationError, match="raise mix.max_epochs and mix that arm"):
-        check_budget("mixed", manifest, int(supply) + 1)
+    notes = {
+        "planned by the mix stage's settings (mix/_mixture.json) on ...": "raise mix.max_epochs",
+        "from the mix stage (mix/_mixture.json)": "raise mix.max_epochs",
+        # the tokenize stage's own note names the mix stage too
+        "anneal = pretrain until the mix stage names an annealing bucket": "raise max_epochs=",
+    }
+    for note, remedy in notes.items():
+        (mixed / "manifest.json").write_text(json.dumps({**content, "mixtures_note": note}))
+        manifest = read_manifest(mixed)
+        supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
+        with pytest.raises(AblationError, match=remedy):
+            check_budget("mixed", manifest, int(supply) + 1)
 
 
 def test_a_finished_run_on_tokens_made_anew_is_not_reused(tokens, tmp_path):

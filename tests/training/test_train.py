@@ -365,6 +365,9 @@ def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
         "they are not sampled, and the other buckets share their weight" in captured.err
     )
     assert anneal(first, second, "anneal.mixture=pretrain") == {"web": 128, "wiki": 32}
+    # every bucket of the mixture read out: sampling goes on past the cap, said at step 1
+    err = capsys.readouterr().err
+    assert "already read" not in err and "step 1: every bucket of mixture 'pretrain'" in err
     # a bucket the source read that the data no longer has (renamed) was not named
     renamed = write_dataset(
         tmp_path / "renamed",
