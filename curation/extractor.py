@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import select
+import socket
 import struct
 import subprocess
 import sys
@@ -116,13 +117,17 @@ class TimeLimitedExtractor:
         )
         deadline = time.monotonic() + self.start_timeout
         try:
-            _receive(child.stdout, lambda: deadline - time.monotonic())
+            said = _receive(child.stdout, lambda: deadline - time.monotonic())
         except TimeoutError:
             problem = f"did not start within {self.start_timeout:g} s"
         except (EOFError, OSError):
             problem = f"exited while starting ({child.wait()}); see its stderr"
         else:
-            return child
+            if said == "ready":
+                return child
+            # its import or warm-up failed (a package missing from an executor's Python)
+            where = f"on host {socket.gethostname()}, working folder {os.getcwd()}"
+            problem = f"could not start ({where}): {said[1]}"
         child.kill()
         child.wait()
         raise ExtractorStartError(f"extraction process for {self.function} {problem}")
@@ -226,10 +231,14 @@ def _serve(function: str, options: dict[str, Any]) -> None:
     "ready", so they do not count against the first document's time limit.
     """
     module, _, name = function.partition(":")
-    extract = getattr(importlib.import_module(module), name)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print from a library must not corrupt the protocol
-    extract(_WARM_UP_PAGE, None, options)
+    try:
+        extract = getattr(importlib.import_module(module), name)
+        extract(_WARM_UP_PAGE, None, options)
+    except Exception as err:  # noqa: BLE001 (said to the parent, which names it)
+        _send(stdout, ("failed", f"{type(err).__name__}: {err}"[:1000]))
+        return
     _send(stdout, "ready")
     while True:
         try:

@@ -66,6 +66,10 @@ _NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not 
 _REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
 # A local checkpoint's blocks gone with the executor that held them (dedup's iterations)
 _CHECKPOINT_LOST = re.compile(r"CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND\]? ?(Checkpoint block \S+)")
+# A package missing from the Python the executors run (another interpreter than the driver's)
+_NO_MODULE = re.compile(r"ModuleNotFoundError: (No module named '[^']+')")
+# A committer class from a package spark-submit was not given (cluster.yaml's S3A committer)
+_NO_COMMITTER = re.compile(r'config "(spark\.sql\.parquet\.output\.committer\.class)" is invalid')
 
 
 def user_message(err: BaseException) -> str | None:
@@ -83,6 +87,20 @@ def user_message(err: BaseException) -> str | None:
                 f"the JVM has no {missing.group(1)}: give Spark its package (for s3a://, "
                 "--packages org.apache.hadoop:hadoop-aws:<Spark's Hadoop version> on the "
                 "spark-submit line, as conf/curation/cluster.yaml shows)"
+            )
+        committer = _NO_COMMITTER.search(str(err))
+        if committer:
+            return (
+                f"{committer.group(1)} names a class the JVM does not have: give Spark its "
+                "package (--packages org.apache.spark:spark-hadoop-cloud_2.13:<Spark's "
+                "version> on the spark-submit line, as conf/curation/cluster.yaml shows)"
+            )
+        module = _NO_MODULE.search(str(err))
+        if module and "Python worker" in str(err):
+            return (
+                f"a Spark task failed: the executors' Python has {module.group(1)}: run them "
+                "on the project's environment (--archives venv.tar.gz#venv --conf "
+                "spark.pyspark.python=./venv/bin/python, see README's cluster section)"
             )
         refused = _REFUSED.search(str(err))
         if refused:

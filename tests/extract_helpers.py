@@ -23,3 +23,8 @@ def crash_on_marker(html, url, options):
     if "RAISE" in html:
         raise ValueError("cannot parse this page")
     return f"text of {url}"
+
+
+def dies_warming_up(html, url, options):
+    """Dies on its first page, the warm-up (a crash inside a library as it loads)."""
+    os._exit(4)

@@ -135,6 +135,25 @@ def test_a_filesystem_the_jvm_lacks_or_cannot_reach_is_one_line():
     assert user_message(PythonException(message=shuffle)) is None  # a lost executor, not OUT
 
 
+def test_a_package_or_class_missing_where_tasks_run_is_one_line():
+    """Executors on a Python without the project (no numpy), and cluster.yaml's committer
+    without spark-submit --packages: a 40-line traceback each."""
+    from pyspark.errors import IllegalArgumentException, PythonException
+
+    missing = "An exception was thrown from the Python worker. Please see the stack trace "
+    missing += "below.\nTraceback (most recent call last):\n  File x\n"
+    missing += "ModuleNotFoundError: No module named 'numpy'\n"
+    said = user_message(PythonException(message=missing))
+    assert said.startswith("a Spark task failed: the executors' Python has No module named")
+    assert "spark.pyspark.python=./venv/bin/python" in said
+    committer = "[INVALID_CONF_VALUE.REQUIREMENT] The value 'org.apache.spark.internal.io.cloud."
+    committer += "BindingParquetOutputCommitter' in the config "
+    committer += '"spark.sql.parquet.output.committer.class" is invalid. Class must be loadable'
+    said = user_message(IllegalArgumentException(message=committer))
+    assert said.startswith("spark.sql.parquet.output.committer.class names a class the JVM")
+    assert "spark-hadoop-cloud" in said
+
+
 def test_a_local_checkpoint_lost_with_its_executor_points_to_reliable_checkpoints():
     from pyspark.errors import PythonException
 

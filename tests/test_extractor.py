@@ -118,7 +118,20 @@ def test_start_up_does_not_count_against_the_time_limit():
     ("function", "start_timeout", "problem"),
     [
         ("test_extractor:slow_to_start", 0.2, "did not start within 0.2 s"),
-        ("extract_helpers:no_such_function", 60, "exited while starting"),
+        ("extract_helpers:dies_warming_up", 60, r"exited while starting \(4\)"),
+        # said with its cause and where: it was "exited while starting (1); see its stderr",
+        # the stderr of an executor on another host
+        (
+            "extract_helpers:no_such_function",
+            60,
+            r"could not start \(on host .+, working folder .+\): AttributeError: module "
+            "'extract_helpers' has no attribute 'no_such_function'",
+        ),
+        (
+            "no_such_module:extract",
+            60,
+            "could not start .*: ModuleNotFoundError: No module named 'no_such_module'",
+        ),
     ],
 )
 def test_a_child_that_cannot_start_is_an_error_not_a_timeout(function, start_timeout, problem):
