@@ -122,12 +122,15 @@ class TimeLimitedExtractor:
             problem = f"did not start within {self.start_timeout:g} s"
         except (EOFError, OSError):
             problem = f"exited while starting ({child.wait()}); see its stderr"
+        except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError):
+            problem = "sent something other than its start-up message"
         else:
             if said == "ready":
                 return child
             # its import or warm-up failed (a package missing from an executor's Python)
             where = f"on host {socket.gethostname()}, working folder {os.getcwd()}"
-            problem = f"could not start ({where}): {said[1]}"
+            cause = said[1] if isinstance(said, tuple) and len(said) == 2 else repr(said)[:200]
+            problem = f"could not start ({where}): {cause}"
         child.kill()
         child.wait()
         raise ExtractorStartError(f"extraction process for {self.function} {problem}")
@@ -225,19 +228,25 @@ def _config() -> Any:
 
 
 def _serve(function: str, options: dict[str, Any]) -> None:
-    """Child loop: say "ready", then read (html, url), answer ("ok", text) or ("error", message).
+    """Child loop: say "ready" (or ("failed", message) when the function's import or warm-up
+    fails), then read (html, url), answer ("ok", text) or ("error", message).
 
     The warm-up extraction pays for lazy imports and set-up (trafilatura's first call) before
     "ready", so they do not count against the first document's time limit.
     """
     module, _, name = function.partition(":")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print from a library must not corrupt the protocol
+    stdin = sys.stdin.buffer
+    # the protocol keeps its own copy of file descriptor 1, which then goes to stderr: a stray
+    # print, a C library's printf or a subprocess must not corrupt it
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         extract = getattr(importlib.import_module(module), name)
         extract(_WARM_UP_PAGE, None, options)
     except Exception as err:  # noqa: BLE001 (said to the parent, which names it)
-        _send(stdout, ("failed", f"{type(err).__name__}: {err}"[:1000]))
+        said = " ".join(f"{type(err).__name__}: {err}".split())  # one line (numpy's are many)
+        _send(stdout, ("failed", said[:1000]))
         return
     _send(stdout, "ready")
     while True:

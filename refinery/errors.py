@@ -1,6 +1,7 @@
 """User-facing errors: the CLI prints their message and exits non-zero, without a traceback."""
 
 import errno
+import importlib.util
 import os
 import re
 import socket
@@ -67,9 +68,17 @@ _REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
 # A local checkpoint's blocks gone with the executor that held them (dedup's iterations)
 _CHECKPOINT_LOST = re.compile(r"CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND\]? ?(Checkpoint block \S+)")
 # A package missing from the Python the executors run (another interpreter than the driver's)
-_NO_MODULE = re.compile(r"ModuleNotFoundError: (No module named '[^']+')")
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 # A committer class from a package spark-submit was not given (cluster.yaml's S3A committer)
 _NO_COMMITTER = re.compile(r'config "(spark\.sql\.parquet\.output\.committer\.class)" is invalid')
+
+
+def _importable(module: str) -> bool:
+    """Whether the driver's Python has `module` (then the executors run another Python)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def user_message(err: BaseException) -> str | None:
@@ -96,10 +105,11 @@ def user_message(err: BaseException) -> str | None:
                 "version> on the spark-submit line, as conf/curation/cluster.yaml shows)"
             )
         module = _NO_MODULE.search(str(err))
-        if module and "Python worker" in str(err):
+        if module and "Python worker" in str(err) and _importable(module.group(1)):
             return (
-                f"a Spark task failed: the executors' Python has {module.group(1)}: run them "
-                "on the project's environment (--archives venv.tar.gz#venv --conf "
+                f"a Spark task failed: the executors' Python lacks the module "
+                f"{module.group(1)!r}, which the driver's has: run them on the project's "
+                "environment (--archives venv.tar.gz#venv --conf "
                 "spark.pyspark.python=./venv/bin/python, see README's cluster section)"
             )
         refused = _REFUSED.search(str(err))

@@ -28,3 +28,10 @@ def crash_on_marker(html, url, options):
 def dies_warming_up(html, url, options):
     """Dies on its first page, the warm-up (a crash inside a library as it loads)."""
     os._exit(4)
+
+
+def prints_while_loading(html, url, options):
+    """Writes to file descriptor 1 itself, as a C library's printf would, then raises an
+    error of many lines (numpy's, when its C extension will not load)."""
+    os.write(1, b"\x00\x00\x00\x00\x00\x00\x00\x01garbage from a C library\n")
+    raise ImportError("\n\nIMPORTANT: PLEASE READ THIS\n\nthe C extension failed to load")

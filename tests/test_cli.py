@@ -144,8 +144,11 @@ def test_a_package_or_class_missing_where_tasks_run_is_one_line():
     missing += "below.\nTraceback (most recent call last):\n  File x\n"
     missing += "ModuleNotFoundError: No module named 'numpy'\n"
     said = user_message(PythonException(message=missing))
-    assert said.startswith("a Spark task failed: the executors' Python has No module named")
+    assert said.startswith("a Spark task failed: the executors' Python lacks the module 'numpy'")
     assert "spark.pyspark.python=./venv/bin/python" in said
+    # a module the driver lacks too (local mode, or a bug): the traceback, not cluster advice
+    absent = missing.replace("'numpy'", "'no_such_module_anywhere'")
+    assert user_message(PythonException(message=absent)) is None
     committer = "[INVALID_CONF_VALUE.REQUIREMENT] The value 'org.apache.spark.internal.io.cloud."
     committer += "BindingParquetOutputCommitter' in the config "
     committer += '"spark.sql.parquet.output.committer.class" is invalid. Class must be loadable'

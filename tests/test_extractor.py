@@ -132,6 +132,11 @@ def test_start_up_does_not_count_against_the_time_limit():
             60,
             "could not start .*: ModuleNotFoundError: No module named 'no_such_module'",
         ),
+        (  # its own writes to fd 1 no longer corrupt the protocol; the error is one line
+            "extract_helpers:prints_while_loading",
+            60,
+            "could not start .*: ImportError: IMPORTANT: PLEASE READ THIS the C extension",
+        ),
     ],
 )
 def test_a_child_that_cannot_start_is_an_error_not_a_timeout(function, start_timeout, problem):
