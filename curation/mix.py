@@ -184,8 +184,8 @@ def counted_plan(settings: dict[str, Any], bucket_tokens: dict[str, int]) -> dic
     """`plan_mixture` again, by the mix stage's `settings` (its MixConfig as a dict),
     on the tokens the tokenize stage counted per bucket: the mix stage plans on estimates
     (characters / chars_per_token, validation documents included), whose error differs by
-    domain (code and prose), so copied weights drew each domain's documents at rates 7% apart
-    under natural proportions."""
+    domain (code and prose), so copied weights drew one domain's documents at 0.93 of the
+    uniform rate and another's at 1.01 under natural proportions in a trial."""
     config = MixConfig(**{**settings, "anneal": AnnealConfig(**settings["anneal"])})
     domain_tokens: dict[str, int] = {}
     anneal_tokens: dict[str, int] = {}

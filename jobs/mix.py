@@ -5,8 +5,8 @@
 
 Each document is written once into OUT/mix/, in the bucket of its domain, or in
 `anneal.<domain>` when it is among the best-scored documents of the annealing domains.
-OUT/mix/_mixture.json holds what the tokenize stage copies into its manifest and the trainer
-samples by:
+OUT/mix/_mixture.json holds the plan, on estimated tokens, which the tokenize stage plans
+again by its `settings` on the tokens it counts (`mix.counted_plan`) for its manifest:
 
     {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
@@ -50,7 +50,7 @@ from jobs.common import StageJob, run_main, stage_main
 from refinery.config import to_dict
 
 STAGE = "mix"
-MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage copies `mixtures`
+MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage reads it
 
 
 def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] | None:

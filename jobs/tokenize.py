@@ -10,7 +10,9 @@ refinery/shards.py, each from a contiguous run of the input's row groups, docume
 order (curation/spark/tokens.py says why). Empty documents go to OUT/rejected/stage=tokenize
 with reason `empty`.
 The manifest's mixtures are the mix stage's (its _mixture.json beside the input documents),
-else every bucket in its natural proportion.
+planned again by its settings on the tokens counted here (an older plan, or one whose
+settings plan nothing on the documents left, is copied for the buckets left), else every
+bucket in its natural proportion.
 """
 
 from __future__ import annotations

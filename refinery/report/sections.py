@@ -185,7 +185,8 @@ def mixture_section(run: RunFolder) -> str:
             h.paragraph(
                 "_mixture.json is the mix stage's plan, on estimated tokens (characters / "
                 "mix.chars_per_token, before tokenizing); the tokenize stage plans it again on "
-                "the tokens it counted: the manifest's mixtures below are what training samples."
+                "the tokens it counted (its mixtures_note says when it could not): the "
+                "manifest's mixtures below are what training samples."
             )
         )
         for key in ("report", "buckets", "mixtures", "anneal"):
