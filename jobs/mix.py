@@ -155,8 +155,9 @@ def run_mix(
             only = mixture["report"]["anneal_only_domains"]
             if only:
                 print(
-                    f"{STAGE}: note: {', '.join(only)} have anneal documents but no weight in "
-                    "mix.targets: their best documents are trained on in annealing only "
+                    f"{STAGE}: note: anneal documents but no weight in mix.targets: "
+                    f"{', '.join(only)}; "
+                    "their best documents are trained on in annealing only "
                     "(their anneal.<domain> buckets have no pretrain weight)"
                 )
             missed = unmet_targets(mixture["report"])

@@ -299,6 +299,7 @@ def small_run(tmp_path_factory) -> Path:
         "buckets": {"news": split, "other": split},
         "validation": {"tokens": 0, "documents": 0, "bytes": 0, "shards": []},
         "mixtures": {"pretrain": {"news": 0.5, "other": 0.5}},
+        "mixtures_note": "planned by the mix stage's settings (mix/_mixture.json) on counted",
     }
     (out / "tokens" / "manifest.json").write_text(json.dumps(manifest))
     for stage in ("extract", "filter", "dedup", "classify", "mix", "tokens"):
@@ -390,6 +391,10 @@ def test_sampled_errors_and_estimated_tokens_say_so(small_report, small_run, mon
         in (page.sections["samples"])
     )
     assert "_mixture.json is the mix stage's plan, on estimated tokens" in page.sections["mixture"]
+    assert (
+        "mixtures: planned by the mix stage&#x27;s settings (mix/_mixture.json) on counted"
+        in (page.sections["mixture"])
+    )
     labels = []
     drawn = charts.histogram_chart
     monkeypatch.setattr(

@@ -185,8 +185,8 @@ def mixture_section(run: RunFolder) -> str:
             h.paragraph(
                 "_mixture.json is the mix stage's plan, on estimated tokens (characters / "
                 "mix.chars_per_token, before tokenizing); the tokenize stage plans it again on "
-                "the tokens it counted (its mixtures_note says when it could not): the "
-                "manifest's mixtures below are what training samples."
+                "the tokens it counted (the manifest's note below says how its weights were "
+                "made): the manifest's mixtures below are what training samples."
             )
         )
         for key in ("report", "buckets", "mixtures", "anneal"):
@@ -202,6 +202,8 @@ def mixture_section(run: RunFolder) -> str:
             for name, s in splits.items()
         ]
         body.append(h.table(["bucket", "tokens", "documents", "bytes", "shards"], counts))
+        if manifest.get("mixtures_note"):  # re-planned, copied, or natural proportions
+            body.append(h.paragraph(f"mixtures: {manifest['mixtures_note']}"))
         body += _tables(manifest.get("mixtures", {}), "mixtures")
     return h.section("mixture", "Domain mixture", body)
 
