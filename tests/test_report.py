@@ -392,7 +392,7 @@ def test_sampled_errors_and_estimated_tokens_say_so(small_report, small_run, mon
     )
     assert "_mixture.json is the mix stage's plan, on estimated tokens" in page.sections["mixture"]
     assert (
-        "mixtures: planned by the mix stage&#x27;s settings (mix/_mixture.json) on counted"
+        "mixtures: planned by the mix stage's settings (mix/_mixture.json) on counted"
         in (page.sections["mixture"])
     )
     labels = []
