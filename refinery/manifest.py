@@ -98,6 +98,7 @@ class Manifest:
     max_epochs: float
     curation_config_hash: str
     fingerprint: str
+    mixtures_note: str = ""  # how the mixtures were made (the mix stage's plan, or not)
 
     @property
     def tokenizer_path(self) -> Path:
@@ -208,6 +209,7 @@ def parse_manifest(content: Any, root: Path, path: Path | str = MANIFEST_NAME) -
         max_epochs=max_epochs,
         curation_config_hash=check.field(content, "curation_config_hash", str),
         fingerprint=fingerprint(content),
+        mixtures_note=str(content.get("mixtures_note", "")),
     )
 
 

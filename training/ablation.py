@@ -9,7 +9,6 @@ reported as an effect (DataComp-LM and FineWeb ablations report seed variance th
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from refinery.config import ConfigError, check_ranges, load_config, resolve_path
 from refinery.errors import RefineryError
-from refinery.manifest import MANIFEST_NAME, Manifest
+from refinery.manifest import Manifest
 from refinery.results import write_results
 from training import checkpoint as ckpt
 from training.config import TrainConfig
@@ -98,11 +97,10 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
     supply = sum(manifest.buckets[b].tokens for b in weights) * manifest.max_epochs
     if tokens > supply:
         # a mix stage's output carries its own cap, which wins over the tokenize stage's
-        note = json.loads((manifest.root / MANIFEST_NAME).read_text()).get("mixtures_note", "")
         remedy = (
             "raise mix.max_epochs and mix that arm's documents again (the mix stage's cap "
             "wins over max_epochs=)"
-            if note.startswith(("from the mix stage", "planned by the mix stage"))
+            if manifest.mixtures_note.startswith(("from the mix stage", "planned by the mix stage"))
             else "raise max_epochs= (the arms' tokens carry it: remove OUT's arms/ and runs/, "
             "or choose another out=)"
         )

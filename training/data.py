@@ -164,14 +164,16 @@ class TokenLoader:
         # exactly 1.0 from the last active bucket on: u < 1 never lands past it
         return cdf / cdf[-1], past_cap
 
+    def readable(self) -> list[str]:
+        """The buckets of the mixture (weight > 0) that hold a window."""
+        weighted = zip(self.names, self.weights, self.caps, strict=True)
+        return [name for name, weight, cap in weighted if weight > 0 and cap > 0]
+
     def capped(self, cursor: dict) -> list[str]:
-        """The buckets of the mixture (weight > 0) read max_epochs times by `cursor`: the
-        others share their weight from then on."""
-        return [
-            name
-            for name, weight, cap in zip(self.names, self.weights, self.caps, strict=True)
-            if weight > 0 and cap > 0 and cursor["consumed"][name] >= cap
-        ]
+        """The readable buckets read max_epochs times by `cursor`: the others share their
+        weight from then on."""
+        caps = dict(zip(self.names, self.caps, strict=True))
+        return [name for name in self.readable() if cursor["consumed"][name] >= caps[name]]
 
     def window_index(self, bucket: int, position: int) -> int:
         n = self.buckets[bucket].num_windows

@@ -467,6 +467,24 @@ def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader) -> lis
     return notes
 
 
+def read_out_note(
+    source: Path, cfg: TrainConfig, manifest: Manifest, loader: TokenLoader, cursor: dict
+) -> str | None:
+    """The buckets a continued run's source already read max_epochs times: never sampled, so
+    never said at a step. None when there are none, or when all are (sampling then goes on
+    past the cap, and the first step says so)."""
+    read_out = loader.capped(cursor)
+    if not read_out or len(read_out) == len(loader.readable()):
+        return None
+    shares = dict(zip(loader.names, loader.weights / loader.weights.sum(), strict=True))
+    listed = ", ".join(f"{n} ({shares[n]:.1%})" for n in read_out)
+    return (
+        f"{source} already read {listed} of mixture {cfg.loader.mixture!r} "
+        f"max_epochs={manifest.max_epochs:g} times: they are not sampled, and the other "
+        "buckets share their weight"
+    )
+
+
 def truncate_metrics(path: Path, last_step: int) -> None:
     """Drop lines after the checkpoint being resumed, so each step appears exactly once."""
     if not path.is_file():
@@ -717,21 +735,9 @@ def _train(
                     f"starting from the weights and optimizer state of {init_from}"
                     + (", reading on where its data stopped" if went_on else "")
                 )
-                read_out = loader.capped(cursor)
-                # never sampled, so never said at a step (all of them: sampling goes on past
-                # the cap, and the first step says so)
-                weighted = zip(loader.names, loader.weights, loader.caps, strict=True)
-                readable = [n for n, weight, cap in weighted if weight > 0 and cap > 0]
-                if read_out and len(read_out) < len(readable):
-                    total = loader.weights.sum()
-                    shares = dict(zip(loader.names, loader.weights / total, strict=True))
-                    listed = ", ".join(f"{n} ({shares[n]:.1%})" for n in read_out)
-                    print(
-                        f"{init_from} already read {listed} of mixture {cfg.loader.mixture!r} "
-                        f"max_epochs={manifest.max_epochs:g} times: they are not sampled, and "
-                        "the other buckets share their weight",
-                        file=sys.stderr,
-                    )
+                note = read_out_note(init_from, cfg, manifest, loader, cursor)
+                if note:
+                    print(note, file=sys.stderr)
         if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
             (out / "metrics.jsonl").unlink(missing_ok=True)
 

@@ -104,26 +104,21 @@ def ascii_host(host: str) -> str:
     """An internationalised host as its punycode (`bücher.example` is `xn--bcher-kva.example`,
     as a crawler and UT1's lists may record it) by IDNA 2008 with UTS 46, as browsers write
     them: Python's own codec is IDNA 2003, which makes `straße.de` the other site
-    `strasse.de`. A label IDNA 2008 refuses (`☃`, emoji) is mapped by UTS 46 alone and
-    punycoded, as browsers still do (`xn--n3h`); one even that refuses stays as it is. Each
-    label on its own, so the parents of a bad one convert."""
+    `strasse.de`. Only UTS 46's mapping is applied, not IDNA 2008's checks, so a label those
+    refuse (`☃`, emoji) is punycoded as browsers still do (`xn--n3h`); a label that UTS 46
+    refuses too, or too long for DNS, stays as it is. Each label on its own, so the parents
+    of a bad one convert."""
     if host.isascii():
         return host
     import idna
 
     def label(text: str) -> str:
         try:
-            return idna.encode(text, uts46=True).decode("ascii")
-        except idna.IDNAError:
-            pass
-        try:
             mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
-            ascii_label = (
-                mapped if mapped.isascii() else f"xn--{mapped.encode('punycode').decode()}"
-            )
+            encoded = mapped if mapped.isascii() else f"xn--{mapped.encode('punycode').decode()}"
         except (idna.IDNAError, UnicodeError):
             return text
-        return ascii_label if len(ascii_label) <= 63 else text  # DNS's longest label
+        return encoded if len(encoded) <= 63 else text  # DNS's longest label
 
     host = IDEOGRAPHIC_DOTS.sub(".", host)  # label separators to UTS 46 too
     return ".".join(label(part) if part else part for part in host.split("."))
