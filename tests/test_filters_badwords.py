@@ -32,6 +32,19 @@ def test_unicode_lists():
     assert words.hits("Сука! шлюхами") == 1  # inflected forms are other words
 
 
+def test_languages_written_without_spaces_match_substrings_and_count_letters(tmp_path):
+    (tmp_path / "zh").write_text("色情\n淫秽\n")
+    (tmp_path / "ja").write_text("エロ\n")
+    step = BadWordsFilter.from_config(BadWordsConfig(lists_dir=str(tmp_path)))
+    page = "这个网站提供色情内容和淫秽图片。" * 3  # one whitespace "word", 45 letters
+    assert step.found(page, "zh") == {("色情",): 3, ("淫秽",): 3}
+    assert step.filter({"text": page, "lang": "zh"}) == "badwords"
+    # one mention in a long article: 2 hits in 600 letters is under 5 per 1,000
+    article = "色情片的管制是一个法律问题。" + "政府发布了新的规定和说明文件。" * 40 + "淫秽"
+    assert step.filter({"text": article, "lang": "zh"}) is None
+    assert step.found("エロ本とエロ漫画", "ja") == {("エロ",): 2}
+
+
 def lists(tmp_path):
     (tmp_path / "en").write_text("badword\nvery bad phrase\n")
     (tmp_path / "de").write_text("schlimm\n")

@@ -11,7 +11,10 @@ text and entries are both cut into word tokens, and a hit is a run of tokens equ
 ("2 girls 1 cup" matches across any whitespace or punctuation), found with set lookups rather
 than a regex alternation over the whole list. `&` joins letters into one token, so the entry
 `s&m` is not the phrase "s m" that "company's M&A" holds; an entry without a word character
-(an emoji) is counted where the text holds it.
+(an emoji) is counted where the text holds it. A language written without spaces (zh, ja, th,
+...) has no word boundaries to match on: its entries are substrings, as in DataTrove's C4
+filter, and its density counts each letter as a word, as word processors count CJK text
+(whitespace "words" there are whole clauses, so one hit would be dense).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation.filters.base import Document, DocumentFilter, document_language, words
+from curation.filters.base import (
+    UNSPACED_LANGUAGES,
+    Document,
+    DocumentFilter,
+    document_language,
+    words,
+)
 from curation.filters.blocklist import read_list
 from refinery.config import ConfigError, resolve_path
 
@@ -50,6 +59,7 @@ class BadWordsConfig:
 
 
 TOKEN = re.compile(r"\w+(?:&\w+)*")
+LETTER = re.compile(r"[^\W\d_]")
 # LDNOOBW names a list by the code lid.176 does not use for its language (Filipino: Tagalog)
 LID_CODES = {"fil": "tl"}
 # A list file's name: an ISO 639 code, and optionally a region or variant after a hyphen
@@ -58,6 +68,11 @@ LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9-]+)?")
 
 def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
+
+
+def word_count(text: str, lang: str) -> int:
+    """Whitespace words; letters for a language written without spaces."""
+    return len(LETTER.findall(text)) if lang in UNSPACED_LANGUAGES else len(words(text))
 
 
 class WordList:
@@ -86,6 +101,18 @@ class WordList:
 
     def hits(self, text: str) -> int:
         return sum(self.found(text).values())
+
+
+class SubstringList:
+    """The list of a language written without spaces: its entries found as substrings."""
+
+    def __init__(self, entries: list[str]):
+        self.entries = sorted({entry.strip().lower() for entry in entries} - {""})
+
+    def found(self, text: str) -> Counter[tuple[str, ...]]:
+        """Occurrences by entry; overlapping ones ("色情" and "色情片") each count."""
+        lowered = text.lower()
+        return Counter({(e,): n for e in self.entries if (n := lowered.count(e))})
 
 
 def word_list_files(config: BadWordsConfig) -> dict[str, Path]:
@@ -121,7 +148,7 @@ class BadWordsFilter(DocumentFilter):
 
     name = "badwords"
 
-    def __init__(self, lists: dict[str, WordList], config: BadWordsConfig):
+    def __init__(self, lists: dict[str, WordList | SubstringList], config: BadWordsConfig):
         self.lists = lists
         self.max_density = config.max_per_1000_words
         self.min_distinct = config.min_distinct
@@ -129,9 +156,10 @@ class BadWordsFilter(DocumentFilter):
 
     @classmethod
     def from_config(cls, config: BadWordsConfig) -> BadWordsFilter:
+        codes = {LID_CODES.get(code, code): path for code, path in word_list_files(config).items()}
         lists = {
-            LID_CODES.get(code, code): WordList(read_list(path))
-            for code, path in word_list_files(config).items()
+            code: (SubstringList if code in UNSPACED_LANGUAGES else WordList)(read_list(path))
+            for code, path in codes.items()
         }
         return cls(lists, config)
 
@@ -142,11 +170,12 @@ class BadWordsFilter(DocumentFilter):
 
     def filter(self, doc: Document) -> str | None:
         text = doc["text"] or ""
-        found = self.found(text, document_language(doc, self.default_language))
+        lang = document_language(doc, self.default_language)
+        found = self.found(text, lang)
         if found is None:
             self.count("badwords:no_list")
             return None
         hits = sum(found.values())
         self.count("badwords:hits", hits)
-        dense = hits * 1000 > self.max_density * max(len(words(text)), 1)
+        dense = hits * 1000 > self.max_density * max(word_count(text, lang), 1)
         return "badwords" if dense and len(found) >= self.min_distinct else None

@@ -44,6 +44,10 @@ class DocumentFilter(ABC):
         return self.__dict__.pop("_counters", Counter())
 
 
+# lid.176 codes of languages written without spaces between words
+UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
+
+
 def words(text: str) -> list[str]:
     """Whitespace-separated words, as the Gopher paper counts them. DataTrove counts with
     nltk's word_tokenize, where punctuation is a token of its own: its FineWeb newline ratio

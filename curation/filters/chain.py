@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from curation.filters.badwords import LID_CODES, BadWordsFilter, word_list_files
-from curation.filters.base import Document, DocumentFilter
+from curation.filters.base import UNSPACED_LANGUAGES, Document, DocumentFilter
 from curation.filters.blocklist import BlocklistFilter, list_files
 from curation.filters.c4 import C4Filter
 from curation.filters.fineweb import FineWebFilter
@@ -32,8 +32,6 @@ FILE_CHECKS: dict[str, Callable[[Any], object]] = {
 
 EMPTY = "empty"  # the reason of a document whose text is null or blank
 
-# lid.176 codes of languages written without spaces between words
-UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue")
 # steps whose rules count words split on whitespace: the rule such text fails there, and the
 # setting that lets it pass
 WORD_COUNTING_STEPS = {
