@@ -30,7 +30,7 @@ from curation.dedup.text import (
     normalized_words,
     words_pattern,
 )
-from curation.dedup.wordhash import CODE_POINTS, word_codes, word_hashes
+from curation.dedup.wordhash import CODE_POINTS, solo_codes, word_codes, word_hashes
 from refinery.config import ConfigError
 
 WORD5 = ShingleSpec("word", 5)
@@ -39,8 +39,9 @@ MASK64 = (1 << 64) - 1
 # Characters where the regex words are easy to get wrong: non-ASCII digits (Arabic-Indic,
 # Devanagari), a superscript and a fraction NFKC rewrites, a ligature, İ (lower() gives two
 # code points), the underscore, combining marks, separators. (Hypothesis never draws lone
-# surrogates into text; test_word_hashes_edge_cases has one.)
-TRICKY = "0١५²½ﬁİ_\u0301\u200d \n\t-.ÇaZ"
+# surrogates into text; test_word_hashes_edge_cases has one.) Ideographs and kana are words
+# alone, a combining mark after one, a halfwidth kana NFKC widens.
+TRICKY = "0١५²½ﬁİ_\u0301\u200d \n\t-.ÇaZ北京かナ々\u3099ｶ"
 TEXTS = st.lists(st.text(st.one_of(st.characters(), st.sampled_from(TRICKY))), max_size=6)
 
 
@@ -99,6 +100,28 @@ def test_word_codes_match_the_regexes_on_every_code_point():
         if words_pattern().fullmatch(char):
             expected[point] = ord("0") if DIGITS.fullmatch(char) else point
     assert np.array_equal(word_codes(), expected)
+
+
+def test_solo_codes_match_the_regex_on_every_code_point():
+    """A character is a word alone exactly where the regex finds two words in it twice."""
+    pattern = words_pattern()
+    expected = [len(pattern.findall(chr(p) * 2)) == 2 for p in range(CODE_POINTS)]
+    assert np.array_equal(solo_codes(), np.array(expected))
+
+
+def test_chinese_and_japanese_shingle_by_character():
+    """Whole clauses were one word each: one character edited changed a third of the shingles."""
+    assert normalized_words("北京是首都，人口约2千万。Beijing") == (
+        ["北", "京", "是", "首", "都", "人", "口", "约", "0", "千", "万", "beijing"]
+    )
+    page = (
+        "北京是中华人民共和国的首都，全国政治、文化、国际交往和科技创新中心。"
+        "北京历史悠久，有三千多年建城史和八百多年建都史，是世界著名古都。"
+        "北京地处华北平原北部，背靠燕山，毗邻天津市和河北省。"
+    )
+    edited = page.replace("三千", "四千")
+    assert jaccard(shingles(page, WORD5), shingles(edited, WORD5)) > 0.85  # clauses: 0.09
+    assert exact_key("北京 是首都。") == exact_key("北京是首都")
 
 
 def mix64_reference(x: int) -> int:

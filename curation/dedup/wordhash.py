@@ -5,8 +5,8 @@ word regex: per text only `simplified` (NFKC, one regex substitution, lower(): C
 batch is joined, encoded once as UTF-32 and read as code points, and two facts about
 Python's `re` on str patterns turn the rest into one table look-up: `\\w` is
 `ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's SRE_UNI_IS_WORD and
-SRE_UNI_IS_DIGIT), and the words pattern adds combining marks (tests/test_dedup_minhash.py
-checks every code point).
+SRE_UNI_IS_DIGIT), and the words pattern adds combining marks and makes each ideograph or kana
+a word alone (tests/test_dedup_minhash.py checks every code point).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import unicodedata
 
 import numpy as np
 
-from curation.dedup.text import simplified
+from curation.dedup.text import ideograph_or_kana, simplified
 
 SEPARATOR = "\n"  # not a word character, so no word spans two texts
 CODE_POINTS = 0x110000
@@ -64,17 +64,33 @@ def word_codes() -> np.ndarray:
     return np.fromiter(map(_word_code, range(CODE_POINTS)), dtype=np.uint32, count=CODE_POINTS)
 
 
+@functools.cache
+def solo_codes() -> np.ndarray:
+    """bool per code point: an ideograph or kana, a word alone. Built on first use (~0.5 s)."""
+    return np.fromiter(
+        (ideograph_or_kana(chr(point)) for point in range(CODE_POINTS)),
+        dtype=bool,
+        count=CODE_POINTS,
+    )
+
+
 def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hashes of every text's normalised words, concatenated in order, and the number of
     words of each text. A word's hash depends on the word alone, never on the batch."""
     normalized = [simplified(text) for text in texts]
     # surrogatepass: a lone surrogate (text decoded with surrogateescape) is one code unit too.
     joined = SEPARATOR.join(normalized).encode("utf-32-le", "surrogatepass")
-    codes = word_codes()[np.frombuffer(joined, dtype=np.uint32)]
-    in_word = codes != 0
-    edges = np.flatnonzero(np.diff(in_word, prepend=False, append=False))
-    starts, lengths = edges[0::2], edges[1::2] - edges[0::2]
-    hashes = fold_words(codes[in_word], lengths)
+    points = np.frombuffer(joined, dtype=np.uint32)
+    codes = word_codes()[points]
+    in_word = np.concatenate([codes != 0, [False]])
+    solo = np.concatenate([solo_codes()[points], [False]])
+    # a word ends before a position out of any word, and on either side of a solo character
+    before = np.concatenate([[False], in_word[:-1]])
+    solo_before = np.concatenate([[False], solo[:-1]])
+    starts = np.flatnonzero(in_word & (~before | solo | solo_before))
+    ends = np.flatnonzero(before & (~in_word | solo | solo_before))
+    lengths = ends - starts
+    hashes = fold_words(codes[in_word[:-1]], lengths)
     sizes = np.fromiter(map(len, normalized), dtype=np.int64, count=len(normalized)) + 1
     first_word = np.searchsorted(starts, np.cumsum(sizes) - sizes)  # of each text
     return hashes, np.diff(first_word, append=len(starts))
