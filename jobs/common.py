@@ -191,7 +191,15 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         stale = None if args.force else read_since(fs, out, job.name, inputs)
         if stale:
             print(stale)
+        # extract hashes its input files with its settings; the document stages record theirs
+        read = read_record(out, inputs) if job.resolve is _documents else None
         stats = job.run(spark, config, inputs, out, args.force or stale is not None)
+        if read is not None:
+            note = other_input(fs, out, job.name, read) if stats is None else None
+            if note:
+                print(note)
+            elif stats is not None:
+                record_read(fs, out, job.name, read)
     finally:
         spark.stop()
     sweep_late_writes(scratch, [job.name])
@@ -249,6 +257,32 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
             if why:
                 return why
     return None
+
+
+def read_record(out: str, inputs: list[str]) -> list[str]:
+    """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
+    their path there, so that a run folder moved elsewhere names the same ones."""
+    root = out.rstrip("/") if "://" in out else os.path.abspath(local_path(out))
+    return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in inputs)
+
+
+def record_read(fs: HadoopFS, out: str, stage: str, read: list[str]) -> None:
+    path = f"{out}/run.json"
+    run = fs.read_json(path)
+    run["stages"][stage]["read"] = read
+    fs.write_json(path, run)
+
+
+def other_input(fs: HadoopFS, out: str, stage: str, read: list[str]) -> str | None:
+    """A note for a finished stage skipped though `--input` names other documents than it
+    read, or None (also when it ran in `curate`, which records no `read`)."""
+    then = read_stage_times(fs, out).get(stage, {}).get("read")
+    if then is None or then == read:
+        return None
+    return (
+        f"{stage}: note: it read {', '.join(then)}, not {', '.join(read)}, and its output is "
+        "kept as it is; --force redoes it with this input"
+    )
 
 
 def summary_line(stage: str, stats: dict[str, Any]) -> str:

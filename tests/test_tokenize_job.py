@@ -22,7 +22,7 @@ from curation.inputs import resolve_inputs
 from curation.spark.row_groups import DISCOVERY_THRESHOLD, row_group_slices
 from curation.spark.tokens import sample_texts
 from curation.tokenize import TokenizeError, document_hash, is_validation, reject_reason
-from jobs.common import ran_since
+from jobs.common import ran_since, read_record
 from jobs.mix import mixture_plan
 from jobs.tokenize import planned_mixtures, run_tokenize, trained_tokenizer
 from refinery.cli import main as refinery
@@ -701,7 +701,11 @@ def test_curate_ends_with_tokens_that_inspect_shards_accepts(sample_crawl, tmp_p
     assert "dedup: filter ran again" in alone and "dedup: already done" not in alone
     stats = {s: json.loads((out / "stats" / f"{s}.json").read_text()) for s in ("filter", "dedup")}
     assert stats["dedup"]["input"] == stats["filter"]["kept"]
-    assert "dedup: already done" in again("dedup", out / "filter")
+    same = again("dedup", out / "filter")
+    assert "dedup: already done" in same and "note:" not in same
+    # other documents into the same OUT: the skip says what it read (paths inside OUT relative)
+    other = again("dedup", out / "extract")
+    assert "dedup: note: it read filter, not extract, and its output is kept" in other
     again("mix", out / "dedup", "--force")
     third = again("curate", sample_crawl, stricter)
     assert "tokenize: mix ran again" in third, third[-2000:]  # its folder: tokens/
@@ -817,3 +821,11 @@ def test_a_piece_that_begins_a_shard_goes_on_from_the_shard_before():
     assert previous_document(shards, first, 0) is None
     assert previous_document(shards, first, 1).tolist() == [1, eos]
     assert previous_document(shards, second, 0).tolist() == [2, 3]  # no EOS: a piece
+
+
+def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path):
+    out = tmp_path / "run"
+    inputs = [str(out / "filter"), str(tmp_path / "other" / "docs.parquet")]
+    assert read_record(f"{out}/", inputs) == [str(tmp_path / "other" / "docs.parquet"), "filter"]
+    assert read_record("hdfs://nn/run", ["hdfs://nn/run/dedup"]) == ["dedup"]
+
