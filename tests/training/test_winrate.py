@@ -57,9 +57,17 @@ def test_soft_preferences_recover_the_parameters():
 
 
 def test_one_side_winning_everything_stays_finite():
-    result = win_rates(np.ones(50), np.full(50, 900.0), np.full(50, 300.0))
+    result = win_rates(np.ones(50), np.linspace(600.0, 1200.0, 50), np.full(50, 300.0))
     assert result.win_rate == 100
     assert 95 < result.lc_win_rate < 100
+
+
+@pytest.mark.parametrize(("preference", "n"), [(0.9, 1), (1.0, 5), (0.95, 20)])
+def test_the_same_length_difference_everywhere_leaves_the_raw_rate(preference, n):
+    """Length and side are confounded: the feature is dropped, and no ridge pulls theta."""
+    result = win_rates(np.full(n, preference), np.full(n, 10.0), np.full(n, 5.0))
+    assert result.glm.phi == 0
+    assert result.lc_win_rate == pytest.approx(result.win_rate) == pytest.approx(100 * preference)
 
 
 def test_one_judgement_has_no_standard_error():

@@ -83,6 +83,13 @@ def fit_length_glm(
     return LengthGLM(theta=float(beta[0]), phi=float(beta[1]), length_sd=sd)
 
 
+def length_controlled(glm: LengthGLM, preference: np.ndarray) -> float:
+    """sigma(theta); the mean preference when the length difference is the same for every pair
+    (the feature is dropped: phi = 0), which the ridge would otherwise pull towards 0.5 (one
+    instruction won outright gave 0.96)."""
+    return float(preference.mean()) if glm.length_sd == 0 else float(_sigmoid(glm.theta))
+
+
 def _check(preference, len_model, len_baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(preference, float)
     a = np.asarray(len_model, float)
@@ -114,12 +121,12 @@ def win_rates(
     boot = []
     for _ in range(samples if n > 1 else 0):
         pick = rng.integers(0, n, n)
-        boot.append(float(_sigmoid(fit_length_glm(y[pick], a[pick], b[pick]).theta)))
+        boot.append(length_controlled(fit_length_glm(y[pick], a[pick], b[pick]), y[pick]))
     return WinRates(
         n=n,
         win_rate=100 * float(y.mean()),
         win_rate_stderr=100 * float(y.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
-        lc_win_rate=100 * float(_sigmoid(glm.theta)),
+        lc_win_rate=100 * length_controlled(glm, y),
         lc_win_rate_stderr=100 * float(np.std(boot, ddof=1)) if len(boot) > 1 else None,
         glm=glm,
     )
