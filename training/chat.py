@@ -82,7 +82,12 @@ def chat_loop(
 
 
 def prompts_from(stream) -> Iterable[str]:
-    """Lines of `stream`, with a `> ` prompt when a person is typing."""
+    """Lines of `stream`, with a `> ` prompt when a person is typing. Bytes that are not
+    UTF-8 become lone surrogates, which the loop names and skips: a strict stdin (a UTF-8
+    locale, PYTHONIOENCODING=utf-8) raised on them, and lost the lines of its 8 KB read
+    before them too."""
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="surrogateescape")
     interactive = stream.isatty()
     while True:
         if interactive:

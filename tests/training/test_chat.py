@@ -10,7 +10,7 @@ import pytest
 
 from refinery.cli import main as refinery
 from refinery.errors import RefineryError
-from training.chat import chat_loop, fit_context
+from training.chat import chat_loop, fit_context, prompts_from
 from training.posttrain import CHAT_TEMPLATE
 
 
@@ -129,3 +129,9 @@ def test_a_line_that_is_not_utf8_is_said_and_the_chat_goes_on():
     assert said == ["(that message is not UTF-8 text: 'caf\\udce9')", "x"]
     with pytest.raises(RefineryError, match="--system is not UTF-8 text"):
         chat_loop([], lambda prompt: "x", fake_encode, 6, "caf\udce9", said.append)
+
+
+def test_a_strict_utf8_stdin_yields_every_line_bad_bytes_as_surrogates():
+    """A UTF-8 locale's stdin raised on the byte and lost the lines read with it."""
+    stdin = io.TextIOWrapper(io.BytesIO(b"hello\ncaf\xe9\nhi\n"), encoding="utf-8")
+    assert list(prompts_from(stdin)) == ["hello\n", "caf\udce9\n", "hi\n"]
