@@ -88,6 +88,7 @@ from warcio.warcwriter import GzippingWrapper, WARCWriter
 
 from curation import genres, textgen
 from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_list
+from refinery.cli import non_negative_int
 
 MANIFEST_NAME = "expected.json"
 REFERENCE_NAME = "reference_articles.jsonl"
@@ -1375,7 +1376,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--docs", type=int, default=300, help=f"fetched pages (at least {MIN_DOCS})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same bytes")
     parser.add_argument("--files", type=int, default=4, help="number of .warc.gz files")
     args = parser.parse_args(argv)
     if args.docs < MIN_DOCS or args.files < 1:

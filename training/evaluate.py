@@ -20,6 +20,7 @@ import json
 import sys
 import time
 
+from refinery.cli import non_negative_int
 from refinery.mc_data import read_benchmarks
 from refinery.results import check_results_path, write_results
 from training.evaluation.bpb import bits_per_byte, read_documents
@@ -59,7 +60,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--batch-size", type=int, default=8, help="sequences per forward pass (default 8)"
     )
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda")
-    parser.add_argument("--seed", type=int, default=FEWSHOT_SEED, help="few-shot selection seed")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=FEWSHOT_SEED, help="few-shot selection seed"
+    )
     args = parser.parse_args(argv)
     if not args.mc and not args.bpb:
         parser.error("nothing to evaluate: give --mc FILE_OR_DIR and/or --bpb FILE")

@@ -39,6 +39,7 @@ from refinery.errors import RefineryError
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
 from training.checkpoint import refuse_source_as_out, resolve_checkpoint
 from training.config import ModelConfig
+from training.generate import SAMPLING_DEFAULTS
 from training.model import resolved_expert_hidden, resolved_ffn_hidden
 from training.pretrained import load_pretrained
 from training.train import console
@@ -78,7 +79,9 @@ def _moe_config(cfg: ModelConfig) -> dict:
     """The mixture-of-experts keys of config.json, as Qwen3-MoE or Mixtral names them."""
     moe = cfg.moe
     hidden = resolved_expert_hidden(cfg)
-    shared = {"num_experts_per_tok": moe.top_k, "router_aux_loss_coef": moe.aux_loss_weight}
+    # Hugging Face counts a token once per chosen expert (balanced: top_k), ours once (1)
+    coefficient = moe.aux_loss_weight / moe.top_k
+    shared = {"num_experts_per_tok": moe.top_k, "router_aux_loss_coef": coefficient}
     shared["output_router_logits"] = False
     if not cfg.qk_norm:
         return shared | {"num_local_experts": moe.num_experts, "intermediate_size": hidden}
@@ -250,6 +253,8 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             "bos_token_id": token_ids[BOS],
             "eos_token_id": [token_ids[EOS], token_ids[END_OF_TURN]],
             "pad_token_id": token_ids[PAD],
+            "do_sample": True,
+            **SAMPLING_DEFAULTS,
         },
         "tokenizer_config.json": tokenizer_config,
         "special_tokens_map.json": special_map,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from refinery.cli import non_negative_int
 from refinery.errors import RefineryError
 from refinery.tokenizer import END_OF_TURN, EOS, SPECIAL_TOKENS, encode_chat
 from refinery.utf8 import is_unicode
@@ -148,15 +149,33 @@ def generate(
     return [row[:n] for row, n in zip(rows, emitted.tolist(), strict=True)]
 
 
+# Meta's Llama 2 chat example (temperature 0.6, top-p 0.9), as its generation_config.json
+# has them; exported with the model (training/export_hf.py), so HF's generate samples alike
+SAMPLING_DEFAULTS = {"max_new_tokens": 128, "temperature": 0.6, "top_k": 0, "top_p": 0.9}
+
+
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `refinery generate` and `refinery chat`."""
     parser.add_argument("--ckpt", required=True, help="checkpoint folder or run folder")
-    # defaults from Meta's Llama 2 chat example (temperature 0.6, top-p 0.9)
-    parser.add_argument("--max-new-tokens", type=int, default=128, help="(default 128)")
-    parser.add_argument("--temperature", type=float, default=0.6, help="0: greedy (default 0.6)")
-    parser.add_argument("--top-k", type=int, default=0, help="0: no limit (default)")
-    parser.add_argument("--top-p", type=float, default=0.9, help="nucleus share (default 0.9)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    d = SAMPLING_DEFAULTS
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=d["max_new_tokens"], help="(default %(default)s)"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=d["temperature"],
+        help="0: greedy (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=d["top_k"], help="0: no limit (default %(default)s)"
+    )
+    parser.add_argument(
+        "--top-p", type=float, default=d["top_p"], help="nucleus share (default %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="sampling seed (default 0)"
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 

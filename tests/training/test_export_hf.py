@@ -66,6 +66,13 @@ def test_transformers_reproduces_our_logits(
     assert expected.abs().max() > 1.0  # the comparison is not between near-zero logits
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
     assert theirs.generation_config.eos_token_id == [1, 6]  # <|end_of_text|>, <|end_of_turn|>
+    assert theirs.generation_config.temperature == 0.6 and theirs.generation_config.top_k == 0
+    if moe:  # the same weighted balancing loss: theirs is top_k when balanced, ours 1
+        with torch.no_grad():
+            routed = theirs(tokens, output_router_logits=True, labels=tokens)
+        weighted = routed.aux_loss * theirs.config.router_aux_loss_coef
+        aux = torch.stack([block.ffn.aux_loss for block in ours.blocks]).mean()
+        assert weighted.item() == pytest.approx(moe.aux_loss_weight * aux.item(), rel=0.05)
 
 
 def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path):

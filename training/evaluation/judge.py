@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from refinery.cli import non_negative_int
 from refinery.errors import RefineryError
 from refinery.results import check_results_path, write_results
 from refinery.tokenizer import PAD, encode_chat
@@ -228,7 +229,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="FILE", help="write the results JSON here")
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per forward")
-    parser.add_argument("--seed", type=int, default=0, help="seed of sampling and bootstrap")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of sampling and bootstrap"
+    )
     sampling = Sampling()
     parser.add_argument("--max-new-tokens", type=int, default=sampling.max_new_tokens)
     parser.add_argument("--temperature", type=float, default=sampling.temperature)
