@@ -185,7 +185,11 @@ def test_a_file_spark_could_not_read_is_named_with_why():
 
 @pytest.mark.parametrize(
     "args",
-    [["report", "run", "--samples", "-1"], ["inspect-shards", "tokens", "--docs", "-1"]],
+    [["report", "run", "--samples", "-1"], ["inspect-shards", "tokens", "--docs", "-1"]]
+    + [["sample-crawl", "--out", "crawl", "--seed", "-1"]]
+    + [["generate", "--ckpt", "run", "--prompt", "x", "--seed", "-1"]]
+    + [["judge", "--a", "run", "--b", "b.json", "--instructions", "i.json", "--seed", "-1"]]
+    + [["eval", "--ckpt", "run", "--bpb", "t.txt", "--seed", "-1"]],
 )
 def test_a_negative_count_is_a_usage_error(args, capsys):
     with pytest.raises(SystemExit) as exit_:
