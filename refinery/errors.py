@@ -72,6 +72,14 @@ _NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 # A committer class from a package spark-submit was not given (cluster.yaml's S3A committer)
 _NO_COMMITTER = re.compile(r'config "(spark\.sql\.parquet\.output\.committer\.class)" is invalid')
 
+# A URL scheme no Hadoop filesystem serves (s3:// is EMR's own; elsewhere S3 is s3a://)
+_NO_SCHEME = re.compile(r'No FileSystem for scheme "([^"]+)"')
+# A setting Spark refuses as its session starts: the master URL, a value of the wrong type
+_SPARK_REFUSED = re.compile(
+    r"(Could not parse Master URL: '[^'\n]*'|The value '[^'\n]*' in the config \"[^\"]+\" "
+    r"is invalid\.[^\n]*?)(?: SQLSTATE|\n|$)"
+)
+
 
 def _importable(module: str) -> bool:
     """Whether the driver's Python has `module` (then the executors run another Python)."""
@@ -103,6 +111,21 @@ def user_message(err: BaseException) -> str | None:
                 f"{committer.group(1)} names a class the JVM does not have: give Spark its "
                 "package (--packages org.apache.spark:spark-hadoop-cloud_2.13:<Spark's "
                 "version> on the spark-submit line, as conf/curation/cluster.yaml shows)"
+            )
+        scheme = _NO_SCHEME.search(str(err))
+        if scheme:
+            return (
+                f"no Hadoop filesystem reads {scheme.group(1)}:// paths: local paths, hdfs:// "
+                "and s3a:// are read (S3 is s3a:// outside EMR)"
+            )
+        setting = _SPARK_REFUSED.search(str(err))
+        if setting:
+            return f"Spark refused a setting of the config's spark section: {setting.group(1)}"
+        if "JAVA_GATEWAY_EXITED" in str(err):
+            return (
+                "Spark's launcher exited before the session started (its own message is "
+                "above): check the config's spark.master and spark.conf, and MASTER, "
+                "PYSPARK_SUBMIT_ARGS and JAVA_HOME in the environment"
             )
         module = _NO_MODULE.search(str(err))
         if module and "Python worker" in str(err) and _importable(module.group(1)):

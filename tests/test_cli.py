@@ -157,6 +157,32 @@ def test_a_package_or_class_missing_where_tasks_run_is_one_line():
     assert "spark-hadoop-cloud" in said
 
 
+def test_spark_settings_and_schemes_spark_refuses_at_start_are_one_line():
+    from pyspark.errors import IllegalArgumentException, PySparkRuntimeError
+
+    class CapturedException(Exception):  # py4j's Py4JJavaError, as the session start raises
+        __module__ = "py4j.protocol"
+
+    master = "An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n"
+    master += ": org.apache.spark.SparkException: Could not parse Master URL: 'local[abc]'\n\tat"
+    assert user_message(CapturedException(master)) == (
+        "Spark refused a setting of the config's spark section: Could not parse Master URL: "
+        "'local[abc]'"
+    )
+    typed = "[INVALID_CONF_VALUE.TYPE_MISMATCH] The value 'ten' in the config "
+    typed += "\"spark.sql.shuffle.partitions\" is invalid. It should be a/an 'int' value. "
+    said = user_message(IllegalArgumentException(message=typed + "SQLSTATE: 22022"))
+    assert said.endswith(
+        "\"spark.sql.shuffle.partitions\" is invalid. It should be a/an 'int' value."
+    )
+    scheme = ': org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme "s3"'
+    assert user_message(CapturedException(scheme)).startswith(
+        "no Hadoop filesystem reads s3:// paths"
+    )
+    gateway = PySparkRuntimeError(errorClass="JAVA_GATEWAY_EXITED", messageParameters={})
+    assert "spark.master and spark.conf" in user_message(gateway)
+
+
 def test_a_local_checkpoint_lost_with_its_executor_points_to_reliable_checkpoints():
     from pyspark.errors import PythonException
 
