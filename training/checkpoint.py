@@ -35,6 +35,7 @@ from refinery.manifest import sha256_file
 
 CKPT_PATTERN = re.compile(r"^ckpt-(\d+)$")
 META = "meta.json"
+WEIGHTS = "model.safetensors"
 _WARNED: set[Path] = set()  # config.json files whose unknown keys were named once already
 
 
@@ -209,15 +210,27 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
                 f"{last.parent} continues {key} {places[-1]}, not {path.resolve()}: "
                 "resume it from the same checkpoint, or choose another out="
             )
+        then = meta.get(f"{key}_sha256")
+        if then is not None and sha256_file(path / WEIGHTS) != then:
+            raise CheckpointError(
+                f"{path / WEIGHTS} is not the {key} {last.parent} started from (its sha256 "
+                "differs: written again since, as an anneal rewrites averaged/): resume with "
+                "those weights, or choose another out="
+            )
     return meta
 
 
-def source_record(key: str, source: Path, out: Path) -> dict[str, str]:
+def source_record(key: str, source: Path, out: Path, weights: bool = False) -> dict[str, str]:
     """A checkpoint a run starts from, as its meta.json records it: relative to the run's own
     folder, so a run moved or copied along with its source (a checkout, runs/<name>/) still
-    resumes from it, and absolute, so a run moved alone does."""
+    resumes from it, and absolute, so a run moved alone does. With `weights`, the sha256 of
+    its weights too, for a run that reads them again on resume (DPO's and PPO's reference,
+    PPO's reward model): one rewritten in place would change its losses."""
     relative = os.path.relpath(source.resolve(), out.resolve())
-    return {key: relative, f"{key}_absolute": str(source.resolve())}
+    record = {key: relative, f"{key}_absolute": str(source.resolve())}
+    if weights:
+        record[f"{key}_sha256"] = sha256_file(source / WEIGHTS)
+    return record
 
 
 def recorded_places(meta: dict[str, Any], key: str, run: Path) -> list[Path]:
@@ -347,9 +360,7 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     from safetensors.torch import save_file
 
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / "model.safetensors"
-    )
+    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / WEIGHTS)
     torch.save(optimizer, tmp / "optimizer.pt")
     torch.save(state, tmp / "state.pt")
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -421,7 +432,7 @@ def load_config_dict(ckpt: Path) -> dict[str, Any]:
 def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return _read(ckpt / "model.safetensors", load_file)
+    return _read(ckpt / WEIGHTS, load_file)
 
 
 def last_lr(ckpt: Path) -> float | None:

@@ -40,6 +40,7 @@ def answer_logprobs(runner, batch: PairBatch) -> torch.Tensor:
 
 class DPOObjective(posttrain.PairObjective):
     name = "dpo"
+    reads_source_on_resume = True
 
     @torch.no_grad()
     def prepare(self, module, examples: list[PairExample], device: torch.device) -> None:

@@ -216,6 +216,7 @@ class Objective(ABC):
 
     name = ""
     figure_names: tuple[str, ...] = ()  # the keys of the figures `loss` returns
+    reads_source_on_resume = False  # DPO: its reference is the source's weights
 
     def __init__(self, cfg: PostTrainConfig):
         self.cfg = cfg
@@ -394,7 +395,7 @@ def _run(
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": objective.name,
-        **ckpt.source_record("source", pretrained.path, out),
+        **ckpt.source_record("source", pretrained.path, out, objective.reads_source_on_resume),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
         "data_sha256": sha256_file(data),
@@ -412,7 +413,10 @@ def _run(
         start_step = state["step"]
         if env.is_main:
             truncate_metrics(out / "metrics.jsonl", start_step)
+            print(f"resuming from {last}: step {start_step}", file=sys.stderr)
     elif env.is_main:
+        if resume:
+            print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
         (out / "metrics.jsonl").unlink(missing_ok=True)
     if env.is_main:
         print(describe_data(objective, data, train, heldout, skipped), file=sys.stderr)

@@ -563,8 +563,8 @@ def _run(
     meta = {
         "tokenizer_sha256": ckpt.load_meta(pretrained.path).get("tokenizer_sha256"),
         "method": "ppo",
-        **ckpt.source_record("source", pretrained.path, out),
-        **ckpt.source_record("reward", reward_path, out),
+        **ckpt.source_record("source", pretrained.path, out, weights=True),
+        **ckpt.source_record("reward", reward_path, out, weights=True),
         "chat_template": CHAT_TEMPLATE,
         "data": str(data),
         "data_sha256": sha256_file(data),
@@ -582,7 +582,10 @@ def _run(
         start_step = state["step"]
         generator.set_state(state["generator"])
         truncate_metrics(out / "metrics.jsonl", start_step)
+        print(f"resuming from {last}: step {start_step}", file=sys.stderr)
     else:
+        if resume:
+            print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
         (out / "metrics.jsonl").unlink(missing_ok=True)
 
     def save(step: int, preemption: bool = False) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
 from posttrain_helpers import posttrain_args
+from safetensors.torch import load_file, save_file
 from train_helpers import REPO, read_metrics
 
 from refinery.cli import main as refinery
+from training.checkpoint import resolve_checkpoint
 from training.dpo import dpo_loss
 from training.pretrained import load_pretrained
 
@@ -49,3 +52,21 @@ def test_dpo_command_starts_at_log_2_and_learns_the_preferences(pretrained, tmp_
     tuned = load_pretrained(out)
     assert tuned.path.name == "ckpt-12"
     assert "score_head.weight" not in tuned.weights
+
+
+def test_a_dpo_resume_refuses_a_source_rewritten_in_place(pretrained, tmp_path, capsys):
+    """The reference log-probs are the source's again on resume: other weights at the same
+    path (an anneal's averaged/ written again) would change every loss after."""
+    source = tmp_path / "source"
+    shutil.copytree(pretrained, source)
+    data = REPO / "conf" / "posttrain" / "demo_preferences.jsonl"
+    out = tmp_path / "dpo"
+    args = posttrain_args("dpo", source, data, out, "max_steps=2", "ckpt_every=1", "keep_last=0")
+    assert refinery(args) == 0
+    (out / "ckpt-2").rename(tmp_path / "moved")
+    weights = resolve_checkpoint(source) / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({name: t * 1.01 for name, t in tensors.items()}, weights)
+    capsys.readouterr()
+    assert refinery([*args, "--resume"]) == 2
+    assert f"{weights} is not the source {out} started from" in capsys.readouterr().err

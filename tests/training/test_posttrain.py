@@ -139,7 +139,7 @@ def test_truncation_keeps_answers_whole():
     assert [side.tokens for side in fit_pair([short, short], 3)] == [[2, 3, 4]] * 2
 
 
-def test_sft_command_end_to_end_and_resume(pretrained, tmp_path):
+def test_sft_command_end_to_end_and_resume(pretrained, tmp_path, capsys):
     data = REPO / "conf" / "posttrain" / "demo_sft.jsonl"
     out = tmp_path / "sft"
     args = posttrain_args("sft", pretrained, data, out, "max_steps=6", "ckpt_every=3")
@@ -159,9 +159,17 @@ def test_sft_command_end_to_end_and_resume(pretrained, tmp_path):
     assert not torch.equal(tuned.model.embed.weight, load_pretrained(pretrained).model.embed.weight)
 
     (out / "ckpt-6").rename(tmp_path / "moved")
+    capsys.readouterr()
     assert refinery([*args, "keep_last=0", "eval_every=3", "--resume"]) == 0
+    assert f"resuming from {out / 'ckpt-3'}: step 3" in capsys.readouterr().err
     assert [r["loss"] for r in read_metrics(out)] == [r["loss"] for r in rows]
     assert [step for step, _ in list_checkpoints(out)] == [3, 6]
+    fresh = tmp_path / "fresh"
+    resumed = posttrain_args("sft", pretrained, data, fresh, "max_steps=1")
+    assert refinery([*resumed, "--resume"]) == 0
+    assert f"--resume: no checkpoint in {fresh} yet, starting from scratch" in (
+        capsys.readouterr().err
+    )
 
 
 DATA = {"sft": "demo_sft.jsonl", "dpo": "demo_preferences.jsonl"}
