@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation import textgen
+from curation.inputs import InputError
 from curation.quality import (
     NEGATIVE,
     POSITIVE,
@@ -447,6 +448,11 @@ def test_bad_sources_are_named(tmp_path):
         (tmp_path / name).write_bytes(b"\x1f\x8b")
         with pytest.raises(TrainingSetError, match=rf"{name}: a .\w+ file is not read here"):
             list(read_texts(str(tmp_path / name)))
+    crawl = tmp_path / "crawl"  # a folder of WARCs is named for what it is
+    crawl.mkdir()
+    (crawl / "CC-0.warc.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(InputError, match=r"crawl holds no Parquet file \(WARC files: `refinery"):
+        list(read_texts(str(crawl)))
     (tmp_path / "few.txt").write_text("too short\n")
     with pytest.raises(TrainingSetError, match="too little data"):
         train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())
