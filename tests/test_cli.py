@@ -14,6 +14,9 @@ def test_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in COMMANDS)
+    with pytest.raises(SystemExit) as exit_:  # `refinery help train` is `refinery train --help`
+        main(["help", "train"])
+    assert exit_.value.code == 0 and "usage: refinery train" in capsys.readouterr().out
 
 
 def test_no_command_is_a_usage_error(capsys):

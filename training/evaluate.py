@@ -94,6 +94,8 @@ def evaluate(args: argparse.Namespace) -> dict:
             scores["left_out"] = dict(sorted(flawed.items()))
         results["mc"][name] = scores
         cut = f", {scores['truncated']} cut to the context" if scores["truncated"] else ""
+        if scores["shots"] < args.shots:  # an item's examples are the benchmark's other items
+            cut += f", {scores['shots']} of the {args.shots} shots asked (no more other items)"
         figures = f"acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}"
         say(f"{name}: {figures} (chance {scores['chance']:.4f}){cut}", started)
     for path, texts in documents.items():

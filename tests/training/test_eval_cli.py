@@ -46,6 +46,10 @@ def test_every_benchmark_given_is_scored(pretrained, tmp_path, capsys):
     assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--mc", str(other)]) == 0
     scores = json.loads(capsys.readouterr().out)["mc"]
     assert sorted(scores) == ["demo_mc", "other"] and scores["demo_mc"] == scores["other"]
+    assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), "--shots", "100"]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["mc"]["demo_mc"]["shots"] == 19
+    assert "19 of the 100 shots asked (no more other items)" in said.err
     (tmp_path / "copy").mkdir()
     shutil.copy(DEMO, tmp_path / "copy" / DEMO.name)
     assert cli(["eval", "--ckpt", str(pretrained), "--mc", str(DEMO), str(tmp_path / "copy")]) == 2
