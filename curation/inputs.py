@@ -130,10 +130,15 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
         if any(c in local for c in "*?["):  # a glob: Spark expands it
             resolved.append(local)
             continue
-        if not _holds_parquet(local):
-            raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(local)}")
+        check_documents(local, spec)
         resolved.append(os.path.abspath(local))
     return resolved
+
+
+def check_documents(local: str, spec: str) -> None:
+    """Refuse a local file or folder without Parquet, naming what it holds instead."""
+    if not _holds_parquet(local):
+        raise InputError(f"documents input {spec} holds no Parquet file{_what_it_is(local)}")
 
 
 def _holds_parquet(spec: str) -> bool:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from curation.inputs import resolve_documents
+from curation.inputs import check_documents
 from curation.quality import (
     MODEL_FILE,
     NEGATIVE,
@@ -100,7 +100,7 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
         raise TrainingSetError(f"{path}: no such file or folder")
     suffix = source.suffix.lower()
     if source.is_dir() or suffix == ".parquet":
-        resolve_documents([str(source)])  # names a folder of WARCs or shards for what it is
+        check_documents(str(source), path)  # names a folder of WARCs or shards for what it is
         yield from _read_parquet(source)
     elif suffix in JSONL_SUFFIXES:
         yield from _read_jsonl(source)

@@ -262,7 +262,8 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
 def read_record(out: str, inputs: list[str]) -> list[str]:
     """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
     their path there, so that a run folder moved elsewhere names the same ones."""
-    root = out.rstrip("/") if "://" in out else os.path.abspath(local_path(out))
+    remote = "://" in out and not out.startswith("file:")
+    root = out.rstrip("/") if remote else os.path.abspath(local_path(out))
     return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in inputs)
 
 

@@ -109,7 +109,7 @@ def _command(argv: list[str] | None) -> int:
     if not argv:  # a script that forgot its command must not pass for a run that worked
         print(f"refinery: no command given\n\n{usage()}", file=sys.stderr)
         return 2
-    if argv[:1] == ["help"] and argv[1:2] and argv[1] in COMMANDS:  # `refinery help train`
+    if argv[:1] == ["help"] and argv[1:2]:  # `refinery help train`
         argv = [argv[1], "--help"]
     if argv[0] in ("-h", "--help", "help"):
         print(usage())

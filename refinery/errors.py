@@ -120,7 +120,10 @@ def user_message(err: BaseException) -> str | None:
             )
         setting = _SPARK_REFUSED.search(str(err))
         if setting:
-            return f"Spark refused a setting of the config's spark section: {setting.group(1)}"
+            return (
+                "Spark refused a setting (the config's spark section, spark-submit's --conf, "
+                f"MASTER or spark-defaults.conf): {setting.group(1)}"
+            )
         if "JAVA_GATEWAY_EXITED" in str(err):
             return (
                 "Spark's launcher exited before the session started (its own message is "

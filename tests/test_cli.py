@@ -17,6 +17,7 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_:  # `refinery help train` is `refinery train --help`
         main(["help", "train"])
     assert exit_.value.code == 0 and "usage: refinery train" in capsys.readouterr().out
+    assert main(["help", "trian"]) == 2 and "unknown command 'trian'" in capsys.readouterr().err
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -169,8 +170,8 @@ def test_spark_settings_and_schemes_spark_refuses_at_start_are_one_line():
     master = "An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n"
     master += ": org.apache.spark.SparkException: Could not parse Master URL: 'local[abc]'\n\tat"
     assert user_message(CapturedException(master)) == (
-        "Spark refused a setting of the config's spark section: Could not parse Master URL: "
-        "'local[abc]'"
+        "Spark refused a setting (the config's spark section, spark-submit's --conf, MASTER or "
+        "spark-defaults.conf): Could not parse Master URL: 'local[abc]'"
     )
     typed = "[INVALID_CONF_VALUE.TYPE_MISMATCH] The value 'ten' in the config "
     typed += "\"spark.sql.shuffle.partitions\" is invalid. It should be a/an 'int' value. "

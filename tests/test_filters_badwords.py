@@ -1,7 +1,7 @@
 import pytest
 
 from curation.config import FilterConfig
-from curation.filters.badwords import BadWordsConfig, BadWordsFilter, WordList
+from curation.filters.badwords import BadWordsConfig, BadWordsFilter, SubstringList, WordList
 from curation.filters.chain import unlisted_language_warning
 from curation.filters.language import LanguageConfig
 from refinery.config import ConfigError
@@ -43,6 +43,13 @@ def test_languages_written_without_spaces_match_substrings_and_count_letters(tmp
     article = "色情片的管制是一个法律问题。" + "政府发布了新的规定和说明文件。" * 40 + "淫秽"
     assert step.filter({"text": article, "lang": "zh"}) is None
     assert step.found("エロ本とエロ漫画", "ja") == {("エロ",): 2}
+
+
+def test_substrings_take_the_longest_entry_without_overlaps_and_latin_ones_stand_alone():
+    """One word is one hit: 色情片 counted as 色情 too met min_distinct on its own."""
+    entries = SubstringList(["色情", "色情片", "sm", "3p"])
+    assert entries.found("色情片的管制。色情") == {("色情片",): 1, ("色情",): 1}
+    assert entries.found("smartphone 3px 小型sm，SM 3P") == {("sm",): 2, ("3p",): 1}
 
 
 def lists(tmp_path):

@@ -453,6 +453,8 @@ def test_bad_sources_are_named(tmp_path):
     (crawl / "CC-0.warc.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(InputError, match=r"crawl holds no Parquet file \(WARC files: `refinery"):
         list(read_texts(str(crawl)))
+    pq.write_table(pa.table({"text": ["a [bracketed] name"]}), tmp_path / "docs[1].parquet")
+    assert [t for _, t in read_texts(str(tmp_path / "docs[1].parquet"))] == ["a [bracketed] name"]
     (tmp_path / "few.txt").write_text("too short\n")
     with pytest.raises(TrainingSetError, match="too little data"):
         train_quality_model([("a", "too short")], [("b", "also short")], tmp_path, TrainParams())

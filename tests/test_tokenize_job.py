@@ -828,3 +828,4 @@ def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path
     inputs = [str(out / "filter"), str(tmp_path / "other" / "docs.parquet")]
     assert read_record(f"{out}/", inputs) == [str(tmp_path / "other" / "docs.parquet"), "filter"]
     assert read_record("hdfs://nn/run", ["hdfs://nn/run/dedup"]) == ["dedup"]
+    assert read_record(f"file://{out}", [str(out / "filter")]) == ["filter"]

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import re
@@ -211,7 +212,7 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
                 "resume it from the same checkpoint, or choose another out="
             )
         then = meta.get(f"{key}_sha256")
-        if then is not None and sha256_file(path / WEIGHTS) != then:
+        if then is not None and weights_sha256(path) != then:
             raise CheckpointError(
                 f"{path / WEIGHTS} is not the {key} {last.parent} started from (its sha256 "
                 "differs: written again since, as an anneal rewrites averaged/): resume with "
@@ -229,8 +230,21 @@ def source_record(key: str, source: Path, out: Path, weights: bool = False) -> d
     relative = os.path.relpath(source.resolve(), out.resolve())
     record = {key: relative, f"{key}_absolute": str(source.resolve())}
     if weights:
-        record[f"{key}_sha256"] = sha256_file(source / WEIGHTS)
+        record[f"{key}_sha256"] = weights_sha256(source)
     return record
+
+
+def weights_sha256(ckpt: Path) -> str:
+    """sha256 of a checkpoint's weights, read once while the file stays as it is (a resume
+    checks them, then records them again)."""
+    weights = ckpt.resolve() / WEIGHTS
+    stat = weights.stat()
+    return _file_sha256(weights, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def recorded_places(meta: dict[str, Any], key: str, run: Path) -> list[Path]:

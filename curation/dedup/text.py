@@ -44,15 +44,43 @@ def _class_body(predicate: Callable[[str], bool]) -> str:
     return "".join(ranges)
 
 
+def combining_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("M")
+
+
+@functools.cache
+def _class_bodies() -> tuple[str, str]:
+    """Combining marks, and ideographs and kana, as regex class bodies. Built on first use
+    (~1 s)."""
+    return _class_body(combining_mark), _class_body(ideograph_or_kana)
+
+
 @functools.cache
 def words_pattern() -> re.Pattern:
     """Runs of `\\w` or combining marks: punctuation and whitespace end a word, a vowel sign
     or virama (Devanagari, Thai, Tamil, ...) does not, and is kept (`\\w` alone split "हिन्दी"
     into "ह", "न", "द" and dropped its signs, so words that differ only in them were equal).
-    An ideograph or kana is a word alone. Built on first use (~1 s)."""
-    marks = _class_body(lambda char: unicodedata.category(char).startswith("M"))
-    solo = _class_body(ideograph_or_kana)
-    return re.compile(rf"[{solo}]|(?:[^\W{solo}]|[{marks}])+")
+    An ideograph or kana is a word alone, with the marks after it (a variation selector)."""
+    marks, solo = _class_bodies()
+    return re.compile(rf"[{solo}][{marks}]*|(?:[^\W{solo}]|[{marks}])+")
+
+
+@functools.cache
+def _runs_pattern() -> re.Pattern:
+    """Runs of `\\w` or combining marks, a run of ideographs one of them: `words_pattern`'s
+    words in a text without an ideograph or kana, found 2-3 times faster."""
+    return re.compile(rf"[\w{_class_bodies()[0]}]+")
+
+
+@functools.cache
+def _solo_pattern() -> re.Pattern:
+    return re.compile(f"[{_class_bodies()[1]}]")
+
+
+def find_words(text: str) -> list[str]:
+    """`words_pattern`'s words of `text`, by the faster pattern where it has the same ones."""
+    pattern = words_pattern() if _solo_pattern().search(text) else _runs_pattern()
+    return pattern.findall(text)
 
 
 def simplified(text: str) -> str:
@@ -64,12 +92,13 @@ def simplified(text: str) -> str:
 def normalized_words(text: str | None) -> list[str]:
     """FineWeb's text simplification before hashing and shingling: `simplified`, digits
     folded to 0, punctuation and whitespace dropped between words."""
-    return words_pattern().findall(DIGITS.sub("0", simplified(text or "")))
+    return find_words(DIGITS.sub("0", simplified(text or "")))
 
 
 def normalize_text(text: str | None) -> str:
-    """The normalised words joined by single spaces."""
-    return " ".join(normalized_words(text))
+    """What character shingles read: the simplified text's runs of word characters, digits
+    folded, joined by single spaces; a run of ideographs stays one, as written."""
+    return " ".join(_runs_pattern().findall(DIGITS.sub("0", simplified(text or ""))))
 
 
 def exact_key(text: str | None) -> str | None:
@@ -78,7 +107,7 @@ def exact_key(text: str | None) -> str | None:
     `5`, `1.2` and `1/2`); texts whose digits differ (a score, a dose, a sum) are not, unlike
     shingles, which fold digits (FineWeb). A text without a word (empty, emoji, symbols) has
     no key: it is nobody's copy."""
-    words = words_pattern().findall(simplified(text or ""))
+    words = find_words(simplified(text or ""))
     if not words:
         return None
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()

@@ -104,15 +104,23 @@ class WordList:
 
 
 class SubstringList:
-    """The list of a language written without spaces: its entries found as substrings."""
+    """The list of a language written without spaces: its entries found as substrings, the
+    longest at a place and without overlaps, so that 色情片 is one hit, not one of 色情 too
+    (two entries from one word). An entry of Latin letters or digits must stand alone: `sm`
+    is no hit in "smartphone"."""
 
     def __init__(self, entries: list[str]):
-        self.entries = sorted({entry.strip().lower() for entry in entries} - {""})
+        unique = sorted({entry.strip().lower() for entry in entries} - {""}, key=len, reverse=True)
+        alternatives = [
+            rf"(?<![0-9a-z]){re.escape(e)}(?![0-9a-z])" if e.isascii() else re.escape(e)
+            for e in unique
+        ]
+        self.pattern = re.compile("|".join(alternatives)) if alternatives else None
 
     def found(self, text: str) -> Counter[tuple[str, ...]]:
-        """Occurrences by entry; overlapping ones ("色情" and "色情片") each count."""
-        lowered = text.lower()
-        return Counter({(e,): n for e in self.entries if (n := lowered.count(e))})
+        if self.pattern is None:
+            return Counter()
+        return Counter((hit,) for hit in self.pattern.findall(text.lower()))
 
 
 def word_list_files(config: BadWordsConfig) -> dict[str, Path]:

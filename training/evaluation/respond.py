@@ -15,16 +15,16 @@ import torch
 from refinery.errors import RefineryError
 from refinery.tokenizer import encode_chat
 from training.evaluation.answers import Answer
-from training.generate import DEFAULT_STOP_IDS, check_settings, generate
+from training.generate import DEFAULT_STOP_IDS, SAMPLING_DEFAULTS, check_settings, generate
 from training.pretrained import load_pretrained
 
 
 @dataclass(frozen=True)
 class Sampling:
-    # defaults of `refinery generate` (Meta's Llama 2 chat example: temperature 0.6, top-p 0.9)
-    max_new_tokens: int = 128
-    temperature: float = 0.6
-    top_p: float = 0.9
+    # defaults of `refinery generate`
+    max_new_tokens: int = SAMPLING_DEFAULTS["max_new_tokens"]
+    temperature: float = SAMPLING_DEFAULTS["temperature"]
+    top_p: float = SAMPLING_DEFAULTS["top_p"]
     seed: int = 0
     batch_size: int = 16
 

@@ -45,8 +45,8 @@ class WinRates:
     n: int
     win_rate: float  # x100
     win_rate_stderr: float | None  # x100: sd of the preferences / sqrt(n), as AlpacaEval has it
-    lc_win_rate: float  # x100: sigma(theta)
-    lc_win_rate_stderr: float | None  # x100: sd of sigma(theta) over bootstrap resamples
+    lc_win_rate: float  # x100: `length_controlled`, sigma(theta) unless the feature is constant
+    lc_win_rate_stderr: float | None  # x100: its sd over bootstrap resamples
     glm: LengthGLM
 
 
