@@ -31,10 +31,15 @@ def lr_at(step: int, max_steps: int, lr: float, cfg: ScheduleConfig) -> float:
 
 def schedule_note(max_steps: int, cfg: ScheduleConfig) -> str | None:
     """What a warmup too long for the run does to the schedule, or None when it fits."""
-    if cfg.warmup_steps >= max_steps:
+    if cfg.warmup_steps > max_steps:
         return (
-            f"schedule: warmup_steps={cfg.warmup_steps} >= max_steps={max_steps}: the learning "
+            f"schedule: warmup_steps={cfg.warmup_steps} > max_steps={max_steps}: the learning "
             f"rate never reaches optim.lr and never decays"
+        )
+    if cfg.warmup_steps == max_steps:
+        return (
+            f"schedule: warmup_steps={cfg.warmup_steps} = max_steps: the learning rate reaches "
+            "optim.lr on the last step only and never decays"
         )
     if cfg.kind == "wsd":
         decay_steps = max(1, round(cfg.decay_fraction * max_steps))

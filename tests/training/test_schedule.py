@@ -61,9 +61,13 @@ def test_wsd_linear_and_one_minus_sqrt_decay_to_their_floor():
 
 def test_a_warmup_too_long_for_the_run_is_named():
     cosine = ScheduleConfig(kind="cosine", warmup_steps=30)
-    assert "warmup_steps=30 >= max_steps=20: the learning rate never reaches" in schedule_note(
+    assert "warmup_steps=30 > max_steps=20: the learning rate never reaches" in schedule_note(
         20, cosine
     )
+    assert "warmup_steps=30 = max_steps: the learning rate reaches optim.lr on the last step " in (
+        schedule_note(30, cosine)
+    )
+    assert lr_at(29, 30, 1.0, cosine) == 1.0  # the last step's index: warmup's end
     wsd = ScheduleConfig(kind="wsd", warmup_steps=18, decay_fraction=0.5)
     assert schedule_note(20, wsd) == (
         "schedule: the warmup (18 steps) runs into the wsd decay (10 of 20 steps), which "
