@@ -103,24 +103,32 @@ class WordList:
         return sum(self.found(text).values())
 
 
+KATAKANA = "\u30a0-\u30ff"  # loanwords: a run of katakana is one word (グロ is not in グローバル)
+
+
 class SubstringList:
     """The list of a language written without spaces: its entries found as substrings, the
     longest at a place and without overlaps, so that 色情片 is one hit, not one of 色情 too
-    (two entries from one word). An entry of Latin letters or digits must stand alone: `sm`
-    is no hit in "smartphone"."""
+    (two entries from one word). Where a word does have edges an entry must stand alone: one
+    of Latin letters or digits (`sm` is no hit in "smartphone"), one of katakana in a run of
+    katakana. An entry of one letter is left out: 性 or 奶 is part of too many words (女性,
+    可能性, 牛奶) to say anything."""
 
     def __init__(self, entries: list[str]):
-        unique = sorted({entry.strip().lower() for entry in entries} - {""}, key=len, reverse=True)
-        alternatives = [
-            rf"(?<![0-9a-z]){re.escape(e)}(?![0-9a-z])" if e.isascii() else re.escape(e)
-            for e in unique
-        ]
-        self.pattern = re.compile("|".join(alternatives)) if alternatives else None
+        unique = {entry.strip().lower() for entry in entries}
+        longest_first = sorted((e for e in unique if len(e) > 1), key=len, reverse=True)
+        self.pattern = re.compile("|".join(map(_standing_alone, longest_first)) or "(?!)")
 
     def found(self, text: str) -> Counter[tuple[str, ...]]:
-        if self.pattern is None:
-            return Counter()
         return Counter((hit,) for hit in self.pattern.findall(text.lower()))
+
+
+def _standing_alone(entry: str) -> str:
+    """The regex of an entry of SubstringList, with the edges its script has."""
+    for letters in ("0-9a-z", KATAKANA):
+        if re.fullmatch(f"[{letters}]+", entry):
+            return rf"(?<![{letters}]){re.escape(entry)}(?![{letters}])"
+    return re.escape(entry)
 
 
 def word_list_files(config: BadWordsConfig) -> dict[str, Path]:
