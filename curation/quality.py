@@ -99,6 +99,12 @@ class QualityModel:
                 f"{info_path}: trained with normalisation {info.get('normalisation')}, this "
                 f"code scores with {NORMALISATION_VERSION}; retrain it"
             )
+        size = (folder / MODEL_FILE).stat().st_size
+        if info.get("model_bytes", size) != size:  # fastText loads it, and scores every text 0.5
+            raise QualityModelError(
+                f"{folder / MODEL_FILE}: {size:,} bytes where {info_path} says "
+                f"{info['model_bytes']:,}: an incomplete copy; copy the folder again"
+            )
         try:
             model = fasttext.load_model(str(folder / MODEL_FILE))
         except (ValueError, MemoryError, RuntimeError) as err:  # fastText's C++ errors
@@ -134,6 +140,7 @@ class QualityModel:
 
 def save_model_info(folder: Path, max_tokens: int) -> None:
     info = {"normalisation": NORMALISATION_VERSION, "max_tokens": max_tokens, "labels": [POSITIVE]}
+    info["model_bytes"] = (folder / MODEL_FILE).stat().st_size  # a cut copy loads as a model
     (folder / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
 
 

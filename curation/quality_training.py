@@ -204,6 +204,7 @@ class TrainingSet:
     train: list[Passage]
     heldout: list[Passage]
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    negative_groups: int = 0  # hosts (or documents without one) the negatives are split by
 
 
 def passages(label: str, key: str, text: str, params: TrainParams) -> list[Passage]:
@@ -214,13 +215,18 @@ def passages(label: str, key: str, text: str, params: TrainParams) -> list[Passa
     return [Passage(label, key, p) for p in pieces if len(p) >= params.min_tokens]
 
 
-def _is_heldout(piece: Passage, params: TrainParams) -> bool:
-    """Held out by a seeded hash of the document key, or of a negative page's host."""
-    group = piece.document
+def _group(piece: Passage) -> str:
+    """What is held out together: a document, or every page of a negative page's host."""
     if piece.label == NEGATIVE:
         host = _host(piece.document.rpartition("|")[2])
-        group = f"host:{host}" if host else group
-    digest = hashlib.sha1(f"{params.seed}:{group}".encode()).digest()
+        if host:
+            return f"host:{host}"
+    return piece.document
+
+
+def _is_heldout(piece: Passage, params: TrainParams) -> bool:
+    """Held out by a seeded hash of the piece's group."""
+    digest = hashlib.sha1(f"{params.seed}:{_group(piece)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") / 2**64 < params.heldout
 
 
@@ -257,7 +263,19 @@ def build_training_set(
         chosen = [p for p in unique if _is_heldout(p, params) == heldout]
         splits[split] = _balance_and_match(chosen, rng)
         counts[split] = _count(splits[split])
-    return TrainingSet(splits["train"], splits["heldout"], counts)
+    groups = len({_group(p) for p in unique if p.label == NEGATIVE})
+    return TrainingSet(splits["train"], splits["heldout"], counts, groups)
+
+
+def _split_remedy(data: TrainingSet) -> str:
+    """What gives a side of the split both classes: negatives of few hosts all fall on one
+    side (each host's pages stay together), whatever --heldout says."""
+    if data.negative_groups > 3:
+        return "raise --heldout or give more documents"
+    return (
+        "negative pages are held out by host, and the negatives come from "
+        f"{data.negative_groups} host(s): give pages of more hosts"
+    )
 
 
 def _count(pieces: list[Passage]) -> dict[str, int]:
@@ -353,7 +371,8 @@ def train_quality_model(
     if not data.train or len({p.label for p in data.train}) < 2:
         raise TrainingSetError(
             f"too little data to train: {data.counts} passages after dedup and balancing "
-            f"(need both classes; passages have >= {params.min_tokens} tokens)"
+            f"(need both classes; passages have >= {params.min_tokens} tokens); "
+            f"{_split_remedy(data)}"
         )
     made = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
@@ -389,6 +408,8 @@ def train_quality_model(
     save_model_info(output, params.max_tokens)
     model = QualityModel.load(output)
     metrics = evaluate(model, data.heldout) if data.heldout else {"heldout_passages": 0}
+    if not data.heldout:
+        metrics["why"] = f"no passage was held out; {_split_remedy(data)}"
     manifest = {
         "sources": sources or {},
         "counts": data.counts,
@@ -515,10 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = train_quality_model(positives, negatives, Path(args.output), params, sources)
     heldout = metrics["heldout_passages"]
     if not heldout:
-        print(
-            f"quality model: {args.output} (not evaluated: no passage was held out; raise "
-            "--heldout or give more documents)"
-        )
+        print(f"quality model: {args.output} (not evaluated: {metrics['why']})")
         return 0
     print(
         f"quality model: {args.output} ({heldout} held-out passages, "

@@ -269,8 +269,23 @@ def damaged(trained, tmp_path, name: str, content: bytes) -> Path:
     ],
 )
 def test_load_names_a_damaged_file(trained, tmp_path, name, content, message):
+    folder = damaged(trained, tmp_path, name, content)
+    if name == "model.bin":  # a model.json from before model_bytes: fastText's own check
+        info = json.loads((folder / "model.json").read_text())
+        del info["model_bytes"]
+        (folder / "model.json").write_text(json.dumps(info))
     with pytest.raises(QualityModelError, match=message):
-        QualityModel.load(damaged(trained, tmp_path, name, content))
+        QualityModel.load(folder)
+
+
+def test_load_refuses_a_cut_copy_fasttext_would_load(trained, tmp_path):
+    """fastText loads a model.bin cut short and scores every text 0.5: classify kept all."""
+    whole = (trained[0] / "model.bin").read_bytes()
+    folder = damaged(trained, tmp_path, "model.bin", whole[:-1000])
+    with pytest.raises(
+        QualityModelError, match=r"model.bin: [\d,]+ bytes where .* says .*incomplete"
+    ):
+        QualityModel.load(folder)
 
 
 def test_load_refuses_a_model_without_the_quality_label(trained, monkeypatch):
@@ -318,7 +333,13 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     assert QualityModel.load(out).max_tokens == 64
     argv[argv.index(str(out))] = str(tmp_path / "unevaluated")
     assert main([*argv, "--bucket", str(BUCKET), "--heldout", "0.0001"]) == 0
-    assert "(not evaluated: no passage was held out" in capsys.readouterr().out
+    assert "(not evaluated: no passage was held out; raise --heldout" in capsys.readouterr().out
+    # negatives of one host: every page of it lies on one side, whatever --heldout says
+    one_host = [{**row, "url": f"https://one.example/{i}"} for i, row in enumerate(rows)]
+    pq.write_table(pa.Table.from_pylist(one_host), tmp_path / "neg" / "part-0.parquet")
+    argv[argv.index(str(tmp_path / "unevaluated"))] = str(tmp_path / "one-host")
+    assert main([*argv, "--bucket", str(BUCKET), "--heldout", "0.3"]) == 0
+    assert "negatives come from 1 host(s): give pages of more hosts" in capsys.readouterr().out
 
 
 def test_a_diverged_training_is_said_and_leaves_no_folder(tmp_path, monkeypatch):
