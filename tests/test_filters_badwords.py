@@ -50,7 +50,7 @@ def test_substrings_take_the_longest_entry_without_overlaps_and_latin_ones_stand
     entries = SubstringList(["色情", "色情片", "sm", "3p", "グロ", "性", "奶"])
     assert entries.found("色情片的管制。色情") == {("色情片",): 1, ("色情",): 1}
     assert entries.found("smartphone 3px 小型sm，SM 3P") == {("sm",): 2, ("3p",): 1}
-    assert entries.found("グローバルなグロ画像、エログロ") == {("グロ",): 1}
+    assert entries.found("グローバルなグロ画像、エログロ、エロ・グロ") == {("グロ",): 2}
     assert entries.found("女性的可能性和牛奶") == {}  # one-letter entries are left out
     assert SubstringList([]).found("色情") == {}
 

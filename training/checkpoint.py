@@ -238,12 +238,12 @@ def weights_sha256(ckpt: Path) -> str:
     """sha256 of a checkpoint's weights, read once while the file stays as it is (a resume
     checks them, then records them again)."""
     weights = ckpt.resolve() / WEIGHTS
-    stat = weights.stat()
-    return _file_sha256(weights, stat.st_size, stat.st_mtime_ns)
+    stat = weights.stat()  # ctime: a copy that keeps the mtime (cp -p, rsync -a) is new
+    return _file_sha256(weights, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
 
 
 @functools.cache
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+def _file_sha256(path: Path, version: tuple[int, ...]) -> str:
     return sha256_file(path)
 
 

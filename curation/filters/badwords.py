@@ -103,7 +103,9 @@ class WordList:
         return sum(self.found(text).values())
 
 
-KATAKANA = "\u30a0-\u30ff"  # loanwords: a run of katakana is one word (グロ is not in グローバル)
+# loanwords: a run of katakana is one word (グロ is not in グローバル); its separators, the
+# middle dot ・ and ゠, are not letters
+KATAKANA = "\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"
 
 
 class SubstringList:
@@ -115,8 +117,9 @@ class SubstringList:
     可能性, 牛奶) to say anything."""
 
     def __init__(self, entries: list[str]):
-        unique = {entry.strip().lower() for entry in entries}
-        longest_first = sorted((e for e in unique if len(e) > 1), key=len, reverse=True)
+        unique = {entry.strip() for entry in entries}
+        longer = {e.lower() for e in unique if len(e) > 1}
+        longest_first = sorted(longer, key=len, reverse=True)
         self.pattern = re.compile("|".join(map(_standing_alone, longest_first)) or "(?!)")
 
     def found(self, text: str) -> Counter[tuple[str, ...]]:
@@ -124,11 +127,13 @@ class SubstringList:
 
 
 def _standing_alone(entry: str) -> str:
-    """The regex of an entry of SubstringList, with the edges its script has."""
+    """The regex of an entry of SubstringList, with the edges its script has; the look-behind
+    after the entry, so that `re` still scans ahead for the entries' first characters."""
+    literal = re.escape(entry)
     for letters in ("0-9a-z", KATAKANA):
         if re.fullmatch(f"[{letters}]+", entry):
-            return rf"(?<![{letters}]){re.escape(entry)}(?![{letters}])"
-    return re.escape(entry)
+            return rf"{literal}(?<![{letters}]{literal})(?![{letters}])"
+    return literal
 
 
 def word_list_files(config: BadWordsConfig) -> dict[str, Path]:
