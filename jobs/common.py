@@ -194,12 +194,10 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         # extract hashes its input files with its settings; the document stages record theirs
         read = read_record(out, inputs) if job.resolve is _documents else None
         stats = job.run(spark, config, inputs, out, args.force or stale is not None)
-        if read is not None:
-            note = other_input(fs, out, job.name, read) if stats is None else None
-            if note:
-                print(note)
-            elif stats is not None:
-                record_read(fs, out, job.name, read)
+        if read is not None and stats is not None:
+            record_read(fs, out, job.name, read)
+        elif read is not None and (note := other_input(fs, out, job.name, read)):
+            print(note)
     finally:
         spark.stop()
     sweep_late_writes(scratch, [job.name])

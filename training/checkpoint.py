@@ -221,6 +221,12 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
     return meta
 
 
+def fresh_start_note(out: Path) -> str:
+    """What `--resume` says when `out` holds no checkpoint: one command serves a first launch
+    and every restart, so a requeued job that starts over says so."""
+    return f"--resume: no checkpoint in {out} yet, starting from scratch"
+
+
 def source_record(key: str, source: Path, out: Path, weights: bool = False) -> dict[str, str]:
     """A checkpoint a run starts from, as its meta.json records it: relative to the run's own
     folder, so a run moved or copied along with its source (a checkout, runs/<name>/) still

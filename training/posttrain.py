@@ -416,7 +416,7 @@ def _run(
             print(f"resuming from {last}: step {start_step}", file=sys.stderr)
     elif env.is_main:
         if resume:
-            print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
+            print(ckpt.fresh_start_note(out), file=sys.stderr)
         (out / "metrics.jsonl").unlink(missing_ok=True)
     if env.is_main:
         print(describe_data(objective, data, train, heldout, skipped), file=sys.stderr)

@@ -585,7 +585,7 @@ def _run(
         print(f"resuming from {last}: step {start_step}", file=sys.stderr)
     else:
         if resume:
-            print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
+            print(ckpt.fresh_start_note(out), file=sys.stderr)
         (out / "metrics.jsonl").unlink(missing_ok=True)
 
     def save(step: int, preemption: bool = False) -> None:

@@ -691,7 +691,7 @@ def _train(
         check_same_tokenizer(init_from, manifest)
         settings_changed(init_from, cfg)
     elif resume and env.is_main:
-        print(f"--resume: no checkpoint in {out} yet, starting from scratch", file=sys.stderr)
+        print(ckpt.fresh_start_note(out), file=sys.stderr)
 
     torch.manual_seed(cfg.seed)
     with env.device:  # initialise in place: a 1B model is slow to init on CPU and copy

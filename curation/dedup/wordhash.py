@@ -16,10 +16,9 @@ import unicodedata
 
 import numpy as np
 
-from curation.dedup.text import combining_mark, ideograph_or_kana, simplified
+from curation.dedup.text import CODE_POINTS, simplified, solo_and_mark_codes
 
 SEPARATOR = "\n"  # not a word character, so no word spans two texts
-CODE_POINTS = 0x110000
 CODE_POINT_BITS = 21  # every code point is below 2^21; the position in its word goes above
 ZERO = ord("0")
 
@@ -62,19 +61,6 @@ def word_codes() -> np.ndarray:
     """uint32 per code point: 0 outside words, "0" for a decimal digit (FineWeb's digit fold),
     else the code point itself. Built on first use, once per process (~0.2 s, 4.5 MB)."""
     return np.fromiter(map(_word_code, range(CODE_POINTS)), dtype=np.uint32, count=CODE_POINTS)
-
-
-@functools.cache
-def solo_and_mark_codes() -> tuple[np.ndarray, np.ndarray]:
-    """bool per code point: an ideograph or kana (a word alone, with the marks after it), and
-    a combining mark. Built on first use (~0.7 s)."""
-    solo = np.zeros(CODE_POINTS, dtype=bool)
-    mark = np.zeros(CODE_POINTS, dtype=bool)
-    for point in range(CODE_POINTS):
-        char = chr(point)
-        solo[point] = ideograph_or_kana(char)
-        mark[point] = combining_mark(char)
-    return solo, mark
 
 
 def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
