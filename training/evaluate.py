@@ -82,6 +82,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     tokenizer = loaded.tokenizer()
     results: dict = {"ckpt": str(loaded.path), "shots": args.shots}
     results.update(mc={}, bpb={}, perplexity={})
+    pending = [*benchmarks, *documents]
     for name, items in benchmarks.items():
         flawed = left_out.get(name, {})
         note = f" ({sum(flawed.values())} flawed rows left out)" if flawed else ""
@@ -98,6 +99,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             cut += f", {scores['shots']} of the {args.shots} shots asked (no more other items)"
         figures = f"acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}"
         say(f"{name}: {figures} (chance {scores['chance']:.4f}){cut}", started)
+        save_progress(args.out, results, pending, name)
     for path, texts in documents.items():
         say(f"{path}: bits per byte of {len(texts):,} documents ...")
         started = time.perf_counter()
@@ -105,7 +107,16 @@ def evaluate(args: argparse.Namespace) -> dict:
         results["bpb"][path] = scores["bpb"]
         results["perplexity"][path] = scores["perplexity"]
         say(f"{path}: {scores['bpb']:.4f} bits per byte", started)
+        save_progress(args.out, results, pending, path)
     return results
+
+
+def save_progress(out: str | None, results: dict, pending: list[str], scored: str) -> None:
+    """Rewrite `--out` after each benchmark, naming those still `pending`: a run stopped after
+    hours keeps what it scored. The last write leaves `pending` out (main writes the whole)."""
+    pending.remove(scored)
+    if out and pending:
+        write_results(out, {**results, "pending": list(pending)})
 
 
 def say(line: str, started: float | None = None) -> None:

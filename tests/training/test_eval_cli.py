@@ -39,6 +39,23 @@ def test_eval_prints_and_writes_mc_and_bpb(pretrained, tmp_path, capsys):
     assert json.loads((tmp_path / "again.json").read_text()) == printed  # deterministic
 
 
+def test_a_stopped_evaluation_keeps_what_it_scored(pretrained, tmp_path, monkeypatch, capsys):
+    docs = tmp_path / "held_out.txt"
+    docs.write_text("The cat sees a red ball.\n")
+    out = tmp_path / "results.json"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C or a preempted job, after the benchmark
+
+    monkeypatch.setattr("training.evaluate.bits_per_byte", stopped)
+    args = ["--ckpt", str(pretrained), "--mc", str(DEMO), "--bpb", str(docs), "--out", str(out)]
+    assert cli(["eval", *args]) == 130
+    assert "--out holds the benchmarks scored so far" in capsys.readouterr().err
+    kept = json.loads(out.read_text())
+    assert kept["mc"]["demo_mc"]["n"] == 20 and kept["bpb"] == {}
+    assert kept["pending"] == [str(docs)]
+
+
 def test_every_benchmark_given_is_scored(pretrained, tmp_path, capsys):
     """--mc given twice scored only the last one (as --bpb, it takes several)."""
     other = tmp_path / "other.jsonl"
