@@ -25,7 +25,8 @@ prose has essentially no personal e-mails, phones or cards, so every hit is coun
 placeholder's false-positive cost, in hits per 1,000 whitespace words; for scale, the same
 figure for a common naive phone regex (`\+?\d[\d\- ]{8,}\d`) shows how many number-like
 strings the text offers at all. Throughput is
-`redact` on the same documents, one process, MB of UTF-8 text per second (best of 3).
+`redact` on the same documents, one process, MB of UTF-8 text per CPU second of the process
+(best of 3; CPU time, so a machine shared with other jobs gives steadier figures).
 """
 
 from __future__ import annotations
@@ -142,10 +143,10 @@ def detokenize(text: str) -> str:
 
 
 def _time_redact(docs: list[str]) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for doc in docs:
         redact(doc)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def main() -> None:
@@ -178,7 +179,7 @@ def main() -> None:
     )
     naive = wiki["naive_phone_hits_per_1k_words"]
     print(f"naive phone regex, for scale: {naive:.3f} per 1,000 words")
-    print(f"redact throughput: {wiki['redact_mb_per_s']:.1f} MB/s (one process)")
+    print(f"redact throughput: {wiki['redact_mb_per_s']:.1f} MB per CPU second (one process)")
     if args.json:
         args.json.write_text(json.dumps({"labelled": labelled, "wikipedia": wiki}, indent=2))
 

@@ -42,25 +42,78 @@ class PIISpan(NamedTuple):
     kind: str
 
 
+def _ranges(codes: list[int]) -> str:
+    """A regex class body of the code points, as runs `a-b`."""
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in runs)
+
+
+def _marks_and_fold() -> tuple[str, dict[int, str]]:
+    r"""Combining marks (Mn, Mc, Me: Indic vowel signs and viramas, Thai vowels, accents in NFD),
+    which `\w` lacks, as a class; and the one-for-one folding of the text the finders read:
+    every decimal digit to its ASCII one, full-width forms to ASCII, no-break and other fixed
+    spaces to a space, hyphens and the minus sign to '-'. A fold keeps each character's place,
+    so the spans found in the folded text are the spans of the text."""
+    marks, fold = [], {}
+    for code in range(0x20000):  # the planes with letters and digits in use
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category in ("Mn", "Mc", "Me"):
+            marks.append(code)
+        elif category == "Nd" and 0x7F < code < 0x10000:  # a class within one plane is fast
+            fold[code] = str(unicodedata.decimal(char))
+    fold.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
+    fold.update(dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B)], " "))
+    fold.update(dict.fromkeys([0x2010, 0x2011, 0x2012, 0x2212, 0xFE63], "-"))
+    return _ranges(marks), fold
+
+
+_MARKS, _FOLD = _marks_and_fold()
+_FOLDABLE = re.compile(f"[{_ranges(sorted(_FOLD))}]")
+
 # --- e-mail: RFC 5322 dot-atom local part @ LDH domain labels, letters-only TLD ------------
 # Unicode word characters are allowed (RFC 6531 internationalised addresses), and combining
-# marks, which `\w` lacks, so a name in NFD (e + U+0301) is one word; the rarely used quoted
-# local parts and the atext symbols other than ' % + - _ are not (an apostrophe only inside
-# the local part: o'brien@example.ie).
-_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+# marks, which `\w` lacks, so a name in NFD (e + U+0301) or in Devanagari (सुनील) is one
+# word; the rarely used quoted local parts and the atext symbols other than ' % + - _ are
+# not (an apostrophe only inside the local part: o'brien@example.ie). A top-level domain is
+# letters (and marks), or its ASCII form (`xn--p1ai`, .рф).
 _EMAIL = re.compile(
     rf"(?<![\w{_MARKS}.%+-])"
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
-    rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+[^\W\d_]{{2,63}}"
+    rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
+    rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
     rf"(?![\w{_MARKS}-])"
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)
-# Han, kana and Hangul are word characters, and Chinese, Japanese and Korean put no space
-# between words: an address written among them would take the words beside it along.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CJK_THEN_OTHER = re.compile(rf"^.*[{_CJK}](?=[^{_CJK}])")  # up to the last CJK before others
-_OTHER_THEN_CJK = re.compile(rf"(?<=[^{_CJK}.])[{_CJK}].*$")  # from the first CJK after others
+# Han, kana, Hangul, Thai, Lao, Myanmar and Khmer are word characters, and these languages put
+# no space between words: an address or a number written among them would take the words
+# beside it along, or never be found.
+_UNSPACED = (
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+)
+# up to the last such letter before others; from the first such letter after others
+_UNSPACED_THEN_OTHER = re.compile(rf"^.*[{_UNSPACED}](?=[^{_UNSPACED}])")
+_OTHER_THEN_UNSPACED = re.compile(rf"(?<=[^{_UNSPACED}.])[{_UNSPACED}].*$")
+
+
+def _not_after(chars: str) -> str:
+    """A number's start: not after a word character or `chars`, but after a letter of an
+    unspaced script (the usual case tried first: a negated class of both is slower)."""
+    return rf"(?<!\d)(?:(?<![\w{chars}])|(?<=[{_UNSPACED}]))"  # inside a number: fails at once
+
+
+def _not_before(pattern: str) -> str:
+    """A number's end: no word character or `pattern` next, but a letter of an unspaced
+    script may be."""
+    return rf"(?:(?!\w|{pattern})|(?=[{_UNSPACED}]))"
+
 
 # --- IP addresses ---------------------------------------------------------------------------
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
@@ -81,9 +134,10 @@ _IPV6 = "|".join(
 # The leading look-ahead (a colon, or 1-4 hex digits and a separator) lets the scan skip
 # ordinary words before trying the alternatives. An IPv6 address must not run on into a colon
 # (it would be cut short); an IPv4 address may, as before its port (`10.0.0.5:22`).
+_DOT_DIGIT = r"\.\d"
 _IP = re.compile(
-    rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])(?<![\w.:])"
-    rf"(?:(?:{_IPV6})(?![\w:]|\.\d)|{_IPV4}(?!\w|\.\d))"
+    rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.]){_not_after('.:')}"
+    f"(?:(?:{_IPV6}){_not_before(':|' + _DOT_DIGIT)}|{_IPV4}{_not_before(_DOT_DIGIT)})"
 )
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
@@ -121,12 +175,11 @@ _IBAN_COUNTRIES = frozenset(  # the IBAN registry's, as pairs of letters
 # numbers pass Luhn, so those count only next to a card word, as do unseparated runs inside
 # a URL or path (`_in_url`).
 _CARD = re.compile(
-    r"(?=\d)(?<![\w+-])"
+    rf"(?=\d){_not_after('+-')}"
     r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{3})?"
     r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5}"
     r"|\d{4}(?P<s3>[ -])\d{4}(?P=s3)\d{4}"
-    r"|\d{12,19})"
-    r"(?![\w-])"
+    r"|\d{12,19})" + _not_before("-")
 )
 # Major industry identifiers 1-6 are airlines, banking and finance; 7-9 (petroleum,
 # telecom, national) never issue payment cards, which also keeps ISBN-13s (978/979) out.
@@ -137,41 +190,56 @@ _CARD_CONTEXT = re.compile(
 
 # --- US SSN: AAA-GG-SSSS; bare nine digits only next to an SSN word -------------------------
 _SSN = re.compile(
-    r"(?=\d)(?<![\w-])(?P<area>\d{3})(?P<sep>[- ]?)(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})"
-    r"(?![\w]|-\d)"
+    rf"(?=\d){_not_after('-')}"
+    r"(?P<area>\d{3})(?P<sep>[- ]?)(?P<group>\d{2})(?P=sep)(?P<serial>\d{4})" + _not_before(r"-\d")
 )
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|ssns|social security)\b", re.IGNORECASE)
 # A country code just before: "+49 555 12 3456" is a phone number grouped 3-2-4.
 _COUNTRY_CODE_BEFORE = re.compile(r"(?:\+[1-9]\d{0,2}|\b00[1-9]\d{0,2})[-. ]?$")
 
 # --- phone numbers ---------------------------------------------------------------------------
+_SEPARATOR = re.compile(r"[-. /]")
 # An optional international prefix (+CC, or 00CC and a separator so that a run of digits
 # starting with 00 is no prefix; country codes never start with 0), an optional area code
 # in parentheses ("(0)" trunk digit, "(08)", "(602)", "(0161)"; not a 4-digit year), digit
 # groups joined by one consistent separator, and an optional extension. The look-aheads
 # skip what cannot start a number, and numbers with fewer than six digits, before the regex
 # does any work.
+_PHONE_START = rf"(?=[\d+(]){_not_after('+/.-')}"
+_PHONE_PREFIX = r"(?P<intl>\+[1-9]\d{0,2}[-. ]?|00[1-9]\d{0,2}[-. ])?(?P<area>\(0?\d{1,3}\)[-. ]?)?"
+_PHONE_END = _not_before(r"@|[-.]\d")
 _PHONE = re.compile(
-    r"(?=[\d+(])(?<![\w+/.-])"
-    r"(?=(?:[+(). -]*\d){6})"
-    r"(?P<intl>\+[1-9]\d{0,2}[-. ]?|00[1-9]\d{0,2}[-. ])?"
-    r"(?P<area>\(0?\d{1,3}\)[-. ]?)?"
+    rf"{_PHONE_START}(?=(?:[+(). -]*\d){{6}}){_PHONE_PREFIX}"
     r"(?P<body>\d{1,12}(?:(?P<sep>[-. ])\d{1,12}(?:(?P=sep)\d{1,12})*)?)"
-    r"(?P<ext>[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?"
-    r"(?![\w@]|[-.]\d)",
+    r"(?P<ext>[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?" + _PHONE_END,
     re.IGNORECASE,
 )
+# Groups joined by more than one kind of separator, or by slashes, as Russian, Dutch and
+# German numbers are printed (+7 912 345-67-89, 020-123 4567, 030/1234567); `_PHONE` reads
+# one consistent separator, and would leave part of such a number (or all of it).
+_PHONE_MIXED = re.compile(
+    rf"{_PHONE_START}(?=(?:[+(). /-]*\d){{7}}){_PHONE_PREFIX}"
+    rf"(?P<body>\d{{1,12}}(?:{_SEPARATOR.pattern}\d{{1,12}}){{2,}}|\d{{1,12}}/\d{{1,12}})"
+    + _PHONE_END
+)
+# Two different separators around a group of digits, or a slash between digits: what every
+# `_PHONE_MIXED` number holds, found at under half its cost (prose seldom has one).
+_MIXED_SEPARATORS = re.compile(r"\d(?:/|([-. ])\d{1,12}(?!\1)[-. /])\d")
 # ITU-T E.164: at most 15 digits with the country code. Six is the shortest subscriber
 # number (Greenland, the Faroes); such short ones need context anyway.
 _PHONE_DIGITS = (6, 15)
 # Presidio's PhoneRecognizer context words (without the over-general "number"), plus the
 # labels of contact blocks, and their words in the other languages the language filter keeps
-# by default (de, es, fr, it, nl, pt, ru): those pages label phones in their own.
+# by default (de, es, fr, it, nl, pt, ru): those pages label phones in their own. Chinese,
+# Japanese, Korean, Arabic and Hindi words ("phone", "call", "contact") join the words
+# around them, so they are matched inside words.
 _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|telephone|tel|cell|cellphone|mobile|call|called|calling|fax|dial|sms|"
     r"whatsapp|contact|reach|office|hotline|"
     r"telefon|telefono|teléfono|telefone|telefoon|téléphone|tél|tlf|handy|mobil|móvil|"
-    r"movil|cellulare|celular|kontakt|contacto|contatto|телефон|тел)\b",
+    r"movil|cellulare|celular|kontakt|contacto|contatto|телефон|тел)\b"
+    r"|电话|電話|手机|手機|致电|致電|联系|聯絡|連絡|携帯|お問い合わせ|전화|휴대폰|연락처"
+    r"|هاتف|اتصل|جوال|تلفون|फ़ोन|फ़ोन|फोन|मोबाइल|दूरभाष|संपर्क",
     re.IGNORECASE,
 )
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
@@ -187,14 +255,17 @@ _CONTEXT_WINDOW = (40, 20)
 
 
 def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
-    """Non-overlapping PII spans of the given types, in text order. Candidates of the types
-    more specific than a requested one compete for the text too, so leaving a type out never
-    hands its values to another; less specific ones could never take a span from it."""
+    """Non-overlapping PII spans of the given types, in text order, found in the text folded
+    one character for one (`_FOLD`: ٠١٢ and full-width digits, no-break spaces). Candidates
+    of the types more specific than a requested one compete for the text too, so leaving a
+    type out never hands its values to another; less specific ones could never take a span
+    from it."""
     least = max(_PRIORITY[kind] for kind in kinds) if kinds else -1
+    folded = text.translate(_FOLD) if _FOLDABLE.search(text) else text  # same length
     candidates: list[PIISpan] = []
     for kind, finder in _FINDERS.items():
         if _PRIORITY[kind] <= least:
-            candidates.extend(finder(text))
+            candidates.extend(finder(folded))
     candidates.sort(key=lambda s: (_PRIORITY[s.kind], s.start, s.start - s.end))
     taken: list[PIISpan] = []  # disjoint, so sorted by start and by end alike
     for span in candidates:
@@ -222,19 +293,19 @@ def _emails(text: str) -> list[PIISpan]:
     if "@" not in text:
         return []
     matches = (m for m in _EMAIL.finditer(text) if not _FILE_SUFFIX.search(m[0]))
-    spans = (_without_cjk_neighbours(m.group(), m.start()) for m in matches)
+    spans = (_without_unspaced_neighbours(m.group(), m.start()) for m in matches)
     return [span for span in spans if span]
 
 
-def _without_cjk_neighbours(found: str, start: int) -> PIISpan | None:
-    """The address in a match that ran into CJK text around it: a local part loses what
-    precedes its last CJK character when other characters follow it, the domain what
-    follows its first CJK character after others (電話はtanaka@example.jpまで). An address
-    written in CJK alone (用户@例子.广告) stays whole."""
+def _without_unspaced_neighbours(found: str, start: int) -> PIISpan | None:
+    """The address in a match that ran into CJK (or Thai, ...) text around it: a local part
+    loses what precedes its last such character when other characters follow it, the domain
+    what follows its first such character after others (電話はtanaka@example.jpまで). An
+    address written in those scripts alone (用户@例子.广告) stays whole."""
     local, domain = found.split("@", 1)
-    head = _CJK_THEN_OTHER.match(local)
+    head = _UNSPACED_THEN_OTHER.match(local)
     cut_local = local[head.end() :] if head else local
-    cut_domain = _OTHER_THEN_CJK.sub("", domain)
+    cut_domain = _OTHER_THEN_UNSPACED.sub("", domain)
     if (cut_local, cut_domain) == (local, domain):
         return PIISpan(start, start + len(found), "EMAIL")
     address = f"{cut_local}@{cut_domain}"
@@ -327,9 +398,13 @@ def _ssns(text: str) -> list[PIISpan]:
 
 
 def _phones(text: str) -> list[PIISpan]:
-    return [
+    spans = [
         PIISpan(m.start(), m.end(), "PHONE") for m in _PHONE.finditer(text) if _is_phone(m, text)
     ]
+    if _MIXED_SEPARATORS.search(text):
+        mixed = (m for m in _PHONE_MIXED.finditer(text) if _is_mixed_phone(m, text))
+        spans += [PIISpan(m.start(), m.end(), "PHONE") for m in mixed]
+    return spans
 
 
 _FINDERS = {
@@ -409,6 +484,28 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         or (len(groups) == 1 and 7 <= n_digits <= 11)
     )
     return weak and _has_context(_PHONE_CONTEXT, text, m.start(), m.end())
+
+
+def _is_mixed_phone(m: re.Match[str], text: str) -> bool:
+    """Mixed or slash separators: national styles, but also how dates with times, fractions
+    and codes are written, so only after a country or area code, or near a phone word."""
+    separators = set(_SEPARATOR.findall(m["body"]))
+    if len(separators) < 2 and "/" not in separators:
+        return False  # one separator, not a slash: `_PHONE` reads it
+    groups = _SEPARATOR.split(m["body"])
+    n_digits = sum(c.isdigit() for c in (m["intl"] or "") + (m["area"] or "") + m["body"])
+    if (
+        not _PHONE_DIGITS[0] <= n_digits <= _PHONE_DIGITS[1]
+        or min(len(g) for g in groups[1:]) < 2
+        or _after_currency(text, m.start())
+        or ("." in separators and _after_version_word(text, m.start(), m.end()))
+        or _looks_like_years(groups)
+        or any(_looks_like_date(groups[i : i + 3]) for i in range(len(groups) - 2))
+    ):
+        return False
+    if m["intl"] or m["area"]:
+        return n_digits >= 8
+    return n_digits >= 7 and _has_context(_PHONE_CONTEXT, text, m.start(), m.end())
 
 
 def _national_grouping(groups: list[str], sep: str | None, n_digits: int) -> bool:

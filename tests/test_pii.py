@@ -401,3 +401,83 @@ def test_only_a_plausible_date_is_taken_for_a_date_not_a_phone():
 def test_an_address_after_an_open_bracket_is_still_an_address(text):
     # only slice shapes (two decimal groups at most) in a subscript are code
     assert found(text) and found(text)[0][0] == "IP"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Телефон: +7 912 345-67-89", "+7 912 345-67-89"),
+        ("Телефон: 8 800 555-35-35", "8 800 555-35-35"),
+        ("Telefoon: 020-123 4567", "020-123 4567"),
+        ("Telefoon: +31 20-123 4567", "+31 20-123 4567"),
+        ("Telefon: 030/1234567", "030/1234567"),
+        ("Telefon: +49 (0)30 123 456-78", "+49 (0)30 123 456-78"),
+    ],
+)
+def test_a_number_with_mixed_or_slash_separators_is_found_whole(text, value):
+    assert found(text) == [("PHONE", value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "phones"),
+    [
+        ("Meeting on 12/03/2024 10 00, call us", []),  # a date, then a time
+        ("call us about 1/2 cup", []),  # a fraction
+        ("Tel 2019/2020 season", []),  # years
+        ("Telefon: 12.5 555-0199", [("PHONE", "555-0199")]),  # a measure, then a phone
+    ],
+)
+def test_mixed_separators_in_dates_fractions_and_counts_are_no_phone(text, phones):
+    assert found(text) == phones
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("お問い合わせは03-1234-5678までお電話ください。", "PHONE", "03-1234-5678"),
+        ("联系电话+86 138 0013 8000，谢谢", "PHONE", "+86 138 0013 8000"),
+        ("サーバーのIPアドレスは192.168.0.1です。", "IP", "192.168.0.1"),
+        ("カード番号は4111 1111 1111 1111です。", "CREDIT_CARD", "4111 1111 1111 1111"),
+        ("ติดต่อsomchai@example.co.thได้", "EMAIL", "somchai@example.co.th"),
+    ],
+)
+def test_pii_written_among_unspaced_words_is_found_and_leaves_them(text, kind, value):
+    assert found(text) == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    "address", ["सुनील@example.com", "rahul.कुमार@example.in", "தமிழ்@example.com", "राहुल@उदाहरण.भारत"]
+)
+def test_an_address_in_an_indic_script_keeps_its_vowel_signs(address):
+    # vowel signs and viramas are marks (Mn, Mc), not word characters
+    assert found(f"Email {address} today") == [("EMAIL", address)]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Tél. : 01\xa023\xa045\xa067\xa089", "01\xa023\xa045\xa067\xa089"),  # no-break spaces
+        ("carte 4111\u202f1111\u202f1111\u202f1111", "4111\u202f1111\u202f1111\u202f1111"),
+        ("電話：０３－１２３４－５６７８", "０３－１２３４－５６７８"),  # full-width
+        ("Tel: +٩٦٦ ٥٠ ١٢٣ ٤٥٦٧", "+٩٦٦ ٥٠ ١٢٣ ٤٥٦٧"),  # Arabic-Indic digits
+        ("ｔａｎａｋａ＠ｅｘａｍｐｌｅ．ｊｐ", "ｔａｎａｋａ＠ｅｘａｍｐｌｅ．ｊｐ"),
+        ("info@xn--e1afmkfd.xn--p1ai", "info@xn--e1afmkfd.xn--p1ai"),  # .рф in ASCII
+    ],
+)
+def test_folded_digits_spaces_and_full_width_forms_are_read_as_ascii(text, value):
+    spans = find_pii(text)
+    assert [text[s.start : s.end] for s in spans] == [value]
+    assert redact(text)[0] == text.replace(value, f"<{spans[0].kind}>")
+
+
+@pytest.mark.parametrize("date", ["٢٠٢٤-٠١-١٥", "١٥.٠١.٢٠٢٤", "२०२४-०१-१५", "２０２４-０１-１５"])
+def test_a_date_in_other_digits_is_a_date_as_in_ascii_ones(date):
+    assert found(f"Tel. {date}") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["联系电话：13800138000", "请致电 13800138000", "اتصل بنا على ٠١٢٣٤٥٦٧٨٩", "फ़ोन: ९८७६५ ४३२१०"],
+)
+def test_phone_words_of_unspaced_and_other_scripts_count(text):
+    assert [kind for kind, _ in found(text)] == ["PHONE"]
