@@ -23,9 +23,9 @@ from curation.http import (
     PayloadError,
     PayloadTooLarge,
     content_type_charset,
-    dechunk,
     decode_content,
     decode_html,
+    decode_transfer,
 )
 from curation.inputs import InputReadError, is_transient, open_input
 from curation.warc import ReadError, Record, iter_records
@@ -188,9 +188,7 @@ def extract_record(
     if record.warc_type == "conversion":  # WET: the crawler already extracted UTF-8 text
         return _finish(row, raw.decode("utf-8", errors="replace"), config, charset="utf-8")
     try:
-        body = raw
-        if "chunked" in (record.transfer_encoding or "").lower():
-            body = dechunk(body)
+        body = decode_transfer(raw, record.transfer_encoding, config.max_html_bytes)
         body = decode_content(body, record.content_encoding, config.max_html_bytes)
     except PayloadTooLarge:  # decoded past the cap: its size as stored is what is known
         return dict(row, outcome=REJECTED, reason="too_large", html_bytes=stored)

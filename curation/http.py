@@ -60,14 +60,26 @@ def dechunk(body: bytes) -> bytes:
         pos += 2
 
 
-def decode_content(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+def decode_transfer(body: bytes, transfer_encoding: str | None, limit: int) -> bytes:
+    """Undo Transfer-Encoding: chunked, then the codings listed before it (`gzip, chunked`,
+    RFC 9112 §6.1), as Content-Encoding's are undone."""
+    codings = [c.strip().lower() for c in (transfer_encoding or "").split(",") if c.strip()]
+    if "chunked" in codings:
+        body = dechunk(body)
+    rest = ", ".join(c for c in codings if c != "chunked")
+    return decode_content(body, rest, limit, header="Transfer-Encoding")
+
+
+def decode_content(
+    body: bytes, content_encoding: str | None, limit: int, header: str = "Content-Encoding"
+) -> bytes:
     """Undo Content-Encoding (gzip, deflate, br; several in order), capped at `limit` bytes."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):  # the last coding listed was applied last
         if coding in ("identity", "none"):
             continue
         if coding not in ("gzip", "x-gzip", "deflate", "br"):
-            raise PayloadError(f"unsupported Content-Encoding {coding!r}")
+            raise PayloadError(f"unsupported {header} {coding!r}")
         body = _undo_coding(body, coding, limit)
     if len(body) > limit:
         raise PayloadTooLarge(f"{len(body)} bytes > cap {limit}")
@@ -148,6 +160,10 @@ def _unbrotli(body: bytes, limit: int) -> bytes:
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
 )
+_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
+_MARKUP = re.compile(rb"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
+_HEAD_END = re.compile(rb"<body[\s>]|</head\s*>", re.IGNORECASE)
+_HEAD_BYTES = 65536
 # The WHATWG Encoding Standard's labels (https://encoding.spec.whatwg.org/#names-and-labels),
 # by the Python codec that decodes them as browsers do (legacy labels widened to the superset
 # browsers use: latin-1 and ASCII are windows-1252, GBK is gb18030, EUC-KR is cp949). A page
@@ -264,6 +280,9 @@ _CODEC_BY_TLD = {tld: codec for codec, tlds in _COUNTRY_CODECS.items() for tld i
 # 0xB9, 0xBE, 0xBB are ą, ľ, » in windows-1250): a guess of it is no tie the domain may break,
 # as it fits such a page better and the windows reading is as clean to the mess measure.
 _ISO_BESIDE = {"iso8859-2": "cp1250", "iso8859-13": "cp1257", "iso8859-15": "cp1252"}
+# charset_normalizer's mess limit is 0.2; a Shift_JIS page of short lines, ruby and symbols
+# can pass it in no chunk and still read right (0.09 overall), where windows-1252 is garbage.
+_MESSY_THRESHOLD = 0.5
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -272,12 +291,17 @@ def content_type_charset(content_type: str | None) -> str | None:
 
 
 def meta_charset(html: bytes) -> str | None:
-    """The charset a page declares in a <meta> tag within its first 4 KB.
+    """The charset a page declares in a <meta> tag of its head (up to `<body` or `</head>`,
+    at least its first 4 KB, at most 64 KB), comments left out: browsers take a <meta> after
+    the 1 KB of their prescan too, as the parser meets it in the head, and real heads put it
+    after 20 KB of scripts and styles.
 
     A declared UTF-16 means UTF-8, as in WHATWG's prescan: the tag could only be found because
     the page is ASCII-compatible, which UTF-16 is not.
     """
-    match = _META_CHARSET.search(html[:4096])
+    head = _COMMENT.sub(b"", html[:_HEAD_BYTES])
+    end = _HEAD_END.search(head)
+    match = _META_CHARSET.search(head, 0, max(4096, end.start()) if end else len(head))
     if not match:
         return None
     label = match.group(1).decode("ascii", "ignore")
@@ -299,10 +323,12 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
     bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
     label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
     code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
-    charset whose only misfit is a last character cut short; then detection, which between
-    Latin-script codes takes the one of the `url`'s country when it fits as well. So a wrong
-    label costs a little accuracy, never the document, and neither a stray UTF-8 byte nor a
-    cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers write them.
+    charset whose only misfit is a last character cut short; then detection on whole lines,
+    which prefers another script the text between the tags reads as to a Latin guess, and
+    between Latin-script codes takes the one of the `url`'s country when it fits as well.
+    So a wrong label costs a little accuracy, never the document, and neither a stray UTF-8
+    byte nor a cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers
+    write them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -333,7 +359,8 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
         text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
-    codec = _detected_codec(body, _country_codec(url))
+    # whole lines only: a multi-byte character cut at the end would rule its charset out
+    codec = _detected_codec(body[: body.rfind(b"\n") + 1] or body, _country_codec(url))
     return _decode_as(body, codec, errors="replace"), codec
 
 
@@ -380,22 +407,43 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
     """charset_normalizer's guess among the web's encodings, widened as its label would be;
     with nothing clean, windows-1252 (what browsers assume of an undeclared page).
 
-    A Latin guess gives way to the Latin `country_codec` of the page's domain when that reads
-    the page with no more mess (charset_normalizer's measure of unlikely characters): then
-    both fit, and the country tells best which one the page was written in.
+    A Latin guess gives way to another script's code that the text between the tags reads
+    as (markup, scripts and styles are ASCII words that can outweigh it: a Greek page looked
+    clean in windows-1250, as English), and to the Latin `country_codec` of the page's domain
+    when that reads the page with no more mess (charset_normalizer's measure of unlikely
+    characters): then both fit, and the country tells best which one the page was written in.
     """
-    best = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE).best()
+    best, guess = _guess(body)
     if best is None:
         return "cp1252"
-    name = codecs.lookup(best.encoding).name
-    guess = normalise_charset(name.replace("_", "-")) or name
-    if guess not in _LATIN_CODECS or country_codec in (None, guess, _ISO_BESIDE.get(guess)):
+    if guess not in _LATIN_CODECS:
+        return guess
+    text = _MARKUP.sub(b" ", body)
+    if not text.isascii():
+        _, text_guess = _guess(text)
+        if text_guess is not None and text_guess not in _LATIN_CODECS:
+            return text_guess
+    if country_codec in (None, guess, _ISO_BESIDE.get(guess)):
         return guess
     try:
-        text = _decode_as(body, country_codec)
+        page = _decode_as(body, country_codec)
     except UnicodeError:
         return guess
-    return country_codec if mess_ratio(text, 1.0) <= mess_ratio(str(best), 1.0) else guess
+    return country_codec if mess_ratio(page, 1.0) <= mess_ratio(str(best), 1.0) else guess
+
+
+def _guess(body: bytes) -> tuple[charset_normalizer.CharsetMatch | None, str | None]:
+    """charset_normalizer's best match and its codec, widened as its label would be; with
+    nothing clean, the least messy of those only somewhat messy."""
+    best = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE).best()
+    if best is None:
+        best = charset_normalizer.from_bytes(
+            body, cp_isolation=_DETECTABLE, threshold=_MESSY_THRESHOLD
+        ).best()
+    if best is None:
+        return None, None
+    name = codecs.lookup(best.encoding).name
+    return best, normalise_charset(name.replace("_", "-")) or name
 
 
 def _decode(body: bytes, codec: str) -> str | None:

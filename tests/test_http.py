@@ -1,7 +1,9 @@
 import codecs
 import gzip
+import re
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import brotli
 import pytest
@@ -14,6 +16,8 @@ from curation.http import (
     dechunk,
     decode_content,
     decode_html,
+    decode_transfer,
+    meta_charset,
     normalise_charset,
 )
 
@@ -93,6 +97,14 @@ def test_gzip_members_one_after_another_are_all_decoded():
         decode_content(body, "gzip", limit=len(first) + 5)
     with pytest.raises(PayloadError, match="corrupt gzip"):
         decode_content(body[:-12], "gzip", limit=10_000)
+
+
+def test_decode_transfer_undoes_chunked_then_the_codings_before_it():
+    data = b"<html>" + b"x" * 500 + b"</html>"
+    assert decode_transfer(chunked(gzip.compress(data)), "gzip, chunked", 10_000) == data
+    assert decode_transfer(chunked(data), "Chunked", 10_000) == data
+    with pytest.raises(PayloadError, match="unsupported Transfer-Encoding 'compress'"):
+        decode_transfer(chunked(data), "compress, chunked", 10_000)
 
 
 def test_decode_content_caps_and_corruption():
@@ -387,3 +399,46 @@ def test_decode_html_a_country_domain_never_overrides_another_script():
     page = "<p>Городской совет собрался во вторник, чтобы обсудить новый бюджет.</p>" * 2
     for charset in ("cp1251", "koi8-r"):  # Russian on a Portuguese domain stays Russian
         assert decode_html(page.encode(charset), None, "http://noticias.pt/") == (page, charset)
+
+
+SHARED_HTML = Path(__file__).resolve().parents[2] / "shared" / "data" / "html"
+
+
+def test_a_meta_charset_late_in_the_head_or_after_a_commented_one_is_read():
+    page = "<p>Příliš žluťoučký kůň úpěl ďábelské ódy.</p>"
+    scripts = "<script>var x = 1;</script>" * 400  # 11 KB of head before the meta
+    late = f"<html><head>{scripts}<meta charset=ISO-8859-2></head><body>{page}</body></html>"
+    commented = f'<html><head><!-- <meta charset="utf-8"> --><meta charset=ISO-8859-2>{page}'
+    in_body = f"<html><head></head><body>{scripts}<meta charset=ISO-8859-2>{page}</body></html>"
+    assert meta_charset(late.encode("iso8859-2")) == "ISO-8859-2"
+    assert meta_charset(commented.encode("iso8859-2")) == "ISO-8859-2"
+    assert meta_charset(in_body.encode("iso8859-2")) is None  # after the head: not the page's
+    assert decode_html(late.encode("iso8859-2"), None) == (late, "iso8859-2")
+
+
+def _real_page(relative: str) -> str:
+    path = SHARED_HTML / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    html = gzip.decompress(path.read_bytes()).decode("utf-8")
+    return re.sub(r"<meta[^>]*charset\s*=[^>]*>", "", html, flags=re.IGNORECASE)
+
+
+def test_an_undeclared_page_cut_inside_a_character_is_detected_from_its_whole_lines():
+    page = "<html><body>" + "<p>先日、不正に改造したiPhoneを販売した男性が逮捕された。</p>\n" * 30
+    body = page.encode("shift_jis")[:-1]  # the crawler's cap fell inside the last character
+    text, codec = decode_html(body[: body.rindex("男".encode("shift_jis")) + 1], None)
+    assert codec == "cp932" and "不正に改造した" in text
+
+
+def test_undeclared_greek_under_much_ascii_markup_is_read_as_greek():
+    page = _real_page("trafilatura/pages/echte-demokratie-jetzt.de.blog.html.gz")
+    text, codec = decode_html(page.encode("iso8859-7", errors="xmlcharrefreplace"), None)
+    assert codec in ("iso8859-7", "cp1253") and "λαέ" in text
+
+
+def test_an_undeclared_page_messy_in_every_chunk_takes_the_least_messy_code():
+    # short lines, ruby and symbols: charset_normalizer finds no code under its 0.2 limit
+    page = _real_page("readability/hukumusume/source.html.gz")
+    text, codec = decode_html(page.encode("cp932", errors="xmlcharrefreplace"), None)
+    assert codec == "cp932" and text == page.encode("cp932", "xmlcharrefreplace").decode("cp932")
