@@ -95,13 +95,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def eval_items(paths: str | list[str], include_flawed: bool = False) -> list[EvalItem]:
+def eval_items(
+    paths: str | list[str], include_flawed: bool = False, left_out: dict | None = None
+) -> list[EvalItem]:
     """Every multiple-choice item under `paths` that `refinery eval` scores (MMLU-Redux rows
-    annotated as flawed only with `include_flawed`), keyed by its id `<file stem>:<line>`.
-    Answers are not read: a test split whose labels are hidden is checked as well."""
+    annotated as flawed only with `include_flawed`; `left_out` gets the others by benchmark
+    and error type), keyed by its id `<file stem>:<line>`. Answers are not read: a test
+    split whose labels are hidden is checked as well."""
     return [
         EvalItem(stem, item.id, item.question, tuple(item.choices))
-        for stem, items in read_benchmarks(paths, include_flawed, answers=False).items()
+        for stem, items in read_benchmarks(paths, include_flawed, left_out, answers=False).items()
         for item in items
     ]
 
@@ -212,6 +215,12 @@ def summary(report: dict[str, Any]) -> str:
             f"{name:<40} {row['items']:>6} {row['unchecked']:>6} {row['contaminated']:>5} "
             f"{share:>7}"
         )
+    flawed = sum(sum(row.get("left_out", {}).values()) for row in report["benchmarks"].values())
+    if flawed:
+        lines.append(
+            f"{flawed:,} MMLU-Redux rows annotated as flawed were not checked, as `refinery eval` "
+            "leaves them out (`left_out`); --include-flawed checks them"
+        )
     docs = report["documents"]
     lines.append(f"documents: {docs['input']} checked, {docs['contaminated']} contaminated")
     return "\n".join(lines)
@@ -224,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.decontaminate:  # before the scan, not after it
         refuse_decontaminating_tokens(inputs, args.decontaminate)
         check_output(args.decontaminate, flag="--decontaminate")
-    items = eval_items(args.benchmarks, args.include_flawed)
+    left_out: dict = {}
+    items = eval_items(args.benchmarks, args.include_flawed, left_out)
     spark = build_session(config.spark, STAGE)
     try:
         report = check_contamination(
@@ -232,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         spark.stop()
+    for name, flawed in left_out.items():  # test questions too: the report says they were not
+        report["benchmarks"][name]["left_out"] = dict(sorted(flawed.items()))
     print(summary(report))
     if report.get("decontaminate"):
         print(summary_line(STAGE, report["decontaminate"]))

@@ -85,7 +85,10 @@ def read_benchmarks(
             raise BenchmarkError(f"{path}: no such file or folder")
     benchmarks: dict[str, list[MCItem]] = {}
     seen: dict[str, Path] = {}
-    for file in dict.fromkeys(files):  # a file given twice is read once
+    unique: dict[Path, Path] = {}
+    for file in files:  # a file given twice, by any path, is read once
+        unique.setdefault(file.resolve(), file)
+    for file in unique.values():
         name = benchmark_name(file)
         if name in seen:
             raise BenchmarkError(
@@ -109,15 +112,19 @@ def read_benchmark(
     """The items of one file; `include_flawed` keeps MMLU-Redux rows not annotated `ok`, which
     are otherwise counted in `left_out` by their error type."""
     path = Path(path)
+    flawed: Counter = Counter() if left_out is None else left_out
     if path.suffix == ".csv":
-        items = read_mmlu_csv(path, include_flawed, left_out, answers)
+        items = read_mmlu_csv(path, include_flawed, flawed, answers)
     elif path.suffix == ".jsonl":
         items = read_jsonl(path, answers)
     else:
         raise BenchmarkError(f"{path}: unknown benchmark format (expected .csv or .jsonl)")
     if not items:  # a benchmark asked for must not vanish from the results
-        flawed = "" if include_flawed else " (rows not annotated `ok` were left out)"
-        raise BenchmarkError(f"{path}: no items to score{flawed}")
+        n = sum(flawed.values())
+        why = (
+            f"its {n} rows are not annotated `ok`; --include-flawed keeps them" if n else "no rows"
+        )
+        raise BenchmarkError(f"{path}: no items to score ({why})")
     return items
 
 

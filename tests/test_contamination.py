@@ -350,6 +350,12 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
         writer = csv.writer(f)
         writer.writerow([QUESTION, "Venus", "Mars", "Jupiter", "Mercury", "A"])
         writer.writerow([ITEMS[1].question, "Far", "Near", "Both", "Neither", "A"])
+    with open(bench / "mmlu_redux_x.csv", "w", newline="") as f:  # one ok row, two flawed
+        writer = csv.writer(f)
+        writer.writerow(["question", "choices", "answer", "error_type"])
+        writer.writerow(["Which gas do plants take in from the air?", "['CO2', 'O2']", 0, "ok"])
+        writer.writerow(["Which is the odd one?", "['a', 'b']", 1, "bad_question_clarity"])
+        writer.writerow(["Which is the right one?", "['a', 'b']", 1, "wrong_groundtruth"])
     docs = write_documents(tmp_path / "docs", PLANTED)
     report_path = tmp_path / "report.json"
     command = [sys.executable, "-m", "refinery", "contamination", "--input", docs]
@@ -362,6 +368,12 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["benchmarks"]["astro"]["contaminated_items"] == ["astro:1", "astro:2"]
     assert report["documents"] == {"input": 4, "contaminated": 2}
+    # flawed rows are test questions too: the report says they were not checked
+    assert report["benchmarks"]["mmlu_redux_x"]["left_out"] == {
+        "bad question clarity": 1,
+        "wrong groundtruth": 1,
+    }
+    assert "2 MMLU-Redux rows annotated as flawed were not checked" in done.stdout
 
 
 def write_tokens(root, texts: dict[str, str], validation: str):

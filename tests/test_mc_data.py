@@ -175,12 +175,12 @@ def test_bad_jsonl_names_the_line(tmp_path, text, message):
 
 def test_a_file_without_items_to_score_is_refused(tmp_path):
     # a benchmark asked for must not vanish from eval or contamination results
-    with pytest.raises(BenchmarkError, match="header.csv: no items to score"):
+    with pytest.raises(BenchmarkError, match=r"header.csv: no items to score \(no rows\)"):
         read_benchmark(write(tmp_path / "header.csv", f"{REDUX_HEADER}\n"))
     flawed = write(
         tmp_path / "flawed.csv", f"{REDUX_HEADER}\nQ?,\"['a', 'b']\",0,wrong_groundtruth,,,\n"
     )
-    with pytest.raises(BenchmarkError, match="no items to score .rows not annotated `ok`"):
+    with pytest.raises(BenchmarkError, match="its 1 rows are not annotated `ok`; --include-fl"):
         read_benchmark(flawed)
     assert len(read_benchmark(flawed, include_flawed=True)) == 1
 
@@ -198,6 +198,8 @@ def test_a_folder_is_read_recursively_by_file_stem(tmp_path):
     write(tmp_path / "c" / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "A"}\n')
     with pytest.raises(BenchmarkError, match="share the name 'agi'"):
         read_benchmarks(tmp_path)
+    same = [tmp_path / "b" / "agi.jsonl", tmp_path / "a" / ".." / "b" / "agi.jsonl"]
+    assert list(read_benchmarks(same)) == ["agi"]  # one file, by two paths: read once
     with pytest.raises(BenchmarkError, match="no such file"):
         read_benchmarks(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
