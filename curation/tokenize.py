@@ -72,8 +72,13 @@ def encode_documents(tokenizer: Tokenizer, texts: list[str], dtype: np.dtype) ->
 
 
 def split_document(tokens: np.ndarray, cap: int) -> list[np.ndarray]:
-    """Pieces of at most `cap` tokens, in order: a long document is split, never truncated."""
-    return [tokens[start : start + cap] for start in range(0, len(tokens), cap)]
+    """Pieces of at most `cap` tokens, in order: a long document is split, never truncated.
+    The last piece has a token of text before the EOS that ends the document: alone, the EOS
+    would be an index entry without text."""
+    starts = list(range(0, len(tokens), cap))
+    if len(starts) > 1 and len(tokens) - starts[-1] == 1 and cap > 1:
+        starts[-1] -= 1
+    return [tokens[a:b] for a, b in zip(starts, [*starts[1:], len(tokens)], strict=True)]
 
 
 @dataclass

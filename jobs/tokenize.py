@@ -17,6 +17,7 @@ bucket in its natural proportion.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -72,6 +73,7 @@ from refinery.tokenizer import (
 
 STAGE = "tokenize"
 TOKENS = "tokens"
+TRAINING_RECORD = "training.json"  # `train-tokenizer`'s settings, beside its tokenizer.json
 CHAT_TEMPLATE = "BOS, then per message <|role|> content <|end_of_turn|> (refinery.tokenizer)"
 
 
@@ -84,6 +86,29 @@ def check_buckets(docs: DataFrame) -> None:
             files = sorted(docs.inputFiles())
             raise TokenizeError(f"{files[0]}: the bucket column is {kind}, not string (names)")
         check_bucket_names(row["bucket"] for row in docs.select("bucket").distinct().collect())
+
+
+def note_other_held_out(record: Path, config: TokenizeConfig) -> None:
+    """Say when `train-tokenizer` (its record beside the file) left out another validation
+    split than this run holds out: validation documents may then be in its training sample."""
+    try:
+        trained = json.loads(record.read_text(encoding="utf-8"))["tokenize"]
+        held = {key: trained[key] for key in ("validation_share", "seed")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no record (a tokenizer from elsewhere), or one that records nothing
+    ours = {"validation_share": config.validation_share, "seed": config.seed}
+    if held != ours:
+        print(
+            f"tokenize: note: {record.parent} was trained leaving out the validation split of "
+            f"{_settings(held)}, and this run holds out that of {_settings(ours)}: some "
+            "validation documents may be in the tokenizer's training sample (train it again "
+            "with these settings for a clean split)",
+            file=sys.stderr,
+        )
+
+
+def _settings(values: dict) -> str:
+    return ", ".join(f"tokenize.{key}={value:g}" for key, value in values.items())
 
 
 def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> None:
@@ -119,6 +144,7 @@ def stage_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> To
     """The configured tokenizer file copied to `target`, or one trained on `docs` there."""
     if config.tokenizer:
         tokenizer = load_tokenizer(config.tokenizer)  # refuses a broken file before any work
+        note_other_held_out(Path(config.tokenizer).parent / TRAINING_RECORD, config)
         shutil.copyfile(config.tokenizer, target)
         return tokenizer
     trained_tokenizer(docs, config, target)

@@ -27,7 +27,7 @@ from curation.inputs import resolve_documents
 from curation.spark.session import build_session
 from curation.spark.stage import read_documents
 from jobs.common import load_config, local_dir, parse_stage_args, run_main, stage_parser
-from jobs.tokenize import trained_tokenizer
+from jobs.tokenize import TRAINING_RECORD, trained_tokenizer
 from refinery.config import to_dict
 from refinery.errors import RefineryError
 from refinery.manifest import sha256_file
@@ -35,7 +35,6 @@ from refinery.results import write_results
 from refinery.tokenizer import load_tokenizer
 from refinery.utf8 import read_utf8
 
-TRAINING_RECORD = "training.json"
 # The tokenize settings the trained tokenizer depends on; the others shape only the shards.
 SHAPING = ("vocab_size", "pretokenizer", "sample_bytes", "validation_share", "seed")
 

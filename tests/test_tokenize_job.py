@@ -1,6 +1,7 @@
 """The tokenize stage in local Spark: counts add up, shards decode to the input, damage is
 refused, reruns are deterministic, and the trainer trains on the result."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -829,3 +830,20 @@ def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path
     assert read_record(f"{out}/", inputs) == [str(tmp_path / "other" / "docs.parquet"), "filter"]
     assert read_record("hdfs://nn/run", ["hdfs://nn/run/dedup"]) == ["dedup"]
     assert read_record(f"file://{out}", [str(out / "filter")]) == ["filter"]
+
+
+def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_path, capsys):
+    from jobs.tokenize import TRAINING_RECORD, note_other_held_out
+
+    config = load_curation_config().tokenize
+    record = tmp_path / TRAINING_RECORD
+    note_other_held_out(record, config)  # no record: a tokenizer from elsewhere
+    settings = {"validation_share": config.validation_share, "seed": config.seed}
+    record.write_text(json.dumps({"tokenize": {**settings, "vocab_size": 512}}))
+    note_other_held_out(record, config)
+    assert capsys.readouterr().err == ""
+    record.write_text(json.dumps({"tokenize": {**settings, "validation_share": 0.01}}))
+    note_other_held_out(record, dataclasses.replace(config, validation_share=0.1))
+    said = capsys.readouterr().err
+    assert "was trained leaving out the validation split of tokenize.validation_share=0.01" in said
+    assert "holds out that of tokenize.validation_share=0.1" in said
