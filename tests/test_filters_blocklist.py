@@ -263,3 +263,53 @@ def test_the_entry_table_finds_what_a_dict_would_and_nothing_else():
     assert all(table.get(key) == category for key, category in listed.items())
     assert [table.get(k) for k in ("site500.example", "example", "")] == [None] * 3
     assert EntryTable({}).get("x") is None
+
+
+def test_a_host_in_several_lists_is_the_first_configured_categorys(tmp_path):
+    # the extra domain file of `adult` is read after every UT1 folder: it still ranks first
+    root = lists(
+        tmp_path,
+        {"adult/domains": ["unrelated.test"], "gambling/domains": ["casino.test"],
+         "porn.list": ["casino.test", "sub.x.test"], "x/domains": ["x.test"]},
+    )  # fmt: skip
+    config = BlocklistConfig(
+        lists_dir=str(root),
+        categories=["adult", "gambling", "x"],
+        domain_files={"adult": [str(root / "porn.list")]},
+    )
+    step = BlocklistFilter.from_config(config)
+    assert step.match("https://casino.test/", None) == "adult"
+    assert step.match("http://sub.x.test/", None) == "adult"  # its parent is x's
+
+
+def test_a_listed_numbered_www_host_blocks_itself_not_its_parent(tmp_path):
+    root = lists(tmp_path, {"dating/domains": ["www5.wt.to", "www.site.test"]})
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["dating"]))
+    assert step.match("http://www5.wt.to/a", None) == "dating"
+    assert step.match("http://m.www5.wt.to/", None) == "dating"
+    assert step.match("http://wt.to/", None) is None and step.match("http://o.wt.to/", None) is None
+    assert step.match("http://site.test/", None) == "dating"  # `www.` is the site itself
+
+
+def test_url_words_of_any_script_and_in_a_row(tmp_path):
+    root = lists(tmp_path, {"adult/domains": ["a.test"]})
+    config = BlocklistConfig(
+        lists_dir=str(root), categories=["adult"], url_words=["порно", "sex-toys"]
+    )
+    step = BlocklistFilter.from_config(config)
+    assert step.match("http://example.com/порно/", None) == "url_word"
+    assert step.match("http://example.com/%D0%BF%D0%BE%D1%80%D0%BD%D0%BE/", None) == "url_word"
+    assert step.match("http://example.com/best_sex-toys.html", None) == "url_word"
+    assert step.match("http://example.com/toys-sex", None) is None  # not in that order
+    assert step.match("http://example.com/sex", None) is None
+
+
+def test_a_url_without_a_scheme_keeps_its_host_when_another_url_follows():
+    assert url_key("www.site.com/r/?u=http://x") == "site.com/r?u=http://x"
+    assert url_key("0-casino.info/r?u=https://x") == "0-casino.info/r?u=https://x"
+
+
+def test_only_prefixes_as_long_as_the_longest_listed_url_are_made():
+    url = "h.com/" + "a/" * 20_000
+    assert url_prefixes(url, 8) == ["h.com/a", "h.com"]
+    assert url_prefixes("h.com/a/b?q=1", 100) == url_prefixes("h.com/a/b?q=1")

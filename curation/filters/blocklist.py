@@ -17,15 +17,16 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from curation.dedup.text import ascii_host
 from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
 LIST_KINDS = ("domains", "urls")  # the files of a UT1 category folder
-URL_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
-WWW = re.compile(r"^www\d*\.")
+URL_WORD_SPLIT = re.compile(r"[\W_]+")  # letters and digits of any script are words
+SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+WWW_N = re.compile(r"^www\d+\.")  # www2. and the like, which a URL's key leaves out
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-f:]*:[0-9a-f:.]*")  # a name, IPv4 or IPv6
 HOSTS_FILE_ADDRESS = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]*(?:%\w+)?")
@@ -51,8 +52,9 @@ class BlocklistConfig:
     # {adult: [pi_blocklist_porn_top1m.list]}. One domain per line, # comments; hosts-file
     # lines (0.0.0.0 example.com), `*.example.com` and `.example.com` are read too.
     domain_files: dict[str, list[str]] = field(default_factory=dict)
-    # Words that drop a document when they appear among its URL's tokens (split on anything
-    # not a letter or digit); reason `blocklist:url_word`. Empty by default: words such as
+    # Words that drop a document when they appear among its URL's words (split on anything
+    # not a letter or digit of any script, the path percent-decoded; an entry of several words,
+    # `sex-toys`, matches them in a row); reason `blocklist:url_word`. Empty by default: words such as
     # "sex" also name health pages, so this is opt-in (RefinedWeb pairs it with a soft list).
     url_words: list[str] = field(default_factory=list)
 
@@ -65,37 +67,48 @@ class BlocklistConfig:
 
 
 def normalize_host(host: str) -> str:
-    """Lower case, no trailing dot, no leading `www.` (and `www2.` etc.), Unicode labels in
-    punycode (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form the lists hold)."""
+    """Lower case, no trailing dot, no leading `www.`, Unicode labels in punycode
+    (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form the lists hold). `www5.` stays: a
+    listed `www5.wt.to` is that host, not all of `wt.to` (`www5.example.com` still matches a
+    listed `example.com`, its parent)."""
     host = ascii_host(host.strip().lower().rstrip("."))
-    return WWW.sub("", host, count=1) if host.startswith("www") else host
+    return host.removeprefix("www.")
+
+
+def with_scheme(url: str) -> str:
+    """`url`, read as http when it has no scheme (UT1 lists URLs without one), even when
+    another URL follows in its query (`site.com/r?u=http://x`)."""
+    return url if SCHEME.match(url.lstrip()) else "http://" + url.lstrip()
 
 
 def url_host(url: str | None) -> str:
     """The URL's host (a URL without a scheme read as http), or "" when it has none or cannot
     be parsed."""
-    if url and "://" not in url:
-        url = "http://" + url
     try:
-        return urlsplit(url or "").hostname or ""
+        return urlsplit(with_scheme(url)).hostname or "" if url else ""
     except ValueError:
         return ""
 
 
 def url_key(url: str) -> str:
-    """`host/path[?query]` with scheme, `www.`, case, port, fragment and trailing slash
+    """`host/path[?query]` with scheme, `www.` (`www2.`), case, port, fragment and trailing slash
     removed, so `HTTP://WWW.Example.com:8080/a/` and `example.com/a` compare equal: the form
     UT1 lists URLs in, and SquidGuard's rule for them (a port on the listed site's URL still
     names the listed page). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
-    if "://" not in url:
-        url = "http://" + url
+    url = with_scheme(url)
     try:
         parts = urlsplit(url.strip().lower())
     except ValueError:  # a malformed IPv6 literal: the URL matches no listed entry
         return url.strip().lower()
-    host = normalize_host(parts.hostname or "")
+    host = WWW_N.sub("", normalize_host(parts.hostname or ""), count=1)
     path = parts.path.rstrip("/")
     return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def url_words_of(text: str) -> list[str]:
+    """The words of a URL or of a configured URL word: lower case, split at anything not a
+    letter or digit of any script (a percent-encoded path is decoded first by the caller)."""
+    return [word for word in URL_WORD_SPLIT.split(text.lower()) if word]
 
 
 def parent_domains(host: str) -> list[str]:
@@ -107,14 +120,18 @@ def parent_domains(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
-def url_prefixes(normalized: str) -> list[str]:
+def url_prefixes(normalized: str, longest: int | None = None) -> list[str]:
     """Path-segment prefixes of a normalised URL, longest first: `h/a/b?q` -> [h/a/b?q, h/a/b,
-    h/a, h] (SquidGuard matches a listed URL against the start of the requested one)."""
+    h/a, h] (SquidGuard matches a listed URL against the start of the requested one); only
+    those of at most `longest` characters (the longest listed URL): a 40 KB URL made 20,000
+    prefixes of up to 40 KB each."""
+    longest = len(normalized) if longest is None else longest
     base = normalized.split("?", 1)[0]
-    prefixes = [normalized] if base != normalized else []
-    segments = base.split("/")
-    prefixes += ["/".join(segments[:i]) for i in range(len(segments), 0, -1)]
-    return prefixes
+    prefixes = [normalized] if base != normalized and len(normalized) <= longest else []
+    ends = [i for i, char in enumerate(base[: longest + 1]) if char == "/"]
+    if len(base) <= longest:
+        ends.append(len(base))
+    return prefixes + [base[:end] for end in reversed(ends)]
 
 
 def domain_entry(line: str) -> str | None:
@@ -241,28 +258,38 @@ class BlocklistFilter(DocumentFilter):
         # normalised domain / URL -> category (the first configured category that lists it)
         self.domains = EntryTable(domains)
         self.urls = EntryTable(urls)
-        self.url_words = frozenset(w.lower() for w in url_words)
+        # a word, or words in a row (`sex-toys`), as the URL's words are split
+        self.url_words = frozenset(tuple(url_words_of(w)) for w in url_words) - {()}
+        self.longest_url = max(map(len, urls), default=0)
         # which category names a document several match (unlisted ones after, in match order)
-        self.rank = {category: i for i, category in enumerate(categories)}
+        self.rank = {category: i for i, category in enumerate(dict.fromkeys(categories))}
 
     @classmethod
     def from_config(cls, config: BlocklistConfig) -> BlocklistFilter:
         """Load the configured categories (UT1 layout) and extra domain files; runs on the
         driver, so a missing list fails before Spark starts."""
+        order = list(dict.fromkeys([*config.categories, *config.domain_files]))
+        rank = {category: i for i, category in enumerate(order)}
         domains: dict[str, str] = {}
         urls: dict[str, str] = {}
+
+        def add(table: dict[str, str], entry: str, category: str) -> None:
+            # an entry in several lists is the first configured category's, whichever list
+            # (a UT1 folder or an extra domain file) was read first
+            if entry not in table or rank[category] < rank[table[entry]]:
+                table[entry] = category
+
         folders, domain_files = list_files(config)
         for category, folder in folders:
             if (folder / "domains").is_file():
                 for host in read_domains(folder / "domains"):
-                    domains.setdefault(host, category)
+                    add(domains, host, category)
             if (folder / "urls").is_file():
                 for entry in read_list(folder / "urls"):
-                    urls.setdefault(url_key(entry), category)
+                    add(urls, url_key(entry), category)
         for category, path in domain_files:
             for host in read_domains(path):
-                domains.setdefault(host, category)
-        order = [*config.categories, *config.domain_files]
+                add(domains, host, category)
         return cls(domains, urls, config.url_words, order)
 
     def match(self, url: str | None, host: str | None) -> str | None:
@@ -272,12 +299,18 @@ class BlocklistFilter(DocumentFilter):
         host = normalize_host(host or url_host(url))
         found = [self.domains.get(d) for d in parent_domains(host)] if host else []
         if url and self.urls:
-            found += [self.urls.get(p) for p in url_prefixes(url_key(url))]
+            found += [self.urls.get(p) for p in url_prefixes(url_key(url), self.longest_url)]
         found = [category for category in found if category is not None]
         if found:
             return min(found, key=lambda category: self.rank.get(category, len(self.rank)))
-        words = URL_WORD_SPLIT.split(url.lower()) if url and self.url_words else ()
-        return "url_word" if not self.url_words.isdisjoint(words) else None
+        return "url_word" if url and self.url_words and self._has_url_word(url) else None
+
+    def _has_url_word(self, url: str) -> bool:
+        words = url_words_of(unquote(url))
+        for size in {len(entry) for entry in self.url_words}:
+            if any(tuple(words[i : i + size]) in self.url_words for i in range(len(words))):
+                return True
+        return False
 
     def filter(self, doc: Document) -> str | None:
         category = self.match(doc.get("url"), doc.get("host"))
