@@ -1,6 +1,12 @@
 import pytest
 
-from curation.filters.c4 import C4Config, C4Filter, count_sentence_ends, sentence_end_pattern
+from curation.filters.c4 import (
+    C4Config,
+    C4Filter,
+    count_sentence_ends,
+    count_sentences,
+    sentence_end_pattern,
+)
 from curation.filters.text_stats import TERMINAL_PUNCTUATION
 from refinery.config import ConfigError
 
@@ -63,6 +69,19 @@ def test_sentence_ends():
     assert count("यह पहला वाक्य है। यह दूसरा है।") == 2
     assert count("No ending here") == 0
     assert count("") == 0
+
+
+def test_words_after_the_last_sentence_end_are_a_sentence():
+    pattern = sentence_end_pattern(tuple(TERMINAL_PUNCTUATION))
+    assert (
+        count_sentences(pattern, "Ahhh. Work. I vaguely remember that! What is it like? Lol") == 5
+    )
+    assert count_sentences(pattern, "So... we waited... and waited") == 1
+    assert count_sentences(pattern, "It trailed off...") == 1
+    assert count_sentences(pattern, 'He said "no."') == 1
+    assert count_sentences(pattern, "") == 0
+    # four sentences and one without its mark: five, as Punkt and spaCy count them
+    assert run("The cat sat on the mat. " * 4 + "The cat sat on the mat")[0] is None
 
 
 def test_lines_without_terminal_punctuation_are_dropped():

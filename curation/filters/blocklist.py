@@ -53,9 +53,10 @@ class BlocklistConfig:
     # lines (0.0.0.0 example.com), `*.example.com` and `.example.com` are read too.
     domain_files: dict[str, list[str]] = field(default_factory=dict)
     # Words that drop a document when they appear among its URL's words (split on anything
-    # not a letter or digit of any script, the path percent-decoded; an entry of several words,
-    # `sex-toys`, matches them in a row); reason `blocklist:url_word`. Empty by default: words such as
-    # "sex" also name health pages, so this is opt-in (RefinedWeb pairs it with a soft list).
+    # not a letter or digit of any script, the path percent-decoded; an entry of several
+    # words, `sex-toys`, matches them in a row); reason `blocklist:url_word`. Empty by
+    # default: words such as "sex" also name health pages, so this is opt-in (RefinedWeb
+    # pairs it with a soft list).
     url_words: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -145,13 +145,13 @@ class C4Filter(DocumentFilter):
         return None
 
     def _count_sentences(self, lines: list[str], marks: tuple[str, ...]) -> int:
-        """Sentence ends per kept line, and at least one for a line: a line without its final
-        mark (kept when filter_no_terminal_punct is off) is still a sentence, as DataTrove's
-        sentence splitter counts it."""
+        """Sentences per kept line, and at least one for a line: words after a line's last
+        mark (all of a line kept without one when filter_no_terminal_punct is off) are a
+        sentence, as DataTrove's sentence splitter counts them."""
         pattern = self._sentence_ends.get(marks)
         if pattern is None:
             pattern = self._sentence_ends[marks] = sentence_end_pattern(marks)
-        return sum(max(1, count_sentence_ends(pattern, line)) for line in lines)
+        return sum(max(1, count_sentences(pattern, line)) for line in lines)
 
 
 def sentence_marks(marks: list[str] | tuple[str, ...]) -> list[str]:
@@ -187,15 +187,27 @@ def sentence_end_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
 
 _CLOSER_CHARS = "".join(CLOSERS)
 _NEXT_CHAR = re.compile(r"\s*(\S?)")
+_WORD = re.compile(r"[^\W_]")  # a letter or digit
 
 
 def count_sentence_ends(pattern: re.Pattern[str], line: str) -> int:
     """Sentence ends in `line` found by `pattern` (`sentence_end_pattern`). An ellipsis ends
     one only when the next word does not start in lower case, Punkt's orthographic rule:
-    "So... we waited... and waited" is one sentence, "Wait... What?!" two."""
-    ends = 0
+    "So... we waited... and waited" is one sentence, "Wait... What?! Fine." three."""
+    return len(_sentence_ends(pattern, line))
+
+
+def count_sentences(pattern: re.Pattern[str], line: str) -> int:
+    """Sentences in `line`: its sentence ends, and the words after the last one, which a
+    sentence splitter counts as a sentence without its mark ("... I loved it. Lol")."""
+    ends = _sentence_ends(pattern, line)
+    return len(ends) + (_WORD.search(line, ends[-1] if ends else 0) is not None)
+
+
+def _sentence_ends(pattern: re.Pattern[str], line: str) -> list[int]:
+    ends = []
     for match in pattern.finditer(line):
         ellipsis = match.group().rstrip(_CLOSER_CHARS).endswith(ELLIPSES)
         if not (ellipsis and _NEXT_CHAR.match(line, match.end())[1].islower()):
-            ends += 1
+            ends.append(match.end())
     return ends
