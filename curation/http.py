@@ -323,9 +323,10 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
     bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
     label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
     code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
-    charset whose only misfit is a last character cut short; then detection on whole lines,
-    which prefers another script the text between the tags reads as to a Latin guess, and
-    between Latin-script codes takes the one of the `url`'s country when it fits as well.
+    charset whose only misfit is a last character cut short; then detection (less a character
+    cut at the end), which prefers another script with a language the text between the tags
+    reads as to a Latin guess, and between Latin-script codes takes the one of the `url`'s
+    country when it fits as well.
     So a wrong label costs a little accuracy, never the document, and neither a stray UTF-8
     byte nor a cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers
     write them.
@@ -359,9 +360,17 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
         text = _decode_cut(body, codec) if codec in _MULTI_BYTE else None
         if text is not None:
             return text, codec
-    # whole lines only: a multi-byte character cut at the end would rule its charset out
-    codec = _detected_codec(body[: body.rfind(b"\n") + 1] or body, _country_codec(url))
+    codec = _detected_codec(_without_cut_character(body), _country_codec(url))
     return _decode_as(body, codec, errors="replace"), codec
+
+
+def _without_cut_character(body: bytes) -> bytes:
+    """`body` less its last bytes outside ASCII, at most 3: a multi-byte character cut at the
+    end would rule its charset out of detection (a crawler's size cap cuts anywhere)."""
+    end = len(body)
+    while end > max(len(body) - 3, 0) and body[end - 1] >= 0x80:
+        end -= 1
+    return body[:end] or body
 
 
 def _strict_utf8(body: bytes) -> str | None:
@@ -420,9 +429,9 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
         return guess
     text = _MARKUP.sub(b" ", body)
     if not text.isascii():
-        _, text_guess = _guess(text)
-        if text_guess is not None and text_guess not in _LATIN_CODECS:
-            return text_guess
+        text_best, text_guess = _guess(text)
+        if text_best is not None and text_best.coherence > 0 and text_guess not in _LATIN_CODECS:
+            return text_guess  # a language read in it: German read as KOI8-U has none
     if country_codec in (None, guess, _ISO_BESIDE.get(guess)):
         return guess
     try:
@@ -440,10 +449,17 @@ def _guess(body: bytes) -> tuple[charset_normalizer.CharsetMatch | None, str | N
         best = charset_normalizer.from_bytes(
             body, cp_isolation=_DETECTABLE, threshold=_MESSY_THRESHOLD
         ).best()
-    if best is None:
-        return None, None
-    name = codecs.lookup(best.encoding).name
-    return best, normalise_charset(name.replace("_", "-")) or name
+        # messy in every chunk: only a multi-byte code (Shift_JIS of short lines and symbols,
+        # which reads as no language here) or a code with a language read in it
+        if best is not None and not (best.coherence or _widened(best) in _MULTI_BYTE):
+            best = None
+    return (best, _widened(best)) if best is not None else (None, None)
+
+
+def _widened(match: charset_normalizer.CharsetMatch) -> str:
+    """The match's codec, widened as its label would be (latin-1 to windows-1252, ...)."""
+    name = codecs.lookup(match.encoding).name
+    return normalise_charset(name.replace("_", "-")) or name
 
 
 def _decode(body: bytes, codec: str) -> str | None:

@@ -442,3 +442,17 @@ def test_an_undeclared_page_messy_in_every_chunk_takes_the_least_messy_code():
     page = _real_page("readability/hukumusume/source.html.gz")
     text, codec = decode_html(page.encode("cp932", errors="xmlcharrefreplace"), None)
     assert codec == "cp932" and text == page.encode("cp932", "xmlcharrefreplace").decode("cp932")
+
+
+def test_undeclared_legacy_text_after_the_last_newline_is_still_detected():
+    # a minified page, or one cut mid-line: detection once read the ASCII lines before it only
+    page = "<html>\n<body><p>" + "Die Neuen stehen für ein Neues Österreich. " * 20 + "</p>"
+    text, codec = decode_html(page.encode("cp1252"), None, "https://www.neos.eu/wir")
+    assert text == page and codec in ("cp1252", "cp1250")
+
+
+def test_german_text_between_tags_is_not_taken_for_cyrillic():
+    # its text alone read as KOI8-U in which no language was found
+    page = _real_page("trafilatura/pages/zoll.de-Tabaksteuer.html.gz")
+    body = page.encode("cp1252", errors="xmlcharrefreplace")
+    assert decode_html(body, None, "https://www.zoll.de/x") == (body.decode("cp1252"), "cp1252")
