@@ -60,12 +60,12 @@ def _marks_and_fold() -> tuple[str, dict[int, str]]:
     spaces to a space, hyphens and the minus sign to '-'. A fold keeps each character's place,
     so the spans found in the folded text are the spans of the text."""
     marks, fold = [], {}
-    for code in range(0x20000):  # the planes with letters and digits in use
+    for code in range(0x10000):  # the plane with the marks and digits in common use
         char = chr(code)
         category = unicodedata.category(char)
         if category in ("Mn", "Mc", "Me"):
             marks.append(code)
-        elif category == "Nd" and 0x7F < code < 0x10000:  # a class within one plane is fast
+        elif category == "Nd" and code > 0x7F:
             fold[code] = str(unicodedata.decimal(char))
     fold.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
     fold.update(dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B)], " "))
@@ -74,7 +74,12 @@ def _marks_and_fold() -> tuple[str, dict[int, str]]:
 
 
 _MARKS, _FOLD = _marks_and_fold()
-_FOLDABLE = re.compile(f"[{_ranges(sorted(_FOLD))}]")
+_FOLDABLE = re.compile(f"[{_ranges(sorted(_FOLD))}]+")
+
+
+def _fold(run: re.Match[str]) -> str:
+    return run[0].translate(_FOLD)
+
 
 # --- e-mail: RFC 5322 dot-atom local part @ LDH domain labels, letters-only TLD ------------
 # Unicode word characters are allowed (RFC 6531 internationalised addresses), and combining
@@ -142,7 +147,8 @@ _IP = re.compile(
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
 _VERSION_WORD = re.compile(
-    r"(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§)\.?\s*$",
+    r"(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
+    r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*$",
     re.IGNORECASE,
 )
 _VERSION_AFTER = re.compile(r"\s*(?:firmware|release)\b", re.IGNORECASE)
@@ -216,9 +222,11 @@ _PHONE = re.compile(
 )
 # Groups joined by more than one kind of separator, or by slashes, as Russian, Dutch and
 # German numbers are printed (+7 912 345-67-89, 020-123 4567, 030/1234567); `_PHONE` reads
-# one consistent separator, and would leave part of such a number (or all of it).
+# one consistent separator, and would leave part of such a number (or all of it). Such a
+# number starts with a country code, an area code in parentheses or a trunk prefix (0, or
+# Russia's 8): other starts fail at their first character, which keeps the scan cheap.
 _PHONE_MIXED = re.compile(
-    rf"{_PHONE_START}(?=(?:[+(). /-]*\d){{7}}){_PHONE_PREFIX}"
+    rf"(?=[+(08]){_not_after('+/.-')}(?=(?:[+(). /-]*\d){{7}}){_PHONE_PREFIX}"
     rf"(?P<body>\d{{1,12}}(?:{_SEPARATOR.pattern}\d{{1,12}}){{2,}}|\d{{1,12}}/\d{{1,12}})"
     + _PHONE_END
 )
@@ -242,6 +250,11 @@ _PHONE_CONTEXT = re.compile(
     r"|هاتف|اتصل|جوال|تلفون|फ़ोन|फ़ोन|फोन|मोबाइल|दूरभाष|संपर्क",
     re.IGNORECASE,
 )
+# A Chinese site's licence number (京ICP备05070218号) or a product or order number, and a
+# number a counter word follows (浏览量1234567次, 第2024-0115号): ids and counts, which the
+# phone words of a page's footer (联系我们, "contact us") would otherwise make phones.
+_ID_BEFORE = re.compile(r"(?:ICP[备證证]?|编号|編號|订单号?|訂單號?)\s*:?\s*$", re.IGNORECASE)
+_COUNTER_AFTER = re.compile(r"\s*[次人元个個件号號年月日位条條篇页頁万萬亿億]")
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
 _RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
@@ -261,7 +274,7 @@ def find_pii(text: str, kinds: tuple[str, ...] = PII_TYPES) -> list[PIISpan]:
     type out never hands its values to another; less specific ones could never take a span
     from it."""
     least = max(_PRIORITY[kind] for kind in kinds) if kinds else -1
-    folded = text.translate(_FOLD) if _FOLDABLE.search(text) else text  # same length
+    folded = _FOLDABLE.sub(_fold, text)  # same length: spans found in it are the text's
     candidates: list[PIISpan] = []
     for kind, finder in _FINDERS.items():
         if _PRIORITY[kind] <= least:
@@ -398,13 +411,15 @@ def _ssns(text: str) -> list[PIISpan]:
 
 
 def _phones(text: str) -> list[PIISpan]:
-    spans = [
-        PIISpan(m.start(), m.end(), "PHONE") for m in _PHONE.finditer(text) if _is_phone(m, text)
-    ]
+    matches = [m for m in _PHONE.finditer(text) if _is_phone(m, text)]
     if _MIXED_SEPARATORS.search(text):
-        mixed = (m for m in _PHONE_MIXED.finditer(text) if _is_mixed_phone(m, text))
-        spans += [PIISpan(m.start(), m.end(), "PHONE") for m in mixed]
-    return spans
+        matches += [m for m in _PHONE_MIXED.finditer(text) if _is_mixed_phone(m, text)]
+    return [
+        PIISpan(m.start(), m.end(), "PHONE")
+        for m in matches
+        if not _ID_BEFORE.search(text, max(0, m.start() - 8), m.start())
+        and not _COUNTER_AFTER.match(text, m.end())
+    ]
 
 
 _FINDERS = {
@@ -494,18 +509,28 @@ def _is_mixed_phone(m: re.Match[str], text: str) -> bool:
         return False  # one separator, not a slash: `_PHONE` reads it
     groups = _SEPARATOR.split(m["body"])
     n_digits = sum(c.isdigit() for c in (m["intl"] or "") + (m["area"] or "") + m["body"])
+    prefixed = m["intl"] or m["area"]
     if (
         not _PHONE_DIGITS[0] <= n_digits <= _PHONE_DIGITS[1]
+        or not (prefixed or groups[0][0] in "08")  # 19/12345, 12 345-678: ids and amounts
         or min(len(g) for g in groups[1:]) < 2
+        or max(len(g) for g in groups) < 3  # 08.00-17.00: opening hours
+        or _looks_like_thousands_in(m["body"])  # 12.500-15.000: prices
         or _after_currency(text, m.start())
         or ("." in separators and _after_version_word(text, m.start(), m.end()))
         or _looks_like_years(groups)
         or any(_looks_like_date(groups[i : i + 3]) for i in range(len(groups) - 2))
     ):
         return False
-    if m["intl"] or m["area"]:
+    if prefixed:
         return n_digits >= 8
     return n_digits >= 7 and _has_context(_PHONE_CONTEXT, text, m.start(), m.end())
+
+
+def _looks_like_thousands_in(body: str) -> bool:
+    """Every group after a dot has three digits (12.500-15.000), as amounts are written."""
+    after_dots = re.findall(r"\.(\d+)", body)
+    return bool(after_dots) and all(len(g) == 3 for g in after_dots)
 
 
 def _national_grouping(groups: list[str], sep: str | None, n_digits: int) -> bool:

@@ -481,3 +481,23 @@ def test_a_date_in_other_digits_is_a_date_as_in_ascii_ones(date):
 )
 def test_phone_words_of_unspaced_and_other_scripts_count(text):
     assert [kind for kind, _ in found(text)] == ["PHONE"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Telefon: Mo-Fr 8.00-17.00 Uhr",  # opening hours
+        "Call us 08.30-17.30",
+        "Telefon: Preis 12.500-15.000/Monat",  # prices
+        "Contact: Drucksache 19/12345",  # ids with a slash
+        "Contact: order 2023/123456",
+        "The office is 12 345-678 square feet",
+        "联系我们 | 京ICP备05070218号",  # a site's licence number
+        "手机版 | 联系我们 | 浏览量：1234567次",  # a count
+        "商品编号1234567 联系我们",  # a product number
+        "第2024-0115号 联系",
+        "版本号1.2.3.4更新",  # a version, not an IP
+    ],
+)
+def test_hours_prices_ids_and_counts_near_a_phone_word_are_no_phone(text):
+    assert found(text) == []
