@@ -247,7 +247,8 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
         return None
     # Only inputs named like a stage folder are qualified: a JVM call each, and WARC inputs
     # (s3://, read by boto3) may be on no filesystem Hadoop has.
-    named = {path.rstrip("/") for path in inputs if path.rstrip("/").rsplit("/", 1)[-1] in times}
+    folders = {input_folder(path) for path in inputs}
+    named = {path for path in folders if path.rsplit("/", 1)[-1] in times}
     read = {fs.uri(path) for path in named}
     for upstream in sorted({path.rsplit("/", 1)[-1] for path in named}):
         if fs.uri(stage_path(out, upstream)) in read:
@@ -257,12 +258,23 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
     return None
 
 
+def input_folder(path: str) -> str:
+    """The folder a documents input is or is in: a glob's or a Parquet file's parent
+    (`OUT/extract/*.parquet` reads the extract stage as `OUT/extract` does)."""
+    path = path.rstrip("/")
+    parent, _, name = path.rpartition("/")
+    in_folder = any(c in name for c in "*?[") or name.endswith(".parquet")
+    return parent if parent and in_folder else path
+
+
 def read_record(out: str, inputs: list[str]) -> list[str]:
     """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
-    their path there, so that a run folder moved elsewhere names the same ones."""
+    their path there, so that a run folder moved elsewhere names the same ones; a relative
+    glob is made absolute first, not left relative to the directory it was typed in."""
     remote = "://" in out and not out.startswith("file:")
     root = out.rstrip("/") if remote else os.path.abspath(local_path(out))
-    return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in inputs)
+    paths = [p if "://" in p or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
+    return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in paths)
 
 
 def record_read(fs: HadoopFS, out: str, stage: str, read: list[str]) -> None:

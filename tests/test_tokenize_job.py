@@ -4,6 +4,7 @@ refused, reruns are deterministic, and the trainer trains on the result."""
 import dataclasses
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -733,7 +734,12 @@ def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_pat
     (tmp_path / "run.json").write_text(json.dumps({"stages": times}))
     fs = HadoopFS(spark)
     for out in (str(tmp_path), f"file://{tmp_path}", f"file:{tmp_path}/"):
-        for read in (str(tmp_path / "filter"), f"file://{tmp_path}/filter/"):
+        for read in (
+            str(tmp_path / "filter"),
+            f"file://{tmp_path}/filter/",
+            str(tmp_path / "filter" / "*.parquet"),  # a glob or a part file reads the stage
+            str(tmp_path / "filter" / "part-00000.parquet"),
+        ):
             assert "dedup: filter ran again" in read_since(fs, out, "dedup", [read]), (out, read)
     assert read_since(fs, str(tmp_path), "dedup", [str(tmp_path / "extract")]) is None
     assert read_since(fs, str(tmp_path), "mix", [str(tmp_path / "filter")]) is None  # not run
@@ -830,6 +836,9 @@ def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path
     assert read_record(f"{out}/", inputs) == [str(tmp_path / "other" / "docs.parquet"), "filter"]
     assert read_record("hdfs://nn/run", ["hdfs://nn/run/dedup"]) == ["dedup"]
     assert read_record(f"file://{out}", [str(out / "filter")]) == ["filter"]
+    # a relative glob, as typed in the directory above OUT: by its path in OUT
+    relative = os.path.relpath(out / "filter" / "*.parquet")
+    assert read_record(str(out), [relative]) == ["filter/*.parquet"]
 
 
 def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_path, capsys):
@@ -847,3 +856,16 @@ def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_pa
     said = capsys.readouterr().err
     assert "was trained leaving out the validation split of tokenize.validation_share=0.01" in said
     assert "holds out that of tokenize.validation_share=0.1" in said
+
+
+def test_a_small_file_is_replaced_in_one_step_and_reads_back(spark, tmp_path):
+    # a delete, then a rename, left no run.json at all to a job killed between them
+    from curation.spark.fs import HadoopFS
+
+    fs = HadoopFS(spark)
+    for out in (str(tmp_path), f"file://{tmp_path}"):
+        path = f"{out}/run.json"
+        fs.write_json(path, {"stages": {"extract": 1}})
+        fs.write_json(path, {"stages": {"extract": 2}})  # over the first, with its checksum
+        assert fs.read_json(path) == {"stages": {"extract": 2}}
+        assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp.crc"))

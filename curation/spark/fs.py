@@ -21,6 +21,7 @@ _ACCESS_TIME = re.compile(r"access_?time=\d+", re.IGNORECASE)
 class HadoopFS:
     def __init__(self, spark):
         self._jvm = spark._jvm
+        self._gateway = spark.sparkContext._gateway
         self._conf = spark._jsc.hadoopConfiguration()
         self._spark_conf = spark.conf
 
@@ -87,15 +88,21 @@ class HadoopFS:
             raise OSError(f"could not rename {src} to {dst}")
 
     def write_text(self, path: str, text: str) -> None:
-        """Write a small file atomically: a temp file beside it, then rename over it."""
+        """Write a small file atomically: a temp file beside it, then renamed over it in one
+        step (FileContext's rename with OVERWRITE: atomic on local disks and HDFS, where a
+        delete, then a rename, left no file at all to a job killed between them)."""
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         stream = self._fs(tmp).create(self._path(tmp), True)
         try:
             stream.write(bytearray(text.encode("utf-8")))
         finally:
             stream.close()
-        self.delete(path)
-        self.rename(tmp, path)
+        hadoop = self._jvm.org.apache.hadoop.fs
+        options = self._gateway.new_array(hadoop.Options.Rename, 1)
+        options[0] = hadoop.Options.Rename.OVERWRITE
+        target = self._path(path)
+        context = hadoop.FileContext.getFileContext(target.toUri(), self._conf)
+        context.rename(self._path(tmp), target, options)
 
     def read_text(self, path: str) -> str:
         stream = self._fs(path).open(self._path(path))
