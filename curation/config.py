@@ -311,7 +311,7 @@ def data_settings(config: dict[str, Any]) -> dict[str, Any]:
     settings["extract"].pop("batch_rows")
     settings["dedup"]["minhash"].pop("batch_rows")
     language = settings["filter"]["language"]
-    language["languages"] = sorted(language["languages"])
+    language["languages"] = sorted(set(language["languages"]))
     return settings
 
 

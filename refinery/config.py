@@ -347,6 +347,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {_describe(value)}")
         (item_tp,) = get_args(tp)
+        for i, v in enumerate(value):
+            if item_tp is str and isinstance(v, bool):  # [en, no]: YAML 1.1 reads `no` as false
+                raise ConfigError(
+                    f"{key}[{i}]: {str(v).lower()} is a YAML boolean (an unquoted yes, no, on, "
+                    f"off, true or false): quote it, as ['no'] for Norwegian"
+                )
         return [_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):

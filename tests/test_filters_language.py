@@ -5,7 +5,7 @@ import pytest
 from curation.config import FilterConfig
 from curation.filters.chain import unspaced_language_warning
 from curation.filters.language import LanguageConfig, LanguageFilter, check_languages
-from refinery.config import ConfigError
+from refinery.config import ConfigError, from_dict
 
 ENGLISH = "The committee published its annual report on the state of the river and the fish in it."
 FRENCH = "Le comité a publié son rapport annuel sur l'état de la rivière et des poissons."
@@ -99,6 +99,28 @@ def test_languages_not_among_the_model_labels_are_refused_before_any_work():
     assert check_languages(LanguageConfig(languages=["en", "zh"])).name == "lid.176.ftz"
     with pytest.raises(ConfigError, match=r"'EN' \(did you mean 'en'\?\), 'xx' not among"):
         check_languages(LanguageConfig(languages=["EN", "de", "xx"]))
+    # other codes of a language, not a spelling neighbour (`deu` was Basque, `por` Odia)
+    for code, label in [("deu", "de"), ("por", "pt"), ("pt-BR", "pt"), ("zh_Hant", "zh"),
+                        ("nb", "no"), ("jpn", "ja")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=rf"'{code}' \(did you mean '{label}'\?\)"):
+            check_languages(LanguageConfig(languages=[code]))
+    with pytest.raises(ConfigError, match=r"'qqq' not among"):  # no guess rather than a wrong one
+        check_languages(LanguageConfig(languages=["qqq"]))
+
+
+def test_an_unquoted_no_for_norwegian_is_refused_by_name():
+    # YAML 1.1 reads `no` as false: it was taken for the language 'false'
+    with pytest.raises(ConfigError, match=r"languages\[1\]: false is a YAML boolean.*'no'"):
+        from_dict(FilterConfig, {"language": {"languages": ["en", False]}})
+
+
+def test_the_score_is_lid176s_on_the_text_as_datatrove_passes_it(step):
+    german = "Die Stadt liegt am Ufer des Flusses und hat eine lange Geschichte. " * 3
+    nbsp = german.replace(" ", "\u00a0")  # fastText keeps it inside words; str.split did not
+    score = step.predict(nbsp)[1]  # loads the model
+    assert score == pytest.approx(min(step._model.predict(nbsp, k=1)[1][0], 1.0))
+    # leading white space is no text: 2,100 newlines first left nothing in the window
+    assert step.predict("\n" * 2100 + german)[0] == "de"
 
 
 def test_a_language_model_file_that_is_not_fasttext_is_refused_by_name(tmp_path):

