@@ -501,3 +501,20 @@ def test_phone_words_of_unspaced_and_other_scripts_count(text):
 )
 def test_hours_prices_ids_and_counts_near_a_phone_word_are_no_phone(text):
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("TEL 03-1234-5678 年中無休", "03-1234-5678"),  # "open all year"
+        ("客服电话：400-800-8888 人工服务", "400-800-8888"),
+        ("Call +1 415-555-0199 日本語", "+1 415-555-0199"),
+    ],
+)
+def test_a_phone_before_a_word_that_starts_with_a_counter_character_is_found(text, phone):
+    assert found(text) == [("PHONE", phone)]
+
+
+@pytest.mark.parametrize("text", ["（" * 20000, "(" * 20000, "+" * 20000])
+def test_runs_of_opening_brackets_or_plus_signs_are_scanned_once(text):
+    assert found(text) == []  # each start once looked ahead over the whole run
