@@ -456,3 +456,22 @@ def test_german_text_between_tags_is_not_taken_for_cyrillic():
     page = _real_page("trafilatura/pages/zoll.de-Tabaksteuer.html.gz")
     body = page.encode("cp1252", errors="xmlcharrefreplace")
     assert decode_html(body, None, "https://www.zoll.de/x") == (body.decode("cp1252"), "cp1252")
+
+
+@pytest.mark.parametrize("opener", [b"<!--", b"<script", b"<style", b"<"])
+def test_an_unclosed_comment_script_or_tag_runs_to_the_end_of_the_page(opener):
+    # matched so, the scan goes on from the end: 30,000 unclosed `<!--` each scanned to the
+    # end of the page (19 s); now one match takes the rest, and the page is read once
+    from curation.http import _COMMENT, _MARKUP
+
+    body = b"text " + opener + b" and the rest <p" + b"x" * 1000
+    assert _MARKUP.search(body).span() == (5, len(body))
+    if opener == b"<!--":
+        assert _COMMENT.search(body).span() == (5, len(body))
+
+
+def test_a_short_single_byte_page_keeps_its_last_letters_for_detection():
+    # less its last letters, a short Hebrew page was read as Cyrillic
+    page = "<html><head><title>t</title></head><body><p>"
+    page += "שלום, מה שלומך היום? ירושלים היא עיר יפה מאוד"  # ends in letters
+    assert decode_html(page.encode("cp1255"), None) == (page, "cp1255")
