@@ -71,7 +71,6 @@ RESUMES = {
     **dict.fromkeys(("train", "anneal", "sft", "rm", "dpo", "ppo"), _CHECKPOINTS),
     "ablate": "; finished arms and runs are kept: the same command goes on from there",
     "scaling": "; finished points are kept: the same command goes on from there",
-    "eval": "; --out holds the benchmarks scored so far (`pending` names the others)",
 }
 
 

@@ -46,7 +46,10 @@ class TokenizerError(RefineryError, ValueError):
 # random ideographs 12 s. The sample keeps the first MAX_TRAINING_RUN characters of such a run
 # (SentencePiece leaves sentences over 4,192 bytes out of its sample); encoding is unchanged.
 MAX_TRAINING_RUN = 1000
-_LONG_RUN = re.compile(rf"\S{{{MAX_TRAINING_RUN + 1},}}|\s{{{MAX_TRAINING_RUN + 1},}}")
+# tried at a run's start only: from every character, 999-character runs made 1 MB 1 s
+_LONG_RUN = re.compile(
+    rf"(?<!\S)\S{{{MAX_TRAINING_RUN + 1},}}|(?<!\s)\s{{{MAX_TRAINING_RUN + 1},}}"
+)
 
 
 def train_tokenizer(

@@ -863,9 +863,10 @@ def test_a_small_file_is_replaced_in_one_step_and_reads_back(spark, tmp_path):
     from curation.spark.fs import HadoopFS
 
     fs = HadoopFS(spark)
+    fs.delete = None  # never called: os.replace renames over the file
     for out in (str(tmp_path), f"file://{tmp_path}"):
         path = f"{out}/run.json"
         fs.write_json(path, {"stages": {"extract": 1}})
-        fs.write_json(path, {"stages": {"extract": 2}})  # over the first, with its checksum
+        fs.write_json(path, {"stages": {"extract": 2}})  # over the first
         assert fs.read_json(path) == {"stages": {"extract": 2}}
-        assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp.crc"))
+        assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.crc"))

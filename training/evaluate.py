@@ -73,7 +73,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def evaluate(args: argparse.Namespace) -> dict:
+def evaluate(args: argparse.Namespace, saved: list[str] | None = None) -> dict:
+    """The results; `saved` gets each benchmark written to `--out` before the last one."""
+    saved = [] if saved is None else saved
     # read every input before loading the model: a bad file fails in a second, not minutes
     left_out: dict = {}
     benchmarks = read_benchmarks(args.mc, args.include_flawed, left_out) if args.mc else {}
@@ -99,7 +101,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             cut += f", {scores['shots']} of the {args.shots} shots asked (no more other items)"
         figures = f"acc {scores['acc']:.4f}, acc_norm {scores['acc_norm']:.4f}"
         say(f"{name}: {figures} (chance {scores['chance']:.4f}){cut}", started)
-        save_progress(args.out, results, pending, name)
+        save_progress(args.out, results, pending, name, saved)
     for path, texts in documents.items():
         say(f"{path}: bits per byte of {len(texts):,} documents ...")
         started = time.perf_counter()
@@ -107,16 +109,19 @@ def evaluate(args: argparse.Namespace) -> dict:
         results["bpb"][path] = scores["bpb"]
         results["perplexity"][path] = scores["perplexity"]
         say(f"{path}: {scores['bpb']:.4f} bits per byte", started)
-        save_progress(args.out, results, pending, path)
+        save_progress(args.out, results, pending, path, saved)
     return results
 
 
-def save_progress(out: str | None, results: dict, pending: list[str], scored: str) -> None:
+def save_progress(
+    out: str | None, results: dict, pending: list[str], scored: str, saved: list[str]
+) -> None:
     """Rewrite `--out` after each benchmark, naming those still `pending`: a run stopped after
     hours keeps what it scored. The last write leaves `pending` out (main writes the whole)."""
     pending.remove(scored)
     if out and pending:
         write_results(out, {**results, "pending": list(pending)})
+        saved.append(scored)
 
 
 def say(line: str, started: float | None = None) -> None:
@@ -127,7 +132,13 @@ def say(line: str, started: float | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    results = evaluate(args)
+    saved: list[str] = []
+    try:
+        results = evaluate(args, saved)
+    except KeyboardInterrupt:
+        if saved:
+            say(f"{args.out} holds the {len(saved)} scored before the stop (`pending`: the rest)")
+        raise
     print(json.dumps(results, indent=2))
     if args.out:
         write_results(args.out, results)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 # What FileStatus.toString says of a file that changes when it is written again (its access
@@ -89,15 +91,25 @@ class HadoopFS:
 
     def write_text(self, path: str, text: str) -> None:
         """Write a small file atomically: a temp file beside it, then renamed over it in one
-        step (FileContext's rename with OVERWRITE: atomic on local disks and HDFS, where a
-        delete, then a rename, left no file at all to a job killed between them)."""
+        step. A delete, then a rename, left no file at all to a job killed between them."""
+        fs = self._fs(path)
+        if fs.getScheme() == "file":  # os.replace: Hadoop's local rename deletes, then moves
+            target = Path(str(fs.makeQualified(self._path(path)).toUri().getPath()))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            # Hadoop's checksum of the old content would fail the new one; without one,
+            # Hadoop reads the file unchecked
+            target.with_name(f".{target.name}.crc").unlink(missing_ok=True)
+            os.replace(tmp, target)
+            return
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-        stream = self._fs(tmp).create(self._path(tmp), True)
+        stream = fs.create(self._path(tmp), True)
         try:
             stream.write(bytearray(text.encode("utf-8")))
         finally:
             stream.close()
-        hadoop = self._jvm.org.apache.hadoop.fs
+        hadoop = self._jvm.org.apache.hadoop.fs  # HDFS renames over a file in one step
         options = self._gateway.new_array(hadoop.Options.Rename, 1)
         options[0] = hadoop.Options.Rename.OVERWRITE
         target = self._path(path)

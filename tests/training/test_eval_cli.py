@@ -50,7 +50,7 @@ def test_a_stopped_evaluation_keeps_what_it_scored(pretrained, tmp_path, monkeyp
     monkeypatch.setattr("training.evaluate.bits_per_byte", stopped)
     args = ["--ckpt", str(pretrained), "--mc", str(DEMO), "--bpb", str(docs), "--out", str(out)]
     assert cli(["eval", *args]) == 130
-    assert "--out holds the benchmarks scored so far" in capsys.readouterr().err
+    assert f"{out} holds the 1 scored before the stop" in capsys.readouterr().err
     kept = json.loads(out.read_text())
     assert kept["mc"]["demo_mc"]["n"] == 20 and kept["bpb"] == {}
     assert kept["pending"] == [str(docs)]
