@@ -367,17 +367,26 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
             return text, codec
     codec = _detected_codec(body, _country_codec(url))
     cut = _without_cut_character(body)
-    if cut is not body and codec not in _MULTI_BYTE:  # a multi-byte page cut in a character?
+    if cut is not body and codec not in _MULTI_BYTE:  # a page cut in a character?
         cut_codec = _detected_codec(cut, _country_codec(url))
-        codec = cut_codec if cut_codec in _MULTI_BYTE else codec
+        if cut_codec != codec and (
+            cut_codec in _MULTI_BYTE or _mess(cut, cut_codec) < _mess(cut, codec)
+        ):
+            codec = cut_codec
     return _decode_as(body, codec, errors="replace"), codec
+
+
+def _mess(body: bytes, codec: str) -> float:
+    """charset_normalizer's measure of unlikely characters in `body` read with `codec`."""
+    return mess_ratio(_decode_as(body, codec, errors="replace"), 1.0)
 
 
 def _without_cut_character(body: bytes) -> bytes:
     """`body` less its last bytes outside ASCII, at most 3, or `body` itself when it ends in
     ASCII: a multi-byte character cut at the end rules its charset out of detection (a
-    crawler's size cap cuts anywhere). Only a multi-byte guess is taken from it: a short
-    Hebrew page less its last letters was read as Cyrillic."""
+    crawler's size cap cuts anywhere). Its guess is taken when it is a multi-byte code, or
+    reads it with less mess than the whole page's guess: a short Hebrew page less its last
+    letters was read as Cyrillic, and a windows-1252 page cut after a `”` as Mac Roman."""
     end = len(body)
     while end > max(len(body) - 3, 0) and body[end - 1] >= 0x80:
         end -= 1

@@ -68,9 +68,9 @@ def _marks_and_fold() -> tuple[str, dict[int, str]]:
             marks.append(code)
         elif category == "Nd" and code > 0x7F:
             fold[code] = str(unicodedata.decimal(char))
-    # full-width letters, digits and the signs PII is written with (not ，：！？, which
+    # full-width letters, digits and the signs PII is written with (not ，！？；, which
     # Chinese prose is full of: rewriting them made its redaction twice as slow)
-    ascii_forms = string.ascii_letters + string.digits + "@.-+()/_%'"
+    ascii_forms = string.ascii_letters + string.digits + "@.-+()/_%':"
     fold.update({ord(char) + 0xFEE0: char for char in ascii_forms})
     fold.update(dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B)], " "))
     fold.update(dict.fromkeys([0x2010, 0x2011, 0x2012, 0x2212, 0xFE63], "-"))
@@ -209,6 +209,7 @@ _COUNTRY_CODE_BEFORE = re.compile(r"(?:\+[1-9]\d{0,2}|\b00[1-9]\d{0,2})[-. ]?$")
 
 # --- phone numbers ---------------------------------------------------------------------------
 _SEPARATOR = re.compile(r"[-. /]")
+_HOURS = re.compile(r"\d{1,2}[.:]\d{2} ?- ?\d{1,2}[.:]\d{2}")
 # An optional international prefix (+CC, or 00CC and a separator so that a run of digits
 # starting with 00 is no prefix; country codes never start with 0), an optional area code
 # in parentheses ("(0)" trunk digit, "(08)", "(602)", "(0161)"; not a 4-digit year), digit
@@ -255,12 +256,13 @@ _PHONE_CONTEXT = re.compile(
     r"|هاتف|اتصل|جوال|تلفون|फ़ोन|फ़ोन|फोन|मोबाइल|दूरभाष|संपर्क",
     re.IGNORECASE,
 )
-# A Chinese site's licence number (京ICP备05070218号) or a product or order number, and a
-# number a counter word follows at once (浏览量1234567次, 第2024-0115号): ids and counts,
-# which the phone words of a page's footer (联系我们, "contact us") would otherwise make
-# phones. Not 年, 月, 日 or 人: a phone is followed by 年中無休, 月～金 or 人工服务.
-_ID_BEFORE = re.compile(r"(?:ICP[备證证]?|编号|編號|订单号?|訂單號?)\s*:?\s*$", re.IGNORECASE)
-_COUNTER_AFTER = re.compile(r"[次元个個件号號位条條篇页頁万萬亿億]")  # right after the digits
+# A Chinese site's licence number (京ICP备05070218号), a product or order number, a number
+# after 第 ("No."), and a bare run of digits a counter follows at once (浏览量1234567次): ids
+# and counts, which the phone words of a page's footer (联系我们, "contact us") would
+# otherwise make phones. Few counters: a phone is followed by 年中無休, 位于, 万事如意,
+# 元旦, 号码 and the like, words that start with other counters.
+_ID_BEFORE = re.compile(r"(?:ICP[备證证]?|编号|編號|订单号?|訂單號?|第)\s*:?\s*$", re.IGNORECASE)
+_COUNTER_AFTER = re.compile(r"[次篇件页頁]")  # right after a bare run of digits
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
 _RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
@@ -424,7 +426,7 @@ def _phones(text: str) -> list[PIISpan]:
         PIISpan(m.start(), m.end(), "PHONE")
         for m in matches
         if not _ID_BEFORE.search(text, max(0, m.start() - 8), m.start())
-        and (m["intl"] or not _COUNTER_AFTER.match(text, m.end()))
+        and not (m[0].isdigit() and _COUNTER_AFTER.match(text, m.end()))
     ]
 
 
@@ -520,7 +522,7 @@ def _is_mixed_phone(m: re.Match[str], text: str) -> bool:
         not _PHONE_DIGITS[0] <= n_digits <= _PHONE_DIGITS[1]
         or not (prefixed or groups[0][0] in "08")  # 19/12345, 12 345-678: ids and amounts
         or min(len(g) for g in groups[1:]) < 2
-        or max(len(g) for g in groups) < 3  # 08.00-17.00: opening hours
+        or _HOURS.fullmatch(m["body"])  # 08.00-17.00: opening hours
         or _looks_like_thousands_in(m["body"])  # 12.500-15.000: prices
         or _after_currency(text, m.start())
         or ("." in separators and _after_version_word(text, m.start(), m.end()))

@@ -475,3 +475,12 @@ def test_a_short_single_byte_page_keeps_its_last_letters_for_detection():
     page = "<html><head><title>t</title></head><body><p>"
     page += "שלום, מה שלומך היום? ירושלים היא עיר יפה מאוד"  # ends in letters
     assert decode_html(page.encode("cp1255"), None) == (page, "cp1255")
+
+
+def test_a_windows_1252_page_cut_after_a_curly_quote_keeps_its_quotes():
+    # detected whole it was Mac Roman, which garbled every quote of the page
+    page = _real_page("readability/royal-road/expected.html.gz")
+    body = page.encode("cp1252", errors="xmlcharrefreplace")
+    body = body[: body.index(b"so weird.\x94") + len(b"so weird.\x94")]
+    text, codec = decode_html(body, None)
+    assert codec in ("cp1252", "cp1250") and text.endswith("“You’re so weird.”")

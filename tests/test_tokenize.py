@@ -19,6 +19,7 @@ from curation.tokenize import (
 )
 from refinery.shards import ShardError, open_shard, write_shard
 from refinery.tokenizer import (
+    _LONG_RUN,
     ASSISTANT,
     BOS,
     END_OF_TURN,
@@ -162,6 +163,9 @@ def test_a_long_run_trains_as_its_first_thousand_characters():
         trained = train_tokenizer([text, f"a {run} b"], 400)
         assert trained.to_str() == train_tokenizer([text, f"a {cut} b"], 400).to_str()
         assert trained.decode(trained.encode(run).ids) == run  # encoding is whole
+    # tried at a run's start only: from each of its characters, a run just under the limit
+    # was scanned again and again (1 MB of 999-character runs took 1 s)
+    assert _LONG_RUN.match("x" * 1500, 1) is None and _LONG_RUN.match("x" * 1500, 0)
 
 
 def test_encode_documents_appends_eos(tokenizer):

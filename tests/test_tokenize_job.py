@@ -863,6 +863,14 @@ def test_a_small_file_is_replaced_in_one_step_and_reads_back(spark, tmp_path):
     from curation.spark.fs import HadoopFS
 
     fs = HadoopFS(spark)
+    hadoop_written = tmp_path / "stats.json"  # as Hadoop wrote it before: with a .crc beside
+    stream = fs._fs(str(hadoop_written)).create(fs._path(str(hadoop_written)), True)
+    stream.write(bytearray(b'{"old": 1}'))
+    stream.close()
+    assert (tmp_path / ".stats.json.crc").exists()
+    fs.write_json(str(hadoop_written), {"new": 2})  # its checksum would fail the new content
+    assert fs.read_json(str(hadoop_written)) == {"new": 2}
+    (tmp_path / "stats.json").unlink()
     fs.delete = None  # never called: os.replace renames over the file
     for out in (str(tmp_path), f"file://{tmp_path}"):
         path = f"{out}/run.json"
