@@ -328,13 +328,13 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
     bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
     label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
     code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
-    charset whose only misfit is a last character cut short; then detection (less a character
-    cut at the end), which prefers another script with a language the text between the tags
-    reads as to a Latin guess, and between Latin-script codes takes the one of the `url`'s
-    country when it fits as well.
-    So a wrong label costs a little accuracy, never the document, and neither a stray UTF-8
-    byte nor a cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers
-    write them.
+    charset whose only misfit is a last character cut short; then detection, of the page and
+    of the page less a character cut at its end (`_without_cut_character`), which prefers
+    another script with a language the text between the tags reads as to a Latin guess, and
+    between Latin-script codes takes the one of the `url`'s country when it fits as well. So a
+    wrong label costs a little accuracy, never the document, and neither a stray UTF-8 byte
+    nor a cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers write
+    them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
