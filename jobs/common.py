@@ -270,10 +270,11 @@ def input_folder(path: str) -> str:
 def read_record(out: str, inputs: list[str]) -> list[str]:
     """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
     their path there, so that a run folder moved elsewhere names the same ones; a relative
-    glob is made absolute first, not left relative to the directory it was typed in."""
+    path (a glob) is made absolute first, not left relative to the directory it was typed in;
+    a URI (file:/x, s3://b/x) is left as it is."""
     remote = "://" in out and not out.startswith("file:")
     root = out.rstrip("/") if remote else os.path.abspath(local_path(out))
-    paths = [p if "://" in p or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
+    paths = [p if ":" in p or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
     return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in paths)
 
 
