@@ -285,9 +285,6 @@ _CODEC_BY_TLD = {tld: codec for codec, tlds in _COUNTRY_CODECS.items() for tld i
 # 0xB9, 0xBE, 0xBB are ą, ľ, » in windows-1250): a guess of it is no tie the domain may break,
 # as it fits such a page better and the windows reading is as clean to the mess measure.
 _ISO_BESIDE = {"iso8859-2": "cp1250", "iso8859-13": "cp1257", "iso8859-15": "cp1252"}
-# charset_normalizer's mess limit is 0.2; a Shift_JIS page of short lines, ruby and symbols
-# can pass it in no chunk and still read right (0.09 overall), where windows-1252 is garbage.
-_MESSY_THRESHOLD = 0.5
 
 
 def content_type_charset(content_type: str | None) -> str | None:
@@ -443,11 +440,15 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
     characters): then both fit, and the country tells best which one the page was written in.
     """
     best, guess = _guess(body)
+    text = _MARKUP.sub(b" ", body)
     if best is None:
-        return "cp1252"
+        # nothing clean in the page, markup and all: another script the text between the
+        # tags reads as (a Shift_JIS page of short lines and ruby passed the mess limit in
+        # no chunk), else windows-1252, as browsers assume
+        _, text_guess = _guess(text) if not text.isascii() else (None, None)
+        return text_guess if text_guess and text_guess not in _LATIN_CODECS else "cp1252"
     if guess not in _LATIN_CODECS:
         return guess
-    text = _MARKUP.sub(b" ", body)
     if not text.isascii():
         text_best, text_guess = _guess(text)
         if text_best is not None and text_best.coherence > 0 and text_guess not in _LATIN_CODECS:
@@ -462,17 +463,8 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
 
 
 def _guess(body: bytes) -> tuple[charset_normalizer.CharsetMatch | None, str | None]:
-    """charset_normalizer's best match and its codec, widened as its label would be; with
-    nothing clean, the least messy of those only somewhat messy."""
+    """charset_normalizer's best match and its codec, widened as its label would be."""
     best = charset_normalizer.from_bytes(body, cp_isolation=_DETECTABLE).best()
-    if best is None:
-        best = charset_normalizer.from_bytes(
-            body, cp_isolation=_DETECTABLE, threshold=_MESSY_THRESHOLD
-        ).best()
-        # messy in every chunk: only a multi-byte code (Shift_JIS of short lines and symbols,
-        # which reads as no language here) or a code with a language read in it
-        if best is not None and not (best.coherence or _widened(best) in _MULTI_BYTE):
-            best = None
     return (best, _widened(best)) if best is not None else (None, None)
 
 

@@ -301,6 +301,7 @@ def test_url_words_of_any_script_and_in_a_row(tmp_path):
     assert step.match("http://example.com/%D0%BF%D0%BE%D1%80%D0%BD%D0%BE/", None) == "url_word"
     assert step.match("http://example.com/best_sex-toys.html", None) == "url_word"
     assert step.match("http://example.com/toys-sex", None) is None  # not in that order
+    assert step.match("http://example.cn/sex-toys视频/1.html", None) == "url_word"  # scripts meet
     assert step.match("http://example.com/sex", None) is None
 
 

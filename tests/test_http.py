@@ -484,3 +484,15 @@ def test_a_windows_1252_page_cut_after_a_curly_quote_keeps_its_quotes():
     body = body[: body.index(b"so weird.\x94") + len(b"so weird.\x94")]
     text, codec = decode_html(body, None)
     assert codec in ("cp1252", "cp1250") and text.endswith("“You’re so weird.”")
+
+
+def test_an_undeclared_german_page_with_no_clean_reading_stays_windows_1252():
+    # read above the mess limit, it came out as Big5-HKSCS: "für" as "f僡"
+    path = SHARED_HTML / "trafilatura/pages/ekhn.de-Pflegefinanzierung.html.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    page = gzip.decompress(path.read_bytes()).decode("utf-8")
+    body = page.encode("cp1252", errors="xmlcharrefreplace")
+    body = re.sub(rb"(<meta[^>]*?)charset\s*=\s*[\"']?\s*[\w.:-]+[\"']?", rb"\1", body, flags=re.I)
+    body = body[: len(body) * 6 // 10]
+    assert decode_html(body, None, "https://www.ekhn.de/x.html")[1] == "cp1252"

@@ -24,7 +24,8 @@ from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
 LIST_KINDS = ("domains", "urls")  # the files of a UT1 category folder
-URL_WORD_SPLIT = re.compile(r"[\W_]+")  # letters and digits of any script are words
+# ASCII letters and digits, or letters and digits of other scripts: `porn视频` is two words
+URL_WORD = re.compile(r"[a-z0-9]+|[^\W_a-z0-9]+")
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 WWW_N = re.compile(r"^www\d+\.")  # www2. and the like, which a URL's key leaves out
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
@@ -108,8 +109,9 @@ def url_key(url: str) -> str:
 
 def url_words_of(text: str) -> list[str]:
     """The words of a URL or of a configured URL word: lower case, split at anything not a
-    letter or digit of any script (a percent-encoded path is decoded first by the caller)."""
-    return [word for word in URL_WORD_SPLIT.split(text.lower()) if word]
+    letter or digit and where ASCII meets another script (a percent-encoded path is decoded
+    first by the caller)."""
+    return URL_WORD.findall(text.lower())
 
 
 def parent_domains(host: str) -> list[str]:
