@@ -443,10 +443,14 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
     text = _MARKUP.sub(b" ", body)
     if best is None:
         # nothing clean in the page, markup and all: another script the text between the
-        # tags reads as (a Shift_JIS page of short lines and ruby passed the mess limit in
-        # no chunk), else windows-1252, as browsers assume
-        _, text_guess = _guess(text) if not text.isascii() else (None, None)
-        return text_guess if text_guess and text_guess not in _LATIN_CODECS else "cp1252"
+        # tags reads as, with a language found in it or a multi-byte code (a Shift_JIS page
+        # of short lines and ruby passed the mess limit in no chunk), else windows-1252, as
+        # browsers assume
+        text_best, text_guess = _guess(text) if not text.isascii() else (None, None)
+        if text_best is None or text_guess in _LATIN_CODECS:
+            return "cp1252"
+        found = text_best.coherence > 0 or text_guess in _MULTI_BYTE  # German as KOI8-U: none
+        return text_guess if found else "cp1252"
     if guess not in _LATIN_CODECS:
         return guess
     if not text.isascii():

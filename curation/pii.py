@@ -257,12 +257,16 @@ _PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 # A Chinese site's licence number (京ICP备05070218号), a product or order number, a number
-# after 第 ("No."), and a bare run of digits a counter follows at once (浏览量1234567次): ids
-# and counts, which the phone words of a page's footer (联系我们, "contact us") would
-# otherwise make phones. Few counters: a phone is followed by 年中無休, 位于, 万事如意,
-# 元旦, 号码 and the like, words that start with other counters.
+# after 第 ("No."), and a bare run of digits a counter follows at once (浏览量1234567次,
+# 总价12800000元): ids, counts and prices, which the phone words of a page's footer
+# (联系我们, "contact us") would otherwise make phones. Not 年, 月, 日, 人 or 号: a phone is
+# followed by 年中無休, 月～金, 人工服务 or 号码, and a phone-shaped run stays a phone
+# before any of them.
 _ID_BEFORE = re.compile(r"(?:ICP[备證证]?|编号|編號|订单号?|訂單號?|第)\s*:?\s*$", re.IGNORECASE)
-_COUNTER_AFTER = re.compile(r"[次篇件页頁]")  # right after a bare run of digits
+_COUNTER_AFTER = re.compile(r"[次篇件页頁元个個条條位万萬亿億]")  # right after bare digits
+# Bare digits a counter may follow and still be a phone: a Chinese mobile, a number with
+# its trunk 0, a 400/800 service line (13800138000万事如意, 0755…位于, 4008008888元旦)
+_PHONE_SHAPED = re.compile(r"1[3-9]\d{9}|0\d+|[48]00\d{7}")
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
 _RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
@@ -426,7 +430,11 @@ def _phones(text: str) -> list[PIISpan]:
         PIISpan(m.start(), m.end(), "PHONE")
         for m in matches
         if not _ID_BEFORE.search(text, max(0, m.start() - 8), m.start())
-        and not (m[0].isdigit() and _COUNTER_AFTER.match(text, m.end()))
+        and not (
+            m[0].isdigit()
+            and not _PHONE_SHAPED.fullmatch(m[0])
+            and _COUNTER_AFTER.match(text, m.end())
+        )
     ]
 
 

@@ -267,6 +267,9 @@ def input_folder(path: str) -> str:
     return parent if parent and in_folder else path
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # file:/x, s3://b/x; not data/12:00/x
+
+
 def read_record(out: str, inputs: list[str]) -> list[str]:
     """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
     their path there, so that a run folder moved elsewhere names the same ones; a relative
@@ -274,7 +277,7 @@ def read_record(out: str, inputs: list[str]) -> list[str]:
     a URI (file:/x, s3://b/x) is left as it is."""
     remote = "://" in out and not out.startswith("file:")
     root = out.rstrip("/") if remote else os.path.abspath(local_path(out))
-    paths = [p if ":" in p or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
+    paths = [p if _SCHEME.match(p) or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
     return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in paths)
 
 

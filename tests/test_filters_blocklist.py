@@ -302,6 +302,10 @@ def test_url_words_of_any_script_and_in_a_row(tmp_path):
     assert step.match("http://example.com/best_sex-toys.html", None) == "url_word"
     assert step.match("http://example.com/toys-sex", None) is None  # not in that order
     assert step.match("http://example.cn/sex-toys视频/1.html", None) == "url_word"  # scripts meet
+    czech = BlocklistFilter.from_config(
+        BlocklistConfig(lists_dir=str(root), categories=["adult"], url_words=["anal"])
+    )
+    assert czech.match("https://example.cz/analýza-trhu", None) is None  # one Latin word
     assert step.match("http://example.com/sex", None) is None
 
 

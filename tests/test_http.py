@@ -496,3 +496,12 @@ def test_an_undeclared_german_page_with_no_clean_reading_stays_windows_1252():
     body = re.sub(rb"(<meta[^>]*?)charset\s*=\s*[\"']?\s*[\w.:-]+[\"']?", rb"\1", body, flags=re.I)
     body = body[: len(body) * 6 // 10]
     assert decode_html(body, None, "https://www.ekhn.de/x.html")[1] == "cp1252"
+
+
+def test_with_no_clean_reading_a_script_without_a_language_does_not_replace_windows_1252():
+    # the text between the tags read as KOI8-U, in which no language was found
+    page = _real_page("trafilatura/pages/wehranlage-horka.de.887.html.gz")
+    body = page.encode("cp1252", errors="xmlcharrefreplace")
+    high = [i for i, byte in enumerate(body) if byte >= 0x80]
+    body = body[: high[len(high) * 9 // 10] + 1]
+    assert decode_html(body, None)[1] == "cp1252"

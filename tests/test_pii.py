@@ -501,6 +501,8 @@ def test_phone_words_of_unspaced_and_other_scripts_count(text):
         "订单号：20240115123 联系电话",
         "第2024-0115号 联系",
         "版本号1.2.3.4更新",  # a version, not an IP
+        "联系我们 总价12800000元",  # a price
+        "联系我们 已售 12345678个",
     ],
 )
 def test_hours_prices_ids_and_counts_near_a_phone_word_are_no_phone(text):
@@ -516,6 +518,7 @@ def test_hours_prices_ids_and_counts_near_a_phone_word_are_no_phone(text):
         ("联系电话：0755-12345678位于深圳市南山区", "0755-12345678"),  # "located at"
         ("电话：13800138000万事如意", "13800138000"),
         ("手机：13800138000号码已实名", "13800138000"),
+        ("客服电话4008008888元旦照常", "4008008888"),
         ("Tel: 06-12 34 56 78", "06-12 34 56 78"),  # two-digit groups, no hours
     ],
 )

@@ -839,6 +839,8 @@ def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path
     # a relative glob, as typed in the directory above OUT: by its path in OUT
     relative = os.path.relpath(out / "filter" / "*.parquet")
     assert read_record(str(out), [relative]) == ["filter/*.parquet"]
+    assert read_record(str(out), ["file:/x/a"]) == ["file:/x/a"]  # a URI as it is
+    assert read_record(str(out), ["d/12:00/x"]) == [os.path.abspath("d/12:00/x")]
 
 
 def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_path, capsys):

@@ -24,8 +24,10 @@ from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
 LIST_KINDS = ("domains", "urls")  # the files of a UT1 category folder
-# ASCII letters and digits, or letters and digits of other scripts: `porn视频` is two words
-URL_WORD = re.compile(r"[a-z0-9]+|[^\W_a-z0-9]+")
+# Latin letters (accented too: `analýza` is one word) and digits, or letters and digits of
+# other scripts: `porn视频` is two words, split where the scripts meet
+_LATIN = "a-z0-9\u00c0-\u024f\u1e00-\u1eff"
+URL_WORD = re.compile(rf"[{_LATIN}]+|[^\W_{_LATIN}]+")
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 WWW_N = re.compile(r"^www\d+\.")  # www2. and the like, which a URL's key leaves out
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
@@ -54,8 +56,9 @@ class BlocklistConfig:
     # lines (0.0.0.0 example.com), `*.example.com` and `.example.com` are read too.
     domain_files: dict[str, list[str]] = field(default_factory=dict)
     # Words that drop a document when they appear among its URL's words (split on anything
-    # not a letter or digit of any script, the path percent-decoded; an entry of several
-    # words, `sex-toys`, matches them in a row); reason `blocklist:url_word`. Empty by
+    # not a letter or digit, and where Latin letters meet another script, the path
+    # percent-decoded; an entry of several words, `sex-toys`, matches them in a row); reason
+    # `blocklist:url_word`. Empty by
     # default: words such as "sex" also name health pages, so this is opt-in (RefinedWeb
     # pairs it with a soft list).
     url_words: list[str] = field(default_factory=list)
@@ -109,8 +112,8 @@ def url_key(url: str) -> str:
 
 def url_words_of(text: str) -> list[str]:
     """The words of a URL or of a configured URL word: lower case, split at anything not a
-    letter or digit and where ASCII meets another script (a percent-encoded path is decoded
-    first by the caller)."""
+    letter or digit and where Latin letters meet another script (a percent-encoded path is
+    decoded first by the caller)."""
     return URL_WORD.findall(text.lower())
 
 
