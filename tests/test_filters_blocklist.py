@@ -318,3 +318,11 @@ def test_only_prefixes_as_long_as_the_longest_listed_url_are_made():
     url = "h.com/" + "a/" * 20_000
     assert url_prefixes(url, 8) == ["h.com/a", "h.com"]
     assert url_prefixes("h.com/a/b?q=1", 100) == url_prefixes("h.com/a/b?q=1")
+
+
+def test_a_percent_encoded_host_is_read_as_browsers_read_it(tmp_path):
+    root = lists(tmp_path, {"gambling/domains": ["0-casino.info", "xn--bstcasino-v2a.eu"]})
+    config = BlocklistConfig(lists_dir=str(root), categories=["gambling"])
+    step = BlocklistFilter.from_config(config)
+    assert step.match("http://%30-casino.info/", None) == "gambling"
+    assert step.match("http://b%C3%A4stcasino.eu/", None) == "gambling"

@@ -72,11 +72,11 @@ class BlocklistConfig:
 
 
 def normalize_host(host: str) -> str:
-    """Lower case, no trailing dot, no leading `www.`, Unicode labels in punycode
-    (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form the lists hold). `www5.` stays: a
-    listed `www5.wt.to` is that host, not all of `wt.to` (`www5.example.com` still matches a
-    listed `example.com`, its parent)."""
-    host = ascii_host(host.strip().lower().rstrip("."))
+    """Percent-decoded (as browsers read a host), lower case, no trailing dot, no leading
+    `www.`, Unicode labels in punycode (`bästcasino.eu` -> `xn--bstcasino-v2a.eu`, the form
+    the lists hold). `www5.` stays: a listed `www5.wt.to` is that host, not all of `wt.to`
+    (`www5.example.com` still matches a listed `example.com`, its parent)."""
+    host = ascii_host(unquote(host.strip()).lower().rstrip("."))  # %30-casino is 0-casino
     return host.removeprefix("www.")
 
 
