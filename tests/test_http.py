@@ -416,11 +416,17 @@ def test_a_meta_charset_late_in_the_head_or_after_a_commented_one_is_read():
     assert decode_html(late.encode("iso8859-2"), None) == (late, "iso8859-2")
 
 
-def _real_page(relative: str) -> str:
+def _shared_page(relative: str) -> str:
+    """A real page of ../shared/data/html, as written (UTF-8); the test skips without it."""
     path = SHARED_HTML / relative
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    html = gzip.decompress(path.read_bytes()).decode("utf-8")
+    return gzip.decompress(path.read_bytes()).decode("utf-8")
+
+
+def _real_page(relative: str) -> str:
+    """A real page with its <meta> charset tags taken out: detection decides."""
+    html = _shared_page(relative)
     return re.sub(r"<meta[^>]*charset\s*=[^>]*>", "", html, flags=re.IGNORECASE)
 
 
@@ -488,10 +494,7 @@ def test_a_windows_1252_page_cut_after_a_curly_quote_keeps_its_quotes():
 
 def test_an_undeclared_german_page_with_no_clean_reading_stays_windows_1252():
     # read above the mess limit, it came out as Big5-HKSCS: "für" as "f僡"
-    path = SHARED_HTML / "trafilatura/pages/ekhn.de-Pflegefinanzierung.html.gz"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    page = gzip.decompress(path.read_bytes()).decode("utf-8")
+    page = _shared_page("trafilatura/pages/ekhn.de-Pflegefinanzierung.html.gz")
     body = page.encode("cp1252", errors="xmlcharrefreplace")
     body = re.sub(rb"(<meta[^>]*?)charset\s*=\s*[\"']?\s*[\w.:-]+[\"']?", rb"\1", body, flags=re.I)
     body = body[: len(body) * 6 // 10]
