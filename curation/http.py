@@ -440,23 +440,13 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
     characters): then both fit, and the country tells best which one the page was written in.
     """
     best, guess = _guess(body)
-    text = _MARKUP.sub(b" ", body)
-    if best is None:
-        # nothing clean in the page, markup and all: another script the text between the
-        # tags reads as, with a language found in it or a multi-byte code (a Shift_JIS page
-        # of short lines and ruby passed the mess limit in no chunk), else windows-1252, as
-        # browsers assume
-        text_best, text_guess = _guess(text) if not text.isascii() else (None, None)
-        if text_best is None or text_guess in _LATIN_CODECS:
-            return "cp1252"
-        found = text_best.coherence > 0 or text_guess in _MULTI_BYTE  # German as KOI8-U: none
-        return text_guess if found else "cp1252"
-    if guess not in _LATIN_CODECS:
+    if best is not None and guess not in _LATIN_CODECS:
         return guess
-    if not text.isascii():
-        text_best, text_guess = _guess(text)
-        if text_best is not None and text_best.coherence > 0 and text_guess not in _LATIN_CODECS:
-            return text_guess  # a language read in it: German read as KOI8-U has none
+    script = _script_between_tags(body, no_clean_reading=best is None)
+    if script:
+        return script
+    if best is None:  # nothing clean: windows-1252, as browsers assume
+        return "cp1252"
     if country_codec in (None, guess, _ISO_BESIDE.get(guess)):
         return guess
     try:
@@ -464,6 +454,20 @@ def _detected_codec(body: bytes, country_codec: str | None) -> str:
     except UnicodeError:
         return guess
     return country_codec if mess_ratio(page, 1.0) <= mess_ratio(str(best), 1.0) else guess
+
+
+def _script_between_tags(body: bytes, no_clean_reading: bool) -> str | None:
+    """The code of a script other than Latin that the text between the tags reads as, with a
+    language found in it (German read as KOI8-U has none); when the page, markup and all, had
+    no clean reading, a multi-byte code too (a Shift_JIS page of short lines and ruby passed
+    the mess limit in no chunk)."""
+    text = _MARKUP.sub(b" ", body)
+    if text.isascii():
+        return None
+    best, guess = _guess(text)
+    if best is None or guess in _LATIN_CODECS:
+        return None
+    return guess if best.coherence > 0 or (no_clean_reading and guess in _MULTI_BYTE) else None
 
 
 def _guess(body: bytes) -> tuple[charset_normalizer.CharsetMatch | None, str | None]:

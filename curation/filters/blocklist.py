@@ -58,9 +58,8 @@ class BlocklistConfig:
     # Words that drop a document when they appear among its URL's words (split on anything
     # not a letter or digit, and where Latin letters meet another script, the path
     # percent-decoded; an entry of several words, `sex-toys`, matches them in a row); reason
-    # `blocklist:url_word`. Empty by
-    # default: words such as "sex" also name health pages, so this is opt-in (RefinedWeb
-    # pairs it with a soft list).
+    # `blocklist:url_word`. Empty by default: words such as "sex" also name health pages, so
+    # this is opt-in (RefinedWeb pairs it with a soft list).
     url_words: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -266,6 +265,7 @@ class BlocklistFilter(DocumentFilter):
         self.urls = EntryTable(urls)
         # a word, or words in a row (`sex-toys`), as the URL's words are split
         self.url_words = frozenset(tuple(url_words_of(w)) for w in url_words) - {()}
+        self.url_word_lengths = sorted({len(entry) for entry in self.url_words})
         self.longest_url = max(map(len, urls), default=0)
         # which category names a document several match (unlisted ones after, in match order)
         self.rank = {category: i for i, category in enumerate(dict.fromkeys(categories))}
@@ -313,7 +313,7 @@ class BlocklistFilter(DocumentFilter):
 
     def _has_url_word(self, url: str) -> bool:
         words = url_words_of(unquote(url))
-        for size in {len(entry) for entry in self.url_words}:
+        for size in self.url_word_lengths:
             if any(tuple(words[i : i + size]) in self.url_words for i in range(len(words))):
                 return True
         return False
