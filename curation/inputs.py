@@ -170,7 +170,7 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
         return _read_manifest(spec, cc_prefix)
     if is_remote(spec):
         return [spec]
-    if any(ch in spec for ch in "*?["):
+    if any(ch in spec for ch in "*?[") and not os.path.exists(spec):  # `crawl [2024]/` is a name
         matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
         if not matches:
             raise InputError(f"input glob {spec!r} matches no file")
@@ -230,7 +230,12 @@ def _read_path_list(path: Path) -> list[str]:
         if not is_remote(entry):
             entry_path = Path(entry) if os.path.isabs(entry) else path.parent / entry
             if not entry_path.is_file():
-                raise InputError(f"{path}:{number}: listed input not found: {entry}")
+                tried = (
+                    ""
+                    if os.path.isabs(entry)
+                    else f" (relative to the list's folder: {entry_path})"
+                )
+                raise InputError(f"{path}:{number}: listed input not found: {entry}{tried}")
             entry = str(entry_path.resolve())
         files.append(entry)
     return files

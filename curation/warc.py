@@ -23,7 +23,7 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ARC2WARCHeadersParser, ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.warcwriter import WARCWriter
 
 from curation.inputs import is_transient
@@ -32,18 +32,32 @@ _GZIP_MAGIC = b"\x1f\x8b\x08"
 # Where a record may start, to resync after damage: a gzip member, or the version line of
 # any WARC version (warcio reads 0.17 and 0.18 as well as 1.0 and 1.1).
 _GZIP_MEMBER = re.compile(re.escape(_GZIP_MAGIC))
-_WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d+\r\n")
+_WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d+\r?\n")  # warcio reads LF-only files too
 _RESYNC_WINDOW = 1 << 20
 # ARC v1 record header: URL IP-address archive-date(14 digits) content-type length
 _ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
-# A whole ARC v1 record line (URL IP date type length), where an uncompressed ARC resyncs.
-_ARC_RECORD_LINE = re.compile(rb"(?<=\n)\S+://\S* \S+ \d{8,14} \S+ \d+\r?\n")
+# A whole ARC record line, where an uncompressed ARC resyncs: v1 (URL IP date type length) or
+# v2 (URL IP date type result-code checksum location offset filename length).
+_ARC_RECORD_LINE = re.compile(
+    rb"(?<=\n)\S+://\S* \S+ \d{8,14} \S+ (?:\S+ \S+ \S+ \d+ \S+ )?\d+\r?\n"
+)
+_ARC_V2_LINE = re.compile(r"\S+://\S* \S+ \d{8,14} \S+ \S+ \S+ \S+ \d+ \S+ \d+\s*$")
 _RESYNC_OVERLAP = 4096  # windows overlap by a long header line, so none is cut in two
 
 
 class _MarkedArcHeaders(ARC2WARCHeadersParser):
     """warcio's ARC-to-WARC header conversion, marking the record as converted: warcio then
-    reports it as format `warc`, with a random record id invented for it."""
+    reports it as format `warc`, with a random record id invented for it. warcio reads only
+    ARC v1 header lines; a v2 line is given to it as the v1 line of the same record."""
+
+    def parse(self, stream, headerline=None):
+        if headerline is None:
+            headerline = stream.readline()
+        line = StatusAndHeadersParser.decode_header(headerline)
+        if _ARC_V2_LINE.match(line):
+            url, ip, date, content_type, *_, length = line.split()
+            headerline = f"{url} {ip} {date} {content_type} {length}\n"
+        return super().parse(stream, headerline)
 
     def _get_protocol_and_headers(self, headerline, parts):
         protocol, headers = super()._get_protocol_and_headers(headerline, parts)
@@ -128,6 +142,30 @@ def _check_headers(warc_record: ArcWarcRecord, record: Record) -> None:
             )
 
 
+class CorruptMember(ValueError):
+    """A record whose gzip member stops inflating: warcio took the damage for the member's end."""
+
+    def __init__(self, offset: int):
+        super().__init__(_CORRUPT_MEMBER)
+        self.offset = offset
+
+
+def _member_broken(iterator: ArchiveIterator, stream: BinaryIO, offset: int) -> bool:
+    """Whether the gzip member of the record just read fails to inflate. warcio writes the
+    zlib error to stderr and reads on as if the member ended there, so the record came with
+    garbage in place of its text; a sound member has ended by the end of its record (every
+    one of ../shared/data/warc's 1,345), so only one that has not is inflated again. (A file
+    gzipped whole is one member, its records' offsets 0 or negative: warcio then complains.)"""
+    decompressor = iterator.reader.decompressor
+    if decompressor is None or decompressor.eof or offset < 0 or not _seekable(stream):
+        return False
+    position = stream.tell()
+    try:
+        return _corrupt_member(stream, offset) is not None
+    finally:
+        stream.seek(position)
+
+
 @dataclass
 class ReadError:
     offset: int
@@ -169,6 +207,8 @@ def iter_records(
                 record.offset = iterator.get_record_offset()
                 # A single-member gzip file gives negative lengths; resync from the record.
                 last_end = record.offset + max(iterator.get_record_length(), 1)
+                if _member_broken(iterator, stream, record.offset):
+                    raise CorruptMember(record.offset)
                 read += 1
                 if iterator.err_count > warnings:  # warcio found no blank line after it
                     raise RecordLengthWrong(record.offset)
@@ -179,7 +219,7 @@ def iter_records(
             if base == 0 and _one_gzip_member(err) and _seekable(stream):
                 yield from _one_member_records(stream, payload_limit, skip=read)
                 return
-            if isinstance(err, RecordLengthWrong):  # its end is unknown: resync from its start
+            if isinstance(err, RecordLengthWrong | CorruptMember):  # resync from its start
                 current = err.offset
             else:
                 current = base if last_end is None else _skip_separator(stream, last_end)
@@ -187,9 +227,11 @@ def iter_records(
             yield ReadError(offset=current, error=corrupt or _describe(err))
         else:
             tail = _unread_tail(stream, base if last_end is None else last_end)
-            if tail:
-                yield ReadError(offset=tail[0], error=tail[1])
-            return
+            if not tail:
+                return
+            # warcio also stops, silently, at a member that does not inflate: records may follow
+            current = tail[0]
+            yield ReadError(offset=current, error=_corrupt_member(stream, current) or tail[1])
         base = _next_boundary(stream, current + 1) if _seekable(stream) else None
         if base is None:
             return
@@ -265,14 +307,18 @@ def _skip_separator(stream: BinaryIO, offset: int) -> int:
     """Skip the blank lines that end an uncompressed record, to point at the next one."""
     if not _seekable(stream):
         return offset
-    stream.seek(offset)
-    head = stream.read(16)
-    return offset + len(head) - len(head.lstrip(b"\r\n"))
+    while True:
+        stream.seek(offset)
+        head = stream.read(4096)
+        blank = len(head) - len(head.lstrip(b"\r\n"))
+        offset += blank
+        if blank < len(head) or not head:
+            return offset
 
 
 def _starts_like_archive(stream: BinaryIO) -> bool:
     """WARC or ARC by its first bytes (warcio would read any text file as ARC records)."""
-    stream.seek(0)
+    stream.seek(_skip_separator(stream, 0))
     head = stream.read(4096)
     stream.seek(0)
     if head.startswith(_GZIP_MAGIC[:2]):

@@ -53,6 +53,22 @@ def test_file_uris_name_the_same_inputs_as_paths(crawl_dir: Path):
     assert resolve_inputs([f"file://{listing}"], "") == [str(crawl_dir / "a.warc")]
 
 
+def test_a_path_with_glob_characters_that_exists_is_that_file(tmp_path: Path):
+    """`crawl [2024]/a.warc.gz` was taken as a glob ([2024] one character): "matches no file"."""
+    folder = tmp_path / "crawl [2024]"
+    folder.mkdir()
+    (folder / "a.warc.gz").write_bytes(b"x")
+    assert resolve_inputs([str(folder / "a.warc.gz")], "") == [str(folder / "a.warc.gz")]
+    assert resolve_inputs([str(folder)], "") == [str(folder / "a.warc.gz")]
+
+
+def test_a_missing_relative_list_entry_names_the_path_tried(crawl_dir: Path):
+    listing = crawl_dir / "inputs.txt"
+    listing.write_text("sub/a.warc\n")
+    with pytest.raises(InputError, match=rf"relative to the list's folder: {crawl_dir}/sub/a.warc"):
+        resolve_inputs([str(listing)], "")
+
+
 def test_glob_single_file_and_limit(crawl_dir: Path):
     assert len(resolve_inputs([str(crawl_dir / "*.warc*")], "")) == 3
     assert resolve_inputs([str(crawl_dir / "a.warc")], "") == [str(crawl_dir / "a.warc")]

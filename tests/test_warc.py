@@ -7,6 +7,7 @@ import pytest
 from curation.warc import ReadError, Record, iter_records, parse_warc_date
 from curation.warc import write_response_warc as write_warc
 
+from conftest import shared_data
 from warcs import page
 
 READ_ALL = lambda record: 10_000_000  # noqa: E731
@@ -292,10 +293,11 @@ def test_a_typeless_empty_record_in_mid_file_is_no_cut(tmp_path: Path):
 def test_blank_lines_before_the_first_record_are_skipped(tmp_path: Path):
     path = tmp_path / "blank.warc"
     data, offsets = uncompressed(path, 3)
-    path.write_bytes(b"\r\n" + data)
-    items = read(path)
-    assert kinds(items) == ["Record"] * 3
-    assert [r.offset for r in items] == [o + 2 for o in offsets]
+    for blank in (b"\r\n", b"\r\n" * 5000):  # 16 bytes of them were skipped, no more
+        path.write_bytes(blank + data)
+        items = read(path)
+        assert kinds(items) == ["Record"] * 3
+        assert [r.offset for r in items] == [o + len(blank) for o in offsets]
 
 
 def test_an_http_status_out_of_range_is_no_status(tmp_path: Path):
@@ -329,3 +331,101 @@ def test_an_upper_case_scheme_still_has_its_http_headers_read(tmp_path: Path):
     (record,) = read(path)
     assert record.url.startswith("HTTPS://") and record.http_status == 200
     assert record.payload == page("t0", 20)
+
+
+def damaged_copy(tmp_path: Path, name: str, damage) -> tuple[list, dict[int, bytes | None]]:
+    """Records of a real WARC of ../shared/data/warc after `damage(bytearray)`, and the
+    payloads of the intact file's records by offset."""
+    data = shared_data("warc", name).read_bytes()
+    intact = tmp_path / "intact.warc.gz"
+    intact.write_bytes(data)
+    damaged = bytearray(data)
+    damage(damaged)
+    path = tmp_path / "damaged.warc.gz"
+    path.write_bytes(bytes(damaged))
+    return read(path), {r.offset: r.payload for r in read(intact)}
+
+
+def test_a_member_that_fails_to_inflate_midway_loses_only_its_record(tmp_path: Path):
+    """warcio takes a zlib error after a member's first bytes for the end of the file (it only
+    prints it): one bit flipped lost the 41 records after it, with a "truncated?" error."""
+
+    def flip(data: bytearray) -> None:
+        data[35222] ^= 0x55  # inside the response record at 32353
+
+    items, intact = damaged_copy(tmp_path, "resiliparse_warcfile.warc.gz", flip)
+    errors = [r for r in items if isinstance(r, ReadError)]
+    assert [(e.offset, e.error[:19]) for e in errors] == [(32353, "corrupt gzip member")]
+    records = [r for r in items if isinstance(r, Record)]
+    assert len(records) == len(intact) - 1
+    assert all(r.payload == intact[r.offset] for r in records)
+
+
+def test_a_damaged_member_is_an_error_not_a_record_of_garbage(tmp_path: Path):
+    """Zeroed bytes at the end of one member and the start of the next: the first came out as
+    a record whose payload was garbage, and warcio's "non-chunked gzip" complaint then made
+    the rest of the file read as if gzipped whole, 13 records lost."""
+
+    def zero(data: bytearray) -> None:
+        data[127488:128000] = bytes(512)  # end of the member at 117477, head of the next
+
+    items, intact = damaged_copy(tmp_path, "dolma_sample-0000.warc.gz", zero)
+    errors = [r for r in items if isinstance(r, ReadError)]
+    assert [(e.offset, e.error[:19]) for e in errors] == [(117477, "corrupt gzip member")]
+    records = [r for r in items if isinstance(r, Record)]
+    assert len(records) == len(intact) - 2  # the next member's header is gone with it
+    assert all(r.payload == intact[r.offset] for r in records)
+
+
+def test_an_lf_only_warc_resyncs_after_a_damaged_record(tmp_path: Path):
+    """warcio reads WARCs whose lines end in LF alone; the resync looked for CRLF only, so the
+    records after a bad one vanished without an error."""
+
+    def record(i: int, shorten: int = 0) -> bytes:
+        block = b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n" + page(f"t{i}")
+        headers = (
+            f"WARC/1.0\nWARC-Type: response\nWARC-Target-URI: https://site.example/{i}\n"
+            f"WARC-Date: 2024-05-01T12:00:00Z\nWARC-Record-ID: <urn:uuid:{i:08d}-0000-0000-0000-"
+            f"000000000000>\nContent-Type: application/http; msgtype=response\n"
+            f"Content-Length: {len(block) - shorten}\n\n"
+        )
+        return headers.encode() + block + b"\n\n"
+
+    path = tmp_path / "lf.warc"
+    path.write_bytes(record(0) + record(1, shorten=50) + record(2) + record(3))
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError", "Record", "Record"]
+    assert [r.url for r in items[2:]] == ["https://site.example/2", "https://site.example/3"]
+    assert items[3].payload == page("t3")
+
+
+def test_arc_v2_header_lines_are_read_for_their_fields(tmp_path: Path):
+    """warcio parses ARC v1 lines only: a v2 record's URL became its first six fields joined
+    (`http://site.example/a%201.2.3.4%2020240501...`) and its date 1900."""
+    version = (
+        b"2 0 Test\nURL IP-address Archive-date Content-type Result-code Checksum Location "
+        b"Offset Filename Archive-length\n\n"
+    )
+    lines = [
+        b"filedesc://t.arc 0.0.0.0 20240501120000 text/plain 200 - - 0 t.arc %d\n" % len(version)
+        + version
+        + b"\n"
+    ]
+    for name in ("a", "b"):
+        http = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n" + page(name)
+        offset = sum(map(len, lines))
+        lines.append(
+            b"http://site.example/%s 192.0.2.1 20240501120000 text/html 200 SHA1X - %d t.arc %d\n"
+            % (name.encode(), offset, len(http))
+            + http
+            + b"\n"
+        )
+    path = tmp_path / "v2.arc"
+    path.write_bytes(b"".join(lines))
+    items = read(path)
+    assert [(r.warc_type, r.url) for r in items] == [
+        ("warcinfo", None),
+        ("response", "http://site.example/a"),
+        ("response", "http://site.example/b"),
+    ]
+    assert items[1].payload == page("a") and items[1].fetch_time.year == 2024
