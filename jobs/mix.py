@@ -102,6 +102,39 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | 
     return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut[0]
 
 
+def refuse_shared_ids(docs: DataFrame) -> None:
+    """Inputs that hold the same documents (one folder given twice, or a stage and its
+    output) would put each in training twice: refused, naming some of the shared ids."""
+    shared = docs.groupBy("id").count().filter(F.col("count") > 1).limit(3).collect()
+    if shared:
+        ids = ", ".join(repr(row.id) for row in shared)
+        raise MixError(
+            f"the inputs hold the same documents more than once (ids {ids}): each would be "
+            "trained on that many times; give each document once (dedup removes repeats)"
+        )
+
+
+def with_domains(docs: DataFrame, config: CurationConfig) -> DataFrame:
+    """`docs` with a domain for every row: input without a `domain` column (classify skipped),
+    or rows without one (inputs mixed with and without classify), are labelled by the URL
+    rules alone."""
+    if "domain" in docs.columns:
+        unlabelled = docs.filter(F.col("domain").isNull())
+        if not unlabelled.limit(1).count():
+            return docs
+        print(f"{STAGE}: rows without a domain (classify skipped for them): labelling by URL rules")
+        given, unlabelled = docs.filter(F.col("domain").isNotNull()), unlabelled.drop("domain")
+    else:
+        print(f"{STAGE}: input has no `domain` column (classify skipped); labelling by URL rules")
+        given, unlabelled = None, docs
+    domains = config.classify.domains
+    labelled = unlabelled.mapInArrow(
+        rule_label_batches(DomainRules(domains.rules()), domains.fallback),
+        with_columns(unlabelled.schema, DOMAIN_SCHEMA),
+    )
+    return labelled if given is None else given.unionByName(labelled)
+
+
 def run_mix(
     spark: SparkSession, config: CurationConfig, inputs: list[str], out: str, force: bool = False
 ) -> dict[str, Any] | None:
@@ -112,13 +145,9 @@ def run_mix(
         docs = read_documents(spark, inputs)
         if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
             docs = docs.drop("bucket")
-        if "domain" not in docs.columns:
-            print("mix: input has no `domain` column (classify skipped); labelling by URL rules")
-            domains = config.classify.domains
-            docs = docs.mapInArrow(
-                rule_label_batches(DomainRules(domains.rules()), domains.fallback),
-                with_columns(docs.schema, DOMAIN_SCHEMA),
-            )
+        if len(inputs) > 1:
+            refuse_shared_ids(docs)
+        docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]
         member, threshold = anneal_members(docs, config.mix)
         if "quality_score" not in docs.columns and config.mix.anneal.top_fraction:

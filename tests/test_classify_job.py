@@ -11,6 +11,8 @@ from pyspark.sql import functions as F
 
 from curation.config import load_curation_config
 from curation.domains import DomainRules
+from curation.inputs import InputError
+from curation.mix import MixError
 from curation.spark.stage import stage_path
 from jobs.classify import JOB as CLASSIFY
 from jobs.classify import run_classify
@@ -122,6 +124,60 @@ def test_mix_labels_by_url_rules_when_classify_was_skipped(spark, extract_run, t
     docs = read(str(tmp_path / "mix"))
     assert len(docs) == stats["kept"] and all(r["bucket"] and r["domain"] for r in docs)
     assert "quality_score" not in docs[0]
+
+
+def test_mix_of_classified_and_unclassified_inputs_keeps_every_column(
+    spark, classify_run, tmp_path
+):
+    """Spark read the columns of whichever input's file came first: by the folders' names, the
+    classified documents lost their domain and score, or the others' null domain crashed."""
+    out, _, config = classify_run
+    table = pq.read_table(stage_path(out, "extract"))
+    extracted = table.slice(0, 20).to_pylist()
+    for row in extracted:
+        row["id"] = f"other-{row['id']}"
+    classified = {r["id"]: r for r in read(stage_path(out, "classify"))}
+    for name in ("aa", "zz"):  # before and after `classify` in path order
+        folder = tmp_path / name
+        folder.mkdir()
+        pq.write_table(
+            table.from_pylist(extracted, schema=table.schema),
+            folder / "part-0.parquet",
+        )
+        for inputs in (
+            [stage_path(out, "classify"), str(folder)],
+            [str(folder), stage_path(out, "classify")],
+        ):
+            stats = run_mix(spark, config, inputs, str(tmp_path / f"mixed-{name}-{inputs[0][-2:]}"))
+            docs = read(str(tmp_path / f"mixed-{name}-{inputs[0][-2:]}" / "mix"))
+            assert stats["kept"] == len(docs) == len(classified) + 20
+            for doc in docs:
+                if doc["id"] in classified:
+                    assert doc["domain"] == classified[doc["id"]]["domain"]
+                    assert doc["quality_score"] == classified[doc["id"]]["quality_score"]
+                else:
+                    assert doc["domain"] and doc["quality_score"] is None
+
+
+def test_mix_refuses_inputs_that_hold_the_same_documents(spark, classify_run, tmp_path):
+    out, _, config = classify_run
+    table = pq.read_table(stage_path(out, "extract")).slice(0, 5)
+    (tmp_path / "other").mkdir()
+    retyped = table.set_column(
+        table.schema.get_field_index("http_status"),
+        "http_status",
+        table.column("http_status").cast("int64"),
+    )
+    pq.write_table(retyped, tmp_path / "other" / "part-0.parquet")
+    with pytest.raises(InputError, match="have a column of different types: .*http_status"):
+        run_mix(spark, config, [stage_path(out, "extract"), str(tmp_path / "other")], str(tmp_path))
+    with pytest.raises(MixError, match="the same documents more than once"):
+        run_mix(
+            spark,
+            config,
+            [stage_path(out, "classify"), stage_path(out, "classify") + "/"],
+            str(tmp_path),
+        )
 
 
 class FlakyScorer:

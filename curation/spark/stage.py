@@ -68,12 +68,19 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     `footers=False` leaves every file's footer to the caller, which reads them anyway
     (`row_group_slices` and `row_slices` check them as they list row groups)."""
     try:
-        docs = spark.read.parquet(*paths)
+        # Several inputs may be different stages' outputs (`mix --input A B`): without the merge,
+        # the columns of whichever file came first were read, and the other's were dropped.
+        docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*paths)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
         raise InputError(f"cannot read documents Parquet {paths}: {err}{hint}") from None
     except Py4JJavaError as err:  # a file whose footer the schema is read from
+        if "CANNOT_MERGE_SCHEMAS" in str(err):
+            conflict = " ".join(str(err).split("SQLSTATE")[0].split(":", 2)[-1].split())
+            raise InputError(
+                f"the inputs {paths} have a column of different types: {conflict}"
+            ) from None
         unreadable = UNREADABLE_FILE.search(str(err))
         if unreadable is None:
             raise
