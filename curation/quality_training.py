@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from curation.inputs import check_documents
 from curation.quality import (
+    INFO_FILE,
     MODEL_FILE,
     NEGATIVE,
     POSITIVE,
@@ -376,6 +377,10 @@ def train_quality_model(
         )
     made = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
+    # Retrained in place: the files that say a model is finished go first, so a run killed
+    # midway leaves a folder that neither `make demo`'s check nor classify takes for one.
+    for finished in ("metrics.json", "manifest.json", INFO_FILE, MODEL_FILE):
+        (output / finished).unlink(missing_ok=True)
     hashes = {
         "train.txt": write_fasttext_file(output / "train.txt", data.train),
         "heldout.txt": write_fasttext_file(output / "heldout.txt", data.heldout),

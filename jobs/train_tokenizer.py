@@ -56,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sha256:    {sha256_file(target)}")
         return 0
     started = time.time()
+    # The record before the tokenizer, the old tokenizer gone first: a run killed anywhere
+    # leaves no tokenizer (redone) or the new one beside its own record.
+    target.unlink(missing_ok=True)
+    write_results(target.parent / TRAINING_RECORD, record)
     spark = build_session(config.spark, "train-tokenizer")
     try:
         trained_tokenizer(read_documents(spark, inputs), config.tokenize, target)
     finally:
         spark.stop()
-    write_results(target.parent / TRAINING_RECORD, record)
     vocab = load_tokenizer(target).get_vocab_size()
     print(f"tokenizer: {target} ({vocab} tokens, {time.time() - started:.1f} s)")
     print(f"sha256:    {sha256_file(target)}")

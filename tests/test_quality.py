@@ -247,6 +247,28 @@ def test_training_is_deterministic(trained, tmp_path):
     assert QualityModel.load(tmp_path).score(texts) == QualityModel.load(out).score(texts)
 
 
+def test_a_retrain_stopped_midway_leaves_no_finished_looking_folder(trained, tmp_path, monkeypatch):
+    """A retrain in place kept the old metrics.json (make demo's done check) and model.json
+    beside a model.bin cut short: the rerun skipped training and classify blamed a copy."""
+    import fasttext
+
+    out, _, params = trained
+    for file in out.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fasttext, "train_supervised", killed)
+    positives, negatives = synthetic_classes()
+    with pytest.raises(KeyboardInterrupt):
+        train_quality_model(positives, negatives, tmp_path, params)
+    for finished in ("metrics.json", "manifest.json", "model.json", "model.bin"):
+        assert not (tmp_path / finished).exists(), finished
+    with pytest.raises(QualityModelError, match="not a quality model"):
+        QualityModel.load(tmp_path)
+
+
 def test_load_refuses_a_folder_without_a_model(tmp_path):
     with pytest.raises(QualityModelError, match="not a quality model"):
         QualityModel.load(tmp_path)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import numpy as np
@@ -435,6 +436,34 @@ def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
     assert "it was trained with other tokenize.* settings or --input" in capsys.readouterr().out
     assert refinery([*args[:2], str(tmp_path / "gone"), *args[3:]]) == 2
     assert "gone" in capsys.readouterr().err
+
+
+def test_a_retrain_stopped_midway_leaves_no_tokenizer_beside_another_s_record(
+    documents, tmp_path, monkeypatch
+):
+    """The record was written after the tokenizer: a run killed between them left the new
+    tokenizer beside the old record (or none), and reruns kept it without the right note."""
+    import jobs.train_tokenizer as job
+
+    inputs, _ = documents
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    shutil.copy(REPO / "conf" / "posttrain" / "demo_sft.jsonl", folder / "tokenizer.json")
+    (folder / job.TRAINING_RECORD).write_text(json.dumps({"tokenize": {"vocab_size": 1}}))
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "build_session", lambda *args: SimpleNamespace(stop=lambda: None))
+    monkeypatch.setattr(job, "read_documents", lambda *args: None)
+    monkeypatch.setattr(job, "trained_tokenizer", killed)
+    args = ["--input", inputs[0], "--output", str(tmp_path), "--force", "tokenize.vocab_size=600"]
+    with pytest.raises(KeyboardInterrupt):
+        job.main(args)
+    assert not (folder / "tokenizer.json").exists()  # the next run trains
+    config = load_curation_config(overrides=["tokenize.vocab_size=600"])
+    recorded = json.loads((folder / job.TRAINING_RECORD).read_text())
+    assert recorded == job.training_record(config.tokenize, [inputs[0]])
 
 
 def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said(
