@@ -73,7 +73,7 @@ def pairs(seed: int = 0, count: int = 60) -> list[tuple[str, str, float]]:
 
 
 def test_normalize_text_folds_case_digits_punctuation_and_spaces():
-    assert normalize_text("Hello,  World!\n\tIt's 2024 — ÇA va?") == "hello world it s 0000 ça va"
+    assert normalize_text("Hello,  World!\n\tIt's 2024 — ÇA va?") == "hello world it s 0000 ca va"
     assert normalize_text(None) == ""
 
 
@@ -84,6 +84,21 @@ def test_exact_key_folds_case_and_punctuation_but_keeps_numbers():
     assert exact_key("take 500 mg every 4 hours") != exact_key("take 100 mg every 8 hours")
     # a text without words is nobody's copy (they all hashed "", one key for all of them)
     assert exact_key(None) is exact_key("") is exact_key("🎉🎉 🥳") is exact_key("∑ ∫ √") is None
+
+
+def test_copies_that_differ_only_in_accents_are_one_text():
+    """FineWeb drops accents (DataTrove's norm_unicode_diacritics): a copy without them was
+    neither an exact nor a near duplicate (Jaccard 0 for a French page)."""
+    assert exact_key("Le château était à côté de l'église") == exact_key(
+        "Le chateau etait a cote de l'eglise"
+    )
+    assert exact_key("Η Αθήνα είναι η πρωτεύουσα") == exact_key("Η ΑΘΗΝΑ ΕΙΝΑΙ Η ΠΡΩΤΕΥΟΥΣΑ")
+    assert exact_key("Việt Nam") == exact_key("Viet Nam")
+    assert exact_key("שָׁלוֹם مُحَمَّد") == exact_key("שלום محمد")
+    assert normalized_words("İstanbul ﬁrst") == ["istanbul", "first"]  # NFKC still
+    # vowel signs are the vowels, and voicing marks make other kana: they stay
+    assert exact_key("कि") != exact_key("का") and exact_key("が") != exact_key("か")
+    assert normalized_words("한국어 がぎ") == ["한국어", "が", "ぎ"]  # composed again
 
 
 def test_combining_marks_stay_in_their_words():
@@ -125,6 +140,21 @@ def test_chinese_and_japanese_shingle_by_character():
     assert normalized_words("葛\U000e0100飾区") == ["葛\U000e0100", "飾", "区"]
     # character shingles read the text as written: a run of ideographs is one
     assert normalize_text("北京是首都，人口约2千万。") == "北京是首都 人口约0千万"
+
+
+def test_thai_lao_khmer_and_myanmar_shingle_by_letter_too():
+    """Written without spaces between words, as Chinese: a Thai page was 15 phrase-long words,
+    and one edited word left a Jaccard of 0.47, under the threshold."""
+    page = (
+        "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย มีประชากรประมาณสิบล้านคน "
+        "เป็นศูนย์กลางทางเศรษฐกิจ การศึกษา และวัฒนธรรมของประเทศ "
+        "แม่น้ำเจ้าพระยาไหลผ่านใจกลางเมือง มีวัดและพระราชวังที่สวยงามมากมาย "
+        "นักท่องเที่ยวจากทั่วโลกเดินทางมาเยี่ยมชมทุกปี"
+    )
+    edited = page.replace("สิบล้านคน", "สิบเอ็ดล้านคน")
+    assert jaccard(shingles(page, WORD5), shingles(edited, WORD5)) > 0.8
+    assert normalized_words("ภาษาไทย ๑๒") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "00"]
+    assert normalized_words("ກິນ ខ្មែរ") == ["ກິ", "ນ", "ខ្", "មែ", "រ"]  # marks stay with a letter
 
 
 def mix64_reference(x: int) -> int:
@@ -311,3 +341,14 @@ def test_a_document_longer_than_a_chunk_is_signed_slice_by_slice(monkeypatch):
     whole = signer.signatures(texts)
     monkeypatch.setattr(minhash, "CHUNK_SHINGLES", 500)
     assert np.array_equal(signer.signatures(texts), whole)
+
+
+def test_a_signing_batch_is_cut_by_rows_and_by_bytes_of_text():
+    """Batches were cut by rows alone: 512 long documents held gigabytes in one worker."""
+    from curation.spark.dedup import batch_slices
+
+    assert list(batch_slices(np.array([10] * 7), 3, 1000)) == [(0, 3), (3, 6), (6, 7)]
+    assert list(batch_slices(np.array([40, 40, 40, 5, 5]), 10, 80)) == [(0, 2), (2, 5)]
+    # a document larger than the budget is signed alone, never skipped
+    assert list(batch_slices(np.array([5, 500, 5]), 10, 100)) == [(0, 1), (1, 2), (2, 3)]
+    assert list(batch_slices(np.array([], dtype=np.int64), 10, 100)) == []

@@ -15,21 +15,42 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Query parameters that only track the visit (utm_*, click ids); they do not change the page.
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|gclid|fbclid|msclkid|mc_cid|mc_eid)$", re.IGNORECASE)
 DIGITS = re.compile(r"\d")
+# Accents as FineWeb's simplification drops them (DataTrove's norm_unicode_diacritics), so a
+# copy stripped of them ("cafe", Greek in capitals, Vietnamese without tones) is the same text:
+# the combining diacritical marks that Latin, Greek and Cyrillic letters decompose into, and
+# Hebrew points and Arabic vowel marks. Unlike DataTrove, the vowel signs and viramas of
+# Indic and Southeast Asian scripts stay (they are the vowels: "कि" is not "का"), and so do
+# kana's voicing marks (が is not か).
+ACCENTS = (
+    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+)
 # Invisible characters that may sit inside a word (soft hyphen, zero-width space and joiners,
 # word joiner, BOM): two copies of a page differing only in them are the same text.
-INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff"
+INVISIBLE_OR_ACCENT = re.compile(f"[{INVISIBLE}{ACCENTS}]")
 ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 CODE_POINTS = 0x110000
 PATH_SAFE = "/%:@!$&'()*+,;="  # RFC 3986 pchar and "/" (letters, digits and -._~ always are)
 
 
-def ideograph_or_kana(char: str) -> bool:
-    """A letter of Chinese or Japanese, written without spaces: each is a word of its own, as
-    BERT's tokenizer splits them, so that shingles of such text are runs of characters and
-    not of whole clauses (one edited character changed a third of a short page's shingles)."""
-    return char.isalnum() and unicodedata.name(char, "").startswith(
-        ("CJK ", "HIRAGANA", "KATAKANA", "IDEOGRAPHIC")
+# Scripts written without spaces between words: Chinese and Japanese, and Thai, Lao, Khmer
+# and Myanmar (whose words need a dictionary to find).
+UNSPACED_SCRIPTS = ("CJK ", "HIRAGANA", "KATAKANA", "IDEOGRAPHIC", "THAI ", "LAO ", "KHMER ")
+UNSPACED_SCRIPTS += ("MYANMAR ",)
+
+
+def unspaced_letter(char: str) -> bool:
+    """A letter of a script written without spaces: each is a word of its own (as BERT's
+    tokenizer splits ideographs), with the marks after it, so that shingles of such text are
+    runs of letters and not of whole clauses (one edited character changed a third of a short
+    page's shingles; a Thai page was 15 "words", and a one-word edit hid it from dedup).
+    Digits are not: they fold to 0 before words are found."""
+    return (
+        char.isalnum()
+        and not char.isdecimal()
+        and unicodedata.name(char, "").startswith(UNSPACED_SCRIPTS)
     )
 
 
@@ -39,14 +60,14 @@ def combining_mark(char: str) -> bool:
 
 @functools.cache
 def solo_and_mark_codes() -> tuple[np.ndarray, np.ndarray]:
-    """bool per code point: an ideograph or kana (a word alone, with the marks after it), and
-    a combining mark; this module's regexes and wordhash.py's tables are built from them.
-    Built on first use (~0.7 s)."""
+    """bool per code point: a letter of an unspaced script (a word alone, with the marks after
+    it), and a combining mark; this module's regexes and wordhash.py's tables are built from
+    them. Built on first use (~0.7 s)."""
     solo = np.zeros(CODE_POINTS, dtype=bool)
     mark = np.zeros(CODE_POINTS, dtype=bool)
     for point in range(CODE_POINTS):
         char = chr(point)
-        solo[point] = ideograph_or_kana(char)
+        solo[point] = unspaced_letter(char)
         mark[point] = combining_mark(char)
     return solo, mark
 
@@ -62,7 +83,7 @@ def _class_body(table: np.ndarray) -> str:
 
 @functools.cache
 def _class_bodies() -> tuple[str, str]:
-    """Combining marks, and ideographs and kana, as regex class bodies."""
+    """Combining marks, and letters of unspaced scripts, as regex class bodies."""
     solo, mark = solo_and_mark_codes()
     return _class_body(mark), _class_body(solo)
 
@@ -72,15 +93,16 @@ def words_pattern() -> re.Pattern:
     """Runs of `\\w` or combining marks: punctuation and whitespace end a word, a vowel sign
     or virama (Devanagari, Thai, Tamil, ...) does not, and is kept (`\\w` alone split "हिन्दी"
     into "ह", "न", "द" and dropped its signs, so words that differ only in them were equal).
-    An ideograph or kana is a word alone, with the marks after it (a variation selector)."""
+    A letter of an unspaced script is a word alone, with the marks after it (a vowel sign, a
+    variation selector)."""
     marks, solo = _class_bodies()
     return re.compile(rf"[{solo}][{marks}]*|(?:[^\W{solo}]|[{marks}])+")
 
 
 @functools.cache
 def _runs_pattern() -> re.Pattern:
-    """Runs of `\\w` or combining marks, a run of ideographs one of them: `words_pattern`'s
-    words in a text without an ideograph or kana, found 2-3 times faster."""
+    """Runs of `\\w` or combining marks, a run of such letters one of them: `words_pattern`'s
+    words in a text without a letter of an unspaced script, found 2-3 times faster."""
     return re.compile(rf"[\w{_class_bodies()[0]}]+")
 
 
@@ -96,14 +118,16 @@ def find_words(text: str) -> list[str]:
 
 
 def simplified(text: str) -> str:
-    """NFKC, invisible characters dropped ("exam\u00adple" is "example"), lower case: the
-    string both word finders read (this module's regex, wordhash.py's table)."""
-    return INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """NFKC, accents and invisible characters dropped ("Ça" is "ca", "exam\u00adple" is
+    "example"), lower case: the string both word finders read (this module's regex,
+    wordhash.py's table). NFKC is NFKD then composition, so the accents go in between."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFC", INVISIBLE_OR_ACCENT.sub("", decomposed)).lower()
 
 
 def normalized_words(text: str | None) -> list[str]:
-    """FineWeb's text simplification before hashing and shingling: `simplified`, digits
-    folded to 0, punctuation and whitespace dropped between words."""
+    """FineWeb's text simplification before hashing and shingling: `simplified` (accents
+    dropped too), digits folded to 0, punctuation and whitespace dropped between words."""
     return find_words(DIGITS.sub("0", simplified(text or "")))
 
 

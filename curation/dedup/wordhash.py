@@ -5,8 +5,8 @@ word regex: per text only `simplified` (NFKC, one regex substitution, lower(): C
 batch is joined, encoded once as UTF-32 and read as code points, and two facts about
 Python's `re` on str patterns turn the rest into one table look-up: `\\w` is
 `ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's SRE_UNI_IS_WORD and
-SRE_UNI_IS_DIGIT), and the words pattern adds combining marks and makes each ideograph or kana
-a word alone (tests/test_dedup_minhash.py checks every code point).
+SRE_UNI_IS_DIGIT), and the words pattern adds combining marks and makes each letter of an
+unspaced script a word alone (tests/test_dedup_minhash.py checks every code point).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     solo = np.concatenate([solo_table[points], [False]])
     mark = np.concatenate([mark_table[points], [False]])
     before = np.concatenate([[False], in_word[:-1]])
-    # whether the word before a position began with an ideograph or kana: the last character
-    # before it that is no mark is one (marks after one stay in its word)
+    # whether the word before a position began with a letter of an unspaced script: the last
+    # character before it that is no mark is one (marks after one stay in its word)
     places = np.arange(len(in_word))
     last_letter = np.maximum.accumulate(np.where(mark, -1, places))
     solo_word_before = np.concatenate([[False], (last_letter >= 0) & solo[last_letter]])[:-1]

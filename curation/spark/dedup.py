@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -29,6 +30,8 @@ from curation.spark.components import connected_components, pair_edges, star_edg
 from curation.spark.row_groups import check_utf8
 from curation.spark.stage import split_repeated_ids
 
+# Text signed at once: 512 pages of books or 200 KB each held 1.6 GB in one Python worker.
+SIGNED_TEXT_BYTES = 16 << 20
 # LSH buckets of up to this many documents have every pair verified (at most 120 pairs);
 # larger ones, rare outside boilerplate, link each member to the smallest id.
 PAIRED_BUCKET = 16
@@ -53,10 +56,24 @@ def key_batches(config: DedupConfig):
         spec = ShingleSpec(minhash.shingle, minhash.ngram)
         signer = make_signer(minhash.implementation, spec, minhash.num_perm, minhash.seed)
         for batch in batches:
-            for first in range(0, batch.num_rows, minhash.batch_rows):
-                yield document_keys(batch.slice(first, minhash.batch_rows), signer, config)
+            sizes = pc.fill_null(pc.binary_length(batch.column("text")), 0).to_numpy()
+            for first, last in batch_slices(sizes, minhash.batch_rows, SIGNED_TEXT_BYTES):
+                yield document_keys(batch.slice(first, last - first), signer, config)
 
     return run
+
+
+def batch_slices(sizes: np.ndarray, max_rows: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+    """[first, last) row ranges of at most `max_rows` rows and, unless one row alone is more,
+    `max_bytes` of text: the vectorised signer holds ~60 bytes per character of its batch."""
+    first, total = 0, len(sizes)
+    ends = np.cumsum(sizes)
+    while first < total:
+        start = int(ends[first - 1]) if first else 0
+        fits = int(np.searchsorted(ends, start + max_bytes, side="right"))
+        last = min(first + max_rows, max(fits, first + 1))
+        yield first, last
+        first = last
 
 
 def document_keys(batch: pa.RecordBatch, signer, config: DedupConfig) -> pa.RecordBatch:
