@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from curation.inputs import check_documents
+from curation.inputs import check_documents, is_archive
 from curation.quality import (
     INFO_FILE,
     MODEL_FILE,
@@ -103,6 +103,10 @@ def read_texts(path: str) -> Iterator[tuple[str, str]]:
     if source.is_dir() or suffix == ".parquet":
         check_documents(str(source), path)  # names a folder of WARCs or shards for what it is
         yield from _read_parquet(source)
+    elif is_archive(source.name):  # read as text, it would teach WARC and HTTP headers
+        raise TrainingSetError(
+            f"{path}: a WARC/ARC/WET file: `refinery extract` reads it; give its documents"
+        )
     elif suffix in JSONL_SUFFIXES:
         yield from _read_jsonl(source)
     elif suffix in (".gz", ".zst", ".bz2", ".xz", ".zip", ".csv", ".tsv"):
@@ -155,7 +159,20 @@ def _read_parquet(source: Path) -> Iterator[tuple[str, str]]:
     prefix = "" if has_id else f"{source.name}:"
     for key, url, text in zip(keys, urls, table.column("text").to_pylist(), strict=True):
         if text:
-            yield f"{prefix}{key}|{url}", text
+            yield document_key(f"{prefix}{key}", url), text
+
+
+def document_key(name: str, url: object) -> str:
+    """`name|url`: what names a document in the held-out split and the reports. A `|` in the
+    URL is written escaped (`%7C`, the same address), so the URL is all after the last `|`
+    (`?fonts=Roboto|Open+Sans` made the host `Open+Sans`, and the page's host straddled the
+    split)."""
+    return f"{name}|{str(url).replace('|', '%7C')}"
+
+
+def url_in(key: str) -> str:
+    """The URL of a `document_key`."""
+    return key.rpartition("|")[2].replace("%7C", "|")
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
@@ -164,7 +181,7 @@ def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
     ):
         if not isinstance(record.get("text"), str):
             raise TrainingSetError(f"{source}: line {number}: no string `text` field")
-        yield f"{source.name}:{number}|{record.get('url', '')}", record["text"]
+        yield document_key(f"{source.name}:{number}", record.get("url", "")), record["text"]
 
 
 def normalise_url(url: str) -> str:
@@ -183,10 +200,17 @@ def referenced_documents(reference_file: str, corpus: list[str]) -> Iterator[tup
     path = Path(reference_file)
     if not path.is_file():
         raise TrainingSetError(f"{reference_file}: no such reference-URL file")
-    wanted = {normalise_url(u) for u in read_utf8(path, TrainingSetError).split() if u}
+    wanted, malformed = set(), 0
+    for url in read_utf8(path, TrainingSetError).split():
+        try:
+            wanted.add(normalise_url(url))
+        except ValueError:  # a malformed port or IPv6 literal
+            malformed += 1
+    if malformed:
+        print(f"{reference_file}: {malformed} malformed URL(s) skipped", file=sys.stderr)
     for source in corpus:
         for key, text in read_texts(source):
-            if normalise_url(key.rpartition("|")[2]) in wanted:
+            if _url_of(key) in wanted:
                 yield key, text
 
 
@@ -219,7 +243,7 @@ def passages(label: str, key: str, text: str, params: TrainParams) -> list[Passa
 def _group(piece: Passage) -> str:
     """What is held out together: a document, or every page of a negative page's host."""
     if piece.label == NEGATIVE:
-        host = _host(piece.document.rpartition("|")[2])
+        host = _host(url_in(piece.document))
         if host:
             return f"host:{host}"
     return piece.document
@@ -268,15 +292,25 @@ def build_training_set(
     return TrainingSet(splits["train"], splits["heldout"], counts, groups)
 
 
-def _split_remedy(data: TrainingSet) -> str:
-    """What gives a side of the split both classes: negatives of few hosts all fall on one
-    side (each host's pages stay together), whatever --heldout says."""
-    if data.negative_groups > 3:
+def _split_remedy(data: TrainingSet, heldout: float, side: str) -> str:
+    """What gives `side` of the split both classes: passages of each class first (a class
+    can be empty, or every passage found in both classes and dropped); then, as negatives of
+    few hosts all fall on one side (each host's pages stay together), more hosts; then a
+    held-out share that leaves that side more."""
+    unique = data.counts.get("unique", {})
+    for label, name in ((POSITIVE, "positives"), (NEGATIVE, "negatives")):
+        if not unique.get(label):
+            found = data.counts.get("passages", {}).get(label)
+            why = "each is also among the other class's" if found else "none is long enough"
+            return f"no passage of the {name} is left ({why}): give other or more {name}"
+    if data.negative_groups <= 3:
+        return (
+            "negative pages are held out by host, and the negatives come from "
+            f"{data.negative_groups} host(s): give pages of more hosts"
+        )
+    if side == "heldout":
         return "raise --heldout or give more documents"
-    return (
-        "negative pages are held out by host, and the negatives come from "
-        f"{data.negative_groups} host(s): give pages of more hosts"
-    )
+    return f"give more documents, or hold out less than --heldout {heldout}"
 
 
 def _count(pieces: list[Passage]) -> dict[str, int]:
@@ -373,7 +407,7 @@ def train_quality_model(
         raise TrainingSetError(
             f"too little data to train: {data.counts} passages after dedup and balancing "
             f"(need both classes; passages have >= {params.min_tokens} tokens); "
-            f"{_split_remedy(data)}"
+            f"{_split_remedy(data, params.heldout, 'train')}"
         )
     made = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
@@ -414,7 +448,9 @@ def train_quality_model(
     model = QualityModel.load(output)
     metrics = evaluate(model, data.heldout) if data.heldout else {"heldout_passages": 0}
     if not data.heldout:
-        metrics["why"] = f"no passage was held out; {_split_remedy(data)}"
+        metrics["why"] = (
+            f"no passage was held out; {_split_remedy(data, params.heldout, 'heldout')}"
+        )
     manifest = {
         "sources": sources or {},
         "counts": data.counts,
@@ -467,7 +503,7 @@ def without_positives(
 
 def _url_of(key: str) -> str:
     """The normalised URL of a document key (`source:id|url`), or "" without one."""
-    url = key.rpartition("|")[2]
+    url = url_in(key)
     try:
         return normalise_url(url) if "://" in url else ""
     except ValueError:  # a malformed port or IPv6 literal

@@ -1,6 +1,7 @@
 """Quality classifier: normalisation, training set, keep rules, fastText on tiny synthetic
 classes, and the `train-quality` command's inputs and outputs."""
 
+import dataclasses
 import json
 import math
 import random
@@ -24,8 +25,11 @@ from curation.quality import (
     top_fraction_threshold,
 )
 from curation.quality_training import (
+    Passage,
     TrainingSetError,
     TrainParams,
+    _group,
+    _url_of,
     build_training_set,
     main,
     normalise_url,
@@ -133,6 +137,32 @@ def test_negative_pages_of_one_host_are_all_trained_on_or_all_held_out():
     train_hosts = {host[p.document] for p in data.train if p.label == NEGATIVE}
     heldout_hosts = {host[p.document] for p in data.heldout if p.label == NEGATIVE}
     assert train_hosts and heldout_hosts and not train_hosts & heldout_hosts
+
+
+def test_a_bar_in_a_url_does_not_move_its_page_off_its_host(tmp_path):
+    """Keys are `id|url`, and the URL was taken after the last `|`: a page of
+    `?fonts=Roboto|Open+Sans` was of host `Open+Sans`, held out apart from its host."""
+    rows = [{"id": "1", "url": "https://shop.example/p?fonts=Roboto|Open+Sans", "text": "t"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    ((key, _),) = read_texts(str(tmp_path / "docs.parquet"))
+    passage = Passage(label=NEGATIVE, document=key, tokens=["t"])
+    assert _group(passage) == "host:shop.example"
+    assert _url_of(key) == normalise_url("https://shop.example/p?fonts=Roboto|Open+Sans")
+
+
+def test_a_malformed_reference_url_or_corpus_url_is_skipped_not_a_traceback(tmp_path, capsys):
+    rows = [
+        {"id": "1", "url": "http://example.com:99999/x", "text": "bad port"},
+        {"id": "2", "url": "http://[bad/x", "text": "bad IPv6"},
+        {"id": "3", "url": "https://cited.example/a", "text": "cited"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    (tmp_path / "refs.txt").write_text("http://[oops/\nhttps://cited.example/a\n")
+    from curation.quality_training import referenced_documents
+
+    found = list(referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")]))
+    assert [text for _, text in found] == ["cited"]
+    assert "1 malformed URL(s) skipped" in capsys.readouterr().err
 
 
 def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
@@ -364,6 +394,26 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     assert "negatives come from 1 host(s): give pages of more hosts" in capsys.readouterr().out
 
 
+def test_too_little_data_says_what_is_missing(tmp_path):
+    """It said "raise --heldout" when every pair was held out, and blamed hosts when there
+    were no negatives at all, or when every passage was in both classes."""
+    params = TrainParams(max_tokens=50, min_tokens=5, seed=1, bucket=BUCKET)
+    positives = docs("wiki", [60] * 40)
+    negatives = [
+        (f"c:{k}|https://s{i}.example/{k}", t) for i, (k, t) in enumerate(docs("p", [60] * 40))
+    ]
+    cases = [
+        ([], "no passage of the negatives is left \\(none is long enough\\)"),
+        (positives, "no passage of the positives is left \\(each is also among the other"),
+    ]
+    for given, message in cases:
+        with pytest.raises(TrainingSetError, match=message):
+            train_quality_model(positives, given, tmp_path / "m", params)
+    almost_all = dataclasses.replace(params, heldout=0.99)
+    with pytest.raises(TrainingSetError, match="hold out less than --heldout 0.99"):
+        train_quality_model(positives, negatives, tmp_path / "m", almost_all)
+
+
 def test_a_diverged_training_is_said_and_leaves_no_folder(tmp_path, monkeypatch):
     import fasttext
 
@@ -490,6 +540,10 @@ def test_bad_sources_are_named(tmp_path):
     for name in ("web.jsonl.gz", "sms.tsv"):
         (tmp_path / name).write_bytes(b"\x1f\x8b")
         with pytest.raises(TrainingSetError, match=rf"{name}: a .\w+ file is not read here"):
+            list(read_texts(str(tmp_path / name)))
+    for name in ("CC-0.warc", "old.arc", "CC-0.warc.wet", "CC-1.warc.gz"):  # not text
+        (tmp_path / name).write_bytes(b"WARC/1.0\r\nWARC-Type: warcinfo\r\n")
+        with pytest.raises(TrainingSetError, match=rf"{name}: a WARC/ARC/WET file: `refinery"):
             list(read_texts(str(tmp_path / name)))
     crawl = tmp_path / "crawl"  # a folder of WARCs is named for what it is
     crawl.mkdir()
