@@ -97,6 +97,11 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as err:
         raise ChatDataError(f"{path}: cannot read: {err}") from None
+    if raw.startswith(b"PAR1"):  # as Hugging Face datasets often ship; its bytes are no text
+        raise ChatDataError(
+            f"{path}: a Parquet file; give JSON Lines or a JSON array of records (e.g. "
+            "pandas.read_parquet(path).to_json(out, orient='records', lines=True))"
+        )
     text = decode_utf8(raw, path, ChatDataError)  # a byte that is not UTF-8: its line
     if text.lstrip().startswith("["):
         try:

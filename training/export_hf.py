@@ -222,7 +222,9 @@ def tokenizer_configs(seq_len: int) -> tuple[dict, dict]:
 
 def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write the Hugging Face folder `out` (atomically: a temp folder renamed at the end)."""
-    out = Path(out).absolute()  # `--hf .` has no name to put the temp folder beside
+    # `--hf .` has no name to put the temp folder beside; a link to a folder (a scratch
+    # disk) is replaced by its target, or the rename onto the link failed
+    out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: is a file, not a folder for the Hugging Face model")
     refuse_source_as_out(out, resolve_checkpoint(ckpt))

@@ -63,7 +63,9 @@ def sample_next(
         return logits.argmax(dim=-1)
     logits = logits.float()
     # Shifted so the largest logit is 0: a tiny temperature then sends the others to -inf
-    # (a near-greedy draw), where dividing first overflowed to inf - inf = nan.
+    # (a near-greedy draw), where dividing first overflowed to inf - inf = nan. Below float32's
+    # smallest normal number it would round to 0 (0 / 0 = nan): that number does the same.
+    temperature = max(temperature, torch.finfo(torch.float32).tiny)
     logits = filter_logits((logits - logits.amax(dim=-1, keepdim=True)) / temperature, top_k, top_p)
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

@@ -27,6 +27,15 @@ def fit_conversation(tokens: list[int], mask: list[int], max_tokens: int) -> Exa
     return Example(tokens, mask) if any(mask[1:]) else None
 
 
+def last_run_start(mask: list[int]) -> int:
+    """Where the last run of supervised tokens (the last answer learnt) starts."""
+    end = len(mask) - mask[::-1].index(1)
+    start = end
+    while start > 0 and mask[start - 1]:
+        start -= 1
+    return start
+
+
 def supervised_loss_sum(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Summed negative log-likelihood of the masked targets; logprobs is (B, T-1) for
     targets tokens[:, 1:], so the target mask is mask[:, 1:]."""
@@ -48,6 +57,7 @@ class SFTObjective(posttrain.Objective):
                 skipped["no answer within the context"] += 1
                 continue
             self.truncated += len(example.tokens) < len(tokens)
+            self.last_answer_cut += last_run_start(mask) >= max_tokens
             examples.append(example)
         return examples
 

@@ -351,6 +351,17 @@ def test_one_pretty_printed_object_is_refused(tmp_path):
         read_conversations(path)
 
 
+def test_a_parquet_file_is_named_as_such(tmp_path):
+    """It was "line 1: byte b'\\xc0' is not UTF-8 (convert ... iconv ...)"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "alpaca.parquet"
+    pq.write_table(pa.Table.from_pylist([{"instruction": "a", "output": "b"}]), path)
+    with pytest.raises(ChatDataError, match="alpaca.parquet: a Parquet file; give JSON Lines"):
+        read_conversations(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ChatDataError, match="file not found"):
         read_conversations(tmp_path / "nope.jsonl")

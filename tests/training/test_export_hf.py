@@ -145,3 +145,13 @@ def test_a_folder_holding_the_checkpoint_is_never_replaced(text_tokens, tmp_path
     monkeypatch.chdir(project / "hf")
     export_hf(project / "runs" / "train", ".", force=True)  # `--hf .` in the folder itself
     assert (project / "hf" / "model.safetensors").is_file()
+
+
+def test_a_link_to_a_folder_is_exported_into_that_folder(text_tokens, tmp_path):
+    """The rename onto the link failed ("Not a directory") and left a copy in .hf.tmp."""
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    (tmp_path / "scratch" / "hf").mkdir(parents=True)
+    (tmp_path / "hf").symlink_to(tmp_path / "scratch" / "hf")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    assert (tmp_path / "scratch" / "hf" / "model.safetensors").is_file()
+    assert (tmp_path / "hf").is_symlink() and not list(tmp_path.glob(".*.tmp"))

@@ -172,5 +172,8 @@ def test_sample_next_draws_only_surviving_tokens_and_is_greedy_at_zero_temperatu
     assert sample_next(logits, temperature=0).eq(1).all()
     # a temperature so small that logits / temperature overflows is a near-greedy draw
     assert sample_next(logits, temperature=1e-40, generator=gen).eq(1).all()
+    # below float32's smallest number it rounded to 0 in the division: 0 / 0 = nan, a traceback
+    for tiny in (1e-46, 5e-324):
+        assert sample_next(logits, temperature=tiny, generator=gen).eq(1).all()
     tied = torch.tensor([[5.0, 1.0, 5.0]]).repeat(200, 1)
     assert set(sample_next(tied, temperature=1e-40, generator=gen).tolist()) == {0, 2}

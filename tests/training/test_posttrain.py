@@ -19,6 +19,7 @@ from training.posttrain import (
     PostTrainConfig,
     batch_indices,
     data_warnings,
+    describe_data,
     encode_supervised,
     fit_pair,
     split_heldout,
@@ -61,6 +62,50 @@ def test_mask_covers_exactly_the_assistant_tokens(loaded, supervise):
     tokenizer = loaded.tokenizer()
     tokens, mask = encode_supervised(tokenizer, CONVERSATION, supervise)
     assert (tokens, mask) == expected_tokens_and_mask(tokenizer, CONVERSATION, supervise)
+
+
+def test_the_mask_of_a_long_conversation_encodes_each_message_a_bounded_number_of_times(loaded):
+    """Each assistant turn re-encoded the conversation up to it, twice: quadratic in turns
+    (a 200-turn conversation took 20 s before its first step)."""
+    tokenizer = loaded.tokenizer()
+    conversation = CONVERSATION[:1] + CONVERSATION[1:] * 50
+    calls = Counter()
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(tokenizer, name)
+
+        def encode(self, text):
+            calls[text] += 1
+            return tokenizer.encode(text)
+
+    tokens, mask = encode_supervised(Counting(), conversation)
+    assert (tokens, mask) == expected_tokens_and_mask(tokenizer, conversation)
+    assert sum(calls.values()) <= 2 * len(conversation)
+
+
+def test_examples_whose_last_answer_the_context_cuts_away_are_counted(loaded, tmp_path):
+    """A preference file's chosen answer comes last: 21% of HH's were cut away whole, and
+    those examples trained on the earlier turns (the same in chosen and rejected) unsaid."""
+    tokenizer = loaded.tokenizer()
+    long_answer = " ".join(["The cat sees a red ball."] * 40)
+    records = [
+        {
+            "messages": [
+                *CONVERSATION[1:3],
+                {"role": "user", "content": "More?"},
+                {"role": "assistant", "content": long_answer},
+            ]
+        },
+        {"messages": CONVERSATION[1:3]},
+    ]
+    path = write_jsonl(tmp_path / "chats.jsonl", records)
+    objective = SFTObjective(PostTrainConfig())
+    first_turn = len(encode_supervised(tokenizer, CONVERSATION[1:3])[0])
+    examples = objective.examples(path, tokenizer, first_turn + 4, Counter())
+    assert len(examples) == 2 and objective.truncated == 1 and objective.last_answer_cut == 1
+    line = describe_data(objective, path, examples, [], Counter())
+    assert "1 truncated to the context (1 of them lost their last answer whole" in line
 
 
 def test_no_prompt_token_contributes_to_the_sft_loss(loaded):
