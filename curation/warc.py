@@ -181,8 +181,11 @@ def iter_records(
     (0: skip it, so images and other unwanted payloads are never held in memory).
     """
     if _seekable(stream) and not _starts_like_archive(stream):
-        stream.seek(0)
-        yield ReadError(offset=0, error=f"not a WARC/ARC file: starts with {stream.read(40)!r}")
+        head, gzipped = _head(stream)
+        if head is None or not gzipped:  # quote the bytes as they are
+            head, gzipped = stream.read(40), False
+        what = f"gzipped, starts with {head[:40]!r}" if gzipped else f"starts with {head[:40]!r}"
+        yield ReadError(offset=0, error=f"not a WARC/ARC file: {what}")
         return
     # blank lines before the first record (warcio would read them as a record of no type)
     base, read = _skip_separator(stream, 0), 0
@@ -318,16 +321,31 @@ def _skip_separator(stream: BinaryIO, offset: int) -> int:
 
 def _starts_like_archive(stream: BinaryIO) -> bool:
     """WARC or ARC by its first bytes (warcio would read any text file as ARC records)."""
-    stream.seek(_skip_separator(stream, 0))
-    head = stream.read(4096)
-    stream.seek(0)
-    if head.startswith(_GZIP_MAGIC[:2]):
-        try:
-            head = zlib.decompressobj(31).decompress(head, 256)
-        except zlib.error:  # a corrupt first member: an error row, and the records after it
-            return head.startswith(_GZIP_MAGIC)
+    head, gzipped = _head(stream)
+    if head is None:  # a corrupt first member: an error row, and the records after it
+        return gzipped
     first_line = head.lstrip(b"\r\n").split(b"\n", 1)[0]
     return first_line.startswith(b"WARC/") or bool(_ARC_HEADER.match(first_line))
+
+
+def _head(stream: BinaryIO) -> tuple[bytes | None, bool]:
+    """The file's first bytes after any blank lines, decompressed when it is gzipped, past
+    empty members (a writer's empty first member hid the records after it); None when its
+    first member does not inflate. And whether it is gzipped."""
+    stream.seek(_skip_separator(stream, 0))
+    data = stream.read(4096)
+    stream.seek(0)
+    if not data.startswith(_GZIP_MAGIC[:2]):
+        return data, False
+    text = b""
+    try:
+        while data and not text:
+            inflate = zlib.decompressobj(31)
+            text = inflate.decompress(data, 256)
+            data = inflate.unused_data.lstrip(b"\0") if inflate.eof else b""
+    except zlib.error:
+        return None, data.startswith(_GZIP_MAGIC)
+    return text, True
 
 
 def _unread_tail(stream: BinaryIO, end: int) -> tuple[int, str] | None:
@@ -337,10 +355,23 @@ def _unread_tail(stream: BinaryIO, end: int) -> tuple[int, str] | None:
         return None
     stream.seek(end)
     rest = stream.read(_RESYNC_WINDOW)
-    if not rest.strip(b"\r\n\0 "):
+    if not rest.strip(b"\r\n\0 ") or _empty_members(rest):
         return None
     size = stream.seek(0, 2)
     return end, f"{size - end} bytes after the last complete record could not be read (truncated?)"
+
+
+def _empty_members(data: bytes) -> bool:
+    """Whether `data` is gzip members that inflate to nothing (a writer's closing member)."""
+    try:
+        while data:
+            inflate = zlib.decompressobj(31)
+            if inflate.decompress(data) or not inflate.eof:
+                return False
+            data = inflate.unused_data.lstrip(b"\0")
+    except zlib.error:
+        return False
+    return True
 
 
 def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> None:

@@ -128,6 +128,37 @@ def test_garbage_file_gives_one_error(tmp_path: Path):
     assert len(items) == 1 and isinstance(items[0], ReadError) and items[0].offset == 0
 
 
+def test_a_gzipped_file_that_is_no_warc_is_quoted_decompressed(tmp_path: Path):
+    """The message quoted the compressed bytes: gzipped JSON read as b'\\x1f\\x8b\\x08...'."""
+    import gzip
+
+    path = tmp_path / "data.warc.gz"
+    line = b'{"text": "a JSON line, not a WARC record"}\n'
+    path.write_bytes(gzip.compress(line))
+    (item,) = read(path)
+    assert item.error == f"not a WARC/ARC file: gzipped, starts with {line[:40]!r}"
+    path.write_bytes(b"\x1f\x8b\x01 damaged")
+    (item,) = read(path)
+    assert item.error == "not a WARC/ARC file: starts with b'\\x1f\\x8b\\x01 damaged'"
+
+
+def test_an_empty_gzip_member_first_or_last_hides_nothing_and_is_no_error(tmp_path: Path):
+    """A writer's empty first member made the file "not a WARC": its records went unread; an
+    empty last one was an error row of "bytes ... could not be read (truncated?)"."""
+    import gzip
+
+    path = tmp_path / "ok.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}")) for i in range(3)])
+    empty = gzip.compress(b"")
+    path.write_bytes(empty + path.read_bytes())
+    items = read(path)
+    assert kinds(items) == ["Record"] * 3
+    # warcio counts the empty member into the first record's
+    assert [r.offset for r in items] == [0] + [o + len(empty) for o in offsets[1:]]
+    path.write_bytes(path.read_bytes()[len(empty) :] + empty)  # and after the last: no error
+    assert kinds(read(path)) == ["Record"] * 3
+
+
 def test_uncompressed_warc_0_17_resyncs_after_a_damaged_record(tmp_path: Path):
     # old crawls (e.g. Heritrix 1) wrote WARC/0.17; after damage the next record must be found
     path = tmp_path / "old.warc"
