@@ -12,6 +12,7 @@ import glob
 import gzip
 import http.client
 import os
+import re
 import socket
 import ssl
 import sys
@@ -125,14 +126,19 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
             resolved.append(spec)
             continue
         local = local_path(spec)
-        if not glob.glob(local):
-            raise InputError(f"documents input not found: {spec}")
-        if any(c in local for c in "*?["):  # a glob: Spark expands it
-            resolved.append(local)
+        if os.path.exists(local):  # `docs [v2]/` is a name, not a glob
+            check_documents(local, spec)
+            resolved.append(HADOOP_GLOB.sub(r"\\\1", os.path.abspath(local)))
             continue
-        check_documents(local, spec)
-        resolved.append(os.path.abspath(local))
+        if not any(c in local for c in "*?[") or not glob.glob(local):
+            raise InputError(f"documents input not found: {spec}")
+        resolved.append(local)  # a glob: Spark expands it
     return resolved
+
+
+# Characters Hadoop's path globbing reads (Spark globs every path it is given): escaped in
+# the name of a path that exists, so Spark reads the folder and not a pattern.
+HADOOP_GLOB = re.compile(r"([*?\[\]{}\\])")
 
 
 def check_documents(local: str, spec: str) -> None:

@@ -167,12 +167,16 @@ def document_key(name: str, url: object) -> str:
     URL is written escaped (`%7C`, the same address), so the URL is all after the last `|`
     (`?fonts=Roboto|Open+Sans` made the host `Open+Sans`, and the page's host straddled the
     split)."""
-    return f"{name}|{str(url).replace('|', '%7C')}"
+    return f"{name}|{with_bars_escaped(str(url))}"
 
 
 def url_in(key: str) -> str:
-    """The URL of a `document_key`."""
-    return key.rpartition("|")[2].replace("%7C", "|")
+    """The URL of a `document_key`, its `|` escaped (as `with_bars_escaped` writes a URL)."""
+    return key.rpartition("|")[2]
+
+
+def with_bars_escaped(url: str) -> str:
+    return url.replace("|", "%7C")
 
 
 def _read_jsonl(source: Path) -> Iterator[tuple[str, str]]:
@@ -202,16 +206,19 @@ def referenced_documents(reference_file: str, corpus: list[str]) -> Iterator[tup
         raise TrainingSetError(f"{reference_file}: no such reference-URL file")
     wanted, malformed = set(), 0
     for url in read_utf8(path, TrainingSetError).split():
-        try:
-            wanted.add(normalise_url(url))
+        try:  # `|` escaped as in the corpus's keys, so `a|b` and `a%7Cb` are one address
+            wanted.add(normalise_url(with_bars_escaped(url)))
         except ValueError:  # a malformed port or IPv6 literal
             malformed += 1
     if malformed:
         print(f"{reference_file}: {malformed} malformed URL(s) skipped", file=sys.stderr)
     for source in corpus:
         for key, text in read_texts(source):
-            if _url_of(key) in wanted:
-                yield key, text
+            try:  # a URL without a scheme is matched too (`wiki.example/a`)
+                if normalise_url(url_in(key)) in wanted:
+                    yield key, text
+            except ValueError:
+                continue
 
 
 # ----------------------------------------------------------------------------- training set

@@ -41,7 +41,7 @@ _ARC_HEADER = re.compile(rb"^(filedesc://|\S+://\S* \S+ \d{8,14} )")
 _ARC_RECORD_LINE = re.compile(
     rb"(?<=\n)\S+://\S* \S+ \d{8,14} \S+ (?:\S+ \S+ \S+ \d+ \S+ )?\d+\r?\n"
 )
-_ARC_V2_LINE = re.compile(r"\S+://\S* \S+ \d{8,14} \S+ \S+ \S+ \S+ \d+ \S+ \d+\s*$")
+_ARC_V2_LINE = re.compile(r"\S+:\S* \S+ \d{8,14} \S+ \S+ \S+ \S+ \d+ \S+ \d+\s*$")  # dns: too
 _RESYNC_OVERLAP = 4096  # windows overlap by a long header line, so none is cut in two
 
 
@@ -154,10 +154,11 @@ def _member_broken(iterator: ArchiveIterator, stream: BinaryIO, offset: int) -> 
     """Whether the gzip member of the record just read fails to inflate. warcio writes the
     zlib error to stderr and reads on as if the member ended there, so the record came with
     garbage in place of its text; a sound member has ended by the end of its record (every
-    one of ../shared/data/warc's 1,345), so only one that has not is inflated again. (A file
-    gzipped whole is one member, its records' offsets 0 or negative: warcio then complains.)"""
+    one of ../shared/data/warc's 1,345), so only one that has not is inflated again. The first
+    member is left to warcio: a file gzipped whole is that one member, its records' offsets 0
+    or negative, and when warcio says so it is read as a stream, up to any damage."""
     decompressor = iterator.reader.decompressor
-    if decompressor is None or decompressor.eof or offset < 0 or not _seekable(stream):
+    if decompressor is None or decompressor.eof or offset <= 0 or not _seekable(stream):
         return False
     position = stream.tell()
     try:
@@ -354,11 +355,16 @@ def _unread_tail(stream: BinaryIO, end: int) -> tuple[int, str] | None:
     if not _seekable(stream):
         return None
     stream.seek(end)
-    rest = stream.read(_RESYNC_WINDOW)
-    if not rest.strip(b"\r\n\0 ") or _empty_members(rest):
+    if not _unread(stream.read(_RESYNC_WINDOW)):
         return None
     size = stream.seek(0, 2)
     return end, f"{size - end} bytes after the last complete record could not be read (truncated?)"
+
+
+def _unread(rest: bytes) -> bool:
+    """Whether bytes after the last record hold more than blank lines, padding and empty
+    gzip members."""
+    return bool(rest.strip(b"\r\n\0 ")) and not _empty_members(rest)
 
 
 def _empty_members(data: bytes) -> bool:

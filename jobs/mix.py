@@ -142,7 +142,7 @@ def run_mix(
     mixture: dict[str, Any] = {}
 
     def outcomes():
-        docs = read_documents(spark, inputs)
+        docs = read_documents(spark, inputs, merge=len(inputs) > 1)
         if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
             docs = docs.drop("bucket")
         if len(inputs) > 1:

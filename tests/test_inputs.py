@@ -188,6 +188,24 @@ def test_documents_inputs_must_exist_locally(tmp_path):
         resolve_documents([f"file://{tmp_path}/nope"])
 
 
+def test_an_existing_documents_folder_with_glob_characters_is_read_as_named(spark, tmp_path):
+    """`docs [v2]` was "not found" (a glob matching nothing), and Spark globs every path."""
+    from curation.inputs import resolve_documents
+    from curation.spark.stage import read_documents
+
+    folder = tmp_path / "docs [v2]"
+    folder.mkdir()
+    from datetime import datetime
+
+    rows = [{"id": "a", "url": "https://x.example/", "host": "x.example", "text": "t"}]
+    rows[0] |= {"source": "s.warc.gz", "record_id": "r", "fetch_time": datetime(2024, 1, 1)}
+    pq.write_table(pa.Table.from_pylist(rows), folder / "part-0.parquet")
+    (inputs,) = resolve_documents([str(folder)])
+    assert inputs == str(tmp_path / "docs \\[v2\\]")
+    assert read_documents(spark, [inputs], footers=False).count() == 1
+    assert resolve_documents([str(tmp_path / "docs*")]) == [str(tmp_path / "docs*")]  # a glob
+
+
 def test_a_documents_input_without_parquet_is_named_before_spark_starts(crawl_dir, tmp_path):
     from curation.inputs import resolve_documents
 

@@ -165,6 +165,24 @@ def test_a_malformed_reference_url_or_corpus_url_is_skipped_not_a_traceback(tmp_
     assert "1 malformed URL(s) skipped" in capsys.readouterr().err
 
 
+def test_reference_urls_match_with_bars_escaped_or_not_and_without_a_scheme(tmp_path):
+    rows = [
+        {"id": "1", "url": "https://wiki.example/wiki/A%7CB", "text": "escaped bar"},
+        {"id": "2", "url": "https://wiki.example/wiki/C|D", "text": "raw bar"},
+        {"id": "3", "url": "wiki.example/noscheme", "text": "no scheme"},
+        {"id": "4", "url": "https://wiki.example/other", "text": "not cited"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    refs = (
+        "https://wiki.example/wiki/A%7CB\nhttps://wiki.example/wiki/C%7CD\nwiki.example/noscheme\n"
+    )
+    (tmp_path / "refs.txt").write_text(refs)
+    from curation.quality_training import referenced_documents
+
+    found = referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")])
+    assert sorted(text for _, text in found) == ["escaped bar", "no scheme", "raw bar"]
+
+
 def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
     page = ("extract:abc|https://www.news.example/story/", "a cited story")
     cited = ("extract:abc|https://www.news.example/story/", "a cited story")

@@ -275,6 +275,31 @@ def test_a_file_gzipped_whole_and_cut_short_keeps_every_complete_record(tmp_path
     assert kinds(read(padded)) == ["Record"] * 3
 
 
+def test_a_file_gzipped_whole_and_damaged_midway_keeps_the_records_before(tmp_path: Path):
+    """The check for a member that stops inflating took the whole file's one member for a
+    damaged first record: 0 records instead of those before the damage."""
+    import gzip
+    import random
+
+    rng = random.Random(0)
+    words = ["".join(rng.choices("abcdefghij", k=6)) for _ in range(5000)]
+    pages = [
+        (f"https://site.example/{i}", " ".join(rng.choices(words, k=3000)).encode())
+        for i in range(12)
+    ]
+    write_warc(tmp_path / "plain.warc", pages, gzip=False)
+    data = bytearray(gzip.compress((tmp_path / "plain.warc").read_bytes()))
+    data[len(data) // 2 : len(data) // 2 + 512] = bytes(512)
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(bytes(data))
+    items = read(path)
+    records = [r for r in items if isinstance(r, Record)]
+    assert 3 <= len(records) < 12 and isinstance(items[-1], ReadError)
+    # (a member's check sum comes at its end: in one member for the whole file, the record
+    # the damage is in may come out garbled before the error)
+    assert [r.payload for r in records[:3]] == [body for _, body in pages[:3]]
+
+
 def test_a_content_length_too_small_is_an_error_not_a_cut_text(tmp_path: Path, capsys):
     def shorter(record: bytes) -> bytes:
         length = int(record.split(b"Content-Length: ")[1].split(b"\r\n")[0])

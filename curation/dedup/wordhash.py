@@ -1,7 +1,7 @@
 """A 64-bit hash of every normalised word of a batch of texts, computed with numpy.
 
 The words are exactly those of `normalized_words` (curation/dedup/text.py), found without its
-word regex: per text only `simplified` (NFKC, one regex substitution, lower(): C calls); the
+word regex: per text only `simplified` (NFKD, one regex substitution, NFC, lower(): C calls); the
 batch is joined, encoded once as UTF-32 and read as code points, and two facts about
 Python's `re` on str patterns turn the rest into one table look-up: `\\w` is
 `ch.isalnum() or ch == "_"` and `\\d` is `ch.isdecimal()` (sre's SRE_UNI_IS_WORD and

@@ -63,14 +63,16 @@ def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
     return fs.exists(f"{stage_path(out, stage)}/_SUCCESS")
 
 
-def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
+def read_documents(
+    spark: SparkSession, paths: list[str], footers: bool = True, merge: bool = False
+) -> DataFrame:
     """The documents Parquet at `paths`, refused with a clear error when it is not one.
     `footers=False` leaves every file's footer to the caller, which reads them anyway
-    (`row_group_slices` and `row_slices` check them as they list row groups)."""
+    (`row_group_slices` and `row_slices` check them as they list row groups). `merge`: the
+    columns of every file, for inputs that may be different stages' outputs (`mix --input A
+    B`); without it Spark reads the first file's, and drops the others' columns."""
     try:
-        # Several inputs may be different stages' outputs (`mix --input A B`): without the merge,
-        # the columns of whichever file came first were read, and the other's were dropped.
-        docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*paths)
+        docs = spark.read.option("mergeSchema", merge).parquet(*paths)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
