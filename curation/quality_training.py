@@ -524,11 +524,20 @@ def _sample(documents: list[tuple[str, str]], limit: int | None, seed: int) -> l
     return random.Random(seed).sample(sorted(documents), limit)  # not the inputs' order
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in --help, but none for a required option or one with nothing by default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default in (None, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="refinery train-quality",
         description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     # `--positives A B` and `--positives A --positives B` both work (the README shows P…)
     sources = {"action": "extend", "nargs": "+", "default": []}
@@ -562,6 +571,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-negatives must be at least 1, got {args.max_negatives}")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         parser.error(f"--output {args.output} is a file; the model goes in a folder")
+    output = Path(args.output).resolve()
+    for source in [*args.positives, *args.negatives, *args.corpus]:
+        folder = Path(source).resolve()
+        if folder.is_dir() and (output == folder or folder in output.parents):
+            # its files would join the documents (a stage folder then fails to read)
+            parser.error(f"--output {args.output} is inside the input folder {source}")
     params = TrainParams(**{k: getattr(args, k) for k in asdict(defaults)})
     positives, positive_sources = _collect(args.positives)
     referenced = []

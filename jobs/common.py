@@ -39,6 +39,7 @@ def stage_parser(
     parser.add_argument(
         "--input",
         nargs="+",
+        action="extend",  # `--input A --input B` reads both
         required=True,
         metavar="IN",
         help="extract: WARC/ARC/WET files, directories, globs, a text file of paths, or a "

@@ -59,7 +59,7 @@ NORMALISATION = (
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"refinery {STAGE}", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", nargs="+", required=True, metavar="DOCS",
+        "--input", nargs="+", action="extend", required=True, metavar="DOCS",
         help="training documents Parquet (a stage output such as OUT/dedup or OUT/mix), or a "
         "tokens folder (OUT/tokens: its training shards, decoded with its tokenizer)",
     )  # fmt: skip

@@ -77,8 +77,11 @@ _NO_SCHEME = re.compile(r'No FileSystem for scheme "([^"]+)"')
 # A setting Spark refuses as its session starts: the master URL, a value of the wrong type
 _SPARK_REFUSED = re.compile(
     r"(Could not parse Master URL: '[^'\n]*'|The value '[^'\n]*' in the config \"[^\"]+\" "
-    r"is invalid\.[^\n]*?)(?: SQLSTATE|\n|$)"
+    r"is invalid\.[^\n]*?|Asked to run locally with \d+ threads)(?: SQLSTATE|\n|$)"
 )
+# A standalone master that cannot be reached: Spark gives up ("All masters are unresponsive"
+# in its log), and the session's start fails on the context it stopped.
+_NO_MASTER = re.compile(r"JavaSparkContext\.[\s\S]*Cannot call methods on a stopped SparkContext")
 
 
 def _importable(module: str) -> bool:
@@ -123,6 +126,11 @@ def user_message(err: BaseException) -> str | None:
             return (
                 "Spark refused a setting (the config's spark section, spark-submit's --conf, "
                 f"MASTER or spark-defaults.conf): {setting.group(1)}"
+            )
+        if _NO_MASTER.search(str(err)):
+            return (
+                "Spark could not reach its master (spark.master, MASTER or spark-submit's "
+                "--master): check the host and port, and that the master is running"
             )
         if "JAVA_GATEWAY_EXITED" in str(err):
             return (

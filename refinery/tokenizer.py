@@ -94,6 +94,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     encodes it as ordinary bytes, so only the stage itself ever inserts a special id.
     """
     path = Path(path)
+    if path.is_dir():  # a tokens or tokenizer folder: the file it holds
+        hint = f" (give {path / 'tokenizer.json'})" if (path / "tokenizer.json").is_file() else ""
+        raise TokenizerError(f"{path}: is a folder, not a tokenizer file{hint}")
     if not path.is_file():
         raise TokenizerError(f"{path}: tokenizer file not found")
     try:

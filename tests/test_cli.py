@@ -69,6 +69,14 @@ def test_stage_args_split_overrides_from_inputs(tmp_path):
     args = parse_stage_args(stage_parser("t", "d"), mixed)
     assert args.force and args.input == ["x"]
     assert args.overrides == ["input.limit=10", "input.limit=3", "a=1"]  # as typed: 3 wins
+    # `--input A --input B` reads both (the last one alone was read, the first dropped unsaid)
+    twice = ["--input", "a", "--input", "b", "c", "k=1", "--output", "o"]
+    args = parse_stage_args(stage_parser("t", "d"), twice)
+    assert args.input == ["a", "b", "c"] and args.overrides == ["k=1"]
+    from jobs.contamination import parse_args as contamination_args
+
+    args = contamination_args(["--input", "a", "--input", "b", "--benchmarks", "x"])
+    assert args.input == ["a", "b"]
 
 
 def test_output_cut_short_by_the_reader_is_not_an_error(monkeypatch):
@@ -182,6 +190,15 @@ def test_spark_settings_and_schemes_spark_refuses_at_start_are_one_line():
     scheme = ': org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme "s3"'
     assert user_message(CapturedException(scheme)).startswith(
         "no Hadoop filesystem reads s3:// paths"
+    )
+    threads = master.replace(
+        "Could not parse Master URL: 'local[abc]'", "Asked to run locally with 0 threads"
+    )
+    assert user_message(CapturedException(threads)).endswith("Asked to run locally with 0 threads")
+    unreachable = master.split(": org.")[0] + ": java.lang.IllegalStateException: Cannot call "
+    unreachable += "methods on a stopped SparkContext.\nThis stopped SparkContext was created at:"
+    assert user_message(CapturedException(unreachable)).startswith(
+        "Spark could not reach its master"
     )
     gateway = PySparkRuntimeError(errorClass="JAVA_GATEWAY_EXITED", messageParameters={})
     assert "spark.master and spark.conf" in user_message(gateway)

@@ -121,6 +121,26 @@ def test_a_file_without_a_document_column_is_named(spark, tmp_path):
         list(run(iter([(0, [(str(path), 0, 0, 1)])])))
 
 
+def test_a_file_without_another_stage_s_column_gets_nulls_for_it(spark, tmp_path):
+    """`filter --input OUT/extract OUT/dedup` (or OUT/rejected): Spark's schema is one file's,
+    and an extract part without `cluster_id` failed the task."""
+    chain = FilterChain([Tag()])
+    path = tmp_path / "docs.parquet"
+    row = {"id": "a", "url": "u", "host": "h", "text": "t", "source": "s", "record_id": "r"}
+    pq.write_table(pa.Table.from_pylist([row | {"fetch_time": datetime(2024, 1, 1)}]), path)
+    ddl = "id string, url string, host string, text string, source string, record_id string"
+    documents = spark.createDataFrame(
+        [], f"{ddl}, fetch_time timestamp, offset long, cluster_id string"
+    )
+    schemas = filter_schemas(documents.schema, chain, "filter")
+    run = filter_parts(spark.sparkContext.broadcast(chain), schemas, "filter", str(tmp_path))
+    list(run(iter([(0, [(str(path), 0, 0, 1)])])))
+    kept = pq.read_table(tmp_path / "kept")
+    assert kept.column("cluster_id").to_pylist() == [None] and kept.column("id").to_pylist() == [
+        "a"
+    ]
+
+
 @pytest.fixture(scope="module")
 def filter_run(spark, extract_run):
     from jobs.filter import run_filter

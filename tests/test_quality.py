@@ -534,6 +534,26 @@ def test_a_stage_output_cut_into_other_parts_trains_the_same_model(tmp_path):
     )
 
 
+def test_an_output_inside_an_input_folder_is_refused(tmp_path, capsys):
+    """It wrote model.bin and train.txt into OUT/extract, which later stages then read."""
+    (tmp_path / "extract").mkdir()
+    (tmp_path / "pos.txt").write_text("a document\n")
+    for output in (tmp_path / "extract", tmp_path / "extract" / "model"):
+        argv = ["--positives", str(tmp_path / "pos.txt"), "--negatives", str(tmp_path / "extract")]
+        with pytest.raises(SystemExit):
+            main([*argv, "--output", str(output)])
+        assert "is inside the input folder" in capsys.readouterr().err
+    assert list((tmp_path / "extract").iterdir()) == []
+
+
+def test_help_shows_no_default_for_a_required_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "text with a document per line (default" not in said  # --negatives: required
+    assert "model folder to write (default" not in said and "(default: 0)" in said
+
+
 def test_bad_sources_are_named(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text"}\n')
     with pytest.raises(TrainingSetError, match=r"bad.jsonl: line 2: no string `text`"):

@@ -120,6 +120,15 @@ def test_tokenizer_files_without_special_tokens_are_refused(tmp_path, tokenizer)
     binary.write_bytes(b"PAR1\x15\xcc\x00")
     with pytest.raises(TokenizerError, match=r"model.parquet: not a tokenizers JSON file \(byte 5"):
         load_tokenizer(binary)
+    folder = tmp_path / "tokens"  # the tokens folder, which holds its tokenizer.json
+    folder.mkdir()
+    with pytest.raises(TokenizerError, match=r"tokens: is a folder, not a tokenizer file$"):
+        load_tokenizer(folder)
+    (folder / "tokenizer.json").write_text(tokenizer.to_str())
+    with pytest.raises(
+        TokenizerError, match=r"not a tokenizer file \(give .*tokens/tokenizer.json\)"
+    ):
+        load_tokenizer(folder)
     with pytest.raises(TokenizerError, match="not found"):
         load_tokenizer(tmp_path / "missing.json")
 

@@ -31,6 +31,7 @@ from curation.extractor import TimeLimitedExtractor
 from curation.filters.chain import FilterChain
 from curation.inputs import InputError
 from curation.spark.row_groups import Piece, read_batches
+from curation.spark.stage import REQUIRED_COLUMNS
 from curation.spark.task_parquet import TaskParquet
 from refinery.errors import ExecutorSetupError
 
@@ -154,8 +155,10 @@ def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tm
             counters: Counter[str] = Counter()
             for uri, batch in read_batches(groups, FILTER_BATCH_ROWS):
                 missing = [name for name in needed if name not in batch.schema.names]
-                if missing:
-                    raise InputError(f"{uri}: no column {missing} in this documents Parquet")
+                lacking = [name for name in missing if name in REQUIRED_COLUMNS]
+                if lacking:
+                    raise InputError(f"{uri}: no column {lacking} in this documents Parquet")
+                batch = _with_nulls(batch, [kept.field(name) for name in missing])
                 table, batch_counters = _filter_batch(steps, batch, kept)
                 counters.update(batch_counters)
                 _write_outcomes(parts, table, stage, counts)
@@ -164,6 +167,16 @@ def filter_parts(chain: Broadcast, schemas: dict[str, pa.Schema], stage: str, tm
             yield parts.attempt, rows, counters
 
     return run
+
+
+def _with_nulls(batch: pa.RecordBatch, fields: list[pa.Field]) -> pa.RecordBatch:
+    """`batch` with null columns for `fields`: the inputs may be several stages' outputs, and
+    Spark's schema is one file's (an extract part has no `cluster_id`)."""
+    if not fields:
+        return batch
+    nulls = [pa.nulls(batch.num_rows, field.type) for field in fields]
+    names = [*batch.schema.names, *(field.name for field in fields)]
+    return pa.RecordBatch.from_arrays([*batch.columns, *nulls], names=names)
 
 
 def _filter_batch(
