@@ -36,6 +36,13 @@ class TokenizeError(RefineryError, ValueError):
 
 def check_bucket_names(names: Iterable[str | None]) -> None:
     """Bucket names become folders beside `validation/`: refuse any that cannot."""
+    names = list(names)
+    if None in names:  # rows never mixed, beside mixed ones
+        raise TokenizeError(
+            "some documents have no bucket: they were not mixed (an input beside the mix "
+            "stage's is another stage's output); give the mix stage's output alone, or run "
+            "mix over all of them"
+        )
     bad = unusable_bucket_names(names)
     if bad:
         raise TokenizeError(

@@ -36,6 +36,7 @@ from jobs.common import local_dir, run_main
 from jobs.tokenize import run_tokenize, trained_tokenizer
 from refinery.config import resolve_path
 from refinery.manifest import BUCKET_NAME
+from refinery.tokenizer import load_tokenizer
 from training import ablation
 
 
@@ -72,7 +73,7 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
     dirs = {}
     for arm, path in cfg.arms.items():
         root = local_dir(cfg.out) / "arms" / arm
-        if (root / "tokens" / "_SUCCESS").is_file():  # tokenization.json says it is the same
+        if arm_tokenized(local_dir(cfg.out), arm):  # tokenization.json says it is the same
             print(f"ablate: arms.{arm}: reusing its tokens ({root / 'tokens'})")
         else:
             with named_arm(arm):
@@ -105,6 +106,11 @@ def arm_documents(spec: str) -> dict[str, str]:
     return {"path": resolved, "files": hashlib.sha256(listing.encode()).hexdigest()[:16]}
 
 
+def arm_tokenized(root: Path, arm: str) -> bool:
+    """Whether an arm's tokens are finished (a run stopped midway leaves only its _tmp)."""
+    return (root / "arms" / arm / "tokens" / "_SUCCESS").is_file()
+
+
 def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     """OUT's tokenizer and arm tokens are reused only when made with the same settings: a rerun
     with other curation= overrides, tokenizer or max_epochs, or an arm whose documents are
@@ -115,7 +121,7 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     record = root / "tokenization.json"
     settings = {"tokenizer": cfg.tokenizer, "curation": cfg.curation, "max_epochs": cfg.max_epochs}
     then = json.loads(record.read_text()) if record.is_file() else {**settings, "arms": {}}
-    made = {arm: spec for arm, spec in then["arms"].items() if (root / "arms" / arm).exists()}
+    made = {arm: spec for arm, spec in then["arms"].items() if arm_tokenized(root, arm)}
     changed = []
     if made or (root / "tokenizer.json").is_file():
         changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
@@ -195,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     check_arms(cfg)
     ablation.check_inputs(cfg)
     curation = load_curation_config(None, cfg.curation)  # a mistyped key, before OUT records it
+    if cfg.tokenizer:
+        load_tokenizer(cfg.tokenizer)  # a wrong file too
     check_tokenization_settings(cfg)
     spark = build_session(curation.spark, "ablate")
     try:

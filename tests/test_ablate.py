@@ -74,6 +74,7 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypat
     def tokenized(*arms):  # as tokenize_arms leaves them
         for arm in arms:
             (tmp_path / "out" / "arms" / arm / "tokens").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "out" / "arms" / arm / "tokens" / "_SUCCESS").touch()
 
     for name in "xyzw":
         documents(name)
@@ -91,6 +92,7 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypat
     # the message's remedies work: an arm removed is made anew; everything removed, any
     # settings (they were refused again after the removal)
     shutil.rmtree(tmp_path / "out" / "arms" / "b")
+    (tmp_path / "out" / "arms" / "b" / "_tmp").mkdir(parents=True)  # a run stopped midway
     check_tokenization_settings(config("arms.b=w"))
     tokenized("b")
     with pytest.raises(TokenizeError, match=r"max_epochs: 50.0 -> 8.0"):
@@ -125,6 +127,10 @@ def test_an_arm_without_documents_is_refused_before_out_records_it(tmp_path, cap
     typo = "curation=[tokenize.vocab_sise=512]"
     assert refinery(["ablate", *args, f"arms.b={tmp_path / 'docs'}", typo]) == 2
     assert "unknown config key 'tokenize.vocab_sise'" in capsys.readouterr().err
+    assert not (out / "tokenization.json").exists()
+    # nor after a tokenizer= that is no tokenizer file (the tokens folder, say)
+    assert refinery(["ablate", *args, f"arms.b={tmp_path / 'docs'}", f"tokenizer={tmp_path}"]) == 2
+    assert "is a folder, not a tokenizer file" in capsys.readouterr().err
     assert not (out / "tokenization.json").exists()
 
 
