@@ -12,7 +12,6 @@ import glob
 import gzip
 import http.client
 import os
-import re
 import socket
 import ssl
 import sys
@@ -128,17 +127,12 @@ def resolve_documents(specs: Iterable[str]) -> list[str]:
         local = local_path(spec)
         if os.path.exists(local):  # `docs [v2]/` is a name, not a glob
             check_documents(local, spec)
-            resolved.append(HADOOP_GLOB.sub(r"\\\1", os.path.abspath(local)))
+            resolved.append(os.path.abspath(local))
             continue
         if not any(c in local for c in "*?[") or not glob.glob(local):
             raise InputError(f"documents input not found: {spec}")
         resolved.append(local)  # a glob: Spark expands it
     return resolved
-
-
-# Characters Hadoop's path globbing reads (Spark globs every path it is given): escaped in
-# the name of a path that exists, so Spark reads the folder and not a pattern.
-HADOOP_GLOB = re.compile(r"([*?\[\]{}\\])")
 
 
 def check_documents(local: str, spec: str) -> None:

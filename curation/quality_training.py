@@ -582,6 +582,11 @@ def main(argv: list[str] | None = None) -> int:
     referenced = []
     if args.reference_urls:
         referenced = list(referenced_documents(args.reference_urls, args.corpus))
+        if not referenced and not positives:  # else "none is long enough" would mislead
+            raise TrainingSetError(
+                f"none of the URLs of {args.reference_urls} is a document of --corpus "
+                f"{' '.join(args.corpus)}: no positives to train on"
+            )
         positives += referenced
         positive_sources.append(
             {

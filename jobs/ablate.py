@@ -98,7 +98,8 @@ def arm_documents(spec: str) -> dict[str, str]:
     (resolved,) = resolve_documents([spec])  # check_arms found them
     if "://" in resolved:  # Hadoop's to list
         return {"path": resolved}
-    files = sorted(glob.glob(resolved)) if any(c in resolved for c in "*?[") else [resolved]
+    is_glob = any(c in resolved for c in "*?[") and not os.path.exists(resolved)
+    files = sorted(glob.glob(resolved)) if is_glob else [resolved]
     found = [Path(f) for f in files if Path(f).is_file()]
     for folder in (Path(f) for f in files if Path(f).is_dir()):
         found += sorted(p for p in folder.rglob("*.parquet") if p.is_file())

@@ -59,7 +59,8 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     folder). Inputs with different plans, or with and without one, are refused: the plan's
     weights are for its own buckets and tokens, so the first one found weighted the others'
     documents wrongly or not at all, without a word."""
-    folders = [spec for spec in inputs if not any(c in spec for c in "*?[")]
+    # a glob names no folder; a path that exists does, `[` and all (`run [v2]/mix`)
+    folders = [spec for spec in inputs if fs.exists(spec) or not any(c in spec for c in "*?[")]
     globs = [spec for spec in inputs if spec not in folders]
     plans = {}
     for spec in folders:

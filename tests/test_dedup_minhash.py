@@ -101,6 +101,13 @@ def test_copies_that_differ_only_in_accents_are_one_text():
     assert normalized_words("한국어 がぎ") == ["한국어", "が", "ぎ"]  # composed again
 
 
+def test_a_variation_selector_is_no_word_and_no_difference():
+    """Alone after an emoji, U+FE0F was a one-character word: emoji-only texts had a key (all
+    one), and a copy whose emoji lost its selector was no copy."""
+    assert exact_key("❤️") is None and exact_key("☺️ ❤️") is None
+    assert exact_key("Thanks ❤️") == exact_key("Thanks ❤")
+
+
 def test_combining_marks_stay_in_their_words():
     """Vowel signs and viramas are marks, not letters: they neither split a word nor vanish."""
     assert normalize_text("हिन्दी में, ภาษาไทย!") == "हिन्दी में ภาษาไทย"
@@ -137,7 +144,7 @@ def test_chinese_and_japanese_shingle_by_character():
     edited = page.replace("三千", "四千")
     assert jaccard(shingles(page, WORD5), shingles(edited, WORD5)) > 0.85  # clauses: 0.09
     assert exact_key("北京 是首都。") == exact_key("北京是首都")
-    assert normalized_words("葛\U000e0100飾区") == ["葛\U000e0100", "飾", "区"]
+    assert normalized_words("葛\U000e0100飾区") == ["葛", "飾", "区"]  # a variant is its ideograph
     # character shingles read the text as written: a run of ideographs is one
     assert normalize_text("北京是首都，人口约2千万。") == "北京是首都 人口约0千万"
 

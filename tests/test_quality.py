@@ -165,6 +165,22 @@ def test_a_malformed_reference_url_or_corpus_url_is_skipped_not_a_traceback(tmp_
     assert "1 malformed URL(s) skipped" in capsys.readouterr().err
 
 
+def test_reference_urls_found_in_no_document_are_said_so(tmp_path):
+    """It said the positives were too short, when no reference URL was in the corpus."""
+    rows = [{"id": "1", "url": "https://other.example/", "text": "a page"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    (tmp_path / "refs.txt").write_text("https://cited.example/a\n")
+    argv = [
+        "--reference-urls",
+        str(tmp_path / "refs.txt"),
+        "--corpus",
+        str(tmp_path / "docs.parquet"),
+    ]
+    argv += ["--negatives", str(tmp_path / "docs.parquet"), "--output", str(tmp_path / "model")]
+    with pytest.raises(TrainingSetError, match="none of the URLs of .*refs.txt is a document of"):
+        main(argv)
+
+
 def test_reference_urls_match_with_bars_escaped_or_not_and_without_a_scheme(tmp_path):
     rows = [
         {"id": "1", "url": "https://wiki.example/wiki/A%7CB", "text": "escaped bar"},

@@ -268,6 +268,10 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
         assert "max_epochs 6 from the mix stage's plan" in err
         assert "'pretrain' mixture weights gone (0.1), which hold no training documents here" in err
     assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
+    named = tmp_path / "run [v2]" / "mix"  # a run folder named with `[ ]` is no glob
+    shutil.copytree(mix, named)
+    planned = planned_mixtures(HadoopFS(spark), [str(named)], buckets, 4.0)
+    assert planned["mixtures"]["pretrain"] == {"news": 0.7, "web": 0.3}
 
 
 def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, tmp_path, capsys):

@@ -26,8 +26,10 @@ ACCENTS = (
     "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a\u064b-\u065f\u0670"
 )
 # Invisible characters that may sit inside a word (soft hyphen, zero-width space and joiners,
-# word joiner, BOM): two copies of a page differing only in them are the same text.
-INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff"
+# word joiner, BOM), and variation selectors (a glyph's style: ❤️ is ❤, an ideograph's variant
+# is the ideograph; alone after an emoji one was a word): two copies of a page differing only
+# in them are the same text.
+INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff\ufe00-\ufe0f\U000e0100-\U000e01ef"
 INVISIBLE_OR_ACCENT = re.compile(f"[{INVISIBLE}{ACCENTS}]")
 ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -93,8 +95,7 @@ def words_pattern() -> re.Pattern:
     """Runs of `\\w` or combining marks: punctuation and whitespace end a word, a vowel sign
     or virama (Devanagari, Thai, Tamil, ...) does not, and is kept (`\\w` alone split "हिन्दी"
     into "ह", "न", "द" and dropped its signs, so words that differ only in them were equal).
-    A letter of an unspaced script is a word alone, with the marks after it (a vowel sign, a
-    variation selector)."""
+    A letter of an unspaced script is a word alone, with the marks after it (a vowel sign)."""
     marks, solo = _class_bodies()
     return re.compile(rf"[{solo}][{marks}]*|(?:[^\W{solo}]|[{marks}])+")
 

@@ -9,6 +9,7 @@ kept folder (with Spark's _SUCCESS) last, so a killed job never leaves a stage t
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -63,6 +64,16 @@ def stage_done(fs: HadoopFS, out: str, stage: str) -> bool:
     return fs.exists(f"{stage_path(out, stage)}/_SUCCESS")
 
 
+# Characters Hadoop's path globbing reads: Spark globs every path it is given.
+HADOOP_GLOB = re.compile(r"([*?\[\]{}\\])")
+
+
+def _as_named(fs: HadoopFS, path: str) -> str:
+    """`path` for Spark's reader: one that exists as named (`run [v2]/extract`, a folder's
+    name, not a pattern) with Hadoop's glob characters escaped; a pattern as it is."""
+    return HADOOP_GLOB.sub(r"\\\1", path) if HADOOP_GLOB.search(path) and fs.exists(path) else path
+
+
 def read_documents(
     spark: SparkSession, paths: list[str], footers: bool = True, merge: bool = False
 ) -> DataFrame:
@@ -72,7 +83,8 @@ def read_documents(
     columns of every file, for inputs that may be different stages' outputs (`mix --input A
     B`); without it Spark reads the first file's, and drops the others' columns."""
     try:
-        docs = spark.read.option("mergeSchema", merge).parquet(*paths)
+        literal = [_as_named(HadoopFS(spark), path) for path in paths]
+        docs = spark.read.option("mergeSchema", merge).parquet(*literal)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
