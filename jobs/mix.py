@@ -143,7 +143,7 @@ def run_mix(
     mixture: dict[str, Any] = {}
 
     def outcomes():
-        docs = read_documents(spark, inputs, merge=len(inputs) > 1)
+        docs = read_documents(spark, inputs)
         if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
             docs = docs.drop("bucket")
         if len(inputs) > 1:

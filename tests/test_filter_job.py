@@ -141,6 +141,31 @@ def test_a_file_without_another_stage_s_column_gets_nulls_for_it(spark, tmp_path
     ]
 
 
+def test_two_stages_outputs_keep_each_one_s_columns(spark, extract_run, tmp_path):
+    """`filter --input OUT/dedup OUT/extract`: Spark's schema was one file's, so the dedup
+    rows lost their cluster_id (or the extract rows failed the task), by the folders' order."""
+    from jobs.filter import run_filter
+
+    out, _ = extract_run
+    table = pq.read_table(stage_path(out, "extract")).slice(0, 10)
+    ids = pa.array([f"c-{i}" for i in range(10)])
+    clustered = table.set_column(table.schema.get_field_index("id"), "id", ids)
+    clustered = clustered.append_column("cluster_id", pa.array([f"k{i}" for i in range(10)]))
+    (tmp_path / "aa").mkdir()
+    pq.write_table(clustered, tmp_path / "aa" / "part-0.parquet")
+    config = load_curation_config(overrides=["filter.steps=[pii]"])
+    stats = run_filter(
+        spark, config, [str(tmp_path / "aa"), stage_path(out, "extract")], str(tmp_path / "o")
+    )
+    kept = pq.read_table(tmp_path / "o" / "filter").to_pylist()
+    assert stats["input"] == 10 + pq.read_table(stage_path(out, "extract")).num_rows
+    assert stats["kept"] == len(kept)
+    clusters = {r["id"]: r["cluster_id"] for r in kept}
+    assert all(clusters[k] == f"k{k[2:]}" for k in clusters if k.startswith("c-"))
+    assert sum(k.startswith("c-") for k in clusters) >= 8
+    assert {v for k, v in clusters.items() if not k.startswith("c-")} == {None}
+
+
 @pytest.fixture(scope="module")
 def filter_run(spark, extract_run):
     from jobs.filter import run_filter

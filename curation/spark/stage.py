@@ -74,17 +74,15 @@ def _as_named(fs: HadoopFS, path: str) -> str:
     return HADOOP_GLOB.sub(r"\\\1", path) if HADOOP_GLOB.search(path) and fs.exists(path) else path
 
 
-def read_documents(
-    spark: SparkSession, paths: list[str], footers: bool = True, merge: bool = False
-) -> DataFrame:
+def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
     """The documents Parquet at `paths`, refused with a clear error when it is not one.
     `footers=False` leaves every file's footer to the caller, which reads them anyway
-    (`row_group_slices` and `row_slices` check them as they list row groups). `merge`: the
-    columns of every file, for inputs that may be different stages' outputs (`mix --input A
-    B`); without it Spark reads the first file's, and drops the others' columns."""
+    (`row_group_slices` and `row_slices` check them as they list row groups). Several inputs
+    may be different stages' outputs (`mix --input A B`): their columns are merged, where Spark
+    read the first file's and dropped the others' (a file without one reads it as null)."""
     try:
         literal = [_as_named(HadoopFS(spark), path) for path in paths]
-        docs = spark.read.option("mergeSchema", merge).parquet(*literal)
+        docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*literal)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""

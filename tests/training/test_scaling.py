@@ -42,8 +42,9 @@ def test_fit_recovers_the_constants_without_noise():
 
 def test_fit_descends_from_every_grid_point_before_l_bfgs():
     """A tiny sweep's points (a user's, conf/scaling/tiny.yaml on sample-crawl tokens): L-BFGS
-    from the 16 best grid points as they were stopped at objective 1.6374e-4 and 9 tokens per
-    parameter at 1e11; the better minimum found has about 28."""
+    from the 16 best grid points as they were stopped at objective 1.6374e-4 and 7-9 tokens per
+    parameter at 1e11. The better minimum lies further along a flat valley, where the CPU's
+    rounding moves it: 28 tokens per parameter on an Intel VM, 19 on an AMD EPYC one."""
     points = [  # as float32 losses wrote them: rounded to 4 digits, they fit otherwise
         (4160, 20480, 8.203529357910156), (4160, 40960, 7.9290571212768555),
         (4160, 81920, 7.433083534240723), (16512, 20480, 7.9774394035339355),
@@ -56,7 +57,7 @@ def test_fit_descends_from_every_grid_point_before_l_bfgs():
     cfg = scaling.FitConfig(bootstrap=0)
     result = scaling.fit_with_intervals(params, tokens, losses, cfg)
     assert result.objective < 1.630e-4
-    assert result.law.optimum(1e11).tokens_per_param > 20
+    assert result.law.optimum(1e11).tokens_per_param > 15
     stuck = scaling.fit_with_intervals(
         params, tokens, losses, dataclasses.replace(cfg, descent_steps=0)
     )
