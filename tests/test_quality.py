@@ -150,18 +150,24 @@ def test_a_bar_in_a_url_does_not_move_its_page_off_its_host(tmp_path):
     assert _url_of(key) == normalise_url("https://shop.example/p?fonts=Roboto|Open+Sans")
 
 
+def referenced_texts(tmp_path, rows: list[dict], references: str) -> list[str]:
+    """The texts of `rows` (a documents Parquet) that `references` (a URL list) cites."""
+    from curation.quality_training import referenced_documents
+
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
+    (tmp_path / "refs.txt").write_text(references)
+    found = referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")])
+    return [text for _, text in found]
+
+
 def test_a_malformed_reference_url_or_corpus_url_is_skipped_not_a_traceback(tmp_path, capsys):
     rows = [
         {"id": "1", "url": "http://example.com:99999/x", "text": "bad port"},
         {"id": "2", "url": "http://[bad/x", "text": "bad IPv6"},
         {"id": "3", "url": "https://cited.example/a", "text": "cited"},
     ]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
-    (tmp_path / "refs.txt").write_text("http://[oops/\nhttps://cited.example/a\n")
-    from curation.quality_training import referenced_documents
-
-    found = list(referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")]))
-    assert [text for _, text in found] == ["cited"]
+    references = "http://[oops/\nhttps://cited.example/a\n"
+    assert referenced_texts(tmp_path, rows, references) == ["cited"]
     assert "1 malformed URL(s) skipped" in capsys.readouterr().err
 
 
@@ -188,15 +194,9 @@ def test_reference_urls_match_with_bars_escaped_or_not_and_without_a_scheme(tmp_
         {"id": "3", "url": "wiki.example/noscheme", "text": "no scheme"},
         {"id": "4", "url": "https://wiki.example/other", "text": "not cited"},
     ]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
-    refs = (
-        "https://wiki.example/wiki/A%7CB\nhttps://wiki.example/wiki/C%7CD\nwiki.example/noscheme\n"
-    )
-    (tmp_path / "refs.txt").write_text(refs)
-    from curation.quality_training import referenced_documents
-
-    found = referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")])
-    assert sorted(text for _, text in found) == ["escaped bar", "no scheme", "raw bar"]
+    refs = "https://wiki.example/wiki/A%7CB\nhttps://wiki.example/wiki/C%7CD\n"
+    refs += "wiki.example/noscheme\n"
+    assert sorted(referenced_texts(tmp_path, rows, refs)) == ["escaped bar", "no scheme", "raw bar"]
 
 
 def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
@@ -490,12 +490,7 @@ def test_reference_urls_pick_positives_from_the_corpus(tmp_path):
         {"id": "1", "url": "https://www.cited.example/page/", "text": "cited"},
         {"id": "2", "url": "https://other.example/", "text": "not cited"},
     ]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "docs.parquet")
-    (tmp_path / "refs.txt").write_text("http://cited.example/page\n")
-    from curation.quality_training import referenced_documents
-
-    found = list(referenced_documents(str(tmp_path / "refs.txt"), [str(tmp_path / "docs.parquet")]))
-    assert [text for _, text in found] == ["cited"]
+    assert referenced_texts(tmp_path, rows, "http://cited.example/page\n") == ["cited"]
 
 
 @pytest.mark.parametrize(
