@@ -206,6 +206,19 @@ def test_an_existing_documents_folder_with_glob_characters_is_read_as_named(spar
     assert resolve_documents([str(tmp_path / "docs*")]) == [str(tmp_path / "docs*")]  # a glob
 
 
+def test_only_a_uri_s_path_is_escaped_for_spark_never_its_authority():
+    from curation.spark.stage import _as_named
+
+    class Exists:
+        def exists(self, path):
+            return True
+
+    assert _as_named(Exists(), "hdfs://[fe80::1]:8020/docs") == "hdfs://[fe80::1]:8020/docs"
+    assert _as_named(Exists(), "s3a://b/run [v2]/mix") == "s3a://b/run \\[v2\\]/mix"
+    assert _as_named(Exists(), "/data/run{1}") == "/data/run\\{1\\}"
+    assert _as_named(Exists(), "file:///data/x") == "file:///data/x"
+
+
 def test_a_documents_input_without_parquet_is_named_before_spark_starts(crawl_dir, tmp_path):
     from curation.inputs import resolve_documents
 

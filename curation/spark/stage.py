@@ -70,8 +70,14 @@ HADOOP_GLOB = re.compile(r"([*?\[\]{}\\])")
 
 def _as_named(fs: HadoopFS, path: str) -> str:
     """`path` for Spark's reader: one that exists as named (`run [v2]/extract`, a folder's
-    name, not a pattern) with Hadoop's glob characters escaped; a pattern as it is."""
-    return HADOOP_GLOB.sub(r"\\\1", path) if HADOOP_GLOB.search(path) and fs.exists(path) else path
+    name, not a pattern) with Hadoop's glob characters escaped in its path, never in a URI's
+    authority (`hdfs://[fe80::1]:8020/docs`); a pattern as it is."""
+    scheme, sep, rest = path.partition("://") if "://" in path else ("", "", path)
+    authority, slash, name = rest.partition("/") if sep else ("", "", rest)
+    if not HADOOP_GLOB.search(name) or not fs.exists(path):
+        return path
+    escaped = HADOOP_GLOB.sub(r"\\\1", name)
+    return f"{scheme}{sep}{authority}{slash}{escaped}"
 
 
 def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
