@@ -86,9 +86,16 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     (`row_group_slices` and `row_slices` check them as they list row groups). Several inputs
     may be different stages' outputs (`mix --input A B`): their columns are merged, where Spark
     read the first file's and dropped the others' (a file without one reads it as null)."""
+    literal = [_as_named(HadoopFS(spark), path) for path in paths]
     try:
-        literal = [_as_named(HadoopFS(spark), path) for path in paths]
-        docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*literal)
+        try:
+            docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*literal)
+        except AnalysisException as err:
+            if len(paths) == 1 or "TIMESTAMP(NANOS" not in str(err):
+                raise
+            # the merge reads every footer and fails on nanoseconds without naming the
+            # file: read as one file's schema, the footer checks below name it
+            docs = spark.read.parquet(*literal)
     except (AnalysisException, SparkRuntimeException) as err:  # the latter: mixed layouts
         refuse_run_folders(HadoopFS(spark), paths)
         hint = f"; {MICROS_ADVICE}" if "TIMESTAMP(NANOS" in str(err) else ""
