@@ -60,7 +60,7 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     weights are for its own buckets and tokens, so the first one found weighted the others'
     documents wrongly or not at all, without a word."""
     # a glob names no folder; a path that exists does, `[` and all (`run [v2]/mix`)
-    folders = [spec for spec in inputs if fs.exists(spec) or not any(c in spec for c in "*?[")]
+    folders = [spec for spec in inputs if not any(c in spec for c in "*?[") or fs.exists(spec)]
     globs = [spec for spec in inputs if spec not in folders]
     plans = {}
     for spec in folders:
