@@ -211,7 +211,7 @@ def _records(text: str, delimiter: str):
 
 def _is_header(row: list[str]) -> bool:
     names = {cell.strip().lower() for cell in row}
-    return "question" in names and ("answer" in names or "choices" in names)
+    return "question" in names and ("answer" in names or "choices" in names or {"a", "b"} <= names)
 
 
 def read_mmlu_csv(
@@ -267,11 +267,11 @@ def _headerless_row(row: list[str], where: str, answers: bool) -> tuple[str, lis
             "choices and the answer letter (MMLU)"
         )
     choices = [cell.strip() for cell in row[1:-1]]
-    return (
-        row[0].strip(),
-        choices,
-        answer_of(row[-1], len(choices), f"{where}, column {len(row)}", answers),
-    )
+    # checked even when answers are not read: a file without the answer column would
+    # otherwise lose its last choice unseen; a hidden answer is an empty cell
+    hidden = not answers and not row[-1].strip()
+    answer = None if hidden else parse_answer(row[-1], len(choices), f"{where}, column {len(row)}")
+    return row[0].strip(), choices, answer if answers else None
 
 
 def _header_row(

@@ -89,6 +89,24 @@ def test_a_headerless_csv_is_split_by_the_delimiter_that_splits_every_row_alike(
         read_benchmark(write(tmp_path / "gap_test.csv", "Q1,a,,c,d,A\n"))
 
 
+def test_a_letter_header_without_an_answer_column_is_a_header_when_answers_are_hidden(tmp_path):
+    """`question,A,B,C,D` (a test split with hidden labels) is read as a header, not an item."""
+    text = "question,A,B,C,D\nWhich bone?,femur,tibia,ulna,skull\n"
+    items = read_benchmark(write(tmp_path / "anatomy_test.csv", text), answers=False)
+    assert [(i.question, i.choices, i.answer) for i in items] == [
+        ("Which bone?", ["femur", "tibia", "ulna", "skull"], None)
+    ]
+
+
+def test_a_headerless_csv_whose_last_cell_is_no_answer_is_refused_even_unscored(tmp_path):
+    """Without the answer column the last choice would be taken for the answer and dropped."""
+    no_answers = write(tmp_path / "anatomy_test.csv", "Which bone?,femur,tibia,ulna,skull\n")
+    with pytest.raises(BenchmarkError, match="column 5: answer 'skull' is neither"):
+        read_benchmark(no_answers, answers=False)
+    hidden = write(tmp_path / "hidden_test.csv", "Which bone?,femur,tibia,ulna,skull,\n")
+    assert read_benchmark(hidden, answers=False)[0].choices == ["femur", "tibia", "ulna", "skull"]
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
