@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -64,11 +65,18 @@ def test_funnel_warnings_name_stages_that_do_not_follow_on():
                                     "errors": 0}, stage)  # fmt: skip
 
     funnels = [funnel("filter", 10, 8), funnel("dedup", 8, 6), funnel("classify", 7, 5)]
-    warnings = funnel_warnings(funnels, {"filter": True, "dedup": False, "classify": True})
+    warnings = funnel_warnings(funnels, {"filter": True, "dedup": False, "classify": True}, {})
     assert warnings[0].startswith("stats/dedup.json has no finished dedup output")
     assert warnings[1].startswith("classify read 7 documents where dedup kept 6")
     assert len(warnings) == 2
-    assert funnel_warnings(funnels[:2], {}) == []
+    assert funnel_warnings(funnels[:2], {}, {}) == []
+    # filter redone alone after dedup, keeping as many: only run.json's times tell
+    times = {"filter": "2026-12-06T23:09:14+00:00", "dedup": "2026-12-06T22:55:31+00:00"}
+    assert funnel_warnings(funnels[:2], {}, times) == [
+        "filter finished (2026-12-06T23:09:14+00:00) after dedup (2026-12-06T22:55:31+00:00): "
+        "dedup and the stages after it read an earlier filter output; `refinery curate` redoes "
+        "every stage after one that ran again"
+    ]
 
 
 def test_histogram_shares_edges_and_counts_every_value():
@@ -592,6 +600,47 @@ def test_a_decontaminated_copy_reads_before_tokenize_and_carries_the_plan(tmp_pa
     ]
     assert "Warning" not in page.sections["funnel"]
     assert "Mix stage (OUT/contamination/_mixture.json)" in page.sections["mixture"]
+
+
+def test_a_decontaminated_copy_that_mix_read_comes_before_mix(tmp_path):
+    """`contamination --decontaminate OUT` on another run's dedup, then mix and tokenize on
+    OUT/contamination: run.json's `read` orders it, and nothing is flagged."""
+    (tmp_path / "stats").mkdir()
+    counts = {"contamination": (6, 5), "mix": (5, 5), "tokenize": (5, 5)}
+    for stage, (given, kept) in counts.items():
+        rejected = {"contaminated": given - kept} if given > kept else {}
+        stats = {"input": given, "kept": kept, "errors": 0, "rejected": rejected}
+        (tmp_path / "stats" / f"{stage}.json").write_text(json.dumps(stats))
+    stages = {
+        "contamination": {"finished": "2026-12-06T23:00:26+00:00"},
+        "mix": {"finished": "2026-12-06T23:02:33+00:00", "read": ["contamination"]},
+        "tokenize": {"finished": "2026-12-06T23:03:33+00:00", "read": ["mix"]},
+    }
+    (tmp_path / "run.json").write_text(json.dumps({"stages": stages}))
+    for folder in ("contamination", "mix", "tokens"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "_SUCCESS").touch()
+    page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert [r for r in page.funnel_rows() if r in counts] == ["contamination", "mix", "tokenize"]
+    assert "Warning" not in page.sections["funnel"]
+
+
+def test_a_damaged_parquet_part_after_the_first_is_named(small_run, tmp_path):
+    run = shutil.copytree(small_run, tmp_path / "run")
+    pq.write_table(pa.table(documents("g", 2)), run / "filter" / "part-00001.parquet")
+    damaged = run / "filter" / "part-00001.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(ReportError, match=r"filter/part-00001.parquet: cannot read it as Parquet"):
+        build_report(run)
+
+
+def test_a_run_folder_named_in_latin_1_gets_its_report(tmp_path):
+    run = tmp_path / os.fsdecode(b"caf\xe9")
+    (run / "train").mkdir(parents=True)
+    (run / "train" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    page = build_report(run).read_text(encoding="utf-8")
+    assert "caf\\udce9" in page
+    assert sorted(p.name for p in run.iterdir()) == ["report.html", "train"]  # no temp file
 
 
 def test_a_file_or_an_ablation_folder_is_named_as_such(tmp_path):

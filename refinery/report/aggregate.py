@@ -63,10 +63,13 @@ def stage_funnel(stage: str, stats: Any, source: str) -> StageFunnel:
     return funnel
 
 
-def funnel_warnings(funnels: Sequence[StageFunnel], finished: dict[str, bool]) -> list[str]:
+def funnel_warnings(
+    funnels: Sequence[StageFunnel], finished: dict[str, bool], finished_at: dict[str, str]
+) -> list[str]:
     """What makes the funnel (stats/*.json, in pipeline order) disagree with the run's data:
-    a stage that read another count than the stage before it kept (one of them was redone
-    alone), and stats whose stage output is not finished (`finished`: its _SUCCESS exists)."""
+    a stage that finished after the stage after it, or read another count than the stage
+    before it kept (one of them was redone alone), and stats whose stage output is not
+    finished (`finished`: its _SUCCESS exists; `finished_at`: run.json's times)."""
     warnings = [
         f"stats/{f.stage}.json has no finished {f.stage} output beside it (_SUCCESS): "
         "the stage was killed while committing or its output was removed; rerun it"
@@ -74,7 +77,14 @@ def funnel_warnings(funnels: Sequence[StageFunnel], finished: dict[str, bool]) -
         if not finished.get(f.stage, True)
     ]
     for before, after in zip(funnels, funnels[1:], strict=False):
-        if after.input != before.kept:
+        then, now = finished_at.get(before.stage), finished_at.get(after.stage)
+        if then and now and then > now:  # redone alone with the same count: only times tell
+            warnings.append(
+                f"{before.stage} finished ({then}) after {after.stage} ({now}): {after.stage} "
+                f"and the stages after it read an earlier {before.stage} output; `refinery "
+                f"curate` redoes every stage after one that ran again"
+            )
+        elif after.input != before.kept:
             warnings.append(
                 f"{after.stage} read {after.input:,} documents where {before.stage} kept "
                 f"{before.kept:,}: they come from different runs of {before.stage} (a stage "

@@ -22,8 +22,11 @@ def build_report(out: str | Path, options: Options | None = None) -> Path:
     )
     target = run.root / REPORT_NAME
     tmp = run.root / f".{REPORT_NAME}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    try:  # a name that is not UTF-8 (a Latin-1 file name) is shown as its escapes
+        tmp.write_text(page, encoding="utf-8", errors="backslashreplace")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 

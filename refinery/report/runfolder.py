@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from curation.config import STAGE_ORDER
 from refinery.jsonl import json_objects
@@ -77,16 +78,40 @@ class RunFolder:
         return run
 
     def pipeline(self) -> list[str]:
-        """The configured stage order from run.json, else the standard one; a decontaminated
-        copy (`refinery contamination --decontaminate`) is what tokenize reads."""
+        """The configured stage order from run.json, else the standard one. A decontaminated
+        copy (`refinery contamination --decontaminate`) comes before the stage that read it,
+        else after the stage of OUT it read, else before tokenize (what it is usually for)."""
         run = self.run_record() or {}
         configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
         stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
         order = list(dict.fromkeys(stages + STAGE_ORDER))
-        if "contamination" in order and "tokenize" in order:
+        if "contamination" in order:
             order.remove("contamination")
-            order.insert(order.index("tokenize"), "contamination")
+            readers = [order.index(s) for s in order if "contamination" in self.reads(s)]
+            read = [order.index(s) + 1 for s in self.reads("contamination") if s in order]
+            at = min(readers) if readers else max(read) if read else order.index("tokenize")
+            order.insert(at, "contamination")
         return order
+
+    def reads(self, stage: str) -> list[str]:
+        """The stages of OUT that `stage`, run alone, read (run.json's `read`: paths inside OUT
+        are recorded relative to it); [] where none is recorded (`curate` reads the stage
+        before in the pipeline)."""
+        record = (self.run_record() or {}).get("stages", {}).get(stage, {})
+        read = record.get("read") if isinstance(record, dict) else None
+        if not isinstance(read, list):
+            return []
+        relative = [
+            p for p in read if isinstance(p, str) and ":" not in p and not p.startswith("/")
+        ]
+        return [p.split("/", 1)[0] for p in relative]
+
+    def finished_at(self) -> dict[str, str]:
+        """{stage: when it last finished (ISO time)} from run.json."""
+        stages = (self.run_record() or {}).get("stages", {})
+        return {
+            s: r["finished"] for s, r in stages.items() if isinstance(r, dict) and "finished" in r
+        }
 
     def stats(self) -> dict[str, tuple[Any, Path]]:
         """{stage: (stats JSON, its path)} for every OUT/stats/<stage>.json."""
@@ -150,10 +175,12 @@ def parquet_dataset(folder: Path) -> ds.Dataset | None:
     parts = parquet_parts(folder)
     if not parts:
         return None
-    try:
-        return ds.dataset([str(p) for p in parts], format="parquet")
-    except (pa.ArrowInvalid, OSError) as err:
-        raise ReportError(f"{folder}: cannot read its Parquet files: {err}") from None
+    for part in parts:  # the dataset opens the first footer only; a later part would fail unnamed
+        try:
+            pq.read_metadata(part)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise ReportError(f"{part}: cannot read it as Parquet: {err}") from None
+    return ds.dataset([str(p) for p in parts], format="parquet")
 
 
 def column(dataset: ds.Dataset | None, name: str) -> list[Any] | None:
