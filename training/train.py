@@ -680,7 +680,12 @@ def _train(
         source = existing[-1][1]
         # not a post-training run's out; an anneal continues only from its own --from
         sources = {"init_from": init_from} if init_from else {}
-        ckpt.check_continuation(source, "pretraining", sources)
+        meta = ckpt.check_continuation(source, "pretraining", sources)
+        if init_from is None and meta.get("init_from"):
+            raise ckpt.CheckpointError(
+                f"{out} holds an anneal of {meta['init_from']}: continue it with `refinery "
+                "anneal --from` that checkpoint and --resume, or choose another out="
+            )
         check_same_manifest(source, manifest, cfg.data)
         changed = settings_changed(source, cfg)
         ckpt.refuse_another_order(source, changed, ("seed",), "each bucket's shuffle")

@@ -215,6 +215,17 @@ def test_a_resume_checks_its_source_where_the_run_recorded_it(
     assert "holds a run that did not start from a checkpoint" in capsys.readouterr().err
 
 
+def test_train_resume_refuses_an_anneal_folder(tokens, run, tmp_path, capsys):
+    """`train --resume` on an anneal's out would take it over as pretraining (cosine, the
+    pretraining LR) and lose where it started, so `anneal --resume` could not go on."""
+    anneal = tmp_path / "anneal"
+    args = ["anneal", "--from", str(run / "ckpt-2"), f"out={anneal}", "train.progress=false"]
+    assert refinery([*args, "max_steps=1"]) == 0
+    assert resume(tokens, anneal, "max_steps=6") == 2
+    assert f"{anneal} holds an anneal of " in capsys.readouterr().err
+    assert sorted(p.name for p in anneal.glob("ckpt-*")) == ["ckpt-1"]
+
+
 def test_a_checkpoint_without_meta_is_named_wherever_it_is_read(run, capsys):
     from training.checkpoint import CheckpointError, resolve_checkpoint
 
