@@ -80,6 +80,21 @@ def _as_named(fs: HadoopFS, path: str) -> str:
     return f"{scheme}{sep}{authority}{slash}{escaped}"
 
 
+# Spark's probe for a streaming sink's metadata looks for an escaped path unescaped and logs
+# the miss as a WARN with a Java stack trace (the read is fine); the class moved in Spark 4.
+METADATA_PROBES = (
+    "org.apache.spark.sql.execution.streaming.FileStreamSink",
+    "org.apache.spark.sql.execution.streaming.sinks.FileStreamSink",
+)
+
+
+def _quiet_metadata_probe(spark: SparkSession) -> None:
+    """Log only errors from the metadata probe, which warns of every escaped path it reads."""
+    log4j = spark._jvm.org.apache.logging.log4j
+    for name in METADATA_PROBES:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
+
+
 def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) -> DataFrame:
     """The documents Parquet at `paths`, refused with a clear error when it is not one.
     `footers=False` leaves every file's footer to the caller, which reads them anyway
@@ -87,6 +102,8 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     may be different stages' outputs (`mix --input A B`): their columns are merged, where Spark
     read the first file's and dropped the others' (a file without one reads it as null)."""
     literal = [_as_named(HadoopFS(spark), path) for path in paths]
+    if literal != paths:
+        _quiet_metadata_probe(spark)
     try:
         try:
             docs = spark.read.option("mergeSchema", len(paths) > 1).parquet(*literal)
