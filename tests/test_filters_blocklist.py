@@ -222,6 +222,10 @@ def test_a_category_folder_without_lists_fails_naming_what_it_holds(tmp_path):
         BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["adult"]))
     with pytest.raises(ConfigError, match=r"empty has neither .* \(it holds .keep\)"):
         BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["empty"]))
+    # UT1's adult: a plain urls file beside domains.gz, whose domains would block nothing
+    lists(tmp_path, {"mixed/domains.gz": ["x"], "mixed/urls": ["x.test/a"]})
+    with pytest.raises(ConfigError, match=r"mixed holds domains.gz, which is not read: unpack"):
+        BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["mixed"]))
 
 
 def test_missing_lists_fail_naming_the_path(tmp_path):

@@ -212,6 +212,16 @@ def list_files(config: BlocklistConfig) -> tuple[list[tuple[str, Path]], list[tu
                 f"`urls` file, the UT1 layout (it holds {', '.join(names[:5]) or 'nothing'}"
                 f"{unpack})"
             )
+        packed = [
+            f"{k}.gz"
+            for k in LIST_KINDS
+            if (folder / f"{k}.gz").is_file() and not (folder / k).is_file()
+        ]
+        if packed:  # UT1's adult ships domains.gz beside a plain urls file
+            raise ConfigError(
+                f"filter.blocklist: category folder {folder} holds {', '.join(packed)}, which is "
+                "not read: unpack it (gzip -d), or its entries block nothing"
+            )
     files = [(c, resolve_path(n)) for c, names in config.domain_files.items() for n in names]
     for category, path in files:
         if not path.is_file():
