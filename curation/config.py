@@ -320,11 +320,19 @@ def stage_settings_hash(
 ) -> str | None:
     """The hash of the data settings `stage`'s output depends on (its STAGE_SECTIONS unless
     `sections`; None: not a curation stage)."""
+    settings = stage_settings(config, stage, sections)
+    return None if settings is None else config_hash(settings)
+
+
+def stage_settings(
+    config: dict[str, Any], stage: str, sections: tuple[str, ...] | None = None
+) -> dict[str, Any] | None:
+    """{section: its data settings} for what `stage`'s output depends on (see above)."""
     sections = sections or STAGE_SECTIONS.get(stage)
     if sections is None or any(_section(config, s) is None for s in sections):
         return None
     settings = data_settings(config)
-    return config_hash({section: _section(settings, section) for section in sections})
+    return {section: _section(settings, section) for section in sections}
 
 
 def _section(settings: dict[str, Any], dotted: str) -> Any:

@@ -823,6 +823,41 @@ def test_a_stages_settings_hash_follows_its_own_sections_only():
     assert stage_settings_hash(to_dict(load_curation_config()), "contamination") is None
 
 
+def test_each_stage_records_its_own_settings_in_run_json(monkeypatch):
+    """The top-level config is the last stage's; a stage run later under other filter.*
+    settings (`mix --force ... filter.x=y`) leaves what filter itself ran with."""
+    from curation.config import load_curation_config
+    from curation.spark import stage as stage_module
+    from refinery.config import to_dict
+
+    class Folder:  # OUT as HadoopFS sees it
+        def __init__(self):
+            self.files = {}
+
+        def exists(self, path):
+            return path in self.files
+
+        def read_json(self, path):
+            return json.loads(self.files[path])
+
+        def write_json(self, path, value):
+            self.files[path] = json.dumps(value)
+
+        def spark_settings(self, keys):
+            return {}
+
+    monkeypatch.setattr(stage_module, "provenance", lambda: {})
+    fs, stats = Folder(), {"seconds": 1.0, "input": 2, "kept": 1, "errors": 0}
+    ran = to_dict(load_curation_config(overrides=["filter.gopher_quality.min_words=50"]))
+    stage_module.record_run(fs, "o", ran, "filter", stats)
+    later = to_dict(load_curation_config(overrides=["filter.gopher_quality.min_words=10"]))
+    stage_module.record_run(fs, "o", later, "mix", stats)
+    run = fs.read_json("o/run.json")
+    assert run["config"]["filter"]["gopher_quality"]["min_words"] == 10
+    assert run["stages"]["filter"]["settings"]["filter"]["gopher_quality"]["min_words"] == 50
+    assert set(run["stages"]["mix"]["settings"]) == {"mix", "classify.domains"}
+
+
 def test_the_data_hash_ignores_how_the_work_was_split():
     from curation.config import data_settings, load_curation_config
     from refinery.config import config_hash, to_dict

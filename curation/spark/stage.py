@@ -28,6 +28,7 @@ from curation.config import (
     COMMAND_SETTINGS,
     EARLIER_SECTIONS,
     STAGE_SECTIONS,
+    stage_settings,
     stage_settings_hash,
 )
 from curation.inputs import InputError
@@ -463,7 +464,9 @@ def record_run(
     The top level holds the last stage's config, and in `spark_in_effect` the values its
     session ran with for the master and the config's `spark.conf` keys (spark-submit's flags
     win over the config's); each stage keeps its own config's hash, so stages run under
-    different configs show it, and the settings its command added (COMMAND_SECTIONS)."""
+    different configs show it, the settings of its own sections (`settings`: a stage run
+    later under other ones changes the top level only), and those its command added
+    (COMMAND_SECTIONS)."""
     path = f"{out.rstrip('/')}/run.json"
     run = fs.read_json(path) if fs.exists(path) else {"stages": {}}
     command = {k: v for k, v in config.items() if k in COMMAND_SECTIONS}
@@ -476,6 +479,11 @@ def record_run(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": run["config_hash"],
         "settings_hash": stage_settings_hash(config, stage),
+        "settings": {
+            k: v
+            for k, v in (stage_settings(config, stage) or {}).items()
+            if k not in COMMAND_SECTIONS
+        },
         **command,
         **{k: stats[k] for k in ("input", "kept", "errors")},
     }
