@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from pyspark.sql import DataFrame, SparkSession
 from tokenizers import Tokenizer
 
-from curation.config import CurationConfig, TokenizeConfig, data_settings
+from curation.config import CurationConfig, TokenizeConfig, stage_settings_hash
 from curation.mix import MixError, counted_plan, unmet_targets
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import row_slices
@@ -51,7 +51,7 @@ from curation.spark.stage import (
 from curation.spark.task_parquet import drop_unreported
 from curation.spark.tokens import encode_and_write, sample_texts
 from curation.tokenize import TokenizeError, check_bucket_names
-from jobs.common import StageJob, local_dir, run_main, stage_main
+from jobs.common import StageJob, local_dir, read_stage_times, run_main, stage_main
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import (
@@ -189,8 +189,9 @@ def run_tokenize(
     buckets = {name: split for name, split in splits.items() if name != VALIDATION}
     if not buckets:
         raise TokenizeError(f"no non-empty training documents in {inputs}")
-    content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config)
     fs = HadoopFS(spark)
+    made_by = curation_hash(fs, HadoopFS.local(root), config)
+    content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config, made_by)
     content.update(planned_mixtures(fs, inputs, buckets, cfg.max_epochs))
     manifest = write_manifest(staged, content)
     outcomes = [("", "kept", None, counts["kept"])] + [
@@ -325,7 +326,19 @@ def lost_buckets_line(
     )
 
 
-def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> dict[str, Any]:
+def curation_hash(fs: HadoopFS, out: str, config: CurationConfig) -> str:
+    """The manifest's `curation_config_hash`: tokenize's own settings and the settings hash
+    each other stage of OUT ran with (run.json), not the rest of this command's config, which
+    made none of the documents: tokenizing again with another `filter.*` keeps the
+    fingerprint the trainer resumes on."""
+    stages = read_stage_times(fs, out)
+    earlier = {s: record.get("settings_hash") for s, record in stages.items() if s != STAGE}
+    return config_hash({STAGE: stage_settings_hash(to_dict(config), STAGE), "stages": earlier})
+
+
+def manifest_content(
+    tokenizer, path: Path, dtype, buckets, splits, config, made_by: str
+) -> dict[str, Any]:
     ids = special_ids(tokenizer)
     total = sum(b["tokens"] for b in buckets.values())
     # Natural proportions (each bucket by its token share); the mix stage will set weights.
@@ -349,7 +362,7 @@ def manifest_content(tokenizer, path: Path, dtype, buckets, splits, config) -> d
         "mixtures_note": "anneal = pretrain until the mix stage names an annealing bucket",
         "max_epochs": config.tokenize.max_epochs,
         "seed": config.tokenize.seed,
-        "curation_config_hash": config_hash(data_settings(to_dict(config))),
+        "curation_config_hash": made_by,
     }
 
 

@@ -858,6 +858,33 @@ def test_each_stage_records_its_own_settings_in_run_json(monkeypatch):
     assert set(run["stages"]["mix"]["settings"]) == {"mix", "classify.domains"}
 
 
+def test_the_manifest_hash_follows_what_made_the_documents_not_this_commands_filter():
+    """Tokenizing the same documents again with an unrelated `filter.*` override kept the
+    shards but changed the fingerprint, and the trainer refused to resume on them."""
+    from curation.config import load_curation_config
+    from jobs.tokenize import curation_hash
+
+    class RunJson:
+        def __init__(self, stages):
+            self.stages = stages
+
+        def exists(self, path):
+            return bool(self.stages)
+
+        def read_json(self, path):
+            return {"stages": self.stages}
+
+    ran = RunJson({"filter": {"settings_hash": "f1"}, "tokenize": {"settings_hash": "t0"}})
+    base = curation_hash(ran, "o", load_curation_config())
+    other_filter = load_curation_config(overrides=["filter.gopher_quality.min_words=10"])
+    assert curation_hash(ran, "o", other_filter) == base
+    assert curation_hash(RunJson({"filter": {"settings_hash": "f1"}}), "o", other_filter) == base
+    vocab = load_curation_config(overrides=["tokenize.vocab_size=2048"])
+    assert curation_hash(ran, "o", vocab) != base
+    refiltered = RunJson({"filter": {"settings_hash": "f2"}})
+    assert curation_hash(refiltered, "o", load_curation_config()) != base
+
+
 def test_the_data_hash_ignores_how_the_work_was_split():
     from curation.config import data_settings, load_curation_config
     from refinery.config import config_hash, to_dict
