@@ -117,6 +117,26 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
     return cfg
 
 
+def budget_left(cfg: TrainConfig) -> None:
+    """On a resume with `anneal.tokens`: max_steps = the steps taken + whole steps of this
+    run's batch for the tokens left, so a resume with another train.global_batch_tokens keeps
+    the budget (counted afresh, it over- or undershot it, or stopped before the step reached)."""
+    found = ckpt.list_checkpoints(cfg.out)
+    if not cfg.anneal.tokens or not found:
+        return
+    state = ckpt.load_torch(found[-1][1], "state.pt")
+    left = max(0, cfg.anneal.tokens - state["tokens_seen"])
+    steps = state["step"] + left // cfg.train.global_batch_tokens
+    if steps != cfg.max_steps and os.environ.get("RANK", "0") == "0":
+        print(
+            f"anneal: {state['tokens_seen']:,} of anneal.tokens={cfg.anneal.tokens:,} trained "
+            f"by step {state['step']}: the rest is {steps - state['step']} steps of "
+            f"{cfg.train.global_batch_tokens} tokens (max_steps={steps})",
+            file=sys.stderr,
+        )
+    cfg.max_steps = steps
+
+
 def check_averaging(cfg: TrainConfig) -> None:
     """Refuse an `average_last` the anneal's checkpoints cannot supply (an average of fewer
     checkpoints than asked for would pass silently)."""
@@ -231,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         cfg.loader.mixture = "pretrain"
+    if args.resume:
+        budget_left(cfg)
     out = run(cfg, resume=args.resume, init_from=source)
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":
         newest = ckpt.list_checkpoints(out)[-1][0]

@@ -350,6 +350,12 @@ PRETRAINING_ADVICE = (
 )
 
 
+ANNEAL_ADVICE = (
+    "An anneal decays to zero over its max_steps (or anneal.tokens): resume it with the "
+    "length it began with to follow its schedule"
+)
+
+
 def say_changed_settings(
     changed: list[str], step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE
 ) -> None:
@@ -691,7 +697,8 @@ def _train(
         ckpt.refuse_another_order(source, changed, ("seed",), "each bucket's shuffle")
         if changed and env.is_main:
             step = ckpt.load_meta(source)["step"]
-            say_changed_settings(changed, step, ckpt.load_config_dict(source), cfg)
+            advice = PRETRAINING_ADVICE if init_from is None else ANNEAL_ADVICE
+            say_changed_settings(changed, step, ckpt.load_config_dict(source), cfg, advice)
     elif init_from is not None:
         check_same_tokenizer(init_from, manifest)
         settings_changed(init_from, cfg)

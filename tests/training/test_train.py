@@ -671,6 +671,23 @@ def test_a_preempted_anneal_averages_only_once_resumed_to_the_end(
         average_checkpoints(out, 3)
 
 
+def test_an_anneal_resumed_with_another_batch_keeps_its_token_budget(tokens, tmp_path, capsys):
+    """anneal.tokens was counted afresh in steps of the new batch: twice the batch stopped
+    at "past max_steps" with advice it ignored; half the batch overshot the budget."""
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
+    out = tmp_path / "anneal"
+    args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={out}", "ckpt_every=1"]
+    args += ["anneal.tokens=8192", "train.progress=false"]  # 4 steps of 2048
+    assert refinery(args) == 0
+    for step in (3, 4):  # as if stopped after step 2
+        shutil.rmtree(out / f"ckpt-{step}")
+    assert refinery([*args, "train.global_batch_tokens=4096", "--resume"]) == 0
+    assert "the rest is 1 steps of 4096 tokens (max_steps=3)" in capsys.readouterr().err
+    assert list_checkpoints(out)[-1][0] == 3
+    assert read_metrics(out)[-1]["tokens"] == 8192
+
+
 def test_a_preemption_checkpoint_changes_neither_keep_last_nor_the_average(
     tokens, tmp_path, monkeypatch
 ):
