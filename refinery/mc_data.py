@@ -327,8 +327,11 @@ def _piqa(path: Path, rows: list[tuple[int, dict]], answers: bool) -> list[MCIte
     if not answers:
         labels = [(f"{path}: line {number}", None) for number, _ in rows]
     elif labels_file.is_file():
-        lines = labels_file.read_text(encoding="utf-8").splitlines()
-        labels = [(f"{labels_file}: line {i}", v) for i, v in enumerate(lines, 1) if v.strip()]
+        lines = labels_file.read_text(encoding="utf-8").rstrip().splitlines()
+        blank = next((i for i, v in enumerate(lines, 1) if not v.strip()), None)
+        if blank:  # labels pair with questions by order: a gap would shift every one after it
+            raise BenchmarkError(f"{labels_file}: line {blank} is blank, where a label belongs")
+        labels = [(f"{labels_file}: line {i}", v) for i, v in enumerate(lines, 1)]
         if len(labels) != len(rows):
             raise BenchmarkError(
                 f"{labels_file}: {len(labels)} labels for the {len(rows)} questions of {path}"

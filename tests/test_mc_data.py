@@ -133,6 +133,11 @@ def test_piqa_labels_come_from_the_line_aligned_labels_file(tmp_path):
         ("piqa/valid:1", "Open a jar", ["twist the lid", "eat the lid"], 0),
         ("piqa/valid:2", "Open a jar", ["twist the lid", "eat the lid"], 1),
     ]
+    write(folder / "valid-labels.lst", "0\n1\n\n")  # blank lines at the end are no labels
+    assert [i.answer for i in read_benchmark(jsonl)] == [0, 1]
+    write(folder / "valid-labels.lst", "0\n\n1\n")  # a gap would shift the labels after it
+    with pytest.raises(BenchmarkError, match="valid-labels.lst: line 2 is blank"):
+        read_benchmark(jsonl)
     write(folder / "valid-labels.lst", "0\n")
     with pytest.raises(BenchmarkError, match="1 labels for the 2 questions"):
         read_benchmark(jsonl)
