@@ -24,7 +24,7 @@ from curation.spark.glue import extract_parts, extract_schemas, rows_by_folder
 from curation.spark.stage import TaskReports, run_task_stage
 from curation.spark.task_parquet import finish_folders
 from jobs.common import StageJob, run_main, stage_main
-from refinery.config import to_dict
+from refinery.config import local_path, to_dict
 
 STAGE = "extract"
 
@@ -60,9 +60,20 @@ def run_extract(
 
 def input_files(inputs: list[str]) -> dict[str, Any]:
     """The files a run read, as run.json records them: a rerun on other files into the same
-    folder says it kept the old output."""
-    digest = hashlib.sha256("\n".join(sorted(inputs)).encode()).hexdigest()[:16]
+    folder, or on local files written again at another size (a crawl generated anew), says
+    it kept the old output. Remote files by name only: a stat would be a request each."""
+    named = sorted(f"{path}\t{_local_size(path)}" for path in inputs)
+    digest = hashlib.sha256("\n".join(named).encode()).hexdigest()[:16]
     return {"count": len(inputs), "sha256": digest}
+
+
+def _local_size(path: str) -> int | str:
+    if "://" in path and not path.startswith("file:"):
+        return ""
+    try:
+        return os.path.getsize(local_path(path))
+    except OSError:
+        return ""
 
 
 def _warc_inputs(specs: list[str], config: CurationConfig) -> list[str]:
