@@ -66,6 +66,7 @@ from refinery.tokenizer import (
     BOS,
     EOS,
     PAD,
+    TokenizerError,
     load_tokenizer,
     special_ids,
     train_tokenizer,
@@ -387,7 +388,10 @@ def _commit(
 def check_tokenizer(config: CurationConfig) -> None:
     """A configured tokenizer file must exist and load (before Spark starts)."""
     if config.tokenize.tokenizer:
-        load_tokenizer(config.tokenize.tokenizer)
+        try:
+            load_tokenizer(config.tokenize.tokenizer)
+        except TokenizerError as err:
+            raise TokenizerError(f"tokenize.tokenizer: {err}") from None
 
 
 JOB = StageJob(STAGE, run_tokenize, check=check_tokenizer, local_output=True)

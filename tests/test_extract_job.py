@@ -228,12 +228,12 @@ def test_a_remote_output_for_the_tokenize_stage_fails_before_spark(sample_crawl,
 @pytest.mark.parametrize(
     ("command", "override", "message"),
     [
-        ("curate", "tokenize.tokenizer=/nonexistent/tok.json", "tokenizer file not found"),
+        ("curate", "tokenize.tokenizer=/nonexistent/tok.json", "tokenize.tokenizer: /nonexistent"),
         ("curate", "filter.blocklist.lists_dir=/nonexistent/ut1", "no category folder"),
         ("curate", "filter.badwords.lists_dir=/nonexistent/words", "no folder"),
         ("curate", "filter.language.model=/nonexistent/lid.bin", "no model file"),
         ("filter", "filter.blocklist.domain_files={adult: [/nonexistent.list]}", "no file"),
-        ("tokenize", "tokenize.tokenizer=/nonexistent/tok.json", "tokenizer file not found"),
+        ("tokenize", "tokenize.tokenizer=/nonexistent/tok.json", "tokenize.tokenizer: /nonexi"),
     ],
 )
 def test_a_missing_file_of_a_later_stage_fails_before_spark(
