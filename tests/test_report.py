@@ -65,14 +65,18 @@ def test_funnel_warnings_name_stages_that_do_not_follow_on():
                                     "errors": 0}, stage)  # fmt: skip
 
     funnels = [funnel("filter", 10, 8), funnel("dedup", 8, 6), funnel("classify", 7, 5)]
-    warnings = funnel_warnings(funnels, {"filter": True, "dedup": False, "classify": True}, {})
+    warnings = funnel_warnings(funnels, {"filter": True, "dedup": False, "classify": True}, {}, {})
     assert warnings[0].startswith("stats/dedup.json has no finished dedup output")
     assert warnings[1].startswith("classify read 7 documents where dedup kept 6")
     assert len(warnings) == 2
-    assert funnel_warnings(funnels[:2], {}, {}) == []
+    assert funnel_warnings(funnels[:2], {}, {}, {}) == []
+    # a stage run alone compares with what it read (run.json's `read`), not the one before
+    assert funnel_warnings(funnels, {}, {}, {"classify": ["filter"]})[0].startswith(
+        "classify read 7 documents where filter kept 8"
+    )
     # filter redone alone after dedup, keeping as many: only run.json's times tell
     times = {"filter": "2026-12-06T23:09:14+00:00", "dedup": "2026-12-06T22:55:31+00:00"}
-    assert funnel_warnings(funnels[:2], {}, times) == [
+    assert funnel_warnings(funnels[:2], {}, times, {}) == [
         "filter finished (2026-12-06T23:09:14+00:00) after dedup (2026-12-06T22:55:31+00:00): "
         "dedup and the stages after it read an earlier filter output; `refinery curate` redoes "
         "every stage after one that ran again"
@@ -579,14 +583,16 @@ def test_a_metrics_line_cut_short_by_a_kill_is_left_out(tmp_path):
 
 def test_a_decontaminated_copy_reads_before_tokenize_and_carries_the_plan(tmp_path):
     """OUT2 of `refinery contamination --decontaminate OUT2`, then `refinery tokenize` on it:
-    run.json lists contamination first, after the configured pipeline's tokenize."""
+    run.json lists contamination first, after the configured pipeline's tokenize; tokenize's
+    `read` names it."""
     (tmp_path / "stats").mkdir()
     for stage, counts in {"contamination": (6, 5), "tokenize": (5, 5)}.items():
         stats = {"input": counts[0], "kept": counts[1], "errors": 0}
         stats["rejected"] = {"contaminated": 1} if stage == "contamination" else {}
         (tmp_path / "stats" / f"{stage}.json").write_text(json.dumps(stats))
     pipeline = {"stages": ["extract", "filter", "dedup", "classify", "mix", "tokenize"]}
-    run = {"config": {"pipeline": pipeline}, "stages": {"contamination": {}, "tokenize": {}}}
+    stages = {"contamination": {}, "tokenize": {"read": ["contamination"]}}
+    run = {"config": {"pipeline": pipeline}, "stages": stages}
     (tmp_path / "run.json").write_text(json.dumps(run))
     for folder in ("contamination", "tokens"):
         (tmp_path / folder).mkdir()
@@ -622,6 +628,24 @@ def test_a_decontaminated_copy_that_mix_read_comes_before_mix(tmp_path):
         (tmp_path / folder / "_SUCCESS").touch()
     page = Page(build_report(tmp_path).read_text(encoding="utf-8"))
     assert [r for r in page.funnel_rows() if r in counts] == ["contamination", "mix", "tokenize"]
+    assert "Warning" not in page.sections["funnel"]
+
+
+def test_a_decontaminated_copy_no_stage_read_is_a_branch_off_what_it_read(small_run, tmp_path):
+    """`contamination --input OUT/dedup --decontaminate OUT` after curate: the copy goes
+    last and is compared with dedup, not with the stage before it in the pipeline."""
+    run = shutil.copytree(small_run, tmp_path / "run")
+    record = json.loads((run / "run.json").read_text())
+    checked = {"inputs": [str(run / "dedup")], "ngram": 13}
+    record["stages"]["contamination"] = {"contamination": checked}
+    (run / "run.json").write_text(json.dumps(record))
+    stats = {"input": 3, "kept": 2, "rejected": {"contaminated": 1}, "errors": 0}
+    (run / "stats" / "contamination.json").write_text(json.dumps(stats))
+    (run / "contamination").mkdir()
+    (run / "contamination" / "_SUCCESS").touch()
+    page = Page(build_report(run).read_text(encoding="utf-8"))
+    stages = [r for r in page.funnel_rows() if r in (*STATS, "contamination")]
+    assert stages == [*STATS, "contamination"]
     assert "Warning" not in page.sections["funnel"]
 
 

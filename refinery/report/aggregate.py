@@ -64,33 +64,40 @@ def stage_funnel(stage: str, stats: Any, source: str) -> StageFunnel:
 
 
 def funnel_warnings(
-    funnels: Sequence[StageFunnel], finished: dict[str, bool], finished_at: dict[str, str]
+    funnels: Sequence[StageFunnel],
+    finished: dict[str, bool],
+    finished_at: dict[str, str],
+    reads: dict[str, list[str]],
 ) -> list[str]:
     """What makes the funnel (stats/*.json, in pipeline order) disagree with the run's data:
-    a stage that finished after the stage after it, or read another count than the stage
-    before it kept (one of them was redone alone), and stats whose stage output is not
-    finished (`finished`: its _SUCCESS exists; `finished_at`: run.json's times)."""
+    a stage that finished after a stage that read it, or kept another count than that stage
+    read (one of them was redone alone), and stats whose stage output is not finished
+    (`finished`: its _SUCCESS exists; `finished_at`: run.json's times). A stage read the
+    stages `reads` names (run alone), else the one before it."""
     warnings = [
         f"stats/{f.stage}.json has no finished {f.stage} output beside it (_SUCCESS): "
         "the stage was killed while committing or its output was removed; rerun it"
         for f in funnels
         if not finished.get(f.stage, True)
     ]
-    for before, after in zip(funnels, funnels[1:], strict=False):
-        then, now = finished_at.get(before.stage), finished_at.get(after.stage)
-        if then and now and then > now:  # redone alone with the same count: only times tell
-            warnings.append(
-                f"{before.stage} finished ({then}) after {after.stage} ({now}): {after.stage} "
-                f"and the stages after it read an earlier {before.stage} output; `refinery "
-                f"curate` redoes every stage after one that ran again"
-            )
-        elif after.input != before.kept:
-            warnings.append(
-                f"{after.stage} read {after.input:,} documents where {before.stage} kept "
-                f"{before.kept:,}: they come from different runs of {before.stage} (a stage "
-                f"redone alone, or {after.stage} run on other input); `refinery curate` redoes "
-                "every stage after one that ran again"
-            )
+    for i, after in enumerate(funnels[1:], 1):
+        named = reads.get(after.stage)
+        sources = [f for f in funnels[:i] if f.stage in named] if named else [funnels[i - 1]]
+        for before in sources:
+            then, now = finished_at.get(before.stage), finished_at.get(after.stage)
+            if then and now and then > now:  # redone alone with the same count: only times tell
+                warnings.append(
+                    f"{before.stage} finished ({then}) after {after.stage} ({now}): "
+                    f"{after.stage} and the stages after it read an earlier {before.stage} "
+                    "output; `refinery curate` redoes every stage after one that ran again"
+                )
+            elif len(sources) == 1 and after.input != before.kept:
+                warnings.append(
+                    f"{after.stage} read {after.input:,} documents where {before.stage} kept "
+                    f"{before.kept:,}: they come from different runs of {before.stage} (a "
+                    f"stage redone alone, or {after.stage} run on other input); `refinery "
+                    "curate` redoes every stage after one that ran again"
+                )
     return warnings
 
 

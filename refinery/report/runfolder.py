@@ -80,7 +80,7 @@ class RunFolder:
     def pipeline(self) -> list[str]:
         """The configured stage order from run.json, else the standard one. A decontaminated
         copy (`refinery contamination --decontaminate`) comes before the stage that read it,
-        else after the stage of OUT it read, else before tokenize (what it is usually for)."""
+        else last: a copy no stage read is a branch off the stage it read (`reads`)."""
         run = self.run_record() or {}
         configured = run.get("config", {}).get("pipeline", {}).get("stages", [])
         stages = [s for s in configured if isinstance(s, str)] + list(run.get("stages", {}))
@@ -88,23 +88,23 @@ class RunFolder:
         if "contamination" in order:
             order.remove("contamination")
             readers = [order.index(s) for s in order if "contamination" in self.reads(s)]
-            read = [order.index(s) + 1 for s in self.reads("contamination") if s in order]
-            at = min(readers) if readers else max(read) if read else order.index("tokenize")
-            order.insert(at, "contamination")
+            order.insert(min(readers) if readers else len(order), "contamination")
         return order
 
     def reads(self, stage: str) -> list[str]:
-        """The stages of OUT that `stage`, run alone, read (run.json's `read`: paths inside OUT
-        are recorded relative to it); [] where none is recorded (`curate` reads the stage
-        before in the pipeline)."""
+        """The stages of OUT that `stage`, run alone, read: run.json's `read` (paths inside
+        OUT recorded relative to it) or the contamination check's `inputs` (absolute); []
+        where none is recorded (`curate` reads the stage before in the pipeline)."""
         record = (self.run_record() or {}).get("stages", {}).get(stage, {})
-        read = record.get("read") if isinstance(record, dict) else None
-        if not isinstance(read, list):
+        if not isinstance(record, dict):
             return []
-        relative = [
-            p for p in read if isinstance(p, str) and ":" not in p and not p.startswith("/")
-        ]
-        return [p.split("/", 1)[0] for p in relative]
+        read = record.get("read")
+        if stage == "contamination":
+            read = (record.get("contamination") or {}).get("inputs")
+        paths = [Path(p) for p in read if isinstance(p, str)] if isinstance(read, list) else []
+        inside = [p.relative_to(self.root) if p.is_absolute() else p for p in paths
+                  if not p.is_absolute() or p.is_relative_to(self.root)]  # fmt: skip
+        return [p.parts[0] for p in inside if p.parts and ":" not in p.parts[0]]
 
     def finished_at(self) -> dict[str, str]:
         """{stage: when it last finished (ISO time)} from run.json."""

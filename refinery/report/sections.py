@@ -90,7 +90,8 @@ def funnel_section(run: RunFolder) -> str:
     )
     figure = h.image(charts.funnel_chart(funnels), "kept, rejected and errors per stage")
     finished = {f.stage: run.finished(f.stage) for f in funnels}
-    warnings = [h.warning(w) for w in funnel_warnings(funnels, finished, run.finished_at())]
+    reads = {f.stage: run.reads(f.stage) for f in funnels}
+    warnings = [h.warning(w) for w in funnel_warnings(funnels, finished, run.finished_at(), reads)]
     table = h.table(header, body, "", classes)
     return h.section("funnel", "Curation funnel", [*warnings, h.paragraph(note), figure, table])
 
