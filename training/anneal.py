@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.config:
             raise
         raise ConfigError(f"{err} (in {source}'s config + {args.config} + overrides)") from None
+    if args.resume:
+        budget_left(cfg)
     if os.environ.get("RANK", "0") == "0":
         say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures
@@ -251,8 +253,6 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         cfg.loader.mixture = "pretrain"
-    if args.resume:
-        budget_left(cfg)
     out = run(cfg, resume=args.resume, init_from=source)
     if cfg.anneal.average_last > 1 and os.environ.get("RANK", "0") == "0":
         newest = ckpt.list_checkpoints(out)[-1][0]

@@ -351,8 +351,8 @@ PRETRAINING_ADVICE = (
 
 
 ANNEAL_ADVICE = (
-    "An anneal decays to zero over its max_steps (or anneal.tokens): resume it with the "
-    "length it began with to follow its schedule"
+    "An anneal decays to zero over its steps: a resume with another max_steps, anneal.tokens "
+    "or train.global_batch_tokens moves the rest of the decay"
 )
 
 
@@ -688,9 +688,10 @@ def _train(
         sources = {"init_from": init_from} if init_from else {}
         meta = ckpt.check_continuation(source, "pretraining", sources)
         if init_from is None and meta.get("init_from"):
+            began = ckpt.recorded_places(meta, "init_from", source.parent)[0]
             raise ckpt.CheckpointError(
-                f"{out} holds an anneal of {meta['init_from']}: continue it with `refinery "
-                "anneal --from` that checkpoint and --resume, or choose another out="
+                f"{out} holds an anneal of {began}: continue it with `refinery anneal --from` "
+                "that checkpoint and --resume, or choose another out="
             )
         check_same_manifest(source, manifest, cfg.data)
         changed = settings_changed(source, cfg)

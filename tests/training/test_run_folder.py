@@ -222,7 +222,8 @@ def test_train_resume_refuses_an_anneal_folder(tokens, run, tmp_path, capsys):
     args = ["anneal", "--from", str(run / "ckpt-2"), f"out={anneal}", "train.progress=false"]
     assert refinery([*args, "max_steps=1"]) == 0
     assert resume(tokens, anneal, "max_steps=6") == 2
-    assert f"{anneal} holds an anneal of " in capsys.readouterr().err
+    began = (run / "ckpt-2").resolve()  # recorded relative to the anneal, named as it is
+    assert f"{anneal} holds an anneal of {began}: continue it" in capsys.readouterr().err
     assert sorted(p.name for p in anneal.glob("ckpt-*")) == ["ckpt-1"]
 
 

@@ -683,7 +683,9 @@ def test_an_anneal_resumed_with_another_batch_keeps_its_token_budget(tokens, tmp
     for step in (3, 4):  # as if stopped after step 2
         shutil.rmtree(out / f"ckpt-{step}")
     assert refinery([*args, "train.global_batch_tokens=4096", "--resume"]) == 0
-    assert "the rest is 1 steps of 4096 tokens (max_steps=3)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the rest is 1 steps of 4096 tokens (max_steps=3)" in err
+    assert " -> 0 over 3 steps" in err.split("the rest is")[1]  # said after the budget
     assert list_checkpoints(out)[-1][0] == 3
     assert read_metrics(out)[-1]["tokens"] == 8192
 
