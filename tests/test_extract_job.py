@@ -310,3 +310,17 @@ def test_ctrl_c_in_a_spark_job_leaves_py4j_s_reentrant_call_unlogged(spark):
         assert logging.root.manager.disable == logging.CRITICAL
     finally:
         logging.disable(logging.NOTSET)
+
+
+def test_a_local_input_written_again_at_another_size_is_other_input(tmp_path):
+    """A crawl generated anew under the same names was "already done", without a note."""
+    from jobs.extract import input_files
+
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(b"x" * 10)
+    before = input_files([str(warc), "s3://b/c.warc.gz"])
+    assert input_files([f"file://{warc}", "s3://b/c.warc.gz"])["count"] == 2
+    warc.write_bytes(b"x" * 10)
+    assert input_files([str(warc), "s3://b/c.warc.gz"]) == before  # same size: same files
+    warc.write_bytes(b"x" * 15)
+    assert input_files([str(warc), "s3://b/c.warc.gz"]) != before

@@ -780,20 +780,6 @@ def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_pat
     assert read_since(fs, str(tmp_path), "dedup", warcs) is None
 
 
-def test_a_local_input_written_again_at_another_size_is_other_input(tmp_path):
-    """A crawl generated anew under the same names was "already done", without a note."""
-    from jobs.extract import input_files
-
-    warc = tmp_path / "a.warc.gz"
-    warc.write_bytes(b"x" * 10)
-    before = input_files([str(warc), "s3://b/c.warc.gz"])
-    assert input_files([f"file://{warc}", "s3://b/c.warc.gz"])["count"] == 2
-    warc.write_bytes(b"x" * 10)
-    assert input_files([str(warc), "s3://b/c.warc.gz"]) == before  # same size: same files
-    warc.write_bytes(b"x" * 15)
-    assert input_files([str(warc), "s3://b/c.warc.gz"]) != before
-
-
 def test_a_stages_settings_hash_follows_its_own_sections_only():
     from curation.config import load_curation_config, stage_settings_hash
     from jobs.extract import input_files
