@@ -70,7 +70,9 @@ class WindowedSplit:
         at = int(np.argmax(piece >= self.vocab_size))
         raise ShardError(
             f"{self.shards[shard].path}: token {start + at} has id {int(piece[at])}, outside the "
-            f"tokenizer's vocabulary of {self.vocab_size}: the shard is corrupted"
+            f"vocabulary of {self.vocab_size} (manifest.json's tokenizer.vocab_size): the shard "
+            "or the manifest is corrupted (`refinery inspect-shards` checks both against the "
+            "tokenizer file)"
         )
 
 

@@ -110,7 +110,8 @@ def test_a_token_id_outside_the_vocabulary_names_its_shard(tmp_path):
     raw[64 : 64 + 400] = b"\xff" * 400  # the first 200 ids of the body (2 bytes each)
     entry.path.write_bytes(bytes(raw))
     loader = TokenLoader(manifest, "pretrain", 32, 4, 1, 4, seed=0)
-    with pytest.raises(ShardError, match=rf"{entry.path.name}: token \d+ has id 65535, outside"):
+    said = r"has id 65535, outside the vocabulary of \d+ \(manifest.json's tokenizer.vocab_size\)"
+    with pytest.raises(ShardError, match=rf"{entry.path.name}: token \d+ {said}: the shard or"):
         for step in range(60):  # until a window reaches the damaged stretch
             loader.make_batch(step, loader.cursor_at(step))
     assert validation_windows(manifest, 32, 256)  # the other shards still read
