@@ -454,15 +454,25 @@ def same_buckets(source_data: str | None, manifest: Manifest) -> set[str]:
 
 
 def data_notes(cfg: TrainConfig, manifest: Manifest, loader: TokenLoader) -> list[str]:
-    """What the data will not give this run: buckets of the mixture too small for one window,
-    and validation figures when the held-out split holds no window (an `eval_tokens` under
-    one is refused with the config)."""
+    """What the data will not give this run: buckets of the mixture too small for one window
+    or capped at none by a max_epochs under 1, and validation figures when the held-out split
+    holds no window (an `eval_tokens` under one is refused with the config)."""
     seq_len = cfg.model.seq_len
     notes = [
         f"{cfg.data}: bucket {name!r} ({share:.1%} of mixture {cfg.loader.mixture!r}) holds "
         f"fewer than seq_len + 1 = {seq_len + 1} tokens: it is never sampled, and the other "
         "buckets share its weight"
         for name, share in loader.unsampled.items()
+    ]
+    shares = loader.weights / loader.weights.sum()
+    notes += [
+        f"{cfg.data}: bucket {name!r} ({share:.1%} of mixture {cfg.loader.mixture!r}) holds "
+        f"{bucket.num_windows} window(s) of seq_len + 1, which max_epochs={manifest.max_epochs} "
+        "caps at none: it is sampled only once every other bucket is read out"
+        for name, share, bucket, cap in zip(
+            loader.names, shares, loader.buckets, loader.caps, strict=True
+        )
+        if share > 0 and bucket.num_windows and not cap
     ]
     if cfg.train.eval_tokens and not validation_count(manifest, seq_len, cfg.train.eval_tokens):
         notes.append(

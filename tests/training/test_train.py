@@ -406,6 +406,21 @@ def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
     assert consumed == {"scraps": 0, "web": 8}
 
 
+def test_a_bucket_max_epochs_caps_at_no_window_is_said(tmp_path, capsys):
+    """max_epochs=0.5 of a one-window bucket rounds to none: it went unsampled unsaid."""
+    mixtures = {"pretrain": {"web": 3.0, "tiny": 1.0}}
+    data = write_dataset(
+        tmp_path / "tokens", {"web": 20_000, "tiny": 600}, mixtures=mixtures, max_epochs=0.5
+    )
+    out = tmp_path / "run"
+    longer = ["model.seq_len=512", "train.micro_batch=4"]
+    assert refinery(train_args(data.root, out, "max_steps=1", *longer)) == 0
+    assert (
+        f"{data.root}: bucket 'tiny' (25.0% of mixture 'pretrain') holds 1 window(s) of "
+        "seq_len + 1, which max_epochs=0.5 caps at none" in capsys.readouterr().err
+    )
+
+
 def test_repeating_data_past_max_epochs_is_said_at_the_step_that_does_it(tmp_path, capsys):
     data = write_dataset(tmp_path / "tokens", {"web": 6_000}, max_epochs=1.0)
     loader = TokenLoader(data, "pretrain", 64, 32, 2, 16, seed=0)
