@@ -91,10 +91,18 @@ def budget_of(cfg: AblationConfig, tokens_dir: Path) -> int:
     return budget_tokens(train_config(cfg, tokens_dir, Path(cfg.out), cfg.seeds[0]))
 
 
-def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
+def window_supply(manifest: Manifest, seq_len: int) -> int:
+    """Training tokens the pretrain buckets give within the epoch cap, as the loader reads
+    them: whole windows of seq_len + 1 tokens, each bucket's capped at max_epochs passes."""
+    windows = [
+        max(0, (manifest.buckets[b].tokens - 1) // seq_len) for b in manifest.mixture("pretrain")
+    ]
+    return sum(int(manifest.max_epochs * n) for n in windows) * seq_len
+
+
+def check_budget(arm: str, manifest: Manifest, tokens: int, seq_len: int) -> None:
     """Refuse before training when an arm cannot supply the budget within its epoch cap."""
-    weights = manifest.mixture("pretrain")
-    supply = sum(manifest.buckets[b].tokens for b in weights) * manifest.max_epochs
+    supply = window_supply(manifest, seq_len)
     if tokens > supply:
         # a mix stage's output carries its own cap, which wins over the tokenize stage's
         remedy = (
@@ -106,8 +114,8 @@ def check_budget(arm: str, manifest: Manifest, tokens: int) -> None:
         )
         raise AblationError(
             f"arm {arm}: {tokens:,} training tokens per run exceed what its pretrain buckets "
-            f"supply ({supply:,.0f} = tokens × max_epochs {manifest.max_epochs:g}, in "
-            f"{manifest.root}); lower tokens=, or {remedy}"
+            f"supply ({supply:,} in whole windows of seq_len {seq_len} × max_epochs "
+            f"{manifest.max_epochs:g}, in {manifest.root}); lower tokens=, or {remedy}"
         )
 
 
@@ -216,9 +224,10 @@ def run(cfg: AblationConfig, token_dirs: dict[str, Path]) -> dict[str, Any]:
     """Check every arm can supply the budget, train what is missing, score, write, print."""
     from refinery.manifest import read_manifest
 
-    budget = budget_of(cfg, next(iter(token_dirs.values())))
+    first = train_config(cfg, next(iter(token_dirs.values())), Path(cfg.out), cfg.seeds[0])
+    budget = budget_tokens(first)
     for arm, tokens in token_dirs.items():
-        check_budget(arm, read_manifest(tokens), budget)
+        check_budget(arm, read_manifest(tokens), budget, first.model.seq_len)
     summary = summarise(score_runs(cfg, train_arms(cfg, token_dirs)))
     summary["tokens_per_run"] = budget
     summary["arms_input"] = dict(cfg.arms)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from refinery.config import ConfigError
-from training.ablation import AblationConfig, AblationError, check_budget, summarise, train_arms
+from training.ablation import (
+    AblationConfig,
+    AblationError,
+    check_budget,
+    summarise,
+    train_arms,
+    window_supply,
+)
 from training.checkpoint import CheckpointError, OtherSettings
 from training.train import StopRequest
 
@@ -101,10 +108,12 @@ def test_a_budget_beyond_the_epoch_cap_is_refused(tokens):
     from refinery.manifest import read_manifest
 
     manifest = read_manifest(tokens)
-    supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
-    check_budget("ok", manifest, int(supply))
+    windows = [(b.tokens - 1) // 64 for b in manifest.buckets.values()]  # what the loader reads
+    supply = sum(int(manifest.max_epochs * n) for n in windows) * 64
+    assert supply < sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
+    check_budget("ok", manifest, supply, 64)
     with pytest.raises(AblationError, match="arm small: .* exceed.*raise max_epochs="):
-        check_budget("small", manifest, int(supply) + 1)
+        check_budget("small", manifest, supply + 1, 64)
 
 
 def test_a_mix_arm_s_budget_refusal_names_the_mix_stage_s_cap(tokens, tmp_path):
@@ -126,9 +135,8 @@ def test_a_mix_arm_s_budget_refusal_names_the_mix_stage_s_cap(tokens, tmp_path):
     for note, remedy in notes.items():
         (mixed / "manifest.json").write_text(json.dumps({**content, "mixtures_note": note}))
         manifest = read_manifest(mixed)
-        supply = sum(b.tokens for b in manifest.buckets.values()) * manifest.max_epochs
         with pytest.raises(AblationError, match=remedy):
-            check_budget("mixed", manifest, int(supply) + 1)
+            check_budget("mixed", manifest, window_supply(manifest, 64) + 1, 64)
 
 
 def test_a_finished_run_on_tokens_made_anew_is_not_reused(tokens, tmp_path):
