@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from refinery.config import ConfigError, check_ranges
+from refinery.config import ConfigError, check_ranges, check_seed
 
 
 @dataclass
@@ -199,7 +199,8 @@ class TrainConfig:
     anneal: AnnealConfig = field(default_factory=AnnealConfig)
 
     def __post_init__(self) -> None:
-        check_ranges("", self, {"seed": ">= 0", "ckpt_every": ">= 0"})
+        check_ranges("", self, {"ckpt_every": ">= 0"})
+        check_seed("seed", self.seed)
         if 0 < self.train.eval_tokens < self.model.seq_len:
             raise ConfigError(
                 f"train.eval_tokens={self.train.eval_tokens} holds no whole sequence of "

@@ -36,7 +36,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-from refinery.config import ConfigError, check_ranges, load_config, resolve_path, set_sections
+from refinery.config import (
+    ConfigError,
+    check_ranges,
+    check_seed,
+    load_config,
+    resolve_path,
+    set_sections,
+)
 from refinery.manifest import sha256_file
 from refinery.tokenizer import PAD_ID, encode_chat
 from training import checkpoint as ckpt
@@ -109,7 +116,8 @@ class PostTrainConfig:
     dpo: DPOConfig = field(default_factory=DPOConfig)
 
     def __post_init__(self) -> None:
-        rules = {"seed": ">= 0", "ckpt_every": ">= 0", "batch_size": "> 0", "micro_batch": "> 0"}
+        check_seed("seed", self.seed)
+        rules = {"ckpt_every": ">= 0", "batch_size": "> 0", "micro_batch": "> 0"}
         check_ranges("", self, rules | {"eval_every": ">= 0", "keep_last": ">= 0"})
 
 
