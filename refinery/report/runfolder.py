@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from curation.config import STAGE_ORDER
 from refinery.jsonl import json_objects
 from refinery.parquet_parts import parquet_parts
-from refinery.report.aggregate import ReportError
+from refinery.report.aggregate import ReportError, StageFunnel, funnel_warnings
 from refinery.utf8 import read_utf8
 
 # Folders under OUT that training commands write (DESIGN.md: runs/<name>/train/, anneal/, ...),
@@ -105,6 +105,13 @@ class RunFolder:
         inside = [p.relative_to(self.root) if p.is_absolute() else p for p in paths
                   if not p.is_absolute() or p.is_relative_to(self.root)]  # fmt: skip
         return [p.parts[0] for p in inside if p.parts and ":" not in p.parts[0]]
+
+    def funnel_warnings(self, funnels: list[StageFunnel]) -> list[str]:
+        """`aggregate.funnel_warnings` with what this folder says: which outputs finished,
+        when, and what each stage read (the report and explore_run.ipynb)."""
+        finished = {f.stage: self.finished(f.stage) for f in funnels}
+        reads = {f.stage: self.reads(f.stage) for f in funnels}
+        return funnel_warnings(funnels, finished, self.finished_at(), reads)
 
     def finished_at(self) -> dict[str, str]:
         """{stage: when it last finished (ISO time)} from run.json."""

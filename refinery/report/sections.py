@@ -14,7 +14,6 @@ from refinery.report.aggregate import (
     ReportError,
     cluster_sizes,
     excerpt,
-    funnel_warnings,
     histogram,
     json_tables,
     metric_panels,
@@ -89,9 +88,7 @@ def funnel_section(run: RunFolder) -> str:
         "input = kept + rejected + errors. Extract counts WARC records, later stages documents."
     )
     figure = h.image(charts.funnel_chart(funnels), "kept, rejected and errors per stage")
-    finished = {f.stage: run.finished(f.stage) for f in funnels}
-    reads = {f.stage: run.reads(f.stage) for f in funnels}
-    warnings = [h.warning(w) for w in funnel_warnings(funnels, finished, run.finished_at(), reads)]
+    warnings = [h.warning(w) for w in run.funnel_warnings(funnels)]
     table = h.table(header, body, "", classes)
     return h.section("funnel", "Curation funnel", [*warnings, h.paragraph(note), figure, table])
 
