@@ -344,16 +344,16 @@ def plot(points: list[dict], law: ScalingLaw, compute: float, path) -> None:
     """Write a PNG of two panels. Left: validation loss against compute 6 N D, each model
     size's points and fitted curve, and the compute-optimal frontier. Right: N_opt and D_opt
     against compute, with the budget marked. `points` hold params, tokens and val_loss."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure without pyplot: pyplot's backend is the caller's (a notebook's inline one)
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     sizes = sorted({p["params"] for p in points})
     c_points = [6 * p["params"] * p["tokens"] for p in points]
     grid = np.geomspace(min(c_points + [compute]) / 3, max(c_points + [compute]) * 3, 200)
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = colormaps["viridis"](np.linspace(0, 0.9, len(sizes)))
+    fig = Figure(figsize=(11, 4.2))
+    left, right = fig.subplots(1, 2)
     for n, color in zip(sizes, colors, strict=True):
         mine = [p for p in points if p["params"] == n]
         compute_n = [6 * n * p["tokens"] for p in mine]
@@ -378,4 +378,3 @@ def plot(points: list[dict], law: ScalingLaw, compute: float, path) -> None:
     left.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
