@@ -286,10 +286,11 @@ def check_ranges(section: str, config: Any, rules: dict[str, str]) -> None:
             raise ConfigError(f"{key} must be {rule}, got {value}")
 
 
-def check_seed(key: str, seed: int) -> None:
-    """Refuse a seed NumPy, scikit-learn or datasketch would refuse mid-run (0 .. 2^32 - 1)."""
-    if not 0 <= seed < 2**32:
-        raise ConfigError(f"{key} must be in 0 .. 2^32 - 1, got {seed}")
+def check_seed(key: str, seed: int, bits: int = 32) -> None:
+    """Refuse a seed a library would refuse mid-run: NumPy's legacy seeding, scikit-learn
+    and datasketch take 0 .. 2^32 - 1, torch (`bits=64`) 0 .. 2^64 - 1."""
+    if not 0 <= seed < 2**bits:
+        raise ConfigError(f"{key} must be in 0 .. 2^{bits} - 1, got {seed}")
 
 
 def set_sections(config: Any, names: tuple[str, ...]) -> list[str]:

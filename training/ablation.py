@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refinery.config import ConfigError, check_ranges, load_config, resolve_path
+from refinery.config import ConfigError, check_ranges, check_seed, load_config, resolve_path
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest
 from refinery.results import write_results
@@ -47,8 +47,7 @@ class AblationConfig:
         if not self.out or not self.reference:
             raise ConfigError("out= (ablation folder) and reference= (text file) are required")
         for seed in self.seeds:  # every run's seed, not only the first, which budget_of reads
-            if seed < 0:
-                raise ConfigError(f"seeds must be >= 0, got {self.seeds}")
+            check_seed("seeds", seed, bits=64)
         check_ranges("", self, {"tokens": ">= 0", "max_epochs": "> 0", "eval_batch": "> 0"})
 
 

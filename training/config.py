@@ -200,7 +200,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges("", self, {"ckpt_every": ">= 0"})
-        check_seed("seed", self.seed)
+        check_seed("seed", self.seed, bits=64)
         if 0 < self.train.eval_tokens < self.model.seq_len:
             raise ConfigError(
                 f"train.eval_tokens={self.train.eval_tokens} holds no whole sequence of "

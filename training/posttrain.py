@@ -116,7 +116,7 @@ class PostTrainConfig:
     dpo: DPOConfig = field(default_factory=DPOConfig)
 
     def __post_init__(self) -> None:
-        check_seed("seed", self.seed)
+        check_seed("seed", self.seed, bits=64)
         rules = {"ckpt_every": ">= 0", "batch_size": "> 0", "micro_batch": "> 0"}
         check_ranges("", self, rules | {"eval_every": ">= 0", "keep_last": ">= 0"})
 

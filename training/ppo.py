@@ -127,7 +127,7 @@ class PPOConfig:
     ppo: PPOHyper = field(default_factory=PPOHyper)
 
     def __post_init__(self) -> None:
-        check_seed("seed", self.seed)
+        check_seed("seed", self.seed, bits=64)
         rules = {"ckpt_every": ">= 0", "batch_size": "> 0", "keep_last": ">= 0"}
         check_ranges("", self, rules)
         if self.batch_size % self.ppo.mini_batch:  # as TRL requires

@@ -63,8 +63,12 @@ def test_config_needs_two_arms_a_reference_and_seeds():
     with pytest.raises(ConfigError, match="seeds must differ"):
         AblationConfig(out="o", reference="r", arms={"a": "x", "b": "y"}, seeds=[0, 0])
     two = {"out": "o", "reference": "r", "arms": {"a": "x", "b": "y"}}
-    with pytest.raises(ConfigError, match=r"seeds must be >= 0, got \[0, -1\]"):
+    with pytest.raises(ConfigError, match=r"seeds must be in 0 .. 2\^64 - 1, got -1"):
         AblationConfig(**two, seeds=[0, -1])
+    with pytest.raises(
+        ConfigError, match=r"seeds must be in 0 .. 2\^64 - 1, got 18446744073709551616"
+    ):
+        AblationConfig(**two, seeds=[0, 2**64])  # refused before any arm is tokenized
     with pytest.raises(ConfigError, match="eval_batch must be > 0, got 0"):
         AblationConfig(**two, eval_batch=0)
     with pytest.raises(ConfigError, match="max_epochs must be > 0, got -1"):

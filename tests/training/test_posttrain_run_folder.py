@@ -120,8 +120,8 @@ def test_post_training_refuses_values_out_of_range(
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("seed=-1", "seed must be in 0 .. 2^32 - 1, got -1"),
-        ("seed=18446744073709551616", "seed must be in 0 .. 2^32 - 1"),  # torch's overflow
+        ("seed=-1", "seed must be in 0 .. 2^64 - 1, got -1"),
+        ("seed=18446744073709551616", "seed must be in 0 .. 2^64 - 1"),  # torch's overflow
         ("schedule.min_lr_ratio=2", "schedule.min_lr_ratio must be in [0, 1], got 2"),
         ("train.micro_batch=0", "train.micro_batch must be > 0, got 0"),
         ("model.seq_len=0", "model.seq_len must be > 0, got 0"),
