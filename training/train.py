@@ -698,7 +698,8 @@ def _train(
         sources = {"init_from": init_from} if init_from else {}
         meta = ckpt.check_continuation(source, "pretraining", sources)
         if init_from is None and meta.get("init_from"):
-            began = ckpt.recorded_places(meta, "init_from", source.parent)[0]
+            places = ckpt.recorded_places(meta, "init_from", source.parent)
+            began = next((place for place in places if place.exists()), places[-1])
             raise ckpt.CheckpointError(
                 f"{out} holds an anneal of {began}: continue it with `refinery anneal --from` "
                 "that checkpoint and --resume, or choose another out="

@@ -67,13 +67,14 @@ def funnel_warnings(
     funnels: Sequence[StageFunnel],
     finished: dict[str, bool],
     finished_at: dict[str, str],
-    reads: dict[str, list[str]],
+    reads: dict[str, list[str] | None],
 ) -> list[str]:
     """What makes the funnel (stats/*.json, in pipeline order) disagree with the run's data:
     a stage that finished after a stage that read it, or kept another count than that stage
     read (one of them was redone alone), and stats whose stage output is not finished
     (`finished`: its _SUCCESS exists; `finished_at`: run.json's times). A stage read the
-    stages `reads` names (run alone), else the one before it."""
+    stages `reads` names (run alone; none of the funnel's: nothing to compare), else the one
+    before it."""
     warnings = [
         f"stats/{f.stage}.json has no finished {f.stage} output beside it (_SUCCESS): "
         "the stage was killed while committing or its output was removed; rerun it"
@@ -82,7 +83,7 @@ def funnel_warnings(
     ]
     for i, after in enumerate(funnels[1:], 1):
         named = reads.get(after.stage)
-        sources = [f for f in funnels[:i] if f.stage in named] if named else [funnels[i - 1]]
+        sources = [funnels[i - 1]] if named is None else [f for f in funnels if f.stage in named]
         for before in sources:
             then, now = finished_at.get(before.stage), finished_at.get(after.stage)
             if then and now and then > now:  # redone alone with the same count: only times tell

@@ -87,23 +87,26 @@ class RunFolder:
         order = list(dict.fromkeys(stages + STAGE_ORDER))
         if "contamination" in order:
             order.remove("contamination")
-            readers = [order.index(s) for s in order if "contamination" in self.reads(s)]
+            readers = [order.index(s) for s in order if "contamination" in (self.reads(s) or [])]
             order.insert(min(readers) if readers else len(order), "contamination")
         return order
 
-    def reads(self, stage: str) -> list[str]:
+    def reads(self, stage: str) -> list[str] | None:
         """The stages of OUT that `stage`, run alone, read: run.json's `read` (paths inside
-        OUT recorded relative to it) or the contamination check's `inputs` (absolute); []
-        where none is recorded (`curate` reads the stage before in the pipeline)."""
+        OUT recorded relative to it) or the contamination check's `inputs` (absolute); [] when
+        all it read is elsewhere (or OUT was moved since), None where nothing is recorded
+        (`curate` reads the stage before in the pipeline)."""
         record = (self.run_record() or {}).get("stages", {}).get(stage, {})
         if not isinstance(record, dict):
-            return []
+            return None
         read = record.get("read")
         if stage == "contamination":
             read = (record.get("contamination") or {}).get("inputs")
-        paths = [Path(p) for p in read if isinstance(p, str)] if isinstance(read, list) else []
-        inside = [p.relative_to(self.root) if p.is_absolute() else p for p in paths
-                  if not p.is_absolute() or p.is_relative_to(self.root)]  # fmt: skip
+        if not isinstance(read, list):
+            return None
+        paths = [Path(p) for p in read if isinstance(p, str)]
+        inside = [p.resolve().relative_to(self.root) if p.is_absolute() else p for p in paths
+                  if not p.is_absolute() or p.resolve().is_relative_to(self.root)]  # fmt: skip
         return [p.parts[0] for p in inside if p.parts and ":" not in p.parts[0]]
 
     def funnel_warnings(self, funnels: list[StageFunnel]) -> list[str]:
