@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +75,13 @@ def tokenize_arms(spark, cfg: ablation.AblationConfig) -> dict[str, Path]:
     for arm, path in cfg.arms.items():
         root = local_dir(cfg.out) / "arms" / arm
         if arm_tokenized(local_dir(cfg.out), arm):  # tokenization.json says it is the same
+            held = root / "tokens" / "tokenizer.json"
+            if held.read_bytes() != Path(tokenizer).read_bytes():  # made again, or rewritten
+                raise TokenizeError(
+                    f"arms.{arm}: {held} is not the shared tokenizer {tokenizer}, which changed "
+                    f"since the arm was tokenized: remove arms/{arm}/ and runs/{arm}-seed*/ to "
+                    "redo it, or choose another out="
+                )
             print(f"ablate: arms.{arm}: reusing its tokens ({root / 'tokens'})")
         else:
             with named_arm(arm):
@@ -112,6 +120,14 @@ def arm_tokenized(root: Path, arm: str) -> bool:
     return (root / "arms" / arm / "tokens" / "_SUCCESS").is_file()
 
 
+def data_overrides(curation: Any) -> Any:
+    """The curation= overrides that can change tokens: `spark.*` says how the work is run
+    (a rerun on local[1] because the machine is busy makes the same shards)."""
+    if not isinstance(curation, list):
+        return curation
+    return [o for o in curation if not (isinstance(o, str) and o.startswith("spark."))]
+
+
 def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     """OUT's tokenizer and arm tokens are reused only when made with the same settings: a rerun
     with other curation= overrides, tokenizer or max_epochs, or an arm whose documents are
@@ -125,7 +141,12 @@ def check_tokenization_settings(cfg: ablation.AblationConfig) -> None:
     made = {arm: spec for arm, spec in then["arms"].items() if arm_tokenized(root, arm)}
     changed = []
     if made or (root / "tokenizer.json").is_file():
-        changed = [f"{k}: {then.get(k)} -> {v}" for k, v in settings.items() if then.get(k) != v]
+        recorded, asked = (
+            {**d, "curation": data_overrides(d.get("curation"))} for d in (then, settings)
+        )
+        changed = [
+            f"{k}: {recorded.get(k)} -> {v}" for k, v in asked.items() if recorded.get(k) != v
+        ]
     arms = {arm: arm_documents(path) for arm, path in cfg.arms.items()}
     for arm, now in arms.items():
         before = made.get(arm, now)

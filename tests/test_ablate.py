@@ -55,6 +55,11 @@ def test_ablation_end_to_end(spark, extract_run, tmp_path):
     # finished runs are reused: a second call trains nothing and gives the same figures
     again = ablation.run(cfg, token_dirs)
     assert again["arms"] == summary["arms"]
+    # an arm tokenized under a tokenizer since made again (or rewritten) is not reused unsaid
+    held = token_dirs["long"] / "tokenizer.json"
+    held.write_bytes(held.read_bytes() + b"\n")
+    with pytest.raises(TokenizeError, match=r"arms.long: .* is not the shared tokenizer"):
+        tokenize_arms(spark, cfg)
 
 
 def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypatch):
@@ -85,6 +90,7 @@ def test_a_rerun_with_other_tokenization_settings_is_refused(tmp_path, monkeypat
     check_tokenization_settings(config("arms.a=./x/", f"arms.b={tmp_path / 'y'}"))  # written so
     check_tokenization_settings(config("arms.c=z"))  # an arm may join
     tokenized("c")
+    check_tokenization_settings(config("curation=['spark.master=local[1]']"))  # how, not what
     with pytest.raises(TokenizeError, match=r"curation: \[\] -> \['tokenize.vocab_size=512'\]"):
         check_tokenization_settings(config("curation=[tokenize.vocab_size=512]"))
     with pytest.raises(TokenizeError, match=rf"arms.b: {tmp_path / 'y'} -> {tmp_path / 'w'}"):
