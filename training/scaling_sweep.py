@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +133,13 @@ class SweepError(RefineryError):
     """A point folder that does not belong to this sweep, or a run without validation."""
 
 
+def training_seconds(out: Path) -> float:
+    """Seconds the point's steps took, summed over metrics.jsonl: every run that trained it
+    (one killed and resumed, or one whose point.json was lost after its last step)."""
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return sum(json.loads(line).get("step_seconds", 0.0) for line in lines)
+
+
 def final_record(out: Path) -> dict:
     """The last metrics.jsonl line: it holds the tokens seen and the final val_loss."""
     lines = (out / "metrics.jsonl").read_text().splitlines()
@@ -180,7 +186,6 @@ def run_point(point: Point) -> tuple[dict, bool]:
                 "out=, or remove that sweep's points to retrain them"
             )
         return result, False
-    started = time.perf_counter()
     resume = bool(list_checkpoints(out))  # a point cut short continues from its checkpoint
     if resume:
         refuse_other_settings(out, point.train, read_manifest(point.train.data))
@@ -194,7 +199,7 @@ def run_point(point: Point) -> tuple[dict, bool]:
         "tokens": record["tokens"],
         "val_loss": record["val_loss"],
         "val_bpb": record["val_bpb"],
-        "seconds": time.perf_counter() - started,
+        "seconds": training_seconds(out),
         "config": config,
         "manifest_fingerprint": read_manifest(point.train.data).fingerprint,
     }

@@ -228,6 +228,9 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     redo = out / points[2]["name"]
     (redo / "point.json").unlink()
     assert refinery(sweep_args(tokens, out)) == 0
+    # its time is its steps', not this run's (which only found them done)
+    steps = sum(r["step_seconds"] for r in read_metrics(redo))
+    assert json.loads((redo / "point.json").read_text())["seconds"] == pytest.approx(steps)
     log = capsys.readouterr().out
     assert log.count("already finished") == 8 and log.count("trained in") == 1
     assert f"{points[2]['name']}: " in log.split("trained in")[0].splitlines()[-1]
