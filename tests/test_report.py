@@ -654,6 +654,16 @@ def test_a_decontaminated_copy_no_stage_read_is_a_branch_off_what_it_read(small_
         (run / "run.json").write_text(json.dumps(record))
         page = Page(build_report(run).read_text(encoding="utf-8"))
         assert "Warning" not in page.sections["funnel"], inputs
+    # OUT/dedup a link to a bigger disk: still dedup, so dedup redone since is flagged
+    (tmp_path / "big").mkdir()
+    shutil.move(run / "dedup", tmp_path / "big" / "dedup")
+    (run / "dedup").symlink_to(tmp_path / "big" / "dedup")
+    record["stages"]["contamination"]["contamination"]["inputs"] = [str(run / "dedup")]
+    record["stages"]["contamination"]["finished"] = "2026-12-06T23:00:00+00:00"
+    record["stages"]["dedup"]["finished"] = "2026-12-06T23:05:00+00:00"
+    (run / "run.json").write_text(json.dumps(record))
+    funnel = Page(build_report(run).read_text(encoding="utf-8")).sections["funnel"]
+    assert "dedup finished (2026-12-06T23:05:00+00:00) after contamination" in funnel
 
 
 def test_a_damaged_parquet_part_after_the_first_is_named(small_run, tmp_path):

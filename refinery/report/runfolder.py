@@ -105,9 +105,16 @@ class RunFolder:
         if not isinstance(read, list):
             return None
         paths = [Path(p) for p in read if isinstance(p, str)]
-        inside = [p.resolve().relative_to(self.root) if p.is_absolute() else p for p in paths
-                  if not p.is_absolute() or p.resolve().is_relative_to(self.root)]  # fmt: skip
-        return [p.parts[0] for p in inside if p.parts and ":" not in p.parts[0]]
+        inside = [self._inside(p) if p.is_absolute() else p for p in paths]
+        return [p.parts[0] for p in inside if p and p.parts and ":" not in p.parts[0]]
+
+    def _inside(self, path: Path) -> Path | None:
+        """An absolute path relative to OUT, as written (its stage folder may be a link
+        elsewhere) or resolved (OUT named through a link); None when outside OUT."""
+        for form in (path, path.resolve()):
+            if form.is_relative_to(self.root):
+                return form.relative_to(self.root)
+        return None
 
     def funnel_warnings(self, funnels: list[StageFunnel]) -> list[str]:
         """`aggregate.funnel_warnings` with what this folder says: which outputs finished,

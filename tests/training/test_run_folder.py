@@ -225,6 +225,11 @@ def test_train_resume_refuses_an_anneal_folder(tokens, run, tmp_path, capsys):
     began = (run / "ckpt-2").resolve()  # recorded relative to the anneal, named as it is
     assert f"{anneal} holds an anneal of {began}: continue it" in capsys.readouterr().err
     assert sorted(p.name for p in anneal.glob("ckpt-*")) == ["ckpt-1"]
+    moved = tmp_path / "elsewhere" / "deeper" / "anneal"  # its relative record misses now
+    moved.parent.mkdir(parents=True)
+    shutil.move(anneal, moved)
+    assert resume(tokens, moved, "max_steps=6") == 2
+    assert f"holds an anneal of {began}: continue it" in capsys.readouterr().err
 
 
 def test_a_checkpoint_without_meta_is_named_wherever_it_is_read(run, capsys):
