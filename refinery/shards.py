@@ -182,6 +182,11 @@ def read_header(path: str | Path) -> tuple[int, int, int]:
         raise ShardError(f"{path}: shard version {version}, this reader knows {VERSION}")
     if width not in (2, 4):
         raise ShardError(f"{path}: {width} bytes per token; only 2 or 4 are valid")
+    if any(raw[_HEADER.size :]):  # version 1 pads with zeros: a later version's fields
+        raise ShardError(
+            f"{path}: header bytes {_HEADER.size}..{HEADER_BYTES - 1} are not the zero "
+            f"padding of version {VERSION}"
+        )
     expected = HEADER_BYTES + width * n_tokens
     actual = path.stat().st_size
     if actual != expected:

@@ -81,6 +81,9 @@ def test_truncated_and_corrupted_shards_are_refused(tmp_path):
     entry.path.write_bytes(b"NOTTOKEN" + raw[8:])
     with pytest.raises(ShardError, match="bad magic"):
         open_shard(entry.path)
+    entry.path.write_bytes(raw[:40] + b"\x07" + raw[41:])  # DESIGN.md: zero padding
+    with pytest.raises(ShardError, match="header bytes 32..63 are not the zero padding"):
+        open_shard(entry.path)
     entry.path.write_bytes(raw)
     idx = entry.path.with_suffix(".idx")
     ends = np.fromfile(idx, dtype="<u8")
