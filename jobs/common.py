@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
-from curation.config import CurationConfig, load_curation_config
+from curation.config import STAGE_ORDER, CurationConfig, load_curation_config
 from curation.inputs import resolve_documents
 from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
@@ -108,15 +108,29 @@ def local_dir(out: str, stage: str = "tokenize") -> Path:
     return path.resolve()
 
 
+# The folders a run folder holds (DESIGN.md): a stage's name as OUT names one of them.
+RUN_FOLDERS = (*STAGE_ORDER, "tokens", "contamination", "rejected", "errors", "stats")
+
+
 def check_output(out: str, local: str | None = None, flag: str = "--output") -> None:
     """Create a local OUT now and prove it writable, so a bad `flag` fails before Spark
     starts, not as a task's traceback after a stage's work (or after hours of the stages
     before the one that needs OUT `local`, named). Remote OUTs are Hadoop's to check."""
     if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
         raise OutputError(f"{flag} {out!r}: name a run folder, not the filesystem root")
+    path = local_out(out)
+    beside = [
+        n
+        for n in ("run.json", *RUN_FOLDERS)
+        if path and n != path.name and (path.parent / n).exists()
+    ]
+    if path and path.name in RUN_FOLDERS and beside:  # OUT/dedup: a run folder nested in OUT
+        raise OutputError(
+            f"{flag} {out} is a stage folder of the run {path.parent} (it holds "
+            f"{', '.join(beside[:3])}); OUT is the run folder: {flag} {path.parent}"
+        )
     if local:
         local_dir(out, local)
-    path = local_out(out)
     if path is None:
         return
     if path.exists() and not path.is_dir():

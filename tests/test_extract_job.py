@@ -210,6 +210,13 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
     (stage / "_SUCCESS").touch()
     assert main([command, "--input", str(sample_crawl), "--output", str(stage)]) == 2
     assert "holds a stage's documents (_SUCCESS, part files)" in capsys.readouterr().err
+    # not yet written, beside the run's other stage folders: it would nest a run in the run
+    nested = tmp_path / "run" / "mix"
+    assert main([command, "--input", str(sample_crawl), "--output", str(nested)]) == 2
+    assert f"is a stage folder of the run {tmp_path / 'run'} (it holds dedup)" in (
+        capsys.readouterr().err
+    )
+    assert not nested.exists()
 
 
 @pytest.mark.usefixtures("no_spark")
