@@ -76,6 +76,14 @@ def read_benchmarks(
     for path in map(Path, paths if isinstance(paths, list) else [paths]):
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            packed = sorted(p.name for p in path.rglob("*") if p.suffixes[-2:-1] == [".jsonl"]
+                            or p.suffixes[-2:-1] == [".csv"])  # fmt: skip
+            if packed:  # x.jsonl.gz: a benchmark not read, so not checked
+                print(
+                    f"{path}: {len(packed)} compressed benchmark file(s) not read "
+                    f"({', '.join(packed[:3])}): decompress them to read them",
+                    file=sys.stderr,
+                )
             if not found:
                 raise BenchmarkError(f"{path}: no .csv or .jsonl benchmark files")
             files += found

@@ -230,6 +230,16 @@ def test_a_folder_is_read_recursively_by_file_stem(tmp_path):
         read_benchmarks(tmp_path / "empty")
 
 
+def test_compressed_benchmark_files_in_a_folder_are_said(tmp_path, capsys):
+    """A folder's x.jsonl.gz was passed over without a word: its items went unchecked."""
+    write(tmp_path / "agi.jsonl", '{"question": "q", "options": ["a", "b"], "label": "B"}\n')
+    write(tmp_path / "packed" / "sat.jsonl.gz", b"\x1f\x8b")
+    write(tmp_path / "notes.txt.gz", b"\x1f\x8b")  # no benchmark's name: not said
+    assert list(read_benchmarks(tmp_path)) == ["agi"]
+    err = capsys.readouterr().err
+    assert "1 compressed benchmark file(s) not read (sat.jsonl.gz): decompress them" in err
+
+
 def test_the_demo_set_shipped_in_conf():
     (items,) = read_benchmarks(REPO / "conf" / "eval" / "demo_mc.jsonl").values()
     assert len(items) == 20
