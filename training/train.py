@@ -1,4 +1,5 @@
-"""Pretraining loop: `refinery train --config conf/train/X.yaml [key=value ...] [--resume]`.
+"""Pretraining loop: `refinery train --config conf/train/X.yaml [--from CKPT] [key=value ...]
+[--resume]`.
 
 Also `torchrun --nproc_per_node N -m training.train ...` (multi-node: add --nnodes and a
 rendezvous endpoint; the code path is the same). One process per device; DDP or FSDP2
@@ -34,11 +35,21 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from refinery.config import ConfigError, from_dict, load_config, local_path, set_sections
+from refinery.config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_config,
+    local_path,
+    read_yaml,
+    resolve_path,
+    set_dotted,
+    set_sections,
+)
 from refinery.errors import RefineryError, first_on_node, with_user_errors
 from refinery.manifest import Manifest, ManifestError, read_manifest, verified_tokenizer
 from training import checkpoint as ckpt
-from training.config import ScheduleConfig, TrainConfig, TrainLoopConfig
+from training.config import ModelConfig, ScheduleConfig, TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_count, validation_windows
 from training.float8 import convert_to_float8, rounding_seed
 from training.model import Transformer
@@ -655,9 +666,15 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
     return norm.item()
 
 
-def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -> Path:
-    """Train per `cfg`; returns the out folder. `init_from`: start from a checkpoint's weights
-    and optimizer state (annealing) when `out` has no checkpoint to resume."""
+def run(
+    cfg: TrainConfig,
+    resume: bool = False,
+    init_from: Path | None = None,
+    weights_from: Path | None = None,
+) -> Path:
+    """Train per `cfg`; returns the out folder. When `out` has no checkpoint to resume, start
+    from a checkpoint's weights and optimizer state (`init_from`: annealing), or from its
+    weights alone with a new optimizer and schedule (`weights_from`: `train --from`)."""
     if not cfg.data or not cfg.out:
         raise ConfigError("data= (tokens folder) and out= (run folder) are required")
     if cfg.max_steps <= 0:
@@ -670,7 +687,7 @@ def run(cfg: TrainConfig, resume: bool = False, init_from: Path | None = None) -
     env = setup_distributed(cfg.train.device)
     try:
         with contextlib.ExitStack() as held:
-            return _train(cfg, env, resume, init_from, held)
+            return _train(cfg, env, resume, init_from, weights_from, held)
     finally:
         if env.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -681,6 +698,7 @@ def _train(
     env: Distributed,
     resume: bool,
     init_from: Path | None,
+    weights_from: Path | None,
     held: contextlib.ExitStack,
 ) -> Path:
     manifest = read_manifest(cfg.data)
@@ -688,15 +706,19 @@ def _train(
     global_windows, accum = batch_shape(cfg, env.world)
     tokenizer = verified_tokenizer(manifest)
     out = Path(cfg.out)
-    source = None
+    source, start = None, init_from or weights_from
+    weights_record = ckpt.source_record("weights_from", weights_from, out) if weights_from else {}
     ckpt.refuse_data_as_out(out, Path(local_path(cfg.data)))
     existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
     lock_out(out, env, held)
     if existing:
         source = existing[-1][1]
-        # not a post-training run's out; an anneal continues only from its own --from
-        sources = {"init_from": init_from} if init_from else {}
-        meta = ckpt.check_continuation(source, "pretraining", sources)
+        # not a post-training run's out; an anneal or a `train --from` run continues only
+        # from its own --from
+        given = (("init_from", init_from), ("weights_from", weights_from))
+        meta = ckpt.check_continuation(source, "pretraining", {k: p for k, p in given if p})
+        if weights_from is None:  # a resume that does not name it again keeps the record
+            weights_record = {k: v for k, v in meta.items() if k.startswith("weights_from")}
         if init_from is None and meta.get("init_from"):
             places = ckpt.recorded_places(meta, "init_from", source.parent)
             began = next((place for place in places if place.exists()), places[-1])
@@ -711,9 +733,9 @@ def _train(
             step = ckpt.load_meta(source)["step"]
             advice = PRETRAINING_ADVICE if init_from is None else ANNEAL_ADVICE
             say_changed_settings(changed, step, ckpt.load_config_dict(source), cfg, advice)
-    elif init_from is not None:
-        check_same_tokenizer(init_from, manifest)
-        settings_changed(init_from, cfg)
+    elif start is not None:
+        check_same_tokenizer(start, manifest)
+        settings_changed(start, cfg)
     elif resume and env.is_main:
         print(ckpt.fresh_start_note(out), file=sys.stderr)
 
@@ -750,16 +772,22 @@ def _train(
             truncate_metrics(out / "metrics.jsonl", start_step)
             print(f"resuming from {source}: step {start_step}, {tokens_seen:,} tokens seen")
     else:
-        if init_from is not None:
-            load_model_state(model, optimizer, init_from, with_optimizer=True)
-            cursor = continued_cursor(init_from, cfg, manifest, loader, say=env.is_main)
+        if start is not None:
+            load_model_state(model, optimizer, start, with_optimizer=init_from is not None)
+            if (start / "state.pt").is_file():  # not an average of checkpoints: weights only
+                cursor = continued_cursor(start, cfg, manifest, loader, say=env.is_main)
             if env.is_main:
                 went_on = cursor != loader.initial_cursor()
+                what = (
+                    "weights and optimizer state"
+                    if init_from
+                    else "weights (a new optimizer, and the lr schedule from step 0)"
+                )
                 print(
-                    f"starting from the weights and optimizer state of {init_from}"
+                    f"starting from the {what} of {start}"
                     + (", reading on where its data stopped" if went_on else "")
                 )
-                note = read_out_note(init_from, cfg, manifest, loader, cursor)
+                note = read_out_note(start, cfg, manifest, loader, cursor)
                 if note:
                     print(note, file=sys.stderr)
         if env.is_main:  # a fresh run: metrics of an earlier attempt without checkpoints go
@@ -808,6 +836,7 @@ def _train(
                     if init_from
                     else {"init_from": None}  # from scratch
                 ),
+                **weights_record,
             }
             if preemption:
                 meta["preemption"] = True
@@ -974,20 +1003,66 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
         "--config",
         help="YAML config (conf/train/*.yaml); without it, the defaults of training/config.py",
     )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        help="run folder or ckpt-<step> whose weights this run starts from (its model; a new "
+        "optimizer and lr schedule)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from out's newest ckpt")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     return parser.parse_intermixed_args(argv)
 
 
+def weights_from_config(source: Path, path: str | None, overrides: list[str]) -> TrainConfig:
+    """`refinery train --from CKPT`'s config: the command's own (defaults, --config, overrides)
+    with the model of `source`, whose weights fix its shape. A model.* setting the command
+    gives otherwise is refused; MoE's training settings, which shape no weight, are taken."""
+    meta = ckpt.load_meta(source)
+    if meta.get("method", "pretraining") != "pretraining":
+        raise ckpt.CheckpointError(
+            f"{source} is a {meta['method']} checkpoint: train --from starts from a pretraining "
+            "or anneal checkpoint's weights"
+        )
+    cfg = load_config(TrainConfig, path, overrides)
+    layer = read_yaml(resolve_path(path)) if path else {}
+    given = ckpt.flat_settings(apply_overrides(TrainConfig, layer, overrides).get("model", {}))
+    model = dataclasses.asdict(from_dict(ModelConfig, ckpt.load_config_dict(source)["model"]))
+    theirs, mine = ckpt.flat_settings(model), ckpt.flat_settings(dataclasses.asdict(cfg.model))
+    clash = [
+        f"model.{key}: {theirs[key]} there, {mine[key]} here"
+        for key in sorted(given)
+        if mine[key] != theirs[key]
+        and f"model.{key}" not in TRAINING_ONLY_MODEL_KEYS
+        and not (key == "vocab_size" and mine[key] == 0)  # 0: the tokenizer's, checked apart
+    ]
+    if clash:
+        raise ConfigError(
+            f"{source} holds another model than this command gives ({'; '.join(clash)}): its "
+            "weights fix the model; drop those model.* settings"
+        )
+    for key in given:
+        if f"model.{key}" in TRAINING_ONLY_MODEL_KEYS:
+            set_dotted(model, key.split("."), mine[key])
+    cfg.model = from_dict(ModelConfig, model, "model.")
+    if cfg.out:
+        ckpt.refuse_source_as_out(Path(cfg.out), source)
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, "refinery train")
-    cfg = load_config(TrainConfig, args.config, args.overrides)
+    source = ckpt.resolve_checkpoint(args.source) if args.source else None
+    if source is None:
+        cfg = load_config(TrainConfig, args.config, args.overrides)
+    else:
+        cfg = weights_from_config(source, args.config, args.overrides)
     if set_sections(cfg, ("anneal",)):
         print(
             "train: the anneal.* settings are ignored: `refinery anneal --from RUN` reads them",
             file=sys.stderr,
         )
-    run(cfg, resume=args.resume)
+    run(cfg, resume=args.resume, weights_from=source)
     return 0
 
 

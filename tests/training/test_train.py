@@ -762,3 +762,79 @@ def test_post_training_sections_set_for_another_command_are_named():
 
     cfg = load_config(PostTrainConfig, None, ["dpo.beta=5", "sft.supervise=last"])
     assert set_sections(cfg, ("rm", "dpo")) == ["dpo"]
+
+
+def train_from(source: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--from", str(source), *train_args(data, out, *extra)[1:]]
+
+
+def consumed(ckpt: Path) -> int:
+    return sum(torch.load(ckpt / "state.pt")["loader"]["consumed"].values())
+
+
+def test_train_from_a_checkpoint_starts_from_its_weights_with_a_new_optimizer(tokens, tmp_path):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=4")) == 0
+    out = tmp_path / "more"
+    # a tiny lr leaves the weights as they came: those of the checkpoint, not a fresh init;
+    # another seed shuffles each bucket otherwise, so it reads them from their start
+    assert refinery(train_from(pre, tokens, out, "optim.lr=1e-12", "max_steps=2", "seed=7")) == 0
+    then, now = (load_file(p / "model.safetensors") for p in (pre / "ckpt-4", out / "ckpt-2"))
+    assert all(torch.allclose(then[name], now[name], rtol=0, atol=1e-9) for name in then)
+    state = torch.load(out / "ckpt-2" / "optimizer.pt")["state"]
+    assert {float(s["step"]) for s in state.values()} == {2.0}  # AdamW starts afresh
+    assert consumed(out / "ckpt-2") == 2 * 32
+    meta = json.loads((out / "ckpt-2" / "meta.json").read_text())
+    assert meta["weights_from"] == "../pre/ckpt-4" and meta["init_from"] is None
+
+
+def test_a_run_from_a_checkpoint_reads_on_and_resumes_with_or_without_from(tokens, tmp_path):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
+    out = tmp_path / "more"
+    assert refinery(train_from(pre, tokens, out, "max_steps=2")) == 0
+    assert consumed(out / "ckpt-2") == consumed(pre / "ckpt-2") + 2 * 32  # same seed: reads on
+    lrs = [m["lr"] for m in read_metrics(out)]
+    assert lrs == pytest.approx([3e-3 * s / 5 for s in (1, 2)])  # tiny.yaml's warmup, anew
+    assert refinery([*train_from(pre, tokens, out, "max_steps=3"), "--resume"]) == 0
+    assert refinery([*train_args(tokens, out, "max_steps=4"), "--resume"]) == 0
+    meta = json.loads((out / "ckpt-4" / "meta.json").read_text())
+    assert meta["weights_from"] == "../pre/ckpt-2"  # kept by the resume that did not name it
+    assert [m["step"] for m in read_metrics(out)] == [1, 2, 3, 4]
+
+
+def test_train_from_refuses_another_model_and_a_post_training_checkpoint(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=1")) == 0
+    out = tmp_path / "more"
+    assert refinery(train_from(pre, tokens, out, "model.n_layers=3")) == 2
+    assert "holds another model than this command gives (model.n_layers: 2 there, 3 here)" in (
+        capsys.readouterr().err
+    )
+    # MoE's training settings shape no weight; a resume from another checkpoint is refused
+    assert refinery(train_from(pre, tokens, out, "max_steps=1", "model.moe.top_k=2")) == 0
+    assert refinery(train_from(out, tokens, tmp_path / "x", "max_steps=1")) == 0
+    assert refinery([*train_from(out, tokens, pre, "max_steps=2"), "--resume"]) == 2
+    assert "did not start from a checkpoint (weights_from is not recorded)" in (
+        capsys.readouterr().err
+    )
+    sft = tmp_path / "sft"
+    shutil.copytree(pre / "ckpt-1", sft)
+    meta = json.loads((sft / "meta.json").read_text())
+    (sft / "meta.json").write_text(json.dumps({**meta, "method": "sft"}))
+    assert refinery(train_from(sft, tokens, tmp_path / "y", "max_steps=1")) == 2
+    assert "is a sft checkpoint: train --from starts from a pretraining" in capsys.readouterr().err
+
+
+def test_train_from_an_average_of_checkpoints_takes_its_weights(tokens, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert refinery(train_args(tokens, pre, "max_steps=1")) == 0
+    averaged = tmp_path / "anneal" / "averaged"  # as an anneal writes it: weights, config,
+    averaged.mkdir(parents=True)  # meta and tokenizer
+    for name in ("model.safetensors", "config.json", "meta.json", "tokenizer.json"):
+        shutil.copy(pre / "ckpt-1" / name, averaged / name)
+    out = tmp_path / "more"
+    assert refinery(train_from(averaged, tokens, out, "max_steps=1")) == 0
+    assert consumed(out / "ckpt-1") == 32
+    said = capsys.readouterr().out
+    assert f"lr schedule from step 0) of {averaged}\n" in said  # and no data to read on from
