@@ -127,7 +127,10 @@ def trained_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> 
     if not sampled:
         files = sorted(docs.inputFiles())
         where = files[0] + (f" and {len(files) - 1} more files" if len(files) > 1 else "")
-        raise TokenizeError(f"no non-empty text to train a tokenizer on in {where}")
+        raise TokenizeError(
+            f"no non-empty text outside the validation split (tokenize.validation_share="
+            f"{config.validation_share:g}) to train a tokenizer on in {where}"
+        )
     if tokenizer.get_vocab_size() < config.vocab_size:
         print(
             f"tokenizer: {tokenizer.get_vocab_size()} tokens, fewer than "

@@ -46,9 +46,14 @@ class TokenizerError(RefineryError, ValueError):
 # random ideographs 12 s. The sample keeps the first MAX_TRAINING_RUN characters of such a run
 # (SentencePiece leaves sentences over 4,192 bytes out of its sample); encoding is unchanged.
 MAX_TRAINING_RUN = 1000
+# White space as the pre-tokenizer's regex has it: Python's \s also takes U+001C-U+001F (the
+# file, group, record and unit separators), which it splits as punctuation, so "=\x1c" * n
+# was one piece to the trainer and none here.
+_SPACE, _NON_SPACE = r"[^\S\x1c-\x1f]", r"[\S\x1c-\x1f]"
 # tried at a run's start only: from every character, 999-character runs made 1 MB 1 s
 _LONG_RUN = re.compile(
-    rf"(?<!\S)\S{{{MAX_TRAINING_RUN + 1},}}|(?<!\s)\s{{{MAX_TRAINING_RUN + 1},}}"
+    rf"(?<!{_NON_SPACE}){_NON_SPACE}{{{MAX_TRAINING_RUN + 1},}}"
+    rf"|(?<!{_SPACE}){_SPACE}{{{MAX_TRAINING_RUN + 1},}}"
 )
 
 

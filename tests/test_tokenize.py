@@ -167,7 +167,9 @@ def test_a_tokenizer_whose_special_tokens_text_could_produce_is_refused(tmp_path
 def test_a_long_run_trains_as_its_first_thousand_characters():
     # one piece to the trainer, whose time grows with its square: 40,000 ideographs took 12 s
     text = "The quick brown fox jumps over the lazy dog. " * 20
-    for run in ("=" * (MAX_TRAINING_RUN + 5000), "中文" * MAX_TRAINING_RUN, " " * 9000):
+    runs = ("=" * (MAX_TRAINING_RUN + 5000), "中文" * MAX_TRAINING_RUN, " " * 9000)
+    # U+001C..U+001F: white space to Python's \s, punctuation to the pre-tokenizer
+    for run in (*runs, "=\x1c" * MAX_TRAINING_RUN):
         cut = run[:MAX_TRAINING_RUN]
         trained = train_tokenizer([text, f"a {run} b"], 400)
         assert trained.to_str() == train_tokenizer([text, f"a {cut} b"], 400).to_str()

@@ -477,7 +477,11 @@ def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said
     extra = spark.read.parquet(inputs[1])  # "", "   \n " and LONG_TEXT
     target = tmp_path / "tokenizer.json"
     config = load_curation_config(overrides=["tokenize.vocab_size=600"]).tokenize
-    with pytest.raises(TokenizeError, match=r"no non-empty text to train a tokenizer on in .*"):
+    with pytest.raises(
+        TokenizeError,
+        match=r"no non-empty text outside the validation split \(tokenize.validation_share="
+        r"0.01\) to train a tokenizer on in .*",
+    ):
         trained_tokenizer(extra.where(F.length(F.trim("text")) < 1000), config, target)
     assert not target.exists()
     trained_tokenizer(extra, config, target)
