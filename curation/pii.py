@@ -19,6 +19,7 @@ specific type takes its values (an IP address is no phone number).
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import string
 import unicodedata
@@ -96,7 +97,7 @@ _EMAIL = re.compile(
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
     rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
-    rf"(?![\w{_MARKS}-])"
+    rf"(?![\w{_MARKS}(-])"  # `q@k.transpose(-2, -1)`: a method called on a matrix product
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)
@@ -150,9 +151,13 @@ _IP = re.compile(
 )
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
+# Written right before it, these make it a version as well: a product token (Chrome/120.0.0.0,
+# in every browser's user agent), a pin (foo==1.2.3.4), a file name (foo-1.2.3.4.tar.gz), a
+# call (AssemblyVersion("1.0.0.0")).
 _VERSION_WORD = re.compile(
-    r"(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
-    r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*$",
+    r"(?:(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
+    r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*"
+    r"|[^\W\d_][/-]|[=<>~!]=\s*|version\(\s*[\"']?)$",
     re.IGNORECASE,
 )
 _VERSION_AFTER = re.compile(r"\s*(?:firmware|release)\b", re.IGNORECASE)
@@ -403,12 +408,18 @@ def _cards(text: str) -> list[PIISpan]:
     return spans
 
 
+# How far around a long number `_in_url` looks for the ends of its token: a whole unspaced
+# line (minified JSON, a CSV of ids) read once for each of its numbers took 21 s at 2.5 MB.
+_URL_REACH = 500
+
+
 def _in_url(text: str, start: int, end: int) -> bool:
     """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?id=...`): long
     numbers there are timestamps and ids, a tenth of which pass Luhn."""
-    token_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
-    ends = [i for i in (text.find(" ", end), text.find("\n", end)) if i >= 0]
-    token = text[token_start : min(ends, default=len(text))]
+    low, high = max(0, start - _URL_REACH), min(len(text), end + _URL_REACH)
+    token_start = max(text.rfind(" ", low, start), text.rfind("\n", low, start), low - 1) + 1
+    ends = [i for i in (text.find(" ", end, high), text.find("\n", end, high)) if i >= 0]
+    token = text[token_start : min(ends, default=high)]
     return "/" in token or "=" in token
 
 
@@ -601,8 +612,15 @@ def _looks_like_range_label(groups: list[str], sep: str | None, text: str, start
         and int(groups[1]) > int(groups[0])
         and text.startswith(":", end)
         and not _has_context(_PHONE_CONTEXT, text, start, end)
-        and len(_RANGE_LABEL.findall(text)) >= 2
+        and _labels_ranges(text)
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _labels_ranges(text: str) -> bool:
+    """Whether `text` labels two ranges or more: once a text, not once a candidate (a page of
+    3,000 "512-4821: ..." lines read itself 3,000 times, 7 s at 98 kB)."""
+    return len(_RANGE_LABEL.findall(text)) >= 2
 
 
 def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:

@@ -111,6 +111,9 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "<img src=logo@2x.png> and icon@3x.webp",  # image files at a resolution
         "PO Box 29244, San Francisco, CA 94129-0244",  # ZIP+4 after a state code
         "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
+        "attn = q@k.transpose(-2, -1) / 8; M@np.ones(3)",  # matrix products in code
+        "Mozilla/5.0 (X11) Chrome/120.0.0.0 Safari/537.36",  # versions: a user agent,
+        'pip install foo==1.2.3.4 (foo-1.2.3.4.tar.gz); [AssemblyVersion("1.0.0.0")]',
         "a[::2] keeps every second item, x[1::3] every third, arr[:, ::4] a column in four.",
         "data[::100] and m[2][::1000] and f(x)[1::256] and x[::1] are slices too.",
         "xs[a::2], row[b::2] + row[c::3], arr[e::10] and buf[ab::4] slice by names.",
@@ -296,6 +299,8 @@ def test_an_address_with_decomposed_accents_is_found_whole(address):
         "a." * 200_000 + "@",
         "x@" + "a." * 200_000 + "a",
         "9" * 400_000,
+        "512-4821: a range\n" * 20_000,  # each range label read the whole text again
+        "1234567890123456," * 100_000,  # each long number its whole unspaced line
     ],
 )
 def test_very_long_lines_finish_and_still_find_pii(line):
