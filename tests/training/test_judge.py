@@ -171,6 +171,30 @@ def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
     assert "--batch-size must be >= 1, got 0" in capsys.readouterr().err
 
 
+def test_a_wrong_judge_or_instructions_are_said_before_any_answer_is_sampled(
+    pretrained, tmp_path, capsys, monkeypatch
+):
+    from refinery.cli import main as cli
+    from training.evaluation import judge
+
+    def sample(*args):
+        raise AssertionError("sampled")
+
+    monkeypatch.setattr(judge, "answer_instructions", sample)
+    b = write_answers(tmp_path / "b.json", ["Cherry.", "Hi.", "One."])
+    args = ["judge", "--a", str(pretrained), "--b", str(b), "--device", "cpu"]
+    assert (
+        cli([*args, "--instructions", str(b), "--judge", str(pretrained), "--kind", "reward"]) == 2
+    )
+    assert "has no score_head.* weights: not a reward model" in capsys.readouterr().err
+    fewer = write_answers(tmp_path / "fewer.json", ["a", "b"], instructions=INSTRUCTIONS[:2])
+    assert cli([*args, "--instructions", str(fewer), "--judge", str(pretrained)]) == 2
+    assert (
+        f"--b {b} answers 1 instructions that --instructions {fewer} lacks and lacks 0 of its"
+        in capsys.readouterr().err
+    )
+
+
 def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):
     from refinery.cli import main as cli
 

@@ -260,6 +260,25 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
     return answers
 
 
+def check_instructions(args: argparse.Namespace) -> None:
+    """A side read from a file must answer the very `--instructions` a checkpoint side is
+    given: said before that side's answers are sampled, not after."""
+    if not args.instructions:
+        return
+    asked = set(read_instructions(args.instructions))
+    for side in ("a", "b"):
+        spec = getattr(args, side)
+        if Path(spec).is_dir():
+            continue
+        answered = {answer.instruction for answer in read_answers(spec)}
+        if answered != asked:
+            raise JudgeError(
+                f"--{side} {spec} answers {len(answered - asked)} instructions that "
+                f"--instructions {args.instructions} lacks and lacks {len(asked - answered)} "
+                "of its instructions: both sides must answer the same ones"
+            )
+
+
 def check_outputs(args: argparse.Namespace) -> None:
     """`--out`, and the answers it writes beside itself for a checkpoint side, must not
     replace an input file."""
@@ -286,11 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.out:
         check_outputs(args)
+    check_instructions(args)
     device = resolve_device(args.device)
+    # loaded first: a wrong --judge or --kind is said before answers are sampled, which may
+    # take long (the judge then shares the device with the model answering)
+    judge = JUDGES[args.kind](args.judge, device, args.batch_size)
     pairs = pair_answers(
         side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"
     )
-    judge = JUDGES[args.kind](args.judge, device, args.batch_size)
     preference, first = swapped_preferences(judge, pairs)
     results = judge_results(pairs, preference, first, args.seed)
     results.update(kind=args.kind, checkpoint=args.judge, a=args.a, b=args.b)
