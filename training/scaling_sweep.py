@@ -33,6 +33,7 @@ from training.checkpoint import (
     refuse_other_settings,
 )
 from training.config import ModelConfig, TrainConfig
+from training.data import validation_count
 from training.model import Transformer
 from training.train import run as train_run
 
@@ -207,9 +208,30 @@ def run_point(point: Point) -> tuple[dict, bool]:
     return result, True
 
 
+def check_validation(points: list[Point]) -> None:
+    """The fit reads each point's final validation loss: a validation split that holds no
+    window for a point is said before any point trains, not after the first."""
+    for point in points:
+        train = point.train
+        if train.train.eval_tokens == 0:
+            raise SweepError(
+                "train.eval_tokens=0 turns validation off, and the fit needs each point's "
+                "validation loss"
+            )
+        manifest = read_manifest(train.data)
+        if validation_count(manifest, train.model.seq_len, train.train.eval_tokens) == 0:
+            raise SweepError(
+                f"{train.data}: its validation split ({manifest.validation.tokens} tokens) holds "
+                f"no window of seq_len + 1 = {train.model.seq_len + 1} tokens for point "
+                f"{point.name}, and the fit needs each point's validation loss: tokenize with "
+                "a larger tokenize.validation_share"
+            )
+
+
 def run(cfg: ScalingConfig, log=print) -> dict:
     """Run (or resume) the sweep, fit, write scaling.json and scaling.png; return the report."""
     points = plan(cfg)
+    check_validation(points)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -14,6 +14,7 @@ from training import scaling
 from training.config import ModelConfig
 from training.model import Transformer
 from training.scaling_sweep import ScalingConfig, non_embedding_params, plan
+from training.synthetic import write_dataset
 
 # Hoffmann et al. 2022, approach 3
 CHINCHILLA = scaling.ScalingLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -201,6 +202,19 @@ SWEEP = [
 
 def sweep_args(tokens, out, *extra):
     return ["scaling", "--config", str(TINY_SWEEP), f"data={tokens}", f"out={out}", *SWEEP, *extra]
+
+
+def test_a_sweep_without_validation_windows_stops_before_training(tmp_path, capsys):
+    data = tmp_path / "tokens"
+    write_dataset(data, {"web": 30_000}, validation_tokens=100)  # one document: 161 tokens
+    long = "overrides=[model.seq_len=256, train.micro_batch=8]"
+    assert refinery([*sweep_args(data, tmp_path / "sweep"), long]) == 2
+    assert "its validation split (161 tokens) holds no window of seq_len + 1 = 257 tokens" in (
+        capsys.readouterr().err
+    )
+    assert refinery([*sweep_args(data, tmp_path / "sweep"), "overrides=[train.eval_tokens=0]"]) == 2
+    assert "train.eval_tokens=0 turns validation off" in capsys.readouterr().err
+    assert not (tmp_path / "sweep").exists()
 
 
 @pytest.mark.slow
