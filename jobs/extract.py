@@ -36,8 +36,10 @@ def run_extract(
 
     def write_parts(tmp: str) -> TaskReports:
         step = config.input.files_per_task
+        files = sorted(inputs)  # parts in one order however the files are listed: a later
+        # stage reading them in that order (tokenize on OUT/filter) writes the same shards
         tasks = [
-            (i, inputs[start : start + step]) for i, start in enumerate(range(0, len(inputs), step))
+            (i, files[start : start + step]) for i, start in enumerate(range(0, len(files), step))
         ]
         run = extract_parts(config.extract, STAGE, tmp)
         reports = (
