@@ -188,6 +188,10 @@ def refuse_data_as_out(out: Path, data: Path) -> None:
         )
 
 
+# How a pretraining run records the checkpoint it started from, by kind of run
+STARTS = {"init_from": "an anneal", "weights_from": "a `train --from` run"}
+
+
 def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dict[str, Any]:
     """Resuming `out` continues its own run: its newest checkpoint `last` must come from a run
     of `method` started from the same `sources` (meta.json key -> checkpoint). Returns the
@@ -201,10 +205,14 @@ def check_continuation(last: Path, method: str, sources: dict[str, Path]) -> dic
         )
     for key, path in sources.items():
         if meta.get(key) is None:
-            raise CheckpointError(
-                f"{last.parent} holds a run that did not start from a checkpoint ({key} is "
-                "not recorded): choose another out="
+            other = next((k for k in STARTS if k != key and meta.get(k)), None)
+            started = (
+                f"{STARTS[other]} of {recorded_places(meta, other, last.parent)[-1]}, not "
+                f"{STARTS.get(key, 'a run from a checkpoint')}"
+                if other
+                else f"a run that did not start from a checkpoint ({key} is not recorded)"
             )
+            raise CheckpointError(f"{last.parent} holds {started}: choose another out=")
         places = recorded_places(meta, key, last.parent)
         if all(place != path.resolve() for place in places):
             raise CheckpointError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import inspect
 import json
 import math
@@ -422,10 +423,15 @@ def continued_cursor(
     if then.get("seed") != cfg.seed:
         return cursor  # another shuffle of every bucket: its counts would mean nothing
     consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
-    if ckpt.load_meta(source).get("manifest_fingerprint") == manifest.fingerprint:
+    meta = ckpt.load_meta(source)
+    if meta.get("manifest_fingerprint") == manifest.fingerprint:
         same = set(manifest.buckets)
     else:  # other mixtures over the same shards keep their place; changed buckets start over
-        same = same_buckets(then.get("data"), manifest)
+        now = bucket_sha256(manifest)
+        if "bucket_sha256" in meta:
+            same = {n for n, digest in now.items() if meta["bucket_sha256"].get(n) == digest}
+        else:  # a checkpoint before 2026-12-07: its data folder as it is now
+            same = same_buckets(then.get("data"), manifest)
         restarted = sorted(
             n for n, c in consumed.items() if c and n in set(manifest.buckets) - same
         )
@@ -444,6 +450,20 @@ def continued_cursor(
             )
     cursor["consumed"].update((n, int(c)) for n, c in consumed.items() if n in same)
     return cursor
+
+
+def bucket_sha256(manifest: Manifest) -> dict[str, str]:
+    """Each bucket's shards (names, token and document counts, sha256) as one digest: what a
+    checkpoint records, so a run continuing it knows which buckets are the ones it read,
+    whatever has become of the folder it read them from."""
+    return {
+        name: hashlib.sha256(
+            json.dumps(
+                [(e.path.name, e.tokens, e.documents, e.sha256) for e in split.shards]
+            ).encode()
+        ).hexdigest()
+        for name, split in manifest.buckets.items()
+    }
 
 
 def same_buckets(source_data: str | None, manifest: Manifest) -> set[str]:
@@ -702,11 +722,13 @@ def _train(
     held: contextlib.ExitStack,
 ) -> Path:
     manifest = read_manifest(cfg.data)
+    source, start = None, init_from or weights_from
+    if start is not None:  # before the vocabulary: another tokenizer is the cause to name
+        check_same_tokenizer(start, manifest)
     resolve_vocab(cfg, manifest)
     global_windows, accum = batch_shape(cfg, env.world)
     tokenizer = verified_tokenizer(manifest)
     out = Path(cfg.out)
-    source, start = None, init_from or weights_from
     weights_record = ckpt.source_record("weights_from", weights_from, out) if weights_from else {}
     ckpt.refuse_data_as_out(out, Path(local_path(cfg.data)))
     existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
@@ -734,7 +756,6 @@ def _train(
             advice = PRETRAINING_ADVICE if init_from is None else ANNEAL_ADVICE
             say_changed_settings(changed, step, ckpt.load_config_dict(source), cfg, advice)
     elif start is not None:
-        check_same_tokenizer(start, manifest)
         settings_changed(start, cfg)
     elif resume and env.is_main:
         print(ckpt.fresh_start_note(out), file=sys.stderr)
@@ -811,6 +832,7 @@ def _train(
     guard = SpikeGuard(spike.window, spike.min_history, spike.zscore, history, skips)
     params = list(model.parameters())
     config_dict = dataclasses.asdict(cfg)
+    buckets_read = bucket_sha256(manifest)
 
     def save(step: int, preemption: bool = False) -> None:
         weights = get_model_state_dict(model, options=FULL)
@@ -828,6 +850,7 @@ def _train(
             }
             meta = {
                 "manifest_fingerprint": manifest.fingerprint,
+                "bucket_sha256": buckets_read,
                 "tokenizer_sha256": manifest.tokenizer.sha256,
                 "tokens_seen": tokens_seen,
                 "world_size": env.world,
@@ -1026,9 +1049,10 @@ def weights_from_config(source: Path, path: str | None, overrides: list[str]) ->
         )
     cfg = load_config(TrainConfig, path, overrides)
     layer = read_yaml(resolve_path(path)) if path else {}
-    given = ckpt.flat_settings(apply_overrides(TrainConfig, layer, overrides).get("model", {}))
+    given = ckpt.flat_settings(apply_overrides(TrainConfig, layer, overrides).get("model") or {})
     model = dataclasses.asdict(from_dict(ModelConfig, ckpt.load_config_dict(source)["model"]))
     theirs, mine = ckpt.flat_settings(model), ckpt.flat_settings(dataclasses.asdict(cfg.model))
+    given = {key: value for key, value in given.items() if key in mine}  # not `moe: null`
     clash = [
         f"model.{key}: {theirs[key]} there, {mine[key]} here"
         for key in sorted(given)
@@ -1045,18 +1069,22 @@ def weights_from_config(source: Path, path: str | None, overrides: list[str]) ->
         if f"model.{key}" in TRAINING_ONLY_MODEL_KEYS:
             set_dotted(model, key.split("."), mine[key])
     cfg.model = from_dict(ModelConfig, model, "model.")
-    if cfg.out:
-        ckpt.refuse_source_as_out(Path(cfg.out), source)
     return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, "refinery train")
     source = ckpt.resolve_checkpoint(args.source) if args.source else None
-    if source is None:
-        cfg = load_config(TrainConfig, args.config, args.overrides)
-    else:
+    if source is not None:
         cfg = weights_from_config(source, args.config, args.overrides)
+        if cfg.out:
+            ckpt.refuse_source_as_out(Path(cfg.out), source)
+    else:
+        cfg = load_config(TrainConfig, args.config, args.overrides)
+        found = ckpt.list_checkpoints(cfg.out) if args.resume and cfg.out else []
+        if found and ckpt.load_meta(found[-1][1]).get("weights_from"):
+            # a `train --from` run resumed without it: its model is its own checkpoint's
+            cfg = weights_from_config(found[-1][1], args.config, args.overrides)
     if set_sections(cfg, ("anneal",)):
         print(
             "train: the anneal.* settings are ignored: `refinery anneal --from RUN` reads them",

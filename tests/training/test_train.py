@@ -789,18 +789,35 @@ def test_train_from_a_checkpoint_starts_from_its_weights_with_a_new_optimizer(to
 
 
 def test_a_run_from_a_checkpoint_reads_on_and_resumes_with_or_without_from(tokens, tmp_path):
-    pre = tmp_path / "pre"
-    assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
+    pre = tmp_path / "pre"  # a model tiny.yaml does not give (it leaves ffn_hidden unset)
+    assert refinery(train_args(tokens, pre, "max_steps=2", "model.ffn_hidden=128")) == 0
     out = tmp_path / "more"
     assert refinery(train_from(pre, tokens, out, "max_steps=2")) == 0
     assert consumed(out / "ckpt-2") == consumed(pre / "ckpt-2") + 2 * 32  # same seed: reads on
     lrs = [m["lr"] for m in read_metrics(out)]
     assert lrs == pytest.approx([3e-3 * s / 5 for s in (1, 2)])  # tiny.yaml's warmup, anew
     assert refinery([*train_from(pre, tokens, out, "max_steps=3"), "--resume"]) == 0
+    # without --from, the model is out's own checkpoint's, not tiny.yaml's default ffn_hidden
     assert refinery([*train_args(tokens, out, "max_steps=4"), "--resume"]) == 0
     meta = json.loads((out / "ckpt-4" / "meta.json").read_text())
     assert meta["weights_from"] == "../pre/ckpt-2"  # kept by the resume that did not name it
     assert [m["step"] for m in read_metrics(out)] == [1, 2, 3, 4]
+
+
+def test_a_run_from_a_checkpoint_reads_from_the_start_what_its_source_did_not_read(
+    tmp_path, capsys
+):
+    data = tmp_path / "tokens"
+    write_dataset(data, {"web": 30_000, "wiki": 15_000}, seed=3)
+    pre = tmp_path / "pre"
+    assert refinery(train_args(data, pre, "max_steps=1")) == 0
+    # the folder made again in place: the same shard names and tokenizer, other documents
+    shutil.rmtree(data)
+    write_dataset(data, {"web": 30_000, "wiki": 15_000}, seed=11)
+    out = tmp_path / "more"
+    assert refinery(train_from(pre, data, out, "max_steps=1")) == 0
+    assert consumed(out / "ckpt-1") == 32
+    assert "buckets ['web', 'wiki'] are read from their start" in capsys.readouterr().err
 
 
 def test_train_from_refuses_another_model_and_a_post_training_checkpoint(tokens, tmp_path, capsys):
@@ -811,13 +828,23 @@ def test_train_from_refuses_another_model_and_a_post_training_checkpoint(tokens,
     assert "holds another model than this command gives (model.n_layers: 2 there, 3 here)" in (
         capsys.readouterr().err
     )
-    # MoE's training settings shape no weight; a resume from another checkpoint is refused
-    assert refinery(train_from(pre, tokens, out, "max_steps=1", "model.moe.top_k=2")) == 0
+    # MoE's training settings shape no weight, nor does an empty section; a resume from
+    # another checkpoint is refused
+    moe = ["model.moe.capacity_factor=2", "model.moe=null"]
+    assert refinery(train_from(pre, tokens, out, "max_steps=1", *moe)) == 0
     assert refinery(train_from(out, tokens, tmp_path / "x", "max_steps=1")) == 0
     assert refinery([*train_from(out, tokens, pre, "max_steps=2"), "--resume"]) == 2
     assert "did not start from a checkpoint (weights_from is not recorded)" in (
         capsys.readouterr().err
     )
+    assert refinery(["anneal", "--from", str(pre), f"data={tokens}", f"out={out}", "--resume"]) == 2
+    assert f"{out} holds a `train --from` run of {pre / 'ckpt-1'}, not an anneal" in (
+        capsys.readouterr().err
+    )
+    other = tmp_path / "other"  # another tokenizer, with a larger vocabulary: named as such
+    write_dataset(other, {"web": 30_000}, vocab_size=1024)
+    assert refinery(train_from(pre, other, tmp_path / "z", "max_steps=1")) == 2
+    assert f"{pre / 'ckpt-1'} used tokenizer sha256" in capsys.readouterr().err
     sft = tmp_path / "sft"
     shutil.copytree(pre / "ckpt-1", sft)
     meta = json.loads((sft / "meta.json").read_text())
