@@ -97,7 +97,9 @@ _EMAIL = re.compile(
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
     rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
-    rf"(?![\w{_MARKS}(-])"  # `q@k.transpose(-2, -1)`: a method called on a matrix product
+    # not `q@k.transpose(-2, -1)` or `a@b.mean()`: a method called on a matrix product; not
+    # cut short before a further label either (`info@example.co.uk(UK office)` stays whole)
+    rf"(?![\w{_MARKS}-]|\((?:\)|-?\d)|\.[^\W\d_])"
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)
@@ -151,16 +153,21 @@ _IP = re.compile(
 )
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
-# Written right before it, these make it a version as well: a product token (Chrome/120.0.0.0,
-# in every browser's user agent), a pin (foo==1.2.3.4), a file name (foo-1.2.3.4.tar.gz), a
-# call (AssemblyVersion("1.0.0.0")).
+# Written right before it, a browser's product token in a user agent (Chrome/120.0.0.0, in
+# every Chrome's) or a version call (AssemblyVersion("1.0.0.0")) makes it a version as well;
+# right after it, a file name's suffix (foo-1.2.3.4.tar.gz). Not any word and a slash or an
+# `==`: Squid logs write HIER_DIRECT/93.184.216.34, Wireshark filters ip.addr==10.0.0.1.
 _VERSION_WORD = re.compile(
     r"(?:(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
     r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*"
-    r"|[^\W\d_][/-]|[=<>~!]=\s*|version\(\s*[\"']?)$",
+    r"|\b(?:chrome|chromium|crios|firefox|fxios|safari|edge?|opr|opera|applewebkit|gecko)/"
+    r"|version\(\s*[\"']?)$",
     re.IGNORECASE,
 )
-_VERSION_AFTER = re.compile(r"\s*(?:firmware|release)\b", re.IGNORECASE)
+_VERSION_AFTER = re.compile(
+    r"\s*(?:firmware|release)\b|\.(?:tar|tgz|zip|whl|jar|exe|msi|dmg|deb|rpm|apk|gz)\b",
+    re.IGNORECASE,
+)
 
 # --- IBANs: ISO 13616, a country code, two check digits and up to 30 letters and digits -----
 # Printed in groups of four with a space, or run together. The registry's country codes and
@@ -408,19 +415,27 @@ def _cards(text: str) -> list[PIISpan]:
     return spans
 
 
-# How far around a long number `_in_url` looks for the ends of its token: a whole unspaced
-# line (minified JSON, a CSV of ids) read once for each of its numbers took 21 s at 2.5 MB.
-_URL_REACH = 500
-
-
 def _in_url(text: str, start: int, end: int) -> bool:
     """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?id=...`): long
-    numbers there are timestamps and ids, a tenth of which pass Luhn."""
-    low, high = max(0, start - _URL_REACH), min(len(text), end + _URL_REACH)
-    token_start = max(text.rfind(" ", low, start), text.rfind("\n", low, start), low - 1) + 1
-    ends = [i for i in (text.find(" ", end, high), text.find("\n", end, high)) if i >= 0]
-    token = text[token_start : min(ends, default=high)]
-    return "/" in token or "=" in token
+    numbers there are timestamps and ids, a tenth of which pass Luhn. The digits' token (up
+    to the spaces or line ends around it) holds a `/` or `=`."""
+    breaks, marks = _url_marks(text)
+    i = bisect.bisect_left(breaks, start)
+    token_start = breaks[i - 1] + 1 if i else 0
+    j = bisect.bisect_left(breaks, end)
+    token_end = breaks[j] if j < len(breaks) else len(text)
+    k = bisect.bisect_left(marks, token_start)
+    return k < len(marks) and marks[k] < token_end
+
+
+@functools.lru_cache(maxsize=1)
+def _url_marks(text: str) -> tuple[list[int], list[int]]:
+    """Where `text` breaks into tokens (spaces, line ends) and where it has `/` or `=`: found
+    once a text (searched for each long number, a 2.5 MB line of them took 21 s)."""
+    return (
+        [m.start() for m in re.finditer(r"[ \n]", text)],
+        [m.start() for m in re.finditer(r"[/=]", text)],
+    )
 
 
 def _ssns(text: str) -> list[PIISpan]:

@@ -113,7 +113,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "0-255: Expert Review. 256-9999: IETF Review",  # ranges as labels
         "attn = q@k.transpose(-2, -1) / 8; M@np.ones(3)",  # matrix products in code
         "Mozilla/5.0 (X11) Chrome/120.0.0.0 Safari/537.36",  # versions: a user agent,
-        'pip install foo==1.2.3.4 (foo-1.2.3.4.tar.gz); [AssemblyVersion("1.0.0.0")]',
+        'foo-1.2.3.4.tar.gz and [AssemblyVersion("1.0.0.0")]',  # a file name, a call
         "a[::2] keeps every second item, x[1::3] every third, arr[:, ::4] a column in four.",
         "data[::100] and m[2][::1000] and f(x)[1::256] and x[::1] are slices too.",
         "xs[a::2], row[b::2] + row[c::3], arr[e::10] and buf[ab::4] slice by names.",
@@ -184,6 +184,21 @@ def test_an_ipv4_address_before_its_port_is_found():
     assert found("listen [2001:db8::1]:443") == [("IP", "2001:db8::1")]
 
 
+@pytest.mark.parametrize(
+    "text, kind, value",
+    [
+        ("1 HIER_DIRECT/93.184.216.34 text/html", "IP", "93.184.216.34"),  # Squid's log
+        ("tshark -Y ip.addr==192.168.1.23", "IP", "192.168.1.23"),  # a display filter
+        ("if ($remote_addr != 203.0.113.7) {", "IP", "203.0.113.7"),  # nginx
+        ("tcp/203.0.113.9:443 and server-10.0.0.1", "IP", "203.0.113.9"),
+        ("お問い合わせ: taro.yamada@example.jp(担当:山田)", "EMAIL", "taro.yamada@example.jp"),
+        ("write to info@example.co.uk(UK office)", "EMAIL", "info@example.co.uk"),
+    ],
+)
+def test_addresses_beside_code_like_marks_are_still_found(text, kind, value):
+    assert found(text)[0] == (kind, value)
+
+
 def test_long_numbers_in_urls_need_a_card_word():
     # Wayback timestamps, status ids and the like: a tenth of them pass Luhn, as these do
     stamp, status, millis = (
@@ -195,6 +210,8 @@ def test_long_numbers_in_urls_need_a_card_word():
         f"/show?ts={millis}",
     ]:
         assert found(text) == [], text
+    ids = ",".join([stamp] * 60)  # far into a long URL, still in it
+    assert found(f"GET https://api.example.com/v1/products?ids={ids} HTTP/1.1") == []
     assert found(f"paid {stamp} today") == [("CREDIT_CARD", stamp)]  # not in a URL: a card
     assert found("card: https://x.example/pay/4111111111111111") == [
         ("CREDIT_CARD", "4111111111111111")

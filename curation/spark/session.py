@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -145,6 +146,16 @@ def build_session(config: SparkConfig, job: str | None = None):
     session = SparkSession.builder.config(conf=conf).getOrCreate()
     quiet_interrupts()
     return session
+
+
+def stop_session(spark) -> None:
+    """Stop the session a command started. When its JVM is already gone (killed, out of
+    memory) there is nothing to stop, and the error that ended the command, not this call's
+    refused connection, is the one to say."""
+    from py4j.protocol import Py4JError
+
+    with contextlib.suppress(Py4JError, ConnectionError):
+        spark.stop()
 
 
 def quiet_interrupts() -> None:
