@@ -463,6 +463,18 @@ def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     return _read(ckpt / WEIGHTS, load_file)
 
 
+def weight_names(ckpt: Path) -> list[str]:
+    """The names of the checkpoint's weights, read from the safetensors header alone: what a
+    command checks before it spends long on other work (the weights are read later)."""
+    from safetensors import safe_open
+
+    def names(path: Path) -> list[str]:
+        with safe_open(path, "pt") as weights:
+            return list(weights.keys())
+
+    return _read(ckpt / WEIGHTS, names)
+
+
 def last_lr(ckpt: Path) -> float | None:
     """The learning rate the checkpoint's last step trained at (None when it does not say)."""
     return load_torch(ckpt, "state.pt").get("scheduler", {}).get("last_lr")

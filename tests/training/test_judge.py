@@ -186,7 +186,9 @@ def test_a_wrong_judge_or_instructions_are_said_before_any_answer_is_sampled(
     assert (
         cli([*args, "--instructions", str(b), "--judge", str(pretrained), "--kind", "reward"]) == 2
     )
-    assert "has no score_head.* weights: not a reward model" in capsys.readouterr().err
+    assert "is a language model, not a reward model: --kind reward needs the other" in (
+        capsys.readouterr().err
+    )
     fewer = write_answers(tmp_path / "fewer.json", ["a", "b"], instructions=INSTRUCTIONS[:2])
     assert cli([*args, "--instructions", str(fewer), "--judge", str(pretrained)]) == 2
     assert (

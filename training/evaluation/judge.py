@@ -260,6 +260,22 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
     return answers
 
 
+def check_judge(path: str, kind: str) -> None:
+    """The judge's checkpoint is of `kind` and has a tokenizer: said before answers are
+    sampled, which may take long, from its files' names alone (it is loaded after them)."""
+    from training.checkpoint import CheckpointError, resolve_checkpoint, weight_names
+    from training.pretrained import is_reward_model
+
+    source = resolve_checkpoint(path)
+    scores = is_reward_model(dict.fromkeys(weight_names(source)))
+    if scores != (kind == "reward"):
+        what = "a reward model" if scores else "a language model, not a reward model"
+        other = "prompt" if scores else "reward"
+        raise JudgeError(f"{source} is {what}: --kind {kind} needs the other (--kind {other}?)")
+    if not (source / "tokenizer.json").is_file():
+        raise CheckpointError(f"{source} has no tokenizer.json to encode answers with")
+
+
 def check_instructions(args: argparse.Namespace) -> None:
     """A side read from a file must answer the very `--instructions` a checkpoint side is
     given: said before that side's answers are sampled, not after."""
@@ -306,13 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         check_outputs(args)
     check_instructions(args)
+    check_judge(args.judge, args.kind)
     device = resolve_device(args.device)
-    # loaded first: a wrong --judge or --kind is said before answers are sampled, which may
-    # take long (the judge then shares the device with the model answering)
-    judge = JUDGES[args.kind](args.judge, device, args.batch_size)
     pairs = pair_answers(
         side_answers(args, "a", device), side_answers(args, "b", device), f"{args.a} vs {args.b}"
     )
+    judge = JUDGES[args.kind](args.judge, device, args.batch_size)  # after: one model at a time
     preference, first = swapped_preferences(judge, pairs)
     results = judge_results(pairs, preference, first, args.seed)
     results.update(kind=args.kind, checkpoint=args.judge, a=args.a, b=args.b)
