@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from curation.config import CurationConfig, load_curation_config
 from curation.inputs import InputError, resolve_documents
-from curation.spark.session import build_session
+from curation.spark.session import build_session, stop_session
 from curation.spark.stage import read_documents
 from curation.tokenize import TokenizeError
 from jobs.common import local_dir, run_main
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         token_dirs = tokenize_arms(spark, cfg)
         leaks = reference_leaks(spark, cfg)
     finally:
-        spark.stop()
+        stop_session(spark)
     for arm, n in leaks.items():
         print(
             f"ablate: warning: arms.{arm} holds {n} of the reference's lines of "

@@ -20,7 +20,7 @@ from curation.config import STAGE_ORDER, CurationConfig, load_curation_config
 from curation.inputs import resolve_documents
 from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
-from curation.spark.session import build_session, shipped_files
+from curation.spark.session import build_session, shipped_files, stop_session
 from curation.spark.stage import stage_path
 from curation.spark.task_parquet import sweep_scratch
 from refinery.config import local_path
@@ -214,7 +214,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         elif read is not None and (note := other_input(fs, out, job.name, read)):
             print(note)
     finally:
-        spark.stop()
+        stop_session(spark)
     sweep_late_writes(scratch, [job.name])
     if stats:
         print(summary_line(job.name, stats))

@@ -40,7 +40,7 @@ from curation.spark.contamination import (
     shard_documents,
 )
 from curation.spark.fs import HadoopFS
-from curation.spark.session import build_session
+from curation.spark.session import build_session, stop_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
 from jobs.common import check_output, parse_stage_args, run_main, summary_line
 from jobs.mix import MIXTURE_FILE, mixture_plan
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             spark, config, inputs, items, args.ngram, args.decontaminate, args.force
         )
     finally:
-        spark.stop()
+        stop_session(spark)
     for name, flawed in left_out.items():  # test questions too: the report says they were not
         report["benchmarks"][name]["left_out"] = dict(sorted(flawed.items()))
     print(summary(report))

@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 from curation.config import CurationConfig
 from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
-from curation.spark.session import build_session, shipped_files
+from curation.spark.session import build_session, shipped_files, stop_session
 from curation.spark.stage import remove_stage, stage_outputs, stage_path
 from jobs import classify, dedup, extract, mix, tokenize
 from jobs import filter as filter_job
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs = [stage_path(out, job.name)]
             last = job.name
     finally:
-        spark.stop()
+        stop_session(spark)
     sweep_late_writes(scratch, [job.name for job in jobs])
     if last == tokenize.STAGE:
         print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 from curation.config import TokenizeConfig
 from curation.inputs import resolve_documents
-from curation.spark.session import build_session
+from curation.spark.session import build_session, stop_session
 from curation.spark.stage import read_documents
 from jobs.common import load_config, local_dir, parse_stage_args, run_main, stage_parser
 from jobs.tokenize import TRAINING_RECORD, trained_tokenizer
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trained_tokenizer(read_documents(spark, inputs), config.tokenize, target)
     finally:
-        spark.stop()
+        stop_session(spark)
     vocab = load_tokenizer(target).get_vocab_size()
     print(f"tokenizer: {target} ({vocab} tokens, {time.time() - started:.1f} s)")
     print(f"sha256:    {sha256_file(target)}")

@@ -132,6 +132,11 @@ def user_message(err: BaseException) -> str | None:
                 "Spark could not reach its master (spark.master, MASTER or spark-submit's "
                 "--master): check the host and port, and that the master is running"
             )
+        if type(err).__name__ == "Py4JNetworkError":
+            return (
+                "Spark's JVM is gone (killed, or out of memory: see the kernel log or an "
+                "hs_err_pid file): run the command again; finished stages are kept"
+            )
         if "JAVA_GATEWAY_EXITED" in str(err):
             return (
                 "Spark's launcher exited before the session started (its own message is "

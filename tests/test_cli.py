@@ -121,6 +121,21 @@ def test_only_user_fixable_os_errors_become_messages():
     assert user_message(ValueError("bug")) is None
 
 
+def test_a_jvm_killed_under_a_command_is_one_line_and_stopping_it_hides_nothing():
+    from py4j.protocol import Py4JNetworkError
+
+    from curation.spark.session import stop_session
+
+    said = user_message(Py4JNetworkError("Answer from Java side is empty"))
+    assert said.startswith("Spark's JVM is gone (killed, or out of memory")
+
+    class Gone:  # a session whose JVM was killed: stop() cannot reach it
+        def stop(self):
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    stop_session(Gone())  # the error that ended the command stays the one raised
+
+
 def test_a_task_that_refused_its_input_is_one_line():
     from pyspark.errors import PythonException
 
