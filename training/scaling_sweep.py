@@ -210,9 +210,12 @@ def run_point(point: Point) -> tuple[dict, bool]:
 
 def check_validation(points: list[Point]) -> None:
     """The fit reads each point's final validation loss: a validation split that holds no
-    window for a point is said before any point trains, not after the first."""
+    window for a point is said before any point trains, not after the first. A finished
+    point is not read again (a refit reads its point.json alone, the tokens gone or not)."""
     for point in points:
         train = point.train
+        if (Path(train.out) / "point.json").is_file():
+            continue
         if train.train.eval_tokens == 0:
             raise SweepError(
                 "train.eval_tokens=0 turns validation off, and the fit needs each point's "
