@@ -259,6 +259,8 @@ def test_sweep_trains_fits_reports_and_resumes(tokens, tmp_path, capsys):
     out.rename(moved)
     assert refinery(sweep_args(f"{tokens}/", moved)) == 0
     assert capsys.readouterr().out.count("already finished") == 9
+    assert refinery(sweep_args(tmp_path / "gone", moved)) == 0  # the tokens gone: a refit
+    assert capsys.readouterr().out.count("already finished") == 9
     moved.rename(out)
     # a point recorded before fingerprints were: its tokens known by their folder
     record = json.loads((out / points[1]["name"] / "point.json").read_text())
