@@ -97,9 +97,10 @@ _EMAIL = re.compile(
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
     rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
-    # not `q@k.transpose(-2, -1)` or `a@b.mean()`: a method called on a matrix product; not
-    # cut short before a further label either (`info@example.co.uk(UK office)` stays whole)
-    rf"(?![\w{_MARKS}-]|\((?:\)|-?\d)|\.[^\W\d_])"
+    # not `q@k.transpose(-2, -1)` or `a@w.b.mean()`: a chain of names ending in a call on a
+    # matrix product, as a method takes it (no argument, or a number); looked at only so far
+    # on, so that no text is read again from each place a long match backs off to
+    rf"(?![\w{_MARKS}-]|[\w{_MARKS}.-]{{0,80}}\((?:\)|-?\d))"
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)
@@ -154,13 +155,15 @@ _IP = re.compile(
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
 # Written right before it, a browser's product token in a user agent (Chrome/120.0.0.0, in
-# every Chrome's) or a version call (AssemblyVersion("1.0.0.0")) makes it a version as well;
-# right after it, a file name's suffix (foo-1.2.3.4.tar.gz). Not any word and a slash or an
-# `==`: Squid logs write HIER_DIRECT/93.184.216.34, Wireshark filters ip.addr==10.0.0.1.
+# every Chrome's; HeadlessChrome/, EdgA/) or a version call (AssemblyVersion("1.0.0.0"))
+# makes it a version as well; right after it, a file name's suffix (foo-1.2.3.4.tar.gz). Not
+# any word and a slash or an `==`: Squid logs write HIER_DIRECT/93.184.216.34, Wireshark
+# filters ip.addr==10.0.0.1.
 _VERSION_WORD = re.compile(
     r"(?:(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
     r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*"
-    r"|\b(?:chrome|chromium|crios|firefox|fxios|safari|edge?|opr|opera|applewebkit|gecko)/"
+    r"|(?:chrome|chromium|crios|firefox|fxios|safari|edg[ae]?|opr|opera|applewebkit|gecko"
+    r"|yabrowser)/"
     r"|version\(\s*[\"']?)$",
     re.IGNORECASE,
 )

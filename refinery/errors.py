@@ -92,11 +92,27 @@ def _importable(module: str) -> bool:
         return False
 
 
+def _jvm_gone(err: BaseException) -> bool:
+    """Whether py4j lost Spark's JVM on the way to `err`: its answer never came, and the
+    calls after it (a retry, pyspark's cleanup) found no one listening."""
+    chain: BaseException | None = err
+    while chain is not None:
+        if type(chain).__name__ == "Py4JNetworkError":
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
 def user_message(err: BaseException) -> str | None:
     """The one line to print for an error the user can fix, or None (a bug: the traceback
     is what helps then)."""
     if isinstance(err, RefineryError):
         return str(err)
+    if _jvm_gone(err):
+        return (
+            "Spark's JVM is gone (killed, or out of memory: see the kernel log or an "
+            "hs_err_pid file): run the command again; finished stages are kept"
+        )
     if type(err).__module__.startswith(("pyspark", "py4j")):
         found = _TASK_FATAL.search(str(err))
         if found:
@@ -131,11 +147,6 @@ def user_message(err: BaseException) -> str | None:
             return (
                 "Spark could not reach its master (spark.master, MASTER or spark-submit's "
                 "--master): check the host and port, and that the master is running"
-            )
-        if type(err).__name__ == "Py4JNetworkError":
-            return (
-                "Spark's JVM is gone (killed, or out of memory: see the kernel log or an "
-                "hs_err_pid file): run the command again; finished stages are kept"
             )
         if "JAVA_GATEWAY_EXITED" in str(err):
             return (

@@ -128,6 +128,13 @@ def test_a_jvm_killed_under_a_command_is_one_line_and_stopping_it_hides_nothing(
 
     said = user_message(Py4JNetworkError("Answer from Java side is empty"))
     assert said.startswith("Spark's JVM is gone (killed, or out of memory")
+    try:  # as collect() meets it: py4j's retry, then pyspark's cleanup, refused
+        try:
+            raise Py4JNetworkError("Answer from Java side is empty")
+        except Py4JNetworkError:
+            raise ConnectionRefusedError(111, "Connection refused") from None
+    except ConnectionRefusedError as refused:
+        assert user_message(refused) == said
 
     class Gone:  # a session whose JVM was killed: stop() cannot reach it
         def stop(self):
