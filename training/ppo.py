@@ -50,7 +50,6 @@ from training.model import Transformer, make_dropless
 from training.posttrain import (
     CHAT_TEMPLATE,
     PAD_ID,
-    POSTTRAIN_ADVICE,
     batch_indices,
     data_warnings,
     skip_counts,
@@ -105,6 +104,23 @@ class PPOHyper:
         rules |= {"mini_batch": "> 0", "max_new_tokens": "> 0", "temperature": "> 0"}
         rules |= {"missing_eos_penalty": ">= 0"}
         check_ranges("ppo", self, rules)
+        if self.temperature < MIN_TEMPERATURE:  # the log-probs divide float32 logits by it
+            raise ConfigError(
+                f"ppo.temperature must be >= {MIN_TEMPERATURE:g} (the log-probs divide the "
+                f"logits by it, in float32), got {self.temperature}"
+            )
+
+
+# Where `rollout`'s logits / temperature stay finite in float32 (1e-40 made them inf, NaN)
+MIN_TEMPERATURE = 1e-6
+
+# What a resume that lengthens the schedule may do instead: a new run's reference is its
+# --from checkpoint, so the KL anchor moves too.
+PPO_ADVICE = (
+    "To go on from where it stopped at its own rate, start a new run --from its checkpoint: "
+    "that checkpoint, not this run's --from model, is then the reference the KL penalty "
+    "holds it to"
+)
 
 
 @dataclass
@@ -518,10 +534,13 @@ def _run(
         meta_then = ckpt.check_continuation(last, "ppo", sources)
         ckpt.check_same_data(meta_then, last, resolve_path(cfg.data))
         changed = ckpt.changed_settings(meta_then.get("ppo", {}), cfg)
-        what = "the prompt order"  # a step's prompts: step × batch_size on in the seed's order
-        ckpt.refuse_another_order(last, changed, ("seed", "batch_size"), what)
+        # a step's prompts: step × batch_size on in the seed's order of the prompts that
+        # leave ppo.max_new_tokens of room in the context
+        what = "the prompt order"
+        keys = ("seed", "batch_size", "ppo.max_new_tokens")
+        ckpt.refuse_another_order(last, changed, keys, what)
         then = meta_then.get("ppo", {})
-        say_changed_settings(changed, meta_then["step"], then, cfg, POSTTRAIN_ADVICE)
+        say_changed_settings(changed, meta_then["step"], then, cfg, PPO_ADVICE)
         state = ckpt.load_torch(last, "state.pt")
         if ckpt.resume_step(state, last, cfg.max_steps, say=True) is None:
             return out

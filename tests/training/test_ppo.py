@@ -194,6 +194,8 @@ def test_a_mini_batch_that_does_not_divide_the_batch_is_refused():
         PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=3))
     with pytest.raises(ConfigError, match=r"fewer rollouts than one mini-batch"):
         PPOConfig(batch_size=4, ppo=PPOHyper(mini_batch=8))
+    with pytest.raises(ConfigError, match=r"ppo.temperature must be >= 1e-06 \(the log-probs"):
+        PPOHyper(temperature=1e-40)  # logits / T: inf in float32, then NaN
 
 
 def test_ppo_learns_a_toy_reward_with_bounded_kl(default_run):
@@ -251,8 +253,10 @@ def test_refinery_ppo_end_to_end_logs_saves_and_resumes(pretrained, reward_model
     assert meta["prompts"] + sum(meta["skipped"].values()) == 40  # the demo file's records
 
     again = ["--resume", "max_steps=3"]
-    for other in ("seed=5", "batch_size=16"):  # the prompts after the checkpoint would differ
+    # the prompts after the checkpoint would differ (max_new_tokens: which prompts fit)
+    for other in ("seed=5", "batch_size=16", "ppo.max_new_tokens=16"):
         assert refinery([*ppo_args(pretrained, reward_model, out), *again, other]) == 2
+    assert "ppo.max_new_tokens: 8 -> 16" in capsys.readouterr().err
     assert refinery([*ppo_args(pretrained, reward_model, out), *again]) == 0
     resumed = read_metrics(out)
     assert [r["step"] for r in resumed] == [1, 2, 3]
