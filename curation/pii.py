@@ -86,6 +86,14 @@ def _fold(run: re.Match[str]) -> str:
     return run[0].translate(_FOLD)
 
 
+# Han, kana, Hangul, Thai, Lao, Myanmar and Khmer are word characters, and these languages put
+# no space between words: an address or a number written among them would take the words
+# beside it along, or never be found.
+_UNSPACED = (
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+)
+
 # --- e-mail: RFC 5322 dot-atom local part @ LDH domain labels, letters-only TLD ------------
 # Unicode word characters are allowed (RFC 6531 internationalised addresses), and combining
 # marks, which `\w` lacks, so a name in NFD (e + U+0301) or in Devanagari (सुनील) is one
@@ -98,19 +106,16 @@ _EMAIL = re.compile(
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
     rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
     # not `q@k.transpose(-2, -1)` or `a@w.b.mean()`: a chain of names ending in a call on a
-    # matrix product, as a method takes it (no argument, or a number); looked at only so far
-    # on, so that no text is read again from each place a long match backs off to
-    rf"(?![\w{_MARKS}-]|[\w{_MARKS}.-]{{0,80}}\((?:\)|-?\d))"
+    # matrix product, as a method takes it (no argument, or a number). Not a sentence's full
+    # stop (john@example.com.(555) ...), nor words of an unspaced script, which the match
+    # takes along and `_without_unspaced_neighbours` cuts off (info@example.jpまで(24時間));
+    # looked at only so far on, so that no text is read again from each place a long match
+    # backs off to
+    rf"(?![\w{_MARKS}-]"
+    rf"|(?:\.?(?![{_UNSPACED}])[\w{_MARKS}-]){{0,80}}(?<![{_UNSPACED}])\((?:\)|-?\d))"
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)
-# Han, kana, Hangul, Thai, Lao, Myanmar and Khmer are word characters, and these languages put
-# no space between words: an address or a number written among them would take the words
-# beside it along, or never be found.
-_UNSPACED = (
-    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-)
 # up to the last such letter before others; from the first such letter after others
 _UNSPACED_THEN_OTHER = re.compile(rf"^.*[{_UNSPACED}](?=[^{_UNSPACED}])")
 _OTHER_THEN_UNSPACED = re.compile(rf"(?<=[^{_UNSPACED}.])[{_UNSPACED}].*$")
@@ -162,8 +167,8 @@ _IP = re.compile(
 _VERSION_WORD = re.compile(
     r"(?:(?:\b(?:version|ver|v|release|build|firmware|section|sec|chapter|clause)|§"
     r"|版本号?|バージョン|버전)\.?\s*[:：]?\s*"
-    r"|(?:chrome|chromium|crios|firefox|fxios|safari|edg[ae]?|opr|opera|applewebkit|gecko"
-    r"|yabrowser)/"
+    r"|\b(?:(?:headless)?chrome|chromium|crios|firefox|fxios|safari|edg[ae]?|opr|opera"
+    r"|applewebkit|gecko|yabrowser)/"
     r"|version\(\s*[\"']?)$",
     re.IGNORECASE,
 )
@@ -649,7 +654,7 @@ def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:
 def _after_version_word(text: str, start: int, end: int) -> bool:
     """Whether a version or section word names the dotted number at text[start:end]."""
     return bool(
-        _VERSION_WORD.search(text, max(0, start - 12), start)
+        _VERSION_WORD.search(text, max(0, start - 16), start)  # HeadlessChrome/: 15
         or _VERSION_AFTER.match(text, end, end + 12)
     )
 

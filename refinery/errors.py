@@ -95,10 +95,11 @@ def _importable(module: str) -> bool:
 def _jvm_gone(err: BaseException) -> bool:
     """Whether py4j lost Spark's JVM on the way to `err`: its answer never came, and the
     calls after it (a retry, pyspark's cleanup) found no one listening."""
-    chain: BaseException | None = err
-    while chain is not None:
+    chain, seen = err, set()
+    while chain is not None and id(chain) not in seen:  # a chain may loop (unwrapped causes)
         if type(chain).__name__ == "Py4JNetworkError":
             return True
+        seen.add(id(chain))
         chain = chain.__cause__ or chain.__context__
     return False
 

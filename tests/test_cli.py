@@ -142,6 +142,11 @@ def test_a_jvm_killed_under_a_command_is_one_line_and_stopping_it_hides_nothing(
 
     stop_session(Gone())  # the error that ended the command stays the one raised
 
+    looped = KeyError("k")  # an unwrapped cause: the chain comes back to itself
+    wrapper = RuntimeError("wrapped")
+    wrapper.__cause__, looped.__context__ = looped, wrapper
+    assert user_message(looped) is None
+
 
 def test_a_task_that_refused_its_input_is_one_line():
     from pyspark.errors import PythonException

@@ -194,6 +194,11 @@ def test_an_ipv4_address_before_its_port_is_found():
         ("お問い合わせ: taro.yamada@example.jp(担当:山田)", "EMAIL", "taro.yamada@example.jp"),
         ("write to info@example.co.uk(UK office)", "EMAIL", "info@example.co.uk"),
         ("at john@example.com.I look forward", "EMAIL", "john@example.com"),
+        ("Contact john@example.com.(555) 123-4567", "EMAIL", "john@example.com"),
+        ("お問い合わせはinfo@example.co.jpまで(24時間受付)", "EMAIL", "info@example.co.jp"),
+        ("이메일hong@example.kr로보내주세요(24시간)", "EMAIL", "hong@example.kr"),
+        ("see http://kb.local/knowledge/192.168.1.20", "IP", "192.168.1.20"),  # not Edge/
+        ("route via hedge/172.16.0.1", "IP", "172.16.0.1"),
     ],
 )
 def test_addresses_beside_code_like_marks_are_still_found(text, kind, value):
