@@ -101,18 +101,21 @@ _UNSPACED = (
 # not (an apostrophe only inside the local part: o'brien@example.ie). A top-level domain is
 # letters (and marks), or its ASCII form (`xn--p1ai`, .рф).
 _EMAIL = re.compile(
-    rf"(?<![\w{_MARKS}.%+-])"
+    rf"(?<![\w{_MARKS}.%+-])(?<![\w{_MARKS}]')"  # not inside a local part: a'a'a'...@ was
+    # read from each of its starts on to the @ (quadratic)
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
     rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
     # not `q@k.transpose(-2, -1)` or `a@w.b.mean()`: a chain of names ending in a call on a
-    # matrix product, as a method takes it (no argument, or a number). Not a sentence's full
+    # matrix product, as a method takes it (no argument, or a number closed by `,` or `)`:
+    # not `hong@example.co.kr(09:00-18:00)` or `(24小时在线)`). Not a sentence's full
     # stop (john@example.com.(555) ...), nor words of an unspaced script, which the match
     # takes along and `_without_unspaced_neighbours` cuts off (info@example.jpまで(24時間));
     # looked at only so far on, so that no text is read again from each place a long match
     # backs off to
     rf"(?![\w{_MARKS}-]"
-    rf"|(?:\.?(?![{_UNSPACED}])[\w{_MARKS}-]){{0,80}}(?<![{_UNSPACED}])\((?:\)|-?\d))"
+    rf"|(?:\.?(?![{_UNSPACED}])[\w{_MARKS}-]){{0,80}}(?<![{_UNSPACED}])"
+    rf"\((?:\)|-?\d[\d.]*\s*[,)]))"
 )
 # An image named at a resolution (logo@2x.png) is a file, not an address: no such TLDs exist.
 _FILE_SUFFIX = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.IGNORECASE)

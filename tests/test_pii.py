@@ -195,6 +195,9 @@ def test_an_ipv4_address_before_its_port_is_found():
         ("write to info@example.co.uk(UK office)", "EMAIL", "info@example.co.uk"),
         ("at john@example.com.I look forward", "EMAIL", "john@example.com"),
         ("Contact john@example.com.(555) 123-4567", "EMAIL", "john@example.com"),
+        ("邮箱：service@example.com（24小时在线）", "EMAIL", "service@example.com"),
+        ("문의: hong@example.co.kr(09:00-18:00)", "EMAIL", "hong@example.co.kr"),
+        ("x = 'a'b'c@d.ee'", "EMAIL", "a'b'c@d.ee"),
         ("お問い合わせはinfo@example.co.jpまで(24時間受付)", "EMAIL", "info@example.co.jp"),
         ("이메일hong@example.kr로보내주세요(24시간)", "EMAIL", "hong@example.kr"),
         ("see http://kb.local/knowledge/192.168.1.20", "IP", "192.168.1.20"),  # not Edge/
@@ -324,6 +327,7 @@ def test_an_address_with_decomposed_accents_is_found_whole(address):
         "9" * 400_000,
         "512-4821: a range\n" * 20_000,  # each range label read the whole text again
         "1234567890123456," * 30_000,  # each long number its whole unspaced line
+        "a'" * 100_000 + "@",  # an e-mail tried from each apostrophe on to the @
     ],
 )
 def test_very_long_lines_finish_and_still_find_pii(line):
