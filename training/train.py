@@ -1,5 +1,4 @@
-"""Pretraining loop: `refinery train --config conf/train/X.yaml [--from CKPT] [key=value ...]
-[--resume]`.
+"""Pretraining loop: `refinery train [--config FILE] [--from CKPT] [key=value ...] [--resume]`.
 
 Also `torchrun --nproc_per_node N -m training.train ...` (multi-node: add --nnodes and a
 rendezvous endpoint; the code path is the same). One process per device; DDP or FSDP2
@@ -1029,6 +1028,7 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
     parser.add_argument(
         "--from",
         dest="source",
+        metavar="CKPT",
         help="run folder or ckpt-<step> whose weights this run starts from (its model; a new "
         "optimizer and lr schedule)",
     )
