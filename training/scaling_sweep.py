@@ -22,7 +22,7 @@ import torch
 
 from refinery.config import ConfigError, load_config, local_path, resolve_path
 from refinery.errors import RefineryError
-from refinery.manifest import read_manifest
+from refinery.manifest import Manifest, read_manifest
 from refinery.results import write_results
 from refinery.utf8 import read_utf8
 from training import scaling
@@ -212,6 +212,7 @@ def check_validation(points: list[Point]) -> None:
     """The fit reads each point's final validation loss: a validation split that holds no
     window for a point is said before any point trains, not after the first. A finished
     point is not read again (a refit reads its point.json alone, the tokens gone or not)."""
+    manifests: dict[str, Manifest] = {}  # every point reads the sweep's one tokens folder
     for point in points:
         train = point.train
         if (Path(train.out) / "point.json").is_file():
@@ -221,7 +222,9 @@ def check_validation(points: list[Point]) -> None:
                 "train.eval_tokens=0 turns validation off, and the fit needs each point's "
                 "validation loss"
             )
-        manifest = read_manifest(train.data)
+        if train.data not in manifests:
+            manifests[train.data] = read_manifest(train.data)
+        manifest = manifests[train.data]
         if validation_count(manifest, train.model.seq_len, train.train.eval_tokens) == 0:
             raise SweepError(
                 f"{train.data}: its validation split ({manifest.validation.tokens} tokens) holds "
