@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
+from training.checkpoint import resolve_checkpoint
 from training.evaluation.answers import AnswersError, Pair, pair_answers, read_answers
 from training.evaluation.judge import share_budget, swapped_preferences
 
@@ -195,6 +197,11 @@ def test_a_wrong_judge_or_instructions_are_said_before_any_answer_is_sampled(
         f"--b {b} answers 1 instructions that --instructions {fewer} lacks and lacks 0 of its"
         in capsys.readouterr().err
     )
+    no_config = tmp_path / "no-config"
+    shutil.copytree(resolve_checkpoint(pretrained), no_config)
+    (no_config / "config.json").unlink()
+    assert cli([*args, "--instructions", str(b), "--judge", str(no_config)]) == 2
+    assert f"{no_config / 'config.json'}: missing from the checkpoint" in capsys.readouterr().err
 
 
 def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):

@@ -261,12 +261,19 @@ def side_answers(args: argparse.Namespace, side: str, device: torch.device) -> l
 
 
 def check_judge(path: str, kind: str) -> None:
-    """The judge's checkpoint is of `kind` and has a tokenizer: said before answers are
-    sampled, which may take long, from its files' names alone (it is loaded after them)."""
-    from training.checkpoint import CheckpointError, resolve_checkpoint, weight_names
+    """The judge's checkpoint is of `kind` and has its config and a tokenizer: said before
+    answers are sampled, which may take long, from its small files and the weights' names
+    alone (it is loaded after them)."""
+    from training.checkpoint import (
+        CheckpointError,
+        load_config_dict,
+        resolve_checkpoint,
+        weight_names,
+    )
     from training.pretrained import is_reward_model
 
     source = resolve_checkpoint(path)
+    load_config_dict(source)
     scores = is_reward_model(dict.fromkeys(weight_names(source)))
     if scores != (kind == "reward"):
         what = "a reward model" if scores else "a language model, not a reward model"
