@@ -330,3 +330,37 @@ def test_a_percent_encoded_host_is_read_as_browsers_read_it(tmp_path):
     step = BlocklistFilter.from_config(config)
     assert step.match("http://%30-casino.info/", None) == "gambling"
     assert step.match("http://b%C3%A4stcasino.eu/", None) == "gambling"
+
+
+def test_a_listed_url_matches_its_equivalent_escapes(tmp_path):
+    root = lists(tmp_path, {"malware/urls": ["h.test/~ddi1/", "app.test/SuperM%C3%B3vil/x"]})
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(root), categories=["malware"]))
+    assert step.match("http://h.test/%7Eddi1/", None) == "malware"
+    assert step.match("http://h.test/%7eddi1/page", None) == "malware"
+    assert step.match("https://app.test/SuperMóvil/x", None) == "malware"
+    assert step.match("https://app.test/superm%c3%b3vil/x", None) == "malware"
+    assert step.match("https://app.test/SuperMovil/x", None) is None
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_entry(tmp_path):
+    for name, first in (("urls", "http://schemed.test/a"), ("domains", "first.test")):
+        path = tmp_path / "c" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"\xef\xbb\xbf" + f"{first}\n# comment\n".encode())
+    (tmp_path / "d" / "urls").parent.mkdir()
+    (tmp_path / "d" / "urls").write_bytes(b"\xef\xbb\xbf# a comment first\nbad.test/x\n")
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["c"]))
+    assert step.match("http://schemed.test/a/b", None) == "c"
+    assert step.match("http://first.test/", None) == "c"
+    step = BlocklistFilter.from_config(BlocklistConfig(lists_dir=str(tmp_path), categories=["d"]))
+    assert len(step.urls) == 1
+    assert step.match("http:///index.html", None) is None
+
+
+@pytest.mark.parametrize("url", [None, "", "http://[::1", "http:///index.html"])
+def test_documents_without_a_host_are_kept_and_counted(url):
+    step = BlocklistFilter.from_config(BlocklistConfig())  # the shipped lists
+    assert step.filter({"url": url, "host": None}) is None
+    assert step.drain_counters()["blocklist:no_host"] == 1
+    assert step.filter({"url": "http://example.org/", "host": None}) is None
+    assert step.drain_counters()["blocklist:no_host"] == 0

@@ -169,7 +169,7 @@ def normalize_url(url: str | None) -> str | None:
     if ":" in host:  # an IPv6 literal keeps its brackets: [::1]:8080 is not [::1:8080]
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    path = _normal_path(parts.path).rstrip("/") or "/"
+    path = normal_path(parts.path).rstrip("/") or "/"
     # Escapes that are not UTF-8 (Latin-1 `?q=M%FCnchen`) survive as their bytes: decoded with
     # replacement they all became U+FFFD, and different pages one key.
     pairs = parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
@@ -207,7 +207,7 @@ def ascii_host(host: str) -> str:
     return ".".join(label(part) if part else part for part in host.split("."))
 
 
-def _normal_path(path: str) -> str:
+def normal_path(path: str) -> str:
     """Characters outside ASCII as UTF-8 escapes, escapes of unreserved characters decoded
     and the others' hex in upper case: the forms RFC 3986 calls the same path."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from curation.dedup.text import ascii_host
+from curation.dedup.text import ascii_host, normal_path
 from curation.filters.base import Document, DocumentFilter
 from refinery.config import ConfigError, resolve_path
 
@@ -98,14 +98,15 @@ def url_key(url: str) -> str:
     """`host/path[?query]` with scheme, `www.` (`www2.`), case, port, fragment and trailing slash
     removed, so `HTTP://WWW.Example.com:8080/a/` and `example.com/a` compare equal: the form
     UT1 lists URLs in, and SquidGuard's rule for them (a port on the listed site's URL still
-    names the listed page). Looser than dedup's URL key, which keeps scheme and `www.` apart."""
+    names the listed page). The path's escapes are normalised as dedup's (`%7E` is `~`,
+    `/café` is `/caf%C3%A9`); dedup's key is stricter, keeping scheme and `www.` apart."""
     url = with_scheme(url)
     try:
         parts = urlsplit(url.strip().lower())
     except ValueError:  # a malformed IPv6 literal: the URL matches no listed entry
         return url.strip().lower()
     host = WWW_N.sub("", normalize_host(parts.hostname or ""), count=1)
-    path = parts.path.rstrip("/")
+    path = normal_path(parts.path).lower().rstrip("/")
     return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
 
 
@@ -192,7 +193,8 @@ def read_list(path: Path) -> list[str]:
 
 def _lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        # utf-8-sig: a byte-order mark (lists saved on Windows) is not part of the first line
+        return path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except OSError as err:
         raise ConfigError(f"filter.blocklist: cannot read {path}: {err.strerror}") from None
 
@@ -259,7 +261,8 @@ def entry_hash(key: str) -> int:
 
 
 class BlocklistFilter(DocumentFilter):
-    """Reject documents on listed hosts or URLs; reason `blocklist:<category>`."""
+    """Reject documents on listed hosts or URLs; reason `blocklist:<category>`. Documents
+    without a host to check are kept and counted as `blocklist:no_host`."""
 
     name = "blocklist"
 
@@ -329,5 +332,7 @@ class BlocklistFilter(DocumentFilter):
         return False
 
     def filter(self, doc: Document) -> str | None:
+        if not (doc.get("host") or url_host(doc.get("url"))):
+            self.count("blocklist:no_host")  # kept unchecked: said, as badwords:no_list
         category = self.match(doc.get("url"), doc.get("host"))
         return self.reason(category) if category else None
