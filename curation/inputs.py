@@ -217,7 +217,7 @@ def _skipped_message(where: str, skipped: list[str]) -> str:
 def _read_path_list(path: Path) -> list[str]:
     """A text file with one input per line (blank lines and # comments ignored)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is no path
     except UnicodeDecodeError:
         raise InputError(
             f"input {path} is neither a WARC/ARC/WET file (by its name) nor a text list of paths"

@@ -83,6 +83,8 @@ def test_list_file_resolves_relative_entries(crawl_dir: Path):
         str(crawl_dir / "sub" / "e.warc.gz"),
         "s3a://commoncrawl/x.warc.gz",
     ]
+    listing.write_bytes(b"\xef\xbb\xbfa.warc\r\n")  # saved by a Windows editor
+    assert resolve_inputs([str(listing)], "") == [str(crawl_dir / "a.warc")]
 
 
 def test_list_file_with_missing_entry_names_the_line(crawl_dir: Path):
