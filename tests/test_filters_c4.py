@@ -162,6 +162,23 @@ def test_citation_markers_are_removed_before_the_line_is_judged():
     assert kept[1]["text"] == "\n".join(GOOD)
 
 
+def test_a_citation_marker_inside_a_phrase_does_not_hide_it():
+    noise = ["This site uses[3] cookies to remember you.", "Please enable Java[2]script now."]
+    reason, doc = run("\n".join([*GOOD, *noise]))
+    assert reason is None and doc["text"] == "\n".join(GOOD)
+    assert doc["counters"] == {"c4_lines_dropped:javascript": 1, "c4_lines_dropped:policy": 1}
+
+
+def test_german_closing_quotes_end_a_sentence_and_a_line():
+    line = "Er sagte: „Nein.“ Dann ging er nach Hause, wie jeden Abend"
+    english = "He said: “No.” Then he went home, as every evening"
+    assert run("\n".join([line] * 2), lang="de", min_sentences=4)[0] is None
+    assert run("\n".join([english] * 2), min_sentences=4)[0] is None
+    ended = "Sie nannte es »den schönsten Blick«"
+    reason, doc = run("\n".join([*GOOD, ended]), filter_no_terminal_punct=True)
+    assert doc["text"].endswith(ended)
+
+
 def test_empty_text_has_no_sentences():
     assert run("")[0] == "c4:min_sentences"
     assert run(" \n \n")[0] == "c4:min_sentences"

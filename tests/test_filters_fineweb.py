@@ -30,6 +30,7 @@ def test_line_punct_counts_other_scripts_and_quotes():
     assert fineweb([lines[0] + "。", *lines[1:]]) == "fineweb:line_punct_ratio"  # 0.1
     assert fineweb([lines[0] + "。", lines[1] + " ।", *lines[2:]]) is None
     assert fineweb([lines[0] + '"', lines[1] + "…", *lines[2:]]) is None
+    assert fineweb([lines[0] + ".“", lines[1] + "?«", *lines[2:]], lang="de") is None  # „Nein.“
 
 
 def test_line_punct_per_language():

@@ -107,7 +107,10 @@ class C4Filter(DocumentFilter):
         if c.reject_curly_bracket and "{" in text:
             return self.reason("curly_bracket")
         marks = self.punctuation.marks(document_language(doc))
-        # Lines are searched only for the phrases the page holds at all (usually none).
+        # Lines are searched only for the phrases the page holds at all (usually none), once
+        # citation markers are gone, as they are from the lines ("uses[3] cookies").
+        if c.remove_citations and "[" in text:
+            lowered = CITATION.sub("", lowered)
         phrases = [phrase for phrase in self.line_phrases if phrase in lowered]
         kept: list[str] = []
         dropped: Counter[str] = Counter()

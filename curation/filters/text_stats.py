@@ -19,17 +19,18 @@ from refinery.config import ConfigError
 # Marks that end a line of prose in common scripts. Latin/Cyrillic ". ! ?" and the end
 # quotation marks " and ' (C4 keeps lines ending in these, Raffel et al. 2020 §2.2, as the
 # DataTrove released with FineWeb in 2024 did; later versions leave them out), closing
-# quotes ”’»」』 and the ellipsis (not in DataTrove's list), CJK
+# quotes ”’»」』 and German's “‘« („Nein.“, »Nein.«), and the ellipsis (not in DataTrove's
+# list), CJK
 # full-width 。！？, Devanagari danda । and double danda ॥, Arabic question mark ؟, Urdu full
 # stop ۔, Armenian full stop ։ and Ethiopic full stop ።.
 TERMINAL_PUNCTUATION = [
-    ".", "!", "?", '"', "'", "”", "’", "»", "」", "』", "…",
+    ".", "!", "?", '"', "'", "”", "’", "»", "“", "‘", "«", "」", "』", "…",
     "。", "！", "？", "।", "॥", "؟", "۔", "։", "።",
 ]  # fmt: skip
 
 # Closing quotes and brackets: they end a line after a sentence (`He said "no."`) but do not
 # end a sentence on their own.
-CLOSERS = frozenset("\"'”’»」』)]")
+CLOSERS = frozenset("\"'”’»“‘«」』)]")
 ELLIPSES = ("...", "…")
 
 
