@@ -351,13 +351,8 @@ def _prompt_messages(value: Any, field: str) -> Conversation:
 def record_preferences(record: dict, layout: str) -> list[Preference]:
     if layout == "hh":
         return [hh_preference(_text(record["chosen"], "chosen"), record["rejected"])]
-    if layout == "dialog_pair":
-        field = "conversations" if "conversations" in record else "messages"
-        prompt = check_turns(record_messages(record, field))
-        chosen = _answer(record["chosen"], "chosen")
-        return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
-    if layout == "prompt_pair":
-        prompt = check_turns(_prompt_messages(record["prompt"], "prompt"))
+    if layout in ("dialog_pair", "prompt_pair"):
+        prompt = pair_prompt(record, layout)
         chosen = _answer(record["chosen"], "chosen")
         return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
     if layout == "pairwise":
@@ -370,6 +365,14 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
     if layout == "kto":
         raise Skip("unpaired (KTO label without a rejected answer)")
     raise LayoutMismatch(layout)
+
+
+def pair_prompt(record: dict, layout: str) -> Conversation:
+    """The prompt of a `dialog_pair` (LLaMA-Factory) or `prompt_pair` (TRL) record."""
+    if layout == "dialog_pair":
+        field = "conversations" if "conversations" in record else "messages"
+        return check_turns(record_messages(record, field))
+    return check_turns(_prompt_messages(record["prompt"], "prompt"))
 
 
 def _turns_field(record: dict) -> str:
@@ -428,13 +431,17 @@ def record_prompts(record: dict, layout: str) -> list[Conversation | Skip]:
         return [conversation]
     if layout == "pairwise":  # the prompt is usable even when the annotators tie
         return [alpaca_prompt(record)]
-    if layout == "hh":  # the prompt is usable whatever its answers are
+    # a pair's prompt is usable whatever its answers are (empty, identical, missing)
+    if layout == "hh":
         chosen = _text(record["chosen"], "chosen")
         prompt = check_turns(parse_hh(chosen[: chosen.rfind("\n\nAssistant:")]))
-        if prompt[-1]["role"] != "user":
-            raise Skip("malformed: prompt does not end with a user turn")
-        return [prompt]
-    return [p.prompt for p in record_preferences(record, layout)]
+    elif layout in ("dialog_pair", "prompt_pair"):
+        prompt = pair_prompt(record, layout)
+    else:
+        return [p.prompt for p in record_preferences(record, layout)]
+    if prompt[-1]["role"] != "user":
+        raise Skip("malformed: prompt does not end with a user turn")
+    return [prompt]
 
 
 def _with_answer(prompt: Conversation, answer: str) -> Conversation:

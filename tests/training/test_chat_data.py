@@ -301,6 +301,26 @@ def test_hh_prompts_of_dialogues_that_differ_before_their_last_turn(tmp_path):
     assert skipped == {"malformed: the dialogues differ before their last turn": 1}
 
 
+def test_a_pairs_prompt_is_usable_whatever_its_answers_are(tmp_path):
+    """PPO reads only prompts: answers that DPO would skip do not cost a prompt."""
+    records = [
+        {"prompt": "What is 2+2?", "chosen": "4", "rejected": "4"},
+        {"prompt": "Name a colour.", "chosen": "", "rejected": "blue"},
+        {"prompt": "Say hi.", "chosen": "hi", "rejected": None},
+        {"conversations": [{"from": "human", "value": "Pick one."}], "chosen": {}, "rejected": 1},
+        {"prompt": [user("Q"), assistant("A")], "chosen": "x", "rejected": "y"},
+    ]
+    path = write_jsonl(tmp_path / "pairs.jsonl", records)
+    skipped = Counter()
+    assert read_prompts(path, skipped) == [
+        [user("What is 2+2?")],
+        [user("Name a colour.")],
+        [user("Say hi.")],
+        [user("Pick one.")],
+    ]
+    assert skipped == {"malformed: prompt does not end with a user turn": 1}
+
+
 def test_skips_are_counted_and_reported(tmp_path, capsys):
     records = [
         {"messages": [user("Q"), assistant("")]},
