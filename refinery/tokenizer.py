@@ -152,6 +152,20 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     return tokenizer
 
 
+def token_byte_lengths(tokenizer: Tokenizer) -> list[int] | None:
+    """The UTF-8 bytes each id stands for (0 for special tokens), for bits per byte over any
+    run of ids, or None when the tokenizer is not byte-level: byte-level BPE writes each byte
+    as one character of its alphabet, so a token's bytes are its string's length."""
+    if not isinstance(tokenizer.decoder, decoders.ByteLevel):
+        return None
+    lengths = [0] * tokenizer.get_vocab_size()
+    for token, i in tokenizer.get_vocab(with_added_tokens=False).items():
+        lengths[i] = len(token)
+    for i, added in tokenizer.get_added_tokens_decoder().items():
+        lengths[i] = 0 if added.special else len(added.content.encode("utf-8"))
+    return lengths
+
+
 def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
     """Special token -> id."""
     return {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}

@@ -577,16 +577,20 @@ class MetricsLog:
 
 
 @torch.no_grad()
-def evaluate(runner, windows, cfg: TrainConfig, env: Distributed, manifest: Manifest) -> dict:
-    """Mean validation loss (nats/token) over all ranks' windows and bits per byte. A rank
-    with fewer windows than another runs as many forwards, on padding that counts for
-    nothing: FSDP gathers each layer's weights in every rank's forward together."""
+def evaluate(
+    runner, windows, cfg: TrainConfig, env: Distributed, token_bytes: torch.Tensor
+) -> dict:
+    """Mean validation loss (nats/token) over all ranks' windows and bits per byte of the
+    bytes their targets stand for (`token_bytes` per id). A rank with fewer windows than
+    another runs as many forwards, on padding that counts for nothing: FSDP gathers each
+    layer's weights in every rank's forward together."""
     runner.eval()
     micro = cfg.train.micro_batch
     forwards = torch.tensor([math.ceil(len(windows) / micro)], device=env.device)
     if env.world > 1:
         dist.all_reduce(forwards, op=dist.ReduceOp.MAX)
-    total = torch.zeros(2, dtype=torch.float64, device=env.device)  # loss sum, token count
+    # loss sum, token count, UTF-8 bytes
+    total = torch.zeros(3, dtype=torch.float64, device=env.device)
     for i in range(int(forwards.item())):
         chunk = windows[i * micro : (i + 1) * micro]
         padding = not chunk
@@ -599,13 +603,32 @@ def evaluate(runner, windows, cfg: TrainConfig, env: Distributed, manifest: Mani
             n = batch[:, 1:].numel()
             total[0] += loss.double() * n
             total[1] += n
+            total[2] += token_bytes[batch[:, 1:]].sum()
     if env.world > 1:
         dist.all_reduce(total)
     runner.train()
     loss = (total[0] / total[1]).item()
-    val = manifest.validation
-    bpb = loss / math.log(2) * val.tokens / val.bytes if val.bytes else float("nan")
+    bpb = (total[0] / (math.log(2) * total[2])).item() if total[2] else float("nan")
     return {"val_loss": loss, "val_bpb": bpb}
+
+
+def validation_token_bytes(tokenizer: Path, manifest: Manifest, vocab: int) -> torch.Tensor:
+    """The UTF-8 bytes each id stands for, over the model's (padded) vocabulary: the first
+    `eval_tokens` of the split may be one domain's documents, whose bytes per token the
+    split's average would misstate. A tokenizer that is not byte-level (a test's stub) gets
+    the split's average for every id."""
+    from refinery.tokenizer import TokenizerError, load_tokenizer, token_byte_lengths
+
+    try:
+        lengths = token_byte_lengths(load_tokenizer(tokenizer))
+    except TokenizerError:
+        lengths = None
+    table = torch.zeros(vocab, dtype=torch.float64)
+    if lengths is not None:
+        table[: len(lengths)] = torch.tensor(lengths, dtype=torch.float64)
+    elif manifest.validation.tokens:
+        table[:] = manifest.validation.bytes / manifest.validation.tokens
+    return table
 
 
 def autocast(device: torch.device):
@@ -818,6 +841,9 @@ def _train(
     )
     # on every rank alike, whether its own share holds a window or not
     validates = validation_count(manifest, cfg.model.seq_len, cfg.train.eval_tokens) > 0
+    if validates:
+        val_bytes = validation_token_bytes(tokenizer, manifest, cfg.model.vocab_size)
+        val_bytes = val_bytes.to(env.device)
     if env.is_main:
         notes = [
             *data_notes(cfg, manifest, loader),
@@ -963,7 +989,7 @@ def _train(
             final = done == cfg.max_steps
             every = cfg.train.eval_every
             if validates and (final or (every and done % every == 0)):
-                record.update(evaluate(runner, val_windows, cfg, env, manifest))
+                record.update(evaluate(runner, val_windows, cfg, env, val_bytes))
             log.write(record)  # before the checkpoint: a resumed run never misses a line
             profiler.end(done)
             scheduled = cfg.ckpt_every and done % cfg.ckpt_every == 0

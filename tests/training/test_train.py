@@ -144,6 +144,43 @@ def test_bits_per_byte_is_loss_in_bits_over_bytes_per_token(tokens, tmp_path):
     assert last["val_bpb"] == pytest.approx(last["val_loss"] / math.log(2) / 4)
 
 
+def test_bits_per_byte_counts_the_bytes_of_the_windows_evaluated(tmp_path):
+    """The first eval_tokens may be one domain's documents: English here, then Russian, whose
+    letters are two bytes. Their bits per byte divide by their own bytes, not the split's."""
+    from train_helpers import english_texts
+
+    from refinery.manifest import read_manifest
+    from refinery.tokenizer import load_tokenizer
+    from training.data import validation_windows
+    from training.pretrained import load_pretrained
+    from training.synthetic import write_text_dataset
+
+    russian = ["Кошка видит красный мяч. Собака строит старый дом." * 3] * 40
+    tokens = write_text_dataset(
+        tmp_path / "tokens", english_texts(200), validation=english_texts(40, seed=9) + russian
+    )
+    out = tmp_path / "run"
+    args = ["max_steps=3", "schedule.warmup_steps=1", "train.eval_every=0", "train.eval_tokens=256"]
+    assert refinery(train_args(tokens, out, *args)) == 0
+    logged = read_metrics(out)[-1]
+    manifest = read_manifest(tokens)
+    tokenizer = load_tokenizer(tokens / "tokenizer.json")
+    model = load_pretrained(out).model.eval()
+    nats = text_bytes = 0.0
+    for window in validation_windows(manifest, 64, 256, 0, 1):
+        batch = torch.from_numpy(window[None].astype("int64"))
+        with torch.no_grad():
+            nats += model(batch[:, :-1], batch[:, 1:]).item() * 64
+        # English only: every target decodes to whole ASCII characters (EOS to nothing)
+        text_bytes += len(tokenizer.decode(window[1:].tolist()).encode("utf-8"))
+    assert logged["val_loss"] == pytest.approx(nats / 256, rel=1e-5)
+    assert logged["val_bpb"] == pytest.approx(nats / math.log(2) / text_bytes, rel=1e-5)
+    split = (
+        logged["val_loss"] / math.log(2) * manifest.validation.tokens / manifest.validation.bytes
+    )
+    assert abs(split - logged["val_bpb"]) > 0.3 * logged["val_bpb"]  # the split's average misled
+
+
 def test_resume_refuses_a_different_manifest(tokens, tmp_path, capsys):
     out = tmp_path / "run"
     assert refinery(train_args(tokens, out, "max_steps=2", "ckpt_every=1")) == 0
