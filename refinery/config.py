@@ -147,7 +147,8 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
     """Set each `key=value` of `overrides` in the raw config mapping `data` (in place). A
     text setting takes the text as typed (`out=runs/x #2`, `data=001`), not as YAML reads it
     (in quotes, as YAML reads the quoted text); an optional one is unset by `null`, `~` or
-    nothing."""
+    nothing. A whole section given as a mapping (`schedule={kind: wsd}`) merges into the
+    config file's section, as Hydra merges one: the file's other keys stay."""
     for item in overrides:
         key, value = parse_override(item)
         parts, setting = _split_key(schema, key)
@@ -158,8 +159,23 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
                 raw = value  # quoted as YAML quotes text: `spark.x="false"` is false
             optional = setting is not str
             value = None if optional and raw in ("", "null", "~", "None") else raw
+        if dataclasses.is_dataclass(_optional_of(setting)) and isinstance(value, dict):
+            section = get_dotted(data, parts)
+            if isinstance(section, dict):
+                merge_mapping(section, value)
+                continue
         set_dotted(data, parts, value)
     return data
+
+
+def get_dotted(data: dict[str, Any], parts: list[str]) -> Any:
+    """What the raw mapping `data` holds at `parts` (None where it holds nothing)."""
+    node: Any = data
+    for part in parts:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
 
 
 def parse_override(item: str) -> tuple[str, Any]:

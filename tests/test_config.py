@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from curation.config import CONF_DIR, CurationConfig, load_curation_config
-from refinery.config import ConfigError, config_hash, parse_override, to_dict
+from refinery.config import ConfigError, config_hash, load_config, parse_override, to_dict
 
 
 def test_every_shipped_curation_config_validates():
@@ -30,6 +30,22 @@ def test_an_override_of_one_mapping_entry_joins_the_defaults_a_file_leaves_out(t
     few.write_text("spark:\n  conf:\n    spark.driver.memory: 4g\n")  # the file's replaces
     conf = load_curation_config(few, ["spark.conf.spark.executor.memory=8g"]).spark.conf
     assert conf == {"spark.driver.memory": "4g", "spark.executor.memory": "8g"}
+
+
+def test_a_whole_section_override_merges_into_the_files_section(tmp_path):
+    """As Hydra merges `schedule={kind: wsd}`: the file's other keys of the section stay."""
+    from training.config import TrainConfig
+
+    preset = CONF_DIR.parent / "train" / "gpt2-124m.yaml"
+    config = load_config(TrainConfig, preset, ["schedule={kind: wsd}", "train={micro_batch: 8}"])
+    file = load_config(TrainConfig, preset)
+    assert config.schedule.kind == "wsd" and config.train.micro_batch == 8
+    assert config.schedule.warmup_steps == file.schedule.warmup_steps == 700
+    assert config.train.eval_tokens == file.train.eval_tokens and config.train.compile
+    few = tmp_path / "few.yaml"
+    few.write_text("filter:\n  steps: [pii]\n")
+    merged = load_curation_config(few, ["filter={c4: {min_sentences: 1}}"]).filter
+    assert merged.steps == ["pii"] and merged.c4.min_sentences == 1
 
 
 def test_overrides_apply_with_yaml_types():
