@@ -364,3 +364,11 @@ def test_documents_without_a_host_are_kept_and_counted(url):
     assert step.drain_counters()["blocklist:no_host"] == 1
     assert step.filter({"url": "http://example.org/", "host": None}) is None
     assert step.drain_counters()["blocklist:no_host"] == 0
+
+
+def test_a_document_without_a_host_rejected_by_a_url_word_is_not_counted_as_unchecked():
+    step = BlocklistFilter({}, {}, url_words=["porn"], categories=["adult"])
+    assert step.filter({"url": "/porn/video.html", "host": None}) == "blocklist:url_word"
+    assert step.drain_counters() == {}
+    assert step.filter({"url": "http://./a", "host": "."}) is None  # no host once normalised
+    assert step.drain_counters() == {"blocklist:no_host": 1}

@@ -332,7 +332,10 @@ class BlocklistFilter(DocumentFilter):
         return False
 
     def filter(self, doc: Document) -> str | None:
-        if not (doc.get("host") or url_host(doc.get("url"))):
+        url, host = doc.get("url"), doc.get("host")
+        category = self.match(url, host)
+        if category:
+            return self.reason(category)
+        if not normalize_host(host or url_host(url)):
             self.count("blocklist:no_host")  # kept unchecked: said, as badwords:no_list
-        category = self.match(doc.get("url"), doc.get("host"))
-        return self.reason(category) if category else None
+        return None
