@@ -148,7 +148,8 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
     text setting takes the text as typed (`out=runs/x #2`, `data=001`), not as YAML reads it
     (in quotes, as YAML reads the quoted text); an optional one is unset by `null`, `~` or
     nothing. A whole section given as a mapping (`schedule={kind: wsd}`) merges into the
-    config file's section, as Hydra merges one: the file's other keys stay."""
+    config file's section, as Hydra merges one: the file's other keys stay (a mapping setting
+    inside it, `mix={targets: {...}}`, replaces the file's whole, as `mix.targets=` does)."""
     for item in overrides:
         key, value = parse_override(item)
         parts, setting = _split_key(schema, key)
@@ -162,10 +163,26 @@ def apply_overrides(schema: type, data: dict[str, Any], overrides: list[str]) ->
         if dataclasses.is_dataclass(_optional_of(setting)) and isinstance(value, dict):
             section = get_dotted(data, parts)
             if isinstance(section, dict):
-                merge_mapping(section, value)
+                merge_section(_optional_of(setting), section, value)
                 continue
         set_dotted(data, parts, value)
     return data
+
+
+def merge_section(schema: type, data: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Lay `layer` over the raw section `data` of `schema` (in place): its sub-sections merge
+    key by key, any other setting (a mapping one too) is replaced."""
+    hints = get_type_hints(schema)
+    for key, value in layer.items():
+        sub_schema = _optional_of(hints.get(key))
+        if (
+            dataclasses.is_dataclass(sub_schema)
+            and isinstance(value, dict)
+            and isinstance(data.get(key), dict)
+        ):
+            merge_section(sub_schema, data[key], value)
+        else:
+            data[key] = copy.deepcopy(value)
 
 
 def get_dotted(data: dict[str, Any], parts: list[str]) -> Any:

@@ -46,6 +46,9 @@ def test_a_whole_section_override_merges_into_the_files_section(tmp_path):
     few.write_text("filter:\n  steps: [pii]\n")
     merged = load_curation_config(few, ["filter={c4: {min_sentences: 1}}"]).filter
     assert merged.steps == ["pii"] and merged.c4.min_sentences == 1
+    few.write_text("mix:\n  targets: {news: 0.6, science: 0.4}\n  max_epochs: 2.5\n")
+    mix = load_curation_config(few, ["mix={targets: {news: 1.0}}"]).mix
+    assert mix.targets == {"news": 1.0} and mix.max_epochs == 2.5  # a mapping setting replaced
 
 
 def test_overrides_apply_with_yaml_types():
