@@ -749,8 +749,10 @@ def luhn_valid(number: str) -> bool:
     return luhn_complete(digits[:-1]) == digits
 
 
-# Voided or advertising SSNs (078-05-1120, 219-09-9999, 987-65-432x): never a real person's.
-FAKE_SSNS = ["078-05-1120", "219-09-9999", "987-65-4320", "987-65-4325", "987-65-4329"]
+# SSNs the SSA voided or never issued (078-05-1120, 219-09-9999, 123-45-6789): never a real
+# person's, yet of a real SSN's form. Not SSA's advertising range 987-65-432x: area 9xx is
+# no SSN (ITINs), so the redactor rightly leaves it, and the ground truth would disagree.
+FAKE_SSNS = ["078-05-1120", "219-09-9999", "123-45-6789"]
 FIRST_NAMES = ["jane", "john", "maria", "li", "omar", "sofia", "peter", "anna", "raj", "emma"]
 LAST_NAMES = ["doe", "smith", "garcia", "chen", "haddad", "rossi", "novak", "berg", "patel"]
 

@@ -302,6 +302,19 @@ def test_pii_values_are_in_the_page(responses):
     assert types == {"email", "phone_intl", "phone_us", "ipv4", "ipv6", "credit_card", "ssn"}
 
 
+def test_every_planted_pii_value_is_one_the_redactor_finds():
+    """The ground truth says each value is PII: the redactor must agree, or a kept page's
+    planted value reads as a miss."""
+    from curation.pii import find_pii
+
+    rng = random.Random(0)
+    for value in [v for _ in range(200) for v in textgen.pii_values(rng).values()]:
+        spans = find_pii(f"Write to {value} today.")
+        assert [span.end - span.start for span in spans] == [len(value)], value
+    for ssn in textgen.FAKE_SSNS:
+        assert find_pii(f"SSN {ssn}."), ssn
+
+
 def test_redirects_and_not_found(responses):
     statuses = {}
     for entry, record, payload in responses:
