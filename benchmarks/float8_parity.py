@@ -32,11 +32,18 @@ import torch
 
 from benchmarks.scaling_sweep import build_tokens
 from refinery.config import load_config
-from refinery.manifest import read_manifest
+from refinery.manifest import read_manifest, verified_tokenizer
 from training.config import TrainConfig, TrainLoopConfig
 from training.data import TokenLoader, validation_windows
 from training.pretrained import load_pretrained
-from training.train import Distributed, batch_shape, evaluate, run, set_precision
+from training.train import (
+    Distributed,
+    batch_shape,
+    evaluate,
+    run,
+    set_precision,
+    validation_token_bytes,
+)
 
 TINY = Path(__file__).resolve().parent.parent / "conf" / "train" / "tiny.yaml"
 DEFAULTS = [
@@ -86,8 +93,10 @@ def remeasure(cfg: TrainConfig, window: int, precisions: dict[str, TrainLoopConf
     for name, loop in precisions.items():
         model = load_pretrained(cfg.out, device).model
         set_precision(model, loop, device)
+        tokenizer = verified_tokenizer(manifest)
+        token_bytes = validation_token_bytes(tokenizer, manifest, model.cfg.vocab_size)
         figures[name] = {
-            split: evaluate(model, windows, cfg, env, manifest)["val_loss"]
+            split: evaluate(model, windows, cfg, env, token_bytes.to(device))["val_loss"]
             for split, windows in splits.items()
         }
     return figures
