@@ -752,7 +752,9 @@ def luhn_valid(number: str) -> bool:
 # SSNs the SSA voided or never issued (078-05-1120, 219-09-9999, 123-45-6789): never a real
 # person's, yet of a real SSN's form. Not SSA's advertising range 987-65-432x: area 9xx is
 # no SSN (ITINs), so the redactor rightly leaves it, and the ground truth would disagree.
-FAKE_SSNS = ["078-05-1120", "219-09-9999", "123-45-6789"]
+# Five entries, as the list had: a choice among five draws from the crawl's generator as
+# before, so every other page of a seed's crawl stays the same.
+FAKE_SSNS = ["078-05-1120", "219-09-9999", "123-45-6789", "078-05-1120", "219-09-9999"]
 FIRST_NAMES = ["jane", "john", "maria", "li", "omar", "sofia", "peter", "anna", "raj", "emma"]
 LAST_NAMES = ["doe", "smith", "garcia", "chen", "haddad", "rossi", "novak", "berg", "patel"]
 
