@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders
@@ -19,12 +21,13 @@ from refinery.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestError,
+    ShardEntry,
     Split,
     read_manifest,
     shard_sha256,
     verified_tokenizer,
 )
-from refinery.shards import Shard, ShardError, open_shard
+from refinery.shards import ShardError, open_shard
 from refinery.tokenizer import BOS, EOS, PAD, load_tokenizer, special_ids
 
 
@@ -47,9 +50,28 @@ def check_tokenizer_fields(manifest: Manifest, tokenizer: Tokenizer) -> None:
         raise ManifestError(f"{manifest.root / MANIFEST_NAME}: {'; '.join(wrong)}")
 
 
-def verify(manifest: Manifest) -> dict[str, list[Shard]]:
-    """Open every shard of every split, checked against the manifest and its tokenizer file;
-    return them by split."""
+@dataclass(frozen=True, eq=False)
+class CheckedShard:
+    """A shard `verify` checked, opened again only to read a document: a folder's every shard
+    held open at once ran out of file descriptors (two a shard) on large folders."""
+
+    entry: ShardEntry
+
+    @property
+    def path(self) -> Path:
+        return self.entry.path
+
+    @property
+    def num_docs(self) -> int:
+        return self.entry.documents
+
+    def document(self, i: int) -> np.ndarray:
+        return np.array(open_shard(self.entry.path).document(i))
+
+
+def verify(manifest: Manifest) -> dict[str, list[CheckedShard]]:
+    """Check every shard of every split against the manifest and its tokenizer file, one
+    at a time; return them by split."""
     check_tokenizer_fields(manifest, load_tokenizer(verified_tokenizer(manifest)))
     opened = {}
     for name, split in {**manifest.buckets, "validation": manifest.validation}.items():
@@ -66,7 +88,7 @@ def verify(manifest: Manifest) -> dict[str, list[Shard]]:
                     f"{entry.path}: its bytes differ from the sha256 manifest.json records: "
                     "damaged since the tokenize stage wrote it"
                 )
-            shards.append(shard)
+            shards.append(CheckedShard(entry))
         opened[name] = shards
     return opened
 
@@ -96,8 +118,8 @@ def summary(manifest: Manifest) -> list[str]:
 
 
 def sample_documents(
-    opened: dict[str, list[Shard]], count: int, seed: int
-) -> list[tuple[str, Shard, int]]:
+    opened: dict[str, list[CheckedShard]], count: int, seed: int
+) -> list[tuple[str, CheckedShard, int]]:
     """`count` (split, shard, document index) drawn uniformly over all documents, seeded."""
     everything = [(name, shard) for name, shards in opened.items() for shard in shards]
     sizes = np.array([shard.num_docs for _, shard in everything], dtype=np.int64)
@@ -114,7 +136,7 @@ def sample_documents(
     return chosen
 
 
-def previous_document(shards: list[Shard], shard: Shard, i: int) -> np.ndarray | None:
+def previous_document(shards: list[CheckedShard], shard: CheckedShard, i: int) -> np.ndarray | None:
     """The document before document `i` of `shard` in its split: in the shard before for the
     first (the tokenize stage starts a new shard between pieces of one document)."""
     if i:

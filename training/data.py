@@ -33,7 +33,7 @@ import torch
 
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, Split
-from refinery.shards import ShardError, open_shard
+from refinery.shards import ShardError, ShardTokens, open_shard
 
 
 class NoTrainingData(RefineryError):
@@ -46,8 +46,12 @@ class WindowedSplit:
     def __init__(self, split: Split, seq_len: int, dtype: str | None = None, vocab_size: int = 0):
         self.seq_len = seq_len
         self.vocab_size = vocab_size  # ids at or above it are corruption (0: unchecked)
-        self.shards = [open_shard(e.path, e.tokens, e.documents, dtype) for e in split.shards]
-        sizes = [s.num_tokens for s in self.shards]
+        checked = []
+        for entry in split.shards:  # each checked, then let go: read through `self.tokens`
+            shard = open_shard(entry.path, entry.tokens, entry.documents, dtype)
+            checked.append((shard.path, shard.tokens.dtype, shard.num_tokens))
+        self.tokens = ShardTokens(checked)
+        sizes = [count for _, _, count in checked]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
         self.num_windows = max(0, (int(self.starts[-1]) - 1) // seq_len)
 
@@ -59,7 +63,7 @@ class WindowedSplit:
         while position < end:
             offset = int(self.starts[shard])
             stop = min(end, int(self.starts[shard + 1]))
-            piece = self.shards[shard].tokens[position - offset : stop - offset]
+            piece = self.tokens.read(shard, position - offset, stop - offset)
             if self.vocab_size and piece.size and int(piece.max()) >= self.vocab_size:
                 self._corrupted(shard, piece, position - offset)
             pieces.append(piece)
@@ -68,8 +72,9 @@ class WindowedSplit:
 
     def _corrupted(self, shard: int, piece: np.ndarray, start: int) -> None:
         at = int(np.argmax(piece >= self.vocab_size))
+        path = self.tokens.shards[shard][0]
         raise ShardError(
-            f"{self.shards[shard].path}: token {start + at} has id {int(piece[at])}, outside the "
+            f"{path}: token {start + at} has id {int(piece[at])}, outside the "
             f"vocabulary of {self.vocab_size} (manifest.json's tokenizer.vocab_size): the shard "
             "or the manifest is corrupted (`refinery inspect-shards` checks both against the "
             "tokenizer file)"
@@ -185,7 +190,7 @@ class TokenLoader:
             self._perm_cache = {k: v for k, v in self._perm_cache.items() if k[0] != bucket}
             salt = zlib.crc32(self.names[bucket].encode())
             rng = np.random.default_rng((self.seed, salt, epoch))
-            self._perm_cache[key] = rng.permutation(n).astype(np.int64)
+            self._perm_cache[key] = rng.permutation(n).astype(np.int64, copy=False)
         return int(self._perm_cache[key][offset])
 
     def make_batch(self, step: int, cursor: dict) -> Batch:

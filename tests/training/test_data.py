@@ -22,6 +22,12 @@ def batches(loader, steps, cursor=None):
     return out, cursor
 
 
+def stream_of(split: WindowedSplit) -> np.ndarray:
+    """Every token of the split's shards, one after the other."""
+    shards = split.tokens.shards
+    return np.concatenate([split.tokens.read(i, 0, n) for i, (_, _, n) in enumerate(shards)])
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     root = tmp_path_factory.mktemp("loader")
@@ -32,7 +38,7 @@ def test_batches_are_windows_of_the_bucket_streams(manifest):
     loader = make_loader(manifest)
     (first,), _ = batches(loader, 1)
     assert first.shape == (2, 4, 33) and first.dtype == torch.int64
-    streams = [np.concatenate([s.tokens for s in b.shards]) for b in loader.buckets]
+    streams = [stream_of(b) for b in loader.buckets]
     for window in first.reshape(-1, 33).numpy():
         assert any(
             any(np.array_equal(t[i : i + 33], window) for i in range(0, len(t) - 32, 32))
@@ -49,11 +55,30 @@ def test_windows_run_across_many_small_shards(tmp_path):
         entry = write_documents_shard(tmp_path, f"a/shard-{k:05d}.bin", docs, "uint16", [1, 1])
         entries.append(ShardEntry(tmp_path / entry["path"], entry["tokens"], 2, 2))
     split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32)
-    stream = np.concatenate([s.tokens for s in split.shards])
+    stream = stream_of(split)
     assert min(e.tokens for e in entries) < 33 and split.num_windows > 5
     assert split.num_windows == (len(stream) - 1) // 32
     for i in range(split.num_windows):
         assert np.array_equal(split.window(i), stream[i * 32 : i * 32 + 33])
+
+
+def test_a_split_of_many_shards_holds_few_of_them_open(tmp_path):
+    """Two descriptors a shard held open ran out of them (1,024 by default) at ~500 shards."""
+    import os
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for k in range(300):
+        docs = [rng.integers(0, 500, size=40)]
+        entry = write_documents_shard(tmp_path, f"a/shard-{k:05d}.bin", docs, "uint16", [1])
+        entries.append(ShardEntry(tmp_path / entry["path"], entry["tokens"], 1, 1))
+    before = len(os.listdir("/proc/self/fd"))
+    split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32)
+    windows = [split.window(i) for i in range(split.num_windows)]
+    assert len(os.listdir("/proc/self/fd")) - before <= split.tokens.max_open < 100
+    assert np.array_equal(
+        np.concatenate([w[:-1] for w in windows]), stream_of(split)[:-1][: 32 * len(windows)]
+    )
 
 
 def test_deterministic_from_seed_and_step(manifest):

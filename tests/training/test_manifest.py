@@ -137,3 +137,31 @@ def test_a_window_reads_across_an_empty_shard(tmp_path):
     split = Split(30, 2, 120, tuple(entries))
     windows = WindowedSplit(split, seq_len=8, dtype="uint16", vocab_size=64)
     assert windows.window(1).tolist() == [8, 9, *range(10, 17)]
+
+
+def test_inspect_shards_checks_a_folder_of_many_shards_holding_few_open(tmp_path, capsys):
+    """Every shard held open (two descriptors each) ran out of descriptors on large folders."""
+    import os
+
+    from refinery.inspect_shards import main as inspect_shards
+    from refinery.inspect_shards import verify
+    from refinery.manifest import split_entry, write_documents_shard, write_manifest
+    from refinery.tokenizer import load_tokenizer
+    from training.synthetic import write_text_dataset
+
+    root = write_text_dataset(tmp_path / "tokens", [f"Text number {i} is here." for i in range(60)])
+    content = json.loads((root / "manifest.json").read_text())
+    tokenizer = load_tokenizer(root / "tokenizer.json")
+    texts = [f"Document {i} of many small shards." for i in range(300)]
+    shards = [
+        write_documents_shard(root, f"many/{i}.bin", [np.array(t.ids)], "uint16", [len(text)])
+        for i, (t, text) in enumerate(zip(tokenizer.encode_batch(texts), texts, strict=True))
+    ]
+    content["buckets"]["many"] = split_entry(shards)
+    write_manifest(root, content)
+    before = len(os.listdir("/proc/self/fd"))
+    checked = verify(read_manifest(root))  # held, as inspect-shards holds it to show documents
+    assert len(os.listdir("/proc/self/fd")) - before < 10
+    assert sum(len(shards) for shards in checked.values()) == 302
+    assert inspect_shards([str(root), "--docs", "5"]) == 0
+    assert "ok: 302 shards match manifest.json" in capsys.readouterr().out
