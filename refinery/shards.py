@@ -235,28 +235,27 @@ def open_shard(
     return Shard(path=path, tokens=tokens, doc_ends=doc_ends)
 
 
-class ShardTokens:
-    """The token ids of many checked shards, mapped as they are read and at most `max_open`
-    at a time (the least recently read let go first). A Python mmap holds a file descriptor
-    of its own: a trainer that kept every shard of a corpus mapped ran out of descriptors
-    (1,024 by default) at about 500 shards."""
+class ShardMaps:
+    """Memory maps of checked shards' tokens, made as they are read and at most `max_open` at
+    a time (the least recently read let go first). A Python mmap holds a file descriptor of
+    its own: a trainer that kept every shard of a corpus mapped ran out of descriptors (1,024
+    by default) at about 500 shards. One is shared by all the buckets a loader reads."""
 
-    def __init__(self, shards: list[tuple[Path, np.dtype, int]], max_open: int = 64):
-        self.shards = shards  # (path, token dtype, token count) of each
+    def __init__(self, max_open: int = 64):
         self.max_open = max_open
-        self._mapped: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._mapped: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the loader's prefetch thread reads too
 
-    def read(self, shard: int, start: int, stop: int) -> np.ndarray:
-        """Tokens [start, stop) of shard `shard`, copied: a view would keep its map open."""
-        path, dtype, count = self.shards[shard]
+    def read(self, path: Path, dtype: np.dtype, count: int, start: int, stop: int) -> np.ndarray:
+        """Tokens [start, stop) of the shard at `path` (`count` tokens of `dtype`), copied: a
+        view would keep its map open."""
         if start >= stop:
             return np.empty(0, dtype)
         with self._lock:
-            tokens = self._mapped.pop(shard, None)
+            tokens = self._mapped.pop(path, None)
             if tokens is None:
                 tokens = np.memmap(path, dtype=dtype, mode="r", offset=HEADER_BYTES, shape=(count,))
                 if len(self._mapped) >= self.max_open:
                     self._mapped.popitem(last=False)
-            self._mapped[shard] = tokens
+            self._mapped[path] = tokens
             return np.array(tokens[start:stop])

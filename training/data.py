@@ -33,7 +33,7 @@ import torch
 
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, Split
-from refinery.shards import ShardError, ShardTokens, open_shard
+from refinery.shards import ShardError, ShardMaps, open_shard
 
 
 class NoTrainingData(RefineryError):
@@ -43,15 +43,22 @@ class NoTrainingData(RefineryError):
 class WindowedSplit:
     """The seq_len+1 token windows of a bucket (or the validation split), across its shards."""
 
-    def __init__(self, split: Split, seq_len: int, dtype: str | None = None, vocab_size: int = 0):
+    def __init__(
+        self,
+        split: Split,
+        seq_len: int,
+        dtype: str | None = None,
+        vocab_size: int = 0,
+        maps: ShardMaps | None = None,
+    ):
         self.seq_len = seq_len
         self.vocab_size = vocab_size  # ids at or above it are corruption (0: unchecked)
-        checked = []
-        for entry in split.shards:  # each checked, then let go: read through `self.tokens`
+        self.shards = []  # (path, token dtype, token count)
+        for entry in split.shards:  # each checked, then let go: `maps` maps it when read
             shard = open_shard(entry.path, entry.tokens, entry.documents, dtype)
-            checked.append((shard.path, shard.tokens.dtype, shard.num_tokens))
-        self.tokens = ShardTokens(checked)
-        sizes = [count for _, _, count in checked]
+            self.shards.append((shard.path, shard.tokens.dtype, shard.num_tokens))
+        self.maps = maps or ShardMaps()
+        sizes = [count for _, _, count in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
         self.num_windows = max(0, (int(self.starts[-1]) - 1) // seq_len)
 
@@ -63,7 +70,7 @@ class WindowedSplit:
         while position < end:
             offset = int(self.starts[shard])
             stop = min(end, int(self.starts[shard + 1]))
-            piece = self.tokens.read(shard, position - offset, stop - offset)
+            piece = self.maps.read(*self.shards[shard], position - offset, stop - offset)
             if self.vocab_size and piece.size and int(piece.max()) >= self.vocab_size:
                 self._corrupted(shard, piece, position - offset)
             pieces.append(piece)
@@ -72,7 +79,7 @@ class WindowedSplit:
 
     def _corrupted(self, shard: int, piece: np.ndarray, start: int) -> None:
         at = int(np.argmax(piece >= self.vocab_size))
-        path = self.tokens.shards[shard][0]
+        path = self.shards[shard][0]
         raise ShardError(
             f"{path}: token {start + at} has id {int(piece[at])}, outside the "
             f"vocabulary of {self.vocab_size} (manifest.json's tokenizer.vocab_size): the shard "
@@ -111,8 +118,10 @@ class TokenLoader:
         self.names = sorted(weights)
         self.all_names = sorted(manifest.buckets)  # what a cursor counts
         self.weights = np.array([weights[n] for n in self.names])
+        maps = ShardMaps()  # one bound on the shards mapped, however many buckets
         self.buckets = [
-            WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype, vocab) for n in self.names
+            WindowedSplit(manifest.buckets[n], seq_len, manifest.dtype, vocab, maps)
+            for n in self.names
         ]
         if not any(b.num_windows for b in self.buckets):
             raise NoTrainingData(

@@ -24,8 +24,7 @@ def batches(loader, steps, cursor=None):
 
 def stream_of(split: WindowedSplit) -> np.ndarray:
     """Every token of the split's shards, one after the other."""
-    shards = split.tokens.shards
-    return np.concatenate([split.tokens.read(i, 0, n) for i, (_, _, n) in enumerate(shards)])
+    return np.concatenate([split.maps.read(*shard, 0, shard[2]) for shard in split.shards])
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +74,22 @@ def test_a_split_of_many_shards_holds_few_of_them_open(tmp_path):
     before = len(os.listdir("/proc/self/fd"))
     split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32)
     windows = [split.window(i) for i in range(split.num_windows)]
-    assert len(os.listdir("/proc/self/fd")) - before <= split.tokens.max_open < 100
+    assert len(os.listdir("/proc/self/fd")) - before <= split.maps.max_open < 100
     assert np.array_equal(
         np.concatenate([w[:-1] for w in windows]), stream_of(split)[:-1][: 32 * len(windows)]
     )
+
+
+def test_a_loader_maps_few_shards_however_many_buckets(tmp_path):
+    import os
+
+    buckets = {f"b{i}": 4_000 for i in range(6)}
+    many = write_dataset(tmp_path, buckets, shards_per_bucket=60, seed=2)  # 360 shards
+    before = len(os.listdir("/proc/self/fd"))
+    loader = make_loader(many, accum=4, micro=16)
+    batches(loader, 20)
+    assert len({id(bucket.maps) for bucket in loader.buckets}) == 1
+    assert len(os.listdir("/proc/self/fd")) - before <= loader.buckets[0].maps.max_open
 
 
 def test_deterministic_from_seed_and_step(manifest):
