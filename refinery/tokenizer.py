@@ -148,16 +148,29 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
             f"{where}: has a normalizer ({type(tokenizer.normalizer).__name__}); Refinery "
             "tokenizers have none, so every text decodes back to itself"
         )
+    # A post-processor adding tokens (BOS, as a Hugging Face file saved with add_bos_token
+    # has) would add them to every encode but the tokenize stage's: chats, eval, generation.
+    added = tokenizer.num_special_tokens_to_add(False)
+    if added:
+        raise TokenizerError(
+            f"{where}: its post-processor adds {added} special token(s) to every text; Refinery "
+            "adds its special tokens itself (save the tokenizer without add_bos_token)"
+        )
+    # Another model (WordLevel with [UNK], whitespace dropped) loses text: the bytes the
+    # manifest and bits per byte count would no longer be what the shards hold.
+    if not isinstance(tokenizer.decoder, decoders.ByteLevel):
+        raise TokenizerError(
+            f"{where}: is not a byte-level BPE tokenizer (decoder "
+            f"{type(tokenizer.decoder).__name__}); Refinery's decode every text back to itself"
+        )
     tokenizer.encode_special_tokens = True
     return tokenizer
 
 
-def token_byte_lengths(tokenizer: Tokenizer) -> list[int] | None:
-    """The UTF-8 bytes each id stands for (0 for special tokens), for bits per byte over any
-    run of ids, or None when the tokenizer is not byte-level: byte-level BPE writes each byte
-    as one character of its alphabet, so a token's bytes are its string's length."""
-    if not isinstance(tokenizer.decoder, decoders.ByteLevel):
-        return None
+def token_byte_lengths(tokenizer: Tokenizer) -> list[int]:
+    """The UTF-8 bytes each id of a loaded (byte-level) tokenizer stands for, 0 for special
+    tokens, for bits per byte over any run of ids: byte-level BPE writes each byte as one
+    character of its alphabet, so a token's bytes are its string's length."""
     lengths = [0] * tokenizer.get_vocab_size()
     for token, i in tokenizer.get_vocab(with_added_tokens=False).items():
         lengths[i] = len(token)

@@ -164,6 +164,25 @@ def test_a_tokenizer_whose_special_tokens_text_could_produce_is_refused(tmp_path
         load_tokenizer(tmp_path / "nfkc.json")
 
 
+def test_a_tokenizer_adding_tokens_or_not_byte_level_is_refused(tmp_path, tokenizer):
+    """A BOS post-processor (an HF save with add_bos_token) would put BOS into every chat and
+    eval encode; a WordLevel-like model with [UNK] loses text the manifest counts."""
+    from tokenizers import Tokenizer, processors
+
+    with_bos = Tokenizer.from_str(tokenizer.to_str())
+    with_bos.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", special_tokens=[(BOS, 0)]
+    )
+    with_bos.save(str(tmp_path / "bos.json"))
+    with pytest.raises(TokenizerError, match=r"post-processor adds 1 special token"):
+        load_tokenizer(tmp_path / "bos.json")
+    undecoded = json.loads(tokenizer.to_str())
+    undecoded["decoder"] = None
+    (tmp_path / "plain.json").write_text(json.dumps(undecoded))
+    with pytest.raises(TokenizerError, match=r"not a byte-level BPE tokenizer \(decoder NoneType"):
+        load_tokenizer(tmp_path / "plain.json")
+
+
 def test_a_long_run_trains_as_its_first_thousand_characters():
     # one piece to the trainer, whose time grows with its square: 40,000 ideographs took 12 s
     text = "The quick brown fox jumps over the lazy dog. " * 20

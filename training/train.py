@@ -615,8 +615,8 @@ def evaluate(
 def validation_token_bytes(tokenizer: Path, manifest: Manifest, vocab: int) -> torch.Tensor:
     """The UTF-8 bytes each id stands for, over the model's (padded) vocabulary: the first
     `eval_tokens` of the split may be one domain's documents, whose bytes per token the
-    split's average would misstate. A tokenizer that is not byte-level (a test's stub) gets
-    the split's average for every id."""
+    split's average would misstate. A tokenizer file that cannot be read as one (the stub of
+    tests' synthetic shards) gets the split's average for every id."""
     from refinery.tokenizer import TokenizerError, load_tokenizer, token_byte_lengths
 
     try:
