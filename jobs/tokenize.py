@@ -155,6 +155,19 @@ def stage_tokenizer(docs: DataFrame, config: TokenizeConfig, target: Path) -> To
     return load_tokenizer(target)
 
 
+def other_tokenizer(given: str, tokens: Path) -> str | None:
+    """A note when the configured tokenizer file is no longer the one the finished tokens
+    were made with (rewritten at the same path): its settings alone look unchanged."""
+    if not given or not Path(given).is_file():
+        return None
+    if sha256_file(given) == sha256_file(tokens / "tokenizer.json"):
+        return None
+    return (
+        f"{STAGE}: tokenize.tokenizer={given} is not the tokenizer these tokens were made with "
+        "(its bytes differ); --force tokenizes again with it"
+    )
+
+
 def run_tokenize(
     spark: SparkSession, config: CurationConfig, inputs: list[str], out: str, force: bool = False
 ) -> dict[str, Any] | None:
@@ -164,8 +177,9 @@ def run_tokenize(
     if (final / "_SUCCESS").exists() and not force:
         print(f"{STAGE}: already done ({final}/_SUCCESS); --force redoes it")
         note = other_settings(HadoopFS(spark), HadoopFS.local(root), STAGE, to_dict(config))
-        if note:
-            print(note)
+        for line in (note, other_tokenizer(config.tokenize.tokenizer, final)):
+            if line:
+                print(line)
         return None
     started = time.time()
     cfg = config.tokenize

@@ -979,3 +979,19 @@ def test_a_small_file_is_replaced_in_one_step_and_reads_back(spark, tmp_path):
         fs.write_json(path, {"stages": {"extract": 2}})  # over the first
         assert fs.read_json(path) == {"stages": {"extract": 2}}
         assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.crc"))
+
+
+def test_a_tokenizer_file_rewritten_in_place_is_said_when_the_tokens_are_done(tmp_path):
+    """Its path, the setting, is unchanged: only its bytes tell the tokens are another's."""
+    from jobs.tokenize import other_tokenizer
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "tokenizer.json").write_text('{"made": "with this"}')
+    given = tmp_path / "mine.json"
+    given.write_text('{"made": "with this"}')
+    assert other_tokenizer(str(given), tokens) is None
+    assert other_tokenizer("", tokens) is None
+    given.write_text('{"trained": "again"}')
+    note = other_tokenizer(str(given), tokens)
+    assert f"tokenize.tokenizer={given} is not the tokenizer these tokens were made" in note
