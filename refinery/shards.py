@@ -244,7 +244,12 @@ class ShardMaps:
     def __init__(self, max_open: int = 64):
         self.max_open = max_open
         self._mapped: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._checked: dict[Path, tuple[int, int, int]] = {}  # path -> (inode, size, mtime)
         self._lock = threading.Lock()  # the loader's prefetch thread reads too
+
+    def checked(self, path: Path) -> None:
+        """Record the file `open_shard` has just checked: a later map must find it unchanged."""
+        self._checked[path] = _identity(path)
 
     def read(self, path: Path, dtype: np.dtype, count: int, start: int, stop: int) -> np.ndarray:
         """Tokens [start, stop) of the shard at `path` (`count` tokens of `dtype`), copied: a
@@ -254,8 +259,24 @@ class ShardMaps:
         with self._lock:
             tokens = self._mapped.pop(path, None)
             if tokens is None:
+                try:
+                    same = _identity(path) == self._checked.get(path)
+                except OSError:
+                    same = False
+                if not same:  # a `tokenize --force` into the same folder mid-run
+                    raise ShardError(
+                        f"{path}: replaced or removed since this run checked it: the tokens "
+                        "folder was written again while training read it"
+                    )
                 tokens = np.memmap(path, dtype=dtype, mode="r", offset=HEADER_BYTES, shape=(count,))
                 if len(self._mapped) >= self.max_open:
                     self._mapped.popitem(last=False)
             self._mapped[path] = tokens
             return np.array(tokens[start:stop])
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    """(inode, size, modification time) of a file: another file, or this one rewritten,
+    differs in one of them."""
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -53,11 +53,12 @@ class WindowedSplit:
     ):
         self.seq_len = seq_len
         self.vocab_size = vocab_size  # ids at or above it are corruption (0: unchecked)
+        self.maps = maps or ShardMaps()
         self.shards = []  # (path, token dtype, token count)
         for entry in split.shards:  # each checked, then let go: `maps` maps it when read
             shard = open_shard(entry.path, entry.tokens, entry.documents, dtype)
+            self.maps.checked(shard.path)
             self.shards.append((shard.path, shard.tokens.dtype, shard.num_tokens))
-        self.maps = maps or ShardMaps()
         sizes = [count for _, _, count in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])  # stream offsets
         self.num_windows = max(0, (int(self.starts[-1]) - 1) // seq_len)

@@ -80,6 +80,36 @@ def test_a_split_of_many_shards_holds_few_of_them_open(tmp_path):
     )
 
 
+def test_a_shard_written_again_while_a_run_reads_it_is_said(tmp_path):
+    """Mapped only while read, a shard is opened again by its path: a `tokenize --force` into
+    the same folder mid-run would feed the new tokens at the old offsets."""
+    import os
+    import shutil
+
+    from refinery.shards import ShardError, ShardMaps
+
+    entries = []
+    for k in range(3):
+        docs = [np.arange(40, dtype=np.int64) + k]
+        entry = write_documents_shard(tmp_path, f"a/shard-{k:05d}.bin", docs, "uint16", [1])
+        entries.append(ShardEntry(tmp_path / entry["path"], entry["tokens"], 1, 1))
+    split = WindowedSplit(Split(0, 0, 0, tuple(entries)), 32, maps=ShardMaps(max_open=1))
+    first = split.window(0)
+    split.window(split.num_windows - 1)  # shard 0 let go
+    assert np.array_equal(split.window(0), first)  # mapped again, unchanged
+    split.window(split.num_windows - 1)
+    rewritten = tmp_path / "again"
+    write_documents_shard(rewritten, "shard.bin", [np.arange(40) + 7], "uint16", [1])
+    for suffix in (".bin", ".idx"):
+        shutil.copy(rewritten / f"shard{suffix}", tmp_path / f"a/new{suffix}")
+        os.replace(tmp_path / f"a/new{suffix}", entries[0].path.with_suffix(suffix))
+    with pytest.raises(ShardError, match=r"shard-00000.bin: replaced or removed since this run"):
+        split.window(0)
+    entries[1].path.unlink()
+    with pytest.raises(ShardError, match=r"shard-00001.bin: replaced or removed"):
+        split.window(2)  # from shard 1 on
+
+
 def test_a_loader_maps_few_shards_however_many_buckets(tmp_path):
     import os
 
