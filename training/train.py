@@ -615,14 +615,19 @@ def evaluate(
 def validation_token_bytes(tokenizer: Path, manifest: Manifest, vocab: int) -> torch.Tensor:
     """The UTF-8 bytes each id stands for, over the model's (padded) vocabulary: the first
     `eval_tokens` of the split may be one domain's documents, whose bytes per token the
-    split's average would misstate. A tokenizer file that cannot be read as one (the stub of
-    tests' synthetic shards) gets the split's average for every id."""
-    from refinery.tokenizer import TokenizerError, load_tokenizer, token_byte_lengths
+    split's average would misstate. A file that is no tokenizers JSON at all (the stub of
+    tests' synthetic shards) gets the split's average for every id; a tokenizer Refinery
+    refuses is refused here, as every later command would refuse the checkpoint."""
+    from tokenizers import Tokenizer
+
+    from refinery.tokenizer import load_tokenizer, token_byte_lengths
 
     try:
-        lengths = token_byte_lengths(load_tokenizer(tokenizer))
-    except TokenizerError:
+        Tokenizer.from_file(str(tokenizer))
+    except Exception:  # tokenizers raises a bare Exception on what it cannot read
         lengths = None
+    else:
+        lengths = token_byte_lengths(load_tokenizer(tokenizer))
     table = torch.zeros(vocab, dtype=torch.float64)
     if lengths is not None:
         table[: len(lengths)] = torch.tensor(lengths, dtype=torch.float64)

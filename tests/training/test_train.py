@@ -181,6 +181,29 @@ def test_bits_per_byte_counts_the_bytes_of_the_windows_evaluated(tmp_path):
     assert abs(split - logged["val_bpb"]) > 0.3 * logged["val_bpb"]  # the split's average misled
 
 
+def test_a_tokens_folder_whose_tokenizer_refinery_refuses_is_refused_at_the_start(tmp_path):
+    """Not trained with validation bytes guessed, then refused by every later command."""
+    from tokenizers import Tokenizer, processors
+    from train_helpers import english_texts
+
+    from refinery.manifest import read_manifest
+    from refinery.tokenizer import BOS, TokenizerError
+    from training.synthetic import write_text_dataset
+    from training.train import validation_token_bytes
+
+    tokens = write_text_dataset(tmp_path / "tokens", english_texts(60))
+    manifest = read_manifest(tokens)
+    stub = validation_token_bytes(tokens / "missing.json", manifest, 512)
+    assert stub.tolist() == [manifest.validation.bytes / manifest.validation.tokens] * 512
+    with_bos = Tokenizer.from_file(str(tokens / "tokenizer.json"))
+    with_bos.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", special_tokens=[(BOS, 0)]
+    )
+    with_bos.save(str(tmp_path / "bos.json"))
+    with pytest.raises(TokenizerError, match="post-processor adds 1 special token"):
+        validation_token_bytes(tmp_path / "bos.json", manifest, 512)
+
+
 def test_resume_refuses_a_different_manifest(tokens, tmp_path, capsys):
     out = tmp_path / "run"
     assert refinery(train_args(tokens, out, "max_steps=2", "ckpt_every=1")) == 0
