@@ -244,7 +244,7 @@ class ShardMaps:
     def __init__(self, max_open: int = 64):
         self.max_open = max_open
         self._mapped: OrderedDict[Path, np.ndarray] = OrderedDict()
-        self._checked: dict[Path, tuple[int, int, int]] = {}  # path -> (inode, size, mtime)
+        self._checked: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime)
         self._lock = threading.Lock()  # the loader's prefetch thread reads too
 
     def checked(self, path: Path) -> None:
@@ -275,8 +275,8 @@ class ShardMaps:
             return np.array(tokens[start:stop])
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    """(inode, size, modification time) of a file: another file, or this one rewritten,
-    differs in one of them."""
+def _identity(path: Path) -> tuple[int, int]:
+    """(size, modification time) of a file: another file, or this one rewritten, differs in
+    one of them. Not the inode, which some network and FUSE mounts renumber as they like."""
     stat = os.stat(path)
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return stat.st_size, stat.st_mtime_ns

@@ -846,9 +846,8 @@ def _train(
     )
     # on every rank alike, whether its own share holds a window or not
     validates = validation_count(manifest, cfg.model.seq_len, cfg.train.eval_tokens) > 0
-    if validates:
-        val_bytes = validation_token_bytes(tokenizer, manifest, cfg.model.vocab_size)
-        val_bytes = val_bytes.to(env.device)
+    # made validating or not: it refuses a tokenizer every later command would refuse
+    val_bytes = validation_token_bytes(tokenizer, manifest, cfg.model.vocab_size).to(env.device)
     if env.is_main:
         notes = [
             *data_notes(cfg, manifest, loader),
