@@ -90,15 +90,17 @@ def check_buckets(docs: DataFrame) -> None:
 
 
 def note_other_held_out(record: Path, config: TokenizeConfig) -> None:
-    """Say when `train-tokenizer` (its record beside the file) left out another validation
-    split than this run holds out: validation documents may then be in its training sample."""
+    """Say when `train-tokenizer` (its record beside the file) trained on documents this run
+    holds out for validation: another seed, or a smaller share (with one seed the held-out
+    documents are nested, the lowest hashes: a larger share left out is no leak)."""
     try:
         trained = json.loads(record.read_text(encoding="utf-8"))["tokenize"]
         held = {key: trained[key] for key in ("validation_share", "seed")}
     except (OSError, ValueError, KeyError, TypeError):
         return  # no record (a tokenizer from elsewhere), or one that records nothing
     ours = {"validation_share": config.validation_share, "seed": config.seed}
-    if held != ours:
+    leaks = held["seed"] != config.seed or held["validation_share"] < config.validation_share
+    if config.validation_share > 0 and leaks:
         print(
             f"tokenize: note: {record.parent} was trained leaving out the validation split of "
             f"{_settings(held)}, and this run holds out that of {_settings(ours)}: some "

@@ -957,6 +957,13 @@ def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_pa
     said = capsys.readouterr().err
     assert "was trained leaving out the validation split of tokenize.validation_share=0.01" in said
     assert "holds out that of tokenize.validation_share=0.1" in said
+    # with one seed a larger share left out holds this run's documents: nothing leaked
+    note_other_held_out(record, dataclasses.replace(config, validation_share=0.005))
+    note_other_held_out(record, dataclasses.replace(config, validation_share=0.0))
+    assert capsys.readouterr().err == ""
+    other_seed = dataclasses.replace(config, validation_share=0.005, seed=config.seed + 1)
+    note_other_held_out(record, other_seed)
+    assert "holds out that of tokenize.validation_share=0.005" in capsys.readouterr().err
 
 
 def test_a_small_file_is_replaced_in_one_step_and_reads_back(spark, tmp_path):
