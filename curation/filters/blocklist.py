@@ -315,7 +315,10 @@ class BlocklistFilter(DocumentFilter):
         """The category (or `url_word`) that blocks this URL/host, else None: of several
         matching categories (a listed subdomain, its listed parent, a listed URL), the first
         configured."""
-        host = normalize_host(host or url_host(url))
+        return self._match(url, normalize_host(host or url_host(url)))
+
+    def _match(self, url: str | None, host: str) -> str | None:
+        """`match` for a host already normalised."""
         found = [self.domains.get(d) for d in parent_domains(host)] if host else []
         if url and self.urls:
             found += [self.urls.get(p) for p in url_prefixes(url_key(url), self.longest_url)]
@@ -332,10 +335,11 @@ class BlocklistFilter(DocumentFilter):
         return False
 
     def filter(self, doc: Document) -> str | None:
-        url, host = doc.get("url"), doc.get("host")
-        category = self.match(url, host)
+        url = doc.get("url")
+        host = normalize_host(doc.get("host") or url_host(url))
+        category = self._match(url, host)
         if category:
             return self.reason(category)
-        if not normalize_host(host or url_host(url)):
+        if not host:
             self.count("blocklist:no_host")  # kept unchecked: said, as badwords:no_list
         return None
