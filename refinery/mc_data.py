@@ -137,9 +137,10 @@ def read_benchmark(
 
 
 def decode_lenient(path: Path) -> str:
-    """The file as UTF-8, with any byte that is not valid UTF-8 read as MacRoman instead of
-    failing (MMLU's CSVs have such quotes), said on stderr: a file in another encoding
-    (Windows-1252) reads garbled, and its items can no longer match their text."""
+    """The file as UTF-8 (a byte-order mark at its start dropped), with any byte that is not
+    valid UTF-8 read as MacRoman instead of failing (MMLU's CSVs have such quotes), said on
+    stderr: a file in another encoding (Windows-1252) reads garbled, and its items can no
+    longer match their text."""
     raw, parts, odd = path.read_bytes(), [], 0
     while True:
         try:
@@ -156,7 +157,7 @@ def decode_lenient(path: Path) -> str:
             "encoding to UTF-8 (iconv -f cp1252 -t utf-8)",
             file=sys.stderr,
         )
-    return "".join(parts)
+    return "".join(parts).removeprefix("\ufeff")
 
 
 def sniff_delimiter(text: str, records: int = 20) -> str:
@@ -167,7 +168,10 @@ def sniff_delimiter(text: str, records: int = 20) -> str:
     def widths(delimiter: str) -> list[int]:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         rows = (row for row in reader if any(cell.strip() for cell in row))
-        return [len(row) for _, row in zip(range(records), rows, strict=False)] or [0]
+        try:
+            return [len(row) for _, row in zip(range(records), rows, strict=False)] or [0]
+        except csv.Error:  # reading the file then says where
+            return [0]
 
     found = {delimiter: widths(delimiter) for delimiter in DELIMITERS}
     even = [d for d in DELIMITERS if found[d][0] > 1 and len(set(found[d])) == 1]
@@ -208,13 +212,16 @@ def parse_answer(value: object, n_choices: int, where: str) -> int:
     return index
 
 
-def _records(text: str, delimiter: str):
+def _records(path: Path, text: str, delimiter: str):
     """(first line number, fields) of each CSV record; quoted fields may span lines."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 1
-    for row in reader:
-        yield start, row
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as err:  # a field over csv.field_size_limit(): a stray quote, mostly
+        raise BenchmarkError(f"{path}: line {start}: not readable as CSV: {err}") from None
 
 
 def _is_header(row: list[str]) -> bool:
@@ -225,10 +232,10 @@ def _is_header(row: list[str]) -> bool:
 def read_mmlu_csv(
     path: Path, include_flawed: bool = False, left_out: Counter | None = None, answers: bool = True
 ) -> list[MCItem]:
-    text = decode_lenient(path).lstrip("\ufeff")
+    text = decode_lenient(path)
     if not text.strip():
         raise BenchmarkError(f"{path}: empty benchmark file")
-    records = _records(text, sniff_delimiter(text))
+    records = _records(path, text, sniff_delimiter(text))
     first_line, first = next(records)
     header = [cell.strip().lower() for cell in first] if _is_header(first) else None
     if header is None:
@@ -260,10 +267,11 @@ def read_mmlu_csv(
 
 
 def check_texts(question: str, choices: list[str], where: str) -> None:
-    """An item scores its choices' text after its question's: neither may be empty."""
-    if not question:
+    """An item scores its choices' text after its question's: neither may be empty (or only
+    white space)."""
+    if not question.strip():
         raise BenchmarkError(f"{where}: the question is empty")
-    empty = next((i for i, choice in enumerate(choices) if not choice), None)
+    empty = next((i for i, choice in enumerate(choices) if not choice.strip()), None)
     if empty is not None:
         raise BenchmarkError(f"{where}: choice {empty + 1} is empty")
 
@@ -356,10 +364,12 @@ def _piqa(path: Path, rows: list[tuple[int, dict]], answers: bool) -> list[MCIte
         for key in ("goal", "sol1", "sol2"):
             if not isinstance(row.get(key), str):
                 raise BenchmarkError(f"{path}: line {number}: {key!r} must be a string")
-        choices = [row["sol1"].strip(), row["sol2"].strip()]
-        check_texts(row["goal"].strip(), choices, f"{path}: line {number}")
+        # as given, as the harness scores them: a solution may end in a space, which is then
+        # part of the continuation and of acc_norm's length
+        choices = [row["sol1"], row["sol2"]]
+        check_texts(row["goal"], choices, f"{path}: line {number}")
         answer = answer_of(label, 2, where, answers)
-        items.append(MCItem(name, f"{name}:{number}", row["goal"].strip(), choices, answer))
+        items.append(MCItem(name, f"{name}:{number}", row["goal"], choices, answer))
     return items
 
 

@@ -130,8 +130,8 @@ def test_piqa_labels_come_from_the_line_aligned_labels_file(tmp_path):
     write(folder / "valid-labels.lst", "0\n1\n")
     items = read_benchmark(jsonl)
     assert [(i.id, i.question, i.choices, i.answer) for i in items] == [
-        ("piqa/valid:1", "Open a jar", ["twist the lid", "eat the lid"], 0),
-        ("piqa/valid:2", "Open a jar", ["twist the lid", "eat the lid"], 1),
+        ("piqa/valid:1", "Open a jar", ["twist the lid ", "eat the lid"], 0),  # as given
+        ("piqa/valid:2", "Open a jar", ["twist the lid ", "eat the lid"], 1),
     ]
     write(folder / "valid-labels.lst", "0\n1\n\n")  # blank lines at the end are no labels
     assert [i.answer for i in read_benchmark(jsonl)] == [0, 1]
@@ -152,6 +152,22 @@ def test_piqa_with_an_inline_label_and_without_any(tmp_path):
     del row["label"]
     with pytest.raises(BenchmarkError, match="line 1: no 'label' field and no piqa-labels.lst"):
         read_benchmark(write(tmp_path / "piqa.jsonl", json.dumps(row)))
+
+
+def test_a_byte_order_mark_is_no_part_of_a_jsonl_or_csv_benchmark(tmp_path):
+    row = json.dumps({"goal": "g", "sol1": "a", "sol2": "b", "label": 1})
+    assert read_benchmark(write(tmp_path / "piqa.jsonl", "\ufeff" + row))[0].question == "g"
+    text = f"\ufeff{REDUX_HEADER}\nq?,\"['x', 'y']\",1,ok,,,\n"
+    assert read_benchmark(write(tmp_path / "mmlu_x.csv", text))[0].question == "q?"
+
+
+def test_a_csv_field_past_the_csv_module_limit_names_its_line(tmp_path):
+    # a stray quote that swallows the rest of a large file ends the same way
+    text = (
+        f"{REDUX_HEADER}\nq?,\"['x', 'y']\",1,ok,,,\n\"{'x ' * 70_000}\",\"['a', 'b']\",0,ok,,,\n"
+    )
+    with pytest.raises(BenchmarkError, match=r"mmlu_x.csv: line 3: not readable as CSV: field"):
+        read_benchmark(write(tmp_path / "mmlu_x.csv", text))
 
 
 def test_agieval_options_lose_their_letter_prefix(tmp_path):
@@ -189,6 +205,8 @@ def test_agieval_options_lose_their_letter_prefix(tmp_path):
         ('{"question": "q", "options": ["(A)", "b"], "label": "B"}', "line 1: choice 1 is empty"),
         ('{"question": " ", "options": ["a", "b"], "label": "B"}', "the question is empty"),
         ('{"goal": "g", "sol1": "", "sol2": "b", "label": 1}', "line 1: choice 1 is empty"),
+        ('{"goal": "g", "sol1": "a", "sol2": " ", "label": 1}', "line 1: choice 2 is empty"),
+        ('{"goal": "\\n", "sol1": "a", "sol2": "b", "label": 1}', "the question is empty"),
     ],
 )  # fmt: skip
 def test_bad_jsonl_names_the_line(tmp_path, text, message):
