@@ -113,6 +113,12 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return tokenizer_from_json(text, str(path))
 
 
+# Every ASCII character, runs and kinds of white space, and 2-, 3- and 4-byte UTF-8.
+ROUND_TRIP_PROBE = (
+    "".join(map(chr, range(128))) + "  a\t\tb\r\n\n c\u00a0d caf\u00e9 \u4e2d\u6587 \U0001f600"
+)
+
+
 def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     """`load_tokenizer` for the file's content (Spark ships the text, not the path)."""
     try:
@@ -164,6 +170,14 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
             f"{type(tokenizer.decoder).__name__}); Refinery's decode every text back to itself"
         )
     tokenizer.encode_special_tokens = True
+    # A byte-level decoder after a lossy model or pre-tokenizer (Whitespace drops the spaces,
+    # WordLevel writes [UNK]) still loses text, and bits per byte would count bytes the model
+    # never had to predict.
+    if tokenizer.decode(tokenizer.encode(ROUND_TRIP_PROBE).ids) != ROUND_TRIP_PROBE:
+        raise TokenizerError(
+            f"{where}: does not decode text back to itself (its model or pre-tokenizer drops "
+            "white space or maps text to an unknown token); Refinery's decode every text back"
+        )
     return tokenizer
 
 

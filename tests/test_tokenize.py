@@ -166,8 +166,9 @@ def test_a_tokenizer_whose_special_tokens_text_could_produce_is_refused(tmp_path
 
 def test_a_tokenizer_adding_tokens_or_not_byte_level_is_refused(tmp_path, tokenizer):
     """A BOS post-processor (an HF save with add_bos_token) would put BOS into every chat and
-    eval encode; a WordLevel-like model with [UNK] loses text the manifest counts."""
-    from tokenizers import Tokenizer, processors
+    eval encode; a WordLevel-like model with [UNK], or a pre-tokenizer dropping white space,
+    loses text the manifest counts."""
+    from tokenizers import Tokenizer, pre_tokenizers, processors
 
     with_bos = Tokenizer.from_str(tokenizer.to_str())
     with_bos.post_processor = processors.TemplateProcessing(
@@ -181,6 +182,12 @@ def test_a_tokenizer_adding_tokens_or_not_byte_level_is_refused(tmp_path, tokeni
     (tmp_path / "plain.json").write_text(json.dumps(undecoded))
     with pytest.raises(TokenizerError, match=r"not a byte-level BPE tokenizer \(decoder NoneType"):
         load_tokenizer(tmp_path / "plain.json")
+    # a byte-level decoder after a pre-tokenizer that drops white space still loses text
+    spaceless = Tokenizer.from_str(tokenizer.to_str())
+    spaceless.pre_tokenizer = pre_tokenizers.Whitespace()
+    spaceless.save(str(tmp_path / "spaceless.json"))
+    with pytest.raises(TokenizerError, match=r"spaceless.json: does not decode text back"):
+        load_tokenizer(tmp_path / "spaceless.json")
 
 
 def test_a_long_run_trains_as_its_first_thousand_characters():
