@@ -401,50 +401,60 @@ def _ibans(text: str) -> list[PIISpan]:
         if start < 0 or not (country.isascii() and country.isalpha()):
             continue
         m = _IBAN.match(text, start)
-        if (
-            m
-            and (not spans or start >= spans[-1].end)
-            and iban_valid(m[0])
-            and (m[0].isupper() or _has_context(_IBAN_CONTEXT, text, m.start(), m.end()))
-        ):
-            spans.append(PIISpan(m.start(), m.end(), "IBAN"))
+        if not m or (spans and start < spans[-1].end):
+            continue
+        code = m[0]
+        # The regex is greedy: the word after a grouped code (BIC, EUR, "and", "with") reads
+        # as its last group. Groups are dropped from the end until the check passes.
+        while m["sep"] and not iban_valid(code) and code.count(" ") > 3:
+            code = code[: code.rindex(" ")]
+        end = start + len(code)
+        if iban_valid(code) and (code.isupper() or _has_context(_IBAN_CONTEXT, text, start, end)):
+            spans.append(PIISpan(start, end, "IBAN"))
     return spans
 
 
 def _cards(text: str) -> list[PIISpan]:
     spans = []
     for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m[0])
-        bare = len(digits) < 13 or (digits == m[0] and _in_url(text, m.start(), m.end()))
-        if (
-            (not bare or _has_context(_CARD_CONTEXT, text, m.start(), m.end()))
-            and digits[0] in _CARD_FIRST_DIGITS
-            and len(set(digits)) > 1
-            and luhn_valid(digits)
-        ):
-            spans.append(PIISpan(m.start(), m.end(), "CREDIT_CARD"))
+        found = m[0]
+        if m["s1"] and len(found) == 23 and not _is_card(text, m.start(), found):
+            found = found[:-4]  # four groups and a card's 3-digit CVV, not a 19-digit card
+        if _is_card(text, m.start(), found):
+            spans.append(PIISpan(m.start(), m.start() + len(found), "CREDIT_CARD"))
     return spans
+
+
+def _is_card(text: str, start: int, found: str) -> bool:
+    digits = re.sub(r"\D", "", found)
+    end = start + len(found)
+    bare = len(digits) < 13 or (digits == found and _in_url(text, start, end))
+    return (
+        (not bare or _has_context(_CARD_CONTEXT, text, start, end))
+        and digits[0] in _CARD_FIRST_DIGITS
+        and len(set(digits)) > 1
+        and luhn_valid(digits)
+    )
 
 
 def _in_url(text: str, start: int, end: int) -> bool:
     """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?id=...`): long
-    numbers there are timestamps and ids, a tenth of which pass Luhn. The digits' token (up
-    to the spaces or line ends around it) holds a `/` or `=`."""
+    numbers there are timestamps and ids, a tenth of which pass Luhn. Their token (up to the
+    white space before them) has a `/` or `=` before them, or one follows them at once: a
+    slash further on is another cell of a row (`4111111111111111|12/25|123`, an expiry)."""
     breaks, marks = _url_marks(text)
     i = bisect.bisect_left(breaks, start)
     token_start = breaks[i - 1] + 1 if i else 0
-    j = bisect.bisect_left(breaks, end)
-    token_end = breaks[j] if j < len(breaks) else len(text)
     k = bisect.bisect_left(marks, token_start)
-    return k < len(marks) and marks[k] < token_end
+    return (k < len(marks) and marks[k] < start) or text[end : end + 1] in ("/", "=")
 
 
 @functools.lru_cache(maxsize=1)
 def _url_marks(text: str) -> tuple[list[int], list[int]]:
-    """Where `text` breaks into tokens (spaces, line ends) and where it has `/` or `=`: found
-    once a text (searched for each long number, a 2.5 MB line of them took 21 s)."""
+    """Where `text` has white space and where it has `/` or `=`: found once a text (searched
+    for each long number, a 2.5 MB line of them took 21 s)."""
     return (
-        [m.start() for m in re.finditer(r"[ \n]", text)],
+        [m.start() for m in re.finditer(r"\s", text)],
         [m.start() for m in re.finditer(r"[/=]", text)],
     )
 
@@ -546,8 +556,14 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         return True
     # Two groups, short or space-separated groups and bare runs are also how counts, codes
     # and ids are written: phones only next to a phone word.
+    # A dotted pair with at most two digits first is a decimal (48.858844, 12.345678 GB).
     weak = (
-        (len(groups) == 2 and min(lengths) >= 2 and n_digits >= 7)
+        (
+            len(groups) == 2
+            and min(lengths) >= 2
+            and n_digits >= 7
+            and not (m["sep"] == "." and lengths[0] <= 2)
+        )
         or (len(groups) >= 3 and min(lengths) >= 2)
         or (len(groups) == 1 and 7 <= n_digits <= 11)
     )

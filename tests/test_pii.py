@@ -178,6 +178,21 @@ def test_a_lowercase_iban_needs_an_iban_word_and_a_bank_code_is_not_split_among_
     assert not iban_valid("NL91 ABNA 0417 1643 01") and not iban_valid("XX91ABNA0417164300")
 
 
+@pytest.mark.parametrize(
+    ("text", "iban"),
+    [
+        ("IBAN: AT61 1904 3002 3457 3201 BIC: BKAUATWW", "AT61 1904 3002 3457 3201"),
+        ("IBAN: ES91 2100 0418 4502 0005 1332 BIC: CAIXESBBXXX", "ES91 2100 0418 4502 0005 1332"),
+        ("IBAN: PL61 1090 1014 0000 0712 1981 2874 PLN", "PL61 1090 1014 0000 0712 1981 2874"),
+        ("Please pay to BE68 5390 0754 7034 and send", "BE68 5390 0754 7034"),
+        ("BE68 5390 0754 7034 with SEPA", "BE68 5390 0754 7034"),
+    ],
+)
+def test_a_grouped_iban_before_a_short_word_is_found_whole(text, iban):
+    # the word (BIC, a currency, "and") read as the code's last group failed the check
+    assert found(text) == [("IBAN", iban)]
+
+
 def test_an_ipv4_address_before_its_port_is_found():
     assert found("Server at 8.8.8.8:53") == [("IP", "8.8.8.8")]
     assert found("open http://192.168.1.1:8080/admin") == [("IP", "192.168.1.1")]
@@ -225,6 +240,26 @@ def test_long_numbers_in_urls_need_a_card_word():
     assert found("card: https://x.example/pay/4111111111111111") == [
         ("CREDIT_CARD", "4111111111111111")
     ]
+    assert found("id 4111111111111111/edit") == []  # a path segment: a `/` right after it
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "John Smith,4111111111111111,12/25,123",
+        "4111111111111111|05/27|737",
+        "John Smith\t4111111111111111\t12/25\t123",
+    ],
+)
+def test_a_card_in_a_row_with_its_expiry_date_is_no_url_id(row):
+    # the expiry's slash, in a later cell of the row, made the card a URL's id
+    assert found(row) == [("CREDIT_CARD", "4111111111111111")]
+
+
+@pytest.mark.parametrize("sep", [" ", "-"])
+def test_a_card_before_its_cvv_is_found_without_it(sep):
+    card = sep.join(["4111", "1111", "1111", "1111"])
+    assert found(f"Card {card}{sep}123 exp 12/25") == [("CREDIT_CARD", card)]
 
 
 def luhn_completed(digits: str) -> str:
@@ -535,6 +570,8 @@ def test_phone_words_of_unspaced_and_other_scripts_count(text):
         "版本号1.2.3.4更新",  # a version, not an IP
         "联系我们 总价12800000元",  # a price
         "联系我们 已售 12345678个",
+        "Contact us. Location: 48.858844, 2.294351",  # decimals
+        "Mobile data usage averaged 12.345678 GB",
     ],
 )
 def test_hours_prices_ids_and_counts_near_a_phone_word_are_no_phone(text):
