@@ -85,7 +85,8 @@ class ScalingLaw:
     @property
     def has_optimum(self) -> bool:
         """Loss falls with both N and D, so a budget has a finite best split."""
-        return self.alpha > 0 and self.beta > 0 and self.A > 0 and self.B > 0
+        finite = all(map(math.isfinite, self.as_dict().values()))
+        return finite and self.alpha > 0 and self.beta > 0 and self.A > 0 and self.B > 0
 
     def optimum(self, compute: float) -> ComputeOptimal:
         """Closed form of Hoffmann et al. 2022 (appendix D.2) for C = 6 N D, in log space:
@@ -102,12 +103,13 @@ class ScalingLaw:
         log_half = math.log(compute / 6)
         log_params = log_g + self.beta / total * log_half
         log_tokens = self.alpha / total * log_half - log_g
+        model_term = math.log(self.A) - self.alpha * log_params
+        data_term = math.log(self.B) - self.beta * log_tokens
         with np.errstate(over="ignore"):
-            params, tokens, ratio = np.exp([log_params, log_tokens, log_tokens - log_params])
-        model_term = math.exp(math.log(self.A) - self.alpha * log_params)
-        data_term = math.exp(math.log(self.B) - self.beta * log_tokens)
-        loss = self.E + model_term + data_term
-        return ComputeOptimal(compute, float(params), float(tokens), float(ratio), loss)
+            params, tokens, ratio, model, data = np.exp(
+                [log_params, log_tokens, log_tokens - log_params, model_term, data_term]
+            ).tolist()
+        return ComputeOptimal(compute, params, tokens, ratio, self.E + model + data)
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -224,8 +226,23 @@ def _descended(grid: torch.Tensor, data, delta: float, steps: int) -> torch.Tens
 
 
 def _law(theta: torch.Tensor) -> ScalingLaw:
+    """The law of a fit's (a, b, e, alpha, beta); a refit that ran off (a > 709) gets an
+    infinite constant, which leaves it out of the intervals, and not an OverflowError."""
     a, b, e, alpha, beta = theta.tolist()
-    return ScalingLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta)
+    with np.errstate(over="ignore"):
+        big_e, big_a, big_b = np.exp([e, a, b]).tolist()
+    return ScalingLaw(big_e, big_a, big_b, alpha, beta)
+
+
+def _fitted_law(theta: torch.Tensor) -> ScalingLaw:
+    """`_law` of the fit to all the points, which must be finite."""
+    law = _law(theta)
+    if not all(map(math.isfinite, law.as_dict().values())):
+        raise ScalingFitError(
+            f"the fit ran off to {law}: the losses do not fall with N and D as a power law "
+            "(a diverged point, or losses that stay at log(vocabulary))"
+        )
+    return law
 
 
 def check_fit_config(cfg: FitConfig) -> None:
@@ -254,7 +271,7 @@ def fit(params, tokens, losses, cfg: FitConfig | None = None) -> ScalingLaw:
     theta, _ = _fit_arrays(
         _log_points(params, tokens, losses), cfg, cfg.starts, descent_steps=cfg.descent_steps
     )
-    return _law(theta)
+    return _fitted_law(theta)
 
 
 @dataclass(frozen=True)
@@ -277,7 +294,7 @@ def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> 
         pick = _identifiable_resample(rng, logs)
         sample = tuple(x[pick] for x in logs)
         refits.append(_law(_fit_arrays(sample, cfg, cfg.bootstrap_starts, theta)[0]))
-    return FitResult(_law(theta), objective, _intervals(refits, cfg.confidence), refits)
+    return FitResult(_fitted_law(theta), objective, _intervals(refits, cfg.confidence), refits)
 
 
 def _identifiable_resample(rng: np.random.Generator, logs, tries: int = 1000) -> np.ndarray:

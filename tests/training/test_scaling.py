@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from train_helpers import REPO, read_metrics
 
 from refinery.cli import main as refinery
@@ -292,6 +293,22 @@ def test_a_refit_whose_optimum_is_infinite_leaves_the_intervals_finite():
     summary = scaling.summary(result, 1e11, scaling.FitConfig())
     assert summary["optimum"]["refits_without_optimum"] == 2
     json.loads(json.dumps(summary, allow_nan=False))
+
+
+def test_a_refit_run_off_beyond_float_range_is_left_out_not_an_overflow_error():
+    """A sweep with a diverged point had a bootstrap refit reach log A > 709: math.exp raised
+    a bare OverflowError after every point had trained."""
+    law = scaling.ScalingLaw(3.0, 60.0, 900.0, 0.35, 0.45)
+    off = scaling._law(torch.tensor([800.0, 5.0, 1.0, 0.5, 0.5], dtype=torch.float64))
+    assert math.isinf(off.A) and not off.has_optimum
+    result = scaling.FitResult(
+        law, 0.0, scaling._intervals([law, law, off], 0.9), [law] * 2 + [off]
+    )
+    summary = scaling.summary(result, 1e11, scaling.FitConfig())
+    assert summary["optimum"]["refits_without_optimum"] == 1
+    json.loads(json.dumps(summary, allow_nan=False))
+    with pytest.raises(scaling.ScalingFitError, match="the fit ran off to"):
+        scaling._fitted_law(torch.tensor([800.0, 5.0, 1.0, 0.5, 0.5], dtype=torch.float64))
 
 
 def test_bootstrap_resamples_keep_three_sizes_and_budgets():
