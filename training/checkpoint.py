@@ -297,17 +297,21 @@ def resume_step(state: dict[str, Any], last: Path, max_steps: int, say: bool) ->
     return step
 
 
+# Where a run's folders are and how it shows its progress: no setting of the run itself.
+NOT_SETTINGS = ("data", "out", "progress", "tensorboard", "train.progress", "train.tensorboard")
+
+
 def changed_settings(then: dict[str, Any], now: Any) -> list[str]:
     """The settings of config dataclass `now` that differ from a checkpoint's saved config
-    `then`, as "key: then -> now". A setting `then` lacks (saved before the setting existed)
-    counts as its default: the run behaves as it did."""
+    `then`, as "key: then -> now" (`NOT_SETTINGS` aside). A setting `then` lacks (saved
+    before the setting existed) counts as its default: the run behaves as it did."""
     defaults = flat_settings(dataclasses.asdict(type(now)()))
     now = flat_settings(dataclasses.asdict(now))
     then = {key: defaults[key] for key in now if key in defaults} | flat_settings(then)
     return [
         f"{key}: {then.get(key)} -> {now.get(key)}"
         for key in sorted(set(then) | set(now))
-        if key not in ("data", "out") and then.get(key) != now.get(key)
+        if key not in NOT_SETTINGS and then.get(key) != now.get(key)
     ]
 
 

@@ -1,6 +1,7 @@
 """Stop a run mid-way (SIGKILL, or SIGTERM from a scheduler), resume, and get bitwise the
 losses of an uninterrupted run (CPU)."""
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -12,7 +13,8 @@ import pytest
 from train_helpers import REPO, read_metrics, train_args
 
 from refinery.cli import main as refinery
-from training.checkpoint import list_checkpoints
+from training.checkpoint import changed_settings, list_checkpoints
+from training.config import TrainConfig
 
 RUN = ["max_steps=40", "ckpt_every=5", "seed=7", "train.eval_every=0", "train.keep_last=2"]
 
@@ -129,3 +131,13 @@ def test_a_ctrl_c_that_stops_at_once_is_one_line_from_each_node(monkeypatch, cap
             if said
             else ""
         )
+
+
+def test_how_a_run_shows_its_progress_is_no_changed_setting():
+    """A sweep or ablation rerun with train.progress=true reuses its finished points."""
+    then = dataclasses.asdict(TrainConfig())
+    now = TrainConfig()
+    now.train.progress, now.train.tensorboard = not now.train.progress, True
+    assert changed_settings(then, now) == []
+    now.optim.lr = 1e-3
+    assert changed_settings(then, now) == ["optim.lr: 0.003 -> 0.001"]
