@@ -230,7 +230,9 @@ def iter_records(
             corrupt = _seekable(stream) and _corrupt_member(stream, current)
             yield ReadError(offset=current, error=corrupt or _describe(err))
         else:
-            tail = _unread_tail(stream, base if last_end is None else last_end)
+            tail = _unread_tail(
+                stream, base if last_end is None else _skip_separator(stream, last_end)
+            )
             if not tail:
                 return
             # warcio also stops, silently, at a member that does not inflate: records may follow

@@ -97,6 +97,19 @@ def test_truncated_uncompressed_record_is_an_error(tmp_path: Path):
     assert "truncated" in items[1].error
 
 
+def test_a_last_record_cut_where_warcio_stops_silently_is_one_error(tmp_path: Path):
+    # the tail was said from the blank line before the record, and then again from the
+    # record: two error rows, and an input count of one too many, for one damaged record
+    path = tmp_path / "cut.warc"
+    offsets = write_warc(
+        path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)], gzip=False
+    )
+    path.write_bytes(path.read_bytes()[: offsets[1] + 200])
+    items = read(path)
+    assert kinds(items) == ["Record", "ReadError"] and items[1].offset == offsets[1]
+    assert items[1].error.startswith("200 bytes after the last complete record")
+
+
 def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
     path = tmp_path / "cut.warc.gz"
     stream = zlib.compressobj(wbits=31)  # a gzip member that ends inside the WARC headers
