@@ -171,10 +171,12 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
     if is_remote(spec):
         return [spec]
     if any(ch in spec for ch in "*?[") and not os.path.exists(spec):  # `crawl [2024]/` is a name
-        matches = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+        found = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+        _refuse_broken_links(found, f"input glob {spec!r}")
+        matches = [p for p in found if p.is_file()]
         if not matches:
             raise InputError(f"input glob {spec!r} matches no file")
-        return _archives_among([Path(p) for p in matches], f"input glob {spec!r}")
+        return _archives_among(matches, f"input glob {spec!r}")
     path = Path(spec)
     if path.is_dir():
         return _archives_in(path)
@@ -187,8 +189,21 @@ def _resolve_one(spec: str, cc_prefix: str) -> list[str]:
 
 def _archives_in(folder: Path) -> list[str]:
     """The archive files under `folder`, sorted (`_archives_among`)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    found = sorted(folder.rglob("*"))
+    _refuse_broken_links(found, f"input directory {folder}")
+    files = [p for p in found if p.is_file()]
     return _archives_among(files, f"input directory {folder}", folder)
+
+
+def _refuse_broken_links(paths: list[Path], where: str) -> None:
+    """An archive's name on a link to nothing is input that went missing, as a missing file
+    given by name is: not a file to leave out unsaid."""
+    broken = [p for p in paths if is_archive(p.name) and p.is_symlink() and not p.exists()]
+    if broken:
+        raise InputError(
+            f"{where}: {broken[0]} is a link to a missing file ({os.readlink(broken[0])})"
+            + (f", and {len(broken) - 1} more" if len(broken) > 1 else "")
+        )
 
 
 def _archives_among(files: list[Path], where: str, base: Path | None = None) -> list[str]:

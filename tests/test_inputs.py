@@ -43,6 +43,16 @@ def test_a_glob_takes_the_archives_it_matches_and_says_what_it_skipped(crawl_dir
         resolve_inputs([str(crawl_dir / "*.txt")], "")
 
 
+def test_a_link_to_a_missing_archive_is_refused_not_left_out(crawl_dir: Path):
+    (crawl_dir / "sub" / "gone.warc.gz").symlink_to(crawl_dir / "nothere.warc.gz")
+    (crawl_dir / "stale.txt").symlink_to(crawl_dir / "nothere.txt")  # no archive: not input
+    for spec in (str(crawl_dir), str(crawl_dir / "sub" / "*")):
+        with pytest.raises(InputError, match=r"sub/gone.warc.gz is a link to a missing file"):
+            resolve_inputs([spec], "")
+    (crawl_dir / "sub" / "gone.warc.gz").unlink()
+    assert len(resolve_inputs([str(crawl_dir)], "")) == 5
+
+
 def test_file_uris_name_the_same_inputs_as_paths(crawl_dir: Path):
     """As every later stage takes them (and as Hadoop writes them, file:/x)."""
     plain = resolve_inputs([str(crawl_dir)], "")
