@@ -404,10 +404,12 @@ def _ibans(text: str) -> list[PIISpan]:
         if not m or (spans and start < spans[-1].end):
             continue
         code = m[0]
-        # The regex is greedy: the word after a grouped code (BIC, EUR, "and", "with") reads
-        # as its last group. Groups are dropped from the end until the check passes.
+        # The regex is greedy: the word or number after a grouped code (BIC, EUR, "and") reads
+        # as its last group. Groups are dropped from the end until the check passes: each one
+        # tried is another 1 in 97 for a code that is no IBAN (a PGP fingerprint's groups),
+        # but left as it was, the digits of the IBAN's middle pass for a card or a phone.
         while m["sep"] and not iban_valid(code) and code.count(" ") > 3:
-            code = code[: code.rindex(" ")]
+            code = code.rsplit(" ", 1)[0]
         end = start + len(code)
         if iban_valid(code) and (code.isupper() or _has_context(_IBAN_CONTEXT, text, start, end)):
             spans.append(PIISpan(start, end, "IBAN"))
@@ -438,24 +440,27 @@ def _is_card(text: str, start: int, found: str) -> bool:
 
 
 def _in_url(text: str, start: int, end: int) -> bool:
-    """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?id=...`): long
-    numbers there are timestamps and ids, a tenth of which pass Luhn. Their token (up to the
-    white space before them) has a `/` or `=` before them, or one follows them at once: a
-    slash further on is another cell of a row (`4111111111111111|12/25|123`, an expiry)."""
-    breaks, marks = _url_marks(text)
+    """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?ids=1,2`): long
+    numbers there are timestamps and ids, a tenth of which pass Luhn. They are a path segment
+    (a `/` right before them, or one of `/=?#&` right after), or a query's value (an `=`
+    before them in their token, up to the white space before them). A slash elsewhere in the
+    token is another cell of a row: a date (`Smith,3/29/1982,5555555555554444`, an expiry)."""
+    if text[start - 1 : start] == "/" or text[end : end + 1] in ("/", "=", "?", "#", "&"):
+        return True
+    breaks, equals = _url_marks(text)
     i = bisect.bisect_left(breaks, start)
     token_start = breaks[i - 1] + 1 if i else 0
-    k = bisect.bisect_left(marks, token_start)
-    return (k < len(marks) and marks[k] < start) or text[end : end + 1] in ("/", "=")
+    k = bisect.bisect_left(equals, token_start)
+    return k < len(equals) and equals[k] < start
 
 
 @functools.lru_cache(maxsize=1)
 def _url_marks(text: str) -> tuple[list[int], list[int]]:
-    """Where `text` has white space and where it has `/` or `=`: found once a text (searched
-    for each long number, a 2.5 MB line of them took 21 s)."""
+    """Where `text` has white space and where it has `=`: found once a text (searched for
+    each long number, a 2.5 MB line of them took 21 s)."""
     return (
         [m.start() for m in re.finditer(r"\s", text)],
-        [m.start() for m in re.finditer(r"[/=]", text)],
+        [m.start() for m in re.finditer(r"=", text)],
     )
 
 
@@ -556,13 +561,14 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         return True
     # Two groups, short or space-separated groups and bare runs are also how counts, codes
     # and ids are written: phones only next to a phone word.
-    # A dotted pair with at most two digits first is a decimal (48.858844, 12.345678 GB).
+    # A dotted pair with at most two digits first is a decimal (48.858844, 12.345678 GB),
+    # unless they are an area code with its trunk 0 (Milan's 02.72000123).
     weak = (
         (
             len(groups) == 2
             and min(lengths) >= 2
             and n_digits >= 7
-            and not (m["sep"] == "." and lengths[0] <= 2)
+            and not (m["sep"] == "." and lengths[0] <= 2 and groups[0][0] != "0")
         )
         or (len(groups) >= 3 and min(lengths) >= 2)
         or (len(groups) == 1 and 7 <= n_digits <= 11)

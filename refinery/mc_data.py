@@ -168,10 +168,13 @@ def sniff_delimiter(text: str, records: int = 20) -> str:
     def widths(delimiter: str) -> list[int]:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         rows = (row for row in reader if any(cell.strip() for cell in row))
+        counts: list[int] = []
         try:
-            return [len(row) for _, row in zip(range(records), rows, strict=False)] or [0]
-        except csv.Error:  # reading the file then says where
-            return [0]
+            for _, row in zip(range(records), rows, strict=False):
+                counts.append(len(row))
+        except csv.Error:  # the records before it decide; reading the file then says where
+            pass
+        return counts or [0]
 
     found = {delimiter: widths(delimiter) for delimiter in DELIMITERS}
     even = [d for d in DELIMITERS if found[d][0] > 1 and len(set(found[d])) == 1]

@@ -126,6 +126,11 @@ def test_leaves_look_alikes_alone(text):
     assert redact(text) == (text, {})
 
 
+@pytest.mark.parametrize("number", ["02.72000123", "06.45678901"])
+def test_a_dotted_pair_with_a_trunk_zero_area_code_is_a_phone(number):
+    assert found(f"Tel. {number}") == [("PHONE", number)]
+
+
 def test_short_phone_shapes_need_a_phone_word():
     assert found("Scores were 99 668472 and 61 51 81") == []
     assert found("Tel. 96 228011") == [("PHONE", "96 228011")]
@@ -254,6 +259,19 @@ def test_long_numbers_in_urls_need_a_card_word():
 def test_a_card_in_a_row_with_its_expiry_date_is_no_url_id(row):
     # the expiry's slash, in a later cell of the row, made the card a URL's id
     assert found(row) == [("CREDIT_CARD", "4111111111111111")]
+
+
+def test_a_card_after_a_date_in_its_row_is_no_url_id():
+    assert found("Marie Hamanova,3/29/1982,5555555555554444,511,01/27") == [
+        ("CREDIT_CARD", "5555555555554444")
+    ]
+    assert found("Marie|1982/03/29|5555555555554444|511")[0][0] == "CREDIT_CARD"
+    assert found("4111111111111111?id=7 and 4111111111111111#top") == []  # a URL's segment
+
+
+def test_a_grouped_iban_before_a_number_is_found_whole_not_as_a_card():
+    # the number read as its last group; the IBAN's middle 16 digits pass Luhn
+    assert found("AT61 1904 3002 3457 3201 1234") == [("IBAN", "AT61 1904 3002 3457 3201")]
 
 
 @pytest.mark.parametrize("sep", [" ", "-"])
@@ -570,7 +588,7 @@ def test_phone_words_of_unspaced_and_other_scripts_count(text):
         "版本号1.2.3.4更新",  # a version, not an IP
         "联系我们 总价12800000元",  # a price
         "联系我们 已售 12345678个",
-        "Contact us. Location: 48.858844, 2.294351",  # decimals
+        "Contact us. Location: 48.858844, 2.294351",  # decimals (not 02.72000123: Milan's)
         "Mobile data usage averaged 12.345678 GB",
     ],
 )
