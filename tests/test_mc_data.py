@@ -168,6 +168,12 @@ def test_a_csv_field_past_the_csv_module_limit_names_its_line(tmp_path):
     )
     with pytest.raises(BenchmarkError, match=r"mmlu_x.csv: line 3: not readable as CSV: field"):
         read_benchmark(write(tmp_path / "mmlu_x.csv", text))
+    # a stray quote mid-row, in the records the delimiter is guessed from: those before it
+    # still say it is a comma
+    rows = [f"What is {i} plus one?,a{i},b{i},c{i},d{i},A" for i in range(3000)]
+    rows[5] = 'Five plus one?,"a,b,c,d,A'
+    with pytest.raises(BenchmarkError, match=r"x_test.csv: line 6: not readable as CSV: field"):
+        read_benchmark(write(tmp_path / "x_test.csv", "\n".join(rows) + "\n"))
 
 
 def test_agieval_options_lose_their_letter_prefix(tmp_path):
