@@ -227,6 +227,8 @@ def iter_records(
                 current = err.offset
             else:
                 current = base if last_end is None else _skip_separator(stream, last_end)
+                if last_end is not None and _seekable(stream) and not _unread_tail(stream, current):
+                    return  # blank lines after a gzipped file's last member: no record
             corrupt = _seekable(stream) and _corrupt_member(stream, current)
             yield ReadError(offset=current, error=corrupt or _describe(err))
         else:
