@@ -330,17 +330,20 @@ def test_under_torchrun_an_error_every_rank_meets_is_said_once_a_node(monkeypatc
 
         return entry
 
+    from training.checkpoint import CheckpointError
+
     same = ConfigError("train.global_batch_tokens 2048 must be a multiple of 3072")
+    resumed = CheckpointError("cannot resume ckpt-10 with seed: 0 -> 1")  # the shared out=
     own = RefineryError("shard-00003.bin: damaged")  # a shard only this rank reads
     monkeypatch.setenv("WORLD_SIZE", "6")  # two nodes of three: each node's first says it
     for rank, local_rank, said in (
-        ("0", "0", [same, own]),
+        ("0", "0", [same, resumed, own]),
         ("2", "2", [own]),
-        ("3", "0", [same, own]),
+        ("3", "0", [same, resumed, own]),
     ):
         monkeypatch.setenv("RANK", rank)
         monkeypatch.setenv("LOCAL_RANK", local_rank)
-        for error in (same, own):
+        for error in (same, resumed, own):
             assert with_user_errors(fail(error)) == 2
             printed = capsys.readouterr().err
             assert printed == (f"error: {error}\n" if error in said else "")

@@ -43,6 +43,8 @@ _WARNED: set[Path] = set()  # config.json files whose unknown keys were named on
 class CheckpointError(RefineryError):
     """A missing, incomplete or incompatible checkpoint."""
 
+    every_rank = True  # every rank reads the same checkpoints, of the shared out= and --from
+
 
 def list_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints in `out`, oldest first."""
@@ -110,12 +112,10 @@ def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple
             file=sys.stderr,
         )
     if existing and not resume:
-        error = CheckpointError(
+        raise CheckpointError(
             f"{out} already holds checkpoints (newest {existing[-1][1].name}); pass --resume "
             "to continue that run, or choose a new out="
         )
-        error.every_rank = True  # rank 0 writes them: it sees them if any rank does
-        raise error
     return existing
 
 

@@ -193,6 +193,7 @@ def lock_out(out: Path, env: Distributed, held: contextlib.ExitStack) -> None:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         if flag.item() and refused is None:
             refused = ckpt.CheckpointError(f"{out} is in use by another run (rank 0 said why)")
+            refused.every_rank = False  # each rank says it, so that none seems to hang unsaid
     if refused is not None:
         raise refused
 
