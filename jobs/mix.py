@@ -55,13 +55,23 @@ MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage reads
 
 def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] | None:
     """(its path, its content) of the mix stage's plan beside the input documents, on any
-    filesystem (s3a://.../mix too); None when no input is the mix stage's (a glob names no
-    folder). Inputs with different plans, or with and without one, are refused: the plan's
+    filesystem (s3a://.../mix too); None when no input is the mix stage's. Part files or a
+    glob of its output are refused (their folder holds the plan, which they would go
+    without, unsaid). Inputs with different plans, or with and without one, are refused: the plan's
     weights are for its own buckets and tokens, so the first one found weighted the others'
     documents wrongly or not at all, without a word."""
     # a glob names no folder; a path that exists does, `[` and all (`run [v2]/mix`)
     folders = [spec for spec in inputs if not any(c in spec for c in "*?[") or fs.exists(spec)]
     globs = [spec for spec in inputs if spec not in folders]
+    for spec in inputs:  # a file or glob of the mix stage's output: its plan is beside it
+        parent = spec.rstrip("/").rpartition("/")[0] or "."
+        beside = f"{parent}/{MIXTURE_FILE}"
+        part = spec in globs or spec.endswith(".parquet")
+        if part and not any(c in parent for c in "*?[") and fs.exists(beside):
+            raise MixError(
+                f"{spec} is the mix stage's documents, whose weights are in {beside}: give "
+                f"their folder {parent} as the input, so that they are used"
+            )
     plans = {}
     for spec in folders:
         path = f"{spec.rstrip('/')}/{MIXTURE_FILE}"

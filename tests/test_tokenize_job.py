@@ -356,6 +356,10 @@ def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path
     with pytest.raises(MixError, match=r"plain/\*.parquet has no _mixture.json beside .*glob"):
         mixture_plan(fs, [folders["a"], f"{folders['plain']}/*.parquet"])
     assert mixture_plan(fs, [folders["plain"]]) is None
+    # the mix stage's part files or a glob of them, alone: they went without its weights
+    for spec in (f"{folders['a']}/part-00000.parquet", f"{folders['a']}/*.parquet"):
+        with pytest.raises(MixError, match=r"is the mix stage's documents, whose weights are in"):
+            mixture_plan(fs, [spec])
 
 
 def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scaled(
