@@ -120,6 +120,10 @@ def test_targets_a_cap_keeps_from_being_met_are_said():
     assert unmet_targets(plan_mixture({"a": 10, "b": 10}, {}, config)["report"]) is None
     natural = plan_mixture({"a": 10, "b": 30}, {}, MixConfig(max_epochs=1.0, total_tokens=10**6))
     assert unmet_targets(natural["report"]) is None
+    # a small domain capped far short of its target, by less than 0.01 of the whole
+    small = MixConfig(targets={"code": 0.009, "web": 0.991})
+    line = unmet_targets(plan_mixture({"code": 1_000, "web": 999_000}, {}, small)["report"])
+    assert "code 0.009 -> 0.004 (capped)" in line
 
 
 def test_each_anneal_document_is_pretrained_on_at_its_domain_s_rate():
