@@ -219,6 +219,12 @@ def test_an_existing_documents_folder_with_glob_characters_is_read_as_named(spar
     probe = spark._jvm.org.apache.logging.log4j.LogManager.getLogger(METADATA_PROBES[-1])
     assert str(probe.getLevel()) == "ERROR"
     assert resolve_documents([str(tmp_path / "docs*")]) == [str(tmp_path / "docs*")]  # a glob
+    log4j = spark._jvm.org.apache.logging.log4j
+    for name in METADATA_PROBES:  # as a new session has them
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.WARN)
+    glob = str(tmp_path / "docs*" / "*.parquet")
+    assert read_documents(spark, [glob], footers=False).count() == 1  # warned of it, too
+    assert str(probe.getLevel()) == "ERROR"
 
 
 def test_only_a_uri_s_path_is_escaped_for_spark_never_its_authority():

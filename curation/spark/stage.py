@@ -90,7 +90,8 @@ METADATA_PROBES = (
 
 
 def _quiet_metadata_probe(spark: SparkSession) -> None:
-    """Log only errors from the metadata probe, which warns of every escaped path it reads."""
+    """Log only errors from the metadata probe, which warns, with a Java stack trace, of every
+    escaped path or glob it reads."""
     log4j = spark._jvm.org.apache.logging.log4j
     for name in METADATA_PROBES:
         log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
@@ -103,7 +104,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     may be different stages' outputs (`mix --input A B`): their columns are merged, where Spark
     read the first file's and dropped the others' (a file without one reads it as null)."""
     literal = [_as_named(HadoopFS(spark), path) for path in paths]
-    if literal != paths:
+    if literal != paths or any(c in path for path in literal for c in "*?["):  # a glob too
         _quiet_metadata_probe(spark)
     try:
         try:
