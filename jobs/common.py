@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from curation.spark.stage import stage_path
 from curation.spark.task_parquet import sweep_scratch
 from refinery.config import local_path
 from refinery.errors import RefineryError, with_user_errors
+from refinery.folder_lock import folder_lock
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
@@ -183,6 +185,24 @@ class StageJob:
     local_output: bool = False
 
 
+class RunFolderInUse(RefineryError):
+    """Another curation job writes the same OUT."""
+
+
+@contextlib.contextmanager
+def curation_lock(out: str):
+    """Hold a local OUT's lock while a job writes it: a second job on the same OUT deleted the
+    first's scratch folders (each commit sweeps `_tmp/<stage>-*`) and replaced its outputs,
+    and could finish without some of its parts. A remote OUT (hdfs://, s3a://) has no such
+    lock: one job at a time there is the scheduler's to keep."""
+    path = local_out(out)
+    if path is None:
+        yield
+        return
+    with folder_lock(path, RunFolderInUse, "curation job", "--output"):
+        yield
+
+
 def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     """`refinery <stage>` / `spark-submit jobs/<stage>.py`: parse, validate, run one stage."""
     parser = stage_parser(
@@ -199,23 +219,24 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
     inputs = job.resolve(args.input, config)
     check_output(args.output, job.name if job.local_output else None)
     out = args.output.rstrip("/")
-    spark = build_session(config.spark, job.name)
-    try:
-        fs = HadoopFS(spark)
-        scratch = fs.uri(f"{out}/_tmp")
-        stale = None if args.force else read_since(fs, out, job.name, inputs)
-        if stale:
-            print(stale)
-        # extract hashes its input files with its settings; the document stages record theirs
-        read = read_record(out, inputs) if job.resolve is _documents else None
-        stats = job.run(spark, config, inputs, out, args.force or stale is not None)
-        if read is not None and stats is not None:
-            record_read(fs, out, job.name, read)
-        elif read is not None and (note := other_input(fs, out, job.name, read)):
-            print(note)
-    finally:
-        stop_session(spark)
-    sweep_late_writes(scratch, [job.name])
+    with curation_lock(out):
+        spark = build_session(config.spark, job.name)
+        try:
+            fs = HadoopFS(spark)
+            scratch = fs.uri(f"{out}/_tmp")
+            stale = None if args.force else read_since(fs, out, job.name, inputs)
+            if stale:
+                print(stale)
+            # extract hashes its input files with its settings; document stages record theirs
+            read = read_record(out, inputs) if job.resolve is _documents else None
+            stats = job.run(spark, config, inputs, out, args.force or stale is not None)
+            if read is not None and stats is not None:
+                record_read(fs, out, job.name, read)
+            elif read is not None and (note := other_input(fs, out, job.name, read)):
+                print(note)
+        finally:
+            stop_session(spark)
+        sweep_late_writes(scratch, [job.name])
     if stats:
         print(summary_line(job.name, stats))
     return 0

@@ -12,6 +12,7 @@ the items they overlap), with OUT2/stats/contamination.json adding up like any s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -42,7 +43,7 @@ from curation.spark.contamination import (
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, stop_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
-from jobs.common import check_output, parse_stage_args, run_main, summary_line
+from jobs.common import check_output, curation_lock, parse_stage_args, run_main, summary_line
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import MANIFEST_NAME
@@ -235,13 +236,15 @@ def main(argv: list[str] | None = None) -> int:
         check_output(args.decontaminate, flag="--decontaminate")
     left_out: dict = {}
     items = eval_items(args.benchmarks, args.include_flawed, left_out)
-    spark = build_session(config.spark, STAGE)
-    try:
-        report = check_contamination(
-            spark, config, inputs, items, args.ngram, args.decontaminate, args.force
-        )
-    finally:
-        stop_session(spark)
+    writes = curation_lock(args.decontaminate) if args.decontaminate else contextlib.nullcontext()
+    with writes:
+        spark = build_session(config.spark, STAGE)
+        try:
+            report = check_contamination(
+                spark, config, inputs, items, args.ngram, args.decontaminate, args.force
+            )
+        finally:
+            stop_session(spark)
     for name, flawed in left_out.items():  # test questions too: the report says they were not
         report["benchmarks"][name]["left_out"] = dict(sorted(flawed.items()))
     print(summary(report))

@@ -33,6 +33,7 @@ from jobs.common import (
     OutputError,
     StageJob,
     check_output,
+    curation_lock,
     load_config,
     parse_stage_args,
     read_since,
@@ -63,32 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     local = [job.name for job, reason in plan if job.local_output and not reason]
     check_output(args.output, local[0] if local else None)
     out = args.output.rstrip("/")
-    spark = build_session(config.spark, "curate")
-    try:
-        fs = HadoopFS(spark)
-        scratch = fs.uri(f"{out}/_tmp")
-        check_no_skipped_leftovers(fs, out, plan, args.force)
-        force = args.force
-        last = jobs[0].name
-        for job, reason in plan:
-            if reason:  # the next stage reads this one's input
-                print(reason)
-                if remove_stage(fs, out, job.name):  # an earlier run's (--force: see above)
-                    print(f"{job.name}: removed what an earlier run of it left in {out}")
-                continue
-            if not force:  # run.json's times, for tokenize (tokens/) too
-                stale = read_since(fs, out, job.name, inputs)
-                if stale:
-                    print(f"{stale} and the stages after it")
-                    force = True
-            stats = job.run(spark, config, inputs, out, force)
-            force = force or stats is not None
-            print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
-            inputs = [stage_path(out, job.name)]
-            last = job.name
-    finally:
-        stop_session(spark)
-    sweep_late_writes(scratch, [job.name for job in jobs])
+    with curation_lock(out):
+        spark = build_session(config.spark, "curate")
+        try:
+            fs = HadoopFS(spark)
+            scratch = fs.uri(f"{out}/_tmp")
+            check_no_skipped_leftovers(fs, out, plan, args.force)
+            force = args.force
+            last = jobs[0].name
+            for job, reason in plan:
+                if reason:  # the next stage reads this one's input
+                    print(reason)
+                    if remove_stage(fs, out, job.name):  # an earlier run's (--force: see above)
+                        print(f"{job.name}: removed what an earlier run of it left in {out}")
+                    continue
+                if not force:  # run.json's times, for tokenize (tokens/) too
+                    stale = read_since(fs, out, job.name, inputs)
+                    if stale:
+                        print(f"{stale} and the stages after it")
+                        force = True
+                stats = job.run(spark, config, inputs, out, force)
+                force = force or stats is not None
+                print(summary_line(job.name, stats or fs.read_json(f"{out}/stats/{job.name}.json")))
+                inputs = [stage_path(out, job.name)]
+                last = job.name
+        finally:
+            stop_session(spark)
+        sweep_late_writes(scratch, [job.name for job in jobs])
     if last == tokenize.STAGE:
         print(f"tokens:    {out}/{tokenize.TOKENS}/ (check: refinery inspect-shards)")
     else:

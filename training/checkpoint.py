@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import fcntl
 import functools
 import json
 import os
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 
 from refinery.errors import RefineryError
+from refinery.folder_lock import folder_lock
 from refinery.manifest import sha256_file
 
 CKPT_PATTERN = re.compile(r"^ckpt-(\d+)$")
@@ -121,24 +121,16 @@ def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple
 
 @contextlib.contextmanager
 def run_lock(out: Path, hold: bool = True):
-    """Create `out` and hold `out/.lock` while the run writes there (`hold`: on rank 0), so that
-    a second job started on the same out= stops at once instead of mixing its metrics and
-    checkpoints with the first's. A POSIX record lock: released when the process dies, shared
-    within one process. Held, it removes the half-written checkpoints of a run killed while
-    saving: no one else writes there, and a run resumed from an older step may never save
-    that step again."""
+    """Create `out` and hold its lock (`refinery.folder_lock`) while the run writes there
+    (`hold`: on rank 0), so that a second job started on the same out= stops at once instead
+    of mixing its metrics and checkpoints with the first's. Held, it removes the half-written
+    checkpoints of a run killed while saving: no one else writes there, and a run resumed from
+    an older step may never save that step again."""
     out.mkdir(parents=True, exist_ok=True)
     if not hold:
         yield
         return
-    with open(out / ".lock", "a") as handle:
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise CheckpointError(
-                f"{out} is in use by another run (it holds {out / '.lock'}): wait for it to "
-                "end, or choose another out="
-            ) from None
+    with folder_lock(out, CheckpointError, "run", "out="):
         for partial in out.glob(".tmp-ckpt-*"):
             shutil.rmtree(partial, ignore_errors=True)
         yield
