@@ -226,9 +226,15 @@ def iter_records(
             if isinstance(err, RecordLengthWrong | CorruptMember):  # resync from its start
                 current = err.offset
             else:
+                # blank lines or NUL padding after a gzipped member, which warcio read as a
+                # record without a WARC-Type: read on after them, or end there
+                padded = last_end is not None and _padding_end(stream, last_end)
+                if padded:
+                    if padded == stream.seek(0, 2):
+                        return
+                    base = padded
+                    continue
                 current = base if last_end is None else _skip_separator(stream, last_end)
-                if last_end is not None and _seekable(stream) and not _unread_tail(stream, current):
-                    return  # blank lines after a gzipped file's last member: no record
             corrupt = _seekable(stream) and _corrupt_member(stream, current)
             yield ReadError(offset=current, error=corrupt or _describe(err))
         else:
@@ -309,6 +315,20 @@ class _Gunzip(io.RawIOBase):
         buffer[:n] = self.pending[:n]
         self.pending = self.pending[n:]
         return n
+
+
+def _padding_end(stream: BinaryIO, start: int) -> int | None:
+    """Where the blank lines and NUL bytes from `start` end, at the next record or the end of
+    the file; None when other bytes come first (or the stream cannot seek)."""
+    if not _seekable(stream):
+        return None
+    following = _next_boundary(stream, start)
+    end = stream.seek(0, 2) if following is None else following
+    stream.seek(start)
+    for _ in range(start, end, _RESYNC_WINDOW):
+        if stream.read(min(_RESYNC_WINDOW, end - stream.tell())).strip(b"\r\n\0 "):
+            return None
+    return end
 
 
 def _skip_separator(stream: BinaryIO, offset: int) -> int:

@@ -111,7 +111,7 @@ def test_a_last_record_cut_where_warcio_stops_silently_is_one_error(tmp_path: Pa
 
 
 @pytest.mark.parametrize("tail", [b"\n\n", b"\r\n", b"\n\r\n\0\0"])
-def test_blank_lines_after_a_gzipped_file_s_last_member_are_no_record(tmp_path: Path, tail):
+def test_blank_lines_after_a_gzipped_member_are_no_record(tmp_path: Path, tail):
     path = tmp_path / "padded.warc.gz"
     write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(2)])
     clean = path.read_bytes()
@@ -119,6 +119,10 @@ def test_blank_lines_after_a_gzipped_file_s_last_member_are_no_record(tmp_path: 
     assert kinds(read(path)) == ["Record", "Record"]
     path.write_bytes(clean + tail + b"WARC/1.0\r\nContent-Length: 5\r\n")  # but not more
     assert kinds(read(path)) == ["Record", "Record", "ReadError"]
+    path.write_bytes(clean + tail + clean)  # nor between members: the next one was lost
+    assert kinds(read(path)) == ["Record"] * 4
+    path.write_bytes(clean + tail + b"\0" * (2 << 20) + clean)  # padding past one window
+    assert kinds(read(path)) == ["Record"] * 4
 
 
 def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
