@@ -266,7 +266,12 @@ def test_a_card_after_a_date_in_its_row_is_no_url_id():
         ("CREDIT_CARD", "5555555555554444")
     ]
     assert found("Marie|1982/03/29|5555555555554444|511")[0][0] == "CREDIT_CARD"
-    assert found("4111111111111111?id=7 and 4111111111111111#top") == []  # a URL's segment
+    for url in (
+        "https://cdn.example/app.js?1614556800008",
+        "https://x.example/a.html#4532015112830366",
+    ):
+        assert found(url) == [], url  # an id in a URL, if not after a slash
+    assert found("Is the number 4532015112830366? It was on the receipt.")[0][0] == "CREDIT_CARD"
 
 
 def test_a_grouped_iban_before_a_number_is_found_whole_not_as_a_card():
