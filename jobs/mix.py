@@ -55,22 +55,26 @@ MIXTURE_FILE = "_mixture.json"  # beside the documents; the tokenize stage reads
 
 def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] | None:
     """(its path, its content) of the mix stage's plan beside the input documents, on any
-    filesystem (s3a://.../mix too); None when no input is the mix stage's. Part files or a
-    glob of its output are refused (their folder holds the plan, which they would go
-    without, unsaid). Inputs with different plans, or with and without one, are refused: the plan's
-    weights are for its own buckets and tokens, so the first one found weighted the others'
-    documents wrongly or not at all, without a word."""
+    filesystem (s3a://.../mix too); None when no input is the mix stage's. Its part files, or
+    a glob of them or of mix folders, are refused: they would go without the plans beside
+    them, unsaid. Inputs with different plans, or with and without one, are refused: the
+    plan's weights are for its own buckets and tokens, so the first one found weighted the
+    others' documents wrongly or not at all, without a word."""
     # a glob names no folder; a path that exists does, `[` and all (`run [v2]/mix`)
     folders = [spec for spec in inputs if not any(c in spec for c in "*?[") or fs.exists(spec)]
     globs = [spec for spec in inputs if spec not in folders]
-    for spec in inputs:  # a file or glob of the mix stage's output: its plan is beside it
+    for spec in inputs:  # part files, or a glob of parts (mix/*.parquet) or of folders
         parent = spec.rstrip("/").rpartition("/")[0] or "."
-        beside = f"{parent}/{MIXTURE_FILE}"
-        part = spec in globs or spec.endswith(".parquet")
-        if part and not any(c in parent for c in "*?[") and fs.exists(beside):
+        if spec in globs:
+            candidates = [spec, parent]
+        else:
+            candidates = [parent] if spec.endswith(".parquet") else []
+        planned = next((folder for folder in candidates if _holds_plan(fs, folder)), None)
+        if planned:
             raise MixError(
-                f"{spec} is the mix stage's documents, whose weights are in {beside}: give "
-                f"their folder {parent} as the input, so that they are used"
+                f"{spec} names the mix stage's documents, whose weights are in "
+                f"{planned}/{MIXTURE_FILE}: give each mix folder by name as the input, so "
+                "that they are used (or mix them together first)"
             )
     plans = {}
     for spec in folders:
@@ -94,6 +98,12 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
             "mix them together first (refinery mix --input A B)"
         )
     return first, plan
+
+
+def _holds_plan(fs: HadoopFS, folder: str) -> bool:
+    """Whether `folder`, or any folder it matches as a glob, holds a mix stage's plan."""
+    path = f"{folder.rstrip('/')}/{MIXTURE_FILE}"
+    return fs.exists(path) or fs.matches(path)
 
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:

@@ -250,6 +250,7 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
 ):
     """`--input s3a://.../mix`: the plan was read from local paths only, so a cluster run got
     natural proportions; the mix stage's epoch cap wins over tokenize.max_epochs."""
+    from curation.mix import MixError
     from curation.spark.fs import HadoopFS
 
     mix = tmp_path / "mix"
@@ -267,7 +268,8 @@ def test_the_mix_stages_plan_is_read_beside_its_documents_on_any_filesystem(
         err = capsys.readouterr().err
         assert "max_epochs 6 from the mix stage's plan" in err
         assert "'pretrain' mixture weights gone (0.1), which hold no training documents here" in err
-    assert planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0) == {}
+    with pytest.raises(MixError, match=r"names the mix stage's documents"):  # mix folders
+        planned_mixtures(HadoopFS(spark), [str(tmp_path / "*")], buckets, 4.0)
     named = tmp_path / "run [v2]" / "mix"  # a run folder named with `[ ]` is no glob
     shutil.copytree(mix, named)
     planned = planned_mixtures(HadoopFS(spark), [str(named)], buckets, 4.0)
@@ -357,9 +359,10 @@ def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path
         mixture_plan(fs, [folders["a"], f"{folders['plain']}/*.parquet"])
     assert mixture_plan(fs, [folders["plain"]]) is None
     # the mix stage's part files or a glob of them, alone: they went without its weights
-    for spec in (f"{folders['a']}/part-00000.parquet", f"{folders['a']}/*.parquet"):
-        with pytest.raises(MixError, match=r"is the mix stage's documents, whose weights are in"):
-            mixture_plan(fs, [spec])
+    for spec in ("a/part-00000.parquet", "a/*.parquet", "*", "[ab]", "?/*.parquet"):
+        with pytest.raises(MixError, match=r"names the mix stage's documents, whose weights are"):
+            mixture_plan(fs, [f"{tmp_path}/{spec}"])
+    assert mixture_plan(fs, [f"{folders['plain']}/*.parquet"]) is None
 
 
 def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scaled(

@@ -57,6 +57,11 @@ class HadoopFS:
     def exists(self, path: str) -> bool:
         return bool(self._fs(path).exists(self._path(path)))
 
+    def matches(self, pattern: str) -> bool:
+        """Whether a Hadoop glob (`runs/*/mix/_mixture.json`) matches anything."""
+        found = self._fs(pattern).globStatus(self._path(pattern))
+        return found is not None and len(found) > 0
+
     def delete(self, path: str) -> None:
         if self.exists(path):
             self._fs(path).delete(self._path(path), True)
