@@ -443,26 +443,40 @@ def _in_url(text: str, start: int, end: int) -> bool:
     """Whether the digits sit in a URL or path (`/web/20000229123340/`, `?ids=1,2`,
     `app.js?1614556800008`): long numbers there are timestamps and ids, a tenth of which pass
     Luhn. They are a path segment (a `/` right before them, or a `/` or `=` right after), or
-    their token (up to the white space before them) has a `://`, `www.` or `=` before them. A
-    slash elsewhere in the token is another cell of a row: a date
-    (`Smith,3/29/1982,5555555555554444`, an expiry)."""
+    their token (up to the white space before them) has an `=` before them, or a `://` or
+    `www.` with no cell delimiter (`,;|"'`) between. A data dump's row is one token: a date
+    or a website in an earlier cell (`Smith,3/29/1982,5555555555554444`,
+    `jsmith|www.jsmith.example|4532015112830366`) leaves the card a card."""
     if text[start - 1 : start] == "/" or text[end : end + 1] in ("/", "="):
         return True
-    breaks, marks = _url_marks(text)
-    i = bisect.bisect_left(breaks, start)
-    token_start = breaks[i - 1] + 1 if i else 0
-    k = bisect.bisect_left(marks, token_start)
-    return k < len(marks) and marks[k] < start
+    marks = _url_marks(text)
+    i = bisect.bisect_left(marks.breaks, start)
+    token_start = marks.breaks[i - 1] + 1 if i else 0
+    k = bisect.bisect_left(marks.equals, token_start)
+    if k < len(marks.equals) and marks.equals[k] < start:
+        return True
+    k = bisect.bisect_left(marks.urls, start) - 1  # the last URL start before the digits
+    if k < 0 or marks.urls[k] < token_start:
+        return False
+    d = bisect.bisect_left(marks.cells, marks.urls[k])
+    return d == len(marks.cells) or marks.cells[d] > start
+
+
+class _UrlMarks(NamedTuple):
+    breaks: list[int]  # white space
+    equals: list[int]  # a query's `=`
+    urls: list[int]  # `://` and `www.`
+    cells: list[int]  # `,;|"'`, between a row's cells
 
 
 @functools.lru_cache(maxsize=1)
-def _url_marks(text: str) -> tuple[list[int], list[int]]:
-    """Where `text` has white space, and where a URL's `://`, `www.` or a query's `=` begin:
-    found once a text (searched for each long number, a 2.5 MB line of them took 21 s)."""
-    return (
-        [m.start() for m in re.finditer(r"\s", text)],
-        [m.start() for m in re.finditer(r"://|www\.|=", text)],
-    )
+def _url_marks(text: str) -> _UrlMarks:
+    """Where `text` has each kind of mark `_in_url` reads: found once a text (searched for
+    each long number, a 2.5 MB line of them took 21 s)."""
+    return _UrlMarks(*([m.start() for m in re.finditer(pattern, text)] for pattern in _URL_MARKS))
+
+
+_URL_MARKS = (r"\s", r"=", r"://|www\.", r"[,;|\"']")
 
 
 def _ssns(text: str) -> list[PIISpan]:

@@ -266,6 +266,8 @@ def test_a_card_after_a_date_in_its_row_is_no_url_id():
         ("CREDIT_CARD", "5555555555554444")
     ]
     assert found("Marie|1982/03/29|5555555555554444|511")[0][0] == "CREDIT_CARD"
+    assert found("jsmith|www.jsmith.example|4532015112830366|12/27")[0][0] == "CREDIT_CARD"
+    assert found("user1,https://user1.example.com,5555555555554444,01/27")[0][0] == "CREDIT_CARD"
     for url in (
         "https://cdn.example/app.js?1614556800008",
         "https://x.example/a.html#4532015112830366",
