@@ -318,15 +318,16 @@ class _Gunzip(io.RawIOBase):
 
 
 def _padding_end(stream: BinaryIO, start: int) -> int | None:
-    """Where the blank lines and NUL bytes from `start` end, at the next record or the end of
-    the file; None when other bytes come first (or the stream cannot seek)."""
+    """Where the blank lines, NUL bytes and empty gzip members (a writer's closing one) from
+    `start` end, at the next record or the end of the file; None when other bytes come first
+    (or the stream cannot seek)."""
     if not _seekable(stream):
         return None
     following = _next_boundary(stream, start)
     end = stream.seek(0, 2) if following is None else following
     stream.seek(start)
     for _ in range(start, end, _RESYNC_WINDOW):
-        if stream.read(min(_RESYNC_WINDOW, end - stream.tell())).strip(b"\r\n\0 "):
+        if _unread(stream.read(min(_RESYNC_WINDOW, end - stream.tell())).lstrip(b"\r\n\0 ")):
             return None
     return end
 

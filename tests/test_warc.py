@@ -1,3 +1,4 @@
+import gzip
 import time
 import zlib
 from pathlib import Path
@@ -123,6 +124,8 @@ def test_blank_lines_after_a_gzipped_member_are_no_record(tmp_path: Path, tail):
     assert kinds(read(path)) == ["Record"] * 4
     path.write_bytes(clean + tail + b"\0" * (2 << 20) + clean)  # padding past one window
     assert kinds(read(path)) == ["Record"] * 4
+    path.write_bytes(clean + tail + gzip.compress(b""))  # and a writer's closing member
+    assert kinds(read(path)) == ["Record", "Record"]
 
 
 def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
