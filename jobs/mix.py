@@ -69,7 +69,8 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
             candidates = [spec, parent]
         else:
             candidates = [parent] if spec.endswith(".parquet") else []
-        planned = next((folder for folder in candidates if _holds_plan(fs, folder)), None)
+        pattern = spec in globs  # a literal folder's name may hold `[` or `{`: not a glob
+        planned = next((f for f in candidates if _holds_plan(fs, f, pattern)), None)
         if planned:
             raise MixError(
                 f"{spec} names the mix stage's documents, whose weights are in "
@@ -100,10 +101,10 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     return first, plan
 
 
-def _holds_plan(fs: HadoopFS, folder: str) -> bool:
-    """Whether `folder`, or any folder it matches as a glob, holds a mix stage's plan."""
+def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
+    """Whether `folder`, or as a `pattern` any folder it matches, holds a mix stage's plan."""
     path = f"{folder.rstrip('/')}/{MIXTURE_FILE}"
-    return fs.exists(path) or fs.matches(path)
+    return fs.exists(path) or (pattern and fs.matches(path))
 
 
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:

@@ -185,6 +185,7 @@ def run_tokenize(
         return None
     started = time.time()
     cfg = config.tokenize
+    mixture_plan(HadoopFS(spark), inputs)  # its refusals before any work, not after it all
     docs = read_documents(spark, inputs, footers=False)
     slices = row_slices(spark, docs.inputFiles(), cfg.partitions)  # checks every footer
     check_buckets(docs)

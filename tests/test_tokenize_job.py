@@ -363,6 +363,23 @@ def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path
         with pytest.raises(MixError, match=r"names the mix stage's documents, whose weights are"):
             mixture_plan(fs, [f"{tmp_path}/{spec}"])
     assert mixture_plan(fs, [f"{folders['plain']}/*.parquet"]) is None
+    odd = tmp_path / "x[1"  # a folder's name Hadoop cannot parse as a glob
+    odd.mkdir()
+    assert mixture_plan(fs, [f"{odd}/part-0.parquet"]) is None  # nothing there: a glob
+    (odd / "part-0.parquet").touch()
+    assert mixture_plan(fs, [f"{odd}/part-0.parquet"]) is None  # a file, named literally
+
+
+def test_mix_parts_alone_are_refused_before_any_tokenizing(spark, tmp_path, monkeypatch):
+    import jobs.tokenize as job
+    from curation.mix import MixError
+
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "_mixture.json").write_text("{}")
+    monkeypatch.setattr(job, "read_documents", lambda *args, **kwargs: pytest.fail("read"))
+    config = load_curation_config(overrides=OVERRIDES)
+    with pytest.raises(MixError, match="names the mix stage's documents"):
+        run_tokenize(spark, config, [str(tmp_path / "mix" / "part-0.parquet")], str(tmp_path))
 
 
 def test_buckets_the_plan_weights_but_no_shard_holds_are_said_and_the_rest_scaled(

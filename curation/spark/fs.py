@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
+
 # What FileStatus.toString says of a file that changes when it is written again (its access
 # time and owner are left out: reading or chown is no new content).
 _FILE_STATUS = re.compile(r"path=(.*?); isDirectory=\w+; length=(\d+);.*?modification_time=(\d+)")
@@ -58,8 +60,14 @@ class HadoopFS:
         return bool(self._fs(path).exists(self._path(path)))
 
     def matches(self, pattern: str) -> bool:
-        """Whether a Hadoop glob (`runs/*/mix/_mixture.json`) matches anything."""
-        found = self._fs(pattern).globStatus(self._path(pattern))
+        """Whether a Hadoop glob (`runs/*/mix/_mixture.json`) matches anything; one Hadoop
+        cannot parse (an unclosed `[` or `{` of a folder's name) matches nothing."""
+        try:
+            found = self._fs(pattern).globStatus(self._path(pattern))
+        except Py4JJavaError as err:
+            if "Illegal file pattern" in str(err):
+                return False
+            raise
         return found is not None and len(found) > 0
 
     def delete(self, path: str) -> None:
