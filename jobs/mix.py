@@ -60,8 +60,9 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     them, unsaid. Inputs with different plans, or with and without one, are refused: the
     plan's weights are for its own buckets and tokens, so the first one found weighted the
     others' documents wrongly or not at all, without a word."""
-    # a glob names no folder; a path that exists does, `[` and all (`run [v2]/mix`)
-    folders = [spec for spec in inputs if not any(c in spec for c in "*?[") or fs.exists(spec)]
+    # a glob (Hadoop's: `{a,b}` too) names no folder; a path that exists does, `[` and all
+    # (`run [v2]/mix`)
+    folders = [spec for spec in inputs if not any(c in spec for c in "*?[{") or fs.exists(spec)]
     globs = [spec for spec in inputs if spec not in folders]
     for spec in inputs:  # part files, or a glob of parts (mix/*.parquet) or of folders
         parent = spec.rstrip("/").rpartition("/")[0] or "."

@@ -359,7 +359,7 @@ def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path
         mixture_plan(fs, [folders["a"], f"{folders['plain']}/*.parquet"])
     assert mixture_plan(fs, [folders["plain"]]) is None
     # the mix stage's part files or a glob of them, alone: they went without its weights
-    for spec in ("a/part-00000.parquet", "a/*.parquet", "*", "[ab]", "?/*.parquet"):
+    for spec in ("a/part-00000.parquet", "a/*.parquet", "*", "[ab]", "?/*.parquet", "{a,b}"):
         with pytest.raises(MixError, match=r"names the mix stage's documents, whose weights are"):
             mixture_plan(fs, [f"{tmp_path}/{spec}"])
     assert mixture_plan(fs, [f"{folders['plain']}/*.parquet"]) is None
