@@ -45,7 +45,7 @@ from curation.spark.classify import (
     with_columns,
 )
 from curation.spark.fs import HadoopFS
-from curation.spark.stage import read_documents, run_stage, seeded_draw
+from curation.spark.stage import HADOOP_GLOB, read_documents, run_stage, seeded_draw
 from jobs.common import StageJob, run_main, stage_main
 from refinery.config import to_dict
 
@@ -62,7 +62,7 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     others' documents wrongly or not at all, without a word."""
     # a glob (Hadoop's: `{a,b}` too) names no folder; a path that exists does, `[` and all
     # (`run [v2]/mix`)
-    folders = [spec for spec in inputs if not any(c in spec for c in "*?[{") or fs.exists(spec)]
+    folders = [spec for spec in inputs if not HADOOP_GLOB.search(spec) or fs.exists(spec)]
     globs = [spec for spec in inputs if spec not in folders]
     for spec in inputs:  # part files, or a glob of parts (mix/*.parquet) or of folders
         parent = spec.rstrip("/").rpartition("/")[0] or "."

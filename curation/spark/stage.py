@@ -104,7 +104,7 @@ def read_documents(spark: SparkSession, paths: list[str], footers: bool = True) 
     may be different stages' outputs (`mix --input A B`): their columns are merged, where Spark
     read the first file's and dropped the others' (a file without one reads it as null)."""
     literal = [_as_named(HadoopFS(spark), path) for path in paths]
-    if literal != paths or any(c in path for path in literal for c in "*?["):  # a glob too
+    if literal != paths or any(HADOOP_GLOB.search(path) for path in literal):  # a glob too
         _quiet_metadata_probe(spark)
     try:
         try:
