@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import load_curation_config
-from curation.filters.base import DocumentFilter
+from curation.filters.base import DocumentFilter, document_language
 from curation.filters.chain import FilterChain, Verdict
 from curation.inputs import InputError
 from curation.spark.glue import _filter_batch, filter_parts, filter_schemas
@@ -74,6 +74,25 @@ def test_arrow_glue_keeps_every_row_and_turns_exceptions_into_errors(spark):
     assert out[2]["error"] == "filter of document c: ValueError: cannot judge"
     assert [r["offset"] for r in out] == [1, 2, 3]
     assert counters == {"tag:seen": 2}  # the two documents the chain judged
+
+
+class Language(DocumentFilter):
+    name = "language_seen"
+    adds = {"seen": pa.string()}
+
+    def filter(self, doc):
+        doc["seen"] = document_language(doc)
+        return None
+
+
+def test_a_chain_without_the_language_step_reads_the_documents_lang():
+    """Rerunning the heuristic steps on filter output must judge a German page as German."""
+    rows = [{"id": "a", "url": "u", "host": "h", "text": "Guten Tag", "lang": "de"}]
+    rows.append({"id": "b", "url": "u", "host": "h", "text": "Hello", "lang": None})
+    batch = pa.RecordBatch.from_pylist(rows)
+    kept = batch.schema.append(pa.field("seen", pa.string()))
+    table, _ = _filter_batch(FilterChain([Language()]), batch, kept)
+    assert [(r["lang"], r["seen"]) for r in table.to_pylist()] == [("de", "de"), (None, "en")]
 
 
 def test_filter_task_writes_each_outcome_to_its_folder(spark, tmp_path):

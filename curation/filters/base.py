@@ -56,6 +56,10 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
+LANGUAGE_COLUMN = "lang"
+
+
 def document_language(doc: Document, default: str = "en") -> str:
-    """The document's language from the language step, or `default` when that step did not run."""
-    return doc.get("lang") or default
+    """The document's language from the language step (of this run or an earlier one), or
+    `default` when that step never ran."""
+    return doc.get(LANGUAGE_COLUMN) or default

@@ -28,6 +28,7 @@ from curation.extract import (
     extract_file,
 )
 from curation.extractor import TimeLimitedExtractor
+from curation.filters.base import LANGUAGE_COLUMN
 from curation.filters.chain import FilterChain
 from curation.inputs import InputError
 from curation.spark.row_groups import Piece, read_batches
@@ -184,7 +185,10 @@ def _filter_batch(
 ) -> tuple[pa.Table, Counter[str]]:
     """The batch's rows with `kept`'s columns (`text` as the steps left it, the steps' columns
     filled in) tagged with FILTER_OUTCOME_SCHEMA, and the chain's counters summed over them."""
-    read = ["id", "url", "host", "text", *(n for n in chain.adds if n in batch.schema.names)]
+    # An earlier run's `lang` is read too: without the language step in this chain, the
+    # language-aware rules (stop words, bad words, end punctuation) would take every page as "en".
+    carried = dict.fromkeys(n for n in (LANGUAGE_COLUMN, *chain.adds) if n in batch.schema.names)
+    read = ["id", "url", "host", "text", *carried]
     columns = {name: batch.column(name).to_pylist() for name in read}
     written = ["text", *chain.adds]  # their types are kept's
     out: dict[str, list] = {name: [] for name in [*written, *FILTER_OUTCOME_SCHEMA.names]}
