@@ -78,6 +78,18 @@ def test_words_after_the_last_sentence_end_are_a_sentence():
     )
     assert count_sentences(pattern, "So... we waited... and waited") == 1
     assert count_sentences(pattern, "It trailed off...") == 1
+
+
+def test_marks_without_a_word_since_the_last_end_end_no_sentence():
+    pattern = sentence_end_pattern(tuple(TERMINAL_PUNCTUATION))
+    assert count_sentences(pattern, "Click here now . . . . .") == 1
+    assert count_sentences(pattern, "Buy cheap pills !!! ??? !!! ??? !!!") == 1
+    assert count_sentences(pattern, "So . . . we waited. Then . . . it rained") == 4
+    assert count_sentences(pattern, "? Who knows. . .") == 1
+    spaced = "I went to the store with my dad and then . . . well, you know what happened . . . "
+    assert run(spaced + "It was a long day for all of us and we go back tomorrow . . .")[0] == (
+        "c4:min_sentences"
+    )
     assert count_sentences(pattern, 'He said "no."') == 1
     assert count_sentences(pattern, "") == 0
     # four sentences and one without its mark: five, as Punkt and spaCy count them

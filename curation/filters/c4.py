@@ -210,6 +210,9 @@ def count_sentences(pattern: re.Pattern[str], line: str) -> int:
 def _sentence_ends(pattern: re.Pattern[str], line: str) -> list[int]:
     ends = []
     for match in pattern.finditer(line):
+        # marks with no word since the last end ("then . . . well", "!!! ???") end nothing
+        if _WORD.search(line, ends[-1] if ends else 0, match.start()) is None:
+            continue
         ellipsis = match.group().rstrip(_CLOSER_CHARS).endswith(ELLIPSES)
         if not (ellipsis and _NEXT_CHAR.match(line, match.end())[1].islower()):
             ends.append(match.end())
