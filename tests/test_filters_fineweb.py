@@ -85,6 +85,11 @@ def test_very_long_line():
 def test_fineweb_config_validation():
     with pytest.raises(ConfigError, match="min_line_punct_ratio"):
         FineWebConfig(min_line_punct_ratio=2)
+    for key, end in [("min_line_punct_ratio", 1), ("max_short_line_ratio", 0)]:
+        with pytest.raises(ConfigError, match=f"{key} = {end} would reject every page"):
+            FineWebConfig(**{key: end})
+    with pytest.raises(ConfigError, match="max_dup_line_char_ratio = 0 would reject every page"):
+        FineWebConfig(max_dup_line_char_ratio=0)
     with pytest.raises(ConfigError, match="short_line_max_chars"):
         FineWebConfig(short_line_max_chars=-1)
     with pytest.raises(ConfigError, match="terminal_punctuation"):

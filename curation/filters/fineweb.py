@@ -17,6 +17,7 @@ from curation.filters.text_stats import (
     content_lines,
     repeated,
 )
+from refinery.config import ConfigError
 
 
 @dataclass
@@ -44,6 +45,14 @@ class FineWebConfig:
             max_short_line_ratio=self.max_short_line_ratio,
             max_dup_line_char_ratio=self.max_dup_line_char_ratio,
         )
+        # The rules compare as DataTrove's do (<=, >=), so at these ends they reject every page.
+        for key, value, end in [
+            ("min_line_punct_ratio", self.min_line_punct_ratio, 1.0),
+            ("max_short_line_ratio", self.max_short_line_ratio, 0.0),
+            ("max_dup_line_char_ratio", self.max_dup_line_char_ratio, 0.0),
+        ]:
+            if value == end:
+                raise ConfigError(f"{section}.{key} = {value} would reject every page")
         check_at_least(section, 0, short_line_max_chars=self.short_line_max_chars)
         check_at_least(section, 0, max_newline_word_ratio=self.max_newline_word_ratio)
         check_marks(section, self.terminal_punctuation, self.terminal_punctuation_by_language)
