@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 
 from curation.config import FilterConfig
@@ -30,6 +32,16 @@ def test_ampersand_entries_are_one_word_and_symbol_entries_count_where_they_stan
 def test_unicode_lists():
     words = WordList(["сука", "шлюха"])
     assert words.hits("Сука! шлюхами") == 1  # inflected forms are other words
+
+
+def test_vowel_signs_and_decomposed_accents_stay_in_their_word():
+    """`\\w` alone cut a word at each combining mark: "चूत" was "च", "त", which "चित" (mind)
+    matched, and a decomposed "enculé" was "encule" and a lone accent."""
+    words = WordList(["चूत", "enculé"])
+    assert words.hits("चित और मन") == 0
+    assert words.hits("यह चूत है") == 1
+    assert words.hits(unicodedata.normalize("NFD", "Quel enculé !")) == 1
+    assert words.hits("Quel encule") == 0
 
 
 def test_languages_written_without_spaces_match_substrings_and_count_letters(tmp_path):

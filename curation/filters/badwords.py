@@ -19,11 +19,14 @@ filter, and its density counts each letter as a word, as word processors count C
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from curation.dedup.text import combining_marks_class
 from curation.filters.base import (
     UNSPACED_LANGUAGES,
     Document,
@@ -58,7 +61,6 @@ class BadWordsConfig:
             raise ConfigError(f"filter.badwords.min_distinct must be >= 1, got {self.min_distinct}")
 
 
-TOKEN = re.compile(r"\w+(?:&\w+)*")
 LETTER = re.compile(r"[^\W\d_]")
 # LDNOOBW names a list by the code lid.176 does not use for its language (Filipino: Tagalog)
 LID_CODES = {"fil": "tl"}
@@ -66,8 +68,17 @@ LID_CODES = {"fil": "tl"}
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9-]+)?")
 
 
+@functools.cache
+def token_pattern() -> re.Pattern[str]:
+    """Words of `\\w` and combining marks (`\\w` alone cut "चूत" to "च", "त", which "चित"
+    matched too), `&` joining them (`s&m`)."""
+    word = f"[\\w{combining_marks_class()}]+"
+    return re.compile(f"{word}(?:&{word})*")
+
+
 def tokens(text: str) -> list[str]:
-    return TOKEN.findall(text.lower())
+    """Lower-case words of `text` composed (NFC): a decomposed "é" is the list's "é"."""
+    return token_pattern().findall(unicodedata.normalize("NFC", text).lower())
 
 
 def word_count(text: str, lang: str) -> int:
