@@ -99,12 +99,13 @@ def local_out(out: str) -> Path | None:
 
 
 def local_dir(out: str, stage: str = "tokenize") -> Path:
-    """OUT as a local path, for a stage that memory-maps what it writes (shards must live on a
-    POSIX filesystem)."""
+    """OUT as a local path, for a stage that writes with local file calls, not Hadoop's:
+    tokenize memory-maps its shards (they must live on a POSIX filesystem), train-tokenizer
+    saves a HF tokenizer file."""
     path = local_out(out)
     if path is None:
         raise OutputError(
-            f"{out}: the {stage} stage writes memory-mapped files and needs OUT on a "
+            f"{out}: the {stage} stage writes local files and needs OUT on a "
             f"local or mounted filesystem (a plain path or file://), not {urlparse(out).scheme}://"
         )
     return path.resolve()
@@ -118,9 +119,12 @@ def check_output(out: str, local: str | None = None, flag: str = "--output") -> 
     """Create a local OUT now and prove it writable, so a bad `flag` fails before Spark
     starts, not as a task's traceback after a stage's work (or after hours of the stages
     before the one that needs OUT `local`, named). Remote OUTs are Hadoop's to check."""
-    if not out.rstrip("/"):  # the stages would write OUT/extract/... as /extract/...
-        raise OutputError(f"{flag} {out!r}: name a run folder, not the filesystem root")
     path = local_out(out)
+    # The stages would write OUT/extract/... as /extract/...: file:///, file://localhost/ (what
+    # file://$UNSET/ gives) and a link to / are the root too.
+    root = path is not None and (not local_path(out).strip("/") or path.resolve() == Path("/"))
+    if not out.rstrip("/") or root:
+        raise OutputError(f"{flag} {out!r}: name a run folder, not the filesystem root")
     beside = [
         n
         for n in ("run.json", *RUN_FOLDERS)

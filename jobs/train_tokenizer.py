@@ -11,6 +11,7 @@ OUT/tokenizer/training.json, written beside it, records others.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -22,11 +23,19 @@ if __package__ in (None, ""):  # run as a script by spark-submit
     # shadow the standard library's tokenize module.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from curation.config import TokenizeConfig
+from curation.config import CurationConfig, TokenizeConfig
 from curation.inputs import resolve_documents
 from curation.spark.session import build_session, stop_session
 from curation.spark.stage import read_documents
-from jobs.common import load_config, local_dir, parse_stage_args, run_main, stage_parser
+from jobs.common import (
+    check_output,
+    curation_lock,
+    load_config,
+    local_dir,
+    parse_stage_args,
+    run_main,
+    stage_parser,
+)
 from jobs.tokenize import TRAINING_RECORD, trained_tokenizer
 from refinery.config import to_dict
 from refinery.errors import RefineryError
@@ -43,8 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("refinery train-tokenizer", __doc__.splitlines()[0], local_output=True)
     args = parse_stage_args(parser, argv)
     config = load_config(args)
-    target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
     inputs = resolve_documents(args.input)  # a missing input is said, skipped or not
+    check_output(args.output, "train-tokenizer")
+    with curation_lock(args.output.rstrip("/")):
+        return train(args, config, inputs)
+
+
+def train(args: argparse.Namespace, config: CurationConfig, inputs: list[str]) -> int:
+    target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
     record = training_record(config.tokenize, inputs)
     if target.is_file() and not args.force:  # as a finished stage is kept
         print(f"train-tokenizer: already done ({target}); --force redoes it")

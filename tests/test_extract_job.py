@@ -193,9 +193,11 @@ def no_spark(monkeypatch):
 @pytest.mark.usefixtures("no_spark")
 @pytest.mark.parametrize("command", ["extract", "curate"])
 def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
-    command, sample_crawl, tmp_path, capsys
+    command, sample_crawl, tmp_path, capsys, monkeypatch
 ):
     from refinery.cli import main
+
+    monkeypatch.chdir(tmp_path)  # where file:/// was taken for a folder named "file:"
 
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
@@ -203,9 +205,12 @@ def test_an_output_that_cannot_be_a_run_folder_fails_before_spark(
         assert main([command, "--input", str(sample_crawl), "--output", str(out)]) == 2
         err = capsys.readouterr().err
         assert f"--output {out}" in err and message in err
-    for root in ("", "/"):  # stages would write /extract, /stats, ...
+    (tmp_path / "to-root").symlink_to("/")
+    # stages would write /extract, /stats, ...; file://$UNSET/ is file:///
+    for root in ("", "/", "file:///", "file://", "file://localhost/", str(tmp_path / "to-root")):
         assert main([command, "--input", str(sample_crawl), "--output", root]) == 2
         assert f"--output {root!r}: name a run folder" in capsys.readouterr().err
+    assert not Path("file:").exists()
     stage = tmp_path / "run" / "dedup"  # a stage folder, not the run folder above it
     stage.mkdir(parents=True)
     (stage / "_SUCCESS").touch()
@@ -226,7 +231,7 @@ def test_a_remote_output_for_the_tokenize_stage_fails_before_spark(sample_crawl,
     from refinery.cli import main
 
     assert main(["curate", "--input", str(sample_crawl), "--output", "s3a://bucket/run"]) == 2
-    assert "the tokenize stage writes memory-mapped files" in capsys.readouterr().err
+    assert "the tokenize stage writes local files" in capsys.readouterr().err
     skipped = "pipeline.stages=[extract, filter]"
     with pytest.raises(AssertionError, match="Spark started"):  # no tokenize: Hadoop's to check
         main(["curate", "--input", str(sample_crawl), "--output", "s3a://bucket/run", skipped])

@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from jobs import extract, pipeline
+from jobs import extract, pipeline, train_tokenizer
 from jobs.common import RunFolderInUse
 from refinery.folder_lock import folder_lock
 
@@ -43,10 +45,14 @@ def test_a_second_curation_job_on_the_same_output_stops_before_spark_starts(tmp_
     (crawl / "a.warc.gz").write_bytes(b"x")  # named only: the lock comes before any reading
     out = tmp_path / "run"
     args = ["--input", str(crawl), "--output", str(out)]
+    pq.write_table(pa.table({"text": ["a"]}), tmp_path / "docs.parquet")
+    tokenizer_args = ["--input", str(tmp_path / "docs.parquet"), "--output", str(out)]
     with another_job_holding(out):
-        for main in (pipeline.main, extract.main):
+        for main, given in [(pipeline.main, args), (extract.main, args)]:
             with pytest.raises(RunFolderInUse, match=f"{out} is in use by another curation job"):
-                main(args)
+                main(given)
+        with pytest.raises(RunFolderInUse, match=f"{out} is in use by another curation job"):
+            train_tokenizer.main(tokenizer_args)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
 
 
