@@ -289,13 +289,20 @@ def read_since(fs: HadoopFS, out: str, stage: str, inputs: list[str]) -> str | N
     # (s3://, read by boto3) may be on no filesystem Hadoop has.
     folders = {input_folder(path) for path in inputs}
     named = {path for path in folders if path.rsplit("/", 1)[-1] in times}
-    read = {fs.uri(path) for path in named}
+    read = {_place(fs, path) for path in named}
     for upstream in sorted({path.rsplit("/", 1)[-1] for path in named}):
-        if fs.uri(stage_path(out, upstream)) in read:
+        if _place(fs, stage_path(out, upstream)) in read:
             why = ran_since(times, stage, upstream)
             if why:
                 return why
     return None
+
+
+def _place(fs: HadoopFS, path: str) -> str:
+    """`path` as Hadoop qualifies it, a local one with its links resolved: OUT given through a
+    link and --input through the folder it links to are one place."""
+    local = local_out(path)
+    return fs.uri(path if local is None else os.path.realpath(local))
 
 
 def input_folder(path: str) -> str:
@@ -314,11 +321,24 @@ def read_record(out: str, inputs: list[str]) -> list[str]:
     """The inputs of a stage run alone as run.json records them (`read`): those inside OUT by
     their path there, so that a run folder moved elsewhere names the same ones; a relative
     path (a glob) is made absolute first, not left relative to the directory it was typed in;
-    a URI (file:/x, s3://b/x) is left as it is."""
-    remote = "://" in out and not out.startswith("file:")
-    root = out.rstrip("/") if remote else os.path.abspath(local_path(out))
-    paths = [p if _SCHEME.match(p) or os.path.isabs(p) else os.path.abspath(p) for p in inputs]
-    return sorted(p[len(root) + 1 :] if p.startswith(root + "/") else p for p in paths)
+    a URI (file:/x, s3://b/x) outside OUT is left as it is."""
+    local = local_out(out) is not None
+    root = os.path.realpath(local_path(out)) if local else out.rstrip("/")
+    return sorted(_recorded(root, path, local) for path in inputs)
+
+
+def _recorded(root: str, path: str, local_root: bool) -> str:
+    """`read_record`'s entry for `path`: inside `root`, its part there (links resolved: OUT or
+    the input may be given through one); else as given (a URI) or absolute."""
+    uri = _SCHEME.match(path) is not None
+    if uri and (not local_root or local_out(path) is None):
+        full = where = path
+    else:
+        full = os.path.abspath(local_path(path))
+        where = os.path.realpath(full) if local_root else full
+    if where.startswith(root + "/"):
+        return where[len(root) + 1 :]
+    return path if uri else full
 
 
 def record_read(fs: HadoopFS, out: str, stage: str, read: list[str]) -> None:

@@ -794,9 +794,12 @@ def test_a_stale_stage_is_found_however_the_run_folder_is_written(spark, tmp_pat
     times["dedup"] = {"finished": "2026-12-05T12:00:05+00:00"}
     (tmp_path / "run.json").write_text(json.dumps({"stages": times}))
     fs = HadoopFS(spark)
-    for out in (str(tmp_path), f"file://{tmp_path}", f"file:{tmp_path}/"):
+    link = tmp_path.parent / f"{tmp_path.name}-link"  # the run folder through a link
+    link.symlink_to(tmp_path)
+    for out in (str(tmp_path), f"file://{tmp_path}", f"file:{tmp_path}/", str(link)):
         for read in (
             str(tmp_path / "filter"),
+            str(link / "filter"),
             f"file://{tmp_path}/filter/",
             str(tmp_path / "filter" / "*.parquet"),  # a glob or a part file reads the stage
             str(tmp_path / "filter" / "part-00000.parquet"),
@@ -964,6 +967,13 @@ def test_a_stage_run_alone_records_its_inputs_inside_out_relative_to_it(tmp_path
     assert read_record(str(out), [relative]) == ["filter/*.parquet"]
     assert read_record(str(out), ["file:/x/a"]) == ["file:/x/a"]  # a URI as it is
     assert read_record(str(out), ["d/12:00/x"]) == [os.path.abspath("d/12:00/x")]
+    link = tmp_path / "link"  # OUT through a link, the input through the folder, or both ways
+    link.symlink_to(out)
+    assert read_record(str(link), [str(out / "filter"), f"file://{out}/dedup"]) == [
+        "dedup",
+        "filter",
+    ]
+    assert read_record(str(out), [str(link / "filter")]) == ["filter"]
 
 
 def test_a_tokenizer_trained_leaving_out_another_validation_split_is_said(tmp_path, capsys):
