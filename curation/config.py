@@ -17,7 +17,7 @@ from curation.filters.language import LanguageConfig
 from curation.mix import MixConfig
 from curation.pii import PIIConfig
 from curation.quality import QualityConfig
-from refinery.config import ConfigError, check_seed, config_hash, load_config
+from refinery.config import ConfigError, check_seed, config_hash, load_config, user_path
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
@@ -214,6 +214,8 @@ class TokenizeConfig:
     max_epochs: float = 4.0
 
     def __post_init__(self) -> None:
+        if self.tokenizer:
+            self.tokenizer = user_path(self.tokenizer)
         for key in ("vocab_size", "sample_bytes", "shard_tokens", "max_document_tokens"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"tokenize.{key} must be positive, got {getattr(self, key)}")

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import types
 from pathlib import Path
@@ -60,6 +61,13 @@ def local_path(spec: str) -> str:
         rest = spec[len("file://") :]
         return rest[len("localhost") :] if rest.startswith("localhost/") else rest
     return spec[len("file:") :] if spec.startswith("file:/") else spec
+
+
+def user_path(spec: str) -> str:
+    """A folder or file a run's setting names (out=, data=, --from): a file: URI as a path
+    and `~` as the home folder, which no shell expanded in a quoted argument or a YAML file
+    (file:///x/out was a folder named "file:" in the working directory)."""
+    return os.path.expanduser(local_path(spec))
 
 
 def resolve_path(path: str | Path) -> Path:

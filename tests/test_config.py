@@ -190,3 +190,13 @@ def test_a_local_path_may_be_given_as_a_file_uri():
         assert local_path(spec) == "/x/y", spec
     assert local_path("runs/demo") == "runs/demo"
     assert local_path("s3a://bucket/x") == "s3a://bucket/x"
+
+
+def test_a_tokenizer_given_as_a_file_uri_is_read_from_its_path(monkeypatch, tmp_path):
+    """It was "tokenizer file not found" though the file was there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    overrides = ["tokenize.tokenizer=file:///t/tokenizer.json"]
+    assert load_curation_config(overrides=overrides).tokenize.tokenizer == "/t/tokenizer.json"
+    overrides = ["tokenize.tokenizer=~/tokenizer.json"]
+    tokenizer = load_curation_config(overrides=overrides).tokenize.tokenizer
+    assert tokenizer == str(tmp_path / "tokenizer.json")

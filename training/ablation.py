@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refinery.config import ConfigError, check_ranges, check_seed, load_config, resolve_path
+from refinery.config import (
+    ConfigError,
+    check_ranges,
+    check_seed,
+    load_config,
+    resolve_path,
+    user_path,
+)
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest
 from refinery.results import write_results
@@ -38,6 +45,7 @@ class AblationConfig:
     eval_batch: int = 64  # sequences per forward pass when scoring the reference
 
     def __post_init__(self) -> None:
+        self.out, self.tokenizer = user_path(self.out), user_path(self.tokenizer)
         if len(self.arms) < 2:
             raise ConfigError("arms: name at least two curation outputs to compare")
         if not self.seeds:

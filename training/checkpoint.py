@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from refinery.config import user_path
 from refinery.errors import RefineryError
 from refinery.folder_lock import folder_lock
 from refinery.manifest import sha256_file
@@ -62,7 +63,7 @@ def list_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder itself, or the newest checkpoint of a run folder (folders without
     meta.json passed over, and said)."""
-    path = Path(path)
+    path = Path(user_path(str(path)))
     if (path / META).is_file():
         return path
     if CKPT_PATTERN.match(path.name) and path.is_dir():

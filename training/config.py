@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from refinery.config import ConfigError, check_ranges, check_seed
+from refinery.config import ConfigError, check_ranges, check_seed, user_path
 
 
 @dataclass
@@ -199,6 +199,7 @@ class TrainConfig:
     anneal: AnnealConfig = field(default_factory=AnnealConfig)
 
     def __post_init__(self) -> None:
+        self.data, self.out = user_path(self.data), user_path(self.out)
         check_ranges("", self, {"ckpt_every": ">= 0"})
         check_seed("seed", self.seed, bits=64)
         if 0 < self.train.eval_tokens < self.model.seq_len:

@@ -43,6 +43,7 @@ from refinery.config import (
     load_config,
     resolve_path,
     set_sections,
+    user_path,
 )
 from refinery.manifest import sha256_file
 from refinery.tokenizer import PAD_ID, encode_chat
@@ -116,6 +117,7 @@ class PostTrainConfig:
     dpo: DPOConfig = field(default_factory=DPOConfig)
 
     def __post_init__(self) -> None:
+        self.data, self.out = user_path(self.data), user_path(self.out)
         check_seed("seed", self.seed, bits=64)
         rules = {"ckpt_every": ">= 0", "batch_size": "> 0", "micro_batch": "> 0"}
         check_ranges("", self, rules | {"eval_every": ">= 0", "keep_last": ">= 0"})

@@ -39,7 +39,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-from refinery.config import ConfigError, check_ranges, check_seed, load_config, resolve_path
+from refinery.config import (
+    ConfigError,
+    check_ranges,
+    check_seed,
+    load_config,
+    resolve_path,
+    user_path,
+)
 from refinery.manifest import sha256_file
 from refinery.tokenizer import END_OF_TURN, SPECIAL_TOKENS, encode_chat
 from training import checkpoint as ckpt
@@ -143,6 +150,7 @@ class PPOConfig:
     ppo: PPOHyper = field(default_factory=PPOHyper)
 
     def __post_init__(self) -> None:
+        self.data, self.reward, self.out = map(user_path, (self.data, self.reward, self.out))
         check_seed("seed", self.seed, bits=64)
         rules = {"ckpt_every": ">= 0", "batch_size": "> 0", "keep_last": ">= 0"}
         check_ranges("", self, rules)

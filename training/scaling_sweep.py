@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from refinery.config import ConfigError, load_config, local_path, resolve_path
+from refinery.config import ConfigError, load_config, local_path, resolve_path, user_path
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, read_manifest
 from refinery.results import write_results
@@ -70,6 +70,9 @@ class ScalingConfig:
     tokens: list[int] = field(default_factory=list)
     compute: float = 0.0  # budget C = 6 N D (FLOPs) for the optimum; 0: the largest point's
     fit: scaling.FitConfig = field(default_factory=scaling.FitConfig)
+
+    def __post_init__(self) -> None:
+        self.data, self.out = user_path(self.data), user_path(self.out)
 
 
 @dataclass

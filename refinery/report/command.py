@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from refinery.cli import non_negative_int
+from refinery.config import user_path
 from refinery.report import html
 from refinery.report.runfolder import RunFolder
 from refinery.report.sections import Options, report_sections
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "--samples", type=non_negative_int, default=5, help="kept documents to show (default 5)"
     )
     args = parser.parse_args(argv)
-    path = build_report(args.out, Options(seed=args.seed, kept_samples=args.samples))
+    path = build_report(user_path(args.out), Options(seed=args.seed, kept_samples=args.samples))
     print(f"report: {path.stat().st_size:,} bytes")
     print(path)
     return 0

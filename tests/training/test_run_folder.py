@@ -5,9 +5,13 @@ import json
 import shutil
 
 import pytest
-from train_helpers import another_run_holding, read_metrics, train_args
+from train_helpers import QUIET, TINY, another_run_holding, read_metrics, train_args
 
 from refinery.cli import main as refinery
+from training.checkpoint import resolve_checkpoint
+from training.posttrain import PostTrainConfig
+from training.ppo import PPOConfig
+from training.scaling_sweep import ScalingConfig
 
 RUN = ["max_steps=4", "ckpt_every=2", "train.keep_last=0"]
 
@@ -160,6 +164,30 @@ def test_out_is_never_the_tokens_folder_or_inside_it(tokens, capsys):
         assert refinery(train_args(tokens, out, "max_steps=1")) == 2
         assert f"lies in {tokens.resolve()}, the tokens folder read from" in capsys.readouterr().err
     assert not (tokens / "train").exists() and not list(tokens.glob("ckpt-*"))
+
+
+def test_file_uris_and_a_tilde_name_the_folders_they_spell(tokens, tmp_path, monkeypatch):
+    """out=file:///x wrote into a folder named "file:" in the working directory, and
+    --from / report took a file: URI for a missing folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    out = tmp_path / "home" / "run"
+    args = ["train", "--config", str(TINY), f"data=file://{tokens}", *QUIET]
+    assert refinery([*args, "out=~/run", "max_steps=1"]) == 0
+    assert refinery([*args, f"out=file://{out}/", "max_steps=2", "--resume"]) == 0
+    assert [m["step"] for m in read_metrics(out)] == [1, 2]
+    assert not (tmp_path / "file:").exists() and not (tmp_path / "~").exists()
+    assert resolve_checkpoint(f"file://{out}") == out / "ckpt-2"
+
+
+def test_every_run_config_reads_a_file_uri_as_its_path():
+    spelled = {"data": "file:///d/x.jsonl", "out": "file://localhost/o/"}
+    assert (PostTrainConfig(**spelled).data, PostTrainConfig(**spelled).out) == (
+        "/d/x.jsonl",
+        "/o/",
+    )
+    assert PPOConfig(**spelled, reward="file:///rm").reward == "/rm"
+    assert ScalingConfig(**spelled).out == "/o/"
 
 
 def test_a_second_process_on_the_same_out_stops_at_once(tokens, tmp_path, capsys):
