@@ -5,7 +5,10 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 
 - alpaca: instruction, input?, output, system?, history? (Alpaca, AlpacaEval)
 - self_instruct: instruction, instances [{input, output}], one conversation per instance
-- messages: messages [{role, content}], system? (OpenAI / TRL)
+- messages: messages [{role, content, weight?}], system? (OpenAI / TRL); an assistant turn
+  of `weight` 0 is context, not learnt (OpenAI's fine-tuning format)
+- prompt_completion: prompt + completion, as text or messages (TRL's prompt-completion
+  format); prompt_only: prompt alone (TRL's format for PPO, RLOO, GRPO)
 - sharegpt: conversations [{from, value}] with human/gpt/system, system? (ShareGPT,
   LLaMA-Factory)
 - kto: messages or conversations + label or kto_tag (bool), unpaired feedback (LLaMA-Factory
@@ -14,6 +17,10 @@ recognised by its keys, so one reader serves SFT, the reward model, DPO and PPO 
 - prompt_pair: prompt + chosen, rejected as text or messages (TRL preference format), other
   keys ignored (UltraFeedback-binarized's messages); a text prompt that is an HH dialogue
   ("\\n\\nHuman: ...\\n\\nAssistant:", Dahoas rm-static) is read as its turns
+- implicit_pair: chosen, rejected as whole conversations that differ only in their last
+  turn (TRL's implicit-prompt preference format)
+- alpaca_pair: instruction, input?, system?, history?, chosen, rejected (LLaMA-Factory's
+  Alpaca-style preference format)
 - hh: chosen, rejected full "\\n\\nHuman: ...\\n\\nAssistant: ..." dialogues (Anthropic HH-RLHF;
   the first "\\n\\n" may be stripped)
 - pairwise: instruction, input?, response1, response2, annotator1..n, 0 = tie (PandaLM)
@@ -43,7 +50,7 @@ from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_lines
 from refinery.utf8 import decode_utf8, is_unicode
 
-Message = dict[str, str]
+Message = dict[str, Any]  # role, content; "weight": 0 on an assistant turn not to be learnt
 Conversation = list[Message]
 
 # ShareGPT speaker names -> chat roles (LLaMA-Factory's "human"/"gpt"; OpenAI's own names)
@@ -140,6 +147,10 @@ def detect_layout(record: Any) -> str | None:
             return "prompt_pair"  # binarized sets add the chosen dialogue as `messages`)
         if dialog:
             return "dialog_pair"
+        if "instruction" in keys:
+            return "alpaca_pair"
+        if all(isinstance(record[k], list) for k in HH_KEYS):
+            return "implicit_pair"
         if all(isinstance(record[k], str) and "\n\nAssistant:" in record[k] for k in HH_KEYS):
             return "hh"
         return None
@@ -149,6 +160,8 @@ def detect_layout(record: Any) -> str | None:
         return "kto" if _kto_feedback(record) else "messages" if "messages" in keys else "sharegpt"
     if "instruction" in keys:
         return "alpaca"
+    if "prompt" in keys:
+        return "prompt_completion" if "completion" in keys else "prompt_only"
     return None
 
 
@@ -190,6 +203,11 @@ def normalise_messages(items: Any, field: str) -> Conversation:
             raise Skip(f"malformed: {field}[{i}] has role {speaker!r}")
         content = _text(item.get("content", item.get("value")), f"{field}[{i}] content")
         messages.append({"role": role, "content": content})
+        weight = item.get("weight", 1)
+        if weight not in (0, 1):  # OpenAI's: 0 or 1
+            raise Skip(f"malformed: {field}[{i}] weight is {weight!r}, not 0 or 1")
+        if weight == 0 and role == "assistant":
+            messages[-1]["weight"] = 0
     return messages
 
 
@@ -351,7 +369,7 @@ def _prompt_messages(value: Any, field: str) -> Conversation:
 def record_preferences(record: dict, layout: str) -> list[Preference]:
     if layout == "hh":
         return [hh_preference(_text(record["chosen"], "chosen"), record["rejected"])]
-    if layout in ("dialog_pair", "prompt_pair"):
+    if layout in ("dialog_pair", "prompt_pair", "alpaca_pair", "implicit_pair"):
         prompt = pair_prompt(record, layout)
         chosen = _answer(record["chosen"], "chosen")
         return [_preference(prompt, chosen, _answer(record["rejected"], "rejected"))]
@@ -368,10 +386,18 @@ def record_preferences(record: dict, layout: str) -> list[Preference]:
 
 
 def pair_prompt(record: dict, layout: str) -> Conversation:
-    """The prompt of a `dialog_pair` (LLaMA-Factory) or `prompt_pair` (TRL) record."""
+    """The prompt of a preference record (`dialog_pair`, `prompt_pair`, `alpaca_pair`,
+    `implicit_pair`), or of a `prompt_completion` / `prompt_only` one."""
     if layout == "dialog_pair":
         field = "conversations" if "conversations" in record else "messages"
         return check_turns(record_messages(record, field))
+    if layout == "alpaca_pair":
+        return alpaca_prompt(record)
+    if layout == "implicit_pair":
+        chosen, rejected = (normalise_messages(record[k], k) for k in HH_KEYS)
+        if chosen[:-1] != rejected[:-1]:
+            raise Skip("malformed: the dialogues differ before their last turn")
+        return check_turns(chosen[:-1])
     return check_turns(_prompt_messages(record["prompt"], "prompt"))
 
 
@@ -401,7 +427,16 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
     if layout in ("messages", "sharegpt"):
         conversation = record_messages(record, _turns_field(record))
         split_answer(conversation)
-        return [conversation]
+        return [_learnable(conversation)]
+    if layout == "prompt_completion":
+        completion = record["completion"]
+        if isinstance(completion, str):
+            completion = [{"role": "assistant", "content": completion}]
+        conversation = pair_prompt(record, layout) + normalise_messages(completion, "completion")
+        split_answer(conversation)
+        return [_learnable(conversation)]
+    if layout == "prompt_only":
+        raise Skip("no assistant answer")
     if layout == "kto":
         key = next(k for k in KTO_KEYS if k in record)
         if not isinstance(record[key], bool) and record[key] not in (0, 1):
@@ -410,7 +445,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
             raise Skip(f"undesirable (KTO {key} false)")
         conversation = record_messages(record, _turns_field(record))
         split_answer(conversation)
-        return [conversation]
+        return [_learnable(conversation)]
     # preference layouts: the conversation that ends with the chosen answer
     return [
         [*p.prompt, {"role": "assistant", "content": p.chosen}]
@@ -418,8 +453,14 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
     ]
 
 
+def _learnable(conversation: Conversation) -> Conversation:
+    if all(m.get("weight") == 0 for m in conversation if m["role"] == "assistant"):
+        raise Skip("no assistant turn to learn (each of weight 0)")
+    return conversation
+
+
 def record_prompts(record: dict, layout: str) -> list[Conversation | Skip]:
-    if layout == "alpaca":
+    if layout in ("alpaca", "alpaca_pair"):
         return [alpaca_prompt(record)]
     if layout == "self_instruct":
         return [c if isinstance(c, Skip) else c[:-1] for c in record_conversations(record, layout)]
@@ -435,10 +476,8 @@ def record_prompts(record: dict, layout: str) -> list[Conversation | Skip]:
     if layout == "hh":
         chosen = _text(record["chosen"], "chosen")
         prompt = check_turns(parse_hh(chosen[: chosen.rfind("\n\nAssistant:")]))
-    elif layout in ("dialog_pair", "prompt_pair"):
+    else:  # dialog_pair, prompt_pair, implicit_pair, prompt_completion, prompt_only
         prompt = pair_prompt(record, layout)
-    else:
-        return [p.prompt for p in record_preferences(record, layout)]
     if prompt[-1]["role"] != "user":
         raise Skip("malformed: prompt does not end with a user turn")
     return [prompt]

@@ -155,7 +155,8 @@ class PairBatch:
 def encode_supervised(
     tokenizer, conversation: Conversation, supervise: str = "all"
 ) -> tuple[list[int], list[int]]:
-    """Chat-template token ids and the mask of the assistant turns to learn.
+    """Chat-template token ids and the mask of the assistant turns to learn: all of them, or
+    the last, leaving out any of weight 0 (OpenAI's fine-tuning format).
 
     The template is concatenative (BOS, then each message alone), so a message's tokens follow
     the previous one's: of an assistant turn, the role token is given, the content and the
@@ -165,7 +166,9 @@ def encode_supervised(
     """
     ids = encode_chat(tokenizer, conversation)
     mask = [0] * len(ids)
-    turns = [i for i, m in enumerate(conversation) if m["role"] == "assistant"]
+    turns = [
+        i for i, m in enumerate(conversation) if m["role"] == "assistant" and m.get("weight") != 0
+    ]
     learnt = set(turns if supervise == "all" else turns[-1:])
     end = 1  # after BOS
     for i, message in enumerate(conversation):

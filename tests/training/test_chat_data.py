@@ -345,6 +345,78 @@ def test_skips_are_counted_and_reported(tmp_path, capsys):
     assert f"{path}: skipped 5 records" in capsys.readouterr().err
 
 
+def test_openai_weights_mark_the_turns_not_learnt(tmp_path):
+    weighted = {**assistant("Paris"), "weight": 0}
+    records = [
+        {
+            "messages": [
+                user("Capital?"),
+                weighted,
+                user("Sure?"),
+                {**assistant("Yes"), "weight": 1},
+            ]
+        },
+        {"messages": [user("Capital?"), weighted]},
+        {"messages": [user("Capital?"), {**assistant("Paris"), "weight": 0.5}]},
+    ]
+    skipped = Counter()
+    path = write_jsonl(tmp_path / "w.jsonl", records)
+    assert read_conversations(path, skipped) == [
+        [user("Capital?"), weighted, user("Sure?"), assistant("Yes")]
+    ]
+    assert skipped == {
+        "no assistant turn to learn (each of weight 0)": 1,
+        "malformed: messages[1] weight is 0.5, not 0 or 1": 1,
+    }
+
+
+def test_trl_prompt_completion_prompt_only_and_implicit_prompt_formats(tmp_path):
+    """TRL's own dataset formats were refused as fitting no layout."""
+    path = write_jsonl(
+        tmp_path / "pc.jsonl",
+        [
+            {"prompt": "Capital of France?", "completion": "Paris."},
+            {"prompt": [user("Capital of Peru?")], "completion": [assistant("Lima.")]},
+            {"prompt": "Capital of Chad?"},
+        ],
+    )
+    skipped = Counter()
+    assert read_conversations(path, skipped) == [
+        [user("Capital of France?"), assistant("Paris.")],
+        [user("Capital of Peru?"), assistant("Lima.")],
+    ]
+    assert skipped == {"no assistant answer": 1}
+    assert read_prompts(path) == [[user(c)] for c in ("Capital of France?", "Capital of Peru?")] + [
+        [user("Capital of Chad?")]
+    ]
+    with pytest.raises(ChatDataError, match="this prompt_completion record has no chosen"):
+        read_preferences(path)
+    implicit = [user("Hi"), assistant("Hello"), user("Capital of France?")]
+    pairs = write_jsonl(
+        tmp_path / "implicit.jsonl",
+        [
+            {
+                "chosen": [*implicit, assistant("Paris.")],
+                "rejected": [*implicit, assistant("Rome.")],
+            },
+            {"chosen": [user("A?"), assistant("a")], "rejected": [user("B?"), assistant("b")]},
+        ],
+    )
+    skipped = Counter()
+    assert read_preferences(pairs, skipped) == [Preference(implicit, "Paris.", "Rome.")]
+    assert skipped == {"malformed: the dialogues differ before their last turn": 1}
+    assert read_prompts(pairs, Counter()) == [implicit]
+
+
+def test_llamafactory_alpaca_preference_format(tmp_path):
+    record = {"instruction": "Add.", "input": "2 and 3", "chosen": "5", "rejected": "6"}
+    path = write_jsonl(tmp_path / "ap.jsonl", [record])
+    prompt = [user("Add.\n\n2 and 3")]
+    assert read_preferences(path) == [Preference(prompt, "5", "6")]
+    assert read_conversations(path) == [[*prompt, assistant("5")]]
+    assert read_prompts(path) == [prompt]
+
+
 def test_unknown_layout_names_file_and_line(tmp_path):
     path = write_jsonl(tmp_path / "x.jsonl", [{"messages": [user("Q"), assistant("A")]}, {"q": 1}])
     with pytest.raises(ChatDataError, match=r"x.jsonl line 2: fits no .*\['q'\]"):

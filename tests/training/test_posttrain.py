@@ -64,6 +64,17 @@ def test_mask_covers_exactly_the_assistant_tokens(loaded, supervise):
     assert (tokens, mask) == expected_tokens_and_mask(tokenizer, CONVERSATION, supervise)
 
 
+@pytest.mark.parametrize("supervise", ["all", "last"])
+def test_an_assistant_turn_of_weight_0_is_context_not_learnt(loaded, supervise):
+    """OpenAI's fine-tuning format: the "weight": 0 answer was trained on."""
+    tokenizer = loaded.tokenizer()
+    weighted = [*CONVERSATION[:-1], {**CONVERSATION[-1], "weight": 0}]
+    tokens, mask = encode_supervised(tokenizer, weighted, supervise)
+    first_answer = expected_tokens_and_mask(tokenizer, CONVERSATION[:3])[1]
+    assert tokens == expected_tokens_and_mask(tokenizer, CONVERSATION)[0]
+    assert mask == first_answer + [0] * (len(tokens) - len(first_answer))
+
+
 def test_the_mask_of_a_long_conversation_encodes_each_message_a_bounded_number_of_times(loaded):
     """Each assistant turn re-encoded the conversation up to it, twice: quadratic in turns
     (a 200-turn conversation took 20 s before its first step)."""
