@@ -494,6 +494,7 @@ def _with_answer(prompt: Conversation, answer: str) -> Conversation:
 
 def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list:
     counts: Counter = Counter()
+    first: dict[str, str] = {}  # where each reason was first met
     out: list = []
     for where, record in iter_records(path):
         layout = detect_layout(record)
@@ -504,23 +505,28 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
                 "training/chat_data.py for the layouts read"
             )
         if not is_unicode(record):  # the tokenizer cannot encode its text
-            counts["malformed: text with a lone surrogate (\\ud800-\\udfff escape)"] += 1
-            continue
-        try:
-            items = convert(record, layout)
-        except Skip as skip:
-            counts[skip.reason] += 1
-            continue
-        except LayoutMismatch:
-            raise ChatDataError(
-                f"{path} {where}: this {layout} record has no chosen/rejected pair; "
-                f"{what} need a preference file"
-            ) from None
+            items = [Skip("malformed: text with a lone surrogate (\\ud800-\\udfff escape)")]
+        else:
+            try:
+                items = convert(record, layout)
+            except Skip as skip:
+                items = [skip]
+            except LayoutMismatch:
+                raise ChatDataError(
+                    f"{path} {where}: this {layout} record has no chosen/rejected pair; "
+                    f"{what} need a preference file"
+                ) from None
         for item in items:  # a record of several examples returns the Skip of a bad one
             if isinstance(item, Skip):
                 counts[item.reason] += 1
+                first.setdefault(item.reason, where)
             else:
                 out.append(item)
+    malformed = [f"{where} ({r})" for r, where in first.items() if r.startswith("malformed")]
+    if malformed:  # counted by reason; where to look, so the records can be mended
+        print(
+            f"{path}: first malformed record of each kind: {', '.join(malformed)}", file=sys.stderr
+        )
     if skipped is None:
         report_skipped(path, counts, what)
     else:  # the caller says them, with what else it dropped

@@ -340,7 +340,12 @@ def test_skips_are_counted_and_reported(tmp_path, capsys):
         "malformed: turn 1 is assistant, expected user": 1,
         "malformed: messages[0] has role 'tool'": 1,
     }
-    assert capsys.readouterr().err == ""  # the caller says them, with its own drops
+    # the caller says the counts, with its own drops; where to find the malformed ones is said
+    assert capsys.readouterr().err == (
+        f"{path}: first malformed record of each kind: line 3 (malformed: turn 1 is assistant, "
+        "expected user), line 4 (malformed: messages[0] has role 'tool'), line 6 (malformed: "
+        "text with a lone surrogate (\\ud800-\\udfff escape))\n"
+    )
     assert len(read_conversations(path)) == 1
     assert f"{path}: skipped 5 records" in capsys.readouterr().err
 
