@@ -90,10 +90,16 @@ def _class_bodies() -> tuple[str, str]:
     return _class_body(mark), _class_body(solo)
 
 
-def combining_marks_class() -> str:
-    """Every combining mark (Unicode category M), as the body of a regex character class: with
-    `\\w` it makes a word of a script whose vowel signs are marks (Devanagari, Tamil, ...)."""
-    return _class_bodies()[0]
+def combining_marks_class(basic_plane: bool = False) -> str:
+    """Every combining mark (Unicode category M), or those of the basic plane, as the body of
+    a regex character class: with `\\w` it makes a word of a script whose vowel signs are marks
+    (Devanagari, Tamil, ...). `re` tests a class of basic-plane characters alone by a table,
+    2-3 times faster than the whole one."""
+    if not basic_plane:
+        return _class_bodies()[0]
+    marks = solo_and_mark_codes()[1].copy()
+    marks[0x10000:] = False
+    return _class_body(marks)
 
 
 @functools.cache
