@@ -255,6 +255,26 @@ def test_without_the_terminal_punctuation_rule_headings_stay_for_fineweb_to_judg
     assert FineWebFilter().filter(doc) == "fineweb:line_punct_ratio"
 
 
+def test_a_line_is_searched_for_words_once_between_sentence_ends(monkeypatch):
+    """Each run of marks searched back to the last end: 30 KB of " ." took 3.7 s."""
+    import curation.filters.c4 as c4
+
+    scanned = []
+
+    class Counting:
+        def search(self, line, start, end=None):
+            end = len(line) if end is None else end
+            scanned.append(end - start)
+            return c4_word.search(line, start, end)
+
+    c4_word = c4._WORD
+    monkeypatch.setattr(c4, "_WORD", Counting())
+    line = "Intro words here" + " ." * 15000 + " and a word. Done"
+    pattern = sentence_end_pattern(tuple(TERMINAL_PUNCTUATION))
+    assert count_sentences(pattern, line) == 3
+    assert sum(scanned) <= len(line)
+
+
 def test_a_run_of_marks_is_one_sentence_end_or_none():
     """Matches start only where a run of marks starts (a run used to be tried from each of
     its positions, quadratic in its length: 1,000 marks cost 30 ms, a page of them seconds)."""
