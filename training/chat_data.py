@@ -203,7 +203,9 @@ def normalise_messages(items: Any, field: str) -> Conversation:
             raise Skip(f"malformed: {field}[{i}] has role {speaker!r}")
         content = _text(item.get("content", item.get("value")), f"{field}[{i}] content")
         messages.append({"role": role, "content": content})
-        weight = item.get("weight", 1)
+        weight = item.get("weight")
+        if weight is None:  # absent, or null: a column other rows fill (HF datasets, pandas)
+            weight = 1
         if weight not in (0, 1):  # OpenAI's: 0 or 1
             raise Skip(f"malformed: {field}[{i}] weight is {weight!r}, not 0 or 1")
         if weight == 0 and role == "assistant":
@@ -408,6 +410,8 @@ def _turns_field(record: dict) -> str:
 
 
 def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]:
+    if _kto_feedback(record):  # unpaired feedback (LLaMA-Factory KTO, TRL's unpaired
+        _check_desirable(record)  # preference format): only the desirable answers are learnt
     if layout == "alpaca":
         return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
     if layout == "self_instruct":
@@ -438,11 +442,6 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
     if layout == "prompt_only":
         raise Skip("no assistant answer")
     if layout == "kto":
-        key = next(k for k in KTO_KEYS if k in record)
-        if not isinstance(record[key], bool) and record[key] not in (0, 1):
-            raise Skip(f"malformed: {key} is {type(record[key]).__name__}, not true/false")
-        if not record[key]:
-            raise Skip(f"undesirable (KTO {key} false)")
         conversation = record_messages(record, _turns_field(record))
         split_answer(conversation)
         return [_learnable(conversation)]
@@ -451,6 +450,14 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
         [*p.prompt, {"role": "assistant", "content": p.chosen}]
         for p in record_preferences(record, layout)
     ]
+
+
+def _check_desirable(record: dict) -> None:
+    key = next(k for k in KTO_KEYS if k in record)
+    if not isinstance(record[key], bool) and record[key] not in (0, 1):
+        raise Skip(f"malformed: {key} is {type(record[key]).__name__}, not true/false")
+    if not record[key]:
+        raise Skip(f"undesirable (KTO {key} false)")
 
 
 def _learnable(conversation: Conversation) -> Conversation:

@@ -363,11 +363,14 @@ def test_openai_weights_mark_the_turns_not_learnt(tmp_path):
         },
         {"messages": [user("Capital?"), weighted]},
         {"messages": [user("Capital?"), {**assistant("Paris"), "weight": 0.5}]},
+        # null: a column other rows fill, as HF datasets and pandas write them
+        {"messages": [{**user("Hi"), "weight": None}, {**assistant("Hello"), "weight": None}]},
     ]
     skipped = Counter()
     path = write_jsonl(tmp_path / "w.jsonl", records)
     assert read_conversations(path, skipped) == [
-        [user("Capital?"), weighted, user("Sure?"), assistant("Yes")]
+        [user("Capital?"), weighted, user("Sure?"), assistant("Yes")],
+        [user("Hi"), assistant("Hello")],
     ]
     assert skipped == {
         "no assistant turn to learn (each of weight 0)": 1,
@@ -411,6 +414,19 @@ def test_trl_prompt_completion_prompt_only_and_implicit_prompt_formats(tmp_path)
     assert read_preferences(pairs, skipped) == [Preference(implicit, "Paris.", "Rome.")]
     assert skipped == {"malformed: the dialogues differ before their last turn": 1}
     assert read_prompts(pairs, Counter()) == [implicit]
+
+
+def test_trl_unpaired_preferences_learn_only_the_desirable_completions(tmp_path):
+    """`label: false` completions were learnt as good answers."""
+    records = [
+        {"prompt": "The sky is", "completion": " blue.", "label": True},
+        {"prompt": "The sky is", "completion": " green.", "label": False},
+        {"instruction": "Name a colour.", "output": "Loud.", "kto_tag": False},
+    ]
+    skipped = Counter()
+    path = write_jsonl(tmp_path / "unpaired.jsonl", records)
+    assert read_conversations(path, skipped) == [[user("The sky is"), assistant(" blue.")]]
+    assert skipped == {"undesirable (KTO label false)": 1, "undesirable (KTO kto_tag false)": 1}
 
 
 def test_llamafactory_alpaca_preference_format(tmp_path):
