@@ -382,23 +382,26 @@ def say_changed_settings(
 
 
 def schedule_jump(step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE) -> str | None:
-    """What a resume's changed settings do to the learning rate, when they raise it above
-    what the run's own schedule (`then`: the checkpoint's max_steps, optim and schedule
-    settings) had for the next step: the schedule is a function of the step and max_steps,
-    so a longer max_steps moves a cosine or decaying run back up its curve, as does another
-    schedule. `cfg`: a TrainConfig or a PostTrainConfig (max_steps, optim.lr, schedule)."""
+    """What a resume's changed settings do to the learning rate, when they move it more than
+    5% from what the run's own schedule (`then`: the checkpoint's max_steps, optim and
+    schedule settings) had for the next step: the schedule is a function of the step and
+    max_steps, so a longer max_steps moves a cosine or decaying run back up its curve, as does
+    another schedule, and a shorter one (an anneal's, with a larger global batch) moves it on
+    down. `cfg`: a TrainConfig or a PostTrainConfig (max_steps, optim.lr, schedule)."""
     if step >= cfg.max_steps:
         return None
     schedule_then = from_dict(ScheduleConfig, then.get("schedule", {}), "schedule.")
     planned = lr_at(step, then["max_steps"], then["optim"]["lr"], schedule_then)
     now = lr_at(step, cfg.max_steps, cfg.optim.lr, cfg.schedule)
-    if now <= 1.05 * planned:
+    if planned / 1.05 <= now <= 1.05 * planned:
         return None
-    return (
+    said = (
         f"resume: step {step + 1} trains at lr {now:g}, where the run's schedule had "
-        f"{planned:g}: the {cfg.schedule.kind} schedule over max_steps={cfg.max_steps} warms "
-        f"the model back up. {advice}"
+        f"{planned:g}: the {cfg.schedule.kind} schedule over max_steps={cfg.max_steps}"
     )
+    if now < planned:
+        return f"{said} is further down its decay"
+    return f"{said} warms the model back up. {advice}"
 
 
 def check_same_tokenizer(source: Path, manifest: Manifest) -> None:
@@ -420,9 +423,16 @@ def continued_cursor(
     (one worker of the job does)."""
     cursor = loader.initial_cursor()
     then = ckpt.load_config_dict(source)
-    if then.get("seed") != cfg.seed:
-        return cursor  # another shuffle of every bucket: its counts would mean nothing
     consumed = ckpt.load_torch(source, "state.pt")["loader"]["consumed"]
+    if then.get("seed") != cfg.seed:  # another shuffle of every bucket: its counts mean nothing
+        read = sorted(n for n, c in consumed.items() if c and n in manifest.buckets)
+        if read and say:
+            print(
+                f"seed={cfg.seed} is not {source}'s seed={then.get('seed')}: buckets {read} "
+                "are read from their start, in another order",
+                file=sys.stderr,
+            )
+        return cursor
     meta = ckpt.load_meta(source)
     if meta.get("manifest_fingerprint") == manifest.fingerprint:
         same = set(manifest.buckets)

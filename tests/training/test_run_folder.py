@@ -72,6 +72,21 @@ def test_a_resume_that_raises_the_lr_says_so(tokens, tmp_path, capsys):
     )
 
 
+def test_a_resume_that_lowers_the_lr_says_so(tokens, tmp_path, capsys):
+    """A run resumed with fewer steps (an anneal with a larger global batch) cut its lr
+    unsaid."""
+    out = tmp_path / "cosine"
+    cosine = ["ckpt_every=2", "schedule.warmup_steps=0"]
+    assert refinery(train_args(tokens, out, "max_steps=4", *cosine)) == 0
+    shutil.rmtree(out / "ckpt-4")
+    assert refinery([*train_args(tokens, out, "max_steps=3", *cosine), "--resume"]) == 0
+    said = capsys.readouterr().err
+    assert (
+        "resume: step 3 trains at lr 0.000975, where the run's schedule had 0.00165: the " in said
+    )
+    assert "cosine schedule over max_steps=3 is further down its decay" in said
+
+
 def test_settings_a_checkpoint_predates_count_as_their_defaults(tokens, run, capsys):
     """A checkpoint saved before a setting existed resumes as it ran: the setting at its
     default is no change, and a model option at its default is the same model."""

@@ -443,6 +443,9 @@ def test_an_anneal_reads_on_where_each_bucket_stopped(tmp_path, capsys):
     # another seed shuffles each bucket anew: positions from the start of the new shuffle
     reseeded = anneal(pre, tmp_path / "reseeded", "seed=7")
     assert reseeded["web"] < 32 and reseeded["web"] + reseeded["wiki"] == 32
+    assert f"seed=7 is not {pre / 'ckpt-3'}'s seed=0: buckets ['web'] are read from their" in (
+        capsys.readouterr().err
+    )
 
 
 def test_the_run_says_what_its_data_cannot_give(tmp_path, capsys):
