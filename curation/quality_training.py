@@ -84,6 +84,9 @@ class TrainParams:
         for name in ("epoch", "dim", "word_ngrams", "min_count", "bucket"):
             if getattr(self, name) < 1:
                 raise TrainingSetError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("seed", "epoch", "dim", "word_ngrams", "min_count", "bucket"):
+            if not -(2**31) <= getattr(self, name) < 2**31:  # fastText's C++ int: a TypeError
+                raise TrainingSetError(f"--{name.replace('_', '-')} must fit a 32-bit integer")
         if not self.lr > 0:
             raise TrainingSetError(f"--lr must be positive, got {self.lr}")
 
@@ -312,8 +315,9 @@ def _split_remedy(data: TrainingSet, heldout: float, side: str) -> str:
             return f"no passage of the {name} is left ({why}): give other or more {name}"
     if data.negative_groups <= 3:
         return (
-            "negative pages are held out by host, and the negatives come from "
-            f"{data.negative_groups} host(s): give pages of more hosts"
+            "negative pages are held out by host (a page without a URL alone), and the "
+            f"negatives make {data.negative_groups} such group(s): give more negatives, of more "
+            "hosts"
         )
     if side == "heldout":
         return "raise --heldout or give more documents"
@@ -597,6 +601,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     negatives, negative_sources = _collect(args.negatives)
     negatives, left_out = without_positives(negatives, positives, referenced)
+    if left_out and not negatives:  # else "none is long enough" would mislead
+        raise TrainingSetError(
+            f"each of the {left_out} negatives is also a positive (the same URL or document): "
+            "give other negatives"
+        )
     if left_out:
         negative_sources.append({"left_out_as_positives": left_out})
     negatives = _sample(negatives, args.max_negatives, params.seed)
@@ -614,7 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     if heldout < FEW_HELDOUT:
         print(
             f"quality model: warning: the metrics rest on {heldout} held-out passages (negatives "
-            "are held out by host: a crawl of few hosts holds out few); read them with care",
+            "are held out by host, a page without a URL alone: a crawl of few hosts holds out "
+            "few); read them with care",
             file=sys.stderr,
         )
     return 0

@@ -135,6 +135,8 @@ def run_classify(
             model=str(model_path),
             keep=decision.rule,
             threshold=None if decision.rule in ("pareto", "all") else decision.threshold,
+            # a document scored at the cut is kept when its tie_break(seed, id) reaches this
+            tie_break=decision.tie if decision.rule == "top_fraction" else None,
             domains=domain_report,
         )
         rows = scored.mapInArrow(

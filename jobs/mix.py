@@ -10,7 +10,7 @@ again by its `settings` on the tokens it counts (`mix.counted_plan`) for its man
 
     {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
-     "anneal": {"domains": [...], "threshold": score or null},
+     "anneal": {"domains": [...], "threshold": score or null, "tie_break": its cut or null},
      "settings": the mix section (the tokenize stage plans again on the tokens it counts),
      "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
                 target, share_after, epochs, capped}}, "unsampled_domains": [...],
@@ -108,10 +108,10 @@ def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
     return fs.exists(path) or (pattern and fs.matches(path))
 
 
-def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | None]:
+def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, tuple[float, float] | None]:
     """Which documents go to the anneal buckets: the top `top_fraction` of the annealing
-    domains (all, when none are named) by quality score; without scores, a seeded hash sample
-    of the same size."""
+    domains (all, when none are named) by quality score, and the cut (score, tie_break);
+    without scores, a seeded hash sample of the same size."""
     anneal = config.anneal
     candidate = F.col("domain").isin(anneal.domains) if anneal.domains else F.lit(True)
     if anneal.top_fraction == 0.0:
@@ -122,7 +122,7 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, float | 
     cut = top_fraction_score(scores, "quality_score", anneal.top_fraction, anneal.seed)
     if cut is None:
         return F.lit(False), None
-    return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut[0]
+    return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut
 
 
 def refuse_shared_ids(docs: DataFrame) -> None:
@@ -172,7 +172,7 @@ def run_mix(
             refuse_shared_ids(docs)
         docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]
-        member, threshold = anneal_members(docs, config.mix)
+        member, cut = anneal_members(docs, config.mix)
         if "quality_score" not in docs.columns and config.mix.anneal.top_fraction:
             print(
                 f"{STAGE}: no quality_score column (classify ran without a quality model): the "
@@ -216,7 +216,12 @@ def run_mix(
             if missed:
                 print(f"{STAGE}: note: {missed}")
         mixture["buckets"] = dict(sorted(buckets.items()))
-        mixture["anneal"] = {"domains": config.mix.anneal.domains, "threshold": threshold}
+        threshold, tie = cut or (None, None)  # a document at the cut: its tie_break >= tie
+        mixture["anneal"] = {
+            "domains": config.mix.anneal.domains,
+            "threshold": threshold,
+            "tie_break": tie,
+        }
         mixture["settings"] = to_dict(config.mix)  # the tokenize stage plans on its counts
         rows = docs.select(
             *columns,

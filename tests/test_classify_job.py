@@ -92,6 +92,16 @@ def test_top_fraction_keeps_about_that_share(spark, extract_run, quality_model, 
     assert abs(stats["kept"] / stats["input"] - 0.3) < 0.05
     details = json.loads((tmp_path / "classify" / "_classify.json").read_text())
     assert 0.0 < details["threshold"] < 1.0
+    # the decision is recomputed from the file: a document at the cut needs the tie_break too
+    from curation.quality import tie_break
+
+    cut = (details["threshold"], details["tie_break"])
+    scored = [
+        (row["quality_score"], tie_break(0, row["id"]))
+        for folder in (tmp_path / "classify", tmp_path / "rejected" / "stage=classify")
+        for row in pq.read_table(folder, columns=["id", "quality_score"]).to_pylist()
+    ]
+    assert sum(pair >= cut for pair in scored) == stats["kept"]
 
 
 def test_mix_writes_every_document_once_with_a_bucket_and_the_weights(spark, classify_run):
@@ -114,6 +124,16 @@ def test_mix_writes_every_document_once_with_a_bucket_and_the_weights(spark, cla
     assert set(pretrain) <= buckets and sum(pretrain.values()) == pytest.approx(1.0, abs=1e-6)
     for domain, row in mixture["report"]["domains"].items():
         assert row["epochs"] <= config.mix.max_epochs + 1e-9, domain
+    # the anneal buckets are recomputed from the file: (score, tie_break) at or past the cut
+    from curation.quality import tie_break
+
+    anneal = config.mix.anneal
+    cut = (mixture["anneal"]["threshold"], mixture["anneal"]["tie_break"])
+    candidates = [r for r in docs if not anneal.domains or r["domain"] in anneal.domains]
+    chosen = [r for r in candidates if (r["quality_score"], tie_break(anneal.seed, r["id"])) >= cut]
+    assert chosen and sorted(r["id"] for r in chosen) == sorted(
+        r["id"] for r in docs if r["bucket"].startswith("anneal.")
+    )
 
 
 def test_mix_labels_by_url_rules_when_classify_was_skipped(spark, extract_run, tmp_path):

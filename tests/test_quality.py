@@ -207,6 +207,19 @@ def test_a_referenced_page_among_the_negatives_is_left_out_of_them():
     assert kept == [("c4:1|", "web text")] and left_out == 2
 
 
+def test_negatives_that_are_all_positives_are_said_to_be(tmp_path, capsys):
+    """It said "no passage of the negatives is left (none is long enough)"."""
+    from refinery.cli import main as refinery
+
+    pages = [{"url": f"https://wiki.example/{i}", "text": "an article " * 50} for i in range(3)]
+    (tmp_path / "pages.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pages))
+    both = str(tmp_path / "pages.jsonl")
+    argv = ["train-quality", "--positives", both, "--negatives", both]
+    assert refinery([*argv, "--output", str(tmp_path / "m")]) == 2
+    said = capsys.readouterr().err
+    assert "each of the 3 negatives is also a positive (the same URL or document)" in said
+
+
 def test_same_named_files_of_the_two_classes_leave_no_negative_out(tmp_path):
     """Keys of lines name the file and the line: line 1 of pos/train.jsonl dropped line 1
     of neg/train.jsonl as if it were the same document."""
@@ -425,7 +438,9 @@ def test_command_reads_parquet_jsonl_and_text(tmp_path, capsys):
     pq.write_table(pa.Table.from_pylist(one_host), tmp_path / "neg" / "part-0.parquet")
     argv[argv.index(str(tmp_path / "unevaluated"))] = str(tmp_path / "one-host")
     assert main([*argv, "--bucket", str(BUCKET), "--heldout", "0.3"]) == 0
-    assert "negatives come from 1 host(s): give pages of more hosts" in capsys.readouterr().out
+    assert "negatives make 1 such group(s): give more negatives, of more hosts" in (
+        capsys.readouterr().out
+    )
 
 
 def test_too_little_data_says_what_is_missing(tmp_path):
@@ -469,6 +484,9 @@ def test_a_diverged_training_is_said_and_leaves_no_folder(tmp_path, monkeypatch)
         (["--heldout", "1.5"], "--heldout must be in (0, 1), got 1.5"),
         (["--min-tokens", "0"], "--min-tokens (0) must be in 1..--max-tokens"),
         (["--epoch", "0"], "--epoch must be at least 1"),
+        # fastText's C++ int: a bare TypeError, after the model already there was deleted
+        (["--seed", str(2**32)], "--seed must fit a 32-bit integer"),
+        (["--bucket", str(2**31)], "--bucket must fit a 32-bit integer"),
     ],
 )
 def test_command_refuses_settings_it_cannot_train_with(tmp_path, capsys, argument, message):
