@@ -42,6 +42,9 @@ def test_vowel_signs_and_decomposed_accents_stay_in_their_word():
     assert words.hits("यह चूत है") == 1
     assert words.hits(unicodedata.normalize("NFD", "Quel enculé !")) == 1
     assert words.hits("Quel encule") == 0
+    adlam = WordList(["\U0001e922\U0001e944\U0001e923"])  # a mark past the basic plane
+    assert adlam.hits("\U0001e922 \U0001e923") == 0
+    assert adlam.hits("x \U0001e922\U0001e944\U0001e923 y") == 1
 
 
 def test_languages_written_without_spaces_match_substrings_and_count_letters(tmp_path):
