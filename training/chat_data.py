@@ -64,7 +64,6 @@ SPEAKERS = {
 HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 HH_KEYS = ("chosen", "rejected")
-KTO_KEYS = ("label", "kto_tag")  # LLaMA-Factory's KTO feedback, as its docs and data name it
 
 
 class ChatDataError(RefineryError):
@@ -171,7 +170,7 @@ def _kto_feedback(record: dict) -> bool:
     malformed one is counted, not trained on); a `label` naming a category is not feedback."""
     label = record.get("label")
     text = isinstance(label, str) and label.strip().lower() in ("true", "false")
-    return "kto_tag" in record or label in (0, 1) or text
+    return record.get("kto_tag") is not None or label in (0, 1) or text
 
 
 # ---------------------------------------------------------------- messages
@@ -410,8 +409,12 @@ def _turns_field(record: dict) -> str:
 
 
 def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]:
-    if _kto_feedback(record):  # unpaired feedback (LLaMA-Factory KTO, TRL's unpaired
-        _check_desirable(record)  # preference format): only the desirable answers are learnt
+    # Unpaired feedback (LLaMA-Factory's KTO, TRL's unpaired preference format): only the
+    # desirable answers are learnt. Elsewhere a `label` may name a class (IMDb's 0/1).
+    if record.get("kto_tag") is not None or (
+        layout in ("kto", "prompt_completion") and _kto_feedback(record)
+    ):
+        _check_desirable(record)
     if layout == "alpaca":
         return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
     if layout == "self_instruct":
@@ -453,7 +456,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
 
 
 def _check_desirable(record: dict) -> None:
-    key = next(k for k in KTO_KEYS if k in record)
+    key = "kto_tag" if record.get("kto_tag") is not None else "label"
     if not isinstance(record[key], bool) and record[key] not in (0, 1):
         raise Skip(f"malformed: {key} is {type(record[key]).__name__}, not true/false")
     if not record[key]:

@@ -400,7 +400,8 @@ def schedule_jump(step: int, then: dict, cfg, advice: str = PRETRAINING_ADVICE) 
         f"{planned:g}: the {cfg.schedule.kind} schedule over max_steps={cfg.max_steps}"
     )
     if now < planned:
-        return f"{said} is further down its decay"
+        same_curve = cfg.optim.lr == then["optim"]["lr"] and cfg.schedule == schedule_then
+        return f"{said} is further down its decay" if same_curve else f"{said} lowers it"
     return f"{said} warms the model back up. {advice}"
 
 

@@ -427,6 +427,14 @@ def test_trl_unpaired_preferences_learn_only_the_desirable_completions(tmp_path)
     path = write_jsonl(tmp_path / "unpaired.jsonl", records)
     assert read_conversations(path, skipped) == [[user("The sky is"), assistant(" blue.")]]
     assert skipped == {"undesirable (KTO label false)": 1, "undesirable (KTO kto_tag false)": 1}
+    # a class label (IMDb, SST-2) is no feedback, nor a null kto_tag (a column others fill)
+    records = [
+        {"instruction": "Sentiment?", "input": "Dull.", "output": "negative", "label": 0},
+        {"instruction": "Name a colour.", "output": "Blue.", "kto_tag": None},
+        {"prompt": "Q?", "chosen": "a", "rejected": "b", "label": 0},
+    ]
+    path = write_jsonl(tmp_path / "labelled.jsonl", records)
+    assert len(read_conversations(path)) == 3
 
 
 def test_llamafactory_alpaca_preference_format(tmp_path):

@@ -85,6 +85,14 @@ def test_a_resume_that_lowers_the_lr_says_so(tokens, tmp_path, capsys):
         "resume: step 3 trains at lr 0.000975, where the run's schedule had 0.00165: the " in said
     )
     assert "cosine schedule over max_steps=3 is further down its decay" in said
+    shutil.rmtree(out / "ckpt-3")  # a lower optim.lr is no decay
+    lower = ["max_steps=4", "optim.lr=1e-4", *cosine]
+    assert refinery([*train_args(tokens, out, *lower), "--resume"]) == 0
+    said = capsys.readouterr().err
+    assert (
+        "where the run's schedule had 0.00165: the cosine schedule over max_steps=4 lowers it"
+        in said
+    )
 
 
 def test_settings_a_checkpoint_predates_count_as_their_defaults(tokens, run, capsys):
