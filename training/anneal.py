@@ -35,6 +35,7 @@ from refinery.config import (
     read_yaml,
     resolve_path,
 )
+from refinery.errors import RefineryError
 from refinery.manifest import read_manifest
 from training import checkpoint as ckpt
 from training.config import TrainConfig
@@ -55,6 +56,28 @@ def _sets(given: dict, key: str) -> bool:
     return True
 
 
+def tokens_beside(source: Path, then: dict) -> str:
+    """The source run's `data`, found where it lies next to the source's run folder as it did
+    when it trained (`runs/demo/{train,tokens}` moved or copied together), when the tokens
+    there have the checkpoint's manifest; else the path the run recorded. A copy of a run
+    read the original's tokens (gone once the scratch folder was purged)."""
+    data, out = then.get("data") or "", then.get("out") or ""
+    if not data or not out:
+        return data
+    where = os.path.relpath(os.path.abspath(local_path(data)), os.path.abspath(local_path(out)))
+    beside = os.path.normpath(source.resolve().parent / where)
+    try:
+        same = read_manifest(beside).fingerprint == ckpt.load_meta(source).get(
+            "manifest_fingerprint"
+        )
+    except (RefineryError, OSError):
+        return data
+    if not same or os.path.realpath(beside) == os.path.realpath(local_path(data)):
+        return data
+    print(f"anneal: reading {beside}, the source's tokens beside its run folder", file=sys.stderr)
+    return beside
+
+
 def anneal_config(source: Path, overrides: list[str], layer: dict | None = None) -> TrainConfig:
     """The source run's config + the `layer` of a config file + overrides, switched to a
     decay-to-zero schedule."""
@@ -73,6 +96,8 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
             file=sys.stderr,
         )
     data = ckpt.load_config_dict(source)
+    if not _sets(given, "data"):
+        data["data"] = tokens_beside(source, data)
     for key in ("out", "max_steps", "ckpt_every"):
         data.pop(key)  # the anneal's own folder and budget, not the pretraining run's
     if ckpt.load_meta(source).get("init_from"):  # an anneal's: its budget and averaging were

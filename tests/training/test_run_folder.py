@@ -203,6 +203,23 @@ def test_file_uris_and_a_tilde_name_the_folders_they_spell(tokens, tmp_path, mon
     assert resolve_checkpoint(f"file://{out}") == out / "ckpt-2"
 
 
+def test_an_anneal_of_a_moved_run_reads_the_tokens_beside_it(tokens, tmp_path, capsys):
+    """Without data=, an anneal read the tokens path the source recorded: a copied run read
+    the original's tokens, a moved one failed on "manifest not found"."""
+    shutil.copytree(tokens, tmp_path / "demo" / "tokens")
+    run_args = train_args(tmp_path / "demo" / "tokens", tmp_path / "demo" / "train", "max_steps=2")
+    assert refinery(run_args) == 0
+    (tmp_path / "demo").rename(tmp_path / "moved")
+    anneal = ["anneal", "--from", str(tmp_path / "moved" / "train"), *QUIET, "max_steps=1"]
+    assert refinery([*anneal, f"out={tmp_path / 'moved' / 'anneal'}"]) == 0
+    beside = tmp_path / "moved" / "tokens"
+    assert f"anneal: reading {beside}, the source's tokens beside its run folder" in (
+        capsys.readouterr().err
+    )
+    config = json.loads((tmp_path / "moved" / "anneal" / "ckpt-1" / "config.json").read_text())
+    assert config["data"] == str(beside)
+
+
 def test_every_run_config_reads_a_file_uri_as_its_path():
     spelled = {"data": "file:///d/x.jsonl", "out": "file://localhost/o/"}
     assert (PostTrainConfig(**spelled).data, PostTrainConfig(**spelled).out) == (
