@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 from curation.config import CurationConfig
 from curation.domains import DomainRules
 from curation.mix import ANNEAL, MixConfig, MixError, plan_mixture, unmet_targets
+from curation.quality import Cut
 from curation.spark.classify import (
     DOMAIN_SCHEMA,
     kept_by_cut,
@@ -108,7 +109,7 @@ def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
     return fs.exists(path) or (pattern and fs.matches(path))
 
 
-def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, tuple[float, float] | None]:
+def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | None]:
     """Which documents go to the anneal buckets: the top `top_fraction` of the annealing
     domains (all, when none are named) by quality score, and the cut (score, tie_break);
     without scores, a seeded hash sample of the same size."""

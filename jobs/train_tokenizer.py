@@ -53,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_stage_args(parser, argv)
     config = load_config(args)
     inputs = resolve_documents(args.input)  # a missing input is said, skipped or not
-    check_output(args.output, "train-tokenizer")
+    check_output(args.output)
     with curation_lock(args.output.rstrip("/")):
         return train(args, config, inputs)
 
 
 def train(args: argparse.Namespace, config: CurationConfig, inputs: list[str]) -> int:
-    target = local_dir(args.output) / "tokenizer" / "tokenizer.json"
+    target = local_dir(args.output, "train-tokenizer") / "tokenizer" / "tokenizer.json"
     record = training_record(config.tokenize, inputs)
     if target.is_file() and not args.force:  # as a finished stage is kept
         print(f"train-tokenizer: already done ({target}); --force redoes it")
