@@ -33,6 +33,7 @@ from jobs.common import (
     load_config,
     local_dir,
     parse_stage_args,
+    read_record,
     run_main,
     stage_parser,
 )
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(args: argparse.Namespace, config: CurationConfig, inputs: list[str]) -> int:
     target = local_dir(args.output, "train-tokenizer") / "tokenizer" / "tokenizer.json"
-    record = training_record(config.tokenize, inputs)
+    record = training_record(config.tokenize, args.output, inputs)
     if target.is_file() and not args.force:  # as a finished stage is kept
         print(f"train-tokenizer: already done ({target}); --force redoes it")
-        if other_training(target.parent / TRAINING_RECORD, record):
+        if other_training(target.parent / TRAINING_RECORD, record, args.output):
             print(
                 "train-tokenizer: note: it was trained with other tokenize.* settings or "
                 "--input than these, and is kept as it is; --force trains it again"
@@ -86,15 +87,17 @@ def train(args: argparse.Namespace, config: CurationConfig, inputs: list[str]) -
     return 0
 
 
-def training_record(tokenize: TokenizeConfig, inputs: list[str]) -> dict:
-    """What shapes the tokenizer: the SHAPING tokenize settings and the documents read."""
+def training_record(tokenize: TokenizeConfig, out: str, inputs: list[str]) -> dict:
+    """What shapes the tokenizer: the SHAPING tokenize settings and the documents read, those
+    inside OUT by their path there (as run.json's `read`), so a moved or copied run folder
+    rerun on its own documents trains nothing new."""
     return {
         "tokenize": {k: v for k, v in to_dict(tokenize).items() if k in SHAPING},
-        "inputs": sorted(i if "://" in i else os.path.abspath(i) for i in inputs),
+        "inputs": read_record(out, inputs),
     }
 
 
-def other_training(path: Path, record: dict) -> bool:
+def other_training(path: Path, record: dict, out: str) -> bool:
     """Whether the recorded training differs from `record` (False without a record: a
     tokenizer trained before records were kept is not second-guessed)."""
     if not path.is_file():
@@ -103,7 +106,11 @@ def other_training(path: Path, record: dict) -> bool:
         recorded = json.loads(read_utf8(path, RefineryError))
         # a record of before 2026-12-06 holds every tokenize setting: those that shape it count
         settings = {k: v for k, v in recorded["tokenize"].items() if k in SHAPING}
-        return {**recorded, "tokenize": settings} != record
+        # one of before 2026-12-07 holds every input absolute: those inside OUT are its part
+        inputs = recorded["inputs"]
+        absolute = [i for i in inputs if os.path.isabs(i)]
+        inputs = sorted([i for i in inputs if not os.path.isabs(i)] + read_record(out, absolute))
+        return {**recorded, "tokenize": settings, "inputs": inputs} != record
     except (json.JSONDecodeError, RefineryError, KeyError, TypeError, AttributeError):
         return True  # a damaged record records nothing
 

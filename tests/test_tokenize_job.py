@@ -449,7 +449,7 @@ def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
     assert refinery(args) == 0  # trained before records were kept: not second-guessed
     said = capsys.readouterr().out
     assert "already done" in said and "sha256:" in said and "note:" not in said
-    record = training_record(load_curation_config().tokenize, [inputs[0]])
+    record = training_record(load_curation_config().tokenize, str(tmp_path), [inputs[0]])
     (folder / TRAINING_RECORD).write_text(json.dumps(record))
     assert refinery(args) == 0
     assert "note:" not in capsys.readouterr().out
@@ -464,6 +464,36 @@ def test_a_kept_tokenizer_is_said_with_its_sha256_and_when_trained_otherwise(
     assert "it was trained with other tokenize.* settings or --input" in capsys.readouterr().out
     assert refinery([*args[:2], str(tmp_path / "gone"), *args[3:]]) == 2
     assert "gone" in capsys.readouterr().err
+
+
+def test_a_moved_run_s_tokenizer_is_not_said_to_be_trained_on_other_input(
+    documents, tmp_path, capsys
+):
+    """The record held absolute paths: a run folder moved (or copied) and rerun on its own
+    documents was said to have trained its tokenizer on other --input."""
+    from jobs.train_tokenizer import TRAINING_RECORD, training_record
+
+    inputs, _ = documents
+    before, after = tmp_path / "before", tmp_path / "after"
+    shutil.copytree(inputs[0], before / "mix")
+    folder = before / "tokenizer"
+    folder.mkdir()
+    shutil.copy(REPO / "conf" / "posttrain" / "demo_sft.jsonl", folder / "tokenizer.json")
+    tokenize = load_curation_config().tokenize
+    record = training_record(tokenize, str(before), [str(before / "mix")])
+    assert record["inputs"] == ["mix"]
+    (folder / TRAINING_RECORD).write_text(json.dumps(record))
+    before.rename(after)
+    args = ["train-tokenizer", "--input", str(after / "mix"), "--output", str(after)]
+    assert refinery(args) == 0
+    assert "note:" not in capsys.readouterr().out
+    # a record written before inputs inside OUT were relative: as they are now
+    legacy = {**record, "inputs": [str(after / "mix")]}
+    (after / "tokenizer" / TRAINING_RECORD).write_text(json.dumps(legacy))
+    assert refinery(args) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert refinery([*args[:2], inputs[0], *args[3:]]) == 0  # other documents
+    assert "trained with other tokenize.* settings or --input" in capsys.readouterr().out
 
 
 def test_a_retrain_stopped_midway_leaves_no_tokenizer_beside_another_s_record(
@@ -491,7 +521,7 @@ def test_a_retrain_stopped_midway_leaves_no_tokenizer_beside_another_s_record(
     assert not (folder / "tokenizer.json").exists()  # the next run trains
     config = load_curation_config(overrides=["tokenize.vocab_size=600"])
     recorded = json.loads((folder / job.TRAINING_RECORD).read_text())
-    assert recorded == job.training_record(config.tokenize, [inputs[0]])
+    assert recorded == job.training_record(config.tokenize, str(tmp_path), [inputs[0]])
 
 
 def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said(
