@@ -67,6 +67,8 @@ _NO_FILESYSTEM = re.compile(r"ClassNotFoundException: Class (\S+FileSystem) not 
 _REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
 # A local checkpoint's blocks gone with the executor that held them (dedup's iterations)
 _CHECKPOINT_LOST = re.compile(r"CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND\]? ?(Checkpoint block \S+)")
+# No Python where spark.pyspark.python points (an environment archive not shipped)
+_NO_PYTHON = re.compile(r'Cannot run program "([^"]+)": error=2')
 # A package missing from the Python the executors run (another interpreter than the driver's)
 _NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 # A committer class from a package spark-submit was not given (cluster.yaml's S3A committer)
@@ -154,6 +156,14 @@ def user_message(err: BaseException) -> str | None:
                 "Spark's launcher exited before the session started (its own message is "
                 "above): check the config's spark.master and spark.conf, and MASTER, "
                 "PYSPARK_SUBMIT_ARGS and JAVA_HOME in the environment"
+            )
+        python = _NO_PYTHON.search(str(err))
+        if python:
+            return (
+                f"a Spark task failed: the executors have no Python at {python.group(1)} "
+                "(spark.pyspark.python): ship the environment with --archives "
+                "venv.tar.gz#venv (spark-submit keeps only its last --archives: give every "
+                "archive in one, comma-separated)"
             )
         module = _NO_MODULE.search(str(err))
         if module and "Python worker" in str(err) and _importable(module.group(1)):

@@ -188,6 +188,13 @@ def test_a_package_or_class_missing_where_tasks_run_is_one_line():
     # a module the driver lacks too (local mode, or a bug): the traceback, not cluster advice
     absent = missing.replace("'numpy'", "'no_such_module_anywhere'")
     assert user_message(PythonException(message=absent)) is None
+    # spark.pyspark.python names an archive's Python that was not shipped (a second
+    # --archives flag replaced the venv's)
+    unshipped = "Lost task 0.3 in stage 0.0 (TID 3) (127.0.0.1 executor 0): java.io.IOException: "
+    unshipped += 'Cannot run program "./venv/bin/python": error=2, No such file or directory'
+    said = user_message(PythonException(message=unshipped))
+    assert said.startswith("a Spark task failed: the executors have no Python at ./venv/bin/py")
+    assert "give every archive in one, comma-separated" in said
     committer = "[INVALID_CONF_VALUE.REQUIREMENT] The value 'org.apache.spark.internal.io.cloud."
     committer += "BindingParquetOutputCommitter' in the config "
     committer += '"spark.sql.parquet.output.committer.class" is invalid. Class must be loadable'
