@@ -204,7 +204,9 @@ def check_settings(inputs: list[str], items: list[EvalItem], n: int, files: str)
         "input_files": files,
         "ngram": n,
         "benchmarks": dict(sorted(counts.items())),
-        "items_hash": config_hash([dataclasses.astuple(item) for item in items]),
+        # the items, not the order their files were named in: --benchmarks a --benchmarks b
+        # checks what --benchmarks b --benchmarks a does
+        "items_hash": config_hash(sorted(dataclasses.astuple(item) for item in items)),
     }
 
 

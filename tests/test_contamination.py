@@ -376,6 +376,17 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
     assert "2 MMLU-Redux rows annotated as flawed were not checked" in done.stdout
 
 
+def test_the_same_benchmarks_named_in_another_order_are_the_same_settings():
+    """The items were hashed in the order their files were read: a rerun naming the same
+    benchmarks in another order was said to have run with other --benchmarks."""
+    from jobs.contamination import check_settings
+
+    forward = check_settings(["docs"], ITEMS, 13, "files")
+    backward = check_settings(["docs"], ITEMS[::-1], 13, "files")
+    assert forward == backward
+    assert forward != check_settings(["docs"], ITEMS[1:], 13, "files")
+
+
 def write_tokens(root, texts: dict[str, str], validation: str):
     """A tokens folder in the manifest contract: one bucket of `texts`, one validation doc."""
     from training.synthetic import write_text_dataset
