@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from refinery.errors import RefineryError
 from refinery.tokenizer import encode_chat
 from refinery.utf8 import is_unicode
-from training.generate import Sampler, add_sampling_args
+from training.generate import Sampler, add_sampling_args, replacing_stdout
 
 RESET, EXIT = "/reset", "/exit"
 
@@ -57,7 +57,7 @@ def chat_loop(
         )
     messages = list(start)
     for line in lines:
-        text = line.rstrip("\n")
+        text = line.rstrip("\r\n")  # a file saved on Windows ends its lines in \r\n
         if text.strip() == EXIT:
             break
         if text.strip() == RESET:
@@ -85,17 +85,22 @@ def prompts_from(stream) -> Iterable[str]:
     """Lines of `stream`, with a `> ` prompt when a person is typing. Bytes that are not
     UTF-8 become lone surrogates, which the loop names and skips: a strict stdin (a UTF-8
     locale, PYTHONIOENCODING=utf-8) raised on them, and lost the lines of its 8 KB read
-    before them too."""
+    before them too. A closed stdin (`<&-`: None) is no input, and a UTF-8 byte order mark
+    (Notepad's) no part of the first line."""
+    if stream is None:
+        return
     if hasattr(stream, "reconfigure"):
         stream.reconfigure(errors="surrogateescape")
     interactive = stream.isatty()
+    mark = "\ufeff"
     while True:
         if interactive:
             print("> ", end="", flush=True)
         line = stream.readline()
         if not line:
             return
-        yield line
+        yield line.removeprefix(mark)
+        mark = ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return encode_chat(sampler.tokenizer, messages, generation_prompt=True)
 
     seq_len = sampler.model.cfg.seq_len
+    replacing_stdout()
     say = functools.partial(print, flush=True)  # a pipe reader sees each answer at once
     chat_loop(prompts_from(sys.stdin), sampler.complete, encode, seq_len, args.system, say)
     return 0

@@ -218,6 +218,13 @@ class Sampler:
         return self.tokenizer.decode(out, skip_special_tokens=True)
 
 
+def replacing_stdout() -> None:
+    """Write what stdout's encoding lacks as '?': an answer in Spanish to a PYTHONIOENCODING=
+    ascii stdout ended the command in a UnicodeEncodeError after sampling it."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`refinery generate --ckpt CKPT --prompt TEXT [--chat]`: print one completion."""
     parser = argparse.ArgumentParser(prog="refinery generate", description=main.__doc__)
@@ -248,5 +255,6 @@ def main(argv: list[str] | None = None) -> int:
         prompt = encode_chat(sampler.tokenizer, messages, generation_prompt=True)
     else:  # after EOS, as every pretraining document follows one (and eval conditions on it)
         prompt = [SPECIAL_TOKENS.index(EOS), *sampler.tokenizer.encode(args.prompt).ids]
+    replacing_stdout()
     print(sampler.complete(prompt))
     return 0

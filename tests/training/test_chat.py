@@ -135,3 +135,32 @@ def test_a_strict_utf8_stdin_yields_every_line_bad_bytes_as_surrogates():
     """A UTF-8 locale's stdin raised on the byte and lost the lines read with it."""
     stdin = io.TextIOWrapper(io.BytesIO(b"hello\ncaf\xe9\nhi\n"), encoding="utf-8")
     assert list(prompts_from(stdin)) == ["hello\n", "caf\udce9\n", "hi\n"]
+
+
+def test_a_windows_saved_file_is_read_without_its_line_ends_and_byte_order_mark():
+    """The user's text kept its \r (and the first its BOM): prompts other than SFT's, and a
+    first line of /exit was a question."""
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbfHi\r\n/exit\r\nnever\r\n"), encoding="utf-8")
+    conversation = chat_loop(prompts_from(stdin), lambda prompt: "x", fake_encode, 50)
+    assert conversation == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "x"},
+    ]
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbf/exit\r\nnever\r\n"), encoding="utf-8")
+    assert chat_loop(prompts_from(stdin), lambda prompt: "x", fake_encode, 50) == []
+
+
+def test_a_closed_stdin_is_no_input():
+    """`refinery chat <&-` (sys.stdin is None) ended in an AttributeError."""
+    assert list(prompts_from(None)) == []
+
+
+def test_an_answer_stdout_cannot_encode_is_written_with_question_marks(monkeypatch):
+    """A PYTHONIOENCODING=ascii stdout ended generate and chat in a UnicodeEncodeError."""
+    from training.generate import replacing_stdout
+
+    written = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(written, encoding="ascii"))
+    replacing_stdout()
+    print("¡Buenos días!", flush=True)
+    assert written.getvalue() == b"?Buenos d?as!\n"
