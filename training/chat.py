@@ -21,16 +21,20 @@ RESET, EXIT = "/reset", "/exit"
 
 
 def fit_context(
-    messages: list[dict[str, str]], encode: Callable[[list[dict]], list[int]], seq_len: int
+    messages: list[dict[str, str]],
+    encode: Callable[[list[dict]], list[int]],
+    seq_len: int,
+    answer_tokens: int = 1,
 ) -> tuple[list[dict[str, str]], list[int]]:
-    """Drop the oldest turns (a system message stays) until the prompt leaves room for at least
-    one new token in `seq_len`. Returns the kept messages and their prompt; the prompt is empty
-    when even the last user turn alone does not fit."""
+    """Drop the oldest turns (a system message stays) until the prompt leaves room for an
+    answer of `answer_tokens` in `seq_len`; the last user turn alone needs room for one
+    (history is given up for the answer, the question is not). Returns the kept messages and
+    their prompt; the prompt is empty when even the last user turn alone does not fit."""
     system = [m for m in messages if m["role"] == "system"][:1]
     turns = [m for m in messages if m["role"] != "system"]
     while turns:
         prompt = encode(system + turns)
-        if len(prompt) < seq_len:
+        if len(prompt) <= seq_len - (answer_tokens if len(turns) > 1 else 1):
             return system + turns, prompt
         turns = turns[1:]
         while turns and turns[0]["role"] != "user":  # a conversation starts with the user
@@ -45,8 +49,10 @@ def chat_loop(
     seq_len: int,
     system: str | None = None,
     say: Callable[[str], None] = print,
+    answer_tokens: int = 1,
 ) -> list[dict[str, str]]:
-    """Answer each line of `lines` with `reply(prompt)`; returns the last conversation."""
+    """Answer each line of `lines` with `reply(prompt)`, older turns dropped to leave room
+    for an answer of `answer_tokens` (`fit_context`); returns the last conversation."""
     if system and not is_unicode(system):
         raise RefineryError(f"--system is not UTF-8 text: {system!r}")
     start = [{"role": "system", "content": system}] if system else []
@@ -69,7 +75,8 @@ def chat_loop(
         if not is_unicode(text):
             say(f"(that message is not UTF-8 text: {text!r})")
             continue
-        kept, prompt = fit_context([*messages, {"role": "user", "content": text}], encode, seq_len)
+        asked = [*messages, {"role": "user", "content": text}]
+        kept, prompt = fit_context(asked, encode, seq_len, answer_tokens)
         if not prompt:
             say(f"(that message does not fit the model's context of {seq_len} tokens)")
             continue
@@ -122,5 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     seq_len = sampler.model.cfg.seq_len
     replacing_stdout()
     say = functools.partial(print, flush=True)  # a pipe reader sees each answer at once
-    chat_loop(prompts_from(sys.stdin), sampler.complete, encode, seq_len, args.system, say)
+    # as `refinery judge` leaves room for its answers: a long conversation left one token
+    answer_tokens = max(1, min(args.max_new_tokens, seq_len // 2))
+    lines = prompts_from(sys.stdin)
+    chat_loop(lines, sampler.complete, encode, seq_len, args.system, say, answer_tokens)
     return 0

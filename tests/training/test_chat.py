@@ -102,6 +102,22 @@ def test_fit_context_drops_the_oldest_exchange_first_and_keeps_the_system_messag
     assert prompt == []
 
 
+def test_fit_context_leaves_room_for_the_answer_but_keeps_the_question():
+    """Turns were dropped only until one token fitted: a long conversation got a one-token
+    answer, cut by the context."""
+    messages = [
+        {"role": "user", "content": "a b c"},
+        {"role": "assistant", "content": "d e"},
+        {"role": "user", "content": "f"},
+    ]
+    kept, prompt = fit_context(messages, fake_encode, seq_len=11, answer_tokens=1)
+    assert kept == messages and len(prompt) == 9
+    kept, prompt = fit_context(messages, fake_encode, seq_len=11, answer_tokens=5)
+    assert kept == messages[2:] and len(prompt) == 2
+    kept, prompt = fit_context(messages[2:], fake_encode, seq_len=3, answer_tokens=5)
+    assert kept == messages[2:]  # the question alone, with room for one token
+
+
 def test_chat_says_when_turns_are_dropped_or_a_message_cannot_fit():
     said = []
     lines = ["far too many words for it\n", "a b\n", "c d\n"]
