@@ -48,6 +48,7 @@ from curation.quality import (
     normalise,
     save_model_info,
 )
+from refinery.cli import named_folder
 from refinery.errors import RefineryError
 from refinery.jsonl import json_objects
 from refinery.utf8 import read_utf8, utf8_lines
@@ -559,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus", metavar="DOCS", help="documents the URLs are found in", **sources
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="model folder to write")
+    parser.add_argument(
+        "--output", required=True, type=named_folder, metavar="DIR", help="model folder to write"
+    )
     parser.add_argument("--max-negatives", type=int, metavar="N", help="random sample size")
     defaults = TrainParams()
     for name, value in asdict(defaults).items():

@@ -88,7 +88,7 @@ from warcio.warcwriter import GzippingWrapper, WARCWriter
 
 from curation import genres, textgen
 from curation.textgen import FIRST_NAMES, LAST_NAMES, Article, Language, word_list
-from refinery.cli import non_negative_int
+from refinery.cli import named_folder, non_negative_int
 
 MANIFEST_NAME = "expected.json"
 REFERENCE_NAME = "reference_articles.jsonl"
@@ -1372,7 +1372,9 @@ def main(argv: list[str]) -> int:
         prog="refinery sample-crawl",
         description="Write a deterministic synthetic crawl (.warc.gz files + expected.json).",
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--out", required=True, type=lambda text: Path(named_folder(text)), help="output folder"
+    )
     parser.add_argument(
         "--docs", type=int, default=300, help=f"fetched pages (at least {MIN_DOCS})"
     )

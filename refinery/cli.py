@@ -86,6 +86,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def named_folder(text: str) -> str:
+    """argparse type of an output folder: an empty one (`--hf "$UNSET"`) is a usage error, not
+    the working directory, which export --force then replaced."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?): name the folder")
+    return text
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: refinery <command> [args...]", "", "commands:"]

@@ -278,6 +278,21 @@ def test_a_negative_count_is_a_usage_error(args, capsys):
     assert exit_.value.code == 2 and "-1 is negative" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["sample-crawl", "--out", ""], ["export", "--ckpt", "run", "--hf", " "]]
+    + [["train-quality", "--positives", "p", "--negatives", "n", "--output", ""]],
+)
+def test_an_empty_output_folder_is_a_usage_error(args, capsys, tmp_path, monkeypatch):
+    """An unset variable (`--out "$OUT"`) wrote into the working directory (and export
+    --force deleted what was in it)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and "an empty path (an unset variable?)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_spark_task_failed_by_an_executor_setup_error_is_one_line():
     class CapturedException(Exception):  # as pyspark raises a task's failure on the driver
         __module__ = "pyspark.errors.exceptions.captured"

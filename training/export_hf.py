@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from refinery.cli import named_folder
 from refinery.errors import RefineryError
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
 from training.checkpoint import refuse_source_as_out, resolve_checkpoint
@@ -227,6 +228,9 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: is a file, not a folder for the Hugging Face model")
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:  # replacing it would delete the working directory
+        raise ExportError(f"{out}: is the working directory or holds it: name a folder of its own")
     refuse_source_as_out(out, resolve_checkpoint(ckpt))
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
@@ -272,7 +276,9 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery export", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True, help="run folder (newest ckpt) or ckpt-<step>")
-    parser.add_argument("--hf", required=True, help="output folder for the Hugging Face model")
+    parser.add_argument(
+        "--hf", required=True, type=named_folder, help="output folder for the Hugging Face model"
+    )
     parser.add_argument("--force", action="store_true", help="replace a non-empty --hf folder")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     out = export_hf(args.ckpt, args.hf, args.force)

@@ -141,10 +141,25 @@ def test_a_folder_holding_the_checkpoint_is_never_replaced(text_tokens, tmp_path
         with pytest.raises(CheckpointError, match="the checkpoint read from"):
             export_hf(project / "runs" / "train", out, force=True)
     assert (project / "notes.txt").exists() and (project / "runs" / "train").is_dir()
-    (project / "hf").mkdir()
-    monkeypatch.chdir(project / "hf")
-    export_hf(project / "runs" / "train", ".", force=True)  # `--hf .` in the folder itself
-    assert (project / "hf" / "model.safetensors").is_file()
+
+
+def test_the_working_directory_or_an_empty_path_is_no_output_folder(
+    text_tokens, tmp_path, monkeypatch, capsys
+):
+    """`--hf .` replaced the working directory (the shell was left in a deleted one), and
+    `--hf "$UNSET" --force` deleted everything in it."""
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    (tmp_path / "work" / "sub").mkdir(parents=True)
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path / "work" / "sub")
+    for out in (".", "..", tmp_path / "work"):
+        with pytest.raises(ExportError, match="is the working directory or holds it"):
+            export_hf(tmp_path / "run", out, force=True)
+    assert (tmp_path / "work" / "notes.txt").exists() and Path.cwd().is_dir()
+    with pytest.raises(SystemExit) as usage:
+        cli(["export", "--ckpt", str(tmp_path / "run"), "--hf", "", "--force"])
+    assert usage.value.code == 2
+    assert "an empty path (an unset variable?)" in capsys.readouterr().err
 
 
 def test_a_link_to_a_folder_is_exported_into_that_folder(text_tokens, tmp_path):
