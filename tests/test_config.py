@@ -172,6 +172,21 @@ def test_an_optional_mapping_takes_dotted_entries():
     assert raw == {"mix": {"targets": {"web.x": 0.25}}}  # a dotted bucket label is one entry
 
 
+def test_a_yaml_merge_key_merges_and_the_mapping_s_own_keys_win(tmp_path: Path):
+    """`<<: *base` failed as "could not determine a constructor" (the repeated-key check
+    constructed the merge key)."""
+    merged = tmp_path / "merged.yaml"
+    base = "base: &base {min_text_chars: 5, max_html_bytes: 9}\n"
+    merged.write_text(f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n")
+    from refinery.config import read_yaml
+
+    assert read_yaml(merged)["extract"] == {"min_text_chars": 7, "max_html_bytes": 9}
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n  min_text_chars: 8\n")
+    with pytest.raises(ConfigError, match="repeats the key 'min_text_chars'"):
+        read_yaml(twice)
+
+
 def test_a_file_repeating_a_key_or_not_in_utf8_is_refused(tmp_path: Path):
     twice = tmp_path / "twice.yaml"
     twice.write_text("extract:\n  min_text_chars: 5\nextract:\n  max_html_bytes: 9\n")
