@@ -761,6 +761,7 @@ def _train(
     held: contextlib.ExitStack,
 ) -> Path:
     manifest = read_manifest(cfg.data)
+    manifest.mixture(cfg.loader.mixture)  # named before OUT is locked and the model built
     source, start = None, init_from or weights_from
     if start is not None:  # before the vocabulary: another tokenizer is the cause to name
         check_same_tokenizer(start, manifest)

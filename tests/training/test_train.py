@@ -515,6 +515,15 @@ def test_a_tokens_folder_without_its_tokenizer_is_refused(tmp_path, capsys):
     assert not (tmp_path / "run").exists() or not list((tmp_path / "run").glob("ckpt-*"))
 
 
+def test_a_mixture_the_manifest_lacks_is_refused_before_out_is_made(tokens, tmp_path, capsys):
+    """It was found by the loader, after OUT was locked (a `.lock` left behind) and the model
+    and optimizer were built."""
+    args = train_args(tokens, tmp_path / "run", "max_steps=1", "loader.mixture=nope")
+    assert refinery(args) == 2
+    assert "no mixture 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_moe_preset_trains(tokens, tmp_path):
     out = tmp_path / "moe"
     moe = str(train_args(tokens, out)[2]).replace("tiny.yaml", "moe-tiny.yaml")
