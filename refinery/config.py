@@ -136,8 +136,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder: name a .yaml file in it")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():  # `--config <(...)`, /dev/stdin: said as what it is, not missing
+        raise ConfigError(f"config file {path} is not a file (a pipe?): name a .yaml file")
     text = read_utf8(path, ConfigError)
     try:
         data = load_yaml_text(text)

@@ -127,6 +127,8 @@ def read_manifest(data_dir: str | Path) -> Manifest:
     the file and the key."""
     root = Path(local_path(str(data_dir)))
     path = root / MANIFEST_NAME
+    if root.is_file():  # OUT/tokens/manifest.json named itself: it was sought inside itself
+        raise ManifestError(f"{root}: is a file: name the tokens folder ({root.parent}?)")
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found (is it the tokens folder, OUT/tokens?)")
     try:

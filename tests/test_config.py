@@ -187,6 +187,20 @@ def test_a_yaml_merge_key_merges_and_the_mapping_s_own_keys_win(tmp_path: Path):
         read_yaml(twice)
 
 
+def test_a_config_that_is_a_pipe_is_not_said_to_be_missing(tmp_path: Path):
+    """`--config <(printf ...)` was "config file not found: /dev/fd/63"."""
+    import os
+
+    from refinery.config import read_yaml
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(ConfigError, match=r"pipe is not a file \(a pipe\?\): name a .yaml file"):
+        read_yaml(pipe)
+    with pytest.raises(ConfigError, match="config file not found"):
+        read_yaml(tmp_path / "gone.yaml")
+
+
 def test_a_file_repeating_a_key_or_not_in_utf8_is_refused(tmp_path: Path):
     twice = tmp_path / "twice.yaml"
     twice.write_text("extract:\n  min_text_chars: 5\nextract:\n  max_html_bytes: 9\n")

@@ -70,6 +70,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         raise CheckpointError(f"{path}: no {META} (a copy cut short?): not a whole checkpoint")
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint or run folder")
+    if not path.is_dir():  # ckpt-10/model.safetensors: the folder holds the whole checkpoint
+        raise CheckpointError(f"{path}: is a file: name its checkpoint or run folder")
     found = list_checkpoints(path)
     if not found:
         raise CheckpointError(f"{path}: neither a checkpoint folder nor a run with ckpt-<step>/")

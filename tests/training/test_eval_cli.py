@@ -93,6 +93,12 @@ def test_bad_inputs_are_reported_without_a_traceback(pretrained, tmp_path, capsy
     assert "neither a checkpoint folder" in capsys.readouterr().err
     assert cli(["eval", "--ckpt", str(tmp_path / "gone"), "--mc", str(DEMO)]) == 2
     assert "gone: no such checkpoint or run folder" in capsys.readouterr().err
+    # a file of the checkpoint was "no such checkpoint or run folder", though it exists
+    (weights,) = pretrained.glob("ckpt-*/model.safetensors")
+    assert cli(["eval", "--ckpt", str(weights), "--mc", str(DEMO)]) == 2
+    assert "model.safetensors: is a file: name its checkpoint or run folder" in (
+        capsys.readouterr().err
+    )
     with pytest.raises(SystemExit):
         cli(["eval", "--ckpt", str(pretrained)])
     assert "nothing to evaluate" in capsys.readouterr().err

@@ -61,6 +61,14 @@ def test_missing_manifest(tmp_path):
         read_manifest(tmp_path)
 
 
+def test_the_manifest_file_named_for_its_folder_is_said_so(tmp_path):
+    """`inspect-shards OUT/tokens/manifest.json` said "manifest.json/manifest.json: manifest
+    not found"."""
+    write_dataset(tmp_path, {"a": 3000})
+    with pytest.raises(ManifestError, match=r"manifest.json: is a file: name the tokens folder"):
+        read_manifest(tmp_path / "manifest.json")
+
+
 def test_unknown_mixture_is_named(tmp_path):
     manifest = write_dataset(tmp_path, {"a": 3000})
     with pytest.raises(ManifestError, match="no mixture 'hq'"):
