@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -45,6 +46,21 @@ class SparkConfig:
     # Where dedup's signatures and iterations keep the rows that cut their lineage (checkpoints.py):
     # local = executors' disks, reliable = OUT/_checkpoints/, which survives a lost executor.
     checkpoints: Literal["local", "reliable"] = "local"
+
+    def __post_init__(self) -> None:
+        if not _SPARK_MASTER.fullmatch(self.master):
+            raise ConfigError(
+                f"spark.master {self.master!r} is no Spark master: local, local[N], local[*], "
+                "local[N,F], spark://HOST:PORT, yarn or k8s://HOST:PORT"
+            )
+
+
+# The masters Spark 4 reads (SparkContext.createTaskScheduler); another one failed after OUT
+# was locked, in a Java stack trace from the session start
+_SPARK_MASTER = re.compile(
+    r"local(?:\[(?:\*|[1-9]\d*)(?:,[1-9]\d*)?\])?|local-cluster\[\d+, ?\d+, ?\d+\]"
+    r"|spark://\S+|k8s://\S+|yarn"
+)
 
 
 @dataclass

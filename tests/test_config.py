@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,22 @@ def test_a_config_that_is_a_pipe_is_not_said_to_be_missing(tmp_path: Path):
         read_yaml(pipe)
     with pytest.raises(ConfigError, match="config file not found"):
         read_yaml(tmp_path / "gone.yaml")
+
+
+@pytest.mark.parametrize("master", ["locl[2]", "local[0]", "local[two]", "spark:/h:7077", ""])
+def test_a_spark_master_spark_cannot_read_is_refused_with_the_config(master):
+    """It failed after OUT was locked, in a Java stack trace from the session start."""
+    with pytest.raises(ConfigError, match=f"spark.master '{re.escape(master)}' is no Spark master"):
+        load_curation_config(overrides=[f"spark.master={master}"])
+
+
+@pytest.mark.parametrize(
+    "master",
+    ["local", "local[3]", "local[*]", "local[4,2]", "local-cluster[2,1,1024]", "yarn"]
+    + ["spark://127.0.0.1:7077", "spark://a:7077,b:7077", "k8s://https://h:443"],
+)
+def test_every_master_spark_reads_is_taken(master):
+    assert load_curation_config(overrides=[f"spark.master={master}"]).spark.master == master
 
 
 def test_a_file_repeating_a_key_or_not_in_utf8_is_refused(tmp_path: Path):
