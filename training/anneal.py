@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from refinery.config import (
     ConfigError,
@@ -206,7 +205,7 @@ def average_checkpoints(out: Path, k: int) -> Path:
     tmp = out / ".tmp-averaged"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file(weights, tmp / "model.safetensors")
+    ckpt.save_weights(weights, tmp / "model.safetensors")
     for name in ("config.json", "tokenizer.json"):
         if (newest / name).is_file():
             (tmp / name).write_bytes((newest / name).read_bytes())

@@ -368,6 +368,20 @@ def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def save_weights(
+    weights: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """safetensors' `save_file`, readable as the umask allows: it writes through a temp file
+    made 0600 (safetensors#782), so a teammate's eval or export could not read the weights
+    beside the checkpoint's other files."""
+    from safetensors.torch import save_file
+
+    save_file(weights, path, metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_checkpoint(
     out: str | Path,
     step: int,
@@ -385,9 +399,7 @@ def save_checkpoint(
     tmp = out / f".tmp-ckpt-{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from safetensors.torch import save_file
-
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / WEIGHTS)
+    save_weights({k: v.detach().contiguous().cpu() for k, v in weights.items()}, tmp / WEIGHTS)
     torch.save(optimizer, tmp / "optimizer.pt")
     torch.save(state, tmp / "state.pt")
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -38,7 +38,7 @@ import torch
 from refinery.cli import named_folder
 from refinery.errors import RefineryError
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
-from training.checkpoint import refuse_source_as_out, resolve_checkpoint
+from training.checkpoint import refuse_source_as_out, resolve_checkpoint, save_weights
 from training.config import ModelConfig
 from training.generate import SAMPLING_DEFAULTS
 from training.model import resolved_expert_hidden, resolved_ffn_hidden
@@ -243,13 +243,11 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             + "; ".join(refused)
         )
     tokenizer = loaded.tokenizer()  # a clear error when the checkpoint has none
-    from safetensors.torch import save_file
-
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     weights = llama_weights(loaded.model.state_dict(), cfg)
-    save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+    save_weights(weights, tmp / "model.safetensors", metadata={"format": "pt"})
     token_ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
     tokenizer_config, special_map = tokenizer_configs(cfg.seq_len)
     files = {

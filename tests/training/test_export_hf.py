@@ -170,3 +170,13 @@ def test_a_link_to_a_folder_is_exported_into_that_folder(text_tokens, tmp_path):
     export_hf(tmp_path / "run", tmp_path / "hf")
     assert (tmp_path / "scratch" / "hf" / "model.safetensors").is_file()
     assert (tmp_path / "hf").is_symlink() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_weights_are_as_readable_as_the_checkpoint_s_other_files(text_tokens, tmp_path):
+    """safetensors writes 0600 whatever the umask: a teammate's eval or export could read
+    every file of a checkpoint but its weights, and of an export."""
+    ckpt, _ = write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    hf = export_hf(tmp_path / "run", tmp_path / "hf")
+    for folder in (ckpt, hf):
+        mode = (folder / "config.json").stat().st_mode
+        assert (folder / "model.safetensors").stat().st_mode == mode
