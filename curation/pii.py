@@ -10,9 +10,8 @@ Phone shapes that ordinary numbers also take (two groups, a bare run of digits) 
 next to a phone word (Presidio's context enhancement); of two groups, the NANP local number
 (555-0199: a 3-digit exchange, then 4 digits) counts alone, with a space too (two numbers in
 a row, as in "224 4966 Bond Street", are taken for one: a trade measured in
-docs/BENCHMARKS.md), unless it reads as a range (300-1200 mg, "(800–1400)"). A number
-followed by another is found without it after a country or area code or near a phone word
-("+1 212 555 0199 7 days a week"). Where two candidates overlap, the
+docs/BENCHMARKS.md), unless a unit or an era follows it (300-1200 mg). Where two candidates
+overlap, the
 more specific type wins (`PII_TYPES` order), then the earlier, then the longer span. Every
 type is looked for, whichever are redacted: a type left out stays as written, and no less
 specific type takes its values (an IP address is no phone number).
@@ -62,8 +61,7 @@ def _marks_and_fold() -> tuple[str, dict[int, str]]:
     r"""Combining marks (Mn, Mc, Me: Indic vowel signs and viramas, Thai vowels, accents in NFD),
     which `\w` lacks, as a class; and the one-for-one folding of the text the finders read:
     every decimal digit to its ASCII one, full-width letters and signs to ASCII, no-break and
-    other fixed spaces to a space, hyphens, the en dash and the minus sign to '-' (a range
-    written with an en dash is told from a number by `_looks_like_range`). A fold keeps each
+    other fixed spaces to a space, hyphens and the minus sign to '-'. A fold keeps each
     character's place, so the spans found in the folded text are the spans of the text."""
     marks, fold = [], {}
     for code in range(0x10000):  # the plane with the marks and digits in common use
@@ -78,7 +76,7 @@ def _marks_and_fold() -> tuple[str, dict[int, str]]:
     ascii_forms = string.ascii_letters + string.digits + "@.-+()/_%':"
     fold.update({ord(char) + 0xFEE0: char for char in ascii_forms})
     fold.update(dict.fromkeys([0x00A0, 0x2007, 0x202F, 0x3000, *range(0x2000, 0x200B)], " "))
-    fold.update(dict.fromkeys([0x2010, 0x2011, 0x2012, 0x2013, 0x2212, 0xFE63], "-"))
+    fold.update(dict.fromkeys([0x2010, 0x2011, 0x2012, 0x2212, 0xFE63], "-"))
     return _ranges(marks), fold
 
 
@@ -297,17 +295,13 @@ _COUNTER_AFTER = re.compile(r"[次篇件页頁元个個条條位万萬亿億]") 
 _PHONE_SHAPED = re.compile(r"1[3-9]\d{9}|0\d+|[48]00\d{7}")
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
 _RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
-# A unit, a measure, a count or an era right after a number range (300-1200 mg, 500-1000°C,
-# 250-5000 words, 800-1400 AD); not "in" or "at", which follow phone numbers as well
+# What follows a range of quantities (300-1200 mg, 500-1000°C, 250-5000 words, 800-1400 AD):
+# signs, units and counted nouns in lower case, eras in capitals. No one-letter unit, and no
+# capitalised word: "555-1234 M-F", "555-1234 W Main St" are phone numbers.
 _QUANTITY_AFTER = re.compile(
-    r"\s?(?:[%°‰]|(?:[mµμk]?g|lbs?|oz|[mck]?m|mi|miles|ft|feet|[mµμ]?l|[kmg]?hz|[km]?w|kwh"
-    r"|k?cal|degrees?|metres|meters|words|pages|people|years|times|units|copies|tons|tonnes"
-    r"|(?-i:AD|BC|BCE|CE))\b)",
-    re.IGNORECASE,
-)
-# ... or a word that announces a range before it (pp. 300-1200, c. 800-1400, from 711-1492)
-_RANGE_BEFORE = re.compile(
-    r"\b(?:pp?\.|pages|c\.|ca\.|circa|from|between|(?-i:AD))\s*$", re.IGNORECASE
+    r" ?(?:[%°‰]|(?:mg|kg|km|cm|mm|nm|mi|ml|ft|lbs?|oz|[kmg]?hz|kwh|k?cal|ppm|degrees?|metres"
+    r"|meters|miles|feet|words|pages|people|years|times|units|copies|tons|tonnes"
+    r"|AD|BC|BCE|CE|A\.D\.|B\.C\.|C\.E\.|B\.C\.E\.)(?![A-Za-z]))"
 )
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
 _STATE_BEFORE = re.compile(r"\b[A-Z]{2}\.?\s+$")
@@ -507,9 +501,7 @@ def _ssns(text: str) -> list[PIISpan]:
 
 
 def _phones(text: str) -> list[PIISpan]:
-    matches = []
-    for m in _PHONE.finditer(text):
-        matches += [m] if _is_phone(m, text) else _shorter_phones(m, text)
+    matches = [m for m in _PHONE.finditer(text) if _is_phone(m, text)]
     if _MIXED_SEPARATORS.search(text):
         matches += [m for m in _PHONE_MIXED.finditer(text) if _is_mixed_phone(m, text)]
     return [
@@ -587,7 +579,7 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
     if (
         _looks_like_date(groups)
         or _looks_like_years(groups)
-        or _looks_like_count(groups)
+        or _looks_like_count(groups, m["sep"])
         or _looks_like_thousands(groups, m["sep"])
         or _ADDRESS_UNIT.search(text, max(0, m.start() - 12), m.start())
     ):
@@ -609,43 +601,6 @@ def _is_phone(m: re.Match[str], text: str) -> bool:
         or (len(groups) == 1 and 7 <= n_digits <= 11)
     )
     return weak and _has_context(_PHONE_CONTEXT, text, m.start(), m.end())
-
-
-def _shorter_phones(m: re.Match[str], text: str) -> list[re.Match[str]]:
-    """The phone numbers a failed match starts with, longest first, its groups dropped from
-    the end: a number after a phone reads as its last group ("+1 212 555 0199 7 days a
-    week", "+49 30 1234567 10115 Berlin"). `find_pii` keeps the longest that no more specific
-    type overlaps ("+49 30 1234567 4111 1111 1111 1111": the card's first group is no part of
-    the phone). Only after a country or area code, or as a national shape near a phone word
-    ("Tel. 0345 122 99 84 7 days a week"): elsewhere lines of calendar days, and near a phone
-    word rows of model numbers, would yield a phone of their first groups. Only cuts that
-    leave at most 15 digits are tried, so a long line of numbers is not read again from each."""
-    sep = m["sep"]
-    if not sep or m["ext"]:
-        return []
-    prefixed = m["intl"] or m["area"]
-    if not (prefixed or _has_context(_PHONE_CONTEXT, text, m.start(), m.end())):
-        return []
-    n_digits = sum(c.isdigit() for c in (m["intl"] or "") + (m["area"] or ""))
-    cuts, end = [], m.start("body")
-    for group in m["body"].split(sep)[:-1]:
-        n_digits += len(group)
-        end += len(group)
-        if n_digits > _PHONE_DIGITS[1]:
-            break
-        cuts.append(end)
-        end += len(sep)
-    phones = []
-    for cut in reversed(cuts):
-        found = _PHONE.match(text, m.start(), cut)
-        groups = found["body"].split(sep) if found else []
-        if (
-            found
-            and _is_phone(found, text)
-            and (prefixed or _national_grouping(groups, sep, sum(map(len, groups))))
-        ):
-            phones.append(found)
-    return phones
 
 
 def _is_mixed_phone(m: re.Match[str], text: str) -> bool:
@@ -723,19 +678,15 @@ def _looks_like_years(groups: list[str]) -> bool:
 
 
 def _looks_like_range(groups: list[str], sep: str | None, text: str, start: int, end: int):
-    """The NANP local shape, rising, with no phone word near, as a range: before a unit, a
-    measure or an era (300-1200 mg, 800-1400 AD), after a word that announces a range
-    (pp. 300-1200), alone in brackets as periods are written ("(800–1400)", its en dash
-    folded), or as a label in a text that labels another range so (IANA's registries:
-    "0-255: ...", "256-9999: ..."). A lone 555-1234 is a phone number, and so is
+    """The NANP local shape, rising, with no phone word near, as a range: of quantities, a unit
+    or an era after it (300-1200 mg, 800-1400 AD: six in a page rejected it as pii_density),
+    or a label in a text that labels another range so (IANA's registries: "0-255: ...",
+    "256-9999: ..."). A lone 555-1234, rising too, is a phone number, and so is
     "555-1234: ask for Bob"."""
     if sep != "-" or [len(g) for g in groups] != [3, 4] or int(groups[1]) <= int(groups[0]):
         return False
-    ranged = (
-        _QUANTITY_AFTER.match(text, end)
-        or _RANGE_BEFORE.search(text, max(0, start - 10), start)
-        or (text[start - 1 : start] == "(" and text.startswith(")", end))
-        or (text.startswith(":", end) and _labels_ranges(text))
+    ranged = _QUANTITY_AFTER.match(text, end) or (
+        text.startswith(":", end) and _labels_ranges(text)
     )
     return bool(ranged) and not _has_context(_PHONE_CONTEXT, text, start, end)
 
@@ -747,11 +698,17 @@ def _labels_ranges(text: str) -> bool:
     return len(_RANGE_LABEL.findall(text)) >= 2
 
 
-def _looks_like_count(groups: list[str]) -> bool:
-    """00 01 02 03 04: each number one more than the last, as version and track lists and
-    calendar rows are written; the trunk 0 of the first made them French phone numbers."""
+def _looks_like_count(groups: list[str], sep: str | None) -> bool:
+    """00 01 02 03 04: space-separated pairs of digits, each one more than the last, as version
+    and track lists and calendar rows are written; the trunk 0 of the first made them French
+    phone numbers."""
     numbers = [int(g) for g in groups]
-    return len(numbers) >= 3 and all(b == a + 1 for a, b in itertools.pairwise(numbers))
+    return (
+        sep == " "
+        and len(groups) >= 3
+        and all(len(g) == 2 for g in groups)
+        and all(b == a + 1 for a, b in itertools.pairwise(numbers))
+    )
 
 
 def _looks_like_thousands(groups: list[str], sep: str | None) -> bool:

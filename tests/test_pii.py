@@ -637,101 +637,47 @@ def test_an_opening_bracket_or_plus_sign_starts_a_number_only_before_a_digit():
         "Fire the kiln at 500-1000 degrees",
         "Essays of 250-5000 words",
         "Range: 400-1200 km",
-        "Period: 800-1400 AD",
+        "Period: 800-1400 AD, or 600-1450 C.E.",
         "A rise of 300-1200% or 500-1000°C",
-        "See pp. 300-1200 and c. 800-1400",
-        "Judeo-Islamic philosophies (800-1400) during",
     ],
 )
-def test_a_rising_number_range_with_a_unit_or_in_brackets_is_no_phone(text):
+def test_a_rising_number_range_before_a_unit_or_an_era_is_no_phone(text):
     """The NANP local shape (555-0199) counted alone: six such ranges rejected a page as
     pii_density."""
     assert found(text) == []
 
 
 @pytest.mark.parametrize(
-    "text", ["Ask for 555-1234 today", "Phone: 300-1200 mg", "Call (555-1234)"]
+    "text",
+    [
+        "Ask for 555-1234 today",
+        "Phone: 300-1200 mg",  # a phone word near: a phone
+        "John Smith P. 555-1234",
+        "Jane Doe, C. 555-7890",
+        "Customer service: 555-1234 M-F 9-5",
+        "Joe's Pizza 555-1234 W Main St",
+        "Bob (555-1234)",
+        "Got a text from 555-1234 at noon",
+        "Call 555-556-0557",  # each group one more than the last, but no list of pairs
+    ],
 )
-def test_the_nanp_local_shape_stays_a_phone_alone_or_near_a_phone_word(text):
-    """The range rule leaves a lone number, and a range near a phone word, a phone."""
+def test_the_nanp_local_shape_stays_a_phone_beside_capitals_and_letters(text):
+    """A review of the first range rule found these phones dropped: one-letter units and
+    capitals read as units, brackets, "from" and "c." read as a range."""
     assert [kind for kind, _ in found(text)] == ["PHONE"]
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Versions: 00 01 02 03 04",
-        "Track list: 01 02 03 04",
-        "01 02 03 04 05 06 07",
-        "Tel 04 05 06 07",
-    ],
+    "text", ["Versions: 00 01 02 03 04", "Track list: 01 02 03 04", "01 02 03 04 05 06 07"]
 )
-def test_a_run_of_numbers_each_one_more_than_the_last_is_no_phone(text):
+def test_pairs_of_digits_each_one_more_than_the_last_are_no_phone(text):
     """The trunk 0 of the first made lists and calendar rows French phone numbers."""
     assert found(text) == []
     assert found("Call 01 23 45 67 89") == [("PHONE", "01 23 45 67 89")]
 
 
-@pytest.mark.parametrize(
-    ("text", "kind", "value"),
-    [
-        ("Call 555–123–4567", "PHONE", "555–123–4567"),
-        ("Call 1–800–843–0008", "PHONE", "1–800–843–0008"),
-        ("Card 4111–1111–1111–1111", "CREDIT_CARD", "4111–1111–1111–1111"),
-        ("SSN 123–45–6789", "SSN", "123–45–6789"),
-        ("Tel: +49 (0)40-30030–1000", "PHONE", "+49 (0)40-30030–1000"),  # its extension
-    ],
-)
-def test_numbers_written_with_an_en_dash_are_found(text, kind, value):
-    """The en dash was not folded to "-": these were missed, or their extension left."""
-    assert found(text) == [(kind, value)]
-
-
-def test_ranges_written_with_an_en_dash_are_no_phone():
-    """Folding the en dash must not make Wikipedia's periods and page ranges phones."""
-    text = (
-        "The empire (800–1400) ruled from 711–1492, in 1200–1500, pp. 300–1200, for 555–1234 people"
-    )
-    assert found(text) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "phone"),
-    [
-        ("Call +1 212 555 0199 7 days a week", "+1 212 555 0199"),
-        ("Tel: +49 30 1234567 10115 Berlin", "+49 30 1234567"),
-        ("Telefon: 0345 122 99 84 7 days a week", "0345 122 99 84"),
-    ],
-)
-def test_a_phone_followed_by_another_number_is_found_without_it(text, phone):
-    """The number read as the phone's last group, and the whole match was rejected."""
-    assert found(text) == [("PHONE", phone)]
-
-
-def test_a_phone_before_a_card_is_found_and_redaction_is_idempotent():
-    """The phone took the card's first group along and was rejected; a second redact, with
-    the card replaced, found it."""
-    text = "Contact: +49 30 1234567 4111 1111 1111 1111"
-    redacted, counts = redact(text)
-    assert redacted == "Contact: <PHONE> <CREDIT_CARD>" and counts == {"PHONE": 1, "CREDIT_CARD": 1}
-    assert redact(redacted)[0] == redacted
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Mo 04 11 18 25 01 08 15 22",  # a calendar's column: its first seven a French phone
-        "Phone models 3310 6310 8210 7110 5110",  # near a phone word, but no national shape
-    ],
-)
-def test_a_line_of_numbers_is_not_cut_into_a_phone(text):
-    """Backing off is for numbers after a country or area code, or national shapes near a
-    phone word."""
-    assert found(text) == []
-
-
 def test_the_phone_placeholder_is_no_phone_word():
-    """`<PHONE>` read as a phone word: a second redact took the range beside it."""
+    """`<PHONE>` read as a phone word: a second redact took the number beside it."""
     once = redact("Period: 800-1400 AD. Then 555-1234.")[0]
     assert once == "Period: 800-1400 AD. Then <PHONE>."
     assert redact(once)[0] == once
