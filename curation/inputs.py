@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import gzip
 import http.client
+import io
 import os
 import socket
 import ssl
@@ -67,6 +68,8 @@ def is_transient(err: BaseException) -> bool:
 
 
 def _transient(err: BaseException) -> bool:
+    if isinstance(err, http.client.InvalidURL):  # a manifest line no server takes: every time
+        return False
     if isinstance(err, ConnectionError | TimeoutError | http.client.HTTPException):
         return True
     if isinstance(err, socket.gaierror):  # "try again": the resolver did not answer, where
@@ -263,7 +266,7 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
     try:
         with open_input(spec) as raw:
             data = raw.read()
-    except OSError as err:  # urllib's URLError and HTTPError are OSErrors too
+    except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError: OSErrors
         raise InputError(
             f"cannot read input manifest {spec}: {getattr(err, 'reason', err)}"
         ) from None
@@ -283,10 +286,38 @@ def _read_manifest(spec: str, cc_prefix: str) -> list[str]:
 def open_input(path: str) -> BinaryIO:
     """A readable binary stream for a local path, s3(a):// object or http(s):// URL."""
     if path.startswith(("http://", "https://")):
-        return urllib.request.urlopen(path, timeout=60)  # noqa: S310 (the user names the URL)
+        return _WholeBody(urllib.request.urlopen(path, timeout=60))  # noqa: S310 (the user's URL)
     if path.startswith(("s3://", "s3a://")):
         return _open_s3(path)
     return open(path.removeprefix("file://"), "rb")
+
+
+class _WholeBody(io.RawIOBase):
+    """An HTTP response that raises IncompleteRead (a network failure: read again) where the
+    server closed the connection before its Content-Length: http.client's read(n) returns
+    b"" there, the end of the file to warcio, and the records after it were lost unsaid."""
+
+    def __init__(self, response: http.client.HTTPResponse):
+        self.response = response
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        whole = size is None or size < 0
+        data = self.response.read() if whole else self.response.read(size)
+        if not data and size != 0 and self.response.length:
+            raise http.client.IncompleteRead(b"", self.response.length)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.response.close()
+        super().close()
 
 
 def _open_s3(path: str) -> BinaryIO:

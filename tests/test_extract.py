@@ -1,7 +1,9 @@
+import contextlib
 import gzip
 import hashlib
 import io
 import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -336,6 +338,73 @@ def test_a_connection_reset_mid_file_reads_on_from_a_new_connection(tmp_path, mo
     rows = list(extract_file("s3://bucket/five.warc.gz", ExtractConfig(), fake))
     assert [r["url"] for r in rows] == urls and {r["outcome"] for r in rows} == {"kept"}
     assert len({r["id"] for r in rows}) == 5  # none given twice, none taken as a repeat
+
+
+@contextlib.contextmanager
+def serving(data: bytes, cut_first: int):
+    """A local HTTP server of `data` that announces its whole length but closes the first
+    connection after `cut_first` bytes, as a server restarting mid-transfer does."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:cut_first] if len(requests) == 1 else data)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/five.warc.gz", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("cut", ["between records", "inside a record"])
+def test_an_http_body_cut_short_is_read_again_not_taken_for_the_file_s_end(
+    tmp_path, monkeypatch, cut
+):
+    """http.client's read returns b"" when the server closes before its Content-Length: the
+    records after the cut were lost unsaid (or the cut record was an error row, as damage)."""
+    import curation.extract as extract
+
+    path = tmp_path / "five.warc.gz"
+    urls = [f"https://site.example/{i}" for i in range(5)]
+    offsets = write_warc(path, [(url, page(f"t{i}", 20)) for i, url in enumerate(urls)])
+    data = path.read_bytes()
+    at = offsets[2] if cut == "between records" else offsets[2] + 40
+    monkeypatch.setattr(extract, "READ_RETRY_SECONDS", 0.0)
+    fake = FakeExtractor(Extraction("ok", text="t"))
+    with serving(data, at) as (url, requests):
+        rows = list(extract_file(url, ExtractConfig(), fake))
+    assert [r["url"] for r in rows] == urls and {r["outcome"] for r in rows} == {"kept"}
+    assert len(requests) == 2
+
+
+def test_a_manifest_cut_short_or_a_line_no_server_takes_is_said_not_retried():
+    """A manifest body cut short was a bare IncompleteRead traceback; a URL http.client
+    refuses (a line with a space and a comment) was retried 5 times as a network failure and
+    then failed the stage."""
+    import http.client
+
+    from curation.inputs import InputError, resolve_inputs
+
+    manifest = gzip.compress(b"crawl-data/a.warc.gz\ncrawl-data/b.warc.gz\n")
+    cut_short = pytest.raises(InputError, match="cannot read input manifest .*IncompleteRead")
+    with serving(manifest, 10) as (url, _), cut_short:
+        resolve_inputs([url.replace("five.warc.gz", "warc.paths.gz")], "https://x.example")
+    assert not is_transient(http.client.InvalidURL("URL can't contain control characters"))
+    assert is_transient(http.client.IncompleteRead(b"", 9))
 
 
 def test_a_file_the_network_keeps_failing_fails_the_task_for_spark_to_retry(tmp_path, monkeypatch):
