@@ -236,7 +236,7 @@ def iter_records(
                     continue
                 current = base if last_end is None else _skip_separator(stream, last_end)
             corrupt = _seekable(stream) and _corrupt_member(stream, current)
-            yield ReadError(offset=current, error=corrupt or _describe(err))
+            yield ReadError(offset=current, error=_ending(stream, corrupt or _describe(err)))
         else:
             tail = _unread_tail(
                 stream, base if last_end is None else _skip_separator(stream, last_end)
@@ -245,10 +245,22 @@ def iter_records(
                 return
             # warcio also stops, silently, at a member that does not inflate: records may follow
             current = tail[0]
-            yield ReadError(offset=current, error=_corrupt_member(stream, current) or tail[1])
+            error = _corrupt_member(stream, current) or tail[1]
+            yield ReadError(offset=current, error=_ending(stream, error))
         base = _next_boundary(stream, current + 1) if _seekable(stream) else None
         if base is None:
             return
+
+
+def _ending(stream: BinaryIO, error: str) -> str:
+    """`error`, saying so where reading ends at it: a stream that cannot seek (http, S3)
+    cannot look past the damage for the next record, and the records after it go unread."""
+    if _seekable(stream):
+        return error
+    return (
+        f"{error}; what follows it in the file is not read (a remote stream cannot seek past "
+        "damage: copy the file locally to read on)"
+    )
 
 
 def _one_gzip_member(err: Exception) -> bool:

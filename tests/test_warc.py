@@ -59,6 +59,34 @@ def test_corrupt_member_in_the_middle_is_one_error_and_reading_goes_on(tmp_path:
     assert items[1].error.startswith("corrupt gzip member: its compressed data does not inflate")
 
 
+def test_damage_in_a_stream_that_cannot_seek_says_the_rest_is_not_read(tmp_path: Path):
+    """Over http or S3 the reader cannot look past the damage: the records after it went
+    unread, and the error row did not say so (README said the task resyncs)."""
+    import io
+
+    class Remote(io.RawIOBase):
+        def __init__(self, data: bytes):
+            self.data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            return self.data.readinto(buffer)
+
+    path = tmp_path / "mid.warc.gz"
+    offsets = write_warc(path, [(f"https://site.example/{i}", page(f"t{i}", 20)) for i in range(3)])
+    data = bytearray(path.read_bytes())
+    for i in range(offsets[1] + 40, offsets[1] + 80):
+        data[i] ^= 0x5A
+    items = list(iter_records(Remote(bytes(data)), READ_ALL))
+    assert [type(r).__name__ for r in items] == ["Record", "ReadError"]
+    assert items[1].error.endswith(
+        "; what follows it in the file is not read (a remote stream cannot seek past damage: "
+        "copy the file locally to read on)"
+    )
+
+
 def test_a_corrupt_first_member_loses_only_its_record(tmp_path: Path):
     """It made the whole file "not a WARC/ARC file": one error row, the other records unread."""
     path = tmp_path / "first.warc.gz"
