@@ -58,8 +58,8 @@ class SparkConfig:
 # The masters Spark 4 reads (SparkContext.createTaskScheduler); another one failed after OUT
 # was locked, in a Java stack trace from the session start
 _SPARK_MASTER = re.compile(
-    r"local(?:\[(?:\*|[1-9]\d*)(?:,[1-9]\d*)?\])?|local-cluster\[\d+, ?\d+, ?\d+\]"
-    r"|spark://\S+|k8s://\S+|yarn"
+    r"local(?:\[(?:\*|0*[1-9]\d*)(?:\s*,\s*\d+)?\])?"
+    r"|local-cluster\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]|spark://\S+|k8s://\S+|yarn"
 )
 
 

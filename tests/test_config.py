@@ -212,6 +212,7 @@ def test_a_spark_master_spark_cannot_read_is_refused_with_the_config(master):
 @pytest.mark.parametrize(
     "master",
     ["local", "local[3]", "local[*]", "local[4,2]", "local-cluster[2,1,1024]", "yarn"]
+    + ["local[1, 2]", "local[*, 4]", "local[01]", "local[1,0]", "local-cluster[2 , 1, 1024]"]
     + ["spark://127.0.0.1:7077", "spark://a:7077,b:7077", "k8s://https://h:443"],
 )
 def test_every_master_spark_reads_is_taken(master):
