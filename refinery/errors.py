@@ -159,11 +159,16 @@ def user_message(err: BaseException) -> str | None:
             )
         python = _NO_PYTHON.search(str(err))
         if python:
-            return (
+            said = (
                 f"a Spark task failed: the executors have no Python at {python.group(1)} "
-                "(spark.pyspark.python): ship the environment with --archives "
-                "venv.tar.gz#venv (spark-submit keeps only its last --archives: give every "
-                "archive in one, comma-separated)"
+                "(PYSPARK_PYTHON or spark.pyspark.python)"
+            )
+            if os.path.isabs(python.group(1)):  # a path of this machine's, or a node's
+                return f"{said}: name an interpreter that is there"
+            return (  # inside an archive shipped to each executor, as README's cluster section
+                f"{said}: ship the environment with --archives venv.tar.gz#venv "
+                "(spark-submit keeps only its last --archives: give every archive in one, "
+                "comma-separated)"
             )
         module = _NO_MODULE.search(str(err))
         if module and "Python worker" in str(err) and _importable(module.group(1)):

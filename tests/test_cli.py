@@ -195,6 +195,12 @@ def test_a_package_or_class_missing_where_tasks_run_is_one_line():
     said = user_message(PythonException(message=unshipped))
     assert said.startswith("a Spark task failed: the executors have no Python at ./venv/bin/py")
     assert "give every archive in one, comma-separated" in said
+    # PYSPARK_PYTHON naming no interpreter, in local mode: no archive to ship
+    local = unshipped.replace("./venv/bin/python", "/opt/nope/bin/python")
+    assert user_message(PythonException(message=local)) == (
+        "a Spark task failed: the executors have no Python at /opt/nope/bin/python "
+        "(PYSPARK_PYTHON or spark.pyspark.python): name an interpreter that is there"
+    )
     committer = "[INVALID_CONF_VALUE.REQUIREMENT] The value 'org.apache.spark.internal.io.cloud."
     committer += "BindingParquetOutputCommitter' in the config "
     committer += '"spark.sql.parquet.output.committer.class" is invalid. Class must be loadable'
