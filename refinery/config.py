@@ -91,18 +91,38 @@ def _yaml_loader():
     tags = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")}
 
     class Loader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys, merged
-                    continue  # by PyYAML, give way to the mapping's own
+        def flatten_mapping(self, node):
+            """The mapping's own keys, each once, then those of its `<<:` merges the earlier
+            ones win (the YAML merge spec; PyYAML let the last win, and a merged mapping's
+            repeated key went unsaid)."""
+            own, merged = [], []
+            for key_node, value_node in node.value:
+                if key_node.tag != "tag:yaml.org,2002:merge":
+                    own.append((key_node, value_node))
+                    continue
+                sources = value_node.value if value_node.id == "sequence" else [value_node]
+                for source in sources:
+                    if source.id != "mapping":
+                        raise yaml.constructor.ConstructorError(
+                            None, None, "merges only mappings (<<: *name)", source.start_mark
+                        )
+                    self.flatten_mapping(source)
+                    merged += source.value
+            pairs, seen = [], set()
+            for key_node, value_node in own:
                 key = self.construct_object(key_node, deep=True)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"repeats the key {key!r}", key_node.start_mark
                     )
                 seen.add(key)
-            return super().construct_mapping(node, deep)
+                pairs.append((key_node, value_node))
+            for key_node, value_node in merged:
+                key = self.construct_object(key_node, deep=True)
+                if key not in seen:
+                    seen.add(key)
+                    pairs.append((key_node, value_node))
+            node.value = pairs
 
     Loader.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag not in tags]

@@ -186,6 +186,16 @@ def test_a_yaml_merge_key_merges_and_the_mapping_s_own_keys_win(tmp_path: Path):
     twice.write_text(f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n  min_text_chars: 8\n")
     with pytest.raises(ConfigError, match="repeats the key 'min_text_chars'"):
         read_yaml(twice)
+    # a merged mapping repeating a key is refused too; of several merged, the first wins
+    inline = tmp_path / "inline.yaml"
+    inline.write_text("extract:\n  <<: {min_text_chars: 5, min_text_chars: 50}\n")
+    with pytest.raises(ConfigError, match="repeats the key 'min_text_chars'"):
+        read_yaml(inline)
+    several = tmp_path / "several.yaml"
+    first = "a: &a {min_text_chars: 5}\nb: &b {min_text_chars: 6, max_html_bytes: 9}\n"
+    several.write_text(f"{first}extract:\n  <<: [*a, *b]\n")
+    assert read_yaml(several)["extract"] == {"min_text_chars": 5, "max_html_bytes": 9}
+    assert read_yaml(several)["b"] == {"min_text_chars": 6, "max_html_bytes": 9}
 
 
 def test_a_config_that_is_a_pipe_is_not_said_to_be_missing(tmp_path: Path):
