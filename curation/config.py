@@ -67,7 +67,8 @@ _SPARK_MASTER = re.compile(
 class InputConfig:
     # Prepended to the relative paths of a Common Crawl warc.paths.gz manifest.
     cc_prefix: str = "https://data.commoncrawl.org/"
-    # Take only the first N input files (after sorting); null = all.
+    # Take only the first N input files (a folder's or glob's sorted, a list's in its order);
+    # null = all.
     limit: int | None = None
     # WARC files read by one Spark task; 1 spreads a crawl's ~1 GB files evenly.
     files_per_task: int = 1

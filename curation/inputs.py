@@ -1,4 +1,4 @@
-"""Turn `--input` arguments into a sorted list of WARC/ARC/WET files, and open them.
+"""Turn `--input` arguments into a list of WARC/ARC/WET files, and open them.
 
 Accepted forms: a file, a directory (searched recursively), a glob, a text file listing
 paths, a Common Crawl `warc.paths(.gz)` manifest (relative paths joined to a prefix; under a
@@ -100,7 +100,9 @@ def is_archive(path: str) -> bool:
 
 
 def resolve_inputs(specs: Iterable[str], cc_prefix: str, limit: int | None = None) -> list[str]:
-    """All archive files named by `specs`, deduplicated, sorted per spec, first `limit` kept."""
+    """All archive files named by `specs`, deduplicated, first `limit` kept: a folder's or a
+    glob's sorted, a list's and a warc.paths manifest's in their own order (Common Crawl's
+    are sorted)."""
     files: list[str] = []
     for spec in specs:
         files.extend(_resolve_one(spec, cc_prefix))
