@@ -295,8 +295,8 @@ def open_input(path: str) -> BinaryIO:
 
 
 class _WholeBody(io.RawIOBase):
-    """An HTTP response that raises IncompleteRead (a network failure: read again) where the
-    server closed the connection before its Content-Length: http.client's read(n) returns
+    """An HTTP response that raises a ConnectionError (a network failure: read again) where
+    the server closed the connection before its Content-Length: http.client's read(n) returns
     b"" there, the end of the file to warcio, and the records after it were lost unsaid."""
 
     def __init__(self, response: http.client.HTTPResponse):
@@ -309,7 +309,10 @@ class _WholeBody(io.RawIOBase):
         whole = size is None or size < 0
         data = self.response.read() if whole else self.response.read(size)
         if not data and size != 0 and self.response.length:
-            raise http.client.IncompleteRead(b"", self.response.length)
+            raise ConnectionError(
+                f"the server closed the connection {self.response.length} bytes short of "
+                "its Content-Length"
+            )
         return data
 
     def readinto(self, buffer) -> int:

@@ -253,13 +253,14 @@ def iter_records(
 
 
 def _ending(stream: BinaryIO, error: str) -> str:
-    """`error`, saying so where reading ends at it: a stream that cannot seek (http, S3)
-    cannot look past the damage for the next record, and the records after it go unread."""
-    if _seekable(stream):
+    """`error`, saying so where reading ends at it: a remote stream (http, S3) cannot seek
+    to look past the damage for a next record. (A local file gzipped whole is read through
+    `_Gunzip`, which cannot seek either: no copy reads further there.)"""
+    if _seekable(stream) or isinstance(stream, _Gunzip):
         return error
     return (
-        f"{error}; what follows it in the file is not read (a remote stream cannot seek past "
-        "damage: copy the file locally to read on)"
+        f"{error}; reading stops here: a remote stream cannot seek past damage (copy the "
+        "file locally to read any records after it)"
     )
 
 

@@ -639,6 +639,7 @@ def test_an_opening_bracket_or_plus_sign_starts_a_number_only_before_a_digit():
         "Range: 400-1200 km",
         "Period: 800-1400 AD, or 600-1450 C.E.",
         "A rise of 300-1200% or 500-1000°C",
+        "An area of 500-1000 km² each",
     ],
 )
 def test_a_rising_number_range_before_a_unit_or_an_era_is_no_phone(text):
@@ -659,6 +660,8 @@ def test_a_rising_number_range_before_a_unit_or_an_era_is_no_phone(text):
         "Bob (555-1234)",
         "Got a text from 555-1234 at noon",
         "Call 555-556-0557",  # each group one more than the last, but no list of pairs
+        "Llame al 555-1234 miércoles o jueves",  # a unit's letters starting a longer word
+        "Llame al 555-1234 mi amor",
     ],
 )
 def test_the_nanp_local_shape_stays_a_phone_beside_capitals_and_letters(text):

@@ -59,7 +59,7 @@ def test_corrupt_member_in_the_middle_is_one_error_and_reading_goes_on(tmp_path:
     assert items[1].error.startswith("corrupt gzip member: its compressed data does not inflate")
 
 
-def test_damage_in_a_stream_that_cannot_seek_says_the_rest_is_not_read(tmp_path: Path):
+def test_damage_in_a_stream_that_cannot_seek_says_reading_stops_there(tmp_path: Path):
     """Over http or S3 the reader cannot look past the damage: the records after it went
     unread, and the error row did not say so (README said the task resyncs)."""
     import io
@@ -82,8 +82,8 @@ def test_damage_in_a_stream_that_cannot_seek_says_the_rest_is_not_read(tmp_path:
     items = list(iter_records(Remote(bytes(data)), READ_ALL))
     assert [type(r).__name__ for r in items] == ["Record", "ReadError"]
     assert items[1].error.endswith(
-        "; what follows it in the file is not read (a remote stream cannot seek past damage: "
-        "copy the file locally to read on)"
+        "; reading stops here: a remote stream cannot seek past damage (copy the file locally "
+        "to read any records after it)"
     )
 
 
