@@ -204,12 +204,7 @@ def check_settings(inputs: list[str], items: list[EvalItem], n: int, files: str)
         "input_files": files,
         "ngram": n,
         "benchmarks": dict(sorted(counts.items())),
-        # the items, not the order their files were named in: --benchmarks b --benchmarks a
-        # checks what --benchmarks a --benchmarks b does (each file's items in their order,
-        # so a copy decontaminated before this hash was taken reads alike)
-        "items_hash": config_hash(
-            [dataclasses.astuple(item) for item in sorted(items, key=lambda i: i.benchmark)]
-        ),
+        "items_hash": config_hash([dataclasses.astuple(item) for item in items]),
     }
 
 

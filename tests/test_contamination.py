@@ -376,26 +376,6 @@ def test_contamination_command_reads_benchmark_files(tmp_path):
     assert "2 MMLU-Redux rows annotated as flawed were not checked" in done.stdout
 
 
-def test_the_same_benchmarks_named_in_another_order_are_the_same_settings():
-    """The items were hashed in the order their files were read: a rerun naming the same
-    benchmarks in another order was said to have run with other --benchmarks."""
-    import dataclasses
-
-    from jobs.contamination import check_settings
-    from refinery.config import config_hash
-
-    forward = check_settings(["docs"], ITEMS, 13, "files")
-    cooking_first = [item for item in ITEMS if item.benchmark == "cooking"]
-    cooking_first += [item for item in ITEMS if item.benchmark != "cooking"]
-    assert check_settings(["docs"], cooking_first, 13, "files") == forward
-    assert forward != check_settings(["docs"], ITEMS[1:], 13, "files")
-    # one benchmark's hash as recorded before: a copy decontaminated then is no other run
-    # (in file order, which is not sorted order: astro:10 comes after astro:9)
-    astro = [item for item in ITEMS if item.benchmark == "astro"][::-1]
-    recorded = config_hash([dataclasses.astuple(item) for item in astro])
-    assert check_settings(["docs"], astro, 13, "files")["items_hash"] == recorded
-
-
 def write_tokens(root, texts: dict[str, str], validation: str):
     """A tokens folder in the manifest contract: one bucket of `texts`, one validation doc."""
     from training.synthetic import write_text_dataset
