@@ -18,6 +18,7 @@ import math
 import os
 import re
 import types
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -95,11 +96,12 @@ def _yaml_loader():
             """The mapping's own keys, each once, then those of its `<<:` merges the earlier
             ones win (the YAML merge spec; PyYAML let the last win, and a merged mapping's
             repeated key went unsaid)."""
-            own, merged = [], []
-            for key_node, value_node in node.value:
-                if key_node.tag != "tag:yaml.org,2002:merge":
-                    own.append((key_node, value_node))
-                    continue
+            merge = "tag:yaml.org,2002:merge"
+            own = [(key, value) for key, value in node.value if key.tag != merge]
+            merges = [value for key, value in node.value if key.tag == merge]
+            node.value = own  # a mapping merging itself (`&a {<<: *a}`) adds its own keys
+            merged = []
+            for value_node in merges:
                 sources = value_node.value if value_node.id == "sequence" else [value_node]
                 for source in sources:
                     if source.id != "mapping":
@@ -111,6 +113,10 @@ def _yaml_loader():
             pairs, seen = [], set()
             for key_node, value_node in own:
                 key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a key that is a mapping or a list", key_node.start_mark
+                    )
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"repeats the key {key!r}", key_node.start_mark

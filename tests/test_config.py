@@ -196,6 +196,15 @@ def test_a_yaml_merge_key_merges_and_the_mapping_s_own_keys_win(tmp_path: Path):
     several.write_text(f"{first}extract:\n  <<: [*a, *b]\n")
     assert read_yaml(several)["extract"] == {"min_text_chars": 5, "max_html_bytes": 9}
     assert read_yaml(several)["b"] == {"min_text_chars": 6, "max_html_bytes": 9}
+    # a mapping that merges itself is itself (it recursed without end); a mapping as a key
+    # is said in one line (a bare TypeError)
+    itself = tmp_path / "itself.yaml"
+    itself.write_text("spark: &a\n  master: local[1]\n  <<: *a\n")
+    assert read_yaml(itself) == {"spark": {"master": "local[1]"}}
+    keyed = tmp_path / "keyed.yaml"
+    keyed.write_text("? {a: 1}\n: x\n")
+    with pytest.raises(ConfigError, match="keyed.yaml:1:3 is not valid YAML: a key that is a"):
+        read_yaml(keyed)
 
 
 def test_a_config_that_is_a_pipe_is_not_said_to_be_missing(tmp_path: Path):
