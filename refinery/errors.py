@@ -68,7 +68,7 @@ _REFUSED = re.compile(r"java\.net\.ConnectException: (Call From [^\n]+)")
 # A local checkpoint's blocks gone with the executor that held them (dedup's iterations)
 _CHECKPOINT_LOST = re.compile(r"CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND\]? ?(Checkpoint block \S+)")
 # No Python where spark.pyspark.python points (an environment archive not shipped)
-_NO_PYTHON = re.compile(r'Cannot run program "([^"]+)": error=2')
+_NO_PYTHON = re.compile(r'Cannot run program "([^"]+)": error=(?:2|13)\b')
 # A package missing from the Python the executors run (another interpreter than the driver's)
 _NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 # A committer class from a package spark-submit was not given (cluster.yaml's S3A committer)
@@ -160,10 +160,10 @@ def user_message(err: BaseException) -> str | None:
         python = _NO_PYTHON.search(str(err))
         if python:
             said = (
-                f"a Spark task failed: the executors have no Python at {python.group(1)} "
+                f"a Spark task failed: the executors cannot run the Python {python.group(1)} "
                 "(PYSPARK_PYTHON or spark.pyspark.python)"
             )
-            if os.path.isabs(python.group(1)):  # a path of this machine's, or a node's
+            if os.path.isabs(python.group(1)) or "/" not in python.group(1):  # a path, a name
                 return f"{said}: name an interpreter that is there"
             return (  # inside an archive shipped to each executor, as README's cluster section
                 f"{said}: ship the environment with --archives venv.tar.gz#venv "

@@ -193,14 +193,15 @@ def test_a_package_or_class_missing_where_tasks_run_is_one_line():
     unshipped = "Lost task 0.3 in stage 0.0 (TID 3) (127.0.0.1 executor 0): java.io.IOException: "
     unshipped += 'Cannot run program "./venv/bin/python": error=2, No such file or directory'
     said = user_message(PythonException(message=unshipped))
-    assert said.startswith("a Spark task failed: the executors have no Python at ./venv/bin/py")
+    assert said.startswith("a Spark task failed: the executors cannot run the Python ./venv/")
     assert "give every archive in one, comma-separated" in said
     # PYSPARK_PYTHON naming no interpreter, in local mode: no archive to ship
-    local = unshipped.replace("./venv/bin/python", "/opt/nope/bin/python")
-    assert user_message(PythonException(message=local)) == (
-        "a Spark task failed: the executors have no Python at /opt/nope/bin/python "
-        "(PYSPARK_PYTHON or spark.pyspark.python): name an interpreter that is there"
-    )
+    for python, error in [("/opt/nope/bin/python", "2"), ("python3.99", "2"), ("/d", "13")]:
+        local = unshipped.replace("./venv/bin/python", python).replace("error=2", f"error={error}")
+        assert user_message(PythonException(message=local)) == (
+            f"a Spark task failed: the executors cannot run the Python {python} "
+            "(PYSPARK_PYTHON or spark.pyspark.python): name an interpreter that is there"
+        )
     committer = "[INVALID_CONF_VALUE.REQUIREMENT] The value 'org.apache.spark.internal.io.cloud."
     committer += "BindingParquetOutputCommitter' in the config "
     committer += '"spark.sql.parquet.output.committer.class" is invalid. Class must be loadable'

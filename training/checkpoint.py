@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -371,15 +372,16 @@ def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def save_weights(
     weights: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
 ) -> None:
-    """safetensors' `save_file`, readable as the umask allows: it writes through a temp file
-    made 0600 (safetensors#782), so a teammate's eval or export could not read the weights
-    beside the checkpoint's other files."""
+    """safetensors' `save_file`, with the mode any other new file gets there (the umask, or
+    the folder's default ACL): it writes through a temp file made 0600 (safetensors#782), so
+    a teammate's eval or export could not read the weights beside the checkpoint's other
+    files."""
     from safetensors.torch import save_file
 
+    path.write_bytes(b"")  # made as the checkpoint's other files are
+    mode = stat.S_IMODE(path.stat().st_mode)
     save_file(weights, path, metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, mode)
 
 
 def save_checkpoint(
