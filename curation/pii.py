@@ -296,13 +296,13 @@ _PHONE_SHAPED = re.compile(r"1[3-9]\d{9}|0\d+|[48]00\d{7}")
 # A number range as a label, as registries list code ranges ("0-255: Expert Review")
 _RANGE_LABEL = re.compile(r"(?<![\w-])\d+-\d+:")
 # What follows a range of quantities (300-1200 mg, 500-1000°C, 250-5000 words, 800-1400 AD):
-# signs, units and counted nouns in lower case, eras in capitals, each a whole word (km², not
-# "kmó"; not "mi", Spanish "my"). No one-letter unit, and no capitalised word: "555-1234
-# M-F", "555-1234 W Main St" are phone numbers.
+# signs, units and counted nouns in lower case, eras in capitals, no Latin letter after them
+# (km², mg을 and mg左右, not "kmó"; not "mi", Spanish "my"). No one-letter unit, and no
+# capitalised word: "555-1234 M-F", "555-1234 W Main St" are phone numbers.
 _QUANTITY_AFTER = re.compile(
     r" ?(?:[%°‰]|(?:mg|kg|km|cm|mm|nm|ml|ft|lbs?|oz|[kmg]?hz|kwh|k?cal|ppm|degrees?|metres"
     r"|meters|miles|feet|words|pages|people|years|times|units|copies|tons|tonnes"
-    r"|AD|BC|BCE|CE|A\.D\.|B\.C\.|C\.E\.|B\.C\.E\.)(?![^\W\d_²³]))"
+    r"|AD|BC|BCE|CE|A\.D\.|B\.C\.|C\.E\.|B\.C\.E\.)(?![A-Za-zÀ-ÖØ-öø-ɏ]))"
 )
 # A US state code before 5-4 digits: a ZIP+4 code (CA 94129-0244), not a phone number.
 _STATE_BEFORE = re.compile(r"\b[A-Z]{2}\.?\s+$")

@@ -253,11 +253,16 @@ def iter_records(
 
 
 def _ending(stream: BinaryIO, error: str) -> str:
-    """`error`, saying so where reading ends at it: a remote stream (http, S3) cannot seek
-    to look past the damage for a next record. (A local file gzipped whole is read through
-    `_Gunzip`, which cannot seek either: no copy reads further there.)"""
-    if _seekable(stream) or isinstance(stream, _Gunzip):
+    """`error`, saying so where reading ends at it: a stream that cannot seek cannot look
+    past the damage for a next record, a remote one (http, S3) or a local file gzipped
+    whole (read through `_Gunzip`)."""
+    if _seekable(stream):
         return error
+    if isinstance(stream, _Gunzip):
+        return (
+            f"{error}; reading stops here: the file is gzipped whole, one member, which cannot "
+            "be searched past damage (`warcio recompress` gives each record its own)"
+        )
     return (
         f"{error}; reading stops here: a remote stream cannot seek past damage (copy the "
         "file locally to read any records after it)"

@@ -640,6 +640,8 @@ def test_an_opening_bracket_or_plus_sign_starts_a_number_only_before_a_digit():
         "Period: 800-1400 AD, or 600-1450 C.E.",
         "A rise of 300-1200% or 500-1000°C",
         "An area of 500-1000 km² each",
+        "하루 300-1200 mg을 복용",  # a particle or CJK text right after the unit
+        "每日剂量300-1200 mg左右",
     ],
 )
 def test_a_rising_number_range_before_a_unit_or_an_era_is_no_phone(text):

@@ -357,6 +357,11 @@ def test_a_file_gzipped_whole_and_damaged_midway_keeps_the_records_before(tmp_pa
     # (a member's check sum comes at its end: in one member for the whole file, the record
     # the damage is in may come out garbled before the error)
     assert [r.payload for r in records[:3]] == [body for _, body in pages[:3]]
+    # the records after the damage are not read, and the error row says so
+    assert items[-1].error.endswith(
+        "; reading stops here: the file is gzipped whole, one member, which cannot be searched "
+        "past damage (`warcio recompress` gives each record its own)"
+    )
 
 
 def test_a_content_length_too_small_is_an_error_not_a_cut_text(tmp_path: Path, capsys):

@@ -378,8 +378,10 @@ def save_weights(
     files."""
     from safetensors.torch import save_file
 
-    path.write_bytes(b"")  # made as the checkpoint's other files are
-    mode = stat.S_IMODE(path.stat().st_mode)
+    probe = path.with_name(f".{path.name}.mode")  # a new file there, made as the others are
+    probe.write_bytes(b"")
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.unlink()
     save_file(weights, path, metadata=metadata)
     os.chmod(path, mode)
 
