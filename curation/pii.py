@@ -11,10 +11,9 @@ next to a phone word (Presidio's context enhancement); of two groups, the NANP l
 (555-0199: a 3-digit exchange, then 4 digits) counts alone, with a space too (two numbers in
 a row, as in "224 4966 Bond Street", are taken for one: a trade measured in
 docs/BENCHMARKS.md), unless a unit or an era follows it (300-1200 mg). Where two candidates
-overlap, the
-more specific type wins (`PII_TYPES` order), then the earlier, then the longer span. Every
-type is looked for, whichever are redacted: a type left out stays as written, and no less
-specific type takes its values (an IP address is no phone number).
+overlap, the more specific type wins (`PII_TYPES` order), then the earlier, then the longer
+span. Every type is looked for, whichever are redacted: a type left out stays as written,
+and no less specific type takes its values (an IP address is no phone number).
 """
 
 from __future__ import annotations

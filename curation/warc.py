@@ -245,8 +245,7 @@ def iter_records(
                 return
             # warcio also stops, silently, at a member that does not inflate: records may follow
             current = tail[0]
-            error = _corrupt_member(stream, current) or tail[1]
-            yield ReadError(offset=current, error=_ending(stream, error))
+            yield ReadError(offset=current, error=_corrupt_member(stream, current) or tail[1])
         base = _next_boundary(stream, current + 1) if _seekable(stream) else None
         if base is None:
             return
