@@ -702,12 +702,11 @@ def _looks_like_count(groups: list[str], sep: str | None) -> bool:
     """00 01 02 03 04: space-separated pairs of digits, each one more than the last, as version
     and track lists and calendar rows are written; the trunk 0 of the first made them French
     phone numbers."""
-    numbers = [int(g) for g in groups]
     return (
         sep == " "
         and len(groups) >= 3
         and all(len(g) == 2 for g in groups)
-        and all(b == a + 1 for a, b in itertools.pairwise(numbers))
+        and all(int(b) == int(a) + 1 for a, b in itertools.pairwise(groups))
     )
 
 

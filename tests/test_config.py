@@ -173,38 +173,39 @@ def test_an_optional_mapping_takes_dotted_entries():
     assert raw == {"mix": {"targets": {"web.x": 0.25}}}  # a dotted bucket label is one entry
 
 
+def read_written(folder: Path, name: str, text: str) -> dict:
+    """`text` read as the config file `folder/name`."""
+    from refinery.config import read_yaml
+
+    (folder / name).write_text(text)
+    return read_yaml(folder / name)
+
+
 def test_a_yaml_merge_key_merges_and_the_mapping_s_own_keys_win(tmp_path: Path):
     """`<<: *base` failed as "could not determine a constructor" (the repeated-key check
     constructed the merge key)."""
-    merged = tmp_path / "merged.yaml"
     base = "base: &base {min_text_chars: 5, max_html_bytes: 9}\n"
-    merged.write_text(f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n")
-    from refinery.config import read_yaml
-
-    assert read_yaml(merged)["extract"] == {"min_text_chars": 7, "max_html_bytes": 9}
-    twice = tmp_path / "twice.yaml"
-    twice.write_text(f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n  min_text_chars: 8\n")
+    merged = read_written(
+        tmp_path, "merged.yaml", f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n"
+    )
+    assert merged["extract"] == {"min_text_chars": 7, "max_html_bytes": 9}
+    twice = f"{base}extract:\n  <<: *base\n  min_text_chars: 7\n  min_text_chars: 8\n"
     with pytest.raises(ConfigError, match="repeats the key 'min_text_chars'"):
-        read_yaml(twice)
+        read_written(tmp_path, "twice.yaml", twice)
     # a merged mapping repeating a key is refused too; of several merged, the first wins
-    inline = tmp_path / "inline.yaml"
-    inline.write_text("extract:\n  <<: {min_text_chars: 5, min_text_chars: 50}\n")
+    inline = "extract:\n  <<: {min_text_chars: 5, min_text_chars: 50}\n"
     with pytest.raises(ConfigError, match="repeats the key 'min_text_chars'"):
-        read_yaml(inline)
-    several = tmp_path / "several.yaml"
+        read_written(tmp_path, "inline.yaml", inline)
     first = "a: &a {min_text_chars: 5}\nb: &b {min_text_chars: 6, max_html_bytes: 9}\n"
-    several.write_text(f"{first}extract:\n  <<: [*a, *b]\n")
-    assert read_yaml(several)["extract"] == {"min_text_chars": 5, "max_html_bytes": 9}
-    assert read_yaml(several)["b"] == {"min_text_chars": 6, "max_html_bytes": 9}
+    several = read_written(tmp_path, "several.yaml", f"{first}extract:\n  <<: [*a, *b]\n")
+    assert several["extract"] == {"min_text_chars": 5, "max_html_bytes": 9}
+    assert several["b"] == {"min_text_chars": 6, "max_html_bytes": 9}
     # a mapping that merges itself is itself (it recursed without end); a mapping as a key
     # is said in one line (a bare TypeError)
-    itself = tmp_path / "itself.yaml"
-    itself.write_text("spark: &a\n  master: local[1]\n  <<: *a\n")
-    assert read_yaml(itself) == {"spark": {"master": "local[1]"}}
-    keyed = tmp_path / "keyed.yaml"
-    keyed.write_text("? {a: 1}\n: x\n")
+    itself = read_written(tmp_path, "itself.yaml", "spark: &a\n  master: local[1]\n  <<: *a\n")
+    assert itself == {"spark": {"master": "local[1]"}}
     with pytest.raises(ConfigError, match="keyed.yaml:1:3 is not valid YAML: a key that is a"):
-        read_yaml(keyed)
+        read_written(tmp_path, "keyed.yaml", "? {a: 1}\n: x\n")
 
 
 def test_a_config_that_is_a_pipe_is_not_said_to_be_missing(tmp_path: Path):
