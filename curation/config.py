@@ -303,6 +303,34 @@ STAGE_SECTIONS = {
     # not the config's: the contamination command's benchmarks, n-gram and inputs
     "contamination": ("contamination",),
 }
+# The config sections a command run alone reads; `spark` is every command's.
+COMMAND_READS = {
+    **{stage: tuple(s.split(".")[0] for s in names) for stage, names in STAGE_SECTIONS.items()},
+    "train-tokenizer": ("tokenize",),
+    "contamination": (),
+}
+
+
+def ignored_overrides(command: str, overrides: list[str]) -> list[str]:
+    """The sections of `key=value` overrides that `command` (a stage run alone) never reads:
+    `refinery extract tokenize.vocab_size=4096` took the key and did nothing with it."""
+    reads = {"spark", *COMMAND_READS[command]}
+    sections = (word.split("=", 1)[0].split(".", 1)[0] for word in overrides)
+    return sorted({section for section in sections if section not in reads})
+
+
+def ignored_note(command: str, overrides: list[str]) -> str | None:
+    """The line that says so (None: nothing ignored)."""
+    ignored = ignored_overrides(command, overrides)
+    if not ignored:
+        return None
+    named = ", ".join(f"{section}.*" for section in ignored)
+    return (
+        f"{command}: the {named} settings are ignored: this command reads only its own "
+        "(`refinery curate` runs every stage)"
+    )
+
+
 # Sections a stage's hash covered in run.json files written before STAGE_SECTIONS grew: such
 # a hash still matches, so no note says the settings changed when only the record did.
 EARLIER_SECTIONS = {"mix": ("mix",), "extract": ("input", "extract")}

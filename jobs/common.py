@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
-from curation.config import STAGE_ORDER, CurationConfig, load_curation_config
+from curation.config import STAGE_ORDER, CurationConfig, ignored_note, load_curation_config
 from curation.inputs import resolve_documents
 from curation.shipped import register as register_shipped
 from curation.spark.fs import HadoopFS
@@ -154,9 +154,14 @@ def check_output(out: str, local: str | None = None, flag: str = "--output") -> 
         raise OutputError(f"{flag} {out}: cannot write there ({err.strerror or err})") from None
 
 
-def load_config(args: argparse.Namespace) -> CurationConfig:
+def load_config(args: argparse.Namespace, command: str | None = None) -> CurationConfig:
+    """The config of --config and the overrides; `command` (a stage run alone) says on stderr
+    which of the overrides it ignores."""
     limit = [f"input.limit={args.limit}"] if getattr(args, "limit", None) is not None else []
-    return load_curation_config(args.config, [*args.overrides, *limit])
+    config = load_curation_config(args.config, [*args.overrides, *limit])
+    if command and (note := ignored_note(command, args.overrides)):
+        print(note, file=sys.stderr)
+    return config
 
 
 def _documents(specs: list[str], config: CurationConfig) -> list[str]:
@@ -213,7 +218,7 @@ def stage_main(job: StageJob, description: str, argv: list[str] | None) -> int:
         f"refinery {job.name}", description, job.resolve is not _documents, job.local_output
     )
     args = parse_stage_args(parser, argv)
-    config = load_config(args)
+    config = load_config(args, job.name)
     reason = job.skip(config)
     if reason:
         print(reason)

@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # run as a script by spark-submit (see jobs/dedup
 
 from pyspark import StorageLevel
 
-from curation.config import load_curation_config
 from curation.contamination import (
     NGRAM,
     SHORTEST,
@@ -43,7 +42,14 @@ from curation.spark.contamination import (
 from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, stop_session
 from curation.spark.stage import check_unique_ids, read_documents, run_stage
-from jobs.common import check_output, curation_lock, parse_stage_args, run_main, summary_line
+from jobs.common import (
+    check_output,
+    curation_lock,
+    load_config,
+    parse_stage_args,
+    run_main,
+    summary_line,
+)
 from jobs.mix import MIXTURE_FILE, mixture_plan
 from refinery.config import config_hash, to_dict
 from refinery.manifest import MANIFEST_NAME
@@ -229,7 +235,7 @@ def summary(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = load_curation_config(args.config, args.overrides)
+    config = load_config(args, "contamination")
     inputs = resolve_contamination_inputs(args.input)
     if args.decontaminate:  # before the scan, not after it
         refuse_decontaminating_tokens(inputs, args.decontaminate)

@@ -52,7 +52,7 @@ SHAPING = ("vocab_size", "pretokenizer", "sample_bytes", "validation_share", "se
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("refinery train-tokenizer", __doc__.splitlines()[0], local_output=True)
     args = parse_stage_args(parser, argv)
-    config = load_config(args)
+    config = load_config(args, "train-tokenizer")
     inputs = resolve_documents(args.input)  # a missing input is said, skipped or not
     check_output(args.output)
     with curation_lock(args.output.rstrip("/")):

@@ -3,7 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from curation.config import CONF_DIR, CurationConfig, load_curation_config
+from curation.config import (
+    CONF_DIR,
+    CurationConfig,
+    ignored_note,
+    ignored_overrides,
+    load_curation_config,
+)
 from refinery.config import ConfigError, config_hash, load_config, parse_override, to_dict
 
 
@@ -267,3 +273,28 @@ def test_a_tokenizer_given_as_a_file_uri_is_read_from_its_path(monkeypatch, tmp_
     overrides = ["tokenize.tokenizer=~/tokenizer.json"]
     tokenizer = load_curation_config(overrides=overrides).tokenize.tokenizer
     assert tokenizer == str(tmp_path / "tokenizer.json")
+
+
+def test_a_stage_run_alone_names_the_other_sections_it_ignores():
+    assert ignored_overrides("extract", ["input.limit=2", "extract.fast=true"]) == []
+    assert ignored_overrides("mix", ["classify.domains.fallback=web", "mix.max_epochs=3"]) == []
+    assert ignored_overrides("filter", ["spark.master=local[1]"]) == []
+    given = ["tokenize.vocab_size=4096", "pipeline.stages=[mix]", "tokenize.seed=2"]
+    assert ignored_overrides("extract", given) == ["pipeline", "tokenize"]
+    assert ignored_overrides("train-tokenizer", ["tokenize.vocab_size=4096"]) == []
+    assert ignored_overrides("contamination", ["filter.steps=[pii]"]) == ["filter"]
+    note = ignored_note("extract", given)
+    assert note.startswith("extract: the pipeline.*, tokenize.* settings are ignored")
+    assert ignored_note("tokenize", ["tokenize.seed=1"]) is None
+
+
+def test_a_stage_command_says_which_overrides_it_ignores(tmp_path, capsys):
+    from jobs import classify
+
+    documents = tmp_path / "docs"
+    documents.mkdir()
+    argv = ["--input", str(documents), "--output", str(tmp_path / "run"), "mix.max_epochs=2"]
+    assert classify.main([*argv, "classify.quality.threshold=0.5"]) == 0  # skipped: no model
+    captured = capsys.readouterr()
+    assert "classify: skipped, no quality model configured" in captured.out
+    assert "classify: the mix.* settings are ignored" in captured.err
