@@ -35,6 +35,7 @@ from curation.spark.stage import read_documents
 from curation.tokenize import TokenizeError
 from jobs.common import local_dir, run_main
 from jobs.tokenize import run_tokenize, trained_tokenizer
+from refinery.cli import GivenOnce
 from refinery.config import resolve_path
 from refinery.manifest import BUCKET_NAME
 from refinery.tokenizer import load_tokenizer
@@ -216,7 +217,7 @@ def reference_leaks(spark, cfg: ablation.AblationConfig) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery ablate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML config (conf/ablate/*.yaml)")
+    parser.add_argument("--config", action=GivenOnce, help="YAML config (conf/ablate/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_intermixed_args(argv)
     cfg = ablation.load_ablation_config(args.config, args.overrides)

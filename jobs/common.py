@@ -24,6 +24,7 @@ from curation.spark.fs import HadoopFS
 from curation.spark.session import build_session, shipped_files, stop_session
 from curation.spark.stage import stage_path
 from curation.spark.task_parquet import sweep_scratch
+from refinery.cli import GivenOnce
 from refinery.config import local_path
 from refinery.errors import RefineryError, with_user_errors
 from refinery.folder_lock import folder_lock
@@ -50,7 +51,10 @@ def stage_parser(
     where = "a local or mounted folder" if local_output else "local, hdfs://, s3a://"
     parser.add_argument("--output", required=True, metavar="OUT", help=f"run folder ({where})")
     parser.add_argument(
-        "--config", metavar="FILE", help="YAML config (default: conf/curation/default.yaml)"
+        "--config",
+        action=GivenOnce,
+        metavar="FILE",
+        help="YAML config (default: conf/curation/default.yaml)",
     )
     parser.add_argument("--force", action="store_true", help="redo stages that already finished")
     if archives:

@@ -51,6 +51,7 @@ from jobs.common import (
     summary_line,
 )
 from jobs.mix import MIXTURE_FILE, mixture_plan
+from refinery.cli import GivenOnce
 from refinery.config import config_hash, to_dict
 from refinery.manifest import MANIFEST_NAME
 from refinery.mc_data import read_benchmarks
@@ -89,7 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=NGRAM,
         help=f"words per n-gram ({NGRAM}; an item text of {SHORTEST} or more words counts whole)",
     )
-    parser.add_argument("--config", metavar="FILE", help="curation YAML (its spark section)")
+    parser.add_argument(
+        "--config", action=GivenOnce, metavar="FILE", help="curation YAML (its spark section)"
+    )
     parser.add_argument("--force", action="store_true", help="redo a finished --decontaminate")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     args = parse_stage_args(parser, argv, lists=("input", "benchmarks"))

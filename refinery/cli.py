@@ -94,6 +94,21 @@ def named_folder(text: str) -> str:
     return text
 
 
+class GivenOnce(argparse.Action):
+    """`--config` given twice is a usage error: argparse kept the last file and dropped the
+    first without a word (`--config base.yaml --config mine.yaml` ran without base.yaml)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_{self.dest}_given"  # not the value: a default (ppo's config) is no given one
+        if getattr(namespace, seen, False):
+            parser.error(
+                f"{option_string} given twice: name one file, and put further settings "
+                "in it or as key=value overrides"
+            )
+        setattr(namespace, seen, True)
+        setattr(namespace, self.dest, values)
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: refinery <command> [args...]", "", "commands:"]

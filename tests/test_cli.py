@@ -388,3 +388,29 @@ def test_ctrl_c_in_a_command_is_one_line_saying_what_is_kept(monkeypatch, capsys
     assert err.startswith("refinery dedup: stopped by Ctrl-C; a stage stopped half way keeps")
     assert main(["chat"]) == 130  # nothing to go on with
     assert capsys.readouterr().err.strip() == "refinery chat: stopped by Ctrl-C"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["extract", "--input", "crawl"], ["contamination", "--input", "docs"]]
+    + [["train"], ["anneal", "--from", "run"], ["sft"], ["ppo"], ["ablate"], ["scaling"]],
+)
+def test_a_config_given_twice_is_a_usage_error(command, capsys, tmp_path):
+    """argparse kept the second file and ran without the first."""
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--output", "x", "--config", str(first), "--config", str(second)])
+    assert exit_.value.code == 2 and "--config given twice" in capsys.readouterr().err
+
+
+def test_a_config_given_once_replaces_the_default():
+    """ppo's and sft's --config have a default: giving it once is not giving it twice."""
+    import argparse
+
+    from refinery.cli import GivenOnce
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", action=GivenOnce, default="conf/posttrain/ppo.yaml")
+    parser.add_argument("overrides", nargs="*")
+    assert parser.parse_intermixed_args(["a=1", "--config", "mine.yaml"]).config == "mine.yaml"
+    assert parser.parse_intermixed_args([]).config == "conf/posttrain/ppo.yaml"

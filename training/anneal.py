@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from refinery.cli import GivenOnce
 from refinery.config import (
     ConfigError,
     apply_overrides,
@@ -238,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery anneal", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, help="run folder or ckpt-<step>")
     parser.add_argument(
-        "--config", help="YAML file of train settings laid over the source run's config"
+        "--config",
+        action=GivenOnce,
+        help="YAML file of train settings laid over the source run's config",
     )
     parser.add_argument("--data", help="tokens folder (same as data=...)")
     parser.add_argument("--resume", action="store_true", help="continue out's newest anneal ckpt")

@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
+from refinery.cli import GivenOnce
 from refinery.config import (
     ConfigError,
     check_ranges,
@@ -588,6 +589,7 @@ def main(objective_class: type[Objective], argv: list[str] | None, doc: str) -> 
     parser.add_argument("--from", dest="source", required=True, help="run folder or ckpt-<step>")
     parser.add_argument(
         "--config",
+        action=GivenOnce,
         default=str(resolve_path(f"conf/posttrain/{name}.yaml")),
         help=f"YAML config (default conf/posttrain/{name}.yaml)",
     )

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
+from refinery.cli import GivenOnce
 from refinery.config import (
     ConfigError,
     check_ranges,
@@ -666,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="source", required=True, help="SFT run or ckpt-<step>")
     parser.add_argument(
         "--config",
+        action=GivenOnce,
         default=str(resolve_path("conf/posttrain/ppo.yaml")),
         help="YAML config (default conf/posttrain/ppo.yaml)",
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from refinery.cli import GivenOnce
 from refinery.config import ConfigError, load_config, local_path, resolve_path, user_path
 from refinery.errors import RefineryError
 from refinery.manifest import Manifest, read_manifest
@@ -325,7 +326,9 @@ def describe(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refinery scaling", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML sweep config (conf/scaling/*.yaml)")
+    parser.add_argument(
+        "--config", action=GivenOnce, help="YAML sweep config (conf/scaling/*.yaml)"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     cfg = load_config(ScalingConfig, args.config, args.overrides)

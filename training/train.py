@@ -35,6 +35,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from refinery.cli import GivenOnce
 from refinery.config import (
     ConfigError,
     apply_overrides,
@@ -1066,6 +1067,7 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
     )
     parser.add_argument(
         "--config",
+        action=GivenOnce,
         help="YAML config (conf/train/*.yaml); without it, the defaults of training/config.py",
     )
     parser.add_argument(
