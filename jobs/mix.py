@@ -169,7 +169,7 @@ def run_mix(
         docs = read_documents(spark, inputs)
         if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
             docs = docs.drop("bucket")
-        if len(inputs) > 1:
+        if len(inputs) > 1 or any(HADOOP_GLOB.search(spec) for spec in inputs):  # a glob too
             refuse_shared_ids(docs)
         docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]
@@ -186,7 +186,10 @@ def run_mix(
         docs = docs.withColumn("bucket", F.when(member, anneal_bucket).otherwise(F.col("domain")))
         totals = (
             docs.groupBy("domain", "bucket")
-            .agg(F.count("*").alias("documents"), F.sum(tokens).alias("tokens"))
+            # a bucket whose texts are all null sums to null: it holds no tokens
+            .agg(
+                F.count("*").alias("documents"), F.coalesce(F.sum(tokens), F.lit(0)).alias("tokens")
+            )
             .collect()
         )
         totals.sort(key=lambda row: (row.domain, row.bucket))  # sums in one order on any cluster

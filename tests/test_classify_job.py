@@ -4,6 +4,7 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -198,6 +199,26 @@ def test_mix_refuses_inputs_that_hold_the_same_documents(spark, classify_run, tm
             [stage_path(out, "classify"), stage_path(out, "classify") + "/"],
             str(tmp_path),
         )
+    with pytest.raises(MixError, match="the same documents more than once"):  # one glob, two
+        run_mix(spark, config, [f"{out}/{{classify,extract}}"], str(tmp_path))
+
+
+def test_a_bucket_whose_texts_are_all_null_holds_no_tokens(spark, classify_run, tmp_path):
+    """A null text counts as empty (README); a bucket of only such rows summed to null."""
+    out, _, config = classify_run
+    rows = read(stage_path(out, "classify"))
+    emptied = rows[0]["domain"]
+    for row in rows:
+        if row["domain"] == emptied:
+            row["text"] = None
+    (tmp_path / "docs").mkdir()
+    schema = pq.read_schema(next(Path(stage_path(out, "classify")).glob("part-*.parquet")))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "docs" / "part-0.parquet")
+    stats = run_mix(spark, config, [str(tmp_path / "docs")], str(tmp_path / "run"))
+    assert stats["kept"] == len(rows)
+    mixture = json.loads((tmp_path / "run" / "mix" / "_mixture.json").read_text())
+    mine = [b for name, b in mixture["buckets"].items() if name in (emptied, f"anneal.{emptied}")]
+    assert mine and all(bucket["tokens"] == 0 for bucket in mine)
 
 
 class FlakyScorer:

@@ -57,6 +57,11 @@ def rules():
         ("https://amazon.com.example.org/dp/1", None),
         ("https://example.com/files/report.edu/x", None),
         ("https://example.com/mirror.news/x", None),
+        # a site named in the path is not the site (a Wayback capture, a links page)
+        ("http://web.archive.org/web/2008/http://www.nytimes.com/2008/x.html", None),
+        ("http://example.org/links/www.github.com/", None),
+        ("https://en.m.wikipedia.org/wiki/X", "encyclopedic"),
+        ("https://smile.amazon.com/dp/1", "commerce"),
         ("https://www.ox.ac.uk/research", "science"),
         ("https://www.forum.example/t/1", "forum"),
         ("https://www.docs.example/a", "code"),
