@@ -533,7 +533,8 @@ def _read(path: str | Path, convert, what: str, skipped: Counter | None) -> list
             else:
                 out.append(item)
     malformed = [f"{where} ({r})" for r, where in first.items() if r.startswith("malformed")]
-    if malformed:  # counted by reason; where to look, so the records can be mended
+    # counted by reason; where to look, so the records can be mended (once, not by every rank)
+    if malformed and os.environ.get("RANK", "0") == "0":
         print(
             f"{path}: first malformed record of each kind: {', '.join(malformed)}", file=sys.stderr
         )

@@ -124,17 +124,26 @@ def refuse_to_overwrite(out: Path, resume: bool, say: bool = True) -> list[tuple
 
 
 @contextlib.contextmanager
-def run_lock(out: Path, hold: bool = True):
+def run_lock(out: Path, hold: bool = True, seen: list[tuple[int, Path]] | None = None):
     """Create `out` and hold its lock (`refinery.folder_lock`) while the run writes there
     (`hold`: on rank 0), so that a second job started on the same out= stops at once instead
     of mixing its metrics and checkpoints with the first's. Held, it removes the half-written
     checkpoints of a run killed while saving: no one else writes there, and a run resumed from
-    an older step may never save that step again."""
+    an older step may never save that step again. `seen`: the checkpoints the run found
+    before it loaded its model and data; a run that wrote others and ended meanwhile (the
+    lock was free again) had them replaced and its metrics deleted."""
     out.mkdir(parents=True, exist_ok=True)
     if not hold:
         yield
         return
     with folder_lock(out, CheckpointError, "run", "out="):
+        now = list_checkpoints(out)
+        if seen is not None and now != seen:
+            newest = f" (newest {now[-1][1].name})" if now else ""
+            raise CheckpointError(
+                f"{out}: another run wrote there while this one was starting{newest}; rerun "
+                "(--resume continues that run) or choose a new out="
+            )
         for partial in out.glob(".tmp-ckpt-*"):
             shutil.rmtree(partial, ignore_errors=True)
         yield

@@ -427,7 +427,7 @@ def _run(
 
     optimizer = build_optimizer(module, cfg, env.device)
     start_step = 0
-    lock_out(out, env, held)
+    lock_out(out, env, held, existing)
     if resume and existing:
         load_model_state(module, optimizer, last, with_optimizer=True)
         start_step = state["step"]

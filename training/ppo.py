@@ -605,7 +605,7 @@ def _run(
     optimizer = build_optimizer(policy, cfg, env.device)
     generator = torch.Generator(env.device).manual_seed(cfg.seed)
     start_step = 0
-    held.enter_context(ckpt.run_lock(out))
+    held.enter_context(ckpt.run_lock(out, seen=existing))
     if resume and existing:
         load_model_state(policy, optimizer, last, with_optimizer=True)
         start_step = state["step"]

@@ -181,12 +181,15 @@ class StopRequest:
             signal.signal(sig, previous)
 
 
-def lock_out(out: Path, env: Distributed, held: contextlib.ExitStack) -> None:
-    """Rank 0 takes `out`'s run lock (`checkpoint.run_lock`) for the rest of the run; every
-    rank learns whether it could, so that none goes on alone into the collectives."""
+def lock_out(
+    out: Path, env: Distributed, held: contextlib.ExitStack, seen: list[tuple[int, Path]]
+) -> None:
+    """Rank 0 takes `out`'s run lock (`checkpoint.run_lock`, `seen` its checkpoints found at
+    start) for the rest of the run; every rank learns whether it could, so that none goes on
+    alone into the collectives."""
     refused = None
     try:
-        held.enter_context(ckpt.run_lock(out, env.is_main))
+        held.enter_context(ckpt.run_lock(out, env.is_main, seen))
     except ckpt.CheckpointError as err:
         refused = err
     if env.world > 1:
@@ -773,7 +776,7 @@ def _train(
     weights_record = ckpt.source_record("weights_from", weights_from, out) if weights_from else {}
     ckpt.refuse_data_as_out(out, Path(local_path(cfg.data)))
     existing = ckpt.refuse_to_overwrite(out, resume, env.is_main)
-    lock_out(out, env, held)
+    lock_out(out, env, held, existing)
     if existing:
         source = existing[-1][1]
         # not a post-training run's out; an anneal or a `train --from` run continues only

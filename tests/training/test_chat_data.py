@@ -321,7 +321,7 @@ def test_a_pairs_prompt_is_usable_whatever_its_answers_are(tmp_path):
     assert skipped == {"malformed: prompt does not end with a user turn": 1}
 
 
-def test_skips_are_counted_and_reported(tmp_path, capsys):
+def test_skips_are_counted_and_reported(tmp_path, capsys, monkeypatch):
     records = [
         {"messages": [user("Q"), assistant("")]},
         {"messages": [user("Q")]},
@@ -348,6 +348,9 @@ def test_skips_are_counted_and_reported(tmp_path, capsys):
     )
     assert len(read_conversations(path)) == 1
     assert f"{path}: skipped 5 records" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "1")  # under torchrun, rank 0 alone says where they are
+    read_conversations(path, Counter())
+    assert capsys.readouterr().err == ""
 
 
 def test_openai_weights_mark_the_turns_not_learnt(tmp_path):

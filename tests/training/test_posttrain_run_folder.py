@@ -198,3 +198,28 @@ def test_eval_checks_its_out_before_evaluating(pretrained, tmp_path, capsys):
         assert refinery(args) == 2
         assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_finished_in_out_while_this_one_loaded_is_not_replaced(
+    pretrained, sft_run, tmp_path, capsys, monkeypatch
+):
+    """The lock is taken after the model and data are loaded (a config error leaves no out
+    folder); a run that wrote out= and ended meanwhile had its checkpoints replaced."""
+    from training import posttrain
+
+    out = tmp_path / "sft"
+    load = posttrain.load_pretrained
+
+    def another_run_finishes_meanwhile(*args, **kwargs):
+        shutil.copytree(sft_run / "ckpt-2", out / "ckpt-2")
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(posttrain, "load_pretrained", another_run_finishes_meanwhile)
+    assert refinery(sft(pretrained, out, "max_steps=1")) == 2
+    assert f"{out}: another run wrote there while this one was starting (newest ckpt-2)" in (
+        capsys.readouterr().err
+    )
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["ckpt-2"]
+    assert (out / "ckpt-2" / "model.safetensors").read_bytes() == (
+        sft_run / "ckpt-2" / "model.safetensors"
+    ).read_bytes()
