@@ -303,20 +303,26 @@ STAGE_SECTIONS = {
     # not the config's: the contamination command's benchmarks, n-gram and inputs
     "contamination": ("contamination",),
 }
-# The config sections a command run alone reads; `spark` is every command's.
-COMMAND_READS = {
-    **{stage: tuple(s.split(".")[0] for s in names) for stage, names in STAGE_SECTIONS.items()},
-    "train-tokenizer": ("tokenize",),
-    "contamination": (),
-}
+# The config sections a command run alone reads (dotted: mix reads `classify.domains` of
+# classify); `spark` is every command's. `inputs` and `contamination` are no config keys.
+COMMAND_READS = {**STAGE_SECTIONS, "train-tokenizer": ("tokenize",), "contamination": ()}
 
 
 def ignored_overrides(command: str, overrides: list[str]) -> list[str]:
     """The sections of `key=value` overrides that `command` (a stage run alone) never reads:
-    `refinery extract tokenize.vocab_size=4096` took the key and did nothing with it."""
-    reads = {"spark", *COMMAND_READS[command]}
-    sections = (word.split("=", 1)[0].split(".", 1)[0] for word in overrides)
-    return sorted({section for section in sections if section not in reads})
+    `refinery extract tokenize.vocab_size=4096` took the key and did nothing with it. A
+    section is named as deep as the command's own (`classify.quality` for mix)."""
+    reads = ("spark", *COMMAND_READS[command])
+    ignored = set()
+    for word in overrides:
+        key = word.split("=", 1)[0].strip()
+        # a key of a section read, or a whole section that holds one (`classify={domains: …}`)
+        if any(f"{key}.".startswith(f"{s}.") or s.startswith(f"{key}.") for s in reads):
+            continue
+        parts = key.split(".")
+        inside = [s for s in reads if "." in s and s.split(".")[0] == parts[0]]
+        ignored.add(".".join(parts[:2]) if inside and len(parts) > 1 else parts[0])
+    return sorted(ignored)
 
 
 def ignored_note(command: str, overrides: list[str]) -> str | None:

@@ -61,9 +61,7 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
     them, unsaid. Inputs with different plans, or with and without one, are refused: the
     plan's weights are for its own buckets and tokens, so the first one found weighted the
     others' documents wrongly or not at all, without a word."""
-    # a glob (Hadoop's: `{a,b}` too) names no folder; a path that exists does, `[` and all
-    # (`run [v2]/mix`)
-    folders = [spec for spec in inputs if not HADOOP_GLOB.search(spec) or fs.exists(spec)]
+    folders = [spec for spec in inputs if not is_glob(fs, spec)]
     globs = [spec for spec in inputs if spec not in folders]
     for spec in inputs:  # part files, or a glob of parts (mix/*.parquet) or of folders
         parent = spec.rstrip("/").rpartition("/")[0] or "."
@@ -101,6 +99,12 @@ def mixture_plan(fs: HadoopFS, inputs: list[str]) -> tuple[str, dict[str, Any]] 
             "mix them together first (refinery mix --input A B)"
         )
     return first, plan
+
+
+def is_glob(fs: HadoopFS, spec: str) -> bool:
+    """Whether an input is a glob (Hadoop's: `{a,b}` too), which names no one folder; a path
+    that exists is a folder, `[` and all (`run [v2]/mix`)."""
+    return bool(HADOOP_GLOB.search(spec)) and not fs.exists(spec)
 
 
 def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
@@ -169,7 +173,8 @@ def run_mix(
         docs = read_documents(spark, inputs)
         if "bucket" in docs.columns:  # mixed before (new targets): this mix assigns its own
             docs = docs.drop("bucket")
-        if len(inputs) > 1 or any(HADOOP_GLOB.search(spec) for spec in inputs):  # a glob too
+        fs = HadoopFS(spark)
+        if len(inputs) > 1 or any(is_glob(fs, spec) for spec in inputs):  # one glob, several
             refuse_shared_ids(docs)
         docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]

@@ -279,6 +279,10 @@ def test_a_stage_run_alone_names_the_other_sections_it_ignores():
     assert ignored_overrides("extract", ["input.limit=2", "extract.fast=true"]) == []
     assert ignored_overrides("mix", ["classify.domains.fallback=web", "mix.max_epochs=3"]) == []
     assert ignored_overrides("filter", ["spark.master=local[1]"]) == []
+    # as deep as the command reads: mix reads classify.domains, not classify.quality
+    domains = ["classify={domains: {fallback: web}}", "classify.quality.threshold=0.9"]
+    assert ignored_overrides("mix", domains) == ["classify.quality"]
+    assert ignored_overrides("tokenize", ["tokenize = {seed: 3}", " tokenize.seed=1"]) == []
     given = ["tokenize.vocab_size=4096", "pipeline.stages=[mix]", "tokenize.seed=2"]
     assert ignored_overrides("extract", given) == ["pipeline", "tokenize"]
     assert ignored_overrides("train-tokenizer", ["tokenize.vocab_size=4096"]) == []
