@@ -19,6 +19,15 @@ def test_word_boundaries_case_and_phrases():
     assert words.hits("2 girls\t1 cup") == 1
     assert words.hits("the F word, the f-word") == 2
     assert words.hits("") == 0
+    # the longest entry at a place, without overlaps: a phrase is not its word too
+    overlapping = WordList(["rape", "date rape", "girl on", "girl on top", "shit", "piece of shit"])
+    assert overlapping.found("a date rape drug") == {("date", "rape"): 1}
+    assert overlapping.found("girl on top; girl on; rape") == {
+        ("girl", "on", "top"): 1,
+        ("girl", "on"): 1,
+        ("rape",): 1,
+    }
+    assert overlapping.found("piece of shit, shit") == {("piece", "of", "shit"): 1, ("shit",): 1}
 
 
 def test_ampersand_entries_are_one_word_and_symbol_entries_count_where_they_stand():

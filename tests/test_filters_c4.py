@@ -40,12 +40,11 @@ def test_min_sentences_boundary():
     assert run("\n".join(GOOD[:2]), min_sentences=2)[0] is None
 
 
-def test_rejected_page_is_left_as_it_was_and_counts_no_dropped_lines():
+def test_rejected_page_is_left_as_it_was():
     text = "\n".join(["Menu", *GOOD[:4]])
     reason, doc = run(text)
     assert reason == "c4:min_sentences"
     assert doc["text"] == text
-    assert doc["counters"] == {}
 
 
 def test_sentences_are_counted_within_lines():
@@ -281,3 +280,11 @@ def test_a_run_of_marks_is_one_sentence_end_or_none():
     pattern = sentence_end_pattern(tuple(TERMINAL_PUNCTUATION))
     text = "Done!!! Next" + " word " + "!" * 5000 + "x" + " 好。。。好"
     assert [m.group() for m in pattern.finditer(text)] == ["!!!", "。。。"]
+
+
+def test_lines_dropped_from_a_page_then_rejected_are_counted():
+    """The drops are why the page falls under min_sentences: they count as on a kept page."""
+    page = ["Read our privacy policy today.", "We use cookies here.", "This site uses cookies."]
+    reason, doc = run("\n".join([*page, "One sentence is left here."]))
+    assert reason == "c4:min_sentences"
+    assert doc["counters"] == {"c4_lines_dropped:policy": 3}

@@ -106,12 +106,20 @@ class WordList:
                 self.phrases.setdefault(key[0], set()).add(key)
 
     def found(self, text: str) -> Counter[tuple[str, ...]]:
-        """Occurrences by entry; overlapping ones ("ball gag" and "gag") each count."""
+        """Occurrences by entry, the longest at a place and without overlaps, as SubstringList
+        finds them: "date rape" is one entry, not "rape" too (two distinct entries from one
+        phrase passed min_distinct)."""
         toks = tokens(text)
-        found = Counter((tok,) for tok in toks if tok in self.words)
-        if self.phrases:
-            for i in [i for i, tok in enumerate(toks) if tok in self.phrases]:
-                found.update(p for p in self.phrases[toks[i]] if tuple(toks[i : i + len(p)]) == p)
+        found: Counter[tuple[str, ...]] = Counter()
+        end = 0  # the tokens before `end` are part of an entry counted already
+        for i in [i for i, tok in enumerate(toks) if tok in self.words or tok in self.phrases]:
+            if i < end:
+                continue
+            at = [p for p in self.phrases.get(toks[i], ()) if tuple(toks[i : i + len(p)]) == p]
+            entry = max(at, key=len) if at else (toks[i],) if toks[i] in self.words else None
+            if entry:
+                found[entry] += 1
+                end = i + len(entry)
         for symbol in self.symbols:
             if symbol in text:
                 found[(symbol,)] += text.count(symbol)

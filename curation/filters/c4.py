@@ -32,9 +32,11 @@ CITATION = re.compile(r"\[(?:\d+|edit|citation needed)\]", re.IGNORECASE)
 
 @dataclass
 class C4Config:
-    # "We discarded any page with fewer than 5 sentences" (counted on the kept lines).
+    # The paper "discarded any page with fewer than 3 sentences and only retained lines that
+    # contained at least 5 words" (TFDS c4_utils alike); these defaults, 5 sentences (counted
+    # on the kept lines) and 3 words, are DataTrove's, with which FineWeb ran C4's rules. C4 as
+    # published: min_sentences=3 min_words_per_line=5 filter_no_terminal_punct=true.
     min_sentences: int = 5
-    # "only retained lines that contained at least 3 words"
     min_words_per_line: int = 3
     # Lines holding a word longer than this are dropped (C4's released code, TFDS c4_utils).
     max_word_chars: int = 1000
@@ -62,7 +64,8 @@ class C4Config:
     # is cut off, not ended (TFDS c4_utils). Other scripts' marks are in the default list.
     # Off by default, as FineWeb runs C4 (DataTrove's filter_no_terminal_punct=False): the
     # rule removed headings, list items and captions, ~30% of tokens, and the page-level
-    # fineweb:line_punct_ratio judges the same signal. True is C4 as published.
+    # fineweb:line_punct_ratio judges the same signal. True is C4 as published (with the
+    # paper's sentence and word counts above).
     filter_no_terminal_punct: bool = False
     terminal_punctuation: list[str] = field(default_factory=lambda: list(TERMINAL_PUNCTUATION))
     terminal_punctuation_by_language: dict[str, list[str]] = field(default_factory=dict)
@@ -122,12 +125,12 @@ class C4Filter(DocumentFilter):
                 kept.append(line)
             else:
                 dropped[rule] += 1
-        cleaned = "\n".join(kept)
-        if self._count_sentences(kept, marks) < c.min_sentences:
-            return self.reason("min_sentences")
-        doc["text"] = cleaned
+        # counted on every page, as DataTrove does: also the one whose drops leave too few
         for rule, n in sorted(dropped.items()):
             self.count(f"c4_lines_dropped:{rule}", n)
+        if self._count_sentences(kept, marks) < c.min_sentences:
+            return self.reason("min_sentences")
+        doc["text"] = "\n".join(kept)
         return None
 
     def _line_rule(self, line: str, marks: tuple[str, ...], phrases: list[str]) -> str | None:
