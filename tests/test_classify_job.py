@@ -368,6 +368,12 @@ def test_the_spark_cut_keeps_the_fraction_of_tied_scores_as_python_does(spark):
     assert all(row["t"] == tie_break(5, row["id"]) for row in ties)  # one number, two engines
     cut = glue.top_fraction_score(docs, "quality_score", 0.1, 5)
     assert cut[0] == 1.0 and docs.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40
+    # a NaN score (numpy's none) is no score: Spark orders it above every number
+    scored = spark.createDataFrame(
+        [*rows, ("nan", float("nan"))], "id string, quality_score double"
+    )
+    assert glue.top_fraction_score(scored, "quality_score", 0.1, 5) == cut
+    assert scored.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40
 
 
 def test_kept_documents_are_written_in_id_order(classify_run):

@@ -324,6 +324,9 @@ def test_keep_rules():
     unscored = [{**d, "quality_score": None} for d in docs]
     assert choose_kept(unscored, "quality")["id"] == "a"
     assert keep_order("quality", False) == keep_order("longest", False)
+    nan = {"id": "0", "text_length": 10, "fetch_time": 2, "quality_score": float("nan")}
+    assert choose_kept([nan, *docs], "quality")["id"] == "c"  # NaN is no score, in any order
+    assert choose_kept([*docs, nan], "quality")["id"] == "c"
 
 
 def test_union_find_labels_by_smallest_member():

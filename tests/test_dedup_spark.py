@@ -196,6 +196,18 @@ def test_exact_duplicates_differ_in_no_number_and_texts_without_words_stand_alon
     }
 
 
+def test_a_nan_quality_score_is_no_score_when_keeping_the_best(spark):
+    """Spark sorts NaN above every number: a copy scored NaN (numpy's no score) beat 0.9."""
+    text = "one text about the river and the bridge that was built across it last year"
+    rows = [("q1", 0.9), ("q2", float("nan")), ("q3", None), ("q4", 0.1)]
+    docs = spark.createDataFrame(
+        [(i, f"https://x.test/{i}", text, score) for i, score in rows],
+        "id string, url string, text string, quality_score double",
+    ).withColumn("fetch_time", F.lit(None).cast("timestamp"))
+    decided = dedup_decisions(docs, DedupConfig(keep="quality", near=False)).collect()
+    assert {r["id"]: r["kept_id"] for r in decided} == dict.fromkeys(["q1", "q2", "q3", "q4"], "q1")
+
+
 def test_keys_identical_across_runs_and_partitionings(spark):
     rng = random.Random(3)
     words = [f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(400)]

@@ -30,7 +30,7 @@ def choose_kept(docs: list[dict[str, Any]], rule: str) -> dict[str, Any]:
         parts = []
         for column, descending in order:
             value = doc.get(column)
-            if value is None:
+            if value is None or value != value:  # NaN sorts last, as None does
                 parts.append((1, 0))
             else:
                 parts.append((0, -value if descending else value))

@@ -39,7 +39,7 @@ def top_fraction_score(docs: DataFrame, column: str, fraction: float, seed: int)
     without scores): exact over every score, or over a seeded hash sample of the ids when
     there are more than QUANTILE_SAMPLE, so the same on any cluster (Spark's approxQuantile
     merges per-partition summaries, and its answer moves with the partitioning)."""
-    scores = docs.where(F.col(column).isNotNull())
+    scores = docs.where(F.col(column).isNotNull() & ~F.isnan(column))  # NaN: no score either
     total = scores.count()
     if not total:
         return None
@@ -56,9 +56,11 @@ def tie_break_column(seed: int) -> Column:
 
 
 def kept_by_cut(column: str, cut: Cut, seed: int) -> Column:
-    """Whether a document's (score, tie_break) is at or above `cut`."""
+    """Whether a document's (score, tie_break) is at or above `cut`; a NaN score is none (Spark
+    orders NaN above every number)."""
     score, tie = cut
-    return (F.col(column) > score) | ((F.col(column) == score) & (tie_break_column(seed) >= tie))
+    above = (F.col(column) > score) | ((F.col(column) == score) & (tie_break_column(seed) >= tie))
+    return above & ~F.isnan(column)
 
 
 def with_columns(documents: StructType, added: pa.Schema) -> StructType:

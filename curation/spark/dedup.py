@@ -134,13 +134,13 @@ def dedup_decisions(
     has_quality = "quality_score" in docs.columns
     keep = _order(keep_order(config.keep, has_quality))
     keys = docs.select("id", "url", "text").mapInArrow(key_batches(config), KEY_DDL)
+    score = (F.col("quality_score") if has_quality else F.lit(None)).cast("double")
     facts = docs.select(
         "id",
         "fetch_time",
         F.length("text").alias("text_length"),
-        (F.col("quality_score") if has_quality else F.lit(None).cast("double")).alias(
-            "quality_score"
-        ),
+        # NaN (a score from numpy) is no score: Spark sorts it above every number
+        F.nanvl(score, F.lit(None).cast("double")).alias("quality_score"),
     )
     # Signatures are computed once; every step below reads this checkpointed table.
     info = checkpoint(facts.join(keys, "id"))
