@@ -139,8 +139,13 @@ class Float8Matmul(torch.autograd.Function):
 
 def float8_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """F.linear(x, weight) without bias, multiplied in float8. Under autocast x is first cast
-    to the autocast dtype, so the output's dtype is what autocast would give."""
-    return Float8Matmul.apply(autocast_input(x), weight)
+    to the autocast dtype, so the output's dtype is what autocast would give. No rows (a
+    mixture-of-experts expert no token chose) have no maximum to scale by: the plain product
+    gives their empty output and the weight's zero gradient."""
+    x = autocast_input(x)
+    if not x.numel():
+        return x @ weight.to(x.dtype).t()
+    return Float8Matmul.apply(x, weight)
 
 
 class Float8HeadLoss(torch.autograd.Function):

@@ -132,6 +132,36 @@ def test_float8_linear_under_autocast_outputs_bf16_and_keeps_fp32_weight_grads()
     assert linear.weight.grad.dtype == torch.float32 and x.grad.dtype == torch.float32
 
 
+def test_an_expert_no_token_chose_runs_on_zero_rows():
+    """An idle expert still runs (every parameter in the graph for DDP/FSDP): its 0 rows have
+    no maximum to scale by, and amax() raised mid-run."""
+    linear = torch.nn.Linear(64, 32, bias=False)
+    convert_to_float8(torch.nn.ModuleList([linear]))
+    for autocast in (False, True):
+        linear.weight.grad = None
+        x = torch.zeros(0, 64, requires_grad=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = linear(x)
+        assert out.shape == (0, 32) and out.dtype == (torch.bfloat16 if autocast else x.dtype)
+        out.float().sum().backward()
+        assert linear.weight.grad.dtype == torch.float32 and not linear.weight.grad.any()
+
+
+def test_a_float8_moe_trains_through_an_idle_expert():
+    from training.config import ModelConfig, MoEConfig
+    from training.model import MoE
+
+    torch.manual_seed(0)
+    moe = MoE(ModelConfig(d_model=64, moe=MoEConfig(num_experts=3, top_k=1)))
+    assert convert_to_float8(moe) == 6  # each expert's two linears; the router stays
+    with torch.no_grad():  # every token to expert 0: the others get no rows
+        moe.router.weight.zero_()
+        moe.router.weight[0] = 1.0
+    x = torch.ones(2, 8, 64, requires_grad=True)
+    moe(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and not moe.experts[1].gate_up.weight.grad.any()
+
+
 def test_conversion_takes_the_blocks_linears_and_keeps_the_state_dict():
     torch.manual_seed(0)
     dense = model(tie_embeddings=False)
