@@ -18,7 +18,14 @@ from curation.filters.language import LanguageConfig
 from curation.mix import MixConfig
 from curation.pii import PIIConfig
 from curation.quality import QualityConfig
-from refinery.config import ConfigError, check_seed, config_hash, load_config, user_path
+from refinery.config import (
+    ConfigError,
+    check_seed,
+    config_hash,
+    load_config,
+    parse_override,
+    user_path,
+)
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "curation"
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
@@ -311,18 +318,32 @@ COMMAND_READS = {**STAGE_SECTIONS, "train-tokenizer": ("tokenize",), "contaminat
 def ignored_overrides(command: str, overrides: list[str]) -> list[str]:
     """The sections of `key=value` overrides that `command` (a stage run alone) never reads:
     `refinery extract tokenize.vocab_size=4096` took the key and did nothing with it. A
-    section is named as deep as the command's own (`classify.quality` for mix)."""
+    section is named as deep as the command's own (`classify.quality` for mix); a whole
+    section given as a mapping (`classify={quality: …}`) is read key by key."""
     reads = ("spark", *COMMAND_READS[command])
     ignored = set()
-    for word in overrides:
-        key = word.split("=", 1)[0].strip()
-        # a key of a section read, or a whole section that holds one (`classify={domains: …}`)
-        if any(f"{key}.".startswith(f"{s}.") or s.startswith(f"{key}.") for s in reads):
+    for key in _override_keys(overrides):
+        if any(f"{key}.".startswith(f"{section}.") for section in reads):
             continue
         parts = key.split(".")
         inside = [s for s in reads if "." in s and s.split(".")[0] == parts[0]]
         ignored.add(".".join(parts[:2]) if inside and len(parts) > 1 else parts[0])
     return sorted(ignored)
+
+
+def _override_keys(overrides: list[str]) -> list[str]:
+    """The dotted keys `overrides` set, a mapping's own keys for a mapping value."""
+    keys = []
+    for word in overrides:
+        key, value = parse_override(word)
+        pending = [(key, value)]
+        while pending:
+            key, value = pending.pop()
+            if isinstance(value, dict) and value:
+                pending += [(f"{key}.{k}", v) for k, v in value.items()]
+            else:
+                keys.append(key)
+    return keys
 
 
 def ignored_note(command: str, overrides: list[str]) -> str | None:

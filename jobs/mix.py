@@ -46,7 +46,13 @@ from curation.spark.classify import (
     with_columns,
 )
 from curation.spark.fs import HadoopFS
-from curation.spark.stage import HADOOP_GLOB, read_documents, run_stage, seeded_draw
+from curation.spark.stage import (
+    HADOOP_GLOB,
+    check_numeric,
+    read_documents,
+    run_stage,
+    seeded_draw,
+)
 from jobs.common import StageJob, run_main, stage_main
 from refinery.config import to_dict
 
@@ -116,18 +122,33 @@ def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
 def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | None]:
     """Which documents go to the anneal buckets: the top `top_fraction` of the annealing
     domains (all, when none are named) by quality score, and the cut (score, tie_break);
-    without scores, a seeded hash sample of the same size."""
+    without scores (no quality_score column, or none in those domains), a seeded hash sample
+    of the same size, said on stderr."""
     anneal = config.anneal
     candidate = F.col("domain").isin(anneal.domains) if anneal.domains else F.lit(True)
     if anneal.top_fraction == 0.0:
         return F.lit(False), None
-    if "quality_score" not in docs.columns:
-        return candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction), None
-    scores = docs.where(candidate)
-    cut = top_fraction_score(scores, "quality_score", anneal.top_fraction, anneal.seed)
-    if cut is None:
-        return F.lit(False), None
-    return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut
+    scored = "quality_score" in docs.columns
+    if scored:
+        check_numeric(docs, "quality_score")
+        cut = top_fraction_score(
+            docs.where(candidate), "quality_score", anneal.top_fraction, anneal.seed
+        )
+        if cut is not None:
+            return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut
+        if not docs.where(candidate).limit(1).count():  # nothing to anneal on
+            return F.lit(False), None
+    why = (
+        "the annealing domains' documents have no quality_score"
+        if scored
+        else "no quality_score column (classify ran without a quality model)"
+    )
+    print(
+        f"{STAGE}: {why}: the anneal buckets are a seeded random {anneal.top_fraction:.0%} of "
+        "the annealing domains, not their best-scored documents",
+        file=sys.stderr,
+    )
+    return candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction), None
 
 
 def refuse_shared_ids(docs: DataFrame) -> None:
@@ -179,13 +200,6 @@ def run_mix(
         docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]
         member, cut = anneal_members(docs, config.mix)
-        if "quality_score" not in docs.columns and config.mix.anneal.top_fraction:
-            print(
-                f"{STAGE}: no quality_score column (classify ran without a quality model): the "
-                f"anneal buckets are a seeded random {config.mix.anneal.top_fraction:.0%} of the "
-                "annealing domains, not their best-scored documents",
-                file=sys.stderr,
-            )
         tokens = F.ceil(F.length("text") / config.mix.chars_per_token)
         anneal_bucket = F.concat(F.lit(f"{ANNEAL}."), F.col("domain"))  # mix.anneal_bucket
         docs = docs.withColumn("bucket", F.when(member, anneal_bucket).otherwise(F.col("domain")))

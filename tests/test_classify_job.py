@@ -376,6 +376,26 @@ def test_the_spark_cut_keeps_the_fraction_of_tied_scores_as_python_does(spark):
     assert scored.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40
 
 
+def test_the_anneal_cut_needs_numeric_scores_and_samples_where_there_are_none(spark, capsys):
+    from curation.mix import MixConfig
+    from jobs.mix import anneal_members
+
+    config = MixConfig()
+    domain = config.anneal.domains[0]
+    rows = [(f"d{i}", domain, None) for i in range(200)]
+    docs = spark.createDataFrame(rows, "id string, domain string, quality_score double")
+    member, cut = anneal_members(docs, config)
+    assert cut is None and 0 < docs.where(member).count() < 200  # a seeded sample
+    assert (
+        "have no quality_score: the anneal buckets are a seeded random" in capsys.readouterr().err
+    )
+    texts = spark.createDataFrame(
+        [("a", domain, "0.5")], "id string, domain string, quality_score string"
+    )
+    with pytest.raises(InputError, match="quality_score column of string"):
+        anneal_members(texts, config)
+
+
 def test_kept_documents_are_written_in_id_order(classify_run):
     """Spark reads a stage's input splits largest first, cut by core count: written in that
     order, the shards of a pipeline whose tokenize reads classify would follow the cluster."""

@@ -282,6 +282,9 @@ def test_a_stage_run_alone_names_the_other_sections_it_ignores():
     # as deep as the command reads: mix reads classify.domains, not classify.quality
     domains = ["classify={domains: {fallback: web}}", "classify.quality.threshold=0.9"]
     assert ignored_overrides("mix", domains) == ["classify.quality"]
+    assert ignored_overrides("mix", ["classify={quality: {threshold: 0.9}}"]) == [
+        "classify.quality"
+    ]
     assert ignored_overrides("tokenize", ["tokenize = {seed: 3}", " tokenize.seed=1"]) == []
     given = ["tokenize.vocab_size=4096", "pipeline.stages=[mix]", "tokenize.seed=2"]
     assert ignored_overrides("extract", given) == ["pipeline", "tokenize"]

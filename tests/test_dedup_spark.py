@@ -208,6 +208,15 @@ def test_a_nan_quality_score_is_no_score_when_keeping_the_best(spark):
     assert {r["id"]: r["kept_id"] for r in decided} == dict.fromkeys(["q1", "q2", "q3", "q4"], "q1")
 
 
+def test_a_quality_score_of_text_is_refused_for_keep_quality_and_unread_otherwise(spark):
+    rows = [("a", "https://x.test/a", "one text here", "0.5"), ("b", None, "two", "n/a")]
+    docs = spark.createDataFrame(rows, "id string, url string, text string, quality_score string")
+    docs = docs.withColumn("fetch_time", F.lit(None).cast("timestamp"))
+    with pytest.raises(InputError, match="quality_score column of string, not numbers"):
+        dedup_decisions(docs, DedupConfig(keep="quality"))
+    assert len(dedup_decisions(docs, DedupConfig(keep="longest")).collect()) == 2
+
+
 def test_keys_identical_across_runs_and_partitionings(spark):
     rng = random.Random(3)
     words = [f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(400)]

@@ -35,6 +35,7 @@ def test_ampersand_entries_are_one_word_and_symbol_entries_count_where_they_stan
     assert words.hits("The company's M&A team met Mr. S. M. Smith.") == 0
     assert words.hits("S&M clubs; s&m") == 2
     assert words.hits("🖕🖕 to you, 🖕") == 3
+    assert WordList(["🖕", "🖕🖕"]).found("🖕🖕 to you, 🖕") == {("🖕🖕",): 1, ("🖕",): 1}
     assert words.hits("da's kloten, Da ’s kloten") == 2
 
 

@@ -98,7 +98,10 @@ class WordList:
 
     def __init__(self, entries: list[str]):
         keys = {tuple(tokens(entry)) for entry in entries} - {()}
-        self.symbols = sorted({entry.strip() for entry in entries if not tokens(entry)} - {""})
+        symbols = {entry.strip() for entry in entries if not tokens(entry)} - {""}
+        # the longest at a place, without overlaps (🖕🖕 is one entry, not 🖕 twice too)
+        longest_first = sorted(symbols, key=lambda symbol: (-len(symbol), symbol))
+        self.symbols = re.compile("|".join(map(re.escape, longest_first))) if symbols else None
         self.words = {key[0] for key in keys if len(key) == 1}
         self.phrases: dict[str, set[tuple[str, ...]]] = {}
         for key in keys:
@@ -120,9 +123,8 @@ class WordList:
             if entry:
                 found[entry] += 1
                 end = i + len(entry)
-        for symbol in self.symbols:
-            if symbol in text:
-                found[(symbol,)] += text.count(symbol)
+        if self.symbols:
+            found.update((symbol,) for symbol in self.symbols.findall(text))
         return found
 
     def hits(self, text: str) -> int:

@@ -28,7 +28,7 @@ from curation.dedup.text import exact_key, normalize_url
 from curation.spark.checkpoints import Checkpoint, local_checkpoint
 from curation.spark.components import connected_components, pair_edges, star_edges
 from curation.spark.row_groups import check_utf8
-from curation.spark.stage import split_repeated_ids
+from curation.spark.stage import check_numeric, split_repeated_ids
 
 # Text signed at once: 512 pages of books or 200 KB each held 1.6 GB in one Python worker.
 SIGNED_TEXT_BYTES = 16 << 20
@@ -131,7 +131,10 @@ def dedup_decisions(
     docs: DataFrame, config: DedupConfig, checkpoint: Checkpoint = local_checkpoint
 ) -> DataFrame:
     """(id, cluster_id, kept_id, reason) for every document; reason is null for survivors."""
-    has_quality = "quality_score" in docs.columns
+    # the score matters to keep=quality alone: another rule reads no column it does not need
+    has_quality = "quality_score" in docs.columns and config.keep == "quality"
+    if has_quality:
+        check_numeric(docs, "quality_score")
     keep = _order(keep_order(config.keep, has_quality))
     keys = docs.select("id", "url", "text").mapInArrow(key_batches(config), KEY_DDL)
     score = (F.col("quality_score") if has_quality else F.lit(None)).cast("double")

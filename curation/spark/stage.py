@@ -22,6 +22,7 @@ from pyspark import StorageLevel
 from pyspark.errors import AnalysisException, SparkRuntimeException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import NumericType
 
 from curation.config import (
     COMMAND_SECTIONS,
@@ -200,6 +201,17 @@ def check_unique_ids(docs: DataFrame) -> None:
         raise InputError(
             f"documents Parquet repeats the id {duplicated!r} ({seen}); ids are unique "
             "(extract gives each WARC record one: the same record read from two input files?)"
+        )
+
+
+def check_numeric(docs: DataFrame, column: str) -> None:
+    """Refuse a `column` (quality_score) of another type than numbers, for a stage that ranks
+    by it: text scores ("0.5", "n/a") ranked as text, or failed a cast part way through."""
+    kind = docs.schema[column].dataType
+    if not isinstance(kind, NumericType):
+        raise InputError(
+            f"documents Parquet has a {column} column of {kind.simpleString()}, not numbers: "
+            f"ranking by it needs numeric scores (the classify stage writes doubles)"
         )
 
 
