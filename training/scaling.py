@@ -169,6 +169,11 @@ LEVELS_WHY = (
 )
 
 
+# (log N, log D) spread across their line below this share of the spread along it: a fixed
+# tokens-per-parameter design, up to the rounding of budgets to whole steps
+COLLINEAR = 1e-3
+
+
 def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log N, log D, log L after checking the points can be fitted."""
     arrays = [np.asarray(x, dtype=np.float64).ravel() for x in (params, tokens, losses)]
@@ -184,7 +189,15 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
             raise ScalingFitError(
                 f"{name} takes {len(np.unique(x))} distinct value(s); {LEVELS_WHY}"
             )
-    return np.log(arrays[0]), np.log(arrays[1]), np.log(arrays[2])
+    log_n, log_d = np.log(arrays[0]), np.log(arrays[1])
+    spread = np.linalg.svd(np.stack([log_n - log_n.mean(), log_d - log_d.mean()]), compute_uv=False)
+    if spread[1] <= COLLINEAR * spread[0]:
+        raise ScalingFitError(
+            "the points lie on one line of log tokens against log params (one tokens-per-"
+            "parameter rule, D = k N^b, for every size): the model and data terms trade off "
+            "exactly and cannot be told apart; train some sizes on several token budgets"
+        )
+    return log_n, log_d, np.log(arrays[2])
 
 
 def _fit_arrays(
@@ -262,6 +275,8 @@ def check_fit_config(cfg: FitConfig) -> None:
         )
     if not 0 < cfg.confidence < 1:
         raise ScalingFitError(f"fit.confidence must be in (0, 1), got {cfg.confidence}")
+    if cfg.seed < 0:
+        raise ScalingFitError(f"fit.seed must be >= 0, got {cfg.seed}")
 
 
 def fit(params, tokens, losses, cfg: FitConfig | None = None) -> ScalingLaw:

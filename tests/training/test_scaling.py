@@ -129,11 +129,21 @@ def test_no_optimum_without_positive_exponents():
         (([1e6] * 6, [1e9, math.nan, 1e9, 1e9, 1e9, 1e9], [3.0] * 6), "tokens"),
         (([1e6] * 5, [1e9, 2e9, 4e9, 8e9, 16e9], [3.0] * 5), "params takes 1"),
         (([1e6, 2e6, 4e6] * 2, [1e9] * 3 + [2e9] * 3, [3.0] * 6), "tokens takes 2 distinct"),
+        # 20 tokens per parameter at every size: A/N^alpha and B/D^beta trade off exactly
+        (
+            ([1e7, 1e8, 1e9, 1e10, 3e10], [2e8, 2e9, 2e10, 2e11, 6e11], [3, 2.5, 2.2, 2, 1.9]),
+            "line",
+        ),
     ],
 )
 def test_unfittable_points_raise_a_clear_error(points, message):
     with pytest.raises(scaling.ScalingFitError, match=message):
         scaling.fit(*points)
+
+
+def test_a_negative_bootstrap_seed_is_refused_before_the_sweep_trains():
+    with pytest.raises(scaling.ScalingFitError, match="fit.seed must be >= 0, got -1"):
+        scaling.check_fit_config(scaling.FitConfig(seed=-1))
 
 
 def test_plot_writes_a_png(tmp_path):
