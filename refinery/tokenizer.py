@@ -119,6 +119,18 @@ ROUND_TRIP_PROBE = (
 )
 
 
+def _byte_symbols() -> dict[int, str]:
+    """GPT-2's byte-level symbol of each byte UTF-8 text can hold (all but 0xC0, 0xC1 and
+    0xF5-0xFF)."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
+    moved = [b for b in range(256) if b not in kept]
+    symbols = {b: chr(b) for b in kept} | {b: chr(256 + n) for n, b in enumerate(moved)}
+    return {b: c for b, c in sorted(symbols.items()) if b not in (0xC0, 0xC1) and b < 0xF5}
+
+
+_BYTE_SYMBOLS = _byte_symbols()
+
+
 def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     """`load_tokenizer` for the file's content (Spark ships the text, not the path)."""
     try:
@@ -141,7 +153,7 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     # encode_special_tokens protects only tokens marked special: one that is not would let
     # document text encode to it.
     added = tokenizer.get_added_tokens_decoder()
-    unmarked = [t for i, t in enumerate(SPECIAL_TOKENS) if not added[i].special]
+    unmarked = [t for i, t in enumerate(SPECIAL_TOKENS) if not (i in added and added[i].special)]
     if unmarked:
         raise TokenizerError(
             f'{where}: the tokens {unmarked} are not marked "special": true, so document text '
@@ -168,6 +180,22 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
         raise TokenizerError(
             f"{where}: is not a byte-level BPE tokenizer (decoder "
             f"{type(tokenizer.decoder).__name__}); Refinery's decode every text back to itself"
+        )
+    # BPE-dropout saved with the model skips merges at random on every encode: shards that
+    # differ run to run, and longer.
+    if isinstance(tokenizer.model, models.BPE) and tokenizer.model.dropout:
+        raise TokenizerError(
+            f"{where}: its BPE model has dropout {tokenizer.model.dropout:g}, which encodes the "
+            'same text differently each time (set "dropout": null in its "model")'
+        )
+    # A byte-level BPE trained without all 256 byte symbols (BpeTrainer without
+    # initial_alphabet) drops the bytes it never saw: Arabic or emoji would vanish from shards.
+    absent = [b for b, c in _BYTE_SYMBOLS.items() if tokenizer.token_to_id(c) is None]
+    if absent:
+        raise TokenizerError(
+            f"{where}: its vocabulary lacks the byte-level symbols of {len(absent)} bytes UTF-8 "
+            "text can hold, so text with those bytes would be dropped (train it with "
+            "initial_alphabet=ByteLevel.alphabet(), as `refinery train-tokenizer` does)"
         )
     tokenizer.encode_special_tokens = True
     # A byte-level decoder after a lossy model or pre-tokenizer (Whitespace drops the spaces,

@@ -354,3 +354,35 @@ def test_numbers_are_cut_into_groups_of_three_digits_unless_gpt2_is_asked():
     assert llama3.decode(llama3.encode("paid 1234567 in 2024").ids) == "paid 1234567 in 2024"
     gpt2 = train_tokenizer(iter(corpus), vocab_size=600, pretokenizer="gpt2")
     assert any(len(gpt2.decode([i]).strip()) > 3 for i in gpt2.encode(" 2024 2025").ids)
+
+
+def test_a_tokenizer_that_drops_bytes_or_encodes_at_random_is_refused(tmp_path, tokenizer):
+    """A byte-level BPE trained without every byte's symbol dropped the bytes it never saw
+    (Arabic came back as U+FFFD from the shards); BPE-dropout saved in the file encoded the
+    same text differently on every run."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from refinery.tokenizer import _BYTE_SYMBOLS
+
+    alphabet = set(pre_tokenizers.ByteLevel.alphabet())
+    assert set(_BYTE_SYMBOLS.values()) <= alphabet and len(_BYTE_SYMBOLS) == 256 - 13
+    partial = Tokenizer(models.BPE())
+    partial.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    partial.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
+    partial.train_from_iterator(["some plain ascii text to learn from"] * 10, trainer=trainer)
+    partial.save(str(tmp_path / "partial.json"))
+    with pytest.raises(TokenizerError, match=r"lacks the byte-level symbols of \d+ bytes"):
+        load_tokenizer(tmp_path / "partial.json")
+    dropout = json.loads(tokenizer.to_str())
+    dropout["model"]["dropout"] = 0.1
+    (tmp_path / "dropout.json").write_text(json.dumps(dropout))
+    with pytest.raises(TokenizerError, match="has dropout 0.1"):
+        load_tokenizer(tmp_path / "dropout.json")
+    unlisted = json.loads(tokenizer.to_str())
+    unlisted["added_tokens"] = []  # the special tokens in the vocabulary alone: not protected
+    (tmp_path / "unlisted.json").write_text(json.dumps(unlisted))
+    with pytest.raises(TokenizerError, match='are not marked "special"'):
+        load_tokenizer(tmp_path / "unlisted.json")

@@ -121,6 +121,10 @@ def test_files_that_are_not_documents_are_named(tmp_path):
     pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
     with pytest.raises(DocumentsError, match="its 'text' column is int64, not string"):
         read_documents(tmp_path / "ints.parquet")
+    unchecked = pa.array([b"fine", b"a lone surrogate \xed\xa0\x80"], pa.binary())
+    pq.write_table(pa.table({"text": unchecked.view(pa.string())}), tmp_path / "bad.parquet")
+    with pytest.raises(DocumentsError, match="bad.parquet: its 'text' column is not UTF-8"):
+        read_documents(tmp_path / "bad.parquet")
     with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
     (tmp_path / "empty").mkdir()

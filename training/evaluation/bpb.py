@@ -69,7 +69,10 @@ def _texts(path: Path) -> list[str]:
         kind = table.schema.field("text").type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise DocumentsError(f"{path}: its 'text' column is {kind}, not string")
-        return [text or "" for text in table.column("text").to_pylist()]
+        try:
+            return [text or "" for text in table.column("text").to_pylist()]
+        except UnicodeDecodeError as err:  # a writer that does not check its strings
+            raise DocumentsError(f"{path}: its 'text' column is not UTF-8 ({err})") from None
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
 
 
