@@ -374,6 +374,9 @@ def test_the_spark_cut_keeps_the_fraction_of_tied_scores_as_python_does(spark):
     )
     assert glue.top_fraction_score(scored, "quality_score", 0.1, 5) == cut
     assert scored.where(glue.kept_by_cut("quality_score", cut, 5)).count() == 40
+    decimal = docs.withColumn("quality_score", F.col("quality_score").cast("decimal(5,2)"))
+    assert glue.top_fraction_score(decimal, "quality_score", 0.1, 5) == cut  # 1.0, not Decimal
+    assert type(glue.top_fraction_score(decimal, "quality_score", 0.1, 5)[0]) is float
 
 
 def test_the_anneal_cut_needs_numeric_scores_and_samples_where_there_are_none(spark, capsys):

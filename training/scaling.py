@@ -174,6 +174,14 @@ LEVELS_WHY = (
 COLLINEAR = 1e-3
 
 
+def _one_rule(log_n: np.ndarray, log_d: np.ndarray) -> bool:
+    """Whether the points lie on one line along which D grows with N (D = k N^b, b > 0): both
+    terms then fall together, and A/N^alpha and B/D^beta trade off exactly. On a line where
+    D falls as N grows (an IsoFLOP profile, D = C / 6N) they pull apart and can be fitted."""
+    axes, spread, _ = np.linalg.svd(np.stack([log_n - log_n.mean(), log_d - log_d.mean()]))
+    return bool(spread[1] <= COLLINEAR * spread[0] and axes[0, 0] * axes[1, 0] > 0)
+
+
 def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log N, log D, log L after checking the points can be fitted."""
     arrays = [np.asarray(x, dtype=np.float64).ravel() for x in (params, tokens, losses)]
@@ -190,8 +198,7 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
                 f"{name} takes {len(np.unique(x))} distinct value(s); {LEVELS_WHY}"
             )
     log_n, log_d = np.log(arrays[0]), np.log(arrays[1])
-    spread = np.linalg.svd(np.stack([log_n - log_n.mean(), log_d - log_d.mean()]), compute_uv=False)
-    if spread[1] <= COLLINEAR * spread[0]:
+    if _one_rule(log_n, log_d):
         raise ScalingFitError(
             "the points lie on one line of log tokens against log params (one tokens-per-"
             "parameter rule, D = k N^b, for every size): the model and data terms trade off "
@@ -313,13 +320,15 @@ def fit_with_intervals(params, tokens, losses, cfg: FitConfig | None = None) -> 
 
 
 def _identifiable_resample(rng: np.random.Generator, logs, tries: int = 1000) -> np.ndarray:
-    """Indices of a resample with replacement that keeps MIN_LEVELS distinct N and D, drawn
-    again until it does: the main fit refuses fewer, where A, alpha and E trade off exactly
-    and a refit returns any of them (alpha 19, A 1e80), which widened the intervals."""
+    """Indices of a resample with replacement that keeps MIN_LEVELS distinct N and D, off one
+    tokens-per-parameter line, drawn again until it does: the main fit refuses the others,
+    where the terms trade off exactly and a refit returns any of them (alpha 19, A 1e80),
+    which widened the intervals."""
     n = len(logs[0])
     for _ in range(tries):
         pick = rng.integers(0, n, size=n)
-        if all(len(np.unique(x[pick])) >= MIN_LEVELS for x in logs[:2]):
+        levels = all(len(np.unique(x[pick])) >= MIN_LEVELS for x in logs[:2])
+        if levels and not _one_rule(logs[0][pick], logs[1][pick]):
             return pick
     return np.arange(n)  # too few points to resample at all: the points themselves
 

@@ -45,7 +45,10 @@ def top_fraction_score(docs: DataFrame, column: str, fraction: float, seed: int)
         return None
     if total > QUANTILE_SAMPLE:
         scores = scores.where(seeded_draw(f"quantile:{seed}") < QUANTILE_SAMPLE / total)
-    pairs = [(row[0], tie_break(seed, row[1])) for row in scores.select(column, "id").collect()]
+    # float: a decimal column's Decimal went into _mixture.json as text ("0.90")
+    pairs = [
+        (float(row[0]), tie_break(seed, row[1])) for row in scores.select(column, "id").collect()
+    ]
     return top_fraction_threshold(pairs, fraction)
 
 

@@ -328,3 +328,22 @@ def test_bootstrap_resamples_keep_three_sizes_and_budgets():
     for _ in range(200):
         pick = scaling._identifiable_resample(rng, logs)
         assert len(set(logs[0][pick])) == 3 and len(set(logs[1][pick])) == 3
+    # six sizes at 20 tokens per parameter, the middle one at two more budgets: a resample
+    # without those two lies on the 20x line, and its refit trades the terms off
+    sizes = [1e6, 3e6, 1e7, 3e7, 1e8, 3e8]
+    n = np.log([*sizes, 1e7, 1e7])
+    d = np.log([*(20 * x for x in sizes), 5e7, 8e8])
+    for _ in range(200):
+        pick = scaling._identifiable_resample(rng, (n, d, np.zeros(8)))
+        assert not scaling._one_rule(n[pick], d[pick])
+
+
+def test_an_isoflop_profile_is_one_line_that_can_be_fitted():
+    """D = C / 6N falls as N grows: the two terms pull apart (only a rising line is refused)."""
+    law = scaling.ScalingLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    params = np.geomspace(1e7, 1e10, 8)
+    tokens = 1e20 / (6 * params)
+    fitted = scaling.fit(params, tokens, law.loss(params, tokens))
+    assert fitted.alpha == pytest.approx(0.34, rel=0.02) and fitted.beta == pytest.approx(
+        0.28, rel=0.02
+    )
