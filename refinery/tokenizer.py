@@ -153,7 +153,13 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     # encode_special_tokens protects only tokens marked special: one that is not would let
     # document text encode to it.
     added = tokenizer.get_added_tokens_decoder()
-    unmarked = [t for i, t in enumerate(SPECIAL_TOKENS) if not (i in added and added[i].special)]
+    unlisted = [t for i, t in enumerate(SPECIAL_TOKENS) if i not in added]
+    if unlisted:  # in the vocabulary alone: decode keeps them, skip_special_tokens or not
+        raise TokenizerError(
+            f'{where}: the tokens {unlisted} are not in its "added_tokens" (list each there '
+            'with its id and "special": true)'
+        )
+    unmarked = [t for i, t in enumerate(SPECIAL_TOKENS) if not added[i].special]
     if unmarked:
         raise TokenizerError(
             f'{where}: the tokens {unmarked} are not marked "special": true, so document text '
@@ -185,8 +191,8 @@ def tokenizer_from_json(text: str, where: str = "tokenizer") -> Tokenizer:
     # differ run to run, and longer.
     if isinstance(tokenizer.model, models.BPE) and tokenizer.model.dropout:
         raise TokenizerError(
-            f"{where}: its BPE model has dropout {tokenizer.model.dropout:g}, which encodes the "
-            'same text differently each time (set "dropout": null in its "model")'
+            f"{where}: its BPE model has dropout {tokenizer.model.dropout:g}, which skips merges "
+            'at random on every encode (set "dropout": null in its "model")'
         )
     # A byte-level BPE trained without all 256 byte symbols (BpeTrainer without
     # initial_alphabet) drops the bytes it never saw: Arabic or emoji would vanish from shards.

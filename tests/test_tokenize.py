@@ -384,5 +384,5 @@ def test_a_tokenizer_that_drops_bytes_or_encodes_at_random_is_refused(tmp_path, 
     unlisted = json.loads(tokenizer.to_str())
     unlisted["added_tokens"] = []  # the special tokens in the vocabulary alone: not protected
     (tmp_path / "unlisted.json").write_text(json.dumps(unlisted))
-    with pytest.raises(TokenizerError, match='are not marked "special"'):
+    with pytest.raises(TokenizerError, match='are not in its "added_tokens"'):
         load_tokenizer(tmp_path / "unlisted.json")

@@ -123,8 +123,12 @@ def test_files_that_are_not_documents_are_named(tmp_path):
         read_documents(tmp_path / "ints.parquet")
     unchecked = pa.array([b"fine", b"a lone surrogate \xed\xa0\x80"], pa.binary())
     pq.write_table(pa.table({"text": unchecked.view(pa.string())}), tmp_path / "bad.parquet")
-    with pytest.raises(DocumentsError, match="bad.parquet: its 'text' column is not UTF-8"):
+    with pytest.raises(DocumentsError, match=r"bad.parquet: row 1: its text is not UTF-8 \(inv"):
         read_documents(tmp_path / "bad.parquet")
+    named = pa.table({"id": ["d0", "d5"], "text": unchecked.view(pa.string())})
+    pq.write_table(named, tmp_path / "named.parquet")
+    with pytest.raises(DocumentsError, match="named.parquet: document 'd5': its text is not UTF-8"):
+        read_documents(tmp_path / "named.parquet")
     with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
     (tmp_path / "empty").mkdir()

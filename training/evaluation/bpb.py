@@ -72,8 +72,20 @@ def _texts(path: Path) -> list[str]:
         try:
             return [text or "" for text in table.column("text").to_pylist()]
         except UnicodeDecodeError as err:  # a writer that does not check its strings
-            raise DocumentsError(f"{path}: its 'text' column is not UTF-8 ({err})") from None
+            raw = table.column("text").cast(pa.binary()).to_pylist()
+            row = next(i for i, text in enumerate(raw) if not _is_utf8(text))
+            ids = table.column("id").to_pylist() if "id" in table.column_names else None
+            where = f"document {ids[row]!r}" if ids else f"row {row}"
+            raise DocumentsError(f"{path}: {where}: its text is not UTF-8 ({err.reason})") from None
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
+
+
+def _is_utf8(data: bytes | None) -> bool:
+    try:
+        (data or b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _jsonl_texts(path: Path) -> list[str]:
