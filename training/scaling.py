@@ -172,14 +172,19 @@ LEVELS_WHY = (
 # (log N, log D) spread across their line below this share of the spread along it: a fixed
 # tokens-per-parameter design, up to the rounding of budgets to whole steps
 COLLINEAR = 1e-3
+# a line within this sine (~3 degrees) of the N or D axis: one size or one budget, in effect
+ONE_AXIS = 0.05
 
 
 def _one_rule(log_n: np.ndarray, log_d: np.ndarray) -> bool:
     """Whether the points lie on one line along which D grows with N (D = k N^b, b > 0): both
     terms then fall together, and A/N^alpha and B/D^beta trade off exactly. On a line where
-    D falls as N grows (an IsoFLOP profile, D = C / 6N) they pull apart and can be fitted."""
-    axes, spread, _ = np.linalg.svd(np.stack([log_n - log_n.mean(), log_d - log_d.mean()]))
-    return bool(spread[1] <= COLLINEAR * spread[0] and axes[0, 0] * axes[1, 0] > 0)
+    D falls as N grows (an IsoFLOP profile, D = C / 6N) they pull apart and can be fitted,
+    unless it lies along an axis (one budget cut to whole steps: B, beta and E trade off)."""
+    centred = np.stack([log_n - log_n.mean(), log_d - log_d.mean()])
+    axes, spread, _ = np.linalg.svd(centred, full_matrices=False)
+    along_axis = min(abs(axes[0, 0]), abs(axes[1, 0])) < ONE_AXIS
+    return bool(spread[1] <= COLLINEAR * spread[0] and (axes[0, 0] * axes[1, 0] > 0 or along_axis))
 
 
 def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

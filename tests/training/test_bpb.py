@@ -129,6 +129,10 @@ def test_files_that_are_not_documents_are_named(tmp_path):
     pq.write_table(named, tmp_path / "named.parquet")
     with pytest.raises(DocumentsError, match="named.parquet: document 'd5': its text is not UTF-8"):
         read_documents(tmp_path / "named.parquet")
+    bad_ids = pa.array([b"d0", b"d\xff"], pa.binary()).view(pa.string())  # no better
+    pq.write_table(named.set_column(0, "id", bad_ids), tmp_path / "ids.parquet")
+    with pytest.raises(DocumentsError, match="ids.parquet: row 1: its text is not UTF-8"):
+        read_documents(tmp_path / "ids.parquet")
     with pytest.raises(DocumentsError, match="file not found"):
         read_documents(tmp_path / "missing.txt")
     (tmp_path / "empty").mkdir()

@@ -134,6 +134,15 @@ def test_no_optimum_without_positive_exponents():
             ([1e7, 1e8, 1e9, 1e10, 3e10], [2e8, 2e9, 2e10, 2e11, 6e11], [3, 2.5, 2.2, 2, 1.9]),
             "line",
         ),
+        # one 1e9 budget cut to whole steps of ever larger batches: D falls, but barely
+        (
+            (
+                [2.0**i * 1e6 for i in range(6)],
+                [(1e9 // 2**b) * 2**b for b in range(16, 22)],
+                [3, 2.6, 2.3, 2.1, 2.0, 1.95],
+            ),
+            "line",
+        ),
     ],
 )
 def test_unfittable_points_raise_a_clear_error(points, message):

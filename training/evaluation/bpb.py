@@ -74,10 +74,18 @@ def _texts(path: Path) -> list[str]:
         except UnicodeDecodeError as err:  # a writer that does not check its strings
             raw = table.column("text").cast(pa.binary()).to_pylist()
             row = next(i for i, text in enumerate(raw) if not _is_utf8(text))
-            ids = table.column("id").to_pylist() if "id" in table.column_names else None
-            where = f"document {ids[row]!r}" if ids else f"row {row}"
+            where = _document(table, row)
             raise DocumentsError(f"{path}: {where}: its text is not UTF-8 ({err.reason})") from None
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
+
+
+def _document(table, row: int) -> str:
+    """`document <id>` for a row whose id reads as one, else `row N`."""
+    try:
+        name = table.column("id")[row].as_py() if "id" in table.column_names else None
+    except UnicodeDecodeError:  # the id is no more UTF-8 than the text
+        name = None
+    return f"row {row}" if name is None else f"document {name!r}"
 
 
 def _is_utf8(data: bytes | None) -> bool:
