@@ -58,3 +58,25 @@ def utf8_lines(path: str | Path, error: type[Exception]) -> Iterator[str]:
             except UnicodeDecodeError as err:
                 byte = raw[err.start : err.start + 1]
                 raise error(f"{path}: line {number}: byte {byte!r} is not UTF-8 ({_FIX})") from None
+
+
+def undecodable_row(column: Any) -> int:
+    """The first row of an Arrow string column (or chunked column) whose bytes are not UTF-8,
+    in one Arrow already found to hold one: a writer that does not check its strings."""
+    return next(row for row in range(len(column)) if not _decodes(column, row))
+
+
+def row_name(ids: Any, row: int, first_row: int = 0) -> str:
+    """`document <id>` when an Arrow id column (or None) reads at `row`, else `row N`, N
+    counted from `first_row`: the id may be no more UTF-8 than the text."""
+    if ids is not None and ids[row].is_valid and _decodes(ids, row):
+        return f"document {ids[row].as_py()!r}"
+    return f"row {first_row + row}"
+
+
+def _decodes(column: Any, row: int) -> bool:
+    try:
+        column[row].as_py()
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from curation.inputs import InputError
 from curation.spark.task_parquet import filesystem
+from refinery.utf8 import row_name, undecodable_row
 
 T = TypeVar("T")
 # A task's share of one row group: (file, row group index, first row, end row) within it.
@@ -179,21 +180,12 @@ def check_utf8(batch: pa.RecordBatch, where: str, first_row: int = 0) -> None:
         try:
             column.validate(full=True)
         except pa.ArrowInvalid as err:
-            ids = batch.column("id") if "id" in batch.schema.names else None
-            row = next(i for i in range(len(column)) if not _decodes(column, i))
-            named = ids is not None and field.name != "id" and _decodes(ids, row)
-            which = f"document {ids[row].as_py()!r}" if named else f"row {first_row + row}"
+            named = "id" in batch.schema.names and field.name != "id"
+            row = undecodable_row(column)
+            which = row_name(batch.column("id") if named else None, row, first_row)
             raise InputError(
                 f"{where}: {which}: column {field.name} is not UTF-8 ({err})"
             ) from None
-
-
-def _decodes(column: pa.Array, row: int) -> bool:
-    try:
-        column[row].as_py()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _checked(batches: Iterator[pa.RecordBatch], uri: str, index: int) -> Iterator[pa.RecordBatch]:

@@ -22,7 +22,7 @@ from refinery.errors import RefineryError, unreadable_file
 from refinery.jsonl import json_objects
 from refinery.parquet_parts import parquet_parts
 from refinery.tokenizer import EOS
-from refinery.utf8 import read_utf8
+from refinery.utf8 import read_utf8, row_name, undecodable_row
 from training.evaluation.loglik import continuation_logprobs
 from training.model import Transformer
 
@@ -72,28 +72,12 @@ def _texts(path: Path) -> list[str]:
         try:
             return [text or "" for text in table.column("text").to_pylist()]
         except UnicodeDecodeError as err:  # a writer that does not check its strings
-            raw = table.column("text").cast(pa.binary()).to_pylist()
-            row = next(i for i, text in enumerate(raw) if not _is_utf8(text))
-            where = _document(table, row)
-            raise DocumentsError(f"{path}: {where}: its text is not UTF-8 ({err.reason})") from None
+            row = undecodable_row(table.column("text"))
+            ids = table.column("id") if "id" in table.column_names else None
+            raise DocumentsError(
+                f"{path}: {row_name(ids, row)}: its text is not UTF-8 ({err.reason})"
+            ) from None
     raise DocumentsError(f"{path}: expected a .txt, .jsonl or .parquet file")
-
-
-def _document(table, row: int) -> str:
-    """`document <id>` for a row whose id reads as one, else `row N`."""
-    try:
-        name = table.column("id")[row].as_py() if "id" in table.column_names else None
-    except UnicodeDecodeError:  # the id is no more UTF-8 than the text
-        name = None
-    return f"row {row}" if name is None else f"document {name!r}"
-
-
-def _is_utf8(data: bytes | None) -> bool:
-    try:
-        (data or b"").decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _jsonl_texts(path: Path) -> list[str]:
