@@ -213,7 +213,8 @@ def check_settings(inputs: list[str], items: list[EvalItem], n: int, files: str)
         "input_files": files,
         "ngram": n,
         "benchmarks": dict(sorted(counts.items())),
-        "items_hash": config_hash([dataclasses.astuple(item) for item in items]),
+        # sorted: the same benchmarks named in another order are the same items
+        "items_hash": config_hash(sorted(dataclasses.astuple(item) for item in items)),
     }
 
 

@@ -319,6 +319,8 @@ def test_check_and_decontaminate_end_to_end(spark, tmp_path, capsys):
     capsys.readouterr()
     check_contamination(spark, load_curation_config(), [docs], ITEMS, decontaminate=out2)
     assert "note:" not in capsys.readouterr().out  # the same everything: kept, no note
+    check_contamination(spark, load_curation_config(), [docs], ITEMS[::-1], decontaminate=out2)
+    assert "note:" not in capsys.readouterr().out  # the benchmarks read in another order
     check_contamination(spark, load_curation_config(), [docs], ITEMS[:1], decontaminate=out2)
     note = "contamination: note: it ran with other --input (or its files written since)"
     assert note in capsys.readouterr().out
