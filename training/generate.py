@@ -93,6 +93,7 @@ def generate(
     stop_ids: tuple[int, ...] = DEFAULT_STOP_IDS,
     generator: torch.Generator | None = None,
     use_cache: bool = True,
+    vocab_size: int = 0,
 ) -> list[list[int]]:
     """The tokens sampled after each prompt (the prompt itself not included).
 
@@ -103,6 +104,8 @@ def generate(
     `use_cache=False` recomputes every position at each step; it gives the same tokens, slower,
     and is what the cache is tested against (a mixture-of-experts model in eval mode drops no
     tokens, so this holds for it too).
+    `vocab_size` is the tokenizer's (0: the model's): the rows past it pad the model's
+    vocabulary to a multiple of 64 (training/train.py), decode to nothing, and are never drawn.
     """
     check_settings(temperature, top_k, top_p, max_new_tokens)
     if not prompts:
@@ -141,6 +144,8 @@ def generate(
             start, context = (0 if step == 0 else end - 1), cache
         with autocast(device):
             logits = model.logits(model.hidden(tokens[:, start:end], context)[:, -1]).float()
+        if vocab_size:
+            logits[:, vocab_size:] = float("-inf")
         new = sample_next(logits, temperature, top_k, top_p, generator)
         tokens[:, end] = new
         emitted += (~done).long()
@@ -212,6 +217,7 @@ class Sampler:
             top_k=settings.top_k,
             top_p=settings.top_p,
             generator=self.generator,
+            vocab_size=self.tokenizer.get_vocab_size(),
         )
         if out and out[-1] in DEFAULT_STOP_IDS:
             out = out[:-1]

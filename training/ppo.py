@@ -366,10 +366,19 @@ def rollout(
     prompts: list[list[int]],
     hp: PPOHyper,
     generator: torch.Generator,
+    vocab_size: int = 0,
 ) -> Rollouts:
-    """Sample answers, score them, and compute the KL-shaped rewards and advantages."""
+    """Sample answers, score them, and compute the KL-shaped rewards and advantages;
+    `vocab_size` as `generate` takes it."""
     device = policy.value_head.weight.device
-    responses = generate(policy, prompts, hp.max_new_tokens, hp.temperature, generator=generator)
+    responses = generate(
+        policy,
+        prompts,
+        hp.max_new_tokens,
+        hp.temperature,
+        generator=generator,
+        vocab_size=vocab_size,
+    )
     if not all(responses):
         raise GenerationError("a prompt fills the model's context: no room for an answer to score")
     tokens, positions, mask = layout(prompts, responses, device)
@@ -451,9 +460,10 @@ def ppo_step(
     prompts: list[list[int]],
     cfg: PPOConfig,
     generator: torch.Generator,
+    vocab_size: int = 0,
 ) -> dict[str, float]:
     """One rollout batch and its PPO epochs; the step's figures for metrics.jsonl."""
-    batch = rollout(policy, reference, reward_fn, prompts, cfg.ppo, generator)
+    batch = rollout(policy, reference, reward_fn, prompts, cfg.ppo, generator, vocab_size)
     figures = rollout_figures(batch)
     figures.update(ppo_update(policy, optimizer, batch, cfg.ppo, cfg.optim.grad_clip, generator))
     return figures
@@ -556,6 +566,7 @@ def _run(
     torch.manual_seed(cfg.seed)
     pretrained = load_pretrained(source, env.device)
     tokenizer = pretrained.tokenizer()
+    vocab = tokenizer.get_vocab_size()  # the policy's rows past it are never sampled
     policy = policy_from(pretrained)
     make_dropless(policy)
     reference = frozen(pretrained.model)  # the SFT model itself; the policy is a copy
@@ -642,7 +653,9 @@ def _run(
             batch = [
                 prompts[i] for i in batch_indices(len(prompts), cfg.batch_size, step, cfg.seed)
             ]
-            figures = ppo_step(policy, reference, optimizer, reward_fn, batch, cfg, generator)
+            figures = ppo_step(
+                policy, reference, optimizer, reward_fn, batch, cfg, generator, vocab
+            )
             done = step + 1
             if not all(math.isfinite(v) for v in figures.values()):
                 raise TrainingDiverged(f"step {done}: non-finite figures {figures}; stopped")

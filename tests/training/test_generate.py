@@ -177,3 +177,17 @@ def test_sample_next_draws_only_surviving_tokens_and_is_greedy_at_zero_temperatu
         assert sample_next(logits, temperature=tiny, generator=gen).eq(1).all()
     tied = torch.tensor([[5.0, 1.0, 5.0]]).repeat(200, 1)
     assert set(sample_next(tied, temperature=1e-40, generator=gen).tolist()) == {0, 2}
+
+
+def test_the_rows_padding_the_vocabulary_are_never_drawn():
+    """train.py pads the vocabulary to a multiple of 64: those rows decode to nothing."""
+    net = random_model(init_std=0.5, tie_embeddings=False)
+    with torch.no_grad():
+        net.lm_head.weight[80:] *= 50  # padding rows that dominate every distribution
+    gen = torch.Generator().manual_seed(0)
+    padded = generate(net, PROMPTS, 8, stop_ids=(), generator=gen)
+    assert max(t for out in padded for t in out) >= 80  # drawn when the model's rows are all
+    for temperature in (1.0, 0.0):
+        outs = generate(net, PROMPTS, 8, temperature, stop_ids=(), generator=gen, vocab_size=80)
+        assert [len(out) for out in outs] == [8, 8, 8]
+        assert max(t for out in outs for t in out) < 80

@@ -72,6 +72,7 @@ def answer_instructions(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             generator=generator,
+            vocab_size=tokenizer.get_vocab_size(),
         )
         for text, out in zip(batch, outputs, strict=True):
             if out and out[-1] in DEFAULT_STOP_IDS:
