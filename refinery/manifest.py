@@ -111,7 +111,9 @@ class Manifest:
             raise ManifestError(
                 f"{self.root / MANIFEST_NAME}: no mixture {name!r} (mixtures: {known})"
             )
-        weights = self.mixtures[name]
+        # over the largest first: weights of 1e308 summed to inf, and every share to 0
+        top = max(self.mixtures[name].values())
+        weights = {bucket: w / top for bucket, w in self.mixtures[name].items()}
         total = sum(weights.values())
         return {bucket: w / total for bucket, w in weights.items()}
 

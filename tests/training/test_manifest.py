@@ -173,3 +173,9 @@ def test_inspect_shards_checks_a_folder_of_many_shards_holding_few_open(tmp_path
     assert sum(len(shards) for shards in checked.values()) == 302
     assert inspect_shards([str(root), "--docs", "5"]) == 0
     assert "ok: 302 shards match manifest.json" in capsys.readouterr().out
+
+
+def test_weights_whose_sum_overflows_still_share_the_mixture(tmp_path):
+    write_dataset(tmp_path, {"a": 3000, "b": 2000}, seed=1)
+    _edit(tmp_path, lambda c: c["mixtures"].update(huge={"a": 1.5e308, "b": 0.5e308}))
+    assert read_manifest(tmp_path).mixture("huge") == {"a": 0.75, "b": 0.25}
