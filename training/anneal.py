@@ -78,9 +78,11 @@ def tokens_beside(source: Path, then: dict) -> str:
     return beside
 
 
-def anneal_config(source: Path, overrides: list[str], layer: dict | None = None) -> TrainConfig:
+def anneal_config(
+    source: Path, overrides: list[str], layer: dict | None = None, resume: bool = False
+) -> TrainConfig:
     """The source run's config + the `layer` of a config file + overrides, switched to a
-    decay-to-zero schedule."""
+    decay-to-zero schedule (`resume`: over the token budget left, `budget_left`)."""
     given = apply_overrides(TrainConfig, copy.deepcopy(layer or {}), overrides)  # set, nested
     ignored = [key for key in OWN_SETTINGS if _sets(given, key)]
     if ignored:
@@ -138,6 +140,8 @@ def anneal_config(source: Path, overrides: list[str], layer: dict | None = None)
         cfg.train.profile_start = 0
     if cfg.train.keep_last:  # 0 keeps every checkpoint already
         cfg.train.keep_last = max(cfg.train.keep_last, cfg.anneal.average_last)
+    if resume:  # the steps the averaging is checked against
+        budget_left(cfg)
     check_averaging(cfg)
     return cfg
 
@@ -263,13 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         args.config = resolve_path(args.config)
         layer = read_yaml(args.config)
     try:
-        cfg = anneal_config(source, overrides, layer)
+        cfg = anneal_config(source, overrides, layer, args.resume)
     except ConfigError as err:
         if not args.config:
             raise
         raise ConfigError(f"{err} (in {source}'s config + {args.config} + overrides)") from None
-    if args.resume:
-        budget_left(cfg)
     if os.environ.get("RANK", "0") == "0":
         say_starting_lr(source, cfg)
     mixtures = read_manifest(cfg.data).mixtures

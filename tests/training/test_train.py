@@ -765,16 +765,18 @@ def test_an_anneal_resumed_with_another_batch_keeps_its_token_budget(tokens, tmp
     assert refinery(train_args(tokens, pre, "max_steps=2")) == 0
     out = tmp_path / "anneal"
     args = ["anneal", "--from", str(pre), f"data={tokens}", f"out={out}", "ckpt_every=1"]
-    args += ["anneal.tokens=8192", "train.progress=false"]  # 4 steps of 2048
+    args += ["anneal.tokens=8192", "anneal.average_last=3", "train.keep_last=0"]  # 4 steps
     assert refinery(args) == 0
     for step in (3, 4):  # as if stopped after step 2
         shutil.rmtree(out / f"ckpt-{step}")
+    # 3 steps in all now: the averaging was checked against 2 (the budget counted afresh)
     assert refinery([*args, "train.global_batch_tokens=4096", "--resume"]) == 0
     err = capsys.readouterr().err
     assert "the rest is 1 steps of 4096 tokens (max_steps=3)" in err
     assert " -> 0 over 3 steps" in err.split("the rest is")[1]  # said after the budget
     assert list_checkpoints(out)[-1][0] == 3
     assert read_metrics(out)[-1]["tokens"] == 8192
+    assert json.loads((out / "averaged" / "meta.json").read_text())["averaged_steps"] == [1, 2, 3]
 
 
 def test_a_preemption_checkpoint_changes_neither_keep_last_nor_the_average(
