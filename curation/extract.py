@@ -8,9 +8,11 @@ exactly one row of `OUTCOME_FIELDS`; `outcome` says which output it belongs to.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +33,12 @@ from curation.inputs import InputReadError, is_transient, open_input
 from curation.warc import ReadError, Record, iter_records
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# The starts WHATWG's MIME Sniffing (section 7.1) takes for HTML, and an XML declaration (XHTML)
+_HTML_START = re.compile(
+    rb"<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p)"
+    rb"[\s>]|<!--|<\?xml",
+    re.IGNORECASE,
+)
 # Records that carry a page: HTTP responses, WARC resources (wget, browsertrix) and WET text.
 PAGE_RECORDS = ("response", "resource", "conversion")
 
@@ -60,7 +68,11 @@ OUTCOME_FIELDS = (*DOCUMENT_FIELDS, "outcome", "reason", "error")
 
 
 def mime_type(content_type: str | None) -> str | None:
-    return content_type.split(";", 1)[0].strip().lower() if content_type else None
+    """The type/subtype of a Content-Type value; of several (`text/plain, text/html`, or two
+    headers joined so), the last one that parses, as the Fetch standard extracts it."""
+    types = [part.split(";", 1)[0].strip().lower() for part in (content_type or "").split(",")]
+    valid = [t for t in types if re.fullmatch(r"[^\s/]+/[^\s/]+", t) and t != "*/*"]
+    return valid[-1] if valid else None
 
 
 def triage(record: Record) -> str | None:
@@ -92,9 +104,9 @@ def bad_http_headers(record: Record) -> bool:
 
 
 def looks_like_html(body: bytes) -> bool:
-    """Sniff a payload served without a Content-Type."""
-    head = body[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--"))
+    """Sniff a payload served without a Content-Type: what WHATWG's MIME sniffing reads as
+    HTML (its tags, after a byte-order mark and white space), or an XML declaration."""
+    return bool(_HTML_START.match(body[:1024].removeprefix(codecs.BOM_UTF8).lstrip()))
 
 
 def document_id(record: Record, source: str, repeat: int = 0) -> str:
@@ -195,7 +207,8 @@ def extract_record(
     except PayloadError as err:
         return dict(row, outcome=ERROR, error=f"PayloadError: {err}")
     row["html_bytes"] = len(body)
-    if mime_type(record.content_type) is None and not looks_like_html(body):
+    served = mime_type(record.content_type) or mime_type(record.identified_type)
+    if served is None and not looks_like_html(body):
         return dict(row, outcome=REJECTED, reason="non_html")
     html, charset = decode_html(body, content_type_charset(record.content_type), record.url)
     row["charset"] = charset

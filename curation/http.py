@@ -129,8 +129,8 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
         # "deflate" is often sent as raw deflate without the zlib wrapper.
         stream = zlib.decompressobj(-zlib.MAX_WBITS)
         out = stream.decompress(body, limit + 1)
-    if not stream.eof and len(out) <= limit:
-        raise zlib.error("stream is truncated")
+    # a stream cut short (a crawler's size cap, WARC-Truncated) keeps what it holds, as a
+    # chunked body cut short does (`dechunk`) and warcio reads it
     # gzip members may follow one another (RFC 1952; `cat a.gz b.gz`): browsers read them all
     while (
         wbits == 31 and stream.eof and stream.unused_data[:2] == b"\x1f\x8b" and len(out) <= limit
@@ -138,8 +138,6 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
         rest = stream.unused_data
         stream = zlib.decompressobj(wbits)
         out += stream.decompress(rest, limit + 1 - len(out))
-        if not stream.eof and len(out) <= limit:
-            raise zlib.error("stream is truncated")
     return out
 
 
@@ -147,14 +145,10 @@ def _unbrotli(body: bytes, limit: int) -> bytes:
     """Brotli decompressed only a little past `limit`: a few KB can inflate to gigabytes.
 
     brotli >= 1.2 (the fix for CVE-2025-6176) stops growing its output once it passes the
-    buffer limit (by up to one block, about twice the limit), so output of at most `limit`
-    bytes from an unfinished stream means the input ended early.
+    buffer limit (by up to one block, about twice the limit). A stream cut short keeps what
+    it holds, as `_inflate`'s does.
     """
-    stream = brotli.Decompressor()
-    out = stream.process(body, output_buffer_limit=limit + 1)
-    if not stream.is_finished() and len(out) <= limit:
-        raise brotli.error("stream is truncated")
-    return out
+    return brotli.Decompressor().process(body, output_buffer_limit=limit + 1)
 
 
 _META_CHARSET = re.compile(  # a tag of at most 1 KB: `<meta` repeated is read once each
@@ -168,6 +162,8 @@ _MARKUP = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _HEAD_END = re.compile(rb"<body[\s>]|</head\s*>", re.IGNORECASE)
+# An XHTML page's XML declaration (XML 1.0 section 4.3.3), which opens the page
+_XML_ENCODING = re.compile(rb"""\s*<\?xml\s[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
 _HEAD_BYTES = 65536
 # The WHATWG Encoding Standard's labels (https://encoding.spec.whatwg.org/#names-and-labels),
 # by the Python codec that decodes them as browsers do (legacy labels widened to the superset
@@ -310,6 +306,12 @@ def meta_charset(html: bytes) -> str | None:
     return "utf-8" if normalise_charset(label) in _UTF16 else label
 
 
+def xml_charset(html: bytes) -> str | None:
+    """The encoding an XML declaration at the page's start names (XHTML has no <meta> to)."""
+    match = _XML_ENCODING.match(html)
+    return match.group(1).decode("ascii") if match else None
+
+
 def normalise_charset(label: str | None) -> str | None:
     """Python codec for a WHATWG charset label; None for any other label, which browsers
     ignore too, so the next source of the charset (<meta>, detection) decides."""
@@ -323,15 +325,15 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
     label (legacy text almost never is, mislabelled UTF-8 is common; trafilatura and DataTrove
     try it first too); ISO-2022-JP for 7-bit bytes with its escapes; UTF-8 with a few invalid
     bytes, whatever the label too (legacy text read as UTF-8 is nearly all invalid, while a
-    label of a single-byte code fits any bytes); HTTP header; <meta>; a declared windows-*
-    code with the bytes Python leaves undefined read as WHATWG reads them, or a multi-byte
-    charset whose only misfit is a last character cut short; then detection, of the page and
-    of the page less a character cut at its end (`_without_cut_character`), which prefers
-    another script with a language the text between the tags reads as to a Latin guess, and
-    between Latin-script codes takes the one of the `url`'s country when it fits as well. So a
-    wrong label costs a little accuracy, never the document, and neither a stray UTF-8 byte
-    nor a cut garbles a whole page: the bytes that do not fit are U+FFFD, as browsers write
-    them.
+    label of a single-byte code fits any bytes); HTTP header; <meta>; an XML declaration's
+    encoding; a declared windows-* code with the bytes Python leaves undefined read as WHATWG
+    reads them, or a multi-byte charset whose only misfit is a last character cut short; then
+    detection, of the page and of the page less a character cut at its end
+    (`_without_cut_character`), which prefers another script with a language the text between
+    the tags reads as to a Latin guess, and between Latin-script codes takes the one of the
+    `url`'s country when it fits as well. So a wrong label costs a little accuracy, never the
+    document, and neither a stray UTF-8 byte nor a cut garbles a whole page: the bytes that do
+    not fit are U+FFFD, as browsers write them.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -350,7 +352,11 @@ def decode_html(body: bytes, header_charset: str | None, url: str | None = None)
         text = _mostly_utf8(body)
         if text is not None:
             return text, "utf-8"
-    declared = [_header_codec(body, header_charset), normalise_charset(meta_charset(body))]
+    declared = [
+        _header_codec(body, header_charset),
+        normalise_charset(meta_charset(body)),
+        normalise_charset(xml_charset(body)),
+    ]
     declared = list(dict.fromkeys(c for c in declared if c))
     for codec in dict.fromkeys([*declared, "utf-8"]):
         text = _decode(body, codec)

@@ -438,10 +438,17 @@ def _read_payload(warc_record: ArcWarcRecord, record: Record, limit: int) -> Non
         )
 
 
+def _joined(headers: StatusAndHeaders, name: str) -> str | None:
+    """Every value of header `name`, comma-joined as HTTP combines repeated fields (RFC 9110
+    section 5.3), or None without one: a second Content-Type may be the one that counts."""
+    values = [value for key, value in headers.headers if key.lower() == name.lower()]
+    return ", ".join(values) if values else None
+
+
 def _to_record(record: ArcWarcRecord) -> Record:
     headers = record.rec_headers
     http = record.http_headers
-    content_type = http.get_header("Content-Type") if http else None
+    content_type = _joined(http, "Content-Type") if http else None
     if content_type is None and record.rec_type in ("resource", "conversion"):
         content_type = headers.get_header("Content-Type")
     status = None

@@ -15,6 +15,7 @@ from curation.extract import (
     extract_record,
     host_of,
     looks_like_html,
+    mime_type,
     payload_limit,
     triage,
 )
@@ -119,6 +120,17 @@ def test_host_and_sniffing():
     assert host_of("not a url") is None
     assert looks_like_html(b"  <!DOCTYPE html><html>")
     assert not looks_like_html(b"\x89PNG\r\n")
+    # WHATWG's HTML starts, after a UTF-8 byte-order mark too; a tag name must end there
+    for start in (b"\xef\xbb\xbf<!DOCTYPE html>", b"<title>x</title><p>hi", b"<TABLE><tr>"):
+        assert looks_like_html(start), start
+    assert not looks_like_html(b"<abbr>") and not looks_like_html(b"Dear <b>")
+
+
+def test_mime_type_takes_the_last_of_several_values():
+    assert mime_type("text/html; charset=UTF-8") == "text/html"
+    assert mime_type("text/plain, text/html") == "text/html"  # two headers joined so
+    assert mime_type("text/html, */*") == "text/html"
+    assert mime_type("html") is None and mime_type(None) is None
 
 
 def test_kept_record_has_the_document_columns():
@@ -156,6 +168,13 @@ def test_encoded_chunked_payload_is_decoded_before_extraction():
         ({}, Extraction("ok", text="   "), "rejected", "empty_extraction"),
         ({}, Extraction("ok", text=None), "rejected", "empty_extraction"),
         ({"content_type": None, "payload": b"%PDF-1.4 ..."}, None, "rejected", "non_html"),
+        # the crawler identified it as HTML: no sniffing (DataTrove trusts it too)
+        (
+            {"content_type": None, "identified_type": "text/html", "payload": b"Hello <div>"},
+            Extraction("ok", text="Hello"),
+            "kept",
+            None,
+        ),
         ({"payload": b"5\r\nabcdeXX", "transfer_encoding": "chunked"}, None, "error", None),
         ({}, Extraction("error", message="boom"), "error", None),
         ({"http_status": None, "http_statusline": "garbage"}, None, "error", None),

@@ -1,4 +1,5 @@
 import gzip
+import io
 import time
 import zlib
 from pathlib import Path
@@ -426,6 +427,23 @@ def test_an_http_status_out_of_range_is_no_status(tmp_path: Path):
     path.write_bytes(data.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 9999 K"))
     (record,) = read(path)
     assert record.http_status is None
+
+
+def test_a_repeated_content_type_keeps_every_value(tmp_path: Path):
+    """Joined as HTTP combines fields: the Fetch standard takes the last type that parses."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "two.warc.gz"
+    types = [("Content-Type", "text/plain"), ("content-type", "text/html")]
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", types, protocol="HTTP/1.1")
+        payload = io.BytesIO(page("two types"))
+        url = "https://site.example/"
+        writer.write_record(writer.create_warc_record(url, "response", payload, http_headers=http))
+    (record,) = read(path)
+    assert record.content_type == "text/plain, text/html"
 
 
 def test_an_uncompressed_arc_resyncs_after_a_damaged_length(tmp_path: Path):
