@@ -96,7 +96,7 @@ def main() -> int:
         simulated(pairs, args.phi, args.seed)
         if judge is None:
             continue
-        judge.truncated = 0
+        judge.truncated = judge.identical = 0
         started = time.time()
         preference, first = swapped_preferences(judge, pairs)
         seconds = time.time() - started
@@ -105,7 +105,8 @@ def main() -> int:
             f"  prompted judge {args.judge}: raw {r['win_rate']:.2f} ± {r['win_rate_stderr']:.2f}, "
             f"LC {r['lc_win_rate']:.2f} ± {r['lc_win_rate_stderr']:.2f}, first-position "
             f"preference {r['first_position_preference']:.3f}, {judge.truncated} of "
-            f"{2 * len(pairs)} prompts cut to {judge.max_len} tokens, "
+            f"{2 * len(pairs)} prompts cut to {judge.max_len} tokens ({judge.identical} of them "
+            "showing A and B the same), "
             f"{len(pairs) / seconds:.1f} pairs/s (both orders)"
         )
     return 0

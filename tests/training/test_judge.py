@@ -129,6 +129,12 @@ def test_prompted_judge_cuts_long_prompts_to_its_context(judge):
     assert judge.truncated >= 1
     preference = judge([(INSTRUCTIONS[0], long, "A dog."), (INSTRUCTIONS[1], "a", "b")])
     assert preference.shape == (2,) and np.all((preference > 0) & (preference < 1))
+    # answers that differ only past the cut are shown the judge as the same text
+    before = judge.identical
+    judge.prompt(INSTRUCTIONS[0], long + "And more.", long)
+    assert judge.identical == before + 1
+    judge.prompt(INSTRUCTIONS[0], long, long)  # the same answers: nothing the cut hid
+    assert judge.identical == before + 1
 
 
 def test_judge_command_writes_results(pretrained, tmp_path, capsys):
@@ -147,6 +153,17 @@ def test_judge_command_writes_results(pretrained, tmp_path, capsys):
     assert {"win_rate_stderr", "lc_win_rate_stderr", "first_position_preference"} <= set(results)
     assert results["a_longer_share"] == 1.0  # so the LC rate is an extrapolation, and says so
     assert "A's answer is the longer in every pair" in capsys.readouterr().err
+    assert results["identical_after_cut"] == 0
+    # one length difference for every pair: no fit to extrapolate, LC is the raw rate
+    same = write_answers(tmp_path / "same.json", ["Cherry. ok!", "Hi. ok!", "One. ok!"])
+    args = ["judge", "--a", str(same), "--b", str(b), "--judge", str(pretrained), "--out", str(out)]
+    assert cli([*args, "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())["judge"]
+    assert results["length_difference_sd"] == 0
+    assert results["lc_win_rate"] == results["win_rate"]
+    err = capsys.readouterr().err
+    assert "the length-controlled rate is the raw one" in err
+    assert "longer in every pair" not in err
 
 
 def test_checkpoint_answers_the_instructions(pretrained, tmp_path, capsys):
@@ -202,6 +219,15 @@ def test_a_wrong_judge_or_instructions_are_said_before_any_answer_is_sampled(
     (no_config / "config.json").unlink()
     assert cli([*args, "--instructions", str(b), "--judge", str(no_config)]) == 2
     assert f"{no_config / 'config.json'}: missing from the checkpoint" in capsys.readouterr().err
+    short = tmp_path / "short-context"
+    shutil.copytree(resolve_checkpoint(pretrained), short)
+    config = json.loads((short / "config.json").read_text())
+    config["model"]["seq_len"] = 8
+    (short / "config.json").write_text(json.dumps(config))
+    assert cli([*args, "--instructions", str(b), "--judge", str(short)]) == 2
+    assert "the judge's context of 8 tokens cannot hold the judging prompt" in (
+        capsys.readouterr().err
+    )
 
 
 def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):

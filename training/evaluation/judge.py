@@ -26,7 +26,7 @@ import torch
 from refinery.cli import non_negative_int
 from refinery.errors import RefineryError
 from refinery.results import check_results_path, write_results
-from refinery.tokenizer import PAD, encode_chat
+from refinery.tokenizer import PAD, encode_chat, load_tokenizer
 from training.evaluation.answers import (
     Answer,
     Pair,
@@ -65,9 +65,36 @@ def share_budget(lengths: Sequence[int], budget: int) -> list[int]:
     return limits
 
 
+def judging_prompt(tokenizer, instruction: str, first: str, second: str) -> list[int]:
+    content = JUDGE_PROMPT.format(instruction=instruction, first=first, second=second)
+    return encode_chat(tokenizer, [{"role": "user", "content": content}], generation_prompt=True)
+
+
+def verdict_ids(tokenizer) -> list[int]:
+    """The token of each verdict, whose logits are compared: each must be one token."""
+    ids = [tokenizer.encode(verdict).ids for verdict in VERDICTS]
+    for verdict, tokens in zip(VERDICTS, ids, strict=True):
+        if len(tokens) != 1:
+            raise JudgeError(f"the verdict {verdict!r} is {len(tokens)} tokens, not one")
+    return [tokens[0] for tokens in ids]
+
+
+def prompt_room(tokenizer, seq_len: int) -> int:
+    """Tokens a context of `seq_len` leaves the instruction and the responses (at least 3)."""
+    room = seq_len - len(judging_prompt(tokenizer, "", "", ""))
+    if room < 3:
+        raise JudgeError(
+            f"the judge's context of {seq_len} tokens cannot hold the judging prompt "
+            f"({seq_len - room} tokens without the instruction and responses)"
+        )
+    return room
+
+
 class PromptJudge:
     """A causal LM prompted with JUDGE_PROMPT; pieces that do not fit its context are cut at
-    their end (instruction and both responses sharing the room), and counted in `truncated`."""
+    their end (instruction and both responses sharing the room), and counted in `truncated`;
+    those whose two responses then read the same, though the answers differ, in `identical`
+    (answers sharing a long start: their verdicts judge nothing, and the swap makes them 0.5)."""
 
     def __init__(self, model, tokenizer, device: torch.device, batch_size: int = 16):
         self.model = model.eval()
@@ -75,40 +102,27 @@ class PromptJudge:
         self.device = device
         self.batch_size = batch_size
         self.max_len = model.cfg.seq_len
+        self.room = prompt_room(tokenizer, self.max_len)
         self.pad_id = tokenizer.token_to_id(PAD)
-        self.verdict_ids = []
-        for verdict in VERDICTS:
-            ids = tokenizer.encode(verdict).ids
-            if len(ids) != 1:
-                raise JudgeError(f"the verdict {verdict!r} is {len(ids)} tokens, not one")
-            self.verdict_ids.append(ids[0])
+        self.verdict_ids = verdict_ids(tokenizer)
         self.truncated = 0
-
-    def _encode(self, instruction: str, first: str, second: str) -> list[int]:
-        content = JUDGE_PROMPT.format(instruction=instruction, first=first, second=second)
-        return encode_chat(
-            self.tokenizer, [{"role": "user", "content": content}], generation_prompt=True
-        )
+        self.identical = 0
 
     def prompt(self, instruction: str, first: str, second: str) -> list[int]:
         """The prompt's token ids, cut to fit the judge's context."""
-        ids = self._encode(instruction, first, second)
+        ids = judging_prompt(self.tokenizer, instruction, first, second)
         if len(ids) <= self.max_len:
             return ids
-        budget = self.max_len - len(self._encode("", "", ""))
-        if budget < 3:
-            raise JudgeError(
-                f"the judge's context of {self.max_len} tokens cannot hold the judging prompt "
-                f"({self.max_len - budget} tokens without the instruction and responses)"
-            )
         self.truncated += 1
         pieces = [self.tokenizer.encode(t).ids for t in (instruction, first, second)]
-        limits = share_budget([len(p) for p in pieces], budget)
+        limits = share_budget([len(p) for p in pieces], self.room)
         for _ in range(8):  # decoded pieces can re-encode a little longer in context
             texts = [self.tokenizer.decode(p[:k]) for p, k in zip(pieces, limits, strict=True)]
-            ids = self._encode(*texts)
+            ids = judging_prompt(self.tokenizer, *texts)
             excess = len(ids) - self.max_len
             if excess <= 0:
+                if texts[1] == texts[2] and first != second:
+                    self.identical += 1
                 return ids
             longest = max(range(3), key=lambda i: limits[i])
             limits[longest] = max(0, limits[longest] - excess)
@@ -156,6 +170,7 @@ def judge_results(
         "avg_len_b": float(len_b.mean()),
         "a_longer_share": float(np.mean(len_a > len_b) + 0.5 * np.mean(len_a == len_b)),
         "length_coefficient": rates.glm.phi,
+        "length_difference_sd": rates.glm.length_sd,  # 0: the length feature was dropped
         "first_position_preference": float(first.mean()),
     }
 
@@ -198,7 +213,6 @@ def prompt_judge(path: str, device: torch.device, batch_size: int) -> PromptJudg
 
 
 def reward_judge(path: str, device: torch.device, batch_size: int) -> RewardJudge:
-    from refinery.tokenizer import load_tokenizer
     from training.checkpoint import CheckpointError, resolve_checkpoint
     from training.reward import load_reward_model
 
@@ -273,7 +287,7 @@ def check_judge(path: str, kind: str) -> None:
     from training.pretrained import is_reward_model
 
     source = resolve_checkpoint(path)
-    load_config_dict(source)
+    config = load_config_dict(source)
     scores = is_reward_model(dict.fromkeys(weight_names(source)))
     if scores != (kind == "reward"):
         what = "a reward model" if scores else "a language model, not a reward model"
@@ -281,6 +295,10 @@ def check_judge(path: str, kind: str) -> None:
         raise JudgeError(f"{source} is {what}: --kind {kind} needs the other (--kind {other}?)")
     if not (source / "tokenizer.json").is_file():
         raise CheckpointError(f"{source} has no tokenizer.json to encode answers with")
+    if kind == "prompt":  # what PromptJudge refuses, from the same small files
+        tokenizer = load_tokenizer(source / "tokenizer.json")
+        verdict_ids(tokenizer)
+        prompt_room(tokenizer, config["model"]["seq_len"])
 
 
 def check_instructions(args: argparse.Namespace) -> None:
@@ -350,12 +368,26 @@ def main(argv: list[str] | None = None) -> int:
             f"of {judge.model.cfg.seq_len} tokens and were cut: its verdicts saw only part of them",
             file=sys.stderr,
         )
+    if isinstance(judge, PromptJudge):
+        results["identical_after_cut"] = judge.identical
+        if judge.identical:
+            print(
+                f"judge: in {judge.identical} of them the two responses read the same once cut "
+                "(answers that share their start): those verdicts judge nothing, and count 50",
+                file=sys.stderr,
+            )
     print(
         f"judge ({args.kind}): A wins {_rate(results, 'win_rate')} %, length-controlled "
         f"{_rate(results, 'lc_win_rate')} % over {results['n']} instructions (avg length A "
         f"{results['avg_len_a']:.0f}, B {results['avg_len_b']:.0f} chars)"
     )
-    if results["n"] > 1 and results["a_longer_share"] in (0.0, 1.0):
+    if results["n"] > 1 and results["length_difference_sd"] == 0:
+        print(
+            "judge: every pair's answers differ in length by the same amount, so length and "
+            "side cannot be told apart: the length-controlled rate is the raw one",
+            file=sys.stderr,
+        )
+    elif results["n"] > 1 and results["a_longer_share"] in (0.0, 1.0):
         longer = "A" if results["a_longer_share"] else "B"
         print(
             f"judge: {longer}'s answer is the longer in every pair, so the length-controlled "
