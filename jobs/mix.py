@@ -10,7 +10,8 @@ again by its `settings` on the tokens it counts (`mix.counted_plan`) for its man
 
     {"mixtures": {"pretrain": {bucket: weight}, "anneal": {bucket: weight}},
      "buckets": {bucket: {"documents": n, "tokens": estimated tokens}},
-     "anneal": {"domains": [...], "threshold": score or null, "tie_break": its cut or null},
+     "anneal": {"domains": [...], "threshold": score or null, "tie_break": its cut or null,
+                "selected_by": "quality_score", "seeded_random" or null (none)},
      "settings": the mix section (the tokenize stage plans again on the tokens it counts),
      "report": {"tokens_per_pass", "max_epochs", "domains": {domain: {tokens, share_before,
                 target, share_after, epochs, capped}}, "unsampled_domains": [...],
@@ -119,15 +120,16 @@ def _holds_plan(fs: HadoopFS, folder: str, pattern: bool) -> bool:
     return fs.exists(path) or (pattern and fs.matches(path))
 
 
-def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | None]:
+def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | None, str | None]:
     """Which documents go to the anneal buckets: the top `top_fraction` of the annealing
     domains (all, when none are named) by quality score, and the cut (score, tie_break);
     without scores (no quality_score column, or none in those domains), a seeded hash sample
-    of the same size, said on stderr."""
+    of the same size, said on stderr. Last, how they were chosen (`_mixture.json`'s
+    anneal.selected_by): "quality_score", "seeded_random", or None when none are."""
     anneal = config.anneal
     candidate = F.col("domain").isin(anneal.domains) if anneal.domains else F.lit(True)
     if anneal.top_fraction == 0.0:
-        return F.lit(False), None
+        return F.lit(False), None, None
     scored = "quality_score" in docs.columns
     if scored:
         check_numeric(docs, "quality_score")
@@ -135,9 +137,9 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | No
             docs.where(candidate), "quality_score", anneal.top_fraction, anneal.seed
         )
         if cut is not None:
-            return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut
+            return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut, "quality_score"
         if not docs.where(candidate).limit(1).count():  # nothing to anneal on
-            return F.lit(False), None
+            return F.lit(False), None, None
     why = (
         "the annealing domains' documents have no quality_score"
         if scored
@@ -148,7 +150,8 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | No
         "the annealing domains, not their best-scored documents",
         file=sys.stderr,
     )
-    return candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction), None
+    sample = candidate & (seeded_draw(f"anneal:{anneal.seed}") < anneal.top_fraction)
+    return sample, None, "seeded_random"
 
 
 def refuse_shared_ids(docs: DataFrame) -> None:
@@ -199,7 +202,7 @@ def run_mix(
             refuse_shared_ids(docs)
         docs = with_domains(docs, config)
         columns = [*docs.columns, "bucket"]
-        member, cut = anneal_members(docs, config.mix)
+        member, cut, selected_by = anneal_members(docs, config.mix)
         tokens = F.ceil(F.length("text") / config.mix.chars_per_token)
         anneal_bucket = F.concat(F.lit(f"{ANNEAL}."), F.col("domain"))  # mix.anneal_bucket
         docs = docs.withColumn("bucket", F.when(member, anneal_bucket).otherwise(F.col("domain")))
@@ -244,6 +247,7 @@ def run_mix(
             "domains": config.mix.anneal.domains,
             "threshold": threshold,
             "tie_break": tie,
+            "selected_by": selected_by,
         }
         mixture["settings"] = to_dict(config.mix)  # the tokenize stage plans on its counts
         rows = docs.select(

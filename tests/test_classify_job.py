@@ -130,6 +130,7 @@ def test_mix_writes_every_document_once_with_a_bucket_and_the_weights(spark, cla
 
     anneal = config.mix.anneal
     cut = (mixture["anneal"]["threshold"], mixture["anneal"]["tie_break"])
+    assert mixture["anneal"]["selected_by"] == "quality_score"
     candidates = [r for r in docs if not anneal.domains or r["domain"] in anneal.domains]
     chosen = [r for r in candidates if (r["quality_score"], tie_break(anneal.seed, r["id"])) >= cut]
     assert chosen and sorted(r["id"] for r in chosen) == sorted(
@@ -387,8 +388,9 @@ def test_the_anneal_cut_needs_numeric_scores_and_samples_where_there_are_none(sp
     domain = config.anneal.domains[0]
     rows = [(f"d{i}", domain, None) for i in range(200)]
     docs = spark.createDataFrame(rows, "id string, domain string, quality_score double")
-    member, cut = anneal_members(docs, config)
+    member, cut, selected_by = anneal_members(docs, config)
     assert cut is None and 0 < docs.where(member).count() < 200  # a seeded sample
+    assert selected_by == "seeded_random"  # in _mixture.json, as the stderr line says
     assert (
         "have no quality_score: the anneal buckets are a seeded random" in capsys.readouterr().err
     )
