@@ -225,6 +225,12 @@ def test_normalize_url_folds_what_does_not_change_the_page():
     assert len({normalize_url(u) for u in tilde}) == 1
     assert normalize_url("http://x.test/a%2Fb") != normalize_url("http://x.test/a/b")
     assert normalize_url("http://x.test/a b") == normalize_url("http://x.test/a%20b")
+    # dot segments resolved as RFC 3986 5.2.4 does (its example), empty segments kept
+    assert normalize_url("http://x.test/a/b/c/./../../g") == "http://x.test/a/g"
+    assert normalize_url("http://x.test/a/b/..") == normalize_url("http://x.test/a/")
+    assert normalize_url("http://x.test/..") == "http://x.test/"
+    assert normalize_url("http://x.test/a/..b") != normalize_url("http://x.test/b")
+    assert normalize_url("http://x.test/a//b") != normalize_url("http://x.test/a/b")
     assert normalize_url("https://Bücher.example/x") == "https://xn--bcher-kva.example/x"
     assert normalize_url("http://straße.de/a") == normalize_url("http://xn--strae-oqa.de/a")
     assert normalize_url("http://straße.de/a") != normalize_url("http://strasse.de/a")

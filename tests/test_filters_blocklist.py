@@ -26,6 +26,9 @@ from conftest import shared_data
         ("http://example.com/a?x=1#frag", "example.com/a?x=1"),
         ("http://example.com./", "example.com"),
         ("http://example.com:bad/x", "example.com/x"),
+        ("http://example.com/search//tlg", "example.com/search/tlg"),  # as SquidGuard reads it
+        ("http://example.com/x/../fr/", "example.com/fr"),
+        ("http://example.com/fr/%2E%2E/about", "example.com/about"),
     ],
 )
 def test_urls_compare_equal_after_normalisation(url, normalized):

@@ -165,7 +165,8 @@ def exact_key(text: str | None) -> str | None:
 def normalize_url(url: str | None) -> str | None:
     """The URL-duplicate key: scheme and host lower-cased (an internationalised host in
     punycode), default port, fragment, tracking parameters and a trailing slash dropped, the
-    path's escapes normalised (RFC 3986 6.2.2: `%7E` is `~`, `/café` is `/caf%C3%A9`),
+    path's escapes and dot segments normalised (RFC 3986 6.2.2: `%7E` is `~`, `/café` is
+    `/caf%C3%A9`, `/a/../b` is `/b`),
     query parameters sorted. `http` and `https`
     stay distinct (they can serve different pages); so do `www.` and the bare host, and
     `#!` fragments (Google's AJAX-crawling scheme: each names a page a crawler fetched)."""
@@ -221,10 +222,31 @@ def ascii_host(host: str) -> str:
 
 def normal_path(path: str) -> str:
     """Characters outside ASCII as UTF-8 escapes, escapes of unreserved characters decoded
-    and the others' hex in upper case: the forms RFC 3986 calls the same path."""
+    and the others' hex in upper case, then dot segments removed (`/a/./b/../c` is `/a/c`,
+    `%2E` included): the forms RFC 3986 (section 6.2.2) calls the same path."""
 
     def escape(match: re.Match) -> str:
         char = chr(int(match[1], 16))
         return char if char in UNRESERVED else f"%{match[1].upper()}"
 
-    return ESCAPE.sub(escape, quote(path, safe=PATH_SAFE, errors="surrogateescape"))
+    escaped = ESCAPE.sub(escape, quote(path, safe=PATH_SAFE, errors="surrogateescape"))
+    return remove_dot_segments(escaped)
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4, as browsers resolve a path before requesting it: `.` segments
+    dropped, each `..` dropping the segment before it; empty segments (`//`) stay."""
+    segments = path.split("/")
+    if "." not in segments and ".." not in segments:
+        return path
+    rooted = path.startswith("/")
+    kept: list[str] = []
+    for segment in segments[1:] if rooted else segments:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if segments[-1] in (".", ".."):  # `/a/b/..` is the folder `/a/`
+        kept.append("")
+    return ("/" if rooted else "") + "/".join(kept)

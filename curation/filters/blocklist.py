@@ -98,15 +98,16 @@ def url_key(url: str) -> str:
     """`host/path[?query]` with scheme, `www.` (`www2.`), case, port, fragment and trailing slash
     removed, so `HTTP://WWW.Example.com:8080/a/` and `example.com/a` compare equal: the form
     UT1 lists URLs in, and SquidGuard's rule for them (a port on the listed site's URL still
-    names the listed page). The path's escapes are normalised as dedup's (`%7E` is `~`,
-    `/café` is `/caf%C3%A9`); dedup's key is stricter, keeping scheme and `www.` apart."""
+    names the listed page). The path's escapes and dot segments are normalised as dedup's
+    (`%7E` is `~`, `/café` is `/caf%C3%A9`, `/x/../fr` is `/fr`), and `//` is `/`, as
+    SquidGuard collapses it; dedup's key is stricter, keeping scheme, `www.` and `//` apart."""
     url = with_scheme(url)
     try:
         parts = urlsplit(url.strip().lower())
     except ValueError:  # a malformed IPv6 literal: the URL matches no listed entry
         return url.strip().lower()
     host = WWW_N.sub("", normalize_host(parts.hostname or ""), count=1)
-    path = normal_path(parts.path).lower().rstrip("/")
+    path = re.sub("/{2,}", "/", normal_path(parts.path)).lower().rstrip("/")
     return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
 
 
