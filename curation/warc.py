@@ -539,9 +539,23 @@ def _describe(err: Exception) -> str:
         # warcio reads a member it cannot inflate as plain text, and quotes its bytes
         return f"{_CORRUPT_MEMBER} (warcio: not a record)"
     described = f"{type(err).__name__}: {message}" if message else type(err).__name__
-    if isinstance(err, AttributeError | TypeError | IndexError | KeyError):
+    if isinstance(err, AttributeError) and _raised_in(err, "load_http_headers"):
+        # warcio asks the target URI's scheme before it reads the HTTP headers: whole headers
+        # without one trip here, as do headers cut before it
+        described = (
+            f"no WARC-Target-URI: record headers without one or cut short (warcio: {described})"
+        )
+    elif isinstance(err, AttributeError | TypeError | IndexError | KeyError):
         described = f"record headers unreadable, cut short or damaged (warcio: {described})"
     return described[:1000]
+
+
+def _raised_in(err: Exception, function: str) -> bool:
+    """Whether `err` was raised in a function of that name (the innermost frame)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == function
 
 
 def _seekable(stream: BinaryIO) -> bool:

@@ -164,7 +164,7 @@ def test_a_header_cut_short_says_so_not_only_what_warcio_raised(tmp_path: Path):
     path.write_bytes(stream.compress(head) + stream.flush(zlib.Z_SYNC_FLUSH))
     (item,) = read(path)
     assert isinstance(item, ReadError) and item.offset == 0
-    assert item.error.startswith("record headers unreadable, cut short or damaged (warcio: ")
+    assert item.error.startswith("no WARC-Target-URI: record headers without one or cut short")
 
 
 @pytest.mark.parametrize("header", [b"WARC-Record-ID: <", b"Z\r\n"])
@@ -567,3 +567,23 @@ def test_arc_v2_header_lines_are_read_for_their_fields(tmp_path: Path):
         ("response", "http://site.example/b"),
     ]
     assert items[1].payload == page("a") and items[1].fetch_time.year == 2024
+
+
+def test_a_response_without_a_target_uri_says_so(tmp_path: Path):
+    """warcio trips over the missing URI with a bare AttributeError: the headers are whole."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "no-uri.warc.gz"
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        record = writer.create_warc_record(
+            None, "response", io.BytesIO(page("x")), http_headers=http
+        )
+        writer.write_record(record)
+    write_warc(tmp_path / "next.warc.gz", [("https://site.example/", page("after"))])
+    path.write_bytes(path.read_bytes() + (tmp_path / "next.warc.gz").read_bytes())
+    error, after = read(path)
+    assert error.error.startswith("no WARC-Target-URI: record headers without one or cut short")
+    assert after.url == "https://site.example/"
