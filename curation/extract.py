@@ -39,6 +39,8 @@ _HTML_START = re.compile(
     rb"[\s>]|<!--|<\?xml",
     re.IGNORECASE,
 )
+_MIME = re.compile(r"[^\s/]+/[^\s/]+")
+_VALUE_COMMA = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')  # not inside a quoted parameter
 # Records that carry a page: HTTP responses, WARC resources (wget, browsertrix) and WET text.
 PAGE_RECORDS = ("response", "resource", "conversion")
 
@@ -67,12 +69,35 @@ DOCUMENT_FIELDS = (
 OUTCOME_FIELDS = (*DOCUMENT_FIELDS, "outcome", "reason", "error")
 
 
+def _essence(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _content_types(content_type: str | None) -> list[str]:
+    """The values of a Content-Type (`text/plain, text/html`, or two headers joined so) whose
+    type/subtype parses, split at commas outside quoted parameters (`profile="a, b"`)."""
+    values = _VALUE_COMMA.split(content_type or "")
+    return [v for v in values if _MIME.fullmatch(_essence(v)) and _essence(v) != "*/*"]
+
+
 def mime_type(content_type: str | None) -> str | None:
-    """The type/subtype of a Content-Type value; of several (`text/plain, text/html`, or two
-    headers joined so), the last one that parses, as the Fetch standard extracts it."""
-    types = [part.split(";", 1)[0].strip().lower() for part in (content_type or "").split(",")]
-    valid = [t for t in types if re.fullmatch(r"[^\s/]+/[^\s/]+", t) and t != "*/*"]
-    return valid[-1] if valid else None
+    """The type/subtype served: of several values, the last that parses (the Fetch standard's
+    "extract a MIME type")."""
+    values = _content_types(content_type)
+    return _essence(values[-1]) if values else None
+
+
+def served_charset(content_type: str | None) -> str | None:
+    """The charset of the type `mime_type` gives: the last one named in the values of that
+    type at the end, as Fetch keeps it across them (another type before them resets it)."""
+    values = _content_types(content_type)
+    for value in reversed(values):
+        if _essence(value) != _essence(values[-1]):
+            break
+        charset = content_type_charset(value)
+        if charset:
+            return charset
+    return None
 
 
 def triage(record: Record) -> str | None:
@@ -210,7 +235,7 @@ def extract_record(
     served = mime_type(record.content_type) or mime_type(record.identified_type)
     if served is None and not looks_like_html(body):
         return dict(row, outcome=REJECTED, reason="non_html")
-    html, charset = decode_html(body, content_type_charset(record.content_type), record.url)
+    html, charset = decode_html(body, served_charset(record.content_type), record.url)
     row["charset"] = charset
     result = extractor.extract(html, record.url)
     if result.status == "timeout":

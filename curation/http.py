@@ -146,9 +146,16 @@ def _unbrotli(body: bytes, limit: int) -> bytes:
 
     brotli >= 1.2 (the fix for CVE-2025-6176) stops growing its output once it passes the
     buffer limit (by up to one block, about twice the limit). A stream cut short keeps what
-    it holds, as `_inflate`'s does.
+    it holds, as `_inflate`'s does: such a stream gives its output a block (32 KB) a call.
     """
-    return brotli.Decompressor().process(body, output_buffer_limit=limit + 1)
+    stream = brotli.Decompressor()
+    out = stream.process(body, output_buffer_limit=limit + 1)
+    while not stream.is_finished() and len(out) <= limit:
+        more = stream.process(b"", output_buffer_limit=limit + 1 - len(out))
+        if not more:
+            break
+        out += more
+    return out
 
 
 _META_CHARSET = re.compile(  # a tag of at most 1 KB: `<meta` repeated is read once each
@@ -307,9 +314,13 @@ def meta_charset(html: bytes) -> str | None:
 
 
 def xml_charset(html: bytes) -> str | None:
-    """The encoding an XML declaration at the page's start names (XHTML has no <meta> to)."""
+    """The encoding an XML declaration at the page's start names (XHTML has no <meta> to);
+    a UTF-16 one means UTF-8, as `meta_charset`'s does: the bytes read as ASCII."""
     match = _XML_ENCODING.match(html)
-    return match.group(1).decode("ascii") if match else None
+    if not match:
+        return None
+    label = match.group(1).decode("ascii")
+    return "utf-8" if normalise_charset(label) in _UTF16 else label
 
 
 def normalise_charset(label: str | None) -> str | None:

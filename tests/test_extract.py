@@ -17,6 +17,7 @@ from curation.extract import (
     looks_like_html,
     mime_type,
     payload_limit,
+    served_charset,
     triage,
 )
 from curation.extractor import Extraction, ExtractorStartError
@@ -131,6 +132,15 @@ def test_mime_type_takes_the_last_of_several_values():
     assert mime_type("text/plain, text/html") == "text/html"  # two headers joined so
     assert mime_type("text/html, */*") == "text/html"
     assert mime_type("html") is None and mime_type(None) is None
+    assert mime_type('text/html; charset=utf-8; profile="a, b/c"') == "text/html"  # quoted
+
+
+def test_the_charset_is_the_served_type_s():
+    """As Fetch keeps it: across the values of the last type, reset by another type."""
+    assert served_charset("text/html; charset=windows-1251, text/html; charset=koi8-r") == "koi8-r"
+    assert served_charset("text/html; charset=koi8-r, text/html") == "koi8-r"
+    assert served_charset("text/plain; charset=koi8-r, text/html") is None
+    assert served_charset('text/html; charset="utf-8"') == "utf-8"
 
 
 def test_kept_record_has_the_document_columns():

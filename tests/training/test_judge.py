@@ -228,6 +228,9 @@ def test_a_wrong_judge_or_instructions_are_said_before_any_answer_is_sampled(
     assert "the judge's context of 8 tokens cannot hold the judging prompt" in (
         capsys.readouterr().err
     )
+    del config["model"]["seq_len"]  # the default fills it in, as when the judge is loaded
+    (short / "config.json").write_text(json.dumps(config))
+    judge.check_judge(str(short), "prompt")
 
 
 def test_judge_never_writes_over_its_inputs(pretrained, tmp_path, capsys):

@@ -278,16 +278,11 @@ def check_judge(path: str, kind: str) -> None:
     """The judge's checkpoint is of `kind` and has its config and a tokenizer: said before
     answers are sampled, which may take long, from its small files and the weights' names
     alone (it is loaded after them)."""
-    from training.checkpoint import (
-        CheckpointError,
-        load_config_dict,
-        resolve_checkpoint,
-        weight_names,
-    )
-    from training.pretrained import is_reward_model
+    from training.checkpoint import CheckpointError, resolve_checkpoint, weight_names
+    from training.pretrained import is_reward_model, load_config
 
     source = resolve_checkpoint(path)
-    config = load_config_dict(source)
+    config = load_config(source)
     scores = is_reward_model(dict.fromkeys(weight_names(source)))
     if scores != (kind == "reward"):
         what = "a reward model" if scores else "a language model, not a reward model"
@@ -298,7 +293,7 @@ def check_judge(path: str, kind: str) -> None:
     if kind == "prompt":  # what PromptJudge refuses, from the same small files
         tokenizer = load_tokenizer(source / "tokenizer.json")
         verdict_ids(tokenizer)
-        prompt_room(tokenizer, config["model"]["seq_len"])
+        prompt_room(tokenizer, config.model.seq_len)
 
 
 def check_instructions(args: argparse.Namespace) -> None:
