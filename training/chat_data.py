@@ -416,7 +416,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
     ):
         _check_desirable(record)
     if layout == "alpaca":
-        return [_with_answer(alpaca_prompt(record), _required_text(record, "output"))]
+        return [_learnable(_with_answer(alpaca_prompt(record), _required_text(record, "output")))]
     if layout == "self_instruct":
         instances = record["instances"]
         if not isinstance(instances, list) or not instances:
@@ -427,7 +427,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
                 if not isinstance(instance, dict):
                     raise Skip(f"malformed: instances[{i}] is not an object")
                 prompt = alpaca_prompt(record, instance.get("input", ""))
-                out.append(_with_answer(prompt, _required_text(instance, "output")))
+                out.append(_learnable(_with_answer(prompt, _required_text(instance, "output"))))
             except Skip as skip:  # one bad instance costs only itself
                 out.append(skip)
         return out
@@ -439,7 +439,9 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
         completion = record["completion"]
         if isinstance(completion, str):
             completion = [{"role": "assistant", "content": completion}]
-        conversation = pair_prompt(record, layout) + normalise_messages(completion, "completion")
+        # TRL's completion-only loss: the prompt's assistant turns are context
+        prompt = [_as_context(m) for m in pair_prompt(record, layout)]
+        conversation = prompt + normalise_messages(completion, "completion")
         split_answer(conversation)
         return [_learnable(conversation)]
     if layout == "prompt_only":
@@ -450,7 +452,7 @@ def record_conversations(record: dict, layout: str) -> list[Conversation | Skip]
         return [_learnable(conversation)]
     # preference layouts: the conversation that ends with the chosen answer
     return [
-        [*p.prompt, {"role": "assistant", "content": p.chosen}]
+        _learnable([*p.prompt, {"role": "assistant", "content": p.chosen}])
         for p in record_preferences(record, layout)
     ]
 
@@ -463,7 +465,15 @@ def _check_desirable(record: dict) -> None:
         raise Skip(f"undesirable (KTO {key} false)")
 
 
+def _as_context(message: Message) -> Message:
+    """An assistant turn as context, not learnt (weight 0); other turns as they are."""
+    return {**message, "weight": 0} if message["role"] == "assistant" else message
+
+
 def _learnable(conversation: Conversation) -> Conversation:
+    """`conversation` with its empty assistant turns as context: an empty last answer skips
+    the record (`split_answer`), and an earlier one learnt would teach ending the turn at once."""
+    conversation = [m if m["content"].strip() else _as_context(m) for m in conversation]
     if all(m.get("weight") == 0 for m in conversation if m["role"] == "assistant"):
         raise Skip("no assistant turn to learn (each of weight 0)")
     return conversation

@@ -619,3 +619,28 @@ def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
     gz.write_bytes(gzip.compress(path.read_bytes()))
     with pytest.raises(ChatDataError, match=r"line 2: byte b'\\xe9' is not UTF-8"):
         read_conversations(gz)
+
+
+def test_a_prompt_s_answers_and_empty_answers_are_context_not_learnt(tmp_path):
+    """TRL learns a prompt-completion record's completion alone; an empty answer learnt would
+    teach ending the turn at once (an empty last answer already skips the record)."""
+    context = {**assistant("An answer in the prompt."), "weight": 0}
+    path = write_jsonl(
+        tmp_path / "turns.jsonl",
+        [
+            {
+                "prompt": [user("P1"), assistant("An answer in the prompt."), user("P2")],
+                "completion": [assistant("OK")],
+            },
+            {"messages": [user("a"), assistant("  "), user("c"), assistant("d")]},
+            {"instruction": "i", "output": "o", "history": [["u", ""]]},
+            {"messages": [user("a"), assistant("")]},
+        ],
+    )
+    skipped = Counter()
+    assert read_conversations(path, skipped) == [
+        [user("P1"), context, user("P2"), assistant("OK")],
+        [user("a"), {**assistant("  "), "weight": 0}, user("c"), assistant("d")],
+        [user("u"), {**assistant(""), "weight": 0}, user("i"), assistant("o")],
+    ]
+    assert skipped == {"empty": 1}
