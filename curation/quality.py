@@ -82,6 +82,12 @@ class QualityModel:
 
         path = Path(path)
         folder = path if path.is_dir() else path.parent
+        if not path.is_dir() and path.name != MODEL_FILE:  # not the file model.json describes
+            raise QualityModelError(
+                f"{path}: a quality model is the folder `refinery train-quality` wrote or its "
+                f"{MODEL_FILE} (its {INFO_FILE} describes that file alone): copy {path.name} "
+                "with its own folder's files instead"
+            )
         info_path = folder / INFO_FILE
         if not (folder / MODEL_FILE).is_file() or not info_path.is_file():
             raise QualityModelError(

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -344,6 +345,17 @@ def test_a_retrain_stopped_midway_leaves_no_finished_looking_folder(trained, tmp
         assert not (tmp_path / finished).exists(), finished
     with pytest.raises(QualityModelError, match="not a quality model"):
         QualityModel.load(tmp_path)
+
+
+def test_load_takes_the_folder_or_its_model_bin_and_no_other_file(trained, tmp_path):
+    """Another file named in the folder loaded the folder's model.bin, and scored with it."""
+    out = shutil.copytree(trained[0], tmp_path / "model")
+    texts = ["A plain sentence about rivers and hills."]
+    assert QualityModel.load(out / "model.bin").score(texts) == QualityModel.load(out).score(texts)
+    shutil.copy(out / "model.bin", out / "other.bin")
+    for name in ("other.bin", "heldout.txt"):
+        with pytest.raises(QualityModelError, match=f"{name}: a quality model is the folder"):
+            QualityModel.load(out / name)
 
 
 def test_load_refuses_a_folder_without_a_model(tmp_path):
