@@ -42,6 +42,7 @@ from curation.mix import MixError, counted_plan, unmet_targets
 from curation.spark.fs import HadoopFS
 from curation.spark.row_groups import row_slices
 from curation.spark.stage import (
+    cleared_on_failure,
     drop_abandoned_attempts,
     other_settings,
     read_documents,
@@ -190,46 +191,55 @@ def run_tokenize(
     slices = row_slices(spark, docs.inputFiles(), cfg.partitions)  # checks every footer
     check_buckets(docs)
     tmp = root / "_tmp" / f"{STAGE}-{uuid.uuid4().hex[:12]}"
-    staged = tmp / TOKENS
-    staged.mkdir(parents=True)
-    tokenizer_path = staged / TOKENIZER_FILE
-    tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
-    dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
+    with cleared_on_failure(HadoopFS(spark), HadoopFS.local(tmp)):
+        staged = tmp / TOKENS
+        staged.mkdir(parents=True)
+        tokenizer_path = staged / TOKENIZER_FILE
+        tokenizer = stage_tokenizer(docs, cfg, tokenizer_path)
+        dtype = str(dtype_for_vocab(tokenizer.get_vocab_size()))
 
-    tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
-    reports = encode_and_write(
-        spark, docs, slices, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE
-    )
-    remove_unfinished(staged)
-    entries = [entry for report in reports for entry in report["entries"]]
-    counts: Counter[str] = Counter()
-    for report in reports:
-        counts.update(report["counts"])
+        tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
+        reports = encode_and_write(
+            spark, docs, slices, tokenizer_json, cfg, dtype, staged, str(tmp), STAGE
+        )
+        remove_unfinished(staged)
+        entries = [entry for report in reports for entry in report["entries"]]
+        counts: Counter[str] = Counter()
+        for report in reports:
+            counts.update(report["counts"])
 
-    splits = name_shards(staged, entries)
-    buckets = {name: split for name, split in splits.items() if name != VALIDATION}
-    if not buckets:
-        raise TokenizeError(f"no non-empty training documents in {inputs}")
-    fs = HadoopFS(spark)
-    made_by = curation_hash(fs, HadoopFS.local(root), config)
-    content = manifest_content(tokenizer, tokenizer_path, dtype, buckets, splits, config, made_by)
-    content.update(planned_mixtures(fs, inputs, buckets, cfg.max_epochs))
-    manifest = write_manifest(staged, content)
-    outcomes = [("", "kept", None, counts["kept"])] + [
-        ("", "rejected", key.removeprefix("rejected:"), n)
-        for key, n in sorted(counts.items())
-        if key.startswith("rejected:")
-    ]
-    stats = stage_stats(outcomes)
-    stats.update(
-        tokens=sum(s["tokens"] for s in splits.values()),
-        bucket_tokens={name: s["tokens"] for name, s in buckets.items()},
-        validation_documents=counts["validation"],  # documents; the manifest counts pieces
-        split_documents=counts["split"],
-        seconds=round(time.time() - started, 3),
-    )
-    (staged / "_SUCCESS").touch()
-    _commit(fs, root, to_dict(config), tmp, final, stats)
+        splits = name_shards(staged, entries)
+        buckets = {name: split for name, split in splits.items() if name != VALIDATION}
+        if not buckets and counts["validation"]:
+            raise TokenizeError(
+                f"every non-empty document of {inputs} ({counts['validation']}) fell in the "
+                f"validation split (tokenize.validation_share={cfg.validation_share:g}): "
+                "lower the share or add documents"
+            )
+        if not buckets:
+            raise TokenizeError(f"no non-empty training documents in {inputs}")
+        fs = HadoopFS(spark)
+        made_by = curation_hash(fs, HadoopFS.local(root), config)
+        content = manifest_content(
+            tokenizer, tokenizer_path, dtype, buckets, splits, config, made_by
+        )
+        content.update(planned_mixtures(fs, inputs, buckets, cfg.max_epochs))
+        manifest = write_manifest(staged, content)
+        outcomes = [("", "kept", None, counts["kept"])] + [
+            ("", "rejected", key.removeprefix("rejected:"), n)
+            for key, n in sorted(counts.items())
+            if key.startswith("rejected:")
+        ]
+        stats = stage_stats(outcomes)
+        stats.update(
+            tokens=sum(s["tokens"] for s in splits.values()),
+            bucket_tokens={name: s["tokens"] for name, s in buckets.items()},
+            validation_documents=counts["validation"],  # documents; the manifest counts pieces
+            split_documents=counts["split"],
+            seconds=round(time.time() - started, 3),
+        )
+        (staged / "_SUCCESS").touch()
+        _commit(fs, root, to_dict(config), tmp, final, stats)
     drop_unreported(str(root / "rejected" / f"stage={STAGE}"), [r["attempt"] for r in reports])
     if cfg.validation_share and not manifest.validation.documents:
         print(
@@ -295,7 +305,8 @@ def planned_mixtures(
     for name, weights in plan.get("mixtures", {}).items():
         lost = {b: w for b, w in weights.items() if b not in buckets and w > 0}
         if lost:
-            line = lost_buckets_line(name, lost, mixtures, replanned=counted is not None)
+            left = any(b in buckets for b in weights)
+            line = lost_buckets_line(name, lost, mixtures, counted is not None, left)
             print(f"{STAGE}: warning: {line}", file=sys.stderr)
     if "pretrain" not in mixtures:
         print(
@@ -329,16 +340,16 @@ def copied_mixtures(plan: dict[str, Any], buckets: dict[str, dict]) -> dict[str,
 
 
 def lost_buckets_line(
-    mixture: str, lost: dict[str, float], mixtures: dict[str, dict], replanned: bool
+    mixture: str, lost: dict[str, float], mixtures: dict[str, dict], replanned: bool, left: bool
 ) -> str:
     """What a mixture loses when buckets the mix stage weighted hold no shards here (every
     document of them rejected on the way, or all in the validation split); `mixtures`: what
-    the manifest gets."""
+    the manifest gets; `left`: whether any of its other buckets is (planned again, an anneal
+    mixture without an anneal bucket left is dropped for the pretrain one)."""
     names = ", ".join(f"{b} ({w:.3g})" for b, w in sorted(lost.items()))
     if mixture not in mixtures:
-        then = "none of its buckets is left" + (
-            ": the anneal mixture is the pretrain one" if mixture == "anneal" else ""
-        )
+        gone = "no anneal bucket is left" if left else "none of its buckets is left"
+        then = gone + (": the anneal mixture is the pretrain one" if mixture == "anneal" else "")
     else:
         then = "planned again without them" if replanned else "the rest are scaled to sum to 1"
     return (

@@ -72,15 +72,17 @@ def train(args: argparse.Namespace, config: CurationConfig, inputs: list[str]) -
         print(f"sha256:    {sha256_file(target)}")
         return 0
     started = time.time()
-    # The record before the tokenizer, the old tokenizer gone first: a run killed anywhere
-    # leaves no tokenizer (redone) or the new one beside its own record.
-    target.unlink(missing_ok=True)
-    write_results(target.parent / TRAINING_RECORD, record)
+    trained = target.with_name(f".{target.name}.new")  # a failed run keeps the old one
     spark = build_session(config.spark, "train-tokenizer")
     try:
-        trained_tokenizer(read_documents(spark, inputs), config.tokenize, target)
+        trained_tokenizer(read_documents(spark, inputs), config.tokenize, trained)
     finally:
         stop_session(spark)
+    # The old tokenizer gone first, then the record, then the new tokenizer: a run killed
+    # anywhere leaves no tokenizer (redone) or the new one beside its own record.
+    target.unlink(missing_ok=True)
+    write_results(target.parent / TRAINING_RECORD, record)
+    os.replace(trained, target)
     vocab = load_tokenizer(target).get_vocab_size()
     print(f"tokenizer: {target} ({vocab} tokens, {time.time() - started:.1f} s)")
     print(f"sha256:    {sha256_file(target)}")

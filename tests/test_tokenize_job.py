@@ -335,6 +335,16 @@ def test_a_plan_with_its_settings_is_planned_again_on_the_counted_tokens(spark, 
     assert "'anneal' mixture weights anneal.news (1), which hold no training documents" in (
         capsys.readouterr().err
     )
+    # an anneal mixture of its anneal bucket and pretrain ones: those are left, and said so
+    mixed = {"pretrain": {"news": 0.9, "anneal.news": 0.1}}
+    mixed["anneal"] = {"anneal.news": 0.5, "news": 0.5}
+    plan = {"mixtures": mixed, "report": {"max_epochs": 4.0}, "settings": to_dict(MixConfig())}
+    (mix / "_mixture.json").write_text(json.dumps(plan))
+    planned = planned_mixtures(HadoopFS(spark), [str(mix)], {"news": {"tokens": 9}}, 4.0)
+    assert planned["mixtures"] == {"pretrain": {"news": 1.0}, "anneal": {"news": 1.0}}
+    err = capsys.readouterr().err
+    assert "no anneal bucket is left: the anneal mixture is the pretrain one" in err
+    assert "none of its buckets is left" not in err
 
 
 def test_inputs_with_different_mixture_plans_or_none_are_refused(spark, tmp_path):
@@ -500,14 +510,17 @@ def test_a_retrain_stopped_midway_leaves_no_tokenizer_beside_another_s_record(
     documents, tmp_path, monkeypatch
 ):
     """The record was written after the tokenizer: a run killed between them left the new
-    tokenizer beside the old record (or none), and reruns kept it without the right note."""
+    tokenizer beside the old record (or none), and reruns kept it without the right note.
+    A retrain that fails (no text in a mistyped --input) deleted the working tokenizer."""
     import jobs.train_tokenizer as job
 
     inputs, _ = documents
     folder = tmp_path / "tokenizer"
     folder.mkdir()
-    shutil.copy(REPO / "conf" / "posttrain" / "demo_sft.jsonl", folder / "tokenizer.json")
-    (folder / job.TRAINING_RECORD).write_text(json.dumps({"tokenize": {"vocab_size": 1}}))
+    old_tokenizer = (REPO / "conf" / "posttrain" / "demo_sft.jsonl").read_bytes()
+    (folder / "tokenizer.json").write_bytes(old_tokenizer)
+    old_record = json.dumps({"tokenize": {"vocab_size": 1}})
+    (folder / job.TRAINING_RECORD).write_text(old_record)
 
     def killed(*args):
         raise KeyboardInterrupt
@@ -516,8 +529,23 @@ def test_a_retrain_stopped_midway_leaves_no_tokenizer_beside_another_s_record(
     monkeypatch.setattr(job, "read_documents", lambda *args: None)
     monkeypatch.setattr(job, "trained_tokenizer", killed)
     args = ["--input", inputs[0], "--output", str(tmp_path), "--force", "tokenize.vocab_size=600"]
+    with pytest.raises(KeyboardInterrupt):  # while training: the old pair is kept
+        job.main(args)
+    assert (folder / "tokenizer.json").read_bytes() == old_tokenizer
+    assert (folder / job.TRAINING_RECORD).read_text() == old_record
+
+    trained = []  # trained, then killed as the record is written: no tokenizer, redone next
+    monkeypatch.setattr(job, "trained_tokenizer", lambda d, c, path: trained.append(path))
+    real_write = job.write_results
+
+    def write_then_kill(path, content):
+        real_write(path, content)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "write_results", write_then_kill)
     with pytest.raises(KeyboardInterrupt):
         job.main(args)
+    assert trained and trained[0] != folder / "tokenizer.json"  # trained beside it
     assert not (folder / "tokenizer.json").exists()  # the next run trains
     config = load_curation_config(overrides=["tokenize.vocab_size=600"])
     recorded = json.loads((folder / job.TRAINING_RECORD).read_text())

@@ -9,11 +9,12 @@ kept folder (with Spark's _SUCCESS) last, so a killed job never leaves a stage t
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -288,12 +289,13 @@ def run_task_stage(
     started = time.time()
     out = out.rstrip("/")
     tmp = _tmp_folder(out, stage)
-    counts, counters, attempts = write_parts(fs.uri(tmp))
-    stats = stage_stats(counts, per_source)
-    if counters:
-        stats["counters"] = dict(sorted(counters.items()))
-    stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out, to_dict(config), stage, tmp, stats)
+    with cleared_on_failure(fs, tmp):
+        counts, counters, attempts = write_parts(fs.uri(tmp))
+        stats = stage_stats(counts, per_source)
+        if counters:
+            stats["counters"] = dict(sorted(counters.items()))
+        stats["seconds"] = round(time.time() - started, 3)
+        _commit(fs, out, to_dict(config), stage, tmp, stats)
     for folder in (stage_path(out, stage), *_outcome_paths(out, stage)):
         drop_unreported(fs.uri(folder), attempts)
     return stats
@@ -311,6 +313,19 @@ def _skipped(fs: HadoopFS, out: str, stage: str, force: bool, config: dict[str, 
 
 def _tmp_folder(out: str, stage: str) -> str:
     return f"{out.rstrip('/')}/_tmp/{stage}-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def cleared_on_failure(fs: HadoopFS, tmp: str) -> Iterator[None]:
+    """A stage attempt that fails takes its temporary folder with it: OUT keeps none of its
+    parts (a task still writing after that leaves files the next commit sweeps,
+    `drop_abandoned_attempts`), and the failure is what is said."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.delete(tmp)
+        raise
 
 
 def write_stage(
@@ -337,32 +352,33 @@ def write_stage(
         raise ValueError(f"stage files must start with `_`: {sorted(files)}")
     out = out.rstrip("/")
     tmp = _tmp_folder(out, stage)
-    rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
-        # sorted by id across the part files: the order joins and Spark's input splits (by
-        # size, by core count) gave follows cluster settings, and the tokenize stage's shards
-        # (and the manifest fingerprint a resume checks) follow the order of what they read
-        kept.orderBy("id").write.parquet(f"{tmp}/kept")
-        for name, content in (files or {}).items():
-            fs.write_json(f"{tmp}/kept/{name}", content)
-        # `stage` is stored in the files as well as in the partition folder name, so a
-        # single folder read alone still says where its rows come from.
-        stage_column = F.lit(stage).alias("stage")
-        rejected = rows.where(F.col("outcome") == "rejected")
-        rejected.select(*document_columns, stage_column, "reason", *rejected_columns).write.parquet(
-            f"{tmp}/rejected"
+    with cleared_on_failure(fs, tmp):
+        rows = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            kept = rows.where(F.col("outcome") == "kept").select(*document_columns)
+            # sorted by id across the part files: the order joins and Spark's input splits (by
+            # size, by core count) gave follows cluster settings, and the tokenize stage's shards
+            # (and the manifest fingerprint a resume checks) follow the order of what they read
+            kept.orderBy("id").write.parquet(f"{tmp}/kept")
+            for name, content in (files or {}).items():
+                fs.write_json(f"{tmp}/kept/{name}", content)
+            # `stage` is stored in the files as well as in the partition folder name, so a
+            # single folder read alone still says where its rows come from.
+            stage_column = F.lit(stage).alias("stage")
+            rejected = rows.where(F.col("outcome") == "rejected")
+            rejected.select(
+                *document_columns, stage_column, "reason", *rejected_columns
+            ).write.parquet(f"{tmp}/rejected")
+            errors = rows.where(F.col("outcome") == "error")
+            errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
+            counts = rows.groupBy("source", "outcome", "reason").count().collect()
+        finally:
+            rows.unpersist()
+        stats = stage_stats(
+            [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
         )
-        errors = rows.where(F.col("outcome") == "error")
-        errors.select("source", "offset", stage_column, "error").write.parquet(f"{tmp}/errors")
-        counts = rows.groupBy("source", "outcome", "reason").count().collect()
-    finally:
-        rows.unpersist()
-    stats = stage_stats(
-        [(r["source"], r["outcome"], r["reason"], r["count"]) for r in counts], per_source
-    )
-    stats["seconds"] = round(time.time() - started, 3)
-    _commit(fs, out, config, stage, tmp, stats)
+        stats["seconds"] = round(time.time() - started, 3)
+        _commit(fs, out, config, stage, tmp, stats)
     return stats
 
 
