@@ -574,6 +574,20 @@ def test_a_tokenizer_sample_without_text_or_too_small_for_the_vocabulary_is_said
     )
 
 
+def test_a_failed_attempt_leaves_no_tmp_folder_in_out(spark, documents, tmp_path):
+    """A stage that failed after its tasks wrote kept their shards in OUT/_tmp, one folder
+    more with each failure (swept only by a later success)."""
+    inputs, _ = documents
+    blank = str(tmp_path / "blank")
+    spark.read.parquet(inputs[1]).where(F.length(F.trim("text")) < 1000).write.parquet(blank)
+    out = tmp_path / "out"
+    for _ in range(2):
+        with pytest.raises(TokenizeError, match="no non-empty text outside the validation"):
+            tokenize(spark, [blank], out)
+    assert not list(out.glob("_tmp/*"))
+    assert not (out / "tokens").exists()
+
+
 def test_the_tokenizer_sample_does_not_depend_on_the_partitioning(spark, documents):
     inputs, _ = documents
     docs = spark.read.parquet(*inputs)
