@@ -255,6 +255,9 @@ class _Checker:
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
                 self.fail(where + ".path", f"must be relative inside the tokens folder: {rel!r}")
             counts = {name: self.field(entry, name, int, where + ".") for name in _COUNTS}
+            for name, count in counts.items():  # `bytes` has no shard header to disagree with
+                if count < 0:
+                    self.fail(f"{where}.{name}", f"must be >= 0, got {count}")
             sha = self.field(entry, "sha256", str, where + ".") if "sha256" in entry else None
             shards.append(ShardEntry(path=root / rel, **counts, sha256=sha))
         for name in _COUNTS:

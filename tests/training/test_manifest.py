@@ -179,3 +179,16 @@ def test_weights_whose_sum_overflows_still_share_the_mixture(tmp_path):
     write_dataset(tmp_path, {"a": 3000, "b": 2000}, seed=1)
     _edit(tmp_path, lambda c: c["mixtures"].update(huge={"a": 1.5e308, "b": 0.5e308}))
     assert read_manifest(tmp_path).mixture("huge") == {"a": 0.75, "b": 0.25}
+
+
+def test_a_negative_count_is_refused(tmp_path):
+    """Nothing else checks a shard's `bytes`: -5 passed, and inspect-shards said ok."""
+    write_dataset(tmp_path, {"a": 3000}, seed=1)
+
+    def negative(content):
+        content["buckets"]["a"]["shards"][0]["bytes"] -= 10**9
+        content["buckets"]["a"]["bytes"] -= 10**9
+
+    _edit(tmp_path, negative)
+    with pytest.raises(ManifestError, match=r"key 'buckets.a.shards\[0\].bytes' must be >= 0"):
+        read_manifest(tmp_path)
