@@ -102,19 +102,21 @@ _UNSPACED = (
 # not (an apostrophe only inside the local part: o'brien@example.ie). A top-level domain is
 # letters (and marks), or its ASCII form (`xn--p1ai`, .рф).
 _EMAIL = re.compile(
-    rf"(?<![\w{_MARKS}.%+-])(?<![\w{_MARKS}]')"  # not inside a local part: a'a'a'...@ was
-    # read from each of its starts on to the @ (quadratic)
+    # not inside a local part (a'a'a'...@ was read from each of its starts on to the @:
+    # quadratic), but after an ellipsis, which no local part holds (for details...john@)
+    rf"(?<![\w{_MARKS}%+-])(?<![^.]\.)(?<![\w{_MARKS}]')"
     rf"[\w{_MARKS}%+-]+(?:['.][\w{_MARKS}%+-]+)*"
     rf"@(?:[^\W_](?:[\w{_MARKS}-]{{0,61}}(?:[^\W_]|[{_MARKS}]))?\.)+"
-    rf"(?:[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}}|xn--[a-zA-Z0-9]{{1,59}})"
+    rf"(?:xn--[a-zA-Z0-9]{{1,59}}|[^\W\d_](?:[^\W\d_]|[{_MARKS}]){{1,62}})"  # xn-- first
     # not `q@k.transpose(-2, -1)` or `a@w.b.mean()`: a chain of names ending in a call on a
     # matrix product, as a method takes it (no argument, or a number closed by `,` or `)`:
     # not `hong@example.co.kr(09:00-18:00)` or `(24小时在线)`). Not a sentence's full
     # stop (john@example.com.(555) ...), nor words of an unspaced script, which the match
     # takes along and `_without_unspaced_neighbours` cuts off (info@example.jpまで(24時間));
     # looked at only so far on, so that no text is read again from each place a long match
-    # backs off to
-    rf"(?![\w{_MARKS}-]"
+    # backs off to. A digit may follow (a footnote: jdoe@mit.edu1), and a dash made of two
+    # hyphens (john@example.com--we answer), not a letter, `_` or a label's hyphen.
+    rf"(?![^\W\d]|[{_MARKS}]|-(?!-)"
     rf"|(?:\.?(?![{_UNSPACED}])[\w{_MARKS}-]){{0,80}}(?<![{_UNSPACED}])"
     rf"\((?:\)|-?\d[\d.]*\s*[,)]))"
 )
@@ -125,10 +127,12 @@ _UNSPACED_THEN_OTHER = re.compile(rf"^.*[{_UNSPACED}](?=[^{_UNSPACED}])")
 _OTHER_THEN_UNSPACED = re.compile(rf"(?<=[^{_UNSPACED}.])[{_UNSPACED}].*$")
 
 
-def _not_after(chars: str) -> str:
+def _not_after(chars: str, label: str = "") -> str:
     """A number's start: not after a word character or `chars`, but after a letter of an
-    unspaced script (the usual case tried first: a negated class of both is slower)."""
-    return rf"(?<!\d)(?:(?<![\w{chars}])|(?<=[{_UNSPACED}]))"  # inside a number: fails at once
+    unspaced script (the usual case tried first: a negated class of both is slower), or
+    after the `label` ending (a lookbehind pattern) that precedes a number only."""
+    also = rf"|(?<={label})" if label else ""
+    return rf"(?<!\d)(?:(?<![\w{chars}])|(?<=[{_UNSPACED}]){also})"  # inside a number: at once
 
 
 def _not_before(pattern: str) -> str:
@@ -139,7 +143,8 @@ def _not_before(pattern: str) -> str:
 
 # --- IP addresses ---------------------------------------------------------------------------
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
-_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_PADDED_OCTET = r"(?:25[0-5]|2[0-4]\d|[01]\d\d)"  # 000-255: logs and configs align them so
+_IPV4 = rf"(?:{_OCTET}(?:\.{_OCTET}){{3}}|{_PADDED_OCTET}(?:\.{_PADDED_OCTET}){{3}})"
 _H = r"[0-9A-Fa-f]{1,4}"
 # RFC 4291 §2.2: the full form, every position of the `::` compression, and IPv4 tails.
 _IPV6 = "|".join(
@@ -157,9 +162,13 @@ _IPV6 = "|".join(
 # ordinary words before trying the alternatives. An IPv6 address must not run on into a colon
 # (it would be cut short); an IPv4 address may, as before its port (`10.0.0.5:22`).
 _DOT_DIGIT = r"\.\d"
+# An IPv4 address may follow a label's colon (`IP:10.0.0.1`, `remote_addr:203.0.113.7`),
+# not a number's (`1:8.2.0.1`, a version), where an IPv6 group cannot start (it would be the
+# tail of a longer address).
 _IP = re.compile(
-    rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.]){_not_after('.:')}"
-    f"(?:(?:{_IPV6}){_not_before(':|' + _DOT_DIGIT)}|{_IPV4}{_not_before(_DOT_DIGIT)})"
+    rf"(?=:|[0-9A-Fa-f]{{1,4}}[:.])"
+    rf"(?:{_not_after('.:')}(?:{_IPV6}){_not_before(':|' + _DOT_DIGIT)}"
+    rf"|{_not_after('.')}(?<!\d:){_IPV4}{_not_before(_DOT_DIGIT)})"
 )
 # A dotted number after one of these words is a version or a section, not an address
 # (1.2.3.4 releases, Section 3.2.1.4); before one of the last, a version too (10.0.0.1 firmware).
@@ -241,7 +250,9 @@ _HOURS = re.compile(r"\d{1,2}[.:]\d{2} ?- ?\d{1,2}[.:]\d{2}")
 # skip what cannot start a number, and numbers with fewer than six digits, before the regex
 # does any work.
 # a run of "(((" fails at once (a character class first keeps the scan fast)
-_PHONE_START = rf"(?=[\d+(])(?![+(]\D){_not_after('+/.-')}"
+# `Mobile:-98765 43210`, as Indian pages label numbers: that hyphen ends a label, not a number
+_PHONE_NOT_AFTER = _not_after("+/.-", label=":-")
+_PHONE_START = rf"(?=[\d+(])(?![+(]\D){_PHONE_NOT_AFTER}"
 _PHONE_PREFIX = r"(?P<intl>\+[1-9]\d{0,2}[-. ]?|00[1-9]\d{0,2}[-. ])?(?P<area>\(0?\d{1,3}\)[-. ]?)?"
 _PHONE_END = _not_before(r"@|[-.]\d")
 _PHONE = re.compile(
@@ -256,7 +267,7 @@ _PHONE = re.compile(
 # number starts with a country code, an area code in parentheses or a trunk prefix (0, or
 # Russia's 8): other starts fail at their first character, which keeps the scan cheap.
 _PHONE_MIXED = re.compile(
-    rf"(?=[+(08])(?![+(]\D){_not_after('+/.-')}(?=(?:[+(). /-]*\d){{7}}){_PHONE_PREFIX}"
+    rf"(?=[+(08])(?![+(]\D){_PHONE_NOT_AFTER}(?=(?:[+(). /-]*\d){{7}}){_PHONE_PREFIX}"
     rf"(?P<body>\d{{1,12}}(?:{_SEPARATOR.pattern}\d{{1,12}}){{2,}}|\d{{1,12}}/\d{{1,12}})"
     + _PHONE_END
 )
@@ -391,10 +402,14 @@ def _ipv6_address(found: str, text: str, start: int) -> bool:
     """False for IPv6 shapes that are code or words: `dead::beef` (no digit), a slice in a
     subscript (`a[::2]`, `x[1::3]`, `xs[a::2]`: at most two groups, numbers or short names; a URL's
     `http://[::1]/` opens its bracket after a slash, and `ip[fe80::1]` is no slice), and
-    groups of at most two decimal digits elsewhere; the loopback `::1` is an address there."""
+    groups of at most two decimal digits elsewhere; the loopback `::1` is an address there.
+    Nor two groups the first of them letters (`DBD::DB2`, a Perl module): a network prefix
+    written so (fe80::, 2001:db8::, fd00::, ff02::) has digits."""
     if not any(c.isdigit() for c in found):
         return False
     groups = [g for g in found.split(":") if g]
+    if len(groups) == 2 and "::" in found and groups[0].isalpha() and "." not in found:
+        return False
     # a slice's bounds and step: numbers or short names (`xs[a::2]`), never `fe80` or `db8`
     bounds = all(g.isdigit() or len(g) <= 2 for g in groups)
     if bounds and len(groups) <= 2 and _SUBSCRIPT.search(text, max(0, start - 80), start):
