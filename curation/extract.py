@@ -40,7 +40,7 @@ _HTML_START = re.compile(
     re.IGNORECASE,
 )
 _MIME = re.compile(r"[^\s/]+/[^\s/]+")
-_VALUE_COMMA = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')  # not inside a quoted parameter
+_VALUE = re.compile(r'(?:[^,"]|"[^"]*")+')  # up to a comma outside a quoted parameter
 # Records that carry a page: HTTP responses, WARC resources (wget, browsertrix) and WET text.
 PAGE_RECORDS = ("response", "resource", "conversion")
 
@@ -76,7 +76,7 @@ def _essence(value: str) -> str:
 def _content_types(content_type: str | None) -> list[str]:
     """The values of a Content-Type (`text/plain, text/html`, or two headers joined so) whose
     type/subtype parses, split at commas outside quoted parameters (`profile="a, b"`)."""
-    values = _VALUE_COMMA.split(content_type or "")
+    values = _VALUE.findall(content_type or "")
     return [v for v in values if _MIME.fullmatch(_essence(v)) and _essence(v) != "*/*"]
 
 

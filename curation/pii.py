@@ -143,8 +143,11 @@ def _not_before(pattern: str) -> str:
 
 # --- IP addresses ---------------------------------------------------------------------------
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
-_PADDED_OCTET = r"(?:25[0-5]|2[0-4]\d|[01]\d\d)"  # 000-255: logs and configs align them so
-_IPV4 = rf"(?:{_OCTET}(?:\.{_OCTET}){{3}}|{_PADDED_OCTET}(?:\.{_PADDED_OCTET}){{3}})"
+# 000-255, as logs and configs align them; not ending .000.000, as amounts with dots for
+# thousands do (Rp 100.000.000.000)
+_PADDED_OCTET = r"(?:25[0-5]|2[0-4]\d|[01]\d\d)"
+_PADDED_IPV4 = rf"(?!\d{{3}}\.\d{{3}}\.000\.000){_PADDED_OCTET}(?:\.{_PADDED_OCTET}){{3}}"
+_IPV4 = rf"(?:{_OCTET}(?:\.{_OCTET}){{3}}|{_PADDED_IPV4})"
 _H = r"[0-9A-Fa-f]{1,4}"
 # RFC 4291 §2.2: the full form, every position of the `::` compression, and IPv4 tails.
 _IPV6 = "|".join(

@@ -138,8 +138,8 @@ def anneal_members(docs: DataFrame, config: MixConfig) -> tuple[Column, Cut | No
         )
         if cut is not None:
             return candidate & kept_by_cut("quality_score", cut, anneal.seed), cut, "quality_score"
-        if not docs.where(candidate).limit(1).count():  # nothing to anneal on
-            return F.lit(False), None, None
+    if not docs.where(candidate).limit(1).count():  # nothing to anneal on
+        return F.lit(False), None, None
     why = (
         "the annealing domains' documents have no quality_score"
         if scored

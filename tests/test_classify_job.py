@@ -391,6 +391,9 @@ def test_the_anneal_cut_needs_numeric_scores_and_samples_where_there_are_none(sp
     member, cut, selected_by = anneal_members(docs, config)
     assert cut is None and 0 < docs.where(member).count() < 200  # a seeded sample
     assert selected_by == "seeded_random"  # in _mixture.json, as the stderr line says
+    others = spark.createDataFrame([("n", "news")], "id string, domain string")
+    member, cut, selected_by = anneal_members(others, config)  # nothing to anneal on
+    assert (others.where(member).count(), cut, selected_by) == (0, None, None)
     assert (
         "have no quality_score: the anneal buckets are a seeded random" in capsys.readouterr().err
     )

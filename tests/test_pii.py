@@ -122,6 +122,7 @@ def test_finds_each_type_in_its_usual_spellings(kind, value):
         "Digest gb50mvfc38361978683032 of the file (its checks pass; lowercase, no IBAN word).",
         "Install DBD::DB2 from CPAN; ab::cd2 is no address either.",  # a Perl module
         "Build 1.02.003.4 mixes padded and unpadded parts.",
+        "Rp 100.000.000.000 untuk proyek; Kosten von 200.000.000.000 Euro.",  # amounts
         "",
     ],
 )
