@@ -148,6 +148,7 @@ def test_a_run_where_no_input_file_opens_fails_instead_of_passing(spark, sample_
     with pytest.raises(InputError, match=r"none of the 2 input files could be opened.*0\.warc"):
         run_extract(spark, config, gone, str(out))
     assert not (out / "extract").exists()
+    assert not list(out.glob("_tmp/*"))  # the failed attempt's parts are gone with it
     one = resolve_inputs([str(sample_crawl)], "")[:1]
     stats = run_extract(spark, config, [*one, gone[0]], str(out))
     assert stats["errors"] == 1 and stats["kept"] > 0

@@ -475,7 +475,7 @@ def _learnable(conversation: Conversation) -> Conversation:
     the record (`split_answer`), and an earlier one learnt would teach ending the turn at once."""
     conversation = [m if m["content"].strip() else _as_context(m) for m in conversation]
     if all(m.get("weight") == 0 for m in conversation if m["role"] == "assistant"):
-        raise Skip("no assistant turn to learn (each of weight 0)")
+        raise Skip("no assistant turn to learn (each empty or of weight 0)")
     return conversation
 
 

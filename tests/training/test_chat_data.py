@@ -376,7 +376,7 @@ def test_openai_weights_mark_the_turns_not_learnt(tmp_path):
         [user("Hi"), assistant("Hello")],
     ]
     assert skipped == {
-        "no assistant turn to learn (each of weight 0)": 1,
+        "no assistant turn to learn (each empty or of weight 0)": 1,
         "malformed: messages[1] weight is 0.5, not 0 or 1": 1,
     }
 
