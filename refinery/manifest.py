@@ -111,9 +111,10 @@ class Manifest:
             raise ManifestError(
                 f"{self.root / MANIFEST_NAME}: no mixture {name!r} (mixtures: {known})"
             )
-        # over the largest first: weights of 1e308 summed to inf, and every share to 0
-        top = max(self.mixtures[name].values())
-        weights = {bucket: w / top for bucket, w in self.mixtures[name].items()}
+        weights = self.mixtures[name]
+        if not math.isfinite(sum(weights.values())):  # 1e308s: every share was 0
+            top = max(weights.values())  # only then, so that other shares keep their bits
+            weights = {bucket: w / top for bucket, w in weights.items()}
         total = sum(weights.values())
         return {bucket: w / total for bucket, w in weights.items()}
 

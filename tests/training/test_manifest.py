@@ -179,6 +179,10 @@ def test_weights_whose_sum_overflows_still_share_the_mixture(tmp_path):
     write_dataset(tmp_path, {"a": 3000, "b": 2000}, seed=1)
     _edit(tmp_path, lambda c: c["mixtures"].update(huge={"a": 1.5e308, "b": 0.5e308}))
     assert read_manifest(tmp_path).mixture("huge") == {"a": 0.75, "b": 0.25}
+    # other weights keep the bits of a plain division: a run resumed on them draws the same
+    _edit(tmp_path, lambda c: c["mixtures"].update(plain={"a": 0.84, "b": 0.76}))
+    total = 0.84 + 0.76
+    assert read_manifest(tmp_path).mixture("plain") == {"a": 0.84 / total, "b": 0.76 / total}
 
 
 def test_a_negative_count_is_refused(tmp_path):
