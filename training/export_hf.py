@@ -3,10 +3,11 @@
 DIR gets `model.safetensors` + `config.json` that `transformers` loads as `LlamaForCausalLM`
 (`Qwen3ForCausalLM` for a model with QK-norm; a mixture of experts as `Qwen3MoeForCausalLM`,
 or `MixtralForCausalLM` without QK-norm), `generation_config.json` (generation stops at
-the end of a document or of a chat turn), and the tokenizer (`tokenizer.json`,
-`tokenizer_config.json` with a Jinja chat template equal to `refinery.tokenizer.encode_chat`,
-`special_tokens_map.json`), so lm-evaluation-harness and other Hugging Face tools run on a
-Refinery model. Our architecture is Llama's, so the mapping is one of names and splits:
+the end of a document or of a chat turn, and never draws the rows that pad the vocabulary),
+and the tokenizer (`tokenizer.json`, `tokenizer_config.json` with a Jinja chat template equal
+to `refinery.tokenizer.encode_chat`, `special_tokens_map.json`), so lm-evaluation-harness and
+other Hugging Face tools run on a Refinery model. Our architecture is Llama's, so the mapping
+is one of names and splits:
 
 * RoPE: `training.model.apply_rope` rotates the pairs (x[i], x[i + head_dim/2]), which is exactly
   Hugging Face's `rotate_half` convention, with the same inverse frequencies; q and k need no
@@ -259,6 +260,9 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             "pad_token_id": token_ids[PAD],
             "do_sample": True,
             **SAMPLING_DEFAULTS,
+            # the rows that pad the vocabulary to a multiple of 64 decode to nothing:
+            # `refinery generate` never draws them, nor may transformers
+            "suppress_tokens": list(range(tokenizer.get_vocab_size(), cfg.vocab_size)),
         },
         "tokenizer_config.json": tokenizer_config,
         "special_tokens_map.json": special_map,

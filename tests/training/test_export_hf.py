@@ -75,6 +75,28 @@ def test_transformers_reproduces_our_logits(
         assert weighted.item() == pytest.approx(moe.aux_loss_weight * aux.item(), rel=0.05)
 
 
+def test_transformers_never_generates_the_rows_that_pad_the_vocabulary(text_tokens, tmp_path):
+    real = load_tokenizer(text_tokens / "tokenizer.json").get_vocab_size()
+    assert real < 384
+    cfg = TrainConfig(model=ModelConfig(vocab_size=384, seq_len=32))
+    ours = Transformer(cfg.model).eval()
+    with torch.no_grad():
+        ours.embed.weight[real:] *= 500  # tied: the padding rows would win every argmax
+    tokenizer = text_tokens / "tokenizer.json"
+    save_checkpoint(tmp_path / "run", 1, ours.state_dict(), {}, {}, to_dict(cfg), {}, tokenizer, 0)
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32)
+    prompt = torch.tensor([[0, 20, 30]] * 8)
+    with torch.no_grad():
+        assert ours(prompt)[:, -1].argmax(-1).min() >= real  # what an unmasked draw would take
+        for sample in (False, True):
+            torch.manual_seed(0)
+            new = theirs.generate(
+                prompt, attention_mask=torch.ones_like(prompt), do_sample=sample, max_new_tokens=8
+            )[:, 3:]
+            assert new.numel() and new.max() < real
+
+
 def test_the_hf_tokenizer_encodes_text_and_chats_like_ours(text_tokens, tmp_path):
     write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
     export_hf(tmp_path / "run", tmp_path / "hf")
