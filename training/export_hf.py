@@ -32,9 +32,11 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 
 from refinery.cli import named_folder
 from refinery.errors import RefineryError
@@ -43,7 +45,7 @@ from training.checkpoint import refuse_source_as_out, resolve_checkpoint, save_w
 from training.config import ModelConfig
 from training.generate import SAMPLING_DEFAULTS
 from training.model import resolved_expert_hidden, resolved_ffn_hidden
-from training.pretrained import load_pretrained
+from training.pretrained import Pretrained, load_pretrained
 from training.train import console
 
 
@@ -244,9 +246,28 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             + "; ".join(refused)
         )
     tokenizer = loaded.tokenizer()  # a clear error when the checkpoint has none
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # a temp folder of its own: no folder of the user's (a checkpoint) is taken for it, nor
+    # is another export's, to the same --hf, emptied under that export
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp.mkdir()  # not mkdtemp's 0700: the folder is readable as the checkpoint's files are
+    try:
+        _write_folder(tmp, loaded, tokenizer)
+        shutil.rmtree(out, ignore_errors=True)
+        try:
+            os.replace(tmp, out)
+        except OSError as err:
+            raise ExportError(
+                f"{out}: another export wrote it meanwhile ({err.strerror}): that one is kept"
+            ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed or interrupted export leaves none
+    return out
+
+
+def _write_folder(tmp: Path, loaded: Pretrained, tokenizer: Tokenizer) -> None:
+    """The Hugging Face files of `loaded` in `tmp`."""
+    cfg = loaded.config.model
     weights = llama_weights(loaded.model.state_dict(), cfg)
     save_weights(weights, tmp / "model.safetensors", metadata={"format": "pt"})
     token_ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
@@ -270,9 +291,6 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     for name, content in files.items():
         (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     shutil.copyfile(loaded.tokenizer_path, tmp / "tokenizer.json")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ logits and our tokenizer's ids; what none of them can represent is refused by na
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,45 @@ def test_weights_are_as_readable_as_the_checkpoint_s_other_files(text_tokens, tm
     for folder in (ckpt, hf):
         mode = (folder / "config.json").stat().st_mode
         assert (folder / "model.safetensors").stat().st_mode == mode
+
+
+def test_a_folder_named_like_a_temp_folder_is_left_alone(text_tokens, tmp_path):
+    """The temp folder was `.hf.tmp`, emptied first: a checkpoint of that name was deleted."""
+    write_checkpoint(tmp_path / ".hf.tmp", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / ".hf.tmp", tmp_path / "hf")
+    assert (tmp_path / ".hf.tmp" / "ckpt-1" / "model.safetensors").is_file()
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf"]
+
+
+def test_a_failed_export_leaves_no_temp_folder_and_the_old_export(
+    text_tokens, tmp_path, monkeypatch
+):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("training.export_hf.save_weights", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export_hf(tmp_path / "run", tmp_path / "hf", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_an_export_that_lands_second_says_so(text_tokens, tmp_path, monkeypatch):
+    """Two exports to one --hf: the second to rename finds the first's folder in place."""
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    rename = os.replace
+
+    def first_lands_meanwhile(source, target):
+        Path(target).mkdir()
+        (Path(target) / "config.json").write_text("{}")  # the other export's folder
+        rename(source, target)
+
+    monkeypatch.setattr("training.export_hf.os.replace", first_lands_meanwhile)
+    with pytest.raises(ExportError, match="another export wrote it meanwhile"):
+        export_hf(tmp_path / "run", tmp_path / "hf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
+    assert [p.name for p in (tmp_path / "hf").iterdir()] == ["config.json"]
