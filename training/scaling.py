@@ -163,6 +163,9 @@ def _lbfgs(start: torch.Tensor, data, delta: float, max_iter: int) -> tuple[torc
 # E + A/N^alpha + B/D^beta is identifiable only from 3 or more distinct N and D: with two, A,
 # alpha and E (or B, beta and E) trade off exactly, and the fit returns any of them.
 MIN_LEVELS = 3
+# values within 1% of each other are one level: two sizes that differ only in their heads
+# (QK-norm's per-head weights aside) hold the same number of parameters, give or take 0.2%
+SAME_LEVEL = math.log(1.01)
 LEVELS_WHY = (
     f"fitting L(N, D) = E + A/N^alpha + B/D^beta needs at least {MIN_LEVELS} model sizes and "
     f"{MIN_LEVELS} token budgets"
@@ -174,6 +177,12 @@ LEVELS_WHY = (
 COLLINEAR = 1e-3
 # a line within this sine (~3 degrees) of the N or D axis: one size or one budget, in effect
 ONE_AXIS = 0.05
+
+
+def levels(log_x) -> int:
+    """How many distinct levels the log values take, those within SAME_LEVEL of their
+    neighbour counting as one."""
+    return 1 + int(np.count_nonzero(np.diff(np.sort(log_x)) > SAME_LEVEL)) if len(log_x) else 0
 
 
 def _one_rule(log_n: np.ndarray, log_d: np.ndarray) -> bool:
@@ -197,12 +206,13 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
     for name, x in zip(("params", "tokens", "losses"), arrays, strict=True):
         if not np.all(np.isfinite(x)) or np.any(x <= 0):
             raise ScalingFitError(f"{name} must be finite and positive, got {x.tolist()}")
-    for name, x in zip(("params", "tokens"), arrays, strict=False):
-        if len(np.unique(x)) < MIN_LEVELS:
-            raise ScalingFitError(
-                f"{name} takes {len(np.unique(x))} distinct value(s); {LEVELS_WHY}"
-            )
     log_n, log_d = np.log(arrays[0]), np.log(arrays[1])
+    for name, log_x in (("params", log_n), ("tokens", log_d)):
+        if levels(log_x) < MIN_LEVELS:
+            raise ScalingFitError(
+                f"{name} takes {levels(log_x)} distinct value(s) (values within 1% of each "
+                f"other count as one); {LEVELS_WHY}"
+            )
     if _one_rule(log_n, log_d):
         raise ScalingFitError(
             "the points lie on one line of log tokens against log params (one tokens-per-"
@@ -332,8 +342,8 @@ def _identifiable_resample(rng: np.random.Generator, logs, tries: int = 1000) ->
     n = len(logs[0])
     for _ in range(tries):
         pick = rng.integers(0, n, size=n)
-        levels = all(len(np.unique(x[pick])) >= MIN_LEVELS for x in logs[:2])
-        if levels and not _one_rule(logs[0][pick], logs[1][pick]):
+        spread = all(levels(x[pick]) >= MIN_LEVELS for x in logs[:2])
+        if spread and not _one_rule(logs[0][pick], logs[1][pick]):
             return pick
     return np.arange(n)  # too few points to resample at all: the points themselves
 

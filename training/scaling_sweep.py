@@ -13,6 +13,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -125,9 +126,11 @@ def plan(cfg: ScalingConfig) -> list[Point]:
             f"{len(cfg.sizes)} sizes and {len(cfg.tokens)} token budgets: {scaling.LEVELS_WHY}"
         )
     counts = {non_embedding_params(p.train.model): p.size.name for p in points}
-    if len(counts) < scaling.MIN_LEVELS:  # sizes that differ only in their heads
+    distinct = scaling.levels([math.log(n) for n in counts])
+    if distinct < scaling.MIN_LEVELS:  # sizes that differ only in their heads
         raise ConfigError(
-            f"the sizes have {len(counts)} distinct {PARAMS_CONVENTION} counts "
+            f"the sizes have {distinct} distinct {PARAMS_CONVENTION} counts, those within "
+            "1% of each other counting as one "
             f"({', '.join(f'{name}: {n:,}' for n, name in sorted(counts.items()))}): "
             f"{scaling.LEVELS_WHY}"
         )

@@ -129,16 +129,26 @@ def test_no_optimum_without_positive_exponents():
         (([1e6] * 6, [1e9, math.nan, 1e9, 1e9, 1e9, 1e9], [3.0] * 6), "tokens"),
         (([1e6] * 5, [1e9, 2e9, 4e9, 8e9, 16e9], [3.0] * 5), "params takes 1"),
         (([1e6, 2e6, 4e6] * 2, [1e9] * 3 + [2e9] * 3, [3.0] * 6), "tokens takes 2 distinct"),
+        (([1e6, 1.002e6, 4e6] * 2, [1e9, 2e9, 4e9] * 2, [3.0] * 6), "params takes 2 distinct"),
         # 20 tokens per parameter at every size: A/N^alpha and B/D^beta trade off exactly
         (
             ([1e7, 1e8, 1e9, 1e10, 3e10], [2e8, 2e9, 2e10, 2e11, 6e11], [3, 2.5, 2.2, 2, 1.9]),
             "line",
         ),
-        # one 1e9 budget cut to whole steps of ever larger batches: D falls, but barely
+        # one 1e9 budget cut to whole steps of ever larger batches: D falls, but by < 1%
         (
             (
                 [2.0**i * 1e6 for i in range(6)],
                 [(1e9 // 2**b) * 2**b for b in range(16, 22)],
+                [3, 2.6, 2.3, 2.1, 2.0, 1.95],
+            ),
+            "tokens takes 1 distinct",
+        ),
+        # D falls 2% as N doubles: levels apart, but a line along the N axis
+        (
+            (
+                [2.0**i * 1e6 for i in range(6)],
+                [1e9 * 0.98**i for i in range(6)],
                 [3, 2.6, 2.3, 2.1, 2.0, 1.95],
             ),
             "line",
@@ -188,15 +198,16 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
             plan(load_config(ScalingConfig, TINY_SWEEP, [*base, f"tokens={tokens}"]))
     with pytest.raises(ConfigError, match="compute must be >= 0"):
         plan(load_config(ScalingConfig, TINY_SWEEP, [*base, "compute=-5"]))
-    heads_only = (  # without QK-norm, heads change no parameter count: 2 distinct N
+    heads_only = (  # heads change no parameter count but QK-norm's, by 0.1%: 2 distinct N
         "sizes=[{d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 4},"
         " {d_model: 32, n_layers: 2, n_heads: 2, n_kv_heads: 2},"
         " {d_model: 64, n_layers: 2, n_heads: 4, n_kv_heads: 2}]"
     )
-    cfg = load_config(ScalingConfig, TINY_SWEEP, [*base, heads_only])
-    cfg.overrides.append("model.qk_norm=false")
-    with pytest.raises(ConfigError, match=r"2 distinct non-embedding parameters .* counts"):
-        plan(cfg)
+    for qk_norm in ("true", "false"):
+        cfg = load_config(ScalingConfig, TINY_SWEEP, [*base, heads_only])
+        cfg.overrides.append(f"model.qk_norm={qk_norm}")
+        with pytest.raises(ConfigError, match=r"2 distinct non-embedding parameters .* counts"):
+            plan(cfg)
     points = plan(load_config(ScalingConfig, TINY_SWEEP, base))
     assert len(points) == 12 and points[0].train.max_steps == 10
     assert points[0].train.out == str(tmp_path / "out" / "d16-l1-h2-kv2-D20480")
