@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import sys
-import uuid
 from pathlib import Path
 
 import torch
@@ -40,6 +39,7 @@ from tokenizers import Tokenizer
 
 from refinery.cli import named_folder
 from refinery.errors import RefineryError
+from refinery.folder_lock import LOCK_FILE, folder_lock
 from refinery.tokenizer import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, ROLES, SPECIAL_TOKENS
 from training.checkpoint import refuse_source_as_out, resolve_checkpoint, save_weights
 from training.config import ModelConfig
@@ -235,8 +235,7 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     if out == here or out in here.parents:  # replacing it would delete the working directory
         raise ExportError(f"{out}: is the working directory or holds it: name a folder of its own")
     refuse_source_as_out(out, resolve_checkpoint(ckpt))
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
+    _refuse_unforced(out, force)
     loaded = load_pretrained(ckpt)
     cfg = loaded.config.model
     refused = unsupported_features(cfg)
@@ -246,23 +245,65 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             + "; ".join(refused)
         )
     tokenizer = loaded.tokenizer()  # a clear error when the checkpoint has none
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # a temp folder of its own: no folder of the user's (a checkpoint) is taken for it, nor
-    # is another export's, to the same --hf, emptied under that export
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
-    tmp.mkdir()  # not mkdtemp's 0700: the folder is readable as the checkpoint's files are
-    try:
-        _write_folder(tmp, loaded, tokenizer)
-        shutil.rmtree(out, ignore_errors=True)
+    staging = out.with_name(f".{out.name}.tmp")
+    _refuse_foreign(staging)
+    with folder_lock(staging, ExportError, "export", "--hf"):  # one export at a time
+        (staging / STAGING_MARK).touch()
         try:
-            os.replace(tmp, out)
-        except OSError as err:
-            raise ExportError(
-                f"{out}: another export wrote it meanwhile ({err.strerror}): that one is kept"
-            ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # a failed or interrupted export leaves none
+            _clear(staging, _refuse_left)  # what an export killed here (SIGTERM, SIGKILL) left
+            _refuse_unforced(out, force)  # an export that held the lock may have written it
+            new = staging / "model"
+            new.mkdir()
+            _write_folder(new, loaded, tokenizer)
+            if out.exists():  # one rename, whatever the old folder holds
+                os.replace(out, staging / "replaced")
+            os.replace(new, out)
+        finally:
+            _clear(staging, _warn_left)
+            if {p.name for p in staging.iterdir()} <= {LOCK_FILE, STAGING_MARK}:
+                shutil.rmtree(staging, ignore_errors=True)  # else kept, mark and all, for the next
     return out
+
+
+# `.<name>.tmp` beside --hf holds the export being written, under the folder's lock; this file
+# marks it as an export's, so that no folder of the user's of that name (a checkpoint) is
+# emptied for one
+STAGING_MARK = ".refinery-export"
+
+
+def _refuse_unforced(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
+
+
+def _refuse_foreign(staging: Path) -> None:
+    """Refuse a `staging` that an export did not make."""
+    if not staging.exists() or (staging / STAGING_MARK).is_file():
+        return
+    if not staging.is_dir() or {p.name for p in staging.iterdir()} - {LOCK_FILE}:
+        raise ExportError(
+            f"{staging}: is in the way of the export's temp folder and is not one (it holds no "
+            f"{STAGING_MARK}): move it, or export to another --hf"
+        )
+
+
+def _clear(staging: Path, onerror) -> None:
+    """Remove what `staging` holds but its lock and mark (`onerror`: shutil.rmtree's)."""
+    for leftover in staging.iterdir():
+        if leftover.name not in (LOCK_FILE, STAGING_MARK):
+            shutil.rmtree(leftover, onerror=onerror)
+
+
+def _refuse_left(function, path, excinfo) -> None:
+    raise ExportError(
+        f"{path}: an earlier export's file that cannot be removed ({excinfo[1]}): remove it"
+    )
+
+
+def _warn_left(function, path, excinfo) -> None:
+    """The replaced export's files that cannot be removed (a read-only folder in it) are said;
+    the next export to that folder removes them, or says it cannot."""
+    print(f"warning: {path}: not removed ({excinfo[1]})", file=sys.stderr)
 
 
 def _write_folder(tmp: Path, loaded: Pretrained, tokenizer: Tokenizer) -> None:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import another_run_holding
 
 from refinery.cli import main as cli
 from refinery.config import to_dict
 from refinery.tokenizer import encode_chat, load_tokenizer
 from training.checkpoint import CheckpointError, save_checkpoint
 from training.config import ModelConfig, MoEConfig, TrainConfig
-from training.export_hf import ExportError, export_hf
+from training.export_hf import STAGING_MARK, ExportError, export_hf
 from training.model import Transformer
 
 transformers = pytest.importorskip("transformers")  # a dev dependency: CI always has it
@@ -192,7 +194,8 @@ def test_a_link_to_a_folder_is_exported_into_that_folder(text_tokens, tmp_path):
     (tmp_path / "hf").symlink_to(tmp_path / "scratch" / "hf")
     export_hf(tmp_path / "run", tmp_path / "hf")
     assert (tmp_path / "scratch" / "hf" / "model.safetensors").is_file()
-    assert (tmp_path / "hf").is_symlink() and not list(tmp_path.glob(".*.tmp"))
+    assert (tmp_path / "hf").is_symlink()
+    assert sorted(p.name for p in (tmp_path / "scratch").iterdir()) == ["hf"]
 
 
 def test_weights_are_as_readable_as_the_checkpoint_s_other_files(text_tokens, tmp_path):
@@ -205,13 +208,15 @@ def test_weights_are_as_readable_as_the_checkpoint_s_other_files(text_tokens, tm
         assert (folder / "model.safetensors").stat().st_mode == mode
 
 
-def test_a_folder_named_like_a_temp_folder_is_left_alone(text_tokens, tmp_path):
-    """The temp folder was `.hf.tmp`, emptied first: a checkpoint of that name was deleted."""
+def test_a_folder_of_the_user_s_where_the_temp_folder_goes_is_refused_not_emptied(
+    text_tokens, tmp_path
+):
+    """The temp folder `.hf.tmp` was emptied first: a checkpoint of that name was deleted."""
     write_checkpoint(tmp_path / ".hf.tmp", text_tokens / "tokenizer.json")
-    export_hf(tmp_path / ".hf.tmp", tmp_path / "hf")
+    with pytest.raises(ExportError, match=r"\.hf\.tmp: is in the way of the export's temp"):
+        export_hf(tmp_path / ".hf.tmp", tmp_path / "hf")
     assert (tmp_path / ".hf.tmp" / "ckpt-1" / "model.safetensors").is_file()
-    assert (tmp_path / "hf" / "model.safetensors").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp"]
 
 
 def test_a_failed_export_leaves_no_temp_folder_and_the_old_export(
@@ -230,18 +235,48 @@ def test_a_failed_export_leaves_no_temp_folder_and_the_old_export(
     assert (tmp_path / "hf" / "model.safetensors").is_file()
 
 
-def test_an_export_that_lands_second_says_so(text_tokens, tmp_path, monkeypatch):
-    """Two exports to one --hf: the second to rename finds the first's folder in place."""
+def test_a_killed_export_s_files_are_removed_by_the_next(text_tokens, tmp_path):
+    """SIGTERM or SIGKILL runs no cleanup: the next export to the folder clears them."""
     write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
-    rename = os.replace
-
-    def first_lands_meanwhile(source, target):
-        Path(target).mkdir()
-        (Path(target) / "config.json").write_text("{}")  # the other export's folder
-        rename(source, target)
-
-    monkeypatch.setattr("training.export_hf.os.replace", first_lands_meanwhile)
-    with pytest.raises(ExportError, match="another export wrote it meanwhile"):
-        export_hf(tmp_path / "run", tmp_path / "hf")
+    (tmp_path / ".hf.tmp" / "model").mkdir(parents=True)
+    (tmp_path / ".hf.tmp" / STAGING_MARK).touch()
+    (tmp_path / ".hf.tmp" / "model" / "model.safetensors").write_bytes(b"half")
+    export_hf(tmp_path / "run", tmp_path / "hf")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
-    assert [p.name for p in (tmp_path / "hf").iterdir()] == ["config.json"]
+
+
+def test_a_second_export_to_a_folder_waits_for_none_and_replaces_none(text_tokens, tmp_path):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    (tmp_path / ".hf.tmp").mkdir()
+    (tmp_path / ".hf.tmp" / STAGING_MARK).touch()
+    refused = pytest.raises(ExportError, match=r"in use by another export .* another --hf")
+    with another_run_holding(tmp_path / ".hf.tmp"), refused:
+        export_hf(tmp_path / "run", tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
+
+
+def test_an_old_export_that_cannot_be_emptied_is_still_replaced(text_tokens, tmp_path, capsys):
+    """A read-only folder in it: 9190981 deleted the old export but for that folder, and the new
+    one too, under a message that blamed another export."""
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    (tmp_path / "hf" / "notes").mkdir()
+    (tmp_path / "hf" / "notes" / "keep.txt").write_text("mine")
+    real_rmtree = shutil.rmtree
+
+    def read_only_notes(path, *args, **kwargs):
+        if Path(path).name == "replaced":  # as a user without write access to notes/ would
+            raise_in = kwargs.get("onerror")
+            raise_in(os.unlink, str(Path(path) / "notes" / "keep.txt"), (None, OSError(13), None))
+            return
+        real_rmtree(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("training.export_hf.shutil.rmtree", read_only_notes)
+        export_hf(tmp_path / "run", tmp_path / "hf", force=True)
+    assert "notes/keep.txt: not removed" in capsys.readouterr().err
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+    assert not (tmp_path / "hf" / "notes").exists()
+    assert (tmp_path / ".hf.tmp" / STAGING_MARK).is_file()  # the next export clears it
+    export_hf(tmp_path / "run", tmp_path / "hf", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
