@@ -163,9 +163,10 @@ def _lbfgs(start: torch.Tensor, data, delta: float, max_iter: int) -> tuple[torc
 # E + A/N^alpha + B/D^beta is identifiable only from 3 or more distinct N and D: with two, A,
 # alpha and E (or B, beta and E) trade off exactly, and the fit returns any of them.
 MIN_LEVELS = 3
-# values within 1% of each other are one level: two sizes that differ only in their heads
-# (QK-norm's per-head weights aside) hold the same number of parameters, give or take 0.2%
-SAME_LEVEL = math.log(1.01)
+# values within 1% of a level's smallest are that level: two sizes that differ only in their
+# heads (as many kv heads as heads) hold the same number of parameters but for QK-norm's
+# per-head weights, under 0.7% apart; the margin keeps exactly 1% on this side of rounding
+SAME_LEVEL = math.log(1.01) + 1e-9
 LEVELS_WHY = (
     f"fitting L(N, D) = E + A/N^alpha + B/D^beta needs at least {MIN_LEVELS} model sizes and "
     f"{MIN_LEVELS} token budgets"
@@ -180,9 +181,14 @@ ONE_AXIS = 0.05
 
 
 def levels(log_x) -> int:
-    """How many distinct levels the log values take, those within SAME_LEVEL of their
-    neighbour counting as one."""
-    return 1 + int(np.count_nonzero(np.diff(np.sort(log_x)) > SAME_LEVEL)) if len(log_x) else 0
+    """How many distinct levels the log values take: from the smallest up, a value more than
+    SAME_LEVEL above the level's first starts the next (neighbours closer than that do not
+    chain many values into one level)."""
+    count, first = 0, -math.inf
+    for value in np.sort(log_x):
+        if value - first > SAME_LEVEL:
+            count, first = count + 1, value
+    return count
 
 
 def _one_rule(log_n: np.ndarray, log_d: np.ndarray) -> bool:
@@ -210,8 +216,8 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
     for name, log_x in (("params", log_n), ("tokens", log_d)):
         if levels(log_x) < MIN_LEVELS:
             raise ScalingFitError(
-                f"{name} takes {levels(log_x)} distinct value(s) (values within 1% of each "
-                f"other count as one); {LEVELS_WHY}"
+                f"{name} takes {levels(log_x)} distinct value(s) (values within 1% of a "
+                f"smaller one count as it); {LEVELS_WHY}"
             )
     if _one_rule(log_n, log_d):
         raise ScalingFitError(

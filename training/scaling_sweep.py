@@ -17,6 +17,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import torch
@@ -125,14 +126,21 @@ def plan(cfg: ScalingConfig) -> list[Point]:
         raise ConfigError(
             f"{len(cfg.sizes)} sizes and {len(cfg.tokens)} token budgets: {scaling.LEVELS_WHY}"
         )
-    counts = {non_embedding_params(p.train.model): p.size.name for p in points}
-    distinct = scaling.levels([math.log(n) for n in counts])
+    budgets = scaling.levels([math.log(tokens) for tokens in cfg.tokens])
+    if budgets < scaling.MIN_LEVELS:
+        raise ConfigError(
+            f"the token budgets take {budgets} distinct values, those within 1% of a smaller "
+            f"one counting as it: {scaling.LEVELS_WHY}"
+        )
+    params = {p.size.name: non_embedding_params(p.train.model) for p in points}
+    distinct = scaling.levels([math.log(n) for n in params.values()])
     if distinct < scaling.MIN_LEVELS:  # sizes that differ only in their heads
+        listed = ", ".join(
+            f"{name}: {n:,}" for name, n in sorted(params.items(), key=itemgetter(1))
+        )
         raise ConfigError(
             f"the sizes have {distinct} distinct {PARAMS_CONVENTION} counts, those within "
-            "1% of each other counting as one "
-            f"({', '.join(f'{name}: {n:,}' for n, name in sorted(counts.items()))}): "
-            f"{scaling.LEVELS_WHY}"
+            f"1% of a smaller one counting as it ({listed}): {scaling.LEVELS_WHY}"
         )
     return points
 

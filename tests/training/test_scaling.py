@@ -120,6 +120,15 @@ def test_no_optimum_without_positive_exponents():
     assert scaling.summary(result, 1e20, scaling.FitConfig())["optimum"] is None
 
 
+def test_levels_count_values_within_1_percent_of_a_smaller_one_as_it():
+    assert scaling.levels(np.log([1000, 1005, 1010])) == 1  # exactly 1% is within
+    assert scaling.levels(np.log([1000, 1010, 1020] * 2)) == 2
+    assert scaling.levels(np.log([100, 101, 102])) == 2
+    # values 0.23% apart do not chain into one level: 1e9 to 2e9 spans 60 (each 1% + a step)
+    assert scaling.levels(np.log(np.geomspace(1e9, 2e9, 300))) == 60
+    assert scaling.levels([]) == 0
+
+
 @pytest.mark.parametrize(
     "points, message",
     [
@@ -203,6 +212,9 @@ def test_plan_checks_token_budgets_against_the_batch(tmp_path):
         " {d_model: 32, n_layers: 2, n_heads: 2, n_kv_heads: 2},"
         " {d_model: 64, n_layers: 2, n_heads: 4, n_kv_heads: 2}]"
     )
+    budgets = "tokens=[2048000, 2058240, 2068480]"  # 1000, 1005 and 1010 steps: one level
+    with pytest.raises(ConfigError, match=r"token budgets take 1 distinct values, those within"):
+        plan(load_config(ScalingConfig, TINY_SWEEP, [*base, budgets]))
     for qk_norm in ("true", "false"):
         cfg = load_config(ScalingConfig, TINY_SWEEP, [*base, heads_only])
         cfg.overrides.append(f"model.qk_norm={qk_norm}")
