@@ -164,8 +164,9 @@ def _lbfgs(start: torch.Tensor, data, delta: float, max_iter: int) -> tuple[torc
 # alpha and E (or B, beta and E) trade off exactly, and the fit returns any of them.
 MIN_LEVELS = 3
 # values within 1% of a level's smallest are that level: two sizes that differ only in their
-# heads (as many kv heads as heads) hold the same number of parameters but for QK-norm's
-# per-head weights, under 0.7% apart; the margin keeps exactly 1% on this side of rounding
+# heads (as many kv heads as heads, the default ffn_hidden) hold the same number of
+# parameters but for QK-norm's per-head weights, under 0.7% apart; the margin keeps exactly
+# 1% on this side of rounding
 SAME_LEVEL = math.log(1.01) + 1e-9
 LEVELS_WHY = (
     f"fitting L(N, D) = E + A/N^alpha + B/D^beta needs at least {MIN_LEVELS} model sizes and "
@@ -216,8 +217,8 @@ def _log_points(params, tokens, losses) -> tuple[np.ndarray, np.ndarray, np.ndar
     for name, log_x in (("params", log_n), ("tokens", log_d)):
         if levels(log_x) < MIN_LEVELS:
             raise ScalingFitError(
-                f"{name} takes {levels(log_x)} distinct value(s) (values within 1% of a "
-                f"smaller one count as it); {LEVELS_WHY}"
+                f"{name} takes {levels(log_x)} distinct value(s) (values within 1% of the "
+                f"smallest of their level count as one); {LEVELS_WHY}"
             )
     if _one_rule(log_n, log_d):
         raise ScalingFitError(

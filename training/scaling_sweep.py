@@ -129,8 +129,8 @@ def plan(cfg: ScalingConfig) -> list[Point]:
     budgets = scaling.levels([math.log(tokens) for tokens in cfg.tokens])
     if budgets < scaling.MIN_LEVELS:
         raise ConfigError(
-            f"the token budgets take {budgets} distinct values, those within 1% of a smaller "
-            f"one counting as it: {scaling.LEVELS_WHY}"
+            f"the token budgets take {budgets} distinct values, those within 1% of the "
+            f"smallest of their level counting as one: {scaling.LEVELS_WHY}"
         )
     params = {p.size.name: non_embedding_params(p.train.model) for p in points}
     distinct = scaling.levels([math.log(n) for n in params.values()])
@@ -140,7 +140,7 @@ def plan(cfg: ScalingConfig) -> list[Point]:
         )
         raise ConfigError(
             f"the sizes have {distinct} distinct {PARAMS_CONVENTION} counts, those within "
-            f"1% of a smaller one counting as it ({listed}): {scaling.LEVELS_WHY}"
+            f"1% of the smallest of their level counting as one ({listed}): {scaling.LEVELS_WHY}"
         )
     return points
 
