@@ -260,14 +260,13 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
             os.replace(new, out)
         finally:
             _clear(staging, _warn_left)
-            if {p.name for p in staging.iterdir()} <= {LOCK_FILE, STAGING_MARK}:
-                shutil.rmtree(staging, ignore_errors=True)  # else kept, mark and all, for the next
     return out
 
 
 # `.<name>.tmp` beside --hf holds the export being written, under the folder's lock; this file
 # marks it as an export's, so that no folder of the user's of that name (a checkpoint) is
-# emptied for one
+# emptied for one. The folder stays, with its lock and mark alone: a lock file deleted while
+# held lets a second export lock the deleted file and a third the new one, both at once.
 STAGING_MARK = ".refinery-export"
 
 
@@ -278,9 +277,11 @@ def _refuse_unforced(out: Path, force: bool) -> None:
 
 def _refuse_foreign(staging: Path) -> None:
     """Refuse a `staging` that an export did not make."""
-    if not staging.exists() or (staging / STAGING_MARK).is_file():
+    if not staging.exists():
         return
-    if not staging.is_dir() or {p.name for p in staging.iterdir()} - {LOCK_FILE}:
+    # one listing: an export marks the folder before it writes anything else there
+    names = {p.name for p in staging.iterdir()} if staging.is_dir() else None
+    if names is None or (STAGING_MARK not in names and names - {LOCK_FILE}):
         raise ExportError(
             f"{staging}: is in the way of the export's temp folder and is not one (it holds no "
             f"{STAGING_MARK}): move it, or export to another --hf"
@@ -302,7 +303,7 @@ def _refuse_left(function, path, excinfo) -> None:
 
 def _warn_left(function, path, excinfo) -> None:
     """The replaced export's files that cannot be removed (a read-only folder in it) are said;
-    the next export to that folder removes them, or says it cannot."""
+    the next export to that folder removes them, or says why it cannot."""
     print(f"warning: {path}: not removed ({excinfo[1]})", file=sys.stderr)
 
 

@@ -195,7 +195,10 @@ def test_a_link_to_a_folder_is_exported_into_that_folder(text_tokens, tmp_path):
     export_hf(tmp_path / "run", tmp_path / "hf")
     assert (tmp_path / "scratch" / "hf" / "model.safetensors").is_file()
     assert (tmp_path / "hf").is_symlink()
-    assert sorted(p.name for p in (tmp_path / "scratch").iterdir()) == ["hf"]
+    assert sorted(p.name for p in (tmp_path / "scratch" / ".hf.tmp").iterdir()) == [
+        ".lock",
+        STAGING_MARK,
+    ]
 
 
 def test_weights_are_as_readable_as_the_checkpoint_s_other_files(text_tokens, tmp_path):
@@ -231,7 +234,7 @@ def test_a_failed_export_leaves_no_temp_folder_and_the_old_export(
     monkeypatch.setattr("training.export_hf.save_weights", disk_full)
     with pytest.raises(OSError, match="No space left"):
         export_hf(tmp_path / "run", tmp_path / "hf", force=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf", "run"]
     assert (tmp_path / "hf" / "model.safetensors").is_file()
 
 
@@ -242,7 +245,7 @@ def test_a_killed_export_s_files_are_removed_by_the_next(text_tokens, tmp_path):
     (tmp_path / ".hf.tmp" / STAGING_MARK).touch()
     (tmp_path / ".hf.tmp" / "model" / "model.safetensors").write_bytes(b"half")
     export_hf(tmp_path / "run", tmp_path / "hf")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
+    assert sorted(p.name for p in (tmp_path / ".hf.tmp").iterdir()) == [".lock", STAGING_MARK]
 
 
 def test_a_second_export_to_a_folder_waits_for_none_and_replaces_none(text_tokens, tmp_path):
@@ -277,6 +280,6 @@ def test_an_old_export_that_cannot_be_emptied_is_still_replaced(text_tokens, tmp
     assert "notes/keep.txt: not removed" in capsys.readouterr().err
     assert (tmp_path / "hf" / "model.safetensors").is_file()
     assert not (tmp_path / "hf" / "notes").exists()
-    assert (tmp_path / ".hf.tmp" / STAGING_MARK).is_file()  # the next export clears it
-    export_hf(tmp_path / "run", tmp_path / "hf", force=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "run"]
+    assert (tmp_path / ".hf.tmp" / "replaced").is_dir()
+    export_hf(tmp_path / "run", tmp_path / "hf", force=True)  # once it can, the next clears it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf", "run"]
