@@ -250,6 +250,7 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
     with folder_lock(staging, ExportError, "export", "--hf"):  # one export at a time
         (staging / STAGING_MARK).touch()
         try:
+            _restore_replaced(staging, out)
             _clear(staging, _refuse_left)  # what an export killed here (SIGTERM, SIGKILL) left
             _refuse_unforced(out, force)  # an export that held the lock may have written it
             new = staging / "model"
@@ -259,6 +260,7 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
                 os.replace(out, staging / "replaced")
             os.replace(new, out)
         finally:
+            _restore_replaced(staging, out)
             _clear(staging, _warn_left)
     return out
 
@@ -270,6 +272,13 @@ def export_hf(ckpt: str | Path, out: str | Path, force: bool = False) -> Path:
 STAGING_MARK = ".refinery-export"
 
 
+def _restore_replaced(staging: Path, out: Path) -> None:
+    """An export stopped between its two renames (Ctrl-C, SIGKILL) left the old export aside
+    and none in its place: it goes back."""
+    if not out.exists() and (staging / "replaced").is_dir():
+        os.replace(staging / "replaced", out)
+
+
 def _refuse_unforced(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out}: exists and is not empty (use --force to replace it)")
@@ -277,7 +286,7 @@ def _refuse_unforced(out: Path, force: bool) -> None:
 
 def _refuse_foreign(staging: Path) -> None:
     """Refuse a `staging` that an export did not make."""
-    if not staging.exists():
+    if not staging.exists() and not staging.is_symlink():  # a dangling link is in the way
         return
     # one listing: an export marks the folder before it writes anything else there
     names = {p.name for p in staging.iterdir()} if staging.is_dir() else None

@@ -222,16 +222,13 @@ def test_a_folder_of_the_user_s_where_the_temp_folder_goes_is_refused_not_emptie
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp"]
 
 
-def test_a_failed_export_leaves_no_temp_folder_and_the_old_export(
+def test_a_failed_export_leaves_the_old_export_and_an_empty_staging_folder(
     text_tokens, tmp_path, monkeypatch
 ):
     write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
     export_hf(tmp_path / "run", tmp_path / "hf")
 
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("training.export_hf.save_weights", disk_full)
+    monkeypatch.setattr("training.export_hf.save_weights", _disk_full)
     with pytest.raises(OSError, match="No space left"):
         export_hf(tmp_path / "run", tmp_path / "hf", force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf", "run"]
@@ -246,6 +243,48 @@ def test_a_killed_export_s_files_are_removed_by_the_next(text_tokens, tmp_path):
     (tmp_path / ".hf.tmp" / "model" / "model.safetensors").write_bytes(b"half")
     export_hf(tmp_path / "run", tmp_path / "hf")
     assert sorted(p.name for p in (tmp_path / ".hf.tmp").iterdir()) == [".lock", STAGING_MARK]
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_an_export_stopped_between_its_renames_puts_the_old_one_back(
+    text_tokens, tmp_path, dangling
+):
+    """Ctrl-C there deleted both the old export and the new; a SIGKILL left them for the next
+    export, which deleted both, unforced (`dangling`: the next export puts it back first)."""
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    (tmp_path / "hf" / "README.md").write_text("mine")
+    rename = os.replace
+
+    def stopped_after_the_first(source, target):
+        rename(source, target)
+        if Path(target).name == "replaced":
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("training.export_hf.os.replace", stopped_after_the_first)
+        if dangling:  # as a SIGKILL would leave it: no cleanup ran
+            patch.setattr("training.export_hf._restore_replaced", lambda *args: None)
+            patch.setattr("training.export_hf._clear", lambda *args: None)
+        with pytest.raises(KeyboardInterrupt):
+            export_hf(tmp_path / "run", tmp_path / "hf", force=True)
+    if dangling:  # the next export, unforced, finds the old one back in place
+        assert not (tmp_path / "hf").exists()
+        with pytest.raises(ExportError, match="exists and is not empty"):
+            export_hf(tmp_path / "run", tmp_path / "hf")
+    assert (tmp_path / "hf" / "README.md").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / ".hf.tmp").iterdir()) == [".lock", STAGING_MARK]
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_dangling_link_in_the_staging_folder_s_place_is_refused(text_tokens, tmp_path):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    (tmp_path / ".hf.tmp").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ExportError, match="is in the way of the export's temp folder"):
+        export_hf(tmp_path / "run", tmp_path / "hf")
 
 
 def test_a_second_export_to_a_folder_waits_for_none_and_replaces_none(text_tokens, tmp_path):
