@@ -273,9 +273,10 @@ STAGING_MARK = ".refinery-export"
 
 
 def _restore_replaced(staging: Path, out: Path) -> None:
-    """An export stopped between its two renames (Ctrl-C, SIGKILL) left the old export aside
-    and none in its place: it goes back."""
-    if not out.exists() and (staging / "replaced").is_dir():
+    """An export stopped between its two renames (Ctrl-C, SIGKILL) left the old export aside,
+    the new beside it and none in their place: the old goes back. (The old alone there is an
+    export that landed but could not remove it: a DIR deleted since is not brought back.)"""
+    if not out.exists() and (staging / "replaced").is_dir() and (staging / "model").is_dir():
         os.replace(staging / "replaced", out)
 
 

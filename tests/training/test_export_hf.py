@@ -276,6 +276,17 @@ def test_an_export_stopped_between_its_renames_puts_the_old_one_back(
     assert sorted(p.name for p in (tmp_path / ".hf.tmp").iterdir()) == [".lock", STAGING_MARK]
 
 
+def test_an_old_export_left_behind_is_not_brought_back_once_deleted(text_tokens, tmp_path):
+    write_checkpoint(tmp_path / "run", text_tokens / "tokenizer.json")
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    (tmp_path / ".hf.tmp" / "replaced").mkdir()  # one the export that landed could not remove
+    (tmp_path / ".hf.tmp" / "replaced" / "README.md").write_text("old")
+    shutil.rmtree(tmp_path / "hf")  # the user deletes the export, then exports afresh
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    assert not (tmp_path / "hf" / "README.md").exists()
+    assert sorted(p.name for p in (tmp_path / ".hf.tmp").iterdir()) == [".lock", STAGING_MARK]
+
+
 def _disk_full(*args, **kwargs):
     raise OSError(28, "No space left on device")
 
